@@ -1,0 +1,1 @@
+//! berth-runtime: turns an OCI bundle into a running container.
