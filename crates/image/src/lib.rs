@@ -1,0 +1,8 @@
+//! berth-image owns everything berth does with images: parsing and normalizing
+//! references, the content store (blobs by digest), safe layer unpacking, overlay
+//! snapshots keyed by chain ID, registry pull and push, and image metadata.
+//!
+//! Nothing here depends on the daemon: the daemon wraps these types and serves them.
+
+pub mod digest;
+pub mod reference;
