@@ -22,7 +22,9 @@ use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 use oci_spec::runtime::{
     Arch, ContainerProcessState, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg,
     LinuxSeccompFilterFlag, LinuxSeccompOperator, State,
@@ -415,7 +417,10 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompErro
         .and_then(|_| file.read_to_end(&mut bytes))
         .map_err(|e| SeccompError::Export(format!("reading memfd: {e}")))?;
     parse_program(&bytes).ok_or_else(|| {
-        SeccompError::Export(format!("{} bytes is not a whole number of instructions", bytes.len()))
+        SeccompError::Export(format!(
+            "{} bytes is not a whole number of instructions",
+            bytes.len()
+        ))
     })
 }
 
@@ -538,7 +543,11 @@ pub fn listener_state(
 /// (see [`listener_state`]) and the fd travel in one `sendmsg` with `SCM_RIGHTS`, as runc
 /// does, so an agent reading one message gets both; any JSON left over after a short
 /// write follows as plain bytes.
-pub fn send_listener(fd: BorrowedFd<'_>, path: &Path, state_json: &[u8]) -> Result<(), SeccompError> {
+pub fn send_listener(
+    fd: BorrowedFd<'_>,
+    path: &Path,
+    state_json: &[u8],
+) -> Result<(), SeccompError> {
     let send_err = |source| SeccompError::SendListener {
         path: path.to_path_buf(),
         source,
@@ -561,3 +570,629 @@ pub fn send_listener(fd: BorrowedFd<'_>, path: &Path, state_json: &[u8]) -> Resu
     Ok(())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::ffi::CString;
+    use std::time::Instant;
+
+    fn spec(v: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(v).expect("test profile is valid OCI")
+    }
+
+    /// How a forked child ended.
+    #[derive(Debug, PartialEq)]
+    enum Outcome {
+        Exited(i32),
+        Signaled(i32),
+    }
+
+    fn errno() -> i32 {
+        // SAFETY: reads this thread's errno; no other access happens concurrently.
+        unsafe { *libc::__errno_location() }
+    }
+
+    /// Forks, loads `filter` in the child, runs `body` and exits with its result.
+    /// The child only makes raw syscalls: the test harness is multi-threaded, so the
+    /// child must not allocate or take locks.
+    fn in_child(filter: &Filter, body: fn() -> i32) -> Outcome {
+        // SAFETY: the child below only calls async-signal-safe functions and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: plain syscalls on stack data in the forked child.
+            unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) };
+            let code = match filter.load() {
+                Ok(_) => body(),
+                Err(_) => 100,
+            };
+            // SAFETY: ends the forked child without running the parent's atexit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(r, pid);
+        if libc::WIFEXITED(status) {
+            Outcome::Exited(libc::WEXITSTATUS(status))
+        } else {
+            Outcome::Signaled(libc::WTERMSIG(status))
+        }
+    }
+
+    fn getpriority(which: u64, who: u64) -> (i64, i32) {
+        // SAFETY: getpriority only reads its integer arguments.
+        let r = unsafe { libc::syscall(libc::SYS_getpriority, which, who) };
+        (r, errno())
+    }
+
+    #[test]
+    fn cache_round_trip_gives_identical_program_and_skips_libseccomp() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = spec(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+        }));
+        let first = compile(&s, Some(dir.path())).unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "one cache file, no temp left behind");
+        let second = compile(&s, Some(dir.path())).unwrap();
+        assert_eq!(first.program_bytes(), second.program_bytes());
+        assert_eq!(first.flags(), second.flags());
+        let uncached = compile(&s, None).unwrap();
+        assert_eq!(first.program_bytes(), uncached.program_bytes());
+
+        // Prove the hit does not rebuild: plant another program under the same key.
+        let other = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW"})), None).unwrap();
+        let path = dir.path().join(cache_key(&s));
+        write_cache(&path, &other).unwrap();
+        let planted = compile(&s, Some(dir.path())).unwrap();
+        assert_eq!(planted.program_bytes(), other.program_bytes());
+
+        // A corrupt file is a miss, not an error.
+        std::fs::write(&path, b"garbage").unwrap();
+        let rebuilt = compile(&s, Some(dir.path())).unwrap();
+        assert_eq!(rebuilt.program_bytes(), first.program_bytes());
+    }
+
+    #[test]
+    fn cache_key_ignores_listener_fields_but_not_rules() {
+        let a = spec(json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+        let b = spec(
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x", "listenerMetadata": "m"}),
+        );
+        let c = spec(json!({"defaultAction": "SCMP_ACT_LOG"}));
+        assert_eq!(cache_key(&a), cache_key(&b));
+        assert_ne!(cache_key(&a), cache_key(&c));
+    }
+
+    #[test]
+    fn errno_rule_returns_the_requested_errno() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+            })),
+            None,
+        )
+        .unwrap();
+        assert!(!f.uses_notify());
+        let outcome = in_child(&f, || {
+            let mut buf = [0u8; 256];
+            // SAFETY: the buffer is valid for 256 bytes.
+            let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+            if r == -1 && errno() == libc::ENOSYS {
+                0
+            } else {
+                1
+            }
+        });
+        assert_eq!(outcome, Outcome::Exited(0));
+    }
+
+    #[test]
+    fn errno_without_errno_ret_defaults_to_eperm() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
+            })),
+            None,
+        )
+        .unwrap();
+        let outcome = in_child(&f, || {
+            let mut buf = [0u8; 64];
+            // SAFETY: the buffer is valid for 64 bytes.
+            let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+            if r == -1 && errno() == libc::EPERM {
+                0
+            } else {
+                1
+            }
+        });
+        assert_eq!(outcome, Outcome::Exited(0));
+    }
+
+    #[test]
+    fn personality_allowed_only_for_query_argument() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [
+                    {"names": ["exit_group", "exit"], "action": "SCMP_ACT_ALLOW"},
+                    {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                     "args": [{"index": 0, "value": 4294967295u64, "op": "SCMP_CMP_EQ"}]}
+                ]
+            })),
+            None,
+        )
+        .unwrap();
+        let outcome = in_child(&f, || {
+            // SAFETY: personality(0xffffffff) only queries the persona.
+            let query = unsafe { libc::syscall(libc::SYS_personality, 0xffff_ffffu64) };
+            if query < 0 {
+                return 1;
+            }
+            // SAFETY: the filter must refuse this before the kernel sees it.
+            let set = unsafe { libc::syscall(libc::SYS_personality, 0u64) };
+            if set == -1 && errno() == libc::EPERM {
+                0
+            } else {
+                2
+            }
+        });
+        assert_eq!(outcome, Outcome::Exited(0));
+    }
+
+    #[test]
+    fn masked_eq_compares_masked_argument_with_value_two() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOTTY,
+                    "args": [{"index": 1, "value": 0xff00, "valueTwo": 0x1200, "op": "SCMP_CMP_MASKED_EQ"}]}]
+            })),
+            None,
+        )
+        .unwrap();
+        let outcome = in_child(&f, || {
+            if getpriority(0, 0x12ab) != (-1, libc::ENOTTY) {
+                return 1;
+            }
+            let (r, e) = getpriority(0, 0x13ab);
+            if r == -1 && e == libc::ENOTTY {
+                return 2;
+            }
+            if getpriority(0, 0).0 < 0 {
+                return 3;
+            }
+            0
+        });
+        assert_eq!(outcome, Outcome::Exited(0));
+    }
+
+    #[test]
+    fn conditions_on_different_args_are_anded() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOTTY,
+                    "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"},
+                             {"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]}]
+            })),
+            None,
+        )
+        .unwrap();
+        let outcome = in_child(&f, || {
+            if getpriority(7, 9) != (-1, libc::ENOTTY) {
+                return 1;
+            }
+            // Only one condition holds: the kernel sees it and rejects `which` = 7.
+            if getpriority(7, 0) != (-1, libc::EINVAL) {
+                return 2;
+            }
+            0
+        });
+        assert_eq!(outcome, Outcome::Exited(0));
+    }
+
+    #[test]
+    fn conditions_on_the_same_arg_are_ored_like_runc() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOTTY,
+                    "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"},
+                             {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]
+            })),
+            None,
+        )
+        .unwrap();
+        let outcome = in_child(&f, || {
+            if getpriority(7, 0) != (-1, libc::ENOTTY) {
+                return 1;
+            }
+            if getpriority(8, 0) != (-1, libc::ENOTTY) {
+                return 2;
+            }
+            if getpriority(0, 0).0 < 0 {
+                return 3;
+            }
+            0
+        });
+        assert_eq!(outcome, Outcome::Exited(0));
+    }
+
+    #[test]
+    fn kill_process_kills_with_sigsys() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}]
+            })),
+            None,
+        )
+        .unwrap();
+        let outcome = in_child(&f, || {
+            // SAFETY: getppid has no arguments; the filter kills the process here.
+            unsafe { libc::syscall(libc::SYS_getppid) };
+            0
+        });
+        assert_eq!(outcome, Outcome::Signaled(libc::SIGSYS));
+    }
+
+    #[test]
+    fn default_kill_thread_and_trap_end_with_sigsys() {
+        for action in ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP"] {
+            let f = compile(
+                &spec(json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["getppid"], "action": action}]
+                })),
+                None,
+            )
+            .unwrap();
+            let outcome = in_child(&f, || {
+                // SAFETY: getppid has no arguments.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+                0
+            });
+            assert_eq!(outcome, Outcome::Signaled(libc::SIGSYS), "{action}");
+        }
+    }
+
+    #[test]
+    fn log_trace_and_allow_actions_compile() {
+        for action in ["SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW"] {
+            let f = compile(
+                &spec(json!({
+                    "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+                    "syscalls": [{"names": ["getppid"], "action": action, "errnoRet": 5}]
+                })),
+                None,
+            );
+            assert!(f.is_ok(), "{action}: {f:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_syscall_names_are_skipped() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["no_such_syscall", "getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+            })),
+            None,
+        );
+        assert!(f.is_ok(), "{f:?}");
+    }
+
+    #[test]
+    fn rule_repeating_default_action_is_dropped() {
+        let base = compile(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW"})), None).unwrap();
+        let redundant = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ALLOW"}]
+            })),
+            None,
+        )
+        .unwrap();
+        assert_eq!(base.program_bytes(), redundant.program_bytes());
+    }
+
+    #[test]
+    fn bad_profiles_are_rejected_with_the_culprit_named() {
+        let unknown_action =
+            serde_json::from_value::<LinuxSeccomp>(json!({"defaultAction": "SCMP_ACT_FOO"}));
+        assert!(unknown_action.is_err());
+        let unknown_op = serde_json::from_value::<LinuxSeccomp>(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_FOO"}]}]
+        }));
+        assert!(unknown_op.is_err());
+
+        let err = compile(
+            &spec(
+                json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_LOONGARCH64"]}),
+            ),
+            None,
+        );
+        // LoongArch support arrived in libseccomp 2.6; older ones must say which arch failed.
+        if libseccomp_version().starts_with("2.5.") {
+            let e = err.unwrap_err();
+            assert!(e.to_string().contains("SCMP_ARCH_LOONGARCH64"), "{e}");
+        }
+        let err = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]
+            })),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("read"), "{err}");
+        let err = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 70000}]
+            })),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("SCMP_ACT_ERRNO"), "{err}");
+        assert!(matches!(
+            compile(&spec(json!({"defaultAction": "SCMP_ACT_NOTIFY"})), None),
+            Err(SeccompError::NotifyAsDefault)
+        ));
+        assert!(matches!(
+            compile(
+                &spec(json!({"defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]})),
+                None
+            ),
+            Err(SeccompError::NotifyForbidden { .. })
+        ));
+        assert!(matches!(
+            compile(
+                &spec(json!({"defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": [""], "action": "SCMP_ACT_ERRNO"}]})),
+                None
+            ),
+            Err(SeccompError::EmptySyscallName { rule: 0 })
+        ));
+    }
+
+    #[test]
+    fn flags_are_translated_for_the_kernel() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"],
+                "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]
+            })),
+            None,
+        )
+        .unwrap();
+        assert!(f.uses_notify());
+        assert_eq!(
+            f.flags(),
+            libc::SECCOMP_FILTER_FLAG_LOG
+                | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+                | libc::SECCOMP_FILTER_FLAG_TSYNC
+                | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+                | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+        );
+    }
+
+    #[test]
+    fn notify_filter_load_returns_a_listener() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]
+            })),
+            None,
+        )
+        .unwrap();
+        assert!(f.uses_notify());
+        // SAFETY: the child only makes raw syscalls and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let code = match f.load() {
+                Ok(Some(fd)) => {
+                    use std::os::fd::AsRawFd;
+                    if fd.as_raw_fd() >= 0 { 0 } else { 2 }
+                }
+                Ok(None) => 3,
+                Err(_) => 4,
+            };
+            // SAFETY: ends the forked child.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for our child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status:#x}"
+        );
+    }
+
+    #[test]
+    fn send_listener_passes_fd_and_process_state() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("agent.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let mut state = State::default();
+        state.set_version("1.2.0".into());
+        state.set_id("c1".into());
+        let json_bytes = listener_state(&state, 42, Some("meta")).unwrap();
+        send_listener(r.as_fd(), &sock, &json_bytes).unwrap();
+
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+        let msg = rustix::net::recvmsg(
+            &conn,
+            &mut [io::IoSliceMut::new(&mut buf)],
+            &mut control,
+            rustix::net::RecvFlags::CMSG_CLOEXEC,
+        )
+        .unwrap();
+        let mut got_fd = None;
+        for m in control.drain() {
+            if let rustix::net::RecvAncillaryMessage::ScmRights(mut fds) = m {
+                got_fd = fds.next();
+            }
+        }
+        let got_fd = got_fd.expect("an fd arrived");
+        assert!(got_fd.as_raw_fd() >= 0);
+        let v: serde_json::Value = serde_json::from_slice(&buf[..msg.bytes]).unwrap();
+        assert_eq!(v["fds"], json!(["seccompFd"]));
+        assert_eq!(v["pid"], 42);
+        assert_eq!(v["metadata"], "meta");
+        assert_eq!(v["state"]["id"], "c1");
+    }
+
+    /// Docker's default profile in OCI form, for a container holding every capability:
+    /// `includes`/`excludes` on caps resolve as "has all caps", on arches against the host,
+    /// on minKernel against the running kernel. (The engine's full converter comes later.)
+    fn docker_profile_for_all_caps() -> LinuxSeccomp {
+        let raw: serde_json::Value = serde_json::from_slice(
+            &std::fs::read("/work/shared/reference/seccomp/moby-default-profiles-v0.2.3.json")
+                .unwrap(),
+        )
+        .unwrap();
+        let (go_arch, scmp_arch) = match std::env::consts::ARCH {
+            "x86_64" => ("amd64", "SCMP_ARCH_X86_64"),
+            "aarch64" => ("arm64", "SCMP_ARCH_AARCH64"),
+            other => (other, "SCMP_ARCH_NATIVE"),
+        };
+        let mut arches = vec![json!(scmp_arch)];
+        for m in raw["archMap"].as_array().unwrap() {
+            if m["architecture"] == scmp_arch {
+                arches.extend(m["subArchitectures"].as_array().unwrap().iter().cloned());
+            }
+        }
+        let kernel = rustix::system::uname()
+            .release()
+            .to_string_lossy()
+            .into_owned();
+        let version = |s: &str| -> (u32, u32) {
+            let mut it = s.split(['.', '-']).map(|p| p.parse().unwrap_or(0));
+            (it.next().unwrap_or(0), it.next().unwrap_or(0))
+        };
+        let has_arch = |c: &serde_json::Value| {
+            c["arches"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == go_arch))
+        };
+        let mut syscalls = Vec::new();
+        for rule in raw["syscalls"].as_array().unwrap() {
+            let inc = &rule["includes"];
+            let exc = &rule["excludes"];
+            if inc["arches"].is_array() && !has_arch(inc) {
+                continue;
+            }
+            if let Some(min) = inc["minKernel"].as_str()
+                && version(&kernel) < version(min)
+            {
+                continue;
+            }
+            if exc["caps"].as_array().is_some_and(|c| !c.is_empty()) || has_arch(exc) {
+                continue;
+            }
+            let mut r = json!({"names": rule["names"], "action": rule["action"]});
+            if !rule["errnoRet"].is_null() {
+                r["errnoRet"] = rule["errnoRet"].clone();
+            }
+            if rule["args"].as_array().is_some_and(|a| !a.is_empty()) {
+                r["args"] = rule["args"].clone();
+            }
+            syscalls.push(r);
+        }
+        spec(json!({
+            "defaultAction": raw["defaultAction"],
+            "defaultErrnoRet": raw["defaultErrnoRet"],
+            "architectures": arches,
+            "syscalls": syscalls,
+        }))
+    }
+
+    #[test]
+    fn docker_default_profile_loads_and_runs_bin_true() {
+        let profile = docker_profile_for_all_caps();
+        let f = compile(&profile, None).unwrap();
+        assert!(!f.uses_notify());
+        // SAFETY: the child only calls execve/_exit on data prepared before the fork.
+        let path = CString::new("/bin/true").unwrap();
+        let argv = [path.as_ptr(), std::ptr::null()];
+        let envp = [std::ptr::null::<libc::c_char>()];
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            if f.load().is_ok() {
+                // SAFETY: argv/envp are NULL-terminated arrays of valid C strings.
+                unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+                // SAFETY: ends the forked child when execve failed.
+                unsafe { libc::_exit(127) };
+            }
+            // SAFETY: ends the forked child.
+            unsafe { libc::_exit(126) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for our child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 0);
+
+        // And it still blocks what Docker blocks: keyctl is not on the allow list.
+        let outcome = in_child(&f, || {
+            // SAFETY: KEYCTL_GET_KEYRING_ID(session keyring, no create) is harmless anyway.
+            let r = unsafe { libc::syscall(libc::SYS_keyctl, 0u64, -3i64, 0u64) };
+            if r == -1 && errno() == libc::EPERM {
+                0
+            } else {
+                1
+            }
+        });
+        assert_eq!(outcome, Outcome::Exited(0));
+    }
+
+    /// Informal benchmark: run with `--nocapture` to see the numbers.
+    #[test]
+    fn docker_profile_compile_time_with_and_without_cache() {
+        let profile = docker_profile_for_all_caps();
+        let dir = tempfile::tempdir().unwrap();
+        let n = 20u32;
+        let t = Instant::now();
+        for _ in 0..n {
+            compile(&profile, None).unwrap();
+        }
+        let cold = t.elapsed() / n;
+        let first = compile(&profile, Some(dir.path())).unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            let hit = compile(&profile, Some(dir.path())).unwrap();
+            assert_eq!(hit.instructions().len(), first.instructions().len());
+        }
+        let cached = t.elapsed() / n;
+        eprintln!(
+            "docker profile: {} BPF instructions; compile without cache {:?}, with cache hit {:?}",
+            first.instructions().len(),
+            cold,
+            cached
+        );
+    }
+}
