@@ -39,8 +39,8 @@ const BPF_MAXINSNS: usize = 4096;
 const INSN_SIZE: usize = 8;
 /// First bytes of a cache file; bump the digit when the layout changes.
 const CACHE_MAGIC: &[u8; 8] = b"BERTHBP1";
-/// magic + flags (u64) + notify (u8) + 3 pad + instruction count (u32).
-const CACHE_HEADER: usize = 8 + 8 + 1 + 3 + 4;
+/// magic + flags (u32: every seccomp(2) flag fits) + notify (u8) + 3 pad + instruction count (u32).
+const CACHE_HEADER: usize = 8 + 4 + 1 + 3 + 4;
 
 /// Everything that can go wrong turning a profile into a loaded filter; each variant names
 /// the syscall, architecture or action involved so the user can fix the profile.
@@ -425,7 +425,7 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompErro
 }
 
 fn parse_program(bytes: &[u8]) -> Option<Vec<libc::sock_filter>> {
-    if bytes.is_empty() || bytes.len() % INSN_SIZE != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(INSN_SIZE) {
         return None;
     }
     Some(
@@ -481,9 +481,9 @@ fn read_cache(path: &Path) -> io::Result<Option<Filter>> {
     if bytes.len() < CACHE_HEADER || &bytes[..8] != CACHE_MAGIC {
         return Err(bad());
     }
-    let flags = u64::from_le_bytes(bytes[8..16].try_into().map_err(|_| bad())?);
-    let notify = bytes[16] != 0;
-    let count = u32::from_le_bytes(bytes[20..24].try_into().map_err(|_| bad())?) as usize;
+    let flags = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| bad())?);
+    let notify = bytes[12] != 0;
+    let count = u32::from_le_bytes(bytes[16..20].try_into().map_err(|_| bad())?) as usize;
     let body = &bytes[CACHE_HEADER..];
     if count > BPF_MAXINSNS || body.len() != count * INSN_SIZE {
         return Err(bad());
@@ -491,7 +491,7 @@ fn read_cache(path: &Path) -> io::Result<Option<Filter>> {
     let program = parse_program(body).ok_or_else(bad)?;
     Ok(Some(Filter {
         program,
-        flags: flags as libc::c_ulong,
+        flags: libc::c_ulong::from(flags),
         notify,
     }))
 }
@@ -502,7 +502,9 @@ fn write_cache(path: &Path, filter: &Filter) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut bytes = Vec::with_capacity(CACHE_HEADER + filter.program.len() * INSN_SIZE);
     bytes.extend_from_slice(CACHE_MAGIC);
-    bytes.extend_from_slice(&(filter.flags as u64).to_le_bytes());
+    let flags = u32::try_from(filter.flags)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seccomp flags exceed 32 bits"))?;
+    bytes.extend_from_slice(&flags.to_le_bytes());
     bytes.extend_from_slice(&[u8::from(filter.notify), 0, 0, 0]);
     bytes.extend_from_slice(&(filter.program.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&filter.program_bytes());
