@@ -5,5 +5,7 @@
 //! Nothing here depends on the daemon: the daemon wraps these types and serves them.
 
 pub mod digest;
+pub mod fsutil;
 pub mod reference;
 pub mod store;
+pub mod unpack;
