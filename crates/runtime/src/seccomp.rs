@@ -12,8 +12,10 @@
 //! runtimes and expect the same behaviour: unknown syscall names are skipped, rules whose
 //! action equals the default are dropped, conditions on one rule are ANDed unless two of
 //! them test the same argument, in which case every condition becomes its own rule (OR).
-//! Two runc refinements are not here yet: the `-ENOSYS` stub for syscalls newer than the
-//! profile (runc's patchbpf) and binary-tree optimisation of large filters.
+//! Like runc, a short stub in front of libseccomp's program answers `ENOSYS` (not the
+//! profile's EPERM or kill) for syscall numbers above the highest one the profile names on
+//! each arch: those are syscalls newer than the profile, and libc only falls back to older
+//! ones (fchmodat2 → fchmodat, clone3 → clone) on ENOSYS.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -368,7 +370,8 @@ fn build(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         }
     }
 
-    let program = export(&ctx)?;
+    let mut program = enosys_stub(spec, &ctx, default);
+    program.extend(export(&ctx)?);
     if program.len() > BPF_MAXINSNS {
         return Err(SeccompError::TooLong(program.len()));
     }
@@ -377,6 +380,157 @@ fn build(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         flags: kernel_flags(spec.flags().as_deref().unwrap_or(&[]), notify),
         notify,
     })
+}
+
+/// Every architecture the OCI spec names, for walking the arches present in a filter.
+const ALL_ARCHES: &[Arch] = &[
+    Arch::ScmpArchX86,
+    Arch::ScmpArchX86_64,
+    Arch::ScmpArchX32,
+    Arch::ScmpArchArm,
+    Arch::ScmpArchAarch64,
+    Arch::ScmpArchMips,
+    Arch::ScmpArchMips64,
+    Arch::ScmpArchMips64n32,
+    Arch::ScmpArchMipsel,
+    Arch::ScmpArchMipsel64,
+    Arch::ScmpArchMipsel64n32,
+    Arch::ScmpArchPpc,
+    Arch::ScmpArchPpc64,
+    Arch::ScmpArchPpc64le,
+    Arch::ScmpArchS390,
+    Arch::ScmpArchS390x,
+    Arch::ScmpArchParisc,
+    Arch::ScmpArchParisc64,
+    Arch::ScmpArchRiscv64,
+    Arch::ScmpArchLoongarch64,
+    Arch::ScmpArchM68k,
+    Arch::ScmpArchSh,
+    Arch::ScmpArchSheb,
+];
+
+/// x32 syscalls are x86_64 syscalls with this bit set in `nr` (same AUDIT_ARCH).
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// A stub instruction: jumps to the two stub exits are resolved once the length is known.
+enum StubInsn {
+    Plain(libc::sock_filter),
+    ToEnosys,
+    ToMain,
+}
+
+fn bpf(code: u32, k: u32, jt: u8, jf: u8) -> StubInsn {
+    StubInsn::Plain(libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    })
+}
+
+/// The instructions that return ENOSYS for syscalls newer than the profile (see the module
+/// doc); empty when the default action already lets unknown syscalls through or already
+/// answers ENOSYS.
+///
+/// Per arch in the filter: `if arch == A { if nr > last(A) { return ENOSYS } }`, then fall
+/// through to libseccomp's program, which still checks the arch itself. x32 shares
+/// x86_64's AUDIT_ARCH and is told apart by the x32 bit; if the filter has no x32, such
+/// calls go to libseccomp's bad-arch handling untouched.
+fn enosys_stub(
+    spec: &LinuxSeccomp,
+    ctx: &ScmpFilterContext,
+    default: ScmpAction,
+) -> Vec<libc::sock_filter> {
+    let wanted = match default {
+        ScmpAction::Errno(e) => e != libc::ENOSYS,
+        ScmpAction::KillThread | ScmpAction::KillProcess | ScmpAction::Trap => true,
+        _ => false,
+    };
+    if !wanted {
+        return Vec::new();
+    }
+    // Highest syscall number the profile names, per arch present in the filter.
+    let last = |a: Arch| -> Option<u32> {
+        spec.syscalls()
+            .iter()
+            .flatten()
+            .flat_map(|r| r.names())
+            .filter_map(|name| ScmpSyscall::from_name_by_arch(name, arch(a)).ok())
+            .filter_map(|nr| u32::try_from(nr.as_raw_syscall()).ok())
+            .max()
+    };
+    let present = |a: Arch| matches!(ctx.is_arch_present(arch(a)), Ok(true));
+    let (ld_w_abs, jeq, jgt, jset) = (
+        libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+        libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+        libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K,
+        libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K,
+    );
+    // `nr > limit` → ENOSYS, else → main program.
+    let compare = |body: &mut Vec<StubInsn>, limit: Option<u32>| match limit {
+        Some(limit) => {
+            body.push(bpf(jgt, limit, 0, 1));
+            body.push(StubInsn::ToEnosys);
+            body.push(StubInsn::ToMain);
+        }
+        None => body.push(StubInsn::ToMain),
+    };
+
+    let mut stub = vec![bpf(ld_w_abs, 4, 0, 0)]; // A = seccomp_data.arch
+    let mut any = false;
+    for &a in ALL_ARCHES {
+        if a == Arch::ScmpArchX32 || !present(a) {
+            continue;
+        }
+        let mut body = vec![bpf(ld_w_abs, 0, 0, 0)]; // A = seccomp_data.nr
+        if a == Arch::ScmpArchX86_64 {
+            let mut x32 = Vec::new();
+            if present(Arch::ScmpArchX32) {
+                compare(&mut x32, last(Arch::ScmpArchX32));
+            } else {
+                x32.push(StubInsn::ToMain);
+            }
+            body.push(bpf(jset, X32_SYSCALL_BIT, 0, x32.len() as u8));
+            body.extend(x32);
+        }
+        let limit = last(a);
+        any |= limit.is_some();
+        compare(&mut body, limit);
+        // The body is at most 9 instructions, so the skip fits in a u8.
+        stub.push(bpf(jeq, a as u32, 0, body.len() as u8));
+        stub.extend(body);
+    }
+    if !any {
+        return Vec::new();
+    }
+    stub.push(StubInsn::ToMain); // an arch the stub does not know
+    stub.push(bpf(
+        libc::BPF_RET | libc::BPF_K,
+        libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        0,
+        0,
+    ));
+    let enosys = stub.len() - 1;
+    let main = stub.len();
+    let ja = (libc::BPF_JMP | libc::BPF_JA) as u16;
+    stub.iter()
+        .enumerate()
+        .map(|(i, insn)| match insn {
+            StubInsn::Plain(f) => *f,
+            StubInsn::ToEnosys => libc::sock_filter {
+                code: ja,
+                jt: 0,
+                jf: 0,
+                k: (enosys - i - 1) as u32,
+            },
+            StubInsn::ToMain => libc::sock_filter {
+                code: ja,
+                jt: 0,
+                jf: 0,
+                k: (main - i - 1) as u32,
+            },
+        })
+        .collect()
 }
 
 /// Translates the OCI flags to `seccomp(2)` flags.
@@ -832,6 +986,79 @@ mod tests {
     }
 
     #[test]
+    fn syscalls_newer_than_the_profile_get_enosys_not_eperm() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [{"names": ["exit_group", "exit", "io_uring_setup"], "action": "SCMP_ACT_ALLOW"}]
+            })),
+            None,
+        )
+        .unwrap();
+        let outcome = in_child(&f, || {
+            // SAFETY: getppid takes no arguments; the filter answers before the kernel.
+            let older = unsafe { libc::syscall(libc::SYS_getppid) };
+            if older != -1 || errno() != libc::EPERM {
+                return 1;
+            }
+            // SAFETY: io_uring_register is numbered after io_uring_setup on every arch;
+            // the stub answers it without running it.
+            let newer = unsafe { libc::syscall(libc::SYS_io_uring_register, -1, 0, 0, 0) };
+            if newer != -1 || errno() != libc::ENOSYS {
+                return 2;
+            }
+            // SAFETY: no syscall has this number.
+            let unknown = unsafe { libc::syscall(1000) };
+            if unknown != -1 || errno() != libc::ENOSYS {
+                return 3;
+            }
+            0
+        });
+        assert_eq!(outcome, Outcome::Exited(0));
+    }
+
+    #[test]
+    fn permissive_or_enosys_default_gets_no_stub() {
+        let rules = json!([{"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}]);
+        let with_stub = compile(
+            &spec(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": rules})),
+            None,
+        )
+        .unwrap();
+        let enosys = compile(
+            &spec(json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": libc::ENOSYS, "syscalls": rules})),
+            None,
+        )
+        .unwrap();
+        let allow = compile(
+            &spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules})),
+            None,
+        )
+        .unwrap();
+        assert!(with_stub.instructions().len() > enosys.instructions().len());
+        assert_eq!(enosys.instructions().len(), allow.instructions().len());
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x32_calls_without_x32_in_the_filter_stay_bad_arch() {
+        let f = compile(
+            &spec(json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [{"names": ["exit_group", "getpid"], "action": "SCMP_ACT_ALLOW"}]
+            })),
+            None,
+        )
+        .unwrap();
+        let outcome = in_child(&f, || {
+            // SAFETY: an x32 getpid; the filter's bad-arch action kills before the kernel runs it.
+            unsafe { libc::syscall(0x4000_0000 | libc::SYS_getpid) };
+            0
+        });
+        assert_eq!(outcome, Outcome::Signaled(libc::SIGSYS));
+    }
+
+    #[test]
     fn kill_process_kills_with_sigsys() {
         let f = compile(
             &spec(json!({
@@ -1159,15 +1386,20 @@ mod tests {
         assert!(libc::WIFEXITED(status), "child status {status:#x}");
         assert_eq!(libc::WEXITSTATUS(status), 0);
 
-        // And it still blocks what Docker blocks: keyctl is not on the allow list.
+        // It still blocks what Docker blocks (keyctl is not on the allow list), and answers
+        // ENOSYS for syscalls newer than the profile.
         let outcome = in_child(&f, || {
             // SAFETY: KEYCTL_GET_KEYRING_ID(session keyring, no create) is harmless anyway.
             let r = unsafe { libc::syscall(libc::SYS_keyctl, 0u64, -3i64, 0u64) };
-            if r == -1 && errno() == libc::EPERM {
-                0
-            } else {
-                1
+            if r != -1 || errno() != libc::EPERM {
+                return 1;
             }
+            // SAFETY: no syscall has this number.
+            let r = unsafe { libc::syscall(1000) };
+            if r != -1 || errno() != libc::ENOSYS {
+                return 2;
+            }
+            0
         });
         assert_eq!(outcome, Outcome::Exited(0));
     }
