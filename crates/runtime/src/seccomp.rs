@@ -83,8 +83,10 @@ pub enum SeccompError {
     Export(String),
     #[error("seccomp: the BPF program has {0} instructions; the kernel accepts at most 4096")]
     TooLong(usize),
-    #[error("seccomp(SECCOMP_SET_MODE_FILTER) failed with errno {errno}")]
+    #[error("seccomp(SECCOMP_SET_MODE_FILTER) failed: {}", io::Error::from_raw_os_error(*errno))]
     Load { errno: i32 },
+    #[error("seccomp: SECCOMP_FILTER_FLAG_TSYNC could not synchronise thread {tid}")]
+    Tsync { tid: i64 },
     #[error("seccomp: encoding the container process state: {0}")]
     StateJson(#[from] serde_json::Error),
     #[error("seccomp: sending the notify listener to {path}: {source}")]
@@ -134,6 +136,11 @@ impl Filter {
             let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
             return Err(SeccompError::Load { errno });
         }
+        // Without a listener, TSYNC reports a thread it could not synchronise by returning
+        // that thread's id instead of 0; nothing was installed then.
+        if !self.notify && ret > 0 {
+            return Err(SeccompError::Tsync { tid: ret });
+        }
         if self.notify {
             let Ok(fd) = i32::try_from(ret) else {
                 return Err(SeccompError::Load { errno: libc::EBADF });
@@ -182,6 +189,7 @@ impl Filter {
 /// libseccomp entirely. The cache is an optimisation: failing to read or write it is logged
 /// and never fails the container.
 pub fn compile(spec: &LinuxSeccomp, cache_dir: Option<&Path>) -> Result<Filter, SeccompError> {
+    let _span = tracing::debug_span!("seccomp_compile", cached = cache_dir.is_some()).entered();
     validate(spec)?;
     let cache_path = cache_dir.map(|dir| dir.join(cache_key(spec)));
     if let Some(path) = &cache_path {
@@ -215,8 +223,9 @@ fn validate(spec: &LinuxSeccomp) -> Result<(), SeccompError> {
             if name.is_empty() {
                 return Err(SeccompError::EmptySyscallName { rule: i });
             }
-            // The init writes to its sync pipe after loading the filter; a notify on write
-            // would wait for an agent that has not received the listener yet.
+            // runc refuses this too: init may still write (sync pipe, error reports) after
+            // loading the filter, and a notify on write would then wait for an agent that
+            // has not received the listener yet.
             if rule.action() == LinuxSeccompAction::ScmpActNotify && name == "write" {
                 return Err(SeccompError::NotifyForbidden {
                     syscall: name.clone(),
@@ -662,10 +671,13 @@ fn write_cache(path: &Path, filter: &Filter) -> io::Result<()> {
     bytes.extend_from_slice(&[u8::from(filter.notify), 0, 0, 0]);
     bytes.extend_from_slice(&(filter.program.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&filter.program_bytes());
+    // pid + counter: concurrent writers (processes or threads) never share a temp file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.tmp{}",
+        ".{}.tmp{}-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("bpf"),
-        std::process::id()
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let result = (|| {
         let mut f = File::create(&tmp)?;
