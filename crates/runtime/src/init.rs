@@ -1,0 +1,255 @@
+//! The container's init, from the moment `clone3` returns 0 until it becomes the user's process
+//! with `execve`. It runs in the (single-threaded) copy of the runtime, talks to the parent over
+//! the sync channel, and reports any failure as text before exiting.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::fs::{Mode, OFlags};
+
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, Plan};
+use crate::process;
+use crate::rootfs;
+use crate::sync::{Channel, Msg};
+
+/// Where the console master goes.
+pub enum ConsoleTo {
+    None,
+    /// The caller's `--console-socket` (already connected).
+    Socket(OwnedFd),
+    /// Back to our parent over the sync channel (foreground `run`).
+    Parent,
+}
+
+/// Everything the init needs, prepared by the parent before `clone3`.
+pub struct Init<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: PathBuf,
+    pub plan: &'a Plan,
+    pub joins: Vec<(LinuxNamespaceType, OwnedFd)>,
+    pub chan: Channel,
+    pub fifo: OwnedFd,
+    pub console: ConsoleTo,
+    pub seccomp: Option<crate::seccomp::Filter>,
+    pub caps: Option<process::Caps>,
+    pub cgroup: Option<berth_cgroups::Cgroup>,
+    pub hierarchy: Option<berth_cgroups::Hierarchy>,
+    pub host_proc: OwnedFd,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    /// An intermediate process is needed (joined user/pid namespaces): it does the joins,
+    /// then forks the real init into the new pid namespace.
+    pub two_stage: bool,
+}
+
+/// Entry point in the child. Never returns.
+pub fn main(mut a: Init<'_>) -> ! {
+    let r = run(&mut a);
+    let msg = match r {
+        Ok(never) => match never {},
+        Err(e) => e.to_string(),
+    };
+    let _ = a.chan.send(&Msg::Error(msg));
+    // SAFETY: _exit is always safe; we skip destructors and atexit handlers of the parent's copy.
+    unsafe { libc::_exit(1) }
+}
+
+fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
+    let spec = a.spec;
+    let plan = a.plan;
+    let user_ns = plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User);
+    if a.two_stage {
+        for (t, fd) in &a.joins {
+            namespaces::join(*t, fd)?;
+        }
+        namespaces::unshare(plan.new & !(libc::CLONE_NEWPID as u64))?;
+    }
+    // Our parent writes id maps, joins us to the cgroup and sets oom_score_adj now.
+    a.chan.send(&Msg::NsReady)?;
+    match a.chan.recv()? {
+        Msg::Go => {}
+        other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
+    }
+    if a.two_stage {
+        let pid = crate::container::clone3(plan.new & libc::CLONE_NEWPID as u64, None)?;
+        if pid > 0 {
+            a.chan.send(&Msg::Pid(pid))?;
+            // SAFETY: intermediate process done; skip destructors.
+            unsafe { libc::_exit(0) }
+        }
+    } else {
+        for (t, fd) in &a.joins {
+            namespaces::join(*t, fd)?;
+        }
+    }
+    if user_ns {
+        let root = rustix::process::Uid::ROOT;
+        let g = rustix::process::Gid::ROOT;
+        rustix::thread::set_thread_res_gid(g, g, g).ctx(|| "setresgid 0 in user namespace".into())?;
+        rustix::thread::set_thread_res_uid(root, root, root).ctx(|| "setresuid 0 in user namespace".into())?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        if !plan.creates(LinuxNamespaceType::Uts) && !plan.joins(LinuxNamespaceType::Uts) {
+            return Err(Error::Config("hostname is set but the container has no UTS namespace".into()));
+        }
+        rustix::system::sethostname(h.as_bytes()).ctx(|| format!("sethostname {h}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        rustix::system::setdomainname(d.as_bytes()).ctx(|| format!("setdomainname {d}"))?;
+    }
+
+    let process = spec.process().as_ref().ok_or_else(|| Error::Config("config has no process".into()))?;
+    let mut console_peer: Option<OwnedFd> = None;
+    let has_mount_ns = plan.creates(LinuxNamespaceType::Mount);
+    if has_mount_ns {
+        let root = rootfs::prepare_root(spec, &a.rootfs)?;
+        let cx = rootfs::Context2 {
+            rootfs: &a.rootfs,
+            cgroup: a.cgroup.as_ref(),
+            hierarchy: a.hierarchy.as_ref(),
+            new_cgroupns: plan.creates(LinuxNamespaceType::Cgroup),
+            in_userns: user_ns,
+        };
+        rootfs::mount_all(spec, root.as_fd(), &cx)?;
+        rootfs::create_devices(spec, root.as_fd(), user_ns)?;
+        if process.terminal().unwrap_or(false) {
+            let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            let (master, peer) = rootfs::open_console(root.as_fd(), size)?;
+            rootfs::bind_console(root.as_fd(), peer.as_fd())?;
+            send_console(a, master)?;
+            console_peer = Some(peer);
+        }
+        a.chan.send(&Msg::RunHooks)?;
+        match a.chan.recv()? {
+            Msg::HooksDone => {}
+            other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
+        }
+        let state = crate::container::state_for_hooks(a);
+        crate::hooks::run_all(spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()), &state)?;
+        rootfs::pivot(root.as_fd(), &a.rootfs, a.no_pivot)?;
+        if matches!(
+            spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()),
+            Some("shared") | Some("rshared")
+        ) {
+            rustix::mount::mount_change("/", rustix::mount::MountPropagationFlags::SHARED | rustix::mount::MountPropagationFlags::REC)
+                .ctx(|| "make / rshared".into())?;
+        }
+    } else {
+        if process.terminal().unwrap_or(false) {
+            let master = rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY).ctx(|| "openpt".into())?;
+            rustix::pty::unlockpt(&master).ctx(|| "unlockpt".into())?;
+            let peer = rustix::pty::ioctl_tiocgptpeer(&master, rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY).ctx(|| "TIOCGPTPEER".into())?;
+            send_console(a, master)?;
+            console_peer = Some(peer);
+        }
+        a.chan.send(&Msg::RunHooks)?;
+        match a.chan.recv()? {
+            Msg::HooksDone => {}
+            other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
+        }
+        rustix::process::chroot(&a.rootfs).at("chroot", &a.rootfs)?;
+        rustix::process::chdir("/").ctx(|| "chdir /".into())?;
+    }
+
+    let proc = rootfs::private_proc(Some(&a.host_proc))?;
+    rootfs::write_sysctls(spec, proc.as_fd())?;
+    if has_mount_ns {
+        let linux = spec.linux().as_ref();
+        rootfs::mask_paths(linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]))?;
+        rootfs::readonly_paths(linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]))?;
+        if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+            rootfs::readonly_root()?;
+        }
+    }
+
+    rustix::process::setsid().ctx(|| "setsid".into())?;
+    if let Some(peer) = console_peer.take() {
+        rustix::process::ioctl_tiocsctty(&peer).ctx(|| "TIOCSCTTY".into())?;
+        for target in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors, which we own in this process.
+            if unsafe { libc::dup2(peer.as_raw_fd(), target) } < 0 {
+                return Err(Error::sys("dup2 console", std::io::Error::last_os_error()));
+            }
+        }
+    }
+
+    process::set_rlimits(process)?;
+    let cwd = process.cwd();
+    rustix::process::chdir(cwd).at("chdir", cwd)?;
+    // CVE-2024-21626: a cwd that resolves outside the root (an inherited host directory or a
+    // /proc/self/fd/N trick) makes getcwd fail or say "(unreachable)".
+    match std::env::current_dir() {
+        Ok(p) if p.is_absolute() => {}
+        _ => return Err(Error::Init(format!("cwd {cwd:?} is outside the container root"))),
+    }
+    let args = process.args().clone().unwrap_or_default();
+    let env = process::environment(process, std::path::Path::new("/"));
+    let exe = process::lookup(args.first().map(String::as_str).unwrap_or(""), &env, std::path::Path::new("/"), cwd)?;
+    let cargs = process::cstrings(&args)?;
+    let cenv = process::cstrings(&env)?;
+
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if !nnp && let Some(f) = &a.seccomp {
+        f.load().map_err(|e| Error::Seccomp(e.to_string()))?;
+    }
+    process::set_identity(process, a.caps.as_ref(), !user_ns || can_setgroups())?;
+    process::set_no_new_privs(process)?;
+
+    // Every descriptor above the preserved ones is close-on-exec from here: nothing of the host
+    // (cgroup dirs, the state directory, the caller's leaks) reaches the container process.
+    let first = 3 + a.preserve_fds;
+    close_range_cloexec(first);
+    for fd in 3..first {
+        let _ = rustix::io::fcntl_setfd(
+            // SAFETY: checking and clearing flags on fds the caller asked us to pass on.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd as i32) },
+            rustix::io::FdFlags::empty(),
+        );
+    }
+
+    a.chan.send(&Msg::Ready)?;
+    // Block until `start` opens the other end of the fifo.
+    let fifo = rootfs::open_proc(proc.as_fd(), &format!("thread-self/fd/{}", a.fifo.as_raw_fd()), OFlags::WRONLY)
+        .or_else(|_| {
+            rustix::fs::openat(&proc, format!("self/fd/{}", a.fifo.as_raw_fd()), OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::sys("open exec fifo", e))
+        })?;
+    rustix::io::write(&fifo, b"0").ctx(|| "write exec fifo".into())?;
+    drop(fifo);
+    let state = crate::container::state_for_hooks(a);
+    crate::hooks::run_all(spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()), &state)?;
+    if nnp && let Some(f) = &a.seccomp {
+        f.load().map_err(|e| Error::Seccomp(e.to_string()))?;
+    }
+    Err(process::execve(&exe, &cargs, &cenv))
+}
+
+fn can_setgroups() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true)
+}
+
+fn send_console(a: &Init<'_>, master: OwnedFd) -> Result<()> {
+    match &a.console {
+        ConsoleTo::None => Ok(()),
+        ConsoleTo::Socket(sock) => crate::sync::send_fd(sock.as_fd(), master.as_fd(), b"/dev/ptmx"),
+        ConsoleTo::Parent => a.chan.send_with_fd(&Msg::Console, master.as_fd()),
+    }
+}
+
+/// close_range(first, ~0, CLOSE_RANGE_CLOEXEC).
+pub fn close_range_cloexec(first: u32) {
+    // SAFETY: close_range only changes descriptor flags; CLOSE_RANGE_CLOEXEC = 4.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 4u32) };
+    if r != 0 {
+        // Old kernels: walk /proc/self/fd instead.
+        if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
+            let fds: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+            for fd in fds.into_iter().filter(|fd| *fd >= first as i32) {
+                // SAFETY: setting FD_CLOEXEC on an fd number; harmless if it was just closed.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
+    }
+}
