@@ -356,6 +356,19 @@ mod tests {
     }
 
     #[test]
+    fn every_advertised_mount_option_is_understood_by_the_mount_parser() {
+        // An option the parser does not know ends up as filesystem data (or an error):
+        // advertising it would let callers send configs that fail at mount time.
+        for &opt in MOUNT_OPTIONS {
+            let parsed = crate::mounts::parse_options(&[opt.to_string()]);
+            match parsed {
+                Ok(o) => assert!(o.data.is_empty(), "{opt} is passed through as fs data"),
+                Err(e) => panic!("{opt} is rejected: {e}"),
+            }
+        }
+    }
+
+    #[test]
     fn all_eight_namespaces_including_time_are_listed() {
         let f = features();
         let ns = strings(&f["linux"]["namespaces"]);
