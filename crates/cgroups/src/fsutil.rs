@@ -37,7 +37,9 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<(), Error> {
     };
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .truncate(false)
+        // cgroupfs ignores O_TRUNC (as `echo x > file` relies on); plain files in test
+        // trees need it.
+        .truncate(true)
         .open(path)
         .map_err(err)?;
     let n = f.write(value.as_bytes()).map_err(err)?;
@@ -47,6 +49,8 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<(), Error> {
             format!("short write ({n} of {} bytes)", value.len()),
         )));
     }
+    #[cfg(test)]
+    WRITES.with(|w| w.borrow_mut().push((path.to_owned(), value.to_owned())));
     Ok(())
 }
 
@@ -97,4 +101,12 @@ pub(crate) fn parse_flat_keyed(s: &str) -> Vec<(&str, u64)> {
             Some((k, v))
         })
         .collect()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Every write attempted by this thread, so scratch-tree tests can assert the exact
+    /// sequence (a plain file only keeps the last value, cgroupfs files keep all).
+    pub(crate) static WRITES: std::cell::RefCell<Vec<(std::path::PathBuf, String)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
