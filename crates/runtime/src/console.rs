@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 
 /// Connects to the caller's console socket.
 pub fn connect(path: &Path) -> Result<OwnedFd> {
-    let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::path("connect console socket", path, e))?;
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| Error::path("connect console socket", path, e))?;
     Ok(OwnedFd::from(s))
 }
 
@@ -38,13 +39,27 @@ impl RawGuard {
 
 impl Drop for RawGuard {
     fn drop(&mut self) {
-        let _ = rustix::termios::tcsetattr(&self.fd, rustix::termios::OptionalActions::Now, &self.saved);
+        let _ = rustix::termios::tcsetattr(
+            &self.fd,
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
     }
 }
 
 const FORWARDED: &[i32] = &[
-    libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2,
-    libc::SIGCONT, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU, libc::SIGALRM, libc::SIGPWR,
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGALRM,
+    libc::SIGPWR,
 ];
 
 fn sigset(sigs: &[i32]) -> libc::sigset_t {
@@ -112,7 +127,11 @@ pub fn supervise(pid: i32, sfd: OwnedFd, master: Option<OwnedFd>) -> Result<i32>
     let stdin = rustix::stdio::stdin();
     let stdout = rustix::stdio::stdout();
     let _raw = master.as_ref().and_then(|_| {
-        if rustix::termios::isatty(stdin) { RawGuard::new(stdin) } else { None }
+        if rustix::termios::isatty(stdin) {
+            RawGuard::new(stdin)
+        } else {
+            None
+        }
     });
     if let Some(m) = &master
         && rustix::termios::isatty(stdin)
@@ -155,7 +174,8 @@ pub fn supervise(pid: i32, sfd: OwnedFd, master: Option<OwnedFd>) -> Result<i32>
                 && n == si.len()
             {
                 // SAFETY: the kernel wrote a whole signalfd_siginfo into the buffer.
-                let info: libc::signalfd_siginfo = unsafe { std::ptr::read_unaligned(si.as_ptr().cast()) };
+                let info: libc::signalfd_siginfo =
+                    unsafe { std::ptr::read_unaligned(si.as_ptr().cast()) };
                 match info.ssi_signo as i32 {
                     libc::SIGCHLD => status = reap(pid),
                     libc::SIGWINCH => {

@@ -41,31 +41,46 @@ pub struct Created {
 pub fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let data = std::fs::read(&path).at("read", &path)?;
-    let spec: Spec = serde_json::from_slice(&data).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    let spec: Spec = serde_json::from_slice(&data)
+        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
     let v = spec.version();
     if !v.starts_with("1.") {
-        return Err(Error::Config(format!("unsupported ociVersion {v:?} (want 1.x)")));
+        return Err(Error::Config(format!(
+            "unsupported ociVersion {v:?} (want 1.x)"
+        )));
     }
     if spec.root().is_none() {
         return Err(Error::Config("config has no root".into()));
     }
-    let p = spec.process().as_ref().ok_or_else(|| Error::Config("config has no process".into()))?;
+    let p = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("config has no process".into()))?;
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Config("process.args must not be empty".into()));
     }
     if !p.cwd().is_absolute() {
-        return Err(Error::Config(format!("process.cwd {:?} is not absolute", p.cwd())));
+        return Err(Error::Config(format!(
+            "process.cwd {:?} is not absolute",
+            p.cwd()
+        )));
     }
     if let Some(l) = spec.linux() {
         if let Some(lsm) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty())
             && !Path::new("/sys/kernel/security/apparmor").exists()
         {
-            tracing::warn!(profile = lsm, "AppArmor is not enabled on this host; apparmorProfile ignored");
+            tracing::warn!(
+                profile = lsm,
+                "AppArmor is not enabled on this host; apparmorProfile ignored"
+            );
         }
         if let Some(lbl) = p.selinux_label().as_deref().filter(|s| !s.is_empty())
             && !Path::new("/sys/fs/selinux/enforce").exists()
         {
-            tracing::warn!(label = lbl, "SELinux is not enabled on this host; selinuxLabel ignored");
+            tracing::warn!(
+                label = lbl,
+                "SELinux is not enabled on this host; selinuxLabel ignored"
+            );
         }
         let _ = l;
     }
@@ -88,17 +103,34 @@ pub fn clone3(flags: u64, cgroup: Option<&OwnedFd>) -> Result<i32> {
     }
     // SAFETY: clone3 without CLONE_VM duplicates the address space like fork; the caller is
     // single-threaded, so the child may keep running ordinary Rust code.
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut libc::clone_args, std::mem::size_of::<libc::clone_args>()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
     if r >= 0 {
         return Ok(r as i32);
     }
     let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ENOSYS) || (cgroup.is_some() && e.raw_os_error() == Some(libc::EINVAL)) {
+    if e.raw_os_error() == Some(libc::ENOSYS)
+        || (cgroup.is_some() && e.raw_os_error() == Some(libc::EINVAL))
+    {
         if cgroup.is_some() {
             return Err(e).ctx(|| "clone3 into cgroup".into());
         }
         // SAFETY: raw clone with a null stack behaves like fork in a single-threaded process.
-        let r = unsafe { libc::syscall(libc::SYS_clone, (flags as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong,
+                0,
+                0,
+                0,
+                0,
+            )
+        };
         if r >= 0 {
             return Ok(r as i32);
         }
@@ -110,19 +142,62 @@ pub fn clone3(flags: u64, cgroup: Option<&OwnedFd>) -> Result<i32> {
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     let Some(l) = spec.linux() else { return Ok(()) };
     let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
-        m.iter().flatten().map(|x| format!("{} {} {}\n", x.container_id(), x.host_id(), x.size())).collect()
+        m.iter()
+            .flatten()
+            .map(|x| format!("{} {} {}\n", x.container_id(), x.host_id(), x.size()))
+            .collect()
     };
     let uid = fmt(l.uid_mappings());
     let gid = fmt(l.gid_mappings());
     if uid.is_empty() || gid.is_empty() {
-        return Err(Error::Config("a new user namespace needs uidMappings and gidMappings".into()));
+        return Err(Error::Config(
+            "a new user namespace needs uidMappings and gidMappings".into(),
+        ));
     }
     if !rustix::process::geteuid().is_root() {
         let _ = std::fs::write(format!("/proc/{pid}/setgroups"), "deny");
     }
-    std::fs::write(format!("/proc/{pid}/uid_map"), uid).at("write", format!("/proc/{pid}/uid_map"))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), gid).at("write", format!("/proc/{pid}/gid_map"))?;
+    std::fs::write(format!("/proc/{pid}/uid_map"), uid)
+        .at("write", format!("/proc/{pid}/uid_map"))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), gid)
+        .at("write", format!("/proc/{pid}/gid_map"))?;
     Ok(())
+}
+
+/// The device allowlist as the container needs it: the configured rules, then allow rules for
+/// the default devices, the pty devices and each `linux.devices` node (as runc does), so a
+/// "deny all" rule does not stop the runtime from creating the container's own /dev.
+fn with_default_device_rules(
+    r: &oci_spec::runtime::LinuxResources,
+    linux: &oci_spec::runtime::Linux,
+) -> oci_spec::runtime::LinuxResources {
+    let Some(rules) = r.devices() else {
+        return r.clone();
+    };
+    let mut rules = rules.clone();
+    let rule = |typ: &str,
+                major: Option<i64>,
+                minor: Option<i64>|
+     -> Option<oci_spec::runtime::LinuxDeviceCgroup> {
+        serde_json::from_value(serde_json::json!({"allow": true, "type": typ, "major": major, "minor": minor, "access": "rwm"})).ok()
+    };
+    for (_, ma, mi) in crate::rootfs::DEFAULT_DEVICES {
+        rules.extend(rule("c", Some(*ma as i64), Some(*mi as i64)));
+    }
+    rules.extend(rule("c", Some(5), Some(1))); // /dev/console
+    rules.extend(rule("c", Some(5), Some(2))); // /dev/ptmx
+    rules.extend(rule("c", Some(136), None)); // /dev/pts/*
+    for d in linux.devices().iter().flatten() {
+        let t = match d.typ() {
+            oci_spec::runtime::LinuxDeviceType::B => "b",
+            oci_spec::runtime::LinuxDeviceType::P => continue,
+            _ => "c",
+        };
+        rules.extend(rule(t, Some(d.major()), Some(d.minor())));
+    }
+    let mut out = r.clone();
+    out.set_devices(Some(rules));
+    out
 }
 
 /// The cgroup path: `linux.cgroupsPath`, or `/<id>` like runc.
@@ -178,28 +253,45 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     let bundle = std::fs::canonicalize(&o.bundle).at("resolve bundle", &o.bundle)?;
     let spec = load_spec(&bundle)?;
     let root = spec.root().as_ref().expect("checked in load_spec");
-    let rootfs = if root.path().is_absolute() { root.path().clone() } else { bundle.join(root.path()) };
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
     let rootfs = std::fs::canonicalize(&rootfs).at("resolve rootfs", &rootfs)?;
     let linux = spec.linux().clone().unwrap_or_default();
     let plan = Plan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
     let process = spec.process().as_ref().expect("checked in load_spec");
     if process.terminal().unwrap_or(false) && o.console_socket.is_none() && !o.console_to_parent {
-        return Err(Error::Config("terminal: true needs --console-socket".into()));
+        return Err(Error::Config(
+            "terminal: true needs --console-socket".into(),
+        ));
     }
     let caps = crate::process::Caps::from_process(process)?;
     let seccomp = match linux.seccomp() {
-        Some(s) => Some(crate::seccomp::compile(s, o.seccomp_cache.as_deref()).map_err(|e| Error::Seccomp(e.to_string()))?),
+        Some(s) => Some(
+            crate::seccomp::compile(s, o.seccomp_cache.as_deref())
+                .map_err(|e| Error::Seccomp(e.to_string()))?,
+        ),
         None => None,
     };
     let joins = crate::namespaces::open_joins(&plan)?;
     let console = match &o.console_socket {
-        Some(p) if process.terminal().unwrap_or(false) => ConsoleTo::Socket(crate::console::connect(p)?),
+        Some(p) if process.terminal().unwrap_or(false) => {
+            ConsoleTo::Socket(crate::console::connect(p)?)
+        }
         _ if o.console_to_parent && process.terminal().unwrap_or(false) => ConsoleTo::Parent,
         _ => ConsoleTo::None,
     };
 
     let dir = store.create_dir(&o.id)?;
-    let mut guard = Cleanup { store, id: o.id.clone(), pid: 0, cgroup: None, armed: true };
+    let mut guard = Cleanup {
+        store,
+        id: o.id.clone(),
+        pid: 0,
+        cgroup: None,
+        armed: true,
+    };
 
     let hierarchy = berth_cgroups::Hierarchy::detect().ok();
     let cg_path = cgroup_path(&spec, &o.id);
@@ -209,7 +301,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             cg.create()?;
             guard.cgroup = Some(cg.clone());
             if let Some(r) = linux.resources() {
-                cg.apply(r)?;
+                cg.apply(&with_default_device_rules(r, &linux))?;
             }
             Some(cg)
         }
@@ -217,14 +309,33 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     };
 
     let fifo_path = dir.join(state::EXEC_FIFO);
-    rustix::fs::mknodat(rustix::fs::CWD, &fifo_path, rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o622), 0).at("mkfifo", &fifo_path)?;
-    let fifo = rustix::fs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).at("open", &fifo_path)?;
-    let host_proc = rustix::fs::open("/proc", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("open", "/proc")?;
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo_path,
+        rustix::fs::FileType::Fifo,
+        Mode::from_raw_mode(0o622),
+        0,
+    )
+    .at("mkfifo", &fifo_path)?;
+    let fifo = rustix::fs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .at("open", &fifo_path)?;
+    let host_proc = rustix::fs::open(
+        "/proc",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", "/proc")?;
     crate::rootfs::verify_proc_root(host_proc.as_fd())?;
 
     let user_new = plan.creates(LinuxNamespaceType::User);
-    let two_stage = plan.joins(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::Pid) || (user_new && !plan.join.is_empty());
-    let into_cgroup = if two_stage { None } else { cgroup.as_ref().and_then(|c| c.v2_dir_fd().ok().flatten()) };
+    let two_stage = plan.joins(LinuxNamespaceType::User)
+        || plan.joins(LinuxNamespaceType::Pid)
+        || (user_new && !plan.join.is_empty());
+    let into_cgroup = if two_stage {
+        None
+    } else {
+        cgroup.as_ref().and_then(|c| c.v2_dir_fd().ok().flatten())
+    };
     let (parent_chan, child_chan) = sync::pair()?;
 
     let mut saved = Saved {
@@ -233,7 +344,12 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         status: Status::Creating,
         pid: 0,
         bundle: bundle.clone(),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect::<HashMap<_, _>>(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<HashMap<_, _>>(),
         created: state::now_rfc3339(),
         owner: String::new(),
         init_start_time: 0,
@@ -241,7 +357,9 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         rootfs: rootfs.clone(),
         use_systemd: false,
     };
-    HOOK_STATE.with(|s| *s.borrow_mut() = serde_json::to_vec(&saved.oci(Status::Creating)).unwrap_or_default());
+    HOOK_STATE.with(|s| {
+        *s.borrow_mut() = serde_json::to_vec(&saved.oci(Status::Creating)).unwrap_or_default()
+    });
 
     let clone_flags = if two_stage { 0 } else { plan.new };
     let pid = clone3(clone_flags, into_cgroup.as_ref())?;
@@ -285,7 +403,8 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         cg.add_process(pid)?;
     }
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).at("write", format!("/proc/{pid}/oom_score_adj"))?;
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+            .at("write", format!("/proc/{pid}/oom_score_adj"))?;
     }
     parent_chan.send(&Msg::Go)?;
     let mut master = None;
@@ -320,7 +439,11 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         write_pid_file(pf, init_pid)?;
     }
     guard.armed = false;
-    Ok(Created { pid: init_pid, master, saved })
+    Ok(Created {
+        pid: init_pid,
+        master,
+        saved,
+    })
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
@@ -355,10 +478,15 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let mut s = store.load(id)?;
     let st = status(store, &s);
     if st != Status::Created {
-        return Err(Error::BadState { id: id.into(), status: st.to_string(), wanted: "cannot start a container that is not created" });
+        return Err(Error::BadState {
+            id: id.into(),
+            status: st.to_string(),
+            wanted: "cannot start a container that is not created",
+        });
     }
     let fifo_path = store.dir(id).join(state::EXEC_FIFO);
-    let fifo = rustix::fs::open(&fifo_path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).at("open", &fifo_path)?;
+    let fifo = rustix::fs::open(&fifo_path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .at("open", &fifo_path)?;
     let mut b = [0u8; 1];
     let n = rustix::io::read(&fifo, &mut b).ctx(|| "read exec fifo".into())?;
     let _ = std::fs::remove_file(&fifo_path);
@@ -369,7 +497,13 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     store.save(&s)?;
     let spec = load_spec(&s.bundle).ok();
     let st = serde_json::to_vec(&s.oci(Status::Running)).unwrap_or_default();
-    crate::hooks::run_all_warn(spec.as_ref().and_then(|sp| sp.hooks().as_ref()).and_then(|h| h.poststart().as_ref()), &st, "poststart");
+    crate::hooks::run_all_warn(
+        spec.as_ref()
+            .and_then(|sp| sp.hooks().as_ref())
+            .and_then(|h| h.poststart().as_ref()),
+        &st,
+        "poststart",
+    );
     Ok(())
 }
 
@@ -391,17 +525,38 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         }
     }
     if st == Status::Stopped {
-        return Err(Error::BadState { id: id.into(), status: st.to_string(), wanted: "cannot signal it" });
+        return Err(Error::BadState {
+            id: id.into(),
+            status: st.to_string(),
+            wanted: "cannot signal it",
+        });
     }
-    let pid = rustix::process::Pid::from_raw(s.pid).ok_or_else(|| Error::Other("bad pid".into()))?;
-    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ctx(|| format!("pidfd_open {}", s.pid))?;
+    let pid =
+        rustix::process::Pid::from_raw(s.pid).ok_or_else(|| Error::Other("bad pid".into()))?;
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .ctx(|| format!("pidfd_open {}", s.pid))?;
     if !s.init_alive() {
-        return Err(Error::BadState { id: id.into(), status: "stopped".into(), wanted: "cannot signal it" });
+        return Err(Error::BadState {
+            id: id.into(),
+            status: "stopped".into(),
+            wanted: "cannot signal it",
+        });
     }
     // SAFETY: pidfd_send_signal with a valid pidfd and a null siginfo.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
     if r < 0 {
-        return Err(Error::sys(format!("signal {sig} to {}", s.pid), std::io::Error::last_os_error()));
+        return Err(Error::sys(
+            format!("signal {sig} to {}", s.pid),
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -410,9 +565,15 @@ pub fn pause(store: &Store, id: &str) -> Result<()> {
     let s = store.load(id)?;
     let st = status(store, &s);
     if st != Status::Running && st != Status::Created {
-        return Err(Error::BadState { id: id.into(), status: st.to_string(), wanted: "cannot pause it" });
+        return Err(Error::BadState {
+            id: id.into(),
+            status: st.to_string(),
+            wanted: "cannot pause it",
+        });
     }
-    open_cgroup(&s).ok_or_else(|| Error::Other("no cgroup".into()))?.freeze()?;
+    open_cgroup(&s)
+        .ok_or_else(|| Error::Other("no cgroup".into()))?
+        .freeze()?;
     Ok(())
 }
 
@@ -420,9 +581,15 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
     let s = store.load(id)?;
     let st = status(store, &s);
     if st != Status::Paused {
-        return Err(Error::BadState { id: id.into(), status: st.to_string(), wanted: "cannot resume it (not paused)" });
+        return Err(Error::BadState {
+            id: id.into(),
+            status: st.to_string(),
+            wanted: "cannot resume it (not paused)",
+        });
     }
-    open_cgroup(&s).ok_or_else(|| Error::Other("no cgroup".into()))?.thaw()?;
+    open_cgroup(&s)
+        .ok_or_else(|| Error::Other("no cgroup".into()))?
+        .thaw()?;
     Ok(())
 }
 
@@ -450,7 +617,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         Status::Created => kill_and_wait(&s, cg.as_ref()),
         _ if force => kill_and_wait(&s, cg.as_ref()),
         _ => {
-            return Err(Error::BadState { id: id.into(), status: st.to_string(), wanted: "cannot delete it (use --force)" });
+            return Err(Error::BadState {
+                id: id.into(),
+                status: st.to_string(),
+                wanted: "cannot delete it (use --force)",
+            });
         }
     }
     if let Some(cg) = &cg {
@@ -463,7 +634,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     }
     if let Ok(spec) = load_spec(&s.bundle) {
         let stj = serde_json::to_vec(&s.oci(Status::Stopped)).unwrap_or_default();
-        crate::hooks::run_all_warn(spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()), &stj, "poststop");
+        crate::hooks::run_all_warn(
+            spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()),
+            &stj,
+            "poststop",
+        );
     }
     store.remove(id)
 }
@@ -518,11 +693,16 @@ pub fn run(store: &Store, o: &CreateOpts, detach: bool) -> Result<i32> {
     let mut o = o.clone();
     if !detach {
         // Orphans of a two-stage setup (and the init itself) re-parent to us.
-        rustix::process::set_child_subreaper(Some(rustix::process::getpid())).ctx(|| "PR_SET_CHILD_SUBREAPER".into())?;
+        rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+            .ctx(|| "PR_SET_CHILD_SUBREAPER".into())?;
         o.console_to_parent = o.console_socket.is_none();
     }
     let created = create(store, &o)?;
-    let sfd = if detach { None } else { Some(crate::console::signal_fd()?) };
+    let sfd = if detach {
+        None
+    } else {
+        Some(crate::console::signal_fd()?)
+    };
     if let Err(e) = start(store, &o.id) {
         let _ = delete(store, &o.id, true);
         return Err(e);

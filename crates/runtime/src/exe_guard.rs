@@ -23,8 +23,11 @@ pub fn is_protected() -> bool {
     {
         return true;
     }
-    if let Ok(fd) = rustix::fs::open("/proc/self/exe", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-        && let Ok(seals) = rustix::fs::fcntl_get_seals(&fd)
+    if let Ok(fd) = rustix::fs::open(
+        "/proc/self/exe",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) && let Ok(seals) = rustix::fs::fcntl_get_seals(&fd)
         && seals.contains(rustix::fs::SealFlags::WRITE)
     {
         return true;
@@ -39,22 +42,29 @@ pub fn ensure() -> Result<()> {
         return Ok(());
     }
     if std::env::var_os(GUARD_ENV).is_some() {
-        return Err(Error::Other("re-executed from a read-only binary but /proc/self/exe is still writable".into()));
+        return Err(Error::Other(
+            "re-executed from a read-only binary but /proc/self/exe is still writable".into(),
+        ));
     }
     let tree = rustix::mount::open_tree(
         rustix::fs::CWD,
         "/proc/self/exe",
-        rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE
+            | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )
     .map_err(|e| Error::sys("open_tree /proc/self/exe", e))?;
     crate::mounts::setattr(
         tree.as_fd(),
         false,
-        crate::mounts::MOUNT_ATTR_RDONLY | crate::mounts::MOUNT_ATTR_NOSUID | crate::mounts::MOUNT_ATTR_NODEV,
+        crate::mounts::MOUNT_ATTR_RDONLY
+            | crate::mounts::MOUNT_ATTR_NOSUID
+            | crate::mounts::MOUNT_ATTR_NODEV,
         0,
         0,
     )?;
-    let args: Vec<CString> = std::env::args_os().filter_map(|a| CString::new(a.as_bytes()).ok()).collect();
+    let args: Vec<CString> = std::env::args_os()
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
     let mut env: Vec<CString> = std::env::vars_os()
         .filter_map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
@@ -80,7 +90,10 @@ pub fn ensure() -> Result<()> {
             libc::AT_EMPTY_PATH,
         )
     };
-    Err(Error::sys("re-exec from read-only binary", std::io::Error::last_os_error()))
+    Err(Error::sys(
+        "re-exec from read-only binary",
+        std::io::Error::last_os_error(),
+    ))
 }
 
 /// Drops the guard marker so it does not leak into containers' environments.

@@ -37,12 +37,15 @@ pub struct ExecOpts {
 fn build_process(base: Option<&Process>, o: &ExecOpts) -> Result<Process> {
     if let Some(f) = &o.process_file {
         let data = std::fs::read(f).at("read", f)?;
-        return serde_json::from_slice(&data).map_err(|e| Error::Config(format!("{}: {e}", f.display())));
+        return serde_json::from_slice(&data)
+            .map_err(|e| Error::Config(format!("{}: {e}", f.display())));
     }
     if o.args.is_empty() {
         return Err(Error::Config("exec needs a command (or --process)".into()));
     }
-    let mut p = base.cloned().ok_or_else(|| Error::Config("container config has no process".into()))?;
+    let mut p = base
+        .cloned()
+        .ok_or_else(|| Error::Config("container config has no process".into()))?;
     p.set_args(Some(o.args.clone()));
     p.set_terminal(Some(o.tty));
     p.set_console_size(None);
@@ -64,13 +67,20 @@ fn build_process(base: Option<&Process>, o: &ExecOpts) -> Result<Process> {
             None => (u.as_str(), None),
         };
         let user = p.user_mut();
-        user.set_uid(uid.parse().map_err(|_| Error::Config(format!("bad --user {u:?}: want uid[:gid]")))?);
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| Error::Config(format!("bad --user {u:?}: want uid[:gid]")))?,
+        );
         if let Some(g) = gid {
-            user.set_gid(g.parse().map_err(|_| Error::Config(format!("bad --user {u:?}: want uid[:gid]")))?);
+            user.set_gid(
+                g.parse()
+                    .map_err(|_| Error::Config(format!("bad --user {u:?}: want uid[:gid]")))?,
+            );
         }
     }
     if !o.additional_gids.is_empty() {
-        p.user_mut().set_additional_gids(Some(o.additional_gids.clone()));
+        p.user_mut()
+            .set_additional_gids(Some(o.additional_gids.clone()));
     }
     if o.no_new_privs {
         p.set_no_new_privileges(Some(true));
@@ -83,7 +93,11 @@ fn build_process(base: Option<&Process>, o: &ExecOpts) -> Result<Process> {
                 .trim_start_matches("CAP_")
                 .parse()
                 .map_err(|_| Error::Config(format!("unknown capability {name}")))?;
-            for set in [caps.bounding().clone(), caps.effective().clone(), caps.permitted().clone()] {
+            for set in [
+                caps.bounding().clone(),
+                caps.effective().clone(),
+                caps.permitted().clone(),
+            ] {
                 let _ = set;
             }
             let add = |s: &Option<oci_spec::runtime::Capabilities>| {
@@ -105,22 +119,34 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
     let s = store.load(&o.id)?;
     let st = container::status(store, &s);
     if st == Status::Stopped || st == Status::Paused {
-        return Err(Error::BadState { id: o.id.clone(), status: st.to_string(), wanted: "cannot exec in it" });
+        return Err(Error::BadState {
+            id: o.id.clone(),
+            status: st.to_string(),
+            wanted: "cannot exec in it",
+        });
     }
     let spec = container::load_spec(&s.bundle)?;
     let process = build_process(spec.process().as_ref(), o)?;
     if !process.cwd().is_absolute() {
-        return Err(Error::Config(format!("cwd {:?} is not absolute", process.cwd())));
+        return Err(Error::Config(format!(
+            "cwd {:?} is not absolute",
+            process.cwd()
+        )));
     }
     let caps = crate::process::Caps::from_process(&process)?;
     let linux = spec.linux().clone().unwrap_or_default();
     let seccomp = match linux.seccomp() {
-        Some(sc) => Some(crate::seccomp::compile(sc, o.seccomp_cache.as_deref()).map_err(|e| Error::Seccomp(e.to_string()))?),
+        Some(sc) => Some(
+            crate::seccomp::compile(sc, o.seccomp_cache.as_deref())
+                .map_err(|e| Error::Seccomp(e.to_string()))?,
+        ),
         None => None,
     };
     let terminal = process.terminal().unwrap_or(false);
     if terminal && o.detach && o.console_socket.is_none() {
-        return Err(Error::Config("exec --tty --detach needs --console-socket".into()));
+        return Err(Error::Config(
+            "exec --tty --detach needs --console-socket".into(),
+        ));
     }
     let console_sock = match (&o.console_socket, terminal) {
         (Some(p), true) => Some(crate::console::connect(p)?),
@@ -128,24 +154,52 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
     };
 
     // The container's namespaces, opened through the init's /proc entries while it is alive.
-    let mut kinds: Vec<LinuxNamespaceType> = linux.namespaces().iter().flatten().map(|n| n.typ()).collect();
-    kinds.sort_by_key(|t| if *t == LinuxNamespaceType::User { 0 } else if *t == LinuxNamespaceType::Mount { 2 } else { 1 });
+    let mut kinds: Vec<LinuxNamespaceType> = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .map(|n| n.typ())
+        .collect();
+    kinds.sort_by_key(|t| {
+        if *t == LinuxNamespaceType::User {
+            0
+        } else if *t == LinuxNamespaceType::Mount {
+            2
+        } else {
+            1
+        }
+    });
     let mut ns_fds: Vec<(LinuxNamespaceType, OwnedFd)> = Vec::new();
     for t in &kinds {
         let p = format!("/proc/{}/ns/{}", s.pid, namespaces::proc_name(*t));
-        let fd = rustix::fs::open(&p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).at("open", &p)?;
+        let fd =
+            rustix::fs::open(&p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).at("open", &p)?;
         ns_fds.push((*t, fd));
     }
     if !s.init_alive() {
-        return Err(Error::BadState { id: o.id.clone(), status: "stopped".into(), wanted: "cannot exec in it" });
+        return Err(Error::BadState {
+            id: o.id.clone(),
+            status: "stopped".into(),
+            wanted: "cannot exec in it",
+        });
     }
     let user_ns = kinds.contains(&LinuxNamespaceType::User);
-    let cgroup = berth_cgroups::Hierarchy::detect().ok().and_then(|h| berth_cgroups::Cgroup::new(&h, &s.cgroup_path).ok());
+    let cgroup = berth_cgroups::Hierarchy::detect()
+        .ok()
+        .and_then(|h| berth_cgroups::Cgroup::new(&h, &s.cgroup_path).ok());
     let into = cgroup.as_ref().and_then(|c| c.v2_dir_fd().ok().flatten());
 
     // pid namespaces apply to children: enter the container's for the fork, then come back.
-    let own_pid_ns = rustix::fs::open("/proc/self/ns/pid", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).at("open", "/proc/self/ns/pid")?;
-    let pid_ns = ns_fds.iter().find(|(t, _)| *t == LinuxNamespaceType::Pid).map(|(_, f)| f);
+    let own_pid_ns = rustix::fs::open(
+        "/proc/self/ns/pid",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", "/proc/self/ns/pid")?;
+    let pid_ns = ns_fds
+        .iter()
+        .find(|(t, _)| *t == LinuxNamespaceType::Pid)
+        .map(|(_, f)| f);
     if let Some(f) = pid_ns {
         namespaces::join(LinuxNamespaceType::Pid, f)?;
     }
@@ -159,7 +213,17 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
     let pid = pid?;
     if pid == 0 {
         drop(parent_chan);
-        let r = child(&process, &ns_fds, user_ns, caps.as_ref(), seccomp.as_ref(), terminal, console_sock.as_ref(), &child_chan, o.preserve_fds);
+        let r = child(
+            &process,
+            &ns_fds,
+            user_ns,
+            caps.as_ref(),
+            seccomp.as_ref(),
+            terminal,
+            console_sock.as_ref(),
+            &child_chan,
+            o.preserve_fds,
+        );
         let msg = match r {
             Ok(never) => match never {},
             Err(e) => e.to_string(),
@@ -181,7 +245,11 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
         }
     }
     parent_chan.send(&Msg::Go)?;
-    let sfd = if o.detach { None } else { Some(crate::console::signal_fd()?) };
+    let sfd = if o.detach {
+        None
+    } else {
+        Some(crate::console::signal_fd()?)
+    };
     let mut master = None;
     // The channel is close-on-exec in the child: end-of-stream means execve succeeded.
     loop {
@@ -191,7 +259,9 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
                 crate::console::wait_blocking(pid);
                 return Err(Error::Init(m));
             }
-            Ok((other, _)) => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
+            Ok((other, _)) => {
+                return Err(Error::Init(format!("unexpected sync message {other:?}")));
+            }
             Err(_) => break,
         }
     }
@@ -235,8 +305,18 @@ fn child(
     }
     rustix::process::setsid().ok();
     if terminal {
-        let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ctx(|| "open /".into())?;
-        let (master, peer) = crate::rootfs::open_console(root.as_fd(), process.console_size().map(|b| (b.height() as u16, b.width() as u16)))?;
+        let root = rustix::fs::open(
+            "/",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| "open /".into())?;
+        let (master, peer) = crate::rootfs::open_console(
+            root.as_fd(),
+            process
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16)),
+        )?;
         match console_sock {
             Some(sock) => sync::send_fd(sock.as_fd(), master.as_fd(), b"/dev/ptmx")?,
             None => chan.send_with_fd(&Msg::Console, master.as_fd())?,
@@ -255,18 +335,29 @@ fn child(
     rustix::process::chdir(cwd).at("chdir", cwd)?;
     match std::env::current_dir() {
         Ok(p) if p.is_absolute() => {}
-        _ => return Err(Error::Init(format!("cwd {cwd:?} is outside the container root"))),
+        _ => {
+            return Err(Error::Init(format!(
+                "cwd {cwd:?} is outside the container root"
+            )));
+        }
     }
     let args = process.args().clone().unwrap_or_default();
     let env = crate::process::environment(process, std::path::Path::new("/"));
-    let exe = crate::process::lookup(args.first().map(String::as_str).unwrap_or(""), &env, std::path::Path::new("/"), cwd)?;
+    let exe = crate::process::lookup(
+        args.first().map(String::as_str).unwrap_or(""),
+        &env,
+        std::path::Path::new("/"),
+        cwd,
+    )?;
     let cargs = crate::process::cstrings(&args)?;
     let cenv = crate::process::cstrings(&env)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp && let Some(f) = seccomp {
         f.load().map_err(|e| Error::Seccomp(e.to_string()))?;
     }
-    let may_setgroups = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    let may_setgroups = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
     crate::process::set_identity(process, caps, !user_ns || may_setgroups)?;
     crate::process::set_no_new_privs(process)?;
     crate::init::close_range_cloexec(3 + preserve_fds);

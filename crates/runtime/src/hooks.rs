@@ -30,7 +30,10 @@ pub fn run_all_warn(hooks: Option<&Vec<Hook>>, state_json: &[u8], kind: &str) {
 
 pub fn run(h: &Hook, state_json: &[u8]) -> Result<()> {
     let path = h.path();
-    let herr = |msg: String| Error::Hook { path: path.clone(), msg };
+    let herr = |msg: String| Error::Hook {
+        path: path.clone(),
+        msg,
+    };
     let mut cmd = Command::new(path);
     if let Some(args) = h.args() {
         if let Some((first, rest)) = args.split_first() {
@@ -45,13 +48,20 @@ pub fn run(h: &Hook, state_json: &[u8]) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| herr(format!("cannot start: {e}")))?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| herr(format!("cannot start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin must not block us (EPIPE is fine).
         let _ = stdin.write_all(state_json);
     }
-    let timeout = h.timeout().filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
+    let timeout = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Duration::from_secs(t as u64));
     let pidfd = rustix::process::pidfd_open(
         rustix::process::Pid::from_raw(child.id() as i32).expect("spawned child has a pid"),
         rustix::process::PidfdFlags::empty(),
@@ -71,7 +81,10 @@ pub fn run(h: &Hook, state_json: &[u8]) -> Result<()> {
             None => None,
         };
         let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
-        let ts = left.map(|l| rustix::time::Timespec { tv_sec: l.as_secs() as i64, tv_nsec: l.subsec_nanos() as i64 });
+        let ts = left.map(|l| rustix::time::Timespec {
+            tv_sec: l.as_secs() as i64,
+            tv_nsec: l.subsec_nanos() as i64,
+        });
         match rustix::event::poll(&mut fds, ts.as_ref()) {
             Ok(0) | Err(rustix::io::Errno::INTR) => continue,
             Ok(_) => break,
@@ -79,7 +92,9 @@ pub fn run(h: &Hook, state_json: &[u8]) -> Result<()> {
         }
     }
     let _ = pidfd.as_fd();
-    let out = child.wait_with_output().map_err(|e| herr(format!("wait: {e}")))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| herr(format!("wait: {e}")))?;
     if !out.status.success() {
         return Err(herr(format!(
             "{}: {}",
@@ -102,19 +117,32 @@ mod tests {
     fn hook_gets_state_on_stdin_and_env() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}; echo \"$X\" >> {}", out.display(), out.display())], "env": ["X=hello"]}));
+        let h = hook(
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}; echo \"$X\" >> {}", out.display(), out.display())], "env": ["X=hello"]}),
+        );
         run(&h, b"{\"id\":\"c1\"}").unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "{\"id\":\"c1\"}hello\n");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "{\"id\":\"c1\"}hello\n"
+        );
     }
 
     #[test]
     fn failing_and_slow_hooks_are_errors() {
-        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo bad >&2; exit 3"]}));
+        let h = hook(
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo bad >&2; exit 3"]}),
+        );
         let e = run(&h, b"{}").unwrap_err().to_string();
         assert!(e.contains("bad"), "{e}");
-        let h = hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}));
+        let h =
+            hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}));
         let t = Instant::now();
-        assert!(run(&h, b"{}").unwrap_err().to_string().contains("timed out"));
+        assert!(
+            run(&h, b"{}")
+                .unwrap_err()
+                .to_string()
+                .contains("timed out")
+        );
         assert!(t.elapsed() < Duration::from_secs(10));
     }
 }

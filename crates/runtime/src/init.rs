@@ -87,12 +87,16 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
     if user_ns {
         let root = rustix::process::Uid::ROOT;
         let g = rustix::process::Gid::ROOT;
-        rustix::thread::set_thread_res_gid(g, g, g).ctx(|| "setresgid 0 in user namespace".into())?;
-        rustix::thread::set_thread_res_uid(root, root, root).ctx(|| "setresuid 0 in user namespace".into())?;
+        rustix::thread::set_thread_res_gid(g, g, g)
+            .ctx(|| "setresgid 0 in user namespace".into())?;
+        rustix::thread::set_thread_res_uid(root, root, root)
+            .ctx(|| "setresuid 0 in user namespace".into())?;
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !plan.creates(LinuxNamespaceType::Uts) && !plan.joins(LinuxNamespaceType::Uts) {
-            return Err(Error::Config("hostname is set but the container has no UTS namespace".into()));
+            return Err(Error::Config(
+                "hostname is set but the container has no UTS namespace".into(),
+            ));
         }
         rustix::system::sethostname(h.as_bytes()).ctx(|| format!("sethostname {h}"))?;
     }
@@ -100,7 +104,10 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
         rustix::system::setdomainname(d.as_bytes()).ctx(|| format!("setdomainname {d}"))?;
     }
 
-    let process = spec.process().as_ref().ok_or_else(|| Error::Config("config has no process".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("config has no process".into()))?;
     let mut console_peer: Option<OwnedFd> = None;
     let has_mount_ns = plan.creates(LinuxNamespaceType::Mount);
     if has_mount_ns {
@@ -115,7 +122,9 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
         rootfs::mount_all(spec, root.as_fd(), &cx)?;
         rootfs::create_devices(spec, root.as_fd(), user_ns)?;
         if process.terminal().unwrap_or(false) {
-            let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            let size = process
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
             let (master, peer) = rootfs::open_console(root.as_fd(), size)?;
             rootfs::bind_console(root.as_fd(), peer.as_fd())?;
             send_console(a, master)?;
@@ -127,20 +136,38 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
         }
         let state = crate::container::state_for_hooks(a);
-        crate::hooks::run_all(spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()), &state)?;
+        crate::hooks::run_all(
+            spec.hooks()
+                .as_ref()
+                .and_then(|h| h.create_container().as_ref()),
+            &state,
+        )?;
         rootfs::pivot(root.as_fd(), &a.rootfs, a.no_pivot)?;
         if matches!(
-            spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()),
+            spec.linux()
+                .as_ref()
+                .and_then(|l| l.rootfs_propagation().as_deref()),
             Some("shared") | Some("rshared")
         ) {
-            rustix::mount::mount_change("/", rustix::mount::MountPropagationFlags::SHARED | rustix::mount::MountPropagationFlags::REC)
-                .ctx(|| "make / rshared".into())?;
+            rustix::mount::mount_change(
+                "/",
+                rustix::mount::MountPropagationFlags::SHARED
+                    | rustix::mount::MountPropagationFlags::REC,
+            )
+            .ctx(|| "make / rshared".into())?;
         }
     } else {
         if process.terminal().unwrap_or(false) {
-            let master = rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY).ctx(|| "openpt".into())?;
+            let master = rustix::pty::openpt(
+                rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY,
+            )
+            .ctx(|| "openpt".into())?;
             rustix::pty::unlockpt(&master).ctx(|| "unlockpt".into())?;
-            let peer = rustix::pty::ioctl_tiocgptpeer(&master, rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY).ctx(|| "TIOCGPTPEER".into())?;
+            let peer = rustix::pty::ioctl_tiocgptpeer(
+                &master,
+                rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY,
+            )
+            .ctx(|| "TIOCGPTPEER".into())?;
             send_console(a, master)?;
             console_peer = Some(peer);
         }
@@ -157,9 +184,22 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
     rootfs::write_sysctls(spec, proc.as_fd())?;
     if has_mount_ns {
         let linux = spec.linux().as_ref();
-        rootfs::mask_paths(linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]))?;
-        rootfs::readonly_paths(linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]))?;
-        if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        rootfs::mask_paths(
+            linux
+                .and_then(|l| l.masked_paths().as_deref())
+                .unwrap_or(&[]),
+        )?;
+        rootfs::readonly_paths(
+            linux
+                .and_then(|l| l.readonly_paths().as_deref())
+                .unwrap_or(&[]),
+        )?;
+        if spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+        {
             rootfs::readonly_root()?;
         }
     }
@@ -182,11 +222,20 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
     // /proc/self/fd/N trick) makes getcwd fail or say "(unreachable)".
     match std::env::current_dir() {
         Ok(p) if p.is_absolute() => {}
-        _ => return Err(Error::Init(format!("cwd {cwd:?} is outside the container root"))),
+        _ => {
+            return Err(Error::Init(format!(
+                "cwd {cwd:?} is outside the container root"
+            )));
+        }
     }
     let args = process.args().clone().unwrap_or_default();
     let env = process::environment(process, std::path::Path::new("/"));
-    let exe = process::lookup(args.first().map(String::as_str).unwrap_or(""), &env, std::path::Path::new("/"), cwd)?;
+    let exe = process::lookup(
+        args.first().map(String::as_str).unwrap_or(""),
+        &env,
+        std::path::Path::new("/"),
+        cwd,
+    )?;
     let cargs = process::cstrings(&args)?;
     let cenv = process::cstrings(&env)?;
 
@@ -211,15 +260,29 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
 
     a.chan.send(&Msg::Ready)?;
     // Block until `start` opens the other end of the fifo.
-    let fifo = rootfs::open_proc(proc.as_fd(), &format!("thread-self/fd/{}", a.fifo.as_raw_fd()), OFlags::WRONLY)
-        .or_else(|_| {
-            rustix::fs::openat(&proc, format!("self/fd/{}", a.fifo.as_raw_fd()), OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| Error::sys("open exec fifo", e))
-        })?;
+    let fifo = rootfs::open_proc(
+        proc.as_fd(),
+        &format!("thread-self/fd/{}", a.fifo.as_raw_fd()),
+        OFlags::WRONLY,
+    )
+    .or_else(|_| {
+        rustix::fs::openat(
+            &proc,
+            format!("self/fd/{}", a.fifo.as_raw_fd()),
+            OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open exec fifo", e))
+    })?;
     rustix::io::write(&fifo, b"0").ctx(|| "write exec fifo".into())?;
     drop(fifo);
     let state = crate::container::state_for_hooks(a);
-    crate::hooks::run_all(spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()), &state)?;
+    crate::hooks::run_all(
+        spec.hooks()
+            .as_ref()
+            .and_then(|h| h.start_container().as_ref()),
+        &state,
+    )?;
     if nnp && let Some(f) = &a.seccomp {
         f.load().map_err(|e| Error::Seccomp(e.to_string()))?;
     }
@@ -227,7 +290,9 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
 }
 
 fn can_setgroups() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true)
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true)
 }
 
 fn send_console(a: &Init<'_>, master: OwnedFd) -> Result<()> {
@@ -245,7 +310,10 @@ pub fn close_range_cloexec(first: u32) {
     if r != 0 {
         // Old kernels: walk /proc/self/fd instead.
         if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
-            let fds: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+            let fds: Vec<i32> = rd
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect();
             for fd in fds.into_iter().filter(|fd| *fd >= first as i32) {
                 // SAFETY: setting FD_CLOEXEC on an fd number; harmless if it was just closed.
                 unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };

@@ -26,7 +26,9 @@ pub fn relative(path: &Path) -> Result<PathBuf> {
             Component::Normal(n) => out.push(n),
             Component::ParentDir => {
                 if !out.pop() {
-                    return Err(Error::Config(format!("path {path:?} climbs out of the container root")));
+                    return Err(Error::Config(format!(
+                        "path {path:?} climbs out of the container root"
+                    )));
                 }
             }
             Component::Prefix(_) => return Err(Error::Config(format!("bad path {path:?}"))),
@@ -36,7 +38,11 @@ pub fn relative(path: &Path) -> Result<PathBuf> {
 }
 
 fn rel_or_dot(p: &Path) -> &Path {
-    if p.as_os_str().is_empty() { Path::new(".") } else { p }
+    if p.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        p
+    }
 }
 
 /// Opens `path` inside `root` with `flags` (O_CLOEXEC is always added).
@@ -47,7 +53,13 @@ pub fn open(root: BorrowedFd<'_>, path: &Path, flags: OFlags) -> Result<OwnedFd>
 
 fn open_rel(root: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     loop {
-        match rustix::fs::openat2(root, rel_or_dot(rel), flags | OFlags::CLOEXEC, Mode::empty(), RESOLVE) {
+        match rustix::fs::openat2(
+            root,
+            rel_or_dot(rel),
+            flags | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        ) {
             Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
             r => return r,
         }
@@ -87,7 +99,10 @@ pub fn split(path: &Path) -> Result<(PathBuf, std::ffi::OsString)> {
         .file_name()
         .ok_or_else(|| Error::Config(format!("{path:?} names the container root")))?
         .to_owned();
-    Ok((rel.parent().map(Path::to_path_buf).unwrap_or_default(), name))
+    Ok((
+        rel.parent().map(Path::to_path_buf).unwrap_or_default(),
+        name,
+    ))
 }
 
 /// Makes sure a mount target exists: a directory, or (for binds of files and devices) an empty
@@ -126,7 +141,10 @@ mod tests {
 
     #[test]
     fn relative_refuses_climbing() {
-        assert_eq!(relative(Path::new("/a/./b/../c")).unwrap(), PathBuf::from("a/c"));
+        assert_eq!(
+            relative(Path::new("/a/./b/../c")).unwrap(),
+            PathBuf::from("a/c")
+        );
         assert!(relative(Path::new("/../etc")).is_err());
     }
 
@@ -137,13 +155,22 @@ mod tests {
         // An absolute symlink in the image pointing at the host's directory.
         symlink(outside.path(), root.path().join("evil")).unwrap();
         symlink("../../../../", root.path().join("up")).unwrap();
-        let rootfd = rustix::fs::open(root.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let rootfd =
+            rustix::fs::open(root.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
         mkdir_all(rootfd.as_fd(), Path::new("/evil/sub"), 0o755).unwrap();
         mkdir_all(rootfd.as_fd(), Path::new("/up/x"), 0o755).unwrap();
         ensure_target(rootfd.as_fd(), Path::new("/up/file"), false).unwrap();
-        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none(), "wrote outside the root");
+        assert!(
+            std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+            "wrote outside the root"
+        );
         // The links were followed as if the root were `/`.
-        assert!(root.path().join(outside.path().strip_prefix("/").unwrap()).join("sub").is_dir());
+        assert!(
+            root.path()
+                .join(outside.path().strip_prefix("/").unwrap())
+                .join("sub")
+                .is_dir()
+        );
         assert!(root.path().join("x").is_dir());
         assert!(root.path().join("file").is_file());
     }
@@ -153,7 +180,8 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         symlink("/proc/self/root", root.path().join("p")).unwrap();
         std::fs::create_dir(root.path().join("proc")).unwrap();
-        let rootfd = rustix::fs::open(root.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let rootfd =
+            rustix::fs::open(root.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
         // Inside the root there is no procfs, and the host's is never reached.
         assert!(open(rootfd.as_fd(), Path::new("/p/etc/passwd"), OFlags::RDONLY).is_err());
     }

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
+use tracing_subscriber::layer::{Context, SubscriberExt};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Format {
@@ -91,7 +91,11 @@ pub fn init(file: Option<&Path>, format: Format, debug: bool) -> std::io::Result
         None => Box::new(std::io::stderr()),
     };
     let max = if debug { Level::DEBUG } else { Level::WARN };
-    let layer = FileLayer { out: Mutex::new(out), format }.with_filter(tracing_subscriber::filter::LevelFilter::from_level(max));
+    let layer = FileLayer {
+        out: Mutex::new(out),
+        format,
+    }
+    .with_filter(tracing_subscriber::filter::LevelFilter::from_level(max));
     let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
     Ok(())
 }

@@ -13,7 +13,11 @@ use berth_runtime::state::{self, Status, Store};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "berth-runtime", about = "berth's OCI container runtime (runc-compatible command line)", disable_version_flag = true)]
+#[command(
+    name = "berth-runtime",
+    about = "berth's OCI container runtime (runc-compatible command line)",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Directory for container state (tmpfs recommended).
     #[arg(long, global = true, default_value = state::DEFAULT_ROOT)]
@@ -31,8 +35,8 @@ struct Cli {
     /// Accepted for runc compatibility; ignored.
     #[arg(long, global = true, hide = true)]
     criu: Option<String>,
-    /// Accepted for runc compatibility ("true", "false", "auto"); ignored.
-    #[arg(long, global = true, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    /// With `spec`: a rootless configuration. Elsewhere accepted for runc compatibility.
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
     /// Print version information.
     #[arg(short = 'v', long = "version")]
@@ -167,8 +171,6 @@ enum Cmd {
     Features,
     /// Write a default config.json.
     Spec {
-        #[arg(long)]
-        rootless: bool,
         #[arg(short = 'b', long, default_value = ".")]
         bundle: PathBuf,
     },
@@ -204,11 +206,14 @@ fn real_main(cli: Cli) -> Result<i32> {
         bail!("no command given; see --help");
     };
     if cli.systemd_cgroup {
-        bail!("--systemd-cgroup is not supported yet: berth-runtime manages cgroups through cgroupfs only");
+        bail!(
+            "--systemd-cgroup is not supported yet: berth-runtime manages cgroups through cgroupfs only"
+        );
     }
     let store = Store::new(&cli.root);
     if matches!(cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec { .. }) {
-        berth_runtime::exe_guard::ensure().context("protecting the runtime binary (CVE-2019-5736)")?;
+        berth_runtime::exe_guard::ensure()
+            .context("protecting the runtime binary (CVE-2019-5736)")?;
     }
     match cmd {
         Cmd::Create(a) => {
@@ -224,13 +229,34 @@ fn real_main(cli: Cli) -> Result<i32> {
             container::kill(&store, &id, sig, all)?;
         }
         Cmd::Delete { force, id } => container::delete(&store, &id, force)?,
-        Cmd::Run { detach, keep, create } => {
+        Cmd::Run {
+            detach,
+            keep,
+            create,
+        } => {
             let o = create_opts(&create, &cli.root);
             let code = container::run(&store, &o, detach)?;
             let _ = keep;
             return Ok(code);
         }
-        Cmd::Exec { tty, detach, process, console_socket, pid_file, cwd, env, user, additional_gids, cap, no_new_privs, preserve_fds, process_label: _, apparmor: _, id, command } => {
+        Cmd::Exec {
+            tty,
+            detach,
+            process,
+            console_socket,
+            pid_file,
+            cwd,
+            env,
+            user,
+            additional_gids,
+            cap,
+            no_new_privs,
+            preserve_fds,
+            process_label: _,
+            apparmor: _,
+            id,
+            command,
+        } => {
             let o = ExecOpts {
                 id,
                 process_file: process,
@@ -250,25 +276,46 @@ fn real_main(cli: Cli) -> Result<i32> {
             };
             return Ok(exec::exec(&store, &o)?);
         }
-        Cmd::Ps { format, id, ps_args } => {
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => {
             let pids = container::pids(&store, &id)?;
             if format == OutFormat::Json {
                 println!("{}", serde_json::to_string(&pids)?);
                 return Ok(0);
             }
-            let args = if ps_args.is_empty() { vec!["-ef".to_string()] } else { ps_args };
-            let out = std::process::Command::new("ps").args(&args).output().context("running ps")?;
+            let args = if ps_args.is_empty() {
+                vec!["-ef".to_string()]
+            } else {
+                ps_args
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .context("running ps")?;
             if !out.status.success() {
-                bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+                bail!(
+                    "ps {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
             let header = lines.next().unwrap_or("");
-            let col = header.split_whitespace().position(|h| h == "PID").context("ps output has no PID column")?;
+            let col = header
+                .split_whitespace()
+                .position(|h| h == "PID")
+                .context("ps output has no PID column")?;
             let mut o = std::io::stdout().lock();
             writeln!(o, "{header}")?;
             for l in lines {
-                if let Some(p) = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok())
+                if let Some(p) = l
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|p| p.parse::<i32>().ok())
                     && pids.contains(&p)
                 {
                     writeln!(o, "{l}")?;
@@ -298,26 +345,55 @@ fn real_main(cli: Cli) -> Result<i32> {
                     .collect();
                 writeln!(o, "{}", serde_json::to_string(&v)?)?;
             } else {
-                let mut rows = vec![["ID".to_string(), "PID".into(), "STATUS".into(), "BUNDLE".into(), "CREATED".into(), "OWNER".into()]];
+                let mut rows = vec![[
+                    "ID".to_string(),
+                    "PID".into(),
+                    "STATUS".into(),
+                    "BUNDLE".into(),
+                    "CREATED".into(),
+                    "OWNER".into(),
+                ]];
                 for (s, st) in &list {
                     let pid = if *st == Status::Stopped { 0 } else { s.pid };
-                    rows.push([s.id.clone(), pid.to_string(), st.to_string(), s.bundle.display().to_string(), s.created.clone(), if s.owner.is_empty() { "root".into() } else { s.owner.clone() }]);
+                    rows.push([
+                        s.id.clone(),
+                        pid.to_string(),
+                        st.to_string(),
+                        s.bundle.display().to_string(),
+                        s.created.clone(),
+                        if s.owner.is_empty() {
+                            "root".into()
+                        } else {
+                            s.owner.clone()
+                        },
+                    ]);
                 }
-                let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+                let widths: Vec<usize> = (0..6)
+                    .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+                    .collect();
                 for r in rows {
-                    let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+                    let line: Vec<String> = r
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+                        .collect();
                     writeln!(o, "{}", line.join("   ").trim_end())?;
                 }
             }
         }
-        Cmd::Features => println!("{}", serde_json::to_string_pretty(&berth_runtime::features::features())?),
-        Cmd::Spec { rootless, bundle } => {
+        Cmd::Features => println!(
+            "{}",
+            serde_json::to_string_pretty(&berth_runtime::features::features())?
+        ),
+        Cmd::Spec { bundle } => {
+            let rootless = cli.rootless.as_deref().is_some_and(|v| v != "false");
             let path = bundle.join("config.json");
             if path.exists() {
                 bail!("File {} exists. Remove it first", path.display());
             }
             let v = berth_runtime::default_spec::default_spec(rootless);
-            std::fs::write(&path, serde_json::to_string_pretty(&v)?).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, serde_json::to_string_pretty(&v)?)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(0)

@@ -77,27 +77,49 @@ pub fn parse_options(opts: &[String]) -> Result<Options> {
                 o.recursive = true;
             }
             "defaults" | "async" | "loud" | "auto" | "noauto" | "nouser" | "_netdev" => {}
-            "sync" | "dirsync" | "lazytime" | "mand" | "iversion" | "silent" => o.sb_flags.push(opt.to_string()),
+            "sync" | "dirsync" | "lazytime" | "mand" | "iversion" | "silent" => {
+                o.sb_flags.push(opt.to_string())
+            }
             "nolazytime" | "nomand" | "noiversion" => {}
-            "private" | "rprivate" => o.propagation = Some((libc::MS_PRIVATE, opt.starts_with('r'))),
+            "private" | "rprivate" => {
+                o.propagation = Some((libc::MS_PRIVATE, opt.starts_with('r')))
+            }
             "shared" | "rshared" => o.propagation = Some((libc::MS_SHARED, opt.starts_with('r'))),
             "slave" | "rslave" => o.propagation = Some((libc::MS_SLAVE, opt.starts_with('r'))),
-            "unbindable" | "runbindable" => o.propagation = Some((libc::MS_UNBINDABLE, opt.starts_with('r'))),
+            "unbindable" | "runbindable" => {
+                o.propagation = Some((libc::MS_UNBINDABLE, opt.starts_with('r')))
+            }
             "tmpcopyup" => o.tmpcopyup = true,
             "idmap" | "ridmap" => {
-                return Err(Error::Config(format!("mount option {opt:?} (idmapped mounts) is not supported")));
+                return Err(Error::Config(format!(
+                    "mount option {opt:?} (idmapped mounts) is not supported"
+                )));
             }
-            "remount" => return Err(Error::Config("mount option \"remount\" is not supported".into())),
+            "remount" => {
+                return Err(Error::Config(
+                    "mount option \"remount\" is not supported".into(),
+                ));
+            }
             _ => {
                 if let Some((a, set)) = attr_of(opt) {
                     if a & MOUNT_ATTR__ATIME != 0 || a == MOUNT_ATTR_RELATIME && set {
                         atime_set = true;
                         o.clear |= MOUNT_ATTR__ATIME;
                     }
-                    if set { o.set |= a } else { o.clear |= a; o.set &= !a }
+                    if set {
+                        o.set |= a
+                    } else {
+                        o.clear |= a;
+                        o.set &= !a
+                    }
                 } else if let Some(r) = opt.strip_prefix('r').and_then(attr_of) {
                     let (a, set) = r;
-                    if set { o.rset |= a } else { o.rclear |= a; o.rset &= !a }
+                    if set {
+                        o.rset |= a
+                    } else {
+                        o.rclear |= a;
+                        o.rset &= !a
+                    }
                 } else {
                     match opt.split_once('=') {
                         Some((k, v)) => o.data.push((k.to_string(), Some(v.to_string()))),
@@ -135,7 +157,13 @@ struct MountAttr {
 }
 
 /// mount_setattr(2) (no rustix wrapper yet).
-pub fn setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64, propagation: u64) -> Result<()> {
+pub fn setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+    propagation: u64,
+) -> Result<()> {
     if set == 0 && clear == 0 && propagation == 0 {
         return Ok(());
     }
@@ -234,7 +262,13 @@ pub fn new_fs(fstype: &str, source: Option<&str>, o: &Options) -> Result<OwnedFd
 
 /// Mounts a filesystem onto `target` (new API, falling back to mount(2) through the target's
 /// /proc/self/fd path for filesystems that do not take fsconfig, e.g. in some user namespaces).
-pub fn mount_fs(fstype: &str, source: Option<&str>, target: BorrowedFd<'_>, o: &Options, dest: &Path) -> Result<Option<OwnedFd>> {
+pub fn mount_fs(
+    fstype: &str,
+    source: Option<&str>,
+    target: BorrowedFd<'_>,
+    o: &Options,
+    dest: &Path,
+) -> Result<Option<OwnedFd>> {
     match new_fs(fstype, source, o) {
         Ok(mnt) => {
             attach(mnt.as_fd(), target, dest)?;
@@ -255,7 +289,8 @@ pub fn mount_fs(fstype: &str, source: Option<&str>, target: BorrowedFd<'_>, o: &
                 }
             }
             let tpath = crate::inroot::fd_path(target);
-            let data = std::ffi::CString::new(o.data_string()).map_err(|_| Error::Config("NUL in mount data".into()))?;
+            let data = std::ffi::CString::new(o.data_string())
+                .map_err(|_| Error::Config("NUL in mount data".into()))?;
             let r = rustix::mount::mount(
                 source.unwrap_or(fstype),
                 tpath.as_str(),
@@ -292,9 +327,23 @@ mod tests {
 
     #[test]
     fn options_split_into_attrs_and_data() {
-        let o = parse_options(&s(&["nosuid", "noexec", "nodev", "mode=755", "size=65536k", "ro", "rbind", "rprivate", "newinstance"])).unwrap();
+        let o = parse_options(&s(&[
+            "nosuid",
+            "noexec",
+            "nodev",
+            "mode=755",
+            "size=65536k",
+            "ro",
+            "rbind",
+            "rprivate",
+            "newinstance",
+        ]))
+        .unwrap();
         assert!(o.bind && o.recursive);
-        assert_eq!(o.set, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NODEV | MOUNT_ATTR_RDONLY);
+        assert_eq!(
+            o.set,
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NODEV | MOUNT_ATTR_RDONLY
+        );
         assert_eq!(o.propagation, Some((libc::MS_PRIVATE, true)));
         assert_eq!(o.data_string(), "mode=755,size=65536k,newinstance");
         let o = parse_options(&s(&["rro", "rw", "noatime"])).unwrap();

@@ -66,7 +66,10 @@ impl Plan {
         for ns in list {
             let f = flag(ns.typ());
             if seen & f != 0 {
-                return Err(Error::Config(format!("namespace {} listed twice", proc_name(ns.typ()))));
+                return Err(Error::Config(format!(
+                    "namespace {} listed twice",
+                    proc_name(ns.typ())
+                )));
             }
             seen |= f;
             match ns.path() {

@@ -48,7 +48,15 @@ pub fn set_rlimits(p: &Process) -> Result<()> {
             maximum: limit(r.hard()),
         };
         rustix::process::setrlimit(resource(r.typ()), lim).map_err(|e| {
-            Error::sys(format!("setrlimit {:?} soft={} hard={}", r.typ(), r.soft(), r.hard()), e)
+            Error::sys(
+                format!(
+                    "setrlimit {:?} soft={} hard={}",
+                    r.typ(),
+                    r.soft(),
+                    r.hard()
+                ),
+                e,
+            )
         })?;
     }
     Ok(())
@@ -77,7 +85,9 @@ pub struct Caps {
 
 impl Caps {
     pub fn from_process(p: &Process) -> Result<Option<Caps>> {
-        let Some(c) = p.capabilities() else { return Ok(None) };
+        let Some(c) = p.capabilities() else {
+            return Ok(None);
+        };
         Ok(Some(Caps {
             bounding: match c.bounding() {
                 Some(b) => Some(cap_set(Some(b))?),
@@ -124,11 +134,22 @@ pub fn set_identity(p: &Process, caps: Option<&Caps>, may_setgroups: bool) -> Re
         .map_err(|e| Error::sys(format!("setresuid {}", user.uid()), e))?;
     rustix::thread::set_keep_capabilities(false).map_err(|e| Error::sys("PR_SET_KEEPCAPS", e))?;
     if let Some(c) = caps {
-        let err = |what: &str, e: caps::errors::CapsError| Error::Other(format!("set {what} capabilities: {e}"));
-        // Permitted first: effective and inheritable must be subsets of it.
-        caps::set(None, CapSet::Permitted, &c.permitted).map_err(|e| err("permitted", e))?;
-        caps::set(None, CapSet::Inheritable, &c.inheritable).map_err(|e| err("inheritable", e))?;
-        caps::set(None, CapSet::Effective, &c.effective).map_err(|e| err("effective", e))?;
+        // One capset(2) for all three sets: set one at a time and the kernel rejects the
+        // intermediate states (effective must stay within permitted).
+        let bits = |set: &CapsHashSet| -> rustix::thread::CapabilitySet {
+            rustix::thread::CapabilitySet::from_bits_retain(
+                set.iter().fold(0u64, |acc, c| acc | c.bitmask()),
+            )
+        };
+        rustix::thread::set_capabilities(
+            None,
+            rustix::thread::CapabilitySets {
+                effective: bits(&c.effective),
+                permitted: bits(&c.permitted),
+                inheritable: bits(&c.inheritable),
+            },
+        )
+        .map_err(|e| Error::sys("capset", e))?;
         caps::clear(None, CapSet::Ambient).ok();
         for cap in &c.ambient {
             // Ambient needs the cap in permitted and inheritable; runc ignores failures here too.
@@ -181,9 +202,15 @@ pub fn lookup(arg0: &str, env: &[String], root: &Path, cwd: &Path) -> Result<Pat
         return Err(Error::Config("process.args is empty".into()));
     }
     if arg0.contains('/') {
-        let p = if arg0.starts_with('/') { PathBuf::from(arg0) } else { cwd.join(arg0) };
+        let p = if arg0.starts_with('/') {
+            PathBuf::from(arg0)
+        } else {
+            cwd.join(arg0)
+        };
         if !under(&p).exists() {
-            return Err(Error::Init(format!("exec: {arg0:?}: no such file or directory")));
+            return Err(Error::Init(format!(
+                "exec: {arg0:?}: no such file or directory"
+            )));
         }
         return Ok(p);
     }
@@ -194,15 +221,24 @@ pub fn lookup(arg0: &str, env: &[String], root: &Path, cwd: &Path) -> Result<Pat
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let cand = Path::new(dir).join(arg0);
         if is_exec(&under(&cand)) {
-            return Ok(if cand.is_absolute() { cand } else { cwd.join(cand) });
+            return Ok(if cand.is_absolute() {
+                cand
+            } else {
+                cwd.join(cand)
+            });
         }
     }
-    Err(Error::Init(format!("exec: {arg0:?}: executable file not found in $PATH")))
+    Err(Error::Init(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
 }
 
 pub fn cstrings<I: IntoIterator<Item = S>, S: AsRef<[u8]>>(it: I) -> Result<Vec<CString>> {
     it.into_iter()
-        .map(|s| CString::new(s.as_ref()).map_err(|_| Error::Config("NUL byte in argument or environment".into())))
+        .map(|s| {
+            CString::new(s.as_ref())
+                .map_err(|_| Error::Config("NUL byte in argument or environment".into()))
+        })
         .collect()
 }
 
@@ -231,10 +267,17 @@ mod tests {
         std::fs::create_dir_all(root.path().join("opt/bin")).unwrap();
         let exe = root.path().join("opt/bin/tool");
         std::fs::write(&exe, "#!/bin/sh\n").unwrap();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&exe).unwrap().permissions(), 0o755);
-        std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::os::unix::fs::PermissionsExt::set_mode(
+            &mut std::fs::metadata(&exe).unwrap().permissions(),
+            0o755,
+        );
+        std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         let env = vec!["PATH=/usr/bin:/opt/bin".to_string()];
-        assert_eq!(lookup("tool", &env, root.path(), Path::new("/")).unwrap(), PathBuf::from("/opt/bin/tool"));
+        assert_eq!(
+            lookup("tool", &env, root.path(), Path::new("/")).unwrap(),
+            PathBuf::from("/opt/bin/tool")
+        );
         assert!(lookup("nope", &env, root.path(), Path::new("/")).is_err());
         assert!(lookup("/missing", &env, root.path(), Path::new("/")).is_err());
     }
@@ -243,7 +286,11 @@ mod tests {
     fn home_comes_from_passwd() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("etc")).unwrap();
-        std::fs::write(root.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n").unwrap();
+        std::fs::write(
+            root.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n",
+        )
+        .unwrap();
         let mut p: Process = serde_json::from_value(serde_json::json!({"cwd": "/", "user": {"uid": 1000, "gid": 1000}, "args": ["sh"], "env": ["A=1"]})).unwrap();
         assert!(environment(&p, root.path()).contains(&"HOME=/home/u".to_string()));
         p.set_env(Some(vec!["HOME=/x".into()]));

@@ -36,24 +36,49 @@ pub struct Context2<'a> {
 
 /// Propagation for `/` in the new mount namespace, so nothing we mount leaks to the host.
 pub fn prepare_root(spec: &Spec, rootfs: &Path) -> Result<OwnedFd> {
-    let prop = match spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) {
+    let prop = match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    {
         Some("shared") | Some("rshared") => libc::MS_SHARED,
         Some("private") | Some("rprivate") => libc::MS_PRIVATE,
         Some("unbindable") | Some("runbindable") => libc::MS_UNBINDABLE,
         Some("slave") | Some("rslave") | None | Some("") => libc::MS_SLAVE,
-        Some(other) => return Err(Error::Config(format!("unknown rootfsPropagation {other:?}"))),
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "unknown rootfsPropagation {other:?}"
+            )));
+        }
     };
     // Everything slave (or as asked) first: a shared `/` would carry our mounts to the host.
-    let base = if prop == libc::MS_SHARED { libc::MS_SLAVE } else { prop };
-    rustix::mount::mount_change("/", rustix::mount::MountPropagationFlags::from_bits_retain(base as _) | rustix::mount::MountPropagationFlags::REC)
-        .ctx(|| "make / rslave".into())?;
+    let base = if prop == libc::MS_SHARED {
+        libc::MS_SLAVE
+    } else {
+        prop
+    };
+    rustix::mount::mount_change(
+        "/",
+        rustix::mount::MountPropagationFlags::from_bits_retain(base as _)
+            | rustix::mount::MountPropagationFlags::REC,
+    )
+    .ctx(|| "make / rslave".into())?;
     // The root must be a mount point of its own for pivot_root; a recursive bind makes it one.
     let tree = mounts::clone_tree(rustix::fs::CWD, rootfs, true)?;
-    let target = rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .at("open rootfs", rootfs)?;
+    let target = rustix::fs::open(
+        rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open rootfs", rootfs)?;
     mounts::attach(tree.as_fd(), target.as_fd(), rootfs)?;
     // Re-open: the old descriptor names the directory under the new mount.
-    rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("open rootfs", rootfs)
+    rustix::fs::open(
+        rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open rootfs", rootfs)
 }
 
 fn is_dir_mount(m: &Mount, o: &Options) -> bool {
@@ -66,7 +91,8 @@ fn is_dir_mount(m: &Mount, o: &Options) -> bool {
 /// Mounts every `mounts[]` entry in order.
 pub fn mount_all(spec: &Spec, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
     for m in spec.mounts().iter().flatten() {
-        mount_one(m, root, cx).map_err(|e| Error::Other(format!("mount {:?}: {e}", m.destination())))?;
+        mount_one(m, root, cx)
+            .map_err(|e| Error::Other(format!("mount {:?}: {e}", m.destination())))?;
     }
     Ok(())
 }
@@ -75,19 +101,34 @@ fn mount_one(m: &Mount, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
     let opts = mounts::parse_options(m.options().as_deref().unwrap_or(&[]))?;
     let dest = m.destination();
     if !dest.is_absolute() {
-        return Err(Error::Config(format!("mount destination {dest:?} is not absolute")));
+        return Err(Error::Config(format!(
+            "mount destination {dest:?} is not absolute"
+        )));
     }
-    let typ = m.typ().as_deref().unwrap_or(if opts.bind { "bind" } else { "" });
+    let typ = m
+        .typ()
+        .as_deref()
+        .unwrap_or(if opts.bind { "bind" } else { "" });
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(dest, typ, &opts, root, cx);
     }
     let target = inroot::ensure_target(root, dest, is_dir_mount(m, &opts))?;
     let mnt = if opts.bind || typ == "bind" {
-        let src = m.source().as_ref().ok_or_else(|| Error::Config(format!("bind mount to {dest:?} has no source")))?;
-        let src = if src.is_absolute() { src.clone() } else { cx.rootfs.parent().unwrap_or(Path::new("/")).join(src) };
+        let src = m
+            .source()
+            .as_ref()
+            .ok_or_else(|| Error::Config(format!("bind mount to {dest:?} has no source")))?;
+        let src = if src.is_absolute() {
+            src.clone()
+        } else {
+            cx.rootfs.parent().unwrap_or(Path::new("/")).join(src)
+        };
         Some(mounts::bind(&src, target.as_fd(), &opts, dest)?)
     } else {
-        let src = m.source().as_ref().map(|s| s.to_string_lossy().into_owned());
+        let src = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned());
         let mnt = mounts::mount_fs(typ, src.as_deref(), target.as_fd(), &opts, dest)?;
         if opts.tmpcopyup && typ == "tmpfs" {
             tracing::debug!(dest = %dest.display(), "tmpcopyup ignored: target starts empty");
@@ -102,15 +143,24 @@ fn mount_one(m: &Mount, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
 
 /// `type: cgroup`: cgroup2 in a cgroup namespace on v2 hosts; otherwise a tmpfs with a bind of
 /// the container's own cgroup directory per hierarchy (what runc does on v1), read-only if asked.
-fn mount_cgroup(dest: &Path, typ: &str, o: &Options, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
+fn mount_cgroup(
+    dest: &Path,
+    typ: &str,
+    o: &Options,
+    root: BorrowedFd<'_>,
+    cx: &Context2<'_>,
+) -> Result<()> {
     let target = inroot::mkdir_all(root, dest, 0o755)?;
     let Some(h) = cx.hierarchy else {
-        return Err(Error::Config("cgroup mount requested but no cgroup hierarchy found".into()));
+        return Err(Error::Config(
+            "cgroup mount requested but no cgroup hierarchy found".into(),
+        ));
     };
     let pure_v2 = h.mode() == berth_cgroups::Mode::V2;
     if pure_v2 || typ == "cgroup2" {
         if cx.new_cgroupns || cx.cgroup.is_none() {
-            if let Some(mnt) = mounts::mount_fs("cgroup2", Some("cgroup"), target.as_fd(), o, dest)? {
+            if let Some(mnt) = mounts::mount_fs("cgroup2", Some("cgroup"), target.as_fd(), o, dest)?
+            {
                 mounts::set_propagation(mnt.as_fd(), o.propagation)?;
             }
         } else if let Some(dir) = cx.cgroup.and_then(|c| c.dir("")) {
@@ -130,18 +180,30 @@ fn mount_cgroup(dest: &Path, typ: &str, o: &Options, root: BorrowedFd<'_>, cx: &
         let name: String = if m.v2 {
             "unified".into()
         } else {
-            m.controllers.iter().map(|c| c.trim_start_matches("name=")).collect::<Vec<_>>().join(",")
+            m.controllers
+                .iter()
+                .map(|c| c.trim_start_matches("name="))
+                .collect::<Vec<_>>()
+                .join(",")
         };
         if name.is_empty() {
             continue;
         }
-        let key = if m.v2 { String::new() } else { m.controllers.first().cloned().unwrap_or_default() };
+        let key = if m.v2 {
+            String::new()
+        } else {
+            m.controllers.first().cloned().unwrap_or_default()
+        };
         let src = cx
             .cgroup
             .and_then(|c| c.dir(&key))
             .unwrap_or_else(|| m.mount_point.clone());
         let sub = inroot::mkdir_all(root, &dest.join(&name), 0o755)?;
-        let bind_opts = Options { set: o.set, clear: o.clear, ..Default::default() };
+        let bind_opts = Options {
+            set: o.set,
+            clear: o.clear,
+            ..Default::default()
+        };
         if let Err(e) = mounts::bind(&src, sub.as_fd(), &bind_opts, &dest.join(&name)) {
             tracing::warn!(hierarchy = %name, error = %e, "cannot bind cgroup hierarchy");
             continue;
@@ -174,9 +236,24 @@ pub fn create_devices(spec: &Spec, root: BorrowedFd<'_>, in_userns: bool) -> Res
     let dev = inroot::mkdir_all(root, Path::new("/dev"), 0o755)?;
     let mut list: Vec<(PathBuf, FileType, u64, u32, u32, u32)> = DEFAULT_DEVICES
         .iter()
-        .map(|(n, ma, mi)| (PathBuf::from("/dev").join(n), FileType::CharacterDevice, makedev(*ma as i64, *mi as i64), 0o666, 0, 0))
+        .map(|(n, ma, mi)| {
+            (
+                PathBuf::from("/dev").join(n),
+                FileType::CharacterDevice,
+                makedev(*ma as i64, *mi as i64),
+                0o666,
+                0,
+                0,
+            )
+        })
         .collect();
-    for d in spec.linux().as_ref().and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+    for d in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
         list.retain(|x| x.0 != *d.path());
         list.push(device_entry(d)?);
     }
@@ -189,20 +266,42 @@ pub fn create_devices(spec: &Spec, root: BorrowedFd<'_>, in_userns: bool) -> Res
             continue;
         }
         let _ = rustix::fs::unlinkat(&pfd, &name, rustix::fs::AtFlags::empty());
-        rustix::fs::mknodat(&pfd, &name, ft, Mode::from_raw_mode(mode & 0o7777), rdev).at("mknod", &path)?;
+        rustix::fs::mknodat(&pfd, &name, ft, Mode::from_raw_mode(mode & 0o7777), rdev)
+            .at("mknod", &path)?;
         let fd = inroot::open(root, &path, OFlags::PATH | OFlags::NOFOLLOW)?;
         rustix::fs::fchown(
-            rustix::fs::open(inroot::fd_path(&fd), OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
-                .or_else(|_| rustix::fs::open(inroot::fd_path(&fd), OFlags::PATH | OFlags::CLOEXEC, Mode::empty()))
-                .at("open device", &path)?,
+            rustix::fs::open(
+                inroot::fd_path(&fd),
+                OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+                Mode::empty(),
+            )
+            .or_else(|_| {
+                rustix::fs::open(
+                    inroot::fd_path(&fd),
+                    OFlags::PATH | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+            })
+            .at("open device", &path)?,
             Some(rustix::process::Uid::from_raw(uid)),
             Some(rustix::process::Gid::from_raw(gid)),
         )
         .ok();
         // mknod is subject to the umask; make the mode exact.
-        rustix::fs::chmodat(&pfd, &name, Mode::from_raw_mode(mode & 0o7777), rustix::fs::AtFlags::empty()).at("chmod", &path)?;
+        rustix::fs::chmodat(
+            &pfd,
+            &name,
+            Mode::from_raw_mode(mode & 0o7777),
+            rustix::fs::AtFlags::empty(),
+        )
+        .at("chmod", &path)?;
     }
-    for (link, to) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
         match rustix::fs::symlinkat(to, &dev, link) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(Error::path("symlink", format!("/dev/{link}"), e)),
@@ -221,31 +320,64 @@ fn device_entry(d: &LinuxDevice) -> Result<(PathBuf, FileType, u64, u32, u32, u3
         LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
         LinuxDeviceType::B => FileType::BlockDevice,
         LinuxDeviceType::P => FileType::Fifo,
-        LinuxDeviceType::A => return Err(Error::Config(format!("device {:?}: type 'a' is not a node", d.path()))),
+        LinuxDeviceType::A => {
+            return Err(Error::Config(format!(
+                "device {:?}: type 'a' is not a node",
+                d.path()
+            )));
+        }
     };
     if !d.path().starts_with("/dev") {
-        return Err(Error::Config(format!("device {:?} is not under /dev", d.path())));
+        return Err(Error::Config(format!(
+            "device {:?} is not under /dev",
+            d.path()
+        )));
     }
-    Ok((d.path().clone(), ft, makedev(d.major(), d.minor()), d.file_mode().unwrap_or(0o666), d.uid().unwrap_or(0), d.gid().unwrap_or(0)))
+    Ok((
+        d.path().clone(),
+        ft,
+        makedev(d.major(), d.minor()),
+        d.file_mode().unwrap_or(0o666),
+        d.uid().unwrap_or(0),
+        d.gid().unwrap_or(0),
+    ))
 }
 
 /// Opens the container's own /dev/pts/ptmx and returns (master, peer). The peer comes from
 /// TIOCGPTPEER, never from a /dev/pts/N path the container could have swapped (CVE-2025-52565).
 pub fn open_console(root: BorrowedFd<'_>, size: Option<(u16, u16)>) -> Result<(OwnedFd, OwnedFd)> {
-    let master = inroot::open(root, Path::new("/dev/pts/ptmx"), OFlags::RDWR | OFlags::NOCTTY | OFlags::NOFOLLOW)
-        .map_err(|e| Error::Config(format!("terminal requested but no devpts instance at /dev/pts: {e}")))?;
+    let master = inroot::open(
+        root,
+        Path::new("/dev/pts/ptmx"),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::NOFOLLOW,
+    )
+    .map_err(|e| {
+        Error::Config(format!(
+            "terminal requested but no devpts instance at /dev/pts: {e}"
+        ))
+    })?;
     let st = rustix::fs::fstat(&master).ctx(|| "fstat ptmx".into())?;
     if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
         || rustix::fs::major(st.st_rdev) != 5
         || rustix::fs::minor(st.st_rdev) != 2
     {
-        return Err(Error::Init("/dev/pts/ptmx is not the devpts ptmx device".into()));
+        return Err(Error::Init(
+            "/dev/pts/ptmx is not the devpts ptmx device".into(),
+        ));
     }
     rustix::pty::unlockpt(&master).ctx(|| "unlockpt".into())?;
-    let peer = rustix::pty::ioctl_tiocgptpeer(&master, rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
-        .ctx(|| "TIOCGPTPEER".into())?;
+    let peer = rustix::pty::ioctl_tiocgptpeer(
+        &master,
+        rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY,
+    )
+    .ctx(|| "TIOCGPTPEER".into())?;
     if let Some((rows, cols)) = size {
-        let ws = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         rustix::termios::tcsetwinsize(&master, ws).ctx(|| "set console size".into())?;
     }
     Ok((master, peer))
@@ -268,7 +400,8 @@ pub fn pivot(root: BorrowedFd<'_>, rootfs: &Path, no_pivot: bool) -> Result<()> 
     } else {
         rustix::process::fchdir(root).ctx(|| "fchdir rootfs".into())?;
         rustix::process::pivot_root(".", ".").ctx(|| "pivot_root".into())?;
-        rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH).ctx(|| "detach old root".into())?;
+        rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
+            .ctx(|| "detach old root".into())?;
     }
     rustix::process::chdir("/").ctx(|| "chdir /".into())
 }
@@ -277,7 +410,14 @@ pub fn pivot(root: BorrowedFd<'_>, rootfs: &Path, no_pivot: bool) -> Result<()> 
 /// cannot be redirected by anything inside the container (CVE-2025-52881). Falls back to the
 /// host's /proc opened before pivot, checked to be a procfs root.
 pub fn private_proc(fallback: Option<&OwnedFd>) -> Result<OwnedFd> {
-    if let Ok(fd) = mounts::new_fs("proc", Some("proc"), &Options { set: mounts::MOUNT_ATTR_NOSUID | mounts::MOUNT_ATTR_NODEV | mounts::MOUNT_ATTR_NOEXEC, ..Default::default() }) {
+    if let Ok(fd) = mounts::new_fs(
+        "proc",
+        Some("proc"),
+        &Options {
+            set: mounts::MOUNT_ATTR_NOSUID | mounts::MOUNT_ATTR_NODEV | mounts::MOUNT_ATTR_NOEXEC,
+            ..Default::default()
+        },
+    ) {
         return Ok(fd);
     }
     let fd = fallback.ok_or_else(|| Error::Init("no procfs handle".into()))?;
@@ -290,7 +430,9 @@ pub fn verify_proc_root(fd: BorrowedFd<'_>) -> Result<()> {
     let sfs = rustix::fs::fstatfs(fd).ctx(|| "fstatfs proc".into())?;
     let st = rustix::fs::fstat(fd).ctx(|| "fstat proc".into())?;
     if sfs.f_type as i64 != PROC_SUPER_MAGIC || st.st_ino != 1 {
-        return Err(Error::Init("procfs handle is not the root of a procfs".into()));
+        return Err(Error::Init(
+            "procfs handle is not the root of a procfs".into(),
+        ));
     }
     Ok(())
 }
@@ -303,14 +445,19 @@ pub fn open_proc(proc: BorrowedFd<'_>, rel: &str, flags: OFlags) -> Result<Owned
         rel,
         flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_XDEV | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_SYMLINKS,
+        ResolveFlags::BENEATH
+            | ResolveFlags::NO_XDEV
+            | ResolveFlags::NO_MAGICLINKS
+            | ResolveFlags::NO_SYMLINKS,
     )
     .map_err(|e| Error::path("open in procfs", format!("/proc/{rel}"), e))
 }
 
 /// Writes `linux.sysctl` through the private procfs handle.
 pub fn write_sysctls(spec: &Spec, proc: BorrowedFd<'_>) -> Result<()> {
-    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return Ok(()) };
+    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
     let mut keys: Vec<&String> = map.keys().collect();
     keys.sort();
     for k in keys {
@@ -319,7 +466,8 @@ pub fn write_sysctls(spec: &Spec, proc: BorrowedFd<'_>) -> Result<()> {
         }
         let rel = format!("sys/{}", k.replace('.', "/"));
         let fd = open_proc(proc, &rel, OFlags::WRONLY | OFlags::TRUNC)?;
-        rustix::io::write(&fd, map[k].as_bytes()).map_err(|e| Error::sys(format!("write sysctl {k}"), e))?;
+        rustix::io::write(&fd, map[k].as_bytes())
+            .map_err(|e| Error::sys(format!("write sysctl {k}"), e))?;
     }
     Ok(())
 }
@@ -341,10 +489,19 @@ pub fn mask_paths(paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
-    let null = rustix::fs::open("/dev/null", OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).at("open", "/dev/null")?;
+    let null = rustix::fs::open(
+        "/dev/null",
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", "/dev/null")?;
     let st = rustix::fs::fstat(&null).ctx(|| "fstat /dev/null".into())?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice || st.st_rdev != rustix::fs::makedev(1, 3) {
-        return Err(Error::Init("/dev/null in the container is not the null device; refusing to mask with it".into()));
+    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
+        || st.st_rdev != rustix::fs::makedev(1, 3)
+    {
+        return Err(Error::Init(
+            "/dev/null in the container is not the null device; refusing to mask with it".into(),
+        ));
     }
     let mut empty_dir: Option<OwnedFd> = None;
     for p in paths {
@@ -363,8 +520,14 @@ pub fn mask_paths(paths: &[String]) -> Result<()> {
                 mounts::attach(tree.as_fd(), fd.as_fd(), Path::new(p))?;
             } else {
                 let o = Options {
-                    set: mounts::MOUNT_ATTR_RDONLY | mounts::MOUNT_ATTR_NOSUID | mounts::MOUNT_ATTR_NODEV | mounts::MOUNT_ATTR_NOEXEC,
-                    data: vec![("size".into(), Some("0".into())), ("mode".into(), Some("755".into()))],
+                    set: mounts::MOUNT_ATTR_RDONLY
+                        | mounts::MOUNT_ATTR_NOSUID
+                        | mounts::MOUNT_ATTR_NODEV
+                        | mounts::MOUNT_ATTR_NOEXEC,
+                    data: vec![
+                        ("size".into(), Some("0".into())),
+                        ("mode".into(), Some("755".into())),
+                    ],
                     ..Default::default()
                 };
                 let t = mounts::new_fs("tmpfs", Some("tmpfs"), &o)?;
@@ -388,11 +551,23 @@ pub fn readonly_paths(paths: &[String]) -> Result<()> {
     for p in paths {
         let fd = match open_nofollow(p) {
             Ok(fd) => fd,
-            Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) | Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::XDEV) => continue,
+            Err(rustix::io::Errno::NOENT)
+            | Err(rustix::io::Errno::NOTDIR)
+            | Err(rustix::io::Errno::LOOP)
+            | Err(rustix::io::Errno::XDEV) => continue,
             Err(e) => return Err(Error::path("open readonly path", p, e)),
         };
         let tree = mounts::clone_tree(fd.as_fd(), Path::new(""), true)?;
-        mounts::setattr(tree.as_fd(), true, mounts::MOUNT_ATTR_RDONLY | mounts::MOUNT_ATTR_NOSUID | mounts::MOUNT_ATTR_NODEV | mounts::MOUNT_ATTR_NOEXEC, 0, 0)?;
+        mounts::setattr(
+            tree.as_fd(),
+            true,
+            mounts::MOUNT_ATTR_RDONLY
+                | mounts::MOUNT_ATTR_NOSUID
+                | mounts::MOUNT_ATTR_NODEV
+                | mounts::MOUNT_ATTR_NOEXEC,
+            0,
+            0,
+        )?;
         mounts::attach(tree.as_fd(), fd.as_fd(), Path::new(p))?;
     }
     Ok(())
@@ -400,6 +575,11 @@ pub fn readonly_paths(paths: &[String]) -> Result<()> {
 
 /// `root.readonly`: the root mount itself (not the mounts below it) becomes read-only.
 pub fn readonly_root() -> Result<()> {
-    let fd = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).at("open", "/")?;
+    let fd = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", "/")?;
     mounts::setattr(fd.as_fd(), false, mounts::MOUNT_ATTR_RDONLY, 0, 0)
 }

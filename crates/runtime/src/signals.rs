@@ -42,7 +42,11 @@ const NAMES: &[(&str, i32)] = &[
 pub fn parse(s: &str) -> Result<i32> {
     let bad = || Error::Config(format!("unknown signal {s:?}"));
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=libc::SIGRTMAX()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
@@ -50,9 +54,17 @@ pub fn parse(s: &str) -> Result<i32> {
         return Ok(*n);
     }
     let rt = |base: i32, off: &str, sign: i32| -> Result<i32> {
-        let o: i32 = if off.is_empty() { 0 } else { off.parse().map_err(|_| bad())? };
+        let o: i32 = if off.is_empty() {
+            0
+        } else {
+            off.parse().map_err(|_| bad())?
+        };
         let n = base + sign * o;
-        if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) }
+        if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        }
     };
     if let Some(off) = name.strip_prefix("RTMIN") {
         return rt(libc::SIGRTMIN(), off.trim_start_matches('+'), 1);

@@ -110,11 +110,12 @@ impl Channel {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
             let mut anc = RecvAncillaryBuffer::new(&mut space);
-            let n = match rustix::net::recvmsg(&self.fd, &mut iov, &mut anc, RecvFlags::CMSG_CLOEXEC) {
-                Ok(r) => r.bytes,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(Error::sys("sync recv", e)),
-            };
+            let n =
+                match rustix::net::recvmsg(&self.fd, &mut iov, &mut anc, RecvFlags::CMSG_CLOEXEC) {
+                    Ok(r) => r.bytes,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => return Err(Error::sys("sync recv", e)),
+                };
             let mut fd = None;
             for msg in anc.drain() {
                 if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
@@ -176,7 +177,13 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::NsReady, Msg::Go, Msg::Pid(42), Msg::Error("boom".into()), Msg::Ready] {
+        for m in [
+            Msg::NsReady,
+            Msg::Go,
+            Msg::Pid(42),
+            Msg::Error("boom".into()),
+            Msg::Ready,
+        ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), m);
         }
