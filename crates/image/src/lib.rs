@@ -4,8 +4,10 @@
 //!
 //! Nothing here depends on the daemon: the daemon wraps these types and serves them.
 
+pub mod diff;
 pub mod digest;
 pub mod fsutil;
 pub mod reference;
+pub mod snapshot;
 pub mod store;
 pub mod unpack;
