@@ -1,0 +1,345 @@
+//! Real cgroups on the machine running the tests (root only; skipped otherwise). The tests
+//! detect the host layout and check whatever it is, so the same binary covers the v1/hybrid
+//! development hosts and, through `tests/v2-vm.sh`, a pure cgroup v2 guest.
+//!
+//! Each test works in its own cgroup (`berth-test-<pid>-<n>`, relative, so it nests under
+//! the test's own cgroup and stays inside any limits the caller lives under), kills only
+//! the processes it spawned, and removes its cgroup in a Drop guard even when it fails.
+
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use berth_cgroups::{Cgroup, Error, Hierarchy, Mode};
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+    };
+}
+
+/// A test cgroup plus the children spawned into it; cleans both up on drop.
+struct Guard {
+    h: Hierarchy,
+    cg: Cgroup,
+    name: String,
+    children: Vec<Child>,
+}
+
+impl Guard {
+    fn new() -> Guard {
+        let h = Hierarchy::detect().expect("detect cgroup hierarchy");
+        let name = format!("berth-test-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let cg = Cgroup::new(&h, &name).unwrap();
+        let g = Guard { h, cg, name, children: Vec::new() };
+        g.cg.create().expect("create cgroup");
+        g
+    }
+
+    /// Starts `sh -c script` outside the cgroup, blocked on reading one line of stdin,
+    /// moves it in, and lets it go; so everything after `read` runs inside the cgroup.
+    fn spawn_inside(&mut self, script: &str) -> i32 {
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("read _go; {script}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        let pid = child.id() as i32;
+        self.children.push(child);
+        self.cg.add_process(pid).expect("add_process");
+        let stdin = self.children.last_mut().unwrap().stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        stdin.flush().unwrap();
+        pid
+    }
+
+    fn wait(&mut self, pid: i32) -> ExitStatus {
+        let c = self.children.iter_mut().find(|c| c.id() as i32 == pid).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "pid {pid} did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn file(&self, controller: &str, name: &str) -> String {
+        let d = self.cg.dir(controller).unwrap_or_else(|| panic!("no dir for {controller:?}"));
+        std::fs::read_to_string(d.join(name))
+            .unwrap_or_else(|e| panic!("{}: {e}", d.join(name).display()))
+            .trim()
+            .to_string()
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        self.h
+            .mounts()
+            .iter()
+            .map(|m| if m.v2 { "" } else { m.controllers[0].as_str() })
+            .filter_map(|c| self.cg.dir(c))
+            .collect()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Frozen tasks cannot die on v1, so thaw before killing.
+        let _ = self.cg.thaw();
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Err(e) = self.cg.delete() {
+            eprintln!("cleanup of {} failed: {e}", self.name);
+        }
+    }
+}
+
+fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+}
+
+fn limits() -> LinuxResources {
+    LinuxResourcesBuilder::default()
+        .memory(LinuxMemoryBuilder::default().limit(64i64 << 20).build().unwrap())
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(512u64)
+                .quota(50_000i64)
+                .period(100_000u64)
+                .build()
+                .unwrap(),
+        )
+        .pids(LinuxPidsBuilder::default().limit(32i64).build().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn detected_mode_matches_the_filesystem_at_sys_fs_cgroup() {
+    require_root!();
+    let h = Hierarchy::detect().unwrap();
+    let fs = rustix::fs::statfs("/sys/fs/cgroup").unwrap();
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    let is_cgroup2 = fs.f_type as i64 == CGROUP2_SUPER_MAGIC;
+    eprintln!("mode {:?}, {} mounts", h.mode(), h.mounts().len());
+    assert_eq!(h.mode() == Mode::V2, is_cgroup2);
+    if h.mode() != Mode::V2 {
+        assert!(h.mounts().iter().any(|m| m.controllers.iter().any(|c| c == "memory")));
+    }
+}
+
+#[test]
+fn limits_freeze_stats_kill_and_delete_a_real_process() {
+    require_root!();
+    let mut g = Guard::new();
+    g.cg.apply(&limits()).unwrap();
+    match g.h.mode() {
+        Mode::V2 => {
+            assert_eq!(g.file("", "memory.max"), "67108864");
+            assert_eq!(g.file("", "cpu.max"), "50000 100000");
+            assert_eq!(g.file("", "cpu.weight"), "20");
+            assert_eq!(g.file("", "pids.max"), "32");
+        }
+        Mode::V1 | Mode::Hybrid => {
+            assert_eq!(g.file("memory", "memory.limit_in_bytes"), "67108864");
+            assert_eq!(g.file("cpu", "cpu.cfs_quota_us"), "50000");
+            assert_eq!(g.file("cpu", "cpu.cfs_period_us"), "100000");
+            assert_eq!(g.file("cpu", "cpu.shares"), "512");
+            assert_eq!(g.file("pids", "pids.max"), "32");
+            assert!(!g.file("cpuset", "cpuset.cpus").is_empty(), "cpuset.cpus inherited");
+        }
+    }
+
+    let pid = g.spawn_inside("exec sleep 1000");
+    until("exec of sleep", 30, || comm(pid) == "sleep");
+    assert!(g.cg.procs().unwrap().contains(&pid));
+    // Every hierarchy (name=systemd and the hybrid cgroup2 mount included) has it.
+    let pc = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in pc.lines() {
+        assert!(line.ends_with(&format!("/{}", g.name)), "{line:?} in\n{pc}");
+    }
+
+    let mut stats = g.cg.stats().unwrap();
+    until("memory usage", 10, || {
+        stats = g.cg.stats().unwrap();
+        stats.memory.usage > 0
+    });
+    assert!(stats.pids.current >= 1, "{stats:?}");
+    assert_eq!(stats.pids.limit, Some(32));
+    assert_eq!(stats.memory.limit, 64 << 20);
+    assert!(!stats.memory.raw.is_empty());
+    eprintln!("usage {} bytes, cpu {} ns", stats.memory.usage, stats.cpu.usage_total_ns);
+
+    assert!(!g.cg.is_frozen().unwrap());
+    g.cg.freeze().unwrap();
+    assert!(g.cg.is_frozen().unwrap());
+    match g.h.mode() {
+        Mode::V2 => assert!(g.file("", "cgroup.events").contains("frozen 1")),
+        _ => assert_eq!(g.file("freezer", "freezer.state"), "FROZEN"),
+    }
+    eprintln!("frozen: {}", std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap().lines().find(|l| l.starts_with("State")).unwrap_or(""));
+    g.cg.thaw().unwrap();
+    assert!(!g.cg.is_frozen().unwrap());
+
+    g.cg.kill_all(libc::SIGKILL).unwrap();
+    assert_eq!(g.wait(pid).signal(), Some(libc::SIGKILL));
+    until("empty cgroup", 10, || g.cg.procs().unwrap().is_empty());
+
+    g.cg.delete().unwrap();
+    for d in g.dirs() {
+        assert!(!d.exists(), "{} still exists", d.display());
+    }
+}
+
+#[test]
+fn sigterm_reaches_every_process_through_the_freezer() {
+    require_root!();
+    let mut g = Guard::new();
+    let a = g.spawn_inside("exec sleep 1000");
+    let b = g.spawn_inside("exec sleep 1000");
+    until("both in place", 30, || comm(a) == "sleep" && comm(b) == "sleep");
+    g.cg.kill_all(libc::SIGTERM).unwrap();
+    assert_eq!(g.wait(a).signal(), Some(libc::SIGTERM));
+    assert_eq!(g.wait(b).signal(), Some(libc::SIGTERM));
+    assert!(!g.cg.is_frozen().unwrap(), "kill_all thaws again");
+}
+
+#[test]
+fn memory_limit_below_current_usage_is_refused() {
+    require_root!();
+    let mut g = Guard::new();
+    let pid = g.spawn_inside("exec sleep 1000");
+    until("exec of sleep", 30, || comm(pid) == "sleep");
+    until("memory usage", 10, || g.cg.stats().unwrap().memory.usage > 4096);
+    let r = LinuxResourcesBuilder::default()
+        .memory(LinuxMemoryBuilder::default().limit(4096i64).build().unwrap())
+        .build()
+        .unwrap();
+    let e = g.cg.apply(&r).unwrap_err();
+    assert!(matches!(e, Error::InvalidResource { .. }), "{e}");
+    eprintln!("{e}");
+    let r = LinuxResourcesBuilder::default()
+        .memory(LinuxMemoryBuilder::default().limit(64i64 << 20).swap(32i64 << 20).build().unwrap())
+        .build()
+        .unwrap();
+    assert!(matches!(g.cg.apply(&r), Err(Error::InvalidResource { .. })));
+}
+
+fn null_only() -> LinuxResources {
+    LinuxResourcesBuilder::default()
+        .devices(vec![
+            LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::C)
+                .major(1i64)
+                .minor(3i64)
+                .access("rwm")
+                .build()
+                .unwrap(),
+        ])
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn device_allowlist_permits_dev_null_and_blocks_dev_zero() {
+    require_root!();
+    let mut g = Guard::new();
+    g.cg.apply(&null_only()).unwrap();
+    // Re-applying must replace our filter, not stack a second one.
+    g.cg.apply(&null_only()).unwrap();
+    if g.h.mode() == Mode::V2 {
+        let ids = berth_cgroups::devices_bpf::attached_program_ids(&g.cg.dir("").unwrap()).unwrap();
+        assert_eq!(ids.len(), 1, "{ids:?}");
+    } else {
+        assert_eq!(g.file("devices", "devices.list"), "c 1:3 rwm");
+    }
+    let pid = g.spawn_inside(
+        "head -c1 /dev/null || exit 10; \
+         if head -c1 /dev/zero >/dev/null 2>&1; then exit 11; fi; \
+         if echo x 2>/dev/null >/dev/full; then exit 12; fi; exit 0",
+    );
+    let st = g.wait(pid);
+    assert_eq!(st.code(), Some(0), "10: /dev/null refused, 11: /dev/zero allowed, 12: /dev/full allowed; got {st:?}");
+
+    // Outside the cgroup the same script fails at the /dev/zero check.
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg("if head -c1 /dev/zero >/dev/null; then exit 11; fi; exit 0")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(11));
+}
+
+#[test]
+fn delete_removes_child_cgroups_made_inside() {
+    require_root!();
+    let g = Guard::new();
+    for d in g.dirs() {
+        std::fs::create_dir_all(d.join("inner/deeper")).unwrap();
+    }
+    g.cg.delete().unwrap();
+    for d in g.dirs() {
+        assert!(!d.exists(), "{}", d.display());
+    }
+    // Deleting again is fine.
+    g.cg.delete().unwrap();
+}
+
+#[test]
+fn dir_fd_for_clone_into_cgroup_only_on_pure_v2() {
+    require_root!();
+    let g = Guard::new();
+    let fd = g.cg.v2_dir_fd().unwrap();
+    assert_eq!(fd.is_some(), g.h.mode() == Mode::V2);
+    if let Some(fd) = fd {
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))).unwrap();
+        assert_eq!(link, g.cg.dir("").unwrap());
+    }
+}
+
+#[test]
+fn relative_path_lands_under_own_cgroup() {
+    require_root!();
+    let g = Guard::new();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    for m in g.h.mounts() {
+        let key = if m.v2 { "" } else { m.controllers[0].as_str() };
+        let dir = g.cg.dir(key).unwrap();
+        assert!(dir.starts_with(&m.mount_point));
+        assert!(dir.ends_with(Path::new(&g.name)));
+        assert!(dir.is_dir(), "{}", dir.display());
+    }
+    assert!(!own.is_empty());
+}
