@@ -45,9 +45,18 @@ struct Guard {
 impl Guard {
     fn new() -> Guard {
         let h = Hierarchy::detect().expect("detect cgroup hierarchy");
-        let name = format!("berth-test-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "berth-test-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
         let cg = Cgroup::new(&h, &name).unwrap();
-        let g = Guard { h, cg, name, children: Vec::new() };
+        let g = Guard {
+            h,
+            cg,
+            name,
+            children: Vec::new(),
+        };
         g.cg.create().expect("create cgroup");
         g
     }
@@ -72,7 +81,11 @@ impl Guard {
     }
 
     fn wait(&mut self, pid: i32) -> ExitStatus {
-        let c = self.children.iter_mut().find(|c| c.id() as i32 == pid).unwrap();
+        let c = self
+            .children
+            .iter_mut()
+            .find(|c| c.id() as i32 == pid)
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(st) = c.try_wait().unwrap() {
@@ -84,7 +97,10 @@ impl Guard {
     }
 
     fn file(&self, controller: &str, name: &str) -> String {
-        let d = self.cg.dir(controller).unwrap_or_else(|| panic!("no dir for {controller:?}"));
+        let d = self
+            .cg
+            .dir(controller)
+            .unwrap_or_else(|| panic!("no dir for {controller:?}"));
         std::fs::read_to_string(d.join(name))
             .unwrap_or_else(|e| panic!("{}: {e}", d.join(name).display()))
             .trim()
@@ -124,12 +140,20 @@ fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 }
 
 fn comm(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 fn limits() -> LinuxResources {
     LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().limit(64i64 << 20).build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .build()
+                .unwrap(),
+        )
         .cpu(
             LinuxCpuBuilder::default()
                 .shares(512u64)
@@ -153,7 +177,11 @@ fn detected_mode_matches_the_filesystem_at_sys_fs_cgroup() {
     eprintln!("mode {:?}, {} mounts", h.mode(), h.mounts().len());
     assert_eq!(h.mode() == Mode::V2, is_cgroup2);
     if h.mode() != Mode::V2 {
-        assert!(h.mounts().iter().any(|m| m.controllers.iter().any(|c| c == "memory")));
+        assert!(
+            h.mounts()
+                .iter()
+                .any(|m| m.controllers.iter().any(|c| c == "memory"))
+        );
     }
 }
 
@@ -175,7 +203,10 @@ fn limits_freeze_stats_kill_and_delete_a_real_process() {
             assert_eq!(g.file("cpu", "cpu.cfs_period_us"), "100000");
             assert_eq!(g.file("cpu", "cpu.shares"), "512");
             assert_eq!(g.file("pids", "pids.max"), "32");
-            assert!(!g.file("cpuset", "cpuset.cpus").is_empty(), "cpuset.cpus inherited");
+            assert!(
+                !g.file("cpuset", "cpuset.cpus").is_empty(),
+                "cpuset.cpus inherited"
+            );
         }
     }
 
@@ -197,7 +228,10 @@ fn limits_freeze_stats_kill_and_delete_a_real_process() {
     assert_eq!(stats.pids.limit, Some(32));
     assert_eq!(stats.memory.limit, 64 << 20);
     assert!(!stats.memory.raw.is_empty());
-    eprintln!("usage {} bytes, cpu {} ns", stats.memory.usage, stats.cpu.usage_total_ns);
+    eprintln!(
+        "usage {} bytes, cpu {} ns",
+        stats.memory.usage, stats.cpu.usage_total_ns
+    );
 
     assert!(!g.cg.is_frozen().unwrap());
     g.cg.freeze().unwrap();
@@ -206,7 +240,14 @@ fn limits_freeze_stats_kill_and_delete_a_real_process() {
         Mode::V2 => assert!(g.file("", "cgroup.events").contains("frozen 1")),
         _ => assert_eq!(g.file("freezer", "freezer.state"), "FROZEN"),
     }
-    eprintln!("frozen: {}", std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap().lines().find(|l| l.starts_with("State")).unwrap_or(""));
+    eprintln!(
+        "frozen: {}",
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("State"))
+            .unwrap_or("")
+    );
     g.cg.thaw().unwrap();
     assert!(!g.cg.is_frozen().unwrap());
 
@@ -226,7 +267,9 @@ fn sigterm_reaches_every_process_through_the_freezer() {
     let mut g = Guard::new();
     let a = g.spawn_inside("exec sleep 1000");
     let b = g.spawn_inside("exec sleep 1000");
-    until("both in place", 30, || comm(a) == "sleep" && comm(b) == "sleep");
+    until("both in place", 30, || {
+        comm(a) == "sleep" && comm(b) == "sleep"
+    });
     g.cg.kill_all(libc::SIGTERM).unwrap();
     assert_eq!(g.wait(a).signal(), Some(libc::SIGTERM));
     assert_eq!(g.wait(b).signal(), Some(libc::SIGTERM));
@@ -239,16 +282,29 @@ fn memory_limit_below_current_usage_is_refused() {
     let mut g = Guard::new();
     let pid = g.spawn_inside("exec sleep 1000");
     until("exec of sleep", 30, || comm(pid) == "sleep");
-    until("memory usage", 10, || g.cg.stats().unwrap().memory.usage > 4096);
+    until("memory usage", 10, || {
+        g.cg.stats().unwrap().memory.usage > 4096
+    });
     let r = LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().limit(4096i64).build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(4096i64)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let e = g.cg.apply(&r).unwrap_err();
     assert!(matches!(e, Error::InvalidResource { .. }), "{e}");
     eprintln!("{e}");
     let r = LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().limit(64i64 << 20).swap(32i64 << 20).build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .swap(32i64 << 20)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     assert!(matches!(g.cg.apply(&r), Err(Error::InvalidResource { .. })));
@@ -257,7 +313,11 @@ fn memory_limit_below_current_usage_is_refused() {
 fn null_only() -> LinuxResources {
     LinuxResourcesBuilder::default()
         .devices(vec![
-            LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .unwrap(),
             LinuxDeviceCgroupBuilder::default()
                 .allow(true)
                 .typ(LinuxDeviceType::C)
@@ -290,7 +350,11 @@ fn device_allowlist_permits_dev_null_and_blocks_dev_zero() {
          if echo x 2>/dev/null >/dev/full; then exit 12; fi; exit 0",
     );
     let st = g.wait(pid);
-    assert_eq!(st.code(), Some(0), "10: /dev/null refused, 11: /dev/zero allowed, 12: /dev/full allowed; got {st:?}");
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "10: /dev/null refused, 11: /dev/zero allowed, 12: /dev/full allowed; got {st:?}"
+    );
 
     // Outside the cgroup the same script fails at the /dev/zero check.
     let st = Command::new("sh")
@@ -324,7 +388,11 @@ fn dir_fd_for_clone_into_cgroup_only_on_pure_v2() {
     let fd = g.cg.v2_dir_fd().unwrap();
     assert_eq!(fd.is_some(), g.h.mode() == Mode::V2);
     if let Some(fd) = fd {
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))).unwrap();
+        let link = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ))
+        .unwrap();
         assert_eq!(link, g.cg.dir("").unwrap());
     }
 }
@@ -342,4 +410,85 @@ fn relative_path_lands_under_own_cgroup() {
         assert!(dir.is_dir(), "{}", dir.display());
     }
     assert!(!own.is_empty());
+}
+
+fn dev_rule(
+    allow: bool,
+    t: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> oci_spec::runtime::LinuxDeviceCgroup {
+    let mut b = LinuxDeviceCgroupBuilder::default()
+        .allow(allow)
+        .typ(t)
+        .access(access);
+    if let Some(m) = major {
+        b = b.major(m);
+    }
+    if let Some(m) = minor {
+        b = b.minor(m);
+    }
+    b.build().unwrap()
+}
+
+/// Opens each device for reading in a process inside the cgroup; returns which opened.
+fn probe(g: &mut Guard, devs: &[&str]) -> Vec<bool> {
+    let mut script = String::new();
+    for (i, d) in devs.iter().enumerate() {
+        // Bit i of the exit code: the open of devs[i] failed.
+        script.push_str(&format!(
+            "( : <{d} ) 2>/dev/null || r=$((r | {})); ",
+            1 << i
+        ));
+    }
+    let pid = g.spawn_inside(&format!("r=0; {script} exit $r"));
+    let code = g.wait(pid).code().expect("probe exited normally");
+    (0..devs.len()).map(|i| code & (1 << i) == 0).collect()
+}
+
+#[test]
+fn device_policies_replace_each_other_on_reapply() {
+    require_root!();
+    use LinuxDeviceType::*;
+    let devs = ["/dev/null", "/dev/zero", "/dev/full", "/dev/urandom"];
+    let mut g = Guard::new();
+    let apply = |g: &Guard, rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>| {
+        let r = LinuxResourcesBuilder::default()
+            .devices(rules)
+            .build()
+            .unwrap();
+        g.cg.apply(&r).unwrap();
+    };
+    // Docker's defaults minus /dev/full and /dev/urandom.
+    apply(
+        &g,
+        vec![
+            dev_rule(false, A, None, None, "rwm"),
+            dev_rule(true, C, None, None, "m"),
+            dev_rule(true, B, None, None, "m"),
+            dev_rule(true, C, Some(1), Some(3), "rwm"),
+            dev_rule(true, C, Some(1), Some(5), "rwm"),
+            dev_rule(true, C, Some(136), None, "rwm"),
+            dev_rule(true, C, Some(5), Some(2), "rwm"),
+        ],
+    );
+    assert_eq!(probe(&mut g, &devs), [true, true, false, false]);
+    // Privileged: everything.
+    apply(&g, vec![dev_rule(true, A, None, None, "rwm")]);
+    assert_eq!(probe(&mut g, &devs), [true, true, true, true]);
+    // Deny list on top of allow-all; write-only denial leaves reads alone.
+    apply(
+        &g,
+        vec![
+            dev_rule(true, A, None, None, "rwm"),
+            dev_rule(false, C, Some(1), Some(5), "r"),
+            dev_rule(false, C, Some(1), Some(7), "w"),
+        ],
+    );
+    assert_eq!(probe(&mut g, &devs), [true, false, true, true]);
+    if g.h.mode() == Mode::V2 {
+        let ids = berth_cgroups::devices_bpf::attached_program_ids(&g.cg.dir("").unwrap()).unwrap();
+        assert_eq!(ids.len(), 1, "{ids:?}");
+    }
 }
