@@ -99,7 +99,7 @@ impl Cgroup {
         let _g = span.enter();
         for n in &self.nodes {
             if n.v2 {
-                v2::create(&n.mount_point, &n.dir)?;
+                v2::create(&n.mount_point, &n.dir, self.mode == Mode::V2)?;
             } else {
                 mkdir_all(&n.dir)?;
                 if n.controllers.iter().any(|c| c == "cpuset") {
@@ -134,7 +134,10 @@ impl Cgroup {
                     && self.v1_node("hugetlb").is_none()
                 {
                     match v2n {
-                        Some(n) => v2::hugetlb(&n.dir, h)?,
+                        Some(n) => {
+                            v2::delegate(&n.mount_point, &n.dir, &["hugetlb"])?;
+                            v2::hugetlb(&n.dir, h)?
+                        }
                         None => return Err(missing("hugetlb", "hugepageLimits")),
                     }
                 }
@@ -142,7 +145,17 @@ impl Cgroup {
                     && !u.is_empty()
                 {
                     match v2n {
-                        Some(n) => v2::unified(&n.dir, u)?,
+                        Some(n) => {
+                            for k in u.keys() {
+                                v2::check_unified_key(k)?;
+                            }
+                            let mut ctrls: Vec<&str> =
+                                u.keys().filter_map(|k| k.split('.').next()).collect();
+                            ctrls.sort_unstable();
+                            ctrls.dedup();
+                            v2::delegate(&n.mount_point, &n.dir, &ctrls)?;
+                            v2::unified(&n.dir, u)?
+                        }
                         None => {
                             return Err(Error::invalid(
                                 "unified",

@@ -12,13 +12,17 @@ use oci_spec::runtime::{
 use crate::cgroup::{missing, mkdir_all};
 use crate::{Error, fsutil};
 
-/// Creates `dir` below `mount_point`, delegating every available controller down the
-/// path: a v2 cgroup only has the controllers listed in its parent's `subtree_control`.
-pub(crate) fn create(mount_point: &Path, dir: &Path) -> Result<(), Error> {
+/// Creates `dir` below `mount_point`. With `delegate`, every available controller is
+/// enabled down the path, since a v2 cgroup only has the controllers listed in its parent's
+/// `subtree_control`; on hybrid hosts the cgroup2 mount only tracks processes, so nothing
+/// is delegated there unless a resource needs it (see [`delegate`]).
+pub(crate) fn create(mount_point: &Path, dir: &Path, delegate: bool) -> Result<(), Error> {
     let rel = dir.strip_prefix(mount_point).unwrap_or(Path::new(""));
     let mut cur = mount_point.to_path_buf();
     for comp in rel.components() {
-        enable_subtree_controllers(&cur)?;
+        if delegate {
+            enable_subtree_controllers(&cur, None)?;
+        }
         cur.push(comp);
         if !cur.is_dir() {
             match std::fs::create_dir(&cur) {
@@ -34,11 +38,23 @@ pub(crate) fn create(mount_point: &Path, dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Enables `controllers` in every ancestor of `dir` (up to `mount_point`), for hybrid
+/// hosts where a resource (hugetlb, a `unified` key) must be set on the cgroup2 side.
+pub(crate) fn delegate(mount_point: &Path, dir: &Path, controllers: &[&str]) -> Result<(), Error> {
+    let rel = dir.strip_prefix(mount_point).unwrap_or(Path::new(""));
+    let mut cur = mount_point.to_path_buf();
+    for comp in rel.components() {
+        enable_subtree_controllers(&cur, Some(controllers))?;
+        cur.push(comp);
+    }
+    Ok(())
+}
+
 /// Enables in `dir/cgroup.subtree_control` every controller of `dir/cgroup.controllers`
-/// not already enabled. Failures are logged, not fatal: a parent with processes in it
+/// (or only those of `only`) not already enabled. Failures are logged, not fatal: a parent with processes in it
 /// (the "no internal processes" rule) or a threaded subtree refuses some controllers, and
 /// then only the resources that need them fail, with a clear error, at `apply`.
-fn enable_subtree_controllers(dir: &Path) -> Result<(), Error> {
+fn enable_subtree_controllers(dir: &Path, only: Option<&[&str]>) -> Result<(), Error> {
     let Some(avail) = fsutil::read_opt(&dir.join("cgroup.controllers"))? else {
         return Ok(());
     };
@@ -48,6 +64,7 @@ fn enable_subtree_controllers(dir: &Path) -> Result<(), Error> {
     let want: Vec<&str> = avail
         .split_whitespace()
         .filter(|c| !enabled.contains(c))
+        .filter(|c| only.is_none_or(|o| o.contains(c)))
         .collect();
     if want.is_empty() {
         return Ok(());

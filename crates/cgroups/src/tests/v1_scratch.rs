@@ -52,10 +52,8 @@ fn create_makes_every_hierarchy_and_fills_cpuset() {
     }
     assert_eq!(read(&base.join("cpuset/b/c/cpuset.cpus")), "0-3");
     assert_eq!(read(&base.join("cpuset/b/c/cpuset.mems")), "0");
-    assert_eq!(
-        read(&base.join("unified/cgroup.subtree_control")),
-        "+hugetlb"
-    );
+    // Hybrid: the cgroup2 side only tracks processes, nothing is delegated up front.
+    assert_eq!(read(&base.join("unified/cgroup.subtree_control")), "");
 }
 
 #[test]
@@ -193,7 +191,9 @@ fn apply_writes_v1_files_in_their_hierarchies() {
             ("devices/c/devices.deny", "a"),
             ("devices/c/devices.allow", "c 1:3 rwm"),
             ("devices/c/devices.allow", "c 136:* rw"),
-            // No v1 hugetlb hierarchy on this host: the hybrid cgroup2 mount has it.
+            // No v1 hugetlb hierarchy on this host: the hybrid cgroup2 mount has it, and
+            // it is delegated only now that it is needed.
+            ("unified/cgroup.subtree_control", "+hugetlb"),
             ("unified/c/hugetlb.2MB.max", "2097152"),
         ]
     );
