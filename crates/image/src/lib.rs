@@ -4,9 +4,11 @@
 //!
 //! Nothing here depends on the daemon: the daemon wraps these types and serves them.
 
+pub mod auth;
 pub mod diff;
 pub mod digest;
 pub mod fsutil;
+pub mod manifest;
 pub mod reference;
 pub mod snapshot;
 pub mod store;

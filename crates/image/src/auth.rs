@@ -1,0 +1,350 @@
+//! Registry credentials: Docker's `~/.docker/config.json` `auths`, plus berth's own login
+//! store (same format, so `berth login` and `docker login` entries read alike).
+//!
+//! Credential helpers (`credsStore`, `credHelpers`) are not run yet; entries they manage
+//! are simply absent here and the pull proceeds anonymously.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// A user name and secret for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        write!(f, "Credential({:?}, ***)", self.username)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("reading credentials {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing credentials {path}: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    auths: HashMap<String, AuthEntry>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct AuthEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "identitytoken"
+    )]
+    identity_token: Option<String>,
+}
+
+/// Credentials by registry host (`docker.io`, `127.0.0.1:5000`).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    by_host: HashMap<String, Credential>,
+}
+
+/// Docker keys its Hub entry by the old index URL; everything else by host[:port], with or
+/// without a scheme and path.
+fn normalize_host(key: &str) -> String {
+    let k = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = k.split('/').next().unwrap_or(k);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".to_owned(),
+        h => h.to_owned(),
+    }
+}
+
+impl Credentials {
+    pub fn new() -> Credentials {
+        Credentials::default()
+    }
+
+    /// `~/.docker/config.json` (or `$DOCKER_CONFIG/config.json`), then berth's store at
+    /// `berth_store` (entries there win). Missing files are not errors.
+    pub fn load_default(berth_store: Option<&Path>) -> Result<Credentials, AuthError> {
+        let mut c = Credentials::new();
+        let docker = match std::env::var_os("DOCKER_CONFIG") {
+            Some(d) => Some(PathBuf::from(d).join("config.json")),
+            None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json")),
+        };
+        if let Some(p) = docker {
+            c.merge_file(&p)?;
+        }
+        if let Some(p) = berth_store {
+            c.merge_file(p)?;
+        }
+        Ok(c)
+    }
+
+    /// Adds the `auths` of a Docker-format config file.
+    pub fn merge_file(&mut self, path: &Path) -> Result<(), AuthError> {
+        let data = match std::fs::read(path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(AuthError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let file: ConfigFile = serde_json::from_slice(&data).map_err(|source| AuthError::Json {
+            path: path.to_owned(),
+            source,
+        })?;
+        for (key, e) in file.auths {
+            let cred = match (&e.auth, &e.username, &e.password) {
+                (Some(a), _, _) if !a.is_empty() => {
+                    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(a.trim()) else {
+                        tracing::warn!(registry = key.as_str(), "ignoring undecodable auth entry");
+                        continue;
+                    };
+                    let raw = String::from_utf8_lossy(&raw).into_owned();
+                    let Some((u, p)) = raw.split_once(':') else {
+                        continue;
+                    };
+                    Credential {
+                        username: u.to_owned(),
+                        password: p.to_owned(),
+                    }
+                }
+                (_, Some(u), Some(p)) => Credential {
+                    username: u.clone(),
+                    password: p.clone(),
+                },
+                _ => continue,
+            };
+            self.by_host.insert(normalize_host(&key), cred);
+        }
+        Ok(())
+    }
+
+    pub fn insert(&mut self, host: &str, cred: Credential) {
+        self.by_host.insert(normalize_host(host), cred);
+    }
+
+    pub fn get(&self, host: &str) -> Option<&Credential> {
+        self.by_host.get(&normalize_host(host))
+    }
+}
+
+/// Records a login in a Docker-format file (berth's own store), keeping other keys.
+pub fn store_login(path: &Path, host: &str, cred: &Credential) -> Result<(), AuthError> {
+    let mut file: ConfigFile = match std::fs::read(path) {
+        Ok(d) => serde_json::from_slice(&d).map_err(|source| AuthError::Json {
+            path: path.to_owned(),
+            source,
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigFile::default(),
+        Err(source) => {
+            return Err(AuthError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", cred.username, cred.password));
+    file.auths.insert(
+        normalize_host(host),
+        AuthEntry {
+            auth: Some(auth),
+            ..Default::default()
+        },
+    );
+    let data = serde_json::to_vec_pretty(&file).map_err(|source| AuthError::Json {
+        path: path.to_owned(),
+        source,
+    })?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| AuthError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    crate::snapshot::write_atomic(path, &data).map_err(|source| AuthError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    // Secrets: owner-only.
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    Ok(())
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    Basic {
+        realm: String,
+    },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+}
+
+impl Challenge {
+    /// Parses `Bearer realm="…",service="…",scope="…"` or `Basic realm="…"`.
+    pub fn parse(header: &str) -> Option<Challenge> {
+        let header = header.trim();
+        let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+        let params = parse_params(rest);
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "basic" => Some(Challenge::Basic {
+                realm: get("realm").unwrap_or_default(),
+            }),
+            "bearer" => Some(Challenge::Bearer {
+                realm: get("realm")?,
+                service: get("service"),
+                scope: get("scope"),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `k="v", k2=v2` with quoted values that may contain commas.
+fn parse_params(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while matches!(chars.peek(), Some(' ' | ',')) {
+            chars.next();
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        if chars.next().is_none() {
+            break;
+        }
+        let mut val = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            val.push(n);
+                        }
+                    }
+                    '"' => break,
+                    c => val.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                val.push(c);
+                chars.next();
+            }
+        }
+        out.push((key.trim().to_owned(), val));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_parse() {
+        assert_eq!(
+            Challenge::parse(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull,push""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+                scope: Some("repository:library/busybox:pull,push".into()),
+            })
+        );
+        assert_eq!(
+            Challenge::parse(r#"Basic realm="basic-realm""#),
+            Some(Challenge::Basic {
+                realm: "basic-realm".into()
+            })
+        );
+        assert_eq!(Challenge::parse("Negotiate"), None);
+        assert_eq!(Challenge::parse("Bearer service=x"), None);
+    }
+
+    #[test]
+    fn docker_config_auths_are_read_and_written() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("config.json");
+        std::fs::write(
+            &p,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwYXNz"},
+                "127.0.0.1:5000":{"username":"a","password":"b:c"},
+                "broken":{"auth":"***"}},"credsStore":"desktop"}"#,
+        )
+        .unwrap();
+        let mut c = Credentials::new();
+        c.merge_file(&p).unwrap();
+        assert_eq!(c.get("docker.io").unwrap().username, "user");
+        assert_eq!(c.get("docker.io").unwrap().password, "pass");
+        assert_eq!(c.get("127.0.0.1:5000").unwrap().password, "b:c");
+        assert!(c.get("broken").is_none());
+        assert!(!format!("{:?}", c.get("docker.io").unwrap()).contains("pass"));
+
+        let store = t.path().join("berth/auth.json");
+        store_login(
+            &store,
+            "localhost:5000",
+            &Credential {
+                username: "u".into(),
+                password: "p".into(),
+            },
+        )
+        .unwrap();
+        let mut c2 = Credentials::new();
+        c2.merge_file(&store).unwrap();
+        assert_eq!(c2.get("localhost:5000").unwrap().username, "u");
+        assert!(c2.get("nowhere").is_none());
+    }
+}
