@@ -492,3 +492,60 @@ fn device_policies_replace_each_other_on_reapply() {
         assert_eq!(ids.len(), 1, "{ids:?}");
     }
 }
+
+#[test]
+fn hugepage_limit_lands_where_the_hugetlb_controller_lives() {
+    require_root!();
+    if !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+        eprintln!("skipped: no 2MB huge pages");
+        return;
+    }
+    let h = Hierarchy::detect().unwrap();
+    let v1_hugetlb = h
+        .mounts()
+        .iter()
+        .any(|m| !m.v2 && m.controllers.iter().any(|c| c == "hugetlb"));
+    let v2 = h.v2_mount().cloned();
+    if !v1_hugetlb
+        && !v2
+            .as_ref()
+            .is_some_and(|m| m.controllers.iter().any(|c| c == "hugetlb"))
+    {
+        eprintln!("skipped: no hugetlb controller");
+        return;
+    }
+    // On a hybrid host this delegates hugetlb in the cgroup2 root; put that back after.
+    let sc = v2
+        .as_ref()
+        .map(|m| m.mount_point.join("cgroup.subtree_control"));
+    let before = sc
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    {
+        let g = Guard::new();
+        let r = LinuxResourcesBuilder::default()
+            .hugepage_limits(vec![
+                oci_spec::runtime::LinuxHugepageLimitBuilder::default()
+                    .page_size("2MB")
+                    .limit(4i64 << 21)
+                    .build()
+                    .unwrap(),
+            ])
+            .build()
+            .unwrap();
+        g.cg.apply(&r).unwrap();
+        let got = if v1_hugetlb {
+            g.file("hugetlb", "hugetlb.2MB.limit_in_bytes")
+        } else {
+            g.file("", "hugetlb.2MB.max")
+        };
+        assert_eq!(got, (4u64 << 21).to_string());
+    }
+    if h.mode() == Mode::Hybrid
+        && !before.split_whitespace().any(|c| c == "hugetlb")
+        && let Some(p) = sc
+    {
+        let _ = std::fs::write(p, "-hugetlb");
+    }
+}
