@@ -89,9 +89,10 @@ impl Cgroup {
         self.v1_node(controller).map(|n| n.dir.clone())
     }
 
-    /// Creates the cgroup in every hierarchy (like `mkdir -p`). On cgroup2 it enables the
-    /// available controllers in each ancestor's `cgroup.subtree_control`, since a v2 child
-    /// only gets the controllers its parent delegates. On v1 `cpuset` it copies
+    /// Creates the cgroup in every hierarchy (like `mkdir -p`). On a pure v2 host it enables
+    /// the available controllers in each ancestor's `cgroup.subtree_control`, since a v2
+    /// child only gets the controllers its parent delegates (on hybrid hosts the cgroup2
+    /// side only tracks processes and is delegated to lazily, see `apply`). On v1 `cpuset` it copies
     /// `cpuset.cpus`/`cpuset.mems` down from the parent, because a cpuset cgroup with empty
     /// sets refuses every task.
     pub fn create(&self) -> Result<(), Error> {
@@ -113,21 +114,25 @@ impl Cgroup {
     /// Applies `linux.resources`. On v1 and hybrid hosts the v1 controllers get the limits;
     /// the hybrid cgroup2 mount only receives what no v1 controller covers (hugetlb when
     /// it sits on cgroup2, and the `unified` map).
+    ///
+    /// Inputs that can be checked without the kernel (device rules, page sizes, `unified`
+    /// keys, values v2 cannot express) are checked before anything is written, so a bad
+    /// spec does not leave a half-applied cgroup behind.
     pub fn apply(&self, r: &LinuxResources) -> Result<(), Error> {
         let span = tracing::debug_span!("cgroup_apply", path = %self.path);
         let _g = span.enter();
+        let policy = validate(r, self.mode)?;
         match self.mode {
             Mode::V2 => {
                 let n = self.v2_node().ok_or_else(|| no_v2(&self.path))?;
                 v2::apply(&n.dir, r)?;
-                if let Some(rules) = r.devices() {
-                    let policy = devices::DevicePolicy::from_oci(rules)?;
+                if let Some(policy) = policy {
                     devices_bpf::apply(&n.dir, &policy)?;
                 }
                 Ok(())
             }
             Mode::V1 | Mode::Hybrid => {
-                v1::apply(self, r)?;
+                v1::apply(self, r, policy.as_ref())?;
                 let v2n = self.v2_node();
                 if let Some(h) = r.hugepage_limits()
                     && !h.is_empty()
@@ -146,9 +151,6 @@ impl Cgroup {
                 {
                     match v2n {
                         Some(n) => {
-                            for k in u.keys() {
-                                v2::check_unified_key(k)?;
-                            }
                             let mut ctrls: Vec<&str> =
                                 u.keys().filter_map(|k| k.split('.').next()).collect();
                             ctrls.sort_unstable();
@@ -357,6 +359,31 @@ impl Cgroup {
             reason: "no v1 freezer hierarchy and no cgroup2 cgroup.freeze".into(),
         })
     }
+}
+
+/// Checks what can be checked before writing; returns the device policy when the spec
+/// has device rules.
+fn validate(r: &LinuxResources, mode: Mode) -> Result<Option<devices::DevicePolicy>, Error> {
+    for l in r.hugepage_limits().iter().flatten() {
+        v2::check_page_size(l.page_size())?;
+    }
+    for k in r.unified().iter().flat_map(|u| u.keys()) {
+        v2::check_unified_key(k)?;
+    }
+    if mode == Mode::V2
+        && let Some(c) = r.cpu()
+        && (c.realtime_runtime().is_some_and(|v| v != 0)
+            || c.realtime_period().is_some_and(|v| v != 0))
+    {
+        return Err(Error::invalid(
+            "cpu.realtime",
+            "real-time scheduling limits do not exist in cgroup v2",
+        ));
+    }
+    r.devices()
+        .as_deref()
+        .map(devices::DevicePolicy::from_oci)
+        .transpose()
 }
 
 enum Freezer<'a> {

@@ -5,6 +5,20 @@
 //! `linux.resources` (including the v2 device allowlist as an eBPF program), moving
 //! processes in, freezing, killing, reading statistics and removing it again ([`Cgroup`]).
 //! It talks to the kernel only through cgroupfs files and `bpf(2)`; no systemd driver.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), berth_cgroups::Error> {
+//! use berth_cgroups::{Cgroup, Hierarchy};
+//! let h = Hierarchy::detect()?;
+//! let cg = Cgroup::new(&h, "/berth/0123abcd")?; // linux.cgroupsPath
+//! cg.create()?;
+//! cg.apply(&oci_spec::runtime::LinuxResources::default())?;
+//! cg.add_process(std::process::id() as i32)?;
+//! // ... later
+//! cg.kill_all(libc::SIGKILL)?;
+//! cg.delete()?;
+//! # Ok(()) }
+//! ```
 
 mod cgroup;
 mod detect;

@@ -33,7 +33,11 @@ pub(crate) fn cpuset_inherit(mount_point: &Path, dir: &Path) -> Result<(), Error
 /// Applies `r` to the v1 hierarchies of `cg`. A resource whose controller is not mounted
 /// is an error rather than silently unlimited; hugetlb and `unified` are left to the caller,
 /// which may route them to the hybrid cgroup2 mount.
-pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<(), Error> {
+pub(crate) fn apply(
+    cg: &Cgroup,
+    r: &LinuxResources,
+    devices_policy: Option<&DevicePolicy>,
+) -> Result<(), Error> {
     let dir = |c: &str, res: &str| {
         cg.v1_node(c)
             .map(|n| n.dir.clone())
@@ -71,9 +75,8 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<(), Error> {
     if let Some(net) = r.network() {
         network(cg, net)?;
     }
-    if let Some(rules) = r.devices() {
-        let policy = DevicePolicy::from_oci(rules)?;
-        devices(&dir("devices", "devices")?, &policy)?;
+    if let Some(policy) = devices_policy {
+        devices(&dir("devices", "devices")?, policy)?;
     }
     Ok(())
 }

@@ -501,3 +501,31 @@ fn stats_read_v2_files() {
     assert_eq!(s.blkio.entries[1].op, "wbytes");
     assert_eq!(s.blkio.entries[1].value, 8192);
 }
+
+#[test]
+fn bad_device_rule_fails_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, root) = host(tmp.path());
+    let dir = leaf(&root, V2_FILES);
+    let cg = Cgroup::new(&h, "/berth/c1").unwrap();
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .build()
+                .unwrap(),
+        )
+        .devices(vec![
+            oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .access("rwz")
+                .build()
+                .unwrap(),
+        ])
+        .build()
+        .unwrap();
+    take_writes();
+    assert!(matches!(cg.apply(&r), Err(Error::InvalidResource { .. })));
+    assert!(take_writes().is_empty());
+    assert_eq!(read(&dir.join("memory.max")), "max\n");
+}
