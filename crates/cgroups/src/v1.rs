@@ -119,7 +119,14 @@ fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), Error> {
                 None => fsutil::read_u64_opt(dir, "memory.limit_in_bytes")?
                     .map_or(-1, |v| i64::try_from(v).unwrap_or(-1)),
             };
-            if eff_limit > 0 && s < eff_limit {
+            // v1 reports "unlimited" as a page-rounded i64::MAX.
+            if eff_limit < 0 || eff_limit as u64 >= 1 << 62 {
+                return Err(Error::invalid(
+                    "memory.swap",
+                    "a swap limit needs a memory limit (swap is memory+swap in OCI)",
+                ));
+            }
+            if s < eff_limit {
                 return Err(Error::invalid(
                     "memory.swap",
                     format!("memory+swap limit {s} is below the memory limit {eff_limit}"),

@@ -263,6 +263,8 @@ fn v1_memory_validation_names_the_problem() {
     assert!(e.to_string().contains("below the current usage"), "{e}");
     let e = apply(None, Some(60_000_000)).unwrap_err();
     assert!(e.to_string().contains("below the memory limit"), "{e}");
+    let e = apply(Some(-1), Some(1 << 30)).unwrap_err();
+    assert!(e.to_string().contains("needs a memory limit"), "{e}");
     let e = apply(Some(-5), None).unwrap_err();
     assert!(matches!(e, Error::InvalidResource { .. }));
     // Swap accounting off: a swap limit cannot be honoured.
