@@ -99,8 +99,14 @@ impl Cgroup {
         let span = tracing::debug_span!("cgroup_create", path = %self.path);
         let _g = span.enter();
         for n in &self.nodes {
-            if n.v2 {
-                v2::create(&n.mount_point, &n.dir, self.mode == Mode::V2)?;
+            if n.v2 && self.mode == Mode::Hybrid {
+                // Only process tracking lives there; a read-only or foreign cgroup2 mount
+                // must not keep containers from starting.
+                if let Err(e) = v2::create(&n.mount_point, &n.dir, false) {
+                    tracing::warn!(error = %e, "hybrid cgroup2 side not created");
+                }
+            } else if n.v2 {
+                v2::create(&n.mount_point, &n.dir, true)?;
             } else {
                 mkdir_all(&n.dir)?;
                 if n.controllers.iter().any(|c| c == "cpuset") {
@@ -179,7 +185,13 @@ impl Cgroup {
         }
         let value = pid.to_string();
         for n in &self.nodes {
-            fsutil::write(&n.dir.join("cgroup.procs"), &value)?;
+            let res = fsutil::write(&n.dir.join("cgroup.procs"), &value);
+            match res {
+                Err(e) if n.v2 && self.mode == Mode::Hybrid => {
+                    tracing::warn!(pid, error = %e, "not tracked in the hybrid cgroup2 side");
+                }
+                r => r?,
+            }
         }
         tracing::debug!(path = %self.path, pid, "process added to cgroup");
         Ok(())
