@@ -325,6 +325,25 @@ impl Cgroup {
         )
     }
 
+    /// How many processes the OOM killer has killed in this cgroup (and its children)
+    /// so far. The shim compares it before and after the main process exits to report
+    /// Docker's `State.OOMKilled`; 0 when the kernel does not count (v1 before 4.13).
+    pub fn oom_kills(&self) -> Result<u64, Error> {
+        let (dir, file) = match self.mode {
+            Mode::V2 => (self.v2_node().map(|n| &n.dir), "memory.events"),
+            _ => (self.v1_node("memory").map(|n| &n.dir), "memory.oom_control"),
+        };
+        let Some(dir) = dir else { return Ok(0) };
+        let path = dir.join(file);
+        let Some(text) = fsutil::read_opt(&path)? else {
+            return Ok(0);
+        };
+        Ok(fsutil::parse_flat_keyed(&text)
+            .into_iter()
+            .find(|(k, _)| *k == "oom_kill")
+            .map_or(0, |(_, v)| v))
+    }
+
     /// Removes the cgroup (and any child cgroups created inside it) from every hierarchy,
     /// deepest first. A cgroup stays busy for a moment after its last process exits, so
     /// `EBUSY` is retried briefly; a directory that is already gone is fine.

@@ -549,3 +549,98 @@ fn hugepage_limit_lands_where_the_hugetlb_controller_lives() {
         let _ = std::fs::write(p, "-hugetlb");
     }
 }
+
+#[test]
+fn swap_limit_is_written_in_each_versions_terms() {
+    require_root!();
+    let g = Guard::new();
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .swap(96i64 << 20)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let swap_file = match g.h.mode() {
+        Mode::V2 => g.cg.dir("").unwrap().join("memory.swap.max"),
+        _ => {
+            g.cg.dir("memory")
+                .unwrap()
+                .join("memory.memsw.limit_in_bytes")
+        }
+    };
+    if !swap_file.exists() {
+        // No swap accounting: the request must fail loudly, not be dropped.
+        assert!(g.cg.apply(&r).is_err());
+        eprintln!("skipped: no swap accounting");
+        return;
+    }
+    g.cg.apply(&r).unwrap();
+    let got = std::fs::read_to_string(&swap_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    match g.h.mode() {
+        // v2 counts swap alone: 96M - 64M.
+        Mode::V2 => assert_eq!(got, (32u64 << 20).to_string()),
+        _ => assert_eq!(got, (96u64 << 20).to_string()),
+    }
+}
+
+#[test]
+fn unified_values_need_a_cgroup2_controller() {
+    require_root!();
+    let g = Guard::new();
+    let mut u = std::collections::HashMap::new();
+    u.insert("memory.high".to_string(), "104857600".to_string());
+    let r = LinuxResourcesBuilder::default().unified(u).build().unwrap();
+    match g.h.mode() {
+        Mode::V2 => {
+            g.cg.apply(&r).unwrap();
+            assert_eq!(g.file("", "memory.high"), "104857600");
+        }
+        // memory is a v1 controller here, so cgroup2 has no memory.high to write.
+        Mode::Hybrid => assert!(
+            matches!(g.cg.apply(&r), Err(Error::ControllerMissing { .. })),
+            "{:?}",
+            g.cg.apply(&r)
+        ),
+        Mode::V1 => assert!(matches!(g.cg.apply(&r), Err(Error::InvalidResource { .. }))),
+    }
+}
+
+#[test]
+fn oom_kill_inside_the_cgroup_is_counted() {
+    require_root!();
+    let mut g = Guard::new();
+    let mem = LinuxMemoryBuilder::default().limit(16i64 << 20);
+    // Where swap is accounted, forbid it, or the hog just swaps.
+    let swap_accounted = match g.h.mode() {
+        Mode::V2 => g.cg.dir("").unwrap().join("memory.swap.max").exists(),
+        _ => {
+            g.cg.dir("memory")
+                .unwrap()
+                .join("memory.memsw.limit_in_bytes")
+                .exists()
+        }
+    };
+    let mem = if swap_accounted {
+        mem.swap(16i64 << 20)
+    } else {
+        mem
+    };
+    let r = LinuxResourcesBuilder::default()
+        .memory(mem.build().unwrap())
+        .build()
+        .unwrap();
+    g.cg.apply(&r).unwrap();
+    assert_eq!(g.cg.oom_kills().unwrap(), 0);
+    // tail keeps a newline-free input in memory until it ends: 256M of it cannot fit.
+    let pid = g.spawn_inside("head -c 268435456 /dev/zero | tail -n1 >/dev/null; exit 0");
+    g.wait(pid);
+    until("oom_kill counted", 10, || g.cg.oom_kills().unwrap() >= 1);
+    assert!(g.cg.stats().unwrap().memory.oom_kills >= 1);
+}

@@ -529,3 +529,17 @@ fn bad_device_rule_fails_before_anything_is_written() {
     assert!(take_writes().is_empty());
     assert_eq!(read(&dir.join("memory.max")), "max\n");
 }
+
+#[test]
+fn oom_kills_come_from_memory_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, root) = host(tmp.path());
+    let cg = Cgroup::new(&h, "/berth/c1").unwrap();
+    leaf(&root, &[]);
+    assert_eq!(cg.oom_kills().unwrap(), 0);
+    leaf(
+        &root,
+        &[("memory.events", "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n")],
+    );
+    assert_eq!(cg.oom_kills().unwrap(), 2);
+}
