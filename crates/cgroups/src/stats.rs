@@ -193,7 +193,10 @@ fn memory_v1(dir: &Path) -> Result<MemoryStats, Error> {
     Ok(MemoryStats {
         usage,
         max_usage: read_u64(dir, "memory.max_usage_in_bytes")?,
-        limit: fsutil::read_u64_opt(dir, "memory.limit_in_bytes")?.unwrap_or(u64::MAX),
+        // v1 spells "unlimited" as a page-rounded i64::MAX; report it as v2 does.
+        limit: fsutil::read_u64_opt(dir, "memory.limit_in_bytes")?
+            .filter(|l| *l < 1 << 62)
+            .unwrap_or(u64::MAX),
         failcnt: read_u64(dir, "memory.failcnt")?,
         oom_kills: oom.get("oom_kill").copied().unwrap_or(0),
         cache: pick("total_cache", "cache"),

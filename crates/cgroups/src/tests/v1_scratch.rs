@@ -371,7 +371,11 @@ fn stats_read_v1_files() {
         (s.memory.usage, s.memory.max_usage, s.memory.failcnt),
         (10000, 20000, 4)
     );
-    assert_eq!(s.memory.limit, 9_223_372_036_854_771_712);
+    assert_eq!(
+        s.memory.limit,
+        u64::MAX,
+        "unlimited reads as u64::MAX on both versions"
+    );
     assert_eq!(
         (
             s.memory.cache,
