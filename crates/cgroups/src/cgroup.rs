@@ -118,8 +118,8 @@ impl Cgroup {
     }
 
     /// Applies `linux.resources`. On v1 and hybrid hosts the v1 controllers get the limits;
-    /// the hybrid cgroup2 mount only receives what no v1 controller covers (hugetlb when
-    /// it sits on cgroup2, and the `unified` map).
+    /// the hybrid cgroup2 mount only receives what no v1 controller covers (hugetlb or
+    /// rdma when they sit on cgroup2, and the `unified` map).
     ///
     /// Inputs that can be checked without the kernel (device rules, page sizes, `unified`
     /// keys, values v2 cannot express) are checked before anything is written, so a bad
@@ -150,6 +150,18 @@ impl Cgroup {
                             v2::hugetlb(&n.dir, h)?
                         }
                         None => return Err(missing("hugetlb", "hugepageLimits")),
+                    }
+                }
+                if let Some(m) = r.rdma()
+                    && !m.is_empty()
+                {
+                    match (self.v1_node("rdma"), v2n) {
+                        (Some(n), _) => v2::rdma(&n.dir, m)?,
+                        (None, Some(n)) => {
+                            v2::delegate(&n.mount_point, &n.dir, &["rdma"])?;
+                            v2::rdma(&n.dir, m)?
+                        }
+                        (None, None) => return Err(missing("rdma", "rdma")),
                     }
                 }
                 if let Some(u) = r.unified()
@@ -397,6 +409,9 @@ impl Cgroup {
 fn validate(r: &LinuxResources, mode: Mode) -> Result<Option<devices::DevicePolicy>, Error> {
     for l in r.hugepage_limits().iter().flatten() {
         v2::check_page_size(l.page_size())?;
+    }
+    for d in r.rdma().iter().flat_map(|m| m.keys()) {
+        v2::check_rdma_device(d)?;
     }
     for k in r.unified().iter().flat_map(|u| u.keys()) {
         v2::check_unified_key(k)?;

@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 
 use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxPids, LinuxResources,
+    LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxPids, LinuxRdma, LinuxResources,
 };
 
 use crate::cgroup::{missing, mkdir_all};
@@ -101,6 +101,9 @@ pub(crate) fn apply(dir: &Path, r: &LinuxResources) -> Result<(), Error> {
     }
     if let Some(h) = r.hugepage_limits() {
         hugetlb(dir, h)?;
+    }
+    if let Some(m) = r.rdma() {
+        rdma(dir, m)?;
     }
     if r.network().is_some() {
         tracing::warn!("linux.resources.network has no cgroup v2 equivalent; ignored");
@@ -372,6 +375,38 @@ pub(crate) fn unified(dir: &Path, u: &HashMap<String, String>) -> Result<(), Err
     }
     for k in keys {
         set(dir, k, &u[k], &format!("unified[{k}]"))?;
+    }
+    Ok(())
+}
+
+/// RDMA device names become part of a line the kernel splits on whitespace.
+pub(crate) fn check_rdma_device(d: &str) -> Result<(), Error> {
+    if d.is_empty() || d.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::invalid(
+            "rdma",
+            format!("device name {d:?} is not valid"),
+        ));
+    }
+    Ok(())
+}
+
+/// `rdma.max` lines (`mlx4_0 hca_handle=2 hca_object=2000`); same format on v1 and v2.
+pub(crate) fn rdma(dir: &Path, m: &HashMap<String, LinuxRdma>) -> Result<(), Error> {
+    let mut devs: Vec<&String> = m.keys().collect();
+    devs.sort();
+    for d in devs {
+        check_rdma_device(d)?;
+        let l = &m[d];
+        let mut line = d.clone();
+        if let Some(h) = l.hca_handles() {
+            line.push_str(&format!(" hca_handle={h}"));
+        }
+        if let Some(o) = l.hca_objects() {
+            line.push_str(&format!(" hca_object={o}"));
+        }
+        if line.len() != d.len() {
+            set(dir, "rdma.max", &line, "rdma")?;
+        }
     }
     Ok(())
 }

@@ -543,3 +543,50 @@ fn oom_kills_come_from_memory_events() {
     );
     assert_eq!(cg.oom_kills().unwrap(), 2);
 }
+
+#[test]
+fn rdma_limits_become_rdma_max_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, root) = host(tmp.path());
+    let dir = leaf(&root, &[("rdma.max", "")]);
+    let cg = Cgroup::new(&h, "/berth/c1").unwrap();
+    let mut m = HashMap::new();
+    m.insert(
+        "mlx4_0".to_string(),
+        oci_spec::runtime::LinuxRdmaBuilder::default()
+            .hca_handles(2u32)
+            .hca_objects(2000u32)
+            .build()
+            .unwrap(),
+    );
+    m.insert(
+        "mlx5_1".to_string(),
+        oci_spec::runtime::LinuxRdmaBuilder::default()
+            .hca_objects(5u32)
+            .build()
+            .unwrap(),
+    );
+    take_writes();
+    cg.apply(
+        &LinuxResourcesBuilder::default()
+            .rdma(m.clone())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        writes_under(&dir),
+        [
+            (
+                "rdma.max".to_string(),
+                "mlx4_0 hca_handle=2 hca_object=2000".to_string()
+            ),
+            ("rdma.max".to_string(), "mlx5_1 hca_object=5".to_string()),
+        ]
+    );
+    m.insert("bad dev".to_string(), Default::default());
+    assert!(matches!(
+        cg.apply(&LinuxResourcesBuilder::default().rdma(m).build().unwrap()),
+        Err(Error::InvalidResource { .. })
+    ));
+}
