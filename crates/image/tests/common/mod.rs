@@ -213,3 +213,20 @@ fn outside_state(root: &Path) -> BTreeMap<PathBuf, (u64, u32, i64)> {
     walk(root, &root.join("layer"), &mut out);
     out
 }
+
+pub mod image;
+pub mod proxy;
+pub mod registry;
+
+/// Incompressible bytes (xorshift), so compressed layers stay large.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
