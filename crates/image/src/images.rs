@@ -1,0 +1,681 @@
+//! The image store: which images exist locally, their tags and repo digests, and the
+//! operations `docker images`, `inspect`, `tag`, `rmi`, `history`, `image prune` and
+//! `system df` need, plus garbage collection of blobs and snapshots nothing references.
+//!
+//! An image is identified by its config digest (Docker's image ID). Its record points at
+//! the platform manifest in the content store; layers are found through that manifest and
+//! snapshots through the config's diff IDs. Metadata is one JSON file replaced atomically
+//! (`images.json`); the daemon can move it into SQLite behind the same methods.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::manifest::{AnyManifest, ContainerConfig, ImageConfig, Manifest, ManifestError};
+use crate::pull::{PullError, PullOptions, PullResult};
+use crate::push::{PushError, PushOptions, PushReport};
+use crate::reference::{Reference, ReferenceError};
+use crate::registry::RegistryClient;
+use crate::snapshot::{SnapshotError, Snapshotter, chain_ids};
+use crate::store::{ContentStore, StoreError};
+use crate::timefmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("No such image: {0}")]
+    NotFound(String),
+    #[error("image reference {name:?} is ambiguous: matches {count} images")]
+    Ambiguous { name: String, count: usize },
+    #[error("conflict: unable to remove {name}: image is in use by a container (use force)")]
+    InUse { name: String },
+    #[error(
+        "conflict: unable to delete {id} (must be forced): image is referenced in multiple repositories"
+    )]
+    MultipleTags { id: String },
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error("image metadata {path}: {source}")]
+    Meta {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the store keeps per image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Config digest: the image ID.
+    pub id: Digest,
+    /// The platform manifest in the content store.
+    pub manifest: Digest,
+    /// Canonical `name@digest` strings, the digest being what the registry resolved
+    /// (an index digest for multi-platform images).
+    #[serde(default)]
+    pub repo_digests: BTreeSet<String>,
+    /// Top-level documents (indexes) kept alive for this image besides the manifest.
+    #[serde(default)]
+    pub extra_blobs: BTreeSet<Digest>,
+    /// Unix seconds when last tagged (Docker's `Metadata.LastTagTime`).
+    #[serde(default)]
+    pub last_tag_time: i64,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Meta {
+    images: BTreeMap<Digest, ImageRecord>,
+    /// Canonical `domain/path:tag` → image ID.
+    tags: BTreeMap<String, Digest>,
+}
+
+/// A row of `docker images`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageSummary {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub created: i64,
+    pub size: u64,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `docker image inspect`, with Docker's field names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspect {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub parent: String,
+    pub comment: String,
+    pub created: String,
+    pub author: String,
+    pub config: ContainerConfig,
+    pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    pub os: String,
+    pub size: u64,
+    #[serde(rename = "RootFS")]
+    pub root_fs: RootFsInspect,
+    pub metadata: InspectMetadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RootFsInspect {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub layers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectMetadata {
+    pub last_tag_time: String,
+}
+
+/// A row of `docker history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistoryEntry {
+    pub id: String,
+    pub created: i64,
+    pub created_by: String,
+    pub tags: Vec<String>,
+    pub size: u64,
+    pub comment: String,
+}
+
+/// One step of a removal, as `docker rmi` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoveAction {
+    Untagged(String),
+    Deleted(Digest),
+}
+
+/// Effect of a garbage collection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub blobs_removed: usize,
+    pub snapshots_removed: usize,
+    pub bytes_freed: u64,
+}
+
+/// `docker system df` figures for images.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    pub images: usize,
+    /// Sum over images of their layer sizes (shared layers counted once per image).
+    pub images_size: u64,
+    /// Unpacked snapshots actually on disk.
+    pub snapshots_bytes: u64,
+    /// The content store (compressed layers, manifests, configs).
+    pub content_bytes: u64,
+    /// Bytes that removing unused images would free (blobs and snapshots of dangling images).
+    pub reclaimable: u64,
+}
+
+/// Local images: content store + snapshots + metadata.
+pub struct ImageStore {
+    content: ContentStore,
+    snapshots: Arc<Snapshotter>,
+    meta_path: PathBuf,
+    meta: Mutex<Meta>,
+}
+
+impl ImageStore {
+    /// Opens (creating if needed) the store under `root` (berth's `--data-root`).
+    pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
+        let content = ContentStore::open(root)?;
+        let snapshots = Arc::new(Snapshotter::open(root)?);
+        let meta_path = root.join("images.json");
+        let meta = match std::fs::read(&meta_path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| ImageError::Meta {
+                path: meta_path.clone(),
+                source: std::io::Error::other(e),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
+            Err(source) => {
+                return Err(ImageError::Meta {
+                    path: meta_path,
+                    source,
+                });
+            }
+        };
+        Ok(ImageStore {
+            content,
+            snapshots,
+            meta_path,
+            meta: Mutex::new(meta),
+        })
+    }
+
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    pub fn snapshots(&self) -> &Arc<Snapshotter> {
+        &self.snapshots
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Meta> {
+        // Writes are atomic renames; a panic elsewhere leaves consistent memory.
+        self.meta.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn save(&self, m: &Meta) -> Result<(), ImageError> {
+        let data = serde_json::to_vec_pretty(m).map_err(|e| ImageError::Meta {
+            path: self.meta_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        crate::snapshot::write_atomic(&self.meta_path, &data).map_err(|source| ImageError::Meta {
+            path: self.meta_path.clone(),
+            source,
+        })
+    }
+
+    /// Records an image whose manifest, config and layers are in the store, tagging it
+    /// with `tag` (a reference with a tag) and noting `repo_digest` (a reference with a
+    /// digest) if given.
+    pub fn record(
+        &self,
+        manifest: &Digest,
+        config: &Digest,
+        tag: Option<&Reference>,
+        repo_digest: Option<&Reference>,
+    ) -> Result<ImageRecord, ImageError> {
+        let mut m = self.lock();
+        let now = timefmt::now();
+        let rec = m
+            .images
+            .entry(config.clone())
+            .or_insert_with(|| ImageRecord {
+                id: config.clone(),
+                manifest: manifest.clone(),
+                repo_digests: BTreeSet::new(),
+                extra_blobs: BTreeSet::new(),
+                last_tag_time: now,
+            });
+        rec.manifest = manifest.clone();
+        if let Some(rd) = repo_digest
+            && let Some(d) = rd.digest()
+        {
+            rec.repo_digests.insert(format!("{}@{}", rd.name(), d));
+            if d != manifest {
+                rec.extra_blobs.insert(d.clone());
+            }
+        }
+        if tag.is_some() {
+            rec.last_tag_time = now;
+        }
+        let rec = rec.clone();
+        if let Some(t) = tag
+            && t.tag().is_some()
+        {
+            m.tags.insert(
+                t.with_tag(t.tag().unwrap_or("latest"))?.to_string(),
+                config.clone(),
+            );
+        }
+        self.save(&m)?;
+        Ok(rec)
+    }
+
+    /// Pulls and records an image, as `docker pull` does.
+    pub async fn pull(
+        &self,
+        client: &RegistryClient,
+        reference: &Reference,
+        opts: &PullOptions,
+    ) -> Result<(ImageRecord, PullResult), ImageError> {
+        let res =
+            crate::pull::pull(client, &self.content, &self.snapshots, reference, opts).await?;
+        let rd = reference.with_digest(res.digest.clone());
+        let tag = reference.tag().is_some().then_some(reference);
+        let rec = self.record(&res.manifest_digest, &res.config_digest, tag, Some(&rd))?;
+        Ok((rec, res))
+    }
+
+    /// Pushes a local image under `target` (which must carry a tag or will use `latest`).
+    pub async fn push(
+        &self,
+        client: &RegistryClient,
+        name: &str,
+        target: &Reference,
+        opts: &PushOptions,
+    ) -> Result<PushReport, ImageError> {
+        let rec = self.resolve(name)?;
+        let report = crate::push::push(client, &self.content, target, &rec.manifest, opts).await?;
+        let rd = target.with_digest(rec.manifest.clone());
+        self.record(&rec.manifest, &rec.id, None, Some(&rd))?;
+        Ok(report)
+    }
+
+    /// Finds an image by full or short ID, `name[:tag]`, or `name@digest`.
+    pub fn resolve(&self, name: &str) -> Result<ImageRecord, ImageError> {
+        let m = self.lock();
+        Self::resolve_in(&m, name)
+    }
+
+    fn resolve_in(m: &Meta, name: &str) -> Result<ImageRecord, ImageError> {
+        let not_found = || ImageError::NotFound(name.to_owned());
+        if let Ok(d) = Digest::parse(name) {
+            return m.images.get(&d).cloned().ok_or_else(not_found);
+        }
+        if let Ok(r) = Reference::parse(name) {
+            if let Some(d) = r.digest() {
+                let key = format!("{}@{}", r.name(), d);
+                if let Some(rec) = m.images.values().find(|i| i.repo_digests.contains(&key)) {
+                    return Ok(rec.clone());
+                }
+            } else if let Some(id) = m.tags.get(&r.to_string()) {
+                return m.images.get(id).cloned().ok_or_else(not_found);
+            }
+        }
+        // A short ID: a hex prefix (Docker accepts any unique prefix).
+        let hex = name.strip_prefix("sha256:").unwrap_or(name);
+        if !hex.is_empty() && hex.len() < 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hits: Vec<_> = m
+                .images
+                .values()
+                .filter(|i| i.id.hex().starts_with(hex))
+                .collect();
+            return match hits.len() {
+                0 => Err(not_found()),
+                1 => Ok(hits[0].clone()),
+                count => Err(ImageError::Ambiguous {
+                    name: name.to_owned(),
+                    count,
+                }),
+            };
+        }
+        Err(not_found())
+    }
+
+    fn tags_of(m: &Meta, id: &Digest) -> Vec<Reference> {
+        m.tags
+            .iter()
+            .filter(|(_, v)| *v == id)
+            .filter_map(|(k, _)| Reference::parse(k).ok())
+            .collect()
+    }
+
+    /// The image's manifest and config, parsed.
+    pub fn manifest_and_config(
+        &self,
+        rec: &ImageRecord,
+    ) -> Result<(Manifest, ImageConfig), ImageError> {
+        let mb = self.content.read(&rec.manifest)?;
+        let manifest = match AnyManifest::parse(&mb, None, &rec.manifest)? {
+            AnyManifest::Image(m) => m,
+            AnyManifest::Index(_) => {
+                return Err(ManifestError::MediaType {
+                    media_type: "index where an image manifest was expected".into(),
+                    digest: rec.manifest.clone(),
+                }
+                .into());
+            }
+        };
+        let cb = self.content.read(&rec.id)?;
+        Ok((manifest, ImageConfig::parse(&cb, &rec.id)?))
+    }
+
+    /// Chain ID of the image's top layer.
+    pub fn chain_id(&self, rec: &ImageRecord) -> Result<Option<Digest>, ImageError> {
+        let (_, cfg) = self.manifest_and_config(rec)?;
+        Ok(chain_ids(&cfg.rootfs.diff_ids).pop())
+    }
+
+    fn layer_sizes(&self, cfg: &ImageConfig) -> Result<Vec<u64>, ImageError> {
+        let mut out = Vec::new();
+        for c in chain_ids(&cfg.rootfs.diff_ids) {
+            out.push(self.snapshots.get(&c)?.map_or(0, |s| s.size));
+        }
+        Ok(out)
+    }
+
+    pub fn list(&self) -> Result<Vec<ImageSummary>, ImageError> {
+        let recs: Vec<(ImageRecord, Vec<Reference>)> = {
+            let m = self.lock();
+            m.images
+                .values()
+                .map(|r| (r.clone(), Self::tags_of(&m, &r.id)))
+                .collect()
+        };
+        let mut out = Vec::new();
+        for (rec, tags) in recs {
+            let (_, cfg) = self.manifest_and_config(&rec)?;
+            out.push(ImageSummary {
+                id: rec.id.to_string(),
+                repo_tags: tags.iter().map(Reference::familiar).collect(),
+                repo_digests: familiar_digests(&rec),
+                created: cfg
+                    .created
+                    .as_deref()
+                    .and_then(timefmt::parse_rfc3339)
+                    .unwrap_or(0),
+                size: self.layer_sizes(&cfg)?.iter().sum(),
+                labels: cfg
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.labels.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    pub fn inspect(&self, name: &str) -> Result<ImageInspect, ImageError> {
+        let (rec, tags) = {
+            let m = self.lock();
+            let rec = Self::resolve_in(&m, name)?;
+            let tags = Self::tags_of(&m, &rec.id);
+            (rec, tags)
+        };
+        let (_, cfg) = self.manifest_and_config(&rec)?;
+        let comment = cfg
+            .history
+            .last()
+            .and_then(|h| h.comment.clone())
+            .unwrap_or_default();
+        Ok(ImageInspect {
+            id: rec.id.to_string(),
+            repo_tags: tags.iter().map(Reference::familiar).collect(),
+            repo_digests: familiar_digests(&rec),
+            parent: String::new(),
+            comment,
+            created: cfg.created.clone().unwrap_or_default(),
+            author: cfg.author.clone().unwrap_or_default(),
+            config: cfg.config.clone().unwrap_or_default(),
+            architecture: cfg.architecture.clone(),
+            variant: cfg.variant.clone(),
+            os: cfg.os.clone(),
+            size: self.layer_sizes(&cfg)?.iter().sum(),
+            root_fs: RootFsInspect {
+                kind: "layers".into(),
+                layers: cfg.rootfs.diff_ids.iter().map(|d| d.to_string()).collect(),
+            },
+            metadata: InspectMetadata {
+                last_tag_time: timefmt::format_rfc3339(rec.last_tag_time),
+            },
+        })
+    }
+
+    /// Adds `target` as a tag of the image `source` resolves to (moving it if it named
+    /// another image).
+    pub fn tag(&self, source: &str, target: &str) -> Result<(), ImageError> {
+        let t = Reference::parse(target)?;
+        let t = match t.tag() {
+            Some(tag) => t.with_tag(tag)?,
+            None => t.with_tag("latest")?,
+        };
+        let mut m = self.lock();
+        let rec = Self::resolve_in(&m, source)?;
+        m.tags.insert(t.to_string(), rec.id.clone());
+        if let Some(r) = m.images.get_mut(&rec.id) {
+            r.last_tag_time = timefmt::now();
+        }
+        self.save(&m)
+    }
+
+    /// `docker rmi`: removing a tag of an image with other tags only untags it; removing
+    /// the last tag, or by ID, deletes the image. While `in_use` says a container uses it,
+    /// removal is refused, or with `force` only untags. Unreferenced blobs and snapshots
+    /// are collected afterwards.
+    pub fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        in_use: &dyn Fn(&Digest) -> bool,
+    ) -> Result<Vec<RemoveAction>, ImageError> {
+        let mut actions = Vec::new();
+        {
+            let mut m = self.lock();
+            let rec = Self::resolve_in(&m, name)?;
+            let tags = Self::tags_of(&m, &rec.id);
+            let by_ref = Reference::parse(name)
+                .ok()
+                .filter(|r| r.digest().is_none() && m.tags.contains_key(&r.to_string()));
+            if let Some(r) = &by_ref
+                && tags.len() > 1
+            {
+                m.tags.remove(&r.to_string());
+                actions.push(RemoveAction::Untagged(r.familiar()));
+                self.save(&m)?;
+                return Ok(actions);
+            }
+            if by_ref.is_none() && tags.len() > 1 && !force {
+                return Err(ImageError::MultipleTags {
+                    id: rec.id.short().to_owned(),
+                });
+            }
+            if in_use(&rec.id) {
+                if !force {
+                    return Err(ImageError::InUse {
+                        name: name.to_owned(),
+                    });
+                }
+                // Docker's rule: a forced removal of an image a container uses only
+                // untags it; the image stays (dangling) until the container is gone.
+                for t in &tags {
+                    m.tags.remove(&t.to_string());
+                    actions.push(RemoveAction::Untagged(t.familiar()));
+                }
+                self.save(&m)?;
+                return Ok(actions);
+            }
+            for t in &tags {
+                m.tags.remove(&t.to_string());
+                actions.push(RemoveAction::Untagged(t.familiar()));
+            }
+            for rd in &rec.repo_digests {
+                if let Ok(r) = Reference::parse(rd) {
+                    actions.push(RemoveAction::Untagged(r.familiar()));
+                }
+            }
+            m.images.remove(&rec.id);
+            actions.push(RemoveAction::Deleted(rec.id.clone()));
+            self.save(&m)?;
+        }
+        self.gc(&HashSet::new())?;
+        Ok(actions)
+    }
+
+    /// `docker history`: newest first, sizes from the unpacked layers.
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>, ImageError> {
+        let (rec, tags) = {
+            let m = self.lock();
+            let rec = Self::resolve_in(&m, name)?;
+            let tags = Self::tags_of(&m, &rec.id);
+            (rec, tags)
+        };
+        let (_, cfg) = self.manifest_and_config(&rec)?;
+        let sizes = self.layer_sizes(&cfg)?;
+        let mut layer = 0;
+        let mut out = Vec::new();
+        let history = if cfg.history.is_empty() {
+            // Images without history: one row per layer.
+            cfg.rootfs
+                .diff_ids
+                .iter()
+                .map(|_| crate::manifest::History::default())
+                .collect()
+        } else {
+            cfg.history.clone()
+        };
+        for h in &history {
+            let size = if h.empty_layer {
+                0
+            } else {
+                let s = sizes.get(layer).copied().unwrap_or(0);
+                layer += 1;
+                s
+            };
+            out.push(HistoryEntry {
+                id: "<missing>".into(),
+                created: h
+                    .created
+                    .as_deref()
+                    .and_then(timefmt::parse_rfc3339)
+                    .unwrap_or(0),
+                created_by: h.created_by.clone().unwrap_or_default(),
+                tags: Vec::new(),
+                size,
+                comment: h.comment.clone().unwrap_or_default(),
+            });
+        }
+        out.reverse();
+        if let Some(top) = out.first_mut() {
+            top.id = rec.id.to_string();
+            top.tags = tags.iter().map(Reference::familiar).collect();
+        }
+        Ok(out)
+    }
+
+    /// Removes untagged images no container uses. Returns their IDs.
+    pub fn prune_dangling(
+        &self,
+        in_use: &dyn Fn(&Digest) -> bool,
+    ) -> Result<Vec<Digest>, ImageError> {
+        let removed: Vec<Digest> = {
+            let mut m = self.lock();
+            let tagged: HashSet<Digest> = m.tags.values().cloned().collect();
+            let victims: Vec<Digest> = m
+                .images
+                .keys()
+                .filter(|id| !tagged.contains(*id) && !in_use(id))
+                .cloned()
+                .collect();
+            for v in &victims {
+                m.images.remove(v);
+            }
+            self.save(&m)?;
+            victims
+        };
+        self.gc(&HashSet::new())?;
+        Ok(removed)
+    }
+
+    /// Removes blobs no image references and snapshots no image (nor `keep_chains`, the
+    /// chains running containers sit on) needs, plus any debris of interrupted writes.
+    pub fn gc(&self, keep_chains: &HashSet<Digest>) -> Result<GcReport, ImageError> {
+        let recs: Vec<ImageRecord> = self.lock().images.values().cloned().collect();
+        let mut live_blobs = HashSet::new();
+        let mut live_chains = keep_chains.clone();
+        for rec in &recs {
+            live_blobs.insert(rec.id.clone());
+            live_blobs.insert(rec.manifest.clone());
+            live_blobs.extend(rec.extra_blobs.iter().cloned());
+            // Indexes keep the manifests they list that we have (other platforms).
+            for d in &rec.extra_blobs {
+                if let Ok(b) = self.content.read(d)
+                    && let Ok(AnyManifest::Index(idx)) = AnyManifest::parse(&b, None, d)
+                {
+                    live_blobs.extend(idx.manifests.iter().map(|m| m.digest.clone()));
+                }
+            }
+            let (manifest, cfg) = self.manifest_and_config(rec)?;
+            live_blobs.extend(manifest.layers.iter().map(|l| l.digest.clone()));
+            live_chains.extend(chain_ids(&cfg.rootfs.diff_ids));
+        }
+        let mut report = GcReport::default();
+        for (d, size) in self.content.list()? {
+            if !live_blobs.contains(&d) {
+                self.content.delete(&d)?;
+                report.blobs_removed += 1;
+                report.bytes_freed += size;
+            }
+        }
+        let before = self.snapshots.disk_usage()?;
+        report.snapshots_removed = self.snapshots.gc(Some(&live_chains))?;
+        report.bytes_freed += before.saturating_sub(self.snapshots.disk_usage()?);
+        tracing::info!(
+            blobs = report.blobs_removed,
+            snapshots = report.snapshots_removed,
+            bytes = report.bytes_freed,
+            "image gc"
+        );
+        Ok(report)
+    }
+
+    pub fn disk_usage(&self) -> Result<DiskUsage, ImageError> {
+        let list = self.list()?;
+        let content_bytes = self.content.list()?.iter().map(|(_, s)| s).sum();
+        let snapshots_bytes = self.snapshots.disk_usage()?;
+        let reclaimable = list
+            .iter()
+            .filter(|i| i.repo_tags.is_empty())
+            .map(|i| i.size)
+            .sum();
+        Ok(DiskUsage {
+            images: list.len(),
+            images_size: list.iter().map(|i| i.size).sum(),
+            snapshots_bytes,
+            content_bytes,
+            reclaimable,
+        })
+    }
+}
+
+fn familiar_digests(rec: &ImageRecord) -> Vec<String> {
+    rec.repo_digests
+        .iter()
+        .map(|s| Reference::parse(s).map_or_else(|_| s.clone(), |r| r.familiar()))
+        .collect()
+}

@@ -1,0 +1,199 @@
+//! Store operations: list, inspect, tag, remove, history, prune, gc, disk usage.
+
+mod common;
+
+use std::collections::HashSet;
+
+use berth_image::digest::Digest;
+use berth_image::images::{ImageError, ImageStore, RemoveAction};
+use berth_image::reference::Reference;
+use berth_image::snapshot::chain_ids;
+use berth_image::unpack::UnpackOptions;
+use common::image::{Built, build, busybox_layers};
+
+/// Builds an image in the store's own content store, unpacks it, and records it.
+fn add(store: &ImageStore, data: &[u8], marker: &str, tag: Option<&str>) -> Built {
+    let layers = busybox_layers(data);
+    let img = build(store.content(), &layers, "amd64", marker);
+    let mut parent: Option<Digest> = None;
+    for (i, d) in img.diff_ids.iter().enumerate() {
+        let blob = store.content().open_blob(&img.layers[i]).unwrap();
+        let (info, _) = store
+            .snapshots()
+            .apply(parent.as_ref(), d, blob, &UnpackOptions::default())
+            .unwrap();
+        parent = Some(info.chain_id);
+    }
+    let t = tag.map(|t| Reference::parse(t).unwrap());
+    let rd = Reference::parse("example.com/app")
+        .unwrap()
+        .with_digest(img.manifest.clone());
+    store
+        .record(&img.manifest, &img.config, t.as_ref(), Some(&rd))
+        .unwrap();
+    img
+}
+
+fn never(_: &Digest) -> bool {
+    false
+}
+
+#[test]
+fn list_inspect_and_history_show_docker_fields() {
+    let t = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(t.path()).unwrap();
+    let img = add(&s, b"data", "one", Some("example.com/app:1"));
+    s.tag("example.com/app:1", "busybox").unwrap();
+
+    let list = s.list().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].id, img.config.to_string());
+    assert_eq!(list[0].repo_tags, ["busybox:latest", "example.com/app:1"]);
+    assert_eq!(
+        list[0].repo_digests,
+        [format!("example.com/app@{}", img.manifest)]
+    );
+    assert_eq!(list[0].created, 1_795_824_000);
+    assert!(list[0].size > 1_000_000, "busybox is in there");
+
+    let i = s.inspect("busybox").unwrap();
+    assert_eq!(i.id, img.config.to_string());
+    assert_eq!((i.os.as_str(), i.architecture.as_str()), ("linux", "amd64"));
+    assert_eq!(i.config.cmd.as_deref(), Some(&["/bin/sh".to_owned()][..]));
+    assert_eq!(i.root_fs.layers.len(), 3);
+    assert_eq!(i.size, list[0].size);
+    let json = serde_json::to_value(&i).unwrap();
+    for key in [
+        "Id",
+        "RepoTags",
+        "RepoDigests",
+        "Created",
+        "Size",
+        "Config",
+        "RootFS",
+        "Architecture",
+        "Os",
+    ] {
+        assert!(json.get(key).is_some(), "{key} missing from {json}");
+    }
+    assert_eq!(json["RootFS"]["Type"], "layers");
+    assert_eq!(json["Config"]["Cmd"][0], "/bin/sh");
+
+    // Every way of naming it resolves to the same image.
+    for name in [
+        img.config.to_string(),
+        img.config.short().to_owned(),
+        "docker.io/library/busybox:latest".to_owned(),
+        format!("example.com/app@{}", img.manifest),
+    ] {
+        assert_eq!(s.resolve(&name).unwrap().id, img.config, "{name}");
+    }
+    assert!(matches!(s.resolve("nothere"), Err(ImageError::NotFound(_))));
+
+    let h = s.history("busybox").unwrap();
+    assert_eq!(h.len(), 3);
+    assert_eq!(h[0].id, img.config.to_string());
+    assert_eq!(h[1].id, "<missing>");
+    assert!(h[2].size > 1_000_000, "oldest row is the busybox layer");
+    assert_eq!(h[0].tags, ["busybox:latest", "example.com/app:1"]);
+
+    // Metadata survives reopening.
+    drop(s);
+    let s = ImageStore::open(t.path()).unwrap();
+    assert_eq!(s.list().unwrap().len(), 1);
+}
+
+#[test]
+fn remove_untags_then_deletes_and_respects_in_use() {
+    let t = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(t.path()).unwrap();
+    let img = add(&s, b"data", "one", Some("app:1"));
+    s.tag("app:1", "app:2").unwrap();
+
+    // By ID with two tags: refused unless forced.
+    let err = s.remove(img.config.short(), false, &never).unwrap_err();
+    assert!(matches!(err, ImageError::MultipleTags { .. }), "{err}");
+    // By tag: only untags.
+    let a = s.remove("app:2", false, &never).unwrap();
+    assert_eq!(a, [RemoveAction::Untagged("app:2".into())]);
+    assert!(s.resolve("app:1").is_ok());
+    // In use: refused, and forced only untags (the container keeps its image).
+    let used = |d: &Digest| d == &img.config;
+    let err = s.remove("app:1", false, &used).unwrap_err();
+    assert!(matches!(err, ImageError::InUse { .. }), "{err}");
+    let a = s.remove("app:1", true, &used).unwrap();
+    assert_eq!(a, [RemoveAction::Untagged("app:1".into())]);
+    let list = s.list().unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0].repo_tags.is_empty(), "dangling now");
+    assert_eq!(s.snapshots().list().unwrap().len(), 3);
+    // Once unused, deleting by ID removes it.
+    let a = s.remove(&img.config.to_string(), false, &never).unwrap();
+    assert_eq!(a.last(), Some(&RemoveAction::Deleted(img.config.clone())));
+    // Everything it owned is gone.
+    assert!(s.list().unwrap().is_empty());
+    assert!(s.content().list().unwrap().is_empty());
+    assert!(s.snapshots().list().unwrap().is_empty());
+}
+
+#[test]
+fn prune_removes_dangling_images_but_keeps_shared_layers() {
+    let t = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(t.path()).unwrap();
+    let a = add(&s, b"same", "a", Some("keep:1"));
+    let b = add(&s, b"same", "b", None);
+    let c = add(&s, b"other", "c", None);
+    assert_eq!(a.diff_ids, b.diff_ids, "a and b share all layers");
+    let du = s.disk_usage().unwrap();
+    assert_eq!(du.images, 3);
+    assert!(du.content_bytes > 0 && du.snapshots_bytes > 0);
+    assert!(du.reclaimable > 0);
+
+    let in_use = |d: &Digest| d == &c.config;
+    let removed = s.prune_dangling(&in_use).unwrap();
+    assert_eq!(removed, std::slice::from_ref(&b.config));
+    assert!(!s.content().contains(&b.config));
+    assert!(s.content().contains(&c.config), "in use: kept");
+    for chain in chain_ids(&a.diff_ids) {
+        assert!(s.snapshots().get(&chain).unwrap().is_some());
+    }
+    // Removing c (by ID, untagged) then a leaves nothing, and gc finds nothing more.
+    s.remove(&c.config.to_string(), true, &never).unwrap();
+    s.remove("keep:1", false, &never).unwrap();
+    assert!(s.snapshots().list().unwrap().is_empty());
+    let r = s.gc(&HashSet::new()).unwrap();
+    assert_eq!((r.blobs_removed, r.snapshots_removed), (0, 0));
+}
+
+#[test]
+fn gc_keeps_chains_of_running_containers_and_sweeps_debris() {
+    let t = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(t.path()).unwrap();
+    add(&s, b"x", "a", Some("a:1"));
+    // A stray blob and a stray snapshot directory.
+    let stray = s.content().put(b"stray").unwrap();
+    std::fs::create_dir_all(t.path().join("snapshots/777/fs")).unwrap();
+    let r = s.gc(&HashSet::new()).unwrap();
+    assert_eq!(r.blobs_removed, 1);
+    assert!(!s.content().contains(&stray));
+    assert!(!t.path().join("snapshots/777").exists());
+    // Snapshots no image references survive a gc only while a container's chain needs them.
+    s.remove("a:1", false, &never).unwrap();
+    assert!(s.snapshots().list().unwrap().is_empty());
+    let layer = common::RawTar::new().file("f", b"1").finish();
+    let (info, _) = s
+        .snapshots()
+        .apply(
+            None,
+            &Digest::of(&layer),
+            &layer[..],
+            &UnpackOptions::default(),
+        )
+        .unwrap();
+    let keep: HashSet<Digest> = [info.chain_id.clone()].into();
+    s.gc(&keep).unwrap();
+    assert!(s.snapshots().get(&info.chain_id).unwrap().is_some());
+    let r = s.gc(&HashSet::new()).unwrap();
+    assert_eq!(r.snapshots_removed, 1);
+    assert!(!s.snapshots().fs_path(&info).exists());
+}
