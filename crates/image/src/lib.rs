@@ -4,6 +4,7 @@
 //!
 //! Nothing here depends on the daemon: the daemon wraps these types and serves them.
 
+pub mod archive;
 pub mod auth;
 pub mod diff;
 pub mod digest;

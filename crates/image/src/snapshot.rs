@@ -292,6 +292,43 @@ impl Snapshotter {
         Ok((stored, Some(stats)))
     }
 
+    /// Unpacks a layer whose diffID is not known in advance (an imported tarball, a
+    /// freshly built layer): the chain ID is computed from what was unpacked. If that chain
+    /// already exists, the new copy is discarded and the existing snapshot returned.
+    pub fn apply_new<R: Read>(
+        &self,
+        parent: Option<&Digest>,
+        layer: R,
+        opts: &UnpackOptions,
+    ) -> Result<(SnapshotInfo, LayerStats), SnapshotError> {
+        let id = self.index.allocate_id()?;
+        let (dir, fs_dir) = self.make_dirs(id)?;
+        let mut guard = RemoveOnDrop(Some(dir));
+        let stats = apply_layer(layer, &fs_dir, opts).map_err(|source| SnapshotError::Unpack {
+            diff_id: opts
+                .expected_diff_id
+                .clone()
+                .unwrap_or_else(|| Digest::of(b"")),
+            source,
+        })?;
+        sync_tree(&fs_dir);
+        let chain_id = match parent {
+            Some(p) => child_chain_id(p, &stats.diff_id),
+            None => stats.diff_id.clone(),
+        };
+        let stored = self.index.insert(SnapshotInfo {
+            id,
+            chain_id,
+            diff_id: stats.diff_id.clone(),
+            parent: parent.cloned(),
+            size: stats.size,
+        })?;
+        if stored.id == id {
+            guard.0 = None;
+        }
+        Ok((stored, stats))
+    }
+
     /// Creates an empty snapshot directory pair and returns `(<n>, <n>/fs)`.
     fn make_dirs(&self, id: u64) -> Result<(PathBuf, PathBuf), SnapshotError> {
         let dir = self.dir.join(id.to_string());
@@ -503,6 +540,10 @@ pub fn mount_overlay(
             kernel_msg,
         }
     };
+    if upper.is_none() && lowers.len() == 1 {
+        // overlayfs wants two lower dirs when it has no upper; one is a read-only bind.
+        return bind_readonly(&lowers[0], target);
+    }
     let fsfd = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(err("fsopen", None))?;
     // An image with no layers (FROM scratch, nothing added) still needs a lower dir.
     let empty_lower;
@@ -554,4 +595,77 @@ pub fn mount_overlay(
         target: target.to_owned(),
         mounted: true,
     })
+}
+
+/// Mounts `src` read-only at `target`. The clone is made read-only before it is attached,
+/// so it is never writable at `target`, not even briefly.
+fn bind_readonly(src: &Path, target: &Path) -> Result<OverlayMount, SnapshotError> {
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
+    let err = |op: &'static str| {
+        let target = target.to_owned();
+        move |e: io::Error| SnapshotError::Mount {
+            target,
+            op,
+            source: e,
+            kernel_msg: None,
+        }
+    };
+    let tree = open_tree(
+        rustix::fs::CWD,
+        src,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(|e| err("open_tree")(e.into()))?;
+    set_readonly(tree.as_fd()).map_err(err("mount_setattr"))?;
+    move_mount(
+        tree.as_fd(),
+        "",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| err("move_mount")(e.into()))?;
+    Ok(OverlayMount {
+        target: target.to_owned(),
+        mounted: true,
+    })
+}
+
+/// `struct mount_attr` from <linux/mount.h>; rustix has no mount_setattr wrapper yet.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+fn set_readonly(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr(2) only reads `size_of::<MountAttr>()` bytes from `&attr`, a
+    // live #[repr(C)] value laid out as the kernel's struct mount_attr; the path is a
+    // NUL-terminated empty string (with AT_EMPTY_PATH the call acts on `fd` itself), and
+    // `fd` is an open mount fd borrowed for the duration of the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

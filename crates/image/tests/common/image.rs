@@ -114,3 +114,37 @@ pub fn busybox_layers(extra: &[u8]) -> Vec<(Vec<u8>, Comp)> {
         .finish();
     vec![(l1, Comp::Gzip), (l2, Comp::Zstd), (l3, Comp::Plain)]
 }
+
+/// Builds an image in `store`'s own content store, unpacks it and records it.
+pub fn add_local(
+    store: &berth_image::images::ImageStore,
+    data: &[u8],
+    marker: &str,
+    tag: Option<&str>,
+) -> Built {
+    use berth_image::reference::Reference;
+    let layers = busybox_layers(data);
+    let img = build(store.content(), &layers, "amd64", marker);
+    let mut parent: Option<Digest> = None;
+    for (i, d) in img.diff_ids.iter().enumerate() {
+        let blob = store.content().open_blob(&img.layers[i]).unwrap();
+        let (info, _) = store
+            .snapshots()
+            .apply(
+                parent.as_ref(),
+                d,
+                blob,
+                &berth_image::unpack::UnpackOptions::default(),
+            )
+            .unwrap();
+        parent = Some(info.chain_id);
+    }
+    let t = tag.map(|t| Reference::parse(t).unwrap());
+    let rd = Reference::parse("example.com/app")
+        .unwrap()
+        .with_digest(img.manifest.clone());
+    store
+        .record(&img.manifest, &img.config, t.as_ref(), Some(&rd))
+        .unwrap();
+    img
+}
