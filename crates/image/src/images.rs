@@ -197,12 +197,34 @@ impl ImageStore {
                 });
             }
         };
-        Ok(ImageStore {
+        let store = ImageStore {
             content,
             snapshots,
             meta_path,
             meta: Mutex::new(meta),
-        })
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    /// Sweeps what a crash (SIGKILL, power loss) can leave: blob temp files in the ingest
+    /// area and snapshot directories that were never indexed. Committed blobs and indexed
+    /// snapshots are complete by construction, so nothing else needs checking. Assumes one
+    /// `ImageStore` per data root (the daemon's), which [`ImageStore::open`] runs this for.
+    pub fn recover(&self) -> Result<(), ImageError> {
+        let mut temps = self.content.clean_ingest()?;
+        if let Some(dir) = self.meta_path.parent() {
+            temps +=
+                crate::snapshot::clean_atomic_temps(dir).map_err(|source| ImageError::Meta {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+        }
+        let dirs = self.snapshots.gc(None)?;
+        if temps + dirs > 0 {
+            tracing::info!(temps, dirs, "removed debris of interrupted writes");
+        }
+        Ok(())
     }
 
     pub fn content(&self) -> &ContentStore {

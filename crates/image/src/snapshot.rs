@@ -133,6 +133,21 @@ impl JsonIndex {
     }
 }
 
+/// Removes temp files [`write_atomic`] left in `dir` when a process died mid-write.
+pub(crate) fn clean_atomic_temps(dir: &Path) -> io::Result<usize> {
+    let mut n = 0;
+    for ent in fs::read_dir(dir)? {
+        let ent = ent?;
+        let name = ent.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.contains(".tmp-") && ent.file_type()?.is_file() {
+            fs::remove_file(ent.path())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Writes `data` to `path` through a temp file, fsync and rename.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -392,7 +407,7 @@ impl Snapshotter {
 
     /// Removes snapshot directories that the index does not know (crash debris) and, when
     /// `keep` is given, indexed snapshots whose chain is not in it nor a parent of one that
-    /// is. Returns the number of directories removed.
+    /// is. Returns the number of snapshots, directories and stray temp files removed.
     pub fn gc(
         &self,
         keep: Option<&std::collections::HashSet<Digest>>,
@@ -423,6 +438,7 @@ impl Snapshotter {
             }
             all.retain(|s| live.contains(&s.chain_id));
         }
+        removed += clean_atomic_temps(&self.dir).map_err(io_err("clean", &self.dir))?;
         let known: std::collections::HashSet<String> =
             all.iter().map(|s| s.id.to_string()).collect();
         for ent in fs::read_dir(&self.dir).map_err(io_err("read dir", &self.dir))? {
