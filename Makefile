@@ -1,0 +1,56 @@
+# berth — one-command entry points. Run as root on Debian 12 (or a container-capable host).
+#   make run    install what is needed, build, run a busybox container with berth-runtime
+#   make test   install what the tests need, build once, run every test
+#   make bench  benchmarks (hyperfine, side by side with the peers)
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Debian packages: build (libseccomp), test fixtures (busybox-static), registry and network
+# tests, the peers for interop tests and benchmarks.
+PKGS_BUILD := build-essential pkg-config libseccomp-dev
+PKGS_TEST := busybox-static iproute2 iptables containernetworking-plugins docker-registry \
+	runc crun docker.io containerd podman time procps util-linux python3
+PKGS_BENCH := hyperfine
+
+.PHONY: deps deps-test build run test bench clean
+
+deps:
+	@missing=""; for p in $(PKGS_BUILD) busybox-static; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+deps-test:
+	@missing=""; for p in $(PKGS_BUILD) $(PKGS_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+build: deps
+	$(CARGO) build --release
+
+# A busybox-static root filesystem and `berth-runtime spec` make the bundle; the container is
+# interactive when this terminal is.
+run: build
+	@set -e; b=$${BUNDLE:-/tmp/berth-demo}; rm -rf $$b; mkdir -p $$b/rootfs/bin $$b/rootfs/etc $$b/rootfs/root; \
+	cp "$$(command -v busybox)" $$b/rootfs/bin/busybox; \
+	for a in $$($$b/rootfs/bin/busybox --list); do ln -sf busybox $$b/rootfs/bin/$$a; done; \
+	echo 'root:x:0:0:root:/root:/bin/sh' > $$b/rootfs/etc/passwd; \
+	cd $$b && $(CURDIR)/target/release/berth-runtime spec; \
+	if [ -t 0 ]; then term=true; args='["sh"]'; else term=false; args='["sh","-c","echo hello from $$(hostname): $$(id); cat /proc/self/cgroup | head -3"]'; fi; \
+	python3 -c "import json,sys; c=json.load(open('config.json')); c['process']['terminal']=sys.argv[1]=='true'; c['process']['args']=json.loads(sys.argv[2]); json.dump(c,open('config.json','w'),indent=1)" "$$term" "$$args"; \
+	echo "berth-runtime run demo-$$$$ (bundle $$b)"; \
+	$(CURDIR)/target/release/berth-runtime run demo-$$$$
+
+test: deps-test
+	$(CARGO) build --workspace --all-targets
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
+	$(CARGO) test --workspace --doc
+	crates/cgroups/tests/v2-vm.sh
+
+bench: build
+	@command -v hyperfine >/dev/null || (apt-get update -qq && apt-get install -y -qq $(PKGS_BENCH))
+	benches/runtime.sh
+
+clean:
+	$(CARGO) clean
