@@ -397,16 +397,29 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     if user_new {
         write_id_maps(pid, &spec)?;
     }
-    if let Some(cg) = &cgroup
-        && into_cgroup.is_none()
-    {
-        cg.add_process(pid)?;
+    let join_cgroup = || -> Result<()> {
+        if let Some(cg) = &cgroup
+            && into_cgroup.is_none()
+        {
+            cg.add_process(pid)?;
+        }
+        if let Some(adj) = process.oom_score_adj() {
+            std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+                .at("write", format!("/proc/{pid}/oom_score_adj"))?;
+        }
+        Ok(())
+    };
+    if two_stage {
+        // The intermediate forks the init right after Go: it must be in the cgroup by then.
+        join_cgroup()?;
+        parent_chan.send(&Msg::Go)?;
+    } else {
+        // Joining a v1 cgroup waits for an RCU grace period (milliseconds): do it while the
+        // child builds its mounts. The child cannot get past RunHooks (before any hook,
+        // pivot_root or exec) until we answer, and we answer only after this.
+        parent_chan.send(&Msg::Go)?;
+        join_cgroup()?;
     }
-    if let Some(adj) = process.oom_score_adj() {
-        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
-            .at("write", format!("/proc/{pid}/oom_score_adj"))?;
-    }
-    parent_chan.send(&Msg::Go)?;
     let mut master = None;
     loop {
         let (m, fd) = parent_chan.recv_with_fd()?;
