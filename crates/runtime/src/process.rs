@@ -154,7 +154,7 @@ pub fn set_identity(p: &Process, caps: Option<&Caps>, may_setgroups: bool) -> Re
         for cap in &c.ambient {
             // Ambient needs the cap in permitted and inheritable; runc ignores failures here too.
             if let Err(e) = caps::raise(None, CapSet::Ambient, *cap) {
-                tracing::warn!(cap = %cap, error = %e, "cannot raise ambient capability");
+                tracing::debug!(cap = %cap, error = %e, "cannot raise ambient capability");
             }
         }
     }
