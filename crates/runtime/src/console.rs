@@ -139,7 +139,9 @@ pub fn supervise(pid: i32, sfd: OwnedFd, master: Option<OwnedFd>) -> Result<i32>
         copy_winsize(stdin, m.as_fd());
     }
     let mut stdin_open = master.is_some();
-    let mut status: Option<i32> = None;
+    // The child may have exited before the caller blocked SIGCHLD (that signal is then lost):
+    // look once before waiting for signals.
+    let mut status: Option<i32> = reap(pid);
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         if let Some(st) = status {

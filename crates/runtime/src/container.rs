@@ -28,6 +28,9 @@ pub struct CreateOpts {
     pub console_to_parent: bool,
     /// Directory for the compiled-seccomp cache (None: no cache).
     pub seccomp_cache: Option<PathBuf>,
+    /// Descriptors (owned by the caller) to become the container's stdin, stdout and stderr;
+    /// None keeps the caller's own. The shim passes pipes here.
+    pub stdio: Option<[i32; 3]>,
 }
 
 /// A created container, still held at the exec fifo.
@@ -381,6 +384,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             no_pivot: o.no_pivot,
             preserve_fds: o.preserve_fds,
             two_stage,
+            stdio: o.stdio,
         });
     }
     drop(child_chan);

@@ -32,9 +32,24 @@ pub struct ExecOpts {
     pub no_new_privs: bool,
     pub preserve_fds: u32,
     pub seccomp_cache: Option<PathBuf>,
+    /// Descriptors for the process's stdin/stdout/stderr (see `CreateOpts::stdio`).
+    pub stdio: Option<[i32; 3]>,
+    /// The process description itself (wins over `process_file` and `args`): the shim and
+    /// the engine pass it directly.
+    pub process: Option<Process>,
+}
+
+/// A started exec process: its pid (a child of the caller) and, with a tty and no console
+/// socket, the pty master.
+pub struct Spawned {
+    pub pid: i32,
+    pub master: Option<OwnedFd>,
 }
 
 fn build_process(base: Option<&Process>, o: &ExecOpts) -> Result<Process> {
+    if let Some(p) = &o.process {
+        return Ok(p.clone());
+    }
     if let Some(f) = &o.process_file {
         let data = std::fs::read(f).at("read", f)?;
         return serde_json::from_slice(&data)
@@ -116,6 +131,16 @@ fn build_process(base: Option<&Process>, o: &ExecOpts) -> Result<Process> {
 
 /// Runs the exec; returns the process's exit code in the foreground, 0 when detached.
 pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
+    let sp = spawn(store, o)?;
+    if o.detach {
+        return Ok(0);
+    }
+    let sfd = crate::console::signal_fd()?;
+    crate::console::supervise(sp.pid, sfd, sp.master)
+}
+
+/// Starts the exec process and returns once it has called execve (or failed).
+pub fn spawn(store: &Store, o: &ExecOpts) -> Result<Spawned> {
     let s = store.load(&o.id)?;
     let st = container::status(store, &s);
     if st == Status::Stopped || st == Status::Paused {
@@ -245,11 +270,6 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
         }
     }
     parent_chan.send(&Msg::Go)?;
-    let sfd = if o.detach {
-        None
-    } else {
-        Some(crate::console::signal_fd()?)
-    };
     let mut master = None;
     // The channel is close-on-exec in the child: end-of-stream means execve succeeded.
     loop {
@@ -270,10 +290,7 @@ pub fn exec(store: &Store, o: &ExecOpts) -> Result<i32> {
         std::fs::write(&tmp, pid.to_string()).at("write", &tmp)?;
         std::fs::rename(&tmp, pf).at("rename", pf)?;
     }
-    if o.detach {
-        return Ok(0);
-    }
-    crate::console::supervise(pid, sfd.expect("foreground"), master)
+    Ok(Spawned { pid, master })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -42,6 +42,8 @@ pub struct Init<'a> {
     /// An intermediate process is needed (joined user/pid namespaces): it does the joins,
     /// then forks the real init into the new pid namespace.
     pub two_stage: bool,
+    /// Descriptors to install as 0, 1, 2 before anything else.
+    pub stdio: Option<[i32; 3]>,
 }
 
 /// Entry point in the child. Never returns.
@@ -57,6 +59,9 @@ pub fn main(mut a: Init<'_>) -> ! {
 }
 
 fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
+    if let Some(fds) = a.stdio {
+        install_stdio(fds)?;
+    }
     let spec = a.spec;
     let plan = a.plan;
     let user_ns = plan.creates(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User);
@@ -287,6 +292,22 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
         f.load().map_err(|e| Error::Seccomp(e.to_string()))?;
     }
     Err(process::execve(&exe, &cargs, &cenv))
+}
+
+/// dup2 the given descriptors onto 0, 1, 2 (they arrive close-on-exec; the copies are not).
+pub fn install_stdio(fds: [i32; 3]) -> Result<()> {
+    for (target, fd) in fds.iter().enumerate() {
+        if *fd == target as i32 {
+            // SAFETY: clearing FD_CLOEXEC on a descriptor we were handed.
+            unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) };
+            continue;
+        }
+        // SAFETY: dup2 onto our own standard descriptors.
+        if unsafe { libc::dup2(*fd, target as i32) } < 0 {
+            return Err(Error::sys("dup2 stdio", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
 }
 
 fn can_setgroups() -> bool {

@@ -186,6 +186,7 @@ fn create_opts(a: &CreateArgs, root: &std::path::Path) -> CreateOpts {
         preserve_fds: a.preserve_fds,
         console_to_parent: false,
         seccomp_cache: Some(root.join(".seccomp-cache")),
+        stdio: None,
     }
 }
 
@@ -273,6 +274,8 @@ fn real_main(cli: Cli) -> Result<i32> {
                 no_new_privs,
                 preserve_fds,
                 seccomp_cache: Some(cli.root.join(".seccomp-cache")),
+                stdio: None,
+                process: None,
             };
             return Ok(exec::exec(&store, &o)?);
         }
