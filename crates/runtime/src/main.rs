@@ -402,9 +402,44 @@ fn real_main(cli: Cli) -> Result<i32> {
     Ok(0)
 }
 
+/// CVE-2024-21626 class: `--preserve-fds N` hands descriptors 3..3+N to the container as they
+/// are. Any of them the caller left closed is filled with /dev/null here, first thing, so none
+/// of our own descriptors (the host /proc handle, the exec fifo, sync sockets: all found at
+/// those numbers in the container before this) can land in that range and leak.
+fn reserve_preserved_fds(n: u32) {
+    for fd in 3..3u32.saturating_add(n).min(65536) {
+        // SAFETY: F_GETFD only queries whether the number is open.
+        if unsafe { libc::fcntl(fd as i32, libc::F_GETFD) } >= 0 {
+            continue;
+        }
+        // SAFETY: open/dup3/close on descriptors this process owns; the caller asked for `fd`.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+            if null < 0 {
+                return;
+            }
+            if null != fd as i32 {
+                // No O_CLOEXEC: like the caller's own descriptors, it must survive exec.
+                libc::dup3(null, fd as i32, 0);
+                libc::close(null);
+            } else {
+                libc::fcntl(null, libc::F_SETFD, 0);
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     berth_runtime::exe_guard::clear_marker();
     let cli = Cli::parse();
+    // Before anything is opened (the log file included): see reserve_preserved_fds.
+    match &cli.cmd {
+        Some(Cmd::Create(a)) | Some(Cmd::Run { create: a, .. }) => {
+            reserve_preserved_fds(a.preserve_fds)
+        }
+        Some(Cmd::Exec { preserve_fds, .. }) => reserve_preserved_fds(*preserve_fds),
+        _ => {}
+    }
     let fmt = match cli.log_format {
         LogFormat::Text => Format::Text,
         LogFormat::Json => Format::Json,
