@@ -231,6 +231,8 @@ pub fn apply_layer<R: Read>(
         opts,
         dirs: Vec::new(),
         buf: vec![0u8; 128 * 1024],
+        parent_cache: None,
+        tree_changed: std::cell::Cell::new(false),
     };
     let mut entries = 0u64;
     for entry in archive.entries().map_err(classify)? {
@@ -299,6 +301,10 @@ struct Applier<'a> {
     /// Directories whose mtime is set at the end, after their children stopped changing it.
     dirs: Vec<(RelPath, i64)>,
     buf: Vec<u8>,
+    /// The parent directory of the previous entry.
+    parent_cache: Option<(Vec<OsString>, OwnedFd)>,
+    /// Set when an entry removed a directory, which invalidates `parent_cache`.
+    tree_changed: std::cell::Cell<bool>,
 }
 
 /// The parts of a header the applier uses, after strict validation.
@@ -344,22 +350,42 @@ impl Applier<'_> {
             });
         };
         let name = name.to_owned();
-        let parent = self.root.mkdir_all(parent_comps).map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                UnpackError::UnsafePath {
-                    path: meta.display.clone(),
-                    reason: "a parent directory is a symlink",
+        let parent_comps = parent_comps.to_vec();
+        // Entries of one directory usually follow each other: reuse its fd while no entry
+        // removed a directory (which could change what the cached path names).
+        let parent_fd = match self.parent_cache.take() {
+            Some((comps, fd)) if comps == parent_comps => fd,
+            _ => self.root.mkdir_all(&parent_comps).map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    UnpackError::UnsafePath {
+                        path: meta.display.clone(),
+                        reason: "a parent directory is a symlink",
+                    }
+                } else {
+                    self.io(&meta, "open parent", e)
                 }
-            } else {
-                self.io(&meta, "open parent", e)
-            }
-        })?;
-        let parent = parent.as_fd();
+            })?,
+        };
+        self.tree_changed.set(false);
+        let r = self.apply_in(&meta, parent_fd.as_fd(), &name, &mut entry, classify);
+        if !self.tree_changed.get() {
+            self.parent_cache = Some((parent_comps, parent_fd));
+        }
+        r
+    }
 
+    fn apply_in<R: Read>(
+        &mut self,
+        meta: &Meta,
+        parent: BorrowedFd<'_>,
+        name: &OsStr,
+        entry: &mut tar::Entry<'_, R>,
+        classify: &dyn Fn(io::Error) -> UnpackError,
+    ) -> Result<(), UnpackError> {
         let nb = name.as_bytes();
         if nb == OPAQUE {
             return rustix::fs::fsetxattr(parent, OPAQUE_XATTR, b"y", XattrFlags::empty())
-                .map_err(|e| self.io(&meta, "set opaque xattr", e.into()));
+                .map_err(|e| self.io(meta, "set opaque xattr", e.into()));
         }
         if let Some(hidden) = nb.strip_prefix(WHITEOUT_PREFIX) {
             if hidden.starts_with(WHITEOUT_PREFIX) {
@@ -369,12 +395,12 @@ impl Applier<'_> {
             }
             if hidden.is_empty() || hidden == b"." || hidden == b".." {
                 return Err(UnpackError::UnsafePath {
-                    path: meta.display,
+                    path: meta.display.clone(),
                     reason: "whiteout of an invalid name",
                 });
             }
             let hidden = OsStr::from_bytes(hidden);
-            self.clear_slot(&meta, parent, hidden, false)?;
+            self.clear_slot(meta, parent, hidden, false)?;
             return rustix::fs::mknodat(
                 parent,
                 hidden,
@@ -382,28 +408,28 @@ impl Applier<'_> {
                 Mode::empty(),
                 rustix::fs::makedev(0, 0),
             )
-            .map_err(|e| self.io(&meta, "create whiteout", e.into()));
+            .map_err(|e| self.io(meta, "create whiteout", e.into()));
         }
 
         match meta.kind {
-            b'0' | b'\0' | b'7' => self.file(&meta, parent, &name, &mut entry, classify),
-            b'5' => self.dir(&meta, parent, &name),
+            b'0' | b'\0' | b'7' => self.file(meta, parent, name, entry, classify),
+            b'5' => self.dir(meta, parent, name),
             b'2' => {
                 let target = entry
                     .link_name_bytes()
-                    .ok_or_else(|| self.malformed(&meta, "symlink without a target"))?
+                    .ok_or_else(|| self.malformed(meta, "symlink without a target"))?
                     .into_owned();
-                self.clear_slot(&meta, parent, &name, false)?;
-                rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, &name)
-                    .map_err(|e| self.io(&meta, "symlink", e.into()))?;
-                self.set_meta_at(&meta, parent, &name, false)
+                self.create(meta, parent, name, "symlink", || {
+                    rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, name)
+                })?;
+                self.set_meta_at(meta, parent, name, false)
             }
             b'1' => {
                 let target = entry
                     .link_name_bytes()
-                    .ok_or_else(|| self.malformed(&meta, "hardlink without a target"))?
+                    .ok_or_else(|| self.malformed(meta, "hardlink without a target"))?
                     .into_owned();
-                self.hardlink(&meta, parent, &name, &target)
+                self.hardlink(meta, parent, name, &target)
             }
             b'3' | b'4' | b'6' => {
                 let (ft, dev) = match meta.kind {
@@ -412,12 +438,12 @@ impl Applier<'_> {
                         let major = entry
                             .header()
                             .device_major()
-                            .map_err(|e| self.malformed(&meta, &e.to_string()))?
+                            .map_err(|e| self.malformed(meta, &e.to_string()))?
                             .unwrap_or(0);
                         let minor = entry
                             .header()
                             .device_minor()
-                            .map_err(|e| self.malformed(&meta, &e.to_string()))?
+                            .map_err(|e| self.malformed(meta, &e.to_string()))?
                             .unwrap_or(0);
                         let ft = if k == b'3' {
                             FileType::CharacterDevice
@@ -427,14 +453,14 @@ impl Applier<'_> {
                         (ft, rustix::fs::makedev(major, minor))
                     }
                 };
-                self.clear_slot(&meta, parent, &name, false)?;
-                rustix::fs::mknodat(parent, &name, ft, Mode::empty(), dev)
-                    .map_err(|e| self.io(&meta, "mknod", e.into()))?;
-                self.set_meta_at(&meta, parent, &name, true)
+                self.create(meta, parent, name, "mknod", || {
+                    rustix::fs::mknodat(parent, name, ft, Mode::empty(), dev)
+                })?;
+                self.set_meta_at(meta, parent, name, true)
             }
             b'g' => Ok(()), // global PAX header: nothing berth uses
             kind => Err(UnpackError::Unsupported {
-                path: meta.display,
+                path: meta.display.clone(),
                 kind,
             }),
         }
@@ -534,6 +560,27 @@ impl Applier<'_> {
         }
     }
 
+    /// Runs `op` (an exclusive create of `name`); if something is already there, clears
+    /// the slot (see [`Self::clear_slot`]) and tries once more. Creating first saves a
+    /// stat per entry in the common case of a fresh name.
+    fn create<T>(
+        &self,
+        meta: &Meta,
+        parent: BorrowedFd<'_>,
+        name: &OsStr,
+        what: &'static str,
+        op: impl Fn() -> rustix::io::Result<T>,
+    ) -> Result<T, UnpackError> {
+        let r = match op() {
+            Err(rustix::io::Errno::EXIST) => {
+                self.clear_slot(meta, parent, name, false)?;
+                op()
+            }
+            r => r,
+        };
+        r.map_err(|e| self.io(meta, what, e.into()))
+    }
+
     /// Makes room for a new entry called `name`: whatever is there is removed, except an
     /// existing directory when the new entry is also a directory (tar merges those).
     /// Returns whether a directory was kept.
@@ -552,6 +599,9 @@ impl Applier<'_> {
                 if is_dir && new_is_dir {
                     return Ok(true);
                 }
+                if is_dir {
+                    self.tree_changed.set(true);
+                }
                 fsutil::remove_all_at(parent, name)
                     .map_err(|e| self.io(meta, "replace existing entry", e))?;
                 Ok(false)
@@ -567,15 +617,15 @@ impl Applier<'_> {
         data: &mut R,
         classify: &dyn Fn(io::Error) -> UnpackError,
     ) -> Result<(), UnpackError> {
-        self.clear_slot(meta, parent, name, false)?;
-        let fd = rustix::fs::openat2(
-            parent,
-            name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-            BENEATH,
-        )
-        .map_err(|e| self.io(meta, "create file", e.into()))?;
+        let fd = self.create(meta, parent, name, "create file", || {
+            rustix::fs::openat2(
+                parent,
+                name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+                BENEATH,
+            )
+        })?;
         let mut file = std::fs::File::from(fd);
         let mut got = 0u64;
         loop {
@@ -606,9 +656,15 @@ impl Applier<'_> {
         parent: BorrowedFd<'_>,
         name: &OsStr,
     ) -> Result<(), UnpackError> {
-        if !self.clear_slot(meta, parent, name, true)? {
-            rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
-                .map_err(|e| self.io(meta, "mkdir", e.into()))?;
+        match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => {
+                if !self.clear_slot(meta, parent, name, true)? {
+                    rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
+                        .map_err(|e| self.io(meta, "mkdir", e.into()))?;
+                }
+            }
+            Err(e) => return Err(self.io(meta, "mkdir", e.into())),
         }
         let fd: OwnedFd =
             fsutil::open_child_dir(parent, name).map_err(|e| self.io(meta, "open directory", e))?;
