@@ -112,6 +112,9 @@ fn mount_one(m: &Mount, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(dest, typ, &opts, root, cx);
     }
+    if typ == "proc" || typ == "sysfs" {
+        refuse_symlink_dest(root, dest, typ)?;
+    }
     let target = inroot::ensure_target(root, dest, is_dir_mount(m, &opts))?;
     let mnt = if opts.bind || typ == "bind" {
         let src = m
@@ -139,6 +142,22 @@ fn mount_one(m: &Mount, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
         mounts::set_propagation(mnt.as_fd(), opts.propagation)?;
     }
     Ok(())
+}
+
+/// procfs and sysfs go only onto an ordinary directory (as runc requires). An image whose
+/// `/proc` is a symlink would otherwise get procfs mounted at the link's in-root target while
+/// maskedPaths and readonlyPaths (opened without following symlinks) skip `/proc/...`: the
+/// container would see an unmasked, writable /proc/sys (core_pattern: a host escape).
+fn refuse_symlink_dest(root: BorrowedFd<'_>, dest: &Path, typ: &str) -> Result<()> {
+    let (parent, name) = inroot::split(dest)?;
+    let pfd = inroot::mkdir_all(root, &parent, 0o755)?;
+    match rustix::fs::statat(&pfd, &name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) != FileType::Directory => Err(Error::Config(
+            format!("{typ} must be mounted on an ordinary directory, {dest:?} is not one"),
+        )),
+        Ok(_) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(Error::path("stat mount destination", dest, e)),
+    }
 }
 
 /// `type: cgroup`: cgroup2 in a cgroup namespace on v2 hosts; otherwise a tmpfs with a bind of
@@ -385,7 +404,42 @@ pub fn open_console(root: BorrowedFd<'_>, size: Option<(u16, u16)>) -> Result<(O
 
 /// Binds the console peer over /dev/console.
 pub fn bind_console(root: BorrowedFd<'_>, peer: BorrowedFd<'_>) -> Result<()> {
-    let target = inroot::ensure_target(root, Path::new("/dev/console"), false)?;
+    // CVE-2025-52565: when /dev is the image's own, /dev/console may be a symlink (say to
+    // /proc/sys/kernel/core_pattern); following it would mount the pty over its target. Anything
+    // there that is not a plain file or a device is replaced by an empty file, and the mount
+    // goes onto a descriptor of that very file, opened without following symlinks.
+    use rustix::fs::AtFlags;
+    let dev = inroot::mkdir_all(root, Path::new("/dev"), 0o755)?;
+    let is_target = |ft: FileType| matches!(ft, FileType::RegularFile | FileType::CharacterDevice);
+    match rustix::fs::statat(&dev, "console", AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if !is_target(FileType::from_raw_mode(st.st_mode)) => {
+            rustix::fs::unlinkat(&dev, "console", AtFlags::empty())
+                .at("remove non-file", "/dev/console")?;
+        }
+        _ => {}
+    }
+    match rustix::fs::openat(
+        &dev,
+        "console",
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    ) {
+        Ok(_) | Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => return Err(Error::path("create", "/dev/console", e)),
+    }
+    let target = rustix::fs::openat(
+        &dev,
+        "console",
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", "/dev/console")?;
+    let st = rustix::fs::fstat(&target).ctx(|| "fstat /dev/console".into())?;
+    if !is_target(FileType::from_raw_mode(st.st_mode)) {
+        return Err(Error::Init(
+            "/dev/console changed under us (not a file or device); refusing to mount on it".into(),
+        ));
+    }
     let tree = mounts::clone_tree(peer, Path::new(""), false)?;
     mounts::attach(tree.as_fd(), target.as_fd(), Path::new("/dev/console"))
 }
@@ -464,12 +518,55 @@ pub fn write_sysctls(spec: &Spec, proc: BorrowedFd<'_>) -> Result<()> {
         if k.is_empty() || k.contains("..") || k.starts_with('/') || k.starts_with('.') {
             return Err(Error::Config(format!("invalid sysctl name {k:?}")));
         }
+        sysctl_namespaced(spec, k)?;
         let rel = format!("sys/{}", k.replace('.', "/"));
         let fd = open_proc(proc, &rel, OFlags::WRONLY | OFlags::TRUNC)?;
         rustix::io::write(&fd, map[k].as_bytes())
             .map_err(|e| Error::sys(format!("write sysctl {k}"), e))?;
     }
     Ok(())
+}
+
+/// Only per-namespace sysctls (runc's rule), and only when the container has that namespace:
+/// any other sysctl is host-wide, and writing it during setup (as root, with every capability)
+/// would change the host for everyone (e.g. `kernel.core_pattern`, a host escape).
+fn sysctl_namespaced(spec: &Spec, key: &str) -> Result<()> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let has = |t: T| {
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
+    };
+    let dotted = key.replace('/', ".");
+    let needs = if IPC.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
+        Some(T::Ipc)
+    } else if dotted.starts_with("net.") {
+        Some(T::Network)
+    } else if dotted == "kernel.domainname" || dotted == "kernel.hostname" {
+        Some(T::Uts)
+    } else {
+        None
+    };
+    match needs {
+        Some(t) if has(t) => Ok(()),
+        Some(t) => Err(Error::Config(format!(
+            "sysctl {key:?} needs its own {t:?} namespace; refusing to set it on the host's"
+        ))),
+        None => Err(Error::Config(format!(
+            "sysctl {key:?} is not in a separate kernel namespace; refusing to set it"
+        ))),
+    }
 }
 
 fn open_nofollow(path: &str) -> std::result::Result<OwnedFd, rustix::io::Errno> {

@@ -565,3 +565,507 @@ fn a_cwd_symlink_out_of_the_rootfs_stays_inside() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// CVE-2021-30465: mount destinations that are, or race into, symlinks out of the rootfs
+// ---------------------------------------------------------------------------------------------
+
+/// Lines of the host's (our own) mountinfo that mention `path`.
+fn host_mounts_under(path: &Path) -> Vec<String> {
+    let p = path.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|mp| mp.starts_with(p)))
+        .map(str::to_string)
+        .collect()
+}
+
+fn assert_empty_dir(dir: &Path, what: &str) {
+    let names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        names.is_empty(),
+        "{what}: the runtime wrote outside the rootfs: {names:?} in {}",
+        dir.display()
+    );
+}
+
+#[test]
+fn symlinked_mount_destinations_resolve_inside_the_rootfs() {
+    let outside = tempfile::Builder::new()
+        .prefix("berth-outside")
+        .tempdir()
+        .unwrap();
+    let payload = tempfile::Builder::new()
+        .prefix("berth-payload")
+        .tempdir()
+        .unwrap();
+    std::fs::write(payload.path().join("PAYLOAD"), "payload\n").unwrap();
+    let mut b = Bundle::new();
+    let o = outside.path().to_str().unwrap().to_string();
+    // The links' in-root targets exist, so the mounts succeed and show where they landed.
+    std::fs::create_dir_all(b.rootfs().join(o.trim_start_matches('/'))).unwrap();
+    symlink(&o, b.rootfs().join("abs")).unwrap();
+    symlink(
+        format!("{}{}", "../".repeat(16), o.trim_start_matches('/')),
+        b.rootfs().join("rel"),
+    )
+    .unwrap();
+    std::fs::create_dir(b.rootfs().join("sub")).unwrap();
+    symlink("../../../../../../../..", b.rootfs().join("sub/up")).unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    for dest in [
+        "/abs",
+        "/abs/deeper/dir",
+        "/rel",
+        "/rel/x",
+        "/sub/up/escaped",
+    ] {
+        mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+    }
+    for dest in ["/abs/bound", "/rel/bound2", "/sub/up/bound3"] {
+        mounts.push(json!({"destination": dest, "type": "bind", "source": payload.path(), "options": ["rbind", "ro"]}));
+    }
+    // The container sees every mount at the in-root resolution of its destination.
+    b.sh(&format!("cat {o}/bound/PAYLOAD {o}/bound2/PAYLOAD /escaped/../bound3/PAYLOAD; grep -c tmpfs /proc/self/mountinfo"));
+    let (code, stdout, stderr) = b.run_out();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("payload\npayload\npayload\n"),
+        "{stdout}"
+    );
+    assert_empty_dir(outside.path(), "symlinked destinations");
+    assert!(host_mounts_under(outside.path()).is_empty());
+
+    // Dangling links (their in-root target missing): refused or confined, never followed out.
+    let mut b = Bundle::new();
+    symlink(&o, b.rootfs().join("abs")).unwrap();
+    symlink(
+        format!("{}{}", "../".repeat(16), o.trim_start_matches('/')),
+        b.rootfs().join("rel"),
+    )
+    .unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    for dest in ["/abs/deeper/dir", "/rel/x"] {
+        mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+    }
+    mounts.push(json!({"destination": "/abs/bound", "type": "bind", "source": payload.path(), "options": ["rbind", "ro"]}));
+    b.args(&["true"]);
+    let _ = b.run_out();
+    assert_empty_dir(outside.path(), "dangling symlinked destinations");
+    assert!(host_mounts_under(outside.path()).is_empty());
+    assert!(
+        host_mounts_under(b.path()).is_empty(),
+        "mounts left on the host: {:?}",
+        host_mounts_under(b.path())
+    );
+}
+
+/// Swaps the names `a` and `b` in `dir` as fast as it can until `stop` (RENAME_EXCHANGE, so
+/// the destination is always either the directory or the symlink, never missing).
+fn swapper(
+    dir: PathBuf,
+    a: &'static str,
+    b: &'static str,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let d = std::fs::File::open(&dir).unwrap();
+        let (ca, cb) = (
+            std::ffi::CString::new(a).unwrap(),
+            std::ffi::CString::new(b).unwrap(),
+        );
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            // SAFETY: renameat2 on names inside a directory we hold open.
+            unsafe {
+                libc::renameat2(
+                    d.as_raw_fd(),
+                    ca.as_ptr(),
+                    d.as_raw_fd(),
+                    cb.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            n += 1;
+        }
+        n
+    })
+}
+
+#[test]
+fn racing_a_symlink_into_a_mount_destination_never_escapes() {
+    let outside = tempfile::Builder::new()
+        .prefix("berth-outside")
+        .tempdir()
+        .unwrap();
+    let payload = tempfile::Builder::new()
+        .prefix("berth-payload")
+        .tempdir()
+        .unwrap();
+    std::fs::write(payload.path().join("PAYLOAD"), "payload\n").unwrap();
+    let mut b = Bundle::new();
+    // `race` flips between a real directory and a symlink to a host directory.
+    std::fs::create_dir(b.rootfs().join("race")).unwrap();
+    symlink(outside.path(), b.rootfs().join("race.link")).unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/race/vol", "type": "bind", "source": payload.path(), "options": ["rbind"]}));
+    mounts.push(json!({"destination": "/race/tmp/deep", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+    mounts.push(
+        json!({"destination": "/race", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}),
+    );
+    b.args(&["true"]);
+    b.write_config();
+    let stop = Arc::new(AtomicBool::new(false));
+    let t = swapper(b.rootfs(), "race", "race.link", stop.clone());
+    let end = Instant::now() + Duration::from_secs(10);
+    let (mut ok, mut failed, mut i) = (0, 0, 0);
+    while i < 200 && Instant::now() < end {
+        i += 1;
+        let id = b.new_id();
+        let o = b
+            .cmd()
+            .args(["run", "--bundle"])
+            .arg(b.path())
+            .arg(&id)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if o.status.success() {
+            ok += 1
+        } else {
+            failed += 1
+        }
+        assert_empty_dir(outside.path(), &format!("iteration {i}"));
+        assert!(
+            host_mounts_under(outside.path()).is_empty(),
+            "iteration {i}: mount on the host"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = t.join().unwrap();
+    eprintln!("{i} containers ({ok} ran, {failed} refused) against {swaps} swaps");
+    assert!(
+        host_mounts_under(b.path()).is_empty(),
+        "{:?}",
+        host_mounts_under(b.path())
+    );
+    assert!(swaps > 0 && i > 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2025 runc advisories: CVE-2025-31133 (/dev/null), CVE-2025-52565 (/dev/console),
+// CVE-2025-52881 (redirected procfs writes)
+// ---------------------------------------------------------------------------------------------
+
+/// Masked files must be the null device; /proc/sys and sysrq-trigger must not open for writing.
+const PROC_PROBE: &str = r#"for f in /proc/kcore /proc/keys /proc/timer_list; do [ -e $f ] && echo "mask $f $(stat -c '%F %t:%T' $f)"; done
+for f in /proc/sys/kernel/core_pattern /proc/sysrq-trigger /proc/sys/kernel/modprobe; do ( exec 3>>$f ) 2>/dev/null && echo "WRITABLE $f"; done
+echo probe-done"#;
+
+fn assert_proc_protected(stdout: &str, what: &str) {
+    assert!(stdout.contains("probe-done"), "{what}: {stdout}");
+    assert!(
+        !stdout.contains("WRITABLE"),
+        "{what}: a host procfs file is writable: {stdout}"
+    );
+    for l in stdout.lines().filter(|l| l.starts_with("mask ")) {
+        assert!(
+            l.ends_with("character special file 1:3"),
+            "{what}: masked path is not /dev/null: {l}"
+        );
+    }
+}
+
+fn without_mount(b: &mut Bundle, dest: &str) {
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != dest);
+}
+
+#[test]
+fn a_dev_null_symlink_to_procfs_never_unmasks_anything() {
+    let core = host_core_pattern();
+    for with_dev_tmpfs in [true, false] {
+        let mut b = Bundle::new();
+        let dev = b.rootfs().join("dev");
+        symlink("/proc/sys/kernel/core_pattern", dev.join("null")).unwrap();
+        if !with_dev_tmpfs {
+            // The image's own /dev is used as is: its /dev/null symlink is what the runtime meets.
+            without_mount(&mut b, "/dev");
+        }
+        b.sh(PROC_PROBE);
+        let (code, stdout, stderr) = b.run_out();
+        let what = format!("/dev tmpfs: {with_dev_tmpfs}");
+        if code == 0 {
+            assert_proc_protected(&stdout, &what);
+            assert!(stdout.contains("mask /proc/keys"), "{what}: {stdout}");
+        } else {
+            assert!(!stdout.contains("WRITABLE"), "{what}: {stdout} {stderr}");
+        }
+    }
+    assert_eq!(host_core_pattern(), core);
+}
+
+#[test]
+fn racing_dev_null_into_a_symlink_never_unmasks_anything() {
+    let core = host_core_pattern();
+    let mut b = Bundle::new();
+    without_mount(&mut b, "/dev");
+    let dev = b.rootfs().join("dev");
+    symlink("/proc/sys/kernel/core_pattern", dev.join("null.evil")).unwrap();
+    b.sh(PROC_PROBE);
+    b.write_config();
+    let stop = Arc::new(AtomicBool::new(false));
+    let t = swapper(dev, "null", "null.evil", stop.clone());
+    let end = Instant::now() + Duration::from_secs(8);
+    let (mut ok, mut i) = (0, 0);
+    while i < 150 && Instant::now() < end {
+        i += 1;
+        let id = b.new_id();
+        let o = b
+            .cmd()
+            .args(["run", "--bundle"])
+            .arg(b.path())
+            .arg(&id)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(!stdout.contains("WRITABLE"), "iteration {i}: {stdout}");
+        if o.status.success() {
+            ok += 1;
+            assert_proc_protected(&stdout, &format!("iteration {i}"));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = t.join().unwrap();
+    eprintln!("{i} containers ({ok} ran) against {swaps} swaps of /dev/null");
+    assert_eq!(host_core_pattern(), core);
+}
+
+/// Accepts one console-socket connection and keeps it open (the pty master it carries is not
+/// needed: the checks look at the created container from outside).
+fn console_socket(dir: &Path) -> (PathBuf, std::thread::JoinHandle<()>) {
+    let path = dir.join("console.sock");
+    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let h = std::thread::spawn(move || {
+        if let Ok((s, _)) = l.accept() {
+            std::thread::sleep(Duration::from_secs(3));
+            drop(s);
+        }
+    });
+    (path, h)
+}
+
+/// Mount points inside a created container (its init's mountinfo), as the container sees them.
+fn container_mounts(pid: i64) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_dev_console_or_ptmx_symlink_never_redirects_the_console_mount() {
+    let core = host_core_pattern();
+    // 1. /dev/console in the image is a symlink into procfs (no /dev tmpfs hides it).
+    let mut b = Bundle::new();
+    without_mount(&mut b, "/dev");
+    std::fs::create_dir_all(b.rootfs().join("dev/pts")).unwrap();
+    symlink(
+        "/proc/sys/kernel/core_pattern",
+        b.rootfs().join("dev/console"),
+    )
+    .unwrap();
+    b.config["process"]["terminal"] = json!(true);
+    b.args(&["sleep", "100"]);
+    b.write_config();
+    let (sock, h) = console_socket(b.path());
+    let id = b.new_id();
+    let o = b
+        .cmd()
+        .args(["create", "--console-socket"])
+        .arg(&sock)
+        .arg("--bundle")
+        .arg(b.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if o.status.success() {
+        let pid = b.state(&id)["pid"].as_i64().unwrap();
+        let mps = container_mounts(pid);
+        assert!(
+            !mps.iter().any(|m| m.starts_with("/proc/sys/kernel")),
+            "console mounted over the symlink's target: {mps:?}"
+        );
+        assert!(
+            mps.iter().any(|m| m == "/dev/console"),
+            "no /dev/console mount: {mps:?}"
+        );
+    }
+    let _ = b.rt(&["delete", "--force", &id]);
+    let _ = h.join();
+
+    // 2. No devpts instance, and /dev/pts/ptmx + /dev/ptmx are symlinks into procfs.
+    let mut b = Bundle::new();
+    without_mount(&mut b, "/dev");
+    without_mount(&mut b, "/dev/pts");
+    std::fs::create_dir_all(b.rootfs().join("dev/pts")).unwrap();
+    symlink(
+        "/proc/sys/kernel/core_pattern",
+        b.rootfs().join("dev/pts/ptmx"),
+    )
+    .unwrap();
+    symlink(
+        "/proc/sys/kernel/core_pattern",
+        b.rootfs().join("dev/pts/0"),
+    )
+    .unwrap();
+    symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/ptmx")).unwrap();
+    b.config["process"]["terminal"] = json!(true);
+    b.args(&["sleep", "100"]);
+    b.write_config();
+    let (sock, h) = console_socket(b.path());
+    let id = b.new_id();
+    let o = b
+        .cmd()
+        .args(["create", "--console-socket"])
+        .arg(&sock)
+        .arg("--bundle")
+        .arg(b.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if o.status.success() {
+        let pid = b.state(&id)["pid"].as_i64().unwrap();
+        let mps = container_mounts(pid);
+        assert!(
+            !mps.iter().any(|m| m.starts_with("/proc/sys/kernel")),
+            "console mounted over the symlink's target: {mps:?}"
+        );
+    }
+    let _ = b.rt(&["delete", "--force", &id]);
+    drop(std::os::unix::net::UnixStream::connect(&sock));
+    let _ = h.join();
+    assert_eq!(host_core_pattern(), core);
+}
+
+#[test]
+fn sysctl_names_cannot_reach_other_procfs_files() {
+    let core = host_core_pattern();
+    // Values equal to what is there now: even a wrongly accepted write would change nothing.
+    for (key, value) in [
+        ("../sysrq-trigger", "x"),
+        ("kernel/../../sysrq-trigger", "x"),
+        ("net/../../../sys/kernel/core_pattern", core.trim()),
+        ("/proc/sys/kernel/core_pattern", core.trim()),
+        ("kernel..core_pattern", core.trim()),
+        // Not namespaced: writing it would change the host for everyone.
+        ("kernel.core_pattern", core.trim()),
+        ("kernel/core_pattern", core.trim()),
+    ] {
+        let mut b = Bundle::new();
+        b.config["linux"]["sysctl"] = json!({ key: value });
+        b.args(&["true"]);
+        let (code, _, stderr) = b.run_out();
+        assert_ne!(code, 0, "sysctl {key:?} was accepted");
+        assert!(stderr.contains("sysctl"), "sysctl {key:?}: {stderr}");
+    }
+    // A namespaced one still works.
+    let mut b = Bundle::new();
+    b.config["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": "1", "kernel.shmmni": "1000" });
+    b.sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni");
+    let (code, stdout, stderr) = b.run_out();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "1\n1000\n");
+    assert_eq!(host_core_pattern(), core);
+}
+
+#[test]
+fn a_proc_or_sys_symlink_in_the_image_does_not_bypass_masking() {
+    let core = host_core_pattern();
+    for (name, target) in [
+        ("proc", "/tmp/fakeproc"),
+        ("proc", "tmp"),
+        ("sys", "/tmp/fakesys"),
+    ] {
+        let mut b = Bundle::new();
+        let p = b.rootfs().join(name);
+        std::fs::remove_dir(&p).unwrap();
+        symlink(target, &p).unwrap();
+        std::fs::create_dir_all(b.rootfs().join("tmp/fakeproc")).unwrap();
+        std::fs::create_dir_all(b.rootfs().join("tmp/fakesys")).unwrap();
+        b.sh(&format!("{PROC_PROBE}\nfor d in /tmp/fakeproc /tmp; do ( exec 3>>$d/sys/kernel/core_pattern ) 2>/dev/null && echo WRITABLE $d; ( exec 3>>$d/sysrq-trigger ) 2>/dev/null && echo WRITABLE $d; done\n( exec 3>>/tmp/fakesys/kernel/uevent_helper ) 2>/dev/null && echo WRITABLE sys; true"));
+        let (code, stdout, stderr) = b.run_out();
+        let what = format!("/{name} -> {target}");
+        assert!(!stdout.contains("WRITABLE"), "{what}: {stdout}");
+        if code == 0 {
+            assert_proc_protected(&stdout, &what);
+        } else {
+            assert!(stderr.contains(name), "{what}: {stderr}");
+        }
+    }
+    assert_eq!(host_core_pattern(), core);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CVE-2022-0492: cgroup v1 release_agent
+// ---------------------------------------------------------------------------------------------
+
+fn host_release_agents() -> Vec<(PathBuf, String)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let p = e.path().join("release_agent");
+        if let Ok(s) = std::fs::read_to_string(&p) {
+            v.push((p, s));
+        }
+    }
+    v
+}
+
+#[test]
+fn cgroup_release_agent_cannot_be_written_from_the_container() {
+    let before = host_release_agents();
+    let mut b = Bundle::new();
+    b.config["root"]["readonly"] = json!(false);
+    b.sh(r#"for f in /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/*/notify_on_release /sys/fs/cgroup/*/cgroup.procs /sys/fs/cgroup/*/tasks; do
+  [ -e "$f" ] || continue
+  echo "seen $f"
+  ( exec 3>>"$f" ) 2>/dev/null && echo "WRITABLE $f"
+done
+mkdir -p /tmp/cg
+for c in memory rdma cpu; do mount -t cgroup -o $c cgroup /tmp/cg 2>/dev/null && { echo "MOUNTED $c"; ls /tmp/cg/release_agent; umount /tmp/cg; }; done
+unshare -U -r -C -m sh -c '
+  mkdir -p /tmp/cg2
+  for c in memory rdma cpu; do mount -t cgroup -o $c cgroup /tmp/cg2 2>/dev/null && { echo "MOUNTED-USERNS $c"; ( exec 3>>/tmp/cg2/release_agent ) 2>/dev/null && echo "WRITABLE-USERNS $c"; umount /tmp/cg2; }; done
+  for f in /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/*/notify_on_release; do [ -e "$f" ] && ( exec 3>>"$f" ) 2>/dev/null && echo "WRITABLE-USERNS $f"; done
+  echo userns-done' 2>&1
+echo done"#);
+    let (code, stdout, stderr) = b.run_out();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("seen /sys/fs/cgroup/"),
+        "no cgroup files visible: {stdout}"
+    );
+    assert!(stdout.contains("done"), "{stdout}");
+    for bad in ["WRITABLE", "MOUNTED"] {
+        assert!(
+            !stdout.contains(bad),
+            "cgroupfs is writable from the container: {stdout}"
+        );
+    }
+    assert_eq!(host_release_agents(), before);
+}
