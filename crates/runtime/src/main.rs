@@ -10,170 +10,357 @@ use berth_runtime::container::{self, CreateOpts};
 use berth_runtime::exec::{self, ExecOpts};
 use berth_runtime::logging::{self, Format};
 use berth_runtime::state::{self, Status, Store};
-use clap::{Parser, Subcommand, ValueEnum};
+use lexopt::prelude::*;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "berth-runtime",
-    about = "berth's OCI container runtime (runc-compatible command line)",
-    disable_version_flag = true
-)]
-struct Cli {
-    /// Directory for container state (tmpfs recommended).
-    #[arg(long, global = true, default_value = state::DEFAULT_ROOT)]
-    root: PathBuf,
-    /// Log file (default: stderr).
-    #[arg(long, global = true)]
-    log: Option<PathBuf>,
-    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
-    log_format: LogFormat,
-    #[arg(long, global = true)]
-    debug: bool,
-    /// Use systemd to manage cgroups (not supported yet).
-    #[arg(long = "systemd-cgroup", global = true)]
-    systemd_cgroup: bool,
-    /// Accepted for runc compatibility; ignored.
-    #[arg(long, global = true, hide = true)]
-    criu: Option<String>,
-    /// With `spec`: a rootless configuration. Elsewhere accepted for runc compatibility.
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
-    rootless: Option<String>,
-    /// Print version information.
-    #[arg(short = 'v', long = "version")]
-    version: bool,
-    #[command(subcommand)]
-    cmd: Option<Cmd>,
+/// An argument, detached from the parser's borrow: `-x`/`--long` or a value.
+#[derive(Debug)]
+enum O {
+    Opt(String),
+    Val(std::ffi::OsString),
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum LogFormat {
-    Text,
-    Json,
+fn next(p: &mut lexopt::Parser) -> Result<Option<O>> {
+    Ok(match p.next()? {
+        Some(Short(c)) => Some(O::Opt(format!("-{c}"))),
+        Some(Long(l)) => Some(O::Opt(format!("--{l}"))),
+        Some(Value(v)) => Some(O::Val(v)),
+        None => None,
+    })
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+fn unexpected(a: &O) -> anyhow::Error {
+    match a {
+        O::Opt(o) => anyhow::anyhow!("unknown option {o}"),
+        O::Val(v) => anyhow::anyhow!("unexpected argument {v:?}"),
+    }
+}
+
+const USAGE: &str = "berth-runtime: berth's OCI container runtime (runc-compatible command line)
+
+usage: berth-runtime [global options] COMMAND [options] [arguments]
+
+global options:
+  --root DIR                state directory (default /run/berth-runtime)
+  --log FILE                log file (default stderr)
+  --log-format text|json    log format (default text)
+  --debug                   debug logging
+  --systemd-cgroup          use systemd for cgroups (not supported yet)
+  --rootless [VALUE]        with `spec`: a rootless configuration
+  -v, --version             print version information
+  -h, --help                this help
+
+commands:
+  create [--bundle DIR] [--console-socket PATH] [--pid-file F] [--no-pivot] [--preserve-fds N] ID
+  start ID
+  state ID
+  kill [--all] ID [SIGNAL]
+  delete [--force] ID
+  run [--detach] [--keep] [create options] ID
+  exec [--tty] [--detach] [--process FILE] [--console-socket PATH] [--pid-file F] [--cwd DIR]
+       [--env K=V]... [--user UID[:GID]] [--additional-gids GID]... [--cap CAP]...
+       [--no-new-privs] [--preserve-fds N] ID [COMMAND [ARG...]]
+  ps [--format table|json] ID [PS-ARGS...]
+  pause ID | resume ID
+  list [--format table|json] [--quiet]
+  features
+  spec [--bundle DIR] [--rootless]
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OutFormat {
     Table,
     Json,
 }
 
-#[derive(clap::Args, Debug, Clone)]
+#[derive(Debug)]
+struct Cli {
+    root: PathBuf,
+    log: Option<PathBuf>,
+    log_format: Format,
+    debug: bool,
+    systemd_cgroup: bool,
+    rootless: Option<String>,
+    version: bool,
+    help: bool,
+    cmd: Option<Cmd>,
+}
+
+#[derive(Debug, Clone, Default)]
 struct CreateArgs {
-    /// Path to the bundle directory (default: current directory).
-    #[arg(short = 'b', long, default_value = ".")]
     bundle: PathBuf,
-    /// Unix socket that receives the pty master (SCM_RIGHTS).
-    #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
-    #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
-    /// Use MS_MOVE + chroot instead of pivot_root (for ramfs roots).
-    #[arg(long = "no-pivot")]
     no_pivot: bool,
-    /// Accepted for runc compatibility; berth never creates a session keyring.
-    #[arg(long = "no-new-keyring")]
-    no_new_keyring: bool,
-    /// Pass N extra descriptors (3..3+N) to the container.
-    #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
     id: String,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Debug)]
 enum Cmd {
-    /// Create a container, held before its process starts.
     Create(CreateArgs),
-    /// Start the process of a created container.
     Start { id: String },
-    /// Print the OCI state of a container.
     State { id: String },
-    /// Send a signal (default SIGTERM) to the container's init, or with --all to all its processes.
-    Kill {
-        #[arg(short = 'a', long)]
-        all: bool,
-        id: String,
-        #[arg(default_value = "SIGTERM")]
-        signal: String,
-    },
-    /// Delete a container (--force kills it first).
-    Delete {
-        #[arg(short = 'f', long)]
-        force: bool,
-        id: String,
-    },
-    /// Create and start a container; waits for it unless --detach.
-    Run {
-        #[arg(short = 'd', long)]
-        detach: bool,
-        /// Keep the container's state after it exits.
-        #[arg(long)]
-        keep: bool,
-        #[command(flatten)]
-        create: CreateArgs,
-    },
-    /// Run a new process in a running container.
-    Exec {
-        #[arg(short = 't', long)]
-        tty: bool,
-        #[arg(short = 'd', long)]
-        detach: bool,
-        /// A process.json describing the process.
-        #[arg(short = 'p', long)]
-        process: Option<PathBuf>,
-        #[arg(long = "console-socket")]
-        console_socket: Option<PathBuf>,
-        #[arg(long = "pid-file")]
-        pid_file: Option<PathBuf>,
-        #[arg(long)]
-        cwd: Option<PathBuf>,
-        #[arg(short = 'e', long)]
-        env: Vec<String>,
-        /// uid[:gid]
-        #[arg(short = 'u', long)]
-        user: Option<String>,
-        #[arg(short = 'g', long = "additional-gids")]
-        additional_gids: Vec<u32>,
-        #[arg(short = 'c', long = "cap")]
-        cap: Vec<String>,
-        #[arg(long = "no-new-privs")]
-        no_new_privs: bool,
-        #[arg(long = "preserve-fds", default_value_t = 0)]
-        preserve_fds: u32,
-        #[arg(long = "process-label", hide = true)]
-        process_label: Option<String>,
-        #[arg(long = "apparmor", hide = true)]
-        apparmor: Option<String>,
-        id: String,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        command: Vec<String>,
-    },
-    /// List the processes of a container.
-    Ps {
-        #[arg(short = 'f', long, value_enum, default_value = "table")]
-        format: OutFormat,
-        id: String,
-        /// Arguments for ps(1) (default: -ef).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        ps_args: Vec<String>,
-    },
-    /// Freeze all processes of a container.
+    Kill { all: bool, id: String, signal: String },
+    Delete { force: bool, id: String },
+    Run { detach: bool, keep: bool, create: CreateArgs },
+    Exec(Box<ExecOpts>),
+    Ps { format: OutFormat, id: String, ps_args: Vec<String> },
     Pause { id: String },
-    /// Thaw a paused container.
     Resume { id: String },
-    /// List containers.
-    List {
-        #[arg(short = 'f', long, value_enum, default_value = "table")]
-        format: OutFormat,
-        #[arg(short = 'q', long)]
-        quiet: bool,
-    },
-    /// Print the features this runtime supports (OCI features JSON).
+    List { format: OutFormat, quiet: bool },
     Features,
-    /// Write a default config.json.
-    Spec {
-        #[arg(short = 'b', long, default_value = ".")]
-        bundle: PathBuf,
-    },
+    Spec { bundle: PathBuf },
+}
+
+fn string(v: std::ffi::OsString) -> Result<String> {
+    v.into_string().map_err(|v| anyhow::anyhow!("argument {v:?} is not valid UTF-8"))
+}
+
+fn out_format(v: std::ffi::OsString) -> Result<OutFormat> {
+    match string(v)?.as_str() {
+        "table" => Ok(OutFormat::Table),
+        "json" => Ok(OutFormat::Json),
+        other => bail!("invalid --format {other:?} (table or json)"),
+    }
+}
+
+/// Global options, accepted before or after the command (as runc's).
+fn global(cli: &mut Cli, arg: &O, p: &mut lexopt::Parser) -> Result<bool> {
+    match arg {
+        O::Opt(f) if f == "--root" => cli.root = p.value()?.into(),
+        O::Opt(f) if f == "--log" => cli.log = Some(p.value()?.into()),
+        O::Opt(f) if f == "--log-format" => {
+            cli.log_format = match string(p.value()?)?.as_str() {
+                "text" => Format::Text,
+                "json" => Format::Json,
+                other => bail!("invalid --log-format {other:?} (text or json)"),
+            }
+        }
+        O::Opt(f) if f == "--debug" => cli.debug = true,
+        O::Opt(f) if f == "--systemd-cgroup" => cli.systemd_cgroup = true,
+        O::Opt(f) if f == "--criu" => {
+            p.value()?;
+        }
+        O::Opt(f) if f == "--rootless" => cli.rootless = Some(p.optional_value().map(string).transpose()?.unwrap_or_else(|| "true".into())),
+        O::Opt(f) if f == "-h" || f == "--help" => cli.help = true,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Options shared by `create` and `run`; returns false when `arg` is not one of them.
+fn create_opt(c: &mut CreateArgs, arg: &O, p: &mut lexopt::Parser) -> Result<bool> {
+    match arg {
+        O::Opt(f) if f == "-b" || f == "--bundle" => c.bundle = p.value()?.into(),
+        O::Opt(f) if f == "--console-socket" => c.console_socket = Some(p.value()?.into()),
+        O::Opt(f) if f == "--pid-file" => c.pid_file = Some(p.value()?.into()),
+        O::Opt(f) if f == "--no-pivot" => c.no_pivot = true,
+        O::Opt(f) if f == "--no-new-keyring" => {}
+        O::Opt(f) if f == "--preserve-fds" => c.preserve_fds = p.value()?.parse()?,
+        O::Val(v) if c.id.is_empty() => c.id = string(v.clone())?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn need(id: &str, what: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("{what} needs a container id");
+    }
+    Ok(())
+}
+
+fn parse() -> Result<Cli> {
+    let mut p = lexopt::Parser::from_env();
+    let mut cli = Cli {
+        root: PathBuf::from(state::DEFAULT_ROOT),
+        log: None,
+        log_format: Format::Text,
+        debug: false,
+        systemd_cgroup: false,
+        rootless: None,
+        version: false,
+        help: false,
+        cmd: None,
+    };
+    let name = loop {
+        let Some(arg) = next(&mut p)? else { return Ok(cli) };
+        if global(&mut cli, &arg, &mut p)? {
+            continue;
+        }
+        match arg {
+            O::Opt(f) if f == "-v" || f == "--version" => cli.version = true,
+            O::Val(v) => break string(v)?,
+            _ => return Err(unexpected(&arg)),
+        }
+    };
+    let mut id = String::new();
+    let cmd = match name.as_str() {
+        "create" | "run" => {
+            let mut c = CreateArgs { bundle: PathBuf::from("."), ..Default::default() };
+            let (mut detach, mut keep) = (false, false);
+            while let Some(arg) = next(&mut p)? {
+                if global(&mut cli, &arg, &mut p)? || create_opt(&mut c, &arg, &mut p)? {
+                    continue;
+                }
+                match arg {
+                    O::Opt(ref f) if (f == "-d" || f == "--detach") && name == "run" => detach = true,
+                    O::Opt(ref f) if f == "--keep" && name == "run" => keep = true,
+                    _ => return Err(unexpected(&arg)),
+                }
+            }
+            need(&c.id, &name)?;
+            if name == "create" { Cmd::Create(c) } else { Cmd::Run { detach, keep, create: c } }
+        }
+        "kill" => {
+            let (mut all, mut signal) = (false, String::from("SIGTERM"));
+            let mut n = 0;
+            while let Some(arg) = next(&mut p)? {
+                if global(&mut cli, &arg, &mut p)? {
+                    continue;
+                }
+                match arg {
+                    O::Opt(f) if f == "-a" || f == "--all" => all = true,
+                    O::Val(v) if n == 0 => {
+                        id = string(v)?;
+                        n += 1;
+                    }
+                    O::Val(v) if n == 1 => {
+                        signal = string(v)?;
+                        n += 1;
+                    }
+                    _ => return Err(unexpected(&arg)),
+                }
+            }
+            need(&id, "kill")?;
+            Cmd::Kill { all, id, signal }
+        }
+        "delete" => {
+            let mut force = false;
+            while let Some(arg) = next(&mut p)? {
+                if global(&mut cli, &arg, &mut p)? {
+                    continue;
+                }
+                match arg {
+                    O::Opt(f) if f == "-f" || f == "--force" => force = true,
+                    O::Val(v) if id.is_empty() => id = string(v)?,
+                    _ => return Err(unexpected(&arg)),
+                }
+            }
+            need(&id, "delete")?;
+            Cmd::Delete { force, id }
+        }
+        "exec" => {
+            let mut o = ExecOpts::default();
+            while let Some(arg) = next(&mut p)? {
+                if global(&mut cli, &arg, &mut p)? {
+                    continue;
+                }
+                match arg {
+                    O::Opt(f) if f == "-t" || f == "--tty" => o.tty = true,
+                    O::Opt(f) if f == "-d" || f == "--detach" => o.detach = true,
+                    O::Opt(f) if f == "-p" || f == "--process" => o.process_file = Some(p.value()?.into()),
+                    O::Opt(f) if f == "--console-socket" => o.console_socket = Some(p.value()?.into()),
+                    O::Opt(f) if f == "--pid-file" => o.pid_file = Some(p.value()?.into()),
+                    O::Opt(f) if f == "--cwd" => o.cwd = Some(p.value()?.into()),
+                    O::Opt(f) if f == "-e" || f == "--env" => o.env.push(string(p.value()?)?),
+                    O::Opt(f) if f == "-u" || f == "--user" => o.user = Some(string(p.value()?)?),
+                    O::Opt(f) if f == "-g" || f == "--additional-gids" => o.additional_gids.push(p.value()?.parse()?),
+                    O::Opt(f) if f == "-c" || f == "--cap" => o.cap_add.push(string(p.value()?)?),
+                    O::Opt(f) if f == "--no-new-privs" => o.no_new_privs = true,
+                    O::Opt(f) if f == "--preserve-fds" => o.preserve_fds = p.value()?.parse()?,
+                    O::Opt(f) if f == "--process-label" || f == "--apparmor" => {
+                        p.value()?;
+                    }
+                    O::Val(v) => {
+                        o.id = string(v)?;
+                        // Everything after the id is the command, flags included.
+                        for a in p.raw_args()? {
+                            o.args.push(string(a)?);
+                        }
+                    }
+                    _ => return Err(unexpected(&arg)),
+                }
+            }
+            need(&o.id, "exec")?;
+            Cmd::Exec(Box::new(o))
+        }
+        "ps" => {
+            let mut format = OutFormat::Table;
+            let mut ps_args = Vec::new();
+            while let Some(arg) = next(&mut p)? {
+                if global(&mut cli, &arg, &mut p)? {
+                    continue;
+                }
+                match arg {
+                    O::Opt(f) if f == "-f" || f == "--format" => format = out_format(p.value()?)?,
+                    O::Val(v) => {
+                        id = string(v)?;
+                        for a in p.raw_args()? {
+                            ps_args.push(string(a)?);
+                        }
+                    }
+                    _ => return Err(unexpected(&arg)),
+                }
+            }
+            need(&id, "ps")?;
+            if ps_args.first().map(String::as_str) == Some("--") {
+                ps_args.remove(0);
+            }
+            Cmd::Ps { format, id, ps_args }
+        }
+        "list" => {
+            let (mut format, mut quiet) = (OutFormat::Table, false);
+            while let Some(arg) = next(&mut p)? {
+                if global(&mut cli, &arg, &mut p)? {
+                    continue;
+                }
+                match arg {
+                    O::Opt(f) if f == "-f" || f == "--format" => format = out_format(p.value()?)?,
+                    O::Opt(f) if f == "-q" || f == "--quiet" => quiet = true,
+                    _ => return Err(unexpected(&arg)),
+                }
+            }
+            Cmd::List { format, quiet }
+        }
+        "spec" => {
+            let mut bundle = PathBuf::from(".");
+            while let Some(arg) = next(&mut p)? {
+                if global(&mut cli, &arg, &mut p)? {
+                    continue;
+                }
+                match arg {
+                    O::Opt(f) if f == "-b" || f == "--bundle" => bundle = p.value()?.into(),
+                    _ => return Err(unexpected(&arg)),
+                }
+            }
+            Cmd::Spec { bundle }
+        }
+        "start" | "state" | "pause" | "resume" | "features" => {
+            while let Some(arg) = next(&mut p)? {
+                if global(&mut cli, &arg, &mut p)? {
+                    continue;
+                }
+                match arg {
+                    O::Val(v) if id.is_empty() && name != "features" => id = string(v)?,
+                    _ => return Err(unexpected(&arg)),
+                }
+            }
+            if name != "features" {
+                need(&id, &name)?;
+            }
+            match name.as_str() {
+                "start" => Cmd::Start { id },
+                "state" => Cmd::State { id },
+                "pause" => Cmd::Pause { id },
+                "resume" => Cmd::Resume { id },
+                _ => Cmd::Features,
+            }
+        }
+        other => bail!("unknown command {other:?}; see --help"),
+    };
+    cli.cmd = Some(cmd);
+    Ok(cli)
 }
 
 fn create_opts(a: &CreateArgs, root: &std::path::Path) -> CreateOpts {
@@ -199,6 +386,10 @@ fn version() -> String {
 }
 
 fn real_main(cli: Cli) -> Result<i32> {
+    if cli.help {
+        print!("{USAGE}");
+        return Ok(0);
+    }
     if cli.version {
         print!("{}", version());
         return Ok(0);
@@ -240,43 +431,8 @@ fn real_main(cli: Cli) -> Result<i32> {
             let _ = keep;
             return Ok(code);
         }
-        Cmd::Exec {
-            tty,
-            detach,
-            process,
-            console_socket,
-            pid_file,
-            cwd,
-            env,
-            user,
-            additional_gids,
-            cap,
-            no_new_privs,
-            preserve_fds,
-            process_label: _,
-            apparmor: _,
-            id,
-            command,
-        } => {
-            let o = ExecOpts {
-                id,
-                process_file: process,
-                args: command,
-                tty,
-                detach,
-                console_socket,
-                pid_file,
-                cwd,
-                env,
-                user,
-                additional_gids,
-                cap_add: cap,
-                no_new_privs,
-                preserve_fds,
-                seccomp_cache: Some(cli.root.join(".seccomp-cache")),
-                stdio: None,
-                process: None,
-            };
+        Cmd::Exec(mut o) => {
+            o.seccomp_cache = Some(cli.root.join(".seccomp-cache"));
             return Ok(exec::exec(&store, &o)?);
         }
         Cmd::Ps {
@@ -431,20 +587,22 @@ fn reserve_preserved_fds(n: u32) {
 
 fn main() -> ExitCode {
     berth_runtime::exe_guard::clear_marker();
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth-runtime: {e:#}\n\n{USAGE}");
+            return ExitCode::from(1);
+        }
+    };
     // Before anything is opened (the log file included): see reserve_preserved_fds.
     match &cli.cmd {
         Some(Cmd::Create(a)) | Some(Cmd::Run { create: a, .. }) => {
             reserve_preserved_fds(a.preserve_fds)
         }
-        Some(Cmd::Exec { preserve_fds, .. }) => reserve_preserved_fds(*preserve_fds),
+        Some(Cmd::Exec(o)) => reserve_preserved_fds(o.preserve_fds),
         _ => {}
     }
-    let fmt = match cli.log_format {
-        LogFormat::Text => Format::Text,
-        LogFormat::Json => Format::Json,
-    };
-    if let Err(e) = logging::init(cli.log.as_deref(), fmt, cli.debug) {
+    if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         eprintln!("berth-runtime: cannot open log file: {e}");
     }
     let to_file = cli.log.is_some();
