@@ -248,6 +248,7 @@ pub fn spawn(store: &Store, o: &ExecOpts) -> Result<Spawned> {
             console_sock.as_ref(),
             &child_chan,
             o.preserve_fds,
+            o.stdio,
         );
         let msg = match r {
             Ok(never) => match never {},
@@ -304,10 +305,14 @@ fn child(
     console_sock: Option<&OwnedFd>,
     chan: &sync::Channel,
     preserve_fds: u32,
+    stdio: Option<[i32; 3]>,
 ) -> Result<std::convert::Infallible> {
     match chan.recv()? {
         Msg::Go => {}
         other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
+    }
+    if let Some(fds) = stdio {
+        crate::init::install_stdio(fds)?;
     }
     for (t, fd) in ns_fds {
         if *t != LinuxNamespaceType::Pid {

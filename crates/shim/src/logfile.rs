@@ -1,0 +1,359 @@
+//! The json-file log driver, byte-compatible with Docker's: one JSON object per line,
+//! `{"log":"…","stream":"stdout","time":"RFC3339Nano"}`, lines longer than 16 KiB split into
+//! several entries (only the last ends with "\n"), rotation `F` → `F.1` → … → `F.<n-1>`.
+//!
+//! Writes are buffered and flushed at the end of each turn of the shim's event loop, so a
+//! flood costs one `write(2)` per pipe read, while a quiet container's lines reach the file
+//! (and `logs -f`) at once. The writer never drops a line on purpose; the shim's back-pressure
+//! (it stops reading the container's pipes while it writes) is the flow control.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+
+use crate::error::{Error, Result};
+
+/// Docker's copier buffer: longer lines are split into entries of this many bytes.
+pub const MAX_ENTRY: usize = 16 * 1024;
+/// Buffered bytes that trigger a write before the end of the loop turn.
+const FLUSH_AT: usize = 32 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout = 0,
+    Stderr = 1,
+}
+
+impl Stream {
+    fn name(self) -> &'static [u8] {
+        match self {
+            Stream::Stdout => b"stdout",
+            Stream::Stderr => b"stderr",
+        }
+    }
+}
+
+/// The log file with its rotation state.
+pub struct LogFile {
+    path: PathBuf,
+    fd: OwnedFd,
+    /// Bytes in the current file, counting the buffered ones.
+    size: u64,
+    max_size: u64,
+    max_file: u32,
+    buf: Vec<u8>,
+    /// Bytes the file system refused (ENOSPC, EIO): counted, not retried forever.
+    pub lost: u64,
+}
+
+fn open_log(path: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(
+        path,
+        OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o640),
+    )
+    .map_err(|e| Error::path("open log", path, e.into()))
+}
+
+impl LogFile {
+    /// Opens (appending: a restarted container keeps its earlier lines) or creates the log.
+    pub fn open(path: &Path, max_size: u64, max_file: u32) -> Result<LogFile> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::path("create log dir", dir, e))?;
+        }
+        let fd = open_log(path)?;
+        let size = rustix::fs::fstat(&fd)
+            .map_err(|e| Error::path("stat log", path, e.into()))?
+            .st_size as u64;
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            fd,
+            size,
+            max_size,
+            max_file: max_file.max(1),
+            buf: Vec::new(),
+            lost: 0,
+        })
+    }
+
+    /// Appends one entry whose text is `a` followed by `b` (the line's buffered start and the
+    /// rest, so a line is never copied just to be joined).
+    pub fn entry(&mut self, stream: Stream, a: &[u8], b: &[u8], time: &[u8]) {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(FLUSH_AT + MAX_ENTRY);
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(b"{\"log\":\"");
+        escape_into(&mut self.buf, a);
+        escape_into(&mut self.buf, b);
+        self.buf.extend_from_slice(b"\",\"stream\":\"");
+        self.buf.extend_from_slice(stream.name());
+        self.buf.extend_from_slice(b"\",\"time\":\"");
+        self.buf.extend_from_slice(time);
+        self.buf.extend_from_slice(b"\"}\n");
+        let n = (self.buf.len() - start) as u64;
+        if self.max_size > 0 && self.size > 0 && self.size + n > self.max_size {
+            self.write_out(start);
+            self.rotate();
+        }
+        self.size += n;
+        if self.buf.len() >= FLUSH_AT {
+            self.flush();
+        }
+    }
+
+    /// Writes everything buffered.
+    pub fn flush(&mut self) {
+        self.write_out(self.buf.len());
+        if self.buf.capacity() > 4 * (FLUSH_AT + MAX_ENTRY) {
+            // A burst of control characters (6 bytes each once escaped) grew the buffer.
+            self.buf.shrink_to(FLUSH_AT + MAX_ENTRY);
+        }
+    }
+
+    /// Writes `buf[..upto]` and keeps the rest buffered.
+    fn write_out(&mut self, upto: usize) {
+        if upto == 0 {
+            return;
+        }
+        let mut done = 0;
+        while done < upto {
+            match rustix::io::write(&self.fd, &self.buf[done..upto]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => break,
+            }
+        }
+        if done < upto {
+            self.lost += (upto - done) as u64;
+            self.size = self.size.saturating_sub((upto - done) as u64);
+        }
+        self.buf.drain(..upto);
+    }
+
+    /// `F` → `F.1` → … → `F.<max_file-1>` (renaming onto the oldest drops it); with one file
+    /// the log is truncated instead, as Docker does.
+    fn rotate(&mut self) {
+        self.size = 0;
+        if self.max_file <= 1 {
+            let _ = rustix::fs::ftruncate(&self.fd, 0);
+            return;
+        }
+        let name = |i: u32| {
+            let mut p = self.path.clone().into_os_string();
+            p.push(format!(".{i}"));
+            PathBuf::from(p)
+        };
+        for i in (1..self.max_file - 1).rev() {
+            let _ = std::fs::rename(name(i), name(i + 1));
+        }
+        let _ = std::fs::rename(&self.path, name(1));
+        match open_log(&self.path) {
+            Ok(fd) => self.fd = fd,
+            Err(_) => {
+                // Keep writing to the renamed file rather than losing lines.
+                let _ = std::fs::rename(name(1), &self.path);
+            }
+        }
+    }
+}
+
+/// Splits a stream into log entries: at each newline, and every [`MAX_ENTRY`] bytes of a
+/// longer line. The unfinished line waits here for its end.
+#[derive(Default)]
+pub struct Lines {
+    partial: Vec<u8>,
+}
+
+impl Lines {
+    /// Feeds bytes; `emit(a, b)` receives each entry's text in two pieces.
+    pub fn feed(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8], &[u8])) {
+        while !data.is_empty() {
+            let room = MAX_ENTRY - self.partial.len();
+            let window = &data[..data.len().min(room)];
+            if let Some(i) = memchr(b'\n', window) {
+                emit(&self.partial, &data[..=i]);
+                self.partial.clear();
+                data = &data[i + 1..];
+            } else if data.len() >= room {
+                emit(&self.partial, window);
+                self.partial.clear();
+                data = &data[room..];
+            } else {
+                if self.partial.capacity() == 0 {
+                    self.partial.reserve(MAX_ENTRY.min(4096));
+                }
+                self.partial.extend_from_slice(data);
+                return;
+            }
+        }
+        if self.partial.capacity() > 4096 {
+            self.partial = Vec::new();
+        }
+    }
+
+    /// Emits the unfinished line, if any (at exit).
+    pub fn finish(&mut self, mut emit: impl FnMut(&[u8], &[u8])) {
+        if !self.partial.is_empty() {
+            emit(&self.partial, &[]);
+            self.partial = Vec::new();
+        }
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+/// Per byte: does it need attention inside a JSON string (as Go's encoding/json with HTML
+/// escaping, which Docker's json-file writer matches)?
+const fn attention_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'&' as usize] = true;
+    t[0xE2] = true; // may start U+2028 / U+2029
+    t
+}
+static ATTENTION: [bool; 256] = attention_table();
+
+/// Appends `s` escaped for a JSON string. Invalid UTF-8 becomes U+FFFD per byte, as Go does.
+pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    for chunk in s.utf8_chunks() {
+        escape_valid(out, chunk.valid().as_bytes());
+        for _ in chunk.invalid() {
+            out.extend_from_slice(b"\\ufffd");
+        }
+    }
+}
+
+fn escape_valid(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if !ATTENTION[b as usize] {
+            i += 1;
+            continue;
+        }
+        let mut ctl = [b'\\', b'u', b'0', b'0', 0, 0];
+        let (rep, adv): (&[u8], usize) = match b {
+            b'"' => (b"\\\"", 1),
+            b'\\' => (b"\\\\", 1),
+            b'\n' => (b"\\n", 1),
+            b'\r' => (b"\\r", 1),
+            b'\t' => (b"\\t", 1),
+            b'<' => (b"\\u003c", 1),
+            b'>' => (b"\\u003e", 1),
+            b'&' => (b"\\u0026", 1),
+            0xE2 => match (s.get(i + 1), s.get(i + 2)) {
+                (Some(0x80), Some(0xA8)) => (b"\\u2028", 3),
+                (Some(0x80), Some(0xA9)) => (b"\\u2029", 3),
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            },
+            _ => {
+                ctl[4] = HEX[(b >> 4) as usize];
+                ctl[5] = HEX[(b & 15) as usize];
+                (&ctl[..], 1)
+            }
+        };
+        out.extend_from_slice(&s[start..i]);
+        out.extend_from_slice(rep);
+        i += adv;
+        start = i;
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn esc(s: &[u8]) -> String {
+        let mut v = Vec::new();
+        escape_into(&mut v, s);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn escapes_as_go_does() {
+        assert_eq!(esc(b"hi\n"), "hi\\n");
+        assert_eq!(esc(b"a\"b\\c\t\r"), "a\\\"b\\\\c\\t\\r");
+        assert_eq!(esc(b"<a&b>"), "\\u003ca\\u0026b\\u003e");
+        assert_eq!(esc(b"\x01\x1b[0m"), "\\u0001\\u001b[0m");
+        assert_eq!(esc("é ✓ \u{2028}".as_bytes()), "é ✓ \\u2028");
+        assert_eq!(esc(b"a\xffb\xe2\x80"), "a\\ufffdb\\ufffd\\ufffd");
+        // Round trip through a JSON parser.
+        let all: Vec<u8> = (0u8..=255).collect();
+        let json = format!("\"{}\"", esc(&all));
+        let back: String = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, String::from_utf8_lossy(&all).replace("\u{fffd}", "\u{fffd}"));
+    }
+
+    fn split(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut l = Lines::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            l.feed(c, |a, b| out.push([a, b].concat()));
+        }
+        l.finish(|a, b| out.push([a, b].concat()));
+        out
+    }
+
+    #[test]
+    fn splits_lines_and_joins_fragments() {
+        let out = split(&[b"one\ntw", b"o\nthree"]);
+        assert_eq!(out, vec![b"one\n".to_vec(), b"two\n".to_vec(), b"three".to_vec()]);
+    }
+
+    #[test]
+    fn long_lines_become_16k_entries() {
+        let line = vec![b'x'; MAX_ENTRY * 2 + 10];
+        let mut data = line.clone();
+        data.push(b'\n');
+        let out = split(&[&data[..1000], &data[1000..]]);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].len(), MAX_ENTRY);
+        assert_eq!(out[1].len(), MAX_ENTRY);
+        assert_eq!(out[2], [&line[..10], b"\n"].concat());
+    }
+
+    #[test]
+    fn rotation_keeps_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut f = LogFile::open(&path, 1000, 3).unwrap();
+        for i in 0..100 {
+            f.entry(Stream::Stdout, b"", format!("line {i}\n").as_bytes(), b"T");
+        }
+        f.flush();
+        let mut lines = 0;
+        for name in ["c-json.log", "c-json.log.1", "c-json.log.2"] {
+            let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+            assert!(text.len() <= 1000, "{name} is {} bytes", text.len());
+            for l in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["stream"], "stdout");
+                lines += 1;
+            }
+        }
+        assert!(!dir.path().join("c-json.log.3").exists());
+        // 40 lines of ~50 bytes: 3 files of up to 1000 bytes hold the newest ones only.
+        assert!(lines > 100 / 4, "{lines}");
+        let newest = std::fs::read_to_string(&path).unwrap();
+        assert!(newest.contains("line 99\\n"));
+    }
+}

@@ -1,0 +1,861 @@
+//! The shim's state and its single poll(2) loop: the container's output pipes (or pty
+//! master), a signalfd for SIGCHLD, the listening socket and the client connections. No
+//! threads: the runtime library forks the container's init and exec processes from this
+//! process, which is only sound while it is single-threaded.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use berth_runtime::container::{self, CreateOpts};
+use berth_runtime::state::{Status, Store};
+
+use crate::args::Args;
+use crate::conn::{Attach, Client, Role, Target};
+use crate::error::{Error, Result};
+use crate::exec::{Exec, ExecState};
+use crate::io::Io;
+use crate::logfile::{Lines, LogFile, Stream};
+use crate::proto::{self, Request};
+use crate::sys;
+
+/// After the init (or an exec process) is reaped, how long its output pipes may stay open
+/// (held by a process outside its pid namespace) before the exit is recorded anyway.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// After the container is gone, the shim exits when no client has been connected this long.
+const IDLE_EXIT: Duration = Duration::from_secs(60);
+/// An attach client with this much unsent output stops the reading of the process's
+/// output (back-pressure, as Docker's attach) until it catches up.
+const CLIENT_HIGH_WATER: usize = 256 * 1024;
+const MAX_CLIENTS: usize = 1000;
+/// Finished execs remembered for `exec_wait`.
+const MAX_FINISHED_EXECS: usize = 64;
+const READ_BUF: usize = 64 * 1024;
+
+/// How the container's init ended.
+#[derive(Debug, Clone)]
+pub struct ExitInfo {
+    pub code: i32,
+    pub finished_at: String,
+    pub oom_killed: bool,
+}
+
+impl ExitInfo {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "exit_code": self.code,
+            "finished_at": self.finished_at,
+            "oom_killed": self.oom_killed,
+        })
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    Created,
+    Running,
+    /// Reaped; output still draining.
+    Exiting {
+        code: i32,
+        finished_at: String,
+        since: Instant,
+    },
+    Exited(ExitInfo),
+}
+
+pub struct Shim {
+    args: Args,
+    store: Store,
+    pub init_pid: i32,
+    phase: Phase,
+    io: Io,
+    log: Option<LogFile>,
+    lines: [Lines; 2],
+    cgroup: Option<berth_cgroups::Cgroup>,
+    oom_before: u64,
+    listener: OwnedFd,
+    sigfd: OwnedFd,
+    clients: Vec<Client>,
+    execs: Vec<Exec>,
+    next_exec_key: u64,
+    buf: Vec<u8>,
+    shutdown: Option<Instant>,
+    idle_since: Option<Instant>,
+    sock_path: PathBuf,
+    pid_path: PathBuf,
+    exit_path: PathBuf,
+}
+
+/// What a pollfd entry stands for.
+#[derive(Clone, Copy)]
+enum Slot {
+    Signal,
+    Listener,
+    Out(Target, usize),
+    Stdin(Target),
+    Client(usize),
+}
+
+impl Shim {
+    /// Listens, creates the container (held before exec), opens the log and writes
+    /// `shim.pid`. On error nothing of the container is left behind.
+    pub fn start(args: Args) -> Result<Shim> {
+        let dir = &args.state_dir;
+        std::fs::create_dir_all(dir).map_err(|e| Error::path("create state dir", dir, e))?;
+        let sock_path = dir.join("shim.sock");
+        let listener = listen(&sock_path)?;
+        let log = match &args.log_path {
+            Some(p) => Some(LogFile::open(p, args.log_max_size, args.log_max_file)?),
+            None => None,
+        };
+        let store = Store::new(&args.runtime_root);
+        let (io, child_ends) = if args.tty {
+            (None, None)
+        } else {
+            let (io, ends) = Io::pipes(args.open_stdin)?;
+            (Some(io), Some(ends))
+        };
+        let opts = CreateOpts {
+            id: args.id.clone(),
+            bundle: args.bundle.clone(),
+            console_to_parent: args.tty,
+            seccomp_cache: args.seccomp_cache.clone(),
+            stdio: child_ends.as_ref().map(|e| e.each_ref().map(sys::raw)),
+            ..CreateOpts::default()
+        };
+        let created = container::create(&store, &opts)?;
+        drop(child_ends);
+        let cleanup = |e: Error| {
+            let _ = container::delete(&store, &args.id, true);
+            e
+        };
+        let io = match (io, created.master) {
+            (Some(io), _) => io,
+            (None, Some(master)) => {
+                if let Some((w, h)) = args.console_size {
+                    set_winsize(&master, w, h);
+                }
+                Io::pty(master, args.open_stdin).map_err(cleanup)?
+            }
+            (None, None) => {
+                return Err(cleanup(Error::Other(
+                    "--tty, but the container has no terminal (process.terminal is false)".into(),
+                )));
+            }
+        };
+        let cgroup = berth_cgroups::Hierarchy::detect()
+            .ok()
+            .and_then(|h| berth_cgroups::Cgroup::new(&h, &created.saved.cgroup_path).ok());
+        let oom_before = cgroup
+            .as_ref()
+            .and_then(|c| c.oom_kills().ok())
+            .unwrap_or(0);
+        let sigfd = sys::block_signals().map_err(cleanup)?;
+        let pid_path = dir.join("shim.pid");
+        sys::write_atomic(&pid_path, std::process::id().to_string().as_bytes())
+            .map_err(cleanup)?;
+        let exit_path = dir.join("exit");
+        let _ = std::fs::remove_file(&exit_path);
+        let mut shim = Shim {
+            init_pid: created.pid,
+            store,
+            phase: Phase::Created,
+            io,
+            log,
+            lines: Default::default(),
+            cgroup,
+            oom_before,
+            listener,
+            sigfd,
+            clients: Vec::new(),
+            execs: Vec::new(),
+            next_exec_key: 1,
+            buf: Vec::new(),
+            shutdown: None,
+            idle_since: None,
+            sock_path,
+            pid_path,
+            exit_path,
+            args,
+        };
+        // The init may have died before SIGCHLD was blocked: look once.
+        shim.reap();
+        trim_heap();
+        Ok(shim)
+    }
+
+    /// The event loop; returns when the shim should exit.
+    pub fn run(mut self) {
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut slots: Vec<Slot> = Vec::new();
+        loop {
+            let now = Instant::now();
+            self.progress(now);
+            if self.should_exit(now) {
+                break;
+            }
+            fds.clear();
+            slots.clear();
+            self.poll_set(&mut fds, &mut slots);
+            let timeout = self.timeout(now);
+            if let Err(_e) = sys::poll(&mut fds, timeout) {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            for (pfd, slot) in fds.iter().zip(slots.iter()) {
+                if pfd.revents != 0 {
+                    self.ready(*slot, pfd.revents);
+                }
+            }
+            if let Some(l) = &mut self.log {
+                l.flush();
+            }
+            self.clients
+                .retain(|c| !c.finished(Instant::now()));
+        }
+        if let Some(l) = &mut self.log {
+            l.flush();
+        }
+        let _ = std::fs::remove_file(&self.sock_path);
+        let _ = std::fs::remove_file(&self.pid_path);
+    }
+
+    fn exited(&self) -> Option<&ExitInfo> {
+        match &self.phase {
+            Phase::Exited(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn should_exit(&self, now: Instant) -> bool {
+        if self.exited().is_none() {
+            return false;
+        }
+        if let Some(t) = self.shutdown {
+            return self.clients.iter().all(|c| c.pending() == 0) || now >= t;
+        }
+        self.idle_since.is_some_and(|t| now >= t + IDLE_EXIT)
+    }
+
+    fn timeout(&self, now: Instant) -> i32 {
+        let mut deadline: Option<Instant> = None;
+        let mut at = |t: Instant| deadline = Some(deadline.map_or(t, |d| d.min(t)));
+        if let Phase::Exiting { since, .. } = &self.phase {
+            at(*since + DRAIN_GRACE);
+        }
+        for e in &self.execs {
+            if let ExecState::Exiting { since, .. } = &e.state {
+                at(*since + DRAIN_GRACE);
+            }
+        }
+        if let Some(t) = self.idle_since {
+            at(t + IDLE_EXIT);
+        }
+        if let Some(t) = self.shutdown {
+            at(t);
+        }
+        for c in &self.clients {
+            if let Some(t) = c.closing {
+                at(t);
+            }
+        }
+        match deadline {
+            None => -1,
+            Some(d) => d.saturating_duration_since(now).as_millis().min(60_000) as i32 + 1,
+        }
+    }
+
+    fn io_of(&mut self, t: Target) -> Option<&mut Io> {
+        io_in(&mut self.io, &mut self.execs, t)
+    }
+
+    /// Whether an attached client is too far behind to read more output for `t`.
+    fn backlogged(&self, t: Target) -> bool {
+        self.clients
+            .iter()
+            .any(|c| c.attached_to(t).is_some() && c.pending() > CLIENT_HIGH_WATER)
+    }
+
+    fn poll_set(&self, fds: &mut Vec<libc::pollfd>, slots: &mut Vec<Slot>) {
+        let mut add = |fd: &OwnedFd, ev: i16, s: Slot| {
+            fds.push(sys::pollfd(sys::raw(fd), ev));
+            slots.push(s);
+        };
+        add(&self.sigfd, libc::POLLIN, Slot::Signal);
+        if self.clients.len() < MAX_CLIENTS {
+            add(&self.listener, libc::POLLIN, Slot::Listener);
+        }
+        let targets = std::iter::once((Target::Main, &self.io))
+            .chain(self.execs.iter().map(|e| (Target::Exec(e.key), &e.io)));
+        let mut stdin_busy = Vec::new();
+        for (t, io) in targets {
+            if !self.backlogged(t) {
+                for (i, o) in io.out.iter().enumerate() {
+                    if let Some(fd) = o {
+                        add(fd, libc::POLLIN, Slot::Out(t, i));
+                    }
+                }
+            }
+            if let Some(fd) = &io.stdin
+                && !io.stdin_pending.is_empty()
+            {
+                add(fd, libc::POLLOUT, Slot::Stdin(t));
+                stdin_busy.push(t);
+            }
+        }
+        for (i, c) in self.clients.iter().enumerate() {
+            let mut ev = 0;
+            if c.pending() > 0 {
+                ev |= libc::POLLOUT;
+            }
+            let wants_input = match &c.role {
+                Role::Request => true,
+                Role::Attached(a) => !(a.stdin && stdin_busy.contains(&a.target)),
+                Role::Respond | Role::Wait(_) => true,
+            };
+            if wants_input && !c.read_eof {
+                ev |= libc::POLLIN;
+            }
+            // POLLHUP and POLLERR are reported even with no events asked for.
+            add(&c.fd, ev, Slot::Client(i));
+        }
+    }
+
+    fn ready(&mut self, slot: Slot, revents: i16) {
+        match slot {
+            Slot::Signal => {
+                sys::drain_signalfd(self.sigfd.as_fd());
+                self.reap();
+            }
+            Slot::Listener => self.accept(),
+            Slot::Out(t, i) => {
+                self.read_output(t, i);
+            }
+            Slot::Stdin(t) => {
+                if let Some(io) = self.io_of(t) {
+                    io.flush_stdin();
+                }
+            }
+            Slot::Client(i) => self.client_ready(i, revents),
+        }
+    }
+
+    fn accept(&mut self) {
+        for _ in 0..64 {
+            match rustix::net::accept_with(
+                &self.listener,
+                rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
+            ) {
+                Ok(fd) => {
+                    self.idle_since = None;
+                    if self.clients.len() >= MAX_CLIENTS {
+                        continue;
+                    }
+                    self.clients.push(Client::new(fd));
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Reads one chunk of a process's output and hands it to the log (the container's
+    /// own output only) and to the attached clients. Returns whether it read anything.
+    fn read_output(&mut self, t: Target, i: usize) -> bool {
+        if self.buf.len() < READ_BUF {
+            self.buf.resize(READ_BUF, 0);
+        }
+        let Some(io) = io_in(&mut self.io, &mut self.execs, t) else {
+            return false;
+        };
+        let Some(fd) = &io.out[i] else { return false };
+        let n = match sys::read(fd.as_fd(), &mut self.buf) {
+            Ok(Some(0)) | Err(_) => {
+                io.out[i] = None;
+                return false;
+            }
+            Ok(None) => return false,
+            Ok(Some(n)) => n,
+        };
+        let data = &self.buf[..n];
+        let stream = if i == 0 { Stream::Stdout } else { Stream::Stderr };
+        if t == Target::Main
+            && let Some(log) = &mut self.log
+        {
+            let mut ts = [0u8; 40];
+            let tl = crate::clock::format_now(&mut ts);
+            self.lines[i].feed(data, |a, b| log.entry(stream, a, b, &ts[..tl]));
+        }
+        for c in &mut self.clients {
+            if c.attached_to(t).is_some_and(|a| a.streams[i]) {
+                c.frame(i as u8 + 1, data);
+            }
+        }
+        true
+    }
+
+    fn client_ready(&mut self, i: usize, revents: i16) {
+        if revents & libc::POLLOUT != 0 {
+            self.clients[i].flush();
+        }
+        if revents & libc::POLLIN != 0 {
+            self.client_read(i);
+        } else if revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            // Gone entirely (POLLHUP without POLLIN: nothing left to read).
+            self.client_gone(i);
+        }
+    }
+
+    fn client_gone(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        c.dead = true;
+        if let Role::Attached(a) = &c.role
+            && a.stdin
+            && !c.read_eof
+        {
+            c.read_eof = true;
+            let t = a.target;
+            self.stdin_eof(t);
+        }
+    }
+
+    fn client_read(&mut self, i: usize) {
+        if self.buf.len() < READ_BUF {
+            self.buf.resize(READ_BUF, 0);
+        }
+        let r = sys::read(self.clients[i].fd.as_fd(), &mut self.buf);
+        let n = match r {
+            Ok(None) => return,
+            Ok(Some(n)) => n,
+            Err(_) => return self.client_gone(i),
+        };
+        let c = &mut self.clients[i];
+        match &c.role {
+            Role::Request => {
+                if n == 0 {
+                    c.read_eof = true;
+                    if c.inbuf.is_empty() {
+                        c.dead = true;
+                        return;
+                    }
+                    let line = std::mem::take(&mut c.inbuf);
+                    self.request(i, &line, &[]);
+                    return;
+                }
+                let data = &self.buf[..n];
+                match data.iter().position(|&b| b == b'\n') {
+                    Some(p) => {
+                        let mut line = std::mem::take(&mut c.inbuf);
+                        line.extend_from_slice(&data[..p]);
+                        let rest = data[p + 1..].to_vec();
+                        self.request(i, &line, &rest);
+                    }
+                    None if c.inbuf.len() + n > proto::MAX_REQUEST => {
+                        c.inbuf = Vec::new();
+                        c.respond(&proto::error_line("request too long"));
+                    }
+                    None => c.inbuf.extend_from_slice(data),
+                }
+            }
+            Role::Attached(a) => {
+                let (t, stdin) = (a.target, a.stdin);
+                if n == 0 {
+                    c.read_eof = true;
+                    if stdin {
+                        self.stdin_eof(t);
+                    }
+                } else if stdin {
+                    let data = self.buf[..n].to_vec();
+                    if let Some(io) = self.io_of(t) {
+                        io.write_stdin(&data);
+                    }
+                }
+            }
+            Role::Respond | Role::Wait(_) => {
+                if n == 0 {
+                    c.read_eof = true;
+                }
+            }
+        }
+    }
+
+    /// An attached client ended its input: the process's stdin closes with `--stdin-once`
+    /// or when no other attached client still sends input. (With a terminal the master
+    /// stays open; only our copy for input is dropped.)
+    fn stdin_eof(&mut self, t: Target) {
+        let others = self.clients.iter().any(|c| {
+            !c.dead
+                && !c.read_eof
+                && c.attached_to(t).is_some_and(|a| a.stdin)
+        });
+        let once = match t {
+            Target::Main => self.args.stdin_once,
+            Target::Exec(_) => true,
+        };
+        if once || !others {
+            if let Some(io) = self.io_of(t) {
+                io.close_stdin();
+            }
+        }
+    }
+
+    fn request(&mut self, i: usize, line: &[u8], rest: &[u8]) {
+        let answer = match proto::parse(line) {
+            Err(e) => Err(e),
+            Ok(req) => self.handle(i, req, rest),
+        };
+        let c = &mut self.clients[i];
+        match answer {
+            Ok(Some(line)) => c.respond(&line),
+            Ok(None) => {}
+            Err(e) => c.respond(&proto::error_line(&e)),
+        }
+    }
+
+    /// Runs one request. Ok(Some(line)): answer and close; Ok(None): the client was parked
+    /// or attached (and already got what it needs).
+    fn handle(&mut self, i: usize, req: Request, rest: &[u8]) -> std::result::Result<Option<Vec<u8>>, String> {
+        let ok = || Ok(Some(proto::OK.to_vec()));
+        let id = self.args.id.clone();
+        match req {
+            Request::Start => {
+                self.reap();
+                match self.phase {
+                    Phase::Created => {}
+                    Phase::Running => return Err("container is already running".into()),
+                    _ => return Err("container has exited".into()),
+                }
+                container::start(&self.store, &id).map_err(|e| e.to_string())?;
+                self.phase = Phase::Running;
+                ok()
+            }
+            Request::State => {
+                let (status, code) = match &self.phase {
+                    Phase::Created => ("created", None),
+                    Phase::Running | Phase::Exiting { .. } => {
+                        let paused = self
+                            .store
+                            .load(&id)
+                            .map(|s| container::status(&self.store, &s) == Status::Paused)
+                            .unwrap_or(false);
+                        (if paused { "paused" } else { "running" }, None)
+                    }
+                    Phase::Exited(e) => ("exited", Some(e.code)),
+                };
+                Ok(Some(proto::line(&serde_json::json!({
+                    "pid": self.init_pid, "status": status, "exit_code": code,
+                }))))
+            }
+            Request::Wait => match self.exited() {
+                Some(e) => Ok(Some(proto::line(&e.json()))),
+                None => {
+                    self.clients[i].role = Role::Wait(Target::Main);
+                    Ok(None)
+                }
+            },
+            Request::Kill { signal, all } => {
+                if !matches!(self.phase, Phase::Created | Phase::Running) {
+                    return Err("container is not running".into());
+                }
+                container::kill(&self.store, &id, signal, all).map_err(|e| e.to_string())?;
+                ok()
+            }
+            Request::Pause | Request::Resume => {
+                if !matches!(self.phase, Phase::Created | Phase::Running) {
+                    return Err("container is not running".into());
+                }
+                let r = if matches!(req, Request::Pause) {
+                    container::pause(&self.store, &id)
+                } else {
+                    container::resume(&self.store, &id)
+                };
+                r.map_err(|e| e.to_string())?;
+                ok()
+            }
+            Request::Resize { width, height, exec_id } => {
+                match exec_id {
+                    None => match &self.io.master {
+                        Some(m) => set_winsize(m, width, height),
+                        None => return Err("container has no terminal".into()),
+                    },
+                    Some(x) => {
+                        let e = self.exec_mut(&x)?;
+                        if !e.tty {
+                            return Err(format!("exec {x} has no terminal"));
+                        }
+                        e.size = Some((width, height));
+                        if let Some(m) = &e.io.master {
+                            set_winsize(m, width, height);
+                        }
+                    }
+                }
+                ok()
+            }
+            Request::Attach { stdin, stdout, stderr, exec_id } => {
+                let (target, done, tty) = match exec_id {
+                    None => (Target::Main, self.exited().is_some(), self.args.tty),
+                    Some(x) => {
+                        let e = self.exec_mut(&x)?;
+                        (Target::Exec(e.key), e.finished(), e.tty)
+                    }
+                };
+                let c = &mut self.clients[i];
+                c.role = Role::Attached(Attach {
+                    target,
+                    stdin,
+                    // With a terminal everything is stream 1.
+                    streams: [stdout || (tty && stderr), stderr && !tty],
+                });
+                c.send(proto::OK, &[]);
+                if done {
+                    c.close_after_flush();
+                } else if stdin && !rest.is_empty()
+                    && let Some(io) = self.io_of(target)
+                {
+                    io.write_stdin(rest);
+                }
+                Ok(None)
+            }
+            Request::Exec { exec_id, process, tty, stdin } => {
+                if !matches!(self.phase, Phase::Created | Phase::Running) {
+                    return Err("container is not running".into());
+                }
+                if self.execs.iter().any(|e| e.id == exec_id) {
+                    return Err(format!("exec {exec_id} already exists"));
+                }
+                let key = self.next_exec_key;
+                self.next_exec_key += 1;
+                self.execs.push(Exec::new(key, exec_id, process, tty, stdin));
+                self.prune_execs();
+                ok()
+            }
+            Request::ExecStart { exec_id } => {
+                self.reap();
+                if !matches!(self.phase, Phase::Running) {
+                    return Err("container is not running".into());
+                }
+                let cache = self.args.seccomp_cache.clone();
+                let idx = self
+                    .execs
+                    .iter()
+                    .position(|e| e.id == exec_id)
+                    .ok_or_else(|| format!("no such exec {exec_id}"))?;
+                let r = self.execs[idx].spawn(&self.store, &id, cache);
+                trim_heap();
+                match r {
+                    Ok(pid) => Ok(Some(proto::line(&serde_json::json!({ "pid": pid })))),
+                    Err(e) => {
+                        let t = Target::Exec(self.execs[idx].key);
+                        self.finish_waiters(t);
+                        Err(e)
+                    }
+                }
+            }
+            Request::ExecWait { exec_id } => {
+                let e = self.exec_mut(&exec_id)?;
+                if let Some(code) = e.exit_code() {
+                    return Ok(Some(proto::line(&serde_json::json!({ "exit_code": code }))));
+                }
+                let t = Target::Exec(e.key);
+                self.clients[i].role = Role::Wait(t);
+                Ok(None)
+            }
+            Request::Shutdown => {
+                self.shutdown = Some(Instant::now() + Duration::from_secs(5));
+                ok()
+            }
+        }
+    }
+
+    fn exec_mut(&mut self, id: &str) -> std::result::Result<&mut Exec, String> {
+        self.execs
+            .iter_mut()
+            .find(|e| e.id == id)
+            .ok_or_else(|| format!("no such exec {id}"))
+    }
+
+    /// Drops the oldest finished execs beyond [`MAX_FINISHED_EXECS`].
+    fn prune_execs(&mut self) {
+        let finished = self.execs.iter().filter(|e| e.finished()).count();
+        let mut extra = finished.saturating_sub(MAX_FINISHED_EXECS);
+        self.execs.retain(|e| {
+            if extra > 0 && e.finished() {
+                extra -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Reaps every child that has exited: the init, exec processes, and orphans that were
+    /// re-parented to us (we are a child subreaper).
+    fn reap(&mut self) {
+        while let Some((pid, status)) = sys::reap_any() {
+            let code = berth_runtime::console::exit_code(status);
+            if pid == self.init_pid && matches!(self.phase, Phase::Created | Phase::Running) {
+                self.phase = Phase::Exiting {
+                    code,
+                    finished_at: crate::clock::now_rfc3339_nano(),
+                    since: Instant::now(),
+                };
+            } else if let Some(e) = self
+                .execs
+                .iter_mut()
+                .find(|e| matches!(e.state, ExecState::Running { pid: p } if p == pid))
+            {
+                e.state = ExecState::Exiting {
+                    code,
+                    since: Instant::now(),
+                };
+            }
+        }
+    }
+
+    /// Moves exits forward once their output is drained (or the grace time is over).
+    fn progress(&mut self, now: Instant) {
+        if let Phase::Exiting { since, .. } = &self.phase
+            && (!self.io.outputs_open() || now >= *since + DRAIN_GRACE)
+        {
+            self.finish_main();
+        }
+        let ready: Vec<u64> = self
+            .execs
+            .iter()
+            .filter(|e| match e.state {
+                ExecState::Exiting { since, .. } => {
+                    !e.io.outputs_open() || now >= since + DRAIN_GRACE
+                }
+                _ => false,
+            })
+            .map(|e| e.key)
+            .collect();
+        for k in ready {
+            self.drain(Target::Exec(k));
+            if let Some(e) = self.execs.iter_mut().find(|e| e.key == k) {
+                e.finish();
+            }
+            self.finish_waiters(Target::Exec(k));
+        }
+        if self.exited().is_some() && self.shutdown.is_none() {
+            if self.clients.is_empty() {
+                self.idle_since.get_or_insert(now);
+            } else {
+                self.idle_since = None;
+            }
+        }
+    }
+
+    /// Reads what is left in a process's pipes, ignoring back-pressure.
+    fn drain(&mut self, t: Target) {
+        for i in 0..2 {
+            for _ in 0..64 {
+                if !self.read_output(t, i) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The init has exited and its output is drained: log the last partial lines, check
+    /// for an OOM kill, record the exit, delete the container, answer the waiters.
+    fn finish_main(&mut self) {
+        let Phase::Exiting { code, finished_at, .. } = &self.phase else { return };
+        let (code, finished_at) = (*code, finished_at.clone());
+        self.drain(Target::Main);
+        if let Some(log) = &mut self.log {
+            let mut ts = [0u8; 40];
+            let tl = crate::clock::format_now(&mut ts);
+            for (i, s) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+                self.lines[i].finish(|a, b| log.entry(s, a, b, &ts[..tl]));
+            }
+            log.flush();
+        }
+        let oom_killed = self
+            .cgroup
+            .as_ref()
+            .and_then(|c| c.oom_kills().ok())
+            .is_some_and(|n| n > self.oom_before);
+        let info = ExitInfo {
+            code,
+            finished_at,
+            oom_killed,
+        };
+        let _ = sys::write_atomic(&self.exit_path, &proto::line(&info.json()));
+        let _ = container::delete(&self.store, &self.args.id, true);
+        self.io.close();
+        self.phase = Phase::Exited(info);
+        // delete() killed whatever was left in the cgroup (exec processes included).
+        self.reap();
+        self.finish_waiters(Target::Main);
+        trim_heap();
+    }
+
+    /// Answers the parked waits for `t` and ends its attach streams.
+    fn finish_waiters(&mut self, t: Target) {
+        let answer = match t {
+            Target::Main => self.exited().map(|e| proto::line(&e.json())),
+            Target::Exec(k) => self
+                .execs
+                .iter()
+                .find(|e| e.key == k)
+                .and_then(Exec::exit_code)
+                .map(|code| proto::line(&serde_json::json!({ "exit_code": code }))),
+        };
+        for c in &mut self.clients {
+            match &c.role {
+                Role::Wait(w) if *w == t => match &answer {
+                    Some(a) => c.respond(a),
+                    None => c.respond(&proto::error_line("process is gone")),
+                },
+                Role::Attached(a) if a.target == t => c.close_after_flush(),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn io_in<'a>(io: &'a mut Io, execs: &'a mut [Exec], t: Target) -> Option<&'a mut Io> {
+    match t {
+        Target::Main => Some(io),
+        Target::Exec(k) => execs.iter_mut().find(|e| e.key == k).map(|e| &mut e.io),
+    }
+}
+
+/// Binds and listens on `path` (a stale socket from an earlier shim is replaced), 0600.
+fn listen(path: &std::path::Path) -> Result<OwnedFd> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let _ = std::fs::remove_file(path);
+    let addr = SocketAddrUnix::new(path).map_err(|e| Error::path("socket address", path, e.into()))?;
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )
+    .map_err(|e| Error::sys("socket", e))?;
+    rustix::net::bind(&fd, &addr).map_err(|e| Error::path("bind", path, e.into()))?;
+    rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(0o600))
+        .map_err(|e| Error::path("chmod", path, e.into()))?;
+    rustix::net::listen(&fd, 128).map_err(|e| Error::path("listen", path, e.into()))?;
+    Ok(fd)
+}
+
+pub fn set_winsize(fd: &OwnedFd, width: u16, height: u16) {
+    let ws = rustix::termios::Winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let _ = rustix::termios::tcsetwinsize(fd, ws);
+}
+
+/// Returns freed heap pages to the kernel: creating a container or an exec parses the OCI
+/// config and compiles a seccomp filter, and the shim lives on for the container's life.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only releases free memory of the allocator; no pointers change.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -1,0 +1,189 @@
+//! Thin syscall helpers on raw descriptors, for the event loop. Everything opened here is
+//! close-on-exec: the container gets exactly the descriptors installed as its 0, 1 and 2.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::error::{Error, Result};
+
+/// A pipe, both ends close-on-exec and blocking (the container's end must block; the
+/// shim makes its own end non-blocking with [`set_nonblock`]). Returns (read, write).
+pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::sys("pipe", e))
+}
+
+pub fn set_nonblock(fd: BorrowedFd<'_>) -> Result<()> {
+    let fl = rustix::fs::fcntl_getfl(fd).map_err(|e| Error::sys("fcntl F_GETFL", e))?;
+    rustix::fs::fcntl_setfl(fd, fl | OFlags::NONBLOCK).map_err(|e| Error::sys("fcntl F_SETFL", e))
+}
+
+pub fn dev_null(flags: OFlags) -> Result<OwnedFd> {
+    rustix::fs::open("/dev/null", flags | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::path("open", "/dev/null", e.into()))
+}
+
+/// Points our own 0, 1, 2 at /dev/null (the shim has no terminal and no reader of its own
+/// output once berthd has gone).
+pub fn null_stdio() -> Result<()> {
+    let null = dev_null(OFlags::RDWR)?;
+    for target in 0..3 {
+        // SAFETY: dup2 onto the standard descriptors of this process, which it owns.
+        if unsafe { libc::dup2(null.as_raw_fd(), target) } < 0 {
+            return Err(Error::sys("dup2 /dev/null", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+fn sigset(sigs: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
+    unsafe {
+        let mut s: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut s);
+        for &sig in sigs {
+            libc::sigaddset(&mut s, sig);
+        }
+        s
+    }
+}
+
+/// Blocks SIGCHLD (delivered through the returned signalfd instead) and SIGPIPE (a write to
+/// a closed pipe or socket then fails with EPIPE instead of killing the shim). Called after
+/// the container's init exists, because the mask is inherited across clone and execve; exec
+/// processes unblock everything before their execve.
+pub fn block_signals() -> Result<OwnedFd> {
+    let set = sigset(&[libc::SIGCHLD, libc::SIGPIPE]);
+    // SAFETY: a valid, initialised sigset; the shim is single-threaded.
+    unsafe {
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(Error::sys("sigprocmask", std::io::Error::last_os_error()));
+        }
+    }
+    let chld = sigset(&[libc::SIGCHLD]);
+    // SAFETY: a valid sigset; the descriptor returned is new and owned by us.
+    let fd = unsafe { libc::signalfd(-1, &chld, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(Error::sys("signalfd", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd was just returned by signalfd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Restores SIGPIPE's default action: Rust's runtime ignores it, and an ignored disposition
+/// would be inherited by the container's processes (`yes | head` would then spin).
+pub fn default_sigpipe() {
+    // SAFETY: setting a standard disposition for a standard signal.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// Empties the signalfd (the signals only say "look at your children").
+pub fn drain_signalfd(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 128 * 4];
+    while let Ok(n) = rustix::io::read(fd, &mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// One reaped child: (pid, raw wait status).
+pub fn reap_any() -> Option<(i32, i32)> {
+    let mut status = 0;
+    // SAFETY: waitpid with a valid status pointer.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    (pid > 0).then_some((pid, status))
+}
+
+/// Reads into `buf`: Ok(Some(n)) with n = 0 at end of file, Ok(None) when it would block.
+/// EIO is end of file too (a pty master whose last peer closed).
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
+    loop {
+        match rustix::io::read(fd, &mut *buf) {
+            Ok(n) => return Ok(Some(n)),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Ok(None),
+            Err(Errno::IO) => return Ok(Some(0)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes what it can without blocking: Ok(n) bytes taken (0 when full).
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> std::io::Result<usize> {
+    loop {
+        match rustix::io::write(fd, buf) {
+            Ok(n) => return Ok(n),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Sends `a` then `b` on a socket in one call, without blocking and without SIGPIPE:
+/// Ok(bytes taken), 0 when the socket buffer is full.
+pub fn send(fd: BorrowedFd<'_>, a: &[u8], b: &[u8]) -> std::io::Result<usize> {
+    let iov = [std::io::IoSlice::new(a), std::io::IoSlice::new(b)];
+    let iov = if b.is_empty() { &iov[..1] } else { &iov[..] };
+    loop {
+        match rustix::net::sendmsg(
+            fd,
+            iov,
+            &mut rustix::net::SendAncillaryBuffer::default(),
+            rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT,
+        ) {
+            Ok(n) => return Ok(n),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `poll(2)` over raw descriptors; `timeout_ms` < 0 waits forever.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<()> {
+    // SAFETY: the pointer and length describe a live, initialised slice of pollfd.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(Error::sys("poll", e));
+        }
+        for f in fds.iter_mut() {
+            f.revents = 0;
+        }
+    }
+    Ok(())
+}
+
+pub fn pollfd(fd: RawFd, events: i16) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+pub fn raw(fd: &impl AsFd) -> RawFd {
+    fd.as_fd().as_raw_fd()
+}
+
+/// Writes `data` to `path` so that a reader sees nothing or all of it: temp file, fsync,
+/// rename, fsync of the directory.
+pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::path("create", &tmp, e))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::path("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::path("rename", path, e))?;
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
