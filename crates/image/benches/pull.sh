@@ -10,8 +10,10 @@ TOOL=${TOOL:-$HERE/../../../target/release/berth-image-tool}
 [ -x "$TOOL" ] || cargo build --release -p berth-image --bin berth-image-tool
 WORK=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
 REG_PID=
+PODMAN_CLEAN="podman images -q --filter reference=*/bench/minbase | xargs -r podman rmi -f >/dev/null 2>&1 || true"
 cleanup() {
   [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
+  command -v podman >/dev/null && sh -c "$PODMAN_CLEAN"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -59,7 +61,8 @@ else
   echo "docker: no daemon on this machine, skipped"
 fi
 if command -v podman >/dev/null; then
-  CMDS+=(-n "podman pull" --prepare "podman rmi -f $IMG >/dev/null 2>&1 || true" "podman pull -q --tls-verify=false $IMG")
+  # Every earlier bench image goes too: podman would otherwise reuse their layers.
+  CMDS+=(-n "podman pull" --prepare "$PODMAN_CLEAN" "podman pull -q --tls-verify=false $IMG")
 else
   echo "podman: not installed, skipped"
 fi
