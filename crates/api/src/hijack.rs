@@ -1,0 +1,369 @@
+//! Hijacked streams: container attach and exec start. The HTTP connection is upgraded
+//! (`Upgrade: tcp` → 101) and becomes a raw byte pipe to the shim's attach stream; a
+//! client that does not ask for the upgrade gets a plain 200 with the output only.
+//!
+//! The shim always sends Docker's multiplexed frames; for a tty they are unwrapped, as
+//! Docker sends raw bytes then. A half-close from the client (stdin EOF) is passed on
+//! for non-tty streams only; with a tty the terminal's input stays open (detach).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_engine::{AttachHandle, Engine};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::containers::flag;
+use crate::error::{ApiError, ApiResult};
+
+fn wants_upgrade(req: &Request) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("tcp"))
+}
+
+fn upgrade_response(tty: bool) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(if tty {
+            "application/vnd.docker.raw-stream"
+        } else {
+            "application/vnd.docker.multiplexed-stream"
+        }),
+    );
+    r
+}
+
+/// Reads one frame: (stream, payload); None at a clean end.
+async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Option<(u8, Vec<u8>)> {
+    let mut h = [0u8; 8];
+    r.read_exact(&mut h).await.ok()?;
+    let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await.ok()?;
+    Some((h[0], buf))
+}
+
+/// Ctrl-P Ctrl-Q (or `--detach-keys`) seen in a tty's input ends the attach, not the
+/// container. Returns the bytes to forward and whether the sequence completed.
+struct DetachScanner {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl DetachScanner {
+    fn new(spec: Option<&str>) -> DetachScanner {
+        let keys = spec
+            .and_then(parse_detach_keys)
+            .unwrap_or_else(|| vec![0x10, 0x11]);
+        DetachScanner { keys, matched: 0 }
+    }
+
+    fn feed(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(data.len());
+        for &b in data {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return (out, true);
+                }
+            } else {
+                out.extend_from_slice(&self.keys[..self.matched]);
+                self.matched = 0;
+                if b == self.keys[0] {
+                    self.matched = 1;
+                } else {
+                    out.push(b);
+                }
+            }
+        }
+        (out, false)
+    }
+}
+
+/// Docker's detach-key syntax: `ctrl-p,ctrl-q`, `a,b`.
+fn parse_detach_keys(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for k in s.split(',') {
+        let k = k.trim();
+        if let Some(c) = k.strip_prefix("ctrl-") {
+            let c = c.as_bytes();
+            if c.len() != 1 {
+                return None;
+            }
+            let v = match c[0] {
+                b'a'..=b'z' => c[0] - b'a' + 1,
+                b'@' => 0,
+                b'[' => 27,
+                b'\\' => 28,
+                b']' => 29,
+                b'^' => 30,
+                b'_' => 31,
+                _ => return None,
+            };
+            out.push(v);
+        } else if k.len() == 1 {
+            out.push(k.as_bytes()[0]);
+        } else {
+            return None;
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Pumps bytes both ways until the shim ends the output (or the client detaches).
+type Closing = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+async fn bridge<C>(
+    client: C,
+    shim: BufReader<UnixStream>,
+    tty: bool,
+    stdin: bool,
+    detach_keys: Option<String>,
+    before_close: Option<Closing>,
+) where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let buffered = shim.buffer().to_vec();
+    let (sr, mut sw) = shim.into_inner().into_split();
+    let mut sr = std::io::Cursor::new(buffered).chain(sr);
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
+    let input = tokio::spawn(async move {
+        let mut scanner = tty.then(|| DetachScanner::new(detach_keys.as_deref()));
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if !stdin {
+                        continue;
+                    }
+                    let (data, detached) = match scanner.as_mut() {
+                        Some(s) => s.feed(&buf[..n]),
+                        None => (buf[..n].to_vec(), false),
+                    };
+                    if !data.is_empty() && sw.write_all(&data).await.is_err() {
+                        break;
+                    }
+                    if detached {
+                        let _ = detach_tx.send(());
+                        return;
+                    }
+                }
+            }
+        }
+        if stdin && !tty {
+            let _ = sw.shutdown().await;
+        }
+        // With a tty, keep the write half (the terminal's input) open: dropping it
+        // would look like EOF to the shim.
+        std::future::pending::<()>().await;
+        drop(sw);
+    });
+    loop {
+        tokio::select! {
+            f = read_frame(&mut sr) => {
+                let Some((stream, data)) = f else { break };
+                let ok = if tty {
+                    cw.write_all(&data).await
+                } else {
+                    let mut h = [stream, 0, 0, 0, 0, 0, 0, 0];
+                    h[4..].copy_from_slice(&(data.len() as u32).to_be_bytes());
+                    match cw.write_all(&h).await {
+                        Ok(()) => cw.write_all(&data).await,
+                        Err(e) => Err(e),
+                    }
+                };
+                if ok.is_err() {
+                    break;
+                }
+            }
+            _ = &mut detach_rx => break,
+        }
+    }
+    if let Some(f) = before_close {
+        f.await;
+    }
+    let _ = cw.flush().await;
+    let _ = cw.shutdown().await;
+    input.abort();
+}
+
+/// `POST /containers/{id}/attach`.
+pub async fn attach(
+    State(e): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let stream = flag(&q, "stream");
+    let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
+    if !stream {
+        // logs-only attach: nothing live to send.
+        return Ok(StatusCode::OK.into_response());
+    }
+    let (handle, tty) = e.attach(&id, stdin, stdout, stderr).await?;
+    let detach_keys = q.get("detachKeys").cloned();
+    if !wants_upgrade(&req) {
+        let shim = match handle {
+            AttachHandle::Ready(s) => s,
+            AttachHandle::Pending(rx) => rx
+                .await
+                .map_err(|_| ApiError::bad_request("container did not start"))??,
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        tokio::spawn(async move {
+            let mut shim = shim;
+            while let Some((stream, data)) = read_frame(&mut shim).await {
+                let b = if tty {
+                    Bytes::from(data)
+                } else {
+                    berth_engine::logs::frame(stream, &data)
+                };
+                if tx.send(b).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut rx = rx;
+        let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let s = futures_util::StreamExt::map(s, Ok::<_, std::io::Error>);
+        return Ok(Body::from_stream(s).into_response());
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(err) => {
+                tracing::debug!(error = %err, "attach upgrade failed");
+                return;
+            }
+        };
+        let shim = match handle {
+            AttachHandle::Ready(s) => s,
+            AttachHandle::Pending(rx) => match rx.await {
+                Ok(Ok(s)) => s,
+                _ => return,
+            },
+        };
+        bridge(TokioIo::new(upgraded), shim, tty, stdin, detach_keys, None).await;
+    });
+    Ok(upgrade_response(tty))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ExecStart {
+    #[serde(default)]
+    detach: bool,
+    #[serde(default)]
+    tty: bool,
+}
+
+/// `POST /exec/{id}/start`.
+pub async fn exec_start(
+    State(e): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let upgrade = wants_upgrade(&req);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
+        .await
+        .map_err(|err| ApiError::bad_request(format!("read body: {err}")))?;
+    let opts: ExecStart = if body.is_empty() {
+        ExecStart::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?
+    };
+    let exec = e.exec_get(&id)?;
+    let tty = exec.config.tty || opts.tty;
+    let stdin = exec.config.attach_stdin;
+    let stream = e.exec_start(&id, !opts.detach).await?;
+    let Some(shim) = stream else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    if !upgrade {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let e2 = e.clone();
+        tokio::spawn(async move {
+            let mut shim = shim;
+            while let Some((stream, data)) = read_frame(&mut shim).await {
+                let b = if tty {
+                    Bytes::from(data)
+                } else {
+                    berth_engine::logs::frame(stream, &data)
+                };
+                if tx.send(b).await.is_err() {
+                    break;
+                }
+            }
+            e2.exec_wait(&id, Duration::from_secs(5)).await;
+        });
+        let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let s = futures_util::StreamExt::map(s, Ok::<_, std::io::Error>);
+        return Ok(Body::from_stream(s).into_response());
+    }
+    let detach_keys = exec.config.detach_keys.clone();
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        // The client reads ExitCode right after the stream ends: record it first.
+        let before_close: Closing = Box::pin(async move {
+            e.exec_wait(&id, Duration::from_secs(5)).await;
+        });
+        bridge(
+            TokioIo::new(upgraded),
+            shim,
+            tty,
+            stdin,
+            detach_keys,
+            Some(before_close),
+        )
+        .await;
+    });
+    Ok(upgrade_response(tty))
+}
+
+/// `POST /exec/{id}/resize`.
+pub async fn exec_resize(
+    State(e): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<StatusCode> {
+    let h = q.get("h").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let w = q.get("w").and_then(|v| v.parse().ok()).unwrap_or(0);
+    e.exec_resize(&id, h, w).await?;
+    Ok(StatusCode::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_sequence_is_consumed_and_ends_the_attach() {
+        let mut s = DetachScanner::new(None);
+        assert_eq!(s.feed(b"ab\x10"), (b"ab".to_vec(), false));
+        assert_eq!(s.feed(b"\x11"), (Vec::new(), true));
+        let mut s = DetachScanner::new(None);
+        assert_eq!(s.feed(b"\x10x"), (b"\x10x".to_vec(), false));
+        assert_eq!(parse_detach_keys("ctrl-a,b"), Some(vec![1, b'b']));
+    }
+}

@@ -1,0 +1,101 @@
+#![recursion_limit = "256"]
+
+//! berth-api: the Docker Engine API over a unix socket, mapped onto berth-engine.
+//!
+//! Routes are plain axum handlers; the version layer wraps the whole router (so the
+//! optional `/v1.NN` prefix is gone before routing) and stamps the headers clients use to
+//! negotiate. Attach and exec start hijack the connection (see `hijack.rs`).
+
+pub mod containers;
+pub mod error;
+pub mod hijack;
+pub mod images;
+pub mod system;
+pub mod version;
+
+pub use berth_engine::types;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use berth_engine::Engine;
+
+/// The full API router for an engine.
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/events", get(system::events))
+        .route("/images/create", post(images::create))
+        .route("/images/json", get(images::list))
+        .route("/images/{*rest}", get(images::get))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/attach", post(hijack::attach))
+        .route("/containers/{id}/exec", post(exec_create))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
+        .route("/exec/{id}/start", post(hijack::exec_start))
+        .route("/exec/{id}/resize", post(hijack::exec_resize))
+        .route("/exec/{id}/json", get(exec_inspect))
+        .fallback(not_found)
+        .with_state(engine)
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError(
+        axum::http::StatusCode::NOT_FOUND,
+        format!("page not found: {}", uri.path()),
+    )
+}
+
+async fn exec_create(
+    axum::extract::State(e): axum::extract::State<Arc<Engine>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> error::ApiResult<(axum::http::StatusCode, axum::Json<serde_json::Value>)> {
+    let cfg: types::ExecConfig = serde_json::from_slice(&body)
+        .map_err(|err| error::ApiError::bad_request(format!("invalid JSON: {err}")))?;
+    let exec_id = e.exec_create(&id, cfg)?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(serde_json::json!({ "Id": exec_id })),
+    ))
+}
+
+async fn exec_inspect(
+    axum::extract::State(e): axum::extract::State<Arc<Engine>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> error::ApiResult<axum::Json<serde_json::Value>> {
+    Ok(axum::Json(e.exec_inspect(&id)?))
+}
+
+/// Serves the API on a bound unix listener until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    engine: Arc<Engine>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // The layer sits on an outer router whose only route is the real router, so it runs
+    // before routing and can strip the version prefix.
+    let app = Router::new()
+        .fallback_service(router(engine))
+        .layer(axum::middleware::from_fn(version::layer));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,163 @@
+//! `/_ping`, `/version`, `/info`, `/events`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use berth_engine::Engine;
+use serde_json::json;
+
+use crate::version::{API_VERSION, MIN_API_VERSION};
+
+pub async fn ping(method: Method) -> Response {
+    let mut h = HeaderMap::new();
+    h.insert("Builder-Version", HeaderValue::from_static("1"));
+    h.insert("Swarm", HeaderValue::from_static("inactive"));
+    h.insert(
+        "Cache-Control",
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    h.insert("Pragma", HeaderValue::from_static("no-cache"));
+    h.insert(
+        "Content-Type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if method == Method::HEAD {
+        return (h, "").into_response();
+    }
+    (h, "OK").into_response()
+}
+
+fn kernel() -> String {
+    rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    }
+}
+
+pub async fn version() -> Json<serde_json::Value> {
+    let v = env!("CARGO_PKG_VERSION");
+    Json(json!({
+        "Platform": { "Name": "berth" },
+        "Components": [{
+            "Name": "Engine",
+            "Version": v,
+            "Details": {
+                "ApiVersion": API_VERSION,
+                "MinAPIVersion": MIN_API_VERSION,
+                "Os": "linux",
+                "Arch": go_arch(),
+                "KernelVersion": kernel(),
+                "Experimental": "false",
+            }
+        }],
+        "Version": v,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": "n/a (rust)",
+        "Os": "linux",
+        "Arch": go_arch(),
+        "KernelVersion": kernel(),
+        "BuildTime": "",
+    }))
+}
+
+fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+pub async fn info(State(e): State<Arc<Engine>>) -> Json<serde_json::Value> {
+    let recs: Vec<_> = e.all().iter().map(|c| c.rec()).collect();
+    let running = recs
+        .iter()
+        .filter(|r| r.state.running && !r.state.paused)
+        .count();
+    let paused = recs.iter().filter(|r| r.state.paused).count();
+    let images = e.images.list().map(|l| l.len()).unwrap_or(0);
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let hostname = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    Json(json!({
+        "ID": "berth",
+        "Containers": recs.len(),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": recs.len() - running - paused,
+        "Images": images,
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "overlay"]],
+        "Plugins": { "Volume": ["local"], "Network": ["host", "none"], "Log": ["json-file", "none"] },
+        "MemoryLimit": true,
+        "SwapLimit": std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() || v2,
+        "CpuCfsPeriod": true,
+        "CpuCfsQuota": true,
+        "CPUShares": true,
+        "CPUSet": true,
+        "PidsLimit": true,
+        "IPv4Forwarding": false,
+        "Debug": false,
+        "NFd": 0,
+        "NGoroutines": 0,
+        "SystemTime": berth_engine::now_rfc3339(),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": if v2 { "2" } else { "1" },
+        "KernelVersion": kernel(),
+        "OperatingSystem": "berth",
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": { "IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": [] },
+        "NCPU": ncpu,
+        "MemTotal": mem_total(),
+        "DockerRootDir": e.cfg.data_root,
+        "Name": hostname,
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "Runtimes": { "berth": { "path": "berth-runtime" } },
+        "DefaultRuntime": "berth",
+        "Swarm": { "LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null },
+        "LiveRestoreEnabled": true,
+        "Isolation": "",
+        "InitBinary": "berth-init",
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Warnings": ["berth: bridge networking is not implemented yet; containers default to --network none"],
+    }))
+}
+
+/// `GET /events`: berth has no event stream yet; the connection stays open and silent.
+pub async fn events() -> Response {
+    let s = futures_util::stream::pending::<Result<bytes::Bytes, std::io::Error>>();
+    (
+        [("Content-Type", "application/json")],
+        axum::body::Body::from_stream(s),
+    )
+        .into_response()
+}

@@ -1,0 +1,83 @@
+//! API version negotiation: every response advertises `API-Version: 1.45` (what the docker
+//! CLI negotiates down to), and an optional `/v1.NN` prefix is stripped before routing.
+//! Versions outside 1.24–1.51 are refused with 400, as dockerd refuses them.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+pub const API_VERSION: &str = "1.45";
+pub const MIN_API_VERSION: &str = "1.24";
+const MAX_MINOR: u32 = 51;
+const MIN_MINOR: u32 = 24;
+
+/// Splits `/v1.45/containers/json` into (Some(45), "/containers/json").
+fn split_version(path: &str) -> Option<(u32, u32, &str)> {
+    let rest = path.strip_prefix("/v")?;
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (ver, tail) = rest.split_at(end);
+    let (maj, min) = ver.split_once('.')?;
+    Some((maj.parse().ok()?, min.parse().ok()?, tail))
+}
+
+pub async fn layer(mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if let Some((maj, min, tail)) = split_version(&path) {
+        if maj != 1 || min > MAX_MINOR {
+            return with_headers(
+                ApiError::bad_request(format!(
+                    "client version {maj}.{min} is too new. Maximum supported API version is {API_VERSION}"
+                ))
+                .into_response(),
+            );
+        }
+        if min < MIN_MINOR {
+            return with_headers(
+                ApiError::bad_request(format!(
+                    "client version {maj}.{min} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+                ))
+                .into_response(),
+            );
+        }
+        let pq = match req.uri().query() {
+            Some(q) => format!("{tail}?{q}"),
+            None => tail.to_owned(),
+        };
+        if let Ok(uri) = pq.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    tracing::debug!(method = %req.method(), path = %req.uri().path(), "request");
+    with_headers(next.run(req).await)
+}
+
+fn with_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert(
+        "Server",
+        HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_prefix_is_split_from_the_path() {
+        assert_eq!(
+            split_version("/v1.45/containers/json"),
+            Some((1, 45, "/containers/json"))
+        );
+        assert_eq!(split_version("/v1.24/_ping"), Some((1, 24, "/_ping")));
+        assert_eq!(split_version("/containers/json"), None);
+        assert_eq!(split_version("/volumes"), None);
+    }
+}

@@ -1,0 +1,60 @@
+//! `daemon.toml`: every key optional; command-line flags win over the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_root: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
+    pub hosts: Option<Vec<String>>,
+    pub log_level: Option<String>,
+    pub registry_mirrors: Option<Vec<String>>,
+    pub insecure_registries: Option<Vec<String>>,
+    /// `nofile = "1024:2048"` style, as dockerd's `default-ulimits`.
+    pub default_ulimits: Option<BTreeMap<String, String>>,
+    pub log_opts: Option<LogOpts>,
+    pub shim_binary: Option<PathBuf>,
+    pub init_binary: Option<PathBuf>,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LogOpts {
+    pub max_size: Option<String>,
+    pub max_file: Option<u32>,
+}
+
+/// Reads the file; a missing file is an empty configuration unless it was asked for.
+pub fn load(path: &Path, explicit: bool) -> anyhow::Result<FileConfig> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => toml::from_str(&s).with_context(|| format!("parse {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            Ok(FileConfig::default())
+        }
+        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_optional_and_unknown_keys_are_refused() {
+        let c: FileConfig = toml::from_str("").unwrap();
+        assert!(c.data_root.is_none());
+        let c: FileConfig = toml::from_str(
+            "data-root = \"/x\"\nregistry-mirrors = [\"m:5000\"]\n[default-ulimits]\nnofile = \"1024:2048\"\n[log-opts]\nmax-size = \"10m\"\nmax-file = 3\n",
+        )
+        .unwrap();
+        assert_eq!(c.data_root.as_deref(), Some(Path::new("/x")));
+        assert_eq!(c.log_opts.unwrap().max_file, Some(3));
+        assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! A container: its persistent record (one row of `berth.db`) and its in-memory handle
+//! (per-container operation lock, lifecycle notifications, attaches waiting for a start).
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::BufReader;
+use tokio::net::UnixStream;
+use tokio::sync::{oneshot, watch};
+
+use crate::error::Result;
+use crate::types::{Config, HostConfig, MountPoint, State};
+
+/// What is persisted per container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    /// The merged config (image defaults filled in), as `inspect` shows it.
+    pub config: Config,
+    pub host_config: HostConfig,
+    /// Image ID (`sha256:...`).
+    pub image: String,
+    /// Chain ID of the image's top layer (None for an empty image).
+    pub chain_id: Option<String>,
+    pub state: State,
+    pub restart_count: i64,
+    pub mounts: Vec<MountPoint>,
+    pub log_path: String,
+    pub hostname: String,
+    /// Set by stop/kill from a user; `unless-stopped` and `always` honour it.
+    pub manually_stopped: bool,
+    pub has_been_started: bool,
+}
+
+impl ContainerRecord {
+    /// Docker's status word for the list and the `status` filter.
+    pub fn status(&self) -> &'static str {
+        let s = &self.state;
+        if s.restarting {
+            "restarting"
+        } else if s.paused {
+            "paused"
+        } else if s.running {
+            "running"
+        } else if s.dead {
+            "dead"
+        } else if self.has_been_started || !s.finished_at.is_empty() {
+            "exited"
+        } else {
+            "created"
+        }
+    }
+
+    #[cfg(test)]
+    pub fn test_record(id: &str, name: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: id.into(),
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Lifecycle counters waiters watch (`wait`, `stop`, `logs -f`).
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    pub running: bool,
+    pub exits: u64,
+    pub exit_code: i64,
+    pub removed: bool,
+}
+
+/// An attach registered before the container started; served right after the shim has
+/// created the container and before its process runs, so no output is missed.
+pub struct PendingAttach {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tx: oneshot::Sender<Result<BufReader<UnixStream>>>,
+}
+
+pub struct Container {
+    pub id: String,
+    /// Serializes start, stop, restart and remove of this container.
+    pub op: tokio::sync::Mutex<()>,
+    rec: Mutex<ContainerRecord>,
+    pub life: watch::Sender<Lifecycle>,
+    pub pending: Mutex<Vec<PendingAttach>>,
+}
+
+impl Container {
+    pub fn new(rec: ContainerRecord) -> Container {
+        let life = Lifecycle {
+            running: rec.state.running,
+            exit_code: rec.state.exit_code,
+            ..Default::default()
+        };
+        Container {
+            id: rec.id.clone(),
+            op: tokio::sync::Mutex::new(()),
+            rec: Mutex::new(rec),
+            life: watch::Sender::new(life),
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn rec(&self) -> ContainerRecord {
+        self.lock().clone()
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, ContainerRecord> {
+        // Plain field updates only happen under this lock; a panic cannot tear them.
+        self.rec.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn name(&self) -> String {
+        self.lock().name.clone()
+    }
+}

@@ -1,0 +1,169 @@
+//! The SQLite metadata store (`<data-root>/berth.db`): containers and volumes.
+//!
+//! One connection behind a mutex: every state change is one short transaction, so there
+//! is never a second writer to wait for. WAL keeps readers (the API) off the writer's
+//! path, and `synchronous=NORMAL` in WAL mode still never loses a committed transaction
+//! to a berthd crash (only to power loss, where /run is gone anyway). The schema version is
+//! `PRAGMA user_version`; each migration runs in its own transaction with the bump.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::container::ContainerRecord;
+use crate::error::{EngineError, Result};
+
+/// Schema migrations, in order; index + 1 is the `user_version` after applying.
+const MIGRATIONS: &[&str] = &[
+    // v1: containers (the whole record as JSON; name unique) and named volumes.
+    "CREATE TABLE containers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        record TEXT NOT NULL
+     );
+     CREATE TABLE volumes (
+        name TEXT PRIMARY KEY,
+        created TEXT NOT NULL,
+        labels TEXT NOT NULL DEFAULT '{}'
+     );",
+];
+
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(Db {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half transaction: SQLite rolls
+        // back an uncommitted transaction when the next one begins.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Inserts a new container; a taken name is a conflict, as in Docker.
+    pub fn insert(&self, rec: &ContainerRecord) -> Result<()> {
+        let json = serde_json::to_string(rec).map_err(|e| EngineError::internal("encode", e))?;
+        let conn = self.lock();
+        match conn.execute(
+            "INSERT INTO containers (id, name, record) VALUES (?1, ?2, ?3)",
+            params![rec.id, rec.name, json],
+        ) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(EngineError::Conflict(format!(
+                    "Conflict. The container name \"/{}\" is already in use. You have to remove (or rename) that container to be able to reuse that name.",
+                    rec.name
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces a container's record (one transaction).
+    pub fn update(&self, rec: &ContainerRecord) -> Result<()> {
+        let json = serde_json::to_string(rec).map_err(|e| EngineError::internal("encode", e))?;
+        self.lock().execute(
+            "UPDATE containers SET name = ?2, record = ?3 WHERE id = ?1",
+            params![rec.id, rec.name, json],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete(&self, id: &str) -> Result<()> {
+        self.lock()
+            .execute("DELETE FROM containers WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    pub fn all(&self) -> Result<Vec<ContainerRecord>> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT id, record FROM containers")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row?;
+            match serde_json::from_str(&json) {
+                Ok(rec) => out.push(rec),
+                Err(e) => tracing::error!(container = %id, error = %e, "unreadable record skipped"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a named volume if new; returns whether it was created.
+    pub fn ensure_volume(&self, name: &str, created: &str) -> Result<bool> {
+        let n = self.lock().execute(
+            "INSERT OR IGNORE INTO volumes (name, created) VALUES (?1, ?2)",
+            params![name, created],
+        )?;
+        Ok(n > 0)
+    }
+
+    pub fn volume_exists(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT 1 FROM volumes WHERE name = ?1",
+                params![name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    pub fn delete_volume(&self, name: &str) -> Result<()> {
+        self.lock()
+            .execute("DELETE FROM volumes WHERE name = ?1", params![name])?;
+        Ok(())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "metadata schema migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_applied_once_and_names_stay_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("berth.db");
+        let db = Db::open(&p).unwrap();
+        let mut rec = ContainerRecord::test_record("a1", "web");
+        db.insert(&rec).unwrap();
+        rec.id = "b2".into();
+        assert!(matches!(db.insert(&rec), Err(EngineError::Conflict(_))));
+        drop(db);
+        let db = Db::open(&p).unwrap();
+        assert_eq!(db.all().unwrap().len(), 1);
+        let v: i64 = db
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+}

@@ -1,0 +1,533 @@
+//! The engine: the set of containers, their creation, lookup and reporting. Lifecycle
+//! operations are in `lifecycle.rs`, exec in `exec.rs`, logs in `logs.rs`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use berth_image::images::ImageStore;
+use berth_image::registry::{RegistryClient, RegistryConfig};
+use serde_json::{Value, json};
+
+use crate::container::{Container, ContainerRecord};
+use crate::db::Db;
+use crate::error::{EngineError, Result};
+use crate::exec::Exec;
+use crate::types::{CreateRequest, State};
+
+/// Daemon settings the engine needs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// The berth-shim binary.
+    pub shim_binary: PathBuf,
+    /// berth's init for `--init` (None: `--init` is refused).
+    pub init_binary: Option<PathBuf>,
+    pub log_max_size: u64,
+    pub log_max_file: u32,
+    pub registry: RegistryConfig,
+    /// Default ulimits (`name` → (soft, hard)) applied when a container sets none.
+    pub default_ulimits: Vec<crate::types::Ulimit>,
+}
+
+impl EngineConfig {
+    pub fn new(data_root: PathBuf, exec_root: PathBuf) -> EngineConfig {
+        EngineConfig {
+            data_root,
+            exec_root,
+            shim_binary: PathBuf::from("berth-shim"),
+            init_binary: None,
+            log_max_size: 20 << 20,
+            log_max_file: 5,
+            registry: RegistryConfig::default(),
+            default_ulimits: Vec::new(),
+        }
+    }
+}
+
+pub struct Engine {
+    pub cfg: EngineConfig,
+    pub db: Db,
+    pub images: Arc<ImageStore>,
+    pub registry: RegistryClient,
+    pub(crate) containers: RwLock<HashMap<String, Arc<Container>>>,
+    pub(crate) execs: RwLock<HashMap<String, Arc<Exec>>>,
+    pub(crate) runtime: berth_runtime::state::Store,
+}
+
+impl Engine {
+    /// Opens the stores under the data root and exec root. Call [`Engine::restore`] next.
+    pub fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+        for d in [
+            cfg.data_root.join("containers"),
+            cfg.data_root.join("volumes"),
+            cfg.exec_root.join("containers"),
+            cfg.exec_root.join("runtime"),
+        ] {
+            std::fs::create_dir_all(&d)
+                .map_err(|e| EngineError::internal(format!("create {}", d.display()), e))?;
+        }
+        let db = Db::open(&cfg.data_root.join("berth.db"))?;
+        let images = Arc::new(ImageStore::open(&cfg.data_root)?);
+        let registry = RegistryClient::new(cfg.registry.clone())
+            .map_err(|e| EngineError::internal("registry client", e))?;
+        let runtime = berth_runtime::state::Store::new(cfg.exec_root.join("runtime"));
+        let mut map = HashMap::new();
+        for rec in db.all()? {
+            map.insert(rec.id.clone(), Arc::new(Container::new(rec)));
+        }
+        Ok(Arc::new(Engine {
+            cfg,
+            db,
+            images,
+            registry,
+            containers: RwLock::new(map),
+            execs: RwLock::new(HashMap::new()),
+            runtime,
+        }))
+    }
+
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.cfg.data_root.join("containers").join(id)
+    }
+
+    pub(crate) fn state_dir(&self, id: &str) -> PathBuf {
+        self.cfg.exec_root.join("containers").join(id)
+    }
+
+    pub(crate) fn rootfs(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("merged")
+    }
+
+    /// All containers (a snapshot of the map).
+    pub fn all(&self) -> Vec<Arc<Container>> {
+        self.containers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Finds a container by full ID, name (with or without `/`), or unique ID prefix.
+    pub fn get(&self, name: &str) -> Result<Arc<Container>> {
+        let map = self.containers.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(name) {
+            return Ok(c.clone());
+        }
+        let n = name.strip_prefix('/').unwrap_or(name);
+        if let Some(c) = map.values().find(|c| c.name() == n) {
+            return Ok(c.clone());
+        }
+        let hits: Vec<_> = if n.is_empty() {
+            Vec::new()
+        } else {
+            map.values().filter(|c| c.id.starts_with(n)).collect()
+        };
+        match hits.len() {
+            1 => Ok(hits[0].clone()),
+            0 => Err(EngineError::NotFound(format!("No such container: {name}"))),
+            _ => Err(EngineError::InvalidArgument(format!(
+                "multiple IDs found with provided prefix: {name}"
+            ))),
+        }
+    }
+
+    pub(crate) fn persist(&self, c: &Container) -> Result<()> {
+        let rec = c.rec();
+        self.db.update(&rec)
+    }
+
+    /// `POST /containers/create`: returns (ID, warnings).
+    pub async fn create(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        req: CreateRequest,
+    ) -> Result<(String, Vec<String>)> {
+        let CreateRequest {
+            mut config,
+            mut host_config,
+            ..
+        } = req;
+        let mut warnings = Vec::new();
+        if let Some(n) = name.filter(|n| !n.is_empty()) {
+            let n = n.strip_prefix('/').unwrap_or(n);
+            if !crate::ids::valid_name(n) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+        }
+        if config.image.is_empty() {
+            return Err(EngineError::InvalidArgument("no image specified".into()));
+        }
+        let image = self.images.resolve(&config.image)?;
+        let (_, image_cfg) = self.images.manifest_and_config(&image)?;
+        let chain_id = self.images.chain_id(&image)?;
+        let merged = crate::spec::merge(&config, image_cfg.config.as_ref())?;
+        // Network: berth has no bridge yet (networking issue); the default becomes none.
+        match host_config.network_mode.as_str() {
+            "" | "default" | "bridge" => {
+                warnings.push(
+                    "berth has no bridge network yet: the container runs with --network none"
+                        .into(),
+                );
+                host_config.network_mode = "none".into();
+            }
+            "none" | "host" => {}
+            m if m.starts_with("container:") => {}
+            m => return Err(EngineError::NotFound(format!("network {m} not found"))),
+        }
+        let policy = host_config.restart_policy.name.as_str();
+        if !matches!(
+            policy,
+            "" | "no" | "always" | "unless-stopped" | "on-failure"
+        ) {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid restart policy: unknown policy '{policy}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+            )));
+        }
+        if host_config.auto_remove && !matches!(policy, "" | "no") {
+            return Err(EngineError::InvalidArgument(
+                "can't create 'AutoRemove' container with restart policy".into(),
+            ));
+        }
+        if host_config.init == Some(true) && self.cfg.init_binary.is_none() {
+            return Err(EngineError::InvalidArgument(
+                "--init: berth-init is not installed next to berthd".into(),
+            ));
+        }
+        crate::spec::capabilities(&host_config)?;
+        if host_config.log_config.kind.is_empty() {
+            host_config.log_config.kind = "json-file".into();
+        }
+        if !matches!(
+            host_config.log_config.kind.as_str(),
+            "json-file" | "none" | "local"
+        ) {
+            return Err(EngineError::InvalidArgument(format!(
+                "logging driver {:?} is not supported (json-file, none)",
+                host_config.log_config.kind
+            )));
+        }
+        let volumes_root = self.cfg.data_root.join("volumes");
+        let mounts = crate::mounts::mount_points(&host_config, &volumes_root)?;
+        for m in &mounts {
+            if m.kind == "bind" && !Path::new(&m.source).exists() {
+                // Docker creates a missing bind source directory for -v.
+                std::fs::create_dir_all(&m.source).map_err(|e| {
+                    EngineError::InvalidArgument(format!("create bind source {}: {e}", m.source))
+                })?;
+            }
+            if m.kind == "volume" {
+                self.ensure_volume(&m.name)?;
+            }
+        }
+
+        // Record the merged configuration, as Docker's inspect shows it.
+        let image_cc = image_cfg.config.clone().unwrap_or_default();
+        if config.entrypoint.is_none() {
+            config.entrypoint = image_cc.entrypoint.clone();
+            if config.cmd.is_none() {
+                config.cmd = image_cc.cmd.clone();
+            }
+        }
+        config.env = Some(merged.env.clone());
+        config.working_dir = if merged.cwd == "/" && config.working_dir.is_empty() {
+            image_cc.working_dir.clone().unwrap_or_default()
+        } else {
+            merged.cwd.clone()
+        };
+        config.user = merged.user.clone();
+        if config.stop_signal.is_none() {
+            config.stop_signal = image_cc.stop_signal.clone();
+        }
+        let mut labels = image_cc.labels.clone().unwrap_or_default();
+        labels.extend(config.labels.clone().unwrap_or_default());
+        config.labels = Some(labels);
+
+        let id = crate::ids::random_hex(32);
+        let hostname = if config.hostname.is_empty() {
+            if host_config.network_mode == "host" {
+                rustix::system::uname()
+                    .nodename()
+                    .to_string_lossy()
+                    .into_owned()
+            } else {
+                id[..12].to_owned()
+            }
+        } else {
+            config.hostname.clone()
+        };
+        config.hostname = hostname.clone();
+        let dir = self.container_dir(&id);
+        for d in ["upper", "work", "merged"] {
+            std::fs::create_dir_all(dir.join(d))
+                .map_err(|e| EngineError::internal(format!("create {}", dir.display()), e))?;
+        }
+        let log_path = if host_config.log_config.kind == "none" {
+            String::new()
+        } else {
+            dir.join(format!("{id}-json.log")).display().to_string()
+        };
+        let mut rec = ContainerRecord {
+            id: id.clone(),
+            name: String::new(),
+            created: berth_runtime::state::now_rfc3339(),
+            path: merged.args[0].clone(),
+            args: merged.args[1..].to_vec(),
+            config,
+            host_config,
+            image: image.id.to_string(),
+            chain_id: chain_id.map(|c| c.to_string()),
+            state: State {
+                status: "created".into(),
+                started_at: "0001-01-01T00:00:00Z".into(),
+                finished_at: "0001-01-01T00:00:00Z".into(),
+                ..Default::default()
+            },
+            mounts,
+            log_path,
+            hostname,
+            ..Default::default()
+        };
+        let result = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                rec.name = n.strip_prefix('/').unwrap_or(n).to_owned();
+                self.db.insert(&rec)
+            }
+            None => {
+                let mut r = Err(EngineError::Internal("no free name".into()));
+                for attempt in 0..10 {
+                    rec.name = crate::ids::random_name(attempt);
+                    r = self.db.insert(&rec);
+                    if !matches!(r, Err(EngineError::Conflict(_))) {
+                        break;
+                    }
+                }
+                r
+            }
+        };
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        tracing::info!(container = %id, name = %rec.name, image = %rec.image, "created");
+        self.containers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), Arc::new(Container::new(rec)));
+        Ok((id, warnings))
+    }
+
+    /// Creates a named volume's directory and row if new.
+    pub fn ensure_volume(&self, name: &str) -> Result<PathBuf> {
+        let data = self.cfg.data_root.join("volumes").join(name).join("_data");
+        std::fs::create_dir_all(&data)
+            .map_err(|e| EngineError::internal(format!("create {}", data.display()), e))?;
+        self.db
+            .ensure_volume(name, &berth_runtime::state::now_rfc3339())?;
+        Ok(data)
+    }
+
+    /// `GET /containers/{id}/json`.
+    pub fn inspect(&self, name: &str) -> Result<Value> {
+        let c = self.get(name)?;
+        let rec = c.rec();
+        let dir = self.container_dir(&rec.id);
+        let mut state = serde_json::to_value(&rec.state).unwrap_or_default();
+        state["Status"] = json!(rec.status());
+        let exec_ids: Vec<String> = self
+            .execs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|e| e.container == rec.id)
+            .map(|e| e.id.clone())
+            .collect();
+        let mut host_config = serde_json::to_value(&rec.host_config).unwrap_or_default();
+        if host_config["ConsoleSize"].is_null() {
+            host_config["ConsoleSize"] = json!([0, 0]);
+        }
+        Ok(json!({
+            "Id": rec.id,
+            "Created": rec.created,
+            "Path": rec.path,
+            "Args": rec.args,
+            "State": state,
+            "Image": rec.image,
+            "ResolvConfPath": dir.join("resolv.conf"),
+            "HostnamePath": dir.join("hostname"),
+            "HostsPath": dir.join("hosts"),
+            "LogPath": rec.log_path,
+            "Name": format!("/{}", rec.name),
+            "RestartCount": rec.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": if exec_ids.is_empty() { Value::Null } else { json!(exec_ids) },
+            "HostConfig": host_config,
+            "GraphDriver": {
+                "Name": "overlay2",
+                "Data": {
+                    "MergedDir": dir.join("merged"),
+                    "UpperDir": dir.join("upper"),
+                    "WorkDir": dir.join("work"),
+                }
+            },
+            "Mounts": rec.mounts,
+            "Config": rec.config,
+            "NetworkSettings": {
+                "Bridge": "",
+                "SandboxID": "",
+                "SandboxKey": "",
+                "Ports": {},
+                "HairpinMode": false,
+                "LinkLocalIPv6Address": "",
+                "LinkLocalIPv6PrefixLen": 0,
+                "SecondaryIPAddresses": null,
+                "SecondaryIPv6Addresses": null,
+                "EndpointID": "",
+                "Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "IPv6Gateway": "",
+                "MacAddress": "",
+                "Networks": {},
+            },
+        }))
+    }
+
+    /// `GET /containers/json`.
+    pub fn list(
+        &self,
+        all: bool,
+        limit: Option<usize>,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<Value>> {
+        let mut recs: Vec<ContainerRecord> = self.all().iter().map(|c| c.rec()).collect();
+        recs.sort_by(|a, b| b.created.cmp(&a.created));
+        let has = |k: &str| filters.get(k).filter(|v| !v.is_empty());
+        let mut out = Vec::new();
+        for r in recs {
+            let status = r.status();
+            if !all && !r.state.running && has("status").is_none() && has("exited").is_none() {
+                continue;
+            }
+            if let Some(v) = has("status")
+                && !v.iter().any(|s| s == status)
+            {
+                continue;
+            }
+            if let Some(v) = has("name")
+                && !v.iter().any(|n| r.name.contains(n.trim_start_matches('/')))
+            {
+                continue;
+            }
+            if let Some(v) = has("id")
+                && !v.iter().any(|n| r.id.starts_with(n.as_str()))
+            {
+                continue;
+            }
+            if let Some(v) = has("exited")
+                && (status != "exited"
+                    || !v
+                        .iter()
+                        .any(|n| n.parse::<i64>().ok() == Some(r.state.exit_code)))
+            {
+                continue;
+            }
+            if let Some(v) = has("label") {
+                let labels = r.config.labels.clone().unwrap_or_default();
+                let ok = v.iter().all(|l| match l.split_once('=') {
+                    Some((k, val)) => labels.get(k).map(String::as_str) == Some(val),
+                    None => labels.contains_key(l.as_str()),
+                });
+                if !ok {
+                    continue;
+                }
+            }
+            if let Some(v) = has("ancestor") {
+                let ok = v.iter().any(|a| {
+                    a == &r.config.image
+                        || self
+                            .images
+                            .resolve(a)
+                            .map(|i| i.id.to_string() == r.image)
+                            .unwrap_or(false)
+                });
+                if !ok {
+                    continue;
+                }
+            }
+            out.push(self.summary(&r));
+        }
+        if let Some(n) = limit.filter(|n| *n > 0) {
+            out.truncate(n);
+        }
+        Ok(out)
+    }
+
+    fn summary(&self, r: &ContainerRecord) -> Value {
+        let created = berth_image::timefmt::parse_rfc3339(&r.created).unwrap_or(0);
+        let command = std::iter::once(r.path.as_str())
+            .chain(r.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        json!({
+            "Id": r.id,
+            "Names": [format!("/{}", r.name)],
+            "Image": r.config.image,
+            "ImageID": r.image,
+            "Command": command,
+            "Created": created,
+            "Ports": [],
+            "Labels": r.config.labels.clone().unwrap_or_default(),
+            "State": r.status(),
+            "Status": status_text(r),
+            "HostConfig": { "NetworkMode": r.host_config.network_mode },
+            "NetworkSettings": { "Networks": {} },
+            "Mounts": r.mounts,
+        })
+    }
+}
+
+fn ago(rfc: &str) -> String {
+    let Some(t) = berth_image::timefmt::parse_rfc3339(rfc) else {
+        return "a while".into();
+    };
+    let d = (berth_image::timefmt::now() - t).max(0);
+    match d {
+        0 => "Less than a second".into(),
+        1..=59 => format!("{d} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", d / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => format!("{} hours", d / 3600),
+        _ => format!("{} days", d / 86400),
+    }
+}
+
+fn status_text(r: &ContainerRecord) -> String {
+    match r.status() {
+        "running" => format!("Up {}", ago(&r.state.started_at)),
+        "paused" => format!("Up {} (Paused)", ago(&r.state.started_at)),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            ago(&r.state.finished_at)
+        ),
+        "exited" => format!(
+            "Exited ({}) {} ago",
+            r.state.exit_code,
+            ago(&r.state.finished_at)
+        ),
+        "created" => "Created".into(),
+        other => other.to_owned(),
+    }
+}

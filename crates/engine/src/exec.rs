@@ -1,0 +1,266 @@
+//! `docker exec`: sessions registered with the container's shim, which spawns and reaps
+//! them, so their exit codes survive berthd. Session metadata lives in memory only.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::BufReader;
+use tokio::net::UnixStream;
+use tokio::sync::watch;
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::shim;
+use crate::types::ExecConfig;
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecState {
+    pub running: bool,
+    pub exit_code: Option<i64>,
+    pub pid: i64,
+}
+
+pub struct Exec {
+    pub id: String,
+    pub container: String,
+    pub config: ExecConfig,
+    pub state: Mutex<ExecState>,
+    pub done: watch::Sender<bool>,
+}
+
+impl Engine {
+    /// `POST /containers/{id}/exec`.
+    pub fn exec_create(&self, name: &str, cfg: ExecConfig) -> Result<String> {
+        let c = self.get(name)?;
+        {
+            let r = c.lock();
+            if !r.state.running {
+                return Err(EngineError::Conflict(format!(
+                    "container {} is not running",
+                    c.id
+                )));
+            }
+            if r.state.paused {
+                return Err(EngineError::Conflict(format!(
+                    "container {} is paused, unpause the container before exec",
+                    c.id
+                )));
+            }
+        }
+        if cfg.cmd.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "No exec command specified".into(),
+            ));
+        }
+        let id = crate::ids::random_hex(32);
+        let e = Arc::new(Exec {
+            id: id.clone(),
+            container: c.id.clone(),
+            config: cfg,
+            state: Mutex::new(ExecState::default()),
+            done: watch::Sender::new(false),
+        });
+        self.execs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), e);
+        Ok(id)
+    }
+
+    pub fn exec_get(&self, id: &str) -> Result<Arc<Exec>> {
+        self.execs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
+    }
+
+    /// The OCI process for an exec: the container's, with the exec's overrides.
+    fn exec_process(&self, e: &Exec) -> Result<Value> {
+        let dir = self.container_dir(&e.container);
+        let spec: Value = std::fs::read(dir.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| EngineError::Internal("container config.json unreadable".into()))?;
+        let mut p = spec["process"].clone();
+        let rootfs = self.rootfs(&e.container);
+        let mut env: Vec<String> = p["env"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for x in e.config.env.iter().flatten() {
+            let key = x.split('=').next().unwrap_or(x);
+            env.retain(|y| y.split('=').next() != Some(key));
+            env.push(x.clone());
+        }
+        if e.config.tty && !env.iter().any(|x| x.starts_with("TERM=")) {
+            env.push("TERM=xterm".into());
+        }
+        crate::rootfs::check_executable(&rootfs, &e.config.cmd[0], &env).map_err(|m| {
+            EngineError::InvalidArgument(format!("OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"))
+        })?;
+        p["args"] = json!(e.config.cmd);
+        p["env"] = json!(env);
+        p["terminal"] = json!(e.config.tty);
+        if !e.config.working_dir.is_empty() {
+            p["cwd"] = json!(e.config.working_dir);
+        }
+        if !e.config.user.is_empty() {
+            let (uid, gid, extra, _) = crate::rootfs::resolve_user(&rootfs, &e.config.user)
+                .map_err(EngineError::InvalidArgument)?;
+            p["user"] = json!({ "uid": uid, "gid": gid, "additionalGids": extra });
+        }
+        if e.config.privileged {
+            let all = crate::spec::ALL_CAPS;
+            p["capabilities"] = json!({ "bounding": all, "effective": all, "permitted": all });
+        }
+        if let Some(cs) = &e.config.console_size
+            && cs.len() == 2
+            && cs[0] > 0
+        {
+            p["consoleSize"] = json!({ "height": cs[0], "width": cs[1] });
+        }
+        if let Some(o) = p.as_object_mut() {
+            o.remove("rlimits");
+            o.remove("oomScoreAdj");
+        }
+        Ok(p)
+    }
+
+    /// `POST /exec/{id}/start`: registers and starts the process; when `attach`, returns
+    /// its stream (connected before the process runs).
+    pub async fn exec_start(
+        self: &Arc<Self>,
+        id: &str,
+        attach: bool,
+    ) -> Result<Option<BufReader<UnixStream>>> {
+        let e = self.exec_get(id)?;
+        {
+            let mut s = e.state.lock().unwrap_or_else(|p| p.into_inner());
+            if s.running || s.exit_code.is_some() {
+                return Err(EngineError::Conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
+            }
+            s.running = true;
+        }
+        let res = self.exec_start_inner(&e, attach).await;
+        if res.is_err() {
+            let mut s = e.state.lock().unwrap_or_else(|p| p.into_inner());
+            s.running = false;
+            s.exit_code = Some(126);
+            drop(s);
+            e.done.send_replace(true);
+        }
+        res
+    }
+
+    async fn exec_start_inner(
+        self: &Arc<Self>,
+        e: &Arc<Exec>,
+        attach: bool,
+    ) -> Result<Option<BufReader<UnixStream>>> {
+        let c = self.get(&e.container)?;
+        if !c.lock().state.running {
+            return Err(EngineError::Conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        let process = self.exec_process(e)?;
+        let state_dir = self.state_dir(&c.id);
+        let cfg = &e.config;
+        shim::request(
+            &state_dir,
+            json!({"op": "exec", "exec_id": e.id, "process": process, "tty": cfg.tty, "stdin": cfg.attach_stdin}),
+        )
+        .await?;
+        let stream = if attach {
+            Some(
+                shim::attach(
+                    &state_dir,
+                    cfg.attach_stdin,
+                    cfg.attach_stdout,
+                    cfg.attach_stderr,
+                    Some(&e.id),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let v = shim::request(&state_dir, json!({"op": "exec_start", "exec_id": e.id})).await?;
+        e.state.lock().unwrap_or_else(|p| p.into_inner()).pid =
+            v.get("pid").and_then(Value::as_i64).unwrap_or(0);
+        let e2 = e.clone();
+        tokio::spawn(async move {
+            let code = match shim::request(&state_dir, json!({"op": "exec_wait", "exec_id": e2.id}))
+                .await
+            {
+                Ok(v) => v.get("exit_code").and_then(Value::as_i64).unwrap_or(255),
+                Err(err) => {
+                    tracing::warn!(exec = %e2.id, error = %err, "exec wait failed");
+                    255
+                }
+            };
+            {
+                let mut s = e2.state.lock().unwrap_or_else(|p| p.into_inner());
+                s.running = false;
+                s.exit_code = Some(code);
+            }
+            e2.done.send_replace(true);
+        });
+        Ok(stream)
+    }
+
+    /// Waits (bounded) for an exec's exit to be recorded, so `docker exec` reads the
+    /// code from inspect right after its stream ends.
+    pub async fn exec_wait(&self, id: &str, timeout: Duration) {
+        if let Ok(e) = self.exec_get(id) {
+            let mut rx = e.done.subscribe();
+            let _ = tokio::time::timeout(timeout, rx.wait_for(|d| *d)).await;
+        }
+    }
+
+    /// `POST /exec/{id}/resize`.
+    pub async fn exec_resize(&self, id: &str, h: u16, w: u16) -> Result<()> {
+        let e = self.exec_get(id)?;
+        shim::request(
+            &self.state_dir(&e.container),
+            json!({"op": "resize", "width": w, "height": h, "exec_id": e.id}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /exec/{id}/json`.
+    pub fn exec_inspect(&self, id: &str) -> Result<Value> {
+        let e = self.exec_get(id)?;
+        let s = e.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(json!({
+            "ID": e.id,
+            "Running": s.running,
+            "ExitCode": s.exit_code,
+            "ProcessConfig": {
+                "tty": e.config.tty,
+                "entrypoint": e.config.cmd.first(),
+                "arguments": e.config.cmd.get(1..).unwrap_or(&[]),
+                "privileged": e.config.privileged,
+                "user": e.config.user,
+            },
+            "OpenStdin": e.config.attach_stdin,
+            "OpenStderr": e.config.attach_stderr,
+            "OpenStdout": e.config.attach_stdout,
+            "CanRemove": false,
+            "ContainerID": e.container,
+            "DetachKeys": "",
+            "Pid": s.pid,
+        }))
+    }
+}

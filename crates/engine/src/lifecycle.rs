@@ -1,0 +1,844 @@
+//! Start, exit handling, restart policies, stop, kill, pause, remove, wait, attach and
+//! live restore. Every state change is persisted (one SQLite transaction) before it is
+//! announced to waiters; start/stop/restart/remove of one container are serialized by
+//! its `op` lock, while kill, pause and attach need no lock.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::BufReader;
+use tokio::net::UnixStream;
+use tokio::sync::oneshot;
+
+use crate::container::{Container, PendingAttach};
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::shim::{self, Exit};
+
+/// `wait` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+/// An attach: connected now, or once the container starts.
+pub enum AttachHandle {
+    Ready(BufReader<UnixStream>),
+    Pending(oneshot::Receiver<Result<BufReader<UnixStream>>>),
+}
+
+/// Parses `SIGTERM`, `TERM`, `15`.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>()
+        && (1..=64).contains(&n)
+    {
+        return Ok(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => return Err(EngineError::InvalidArgument(format!("Invalid signal: {s}"))),
+    };
+    Ok(n)
+}
+
+impl Engine {
+    /// `POST /containers/{id}/start`.
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op.lock().await;
+        if c.lock().state.running {
+            return Err(EngineError::NotModified("container already started".into()));
+        }
+        {
+            let mut r = c.lock();
+            r.manually_stopped = false;
+        }
+        self.start_locked(&c).await
+    }
+
+    /// Starts a container whose `op` lock the caller holds.
+    pub(crate) async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        let span = tracing::info_span!("start", container = %c.id);
+        let _g = span.enter();
+        drop(_g);
+        let res = self.start_inner(c).await;
+        if let Err(e) = &res {
+            let code = match e.to_string() {
+                m if m.contains("executable file not found") || m.contains("no such file") => 127,
+                m if m.contains("permission denied") => 126,
+                _ => 128,
+            };
+            {
+                let mut r = c.lock();
+                r.state.error = e.to_string();
+                r.state.exit_code = code;
+                r.state.restarting = false;
+            }
+            let _ = self.persist(c);
+            self.fail_pending(c, e);
+            self.cleanup_after_exit(c).await;
+        }
+        res
+    }
+
+    fn fail_pending(&self, c: &Container, e: &EngineError) {
+        let pend: Vec<PendingAttach> =
+            std::mem::take(&mut *c.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in pend {
+            let _ = p.tx.send(Err(EngineError::Internal(e.to_string())));
+        }
+    }
+
+    async fn start_inner(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        let t0 = Instant::now();
+        let rec = c.rec();
+        let id = rec.id.clone();
+        let dir = self.container_dir(&id);
+        let rootfs = self.rootfs(&id);
+        // Root filesystem: the image's chain under the container's own upper dir.
+        if !crate::mounts::is_mounted(&rootfs) {
+            let chain = match &rec.chain_id {
+                Some(s) => Some(
+                    berth_image::digest::Digest::parse(s)
+                        .map_err(|e| EngineError::internal("chain id", e))?,
+                ),
+                None => None,
+            };
+            let m = self
+                .images
+                .snapshots()
+                .mount(
+                    chain.as_ref(),
+                    &dir.join("upper"),
+                    &dir.join("work"),
+                    &rootfs,
+                )
+                .map_err(|e| EngineError::internal("mount rootfs", e))?;
+            m.leak();
+        }
+        for m in &rec.mounts {
+            if m.kind == "volume" {
+                self.ensure_volume(&m.name)?;
+            }
+        }
+        let host = &rec.host_config;
+        let merged = crate::spec::Merged {
+            args: std::iter::once(rec.path.clone())
+                .chain(rec.args.clone())
+                .collect(),
+            env: rec.config.env.clone().unwrap_or_default(),
+            cwd: if rec.config.working_dir.is_empty() {
+                "/".into()
+            } else {
+                rec.config.working_dir.clone()
+            },
+            user: rec.config.user.clone(),
+        };
+        if merged.cwd != "/" {
+            crate::rootfs::mkdir_all(&rootfs, &merged.cwd).map_err(|e| {
+                EngineError::internal(format!("create working dir {}", merged.cwd), e)
+            })?;
+        }
+        crate::rootfs::check_executable(&rootfs, &merged.args[0], &merged.env).map_err(|m| {
+            EngineError::InvalidArgument(format!(
+                "failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process: {m}: unknown"
+            ))
+        })?;
+        let mut ns_paths = BTreeMap::new();
+        for (ns, mode) in [
+            ("pid", &host.pid_mode),
+            ("network", &host.network_mode),
+            ("ipc", &host.ipc_mode),
+            ("uts", &host.uts_mode),
+        ] {
+            if let Some(other) = mode.strip_prefix("container:") {
+                let o = self.get(other)?;
+                let (running, pid) = {
+                    let r = o.lock();
+                    (r.state.running, r.state.pid)
+                };
+                if !running {
+                    return Err(EngineError::Conflict(format!(
+                        "cannot join namespace of a non running container: {other}"
+                    )));
+                }
+                let nsname = if ns == "network" { "net" } else { ns };
+                ns_paths.insert(ns, PathBuf::from(format!("/proc/{pid}/ns/{nsname}")));
+            }
+        }
+        let mut mounts = crate::mounts::etc_files(
+            &dir,
+            &rec.hostname,
+            &host.network_mode,
+            host.extra_hosts.as_deref().unwrap_or(&[]),
+        )?;
+        mounts.extend(crate::mounts::oci_mounts(&rec.mounts));
+        let mut host_eff = host.clone();
+        if host_eff.ulimits.as_ref().is_none_or(|u| u.is_empty())
+            && !self.cfg.default_ulimits.is_empty()
+        {
+            host_eff.ulimits = Some(self.cfg.default_ulimits.clone());
+        }
+        let spec = crate::spec::build(crate::spec::SpecInput {
+            id: &id,
+            config: &rec.config,
+            host: &host_eff,
+            merged: &merged,
+            rootfs: &rootfs,
+            mounts,
+            ns_paths,
+            hostname: rec.hostname.clone(),
+            cgroups_path: format!("/berth/{id}"),
+            init: if host.init == Some(true) {
+                self.cfg.init_binary.clone()
+            } else {
+                None
+            },
+        })?;
+        let bytes =
+            serde_json::to_vec(&spec).map_err(|e| EngineError::internal("encode spec", e))?;
+        let cfg_path = dir.join("config.json");
+        let tmp = dir.join(".config.json.tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, &cfg_path))
+            .map_err(|e| EngineError::internal(format!("write {}", cfg_path.display()), e))?;
+
+        // A previous run's runtime state and shim files must not linger.
+        self.delete_runtime_state(&id).await;
+        let state_dir = self.state_dir(&id);
+        let _ = std::fs::remove_dir_all(&state_dir);
+        std::fs::create_dir_all(&state_dir)
+            .map_err(|e| EngineError::internal(format!("create {}", state_dir.display()), e))?;
+        let (max_size, max_file) = self.log_limits(&rec.host_config.log_config.config);
+        let console = rec
+            .host_config
+            .console_size
+            .as_ref()
+            .filter(|v| v.len() == 2 && v[0] > 0)
+            .map(|v| (v[1], v[0]));
+        let opts = shim::SpawnOpts {
+            binary: self.cfg.shim_binary.clone(),
+            id: id.clone(),
+            bundle: dir.clone(),
+            runtime_root: self.runtime.root().to_owned(),
+            state_dir: state_dir.clone(),
+            log_path: (!rec.log_path.is_empty()).then(|| PathBuf::from(&rec.log_path)),
+            log_max_size: max_size,
+            log_max_file: max_file,
+            tty: rec.config.tty,
+            open_stdin: rec.config.open_stdin,
+            // With a tty, an attach ending (detach) must not close the terminal's input.
+            stdin_once: rec.config.stdin_once && !rec.config.tty,
+            console,
+        };
+        let pid = shim::spawn(&opts).await?;
+        let t_created = t0.elapsed();
+        // Attaches that arrived before the start get their streams before the process runs.
+        let pend: Vec<PendingAttach> =
+            std::mem::take(&mut *c.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in pend {
+            let r = shim::attach(&state_dir, p.stdin, p.stdout, p.stderr, None).await;
+            let _ = p.tx.send(r);
+        }
+        shim::request(&state_dir, json!({"op": "start"})).await?;
+        {
+            let mut r = c.lock();
+            r.state.running = true;
+            r.state.paused = false;
+            r.state.restarting = false;
+            r.state.dead = false;
+            r.state.oom_killed = false;
+            r.state.pid = pid;
+            r.state.exit_code = 0;
+            r.state.error.clear();
+            r.state.status = "running".into();
+            r.state.started_at = berth_runtime::state::now_rfc3339();
+            r.has_been_started = true;
+        }
+        self.persist(c)?;
+        c.life.send_modify(|l| l.running = true);
+        tracing::info!(container = %id, pid, created_ms = t_created.as_millis() as u64, total_ms = t0.elapsed().as_millis() as u64, "started");
+        self.spawn_monitor(c.clone());
+        Ok(())
+    }
+
+    fn log_limits(&self, opts: &std::collections::BTreeMap<String, String>) -> (u64, u32) {
+        let size = opts
+            .get("max-size")
+            .and_then(|s| crate::spec::size(s))
+            .map(|n| n.max(0) as u64)
+            .unwrap_or(self.cfg.log_max_size);
+        let files = opts
+            .get("max-file")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(self.cfg.log_max_file);
+        (size, files.max(1))
+    }
+
+    async fn delete_runtime_state(&self, id: &str) {
+        let store = berth_runtime::state::Store::new(self.runtime.root().to_owned());
+        let id = id.to_owned();
+        let _ = tokio::task::spawn_blocking(move || {
+            if store.dir(&id).exists() {
+                let _ = berth_runtime::container::delete(&store, &id, true);
+            }
+        })
+        .await;
+    }
+
+    pub(crate) fn spawn_monitor(self: &Arc<Self>, c: Arc<Container>) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let state_dir = engine.state_dir(&c.id);
+            let exit = loop {
+                match shim::wait(&state_dir).await {
+                    Ok(e) => break e,
+                    Err(err) => {
+                        if let Some(e) = shim::read_exit_file(&state_dir) {
+                            break e;
+                        }
+                        // The shim is gone without an exit record: it was killed.
+                        if tokio::net::UnixStream::connect(shim::socket(&state_dir))
+                            .await
+                            .is_err()
+                        {
+                            tracing::warn!(container = %c.id, error = %err, "shim lost; container considered dead");
+                            break Exit {
+                                exit_code: 255,
+                                finished_at: berth_runtime::state::now_rfc3339(),
+                                oom_killed: false,
+                            };
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            };
+            engine.on_exit(&c, exit).await;
+        });
+    }
+
+    /// Records an exit, releases the container's resources, and applies the restart
+    /// policy or AutoRemove.
+    pub(crate) async fn on_exit(self: &Arc<Self>, c: &Arc<Container>, exit: Exit) {
+        let started_at;
+        {
+            let mut r = c.lock();
+            r.state.running = false;
+            r.state.paused = false;
+            r.state.pid = 0;
+            r.state.exit_code = exit.exit_code;
+            r.state.oom_killed = exit.oom_killed;
+            r.state.status = "exited".into();
+            r.state.finished_at = if exit.finished_at.is_empty() {
+                berth_runtime::state::now_rfc3339()
+            } else {
+                exit.finished_at.clone()
+            };
+            started_at = r.state.started_at.clone();
+        }
+        let _ = self.persist(c);
+        tracing::info!(container = %c.id, exit_code = exit.exit_code, "exited");
+        self.cleanup_after_exit(c).await;
+        let (policy, max, manual, auto_remove, count) = {
+            let r = c.lock();
+            (
+                r.host_config.restart_policy.name.clone(),
+                r.host_config.restart_policy.maximum_retry_count,
+                r.manually_stopped,
+                r.host_config.auto_remove,
+                r.restart_count,
+            )
+        };
+        let restart = !manual
+            && match policy.as_str() {
+                "always" | "unless-stopped" => true,
+                "on-failure" => exit.exit_code != 0 && (max <= 0 || count < max),
+                _ => false,
+            };
+        if restart {
+            {
+                let mut r = c.lock();
+                r.state.restarting = true;
+                r.state.status = "restarting".into();
+            }
+            let _ = self.persist(c);
+        }
+        c.life.send_modify(|l| {
+            l.running = false;
+            l.exits += 1;
+            l.exit_code = exit.exit_code;
+        });
+        if restart {
+            // Back-off: 100 ms doubling per consecutive quick failure, at most a minute;
+            // a run of 10 s or more resets it.
+            let ran = berth_image::timefmt::parse_rfc3339(&started_at)
+                .map(|s| berth_image::timefmt::now() - s)
+                .unwrap_or(0);
+            let delay = if ran >= 10 {
+                Duration::from_millis(100)
+            } else {
+                Duration::from_millis(100u64 << count.clamp(0, 10) as u32)
+                    .min(Duration::from_secs(60))
+            };
+            let engine = self.clone();
+            let c = c.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _op = c.op.lock().await;
+                let still = engine.get(&c.id).is_ok() && {
+                    let r = c.lock();
+                    !r.manually_stopped && r.state.restarting && !r.state.running
+                };
+                if !still {
+                    return;
+                }
+                c.lock().restart_count += 1;
+                if let Err(e) = engine.start_locked(&c).await {
+                    tracing::warn!(container = %c.id, error = %e, "restart failed");
+                    c.lock().state.restarting = false;
+                    let _ = engine.persist(&c);
+                }
+            });
+        } else if auto_remove {
+            let engine = self.clone();
+            let c = c.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.remove(&c.id, true, true).await {
+                    tracing::warn!(container = %c.id, error = %e, "auto-remove failed");
+                }
+            });
+        }
+    }
+
+    /// After the process is gone: tell the shim to exit, drop runtime state, unmount.
+    async fn cleanup_after_exit(&self, c: &Container) {
+        let state_dir = self.state_dir(&c.id);
+        if tokio::time::timeout(
+            Duration::from_secs(2),
+            shim::request(&state_dir, json!({"op": "shutdown"})),
+        )
+        .await
+        .is_err()
+        {
+            tracing::debug!(container = %c.id, "shim shutdown timed out");
+        }
+        self.delete_runtime_state(&c.id).await;
+        crate::mounts::unmount(&self.rootfs(&c.id));
+    }
+
+    /// Waits until the exit counter passes `seen`; false on timeout.
+    async fn wait_exit_after(&self, c: &Container, seen: u64, timeout: Duration) -> bool {
+        let mut rx = c.life.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|l| l.exits > seen || l.removed))
+            .await
+            .is_ok()
+    }
+
+    /// `POST /containers/{id}/stop`.
+    pub async fn stop(
+        self: &Arc<Self>,
+        name: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op.lock().await;
+        self.stop_locked(&c, signal, timeout).await
+    }
+
+    async fn stop_locked(
+        &self,
+        c: &Arc<Container>,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        let (running, restarting, stop_signal, stop_timeout) = {
+            let mut r = c.lock();
+            r.manually_stopped = true;
+            let wasr = r.state.restarting;
+            r.state.restarting = false;
+            (
+                r.state.running,
+                wasr,
+                r.config.stop_signal.clone(),
+                r.config.stop_timeout,
+            )
+        };
+        let _ = self.persist(c);
+        if !running {
+            if restarting {
+                return Ok(());
+            }
+            return Err(EngineError::NotModified("container already stopped".into()));
+        }
+        let sig = parse_signal(signal.or(stop_signal.as_deref()).unwrap_or("SIGTERM"))?;
+        let secs = timeout.or(stop_timeout).unwrap_or(10);
+        let seen = c.life.borrow().exits;
+        let state_dir = self.state_dir(&c.id);
+        if c.lock().state.paused {
+            let _ = self.unpause_inner(c).await;
+        }
+        if let Err(e) = shim::request(
+            &state_dir,
+            json!({"op": "kill", "signal": sig, "all": false}),
+        )
+        .await
+        {
+            tracing::debug!(container = %c.id, error = %e, "stop signal not delivered");
+        }
+        let wait = if secs < 0 {
+            Duration::from_secs(u64::MAX / 4)
+        } else {
+            Duration::from_secs(secs as u64)
+        };
+        if self.wait_exit_after(c, seen, wait).await {
+            return Ok(());
+        }
+        tracing::info!(container = %c.id, timeout = secs, "stop timed out; killing");
+        let _ = shim::request(
+            &state_dir,
+            json!({"op": "kill", "signal": libc::SIGKILL, "all": true}),
+        )
+        .await;
+        if !self.wait_exit_after(c, seen, Duration::from_secs(30)).await {
+            return Err(EngineError::Internal(format!(
+                "container {} did not exit after SIGKILL",
+                c.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
+        let c = self.get(name)?;
+        let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        if !c.lock().state.running {
+            return Err(EngineError::Conflict(format!(
+                "Cannot kill container: {name}: container {} is not running",
+                c.id
+            )));
+        }
+        if sig == libc::SIGKILL || sig == libc::SIGTERM || sig == libc::SIGINT {
+            // A user's kill of the main process counts as a manual stop for restart policies.
+            c.lock().manually_stopped = true;
+            let _ = self.persist(&c);
+        }
+        shim::request(
+            &self.state_dir(&c.id),
+            json!({"op": "kill", "signal": sig, "all": false}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub async fn restart(
+        self: &Arc<Self>,
+        name: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op.lock().await;
+        match self.stop_locked(&c, signal, timeout).await {
+            Ok(()) | Err(EngineError::NotModified(_)) => {}
+            Err(e) => return Err(e),
+        }
+        c.lock().manually_stopped = false;
+        self.start_locked(&c).await
+    }
+
+    /// `POST /containers/{id}/pause`.
+    pub async fn pause(&self, name: &str) -> Result<()> {
+        let c = self.get(name)?;
+        {
+            let r = c.lock();
+            if !r.state.running {
+                return Err(EngineError::Conflict(format!(
+                    "Container {} is not running",
+                    c.id
+                )));
+            }
+            if r.state.paused {
+                return Err(EngineError::Conflict(format!(
+                    "Container {} is already paused",
+                    c.id
+                )));
+            }
+        }
+        let store = berth_runtime::state::Store::new(self.runtime.root().to_owned());
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || berth_runtime::container::pause(&store, &id))
+            .await
+            .map_err(|e| EngineError::internal("pause", e))?
+            .map_err(|e| EngineError::internal("pause", e))?;
+        {
+            let mut r = c.lock();
+            r.state.paused = true;
+            r.state.status = "paused".into();
+        }
+        self.persist(&c)
+    }
+
+    /// `POST /containers/{id}/unpause`.
+    pub async fn unpause(&self, name: &str) -> Result<()> {
+        let c = self.get(name)?;
+        if !c.lock().state.paused {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not paused",
+                c.id
+            )));
+        }
+        self.unpause_inner(&c).await
+    }
+
+    async fn unpause_inner(&self, c: &Container) -> Result<()> {
+        let store = berth_runtime::state::Store::new(self.runtime.root().to_owned());
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || berth_runtime::container::resume(&store, &id))
+            .await
+            .map_err(|e| EngineError::internal("unpause", e))?
+            .map_err(|e| EngineError::internal("unpause", e))?;
+        {
+            let mut r = c.lock();
+            r.state.paused = false;
+            r.state.status = "running".into();
+        }
+        self.persist(c)
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub async fn remove(self: &Arc<Self>, name: &str, force: bool, volumes: bool) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op.lock().await;
+        if self.get(&c.id).is_err() {
+            return Ok(());
+        }
+        let running = c.lock().state.running;
+        if running {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    c.name()
+                )));
+            }
+            self.stop_locked(&c, Some("SIGKILL"), Some(0))
+                .await
+                .or_else(|e| match e {
+                    EngineError::NotModified(_) => Ok(()),
+                    e => Err(e),
+                })?;
+        }
+        c.lock().manually_stopped = true;
+        let id = c.id.clone();
+        self.cleanup_after_exit(&c).await;
+        self.db.delete(&id)?;
+        self.containers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        self.execs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, e| e.container != id);
+        let _ = std::fs::remove_dir_all(self.state_dir(&id));
+        let dir = self.container_dir(&id);
+        crate::mounts::unmount(&dir.join("merged"));
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(container = %id, error = %e, "container dir not fully removed");
+        }
+        if volumes {
+            // Anonymous volumes (64-hex names berth generated) go with their container.
+            for m in c
+                .lock()
+                .mounts
+                .iter()
+                .filter(|m| m.kind == "volume" && m.name.len() == 64)
+            {
+                let _ = std::fs::remove_dir_all(self.cfg.data_root.join("volumes").join(&m.name));
+                let _ = self.db.delete_volume(&m.name);
+            }
+        }
+        c.life.send_modify(|l| l.removed = true);
+        tracing::info!(container = %id, "removed");
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/wait`: resolves to the exit code. The condition is taken
+    /// at call time, so callers register before starting (as `docker run` does).
+    pub fn wait(
+        &self,
+        name: &str,
+        cond: WaitCondition,
+    ) -> Result<impl std::future::Future<Output = i64> + Send + 'static> {
+        let c = self.get(name)?;
+        let mut rx = c.life.subscribe();
+        let (seen, running, code) = {
+            let l = rx.borrow();
+            (l.exits, l.running, l.exit_code)
+        };
+        let restarting = c.lock().state.restarting;
+        Ok(async move {
+            if cond == WaitCondition::NotRunning && !running && !restarting {
+                return code;
+            }
+            let r = rx
+                .wait_for(|l| match cond {
+                    WaitCondition::Removed => l.removed,
+                    _ => l.exits > seen || l.removed,
+                })
+                .await;
+            match r {
+                Ok(l) => l.exit_code,
+                Err(_) => code,
+            }
+        })
+    }
+
+    /// `POST /containers/{id}/attach`: the shim's stream (multiplexed frames).
+    pub async fn attach(
+        &self,
+        name: &str,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<(AttachHandle, bool)> {
+        let c = self.get(name)?;
+        let (running, tty) = {
+            let r = c.lock();
+            (r.state.running, r.config.tty)
+        };
+        if running {
+            let s = shim::attach(&self.state_dir(&c.id), stdin, stdout, stderr, None).await?;
+            return Ok((AttachHandle::Ready(s), tty));
+        }
+        let (tx, rx) = oneshot::channel();
+        c.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(PendingAttach {
+                stdin,
+                stdout,
+                stderr,
+                tx,
+            });
+        Ok((AttachHandle::Pending(rx), tty))
+    }
+
+    /// `POST /containers/{id}/resize`.
+    pub async fn resize(&self, name: &str, h: u16, w: u16) -> Result<()> {
+        let c = self.get(name)?;
+        if !c.lock().state.running {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        shim::request(
+            &self.state_dir(&c.id),
+            json!({"op": "resize", "width": w, "height": h}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Reconnects to the shims of containers that were running when berthd stopped,
+    /// records the exits that happened meanwhile, and brings back `always` /
+    /// `unless-stopped` containers after a reboot.
+    pub async fn restore(self: &Arc<Self>) {
+        for c in self.all() {
+            let (was_running, policy, manual) = {
+                let r = c.lock();
+                (
+                    r.state.running || r.state.restarting,
+                    r.host_config.restart_policy.name.clone(),
+                    r.manually_stopped,
+                )
+            };
+            let state_dir = self.state_dir(&c.id);
+            if was_running {
+                match shim::request(&state_dir, json!({"op": "state"})).await {
+                    Ok(v) => {
+                        let status = v.get("status").and_then(|s| s.as_str()).unwrap_or("");
+                        tracing::info!(container = %c.id, status, "reconnected to shim");
+                        if status == "paused" {
+                            c.lock().state.paused = true;
+                        }
+                        if let Some(pid) = v.get("pid").and_then(|p| p.as_i64()) {
+                            c.lock().state.pid = pid;
+                        }
+                        c.lock().state.running = true;
+                        c.life.send_modify(|l| l.running = true);
+                        self.spawn_monitor(c.clone());
+                        continue;
+                    }
+                    Err(_) => {
+                        let exit = shim::read_exit_file(&state_dir).unwrap_or_else(|| Exit {
+                            exit_code: 255,
+                            finished_at: berth_runtime::state::now_rfc3339(),
+                            oom_killed: false,
+                        });
+                        tracing::info!(container = %c.id, exit_code = exit.exit_code, "container ended while berthd was down");
+                        self.on_exit(&c, exit).await;
+                        continue;
+                    }
+                }
+            }
+            let boot_restart = policy == "always" || (policy == "unless-stopped" && !manual);
+            if boot_restart && c.lock().has_been_started {
+                tracing::info!(container = %c.id, policy = %policy, "restarting on daemon start");
+                let _op = c.op.lock().await;
+                if let Err(e) = self.start_locked(&c).await {
+                    tracing::warn!(container = %c.id, error = %e, "restart on daemon start failed");
+                }
+            }
+        }
+    }
+
+    /// Stops waiting tasks cleanly at daemon shutdown: containers keep running (live
+    /// restore); nothing to do but flush the store.
+    pub fn shutdown(&self) {
+        tracing::info!(
+            containers = self.all().len(),
+            "engine shutting down; containers keep running"
+        );
+    }
+}

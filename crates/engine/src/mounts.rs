@@ -1,0 +1,214 @@
+//! The container's mounts: `-v` binds and named volumes, `--mount`, `--tmpfs`, and the
+//! `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` files berth writes per container.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::error::{EngineError, Result};
+use crate::types::{HostConfig, MountPoint};
+
+fn valid_volume_name(n: &str) -> bool {
+    let mut it = n.chars();
+    matches!(it.next(), Some(c) if c.is_ascii_alphanumeric())
+        && it.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Parses binds and `--mount`s into mount points (volumes named but not created yet).
+pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountPoint>> {
+    let mut out = Vec::new();
+    let bad = |m: String| EngineError::InvalidArgument(m);
+    for b in host.binds.iter().flatten() {
+        let parts: Vec<&str> = b.split(':').collect();
+        let (src, dst, opts) = match parts.as_slice() {
+            [s, d] => (*s, *d, ""),
+            [s, d, o] => (*s, *d, *o),
+            _ => return Err(bad(format!("invalid volume specification: '{b}'"))),
+        };
+        if !dst.starts_with('/') {
+            return Err(bad(format!(
+                "invalid volume specification: '{b}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
+            )));
+        }
+        let rw = !opts.split(',').any(|o| o == "ro");
+        let propagation = opts
+            .split(',')
+            .find(|o| o.contains("private") || o.contains("shared") || o.contains("slave"))
+            .unwrap_or("rprivate");
+        if src.starts_with('/') {
+            out.push(MountPoint {
+                kind: "bind".into(),
+                source: src.into(),
+                destination: dst.into(),
+                mode: opts.into(),
+                rw,
+                propagation: propagation.into(),
+                ..Default::default()
+            });
+        } else {
+            if !valid_volume_name(src) {
+                return Err(bad(format!(
+                    "create {src}: \"{src}\" includes invalid characters for a local volume name"
+                )));
+            }
+            out.push(volume_point(src, dst, rw, opts, volumes_root));
+        }
+    }
+    for m in host.mounts.iter().flatten() {
+        if !m.target.starts_with('/') {
+            return Err(bad(format!(
+                "invalid mount target {:?}: must be absolute",
+                m.target
+            )));
+        }
+        match m.kind.as_str() {
+            "bind" => {
+                if !Path::new(&m.source).exists() {
+                    return Err(bad(format!(
+                        "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                        m.source
+                    )));
+                }
+                out.push(MountPoint {
+                    kind: "bind".into(),
+                    source: m.source.clone(),
+                    destination: m.target.clone(),
+                    rw: !m.read_only,
+                    propagation: "rprivate".into(),
+                    ..Default::default()
+                });
+            }
+            "volume" => {
+                let name = if m.source.is_empty() {
+                    crate::ids::random_hex(32)
+                } else {
+                    m.source.clone()
+                };
+                out.push(volume_point(
+                    &name,
+                    &m.target,
+                    !m.read_only,
+                    "",
+                    volumes_root,
+                ));
+            }
+            "tmpfs" => out.push(MountPoint {
+                kind: "tmpfs".into(),
+                destination: m.target.clone(),
+                rw: !m.read_only,
+                ..Default::default()
+            }),
+            other => return Err(bad(format!("mount type {other:?} is not supported"))),
+        }
+    }
+    for (dst, opts) in host.tmpfs.iter().flatten() {
+        out.push(MountPoint {
+            kind: "tmpfs".into(),
+            destination: dst.clone(),
+            mode: opts.clone(),
+            rw: !opts.split(',').any(|o| o == "ro"),
+            ..Default::default()
+        });
+    }
+    Ok(out)
+}
+
+fn volume_point(name: &str, dst: &str, rw: bool, mode: &str, root: &Path) -> MountPoint {
+    MountPoint {
+        kind: "volume".into(),
+        name: name.into(),
+        source: root.join(name).join("_data").display().to_string(),
+        destination: dst.into(),
+        driver: "local".into(),
+        mode: mode.into(),
+        rw,
+        propagation: String::new(),
+    }
+}
+
+/// The mount points in OCI form, sorted so parents come before children.
+pub fn oci_mounts(points: &[MountPoint]) -> Vec<Value> {
+    let mut v: Vec<&MountPoint> = points.iter().collect();
+    v.sort_by_key(|m| m.destination.matches('/').count());
+    v.into_iter()
+        .map(|m| match m.kind.as_str() {
+            "tmpfs" => {
+                let mut opts = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
+                opts.extend(m.mode.split(',').filter(|o| !o.is_empty()).map(str::to_owned));
+                json!({ "destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": opts })
+            }
+            _ => {
+                let mut opts = vec!["rbind".to_string()];
+                opts.push(if m.rw { "rw".into() } else { "ro".into() });
+                let prop = if m.propagation.is_empty() { "rprivate" } else { &m.propagation };
+                opts.push(prop.to_owned());
+                json!({ "destination": m.destination, "type": "bind", "source": m.source, "options": opts })
+            }
+        })
+        .collect()
+}
+
+/// Writes hostname, hosts and resolv.conf into the container dir and returns their
+/// bind mounts.
+pub fn etc_files(
+    dir: &Path,
+    hostname: &str,
+    network_mode: &str,
+    extra_hosts: &[String],
+) -> Result<Vec<Value>> {
+    let io = |p: &Path| {
+        let p = p.to_owned();
+        move |e: std::io::Error| EngineError::internal(format!("write {}", p.display()), e)
+    };
+    let hostname_p = dir.join("hostname");
+    std::fs::write(&hostname_p, format!("{hostname}\n")).map_err(io(&hostname_p))?;
+    let hosts_p = dir.join("hosts");
+    let mut hosts = if network_mode == "host" {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+        )
+    };
+    for h in extra_hosts {
+        if let Some((name, ip)) = h.split_once(':').or_else(|| h.split_once('=')) {
+            let ip = if ip == "host-gateway" {
+                "127.0.0.1"
+            } else {
+                ip
+            };
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    std::fs::write(&hosts_p, hosts).map_err(io(&hosts_p))?;
+    let resolv_p = dir.join("resolv.conf");
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    std::fs::write(&resolv_p, host_resolv).map_err(io(&resolv_p))?;
+    let bind = |dst: &str, src: &PathBuf| json!({ "destination": dst, "type": "bind", "source": src, "options": ["rbind", "rprivate"] });
+    Ok(vec![
+        bind("/etc/hostname", &hostname_p),
+        bind("/etc/hosts", &hosts_p),
+        bind("/etc/resolv.conf", &resolv_p),
+    ])
+}
+
+/// Whether something is mounted exactly at `path` (from /proc/self/mountinfo).
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|mp| mp == want)
+}
+
+/// Detaches whatever is mounted at `path` (lazy: a process may still hold it).
+pub fn unmount(path: &Path) {
+    while is_mounted(path) {
+        if let Err(e) = rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH) {
+            tracing::warn!(path = %path.display(), error = %e, "unmount failed");
+            break;
+        }
+    }
+}

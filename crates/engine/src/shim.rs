@@ -1,0 +1,175 @@
+//! berthd's side of the berth-shim contract (crates/shim/PROTOCOL.md): spawning a shim and
+//! speaking its one-request-per-connection JSON protocol on `shim.sock`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::error::{EngineError, Result};
+
+/// How to launch one container's shim.
+#[derive(Debug, Clone)]
+pub struct SpawnOpts {
+    pub binary: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub runtime_root: PathBuf,
+    pub state_dir: PathBuf,
+    pub log_path: Option<PathBuf>,
+    pub log_max_size: u64,
+    pub log_max_file: u32,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub console: Option<(u16, u16)>,
+}
+
+/// Starts the shim; returns the container's init pid once it is created (held before exec).
+pub async fn spawn(o: &SpawnOpts) -> Result<i64> {
+    let mut cmd = tokio::process::Command::new(&o.binary);
+    cmd.arg("--id")
+        .arg(&o.id)
+        .arg("--bundle")
+        .arg(&o.bundle)
+        .arg("--runtime-root")
+        .arg(&o.runtime_root)
+        .arg("--state-dir")
+        .arg(&o.state_dir);
+    match &o.log_path {
+        Some(p) => {
+            cmd.arg("--log-path")
+                .arg(p)
+                .arg("--log-max-size")
+                .arg(o.log_max_size.to_string())
+                .arg("--log-max-file")
+                .arg(o.log_max_file.to_string())
+                .arg("--log-driver")
+                .arg("json-file");
+        }
+        None => {
+            cmd.arg("--log-driver").arg("none");
+        }
+    }
+    if o.tty {
+        cmd.arg("--tty");
+    }
+    if o.open_stdin {
+        cmd.arg("--open-stdin");
+    }
+    if o.stdin_once {
+        cmd.arg("--stdin-once");
+    }
+    if let Some((w, h)) = o.console {
+        cmd.arg("--console-width")
+            .arg(w.to_string())
+            .arg("--console-height")
+            .arg(h.to_string());
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(false);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| EngineError::internal(format!("spawn {}", o.binary.display()), e))?;
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout
+            .read_to_string(&mut out)
+            .await
+            .map_err(|e| EngineError::internal("read shim start-up line", e))?;
+    }
+    let _ = child.wait().await;
+    let line = out.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let v: Value = serde_json::from_str(line).map_err(|_| {
+        EngineError::Internal(format!("shim for {} failed to start: {line:?}", o.id))
+    })?;
+    if let Some(e) = v.get("error").and_then(Value::as_str) {
+        return Err(EngineError::Internal(e.to_owned()));
+    }
+    v.get("pid")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| EngineError::Internal(format!("shim start-up line: {line}")))
+}
+
+/// Path of the shim's socket in a state dir.
+pub fn socket(state_dir: &Path) -> PathBuf {
+    state_dir.join("shim.sock")
+}
+
+async fn connect(state_dir: &Path) -> Result<UnixStream> {
+    UnixStream::connect(socket(state_dir))
+        .await
+        .map_err(|e| EngineError::internal(format!("connect {}", socket(state_dir).display()), e))
+}
+
+/// Sends one request and reads the one-line answer; a shim `error` becomes `Internal`.
+pub async fn request(state_dir: &Path, req: Value) -> Result<Value> {
+    let s = connect(state_dir).await?;
+    let (v, _) = exchange(s, req).await?;
+    Ok(v)
+}
+
+async fn exchange(mut s: UnixStream, req: Value) -> Result<(Value, BufReader<UnixStream>)> {
+    let mut line = serde_json::to_vec(&req).map_err(|e| EngineError::internal("encode", e))?;
+    line.push(b'\n');
+    s.write_all(&line)
+        .await
+        .map_err(|e| EngineError::internal("write to shim", e))?;
+    let mut r = BufReader::new(s);
+    let mut answer = String::new();
+    r.read_line(&mut answer)
+        .await
+        .map_err(|e| EngineError::internal("read from shim", e))?;
+    if answer.is_empty() {
+        return Err(EngineError::Internal("shim closed the connection".into()));
+    }
+    let v: Value =
+        serde_json::from_str(answer.trim()).map_err(|e| EngineError::internal("shim answer", e))?;
+    if let Some(e) = v.get("error").and_then(Value::as_str) {
+        return Err(EngineError::Internal(e.to_owned()));
+    }
+    Ok((v, r))
+}
+
+/// Opens an attach stream (container or exec). The returned reader may hold bytes
+/// already read past the answer line, so callers must read through it.
+pub async fn attach(
+    state_dir: &Path,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    exec_id: Option<&str>,
+) -> Result<BufReader<UnixStream>> {
+    let s = connect(state_dir).await?;
+    let mut req = json!({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr});
+    if let Some(x) = exec_id {
+        req["exec_id"] = json!(x);
+    }
+    let (_, r) = exchange(s, req).await?;
+    Ok(r)
+}
+
+/// The exit record a shim writes (`exit` file, `wait` answer).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Exit {
+    pub exit_code: i64,
+    #[serde(default)]
+    pub finished_at: String,
+    #[serde(default)]
+    pub oom_killed: bool,
+}
+
+/// Blocks until the container exits.
+pub async fn wait(state_dir: &Path) -> Result<Exit> {
+    let v = request(state_dir, json!({"op": "wait"})).await?;
+    serde_json::from_value(v).map_err(|e| EngineError::internal("shim wait answer", e))
+}
+
+/// Reads the `exit` file a shim left, if any.
+pub fn read_exit_file(state_dir: &Path) -> Option<Exit> {
+    let b = std::fs::read(state_dir.join("exit")).ok()?;
+    serde_json::from_slice(&b).ok()
+}
