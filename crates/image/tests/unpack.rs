@@ -534,7 +534,10 @@ fn later_entries_replace_earlier_ones() {
         .file("y/2", b"2")
         .finish();
     apply(&sb, &tar).unwrap();
-    assert!(!sb.layer().join("y/1").exists(), "whited-out dir was replaced");
+    assert!(
+        !sb.layer().join("y/1").exists(),
+        "whited-out dir was replaced"
+    );
     assert_eq!(std::fs::read(sb.layer().join("y/2")).unwrap(), b"2");
     assert_eq!(std::fs::read(sb.layer().join("x")).unwrap(), b"now a file");
     assert!(sb.layer().join("y").is_dir());

@@ -122,8 +122,17 @@ pub fn add_local(
     marker: &str,
     tag: Option<&str>,
 ) -> Built {
+    add_local_with(store, busybox_layers(data), marker, tag)
+}
+
+/// As [`add_local`], with the layers given.
+pub fn add_local_with(
+    store: &berth_image::images::ImageStore,
+    layers: Vec<(Vec<u8>, Comp)>,
+    marker: &str,
+    tag: Option<&str>,
+) -> Built {
     use berth_image::reference::Reference;
-    let layers = busybox_layers(data);
     let img = build(store.content(), &layers, "amd64", marker);
     let mut parent: Option<Digest> = None;
     for (i, d) in img.diff_ids.iter().enumerate() {
