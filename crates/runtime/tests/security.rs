@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{BIN, Bundle};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// A copy of the runtime binary in a temp dir of its own: attacks aim at it, never at target/.
 struct RuntimeCopy {
@@ -178,8 +178,10 @@ pid=
 n=0
 while [ -z "$pid" ]; do
   for p in /proc/[0-9]*; do
+    # argv of the runtime started by the kernel for the shebang; the runtime's own exec child
+    # (still the `exec` command line before its execve) is not dumpable and is skipped.
     case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in
-      *" /evil"*) pid=${p#/proc/} ;;
+      "/proc/self/exe /evil ") pid=${p#/proc/} ;;
     esac
   done
   n=$((n+1))
@@ -485,7 +487,7 @@ fn preserve_fds_never_hands_over_the_runtimes_own_descriptors() {
 fn escape_probe(secret: &Path) -> String {
     let rel = secret.strip_prefix("/").unwrap().display().to_string();
     format!(
-        "pwd; cat {}{rel}/HOST-SECRET 2>/dev/null; cat HOST-SECRET 2>/dev/null; exit 0",
+        "pwd; cat {}{rel}/HOST-SECRET 2>&1; cat HOST-SECRET 2>&1; exit 0",
         "../".repeat(20)
     )
 }
@@ -556,7 +558,7 @@ fn a_cwd_symlink_out_of_the_rootfs_stays_inside() {
     .unwrap();
     for cwd in ["/hostdir", "/updir", "/../../../../.."] {
         b.config["process"]["cwd"] = json!(cwd);
-        b.sh("pwd; cat HOST-SECRET 2>/dev/null; exit 0");
+        b.sh("pwd; cat HOST-SECRET 2>&1; exit 0");
         let o = b.run();
         assert!(
             !String::from_utf8_lossy(&o.stdout).contains("host-secret-content"),
@@ -763,8 +765,9 @@ fn racing_a_symlink_into_a_mount_destination_never_escapes() {
 // ---------------------------------------------------------------------------------------------
 
 /// Masked files must be the null device; /proc/sys and sysrq-trigger must not open for writing.
+/// (Errors go to stdout, not /dev/null: a broken /dev/null must not hide a successful probe.)
 const PROC_PROBE: &str = r#"for f in /proc/kcore /proc/keys /proc/timer_list; do [ -e $f ] && echo "mask $f $(stat -c '%F %t:%T' $f)"; done
-for f in /proc/sys/kernel/core_pattern /proc/sysrq-trigger /proc/sys/kernel/modprobe; do ( exec 3>>$f ) 2>/dev/null && echo "WRITABLE $f"; done
+for f in /proc/sys/kernel/core_pattern /proc/sysrq-trigger /proc/sys/kernel/modprobe; do ( exec 3>>$f ) 2>&1 && echo "WRITABLE $f"; done
 echo probe-done"#;
 
 fn assert_proc_protected(stdout: &str, what: &str) {
@@ -1004,7 +1007,7 @@ fn a_proc_or_sys_symlink_in_the_image_does_not_bypass_masking() {
         symlink(target, &p).unwrap();
         std::fs::create_dir_all(b.rootfs().join("tmp/fakeproc")).unwrap();
         std::fs::create_dir_all(b.rootfs().join("tmp/fakesys")).unwrap();
-        b.sh(&format!("{PROC_PROBE}\nfor d in /tmp/fakeproc /tmp; do ( exec 3>>$d/sys/kernel/core_pattern ) 2>/dev/null && echo WRITABLE $d; ( exec 3>>$d/sysrq-trigger ) 2>/dev/null && echo WRITABLE $d; done\n( exec 3>>/tmp/fakesys/kernel/uevent_helper ) 2>/dev/null && echo WRITABLE sys; true"));
+        b.sh(&format!("{PROC_PROBE}\nfor d in /tmp/fakeproc /tmp; do ( exec 3>>$d/sys/kernel/core_pattern ) 2>&1 && echo WRITABLE $d; ( exec 3>>$d/sysrq-trigger ) 2>&1 && echo WRITABLE $d; done\n( exec 3>>/tmp/fakesys/kernel/uevent_helper ) 2>&1 && echo WRITABLE sys; true"));
         let (code, stdout, stderr) = b.run_out();
         let what = format!("/{name} -> {target}");
         assert!(!stdout.contains("WRITABLE"), "{what}: {stdout}");
@@ -1013,6 +1016,43 @@ fn a_proc_or_sys_symlink_in_the_image_does_not_bypass_masking() {
         } else {
             assert!(stderr.contains(name), "{what}: {stderr}");
         }
+    }
+    assert_eq!(host_core_pattern(), core);
+}
+
+#[test]
+fn a_dev_symlink_in_the_image_gives_no_procfs_or_host_writes() {
+    // CVE-2026-41579 class: the image's /dev is a symlink, so everything the runtime does
+    // "in /dev" (the tmpfs, device nodes, links, the console) follows it.
+    let core = host_core_pattern();
+    let outside = tempfile::Builder::new()
+        .prefix("berth-outside")
+        .tempdir()
+        .unwrap();
+    for (target, dev_tmpfs) in [
+        ("/proc/sys/kernel", true),
+        ("/proc/sys/kernel", false),
+        ("/proc/self/root/../../", false),
+        (outside.path().to_str().unwrap(), false),
+        ("../../../../../../tmp", true),
+    ] {
+        let mut b = Bundle::new();
+        let dev = b.rootfs().join("dev");
+        std::fs::remove_dir(&dev).unwrap();
+        symlink(target, &dev).unwrap();
+        if !dev_tmpfs {
+            without_mount(&mut b, "/dev");
+        }
+        b.sh(PROC_PROBE);
+        let (code, stdout, stderr) = b.run_out();
+        let what = format!("/dev -> {target} (tmpfs: {dev_tmpfs})");
+        assert!(!stdout.contains("WRITABLE"), "{what}: {stdout}");
+        if code == 0 {
+            assert_proc_protected(&stdout, &what);
+        }
+        eprintln!("{what}: exit {code} {}", stderr.lines().last().unwrap_or(""));
+        assert_empty_dir(outside.path(), &what);
+        assert!(host_mounts_under(outside.path()).is_empty(), "{what}");
     }
     assert_eq!(host_core_pattern(), core);
 }
@@ -1044,14 +1084,14 @@ fn cgroup_release_agent_cannot_be_written_from_the_container() {
     b.sh(r#"for f in /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/*/notify_on_release /sys/fs/cgroup/*/cgroup.procs /sys/fs/cgroup/*/tasks; do
   [ -e "$f" ] || continue
   echo "seen $f"
-  ( exec 3>>"$f" ) 2>/dev/null && echo "WRITABLE $f"
+  ( exec 3>>"$f" ) 2>&1 && echo "WRITABLE $f"
 done
 mkdir -p /tmp/cg
-for c in memory rdma cpu; do mount -t cgroup -o $c cgroup /tmp/cg 2>/dev/null && { echo "MOUNTED $c"; ls /tmp/cg/release_agent; umount /tmp/cg; }; done
+for c in memory rdma cpu; do mount -t cgroup -o $c cgroup /tmp/cg 2>&1 && { echo "MOUNTED $c"; ls /tmp/cg/release_agent; umount /tmp/cg; }; done
 unshare -U -r -C -m sh -c '
   mkdir -p /tmp/cg2
-  for c in memory rdma cpu; do mount -t cgroup -o $c cgroup /tmp/cg2 2>/dev/null && { echo "MOUNTED-USERNS $c"; ( exec 3>>/tmp/cg2/release_agent ) 2>/dev/null && echo "WRITABLE-USERNS $c"; umount /tmp/cg2; }; done
-  for f in /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/*/notify_on_release; do [ -e "$f" ] && ( exec 3>>"$f" ) 2>/dev/null && echo "WRITABLE-USERNS $f"; done
+  for c in memory rdma cpu; do mount -t cgroup -o $c cgroup /tmp/cg2 2>&1 && { echo "MOUNTED-USERNS $c"; ( exec 3>>/tmp/cg2/release_agent ) 2>&1 && echo "WRITABLE-USERNS $c"; umount /tmp/cg2; }; done
+  for f in /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/*/notify_on_release; do [ -e "$f" ] && ( exec 3>>"$f" ) 2>&1 && echo "WRITABLE-USERNS $f"; done
   echo userns-done' 2>&1
 echo done"#);
     let (code, stdout, stderr) = b.run_out();
