@@ -7,9 +7,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::Layer;
-use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Format {
@@ -17,9 +16,13 @@ pub enum Format {
     Json,
 }
 
-struct FileLayer {
+/// A whole subscriber of its own (no tracing-subscriber registry): berth-runtime logs a few
+/// events per run and keeps no spans, and every byte of code it does not load is a page it
+/// does not fault in at each container start.
+struct FileLog {
     out: Mutex<Box<dyn Write + Send>>,
     format: Format,
+    max: Level,
 }
 
 #[derive(Default)]
@@ -45,8 +48,21 @@ impl tracing::field::Visit for Fields {
     }
 }
 
-impl<S: Subscriber> Layer<S> for FileLayer {
-    fn on_event(&self, ev: &Event<'_>, _cx: Context<'_, S>) {
+impl Subscriber for FileLog {
+    fn enabled(&self, m: &Metadata<'_>) -> bool {
+        *m.level() <= self.max
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::from_level(self.max))
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+    fn event(&self, ev: &Event<'_>) {
         let mut f = Fields::default();
         ev.record(&mut f);
         let level = match *ev.metadata().level() {
@@ -91,11 +107,10 @@ pub fn init(file: Option<&Path>, format: Format, debug: bool) -> std::io::Result
         None => Box::new(std::io::stderr()),
     };
     let max = if debug { Level::DEBUG } else { Level::WARN };
-    let layer = FileLayer {
+    let _ = tracing::subscriber::set_global_default(FileLog {
         out: Mutex::new(out),
         format,
-    }
-    .with_filter(tracing_subscriber::filter::LevelFilter::from_level(max));
-    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+        max,
+    });
     Ok(())
 }
