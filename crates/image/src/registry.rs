@@ -31,6 +31,9 @@ pub struct RegistryConfig {
     /// Attempts per blob before a pull fails (each attempt resumes where the last stopped).
     pub retries: u32,
     pub user_agent: String,
+    /// Extra CA certificates (PEM) trusted for registries, next to the system roots (what
+    /// Docker reads from `/etc/docker/certs.d/<host>/ca.crt`).
+    pub ca_pem: Vec<Vec<u8>>,
 }
 
 impl Default for RegistryConfig {
@@ -41,7 +44,33 @@ impl Default for RegistryConfig {
             credentials: Credentials::default(),
             retries: 5,
             user_agent: format!("berth/{}", env!("CARGO_PKG_VERSION")),
+            ca_pem: Vec::new(),
         }
+    }
+}
+
+impl RegistryConfig {
+    /// Adds every `*.crt` under `dir/<host>/` (Docker's `certs.d` layout) to `ca_pem`.
+    /// A missing directory is not an error.
+    pub fn add_certs_dir(&mut self, dir: &std::path::Path) -> std::io::Result<()> {
+        let hosts = match std::fs::read_dir(dir) {
+            Ok(h) => h,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for host in hosts {
+            let host = host?;
+            if !host.file_type()?.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(host.path())? {
+                let p = f?.path();
+                if p.extension().is_some_and(|e| e == "crt") {
+                    self.ca_pem.push(std::fs::read(&p)?);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -102,6 +131,8 @@ pub struct RegistryClient {
     cfg: Arc<RegistryConfig>,
     /// Authorization header values by (host, scope).
     tokens: Arc<Mutex<HashMap<(String, String), String>>>,
+    /// Scheme found to work for insecure/local registries (HTTPS is tried first).
+    schemes: Arc<Mutex<HashMap<String, &'static str>>>,
 }
 
 #[derive(Deserialize)]
@@ -131,21 +162,28 @@ fn is_local(host: &str) -> bool {
 
 impl RegistryClient {
     pub fn new(cfg: RegistryConfig) -> Result<RegistryClient, RegistryError> {
+        let setup_err = |source| RegistryError::Http {
+            method: Method::GET,
+            url: "(client setup)".into(),
+            source,
+        };
+        let mut certs = Vec::new();
+        for pem in &cfg.ca_pem {
+            certs.extend(reqwest::Certificate::from_pem_bundle(pem).map_err(setup_err)?);
+        }
         let http = reqwest::Client::builder()
+            .tls_certs_merge(certs)
             .user_agent(cfg.user_agent.clone())
             .pool_max_idle_per_host(16)
             .connect_timeout(std::time::Duration::from_secs(30))
             .read_timeout(std::time::Duration::from_secs(60))
             .build()
-            .map_err(|source| RegistryError::Http {
-                method: Method::GET,
-                url: "(client setup)".into(),
-                source,
-            })?;
+            .map_err(setup_err)?;
         Ok(RegistryClient {
             http,
             cfg: Arc::new(cfg),
             tokens: Arc::default(),
+            schemes: Arc::default(),
         })
     }
 
@@ -153,11 +191,53 @@ impl RegistryClient {
         &self.cfg
     }
 
+    fn insecure(&self, host: &str) -> bool {
+        is_local(host) || self.cfg.insecure.iter().any(|h| h == host)
+    }
+
     fn scheme(&self, host: &str) -> &'static str {
-        if is_local(host) || self.cfg.insecure.iter().any(|h| h == host) {
-            "http"
-        } else {
-            "https"
+        if !self.insecure(host) {
+            return "https";
+        }
+        self.schemes
+            .lock()
+            .ok()
+            .and_then(|s| s.get(host).copied())
+            .unwrap_or("http")
+    }
+
+    /// For registries allowed to be insecure, finds out once whether they speak HTTPS (as
+    /// Docker does: TLS first, plain HTTP as the fallback). Secure registries are always
+    /// HTTPS and are not probed.
+    async fn probe(&self, domain: &str) {
+        let mut hosts = vec![domain.to_owned()];
+        if domain == DEFAULT_DOMAIN {
+            hosts.extend(
+                self.cfg
+                    .mirrors
+                    .iter()
+                    .filter(|m| !m.contains("://"))
+                    .cloned(),
+            );
+        }
+        for host in hosts {
+            let known = self.schemes.lock().map_or(true, |s| s.contains_key(&host));
+            if known || !self.insecure(&host) {
+                continue;
+            }
+            let url = format!("https://{host}/v2/");
+            let ok = self
+                .http
+                .get(&url)
+                .timeout(std::time::Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok();
+            let scheme = if ok { "https" } else { "http" };
+            tracing::debug!(host = host.as_str(), scheme, "registry scheme");
+            if let Ok(mut s) = self.schemes.lock() {
+                s.insert(host, scheme);
+            }
         }
     }
 
@@ -336,6 +416,7 @@ impl RegistryClient {
         r: &Reference,
         key: &str,
     ) -> Result<(Bytes, Option<String>, Digest, Endpoint), RegistryError> {
+        self.probe(r.domain()).await;
         let mut last_err = None;
         for ep in self.endpoints(r.domain()) {
             let url = format!("{}/v2/{}/manifests/{}", ep.base, r.path(), key);
@@ -445,7 +526,7 @@ impl RegistryClient {
 
     /// Whether the repository already has the blob.
     pub async fn blob_exists(&self, r: &Reference, digest: &Digest) -> Result<bool, RegistryError> {
-        let ep = self.push_endpoint(r);
+        let ep = self.push_endpoint(r).await;
         let url = format!("{}/v2/{}/blobs/{}", ep.base, r.path(), digest);
         let resp = self
             .send(&ep, Method::HEAD, &url, &Self::push_scope(r), &[], None)
@@ -457,7 +538,8 @@ impl RegistryClient {
         }
     }
 
-    fn push_endpoint(&self, r: &Reference) -> Endpoint {
+    async fn push_endpoint(&self, r: &Reference) -> Endpoint {
+        self.probe(r.domain()).await;
         // Never push to a mirror.
         self.endpoints(r.domain())
             .into_iter()
@@ -512,7 +594,7 @@ impl RegistryClient {
         digest: &Digest,
         from: &str,
     ) -> Result<bool, RegistryError> {
-        let ep = self.push_endpoint(r);
+        let ep = self.push_endpoint(r).await;
         let resp = self
             .start_upload(&ep, r, &format!("?mount={digest}&from={from}"))
             .await?;
@@ -536,7 +618,7 @@ impl RegistryClient {
         size: u64,
         body: &(dyn Fn() -> reqwest::Body + Send + Sync),
     ) -> Result<(), RegistryError> {
-        let ep = self.push_endpoint(r);
+        let ep = self.push_endpoint(r).await;
         let resp = self.start_upload(&ep, r, "").await?;
         let loc = Self::with_digest(&Self::location(&ep, &resp)?, digest);
         let resp = self
@@ -566,7 +648,7 @@ impl RegistryClient {
         data: &[u8],
         chunk: usize,
     ) -> Result<(), RegistryError> {
-        let ep = self.push_endpoint(r);
+        let ep = self.push_endpoint(r).await;
         let resp = self.start_upload(&ep, r, "").await?;
         let mut loc = Self::location(&ep, &resp)?;
         let mut off = 0usize;
@@ -618,7 +700,7 @@ impl RegistryClient {
         media_type: &str,
         data: Bytes,
     ) -> Result<(), RegistryError> {
-        let ep = self.push_endpoint(r);
+        let ep = self.push_endpoint(r).await;
         let url = format!("{}/v2/{}/manifests/{}", ep.base, r.path(), key);
         let body = move || reqwest::Body::from(data.clone());
         let resp = self

@@ -22,6 +22,12 @@ pub fn free_port() -> u16 {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with("", false)
+    }
+
+    /// With `extra_http` appended under `http:` (e.g. a `tls:` block); a TLS registry is
+    /// considered up once it accepts TCP connections.
+    pub fn start_with(extra_http: &str, tls: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -29,7 +35,7 @@ impl Registry {
         std::fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra_http}",
                 dir.path().join("data").display()
             ),
         )
@@ -48,6 +54,9 @@ impl Registry {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            if tls && TcpStream::connect(&reg.addr).is_ok() {
+                return reg;
+            }
             if let Ok(mut s) = TcpStream::connect(&reg.addr) {
                 let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
                 let mut buf = String::new();
