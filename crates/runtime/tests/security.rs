@@ -181,7 +181,7 @@ while [ -z "$pid" ]; do
     # argv of the runtime started by the kernel for the shebang; the runtime's own exec child
     # (still the `exec` command line before its execve) is not dumpable and is skipped.
     case "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" in
-      "/proc/self/exe /evil ") pid=${p#/proc/} ;;
+      "@CMDLINE@") pid=${p#/proc/} ;;
     esac
   done
   n=$((n+1))
@@ -205,13 +205,36 @@ mv /tmp/result.tmp /tmp/result
 
 #[test]
 fn container_cannot_overwrite_the_runtime_through_proc_exe_of_a_shebang_exec() {
+    // The CVE's entry point: a command in the image whose interpreter is /proc/self/exe, so the
+    // kernel runs the runtime's own binary inside the container.
+    exe_attack(
+        |rootfs| write_exec(&rootfs.join("evil"), "#!/proc/self/exe\n"),
+        &["/evil"],
+        "/proc/self/exe /evil ",
+    );
+}
+
+#[test]
+fn container_cannot_overwrite_the_runtime_through_a_symlink_to_proc_self_exe() {
+    // The same through a symlink in the image: exec of /evil runs whatever /proc/self/exe is.
+    exe_attack(
+        |rootfs| symlink("/proc/self/exe", rootfs.join("evil")).unwrap(),
+        &["/evil", "bogus"],
+        "/evil bogus ",
+    );
+}
+
+/// Runs EXE_ATTACK as the container's process, then `exec`s `exec_args` (which the kernel turns
+/// into the runtime binary, argv `cmdline`) into it, and checks the binary was never written.
+fn exe_attack(make_entry: impl Fn(&Path), exec_args: &[&str], cmdline: &str) {
     let rt = RuntimeCopy::new();
     let mut b = attack_bundle();
     let rootfs = b.rootfs();
-    // The CVE's entry point: a command in the image whose interpreter is /proc/self/exe, so the
-    // kernel runs the runtime's own binary inside the container.
-    write_exec(&rootfs.join("evil"), "#!/proc/self/exe\n");
-    write_exec(&rootfs.join("attack.sh"), EXE_ATTACK);
+    make_entry(&rootfs);
+    write_exec(
+        &rootfs.join("attack.sh"),
+        &EXE_ATTACK.replace("@CMDLINE@", cmdline),
+    );
     b.args(&["sh", "/attack.sh"]);
     let id = rt.create(&b);
     assert!(
@@ -228,7 +251,8 @@ fn container_cannot_overwrite_the_runtime_through_proc_exe_of_a_shebang_exec() {
     let (rd, wr) = full_pipe();
     let mut exec = rt
         .cmd(&b)
-        .args(["exec", &id, "/evil"])
+        .args(["exec", &id])
+        .args(exec_args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(wr))
@@ -447,6 +471,47 @@ fn host_descriptors_do_not_leak_into_the_container() {
         "preserved fd 3 does not reach the container: {}",
         out(&o)
     );
+}
+
+#[test]
+fn host_descriptors_do_not_leak_into_an_exec() {
+    let secret = host_secret();
+    let mut b = Bundle::new();
+    b.args(&["sleep", "100"]);
+    let id = b.create();
+    assert!(b.rt(&["start", &id]).status.success());
+    let mut c = b.cmd();
+    c.args(["exec", &id, "sh", "-c", "ls /proc/$$/fd; exit 0"])
+        .stdin(Stdio::null());
+    let _f = leak_dir(&mut c, secret.path(), &[3, 7, 42]);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    let fds: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(fds, ["0", "1", "2"], "{}", out(&o));
+    // --preserve-fds with nothing open at 3..6: /dev/null there, never the runtime's own.
+    let o = b.rt(&[
+        "exec",
+        "--preserve-fds",
+        "4",
+        &id,
+        "sh",
+        "-c",
+        "for n in 3 4 5 6; do readlink /proc/$$/fd/$n; done; exit 0",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.lines().count(), 4, "{}", out(&o));
+    for l in text.lines() {
+        assert_eq!(
+            l,
+            "/dev/null",
+            "runtime descriptor leaked into an exec: {}",
+            out(&o)
+        );
+    }
 }
 
 #[test]
@@ -1050,7 +1115,10 @@ fn a_dev_symlink_in_the_image_gives_no_procfs_or_host_writes() {
         if code == 0 {
             assert_proc_protected(&stdout, &what);
         }
-        eprintln!("{what}: exit {code} {}", stderr.lines().last().unwrap_or(""));
+        eprintln!(
+            "{what}: exit {code} {}",
+            stderr.lines().last().unwrap_or("")
+        );
         assert_empty_dir(outside.path(), &what);
         assert!(host_mounts_under(outside.path()).is_empty(), "{what}");
     }
