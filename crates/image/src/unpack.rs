@@ -776,8 +776,13 @@ impl Applier<'_> {
         for (path, mtime) in dirs {
             let fd = match self.root.open_dir(&path.0) {
                 Ok(fd) => fd,
-                // Replaced or whited out by a later entry.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                // Replaced or whited out by a later entry (a symlink now, maybe).
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+                    ) =>
+                {
                     continue;
                 }
                 Err(e) => {

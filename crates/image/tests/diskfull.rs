@@ -33,15 +33,26 @@ async fn full_disk_fails_cleanly_and_leaves_a_consistent_store() {
     add_local(&src, &common::noise(6 << 20, 3), "full", Some("big:1"));
     let c = RegistryClient::new(RegistryConfig::default()).unwrap();
     let r = Reference::parse(&format!("{}/full/big:1", reg.addr)).unwrap();
-    src.push(&c, "big:1", &r, &PushOptions::default()).await.unwrap();
+    src.push(&c, "big:1", &r, &PushOptions::default())
+        .await
+        .unwrap();
 
     let mnt = t.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
-    rustix::mount::mount("tmpfs", &mnt, "tmpfs", rustix::mount::MountFlags::empty(), c"size=8m")
-        .unwrap();
+    rustix::mount::mount(
+        "tmpfs",
+        &mnt,
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        c"size=8m",
+    )
+    .unwrap();
     let _guard = Tmpfs(mnt.clone());
     let store = ImageStore::open(&mnt).unwrap();
-    let err = store.pull(&c, &r, &PullOptions::default()).await.unwrap_err();
+    let err = store
+        .pull(&c, &r, &PullOptions::default())
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     eprintln!("full disk error: {msg}");
     assert!(msg.contains("No space left on device"), "{msg}");
@@ -50,7 +61,12 @@ async fn full_disk_fails_cleanly_and_leaves_a_consistent_store() {
         let data = std::fs::read(store.content().blob_path(&d)).unwrap();
         assert_eq!(Digest::of(&data), d, "blob {d} is complete");
     }
-    assert_eq!(std::fs::read_dir(mnt.join("content/ingest")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(mnt.join("content/ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
     // Every indexed snapshot is one whose layer applied completely.
     for s in store.snapshots().list().unwrap() {
         assert!(store.snapshots().fs_path(&s).is_dir());
