@@ -1149,6 +1149,28 @@ fn cgroup_release_agent_cannot_be_written_from_the_container() {
     let before = host_release_agents();
     let mut b = Bundle::new();
     b.config["root"]["readonly"] = json!(false);
+    // Docker's default capabilities (FIELD-NOTES §4.3), not the minimal `spec` set: with
+    // SETUID/SETGID the container can map itself as root in a new user namespace, the first
+    // step of the published exploit.
+    let docker_caps = json!([
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE"
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = docker_caps.clone();
+    }
     b.sh(r#"for f in /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/*/notify_on_release /sys/fs/cgroup/*/cgroup.procs /sys/fs/cgroup/*/tasks; do
   [ -e "$f" ] || continue
   echo "seen $f"
@@ -1156,10 +1178,14 @@ fn cgroup_release_agent_cannot_be_written_from_the_container() {
 done
 mkdir -p /tmp/cg
 for c in memory rdma cpu; do mount -t cgroup -o $c cgroup /tmp/cg 2>&1 && { echo "MOUNTED $c"; ls /tmp/cg/release_agent; umount /tmp/cg; }; done
-unshare -U -r -C -m sh -c '
+unshare -U -r -m sh -c '
   mkdir -p /tmp/cg2
   for c in memory rdma cpu; do mount -t cgroup -o $c cgroup /tmp/cg2 2>&1 && { echo "MOUNTED-USERNS $c"; ( exec 3>>/tmp/cg2/release_agent ) 2>&1 && echo "WRITABLE-USERNS $c"; umount /tmp/cg2; }; done
   for f in /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/*/notify_on_release; do [ -e "$f" ] && ( exec 3>>"$f" ) 2>&1 && echo "WRITABLE-USERNS $f"; done
+  for d in /sys/fs/cgroup /sys/fs/cgroup/memory /sys/fs/cgroup/pids; do
+    mount -o remount,bind,rw $d 2>&1 && echo "MOUNTED-RW $d"
+    umount -l $d/ 2>&1 && [ -e $d/release_agent ] && echo "MOUNTED-UNCOVERED $d"
+  done
   echo userns-done' 2>&1
 echo done"#);
     let (code, stdout, stderr) = b.run_out();
@@ -1174,6 +1200,12 @@ echo done"#);
             !stdout.contains(bad),
             "cgroupfs is writable from the container: {stdout}"
         );
+    }
+    // busybox's unshare has no -C; a new user + mount namespace is the closest it gets. Where
+    // unsharing a user namespace is refused, only the direct attempts above ran.
+    eprintln!("{stdout}");
+    if !stdout.contains("userns-done") {
+        eprintln!("note: unshare -U -r -m was refused in the container: {stdout}");
     }
     assert_eq!(host_release_agents(), before);
 }
