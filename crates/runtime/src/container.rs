@@ -254,7 +254,9 @@ impl Drop for Cleanup<'_> {
 /// `create`: sets the container up to the point where only `start` is missing.
 pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     let bundle = std::fs::canonicalize(&o.bundle).at("resolve bundle", &o.bundle)?;
+    let t0 = std::time::Instant::now();
     let spec = load_spec(&bundle)?;
+    tracing::debug!(us = t0.elapsed().as_micros() as u64, "config loaded");
     let root = spec.root().as_ref().expect("checked in load_spec");
     let rootfs = if root.path().is_absolute() {
         root.path().clone()
@@ -301,15 +303,30 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     let cgroup = match &hierarchy {
         Some(h) => {
             let cg = berth_cgroups::Cgroup::new(h, &cg_path)?;
-            cg.create()?;
             guard.cgroup = Some(cg.clone());
-            if let Some(r) = linux.resources() {
-                cg.apply(&with_default_device_rules(r, &linux))?;
-            }
             Some(cg)
         }
         None => None,
     };
+    let user_new = plan.creates(LinuxNamespaceType::User);
+    let two_stage = plan.joins(LinuxNamespaceType::User)
+        || plan.joins(LinuxNamespaceType::Pid)
+        || (user_new && !plan.join.is_empty());
+    let setup_cgroup = || -> Result<()> {
+        if let Some(cg) = &cgroup {
+            cg.create()?;
+            if let Some(r) = linux.resources() {
+                cg.apply(&with_default_device_rules(r, &linux))?;
+            }
+        }
+        Ok(())
+    };
+    // On a pure v2 host the init is cloned straight into its cgroup, which must exist by then.
+    // Elsewhere the cgroup is made and joined while the init builds its mounts (below).
+    let early_cgroup = two_stage || hierarchy.as_ref().is_some_and(|h| h.mode() == berth_cgroups::Mode::V2);
+    if early_cgroup {
+        setup_cgroup()?;
+    }
 
     let fifo_path = dir.join(state::EXEC_FIFO);
     rustix::fs::mknodat(
@@ -330,10 +347,6 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     .at("open", "/proc")?;
     crate::rootfs::verify_proc_root(host_proc.as_fd())?;
 
-    let user_new = plan.creates(LinuxNamespaceType::User);
-    let two_stage = plan.joins(LinuxNamespaceType::User)
-        || plan.joins(LinuxNamespaceType::Pid)
-        || (user_new && !plan.join.is_empty());
     let into_cgroup = if two_stage {
         None
     } else {
@@ -365,6 +378,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     });
 
     let clone_flags = if two_stage { 0 } else { plan.new };
+    tracing::debug!(us = t0.elapsed().as_micros() as u64, "cgroup ready, cloning init");
     let pid = clone3(clone_flags, into_cgroup.as_ref())?;
     if pid == 0 {
         drop(parent_chan);
@@ -402,6 +416,9 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         write_id_maps(pid, &spec)?;
     }
     let join_cgroup = || -> Result<()> {
+        if !early_cgroup {
+            setup_cgroup()?;
+        }
         if let Some(cg) = &cgroup
             && into_cgroup.is_none()
         {
@@ -423,6 +440,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         // pivot_root or exec) until we answer, and we answer only after this.
         parent_chan.send(&Msg::Go)?;
         join_cgroup()?;
+        tracing::debug!(us = t0.elapsed().as_micros() as u64, "init joined its cgroup");
     }
     let mut master = None;
     loop {
@@ -435,6 +453,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             }
             Msg::Console => master = fd,
             Msg::RunHooks => {
+                tracing::debug!(us = t0.elapsed().as_micros() as u64, "init mounted its rootfs");
                 saved.pid = init_pid;
                 let st = serde_json::to_vec(&saved.oci(Status::Creating)).unwrap_or_default();
                 let hooks = spec.hooks().as_ref();
@@ -443,7 +462,10 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 crate::hooks::run_all(hooks.and_then(|h| h.create_runtime().as_ref()), &st)?;
                 parent_chan.send(&Msg::HooksDone)?;
             }
-            Msg::Ready => break,
+            Msg::Ready => {
+                tracing::debug!(us = t0.elapsed().as_micros() as u64, "init ready");
+                break;
+            }
             Msg::Error(m) => return fail(m),
             other => return fail(format!("unexpected sync message {other:?}")),
         }
