@@ -19,6 +19,7 @@ enum Op {
     Symlink(&'static str),
     Whiteout(&'static str),
     Opaque(&'static str),
+    Hardlink(&'static str, &'static str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,8 @@ fn op() -> impl Strategy<Value = Op> {
         p.clone().prop_map(Op::Dir),
         p.clone().prop_map(Op::Symlink),
         p.clone().prop_map(Op::Whiteout),
-        p.prop_map(Op::Opaque),
+        p.clone().prop_map(Op::Opaque),
+        (p.clone(), p).prop_map(|(a, b)| Op::Hardlink(a, b)),
     ]
 }
 
@@ -113,6 +115,22 @@ fn model(ops: &[Op]) -> Option<BTreeMap<String, Node>> {
                 }
                 m.insert(d.to_string(), Node::Dir { opaque: true });
             }
+            Op::Hardlink(p, target) => {
+                // Only to an existing non-directory of this layer, never to itself or into
+                // the subtree the link replaces.
+                let node = m.get(*target).cloned()?;
+                if matches!(node, Node::Dir { .. })
+                    || p == target
+                    || target.starts_with(&format!("{p}/"))
+                {
+                    return None;
+                }
+                if !ensure_parents(&mut m, p) {
+                    return None;
+                }
+                remove_subtree(&mut m, p);
+                m.insert(p.to_string(), node);
+            }
         }
     }
     Some(m)
@@ -143,6 +161,9 @@ fn tar_of(ops: &[Op]) -> Vec<u8> {
                     name: format!("{d}/.wh..wh..opq").as_bytes(),
                     ..Default::default()
                 });
+            }
+            Op::Hardlink(p, target) => {
+                t.hardlink(p, target);
             }
         }
     }
