@@ -46,7 +46,7 @@ test: deps-test
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 	$(CARGO) test --workspace --doc
-	crates/cgroups/tests/v2-vm.sh
+	tests/v2-vm.sh
 
 bench: build
 	@command -v hyperfine >/dev/null || (apt-get update -qq && apt-get install -y -qq $(PKGS_BENCH))
