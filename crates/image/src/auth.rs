@@ -70,7 +70,7 @@ pub struct Credentials {
     by_host: HashMap<String, Credential>,
 }
 
-/// Docker keys its Hub entry by the old index URL; everything else by host[:port], with or
+/// Docker keys its Hub entry by the old index URL; everything else by `host[:port]`, with or
 /// without a scheme and path.
 fn normalize_host(key: &str) -> String {
     let k = key

@@ -22,7 +22,7 @@ use crate::reference::{DEFAULT_DOMAIN, Reference};
 /// How to reach registries.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
-    /// Registries (host[:port]) spoken to over plain HTTP. localhost, 127.0.0.0/8 and ::1
+    /// Registries (`host[:port]`) spoken to over plain HTTP. localhost, 127.0.0.0/8 and ::1
     /// always are.
     pub insecure: Vec<String>,
     /// Mirrors tried before Docker Hub, as `host[:port]` or full `http(s)://` URLs.
