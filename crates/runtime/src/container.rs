@@ -323,7 +323,10 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     };
     // On a pure v2 host the init is cloned straight into its cgroup, which must exist by then.
     // Elsewhere the cgroup is made and joined while the init builds its mounts (below).
-    let early_cgroup = two_stage || hierarchy.as_ref().is_some_and(|h| h.mode() == berth_cgroups::Mode::V2);
+    let early_cgroup = two_stage
+        || hierarchy
+            .as_ref()
+            .is_some_and(|h| h.mode() == berth_cgroups::Mode::V2);
     if early_cgroup {
         setup_cgroup()?;
     }
@@ -337,6 +340,9 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         0,
     )
     .at("mkfifo", &fifo_path)?;
+    // mknod applies our umask (0622 & ~022 = 0600): make it exactly 0622 again, or an init
+    // that runs as a non-root user cannot open it for writing and dies before `start`.
+    rustix::fs::chmod(&fifo_path, Mode::from_raw_mode(0o622)).at("chmod", &fifo_path)?;
     let fifo = rustix::fs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .at("open", &fifo_path)?;
     let host_proc = rustix::fs::open(
@@ -378,7 +384,10 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     });
 
     let clone_flags = if two_stage { 0 } else { plan.new };
-    tracing::debug!(us = t0.elapsed().as_micros() as u64, "cgroup ready, cloning init");
+    tracing::debug!(
+        us = t0.elapsed().as_micros() as u64,
+        "cgroup ready, cloning init"
+    );
     let pid = clone3(clone_flags, into_cgroup.as_ref())?;
     if pid == 0 {
         drop(parent_chan);
@@ -440,7 +449,10 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         // pivot_root or exec) until we answer, and we answer only after this.
         parent_chan.send(&Msg::Go)?;
         join_cgroup()?;
-        tracing::debug!(us = t0.elapsed().as_micros() as u64, "init joined its cgroup");
+        tracing::debug!(
+            us = t0.elapsed().as_micros() as u64,
+            "init joined its cgroup"
+        );
     }
     let mut master = None;
     loop {
@@ -452,8 +464,33 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 guard.pid = p;
             }
             Msg::Console => master = fd,
+            Msg::SeccompListener => {
+                let (Some(fd), Some(sc)) = (fd, linux.seccomp()) else {
+                    continue;
+                };
+                // Without a listenerPath nobody can answer the notifications: the fd is dropped
+                // and the trapped syscalls fail with ENOSYS, as the kernel does then.
+                if let Some(path) = sc.listener_path() {
+                    saved.pid = init_pid;
+                    let st: oci_spec::runtime::State = serde_json::from_slice(
+                        &serde_json::to_vec(&saved.oci(Status::Creating)).unwrap_or_default(),
+                    )
+                    .map_err(|e| Error::Other(format!("state for seccomp listener: {e}")))?;
+                    let msg = crate::seccomp::listener_state(
+                        &st,
+                        init_pid,
+                        sc.listener_metadata().as_deref(),
+                    )
+                    .map_err(|e| Error::Seccomp(e.to_string()))?;
+                    crate::seccomp::send_listener(fd.as_fd(), path, &msg)
+                        .map_err(|e| Error::Seccomp(e.to_string()))?;
+                }
+            }
             Msg::RunHooks => {
-                tracing::debug!(us = t0.elapsed().as_micros() as u64, "init mounted its rootfs");
+                tracing::debug!(
+                    us = t0.elapsed().as_micros() as u64,
+                    "init mounted its rootfs"
+                );
                 saved.pid = init_pid;
                 let st = serde_json::to_vec(&saved.oci(Status::Creating)).unwrap_or_default();
                 let hooks = spec.hooks().as_ref();
@@ -524,10 +561,37 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         });
     }
     let fifo_path = store.dir(id).join(state::EXEC_FIFO);
-    let fifo = rustix::fs::open(&fifo_path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .at("open", &fifo_path)?;
+    // Non-blocking open and poll: a blocking open (or read) would wait forever if the init
+    // died after `create` (it is then never going to open its end).
+    let fifo = rustix::fs::open(
+        &fifo_path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open", &fifo_path)?;
     let mut b = [0u8; 1];
-    let n = rustix::io::read(&fifo, &mut b).ctx(|| "read exec fifo".into())?;
+    let n = loop {
+        let mut fds = [rustix::event::PollFd::new(
+            &fifo,
+            rustix::event::PollFlags::IN,
+        )];
+        let ts = rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => {
+                if !s.init_alive() {
+                    break 0;
+                }
+            }
+            Ok(_) => match rustix::io::read(&fifo, &mut b) {
+                Err(rustix::io::Errno::AGAIN) => {}
+                r => break r.ctx(|| "read exec fifo".into())?,
+            },
+            Err(e) => return Err(Error::sys("poll exec fifo", e)),
+        }
+    };
     let _ = std::fs::remove_file(&fifo_path);
     if n == 0 {
         return Err(Error::Init("container init exited before start".into()));

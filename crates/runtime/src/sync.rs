@@ -30,6 +30,8 @@ pub enum Msg {
     Error(String),
     /// child → parent: the console master rides along as SCM_RIGHTS.
     Console,
+    /// child → parent: the seccomp user-notification listener rides along as SCM_RIGHTS.
+    SeccompListener,
 }
 
 impl Msg {
@@ -43,6 +45,7 @@ impl Msg {
             Msg::Pid(p) => (6, p.to_le_bytes().to_vec()),
             Msg::Error(s) => (7, s.as_bytes().to_vec()),
             Msg::Console => (8, vec![]),
+            Msg::SeccompListener => (9, vec![]),
         };
         let mut v = Vec::with_capacity(1 + body.len());
         v.push(tag);
@@ -62,6 +65,7 @@ impl Msg {
             6 => Msg::Pid(i32::from_le_bytes(body.try_into().map_err(|_| bad())?)),
             7 => Msg::Error(String::from_utf8_lossy(body).into_owned()),
             8 => Msg::Console,
+            9 => Msg::SeccompListener,
             _ => return Err(bad()),
         })
     }
