@@ -622,10 +622,8 @@ pub fn state(store: &Store, id: &str) -> Result<state::OciState> {
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let s = store.load(id)?;
     let st = status(store, &s);
-    if all {
-        if let Some(cg) = open_cgroup(&s) {
-            return Ok(cg.kill_all(sig)?);
-        }
+    if all && let Some(cg) = open_cgroup(&s) {
+        return Ok(cg.kill_all(sig)?);
     }
     if st == Status::Stopped {
         return Err(Error::BadState {
@@ -792,7 +790,8 @@ pub fn list(store: &Store) -> Result<Vec<(Saved, Status)>> {
 
 /// `run`: create + start; in the foreground, waits and returns the exit code (128+N when
 /// killed by signal N), bridging the terminal when the config asks for one.
-pub fn run(store: &Store, o: &CreateOpts, detach: bool) -> Result<i32> {
+/// With `keep`, the stopped container's state stays for `state`/`delete` (runc's --keep).
+pub fn run(store: &Store, o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
     let mut o = o.clone();
     if !detach {
         // Orphans of a two-stage setup (and the init itself) re-parent to us.
@@ -814,6 +813,8 @@ pub fn run(store: &Store, o: &CreateOpts, detach: bool) -> Result<i32> {
         return Ok(0);
     }
     let code = crate::console::supervise(created.pid, sfd.expect("foreground"), created.master)?;
-    delete(store, &o.id, true)?;
+    if !keep {
+        delete(store, &o.id, true)?;
+    }
     Ok(code)
 }

@@ -262,13 +262,12 @@ pub fn spawn(store: &Store, o: &ExecOpts) -> Result<Spawned> {
     drop(console_sock);
     if let Some(cg) = &cgroup
         && into.is_none()
+        && let Err(e) = cg.add_process(pid)
     {
-        if let Err(e) = cg.add_process(pid) {
-            // SAFETY: our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            crate::console::wait_blocking(pid);
-            return Err(e.into());
-        }
+        // SAFETY: our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        crate::console::wait_blocking(pid);
+        return Err(e.into());
     }
     parent_chan.send(&Msg::Go)?;
     let mut master = None;

@@ -35,12 +35,10 @@ pub fn run(h: &Hook, state_json: &[u8]) -> Result<()> {
         msg,
     };
     let mut cmd = Command::new(path);
-    if let Some(args) = h.args() {
-        if let Some((first, rest)) = args.split_first() {
-            use std::os::unix::process::CommandExt;
-            cmd.arg0(first);
-            cmd.args(rest);
-        }
+    if let Some((first, rest)) = h.args().as_deref().and_then(<[String]>::split_first) {
+        use std::os::unix::process::CommandExt;
+        cmd.arg0(first);
+        cmd.args(rest);
     }
     cmd.env_clear();
     for kv in h.env().iter().flatten() {

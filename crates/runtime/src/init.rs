@@ -248,11 +248,12 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
     // A filter with SCMP_ACT_NOTIFY is loaded now whatever no_new_privs says: its listener
     // must reach the runtime (which hands it to `listenerPath`) before `create` returns.
     let early = !nnp || a.seccomp.as_ref().is_some_and(|f| f.uses_notify());
-    if early && let Some(f) = &a.seccomp {
-        if let Some(listener) = f.load().map_err(|e| Error::Seccomp(e.to_string()))? {
-            a.chan
-                .send_with_fd(&Msg::SeccompListener, listener.as_fd())?;
-        }
+    if early
+        && let Some(f) = &a.seccomp
+        && let Some(listener) = f.load().map_err(|e| Error::Seccomp(e.to_string()))?
+    {
+        a.chan
+            .send_with_fd(&Msg::SeccompListener, listener.as_fd())?;
     }
     process::set_identity(process, a.caps.as_ref(), !user_ns || can_setgroups())?;
     process::set_no_new_privs(process)?;

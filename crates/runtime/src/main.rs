@@ -98,22 +98,51 @@ struct CreateArgs {
 #[derive(Debug)]
 enum Cmd {
     Create(CreateArgs),
-    Start { id: String },
-    State { id: String },
-    Kill { all: bool, id: String, signal: String },
-    Delete { force: bool, id: String },
-    Run { detach: bool, keep: bool, create: CreateArgs },
+    Start {
+        id: String,
+    },
+    State {
+        id: String,
+    },
+    Kill {
+        all: bool,
+        id: String,
+        signal: String,
+    },
+    Delete {
+        force: bool,
+        id: String,
+    },
+    Run {
+        detach: bool,
+        keep: bool,
+        create: CreateArgs,
+    },
     Exec(Box<ExecOpts>),
-    Ps { format: OutFormat, id: String, ps_args: Vec<String> },
-    Pause { id: String },
-    Resume { id: String },
-    List { format: OutFormat, quiet: bool },
+    Ps {
+        format: OutFormat,
+        id: String,
+        ps_args: Vec<String>,
+    },
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    List {
+        format: OutFormat,
+        quiet: bool,
+    },
     Features,
-    Spec { bundle: PathBuf },
+    Spec {
+        bundle: PathBuf,
+    },
 }
 
 fn string(v: std::ffi::OsString) -> Result<String> {
-    v.into_string().map_err(|v| anyhow::anyhow!("argument {v:?} is not valid UTF-8"))
+    v.into_string()
+        .map_err(|v| anyhow::anyhow!("argument {v:?} is not valid UTF-8"))
 }
 
 fn out_format(v: std::ffi::OsString) -> Result<OutFormat> {
@@ -141,7 +170,14 @@ fn global(cli: &mut Cli, arg: &O, p: &mut lexopt::Parser) -> Result<bool> {
         O::Opt(f) if f == "--criu" => {
             p.value()?;
         }
-        O::Opt(f) if f == "--rootless" => cli.rootless = Some(p.optional_value().map(string).transpose()?.unwrap_or_else(|| "true".into())),
+        O::Opt(f) if f == "--rootless" => {
+            cli.rootless = Some(
+                p.optional_value()
+                    .map(string)
+                    .transpose()?
+                    .unwrap_or_else(|| "true".into()),
+            )
+        }
         O::Opt(f) if f == "-h" || f == "--help" => cli.help = true,
         _ => return Ok(false),
     }
@@ -184,7 +220,9 @@ fn parse() -> Result<Cli> {
         cmd: None,
     };
     let name = loop {
-        let Some(arg) = next(&mut p)? else { return Ok(cli) };
+        let Some(arg) = next(&mut p)? else {
+            return Ok(cli);
+        };
         if global(&mut cli, &arg, &mut p)? {
             continue;
         }
@@ -197,20 +235,33 @@ fn parse() -> Result<Cli> {
     let mut id = String::new();
     let cmd = match name.as_str() {
         "create" | "run" => {
-            let mut c = CreateArgs { bundle: PathBuf::from("."), ..Default::default() };
+            let mut c = CreateArgs {
+                bundle: PathBuf::from("."),
+                ..Default::default()
+            };
             let (mut detach, mut keep) = (false, false);
             while let Some(arg) = next(&mut p)? {
                 if global(&mut cli, &arg, &mut p)? || create_opt(&mut c, &arg, &mut p)? {
                     continue;
                 }
                 match arg {
-                    O::Opt(ref f) if (f == "-d" || f == "--detach") && name == "run" => detach = true,
+                    O::Opt(ref f) if (f == "-d" || f == "--detach") && name == "run" => {
+                        detach = true
+                    }
                     O::Opt(ref f) if f == "--keep" && name == "run" => keep = true,
                     _ => return Err(unexpected(&arg)),
                 }
             }
             need(&c.id, &name)?;
-            if name == "create" { Cmd::Create(c) } else { Cmd::Run { detach, keep, create: c } }
+            if name == "create" {
+                Cmd::Create(c)
+            } else {
+                Cmd::Run {
+                    detach,
+                    keep,
+                    create: c,
+                }
+            }
         }
         "kill" => {
             let (mut all, mut signal) = (false, String::from("SIGTERM"));
@@ -259,13 +310,19 @@ fn parse() -> Result<Cli> {
                 match arg {
                     O::Opt(f) if f == "-t" || f == "--tty" => o.tty = true,
                     O::Opt(f) if f == "-d" || f == "--detach" => o.detach = true,
-                    O::Opt(f) if f == "-p" || f == "--process" => o.process_file = Some(p.value()?.into()),
-                    O::Opt(f) if f == "--console-socket" => o.console_socket = Some(p.value()?.into()),
+                    O::Opt(f) if f == "-p" || f == "--process" => {
+                        o.process_file = Some(p.value()?.into())
+                    }
+                    O::Opt(f) if f == "--console-socket" => {
+                        o.console_socket = Some(p.value()?.into())
+                    }
                     O::Opt(f) if f == "--pid-file" => o.pid_file = Some(p.value()?.into()),
                     O::Opt(f) if f == "--cwd" => o.cwd = Some(p.value()?.into()),
                     O::Opt(f) if f == "-e" || f == "--env" => o.env.push(string(p.value()?)?),
                     O::Opt(f) if f == "-u" || f == "--user" => o.user = Some(string(p.value()?)?),
-                    O::Opt(f) if f == "-g" || f == "--additional-gids" => o.additional_gids.push(p.value()?.parse()?),
+                    O::Opt(f) if f == "-g" || f == "--additional-gids" => {
+                        o.additional_gids.push(p.value()?.parse()?)
+                    }
                     O::Opt(f) if f == "-c" || f == "--cap" => o.cap_add.push(string(p.value()?)?),
                     O::Opt(f) if f == "--no-new-privs" => o.no_new_privs = true,
                     O::Opt(f) if f == "--preserve-fds" => o.preserve_fds = p.value()?.parse()?,
@@ -307,7 +364,11 @@ fn parse() -> Result<Cli> {
             if ps_args.first().map(String::as_str) == Some("--") {
                 ps_args.remove(0);
             }
-            Cmd::Ps { format, id, ps_args }
+            Cmd::Ps {
+                format,
+                id,
+                ps_args,
+            }
         }
         "list" => {
             let (mut format, mut quiet) = (OutFormat::Table, false);
@@ -377,6 +438,11 @@ fn create_opts(a: &CreateArgs, root: &std::path::Path) -> CreateOpts {
     }
 }
 
+/// Writes to stdout; a closed pipe (`berth-runtime features | head`) is not an error.
+fn out(s: &str) {
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
+}
+
 fn version() -> String {
     format!(
         "berth-runtime version {}\nspec: 1.2.0\nlibseccomp: {}\n",
@@ -387,11 +453,11 @@ fn version() -> String {
 
 fn real_main(cli: Cli) -> Result<i32> {
     if cli.help {
-        print!("{USAGE}");
+        out(USAGE);
         return Ok(0);
     }
     if cli.version {
-        print!("{}", version());
+        out(&version());
         return Ok(0);
     }
     let Some(cmd) = cli.cmd else {
@@ -414,7 +480,7 @@ fn real_main(cli: Cli) -> Result<i32> {
         Cmd::Start { id } => container::start(&store, &id)?,
         Cmd::State { id } => {
             let st = container::state(&store, &id)?;
-            println!("{}", serde_json::to_string_pretty(&st)?);
+            out(&format!("{}\n", serde_json::to_string_pretty(&st)?));
         }
         Cmd::Kill { all, id, signal } => {
             let sig = berth_runtime::signals::parse(&signal)?;
@@ -427,8 +493,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             create,
         } => {
             let o = create_opts(&create, &cli.root);
-            let code = container::run(&store, &o, detach)?;
-            let _ = keep;
+            let code = container::run(&store, &o, detach, keep)?;
             return Ok(code);
         }
         Cmd::Exec(mut o) => {
@@ -442,7 +507,7 @@ fn real_main(cli: Cli) -> Result<i32> {
         } => {
             let pids = container::pids(&store, &id)?;
             if format == OutFormat::Json {
-                println!("{}", serde_json::to_string(&pids)?);
+                out(&format!("{}\n", serde_json::to_string(&pids)?));
                 return Ok(0);
             }
             let args = if ps_args.is_empty() {
@@ -540,10 +605,10 @@ fn real_main(cli: Cli) -> Result<i32> {
                 }
             }
         }
-        Cmd::Features => println!(
-            "{}",
+        Cmd::Features => out(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&berth_runtime::features::features())?
-        ),
+        )),
         Cmd::Spec { bundle } => {
             let rootless = cli.rootless.as_deref().is_some_and(|v| v != "false");
             let path = bundle.join("config.json");
