@@ -38,6 +38,9 @@ pub struct Created {
     pub pid: i32,
     pub master: Option<OwnedFd>,
     pub saved: Saved,
+    /// The parsed config and the cgroup, so `run` need not read them again.
+    pub spec: Spec,
+    pub cgroup: Option<berth_cgroups::Cgroup>,
 }
 
 /// Loads and checks `config.json` from the bundle.
@@ -312,23 +315,25 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     let two_stage = plan.joins(LinuxNamespaceType::User)
         || plan.joins(LinuxNamespaceType::Pid)
         || (user_new && !plan.join.is_empty());
-    let setup_cgroup = || -> Result<()> {
-        if let Some(cg) = &cgroup {
-            cg.create()?;
-            if let Some(r) = linux.resources() {
-                cg.apply(&with_default_device_rules(r, &linux))?;
-            }
+    // The directories exist before the init does (its cgroup mount binds them); the limits are
+    // written before it joins.
+    if let Some(cg) = &cgroup {
+        cg.create()?;
+    }
+    let limit_cgroup = || -> Result<()> {
+        if let (Some(cg), Some(r)) = (&cgroup, linux.resources()) {
+            cg.apply(&with_default_device_rules(r, &linux))?;
         }
         Ok(())
     };
-    // On a pure v2 host the init is cloned straight into its cgroup, which must exist by then.
-    // Elsewhere the cgroup is made and joined while the init builds its mounts (below).
+    // On a pure v2 host the init is cloned straight into its cgroup, limited by then.
+    // Elsewhere the cgroup is limited and joined while the init builds its mounts (below).
     let early_cgroup = two_stage
         || hierarchy
             .as_ref()
             .is_some_and(|h| h.mode() == berth_cgroups::Mode::V2);
     if early_cgroup {
-        setup_cgroup()?;
+        limit_cgroup()?;
     }
 
     let fifo_path = dir.join(state::EXEC_FIFO);
@@ -426,7 +431,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     }
     let join_cgroup = || -> Result<()> {
         if !early_cgroup {
-            setup_cgroup()?;
+            limit_cgroup()?;
         }
         if let Some(cg) = &cgroup
             && into_cgroup.is_none()
@@ -519,6 +524,8 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         pid: init_pid,
         master,
         saved,
+        spec,
+        cgroup,
     })
 }
 
@@ -560,7 +567,13 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             wanted: "cannot start a container that is not created",
         });
     }
-    let fifo_path = store.dir(id).join(state::EXEC_FIFO);
+    release(store, &mut s, None)
+}
+
+/// Opens the exec fifo of a created container (which lets its init exec), records it as
+/// running and runs the poststart hooks.
+fn release(store: &Store, s: &mut Saved, spec: Option<&Spec>) -> Result<()> {
+    let fifo_path = store.dir(&s.id).join(state::EXEC_FIFO);
     // Non-blocking open and poll: a blocking open (or read) would wait forever if the init
     // died after `create` (it is then never going to open its end).
     let fifo = rustix::fs::open(
@@ -597,12 +610,18 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         return Err(Error::Init("container init exited before start".into()));
     }
     s.status = Status::Running;
-    store.save(&s)?;
-    let spec = load_spec(&s.bundle).ok();
+    store.save(s)?;
+    let loaded;
+    let spec = match spec {
+        Some(sp) => Some(sp),
+        None => {
+            loaded = load_spec(&s.bundle).ok();
+            loaded.as_ref()
+        }
+    };
     let st = serde_json::to_vec(&s.oci(Status::Running)).unwrap_or_default();
     crate::hooks::run_all_warn(
-        spec.as_ref()
-            .and_then(|sp| sp.hooks().as_ref())
+        spec.and_then(|sp| sp.hooks().as_ref())
             .and_then(|h| h.poststart().as_ref()),
         &st,
         "poststart",
@@ -725,7 +744,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             });
         }
     }
-    if let Some(cg) = &cg {
+    remove_stopped(store, &s, cg.as_ref(), load_spec(&s.bundle).ok().as_ref())
+}
+
+/// The end of a stopped container: stragglers killed, cgroup removed, poststop hooks, state
+/// removed.
+fn remove_stopped(store: &Store, s: &Saved, cg: Option<&berth_cgroups::Cgroup>, spec: Option<&Spec>) -> Result<()> {
+    if let Some(cg) = cg {
         // Stragglers (e.g. exec'd processes) go too; a cgroup with processes cannot be removed.
         if cg.procs().map(|p| !p.is_empty()).unwrap_or(false) {
             let _ = cg.kill_all(libc::SIGKILL);
@@ -733,7 +758,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         }
         cg.delete()?;
     }
-    if let Ok(spec) = load_spec(&s.bundle) {
+    if let Some(spec) = spec {
         let stj = serde_json::to_vec(&s.oci(Status::Stopped)).unwrap_or_default();
         crate::hooks::run_all_warn(
             spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()),
@@ -741,7 +766,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             "poststop",
         );
     }
-    store.remove(id)
+    store.remove(&s.id)
 }
 
 fn kill_and_wait(s: &Saved, cg: Option<&berth_cgroups::Cgroup>) {
@@ -799,13 +824,13 @@ pub fn run(store: &Store, o: &CreateOpts, detach: bool, keep: bool) -> Result<i3
             .ctx(|| "PR_SET_CHILD_SUBREAPER".into())?;
         o.console_to_parent = o.console_socket.is_none();
     }
-    let created = create(store, &o)?;
+    let mut created = create(store, &o)?;
     let sfd = if detach {
         None
     } else {
         Some(crate::console::signal_fd()?)
     };
-    if let Err(e) = start(store, &o.id) {
+    if let Err(e) = release(store, &mut created.saved, Some(&created.spec)) {
         let _ = delete(store, &o.id, true);
         return Err(e);
     }
@@ -814,7 +839,8 @@ pub fn run(store: &Store, o: &CreateOpts, detach: bool, keep: bool) -> Result<i3
     }
     let code = crate::console::supervise(created.pid, sfd.expect("foreground"), created.master)?;
     if !keep {
-        delete(store, &o.id, true)?;
+        // The init was our child and is reaped: what is left is already known in memory.
+        remove_stopped(store, &created.saved, created.cgroup.as_ref(), Some(&created.spec))?;
     }
     Ok(code)
 }
