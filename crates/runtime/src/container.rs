@@ -170,6 +170,25 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// `linux.timeOffsets` into the (not yet entered) time namespace of `pid`'s children.
+fn write_time_offsets(pid: i32, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let Some(offsets) = linux.time_offsets() else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (clock, o) in offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(Error::Config(format!(
+                "timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
+            )));
+        }
+        let (secs, nanos) = (o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0));
+        text.push_str(&format!("{clock} {secs} {nanos}\n"));
+    }
+    let path = format!("/proc/{pid}/timens_offsets");
+    std::fs::write(&path, text).at("write", &path)
+}
+
 /// The device allowlist as the container needs it: the configured rules, then allow rules for
 /// the default devices, the pty devices and each `linux.devices` node (as runc does), so a
 /// "deny all" rule does not stop the runtime from creating the container's own /dev.
@@ -388,7 +407,11 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         *s.borrow_mut() = serde_json::to_vec(&saved.oci(Status::Creating)).unwrap_or_default()
     });
 
-    let clone_flags = if two_stage { 0 } else { plan.new };
+    // Time and cgroup namespaces are unshared by the init itself (init.rs): time offsets can
+    // only be written before any process lives in the namespace, and a cgroup namespace must
+    // be rooted at the container's cgroup, which the init may join only after the clone.
+    let deferred = (libc::CLONE_NEWTIME | libc::CLONE_NEWCGROUP) as u64;
+    let clone_flags = if two_stage { 0 } else { plan.new & !deferred };
     tracing::debug!(
         us = t0.elapsed().as_micros() as u64,
         "cgroup ready, cloning init"
@@ -428,6 +451,9 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     }
     if user_new {
         write_id_maps(pid, &spec)?;
+    }
+    if plan.creates(LinuxNamespaceType::Time) {
+        write_time_offsets(pid, &linux)?;
     }
     let join_cgroup = || -> Result<()> {
         if !early_cgroup {
@@ -749,7 +775,12 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
 
 /// The end of a stopped container: stragglers killed, cgroup removed, poststop hooks, state
 /// removed.
-fn remove_stopped(store: &Store, s: &Saved, cg: Option<&berth_cgroups::Cgroup>, spec: Option<&Spec>) -> Result<()> {
+fn remove_stopped(
+    store: &Store,
+    s: &Saved,
+    cg: Option<&berth_cgroups::Cgroup>,
+    spec: Option<&Spec>,
+) -> Result<()> {
     if let Some(cg) = cg {
         // Stragglers (e.g. exec'd processes) go too; a cgroup with processes cannot be removed.
         if cg.procs().map(|p| !p.is_empty()).unwrap_or(false) {
@@ -840,7 +871,12 @@ pub fn run(store: &Store, o: &CreateOpts, detach: bool, keep: bool) -> Result<i3
     let code = crate::console::supervise(created.pid, sfd.expect("foreground"), created.master)?;
     if !keep {
         // The init was our child and is reaped: what is left is already known in memory.
-        remove_stopped(store, &created.saved, created.cgroup.as_ref(), Some(&created.spec))?;
+        remove_stopped(
+            store,
+            &created.saved,
+            created.cgroup.as_ref(),
+            Some(&created.spec),
+        )?;
     }
     Ok(code)
 }

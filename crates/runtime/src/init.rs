@@ -69,7 +69,11 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
         for (t, fd) in &a.joins {
             namespaces::join(*t, fd)?;
         }
-        namespaces::unshare(plan.new & !(libc::CLONE_NEWPID as u64))?;
+        // The cgroup namespace waits until we are in the container's cgroup (below).
+        namespaces::unshare(plan.new & !((libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP) as u64))?;
+    } else if plan.creates(LinuxNamespaceType::Time) {
+        // For our children and our execve: the parent writes its offsets before Go.
+        namespaces::unshare(libc::CLONE_NEWTIME as u64)?;
     }
     // Our parent writes id maps, joins us to the cgroup and sets oom_score_adj now.
     a.chan.send(&Msg::NsReady)?;
@@ -89,6 +93,23 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             namespaces::join(*t, fd)?;
         }
     }
+    // The cgroup namespace is rooted at the cgroup we are in when we make it: here when we
+    // were cloned into it or joined before Go, otherwise once the parent answered RunHooks.
+    let new_cgroupns = plan.creates(LinuxNamespaceType::Cgroup);
+    let cgroup_joined = a.two_stage
+        || a.cgroup.is_none()
+        || a.hierarchy
+            .as_ref()
+            .is_some_and(|h| h.mode() == berth_cgroups::Mode::V2);
+    if new_cgroupns && cgroup_joined {
+        namespaces::unshare(libc::CLONE_NEWCGROUP as u64)?;
+    }
+    let late_cgroupns = || -> Result<()> {
+        if new_cgroupns && !cgroup_joined {
+            namespaces::unshare(libc::CLONE_NEWCGROUP as u64)?;
+        }
+        Ok(())
+    };
     if user_ns {
         let root = rustix::process::Uid::ROOT;
         let g = rustix::process::Gid::ROOT;
@@ -137,7 +158,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
         }
         a.chan.send(&Msg::RunHooks)?;
         match a.chan.recv()? {
-            Msg::HooksDone => {}
+            Msg::HooksDone => late_cgroupns()?,
             other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
         }
         let state = crate::container::state_for_hooks(a);
@@ -148,19 +169,6 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             &state,
         )?;
         rootfs::pivot(root.as_fd(), &a.rootfs, a.no_pivot)?;
-        if matches!(
-            spec.linux()
-                .as_ref()
-                .and_then(|l| l.rootfs_propagation().as_deref()),
-            Some("shared") | Some("rshared")
-        ) {
-            rustix::mount::mount_change(
-                "/",
-                rustix::mount::MountPropagationFlags::SHARED
-                    | rustix::mount::MountPropagationFlags::REC,
-            )
-            .ctx(|| "make / rshared".into())?;
-        }
     } else {
         if process.terminal().unwrap_or(false) {
             let master = rustix::pty::openpt(
@@ -178,7 +186,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
         }
         a.chan.send(&Msg::RunHooks)?;
         match a.chan.recv()? {
-            Msg::HooksDone => {}
+            Msg::HooksDone => late_cgroupns()?,
             other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
         }
         rustix::process::chroot(&a.rootfs).at("chroot", &a.rootfs)?;
@@ -206,6 +214,23 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             .unwrap_or(false)
         {
             rootfs::readonly_root()?;
+        }
+        // Propagation that could not be set before the root was cloned (see prepare_root);
+        // last, since an unbindable mount cannot be cloned for masked and read-only paths.
+        let after = match spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.rootfs_propagation().as_deref())
+        {
+            Some("shared") | Some("rshared") => rustix::mount::MountPropagationFlags::SHARED,
+            Some("unbindable") | Some("runbindable") => {
+                rustix::mount::MountPropagationFlags::UNBINDABLE
+            }
+            _ => rustix::mount::MountPropagationFlags::empty(),
+        };
+        if !after.is_empty() {
+            rustix::mount::mount_change("/", after | rustix::mount::MountPropagationFlags::REC)
+                .ctx(|| format!("rootfsPropagation {after:?} on /"))?;
         }
     }
 

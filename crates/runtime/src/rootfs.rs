@@ -51,11 +51,13 @@ pub fn prepare_root(spec: &Spec, rootfs: &Path) -> Result<OwnedFd> {
             )));
         }
     };
-    // Everything slave (or as asked) first: a shared `/` would carry our mounts to the host.
-    let base = if prop == libc::MS_SHARED {
-        libc::MS_SLAVE
-    } else {
-        prop
+    // Everything slave (or as asked) first: a shared `/` would carry our mounts to the host,
+    // and an unbindable one could not be cloned for the root below. Both of those are applied
+    // after pivot_root instead (see `init`).
+    let base = match prop {
+        libc::MS_SHARED => libc::MS_SLAVE,
+        libc::MS_UNBINDABLE => libc::MS_PRIVATE,
+        p => p,
     };
     rustix::mount::mount_change(
         "/",
@@ -81,11 +83,26 @@ pub fn prepare_root(spec: &Spec, rootfs: &Path) -> Result<OwnedFd> {
     .at("open rootfs", rootfs)
 }
 
-fn is_dir_mount(m: &Mount, o: &Options) -> bool {
+/// Whether the mount target is a directory: always for filesystems; for binds, when the source
+/// is (a relative source names a path in the bundle, not in the runtime's working directory).
+fn is_dir_mount(m: &Mount, o: &Options, rootfs: &Path) -> bool {
     if !o.bind {
         return true;
     }
-    m.source().as_ref().map(|s| s.is_dir()).unwrap_or(true)
+    m.source()
+        .as_ref()
+        .map(|s| bundle_path(s, rootfs).is_dir())
+        .unwrap_or(true)
+}
+
+/// A bind source as the host sees it: relative paths are relative to the bundle (the rootfs's
+/// parent directory).
+fn bundle_path(src: &Path, rootfs: &Path) -> PathBuf {
+    if src.is_absolute() {
+        src.to_path_buf()
+    } else {
+        rootfs.parent().unwrap_or(Path::new("/")).join(src)
+    }
 }
 
 /// Mounts every `mounts[]` entry in order.
@@ -115,17 +132,13 @@ fn mount_one(m: &Mount, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
     if typ == "proc" || typ == "sysfs" {
         refuse_symlink_dest(root, dest, typ)?;
     }
-    let target = inroot::ensure_target(root, dest, is_dir_mount(m, &opts))?;
+    let target = inroot::ensure_target(root, dest, is_dir_mount(m, &opts, cx.rootfs))?;
     let mnt = if opts.bind || typ == "bind" {
         let src = m
             .source()
             .as_ref()
             .ok_or_else(|| Error::Config(format!("bind mount to {dest:?} has no source")))?;
-        let src = if src.is_absolute() {
-            src.clone()
-        } else {
-            cx.rootfs.parent().unwrap_or(Path::new("/")).join(src)
-        };
+        let src = bundle_path(src, cx.rootfs);
         Some(mounts::bind(&src, target.as_fd(), &opts, dest)?)
     } else {
         let src = m

@@ -23,9 +23,51 @@ pub struct Bundle {
 
 /// The busybox applets tests use.
 const APPLETS: &[&str] = &[
-    "sh", "true", "false", "ls", "cat", "echo", "sleep", "id", "ps", "mount", "hostname", "touch", "mkdir", "stat",
-    "readlink", "grep", "head", "wc", "test", "ln", "rm", "env", "pwd", "kill", "nproc", "ulimit", "umask", "dd",
-    "printf", "domainname", "uname", "mknod", "chmod", "tr", "cut", "sed", "seq", "stty", "tty", "awk",
+    "sh",
+    "true",
+    "false",
+    "ls",
+    "cat",
+    "echo",
+    "sleep",
+    "id",
+    "ps",
+    "mount",
+    "hostname",
+    "touch",
+    "mkdir",
+    "stat",
+    "readlink",
+    "grep",
+    "head",
+    "wc",
+    "test",
+    "ln",
+    "rm",
+    "env",
+    "pwd",
+    "kill",
+    "nproc",
+    "ulimit",
+    "umask",
+    "dd",
+    "printf",
+    "domainname",
+    "uname",
+    "mknod",
+    "chmod",
+    "tr",
+    "cut",
+    "sed",
+    "seq",
+    "stty",
+    "tty",
+    "awk",
+    "cp",
+    "df",
+    "sort",
+    "xargs",
+    "basename",
 ];
 
 pub fn busybox() -> &'static str {
@@ -39,7 +81,10 @@ pub fn busybox() -> &'static str {
 
 impl Bundle {
     pub fn new() -> Bundle {
-        let dir = tempfile::Builder::new().prefix("berth-rt-test").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-rt-test")
+            .tempdir()
+            .unwrap();
         let rootfs = dir.path().join("rootfs");
         for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
@@ -48,14 +93,33 @@ impl Bundle {
         for a in APPLETS {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n").unwrap();
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
-        let out = Command::new(BIN).arg("spec").current_dir(dir.path()).output().unwrap();
-        assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
-        let mut config: Value = serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+        let out = Command::new(BIN)
+            .arg("spec")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
         config["process"]["terminal"] = Value::Bool(false);
         let root = dir.path().join("state");
-        Bundle { dir, root, config, ids: Default::default() }
+        Bundle {
+            dir,
+            root,
+            config,
+            ids: Default::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -78,12 +142,20 @@ impl Bundle {
     }
 
     pub fn write_config(&self) {
-        std::fs::write(self.path().join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        std::fs::write(
+            self.path().join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
 
     /// A fresh container id, remembered for cleanup.
     pub fn new_id(&self) -> String {
-        let id = format!("t{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let id = format!(
+            "t{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
         self.ids.borrow_mut().push(id.clone());
         id
     }
@@ -103,13 +175,23 @@ impl Bundle {
     pub fn run(&self) -> Output {
         self.write_config();
         let id = self.new_id();
-        self.cmd().args(["run", "--bundle"]).arg(self.path()).arg(&id).stdin(Stdio::null()).output().unwrap()
+        self.cmd()
+            .args(["run", "--bundle"])
+            .arg(self.path())
+            .arg(&id)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     }
 
     /// Runs and returns (exit code, stdout, stderr).
     pub fn run_out(&self) -> (i32, String, String) {
         let o = self.run();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     }
 
     /// `create` a container; returns its id.
@@ -117,26 +199,74 @@ impl Bundle {
         self.write_config();
         let id = self.new_id();
         let o = self.create_raw(&id);
-        assert!(o.status.success(), "create failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "create failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         id
     }
 
-    /// `create` with the container's stdio going to files (a pipe would be held open by the
-    /// container and `output()` would wait for it to exit); stderr of the runtime comes back.
-    pub fn create_raw(&self, id: &str) -> Output {
+    /// Writes the config, runs the container and asserts it exited 0; returns its stdout.
+    pub fn run_ok(&self) -> String {
+        let (code, out, err) = self.run_out();
+        assert_eq!(code, 0, "container failed\nstdout: {out}\nstderr: {err}");
+        out
+    }
+
+    /// Keeps only these namespaces (created fresh, in this order).
+    pub fn namespaces(&mut self, types: &[&str]) -> &mut Self {
+        self.config["linux"]["namespaces"] = Value::Array(
+            types
+                .iter()
+                .map(|t| serde_json::json!({ "type": t }))
+                .collect(),
+        );
+        self
+    }
+
+    /// Appends a `mounts[]` entry.
+    pub fn mount(&mut self, m: Value) -> &mut Self {
+        self.config["mounts"]
+            .as_array_mut()
+            .expect("mounts is an array")
+            .push(m);
+        self
+    }
+
+    /// Sets bounding, effective and permitted to `caps` (inheritable and ambient cleared).
+    pub fn caps(&mut self, caps: &[&str]) -> &mut Self {
+        self.config["process"]["capabilities"] =
+            serde_json::json!({ "bounding": caps, "effective": caps, "permitted": caps });
+        self
+    }
+
+    /// `create` with extra arguments (e.g. `--console-socket`), container stdio to files.
+    pub fn create_raw_with(&self, id: &str, extra: &[&str]) -> Output {
         let err = self.path().join(format!("{id}.create.err"));
         let out = self.path().join(format!("{id}.out"));
         let status = self
             .cmd()
             .args(["create", "--bundle"])
             .arg(self.path())
+            .args(extra)
             .arg(id)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
             .status()
             .unwrap();
-        Output { status, stdout: Vec::new(), stderr: std::fs::read(&err).unwrap_or_default() }
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: std::fs::read(&err).unwrap_or_default(),
+        }
+    }
+
+    /// `create` with the container's stdio going to files (a pipe would be held open by the
+    /// container and `output()` would wait for it to exit); stderr of the runtime comes back.
+    pub fn create_raw(&self, id: &str) -> Output {
+        self.create_raw_with(id, &[])
     }
 
     /// What a created container wrote to its stdout so far.
@@ -146,7 +276,11 @@ impl Bundle {
 
     pub fn state(&self, id: &str) -> Value {
         let o = self.rt(&["state", id]);
-        assert!(o.status.success(), "state: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "state: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         serde_json::from_slice(&o.stdout).unwrap()
     }
 
@@ -169,7 +303,11 @@ impl Bundle {
 impl Drop for Bundle {
     fn drop(&mut self) {
         for id in self.ids.borrow().iter() {
-            let _ = Command::new(BIN).arg("--root").arg(&self.root).args(["delete", "--force", id]).output();
+            let _ = Command::new(BIN)
+                .arg("--root")
+                .arg(&self.root)
+                .args(["delete", "--force", id])
+                .output();
         }
     }
 }
