@@ -235,10 +235,22 @@ fn cgroup_path(spec: &Spec, id: &str) -> String {
         .unwrap_or_else(|| format!("/{id}"))
 }
 
-/// The state document given to hooks that run inside the init.
-pub fn state_for_hooks(a: &Init<'_>) -> Vec<u8> {
-    let _ = a;
-    HOOK_STATE.with(|s| s.borrow().clone())
+/// The state document given to hooks that run inside the init (createContainer with
+/// `creating`, startContainer with `created`): the one prepared before the clone, plus our pid
+/// as the host sees it (read through the runtime's /proc, which belongs to the host's pid
+/// namespace; the copy made before the clone says 0).
+pub fn state_for_hooks(a: &Init<'_>, status: Status) -> Vec<u8> {
+    let raw = HOOK_STATE.with(|s| s.borrow().clone());
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&raw) else {
+        return raw;
+    };
+    if let Ok(link) = rustix::fs::readlinkat(&a.host_proc, "self", Vec::new())
+        && let Ok(pid) = link.to_string_lossy().parse::<i64>()
+    {
+        v["pid"] = pid.into();
+    }
+    v["status"] = status.to_string().into();
+    serde_json::to_vec(&v).unwrap_or(raw)
 }
 
 thread_local! {

@@ -161,7 +161,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             Msg::HooksDone => late_cgroupns()?,
             other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
         }
-        let state = crate::container::state_for_hooks(a);
+        let state = crate::container::state_for_hooks(a, crate::state::Status::Creating);
         crate::hooks::run_all(
             spec.hooks()
                 .as_ref()
@@ -313,7 +313,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
     })?;
     rustix::io::write(&fifo, b"0").ctx(|| "write exec fifo".into())?;
     drop(fifo);
-    let state = crate::container::state_for_hooks(a);
+    let state = crate::container::state_for_hooks(a, crate::state::Status::Created);
     crate::hooks::run_all(
         spec.hooks()
             .as_ref()
