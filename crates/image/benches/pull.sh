@@ -50,10 +50,14 @@ PY
 )
 echo "$LAYERS" > "$WORK/layers"
 
+# Each run extracts into a directory never used before: deleting the previous run's tree
+# first would make ext4 pay for inode reuse checks (recently_deleted) inside the timing.
+FRESH="d=\$(mktemp -d $WORK/run.XXXXXX); ln -sfn \$d $WORK/cur"
 CMDS=(
-  -n "berth pull" --prepare "rm -rf $WORK/dst" "$TOOL --root $WORK/dst pull $IMG"
-  -n "tar -x floor" --prepare "rm -rf $WORK/tarx; mkdir -p $WORK/tarx" \
-     "for l in \$(cat $WORK/layers); do tar -xzf \$l -C $WORK/tarx; done"
+  -n "berth pull" --prepare "$FRESH" "$TOOL --root $WORK/cur pull $IMG"
+  -n "berth pull --no-sync" --prepare "$FRESH" "$TOOL --root $WORK/cur --no-sync pull $IMG"
+  -n "tar -x floor" --prepare "$FRESH" \
+     "for l in \$(cat $WORK/layers); do tar -xzf \$l -C $WORK/cur; done"
 )
 if docker info >/dev/null 2>&1; then
   CMDS+=(-n "docker pull" --prepare "docker rmi -f $IMG >/dev/null 2>&1 || true; docker builder prune -af >/dev/null 2>&1 || true" "docker pull -q $IMG")

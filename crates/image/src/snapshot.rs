@@ -226,6 +226,8 @@ pub fn child_chain_id(parent: &Digest, diff_id: &Digest) -> Digest {
 pub struct Snapshotter {
     dir: PathBuf,
     index: Box<dyn SnapshotIndex>,
+    /// Flush each unpacked layer to disk before indexing it (see [`Snapshotter::set_durable`]).
+    durable: std::sync::atomic::AtomicBool,
 }
 
 impl Snapshotter {
@@ -237,6 +239,7 @@ impl Snapshotter {
         Ok(Snapshotter {
             dir,
             index: Box::new(index),
+            durable: true.into(),
         })
     }
 
@@ -244,11 +247,30 @@ impl Snapshotter {
     pub fn with_index(root: &Path, index: Box<dyn SnapshotIndex>) -> Result<Self, SnapshotError> {
         let dir = root.join("snapshots");
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-        Ok(Snapshotter { dir, index })
+        Ok(Snapshotter {
+            dir,
+            index,
+            durable: true.into(),
+        })
     }
 
     pub fn get(&self, chain_id: &Digest) -> Result<Option<SnapshotInfo>, SnapshotError> {
         self.index.get(chain_id)
+    }
+
+    /// Whether a layer is flushed (`syncfs`) before its snapshot is indexed. On (the
+    /// default), an indexed snapshot survives power loss complete; off, a crash can leave
+    /// an indexed snapshot with missing data, which is what Docker and containers/storage
+    /// accept in exchange for not waiting on the disk during a pull.
+    pub fn set_durable(&self, durable: bool) {
+        self.durable
+            .store(durable, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn sync(&self, dir: &Path) {
+        if self.durable.load(std::sync::atomic::Ordering::Relaxed) {
+            sync_tree(dir);
+        }
     }
 
     pub fn list(&self) -> Result<Vec<SnapshotInfo>, SnapshotError> {
@@ -291,7 +313,7 @@ impl Snapshotter {
             diff_id: diff_id.clone(),
             source,
         })?;
-        sync_tree(&fs_dir);
+        self.sync(&fs_dir);
         let info = SnapshotInfo {
             id,
             chain_id,
@@ -326,7 +348,7 @@ impl Snapshotter {
                 .unwrap_or_else(|| Digest::of(b"")),
             source,
         })?;
-        sync_tree(&fs_dir);
+        self.sync(&fs_dir);
         let chain_id = match parent {
             Some(p) => child_chain_id(p, &stats.diff_id),
             None => stats.diff_id.clone(),

@@ -28,6 +28,9 @@ struct Cli {
     /// Docker Hub mirrors.
     #[arg(long)]
     mirror: Vec<String>,
+    /// Do not flush unpacked layers to disk before recording them (Docker's behaviour).
+    #[arg(long)]
+    no_sync: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -72,6 +75,7 @@ async fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     let store = ImageStore::open(&cli.root).context("opening the image store")?;
+    store.snapshots().set_durable(!cli.no_sync);
     let mut cfg = RegistryConfig {
         insecure: cli.insecure.clone(),
         mirrors: cli.mirror.clone(),
