@@ -120,6 +120,14 @@ fn copy_winsize(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
     }
 }
 
+/// Gives `master` the window size of our stdin, when that is a terminal.
+pub fn inherit_winsize(master: BorrowedFd<'_>) {
+    let stdin = rustix::stdio::stdin();
+    if rustix::termios::isatty(stdin) {
+        copy_winsize(stdin, master);
+    }
+}
+
 /// Waits for `pid` (our child), forwarding signals to it and bridging `master` (if any) to our
 /// stdin/stdout. Returns the process's exit code. Other children (re-parented to us as a
 /// subreaper) are reaped along the way.
@@ -196,9 +204,12 @@ pub fn supervise(pid: i32, sfd: OwnedFd, master: Option<OwnedFd>) -> Result<i32>
             if ready.len() > 1 && !ready[1].is_empty() {
                 match rustix::io::read(m, &mut buf) {
                     Ok(0) | Err(rustix::io::Errno::IO) => {
-                        // The pty closed: the process is gone or about to be.
-                        let st = wait_blocking(pid);
-                        status = Some(st);
+                        // The pty closed: the process is gone or about to be. If the SIGCHLD
+                        // of this same poll round already reaped it, keep that status (a second
+                        // wait would fail with ECHILD and report 255).
+                        if status.is_none() {
+                            status = Some(wait_blocking(pid));
+                        }
                         continue;
                     }
                     Ok(n) => {

@@ -873,6 +873,11 @@ pub fn run(store: &Store, o: &CreateOpts, detach: bool, keep: bool) -> Result<i3
     } else {
         Some(crate::console::signal_fd()?)
     };
+    // The caller's window size, before the process can ask for it (supervise keeps it in sync
+    // from then on, but only once the process runs).
+    if let Some(m) = &created.master {
+        crate::console::inherit_winsize(m.as_fd());
+    }
     if let Err(e) = release(store, &mut created.saved, Some(&created.spec)) {
         let _ = delete(store, &o.id, true);
         return Err(e);

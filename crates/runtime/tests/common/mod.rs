@@ -311,3 +311,51 @@ impl Drop for Bundle {
         }
     }
 }
+
+/// Accepts one connection on a console socket and returns the pty master it carries
+/// (SCM_RIGHTS), as containerd's shim and conmon receive it.
+pub fn recv_console(listener: &std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let (stream, _) = listener.accept().expect("accept on the console socket");
+    let mut buf = [0u8; 256];
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    rustix::net::recvmsg(&stream, &mut iov, &mut anc, RecvFlags::CMSG_CLOEXEC).expect("recvmsg");
+    for m in anc.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = m
+            && let Some(fd) = fds.next()
+        {
+            return fd;
+        }
+    }
+    panic!("no descriptor came over the console socket");
+}
+
+/// Reads a pty master until the other side is closed everywhere (EIO) or `timeout` passes.
+pub fn read_pty(master: &std::os::fd::OwnedFd, timeout: std::time::Duration) -> String {
+    use rustix::event::{PollFd, PollFlags};
+    let end = std::time::Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        let mut fds = [PollFd::new(master, PollFlags::IN)];
+        let ts = rustix::time::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => panic!("poll pty: {e}"),
+        }
+        match rustix::io::read(master, &mut buf) {
+            Ok(0) | Err(rustix::io::Errno::IO) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => {}
+            Err(e) => panic!("read pty: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).replace("\r\n", "\n")
+}
