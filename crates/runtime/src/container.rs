@@ -263,6 +263,9 @@ struct Cleanup<'a> {
     pid: i32,
     cgroup: Option<berth_cgroups::Cgroup>,
     armed: bool,
+    /// poststop hooks and the `stopped` state they get: a failed create is a stop, after
+    /// which the spec wants them run (as runc's destroy does).
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>)>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -280,6 +283,9 @@ impl Drop for Cleanup<'_> {
         if let Some(cg) = &self.cgroup {
             let _ = cg.kill_all(libc::SIGKILL);
             let _ = cg.delete();
+        }
+        if let Some((hooks, st)) = &self.poststop {
+            crate::hooks::run_all_warn(Some(hooks), st, "poststop");
         }
         let _ = self.store.remove(&self.id);
     }
@@ -330,6 +336,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         pid: 0,
         cgroup: None,
         armed: true,
+        poststop: None,
     };
 
     let hierarchy = berth_cgroups::Hierarchy::detect().ok();
@@ -418,6 +425,10 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     HOOK_STATE.with(|s| {
         *s.borrow_mut() = serde_json::to_vec(&saved.oci(Status::Creating)).unwrap_or_default()
     });
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
+        let st = serde_json::to_vec(&saved.oci(Status::Stopped)).unwrap_or_default();
+        guard.poststop = Some((h, st));
+    }
 
     // Time and cgroup namespaces are unshared by the init itself (init.rs): time offsets can
     // only be written before any process lives in the namespace, and a cgroup namespace must

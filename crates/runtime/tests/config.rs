@@ -1143,6 +1143,26 @@ fn seccomp_applies_to_a_non_root_process_without_no_new_privileges() {
     );
 }
 
+#[test]
+fn seccomp_argument_conditions_select_which_calls_fail() {
+    let mut b = Bundle::new();
+    // kill(2) fails only when its second argument is SIGUSR1.
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{
+            "names": ["kill"],
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": libc::EPERM,
+            "args": [{"index": 1, "value": libc::SIGUSR1, "op": "SCMP_CMP_EQ"}],
+        }],
+    });
+    b.sh("kill -0 $$ && echo probe-allowed; kill -USR1 $$ 2>&1 | grep -o 'Operation not permitted'; kill -USR2 $$ && echo usr2-allowed");
+    assert_eq!(
+        b.run_ok(),
+        "probe-allowed\nOperation not permitted\nusr2-allowed\n"
+    );
+}
+
 // ---------------------------------------------------------------------------------------- exec
 
 fn running(b: &mut Bundle) -> String {

@@ -102,6 +102,7 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     b.config["hooks"] = json!({
         "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-refuses >&2; exit 3"]}],
         "createContainer": [recorder("/bin/sh", dir.to_str().unwrap(), "createContainer")],
+        "poststop": [recorder("/bin/sh", dir.to_str().unwrap(), "poststop")],
     });
     b.args(&["sleep", "100"]);
     b.write_config();
@@ -121,6 +122,13 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     }
     // The container never got further: no later hook ran, no process is left.
     assert!(!dir.join("createContainer.json").exists());
+    // A failed create is a stop: the poststop hooks ran, with status stopped.
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("poststop.json")).unwrap()).unwrap();
+    assert_eq!(
+        (st["id"].as_str(), st["status"].as_str()),
+        (Some(id.as_str()), Some("stopped"))
+    );
     let left = std::process::Command::new("pgrep")
         .args(["-f", &format!("{id}( |$)")])
         .output()
