@@ -8,7 +8,9 @@
 //! stand-alone implementation.
 //!
 //! Mounts use the new mount API with one `lowerdir+` per layer, so the 4 KiB limit of the
-//! classic `lowerdir=a:b:c` option string never applies and 100+ layer images mount.
+//! classic `lowerdir=a:b:c` option string never applies and 100+ layer images mount. On
+//! kernels before 6.8 (no `lowerdir+`) [`mount_overlay_legacy`] passes each layer as a short
+//! `/proc/self/fd/N` path instead, which fits about 200 layers in the one-page limit.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -598,9 +600,17 @@ pub fn mount_overlay(
     } else {
         lowers.iter().map(PathBuf::as_path).collect()
     };
-    for l in &lowers {
-        fsconfig_set_string(&fsfd, "lowerdir+", *l)
-            .map_err(|e| err("fsconfig lowerdir+", Some(&fsfd))(e))?;
+    for (i, l) in lowers.iter().enumerate() {
+        match fsconfig_set_string(&fsfd, "lowerdir+", *l) {
+            Ok(()) => {}
+            // Kernels before 6.8 do not know `lowerdir+`.
+            Err(rustix::io::Errno::INVAL) if i == 0 => {
+                drop(fsfd);
+                let lowers: Vec<PathBuf> = lowers.iter().map(|p| p.to_path_buf()).collect();
+                return mount_overlay_legacy(&lowers, upper, target);
+            }
+            Err(e) => return Err(err("fsconfig lowerdir+", Some(&fsfd))(e)),
+        }
     }
     if let Some((up, work)) = upper {
         fsconfig_set_string(&fsfd, "upperdir", up)
@@ -629,6 +639,81 @@ pub fn mount_overlay(
     )
     .map_err(err("move_mount", None))?;
     tracing::debug!("overlay mounted");
+    Ok(OverlayMount {
+        target: target.to_owned(),
+        mounted: true,
+    })
+}
+
+/// The pre-6.8 way: one `mount(2)` whose option string (at most a page) names every
+/// layer. Each directory is passed as `/proc/self/fd/N` of an `O_PATH` fd opened here, so
+/// an entry costs ~18 bytes whatever the real path (about 200 layers fit), and the kernel
+/// resolves it while the fd is open.
+pub fn mount_overlay_legacy(
+    lowers: &[PathBuf],
+    upper: Option<(&Path, &Path)>,
+    target: &Path,
+) -> Result<OverlayMount, SnapshotError> {
+    use std::os::fd::AsRawFd;
+    let err = |op: &'static str| {
+        let target = target.to_owned();
+        move |e: io::Error| SnapshotError::Mount {
+            target,
+            op,
+            source: e,
+            kernel_msg: None,
+        }
+    };
+    let open = |p: &Path| {
+        rustix::fs::open(
+            p,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| SnapshotError::Io {
+            op: "open",
+            path: p.to_owned(),
+            source: e.into(),
+        })
+    };
+    let mut fds = Vec::new();
+    let mut lowerdir = String::new();
+    for l in lowers {
+        let fd = open(l)?;
+        if !lowerdir.is_empty() {
+            lowerdir.push(':');
+        }
+        lowerdir.push_str(&format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        fds.push(fd);
+    }
+    let mut data = format!("lowerdir={lowerdir}");
+    if let Some((up, work)) = upper {
+        let (u, w) = (open(up)?, open(work)?);
+        data.push_str(&format!(
+            ",upperdir=/proc/self/fd/{},workdir=/proc/self/fd/{}",
+            u.as_raw_fd(),
+            w.as_raw_fd()
+        ));
+        fds.push(u);
+        fds.push(w);
+    }
+    data.push_str(",redirect_dir=off");
+    if data.len() >= 4096 {
+        return Err(err("mount options")(io::Error::other(format!(
+            "{} layers do not fit one mount option page on this kernel",
+            lowers.len()
+        ))));
+    }
+    let flags = if upper.is_some() {
+        rustix::mount::MountFlags::empty()
+    } else {
+        rustix::mount::MountFlags::RDONLY
+    };
+    let data =
+        std::ffi::CString::new(data).map_err(|e| err("mount options")(io::Error::other(e)))?;
+    rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str())
+        .map_err(|e| err("mount")(e.into()))?;
+    drop(fds);
     Ok(OverlayMount {
         target: target.to_owned(),
         mounted: true,

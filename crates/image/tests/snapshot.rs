@@ -252,6 +252,16 @@ fn image_with_120_layers_mounts() {
         );
     }
     assert_eq!(std::fs::read_to_string(merged.join("top")).unwrap(), "119");
+    drop(_m);
+
+    // The fallback for kernels without `lowerdir+` mounts the same stack in one option page.
+    let ro = t.path().join("ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    let m = berth_image::snapshot::mount_overlay_legacy(&lowers, None, &ro).unwrap();
+    assert_eq!(std::fs::read_to_string(ro.join("f0")).unwrap(), "0");
+    assert_eq!(std::fs::read_to_string(ro.join("top")).unwrap(), "119");
+    drop(m);
+    assert!(!is_mounted(&ro));
 }
 
 #[test]
