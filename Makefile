@@ -12,7 +12,13 @@ PKGS_TEST := busybox-static iproute2 iptables containernetworking-plugins docker
 	runc crun docker.io containerd podman time procps util-linux python3
 PKGS_BENCH := hyperfine
 
-.PHONY: deps deps-test build run test bench clean
+# berth-runtime starts once per container, so it is also built fully static (non-PIE, glibc and
+# libseccomp linked in): no dynamic loader, no relocations at start, ~0.8 MiB less peak RSS.
+# It gets a target dir of its own so the workspace's ordinary (dynamic) build stays cached.
+RUNTIME_STATIC := target/static/release/berth-runtime
+RUNTIME_STATIC_ENV := CARGO_TARGET_DIR=target/static LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu
+
+.PHONY: deps deps-test build runtime-static run test bench clean
 
 deps:
 	@missing=""; for p in $(PKGS_BUILD) busybox-static; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -22,8 +28,12 @@ deps-test:
 	@missing=""; for p in $(PKGS_BUILD) $(PKGS_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
-build: deps
+build: deps runtime-static
 	$(CARGO) build --release
+
+runtime-static: deps
+	$(RUNTIME_STATIC_ENV) $(CARGO) rustc --release -p berth-runtime --bin berth-runtime -- \
+		-C target-feature=+crt-static -C relocation-model=static
 
 # A busybox-static root filesystem and `berth-runtime spec` make the bundle; the container is
 # interactive when this terminal is.
@@ -32,11 +42,11 @@ run: build
 	cp "$$(command -v busybox)" $$b/rootfs/bin/busybox; \
 	for a in $$($$b/rootfs/bin/busybox --list); do ln -sf busybox $$b/rootfs/bin/$$a; done; \
 	echo 'root:x:0:0:root:/root:/bin/sh' > $$b/rootfs/etc/passwd; \
-	cd $$b && $(CURDIR)/target/release/berth-runtime spec; \
+	cd $$b && $(CURDIR)/$(RUNTIME_STATIC) spec; \
 	if [ -t 0 ]; then term=true; args='["sh"]'; else term=false; args='["sh","-c","echo hello from $$(hostname): $$(id); cat /proc/self/cgroup | head -3"]'; fi; \
 	python3 -c "import json,sys; c=json.load(open('config.json')); c['process']['terminal']=sys.argv[1]=='true'; c['process']['args']=json.loads(sys.argv[2]); json.dump(c,open('config.json','w'),indent=1)" "$$term" "$$args"; \
 	echo "berth-runtime run demo-$$$$ (bundle $$b)"; \
-	$(CURDIR)/target/release/berth-runtime run demo-$$$$
+	$(CURDIR)/$(RUNTIME_STATIC) run demo-$$$$
 
 test: deps-test
 	$(CARGO) build --workspace --all-targets
@@ -50,7 +60,7 @@ test: deps-test
 
 bench: build
 	@command -v hyperfine >/dev/null || (apt-get update -qq && apt-get install -y -qq $(PKGS_BENCH))
-	benches/runtime.sh
+	benches/runtime.sh $(RUNTIME_STATIC)
 
 clean:
 	$(CARGO) clean

@@ -6,13 +6,14 @@
 # whole comparison runs inside one private mount namespace with it unmounted (the same
 # conditions for every runtime); berth-runtime is also timed on the unmodified host.
 #
-# Usage: benches/runtime.sh [path/to/berth-runtime]   (default: target/release/berth-runtime)
+# Usage: benches/runtime.sh [path/to/berth-runtime]
+#   (default: the static build from `make runtime-static`, target/static/release/berth-runtime)
 # Needs: hyperfine crun runc busybox-static time (Debian packages).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin=${1:-$here/target/release/berth-runtime}
+bin=${1:-$here/target/static/release/berth-runtime}
 runs=${RUNS:-100}
-[ -x "$bin" ] || { echo "build first: cargo build --release -p berth-runtime" >&2; exit 1; }
+[ -x "$bin" ] || { echo "build first: make runtime-static" >&2; exit 1; }
 for t in hyperfine crun runc busybox /usr/bin/time; do
     command -v "$t" >/dev/null || { echo "missing $t (apt-get install -y hyperfine crun runc busybox-static time)" >&2; exit 1; }
 done
