@@ -322,7 +322,18 @@ impl ImageStore {
         opts: &PushOptions,
     ) -> Result<PushReport, ImageError> {
         let rec = self.resolve(name)?;
-        let report = crate::push::push(client, &self.content, target, &rec.manifest, opts).await?;
+        // Like Docker, offer the registry a cross-repository mount from a repository on the
+        // same registry this image came from.
+        let mut opts = opts.clone();
+        if opts.mount_from.is_none() {
+            opts.mount_from = rec
+                .repo_digests
+                .iter()
+                .filter_map(|rd| Reference::parse(rd).ok())
+                .find(|r| r.domain() == target.domain() && r.path() != target.path())
+                .map(|r| r.path().to_owned());
+        }
+        let report = crate::push::push(client, &self.content, target, &rec.manifest, &opts).await?;
         let rd = target.with_digest(rec.manifest.clone());
         self.record(&rec.manifest, &rec.id, None, Some(&rd))?;
         Ok(report)

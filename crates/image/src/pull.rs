@@ -41,6 +41,33 @@ pub struct Progress {
     pub status: LayerStatus,
 }
 
+impl Progress {
+    /// The event as a line of Docker's JSON progress stream (`docker pull` output over
+    /// the Engine API): `{"status":…,"progressDetail":{…},"id":"<12 hex>"}`.
+    pub fn to_docker_json(&self) -> serde_json::Value {
+        let id = self.layer.short();
+        let (status, detail) = match &self.status {
+            LayerStatus::Waiting => ("Waiting", serde_json::json!({})),
+            LayerStatus::AlreadyExists => ("Already exists", serde_json::json!({})),
+            LayerStatus::Downloading { current, total } => (
+                "Downloading",
+                serde_json::json!({"current": current, "total": total}),
+            ),
+            LayerStatus::Retrying { attempt, .. } => {
+                return serde_json::json!({
+                    "status": format!("Retrying (attempt {attempt})"),
+                    "progressDetail": {},
+                    "id": id,
+                });
+            }
+            LayerStatus::Verifying => ("Verifying Checksum", serde_json::json!({})),
+            LayerStatus::Extracting => ("Extracting", serde_json::json!({})),
+            LayerStatus::Done => ("Pull complete", serde_json::json!({})),
+        };
+        serde_json::json!({"status": status, "progressDetail": detail, "id": id})
+    }
+}
+
 /// Receives progress events; called from async tasks, so it must not block.
 pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
 
@@ -470,5 +497,31 @@ impl Read for StreamTee {
         buf[..n].copy_from_slice(&self.cur[..n]);
         bytes::Buf::advance(&mut self.cur, n);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_renders_as_docker_json() {
+        let d = Digest::of(b"layer");
+        let p = Progress {
+            layer: d.clone(),
+            status: LayerStatus::Downloading {
+                current: 10,
+                total: 20,
+            },
+        };
+        assert_eq!(
+            p.to_docker_json(),
+            serde_json::json!({"status": "Downloading", "progressDetail": {"current": 10, "total": 20}, "id": d.short()})
+        );
+        let done = Progress {
+            layer: d,
+            status: LayerStatus::Done,
+        };
+        assert_eq!(done.to_docker_json()["status"], "Pull complete");
     }
 }

@@ -124,6 +124,15 @@ async fn pushed_image_pulls_back_and_runs() {
             .iter()
             .all(|p| p.status == LayerStatus::AlreadyExists)
     );
+    // Pushing it to another repository of the same registry mounts the blobs.
+    let store = berth_image::images::ImageStore::open(&dst.root.join("store")).unwrap();
+    let (rec, _) = store.pull(&c, &r, &PullOptions::default()).await.unwrap();
+    let other = Reference::parse(&format!("{}/test/copy:1", reg.addr)).unwrap();
+    let rep = store
+        .push(&c, &rec.id.to_string(), &other, &PushOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(rep.mounted.len(), 4, "{rep:?}");
     // Pushing again uploads nothing.
     let rep = push(&c, &src.content, &r, &img.manifest, &PushOptions::default())
         .await
