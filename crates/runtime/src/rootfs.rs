@@ -51,11 +51,9 @@ pub fn prepare_root(spec: &Spec, rootfs: &Path) -> Result<OwnedFd> {
             )));
         }
     };
-    // Everything slave (or as asked) first: a shared `/` would carry our mounts to the host,
-    // and an unbindable one could not be cloned for the root below. Both of those are applied
-    // after pivot_root instead (see `init`).
+    // Everything slave (or as asked) first. An unbindable `/` could not be cloned for the root
+    // below: that one is applied after pivot_root (see `init`).
     let base = match prop {
-        libc::MS_SHARED => libc::MS_SLAVE,
         libc::MS_UNBINDABLE => libc::MS_PRIVATE,
         p => p,
     };
@@ -64,7 +62,13 @@ pub fn prepare_root(spec: &Spec, rootfs: &Path) -> Result<OwnedFd> {
         rustix::mount::MountPropagationFlags::from_bits_retain(base as _)
             | rustix::mount::MountPropagationFlags::REC,
     )
-    .ctx(|| "make / rslave".into())?;
+    .ctx(|| "set propagation of /".into())?;
+    if prop == libc::MS_SHARED {
+        // rshared (as runc does it): the host's shared mounts stay peers of ours, so an rshared
+        // bind of one carries mounts both ways. The mount holding the rootfs must not be one,
+        // or the root bind and everything mounted on it would show up on the host.
+        make_parent_mount_private(rootfs)?;
+    }
     // The root must be a mount point of its own for pivot_root; a recursive bind makes it one.
     let tree = mounts::clone_tree(rustix::fs::CWD, rootfs, true)?;
     let target = rustix::fs::open(
@@ -85,6 +89,51 @@ pub fn prepare_root(spec: &Spec, rootfs: &Path) -> Result<OwnedFd> {
 
 /// Whether the mount target is a directory: always for filesystems; for binds, when the source
 /// is (a relative source names a path in the bundle, not in the runtime's working directory).
+/// Makes the mount that `path` lives on (the last one in mountinfo whose mount point is a
+/// prefix of it) private in our mount namespace.
+fn make_parent_mount_private(path: &Path) -> Result<()> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").at("read", "/proc/self/mountinfo")?;
+    let mut best: Option<PathBuf> = None;
+    for line in mi.lines() {
+        let Some(field) = line.split(' ').nth(4) else {
+            continue;
+        };
+        let mp = PathBuf::from(unescape_mountinfo(field));
+        if path.starts_with(&mp)
+            && best
+                .as_ref()
+                .is_none_or(|b| mp.as_os_str().len() >= b.as_os_str().len())
+        {
+            best = Some(mp);
+        }
+    }
+    let mp = best.unwrap_or_else(|| PathBuf::from("/"));
+    rustix::mount::mount_change(&mp, rustix::mount::MountPropagationFlags::PRIVATE)
+        .at("make private", &mp)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let d = |c: u8| u32::from(c - b'0');
+            // Only \0xx and \1xx occur; anything larger is kept byte-wrapped, never a panic.
+            out.push((d(b[i + 1]) * 64 + d(b[i + 2]) * 8 + d(b[i + 3])) as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn is_dir_mount(m: &Mount, o: &Options, rootfs: &Path) -> bool {
     if !o.bind {
         return true;

@@ -420,6 +420,32 @@ fn rshared_bind_is_a_shared_mount_inside() {
     );
 }
 
+#[test]
+fn rshared_bind_under_a_shared_root_carries_container_mounts_to_the_host() {
+    let mut b = Bundle::new();
+    let src = b.path().join("bidir");
+    let _shared = HostMount::shared_bind(&src);
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    b.caps(&["CAP_SYS_ADMIN"]);
+    b.mount(json!({"destination": "/mnt/b", "type": "bind", "source": src, "options": ["rbind", "rshared"]}));
+    b.sh("mkdir /mnt/b/inner && mount -t tmpfs tmpfs /mnt/b/inner && echo from-container > /mnt/b/inner/f && echo mounted");
+    assert_eq!(b.run_ok(), "mounted\n");
+    // The container's mount reached the host (and outlives the container there) ...
+    assert_eq!(read_trim(src.join("inner/f")), "from-container");
+    // ... but nothing else did: not the root bind, not /proc, /dev or /sys on it.
+    let rootfs = std::fs::canonicalize(b.rootfs()).unwrap();
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let leaked: Vec<&str> = mi
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|m| Path::new(m).starts_with(&rootfs))
+        })
+        .collect();
+    assert!(leaked.is_empty(), "leaked to the host: {leaked:?}");
+}
+
 // ------------------------------------------------------------------------------------- process
 
 #[test]
