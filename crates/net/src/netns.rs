@@ -1,0 +1,191 @@
+//! Named network namespaces as bind-mounted files (`<exec-root>/netns/<id>`).
+//!
+//! The file is what the OCI runtime joins through `linux.namespaces[type=network].path`,
+//! and what CNI plugins receive as `CNI_NETNS`. A namespace is created on a short-lived
+//! thread that unshares `CLONE_NEWNET` and bind-mounts `/proc/thread-self/ns/net` onto the
+//! file: namespaces are per thread, so the caller's threads (tokio workers included) never
+//! leave the host namespace. The bind mount keeps the namespace alive after that thread
+//! exits; deleting it is an unmount plus an unlink.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::mount::UnmountFlags;
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
+
+/// Errors of namespace file handling; each names the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error("netns {path}: {op}: {source}")]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("netns {path}: the helper thread panicked")]
+    ThreadPanicked { path: PathBuf },
+}
+
+fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> NetnsError + 'a {
+    move |source| NetnsError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    }
+}
+
+/// A network namespace pinned by a bind mount on `path`.
+///
+/// Dropping the handle does not delete the namespace: its lifetime belongs to the container,
+/// and a restarted daemon finds it again with [`NetNs::open`]. Call [`NetNs::delete`].
+#[derive(Debug)]
+pub struct NetNs {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl NetNs {
+    /// Creates a new empty network namespace pinned at `path` (parent directories are
+    /// created). Fails if `path` already exists, so two containers never share one by
+    /// accident.
+    pub fn create(path: impl Into<PathBuf>) -> Result<Self, NetnsError> {
+        let path = path.into();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err(&path, "create mount point"))?;
+        let target = path.clone();
+        let res = std::thread::spawn(move || -> Result<(), NetnsError> {
+            // Only this thread moves to the new namespace; it exits right after.
+            // SAFETY: only CLONE_NEWNET is unshared, which changes no memory, file table or
+            // filesystem state that other code in this process relies on; this thread runs
+            // nothing but the bind mount before it exits.
+            unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
+                .map_err(|e| io_err(&target, "unshare(CLONE_NEWNET)")(e.into()))?;
+            rustix::mount::mount_bind("/proc/thread-self/ns/net", &target)
+                .map_err(|e| io_err(&target, "bind mount")(e.into()))
+        })
+        .join()
+        .map_err(|_| NetnsError::ThreadPanicked { path: path.clone() })
+        .and_then(|r| r);
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        match Self::open(&path) {
+            Ok(ns) => Ok(ns),
+            Err(e) => {
+                let _ = remove(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens an existing namespace file (e.g. after a daemon restart).
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, NetnsError> {
+        let path = path.into();
+        let fd = File::open(&path).map_err(io_err(&path, "open"))?.into();
+        Ok(Self { path, fd })
+    }
+
+    /// The file to put in the OCI spec and in `CNI_NETNS`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// An open descriptor of the namespace, e.g. for `IFLA_NET_NS_FD`.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Runs `f` on a fresh thread that has joined this namespace, and returns its result.
+    ///
+    /// A separate thread is used because `setns` changes only the calling thread, and the
+    /// caller's thread (often a tokio worker) must stay in the host namespace.
+    pub fn run<T: Send, F: FnOnce() -> T + Send>(&self, f: F) -> Result<T, NetnsError> {
+        let fd = self.fd.as_fd();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                rustix::thread::move_into_link_name_space(fd, Some(LinkNameSpaceType::Network))
+                    .map_err(|e| io_err(&self.path, "setns")(e.into()))?;
+                Ok(f())
+            })
+            .join()
+            .map_err(|_| NetnsError::ThreadPanicked {
+                path: self.path.clone(),
+            })?
+        })
+    }
+
+    /// Unmounts and unlinks the namespace file. Interfaces inside go away with the namespace
+    /// once no process holds it (a veth's host end goes with its peer).
+    pub fn delete(self) -> Result<(), NetnsError> {
+        let Self { path, fd } = self;
+        drop(fd);
+        remove(&path)
+    }
+}
+
+/// Unmounts and unlinks a namespace file by path; a missing file is not an error, so
+/// cleanup after a crash can call it blindly.
+pub fn remove(path: &Path) -> Result<(), NetnsError> {
+    match rustix::mount::unmount(path, UnmountFlags::DETACH) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(io_err(path, "unmount")(e.into())),
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path, "unlink")(e)),
+    }
+}
+
+/// The namespace file of container `id` under `exec_root` (`<exec-root>/netns/<id>`).
+pub fn path_for(exec_root: &Path, id: &str) -> PathBuf {
+    exec_root.join("netns").join(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn created_netns_is_joined_by_run_and_removed_by_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "c1");
+        let ns = NetNs::create(&path).unwrap();
+        let file_ino = std::fs::metadata(&path).unwrap().ino();
+        let host_ino = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+        assert_ne!(file_ino, host_ino, "the file pins a new namespace");
+        let inside = ns
+            .run(|| std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino())
+            .unwrap();
+        assert_eq!(inside, file_ino);
+        // The caller's thread never moved.
+        assert_eq!(
+            std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino(),
+            host_ino
+        );
+        let again = NetNs::open(&path).unwrap();
+        drop(again);
+        ns.delete().unwrap();
+        assert!(!path.exists());
+        remove(&path).unwrap();
+    }
+
+    #[test]
+    fn create_refuses_an_existing_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "dup");
+        let ns = NetNs::create(&path).unwrap();
+        assert!(NetNs::create(&path).is_err());
+        ns.delete().unwrap();
+    }
+}
