@@ -138,3 +138,61 @@ async fn docker_hub_names_are_pulled_from_a_mirror() {
     assert_eq!(res.config_digest, img.config);
     assert_eq!(res.reference.to_string(), "docker.io/library/busybox:1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_htpasswd_auth_with_docker_config_credentials() {
+    let Ok(out) = std::process::Command::new("htpasswd")
+        .args(["-Bbn", "bob", "hunter2"])
+        .output()
+    else {
+        eprintln!("htpasswd (apache2-utils) not installed: skipped");
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let pw = t.path().join("htpasswd");
+    std::fs::write(&pw, &out.stdout).unwrap();
+    let reg = Registry::start_full(
+        &format!(
+            "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+            pw.display()
+        ),
+        "",
+        false,
+    );
+    // Credentials the way `docker login` leaves them.
+    let cfg_path = t.path().join("config.json");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"Ym9iOmh1bnRlcjI="}}}}}}"#,
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let mut creds = Credentials::new();
+    creds.merge_file(&cfg_path).unwrap();
+    let c = RegistryClient::new(RegistryConfig {
+        credentials: creds,
+        ..Default::default()
+    })
+    .unwrap();
+    let src = ContentStore::open(&t.path().join("src")).unwrap();
+    let img = build(&src, &busybox_layers(b"htpasswd"), "amd64", "h");
+    let r = Reference::parse(&format!("{}/locked/app:1", reg.addr)).unwrap();
+    let anon = RegistryClient::new(RegistryConfig::default()).unwrap();
+    assert!(
+        push(&anon, &src, &r, &img.manifest, &PushOptions::default())
+            .await
+            .is_err()
+    );
+    push(&c, &src, &r, &img.manifest, &PushOptions::default())
+        .await
+        .unwrap();
+    let dst_root = t.path().join("dst");
+    let content = ContentStore::open(&dst_root).unwrap();
+    let snaps = Arc::new(Snapshotter::open(&dst_root).unwrap());
+    let res = pull(&c, &content, &snaps, &r, &PullOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(res.config_digest, img.config);
+}

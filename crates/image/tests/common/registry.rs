@@ -28,6 +28,11 @@ impl Registry {
     /// With `extra_http` appended under `http:` (e.g. a `tls:` block); a TLS registry is
     /// considered up once it accepts TCP connections.
     pub fn start_with(extra_http: &str, tls: bool) -> Registry {
+        Registry::start_full("", extra_http, tls)
+    }
+
+    /// With `extra_top` appended as top-level configuration (e.g. an `auth:` block).
+    pub fn start_full(extra_top: &str, extra_http: &str, tls: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -35,7 +40,7 @@ impl Registry {
         std::fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra_http}",
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra_http}{extra_top}",
                 dir.path().join("data").display()
             ),
         )
@@ -61,7 +66,9 @@ impl Registry {
                 let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
                 let mut buf = String::new();
                 let _ = s.read_to_string(&mut buf);
-                if buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200") {
+                // 401: up, and asking for credentials.
+                let status = buf.split(' ').nth(1).unwrap_or("");
+                if buf.starts_with("HTTP/1.") && (status == "200" || status == "401") {
                     return reg;
                 }
             }
