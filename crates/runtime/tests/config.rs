@@ -781,6 +781,101 @@ fn time_namespace_applies_offsets() {
     );
 }
 
+#[test]
+fn exec_joins_the_time_namespace_with_its_offsets() {
+    let mut b = Bundle::new();
+    b.namespaces(&["pid", "network", "ipc", "uts", "mount", "time"]);
+    b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 3_000_000, "nanosecs": 0}});
+    b.args(&["sleep", "100"]);
+    let id = b.create();
+    assert!(b.rt(&["start", &id]).status.success());
+    let host_up: f64 = read_trim("/proc/uptime")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let o = b.rt(&["exec", &id, "cut", "-d", " ", "-f1", "/proc/uptime"]);
+    let up: f64 = String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    assert!(
+        (up - host_up - 3_000_000.0).abs() < 60.0,
+        "uptime {up} vs host {host_up}"
+    );
+}
+
+#[test]
+fn user_namespace_container_accepts_exec() {
+    let mut b = Bundle::new();
+    std::fs::set_permissions(
+        b.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    b.namespaces(&["pid", "network", "ipc", "uts", "mount", "user"]);
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+    b.args(&["sleep", "100"]);
+    let id = b.create();
+    assert!(b.rt(&["start", &id]).status.success());
+    let o = b.rt(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        &id,
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map | tr -s ' ' ' '",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "1000\n 0 300000 65536\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let pid: i64 = String::from_utf8_lossy(&b.rt(&["ps", "--format", "json", &id]).stdout)
+        .trim_matches(|c| c == '[' || c == ']' || c == '\n')
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let st = read_trim(format!("/proc/{pid}/status"));
+    assert!(st.lines().any(|l| l.starts_with("Uid:\t300000\t")), "{st}");
+}
+
+#[test]
+fn joining_another_containers_pid_ipc_and_uts_namespaces() {
+    // A pod: the first container owns the namespaces, the second joins them by path.
+    let mut a = Bundle::new();
+    a.config["hostname"] = json!("pod-host");
+    a.args(&["sleep", "100"]);
+    let ida = a.create();
+    assert!(a.rt(&["start", &ida]).status.success());
+    let pa = pid_of(&a, &ida);
+    let mut b = Bundle::new();
+    b.config.as_object_mut().unwrap().remove("hostname");
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "pid", "path": format!("/proc/{pa}/ns/pid")},
+        {"type": "ipc", "path": format!("/proc/{pa}/ns/ipc")},
+        {"type": "uts", "path": format!("/proc/{pa}/ns/uts")},
+        {"type": "network", "path": format!("/proc/{pa}/ns/net")},
+        {"type": "mount"},
+        {"type": "cgroup"},
+    ]);
+    b.sh("hostname; cat /proc/1/comm; echo $$; grep ':pids:' /proc/self/cgroup | cut -d: -f3");
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pod-host");
+    // pid 1 of the pod is the first container's process; we are another pid in it.
+    assert_eq!(lines[1], "sleep");
+    assert_ne!(lines[2], "1");
+    // Its own cgroup namespace is rooted at its own cgroup even though it needed two stages.
+    assert_eq!(lines[3], "/");
+}
+
 /// `ip netns add NAME`, deleted on drop.
 struct NetNs(String);
 
