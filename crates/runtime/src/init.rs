@@ -127,6 +127,12 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
         rustix::system::sethostname(h.as_bytes()).ctx(|| format!("sethostname {h}"))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        // Without a UTS namespace of its own this would rename the host's NIS domain.
+        if !plan.creates(LinuxNamespaceType::Uts) && !plan.joins(LinuxNamespaceType::Uts) {
+            return Err(Error::Config(
+                "domainname is set but the container has no UTS namespace".into(),
+            ));
+        }
         rustix::system::setdomainname(d.as_bytes()).ctx(|| format!("setdomainname {d}"))?;
     }
 
@@ -189,6 +195,14 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             Msg::HooksDone => late_cgroupns()?,
             other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
         }
+        // createContainer hooks run here too, before the root changes (as with a mount ns).
+        let state = crate::container::state_for_hooks(a, crate::state::Status::Creating);
+        crate::hooks::run_all(
+            spec.hooks()
+                .as_ref()
+                .and_then(|h| h.create_container().as_ref()),
+            &state,
+        )?;
         rustix::process::chroot(&a.rootfs).at("chroot", &a.rootfs)?;
         rustix::process::chdir("/").ctx(|| "chdir /".into())?;
     }

@@ -607,6 +607,35 @@ fn hostname_and_domainname() {
     assert_ne!(host.nodename().to_str().unwrap(), "box-one");
 }
 
+/// Puts the host's NIS domain name back if a test (through a bug) changed it.
+struct DomainGuard(String);
+
+impl Drop for DomainGuard {
+    fn drop(&mut self) {
+        if read_trim("/proc/sys/kernel/domainname") != self.0 {
+            let _ = std::fs::write("/proc/sys/kernel/domainname", &self.0);
+        }
+    }
+}
+
+#[test]
+fn hostname_or_domainname_without_a_uts_namespace_is_refused() {
+    let _restore = DomainGuard(read_trim("/proc/sys/kernel/domainname"));
+    let host_name = read_trim("/proc/sys/kernel/hostname");
+    for (key, value) in [("hostname", "not-the-host"), ("domainname", "not.the.host")] {
+        let mut b = Bundle::new();
+        b.namespaces(&["pid", "network", "ipc", "mount"]);
+        b.config.as_object_mut().unwrap().remove("hostname");
+        b.config[key] = json!(value);
+        b.sh("true");
+        let (code, _, err) = b.run_out();
+        assert_ne!(code, 0, "{key} without a UTS namespace was accepted");
+        assert!(err.contains("no UTS namespace"), "{err}");
+    }
+    assert_eq!(read_trim("/proc/sys/kernel/hostname"), host_name);
+    assert_eq!(read_trim("/proc/sys/kernel/domainname"), _restore.0);
+}
+
 // ---------------------------------------------------------------------------------- namespaces
 
 fn host_ns(kind: &str) -> String {

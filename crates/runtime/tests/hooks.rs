@@ -95,6 +95,37 @@ fn all_six_hooks_run_in_order_with_the_state_on_stdin() {
 }
 
 #[test]
+fn create_container_hooks_run_without_a_mount_namespace_too() {
+    let mut b = Bundle::new();
+    let dir = b.path().join("hooklog");
+    std::fs::create_dir(&dir).unwrap();
+    b.namespaces(&["pid", "network", "ipc", "uts"]);
+    b.config["mounts"] = json!([]);
+    b.config["linux"]
+        .as_object_mut()
+        .unwrap()
+        .remove("maskedPaths");
+    b.config["linux"]
+        .as_object_mut()
+        .unwrap()
+        .remove("readonlyPaths");
+    b.config["hooks"] =
+        json!({"createContainer": [recorder("/bin/sh", dir.to_str().unwrap(), "createContainer")]});
+    b.sh("echo chrooted");
+    let id = b.create();
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    let st = read_state(&dir, "createContainer");
+    assert_eq!(
+        (st["status"].as_str(), st["pid"].as_i64()),
+        (Some("creating"), Some(pid)),
+        "{st}"
+    );
+    assert!(b.rt(&["start", &id]).status.success());
+    b.wait_stopped(&id);
+    assert_eq!(b.container_stdout(&id), "chrooted\n");
+}
+
+#[test]
 fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let mut b = Bundle::new();
     let dir = b.path().join("hooklog");
