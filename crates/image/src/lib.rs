@@ -26,6 +26,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod commit;
 pub mod diff;
 pub mod digest;
 pub mod fsutil;

@@ -1,0 +1,184 @@
+//! Containers ↔ images: preparing a container's root filesystem from an image, and
+//! committing a container's upper dir as a new image layer (`docker commit`, and each step
+//! of `berth build`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::archive::{ArchiveError, apply_changes};
+use crate::diff::{Change, write_diff};
+use crate::digest::Digest;
+use crate::images::{ImageError, ImageRecord, ImageStore};
+use crate::manifest::{self, History, ImageConfig, RootFs};
+use crate::reference::Reference;
+use crate::snapshot::OverlayMount;
+use crate::timefmt;
+
+/// The directories of a container's writable layer.
+#[derive(Debug, Clone)]
+pub struct ContainerFs {
+    /// Chain ID of the image's top layer (None for an image without layers).
+    pub chain_id: Option<Digest>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+}
+
+impl ContainerFs {
+    /// `upper/`, `work/` and `merged/` under `dir` (the container's directory).
+    pub fn new(chain_id: Option<Digest>, dir: &Path) -> ContainerFs {
+        ContainerFs {
+            chain_id,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            merged: dir.join("merged"),
+        }
+    }
+}
+
+/// What to record with a commit.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// Dockerfile-style changes (`CMD …`, `ENV …`).
+    pub changes: Vec<String>,
+    pub comment: Option<String>,
+    pub author: Option<String>,
+    /// History `created_by` (a build step's instruction).
+    pub created_by: Option<String>,
+    pub reference: Option<Reference>,
+}
+
+impl ImageStore {
+    /// Creates the container's directories and mounts its root filesystem at `merged`.
+    pub fn mount_container(
+        &self,
+        image: &str,
+        dir: &Path,
+    ) -> Result<(ContainerFs, OverlayMount), ImageError> {
+        let rec = self.resolve(image)?;
+        let fs = ContainerFs::new(self.chain_id(&rec)?, dir);
+        for d in [&fs.upper, &fs.work, &fs.merged] {
+            std::fs::create_dir_all(d).map_err(|source| ImageError::Meta {
+                path: d.clone(),
+                source,
+            })?;
+        }
+        let m = self
+            .snapshots()
+            .mount(fs.chain_id.as_ref(), &fs.upper, &fs.work, &fs.merged)?;
+        Ok((fs, m))
+    }
+
+    /// Turns the container's changes into a new image on top of `parent` (its image).
+    /// The container should be stopped or paused so the upper dir is not changing.
+    pub fn commit(
+        &self,
+        parent: &str,
+        container: &ContainerFs,
+        opts: &CommitOptions,
+    ) -> Result<(ImageRecord, Vec<Change>), ArchiveError> {
+        let prec = self.resolve(parent)?;
+        let (pman, pcfg) = self.manifest_and_config(&prec)?;
+        let lowers = match &container.chain_id {
+            Some(c) => self.snapshots().lower_dirs(c)?,
+            None => Vec::new(),
+        };
+        // Stream the diff through gzip into a blob; the uncompressed bytes give the diffID.
+        let blob = self.content().writer(None, None)?;
+        let hashing = HashingWriter {
+            inner: flate2::write::GzEncoder::new(blob, flate2::Compression::fast()),
+            hasher: crate::digest::Hasher::new(),
+        };
+        let (changes, hashing) = write_diff(&lowers, &container.upper, hashing)?;
+        let diff_id = hashing.hasher.finish();
+        let blob = hashing.inner.finish().map_err(|source| ArchiveError::Io {
+            what: "compress layer".into(),
+            source,
+        })?;
+        let layer = blob.commit()?;
+        let f = self.content().open_blob(&layer)?;
+        let opts_unpack = crate::unpack::UnpackOptions {
+            expected_diff_id: Some(diff_id.clone()),
+            ..Default::default()
+        };
+        self.snapshots().apply(
+            container.chain_id.as_ref(),
+            &diff_id,
+            std::io::BufReader::new(f),
+            &opts_unpack,
+        )?;
+
+        let now = timefmt::format_rfc3339(timefmt::now());
+        let mut cc = pcfg.config.clone().unwrap_or_default();
+        apply_changes(&mut cc, &opts.changes)?;
+        let mut diff_ids = pcfg.rootfs.diff_ids.clone();
+        diff_ids.push(diff_id);
+        let mut history = pcfg.history.clone();
+        history.push(History {
+            created: Some(now.clone()),
+            created_by: opts.created_by.clone(),
+            author: opts.author.clone(),
+            comment: opts.comment.clone(),
+            empty_layer: false,
+        });
+        let cfg = ImageConfig {
+            created: Some(now),
+            author: opts.author.clone().or(pcfg.author.clone()),
+            config: Some(cc),
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids,
+            },
+            history,
+            ..pcfg.clone()
+        };
+        let cfg_bytes =
+            serde_json::to_vec(&cfg).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+        let cfg_d = self.content().put(&cfg_bytes)?;
+        let mut layers = pman.layers.clone();
+        layers.push(manifest::Descriptor {
+            media_type: manifest::OCI_LAYER_GZIP.into(),
+            digest: layer.clone(),
+            size: self.content().size(&layer)?,
+            platform: None,
+            urls: Vec::new(),
+            annotations: Default::default(),
+        });
+        let m = manifest::Manifest {
+            schema_version: 2,
+            media_type: Some(manifest::OCI_MANIFEST.into()),
+            config: manifest::Descriptor {
+                media_type: manifest::OCI_CONFIG.into(),
+                digest: cfg_d.clone(),
+                size: cfg_bytes.len() as u64,
+                platform: None,
+                urls: Vec::new(),
+                annotations: Default::default(),
+            },
+            layers,
+            annotations: Default::default(),
+        };
+        let mbytes = serde_json::to_vec(&m).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+        let md = self.content().put(&mbytes)?;
+        let rec = self.record(&md, &cfg_d, opts.reference.as_ref(), None)?;
+        tracing::info!(image = %cfg_d, parent = %prec.id, changes = changes.len(), "committed");
+        Ok((rec, changes))
+    }
+}
+
+/// Hashes what is written (the uncompressed layer) on its way to the compressor.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: crate::digest::Hasher,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
