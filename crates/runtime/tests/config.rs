@@ -207,6 +207,23 @@ fn ro_bind_refuses_writes() {
 }
 
 #[test]
+fn rro_makes_submounts_of_an_rbind_read_only_too() {
+    let mut b = Bundle::new();
+    let src = b.path().join("rrotree");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    let _m = HostMount::tmpfs(&src.join("sub"));
+    b.mount(json!({"destination": "/ro-all", "type": "bind", "source": src, "options": ["rbind", "rro"]}));
+    b.mount(json!({"destination": "/ro-top", "type": "bind", "source": src, "options": ["rbind", "ro"]}));
+    b.sh(
+        "(touch /ro-all/sub/x) 2>&1; (touch /ro-top/x) 2>&1; touch /ro-top/sub/y && echo top-only",
+    );
+    assert_eq!(
+        b.run_ok(),
+        "touch: /ro-all/sub/x: Read-only file system\ntouch: /ro-top/x: Read-only file system\ntop-only\n"
+    );
+}
+
+#[test]
 fn proc_and_sysfs_are_mounted() {
     let mut b = Bundle::new();
     b.sh(&format!(
@@ -1398,6 +1415,35 @@ fn exec_no_new_privs_and_seccomp() {
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
         "1 2\ncross-device\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn exec_preserve_fds_passes_descriptor_3() {
+    let mut b = Bundle::new();
+    let id = running(&mut b);
+    let secret = b.path().join("exec-fd3.txt");
+    std::fs::write(&secret, "exec fd 3\n").unwrap();
+    let o = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(
+            "exec 3<\"$1\"; exec \"$2\" --root \"$3\" exec --preserve-fds 1 \"$4\" sh -c 'cat <&3'",
+        )
+        .arg("sh")
+        .args([
+            secret.as_os_str(),
+            Path::new(common::BIN).as_os_str(),
+            b.root.as_os_str(),
+        ])
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "exec fd 3\n",
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
