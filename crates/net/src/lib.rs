@@ -8,6 +8,10 @@
 //! netns paths in, backs [`ipam::LeaseStore`] with SQLite, and maps the results into the
 //! Docker API's `NetworkSettings`.
 
+pub mod bridge;
+pub mod netlink;
 pub mod netns;
+pub mod veth;
 
+pub use netlink::{Netlink, NetlinkError};
 pub use netns::{NetNs, NetnsError};

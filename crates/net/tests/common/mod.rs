@@ -1,0 +1,61 @@
+//! Test scaffolding: unique names and Drop guards that remove whatever a test made, even
+//! when it fails. Guards shell out to `ip`, so they work outside any async runtime.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique to this test process and call, at most 15 bytes: `<prefix><pid><n>`.
+pub fn unique(prefix: &str) -> String {
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let name = format!("{prefix}{}{n}", std::process::id() % 100_000);
+    assert!(name.len() <= 15, "{name} too long");
+    name
+}
+
+/// Deletes a host link on drop.
+pub struct LinkGuard(pub String);
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Removes a netns file (unmount + unlink) on drop.
+pub struct NetnsGuard(pub PathBuf);
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        let _ = berth_net::netns::remove(&self.0);
+    }
+}
+
+pub fn link_exists(name: &str) -> bool {
+    std::process::Command::new("ip")
+        .args(["link", "show", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Output of `ip ARGS` run inside the namespace file `ns`.
+pub fn ip_in(ns: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", ns.display()))
+        .arg("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
