@@ -7,6 +7,7 @@
 //! window between the check and the use (the CVE-2021-30465 family).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -67,29 +68,77 @@ fn open_rel(root: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> rustix::io::Resu
 }
 
 /// Like `mkdir -p` inside the root; returns an `O_PATH` descriptor of the final directory.
+/// A dangling symlink on the way (`/var/run -> /run` before `/run` exists, or an absolute link
+/// to a host path) is followed as the kernel would inside the root, and its target created.
 pub fn mkdir_all(root: BorrowedFd<'_>, path: &Path, mode: u32) -> Result<OwnedFd> {
-    let rel = relative(path)?;
-    let mut cur = PathBuf::new();
-    let mut fd = open_rel(root, Path::new("."), OFlags::PATH | OFlags::DIRECTORY)
-        .map_err(|e| Error::path("open container root", path, e))?;
-    for comp in rel.components() {
-        cur.push(comp);
-        match open_rel(root, &cur, OFlags::PATH | OFlags::DIRECTORY) {
-            Ok(next) => fd = next,
-            Err(Errno::NOENT) => {
-                // Create the component relative to the (already verified) parent, then open it
-                // again through the root so a symlink raced in at this name is still confined.
-                match rustix::fs::mkdirat(&fd, comp.as_os_str(), Mode::from_raw_mode(mode)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(Error::path("mkdir in container root", &cur, e)),
+    let mut rel = relative(path)?;
+    // Symlinks followed by hand, bounded like the kernel's MAXSYMLINKS.
+    let mut hops = 0;
+    'walk: loop {
+        let comps: Vec<std::ffi::OsString> =
+            rel.components().map(|c| c.as_os_str().to_owned()).collect();
+        let mut cur = PathBuf::new();
+        let mut fd = open_rel(root, Path::new("."), OFlags::PATH | OFlags::DIRECTORY)
+            .map_err(|e| Error::path("open container root", path, e))?;
+        for (i, comp) in comps.iter().enumerate() {
+            cur.push(comp);
+            match open_rel(root, &cur, OFlags::PATH | OFlags::DIRECTORY) {
+                Ok(next) => fd = next,
+                Err(Errno::NOENT) => {
+                    // Create the component relative to the (already verified) parent, then open
+                    // it again through the root so a symlink raced in at this name is confined.
+                    match rustix::fs::mkdirat(&fd, comp.as_os_str(), Mode::from_raw_mode(mode)) {
+                        Ok(()) => {}
+                        Err(Errno::EXIST) => {
+                            if let Ok(target) = rustix::fs::readlinkat(&fd, comp.as_os_str(), []) {
+                                hops += 1;
+                                if hops > 40 {
+                                    return Err(Error::path(
+                                        "mkdir in container root",
+                                        &cur,
+                                        Errno::LOOP,
+                                    ));
+                                }
+                                let target =
+                                    PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
+                                let mut next = if target.is_absolute() {
+                                    target
+                                } else {
+                                    Path::new("/")
+                                        .join(cur.parent().unwrap_or(Path::new("")))
+                                        .join(target)
+                                };
+                                next.extend(&comps[i + 1..]);
+                                rel = clamp(&next);
+                                continue 'walk;
+                            }
+                        }
+                        Err(e) => return Err(Error::path("mkdir in container root", &cur, e)),
+                    }
+                    fd = open_rel(root, &cur, OFlags::PATH | OFlags::DIRECTORY)
+                        .map_err(|e| Error::path("open in container root", &cur, e))?;
                 }
-                fd = open_rel(root, &cur, OFlags::PATH | OFlags::DIRECTORY)
-                    .map_err(|e| Error::path("open in container root", &cur, e))?;
+                Err(e) => return Err(Error::path("open in container root", &cur, e)),
             }
-            Err(e) => return Err(Error::path("open in container root", &cur, e)),
+        }
+        return Ok(fd);
+    }
+}
+
+/// `path` made relative to the root with `..` stopping at the root, as RESOLVE_IN_ROOT does
+/// for symlink targets.
+fn clamp(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
         }
     }
-    Ok(fd)
+    out
 }
 
 /// Splits into (parent, final name); the root itself has no name.

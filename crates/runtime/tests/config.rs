@@ -158,6 +158,25 @@ fn bind_mount_of_a_single_file_creates_a_file_target() {
 }
 
 #[test]
+fn mount_target_through_a_dangling_symlink_is_created_at_its_target() {
+    let mut b = Bundle::new();
+    // Debian-style /var/run -> /run, with /run not in the image yet.
+    std::fs::create_dir_all(b.rootfs().join("var")).unwrap();
+    std::os::unix::fs::symlink("../run", b.rootfs().join("var/run")).unwrap();
+    b.mount(json!({"destination": "/var/run/app", "type": "tmpfs", "source": "tmpfs"}));
+    b.sh(&format!(
+        "echo x > /run/app/pid && cat /var/run/app/pid; {}",
+        mountinfo_of("/run/app")
+    ));
+    let out = b.run_ok();
+    assert!(
+        out.starts_with("x\n") && out.contains(" /run/app ") && out.contains(" - tmpfs "),
+        "{out}"
+    );
+    assert!(b.rootfs().join("run/app").is_dir());
+}
+
+#[test]
 fn relative_bind_source_is_taken_from_the_bundle() {
     let mut b = Bundle::new();
     std::fs::create_dir(b.path().join("rel")).unwrap();
