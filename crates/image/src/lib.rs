@@ -19,7 +19,8 @@
 //! - [`manifest`], [`registry`], [`auth`], [`pull`], [`push`]: the distribution protocol;
 //!   pulls stream every layer straight from the socket into its snapshot, in parallel.
 //! - [`images`]: tags, inspect, remove, prune, GC, disk usage; [`archive`]: save/load,
-//!   import/export.
+//!   import/export; [`commit`]: a container's root filesystem from an image, and its
+//!   changes back into a new image.
 //!
 //! Blocking work (unpacking, hashing files) is synchronous; async callers run it with
 //! `spawn_blocking`, as [`pull`] does.
