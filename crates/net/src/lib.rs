@@ -9,6 +9,7 @@
 //! Docker API's `NetworkSettings`.
 
 pub mod bridge;
+pub mod ipam;
 pub mod netlink;
 pub mod netns;
 pub mod veth;
