@@ -254,13 +254,17 @@ async fn pull_inner(
             tokio::spawn(job.run().instrument(span)),
         ));
     }
-    let fetched = tasks.len();
+    let mut fetched = 0;
     let mut first_err = None;
     for (digest, t) in tasks {
-        let r = t.await.unwrap_or(Err(PullError::Worker { digest }));
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "layer failed");
-            first_err.get_or_insert(e);
+        match t.await.unwrap_or(Err(PullError::Worker { digest })) {
+            Ok(true) => fetched += 1,
+            // Another pull unpacked it while this one waited for the layer.
+            Ok(false) => skipped += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, "layer failed");
+                first_err.get_or_insert(e);
+            }
         }
     }
     if let Some(e) = first_err {
@@ -292,8 +296,25 @@ struct LayerJob {
 }
 
 impl LayerJob {
-    async fn run(self) -> Result<(), PullError> {
+    /// Fetches and unpacks the layer unless it appears meanwhile; returns whether it did.
+    async fn run(self) -> Result<bool, PullError> {
         let digest = self.desc.digest.clone();
+        // One pull at a time per chain ID in this process: a concurrent pull of an image
+        // sharing this layer waits here, then finds the snapshot and skips it.
+        let chain = match &self.parent {
+            Some(p) => crate::snapshot::child_chain_id(p, &self.diff_id),
+            None => self.diff_id.clone(),
+        };
+        let lock = self.snapshots.inflight(&chain);
+        let _guard = lock.lock().await;
+        if self.snapshots.get(&chain)?.is_some() {
+            emit(&self.progress, &digest, LayerStatus::AlreadyExists);
+            return Ok(false);
+        }
+        self.fetch(digest).await.map(|()| true)
+    }
+
+    async fn fetch(self, digest: Digest) -> Result<(), PullError> {
         let unpack = UnpackOptions {
             expected_digest: Some(digest.clone()),
             ..self.unpack.clone()

@@ -230,6 +230,8 @@ pub struct Snapshotter {
     index: Box<dyn SnapshotIndex>,
     /// Flush each unpacked layer to disk before indexing it (see [`Snapshotter::set_durable`]).
     durable: std::sync::atomic::AtomicBool,
+    /// Per-chain locks held while a layer is being fetched (see [`Snapshotter::inflight`]).
+    inflight: Mutex<std::collections::HashMap<Digest, std::sync::Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl Snapshotter {
@@ -242,6 +244,7 @@ impl Snapshotter {
             dir,
             index: Box::new(index),
             durable: true.into(),
+            inflight: Mutex::default(),
         })
     }
 
@@ -253,11 +256,25 @@ impl Snapshotter {
             dir,
             index,
             durable: true.into(),
+            inflight: Mutex::default(),
         })
     }
 
     pub fn get(&self, chain_id: &Digest) -> Result<Option<SnapshotInfo>, SnapshotError> {
         self.index.get(chain_id)
+    }
+
+    /// The lock that serializes work on one chain ID in this process, so that concurrent
+    /// pulls sharing a layer fetch it once. Entries disappear with their last holder.
+    pub fn inflight(&self, chain_id: &Digest) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, w| w.strong_count() > 0);
+        if let Some(l) = map.get(chain_id).and_then(std::sync::Weak::upgrade) {
+            return l;
+        }
+        let l = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(chain_id.clone(), std::sync::Arc::downgrade(&l));
+        l
     }
 
     /// Whether a layer is flushed (`syncfs`) before its snapshot is indexed. On (the

@@ -331,3 +331,33 @@ async fn layer_not_matching_its_diff_id_is_refused() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pulls_fetch_each_layer_once() {
+    let reg = Registry::start();
+    let src = local();
+    let img = build(
+        &src.content,
+        &busybox_layers(&common::noise(2 << 20, 5)),
+        "amd64",
+        "cc",
+    );
+    let c = client();
+    let a = Reference::parse(&format!("{}/same/a:1", reg.addr)).unwrap();
+    let b = Reference::parse(&format!("{}/same/b:1", reg.addr)).unwrap();
+    for r in [&a, &b] {
+        push(&c, &src.content, r, &img.manifest, &PushOptions::default())
+            .await
+            .unwrap();
+    }
+    let dst = local();
+    let o = PullOptions::default();
+    let (ra, rb) = tokio::join!(
+        pull(&c, &dst.content, &dst.snaps, &a, &o),
+        pull(&c, &dst.content, &dst.snaps, &b, &o)
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.layers_fetched + rb.layers_fetched, 3, "{ra:?} {rb:?}");
+    assert_eq!(ra.layers_skipped + rb.layers_skipped, 3);
+    assert_eq!(dst.snaps.list().unwrap().len(), 3);
+}
