@@ -9,6 +9,7 @@
 //! Docker API's `NetworkSettings`.
 
 pub mod bridge;
+pub mod firewall;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;

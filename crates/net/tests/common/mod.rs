@@ -59,3 +59,37 @@ pub fn ip_in(ns: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Removes a test's iptables chains (and the jumps to them) on drop.
+pub struct FirewallGuard(pub berth_net::firewall::Firewall);
+impl Drop for FirewallGuard {
+    fn drop(&mut self) {
+        let _ = self.0.remove_base();
+    }
+}
+
+/// Kills and reaps a child on drop.
+pub struct ChildGuard(pub std::process::Child);
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free port on 127.0.0.1 for `proto` ("tcp"/"udp") at the time of the call.
+pub fn free_port(udp: bool) -> u16 {
+    if udp {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+}

@@ -1,0 +1,559 @@
+//! NAT, published ports and isolation through iptables, in chains of berth's own.
+//!
+//! # Why iptables-restore and not `nft -j`
+//!
+//! Each container's rules go in with **one** `iptables-restore --noflush` run: a single
+//! fork/exec and a single atomic kernel transaction per table, whatever the number of
+//! ports. iptables (the nf_tables backend on current distributions, the legacy backend on
+//! old ones) is what every Docker host already has, its rules share the built-in chains
+//! with Docker's and firewalld's the way users expect, and the same text works on both
+//! backends. The libnftables JSON route would need its own table and base chains at
+//! priorities that interleave with iptables-nft's, and `nft` is not installed everywhere
+//! iptables is. Rules are written as plain text lines and returned as a [`RuleSet`] the
+//! daemon persists, so removal deletes exactly what was added, even after a restart.
+//!
+//! # Chains
+//!
+//! | table | chain | jumped from | holds |
+//! | --- | --- | --- | --- |
+//! | nat | `BERTH` | PREROUTING and OUTPUT (local destinations) | DNAT of published ports |
+//! | nat | `BERTH-POSTROUTING` | POSTROUTING | MASQUERADE of subnets leaving by another interface, hairpin and 127.0.0.1 source NAT |
+//! | filter | `BERTH-ISOLATION` | FORWARD (first) | DROP for `--internal` networks |
+//! | filter | `BERTH-FORWARD` | FORWARD | ACCEPT for replies, bridge egress, published ports |
+//!
+//! Tests give every chain a suffix of their own ([`Chains::with_suffix`]).
+//!
+//! # Published ports on 127.0.0.1
+//!
+//! Handled in the kernel, like Docker with `userland-proxy=false`: `route_localnet=1` on
+//! the bridge (only there, not host-wide) lets the de-NATed replies addressed to 127.0.0.1
+//! arrive through the bridge, DNAT in nat OUTPUT sends the connection to the container,
+//! and `-s 127.0.0.0/8 -o BRIDGE -j MASQUERADE` rewrites the source to the gateway so the
+//! container answers somewhere it can route to. No proxy process per port: nothing to
+//! supervise, no extra copy, and UDP works the same as TCP.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    #[error("firewall: running {program}: {source}")]
+    Spawn {
+        program: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("firewall: {program} failed for {what}: {stderr}")]
+    Failed {
+        program: &'static str,
+        what: String,
+        stderr: String,
+    },
+    #[error("firewall: {0}")]
+    Invalid(String),
+    #[error("firewall: setting {path}: {source}")]
+    Sysctl {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The names of berth's chains.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chains {
+    pub nat: String,
+    pub postrouting: String,
+    pub isolation: String,
+    pub forward: String,
+}
+
+impl Default for Chains {
+    fn default() -> Self {
+        Self::with_suffix("")
+    }
+}
+
+impl Chains {
+    /// berth's chain names with `suffix` appended (chain names are limited to 28 bytes).
+    pub fn with_suffix(suffix: &str) -> Self {
+        Self {
+            nat: format!("BERTH{suffix}"),
+            postrouting: format!("BERTH-POSTROUTING{suffix}"),
+            isolation: format!("BERTH-ISOLATION{suffix}"),
+            forward: format!("BERTH-FORWARD{suffix}"),
+        }
+    }
+
+    fn all(&self) -> [(&'static str, &str); 4] {
+        [
+            ("nat", &self.nat),
+            ("nat", &self.postrouting),
+            ("filter", &self.isolation),
+            ("filter", &self.forward),
+        ]
+    }
+
+    /// The jumps from built-in chains: (table, built-in chain, match, target, insert first).
+    fn jumps(&self) -> Vec<(&'static str, &'static str, &'static str, &str)> {
+        vec![
+            (
+                "nat",
+                "PREROUTING",
+                "-m addrtype --dst-type LOCAL",
+                &self.nat,
+            ),
+            ("nat", "OUTPUT", "-m addrtype --dst-type LOCAL", &self.nat),
+            ("nat", "POSTROUTING", "", &self.postrouting),
+            ("filter", "FORWARD", "", &self.forward),
+            // Inserted last at position 1, so isolation is evaluated before forward.
+            ("filter", "FORWARD", "", &self.isolation),
+        ]
+    }
+}
+
+/// One rule: table, chain and the match/target text after `-A CHAIN`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub table: String,
+    pub chain: String,
+    pub spec: String,
+}
+
+/// Rules added together, to be removed together. Serializable so the daemon can store it
+/// with the container or network and remove exactly these rules after a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    fn push(&mut self, table: &str, chain: &str, spec: String) {
+        self.rules.push(Rule {
+            table: table.into(),
+            chain: chain.into(),
+            spec,
+        });
+    }
+
+    /// The `iptables-restore` input that appends (`-A`) or deletes (`-D`) the rules.
+    pub fn restore_text(&self, op: &str) -> String {
+        let mut out = String::new();
+        for table in ["nat", "filter"] {
+            let rules: Vec<_> = self.rules.iter().filter(|r| r.table == table).collect();
+            if rules.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("*{table}\n"));
+            for r in rules {
+                out.push_str(&format!("{op} {} {}\n", r.chain, r.spec));
+            }
+            out.push_str("COMMIT\n");
+        }
+        out
+    }
+}
+
+/// Transport protocol of a published port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// One published port, as in `-p [ip:]hostPort:containerPort[/proto]`. Ranges are
+/// expanded by [`parse_publish`] into one mapping per port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// `None` for all host addresses.
+    pub host_ip: Option<IpAddr>,
+    /// `0` asks the caller to pick a free port before calling [`Firewall::publish`].
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: Proto,
+}
+
+/// Parses Docker's `-p` syntax: `[ip:][hostPort:]containerPort[/proto]`, where each port
+/// may be a range `a-b` (host and container ranges must have the same length; a single
+/// host port with a container range is refused). A missing host port yields `host_port`
+/// 0. IPv6 host addresses are written in brackets: `[::1]:8080:80`.
+pub fn parse_publish(spec: &str) -> Result<Vec<PortMapping>, FirewallError> {
+    let bad = |why: &str| FirewallError::Invalid(format!("invalid port spec {spec:?}: {why}"));
+    let (rest, proto) = match spec.rsplit_once('/') {
+        Some((r, "tcp")) => (r, Proto::Tcp),
+        Some((r, "udp")) => (r, Proto::Udp),
+        Some(_) => return Err(bad("protocol must be tcp or udp")),
+        None => (spec, Proto::Tcp),
+    };
+    let (host_ip, rest) = if let Some(r) = rest.strip_prefix('[') {
+        let (ip, r) = r.split_once("]:").ok_or_else(|| bad("unclosed ["))?;
+        (
+            Some(ip.parse::<IpAddr>().map_err(|_| bad("bad host ip"))?),
+            r,
+        )
+    } else {
+        let parts: Vec<&str> = rest.split(':').collect();
+        match parts.len() {
+            1 | 2 => (None, rest),
+            3 => {
+                let ip = if parts[0].is_empty() {
+                    None
+                } else {
+                    Some(parts[0].parse::<IpAddr>().map_err(|_| bad("bad host ip"))?)
+                };
+                (ip, &rest[parts[0].len() + 1..])
+            }
+            _ => return Err(bad("too many colons")),
+        }
+    };
+    let (host, container) = match rest.split_once(':') {
+        Some((h, c)) => (h, c),
+        None => ("", rest),
+    };
+    let range = |s: &str| -> Result<(u16, u16), FirewallError> {
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let a: u16 = a.parse().map_err(|_| bad("bad port"))?;
+        let b: u16 = b.parse().map_err(|_| bad("bad port"))?;
+        if a == 0 || b < a {
+            return Err(bad("bad port range"));
+        }
+        Ok((a, b))
+    };
+    let (c0, c1) = range(container)?;
+    let hosts: Vec<u16> = if host.is_empty() {
+        vec![0; (c1 - c0 + 1) as usize]
+    } else {
+        let (h0, h1) = range(host)?;
+        if h1 - h0 != c1 - c0 {
+            return Err(bad("host and container ranges differ in length"));
+        }
+        (h0..=h1).collect()
+    };
+    Ok((c0..=c1)
+        .zip(hosts)
+        .map(|(c, h)| PortMapping {
+            host_ip,
+            host_port: h,
+            container_port: c,
+            proto,
+        })
+        .collect())
+}
+
+/// A network as the firewall sees it.
+#[derive(Clone, Debug)]
+pub struct NetworkRules {
+    pub bridge: String,
+    pub subnet: IpNet,
+    /// `--internal`: no way in or out except between containers of the network.
+    pub internal: bool,
+}
+
+/// The firewall driver. Its methods run `iptables`/`iptables-restore` and block for a few
+/// milliseconds: call them from `spawn_blocking` in async code.
+#[derive(Clone, Debug, Default)]
+pub struct Firewall {
+    pub chains: Chains,
+}
+
+fn run(
+    program: &'static str,
+    args: &[&str],
+    stdin: Option<&str>,
+    what: &str,
+) -> Result<(), FirewallError> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|source| FirewallError::Spawn { program, source })?;
+    if let Some(input) = stdin {
+        // Cannot fail: stdin was configured as piped above.
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(input.as_bytes())
+            .map_err(|source| FirewallError::Spawn { program, source })?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|source| FirewallError::Spawn { program, source })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(FirewallError::Failed {
+            program,
+            what: what.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+fn iptables(args: &[&str], what: &str) -> Result<(), FirewallError> {
+    let mut a = vec!["-w"];
+    a.extend_from_slice(args);
+    run("iptables", &a, None, what)
+}
+
+fn split(s: &str) -> Vec<&str> {
+    s.split_whitespace().collect()
+}
+
+impl Firewall {
+    pub fn new(chains: Chains) -> Self {
+        Self { chains }
+    }
+
+    /// Creates berth's chains and the jumps to them if missing. Idempotent; the daemon
+    /// calls it at start.
+    pub fn ensure_base(&self) -> Result<(), FirewallError> {
+        for (table, chain) in self.chains.all() {
+            if iptables(&["-t", table, "-S", chain], chain).is_err() {
+                iptables(&["-t", table, "-N", chain], chain).or_else(|e| {
+                    // Lost a race with another caller creating it: fine.
+                    iptables(&["-t", table, "-S", chain], chain).map_err(|_| e)
+                })?;
+            }
+        }
+        for (table, builtin, matches, target) in self.chains.jumps() {
+            let spec = format!("{matches} -j {target}");
+            let mut check = vec!["-t", table, "-C", builtin];
+            check.extend(split(&spec));
+            if iptables(&check, target).is_err() {
+                let mut ins = vec!["-t", table, "-I", builtin, "1"];
+                ins.extend(split(&spec));
+                iptables(&ins, &format!("jump {builtin} -> {target}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the jumps and berth's chains (with their rules). For tests and for
+    /// uninstalling; a running daemon keeps them.
+    pub fn remove_base(&self) -> Result<(), FirewallError> {
+        for (table, builtin, matches, target) in self.chains.jumps() {
+            let spec = format!("{matches} -j {target}");
+            let mut del = vec!["-t", table, "-D", builtin];
+            del.extend(split(&spec));
+            while iptables(&del, target).is_ok() {}
+        }
+        for (table, chain) in self.chains.all() {
+            let _ = iptables(&["-t", table, "-F", chain], chain);
+            let _ = iptables(&["-t", table, "-X", chain], chain);
+        }
+        Ok(())
+    }
+
+    /// The rules of a network: masquerade of its subnet leaving by other interfaces (or
+    /// isolation for internal ones), replies and bridge egress accepted, and source NAT of
+    /// 127.0.0.0/8 entering the bridge for ports published on localhost. Also sets
+    /// `route_localnet` on the bridge. Returns what was added.
+    pub fn add_network(&self, net: &NetworkRules) -> Result<RuleSet, FirewallError> {
+        let c = &self.chains;
+        let br = &net.bridge;
+        let sub = net.subnet;
+        let mut rs = RuleSet::default();
+        if net.internal {
+            rs.push("filter", &c.isolation, format!("-i {br} ! -o {br} -j DROP"));
+            rs.push("filter", &c.isolation, format!("-o {br} ! -i {br} -j DROP"));
+            rs.push("filter", &c.forward, format!("-i {br} -o {br} -j ACCEPT"));
+        } else {
+            set_route_localnet(br)?;
+            rs.push(
+                "nat",
+                &c.postrouting,
+                format!("-s {sub} ! -o {br} -j MASQUERADE"),
+            );
+            rs.push(
+                "nat",
+                &c.postrouting,
+                format!("-s 127.0.0.0/8 -o {br} -j MASQUERADE"),
+            );
+            rs.push(
+                "filter",
+                &c.forward,
+                format!("-o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
+            );
+            rs.push("filter", &c.forward, format!("-i {br} -j ACCEPT"));
+        }
+        self.apply(&rs, &format!("network on {br}"))?;
+        Ok(rs)
+    }
+
+    /// DNAT, hairpin masquerade and forward-accept rules publishing `ports` of the
+    /// container at `container_ip` on network `net`; one `iptables-restore` run.
+    pub fn publish(
+        &self,
+        net: &NetworkRules,
+        container_ip: IpAddr,
+        ports: &[PortMapping],
+    ) -> Result<RuleSet, FirewallError> {
+        let c = &self.chains;
+        let br = &net.bridge;
+        let mut rs = RuleSet::default();
+        if net.internal && !ports.is_empty() {
+            return Err(FirewallError::Invalid(format!(
+                "cannot publish ports on internal network bridge {br}"
+            )));
+        }
+        for p in ports {
+            if p.host_port == 0 {
+                return Err(FirewallError::Invalid(format!(
+                    "port {}/{} has no host port chosen",
+                    p.container_port,
+                    p.proto.as_str()
+                )));
+            }
+            if matches!(p.host_ip, Some(IpAddr::V6(_))) || container_ip.is_ipv6() {
+                return Err(FirewallError::Invalid(
+                    "IPv6 port publishing is not supported yet".into(),
+                ));
+            }
+            let proto = p.proto.as_str();
+            let dst = match p.host_ip {
+                Some(ip) if !ip.is_unspecified() => format!("-d {ip}/32 "),
+                _ => String::new(),
+            };
+            rs.push(
+                "nat",
+                &c.nat,
+                format!(
+                    "{dst}-p {proto} -m {proto} --dport {} -j DNAT --to-destination {container_ip}:{}",
+                    p.host_port, p.container_port
+                ),
+            );
+            rs.push(
+                "nat",
+                &c.postrouting,
+                format!(
+                    "-s {container_ip}/32 -d {container_ip}/32 -p {proto} -m {proto} --dport {} -j MASQUERADE",
+                    p.container_port
+                ),
+            );
+            rs.push(
+                "filter",
+                &c.forward,
+                format!(
+                    "-d {container_ip}/32 ! -i {br} -o {br} -p {proto} -m {proto} --dport {} -j ACCEPT",
+                    p.container_port
+                ),
+            );
+        }
+        if !rs.rules.is_empty() {
+            self.apply(&rs, &format!("ports of {container_ip} on {br}"))?;
+        }
+        Ok(rs)
+    }
+
+    /// Adds `rs` in one `iptables-restore --noflush` run (atomic per table).
+    pub fn apply(&self, rs: &RuleSet, what: &str) -> Result<(), FirewallError> {
+        run(
+            "iptables-restore",
+            &["-w", "--noflush"],
+            Some(&rs.restore_text("-A")),
+            what,
+        )
+    }
+
+    /// Deletes exactly the rules of `rs`: one batched run, or rule by rule when some are
+    /// already gone (e.g. after a host firewall reload), ignoring the missing ones.
+    pub fn remove(&self, rs: &RuleSet) -> Result<(), FirewallError> {
+        if rs.rules.is_empty() {
+            return Ok(());
+        }
+        let text = rs.restore_text("-D");
+        if run(
+            "iptables-restore",
+            &["-w", "--noflush"],
+            Some(&text),
+            "remove",
+        )
+        .is_ok()
+        {
+            return Ok(());
+        }
+        for r in &rs.rules {
+            let mut a = vec!["-t", r.table.as_str(), "-D", r.chain.as_str()];
+            a.extend(split(&r.spec));
+            let _ = iptables(&a, &r.chain);
+        }
+        Ok(())
+    }
+}
+
+/// Lets packets with 127.0.0.0/8 addresses be routed through `bridge` (only that
+/// interface), needed for ports published on 127.0.0.1.
+pub fn set_route_localnet(bridge: &str) -> Result<(), FirewallError> {
+    let path = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+    std::fs::write(&path, "1").map_err(|source| FirewallError::Sysctl { path, source })
+}
+
+/// Turns on IPv4 forwarding host-wide, which published ports reached from other hosts and
+/// outbound NAT need. The daemon calls it once (as Docker does); tests never do.
+pub fn enable_ip_forward() -> Result<(), FirewallError> {
+    let path = "/proc/sys/net/ipv4/ip_forward".to_string();
+    std::fs::write(&path, "1").map_err(|source| FirewallError::Sysctl { path, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_specs_parse_like_docker() {
+        let p = parse_publish("127.0.0.1:8080:80").unwrap();
+        assert_eq!(
+            p,
+            vec![PortMapping {
+                host_ip: Some("127.0.0.1".parse().unwrap()),
+                host_port: 8080,
+                container_port: 80,
+                proto: Proto::Tcp
+            }]
+        );
+        let p = parse_publish("8000-8002:9000-9002/udp").unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!((p[2].host_port, p[2].container_port), (8002, 9002));
+        assert_eq!(p[0].proto, Proto::Udp);
+        let p = parse_publish("80").unwrap();
+        assert_eq!((p[0].host_port, p[0].host_ip), (0, None));
+        let p = parse_publish("[::1]:8080:80/tcp").unwrap();
+        assert_eq!(p[0].host_ip, Some("::1".parse().unwrap()));
+        let p = parse_publish(":8080:80").unwrap();
+        assert_eq!((p[0].host_ip, p[0].host_port), (None, 8080));
+        assert!(parse_publish("80/sctp").is_err());
+        assert!(parse_publish("8000-8001:80").is_err());
+        assert!(parse_publish("x:80").is_err());
+        assert!(parse_publish("0").is_err());
+    }
+
+    #[test]
+    fn restore_text_groups_by_table() {
+        let mut rs = RuleSet::default();
+        rs.push("filter", "F", "-j ACCEPT".into());
+        rs.push("nat", "N", "-j MASQUERADE".into());
+        assert_eq!(
+            rs.restore_text("-D"),
+            "*nat\n-D N -j MASQUERADE\nCOMMIT\n*filter\n-D F -j ACCEPT\nCOMMIT\n"
+        );
+    }
+}

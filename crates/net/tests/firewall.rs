@@ -1,0 +1,252 @@
+//! NAT and published ports through iptables, in chains named for each test. Traffic goes
+//! only to 127.0.0.1 and into the test's own bridges and namespaces.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use berth_net::bridge::{BridgeConfig, ensure_bridge};
+use berth_net::firewall::{Chains, Firewall, NetworkRules, parse_publish};
+use berth_net::veth::{self, VethConfig};
+use berth_net::{NetNs, Netlink};
+use common::*;
+
+fn iptables_s(table: &str, chain: &str) -> String {
+    let out = std::process::Command::new("iptables")
+        .args(["-w", "-t", table, "-S", chain])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let br = unique("bt");
+    let _bg = LinkGuard(br.clone());
+    let nl = Netlink::host().unwrap();
+    ensure_bridge(
+        &nl,
+        &BridgeConfig {
+            name: br.clone(),
+            mtu: None,
+            gateway: Some("10.213.3.1/24".parse().unwrap()),
+        },
+    )
+    .await
+    .unwrap();
+    let p = dir.path().join("c");
+    let _ng = NetnsGuard(p.clone());
+    let ns = NetNs::create(&p).unwrap();
+    let v = unique("vt");
+    let _vg = LinkGuard(v.clone());
+    veth::attach(
+        &nl,
+        &ns,
+        &VethConfig {
+            host_name: v.clone(),
+            container_ifname: "eth0".into(),
+            bridge: br.clone(),
+            address: "10.213.3.2/24".parse().unwrap(),
+            gateway: Some("10.213.3.1".parse().unwrap()),
+            mac: None,
+            mtu: None,
+        },
+    )
+    .await
+    .unwrap();
+
+    // busybox httpd inside the container namespace, serving one file on port 80.
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello from the container\n").unwrap();
+    let _httpd = ChildGuard(
+        std::process::Command::new("nsenter")
+            .arg(format!("--net={}", p.display()))
+            .args(["busybox", "httpd", "-f", "-p", "10.213.3.2:80", "-h"])
+            .arg(&www)
+            .spawn()
+            .unwrap(),
+    );
+    // A UDP echo server in the same namespace that reports the source it saw.
+    let udp = ns
+        .run(|| UdpSocket::bind("10.213.3.2:5353").unwrap())
+        .unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let (n, peer) = udp.recv_from(&mut buf).unwrap();
+        udp.send_to(&buf[..n], peer).unwrap();
+        peer.ip()
+    });
+    // Wait for httpd from inside the namespace (no NAT involved yet).
+    let up = ns
+        .run(|| {
+            for _ in 0..200 {
+                let a: SocketAddr = "10.213.3.2:80".parse().unwrap();
+                if TcpStream::connect_timeout(&a, Duration::from_millis(100)).is_ok() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            false
+        })
+        .unwrap();
+    assert!(up, "httpd did not start");
+
+    let fw = Firewall::new(Chains::with_suffix(&format!("-{}", unique("t"))));
+    let _fg = FirewallGuard(fw.clone());
+    let net = NetworkRules {
+        bridge: br.clone(),
+        subnet: "10.213.3.0/24".parse().unwrap(),
+        internal: false,
+    };
+    let fw2 = fw.clone();
+    let net2 = net.clone();
+    let tcp_port = free_port(false);
+    let udp_port = free_port(true);
+    let (net_rules, port_rules) = tokio::task::spawn_blocking(move || {
+        fw2.ensure_base().unwrap();
+        fw2.ensure_base().unwrap();
+        let n = fw2.add_network(&net2).unwrap();
+        let mut ports = parse_publish(&format!("127.0.0.1:{tcp_port}:80")).unwrap();
+        ports.extend(parse_publish(&format!("127.0.0.1:{udp_port}:5353/udp")).unwrap());
+        let p = fw2
+            .publish(&net2, "10.213.3.2".parse().unwrap(), &ports)
+            .unwrap();
+        (n, p)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{br}/route_localnet")).unwrap(),
+        "1\n"
+    );
+
+    // Plain TCP from the host to 127.0.0.1:<port>.
+    let mut s = TcpStream::connect(("127.0.0.1", tcp_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.") && resp.contains(" 200 "),
+        "{resp}"
+    );
+    assert!(resp.contains("hello from the container"), "{resp}");
+
+    // UDP echo through 127.0.0.1:<port>; the container sees the gateway as the source.
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.send_to(b"ping", ("127.0.0.1", udp_port)).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, _) = c.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    assert_eq!(echo.join().unwrap().to_string(), "10.213.3.1");
+
+    // Removal deletes exactly the rules added: the chains are empty again.
+    fw.remove(&port_rules).unwrap();
+    fw.remove(&net_rules).unwrap();
+    for (table, chain) in [
+        ("nat", &fw.chains.nat),
+        ("nat", &fw.chains.postrouting),
+        ("filter", &fw.chains.forward),
+    ] {
+        let s = iptables_s(table, chain);
+        assert_eq!(s.lines().count(), 1, "{table} {chain}: {s}");
+    }
+    // Removing twice is harmless.
+    fw.remove(&port_rules).unwrap();
+    // The port is no longer forwarded: nothing listens on 127.0.0.1:<port>.
+    assert!(TcpStream::connect(("127.0.0.1", tcp_port)).is_err());
+    fw.remove_base().unwrap();
+    assert!(!iptables_s("nat", "PREROUTING").contains(&fw.chains.nat));
+    ns.delete().unwrap();
+}
+
+#[tokio::test]
+async fn internal_networks_have_no_way_out() {
+    // Everything happens inside a private "host" namespace with forwarding on, so routing
+    // between the two test bridges is real but touches nothing of the machine's.
+    let dir = tempfile::tempdir().unwrap();
+    let hp = dir.path().join("host");
+    let _hg = NetnsGuard(hp.clone());
+    let host = NetNs::create(&hp).unwrap();
+    let nl = Netlink::in_netns(&host).unwrap();
+    host.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap())
+        .unwrap();
+    let lo = nl.index_of("lo").await.unwrap();
+    nl.set_up(lo, "lo").await.unwrap();
+
+    let mut nss = Vec::new();
+    let mut guards = Vec::new();
+    for (i, (brname, sub)) in [("bri", "10.213.4"), ("bre", "10.213.5")]
+        .iter()
+        .enumerate()
+    {
+        ensure_bridge(
+            &nl,
+            &BridgeConfig {
+                name: brname.to_string(),
+                mtu: None,
+                gateway: Some(format!("{sub}.1/24").parse().unwrap()),
+            },
+        )
+        .await
+        .unwrap();
+        let p = dir.path().join(format!("c{i}"));
+        guards.push(NetnsGuard(p.clone()));
+        let ns = NetNs::create(&p).unwrap();
+        veth::attach(
+            &nl,
+            &ns,
+            &VethConfig {
+                host_name: format!("veth{i}"),
+                container_ifname: "eth0".into(),
+                bridge: brname.to_string(),
+                address: format!("{sub}.2/24").parse().unwrap(),
+                gateway: Some(format!("{sub}.1").parse().unwrap()),
+                mac: None,
+                mtu: None,
+            },
+        )
+        .await
+        .unwrap();
+        nss.push(ns);
+    }
+    let listener = nss[1]
+        .run(|| std::net::TcpListener::bind("10.213.5.2:0").unwrap())
+        .unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let target: SocketAddr = format!("10.213.5.2:{port}").parse().unwrap();
+    let connect = |ns: &NetNs| {
+        ns.run(|| TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok())
+            .unwrap()
+    };
+    assert!(connect(&nss[0]), "routed between bridges before isolation");
+
+    let fw = Firewall::new(Chains::default());
+    let rules = host
+        .run(|| {
+            fw.ensure_base().unwrap();
+            fw.add_network(&NetworkRules {
+                bridge: "bri".into(),
+                subnet: "10.213.4.0/24".parse().unwrap(),
+                internal: true,
+            })
+            .unwrap()
+        })
+        .unwrap();
+    assert!(!connect(&nss[0]), "an internal network must not reach out");
+    host.run(|| fw.remove(&rules).unwrap()).unwrap();
+    assert!(connect(&nss[0]), "rules removed: routed again");
+    drop(listener);
+    for ns in nss {
+        ns.delete().unwrap();
+    }
+    drop(nl);
+    host.delete().unwrap();
+}
