@@ -3,6 +3,7 @@
 //! then masked and read-only paths, sysctls and a read-only root.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
@@ -194,11 +195,11 @@ fn mount_one(m: &Mount, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
             .source()
             .as_ref()
             .map(|s| s.to_string_lossy().into_owned());
-        let mnt = mounts::mount_fs(typ, src.as_deref(), target.as_fd(), &opts, dest)?;
         if opts.tmpcopyup && typ == "tmpfs" {
-            tracing::debug!(dest = %dest.display(), "tmpcopyup ignored: target starts empty");
+            Some(tmpfs_copyup(src.as_deref(), target.as_fd(), &opts, dest)?)
+        } else {
+            mounts::mount_fs(typ, src.as_deref(), target.as_fd(), &opts, dest)?
         }
-        mnt
     };
     if let Some(mnt) = mnt {
         mounts::set_propagation(mnt.as_fd(), opts.propagation)?;
@@ -220,6 +221,122 @@ fn refuse_symlink_dest(root: BorrowedFd<'_>, dest: &Path, typ: &str) -> Result<(
         Ok(_) | Err(rustix::io::Errno::NOENT) => Ok(()),
         Err(e) => Err(Error::path("stat mount destination", dest, e)),
     }
+}
+
+/// `tmpcopyup` (podman, crun): the new tmpfs starts with a copy of what the image has at the
+/// target. The copy is made into the still-detached, still-writable tmpfs, then its final
+/// attributes are set and it is attached, so the container never sees it half-filled.
+fn tmpfs_copyup(
+    source: Option<&str>,
+    target: BorrowedFd<'_>,
+    o: &Options,
+    dest: &Path,
+) -> Result<OwnedFd> {
+    let mut rw = o.clone();
+    rw.set &= !mounts::MOUNT_ATTR_RDONLY;
+    let mnt = mounts::new_fs("tmpfs", source.or(Some("tmpfs")), &rw)?;
+    let from = rustix::fs::openat(
+        target,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open tmpcopyup source", dest)?;
+    let top = rustix::fs::openat(
+        &mnt,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .at("open new tmpfs", dest)?;
+    copy_tree(from.as_fd(), top.as_fd(), dest, 0)?;
+    if !o.data.iter().any(|(k, _)| k == "mode") {
+        let st = rustix::fs::fstat(&from).at("stat", dest)?;
+        rustix::fs::fchmod(&top, Mode::from_raw_mode(st.st_mode & 0o7777)).at("chmod", dest)?;
+        rustix::fs::fchown(
+            &top,
+            Some(rustix::process::Uid::from_raw(st.st_uid)),
+            Some(rustix::process::Gid::from_raw(st.st_gid)),
+        )
+        .at("chown", dest)?;
+    }
+    if o.set & mounts::MOUNT_ATTR_RDONLY != 0 {
+        mounts::setattr(mnt.as_fd(), false, mounts::MOUNT_ATTR_RDONLY, 0, 0)?;
+    }
+    mounts::attach(mnt.as_fd(), target, dest)?;
+    Ok(mnt)
+}
+
+/// Copies the directory `from` into `to`: files, directories, symlinks and special files with
+/// their modes and owners. Never follows a symlink of the image.
+fn copy_tree(from: BorrowedFd<'_>, to: BorrowedFd<'_>, at: &Path, depth: u32) -> Result<()> {
+    use rustix::fs::AtFlags;
+    if depth > 64 {
+        return Err(Error::Config(format!(
+            "tmpcopyup: {at:?} is nested too deep"
+        )));
+    }
+    let mut dir = rustix::fs::Dir::read_from(from).at("read dir", at)?;
+    while let Some(ent) = dir.read() {
+        let ent = ent.at("read dir", at)?;
+        let name = ent.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        let path = at.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
+        let st = rustix::fs::statat(from, name, AtFlags::SYMLINK_NOFOLLOW).at("stat", &path)?;
+        let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+        let (uid, gid) = (
+            Some(rustix::process::Uid::from_raw(st.st_uid)),
+            Some(rustix::process::Gid::from_raw(st.st_gid)),
+        );
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                rustix::fs::mkdirat(to, name, mode).at("mkdir", &path)?;
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                let sub_from =
+                    rustix::fs::openat(from, name, flags, Mode::empty()).at("open", &path)?;
+                let sub_to =
+                    rustix::fs::openat(to, name, flags, Mode::empty()).at("open", &path)?;
+                copy_tree(sub_from.as_fd(), sub_to.as_fd(), &path, depth + 1)?;
+                rustix::fs::fchown(&sub_to, uid, gid).at("chown", &path)?;
+                rustix::fs::fchmod(&sub_to, mode).at("chmod", &path)?;
+            }
+            FileType::RegularFile => {
+                let src = rustix::fs::openat(
+                    from,
+                    name,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .at("open", &path)?;
+                let dst = rustix::fs::openat(
+                    to,
+                    name,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .at("create", &path)?;
+                let (mut src, mut dst) = (std::fs::File::from(src), std::fs::File::from(dst));
+                std::io::copy(&mut src, &mut dst).map_err(|e| Error::path("copy", &path, e))?;
+                rustix::fs::fchown(&dst, uid, gid).at("chown", &path)?;
+                rustix::fs::fchmod(&dst, mode).at("chmod", &path)?;
+            }
+            FileType::Symlink => {
+                let link = rustix::fs::readlinkat(from, name, Vec::new()).at("readlink", &path)?;
+                rustix::fs::symlinkat(&link, to, name).at("symlink", &path)?;
+                rustix::fs::chownat(to, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
+                    .at("chown", &path)?;
+            }
+            ft => {
+                rustix::fs::mknodat(to, name, ft, mode, st.st_rdev).at("mknod", &path)?;
+                rustix::fs::chownat(to, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
+                    .at("chown", &path)?;
+                rustix::fs::chmodat(to, name, mode, AtFlags::empty()).at("chmod", &path)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `type: cgroup`: cgroup2 in a cgroup namespace on v2 hosts; otherwise a tmpfs with a bind of

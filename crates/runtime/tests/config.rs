@@ -283,6 +283,33 @@ fn tmpfs_size_and_mode_are_applied() {
 }
 
 #[test]
+fn tmpcopyup_fills_the_tmpfs_with_what_the_image_had_there() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = Bundle::new();
+    let app = b.rootfs().join("etc/app");
+    std::fs::create_dir_all(app.join("d")).unwrap();
+    std::fs::write(app.join("conf"), "image content\n").unwrap();
+    std::fs::set_permissions(app.join("conf"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(app.join("conf"), Some(0), Some(1001)).unwrap();
+    std::fs::write(app.join("d/f"), "nested\n").unwrap();
+    std::os::unix::fs::symlink("conf", app.join("link")).unwrap();
+    b.mount(json!({"destination": "/etc/app", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "nosuid"]}));
+    b.sh(&format!(
+        "cat /etc/app/conf /etc/app/d/f; stat -c '%a %u:%g' /etc/app/conf; readlink /etc/app/link; \
+         echo new > /etc/app/new && echo written; {}",
+        mountinfo_of("/etc/app")
+    ));
+    let out = b.run_ok();
+    assert!(
+        out.starts_with("image content\nnested\n640 0:1001\nconf\nwritten\n"),
+        "{out}"
+    );
+    assert!(out.contains(" - tmpfs "), "{out}");
+    // The image itself is untouched.
+    assert!(!app.join("new").exists());
+}
+
+#[test]
 fn devpts_and_mqueue_are_mounted() {
     let mut b = Bundle::new();
     b.sh(&format!(
