@@ -401,6 +401,40 @@ impl RegistryClient {
         }
     }
 
+    /// A GET retried (with backoff, up to `retries` attempts) on connection errors, 429 and
+    /// 5xx answers. Mirrors get one attempt: the next endpoint is the fallback.
+    async fn get_retrying(
+        &self,
+        ep: &Endpoint,
+        url: &str,
+        scope: &str,
+        headers: &[(header::HeaderName, String)],
+    ) -> Result<reqwest::Response, RegistryError> {
+        let attempts = if ep.mirror {
+            1
+        } else {
+            self.cfg.retries.max(1)
+        };
+        let mut attempt = 0;
+        loop {
+            let r = self.send(ep, Method::GET, url, scope, headers, None).await;
+            attempt += 1;
+            let transient = match &r {
+                Err(RegistryError::Http { .. }) => true,
+                Ok(resp) => {
+                    resp.status().is_server_error()
+                        || resp.status() == StatusCode::TOO_MANY_REQUESTS
+                }
+                Err(_) => false,
+            };
+            if !transient || attempt >= attempts {
+                return r;
+            }
+            tracing::info!(url, attempt, "retrying registry request");
+            tokio::time::sleep(std::time::Duration::from_millis(100 << attempt.min(6))).await;
+        }
+    }
+
     fn pull_scope(r: &Reference) -> String {
         format!("repository:{}:pull", r.path())
     }
@@ -421,13 +455,11 @@ impl RegistryClient {
         for ep in self.endpoints(r.domain()) {
             let url = format!("{}/v2/{}/manifests/{}", ep.base, r.path(), key);
             let res = self
-                .send(
+                .get_retrying(
                     &ep,
-                    Method::GET,
                     &url,
                     &Self::pull_scope(r),
                     &[(header::ACCEPT, ACCEPT.to_owned())],
-                    None,
                 )
                 .await;
             let resp = match res {

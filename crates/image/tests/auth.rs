@@ -196,3 +196,31 @@ async fn registry_htpasswd_auth_with_docker_config_credentials() {
         .unwrap();
     assert_eq!(res.config_digest, img.config);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_registry_errors_are_retried() {
+    let reg = Registry::start();
+    let t = tempfile::tempdir().unwrap();
+    let src = ContentStore::open(&t.path().join("src")).unwrap();
+    let img = build(&src, &busybox_layers(b"503"), "amd64", "503");
+    let plain = RegistryClient::new(RegistryConfig::default()).unwrap();
+    let direct = Reference::parse(&format!("{}/flaky/app:1", reg.addr)).unwrap();
+    push(
+        &plain,
+        &src,
+        &direct,
+        &img.manifest,
+        &PushOptions::default(),
+    )
+    .await
+    .unwrap();
+    let gw = Gateway::start(reg.addr.clone(), Mode::Flaky, "", "").await;
+    let via = Reference::parse(&format!("{}/flaky/app:1", gw.addr)).unwrap();
+    let dst_root = t.path().join("dst");
+    let content = ContentStore::open(&dst_root).unwrap();
+    let snaps = Arc::new(Snapshotter::open(&dst_root).unwrap());
+    let res = pull(&plain, &content, &snaps, &via, &PullOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(res.config_digest, img.config);
+}

@@ -16,6 +16,8 @@ use hyper_util::rt::TokioIo;
 pub enum Mode {
     Basic,
     Bearer,
+    /// No auth; the first three manifest requests get 503.
+    Flaky,
 }
 
 pub struct Gateway {
@@ -33,6 +35,7 @@ struct State {
     pass: String,
     token_requests: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
+    failures_left: std::sync::atomic::AtomicUsize,
 }
 
 impl Gateway {
@@ -47,6 +50,7 @@ impl Gateway {
             user: user.into(),
             pass: pass.into(),
             token_requests: token_requests.clone(),
+            failures_left: 3.into(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -116,7 +120,21 @@ async fn handle(st: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         st.token_requests.lock().unwrap().push(scope);
         return reply(StatusCode::OK, r#"{"token":"secret-token"}"#);
     }
+    if st.mode == Mode::Flaky
+        && path.contains("/manifests/")
+        && st
+            .failures_left
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok()
+    {
+        return reply(StatusCode::SERVICE_UNAVAILABLE, "try later");
+    }
     let authorized = match st.mode {
+        Mode::Flaky => true,
         Mode::Basic => basic_ok(st, &req),
         Mode::Bearer => req
             .headers()
@@ -126,7 +144,7 @@ async fn handle(st: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if !authorized {
         let mut r = reply(StatusCode::UNAUTHORIZED, "{}");
         let challenge = match st.mode {
-            Mode::Basic => r#"Basic realm="test""#.to_owned(),
+            Mode::Basic | Mode::Flaky => r#"Basic realm="test""#.to_owned(),
             Mode::Bearer => {
                 let repo = path
                     .strip_prefix("/v2/")
