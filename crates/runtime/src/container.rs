@@ -445,6 +445,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         init::main(Init {
             spec: &spec,
             rootfs: rootfs.clone(),
+            bundle: bundle.clone(),
             plan: &plan,
             joins,
             chan: child_chan,

@@ -27,6 +27,8 @@ pub enum ConsoleTo {
 pub struct Init<'a> {
     pub spec: &'a Spec,
     pub rootfs: PathBuf,
+    /// The (canonical) bundle directory.
+    pub bundle: PathBuf,
     pub plan: &'a Plan,
     pub joins: Vec<(LinuxNamespaceType, OwnedFd)>,
     pub chan: Channel,
@@ -146,6 +148,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
         let root = rootfs::prepare_root(spec, &a.rootfs)?;
         let cx = rootfs::Context2 {
             rootfs: &a.rootfs,
+            bundle: &a.bundle,
             cgroup: a.cgroup.as_ref(),
             hierarchy: a.hierarchy.as_ref(),
             new_cgroupns: plan.creates(LinuxNamespaceType::Cgroup),

@@ -29,6 +29,8 @@ pub const DEFAULT_DEVICES: &[(&str, u32, u32)] = &[
 /// What mounting needs to know about the host and the container's cgroup.
 pub struct Context2<'a> {
     pub rootfs: &'a Path,
+    /// The bundle directory: relative bind sources are relative to it.
+    pub bundle: &'a Path,
     pub cgroup: Option<&'a berth_cgroups::Cgroup>,
     pub hierarchy: Option<&'a berth_cgroups::Hierarchy>,
     pub new_cgroupns: bool,
@@ -88,8 +90,6 @@ pub fn prepare_root(spec: &Spec, rootfs: &Path) -> Result<OwnedFd> {
     .at("open rootfs", rootfs)
 }
 
-/// Whether the mount target is a directory: always for filesystems; for binds, when the source
-/// is (a relative source names a path in the bundle, not in the runtime's working directory).
 /// Makes the mount that `path` lives on (the last one in mountinfo whose mount point is a
 /// prefix of it) private in our mount namespace.
 fn make_parent_mount_private(path: &Path) -> Result<()> {
@@ -135,23 +135,25 @@ fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn is_dir_mount(m: &Mount, o: &Options, rootfs: &Path) -> bool {
+/// Whether the mount target is a directory: always for filesystems; for binds, when the source
+/// is (a relative source names a path in the bundle, not in the runtime's working directory).
+fn is_dir_mount(m: &Mount, o: &Options, bundle: &Path) -> bool {
     if !o.bind {
         return true;
     }
     m.source()
         .as_ref()
-        .map(|s| bundle_path(s, rootfs).is_dir())
+        .map(|s| bundle_path(s, bundle).is_dir())
         .unwrap_or(true)
 }
 
-/// A bind source as the host sees it: relative paths are relative to the bundle (the rootfs's
-/// parent directory).
-fn bundle_path(src: &Path, rootfs: &Path) -> PathBuf {
+/// A bind source as the host sees it: relative paths are relative to the bundle (as runc,
+/// which runs in the bundle directory), even when the rootfs lives elsewhere.
+fn bundle_path(src: &Path, bundle: &Path) -> PathBuf {
     if src.is_absolute() {
         src.to_path_buf()
     } else {
-        rootfs.parent().unwrap_or(Path::new("/")).join(src)
+        bundle.join(src)
     }
 }
 
@@ -182,13 +184,13 @@ fn mount_one(m: &Mount, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
     if typ == "proc" || typ == "sysfs" {
         refuse_symlink_dest(root, dest, typ)?;
     }
-    let target = inroot::ensure_target(root, dest, is_dir_mount(m, &opts, cx.rootfs))?;
+    let target = inroot::ensure_target(root, dest, is_dir_mount(m, &opts, cx.bundle))?;
     let mnt = if opts.bind || typ == "bind" {
         let src = m
             .source()
             .as_ref()
             .ok_or_else(|| Error::Config(format!("bind mount to {dest:?} has no source")))?;
-        let src = bundle_path(src, cx.rootfs);
+        let src = bundle_path(src, cx.bundle);
         Some(mounts::bind(&src, target.as_fd(), &opts, dest)?)
     } else {
         let src = m

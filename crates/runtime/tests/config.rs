@@ -106,8 +106,14 @@ fn root_path_absolute() {
     std::fs::rename(b.rootfs(), &abs).unwrap();
     std::fs::write(abs.join("etc/marker"), "absolute-root\n").unwrap();
     b.config["root"]["path"] = json!(abs.to_str().unwrap());
-    b.sh("cat /etc/marker");
-    assert_eq!(b.run_ok(), "absolute-root\n");
+    // Relative bind sources still name paths in the bundle, not next to the rootfs.
+    std::fs::create_dir(b.path().join("data")).unwrap();
+    std::fs::write(b.path().join("data/f"), "from-bundle\n").unwrap();
+    b.mount(
+        json!({"destination": "/data", "type": "bind", "source": "data", "options": ["rbind"]}),
+    );
+    b.sh("cat /etc/marker /data/f");
+    assert_eq!(b.run_ok(), "absolute-root\nfrom-bundle\n");
 }
 
 #[test]
