@@ -9,6 +9,7 @@
 //! Docker API's `NetworkSettings`.
 
 pub mod bridge;
+pub mod cni;
 pub mod firewall;
 pub mod ipam;
 pub mod netlink;
