@@ -17,7 +17,13 @@ fn run_exits_with_the_container_exit_code() {
 fn run_reports_128_plus_signal_when_killed() {
     let mut b = Bundle::new();
     // Outside a pid namespace the shell is not pid 1, which ignores signals it has no handler for.
-    let ns = b.config["linux"]["namespaces"].as_array().unwrap().iter().filter(|n| n["type"] != "pid").cloned().collect();
+    let ns = b.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "pid")
+        .cloned()
+        .collect();
     b.config["linux"]["namespaces"] = serde_json::Value::Array(ns);
     b.sh("kill -TERM $$; sleep 5");
     let (code, _, err) = b.run_out();
@@ -55,7 +61,11 @@ fn create_fails_cleanly_when_the_executable_is_missing() {
     let id = b.new_id();
     let o = b.create_raw(&id);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no such file"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no such file"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Nothing is left behind.
     assert!(!b.rt(&["state", &id]).status.success());
 }
@@ -73,12 +83,25 @@ fn duplicate_ids_are_refused() {
 #[test]
 fn kill_takes_names_and_numbers_and_all() {
     let mut b = Bundle::new();
-    // pid 1 only receives signals it handles (the kernel drops the rest, KILL aside).
-    b.sh("trap 'exit 0' TERM; while true; do sleep 0.05; done");
+    // pid 1 only receives signals it handles (the kernel drops the rest, KILL aside), so the
+    // shell says when its trap is in place before it is signalled.
+    b.sh("trap 'exit 0' TERM; touch /tmp/ready; while true; do sleep 0.05; done");
+    let ready = b.rootfs().join("tmp/ready");
     for sig in ["SIGTERM", "9", "KILL"] {
+        let _ = std::fs::remove_file(&ready);
         let id = b.create();
         assert!(b.rt(&["start", &id]).status.success());
-        let args: Vec<&str> = if sig == "KILL" { vec!["kill", "--all", &id, sig] } else { vec!["kill", &id, sig] };
+        for _ in 0..1000 {
+            if ready.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let args: Vec<&str> = if sig == "KILL" {
+            vec!["kill", "--all", &id, sig]
+        } else {
+            vec!["kill", &id, sig]
+        };
         assert!(b.rt(&args).status.success(), "kill {sig}");
         b.wait_stopped(&id);
     }
@@ -95,7 +118,10 @@ fn pause_and_resume_freeze_the_container() {
     assert_eq!(b.status(&id), "paused");
     assert!(b.rt(&["resume", &id]).status.success());
     assert_eq!(b.status(&id), "running");
-    assert!(!b.rt(&["resume", &id]).status.success(), "resume of a running container must fail");
+    assert!(
+        !b.rt(&["resume", &id]).status.success(),
+        "resume of a running container must fail"
+    );
 }
 
 #[test]
@@ -124,27 +150,57 @@ fn exec_runs_in_the_container_and_returns_its_code() {
     b.args(&["sleep", "100"]);
     let id = b.create();
     assert!(b.rt(&["start", &id]).status.success());
-    let o = b.rt(&["exec", "--env", "FOO=bar", "--cwd", "/tmp", &id, "sh", "-c", "echo $FOO $(pwd) $(hostname); cat /proc/1/comm; exit 3"]);
-    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "bar /tmp berth\nsleep\n");
+    let o = b.rt(&[
+        "exec",
+        "--env",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        &id,
+        "sh",
+        "-c",
+        "echo $FOO $(pwd) $(hostname); cat /proc/1/comm; exit 3",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "bar /tmp berth\nsleep\n"
+    );
     let o = b.rt(&["exec", "--user", "65534:65534", &id, "id"]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "uid=65534(nobody) gid=65534(nogroup)");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "uid=65534(nobody) gid=65534(nogroup)"
+    );
     let o = b.rt(&["exec", &id, "no-such-command"]);
     assert!(!o.status.success());
 }
 
 #[test]
 fn features_and_version_answer() {
-    let o = std::process::Command::new(common::BIN).arg("features").output().unwrap();
+    let o = std::process::Command::new(common::BIN)
+        .arg("features")
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["linux"]["namespaces"].as_array().unwrap().len(), 8);
-    let o = std::process::Command::new(common::BIN).arg("--version").output().unwrap();
+    let o = std::process::Command::new(common::BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("berth-runtime version"));
 }
 
 #[test]
 fn systemd_cgroup_is_a_clear_error() {
-    let o = std::process::Command::new(common::BIN).args(["--systemd-cgroup", "list"]).output().unwrap();
+    let o = std::process::Command::new(common::BIN)
+        .args(["--systemd-cgroup", "list"])
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("systemd"));
 }
