@@ -74,11 +74,62 @@ pub struct ImageRecord {
     pub last_tag_time: i64,
 }
 
-#[derive(Default, Serialize, Deserialize)]
-struct Meta {
-    images: BTreeMap<Digest, ImageRecord>,
+/// All image metadata: records by ID and tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageMeta {
+    pub images: BTreeMap<Digest, ImageRecord>,
     /// Canonical `domain/path:tag` → image ID.
-    tags: BTreeMap<String, Digest>,
+    pub tags: BTreeMap<String, Digest>,
+}
+
+type Meta = ImageMeta;
+
+/// Where image metadata persists. The store keeps the authoritative copy in memory and
+/// writes it through [`ImageMetaStore::save`] before a change is reported done, so an
+/// implementation only has to make `save` atomic. The daemon can put it in SQLite.
+pub trait ImageMetaStore: Send + Sync {
+    fn load(&self) -> Result<ImageMeta, ImageError>;
+    fn save(&self, meta: &ImageMeta) -> Result<(), ImageError>;
+}
+
+/// [`ImageMetaStore`] as one JSON file replaced by temp file + fsync + rename.
+pub struct JsonImageMeta {
+    path: PathBuf,
+}
+
+impl JsonImageMeta {
+    pub fn new(path: &Path) -> JsonImageMeta {
+        JsonImageMeta {
+            path: path.to_owned(),
+        }
+    }
+}
+
+impl ImageMetaStore for JsonImageMeta {
+    fn load(&self) -> Result<ImageMeta, ImageError> {
+        match std::fs::read(&self.path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| ImageError::Meta {
+                path: self.path.clone(),
+                source: std::io::Error::other(e),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ImageMeta::default()),
+            Err(source) => Err(ImageError::Meta {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn save(&self, m: &ImageMeta) -> Result<(), ImageError> {
+        let data = serde_json::to_vec_pretty(m).map_err(|e| ImageError::Meta {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        crate::snapshot::write_atomic(&self.path, &data).map_err(|source| ImageError::Meta {
+            path: self.path.clone(),
+            source,
+        })
+    }
 }
 
 /// A row of `docker images`.
@@ -172,35 +223,36 @@ pub struct DiskUsage {
 
 /// Local images: content store + snapshots + metadata.
 pub struct ImageStore {
+    root: PathBuf,
     content: ContentStore,
     snapshots: Arc<Snapshotter>,
-    meta_path: PathBuf,
+    meta_store: Box<dyn ImageMetaStore>,
     meta: Mutex<Meta>,
 }
 
 impl ImageStore {
-    /// Opens (creating if needed) the store under `root` (berth's `--data-root`).
+    /// Opens (creating if needed) the store under `root` (berth's `--data-root`), with
+    /// metadata in `<root>/images.json`.
     pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
+        ImageStore::with_meta(
+            root,
+            Box::new(JsonImageMeta::new(&root.join("images.json"))),
+        )
+    }
+
+    /// Opens the store with metadata kept by `meta_store` (the daemon's database).
+    pub fn with_meta(
+        root: &Path,
+        meta_store: Box<dyn ImageMetaStore>,
+    ) -> Result<ImageStore, ImageError> {
         let content = ContentStore::open(root)?;
         let snapshots = Arc::new(Snapshotter::open(root)?);
-        let meta_path = root.join("images.json");
-        let meta = match std::fs::read(&meta_path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| ImageError::Meta {
-                path: meta_path.clone(),
-                source: std::io::Error::other(e),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
-            Err(source) => {
-                return Err(ImageError::Meta {
-                    path: meta_path,
-                    source,
-                });
-            }
-        };
+        let meta = meta_store.load()?;
         let store = ImageStore {
+            root: root.to_owned(),
             content,
             snapshots,
-            meta_path,
+            meta_store,
             meta: Mutex::new(meta),
         };
         store.recover()?;
@@ -213,13 +265,11 @@ impl ImageStore {
     /// `ImageStore` per data root (the daemon's), which [`ImageStore::open`] runs this for.
     pub fn recover(&self) -> Result<(), ImageError> {
         let mut temps = self.content.clean_ingest()?;
-        if let Some(dir) = self.meta_path.parent() {
-            temps +=
-                crate::snapshot::clean_atomic_temps(dir).map_err(|source| ImageError::Meta {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-        }
+        temps +=
+            crate::snapshot::clean_atomic_temps(&self.root).map_err(|source| ImageError::Meta {
+                path: self.root.clone(),
+                source,
+            })?;
         let dirs = self.snapshots.gc(None)?;
         if temps + dirs > 0 {
             tracing::info!(temps, dirs, "removed debris of interrupted writes");
@@ -240,15 +290,18 @@ impl ImageStore {
         self.meta.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn save(&self, m: &Meta) -> Result<(), ImageError> {
-        let data = serde_json::to_vec_pretty(m).map_err(|e| ImageError::Meta {
-            path: self.meta_path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        crate::snapshot::write_atomic(&self.meta_path, &data).map_err(|source| ImageError::Meta {
-            path: self.meta_path.clone(),
-            source,
-        })
+    /// Persists `m`; if that fails, `m` goes back to what was last persisted so memory
+    /// never runs ahead of the disk.
+    fn save(&self, m: &mut Meta) -> Result<(), ImageError> {
+        match self.meta_store.save(m) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if let Ok(disk) = self.meta_store.load() {
+                    *m = disk;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Records an image whose manifest, config and layers are in the store, tagging it
@@ -294,7 +347,7 @@ impl ImageStore {
                 config.clone(),
             );
         }
-        self.save(&m)?;
+        self.save(&mut m)?;
         Ok(rec)
     }
 
@@ -504,7 +557,7 @@ impl ImageStore {
         if let Some(r) = m.images.get_mut(&rec.id) {
             r.last_tag_time = timefmt::now();
         }
-        self.save(&m)
+        self.save(&mut m)
     }
 
     /// `docker rmi`: removing a tag of an image with other tags only untags it; removing
@@ -530,7 +583,7 @@ impl ImageStore {
             {
                 m.tags.remove(&r.to_string());
                 actions.push(RemoveAction::Untagged(r.familiar()));
-                self.save(&m)?;
+                self.save(&mut m)?;
                 return Ok(actions);
             }
             if by_ref.is_none() && tags.len() > 1 && !force {
@@ -550,7 +603,7 @@ impl ImageStore {
                     m.tags.remove(&t.to_string());
                     actions.push(RemoveAction::Untagged(t.familiar()));
                 }
-                self.save(&m)?;
+                self.save(&mut m)?;
                 return Ok(actions);
             }
             for t in &tags {
@@ -564,7 +617,7 @@ impl ImageStore {
             }
             m.images.remove(&rec.id);
             actions.push(RemoveAction::Deleted(rec.id.clone()));
-            self.save(&m)?;
+            self.save(&mut m)?;
         }
         self.gc(&HashSet::new())?;
         Ok(actions)
@@ -638,7 +691,7 @@ impl ImageStore {
             for v in &victims {
                 m.images.remove(v);
             }
-            self.save(&m)?;
+            self.save(&mut m)?;
             victims
         };
         self.gc(&HashSet::new())?;

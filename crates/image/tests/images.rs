@@ -197,3 +197,46 @@ fn gc_keeps_chains_of_running_containers_and_sweeps_debris() {
     assert_eq!(r.snapshots_removed, 1);
     assert!(!s.snapshots().fs_path(&info).exists());
 }
+
+/// A metadata store that can be told to fail, to check memory never runs ahead of disk.
+struct Flaky {
+    inner: berth_image::images::JsonImageMeta,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl berth_image::images::ImageMetaStore for Flaky {
+    fn load(&self) -> Result<berth_image::images::ImageMeta, ImageError> {
+        self.inner.load()
+    }
+    fn save(&self, m: &berth_image::images::ImageMeta) -> Result<(), ImageError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ImageError::Meta {
+                path: "/dev/full".into(),
+                source: std::io::Error::from_raw_os_error(28), // ENOSPC,
+            });
+        }
+        self.inner.save(m)
+    }
+}
+
+#[test]
+fn failed_metadata_write_changes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let meta = Flaky {
+        inner: berth_image::images::JsonImageMeta::new(&t.path().join("meta.json")),
+        fail: fail.clone(),
+    };
+    let s = ImageStore::with_meta(t.path(), Box::new(meta)).unwrap();
+    add(&s, b"m", "m", Some("kept:1"));
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(s.tag("kept:1", "new:1").is_err());
+    assert!(s.remove("kept:1", false, &never).is_err());
+    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(s.resolve("new:1").is_err(), "the failed tag is not visible");
+    assert_eq!(
+        s.list().unwrap()[0].repo_tags,
+        ["kept:1"],
+        "the failed removal changed nothing"
+    );
+}
