@@ -85,14 +85,12 @@ fn kill_takes_names_and_numbers_and_all() {
     let mut b = Bundle::new();
     // pid 1 only receives signals it handles (the kernel drops the rest, KILL aside), so the
     // shell says when its trap is in place before it is signalled.
-    b.sh("trap 'exit 0' TERM; touch /tmp/ready; while true; do sleep 0.05; done");
-    let ready = b.rootfs().join("tmp/ready");
+    b.sh("trap 'exit 0' TERM; echo ready; while true; do sleep 0.05; done");
     for sig in ["SIGTERM", "9", "KILL"] {
-        let _ = std::fs::remove_file(&ready);
         let id = b.create();
         assert!(b.rt(&["start", &id]).status.success());
         for _ in 0..1000 {
-            if ready.exists() {
+            if b.container_stdout(&id).contains("ready") {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
