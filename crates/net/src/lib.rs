@@ -10,6 +10,7 @@
 
 pub mod bridge;
 pub mod cni;
+pub mod dns;
 pub mod firewall;
 pub mod ipam;
 pub mod netlink;

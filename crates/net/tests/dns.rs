@@ -1,0 +1,217 @@
+//! The per-network DNS responder. Upstreams are stubs on 127.0.0.1 started by the tests;
+//! no query ever leaves the machine.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use berth_net::bridge::{BridgeConfig, ensure_bridge};
+use berth_net::dns::{DnsServer, Records};
+use berth_net::veth::{self, VethConfig};
+use berth_net::{NetNs, Netlink};
+use common::*;
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+fn query_bytes(id: u16, name: &str, ty: RecordType) -> Vec<u8> {
+    let mut m = Message::new();
+    m.set_id(id)
+        .set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Query)
+        .set_recursion_desired(true)
+        .add_query(Query::query(Name::from_ascii(name).unwrap(), ty));
+    m.to_vec().unwrap()
+}
+
+fn a_records(m: &Message) -> Vec<IpAddr> {
+    m.answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A stub upstream on 127.0.0.1 answering every A query with 192.0.2.123 (TEST-NET-1).
+async fn stub_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        loop {
+            let (n, peer) = sock.recv_from(&mut buf).await.unwrap();
+            let q = Message::from_vec(&buf[..n]).unwrap();
+            let mut r = Message::new();
+            r.set_id(q.id())
+                .set_message_type(MessageType::Response)
+                .set_op_code(OpCode::Query)
+                .add_query(q.queries()[0].clone())
+                .add_answer(Record::from_rdata(
+                    q.queries()[0].name().clone(),
+                    60,
+                    RData::A(A::new(192, 0, 2, 123)),
+                ));
+            sock.send_to(&r.to_vec().unwrap(), peer).await.unwrap();
+        }
+    });
+    (addr, task)
+}
+
+async fn udp_ask(server: SocketAddr, name: &str, ty: RecordType) -> Message {
+    let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    s.send_to(&query_bytes(0x1234, name, ty), server)
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let m = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(m.id(), 0x1234);
+    m
+}
+
+#[tokio::test]
+async fn names_resolve_locally_and_others_are_forwarded() {
+    let (up, _stub) = stub_upstream().await;
+    let records = Records::default();
+    let web: IpAddr = "10.213.9.2".parse().unwrap();
+    records.add("web", web).unwrap();
+    records.add("web-alias", web).unwrap();
+    records.add("v6", "fd00::2".parse().unwrap()).unwrap();
+    let srv = DnsServer::start("127.0.0.1:0".parse().unwrap(), records.clone(), vec![up])
+        .await
+        .unwrap();
+    let at = srv.local_addr();
+
+    let m = udp_ask(at, "web", RecordType::A).await;
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.authoritative());
+    assert_eq!(a_records(&m), vec![web]);
+    assert_eq!(
+        a_records(&udp_ask(at, "WEB-Alias.", RecordType::A).await),
+        vec![web]
+    );
+    // A known name without an address of the asked family: NOERROR, no answers.
+    let m = udp_ask(at, "web", RecordType::AAAA).await;
+    assert_eq!(m.response_code(), ResponseCode::NoError);
+    assert!(m.answers().is_empty());
+    assert_eq!(
+        a_records(&udp_ask(at, "v6", RecordType::AAAA).await),
+        vec!["fd00::2".parse::<IpAddr>().unwrap()]
+    );
+    // Anything else goes to the upstream.
+    let m = udp_ask(at, "elsewhere.example", RecordType::A).await;
+    assert_eq!(
+        a_records(&m),
+        vec!["192.0.2.123".parse::<IpAddr>().unwrap()]
+    );
+
+    // TCP, two queries on one connection.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(at).await.unwrap();
+    for name in ["web", "elsewhere.example"] {
+        let q = query_bytes(0x1234, name, RecordType::A);
+        s.write_u16(q.len() as u16).await.unwrap();
+        s.write_all(&q).await.unwrap();
+        let len = s.read_u16().await.unwrap();
+        let mut buf = vec![0u8; len as usize];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(a_records(&Message::from_vec(&buf).unwrap()).len(), 1);
+    }
+
+    // Records change live: a container leaving disappears from DNS.
+    records.remove_ip(web);
+    let m = udp_ask(at, "web", RecordType::A).await;
+    assert_eq!(
+        a_records(&m),
+        vec!["192.0.2.123".parse::<IpAddr>().unwrap()]
+    );
+}
+
+#[tokio::test]
+async fn unreachable_upstreams_give_servfail() {
+    // A port on 127.0.0.1 that nobody listens on.
+    let dead = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap()
+    };
+    let srv = DnsServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Records::default(),
+        vec![dead],
+    )
+    .await
+    .unwrap();
+    let m = udp_ask(srv.local_addr(), "nowhere.example", RecordType::A).await;
+    assert_eq!(m.response_code(), ResponseCode::ServFail);
+}
+
+#[tokio::test]
+async fn containers_query_the_responder_on_the_gateway_port_53() {
+    let dir = tempfile::tempdir().unwrap();
+    let br = unique("bt");
+    let _bg = LinkGuard(br.clone());
+    let nl = Netlink::host().unwrap();
+    ensure_bridge(
+        &nl,
+        &BridgeConfig {
+            name: br.clone(),
+            mtu: None,
+            gateway: Some("10.213.10.1/24".parse().unwrap()),
+        },
+    )
+    .await
+    .unwrap();
+    let p = dir.path().join("c");
+    let _ng = NetnsGuard(p.clone());
+    let ns = NetNs::create(&p).unwrap();
+    let v = unique("vt");
+    let _vg = LinkGuard(v.clone());
+    veth::attach(
+        &nl,
+        &ns,
+        &VethConfig {
+            host_name: v.clone(),
+            container_ifname: "eth0".into(),
+            bridge: br.clone(),
+            address: "10.213.10.2/24".parse().unwrap(),
+            gateway: Some("10.213.10.1".parse().unwrap()),
+            mac: None,
+            mtu: None,
+        },
+    )
+    .await
+    .unwrap();
+    let records = Records::default();
+    records.add("db", "10.213.10.3".parse().unwrap()).unwrap();
+    let srv = DnsServer::start("10.213.10.1:53".parse().unwrap(), records, vec![])
+        .await
+        .unwrap();
+    assert_eq!(srv.local_addr().port(), 53);
+    let sock = ns
+        .run(|| std::net::UdpSocket::bind("10.213.10.2:0").unwrap())
+        .unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let sock = tokio::net::UdpSocket::from_std(sock).unwrap();
+    sock.send_to(&query_bytes(7, "db", RecordType::A), "10.213.10.1:53")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(10), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let m = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(
+        a_records(&m),
+        vec!["10.213.10.3".parse::<IpAddr>().unwrap()]
+    );
+    drop(srv);
+    ns.delete().unwrap();
+}
