@@ -222,10 +222,14 @@ async fn internal_networks_have_no_way_out() {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let target: SocketAddr = format!("10.213.5.2:{port}").parse().unwrap();
-    let connect = |ns: &NetNs| {
-        ns.run(|| TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok())
+    // One attempt with a timeout that covers a SYN retransmit (links just came up, and
+    // the first SYN may wait on neighbour resolution).
+    let connect_once = |ns: &NetNs| {
+        ns.run(|| TcpStream::connect_timeout(&target, Duration::from_millis(1500)).is_ok())
             .unwrap()
     };
+    // Positive checks retry: the path may take a moment to be ready.
+    let connect = |ns: &NetNs| (0..8).any(|_| connect_once(ns));
     assert!(connect(&nss[0]), "routed between bridges before isolation");
 
     let fw = Firewall::new(Chains::default());
@@ -240,7 +244,10 @@ async fn internal_networks_have_no_way_out() {
             .unwrap()
         })
         .unwrap();
-    assert!(!connect(&nss[0]), "an internal network must not reach out");
+    assert!(
+        !connect_once(&nss[0]),
+        "an internal network must not reach out"
+    );
     host.run(|| fw.remove(&rules).unwrap()).unwrap();
     assert!(connect(&nss[0]), "rules removed: routed again");
     drop(listener);
