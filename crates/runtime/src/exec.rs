@@ -343,35 +343,9 @@ fn child(
             None => chan.send_with_fd(&Msg::Console, master.as_fd())?,
         }
         drop(master);
-        rustix::process::ioctl_tiocsctty(&peer).ctx(|| "TIOCSCTTY".into())?;
-        for target in 0..3 {
-            // SAFETY: dup2 onto our own standard descriptors.
-            if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&peer), target) } < 0 {
-                return Err(Error::sys("dup2 console", std::io::Error::last_os_error()));
-            }
-        }
+        crate::process::take_terminal(&peer)?;
     }
-    crate::process::set_rlimits(process)?;
-    let cwd = process.cwd();
-    rustix::process::chdir(cwd).at("chdir", cwd)?;
-    match std::env::current_dir() {
-        Ok(p) if p.is_absolute() => {}
-        _ => {
-            return Err(Error::Init(format!(
-                "cwd {cwd:?} is outside the container root"
-            )));
-        }
-    }
-    let args = process.args().clone().unwrap_or_default();
-    let env = crate::process::environment(process, std::path::Path::new("/"));
-    let exe = crate::process::lookup(
-        args.first().map(String::as_str).unwrap_or(""),
-        &env,
-        std::path::Path::new("/"),
-        cwd,
-    )?;
-    let cargs = crate::process::cstrings(&args)?;
-    let cenv = crate::process::cstrings(&env)?;
+    let prepared = crate::process::prepare(process)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp && let Some(f) = seccomp {
         f.load().map_err(|e| Error::Seccomp(e.to_string()))?;
@@ -386,5 +360,9 @@ fn child(
         f.load().map_err(|e| Error::Seccomp(e.to_string()))?;
     }
     crate::console::unblock_all();
-    Err(crate::process::execve(&exe, &cargs, &cenv))
+    Err(crate::process::execve(
+        &prepared.exe,
+        &prepared.args,
+        &prepared.env,
+    ))
 }

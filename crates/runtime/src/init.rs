@@ -253,38 +253,10 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
 
     rustix::process::setsid().ctx(|| "setsid".into())?;
     if let Some(peer) = console_peer.take() {
-        rustix::process::ioctl_tiocsctty(&peer).ctx(|| "TIOCSCTTY".into())?;
-        for target in 0..3 {
-            // SAFETY: dup2 onto the standard descriptors, which we own in this process.
-            if unsafe { libc::dup2(peer.as_raw_fd(), target) } < 0 {
-                return Err(Error::sys("dup2 console", std::io::Error::last_os_error()));
-            }
-        }
+        process::take_terminal(&peer)?;
     }
 
-    process::set_rlimits(process)?;
-    let cwd = process.cwd();
-    rustix::process::chdir(cwd).at("chdir", cwd)?;
-    // CVE-2024-21626: a cwd that resolves outside the root (an inherited host directory or a
-    // /proc/self/fd/N trick) makes getcwd fail or say "(unreachable)".
-    match std::env::current_dir() {
-        Ok(p) if p.is_absolute() => {}
-        _ => {
-            return Err(Error::Init(format!(
-                "cwd {cwd:?} is outside the container root"
-            )));
-        }
-    }
-    let args = process.args().clone().unwrap_or_default();
-    let env = process::environment(process, std::path::Path::new("/"));
-    let exe = process::lookup(
-        args.first().map(String::as_str).unwrap_or(""),
-        &env,
-        std::path::Path::new("/"),
-        cwd,
-    )?;
-    let cargs = process::cstrings(&args)?;
-    let cenv = process::cstrings(&env)?;
+    let prepared = process::prepare(process)?;
 
     let nnp = process.no_new_privileges().unwrap_or(false);
     // A filter with SCMP_ACT_NOTIFY is loaded now whatever no_new_privs says: its listener
@@ -340,7 +312,11 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
     if !early && let Some(f) = &a.seccomp {
         f.load().map_err(|e| Error::Seccomp(e.to_string()))?;
     }
-    Err(process::execve(&exe, &cargs, &cenv))
+    Err(process::execve(
+        &prepared.exe,
+        &prepared.args,
+        &prepared.env,
+    ))
 }
 
 /// dup2 the given descriptors onto 0, 1, 2 (they arrive close-on-exec; the copies are not).

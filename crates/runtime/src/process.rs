@@ -233,6 +233,57 @@ pub fn lookup(arg0: &str, env: &[String], root: &Path, cwd: &Path) -> Result<Pat
     )))
 }
 
+/// The container process, ready for execve: the executable found, argv and envp built.
+pub struct Prepared {
+    pub exe: PathBuf,
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+}
+
+/// Inside the container (its root is `/`): rlimits, the working directory — verified to be
+/// inside the root (CVE-2024-21626: a cwd reached through an inherited host descriptor or a
+/// /proc/self/fd/N trick makes getcwd fail or say "(unreachable)") — and the executable
+/// looked up with the container's PATH, so a missing command is reported before exec.
+pub fn prepare(p: &Process) -> Result<Prepared> {
+    set_rlimits(p)?;
+    let cwd = p.cwd();
+    rustix::process::chdir(cwd).map_err(|e| Error::path("chdir", cwd, e))?;
+    match std::env::current_dir() {
+        Ok(d) if d.is_absolute() => {}
+        _ => {
+            return Err(Error::Init(format!(
+                "cwd {cwd:?} is outside the container root"
+            )));
+        }
+    }
+    let args = p.args().clone().unwrap_or_default();
+    let env = environment(p, Path::new("/"));
+    let exe = lookup(
+        args.first().map(String::as_str).unwrap_or(""),
+        &env,
+        Path::new("/"),
+        cwd,
+    )?;
+    Ok(Prepared {
+        exe,
+        args: cstrings(&args)?,
+        env: cstrings(&env)?,
+    })
+}
+
+/// Makes the pty peer the controlling terminal and the standard descriptors.
+pub fn take_terminal(peer: &std::os::fd::OwnedFd) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    rustix::process::ioctl_tiocsctty(peer).map_err(|e| Error::sys("TIOCSCTTY", e))?;
+    for target in 0..3 {
+        // SAFETY: dup2 onto this process's own standard descriptors.
+        if unsafe { libc::dup2(peer.as_raw_fd(), target) } < 0 {
+            return Err(Error::sys("dup2 console", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
 pub fn cstrings<I: IntoIterator<Item = S>, S: AsRef<[u8]>>(it: I) -> Result<Vec<CString>> {
     it.into_iter()
         .map(|s| {
