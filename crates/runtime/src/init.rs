@@ -165,18 +165,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             send_console(a, master)?;
             console_peer = Some(peer);
         }
-        a.chan.send(&Msg::RunHooks)?;
-        match a.chan.recv()? {
-            Msg::HooksDone => late_cgroupns()?,
-            other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
-        }
-        let state = crate::container::state_for_hooks(a, crate::state::Status::Creating);
-        crate::hooks::run_all(
-            spec.hooks()
-                .as_ref()
-                .and_then(|h| h.create_container().as_ref()),
-            &state,
-        )?;
+        hooks_stage(a, &late_cgroupns)?;
         rootfs::pivot(root.as_fd(), &a.rootfs, a.no_pivot)?;
     } else {
         if process.terminal().unwrap_or(false) {
@@ -193,19 +182,8 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             send_console(a, master)?;
             console_peer = Some(peer);
         }
-        a.chan.send(&Msg::RunHooks)?;
-        match a.chan.recv()? {
-            Msg::HooksDone => late_cgroupns()?,
-            other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
-        }
         // createContainer hooks run here too, before the root changes (as with a mount ns).
-        let state = crate::container::state_for_hooks(a, crate::state::Status::Creating);
-        crate::hooks::run_all(
-            spec.hooks()
-                .as_ref()
-                .and_then(|h| h.create_container().as_ref()),
-            &state,
-        )?;
+        hooks_stage(a, &late_cgroupns)?;
         rustix::process::chroot(&a.rootfs).at("chroot", &a.rootfs)?;
         rustix::process::chdir("/").ctx(|| "chdir /".into())?;
     }
@@ -339,6 +317,24 @@ fn can_setgroups() -> bool {
     std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true)
+}
+
+/// The runtime runs prestart/createRuntime hooks (and joins us to our cgroup) while we wait;
+/// then we enter our cgroup namespace and run createContainer hooks, before the root changes.
+fn hooks_stage(a: &Init<'_>, late_cgroupns: &dyn Fn() -> Result<()>) -> Result<()> {
+    a.chan.send(&Msg::RunHooks)?;
+    match a.chan.recv()? {
+        Msg::HooksDone => late_cgroupns()?,
+        other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
+    }
+    let state = crate::container::state_for_hooks(a, crate::state::Status::Creating);
+    crate::hooks::run_all(
+        a.spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.create_container().as_ref()),
+        &state,
+    )
 }
 
 fn send_console(a: &Init<'_>, master: OwnedFd) -> Result<()> {
