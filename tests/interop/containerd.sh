@@ -88,10 +88,15 @@ ctr run -d "${RUN_OPTS[@]}" "$IMG" berth-interop-detached \
     sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done' >/dev/null
 out=$(ctr task exec --fifo-dir "$WORK/fifo" --exec-id e1 berth-interop-detached sh -c 'echo exec-hi; cat /proc/1/comm')
 check_output "ctr task exec" "$(printf 'exec-hi\nsh')" "$out"
+task_status() { ctr task ls | awk -v id="$1" '$1 == id { print $3 }'; }
+ctr task pause berth-interop-detached
+check_output "ctr task pause" "PAUSED" "$(task_status berth-interop-detached)"
+ctr task resume berth-interop-detached
+check_output "ctr task resume" "RUNNING" "$(task_status berth-interop-detached)"
 ctr task kill -s TERM berth-interop-detached
 status=
 for _ in $(seq 100); do
-    status=$(ctr task ls | awk '$1 == "berth-interop-detached" { print $3 }')
+    status=$(task_status berth-interop-detached)
     [ "$status" = STOPPED ] && break
     sleep 0.1
 done

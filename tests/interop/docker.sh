@@ -60,6 +60,10 @@ docker load -i "$image_tar" >/dev/null || die "docker load"
 out=$(docker run --rm --runtime berth --network none "$INTEROP_IMAGE" echo hi)
 check_output "docker run --rm echo hi" "hi" "$out"
 
+# A terminal: the shim hands berth-runtime a --console-socket and reads the pty master.
+out=$(docker run -t --rm --runtime berth --network none "$INTEROP_IMAGE" sh -c 'tty; echo tty-hi' | tr -d '\r')
+check_output "docker run -t" "$(printf '/dev/pts/0\ntty-hi')" "$out"
+
 out=$(docker run --rm --runtime berth --network none "$INTEROP_IMAGE" sh -c 'echo $(hostname | wc -c) $(cat /proc/1/comm); exit 3' || echo "exit=$?")
 check_output "docker run exit code" "$(printf '13 sh\nexit=3')" "$out"
 
@@ -67,10 +71,16 @@ docker run -d --runtime berth --network none --name berth-interop-detached "$INT
     sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done' >/dev/null
 out=$(docker exec berth-interop-detached sh -c 'echo exec-hi; cat /proc/1/comm')
 check_output "docker exec" "$(printf 'exec-hi\nsh')" "$out"
+out=$(docker exec -t berth-interop-detached sh -c 'tty >/dev/null && echo exec-tty' | tr -d '\r')
+check_output "docker exec -t" "exec-tty" "$out"
 out=$(docker exec -e FOO=bar -w /tmp berth-interop-detached sh -c 'echo $FOO $(pwd)')
 check_output "docker exec -e -w" "bar /tmp" "$out"
 runtime=$(docker inspect -f '{{.HostConfig.Runtime}}' berth-interop-detached)
 check_output "container runtime" "berth" "$runtime"
+docker pause berth-interop-detached >/dev/null
+check_output "docker pause" "paused" "$(docker inspect -f '{{.State.Status}}' berth-interop-detached)"
+docker unpause berth-interop-detached >/dev/null
+check_output "docker unpause" "running" "$(docker inspect -f '{{.State.Status}}' berth-interop-detached)"
 docker stop -t 5 berth-interop-detached >/dev/null
 status=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' berth-interop-detached)
 check_output "docker stop" "exited 0" "$status"

@@ -62,6 +62,10 @@ run=(run --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 out=$(podman "${run[@]}" --rm "$INTEROP_IMAGE" echo hi)
 check_output "podman run --rm echo hi" "hi" "$out"
 
+# A terminal: conmon hands berth-runtime a --console-socket and reads the pty master.
+out=$(podman "${run[@]}" -t --rm "$INTEROP_IMAGE" sh -c 'tty; echo tty-hi' | tr -d '\r')
+check_output "podman run -t" "$(printf '/dev/pts/0\ntty-hi')" "$out"
+
 out=$(podman "${run[@]}" --rm "$INTEROP_IMAGE" sh -c 'cat /proc/1/comm; exit 3' || echo "exit=$?")
 check_output "podman run exit code" "$(printf 'sh\nexit=3')" "$out"
 
@@ -69,6 +73,12 @@ podman "${run[@]}" -d --name berth-interop-detached "$INTEROP_IMAGE" \
     sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done' >/dev/null
 out=$(podman exec berth-interop-detached sh -c 'echo exec-hi; cat /proc/1/comm')
 check_output "podman exec" "$(printf 'exec-hi\nsh')" "$out"
+out=$(podman exec -t berth-interop-detached sh -c 'tty >/dev/null && echo exec-tty' | tr -d '\r')
+check_output "podman exec -t" "exec-tty" "$out"
+podman pause berth-interop-detached >/dev/null
+check_output "podman pause" "paused" "$(podman inspect -f '{{.State.Status}}' berth-interop-detached)"
+podman unpause berth-interop-detached >/dev/null
+check_output "podman unpause" "running" "$(podman inspect -f '{{.State.Status}}' berth-interop-detached)"
 podman stop -t 5 berth-interop-detached >/dev/null
 status=$(podman inspect -f '{{.State.Status}} {{.State.ExitCode}}' berth-interop-detached)
 check_output "podman stop" "exited 0" "$status"
