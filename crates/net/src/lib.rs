@@ -15,7 +15,11 @@ pub mod firewall;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
+pub mod network;
 pub mod veth;
 
 pub use netlink::{Netlink, NetlinkError};
 pub use netns::{NetNs, NetnsError};
+pub use network::{
+    BridgeDriver, BridgeNetwork, EndpointRequest, EndpointState, NetError, NetworkState,
+};

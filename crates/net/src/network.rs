@@ -1,0 +1,256 @@
+//! The built-in bridge driver as the daemon uses it: one call per network lifecycle step
+//! (create, connect, disconnect, remove), composed from [`bridge`](crate::bridge),
+//! [`veth`](crate::veth), [`ipam`](crate::ipam) and [`firewall`](crate::firewall).
+//!
+//! The driver keeps no state of its own: what it made comes back in [`NetworkState`] and
+//! [`EndpointState`], which are serializable so berthd stores them in SQLite and can undo
+//! exactly that after a restart.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bridge::{BridgeConfig, delete_bridge, ensure_bridge};
+use crate::firewall::{Firewall, FirewallError, NetworkRules, PortMapping, Proto, RuleSet};
+use crate::ipam::{Ipam, IpamError, LeaseStore, Pool};
+use crate::netlink::{Netlink, NetlinkError};
+use crate::netns::NetNs;
+use crate::veth::{self, VethConfig};
+
+/// Any failure of the bridge driver; each wraps the typed error of the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+    #[error("net: background task failed: {0}")]
+    Join(String),
+}
+
+/// A bridge network's definition (from `network create`).
+#[derive(Clone, Debug)]
+pub struct BridgeNetwork {
+    /// Network ID: the IPAM namespace of its leases.
+    pub id: String,
+    /// Bridge interface name (`berth0` for the default network, `br-<id12>` otherwise).
+    pub bridge: String,
+    pub pool: Pool,
+    pub mtu: Option<u32>,
+    pub internal: bool,
+}
+
+impl BridgeNetwork {
+    fn rules(&self) -> NetworkRules {
+        NetworkRules {
+            bridge: self.bridge.clone(),
+            subnet: self.pool.subnet,
+            internal: self.internal,
+        }
+    }
+}
+
+/// What [`BridgeDriver::create_network`] added.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkState {
+    pub rules: RuleSet,
+}
+
+/// A container's wish to join a network.
+#[derive(Clone, Debug)]
+pub struct EndpointRequest {
+    pub container_id: String,
+    /// Interface name in the container: `eth0`, `eth1`, ... one per network.
+    pub ifname: String,
+    /// Host veth name; see [`veth::host_veth_name`].
+    pub host_veth: String,
+    /// `--ip`.
+    pub ip: Option<IpAddr>,
+    /// `--mac-address`.
+    pub mac: Option<[u8; 6]>,
+    /// Whether this network provides the container's default route (the first one does).
+    pub default_route: bool,
+    /// Published ports; a `host_port` of 0 gets a free port (as with `-P`).
+    pub ports: Vec<PortMapping>,
+}
+
+/// What [`BridgeDriver::connect`] made: for NetworkSettings, and to disconnect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointState {
+    pub network_id: String,
+    pub container_id: String,
+    pub host_veth: String,
+    pub ifname: String,
+    pub address: ipnet::IpNet,
+    pub gateway: Option<IpAddr>,
+    pub mac: String,
+    /// The published ports with their host ports filled in.
+    pub ports: Vec<PortMapping>,
+    pub rules: RuleSet,
+}
+
+/// The bridge driver. Cheap to share behind an `Arc`.
+pub struct BridgeDriver<S: LeaseStore> {
+    nl: Netlink,
+    ipam: Arc<Ipam<S>>,
+    fw: Firewall,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NetError> + Send + 'static,
+) -> Result<T, NetError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| NetError::Join(e.to_string()))?
+}
+
+impl<S: LeaseStore + 'static> BridgeDriver<S> {
+    /// Opens a host netlink connection and makes sure berth's iptables chains exist.
+    pub async fn new(ipam: Arc<Ipam<S>>, fw: Firewall) -> Result<Self, NetError> {
+        let nl = Netlink::host()?;
+        let f = fw.clone();
+        blocking(move || Ok(f.ensure_base()?)).await?;
+        Ok(Self { nl, ipam, fw })
+    }
+
+    pub fn ipam(&self) -> &Ipam<S> {
+        &self.ipam
+    }
+
+    /// Creates (or re-creates after a reboot) the bridge and the network's rules.
+    pub async fn create_network(&self, net: &BridgeNetwork) -> Result<NetworkState, NetError> {
+        ensure_bridge(
+            &self.nl,
+            &BridgeConfig {
+                name: net.bridge.clone(),
+                mtu: net.mtu,
+                gateway: Some(net.pool.gateway_net()),
+            },
+        )
+        .await?;
+        let (fw, rules) = (self.fw.clone(), net.rules());
+        let rules = blocking(move || Ok(fw.add_network(&rules)?)).await?;
+        Ok(NetworkState { rules })
+    }
+
+    /// Removes the network's rules, bridge and leases.
+    pub async fn remove_network(
+        &self,
+        net: &BridgeNetwork,
+        state: &NetworkState,
+    ) -> Result<(), NetError> {
+        let (fw, rules) = (self.fw.clone(), state.rules.clone());
+        blocking(move || Ok(fw.remove(&rules)?)).await?;
+        delete_bridge(&self.nl, &net.bridge).await?;
+        let (ipam, id) = (self.ipam.clone(), net.id.clone());
+        blocking(move || Ok(ipam.remove_network(&id)?)).await
+    }
+
+    /// Leases an address, creates the veth pair into `ns`, and publishes the ports. On
+    /// failure everything done so far is undone.
+    pub async fn connect(
+        &self,
+        net: &BridgeNetwork,
+        ns: &NetNs,
+        req: &EndpointRequest,
+    ) -> Result<EndpointState, NetError> {
+        let (ipam, id, pool, owner, want) = (
+            self.ipam.clone(),
+            net.id.clone(),
+            net.pool.clone(),
+            req.container_id.clone(),
+            req.ip,
+        );
+        let ip = blocking(move || Ok(ipam.allocate(&id, &pool, &owner, want)?)).await?;
+        let release = || {
+            let (ipam, id, owner) = (self.ipam.clone(), net.id.clone(), req.container_id.clone());
+            blocking(move || Ok(ipam.release(&id, &owner).map(|_| ())?))
+        };
+        // Cannot fail: the prefix comes from the pool's subnet of the same family.
+        let address = ipnet::IpNet::new(ip, net.pool.subnet.prefix_len()).expect("valid prefix");
+        let gateway = req.default_route.then_some(net.pool.gateway);
+        let ep = match veth::attach(
+            &self.nl,
+            ns,
+            &VethConfig {
+                host_name: req.host_veth.clone(),
+                container_ifname: req.ifname.clone(),
+                bridge: net.bridge.clone(),
+                address,
+                gateway,
+                mac: req.mac,
+                mtu: net.mtu,
+            },
+        )
+        .await
+        {
+            Ok(ep) => ep,
+            Err(e) => {
+                let _ = release().await;
+                return Err(e.into());
+            }
+        };
+        let mut ports = req.ports.clone();
+        for p in &mut ports {
+            if p.host_port == 0 {
+                p.host_port = free_host_port(p.proto, p.host_ip)?;
+            }
+        }
+        let (fw, rules, ports2) = (self.fw.clone(), net.rules(), ports.clone());
+        let rules = match blocking(move || Ok(fw.publish(&rules, ip, &ports2)?)).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = veth::detach(&self.nl, &req.host_veth).await;
+                let _ = release().await;
+                return Err(e);
+            }
+        };
+        Ok(EndpointState {
+            network_id: net.id.clone(),
+            container_id: req.container_id.clone(),
+            host_veth: ep.host_name,
+            ifname: ep.container_ifname,
+            address,
+            gateway,
+            mac: veth::format_mac(&ep.mac),
+            ports,
+            rules,
+        })
+    }
+
+    /// Removes the endpoint's rules, its veth pair and its lease. Each step runs even if
+    /// an earlier one failed; the first error is returned.
+    pub async fn disconnect(&self, ep: &EndpointState) -> Result<(), NetError> {
+        let (fw, rules) = (self.fw.clone(), ep.rules.clone());
+        let r1 = blocking(move || Ok(fw.remove(&rules)?)).await;
+        let r2 = veth::detach(&self.nl, &ep.host_veth)
+            .await
+            .map_err(NetError::from);
+        let (ipam, id, owner) = (
+            self.ipam.clone(),
+            ep.network_id.clone(),
+            ep.container_id.clone(),
+        );
+        let r3 = blocking(move || Ok(ipam.release(&id, &owner).map(|_| ())?)).await;
+        r1.and(r2).and(r3)
+    }
+}
+
+/// A currently free host port for `proto` on `host_ip` (all addresses when `None`), from
+/// the kernel's ephemeral range, for `-P` and `-p containerPort`.
+pub fn free_host_port(proto: Proto, host_ip: Option<IpAddr>) -> Result<u16, FirewallError> {
+    let ip = host_ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let err = |e: std::io::Error| {
+        FirewallError::Invalid(format!("no free {} port on {ip}: {e}", proto.as_str()))
+    };
+    let port = match proto {
+        Proto::Tcp => std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()),
+        Proto::Udp => std::net::UdpSocket::bind((ip, 0)).and_then(|s| s.local_addr()),
+    }
+    .map_err(err)?
+    .port();
+    Ok(port)
+}
