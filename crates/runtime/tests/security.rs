@@ -297,7 +297,8 @@ fn exe_attack(make_entry: impl Fn(&Path), exec_args: &[&str], cmdline: &str) {
 
 #[test]
 fn container_cannot_overwrite_the_runtime_run_as_its_own_process() {
-    // process.args = ["/proc/self/exe", ...]: the container's init re-executes the runtime.
+    // process.args = ["/proc/self/exe", ...]: the container's init re-executes the runtime, so
+    // the container's pid 1 *is* the runtime binary, running inside the container.
     let rt = RuntimeCopy::new();
     let mut b = attack_bundle();
     b.args(&["/proc/self/exe", "--version"]);
@@ -316,14 +317,60 @@ fn container_cannot_overwrite_the_runtime_run_as_its_own_process() {
         "{}",
         out(&o)
     );
-    // The same, with a shell that tries to write through its parent's exe and its own.
-    b.sh("exec 3</proc/self/exe; ( printf PWNED >> /proc/self/fd/3 ) 2>&1; ( printf PWNED >> /bin/busybox ) && echo BUSYBOX-WRITABLE; true");
-    let (code, stdout, stderr) = b.run_out();
-    assert_eq!(code, 0, "{stderr}");
+
+    // Held alive (its usage error blocks on a full stderr pipe): its exe is on a read-only
+    // mount, and a descriptor of it kept past its exit still cannot be opened for writing.
+    b.args(&["/proc/self/exe", "bogus-command"]);
+    b.write_config();
+    let id = b.new_id();
+    let (rd, wr) = full_pipe();
+    let o = rt
+        .cmd(&b)
+        .args(["create", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(wr))
+        .status()
+        .unwrap();
+    assert!(o.success());
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
     assert!(
-        stdout.contains("Text file busy") || stdout.contains("Read-only"),
-        "{stdout}"
+        rt.cmd(&b)
+            .args(["start", &id])
+            .output()
+            .unwrap()
+            .status
+            .success()
     );
+    let mut seen = false;
+    for _ in 0..500 {
+        if std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+            == b"/proc/self/exe\0bogus-command\0"
+        {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(seen, "the container's init never became the runtime binary");
+    let exe = format!("/proc/{pid}/exe");
+    assert!(
+        statvfs_readonly(&exe),
+        "the runtime running as the container's init is on a writable mount"
+    );
+    let held = std::fs::File::open(&exe).unwrap();
+    let drain = std::thread::spawn(move || {
+        std::io::copy(&mut std::fs::File::from(rd), &mut std::io::sink())
+    });
+    b.wait_stopped(&id);
+    let _ = drain.join();
+    let err = std::fs::OpenOptions::new()
+        .append(true)
+        .open(format!("/proc/self/fd/{}", held.as_raw_fd()))
+        .expect_err("the runtime binary was opened for writing");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
     rt.assert_intact();
 }
 
@@ -917,15 +964,16 @@ fn racing_dev_null_into_a_symlink_never_unmasks_anything() {
     assert_eq!(host_core_pattern(), core);
 }
 
-/// Accepts one console-socket connection and keeps it open (the pty master it carries is not
-/// needed: the checks look at the created container from outside).
+/// Accepts one console-socket connection and keeps it open until the peer closes it (the pty
+/// master it carries is not needed: the checks look at the created container from outside).
 fn console_socket(dir: &Path) -> (PathBuf, std::thread::JoinHandle<()>) {
     let path = dir.join("console.sock");
     let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
     let h = std::thread::spawn(move || {
-        if let Ok((s, _)) = l.accept() {
-            std::thread::sleep(Duration::from_secs(3));
-            drop(s);
+        if let Ok((mut s, _)) = l.accept() {
+            // Until the runtime (or the test, when create failed first) closes its end.
+            let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+            let _ = std::io::copy(&mut s, &mut std::io::sink());
         }
     });
     (path, h)
@@ -980,6 +1028,7 @@ fn a_dev_console_or_ptmx_symlink_never_redirects_the_console_mount() {
         );
     }
     let _ = b.rt(&["delete", "--force", &id]);
+    drop(std::os::unix::net::UnixStream::connect(&sock));
     let _ = h.join();
 
     // 2. No devpts instance, and /dev/pts/ptmx + /dev/ptmx are symlinks into procfs.
