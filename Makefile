@@ -37,10 +37,10 @@ runtime-static: deps
 
 # A busybox-static root filesystem and `berth-runtime spec` make the bundle; the container is
 # interactive when this terminal is.
-run: build
+run: runtime-static
 	@set -e; b=$${BUNDLE:-/tmp/berth-demo}; rm -rf $$b; mkdir -p $$b/rootfs/bin $$b/rootfs/etc $$b/rootfs/root; \
 	cp "$$(command -v busybox)" $$b/rootfs/bin/busybox; \
-	for a in $$($$b/rootfs/bin/busybox --list); do ln -sf busybox $$b/rootfs/bin/$$a; done; \
+	for a in $$($$b/rootfs/bin/busybox --list); do [ "$$a" = busybox ] || ln -s busybox $$b/rootfs/bin/$$a; done; \
 	echo 'root:x:0:0:root:/root:/bin/sh' > $$b/rootfs/etc/passwd; \
 	cd $$b && $(CURDIR)/$(RUNTIME_STATIC) spec; \
 	if [ -t 0 ]; then term=true; args='["sh"]'; else term=false; args='["sh","-c","echo hello from $$(hostname): $$(id); cat /proc/self/cgroup | head -3"]'; fi; \

@@ -467,7 +467,14 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     guard.pid = pid;
     let mut init_pid = pid;
 
-    let fail = |m: String| Err(Error::Init(m));
+    // The init reports its own errors already prefixed: keep one "container init:".
+    let fail = |m: String| {
+        Err(Error::Init(
+            m.strip_prefix("container init: ")
+                .map(str::to_string)
+                .unwrap_or(m),
+        ))
+    };
     match parent_chan.recv()? {
         Msg::NsReady => {}
         Msg::Error(m) => return fail(m),
