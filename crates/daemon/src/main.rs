@@ -40,6 +40,20 @@ struct Args {
     group: Option<String>,
 }
 
+/// berth-init, statically linked by build.rs.
+const BERTH_INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
+
+/// Writes the embedded berth-init under the exec root (atomically) and returns its path.
+fn install_init(exec_root: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(exec_root)?;
+    let dst = exec_root.join("berth-init");
+    let tmp = exec_root.join(".berth-init.tmp");
+    std::fs::write(&tmp, BERTH_INIT).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::rename(&tmp, &dst)?;
+    Ok(dst)
+}
+
 fn sibling(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let p = exe.parent()?.join(name);
@@ -149,11 +163,10 @@ fn main() -> Result<()> {
         .or_else(|| sibling("berth-shim"))
         .or_else(|| in_path("berth-shim"))
         .unwrap_or_else(|| "berth-shim".into());
-    cfg.init_binary = file
-        .init_binary
-        .clone()
-        .or_else(|| sibling("berth-init"))
-        .or_else(|| in_path("berth-init"));
+    cfg.init_binary = match file.init_binary.clone() {
+        Some(p) => Some(p),
+        None => Some(install_init(&exec_root)?),
+    };
     cfg.registry.mirrors = file.registry_mirrors.clone().unwrap_or_default();
     cfg.registry.insecure = file.insecure_registries.clone().unwrap_or_default();
     if let Some(u) = &file.default_ulimits {

@@ -117,7 +117,7 @@ impl Engine {
             p["user"] = json!({ "uid": uid, "gid": gid, "additionalGids": extra });
         }
         if e.config.privileged {
-            let all = crate::spec::ALL_CAPS;
+            let all = crate::spec::grantable_caps();
             p["capabilities"] = json!({ "bounding": all, "effective": all, "permitted": all });
         }
         if let Some(cs) = &e.config.console_size

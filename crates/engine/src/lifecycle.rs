@@ -114,6 +114,16 @@ impl Engine {
             let _ = self.persist(c);
             self.fail_pending(c, e);
             self.cleanup_after_exit(c).await;
+            if c.lock().host_config.auto_remove {
+                // The caller holds the op lock; removal waits for it in its own task.
+                let engine = self.clone();
+                let id = c.id.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = engine.remove(&id, true, true).await {
+                        tracing::warn!(container = %id, error = %e, "auto-remove after failed start");
+                    }
+                });
+            }
         }
         res
     }

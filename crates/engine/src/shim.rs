@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use crate::error::{EngineError, Result};
@@ -74,14 +74,17 @@ pub async fn spawn(o: &SpawnOpts) -> Result<i64> {
     let mut child = cmd
         .spawn()
         .map_err(|e| EngineError::internal(format!("spawn {}", o.binary.display()), e))?;
+    // One line, not end-of-file: a descendant may hold the pipe a little longer.
     let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        stdout
-            .read_to_string(&mut out)
+    if let Some(stdout) = child.stdout.take() {
+        BufReader::new(stdout)
+            .read_line(&mut out)
             .await
             .map_err(|e| EngineError::internal("read shim start-up line", e))?;
     }
-    let _ = child.wait().await;
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
     let line = out.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     let v: Value = serde_json::from_str(line).map_err(|_| {
         EngineError::Internal(format!("shim for {} failed to start: {line:?}", o.id))

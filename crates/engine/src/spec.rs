@@ -112,10 +112,29 @@ fn norm_cap(c: &str) -> String {
     }
 }
 
+/// The capabilities berthd itself may grant: its bounding set (a sandbox or an older
+/// kernel may lack some; asking for those makes capset fail).
+pub fn grantable_caps() -> Vec<&'static str> {
+    let bnd = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bnd & (1u64 << i) != 0)
+        .map(|(_, c)| *c)
+        .collect()
+}
+
 /// The capability set after `CapAdd`/`CapDrop` (Docker's order: drop, then add).
 pub fn capabilities(host: &HostConfig) -> Result<Vec<String>> {
     if host.privileged {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(grantable_caps().iter().map(|s| s.to_string()).collect());
     }
     let adds: Vec<String> = host.cap_add.iter().flatten().map(|c| norm_cap(c)).collect();
     let drops: Vec<String> = host
@@ -141,7 +160,7 @@ pub fn capabilities(host: &HostConfig) -> Result<Vec<String>> {
             .collect()
     };
     if adds.iter().any(|c| c == "ALL") {
-        caps = ALL_CAPS
+        caps = grantable_caps()
             .iter()
             .map(|s| s.to_string())
             .filter(|c| !drops.contains(c) || adds.contains(c))

@@ -1,0 +1,810 @@
+//! berthd driven by the stock docker CLI: run, exit codes, detached containers, options,
+//! exec, lifecycle verbs, mounts, stdin and the API's version negotiation.
+
+mod common;
+
+use common::{Daemon, IMG, stderr, stdout};
+
+macro_rules! prereqs {
+    () => {
+        if !common::have_prereqs() {
+            return;
+        }
+    };
+}
+
+#[test]
+fn run_rm_echo_prints_and_leaves_no_container() {
+    prereqs!();
+    let d = Daemon::start();
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", IMG, "echo", "hi"]),
+        "hi"
+    );
+    // The default (bridge) network maps to none with a warning until networking lands.
+    let out = d.docker(&["run", "--rm", IMG, "echo", "hi"]);
+    assert_eq!(stdout(&out).trim(), "hi");
+    assert!(stderr(&out).contains("network none"));
+    assert!(d.eventually(10, || d.ok(&["ps", "-aq"]).is_empty()));
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let code = |args: &[&str]| d.docker(args).status.code();
+    assert_eq!(
+        code(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            IMG,
+            "sh",
+            "-c",
+            "exit 3"
+        ]),
+        Some(3)
+    );
+    assert_eq!(
+        code(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--bogus-flag",
+            IMG,
+            "true"
+        ]),
+        Some(125)
+    );
+    assert_eq!(
+        code(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--restart",
+            "sometimes",
+            IMG,
+            "true"
+        ]),
+        Some(125)
+    );
+    assert_eq!(
+        code(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "no-such-image-here",
+            "true"
+        ]),
+        Some(125)
+    );
+    assert_eq!(
+        code(&["run", "--rm", "--network", "none", IMG, "no-such-command"]),
+        Some(127)
+    );
+    assert_eq!(
+        code(&["run", "--rm", "--network", "none", IMG, "/etc/passwd"]),
+        Some(126)
+    );
+    assert!(
+        d.eventually(10, || d.ok(&["ps", "-aq"]).is_empty()),
+        "--rm containers left behind"
+    );
+}
+
+#[test]
+fn detached_container_ps_logs_follow_stop_rm() {
+    prereqs!();
+    let d = Daemon::start();
+    let id = d.ok(&[
+        "run", "-d", "--network", "none", "--name", "ticker", IMG, "sh", "-c",
+        "trap 'echo bye; exit 0' TERM; i=0; while [ $i -lt 1000 ]; do echo line $i; echo err $i >&2; i=$((i+1)); sleep 0.05; done",
+    ]);
+    assert_eq!(id.len(), 64);
+    assert!(
+        d.ok(&["ps", "--format", "{{.Names}} {{.Status}}"])
+            .contains("ticker Up")
+    );
+    assert!(d.eventually(10, || d.ok(&["logs", "ticker"]).contains("line 5")));
+    let out = d.docker(&["logs", "ticker"]);
+    assert!(
+        stdout(&out).starts_with("line 0\nline 1\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).starts_with("err 0\n"));
+    let out = d.docker(&["logs", "--tail", "2", "-t", "ticker"]);
+    let tail = stdout(&out);
+    assert_eq!(tail.lines().count() + stderr(&out).lines().count(), 2);
+    assert!(tail.starts_with("20") && tail.contains(" line "), "{tail}");
+    // logs -f follows new lines and ends when the container stops.
+    let host = d.host();
+    let follower = std::thread::spawn(move || {
+        std::process::Command::new("timeout")
+            .args(["30", "docker", "logs", "-f", "ticker"])
+            .env("DOCKER_HOST", host)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    d.ok(&["stop", "-t", "5", "ticker"]);
+    let followed = follower.join().unwrap();
+    assert!(
+        followed.status.success(),
+        "logs -f did not end with the container"
+    );
+    let text = stdout(&followed);
+    assert!(
+        text.trim_end().ends_with("bye"),
+        "{}",
+        common::tail(&text, 3)
+    );
+    // Lines are consecutive: none lost.
+    let nums: Vec<u32> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("line ")?.parse().ok())
+        .collect();
+    assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "gap in logs");
+    assert_eq!(
+        d.inspect("ticker", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
+    assert!(
+        d.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=exited",
+            "--format",
+            "{{.Names}}"
+        ])
+        .contains("ticker")
+    );
+    assert!(d.ok(&["ps", "--format", "{{.Names}}"]).is_empty());
+    d.ok(&["rm", "ticker"]);
+    assert!(d.ok(&["ps", "-aq"]).is_empty());
+}
+
+#[test]
+fn env_workdir_user_and_name_apply() {
+    prereqs!();
+    let d = Daemon::start();
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/work/dir",
+        "-u",
+        "user1",
+        "--name",
+        "named",
+        "--hostname",
+        "boxy",
+        IMG,
+        "sh",
+        "-c",
+        "echo $FOO; pwd; id; hostname",
+    ]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec![
+            "bar",
+            "/work/dir",
+            "uid=1000(user1) gid=1000(user1) groups=2000(extra)",
+            "boxy"
+        ]
+    );
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-u",
+            "1234:5678",
+            IMG,
+            "id",
+            "-u"
+        ]),
+        "1234"
+    );
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "nosuchuser",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+}
+
+#[test]
+fn read_only_rootfs_refuses_writes_but_tmpfs_works() {
+    prereqs!();
+    let d = Daemon::start();
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        IMG,
+        "touch",
+        "/x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Read-only file system"));
+    d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        IMG,
+        "touch",
+        "/scratch/x",
+    ]);
+    // Without --read-only the container writes to its own layer.
+    d.ok(&["run", "--rm", "--network", "none", IMG, "touch", "/x"]);
+}
+
+#[test]
+fn memory_pids_and_cpu_limits_are_visible_in_the_container_cgroup() {
+    prereqs!();
+    let d = Daemon::start();
+    let mem = d.ok(&[
+        "run", "--rm", "--network", "none", "--memory", "64m", IMG, "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+    ]);
+    assert_eq!(mem, (64 << 20).to_string());
+    let pids = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pids-limit",
+        "20",
+        IMG,
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+    ]);
+    assert_eq!(pids, "20");
+    let cpu = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cpus",
+        "0.5",
+        IMG,
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max",
+    ]);
+    assert!(cpu.starts_with("50000"), "{cpu}");
+    d.inspect_last_memory();
+}
+
+trait InspectExt {
+    fn inspect_last_memory(&self);
+}
+impl InspectExt for Daemon {
+    fn inspect_last_memory(&self) {
+        self.ok(&[
+            "create",
+            "--name",
+            "memc",
+            "--network",
+            "none",
+            "--memory",
+            "32m",
+            IMG,
+            "true",
+        ]);
+        assert_eq!(
+            self.inspect("memc", "{{.HostConfig.Memory}}"),
+            (32 << 20).to_string()
+        );
+        self.ok(&["rm", "memc"]);
+    }
+}
+
+#[test]
+fn cap_drop_and_cap_add_change_the_capability_sets() {
+    prereqs!();
+    let d = Daemon::start();
+    let eff = |args: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&[IMG, "sh", "-c", "grep CapEff /proc/self/status | cut -f2"]);
+        u64::from_str_radix(d.ok(&a).trim(), 16).unwrap()
+    };
+    let default = eff(&[]);
+    assert_eq!(default, 0xa80425fb, "Docker's default set");
+    assert_eq!(eff(&["--cap-drop", "ALL"]), 0);
+    assert_eq!(eff(&["--cap-add", "NET_ADMIN"]), default | (1 << 12));
+    assert_eq!(eff(&["--cap-drop", "CHOWN"]), default & !1);
+    assert!(eff(&["--privileged"]).count_ones() >= 38);
+    // Dropping SETUID/SETGID shows as an error when changing user inside.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cap-drop",
+        "ALL",
+        IMG,
+        "chown",
+        "1:1",
+        "/tmp",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+}
+
+#[test]
+fn network_none_has_only_loopback_and_host_shares_the_host() {
+    prereqs!();
+    let d = Daemon::start();
+    let ifs = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMG,
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(ifs.split_whitespace().collect::<Vec<_>>(), vec!["lo"]);
+    let host_ifs = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let ifs = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        IMG,
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(ifs.split_whitespace().count(), host_ifs);
+}
+
+#[test]
+fn restart_policy_on_failure_retries_then_gives_up() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        IMG,
+        "sh",
+        "-c",
+        "echo try; exit 2",
+    ]);
+    assert!(
+        d.eventually(20, || d
+            .inspect("flaky", "{{.RestartCount}} {{.State.Status}}")
+            == "2 exited"),
+        "{}",
+        d.inspect("flaky", "{{.RestartCount}} {{.State.Status}}")
+    );
+    assert_eq!(d.ok(&["logs", "flaky"]).lines().count(), 3);
+    // always: comes back after the process exits, until stopped.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "phoenix",
+        "--restart",
+        "always",
+        IMG,
+        "sh",
+        "-c",
+        "sleep 0.3; exit 1",
+    ]);
+    assert!(d.eventually(20, || {
+        d.inspect("phoenix", "{{.RestartCount}}")
+            .parse::<i64>()
+            .unwrap_or(0)
+            >= 2
+    }));
+    d.ok(&["stop", "-t", "1", "phoenix"]);
+    let n = d.inspect("phoenix", "{{.RestartCount}}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(
+        d.inspect("phoenix", "{{.RestartCount}} {{.State.Running}}"),
+        format!("{n} false")
+    );
+}
+
+#[test]
+fn exec_runs_in_the_container_with_its_exit_code() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "box",
+        "-e",
+        "FROMRUN=1",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        d.ok(&["exec", "box", "sh", "-c", "echo $FROMRUN; hostname"])
+            .lines()
+            .next(),
+        Some("1")
+    );
+    assert_eq!(
+        d.docker(&["exec", "box", "sh", "-c", "exit 5"])
+            .status
+            .code(),
+        Some(5)
+    );
+    assert_eq!(
+        d.ok(&[
+            "exec",
+            "-u",
+            "user1",
+            "-w",
+            "/tmp",
+            "box",
+            "sh",
+            "-c",
+            "id -u; pwd"
+        ]),
+        "1000\n/tmp"
+    );
+    assert_eq!(
+        d.ok(&["exec", "-e", "X=y", "box", "sh", "-c", "echo $X"]),
+        "y"
+    );
+    let out = d.docker_stdin(&["exec", "-i", "box", "cat"], Some(b"piped\n"));
+    assert_eq!(stdout(&out), "piped\n");
+    d.ok(&["exec", "-d", "box", "touch", "/tmp/detached"]);
+    assert!(d.eventually(5, || {
+        d.docker(&["exec", "box", "test", "-f", "/tmp/detached"])
+            .status
+            .success()
+    }));
+    // The exec's process runs in the container's pid namespace.
+    assert!(d.ok(&["exec", "box", "ps"]).contains("sleep 300"));
+    d.ok(&["rm", "-f", "box"]);
+    assert_ne!(d.docker(&["exec", "box", "true"]).status.code(), Some(0));
+}
+
+#[test]
+fn kill_restart_pause_unpause_and_wait() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "w1",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    let pid1 = d.inspect("w1", "{{.State.Pid}}");
+    d.ok(&["pause", "w1"]);
+    assert_eq!(
+        d.inspect("w1", "{{.State.Status}} {{.State.Paused}}"),
+        "paused true"
+    );
+    assert_ne!(d.docker(&["pause", "w1"]).status.code(), Some(0));
+    d.ok(&["unpause", "w1"]);
+    assert_eq!(d.inspect("w1", "{{.State.Status}}"), "running");
+    d.ok(&["restart", "-t", "1", "w1"]);
+    assert_eq!(d.inspect("w1", "{{.State.Status}}"), "running");
+    assert_ne!(d.inspect("w1", "{{.State.Pid}}"), pid1);
+    // wait blocks until the kill lands, and reports 128+9.
+    let host = d.host();
+    let waiter = std::thread::spawn(move || {
+        std::process::Command::new("timeout")
+            .args(["30", "docker", "wait", "w1"])
+            .env("DOCKER_HOST", host)
+            .output()
+            .unwrap()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    d.ok(&["kill", "w1"]);
+    assert_eq!(stdout(&waiter.join().unwrap()).trim(), "137");
+    assert_eq!(d.ok(&["wait", "w1"]), "137");
+    assert_eq!(d.inspect("w1", "{{.State.ExitCode}}"), "137");
+    // kill with a signal the process handles.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "h1",
+        IMG,
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; while :; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.ok(&["kill", "-s", "USR1", "h1"]);
+    assert_eq!(d.ok(&["wait", "h1"]), "42");
+    assert_ne!(
+        d.docker(&["kill", "h1"]).status.code(),
+        Some(0),
+        "kill of a stopped container fails"
+    );
+    // A running container is not removed without force.
+    d.ok(&["start", "h1"]);
+    assert_ne!(d.docker(&["rm", "h1"]).status.code(), Some(0));
+    d.ok(&["rm", "-f", "h1", "w1"]);
+}
+
+#[test]
+fn inspect_reports_docker_shape() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "insp",
+        "--label",
+        "a=b",
+        "-e",
+        "K=V",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    let out = d.ok(&["inspect", "insp"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = &v[0];
+    assert_eq!(c["Name"], "/insp");
+    assert_eq!(c["Path"], "sleep");
+    assert_eq!(c["Args"][0], "300");
+    assert_eq!(c["State"]["Status"], "running");
+    assert_eq!(c["State"]["Running"], true);
+    assert!(c["State"]["Pid"].as_i64().unwrap() > 0);
+    assert!(c["State"]["StartedAt"].as_str().unwrap().starts_with("20"));
+    assert_eq!(c["Config"]["Labels"]["a"], "b");
+    assert!(
+        c["Config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "K=V")
+    );
+    assert_eq!(c["HostConfig"]["NetworkMode"], "none");
+    assert!(c["LogPath"].as_str().unwrap().ends_with("-json.log"));
+    assert!(c["Image"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(
+        d.ok(&["ps", "--filter", "label=a=b", "--format", "{{.Names}}"]),
+        "insp"
+    );
+    assert_eq!(
+        d.ok(&["ps", "--filter", "name=ins", "--format", "{{.Names}}"]),
+        "insp"
+    );
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "--filter",
+            &format!("ancestor={IMG}"),
+            "--format",
+            "{{.Names}}"
+        ]),
+        "insp"
+    );
+    assert!(d.ok(&["ps", "--filter", "label=a=c", "-q"]).is_empty());
+    let notfound = d.docker(&["inspect", "nope"]);
+    assert!(!notfound.status.success());
+    assert!(
+        stderr(&notfound).contains("No such"),
+        "{}",
+        stderr(&notfound)
+    );
+    d.ok(&["rm", "-f", "insp"]);
+}
+
+#[test]
+fn bind_mounts_and_named_volumes() {
+    prereqs!();
+    let d = Daemon::start();
+    let host_dir = d.dir.path().join("shared");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("in.txt"), "from host\n").unwrap();
+    let bind = format!("{}:/mnt", host_dir.display());
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            IMG,
+            "sh",
+            "-c",
+            "cat /mnt/in.txt; echo back > /mnt/out.txt"
+        ]),
+        "from host"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("out.txt")).unwrap(),
+        "back\n"
+    );
+    let ro = format!("{}:/mnt:ro", host_dir.display());
+    assert_ne!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &ro,
+            IMG,
+            "touch",
+            "/mnt/x"
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "vol1:/data",
+        IMG,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "vol1:/data",
+            IMG,
+            "cat",
+            "/data/f"
+        ]),
+        "kept"
+    );
+    assert!(d.data.join("volumes/vol1/_data/f").exists());
+}
+
+#[test]
+fn stdin_eof_reaches_the_container() {
+    prereqs!();
+    let d = Daemon::start();
+    let out = d.docker_stdin(
+        &["run", "-i", "--rm", "--network", "none", IMG, "cat"],
+        Some(b"x\n"),
+    );
+    assert_eq!(stdout(&out), "x\n");
+    assert_eq!(out.status.code(), Some(0));
+    let big: Vec<u8> = (0..200_000u32)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    let out = d.docker_stdin(
+        &["run", "-i", "--rm", "--network", "none", IMG, "wc", "-l"],
+        Some(&big),
+    );
+    assert_eq!(stdout(&out).trim(), "200000");
+}
+
+#[test]
+fn init_reaps_and_forwards_signals() {
+    prereqs!();
+    let d = Daemon::start();
+    let ps = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--init",
+        IMG,
+        "ps",
+        "-o",
+        "pid,args",
+    ]);
+    assert!(
+        ps.lines()
+            .any(|l| l.trim_start().starts_with("1 ") && l.contains("berth-init")),
+        "{ps}"
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--init",
+        "--name",
+        "i1",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    d.ok(&["stop", "-t", "10", "i1"]);
+    assert_eq!(
+        d.inspect("i1", "{{.State.ExitCode}}"),
+        "143",
+        "SIGTERM forwarded to sleep"
+    );
+}
+
+#[test]
+fn api_version_prefix_and_ping_headers() {
+    prereqs!();
+    let d = Daemon::start();
+    let curl = |path: &str| {
+        let o = std::process::Command::new("curl")
+            .args(["-s", "-i", "--unix-socket"])
+            .arg(&d.sock)
+            .arg(format!("http://x{path}"))
+            .output()
+            .unwrap();
+        stdout(&o)
+    };
+    let ping = curl("/_ping");
+    assert!(ping.starts_with("HTTP/1.1 200"));
+    let lower = ping.to_ascii_lowercase();
+    for h in [
+        "api-version: 1.45",
+        "ostype: linux",
+        "docker-experimental: false",
+        "swarm: inactive",
+        "builder-version:",
+        "server:",
+    ] {
+        assert!(lower.contains(h), "missing {h} in {ping}");
+    }
+    assert!(curl("/v1.45/containers/json").starts_with("HTTP/1.1 200"));
+    assert!(curl("/v1.24/version").starts_with("HTTP/1.1 200"));
+    let too_new = curl("/v1.99/version");
+    assert!(
+        too_new.starts_with("HTTP/1.1 400") && too_new.contains("\"message\""),
+        "{too_new}"
+    );
+    assert!(curl("/v1.45/containers/nope/json").starts_with("HTTP/1.1 404"));
+    let v = d.ok(&["version", "--format", "{{.Server.APIVersion}}"]);
+    assert_eq!(v, "1.45");
+    d.ok(&["info"]);
+}
