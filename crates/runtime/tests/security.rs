@@ -964,115 +964,117 @@ fn racing_dev_null_into_a_symlink_never_unmasks_anything() {
     assert_eq!(host_core_pattern(), core);
 }
 
-/// Accepts one console-socket connection and keeps it open until the peer closes it (the pty
-/// master it carries is not needed: the checks look at the created container from outside).
-fn console_socket(dir: &Path) -> (PathBuf, std::thread::JoinHandle<()>) {
+/// Accepts one console-socket connection and hands it back through the join handle, unread:
+/// the pty master it carries stays queued on it (reading it without taking the descriptor would
+/// close the master and hang up the container's terminal). Joining needs a connection, so the
+/// caller connects once itself after create, in case create failed before connecting.
+fn console_socket(
+    dir: &Path,
+) -> (
+    PathBuf,
+    std::thread::JoinHandle<Option<std::os::unix::net::UnixStream>>,
+) {
     let path = dir.join("console.sock");
     let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    let h = std::thread::spawn(move || {
-        if let Ok((mut s, _)) = l.accept() {
-            // Until the runtime (or the test, when create failed first) closes its end.
-            let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-            let _ = std::io::copy(&mut s, &mut std::io::sink());
-        }
-    });
+    let h = std::thread::spawn(move || l.accept().ok().map(|(s, _)| s));
     (path, h)
 }
 
-/// Mount points inside a created container (its init's mountinfo), as the container sees them.
-fn container_mounts(pid: i64) -> Vec<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
-        .unwrap()
+/// `create --console-socket` of a terminal container whose image has the symlinks `links`
+/// (name under the rootfs -> target). A createContainer hook (run in the container's mount
+/// namespace after every mount, the console included, before pivot_root) saves the mount
+/// table, so what the runtime mounted is known even when create fails afterwards. Returns
+/// (create succeeded, mount points as seen from the host side).
+fn console_setup_mounts(
+    links: &[(&str, &str)],
+    drop_mounts: &[&str],
+) -> (bool, Vec<String>, String) {
+    let mut b = Bundle::new();
+    for d in drop_mounts {
+        without_mount(&mut b, d);
+    }
+    std::fs::create_dir_all(b.rootfs().join("dev/pts")).unwrap();
+    for (name, target) in links {
+        symlink(target, b.rootfs().join(name)).unwrap();
+    }
+    let snapshot = b.path().join("mountinfo.hook");
+    b.config["hooks"] = json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", format!("cat /proc/self/mountinfo > {}", snapshot.display())]}]});
+    b.config["process"]["terminal"] = json!(true);
+    b.args(&["sleep", "100"]);
+    b.write_config();
+    let (sock, h) = console_socket(b.path());
+    let id = b.new_id();
+    let o = b
+        .cmd()
+        .args(["create", "--console-socket"])
+        .arg(&sock)
+        .arg("--bundle")
+        .arg(b.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = b.rt(&["delete", "--force", &id]);
+    drop(std::os::unix::net::UnixStream::connect(&sock));
+    let _ = h.join();
+    let mps = std::fs::read_to_string(&snapshot)
+        .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .collect()
+        .collect();
+    (o.status.success(), mps, out(&o))
 }
 
 #[test]
 fn a_dev_console_or_ptmx_symlink_never_redirects_the_console_mount() {
     let core = host_core_pattern();
+    let on_proc = |mps: &[String]| {
+        mps.iter()
+            .filter(|m| m.contains("/proc/sys/kernel"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     // 1. /dev/console in the image is a symlink into procfs (no /dev tmpfs hides it).
-    let mut b = Bundle::new();
-    without_mount(&mut b, "/dev");
-    std::fs::create_dir_all(b.rootfs().join("dev/pts")).unwrap();
-    symlink(
-        "/proc/sys/kernel/core_pattern",
-        b.rootfs().join("dev/console"),
-    )
-    .unwrap();
-    b.config["process"]["terminal"] = json!(true);
-    b.args(&["sleep", "100"]);
-    b.write_config();
-    let (sock, h) = console_socket(b.path());
-    let id = b.new_id();
-    let o = b
-        .cmd()
-        .args(["create", "--console-socket"])
-        .arg(&sock)
-        .arg("--bundle")
-        .arg(b.path())
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    if o.status.success() {
-        let pid = b.state(&id)["pid"].as_i64().unwrap();
-        let mps = container_mounts(pid);
+    let (ok, mps, o) = console_setup_mounts(
+        &[("dev/console", "/proc/sys/kernel/core_pattern")],
+        &["/dev"],
+    );
+    assert!(!mps.is_empty(), "createContainer hook did not run: {o}");
+    assert!(
+        on_proc(&mps).is_empty(),
+        "console mounted over the symlink's target: {:?}",
+        on_proc(&mps)
+    );
+    assert!(ok, "{o}");
+    assert!(
+        mps.iter().any(|m| m.ends_with("/rootfs/dev/console")),
+        "no /dev/console mount: {mps:?}"
+    );
+    // The same with a relative link climbing out, and through an absolute link to the host.
+    for target in [
+        "../../../../../../../../proc/sys/kernel/core_pattern",
+        "/proc/self/root/proc/sys/kernel/core_pattern",
+    ] {
+        let (_, mps, _) = console_setup_mounts(&[("dev/console", target)], &["/dev"]);
         assert!(
-            !mps.iter().any(|m| m.starts_with("/proc/sys/kernel")),
-            "console mounted over the symlink's target: {mps:?}"
-        );
-        assert!(
-            mps.iter().any(|m| m == "/dev/console"),
-            "no /dev/console mount: {mps:?}"
+            on_proc(&mps).is_empty(),
+            "console via {target}: {:?}",
+            on_proc(&mps)
         );
     }
-    let _ = b.rt(&["delete", "--force", &id]);
-    drop(std::os::unix::net::UnixStream::connect(&sock));
-    let _ = h.join();
 
     // 2. No devpts instance, and /dev/pts/ptmx + /dev/ptmx are symlinks into procfs.
-    let mut b = Bundle::new();
-    without_mount(&mut b, "/dev");
-    without_mount(&mut b, "/dev/pts");
-    std::fs::create_dir_all(b.rootfs().join("dev/pts")).unwrap();
-    symlink(
-        "/proc/sys/kernel/core_pattern",
-        b.rootfs().join("dev/pts/ptmx"),
-    )
-    .unwrap();
-    symlink(
-        "/proc/sys/kernel/core_pattern",
-        b.rootfs().join("dev/pts/0"),
-    )
-    .unwrap();
-    symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/ptmx")).unwrap();
-    b.config["process"]["terminal"] = json!(true);
-    b.args(&["sleep", "100"]);
-    b.write_config();
-    let (sock, h) = console_socket(b.path());
-    let id = b.new_id();
-    let o = b
-        .cmd()
-        .args(["create", "--console-socket"])
-        .arg(&sock)
-        .arg("--bundle")
-        .arg(b.path())
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    if o.status.success() {
-        let pid = b.state(&id)["pid"].as_i64().unwrap();
-        let mps = container_mounts(pid);
-        assert!(
-            !mps.iter().any(|m| m.starts_with("/proc/sys/kernel")),
-            "console mounted over the symlink's target: {mps:?}"
-        );
-    }
-    let _ = b.rt(&["delete", "--force", &id]);
-    drop(std::os::unix::net::UnixStream::connect(&sock));
-    let _ = h.join();
+    let links = [
+        ("dev/pts/ptmx", "/proc/sys/kernel/core_pattern"),
+        ("dev/pts/0", "/proc/sys/kernel/core_pattern"),
+        ("dev/ptmx", "/proc/sys/kernel/core_pattern"),
+    ];
+    let (_, mps, _) = console_setup_mounts(&links, &["/dev", "/dev/pts"]);
+    assert!(
+        on_proc(&mps).is_empty(),
+        "console mounted over the symlink's target: {:?}",
+        on_proc(&mps)
+    );
     assert_eq!(host_core_pattern(), core);
 }
 
