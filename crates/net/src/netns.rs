@@ -68,6 +68,9 @@ impl NetNs {
             // nothing but the bind mount before it exits.
             unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
                 .map_err(|e| io_err(&target, "unshare(CLONE_NEWNET)")(e.into()))?;
+            // A fresh namespace has lo down; containers (and `--network none`) expect it
+            // up, and the runtime joining this file by path will not touch it.
+            loopback_up().map_err(io_err(&target, "bring lo up"))?;
             rustix::mount::mount_bind("/proc/thread-self/ns/net", &target)
                 .map_err(|e| io_err(&target, "bind mount")(e.into()))
         })
@@ -132,6 +135,33 @@ impl NetNs {
     }
 }
 
+/// Sets IFF_UP on `lo` in the calling thread's network namespace.
+fn loopback_up() -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let sock = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )?;
+    // SAFETY: ifreq is a plain C struct for which all-zero bytes are a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name from and writes the flags into
+    // `ifr`, which lives for the whole call; the socket fd is open.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFFLAGS filled the ifru_flags member of the union.
+    unsafe { ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: as above; SIOCSIFFLAGS only reads `ifr`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Unmounts and unlinks a namespace file by path; a missing file is not an error, so
 /// cleanup after a crash can call it blindly.
 pub fn remove(path: &Path) -> Result<(), NetnsError> {
@@ -173,6 +203,14 @@ mod tests {
             std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino(),
             host_ino
         );
+        // lo is up, so `--network none` containers have a working loopback.
+        let lo = ns
+            .run(|| {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                std::net::TcpStream::connect(l.local_addr().unwrap()).is_ok()
+            })
+            .unwrap();
+        assert!(lo, "loopback usable in the new namespace");
         let again = NetNs::open(&path).unwrap();
         drop(again);
         ns.delete().unwrap();
