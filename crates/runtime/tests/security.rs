@@ -933,11 +933,26 @@ fn racing_dev_null_into_a_symlink_never_unmasks_anything() {
     let mut b = Bundle::new();
     without_mount(&mut b, "/dev");
     let dev = b.rootfs().join("dev");
-    symlink("/proc/sys/kernel/core_pattern", dev.join("null.evil")).unwrap();
     b.sh(PROC_PROBE);
     b.write_config();
+    // Another container sharing this /dev keeps putting a fresh symlink in place of the null
+    // device the runtime creates (rename over it: atomic, as in the published exploit).
     let stop = Arc::new(AtomicBool::new(false));
-    let t = swapper(dev, "null", "null.evil", stop.clone());
+    let t = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_file(dev.join("null.tmp"));
+                if symlink("/proc/sys/kernel/core_pattern", dev.join("null.tmp")).is_ok()
+                    && std::fs::rename(dev.join("null.tmp"), dev.join("null")).is_ok()
+                {
+                    n += 1;
+                }
+            }
+            n
+        })
+    };
     let end = Instant::now() + Duration::from_secs(8);
     let (mut ok, mut i) = (0, 0);
     while i < 150 && Instant::now() < end {
@@ -960,7 +975,7 @@ fn racing_dev_null_into_a_symlink_never_unmasks_anything() {
     }
     stop.store(true, Ordering::Relaxed);
     let swaps = t.join().unwrap();
-    eprintln!("{i} containers ({ok} ran) against {swaps} swaps of /dev/null");
+    eprintln!("{i} containers ({ok} ran) against {swaps} replacements of /dev/null");
     assert_eq!(host_core_pattern(), core);
 }
 
