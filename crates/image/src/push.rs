@@ -167,8 +167,9 @@ async fn push_blob(
     });
     match opts.chunk_size {
         Some(chunk) if size as usize > chunk => {
-            let data = content.read(digest)?;
-            client.push_blob_chunked(r, digest, &data, chunk).await?;
+            let f = content.open_blob(digest)?;
+            let f = tokio::fs::File::from_std(f);
+            client.push_blob_chunked(r, digest, f, chunk).await?;
         }
         _ => {
             // Open once up front so a missing blob is reported here, not as a digest error.

@@ -109,6 +109,12 @@ pub enum RegistryError {
     },
     #[error("upload to {url}: registry sent no Location header")]
     NoLocation { url: String },
+    #[error("reading blob {digest} for upload: {source}")]
+    Read {
+        digest: Digest,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Manifests and configs are small; anything bigger is refused before it is buffered.
@@ -673,19 +679,33 @@ impl RegistryClient {
     }
 
     /// Uploads a blob in PATCH chunks of `chunk` bytes, then closes it with a PUT.
-    pub async fn push_blob_chunked(
+    /// Reads `data` one chunk at a time, so a large layer is never held in memory whole.
+    pub async fn push_blob_chunked<R: tokio::io::AsyncRead + Unpin + Send>(
         &self,
         r: &Reference,
         digest: &Digest,
-        data: &[u8],
+        mut data: R,
         chunk: usize,
     ) -> Result<(), RegistryError> {
+        use tokio::io::AsyncReadExt;
         let ep = self.push_endpoint(r).await;
         let resp = self.start_upload(&ep, r, "").await?;
         let mut loc = Self::location(&ep, &resp)?;
         let mut off = 0usize;
-        for piece in data.chunks(chunk.max(1)) {
-            let piece = Bytes::copy_from_slice(piece);
+        loop {
+            let mut buf = Vec::with_capacity(chunk.max(1));
+            (&mut data)
+                .take(chunk.max(1) as u64)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(|e| RegistryError::Read {
+                    digest: digest.clone(),
+                    source: e,
+                })?;
+            if buf.is_empty() {
+                break;
+            }
+            let piece = Bytes::from(buf);
             let end = off + piece.len() - 1;
             let body = move || reqwest::Body::from(piece.clone());
             let resp = self
