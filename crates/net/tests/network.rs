@@ -110,3 +110,102 @@ async fn connect_publish_disconnect_remove_leaves_nothing() {
         ns.delete().unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_connects_get_unique_addresses_and_clean_up() {
+    const N: usize = 24;
+    let dir = tempfile::tempdir().unwrap();
+    let ipam = Arc::new(Ipam::new(JsonFileStore::new(
+        dir.path().join("leases.json"),
+    )));
+    let fw = Firewall::new(Chains::with_suffix(&format!("-{}", unique("c"))));
+    let _fg = FirewallGuard(fw.clone());
+    let drv = Arc::new(BridgeDriver::new(ipam.clone(), fw.clone()).await.unwrap());
+    let br = unique("bt");
+    let _bg = LinkGuard(br.clone());
+    let net = BridgeNetwork {
+        id: "many".into(),
+        bridge: br.clone(),
+        pool: Pool::new("many", "10.213.12.0/24".parse().unwrap(), None, None).unwrap(),
+        mtu: None,
+        internal: false,
+    };
+    let nstate = drv.create_network(&net).await.unwrap();
+    let mut guards = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let p = dir.path().join(format!("c{i}"));
+        let host_veth = unique("vt");
+        guards.push((NetnsGuard(p.clone()), LinkGuard(host_veth.clone())));
+        let (drv, net) = (drv.clone(), net.clone());
+        tasks.push(tokio::spawn(async move {
+            let ns = NetNs::create(&p).unwrap();
+            let ep = drv
+                .connect(
+                    &net,
+                    &ns,
+                    &EndpointRequest {
+                        container_id: format!("ctr{i}"),
+                        ifname: "eth0".into(),
+                        host_veth,
+                        ip: None,
+                        mac: None,
+                        default_route: true,
+                        ports: parse_publish(&format!("127.0.0.1::{}", 1000 + i)).unwrap(),
+                    },
+                )
+                .await
+                .unwrap();
+            (ns, ep)
+        }));
+    }
+    let mut done = Vec::new();
+    for t in tasks {
+        done.push(t.await.unwrap());
+    }
+    let mut addrs: Vec<_> = done.iter().map(|(_, ep)| ep.address.addr()).collect();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), N, "every container got its own address");
+    assert_eq!(ipam.store().load("many").unwrap().len(), N);
+    // Neighbours reach each other across the bridge.
+    let (a, b) = (&done[0], &done[N - 1]);
+    let l =
+        b.0.run(|| TcpListener::bind((b.1.address.addr(), 0)).unwrap())
+            .unwrap();
+    let target = l.local_addr().unwrap();
+    assert!(
+        a.0.run(
+            move || TcpStream::connect_timeout(&target, std::time::Duration::from_secs(5)).is_ok()
+        )
+        .unwrap()
+    );
+    drop(l);
+
+    let mut tasks = Vec::new();
+    for (ns, ep) in done {
+        let drv = drv.clone();
+        tasks.push(tokio::spawn(async move {
+            drv.disconnect(&ep).await.unwrap();
+            ns.delete().unwrap();
+            ep.host_veth
+        }));
+    }
+    for t in tasks {
+        let v = t.await.unwrap();
+        assert!(!link_exists(&v), "{v} left behind");
+    }
+    assert!(ipam.store().load("many").unwrap().is_empty());
+    drv.remove_network(&net, &nstate).await.unwrap();
+    for (table, chain) in [("nat", &fw.chains.nat), ("filter", &fw.chains.forward)] {
+        let out = std::process::Command::new("iptables")
+            .args(["-w", "-t", table, "-S", chain])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            1,
+            "{chain}"
+        );
+    }
+}
