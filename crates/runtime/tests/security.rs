@@ -779,35 +779,69 @@ fn symlinked_mount_destinations_resolve_inside_the_rootfs() {
     );
 }
 
-/// Swaps the names `a` and `b` in `dir` as fast as it can until `stop` (RENAME_EXCHANGE, so
-/// the destination is always either the directory or the symlink, never missing).
-fn swapper(
-    dir: PathBuf,
-    a: &'static str,
-    b: &'static str,
+/// A thread racing the runtime until stopped. Dropping it (also when an assertion fails) stops
+/// and joins the thread, so it never races the temp dir cleanup and leaves files behind.
+struct Racer {
     stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let d = std::fs::File::open(&dir).unwrap();
-        let (ca, cb) = (
-            std::ffi::CString::new(a).unwrap(),
-            std::ffi::CString::new(b).unwrap(),
-        );
-        let mut n = 0;
-        while !stop.load(Ordering::Relaxed) {
-            // SAFETY: renameat2 on names inside a directory we hold open.
-            unsafe {
-                libc::renameat2(
-                    d.as_raw_fd(),
-                    ca.as_ptr(),
-                    d.as_raw_fd(),
-                    cb.as_ptr(),
-                    libc::RENAME_EXCHANGE,
-                )
-            };
-            n += 1;
+    handle: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Racer {
+    /// Runs `step` in a loop on its own thread; counts the steps that returned true.
+    fn spawn(mut step: impl FnMut() -> bool + Send + 'static) -> Racer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut n = 0;
+            while !s.load(Ordering::Relaxed) {
+                n += u64::from(step());
+            }
+            n
+        });
+        Racer {
+            stop,
+            handle: Some(handle),
         }
-        n
+    }
+
+    /// Stops the thread; returns how many steps succeeded.
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .take()
+            .map(|h| h.join().unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Racer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Swaps the names `a` and `b` in `dir` as fast as it can (RENAME_EXCHANGE, so the destination
+/// is always either the directory or the symlink, never missing).
+fn swapper(dir: PathBuf, a: &'static str, b: &'static str) -> Racer {
+    let d = std::fs::File::open(&dir).unwrap();
+    let (ca, cb) = (
+        std::ffi::CString::new(a).unwrap(),
+        std::ffi::CString::new(b).unwrap(),
+    );
+    Racer::spawn(move || {
+        // SAFETY: renameat2 on names inside a directory we hold open.
+        unsafe {
+            libc::renameat2(
+                d.as_raw_fd(),
+                ca.as_ptr(),
+                d.as_raw_fd(),
+                cb.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            ) == 0
+        }
     })
 }
 
@@ -834,8 +868,7 @@ fn racing_a_symlink_into_a_mount_destination_never_escapes() {
     );
     b.args(&["true"]);
     b.write_config();
-    let stop = Arc::new(AtomicBool::new(false));
-    let t = swapper(b.rootfs(), "race", "race.link", stop.clone());
+    let racer = swapper(b.rootfs(), "race", "race.link");
     let end = Instant::now() + Duration::from_secs(10);
     let (mut ok, mut failed, mut i) = (0, 0, 0);
     while i < 200 && Instant::now() < end {
@@ -860,8 +893,7 @@ fn racing_a_symlink_into_a_mount_destination_never_escapes() {
             "iteration {i}: mount on the host"
         );
     }
-    stop.store(true, Ordering::Relaxed);
-    let swaps = t.join().unwrap();
+    let swaps = racer.finish();
     eprintln!("{i} containers ({ok} ran, {failed} refused) against {swaps} swaps");
     assert!(
         host_mounts_under(b.path()).is_empty(),
@@ -937,22 +969,11 @@ fn racing_dev_null_into_a_symlink_never_unmasks_anything() {
     b.write_config();
     // Another container sharing this /dev keeps putting a fresh symlink in place of the null
     // device the runtime creates (rename over it: atomic, as in the published exploit).
-    let stop = Arc::new(AtomicBool::new(false));
-    let t = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let _ = std::fs::remove_file(dev.join("null.tmp"));
-                if symlink("/proc/sys/kernel/core_pattern", dev.join("null.tmp")).is_ok()
-                    && std::fs::rename(dev.join("null.tmp"), dev.join("null")).is_ok()
-                {
-                    n += 1;
-                }
-            }
-            n
-        })
-    };
+    let racer = Racer::spawn(move || {
+        let _ = std::fs::remove_file(dev.join("null.tmp"));
+        symlink("/proc/sys/kernel/core_pattern", dev.join("null.tmp")).is_ok()
+            && std::fs::rename(dev.join("null.tmp"), dev.join("null")).is_ok()
+    });
     let end = Instant::now() + Duration::from_secs(8);
     let (mut ok, mut i) = (0, 0);
     while i < 150 && Instant::now() < end {
@@ -973,8 +994,7 @@ fn racing_dev_null_into_a_symlink_never_unmasks_anything() {
             assert_proc_protected(&stdout, &format!("iteration {i}"));
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let swaps = t.join().unwrap();
+    let swaps = racer.finish();
     eprintln!("{i} containers ({ok} ran) against {swaps} replacements of /dev/null");
     assert_eq!(host_core_pattern(), core);
 }
