@@ -17,6 +17,14 @@ use berth_image::registry::{RegistryClient, RegistryConfig};
 use berth_image::unpack::UnpackOptions;
 use clap::{Parser, Subcommand};
 
+/// Prints a line; a closed stdout (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 struct Cli {
     /// berth's data root (content store, snapshots, images.json).
@@ -59,6 +67,41 @@ enum Cmd {
         zstd: bool,
     },
     Images,
+    Inspect {
+        name: String,
+    },
+    History {
+        name: String,
+    },
+    Tag {
+        source: String,
+        target: String,
+    },
+    /// Writes a docker-archive (+ OCI layout) tar of the images to --output.
+    Save {
+        names: Vec<String>,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    Load {
+        #[arg(long, short)]
+        input: PathBuf,
+    },
+    /// A rootfs tarball as a one-layer image (`--change 'CMD …'` as docker import).
+    Import {
+        file: PathBuf,
+        reference: Option<String>,
+        #[arg(long, short)]
+        change: Vec<String>,
+    },
+    /// The image's flattened filesystem as a tar to --output.
+    Export {
+        name: String,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Disk usage of images, snapshots and the content store.
+    Df,
     Rmi {
         name: String,
         #[arg(long)]
@@ -111,7 +154,7 @@ async fn main() -> Result<()> {
             let start = Instant::now();
             let (rec, res) = store.pull(&client, &r, &opts).await?;
             let secs = start.elapsed().as_secs_f64();
-            println!(
+            say!(
                 "{}",
                 serde_json::json!({
                     "id": rec.id, "digest": res.digest, "fetched": res.layers_fetched,
@@ -124,30 +167,91 @@ async fn main() -> Result<()> {
             let rep = store
                 .push(&client, &name, &t, &PushOptions::default())
                 .await?;
-            println!(
+            say!(
                 "{}",
                 serde_json::json!({"uploaded": rep.uploaded.len(), "existed": rep.existed.len()})
             );
         }
         Cmd::Seed { tag, dirs, zstd } => {
             let id = seed(&store, &tag, &dirs, zstd)?;
-            println!("{}", serde_json::json!({"id": id}));
+            say!("{}", serde_json::json!({"id": id}));
         }
         Cmd::Images => {
-            println!("{}", serde_json::to_string_pretty(&store.list()?)?);
+            say!("{}", serde_json::to_string_pretty(&store.list()?)?);
+        }
+        Cmd::Inspect { name } => {
+            say!("{}", serde_json::to_string_pretty(&store.inspect(&name)?)?);
+        }
+        Cmd::History { name } => {
+            say!("{}", serde_json::to_string_pretty(&store.history(&name)?)?);
+        }
+        Cmd::Tag { source, target } => store.tag(&source, &target)?,
+        Cmd::Save { names, output } => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let f = std::fs::File::create(&output)?;
+            berth_image::archive::save(&store, &names, std::io::BufWriter::new(f))?;
+        }
+        Cmd::Load { input } => {
+            let f = std::fs::File::open(&input)?;
+            for l in berth_image::archive::load(&store, std::io::BufReader::new(f))? {
+                say!("{}", serde_json::json!({"id": l.id, "tags": l.tags}));
+            }
+        }
+        Cmd::Import {
+            file,
+            reference,
+            change,
+        } => {
+            let r = reference.as_deref().map(Reference::parse).transpose()?;
+            let f = std::fs::File::open(&file)?;
+            let rec = berth_image::archive::import(&store, f, &change, r.as_ref(), None)?;
+            say!("{}", serde_json::json!({"id": rec.id}));
+        }
+        Cmd::Export { name, output } => {
+            let rec = store.resolve(&name)?;
+            let chain = store.chain_id(&rec)?;
+            let scratch = tempfile_dir(&cli.root)?;
+            let f = std::fs::File::create(&output)?;
+            let r = berth_image::archive::export(
+                &store,
+                chain.as_ref(),
+                None,
+                &scratch,
+                std::io::BufWriter::new(f),
+            );
+            std::fs::remove_dir(&scratch)?;
+            r?;
+        }
+        Cmd::Df => {
+            let du = store.disk_usage()?;
+            say!(
+                "{}",
+                serde_json::json!({
+                    "images": du.images, "images_size": du.images_size,
+                    "snapshots_bytes": du.snapshots_bytes, "content_bytes": du.content_bytes,
+                    "reclaimable": du.reclaimable,
+                })
+            );
         }
         Cmd::Rmi { name, force } => {
             let acts = store.remove(&name, force, &|_| false)?;
             for a in acts {
-                println!("{a:?}");
+                say!("{a:?}");
             }
         }
         Cmd::Gc => {
             let r = store.gc(&Default::default())?;
-            println!("{r:?}");
+            say!("{r:?}");
         }
     }
     Ok(())
+}
+
+/// An empty directory under the data root for a temporary mount.
+fn tempfile_dir(root: &std::path::Path) -> Result<PathBuf> {
+    let d = root.join(format!("tmp-export-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
 }
 
 /// Tars each directory (as a layer rooted at its own path), compresses, unpacks into a
