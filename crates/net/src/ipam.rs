@@ -385,6 +385,57 @@ impl LeaseStore for JsonFileStore {
     }
 }
 
+/// Docker's default address pools, in its order: 172.17.0.0/16 to 172.31.0.0/16, then
+/// 192.168.0.0/20 to 192.168.240.0/20. Networks created without `--subnet` take the first
+/// one that overlaps nothing in use ([`pick_subnet`]).
+pub fn default_pools() -> Vec<IpNet> {
+    let mut v: Vec<IpNet> = (17..=31)
+        .map(|b| {
+            IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::new(172, b, 0, 0), 16).expect("valid /16"))
+        })
+        .collect();
+    v.extend((0..16).map(|i| {
+        IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::new(192, 168, i * 16, 0), 20).expect("valid /20"))
+    }));
+    v
+}
+
+fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// The first of `candidates` that overlaps none of `taken` (other networks' subnets and
+/// the host's routes, see [`host_ipv4_routes`]).
+pub fn pick_subnet(candidates: &[IpNet], taken: &[IpNet]) -> Option<IpNet> {
+    candidates
+        .iter()
+        .find(|c| !taken.iter().any(|t| overlaps(c, t)))
+        .copied()
+}
+
+/// The host's IPv4 routes other than default routes, from `/proc/net/route` (of the
+/// caller's namespace), so a new network does not shadow a LAN the host can reach.
+pub fn host_ipv4_routes() -> Vec<IpNet> {
+    parse_proc_net_route(&std::fs::read_to_string("/proc/net/route").unwrap_or_default())
+}
+
+fn parse_proc_net_route(text: &str) -> Vec<IpNet> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let dst = u32::from_str_radix(f.get(1)?, 16).ok()?;
+            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
+            // The kernel prints the network-order bytes as a native-endian u32.
+            let dst = Ipv4Addr::from(dst.to_ne_bytes());
+            let prefix = mask.count_ones() as u8;
+            (prefix > 0)
+                .then(|| ipnet::Ipv4Net::new(dst, prefix).ok().map(IpNet::V4))
+                .flatten()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,6 +546,39 @@ mod tests {
         let ipam2 = Ipam::new(reopened);
         ipam2.remove_network("n").unwrap();
         assert!(ipam2.store().load("n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn subnets_are_picked_around_what_is_in_use() {
+        let pools = default_pools();
+        assert_eq!(pools[0].to_string(), "172.17.0.0/16");
+        assert_eq!(pools.last().unwrap().to_string(), "192.168.240.0/20");
+        let taken: Vec<IpNet> = vec![
+            "172.17.0.0/16".parse().unwrap(),
+            "172.18.5.0/24".parse().unwrap(),
+        ];
+        assert_eq!(
+            pick_subnet(&pools, &taken).unwrap().to_string(),
+            "172.19.0.0/16"
+        );
+        assert_eq!(
+            pick_subnet(&pools, &["172.16.0.0/12".parse().unwrap()])
+                .unwrap()
+                .to_string(),
+            "192.168.0.0/20"
+        );
+        let routes = parse_proc_net_route(
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+             eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+             eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+             br0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n",
+        );
+        assert_eq!(
+            routes.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            vec!["10.0.0.0/24", "172.17.0.0/16"]
+        );
+        // Whatever this host has, parsing its table works.
+        let _ = host_ipv4_routes();
     }
 
     #[test]

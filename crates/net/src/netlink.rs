@@ -104,6 +104,29 @@ impl Netlink {
             .ok_or_else(|| NetlinkError::NoSuchLink(name.to_string()))
     }
 
+    /// Names of all links starting with `prefix` (e.g. `veth` or `br-`), for finding
+    /// what a crashed daemon left behind.
+    pub async fn links_with_prefix(&self, prefix: &str) -> Result<Vec<String>, NetlinkError> {
+        use netlink_packet_route::link::LinkAttribute;
+        let mut links = self.handle.link().get().execute();
+        let mut out = Vec::new();
+        while let Some(l) = links
+            .try_next()
+            .await
+            .map_err(req_err("list links", prefix))?
+        {
+            for a in l.attributes {
+                if let LinkAttribute::IfName(n) = a
+                    && n.starts_with(prefix)
+                {
+                    out.push(n);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Deletes the link called `name`; a missing link is not an error.
     pub async fn delete_link(&self, name: &str) -> Result<(), NetlinkError> {
         let Some(link) = self.link_by_name(name).await? else {

@@ -176,6 +176,23 @@ pub fn remove(path: &Path) -> Result<(), NetnsError> {
     }
 }
 
+/// The container IDs that have a namespace file under `exec_root`, for reconciling after
+/// a daemon restart: files whose container is gone are passed to [`remove`].
+pub fn list(exec_root: &Path) -> Result<Vec<String>, NetnsError> {
+    let dir = exec_root.join("netns");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(&dir, "list")(e)),
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
 /// The namespace file of container `id` under `exec_root` (`<exec-root>/netns/<id>`).
 pub fn path_for(exec_root: &Path, id: &str) -> PathBuf {
     exec_root.join("netns").join(id)
@@ -213,9 +230,11 @@ mod tests {
         assert!(lo, "loopback usable in the new namespace");
         let again = NetNs::open(&path).unwrap();
         drop(again);
+        assert_eq!(list(dir.path()).unwrap(), vec!["c1".to_string()]);
         ns.delete().unwrap();
         assert!(!path.exists());
         remove(&path).unwrap();
+        assert!(list(dir.path()).unwrap().is_empty());
     }
 
     #[test]

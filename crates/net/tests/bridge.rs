@@ -56,6 +56,11 @@ async fn containers_on_one_bridge_reach_each_other_and_the_gateway() {
         .await
         .unwrap();
     assert_eq!(e1.mac, [0x02, 0x42, 10, 213, 1, 2]);
+    let found = nl
+        .links_with_prefix(&format!("vt{}", std::process::id() % 100_000))
+        .await
+        .unwrap();
+    assert!(found.contains(&v1) && found.contains(&v2), "{found:?}");
 
     // What the container sees: eth0 with its MAC, MTU and address, lo up, default route.
     let link = ip_in(&p1, &["-o", "link", "show", "eth0"]);
