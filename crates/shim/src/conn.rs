@@ -127,7 +127,10 @@ impl Client {
 
     /// Done: dead, or closing with nothing left to send (or out of time).
     pub fn finished(&self, now: Instant) -> bool {
-        self.dead || self.closing.is_some_and(|t| self.pending() == 0 || now >= t)
+        self.dead
+            || self
+                .closing
+                .is_some_and(|t| self.pending() == 0 || now >= t)
     }
 
     pub fn attached_to(&self, t: Target) -> Option<&Attach> {

@@ -14,10 +14,17 @@ use crate::io::Io;
 #[derive(Debug)]
 pub enum ExecState {
     Registered(Box<Process>),
-    Running { pid: i32 },
+    Running {
+        pid: i32,
+    },
     /// Reaped; output still draining.
-    Exiting { code: i32, since: Instant },
-    Exited { code: i32 },
+    Exiting {
+        code: i32,
+        since: Instant,
+    },
+    Exited {
+        code: i32,
+    },
 }
 
 pub struct Exec {

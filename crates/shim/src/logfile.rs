@@ -300,7 +300,10 @@ mod tests {
         let all: Vec<u8> = (0u8..=255).collect();
         let json = format!("\"{}\"", esc(&all));
         let back: String = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, String::from_utf8_lossy(&all).replace("\u{fffd}", "\u{fffd}"));
+        assert_eq!(
+            back,
+            String::from_utf8_lossy(&all).replace("\u{fffd}", "\u{fffd}")
+        );
     }
 
     fn split(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
@@ -316,7 +319,10 @@ mod tests {
     #[test]
     fn splits_lines_and_joins_fragments() {
         let out = split(&[b"one\ntw", b"o\nthree"]);
-        assert_eq!(out, vec![b"one\n".to_vec(), b"two\n".to_vec(), b"three".to_vec()]);
+        assert_eq!(
+            out,
+            vec![b"one\n".to_vec(), b"two\n".to_vec(), b"three".to_vec()]
+        );
     }
 
     #[test]

@@ -22,11 +22,14 @@ mod proto;
 mod shim;
 mod sys;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 use std::os::fd::OwnedFd;
 
 fn main() {
     sys::default_sigpipe();
+    // Descriptors berthd (or a test harness) leaked to us would otherwise be held for the
+    // container's whole life, and passed on to every process the runtime forks.
+    sys::close_inherited();
     let args = match args::Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => report_and_exit(&proto::error_line(&e.to_string()), 1),
@@ -56,9 +59,11 @@ fn main() {
 /// The process berthd spawned: passes on the child's one-line report and exits, so berthd
 /// is not the container's ancestor.
 fn parent(r: OwnedFd) -> ! {
-    let mut f = std::fs::File::from(r);
+    // One line, not "until end of file": the container's init holds a copy of the pipe's
+    // write end until its execve, which waits for `start`.
+    let mut f = std::io::BufReader::new(std::fs::File::from(r));
     let mut line = Vec::new();
-    let _ = f.read_to_end(&mut line);
+    let _ = f.read_until(b'\n', &mut line);
     let ok = line.starts_with(b"{\"pid\"");
     if line.is_empty() {
         line = proto::error_line("berth-shim exited during start-up");

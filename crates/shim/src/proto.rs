@@ -99,20 +99,41 @@ mod tests {
         assert!(matches!(parse(br#"{"op":"start"}"#), Ok(Request::Start)));
         assert!(matches!(
             parse(br#"{"op":"kill","signal":9,"all":true}"#),
-            Ok(Request::Kill { signal: 9, all: true })
+            Ok(Request::Kill {
+                signal: 9,
+                all: true
+            })
         ));
         assert!(matches!(
             parse(br#"{"op":"kill","signal":"SIGTERM"}"#),
-            Ok(Request::Kill { signal: 15, all: false })
+            Ok(Request::Kill {
+                signal: 15,
+                all: false
+            })
         ));
         assert!(matches!(
             parse(br#"{"op":"attach","stdout":true,"exec_id":"e"}"#),
-            Ok(Request::Attach { stdin: false, stdout: true, stderr: false, exec_id: Some(_) })
+            Ok(Request::Attach {
+                stdin: false,
+                stdout: true,
+                stderr: false,
+                exec_id: Some(_)
+            })
         ));
         let r = parse(
             br#"{"op":"exec","exec_id":"e1","process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},"tty":true}"#,
         );
-        assert!(matches!(r, Ok(Request::Exec { tty: true, stdin: false, .. })), "{r:?}");
+        assert!(
+            matches!(
+                r,
+                Ok(Request::Exec {
+                    tty: true,
+                    stdin: false,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -152,8 +152,7 @@ impl Shim {
             .unwrap_or(0);
         let sigfd = sys::block_signals().map_err(cleanup)?;
         let pid_path = dir.join("shim.pid");
-        sys::write_atomic(&pid_path, std::process::id().to_string().as_bytes())
-            .map_err(cleanup)?;
+        sys::write_atomic(&pid_path, std::process::id().to_string().as_bytes()).map_err(cleanup)?;
         let exit_path = dir.join("exit");
         let _ = std::fs::remove_file(&exit_path);
         let mut shim = Shim {
@@ -191,6 +190,7 @@ impl Shim {
         loop {
             let now = Instant::now();
             self.progress(now);
+            self.clients.retain(|c| !c.finished(now));
             if self.should_exit(now) {
                 break;
             }
@@ -210,8 +210,6 @@ impl Shim {
             if let Some(l) = &mut self.log {
                 l.flush();
             }
-            self.clients
-                .retain(|c| !c.finished(Instant::now()));
         }
         if let Some(l) = &mut self.log {
             l.flush();
@@ -378,7 +376,11 @@ impl Shim {
             Ok(Some(n)) => n,
         };
         let data = &self.buf[..n];
-        let stream = if i == 0 { Stream::Stdout } else { Stream::Stderr };
+        let stream = if i == 0 {
+            Stream::Stdout
+        } else {
+            Stream::Stderr
+        };
         if t == Target::Main
             && let Some(log) = &mut self.log
         {
@@ -483,11 +485,10 @@ impl Shim {
     /// or when no other attached client still sends input. (With a terminal the master
     /// stays open; only our copy for input is dropped.)
     fn stdin_eof(&mut self, t: Target) {
-        let others = self.clients.iter().any(|c| {
-            !c.dead
-                && !c.read_eof
-                && c.attached_to(t).is_some_and(|a| a.stdin)
-        });
+        let others = self
+            .clients
+            .iter()
+            .any(|c| !c.dead && !c.read_eof && c.attached_to(t).is_some_and(|a| a.stdin));
         let once = match t {
             Target::Main => self.args.stdin_once,
             Target::Exec(_) => true,
@@ -514,7 +515,12 @@ impl Shim {
 
     /// Runs one request. Ok(Some(line)): answer and close; Ok(None): the client was parked
     /// or attached (and already got what it needs).
-    fn handle(&mut self, i: usize, req: Request, rest: &[u8]) -> std::result::Result<Option<Vec<u8>>, String> {
+    fn handle(
+        &mut self,
+        i: usize,
+        req: Request,
+        rest: &[u8],
+    ) -> std::result::Result<Option<Vec<u8>>, String> {
         let ok = || Ok(Some(proto::OK.to_vec()));
         let id = self.args.id.clone();
         match req {
@@ -572,7 +578,11 @@ impl Shim {
                 r.map_err(|e| e.to_string())?;
                 ok()
             }
-            Request::Resize { width, height, exec_id } => {
+            Request::Resize {
+                width,
+                height,
+                exec_id,
+            } => {
                 match exec_id {
                     None => match &self.io.master {
                         Some(m) => set_winsize(m, width, height),
@@ -591,7 +601,12 @@ impl Shim {
                 }
                 ok()
             }
-            Request::Attach { stdin, stdout, stderr, exec_id } => {
+            Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+                exec_id,
+            } => {
                 let (target, done, tty) = match exec_id {
                     None => (Target::Main, self.exited().is_some(), self.args.tty),
                     Some(x) => {
@@ -609,14 +624,20 @@ impl Shim {
                 c.send(proto::OK, &[]);
                 if done {
                     c.close_after_flush();
-                } else if stdin && !rest.is_empty()
+                } else if stdin
+                    && !rest.is_empty()
                     && let Some(io) = self.io_of(target)
                 {
                     io.write_stdin(rest);
                 }
                 Ok(None)
             }
-            Request::Exec { exec_id, process, tty, stdin } => {
+            Request::Exec {
+                exec_id,
+                process,
+                tty,
+                stdin,
+            } => {
                 if !matches!(self.phase, Phase::Created | Phase::Running) {
                     return Err("container is not running".into());
                 }
@@ -625,7 +646,8 @@ impl Shim {
                 }
                 let key = self.next_exec_key;
                 self.next_exec_key += 1;
-                self.execs.push(Exec::new(key, exec_id, process, tty, stdin));
+                self.execs
+                    .push(Exec::new(key, exec_id, process, tty, stdin));
                 self.prune_execs();
                 ok()
             }
@@ -760,7 +782,12 @@ impl Shim {
     /// The init has exited and its output is drained: log the last partial lines, check
     /// for an OOM kill, record the exit, delete the container, answer the waiters.
     fn finish_main(&mut self) {
-        let Phase::Exiting { code, finished_at, .. } = &self.phase else { return };
+        let Phase::Exiting {
+            code, finished_at, ..
+        } = &self.phase
+        else {
+            return;
+        };
         let (code, finished_at) = (*code, finished_at.clone());
         self.drain(Target::Main);
         if let Some(log) = &mut self.log {
@@ -826,7 +853,8 @@ fn io_in<'a>(io: &'a mut Io, execs: &'a mut [Exec], t: Target) -> Option<&'a mut
 fn listen(path: &std::path::Path) -> Result<OwnedFd> {
     use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
     let _ = std::fs::remove_file(path);
-    let addr = SocketAddrUnix::new(path).map_err(|e| Error::path("socket address", path, e.into()))?;
+    let addr =
+        SocketAddrUnix::new(path).map_err(|e| Error::path("socket address", path, e.into()))?;
     let fd = rustix::net::socket_with(
         AddressFamily::UNIX,
         SocketType::STREAM,

@@ -31,10 +31,20 @@ pub fn null_stdio() -> Result<()> {
     for target in 0..3 {
         // SAFETY: dup2 onto the standard descriptors of this process, which it owns.
         if unsafe { libc::dup2(null.as_raw_fd(), target) } < 0 {
-            return Err(Error::sys("dup2 /dev/null", std::io::Error::last_os_error()));
+            return Err(Error::sys(
+                "dup2 /dev/null",
+                std::io::Error::last_os_error(),
+            ));
         }
     }
     Ok(())
+}
+
+/// Closes every descriptor above stderr.
+pub fn close_inherited() {
+    // SAFETY: close_range on descriptors nothing in this process uses yet (called first
+    // thing in main). Before Linux 5.9 this fails and the descriptors stay.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
 }
 
 fn sigset(sigs: &[i32]) -> libc::sigset_t {
