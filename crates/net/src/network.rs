@@ -1,6 +1,6 @@
 //! The built-in bridge driver as the daemon uses it: one call per network lifecycle step
-//! (create, connect, disconnect, remove), composed from [`bridge`](crate::bridge),
-//! [`veth`](crate::veth), [`ipam`](crate::ipam) and [`firewall`](crate::firewall).
+//! (create, connect, disconnect, remove), composed from [`crate::bridge`],
+//! [`crate::veth`], [`crate::ipam`] and [`crate::firewall`].
 //!
 //! The driver keeps no state of its own: what it made comes back in [`NetworkState`] and
 //! [`EndpointState`], which are serializable so berthd stores them in SQLite and can undo
