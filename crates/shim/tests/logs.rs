@@ -1,0 +1,121 @@
+//! The json-file log: Docker's line format, 16 KiB splitting, rotation, no line lost.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn rotated(log: &Path, max_file: u32) -> Vec<PathBuf> {
+    // Oldest first: F.<n-1> … F.1, F.
+    let mut files: Vec<PathBuf> = (1..max_file)
+        .rev()
+        .map(|i| PathBuf::from(format!("{}.{i}", log.display())))
+        .filter(|p| p.exists())
+        .collect();
+    files.push(log.to_path_buf());
+    files
+}
+
+#[test]
+fn log_lines_are_docker_json_file_entries() {
+    let shim = Fixture::sh("echo a; echo b >&2; printf 'x<y>&\"z\\t\\n'; printf partial").spawn();
+    shim.start();
+    assert_eq!(shim.wait()["exit_code"], 0);
+    let raw = std::fs::read_to_string(shim.fx.log_path()).unwrap();
+    let first = raw.lines().next().unwrap();
+    assert!(first.starts_with(r#"{"log":"a\n","stream":"stdout","time":"20"#), "{first}");
+    assert!(raw.contains(r#"{"log":"x\u003cy\u003e\u0026\"z\t\n","stream":"stdout""#), "{raw}");
+    let entries = shim.log_lines();
+    assert_eq!(entries.len(), 4, "{raw}");
+    assert_eq!(log_text(&entries, "stdout"), "a\nx<y>&\"z\t\npartial");
+    assert_eq!(log_text(&entries, "stderr"), "b\n");
+    for e in &entries {
+        let t = e["time"].as_str().unwrap();
+        assert!(t.len() >= 20 && t.ends_with('Z') && &t[4..5] == "-" && &t[10..11] == "T", "{t}");
+    }
+}
+
+#[test]
+fn lines_longer_than_16k_are_split_into_entries() {
+    let shim = Fixture::sh("head -c 40000 /dev/zero | tr '\\0' x; echo; echo next").spawn();
+    shim.start();
+    assert_eq!(shim.wait()["exit_code"], 0);
+    let e = shim.log_lines();
+    let lens: Vec<usize> = e.iter().map(|e| e["log"].as_str().unwrap().len()).collect();
+    assert_eq!(lens, [16384, 16384, 40000 - 2 * 16384 + 1, 5]);
+    assert!(!e[0]["log"].as_str().unwrap().ends_with('\n'));
+    assert!(e[2]["log"].as_str().unwrap().ends_with("x\n"));
+}
+
+#[test]
+fn a_flood_across_many_rotations_loses_no_line() {
+    let mut fx = Fixture::sh("seq 1 100000; seq 1 20000 >&2");
+    fx.flag("--log-max-size 100k --log-max-file 200");
+    let shim = fx.spawn();
+    shim.start();
+    assert_eq!(shim.wait()["exit_code"], 0);
+    let files = rotated(&shim.fx.log_path(), 200);
+    assert!(files.len() > 50, "only {} files", files.len());
+    let (mut out, mut err) = (0u64, 0u64);
+    for f in &files {
+        let size = std::fs::metadata(f).unwrap().len();
+        assert!(size <= 100 * 1024, "{} is {size} bytes", f.display());
+        for e in read_log(f) {
+            let n: u64 = e["log"].as_str().unwrap().trim_end().parse().unwrap();
+            let counter = if e["stream"] == "stdout" { &mut out } else { &mut err };
+            *counter += 1;
+            assert_eq!(n, *counter, "line out of order or lost in {}", f.display());
+            assert!(e["log"].as_str().unwrap().ends_with('\n'));
+        }
+    }
+    assert_eq!((out, err), (100000, 20000));
+}
+
+#[test]
+fn rotation_keeps_max_file_files_and_drops_the_oldest() {
+    let mut fx = Fixture::new(&["seq", "1", "20000"]);
+    fx.flag("--log-max-size 50k --log-max-file 3");
+    let shim = fx.spawn();
+    shim.start();
+    assert_eq!(shim.wait()["exit_code"], 0);
+    let log = shim.fx.log_path();
+    let files = rotated(&log, 10);
+    assert_eq!(files.len(), 3, "{files:?}");
+    let numbers: Vec<u64> = files
+        .iter()
+        .flat_map(|f| read_log(f))
+        .map(|e| e["log"].as_str().unwrap().trim_end().parse().unwrap())
+        .collect();
+    // The newest lines, contiguous, ending with the last one.
+    assert_eq!(*numbers.last().unwrap(), 20000);
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1));
+    assert!(numbers.len() < 20000);
+}
+
+#[test]
+fn log_driver_none_writes_nothing() {
+    let mut fx = Fixture::new(&["echo", "hello"]);
+    fx.flag("--log-driver none");
+    let shim = fx.spawn();
+    let mut a = shim.attach(json!({"op": "attach", "stdout": true}));
+    shim.start();
+    assert_eq!(read_frames(&mut a).0, b"hello\n");
+    assert_eq!(shim.wait()["exit_code"], 0);
+    assert!(!shim.fx.log_path().exists());
+}
+
+#[test]
+fn attached_client_and_log_both_get_every_byte_of_a_flood() {
+    let shim = Fixture::sh("seq 1 50000").spawn();
+    let mut a = shim.attach(json!({"op": "attach", "stdout": true, "stderr": true}));
+    shim.start();
+    // Read slowly at first so the shim has to queue and throttle.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (out, _) = read_frames(&mut a);
+    let expect: String = (1..=50000).map(|i| format!("{i}\n")).collect();
+    assert!(out == expect.as_bytes(), "attach stream differs ({} bytes)", out.len());
+    assert_eq!(log_text(&shim.log_lines(), "stdout"), expect);
+    let _: Value = shim.wait();
+}
