@@ -13,6 +13,17 @@ use berth_net::ipam::{Ipam, JsonFileStore, LeaseStore, Pool};
 use berth_net::{BridgeDriver, BridgeNetwork, EndpointRequest, EndpointState, NetNs};
 use common::*;
 
+/// Two consecutive ports free on all addresses (TCP) at the time of the call.
+fn free_pair() -> u16 {
+    loop {
+        let a = TcpListener::bind("0.0.0.0:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p < u16::MAX && TcpListener::bind(("0.0.0.0", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
 #[tokio::test]
 async fn connect_publish_disconnect_remove_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -39,7 +50,13 @@ async fn connect_publish_disconnect_remove_leaves_nothing() {
     let mut link_guards = Vec::new();
     for (i, (ip, ports)) in [
         (Some("10.213.11.50"), vec![]),
-        (None, parse_publish("127.0.0.1::8080").unwrap()),
+        (None, {
+            // A published range on all host addresses (no IP), next to a picked port.
+            let mut v = parse_publish("127.0.0.1::8080").unwrap();
+            let a = free_pair();
+            v.extend(parse_publish(&format!("{a}-{}:8081-8082", a + 1)).unwrap());
+            v
+        }),
     ]
     .into_iter()
     .enumerate()
@@ -98,6 +115,24 @@ async fn connect_publish_disconnect_remove_leaves_nothing() {
         srv.join().unwrap(),
         "10.213.11.1".parse::<IpAddr>().unwrap()
     );
+
+    // The range: each host port reaches its own container port, through 127.0.0.1 too.
+    for (k, cport) in [(1, 8081u16), (2, 8082)] {
+        let hport = eps[1].ports[k].host_port;
+        assert_eq!(eps[1].ports[k].container_port, cport);
+        let l = nss[1]
+            .run(move || TcpListener::bind(("10.213.11.2", cport)).unwrap())
+            .unwrap();
+        let srv = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(cport.to_string().as_bytes()).unwrap();
+        });
+        let mut c = TcpStream::connect(("127.0.0.1", hport)).unwrap();
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, cport.to_string());
+        srv.join().unwrap();
+    }
 
     for ep in &eps {
         drv.disconnect(ep).await.unwrap();
