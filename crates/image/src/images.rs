@@ -219,6 +219,20 @@ pub struct DiskUsage {
     pub content_bytes: u64,
     /// Bytes that removing unused images would free (blobs and snapshots of dangling images).
     pub reclaimable: u64,
+    /// Per image, as `docker system df -v` shows them.
+    pub per_image: Vec<ImageUsage>,
+}
+
+/// One image's share of the disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUsage {
+    pub id: Digest,
+    /// All its layers.
+    pub size: u64,
+    /// Layers another image also uses.
+    pub shared_size: u64,
+    /// Layers only this image uses: what removing it frees.
+    pub unique_size: u64,
 }
 
 /// Local images: content store + snapshots + metadata.
@@ -749,12 +763,47 @@ impl ImageStore {
             .filter(|i| i.repo_tags.is_empty())
             .map(|i| i.size)
             .sum();
+        // Chain → (size, number of images using it).
+        let recs: Vec<ImageRecord> = self.lock().images.values().cloned().collect();
+        let mut chains_of = Vec::new();
+        let mut users: BTreeMap<Digest, (u64, usize)> = BTreeMap::new();
+        for rec in &recs {
+            let (_, cfg) = self.manifest_and_config(rec)?;
+            let chains = chain_ids(&cfg.rootfs.diff_ids);
+            for c in &chains {
+                let size = self.snapshots.get(c)?.map_or(0, |s| s.size);
+                users.entry(c.clone()).or_insert((size, 0)).1 += 1;
+            }
+            chains_of.push((rec.id.clone(), chains));
+        }
+        let per_image = chains_of
+            .into_iter()
+            .map(|(id, chains)| {
+                let mut u = ImageUsage {
+                    id,
+                    size: 0,
+                    shared_size: 0,
+                    unique_size: 0,
+                };
+                for c in chains {
+                    let (size, n) = users.get(&c).copied().unwrap_or((0, 1));
+                    u.size += size;
+                    if n > 1 {
+                        u.shared_size += size;
+                    } else {
+                        u.unique_size += size;
+                    }
+                }
+                u
+            })
+            .collect();
         Ok(DiskUsage {
             images: list.len(),
             images_size: list.iter().map(|i| i.size).sum(),
             snapshots_bytes,
             content_bytes,
             reclaimable,
+            per_image,
         })
     }
 }

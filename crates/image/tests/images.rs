@@ -148,6 +148,12 @@ fn prune_removes_dangling_images_but_keeps_shared_layers() {
     assert_eq!(du.images, 3);
     assert!(du.content_bytes > 0 && du.snapshots_bytes > 0);
     assert!(du.reclaimable > 0);
+    let usage = |id: &Digest| du.per_image.iter().find(|u| &u.id == id).unwrap().clone();
+    let (ua, uc) = (usage(&a.config), usage(&c.config));
+    assert_eq!(ua.shared_size, ua.size, "a shares every layer with b");
+    assert_eq!(ua.unique_size, 0);
+    assert!(uc.unique_size > 0, "c's own data layer");
+    assert!(uc.shared_size > 0, "c shares the busybox layer");
 
     let in_use = |d: &Digest| d == &c.config;
     let removed = s.prune_dangling(&in_use).unwrap();
