@@ -176,6 +176,9 @@ pub struct Attachment {
     /// `CNI_ARGS` pairs, e.g. `IgnoreUnknown=1`.
     pub args: Vec<(String, String)>,
     pub port_mappings: Vec<CniPortMapping>,
+    /// Other runtime values by capability name, e.g. `"ips": ["10.1.2.3/24"]` for
+    /// `--ip`, `"mac": "02:42:.."` for `--mac-address`, `"bandwidth"`, `"dns"`.
+    pub capability_args: Map<String, Value>,
 }
 
 /// A CNI 1.0 result, as the daemon maps it into NetworkSettings.
@@ -264,6 +267,8 @@ struct CacheEntry {
     result: Value,
     #[serde(rename = "portMappings", default)]
     port_mappings: Vec<CniPortMapping>,
+    #[serde(rename = "capabilityArgs", default)]
+    capability_args: Map<String, Value>,
 }
 
 #[derive(Clone, Copy)]
@@ -323,18 +328,23 @@ impl CniDriver {
         if let Some(p) = prev {
             m.insert("prevResult".into(), p.clone());
         }
+        // libcni's rule: a runtime value reaches a plugin only under a capability the
+        // plugin declares as true.
         let caps = plugin.get("capabilities").and_then(Value::as_object);
-        if caps
-            .and_then(|c| c.get("portMappings"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-            && !att.port_mappings.is_empty()
-        {
-            let mut rc = Map::new();
-            rc.insert(
+        let mut rc = Map::new();
+        let mut offered = att.capability_args.clone();
+        if !att.port_mappings.is_empty() {
+            offered.insert(
                 "portMappings".into(),
                 serde_json::to_value(&att.port_mappings).unwrap_or(Value::Null),
             );
+        }
+        for (k, v) in offered {
+            if caps.and_then(|c| c.get(&k)).and_then(Value::as_bool) == Some(true) {
+                rc.insert(k, v);
+            }
+        }
+        if !rc.is_empty() {
             m.insert("runtimeConfig".into(), Value::Object(rc));
         }
         Value::Object(m)
@@ -453,6 +463,7 @@ impl CniDriver {
             config: conf_to_value(conf),
             result: raw,
             port_mappings: att.port_mappings.clone(),
+            capability_args: att.capability_args.clone(),
         };
         self.write_cache(&self.cache_path(&conf.name, att), &entry)?;
         Ok(result)
@@ -485,8 +496,12 @@ impl CniDriver {
                 .unwrap_or_else(|_| conf.clone());
                 prev = Some(c.result);
                 let mut a = att.clone();
+                // DEL gets the runtime values ADD had, as the spec asks.
                 if a.port_mappings.is_empty() {
                     a.port_mappings = c.port_mappings;
+                }
+                if a.capability_args.is_empty() {
+                    a.capability_args = c.capability_args;
                 }
                 att_used = a;
             }
@@ -618,9 +633,23 @@ mod tests {
                 protocol: "tcp".into(),
                 host_ip: None,
             }],
+            capability_args: Map::new(),
         };
         let a = CniDriver::plugin_input(&c, &c.plugins[0], None, &att);
         assert!(a.get("runtimeConfig").is_none());
+        let mut att = att;
+        att.capability_args
+            .insert("ips".into(), serde_json::json!(["10.1.2.3/24"]));
+        let c2 = ConfList::parse(
+            br#"{"name":"n","plugins":[{"type":"static","capabilities":{"ips":true,"portMappings":false}}]}"#,
+            Path::new("x"),
+        )
+        .unwrap();
+        let s = CniDriver::plugin_input(&c2, &c2.plugins[0], None, &att);
+        assert_eq!(
+            s["runtimeConfig"],
+            serde_json::json!({"ips": ["10.1.2.3/24"]})
+        );
         let b = CniDriver::plugin_input(&c, &c.plugins[1], Some(&Value::Null), &att);
         assert_eq!(b["runtimeConfig"]["portMappings"][0]["hostPort"], 8080);
         assert_eq!(b["name"], "n");

@@ -74,6 +74,7 @@ async fn bridge_chain_add_check_del_with_portmap_and_dns() {
             protocol: "tcp".into(),
             host_ip: None,
         }],
+        capability_args: Default::default(),
     };
 
     let res = host.run(|| drv.add(&conf, &att)).unwrap().unwrap();
@@ -170,6 +171,7 @@ async fn macvlan_on_a_dummy_parent() {
             "name": "mvnet",
             "plugins": [{
                 "type": "macvlan", "master": "dummy0", "mode": "bridge",
+                "capabilities": {"ips": true},
                 "ipam": {
                     "type": "host-local", "dataDir": dir.path().join("ipam"),
                     "ranges": [[{"subnet": "10.213.7.0/24", "gateway": "10.213.7.1"}]]
@@ -188,9 +190,14 @@ async fn macvlan_on_a_dummy_parent() {
         ifname: "eth0".into(),
         args: vec![],
         port_mappings: vec![],
+        // --ip through host-local's "ips" capability.
+        capability_args: serde_json::json!({"ips": ["10.213.7.9/24"]})
+            .as_object()
+            .unwrap()
+            .clone(),
     };
     let res = host.run(|| drv.add(&conf, &att)).unwrap().unwrap();
-    assert_eq!(res.ips[0].address.to_string(), "10.213.7.2/24");
+    assert_eq!(res.ips[0].address.to_string(), "10.213.7.9/24");
     let link = ip_in(&cp, &["-d", "-o", "link", "show", "eth0"]);
     assert!(link.contains("macvlan"), "{link}");
     host.run(|| drv.check(&conf, &att)).unwrap().unwrap();
