@@ -260,6 +260,9 @@ pub fn spawn(store: &Store, o: &ExecOpts) -> Result<Spawned> {
     }
     drop(child_chan);
     drop(console_sock);
+    // The child enters the namespaces and prepares while we move it into the cgroup (a v1
+    // cgroup join waits for an RCU grace period); it execs only after the second message.
+    parent_chan.send(&Msg::Go)?;
     if let Some(cg) = &cgroup
         && into.is_none()
         && let Err(e) = cg.add_process(pid)
@@ -269,7 +272,7 @@ pub fn spawn(store: &Store, o: &ExecOpts) -> Result<Spawned> {
         crate::console::wait_blocking(pid);
         return Err(e.into());
     }
-    parent_chan.send(&Msg::Go)?;
+    parent_chan.send(&Msg::HooksDone)?;
     let mut master = None;
     // The channel is close-on-exec in the child: end-of-stream means execve succeeded.
     loop {
@@ -306,6 +309,8 @@ fn child(
     preserve_fds: u32,
     stdio: Option<[i32; 3]>,
 ) -> Result<std::convert::Infallible> {
+    // In the container's pid namespace from here on, with the caller's descriptors.
+    crate::init::set_nondumpable();
     match chan.recv()? {
         Msg::Go => {}
         other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
@@ -346,6 +351,10 @@ fn child(
         crate::process::take_terminal(&peer)?;
     }
     let prepared = crate::process::prepare(process)?;
+    match chan.recv()? {
+        Msg::HooksDone => {}
+        other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
+    }
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp && let Some(f) = seccomp {
         f.load().map_err(|e| Error::Seccomp(e.to_string()))?;

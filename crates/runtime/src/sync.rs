@@ -20,7 +20,7 @@ pub enum Msg {
     Go,
     /// child → parent: run prestart and createRuntime hooks now.
     RunHooks,
-    /// parent → child: hooks done.
+    /// parent → child: hooks done and the cgroup joined (for `exec`: joined, go ahead and exec).
     HooksDone,
     /// child → parent: setup done; the init now waits for `start`.
     Ready,
