@@ -50,6 +50,7 @@ pub struct Init<'a> {
 
 /// Entry point in the child. Never returns.
 pub fn main(mut a: Init<'_>) -> ! {
+    set_nondumpable();
     let r = run(&mut a);
     let msg = match r {
         Ok(never) => match never {},
@@ -342,6 +343,20 @@ fn send_console(a: &Init<'_>, master: OwnedFd) -> Result<()> {
         ConsoleTo::None => Ok(()),
         ConsoleTo::Socket(sock) => crate::sync::send_fd(sock.as_fd(), master.as_fd(), b"/dev/ptmx"),
         ConsoleTo::Parent => a.chan.send_with_fd(&Msg::Console, master.as_fd()),
+    }
+}
+
+/// Makes this process non-dumpable until its execve (which makes it dumpable again). Until
+/// then it is the runtime inside the container's namespaces, holding host descriptors (the
+/// host /proc handle, our private procfs, the exec fifo, sockets) with the container's
+/// credentials: a process `exec`'d into a created container, or a container sharing its pid
+/// namespace, could otherwise open /proc/PID/fd/N (either procfs: host core_pattern writable,
+/// a host escape), /proc/PID/exe or /proc/PID/root. runc's init does the same (CVE-2016-9962 class). Only as root: a
+/// rootless runtime must still reach its child's /proc files (uid_map) itself.
+pub fn set_nondumpable() {
+    if rustix::process::geteuid().is_root() {
+        // SAFETY: prctl(PR_SET_DUMPABLE, 0) only changes a flag of this process.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     }
 }
 

@@ -387,6 +387,11 @@ fn runtime_processes_that_enter_the_container_run_from_a_read_only_binary() {
         statvfs_readonly(&exe),
         "{exe} of a created container is on a writable mount"
     );
+    // A process exec'd into the created container goes for the held init's exe directly.
+    let o = rt.cmd(&b).args(["exec", &id, "sh", "-c", "( exec 3</proc/1/exe ) 2>&1 && echo OPENED; ( printf PWNED >> /proc/1/exe ) 2>&1 && echo WROTE; true"]).stdin(Stdio::null()).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && !text.contains("WROTE"), "{}", out(&o));
+    eprintln!("exec into a created container, against /proc/1/exe: {text}");
     // Keep a handle on it, let it exec the user's process, then try to write through the handle.
     let held = std::fs::File::open(&exe).unwrap();
     assert!(
@@ -592,6 +597,58 @@ fn preserve_fds_never_hands_over_the_runtimes_own_descriptors() {
             .all(|f| f.parse::<u32>().map(|n| n <= 8).unwrap_or(false)),
         "{text}"
     );
+}
+
+/// Run inside a container whose pid 1 is a created (held) init: every way into that init.
+const HELD_INIT_PROBE: &str = r#"for n in $(seq 0 20) 251 252 253 254 255; do
+  [ -e /proc/1/fd/$n ] && echo "FD $n $(readlink /proc/1/fd/$n)"
+  ( exec 3>>/proc/1/fd/$n/sys/kernel/core_pattern ) 2>&1 && echo "WRITABLE via fd $n"
+done
+( exec 3</proc/1/exe ) 2>&1 && echo EXE-OPENED
+ls /proc/1/root/ 2>&1 | head -n 1 | grep -q . && ls /proc/1/root/ >/dev/null 2>&1 && echo ROOT-LISTED
+( exec 3</proc/1/environ ) 2>&1 && echo ENVIRON-OPENED
+echo probe-done"#;
+
+fn assert_held_init_sealed(o: &std::process::Output, what: &str) {
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("probe-done"), "{what}: {}", out(o));
+    for bad in [
+        "FD ",
+        "WRITABLE",
+        "EXE-OPENED",
+        "ROOT-LISTED",
+        "ENVIRON-OPENED",
+    ] {
+        assert!(
+            !text.contains(bad),
+            "{what}: the held init is reachable ({bad}): {text}"
+        );
+    }
+}
+
+#[test]
+fn a_created_containers_init_is_sealed_from_processes_in_its_pid_namespace() {
+    // Before `start` the init is still the runtime, holding host descriptors (among them a
+    // handle on the host's /proc, whose sys/kernel/core_pattern is not read-only).
+    let core = host_core_pattern();
+    let mut b = Bundle::new();
+    b.args(&["sleep", "100"]);
+    let id = b.create();
+    // 1. `exec` into the created container.
+    let o = b.rt(&["exec", &id, "sh", "-c", HELD_INIT_PROBE]);
+    assert_held_init_sealed(&o, "exec into a created container");
+    // 2. Another container sharing its pid namespace (as pod containers do).
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    let mut other = Bundle::new();
+    for n in other.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "pid" {
+            n["path"] = json!(format!("/proc/{pid}/ns/pid"));
+        }
+    }
+    other.sh(HELD_INIT_PROBE);
+    let o = other.run();
+    assert_held_init_sealed(&o, "container sharing the pid namespace");
+    assert_eq!(host_core_pattern(), core);
 }
 
 /// From a cwd that is outside the root, `..` climbs to the host's `/`; from inside it stops at
