@@ -1,8 +1,9 @@
 //! Registry credentials: Docker's `~/.docker/config.json` `auths`, plus berth's own login
 //! store (same format, so `berth login` and `docker login` entries read alike).
 //!
-//! Credential helpers (`credsStore`, `credHelpers`) are not run yet; entries they manage
-//! are simply absent here and the pull proceeds anonymously.
+//! Credential helpers (`credsStore`, `credHelpers`) are run as Docker runs them:
+//! `docker-credential-<name> get` with the registry on stdin, a `{"Username","Secret"}`
+//! JSON answer on stdout.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,18 @@ pub enum AuthError {
 struct ConfigFile {
     #[serde(default)]
     auths: HashMap<String, AuthEntry>,
+    #[serde(
+        default,
+        rename = "credsStore",
+        skip_serializing_if = "Option::is_none"
+    )]
+    creds_store: Option<String>,
+    #[serde(
+        default,
+        rename = "credHelpers",
+        skip_serializing_if = "HashMap::is_empty"
+    )]
+    cred_helpers: HashMap<String, String>,
     #[serde(flatten)]
     rest: serde_json::Map<String, serde_json::Value>,
 }
@@ -68,6 +81,20 @@ struct AuthEntry {
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     by_host: HashMap<String, Credential>,
+    /// `credHelpers`: helper name by host.
+    helpers: HashMap<String, String>,
+    /// `credsStore`: the helper for every host without an entry.
+    default_helper: Option<String>,
+    /// Where `docker-credential-*` programs are looked for (`None`: `$PATH`).
+    pub helper_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct HelperAnswer {
+    #[serde(rename = "Username")]
+    username: String,
+    #[serde(rename = "Secret")]
+    secret: String,
 }
 
 /// Docker keys its Hub entry by the old index URL; everything else by `host[:port]`, with or
@@ -121,6 +148,12 @@ impl Credentials {
             path: path.to_owned(),
             source,
         })?;
+        if file.creds_store.is_some() {
+            self.default_helper = file.creds_store.clone();
+        }
+        for (host, helper) in &file.cred_helpers {
+            self.helpers.insert(normalize_host(host), helper.clone());
+        }
         for (key, e) in file.auths {
             let cred = match (&e.auth, &e.username, &e.password) {
                 (Some(a), _, _) if !a.is_empty() => {
@@ -152,8 +185,52 @@ impl Credentials {
         self.by_host.insert(normalize_host(host), cred);
     }
 
-    pub fn get(&self, host: &str) -> Option<&Credential> {
-        self.by_host.get(&normalize_host(host))
+    /// The credential for `host`: a stored one, else what its credential helper answers.
+    pub fn get(&self, host: &str) -> Option<Credential> {
+        let host = normalize_host(host);
+        if let Some(c) = self.by_host.get(&host) {
+            return Some(c.clone());
+        }
+        let helper = self.helpers.get(&host).or(self.default_helper.as_ref())?;
+        self.run_helper(helper, &host)
+    }
+
+    fn run_helper(&self, helper: &str, host: &str) -> Option<Credential> {
+        use std::io::Write;
+        let prog = format!("docker-credential-{helper}");
+        let prog = match &self.helper_dir {
+            Some(d) => d.join(prog),
+            None => PathBuf::from(prog),
+        };
+        // Docker Hub's entry is keyed by the old index URL in every helper.
+        let key = if host == "docker.io" {
+            "https://index.docker.io/v1/"
+        } else {
+            host
+        };
+        let mut child = std::process::Command::new(&prog)
+            .arg("get")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .inspect_err(|e| tracing::warn!(helper = %prog.display(), error = %e, "credential helper failed to start"))
+            .ok()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(key.as_bytes());
+        }
+        let out = child.wait_with_output().ok()?;
+        if !out.status.success() {
+            // "credentials not found": anonymous access.
+            return None;
+        }
+        let a: HelperAnswer = serde_json::from_slice(&out.stdout)
+            .inspect_err(|e| tracing::warn!(helper = %prog.display(), error = %e, "credential helper answered garbage"))
+            .ok()?;
+        Some(Credential {
+            username: a.username,
+            password: a.secret,
+        })
     }
 }
 
@@ -346,5 +423,36 @@ mod tests {
         c2.merge_file(&store).unwrap();
         assert_eq!(c2.get("localhost:5000").unwrap().username, "u");
         assert!(c2.get("nowhere").is_none());
+    }
+
+    #[test]
+    fn credential_helpers_are_asked() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let helper = t.path().join("docker-credential-fake");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\nread host\ncase \"$host\" in\n  https://index.docker.io/v1/) echo '{\"Username\":\"hub\",\"Secret\":\"s1\"}' ;;\n  reg.example:5000) echo '{\"Username\":\"me\",\"Secret\":\"s2\"}' ;;\n  *) echo 'credentials not found in native keychain'; exit 1 ;;\nesac\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = t.path().join("config.json");
+        std::fs::write(
+            &cfg,
+            r#"{"auths":{"plain.example":{"auth":"dTpw"}},"credsStore":"fake","credHelpers":{"other.example":"missing"}}"#,
+        )
+        .unwrap();
+        let mut c = Credentials::new();
+        c.helper_dir = Some(t.path().to_owned());
+        c.merge_file(&cfg).unwrap();
+        assert_eq!(c.get("docker.io").unwrap().username, "hub");
+        assert_eq!(c.get("reg.example:5000").unwrap().password, "s2");
+        assert_eq!(
+            c.get("plain.example").unwrap().username,
+            "u",
+            "stored entries win"
+        );
+        assert!(c.get("unknown.example").is_none(), "helper says not found");
+        assert!(c.get("other.example").is_none(), "helper program missing");
     }
 }

@@ -345,7 +345,7 @@ impl RegistryClient {
         let cred = self.cfg.credentials.get(&ep.host);
         match challenge {
             Challenge::Basic { .. } => {
-                let c = cred.ok_or_else(|| RegistryError::Auth {
+                let c = cred.as_ref().ok_or_else(|| RegistryError::Auth {
                     registry: ep.host.clone(),
                     reason: "registry wants basic auth and no credentials are configured".into(),
                 })?;
@@ -375,7 +375,7 @@ impl RegistryClient {
                     q.push(("scope", want));
                 }
                 req = req.query(&q);
-                if let Some(c) = cred {
+                if let Some(c) = &cred {
                     req = req.basic_auth(&c.username, Some(&c.password));
                 }
                 let resp = req.send().await.map_err(|source| RegistryError::Http {
