@@ -204,6 +204,7 @@ fn too_many_entries_are_refused() {
         matches!(err, UnpackError::TooManyEntries { cap: 10 }),
         "{err}"
     );
+    sb.assert_outside_untouched();
 }
 
 #[test]
@@ -243,6 +244,7 @@ fn truncated_plain_tar_is_an_error() {
     let tar = RawTar::new().file("a", &[1u8; 5000]).finish();
     let err = apply(&sb, &tar[..512 + 1000]).unwrap_err();
     assert!(matches!(err, UnpackError::Truncated { .. }), "{err}");
+    sb.assert_outside_untouched();
 }
 
 #[test]
@@ -347,6 +349,7 @@ fn overlay_xattrs_in_a_layer_are_dropped() {
     let d = sb.layer().join("d");
     assert!(get_xattr(&d, "trusted.overlay.redirect").is_none());
     assert_eq!(get_xattr(&d, "user.ok").as_deref(), Some(b"1".as_slice()));
+    sb.assert_outside_untouched();
 }
 
 fn get_xattr(p: &std::path::Path, name: &str) -> Option<Vec<u8>> {
@@ -517,6 +520,7 @@ fn multi_member_gzip_is_read_to_the_end() {
     let stats = apply(&sb, &gz).unwrap();
     assert_eq!(stats.diff_id, Digest::of(&tar));
     assert!(sb.layer().join("b").is_file());
+    sb.assert_outside_untouched();
 }
 
 #[test]
@@ -541,4 +545,5 @@ fn later_entries_replace_earlier_ones() {
     assert_eq!(std::fs::read(sb.layer().join("y/2")).unwrap(), b"2");
     assert_eq!(std::fs::read(sb.layer().join("x")).unwrap(), b"now a file");
     assert!(sb.layer().join("y").is_dir());
+    sb.assert_outside_untouched();
 }
