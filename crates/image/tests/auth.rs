@@ -224,3 +224,38 @@ async fn transient_registry_errors_are_retried() {
         .unwrap();
     assert_eq!(res.config_digest, img.config);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_token_auth_with_a_token_server() {
+    let t = tempfile::tempdir().unwrap();
+    let ts = common::token::TokenServer::start(t.path(), "carol", "pw").await;
+    let reg = Registry::start_full(
+        &format!(
+            "auth:\n  token:\n    realm: http://{}/token\n    service: test-registry\n    issuer: berth-test\n    rootcertbundle: {}\n",
+            ts.addr,
+            ts.cert.display()
+        ),
+        "",
+        false,
+    );
+    let src = ContentStore::open(&t.path().join("src")).unwrap();
+    let img = build(&src, &busybox_layers(b"token"), "amd64", "tok");
+    let r = Reference::parse(&format!("{}/private/app:1", reg.addr)).unwrap();
+    let anon = RegistryClient::new(RegistryConfig::default()).unwrap();
+    assert!(
+        push(&anon, &src, &r, &img.manifest, &PushOptions::default())
+            .await
+            .is_err()
+    );
+    let c = client_with(&reg.addr, "carol", "pw");
+    push(&c, &src, &r, &img.manifest, &PushOptions::default())
+        .await
+        .unwrap();
+    let dst_root = t.path().join("dst");
+    let content = ContentStore::open(&dst_root).unwrap();
+    let snaps = Arc::new(Snapshotter::open(&dst_root).unwrap());
+    let res = pull(&c, &content, &snaps, &r, &PullOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(res.config_digest, img.config);
+}

@@ -231,3 +231,4 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 pub mod gateway;
+pub mod token;
