@@ -225,6 +225,23 @@ fn with_default_device_rules(
     out
 }
 
+/// Inodes of the caller's net, ipc and uts namespaces (see `Init::host_ns`).
+fn own_namespaces() -> Vec<(LinuxNamespaceType, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    [
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+    ]
+    .into_iter()
+    .filter_map(|t| {
+        let m =
+            std::fs::metadata(format!("/proc/self/ns/{}", crate::namespaces::proc_name(t))).ok()?;
+        Some((t, m.ino()))
+    })
+    .collect()
+}
+
 /// The cgroup path: `linux.cgroupsPath`, or `/<id>` like runc.
 fn cgroup_path(spec: &Spec, id: &str) -> String {
     spec.linux()
@@ -439,6 +456,8 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
         us = t0.elapsed().as_micros() as u64,
         "cgroup ready, cloning init"
     );
+    // Read before the clone: the child is already in its new namespaces.
+    let host_ns = own_namespaces();
     let pid = clone3(clone_flags, into_cgroup.as_ref())?;
     if pid == 0 {
         drop(parent_chan);
@@ -456,6 +475,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             cgroup: cgroup.clone(),
             hierarchy: hierarchy.clone(),
             host_proc,
+            host_ns,
             no_pivot: o.no_pivot,
             preserve_fds: o.preserve_fds,
             two_stage,

@@ -39,6 +39,9 @@ pub struct Init<'a> {
     pub cgroup: Option<berth_cgroups::Cgroup>,
     pub hierarchy: Option<berth_cgroups::Hierarchy>,
     pub host_proc: OwnedFd,
+    /// Inodes of the runtime's own net, ipc and uts namespaces: a namespace "joined" by path
+    /// that is really the host's must not take namespaced sysctls.
+    pub host_ns: Vec<(LinuxNamespaceType, u64)>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
     /// An intermediate process is needed (joined user/pid namespaces): it does the joins,
@@ -190,7 +193,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
     }
 
     let proc = rootfs::private_proc(Some(&a.host_proc))?;
-    rootfs::write_sysctls(spec, proc.as_fd())?;
+    rootfs::write_sysctls(spec, proc.as_fd(), &a.host_ns)?;
     if has_mount_ns {
         let linux = spec.linux().as_ref();
         rootfs::mask_paths(

@@ -689,7 +689,11 @@ pub fn open_proc(proc: BorrowedFd<'_>, rel: &str, flags: OFlags) -> Result<Owned
 }
 
 /// Writes `linux.sysctl` through the private procfs handle.
-pub fn write_sysctls(spec: &Spec, proc: BorrowedFd<'_>) -> Result<()> {
+pub fn write_sysctls(
+    spec: &Spec,
+    proc: BorrowedFd<'_>,
+    host_ns: &[(oci_spec::runtime::LinuxNamespaceType, u64)],
+) -> Result<()> {
     let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
@@ -699,7 +703,22 @@ pub fn write_sysctls(spec: &Spec, proc: BorrowedFd<'_>) -> Result<()> {
         if k.is_empty() || k.contains("..") || k.starts_with('/') || k.starts_with('.') {
             return Err(Error::Config(format!("invalid sysctl name {k:?}")));
         }
-        sysctl_namespaced(spec, k)?;
+        if let Some(t) = sysctl_namespaced(spec, k)?
+            && let Some((_, host)) = host_ns.iter().find(|(h, _)| *h == t)
+        {
+            let name = crate::namespaces::proc_name(t);
+            let own = rustix::fs::statat(
+                proc,
+                format!("self/ns/{name}"),
+                rustix::fs::AtFlags::empty(),
+            )
+            .map_err(|e| Error::sys(format!("stat /proc/self/ns/{name}"), e))?;
+            if own.st_ino == *host {
+                return Err(Error::Config(format!(
+                    "sysctl {k:?}: the container's {name} namespace is the host's; refusing to set it"
+                )));
+            }
+        }
         let rel = format!("sys/{}", k.replace('.', "/"));
         let fd = open_proc(proc, &rel, OFlags::WRONLY | OFlags::TRUNC)?;
         rustix::io::write(&fd, map[k].as_bytes())
@@ -711,7 +730,10 @@ pub fn write_sysctls(spec: &Spec, proc: BorrowedFd<'_>) -> Result<()> {
 /// Only per-namespace sysctls (runc's rule), and only when the container has that namespace:
 /// any other sysctl is host-wide, and writing it during setup (as root, with every capability)
 /// would change the host for everyone (e.g. `kernel.core_pattern`, a host escape).
-fn sysctl_namespaced(spec: &Spec, key: &str) -> Result<()> {
+fn sysctl_namespaced(
+    spec: &Spec,
+    key: &str,
+) -> Result<Option<oci_spec::runtime::LinuxNamespaceType>> {
     use oci_spec::runtime::LinuxNamespaceType as T;
     const IPC: &[&str] = &[
         "kernel.msgmax",
@@ -740,7 +762,7 @@ fn sysctl_namespaced(spec: &Spec, key: &str) -> Result<()> {
         None
     };
     match needs {
-        Some(t) if has(t) => Ok(()),
+        Some(t) if has(t) => Ok(Some(t)),
         Some(t) => Err(Error::Config(format!(
             "sysctl {key:?} needs its own {t:?} namespace; refusing to set it on the host's"
         ))),

@@ -1352,3 +1352,30 @@ echo done"#);
     }
     assert_eq!(host_release_agents(), before);
 }
+
+#[test]
+fn net_sysctls_are_refused_in_a_joined_namespace_that_is_the_hosts() {
+    // "Joining" the runtime's own network namespace by path must not let a net.* sysctl
+    // through: it would change the host's value.
+    let mut b = Bundle::new();
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let want = if host.trim() == "1" { "0" } else { "1" };
+    let ns: Vec<serde_json::Value> = b.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "network")
+        .cloned()
+        .chain([serde_json::json!({"type": "network", "path": "/proc/self/ns/net"})])
+        .collect();
+    b.config["linux"]["namespaces"] = serde_json::Value::Array(ns);
+    b.config["linux"]["sysctl"] = serde_json::json!({ "net.ipv4.ip_forward": want });
+    b.args(&["true"]);
+    let (code, _, err) = b.run_out();
+    assert_ne!(code, 0, "the host's net namespace took a sysctl");
+    assert!(err.contains("host's"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host
+    );
+}
