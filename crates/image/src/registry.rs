@@ -487,8 +487,25 @@ impl RegistryClient {
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let claimed = resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| Digest::parse(v).ok());
             let body = read_limited(resp, &url, "manifest").await?;
             let actual = Digest::of(&body);
+            // What the registry says it sent must be what arrived (a proxy rewriting
+            // manifests would otherwise go unnoticed when pulling by tag).
+            if let Some(claimed) = claimed
+                && claimed != actual
+            {
+                return Err(RegistryError::DigestMismatch {
+                    what: "manifest",
+                    url,
+                    expected: claimed,
+                    actual,
+                });
+            }
             if let Ok(expected) = Digest::parse(key)
                 && expected != actual
             {

@@ -259,3 +259,38 @@ async fn registry_token_auth_with_a_token_server() {
         .unwrap();
     assert_eq!(res.config_digest, img.config);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_altered_in_transit_is_refused() {
+    let reg = Registry::start();
+    let t = tempfile::tempdir().unwrap();
+    let src = ContentStore::open(&t.path().join("src")).unwrap();
+    let img = build(&src, &busybox_layers(b"tamper"), "amd64", "tamper");
+    let plain = RegistryClient::new(RegistryConfig::default()).unwrap();
+    let direct = Reference::parse(&format!("{}/t/app:1", reg.addr)).unwrap();
+    push(
+        &plain,
+        &src,
+        &direct,
+        &img.manifest,
+        &PushOptions::default(),
+    )
+    .await
+    .unwrap();
+    let gw = Gateway::start(reg.addr.clone(), Mode::Tamper, "", "").await;
+    let via = Reference::parse(&format!("{}/t/app:1", gw.addr)).unwrap();
+    let dst_root = t.path().join("dst");
+    let content = ContentStore::open(&dst_root).unwrap();
+    let snaps = Arc::new(Snapshotter::open(&dst_root).unwrap());
+    let err = pull(&plain, &content, &snaps, &via, &PullOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PullError::Registry(RegistryError::DigestMismatch { .. })
+        ),
+        "{err}"
+    );
+    assert!(content.list().unwrap().is_empty(), "nothing stored");
+}

@@ -18,6 +18,8 @@ pub enum Mode {
     Bearer,
     /// No auth; the first three manifest requests get 503.
     Flaky,
+    /// No auth; manifest bodies are altered in transit (headers kept).
+    Tamper,
 }
 
 pub struct Gateway {
@@ -134,7 +136,7 @@ async fn handle(st: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
         return reply(StatusCode::SERVICE_UNAVAILABLE, "try later");
     }
     let authorized = match st.mode {
-        Mode::Flaky => true,
+        Mode::Flaky | Mode::Tamper => true,
         Mode::Basic => basic_ok(st, &req),
         Mode::Bearer => req
             .headers()
@@ -144,7 +146,7 @@ async fn handle(st: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if !authorized {
         let mut r = reply(StatusCode::UNAUTHORIZED, "{}");
         let challenge = match st.mode {
-            Mode::Basic | Mode::Flaky => r#"Basic realm="test""#.to_owned(),
+            Mode::Basic | Mode::Flaky | Mode::Tamper => r#"Basic realm="test""#.to_owned(),
             Mode::Bearer => {
                 let repo = path
                     .strip_prefix("/v2/")
@@ -178,12 +180,21 @@ async fn handle(st: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let resp = fwd.body(body).send().await.unwrap();
     let mut out = Response::builder().status(resp.status().as_u16());
     for (k, v) in resp.headers() {
+        // hyper sets the length of the body it sends.
+        if k == "content-length" || k == "transfer-encoding" {
+            continue;
+        }
         let mut val = v.to_str().unwrap_or("").to_owned();
         if k == "location" {
             val = val.replace(&st.upstream, &st.me);
         }
         out = out.header(k.as_str(), val);
     }
-    let bytes = resp.bytes().await.unwrap();
+    let mut bytes = resp.bytes().await.unwrap();
+    if st.mode == Mode::Tamper && path.contains("/manifests/") && !bytes.is_empty() {
+        let mut v = bytes.to_vec();
+        v.push(b' ');
+        bytes = Bytes::from(v);
+    }
     out.body(Full::new(bytes)).unwrap()
 }
