@@ -137,6 +137,35 @@ fn unescape_mountinfo(s: &str) -> String {
 
 /// Whether the mount target is a directory: always for filesystems; for binds, when the source
 /// is (a relative source names a path in the bundle, not in the runtime's working directory).
+/// Files under /proc that may be bind-mounted over (lxcfs does it), as runc allows.
+const PROC_OVERRIDABLE: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// A mount whose target turns out to be inside a procfs (reached through /proc itself or a
+/// symlink like `/dev -> /proc/sys/kernel`) could shadow or expose kernel knobs: refused,
+/// judged on the resolved descriptor, not the path string.
+fn refuse_procfs_target(target: BorrowedFd<'_>, dest: &Path) -> Result<()> {
+    let sfs = rustix::fs::fstatfs(target).ctx(|| format!("fstatfs {dest:?}"))?;
+    if sfs.f_type as i64 == PROC_SUPER_MAGIC
+        && !PROC_OVERRIDABLE.iter().any(|p| Path::new(p) == dest)
+    {
+        return Err(Error::Config(format!(
+            "mount destination {dest:?} is inside procfs; refusing to mount over kernel files"
+        )));
+    }
+    Ok(())
+}
+
 fn is_dir_mount(m: &Mount, o: &Options, bundle: &Path) -> bool {
     if !o.bind {
         return true;
@@ -185,6 +214,7 @@ fn mount_one(m: &Mount, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
         refuse_symlink_dest(root, dest, typ)?;
     }
     let target = inroot::ensure_target(root, dest, is_dir_mount(m, &opts, cx.bundle))?;
+    refuse_procfs_target(target.as_fd(), dest)?;
     let mnt = if opts.bind || typ == "bind" {
         let src = m
             .source()

@@ -1379,3 +1379,28 @@ fn net_sysctls_are_refused_in_a_joined_namespace_that_is_the_hosts() {
         host
     );
 }
+
+#[test]
+fn mounts_landing_inside_procfs_are_refused() {
+    // Directly under /proc, and through a symlink in the image that leads there.
+    let mut b = Bundle::new();
+    let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+    mounts.push(
+        serde_json::json!({"destination": "/proc/sys/kernel", "type": "tmpfs", "source": "tmpfs"}),
+    );
+    b.config["mounts"] = serde_json::Value::Array(mounts.clone());
+    b.args(&["true"]);
+    let (code, _, err) = b.run_out();
+    assert_ne!(code, 0);
+    assert!(err.contains("inside procfs"), "{err}");
+
+    let mut b = Bundle::new();
+    std::os::unix::fs::symlink("/proc/sys/kernel", b.rootfs().join("kern")).unwrap();
+    let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+    mounts.push(serde_json::json!({"destination": "/kern", "type": "tmpfs", "source": "tmpfs"}));
+    b.config["mounts"] = serde_json::Value::Array(mounts);
+    b.args(&["true"]);
+    let (code, _, err) = b.run_out();
+    assert_ne!(code, 0);
+    assert!(err.contains("inside procfs"), "{err}");
+}
