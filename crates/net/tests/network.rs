@@ -13,11 +13,10 @@ use berth_net::ipam::{Ipam, JsonFileStore, LeaseStore, Pool};
 use berth_net::{BridgeDriver, BridgeNetwork, EndpointRequest, EndpointState, NetNs};
 use common::*;
 
-/// Two consecutive ports free on all addresses (TCP) at the time of the call.
+/// Two consecutive TCP ports free on all addresses, below the ephemeral range.
 fn free_pair() -> u16 {
     loop {
-        let a = TcpListener::bind("0.0.0.0:0").unwrap();
-        let p = a.local_addr().unwrap().port();
+        let p = free_port(false);
         if p < u16::MAX && TcpListener::bind(("0.0.0.0", p + 1)).is_ok() {
             return p;
         }

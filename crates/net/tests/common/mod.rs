@@ -77,19 +77,26 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A free port on 127.0.0.1 for `proto` ("tcp"/"udp") at the time of the call.
+/// A port free on all addresses for TCP or UDP at the time of the call, from below the
+/// kernel's ephemeral range (32768+), so no other test's `bind(0)` can be handed the same
+/// port while our DNAT rule for it exists.
 pub fn free_port(udp: bool) -> u16 {
-    if udp {
-        std::net::UdpSocket::bind("127.0.0.1:0")
+    let seed = std::process::id() as u64 * 7919
+        + SEQ.fetch_add(1, Ordering::Relaxed) as u64 * 104_729
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    } else {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
+            .subsec_nanos() as u64;
+    for i in 0..5000u64 {
+        let port = 20_000 + ((seed + i * 7) % 12_000) as u16;
+        let free = if udp {
+            std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok()
+        } else {
+            std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+        };
+        if free {
+            return port;
+        }
     }
+    panic!("no free port in 20000..32000");
 }
