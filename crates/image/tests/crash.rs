@@ -32,6 +32,15 @@ async fn sigkilled_pull_leaves_no_partial_blob_and_next_pull_completes() {
         .await
         .unwrap();
 
+    // Slowed down (~3 s for the big layer) so the kill reliably lands mid-download.
+    let proxy = common::proxy::FlakyProxy::start_with(
+        reg.addr.clone(),
+        0,
+        usize::MAX,
+        std::time::Duration::from_millis(1),
+    )
+    .await;
+    let r = Reference::parse(&format!("{}/crash/img:1", proxy.addr)).unwrap();
     let root = t.path().join("dst");
     let tool = env!("CARGO_BIN_EXE_berth-image-tool");
     let mut child = Command::new(tool)
@@ -57,12 +66,11 @@ async fn sigkilled_pull_leaves_no_partial_blob_and_next_pull_completes() {
                 && rest.split('/').next().unwrap().parse::<u64>().unwrap() > 1 << 20
             {
                 // SIGKILL the child we started, by its PID.
-                rustix::process::kill_process(
+                return rustix::process::kill_process(
                     rustix::process::Pid::from_raw(pid as i32).unwrap(),
                     rustix::process::Signal::KILL,
                 )
-                .unwrap();
-                return true;
+                .is_ok();
             }
         }
         false

@@ -16,6 +16,16 @@ impl FlakyProxy {
     /// Forwards to `upstream`; the first `cuts` connections that carry more than
     /// `after_bytes` towards the client are closed at that point.
     pub async fn start(upstream: String, cuts: usize, after_bytes: usize) -> FlakyProxy {
+        FlakyProxy::start_with(upstream, cuts, after_bytes, std::time::Duration::ZERO).await
+    }
+
+    /// As [`FlakyProxy::start`], also pausing `delay` after every 16 KiB towards the client.
+    pub async fn start_with(
+        upstream: String,
+        cuts: usize,
+        after_bytes: usize,
+        delay: std::time::Duration,
+    ) -> FlakyProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let cuts_done = Arc::new(AtomicUsize::new(0));
@@ -58,6 +68,9 @@ impl FlakyProxy {
                             break;
                         }
                         sent += n;
+                        if !delay.is_zero() {
+                            tokio::time::sleep(delay).await;
+                        }
                     }
                     up.abort();
                 });
