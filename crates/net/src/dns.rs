@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -47,6 +47,9 @@ fn key(name: &str) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct Records {
     inner: Arc<RwLock<HashMap<String, Vec<IpAddr>>>>,
+    /// Address → the first name added for it (the container name, by the daemon's
+    /// convention of adding it before aliases), for PTR queries.
+    reverse: Arc<RwLock<HashMap<IpAddr, String>>>,
 }
 
 impl Records {
@@ -58,13 +61,22 @@ impl Records {
         if !v.contains(&ip) {
             v.push(ip);
         }
+        drop(m);
+        let mut r = self.reverse.write().unwrap_or_else(|p| p.into_inner());
+        r.entry(ip).or_insert_with(|| key(name));
         Ok(())
     }
 
     /// Removes `ip` from `name`.
     pub fn remove(&self, name: &str, ip: IpAddr) {
-        let mut m = self.inner.write().unwrap_or_else(|p| p.into_inner());
         let k = key(name);
+        {
+            let mut r = self.reverse.write().unwrap_or_else(|p| p.into_inner());
+            if r.get(&ip) == Some(&k) {
+                r.remove(&ip);
+            }
+        }
+        let mut m = self.inner.write().unwrap_or_else(|p| p.into_inner());
         if let Some(v) = m.get_mut(&k) {
             v.retain(|a| *a != ip);
             if v.is_empty() {
@@ -75,11 +87,21 @@ impl Records {
 
     /// Removes every name pointing at `ip` (a container leaving the network).
     pub fn remove_ip(&self, ip: IpAddr) {
+        self.reverse
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ip);
         let mut m = self.inner.write().unwrap_or_else(|p| p.into_inner());
         m.retain(|_, v| {
             v.retain(|a| *a != ip);
             !v.is_empty()
         });
+    }
+
+    /// The name of `ip`, if it is one of this network's containers.
+    pub fn reverse_lookup(&self, ip: IpAddr) -> Option<String> {
+        let r = self.reverse.read().unwrap_or_else(|p| p.into_inner());
+        r.get(&ip).cloned()
     }
 
     /// The addresses of `name`, if it is one of this network's names.
@@ -210,16 +232,25 @@ async fn answer(records: &Records, upstreams: &[SocketAddr], query: &[u8]) -> Op
         }
     };
     let name = q.name().to_ascii();
+    if q.query_type() == RecordType::PTR
+        && let Some(target) = q
+            .name()
+            .parse_arpa_name()
+            .ok()
+            .filter(|n| n.prefix_len() == n.max_prefix_len())
+            .and_then(|n| records.reverse_lookup(n.addr()))
+            .and_then(|t| Name::from_ascii(format!("{t}.")).ok())
+    {
+        let mut resp = response_to(&msg, &q);
+        resp.add_answer(Record::from_rdata(
+            q.name().clone(),
+            TTL,
+            RData::PTR(PTR(target)),
+        ));
+        return resp.to_vec().ok();
+    }
     if let Some(ips) = records.lookup(&name) {
-        let mut resp = Message::new();
-        resp.set_id(msg.id())
-            .set_message_type(MessageType::Response)
-            .set_op_code(OpCode::Query)
-            .set_authoritative(true)
-            .set_recursion_desired(msg.recursion_desired())
-            .set_recursion_available(true)
-            .set_response_code(ResponseCode::NoError)
-            .add_query(q.clone());
+        let mut resp = response_to(&msg, &q);
         for ip in ips {
             let rdata = match (q.query_type(), ip) {
                 (RecordType::A, IpAddr::V4(v4)) => RData::A(A(v4)),
@@ -238,6 +269,20 @@ async fn answer(records: &Records, upstreams: &[SocketAddr], query: &[u8]) -> Op
     Message::error_msg(msg.id(), OpCode::Query, ResponseCode::ServFail)
         .to_vec()
         .ok()
+}
+
+/// An authoritative NOERROR answer skeleton for `q`.
+fn response_to(msg: &Message, q: &hickory_proto::op::Query) -> Message {
+    let mut resp = Message::new();
+    resp.set_id(msg.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(OpCode::Query)
+        .set_authoritative(true)
+        .set_recursion_desired(msg.recursion_desired())
+        .set_recursion_available(true)
+        .set_response_code(ResponseCode::NoError)
+        .add_query(q.clone());
+    resp
 }
 
 /// Sends the query as is to one upstream over UDP and returns its reply (same ID).

@@ -347,6 +347,28 @@ impl Firewall {
         Ok(())
     }
 
+    /// Empties berth's chains, keeping the chains and the jumps. A daemon that lost track
+    /// of what it added (crash between applying and storing a [`RuleSet`]) calls this at
+    /// start and then re-adds the rules of its networks and running containers.
+    pub fn flush(&self) -> Result<(), FirewallError> {
+        let mut text = String::new();
+        for table in ["nat", "filter"] {
+            text.push_str(&format!("*{table}\n"));
+            for (t, chain) in self.chains.all() {
+                if t == table {
+                    text.push_str(&format!("-F {chain}\n"));
+                }
+            }
+            text.push_str("COMMIT\n");
+        }
+        run(
+            "iptables-restore",
+            &["-w", "--noflush"],
+            Some(&text),
+            "flush berth chains",
+        )
+    }
+
     /// Removes the jumps and berth's chains (with their rules). For tests and for
     /// uninstalling; a running daemon keeps them.
     pub fn remove_base(&self) -> Result<(), FirewallError> {

@@ -105,6 +105,17 @@ async fn names_resolve_locally_and_others_are_forwarded() {
         a_records(&udp_ask(at, "v6", RecordType::AAAA).await),
         vec!["fd00::2".parse::<IpAddr>().unwrap()]
     );
+    // Reverse lookups of container addresses give the container name.
+    let m = udp_ask(at, "2.9.213.10.in-addr.arpa.", RecordType::PTR).await;
+    let ptrs: Vec<String> = m
+        .answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::PTR(p) => Some(p.0.to_ascii()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ptrs, vec!["web.".to_string()]);
     // Anything else goes to the upstream.
     let m = udp_ask(at, "elsewhere.example", RecordType::A).await;
     assert_eq!(

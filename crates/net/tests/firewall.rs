@@ -177,6 +177,11 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
     }
     // Removing twice is harmless.
     fw.remove(&port_rules).unwrap();
+    // flush empties the chains (daemon restart without records) and keeps the jumps.
+    fw.apply(&port_rules, "again").unwrap();
+    fw.flush().unwrap();
+    assert_eq!(iptables_s("nat", &fw.chains.nat).lines().count(), 1);
+    assert!(iptables_s("nat", "OUTPUT").contains(&fw.chains.nat));
     // The port is no longer forwarded: nothing listens on 127.0.0.1:<port>.
     assert!(TcpStream::connect(("127.0.0.1", tcp_port)).is_err());
     fw.remove_base().unwrap();
