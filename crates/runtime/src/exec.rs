@@ -272,7 +272,9 @@ pub fn spawn(store: &Store, o: &ExecOpts) -> Result<Spawned> {
         crate::console::wait_blocking(pid);
         return Err(e.into());
     }
-    parent_chan.send(&Msg::HooksDone)?;
+    // The child may already have failed (PATH lookup, cwd) and exited: its error message is
+    // then waiting in the channel, and that, not EPIPE, is what the caller must see.
+    let sent = parent_chan.send(&Msg::HooksDone);
     let mut master = None;
     // The channel is close-on-exec in the child: end-of-stream means execve succeeded.
     loop {
@@ -285,9 +287,14 @@ pub fn spawn(store: &Store, o: &ExecOpts) -> Result<Spawned> {
             Ok((other, _)) => {
                 return Err(Error::Init(format!("unexpected sync message {other:?}")));
             }
+            // A child that exits with our HooksDone unread resets the connection; the error
+            // it sent before exiting is still queued behind that.
+            Err(Error::Sys { source, .. })
+                if source.raw_os_error() == Some(libc::ECONNRESET) => {}
             Err(_) => break,
         }
     }
+    sent?;
     if let Some(pf) = &o.pid_file {
         let tmp = pf.with_extension("tmp-berth");
         std::fs::write(&tmp, pid.to_string()).at("write", &tmp)?;
