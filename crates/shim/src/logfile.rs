@@ -112,6 +112,12 @@ impl LogFile {
         }
     }
 
+    /// Writes what is buffered and frees the buffer (the shim is going idle).
+    pub fn release(&mut self) {
+        self.flush();
+        self.buf = Vec::new();
+    }
+
     /// Writes `buf[..upto]` and keeps the rest buffered.
     fn write_out(&mut self, upto: usize) {
         if upto == 0 {

@@ -31,6 +31,8 @@ const MAX_CLIENTS: usize = 1000;
 /// Finished execs remembered for `exec_wait`.
 const MAX_FINISHED_EXECS: usize = 64;
 const READ_BUF: usize = 64 * 1024;
+/// Bytes of traffic after which the shim gives its buffers back once it goes idle.
+const RELEASE_AFTER: usize = 256 * 1024;
 
 /// How the container's init ended.
 #[derive(Debug, Clone)]
@@ -78,7 +80,11 @@ pub struct Shim {
     clients: Vec<Client>,
     execs: Vec<Exec>,
     next_exec_key: u64,
-    buf: Vec<u8>,
+    buf: sys::PageBuf,
+    /// Bytes moved since memory was last given back (see [`Shim::release_memory`]).
+    busy_bytes: usize,
+    /// A heavy request ran (start, exec): give memory back before sleeping.
+    trim_pending: bool,
     shutdown: Option<Instant>,
     idle_since: Option<Instant>,
     sock_path: PathBuf,
@@ -153,6 +159,7 @@ impl Shim {
         let sigfd = sys::block_signals().map_err(cleanup)?;
         let pid_path = dir.join("shim.pid");
         sys::write_atomic(&pid_path, std::process::id().to_string().as_bytes()).map_err(cleanup)?;
+        let buf = sys::PageBuf::new(READ_BUF).map_err(cleanup)?;
         let exit_path = dir.join("exit");
         let _ = std::fs::remove_file(&exit_path);
         let mut shim = Shim {
@@ -169,7 +176,9 @@ impl Shim {
             clients: Vec::new(),
             execs: Vec::new(),
             next_exec_key: 1,
-            buf: Vec::new(),
+            buf,
+            busy_bytes: 0,
+            trim_pending: false,
             shutdown: None,
             idle_since: None,
             sock_path,
@@ -187,6 +196,8 @@ impl Shim {
     pub fn run(mut self) {
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut slots: Vec<Slot> = Vec::new();
+        // The frames of `start` (config parsing, seccomp compilation) were below this one.
+        sys::release_unused_stack();
         loop {
             let now = Instant::now();
             self.progress(now);
@@ -198,7 +209,23 @@ impl Shim {
             slots.clear();
             self.poll_set(&mut fds, &mut slots);
             let timeout = self.timeout(now);
-            if let Err(_e) = sys::poll(&mut fds, timeout) {
+            if std::mem::take(&mut self.trim_pending) {
+                // From this shallow frame, so the stack the request used is given back too.
+                trim_heap();
+            }
+            let polled = if self.busy_bytes >= RELEASE_AFTER {
+                // After a burst: if nothing is ready now, give the buffers back before sleeping.
+                match sys::poll(&mut fds, 0) {
+                    Ok(()) if fds.iter().all(|f| f.revents == 0) => {
+                        self.release_memory();
+                        sys::poll(&mut fds, timeout)
+                    }
+                    r => r,
+                }
+            } else {
+                sys::poll(&mut fds, timeout)
+            };
+            if polled.is_err() {
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -216,6 +243,16 @@ impl Shim {
         }
         let _ = std::fs::remove_file(&self.sock_path);
         let _ = std::fs::remove_file(&self.pid_path);
+    }
+
+    /// Hands idle buffers back to the kernel (the shim sleeps for most of a container's life).
+    fn release_memory(&mut self) {
+        self.busy_bytes = 0;
+        self.buf.release();
+        if let Some(l) = &mut self.log {
+            l.release();
+        }
+        trim_heap();
     }
 
     fn exited(&self) -> Option<&ExitInfo> {
@@ -360,14 +397,11 @@ impl Shim {
     /// Reads one chunk of a process's output and hands it to the log (the container's
     /// own output only) and to the attached clients. Returns whether it read anything.
     fn read_output(&mut self, t: Target, i: usize) -> bool {
-        if self.buf.len() < READ_BUF {
-            self.buf.resize(READ_BUF, 0);
-        }
         let Some(io) = io_in(&mut self.io, &mut self.execs, t) else {
             return false;
         };
         let Some(fd) = &io.out[i] else { return false };
-        let n = match sys::read(fd.as_fd(), &mut self.buf) {
+        let n = match sys::read(fd.as_fd(), self.buf.get_mut()) {
             Ok(Some(0)) | Err(_) => {
                 io.out[i] = None;
                 return false;
@@ -375,7 +409,8 @@ impl Shim {
             Ok(None) => return false,
             Ok(Some(n)) => n,
         };
-        let data = &self.buf[..n];
+        self.busy_bytes += n;
+        let data = &self.buf.get()[..n];
         let stream = if i == 0 {
             Stream::Stdout
         } else {
@@ -422,10 +457,7 @@ impl Shim {
     }
 
     fn client_read(&mut self, i: usize) {
-        if self.buf.len() < READ_BUF {
-            self.buf.resize(READ_BUF, 0);
-        }
-        let r = sys::read(self.clients[i].fd.as_fd(), &mut self.buf);
+        let r = sys::read(self.clients[i].fd.as_fd(), self.buf.get_mut());
         let n = match r {
             Ok(None) => return,
             Ok(Some(n)) => n,
@@ -444,7 +476,7 @@ impl Shim {
                     self.request(i, &line, &[]);
                     return;
                 }
-                let data = &self.buf[..n];
+                let data = &self.buf.get()[..n];
                 match data.iter().position(|&b| b == b'\n') {
                     Some(p) => {
                         let mut line = std::mem::take(&mut c.inbuf);
@@ -467,7 +499,8 @@ impl Shim {
                         self.stdin_eof(t);
                     }
                 } else if stdin {
-                    let data = self.buf[..n].to_vec();
+                    self.busy_bytes += n;
+                    let data = self.buf.get()[..n].to_vec();
                     if let Some(io) = self.io_of(t) {
                         io.write_stdin(&data);
                     }
@@ -525,6 +558,7 @@ impl Shim {
         let id = self.args.id.clone();
         match req {
             Request::Start => {
+                self.trim_pending = true;
                 self.reap();
                 match self.phase {
                     Phase::Created => {}
@@ -663,7 +697,7 @@ impl Shim {
                     .position(|e| e.id == exec_id)
                     .ok_or_else(|| format!("no such exec {exec_id}"))?;
                 let r = self.execs[idx].spawn(&self.store, &id, cache);
-                trim_heap();
+                self.trim_pending = true;
                 match r {
                     Ok(pid) => Ok(Some(proto::line(&serde_json::json!({ "pid": pid })))),
                     Err(e) => {
@@ -815,7 +849,7 @@ impl Shim {
         // delete() killed whatever was left in the cgroup (exec processes included).
         self.reap();
         self.finish_waiters(Target::Main);
-        trim_heap();
+        self.trim_pending = true;
     }
 
     /// Answers the parked waits for `t` and ends its attach streams.
@@ -886,4 +920,5 @@ pub fn trim_heap() {
     unsafe {
         libc::malloc_trim(0);
     }
+    sys::release_unused_stack();
 }

@@ -197,3 +197,85 @@ pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// A buffer whose pages exist only once written (an anonymous mapping), and can be handed
+/// back to the kernel when the shim goes idle: a shim lives as long as its container, and
+/// a 64 KiB buffer kept dirty after one burst of output would be a fifth of its memory.
+pub struct PageBuf {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl PageBuf {
+    pub fn new(len: usize) -> Result<PageBuf> {
+        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::sys("mmap", std::io::Error::last_os_error()));
+        }
+        let ptr = std::ptr::NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| Error::Other("mmap returned null".into()))?;
+        Ok(PageBuf { ptr, len })
+    }
+
+    pub fn get(&self) -> &[u8] {
+        // SAFETY: ptr..ptr+len is our mapping, readable, alive until drop.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub fn get_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `get`, and `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// Gives the pages back; they read as zeros (and cost nothing) until written again.
+    pub fn release(&mut self) {
+        // SAFETY: MADV_DONTNEED on our own private anonymous mapping; `&mut self` means no
+        // slice into it is alive.
+        unsafe { libc::madvise(self.ptr.as_ptr().cast(), self.len, libc::MADV_DONTNEED) };
+    }
+}
+
+impl Drop for PageBuf {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping; no reference into it outlives `self`.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Gives back the stack pages below the current frame. Creating a container (OCI config
+/// parsing, seccomp compilation) runs deep; afterwards the shim's loop needs a few KiB, and
+/// the dirty pages below would stay resident for the container's life.
+#[inline(never)]
+pub fn release_unused_stack() {
+    const PAGE: usize = 4096;
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker) as *const u8 as usize;
+    let Some(low) = stack_low() else { return };
+    // A margin below our own frame for whatever madvise itself and its callers push.
+    let top = (sp & !(PAGE - 1)).saturating_sub(2 * PAGE);
+    if top <= low {
+        return;
+    }
+    // SAFETY: [low, top) is inside this thread's stack mapping and below the current stack
+    // pointer by a margin: no live frame is there (no signal handlers run on this stack;
+    // signals are read from a signalfd). The pages read as zeros when touched again.
+    unsafe { libc::madvise(low as *mut libc::c_void, top - low, libc::MADV_DONTNEED) };
+}
+
+/// The lowest address of the main thread's stack mapping, from /proc/self/maps.
+fn stack_low() -> Option<usize> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let line = maps.lines().find(|l| l.ends_with("[stack]"))?;
+    let start = line.split('-').next()?;
+    usize::from_str_radix(start, 16).ok()
+}

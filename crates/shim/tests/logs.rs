@@ -25,15 +25,24 @@ fn log_lines_are_docker_json_file_entries() {
     assert_eq!(shim.wait()["exit_code"], 0);
     let raw = std::fs::read_to_string(shim.fx.log_path()).unwrap();
     let first = raw.lines().next().unwrap();
-    assert!(first.starts_with(r#"{"log":"a\n","stream":"stdout","time":"20"#), "{first}");
-    assert!(raw.contains(r#"{"log":"x\u003cy\u003e\u0026\"z\t\n","stream":"stdout""#), "{raw}");
+    assert!(
+        first.starts_with(r#"{"log":"a\n","stream":"stdout","time":"20"#),
+        "{first}"
+    );
+    assert!(
+        raw.contains(r#"{"log":"x\u003cy\u003e\u0026\"z\t\n","stream":"stdout""#),
+        "{raw}"
+    );
     let entries = shim.log_lines();
     assert_eq!(entries.len(), 4, "{raw}");
     assert_eq!(log_text(&entries, "stdout"), "a\nx<y>&\"z\t\npartial");
     assert_eq!(log_text(&entries, "stderr"), "b\n");
     for e in &entries {
         let t = e["time"].as_str().unwrap();
-        assert!(t.len() >= 20 && t.ends_with('Z') && &t[4..5] == "-" && &t[10..11] == "T", "{t}");
+        assert!(
+            t.len() >= 20 && t.ends_with('Z') && &t[4..5] == "-" && &t[10..11] == "T",
+            "{t}"
+        );
     }
 }
 
@@ -64,7 +73,11 @@ fn a_flood_across_many_rotations_loses_no_line() {
         assert!(size <= 100 * 1024, "{} is {size} bytes", f.display());
         for e in read_log(f) {
             let n: u64 = e["log"].as_str().unwrap().trim_end().parse().unwrap();
-            let counter = if e["stream"] == "stdout" { &mut out } else { &mut err };
+            let counter = if e["stream"] == "stdout" {
+                &mut out
+            } else {
+                &mut err
+            };
             *counter += 1;
             assert_eq!(n, *counter, "line out of order or lost in {}", f.display());
             assert!(e["log"].as_str().unwrap().ends_with('\n'));
@@ -115,7 +128,11 @@ fn attached_client_and_log_both_get_every_byte_of_a_flood() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (out, _) = read_frames(&mut a);
     let expect: String = (1..=50000).map(|i| format!("{i}\n")).collect();
-    assert!(out == expect.as_bytes(), "attach stream differs ({} bytes)", out.len());
+    assert!(
+        out == expect.as_bytes(),
+        "attach stream differs ({} bytes)",
+        out.len()
+    );
     assert_eq!(log_text(&shim.log_lines(), "stdout"), expect);
     let _: Value = shim.wait();
 }
