@@ -33,7 +33,7 @@ pub fn format(secs: i64, nanos: u32, out: &mut [u8; 40]) -> usize {
     if nanos != 0 {
         let mut frac = nanos;
         let mut digits = 9;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             digits -= 1;
         }

@@ -306,10 +306,7 @@ mod tests {
         let all: Vec<u8> = (0u8..=255).collect();
         let json = format!("\"{}\"", esc(&all));
         let back: String = serde_json::from_str(&json).unwrap();
-        assert_eq!(
-            back,
-            String::from_utf8_lossy(&all).replace("\u{fffd}", "\u{fffd}")
-        );
+        assert_eq!(back, String::from_utf8_lossy(&all));
     }
 
     fn split(chunks: &[&[u8]]) -> Vec<Vec<u8>> {

@@ -526,10 +526,10 @@ impl Shim {
             Target::Main => self.args.stdin_once,
             Target::Exec(_) => true,
         };
-        if once || !others {
-            if let Some(io) = self.io_of(t) {
-                io.close_stdin();
-            }
+        if (once || !others)
+            && let Some(io) = self.io_of(t)
+        {
+            io.close_stdin();
         }
     }
 

@@ -340,7 +340,7 @@ fn shutdown_while_running_waits_for_the_container() {
 fn shim_outlives_the_process_that_started_it() {
     let fx = Fixture::sh("i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done");
     // A stand-in for berthd: it starts the shim, keeps running, and is SIGKILLed.
-    let mut cmd = fx.command();
+    let cmd = fx.command();
     let prog = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
     let report = fx.dir.path().join("report");
