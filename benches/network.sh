@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The network part of a container's life, alone (berth-net, no daemon): netns file + veth
-# pair born in it + address, route, lo + one published port's iptables rules, then
-# teardown; against a bare `unshare --net true`. Needs root. Uses only a bench bridge
+# The network part of a container's life, alone (berth-net's BridgeDriver, no daemon):
+# netns file + lease + veth pair born in it + address, route, lo + one published port's
+# iptables rules, then teardown; against a bare `unshare --net true`. Needs root. Uses only a bench bridge
 # (btbench0, 10.213.250.0/24) and chains suffixed -BENCH, all removed on exit.
 #
 #   benches/network.sh [RUNS]
@@ -15,9 +15,8 @@ trap '"$nb" teardown' EXIT
 
 echo "== in-process, per step (mean of $runs cycles)"
 "$nb" loop "$runs"
-NETBENCH_NETNS_ONLY=1 "$nb" loop "$runs" | sed 's/^/veth left to netns cleanup: /'
 
-echo "== per process (hyperfine)"
+echo "== per process (hyperfine; the cycle uses the background teardown and waits for it)"
 hyperfine -N --warmup 5 --runs "$runs" \
     'unshare --net true' \
     "$nb cycle"

@@ -216,12 +216,20 @@ async fn concurrent_connects_get_unique_addresses_and_clean_up() {
     );
     drop(l);
 
+    // Half leave through disconnect + netns delete, half through the background teardown.
     let mut tasks = Vec::new();
-    for (ns, ep) in done {
+    for (i, (ns, ep)) in done.into_iter().enumerate() {
         let drv = drv.clone();
         tasks.push(tokio::spawn(async move {
-            drv.disconnect(&ep).await.unwrap();
-            ns.delete().unwrap();
+            if i % 2 == 0 {
+                drv.disconnect(&ep).await.unwrap();
+                ns.delete().unwrap();
+            } else {
+                let path = ns.path().to_path_buf();
+                let bg = drv.teardown(vec![ep.clone()], ns);
+                assert!(!path.exists(), "the netns file goes at once");
+                bg.await.unwrap().unwrap();
+            }
             ep.host_veth
         }));
     }
