@@ -161,7 +161,7 @@ impl DnsServer {
                     let (records, upstreams, udp) =
                         (records.clone(), upstreams.clone(), udp.clone());
                     tokio::spawn(async move {
-                        if let Some(resp) = answer(&records, &upstreams, &query).await {
+                        if let Some(resp) = answer(&records, &upstreams, &query, false).await {
                             let _ = udp.send_to(&resp, peer).await;
                         }
                     });
@@ -183,7 +183,7 @@ impl DnsServer {
                             if s.read_exact(&mut q).await.is_err() {
                                 return;
                             }
-                            let Some(resp) = answer(&records, &upstreams, &q).await else {
+                            let Some(resp) = answer(&records, &upstreams, &q, true).await else {
                                 return;
                             };
                             let Ok(len) = u16::try_from(resp.len()) else {
@@ -218,7 +218,14 @@ impl DnsServer {
 }
 
 /// The reply to one query message, or `None` if it is not worth an answer (unparsable).
-async fn answer(records: &Records, upstreams: &[SocketAddr], query: &[u8]) -> Option<Vec<u8>> {
+/// Forwarded queries keep their transport: a client that retries over TCP after a
+/// truncated UDP answer gets the full answer over TCP from the upstream.
+async fn answer(
+    records: &Records,
+    upstreams: &[SocketAddr],
+    query: &[u8],
+    tcp: bool,
+) -> Option<Vec<u8>> {
     let msg = Message::from_vec(query).ok()?;
     if msg.message_type() != MessageType::Query {
         return None;
@@ -262,7 +269,12 @@ async fn answer(records: &Records, upstreams: &[SocketAddr], query: &[u8]) -> Op
         return resp.to_vec().ok();
     }
     for up in upstreams {
-        if let Some(r) = forward(*up, query).await {
+        let r = if tcp {
+            forward_tcp(*up, query).await
+        } else {
+            forward(*up, query).await
+        };
+        if let Some(r) = r {
             return Some(r);
         }
     }
@@ -305,6 +317,23 @@ async fn forward(upstream: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
     }
     buf.truncate(n);
     Some(buf)
+}
+
+/// Sends the query to one upstream over TCP and returns its reply (same ID).
+async fn forward_tcp(upstream: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(upstream).await.ok()?;
+        s.write_u16(u16::try_from(query.len()).ok()?).await.ok()?;
+        s.write_all(query).await.ok()?;
+        let len = s.read_u16().await.ok()?;
+        let mut buf = vec![0u8; len as usize];
+        s.read_exact(&mut buf).await.ok()?;
+        Some(buf)
+    };
+    let buf = tokio::time::timeout(UPSTREAM_TIMEOUT, exchange)
+        .await
+        .ok()??;
+    (buf.len() >= 2 && buf[..2] == query[..2]).then_some(buf)
 }
 
 /// The parts of a resolv.conf berth uses.

@@ -36,26 +36,48 @@ fn a_records(m: &Message) -> Vec<IpAddr> {
         .collect()
 }
 
-/// A stub upstream on 127.0.0.1 answering every A query with 192.0.2.123 (TEST-NET-1).
+fn stub_reply(query: &[u8], last_octet: u8) -> Vec<u8> {
+    let q = Message::from_vec(query).unwrap();
+    let mut r = Message::new();
+    r.set_id(q.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(OpCode::Query)
+        .add_query(q.queries()[0].clone())
+        .add_answer(Record::from_rdata(
+            q.queries()[0].name().clone(),
+            60,
+            RData::A(A::new(192, 0, 2, last_octet)),
+        ));
+    r.to_vec().unwrap()
+}
+
+/// A stub upstream on 127.0.0.1 answering every A query with 192.0.2.123 (TEST-NET-1)
+/// over UDP, and 192.0.2.124 over TCP on the same port, so tests see which transport
+/// was used.
 async fn stub_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = sock.local_addr().unwrap();
+    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+    // Both tasks end with the test's runtime.
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = tcp.accept().await.unwrap();
+            let len = s.read_u16().await.unwrap();
+            let mut q = vec![0u8; len as usize];
+            s.read_exact(&mut q).await.unwrap();
+            let r = stub_reply(&q, 124);
+            s.write_u16(r.len() as u16).await.unwrap();
+            s.write_all(&r).await.unwrap();
+        }
+    });
     let task = tokio::spawn(async move {
         let mut buf = [0u8; 512];
         loop {
             let (n, peer) = sock.recv_from(&mut buf).await.unwrap();
-            let q = Message::from_vec(&buf[..n]).unwrap();
-            let mut r = Message::new();
-            r.set_id(q.id())
-                .set_message_type(MessageType::Response)
-                .set_op_code(OpCode::Query)
-                .add_query(q.queries()[0].clone())
-                .add_answer(Record::from_rdata(
-                    q.queries()[0].name().clone(),
-                    60,
-                    RData::A(A::new(192, 0, 2, 123)),
-                ));
-            sock.send_to(&r.to_vec().unwrap(), peer).await.unwrap();
+            sock.send_to(&stub_reply(&buf[..n], 123), peer)
+                .await
+                .unwrap();
         }
     });
     (addr, task)
@@ -126,14 +148,18 @@ async fn names_resolve_locally_and_others_are_forwarded() {
     // TCP, two queries on one connection.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(at).await.unwrap();
-    for name in ["web", "elsewhere.example"] {
+    for (name, want) in [("web", "10.213.9.2"), ("elsewhere.example", "192.0.2.124")] {
         let q = query_bytes(0x1234, name, RecordType::A);
         s.write_u16(q.len() as u16).await.unwrap();
         s.write_all(&q).await.unwrap();
         let len = s.read_u16().await.unwrap();
         let mut buf = vec![0u8; len as usize];
         s.read_exact(&mut buf).await.unwrap();
-        assert_eq!(a_records(&Message::from_vec(&buf).unwrap()).len(), 1);
+        // Forwarded over TCP too (the stub answers .124 on TCP).
+        assert_eq!(
+            a_records(&Message::from_vec(&buf).unwrap()),
+            vec![want.parse::<IpAddr>().unwrap()]
+        );
     }
 
     // Records change live: a container leaving disappears from DNS.
