@@ -67,6 +67,7 @@ fn network() -> BridgeNetwork {
         id: "bench".into(),
         bridge: BRIDGE.into(),
         pool: Pool::new("bench", "10.213.250.0/24".parse().unwrap(), None, None).unwrap(),
+        pool6: None,
         mtu: None,
         internal: false,
     }
@@ -97,6 +98,7 @@ async fn cycle(drv: &Arc<BridgeDriver<MemStore>>, n: u32, background: bool, t: &
                 ifname: "eth0".into(),
                 host_veth: format!("vb{}{n}", std::process::id() % 100_000),
                 ip: None,
+                ip6: None,
                 mac: None,
                 default_route: true,
                 ports: parse_publish(&format!("127.0.0.1:{}:80", 40000 + n % 1000)).unwrap(),

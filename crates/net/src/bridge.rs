@@ -18,6 +18,8 @@ pub struct BridgeConfig {
     /// Gateway address with the subnet's prefix length, e.g. `172.18.0.1/16`; `None` for
     /// a bridge without an address on the host.
     pub gateway: Option<IpNet>,
+    /// IPv6 gateway with prefix for dual-stack networks.
+    pub gateway6: Option<IpNet>,
 }
 
 /// Creates the bridge if it does not exist, gives it the gateway address and brings it up.
@@ -45,8 +47,8 @@ pub async fn ensure_bridge(nl: &Netlink, cfg: &BridgeConfig) -> Result<u32, Netl
             nl.index_of(&cfg.name).await?
         }
     };
-    if let Some(gw) = cfg.gateway {
-        nl.add_address(index, &cfg.name, gw).await?;
+    for gw in cfg.gateway.iter().chain(cfg.gateway6.iter()) {
+        nl.add_address(index, &cfg.name, *gw).await?;
     }
     nl.set_up(index, &cfg.name).await?;
     tracing::debug!(bridge = %cfg.name, index, "bridge ready");

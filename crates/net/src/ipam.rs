@@ -184,7 +184,10 @@ impl<S: LeaseStore> Ipam<S> {
         // consistent because every change is one insert.
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let leases = self.store.load(network)?;
-        if let Some(l) = leases.iter().find(|l| l.owner == owner)
+        // One lease per owner and family: a dual-stack network leases both.
+        if let Some(l) = leases
+            .iter()
+            .find(|l| l.owner == owner && pool.subnet.contains(&l.address))
             && requested.is_none_or(|r| r == l.address)
         {
             return Ok(l.address);
@@ -468,6 +471,13 @@ mod tests {
         assert_eq!(ipam.allocate("n", &p, "a", None).unwrap(), ip("172.30.0.2"));
         assert_eq!(ipam.release("n", "a").unwrap(), vec![ip("172.30.0.2")]);
         assert_eq!(ipam.allocate("n", &p, "c", None).unwrap(), ip("172.30.0.2"));
+        // The same owner in another family of the same network gets a second lease.
+        let p6 = pool("fd00:213::/64", None, None);
+        assert_eq!(
+            ipam.allocate("n", &p6, "a", None).unwrap(),
+            ip("fd00:213::2")
+        );
+        assert_eq!(ipam.allocate("n", &p, "a", None).unwrap(), ip("172.30.0.2"));
         // Another network is another address space.
         assert_eq!(ipam.allocate("m", &p, "a", None).unwrap(), ip("172.30.0.2"));
     }

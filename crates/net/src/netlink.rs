@@ -147,13 +147,22 @@ impl Netlink {
         name: &str,
         addr: ipnet::IpNet,
     ) -> Result<(), NetlinkError> {
-        match self
+        let mut req = self
             .handle
             .address()
-            .add(index, addr.addr(), addr.prefix_len())
-            .execute()
-            .await
-        {
+            .add(index, addr.addr(), addr.prefix_len());
+        if addr.addr().is_ipv6() {
+            // No duplicate address detection: the address is ours by IPAM, and DAD would
+            // keep it unusable ("tentative") for a second or more after every start.
+            use netlink_packet_route::address::{
+                AddressAttribute, AddressFlags, AddressHeaderFlags,
+            };
+            let m = req.message_mut();
+            m.header.flags |= AddressHeaderFlags::Nodad;
+            m.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match req.execute().await {
             Ok(()) => Ok(()),
             Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc::EEXIST => Ok(()),
             Err(e) => Err(req_err("add address", format!("{addr} on {name}"))(e)),

@@ -6,7 +6,7 @@
 //! [`EndpointState`], which are serializable so berthd stores them in SQLite and can undo
 //! exactly that after a restart.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,8 @@ pub struct BridgeNetwork {
     /// Bridge interface name (`berth0` for the default network, `br-<id12>` otherwise).
     pub bridge: String,
     pub pool: Pool,
+    /// IPv6 pool of a dual-stack network (`--ipv6 --subnet <v6>`).
+    pub pool6: Option<Pool>,
     pub mtu: Option<u32>,
     pub internal: bool,
 }
@@ -69,6 +71,8 @@ pub struct EndpointRequest {
     pub host_veth: String,
     /// `--ip`.
     pub ip: Option<IpAddr>,
+    /// `--ip6`, on dual-stack networks.
+    pub ip6: Option<IpAddr>,
     /// `--mac-address`.
     pub mac: Option<[u8; 6]>,
     /// Whether this network provides the container's default route (the first one does).
@@ -86,6 +90,10 @@ pub struct EndpointState {
     pub ifname: String,
     pub address: ipnet::IpNet,
     pub gateway: Option<IpAddr>,
+    #[serde(default)]
+    pub address6: Option<ipnet::IpNet>,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
     pub mac: String,
     /// The published ports with their host ports filled in.
     pub ports: Vec<PortMapping>,
@@ -138,6 +146,7 @@ impl<S: LeaseStore + 'static> BridgeDriver<S> {
                 name: net.bridge.clone(),
                 mtu: net.mtu,
                 gateway: Some(net.pool.gateway_net()),
+                gateway6: net.pool6.as_ref().map(Pool::gateway_net),
             },
         )
         .await?;
@@ -182,6 +191,33 @@ impl<S: LeaseStore + 'static> BridgeDriver<S> {
         // Cannot fail: the prefix comes from the pool's subnet of the same family.
         let address = ipnet::IpNet::new(ip, net.pool.subnet.prefix_len()).expect("valid prefix");
         let gateway = req.default_route.then_some(net.pool.gateway);
+        let (address6, gateway6) = match &net.pool6 {
+            Some(p6) => {
+                let (ipam, id, pool, owner, want) = (
+                    self.ipam.clone(),
+                    net.id.clone(),
+                    p6.clone(),
+                    req.container_id.clone(),
+                    req.ip6,
+                );
+                let ip6 = match blocking(move || Ok(ipam.allocate(&id, &pool, &owner, want)?)).await
+                {
+                    Ok(ip) => ip,
+                    Err(e) => {
+                        let _ = release().await;
+                        return Err(e);
+                    }
+                };
+                let gw6 = match p6.gateway {
+                    IpAddr::V6(g) if req.default_route => Some(g),
+                    _ => None,
+                };
+                // Cannot fail: same family and prefix as the pool's subnet.
+                let net6 = ipnet::IpNet::new(ip6, p6.subnet.prefix_len()).expect("valid prefix");
+                (Some(net6), gw6)
+            }
+            None => (None, None),
+        };
         let ep = match veth::attach(
             &self.nl,
             ns,
@@ -191,6 +227,8 @@ impl<S: LeaseStore + 'static> BridgeDriver<S> {
                 bridge: net.bridge.clone(),
                 address,
                 gateway,
+                address6,
+                gateway6,
                 mac: req.mac,
                 mtu: net.mtu,
             },
@@ -225,6 +263,8 @@ impl<S: LeaseStore + 'static> BridgeDriver<S> {
             ifname: ep.container_ifname,
             address,
             gateway,
+            address6,
+            gateway6,
             mac: veth::format_mac(&ep.mac),
             ports,
             rules,

@@ -31,6 +31,9 @@ pub struct VethConfig {
     /// Default route inside the container; `None` for no default route (e.g. a second
     /// network, or an internal one).
     pub gateway: Option<IpAddr>,
+    /// Second, IPv6 address for dual-stack networks, with its default route.
+    pub address6: Option<IpNet>,
+    pub gateway6: Option<Ipv6Addr>,
     /// MAC of the container end; `None` derives it from the address ([`mac_from_ip`]).
     pub mac: Option<[u8; 6]>,
     /// MTU of both ends; `None` for the kernel default.
@@ -44,6 +47,8 @@ pub struct Endpoint {
     pub container_ifname: String,
     pub address: IpNet,
     pub gateway: Option<IpAddr>,
+    pub address6: Option<IpNet>,
+    pub gateway6: Option<Ipv6Addr>,
     pub mac: [u8; 6],
 }
 
@@ -125,6 +130,8 @@ pub async fn attach(
             container_ifname: cfg.container_ifname.clone(),
             address: cfg.address,
             gateway: cfg.gateway,
+            address6: cfg.address6,
+            gateway6: cfg.gateway6,
             mac,
         }),
         Err(e) => {
@@ -139,11 +146,14 @@ async fn configure_container_end(ns: &NetNs, cfg: &VethConfig) -> Result<(), Net
     let lo = inner.index_of("lo").await?;
     inner.set_up(lo, "lo").await?;
     let index = inner.index_of(&cfg.container_ifname).await?;
-    inner
-        .add_address(index, &cfg.container_ifname, cfg.address)
-        .await?;
+    for addr in std::iter::once(cfg.address).chain(cfg.address6) {
+        inner
+            .add_address(index, &cfg.container_ifname, addr)
+            .await?;
+    }
     inner.set_up(index, &cfg.container_ifname).await?;
-    if let Some(gw) = cfg.gateway {
+    let gateways = cfg.gateway.into_iter().chain(cfg.gateway6.map(IpAddr::V6));
+    for gw in gateways {
         let route = match gw {
             IpAddr::V4(v4) => RouteMessageBuilder::<Ipv4Addr>::new()
                 .gateway(v4)

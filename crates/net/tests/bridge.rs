@@ -19,6 +19,8 @@ fn cfg(host: &str, bridge: &str, addr: &str, gw: &str) -> VethConfig {
         bridge: bridge.into(),
         address: addr.parse().unwrap(),
         gateway: Some(gw.parse().unwrap()),
+        address6: None,
+        gateway6: None,
         mac: None,
         mtu: Some(1400),
     }
@@ -34,6 +36,7 @@ async fn containers_on_one_bridge_reach_each_other_and_the_gateway() {
         name: br.clone(),
         mtu: Some(1400),
         gateway: Some("10.213.1.1/24".parse().unwrap()),
+        gateway6: None,
     };
     ensure_bridge(&nl, &bcfg).await.unwrap();
     // Idempotent: a second call (daemon restart) is fine.
@@ -151,6 +154,7 @@ async fn failed_attach_leaves_no_veth() {
             name: br.clone(),
             mtu: None,
             gateway: Some("10.213.2.1/24".parse().unwrap()),
+            gateway6: None,
         },
     )
     .await

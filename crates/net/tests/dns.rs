@@ -201,6 +201,7 @@ async fn containers_query_the_responder_on_the_gateway_port_53() {
             name: br.clone(),
             mtu: None,
             gateway: Some("10.213.10.1/24".parse().unwrap()),
+            gateway6: None,
         },
     )
     .await
@@ -219,6 +220,8 @@ async fn containers_query_the_responder_on_the_gateway_port_53() {
             bridge: br.clone(),
             address: "10.213.10.2/24".parse().unwrap(),
             gateway: Some("10.213.10.1".parse().unwrap()),
+            address6: None,
+            gateway6: None,
             mac: None,
             mtu: None,
         },

@@ -33,6 +33,7 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
             name: br.clone(),
             mtu: None,
             gateway: Some("10.213.3.1/24".parse().unwrap()),
+            gateway6: None,
         },
     )
     .await
@@ -51,6 +52,8 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
             bridge: br.clone(),
             address: "10.213.3.2/24".parse().unwrap(),
             gateway: Some("10.213.3.1".parse().unwrap()),
+            address6: None,
+            gateway6: None,
             mac: None,
             mtu: None,
         },
@@ -215,6 +218,7 @@ async fn internal_networks_have_no_way_out() {
                 name: brname.to_string(),
                 mtu: None,
                 gateway: Some(format!("{sub}.1/24").parse().unwrap()),
+                gateway6: None,
             },
         )
         .await
@@ -231,6 +235,8 @@ async fn internal_networks_have_no_way_out() {
                 bridge: brname.to_string(),
                 address: format!("{sub}.2/24").parse().unwrap(),
                 gateway: Some(format!("{sub}.1").parse().unwrap()),
+                address6: None,
+                gateway6: None,
                 mac: None,
                 mtu: None,
             },

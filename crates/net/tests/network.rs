@@ -38,6 +38,7 @@ async fn connect_publish_disconnect_remove_leaves_nothing() {
         id: "net1".into(),
         bridge: br.clone(),
         pool: Pool::new("net1", "10.213.11.0/24".parse().unwrap(), None, None).unwrap(),
+        pool6: None,
         mtu: None,
         internal: false,
     };
@@ -74,6 +75,7 @@ async fn connect_publish_disconnect_remove_leaves_nothing() {
                     ifname: "eth0".into(),
                     host_veth,
                     ip: ip.map(|s| s.parse().unwrap()),
+                    ip6: None,
                     mac: None,
                     default_route: true,
                     ports,
@@ -161,6 +163,7 @@ async fn concurrent_connects_get_unique_addresses_and_clean_up() {
         id: "many".into(),
         bridge: br.clone(),
         pool: Pool::new("many", "10.213.12.0/24".parse().unwrap(), None, None).unwrap(),
+        pool6: None,
         mtu: None,
         internal: false,
     };
@@ -183,6 +186,7 @@ async fn concurrent_connects_get_unique_addresses_and_clean_up() {
                         ifname: "eth0".into(),
                         host_veth,
                         ip: None,
+                        ip6: None,
                         mac: None,
                         default_route: true,
                         ports: parse_publish(&format!("127.0.0.1::{}", 1000 + i)).unwrap(),
@@ -249,5 +253,99 @@ async fn concurrent_connects_get_unique_addresses_and_clean_up() {
             1,
             "{chain}"
         );
+    }
+}
+
+#[tokio::test]
+async fn dual_stack_networks_give_both_addresses_and_default_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ipam = Arc::new(Ipam::new(JsonFileStore::new(
+        dir.path().join("leases.json"),
+    )));
+    let fw = Firewall::new(Chains::with_suffix(&format!("-{}", unique("d"))));
+    let _fg = FirewallGuard(fw.clone());
+    let drv = BridgeDriver::new(ipam.clone(), fw.clone()).await.unwrap();
+    let br = unique("bt");
+    let _bg = LinkGuard(br.clone());
+    let net = BridgeNetwork {
+        id: "ds".into(),
+        bridge: br.clone(),
+        pool: Pool::new("ds", "10.213.13.0/24".parse().unwrap(), None, None).unwrap(),
+        pool6: Some(Pool::new("ds", "fd00:213:13::/64".parse().unwrap(), None, None).unwrap()),
+        mtu: None,
+        internal: false,
+    };
+    let nstate = drv.create_network(&net).await.unwrap();
+    let mut nss = Vec::new();
+    let mut eps = Vec::new();
+    let mut guards = Vec::new();
+    for i in 0..2 {
+        let p = dir.path().join(format!("c{i}"));
+        let host_veth = unique("vt");
+        guards.push((NetnsGuard(p.clone()), LinkGuard(host_veth.clone())));
+        let ns = NetNs::create(&p).unwrap();
+        let ep = drv
+            .connect(
+                &net,
+                &ns,
+                &EndpointRequest {
+                    container_id: format!("ctr{i}"),
+                    ifname: "eth0".into(),
+                    host_veth,
+                    ip: None,
+                    ip6: (i == 1).then(|| "fd00:213:13::99".parse().unwrap()),
+                    mac: None,
+                    default_route: true,
+                    ports: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        nss.push(ns);
+        eps.push(ep);
+    }
+    assert_eq!(eps[0].address.to_string(), "10.213.13.2/24");
+    assert_eq!(eps[0].address6.unwrap().to_string(), "fd00:213:13::2/64");
+    assert_eq!(eps[1].address6.unwrap().to_string(), "fd00:213:13::99/64");
+    assert_eq!(eps[1].gateway6, Some("fd00:213:13::1".parse().unwrap()));
+    let p0 = dir.path().join("c0");
+    let r6 = ip_in(&p0, &["-6", "route"]);
+    assert!(r6.contains("default via fd00:213:13::1 dev eth0"), "{r6}");
+    let a6 = ip_in(&p0, &["-6", "-o", "addr", "show", "eth0"]);
+    let global = a6
+        .lines()
+        .find(|l| l.contains("fd00:213:13::2/64"))
+        .unwrap_or_else(|| panic!("{a6}"));
+    assert!(!global.contains("tentative"), "usable at once: {global}");
+
+    // Container to container and container to gateway over IPv6.
+    let l = nss[1]
+        .run(|| TcpListener::bind("[fd00:213:13::99]:0").unwrap())
+        .unwrap();
+    let t1 = l.local_addr().unwrap();
+    let gl = TcpListener::bind("[fd00:213:13::1]:0").unwrap();
+    let t2 = gl.local_addr().unwrap();
+    for t in [t1, t2] {
+        let ok = nss[0]
+            .run(move || {
+                (0..5).any(|_| {
+                    TcpStream::connect_timeout(&t, std::time::Duration::from_millis(1500)).is_ok()
+                })
+            })
+            .unwrap();
+        assert!(ok, "no IPv6 connection to {t}");
+    }
+    drop((l, gl));
+
+    for ep in &eps {
+        drv.disconnect(ep).await.unwrap();
+    }
+    assert!(
+        ipam.store().load("ds").unwrap().is_empty(),
+        "both families released"
+    );
+    drv.remove_network(&net, &nstate).await.unwrap();
+    for ns in nss {
+        ns.delete().unwrap();
     }
 }
