@@ -474,10 +474,14 @@ mod tests {
         // The same owner in another family of the same network gets a second lease.
         let p6 = pool("fd00:213::/64", None, None);
         assert_eq!(
-            ipam.allocate("n", &p6, "a", None).unwrap(),
+            ipam.allocate("n", &p6, "c", None).unwrap(),
             ip("fd00:213::2")
         );
-        assert_eq!(ipam.allocate("n", &p, "a", None).unwrap(), ip("172.30.0.2"));
+        assert_eq!(ipam.allocate("n", &p, "c", None).unwrap(), ip("172.30.0.2"));
+        assert_eq!(
+            ipam.release("n", "c").unwrap(),
+            vec![ip("172.30.0.2"), ip("fd00:213::2")]
+        );
         // Another network is another address space.
         assert_eq!(ipam.allocate("m", &p, "a", None).unwrap(), ip("172.30.0.2"));
     }
