@@ -6,7 +6,7 @@
 set -euo pipefail
 RUNS=${1:-5}
 HERE=$(cd "$(dirname "$0")" && pwd)
-TOOL=${TOOL:-$HERE/../../../target/release/berth-image-tool}
+TOOL=${TOOL:-$HERE/../target/release/berth-image-tool}
 [ -x "$TOOL" ] || cargo build --release -p berth-image --bin berth-image-tool
 WORK=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
 REG_PID=
