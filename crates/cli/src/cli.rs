@@ -1,0 +1,447 @@
+//! The command definitions (docker's names, flags and defaults), plus the completion and
+//! man page generators that read them.
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    version,
+    about = "A self-sufficient runtime for containers",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Daemon socket to connect to (unix://PATH)
+    #[arg(short = 'H', long = "host", global = true)]
+    pub host: Option<String>,
+    /// Do not start berthd when nothing answers at the default socket
+    #[arg(long, global = true, env = "BERTH_NO_AUTOSTART", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_autostart: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Show the berth version information
+    Version(VersionArgs),
+    /// Display system-wide information
+    Info(VersionArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Return low-level information on containers or images
+    Inspect(InspectArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCmd),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Run berthd in the foreground (arguments go to berthd)
+    Daemon(DaemonArgs),
+    /// Generate a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completion(CompletionArgs),
+    /// Print the berth(1) man page (roff) to stdout
+    Man,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCmd {
+    /// List containers
+    #[command(visible_alias = "ps", visible_alias = "list")]
+    Ls(PsArgs),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VersionArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter output based on conditions provided
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long, default_value_t = -1)]
+    pub last: i64,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    pub size: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Show all images (default hides intermediate images)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Filter output based on conditions provided
+    #[arg(short, long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Repository to list, optionally with a tag
+    pub repository: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    pub image: String,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    pub env_file: Vec<String>,
+    /// Set meta data on a container
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Container host name
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Bind mount a volume
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// Connect a container to a network
+    #[arg(long, alias = "net")]
+    pub network: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Restart policy to apply when a container exits
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// Add Linux capabilities
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    pub read_only: bool,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Publish a container's port(s) to the host
+    #[arg(short, long = "publish")]
+    pub publish: Vec<String>,
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short, long = "attach")]
+    pub attach: Vec<String>,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    /// Signal to stop the container
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long)]
+    pub stop_timeout: Option<i64>,
+    /// Image to run
+    pub image: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Signal to send to the container
+    #[arg(short, long)]
+    pub signal: Option<String>,
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "timeout", visible_alias = "time")]
+    pub timeout: Option<i64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long)]
+    pub signal: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// Remove the specified link
+    #[arg(short, long)]
+    pub link: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Show logs since timestamp or relative
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp or relative
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    pub details: bool,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    pub container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Return JSON for specified type
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short, long)]
+    pub size: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    pub shell: clap_complete::Shell,
+}
+
+pub fn completion(a: &CompletionArgs) -> anyhow::Result<()> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(a.shell, &mut cmd, "berth", &mut std::io::stdout());
+    Ok(())
+}
+
+pub fn man() -> anyhow::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_image_verbatim() {
+        let c = Cli::try_parse_from(["berth", "run", "--rm", "-it", "img", "sh", "-c", "ls -l"])
+            .unwrap();
+        let Cmd::Run(r) = c.cmd else { panic!() };
+        assert!(r.rm && r.interactive && r.tty);
+        assert_eq!(r.image, "img");
+        assert_eq!(r.command, ["sh", "-c", "ls -l"]);
+    }
+}

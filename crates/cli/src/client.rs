@@ -1,0 +1,399 @@
+//! The transport: HTTP/1.1 over berthd's unix socket, written by hand on a blocking
+//! `std::os::unix::net::UnixStream`.
+//!
+//! Why not hyper: the CLI makes one or two requests per run, and a tokio runtime plus
+//! hyper's connection machinery cost more to start than the round trips themselves (the
+//! issue asks for `berth version` to be several times faster than `docker version`). The
+//! protocol surface we need is small: requests with a JSON body, responses framed by
+//! `Content-Length`, chunked encoding or connection close, and the `Upgrade: tcp`
+//! hijack for attach and exec.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// The newest API version this client speaks; lower if the daemon says so.
+pub const CLIENT_API_VERSION: &str = "1.45";
+
+/// An error answer from the daemon; printed as docker does.
+#[derive(Debug)]
+pub struct DaemonError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Error response from daemon: {}", self.message)
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+/// Cannot reach the daemon at all (docker's wording, so scripts matching it keep working).
+#[derive(Debug)]
+pub struct ConnectError {
+    pub host: String,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Cannot connect to the berth daemon at {}. Is the berth daemon running?",
+            self.host
+        )
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+#[derive(Clone)]
+pub struct Client {
+    pub sock: PathBuf,
+    pub host: String,
+    /// `/v1.NN` once negotiated.
+    prefix: String,
+    pub api_version: String,
+}
+
+/// A response whose body is read lazily (logs -f, pull progress stream).
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Box<dyn Read + Send>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn bytes(mut self) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        self.body.read_to_end(&mut v).context("reading response")?;
+        Ok(v)
+    }
+
+    pub fn json(self) -> Result<Value> {
+        let b = self.bytes()?;
+        if b.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&b).context("decoding the daemon's JSON")
+    }
+
+    /// Turns a non-2xx answer into a [`DaemonError`].
+    pub fn check(self) -> Result<Response> {
+        if (200..300).contains(&self.status) || self.status == 101 || self.status == 304 {
+            return Ok(self);
+        }
+        let status = self.status;
+        let b = self.bytes().unwrap_or_default();
+        let message = serde_json::from_slice::<Value>(&b)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&b).trim().to_owned());
+        Err(DaemonError { status, message }.into())
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+impl Client {
+    pub fn new(sock: PathBuf, host: String) -> Client {
+        Client {
+            sock,
+            host,
+            prefix: String::new(),
+            api_version: CLIENT_API_VERSION.to_owned(),
+        }
+    }
+
+    pub fn connect(&self) -> Result<UnixStream> {
+        UnixStream::connect(&self.sock).map_err(|_| {
+            ConnectError {
+                host: self.host.clone(),
+            }
+            .into()
+        })
+    }
+
+    /// `GET /_ping`: the daemon's `API-Version` caps ours (docker's negotiation).
+    pub fn negotiate(&mut self) -> Result<()> {
+        let r = self.raw("GET", "/_ping", None, &[])?;
+        let theirs = r.header("Api-Version").map(str::to_owned);
+        let _ = r.bytes();
+        if let Some(v) = theirs
+            && version_lt(&v, CLIENT_API_VERSION)
+        {
+            self.api_version = v;
+        }
+        self.prefix = format!("/v{}", self.api_version);
+        Ok(())
+    }
+
+    fn write_request(
+        &self,
+        s: &mut UnixStream,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        extra: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut req = format!(
+            "{method} {}{path} HTTP/1.1\r\nHost: api\r\nUser-Agent: berth/{}\r\n",
+            self.prefix,
+            env!("CARGO_PKG_VERSION")
+        );
+        for (k, v) in extra {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !extra
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+        {
+            req.push_str("Connection: close\r\n");
+        }
+        match body {
+            Some(b) => {
+                req.push_str(&format!(
+                    "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    b.len()
+                ));
+                let mut buf = req.into_bytes();
+                buf.extend_from_slice(b);
+                s.write_all(&buf)?;
+            }
+            None => {
+                if method == "POST" {
+                    req.push_str("Content-Length: 0\r\n");
+                }
+                req.push_str("\r\n");
+                s.write_all(req.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One request on a fresh connection; the body is streamed.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        extra: &[(&str, &str)],
+    ) -> Result<Response> {
+        let mut s = self.connect()?;
+        self.write_request(&mut s, method, path, body, extra)?;
+        let mut r = BufReader::new(s);
+        let (status, headers) = read_head(&mut r)?;
+        let chunked = headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+        });
+        let len = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+        let body: Box<dyn Read + Send> = if method == "HEAD" || status == 204 || status == 304 {
+            Box::new(io::empty())
+        } else if chunked {
+            Box::new(Chunked {
+                r,
+                left: 0,
+                done: false,
+            })
+        } else if let Some(n) = len {
+            Box::new(r.take(n))
+        } else {
+            Box::new(r)
+        };
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Result<Response> {
+        self.raw("GET", path, None, &[])?.check()
+    }
+
+    pub fn get_json(&self, path: &str) -> Result<Value> {
+        self.get(path)?.json()
+    }
+
+    pub fn post(&self, path: &str, body: Option<&Value>) -> Result<Response> {
+        let b = body.map(|v| serde_json::to_vec(v).unwrap_or_default());
+        self.raw("POST", path, b.as_deref(), &[])?.check()
+    }
+
+    pub fn post_json(&self, path: &str, body: Option<&Value>) -> Result<Value> {
+        self.post(path, body)?.json()
+    }
+
+    pub fn delete(&self, path: &str) -> Result<()> {
+        self.raw("DELETE", path, None, &[])?.check()?.bytes()?;
+        Ok(())
+    }
+
+    /// Hijacks a connection (`Upgrade: tcp`): on success the socket is a raw byte pipe,
+    /// plus whatever bytes the reader had already buffered past the header.
+    pub fn hijack(&self, path: &str, body: Option<&Value>) -> Result<(UnixStream, Vec<u8>)> {
+        let mut s = self.connect()?;
+        let b = body.map(|v| serde_json::to_vec(v).unwrap_or_default());
+        self.write_request(
+            &mut s,
+            "POST",
+            path,
+            b.as_deref(),
+            &[("Connection", "Upgrade"), ("Upgrade", "tcp")],
+        )?;
+        let mut r = BufReader::new(s.try_clone()?);
+        let (status, headers) = read_head(&mut r)?;
+        if status != 101 && !(200..300).contains(&status) {
+            let len = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+            let body: Box<dyn Read + Send> = match len {
+                Some(n) => Box::new(r.take(n)),
+                None => Box::new(r),
+            };
+            Response {
+                status,
+                headers,
+                body,
+            }
+            .check()?;
+            bail!("unexpected status {status} for {path}");
+        }
+        let pending = r.buffer().to_vec();
+        Ok((s, pending))
+    }
+}
+
+/// Compares dotted API versions numerically.
+pub fn version_lt(a: &str, b: &str) -> bool {
+    let p = |s: &str| -> Vec<u32> { s.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
+    p(a) < p(b)
+}
+
+fn read_head<R: BufRead>(r: &mut R) -> Result<(u16, Vec<(String, String)>)> {
+    let mut line = String::new();
+    r.read_line(&mut line)
+        .context("reading the daemon's answer")?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .with_context(|| format!("malformed status line from daemon: {line:?}"))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            break;
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    Ok((status, headers))
+}
+
+/// `Transfer-Encoding: chunked` decoder that yields data as it arrives.
+struct Chunked<R> {
+    r: R,
+    left: usize,
+    done: bool,
+}
+
+impl<R: BufRead> Read for Chunked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut line = String::new();
+            if self.r.read_line(&mut line)? == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+            let hex = line.trim().split(';').next().unwrap_or("");
+            let n = usize::from_str_radix(hex, 16)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+            if n == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+            self.left = n;
+        }
+        let want = buf.len().min(self.left);
+        let got = self.r.read(&mut buf[..want])?;
+        if got == 0 {
+            self.done = true;
+            return Ok(0);
+        }
+        self.left -= got;
+        if self.left == 0 {
+            let mut crlf = String::new();
+            self.r.read_line(&mut crlf)?;
+        }
+        Ok(got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_body_is_reassembled() {
+        let raw = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        let mut c = Chunked {
+            r: &raw[..],
+            left: 0,
+            done: false,
+        };
+        let mut s = String::new();
+        c.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "hello world");
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_lt("1.9", "1.45"));
+        assert!(!version_lt("1.45", "1.45"));
+        assert!(version_lt("1.44", "1.45"));
+    }
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(
+            enc("{\"a\":[\"b c\"]}"),
+            "%7B%22a%22%3A%5B%22b%20c%22%5D%7D"
+        );
+    }
+}

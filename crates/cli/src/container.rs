@@ -1,0 +1,420 @@
+//! Container commands that are one request each (or one per named container): ps, stop,
+//! restart, kill, rm, pause, unpause, wait, logs, inspect.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, anyhow};
+use serde_json::{Value, json};
+
+use crate::Exit;
+use crate::cli::{InspectArgs, KillArgs, LogsArgs, NamesArgs, PsArgs, RmArgs, StopArgs};
+use crate::client::{Client, DaemonError, enc};
+use crate::format::{self, Format};
+
+const PS_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+fn st(v: &Value, k: &str) -> String {
+    v.get(k).and_then(Value::as_str).unwrap_or("").to_owned()
+}
+
+/// `--filter k=v` flags → the API's `filters` JSON.
+pub fn filters_query(flags: &[String]) -> Result<String> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in flags {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow!("bad format of filter (expected name=value)"))?;
+        m.entry(k.trim().to_lowercase())
+            .or_default()
+            .push(v.to_owned());
+    }
+    if m.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!("&filters={}", enc(&serde_json::to_string(&m)?)))
+}
+
+/// One `ps` row as docker's template context sees it (strings, already formatted).
+fn ps_row(c: &Value, trunc: bool) -> Value {
+    let id = st(c, "Id");
+    let names: Vec<String> = c
+        .get("Names")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|n| n.trim_start_matches('/').to_owned())
+                // Docker hides link aliases (names with a further slash) unless --no-trunc.
+                .filter(|n| !trunc || !n.contains('/'))
+                .collect()
+        })
+        .unwrap_or_default();
+    let command = st(c, "Command");
+    let command = if trunc {
+        format::ellipsis(&command, 20)
+    } else {
+        command
+    };
+    let created = c.get("Created").and_then(Value::as_i64).unwrap_or(0);
+    let labels = c
+        .get("Labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let networks = c
+        .pointer("/NetworkSettings/Networks")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    let ports = c
+        .get("Ports")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    let priv_ = p.get("PrivatePort").and_then(Value::as_i64).unwrap_or(0);
+                    let ty = st(p, "Type");
+                    match p.get("PublicPort").and_then(Value::as_i64) {
+                        Some(pb) => format!("{}:{pb}->{priv_}/{ty}", st(p, "IP")),
+                        None => format!("{priv_}/{ty}"),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let mounts = c
+        .get("Mounts")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    let n = st(m, "Name");
+                    if n.is_empty() { st(m, "Source") } else { n }
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let image = st(c, "Image");
+    json!({
+        "ID": if trunc { id.chars().take(12).collect::<String>() } else { id },
+        "Image": image,
+        "Command": format!("{command:?}"),
+        "CreatedAt": created_at(created),
+        "RunningFor": format!("{} ago", format::human_duration(format::now() - created)),
+        "Ports": ports,
+        "State": st(c, "State"),
+        "Status": st(c, "Status"),
+        "Size": format::human_size(c.get("SizeRw").and_then(Value::as_f64).unwrap_or(0.0)),
+        "Names": names.join(","),
+        "Labels": labels,
+        "Mounts": mounts,
+        "Networks": networks,
+        "LocalVolumes": "0",
+    })
+}
+
+/// Docker's CreatedAt: `2006-01-02 15:04:05 -0700 MST`, in UTC here.
+fn created_at(t: i64) -> String {
+    let days = t.div_euclid(86400);
+    let secs = t.rem_euclid(86400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
+    let all = a.all || a.last >= 0 || a.latest;
+    let mut path = format!("/containers/json?all={}", if all { 1 } else { 0 });
+    if a.size {
+        path.push_str("&size=1");
+    }
+    path.push_str(&filters_query(&a.filter)?);
+    let list = c.get_json(&path)?;
+    let mut items: Vec<Value> = list.as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|x| std::cmp::Reverse(x.get("Created").and_then(Value::as_i64).unwrap_or(0)));
+    let limit = if a.latest { 1 } else { a.last };
+    if limit >= 0 {
+        items.truncate(limit as usize);
+    }
+    if a.quiet && a.format.is_none() {
+        for x in &items {
+            let id = st(x, "Id");
+            println!(
+                "{}",
+                if a.no_trunc {
+                    &id[..]
+                } else {
+                    &id[..id.len().min(12)]
+                }
+            );
+        }
+        return Ok(());
+    }
+    let default = if a.size {
+        format!("{PS_TABLE}\t{{{{.Size}}}}")
+    } else {
+        PS_TABLE.to_owned()
+    };
+    let f = Format::new(a.format.as_deref(), &default);
+    let rows: Vec<Value> = items.iter().map(|x| ps_row(x, !a.no_trunc)).collect();
+    let headers = json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+        "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
+        "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES",
+    });
+    f.render(&rows, &headers)
+}
+
+/// Runs `op` for each name; prints the name on success and docker's error otherwise;
+/// exit 1 if any failed.
+fn each(names: &[String], mut op: impl FnMut(&str) -> Result<()>) -> Result<()> {
+    let mut failed = false;
+    for n in names {
+        match op(n) {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if failed { Err(Exit(1).into()) } else { Ok(()) }
+}
+
+fn stop_query(a: &StopArgs) -> String {
+    let mut q = Vec::new();
+    if let Some(t) = a.timeout {
+        q.push(format!("t={t}"));
+    }
+    if let Some(s) = &a.signal {
+        q.push(format!("signal={}", enc(s)));
+    }
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
+pub fn stop(c: &Client, a: &StopArgs) -> Result<()> {
+    let q = stop_query(a);
+    each(&a.containers, |n| {
+        c.post(&format!("/containers/{}/stop{q}", enc(n)), None)?
+            .bytes()?;
+        Ok(())
+    })
+}
+
+pub fn restart(c: &Client, a: &StopArgs) -> Result<()> {
+    let q = stop_query(a);
+    each(&a.containers, |n| {
+        c.post(&format!("/containers/{}/restart{q}", enc(n)), None)?
+            .bytes()?;
+        Ok(())
+    })
+}
+
+pub fn kill(c: &Client, a: &KillArgs) -> Result<()> {
+    let q = a
+        .signal
+        .as_ref()
+        .map(|s| format!("?signal={}", enc(s)))
+        .unwrap_or_default();
+    each(&a.containers, |n| {
+        c.post(&format!("/containers/{}/kill{q}", enc(n)), None)?
+            .bytes()?;
+        Ok(())
+    })
+}
+
+pub fn rm(c: &Client, a: &RmArgs) -> Result<()> {
+    let q = format!(
+        "?force={}&v={}&link={}",
+        a.force as u8, a.volumes as u8, a.link as u8
+    );
+    each(&a.containers, |n| {
+        c.delete(&format!("/containers/{}{q}", enc(n)))
+    })
+}
+
+pub fn pause(c: &Client, a: &NamesArgs, pause: bool) -> Result<()> {
+    let verb = if pause { "pause" } else { "unpause" };
+    each(&a.containers, |n| {
+        c.post(&format!("/containers/{}/{verb}", enc(n)), None)?
+            .bytes()?;
+        Ok(())
+    })
+}
+
+/// Waits for one container; returns its exit code.
+pub fn wait_one(c: &Client, name: &str, condition: &str) -> Result<i64> {
+    let v = c.post_json(
+        &format!("/containers/{}/wait?condition={condition}", enc(name)),
+        None,
+    )?;
+    if let Some(msg) = v.pointer("/Error/Message").and_then(Value::as_str)
+        && !msg.is_empty()
+    {
+        return Err(anyhow!("{msg}"));
+    }
+    Ok(v.get("StatusCode").and_then(Value::as_i64).unwrap_or(-1))
+}
+
+pub fn wait(c: &Client, a: &NamesArgs) -> Result<()> {
+    let mut failed = false;
+    for n in &a.containers {
+        match wait_one(c, n, "not-running") {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if failed { Err(Exit(1).into()) } else { Ok(()) }
+}
+
+pub fn logs(c: &Client, a: &LogsArgs) -> Result<()> {
+    let info = c.get_json(&format!("/containers/{}/json", enc(&a.container)))?;
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut path = format!(
+        "/containers/{}/logs?stdout=1&stderr=1&follow={}&timestamps={}&tail={}",
+        enc(&a.container),
+        a.follow as u8,
+        a.timestamps as u8,
+        enc(&a.tail)
+    );
+    if let Some(s) = &a.since {
+        path.push_str(&format!("&since={}", enc(s)));
+    }
+    if let Some(u) = &a.until {
+        path.push_str(&format!("&until={}", enc(u)));
+    }
+    let r = c.get(&path)?;
+    let raw = tty
+        || r.header("Content-Type")
+            .is_some_and(|t| t.contains("raw-stream"));
+    crate::stream::copy_output(r.body, raw)?;
+    Ok(())
+}
+
+/// `inspect`: containers first, then images (docker's order), unless `--type` says.
+pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
+    let kind = kind.or(a.kind.as_deref());
+    let mut found = Vec::new();
+    let mut failed = false;
+    for n in &a.names {
+        let mut last_err = None;
+        let kinds: &[&str] = match kind {
+            Some("container") => &["container"],
+            Some("image") => &["image"],
+            Some(other) => return Err(anyhow!("\"{other}\" is not a valid value for --type")),
+            None => &["container", "image"],
+        };
+        let mut hit = None;
+        for k in kinds {
+            let path = if *k == "container" {
+                format!(
+                    "/containers/{}/json{}",
+                    enc(n),
+                    if a.size { "?size=1" } else { "" }
+                )
+            } else {
+                format!("/images/{}/json", enc(n))
+            };
+            match c.get_json(&path) {
+                Ok(v) => {
+                    hit = Some(v);
+                    break;
+                }
+                Err(e) => match e.downcast_ref::<DaemonError>() {
+                    Some(d) if d.status == 404 => last_err = Some(e),
+                    _ => return Err(e),
+                },
+            }
+        }
+        match hit {
+            Some(v) => found.push(v),
+            None => {
+                failed = true;
+                if kind.is_none() {
+                    eprintln!("Error: No such object: {n}");
+                } else if let Some(e) = last_err {
+                    eprintln!("{e}");
+                }
+            }
+        }
+    }
+    match &a.format {
+        Some(f) => {
+            for v in &found {
+                println!("{}", format::render_one(f, v)?);
+            }
+        }
+        None => {
+            // Docker prints the array indented by 4 spaces, even when empty.
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&Value::Array(found), &mut ser)?;
+            println!("{}", String::from_utf8_lossy(&buf));
+        }
+    }
+    if failed { Err(Exit(1).into()) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_become_api_json() {
+        let q = filters_query(&["status=exited".into(), "name=a".into()]).unwrap();
+        assert_eq!(
+            q,
+            format!("&filters={}", enc(r#"{"name":["a"],"status":["exited"]}"#))
+        );
+        assert!(filters_query(&["nonsense".into()]).is_err());
+    }
+
+    #[test]
+    fn created_at_is_a_civil_date() {
+        assert_eq!(created_at(0), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(created_at(1_795_000_000), "2026-11-18 09:46:40 +0000 UTC");
+    }
+
+    #[test]
+    fn ps_rows_are_shaped_like_docker() {
+        let c = json!({"Id": "0123456789abcdef0123", "Names": ["/web"], "Image": "bb", "Command": "sleep 1000000000 && true", "Created": 0, "State": "running", "Status": "Up 1 second"});
+        let r = ps_row(&c, true);
+        assert_eq!(r["ID"], "0123456789ab");
+        assert_eq!(r["Names"], "web");
+        assert_eq!(r["Command"], "\"sleep 1000000000 &&…\"");
+    }
+}

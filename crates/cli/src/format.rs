@@ -1,0 +1,300 @@
+//! `--format`: Go templates (gotmpl) with the docker CLI's extra functions, the `table`
+//! prefix laid out with Go-compatible elastic tabstops, and `json` as a shorthand.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, anyhow};
+use gotmpl::{Template, TemplateError, Value};
+use serde_json::Value as Json;
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Nil => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn str_val(x: String) -> Value {
+    Value::String(x.into())
+}
+
+/// serde_json → template value, keeping Go's rendering of numbers (integers stay
+/// integers) and maps.
+pub fn to_value(j: &Json) -> Value {
+    gotmpl::to_value(j).unwrap_or(Value::Nil)
+}
+
+fn value_to_json(v: &Value) -> Json {
+    match v {
+        Value::Nil => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(n) => Json::from(*n),
+        Value::Uint(n) => Json::from(*n),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Value::String(x) => Json::String(x.to_string()),
+        Value::List(l) => Json::Array(l.iter().map(value_to_json).collect()),
+        Value::Map(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| (k.to_string(), value_to_json(v)))
+                .collect(),
+        ),
+        Value::Function(_) => Json::Null,
+    }
+}
+
+fn arg(args: &[Value], i: usize) -> Result<&Value, TemplateError> {
+    args.get(i)
+        .ok_or_else(|| TemplateError::Exec(format!("missing argument {}", i + 1)))
+}
+
+/// Parses a template with docker's function set.
+pub fn parse(src: &str) -> Result<Template> {
+    Template::new("")
+        .func("json", |a| {
+            let j = value_to_json(arg(a, 0)?);
+            Ok(str_val(serde_json::to_string(&j).unwrap_or_default()))
+        })
+        .func("join", |a| {
+            let sep = s(arg(a, 1)?);
+            let items: Vec<String> = match arg(a, 0)? {
+                Value::List(l) => l.iter().map(s).collect(),
+                other => vec![s(other)],
+            };
+            Ok(str_val(items.join(&sep)))
+        })
+        .func("split", |a| {
+            let (x, sep) = (s(arg(a, 0)?), s(arg(a, 1)?));
+            let parts: Vec<Value> = x.split(sep.as_str()).map(|p| str_val(p.into())).collect();
+            Ok(Value::List(parts.into()))
+        })
+        .func("lower", |a| Ok(str_val(s(arg(a, 0)?).to_lowercase())))
+        .func("upper", |a| Ok(str_val(s(arg(a, 0)?).to_uppercase())))
+        .func("title", |a| {
+            let x = s(arg(a, 0)?);
+            let mut c = x.chars();
+            Ok(str_val(match c.next() {
+                Some(f) => f.to_uppercase().chain(c).collect(),
+                None => String::new(),
+            }))
+        })
+        .func("pad", |a| {
+            let x = s(arg(a, 0)?);
+            let l = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
+            let r = arg(a, 2)?.as_int().unwrap_or(0).max(0) as usize;
+            Ok(str_val(format!("{}{x}{}", " ".repeat(l), " ".repeat(r))))
+        })
+        .func("truncate", |a| {
+            let x = s(arg(a, 0)?);
+            let n = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
+            Ok(str_val(x.chars().take(n).collect()))
+        })
+        .parse(src)
+        .map_err(|e| anyhow!("template parsing error: {e}"))
+}
+
+/// A user's `--format` after docker's preprocessing.
+pub struct Format {
+    pub table: bool,
+    pub body: String,
+}
+
+impl Format {
+    /// `table` alone means the command's default table; `json` means `{{json .}}`.
+    pub fn new(user: Option<&str>, default_table: &str) -> Format {
+        let raw = match user {
+            None | Some("") | Some("table") => default_table.to_owned(),
+            Some("json") => "{{json .}}".to_owned(),
+            Some(f) => f.to_owned(),
+        };
+        let (table, rest) = match raw.strip_prefix("table") {
+            Some(rest) => (true, rest),
+            None => (false, raw.as_str()),
+        };
+        let body = rest.trim().replace("\\t", "\t").replace("\\n", "\n");
+        Format { table, body }
+    }
+
+    /// Renders rows (and a header from `headers`, a map of field name → column title)
+    /// to stdout.
+    pub fn render(&self, rows: &[Json], headers: &Json) -> Result<()> {
+        let tmpl = parse(&self.body)?;
+        let mut out = Vec::new();
+        if self.table {
+            // Docker executes the same template on the header context.
+            let h = tmpl
+                .execute_to_string(&to_value(headers))
+                .unwrap_or_default();
+            out.extend_from_slice(h.as_bytes());
+            out.push(b'\n');
+        }
+        for r in rows {
+            let line = tmpl
+                .execute_to_string(&to_value(r))
+                .map_err(|e| anyhow!("template: {e}"))?;
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        if self.table {
+            let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(7).padding(3);
+            tw.write_all(&out)?;
+            let laid = tw.into_inner().context("table layout")?;
+            lock.write_all(&laid)?;
+        } else {
+            lock.write_all(&out)?;
+        }
+        lock.flush()?;
+        Ok(())
+    }
+}
+
+/// Docker's `units.HumanDuration`.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    if s < 1 {
+        return "Less than a second".into();
+    }
+    if s == 1 {
+        return "1 second".into();
+    }
+    if s < 60 {
+        return format!("{s} seconds");
+    }
+    let m = s / 60;
+    if m == 1 {
+        return "About a minute".into();
+    }
+    if m < 60 {
+        return format!("{m} minutes");
+    }
+    let h = (s as f64 / 3600.0).round() as i64;
+    if h == 1 {
+        return "About an hour".into();
+    }
+    if h < 48 {
+        return format!("{h} hours");
+    }
+    if h < 24 * 7 * 2 {
+        return format!("{} days", h / 24);
+    }
+    if h < 24 * 30 * 2 {
+        return format!("{} weeks", h / 24 / 7);
+    }
+    if h < 24 * 365 * 2 {
+        return format!("{} months", h / 24 / 30);
+    }
+    format!("{} years", h / 24 / 365)
+}
+
+/// Docker's `units.HumanSizeWithPrecision(n, 3)`: decimal units, 3 significant digits.
+pub fn human_size(n: f64) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let mut v = n;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", sig3(v), UNITS[i])
+}
+
+/// `%.3g` for 0 <= v < 1000, trailing zeros dropped as Go's %g does.
+fn sig3(v: f64) -> String {
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let t = format!("{v:.decimals$}");
+    if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        t
+    }
+}
+
+/// Docker's `Ellipsis`: cut to `max` characters, the last one an ellipsis.
+pub fn ellipsis(x: &str, max: usize) -> String {
+    if x.chars().count() <= max {
+        return x.to_owned();
+    }
+    let mut t: String = x.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+/// Seconds since the Unix epoch now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Renders one JSON document with a template (inspect -f).
+pub fn render_one(src: &str, data: &Json) -> Result<String> {
+    let src = src.replace("\\t", "\t").replace("\\n", "\n");
+    let tmpl = parse(&src)?;
+    tmpl.execute_to_string(&to_value(data))
+        .map_err(|e| anyhow!("template: executing \"\" at <{src}>: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn docker_functions_render() {
+        let d =
+            json!({"Names": ["a", "b"], "Name": "Web", "Config": {"Labels": {"x": "y"}}, "N": 3});
+        assert_eq!(render_one("{{join .Names \",\"}}", &d).unwrap(), "a,b");
+        assert_eq!(
+            render_one("{{lower .Name}}{{upper .Name}}", &d).unwrap(),
+            "webWEB"
+        );
+        assert_eq!(
+            render_one("{{index .Config.Labels \"x\"}}", &d).unwrap(),
+            "y"
+        );
+        assert_eq!(
+            render_one("{{json .Config}}", &d).unwrap(),
+            r#"{"Labels":{"x":"y"}}"#
+        );
+        assert_eq!(
+            render_one("{{truncate .Name 2}}|{{pad .Name 1 1}}|", &d).unwrap(),
+            "We| Web |"
+        );
+        assert_eq!(render_one("{{.N}}", &d).unwrap(), "3");
+        assert_eq!(
+            render_one("{{range .Names}}[{{.}}]{{end}}", &d).unwrap(),
+            "[a][b]"
+        );
+    }
+
+    #[test]
+    fn table_prefix_and_escapes() {
+        let f = Format::new(Some("table {{.ID}}\\t{{.Names}}"), "");
+        assert!(f.table);
+        assert_eq!(f.body, "{{.ID}}\t{{.Names}}");
+        let f = Format::new(Some("json"), "");
+        assert_eq!(f.body, "{{json .}}");
+    }
+
+    #[test]
+    fn sizes_and_durations_match_go_units() {
+        assert_eq!(human_size(4_263_000.0), "4.26MB");
+        assert_eq!(human_size(0.0), "0B");
+        assert_eq!(human_size(12_340.0), "12.3kB");
+        assert_eq!(human_duration(5), "5 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(7200), "2 hours");
+        assert_eq!(
+            ellipsis("abcdefghijklmnopqrstuvwxyz", 20),
+            "abcdefghijklmnopqrs…"
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! `images` and `pull`.
+
+use std::io::{BufRead, BufReader, Write};
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::cli::{ImagesArgs, PullArgs};
+use crate::client::{Client, DaemonError, enc};
+use crate::container::filters_query;
+use crate::format::{self, Format};
+
+const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+
+fn short_id(id: &str, trunc: bool) -> String {
+    if !trunc {
+        return id.to_owned();
+    }
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
+    let mut path = format!("/images/json?all={}", a.all as u8);
+    let mut filters = a.filter.clone();
+    if let Some(r) = &a.repository {
+        filters.push(format!("reference={r}"));
+    }
+    path.push_str(&filters_query(&filters)?);
+    let list = c.get_json(&path)?;
+    let items = list.as_array().cloned().unwrap_or_default();
+    let trunc = !a.no_trunc;
+    if a.quiet && a.format.is_none() {
+        let mut seen = std::collections::HashSet::new();
+        for i in &items {
+            let id = short_id(i.get("Id").and_then(Value::as_str).unwrap_or(""), trunc);
+            if seen.insert(id.clone()) {
+                println!("{id}");
+            }
+        }
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for i in &items {
+        let id = short_id(i.get("Id").and_then(Value::as_str).unwrap_or(""), trunc);
+        let created = i.get("Created").and_then(Value::as_i64).unwrap_or(0);
+        let size = format::human_size(i.get("Size").and_then(Value::as_f64).unwrap_or(0.0));
+        let tags: Vec<String> = i
+            .get("RepoTags")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let digest = i
+            .get("RepoDigests")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            .and_then(|d| d.split_once('@').map(|(_, d)| d.to_owned()))
+            .unwrap_or_else(|| "<none>".into());
+        let pairs: Vec<(String, String)> = if tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            tags.iter()
+                .map(|t| match t.rsplit_once(':') {
+                    Some((r, tag)) if !tag.contains('/') => (r.to_owned(), tag.to_owned()),
+                    _ => (t.clone(), "<none>".into()),
+                })
+                .collect()
+        };
+        for (repo, tag) in pairs {
+            rows.push(json!({
+                "Repository": repo, "Tag": tag, "ID": id, "Digest": digest,
+                "CreatedSince": format!("{} ago", format::human_duration(format::now() - created)),
+                "CreatedAt": created, "Size": size, "Containers": "N/A",
+                "SharedSize": "N/A", "UniqueSize": "N/A", "VirtualSize": size,
+            }));
+        }
+    }
+    let default = if a.digests {
+        "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    } else {
+        IMAGES_TABLE
+    };
+    let headers = json!({
+        "Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Digest": "DIGEST",
+        "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+        "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
+        "VirtualSize": "SIZE",
+    });
+    Format::new(a.format.as_deref(), default).render(&rows, &headers)
+}
+
+/// `name[:tag|@digest]` → (fromImage, tag), docker's defaulting to `latest`.
+fn split_ref(r: &str) -> (String, String, bool) {
+    if let Some((n, d)) = r.split_once('@') {
+        return (n.to_owned(), d.to_owned(), false);
+    }
+    let last = r.rsplit('/').next().unwrap_or(r);
+    match last.rsplit_once(':') {
+        Some((_, t)) => (r[..r.len() - t.len() - 1].to_owned(), t.to_owned(), false),
+        None => (r.to_owned(), "latest".into(), true),
+    }
+}
+
+pub fn pull(c: &Client, a: &PullArgs) -> Result<()> {
+    pull_to(c, a, &mut std::io::stdout())
+}
+
+/// Pulls, printing docker's plain progress lines to `out` (the daemon's JSON stream,
+/// one line per layer event, byte counters left out).
+pub fn pull_to(c: &Client, a: &PullArgs, out: &mut dyn Write) -> Result<()> {
+    let (name, tag, defaulted) = split_ref(&a.image);
+    if defaulted && !a.quiet {
+        writeln!(out, "Using default tag: latest")?;
+    }
+    let mut path = format!("/images/create?fromImage={}&tag={}", enc(&name), enc(&tag));
+    if let Some(p) = &a.platform {
+        path.push_str(&format!("&platform={}", enc(p)));
+    }
+    let r = c.post(&path, None)?;
+    let mut last_status = String::new();
+    for line in BufReader::new(r.body).lines() {
+        let line = line?;
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(e) = v.get("error").and_then(Value::as_str) {
+            return Err(DaemonError {
+                status: 500,
+                message: e.to_owned(),
+            }
+            .into());
+        }
+        let status = v.get("status").and_then(Value::as_str).unwrap_or("");
+        if a.quiet || status.is_empty() {
+            continue;
+        }
+        let progress = matches!(status, "Downloading" | "Extracting" | "Waiting");
+        let text = match v.get("id").and_then(Value::as_str) {
+            Some(id) if !progress => format!("{id}: {status}"),
+            Some(_) => continue,
+            None => status.to_owned(),
+        };
+        if text != last_status {
+            writeln!(out, "{text}")?;
+            last_status = text;
+        }
+    }
+    let full = if name.contains('/') {
+        let first = name.split('/').next().unwrap_or("");
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            name.clone()
+        } else {
+            format!("docker.io/{name}")
+        }
+    } else {
+        format!("docker.io/library/{name}")
+    };
+    let sep = if tag.starts_with("sha256:") { '@' } else { ':' };
+    writeln!(out, "{full}{sep}{tag}")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_like_docker() {
+        assert_eq!(
+            split_ref("busybox"),
+            ("busybox".into(), "latest".into(), true)
+        );
+        assert_eq!(
+            split_ref("localhost:5000/a/b:v1"),
+            ("localhost:5000/a/b".into(), "v1".into(), false)
+        );
+        assert_eq!(
+            split_ref("localhost:5000/a"),
+            ("localhost:5000/a".into(), "latest".into(), true)
+        );
+    }
+}

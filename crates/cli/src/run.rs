@@ -1,0 +1,586 @@
+//! run, create, start and exec: the commands that build a container config from flags
+//! and/or stream a container's stdio (attach → start → wait, as docker does it).
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Result, anyhow, bail};
+use serde_json::{Map, Value, json};
+
+use crate::Exit;
+use crate::cli::{ExecArgs, PullArgs, RunArgs, StartArgs};
+use crate::client::{Client, DaemonError, enc};
+use crate::stream::{self, DetachKeys, Prefixed};
+use crate::tty;
+
+/// Docker's `RAMInBytes`: `64m`, `1g`, `512k`, `100`, binary units, optional `b`.
+pub fn parse_bytes(s: &str) -> Result<i64> {
+    let t = s.trim().to_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        Some('p') => (&t[..t.len() - 1], 1 << 50),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| anyhow!("invalid size: '{s}'"))?;
+    if n < 0.0 {
+        bail!("invalid size: '{s}'");
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+fn restart_policy(s: &str) -> Result<Value> {
+    let (name, count) = match s.split_once(':') {
+        Some((n, c)) => (
+            n,
+            c.parse::<i64>()
+                .map_err(|_| anyhow!("maximum retry count must be an integer"))?,
+        ),
+        None => (s, 0),
+    };
+    match name {
+        "" | "no" | "always" | "unless-stopped" if count == 0 => {}
+        "on-failure" => {}
+        "no" | "always" | "unless-stopped" => {
+            bail!(
+                "invalid restart policy format: maximum retry count can only be used with 'on-failure'"
+            )
+        }
+        _ => bail!("invalid restart policy format: unknown policy '{name}'"),
+    }
+    Ok(json!({"Name": if name == "no" { "" } else { name }, "MaximumRetryCount": count}))
+}
+
+fn env_list(flags: &[String], files: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut push = |e: &str| {
+        if e.contains('=') {
+            out.push(e.to_owned());
+        } else if let Ok(v) = std::env::var(e) {
+            out.push(format!("{e}={v}"));
+        }
+    };
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| anyhow!("open {f}: {e}"))?;
+        for l in text.lines() {
+            let l = l.trim_start();
+            if !l.is_empty() && !l.starts_with('#') {
+                push(l);
+            }
+        }
+    }
+    for e in flags {
+        push(e);
+    }
+    Ok(out)
+}
+
+/// `-p [ip:][hostPort:]containerPort[/proto]` → (ExposedPorts, PortBindings).
+fn ports(specs: &[String]) -> Result<(Map<String, Value>, Map<String, Value>)> {
+    let mut exposed = Map::new();
+    let mut bindings = Map::new();
+    for s in specs {
+        let (rest, proto) = s.rsplit_once('/').unwrap_or((s, "tcp"));
+        let parts: Vec<&str> = rest.rsplitn(3, ':').collect();
+        let (cport, hport, ip) = match parts.as_slice() {
+            [c] => (*c, "", ""),
+            [c, h] => (*c, *h, ""),
+            [c, h, ip] => (*c, *h, *ip),
+            _ => bail!("invalid port format: {s}"),
+        };
+        if cport.is_empty() || cport.parse::<u16>().is_err() {
+            bail!("invalid containerPort: {cport}");
+        }
+        let key = format!("{cport}/{proto}");
+        exposed.insert(key.clone(), json!({}));
+        let e = bindings.entry(key).or_insert_with(|| json!([]));
+        if let Some(a) = e.as_array_mut() {
+            a.push(json!({"HostIp": ip.trim_matches(['[', ']']), "HostPort": hport}));
+        }
+    }
+    Ok((exposed, bindings))
+}
+
+/// The `POST /containers/create` body for run/create flags.
+pub fn create_body(a: &RunArgs) -> Result<Value> {
+    let attach_all = !a.detach && a.attach.is_empty();
+    let attached = |s: &str| a.attach.iter().any(|x| x.eq_ignore_ascii_case(s));
+    let stdin = !a.detach && a.interactive && (a.attach.is_empty() || attached("stdin"));
+    let mut labels = Map::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_owned(), json!(v));
+    }
+    let mut binds = Vec::new();
+    let mut volumes = Map::new();
+    for v in &a.volume {
+        if v.contains(':') {
+            binds.push(json!(v));
+        } else {
+            volumes.insert(v.clone(), json!({}));
+        }
+    }
+    let (exposed, port_bindings) = ports(&a.publish)?;
+    let mut cfg = json!({
+        "Image": a.image,
+        "Env": env_list(&a.env, &a.env_file)?,
+        "Tty": a.tty,
+        "OpenStdin": a.interactive,
+        "StdinOnce": stdin,
+        "AttachStdin": stdin,
+        "AttachStdout": attach_all || attached("stdout"),
+        "AttachStderr": attach_all || attached("stderr"),
+        "Labels": labels,
+        "Volumes": volumes,
+        "ExposedPorts": exposed,
+    });
+    let o = cfg.as_object_mut().ok_or_else(|| anyhow!("config"))?;
+    if !a.command.is_empty() {
+        o.insert("Cmd".into(), json!(a.command));
+    }
+    if let Some(e) = &a.entrypoint {
+        o.insert("Entrypoint".into(), json!([e]));
+    }
+    for (k, v) in [
+        ("WorkingDir", &a.workdir),
+        ("User", &a.user),
+        ("Hostname", &a.hostname),
+        ("StopSignal", &a.stop_signal),
+    ] {
+        if let Some(v) = v {
+            o.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(t) = a.stop_timeout {
+        o.insert("StopTimeout".into(), json!(t));
+    }
+    let mut host = json!({
+        "Binds": binds,
+        "NetworkMode": a.network.as_deref().unwrap_or("default"),
+        "AutoRemove": a.rm,
+        "RestartPolicy": restart_policy(&a.restart)?,
+        "CapAdd": a.cap_add,
+        "CapDrop": a.cap_drop,
+        "ReadonlyRootfs": a.read_only,
+        "Privileged": a.privileged,
+        "PortBindings": port_bindings,
+    });
+    let h = host.as_object_mut().ok_or_else(|| anyhow!("host config"))?;
+    if a.init {
+        h.insert("Init".into(), json!(true));
+    }
+    if let Some(m) = &a.memory {
+        h.insert("Memory".into(), json!(parse_bytes(m)?));
+    }
+    if let Some(p) = a.pids_limit {
+        h.insert("PidsLimit".into(), json!(p));
+    }
+    if a.rm && a.restart != "no" && !a.restart.is_empty() {
+        bail!("conflicting options: cannot specify both --restart and --rm");
+    }
+    o.insert("HostConfig".into(), host);
+    Ok(cfg)
+}
+
+fn is_no_such_image(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<DaemonError>()
+        .is_some_and(|d| d.status == 404 && d.message.to_lowercase().contains("no such image"))
+}
+
+/// Creates the container (pulling the image first when the daemon lacks it); returns
+/// the ID. Warnings go to stderr as docker prints them.
+pub fn create(c: &Client, a: &RunArgs) -> Result<String> {
+    let body = create_body(a)?;
+    let path = match &a.name {
+        Some(n) => format!("/containers/create?name={}", enc(n)),
+        None => "/containers/create".to_owned(),
+    };
+    let resp = match c.post_json(&path, Some(&body)) {
+        Ok(v) => v,
+        Err(e) if is_no_such_image(&e) => {
+            eprintln!("Unable to find image '{}' locally", a.image);
+            let pa = PullArgs {
+                quiet: false,
+                platform: None,
+                image: a.image.clone(),
+            };
+            crate::image::pull_to(c, &pa, &mut std::io::stderr())?;
+            c.post_json(&path, Some(&body))?
+        }
+        Err(e) => return Err(e),
+    };
+    for w in resp
+        .get("Warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        eprintln!("WARNING: {w}");
+    }
+    resp.get("Id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("daemon returned no container ID"))
+}
+
+pub fn create_cmd(c: &Client, a: &RunArgs) -> Result<()> {
+    let id = create(c, a)?;
+    println!("{id}");
+    Ok(())
+}
+
+/// Docker's mapping of start failures to exit codes.
+fn start_error_code(e: &anyhow::Error) -> i32 {
+    let m = e.to_string().to_lowercase();
+    if m.contains("permission denied") || m.contains("cannot execute") {
+        126
+    } else if m.contains("executable file not found")
+        || m.contains("no such file or directory")
+        || m.contains("not found")
+    {
+        127
+    } else {
+        125
+    }
+}
+
+pub fn run(c: &Client, a: &RunArgs) -> Result<()> {
+    if a.tty && a.interactive && !a.detach && !tty::stdin_is_tty() {
+        bail!("the input device is not a TTY");
+    }
+    let id = create(c, a)?;
+    if a.detach {
+        if let Err(e) = c.post(&format!("/containers/{id}/start"), None) {
+            eprintln!("{e}");
+            return Err(Exit(start_error_code(&e)).into());
+        }
+        println!("{id}");
+        return Ok(());
+    }
+    let attach_all = a.attach.is_empty();
+    let has = |s: &str| attach_all || a.attach.iter().any(|x| x.eq_ignore_ascii_case(s));
+    let stdin = a.interactive && (attach_all || has("stdin"));
+    let mut q = format!(
+        "/containers/{id}/attach?stream=1&stdin={}&stdout={}&stderr={}",
+        stdin as u8,
+        has("stdout") as u8,
+        has("stderr") as u8
+    );
+    if let Some(k) = &a.detach_keys {
+        q.push_str(&format!("&detachKeys={}", enc(k)));
+    }
+    let (sock, pending) = c.hijack(&q, None)?;
+    let cond = if a.rm { "removed" } else { "next-exit" };
+    let wait = c
+        .raw(
+            "POST",
+            &format!("/containers/{id}/wait?condition={cond}"),
+            None,
+            &[],
+        )?
+        .check()?;
+    if let Err(e) = c.post(&format!("/containers/{id}/start"), None) {
+        eprintln!("{e}");
+        if a.rm {
+            let _ = c.delete(&format!("/containers/{id}?force=1"));
+        }
+        return Err(Exit(start_error_code(&e)).into());
+    }
+    let session = Session {
+        sock,
+        pending,
+        tty: a.tty,
+        stdin,
+        detach_keys: a.detach_keys.clone(),
+        resize: a.tty.then(|| format!("/containers/{id}/resize")),
+        proxy_signals: (!a.tty).then(|| format!("/containers/{id}/kill")),
+    };
+    if session.pump(c)? {
+        return Ok(());
+    }
+    let v: Value = serde_json::from_slice(&wait.bytes()?).unwrap_or(Value::Null);
+    let code = v.get("StatusCode").and_then(Value::as_i64).unwrap_or(125);
+    if code != 0 {
+        return Err(Exit(code as i32).into());
+    }
+    Ok(())
+}
+
+pub fn start(c: &Client, a: &StartArgs) -> Result<()> {
+    if !a.attach && !a.interactive {
+        let mut failed = false;
+        for n in &a.containers {
+            match c.post(&format!("/containers/{}/start", enc(n)), None) {
+                Ok(r) => {
+                    r.bytes()?;
+                    println!("{n}");
+                }
+                Err(e) => {
+                    failed = true;
+                    eprintln!("{e}");
+                }
+            }
+        }
+        return if failed { Err(Exit(1).into()) } else { Ok(()) };
+    }
+    if a.containers.len() > 1 {
+        bail!("you cannot start and attach multiple containers at once");
+    }
+    let name = &a.containers[0];
+    let info = c.get_json(&format!("/containers/{}/json", enc(name)))?;
+    let id = info
+        .get("Id")
+        .and_then(Value::as_str)
+        .unwrap_or(name)
+        .to_owned();
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let stdin = a.interactive
+        && info
+            .pointer("/Config/OpenStdin")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    let mut q = format!(
+        "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1",
+        stdin as u8
+    );
+    if let Some(k) = &a.detach_keys {
+        q.push_str(&format!("&detachKeys={}", enc(k)));
+    }
+    let (sock, pending) = c.hijack(&q, None)?;
+    let wait = c
+        .raw(
+            "POST",
+            &format!("/containers/{id}/wait?condition=next-exit"),
+            None,
+            &[],
+        )?
+        .check()?;
+    c.post(&format!("/containers/{id}/start"), None)?.bytes()?;
+    let session = Session {
+        sock,
+        pending,
+        tty,
+        stdin,
+        detach_keys: a.detach_keys.clone(),
+        resize: tty.then(|| format!("/containers/{id}/resize")),
+        proxy_signals: (!tty).then(|| format!("/containers/{id}/kill")),
+    };
+    if session.pump(c)? {
+        return Ok(());
+    }
+    let v: Value = serde_json::from_slice(&wait.bytes()?).unwrap_or(Value::Null);
+    let code = v.get("StatusCode").and_then(Value::as_i64).unwrap_or(1);
+    if code != 0 {
+        return Err(Exit(code as i32).into());
+    }
+    Ok(())
+}
+
+pub fn exec(c: &Client, a: &ExecArgs) -> Result<()> {
+    if a.tty && a.interactive && !a.detach && !tty::stdin_is_tty() {
+        bail!("the input device is not a TTY");
+    }
+    let mut cfg = json!({
+        "AttachStdin": a.interactive && !a.detach,
+        "AttachStdout": !a.detach,
+        "AttachStderr": !a.detach,
+        "Tty": a.tty,
+        "Env": env_list(&a.env, &[])?,
+        "Cmd": a.command,
+        "Privileged": a.privileged,
+    });
+    if let Some(o) = cfg.as_object_mut() {
+        for (k, v) in [
+            ("WorkingDir", &a.workdir),
+            ("User", &a.user),
+            ("DetachKeys", &a.detach_keys),
+        ] {
+            if let Some(v) = v {
+                o.insert(k.into(), json!(v));
+            }
+        }
+    }
+    let created = c.post_json(
+        &format!("/containers/{}/exec", enc(&a.container)),
+        Some(&cfg),
+    )?;
+    let eid = created
+        .get("Id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("daemon returned no exec ID"))?
+        .to_owned();
+    if a.detach {
+        c.post(
+            &format!("/exec/{eid}/start"),
+            Some(&json!({"Detach": true, "Tty": a.tty})),
+        )?
+        .bytes()?;
+        return Ok(());
+    }
+    let (sock, pending) = c.hijack(
+        &format!("/exec/{eid}/start"),
+        Some(&json!({"Detach": false, "Tty": a.tty})),
+    )?;
+    let session = Session {
+        sock,
+        pending,
+        tty: a.tty,
+        stdin: a.interactive,
+        detach_keys: a.detach_keys.clone(),
+        resize: a.tty.then(|| format!("/exec/{eid}/resize")),
+        proxy_signals: None,
+    };
+    if session.pump(c)? {
+        return Ok(());
+    }
+    let v = c.get_json(&format!("/exec/{eid}/json"))?;
+    let code = v.get("ExitCode").and_then(Value::as_i64).unwrap_or(126);
+    if code != 0 {
+        return Err(Exit(code as i32).into());
+    }
+    Ok(())
+}
+
+/// One attached stream: stdin → socket on a thread, socket → stdout/stderr here, raw
+/// mode and resizes for a tty, signals passed on for a non-tty.
+struct Session {
+    sock: UnixStream,
+    pending: Vec<u8>,
+    tty: bool,
+    stdin: bool,
+    detach_keys: Option<String>,
+    resize: Option<String>,
+    proxy_signals: Option<String>,
+}
+
+impl Session {
+    /// Returns true when the user detached (the container keeps running).
+    fn pump(self, c: &Client) -> Result<bool> {
+        let raw = if self.tty && self.stdin {
+            tty::RawMode::enter()
+        } else {
+            None
+        };
+        if let Some(path) = &self.resize {
+            resize(c, path);
+            let (c2, p2) = (c.clone(), path.clone());
+            if let Ok(mut sig) =
+                signal_hook::iterator::Signals::new([signal_hook::consts::SIGWINCH])
+            {
+                std::thread::spawn(move || {
+                    for _ in sig.forever() {
+                        resize(&c2, &p2);
+                    }
+                });
+            }
+        }
+        if let Some(path) = &self.proxy_signals {
+            use signal_hook::consts::*;
+            let (c2, p2) = (c.clone(), path.clone());
+            if let Ok(mut sig) = signal_hook::iterator::Signals::new([
+                SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+            ]) {
+                std::thread::spawn(move || {
+                    for s in sig.forever() {
+                        let _ = c2.post(&format!("{p2}?signal={s}"), None);
+                    }
+                });
+            }
+        }
+        let detached = Arc::new(AtomicBool::new(false));
+        if self.stdin {
+            let mut w = self.sock.try_clone()?;
+            let det = detached.clone();
+            let tty = self.tty;
+            let keys = self.detach_keys.clone();
+            std::thread::spawn(move || {
+                let mut scan = tty.then(|| DetachKeys::new(keys.as_deref()));
+                let mut buf = [0u8; 4096];
+                let mut input = std::io::stdin().lock();
+                loop {
+                    let n = match input.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let (data, done) = match scan.as_mut() {
+                        Some(s) => s.feed(&buf[..n]),
+                        None => (buf[..n].to_vec(), false),
+                    };
+                    if !data.is_empty() && w.write_all(&data).is_err() {
+                        return;
+                    }
+                    if done {
+                        det.store(true, Ordering::SeqCst);
+                        let _ = w.shutdown(Shutdown::Both);
+                        return;
+                    }
+                }
+                // stdin EOF: half-close so the container sees EOF too.
+                let _ = w.shutdown(Shutdown::Write);
+            });
+        }
+        let reader = Prefixed {
+            pending: self.pending,
+            pos: 0,
+            inner: &self.sock,
+        };
+        let res = stream::copy_output(reader, self.tty);
+        drop(raw);
+        if detached.load(Ordering::SeqCst) {
+            // Docker leaves the cursor on a fresh line after a detach.
+            eprintln!();
+            return Ok(true);
+        }
+        res?;
+        Ok(false)
+    }
+}
+
+fn resize(c: &Client, path: &str) {
+    if let Some((w, h)) = tty::size() {
+        let _ = c.post(&format!("{path}?h={h}&w={w}"), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_docker() {
+        assert_eq!(parse_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("512kb").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("100").unwrap(), 100);
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn restart_policies_are_validated() {
+        assert_eq!(
+            restart_policy("on-failure:3").unwrap()["MaximumRetryCount"],
+            3
+        );
+        assert_eq!(restart_policy("no").unwrap()["Name"], "");
+        assert!(restart_policy("sometimes").is_err());
+        assert!(restart_policy("always:2").is_err());
+    }
+
+    #[test]
+    fn ports_become_bindings() {
+        let (e, b) = ports(&["127.0.0.1:8080:80".into(), "53/udp".into()]).unwrap();
+        assert!(e.contains_key("80/tcp") && e.contains_key("53/udp"));
+        assert_eq!(b["80/tcp"][0]["HostPort"], "8080");
+        assert_eq!(b["80/tcp"][0]["HostIp"], "127.0.0.1");
+    }
+}
