@@ -26,7 +26,7 @@ use std::io::{BufRead, Write};
 use std::os::fd::OwnedFd;
 
 fn main() {
-    sys::default_sigpipe();
+    sys::default_signals();
     // Descriptors berthd (or a test harness) leaked to us would otherwise be held for the
     // container's whole life, and passed on to every process the runtime forks.
     sys::close_inherited();

@@ -81,11 +81,40 @@ pub fn block_signals() -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Restores SIGPIPE's default action: Rust's runtime ignores it, and an ignored disposition
-/// would be inherited by the container's processes (`yes | head` would then spin).
-pub fn default_sigpipe() {
-    // SAFETY: setting a standard disposition for a standard signal.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+/// Puts every signal back to its default action. Ignored dispositions survive fork and
+/// execve, so whatever berthd (or a shell) ignored, and the SIGPIPE Rust's runtime ignores,
+/// would otherwise reach the container's processes (`yes | head` would spin). The raw
+/// syscall also covers 32 and 33, which glibc's sigaction refuses to touch.
+pub fn default_signals() {
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: 0, // SIG_DFL
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction with a valid, initialised struct in the kernel's layout (8-byte
+        // signal mask) and no old-action pointer; SIG_DFL needs no restorer.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
 }
 
 /// Empties the signalfd (the signals only say "look at your children").

@@ -429,3 +429,50 @@ fn a_restarted_client_can_attach_to_a_running_container() {
         }
     }
 }
+
+fn sig_masks(status: &str) -> Vec<String> {
+    status
+        .lines()
+        .filter(|l| l.starts_with("SigBlk") || l.starts_with("SigIgn"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn container_and_exec_processes_start_with_no_blocked_or_ignored_signals() {
+    // The shim blocks SIGCHLD and SIGPIPE for itself; none of that may reach the container.
+    let shim = Fixture::new(&["sh", "-c", "cat /proc/self/status; sleep 100"]).spawn();
+    shim.start();
+    assert!(eventually(Duration::from_secs(5), || log_text(
+        &shim.log_lines(),
+        "stdout"
+    )
+    .contains("SigIgn")));
+    let want = ["SigBlk: 0000000000000000", "SigIgn: 0000000000000000"];
+    assert_eq!(sig_masks(&log_text(&shim.log_lines(), "stdout")), want);
+    let p = json!({"args": ["cat", "/proc/self/status"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]});
+    shim.ok(json!({"op": "exec", "exec_id": "s", "process": p}));
+    let mut a = shim.attach(json!({"op": "attach", "stdout": true, "exec_id": "s"}));
+    shim.req(json!({"op": "exec_start", "exec_id": "s"}));
+    assert_eq!(
+        sig_masks(&String::from_utf8_lossy(&read_frames(&mut a).0)),
+        want
+    );
+}
+
+#[test]
+fn pause_and_resume_freeze_the_container() {
+    let shim = Fixture::sh("while true; do echo x; sleep 0.05; done").spawn();
+    shim.start();
+    shim.ok(json!({"op": "pause"}));
+    assert_eq!(shim.req(json!({"op": "state"}))["status"], "paused");
+    let n = shim.log_lines().len();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(shim.log_lines().len(), n, "a paused container kept logging");
+    shim.ok(json!({"op": "resume"}));
+    assert_eq!(shim.req(json!({"op": "state"}))["status"], "running");
+    assert!(eventually(Duration::from_secs(5), || shim
+        .log_lines()
+        .len()
+        > n));
+}
