@@ -122,6 +122,9 @@ pub struct Rule {
     pub table: String,
     pub chain: String,
     pub spec: String,
+    /// An ip6tables rule.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub v6: bool,
 }
 
 /// Rules added together, to be removed together. Serializable so the daemon can store it
@@ -133,18 +136,28 @@ pub struct RuleSet {
 
 impl RuleSet {
     fn push(&mut self, table: &str, chain: &str, spec: String) {
+        self.push_family(false, table, chain, spec);
+    }
+
+    fn push_family(&mut self, v6: bool, table: &str, chain: &str, spec: String) {
         self.rules.push(Rule {
             table: table.into(),
             chain: chain.into(),
             spec,
+            v6,
         });
     }
 
-    /// The `iptables-restore` input that appends (`-A`) or deletes (`-D`) the rules.
-    pub fn restore_text(&self, op: &str) -> String {
+    /// The `iptables-restore` (or, `v6`, `ip6tables-restore`) input that appends (`-A`)
+    /// or deletes (`-D`) the rules of that family.
+    pub fn restore_text(&self, op: &str, v6: bool) -> String {
         let mut out = String::new();
         for table in ["nat", "filter"] {
-            let rules: Vec<_> = self.rules.iter().filter(|r| r.table == table).collect();
+            let rules: Vec<_> = self
+                .rules
+                .iter()
+                .filter(|r| r.table == table && r.v6 == v6)
+                .collect();
             if rules.is_empty() {
                 continue;
             }
@@ -259,15 +272,25 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortMapping>, FirewallError> {
 pub struct NetworkRules {
     pub bridge: String,
     pub subnet: IpNet,
+    /// The IPv6 subnet of a dual-stack network.
+    pub subnet6: Option<IpNet>,
     /// `--internal`: no way in or out except between containers of the network.
     pub internal: bool,
 }
 
-/// The firewall driver. Its methods run `iptables`/`iptables-restore` and block for a few
-/// milliseconds: call them from `spawn_blocking` in async code.
-#[derive(Clone, Debug, Default)]
+/// The firewall driver. Its methods run `iptables`/`iptables-restore` (and the ip6tables
+/// twins) and block for a few milliseconds: call them from `spawn_blocking` in async code.
+#[derive(Clone, Debug)]
 pub struct Firewall {
     pub chains: Chains,
+    /// Whether to manage ip6tables too (on by default where the kernel has IPv6).
+    pub ipv6: bool,
+}
+
+impl Default for Firewall {
+    fn default() -> Self {
+        Self::new(Chains::default())
+    }
 }
 
 fn run(
@@ -308,10 +331,19 @@ fn run(
     }
 }
 
-fn iptables(args: &[&str], what: &str) -> Result<(), FirewallError> {
+fn ipt(v6: bool, args: &[&str], what: &str) -> Result<(), FirewallError> {
     let mut a = vec!["-w"];
     a.extend_from_slice(args);
-    run("iptables", &a, None, what)
+    run(if v6 { "ip6tables" } else { "iptables" }, &a, None, what)
+}
+
+fn restore(v6: bool, text: &str, what: &str) -> Result<(), FirewallError> {
+    let program = if v6 {
+        "ip6tables-restore"
+    } else {
+        "iptables-restore"
+    };
+    run(program, &["-w", "--noflush"], Some(text), what)
 }
 
 fn split(s: &str) -> Vec<&str> {
@@ -320,28 +352,37 @@ fn split(s: &str) -> Vec<&str> {
 
 impl Firewall {
     pub fn new(chains: Chains) -> Self {
-        Self { chains }
+        Self {
+            chains,
+            ipv6: std::path::Path::new("/proc/sys/net/ipv6").exists(),
+        }
     }
 
-    /// Creates berth's chains and the jumps to them if missing. Idempotent; the daemon
-    /// calls it at start.
+    fn families(&self) -> &'static [bool] {
+        if self.ipv6 { &[false, true] } else { &[false] }
+    }
+
+    /// Creates berth's chains and the jumps to them if missing, for IPv4 and (when
+    /// enabled) IPv6. Idempotent; the daemon calls it at start.
     pub fn ensure_base(&self) -> Result<(), FirewallError> {
-        for (table, chain) in self.chains.all() {
-            if iptables(&["-t", table, "-S", chain], chain).is_err() {
-                iptables(&["-t", table, "-N", chain], chain).or_else(|e| {
-                    // Lost a race with another caller creating it: fine.
-                    iptables(&["-t", table, "-S", chain], chain).map_err(|_| e)
-                })?;
+        for &v6 in self.families() {
+            for (table, chain) in self.chains.all() {
+                if ipt(v6, &["-t", table, "-S", chain], chain).is_err() {
+                    ipt(v6, &["-t", table, "-N", chain], chain).or_else(|e| {
+                        // Lost a race with another caller creating it: fine.
+                        ipt(v6, &["-t", table, "-S", chain], chain).map_err(|_| e)
+                    })?;
+                }
             }
-        }
-        for (table, builtin, matches, target) in self.chains.jumps() {
-            let spec = format!("{matches} -j {target}");
-            let mut check = vec!["-t", table, "-C", builtin];
-            check.extend(split(&spec));
-            if iptables(&check, target).is_err() {
-                let mut ins = vec!["-t", table, "-I", builtin, "1"];
-                ins.extend(split(&spec));
-                iptables(&ins, &format!("jump {builtin} -> {target}"))?;
+            for (table, builtin, matches, target) in self.chains.jumps() {
+                let spec = format!("{matches} -j {target}");
+                let mut check = vec!["-t", table, "-C", builtin];
+                check.extend(split(&spec));
+                if ipt(v6, &check, target).is_err() {
+                    let mut ins = vec!["-t", table, "-I", builtin, "1"];
+                    ins.extend(split(&spec));
+                    ipt(v6, &ins, &format!("jump {builtin} -> {target}"))?;
+                }
             }
         }
         Ok(())
@@ -361,72 +402,100 @@ impl Firewall {
             }
             text.push_str("COMMIT\n");
         }
-        run(
-            "iptables-restore",
-            &["-w", "--noflush"],
-            Some(&text),
-            "flush berth chains",
-        )
+        for &v6 in self.families() {
+            restore(v6, &text, "flush berth chains")?;
+        }
+        Ok(())
     }
 
     /// Removes the jumps and berth's chains (with their rules). For tests and for
     /// uninstalling; a running daemon keeps them.
     pub fn remove_base(&self) -> Result<(), FirewallError> {
-        for (table, builtin, matches, target) in self.chains.jumps() {
-            let spec = format!("{matches} -j {target}");
-            let mut del = vec!["-t", table, "-D", builtin];
-            del.extend(split(&spec));
-            while iptables(&del, target).is_ok() {}
-        }
-        for (table, chain) in self.chains.all() {
-            let _ = iptables(&["-t", table, "-F", chain], chain);
-            let _ = iptables(&["-t", table, "-X", chain], chain);
+        for &v6 in self.families() {
+            for (table, builtin, matches, target) in self.chains.jumps() {
+                let spec = format!("{matches} -j {target}");
+                let mut del = vec!["-t", table, "-D", builtin];
+                del.extend(split(&spec));
+                while ipt(v6, &del, target).is_ok() {}
+            }
+            for (table, chain) in self.chains.all() {
+                let _ = ipt(v6, &["-t", table, "-F", chain], chain);
+                let _ = ipt(v6, &["-t", table, "-X", chain], chain);
+            }
         }
         Ok(())
     }
 
-    /// The rules of a network: masquerade of its subnet leaving by other interfaces (or
-    /// isolation for internal ones), replies and bridge egress accepted, and source NAT of
-    /// 127.0.0.0/8 entering the bridge for ports published on localhost. Also sets
+    /// The rules of a network: masquerade of its subnet(s) leaving by other interfaces
+    /// (or isolation for internal ones), replies and bridge egress accepted, and source
+    /// NAT of 127.0.0.0/8 entering the bridge for ports published on localhost. Also sets
     /// `route_localnet` on the bridge. Returns what was added.
     pub fn add_network(&self, net: &NetworkRules) -> Result<RuleSet, FirewallError> {
         let c = &self.chains;
         let br = &net.bridge;
-        let sub = net.subnet;
         let mut rs = RuleSet::default();
-        if net.internal {
-            rs.push("filter", &c.isolation, format!("-i {br} ! -o {br} -j DROP"));
-            rs.push("filter", &c.isolation, format!("-o {br} ! -i {br} -j DROP"));
-            rs.push("filter", &c.forward, format!("-i {br} -o {br} -j ACCEPT"));
-        } else {
-            set_route_localnet(br)?;
-            rs.push(
+        let mut families = vec![(false, net.subnet)];
+        if let Some(s6) = net.subnet6.filter(|_| self.ipv6) {
+            families.push((true, s6));
+        }
+        for (v6, sub) in families {
+            if net.internal {
+                rs.push_family(
+                    v6,
+                    "filter",
+                    &c.isolation,
+                    format!("-i {br} ! -o {br} -j DROP"),
+                );
+                rs.push_family(
+                    v6,
+                    "filter",
+                    &c.isolation,
+                    format!("-o {br} ! -i {br} -j DROP"),
+                );
+                rs.push_family(
+                    v6,
+                    "filter",
+                    &c.forward,
+                    format!("-i {br} -o {br} -j ACCEPT"),
+                );
+                continue;
+            }
+            rs.push_family(
+                v6,
                 "nat",
                 &c.postrouting,
                 format!("-s {sub} ! -o {br} -j MASQUERADE"),
             );
-            rs.push(
-                "nat",
-                &c.postrouting,
-                format!("-s 127.0.0.0/8 -o {br} -j MASQUERADE"),
-            );
-            rs.push(
+            if !v6 {
+                set_route_localnet(br)?;
+                rs.push(
+                    "nat",
+                    &c.postrouting,
+                    format!("-s 127.0.0.0/8 -o {br} -j MASQUERADE"),
+                );
+            }
+            rs.push_family(
+                v6,
                 "filter",
                 &c.forward,
                 format!("-o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
             );
-            rs.push("filter", &c.forward, format!("-i {br} -j ACCEPT"));
+            rs.push_family(v6, "filter", &c.forward, format!("-i {br} -j ACCEPT"));
         }
         self.apply(&rs, &format!("network on {br}"))?;
         Ok(rs)
     }
 
     /// DNAT, hairpin masquerade and forward-accept rules publishing `ports` of the
-    /// container at `container_ip` on network `net`; one `iptables-restore` run.
+    /// container at `container_ip` (and `container_ip6` on dual-stack networks) on network
+    /// `net`; one `iptables-restore` run per family. As with Docker, a port without a host
+    /// address is published on both families; `[::1]` is refused, because Linux cannot
+    /// route IPv6 loopback traffic to another interface (Docker uses a proxy there).
     pub fn publish(
         &self,
         net: &NetworkRules,
         container_ip: IpAddr,
+        container_ip6: Option<IpAddr>,
         ports: &[PortMapping],
     ) -> Result<RuleSet, FirewallError> {
         let c = &self.chains;
@@ -437,6 +506,7 @@ impl Firewall {
                 "cannot publish ports on internal network bridge {br}"
             )));
         }
+        let ip6 = container_ip6.filter(|_| self.ipv6);
         for p in ports {
             if p.host_port == 0 {
                 return Err(FirewallError::Invalid(format!(
@@ -445,40 +515,73 @@ impl Firewall {
                     p.proto.as_str()
                 )));
             }
-            if matches!(p.host_ip, Some(IpAddr::V6(_))) || container_ip.is_ipv6() {
-                return Err(FirewallError::Invalid(
-                    "IPv6 port publishing is not supported yet".into(),
-                ));
-            }
-            let proto = p.proto.as_str();
-            let dst = match p.host_ip {
-                Some(ip) if !ip.is_unspecified() => format!("-d {ip}/32 "),
-                _ => String::new(),
+            let targets: Vec<(bool, IpAddr, String)> = match p.host_ip {
+                None => std::iter::once((false, container_ip, String::new()))
+                    .chain(ip6.map(|i| (true, i, String::new())))
+                    .collect(),
+                Some(IpAddr::V6(h)) if h.is_loopback() => {
+                    return Err(FirewallError::Invalid(format!(
+                        "cannot publish on [{h}]:{}: IPv6 loopback cannot be forwarded",
+                        p.host_port
+                    )));
+                }
+                Some(h @ IpAddr::V6(_)) => {
+                    let Some(i) = ip6 else {
+                        return Err(FirewallError::Invalid(format!(
+                            "cannot publish on [{h}]: the container has no IPv6 address on {br}"
+                        )));
+                    };
+                    let dst = if h.is_unspecified() {
+                        String::new()
+                    } else {
+                        format!("-d {h}/128 ")
+                    };
+                    vec![(true, i, dst)]
+                }
+                Some(h) => {
+                    let dst = if h.is_unspecified() {
+                        String::new()
+                    } else {
+                        format!("-d {h}/32 ")
+                    };
+                    vec![(false, container_ip, dst)]
+                }
             };
-            rs.push(
-                "nat",
-                &c.nat,
-                format!(
-                    "{dst}-p {proto} -m {proto} --dport {} -j DNAT --to-destination {container_ip}:{}",
-                    p.host_port, p.container_port
-                ),
-            );
-            rs.push(
-                "nat",
-                &c.postrouting,
-                format!(
-                    "-s {container_ip}/32 -d {container_ip}/32 -p {proto} -m {proto} --dport {} -j MASQUERADE",
-                    p.container_port
-                ),
-            );
-            rs.push(
-                "filter",
-                &c.forward,
-                format!(
-                    "-d {container_ip}/32 ! -i {br} -o {br} -p {proto} -m {proto} --dport {} -j ACCEPT",
-                    p.container_port
-                ),
-            );
+            let proto = p.proto.as_str();
+            for (v6, cip, dst) in targets {
+                let (host_bits, to) = if v6 {
+                    (128, format!("[{cip}]:{}", p.container_port))
+                } else {
+                    (32, format!("{cip}:{}", p.container_port))
+                };
+                rs.push_family(
+                    v6,
+                    "nat",
+                    &c.nat,
+                    format!(
+                        "{dst}-p {proto} -m {proto} --dport {} -j DNAT --to-destination {to}",
+                        p.host_port
+                    ),
+                );
+                rs.push_family(
+                    v6,
+                    "nat",
+                    &c.postrouting,
+                    format!(
+                        "-s {cip}/{host_bits} -d {cip}/{host_bits} -p {proto} -m {proto} --dport {} -j MASQUERADE",
+                        p.container_port
+                    ),
+                );
+                rs.push_family(
+                    v6,
+                    "filter",
+                    &c.forward,
+                    format!(
+                        "-d {cip}/{host_bits} ! -i {br} -o {br} -p {proto} -m {proto} --dport {} -j ACCEPT",
+                        p.container_port
+                    ),
+                );
+            }
         }
         if !rs.rules.is_empty() {
             self.apply(&rs, &format!("ports of {container_ip} on {br}"))?;
@@ -486,37 +589,40 @@ impl Firewall {
         Ok(rs)
     }
 
-    /// Adds `rs` in one `iptables-restore --noflush` run (atomic per table).
+    /// Adds `rs` with one `iptables-restore --noflush` run per family (atomic per table).
+    /// If the IPv6 half fails, the IPv4 half is taken back out.
     pub fn apply(&self, rs: &RuleSet, what: &str) -> Result<(), FirewallError> {
-        run(
-            "iptables-restore",
-            &["-w", "--noflush"],
-            Some(&rs.restore_text("-A")),
-            what,
-        )
+        let has = |v6: bool| rs.rules.iter().any(|r| r.v6 == v6);
+        if has(false) {
+            restore(false, &rs.restore_text("-A", false), what)?;
+        }
+        if has(true)
+            && let Err(e) = restore(true, &rs.restore_text("-A", true), what)
+        {
+            if has(false) {
+                let _ = restore(false, &rs.restore_text("-D", false), what);
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
-    /// Deletes exactly the rules of `rs`: one batched run, or rule by rule when some are
-    /// already gone (e.g. after a host firewall reload), ignoring the missing ones.
+    /// Deletes exactly the rules of `rs`: one batched run per family, or rule by rule when
+    /// some are already gone (e.g. after a host firewall reload), ignoring the missing
+    /// ones.
     pub fn remove(&self, rs: &RuleSet) -> Result<(), FirewallError> {
-        if rs.rules.is_empty() {
-            return Ok(());
-        }
-        let text = rs.restore_text("-D");
-        if run(
-            "iptables-restore",
-            &["-w", "--noflush"],
-            Some(&text),
-            "remove",
-        )
-        .is_ok()
-        {
-            return Ok(());
-        }
-        for r in &rs.rules {
-            let mut a = vec!["-t", r.table.as_str(), "-D", r.chain.as_str()];
-            a.extend(split(&r.spec));
-            let _ = iptables(&a, &r.chain);
+        for v6 in [false, true] {
+            if !rs.rules.iter().any(|r| r.v6 == v6) {
+                continue;
+            }
+            if restore(v6, &rs.restore_text("-D", v6), "remove").is_ok() {
+                continue;
+            }
+            for r in rs.rules.iter().filter(|r| r.v6 == v6) {
+                let mut a = vec!["-t", r.table.as_str(), "-D", r.chain.as_str()];
+                a.extend(split(&r.spec));
+                let _ = ipt(v6, &a, &r.chain);
+            }
         }
         Ok(())
     }
@@ -569,13 +675,39 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_loopback_and_missing_addresses_are_refused_before_any_rule() {
+        let fw = Firewall::new(Chains::with_suffix("-unit"));
+        let net = NetworkRules {
+            bridge: "b".into(),
+            subnet: "10.0.0.0/24".parse().unwrap(),
+            subnet6: Some("fd00::/64".parse().unwrap()),
+            internal: false,
+        };
+        let v4: IpAddr = "10.0.0.2".parse().unwrap();
+        let v6: IpAddr = "fd00::2".parse().unwrap();
+        let e = fw
+            .publish(&net, v4, Some(v6), &parse_publish("[::1]:80:80").unwrap())
+            .unwrap_err();
+        assert!(e.to_string().contains("loopback"), "{e}");
+        let e = fw
+            .publish(&net, v4, None, &parse_publish("[fd00::1]:80:80").unwrap())
+            .unwrap_err();
+        assert!(e.to_string().contains("no IPv6 address"), "{e}");
+        assert!(
+            fw.publish(&net, v4, None, &parse_publish("80").unwrap())
+                .is_err()
+        );
+    }
+
+    #[test]
     fn restore_text_groups_by_table() {
         let mut rs = RuleSet::default();
         rs.push("filter", "F", "-j ACCEPT".into());
         rs.push("nat", "N", "-j MASQUERADE".into());
         assert_eq!(
-            rs.restore_text("-D"),
+            rs.restore_text("-D", false),
             "*nat\n-D N -j MASQUERADE\nCOMMIT\n*filter\n-D F -j ACCEPT\nCOMMIT\n"
         );
+        assert_eq!(rs.restore_text("-A", true), "");
     }
 }

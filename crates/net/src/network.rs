@@ -50,6 +50,7 @@ impl BridgeNetwork {
         NetworkRules {
             bridge: self.bridge.clone(),
             subnet: self.pool.subnet,
+            subnet6: self.pool6.as_ref().map(|p| p.subnet),
             internal: self.internal,
         }
     }
@@ -248,7 +249,8 @@ impl<S: LeaseStore + 'static> BridgeDriver<S> {
             }
         }
         let (fw, rules, ports2) = (self.fw.clone(), net.rules(), ports.clone());
-        let rules = match blocking(move || Ok(fw.publish(&rules, ip, &ports2)?)).await {
+        let ip6 = address6.map(|a| a.addr());
+        let rules = match blocking(move || Ok(fw.publish(&rules, ip, ip6, &ports2)?)).await {
             Ok(r) => r,
             Err(e) => {
                 let _ = veth::detach(&self.nl, &req.host_veth).await;

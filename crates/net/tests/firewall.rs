@@ -111,6 +111,7 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
     let net = NetworkRules {
         bridge: br.clone(),
         subnet: "10.213.3.0/24".parse().unwrap(),
+        subnet6: None,
         internal: false,
     };
     let fw2 = fw.clone();
@@ -124,7 +125,7 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
         let mut ports = parse_publish(&format!("127.0.0.1:{tcp_port}:80")).unwrap();
         ports.extend(parse_publish(&format!("127.0.0.1:{udp_port}:5353/udp")).unwrap());
         let p = fw2
-            .publish(&net2, "10.213.3.2".parse().unwrap(), &ports)
+            .publish(&net2, "10.213.3.2".parse().unwrap(), None, &ports)
             .unwrap();
         (n, p)
     })
@@ -268,6 +269,7 @@ async fn internal_networks_have_no_way_out() {
             fw.add_network(&NetworkRules {
                 bridge: "bri".into(),
                 subnet: "10.213.4.0/24".parse().unwrap(),
+                subnet6: None,
                 internal: true,
             })
             .unwrap()

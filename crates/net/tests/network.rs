@@ -276,6 +276,7 @@ async fn dual_stack_networks_give_both_addresses_and_default_routes() {
         internal: false,
     };
     let nstate = drv.create_network(&net).await.unwrap();
+    let (p6, pboth) = (free_port(false), free_port(false));
     let mut nss = Vec::new();
     let mut eps = Vec::new();
     let mut guards = Vec::new();
@@ -296,7 +297,15 @@ async fn dual_stack_networks_give_both_addresses_and_default_routes() {
                     ip6: (i == 1).then(|| "fd00:213:13::99".parse().unwrap()),
                     mac: None,
                     default_route: true,
-                    ports: vec![],
+                    // On the host's own IPv6 address of the bridge, and on every address
+                    // of both families.
+                    ports: if i == 1 {
+                        let mut v = parse_publish(&format!("[fd00:213:13::1]:{p6}:8080")).unwrap();
+                        v.extend(parse_publish(&format!("{pboth}:8081")).unwrap());
+                        v
+                    } else {
+                        vec![]
+                    },
                 },
             )
             .await
@@ -337,6 +346,26 @@ async fn dual_stack_networks_give_both_addresses_and_default_routes() {
     }
     drop((l, gl));
 
+    // Published ports over IPv6 (and the all-families one over 127.0.0.1 too).
+    for (port, host) in [
+        (8080u16, format!("[fd00:213:13::1]:{p6}")),
+        (8081, format!("[fd00:213:13::1]:{pboth}")),
+        (8081, format!("127.0.0.1:{pboth}")),
+    ] {
+        let l = nss[1]
+            .run(move || TcpListener::bind(("::", port)).unwrap())
+            .unwrap();
+        let srv = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"v6").unwrap();
+        });
+        let mut c = TcpStream::connect(host.as_str()).unwrap();
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "v6", "{host}");
+        srv.join().unwrap();
+    }
+
     for ep in &eps {
         drv.disconnect(ep).await.unwrap();
     }
@@ -345,6 +374,22 @@ async fn dual_stack_networks_give_both_addresses_and_default_routes() {
         "both families released"
     );
     drv.remove_network(&net, &nstate).await.unwrap();
+    for (prog, table, chain) in [
+        ("iptables", "nat", &fw.chains.nat),
+        ("ip6tables", "nat", &fw.chains.nat),
+        ("ip6tables", "nat", &fw.chains.postrouting),
+        ("ip6tables", "filter", &fw.chains.forward),
+    ] {
+        let out = std::process::Command::new(prog)
+            .args(["-w", "-t", table, "-S", chain])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            1,
+            "{prog} {chain}"
+        );
+    }
     for ns in nss {
         ns.delete().unwrap();
     }
