@@ -33,6 +33,8 @@ pub struct Args {
     /// Extension: berth-runtime's compiled-seccomp cache, so a shim does not recompile the
     /// same profile for every container and exec.
     pub seccomp_cache: Option<PathBuf>,
+    /// Extension: once the container has exited, exit after this long without clients.
+    pub idle_exit: std::time::Duration,
 }
 
 fn usage(msg: impl Into<String>) -> Error {
@@ -53,6 +55,7 @@ impl Args {
         let (mut tty, mut open_stdin, mut stdin_once) = (false, false, false);
         let (mut width, mut height) = (None, None);
         let mut seccomp_cache = None;
+        let mut idle_exit = std::time::Duration::from_secs(60);
 
         let mut it = argv.into_iter();
         while let Some(arg) = it.next() {
@@ -95,6 +98,14 @@ impl Args {
                         "--console-width" => width = Some(parse_u16(&name, &value)?),
                         "--console-height" => height = Some(parse_u16(&name, &value)?),
                         "--seccomp-cache" => seccomp_cache = Some(PathBuf::from(value)),
+                        "--idle-exit" => {
+                            let secs: f64 = value
+                                .parse()
+                                .ok()
+                                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s < 1e9)
+                                .ok_or_else(|| usage(format!("bad --idle-exit {value:?}")))?;
+                            idle_exit = std::time::Duration::from_secs_f64(secs);
+                        }
                         _ => return Err(usage(format!("unknown argument {name:?}"))),
                     }
                 }
@@ -123,6 +134,7 @@ impl Args {
                 _ => None,
             },
             seccomp_cache,
+            idle_exit,
         })
     }
 }

@@ -22,8 +22,6 @@ use crate::sys;
 /// After the init (or an exec process) is reaped, how long its output pipes may stay open
 /// (held by a process outside its pid namespace) before the exit is recorded anyway.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
-/// After the container is gone, the shim exits when no client has been connected this long.
-const IDLE_EXIT: Duration = Duration::from_secs(60);
 /// An attach client with this much unsent output stops the reading of the process's
 /// output (back-pressure, as Docker's attach) until it catches up.
 const CLIENT_HIGH_WATER: usize = 256 * 1024;
@@ -200,8 +198,12 @@ impl Shim {
         sys::release_unused_stack();
         loop {
             let now = Instant::now();
+            self.clients.retain(|c| !c.finished(now));
             self.progress(now);
             self.clients.retain(|c| !c.finished(now));
+            if self.clients.is_empty() && self.exited().is_some() {
+                self.idle_since.get_or_insert(now);
+            }
             if self.should_exit(now) {
                 break;
             }
@@ -269,7 +271,8 @@ impl Shim {
         if let Some(t) = self.shutdown {
             return self.clients.iter().all(|c| c.pending() == 0) || now >= t;
         }
-        self.idle_since.is_some_and(|t| now >= t + IDLE_EXIT)
+        self.idle_since
+            .is_some_and(|t| now >= t + self.args.idle_exit)
     }
 
     fn timeout(&self, now: Instant) -> i32 {
@@ -284,7 +287,7 @@ impl Shim {
             }
         }
         if let Some(t) = self.idle_since {
-            at(t + IDLE_EXIT);
+            at(t + self.args.idle_exit);
         }
         if let Some(t) = self.shutdown {
             at(t);

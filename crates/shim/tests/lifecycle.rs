@@ -476,3 +476,24 @@ fn pause_and_resume_freeze_the_container() {
         .len()
         > n));
 }
+
+#[test]
+fn shim_exits_on_its_own_when_nobody_asks_after_the_exit() {
+    let mut fx = Fixture::sh("exit 4");
+    fx.flag("--idle-exit 0.5");
+    let shim = fx.spawn();
+    shim.start();
+    assert_eq!(shim.wait()["exit_code"], 4);
+    // While a client is connected it stays.
+    let c = shim.connect();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(alive(shim.shim_pid));
+    drop(c);
+    assert!(
+        wait_gone(shim.shim_pid, Duration::from_secs(5)),
+        "shim did not exit when idle"
+    );
+    let f: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shim.fx.state_dir().join("exit")).unwrap()).unwrap();
+    assert_eq!(f["exit_code"], 4);
+}
