@@ -21,6 +21,10 @@
 //! | filter | `BERTH-ISOLATION` | FORWARD (first) | DROP for `--internal` networks |
 //! | filter | `BERTH-FORWARD` | FORWARD | ACCEPT for replies, bridge egress, published ports |
 //!
+//! The same chains exist in ip6tables when the kernel has IPv6 ([`Firewall::ipv6`]):
+//! dual-stack networks get their IPv6 subnet masqueraded and forwarded the same way, and
+//! ports published without a host address are published on both families, as Docker does.
+//!
 //! Tests give every chain a suffix of their own ([`Chains::with_suffix`]).
 //!
 //! # Published ports on 127.0.0.1
@@ -30,7 +34,8 @@
 //! arrive through the bridge, DNAT in nat OUTPUT sends the connection to the container,
 //! and `-s 127.0.0.0/8 -o BRIDGE -j MASQUERADE` rewrites the source to the gateway so the
 //! container answers somewhere it can route to. No proxy process per port: nothing to
-//! supervise, no extra copy, and UDP works the same as TCP.
+//! supervise, no extra copy, and UDP works the same as TCP. IPv6 has no `route_localnet`,
+//! so `[::1]` publishing is refused with an error instead (Docker needs its proxy there).
 
 use std::io::Write;
 use std::net::IpAddr;
