@@ -406,7 +406,7 @@ mod tests {
     #[test]
     fn created_at_is_a_civil_date() {
         assert_eq!(created_at(0), "1970-01-01 00:00:00 +0000 UTC");
-        assert_eq!(created_at(1_795_000_000), "2026-11-18 09:46:40 +0000 UTC");
+        assert_eq!(created_at(1_795_000_000), "2026-11-18 11:06:40 +0000 UTC");
     }
 
     #[test]

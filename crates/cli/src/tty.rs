@@ -21,10 +21,6 @@ pub fn stdin_is_tty() -> bool {
     is_tty(stdin_fd())
 }
 
-pub fn stdout_is_tty() -> bool {
-    is_tty(rustix::stdio::stdout())
-}
-
 /// Columns and rows of our terminal (stdout's, else stdin's).
 pub fn size() -> Option<(u16, u16)> {
     let w = termios::tcgetwinsize(rustix::stdio::stdout())

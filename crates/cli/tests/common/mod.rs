@@ -1,0 +1,388 @@
+//! Test fixture (adapted from crates/daemon/tests/common): a real berthd on a temporary
+//! data root, exec root and socket, a busybox image imported with the stock `docker` CLI,
+//! the same commands run through `berth` and through `docker`, and cleanup (containers,
+//! shims, mounts, cgroups, temp dirs) that runs even when the test fails.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+pub const IMG: &str = "bbtest:latest";
+
+/// berthd (with berth-shim beside it): `BERTH_TEST_BERTHD` if set, else built from the
+/// current sources into a target dir of these tests' own (cargo does not build other
+/// packages' binaries for this package's tests, and the shared `target/debug` may be
+/// replaced by other builds while tests run).
+pub fn berthd() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(p) = std::env::var("BERTH_TEST_BERTHD") {
+            return PathBuf::from(p);
+        }
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target = ws.join("target/berth-cli-tests");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .current_dir(&ws)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "berthd",
+                "-p",
+                "berth-shim",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .status()
+            .expect("run cargo build -p berthd -p berth-shim");
+        assert!(st.success(), "building berthd/berth-shim failed");
+        target.join("debug/berthd")
+    })
+    .clone()
+}
+
+pub fn have_prereqs() -> bool {
+    let ok = Path::new("/bin/busybox").exists()
+        && Command::new("docker").arg("--version").output().is_ok()
+        && rustix::process::geteuid().is_root();
+    if !ok {
+        eprintln!("skipping: needs root, docker CLI and /bin/busybox (busybox-static)");
+    }
+    ok
+}
+
+/// A busybox-static rootfs tarball (busybox + applet symlinks, passwd/group).
+fn busybox_tar(dir: &Path) -> PathBuf {
+    let root = dir.join("bbroot");
+    for d in [
+        "bin",
+        "etc",
+        "tmp",
+        "proc",
+        "sys",
+        "dev",
+        "root",
+        "home/user1",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for a in String::from_utf8_lossy(&list.stdout).lines() {
+        if a != "busybox" {
+            let _ = std::os::unix::fs::symlink("/bin/busybox", root.join("bin").join(a));
+        }
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nuser1:x:1000:1000::/home/user1:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nuser1:x:1000:\nextra:x:2000:user1\nnogroup:x:65534:\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        root.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    let tar = dir.join("busybox.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_dir_all(&root).unwrap();
+    tar
+}
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    pub exec: PathBuf,
+    pub sock: PathBuf,
+    pub pid: Option<u32>,
+    child: Option<std::process::Child>,
+}
+
+impl Daemon {
+    /// Starts berthd and imports the busybox image as [`IMG`].
+    pub fn start() -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("b")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let mut d = Daemon {
+            data: dir.path().join("data"),
+            exec: dir.path().join("e"),
+            sock: dir.path().join("s.sock"),
+            dir,
+            pid: None,
+            child: None,
+        };
+        d.spawn();
+        let tar = busybox_tar(d.dir.path());
+        let out = d.docker(&["import", tar.to_str().unwrap(), IMG]);
+        assert!(out.status.success(), "import: {}", stderr(&out));
+        d
+    }
+
+    /// (Re)starts the berthd process on the same roots.
+    pub fn spawn(&mut self) {
+        let cfg = self.dir.path().join("daemon.toml");
+        if !cfg.exists() {
+            std::fs::write(
+                &cfg,
+                "# every key optional\n[log-opts]\nmax-size = \"20m\"\n",
+            )
+            .unwrap();
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("berthd.log"))
+            .unwrap();
+        let child = Command::new(berthd())
+            .arg("--data-root")
+            .arg(&self.data)
+            .arg("--exec-root")
+            .arg(&self.exec)
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .arg("--config-file")
+            .arg(self.dir.path().join("daemon.toml"))
+            .arg("--log-level")
+            .arg("debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn berthd");
+        self.pid = Some(child.id());
+        self.child = Some(child);
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) {
+            if std::os::unix::net::UnixStream::connect(&self.sock).is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("berthd exited ({st}): {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berthd did not listen: {}", self.log());
+    }
+
+    /// SIGKILLs berthd (containers and shims live on).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.pid = None;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+
+    /// Runs the docker CLI against this daemon (60 s limit).
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_stdin(args, None)
+    }
+
+    pub fn docker_stdin(&self, args: &[&str], input: Option<&[u8]>) -> Output {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "2", "60", "docker"])
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env_remove("DOCKER_API_VERSION")
+            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run docker");
+        if let Some(data) = input {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(data).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs berth against this daemon (60 s limit, never auto-starting another).
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.berth_stdin(args, None)
+    }
+
+    pub fn berth_stdin(&self, args: &[&str], input: Option<&[u8]>) -> Output {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "2", "60", BERTH])
+            .args(args)
+            .env("BERTH_HOST", self.host())
+            .env("BERTH_NO_AUTOSTART", "1")
+            .env_remove("DOCKER_HOST")
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run berth");
+        if let Some(data) = input {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(data).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs berth and returns trimmed stdout, asserting success.
+    pub fn bok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({:?}): {}\n--- berthd log tail ---\n{}",
+            out.status.code(),
+            stderr(&out),
+            tail(&self.log(), 40)
+        );
+        stdout(&out).trim().to_owned()
+    }
+
+    /// Runs docker and returns trimmed stdout, asserting success.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed ({:?}): {}\n--- berthd log tail ---\n{}",
+            out.status.code(),
+            stderr(&out),
+            tail(&self.log(), 40)
+        );
+        stdout(&out).trim().to_owned()
+    }
+
+    pub fn inspect(&self, name: &str, fmt: &str) -> String {
+        self.ok(&["inspect", "-f", fmt, name])
+    }
+
+    /// Polls `cond` for up to `secs` seconds.
+    pub fn eventually(&self, secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(secs) {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    fn container_ids(&self) -> Vec<String> {
+        std::fs::read_dir(self.data.join("containers"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn kill_pid(pid: i32, sig: i32) {
+    // SAFETY: kill(2) with a pid read from our own state files; no memory involved.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let ids = self.container_ids();
+        if self.child.is_some() && !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.docker(&args);
+        }
+        self.kill9();
+        // Whatever is left: container processes (by cgroup), shims, mounts, cgroups.
+        for id in &ids {
+            for ctl in [
+                "pids", "memory", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio",
+                "systemd", "unified", "",
+            ] {
+                let cg = Path::new("/sys/fs/cgroup").join(ctl).join("berth").join(id);
+                if let Ok(procs) = std::fs::read_to_string(cg.join("cgroup.procs")) {
+                    for p in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
+                        kill_pid(p, libc::SIGKILL);
+                    }
+                }
+            }
+            if let Ok(p) =
+                std::fs::read_to_string(self.exec.join("containers").join(id).join("shim.pid"))
+                && let Ok(p) = p.trim().parse::<i32>()
+            {
+                kill_pid(p, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for id in &ids {
+            let merged = self.data.join("containers").join(id).join("merged");
+            let _ = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH);
+            for ctl in [
+                "pids", "memory", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio",
+                "systemd", "unified", "",
+            ] {
+                let cg = Path::new("/sys/fs/cgroup").join(ctl).join("berth").join(id);
+                let _ = std::fs::remove_dir(&cg);
+            }
+        }
+        // Snapshot mounts of volumes etc. are not kept; anything still mounted under the
+        // temp dir is detached before removal.
+        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let root = self.dir.path().to_string_lossy().into_owned();
+            let mut mps: Vec<&str> = info
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|m| m.starts_with(&root))
+                .collect();
+            mps.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for m in mps {
+                let _ = rustix::mount::unmount(m, rustix::mount::UnmountFlags::DETACH);
+            }
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The same scenarios through `berth` and through the stock docker CLI, against one real
+//! berthd: output shape and exit codes must match.
+
+mod common;
+
+use common::{Daemon, IMG, stderr, stdout};
+
+macro_rules! prereqs {
+    () => {
+        if !common::have_prereqs() {
+            return;
+        }
+    };
+}
+
+/// Exit code of a command through both CLIs.
+fn codes(d: &Daemon, args: &[&str]) -> (Option<i32>, Option<i32>) {
+    (d.berth(args).status.code(), d.docker(args).status.code())
+}
+
+#[test]
+fn cannot_connect_is_an_error_with_exit_1() {
+    let out = std::process::Command::new(common::BERTH)
+        .args(["-H", "unix:///nonexistent/berth.sock", "version"])
+        .env("BERTH_NO_AUTOSTART", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Cannot connect to the berth daemon"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unknown_flag_exits_125() {
+    let out = std::process::Command::new(common::BERTH)
+        .args(["ps", "--bogus-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+}
+
+#[test]
+fn version_images_and_info_answer_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let v = d.bok(&["version"]);
+    assert!(v.starts_with("Client:\n Version:"), "{v}");
+    assert!(v.contains("\nServer: berth\n Engine:\n  Version:"), "{v}");
+    assert_eq!(
+        d.bok(&["version", "--format", "{{.Server.ApiVersion}}"]),
+        d.ok(&["version", "--format", "{{.Server.APIVersion}}"])
+    );
+    // images: same table, byte for byte (one image, created "now" for both).
+    let ours = d.bok(&["images"]);
+    let theirs = d.ok(&["images"]);
+    assert_eq!(ours.lines().next(), theirs.lines().next());
+    assert_eq!(ours.lines().count(), theirs.lines().count());
+    assert_eq!(d.bok(&["images", "-q"]), d.ok(&["images", "-q"]));
+    assert_eq!(d.bok(&["image", "ls", "-q"]), d.ok(&["image", "ls", "-q"]));
+    assert_eq!(
+        d.bok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]),
+        d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])
+    );
+    assert!(d.bok(&["info"]).contains(" Containers: 0"));
+}
+
+#[test]
+fn run_rm_echo_prints_and_leaves_no_container() {
+    prereqs!();
+    let d = Daemon::start();
+    let args = ["run", "--rm", "--network", "none", IMG, "echo", "hi"];
+    let (ours, theirs) = (d.berth(&args), d.docker(&args));
+    assert_eq!(stdout(&ours), "hi\n", "{}", stderr(&ours));
+    assert_eq!(stdout(&ours), stdout(&theirs));
+    assert_eq!(ours.status.code(), Some(0));
+    // Output on stderr stays on stderr.
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ];
+    let out = d.berth(&args);
+    assert_eq!(
+        (stdout(&out).as_str(), stderr(&out).as_str()),
+        ("out\n", "err\n")
+    );
+    assert!(d.eventually(10, || d.ok(&["ps", "-aq"]).is_empty()));
+}
+
+#[test]
+fn run_exit_codes_follow_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let cases: [&[&str]; 5] = [
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            IMG,
+            "sh",
+            "-c",
+            "exit 3",
+        ],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--bogus-flag",
+            IMG,
+            "true",
+        ],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--restart",
+            "sometimes",
+            IMG,
+            "true",
+        ],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "no-such-image-here",
+            "true",
+        ],
+        &["run", "--rm", "--network", "none", IMG, "no-such-command"],
+    ];
+    let want = [3, 125, 125, 125, 127];
+    for (args, want) in cases.iter().zip(want) {
+        let (ours, theirs) = codes(&d, args);
+        assert_eq!(ours, Some(want), "berth {args:?}");
+        assert_eq!(ours, theirs, "berth vs docker {args:?}");
+    }
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "no-such-image-here",
+        "true",
+    ]);
+    assert!(stderr(&out).contains("Unable to find image 'no-such-image-here' locally"));
+    assert!(
+        d.eventually(10, || d.ok(&["ps", "-aq"]).is_empty()),
+        "--rm containers left behind"
+    );
+}
+
+#[test]
+fn detached_container_ps_logs_stop_rm() {
+    prereqs!();
+    let d = Daemon::start();
+    let id = d.bok(&[
+        "run", "-d", "--network", "none", "--name", "ticker", "-l", "x=y", IMG, "sh", "-c",
+        "trap 'echo bye; exit 0' TERM; i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done",
+    ]);
+    assert_eq!(id.len(), 64, "{id}");
+    // ps: the same header, and rows with the same columns.
+    let (ours, theirs) = (d.bok(&["ps"]), d.ok(&["ps"]));
+    assert_eq!(
+        ours.lines().next(),
+        theirs.lines().next(),
+        "\n{ours}\n{theirs}"
+    );
+    assert_eq!(ours.lines().count(), 2, "\n{ours}");
+    // Times ("Up 2 seconds") move between the two calls; everything else is compared.
+    for f in [
+        "{{.Names}}",
+        "{{.ID}} {{.Image}} {{.State}} {{.Command}} {{.Labels}}",
+        "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.Names}}",
+    ] {
+        assert_eq!(
+            d.bok(&["ps", "--format", f]),
+            d.ok(&["ps", "--format", f]),
+            "{f}"
+        );
+    }
+    assert_eq!(d.bok(&["ps", "-q"]), d.ok(&["ps", "-q"]));
+    assert_eq!(d.bok(&["ps", "-q", "--no-trunc"]), id);
+    assert_eq!(
+        d.bok(&["container", "ls", "-q"]),
+        d.ok(&["container", "ls", "-q"])
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&d.bok(&["ps", "--format", "{{json .}}"])).unwrap();
+    assert_eq!(j["Names"], "ticker");
+    // inspect --format
+    for f in [
+        "{{.State.Running}}",
+        "{{index .Config.Labels \"x\"}}",
+        "{{.Name}} {{.State.Status}}",
+    ] {
+        assert_eq!(
+            d.bok(&["inspect", "--format", f, "ticker"]),
+            d.ok(&["inspect", "--format", f, "ticker"]),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        d.bok(&["inspect", "-f", "{{.State.Running}}", "ticker"]),
+        "true"
+    );
+    let full: serde_json::Value = serde_json::from_str(&d.bok(&["inspect", "ticker"])).unwrap();
+    assert_eq!(full[0]["Id"], id.as_str());
+    let (o, t) = codes(&d, &["inspect", "no-such-thing"]);
+    assert_eq!((o, t), (Some(1), Some(1)));
+    // logs, --tail, -t
+    assert!(d.eventually(10, || d.bok(&["logs", "ticker"]).contains("line 5")));
+    assert!(d.bok(&["logs", "ticker"]).starts_with("line 0\nline 1\n"));
+    let tail = d.bok(&["logs", "--tail", "2", "-t", "ticker"]);
+    assert_eq!(tail.lines().count(), 2, "{tail}");
+    assert!(tail.starts_with("20") && tail.contains(" line "), "{tail}");
+    // logs -f follows and ends when the container stops.
+    let host = d.host();
+    let follower = std::thread::spawn(move || {
+        std::process::Command::new("timeout")
+            .args(["30", common::BERTH, "logs", "-f", "ticker"])
+            .env("BERTH_HOST", host)
+            .output()
+            .unwrap()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(d.bok(&["stop", "-t", "5", "ticker"]), "ticker");
+    let followed = follower.join().unwrap();
+    assert!(
+        followed.status.success(),
+        "logs -f did not end with the container"
+    );
+    assert!(stdout(&followed).trim_end().ends_with("bye"));
+    assert_eq!(
+        d.bok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "ticker"
+        ]),
+        "exited 0"
+    );
+    assert_eq!(d.bok(&["ps", "-q"]), "");
+    assert_eq!(
+        d.bok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=exited",
+            "--format",
+            "{{.Names}}"
+        ]),
+        d.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=exited",
+            "--format",
+            "{{.Names}}"
+        ])
+    );
+    assert_eq!(d.bok(&["wait", "ticker"]), "0");
+    assert_eq!(d.bok(&["rm", "ticker"]), "ticker");
+    assert_eq!(codes(&d, &["rm", "ticker"]), (Some(1), Some(1)));
+    assert_eq!(d.bok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn lifecycle_verbs_match_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.bok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "c1",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(
+        d.bok(&["inspect", "-f", "{{.State.Status}}", "c1"]),
+        "created"
+    );
+    assert_eq!(d.bok(&["start", "c1"]), "c1");
+    assert_eq!(d.bok(&["pause", "c1"]), "c1");
+    assert_eq!(d.bok(&["inspect", "-f", "{{.State.Paused}}", "c1"]), "true");
+    assert_eq!(d.bok(&["unpause", "c1"]), "c1");
+    assert_eq!(d.bok(&["kill", "-s", "KILL", "c1"]), "c1");
+    assert_eq!(d.bok(&["wait", "c1"]), "137");
+    assert_eq!(d.bok(&["restart", "-t", "1", "c1"]), "c1");
+    assert_eq!(
+        d.bok(&["inspect", "-f", "{{.State.Running}}", "c1"]),
+        "true"
+    );
+    assert_eq!(d.bok(&["rm", "-f", "c1"]), "c1");
+    // start -a passes the exit code through.
+    d.bok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "c2",
+        IMG,
+        "sh",
+        "-c",
+        "echo started; exit 5",
+    ]);
+    let out = d.berth(&["start", "-a", "c2"]);
+    assert_eq!(stdout(&out), "started\n");
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(
+        codes(&d, &["stop", "no-such-container"]),
+        (Some(1), Some(1))
+    );
+    d.bok(&["rm", "c2"]);
+}
+
+#[test]
+fn exec_runs_in_the_container_with_its_exit_code() {
+    prereqs!();
+    let d = Daemon::start();
+    d.bok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "ex",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    let args = [
+        "exec",
+        "-e",
+        "A=b",
+        "-w",
+        "/tmp",
+        "ex",
+        "sh",
+        "-c",
+        "echo $A $(pwd)",
+    ];
+    assert_eq!(d.bok(&args), "b /tmp");
+    assert_eq!(d.bok(&args), d.ok(&args));
+    assert_eq!(
+        codes(&d, &["exec", "ex", "sh", "-c", "exit 4"]),
+        (Some(4), Some(4))
+    );
+    let out = d.berth_stdin(&["exec", "-i", "ex", "cat"], Some(b"through stdin\n"));
+    assert_eq!(stdout(&out), "through stdin\n");
+    assert_eq!(d.bok(&["exec", "-u", "1000", "ex", "id", "-u"]), "1000");
+    d.bok(&["exec", "-d", "ex", "sh", "-c", "echo bg > /tmp/bg"]);
+    assert!(d.eventually(5, || d.bok(&["exec", "ex", "cat", "/tmp/bg"]) == "bg"));
+    d.bok(&["rm", "-f", "ex"]);
+}
+
+#[test]
+fn run_interactive_passes_stdin_and_its_eof() {
+    prereqs!();
+    let d = Daemon::start();
+    let args = ["run", "--rm", "-i", "--network", "none", IMG, "cat"];
+    let ours = d.berth_stdin(&args, Some(b"x\n"));
+    assert_eq!(stdout(&ours), "x\n", "{}", stderr(&ours));
+    assert_eq!(ours.status.code(), Some(0));
+    let theirs = d.docker_stdin(&args, Some(b"x\n"));
+    assert_eq!(stdout(&ours), stdout(&theirs));
+    // Options reach the container.
+    let out = d.bok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        "K=v",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000",
+        "--read-only",
+        IMG,
+        "sh",
+        "-c",
+        "echo $K $(pwd) $(id -u); touch /x 2>/dev/null || echo ro",
+    ]);
+    assert_eq!(out, "v /tmp 1000\nro");
+}
