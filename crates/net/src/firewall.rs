@@ -357,9 +357,13 @@ fn split(s: &str) -> Vec<&str> {
 
 impl Firewall {
     pub fn new(chains: Chains) -> Self {
+        // IPv6 rules only where both the kernel and the ip6tables tools have it.
+        let tools = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join("ip6tables-restore").is_file()))
+            .unwrap_or(false);
         Self {
             chains,
-            ipv6: std::path::Path::new("/proc/sys/net/ipv6").exists(),
+            ipv6: tools && std::path::Path::new("/proc/sys/net/ipv6").exists(),
         }
     }
 
