@@ -547,9 +547,17 @@ fn io_in<'a>(io: &'a mut Io, execs: &'a mut [Exec], t: Target) -> Option<&'a mut
     }
 }
 
-/// Binds and listens on `path` (a stale socket from an earlier shim is replaced), 0600.
+/// Binds and listens on `path` (a stale socket from an earlier shim is replaced; a live
+/// one is an error), 0600.
 fn listen(path: &std::path::Path) -> Result<OwnedFd> {
     use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        // A live shim owns this container; taking its socket would orphan it from berthd.
+        return Err(Error::Other(format!(
+            "another shim is listening on {}",
+            path.display()
+        )));
+    }
     let _ = std::fs::remove_file(path);
     let addr =
         SocketAddrUnix::new(path).map_err(|e| Error::path("socket address", path, e.into()))?;

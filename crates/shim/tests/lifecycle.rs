@@ -497,3 +497,31 @@ fn shim_exits_on_its_own_when_nobody_asks_after_the_exit() {
         serde_json::from_slice(&std::fs::read(shim.fx.state_dir().join("exit")).unwrap()).unwrap();
     assert_eq!(f["exit_code"], 4);
 }
+
+#[test]
+fn a_second_shim_for_the_same_state_dir_is_refused() {
+    let shim = Fixture::new(&["sleep", "100"]).spawn();
+    let mut again = Fixture::new(&["sleep", "100"]);
+    again.id = format!("{}-2", shim.fx.id);
+    let out = again
+        .command()
+        .arg("--state-dir")
+        .arg(shim.fx.state_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("another shim"));
+    assert_eq!(shim.req(json!({"op": "state"}))["status"], "created");
+}
+
+#[test]
+fn an_oversized_request_is_refused() {
+    let shim = Fixture::new(&["sleep", "100"]).spawn();
+    let mut s = shim.connect();
+    let big = vec![b'x'; 2 << 20];
+    // The shim answers and closes before reading it all; the write may then fail.
+    let _ = s.write_all(&big);
+    let r = read_line(&mut s);
+    assert!(r["error"].as_str().unwrap().contains("too long"), "{r}");
+    assert_eq!(shim.req(json!({"op": "state"}))["status"], "created");
+}
