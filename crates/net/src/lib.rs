@@ -58,5 +58,6 @@ pub mod veth;
 pub use netlink::{Netlink, NetlinkError};
 pub use netns::{NetNs, NetnsError};
 pub use network::{
-    BridgeDriver, BridgeNetwork, EndpointRequest, EndpointState, NetError, NetworkState,
+    BridgeDriver, BridgeNetwork, EndpointRequest, EndpointState, NetError, NetworkMode,
+    NetworkState,
 };

@@ -355,6 +355,49 @@ impl<S: LeaseStore + 'static> BridgeDriver<S> {
     }
 }
 
+/// `--network` as the user wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkMode {
+    /// Own namespace with only `lo` (a [`NetNs`] and nothing else).
+    None,
+    /// The host's namespace: no netns file, no files rewritten but hosts/hostname.
+    Host,
+    /// The default bridge network (`bridge`, or `default`).
+    Bridge,
+    /// Another container's namespace: join its netns file.
+    Container(String),
+    /// A user-defined network by name or ID.
+    Named(String),
+}
+
+impl std::str::FromStr for NetworkMode {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "" | "bridge" | "default" => Self::Bridge,
+            "none" => Self::None,
+            "host" => Self::Host,
+            _ => match s.strip_prefix("container:") {
+                Some(id) => Self::Container(id.to_string()),
+                None => Self::Named(s.to_string()),
+            },
+        })
+    }
+}
+
+impl NetworkMode {
+    /// Whether the container gets a netns file of its own.
+    pub fn owns_netns(&self) -> bool {
+        matches!(self, Self::None | Self::Bridge | Self::Named(_))
+    }
+
+    /// Whether names resolve through a network DNS responder (user-defined networks only,
+    /// as in Docker).
+    pub fn has_embedded_dns(&self) -> bool {
+        matches!(self, Self::Named(_))
+    }
+}
+
 /// A currently free host port for `proto` on `host_ip` (all addresses when `None`), from
 /// the kernel's ephemeral range, for `-P` and `-p containerPort`.
 pub fn free_host_port(proto: Proto, host_ip: Option<IpAddr>) -> Result<u16, FirewallError> {
@@ -369,4 +412,23 @@ pub fn free_host_port(proto: Proto, host_ip: Option<IpAddr>) -> Result<u16, Fire
     .map_err(err)?
     .port();
     Ok(port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_modes_parse_like_docker() {
+        let m = |s: &str| s.parse::<NetworkMode>().unwrap();
+        assert_eq!(m("default"), NetworkMode::Bridge);
+        assert_eq!(m("bridge"), NetworkMode::Bridge);
+        assert_eq!(m("none"), NetworkMode::None);
+        assert_eq!(m("host"), NetworkMode::Host);
+        assert_eq!(m("container:abc"), NetworkMode::Container("abc".into()));
+        assert_eq!(m("mynet"), NetworkMode::Named("mynet".into()));
+        assert!(m("none").owns_netns() && !m("host").owns_netns());
+        assert!(!m("container:x").owns_netns());
+        assert!(m("mynet").has_embedded_dns() && !m("bridge").has_embedded_dns());
+    }
 }
