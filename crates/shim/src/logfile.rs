@@ -252,6 +252,24 @@ fn utf8_len(b: u8) -> usize {
     }
 }
 
+/// Whether `s[i..i + n]` is one well-formed UTF-8 sequence (no overlong forms, no
+/// surrogates, nothing above U+10FFFF), `n` being what its lead byte announces.
+#[inline]
+fn valid_utf8_at(s: &[u8], i: usize, n: usize) -> bool {
+    if n == 0 || i + n > s.len() {
+        return false;
+    }
+    let cont = |k: usize| (0x80..=0xBF).contains(&s[i + k]);
+    let second = match (s[i], n) {
+        (0xE0, _) => (0xA0..=0xBF).contains(&s[i + 1]),
+        (0xED, _) => (0x80..=0x9F).contains(&s[i + 1]),
+        (0xF0, _) => (0x90..=0xBF).contains(&s[i + 1]),
+        (0xF4, _) => (0x80..=0x8F).contains(&s[i + 1]),
+        _ => cont(1),
+    };
+    second && (2..n).all(cont)
+}
+
 /// Appends `s` escaped for a JSON string. Invalid UTF-8 becomes U+FFFD per byte, as Go's
 /// decoder does. Plain text is skipped 8 bytes at a time: logging must keep up with
 /// `cat` of a large file.
@@ -283,8 +301,15 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
         let mut ctl = [b'\\', b'u', b'0', b'0', 0, 0];
         let (rep, adv): (&[u8], usize) = if b >= 0x80 {
             let n = utf8_len(b);
-            if n == 0 || i + n > s.len() || std::str::from_utf8(&s[i..i + n]).is_err() {
-                (b"\\ufffd", 1)
+            if !valid_utf8_at(s, i, n) {
+                // A run of invalid bytes (binary output): one U+FFFD each, in a tight loop.
+                out.extend_from_slice(&s[start..i]);
+                while i < s.len() && s[i] >= 0x80 && !valid_utf8_at(s, i, utf8_len(s[i])) {
+                    out.extend_from_slice(b"\\ufffd");
+                    i += 1;
+                }
+                start = i;
+                continue;
             } else if n == 3 && b == 0xE2 && s[i + 1] == 0x80 && s[i + 2] == 0xA8 {
                 (b"\\u2028", 3)
             } else if n == 3 && b == 0xE2 && s[i + 1] == 0x80 && s[i + 2] == 0xA9 {
@@ -406,6 +431,16 @@ mod tests {
                 s.extend_from_slice(alphabet[(r % alphabet.len() as u64) as usize]);
                 r = r.rotate_right(5).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             }
+            assert_eq!(esc(&s), reference(&s), "{s:?}");
+        }
+        // Raw random bytes, mostly invalid UTF-8.
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let s: Vec<u8> = (0..(seed % 64))
+                .map(|k| (seed.rotate_left(k as u32 * 7) ^ k) as u8)
+                .collect();
             assert_eq!(esc(&s), reference(&s), "{s:?}");
         }
     }
