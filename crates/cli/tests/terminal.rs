@@ -8,12 +8,20 @@ use std::time::{Duration, Instant};
 
 use common::{Daemon, IMG};
 
+/// One session on a tmux server of this test's own (`-L`), so that the user's tmux is
+/// left alone and ending one session never races the server's exit.
 struct Tmux(String);
+
+fn tmux() -> Command {
+    let mut c = Command::new("tmux");
+    c.args(["-L", &format!("berth-test-{}", std::process::id())]);
+    c
+}
 
 impl Tmux {
     fn start(name: &str, cmd: &str) -> Tmux {
         let s = format!("berth-{name}-{}", std::process::id());
-        let st = Command::new("tmux")
+        let st = tmux()
             .args(["new-session", "-d", "-s", &s, "-x", "80", "-y", "24", cmd])
             .status()
             .unwrap();
@@ -22,7 +30,7 @@ impl Tmux {
     }
 
     fn keys(&self, keys: &[&str]) {
-        let st = Command::new("tmux")
+        let st = tmux()
             .args(["send-keys", "-t", &self.0])
             .args(keys)
             .status()
@@ -31,7 +39,7 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        let o = Command::new("tmux")
+        let o = tmux()
             .args(["capture-pane", "-p", "-t", &self.0])
             .output()
             .unwrap();
@@ -53,9 +61,7 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
+        let _ = tmux().args(["kill-session", "-t", &self.0]).status();
     }
 }
 
@@ -91,7 +97,7 @@ fn run_it_is_a_terminal_that_resizes_exits_and_detaches() {
         "exit",
         &berth_line(&d, &format!("run -it --rm --network none {IMG} sh")),
     );
-    t.expect("/ # ");
+    t.expect("/ #");
     t.keys(&["stty size", "Enter"]);
     t.expect("24 80");
     t.keys(&["tty", "Enter"]);
@@ -99,15 +105,15 @@ fn run_it_is_a_terminal_that_resizes_exits_and_detaches() {
     t.keys(&["exit 7", "Enter"]);
     t.expect("EXIT=7");
     t.expect(" icanon");
-    drop(t);
+    let _keep = t;
 
     // Resize, then detach: berth ends with 0 and the container keeps running.
     let t = Tmux::start(
         "detach",
         &berth_line(&d, &format!("run -it --name tt --network none {IMG} sh")),
     );
-    t.expect("/ # ");
-    let st = Command::new("tmux")
+    t.expect("/ #");
+    let st = tmux()
         .args(["resize-window", "-t", &t.0, "-x", "100", "-y", "30"])
         .status()
         .unwrap();
@@ -126,11 +132,11 @@ fn run_it_is_a_terminal_that_resizes_exits_and_detaches() {
 
     // exec -it into it: a terminal too, with the exec's exit code.
     let t = Tmux::start("exec", &berth_line(&d, "exec -it tt sh"));
-    t.expect("/ # ");
+    t.expect("/ #");
     t.keys(&["echo $((6*7))", "Enter"]);
     t.expect("42");
     t.keys(&["exit 4", "Enter"]);
     t.expect("EXIT=4");
-    drop(t);
     d.bok(&["rm", "-f", "tt"]);
+    let _ = tmux().arg("kill-server").status();
 }
