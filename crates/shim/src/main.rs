@@ -26,6 +26,16 @@ use std::io::{BufRead, Write};
 use std::os::fd::OwnedFd;
 
 fn main() {
+    // Container processes are forks of this binary until they exec: run from a read-only view
+    // of it, so nothing in a container can write the shim through /proc/PID/exe
+    // (CVE-2019-5736; berth-runtime does the same).
+    if let Err(e) = berth_runtime::exe_guard::ensure() {
+        report_and_exit(
+            &proto::error_line(&format!("protecting the shim binary: {e}")),
+            1,
+        );
+    }
+    berth_runtime::exe_guard::clear_marker();
     sys::default_signals();
     // Descriptors berthd (or a test harness) leaked to us would otherwise be held for the
     // container's whole life, and passed on to every process the runtime forks.
