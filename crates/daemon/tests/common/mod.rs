@@ -11,21 +11,25 @@ use std::time::{Duration, Instant};
 pub const BERTHD: &str = env!("CARGO_BIN_EXE_berthd");
 pub const IMG: &str = "bbtest:latest";
 
-/// The berth-shim binary: next to berthd, built on demand (cargo does not build other
-/// packages' binaries for this package's tests).
-fn ensure_shim() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let dir = Path::new(BERTHD).parent().unwrap();
-        if !dir.join("berth-shim").exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let st = Command::new(cargo)
-                .args(["build", "-p", "berth-shim"])
-                .status()
-                .expect("run cargo build -p berth-shim");
-            assert!(st.success(), "building berth-shim failed");
-        }
-    });
+/// The berth-shim binary, built from the current sources into a target dir of the tests'
+/// own (cargo does not build other packages' binaries for this package's tests, and a
+/// shared `target/debug/berth-shim` may be replaced by other builds while tests run).
+pub fn shim_binary() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target = ws.join("target/berthd-tests");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .current_dir(&ws)
+            .args(["build", "-q", "-p", "berth-shim", "--target-dir"])
+            .arg(&target)
+            .status()
+            .expect("run cargo build -p berth-shim");
+        assert!(st.success(), "building berth-shim failed");
+        target.join("debug/berth-shim")
+    })
+    .clone()
 }
 
 pub fn have_prereqs() -> bool {
@@ -101,7 +105,6 @@ pub struct Daemon {
 impl Daemon {
     /// Starts berthd and imports the busybox image as [`IMG`].
     pub fn start() -> Daemon {
-        ensure_shim();
         let dir = tempfile::Builder::new()
             .prefix("b")
             .tempdir_in("/tmp")
@@ -127,7 +130,10 @@ impl Daemon {
         if !cfg.exists() {
             std::fs::write(
                 &cfg,
-                "# every key optional\n[log-opts]\nmax-size = \"20m\"\n",
+                format!(
+                    "# every key optional\nshim-binary = {:?}\n[log-opts]\nmax-size = \"20m\"\n",
+                    shim_binary()
+                ),
             )
             .unwrap();
         }
@@ -174,6 +180,28 @@ impl Daemon {
             let _ = c.wait();
         }
         self.pid = None;
+    }
+
+    /// A reboot: berthd, every shim and container process gone, the exec root wiped,
+    /// container rootfs mounts gone. The data root stays.
+    pub fn simulate_reboot(&mut self) {
+        self.kill9();
+        let ids = self.container_ids();
+        for id in &ids {
+            if let Ok(p) =
+                std::fs::read_to_string(self.exec.join("containers").join(id).join("shim.pid"))
+                && let Ok(p) = p.trim().parse::<i32>()
+            {
+                kill_pid(p, libc::SIGKILL);
+            }
+            kill_cgroup(id);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        for id in &ids {
+            let merged = self.data.join("containers").join(id).join("merged");
+            let _ = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH);
+        }
+        std::fs::remove_dir_all(&self.exec).unwrap();
     }
 
     pub fn log(&self) -> String {
@@ -263,6 +291,29 @@ pub fn stderr(o: &Output) -> String {
 pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+const CONTROLLERS: &[&str] = &[
+    "pids", "memory", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "systemd",
+    "unified", "",
+];
+
+/// SIGKILLs every process in a container's cgroups (thawing a frozen one first).
+pub fn kill_cgroup(id: &str) {
+    let _ = std::fs::write(
+        Path::new("/sys/fs/cgroup/freezer/berth")
+            .join(id)
+            .join("freezer.state"),
+        "THAWED",
+    );
+    for ctl in CONTROLLERS {
+        let cg = Path::new("/sys/fs/cgroup").join(ctl).join("berth").join(id);
+        if let Ok(procs) = std::fs::read_to_string(cg.join("cgroup.procs")) {
+            for p in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
+                kill_pid(p, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 fn kill_pid(pid: i32, sig: i32) {

@@ -1,0 +1,213 @@
+//! Faults: berthd SIGKILLed while containers run and log (live restore), a simulated
+//! reboot (/run wiped, container processes gone), and racing clients.
+
+mod common;
+
+use common::{Daemon, IMG, stdout};
+
+macro_rules! prereqs {
+    () => {
+        if !common::have_prereqs() {
+            return;
+        }
+    };
+}
+
+fn numbers(log: &str) -> Vec<u32> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("line ")?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn containers_outlive_a_sigkilled_daemon_and_are_found_again() {
+    prereqs!();
+    let mut d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "logger",
+        IMG,
+        "sh",
+        "-c",
+        "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.02; done",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "short",
+        IMG,
+        "sh",
+        "-c",
+        "sleep 2; exit 4",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "svc",
+        "--restart",
+        "always",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    let svc_pid = d.inspect("svc", "{{.State.Pid}}");
+    assert!(d.eventually(10, || numbers(&d.ok(&["logs", "logger"])).len() > 10));
+    let before = numbers(&d.ok(&["logs", "logger"])).len();
+
+    d.kill9();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    d.spawn();
+
+    // Running containers are running, with the same processes; the one that ended while
+    // berthd was down has its exit code.
+    assert_eq!(d.inspect("logger", "{{.State.Status}}"), "running");
+    assert_eq!(
+        d.inspect("svc", "{{.State.Status}} {{.State.Pid}}"),
+        format!("running {svc_pid}")
+    );
+    assert_eq!(
+        d.inspect("short", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 4"
+    );
+    assert_eq!(d.ok(&["wait", "short"]), "4");
+    // The log kept growing while berthd was gone, without a gap.
+    let nums = numbers(&d.ok(&["logs", "logger"]));
+    assert!(
+        nums.len() > before + 50,
+        "{} lines before, {} after",
+        before,
+        nums.len()
+    );
+    assert!(
+        nums.iter().enumerate().all(|(i, n)| *n as usize == i),
+        "lines lost or reordered"
+    );
+    // And the restarted daemon controls them.
+    assert_eq!(d.ok(&["exec", "svc", "echo", "reachable"]), "reachable");
+    d.ok(&["stop", "-t", "1", "logger"]);
+    assert_eq!(
+        d.inspect("logger", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 137"
+    );
+    d.ok(&["kill", "svc"]);
+    assert_eq!(d.ok(&["wait", "svc"]), "137");
+    d.ok(&["rm", "-f", "logger", "short", "svc"]);
+}
+
+#[test]
+fn after_a_reboot_containers_are_exited_and_always_ones_come_back() {
+    prereqs!();
+    let mut d = Daemon::start();
+    let run = |name: &str, policy: &str| {
+        d.ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            IMG,
+            "sleep",
+            "300",
+        ]);
+    };
+    run("always1", "always");
+    run("unless1", "unless-stopped");
+    run("plain1", "no");
+    run("stopped1", "unless-stopped");
+    d.ok(&["stop", "-t", "0", "stopped1"]);
+
+    d.simulate_reboot();
+    d.spawn();
+
+    let status = |n: &str| d.inspect(n, "{{.State.Status}}");
+    assert!(
+        d.eventually(15, || status("always1") == "running"),
+        "always1: {}",
+        status("always1")
+    );
+    assert!(
+        d.eventually(15, || status("unless1") == "running"),
+        "unless1: {}",
+        status("unless1")
+    );
+    assert_eq!(status("plain1"), "exited");
+    assert_eq!(status("stopped1"), "exited");
+    assert_eq!(d.ok(&["exec", "always1", "echo", "up"]), "up");
+    d.ok(&["rm", "-f", "always1", "unless1", "plain1", "stopped1"]);
+}
+
+#[test]
+fn racing_start_stop_and_remove_leave_a_consistent_state() {
+    prereqs!();
+    let d = Daemon::start();
+    for round in 0..3 {
+        let name = format!("race{round}");
+        d.ok(&[
+            "create",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            IMG,
+            "sleep",
+            "300",
+        ]);
+        let host = d.host();
+        let ops: Vec<Vec<String>> = vec![
+            vec!["start".into(), name.clone()],
+            vec!["start".into(), name.clone()],
+            vec!["stop".into(), "-t".into(), "1".into(), name.clone()],
+            vec!["restart".into(), "-t".into(), "1".into(), name.clone()],
+            vec!["rm".into(), "-f".into(), name.clone()],
+            vec!["start".into(), name.clone()],
+        ];
+        let handles: Vec<_> = ops
+            .into_iter()
+            .map(|args| {
+                let host = host.clone();
+                std::thread::spawn(move || {
+                    std::process::Command::new("timeout")
+                        .args(["60", "docker"])
+                        .args(&args)
+                        .env("DOCKER_HOST", host)
+                        .output()
+                        .unwrap()
+                        .status
+                        .code()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert!(h.join().unwrap().is_some(), "a client hung");
+        }
+        // Either gone, or present with a coherent state that a final rm -f clears.
+        let ps = d.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+        for line in ps.lines() {
+            assert!(
+                line.ends_with("running") || line.ends_with("exited") || line.ends_with("created"),
+                "{line}"
+            );
+        }
+        let _ = d.docker(&["rm", "-f", &name]);
+        assert!(d.ok(&["ps", "-aq"]).is_empty());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(d.data.to_str().unwrap()),
+        "rootfs mounts left behind"
+    );
+    assert!(stdout(&d.docker(&["version"])).contains("1.45"));
+}
