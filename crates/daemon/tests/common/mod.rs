@@ -200,6 +200,12 @@ impl Daemon {
         for id in &ids {
             let merged = self.data.join("containers").join(id).join("merged");
             let _ = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH);
+            // A reboot empties the cgroup hierarchy too.
+            for ctl in CONTROLLERS {
+                let _ = std::fs::remove_dir(
+                    Path::new("/sys/fs/cgroup").join(ctl).join("berth").join(id),
+                );
+            }
         }
         std::fs::remove_dir_all(&self.exec).unwrap();
     }
