@@ -33,6 +33,18 @@ impl std::fmt::Display for DaemonError {
 
 impl std::error::Error for DaemonError {}
 
+/// An error reported inside a progress stream (pull); docker prints it as it is.
+#[derive(Debug)]
+pub struct StreamError(pub String);
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StreamError {}
+
 /// Cannot reach the daemon at all (docker's wording, so scripts matching it keep working).
 #[derive(Debug)]
 pub struct ConnectError {

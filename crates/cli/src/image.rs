@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::cli::{ImagesArgs, PullArgs};
-use crate::client::{Client, DaemonError, enc};
+use crate::client::{Client, StreamError, enc};
 use crate::container::filters_query;
 use crate::format::{self, Format};
 
@@ -129,11 +129,7 @@ pub fn pull_to(c: &Client, a: &PullArgs, out: &mut dyn Write) -> Result<()> {
             continue;
         };
         if let Some(e) = v.get("error").and_then(Value::as_str) {
-            return Err(DaemonError {
-                status: 500,
-                message: e.to_owned(),
-            }
-            .into());
+            return Err(StreamError(e.to_owned()).into());
         }
         let status = v.get("status").and_then(Value::as_str).unwrap_or("");
         if a.quiet || status.is_empty() {

@@ -34,6 +34,12 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 fn main() {
+    // Like docker (and any Unix filter), end quietly when the reader of our output goes
+    // away (`berth ps | head -1`) instead of failing on EPIPE.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -63,6 +69,7 @@ fn main() {
             } else {
                 if e.downcast_ref::<client::DaemonError>().is_some()
                     || e.downcast_ref::<client::ConnectError>().is_some()
+                    || e.downcast_ref::<client::StreamError>().is_some()
                 {
                     eprintln!("{e}");
                 } else {

@@ -398,3 +398,35 @@ fn run_interactive_passes_stdin_and_its_eof() {
     ]);
     assert_eq!(out, "v /tmp 1000\nro");
 }
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = std::process::Command::new(common::BERTH)
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = stdout(&out);
+        assert!(text.contains("berth") && text.contains("exec"), "{shell}");
+    }
+    let out = std::process::Command::new(common::BERTH)
+        .arg("man")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).contains(".TH berth 1"));
+}
+
+#[test]
+fn pull_failure_prints_progress_then_the_error_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    // A registry that refuses connections on loopback.
+    let args = ["pull", "127.0.0.1:1/nothing"];
+    let (ours, theirs) = (d.berth(&args), d.docker(&args));
+    assert_eq!(ours.status.code(), Some(1));
+    assert_eq!(ours.status.code(), theirs.status.code());
+    assert_eq!(stdout(&ours), stdout(&theirs));
+    assert_eq!(stderr(&ours), stderr(&theirs));
+}
