@@ -11,7 +11,7 @@ use anyhow::{Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 
 use crate::Exit;
-use crate::cli::{ExecArgs, PullArgs, RunArgs, StartArgs};
+use crate::cli::{AttachArgs, ExecArgs, PullArgs, RunArgs, StartArgs};
 use crate::client::{Client, DaemonError, enc};
 use crate::stream::{self, DetachKeys, Prefixed};
 use crate::tty;
@@ -380,6 +380,68 @@ pub fn start(c: &Client, a: &StartArgs) -> Result<()> {
     }
     let v: Value = serde_json::from_slice(&wait.bytes()?).unwrap_or(Value::Null);
     let code = v.get("StatusCode").and_then(Value::as_i64).unwrap_or(1);
+    if code != 0 {
+        return Err(Exit(code as i32).into());
+    }
+    Ok(())
+}
+
+/// `attach`: the running container's stdio here until it exits (its exit code) or the
+/// user detaches (0).
+pub fn attach(c: &Client, a: &AttachArgs) -> Result<()> {
+    let info = c.get_json(&format!("/containers/{}/json", enc(&a.container)))?;
+    let id = info
+        .get("Id")
+        .and_then(Value::as_str)
+        .unwrap_or(&a.container)
+        .to_owned();
+    if !info
+        .pointer("/State/Running")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        bail!("You cannot attach to a stopped container, start it first");
+    }
+    if info
+        .pointer("/State/Paused")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        bail!("You cannot attach to a paused container, unpause it first");
+    }
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let stdin = !a.no_stdin
+        && info
+            .pointer("/Config/OpenStdin")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    if tty && stdin && !tty::stdin_is_tty() {
+        bail!("the input device is not a TTY");
+    }
+    let mut q = format!(
+        "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1",
+        stdin as u8
+    );
+    if let Some(k) = &a.detach_keys {
+        q.push_str(&format!("&detachKeys={}", enc(k)));
+    }
+    let (sock, pending) = c.hijack(&q, None)?;
+    let session = Session {
+        sock,
+        pending,
+        tty,
+        stdin,
+        detach_keys: a.detach_keys.clone(),
+        resize: tty.then(|| format!("/containers/{id}/resize")),
+        proxy_signals: (!tty && a.sig_proxy).then(|| format!("/containers/{id}/kill")),
+    };
+    if session.pump(c)? {
+        return Ok(());
+    }
+    let code = crate::container::wait_one(c, &id, "not-running")?;
     if code != 0 {
         return Err(Exit(code as i32).into());
     }

@@ -430,3 +430,33 @@ fn pull_failure_prints_progress_then_the_error_like_docker() {
     assert_eq!(stdout(&ours), stdout(&theirs));
     assert_eq!(stderr(&ours), stderr(&theirs));
 }
+
+#[test]
+fn attach_follows_output_and_returns_the_exit_code() {
+    prereqs!();
+    let d = Daemon::start();
+    for (cli, name) in [("berth", "a1"), ("docker", "a2")] {
+        d.bok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            name,
+            IMG,
+            "sh",
+            "-c",
+            "sleep 1; echo tick; exit 6",
+        ]);
+        let out = if cli == "berth" {
+            d.berth(&["attach", name])
+        } else {
+            d.docker(&["attach", name])
+        };
+        assert_eq!(stdout(&out), "tick\n", "{cli}");
+        assert_eq!(out.status.code(), Some(6), "{cli}");
+    }
+    let (o, t) = codes(&d, &["attach", "a1"]);
+    assert_eq!((o, t), (Some(1), Some(1)), "attach to a stopped container");
+    d.bok(&["rm", "a1", "a2"]);
+}

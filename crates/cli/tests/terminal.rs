@@ -135,8 +135,27 @@ fn run_it_is_a_terminal_that_resizes_exits_and_detaches() {
     t.expect("/ #");
     t.keys(&["echo $((6*7))", "Enter"]);
     t.expect("42");
+    // Ctrl-C reaches the container's foreground process, not berth.
+    t.keys(&["sleep 100", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["C-c"]);
+    t.keys(&["echo after-$((2+3))", "Enter"]);
+    t.expect("after-5");
     t.keys(&["exit 4", "Enter"]);
     t.expect("EXIT=4");
+    let _keep3 = t;
+
+    // attach to the detached container's terminal, then detach again.
+    let t = Tmux::start("attach", &berth_line(&d, "attach tt"));
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["echo attached-$((1+1))", "Enter"]);
+    t.expect("attached-2");
+    t.keys(&["C-p", "C-q"]);
+    t.expect("EXIT=0");
+    assert_eq!(
+        d.bok(&["inspect", "-f", "{{.State.Running}}", "tt"]),
+        "true"
+    );
     d.bok(&["rm", "-f", "tt"]);
     let _ = tmux().arg("kill-server").status();
 }
