@@ -107,6 +107,20 @@ fn ports(specs: &[String]) -> Result<(Map<String, Value>, Map<String, Value>)> {
     Ok((exposed, bindings))
 }
 
+/// Docker's capability spelling: upper case with the `CAP_` prefix (`ALL` stays).
+fn caps(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|c| {
+            let u = c.to_uppercase();
+            if u == "ALL" || u.starts_with("CAP_") {
+                u
+            } else {
+                format!("CAP_{u}")
+            }
+        })
+        .collect()
+}
+
 /// The `POST /containers/create` body for run/create flags.
 pub fn create_body(a: &RunArgs) -> Result<Value> {
     let attach_all = !a.detach && a.attach.is_empty();
@@ -165,8 +179,8 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
         "NetworkMode": a.network.as_deref().unwrap_or("default"),
         "AutoRemove": a.rm,
         "RestartPolicy": restart_policy(&a.restart)?,
-        "CapAdd": a.cap_add,
-        "CapDrop": a.cap_drop,
+        "CapAdd": caps(&a.cap_add),
+        "CapDrop": caps(&a.cap_drop),
         "ReadonlyRootfs": a.read_only,
         "Privileged": a.privileged,
         "PortBindings": port_bindings,

@@ -460,3 +460,71 @@ fn attach_follows_output_and_returns_the_exit_code() {
     assert_eq!((o, t), (Some(1), Some(1)), "attach to a stopped container");
     d.bok(&["rm", "a1", "a2"]);
 }
+
+#[test]
+fn run_flags_reach_the_daemon_as_docker_sends_them() {
+    prereqs!();
+    let d = Daemon::start();
+    let flags = [
+        "--network",
+        "none",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        "--cap-add",
+        "net_admin",
+        "--cap-drop",
+        "MKNOD",
+        "--restart",
+        "on-failure:2",
+        "--read-only",
+        "-v",
+        "/tmp:/host-tmp:ro",
+        "-v",
+        "/anon",
+        "-e",
+        "A=1",
+        "-l",
+        "k=v",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000",
+        "--entrypoint",
+        "sh",
+        "--init",
+        "--privileged",
+        "-p",
+        "127.0.0.1:8080:80",
+        "--stop-signal",
+        "SIGUSR1",
+        "--hostname",
+        "hh",
+        "-i",
+        "-t",
+    ];
+    let create = |cli: &str, name: &str| {
+        let mut args = vec!["create", "--name", name];
+        args.extend(flags);
+        args.extend([IMG, "-c", "true"]);
+        let out = if cli == "berth" {
+            d.berth(&args)
+        } else {
+            d.docker(&args)
+        };
+        assert!(out.status.success(), "{cli}: {}", stderr(&out));
+    };
+    create("berth", "fb");
+    create("docker", "fd");
+    // Both read back through docker, so only what each CLI sent can differ.
+    let t = "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CapAdd}} {{.HostConfig.CapDrop}} \
+             {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} \
+             {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Binds}} {{.Config.Env}} {{.Config.Labels}} \
+             {{.Config.WorkingDir}} {{.Config.User}} {{.Config.Entrypoint}} {{.HostConfig.Init}} {{.Config.Cmd}} \
+             {{.HostConfig.Privileged}} {{.HostConfig.NetworkMode}} {{.HostConfig.PortBindings}} \
+             {{.Config.ExposedPorts}} {{.Config.Volumes}} {{.Config.StopSignal}} {{.Config.Hostname}} \
+             {{.Config.OpenStdin}} {{.Config.Tty}} {{.Config.AttachStdin}} {{.Config.AttachStdout}}";
+    assert_eq!(d.inspect("fb", t), d.inspect("fd", t));
+    d.bok(&["rm", "fb", "fd"]);
+}
