@@ -12,15 +12,24 @@ use std::time::{Duration, Instant};
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 pub const IMG: &str = "bbtest:latest";
 
-/// berthd (with berth-shim beside it): `BERTH_TEST_BERTHD` if set, else built from the
-/// current sources into a target dir of these tests' own (cargo does not build other
-/// packages' binaries for this package's tests, and the shared `target/debug` may be
-/// replaced by other builds while tests run).
+/// berthd (with berth-shim beside it): `BERTH_TEST_BERTHD` if set; under CI the
+/// workspace build's (`make test` builds everything first); else built from the current
+/// sources into a target dir of these tests' own (cargo does not build other packages'
+/// binaries for this package's tests, and a shared `target/debug` may be replaced by
+/// other builds while tests run).
 pub fn berthd() -> PathBuf {
     static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
         if let Ok(p) = std::env::var("BERTH_TEST_BERTHD") {
             return PathBuf::from(p);
+        }
+        // CI builds the whole (clean) workspace before testing: its berthd is current.
+        let beside = Path::new(BERTH).parent().unwrap();
+        if std::env::var_os("CI").is_some()
+            && beside.join("berthd").exists()
+            && beside.join("berth-shim").exists()
+        {
+            return beside.join("berthd");
         }
         let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let target = ws.join("target/berth-cli-tests");
