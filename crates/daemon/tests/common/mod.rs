@@ -32,6 +32,39 @@ pub fn shim_binary() -> PathBuf {
     .clone()
 }
 
+/// berth-image-tool (to seed a registry), built like [`shim_binary`].
+pub fn image_tool() -> PathBuf {
+    shim_binary();
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target = ws.join("target/berthd-tests");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .current_dir(&ws)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "berth-image",
+                "--bin",
+                "berth-image-tool",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .status()
+            .expect("run cargo build -p berth-image");
+        assert!(st.success(), "building berth-image-tool failed");
+        target.join("debug/berth-image-tool")
+    })
+    .clone()
+}
+
+/// The busybox rootfs tarball of [`Daemon::start`], made in `dir`.
+pub fn busybox_tarball(dir: &Path) -> PathBuf {
+    busybox_tar(dir)
+}
+
 pub fn have_prereqs() -> bool {
     let ok = Path::new("/bin/busybox").exists()
         && Command::new("docker").arg("--version").output().is_ok()
