@@ -135,7 +135,9 @@ pub fn pull_to(c: &Client, a: &PullArgs, out: &mut dyn Write) -> Result<()> {
         if a.quiet || status.is_empty() {
             continue;
         }
-        let progress = matches!(status, "Downloading" | "Extracting" | "Waiting");
+        // Byte counters are for progress bars; plain output keeps only the events.
+        let progress = matches!(status, "Downloading" | "Extracting")
+            || v.pointer("/progressDetail/current").is_some();
         let text = match v.get("id").and_then(Value::as_str) {
             Some(id) if !progress => format!("{id}: {status}"),
             Some(_) => continue,

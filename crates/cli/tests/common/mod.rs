@@ -54,6 +54,37 @@ pub fn berthd() -> PathBuf {
     .clone()
 }
 
+/// berth-image-tool (seeds a local registry): `BERTH_TEST_IMAGE_TOOL`, the workspace
+/// build's under CI, else built like [`berthd`].
+pub fn image_tool() -> PathBuf {
+    if let Ok(p) = std::env::var("BERTH_TEST_IMAGE_TOOL") {
+        return PathBuf::from(p);
+    }
+    let beside = Path::new(BERTH).parent().unwrap().join("berth-image-tool");
+    if std::env::var_os("CI").is_some() && beside.exists() {
+        return beside;
+    }
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = ws.join("target/berth-cli-tests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .current_dir(&ws)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "berth-image",
+            "--bin",
+            "berth-image-tool",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .status()
+        .expect("run cargo build -p berth-image");
+    assert!(st.success(), "building berth-image-tool failed");
+    target.join("debug/berth-image-tool")
+}
+
 pub fn have_prereqs() -> bool {
     let ok = Path::new("/bin/busybox").exists()
         && Command::new("docker").arg("--version").output().is_ok()
@@ -65,7 +96,7 @@ pub fn have_prereqs() -> bool {
 }
 
 /// A busybox-static rootfs tarball (busybox + applet symlinks, passwd/group).
-fn busybox_tar(dir: &Path) -> PathBuf {
+pub fn busybox_tar(dir: &Path) -> PathBuf {
     let root = dir.join("bbroot");
     for d in [
         "bin",

@@ -1,0 +1,140 @@
+//! `berth pull` and `berth run` of a missing image from a local registry (Debian's
+//! docker-registry on 127.0.0.1), side by side with `docker pull`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, stderr, stdout};
+
+struct Registry {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn registry() -> Registry {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let cfg = dir.path().join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("/usr/bin/docker-registry")
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reg = Registry {
+        child,
+        addr,
+        _dir: dir,
+    };
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(20) {
+        if let Ok(mut s) = std::net::TcpStream::connect(&reg.addr) {
+            let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.") {
+                return reg;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("registry did not come up");
+}
+
+/// Pushes a busybox image with CMD `echo from-registry` as each of `names`.
+fn seed(names: &[&str]) -> tempfile::TempDir {
+    let seed = tempfile::tempdir().unwrap();
+    let tar = common::busybox_tar(seed.path());
+    let tool = common::image_tool();
+    let root = seed.path().join("root");
+    for name in names {
+        let st = Command::new(&tool)
+            .arg("--root")
+            .arg(&root)
+            .args(["import", "-c", "CMD [\"echo\", \"from-registry\"]"])
+            .arg(&tar)
+            .arg(name)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let st = Command::new(&tool)
+            .arg("--root")
+            .arg(&root)
+            .args(["push", name, name])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    seed
+}
+
+#[test]
+fn pull_and_run_missing_image_from_a_local_registry() {
+    if !common::have_prereqs() || !std::path::Path::new("/usr/bin/docker-registry").exists() {
+        return;
+    }
+    let reg = registry();
+    let name = format!("{}/test/busybox:1", reg.addr);
+    let other = format!("{}/test/other:2", reg.addr);
+    let _seed = seed(&[&name, &other]);
+    let d = Daemon::start();
+
+    let out = d.berth(&["pull", &name]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("1: Pulling from "), "{text}");
+    assert!(text.contains(": Pull complete\n"), "{text}");
+    assert!(text.contains("\nDigest: sha256:"), "{text}");
+    assert!(text.trim_end().ends_with(&format!("\n{name}")), "{text}");
+    assert_eq!(
+        d.bok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+    );
+    // Pulling again: the same "up to date" lines as docker's.
+    let (ours, theirs) = (d.berth(&["pull", &name]), d.docker(&["pull", &name]));
+    assert_eq!(stdout(&ours), stdout(&theirs));
+    assert!(
+        stdout(&ours).contains("Image is up to date"),
+        "{}",
+        stdout(&ours)
+    );
+    assert_eq!(d.bok(&["pull", "-q", &name]), d.ok(&["pull", "-q", &name]));
+    // run pulls what is missing, reporting on stderr, and runs it.
+    let out = d.berth(&["run", "--rm", "--network", "none", &other]);
+    assert_eq!(stdout(&out), "from-registry\n", "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(&format!("Unable to find image '{other}' locally\n")),
+        "{}",
+        stderr(&out)
+    );
+    // An unknown tag fails as docker's does.
+    let args = ["pull", &format!("{}/test/busybox:nope", reg.addr)];
+    let (o, t) = (d.berth(&args), d.docker(&args));
+    assert_eq!(o.status.code(), t.status.code());
+    assert_eq!(o.status.code(), Some(1));
+}
