@@ -816,32 +816,112 @@ fn more_host_config_options_apply() {
     prereqs!();
     let d = Daemon::start();
     let run = |args: &[&str], cmd: &str| {
-        let mut a = vec!["run", "--rm", "--network", "none"];
+        let mut a = vec!["run", "--rm"];
+        if !args.contains(&"--network") {
+            a.extend_from_slice(&["--network", "none"]);
+        }
         a.extend_from_slice(args);
         a.extend_from_slice(&[IMG, "sh", "-c", cmd]);
         d.ok(&a)
     };
-    assert_eq!(run(&["--sysctl", "kernel.msgmax=65536"], "cat /proc/sys/kernel/msgmax"), "65536");
+    assert_eq!(
+        run(
+            &["--sysctl", "kernel.msgmax=65536"],
+            "cat /proc/sys/kernel/msgmax"
+        ),
+        "65536"
+    );
     assert!(run(&["--shm-size", "16m"], "df -k /dev/shm | tail -1").contains("16384"));
-    assert_eq!(run(&["--group-add", "2000", "-u", "1000"], "id -G"), "1000 2000");
-    assert!(run(&["--add-host", "foo.test:10.1.2.3"], "cat /etc/hosts").contains("10.1.2.3\tfoo.test"));
-    assert_eq!(run(&["--oom-score-adj", "300"], "cat /proc/self/oom_score_adj"), "300");
-    assert_eq!(run(&["--ulimit", "nofile=512:1024"], "ulimit -n; ulimit -Hn"), "512\n1024");
-    assert_eq!(run(&["--device", "/dev/null:/dev/mynull"], "echo x > /dev/mynull && echo ok"), "ok");
+    assert_eq!(
+        run(&["--group-add", "2000", "-u", "1000"], "id -G"),
+        "1000 2000"
+    );
+    assert!(
+        run(&["--add-host", "foo.test:10.1.2.3"], "cat /etc/hosts").contains("10.1.2.3\tfoo.test")
+    );
+    assert_eq!(
+        run(&["--oom-score-adj", "300"], "cat /proc/self/oom_score_adj"),
+        "300"
+    );
+    assert_eq!(
+        run(&["--ulimit", "nofile=512:1024"], "ulimit -n; ulimit -Hn"),
+        "512\n1024"
+    );
+    assert_eq!(
+        run(
+            &["--device", "/dev/null:/dev/mynull"],
+            "echo x > /dev/mynull && echo ok"
+        ),
+        "ok"
+    );
     // Host pid namespace: the host's pid 1 is visible.
     assert!(run(&["--pid", "host"], "cat /proc/1/cmdline | head -c 64; echo").len() > 1);
     assert_ne!(run(&["--pid", "host"], "echo $$"), "1");
     // container:ID joins another container's namespaces.
-    d.ok(&["run", "-d", "--network", "none", "--name", "nsowner", "--hostname", "owner", IMG, "sleep", "300"]);
-    assert_eq!(run(&["--uts", "container:nsowner"], "hostname"), "owner");
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "nsowner",
+        "--hostname",
+        "owner",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    let ipc = d.ok(&["exec", "nsowner", "readlink", "/proc/self/ns/ipc"]);
+    assert_eq!(
+        run(
+            &["--ipc", "container:nsowner"],
+            "readlink /proc/self/ns/ipc"
+        ),
+        ipc
+    );
+    assert_eq!(
+        run(
+            &["--network", "container:nsowner"],
+            "readlink /proc/self/ns/net"
+        ),
+        d.ok(&["exec", "nsowner", "readlink", "/proc/self/ns/net"])
+    );
     assert!(run(&["--pid", "container:nsowner"], "ps").contains("sleep 300"));
     // StopSignal from the options is what stop sends.
-    d.ok(&["run", "-d", "--network", "none", "--name", "sig", "--stop-signal", "USR1", IMG, "sh", "-c", "trap 'exit 9' USR1; while :; do sleep 0.1; done"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "sig",
+        "--stop-signal",
+        "USR1",
+        IMG,
+        "sh",
+        "-c",
+        "trap 'exit 9' USR1; while :; do sleep 0.1; done",
+    ]);
     std::thread::sleep(std::time::Duration::from_millis(300));
     d.ok(&["stop", "-t", "10", "sig"]);
     assert_eq!(d.inspect("sig", "{{.State.ExitCode}}"), "9");
     // Logs rotate at max-size, keeping max-file files.
-    d.ok(&["run", "-d", "--network", "none", "--name", "rot", "--log-opt", "max-size=10k", "--log-opt", "max-file=2", IMG, "sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "rot",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=2",
+        IMG,
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
     assert_eq!(d.ok(&["wait", "rot"]), "0");
     let log = d.inspect("rot", "{{.LogPath}}");
     assert!(std::path::Path::new(&format!("{log}.1")).exists());

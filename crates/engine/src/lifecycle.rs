@@ -110,6 +110,7 @@ impl Engine {
                 r.state.error = e.to_string();
                 r.state.exit_code = code;
                 r.state.restarting = false;
+                r.state.finished_at = berth_runtime::state::now_rfc3339();
             }
             let _ = self.persist(c);
             self.fail_pending(c, e);
