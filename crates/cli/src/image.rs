@@ -1,6 +1,6 @@
 //! `images` and `pull`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -107,12 +107,102 @@ fn split_ref(r: &str) -> (String, String, bool) {
 }
 
 pub fn pull(c: &Client, a: &PullArgs) -> Result<()> {
-    pull_to(c, a, &mut std::io::stdout())
+    let term = std::io::stdout().is_terminal();
+    pull_to(c, a, &mut std::io::stdout(), term, true)
+}
+
+/// Per-layer progress bars on a terminal (indicatif); inert otherwise.
+struct Bars {
+    multi: Option<indicatif::MultiProgress>,
+    bars: Vec<(String, indicatif::ProgressBar)>,
+}
+
+impl Bars {
+    fn new(term: bool, stdout: bool) -> Bars {
+        let target = || {
+            if stdout {
+                indicatif::ProgressDrawTarget::stdout()
+            } else {
+                indicatif::ProgressDrawTarget::stderr()
+            }
+        };
+        Bars {
+            multi: term.then(|| indicatif::MultiProgress::with_draw_target(target())),
+            bars: Vec::new(),
+        }
+    }
+
+    fn update(&mut self, id: &str, status: &str, v: &Value) {
+        let Some(multi) = &self.multi else { return };
+        let bar = match self.bars.iter().find(|(i, _)| i == id) {
+            Some((_, b)) => b.clone(),
+            None => {
+                let b = multi.add(indicatif::ProgressBar::new(0));
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("{prefix}: {msg}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b.set_prefix(id.to_owned());
+                self.bars.push((id.to_owned(), b.clone()));
+                b
+            }
+        };
+        bar.set_message(status.to_owned());
+        let cur = v.pointer("/progressDetail/current").and_then(Value::as_u64);
+        let total = v.pointer("/progressDetail/total").and_then(Value::as_u64);
+        if let (Some(c), Some(t)) = (cur, total) {
+            if bar.length() == Some(0) {
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{prefix}: {msg:<18} [{bar:50}] {bytes}/{total_bytes}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+            }
+            bar.set_length(t);
+            bar.set_position(c);
+        }
+        if matches!(status, "Pull complete" | "Already exists") {
+            if let Some(t) = bar.length() {
+                bar.set_position(t);
+            }
+            bar.finish();
+        }
+    }
+
+    /// A line of its own. Once the layers are done (Digest, Status), the bars are
+    /// finished in place and later lines go below them, as docker lays it out.
+    fn println(&mut self, out: &mut dyn Write, text: &str) -> std::io::Result<()> {
+        match &self.multi {
+            Some(m) if self.bars.is_empty() => m.println(text),
+            Some(_) => {
+                self.finish();
+                self.multi = None;
+                writeln!(out, "{text}")
+            }
+            None => writeln!(out, "{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        for (_, b) in &self.bars {
+            if !b.is_finished() {
+                b.finish();
+            }
+        }
+    }
 }
 
 /// Pulls, printing docker's plain progress lines to `out` (the daemon's JSON stream,
 /// one line per layer event, byte counters left out).
-pub fn pull_to(c: &Client, a: &PullArgs, out: &mut dyn Write) -> Result<()> {
+pub fn pull_to(
+    c: &Client,
+    a: &PullArgs,
+    out: &mut dyn Write,
+    out_is_terminal: bool,
+    to_stdout: bool,
+) -> Result<()> {
     let (name, tag, defaulted) = split_ref(&a.image);
     if defaulted && !a.quiet {
         writeln!(out, "Using default tag: latest")?;
@@ -122,6 +212,8 @@ pub fn pull_to(c: &Client, a: &PullArgs, out: &mut dyn Write) -> Result<()> {
         path.push_str(&format!("&platform={}", enc(p)));
     }
     let r = c.post(&path, None)?;
+    let term = !a.quiet && out_is_terminal;
+    let mut bars = Bars::new(term, to_stdout);
     let mut last_status = String::new();
     for line in BufReader::new(r.body).lines() {
         let line = line?;
@@ -129,25 +221,35 @@ pub fn pull_to(c: &Client, a: &PullArgs, out: &mut dyn Write) -> Result<()> {
             continue;
         };
         if let Some(e) = v.get("error").and_then(Value::as_str) {
+            bars.finish();
             return Err(StreamError(e.to_owned()).into());
         }
         let status = v.get("status").and_then(Value::as_str).unwrap_or("");
         if a.quiet || status.is_empty() {
             continue;
         }
+        let id = v.get("id").and_then(Value::as_str);
+        if term
+            && let Some(id) = id
+            && !status.starts_with("Pulling from")
+        {
+            bars.update(id, status, &v);
+            continue;
+        }
         // Byte counters are for progress bars; plain output keeps only the events.
         let progress = matches!(status, "Downloading" | "Extracting")
             || v.pointer("/progressDetail/current").is_some();
-        let text = match v.get("id").and_then(Value::as_str) {
+        let text = match id {
             Some(id) if !progress => format!("{id}: {status}"),
             Some(_) => continue,
             None => status.to_owned(),
         };
         if text != last_status {
-            writeln!(out, "{text}")?;
+            bars.println(out, &text)?;
             last_status = text;
         }
     }
+    bars.finish();
     let full = if name.contains('/') {
         let first = name.split('/').next().unwrap_or("");
         if first.contains('.') || first.contains(':') || first == "localhost" {

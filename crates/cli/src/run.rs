@@ -224,7 +224,8 @@ pub fn create(c: &Client, a: &RunArgs) -> Result<String> {
                 platform: None,
                 image: a.image.clone(),
             };
-            crate::image::pull_to(c, &pa, &mut std::io::stderr())?;
+            let term = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            crate::image::pull_to(c, &pa, &mut std::io::stderr(), term, false)?;
             c.post_json(&path, Some(&body))?
         }
         Err(e) => return Err(e),

@@ -101,7 +101,7 @@ fn pull_and_run_missing_image_from_a_local_registry() {
     let reg = registry();
     let name = format!("{}/test/busybox:1", reg.addr);
     let other = format!("{}/test/other:2", reg.addr);
-    let _seed = seed(&[&name, &other]);
+    let _seed = seed(&[&name, &other, &format!("{}/test/third:3", reg.addr)]);
     let d = Daemon::start();
 
     let out = d.berth(&["pull", &name]);
@@ -132,6 +132,58 @@ fn pull_and_run_missing_image_from_a_local_registry() {
         "{}",
         stderr(&out)
     );
+    // On a terminal: the layer lines sit between "Pulling from" and "Digest", as docker's.
+    let third = format!("{}/test/third:3", reg.addr);
+    let have_tmux = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have_tmux {
+        let sock = format!("berth-pull-{}", std::process::id());
+        let line = format!(
+            "BERTH_HOST={} BERTH_NO_AUTOSTART=1 {} pull {third}; echo EXIT=$?; sleep 30",
+            d.host(),
+            common::BERTH
+        );
+        let st = Command::new("tmux")
+            .args([
+                "-L",
+                &sock,
+                "new-session",
+                "-d",
+                "-s",
+                "p",
+                "-x",
+                "150",
+                "-y",
+                "20",
+                &line,
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let t0 = Instant::now();
+        let mut screen = String::new();
+        while t0.elapsed() < Duration::from_secs(20) && !screen.contains("EXIT=") {
+            std::thread::sleep(Duration::from_millis(100));
+            let o = Command::new("tmux")
+                .args(["-L", &sock, "capture-pane", "-p", "-t", "p"])
+                .output()
+                .unwrap();
+            screen = String::from_utf8_lossy(&o.stdout).into_owned();
+        }
+        let _ = Command::new("tmux")
+            .args(["-L", &sock, "kill-server"])
+            .status();
+        let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(lines.len() >= 6, "{screen}");
+        assert!(lines[0].starts_with("3: Pulling from "), "{screen}");
+        assert!(lines[1].ends_with(": Already exists"), "{screen}");
+        assert!(lines[2].starts_with("Digest: sha256:"), "{screen}");
+        assert!(lines[3].starts_with("Status: "), "{screen}");
+        assert_eq!(lines[4], third, "{screen}");
+        assert_eq!(lines[5], "EXIT=0", "{screen}");
+    }
     // An unknown tag fails as docker's does.
     let args = ["pull", &format!("{}/test/busybox:nope", reg.addr)];
     let (o, t) = (d.berth(&args), d.docker(&args));
