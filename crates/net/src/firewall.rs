@@ -17,7 +17,7 @@
 //! | table | chain | jumped from | holds |
 //! | --- | --- | --- | --- |
 //! | nat | `BERTH` | PREROUTING and OUTPUT (local destinations) | DNAT of published ports |
-//! | nat | `BERTH-POSTROUTING` | POSTROUTING | MASQUERADE of subnets leaving by another interface, hairpin and 127.0.0.1 source NAT |
+//! | nat | `BERTH-POSTROUTING` | POSTROUTING | MASQUERADE of subnets leaving by another interface, of DNAT'd connections from the network to its own containers (hairpin), and of 127.0.0.1 sources |
 //! | filter | `BERTH-ISOLATION` | FORWARD (first) | DROP for `--internal` networks |
 //! | filter | `BERTH-FORWARD` | FORWARD | ACCEPT for replies, bridge egress, published ports |
 //!
@@ -572,12 +572,20 @@ impl Firewall {
                         p.host_port
                     ),
                 );
+                // Containers of the network reaching the port through a host address:
+                // the reply must come back through the NAT, not straight over the bridge.
+                let sub = if v6 {
+                    net.subnet6.map(|s| s.to_string())
+                } else {
+                    Some(net.subnet.to_string())
+                }
+                .unwrap_or_else(|| format!("{cip}/{host_bits}"));
                 rs.push_family(
                     v6,
                     "nat",
                     &c.postrouting,
                     format!(
-                        "-s {cip}/{host_bits} -d {cip}/{host_bits} -p {proto} -m {proto} --dport {} -j MASQUERADE",
+                        "-s {sub} -d {cip}/{host_bits} -p {proto} -m {proto} --dport {} -m conntrack --ctstate DNAT -j MASQUERADE",
                         p.container_port
                     ),
                 );

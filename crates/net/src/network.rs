@@ -232,6 +232,7 @@ impl<S: LeaseStore + 'static> BridgeDriver<S> {
                 gateway6,
                 mac: req.mac,
                 mtu: net.mtu,
+                hairpin: !net.internal,
             },
         )
         .await

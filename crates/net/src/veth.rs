@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 
 use ipnet::IpNet;
 use netlink_packet_route::link::{InfoData, InfoVeth};
-use rtnetlink::{LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::netlink::{Netlink, NetlinkError, req_err};
 use crate::netns::NetNs;
@@ -38,6 +38,11 @@ pub struct VethConfig {
     pub mac: Option<[u8; 6]>,
     /// MTU of both ends; `None` for the kernel default.
     pub mtu: Option<u32>,
+    /// Hairpin mode on the bridge port, so a container reaching its own published port
+    /// through the host is bridged back to itself (with br_netfilter the DNAT happens at
+    /// the bridge, and the frame must leave by the port it came in). Docker does the same
+    /// when it runs without its userland proxy.
+    pub hairpin: bool,
 }
 
 /// What [`attach`] made, for NetworkSettings and for [`detach`].
@@ -124,6 +129,15 @@ pub async fn attach(
             ),
         ))?;
 
+    if cfg.hairpin {
+        let port = LinkBridgePort::new(0)
+            .name(cfg.host_name.clone())
+            .hairpin(true);
+        if let Err(e) = host.handle.link().set_port(port.build()).execute().await {
+            let _ = host.delete_link(&cfg.host_name).await;
+            return Err(req_err("set hairpin", &cfg.host_name)(e));
+        }
+    }
     match configure_container_end(ns, cfg).await {
         Ok(()) => Ok(Endpoint {
             host_name: cfg.host_name.clone(),

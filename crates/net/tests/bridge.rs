@@ -23,6 +23,7 @@ fn cfg(host: &str, bridge: &str, addr: &str, gw: &str) -> VethConfig {
         gateway6: None,
         mac: None,
         mtu: Some(1400),
+        hairpin: false,
     }
 }
 

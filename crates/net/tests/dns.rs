@@ -224,6 +224,7 @@ async fn containers_query_the_responder_on_the_gateway_port_53() {
             gateway6: None,
             mac: None,
             mtu: None,
+            hairpin: false,
         },
     )
     .await

@@ -56,6 +56,7 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
             gateway6: None,
             mac: None,
             mtu: None,
+            hairpin: true,
         },
     )
     .await
@@ -77,7 +78,10 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
     let udp = ns
         .run(|| UdpSocket::bind("10.213.3.2:5353").unwrap())
         .unwrap();
-    udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Generous: the timeout runs from here, through httpd start and rule setup, which
+    // take seconds on a loaded machine.
+    udp.set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
     // It echoes everything until the socket times out, and reports the sources seen.
     let echo = std::thread::spawn(move || {
         let mut buf = [0u8; 64];
@@ -157,7 +161,12 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
     let mut buf = [0u8; 16];
     let echoed = (0..20).any(|_| {
         c.send_to(b"ping", ("127.0.0.1", udp_port)).unwrap();
-        matches!(c.recv_from(&mut buf), Ok((4, _))) && &buf[..4] == b"ping"
+        let ok = matches!(c.recv_from(&mut buf), Ok((4, _))) && &buf[..4] == b"ping";
+        if !ok {
+            // An ICMP error returns at once (Linux reports them on unconnected sockets).
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ok
     });
     assert!(echoed, "no UDP echo through 127.0.0.1:{udp_port}");
     c.send_to(b"done", ("127.0.0.1", udp_port)).unwrap();
@@ -240,6 +249,7 @@ async fn internal_networks_have_no_way_out() {
                 gateway6: None,
                 mac: None,
                 mtu: None,
+                hairpin: true,
             },
         )
         .await
@@ -282,6 +292,129 @@ async fn internal_networks_have_no_way_out() {
     host.run(|| fw.remove(&rules).unwrap()).unwrap();
     assert!(connect(&nss[0]), "rules removed: routed again");
     drop(listener);
+    for ns in nss {
+        ns.delete().unwrap();
+    }
+    drop(nl);
+    host.delete().unwrap();
+}
+
+#[tokio::test]
+async fn containers_reach_published_ports_through_the_gateway_hairpin() {
+    // In a private "host" namespace with forwarding on: a container connecting to the
+    // gateway's published port is sent back to itself (hairpin NAT).
+    let dir = tempfile::tempdir().unwrap();
+    let hp = dir.path().join("host");
+    let _hg = NetnsGuard(hp.clone());
+    let host = NetNs::create(&hp).unwrap();
+    let nl = Netlink::in_netns(&host).unwrap();
+    host.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap())
+        .unwrap();
+    ensure_bridge(
+        &nl,
+        &BridgeConfig {
+            name: "brh".into(),
+            mtu: None,
+            gateway: Some("10.213.14.1/24".parse().unwrap()),
+            gateway6: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mut nss = Vec::new();
+    let mut guards = Vec::new();
+    for (n, ip) in [("a", "10.213.14.2"), ("b", "10.213.14.3")] {
+        let p = dir.path().join(n);
+        guards.push(NetnsGuard(p.clone()));
+        let ns = NetNs::create(&p).unwrap();
+        veth::attach(
+            &nl,
+            &ns,
+            &VethConfig {
+                host_name: format!("veth{n}"),
+                container_ifname: "eth0".into(),
+                bridge: "brh".into(),
+                address: format!("{ip}/24").parse().unwrap(),
+                gateway: Some("10.213.14.1".parse().unwrap()),
+                address6: None,
+                gateway6: None,
+                mac: None,
+                mtu: None,
+                hairpin: true,
+            },
+        )
+        .await
+        .unwrap();
+        nss.push(ns);
+    }
+    let fw = Firewall::new(Chains::default());
+    let net = NetworkRules {
+        bridge: "brh".into(),
+        subnet: "10.213.14.0/24".parse().unwrap(),
+        subnet6: None,
+        internal: false,
+    };
+    host.run(|| {
+        fw.ensure_base().unwrap();
+        fw.add_network(&net).unwrap();
+        fw.publish(
+            &net,
+            "10.213.14.2".parse().unwrap(),
+            None,
+            &parse_publish("18081:8081").unwrap(),
+        )
+        .unwrap();
+    })
+    .unwrap();
+    let l = nss[0]
+        .run(|| std::net::TcpListener::bind("10.213.14.2:8081").unwrap())
+        .unwrap();
+    // With and without br_netfilter (the DNAT then happens at the bridge or at L3), from
+    // the container itself and from its neighbour.
+    for nf in ["1", "0"] {
+        let have_br_nf = host
+            .run(move || std::fs::write("/proc/sys/net/bridge/bridge-nf-call-iptables", nf).is_ok())
+            .unwrap();
+        if !have_br_nf && nf == "1" {
+            continue;
+        }
+        for (from, ns) in nss.iter().enumerate() {
+            let l = l.try_clone().unwrap();
+            let srv = std::thread::spawn(move || {
+                let (mut s, peer) = l.accept().unwrap();
+                s.write_all(b"hello").unwrap();
+                peer.ip()
+            });
+            let got = ns
+                .run(|| {
+                    let t: SocketAddr = "10.213.14.1:18081".parse().unwrap();
+                    let mut s = TcpStream::connect_timeout(&t, Duration::from_secs(5)).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut buf = String::new();
+                    s.read_to_string(&mut buf).unwrap();
+                    buf
+                })
+                .unwrap();
+            assert_eq!(got, "hello", "br_netfilter {nf}, from container {from}");
+            // Masqueraded to the gateway, so the reply goes back through the NAT.
+            assert_eq!(srv.join().unwrap().to_string(), "10.213.14.1");
+        }
+        // Direct traffic between containers keeps its source address.
+        let l2 = l.try_clone().unwrap();
+        let srv = std::thread::spawn(move || l2.accept().unwrap().1.ip());
+        nss[1]
+            .run(|| {
+                let t: SocketAddr = "10.213.14.2:8081".parse().unwrap();
+                TcpStream::connect_timeout(&t, Duration::from_secs(5)).unwrap();
+            })
+            .unwrap();
+        assert_eq!(
+            srv.join().unwrap().to_string(),
+            "10.213.14.3",
+            "br_netfilter {nf}"
+        );
+    }
+    drop(l);
     for ns in nss {
         ns.delete().unwrap();
     }
