@@ -853,3 +853,17 @@ impl Engine {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_short_name_and_number() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("kill").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("SIGNOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+}

@@ -257,3 +257,25 @@ impl Engine {
         Ok((rx, tty))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_to_nanoseconds() {
+        assert_eq!(
+            parse_unix_time("1700000000.5"),
+            Some(1_700_000_000_500_000_000)
+        );
+        assert_eq!(parse_unix_time("0"), None);
+        let t = rfc3339_nanos("2023-11-14T22:13:20.000000123Z").unwrap();
+        assert_eq!(t, 1_700_000_000_000_000_123);
+    }
+
+    #[test]
+    fn frames_carry_stream_and_big_endian_length() {
+        let f = frame(2, b"abc");
+        assert_eq!(&f[..], &[2, 0, 0, 0, 0, 0, 0, 3, b'a', b'b', b'c']);
+    }
+}

@@ -212,3 +212,37 @@ pub fn unmount(path: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_and_named_volumes_parse_like_docker() {
+        let h = HostConfig {
+            binds: Some(vec!["/src:/dst:ro".into(), "data:/var/lib/x".into()]),
+            tmpfs: Some([("/run".to_string(), "size=1m".to_string())].into()),
+            ..Default::default()
+        };
+        let m = mount_points(&h, Path::new("/vols")).unwrap();
+        assert_eq!(m[0].kind, "bind");
+        assert!(!m[0].rw);
+        assert_eq!(m[1].kind, "volume");
+        assert_eq!(m[1].source, "/vols/data/_data");
+        assert_eq!(m[2].kind, "tmpfs");
+        let oci = oci_mounts(&m);
+        assert!(oci.iter().any(|v| {
+            v["type"] == "tmpfs"
+                && v["options"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|o| o == "size=1m")
+        }));
+        let bad = HostConfig {
+            binds: Some(vec!["/src:relative".into()]),
+            ..Default::default()
+        };
+        assert!(mount_points(&bad, Path::new("/vols")).is_err());
+    }
+}
