@@ -251,6 +251,12 @@ pub fn create_cmd(c: &Client, a: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// `-it` with stdin not a terminal: docker's message, unprefixed, and exit 1.
+fn not_a_tty() -> anyhow::Error {
+    eprintln!("the input device is not a TTY");
+    Exit(1).into()
+}
+
 /// Docker's mapping of start failures to exit codes.
 fn start_error_code(e: &anyhow::Error) -> i32 {
     let m = e.to_string().to_lowercase();
@@ -268,7 +274,7 @@ fn start_error_code(e: &anyhow::Error) -> i32 {
 
 pub fn run(c: &Client, a: &RunArgs) -> Result<()> {
     if a.tty && a.interactive && !a.detach && !tty::stdin_is_tty() {
-        bail!("the input device is not a TTY");
+        return Err(not_a_tty());
     }
     let id = create(c, a)?;
     if a.detach {
@@ -434,7 +440,7 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Result<()> {
             .and_then(Value::as_bool)
             .unwrap_or(false);
     if tty && stdin && !tty::stdin_is_tty() {
-        bail!("the input device is not a TTY");
+        return Err(not_a_tty());
     }
     let mut q = format!(
         "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1",
@@ -465,7 +471,7 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Result<()> {
 
 pub fn exec(c: &Client, a: &ExecArgs) -> Result<()> {
     if a.tty && a.interactive && !a.detach && !tty::stdin_is_tty() {
-        bail!("the input device is not a TTY");
+        return Err(not_a_tty());
     }
     let mut cfg = json!({
         "AttachStdin": a.interactive && !a.detach,

@@ -536,3 +536,15 @@ fn run_flags_reach_the_daemon_as_docker_sends_them() {
     assert_eq!(d.inspect("fb", t), d.inspect("fd", t));
     d.bok(&["rm", "fb", "fd"]);
 }
+
+#[test]
+fn it_without_a_terminal_fails_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let args = ["run", "-it", "--rm", "--network", "none", IMG, "true"];
+    let (ours, theirs) = (d.berth(&args), d.docker(&args));
+    assert_eq!(ours.status.code(), Some(1));
+    assert_eq!(ours.status.code(), theirs.status.code());
+    assert_eq!(stderr(&ours), stderr(&theirs));
+    assert_eq!(d.bok(&["ps", "-aq"]), "", "no container is created");
+}
