@@ -394,3 +394,75 @@ async fn dual_stack_networks_give_both_addresses_and_default_routes() {
         ns.delete().unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_container_on_two_networks_gets_eth0_and_eth1_with_one_default_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let ipam = Arc::new(Ipam::new(JsonFileStore::new(
+        dir.path().join("leases.json"),
+    )));
+    let fw = Firewall::new(Chains::with_suffix(&format!("-{}", unique("m"))));
+    let _fg = FirewallGuard(fw.clone());
+    let drv = BridgeDriver::new(ipam.clone(), fw.clone()).await.unwrap();
+    let mut nets = Vec::new();
+    let mut guards = Vec::new();
+    for (id, sub) in [("front", "10.213.15.0/24"), ("back", "10.213.16.0/24")] {
+        let br = unique("bt");
+        guards.push(LinkGuard(br.clone()));
+        let net = BridgeNetwork {
+            id: id.into(),
+            bridge: br,
+            pool: Pool::new(id, sub.parse().unwrap(), None, None).unwrap(),
+            pool6: None,
+            mtu: None,
+            internal: id == "back",
+        };
+        let st = drv.create_network(&net).await.unwrap();
+        nets.push((net, st));
+    }
+    let p = dir.path().join("c");
+    let _ng = NetnsGuard(p.clone());
+    let ns = NetNs::create(&p).unwrap();
+    let mut eps = Vec::new();
+    for (i, (net, _)) in nets.iter().enumerate() {
+        let host_veth = unique("vt");
+        guards.push(LinkGuard(host_veth.clone()));
+        eps.push(
+            drv.connect(
+                net,
+                &ns,
+                &EndpointRequest {
+                    container_id: "multi".into(),
+                    ifname: format!("eth{i}"),
+                    host_veth,
+                    ip: None,
+                    ip6: None,
+                    mac: None,
+                    default_route: i == 0,
+                    ports: vec![],
+                },
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    assert!(ip_in(&p, &["-o", "addr", "show", "eth0"]).contains("10.213.15.2/24"));
+    assert!(ip_in(&p, &["-o", "addr", "show", "eth1"]).contains("10.213.16.2/24"));
+    let routes = ip_in(&p, &["route"]);
+    assert_eq!(routes.matches("default").count(), 1, "{routes}");
+    assert!(
+        routes.contains("default via 10.213.15.1 dev eth0"),
+        "{routes}"
+    );
+    assert_eq!(eps[1].gateway, None);
+    // network disconnect of one network leaves the other.
+    drv.disconnect(&eps[1]).await.unwrap();
+    assert!(!ip_in(&p, &["-o", "link"]).contains("eth1"));
+    assert!(ip_in(&p, &["-o", "link"]).contains("eth0"));
+    drv.disconnect(&eps[0]).await.unwrap();
+    for (net, st) in &nets {
+        drv.remove_network(net, st).await.unwrap();
+    }
+    assert!(ipam.store().load("front").unwrap().is_empty());
+    ns.delete().unwrap();
+}
