@@ -204,7 +204,7 @@ pub fn pull_to(
     to_stdout: bool,
 ) -> Result<()> {
     let (name, tag, defaulted) = split_ref(&a.image);
-    if defaulted && !a.quiet {
+    if defaulted && !a.quiet && to_stdout {
         writeln!(out, "Using default tag: latest")?;
     }
     let mut path = format!("/images/create?fromImage={}&tag={}", enc(&name), enc(&tag));

@@ -53,19 +53,27 @@ fn main() {
             std::process::exit(code);
         }
     };
-    // Commands whose failures are "the engine could not do it" rather than "the command
-    // failed" exit 125, as docker run/create do.
-    let engine_code = matches!(
-        cli.cmd,
-        Cmd::Run(_)
-            | Cmd::Create(_)
-            | Cmd::Container(ContainerCmd::Run(_) | ContainerCmd::Create(_))
-    );
+    // run/create report failures docker's way and exit 125 ("the engine could not do
+    // it"); other commands exit 1.
+    let engine_cmd = match &cli.cmd {
+        Cmd::Run(_) | Cmd::Container(ContainerCmd::Run(_)) => Some("run"),
+        Cmd::Create(_) | Cmd::Container(ContainerCmd::Create(_)) => Some("create"),
+        _ => None,
+    };
     let code = match dispatch(cli) {
         Ok(()) => 0,
         Err(e) => {
             if let Some(Exit(c)) = e.downcast_ref::<Exit>() {
                 *c
+            } else if engine_cmd == Some("create")
+                && e.downcast_ref::<client::StreamError>().is_some()
+            {
+                // docker create reports a failed implicit pull as it is, with exit 1.
+                eprintln!("{e}");
+                1
+            } else if let Some(cmd) = engine_cmd {
+                let _ = run::run_failure(cmd, &e, 125);
+                125
             } else {
                 if e.downcast_ref::<client::DaemonError>().is_some()
                     || e.downcast_ref::<client::ConnectError>().is_some()
@@ -75,7 +83,7 @@ fn main() {
                 } else {
                     eprintln!("Error: {e:#}");
                 }
-                if engine_code { 125 } else { 1 }
+                1
             }
         }
     };

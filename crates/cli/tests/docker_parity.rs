@@ -146,7 +146,7 @@ fn run_exit_codes_follow_docker() {
             "--rm",
             "--network",
             "none",
-            "no-such-image-here",
+            "127.0.0.1:1/no-such-image",
             "true",
         ],
         &["run", "--rm", "--network", "none", IMG, "no-such-command"],
@@ -157,15 +157,22 @@ fn run_exit_codes_follow_docker() {
         assert_eq!(ours, Some(want), "berth {args:?}");
         assert_eq!(ours, theirs, "berth vs docker {args:?}");
     }
+    // The messages too, with the program's name swapped (the flag-parsing one aside).
+    for args in cases.iter().filter(|a| !a.contains(&"--bogus-flag")) {
+        let ours = stderr(&d.berth(args)).replace("berth", "docker");
+        assert_eq!(ours, stderr(&d.docker(args)), "{args:?}");
+    }
     let out = d.berth(&[
         "run",
         "--rm",
         "--network",
         "none",
-        "no-such-image-here",
+        "127.0.0.1:1/no-such-image",
         "true",
     ]);
-    assert!(stderr(&out).contains("Unable to find image 'no-such-image-here' locally"));
+    assert!(
+        stderr(&out).contains("Unable to find image '127.0.0.1:1/no-such-image:latest' locally")
+    );
     assert!(
         d.eventually(10, || d.ok(&["ps", "-aq"]).is_empty()),
         "--rm containers left behind"
