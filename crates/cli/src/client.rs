@@ -63,13 +63,27 @@ impl std::fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
-#[derive(Clone)]
 pub struct Client {
     pub sock: PathBuf,
     pub host: String,
     /// `/v1.NN` once negotiated.
     prefix: String,
     pub api_version: String,
+    /// The ping's connection, kept open for the command's first request: one connect
+    /// and one server-side accept fewer per invocation.
+    idle: std::cell::RefCell<Option<BufReader<UnixStream>>>,
+}
+
+impl Clone for Client {
+    fn clone(&self) -> Client {
+        Client {
+            sock: self.sock.clone(),
+            host: self.host.clone(),
+            prefix: self.prefix.clone(),
+            api_version: self.api_version.clone(),
+            idle: std::cell::RefCell::new(None),
+        }
+    }
 }
 
 /// A response whose body is read lazily (logs -f, pull progress stream).
@@ -137,6 +151,7 @@ impl Client {
             host,
             prefix: String::new(),
             api_version: CLIENT_API_VERSION.to_owned(),
+            idle: std::cell::RefCell::new(None),
         }
     }
 
@@ -151,9 +166,39 @@ impl Client {
 
     /// `GET /_ping`: the daemon's `API-Version` caps ours (docker's negotiation).
     pub fn negotiate(&mut self) -> Result<()> {
-        let r = self.raw("GET", "/_ping", None, &[])?;
-        let theirs = r.header("Api-Version").map(str::to_owned);
-        let _ = r.bytes();
+        let mut s = self.connect()?;
+        self.write_request(
+            &mut s,
+            "GET",
+            "/_ping",
+            None,
+            &[("Connection", "keep-alive")],
+        )?;
+        let mut r = BufReader::new(s);
+        let (status, headers) = read_head(&mut r)?;
+        let len = header_len(&headers);
+        let theirs = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
+            .map(|(_, v)| v.clone());
+        let mut body = vec![0u8; len.unwrap_or(0) as usize];
+        r.read_exact(&mut body)
+            .context("reading the daemon's ping")?;
+        if !(200..300).contains(&status) {
+            let body = Box::new(io::Cursor::new(body));
+            Response {
+                status,
+                headers: headers.clone(),
+                body,
+            }
+            .check()?;
+        }
+        let closes = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
+        if len.is_some() && !closes {
+            *self.idle.borrow_mut() = Some(r);
+        }
         if let Some(v) = theirs
             && version_lt(&v, CLIENT_API_VERSION)
         {
@@ -206,7 +251,33 @@ impl Client {
         Ok(())
     }
 
-    /// One request on a fresh connection; the body is streamed.
+    /// Sends a request and reads the answer's head: on the ping's idle connection when
+    /// there is one (a fresh one if the daemon had closed it before reading anything),
+    /// else on a new connection.
+    #[allow(clippy::type_complexity)]
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        extra: &[(&str, &str)],
+    ) -> Result<(BufReader<UnixStream>, u16, Vec<(String, String)>)> {
+        if let Some(mut r) = self.idle.borrow_mut().take()
+            && self
+                .write_request(r.get_mut(), method, path, body, extra)
+                .is_ok()
+            && let Ok((status, headers)) = read_head(&mut r)
+        {
+            return Ok((r, status, headers));
+        }
+        let mut s = self.connect()?;
+        self.write_request(&mut s, method, path, body, extra)?;
+        let mut r = BufReader::new(s);
+        let (status, headers) = read_head(&mut r)?;
+        Ok((r, status, headers))
+    }
+
+    /// One request (the body is streamed).
     pub fn raw(
         &self,
         method: &str,
@@ -214,17 +285,11 @@ impl Client {
         body: Option<&[u8]>,
         extra: &[(&str, &str)],
     ) -> Result<Response> {
-        let mut s = self.connect()?;
-        self.write_request(&mut s, method, path, body, extra)?;
-        let mut r = BufReader::new(s);
-        let (status, headers) = read_head(&mut r)?;
+        let (r, status, headers) = self.exchange(method, path, body, extra)?;
         let chunked = headers.iter().any(|(k, v)| {
             k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
         });
-        let len = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+        let len = header_len(&headers);
         let body: Box<dyn Read + Send> = if method == "HEAD" || status == 204 || status == 304 {
             Box::new(io::empty())
         } else if chunked {
@@ -301,6 +366,13 @@ impl Client {
         let pending = r.buffer().to_vec();
         Ok((s, pending))
     }
+}
+
+fn header_len(headers: &[(String, String)]) -> Option<u64> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<u64>().ok())
 }
 
 /// Compares dotted API versions numerically.
