@@ -38,12 +38,12 @@ tar -C "$work/root" -cf "$work/bb.tar" .
 pid=$!
 for _ in $(seq 100); do [ -S "$work/s" ] && break; sleep 0.05; done
 export DOCKER_HOST=unix://$work/s
-docker import -q "$work/bb.tar" berth-bench:bb >/dev/null
+docker import "$work/bb.tar" berth-bench:bb >/dev/null
 docker run --rm --network none berth-bench:bb true
 
 cmds=(-n "berthd (docker CLI)" "docker run --rm --network none berth-bench:bb true")
-if command -v podman >/dev/null; then
-    podman import -q "$work/bb.tar" localhost/berth-bench:bb >/dev/null
+if command -v podman >/dev/null && podman import -q "$work/bb.tar" localhost/berth-bench:bb >/dev/null 2>&1 \
+    && podman run --rm --network none localhost/berth-bench:bb true >/dev/null 2>&1; then
     cmds+=(-n "podman" "podman run --rm --network none localhost/berth-bench:bb true")
 fi
 hyperfine -w 3 -r "$runs" "${cmds[@]}"

@@ -278,6 +278,7 @@ impl Engine {
             // With a tty, an attach ending (detach) must not close the terminal's input.
             stdin_once: rec.config.stdin_once && !rec.config.tty,
             console,
+            seccomp_cache: Some(self.cfg.exec_root.join("seccomp-cache")),
         };
         let pid = shim::spawn(&opts).await?;
         let t_created = t0.elapsed();

@@ -24,6 +24,8 @@ pub struct SpawnOpts {
     pub open_stdin: bool,
     pub stdin_once: bool,
     pub console: Option<(u16, u16)>,
+    /// Compiled seccomp filters by profile hash: the default profile compiles once.
+    pub seccomp_cache: Option<PathBuf>,
 }
 
 /// Starts the shim; returns the container's init pid once it is created (held before exec).
@@ -66,6 +68,9 @@ pub async fn spawn(o: &SpawnOpts) -> Result<i64> {
             .arg(w.to_string())
             .arg("--console-height")
             .arg(h.to_string());
+    }
+    if let Some(dir) = &o.seccomp_cache {
+        cmd.arg("--seccomp-cache").arg(dir);
     }
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
