@@ -118,11 +118,12 @@ fn ps_row(c: &Value, trunc: bool) -> Value {
         "Mounts": mounts,
         "Networks": networks,
         "LocalVolumes": "0",
+        "Platform": null,
     })
 }
 
 /// Docker's CreatedAt: `2006-01-02 15:04:05 -0700 MST`, in UTC here.
-fn created_at(t: i64) -> String {
+pub fn created_at(t: i64) -> String {
     let days = t.div_euclid(86400);
     let secs = t.rem_euclid(86400);
     // Civil-from-days (Howard Hinnant's algorithm).

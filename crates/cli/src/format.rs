@@ -42,6 +42,16 @@ fn value_to_json(v: &Value) -> Json {
     }
 }
 
+/// JSON as Go's encoder writes it: `<`, `>` and `&` escaped (they only occur inside
+/// strings, so a plain replacement is exact).
+pub fn go_json(j: &Json) -> String {
+    serde_json::to_string(j)
+        .unwrap_or_default()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
 fn arg(args: &[Value], i: usize) -> Result<&Value, TemplateError> {
     args.get(i)
         .ok_or_else(|| TemplateError::Exec(format!("missing argument {}", i + 1)))
@@ -52,7 +62,7 @@ pub fn parse(src: &str) -> Result<Template> {
     Template::new("")
         .func("json", |a| {
             let j = value_to_json(arg(a, 0)?);
-            Ok(str_val(serde_json::to_string(&j).unwrap_or_default()))
+            Ok(str_val(go_json(&j)))
         })
         .func("join", |a| {
             let sep = s(arg(a, 1)?);

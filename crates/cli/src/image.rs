@@ -60,6 +60,7 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
             .and_then(|a| a.first())
             .and_then(Value::as_str)
             .and_then(|d| d.split_once('@').map(|(_, d)| d.to_owned()))
+            .filter(|_| a.digests)
             .unwrap_or_else(|| "<none>".into());
         let pairs: Vec<(String, String)> = if tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
@@ -75,7 +76,7 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
             rows.push(json!({
                 "Repository": repo, "Tag": tag, "ID": id, "Digest": digest,
                 "CreatedSince": format!("{} ago", format::human_duration(format::now() - created)),
-                "CreatedAt": created, "Size": size, "Containers": "N/A",
+                "CreatedAt": crate::container::created_at(created), "Size": size, "Containers": "N/A",
                 "SharedSize": "N/A", "UniqueSize": "N/A", "VirtualSize": size,
             }));
         }

@@ -25,6 +25,19 @@ fn header(table: &str) -> Vec<String> {
         .collect()
 }
 
+/// `{{json .}}` lines with the fields that move with the clock taken out.
+fn json_without_times(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            for k in ["RunningFor", "Status", "CreatedSince"] {
+                v.as_object_mut().unwrap().remove(k);
+            }
+            v
+        })
+        .collect()
+}
+
 /// Exit code of a command through both CLIs.
 fn codes(d: &Daemon, args: &[&str]) -> (Option<i32>, Option<i32>) {
     (d.berth(args).status.code(), d.docker(args).status.code())
@@ -213,6 +226,14 @@ fn detached_container_ps_logs_stop_rm() {
     let j: serde_json::Value =
         serde_json::from_str(&d.bok(&["ps", "--format", "{{json .}}"])).unwrap();
     assert_eq!(j["Names"], "ticker");
+    assert_eq!(
+        json_without_times(&d.bok(&["ps", "--format", "{{json .}}"])),
+        json_without_times(&d.ok(&["ps", "--format", "{{json .}}"]))
+    );
+    assert_eq!(
+        json_without_times(&d.bok(&["images", "--format", "{{json .}}"])),
+        json_without_times(&d.ok(&["images", "--format", "{{json .}}"]))
+    );
     // inspect --format
     for f in [
         "{{.State.Running}}",
