@@ -806,6 +806,9 @@ fn api_version_prefix_and_ping_headers() {
         "{too_new}"
     );
     assert!(curl("/v1.45/containers/nope/json").starts_with("HTTP/1.1 404"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&d.sock).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o660, "socket mode {mode:o}");
     let v = d.ok(&["version", "--format", "{{.Server.APIVersion}}"]);
     assert_eq!(v, "1.45");
     d.ok(&["info"]);
