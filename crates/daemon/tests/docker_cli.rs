@@ -933,3 +933,19 @@ fn more_host_config_options_apply() {
     assert!(d.ok(&["logs", "--tail", "1", "rot"]).ends_with("line-1999"));
     d.ok(&["rm", "-f", "nsowner", "sig", "rot"]);
 }
+
+#[test]
+fn a_log_flood_loses_no_line() {
+    prereqs!();
+    let d = Daemon::start();
+    let out = d.docker(&["run", "--network", "none", "--name", "flood", IMG, "seq", "1", "200000"]);
+    assert!(out.status.success());
+    let attached = stdout(&out);
+    assert_eq!(attached.lines().count(), 200_000);
+    assert_eq!(attached.lines().last(), Some("200000"));
+    let logs = d.docker(&["logs", "flood"]);
+    let text = stdout(&logs);
+    assert_eq!(text.lines().count(), 200_000);
+    assert!(text.lines().enumerate().all(|(i, l)| l == (i + 1).to_string()));
+    d.ok(&["rm", "flood"]);
+}
