@@ -146,19 +146,18 @@ pub fn created_at(t: i64) -> String {
 }
 
 pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
-    let all = a.all || a.last >= 0 || a.latest;
-    let mut path = format!("/containers/json?all={}", if all { 1 } else { 0 });
+    // -n/-l are the daemon's `limit` (it orders newest first), as docker sends them.
+    let limit = if a.latest { 1 } else { a.last };
+    let mut path = format!("/containers/json?all={}", a.all as u8);
+    if limit > 0 {
+        path.push_str(&format!("&limit={limit}"));
+    }
     if a.size {
         path.push_str("&size=1");
     }
     path.push_str(&filters_query(&a.filter)?);
     let list = c.get_json(&path)?;
-    let mut items: Vec<Value> = list.as_array().cloned().unwrap_or_default();
-    items.sort_by_key(|x| std::cmp::Reverse(x.get("Created").and_then(Value::as_i64).unwrap_or(0)));
-    let limit = if a.latest { 1 } else { a.last };
-    if limit >= 0 {
-        items.truncate(limit as usize);
-    }
+    let items: Vec<Value> = list.as_array().cloned().unwrap_or_default();
     if a.quiet && a.format.is_none() {
         for x in &items {
             let id = st(x, "Id");

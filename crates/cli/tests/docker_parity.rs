@@ -576,3 +576,60 @@ fn it_without_a_terminal_fails_like_docker() {
     assert_eq!(stderr(&ours), stderr(&theirs));
     assert_eq!(d.bok(&["ps", "-aq"]), "", "no container is created");
 }
+
+#[test]
+fn ps_filters_limits_and_inspect_match_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.bok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "web",
+        "-l",
+        "tier=front",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    d.bok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "db",
+        "-l",
+        "tier=back",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    d.bok(&["create", "--network", "none", "--name", "idle", IMG, "true"]);
+    for args in [
+        &["ps", "-q"][..],
+        &["ps", "-aq"],
+        &["ps", "-q", "--filter", "name=web"],
+        &["ps", "-q", "--filter", "label=tier=back"],
+        &["ps", "-q", "--filter", "label=tier"],
+        &["ps", "-q", "-n", "1"],
+        &["ps", "-q", "-l"],
+        &["ps", "--format", "{{.Names}}", "-a"],
+        &["ps", "--format", "{{.Names}}\\t{{.Labels}}", "--no-trunc"],
+    ] {
+        assert_eq!(d.bok(args), d.ok(args), "{args:?}");
+    }
+    // Whole inspect documents, byte for byte.
+    assert_eq!(d.bok(&["inspect", "web"]), d.ok(&["inspect", "web"]));
+    assert_eq!(
+        d.bok(&["image", "inspect", IMG]),
+        d.ok(&["image", "inspect", IMG])
+    );
+    assert_eq!(
+        d.bok(&["container", "inspect", "-f", "{{.Config.Labels}}", "db"]),
+        "map[tier:back]"
+    );
+    d.bok(&["rm", "-f", "web", "db", "idle"]);
+}
