@@ -67,7 +67,8 @@ pub enum Cmd {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCmd),
-    /// Run berthd in the foreground (arguments go to berthd)
+    /// Run berthd in the foreground (arguments, --help included, go to berthd)
+    #[command(disable_help_flag = true)]
     Daemon(DaemonArgs),
     /// Generate a shell completion script (bash, zsh, fish, elvish, powershell)
     Completion(CompletionArgs),

@@ -633,3 +633,21 @@ fn ps_filters_limits_and_inspect_match_docker() {
     );
     d.bok(&["rm", "-f", "web", "db", "idle"]);
 }
+
+#[test]
+fn daemon_runs_berthd_in_the_foreground() {
+    // berthd is found next to berth, then on PATH.
+    let dir = common::berthd().parent().unwrap().to_owned();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(common::BERTH)
+        .args(["daemon", "--version"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("berthd "), "{}", stdout(&out));
+}
