@@ -651,3 +651,27 @@ fn daemon_runs_berthd_in_the_foreground() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("berthd "), "{}", stdout(&out));
 }
+
+#[test]
+fn logs_since_and_until_take_relative_times() {
+    prereqs!();
+    let d = Daemon::start();
+    d.bok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "lg",
+        IMG,
+        "sh",
+        "-c",
+        "echo early; sleep 4; echo late; sleep 1000",
+    ]);
+    assert!(d.eventually(15, || d.bok(&["logs", "lg"]).contains("late")));
+    // "late" is fresh, "early" 4 s old: a 2 s window splits them.
+    assert_eq!(d.bok(&["logs", "--since", "2s", "lg"]), "late");
+    assert_eq!(d.bok(&["logs", "--until", "2s", "lg"]), "early");
+    assert_eq!(d.ok(&["logs", "--since", "2s", "lg"]), "late");
+    d.bok(&["rm", "-f", "lg"]);
+}
