@@ -174,25 +174,32 @@ async fn bridge<C>(
         std::future::pending::<()>().await;
         drop(sw);
     });
-    loop {
-        tokio::select! {
-            f = read_frame(&mut sr) => {
-                let Some((stream, data)) = f else { break };
-                let ok = if tty {
-                    cw.write_all(&data).await
-                } else {
-                    let mut h = [stream, 0, 0, 0, 0, 0, 0, 0];
-                    h[4..].copy_from_slice(&(data.len() as u32).to_be_bytes());
-                    match cw.write_all(&h).await {
-                        Ok(()) => cw.write_all(&data).await,
-                        Err(e) => Err(e),
+    if tty {
+        // A tty's output is one stream: unwrap the shim's frames.
+        loop {
+            tokio::select! {
+                f = read_frame(&mut sr) => {
+                    let Some((_, data)) = f else { break };
+                    if cw.write_all(&data).await.is_err() {
+                        break;
                     }
-                };
-                if ok.is_err() {
-                    break;
                 }
+                _ = &mut detach_rx => break,
             }
-            _ = &mut detach_rx => break,
+        }
+    } else {
+        // The shim already speaks Docker's multiplexed framing: pass the bytes through.
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            tokio::select! {
+                n = sr.read(&mut buf) => {
+                    let n = match n { Ok(0) | Err(_) => break, Ok(n) => n };
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                _ = &mut detach_rx => break,
+            }
         }
     }
     if let Some(f) = before_close {
