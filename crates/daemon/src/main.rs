@@ -192,16 +192,24 @@ fn main() -> Result<()> {
         engine.restore().await;
         let listener = bind_socket(&socket, group.as_deref())?;
         std::fs::write(exec_root.join("berthd.pid"), std::process::id().to_string()).ok();
-        let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            tracing::info!("shutting down");
-        };
         tracing::info!(socket = %socket.display(), api = berth_api::version::API_VERSION, "API listening");
-        berth_api::serve(listener, engine.clone(), shutdown).await?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(berth_api::serve(listener, engine.clone(), async {
+            let _ = stop_rx.await;
+        }));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("install SIGTERM handler")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(());
+        // Streaming requests (logs -f, wait, events) would hold a graceful shutdown open
+        // forever; containers do not depend on berthd, so a short grace period is enough.
+        if tokio::time::timeout(std::time::Duration::from_secs(2), server).await.is_err() {
+            tracing::info!("open API streams closed at shutdown");
+        }
         engine.shutdown();
         let _ = std::fs::remove_file(&socket);
         Ok(())

@@ -938,7 +938,17 @@ fn more_host_config_options_apply() {
 fn a_log_flood_loses_no_line() {
     prereqs!();
     let d = Daemon::start();
-    let out = d.docker(&["run", "--network", "none", "--name", "flood", IMG, "seq", "1", "200000"]);
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "flood",
+        IMG,
+        "seq",
+        "1",
+        "200000",
+    ]);
     assert!(out.status.success());
     let attached = stdout(&out);
     assert_eq!(attached.lines().count(), 200_000);
@@ -946,6 +956,10 @@ fn a_log_flood_loses_no_line() {
     let logs = d.docker(&["logs", "flood"]);
     let text = stdout(&logs);
     assert_eq!(text.lines().count(), 200_000);
-    assert!(text.lines().enumerate().all(|(i, l)| l == (i + 1).to_string()));
+    assert!(
+        text.lines()
+            .enumerate()
+            .all(|(i, l)| l == (i + 1).to_string())
+    );
     d.ok(&["rm", "flood"]);
 }

@@ -211,3 +211,39 @@ fn racing_start_stop_and_remove_leave_a_consistent_state() {
     );
     assert!(stdout(&d.docker(&["version"])).contains("1.45"));
 }
+
+#[test]
+fn sigterm_stops_berthd_promptly_and_containers_keep_running() {
+    prereqs!();
+    let mut d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "keeps",
+        IMG,
+        "sh",
+        "-c",
+        "while :; do echo tick; sleep 0.1; done",
+    ]);
+    // A follower holds a streaming response open across the shutdown.
+    let host = d.host();
+    let mut follower = std::process::Command::new("docker")
+        .args(["logs", "-f", "keeps"])
+        .env("DOCKER_HOST", host)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t0 = std::time::Instant::now();
+    assert!(d.terminate(), "berthd did not exit after SIGTERM");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(8));
+    let _ = follower.kill();
+    let _ = follower.wait();
+    d.spawn();
+    assert_eq!(d.inspect("keeps", "{{.State.Status}}"), "running");
+    d.ok(&["rm", "-f", "keeps"]);
+}

@@ -206,6 +206,24 @@ impl Daemon {
         panic!("berthd did not listen: {}", self.log());
     }
 
+    /// SIGTERMs berthd and waits (10 s) for it to exit; false if it did not.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        kill_pid(c.id() as i32, libc::SIGTERM);
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = c.try_wait() {
+                self.pid = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child = Some(c);
+        false
+    }
+
     /// SIGKILLs berthd (containers and shims live on).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
