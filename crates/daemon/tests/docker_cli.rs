@@ -710,6 +710,27 @@ fn bind_mounts_and_named_volumes() {
         "kept"
     );
     assert!(d.data.join("volumes/vol1/_data/f").exists());
+    // `-v /path` makes an anonymous volume, removed with `rm -v`.
+    d.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "anon",
+        "-v",
+        "/anon",
+        IMG,
+        "sh",
+        "-c",
+        "echo a > /anon/f",
+    ]);
+    let src = d.inspect("anon", "{{range .Mounts}}{{.Source}}{{end}}");
+    assert!(
+        src.ends_with("/_data") && std::path::Path::new(&src).join("f").exists(),
+        "{src}"
+    );
+    d.ok(&["rm", "-v", "anon"]);
+    assert!(!std::path::Path::new(&src).exists());
 }
 
 #[test]

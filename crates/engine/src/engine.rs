@@ -212,7 +212,35 @@ impl Engine {
             )));
         }
         let volumes_root = self.cfg.data_root.join("volumes");
-        let mounts = crate::mounts::mount_points(&host_config, &volumes_root)?;
+        let mut mounts = crate::mounts::mount_points(&host_config, &volumes_root)?;
+        // `-v /path` (Config.Volumes) and the image's VOLUMEs get anonymous volumes unless
+        // something else is mounted there.
+        let image_volumes = image_cfg
+            .config
+            .as_ref()
+            .and_then(|c| c.volumes.clone())
+            .unwrap_or_default();
+        let wanted: Vec<String> = config
+            .volumes
+            .iter()
+            .flat_map(|v| v.keys().cloned())
+            .chain(image_volumes.keys().cloned())
+            .collect();
+        for dest in wanted {
+            if !dest.starts_with('/') || mounts.iter().any(|m| m.destination == dest) {
+                continue;
+            }
+            let name = crate::ids::random_hex(32);
+            mounts.push(crate::types::MountPoint {
+                kind: "volume".into(),
+                name: name.clone(),
+                source: volumes_root.join(&name).join("_data").display().to_string(),
+                destination: dest,
+                driver: "local".into(),
+                rw: true,
+                ..Default::default()
+            });
+        }
         for m in &mounts {
             if m.kind == "bind" && !Path::new(&m.source).exists() {
                 // Docker creates a missing bind source directory for -v.
