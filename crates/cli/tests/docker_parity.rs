@@ -666,12 +666,12 @@ fn logs_since_and_until_take_relative_times() {
         IMG,
         "sh",
         "-c",
-        "echo early; sleep 4; echo late; sleep 1000",
+        "echo early; sleep 8; echo late; sleep 1000",
     ]);
     assert!(d.eventually(15, || d.bok(&["logs", "lg"]).contains("late")));
-    // "late" is fresh, "early" 4 s old: a 2 s window splits them.
-    assert_eq!(d.bok(&["logs", "--since", "2s", "lg"]), "late");
-    assert_eq!(d.bok(&["logs", "--until", "2s", "lg"]), "early");
-    assert_eq!(d.ok(&["logs", "--since", "2s", "lg"]), "late");
+    // "late" is fresh, "early" 8 s old: a 4 s window splits them.
+    assert_eq!(d.bok(&["logs", "--since", "4s", "lg"]), "late");
+    assert_eq!(d.bok(&["logs", "--until", "4s", "lg"]), "early");
+    assert_eq!(d.ok(&["logs", "--since", "4s", "lg"]), "late");
     d.bok(&["rm", "-f", "lg"]);
 }

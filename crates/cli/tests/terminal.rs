@@ -46,6 +46,24 @@ impl Tmux {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// Types `keys` until `want` shows (up to 15 s): for answers that depend on a resize
+    /// having travelled berth → berthd → shim.
+    fn until_shown(&self, keys: &[&str], want: &str) {
+        let t0 = Instant::now();
+        loop {
+            self.keys(keys);
+            std::thread::sleep(Duration::from_millis(300));
+            if self.screen().contains(want) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "{want:?} never appeared: {}",
+                self.screen()
+            );
+        }
+    }
+
     /// Waits up to 15 s for `want` on the screen.
     fn expect(&self, want: &str) {
         let t0 = Instant::now();
@@ -98,8 +116,7 @@ fn run_it_is_a_terminal_that_resizes_exits_and_detaches() {
         &berth_line(&d, &format!("run -it --rm --network none {IMG} sh")),
     );
     t.expect("/ #");
-    t.keys(&["stty size", "Enter"]);
-    t.expect("24 80");
+    t.until_shown(&["clear; stty size", "Enter"], "24 80");
     t.keys(&["tty", "Enter"]);
     t.expect("/dev/pts/");
     t.keys(&["exit 7", "Enter"]);
@@ -118,9 +135,8 @@ fn run_it_is_a_terminal_that_resizes_exits_and_detaches() {
         .status()
         .unwrap();
     assert!(st.success());
-    std::thread::sleep(Duration::from_millis(300));
-    t.keys(&["clear; stty size", "Enter"]);
-    t.expect("30 100");
+    // SIGWINCH → resize travels berth → berthd → shim: ask until the new size shows.
+    t.until_shown(&["clear; stty size", "Enter"], "30 100");
     t.keys(&["C-p", "C-q"]);
     t.expect("EXIT=0");
     t.expect(" icanon");
