@@ -731,6 +731,36 @@ fn bind_mounts_and_named_volumes() {
     );
     d.ok(&["rm", "-v", "anon"]);
     assert!(!std::path::Path::new(&src).exists());
+    // A new volume over an image directory starts with its content (copy-up), once.
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "etcvol:/etc",
+            IMG,
+            "sh",
+            "-c",
+            "grep -c user1 /etc/passwd; echo changed > /etc/passwd"
+        ]),
+        "1"
+    );
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "etcvol:/etc",
+            IMG,
+            "cat",
+            "/etc/passwd"
+        ]),
+        "changed"
+    );
 }
 
 #[test]

@@ -166,7 +166,22 @@ impl Engine {
         }
         for m in &rec.mounts {
             if m.kind == "volume" {
-                self.ensure_volume(&m.name)?;
+                let data = self.ensure_volume(&m.name)?;
+                let marker = data.with_file_name(".initialized");
+                if !marker.exists() {
+                    let empty = std::fs::read_dir(&data)
+                        .map(|mut d| d.next().is_none())
+                        .unwrap_or(false);
+                    if empty {
+                        crate::rootfs::copy_up(&rootfs, &m.destination, &data).map_err(|e| {
+                            EngineError::internal(
+                                format!("copy image content into volume {}", m.name),
+                                e,
+                            )
+                        })?;
+                    }
+                    let _ = std::fs::write(&marker, b"");
+                }
             }
         }
         let host = &rec.host_config;

@@ -171,3 +171,33 @@ pub fn resolve_group(root: &Path, g: &str) -> Result<u32, String> {
         .and_then(|f| f[2].parse().ok())
         .ok_or_else(|| format!("Unable to find group {g}"))
 }
+
+/// Docker's volume copy-up: a new, empty volume mounted over a directory the image has
+/// receives that directory's content (owner, modes, symlinks kept). The source is
+/// resolved inside the root and copied through its `/proc/<pid>/fd` handle, so an image's
+/// symlink cannot redirect the copy to a host path.
+pub fn copy_up(root: &Path, path: &str, dest: &Path) -> std::io::Result<()> {
+    let r = open_root(root)?;
+    let fd = match open_in(&r, path, OFlags::DIRECTORY | OFlags::RDONLY) {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    // The descriptor is close-on-exec, so cp reaches it through our pid, not its own.
+    let src = format!(
+        "/proc/{}/fd/{}/.",
+        std::process::id(),
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    );
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&src)
+        .arg(dest)
+        .status()?;
+    if !st.success() {
+        return Err(std::io::Error::other(format!("cp -a {path} failed: {st}")));
+    }
+    Ok(())
+}
