@@ -675,3 +675,30 @@ fn logs_since_and_until_take_relative_times() {
     assert_eq!(d.ok(&["logs", "--since", "4s", "lg"]), "late");
     d.bok(&["rm", "-f", "lg"]);
 }
+
+#[test]
+fn signals_to_a_foreground_run_reach_the_container() {
+    prereqs!();
+    let d = Daemon::start();
+    let mut child = std::process::Command::new(common::BERTH)
+        .args(["run", "--rm", "--network", "none", IMG, "sh", "-c"])
+        .arg("trap 'echo got; exit 9' INT; echo ready; sleep 1000 & wait")
+        .env("BERTH_HOST", d.host())
+        .env("BERTH_NO_AUTOSTART", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "got\n");
+    assert_eq!(child.wait().unwrap().code(), Some(9));
+}
