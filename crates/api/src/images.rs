@@ -106,15 +106,16 @@ pub async fn create(
     let sink: berth_image::pull::ProgressSink = Arc::new(move |p: Progress| {
         let _ = tx2.send(line(progress_line(&p)));
     });
+    let before = e.images.resolve(&reference.to_string()).ok().map(|r| r.id);
     tokio::spawn(async move {
         let opts = PullOptions {
             progress: Some(sink),
             ..Default::default()
         };
         match e.images.pull(&e.registry, &reference, &opts).await {
-            Ok((_rec, res)) => {
+            Ok((rec, res)) => {
                 let _ = tx.send(line(json!({"status": format!("Digest: {}", res.digest)})));
-                let what = if res.layers_fetched == 0 {
+                let what = if before.as_ref() == Some(&rec.id) {
                     format!("Status: Image is up to date for {}", reference.familiar())
                 } else {
                     format!(
