@@ -893,6 +893,47 @@ fn more_host_config_options_apply() {
     assert!(
         run(&["--add-host", "foo.test:10.1.2.3"], "cat /etc/hosts").contains("10.1.2.3\tfoo.test")
     );
+    let status = |args: &[&str], key: &str| {
+        run(args, &format!("grep '^{key}:' /proc/self/status | cut -f2"))
+    };
+    assert_eq!(
+        status(&[], "Seccomp"),
+        "2",
+        "default seccomp profile applies"
+    );
+    assert_eq!(
+        status(&["--security-opt", "seccomp=unconfined"], "Seccomp"),
+        "0"
+    );
+    assert_eq!(status(&["--privileged"], "Seccomp"), "0");
+    assert_eq!(status(&[], "NoNewPrivs"), "0");
+    assert_eq!(
+        status(&["--security-opt", "no-new-privileges"], "NoNewPrivs"),
+        "1"
+    );
+    // The default profile refuses unshare (its namespace flags need CAP_SYS_ADMIN).
+    assert_ne!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            IMG,
+            "unshare",
+            "-U",
+            "true"
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(
+            &["--cpuset-cpus", "0"],
+            "cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset.cpus"
+        ),
+        "0"
+    );
     assert_eq!(
         run(&["--oom-score-adj", "300"], "cat /proc/self/oom_score_adj"),
         "300"
