@@ -857,6 +857,31 @@ fn api_version_prefix_and_ping_headers() {
         "{too_new}"
     );
     assert!(curl("/v1.45/containers/nope/json").starts_with("HTTP/1.1 404"));
+    // Attach without `Upgrade: tcp`: a plain 200 carrying the multiplexed output.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "plain",
+        IMG,
+        "sh",
+        "-c",
+        "sleep 1; echo late",
+    ]);
+    let o = std::process::Command::new("curl")
+        .args(["-s", "-X", "POST", "--max-time", "20", "--unix-socket"])
+        .arg(&d.sock)
+        .arg("http://x/v1.45/containers/plain/attach?stream=1&stdout=1&stderr=1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.stdout,
+        b"\x01\0\0\0\0\0\0\x05late\n",
+        "{:?}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&d.sock).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o660, "socket mode {mode:o}");
