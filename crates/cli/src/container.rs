@@ -178,7 +178,21 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
         PS_TABLE.to_owned()
     };
     let f = Format::new(a.format.as_deref(), &default);
-    let rows: Vec<Value> = items.iter().map(|x| ps_row(x, !a.no_trunc)).collect();
+    // `.Label "k"` lookups need the labels as a map (kept out of `{{json .}}` otherwise).
+    let label_map = f.body.contains(".LabelMap");
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|x| {
+            let mut r = ps_row(x, !a.no_trunc);
+            if label_map && let Some(o) = r.as_object_mut() {
+                o.insert(
+                    "LabelMap".into(),
+                    x.get("Labels").cloned().unwrap_or(Value::Null),
+                );
+            }
+            r
+        })
+        .collect();
     let headers = json!({
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
         "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",

@@ -102,6 +102,29 @@ pub fn parse(src: &str) -> Result<Template> {
         .map_err(|e| anyhow!("template parsing error: {e}"))
 }
 
+/// Docker's row method `.Label "key"` as a map lookup (gotmpl has no methods with
+/// arguments): `{{.Label "k"}}` → `{{index .LabelMap "k"}}`.
+fn methods(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(i) = rest.find(".Label ") {
+        let before = &rest[..i];
+        let starts_command = before.ends_with("{{")
+            || before.ends_with(' ')
+            || before.ends_with('(')
+            || before.ends_with("{{-");
+        out.push_str(before);
+        out.push_str(if starts_command {
+            "index .LabelMap "
+        } else {
+            ".Label "
+        });
+        rest = &rest[i + ".Label ".len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A user's `--format` after docker's preprocessing.
 pub struct Format {
     pub table: bool,
@@ -120,7 +143,7 @@ impl Format {
             Some(rest) => (true, rest),
             None => (false, raw.as_str()),
         };
-        let body = rest.trim().replace("\\t", "\t").replace("\\n", "\n");
+        let body = methods(&rest.trim().replace("\\t", "\t").replace("\\n", "\n"));
         Format { table, body }
     }
 
@@ -283,6 +306,12 @@ mod tests {
             render_one("{{range .Names}}[{{.}}]{{end}}", &d).unwrap(),
             "[a][b]"
         );
+    }
+
+    #[test]
+    fn label_method_becomes_a_lookup() {
+        let f = Format::new(Some("{{.Names}} {{.Label \"tier\"}}"), "");
+        assert_eq!(f.body, "{{.Names}} {{index .LabelMap \"tier\"}}");
     }
 
     #[test]

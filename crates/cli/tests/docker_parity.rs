@@ -618,6 +618,7 @@ fn ps_filters_limits_and_inspect_match_docker() {
         &["ps", "-q", "-l"],
         &["ps", "--format", "{{.Names}}", "-a"],
         &["ps", "--format", "{{.Names}}\\t{{.Labels}}", "--no-trunc"],
+        &["ps", "--format", "{{.Names}} {{.Label \"tier\"}}"],
     ] {
         assert_eq!(d.bok(args), d.ok(args), "{args:?}");
     }
