@@ -703,3 +703,70 @@ fn signals_to_a_foreground_run_reach_the_container() {
     assert_eq!(line, "got\n");
     assert_eq!(child.wait().unwrap().code(), Some(9));
 }
+
+#[test]
+fn env_files_bind_mounts_and_attach_choices_work_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let dir = tempfile::tempdir_in(d.dir.path()).unwrap();
+    std::fs::write(
+        dir.path().join("env"),
+        "# comment\nFROM_FILE=yes\n\nOTHER=2\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("data.txt"), "mounted\n").unwrap();
+    let env_file = dir.path().join("env");
+    let bind = format!("{}:/data:ro", dir.path().display());
+    let cases: [Vec<&str>; 3] = [
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--env-file",
+            env_file.to_str().unwrap(),
+            IMG,
+            "sh",
+            "-c",
+            "echo $FROM_FILE $OTHER",
+        ],
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            IMG,
+            "sh",
+            "-c",
+            "cat /data/data.txt; touch /data/x 2>/dev/null || echo ro",
+        ],
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-a",
+            "stdout",
+            IMG,
+            "sh",
+            "-c",
+            "echo out; echo err >&2",
+        ],
+    ];
+    for args in &cases {
+        let (ours, theirs) = (d.berth(args), d.docker(args));
+        assert_eq!(
+            stdout(&ours),
+            stdout(&theirs),
+            "{args:?}: {}",
+            stderr(&ours)
+        );
+        assert_eq!(stderr(&ours), stderr(&theirs), "{args:?}");
+        assert_eq!(ours.status.code(), Some(0), "{args:?}");
+    }
+    assert_eq!(stdout(&d.berth(&cases[0])), "yes 2\n");
+    assert_eq!(stdout(&d.berth(&cases[1])), "mounted\nro\n");
+    assert_eq!(stdout(&d.berth(&cases[2])), "out\n");
+}
