@@ -199,7 +199,12 @@ impl Client {
         if len.is_some() && !closes {
             *self.idle.borrow_mut() = Some(r);
         }
-        if let Some(v) = theirs
+        // DOCKER_API_VERSION pins the version, as it does for docker.
+        if let Ok(pinned) = std::env::var("DOCKER_API_VERSION")
+            && !pinned.is_empty()
+        {
+            self.api_version = pinned.trim_start_matches('v').to_owned();
+        } else if let Some(v) = theirs
             && version_lt(&v, CLIENT_API_VERSION)
         {
             self.api_version = v;

@@ -770,3 +770,24 @@ fn env_files_bind_mounts_and_attach_choices_work_like_docker() {
     assert_eq!(stdout(&d.berth(&cases[1])), "mounted\nro\n");
     assert_eq!(stdout(&d.berth(&cases[2])), "out\n");
 }
+
+#[test]
+fn docker_api_version_pins_the_version() {
+    prereqs!();
+    let d = Daemon::start();
+    let out = std::process::Command::new(common::BERTH)
+        .args(["version", "--format", "{{.Client.ApiVersion}}"])
+        .env("BERTH_HOST", d.host())
+        .env("DOCKER_API_VERSION", "1.41")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "1.41");
+    let out = std::process::Command::new(common::BERTH)
+        .args(["ps"])
+        .env("BERTH_HOST", d.host())
+        .env("DOCKER_API_VERSION", "1.99")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("Error response from daemon: client version 1.99 is too new"));
+}

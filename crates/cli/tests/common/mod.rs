@@ -280,6 +280,7 @@ impl Daemon {
             .env("BERTH_HOST", self.host())
             .env("BERTH_NO_AUTOSTART", "1")
             .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_API_VERSION")
             .stdin(if input.is_some() {
                 Stdio::piped()
             } else {
