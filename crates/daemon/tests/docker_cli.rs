@@ -320,6 +320,18 @@ impl InspectExt for Daemon {
             self.inspect("memc", "{{.HostConfig.Memory}}"),
             (32 << 20).to_string()
         );
+        assert_eq!(self.inspect("memc", "{{.State.Status}}"), "created");
+        assert!(
+            self.ok(&[
+                "ps",
+                "-a",
+                "--filter",
+                "status=created",
+                "--format",
+                "{{.Names}}"
+            ])
+            .contains("memc")
+        );
         self.ok(&["rm", "memc"]);
     }
 }

@@ -48,7 +48,9 @@ impl ContainerRecord {
             "running"
         } else if s.dead {
             "dead"
-        } else if self.has_been_started || !s.finished_at.is_empty() {
+        } else if self.has_been_started
+            || !(s.finished_at.is_empty() || s.finished_at.starts_with("0001-"))
+        {
             "exited"
         } else {
             "created"
