@@ -242,6 +242,19 @@ fn own_namespaces() -> Vec<(LinuxNamespaceType, u64)> {
     .collect()
 }
 
+/// Sends to the init; if it has already failed (its end is closed), its own error message
+/// (still queued on the socket) is the one worth reporting, not EPIPE.
+fn send_to_init(chan: &sync::Channel, m: &Msg) -> Result<()> {
+    chan.send(m).map_err(|e| match chan.recv() {
+        Ok(Msg::Error(msg)) => Error::Init(
+            msg.strip_prefix("container init: ")
+                .map(str::to_string)
+                .unwrap_or(msg),
+        ),
+        _ => e,
+    })
+}
+
 /// The cgroup path: `linux.cgroupsPath`, or `/<id>` like runc.
 fn cgroup_path(spec: &Spec, id: &str) -> String {
     spec.linux()
@@ -370,11 +383,14 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     let two_stage = plan.joins(LinuxNamespaceType::User)
         || plan.joins(LinuxNamespaceType::Pid)
         || (user_new && !plan.join.is_empty());
-    // The directories exist before the init does (its cgroup mount binds them); the limits are
-    // written before it joins.
-    if let Some(cg) = &cgroup {
-        cg.create()?;
-    }
+    // The directories are made before the init's cgroup mount binds them (it waits for
+    // CgroupReady), and the limits are written before it joins.
+    let make_cgroup = || -> Result<()> {
+        if let Some(cg) = &cgroup {
+            cg.create()?;
+        }
+        Ok(())
+    };
     let limit_cgroup = || -> Result<()> {
         if let (Some(cg), Some(r)) = (&cgroup, linux.resources()) {
             cg.apply(&with_default_device_rules(r, &linux))?;
@@ -388,6 +404,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             .as_ref()
             .is_some_and(|h| h.mode() == berth_cgroups::Mode::V2);
     if early_cgroup {
+        make_cgroup()?;
         limit_cgroup()?;
     }
 
@@ -524,12 +541,17 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
     if two_stage {
         // The intermediate forks the init right after Go: it must be in the cgroup by then.
         join_cgroup()?;
-        parent_chan.send(&Msg::Go)?;
+        send_to_init(&parent_chan, &Msg::Go)?;
+        send_to_init(&parent_chan, &Msg::CgroupReady)?;
     } else {
         // Joining a v1 cgroup waits for an RCU grace period (milliseconds): do it while the
         // child builds its mounts. The child cannot get past RunHooks (before any hook,
         // pivot_root or exec) until we answer, and we answer only after this.
-        parent_chan.send(&Msg::Go)?;
+        send_to_init(&parent_chan, &Msg::Go)?;
+        if !early_cgroup {
+            make_cgroup()?;
+        }
+        send_to_init(&parent_chan, &Msg::CgroupReady)?;
         join_cgroup()?;
         tracing::debug!(
             us = t0.elapsed().as_micros() as u64,
@@ -579,7 +601,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 #[allow(deprecated)]
                 crate::hooks::run_all(hooks.and_then(|h| h.prestart().as_ref()), &st)?;
                 crate::hooks::run_all(hooks.and_then(|h| h.create_runtime().as_ref()), &st)?;
-                parent_chan.send(&Msg::HooksDone)?;
+                send_to_init(&parent_chan, &Msg::HooksDone)?;
             }
             Msg::Ready => {
                 tracing::debug!(us = t0.elapsed().as_micros() as u64, "init ready");

@@ -147,6 +147,16 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
         .as_ref()
         .ok_or_else(|| Error::Config("config has no process".into()))?;
     let mut console_peer: Option<OwnedFd> = None;
+    let cgroup_ready = std::cell::Cell::new(false);
+    let wait_cgroup = || -> Result<()> {
+        if !cgroup_ready.get() {
+            match a.chan.recv()? {
+                Msg::CgroupReady => cgroup_ready.set(true),
+                other => return Err(Error::Init(format!("unexpected sync message {other:?}"))),
+            }
+        }
+        Ok(())
+    };
     let has_mount_ns = plan.creates(LinuxNamespaceType::Mount);
     if has_mount_ns {
         let root = rootfs::prepare_root(spec, &a.rootfs)?;
@@ -157,6 +167,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             hierarchy: a.hierarchy.as_ref(),
             new_cgroupns: plan.creates(LinuxNamespaceType::Cgroup),
             in_userns: user_ns,
+            wait_cgroup: &wait_cgroup,
         };
         rootfs::mount_all(spec, root.as_fd(), &cx)?;
         rootfs::create_devices(spec, root.as_fd(), user_ns)?;
@@ -169,6 +180,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             send_console(a, master)?;
             console_peer = Some(peer);
         }
+        wait_cgroup()?;
         hooks_stage(a, &late_cgroupns)?;
         rootfs::pivot(root.as_fd(), &a.rootfs, a.no_pivot)?;
     } else {
@@ -187,6 +199,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             console_peer = Some(peer);
         }
         // createContainer hooks run here too, before the root changes (as with a mount ns).
+        wait_cgroup()?;
         hooks_stage(a, &late_cgroupns)?;
         rustix::process::chroot(&a.rootfs).at("chroot", &a.rootfs)?;
         rustix::process::chdir("/").ctx(|| "chdir /".into())?;

@@ -35,6 +35,8 @@ pub struct Context2<'a> {
     pub hierarchy: Option<&'a berth_cgroups::Hierarchy>,
     pub new_cgroupns: bool,
     pub in_userns: bool,
+    /// Waits (once) until the runtime has made the container's cgroup directories.
+    pub wait_cgroup: &'a dyn Fn() -> Result<()>,
 }
 
 /// Propagation for `/` in the new mount namespace, so nothing we mount leaks to the host.
@@ -208,6 +210,7 @@ fn mount_one(m: &Mount, root: BorrowedFd<'_>, cx: &Context2<'_>) -> Result<()> {
         .as_deref()
         .unwrap_or(if opts.bind { "bind" } else { "" });
     if typ == "cgroup" || typ == "cgroup2" {
+        (cx.wait_cgroup)()?;
         return mount_cgroup(dest, typ, &opts, root, cx);
     }
     if typ == "proc" || typ == "sysfs" {

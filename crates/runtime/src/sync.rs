@@ -32,6 +32,9 @@ pub enum Msg {
     Console,
     /// child → parent: the seccomp user-notification listener rides along as SCM_RIGHTS.
     SeccompListener,
+    /// parent → child: the container's cgroup directories exist (the cgroup mount may bind
+    /// them now). Made while the child mounts the rest.
+    CgroupReady,
 }
 
 impl Msg {
@@ -46,6 +49,7 @@ impl Msg {
             Msg::Error(s) => (7, s.as_bytes().to_vec()),
             Msg::Console => (8, vec![]),
             Msg::SeccompListener => (9, vec![]),
+            Msg::CgroupReady => (10, vec![]),
         };
         let mut v = Vec::with_capacity(1 + body.len());
         v.push(tag);
@@ -66,6 +70,7 @@ impl Msg {
             7 => Msg::Error(String::from_utf8_lossy(body).into_owned()),
             8 => Msg::Console,
             9 => Msg::SeccompListener,
+            10 => Msg::CgroupReady,
             _ => return Err(bad()),
         })
     }
@@ -97,11 +102,15 @@ impl Channel {
     /// Blocks for the next message; the peer closing its end is an error (it died).
     pub fn recv(&self) -> Result<Msg> {
         let mut buf = [0u8; 8192];
+        let mut reset = false;
         loop {
             match rustix::net::recv(&self.fd, &mut buf, RecvFlags::empty()) {
                 Ok((0, _)) => return Err(Error::Init("container init exited during setup".into())),
                 Ok((n, _)) => return Msg::decode(&buf[..n]),
                 Err(rustix::io::Errno::INTR) => continue,
+                // The peer exited leaving our message unread: the kernel reports that first
+                // (once), but what it sent before exiting (its error) is still queued.
+                Err(rustix::io::Errno::CONNRESET) if !reset => reset = true,
                 Err(e) => return Err(Error::sys("sync recv", e)),
             }
         }
@@ -110,6 +119,7 @@ impl Channel {
     /// Receives a message that may carry a descriptor (the console master).
     pub fn recv_with_fd(&self) -> Result<(Msg, Option<OwnedFd>)> {
         let mut buf = [0u8; 8192];
+        let mut reset = false;
         loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
@@ -118,6 +128,11 @@ impl Channel {
                 match rustix::net::recvmsg(&self.fd, &mut iov, &mut anc, RecvFlags::CMSG_CLOEXEC) {
                     Ok(r) => r.bytes,
                     Err(rustix::io::Errno::INTR) => continue,
+                    // As in `recv`: the reset is reported once, the peer's last words stay.
+                    Err(rustix::io::Errno::CONNRESET) if !reset => {
+                        reset = true;
+                        continue;
+                    }
                     Err(e) => return Err(Error::sys("sync recv", e)),
                 };
             let mut fd = None;
@@ -193,6 +208,16 @@ mod tests {
         }
         drop(a);
         assert!(b.recv().is_err());
+    }
+
+    #[test]
+    fn last_words_of_a_peer_that_left_with_unread_messages_arrive() {
+        let (parent, child) = pair().unwrap();
+        parent.send(&Msg::CgroupReady).unwrap(); // never read by the child
+        child.send(&Msg::Error("boom".into())).unwrap();
+        drop(child);
+        assert_eq!(parent.recv().unwrap(), Msg::Error("boom".into()));
+        assert!(parent.recv().is_err());
     }
 
     #[test]
