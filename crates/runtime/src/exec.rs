@@ -289,8 +289,7 @@ pub fn spawn(store: &Store, o: &ExecOpts) -> Result<Spawned> {
             }
             // A child that exits with our HooksDone unread resets the connection; the error
             // it sent before exiting is still queued behind that.
-            Err(Error::Sys { source, .. })
-                if source.raw_os_error() == Some(libc::ECONNRESET) => {}
+            Err(Error::Sys { source, .. }) if source.raw_os_error() == Some(libc::ECONNRESET) => {}
             Err(_) => break,
         }
     }
