@@ -155,11 +155,14 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
     // UDP echo through 127.0.0.1:<port>; the container sees the gateway as the source.
     // UDP may lose a datagram (e.g. while the neighbour entry resolves): retry like a
     // client would.
-    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-    c.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
+    // Each try from a new socket (a new source port): a datagram that raced the neighbour
+    // entry or the rules can leave a conntrack entry for that exact 4-tuple which later
+    // datagrams of the same socket would keep following for UDP's conntrack timeout.
     let mut buf = [0u8; 16];
-    let echoed = (0..20).any(|_| {
+    let echoed = (0..40).any(|_| {
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
         c.send_to(b"ping", ("127.0.0.1", udp_port)).unwrap();
         let ok = matches!(c.recv_from(&mut buf), Ok((4, _))) && &buf[..4] == b"ping";
         if !ok {
@@ -169,6 +172,7 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
         ok
     });
     assert!(echoed, "no UDP echo through 127.0.0.1:{udp_port}");
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
     c.send_to(b"done", ("127.0.0.1", udp_port)).unwrap();
     let seen = echo.join().unwrap();
     assert!(!seen.is_empty());
