@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Cold pull + unpack of a ~200 MB multi-layer image from a local docker-registry, next to
 # the floor (`tar -x` of the same layers, one after another) and, where installed, the
-# peers (docker pull, podman pull). Usage: crates/image/benches/pull.sh [runs]
+# peers (docker pull, podman pull). Usage: benches/pull.sh [runs]
+# Without a running Docker daemon, a private dockerd (Debian docker.io) is started on its own
+# socket and roots for the docker pull column, and stopped afterwards.
 # Needs: root, docker-registry, hyperfine, a release build of berth-image-tool.
 set -euo pipefail
 RUNS=${1:-5}
@@ -10,9 +12,15 @@ TOOL=${TOOL:-$HERE/../target/release/berth-image-tool}
 [ -x "$TOOL" ] || cargo build --release -p berth-image --bin berth-image-tool
 WORK=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
 REG_PID=
+DOCKERD_PID=
 PODMAN_CLEAN="podman images -q --filter reference=*/bench/minbase | xargs -r podman rmi -f >/dev/null 2>&1 || true"
 cleanup() {
   [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
+  if [ -n "$DOCKERD_PID" ]; then
+    kill "$DOCKERD_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
+    awk -v d="$WORK" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  fi
   command -v podman >/dev/null && sh -c "$PODMAN_CLEAN"
   rm -rf "$WORK"
 }
@@ -59,6 +67,15 @@ CMDS=(
   -n "tar -x floor" --prepare "$FRESH" \
      "for l in \$(cat $WORK/layers); do tar -xzf \$l -C $WORK/cur; done"
 )
+if ! docker info >/dev/null 2>&1 && command -v dockerd >/dev/null; then
+  dockerd --data-root "$WORK/dockerd" --exec-root "$WORK/dockerd-exec" --pidfile "$WORK/dockerd.pid" \
+    --host "unix://$WORK/docker.sock" --bridge=none --iptables=false --ip6tables=false \
+    --ip-forward=false --ip-masq=false --storage-driver=overlay2 \
+    --exec-opt native.cgroupdriver=cgroupfs >"$WORK/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!
+  export DOCKER_HOST="unix://$WORK/docker.sock"
+  for _ in $(seq 300); do docker info >/dev/null 2>&1 && break; sleep 0.1; done
+fi
 if docker info >/dev/null 2>&1; then
   CMDS+=(-n "docker pull" --prepare "docker rmi -f $IMG >/dev/null 2>&1 || true; docker builder prune -af >/dev/null 2>&1 || true" "docker pull -q $IMG")
 else
