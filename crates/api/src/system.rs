@@ -1,14 +1,17 @@
 //! `/_ping`, `/version`, `/info`, `/events`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use berth_engine::Engine;
+use bytes::Bytes;
 use serde_json::json;
 
+use crate::error::{ApiError, ApiResult};
 use crate::version::{API_VERSION, MIN_API_VERSION};
 
 pub async fn ping(method: Method) -> Response {
@@ -152,12 +155,87 @@ pub async fn info(State(e): State<Arc<Engine>>) -> Json<serde_json::Value> {
     }))
 }
 
-/// `GET /events`: berth has no event stream yet; the connection stays open and silent.
-pub async fn events() -> Response {
-    let s = futures_util::stream::pending::<Result<bytes::Bytes, std::io::Error>>();
-    (
+/// `GET /events`: past events from the ring when `since`/`until` ask for them, then live
+/// ones until `until` passes or the client goes away (as dockerd: an `until` in the past
+/// ends the stream after the replay).
+pub async fn events(
+    State(e): State<Arc<Engine>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    use berth_engine::events::{EventFilter, now_nanos, parse_event_time};
+    let time = |k: &str| -> ApiResult<Option<i64>> {
+        match q.get(k).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(v) => parse_event_time(v)
+                .map(Some)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid value for {k}: {v}"))),
+        }
+    };
+    let since = time("since")?;
+    let until = time("until")?;
+    if let (Some(s), Some(u)) = (since, until)
+        && u < s
+    {
+        return Err(ApiError::bad_request(
+            "`since` time cannot be after `until` time",
+        ));
+    }
+    let filter = EventFilter::new(crate::containers::filters(&q)?);
+    let (past, rx) = e.events.subscribe(since, until);
+    let line = |ev: &berth_engine::events::Event| {
+        let mut b = serde_json::to_vec(&ev.to_json()).unwrap_or_default();
+        b.push(b'\n');
+        Bytes::from(b)
+    };
+    let past: Vec<Bytes> = past
+        .iter()
+        .filter(|ev| filter.matches(ev))
+        .map(|ev| line(ev))
+        .collect();
+    let only_past = until.is_some_and(|u| u <= now_nanos());
+    let deadline = until.map(|u| {
+        let left = u.saturating_sub(now_nanos()).max(0) as u64;
+        tokio::time::Instant::now() + std::time::Duration::from_nanos(left)
+    });
+    let live = futures_util::stream::unfold(
+        (rx, filter, only_past),
+        move |(mut rx, filter, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let next = match deadline {
+                    Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
+                        Ok(r) => r,
+                        Err(_) => return None,
+                    },
+                    None => rx.recv().await,
+                };
+                match next {
+                    Ok(ev) => {
+                        if until.is_some_and(|u| ev.time_nano > u) {
+                            return None;
+                        }
+                        if filter.matches(&ev) {
+                            return Some((line(&ev), (rx, filter, false)));
+                        }
+                    }
+                    // A slow reader lost some events; carry on with the newest.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "events subscriber lagged");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    let s = futures_util::StreamExt::map(
+        futures_util::StreamExt::chain(futures_util::stream::iter(past), live),
+        Ok::<_, std::io::Error>,
+    );
+    Ok((
         [("Content-Type", "application/json")],
         axum::body::Body::from_stream(s),
     )
-        .into_response()
+        .into_response())
 }

@@ -54,6 +54,8 @@ pub struct Engine {
     pub(crate) containers: RwLock<HashMap<String, Arc<Container>>>,
     pub(crate) execs: RwLock<HashMap<String, Arc<Exec>>>,
     pub(crate) runtime: berth_runtime::state::Store,
+    /// The event stream (`GET /events`); publish with [`Engine::emit`].
+    pub events: crate::events::EventBus,
 }
 
 impl Engine {
@@ -85,6 +87,7 @@ impl Engine {
             containers: RwLock::new(map),
             execs: RwLock::new(HashMap::new()),
             runtime,
+            events: crate::events::EventBus::new(),
         }))
     }
 

@@ -8,6 +8,7 @@ pub mod container;
 pub mod db;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod ids;
 pub mod lifecycle;
