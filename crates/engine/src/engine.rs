@@ -345,10 +345,12 @@ impl Engine {
             return Err(e);
         }
         tracing::info!(container = %id, name = %rec.name, image = %rec.image, "created");
+        let c = Arc::new(Container::new(rec));
         self.containers
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), Arc::new(Container::new(rec)));
+            .insert(id.clone(), c.clone());
+        self.emit_container(&c, "create", &[]);
         Ok((id, warnings))
     }
 

@@ -298,6 +298,44 @@ impl Engine {
         }
         self.emit("container", action, &rec.id, attrs);
     }
+
+    /// `oom` (when the kernel killed it for memory) and `die` with `exitCode` and
+    /// `execDuration` (whole seconds since the start), as Docker reports an exit.
+    pub(crate) fn emit_exit(&self, c: &Container, exit: &crate::shim::Exit, started_at: &str) {
+        if exit.oom_killed {
+            self.emit_container(c, "oom", &[]);
+        }
+        let ran = berth_image::timefmt::parse_rfc3339(started_at)
+            .map(|s| (berth_image::timefmt::now() - s).max(0))
+            .unwrap_or(0);
+        self.emit_container(
+            c,
+            "die",
+            &[
+                ("exitCode", &exit.exit_code.to_string()),
+                ("execDuration", &ran.to_string()),
+            ],
+        );
+    }
+
+    /// The exec events: Docker names them `exec_create: CMD ARGS` and
+    /// `exec_start: CMD ARGS`, with the exec's ID as `execID`.
+    pub(crate) fn emit_exec(&self, e: &crate::exec::Exec, action: &str, exit_code: Option<i64>) {
+        let Ok(c) = self.get(&e.container) else {
+            return;
+        };
+        let action = if action == "exec_die" {
+            action.to_owned()
+        } else {
+            format!("{action}: {}", e.config.cmd.join(" "))
+        };
+        let code = exit_code.map(|n| n.to_string());
+        let mut extra = vec![("execID", e.id.as_str())];
+        if let Some(code) = &code {
+            extra.push(("exitCode", code));
+        }
+        self.emit_container(&c, &action, &extra);
+    }
 }
 
 #[cfg(test)]

@@ -64,7 +64,8 @@ impl Engine {
         self.execs
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), e);
+            .insert(id.clone(), e.clone());
+        self.emit_exec(&e, "exec_create", None);
         Ok(id)
     }
 
@@ -198,7 +199,9 @@ impl Engine {
         let v = shim::request(&state_dir, json!({"op": "exec_start", "exec_id": e.id})).await?;
         e.state.lock().unwrap_or_else(|p| p.into_inner()).pid =
             v.get("pid").and_then(Value::as_i64).unwrap_or(0);
+        self.emit_exec(e, "exec_start", None);
         let e2 = e.clone();
+        let engine = self.clone();
         tokio::spawn(async move {
             let code = match shim::request(&state_dir, json!({"op": "exec_wait", "exec_id": e2.id}))
                 .await
@@ -214,6 +217,7 @@ impl Engine {
                 s.running = false;
                 s.exit_code = Some(code);
             }
+            engine.emit_exec(&e2, "exec_die", Some(code));
             e2.done.send_replace(true);
         });
         Ok(stream)

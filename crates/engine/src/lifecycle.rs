@@ -320,6 +320,7 @@ impl Engine {
             r.has_been_started = true;
         }
         self.persist(c)?;
+        self.emit_container(c, "start", &[]);
         c.life.send_modify(|l| l.running = true);
         tracing::info!(container = %id, pid, created_ms = t_created.as_millis() as u64, total_ms = t0.elapsed().as_millis() as u64, "started");
         self.spawn_monitor(c.clone());
@@ -401,6 +402,7 @@ impl Engine {
             started_at = r.state.started_at.clone();
         }
         let _ = self.persist(c);
+        self.emit_exit(c, &exit, &started_at);
         tracing::info!(container = %c.id, exit_code = exit.exit_code, "exited");
         self.cleanup_after_exit(c).await;
         let (policy, max, manual, auto_remove, count) = {
@@ -507,7 +509,9 @@ impl Engine {
     ) -> Result<()> {
         let c = self.get(name)?;
         let _op = c.op.lock().await;
-        self.stop_locked(&c, signal, timeout).await
+        self.stop_locked(&c, signal, timeout).await?;
+        self.emit_container(&c, "stop", &[]);
+        Ok(())
     }
 
     async fn stop_locked(
@@ -550,6 +554,7 @@ impl Engine {
         {
             tracing::debug!(container = %c.id, error = %e, "stop signal not delivered");
         }
+        self.emit_container(c, "kill", &[("signal", &sig.to_string())]);
         let wait = if secs < 0 {
             Duration::from_secs(u64::MAX / 4)
         } else {
@@ -559,6 +564,7 @@ impl Engine {
             return Ok(());
         }
         tracing::info!(container = %c.id, timeout = secs, "stop timed out; killing");
+        self.emit_container(c, "kill", &[("signal", "9")]);
         let _ = shim::request(
             &state_dir,
             json!({"op": "kill", "signal": libc::SIGKILL, "all": true}),
@@ -593,6 +599,7 @@ impl Engine {
             json!({"op": "kill", "signal": sig, "all": false}),
         )
         .await?;
+        self.emit_container(&c, "kill", &[("signal", &sig.to_string())]);
         Ok(())
     }
 
@@ -606,11 +613,14 @@ impl Engine {
         let c = self.get(name)?;
         let _op = c.op.lock().await;
         match self.stop_locked(&c, signal, timeout).await {
-            Ok(()) | Err(EngineError::NotModified(_)) => {}
+            Ok(()) => self.emit_container(&c, "stop", &[]),
+            Err(EngineError::NotModified(_)) => {}
             Err(e) => return Err(e),
         }
         c.lock().manually_stopped = false;
-        self.start_locked(&c).await
+        self.start_locked(&c).await?;
+        self.emit_container(&c, "restart", &[]);
+        Ok(())
     }
 
     /// `POST /containers/{id}/pause`.
@@ -642,7 +652,9 @@ impl Engine {
             r.state.paused = true;
             r.state.status = "paused".into();
         }
-        self.persist(&c)
+        self.persist(&c)?;
+        self.emit_container(&c, "pause", &[]);
+        Ok(())
     }
 
     /// `POST /containers/{id}/unpause`.
@@ -654,7 +666,9 @@ impl Engine {
                 c.id
             )));
         }
-        self.unpause_inner(&c).await
+        self.unpause_inner(&c).await?;
+        self.emit_container(&c, "unpause", &[]);
+        Ok(())
     }
 
     async fn unpause_inner(&self, c: &Container) -> Result<()> {
@@ -725,6 +739,7 @@ impl Engine {
             }
         }
         c.life.send_modify(|l| l.removed = true);
+        self.emit_container(&c, "destroy", &[]);
         tracing::info!(container = %id, "removed");
         Ok(())
     }
@@ -773,6 +788,7 @@ impl Engine {
             let r = c.lock();
             (r.state.running, r.config.tty)
         };
+        self.emit_container(&c, "attach", &[]);
         if running {
             let s = shim::attach(&self.state_dir(&c.id), stdin, stdout, stderr, None).await?;
             return Ok((AttachHandle::Ready(s), tty));
@@ -804,6 +820,11 @@ impl Engine {
             json!({"op": "resize", "width": w, "height": h}),
         )
         .await?;
+        self.emit_container(
+            &c,
+            "resize",
+            &[("height", &h.to_string()), ("width", &w.to_string())],
+        );
         Ok(())
     }
 

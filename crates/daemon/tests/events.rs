@@ -1,0 +1,220 @@
+//! `docker events` against berthd: Docker's action names and attributes for the container
+//! lifecycle and exec, filters, `--since`/`--until` replay, and a live stream.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{Daemon, IMG};
+
+macro_rules! prereqs {
+    () => {
+        if !common::have_prereqs() {
+            return;
+        }
+    };
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// A `docker events` process, killed (by its PID) when dropped.
+struct Stream(Child);
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn lifecycle_events_replay_with_since_until_and_filters() {
+    prereqs!();
+    let d = Daemon::start();
+    let since = format!("{:.3}", now() - 1.0);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ev1",
+        "--label",
+        "team=blue",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "100",
+    ]);
+    d.ok(&["exec", "ev1", "true"]);
+    d.ok(&["pause", "ev1"]);
+    d.ok(&["unpause", "ev1"]);
+    d.ok(&["kill", "-s", "USR1", "ev1"]);
+    d.ok(&["stop", "-t", "1", "ev1"]);
+    d.ok(&["rm", "ev1"]);
+    let ev2 = [
+        "run",
+        "--name",
+        "ev2",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "exit 3",
+    ];
+    assert_eq!(d.docker(&ev2).status.code(), Some(3));
+    let until = format!("{:.3}", now() + 0.5);
+    std::thread::sleep(Duration::from_millis(600));
+
+    let events = |filters: &[&str]| -> Vec<String> {
+        let mut args = vec!["events", "--since", &since, "--until", &until];
+        for f in filters {
+            args.push("--filter");
+            args.push(f);
+        }
+        args.extend([
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ]);
+        d.ok(&args).lines().map(str::to_owned).collect()
+    };
+
+    let ev1: Vec<String> = events(&["container=ev1"])
+        .iter()
+        .map(|l| l.split(' ').nth(1).unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        ev1,
+        [
+            "create",
+            "start",
+            "exec_create:",
+            "exec_start:",
+            "exec_die",
+            "pause",
+            "unpause",
+            "kill",
+            "kill",
+            "kill",
+            "die",
+            "stop",
+            "destroy"
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>(),
+        "ev1's events"
+    );
+    // Attributes: die carries the exit code, kill the signal number, labels ride along.
+    let fmt = "{{.Action}} {{.Actor.Attributes.exitCode}} {{.Actor.Attributes.signal}} {{.Actor.Attributes.team}} {{.Actor.Attributes.image}} {{.Status}} {{.From}}";
+    let detail = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=ev1",
+        "--filter",
+        "event=die",
+        "--filter",
+        "event=kill",
+        "--format",
+        fmt,
+    ]);
+    let lines: Vec<&str> = detail.lines().collect();
+    // sleep as PID 1 ignores USR1 and TERM: stop -t 1 ends with SIGKILL, as with dockerd.
+    assert_eq!(lines.len(), 4, "{detail}");
+    assert!(
+        lines[0].starts_with("kill <no value> 10 blue bbtest:latest kill bbtest:latest"),
+        "{detail}"
+    );
+    assert!(lines[1].starts_with("kill <no value> 15 blue"), "{detail}");
+    assert!(lines[2].starts_with("kill <no value> 9 blue"), "{detail}");
+    assert!(lines[3].starts_with("die 137 <no value> blue"), "{detail}");
+    // Exec actions carry the command; the bare name filters them.
+    let execs = events(&["event=exec_start"]);
+    assert_eq!(execs, ["container exec_start: true ev1"], "{execs:?}");
+
+    // Two containers; filter by the other one's name and by label.
+    let ev2 = events(&["container=ev2", "event=die"]);
+    assert_eq!(ev2, ["container die ev2"]);
+    let blue = events(&["label=team=blue", "event=create"]);
+    assert_eq!(blue, ["container create ev1"]);
+    // type=image has none of these; image filter matches containers of that image.
+    assert!(events(&["type=volume"]).is_empty());
+    assert_eq!(events(&["image=bbtest", "event=create"]).len(), 2);
+
+    // An `until` in the past ends the stream after the replay; without since, nothing
+    // from before is replayed.
+    let before = format!("{:.3}", now() - 3600.0);
+    let out = d.ok(&["events", "--since", "0", "--until", &before]);
+    assert!(out.is_empty(), "{out}");
+    // since after until is refused.
+    let bad = d.docker(&["events", "--since", &until, "--until", &since]);
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn events_stream_live_until_client_goes() {
+    prereqs!();
+    let d = Daemon::start();
+    let child = Command::new("docker")
+        .args([
+            "events",
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=start",
+            "--filter",
+            "event=die",
+            "--format",
+            "{{json .}}",
+        ])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("dockercfg"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut s = Stream(child);
+    let out = s.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    // Give the CLI time to connect before anything happens.
+    std::thread::sleep(Duration::from_millis(700));
+    let id = d.ok(&["run", "-d", "--network", "none", IMG, "sh", "-c", "exit 7"]);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let l = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("live event within 20 s");
+        got.push(serde_json::from_str::<serde_json::Value>(&l).unwrap());
+    }
+    assert_eq!(got[0]["Action"], "start");
+    assert_eq!(got[1]["Action"], "die");
+    assert_eq!(got[1]["Actor"]["ID"], id.as_str());
+    assert_eq!(got[1]["Actor"]["Attributes"]["exitCode"], "7");
+    assert_eq!(got[1]["Type"], "container");
+    assert_eq!(got[1]["scope"], "local");
+    assert!(got[1]["timeNano"].as_i64().unwrap() >= got[0]["timeNano"].as_i64().unwrap());
+    // The stream stays open: nothing more arrives, and the process is still there.
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    assert!(s.0.try_wait().unwrap().is_none());
+    drop(s);
+    // berthd lives on after its subscriber went away.
+    d.ok(&["version"]);
+}
