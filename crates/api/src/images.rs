@@ -1,22 +1,29 @@
-//! Images: pull (`POST /images/create?fromImage=`) with Docker's JSON progress stream,
-//! import (`fromSrc=-`), list and inspect.
+//! Images: pull (`POST /images/create?fromImage=`) and push with Docker's JSON progress
+//! streams, import (`fromSrc=-` with `changes`), list (filters), inspect, history, tag,
+//! delete, prune, save (`/get`), load, commit, and `POST /auth` (registry login check).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_engine::{Engine, EngineError};
+use berth_image::auth::RegistryAuth;
+use berth_image::images::RemoveAction;
 use berth_image::pull::{LayerStatus, Progress, PullOptions};
+use berth_image::push::PushOptions;
 use berth_image::reference::Reference;
+use berth_image::registry::RegistryClient;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+use crate::containers::{filters, flag};
 use crate::error::{ApiError, ApiResult};
 
 fn line(v: Value) -> Bytes {
@@ -82,11 +89,14 @@ fn tokio_stream_from(
 pub async fn create(
     State(e): State<Arc<Engine>>,
     Query(q): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
     req: Request,
 ) -> ApiResult<Response> {
     if let Some(src) = q.get("fromSrc") {
-        return import(e, &q, src, req).await;
+        let changes = query_all(raw.as_deref(), "changes");
+        return import(e, &q, src, changes, req).await;
     }
+    let client = client_for(&e, req.headers());
     let from = q.get("fromImage").cloned().unwrap_or_default();
     if from.is_empty() {
         return Err(ApiError::bad_request("fromImage or fromSrc is required"));
@@ -112,8 +122,9 @@ pub async fn create(
             progress: Some(sink),
             ..Default::default()
         };
-        match e.images.pull(&e.registry, &reference, &opts).await {
+        match e.images.pull(&client, &reference, &opts).await {
             Ok((rec, res)) => {
+                e.emit_image("pull", &reference.familiar(), &reference.familiar_name());
                 let _ = tx.send(line(json!({"status": format!("Digest: {}", res.digest)})));
                 let what = if before.as_ref() == Some(&rec.id) {
                     format!("Status: Image is up to date for {}", reference.familiar())
@@ -138,6 +149,7 @@ async fn import(
     e: Arc<Engine>,
     q: &HashMap<String, String>,
     src: &str,
+    changes: Vec<String>,
     req: Request,
 ) -> ApiResult<Response> {
     if src != "-" {
@@ -158,29 +170,16 @@ async fn import(
                 .map_err(|e| ApiError::bad_request(e.to_string()))?
         })
     };
-    let changes: Vec<String> = q
-        .get("changes")
-        .map(|c| vec![c.clone()])
-        .unwrap_or_default();
+    // Docker also splits one `changes` value on newlines.
+    let changes: Vec<String> = changes
+        .iter()
+        .flat_map(|c| c.lines())
+        .filter(|c| !c.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
     let message = q.get("message").cloned();
-    // Spool the body to a temp file: the importer is synchronous.
-    let tmpdir = e.cfg.data_root.join("tmp");
-    tokio::fs::create_dir_all(&tmpdir)
-        .await
-        .map_err(|err| ApiError::from(EngineError::internal("tmp dir", err)))?;
-    let tmp = tmpdir.join(format!("import-{}", berth_engine::ids::random_hex(8)));
-    let mut f = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(|err| ApiError::from(EngineError::internal("spool import", err)))?;
-    let mut body = req.into_body().into_data_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|err| ApiError::bad_request(format!("read body: {err}")))?;
-        f.write_all(&chunk)
-            .await
-            .map_err(|err| ApiError::from(EngineError::internal("spool import", err)))?;
-    }
-    f.flush().await.ok();
-    drop(f);
+    let tmp = spool(&e, "import", req).await?;
+    let name = reference.as_ref().map(|r| r.familiar()).unwrap_or_default();
     let e2 = e.clone();
     let tmp2 = tmp.clone();
     let res = tokio::task::spawn_blocking(move || {
@@ -199,6 +198,7 @@ async fn import(
     let (tx, rx) = mpsc::unbounded_channel();
     match res {
         Ok(Ok(rec)) => {
+            e.emit_image("import", &rec.id.to_string(), &name);
             let _ = tx.send(line(json!({"status": rec.id.to_string()})));
         }
         Ok(Err(err)) => {
@@ -212,31 +212,456 @@ async fn import(
     Ok(stream_response(rx))
 }
 
-/// `GET /images/json`.
-pub async fn list(State(e): State<Arc<Engine>>) -> ApiResult<Json<Value>> {
-    let l = e.images.list().map_err(EngineError::from)?;
+/// Every value of `key` in a raw query string (`changes` and `names` repeat).
+pub fn query_all(raw: Option<&str>, key: &str) -> Vec<String> {
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                    match u8::from_str_radix(hex, 16) {
+                        Ok(v) => {
+                            out.push(v);
+                            i += 2;
+                        }
+                        Err(_) => out.push(b'%'),
+                    }
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    raw.unwrap_or("")
+        .split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k) == key).then(|| decode(v))
+        })
+        .collect()
+}
+
+/// Streams the request body into a temp file under the data root (the archive readers
+/// are synchronous). The caller removes it.
+async fn spool(e: &Engine, what: &str, req: Request) -> ApiResult<std::path::PathBuf> {
+    let tmpdir = e.cfg.data_root.join("tmp");
+    tokio::fs::create_dir_all(&tmpdir)
+        .await
+        .map_err(|err| ApiError::from(EngineError::internal("tmp dir", err)))?;
+    let tmp = tmpdir.join(format!("{what}-{}", berth_engine::ids::random_hex(8)));
+    let mut f = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|err| ApiError::from(EngineError::internal("spool upload", err)))?;
+    let mut body = req.into_body().into_data_stream();
+    let res: ApiResult<()> = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|err| ApiError::bad_request(format!("read body: {err}")))?;
+            f.write_all(&chunk)
+                .await
+                .map_err(|err| ApiError::from(EngineError::internal("spool upload", err)))?;
+        }
+        f.flush().await.ok();
+        Ok(())
+    }
+    .await;
+    if let Err(err) = res {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(err);
+    }
+    Ok(tmp)
+}
+
+/// The registry client for a request: the daemon's, or one answering with the request's
+/// `X-Registry-Auth` credentials.
+fn client_for(e: &Engine, headers: &HeaderMap) -> RegistryClient {
+    let auth = headers
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .and_then(RegistryAuth::decode_header);
+    match auth.as_ref().and_then(|a| a.credential().map(|c| (a, c))) {
+        Some((a, c)) => e.registry.with_credential(&a.registry_host(), c),
+        None => e.registry.clone(),
+    }
+}
+
+fn summary_json(e: &Engine, s: &berth_image::images::ImageSummary, shared: Option<u64>) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    let users = berth_image::digest::Digest::parse(&s.id)
+        .map(|d| e.image_users(&d).len())
+        .unwrap_or(0);
+    v["ParentId"] = json!("");
+    v["SharedSize"] = shared.map_or(json!(-1), |n| json!(n));
+    v["VirtualSize"] = json!(s.size);
+    v["Containers"] = json!(users);
+    v
+}
+
+/// Per image ID, the bytes of its layers that other images share.
+pub fn shared_sizes(e: &Engine) -> HashMap<String, u64> {
+    e.images
+        .disk_usage()
+        .map(|u| {
+            u.per_image
+                .into_iter()
+                .map(|i| (i.id.to_string(), i.shared_size))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `GET /images/json` (`filters`, `shared-size`; berth has no intermediate images, so
+/// `all` changes nothing).
+pub async fn list(
+    State(e): State<Arc<Engine>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let f = filters(&q)?;
+    let l = e.image_list(&f)?;
+    let shared = flag(&q, "shared-size").then(|| shared_sizes(&e));
     let out: Vec<Value> = l
-        .into_iter()
+        .iter()
         .map(|s| {
-            let mut v = serde_json::to_value(&s).unwrap_or_default();
-            v["ParentId"] = json!("");
-            v["SharedSize"] = json!(-1);
-            v["VirtualSize"] = json!(s.size);
-            v["Containers"] = json!(-1);
-            v
+            let sh = shared.as_ref().map(|m| m.get(&s.id).copied().unwrap_or(0));
+            summary_json(&e, s, sh)
         })
         .collect();
     Ok(Json(json!(out)))
 }
 
-/// `GET /images/{name}/json` (names contain slashes, so this takes the whole rest).
-pub async fn get(State(e): State<Arc<Engine>>, Path(rest): Path<String>) -> ApiResult<Json<Value>> {
-    let Some(name) = rest.strip_suffix("/json") else {
-        return Err(ApiError(
-            axum::http::StatusCode::NOT_FOUND,
-            format!("page not found: /images/{rest}"),
-        ));
+fn not_found(path: &str) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("page not found: {path}"))
+}
+
+/// `GET /images/{name}/json|history|get` and `GET /images/get?names=` (names contain
+/// slashes, so this takes the whole rest).
+pub async fn get(
+    State(e): State<Arc<Engine>>,
+    Path(rest): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    if rest == "get" {
+        return save(e, query_all(raw.as_deref(), "names")).await;
+    }
+    if let Some(name) = rest.strip_suffix("/json") {
+        let i = e.images.inspect(name).map_err(EngineError::from)?;
+        return Ok(Json(serde_json::to_value(i).unwrap_or_default()).into_response());
+    }
+    if let Some(name) = rest.strip_suffix("/history") {
+        let h = e.images.history(name).map_err(EngineError::from)?;
+        return Ok(Json(json!(h)).into_response());
+    }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return save(e, vec![name.to_owned()]).await;
+    }
+    Err(not_found(&format!("/images/{rest}")))
+}
+
+/// `POST /images/{name}/tag|push`, `POST /images/load`, `POST /images/prune`.
+pub async fn post(
+    State(e): State<Arc<Engine>>,
+    Path(rest): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    req: Request,
+) -> ApiResult<Response> {
+    match rest.as_str() {
+        "load" => return load(e, flag(&q, "quiet"), req).await,
+        "prune" => return prune(e, &q).await,
+        _ => {}
+    }
+    if let Some(name) = rest.strip_suffix("/tag") {
+        let repo = q.get("repo").cloned().unwrap_or_default();
+        if repo.is_empty() {
+            return Err(ApiError::bad_request(
+                "repository name must have at least one component",
+            ));
+        }
+        let tag = q.get("tag").cloned().unwrap_or_default();
+        let target = if tag.is_empty() {
+            repo
+        } else {
+            format!("{repo}:{tag}")
+        };
+        e.images.tag(name, &target).map_err(EngineError::from)?;
+        if let (Ok(rec), Ok(r)) = (e.images.resolve(&target), Reference::parse(&target)) {
+            let t = if r.tag().is_some() {
+                r.familiar()
+            } else {
+                format!("{}:latest", r.familiar())
+            };
+            e.emit_image("tag", &rec.id.to_string(), &t);
+        }
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    if let Some(name) = rest.strip_suffix("/push") {
+        let tag = q.get("tag").cloned().unwrap_or_default();
+        let client = client_for(&e, req.headers());
+        return push(e, client, name, &tag).await;
+    }
+    Err(not_found(&format!("/images/{rest}")))
+}
+
+/// `DELETE /images/{name}` (`force`; `noprune` has nothing to keep: berth records no
+/// parent images).
+pub async fn delete(
+    State(e): State<Arc<Engine>>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let actions = e.image_remove(&name, flag(&q, "force")).await?;
+    Ok(Json(actions_json(&actions)))
+}
+
+fn actions_json(actions: &[RemoveAction]) -> Value {
+    json!(
+        actions
+            .iter()
+            .map(|a| match a {
+                RemoveAction::Untagged(t) => json!({ "Untagged": t }),
+                RemoveAction::Deleted(d) => json!({ "Deleted": d.to_string() }),
+            })
+            .collect::<Vec<_>>()
+    )
+}
+
+async fn prune(e: Arc<Engine>, q: &HashMap<String, String>) -> ApiResult<Response> {
+    let f = filters(q)?;
+    let (actions, freed) = e.image_prune(&f).await?;
+    Ok(
+        Json(json!({ "ImagesDeleted": actions_json(&actions), "SpaceReclaimed": freed }))
+            .into_response(),
+    )
+}
+
+/// A `Write` that hands its bytes to an async body through a bounded channel, so a
+/// synchronous archive writer streams without buffering the whole tar.
+struct ChannelWriter(mpsc::Sender<Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `docker save`: a docker-archive tar of the named images, streamed.
+async fn save(e: Arc<Engine>, names: Vec<String>) -> ApiResult<Response> {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no images named"));
+    }
+    for n in &names {
+        let rec = e.images.resolve(n).map_err(EngineError::from)?;
+        e.emit_image("save", &rec.id.to_string(), n);
+    }
+    let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let w = std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter(tx));
+        match berth_image::archive::save(&e.images, &refs, w) {
+            Ok(mut w) => {
+                let _ = std::io::Write::flush(&mut w);
+            }
+            Err(err) => tracing::warn!(error = %err, "image save failed mid-stream"),
+        }
+    });
+    let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(Ok::<_, std::io::Error>);
+    Ok((
+        [("Content-Type", "application/x-tar")],
+        Body::from_stream(s),
+    )
+        .into_response())
+}
+
+/// `docker load`: `{"stream":"Loaded image: …"}` per image.
+async fn load(e: Arc<Engine>, _quiet: bool, req: Request) -> ApiResult<Response> {
+    let tmp = spool(&e, "load", req).await?;
+    let e2 = e.clone();
+    let tmp2 = tmp.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&tmp2).map_err(|err| err.to_string())?;
+        berth_image::archive::load(&e2.images, f).map_err(|err| err.to_string())
+    })
+    .await
+    .map_err(|err| err.to_string())
+    .and_then(|r| r);
+    let _ = std::fs::remove_file(&tmp);
+    let loaded = res.map_err(|m| ApiError::bad_request(format!("load: {m}")))?;
+    let mut out = Vec::new();
+    for l in &loaded {
+        let id = l.id.to_string();
+        e.emit_image("load", &id, l.tags.first().unwrap_or(&id));
+        if l.tags.is_empty() {
+            out.extend_from_slice(&line(
+                json!({"stream": format!("Loaded image ID: {}\n", l.id)}),
+            ));
+        }
+        for t in &l.tags {
+            out.extend_from_slice(&line(json!({"stream": format!("Loaded image: {t}\n")})));
+        }
+    }
+    Ok(([("Content-Type", "application/json")], out).into_response())
+}
+
+fn push_line(p: &Progress) -> Value {
+    let id = short(&p.layer);
+    match &p.status {
+        LayerStatus::AlreadyExists => {
+            json!({"status": "Layer already exists", "progressDetail": {}, "id": id})
+        }
+        LayerStatus::Done => json!({"status": "Pushed", "progressDetail": {}, "id": id}),
+        LayerStatus::Downloading { current, total } => {
+            let mut v = progress_line(p);
+            v["status"] = json!("Pushing");
+            v["progressDetail"] = json!({"current": current, "total": total});
+            v
+        }
+        _ => progress_line(p),
+    }
+}
+
+/// `docker push`: every local tag of `name` (or just `tag`), with Docker's progress stream.
+async fn push(
+    e: Arc<Engine>,
+    client: RegistryClient,
+    name: &str,
+    tag: &str,
+) -> ApiResult<Response> {
+    let repo = Reference::parse(name).map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let targets: Vec<Reference> = if tag.is_empty() {
+        let mut v: Vec<Reference> = e
+            .images
+            .list()
+            .map_err(EngineError::from)?
+            .iter()
+            .flat_map(|s| s.repo_tags.clone())
+            .filter_map(|t| Reference::parse(&t).ok())
+            .filter(|r| r.name() == repo.name())
+            .collect();
+        v.sort_by_key(|r| r.to_string());
+        v
+    } else {
+        vec![
+            repo.with_tag(tag)
+                .map_err(|err| ApiError::bad_request(err.to_string()))?,
+        ]
     };
-    let i = e.images.inspect(name).map_err(EngineError::from)?;
-    Ok(Json(serde_json::to_value(i).unwrap_or_default()))
+    if targets.is_empty() || e.images.resolve(&targets[0].to_string()).is_err() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "An image does not exist locally with the tag: {}",
+                repo.familiar_name()
+            ),
+        ));
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tx.send(line(
+        json!({"status": format!("The push refers to repository [{}]", repo.name())}),
+    ));
+    tokio::spawn(async move {
+        for t in targets {
+            let Ok(rec) = e.images.resolve(&t.to_string()) else {
+                continue;
+            };
+            if let Ok((m, _)) = e.images.manifest_and_config(&rec) {
+                for l in &m.layers {
+                    let _ = tx.send(line(json!({"status": "Preparing", "progressDetail": {}, "id": short(&l.digest)})));
+                }
+            }
+            let tx2 = tx.clone();
+            let opts = PushOptions {
+                progress: Some(Arc::new(move |p: Progress| {
+                    let _ = tx2.send(line(push_line(&p)));
+                })),
+                ..Default::default()
+            };
+            match e.images.push(&client, &t.to_string(), &t, &opts).await {
+                Ok(_) => {
+                    e.emit_image("push", &t.familiar(), &t.familiar_name());
+                    let size = e.images.content().size(&rec.manifest).unwrap_or(0);
+                    let tag = t.tag().unwrap_or("latest").to_owned();
+                    let _ = tx.send(line(
+                        json!({"status": format!("{tag}: digest: {} size: {size}", rec.manifest)}),
+                    ));
+                    let _ = tx.send(line(json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": rec.manifest.to_string(), "Size": size}})));
+                }
+                Err(err) => {
+                    let _ = tx.send(err_line(&EngineError::from(err).to_string()));
+                    return;
+                }
+            }
+        }
+    });
+    Ok(stream_response(rx))
+}
+
+/// `POST /commit`.
+pub async fn commit(
+    State(e): State<Arc<Engine>>,
+    Query(q): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let config = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<Option<berth_engine::types::Config>>(&body)
+            .map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?
+    };
+    let container = q.get("container").cloned().unwrap_or_default();
+    if container.is_empty() {
+        return Err(ApiError::bad_request("container is required"));
+    }
+    let repo = q.get("repo").cloned().unwrap_or_default();
+    let tag = q.get("tag").cloned().unwrap_or_default();
+    let reference = match (repo.is_empty(), tag.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(repo),
+        (false, false) => Some(format!("{repo}:{tag}")),
+    };
+    let req = berth_engine::images::CommitRequest {
+        container,
+        reference,
+        comment: q.get("comment").cloned(),
+        author: q.get("author").cloned(),
+        pause: q.get("pause").is_none_or(|_| flag(&q, "pause")),
+        changes: query_all(raw.as_deref(), "changes")
+            .iter()
+            .flat_map(|c| c.lines().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect(),
+        config,
+    };
+    let id = e.commit(req).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "Id": id }))))
+}
+
+/// `POST /auth`: checks the credentials against the registry; nothing is stored (the
+/// client keeps them and sends them with each pull and push).
+pub async fn auth(State(e): State<Arc<Engine>>, body: Bytes) -> ApiResult<Json<Value>> {
+    let a: RegistryAuth = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?;
+    let host = a.registry_host();
+    let client = match a.credential() {
+        Some(c) => e.registry.with_credential(&host, c),
+        None => e.registry.clone(),
+    };
+    match client.login(&host).await {
+        Ok(()) => Ok(Json(
+            json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+        )),
+        Err(err @ berth_image::registry::RegistryError::Auth { .. }) => {
+            Err(ApiError(StatusCode::UNAUTHORIZED, err.to_string()))
+        }
+        Err(err) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())),
+    }
 }

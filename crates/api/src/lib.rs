@@ -30,7 +30,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/events", get(system::events))
         .route("/images/create", post(images::create))
         .route("/images/json", get(images::list))
-        .route("/images/{*rest}", get(images::get))
+        .route(
+            "/images/{*rest}",
+            get(images::get)
+                .post(images::post)
+                .delete(images::delete),
+        )
+        .route("/commit", post(images::commit))
+        .route("/auth", post(images::auth))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/{id}/json", get(containers::inspect))

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod ids;
+pub mod images;
 pub mod lifecycle;
 pub mod logs;
 pub mod mounts;

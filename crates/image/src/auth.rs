@@ -234,6 +234,68 @@ impl Credentials {
     }
 }
 
+/// The Docker API's `X-Registry-Auth` header (and `POST /auth` body): base64url JSON with
+/// `username`/`password`, or `auth` (base64 `user:password`), and `serveraddress`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RegistryAuth {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub auth: String,
+    #[serde(default)]
+    pub serveraddress: String,
+    #[serde(default, rename = "identitytoken")]
+    pub identity_token: String,
+}
+
+impl RegistryAuth {
+    /// Decodes the header value (URL-safe or standard base64, padded or not). None when it
+    /// is empty or not valid; Docker then proceeds anonymously, and so do we.
+    pub fn decode_header(value: &str) -> Option<RegistryAuth> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+        let v = value.trim();
+        if v.is_empty() {
+            return None;
+        }
+        let raw = URL_SAFE
+            .decode(v)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(v))
+            .or_else(|_| STANDARD.decode(v))
+            .ok()?;
+        serde_json::from_slice(&raw).ok()
+    }
+
+    /// The user name and password, from the fields or from `auth`.
+    pub fn credential(&self) -> Option<Credential> {
+        if !self.username.is_empty() {
+            return Some(Credential {
+                username: self.username.clone(),
+                password: self.password.clone(),
+            });
+        }
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(self.auth.trim())
+            .ok()?;
+        let s = String::from_utf8(raw).ok()?;
+        let (u, p) = s.split_once(':')?;
+        (!u.is_empty()).then(|| Credential {
+            username: u.to_owned(),
+            password: p.to_owned(),
+        })
+    }
+
+    /// The registry host the credentials are for (`docker.io` when none is named).
+    pub fn registry_host(&self) -> String {
+        if self.serveraddress.is_empty() {
+            "docker.io".to_owned()
+        } else {
+            normalize_host(&self.serveraddress)
+        }
+    }
+}
+
 /// Records a login in a Docker-format file (berth's own store), keeping other keys.
 pub fn store_login(path: &Path, host: &str, cred: &Credential) -> Result<(), AuthError> {
     let mut file: ConfigFile = match std::fs::read(path) {
@@ -423,6 +485,28 @@ mod tests {
         c2.merge_file(&store).unwrap();
         assert_eq!(c2.get("localhost:5000").unwrap().username, "u");
         assert!(c2.get("nowhere").is_none());
+    }
+
+    #[test]
+    fn x_registry_auth_headers_decode_in_every_form_docker_clients_send() {
+        use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+        let json = r#"{"username":"u","password":"p?>","serveraddress":"127.0.0.1:5000"}"#;
+        for enc in [URL_SAFE.encode(json), URL_SAFE_NO_PAD.encode(json)] {
+            let a = RegistryAuth::decode_header(&enc).unwrap();
+            assert_eq!(a.credential().unwrap().password, "p?>");
+            assert_eq!(a.registry_host(), "127.0.0.1:5000");
+        }
+        let a = RegistryAuth::decode_header(&URL_SAFE.encode(r#"{"auth":"dTpwOnc="}"#)).unwrap();
+        assert_eq!(a.credential().unwrap().password, "p:w");
+        assert_eq!(a.registry_host(), "docker.io");
+        assert!(
+            RegistryAuth::decode_header(&URL_SAFE.encode("{}"))
+                .unwrap()
+                .credential()
+                .is_none()
+        );
+        assert!(RegistryAuth::decode_header("").is_none());
+        assert!(RegistryAuth::decode_header("%%%").is_none());
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct CommitOptions {
     /// History `created_by` (a build step's instruction).
     pub created_by: Option<String>,
     pub reference: Option<Reference>,
+    /// The new image's runtime config before `changes` (`docker commit` records the
+    /// container's config); None keeps the parent image's.
+    pub config: Option<manifest::ContainerConfig>,
 }
 
 impl ImageStore {
@@ -109,7 +112,11 @@ impl ImageStore {
         )?;
 
         let now = timefmt::format_rfc3339(timefmt::now());
-        let mut cc = pcfg.config.clone().unwrap_or_default();
+        let mut cc = opts
+            .config
+            .clone()
+            .or_else(|| pcfg.config.clone())
+            .unwrap_or_default();
         apply_changes(&mut cc, &opts.changes)?;
         let mut diff_ids = pcfg.rootfs.diff_ids.clone();
         diff_ids.push(diff_id);

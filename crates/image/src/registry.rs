@@ -197,6 +197,49 @@ impl RegistryClient {
         &self.cfg
     }
 
+    /// A client that answers challenges from `host` with `cred` (a request's own
+    /// credentials, as the Docker API's `X-Registry-Auth` carries them). It shares the
+    /// connection pool but not the token cache: tokens belong to whoever obtained them.
+    pub fn with_credential(&self, host: &str, cred: crate::auth::Credential) -> RegistryClient {
+        let mut cfg = (*self.cfg).clone();
+        cfg.credentials.insert(host, cred);
+        RegistryClient {
+            http: self.http.clone(),
+            cfg: Arc::new(cfg),
+            tokens: Arc::default(),
+            schemes: self.schemes.clone(),
+        }
+    }
+
+    /// Checks this client's credentials for `domain` the way `docker login` does: the
+    /// registry's `/v2/` with whatever authentication it asks for. A registry that asks for
+    /// none accepts anyone. Rejected credentials are [`RegistryError::Auth`].
+    pub async fn login(&self, domain: &str) -> Result<(), RegistryError> {
+        self.probe(domain).await;
+        let ep = self
+            .endpoints(domain)
+            .pop()
+            .ok_or_else(|| RegistryError::Auth {
+                registry: domain.to_owned(),
+                reason: "no endpoint".into(),
+            })?;
+        let url = format!("{}/v2/", ep.base);
+        let resp = self.send(&ep, Method::GET, &url, "", &[], None).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(RegistryError::Auth {
+                registry: ep.host.clone(),
+                reason: "unauthorized: incorrect username or password".into(),
+            }),
+            status => Err(RegistryError::Status {
+                method: Method::GET,
+                url,
+                status,
+                body: resp.text().await.unwrap_or_default(),
+            }),
+        }
+    }
+
     fn insecure(&self, host: &str) -> bool {
         is_local(host) || self.cfg.insecure.iter().any(|h| h == host)
     }

@@ -1,0 +1,291 @@
+//! Image endpoints through the stock docker CLI against berthd: history, tag, rmi, prune,
+//! list filters, save/load, import with --change, commit.
+
+mod common;
+
+use common::{Daemon, IMG, stderr, stdout};
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn history_tag_and_rmi_untag_delete_and_refuse_in_use_images() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let hist = d.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        IMG,
+    ]);
+    assert_eq!(hist, "berth import|Imported from -");
+    let id = d.ok(&["image", "inspect", "-f", "{{.Id}}", IMG]);
+
+    d.ok(&["tag", IMG, "other:1"]);
+    d.ok(&["tag", IMG, "localhost:5000/ns/other"]);
+    assert_eq!(d.ok(&["image", "inspect", "-f", "{{.Id}}", "other:1"]), id);
+    let tags = d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    for t in ["bbtest:latest", "other:1", "localhost:5000/ns/other:latest"] {
+        assert!(tags.contains(t), "{tags}");
+    }
+    // A bad tag is a 400 with Docker's wording of the reason.
+    assert!(!d.docker(&["tag", IMG, "UPPER:1"]).status.success());
+    assert!(stderr(&d.docker(&["tag", "nosuch", "x:1"])).contains("No such image"));
+
+    // Removing one of several tags only untags.
+    assert_eq!(d.ok(&["rmi", "other:1"]), "Untagged: other:1");
+    assert_eq!(d.ok(&["image", "inspect", "-f", "{{.Id}}", IMG]), id);
+    // By ID with several tags: refused unless forced.
+    let out = d.docker(&["rmi", &id[7..19]]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("referenced in multiple repositories"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An image a container uses: 409 without force; force only untags.
+    d.ok(&["create", "--network", "none", "--name", "user", IMG, "true"]);
+    d.ok(&["rmi", "localhost:5000/ns/other"]);
+    let out = d.docker(&["rmi", IMG]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("conflict"), "{}", stderr(&out));
+    assert_eq!(d.ok(&["rmi", "-f", IMG]), "Untagged: bbtest:latest");
+    assert_eq!(d.inspect("user", "{{.Image}}"), id);
+    assert_eq!(
+        d.ok(&["images", "-q", "--no-trunc", "-f", "dangling=true"]),
+        id
+    );
+    // The container still runs from the untagged image.
+    d.ok(&["start", "-a", "user"]);
+
+    // Once the container is gone, prune deletes the dangling image.
+    d.ok(&["rm", "user"]);
+    let out = d.ok(&["image", "prune", "-f"]);
+    assert!(out.contains(&format!("deleted: {id}")), "{out}");
+    assert_eq!(d.ok(&["images", "-q"]), "");
+    assert!(stderr(&d.docker(&["rmi", "nosuch:1"])).contains("No such image"));
+}
+
+#[test]
+fn image_list_filters_and_prune_all() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let tar = common::busybox_tarball(d.dir.path());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    d.ok(&[
+        "import",
+        "--change",
+        "LABEL team=blue tier=1",
+        tar.to_str().unwrap(),
+        "labelled:1",
+    ]);
+    let names = |args: &[&str]| {
+        let mut a = vec!["images", "--format", "{{.Repository}}:{{.Tag}}"];
+        a.extend_from_slice(args);
+        let mut v = lines(&d.ok(&a));
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["-f", "reference=label*"]), ["labelled:1"]);
+    assert_eq!(names(&["-f", "reference=bbtest:latest"]), ["bbtest:latest"]);
+    assert_eq!(names(&["-f", "label=team=blue"]), ["labelled:1"]);
+    assert_eq!(names(&["-f", "label=team=red"]), Vec::<String>::new());
+    assert_eq!(names(&["-f", "since=bbtest"]), ["labelled:1"]);
+    assert_eq!(names(&["-f", "before=labelled:1"]), ["bbtest:latest"]);
+    assert_eq!(names(&["-f", "dangling=false"]).len(), 2);
+    assert_eq!(names(&["-a"]).len(), 2);
+    assert!(!d.docker(&["images", "-f", "since=nosuch"]).status.success());
+
+    // prune -a: every image no container uses, narrowed by label.
+    d.ok(&["create", "--network", "none", "--name", "keep", IMG, "true"]);
+    let out = d.ok(&["image", "prune", "-a", "-f", "--filter", "label=team=red"]);
+    assert!(!out.contains("deleted"), "{out}");
+    let out = d.ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains("untagged: labelled:1"), "{out}");
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    assert_eq!(names(&[]), ["bbtest:latest"]);
+}
+
+#[test]
+fn save_then_load_round_trips_images_and_tags() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    d.ok(&["tag", IMG, "saved:1"]);
+    let id = d.ok(&["image", "inspect", "-f", "{{.Id}}", IMG]);
+    let file = d.dir.path().join("images.tar");
+    d.ok(&["save", "-o", file.to_str().unwrap(), IMG, "saved:1"]);
+    assert!(std::fs::metadata(&file).unwrap().len() > 100_000);
+    d.ok(&["rmi", IMG, "saved:1"]);
+    assert_eq!(d.ok(&["images", "-q"]), "");
+    let out = d.ok(&["load", "-i", file.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: bbtest:latest"), "{out}");
+    assert!(out.contains("Loaded image: saved:1"), "{out}");
+    assert_eq!(d.ok(&["image", "inspect", "-f", "{{.Id}}", "saved:1"]), id);
+    assert_eq!(
+        d.ok(&["run", "--network", "none", "--rm", "saved:1", "echo", "ok"]),
+        "ok"
+    );
+
+    // Through stdin/stdout, and by ID (which loads untagged, as Docker's does).
+    let out = d.docker(&["save", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tar = out.stdout;
+    d.ok(&["rmi", IMG, "saved:1"]);
+    let out = d.docker_stdin(&["load"], Some(&tar));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("Loaded image ID: {id}")),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(d.ok(&["images", "-q", "--no-trunc"]), id);
+
+    assert!(stderr(&d.docker(&["save", "nosuch:1"])).contains("No such image"));
+    let out = d.docker_stdin(&["load"], Some(b"not a tar at all"));
+    assert!(!out.status.success());
+}
+
+#[test]
+fn import_applies_changes_and_message() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let tar = common::busybox_tarball(d.dir.path());
+    d.ok(&[
+        "import",
+        "-m",
+        "from a tarball",
+        "--change",
+        "CMD [\"sh\", \"-c\", \"echo $GREETING from $(pwd) as $(id -u)\"]",
+        "--change",
+        "ENV GREETING=hello",
+        "--change",
+        "WORKDIR /tmp",
+        "--change",
+        "USER 1000",
+        "--change",
+        "LABEL purpose=test",
+        "--change",
+        "EXPOSE 8080",
+        "--change",
+        "VOLUME /data",
+        "--change",
+        "ENTRYPOINT []",
+        tar.to_str().unwrap(),
+        "imp:1",
+    ]);
+    let f = |fmt: &str| d.ok(&["image", "inspect", "-f", fmt, "imp:1"]);
+    assert_eq!(f("{{.Comment}}"), "from a tarball");
+    assert_eq!(f("{{json .Config.Env}}"), r#"["GREETING=hello"]"#);
+    assert_eq!(f("{{.Config.WorkingDir}}|{{.Config.User}}"), "/tmp|1000");
+    assert_eq!(f("{{json .Config.Labels}}"), r#"{"purpose":"test"}"#);
+    assert_eq!(f("{{json .Config.ExposedPorts}}"), r#"{"8080/tcp":{}}"#);
+    assert_eq!(f("{{json .Config.Volumes}}"), r#"{"/data":{}}"#);
+    assert_eq!(
+        d.ok(&["run", "--network", "none", "--rm", "imp:1"]),
+        "hello from /tmp as 1000"
+    );
+    let out = d.docker(&[
+        "import",
+        "--change",
+        "FROM x",
+        tar.to_str().unwrap(),
+        "bad:1",
+    ]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn commit_records_changes_author_and_message_and_runs() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "c1",
+        "-e",
+        "FOO=bar",
+        IMG,
+        "sh",
+        "-c",
+        "echo hello > /greeting",
+    ]);
+    let id = d.ok(&[
+        "commit",
+        "-a",
+        "Jane <jane@example.com>",
+        "-m",
+        "add greeting",
+        "--change",
+        "CMD [\"cat\", \"/greeting\"]",
+        "--change",
+        "LABEL committed=yes",
+        "c1",
+        "committed:1",
+    ]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    let f = |fmt: &str| d.ok(&["image", "inspect", "-f", fmt, "committed:1"]);
+    assert_eq!(f("{{.Author}}"), "Jane <jane@example.com>");
+    assert_eq!(f("{{.Comment}}"), "add greeting");
+    assert_eq!(f("{{.Config.Labels.committed}}"), "yes");
+    assert!(
+        f("{{json .Config.Env}}").contains("FOO=bar"),
+        "the container's config is kept"
+    );
+    assert_eq!(f("{{len .RootFS.Layers}}"), "2");
+    assert_eq!(
+        d.ok(&["run", "--network", "none", "--rm", "committed:1"]),
+        "hello"
+    );
+    let hist = d.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        "committed:1",
+    ]);
+    assert_eq!(lines(&hist)[0], "sh -c echo hello > /greeting|add greeting");
+
+    // A running container is paused for the commit and keeps running.
+    d.ok(&[
+        "run",
+        "--network",
+        "none",
+        "-d",
+        "--name",
+        "r1",
+        IMG,
+        "sleep",
+        "100",
+    ]);
+    d.ok(&["exec", "r1", "sh", "-c", "echo live > /state; rm /bin/true"]);
+    let id2 = d.ok(&["commit", "r1"]);
+    assert_eq!(d.inspect("r1", "{{.State.Status}}"), "running");
+    assert_eq!(
+        d.ok(&["run", "--network", "none", "--rm", &id2, "cat", "/state"]),
+        "live"
+    );
+    // Deletions travel as whiteouts.
+    let out = d.docker(&["run", "--network", "none", "--rm", &id2, "ls", "/bin/true"]);
+    assert!(!out.status.success());
+    assert!(stderr(&d.docker(&["commit", "nosuch"])).contains("No such container"));
+    assert!(
+        !d.docker(&["commit", "--change", "BOGUS x", "c1"])
+            .status
+            .success()
+    );
+}
