@@ -67,8 +67,11 @@ pub struct Client {
     pub sock: PathBuf,
     pub host: String,
     /// `/v1.NN` once negotiated.
-    prefix: String,
-    pub api_version: String,
+    prefix: std::cell::RefCell<String>,
+    api_version: std::cell::RefCell<String>,
+    /// The version is our own until the daemon refuses it (then `/_ping` negotiates):
+    /// one round trip fewer per command against any daemon that speaks ours.
+    optimistic: std::cell::Cell<bool>,
     /// The ping's connection, kept open for the command's first request: one connect
     /// and one server-side accept fewer per invocation.
     idle: std::cell::RefCell<Option<BufReader<UnixStream>>>,
@@ -81,6 +84,7 @@ impl Clone for Client {
             host: self.host.clone(),
             prefix: self.prefix.clone(),
             api_version: self.api_version.clone(),
+            optimistic: std::cell::Cell::new(false),
             idle: std::cell::RefCell::new(None),
         }
     }
@@ -149,8 +153,9 @@ impl Client {
         Client {
             sock,
             host,
-            prefix: String::new(),
-            api_version: CLIENT_API_VERSION.to_owned(),
+            prefix: std::cell::RefCell::new(String::new()),
+            api_version: std::cell::RefCell::new(CLIENT_API_VERSION.to_owned()),
+            optimistic: std::cell::Cell::new(false),
             idle: std::cell::RefCell::new(None),
         }
     }
@@ -164,8 +169,30 @@ impl Client {
         })
     }
 
-    /// `GET /_ping`: the daemon's `API-Version` caps ours (docker's negotiation).
+    pub fn api_version(&self) -> String {
+        self.api_version.borrow().clone()
+    }
+
+    /// Connects (so a missing daemon shows now) and keeps the connection for the first
+    /// request, which goes out with our API version (or DOCKER_API_VERSION's); a daemon
+    /// that refuses it makes [`Client::raw`] negotiate with `/_ping` and retry.
     pub fn negotiate(&mut self) -> Result<()> {
+        let s = self.connect()?;
+        *self.idle.borrow_mut() = Some(BufReader::new(s));
+        if let Ok(pinned) = std::env::var("DOCKER_API_VERSION")
+            && !pinned.is_empty()
+        {
+            *self.api_version.borrow_mut() = pinned.trim_start_matches('v').to_owned();
+        } else {
+            self.optimistic.set(true);
+        }
+        *self.prefix.borrow_mut() = format!("/v{}", self.api_version.borrow());
+        Ok(())
+    }
+
+    /// `GET /_ping`: the daemon's `API-Version` caps ours (docker's negotiation).
+    fn ping_negotiate(&self) -> Result<()> {
+        *self.prefix.borrow_mut() = String::new();
         let mut s = self.connect()?;
         self.write_request(
             &mut s,
@@ -199,17 +226,12 @@ impl Client {
         if len.is_some() && !closes {
             *self.idle.borrow_mut() = Some(r);
         }
-        // DOCKER_API_VERSION pins the version, as it does for docker.
-        if let Ok(pinned) = std::env::var("DOCKER_API_VERSION")
-            && !pinned.is_empty()
-        {
-            self.api_version = pinned.trim_start_matches('v').to_owned();
-        } else if let Some(v) = theirs
+        if let Some(v) = theirs
             && version_lt(&v, CLIENT_API_VERSION)
         {
-            self.api_version = v;
+            *self.api_version.borrow_mut() = v;
         }
-        self.prefix = format!("/v{}", self.api_version);
+        *self.prefix.borrow_mut() = format!("/v{}", self.api_version.borrow());
         Ok(())
     }
 
@@ -223,7 +245,7 @@ impl Client {
     ) -> Result<()> {
         let mut req = format!(
             "{method} {}{path} HTTP/1.1\r\nHost: api\r\nUser-Agent: berth/{}\r\n",
-            self.prefix,
+            self.prefix.borrow(),
             env!("CARGO_PKG_VERSION")
         );
         for (k, v) in extra {
@@ -237,16 +259,19 @@ impl Client {
         }
         match body {
             Some(b) => {
-                req.push_str(&format!(
-                    "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                    b.len()
-                ));
+                if !extra
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                {
+                    req.push_str("Content-Type: application/json\r\n");
+                }
+                req.push_str(&format!("Content-Length: {}\r\n\r\n", b.len()));
                 let mut buf = req.into_bytes();
                 buf.extend_from_slice(b);
                 s.write_all(&buf)?;
             }
             None => {
-                if method == "POST" {
+                if method == "POST" || method == "PUT" {
                     req.push_str("Content-Length: 0\r\n");
                 }
                 req.push_str("\r\n");
@@ -290,7 +315,20 @@ impl Client {
         body: Option<&[u8]>,
         extra: &[(&str, &str)],
     ) -> Result<Response> {
-        let (r, status, headers) = self.exchange(method, path, body, extra)?;
+        let (mut r, status, headers) = self.exchange(method, path, body, extra)?;
+        if self.optimistic.replace(false) && status == 400 {
+            let mut b = vec![0u8; header_len(&headers).unwrap_or(0) as usize];
+            r.read_exact(&mut b)?;
+            if String::from_utf8_lossy(&b).contains("is too new") {
+                self.ping_negotiate()?;
+                return self.raw(method, path, body, extra);
+            }
+            return Ok(Response {
+                status,
+                headers,
+                body: Box::new(io::Cursor::new(b)),
+            });
+        }
         let chunked = headers.iter().any(|(k, v)| {
             k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
         });

@@ -14,7 +14,7 @@ use crate::format::{self, Format};
 const PS_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
-fn st(v: &Value, k: &str) -> String {
+pub fn st(v: &Value, k: &str) -> String {
     v.get(k).and_then(Value::as_str).unwrap_or("").to_owned()
 }
 
@@ -204,7 +204,7 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
 
 /// Runs `op` for each name; prints the name on success and docker's error otherwise;
 /// exit 1 if any failed.
-fn each(names: &[String], mut op: impl FnMut(&str) -> Result<()>) -> Result<()> {
+pub fn each(names: &[String], mut op: impl FnMut(&str) -> Result<()>) -> Result<()> {
     let mut failed = false;
     for n in names {
         match op(n) {
@@ -314,7 +314,7 @@ pub fn wait(c: &Client, a: &NamesArgs) -> Result<()> {
 /// `--since/--until` as the API wants them (unix seconds): a Go duration (`10m`, `1h30m`,
 /// `2.5s`) counts back from now, as docker's client computes it; a number or anything
 /// else is sent as it is.
-fn api_time(v: &str) -> Result<String> {
+pub fn api_time(v: &str) -> Result<String> {
     if v.parse::<f64>().is_ok() || !v.ends_with(['s', 'm', 'h']) {
         return Ok(v.to_owned());
     }
@@ -421,13 +421,19 @@ pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
             }
         }
     }
-    match &a.format {
-        Some(f) => {
+    print_docs(found, a.format.as_deref())?;
+    if failed { Err(Exit(1).into()) } else { Ok(()) }
+}
+
+/// Inspect output: each document through `-f`, else the JSON array as docker indents it.
+pub fn print_docs(found: Vec<Value>, f: Option<&str>) -> Result<()> {
+    match f {
+        Some(f) if !f.is_empty() && f != "json" => {
             for v in &found {
                 println!("{}", format::render_one(f, v)?);
             }
         }
-        None => {
+        _ => {
             // Docker prints the array indented by 4 spaces, even when empty.
             let mut buf = Vec::new();
             let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
@@ -436,6 +442,29 @@ pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
             println!("{}", String::from_utf8_lossy(&buf));
         }
     }
+    Ok(())
+}
+
+/// Inspects each name at `path(name)`; docker's errors for the missing ones (exit 1).
+pub fn inspect_each(
+    c: &Client,
+    names: &[String],
+    f: Option<&str>,
+    path: impl Fn(&str) -> String,
+) -> Result<()> {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for n in names {
+        match c.get_json(&path(n)) {
+            Ok(v) => found.push(v),
+            Err(e) if e.downcast_ref::<DaemonError>().is_some() => {
+                failed = true;
+                eprintln!("{e}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    print_docs(found, f)?;
     if failed { Err(Exit(1).into()) } else { Ok(()) }
 }
 

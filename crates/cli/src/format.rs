@@ -150,20 +150,35 @@ impl Format {
     /// Renders rows (and a header from `headers`, a map of field name → column title)
     /// to stdout.
     pub fn render(&self, rows: &[Json], headers: &Json) -> Result<()> {
-        let tmpl = parse(&self.body)?;
+        // Templates that are only text and `{{.Field}}` (every default table) are filled
+        // in directly; gotmpl parses the rest (and rows whose fields are not strings).
+        let simple = simple_segments(&self.body);
+        let mut tmpl = None;
+        let mut exec = |data: &Json, strict: bool| -> Result<String> {
+            if let Some(segs) = &simple
+                && let Some(s) = fill(segs, data)
+            {
+                return Ok(s);
+            }
+            if tmpl.is_none() {
+                tmpl = Some(parse(&self.body)?);
+            }
+            let t = tmpl.as_ref().ok_or_else(|| anyhow!("template"))?;
+            match t.execute_to_string(&to_value(data)) {
+                Ok(s) => Ok(s),
+                Err(_) if !strict => Ok(String::new()),
+                Err(e) => Err(anyhow!("template: {e}")),
+            }
+        };
         let mut out = Vec::new();
         if self.table {
             // Docker executes the same template on the header context.
-            let h = tmpl
-                .execute_to_string(&to_value(headers))
-                .unwrap_or_default();
+            let h = exec(headers, false)?;
             out.extend_from_slice(h.as_bytes());
             out.push(b'\n');
         }
         for r in rows {
-            let line = tmpl
-                .execute_to_string(&to_value(r))
-                .map_err(|e| anyhow!("template: {e}"))?;
+            let line = exec(r, true)?;
             out.extend_from_slice(line.as_bytes());
             out.push(b'\n');
         }
@@ -180,6 +195,50 @@ impl Format {
         lock.flush()?;
         Ok(())
     }
+}
+
+enum Seg<'a> {
+    Text(&'a str),
+    Field(&'a str),
+}
+
+/// A template made only of text and `{{.Field}}` actions, split; None for anything else.
+fn simple_segments(body: &str) -> Option<Vec<Seg<'_>>> {
+    let mut segs = Vec::new();
+    let mut rest = body;
+    while let Some(i) = rest.find("{{") {
+        if i > 0 {
+            segs.push(Seg::Text(&rest[..i]));
+        }
+        let after = &rest[i + 2..];
+        let j = after.find("}}")?;
+        let field = after[..j].trim().strip_prefix('.')?;
+        if field.is_empty()
+            || !field
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return None;
+        }
+        segs.push(Seg::Field(field));
+        rest = &after[j + 2..];
+    }
+    if !rest.is_empty() {
+        segs.push(Seg::Text(rest));
+    }
+    Some(segs)
+}
+
+/// The segments filled from a row whose referenced fields are all strings.
+fn fill(segs: &[Seg<'_>], data: &Json) -> Option<String> {
+    let mut s = String::new();
+    for seg in segs {
+        match seg {
+            Seg::Text(t) => s.push_str(t),
+            Seg::Field(f) => s.push_str(data.get(*f)?.as_str()?),
+        }
+    }
+    Some(s)
 }
 
 /// Docker's `units.HumanDuration`.
@@ -222,25 +281,41 @@ pub fn human_duration(secs: i64) -> String {
 
 /// Docker's `units.HumanSizeWithPrecision(n, 3)`: decimal units, 3 significant digits.
 pub fn human_size(n: f64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = n;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", sig3(v), UNITS[i])
+    units(n, 1000.0, &DECIMAL, 3)
 }
 
-/// `%.3g` for 0 <= v < 1000, trailing zeros dropped as Go's %g does.
-fn sig3(v: f64) -> String {
-    let decimals = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
+/// Docker's `units.HumanSize` (4 significant digits; `system df`).
+pub fn human_size4(n: f64) -> String {
+    units(n, 1000.0, &DECIMAL, 4)
+}
+
+/// Docker's `units.BytesSize`: binary units, 4 significant digits (`stats`).
+pub fn bytes_size(n: f64) -> String {
+    const BINARY: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    units(n, 1024.0, &BINARY, 4)
+}
+
+const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+
+/// go-units' CustomSize with `%.{sig}g`.
+fn units(n: f64, base: f64, names: &[&str], sig: usize) -> String {
+    let mut v = n;
+    let mut i = 0;
+    while v >= base && i < names.len() - 1 {
+        v /= base;
+        i += 1;
+    }
+    format!("{}{}", sig_digits(v, sig), names[i])
+}
+
+/// `%.{sig}g` for 0 <= v < 10^sig, trailing zeros dropped as Go's %g does.
+fn sig_digits(v: f64, sig: usize) -> String {
+    let int_digits = if v >= 1.0 {
+        v.log10().floor() as usize + 1
     } else {
-        2
+        1
     };
+    let decimals = sig.saturating_sub(int_digits);
     let t = format!("{v:.decimals$}");
     if t.contains('.') {
         t.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -306,6 +381,17 @@ mod tests {
             render_one("{{range .Names}}[{{.}}]{{end}}", &d).unwrap(),
             "[a][b]"
         );
+    }
+
+    #[test]
+    fn plain_field_templates_are_filled_directly() {
+        let segs = simple_segments("{{.ID}}\t{{ .Names }}!").unwrap();
+        let row = json!({"ID": "a", "Names": "b"});
+        assert_eq!(fill(&segs, &row).unwrap(), "a\tb!");
+        assert!(fill(&segs, &json!({"ID": 1, "Names": "b"})).is_none());
+        assert!(simple_segments("{{json .}}").is_none());
+        assert!(simple_segments("{{.State.Running}}").is_none());
+        assert!(simple_segments("{{- .ID}}").is_none());
     }
 
     #[test]

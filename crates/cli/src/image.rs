@@ -44,16 +44,20 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
         let id = short_id(i.get("Id").and_then(Value::as_str).unwrap_or(""), trunc);
         let created = i.get("Created").and_then(Value::as_i64).unwrap_or(0);
         let size = format::human_size(i.get("Size").and_then(Value::as_f64).unwrap_or(0.0));
-        let tags: Vec<String> = i
-            .get("RepoTags")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let tags = crate::ops::str_list(i, "RepoTags");
+        // -1 means "not computed" (docker prints N/A).
+        let num = |k: &str| i.get(k).and_then(Value::as_i64).unwrap_or(-1);
+        let containers = match num("Containers") {
+            -1 => "N/A".to_owned(),
+            n => n.to_string(),
+        };
+        let (shared, unique) = match num("SharedSize") {
+            -1 => ("N/A".to_owned(), "N/A".to_owned()),
+            n => (
+                format::human_size(n as f64),
+                format::human_size((num("Size") - n) as f64),
+            ),
+        };
         let digest = i
             .get("RepoDigests")
             .and_then(Value::as_array)
@@ -76,8 +80,9 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
             rows.push(json!({
                 "Repository": repo, "Tag": tag, "ID": id, "Digest": digest,
                 "CreatedSince": format!("{} ago", format::human_duration(format::now() - created)),
-                "CreatedAt": crate::container::created_at(created), "Size": size, "Containers": "N/A",
-                "SharedSize": "N/A", "UniqueSize": "N/A", "VirtualSize": size,
+                "CreatedAt": crate::container::created_at(created), "Size": size,
+                "Containers": containers, "SharedSize": shared, "UniqueSize": unique,
+                "VirtualSize": size,
             }));
         }
     }
@@ -164,7 +169,10 @@ impl Bars {
             bar.set_length(t);
             bar.set_position(c);
         }
-        if matches!(status, "Pull complete" | "Already exists") {
+        if matches!(
+            status,
+            "Pull complete" | "Already exists" | "Pushed" | "Layer already exists"
+        ) {
             if let Some(t) = bar.length() {
                 bar.set_position(t);
             }
@@ -195,6 +203,66 @@ impl Bars {
     }
 }
 
+/// Shows a daemon's JSON progress stream (pull, push, load): per-layer bars on a
+/// terminal, else docker's plain lines (one per layer event, byte counters left out);
+/// `stream` text (load's "Loaded image") as it is. An `error` ends it as a StreamError.
+pub fn show_progress(
+    body: impl std::io::Read,
+    out: &mut dyn Write,
+    term: bool,
+    quiet: bool,
+    to_stdout: bool,
+) -> Result<()> {
+    let mut bars = Bars::new(term, to_stdout);
+    let mut last_status = String::new();
+    for line in BufReader::new(body).lines() {
+        let line = line?;
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(e) = v.get("error").and_then(Value::as_str) {
+            bars.finish();
+            return Err(StreamError(e.to_owned()).into());
+        }
+        if let Some(t) = v.get("stream").and_then(Value::as_str) {
+            if !quiet || t.starts_with("Loaded image") {
+                bars.finish();
+                write!(out, "{t}")?;
+            }
+            continue;
+        }
+        let status = v.get("status").and_then(Value::as_str).unwrap_or("");
+        if quiet || status.is_empty() {
+            continue;
+        }
+        let id = v.get("id").and_then(Value::as_str);
+        if term
+            && let Some(id) = id
+            && !status.starts_with("Pulling from")
+            && !status.starts_with("The push refers")
+        {
+            bars.update(id, status, &v);
+            continue;
+        }
+        // Byte counters are for progress bars; plain output keeps only the events.
+        let progress = matches!(
+            status,
+            "Downloading" | "Extracting" | "Pushing" | "Loading layer"
+        ) || v.pointer("/progressDetail/current").is_some();
+        let text = match id {
+            Some(id) if !progress => format!("{id}: {status}"),
+            Some(_) => continue,
+            None => status.to_owned(),
+        };
+        if text != last_status {
+            bars.println(out, &text)?;
+            last_status = text;
+        }
+    }
+    bars.finish();
+    Ok(())
+}
+
 /// Pulls, printing docker's plain progress lines to `out` (the daemon's JSON stream,
 /// one line per layer event, byte counters left out).
 pub fn pull_to(
@@ -212,45 +280,13 @@ pub fn pull_to(
     if let Some(p) = &a.platform {
         path.push_str(&format!("&platform={}", enc(p)));
     }
-    let r = c.post(&path, None)?;
-    let term = !a.quiet && out_is_terminal;
-    let mut bars = Bars::new(term, to_stdout);
-    let mut last_status = String::new();
-    for line in BufReader::new(r.body).lines() {
-        let line = line?;
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if let Some(e) = v.get("error").and_then(Value::as_str) {
-            bars.finish();
-            return Err(StreamError(e.to_owned()).into());
-        }
-        let status = v.get("status").and_then(Value::as_str).unwrap_or("");
-        if a.quiet || status.is_empty() {
-            continue;
-        }
-        let id = v.get("id").and_then(Value::as_str);
-        if term
-            && let Some(id) = id
-            && !status.starts_with("Pulling from")
-        {
-            bars.update(id, status, &v);
-            continue;
-        }
-        // Byte counters are for progress bars; plain output keeps only the events.
-        let progress = matches!(status, "Downloading" | "Extracting")
-            || v.pointer("/progressDetail/current").is_some();
-        let text = match id {
-            Some(id) if !progress => format!("{id}: {status}"),
-            Some(_) => continue,
-            None => status.to_owned(),
-        };
-        if text != last_status {
-            bars.println(out, &text)?;
-            last_status = text;
-        }
-    }
-    bars.finish();
+    let auth = crate::auth::header_for(&name);
+    let extra: Vec<(&str, &str)> = auth
+        .iter()
+        .map(|h| ("X-Registry-Auth", h.as_str()))
+        .collect();
+    let r = c.raw("POST", &path, None, &extra)?.check()?;
+    show_progress(r.body, out, !a.quiet && out_is_terminal, a.quiet, to_stdout)?;
     let full = if name.contains('/') {
         let first = name.split('/').next().unwrap_or("");
         if first.contains('.') || first.contains(':') || first == "localhost" {

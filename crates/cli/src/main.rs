@@ -5,19 +5,28 @@
 //! Exit codes follow docker: flag and daemon errors are 125 for `run`/`create`, 1 for
 //! other commands; `run`, `start -a` and `wait` pass the container's own code through.
 
+mod args;
+mod auth;
 mod cli;
 mod client;
 mod container;
+mod cp;
 mod daemon;
 mod format;
 mod image;
+mod imgops;
+mod network;
+mod ops;
 mod run;
+mod stats;
 mod stream;
 mod system;
 mod tty;
+mod volume;
 
 use clap::Parser;
 
+use crate::args::{NetworkCmd, SystemCmd, VolumeCmd};
 use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd};
 use crate::client::Client;
 
@@ -101,6 +110,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Daemon(a) => return daemon::exec_foreground(&a.args),
         Cmd::Completion(a) => return cli::completion(a),
         Cmd::Man => return cli::man(),
+        Cmd::Logout(a) => return auth::logout(a),
         _ => {}
     }
     let c = client(&cli)?;
@@ -124,6 +134,46 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Wait(a) => container::wait(&c, &a),
         Cmd::Pause(a) => container::pause(&c, &a, true),
         Cmd::Unpause(a) => container::pause(&c, &a, false),
+        Cmd::Top(a) => ops::top(&c, &a),
+        Cmd::Stats(a) => stats::stats(&c, &a),
+        Cmd::Cp(a) => cp::cp(&c, &a),
+        Cmd::Diff(a) => ops::diff(&c, &a),
+        Cmd::Export(a) => ops::export(&c, &a),
+        Cmd::Import(a) => imgops::import(&c, &a),
+        Cmd::Commit(a) => ops::commit(&c, &a),
+        Cmd::Rename(a) => ops::rename(&c, &a),
+        Cmd::Update(a) => ops::update(&c, &a),
+        Cmd::Port(a) => ops::port(&c, &a),
+        Cmd::Push(a) => imgops::push(&c, &a),
+        Cmd::Rmi(a) => imgops::rmi(&c, &a),
+        Cmd::Tag(a) => imgops::tag(&c, &a),
+        Cmd::Save(a) => imgops::save(&c, &a),
+        Cmd::Load(a) => imgops::load(&c, &a),
+        Cmd::History(a) => imgops::history(&c, &a),
+        Cmd::Login(a) => auth::login(&c, &a),
+        Cmd::Events(a) => network::events(&c, &a),
+        Cmd::Volume(sub) => match sub {
+            VolumeCmd::Create(a) => volume::create(&c, &a),
+            VolumeCmd::Ls(a) => volume::ls(&c, &a),
+            VolumeCmd::Inspect(a) => volume::inspect(&c, &a),
+            VolumeCmd::Rm(a) => volume::rm(&c, &a),
+            VolumeCmd::Prune(a) => volume::prune(&c, &a),
+        },
+        Cmd::Network(sub) => match sub {
+            NetworkCmd::Create(a) => network::create(&c, &a),
+            NetworkCmd::Ls(a) => network::ls(&c, &a),
+            NetworkCmd::Inspect(a) => network::inspect(&c, &a),
+            NetworkCmd::Rm(a) => network::rm(&c, &a),
+            NetworkCmd::Connect(a) => network::connect(&c, &a),
+            NetworkCmd::Disconnect(a) => network::disconnect(&c, &a),
+            NetworkCmd::Prune(a) => network::prune(&c, &a),
+        },
+        Cmd::System(sub) => match sub {
+            SystemCmd::Df(a) => volume::df(&c, &a),
+            SystemCmd::Prune(a) => volume::system_prune(&c, &a),
+            SystemCmd::Info(a) => system::info(&c, &a),
+            SystemCmd::Events(a) => network::events(&c, &a),
+        },
         Cmd::Container(sub) => match sub {
             ContainerCmd::Ls(a) => container::ps(&c, &a),
             ContainerCmd::Run(a) => run::run(&c, &a),
@@ -140,12 +190,30 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             ContainerCmd::Wait(a) => container::wait(&c, &a),
             ContainerCmd::Pause(a) => container::pause(&c, &a, true),
             ContainerCmd::Unpause(a) => container::pause(&c, &a, false),
+            ContainerCmd::Top(a) => ops::top(&c, &a),
+            ContainerCmd::Stats(a) => stats::stats(&c, &a),
+            ContainerCmd::Cp(a) => cp::cp(&c, &a),
+            ContainerCmd::Diff(a) => ops::diff(&c, &a),
+            ContainerCmd::Export(a) => ops::export(&c, &a),
+            ContainerCmd::Commit(a) => ops::commit(&c, &a),
+            ContainerCmd::Rename(a) => ops::rename(&c, &a),
+            ContainerCmd::Update(a) => ops::update(&c, &a),
+            ContainerCmd::Port(a) => ops::port(&c, &a),
+            ContainerCmd::Prune(a) => ops::prune(&c, &a),
         },
         Cmd::Image(sub) => match sub {
             ImageCmd::Ls(a) => image::list(&c, &a),
             ImageCmd::Pull(a) => image::pull(&c, &a),
             ImageCmd::Inspect(a) => container::inspect(&c, &a, Some("image")),
+            ImageCmd::History(a) => imgops::history(&c, &a),
+            ImageCmd::Import(a) => imgops::import(&c, &a),
+            ImageCmd::Load(a) => imgops::load(&c, &a),
+            ImageCmd::Prune(a) => imgops::prune(&c, &a),
+            ImageCmd::Push(a) => imgops::push(&c, &a),
+            ImageCmd::Rm(a) => imgops::rmi(&c, &a),
+            ImageCmd::Save(a) => imgops::save(&c, &a),
+            ImageCmd::Tag(a) => imgops::tag(&c, &a),
         },
-        Cmd::Daemon(_) | Cmd::Completion(_) | Cmd::Man => Ok(()),
+        Cmd::Daemon(_) | Cmd::Completion(_) | Cmd::Man | Cmd::Logout(_) => Ok(()),
     }
 }

@@ -24,10 +24,10 @@ fn go_arch() -> &'static str {
 pub fn version(c: &Client, a: &VersionArgs) -> Result<()> {
     let server = c.get_json("/version")?;
     let pinned = std::env::var("DOCKER_API_VERSION").is_ok_and(|v| !v.is_empty());
-    let api = if c.api_version != CLIENT_API_VERSION && !pinned {
-        format!("{} (downgraded from {CLIENT_API_VERSION})", c.api_version)
+    let api = if c.api_version() != CLIENT_API_VERSION && !pinned {
+        format!("{} (downgraded from {CLIENT_API_VERSION})", c.api_version())
     } else {
-        c.api_version.clone()
+        c.api_version()
     };
     let client = json!({
         "Platform": {"Name": ""},

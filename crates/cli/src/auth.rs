@@ -1,0 +1,264 @@
+//! login/logout and registry credentials, kept where docker keeps them
+//! (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, `auths.<server>.auth` =
+//! base64 of `user:password`), so both CLIs share one login. Pull and push send them as
+//! `X-Registry-Auth` (base64url JSON), as docker does.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::args::{LoginArgs, LogoutArgs};
+use crate::client::Client;
+
+/// Docker Hub's key in config.json.
+pub const INDEX_SERVER: &str = "https://index.docker.io/v1/";
+
+pub fn config_path() -> PathBuf {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".docker")
+        });
+    dir.join("config.json")
+}
+
+fn load_config() -> Result<Map<String, Value>> {
+    let p = config_path();
+    match std::fs::read(&p) {
+        Ok(b) if !b.is_empty() => match serde_json::from_slice(&b) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => bail!("loading config file: {}: invalid JSON", p.display()),
+        },
+        _ => Ok(Map::new()),
+    }
+}
+
+/// Written like docker writes it (tab indent), through a temp file and a rename.
+fn save_config(m: &Map<String, Value>) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let p = config_path();
+    if let Some(dir) = p.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    serde::Serialize::serialize(m, &mut ser)?;
+    let tmp = p.with_extension("json.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(&buf)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &p)?;
+    Ok(())
+}
+
+/// `https://host/v2/` → `host` (docker's ConvertToHostname).
+fn hostname(s: &str) -> &str {
+    let s = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s);
+    s.split('/').next().unwrap_or(s)
+}
+
+/// The registry an image reference lives on, as config.json keys it.
+pub fn registry_of(image: &str) -> String {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            if first == "docker.io" || first == "index.docker.io" {
+                INDEX_SERVER.to_owned()
+            } else {
+                first.to_owned()
+            }
+        }
+        _ => INDEX_SERVER.to_owned(),
+    }
+}
+
+/// Stored credentials for a registry: (username, password).
+fn credentials(server: &str) -> Option<(String, String)> {
+    let cfg = load_config().ok()?;
+    let auths = cfg.get("auths")?.as_object()?;
+    let entry = auths.get(server).or_else(|| {
+        auths
+            .iter()
+            .find(|(k, _)| hostname(k) == hostname(server))
+            .map(|(_, v)| v)
+    })?;
+    let raw = entry.get("auth")?.as_str()?;
+    let dec = base64::engine::general_purpose::STANDARD.decode(raw).ok()?;
+    let text = String::from_utf8(dec).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_owned(), p.to_owned()))
+}
+
+/// The `X-Registry-Auth` value for pulling/pushing `image`, when we hold credentials.
+pub fn header_for(image: &str) -> Option<String> {
+    let server = registry_of(image);
+    let (u, p) = credentials(&server)?;
+    let j = json!({"username": u, "password": p, "serveraddress": server});
+    Some(base64::engine::general_purpose::URL_SAFE.encode(j.to_string()))
+}
+
+fn prompt(text: &str) -> Result<String> {
+    eprint!("{text}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Reads a password from the terminal with echo off.
+fn prompt_password() -> Result<String> {
+    use rustix::termios::{self, LocalModes, OptionalActions};
+    let fd = rustix::stdio::stdin();
+    let saved = termios::tcgetattr(fd).ok();
+    if let Some(t) = &saved {
+        let mut quiet = t.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        let _ = termios::tcsetattr(fd, OptionalActions::Now, &quiet);
+    }
+    let r = prompt("Password: ");
+    if let Some(t) = &saved {
+        let _ = termios::tcsetattr(fd, OptionalActions::Now, t);
+        eprintln!();
+    }
+    r
+}
+
+pub fn login(c: &Client, a: &LoginArgs) -> Result<()> {
+    let server = match a.server.as_deref() {
+        None | Some("") | Some("docker.io") | Some("index.docker.io") => INDEX_SERVER.to_owned(),
+        Some(s) => s.to_owned(),
+    };
+    if a.password.is_some() && a.password_stdin {
+        bail!("--password and --password-stdin are mutually exclusive");
+    }
+    if a.password_stdin && a.username.is_none() {
+        bail!("Must provide --username with --password-stdin");
+    }
+    let password = if a.password_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s.trim_end_matches(['\r', '\n']).to_owned()
+    } else if let Some(p) = &a.password {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        p.clone()
+    } else {
+        String::new()
+    };
+    let username = match &a.username {
+        Some(u) => u.clone(),
+        None => {
+            if !std::io::stdin().is_terminal() {
+                bail!("Cannot perform an interactive login from a non TTY device");
+            }
+            prompt("Username: ")?
+        }
+    };
+    let password = if password.is_empty() && !a.password_stdin {
+        if !std::io::stdin().is_terminal() {
+            bail!("Cannot perform an interactive login from a non TTY device");
+        }
+        prompt_password()?
+    } else {
+        password
+    };
+    if username.trim().is_empty() {
+        bail!("Username is required");
+    }
+    if password.is_empty() {
+        bail!("Password is required");
+    }
+    let body = json!({"username": username, "password": password, "serveraddress": server});
+    let v = c.post_json("/auth", Some(&body))?;
+    let mut cfg = load_config()?;
+    let auths = cfg
+        .entry("auths")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .context("config.json: auths is not an object")?;
+    let mut entry = Map::new();
+    match v.get("IdentityToken").and_then(Value::as_str) {
+        Some(t) if !t.is_empty() => {
+            entry.insert("identitytoken".into(), json!(t));
+        }
+        _ => {
+            let raw = format!("{username}:{password}");
+            entry.insert(
+                "auth".into(),
+                json!(base64::engine::general_purpose::STANDARD.encode(raw)),
+            );
+        }
+    }
+    auths.insert(server, Value::Object(entry));
+    save_config(&cfg)?;
+    eprintln!(
+        "WARNING! Your credentials are stored unencrypted in '{}'.\n\
+         Configure a credential helper to remove this warning. See\n\
+         https://docs.docker.com/go/credential-store/\n",
+        config_path().display()
+    );
+    let status = v
+        .get("Status")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("Login Succeeded");
+    println!("{status}");
+    Ok(())
+}
+
+pub fn logout(a: &LogoutArgs) -> Result<()> {
+    let server = match a.server.as_deref() {
+        None | Some("") | Some("docker.io") | Some("index.docker.io") => INDEX_SERVER.to_owned(),
+        Some(s) => hostname(s).to_owned(),
+    };
+    println!("Removing login credentials for {server}");
+    let mut cfg = load_config()?;
+    let mut changed = false;
+    if let Some(auths) = cfg.get_mut("auths").and_then(Value::as_object_mut) {
+        let keys: Vec<String> = auths
+            .keys()
+            .filter(|k| *k == &server || hostname(k) == server)
+            .cloned()
+            .collect();
+        for k in keys {
+            auths.remove(&k);
+            changed = true;
+        }
+    }
+    if changed {
+        save_config(&cfg)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_are_keyed_like_docker() {
+        assert_eq!(registry_of("busybox"), INDEX_SERVER);
+        assert_eq!(registry_of("library/busybox:1"), INDEX_SERVER);
+        assert_eq!(registry_of("docker.io/x/y"), INDEX_SERVER);
+        assert_eq!(registry_of("localhost:5000/x"), "localhost:5000");
+        assert_eq!(registry_of("reg.example/x"), "reg.example");
+        assert_eq!(hostname("https://reg.example/v2/"), "reg.example");
+    }
+}

@@ -1,0 +1,340 @@
+//! `cp`: files between a container and the local filesystem as tar streams
+//! (`GET/HEAD/PUT /containers/{id}/archive`), with docker's rules for where things land:
+//! into an existing directory under their own name, else under the destination's name;
+//! `SRC/.` copies a directory's contents; `-` is a tar on stdin/stdout.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::args::CpArgs;
+use crate::client::{Client, DaemonError, enc};
+use crate::format;
+
+/// Go's `os.ModeDir` and `os.ModeSymlink` bits in the path-stat header.
+const MODE_DIR: u64 = 1 << 31;
+const MODE_SYMLINK: u64 = 1 << 27;
+
+/// An io::Error without Rust's " (os error N)" suffix, as Go prints it.
+pub fn io_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_lowercase(),
+        None => s,
+    }
+}
+
+enum Loc {
+    Local(String),
+    Container(String, String),
+}
+
+/// docker's splitCpArg: `name:path` unless the argument starts like a local path.
+fn split(arg: &str) -> Loc {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return Loc::Local(arg.to_owned());
+    }
+    match arg.split_once(':') {
+        Some((c, p)) if !c.is_empty() => Loc::Container(c.to_owned(), p.to_owned()),
+        _ => Loc::Local(arg.to_owned()),
+    }
+}
+
+#[derive(Debug, Default)]
+struct Stat {
+    mode: u64,
+    link_target: String,
+    size: u64,
+}
+
+fn decode_stat(h: Option<&str>) -> Stat {
+    let Some(h) = h else {
+        return Stat::default();
+    };
+    let v: Value = base64::engine::general_purpose::STANDARD
+        .decode(h.trim())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    Stat {
+        mode: v.get("mode").and_then(Value::as_u64).unwrap_or(0),
+        link_target: v
+            .get("linkTarget")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        size: v.get("size").and_then(Value::as_u64).unwrap_or(0),
+    }
+}
+
+/// `HEAD .../archive`: the path's stat, or None when it does not exist.
+fn container_stat(c: &Client, id: &str, path: &str) -> Result<Option<Stat>> {
+    let r = c.raw(
+        "HEAD",
+        &format!("/containers/{}/archive?path={}", enc(id), enc(path)),
+        None,
+        &[],
+    )?;
+    if r.status == 404 {
+        // A missing container is an error; a missing path is an answer.
+        c.get_json(&format!("/containers/{}/json", enc(id)))?;
+        return Ok(None);
+    }
+    let stat = decode_stat(r.header("X-Docker-Container-Path-Stat"));
+    r.check()?;
+    Ok(Some(stat))
+}
+
+fn base_name(p: &str) -> String {
+    let t = p.trim_end_matches('/');
+    match t.rsplit_once('/') {
+        Some((_, b)) => b.to_owned(),
+        None => t.to_owned(),
+    }
+}
+
+fn parent(p: &str) -> String {
+    let t = p.trim_end_matches('/');
+    match t.rsplit_once('/') {
+        Some(("", _)) => "/".into(),
+        Some((d, _)) => d.to_owned(),
+        None => ".".into(),
+    }
+}
+
+pub fn cp(c: &Client, a: &CpArgs) -> Result<()> {
+    match (split(&a.src), split(&a.dest)) {
+        (Loc::Container(id, p), Loc::Local(d)) => from_container(c, a, &id, &p, &d),
+        (Loc::Local(s), Loc::Container(id, p)) => to_container(c, a, &s, &id, &p),
+        (Loc::Container(..), Loc::Container(..)) => {
+            bail!("copying between containers is not supported")
+        }
+        (Loc::Local(..), Loc::Local(..)) => bail!("must specify at least one container source"),
+    }
+}
+
+fn done(a: &CpArgs, bytes: u64, to: &str) {
+    if !a.quiet && std::io::stderr().is_terminal() {
+        eprintln!(
+            "Successfully copied {} to {to}",
+            format::human_size(bytes as f64)
+        );
+    }
+}
+
+fn from_container(c: &Client, a: &CpArgs, id: &str, src: &str, dest: &str) -> Result<()> {
+    let mut src = src.to_owned();
+    if a.follow_link
+        && let Some(s) = container_stat(c, id, &src)?
+        && s.mode & MODE_SYMLINK != 0
+        && !s.link_target.is_empty()
+    {
+        src = if s.link_target.starts_with('/') {
+            s.link_target
+        } else {
+            format!("{}/{}", parent(&src), s.link_target)
+        };
+    }
+    let r = c.get(&format!(
+        "/containers/{}/archive?path={}",
+        enc(id),
+        enc(&src)
+    ))?;
+    let stat = decode_stat(r.header("X-Docker-Container-Path-Stat"));
+    if dest == "-" {
+        let mut body = r.body;
+        let mut out = std::io::stdout().lock();
+        std::io::copy(&mut body, &mut out)?;
+        out.flush()?;
+        return Ok(());
+    }
+    let src_dir = stat.mode & MODE_DIR != 0;
+    let dest_path = Path::new(dest);
+    let dest_meta = std::fs::metadata(dest_path).ok();
+    // Where the archive's top entry lands, and whether it is replaced by its contents.
+    let (root, contents_only) = match &dest_meta {
+        Some(m) if m.is_dir() => {
+            if src_dir && (src.ends_with("/.") || src == ".") {
+                (dest_path.to_path_buf(), true)
+            } else {
+                (dest_path.to_path_buf(), false)
+            }
+        }
+        Some(_) if src_dir => bail!("cannot copy a directory to a file: {dest}"),
+        Some(_) => (dest_path.to_path_buf(), true),
+        None => {
+            if dest.ends_with('/') {
+                bail!("destination directory \"{dest}\" must exist");
+            }
+            let p = Path::new(dest)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty());
+            if let Some(p) = p
+                && !p.is_dir()
+            {
+                bail!("no such directory: {}", p.display());
+            }
+            (dest_path.to_path_buf(), true)
+        }
+    };
+    let counted = Counter {
+        inner: r.body,
+        n: 0,
+    };
+    let mut ar = tar::Archive::new(counted);
+    ar.set_preserve_permissions(true);
+    ar.set_preserve_mtime(true);
+    ar.set_overwrite(true);
+    for entry in ar.entries()? {
+        let mut e = entry?;
+        let p = e.path()?.into_owned();
+        let mut comps: Vec<Component> = p
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
+        if comps
+            .iter()
+            .any(|c| matches!(c, Component::ParentDir | Component::RootDir))
+        {
+            bail!("invalid path in archive: {}", p.display());
+        }
+        if comps.is_empty() {
+            continue;
+        }
+        let target: PathBuf = if contents_only {
+            comps.remove(0);
+            comps.iter().fold(root.clone(), |acc, c| acc.join(c))
+        } else {
+            comps.iter().fold(root.clone(), |acc, c| acc.join(c))
+        };
+        if e.header().entry_type().is_dir() && target.is_dir() {
+            continue;
+        }
+        e.unpack(&target)
+            .map_err(|err| anyhow!("{}: {}", target.display(), io_text(&err)))?;
+    }
+    let n = ar.into_inner().n;
+    done(a, n.max(stat.size), dest);
+    Ok(())
+}
+
+struct Counter<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+/// A tar of a local file or directory whose top entry is named `name` (or, for
+/// `contents_only`, of the directory's children).
+fn local_tar(src: &Path, name: &str, contents_only: bool, follow: bool) -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(follow);
+    let meta = if follow {
+        std::fs::metadata(src)
+    } else {
+        std::fs::symlink_metadata(src)
+    }
+    .map_err(|e| anyhow!("lstat {}: {}", src.display(), io_text(&e)))?;
+    if meta.is_dir() {
+        if contents_only {
+            for ent in std::fs::read_dir(src)? {
+                let ent = ent?;
+                let p = ent.path();
+                let n = ent.file_name();
+                if ent.file_type()?.is_dir() {
+                    b.append_dir_all(&n, &p)?;
+                } else {
+                    b.append_path_with_name(&p, &n)?;
+                }
+            }
+        } else {
+            b.append_dir_all(name, src)?;
+        }
+    } else {
+        b.append_path_with_name(src, name)?;
+    }
+    Ok(b.into_inner()?)
+}
+
+fn to_container(c: &Client, a: &CpArgs, src: &str, id: &str, dest: &str) -> Result<()> {
+    let dest_stat = container_stat(c, id, dest)?;
+    let dest_is_dir = dest_stat.as_ref().is_some_and(|s| s.mode & MODE_DIR != 0);
+    let (body, into) = if src == "-" {
+        if !dest_is_dir {
+            bail!("destination \"{id}:{dest}\" must be a directory");
+        }
+        let mut buf = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut buf)?;
+        (buf, dest.to_owned())
+    } else {
+        let sp = Path::new(src);
+        let meta = std::fs::metadata(sp)
+            .map_err(|e| anyhow!("lstat {}: {}", src, io_text(&e)))
+            .with_context(|| format!("copying {src}"))?;
+        let contents_only = meta.is_dir() && (src.ends_with("/.") || src == ".");
+        if dest_is_dir {
+            let name = base_name(&std::fs::canonicalize(sp)?.to_string_lossy());
+            (
+                local_tar(sp, &name, contents_only, a.follow_link)?,
+                dest.to_owned(),
+            )
+        } else {
+            if dest_stat.is_some() && meta.is_dir() {
+                bail!("cannot copy a directory to a file: {id}:{dest}");
+            }
+            if dest_stat.is_none() && dest.ends_with('/') {
+                bail!("destination \"{id}:{dest}\" must exist");
+            }
+            // The entry gets the destination's name and goes into its parent.
+            let name = base_name(dest);
+            (local_tar(sp, &name, false, a.follow_link)?, parent(dest))
+        }
+    };
+    let n = body.len() as u64;
+    let q = format!(
+        "/containers/{}/archive?path={}&noOverwriteDirNonDir=true{}",
+        enc(id),
+        enc(&into),
+        if a.archive { "&copyUIDGID=true" } else { "" }
+    );
+    c.raw(
+        "PUT",
+        &q,
+        Some(&body),
+        &[("Content-Type", "application/x-tar")],
+    )?
+    .check()
+    .map_err(|e| match e.downcast::<DaemonError>() {
+        Ok(d) => d.into(),
+        Err(e) => e,
+    })?
+    .bytes()?;
+    done(a, n, &format!("{id}:{dest}"));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_split_like_docker() {
+        assert!(matches!(split("c:/etc"), Loc::Container(c, p) if c == "c" && p == "/etc"));
+        assert!(matches!(split("./a:b"), Loc::Local(_)));
+        assert!(matches!(split("/tmp/x"), Loc::Local(_)));
+        assert!(matches!(split("-"), Loc::Local(_)));
+        assert_eq!(base_name("/a/b/"), "b");
+        assert_eq!(parent("/a"), "/");
+        assert_eq!(parent("/a/b"), "/a");
+    }
+}

@@ -1,0 +1,421 @@
+//! `network` commands and `events` (the daemon's event stream, printed docker's way).
+
+use std::io::{BufRead, BufReader, Write};
+
+use anyhow::{Result, anyhow};
+use serde_json::{Map, Value, json};
+
+use crate::Exit;
+use crate::args::{
+    EventsArgs, LsArgs, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs,
+    ObjInspectArgs, ObjRmArgs, PruneArgs,
+};
+use crate::client::{Client, DaemonError, enc};
+use crate::container::{created_at, filters_query, inspect_each, st};
+use crate::format::{self, Format};
+use crate::ops::{confirm, prune_report, str_list};
+use crate::volume::{kv_map, labels_text};
+
+pub fn create(c: &Client, a: &NetworkCreateArgs) -> Result<()> {
+    let mut configs = Vec::new();
+    for (i, s) in a.subnet.iter().enumerate() {
+        let mut m = Map::new();
+        m.insert("Subnet".into(), json!(s));
+        if let Some(g) = a.gateway.get(i) {
+            m.insert("Gateway".into(), json!(g));
+        }
+        if let Some(r) = a.ip_range.get(i) {
+            m.insert("IPRange".into(), json!(r));
+        }
+        configs.push(Value::Object(m));
+    }
+    if a.subnet.is_empty() && !a.gateway.is_empty() {
+        return Err(anyhow!(
+            "every ip-range or gateway must have a corresponding subnet"
+        ));
+    }
+    let mut body = json!({
+        "Name": a.name,
+        "Driver": a.driver,
+        "Options": kv_map(&a.opt),
+        "Labels": kv_map(&a.label),
+        "IPAM": {"Driver": a.ipam_driver, "Config": configs, "Options": {}},
+        "Internal": a.internal,
+        "Attachable": a.attachable,
+        "CheckDuplicate": true,
+    });
+    if a.ipv6 {
+        body["EnableIPv6"] = json!(true);
+    }
+    let v = c.post_json("/networks/create", Some(&body))?;
+    if let Some(w) = v.get("Warning").and_then(Value::as_str)
+        && !w.is_empty()
+    {
+        eprintln!("{w}");
+    }
+    println!("{}", st(&v, "Id"));
+    Ok(())
+}
+
+pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
+    let q = filters_query(&a.filter)?;
+    let v = c.get_json(&format!("/networks?{}", q.trim_start_matches('&')))?;
+    let mut nets: Vec<Value> = v.as_array().cloned().unwrap_or_default();
+    nets.sort_by_key(|x| st(x, "Name"));
+    let id = |x: &Value| {
+        let id = st(x, "Id");
+        if a.no_trunc {
+            id
+        } else {
+            id.chars().take(12).collect()
+        }
+    };
+    if a.quiet && a.format.is_none() {
+        for x in &nets {
+            println!("{}", id(x));
+        }
+        return Ok(());
+    }
+    let rows: Vec<Value> = nets
+        .iter()
+        .map(|x| {
+            let b = |k: &str| {
+                x.get(k)
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    .to_string()
+            };
+            let created = st(x, "Created");
+            json!({
+                "ID": id(x), "Name": st(x, "Name"), "Driver": st(x, "Driver"),
+                "Scope": st(x, "Scope"), "IPv6": b("EnableIPv6"), "IPv4": b("EnableIPv4"),
+                "Internal": b("Internal"), "Labels": labels_text(x.get("Labels")),
+                "CreatedAt": created,
+            })
+        })
+        .collect();
+    let headers = json!({
+        "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+        "IPv6": "IPV6", "IPv4": "IPV4", "Internal": "INTERNAL", "Labels": "LABELS",
+        "CreatedAt": "CREATED",
+    });
+    let fmt = if a.quiet {
+        Some("{{.ID}}")
+    } else {
+        a.format.as_deref()
+    };
+    Format::new(fmt, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}").render(&rows, &headers)
+}
+
+pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {
+    let verbose = if a.verbose { "?verbose=true" } else { "" };
+    inspect_each(c, &a.names, a.format.as_deref(), |n| {
+        format!("/networks/{}{verbose}", enc(n))
+    })
+}
+
+pub fn rm(c: &Client, a: &ObjRmArgs) -> Result<()> {
+    let mut failed = false;
+    for n in &a.names {
+        match c.delete(&format!("/networks/{}", enc(n))) {
+            Ok(()) => println!("{n}"),
+            Err(e)
+                if a.force
+                    && e.downcast_ref::<DaemonError>()
+                        .is_some_and(|d| d.status == 404) => {}
+            Err(e) => {
+                failed = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if failed { Err(Exit(1).into()) } else { Ok(()) }
+}
+
+pub fn connect(c: &Client, a: &NetworkConnectArgs) -> Result<()> {
+    let mut ipam = Map::new();
+    if let Some(ip) = &a.ip {
+        ipam.insert("IPv4Address".into(), json!(ip));
+    }
+    if let Some(ip) = &a.ip6 {
+        ipam.insert("IPv6Address".into(), json!(ip));
+    }
+    let mut ep = json!({"Aliases": a.alias});
+    if !ipam.is_empty() {
+        ep["IPAMConfig"] = Value::Object(ipam);
+    }
+    let body = json!({"Container": a.container, "EndpointConfig": ep});
+    c.post(
+        &format!("/networks/{}/connect", enc(&a.network)),
+        Some(&body),
+    )?
+    .bytes()?;
+    Ok(())
+}
+
+pub fn disconnect(c: &Client, a: &NetworkDisconnectArgs) -> Result<()> {
+    let body = json!({"Container": a.container, "Force": a.force});
+    c.post(
+        &format!("/networks/{}/disconnect", enc(&a.network)),
+        Some(&body),
+    )?
+    .bytes()?;
+    Ok(())
+}
+
+/// `POST /networks/prune`: the report (docker prints no reclaimed space for networks).
+pub fn prune_networks(c: &Client, filters: &[String]) -> Result<String> {
+    let q = filters_query(filters)?;
+    let v = c.post_json(
+        &format!("/networks/prune?{}", q.trim_start_matches('&')),
+        None,
+    )?;
+    Ok(prune_report("Networks", &str_list(&v, "NetworksDeleted")))
+}
+
+pub fn prune(c: &Client, a: &PruneArgs) -> Result<()> {
+    if !a.force
+        && !confirm(
+            "WARNING! This will remove all custom networks not used by at least one container.",
+        )?
+    {
+        return Err(Exit(0).into());
+    }
+    print!("{}", prune_networks(c, &a.filter)?);
+    Ok(())
+}
+
+/// Days since the epoch for a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// docker's GetTimestamp: a Go duration counts back from now, an RFC 3339 date (or a bare
+/// date) becomes unix seconds, anything else (unix seconds) goes as it is.
+pub fn timestamp(v: &str) -> Result<String> {
+    let b = v.as_bytes();
+    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' {
+        let num = |r: std::ops::Range<usize>| -> Result<i64> {
+            v.get(r)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| anyhow!("invalid timestamp: {v}"))
+        };
+        let days = days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?);
+        let mut secs = days * 86400;
+        let mut frac = String::new();
+        if b.len() >= 19 && (b[10] == b'T' || b[10] == b' ') {
+            secs += num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
+            let mut rest = &v[19..];
+            if let Some(r) = rest.strip_prefix('.') {
+                let end = r.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(r.len());
+                frac = r[..end].to_owned();
+                rest = &r[end..];
+            }
+            if let Some(off) = rest.strip_prefix(['+', '-']) {
+                let sign = if rest.starts_with('-') { -1 } else { 1 };
+                let (h, m) = off.split_once(':').unwrap_or((off, "0"));
+                let o = h.parse::<i64>().unwrap_or(0) * 3600 + m.parse::<i64>().unwrap_or(0) * 60;
+                secs -= sign * o;
+            }
+        }
+        return Ok(if frac.is_empty() {
+            secs.to_string()
+        } else {
+            format!("{secs}.{frac}")
+        });
+    }
+    crate::container::api_time(v)
+}
+
+/// Go's RFC3339NanoFixed in local time (the host's zone offset from localtime_r).
+fn nano_fixed(nanos: i64) -> String {
+    let secs = nanos.div_euclid(1_000_000_000);
+    let ns = nanos.rem_euclid(1_000_000_000);
+    let mut off: i64 = 0;
+    // SAFETY: localtime_r writes only into the tm we pass; the time_t is a plain value.
+    unsafe {
+        let t: libc::time_t = secs as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        if !libc::localtime_r(&t, &mut tm).is_null() {
+            off = tm.tm_gmtoff;
+        }
+    }
+    let civil = created_at(secs + off);
+    let zone = if off == 0 {
+        "Z".to_owned()
+    } else {
+        let a = off.abs();
+        format!(
+            "{}{:02}:{:02}",
+            if off < 0 { '-' } else { '+' },
+            a / 3600,
+            a / 60 % 60
+        )
+    };
+    format!("{}T{}.{ns:09}{zone}", &civil[..10], &civil[11..19])
+}
+
+/// One event the way docker prints it without --format.
+fn event_line(v: &Value) -> String {
+    let nanos = v
+        .get("timeNano")
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| v.get("time").and_then(Value::as_i64).unwrap_or(0) * 1_000_000_000);
+    let mut line = format!(
+        "{} {} {} {}",
+        nano_fixed(nanos),
+        st(v, "Type"),
+        st(v, "Action"),
+        v.pointer("/Actor/ID").and_then(Value::as_str).unwrap_or("")
+    );
+    if let Some(attrs) = v.pointer("/Actor/Attributes").and_then(Value::as_object)
+        && !attrs.is_empty()
+    {
+        let mut kv: Vec<String> = attrs
+            .iter()
+            .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or("")))
+            .collect();
+        kv.sort();
+        line.push_str(&format!(" ({})", kv.join(", ")));
+    }
+    line
+}
+
+/// `{{json .}}` of an event: Go's field order for events.Message (omitempty where Go has it).
+fn event_json(v: &Value) -> String {
+    let mut parts = Vec::new();
+    for k in ["status", "id", "from"] {
+        if let Some(x) = v
+            .get(k)
+            .filter(|x| x.as_str().is_some_and(|s| !s.is_empty()))
+        {
+            parts.push(format!("\"{k}\":{}", format::go_json(x)));
+        }
+    }
+    for k in ["Type", "Action"] {
+        let x = v.get(k).cloned().unwrap_or(json!(""));
+        parts.push(format!("\"{k}\":{}", format::go_json(&x)));
+    }
+    let id = v.pointer("/Actor/ID").cloned().unwrap_or(json!(""));
+    let attrs = v
+        .pointer("/Actor/Attributes")
+        .cloned()
+        .unwrap_or(Value::Null);
+    parts.push(format!(
+        "\"Actor\":{{\"ID\":{},\"Attributes\":{}}}",
+        format::go_json(&id),
+        format::go_json(&attrs)
+    ));
+    for k in ["scope", "time", "timeNano"] {
+        let x = v.get(k).cloned().unwrap_or(json!(0));
+        parts.push(format!("\"{k}\":{}", format::go_json(&x)));
+    }
+    format!("{{{}}}", parts.join(","))
+}
+
+/// The event as docker's template sees it: Go field names.
+fn event_ctx(v: &Value) -> Value {
+    let mut m = v.as_object().cloned().unwrap_or_default();
+    for (from, to) in [
+        ("status", "Status"),
+        ("id", "ID"),
+        ("from", "From"),
+        ("scope", "Scope"),
+        ("time", "Time"),
+        ("timeNano", "TimeNano"),
+    ] {
+        let x = m.remove(from);
+        m.insert(to.into(), x.unwrap_or(json!("")));
+    }
+    // A struct in Go: absent fields are zero values, not "<no value>".
+    for k in ["Type", "Action"] {
+        m.entry(k).or_insert(json!(""));
+    }
+    let actor = m.entry("Actor").or_insert(json!({}));
+    if let Some(a) = actor.as_object_mut() {
+        a.entry("ID").or_insert(json!(""));
+        a.entry("Attributes").or_insert(json!({}));
+    }
+    Value::Object(m)
+}
+
+pub fn events(c: &Client, a: &EventsArgs) -> Result<()> {
+    let mut q = Vec::new();
+    if let Some(s) = &a.since {
+        q.push(format!("since={}", enc(&timestamp(s)?)));
+    }
+    if let Some(u) = &a.until {
+        q.push(format!("until={}", enc(&timestamp(u)?)));
+    }
+    let f = filters_query(&a.filter)?;
+    if !f.is_empty() {
+        q.push(f.trim_start_matches('&').to_owned());
+    }
+    let path = if q.is_empty() {
+        "/events".to_owned()
+    } else {
+        format!("/events?{}", q.join("&"))
+    };
+    let r = c.get(&path)?;
+    let raw_json = matches!(a.format.as_deref(), Some("json") | Some("{{json .}}"));
+    let tmpl = match a.format.as_deref() {
+        Some(f) if !raw_json && !f.is_empty() => {
+            Some(format::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))?)
+        }
+        _ => None,
+    };
+    let stdout = std::io::stdout();
+    for line in BufReader::new(r.body).lines() {
+        let line = match line {
+            Ok(l) => l,
+            Err(_) => break,
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let text = if raw_json {
+            event_json(&v)
+        } else if let Some(t) = &tmpl {
+            t.execute_to_string(&format::to_value(&event_ctx(&v)))
+                .map_err(|e| anyhow!("template: {e}"))?
+        } else {
+            event_line(&v)
+        };
+        let mut o = stdout.lock();
+        writeln!(o, "{text}")?;
+        o.flush()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_become_unix_seconds() {
+        assert_eq!(timestamp("1970-01-02").unwrap(), "86400");
+        assert_eq!(timestamp("2026-11-18T11:06:40Z").unwrap(), "1795000000");
+        assert_eq!(
+            timestamp("2026-11-18T12:06:40.5+01:00").unwrap(),
+            "1795000000.5"
+        );
+        assert_eq!(timestamp("1700000000").unwrap(), "1700000000");
+    }
+
+    #[test]
+    fn events_print_like_docker() {
+        let v = json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc",
+            "Attributes": {"name": "x", "image": "i"}}, "timeNano": 0i64});
+        let l = event_line(&v);
+        assert!(l.ends_with(" container start abc (image=i, name=x)"), "{l}");
+        assert!(l.starts_with("19"), "{l}");
+        assert_eq!(event_ctx(&json!({"id": "a"}))["ID"], "a");
+    }
+}

@@ -1,0 +1,412 @@
+//! Container tools that are one request each: top, diff, export, commit, rename, update,
+//! port and container prune — plus the prompt and output helpers the prune commands share.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Result, anyhow, bail};
+use serde_json::{Map, Value, json};
+
+use crate::Exit;
+use crate::args::{
+    CommitArgs, ContainerArg, ExportArgs, PortArgs, PruneArgs, RenameArgs, TopArgs, UpdateArgs,
+};
+use crate::client::{Client, enc};
+use crate::container::{each, filters_query, st};
+use crate::format;
+
+/// Go's tabwriter settings docker uses for its fixed tables (minwidth, padding).
+pub fn table(minwidth: usize, text: &str) -> Result<()> {
+    let mut tw = tabwriter::TabWriter::new(Vec::new())
+        .minwidth(minwidth.saturating_sub(3))
+        .padding(3);
+    tw.write_all(text.as_bytes())?;
+    let out = tw.into_inner().map_err(|e| anyhow!("table layout: {e}"))?;
+    let mut o = std::io::stdout().lock();
+    o.write_all(&out)?;
+    o.flush()?;
+    Ok(())
+}
+
+pub fn top(c: &Client, a: &TopArgs) -> Result<()> {
+    let mut path = format!("/containers/{}/top", enc(&a.container));
+    if !a.ps_args.is_empty() {
+        path.push_str(&format!("?ps_args={}", enc(&a.ps_args.join(" "))));
+    }
+    let v = c.get_json(&path)?;
+    let strs = |x: &Value| -> Vec<String> {
+        x.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| s.as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut text = strs(v.get("Titles").unwrap_or(&Value::Null)).join("\t");
+    text.push('\n');
+    for p in v
+        .get("Processes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        text.push_str(&strs(p).join("\t"));
+        text.push('\n');
+    }
+    table(20, &text)
+}
+
+pub fn diff(c: &Client, a: &ContainerArg) -> Result<()> {
+    let v = c.get_json(&format!("/containers/{}/changes", enc(&a.container)))?;
+    let mut o = String::new();
+    for ch in v.as_array().into_iter().flatten() {
+        let kind = match ch.get("Kind").and_then(Value::as_i64) {
+            Some(0) => "C",
+            Some(1) => "A",
+            Some(2) => "D",
+            _ => "?",
+        };
+        o.push_str(&format!("{kind} {}\n", st(ch, "Path")));
+    }
+    print!("{o}");
+    Ok(())
+}
+
+/// Where a tar stream goes: `-o FILE`, else stdout unless that is a terminal (docker
+/// refuses those).
+pub fn tar_sink(output: Option<&str>) -> Result<Box<dyn Write>> {
+    match output {
+        Some(p) if p != "-" => {
+            let f = std::fs::File::create(p).map_err(|e| anyhow!("failed to save: {e}"))?;
+            Ok(Box::new(f))
+        }
+        _ => {
+            if std::io::stdout().is_terminal() {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            Ok(Box::new(std::io::stdout().lock()))
+        }
+    }
+}
+
+pub fn export(c: &Client, a: &ExportArgs) -> Result<()> {
+    let mut out = tar_sink(a.output.as_deref())?;
+    let mut r = c.get(&format!("/containers/{}/export", enc(&a.container)))?;
+    std::io::copy(&mut r.body, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `repo[:tag]` → (repo, tag) the way the API takes them (tag empty when absent).
+pub fn repo_tag(r: &str) -> (String, String) {
+    let last = r.rsplit('/').next().unwrap_or(r);
+    match last.rsplit_once(':') {
+        Some((_, t)) if !r.contains('@') => (r[..r.len() - t.len() - 1].to_owned(), t.to_owned()),
+        _ => (r.to_owned(), String::new()),
+    }
+}
+
+/// Appends `&key=value` (escaped) for every value present; `repo[:tag]` as repo and tag.
+pub fn add_query(q: &mut String, repo: Option<&str>, pairs: &[(&str, Option<&str>)]) {
+    if let Some(r) = repo {
+        let (repo, tag) = repo_tag(r);
+        q.push_str(&format!("&repo={}&tag={}", enc(&repo), enc(&tag)));
+    }
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            q.push_str(&format!("&{k}={}", enc(v)));
+        }
+    }
+}
+
+pub fn commit(c: &Client, a: &CommitArgs) -> Result<()> {
+    let mut q = format!("/commit?container={}&pause={}", enc(&a.container), a.pause);
+    let mut pairs = vec![
+        ("comment", a.message.as_deref()),
+        ("author", a.author.as_deref()),
+    ];
+    pairs.extend(a.change.iter().map(|c| ("changes", Some(c.as_str()))));
+    add_query(&mut q, a.repository.as_deref(), &pairs);
+    let v = c.post_json(&q, Some(&json!({})))?;
+    println!("{}", st(&v, "Id"));
+    Ok(())
+}
+
+pub fn rename(c: &Client, a: &RenameArgs) -> Result<()> {
+    if a.new_name.trim().is_empty() {
+        bail!("Error: Neither old nor new names may be empty");
+    }
+    c.post(
+        &format!(
+            "/containers/{}/rename?name={}",
+            enc(&a.container),
+            enc(&a.new_name)
+        ),
+        None,
+    )?
+    .bytes()?;
+    Ok(())
+}
+
+/// `--cpus 1.5` → NanoCpus.
+fn nano_cpus(s: &str) -> Result<i64> {
+    let f: f64 = s
+        .parse()
+        .map_err(|_| anyhow!("invalid argument \"{s}\" for \"--cpus\" flag"))?;
+    Ok((f * 1e9).round() as i64)
+}
+
+/// `--memory-swap -1` is unlimited, else a size.
+fn swap(s: &str) -> Result<i64> {
+    if s.trim() == "-1" {
+        Ok(-1)
+    } else {
+        crate::run::parse_bytes(s)
+    }
+}
+
+pub fn update_body(a: &UpdateArgs) -> Result<Value> {
+    let mut b = Map::new();
+    let mut put = |k: &str, v: Value| {
+        b.insert(k.to_owned(), v);
+    };
+    if let Some(x) = a.blkio_weight {
+        put("BlkioWeight", json!(x));
+    }
+    if let Some(x) = a.cpu_period {
+        put("CpuPeriod", json!(x));
+    }
+    if let Some(x) = a.cpu_quota {
+        put("CpuQuota", json!(x));
+    }
+    if let Some(x) = a.cpu_rt_period {
+        put("CpuRealtimePeriod", json!(x));
+    }
+    if let Some(x) = a.cpu_rt_runtime {
+        put("CpuRealtimeRuntime", json!(x));
+    }
+    if let Some(x) = a.cpu_shares {
+        put("CpuShares", json!(x));
+    }
+    if let Some(x) = &a.cpus {
+        put("NanoCpus", json!(nano_cpus(x)?));
+    }
+    if let Some(x) = &a.cpuset_cpus {
+        put("CpusetCpus", json!(x));
+    }
+    if let Some(x) = &a.cpuset_mems {
+        put("CpusetMems", json!(x));
+    }
+    if let Some(x) = &a.memory {
+        put("Memory", json!(crate::run::parse_bytes(x)?));
+    }
+    if let Some(x) = &a.memory_reservation {
+        put("MemoryReservation", json!(crate::run::parse_bytes(x)?));
+    }
+    if let Some(x) = &a.memory_swap {
+        put("MemorySwap", json!(swap(x)?));
+    }
+    if let Some(x) = a.pids_limit {
+        put("PidsLimit", json!(x));
+    }
+    if let Some(r) = &a.restart {
+        let (name, count) = match r.split_once(':') {
+            Some((n, c)) => (n, c.parse::<i64>().unwrap_or(0)),
+            None => (r.as_str(), 0),
+        };
+        put(
+            "RestartPolicy",
+            json!({"Name": if name == "no" { "" } else { name }, "MaximumRetryCount": count}),
+        );
+    }
+    if b.is_empty() {
+        bail!("you must provide one or more flags when using this command");
+    }
+    Ok(Value::Object(b))
+}
+
+pub fn update(c: &Client, a: &UpdateArgs) -> Result<()> {
+    let body = update_body(a)?;
+    each(&a.containers, |n| {
+        let v = c.post_json(&format!("/containers/{}/update", enc(n)), Some(&body))?;
+        for w in v
+            .get("Warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            eprintln!("{}", w.as_str().unwrap_or(""));
+        }
+        Ok(())
+    })
+}
+
+fn host_port(b: &Value) -> String {
+    let ip = st(b, "HostIp");
+    let ip = if ip.is_empty() { "0.0.0.0".into() } else { ip };
+    let ip = if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip
+    };
+    format!("{ip}:{}", st(b, "HostPort"))
+}
+
+pub fn port(c: &Client, a: &PortArgs) -> Result<()> {
+    let v = c.get_json(&format!("/containers/{}/json", enc(&a.container)))?;
+    let ports = v
+        .pointer("/NetworkSettings/Ports")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let bindings = |k: &str| -> Vec<Value> {
+        ports
+            .get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    if let Some(p) = &a.port {
+        let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+        if num.parse::<u16>().is_err() {
+            bail!(
+                "Error: invalid port ({num}): strconv.ParseUint: parsing {num:?}: invalid syntax"
+            );
+        }
+        let key = format!("{num}/{proto}");
+        let b = bindings(&key);
+        if b.is_empty() {
+            bail!(
+                "Error: No public port '{key}' published for {}",
+                a.container
+            );
+        }
+        for x in &b {
+            println!("{}", host_port(x));
+        }
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    for k in ports.keys() {
+        for x in bindings(k) {
+            lines.push(format!("{k} -> {}", host_port(&x)));
+        }
+    }
+    // Docker sorts numerically by port, then protocol.
+    lines.sort_by_key(|l| {
+        let port: u32 = l
+            .split('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        (port, l.clone())
+    });
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+/// Docker's `[y/N]` prompt (on stdout); a non-terminal stdin counts as what it reads.
+pub fn confirm(warning: &str) -> Result<bool> {
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let ans = line.trim().to_lowercase();
+    Ok(ans == "y" || ans == "yes")
+}
+
+/// The prune commands' summary: `Deleted X:` and the IDs, then reclaimed space.
+pub fn prune_report(title: &str, items: &[String]) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    let mut o = format!("Deleted {title}:\n");
+    for i in items {
+        o.push_str(i);
+        o.push('\n');
+    }
+    o.push('\n');
+    o
+}
+
+pub fn str_list(v: &Value, k: &str) -> Vec<String> {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn reclaimed(v: &Value) -> f64 {
+    v.get("SpaceReclaimed")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0)
+}
+
+/// `POST /containers/prune`: (report text, bytes reclaimed).
+pub fn prune_containers(c: &Client, filters: &[String]) -> Result<(String, f64)> {
+    let q = filters_query(filters)?;
+    let v = c.post_json(
+        &format!("/containers/prune?{}", q.trim_start_matches('&')),
+        None,
+    )?;
+    Ok((
+        prune_report("Containers", &str_list(&v, "ContainersDeleted")),
+        reclaimed(&v),
+    ))
+}
+
+pub fn prune(c: &Client, a: &PruneArgs) -> Result<()> {
+    if !a.force && !confirm("WARNING! This will remove all stopped containers.")? {
+        return Err(Exit(0).into());
+    }
+    let (text, space) = prune_containers(c, &a.filter)?;
+    print!("{text}");
+    println!("Total reclaimed space: {}", format::human_size(space));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_and_tag_split_like_the_api_wants() {
+        assert_eq!(repo_tag("a/b:v1"), ("a/b".into(), "v1".into()));
+        assert_eq!(
+            repo_tag("localhost:5000/a"),
+            ("localhost:5000/a".into(), "".into())
+        );
+        assert_eq!(repo_tag("x"), ("x".into(), "".into()));
+    }
+
+    #[test]
+    fn update_flags_become_resources() {
+        use clap::Parser;
+        let c = crate::cli::Cli::try_parse_from([
+            "berth",
+            "update",
+            "--cpus",
+            "1.5",
+            "-m",
+            "64m",
+            "--restart",
+            "on-failure:3",
+            "c",
+        ])
+        .unwrap();
+        let crate::cli::Cmd::Update(u) = c.cmd else {
+            panic!()
+        };
+        let b = update_body(&u).unwrap();
+        assert_eq!(b["NanoCpus"], 1_500_000_000i64);
+        assert_eq!(b["Memory"], 64 << 20);
+        assert_eq!(b["RestartPolicy"]["MaximumRetryCount"], 3);
+    }
+}

@@ -1,0 +1,312 @@
+//! `volume` commands and the whole-system ones built on the prune endpoints: `system df`
+//! and `system prune`.
+
+use anyhow::Result;
+use serde_json::{Map, Value, json};
+
+use crate::Exit;
+use crate::args::{
+    DfArgs, LsArgs, ObjInspectArgs, ObjRmArgs, SystemPruneArgs, VolumeCreateArgs, VolumePruneArgs,
+};
+use crate::client::{Client, DaemonError, enc};
+use crate::container::{each, filters_query, inspect_each, st};
+use crate::format::{self, Format};
+use crate::ops::{confirm, prune_report, reclaimed, str_list};
+
+/// `k=v` flags → a JSON map (a bare `k` maps to "").
+pub fn kv_map(flags: &[String]) -> Value {
+    let mut m = Map::new();
+    for f in flags {
+        let (k, v) = f.split_once('=').unwrap_or((f, ""));
+        m.insert(k.to_owned(), json!(v));
+    }
+    Value::Object(m)
+}
+
+/// `k=v,k2=v2` for table cells, keys sorted.
+pub fn labels_text(v: Option<&Value>) -> String {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            let mut l: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect();
+            l.sort();
+            l.join(",")
+        })
+        .unwrap_or_default()
+}
+
+pub fn create(c: &Client, a: &VolumeCreateArgs) -> Result<()> {
+    let name = a
+        .name
+        .clone()
+        .or_else(|| a.name_flag.clone())
+        .unwrap_or_default();
+    let body = json!({
+        "Name": name,
+        "Driver": a.driver,
+        "DriverOpts": kv_map(&a.opt),
+        "Labels": kv_map(&a.label),
+    });
+    let v = c.post_json("/volumes/create", Some(&body))?;
+    println!("{}", st(&v, "Name"));
+    Ok(())
+}
+
+pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
+    let q = filters_query(&a.filter)?;
+    let v = c.get_json(&format!("/volumes?{}", q.trim_start_matches('&')))?;
+    let mut vols: Vec<Value> = v
+        .get("Volumes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    vols.sort_by_key(|x| st(x, "Name"));
+    if a.quiet && a.format.is_none() {
+        for x in &vols {
+            println!("{}", st(x, "Name"));
+        }
+        return Ok(());
+    }
+    let rows: Vec<Value> = vols
+        .iter()
+        .map(|x| {
+            let size = x
+                .pointer("/UsageData/Size")
+                .and_then(Value::as_i64)
+                .filter(|s| *s >= 0)
+                .map(|s| format::human_size(s as f64))
+                .unwrap_or_else(|| "N/A".into());
+            let links = x
+                .pointer("/UsageData/RefCount")
+                .and_then(Value::as_i64)
+                .filter(|s| *s >= 0)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "N/A".into());
+            json!({
+                "Name": st(x, "Name"), "Driver": st(x, "Driver"), "Scope": st(x, "Scope"),
+                "Mountpoint": st(x, "Mountpoint"), "Labels": labels_text(x.get("Labels")),
+                "Links": links, "Size": size, "Group": "", "Availability": "N/A",
+            })
+        })
+        .collect();
+    let headers = json!({
+        "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+        "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
+        "Availability": "AVAILABILITY",
+    });
+    let fmt = if a.quiet {
+        Some("{{.Name}}")
+    } else {
+        a.format.as_deref()
+    };
+    Format::new(fmt, "table {{.Driver}}\t{{.Name}}").render(&rows, &headers)
+}
+
+pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {
+    inspect_each(c, &a.names, a.format.as_deref(), |n| {
+        format!("/volumes/{}", enc(n))
+    })
+}
+
+pub fn rm(c: &Client, a: &ObjRmArgs) -> Result<()> {
+    each(&a.names, |n| {
+        c.delete(&format!("/volumes/{}?force={}", enc(n), a.force as u8))
+    })
+}
+
+fn prune_volumes(c: &Client, all: bool, filters: &[String]) -> Result<(String, f64)> {
+    let mut f = filters.to_vec();
+    if all {
+        f.push("all=true".into());
+    }
+    let q = filters_query(&f)?;
+    let v = c.post_json(
+        &format!("/volumes/prune?{}", q.trim_start_matches('&')),
+        None,
+    )?;
+    Ok((
+        prune_report("Volumes", &str_list(&v, "VolumesDeleted")),
+        reclaimed(&v),
+    ))
+}
+
+pub fn prune(c: &Client, a: &VolumePruneArgs) -> Result<()> {
+    let warning = if a.all {
+        "WARNING! This will remove all local volumes not used by at least one container."
+    } else {
+        "WARNING! This will remove anonymous local volumes not used by at least one container."
+    };
+    if !a.p.force && !confirm(warning)? {
+        return Err(Exit(0).into());
+    }
+    let (text, space) = prune_volumes(c, a.all, &a.p.filter)?;
+    print!("{text}");
+    println!("Total reclaimed space: {}", format::human_size(space));
+    Ok(())
+}
+
+fn with_pct(reclaimable: i64, total: i64) -> String {
+    if total > 0 {
+        format!(
+            "{} ({}%)",
+            format::human_size4(reclaimable as f64),
+            reclaimable * 100 / total
+        )
+    } else {
+        format::human_size4(reclaimable as f64)
+    }
+}
+
+pub fn df(c: &Client, a: &DfArgs) -> Result<()> {
+    let v = c.get_json("/system/df")?;
+    let arr = |k: &str| -> Vec<Value> {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let n = |x: &Value, p: &str| x.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let images = arr("Images");
+    let layers = v.get("LayersSize").and_then(Value::as_i64).unwrap_or(0);
+    let used: i64 = images
+        .iter()
+        .filter(|i| n(i, "/Containers") > 0 && n(i, "/Size") >= 0 && n(i, "/SharedSize") >= 0)
+        .map(|i| n(i, "/Size") - n(i, "/SharedSize"))
+        .sum();
+    let containers = arr("Containers");
+    let active = |x: &Value| matches!(st(x, "State").as_str(), "running" | "paused" | "restarting");
+    let csize: i64 = containers.iter().map(|x| n(x, "/SizeRw")).sum();
+    let creclaim: i64 = containers
+        .iter()
+        .filter(|x| !active(x))
+        .map(|x| n(x, "/SizeRw"))
+        .sum();
+    let vols = arr("Volumes");
+    let vsize: i64 = vols.iter().map(|x| n(x, "/UsageData/Size").max(0)).sum();
+    let vreclaim: i64 = vols
+        .iter()
+        .filter(|x| n(x, "/UsageData/RefCount") == 0)
+        .map(|x| n(x, "/UsageData/Size").max(0))
+        .sum();
+    let cache = arr("BuildCache");
+    let bsize: i64 = cache
+        .iter()
+        .filter(|x| !x.get("Shared").and_then(Value::as_bool).unwrap_or(false))
+        .map(|x| n(x, "/Size"))
+        .sum();
+    let breclaim: i64 = cache
+        .iter()
+        .filter(|x| {
+            !x.get("InUse").and_then(Value::as_bool).unwrap_or(false)
+                && !x.get("Shared").and_then(Value::as_bool).unwrap_or(false)
+        })
+        .map(|x| n(x, "/Size"))
+        .sum();
+    let row = |t: &str, total: usize, act: usize, size: i64, recl: String| {
+        json!({"Type": t, "TotalCount": total.to_string(), "Active": act.to_string(),
+               "Size": format::human_size4(size as f64), "Reclaimable": recl})
+    };
+    let rows = vec![
+        row(
+            "Images",
+            images.len(),
+            images.iter().filter(|i| n(i, "/Containers") > 0).count(),
+            layers,
+            with_pct(layers - used, layers),
+        ),
+        row(
+            "Containers",
+            containers.len(),
+            containers.iter().filter(|x| active(x)).count(),
+            csize,
+            with_pct(creclaim, csize),
+        ),
+        row(
+            "Local Volumes",
+            vols.len(),
+            vols.iter()
+                .filter(|x| n(x, "/UsageData/RefCount") > 0)
+                .count(),
+            vsize,
+            with_pct(vreclaim, vsize),
+        ),
+        row(
+            "Build Cache",
+            cache.len(),
+            cache
+                .iter()
+                .filter(|x| x.get("InUse").and_then(Value::as_bool).unwrap_or(false))
+                .count(),
+            bsize,
+            format::human_size4(breclaim as f64),
+        ),
+    ];
+    let headers = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
+                         "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
+    let _ = a.verbose;
+    Format::new(
+        a.format.as_deref(),
+        "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+    )
+    .render(&rows, &headers)
+}
+
+pub fn system_prune(c: &Client, a: &SystemPruneArgs) -> Result<()> {
+    if !a.p.force {
+        let mut w = String::from(
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+        );
+        if a.volumes {
+            w.push_str("  - all anonymous volumes not used by at least one container\n");
+        }
+        w.push_str(if a.all {
+            "  - all images without at least one container associated to them\n  - all build cache\n"
+        } else {
+            "  - all dangling images\n  - unused build cache\n"
+        });
+        if !confirm(&w)? {
+            return Err(Exit(0).into());
+        }
+    }
+    let (t, mut space) = crate::ops::prune_containers(c, &a.p.filter)?;
+    print!("{t}");
+    print!("{}", crate::network::prune_networks(c, &a.p.filter)?);
+    if a.volumes {
+        let (t, s) = prune_volumes(c, false, &a.p.filter)?;
+        print!("{t}");
+        space += s;
+    }
+    let (t, s) = crate::imgops::prune_images(c, a.all, &a.p.filter)?;
+    print!("{t}");
+    space += s;
+    // Build cache: only where the daemon has the endpoint.
+    match c.post_json(&format!("/build/prune?all={}", a.all as u8), None) {
+        Ok(v) => {
+            print!(
+                "{}",
+                prune_report("build cache objects", &str_list(&v, "CachesDeleted"))
+            );
+            space += reclaimed(&v);
+        }
+        Err(e)
+            if e.downcast_ref::<DaemonError>()
+                .is_some_and(|d| d.status == 404) => {}
+        Err(e) => return Err(e),
+    }
+    println!("Total reclaimed space: {}", format::human_size(space));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn df_sizes_have_four_digits() {
+        assert_eq!(format::human_size4(4_263_123.0), "4.263MB");
+        assert_eq!(format::human_size4(0.0), "0B");
+        assert_eq!(with_pct(50, 100), "50B (50%)");
+    }
+}
