@@ -155,18 +155,21 @@ impl Engine {
             let m = self
                 .images
                 .snapshots()
-                .mount(
+                .mount_with(
                     chain.as_ref(),
                     &dir.join("upper"),
                     &dir.join("work"),
                     &rootfs,
+                    // `--rm`: changes die with the container, so the overlay never syncs
+                    // (its unmount would otherwise sync the whole data-root filesystem).
+                    rec.host_config.auto_remove,
                 )
                 .map_err(|e| EngineError::internal("mount rootfs", e))?;
             m.leak();
         }
         for m in &rec.mounts {
             if m.kind == "volume" {
-                let data = self.ensure_volume(&m.name)?;
+                let data = self.mount_volume(m, &id)?;
                 let marker = data.with_file_name(".initialized");
                 if !marker.exists() {
                     let empty = std::fs::read_dir(&data)
@@ -258,6 +261,7 @@ impl Engine {
                 None
             },
         })?;
+        let t_spec = t0.elapsed();
         let bytes =
             serde_json::to_vec(&spec).map_err(|e| EngineError::internal("encode spec", e))?;
         let cfg_path = dir.join("config.json");
@@ -295,6 +299,7 @@ impl Engine {
             console,
             seccomp_cache: Some(self.cfg.exec_root.join("seccomp-cache")),
         };
+        let t_spawn = t0.elapsed();
         let pid = shim::spawn(&opts).await?;
         let t_created = t0.elapsed();
         // Attaches that arrived before the start get their streams before the process runs.
@@ -322,8 +327,10 @@ impl Engine {
         self.persist(c)?;
         self.emit_container(c, "start", &[]);
         c.life.send_modify(|l| l.running = true);
-        tracing::info!(container = %id, pid, created_ms = t_created.as_millis() as u64, total_ms = t0.elapsed().as_millis() as u64, "started");
+        let us = |d: Duration| d.as_micros() as u64;
+        tracing::info!(container = %id, pid, spec_us = us(t_spec), spawn_us = us(t_spawn), created_us = us(t_created), total_us = us(t0.elapsed()), "started");
         self.spawn_monitor(c.clone());
+        self.health_start(c, false);
         Ok(())
     }
 
@@ -469,7 +476,13 @@ impl Engine {
             let engine = self.clone();
             let c = c.clone();
             tokio::spawn(async move {
-                if let Err(e) = engine.remove(&c.id, true, true).await {
+                let _op = c.op.lock().await;
+                // A `restart` holds the op lock across this exit and starts it again:
+                // then the container stays (as with Docker).
+                if c.lock().state.running {
+                    return;
+                }
+                if let Err(e) = engine.remove_locked(&c, true, true).await {
                     tracing::warn!(container = %c.id, error = %e, "auto-remove failed");
                 }
             });
@@ -690,6 +703,16 @@ impl Engine {
     pub async fn remove(self: &Arc<Self>, name: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.get(name)?;
         let _op = c.op.lock().await;
+        self.remove_locked(&c, force, volumes).await
+    }
+
+    /// Removes a container whose `op` lock the caller holds.
+    pub(crate) async fn remove_locked(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         if self.get(&c.id).is_err() {
             return Ok(());
         }

@@ -192,8 +192,30 @@ pub fn etc_files(
     ])
 }
 
-/// Whether something is mounted exactly at `path` (from /proc/self/mountinfo).
+/// Whether something is mounted exactly at `path`.
 pub fn is_mounted(path: &Path) -> bool {
+    // statx's mount-root attribute: constant time, where /proc/self/mountinfo grows with
+    // every container's mount.
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags, statx};
+    match statx(
+        rustix::fs::CWD,
+        path,
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::BASIC_STATS,
+    ) {
+        Ok(st) => {
+            let mask = StatxAttributes::MOUNT_ROOT;
+            if st.stx_attributes_mask.contains(mask) {
+                st.stx_attributes.contains(mask)
+            } else {
+                is_mounted_slow(path)
+            }
+        }
+        Err(_) => false,
+    }
+}
+
+fn is_mounted_slow(path: &Path) -> bool {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };

@@ -62,6 +62,34 @@ fn strs(v: Option<&Value>) -> Vec<&str> {
 /// Converts a Docker seccomp profile to OCI form for a container whose bounding set is
 /// `caps` (`CAP_*` names), on the host's arch and `kernel`.
 pub fn to_oci(profile: &str, caps: &[String], kernel: (u32, u32)) -> Result<Value> {
+    // Nearly every container asks for the same conversion (the default profile, the
+    // default capabilities): parsing and filtering ~400 syscall rules each start is waste.
+    type Key = (u64, Vec<String>, (u32, u32));
+    static MEMO: std::sync::Mutex<Vec<(Key, Value)>> = std::sync::Mutex::new(Vec::new());
+    let key: Key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        profile.hash(&mut h);
+        (h.finish(), caps.to_vec(), kernel)
+    };
+    if let Some((_, v)) = MEMO
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(k, _)| *k == key)
+    {
+        return Ok(v.clone());
+    }
+    let v = convert(profile, caps, kernel)?;
+    let mut memo = MEMO.lock().unwrap_or_else(|p| p.into_inner());
+    if memo.len() >= 16 {
+        memo.remove(0);
+    }
+    memo.push((key, v.clone()));
+    Ok(v)
+}
+
+fn convert(profile: &str, caps: &[String], kernel: (u32, u32)) -> Result<Value> {
     let p: Value = serde_json::from_str(profile)
         .map_err(|e| EngineError::InvalidArgument(format!("seccomp profile: {e}")))?;
     let arch = go_arch();

@@ -418,11 +418,36 @@ impl Snapshotter {
         work: &Path,
         target: &Path,
     ) -> Result<OverlayMount, SnapshotError> {
+        self.mount_with(chain_id, upper, work, target, false)
+    }
+
+    /// [`mount`](Self::mount), optionally `volatile`: the overlay never syncs its upper
+    /// dir (no fsync, and no whole-filesystem sync when it is unmounted). For containers
+    /// whose changes are thrown away when they end (`--rm`): after a host crash such an
+    /// upper dir is unusable, which does not matter for them.
+    pub fn mount_with(
+        &self,
+        chain_id: Option<&Digest>,
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+        volatile: bool,
+    ) -> Result<OverlayMount, SnapshotError> {
         let lowers = match chain_id {
             Some(c) => self.lower_dirs(c)?,
             None => Vec::new(),
         };
-        mount_overlay(&lowers, Some((upper, work)), target)
+        // A volatile overlay leaves this marker; the kernel refuses to mount that upper
+        // dir again while it is there. Mounting again after a clean unmount (a restart)
+        // is fine once the upper dir's filesystem is synced.
+        let marker = work.join("work/incompat/volatile");
+        if marker.exists() {
+            if let Ok(f) = fs::File::open(upper) {
+                let _ = rustix::fs::syncfs(&f);
+            }
+            fs::remove_dir_all(&marker).map_err(io_err("remove", &marker))?;
+        }
+        mount_overlay_opts(&lowers, Some((upper, work)), target, volatile)
     }
 
     /// Removes a snapshot; refused while another snapshot names it as parent.
@@ -580,6 +605,16 @@ pub fn mount_overlay(
     upper: Option<(&Path, &Path)>,
     target: &Path,
 ) -> Result<OverlayMount, SnapshotError> {
+    mount_overlay_opts(lowers, upper, target, false)
+}
+
+/// [`mount_overlay`] with overlayfs' `volatile` option when `volatile` and `upper` is set.
+pub fn mount_overlay_opts(
+    lowers: &[PathBuf],
+    upper: Option<(&Path, &Path)>,
+    target: &Path,
+    volatile: bool,
+) -> Result<OverlayMount, SnapshotError> {
     use rustix::mount::{
         FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, fsconfig_create,
         fsconfig_set_string, fsmount, fsopen, move_mount,
@@ -624,7 +659,7 @@ pub fn mount_overlay(
             Err(rustix::io::Errno::INVAL) if i == 0 => {
                 drop(fsfd);
                 let lowers: Vec<PathBuf> = lowers.iter().map(|p| p.to_path_buf()).collect();
-                return mount_overlay_legacy(&lowers, upper, target);
+                return mount_overlay_legacy_opts(&lowers, upper, target, volatile);
             }
             Err(e) => return Err(err("fsconfig lowerdir+", Some(&fsfd))(e)),
         }
@@ -634,6 +669,10 @@ pub fn mount_overlay(
             .map_err(|e| err("fsconfig upperdir", Some(&fsfd))(e))?;
         fsconfig_set_string(&fsfd, "workdir", work)
             .map_err(|e| err("fsconfig workdir", Some(&fsfd))(e))?;
+        if volatile {
+            rustix::mount::fsconfig_set_flag(&fsfd, "volatile")
+                .map_err(|e| err("fsconfig volatile", Some(&fsfd))(e))?;
+        }
     }
     // Renamed directories are copied up instead of recorded as redirects, so an upper dir
     // always diffs into a plain layer tar.
@@ -670,6 +709,15 @@ pub fn mount_overlay_legacy(
     lowers: &[PathBuf],
     upper: Option<(&Path, &Path)>,
     target: &Path,
+) -> Result<OverlayMount, SnapshotError> {
+    mount_overlay_legacy_opts(lowers, upper, target, false)
+}
+
+fn mount_overlay_legacy_opts(
+    lowers: &[PathBuf],
+    upper: Option<(&Path, &Path)>,
+    target: &Path,
+    volatile: bool,
 ) -> Result<OverlayMount, SnapshotError> {
     use std::os::fd::AsRawFd;
     let err = |op: &'static str| {
@@ -713,6 +761,9 @@ pub fn mount_overlay_legacy(
         ));
         fds.push(u);
         fds.push(w);
+        if volatile {
+            data.push_str(",volatile");
+        }
     }
     data.push_str(",redirect_dir=off");
     if data.len() >= 4096 {

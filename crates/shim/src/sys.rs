@@ -209,22 +209,14 @@ pub fn raw(fd: &impl AsFd) -> RawFd {
     fd.as_fd().as_raw_fd()
 }
 
-/// Writes `data` to `path` so that a reader sees nothing or all of it: temp file, fsync,
-/// rename, fsync of the directory.
+/// Writes `data` to `path` so that a reader sees nothing or all of it: temp file, then
+/// rename. No fsync: these files live in the exec root, which is runtime state (tmpfs on
+/// most hosts, meaningless after a reboot); atomicity against a crashed process is what
+/// matters, and the page cache gives it. An fsync here was on every start's critical path.
 pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::path("create", &tmp, e))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::path("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::path("rename", path, e))?;
-    if let Some(dir) = path.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    std::fs::write(&tmp, data).map_err(|e| Error::path("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::path("rename", path, e))
 }
 
 /// A buffer whose pages exist only once written (an anonymous mapping), and can be handed
