@@ -12,6 +12,7 @@ pub mod hijack;
 pub mod images;
 pub mod system;
 pub mod version;
+pub mod volumes;
 
 pub use berth_engine::types;
 
@@ -38,6 +39,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route("/commit", post(images::commit))
         .route("/auth", post(images::auth))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
+        .route("/system/df", get(volumes::system_df))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/{id}/json", get(containers::inspect))

@@ -27,6 +27,9 @@ const MIGRATIONS: &[&str] = &[
         created TEXT NOT NULL,
         labels TEXT NOT NULL DEFAULT '{}'
      );",
+    // v2: volume driver and driver options (labels exist since v1; see volumes.rs).
+    "ALTER TABLE volumes ADD COLUMN driver TEXT NOT NULL DEFAULT 'local';
+     ALTER TABLE volumes ADD COLUMN options TEXT NOT NULL DEFAULT '{}';",
 ];
 
 pub struct Db {
@@ -46,7 +49,7 @@ impl Db {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a half transaction: SQLite rolls
         // back an uncommitted transaction when the next one begins.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())

@@ -216,6 +216,7 @@ impl Engine {
         }
         let volumes_root = self.cfg.data_root.join("volumes");
         let mut mounts = crate::mounts::mount_points(&host_config, &volumes_root)?;
+        self.volumes_from(&host_config, &mut mounts)?;
         // `-v /path` (Config.Volumes) and the image's VOLUMEs get anonymous volumes unless
         // something else is mounted there.
         let image_volumes = image_cfg
@@ -251,10 +252,8 @@ impl Engine {
                     EngineError::InvalidArgument(format!("create bind source {}: {e}", m.source))
                 })?;
             }
-            if m.kind == "volume" {
-                self.ensure_volume(&m.name)?;
-            }
         }
+        self.ensure_container_volumes(&mounts, &host_config)?;
 
         // Record the merged configuration, as Docker's inspect shows it.
         let image_cc = image_cfg.config.clone().unwrap_or_default();

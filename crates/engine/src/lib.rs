@@ -20,6 +20,7 @@ pub mod seccomp;
 pub mod shim;
 pub mod spec;
 pub mod types;
+pub mod volumes;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::{EngineError, Result};

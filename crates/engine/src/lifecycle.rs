@@ -503,6 +503,7 @@ impl Engine {
         }
         self.delete_runtime_state(&c.id).await;
         crate::mounts::unmount(&self.rootfs(&c.id));
+        self.release_volumes(c);
     }
 
     /// Waits until the exit counter passes `seen`; false on timeout.
@@ -750,16 +751,9 @@ impl Engine {
             tracing::warn!(container = %id, error = %e, "container dir not fully removed");
         }
         if volumes {
-            // Anonymous volumes (64-hex names berth generated) go with their container.
-            for m in c
-                .lock()
-                .mounts
-                .iter()
-                .filter(|m| m.kind == "volume" && m.name.len() == 64)
-            {
-                let _ = std::fs::remove_dir_all(self.cfg.data_root.join("volumes").join(&m.name));
-                let _ = self.db.delete_volume(&m.name);
-            }
+            // Anonymous volumes go with their container (see volumes.rs).
+            let mounts = c.rec().mounts;
+            self.remove_anonymous_volumes(&mounts);
         }
         c.life.send_modify(|l| l.removed = true);
         self.emit_container(&c, "destroy", &[]);
