@@ -74,7 +74,10 @@ pub async fn list(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<V
     let all = flag(&q, "all");
     let limit = int(&q, "limit")?.filter(|n| *n > 0).map(|n| n as usize);
     let f = filters(&q)?;
-    Ok(Json(json!(e.list(all || limit.is_some(), limit, &f)?)))
+    let list = e.list(all || limit.is_some(), None, &f)?;
+    Ok(Json(json!(crate::containers_more::list_extra(
+        &e, &q, list, limit
+    )?)))
 }
 
 pub async fn inspect(

@@ -7,6 +7,7 @@
 //! negotiate. Attach and exec start hijack the connection (see `hijack.rs`).
 
 pub mod containers;
+pub mod containers_more;
 pub mod error;
 pub mod hijack;
 pub mod images;
@@ -50,6 +51,19 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/top", get(containers_more::top))
+        .route("/containers/{id}/stats", get(containers_more::stats))
+        .route("/containers/{id}/update", post(containers_more::update))
+        .route("/containers/{id}/changes", get(containers_more::changes))
+        .route("/containers/{id}/export", get(containers_more::export))
+        .route("/containers/{id}/rename", post(containers_more::rename))
+        .route("/containers/prune", post(containers_more::prune))
+        .route(
+            "/containers/{id}/archive",
+            get(containers_more::archive_get)
+                .head(containers_more::archive_head)
+                .put(containers_more::archive_put),
+        )
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))

@@ -276,6 +276,7 @@ impl Engine {
         let mut labels = image_cc.labels.clone().unwrap_or_default();
         labels.extend(config.labels.clone().unwrap_or_default());
         config.labels = Some(labels);
+        crate::health::merge_image_healthcheck(&mut config, image_cc.healthcheck.as_ref());
 
         let id = crate::ids::random_hex(32);
         let hostname = if config.hostname.is_empty() {
@@ -548,7 +549,11 @@ fn ago(rfc: &str) -> String {
 
 fn status_text(r: &ContainerRecord) -> String {
     match r.status() {
-        "running" => format!("Up {}", ago(&r.state.started_at)),
+        "running" => format!(
+            "Up {}{}",
+            ago(&r.state.started_at),
+            crate::health::ps_suffix(r)
+        ),
         "paused" => format!("Up {} (Paused)", ago(&r.state.started_at)),
         "restarting" => format!(
             "Restarting ({}) {} ago",

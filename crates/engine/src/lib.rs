@@ -4,11 +4,14 @@
 //! `crates/shim/PROTOCOL.md`), attach, exec, logs, named volumes, restart policies and
 //! live restore. It knows nothing about HTTP: berth-api maps the Docker API onto it.
 
+pub mod archive;
 pub mod container;
+pub mod container_ops;
 pub mod db;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod exec;
 pub mod ids;
 pub mod images;
@@ -19,7 +22,9 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod shim;
 pub mod spec;
+pub mod stats;
 pub mod types;
+pub mod update;
 pub mod volumes;
 
 pub use engine::{Engine, EngineConfig};

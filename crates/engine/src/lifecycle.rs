@@ -873,6 +873,7 @@ impl Engine {
                         c.lock().state.running = true;
                         c.life.send_modify(|l| l.running = true);
                         self.spawn_monitor(c.clone());
+                        self.health_start(&c, true);
                         continue;
                     }
                     Err(_) => {

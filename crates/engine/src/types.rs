@@ -232,6 +232,8 @@ pub struct State {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 /// An entry of `Mounts` in `docker inspect`.

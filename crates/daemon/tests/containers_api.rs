@@ -1,0 +1,393 @@
+//! The everyday container endpoints with the stock docker CLI against berthd: cp both ways
+//! (symlinks resolved inside the container, `../` archives refused), top, diff, rename,
+//! export/import, prune, `ps --size`, stats and update.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Daemon, IMG, stderr, stdout};
+
+macro_rules! prereqs {
+    () => {
+        if !common::have_prereqs() {
+            return;
+        }
+    };
+}
+
+fn run_sleeper(d: &Daemon, name: &str) -> String {
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "1000",
+    ])
+}
+
+#[test]
+fn cp_both_ways_stays_inside_the_container() {
+    prereqs!();
+    let d = Daemon::start();
+    run_sleeper(&d, "cp1");
+    let host = d.dir.path().join("host");
+    std::fs::create_dir_all(host.join("tree/sub")).unwrap();
+    std::fs::write(host.join("hello.txt"), "hi from host\n").unwrap();
+    std::fs::write(host.join("tree/sub/deep.txt"), "deep\n").unwrap();
+    let p = |x: &Path| x.to_str().unwrap().to_owned();
+
+    // Host → container: a file into a directory, a directory under a new name.
+    d.ok(&["cp", &p(&host.join("hello.txt")), "cp1:/tmp/"]);
+    assert_eq!(
+        d.ok(&["exec", "cp1", "cat", "/tmp/hello.txt"]),
+        "hi from host"
+    );
+    d.ok(&["cp", &p(&host.join("tree")), "cp1:/srv"]);
+    assert_eq!(d.ok(&["exec", "cp1", "cat", "/srv/sub/deep.txt"]), "deep");
+
+    // Container → host: a directory with a file and an absolute symlink (kept as a link).
+    d.ok(&[
+        "exec",
+        "cp1",
+        "sh",
+        "-c",
+        "mkdir -p /data && echo inside > /data/f && ln -s /etc/passwd /data/lnk",
+    ]);
+    let out = host.join("out");
+    d.ok(&["cp", "cp1:/data", &p(&out)]);
+    assert_eq!(std::fs::read_to_string(out.join("f")).unwrap(), "inside\n");
+    assert_eq!(
+        std::fs::read_link(out.join("lnk")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+
+    // A symlink in the container pointing at a host path: reading through it (-L) reads
+    // the container's file of that name, never the host's.
+    let secret_dir = d.dir.path().join("hostsecret");
+    std::fs::create_dir_all(&secret_dir).unwrap();
+    let secret = secret_dir.join("secret.txt");
+    std::fs::write(&secret, "HOST SECRET\n").unwrap();
+    d.ok(&[
+        "exec",
+        "cp1",
+        "sh",
+        "-c",
+        &format!(
+            "mkdir -p {dir} && echo container-side > {f} && ln -s {f} /esc && ln -s {dir} /escdir",
+            dir = p(&secret_dir),
+            f = p(&secret)
+        ),
+    ]);
+    let got = host.join("got.txt");
+    d.ok(&["cp", "-L", "cp1:/esc", &p(&got)]);
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), "container-side\n");
+    // Writing through a symlinked directory lands in the container's directory.
+    d.ok(&["cp", &p(&host.join("hello.txt")), "cp1:/escdir/"]);
+    assert_eq!(
+        d.ok(&["exec", "cp1", "cat", &p(&secret_dir.join("hello.txt"))]),
+        "hi from host"
+    );
+    assert!(!secret_dir.join("hello.txt").exists(), "wrote to the host");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "HOST SECRET\n");
+    // Relative symlinks climbing above / stay at the container's root.
+    d.ok(&[
+        "exec",
+        "cp1",
+        "ln",
+        "-s",
+        "../../../../../../etc/passwd",
+        "/tmp/up",
+    ]);
+    let up = host.join("up");
+    d.ok(&["cp", "-L", "cp1:/tmp/up", &p(&up)]);
+    assert!(
+        std::fs::read_to_string(&up)
+            .unwrap()
+            .contains("user1:x:1000")
+    );
+
+    // An archive with ../ entries is refused and writes nothing.
+    let evil_src = d.dir.path().join("evil/a/b");
+    std::fs::create_dir_all(&evil_src).unwrap();
+    std::fs::write(d.dir.path().join("evil/x"), "evil\n").unwrap();
+    let tar = std::process::Command::new("tar")
+        .current_dir(&evil_src)
+        .args(["-cPf", "-", "../../x"])
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let put = d.docker_stdin(&["cp", "-", "cp1:/tmp/"], Some(&tar.stdout));
+    assert!(!put.status.success(), "../ archive accepted");
+    assert!(
+        stderr(&put).contains("outside the extraction directory"),
+        "{}",
+        stderr(&put)
+    );
+    assert!(!d.docker(&["exec", "cp1", "ls", "/x"]).status.success());
+
+    // Missing paths are a clear 404.
+    let miss = d.docker(&["cp", "cp1:/no/such", &p(&host.join("x"))]);
+    assert!(!miss.status.success());
+    assert!(stderr(&miss).contains("Could not find the file /no/such in container cp1"));
+
+    // A stopped container: both directions work on its layers.
+    d.ok(&["stop", "-t", "0", "cp1"]);
+    let tar_out = d.docker(&["cp", "cp1:/data/f", "-"]);
+    assert!(tar_out.status.success(), "{}", stderr(&tar_out));
+    assert!(String::from_utf8_lossy(&tar_out.stdout).contains("inside"));
+    d.ok(&["cp", &p(&host.join("hello.txt")), "cp1:/tmp/while-stopped"]);
+    d.ok(&["start", "cp1"]);
+    assert_eq!(
+        d.ok(&["exec", "cp1", "cat", "/tmp/while-stopped"]),
+        "hi from host"
+    );
+}
+
+#[test]
+fn top_diff_rename_export_import_prune_and_sizes() {
+    prereqs!();
+    let d = Daemon::start();
+    run_sleeper(&d, "t1");
+
+    let top = d.ok(&["top", "t1"]);
+    let mut lines = top.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "{top}");
+    assert!(rows[0].ends_with("sleep 1000"), "{top}");
+    let top = d.ok(&["top", "t1", "-o", "pid,comm"]);
+    assert!(top.starts_with("PID"), "{top}");
+    assert!(top.contains("sleep"), "{top}");
+    assert!(!d.docker(&["top", "nope"]).status.success());
+
+    d.ok(&[
+        "exec",
+        "t1",
+        "sh",
+        "-c",
+        "echo x > /etc/newfile && rm /etc/group && mkdir /tmp/d",
+    ]);
+    let diff = d.ok(&["diff", "t1"]);
+    for want in [
+        "C /etc",
+        "A /etc/newfile",
+        "D /etc/group",
+        "C /tmp",
+        "A /tmp/d",
+    ] {
+        assert!(diff.lines().any(|l| l == want), "{want} not in:\n{diff}");
+    }
+    assert!(!diff.contains("/etc/hostname"), "{diff}");
+
+    // rename, and the conflict with a taken name.
+    d.ok(&["rename", "t1", "t2"]);
+    assert_eq!(d.inspect("t2", "{{.Name}}"), "/t2");
+    d.ok(&[
+        "create",
+        "--name",
+        "taken",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    let clash = d.docker(&["rename", "t2", "taken"]);
+    assert!(!clash.status.success());
+    assert!(
+        stderr(&clash).contains("is already in use"),
+        "{}",
+        stderr(&clash)
+    );
+
+    // ps --size.
+    let sizes = d.ok(&[
+        "ps",
+        "--size",
+        "--filter",
+        "name=t2",
+        "--format",
+        "{{.Size}}",
+    ]);
+    assert!(sizes.contains("virtual"), "{sizes}");
+
+    // export | import round trip keeps the container's changes.
+    let tar = d.dir.path().join("t2.tar");
+    d.ok(&["export", "-o", tar.to_str().unwrap(), "t2"]);
+    d.ok(&["import", tar.to_str().unwrap(), "exported:1"]);
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "exported:1",
+            "cat",
+            "/etc/newfile"
+        ]),
+        "x"
+    );
+    assert!(
+        !d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "exported:1",
+            "ls",
+            "/etc/group"
+        ])
+        .status
+        .success()
+    );
+
+    // prune: running containers stay, label filters choose among the stopped.
+    d.ok(&[
+        "create",
+        "--name",
+        "keep",
+        "--label",
+        "keep=1",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    d.ok(&["run", "--name", "done", "--network", "none", IMG, "true"]);
+    let out = d.ok(&["container", "prune", "-f", "--filter", "until=1h"]);
+    assert!(!out.contains("Deleted"), "{out}");
+    let out = d.ok(&["container", "prune", "-f", "--filter", "label!=keep=1"]);
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    let left = d.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut left: Vec<&str> = left.lines().collect();
+    left.sort();
+    assert_eq!(left, ["keep", "t2"]);
+    // Filters of ps that Docker has: before/since.
+    let since = d.ok(&["ps", "-a", "--filter", "since=t2", "--format", "{{.Names}}"]);
+    assert_eq!(since, "keep");
+    let before = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "before=keep",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(before, "t2");
+    let _ = stdout;
+}
+
+/// A plain HTTP/1.0 GET on berthd's socket; the response body.
+fn api_get(d: &Daemon, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: berth\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default()
+}
+
+/// The first existing file of a container's cgroup among v1/v2 names.
+fn cgroup_file(id: &str, candidates: &[(&str, &str)]) -> String {
+    for (ctl, file) in candidates {
+        let p = Path::new("/sys/fs/cgroup")
+            .join(ctl)
+            .join("berth")
+            .join(id)
+            .join(file);
+        if let Ok(s) = std::fs::read_to_string(&p) {
+            return s.trim().to_owned();
+        }
+    }
+    panic!("none of {candidates:?} exists for {id}");
+}
+
+#[test]
+fn stats_and_update_of_a_running_container() {
+    prereqs!();
+    let d = Daemon::start();
+    let id = run_sleeper(&d, "s1");
+
+    // update: memory (with swap) and pids reach the cgroup, restart policy is kept.
+    d.ok(&[
+        "update",
+        "--memory",
+        "32m",
+        "--memory-swap",
+        "64m",
+        "--pids-limit",
+        "20",
+        "--restart",
+        "on-failure:3",
+        "s1",
+    ]);
+    assert_eq!(
+        cgroup_file(
+            &id,
+            &[("memory", "memory.limit_in_bytes"), ("", "memory.max")]
+        ),
+        "33554432"
+    );
+    assert_eq!(
+        cgroup_file(&id, &[("pids", "pids.max"), ("", "pids.max")]),
+        "20"
+    );
+    assert_eq!(
+        d.inspect("s1", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"),
+        "33554432 20 on-failure 3"
+    );
+    let bad = d.docker(&["update", "--memory", "1k", "s1"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("Minimum memory limit"),
+        "{}",
+        stderr(&bad)
+    );
+
+    // stats --no-stream with the CLI's own formatting of our figures.
+    let line = d.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.MemUsage}}|{{.PIDs}}|{{.CPUPerc}}",
+        "s1",
+    ]);
+    let f: Vec<&str> = line.split('|').collect();
+    assert_eq!(f[0], "s1", "{line}");
+    assert!(f[1].ends_with("/ 32MiB"), "{line}");
+    assert_eq!(f[2], "1", "{line}");
+    assert!(f[3].ends_with('%'), "{line}");
+    let table = d.ok(&["stats", "--no-stream", "s1"]);
+    assert!(table.starts_with("CONTAINER ID"), "{table}");
+
+    // The API's JSON: Docker's keys, one-shot without a previous sample.
+    let v: serde_json::Value =
+        serde_json::from_str(&api_get(&d, "/containers/s1/stats?stream=false")).unwrap();
+    assert_eq!(v["name"], "/s1");
+    assert_eq!(v["id"], id.as_str());
+    assert!(v["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap() > 0);
+    assert!(v["cpu_stats"]["system_cpu_usage"].as_u64().unwrap() > 0);
+    assert!(v["precpu_stats"]["system_cpu_usage"].as_u64().unwrap() > 0);
+    assert_eq!(v["memory_stats"]["limit"], 33554432);
+    assert!(v["memory_stats"]["usage"].as_u64().unwrap() > 0);
+    assert_eq!(v["pids_stats"]["current"], 1);
+    assert!(v["blkio_stats"].is_object());
+    let one: serde_json::Value = serde_json::from_str(&api_get(
+        &d,
+        "/containers/s1/stats?stream=false&one-shot=true",
+    ))
+    .unwrap();
+    assert_eq!(one["precpu_stats"]["cpu_usage"]["total_usage"], 0);
+}

@@ -1,0 +1,191 @@
+//! `docker update`: new resource limits (and restart policy) for a container, written to
+//! its cgroup at once when it runs (through berth-cgroups, v1 or v2) and persisted in its
+//! HostConfig for later starts.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+
+fn num(v: &Value, k: &str) -> Option<i64> {
+    v.get(k).and_then(Value::as_i64).filter(|n| *n != 0)
+}
+
+impl Engine {
+    /// `POST /containers/{id}/update`: returns Docker's warnings.
+    pub async fn update(self: &Arc<Self>, name: &str, body: &Value) -> Result<Vec<String>> {
+        let c = self.get(name)?;
+        let _op = c.op.lock().await;
+        let mut host = c.lock().host_config.clone();
+        let memory = num(body, "Memory");
+        let swap = num(body, "MemorySwap");
+        if let Some(m) = memory {
+            if m < 6 * 1024 * 1024 {
+                return Err(EngineError::InvalidArgument(
+                    "Minimum memory limit allowed is 6MB".into(),
+                ));
+            }
+            host.memory = m;
+        }
+        if let Some(s) = swap {
+            host.memory_swap = s;
+        } else if memory.is_some() && host.memory_swap > 0 && host.memory_swap < host.memory {
+            return Err(EngineError::InvalidArgument(
+                "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into(),
+            ));
+        }
+        if host.memory_swap > 0 && host.memory > 0 && host.memory_swap < host.memory {
+            return Err(EngineError::InvalidArgument(
+                "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+            ));
+        }
+        if let Some(r) = num(body, "MemoryReservation") {
+            host.memory_reservation = r;
+        }
+        if let Some(n) = num(body, "CpuShares") {
+            host.cpu_shares = n;
+        }
+        if let Some(n) = num(body, "NanoCpus") {
+            host.nano_cpus = n;
+        }
+        if let Some(n) = num(body, "CpuPeriod") {
+            host.cpu_period = n;
+        }
+        if let Some(n) = num(body, "CpuQuota") {
+            host.cpu_quota = n;
+        }
+        for (k, field) in [
+            ("CpusetCpus", &mut host.cpuset_cpus),
+            ("CpusetMems", &mut host.cpuset_mems),
+        ] {
+            if let Some(s) = body
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                *field = s.to_owned();
+            }
+        }
+        if let Some(p) = num(body, "PidsLimit") {
+            host.pids_limit = Some(p);
+        }
+        if let Some(rp) = body.get("RestartPolicy").filter(|v| !v.is_null())
+            && let Some(n) = rp
+                .get("Name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+        {
+            if !matches!(n, "no" | "always" | "unless-stopped" | "on-failure") {
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid restart policy: unknown policy '{n}'"
+                )));
+            }
+            if host.auto_remove && n != "no" {
+                return Err(EngineError::InvalidArgument(
+                    "Cannot update restart policy for an AutoRemove container".into(),
+                ));
+            }
+            host.restart_policy.name = n.to_owned();
+            host.restart_policy.maximum_retry_count = rp
+                .get("MaximumRetryCount")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+        }
+
+        let running = c.lock().state.running;
+        if running {
+            let res = resources(body, &host);
+            let r: oci_spec::runtime::LinuxResources =
+                serde_json::from_value(res).map_err(|e| EngineError::internal("resources", e))?;
+            let cg = crate::container_ops::cgroup(&c.id)?;
+            tokio::task::spawn_blocking(move || cg.apply(&r))
+                .await
+                .map_err(|e| EngineError::internal("update", e))?
+                .map_err(|e| {
+                    EngineError::InvalidArgument(format!("Cannot update container {}: {e}", c.id))
+                })?;
+        }
+        c.lock().host_config = host;
+        self.persist(&c)?;
+        self.emit_container(&c, "update", &[]);
+        Ok(Vec::new())
+    }
+}
+
+/// The OCI `linux.resources` for just the limits the request changes.
+fn resources(body: &Value, host: &crate::types::HostConfig) -> Value {
+    let mut res = json!({});
+    let mut mem = json!({});
+    if num(body, "Memory").is_some() || num(body, "MemorySwap").is_some() {
+        if host.memory > 0 {
+            mem["limit"] = json!(host.memory);
+        }
+        if host.memory_swap != 0 {
+            mem["swap"] = json!(host.memory_swap);
+        }
+    }
+    if num(body, "MemoryReservation").is_some() {
+        mem["reservation"] = json!(host.memory_reservation);
+    }
+    if mem.as_object().is_some_and(|o| !o.is_empty()) {
+        res["memory"] = mem;
+    }
+    let mut cpu = json!({});
+    if num(body, "CpuShares").is_some() {
+        cpu["shares"] = json!(host.cpu_shares);
+    }
+    if num(body, "NanoCpus").is_some() {
+        cpu["period"] = json!(100_000);
+        cpu["quota"] = json!(host.nano_cpus * 100_000 / 1_000_000_000);
+    }
+    if num(body, "CpuPeriod").is_some() {
+        cpu["period"] = json!(host.cpu_period);
+    }
+    if num(body, "CpuQuota").is_some() {
+        cpu["quota"] = json!(host.cpu_quota);
+    }
+    if body
+        .get("CpusetCpus")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        cpu["cpus"] = json!(host.cpuset_cpus);
+    }
+    if body
+        .get("CpusetMems")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        cpu["mems"] = json!(host.cpuset_mems);
+    }
+    if cpu.as_object().is_some_and(|o| !o.is_empty()) {
+        res["cpu"] = cpu;
+    }
+    if let Some(p) = num(body, "PidsLimit") {
+        res["pids"] = json!({ "limit": p });
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changed_limits_are_written() {
+        let host = crate::types::HostConfig {
+            memory: 64 << 20,
+            memory_swap: -1,
+            cpu_shares: 512,
+            ..Default::default()
+        };
+        let r = resources(&json!({"Memory": 64 << 20, "MemorySwap": -1}), &host);
+        assert_eq!(r["memory"]["limit"], 64 << 20);
+        assert_eq!(r["memory"]["swap"], -1);
+        assert!(r.get("cpu").is_none());
+        let r = resources(&json!({"PidsLimit": 10}), &host);
+        assert_eq!(r, json!({"pids": {"limit": 10}}));
+    }
+}
