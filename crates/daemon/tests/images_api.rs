@@ -289,3 +289,72 @@ fn commit_records_changes_author_and_message_and_runs() {
             .success()
     );
 }
+
+#[path = "common/registry.rs"]
+mod registry;
+
+#[test]
+fn login_push_and_pull_back_through_a_password_protected_registry() {
+    if !common::have_prereqs() || !registry::available(true) {
+        return;
+    }
+    let reg = registry::start(Some(("alice", "s3cret")));
+    let d = Daemon::start();
+    let name = format!("{}/test/bb:1", reg.addr);
+    d.ok(&["tag", IMG, &name]);
+    // Anonymous push: refused by the registry.
+    let out = d.docker(&["push", &name]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+
+    let bad = d.docker_stdin(
+        &["login", "-u", "alice", "--password-stdin", &reg.addr],
+        Some(b"wrong\n"),
+    );
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("unauthorized"), "{}", stderr(&bad));
+    let out = d.docker_stdin(
+        &["login", "-u", "alice", "--password-stdin", &reg.addr],
+        Some(b"s3cret\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Login Succeeded"), "{}", stdout(&out));
+
+    let out = d.ok(&["push", &name]);
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [{}/test/bb]",
+            reg.addr
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Pushed"), "{out}");
+    assert!(out.contains("1: digest: sha256:"), "{out}");
+    // Pushed again: every layer is there already.
+    assert!(d.ok(&["push", &name]).contains("Layer already exists"));
+    let digest = d.ok(&["image", "inspect", "-f", "{{index .RepoDigests 0}}", &name]);
+    assert!(
+        digest.starts_with(&format!("{}/test/bb@sha256:", reg.addr)),
+        "{digest}"
+    );
+
+    d.ok(&["rmi", &name]);
+    d.ok(&["rmi", IMG]);
+    assert_eq!(d.ok(&["images", "-q"]), "");
+    let out = d.ok(&["pull", &name]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(
+        d.ok(&["run", "--network", "none", "--rm", &name, "echo", "pulled"]),
+        "pulled"
+    );
+    // Without the credentials the registry refuses the pull.
+    d.ok(&["logout", &reg.addr]);
+    d.ok(&["rmi", &name]);
+    assert!(!d.docker(&["pull", &name]).status.success());
+    // A push of a tag that does not exist locally.
+    let out = d.docker(&["push", &format!("{}/test/none:1", reg.addr)]);
+    assert!(
+        stderr(&out).contains("does not exist locally"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# docker save/load between berthd and dockerd (Debian docker.io), both ways, through the
+# Engine API of each (the stock docker CLI against both daemons): the image ID must be the
+# same on both sides, and an image dockerd made runs under berthd.
+# A private dockerd on its own socket/roots, no bridge, no iptables.
+#
+#   tests/interop/berthd-images-dockerd.sh BERTHD_SOCKET BUSYBOX_ROOTFS_TAR
+# (berthd must already have bbtest:latest, as the berthd test fixture imports it.)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/interop/lib.sh
+source "$here/lib.sh"
+
+[ $# -eq 2 ] || die "usage: $0 BERTHD_SOCKET BUSYBOX_ROOTFS_TAR"
+BSOCK=$1
+ROOTFS_TAR=$2
+command -v dockerd >/dev/null || die "dockerd not found (apt-get install docker.io)"
+DOCKER_CLI=$(command -v docker)
+
+WORK=$(mktemp -d /tmp/berth-interop-berthd.XXXXXX)
+DOCKERD_PID=
+note_absent /run/docker /run/docker/plugins /run/containerd /run/containerd/s
+cleanup() {
+    local rc=$?
+    stop_pid "$DOCKERD_PID"
+    unmount_under "$WORK"
+    remove_if_ours
+    if [ $rc -ne 0 ] && [ -f "$WORK/dockerd.log" ]; then
+        log "dockerd log (tail):"
+        tail -n 30 "$WORK/dockerd.log" >&2 || true
+    fi
+    rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+dockerd \
+    --data-root "$WORK/data" --exec-root "$WORK/exec" --pidfile "$WORK/docker.pid" \
+    --host "unix://$WORK/docker.sock" \
+    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --storage-driver=overlay2 --exec-opt native.cgroupdriver=cgroupfs \
+    >"$WORK/dockerd.log" 2>&1 &
+DOCKERD_PID=$!
+wait_for_socket "$WORK/docker.sock" 60 "$DOCKERD_PID" || die "dockerd did not come up"
+B() { DOCKER_CONFIG=$WORK/cfg "$DOCKER_CLI" -H "unix://$BSOCK" "$@"; }
+D() { DOCKER_CONFIG=$WORK/cfg "$DOCKER_CLI" -H "unix://$WORK/docker.sock" "$@"; }
+for _ in $(seq 100); do D version >/dev/null 2>&1 && break; sleep 0.2; done
+
+# 1. berthd save -> dockerd load
+B tag bbtest:latest berth-interop/from-berthd:1
+want=$(B image inspect -f '{{.Id}}' berth-interop/from-berthd:1)
+B save berth-interop/from-berthd:1 >"$WORK/from-berthd.tar" || die "berthd save"
+D load -i "$WORK/from-berthd.tar" >/dev/null || die "dockerd load of berthd's archive"
+check_output "berthd save -> dockerd load keeps the image ID" "$want" \
+    "$(D image inspect -f '{{.Id}}' berth-interop/from-berthd:1)"
+
+# 2. an image dockerd made: dockerd save -> berthd load, then run it under berthd
+D import -c 'CMD ["echo", "made-by-dockerd"]' "$ROOTFS_TAR" berth-interop/from-dockerd:1 >/dev/null ||
+    die "dockerd import"
+want=$(D image inspect -f '{{.Id}}' berth-interop/from-dockerd:1)
+D save -o "$WORK/from-dockerd.tar" berth-interop/from-dockerd:1 || die "dockerd save"
+B load -i "$WORK/from-dockerd.tar" >/dev/null || die "berthd load of dockerd's archive"
+check_output "dockerd save -> berthd load keeps the image ID" "$want" \
+    "$(B image inspect -f '{{.Id}}' berth-interop/from-dockerd:1)"
+check_output "dockerd's image runs under berthd" "made-by-dockerd" \
+    "$(B run --rm --network none berth-interop/from-dockerd:1)"
+log "all berthd image interop checks passed"
