@@ -120,10 +120,10 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub memory_reservation: Option<String>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// Restart policy to apply when a container exits
     #[arg(long)]

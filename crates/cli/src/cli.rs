@@ -333,7 +333,7 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub memory: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// Add Linux capabilities
     #[arg(long)]

@@ -188,6 +188,9 @@ fn from_container(c: &Client, a: &CpArgs, id: &str, src: &str, dest: &str) -> Re
     ar.set_preserve_permissions(true);
     ar.set_preserve_mtime(true);
     ar.set_overwrite(true);
+    // The archive's top entry: the source's own name (replaced by the destination when
+    // only contents go), or "." when the daemon already sent the contents.
+    let mut top: Option<Option<std::ffi::OsString>> = None;
     for entry in ar.entries()? {
         let mut e = entry?;
         let p = e.path()?.into_owned();
@@ -201,15 +204,22 @@ fn from_container(c: &Client, a: &CpArgs, id: &str, src: &str, dest: &str) -> Re
         {
             bail!("invalid path in archive: {}", p.display());
         }
-        if comps.is_empty() {
+        let top =
+            top.get_or_insert_with(|| (comps.len() == 1).then(|| comps[0].as_os_str().to_owned()));
+        if contents_only
+            && let Some(t) = top
+            && comps
+                .first()
+                .is_some_and(|c| c.as_os_str() == t.as_os_str())
+        {
+            comps.remove(0);
+        }
+        let target: PathBuf = comps.iter().fold(root.clone(), |acc, c| acc.join(c));
+        if comps.is_empty() && top.is_none() {
+            // "." itself: the destination directory.
+            std::fs::create_dir_all(&target)?;
             continue;
         }
-        let target: PathBuf = if contents_only {
-            comps.remove(0);
-            comps.iter().fold(root.clone(), |acc, c| acc.join(c))
-        } else {
-            comps.iter().fold(root.clone(), |acc, c| acc.join(c))
-        };
         if e.header().entry_type().is_dir() && target.is_dir() {
             continue;
         }

@@ -310,18 +310,27 @@ fn units(n: f64, base: f64, names: &[&str], sig: usize) -> String {
 
 /// `%.{sig}g` for 0 <= v < 10^sig, trailing zeros dropped as Go's %g does.
 fn sig_digits(v: f64, sig: usize) -> String {
-    let int_digits = if v >= 1.0 {
-        v.log10().floor() as usize + 1
-    } else {
-        1
+    let trim = |t: String| {
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            t
+        }
     };
-    let decimals = sig.saturating_sub(int_digits);
-    let t = format!("{v:.decimals$}");
-    if t.contains('.') {
-        t.trim_end_matches('0').trim_end_matches('.').to_owned()
+    let exp = if v.abs() >= 1.0 {
+        v.abs().log10().floor() as usize
     } else {
-        t
+        0
+    };
+    if exp >= sig {
+        // Go switches to exponent form (only negative sizes get here: go-units never
+        // divides them down).
+        let m = v / 10f64.powi(exp as i32);
+        let decimals = sig - 1;
+        return format!("{}e+{exp:02}", trim(format!("{m:.decimals$}")));
     }
+    let decimals = sig.saturating_sub(exp + 1);
+    trim(format!("{v:.decimals$}"))
 }
 
 /// Docker's `Ellipsis`: cut to `max` characters, the last one an ellipsis.
@@ -414,6 +423,9 @@ mod tests {
         assert_eq!(human_size(4_263_000.0), "4.26MB");
         assert_eq!(human_size(0.0), "0B");
         assert_eq!(human_size(12_340.0), "12.3kB");
+        assert_eq!(human_size4(-135_168.0), "-1.352e+05B");
+        assert_eq!(human_size4(1_995_000.0), "1.995MB");
+        assert_eq!(bytes_size(1023.0), "1023B");
         assert_eq!(human_duration(5), "5 seconds");
         assert_eq!(human_duration(90), "About a minute");
         assert_eq!(human_duration(7200), "2 hours");

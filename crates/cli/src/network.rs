@@ -129,7 +129,12 @@ pub fn rm(c: &Client, a: &ObjRmArgs) -> Result<()> {
             }
         }
     }
-    if failed { Err(Exit(1).into()) } else { Ok(()) }
+    if failed {
+        // docker's network rm ends with its status error printed as well.
+        eprintln!("{}", Exit(1));
+        return Err(Exit(1).into());
+    }
+    Ok(())
 }
 
 pub fn connect(c: &Client, a: &NetworkConnectArgs) -> Result<()> {

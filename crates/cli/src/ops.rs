@@ -134,7 +134,7 @@ pub fn commit(c: &Client, a: &CommitArgs) -> Result<()> {
 
 pub fn rename(c: &Client, a: &RenameArgs) -> Result<()> {
     if a.new_name.trim().is_empty() {
-        bail!("Error: Neither old nor new names may be empty");
+        bail!("Neither old nor new names may be empty");
     }
     c.post(
         &format!(
@@ -269,17 +269,12 @@ pub fn port(c: &Client, a: &PortArgs) -> Result<()> {
     if let Some(p) = &a.port {
         let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
         if num.parse::<u16>().is_err() {
-            bail!(
-                "Error: invalid port ({num}): strconv.ParseUint: parsing {num:?}: invalid syntax"
-            );
+            bail!("invalid port ({num}): strconv.ParseUint: parsing {num:?}: invalid syntax");
         }
         let key = format!("{num}/{proto}");
         let b = bindings(&key);
         if b.is_empty() {
-            bail!(
-                "Error: No public port '{key}' published for {}",
-                a.container
-            );
+            bail!("No public port '{p}' published for {}", a.container);
         }
         for x in &b {
             println!("{}", host_port(x));

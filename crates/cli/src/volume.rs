@@ -87,14 +87,15 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
             json!({
                 "Name": st(x, "Name"), "Driver": st(x, "Driver"), "Scope": st(x, "Scope"),
                 "Mountpoint": st(x, "Mountpoint"), "Labels": labels_text(x.get("Labels")),
-                "Links": links, "Size": size, "Group": "", "Availability": "N/A",
+                "Links": links, "Size": size, "Group": "N/A", "Availability": "N/A",
+                "Status": "N/A",
             })
         })
         .collect();
     let headers = json!({
         "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
         "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
-        "Availability": "AVAILABILITY",
+        "Availability": "AVAILABILITY", "Status": "STATUS",
     });
     let fmt = if a.quiet {
         Some("{{.Name}}")

@@ -252,3 +252,347 @@ fn image_tag_history_rmi_save_load_commit_prune_like_docker() {
     assert_eq!(stdout(&o), stdout(&t));
     assert_eq!(o.status.code(), t.status.code());
 }
+
+/// 64-hex names and IDs masked.
+fn mask_hex(s: &str) -> String {
+    s.split_inclusive([' ', '\n', '"'])
+        .map(|w| {
+            let t = w.trim_end_matches([' ', '\n', '"']);
+            if t.len() >= 12 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                format!("HEX{}", &w[t.len()..])
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn volume_commands_match_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    assert_eq!(d.bok(&["volume", "create", "v1"]), "v1");
+    assert_eq!(d.ok(&["volume", "create", "v2"]), "v2");
+    assert_eq!(
+        d.bok(&["volume", "create", "--label", "a=b", "--name", "v3"]),
+        "v3"
+    );
+    let anon = d.bok(&["volume", "create"]);
+    assert_eq!(anon.len(), 64, "{anon}");
+    for args in [
+        vec!["volume", "ls"],
+        vec!["volume", "ls", "-q"],
+        vec![
+            "volume",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Driver}} {{.Labels}} {{.Scope}}",
+        ],
+        vec!["volume", "ls", "--filter", "name=v1"],
+        vec!["volume", "ls", "-f", "label=a=b", "--format", "json"],
+        vec!["volume", "inspect", "v1", "v3"],
+        vec![
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.Mountpoint}} {{.Labels}}",
+            "v3",
+        ],
+        vec!["system", "df"],
+    ] {
+        assert_eq!(d.bok(&args), d.ok(&args), "{args:?}");
+    }
+    for args in [["volume", "inspect", "nope"], ["volume", "rm", "nope"]] {
+        let (o, t) = (d.berth(&args), d.docker(&args));
+        assert_eq!(
+            (o.status.code(), stderr(&o)),
+            (t.status.code(), stderr(&t)),
+            "{args:?}"
+        );
+    }
+    assert_eq!(d.bok(&["volume", "rm", "v1", "v2"]), "v1\nv2");
+    // prune: only anonymous volumes (a container's), unless -a.
+    assert_eq!(
+        d.bok(&["volume", "prune", "-f"]),
+        d.ok(&["volume", "prune", "-f"])
+    );
+    let ours = d.bok(&["volume", "prune", "-a", "-f"]);
+    let mut names = [anon.as_str(), "v3"];
+    names.sort();
+    assert_eq!(
+        ours,
+        format!(
+            "Deleted Volumes:\n{}\n\nTotal reclaimed space: 0B",
+            names.join("\n")
+        )
+    );
+    d.ok(&["volume", "create", "v4"]);
+    assert_eq!(
+        d.ok(&["volume", "prune", "-a", "-f"]),
+        "Deleted Volumes:\nv4\n\nTotal reclaimed space: 0B"
+    );
+}
+
+#[test]
+fn container_tools_match_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "mkdir -p /data/sub; echo a > /data/a; echo b > /data/sub/b; rm /bin/wget; sleep 1000",
+    ]);
+    assert!(d.eventually(10, || d.ok(&["exec", "c1", "ls", "/data/a"]) == "/data/a"));
+    // top, diff
+    let (ours, theirs) = (d.bok(&["top", "c1"]), d.ok(&["top", "c1"]));
+    assert_eq!(
+        ours.lines().next(),
+        theirs.lines().next(),
+        "\n{ours}\n{theirs}"
+    );
+    assert_eq!(ours.lines().count(), theirs.lines().count());
+    assert_eq!(
+        d.bok(&["container", "top", "c1", "-o", "pid,comm"]),
+        d.ok(&["top", "c1", "-o", "pid,comm"])
+    );
+    assert_eq!(d.bok(&["diff", "c1"]), d.ok(&["diff", "c1"]));
+    assert!(d.bok(&["diff", "c1"]).contains("A /data/sub/b"));
+    assert_eq!(codes(&d, &["top", "nope"]), (Some(1), Some(1)));
+    // export: the same files.
+    let list = |p: &std::path::Path| {
+        let out = std::process::Command::new("tar")
+            .arg("tf")
+            .arg(p)
+            .output()
+            .unwrap();
+        let mut l: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+        l.sort();
+        l
+    };
+    let (e1, e2) = (d.dir.path().join("e1.tar"), d.dir.path().join("e2.tar"));
+    d.bok(&["export", "-o", e1.to_str().unwrap(), "c1"]);
+    d.ok(&["export", "-o", e2.to_str().unwrap(), "c1"]);
+    assert_eq!(list(&e1), list(&e2));
+    assert!(
+        list(&e1)
+            .iter()
+            .any(|p| p.trim_end_matches('/') == "data/sub/b")
+    );
+    // cp out of the container: a file, a directory, its contents, a tar on stdout.
+    let out = d.dir.path().join("out");
+    for who in ["b", "d"] {
+        let base = out.join(who);
+        std::fs::create_dir_all(base.join("existing")).unwrap();
+        let b = base.to_str().unwrap();
+        let run = |args: &[&str]| {
+            let o = if who == "b" {
+                d.berth(args)
+            } else {
+                d.docker(args)
+            };
+            assert!(o.status.success(), "{who} {args:?}: {}", stderr(&o));
+        };
+        run(&["cp", "c1:/data/a", &format!("{b}/file")]);
+        run(&["cp", "c1:/data/a", &format!("{b}/existing")]);
+        run(&["cp", "c1:/data", &format!("{b}/newdir")]);
+        run(&["cp", "c1:/data", &format!("{b}/existing")]);
+    }
+    let tree = |p: &std::path::Path| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("cd {} && find . -exec sh -c 'printf \"%s \" \"$1\"; [ -f \"$1\" ] && cat \"$1\" || echo' _ {{}} \\; | sort", p.display()))
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    assert_eq!(tree(&out.join("b")), tree(&out.join("d")));
+    assert!(
+        tree(&out.join("b")).contains("./newdir/sub/b b"),
+        "{}",
+        tree(&out.join("b"))
+    );
+    // SRC/. copies the contents (docker's client files berthd's "." archive elsewhere).
+    d.bok(&["cp", "c1:/data/.", out.join("contents").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("contents/sub/b")).unwrap(),
+        "b\n"
+    );
+    let (o, t) = (
+        d.berth(&["cp", "c1:/data/sub", "-"]),
+        d.docker(&["cp", "c1:/data/sub", "-"]),
+    );
+    assert!(o.status.success());
+    assert_eq!(list_tar(&o.stdout), list_tar(&t.stdout));
+    // cp into the container: a file under a new name, a directory, a tar from stdin.
+    let src = d.dir.path().join("src");
+    std::fs::create_dir_all(src.join("dir")).unwrap();
+    std::fs::write(src.join("f"), "from host\n").unwrap();
+    std::fs::write(src.join("dir/g"), "g\n").unwrap();
+    let s = src.to_str().unwrap();
+    d.bok(&["cp", &format!("{s}/f"), "c1:/data/renamed"]);
+    d.bok(&["cp", &format!("{s}/dir"), "c1:/data"]);
+    d.bok(&["cp", &format!("{s}/dir"), "c1:/newdir"]);
+    let tar = std::process::Command::new("tar")
+        .args(["cf", "-", "-C", s, "f"])
+        .output()
+        .unwrap()
+        .stdout;
+    let o = d.berth_stdin(&["cp", "-", "c1:/tmp"], Some(&tar));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        d.ok(&[
+            "exec",
+            "c1",
+            "cat",
+            "/data/renamed",
+            "/data/dir/g",
+            "/newdir/g",
+            "/tmp/f"
+        ]),
+        "from host\ng\ng\nfrom host"
+    );
+    for args in [
+        vec!["cp", "c1:/nonexistent", s],
+        vec!["cp", "nope:/x", s],
+        vec!["cp", "/nonexistent", "c1:/tmp"],
+    ] {
+        assert_eq!(codes(&d, &args), (Some(1), Some(1)), "{args:?}");
+    }
+    // rename
+    assert_eq!(d.bok(&["rename", "c1", "c2"]), "");
+    assert_eq!(d.inspect("c2", "{{.Name}}"), "/c2");
+    assert_eq!(codes(&d, &["rename", "nope", "x"]), (Some(1), Some(1)));
+    // container prune: one stopped container each, the same report.
+    d.ok(&["create", "--name", "dead1", IMG, "true"]);
+    let ours = d.bok(&["container", "prune", "-f"]);
+    d.ok(&["create", "--name", "dead2", IMG, "true"]);
+    let theirs = d.ok(&["container", "prune", "-f"]);
+    assert_eq!(mask_hex(&ours), mask_hex(&theirs), "\n{ours}\n{theirs}");
+    assert!(ours.starts_with("Deleted Containers:\n"), "{ours}");
+    assert_eq!(d.bok(&["system", "df"]), d.ok(&["system", "df"]));
+    d.ok(&["rm", "-f", "c2"]);
+}
+
+fn list_tar(data: &[u8]) -> Vec<String> {
+    let mut l: Vec<String> = tar::Archive::new(data)
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    l.sort();
+    l
+}
+
+#[test]
+fn stats_update_and_port_match_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "s1",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    let (ours, theirs) = (
+        d.bok(&["stats", "--no-stream", "s1"]),
+        d.ok(&["stats", "--no-stream", "s1"]),
+    );
+    assert_eq!(
+        ours.lines().next(),
+        theirs.lines().next(),
+        "\n{ours}\n{theirs}"
+    );
+    assert_eq!(ours.lines().count(), 2, "{ours}");
+    for args in [
+        vec![
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.ID}} {{.Container}}",
+            "s1",
+        ],
+        vec![
+            "container",
+            "stats",
+            "--no-stream",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.PIDs}}",
+        ],
+        vec!["stats", "--no-stream", "-a", "--format", "{{.Name}}"],
+    ] {
+        assert_eq!(d.bok(&args), d.ok(&args), "{args:?}");
+    }
+    let keys = |s: String| {
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let args = ["stats", "--no-stream", "--format", "json", "s1"];
+    assert_eq!(keys(d.bok(&args)), keys(d.ok(&args)));
+    assert_eq!(
+        codes(&d, &["stats", "--no-stream", "nope"]),
+        (Some(1), Some(1))
+    );
+    // Streaming: the table comes again and again until interrupted.
+    let out = std::process::Command::new("timeout")
+        .args(["-s", "INT", "2", common::BERTH, "stats", "s1"])
+        .env("BERTH_HOST", d.host())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.matches("CONTAINER ID").count() >= 2, "{text}");
+    assert!(text.contains("s1"), "{text}");
+    // update
+    let args = [
+        "update",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "-1",
+        "--cpus",
+        "0.5",
+        "s1",
+    ];
+    assert_eq!(d.bok(&args), "s1");
+    let f = "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}";
+    assert_eq!(d.inspect("s1", f), "67108864 500000000");
+    assert_eq!(d.ok(&["update", "-m", "32m", "s1"]), "s1");
+    assert_eq!(
+        d.bok(&["container", "update", "--restart", "on-failure:3", "s1"]),
+        "s1"
+    );
+    assert_eq!(
+        d.inspect(
+            "s1",
+            "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "on-failure:3"
+    );
+    for args in [vec!["update", "-m", "64m", "nope"], vec!["update", "s1"]] {
+        assert_eq!(codes(&d, &args), (Some(1), Some(1)), "{args:?}");
+    }
+    // port: nothing published, and the error for a port that is not.
+    assert_eq!(d.bok(&["port", "s1"]), d.ok(&["port", "s1"]));
+    for args in [vec!["port", "s1", "80"], vec!["port", "nope"]] {
+        let (o, t) = (d.berth(&args), d.docker(&args));
+        assert_eq!(
+            (o.status.code(), stderr(&o)),
+            (t.status.code(), stderr(&t)),
+            "{args:?}"
+        );
+    }
+}
