@@ -14,6 +14,7 @@ fn history_tag_and_rmi_untag_delete_and_refuse_in_use_images() {
     if !common::have_prereqs() {
         return;
     }
+    let t0 = unix_now() - 1;
     let d = Daemon::start();
     let hist = d.ok(&[
         "history",
@@ -69,6 +70,34 @@ fn history_tag_and_rmi_untag_delete_and_refuse_in_use_images() {
     assert!(out.contains(&format!("deleted: {id}")), "{out}");
     assert_eq!(d.ok(&["images", "-q"]), "");
     assert!(stderr(&d.docker(&["rmi", "nosuch:1"])).contains("No such image"));
+
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        &t0.to_string(),
+        "--until",
+        &(unix_now() + 1).to_string(),
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    for want in [
+        "import bbtest:latest",
+        "tag other:1",
+        "untag other:1",
+        "untag bbtest:latest",
+        &format!("delete {id}"),
+    ] {
+        assert!(ev.contains(want), "{want} missing from:\n{ev}");
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[test]
