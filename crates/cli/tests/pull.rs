@@ -2,69 +2,13 @@
 //! docker-registry on 127.0.0.1), side by side with `docker pull`.
 
 mod common;
+mod registry;
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, stderr, stdout};
-
-struct Registry {
-    child: std::process::Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn registry() -> Registry {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let cfg = dir.path().join("config.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("/usr/bin/docker-registry")
-        .arg("serve")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let reg = Registry {
-        child,
-        addr,
-        _dir: dir,
-    };
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(20) {
-        if let Ok(mut s) = std::net::TcpStream::connect(&reg.addr) {
-            let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
-            let mut buf = String::new();
-            let _ = s.read_to_string(&mut buf);
-            if buf.starts_with("HTTP/1.") {
-                return reg;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("registry did not come up");
-}
+use registry::registry;
 
 /// Pushes a busybox image with CMD `echo from-registry` as each of `names`.
 fn seed(names: &[&str]) -> tempfile::TempDir {
@@ -98,7 +42,7 @@ fn pull_and_run_missing_image_from_a_local_registry() {
     if !common::have_prereqs() || !std::path::Path::new("/usr/bin/docker-registry").exists() {
         return;
     }
-    let reg = registry();
+    let reg = registry(None);
     let name = format!("{}/test/busybox:1", reg.addr);
     let other = format!("{}/test/other:2", reg.addr);
     let _seed = seed(&[&name, &other, &format!("{}/test/third:3", reg.addr)]);
