@@ -14,6 +14,11 @@ pub const MIN_API_VERSION: &str = "1.24";
 const MAX_MINOR: u32 = 51;
 const MIN_MINOR: u32 = 24;
 
+/// The API minor version a request asked for (`/v1.NN/...`; the current one without a
+/// prefix), for the few endpoints whose behaviour changed between versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestVersion(pub u32);
+
 /// Splits `/v1.45/containers/json` into (Some(45), "/containers/json").
 fn split_version(path: &str) -> Option<(u32, u32, &str)> {
     let rest = path.strip_prefix("/v")?;
@@ -49,6 +54,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
         if let Ok(uri) = pq.parse::<Uri>() {
             *req.uri_mut() = uri;
         }
+        req.extensions_mut().insert(RequestVersion(min));
     }
     tracing::debug!(method = %req.method(), path = %req.uri().path(), "request");
     with_headers(next.run(req).await)

@@ -57,9 +57,17 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /volumes/prune`.
-pub async fn prune(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<Value>> {
-    let f = filters(&q)?;
+/// `POST /volumes/prune`. Before API 1.42 prune took named volumes too (as dockerd still
+/// does for such clients); since then only anonymous ones unless `all=true`.
+pub async fn prune(
+    State(e): State<Arc<Engine>>,
+    version: Option<axum::Extension<crate::version::RequestVersion>>,
+    Query(q): Q,
+) -> ApiResult<Json<Value>> {
+    let mut f = filters(&q)?;
+    if version.is_some_and(|v| v.0.0 < 42) {
+        f.insert("all".into(), vec!["true".into()]);
+    }
     let (deleted, freed) = e.volume_prune(&f)?;
     Ok(Json(
         json!({ "VolumesDeleted": deleted, "SpaceReclaimed": freed }),

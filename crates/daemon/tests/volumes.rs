@@ -228,6 +228,17 @@ fn anonymous_volumes_go_with_rm_v_and_rm_and_prune_keeps_named_ones() {
     let out = d.ok(&["volume", "prune", "-a", "-f"]);
     assert!(out.contains("keepme"), "{out}");
     assert_eq!(volumes(&d, &[]), ["named1"]);
+    // Clients of API < 1.42 get the older rule: every unused volume goes.
+    d.ok(&["volume", "create", "old1"]);
+    let out = std::process::Command::new("docker")
+        .args(["volume", "prune", "-f"])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_API_VERSION", "1.41")
+        .env("DOCKER_CONFIG", d.dir.path().join("dockercfg"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(volumes(&d, &[]), ["named1"]);
 }
 
 #[test]
