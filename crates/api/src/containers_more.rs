@@ -179,6 +179,32 @@ pub fn list_extra(
             h.contains(&st)
         });
     }
+    if let Some(v) = f.get("volume").filter(|v| !v.is_empty()) {
+        list.retain(|c| {
+            c["Mounts"].as_array().is_some_and(|ms| {
+                ms.iter().any(|m| {
+                    v.iter()
+                        .any(|x| m["Name"] == x.as_str() || m["Destination"] == x.as_str())
+                })
+            })
+        });
+    }
+    if let Some(v) = f.get("network").filter(|v| !v.is_empty()) {
+        list.retain(|c| {
+            let nets = c["NetworkSettings"]["Networks"].as_object();
+            v.iter().any(|x| {
+                c["HostConfig"]["NetworkMode"] == x.as_str()
+                    || nets.is_some_and(|n| {
+                        n.iter().any(|(name, ep)| {
+                            name == x
+                                || ep["NetworkID"]
+                                    .as_str()
+                                    .is_some_and(|id| !x.is_empty() && id.starts_with(x.as_str()))
+                        })
+                    })
+            })
+        });
+    }
     if let Some(n) = limit {
         list.truncate(n);
     }

@@ -390,4 +390,58 @@ fn stats_and_update_of_a_running_container() {
     ))
     .unwrap();
     assert_eq!(one["precpu_stats"]["cpu_usage"]["total_usage"], 0);
+
+    // The streamed form: a new line every second until the client goes.
+    let out = std::process::Command::new("timeout")
+        .args([
+            "-k",
+            "1",
+            "-s",
+            "INT",
+            "3.5",
+            "docker",
+            "stats",
+            "--format",
+            "{{.Name}}:{{.PIDs}}",
+            "s1",
+        ])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("dockercfg"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.matches("s1:1").count() >= 2, "{text:?}");
+
+    // List filters by volume and network.
+    d.ok(&[
+        "create",
+        "--name",
+        "v1",
+        "-v",
+        "/vol",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "volume=/vol",
+            "--format",
+            "{{.Names}}"
+        ]),
+        "v1"
+    );
+    let none = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "network=none",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(none.lines().count(), 2, "{none}");
 }

@@ -204,7 +204,12 @@ impl Engine {
                 .await
                 .is_ok();
                 if stopped {
+                    engine.health_stopped(&c);
                     return;
+                }
+                // A frozen container cannot run a probe; its status waits for the thaw.
+                if c.lock().state.paused {
+                    continue;
                 }
                 let in_start =
                     started.elapsed() < Duration::from_nanos(cfg.start_period.max(0) as u64);
@@ -268,6 +273,21 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
         res
+    }
+
+    /// Docker reports a container whose monitor stopped (it exited) as unhealthy.
+    fn health_stopped(&self, c: &Container) {
+        {
+            let mut r = c.lock();
+            if r.state.running {
+                return; // already started again, with a new monitor
+            }
+            match r.state.health.as_mut() {
+                Some(h) => h.status = "unhealthy".into(),
+                None => return,
+            }
+        }
+        let _ = self.persist(c);
     }
 
     fn record_health(&self, c: &Container, cfg: &HealthConfig, res: HealthResult, in_start: bool) {
