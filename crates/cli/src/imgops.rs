@@ -14,7 +14,7 @@ use crate::client::{Client, enc};
 use crate::container::{filters_query, st};
 use crate::format::{self, Format};
 use crate::image::show_progress;
-use crate::ops::{add_query, confirm, prune_report, reclaimed, repo_tag, tar_sink};
+use crate::ops::{add_query, prune_report, reclaimed, repo_tag, run_prune, tar_sink};
 
 /// Docker's full reference for messages: `docker.io/library/x:tag`.
 fn full_name(name: &str) -> String {
@@ -290,13 +290,7 @@ pub fn prune(c: &Client, a: &ImagePruneArgs) -> Result<()> {
     } else {
         "WARNING! This will remove all dangling images."
     };
-    if !a.p.force && !confirm(warning)? {
-        return Err(Exit(0).into());
-    }
-    let (text, space) = prune_images(c, a.all, &a.p.filter)?;
-    print!("{text}");
-    println!("Total reclaimed space: {}", format::human_size(space));
-    Ok(())
+    run_prune(a.p.force, warning, || prune_images(c, a.all, &a.p.filter))
 }
 
 #[cfg(test)]

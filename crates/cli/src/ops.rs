@@ -357,14 +357,27 @@ pub fn prune_containers(c: &Client, filters: &[String]) -> Result<(String, f64)>
     ))
 }
 
-pub fn prune(c: &Client, a: &PruneArgs) -> Result<()> {
-    if !a.force && !confirm("WARNING! This will remove all stopped containers.")? {
+/// A prune command: docker's question unless forced, then the report and the total.
+pub fn run_prune(
+    force: bool,
+    warning: &str,
+    prune: impl FnOnce() -> Result<(String, f64)>,
+) -> Result<()> {
+    if !force && !confirm(warning)? {
         return Err(Exit(0).into());
     }
-    let (text, space) = prune_containers(c, &a.filter)?;
+    let (text, space) = prune()?;
     print!("{text}");
     println!("Total reclaimed space: {}", format::human_size(space));
     Ok(())
+}
+
+pub fn prune(c: &Client, a: &PruneArgs) -> Result<()> {
+    run_prune(
+        a.force,
+        "WARNING! This will remove all stopped containers.",
+        || prune_containers(c, &a.filter),
+    )
 }
 
 #[cfg(test)]

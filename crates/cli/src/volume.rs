@@ -139,13 +139,7 @@ pub fn prune(c: &Client, a: &VolumePruneArgs) -> Result<()> {
     } else {
         "WARNING! This will remove anonymous local volumes not used by at least one container."
     };
-    if !a.p.force && !confirm(warning)? {
-        return Err(Exit(0).into());
-    }
-    let (text, space) = prune_volumes(c, a.all, &a.p.filter)?;
-    print!("{text}");
-    println!("Total reclaimed space: {}", format::human_size(space));
-    Ok(())
+    crate::ops::run_prune(a.p.force, warning, || prune_volumes(c, a.all, &a.p.filter))
 }
 
 fn with_pct(reclaimable: i64, total: i64) -> String {
