@@ -28,6 +28,7 @@ mod error;
 mod freezer;
 mod fsutil;
 mod stats;
+pub mod tuning;
 mod v1;
 pub mod v2;
 

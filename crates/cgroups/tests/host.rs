@@ -644,3 +644,40 @@ fn oom_kill_inside_the_cgroup_is_counted() {
     until("oom_kill counted", 10, || g.cg.oom_kills().unwrap() >= 1);
     assert!(g.cg.stats().unwrap().memory.oom_kills >= 1);
 }
+
+/// `favordynmods` goes on and off the host's cgroup2 mount and the mount's other
+/// superblock options survive both remounts; the host's setting is restored at the end.
+#[test]
+fn favordynmods_toggles_and_keeps_the_other_mount_options() {
+    require_root!();
+    use berth_cgroups::tuning;
+    let Some((mp, before)) = tuning::cgroup2_mount().unwrap() else {
+        return; // no cgroup2 mount on this host
+    };
+    struct Restore(PathBuf, String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let on = self.1.split(',').any(|o| o == "favordynmods");
+            let _ = berth_cgroups::tuning::set_favordynmods(&self.0, &self.1, on);
+        }
+    }
+    let _restore = Restore(mp.clone(), before.clone());
+    let others = |o: &str| {
+        let mut v: Vec<String> = o
+            .split(',')
+            .filter(|x| *x != "favordynmods")
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    };
+    tuning::set_favordynmods(&mp, &before, false).unwrap();
+    assert!(!tuning::favordynmods().unwrap());
+    let off = tuning::cgroup2_mount().unwrap().unwrap().1;
+    assert!(tuning::enable_favordynmods().unwrap(), "it was off: enabling changes it");
+    assert!(tuning::favordynmods().unwrap());
+    assert!(!tuning::enable_favordynmods().unwrap(), "already on: nothing to do");
+    let on = tuning::cgroup2_mount().unwrap().unwrap().1;
+    assert_eq!(others(&on), others(&before), "other options kept: {before} → {on}");
+    assert_eq!(others(&off), others(&before));
+}

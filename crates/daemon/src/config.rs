@@ -21,6 +21,18 @@ pub struct FileConfig {
     pub shim_binary: Option<PathBuf>,
     pub init_binary: Option<PathBuf>,
     pub group: Option<String>,
+    /// Default bridge interface (dockerd's `--bridge`), `berth0`.
+    pub bridge: Option<String>,
+    /// Default bridge gateway/prefix (dockerd's `--bip`), e.g. `172.17.0.1/16`.
+    pub bip: Option<String>,
+    /// Enable net.ipv4.ip_forward at start (dockerd's `--ip-forward`), default true.
+    pub ip_forward: Option<bool>,
+    /// Suffix of berth's iptables chain names, for several daemons on one host.
+    pub iptables_chain_suffix: Option<String>,
+    /// Set `favordynmods` on the host's cgroup2 mount at start (host-wide; see
+    /// berth_cgroups::tuning): container starts no longer wait for an RCU grace period
+    /// when joining their cgroup. Off by default.
+    pub cgroup_favordynmods: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

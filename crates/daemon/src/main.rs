@@ -38,6 +38,12 @@ struct Args {
     /// Group owning the socket (default: `berth` where it exists).
     #[arg(short = 'G', long)]
     group: Option<String>,
+    /// Default bridge network's gateway address and prefix (e.g. 172.17.0.1/16).
+    #[arg(long)]
+    bip: Option<String>,
+    /// Bridge interface of the default network (default berth0).
+    #[arg(short = 'b', long)]
+    bridge: Option<String>,
 }
 
 /// berth-init, statically linked by build.rs.
@@ -181,6 +187,21 @@ fn main() -> Result<()> {
         }
     }
     let group = args.group.clone().or(file.group.clone());
+    let mut netcfg = berth_engine::network::NetConfig::default();
+    if let Some(b) = args.bridge.clone().or(file.bridge.clone()) {
+        netcfg.bridge = b;
+    }
+    netcfg.bip = args.bip.clone().or(file.bip.clone());
+    netcfg.ip_forward = file.ip_forward.unwrap_or(true);
+    netcfg.chain_suffix = file.iptables_chain_suffix.clone().unwrap_or_default();
+
+    if file.cgroup_favordynmods == Some(true) {
+        match berth_cgroups::tuning::enable_favordynmods() {
+            Ok(true) => tracing::info!("favordynmods set on the host's cgroup2 mount"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cgroup-favordynmods: could not set it"),
+        }
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -189,7 +210,9 @@ fn main() -> Result<()> {
     rt.block_on(async move {
         tracing::info!(data_root = %data_root.display(), exec_root = %exec_root.display(), socket = %socket.display(), shim = %cfg.shim_binary.display(), "berthd starting");
         let engine = Engine::open(cfg).context("open engine")?;
+        engine.start_networks(netcfg).await.context("start networking")?;
         engine.restore().await;
+        engine.reconcile_networks().await;
         let listener = bind_socket(&socket, group.as_deref())?;
         std::fs::write(exec_root.join("berthd.pid"), std::process::id().to_string()).ok();
         tracing::info!(socket = %socket.display(), api = berth_api::version::API_VERSION, "API listening");
