@@ -333,6 +333,39 @@ pub async fn list(
     Ok(Json(json!(out)))
 }
 
+/// Every key of Docker's container config, for image configs that set only some (Go
+/// templates such as `{{.Config.Entrypoint}}` fail on a missing key).
+fn full_config(v: &Value) -> Value {
+    let mut out = json!({
+        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": false,
+        "AttachStdout": false, "AttachStderr": false, "Tty": false, "OpenStdin": false,
+        "StdinOnce": false, "Env": null, "Cmd": null, "Image": "", "Volumes": null,
+        "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": null,
+    });
+    if let (Some(o), Some(src)) = (out.as_object_mut(), v.as_object()) {
+        for (k, val) in src {
+            o.insert(k.clone(), val.clone());
+        }
+    }
+    out
+}
+
+/// `GET /images/{name}/json` with the fields dockerd 20.10 also shows.
+fn inspect_json(e: &Engine, i: berth_image::images::ImageInspect) -> Value {
+    let size = i.size;
+    let mut v = serde_json::to_value(i).unwrap_or_default();
+    v["Config"] = full_config(&v["Config"]);
+    v["ContainerConfig"] = full_config(&json!({}));
+    v["Container"] = json!("");
+    v["DockerVersion"] = json!("");
+    v["VirtualSize"] = json!(size);
+    v["GraphDriver"] = json!({
+        "Name": "overlay2",
+        "Data": { "Root": e.cfg.data_root.join("snapshots") },
+    });
+    v
+}
+
 fn not_found(path: &str) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, format!("page not found: {path}"))
 }
@@ -349,7 +382,7 @@ pub async fn get(
     }
     if let Some(name) = rest.strip_suffix("/json") {
         let i = e.images.inspect(name).map_err(EngineError::from)?;
-        return Ok(Json(serde_json::to_value(i).unwrap_or_default()).into_response());
+        return Ok(Json(inspect_json(&e, i)).into_response());
     }
     if let Some(name) = rest.strip_suffix("/history") {
         let h = e.images.history(name).map_err(EngineError::from)?;

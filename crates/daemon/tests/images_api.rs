@@ -25,6 +25,14 @@ fn history_tag_and_rmi_untag_delete_and_refuse_in_use_images() {
     ]);
     assert_eq!(hist, "berth import|Imported from -");
     let id = d.ok(&["image", "inspect", "-f", "{{.Id}}", IMG]);
+    // Every key of dockerd's image inspect is there, set or not.
+    d.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Config.Entrypoint}}{{.Config.Hostname}}{{.Container}}{{.ContainerConfig.Cmd}}{{.VirtualSize}}{{.GraphDriver.Name}}",
+        IMG,
+    ]);
 
     d.ok(&["tag", IMG, "other:1"]);
     d.ok(&["tag", IMG, "localhost:5000/ns/other"]);
@@ -49,27 +57,62 @@ fn history_tag_and_rmi_untag_delete_and_refuse_in_use_images() {
         stderr(&out)
     );
 
-    // An image a container uses: 409 without force; force only untags.
+    // An image a stopped container uses: 409 without force (dockerd's wording); forced,
+    // the image goes but the container keeps its layers and still starts.
     d.ok(&["create", "--network", "none", "--name", "user", IMG, "true"]);
     d.ok(&["rmi", "localhost:5000/ns/other"]);
     let out = d.docker(&["rmi", IMG]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("conflict"), "{}", stderr(&out));
-    assert_eq!(d.ok(&["rmi", "-f", IMG]), "Untagged: bbtest:latest");
-    assert_eq!(d.inspect("user", "{{.Image}}"), id);
-    assert_eq!(
-        d.ok(&["images", "-q", "--no-trunc", "-f", "dangling=true"]),
-        id
+    assert!(
+        stderr(&out).contains(&format!(
+            "conflict: unable to remove repository reference \"{IMG}\" (must force) - container"
+        )),
+        "{}",
+        stderr(&out)
     );
-    // The container still runs from the untagged image.
+    assert!(
+        stderr(&d.docker(&["rmi", &id[7..19]]))
+            .contains("image is being used by stopped container")
+    );
+    assert_eq!(
+        d.ok(&["rmi", "-f", IMG]),
+        format!("Untagged: bbtest:latest\nDeleted: {id}")
+    );
+    assert_eq!(d.inspect("user", "{{.Image}}"), id);
+    assert_eq!(d.ok(&["images", "-q"]), "");
     d.ok(&["start", "-a", "user"]);
 
+    // A running container's image: even forced, only its tag goes.
+    let tar = common::busybox_tarball(d.dir.path());
+    let id2 = d.ok(&["import", tar.to_str().unwrap(), "again:1"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "runner",
+        "again:1",
+        "sleep",
+        "100",
+    ]);
+    let out = d.docker(&["rmi", "-f", &id2]);
+    assert!(
+        stderr(&out).contains("(cannot be forced) - image is being used by running container"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.ok(&["rmi", "-f", "again:1"]), "Untagged: again:1");
+    assert_eq!(
+        d.ok(&["images", "-q", "--no-trunc", "-f", "dangling=true"]),
+        id2
+    );
     // Once the container is gone, prune deletes the dangling image.
-    d.ok(&["rm", "user"]);
+    d.ok(&["rm", "-f", "runner"]);
     let out = d.ok(&["image", "prune", "-f"]);
-    assert!(out.contains(&format!("deleted: {id}")), "{out}");
+    assert!(out.contains(&format!("deleted: {id2}")), "{out}");
     assert_eq!(d.ok(&["images", "-q"]), "");
-    assert!(stderr(&d.docker(&["rmi", "nosuch:1"])).contains("No such image"));
+    assert!(stderr(&d.docker(&["rmi", "nosuch"])).contains("No such image: nosuch:latest"));
 
     let ev = d.ok(&[
         "events",

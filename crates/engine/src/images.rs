@@ -76,9 +76,10 @@ impl Engine {
             .collect()
     }
 
-    /// `DELETE /images/{name}`: untags or deletes as `docker rmi` does (see
-    /// [`berth_image::images::ImageStore::remove`]); 409 while a container uses it, unless
-    /// forced, which then only untags.
+    /// `DELETE /images/{name}`, with dockerd's rules: a tag of an image that keeps other
+    /// tags is only untagged; the last tag, or an ID, deletes the image. A container using
+    /// the image is a conflict (409) unless `force`; a running one even then, when the
+    /// image itself would go (a forced removal of its tag only untags it).
     pub async fn image_remove(
         self: &Arc<Self>,
         name: &str,
@@ -86,14 +87,119 @@ impl Engine {
     ) -> Result<Vec<RemoveAction>> {
         let e = self.clone();
         let name = name.to_owned();
-        let actions = tokio::task::spawn_blocking(move || {
-            e.images
-                .remove(&name, force, &|id| !e.image_users(id).is_empty())
-        })
-        .await
-        .map_err(|err| EngineError::internal("image remove", err))??;
+        let actions = tokio::task::spawn_blocking(move || e.image_remove_sync(&name, force))
+            .await
+            .map_err(|err| EngineError::internal("image remove", err))??;
         self.emit_removal(&actions);
         Ok(actions)
+    }
+
+    fn image_remove_sync(&self, name: &str, force: bool) -> Result<Vec<RemoveAction>> {
+        let rec = self.images.resolve(name).map_err(|err| match err {
+            berth_image::images::ImageError::NotFound(_) => {
+                EngineError::NotFound(format!("No such image: {}", familiar_or(name)))
+            }
+            other => other.into(),
+        })?;
+        let id = rec.id.clone();
+        let id12 = id.hex()[..12].to_owned();
+        let users: Vec<(String, bool)> = self
+            .all()
+            .iter()
+            .map(|c| c.rec())
+            .filter(|r| r.image == id.to_string())
+            .map(|r| (r.id[..12].to_owned(), r.state.running))
+            .collect();
+        let (tags, digests) = self.images.references(&id);
+        // One repository's references, with at most one tag (dockerd's isSingleReference).
+        let single = tags.len() <= 1
+            && tags
+                .iter()
+                .chain(&digests)
+                .map(|r| r.name())
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                <= 1;
+        let hex = name.strip_prefix("sha256:").unwrap_or(name);
+        let by_id = !hex.is_empty() && id.hex().starts_with(hex);
+        let mut actions = Vec::new();
+        let quiet = if !by_id {
+            if !force
+                && single
+                && let Some((c, _)) = users.first()
+            {
+                return Err(EngineError::Conflict(format!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {c} is using its referenced image {id12}"
+                )));
+            }
+            actions.push(RemoveAction::Untagged(self.images.untag(name)?));
+            if !self.images.references(&id).0.is_empty() {
+                return Ok(actions);
+            }
+            true
+        } else {
+            if single {
+                if let Some((c, _)) = users.iter().find(|u| u.1) {
+                    return Err(delete_conflict(
+                        &id12,
+                        true,
+                        &format!("image is being used by running container {c}"),
+                    ));
+                }
+                if !force && let Some((c, _)) = users.first() {
+                    return Err(delete_conflict(
+                        &id12,
+                        false,
+                        &format!("image is being used by stopped container {c}"),
+                    ));
+                }
+                for t in &tags {
+                    actions.push(RemoveAction::Untagged(self.images.untag(&t.to_string())?));
+                }
+            }
+            false
+        };
+        // dockerd's imageDeleteHelper: running users are hard conflicts; remaining tags
+        // and stopped users soft ones, which force overrides.
+        let has_tags = !self.images.references(&id).0.is_empty();
+        let conflict = if let Some((c, _)) = users.iter().find(|u| u.1) {
+            Some((
+                true,
+                true,
+                format!("image is being used by running container {c}"),
+            ))
+        } else if !force && has_tags {
+            Some((
+                false,
+                false,
+                "image is referenced in multiple repositories".to_owned(),
+            ))
+        } else if !force && let Some((c, _)) = users.first() {
+            Some((
+                false,
+                true,
+                format!("image is being used by stopped container {c}"),
+            ))
+        } else {
+            None
+        };
+        if let Some((hard, used, reason)) = conflict {
+            if quiet && (has_tags || used) {
+                return Ok(actions);
+            }
+            return Err(delete_conflict(&id12, hard, &reason));
+        }
+        actions.extend(self.images.delete(&id, &self.container_chains())?);
+        Ok(actions)
+    }
+
+    /// Chain IDs containers sit on: their snapshots outlive a forced image removal.
+    fn container_chains(&self) -> std::collections::HashSet<Digest> {
+        self.all()
+            .iter()
+            .filter_map(|c| c.rec().chain_id)
+            .filter_map(|c| Digest::parse(&c).ok())
+            .collect()
     }
 
     /// `POST /images/prune`: dangling images (or, with `dangling=false`, every image no
@@ -121,13 +227,10 @@ impl Engine {
                 {
                     continue;
                 }
-                match e
-                    .images
-                    .remove(&img.id, true, &|i| !e.image_users(i).is_empty())
-                {
+                match e.image_remove_sync(&img.id, true) {
                     Ok(a) => actions.extend(a),
-                    Err(berth_image::images::ImageError::NotFound(_)) => {}
-                    Err(err) => return Err(err.into()),
+                    Err(EngineError::NotFound(_)) => {}
+                    Err(err) => return Err(err),
                 }
             }
             let freed = before.saturating_sub(e.image_bytes());
@@ -297,6 +400,27 @@ impl Engine {
             .unwrap_or(0);
         let image = self.images.inspect(&rec.image).map(|i| i.size).unwrap_or(0);
         (rw, rw + image)
+    }
+}
+
+fn delete_conflict(id12: &str, hard: bool, reason: &str) -> EngineError {
+    let how = if hard {
+        "cannot be forced"
+    } else {
+        "must be forced"
+    };
+    EngineError::Conflict(format!(
+        "conflict: unable to delete {id12} ({how}) - {reason}"
+    ))
+}
+
+/// `name` as dockerd names a missing image: with `:latest` when it has no tag or digest.
+fn familiar_or(name: &str) -> String {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if Reference::parse(name).is_ok() && !last.contains(':') && !name.contains('@') {
+        format!("{name}:latest")
+    } else {
+        name.to_owned()
     }
 }
 

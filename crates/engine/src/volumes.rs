@@ -176,7 +176,7 @@ impl Engine {
             "Driver": v.driver,
             "Mountpoint": self.volume_mountpoint(&v.name),
             "CreatedAt": v.created,
-            "Labels": v.labels,
+            "Labels": if v.labels.is_empty() { Value::Null } else { json!(v.labels) },
             "Scope": "local",
             "Options": if v.options.is_empty() { Value::Null } else { json!(v.options) },
         });

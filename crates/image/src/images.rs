@@ -637,6 +637,70 @@ impl ImageStore {
         Ok(actions)
     }
 
+    /// Removes one tag (`name[:tag]`, `latest` when none is given). Returns it in
+    /// familiar form. The image stays, even if that was its last tag.
+    pub fn untag(&self, name: &str) -> Result<String, ImageError> {
+        let r = Reference::parse(name)?;
+        let r = match r.tag() {
+            Some(t) => r.with_tag(t)?,
+            None => r.with_tag("latest")?,
+        };
+        let mut m = self.lock();
+        if m.tags.remove(&r.to_string()).is_none() {
+            return Err(ImageError::NotFound(r.familiar()));
+        }
+        self.save(&mut m)?;
+        Ok(r.familiar())
+    }
+
+    /// The tags and repo digests an image has (canonical references).
+    pub fn references(&self, id: &Digest) -> (Vec<Reference>, Vec<Reference>) {
+        let m = self.lock();
+        let tags = Self::tags_of(&m, id);
+        let digests = m
+            .images
+            .get(id)
+            .map(|r| {
+                r.repo_digests
+                    .iter()
+                    .filter_map(|d| Reference::parse(d).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (tags, digests)
+    }
+
+    /// Deletes an image outright: its remaining tags and repo digests (each reported
+    /// untagged), its record, then whatever blobs and snapshots nothing else needs, keeping
+    /// `keep_chains` (what containers sit on). The caller has made the policy decisions.
+    pub fn delete(
+        &self,
+        id: &Digest,
+        keep_chains: &HashSet<Digest>,
+    ) -> Result<Vec<RemoveAction>, ImageError> {
+        let mut actions = Vec::new();
+        {
+            let mut m = self.lock();
+            let Some(rec) = m.images.get(id).cloned() else {
+                return Err(ImageError::NotFound(id.to_string()));
+            };
+            for t in Self::tags_of(&m, id) {
+                m.tags.remove(&t.to_string());
+                actions.push(RemoveAction::Untagged(t.familiar()));
+            }
+            for rd in &rec.repo_digests {
+                if let Ok(r) = Reference::parse(rd) {
+                    actions.push(RemoveAction::Untagged(r.familiar()));
+                }
+            }
+            m.images.remove(id);
+            actions.push(RemoveAction::Deleted(id.clone()));
+            self.save(&mut m)?;
+        }
+        self.gc(keep_chains)?;
+        Ok(actions)
+    }
+
     /// `docker history`: newest first, sizes from the unpacked layers.
     pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>, ImageError> {
         let (rec, tags) = {
