@@ -11,6 +11,7 @@ pub mod containers_more;
 pub mod error;
 pub mod hijack;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod version;
 pub mod volumes;
@@ -79,6 +80,15 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/exec/{id}/start", post(hijack::exec_start))
         .route("/exec/{id}/resize", post(hijack::exec_resize))
         .route("/exec/{id}/json", get(exec_inspect))

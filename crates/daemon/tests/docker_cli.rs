@@ -21,10 +21,10 @@ fn run_rm_echo_prints_and_leaves_no_container() {
         d.ok(&["run", "--rm", "--network", "none", IMG, "echo", "hi"]),
         "hi"
     );
-    // The default (bridge) network maps to none with a warning until networking lands.
+    // The default network is the bridge, without a warning.
     let out = d.docker(&["run", "--rm", IMG, "echo", "hi"]);
     assert_eq!(stdout(&out).trim(), "hi");
-    assert!(stderr(&out).contains("network none"));
+    assert_eq!(stderr(&out), "");
     assert!(d.eventually(10, || d.ok(&["ps", "-aq"]).is_empty()));
 }
 

@@ -30,6 +30,25 @@ const MIGRATIONS: &[&str] = &[
     // v2: volume driver and driver options (labels exist since v1; see volumes.rs).
     "ALTER TABLE volumes ADD COLUMN driver TEXT NOT NULL DEFAULT 'local';
      ALTER TABLE volumes ADD COLUMN options TEXT NOT NULL DEFAULT '{}';",
+    // v3: networks, IPAM leases, and container endpoints (see network.rs).
+    "CREATE TABLE networks (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        record TEXT NOT NULL
+     );
+     CREATE TABLE leases (
+        network TEXT NOT NULL,
+        address TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        PRIMARY KEY (network, address)
+     );
+     CREATE TABLE endpoints (
+        container TEXT NOT NULL,
+        network TEXT NOT NULL,
+        config TEXT NOT NULL,
+        active TEXT,
+        PRIMARY KEY (container, network)
+     );",
 ];
 
 pub struct Db {

@@ -54,6 +54,8 @@ pub struct Engine {
     pub(crate) containers: RwLock<HashMap<String, Arc<Container>>>,
     pub(crate) execs: RwLock<HashMap<String, Arc<Exec>>>,
     pub(crate) runtime: berth_runtime::state::Store,
+    /// Networks, set by [`Engine::start_networks`] (see `network.rs`).
+    pub(crate) net: std::sync::OnceLock<Arc<crate::network::Networks>>,
     /// The event stream (`GET /events`); publish with [`Engine::emit`].
     pub events: crate::events::EventBus,
 }
@@ -87,6 +89,7 @@ impl Engine {
             containers: RwLock::new(map),
             execs: RwLock::new(HashMap::new()),
             runtime,
+            net: std::sync::OnceLock::new(),
             events: crate::events::EventBus::new(),
         }))
     }
@@ -151,9 +154,9 @@ impl Engine {
         let CreateRequest {
             mut config,
             mut host_config,
-            ..
+            networking_config,
         } = req;
-        let mut warnings = Vec::new();
+        let warnings = Vec::new();
         if let Some(n) = name.filter(|n| !n.is_empty()) {
             let n = n.strip_prefix('/').unwrap_or(n);
             if !crate::ids::valid_name(n) {
@@ -169,19 +172,12 @@ impl Engine {
         let (_, image_cfg) = self.images.manifest_and_config(&image)?;
         let chain_id = self.images.chain_id(&image)?;
         let merged = crate::spec::merge(&config, image_cfg.config.as_ref())?;
-        // Network: berth has no bridge yet (networking issue); the default becomes none.
-        match host_config.network_mode.as_str() {
-            "" | "default" | "bridge" => {
-                warnings.push(
-                    "berth has no bridge network yet: the container runs with --network none"
-                        .into(),
-                );
-                host_config.network_mode = "none".into();
-            }
-            "none" | "host" => {}
-            m if m.starts_with("container:") => {}
-            m => return Err(EngineError::NotFound(format!("network {m} not found"))),
-        }
+        let net_eps = self.net_prepare(
+            &mut config,
+            &mut host_config,
+            networking_config.as_ref(),
+            image_cfg.config.as_ref().and_then(|c| c.exposed_ports.as_ref()),
+        )?;
         let policy = host_config.restart_policy.name.as_str();
         if !matches!(
             policy,
@@ -344,6 +340,11 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
+        if let Err(e) = self.net_record(&id, &net_eps) {
+            let _ = self.db.delete(&id);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
         tracing::info!(container = %id, name = %rec.name, image = %rec.image, "created");
         let c = Arc::new(Container::new(rec));
         self.containers
@@ -413,26 +414,7 @@ impl Engine {
             },
             "Mounts": rec.mounts,
             "Config": rec.config,
-            "NetworkSettings": {
-                "Bridge": "",
-                "SandboxID": "",
-                "SandboxKey": "",
-                "Ports": {},
-                "HairpinMode": false,
-                "LinkLocalIPv6Address": "",
-                "LinkLocalIPv6PrefixLen": 0,
-                "SecondaryIPAddresses": null,
-                "SecondaryIPv6Addresses": null,
-                "EndpointID": "",
-                "Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "IPv6Gateway": "",
-                "MacAddress": "",
-                "Networks": {},
-            },
+            "NetworkSettings": self.network_settings(&rec),
         }))
     }
 
@@ -512,6 +494,7 @@ impl Engine {
             .chain(r.args.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(" ");
+        let (net_ports, net_settings) = self.network_summary(r);
         json!({
             "Id": r.id,
             "Names": [format!("/{}", r.name)],
@@ -519,12 +502,12 @@ impl Engine {
             "ImageID": r.image,
             "Command": command,
             "Created": created,
-            "Ports": [],
+            "Ports": net_ports,
             "Labels": r.config.labels.clone().unwrap_or_default(),
             "State": r.status(),
             "Status": status_text(r),
             "HostConfig": { "NetworkMode": r.host_config.network_mode },
-            "NetworkSettings": { "Networks": {} },
+            "NetworkSettings": net_settings,
             "Mounts": r.mounts,
         })
     }

@@ -18,6 +18,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod logs;
 pub mod mounts;
+pub mod network;
 pub mod rootfs;
 pub mod seccomp;
 pub mod shim;

@@ -238,6 +238,7 @@ impl Engine {
             &host.network_mode,
             host.extra_hosts.as_deref().unwrap_or(&[]),
         )?;
+        self.net_start(&rec, &dir, &mut ns_paths).await?;
         mounts.extend(crate::mounts::oci_mounts(&rec.mounts));
         let mut host_eff = host.clone();
         if host_eff.ulimits.as_ref().is_none_or(|u| u.is_empty())
@@ -504,6 +505,7 @@ impl Engine {
         self.delete_runtime_state(&c.id).await;
         crate::mounts::unmount(&self.rootfs(&c.id));
         self.release_volumes(c);
+        self.net_release(&c.id).await;
     }
 
     /// Waits until the exit counter passes `seen`; false on timeout.
@@ -736,6 +738,7 @@ impl Engine {
         let id = c.id.clone();
         self.cleanup_after_exit(&c).await;
         self.db.delete(&id)?;
+        self.net_forget(&id);
         self.containers
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -422,6 +422,16 @@ pub fn host_ipv4_routes() -> Vec<IpNet> {
     parse_proc_net_route(&std::fs::read_to_string("/proc/net/route").unwrap_or_default())
 }
 
+/// The IPv4 subnets routed on interface `dev` (e.g. a bridge an earlier daemon left, whose
+/// subnet a new default network adopts).
+pub fn ipv4_routes_on(dev: &str) -> Vec<IpNet> {
+    let text = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let lines = text
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(dev));
+    parse_proc_net_route(&format!("header\n{}", lines.collect::<Vec<_>>().join("\n")))
+}
+
 fn parse_proc_net_route(text: &str) -> Vec<IpNet> {
     text.lines()
         .skip(1)

@@ -87,6 +87,8 @@ pub fn image_tool() -> PathBuf {
 
 #[path = "../../../../tests/support/busybox.rs"]
 mod busybox;
+#[path = "../../../../tests/support/netiso.rs"]
+mod netiso;
 pub use busybox::{busybox_tar, have_prereqs};
 
 pub struct Daemon {
@@ -126,7 +128,10 @@ impl Daemon {
         if !cfg.exists() {
             std::fs::write(
                 &cfg,
-                "# every key optional\n[log-opts]\nmax-size = \"20m\"\n",
+                format!(
+                    "# every key optional\n{}[log-opts]\nmax-size = \"20m\"\n",
+                    netiso::daemon_config()
+                ),
             )
             .unwrap();
         }
@@ -321,7 +326,11 @@ impl Drop for Daemon {
             args.extend(ids.iter().map(String::as_str));
             let _ = self.docker(&args);
         }
+        if self.child.is_some() {
+            let _ = self.docker(&["network", "prune", "-f"]);
+        }
         self.kill9();
+        netiso::cleanup(&self.dir.path().join("daemon.toml"));
         // Whatever is left: container processes (by cgroup), shims, mounts, cgroups.
         for id in &ids {
             for ctl in [

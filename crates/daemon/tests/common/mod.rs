@@ -67,6 +67,8 @@ pub fn busybox_tarball(dir: &Path) -> PathBuf {
 
 #[path = "../../../../tests/support/busybox.rs"]
 mod busybox;
+#[path = "../../../../tests/support/netiso.rs"]
+mod netiso;
 pub use busybox::{busybox_tar, have_prereqs};
 
 pub struct Daemon {
@@ -107,8 +109,9 @@ impl Daemon {
             std::fs::write(
                 &cfg,
                 format!(
-                    "# every key optional\nshim-binary = {:?}\n[log-opts]\nmax-size = \"20m\"\n",
-                    shim_binary()
+                    "# every key optional\nshim-binary = {:?}\n{}[log-opts]\nmax-size = \"20m\"\n",
+                    shim_binary(),
+                    netiso::daemon_config()
                 ),
             )
             .unwrap();
@@ -331,7 +334,11 @@ impl Drop for Daemon {
             args.extend(ids.iter().map(String::as_str));
             let _ = self.docker(&args);
         }
+        if self.child.is_some() {
+            let _ = self.docker(&["network", "prune", "-f"]);
+        }
         self.kill9();
+        netiso::cleanup(&self.dir.path().join("daemon.toml"));
         // Whatever is left: container processes (by cgroup), shims, mounts, cgroups.
         for id in &ids {
             for ctl in [

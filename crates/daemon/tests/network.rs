@@ -1,0 +1,743 @@
+//! Networking through berthd with the stock docker CLI: the default bridge, published
+//! ports on 127.0.0.1 (tcp and udp), user-defined networks with DNS names and aliases,
+//! `--internal`, `-P`, many containers on one network, `network rm` of a network in use,
+//! the cni driver, and leak checks (host veths, berth's iptables chains, leases, netns
+//! files) including after berthd is SIGKILLed and restarted. All traffic stays on
+//! loopback or on the test daemon's own bridges.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// This daemon's default bridge and chain suffix (from its daemon.toml).
+fn identity(d: &Daemon) -> (String, String) {
+    let cfg = std::fs::read_to_string(d.dir.path().join("daemon.toml")).unwrap();
+    let get = |k: &str| {
+        cfg.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = \""))?.strip_suffix('"'))
+            .unwrap()
+            .to_owned()
+    };
+    (get("bridge"), get("iptables-chain-suffix"))
+}
+
+/// A subnet of this test's own: 10.<60..99>.<n>.0/24 from the pid and `n`.
+fn subnet(n: u32) -> String {
+    let pid = std::process::id();
+    format!("10.{}.{}.0/24", 60 + (pid >> 8) % 40, (pid * 7 + n) % 256)
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    let o = Command::new(cmd).args(args).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Host veths enslaved to `bridge`.
+fn ports_of(bridge: &str) -> Vec<String> {
+    sh("ip", &["-o", "link", "show", "master", bridge])
+        .lines()
+        .filter_map(|l| {
+            l.split(": ")
+                .nth(1)
+                .map(|n| n.split('@').next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// The rules in this daemon's chains (iptables-save lines mentioning the suffix, minus
+/// the chain declarations and the jumps from built-in chains).
+fn rules(suffix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in ["nat", "filter"] {
+        for l in sh("iptables-save", &["-t", t]).lines() {
+            if l.starts_with("-A BERTH") && l.split_whitespace().nth(1).unwrap().ends_with(suffix) {
+                out.push(l.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Rows of the IPAM lease table in the daemon's berth.db.
+fn leases(d: &Daemon) -> Vec<String> {
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro', uri=True); [print(*r) for r in c.execute('select network,address,owner from leases')]",
+        ])
+        .arg(d.data.join("berth.db"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn netns_files(d: &Daemon) -> Vec<String> {
+    std::fs::read_dir(d.exec.join("netns"))
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the leak checks compare: veths on the default bridge, rules, leases, netns files.
+fn snapshot(d: &Daemon) -> Snapshot {
+    let (br, suffix) = identity(d);
+    (ports_of(&br), rules(&suffix), leases(d), netns_files(d))
+}
+
+type Snapshot = (Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+/// Waits up to `secs` for the leak snapshot to be `before` again.
+fn assert_back_to(d: &Daemon, before: &Snapshot, secs: u64) {
+    assert!(
+        d.eventually(secs, || snapshot(d) == *before),
+        "leaked: before {before:?} after {:?}",
+        snapshot(d)
+    );
+}
+
+/// `/hostname` of `host` fetched by a `--rm` container on `net` (retried while the server
+/// starts); returns the body.
+fn fetch_on(d: &Daemon, net: &str, host: &str) -> String {
+    d.ok(&[
+        "run", "--rm", "--network", net, IMG, "sh", "-c",
+        &format!("for i in 1 2 3 4 5 6 7 8 9 10; do timeout 3 wget -q -O- http://{host}/hostname && exit 0; sleep 0.3; done; exit 1"),
+    ])
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Raw HTTP on the daemon socket; returns the status code.
+fn api_status(d: &Daemon, method: &str, path: &str) -> u16 {
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Removes networks by name even when the test fails.
+struct Nets<'a>(&'a Daemon, Vec<String>);
+
+impl Drop for Nets<'_> {
+    fn drop(&mut self) {
+        for n in &self.1 {
+            let _ = self.0.docker(&["network", "rm", n]);
+        }
+    }
+}
+
+fn net_name(tag: &str) -> String {
+    format!("{tag}{}", std::process::id())
+}
+
+#[test]
+fn published_tcp_and_udp_ports_on_localhost_answer_and_nothing_leaks() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let before = snapshot(&d);
+    let (tport, uport) = (free_port(), free_port());
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--hostname",
+        "webhost",
+        "-p",
+        &format!("127.0.0.1:{tport}:80"),
+        "-p",
+        &format!("127.0.0.1:{uport}:9999/udp"),
+        IMG,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    // The UDP echo runs in the container's network namespace on a thread of this test
+    // (busybox has no UDP server).
+    let key = d.inspect("web", "{{.NetworkSettings.SandboxKey}}");
+    let ns = std::fs::File::open(&key).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns(2) moves only this thread, which does nothing else afterwards.
+        assert_eq!(
+            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let s = UdpSocket::bind("0.0.0.0:9999").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        tx.send(()).unwrap();
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = s.recv_from(&mut buf) {
+            let _ = s.send_to(&buf[..n], peer);
+        }
+    });
+    rx.recv().unwrap();
+    let ip = d.inspect("web", "{{.NetworkSettings.IPAddress}}");
+    assert!(
+        !ip.is_empty(),
+        "the container has an address on the default bridge"
+    );
+    let got = (0..50)
+        .find_map(|_| {
+            let r = http_get(tport, "/hostname")
+                .ok()
+                .filter(|r| r.contains("200 OK"));
+            if r.is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            r
+        })
+        .expect("httpd answers through 127.0.0.1");
+    assert!(got.contains("webhost"), "{got}");
+    // UDP echo: each try from a fresh source port (see berth-net's firewall tests).
+    let mut echoed = false;
+    for _ in 0..50 {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        s.send_to(b"ping-udp", ("127.0.0.1", uport)).unwrap();
+        let mut buf = [0u8; 64];
+        if let Ok((n, _)) = s.recv_from(&mut buf)
+            && &buf[..n] == b"ping-udp"
+        {
+            echoed = true;
+            break;
+        }
+    }
+    assert!(echoed, "udp echo through the published port");
+    // ps, inspect and port show the bindings.
+    let ps = d.ok(&["ps", "--format", "{{.Ports}}", "-f", "name=web"]);
+    assert!(ps.contains(&format!("127.0.0.1:{tport}->80/tcp")), "{ps}");
+    let port = d.ok(&["port", "web", "80"]);
+    assert_eq!(port, format!("127.0.0.1:{tport}"));
+    // The container's files.
+    let hosts = d.ok(&["exec", "web", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{ip}\twebhost")), "{hosts}");
+    // A second publisher of the same host port is refused.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "-p",
+        &format!("127.0.0.1:{tport}:80"),
+        IMG,
+        "true",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("already allocated"),
+        "{}",
+        stderr(&out)
+    );
+    d.ok(&["rm", "-f", "web"]);
+    assert_back_to(&d, &before, 10);
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let net = net_name("un");
+    let _g = Nets(&d, vec![net.clone()]);
+    let sub = subnet(1);
+    d.ok(&[
+        "network", "create", "--subnet", &sub, "--label", "k=v", &net,
+    ]);
+    let v = d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Labels.k}} {{.Driver}}",
+        &net,
+    ]);
+    assert_eq!(v, format!("{sub} v bridge"));
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        &net,
+        "--network-alias",
+        "web-alias",
+        IMG,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let ip = d.inspect(
+        "srv",
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+    );
+    assert!(ip.starts_with(&sub[..sub.len() - 4]), "{ip} in {sub}");
+    for name in ["srv", "web-alias"] {
+        let out = fetch_on(&d, &net, name);
+        assert!(!out.is_empty(), "{name} answered");
+    }
+    // `network inspect` lists the container; `network rm` while in use is a 409.
+    let cs = d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}}{{end}}",
+        &net,
+    ]);
+    assert_eq!(cs, "srv");
+    assert_eq!(api_status(&d, "DELETE", &format!("/networks/{net}")), 409);
+    // connect/disconnect a second network at runtime.
+    let net2 = net_name("un2-");
+    let _g2 = Nets(&d, vec![net2.clone()]);
+    d.ok(&["network", "create", "--subnet", &subnet(2), &net2]);
+    d.ok(&["network", "connect", "--alias", "second", &net2, "srv"]);
+    let links = d.ok(&["exec", "srv", "ip", "-o", "-4", "addr"]);
+    assert!(links.contains("eth1"), "{links}");
+    d.ok(&["network", "disconnect", &net2, "srv"]);
+    let links = d.ok(&["exec", "srv", "ip", "-o", "-4", "addr"]);
+    assert!(!links.contains("eth1"), "{links}");
+    d.ok(&["rm", "-f", "srv"]);
+    d.ok(&["network", "rm", &net, &net2]);
+    let ls = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!ls.contains(&net), "{ls}");
+}
+
+#[test]
+fn internal_network_has_no_way_out() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let (inet, onet) = (net_name("in"), net_name("out"));
+    let _g = Nets(&d, vec![inet.clone(), onet.clone()]);
+    d.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        &subnet(3),
+        &inet,
+    ]);
+    d.ok(&["network", "create", "--subnet", &subnet(4), &onet]);
+    // The target: the other network's gateway, a host address on a bridge of this test.
+    let gw = d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        &onet,
+    ]);
+    let listener = std::net::TcpListener::bind((gw.as_str(), 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts and closes at once, so a connected nc ends; the thread ends with the test.
+    std::thread::spawn(move || {
+        for c in listener.incoming() {
+            drop(c);
+        }
+    });
+    let probe = format!("nc -w 2 {gw} {port} </dev/null && echo reached || echo blocked");
+    let from_out = d.ok(&["run", "--rm", "--network", &onet, IMG, "sh", "-c", &probe]);
+    assert_eq!(from_out, "reached", "a normal network reaches the host");
+    let from_in = d.ok(&["run", "--rm", "--network", &inet, IMG, "sh", "-c", &probe]);
+    assert_eq!(from_in, "blocked", "an internal network does not");
+    // Inside the internal network, containers still talk to each other by name.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "isrv",
+        "--network",
+        &inet,
+        IMG,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let out = fetch_on(&d, &inet, "isrv");
+    assert!(!out.is_empty());
+    d.ok(&["rm", "-f", "isrv"]);
+}
+
+#[test]
+fn publish_all_picks_free_ports_shown_by_docker_port() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    d.ok(&[
+        "run", "-d", "--name", "pub", "-P", "--expose", "80", "--expose", "81", IMG, "httpd", "-f",
+        "-p", "80", "-h", "/etc",
+    ]);
+    let out = d.ok(&["port", "pub"]);
+    let mut hostports = Vec::new();
+    for line in out.lines() {
+        // 80/tcp -> 0.0.0.0:NNNNN
+        let hp: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+        assert!(hp > 1024, "{line}");
+        hostports.push((line.split('/').next().unwrap().trim().to_owned(), hp));
+    }
+    assert_eq!(hostports.len(), 2, "{out}");
+    assert_ne!(hostports[0].1, hostports[1].1);
+    let p80 = hostports.iter().find(|(c, _)| c == "80").unwrap().1;
+    assert!(
+        d.eventually(5, || http_get(p80, "/hostname")
+            .is_ok_and(|r| r.contains("200 OK"))),
+        "the -P port answers on 127.0.0.1"
+    );
+    let ps = d.ok(&["ps", "--format", "{{.Ports}}"]);
+    assert!(ps.contains(&format!(":{p80}->80/tcp")), "{ps}");
+}
+
+#[test]
+fn many_containers_on_one_network_get_unique_addresses_and_resolve_each_other() {
+    if !have_prereqs() {
+        return;
+    }
+    const N: usize = 100;
+    let d = Daemon::start();
+    let net = net_name("many");
+    let _g = Nets(&d, vec![net.clone()]);
+    // A /24 holds them all.
+    d.ok(&["network", "create", "--subnet", &subnet(5), &net]);
+    let before = snapshot(&d);
+    let names: Vec<String> = (0..N).map(|i| format!("m{i}")).collect();
+    std::thread::scope(|s| {
+        for chunk in names.chunks(N / 4) {
+            let (d, net) = (&d, &net);
+            s.spawn(move || {
+                for n in chunk {
+                    d.ok(&[
+                        "run",
+                        "-d",
+                        "--name",
+                        n,
+                        "--network",
+                        net,
+                        IMG,
+                        "sleep",
+                        "600",
+                    ]);
+                }
+            });
+        }
+    });
+    let fmt = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+    let mut args = vec!["inspect", "-f", fmt.as_str()];
+    args.extend(names.iter().map(String::as_str));
+    let ips: Vec<String> = d.ok(&args).lines().map(str::to_owned).collect();
+    let uniq: std::collections::HashSet<&String> = ips.iter().collect();
+    assert_eq!(uniq.len(), N, "unique addresses: {ips:?}");
+    // One container resolves every other's name to the address inspect shows.
+    let script = names
+        .iter()
+        .map(|n| format!("nslookup {n} | tail -n +3 | grep -m1 Address | sed 's/.* //'"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let got = d.ok(&["exec", "m0", "sh", "-c", &script]);
+    let got: Vec<&str> = got.lines().collect();
+    assert_eq!(got.len(), N, "{got:?}");
+    for (i, ip) in ips.iter().enumerate() {
+        assert_eq!(got[i], ip, "{} resolves", names[i]);
+    }
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names.iter().map(String::as_str));
+    d.ok(&rm);
+    assert_back_to(&d, &before, 20);
+    let cs = d.ok(&["network", "inspect", "-f", "{{len .Containers}}", &net]);
+    assert_eq!(cs, "0");
+}
+
+#[test]
+fn berthd_sigkill_and_restart_reconciles_networking() {
+    if !have_prereqs() {
+        return;
+    }
+    let mut d = Daemon::start();
+    let before = snapshot(&d);
+    let port = free_port();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keep",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        IMG,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let gone = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gone",
+        "-p",
+        "127.0.0.1::80",
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let gone_ip = d.inspect("gone", "{{.NetworkSettings.IPAddress}}");
+    assert!(d.eventually(5, || {
+        http_get(port, "/hostname").is_ok_and(|r| r.contains("200 OK"))
+    }));
+    d.kill9();
+    // While berthd is down, one container dies with everything it had.
+    kill_cgroup(&gone);
+    std::thread::sleep(Duration::from_millis(300));
+    d.spawn();
+    assert!(
+        d.eventually(10, || d.inspect("gone", "{{.State.Status}}") == "exited"),
+        "the dead container is seen as exited"
+    );
+    // The survivor still answers; the dead one holds nothing.
+    assert!(d.eventually(5, || {
+        http_get(port, "/hostname").is_ok_and(|r| r.contains("200 OK"))
+    }));
+    let (br, suffix) = identity(&d);
+    assert!(
+        d.eventually(10, || ports_of(&br).len() == 1),
+        "{:?}",
+        ports_of(&br)
+    );
+    assert!(!netns_files(&d).contains(&gone), "{:?}", netns_files(&d));
+    assert_eq!(leases(&d).len(), 1, "{:?}", leases(&d));
+    assert!(
+        !rules(&suffix)
+            .iter()
+            .any(|r| r.contains(&format!("{gone_ip}/32")) || r.contains(&format!("{gone_ip}:"))),
+        "{:?}",
+        rules(&suffix)
+    );
+    d.ok(&["rm", "-f", "keep", "gone"]);
+    assert_back_to(&d, &before, 10);
+}
+
+#[test]
+fn network_rm_in_use_is_a_conflict_and_prune_removes_unused() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let (a, b) = (net_name("pa"), net_name("pb"));
+    let _g = Nets(&d, vec![a.clone(), b.clone()]);
+    d.ok(&["network", "create", "--subnet", &subnet(6), &a]);
+    d.ok(&["network", "create", "--subnet", &subnet(7), &b]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "user1",
+        "--network",
+        &a,
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let out = d.docker(&["network", "rm", &a]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("active endpoints"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(api_status(&d, "DELETE", &format!("/networks/{a}")), 409);
+    assert_eq!(api_status(&d, "DELETE", "/networks/bridge"), 400);
+    assert_eq!(api_status(&d, "GET", "/networks/nonexistent-net"), 404);
+    let out = d.docker(&["network", "create", &a]);
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let pruned = d.ok(&["network", "prune", "-f"]);
+    assert!(pruned.contains(&b) && !pruned.contains(&a), "{pruned}");
+    d.ok(&["rm", "-f", "user1"]);
+    d.ok(&["network", "rm", &a]);
+}
+
+#[test]
+fn cni_network_runs_the_debian_plugins() {
+    if !have_prereqs() {
+        return;
+    }
+    if !["bridge", "host-local"]
+        .iter()
+        .all(|p| Path::new("/usr/lib/cni").join(p).is_file())
+    {
+        eprintln!("skipped: containernetworking-plugins not installed");
+        return;
+    }
+    let d = Daemon::start();
+    let key = std::process::id() % 100_000;
+    let bridge = format!("cni{key}");
+    let sub = subnet(8);
+    let data = d.dir.path().join("cni-ipam");
+    let conf = d.dir.path().join("test.conflist");
+    std::fs::write(
+        &conf,
+        serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": format!("cnitest{key}"),
+            "plugins": [{
+                "type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
+                "ipam": {"type": "host-local", "dataDir": data, "ranges": [[{"subnet": sub}]],
+                         "routes": [{"dst": "0.0.0.0/0"}]}
+            }]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    struct BridgeGone(String);
+    impl Drop for BridgeGone {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+        }
+    }
+    let _bg = BridgeGone(bridge.clone());
+    let net = net_name("cni");
+    let _g = Nets(&d, vec![net.clone()]);
+    d.ok(&[
+        "network",
+        "create",
+        "--driver",
+        "cni",
+        "--opt",
+        &format!("config={}", conf.display()),
+        &net,
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        &net,
+        IMG,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let ip = d.inspect(
+        "c1",
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+    );
+    assert!(ip.starts_with(&sub[..sub.len() - 4]), "{ip} in {sub}");
+    let inside = d.ok(&["exec", "c1", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(inside.contains(&ip), "{inside}");
+    let got = fetch_on(&d, &net, &ip);
+    assert!(!got.is_empty());
+    d.ok(&["rm", "-f", "c1"]);
+    // host-local keeps one file per leased address: none left.
+    let left: Vec<String> = std::fs::read_dir(data.join(format!("cnitest{key}")))
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.iter().all(|f| !f.starts_with("10.")), "{left:?}");
+    d.ok(&["network", "rm", &net]);
+}
+
+#[test]
+fn compose_client_reaches_server_by_service_name_and_down_removes_everything() {
+    if !have_prereqs() {
+        return;
+    }
+    if Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: docker-compose (Debian package) not installed");
+        return;
+    }
+    let d = Daemon::start();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose/docker-compose.yml");
+    let proj = format!("cp{}", std::process::id());
+    let compose = |args: &[&str]| {
+        Command::new("timeout")
+            .args(["-k", "2", "120", "docker-compose", "-f"])
+            .arg(&file)
+            .args(["-p", &proj])
+            .args(args)
+            .env("DOCKER_HOST", d.host())
+            .env("SUBNET", subnet(9))
+            .output()
+            .unwrap()
+    };
+    struct Down<F: Fn(&[&str]) -> std::process::Output>(F);
+    impl<F: Fn(&[&str]) -> std::process::Output> Drop for Down<F> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["down", "-v"]);
+        }
+    }
+    let _down = Down(&compose);
+    let up = compose(&["up", "-d"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let client = format!("{proj}_client_1");
+    assert_eq!(
+        d.ok(&["wait", &client]),
+        "0",
+        "{}",
+        d.ok(&["logs", &client])
+    );
+    assert_eq!(d.ok(&["logs", &client]), "hello-from-server");
+    let vol = format!("{proj}_data");
+    assert!(d.ok(&["volume", "ls", "-q"]).lines().any(|v| v == vol));
+    let down = compose(&["down", "-v"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    assert!(
+        !d.ok(&["network", "ls", "--format", "{{.Name}}"])
+            .contains(&proj)
+    );
+    assert!(!d.ok(&["volume", "ls", "-q"]).contains(&proj));
+}

@@ -1,0 +1,1833 @@
+//! The engine's networks: the default `bridge` network, user-defined bridge networks and
+//! `cni` networks, their persistence in `berth.db`, and each container's attachments
+//! (netns file, endpoints, published ports, DNS names, `/etc/hosts` and
+//! `/etc/resolv.conf`). berth-net does the work; this module decides what to ask of it and
+//! remembers what it made, so a restarted berthd can undo it.
+//!
+//! Tables (migration v2): `networks` (record JSON per network), `leases` (the IPAM
+//! [`LeaseStore`], `UNIQUE(network, address)`), `endpoints` (per container and network:
+//! the wanted settings, and the live [`Active`] state while the container runs).
+//!
+//! Lifecycle hooks called from `engine.rs`/`lifecycle.rs`: [`Engine::net_prepare`]
+//! (create), [`Engine::net_start`] (start), [`Engine::net_release`] (exit, failed start,
+//! remove), [`Engine::net_forget`] (remove). At daemon start [`Engine::start_networks`]
+//! runs before live restore and [`Engine::reconcile_networks`] after it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use berth_net::cni::{Attachment, CniDriver, CniPortMapping, CniResult, ConfList};
+use berth_net::dns::{self, DnsServer, Records, ResolvConf};
+use berth_net::firewall::{Chains, Firewall, PortMapping, Proto};
+use berth_net::ipam::{self, Ipam, IpamError, Lease, LeaseStore, Pool};
+use berth_net::{BridgeDriver, BridgeNetwork, EndpointRequest, EndpointState, NetNs, NetworkState};
+use ipnet::IpNet;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::container::ContainerRecord;
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::types::{Config, HostConfig};
+
+/// Daemon settings for networking (`daemon.toml` / dockerd-style flags).
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Bridge interface of the default network (dockerd's `--bridge`; `berth0`).
+    pub bridge: String,
+    /// `--bip`: the default bridge's gateway address with prefix, e.g. `172.17.0.1/16`.
+    /// Unset: the first of Docker's default pools that overlaps no host route.
+    pub bip: Option<String>,
+    /// Suffix of berth's iptables chains (one set of chains per daemon sharing a host).
+    pub chain_suffix: String,
+    /// Turn on `net.ipv4.ip_forward` at start, as dockerd does (`--ip-forward`).
+    pub ip_forward: bool,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            bridge: "berth0".into(),
+            bip: None,
+            chain_suffix: String::new(),
+            ip_forward: true,
+        }
+    }
+}
+
+/// A network as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    /// `bridge` or `cni`.
+    pub driver: String,
+    pub created: String,
+    /// Bridge interface (bridge driver only).
+    #[serde(default)]
+    pub bridge: String,
+    pub subnet: Option<IpNet>,
+    pub gateway: Option<IpAddr>,
+    pub ip_range: Option<IpNet>,
+    pub internal: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    #[serde(default)]
+    pub state: NetworkState,
+    /// The default `bridge` network (no embedded DNS, cannot be removed).
+    #[serde(default)]
+    pub default: bool,
+}
+
+impl NetworkRecord {
+    fn bridge_network(&self) -> Result<BridgeNetwork> {
+        let subnet = self
+            .subnet
+            .ok_or_else(|| EngineError::Internal(format!("network {} has no subnet", self.name)))?;
+        let pool = Pool::new(&self.id, subnet, self.gateway, self.ip_range).map_err(bad)?;
+        let mtu = self
+            .options
+            .get("com.docker.network.driver.mtu")
+            .and_then(|m| m.parse().ok());
+        Ok(BridgeNetwork {
+            id: self.id.clone(),
+            bridge: self.bridge.clone(),
+            pool,
+            pool6: None,
+            mtu,
+            internal: self.internal,
+        })
+    }
+
+    fn embedded_dns(&self) -> bool {
+        self.driver == "bridge" && !self.default
+    }
+
+    fn cni_conf(&self) -> Result<ConfList> {
+        let path = self.options.get("config").ok_or_else(|| {
+            EngineError::InvalidArgument("cni network needs --opt config=FILE".into())
+        })?;
+        ConfList::load(Path::new(path)).map_err(bad)
+    }
+}
+
+/// What a container asked for on one network (`--network-alias`, `--ip`, `--mac-address`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EndpointConfig {
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+impl EndpointConfig {
+    /// From the API's `EndpointSettings` JSON.
+    pub fn from_api(v: &Value) -> Result<Self> {
+        let aliases = v["Aliases"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ip =
+            match v["IPAMConfig"]["IPv4Address"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+            {
+                Some(s) => Some(s.parse().map_err(|_| {
+                    EngineError::InvalidArgument(format!("invalid IP address: {s}"))
+                })?),
+                None => None,
+            };
+        let mac = v["MacAddress"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        if let Some(m) = &mac {
+            parse_mac(m)?;
+        }
+        Ok(Self { aliases, ip, mac })
+    }
+}
+
+/// A live attachment (while the container runs).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Active {
+    pub endpoint_id: String,
+    pub ifname: String,
+    pub address: Option<IpNet>,
+    pub gateway: Option<IpAddr>,
+    pub mac: String,
+    pub ports: Vec<PortMapping>,
+    /// What the bridge driver made; `None` on a cni network.
+    pub bridge: Option<EndpointState>,
+}
+
+fn bad(e: impl std::fmt::Display) -> EngineError {
+    EngineError::InvalidArgument(e.to_string())
+}
+
+fn internal(what: &str) -> impl FnOnce(rusqlite::Error) -> EngineError + '_ {
+    move |e| EngineError::internal(what, e)
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let parts: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| EngineError::InvalidArgument(format!("invalid MAC address: {s}")))?;
+    parts
+        .try_into()
+        .map_err(|_| EngineError::InvalidArgument(format!("invalid MAC address: {s}")))
+}
+
+/// berth.db tables of this module, on a connection of their own (WAL lets it share the
+/// file with the engine's): leases are written from blocking threads of the bridge driver.
+pub struct NetDb {
+    conn: Mutex<Connection>,
+}
+
+impl NetDb {
+    fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(internal("open berth.db"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(internal("open berth.db"))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        let c = self.lock();
+        let mut st = c
+            .prepare("SELECT record FROM networks ORDER BY rowid")
+            .map_err(internal("networks"))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(internal("networks"))?;
+        Ok(rows
+            .filter_map(|r| r.ok())
+            .filter_map(|j| serde_json::from_str(&j).ok())
+            .collect())
+    }
+
+    fn put_network(&self, n: &NetworkRecord, insert: bool) -> Result<()> {
+        let j = serde_json::to_string(n).map_err(|e| EngineError::internal("encode", e))?;
+        let c = self.lock();
+        let sql = if insert {
+            "INSERT INTO networks (id, name, record) VALUES (?1, ?2, ?3)"
+        } else {
+            "UPDATE networks SET name = ?2, record = ?3 WHERE id = ?1"
+        };
+        match c.execute(sql, params![n.id, n.name, j]) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(EngineError::Conflict(format!(
+                    "network with name {} already exists",
+                    n.name
+                )))
+            }
+            Err(e) => Err(EngineError::internal("store network", e)),
+        }
+    }
+
+    fn delete_network(&self, id: &str) -> Result<()> {
+        self.lock()
+            .execute("DELETE FROM networks WHERE id = ?1", params![id])
+            .map_err(internal("delete network"))?;
+        Ok(())
+    }
+
+    /// (container, network, config, active) rows, in attach order.
+    #[allow(clippy::type_complexity)]
+    fn endpoints(
+        &self,
+        container: Option<&str>,
+    ) -> Result<Vec<(String, String, EndpointConfig, Option<Active>)>> {
+        let c = self.lock();
+        let mut st = c
+            .prepare(
+                "SELECT container, network, config, active FROM endpoints
+                 WHERE ?1 IS NULL OR container = ?1 ORDER BY rowid",
+            )
+            .map_err(internal("endpoints"))?;
+        let rows = st
+            .query_map(params![container], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .map_err(internal("endpoints"))?;
+        Ok(rows
+            .filter_map(|r| r.ok())
+            .map(|(c, n, cfg, act)| {
+                (
+                    c,
+                    n,
+                    serde_json::from_str(&cfg).unwrap_or_default(),
+                    act.and_then(|a| serde_json::from_str(&a).ok()),
+                )
+            })
+            .collect())
+    }
+
+    fn add_endpoint(&self, container: &str, network: &str, cfg: &EndpointConfig) -> Result<()> {
+        let j = serde_json::to_string(cfg).map_err(|e| EngineError::internal("encode", e))?;
+        self.lock()
+            .execute(
+                "INSERT OR REPLACE INTO endpoints (container, network, config) VALUES (?1, ?2, ?3)",
+                params![container, network, j],
+            )
+            .map_err(internal("store endpoint"))?;
+        Ok(())
+    }
+
+    fn set_active(&self, container: &str, network: &str, a: Option<&Active>) -> Result<()> {
+        let j = a
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| EngineError::internal("encode", e))?;
+        self.lock()
+            .execute(
+                "UPDATE endpoints SET active = ?3 WHERE container = ?1 AND network = ?2",
+                params![container, network, j],
+            )
+            .map_err(internal("store endpoint"))?;
+        Ok(())
+    }
+
+    fn remove_endpoints(&self, container: &str, network: Option<&str>) -> Result<()> {
+        self.lock()
+            .execute(
+                "DELETE FROM endpoints WHERE container = ?1 AND (?2 IS NULL OR network = ?2)",
+                params![container, network],
+            )
+            .map_err(internal("remove endpoint"))?;
+        Ok(())
+    }
+
+    fn lease_owners(&self) -> Result<Vec<(String, String)>> {
+        let c = self.lock();
+        let mut st = c
+            .prepare("SELECT DISTINCT network, owner FROM leases")
+            .map_err(internal("leases"))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(internal("leases"))?;
+        Ok(rows.filter_map(|r| r.ok()).collect())
+    }
+}
+
+/// IPAM leases in `berth.db`: the UNIQUE(network, address) constraint is what refuses a
+/// second holder, as [`LeaseStore::insert`] requires.
+pub struct DbLeases(Arc<NetDb>);
+
+fn backend(e: rusqlite::Error) -> IpamError {
+    IpamError::Backend(e.to_string())
+}
+
+impl LeaseStore for DbLeases {
+    fn load(&self, network: &str) -> std::result::Result<Vec<Lease>, IpamError> {
+        let c = self.0.lock();
+        let mut st = c
+            .prepare("SELECT address, owner FROM leases WHERE network = ?1")
+            .map_err(backend)?;
+        let rows = st
+            .query_map(params![network], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(backend)?;
+        Ok(rows
+            .filter_map(|r| r.ok())
+            .filter_map(|(a, owner)| {
+                Some(Lease {
+                    address: a.parse().ok()?,
+                    owner,
+                })
+            })
+            .collect())
+    }
+
+    fn insert(&self, network: &str, lease: &Lease) -> std::result::Result<(), IpamError> {
+        let c = self.0.lock();
+        match c.execute(
+            "INSERT INTO leases (network, address, owner) VALUES (?1, ?2, ?3)",
+            params![network, lease.address.to_string(), lease.owner],
+        ) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                let owner: Option<String> = c
+                    .query_row(
+                        "SELECT owner FROM leases WHERE network = ?1 AND address = ?2",
+                        params![network, lease.address.to_string()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(backend)?;
+                Err(IpamError::InUse {
+                    network: network.into(),
+                    address: lease.address,
+                    owner: owner.unwrap_or_default(),
+                })
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn remove_owner(
+        &self,
+        network: &str,
+        owner: &str,
+    ) -> std::result::Result<Vec<IpAddr>, IpamError> {
+        let freed = self
+            .load(network)?
+            .into_iter()
+            .filter(|l| l.owner == owner)
+            .map(|l| l.address)
+            .collect();
+        self.0
+            .lock()
+            .execute(
+                "DELETE FROM leases WHERE network = ?1 AND owner = ?2",
+                params![network, owner],
+            )
+            .map_err(backend)?;
+        Ok(freed)
+    }
+
+    fn remove_network(&self, network: &str) -> std::result::Result<(), IpamError> {
+        self.0
+            .lock()
+            .execute("DELETE FROM leases WHERE network = ?1", params![network])
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// The daemon's networks, once [`Engine::start_networks`] has run.
+pub struct Networks {
+    db: Arc<NetDb>,
+    driver: Arc<BridgeDriver<DbLeases>>,
+    fw: Firewall,
+    cni: CniDriver,
+    nets: RwLock<Vec<NetworkRecord>>,
+    dns: Mutex<HashMap<String, DnsServer>>,
+    /// Serializes network create/remove/connect bookkeeping (not the data path).
+    op: tokio::sync::Mutex<()>,
+    /// Background teardowns by container: a restart (same veth names, same lease owner)
+    /// and `network rm` wait for them.
+    pending: Mutex<HashMap<String, Vec<Teardown>>>,
+}
+
+impl Networks {
+    fn all(&self) -> Vec<NetworkRecord> {
+        self.nets.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// By full ID, name, or unique ID prefix.
+    fn find(&self, key: &str) -> Result<NetworkRecord> {
+        let key = if key == "default" { "bridge" } else { key };
+        let nets = self.nets.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = nets.iter().find(|n| n.id == key || n.name == key) {
+            return Ok(n.clone());
+        }
+        let hits: Vec<_> = nets
+            .iter()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key))
+            .collect();
+        match hits.len() {
+            1 => Ok(hits[0].clone()),
+            0 => Err(EngineError::NotFound(format!("network {key} not found"))),
+            _ => Err(EngineError::InvalidArgument(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                hits.len()
+            ))),
+        }
+    }
+
+    fn by_id(&self, id: &str) -> Option<NetworkRecord> {
+        self.nets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|n| n.id == id)
+            .cloned()
+    }
+
+    fn records(&self, net_id: &str) -> Option<Records> {
+        self.dns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(net_id)
+            .map(|s| s.records().clone())
+    }
+
+    async fn start_dns(&self, n: &NetworkRecord) {
+        if !n.embedded_dns() {
+            return;
+        }
+        let Some(gw) = n.gateway else { return };
+        let upstreams = ResolvConf::host().upstreams();
+        match DnsServer::start(SocketAddr::new(gw, 53), Records::default(), upstreams).await {
+            Ok(s) => {
+                self.dns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(n.id.clone(), s);
+            }
+            Err(e) => tracing::warn!(network = %n.name, error = %e, "embedded DNS not started"),
+        }
+    }
+
+    /// Creates the bridge and rules of `n` and stores the rules made.
+    async fn bring_up(&self, n: &mut NetworkRecord) -> Result<()> {
+        if n.driver != "bridge" {
+            return Ok(());
+        }
+        let bn = n.bridge_network()?;
+        n.state = self
+            .driver
+            .create_network(&bn)
+            .await
+            .map_err(|e| EngineError::internal(format!("network {}", n.name), e))?;
+        self.start_dns(n).await;
+        Ok(())
+    }
+}
+
+type Teardown = tokio::task::JoinHandle<std::result::Result<(), berth_net::NetError>>;
+
+impl Networks {
+    /// Waits for the background teardowns of `container` (all containers when `None`).
+    async fn settle(&self, container: Option<&str>) {
+        let hs: Vec<Teardown> = {
+            let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            match container {
+                Some(c) => p.remove(c).unwrap_or_default(),
+                None => p.drain().flat_map(|(_, v)| v).collect(),
+            }
+        };
+        for h in hs {
+            if let Ok(Err(e)) = h.await {
+                tracing::warn!(error = %e, "network teardown");
+            }
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::internal("background task", e))
+}
+
+/// Container ports as `80/tcp` keys of Docker's `PortBindings`/`ExposedPorts`.
+fn port_key(p: u16, proto: Proto) -> String {
+    format!("{p}/{}", proto.as_str())
+}
+
+fn parse_port_key(k: &str) -> Option<(u16, Proto)> {
+    let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+    let proto = match proto {
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        _ => return None,
+    };
+    Some((p.parse().ok()?, proto))
+}
+
+/// The container's published ports from `PortBindings`, and with `-P` its exposed ports on
+/// free host ports (host port 0 here; chosen at connect).
+fn wanted_ports(config: &Config, host: &HostConfig) -> Result<Vec<PortMapping>> {
+    let mut out = Vec::new();
+    let mut bound = HashSet::new();
+    if let Some(pb) = host.extra.get("PortBindings").and_then(Value::as_object) {
+        for (k, binds) in pb {
+            let (cport, proto) = parse_port_key(k)
+                .ok_or_else(|| EngineError::InvalidArgument(format!("invalid port {k}")))?;
+            bound.insert((cport, proto));
+            for b in binds.as_array().into_iter().flatten() {
+                let ip = b["HostIp"].as_str().unwrap_or("");
+                let host_ip = if ip.is_empty() {
+                    None
+                } else {
+                    Some(ip.parse::<IpAddr>().map_err(|_| {
+                        EngineError::InvalidArgument(format!("invalid host IP {ip}"))
+                    })?)
+                };
+                let hp = b["HostPort"].as_str().unwrap_or("");
+                // `8000-8010:80` gives a host range for one port: take its first port.
+                let first = hp.split('-').next().unwrap_or("");
+                let host_port = if first.is_empty() {
+                    0
+                } else {
+                    first.parse::<u16>().map_err(|_| {
+                        EngineError::InvalidArgument(format!("invalid host port {hp}"))
+                    })?
+                };
+                out.push(PortMapping {
+                    host_ip,
+                    host_port,
+                    container_port: cport,
+                    proto,
+                });
+            }
+        }
+    }
+    if host.extra.get("PublishAllPorts").and_then(Value::as_bool) == Some(true) {
+        for k in config
+            .extra
+            .get("ExposedPorts")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.keys())
+        {
+            if let Some((cport, proto)) = parse_port_key(k)
+                && bound.insert((cport, proto))
+            {
+                out.push(PortMapping {
+                    host_ip: None,
+                    host_port: 0,
+                    container_port: cport,
+                    proto,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Engine {
+    pub(crate) fn networks(&self) -> Result<&Arc<Networks>> {
+        self.net
+            .get()
+            .ok_or_else(|| EngineError::Internal("networking is not started".into()))
+    }
+
+    /// Daemon start, before live restore: opens the network tables, makes berth's chains
+    /// (emptied: what they held is re-added from the store), the default network, and
+    /// every stored network's bridge, rules and DNS responder; running containers' DNS
+    /// names and port rules come back from their stored endpoints.
+    pub async fn start_networks(self: &Arc<Self>, cfg: NetConfig) -> Result<()> {
+        let db = Arc::new(NetDb::open(&self.cfg.data_root.join("berth.db"))?);
+        let ipam = Arc::new(Ipam::new(DbLeases(db.clone())));
+        let fw = Firewall::new(Chains::with_suffix(&cfg.chain_suffix));
+        let driver = BridgeDriver::new(ipam, fw.clone())
+            .await
+            .map_err(|e| EngineError::internal("networking", e))?;
+        let f2 = fw.clone();
+        blocking(move || f2.flush())
+            .await?
+            .map_err(|e| EngineError::internal("networking", e))?;
+        if cfg.ip_forward
+            && let Err(e) = berth_net::firewall::enable_ip_forward()
+        {
+            tracing::warn!(error = %e, "ip_forward not enabled");
+        }
+        let net = Arc::new(Networks {
+            db: db.clone(),
+            driver: Arc::new(driver),
+            fw,
+            cni: CniDriver::new(self.cfg.exec_root.join("cni-cache")),
+            nets: RwLock::new(db.networks()?),
+            dns: Mutex::new(HashMap::new()),
+            op: tokio::sync::Mutex::new(()),
+            pending: Mutex::new(HashMap::new()),
+        });
+        // The default network: made on first start, its subnet follows --bip.
+        let bip: Option<IpNet> = match &cfg.bip {
+            Some(b) => Some(b.parse().map_err(|_| {
+                EngineError::InvalidArgument(format!(
+                    "invalid bip {b}: expected e.g. 172.17.0.1/16"
+                ))
+            })?),
+            None => None,
+        };
+        let existing = net.all().into_iter().find(|n| n.default);
+        let mut dflt = match existing {
+            Some(mut n) => {
+                if let Some(b) = bip {
+                    n.subnet = Some(b.trunc());
+                    n.gateway = Some(b.addr());
+                }
+                n.bridge = cfg.bridge.clone();
+                db.put_network(&n, false)?;
+                n
+            }
+            None => {
+                // A bridge left by an earlier daemon keeps its subnet (as docker0 does), so
+                // fresh data roots do not pile addresses onto it.
+                let subnet = match bip
+                    .or_else(|| ipam::ipv4_routes_on(&cfg.bridge).first().copied())
+                {
+                    Some(b) => b.trunc(),
+                    None => ipam::pick_subnet(&ipam::default_pools(), &ipam::host_ipv4_routes())
+                        .ok_or_else(|| {
+                            EngineError::Internal("no free subnet for the default bridge".into())
+                        })?,
+                };
+                let n = NetworkRecord {
+                    id: crate::ids::random_hex(32),
+                    name: "bridge".into(),
+                    driver: "bridge".into(),
+                    created: crate::now_rfc3339(),
+                    bridge: cfg.bridge.clone(),
+                    subnet: Some(subnet),
+                    gateway: bip.map(|b| b.addr()),
+                    ip_range: None,
+                    internal: false,
+                    labels: BTreeMap::new(),
+                    options: BTreeMap::from([(
+                        "com.docker.network.bridge.name".into(),
+                        cfg.bridge.clone(),
+                    )]),
+                    state: NetworkState::default(),
+                    default: true,
+                };
+                db.put_network(&n, true)?;
+                n
+            }
+        };
+        if dflt.gateway.is_none() {
+            dflt.gateway = dflt.bridge_network().ok().map(|b| b.pool.gateway);
+        }
+        {
+            let mut nets = net.nets.write().unwrap_or_else(|p| p.into_inner());
+            nets.retain(|n| !n.default);
+            nets.insert(0, dflt);
+        }
+        for mut n in net.all() {
+            match net.bring_up(&mut n).await {
+                Ok(()) => {
+                    db.put_network(&n, false)?;
+                    let mut nets = net.nets.write().unwrap_or_else(|p| p.into_inner());
+                    if let Some(slot) = nets.iter_mut().find(|x| x.id == n.id) {
+                        *slot = n;
+                    }
+                }
+                Err(e) => tracing::warn!(network = %n.name, error = %e, "network not brought up"),
+            }
+        }
+        // Endpoints of containers recorded as running: their rules and names again.
+        for (cid, nid, cfg, active) in db.endpoints(None)? {
+            let Some(a) = active else { continue };
+            let running = self
+                .get(&cid)
+                .map(|c| c.lock().state.running)
+                .unwrap_or(false);
+            if !running {
+                continue;
+            }
+            if let Some(b) = &a.bridge {
+                let (fw, rules) = (net.fw.clone(), b.rules.clone());
+                if let Err(e) = blocking(move || fw.apply(&rules, "restore")).await? {
+                    tracing::warn!(container = %cid, error = %e, "port rules not restored");
+                }
+            }
+            if let (Some(rec), Some(addr)) = (net.records(&nid), a.address)
+                && let Ok(c) = self.get(&cid)
+            {
+                let _ = rec.add(&c.name(), addr.addr());
+                for al in &cfg.aliases {
+                    let _ = rec.add(al, addr.addr());
+                }
+            }
+        }
+        let _ = self.net.set(net);
+        Ok(())
+    }
+
+    /// Daemon start, after live restore: whatever belongs to no running container goes
+    /// (endpoints, leases, netns files, host veths of berth's naming).
+    pub async fn reconcile_networks(self: &Arc<Self>) {
+        let Ok(net) = self.networks() else { return };
+        let running: HashSet<String> = self
+            .all()
+            .iter()
+            .filter(|c| c.lock().state.running)
+            .map(|c| c.id.clone())
+            .collect();
+        let known: HashSet<String> = self.all().iter().map(|c| c.id.clone()).collect();
+        let eps = net.db.endpoints(None).unwrap_or_default();
+        let stale: HashSet<String> = eps
+            .iter()
+            .filter(|(c, _, _, a)| a.is_some() && !running.contains(c))
+            .map(|(c, ..)| c.clone())
+            .collect();
+        for c in stale {
+            tracing::info!(container = %c, "releasing network endpoints of a stopped container");
+            self.net_release_wait(&c).await;
+        }
+        for (c, ..) in eps.iter().filter(|(c, ..)| !known.contains(c)) {
+            let _ = net.db.remove_endpoints(c, None);
+        }
+        let active: HashSet<(String, String)> = net
+            .db
+            .endpoints(None)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, _, _, a)| a.is_some())
+            .map(|(c, n, ..)| (n, c))
+            .collect();
+        for (nid, owner) in net.db.lease_owners().unwrap_or_default() {
+            if !active.contains(&(nid.clone(), owner.clone())) {
+                tracing::info!(network = %nid, owner = %owner, "stale lease released");
+                let _ = net.driver.ipam().release(&nid, &owner);
+            }
+        }
+        for id in berth_net::netns::list(&self.cfg.exec_root).unwrap_or_default() {
+            if !running.contains(&id) {
+                tracing::info!(container = %id, "stale netns file removed");
+                let _ =
+                    berth_net::netns::remove(&berth_net::netns::path_for(&self.cfg.exec_root, &id));
+            }
+        }
+        // Host veths named after containers of this daemon that are not running.
+        let nl = match berth_net::Netlink::host() {
+            Ok(nl) => nl,
+            Err(_) => return,
+        };
+        let links = nl.links_with_prefix("veth").await.unwrap_or_default();
+        for id in known.iter().filter(|id| !running.contains(*id)) {
+            for i in 0..16 {
+                let name = berth_net::veth::host_veth_name(id, i);
+                if links.contains(&name) {
+                    tracing::info!(link = %name, "stale veth removed");
+                    let _ = berth_net::veth::detach(&nl, &name).await;
+                }
+            }
+        }
+    }
+
+    /// Container create: normalizes the network mode, checks the networks exist, adds the
+    /// image's exposed ports, and returns the endpoints to record.
+    pub(crate) fn net_prepare(
+        &self,
+        config: &mut Config,
+        host: &mut HostConfig,
+        networking: Option<&Value>,
+        image_exposed: Option<&BTreeMap<String, Value>>,
+    ) -> Result<Vec<(String, EndpointConfig)>> {
+        if let Some(ports) = image_exposed.filter(|p| !p.is_empty()) {
+            let e = config
+                .extra
+                .entry("ExposedPorts".to_string())
+                .or_insert_with(|| json!({}));
+            if let Some(m) = e.as_object_mut() {
+                for k in ports.keys() {
+                    m.entry(k.clone()).or_insert_with(|| json!({}));
+                }
+            }
+        }
+        if matches!(host.network_mode.as_str(), "" | "default") {
+            host.network_mode = "bridge".into();
+        }
+        let ports = wanted_ports(config, host)?;
+        let mode = host.network_mode.clone();
+        let dns_opts = ["Dns", "DnsSearch", "DnsOptions"];
+        match mode.as_str() {
+            "none" | "host" => {
+                if !ports.is_empty() && mode == "none" {
+                    tracing::debug!("published ports ignored with --network none");
+                }
+                return Ok(Vec::new());
+            }
+            m if m.starts_with("container:") => {
+                if !ports.is_empty() {
+                    return Err(EngineError::InvalidArgument(
+                        "conflicting options: port publishing and the container type network mode"
+                            .into(),
+                    ));
+                }
+                if dns_opts
+                    .iter()
+                    .any(|k| !strings(host.extra.get(*k)).is_empty())
+                {
+                    return Err(EngineError::InvalidArgument(
+                        "conflicting options: dns and the network mode".into(),
+                    ));
+                }
+                return Ok(Vec::new());
+            }
+            _ => {}
+        }
+        let net = self.networks()?;
+        // A 404 here would make the docker CLI try to pull the image: 400 instead.
+        let find = |k: &str| {
+            net.find(k).map_err(|e| match e {
+                EngineError::NotFound(m) => EngineError::InvalidArgument(m),
+                e => e,
+            })
+        };
+        let primary = find(&mode)?;
+        let eps = networking
+            .and_then(|v| v.get("EndpointsConfig"))
+            .and_then(Value::as_object);
+        let mut out: Vec<(String, EndpointConfig)> = Vec::new();
+        let cfg_for = |key: &str, n: &NetworkRecord| -> Result<EndpointConfig> {
+            let v = eps.and_then(|m| {
+                m.get(key)
+                    .or_else(|| m.get(&n.name))
+                    .or_else(|| m.get(&n.id))
+            });
+            v.map(EndpointConfig::from_api)
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
+        let mut pc = cfg_for(&mode, &primary)?;
+        if let Some(mac) = config.extra.get("MacAddress").and_then(Value::as_str)
+            && !mac.is_empty()
+            && pc.mac.is_none()
+        {
+            parse_mac(mac)?;
+            pc.mac = Some(mac.to_owned());
+        }
+        if primary.default && (!pc.aliases.is_empty() || pc.ip.is_some()) {
+            return Err(EngineError::InvalidArgument(
+                "network-scoped aliases and user specified IP addresses are only supported for user-defined networks".into(),
+            ));
+        }
+        if primary.internal && !ports.is_empty() {
+            tracing::debug!(network = %primary.name, "ports are not published on an internal network");
+        }
+        out.push((primary.id.clone(), pc));
+        for (k, _) in eps.into_iter().flatten() {
+            let n = find(k)?;
+            if out.iter().any(|(id, _)| *id == n.id) {
+                continue;
+            }
+            out.push((n.id.clone(), cfg_for(k, &n)?));
+        }
+        Ok(out)
+    }
+
+    /// Container create, after the record is stored: remembers its networks.
+    pub(crate) fn net_record(&self, id: &str, eps: &[(String, EndpointConfig)]) -> Result<()> {
+        let net = self.networks()?;
+        for (nid, cfg) in eps {
+            net.db.add_endpoint(id, nid, cfg)?;
+        }
+        Ok(())
+    }
+
+    /// Container remove: forgets its networks (after [`Self::net_release`]).
+    pub(crate) fn net_forget(&self, id: &str) {
+        if let Ok(net) = self.networks() {
+            let mut p = net.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(v) = p.get_mut(id) {
+                v.retain(|h| !h.is_finished());
+                if v.is_empty() {
+                    p.remove(id);
+                }
+            }
+            drop(p);
+            let _ = net.db.remove_endpoints(id, None);
+        }
+    }
+
+    /// Container start: makes the netns file and joins every network, publishes the ports,
+    /// registers the DNS names and rewrites `/etc/hosts` and `/etc/resolv.conf` in `dir`.
+    /// Puts the netns path in `ns_paths`. Does nothing for none/host/container: modes.
+    pub(crate) async fn net_start(
+        &self,
+        rec: &ContainerRecord,
+        dir: &Path,
+        ns_paths: &mut BTreeMap<&'static str, PathBuf>,
+    ) -> Result<()> {
+        let mode = rec.host_config.network_mode.as_str();
+        if matches!(mode, "none" | "host") || mode.starts_with("container:") {
+            return Ok(());
+        }
+        let net = self.networks()?.clone();
+        net.settle(Some(&rec.id)).await;
+        let eps = net.db.endpoints(Some(&rec.id))?;
+        if eps.iter().any(|e| e.3.is_some()) {
+            // A previous run's endpoints that were not released (a crash): release first.
+            self.net_release_wait(&rec.id).await;
+        }
+        let path = berth_net::netns::path_for(&self.cfg.exec_root, &rec.id);
+        let _ = berth_net::netns::remove(&path);
+        let p2 = path.clone();
+        let ns = blocking(move || NetNs::create(p2))
+            .await?
+            .map_err(|e| EngineError::internal("network namespace", e))?;
+        let ports = wanted_ports(&rec.config, &rec.host_config)?;
+        let result = self.net_connect_all(&net, rec, &ns, &eps, &ports).await;
+        if let Err(e) = result {
+            self.net_release_wait(&rec.id).await;
+            let _ = berth_net::netns::remove(&path);
+            return Err(e);
+        }
+        ns_paths.insert("network", path);
+        self.write_net_files(rec, dir)?;
+        Ok(())
+    }
+
+    async fn net_connect_all(
+        &self,
+        net: &Arc<Networks>,
+        rec: &ContainerRecord,
+        ns: &NetNs,
+        eps: &[(String, String, EndpointConfig, Option<Active>)],
+        ports: &[PortMapping],
+    ) -> Result<()> {
+        let mut default_route_taken = false;
+        let mut ports_left = Some(ports.to_vec());
+        for (i, (_, nid, cfg, _)) in eps.iter().enumerate() {
+            let n = net
+                .by_id(nid)
+                .ok_or_else(|| EngineError::NotFound(format!("network {nid} not found")))?;
+            let default_route = !default_route_taken && !n.internal;
+            default_route_taken |= default_route;
+            // Ports are published on the first network that can publish them.
+            let p = if n.internal {
+                Vec::new()
+            } else {
+                ports_left.take().unwrap_or_default()
+            };
+            self.check_port_conflicts(net, &rec.id, &p)?;
+            let a = self
+                .connect_one(net, &n, &rec.id, ns, i, cfg, default_route, p)
+                .await?;
+            net.db.set_active(&rec.id, nid, Some(&a))?;
+            if let (Some(r), Some(addr)) = (net.records(nid), a.address) {
+                let _ = r.add(&rec.name, addr.addr());
+                for al in &cfg.aliases {
+                    let _ = r.add(al, addr.addr());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_port_conflicts(&self, net: &Networks, me: &str, ports: &[PortMapping]) -> Result<()> {
+        let used: Vec<PortMapping> = net
+            .db
+            .endpoints(None)?
+            .into_iter()
+            .filter(|(c, ..)| c != me)
+            .filter_map(|e| e.3)
+            .flat_map(|a| a.ports)
+            .collect();
+        for p in ports.iter().filter(|p| p.host_port != 0) {
+            let clash = used.iter().any(|u| {
+                u.host_port == p.host_port
+                    && u.proto == p.proto
+                    && (u.host_ip.is_none() || p.host_ip.is_none() || u.host_ip == p.host_ip)
+            });
+            if clash {
+                let ip = p
+                    .host_ip
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "0.0.0.0".into());
+                return Err(EngineError::Conflict(format!(
+                    "Bind for {ip}:{} failed: port is already allocated",
+                    p.host_port
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn connect_one(
+        &self,
+        net: &Arc<Networks>,
+        n: &NetworkRecord,
+        cid: &str,
+        ns: &NetNs,
+        index: usize,
+        cfg: &EndpointConfig,
+        default_route: bool,
+        ports: Vec<PortMapping>,
+    ) -> Result<Active> {
+        let ifname = format!("eth{index}");
+        let endpoint_id = crate::ids::random_hex(32);
+        if n.driver == "cni" {
+            let conf = n.cni_conf()?;
+            let mut caps = serde_json::Map::new();
+            if let Some(ip) = cfg.ip {
+                caps.insert("ips".into(), json!([ip.to_string()]));
+            }
+            if let Some(m) = &cfg.mac {
+                caps.insert("mac".into(), json!(m));
+            }
+            let att = Attachment {
+                container_id: cid.to_owned(),
+                netns: ns.path().to_owned(),
+                ifname: ifname.clone(),
+                args: vec![("IgnoreUnknown".into(), "1".into())],
+                port_mappings: ports
+                    .iter()
+                    .map(|p| CniPortMapping {
+                        host_port: p.host_port,
+                        container_port: p.container_port,
+                        protocol: p.proto.as_str().into(),
+                        host_ip: p.host_ip.map(|i| i.to_string()),
+                    })
+                    .collect(),
+                capability_args: caps,
+            };
+            let drv = net.cni.clone();
+            let res: CniResult = blocking(move || drv.add(&conf, &att))
+                .await?
+                .map_err(|e| EngineError::internal(format!("network {}", n.name), e))?;
+            let iface = res.container_interface(&ifname).map(|(i, _)| i);
+            let ip = res
+                .ips
+                .iter()
+                .find(|ip| ip.interface.is_none() || ip.interface == iface)
+                .cloned();
+            let mac = iface
+                .and_then(|i| res.interfaces[i].mac.clone())
+                .unwrap_or_default();
+            return Ok(Active {
+                endpoint_id,
+                ifname,
+                address: ip.as_ref().map(|i| i.address),
+                gateway: ip.and_then(|i| i.gateway),
+                mac,
+                ports,
+                bridge: None,
+            });
+        }
+        let bn = n.bridge_network()?;
+        let req = EndpointRequest {
+            container_id: cid.to_owned(),
+            ifname: ifname.clone(),
+            host_veth: berth_net::veth::host_veth_name(cid, index),
+            ip: cfg.ip,
+            ip6: None,
+            mac: cfg.mac.as_deref().map(parse_mac).transpose()?,
+            default_route,
+            ports,
+        };
+        let st = net
+            .driver
+            .connect(&bn, ns, &req)
+            .await
+            .map_err(|e| match e {
+                berth_net::NetError::Ipam(e @ IpamError::InUse { .. }) => {
+                    EngineError::Conflict(e.to_string())
+                }
+                berth_net::NetError::Ipam(e) => EngineError::InvalidArgument(e.to_string()),
+                e => EngineError::internal(format!("network {}", n.name), e),
+            })?;
+        Ok(Active {
+            endpoint_id,
+            ifname,
+            address: Some(st.address),
+            gateway: Some(bn.pool.gateway),
+            mac: st.mac.clone(),
+            ports: st.ports.clone(),
+            bridge: Some(st),
+        })
+    }
+
+    /// `/etc/hosts` with the container's addresses and `--add-host`s, `/etc/resolv.conf`
+    /// with the embedded DNS (user-defined networks) or `--dns`/the host's resolvers.
+    fn write_net_files(&self, rec: &ContainerRecord, dir: &Path) -> Result<()> {
+        let net = self.networks()?;
+        let eps = net.db.endpoints(Some(&rec.id))?;
+        let mut addresses = Vec::new();
+        let mut gateway = None;
+        let mut embedded = None;
+        for (_, nid, _, a) in &eps {
+            let Some(a) = a else { continue };
+            if let Some(addr) = a.address {
+                addresses.push(addr.addr());
+            }
+            gateway = gateway.or(a.gateway);
+            if embedded.is_none()
+                && let Some(n) = net.by_id(nid)
+                && n.embedded_dns()
+            {
+                embedded = n.gateway;
+            }
+        }
+        let host = &rec.host_config;
+        let extra = host
+            .extra_hosts
+            .iter()
+            .flatten()
+            .map(|h| dns::parse_add_host(h, gateway).map_err(bad))
+            .collect::<Result<Vec<_>>>()?;
+        let hosts = dns::hosts_file(&dns::HostsConfig {
+            hostname: rec.hostname.clone(),
+            domainname: Some(rec.config.domainname.clone()).filter(|d| !d.is_empty()),
+            addresses,
+            extra,
+        });
+        let opts = dns::DnsOptions {
+            servers: strings(host.extra.get("Dns"))
+                .iter()
+                .map(|s| s.parse().map_err(|_| bad(format!("invalid --dns {s}"))))
+                .collect::<Result<_>>()?,
+            search: strings(host.extra.get("DnsSearch")),
+            options: strings(host.extra.get("DnsOptions")),
+        };
+        let resolv = dns::resolv_conf(&opts, &ResolvConf::host(), embedded);
+        for (f, text) in [("hosts", hosts), ("resolv.conf", resolv)] {
+            let p = dir.join(f);
+            std::fs::write(&p, text)
+                .map_err(|e| EngineError::internal(format!("write {}", p.display()), e))?;
+        }
+        Ok(())
+    }
+
+    /// Container exit / failed start / remove: names, rules, veths, leases and the netns
+    /// file go. The netns file is removed now; interfaces, rules and leases in a background
+    /// task (they mostly wait for RCU grace periods in the kernel), leases last.
+    pub(crate) async fn net_release(&self, id: &str) {
+        if let Some(h) = self.net_release_inner(id).await
+            && let Ok(net) = self.networks()
+        {
+            let mut p = net.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let v = p.entry(id.to_owned()).or_default();
+            v.retain(|h| !h.is_finished());
+            v.push(h);
+        }
+    }
+
+    /// Like [`Self::net_release`], waiting for the background part.
+    pub(crate) async fn net_release_wait(&self, id: &str) {
+        if let Some(h) = self.net_release_inner(id).await {
+            let _ = h.await;
+        }
+    }
+
+    async fn net_release_inner(&self, id: &str) -> Option<Teardown> {
+        let net = self.networks().ok()?.clone();
+        let path = berth_net::netns::path_for(&self.cfg.exec_root, id);
+        let eps = net.db.endpoints(Some(id)).unwrap_or_default();
+        let mut bridge_eps = Vec::new();
+        for (_, nid, _, a) in &eps {
+            let Some(a) = a else { continue };
+            if let (Some(r), Some(addr)) = (net.records(nid), a.address) {
+                r.remove_ip(addr.addr());
+            }
+            match &a.bridge {
+                Some(st) => bridge_eps.push(st.clone()),
+                None => {
+                    if let Some(n) = net.by_id(nid)
+                        && let Ok(conf) = n.cni_conf()
+                    {
+                        let att = Attachment {
+                            container_id: id.to_owned(),
+                            netns: path.clone(),
+                            ifname: a.ifname.clone(),
+                            args: vec![("IgnoreUnknown".into(), "1".into())],
+                            port_mappings: Vec::new(),
+                            capability_args: Default::default(),
+                        };
+                        let drv = net.cni.clone();
+                        if let Ok(Err(e)) = blocking(move || drv.del(&conf, &att)).await {
+                            tracing::warn!(container = %id, error = %e, "cni DEL failed");
+                        }
+                    }
+                }
+            }
+            let _ = net.db.set_active(id, nid, None);
+        }
+        let ns = NetNs::open(&path).ok();
+        match ns {
+            Some(ns) if !bridge_eps.is_empty() => Some(net.driver.teardown(bridge_eps, ns)),
+            _ => {
+                let _ = berth_net::netns::remove(&path);
+                let driver = net.driver.clone();
+                if bridge_eps.is_empty() {
+                    return None;
+                }
+                Some(tokio::spawn(async move {
+                    for ep in &bridge_eps {
+                        let _ = driver.disconnect(ep).await;
+                    }
+                    Ok(())
+                }))
+            }
+        }
+    }
+
+    /// `NetworkSettings` of `docker inspect`.
+    pub fn network_settings(&self, rec: &ContainerRecord) -> Value {
+        let mut networks = serde_json::Map::new();
+        let mut ports = serde_json::Map::new();
+        let mut sandbox_key = String::new();
+        let mut first: Option<Value> = None;
+        if let Some(k) = rec
+            .config
+            .extra
+            .get("ExposedPorts")
+            .and_then(Value::as_object)
+        {
+            for p in k.keys() {
+                ports.insert(p.clone(), Value::Null);
+            }
+        }
+        if let Ok(net) = self.networks() {
+            let eps = net.db.endpoints(Some(&rec.id)).unwrap_or_default();
+            for (_, nid, cfg, a) in eps {
+                let Some(n) = net.by_id(&nid) else { continue };
+                let (ip, prefix, gw, mac, eid) = match &a {
+                    Some(a) => (
+                        a.address.map(|x| x.addr().to_string()).unwrap_or_default(),
+                        a.address.map(|x| x.prefix_len()).unwrap_or(0),
+                        a.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                        a.mac.clone(),
+                        a.endpoint_id.clone(),
+                    ),
+                    None => Default::default(),
+                };
+                if let Some(a) = &a {
+                    sandbox_key = berth_net::netns::path_for(&self.cfg.exec_root, &rec.id)
+                        .display()
+                        .to_string();
+                    for p in &a.ports {
+                        let e = ports
+                            .entry(port_key(p.container_port, p.proto))
+                            .or_insert_with(|| json!([]));
+                        if !e.is_array() {
+                            *e = json!([]);
+                        }
+                        if let Some(arr) = e.as_array_mut() {
+                            arr.push(json!({
+                                "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                                "HostPort": p.host_port.to_string(),
+                            }));
+                        }
+                    }
+                }
+                let mut aliases = cfg.aliases.clone();
+                if !n.default && a.is_some() {
+                    aliases.push(rec.id[..12].to_owned());
+                }
+                let v = json!({
+                    "IPAMConfig": cfg.ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                    "Links": null,
+                    "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
+                    "MacAddress": mac,
+                    "DriverOpts": null,
+                    "NetworkID": n.id,
+                    "EndpointID": eid,
+                    "Gateway": gw,
+                    "IPAddress": ip,
+                    "IPPrefixLen": prefix,
+                    "IPv6Gateway": "",
+                    "GlobalIPv6Address": "",
+                    "GlobalIPv6PrefixLen": 0,
+                    "DNSNames": if n.default || a.is_none() { Value::Null } else {
+                        let mut d = vec![rec.name.clone()];
+                        d.extend(cfg.aliases.iter().cloned());
+                        json!(d)
+                    },
+                });
+                if first.is_none() {
+                    first = Some(v.clone());
+                }
+                networks.insert(n.name.clone(), v);
+            }
+        }
+        let f = first.unwrap_or_else(|| json!({}));
+        let s = |k: &str| f.get(k).cloned().unwrap_or(json!(""));
+        json!({
+            "Bridge": "",
+            "SandboxID": if sandbox_key.is_empty() { String::new() } else { rec.id.clone() },
+            "SandboxKey": sandbox_key,
+            "Ports": ports,
+            "HairpinMode": false,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": null,
+            "SecondaryIPv6Addresses": null,
+            "EndpointID": s("EndpointID"),
+            "Gateway": s("Gateway"),
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": s("IPAddress"),
+            "IPPrefixLen": f.get("IPPrefixLen").cloned().unwrap_or(json!(0)),
+            "IPv6Gateway": "",
+            "MacAddress": s("MacAddress"),
+            "Networks": networks,
+        })
+    }
+
+    /// `Ports` and `NetworkSettings.Networks` of a `/containers/json` entry.
+    pub fn network_summary(&self, rec: &ContainerRecord) -> (Value, Value) {
+        let ns = self.network_settings(rec);
+        let mut ports = Vec::new();
+        for (k, v) in ns["Ports"].as_object().into_iter().flatten() {
+            let Some((cport, proto)) = parse_port_key(k) else {
+                continue;
+            };
+            match v.as_array() {
+                Some(binds) if !binds.is_empty() => {
+                    for b in binds {
+                        ports.push(json!({
+                            "IP": b["HostIp"],
+                            "PrivatePort": cport,
+                            "PublicPort": b["HostPort"].as_str().and_then(|p| p.parse::<u16>().ok()),
+                            "Type": proto.as_str(),
+                        }));
+                    }
+                }
+                _ => ports.push(json!({"PrivatePort": cport, "Type": proto.as_str()})),
+            }
+        }
+        (json!(ports), json!({ "Networks": ns["Networks"] }))
+    }
+
+    // ---- the /networks API ----
+
+    /// `GET /networks/{id}` shape of `n`.
+    fn network_json(&self, net: &Networks, n: &NetworkRecord) -> Value {
+        let mut containers = serde_json::Map::new();
+        for (cid, nid, _, a) in net.db.endpoints(None).unwrap_or_default() {
+            let Some(a) = a.filter(|_| nid == n.id) else {
+                continue;
+            };
+            let name = self.get(&cid).map(|c| c.name()).unwrap_or_default();
+            containers.insert(
+                cid,
+                json!({
+                    "Name": name,
+                    "EndpointID": a.endpoint_id,
+                    "MacAddress": a.mac,
+                    "IPv4Address": a.address.map(|x| x.to_string()).unwrap_or_default(),
+                    "IPv6Address": "",
+                }),
+            );
+        }
+        let mut cfg = serde_json::Map::new();
+        if let Some(s) = n.subnet {
+            cfg.insert("Subnet".into(), json!(s.to_string()));
+        }
+        if let Some(g) = n.gateway {
+            cfg.insert("Gateway".into(), json!(g.to_string()));
+        }
+        if let Some(r) = n.ip_range {
+            cfg.insert("IPRange".into(), json!(r.to_string()));
+        }
+        json!({
+            "Name": n.name,
+            "Id": n.id,
+            "Created": n.created,
+            "Scope": "local",
+            "Driver": n.driver,
+            "EnableIPv4": true,
+            "EnableIPv6": false,
+            "IPAM": {
+                "Driver": "default",
+                "Options": null,
+                "Config": if cfg.is_empty() { json!([]) } else { json!([cfg]) },
+            },
+            "Internal": n.internal,
+            "Attachable": false,
+            "Ingress": false,
+            "ConfigFrom": { "Network": "" },
+            "ConfigOnly": false,
+            "Containers": containers,
+            "Options": n.options,
+            "Labels": n.labels,
+        })
+    }
+
+    /// `GET /networks` with Docker's filters (name, id, driver, label, type).
+    pub fn network_list(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Value>> {
+        let net = self.networks()?;
+        let has = |k: &str| filters.get(k).filter(|v| !v.is_empty());
+        let mut out = Vec::new();
+        for n in net.all() {
+            if let Some(v) = has("name")
+                && !v.iter().any(|x| n.name.contains(x.as_str()))
+            {
+                continue;
+            }
+            if let Some(v) = has("id")
+                && !v.iter().any(|x| n.id.starts_with(x.as_str()))
+            {
+                continue;
+            }
+            if let Some(v) = has("driver")
+                && !v.contains(&n.driver)
+            {
+                continue;
+            }
+            if let Some(v) = has("type") {
+                let t = if n.default { "builtin" } else { "custom" };
+                if !v.iter().any(|x| x == t) {
+                    continue;
+                }
+            }
+            if let Some(v) = has("label") {
+                let ok = v.iter().all(|l| match l.split_once('=') {
+                    Some((k, val)) => n.labels.get(k).map(String::as_str) == Some(val),
+                    None => n.labels.contains_key(l.as_str()),
+                });
+                if !ok {
+                    continue;
+                }
+            }
+            out.push(self.network_json(net, &n));
+        }
+        Ok(out)
+    }
+
+    pub fn network_inspect(&self, key: &str) -> Result<Value> {
+        let net = self.networks()?;
+        Ok(self.network_json(net, &net.find(key)?))
+    }
+
+    /// `POST /networks/create`: returns the new ID.
+    pub async fn network_create(&self, body: &Value) -> Result<String> {
+        let net = self.networks()?.clone();
+        let _op = net.op.lock().await;
+        let name = body["Name"].as_str().unwrap_or("").to_owned();
+        if name.is_empty() || !crate::ids::valid_name(&name) {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid network name {name:?}"
+            )));
+        }
+        if matches!(name.as_str(), "bridge" | "host" | "none" | "default") {
+            return Err(EngineError::Conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        if net.all().iter().any(|n| n.name == name) {
+            return Err(EngineError::Conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        let driver = match body["Driver"].as_str().unwrap_or("") {
+            "" | "bridge" => "bridge",
+            "cni" => "cni",
+            d => {
+                return Err(EngineError::NotFound(format!(
+                    "plugin \"{d}\" not found (berth has the bridge and cni drivers)"
+                )));
+            }
+        };
+        let map = |v: &Value| -> BTreeMap<String, String> {
+            v.as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let options = map(&body["Options"]);
+        let labels = map(&body["Labels"]);
+        let ipam_cfg = body["IPAM"]["Config"]
+            .as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or(Value::Null);
+        let parse_net = |k: &str| -> Result<Option<IpNet>> {
+            ipam_cfg[k]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map_err(|_| bad(format!("invalid {k} {s}"))))
+                .transpose()
+        };
+        let subnet = parse_net("Subnet")?;
+        let ip_range = parse_net("IPRange")?;
+        let gateway: Option<IpAddr> = ipam_cfg["Gateway"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| bad(format!("invalid Gateway {s}"))))
+            .transpose()?;
+        let id = crate::ids::random_hex(32);
+        let internal = body["Internal"].as_bool().unwrap_or(false);
+        let mut n = NetworkRecord {
+            id: id.clone(),
+            name: name.clone(),
+            driver: driver.into(),
+            created: crate::now_rfc3339(),
+            bridge: String::new(),
+            subnet: None,
+            gateway: None,
+            ip_range,
+            internal,
+            labels,
+            options,
+            state: NetworkState::default(),
+            default: false,
+        };
+        if driver == "cni" {
+            let conf = n.cni_conf()?;
+            tracing::info!(network = %name, cni = %conf.name, plugins = conf.plugins.len(), "cni network");
+        } else {
+            let taken: Vec<IpNet> = net.all().iter().filter_map(|n| n.subnet).collect();
+            let subnet = match subnet {
+                Some(s) => {
+                    if taken
+                        .iter()
+                        .any(|t| t.contains(&s.network()) || s.contains(&t.network()))
+                    {
+                        return Err(EngineError::Conflict(format!(
+                            "Pool overlaps with other one on this address space: {s}"
+                        )));
+                    }
+                    s.trunc()
+                }
+                None => {
+                    let mut avoid = ipam::host_ipv4_routes();
+                    avoid.extend(taken);
+                    ipam::pick_subnet(&ipam::default_pools(), &avoid).ok_or_else(|| {
+                        EngineError::Internal("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into())
+                    })?
+                }
+            };
+            let pool = Pool::new(&id, subnet, gateway, ip_range).map_err(bad)?;
+            n.subnet = Some(pool.subnet);
+            n.gateway = Some(pool.gateway);
+            n.bridge = n
+                .options
+                .get("com.docker.network.bridge.name")
+                .cloned()
+                .unwrap_or_else(|| format!("br-{}", &id[..12]));
+        }
+        net.db.put_network(&n, true)?;
+        if let Err(e) = net.bring_up(&mut n).await {
+            let _ = net.db.delete_network(&id);
+            if n.driver == "bridge"
+                && let Ok(bn) = n.bridge_network()
+            {
+                let _ = net.driver.remove_network(&bn, &n.state).await;
+            }
+            return Err(e);
+        }
+        net.db.put_network(&n, false)?;
+        net.nets.write().unwrap_or_else(|p| p.into_inner()).push(n);
+        tracing::info!(network = %name, id = %id, "network created");
+        Ok(id)
+    }
+
+    /// `DELETE /networks/{id}`: 409 while containers use it.
+    pub async fn network_remove(&self, key: &str) -> Result<()> {
+        let net = self.networks()?.clone();
+        let _op = net.op.lock().await;
+        let n = net.find(key)?;
+        if n.default {
+            return Err(EngineError::InvalidArgument(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        let users: Vec<String> = net
+            .db
+            .endpoints(None)?
+            .into_iter()
+            .filter(|(_, nid, ..)| *nid == n.id)
+            .map(|(c, ..)| c)
+            .collect();
+        if !users.is_empty() {
+            let active = users
+                .iter()
+                .filter_map(|c| self.get(c).ok())
+                .filter(|c| c.lock().state.running)
+                .count();
+            if active > 0 {
+                return Err(EngineError::Conflict(format!(
+                    "error while removing network: network {} has active endpoints",
+                    n.name
+                )));
+            }
+        }
+        net.settle(None).await;
+        net.dns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&n.id);
+        if n.driver == "bridge" {
+            let bn = n.bridge_network()?;
+            net.driver
+                .remove_network(&bn, &n.state)
+                .await
+                .map_err(|e| EngineError::internal(format!("remove network {}", n.name), e))?;
+        }
+        for c in users {
+            let _ = net.db.remove_endpoints(&c, Some(&n.id));
+        }
+        net.db.delete_network(&n.id)?;
+        net.nets
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|x| x.id != n.id);
+        tracing::info!(network = %n.name, "network removed");
+        Ok(())
+    }
+
+    /// `POST /networks/prune`: removes unused user-defined networks, returns their names.
+    pub async fn network_prune(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<String>> {
+        let net = self.networks()?.clone();
+        let used: HashSet<String> = net
+            .db
+            .endpoints(None)?
+            .into_iter()
+            .map(|(_, n, ..)| n)
+            .collect();
+        let label_ok = |n: &NetworkRecord| {
+            filters
+                .get("label")
+                .into_iter()
+                .flatten()
+                .all(|l| match l.split_once('=') {
+                    Some((k, v)) => n.labels.get(k).map(String::as_str) == Some(v),
+                    None => n.labels.contains_key(l.as_str()),
+                })
+        };
+        let mut out = Vec::new();
+        for n in net.all() {
+            if n.default || used.contains(&n.id) || !label_ok(&n) {
+                continue;
+            }
+            if self.network_remove(&n.id).await.is_ok() {
+                out.push(n.name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `POST /networks/{id}/connect`: recorded, and attached now if the container runs.
+    pub async fn network_connect(&self, key: &str, container: &str, cfg: &Value) -> Result<()> {
+        let net = self.networks()?.clone();
+        let n = net.find(key)?;
+        let c = self.get(container)?;
+        let ecfg = EndpointConfig::from_api(cfg)?;
+        let rec = c.rec();
+        let mode = rec.host_config.network_mode.as_str();
+        if matches!(mode, "none" | "host") || mode.starts_with("container:") {
+            return Err(EngineError::InvalidArgument(format!(
+                "container cannot be connected to network {} with network mode {mode}",
+                n.name
+            )));
+        }
+        let eps = net.db.endpoints(Some(&rec.id))?;
+        if eps.iter().any(|(_, nid, ..)| *nid == n.id) {
+            return Err(EngineError::Conflict(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, n.name
+            )));
+        }
+        if n.default && (!ecfg.aliases.is_empty() || ecfg.ip.is_some()) {
+            return Err(EngineError::InvalidArgument(
+                "network-scoped aliases and user specified IP addresses are only supported for user-defined networks".into(),
+            ));
+        }
+        let _op = c.op.lock().await;
+        net.db.add_endpoint(&rec.id, &n.id, &ecfg)?;
+        if !c.lock().state.running {
+            return Ok(());
+        }
+        let path = berth_net::netns::path_for(&self.cfg.exec_root, &rec.id);
+        let p2 = path.clone();
+        let ns = blocking(move || NetNs::open(p2))
+            .await?
+            .map_err(|e| EngineError::internal("network namespace", e))?;
+        let index = eps.len();
+        let default_route = !eps.iter().any(|e| e.3.is_some()) && !n.internal;
+        let r = self
+            .connect_one(
+                &net,
+                &n,
+                &rec.id,
+                &ns,
+                index,
+                &ecfg,
+                default_route,
+                Vec::new(),
+            )
+            .await;
+        let a = match r {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = net.db.remove_endpoints(&rec.id, Some(&n.id));
+                return Err(e);
+            }
+        };
+        net.db.set_active(&rec.id, &n.id, Some(&a))?;
+        if let (Some(r), Some(addr)) = (net.records(&n.id), a.address) {
+            let _ = r.add(&rec.name, addr.addr());
+            for al in &ecfg.aliases {
+                let _ = r.add(al, addr.addr());
+            }
+        }
+        self.write_net_files(&rec, &self.container_dir(&rec.id))
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub async fn network_disconnect(&self, key: &str, container: &str) -> Result<()> {
+        let net = self.networks()?.clone();
+        let n = net.find(key)?;
+        let c = self.get(container)?;
+        let _op = c.op.lock().await;
+        let eps = net.db.endpoints(Some(&c.id))?;
+        let Some((_, _, _, active)) = eps.into_iter().find(|(_, nid, ..)| *nid == n.id) else {
+            return Err(EngineError::Conflict(format!(
+                "container {} is not connected to network {}",
+                c.id, n.name
+            )));
+        };
+        if let Some(a) = active {
+            if let (Some(r), Some(addr)) = (net.records(&n.id), a.address) {
+                r.remove_ip(addr.addr());
+            }
+            if let Some(st) = &a.bridge {
+                net.driver
+                    .disconnect(st)
+                    .await
+                    .map_err(|e| EngineError::internal("disconnect", e))?;
+            } else if let Ok(conf) = n.cni_conf() {
+                let att = Attachment {
+                    container_id: c.id.clone(),
+                    netns: berth_net::netns::path_for(&self.cfg.exec_root, &c.id),
+                    ifname: a.ifname.clone(),
+                    args: vec![("IgnoreUnknown".into(), "1".into())],
+                    port_mappings: Vec::new(),
+                    capability_args: Default::default(),
+                };
+                let drv = net.cni.clone();
+                blocking(move || drv.del(&conf, &att))
+                    .await?
+                    .map_err(|e| EngineError::internal("disconnect", e))?;
+            }
+        }
+        net.db.remove_endpoints(&c.id, Some(&n.id))?;
+        Ok(())
+    }
+}
