@@ -83,8 +83,16 @@ pub async fn list(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<V
 pub async fn inspect(
     State(e): State<Arc<Engine>>,
     Path(id): Path<String>,
+    Query(q): Q,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(e.inspect(&id)?))
+    let mut v = e.inspect(&id)?;
+    if flag(&q, "size") {
+        let c = e.get(&id)?;
+        let (rw, rootfs) = e.sizes(&c);
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(rootfs);
+    }
+    Ok(Json(v))
 }
 
 pub async fn start(State(e): State<Arc<Engine>>, Path(id): Path<String>) -> ApiResult<StatusCode> {

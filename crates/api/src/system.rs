@@ -76,19 +76,6 @@ pub async fn version() -> Json<serde_json::Value> {
     }))
 }
 
-fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
-}
-
 pub async fn info(State(e): State<Arc<Engine>>) -> Json<serde_json::Value> {
     let recs: Vec<_> = e.all().iter().map(|c| c.rec()).collect();
     let running = recs
@@ -138,7 +125,7 @@ pub async fn info(State(e): State<Arc<Engine>>) -> Json<serde_json::Value> {
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": { "IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": [] },
         "NCPU": ncpu,
-        "MemTotal": mem_total(),
+        "MemTotal": berth_engine::stats::host_memory(),
         "DockerRootDir": e.cfg.data_root,
         "Name": hostname,
         "Labels": [],

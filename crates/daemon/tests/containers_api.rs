@@ -218,6 +218,22 @@ fn top_diff_rename_export_import_prune_and_sizes() {
         "{{.Size}}",
     ]);
     assert!(sizes.contains("virtual"), "{sizes}");
+    // inspect --size: the 2-byte /etc/newfile is the container's only file; the image's
+    // busybox binary counts once however many links it has.
+    let rw: u64 = d
+        .ok(&["inspect", "--size", "-f", "{{.SizeRw}}", "t2"])
+        .parse()
+        .unwrap();
+    assert_eq!(rw, 2, "SizeRw");
+    let total: u64 = d
+        .ok(&["inspect", "--size", "-f", "{{.SizeRootFs}}", "t2"])
+        .parse()
+        .unwrap();
+    let busybox = std::fs::metadata("/bin/busybox").unwrap().len();
+    assert!(
+        total >= busybox && total < busybox + 4096,
+        "{total} vs {busybox}"
+    );
 
     // export | import round trip keeps the container's changes.
     let tar = d.dir.path().join("t2.tar");

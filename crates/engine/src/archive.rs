@@ -21,15 +21,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::container::Container;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-
-const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
 /// A `Write` that hands 64 KiB chunks to an async receiver (an HTTP body). Writing fails
 /// with `BrokenPipe` once the receiver is gone, which stops the producer.
@@ -116,25 +114,11 @@ fn io_err(what: &str, path: &str, e: io::Error, container: &str) -> EngineError 
     }
 }
 
-fn open_root(root: &Path) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::open(
-        root,
-        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
-}
+use crate::rootfs::open_root;
 
 /// Opens `path` (absolute in the container) below `root`, symlinks resolved in the root.
 fn open_in(root: BorrowedFd<'_>, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
-    let rel = path.trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    Ok(rustix::fs::openat2(
-        root,
-        rel,
-        flags | OFlags::CLOEXEC,
-        Mode::empty(),
-        RESOLVE,
-    )?)
+    crate::rootfs::open_in(root, path, flags)
 }
 
 /// `path` with every symlink resolved inside the container (at most 40), as an absolute
@@ -645,16 +629,7 @@ impl Engine {
             });
         }
         let mut lowers = vec![self.container_dir(&c.id).join("upper")];
-        if let Some(s) = c.lock().chain_id.clone() {
-            let d = berth_image::digest::Digest::parse(&s)
-                .map_err(|e| EngineError::internal("chain id", e))?;
-            lowers.extend(
-                self.images
-                    .snapshots()
-                    .lower_dirs(&d)
-                    .map_err(|e| EngineError::internal("image layers", e))?,
-            );
-        }
+        lowers.extend(self.lower_dirs(c)?);
         let scratch = self.scratch_dir()?;
         match berth_image::snapshot::mount_overlay(&lowers, None, &scratch) {
             Ok(m) => Ok(RootView {
@@ -739,13 +714,7 @@ impl Engine {
             let rootfs = self.rootfs(&c.id);
             if !crate::mounts::is_mounted(&rootfs) {
                 let dir = self.container_dir(&c.id);
-                let chain = match c.lock().chain_id.clone() {
-                    Some(s) => Some(
-                        berth_image::digest::Digest::parse(&s)
-                            .map_err(|e| EngineError::internal("chain id", e))?,
-                    ),
-                    None => None,
-                };
+                let chain = self.chain_of(&c)?;
                 self.images
                     .snapshots()
                     .mount(

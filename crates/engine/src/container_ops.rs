@@ -74,6 +74,48 @@ pub(crate) fn cgroup(id: &str) -> Result<berth_cgroups::Cgroup> {
         .map_err(|e| EngineError::internal("cgroup", e))
 }
 
+/// The sum of the sizes of the non-directory entries below `root`, each inode once,
+/// walked fd-relative without following symlinks.
+pub fn apparent_size(root: &std::path::Path) -> std::io::Result<u64> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    fn walk(
+        dir: &std::os::fd::OwnedFd,
+        seen: &mut std::collections::HashSet<(u64, u64)>,
+    ) -> std::io::Result<u64> {
+        let mut total = 0;
+        let mut subdirs = Vec::new();
+        for e in rustix::fs::Dir::read_from(dir)? {
+            let e = e?;
+            let n = e.file_name();
+            if matches!(n.to_bytes(), b"." | b"..") {
+                continue;
+            }
+            let st = rustix::fs::statat(dir, n, AtFlags::SYMLINK_NOFOLLOW)?;
+            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                subdirs.push(n.to_owned());
+            } else if st.st_size > 0 && seen.insert((st.st_dev, st.st_ino)) {
+                total += st.st_size as u64;
+            }
+        }
+        for n in subdirs {
+            let d = rustix::fs::openat(
+                dir,
+                n.as_c_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            total += walk(&d, seen)?;
+        }
+        Ok(total)
+    }
+    let d = rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    walk(&d, &mut Default::default())
+}
+
 impl Engine {
     pub(crate) fn running(&self, name: &str) -> Result<(Arc<Container>, i64)> {
         let c = self.get(name)?;
@@ -151,17 +193,25 @@ impl Engine {
         Ok(())
     }
 
-    fn lower_dirs(&self, c: &Container) -> Result<Vec<PathBuf>> {
+    /// The chain ID of the container's image (None for an image without layers).
+    pub(crate) fn chain_of(&self, c: &Container) -> Result<Option<berth_image::digest::Digest>> {
         let chain = c.lock().chain_id.clone();
-        match chain {
-            Some(s) => {
-                let d = berth_image::digest::Digest::parse(&s)
-                    .map_err(|e| EngineError::internal("chain id", e))?;
-                self.images
-                    .snapshots()
-                    .lower_dirs(&d)
-                    .map_err(|e| EngineError::internal("image layers", e))
-            }
+        chain
+            .map(|s| {
+                berth_image::digest::Digest::parse(&s)
+                    .map_err(|e| EngineError::internal("chain id", e))
+            })
+            .transpose()
+    }
+
+    /// The image's layer directories, top-most first.
+    pub(crate) fn lower_dirs(&self, c: &Container) -> Result<Vec<PathBuf>> {
+        match self.chain_of(c)? {
+            Some(d) => self
+                .images
+                .snapshots()
+                .lower_dirs(&d)
+                .map_err(|e| EngineError::internal("image layers", e)),
             None => Ok(Vec::new()),
         }
     }
@@ -192,13 +242,7 @@ impl Engine {
     /// mounted read-only on a private scratch dir; nothing of the container is executed.
     pub async fn export(&self, name: &str, out: impl Write + Send + 'static) -> Result<()> {
         let c = self.get(name)?;
-        let chain = match c.lock().chain_id.clone() {
-            Some(s) => Some(
-                berth_image::digest::Digest::parse(&s)
-                    .map_err(|e| EngineError::internal("chain id", e))?,
-            ),
-            None => None,
-        };
+        let chain = self.chain_of(&c)?;
         let upper = self.container_dir(&c.id).join("upper");
         let scratch = self.scratch_dir()?;
         let images = self.images.clone();
@@ -226,9 +270,10 @@ impl Engine {
         Ok(d)
     }
 
-    /// `SizeRw` (the container's upper dir) and `SizeRootFs` (that plus its image layers).
+    /// `SizeRw` (the container's upper dir) and `SizeRootFs` (that plus its image layers),
+    /// counted as Docker counts them: file sizes, directories not counted, hard links once.
     pub fn sizes(&self, c: &Container) -> (u64, u64) {
-        let du = |p: &std::path::Path| berth_image::fsutil::disk_usage(p).unwrap_or(0);
+        let du = |p: &std::path::Path| apparent_size(p).unwrap_or(0);
         let rw = du(&self.container_dir(&c.id).join("upper"));
         let lower: u64 = self
             .lower_dirs(c)

@@ -759,7 +759,7 @@ impl Engine {
             self.remove_anonymous_volumes(&mounts);
         }
         c.life.send_modify(|l| l.removed = true);
-        self.emit_container(&c, "destroy", &[]);
+        self.emit_container(c, "destroy", &[]);
         tracing::info!(container = %id, "removed");
         Ok(())
     }

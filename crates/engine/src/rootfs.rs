@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-fn open_root(root: &Path) -> std::io::Result<OwnedFd> {
+pub(crate) fn open_root(root: &Path) -> std::io::Result<OwnedFd> {
     Ok(rustix::fs::open(
         root,
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
@@ -17,7 +17,12 @@ fn open_root(root: &Path) -> std::io::Result<OwnedFd> {
     )?)
 }
 
-fn open_in(root: &OwnedFd, path: &str, flags: OFlags) -> std::io::Result<OwnedFd> {
+/// Opens `path` of the container below `root`: symlinks resolve inside the root.
+pub(crate) fn open_in(
+    root: impl std::os::fd::AsFd,
+    path: &str,
+    flags: OFlags,
+) -> std::io::Result<OwnedFd> {
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() { "." } else { rel };
     Ok(rustix::fs::openat2(

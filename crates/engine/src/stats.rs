@@ -29,7 +29,8 @@ fn system_cpu_ns() -> u64 {
     ticks.saturating_mul(1_000_000_000) / hz
 }
 
-fn host_memory() -> u64 {
+/// The host's memory (`MemTotal`), in bytes.
+pub fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {
