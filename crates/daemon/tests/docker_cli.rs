@@ -1092,3 +1092,29 @@ fn a_log_flood_loses_no_line() {
     );
     d.ok(&["rm", "flood"]);
 }
+
+#[test]
+fn rm_container_survives_restart_and_keeps_its_writes_until_it_ends() {
+    prereqs!();
+    let d = Daemon::start();
+    // `--rm` containers get a volatile overlay (no syncs); a restart mounts it again.
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "echo x >> /f; sleep 300",
+    ]);
+    assert!(d.eventually(10, || {
+        d.docker(&["exec", &id, "cat", "/f"]).status.success()
+    }));
+    d.ok(&["restart", "-t", "0", &id]);
+    assert_eq!(d.inspect(&id, "{{.State.Status}}"), "running");
+    assert!(d.eventually(10, || d.ok(&["exec", &id, "cat", "/f"]) == "x\nx"));
+    d.ok(&["stop", "-t", "0", &id]);
+    assert!(d.eventually(10, || d.ok(&["ps", "-aq"]).is_empty()));
+}

@@ -68,9 +68,19 @@ impl Engine {
             cfg.data_root.join("volumes"),
             cfg.exec_root.join("containers"),
             cfg.exec_root.join("runtime"),
+            cfg.data_root.join("trash"),
         ] {
             std::fs::create_dir_all(&d)
                 .map_err(|e| EngineError::internal(format!("create {}", d.display()), e))?;
+        }
+        // Container dirs a crash left half deleted.
+        let trash = cfg.data_root.join("trash");
+        if std::fs::read_dir(&trash).is_ok_and(|mut d| d.next().is_some()) {
+            std::thread::spawn(move || {
+                for e in std::fs::read_dir(&trash).into_iter().flatten().flatten() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            });
         }
         let db = Db::open(&cfg.data_root.join("berth.db"))?;
         let images = Arc::new(ImageStore::open(&cfg.data_root)?);
@@ -92,6 +102,28 @@ impl Engine {
             net: std::sync::OnceLock::new(),
             events: crate::events::EventBus::new(),
         }))
+    }
+
+    /// Removes a container's data dir off the caller's path: it is renamed into
+    /// `<data-root>/trash` (instant) and deleted there in the background; what a crash
+    /// leaves in the trash is deleted at the next start.
+    pub(crate) fn discard_dir(&self, dir: &Path, id: &str) {
+        let trash = self.cfg.data_root.join("trash").join(id);
+        match std::fs::rename(dir, &trash) {
+            Ok(()) => {
+                std::thread::spawn(move || {
+                    if let Err(e) = std::fs::remove_dir_all(&trash) {
+                        tracing::warn!(path = %trash.display(), error = %e, "trash not fully removed");
+                    }
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => {
+                if let Err(e) = std::fs::remove_dir_all(dir) {
+                    tracing::warn!(container = %id, error = %e, "container dir not fully removed");
+                }
+            }
+        }
     }
 
     pub(crate) fn container_dir(&self, id: &str) -> PathBuf {

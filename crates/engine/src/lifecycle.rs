@@ -750,9 +750,7 @@ impl Engine {
         let _ = std::fs::remove_dir_all(self.state_dir(&id));
         let dir = self.container_dir(&id);
         crate::mounts::unmount(&dir.join("merged"));
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            tracing::warn!(container = %id, error = %e, "container dir not fully removed");
-        }
+        self.discard_dir(&dir, &id);
         if volumes {
             // Anonymous volumes go with their container (see volumes.rs).
             let mounts = c.rec().mounts;
