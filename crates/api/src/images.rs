@@ -419,7 +419,13 @@ pub async fn post(
         } else {
             format!("{repo}:{tag}")
         };
-        e.images.tag(name, &target).map_err(EngineError::from)?;
+        e.images.tag(name, &target).map_err(|err| match err {
+            berth_image::images::ImageError::NotFound(_) => EngineError::NotFound(format!(
+                "No such image: {}",
+                berth_engine::images::familiar_or(name)
+            )),
+            other => other.into(),
+        })?;
         if let (Ok(rec), Ok(r)) = (e.images.resolve(&target), Reference::parse(&target)) {
             let t = if r.tag().is_some() {
                 r.familiar()

@@ -114,7 +114,7 @@ pub async fn system_df(State(e): State<Arc<Engine>>) -> ApiResult<Json<Value>> {
             c["SizeRootFs"] = json!(rootfs);
         }
         Ok(json!({
-            "LayersSize": usage.snapshots_bytes,
+            "LayersSize": usage.layers_size,
             "Images": images,
             "Containers": containers,
             "Volumes": e.volume_usage()?,

@@ -396,7 +396,7 @@ impl Engine {
             return (0, 0);
         };
         let rec = c.rec();
-        let rw = berth_image::fsutil::disk_usage(&self.container_dir(&rec.id).join("upper"))
+        let rw = berth_image::fsutil::apparent_size(&self.container_dir(&rec.id).join("upper"))
             .unwrap_or(0);
         let image = self.images.inspect(&rec.image).map(|i| i.size).unwrap_or(0);
         (rw, rw + image)
@@ -415,7 +415,7 @@ fn delete_conflict(id12: &str, hard: bool, reason: &str) -> EngineError {
 }
 
 /// `name` as dockerd names a missing image: with `:latest` when it has no tag or digest.
-fn familiar_or(name: &str) -> String {
+pub fn familiar_or(name: &str) -> String {
     let last = name.rsplit('/').next().unwrap_or(name);
     if Reference::parse(name).is_ok() && !last.contains(':') && !name.contains('@') {
         format!("{name}:latest")

@@ -290,7 +290,7 @@ impl Engine {
                 continue;
             }
             let size =
-                berth_image::fsutil::disk_usage(&self.volume_mountpoint(&v.name)).unwrap_or(0);
+                berth_image::fsutil::apparent_size(&self.volume_mountpoint(&v.name)).unwrap_or(0);
             self.volume_destroy(&v)?;
             freed += size;
             deleted.push(v.name);
@@ -311,8 +311,8 @@ impl Engine {
             .volumes_all()?
             .iter()
             .map(|v| {
-                let size =
-                    berth_image::fsutil::disk_usage(&self.volume_mountpoint(&v.name)).unwrap_or(0);
+                let size = berth_image::fsutil::apparent_size(&self.volume_mountpoint(&v.name))
+                    .unwrap_or(0);
                 self.volume_json(v, Some((size, refs.get(&v.name).copied().unwrap_or(0))))
             })
             .collect())

@@ -243,6 +243,32 @@ pub fn disk_usage(path: &Path) -> io::Result<u64> {
     walk(root.fd())
 }
 
+/// Apparent size of what is under `path` as Docker counts it (`docker system df`, `ps -s`):
+/// the `st_size` of every non-directory, a file with several links once.
+pub fn apparent_size(path: &Path) -> io::Result<u64> {
+    let root = Root::open(path)?;
+    fn walk(
+        dir: BorrowedFd<'_>,
+        seen: &mut std::collections::HashSet<(u64, u64)>,
+    ) -> io::Result<u64> {
+        let mut total = 0;
+        for (name, ft) in list_dir(dir)? {
+            if ft == rustix::fs::FileType::Directory {
+                let d = open_child_dir(dir, &name)?;
+                total += walk(d.as_fd(), seen)?;
+                continue;
+            }
+            let st = rustix::fs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)?;
+            if st.st_nlink > 1 && !seen.insert((st.st_dev as u64, st.st_ino as u64)) {
+                continue;
+            }
+            total += st.st_size as u64;
+        }
+        Ok(total)
+    }
+    walk(root.fd(), &mut std::collections::HashSet::new())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,6 +213,8 @@ pub struct DiskUsage {
     pub images: usize,
     /// Sum over images of their layer sizes (shared layers counted once per image).
     pub images_size: u64,
+    /// Every layer any image uses, each counted once (Docker's `LayersSize`).
+    pub layers_size: u64,
     /// Unpacked snapshots actually on disk.
     pub snapshots_bytes: u64,
     /// The content store (compressed layers, manifests, configs).
@@ -864,6 +866,7 @@ impl ImageStore {
         Ok(DiskUsage {
             images: list.len(),
             images_size: list.iter().map(|i| i.size).sum(),
+            layers_size: users.values().map(|(size, _)| size).sum(),
             snapshots_bytes,
             content_bytes,
             reclaimable,
