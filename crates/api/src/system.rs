@@ -169,6 +169,7 @@ pub async fn events(
     }
     let filter = EventFilter::new(crate::containers::filters(&q)?);
     let (past, rx) = e.events.subscribe(since, until);
+    let rx = Subscriber(rx);
     let line = |ev: &berth_engine::events::Event| {
         let mut b = serde_json::to_vec(&ev.to_json()).unwrap_or_default();
         b.push(b'\n');
@@ -186,7 +187,8 @@ pub async fn events(
     });
     let live = futures_util::stream::unfold(
         (rx, filter, only_past),
-        move |(mut rx, filter, done)| async move {
+        move |(mut sub, filter, done)| async move {
+            let rx = &mut sub.0;
             if done {
                 return None;
             }
@@ -204,7 +206,7 @@ pub async fn events(
                             return None;
                         }
                         if filter.matches(&ev) {
-                            return Some((line(&ev), (rx, filter, false)));
+                            return Some((line(&ev), (sub, filter, false)));
                         }
                     }
                     // A slow reader lost some events; carry on with the newest.
@@ -225,4 +227,13 @@ pub async fn events(
         axum::body::Body::from_stream(s),
     )
         .into_response())
+}
+
+/// A live `/events` subscription; logs when the client has gone and it is dropped.
+struct Subscriber(tokio::sync::broadcast::Receiver<Arc<berth_engine::events::Event>>);
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        tracing::debug!("events subscriber gone");
+    }
 }

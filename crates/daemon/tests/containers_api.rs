@@ -364,6 +364,18 @@ fn stats_and_update_of_a_running_container() {
         d.inspect("s1", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"),
         "33554432 20 on-failure 3"
     );
+    // A memory limit above the swap limit already set is refused, as by dockerd.
+    let over = d.docker(&["update", "--memory", "128m", "s1"]);
+    assert!(!over.status.success());
+    assert!(
+        stderr(&over).contains("smaller than already set memoryswap"),
+        "{}",
+        stderr(&over)
+    );
+    // CPU limits reach the cgroup too.
+    d.ok(&["update", "--cpus", "1.5", "--cpu-shares", "512", "s1"]);
+    let quota = cgroup_file(&id, &[("cpu", "cpu.cfs_quota_us"), ("", "cpu.max")]);
+    assert!(quota.starts_with("150000"), "{quota}");
     let bad = d.docker(&["update", "--memory", "1k", "s1"]);
     assert!(!bad.status.success());
     assert!(

@@ -215,6 +215,10 @@ fn events_stream_live_until_client_goes() {
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
     assert!(s.0.try_wait().unwrap().is_none());
     drop(s);
-    // berthd lives on after its subscriber went away.
-    d.ok(&["version"]);
+    // berthd lives on after its subscriber went away, and lets go of the subscription.
+    d.ok(&["create", "--network", "none", IMG, "true"]);
+    assert!(
+        d.eventually(10, || d.log().contains("events subscriber gone")),
+        "subscription kept after the client left"
+    );
 }

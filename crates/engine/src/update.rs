@@ -19,6 +19,11 @@ impl Engine {
         let c = self.get(name)?;
         let _op = c.op.lock().await;
         let mut host = c.lock().host_config.clone();
+        // A memory limit set without a swap limit got twice as much memory+swap (as Docker
+        // records it; berth leaves MemorySwap 0 in that case).
+        if host.memory > 0 && host.memory_swap == 0 {
+            host.memory_swap = host.memory * 2;
+        }
         let memory = num(body, "Memory");
         let swap = num(body, "MemorySwap");
         if let Some(m) = memory {
