@@ -366,6 +366,17 @@ fn inspect_json(e: &Engine, i: berth_image::images::ImageInspect) -> Value {
     v
 }
 
+/// A missing image named as dockerd names it (`No such image: name:latest`).
+fn missing_image(name: &str) -> impl FnOnce(berth_image::images::ImageError) -> EngineError {
+    let full = berth_engine::images::familiar_or(name);
+    move |err| match err {
+        berth_image::images::ImageError::NotFound(_) => {
+            EngineError::NotFound(format!("No such image: {full}"))
+        }
+        other => other.into(),
+    }
+}
+
 fn not_found(path: &str) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, format!("page not found: {path}"))
 }
@@ -381,11 +392,17 @@ pub async fn get(
         return save(e, query_all(raw.as_deref(), "names")).await;
     }
     if let Some(name) = rest.strip_suffix("/json") {
-        let i = e.images.inspect(name).map_err(EngineError::from)?;
+        let i = e.images.inspect(name).map_err(|err| match err {
+            berth_image::images::ImageError::NotFound(_) => EngineError::NotFound(format!(
+                "no such image: {name}: No such image: {}",
+                berth_engine::images::familiar_or(name)
+            )),
+            other => other.into(),
+        })?;
         return Ok(Json(inspect_json(&e, i)).into_response());
     }
     if let Some(name) = rest.strip_suffix("/history") {
-        let h = e.images.history(name).map_err(EngineError::from)?;
+        let h = e.images.history(name).map_err(missing_image(name))?;
         return Ok(Json(json!(h)).into_response());
     }
     if let Some(name) = rest.strip_suffix("/get") {
@@ -419,13 +436,7 @@ pub async fn post(
         } else {
             format!("{repo}:{tag}")
         };
-        e.images.tag(name, &target).map_err(|err| match err {
-            berth_image::images::ImageError::NotFound(_) => EngineError::NotFound(format!(
-                "No such image: {}",
-                berth_engine::images::familiar_or(name)
-            )),
-            other => other.into(),
-        })?;
+        e.images.tag(name, &target).map_err(missing_image(name))?;
         if let (Ok(rec), Ok(r)) = (e.images.resolve(&target), Reference::parse(&target)) {
             let t = if r.tag().is_some() {
                 r.familiar()

@@ -124,6 +124,11 @@ impl Engine {
     /// `POST /volumes/create`.
     pub fn volume_create(&self, req: CreateVolume) -> Result<Value> {
         let name = match req.name.filter(|n| !n.is_empty()) {
+            Some(n) if n.len() < 2 => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "create {n}: volume name is too short, names should be at least two alphanumeric characters"
+                )));
+            }
             Some(n) if !valid_name(&n) => {
                 return Err(EngineError::InvalidArgument(format!(
                     "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"

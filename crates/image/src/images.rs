@@ -504,7 +504,7 @@ impl ImageStore {
             let (_, cfg) = self.manifest_and_config(&rec)?;
             out.push(ImageSummary {
                 id: rec.id.to_string(),
-                repo_tags: tags.iter().map(Reference::familiar).collect(),
+                repo_tags: familiar_sorted(&tags),
                 repo_digests: familiar_digests(&rec),
                 created: cfg
                     .created
@@ -538,7 +538,7 @@ impl ImageStore {
             .unwrap_or_default();
         Ok(ImageInspect {
             id: rec.id.to_string(),
-            repo_tags: tags.iter().map(Reference::familiar).collect(),
+            repo_tags: familiar_sorted(&tags),
             repo_digests: familiar_digests(&rec),
             parent: String::new(),
             comment,
@@ -749,7 +749,7 @@ impl ImageStore {
         out.reverse();
         if let Some(top) = out.first_mut() {
             top.id = rec.id.to_string();
-            top.tags = tags.iter().map(Reference::familiar).collect();
+            top.tags = familiar_sorted(&tags);
         }
         Ok(out)
     }
@@ -873,6 +873,13 @@ impl ImageStore {
             per_image,
         })
     }
+}
+
+/// Tags in familiar form, sorted as dockerd lists them.
+fn familiar_sorted(tags: &[Reference]) -> Vec<String> {
+    let mut v: Vec<String> = tags.iter().map(Reference::familiar).collect();
+    v.sort();
+    v
 }
 
 fn familiar_digests(rec: &ImageRecord) -> Vec<String> {
