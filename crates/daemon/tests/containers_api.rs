@@ -47,6 +47,32 @@ fn cp_both_ways_stays_inside_the_container() {
         d.ok(&["exec", "cp1", "cat", "/tmp/hello.txt"]),
         "hi from host"
     );
+    // Copying again replaces the file (by its name, or into its directory).
+    let again = host.join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    std::fs::write(again.join("hello.txt"), "hi again\n").unwrap();
+    d.ok(&["cp", &p(&again.join("hello.txt")), "cp1:/tmp/hello.txt"]);
+    assert_eq!(d.ok(&["exec", "cp1", "cat", "/tmp/hello.txt"]), "hi again");
+    d.ok(&["cp", &p(&host.join("hello.txt")), "cp1:/tmp/"]);
+    assert_eq!(
+        d.ok(&["exec", "cp1", "cat", "/tmp/hello.txt"]),
+        "hi from host"
+    );
+    // A directory is not replaced by a file of the same name (noOverwriteDirNonDir).
+    d.ok(&["exec", "cp1", "mkdir", "/tmp/adir"]);
+    std::fs::write(again.join("adir"), "file\n").unwrap();
+    let tar = std::process::Command::new("tar")
+        .current_dir(&again)
+        .args(["-cf", "-", "adir"])
+        .output()
+        .unwrap();
+    let put = d.docker_stdin(&["cp", "-", "cp1:/tmp/"], Some(&tar.stdout));
+    assert!(!put.status.success());
+    assert!(
+        stderr(&put).contains("cannot overwrite directory"),
+        "{}",
+        stderr(&put)
+    );
     d.ok(&["cp", &p(&host.join("tree")), "cp1:/srv"]);
     assert_eq!(d.ok(&["exec", "cp1", "cat", "/srv/sub/deep.txt"]), "deep");
 

@@ -474,7 +474,7 @@ impl Extractor<'_> {
         match (existing, is_dir) {
             (Some(true), true) => {}
             (Some(was_dir), _) => {
-                if self.opts.no_overwrite_dir_non_dir {
+                if self.opts.no_overwrite_dir_non_dir && was_dir != is_dir {
                     let (a, b) = if was_dir {
                         ("directory", "non-directory")
                     } else {
