@@ -219,10 +219,50 @@ pub async fn attach(
 ) -> ApiResult<Response> {
     let stream = flag(&q, "stream");
     let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
+    // `logs=1`: what the container already logged goes first (json-file only).
+    let history = if flag(&q, "logs") {
+        let opts = berth_engine::logs::LogOptions {
+            follow: false,
+            stdout,
+            stderr,
+            since: None,
+            until: None,
+            timestamps: false,
+            tail: None,
+        };
+        match e.logs(&id, opts) {
+            Ok(h) => Some(h),
+            Err(err @ berth_engine::EngineError::NotFound(_)) => return Err(err.into()),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
     if !stream {
-        // logs-only attach: nothing live to send.
-        return Ok(StatusCode::OK.into_response());
+        let Some((mut rx, tty)) = history else {
+            // Neither logs nor a live stream: nothing to send.
+            return Ok(StatusCode::OK.into_response());
+        };
+        if wants_upgrade(&req) {
+            let on_upgrade = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                if let Ok(u) = on_upgrade.await {
+                    let mut io = TokioIo::new(u);
+                    while let Some(b) = rx.recv().await {
+                        if io.write_all(&b).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = io.shutdown().await;
+                }
+            });
+            return Ok(upgrade_response(tty));
+        }
+        let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let s = futures_util::StreamExt::map(s, Ok::<_, std::io::Error>);
+        return Ok(Body::from_stream(s).into_response());
     }
+    let mut history = history.map(|(rx, _)| rx);
     let (handle, tty) = e.attach(&id, stdin, stdout, stderr).await?;
     let detach_keys = q.get("detachKeys").cloned();
     if !wants_upgrade(&req) {
@@ -234,6 +274,13 @@ pub async fn attach(
         };
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         tokio::spawn(async move {
+            if let Some(h) = history.as_mut() {
+                while let Some(b) = h.recv().await {
+                    if tx.send(b).await.is_err() {
+                        return;
+                    }
+                }
+            }
             let mut shim = shim;
             while let Some((stream, data)) = read_frame(&mut shim).await {
                 let b = if tty {
@@ -260,6 +307,14 @@ pub async fn attach(
                 return;
             }
         };
+        let mut io = TokioIo::new(upgraded);
+        if let Some(h) = history.as_mut() {
+            while let Some(b) = h.recv().await {
+                if io.write_all(&b).await.is_err() {
+                    return;
+                }
+            }
+        }
         let shim = match handle {
             AttachHandle::Ready(s) => s,
             AttachHandle::Pending(rx) => match rx.await {
@@ -267,7 +322,7 @@ pub async fn attach(
                 _ => return,
             },
         };
-        bridge(TokioIo::new(upgraded), shim, tty, stdin, detach_keys, None).await;
+        bridge(io, shim, tty, stdin, detach_keys, None).await;
     });
     Ok(upgrade_response(tty))
 }

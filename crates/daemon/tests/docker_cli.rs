@@ -1118,3 +1118,88 @@ fn rm_container_survives_restart_and_keeps_its_writes_until_it_ends() {
     d.ok(&["stop", "-t", "0", &id]);
     assert!(d.eventually(10, || d.ok(&["ps", "-aq"]).is_empty()));
 }
+
+/// Raw HTTP/1.1 over the daemon's socket; returns the whole response (connection closes).
+fn raw_request(sock: &std::path::Path, req: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// The payloads of Docker's multiplexed frames as (stream, text), after the headers.
+fn demux(resp: &[u8]) -> Vec<(u8, String)> {
+    let at = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers")
+        + 4;
+    let mut b = &resp[at..];
+    let mut out = Vec::new();
+    while b.len() >= 8 {
+        let n = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        out.push((b[0], String::from_utf8_lossy(&b[8..8 + n]).into_owned()));
+        b = &b[8 + n..];
+    }
+    out
+}
+
+#[test]
+fn attach_with_logs_replays_what_was_logged_first() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--network",
+        "none",
+        "--name",
+        "al",
+        IMG,
+        "sh",
+        "-c",
+        "echo one; echo two >&2; read x; echo got $x",
+    ]);
+    assert!(d.eventually(10, || d.ok(&["logs", "al"]) == "one"));
+    // logs=1 without stream: the history only, multiplexed, and the connection ends.
+    let resp = raw_request(
+        &d.sock,
+        "POST /v1.45/containers/al/attach?logs=1&stream=0&stdout=1&stderr=1 HTTP/1.1\r\n\
+         Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+    );
+    let frames = demux(&resp);
+    assert_eq!(
+        frames,
+        vec![(1, "one\n".to_owned()), (2, "two\n".to_owned())],
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+    // logs=1 with stream: the history, then live output (stdin reaches the container).
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    s.write_all(
+        b"POST /v1.45/containers/al/attach?logs=1&stream=1&stdin=1&stdout=1 HTTP/1.1\r\n\
+          Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.write_all(b"yes\n").unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let frames = demux(&out);
+    let texts: Vec<&str> = frames.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        texts.concat(),
+        "one\ngot yes\n",
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    d.ok(&["rm", "-f", "al"]);
+}

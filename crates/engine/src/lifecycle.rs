@@ -727,7 +727,7 @@ impl Engine {
                     c.name()
                 )));
             }
-            self.stop_locked(&c, Some("SIGKILL"), Some(0))
+            self.stop_locked(c, Some("SIGKILL"), Some(0))
                 .await
                 .or_else(|e| match e {
                     EngineError::NotModified(_) => Ok(()),
@@ -736,7 +736,7 @@ impl Engine {
         }
         c.lock().manually_stopped = true;
         let id = c.id.clone();
-        self.cleanup_after_exit(&c).await;
+        self.cleanup_after_exit(c).await;
         self.db.delete(&id)?;
         self.net_forget(&id);
         self.containers
