@@ -452,7 +452,7 @@ fn stats_and_update_of_a_running_container() {
             "1",
             "-s",
             "INT",
-            "3.5",
+            "5",
             "docker",
             "stats",
             "--format",

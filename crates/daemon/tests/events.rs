@@ -166,15 +166,22 @@ fn lifecycle_events_replay_with_since_until_and_filters() {
 fn events_stream_live_until_client_goes() {
     prereqs!();
     let d = Daemon::start();
+    // `--since` makes the test independent of when the CLI gets connected: what happened
+    // before comes from the ring, the rest live, nothing twice.
+    let since = format!("{:.3}", now() - 1.0);
     let child = Command::new("docker")
         .args([
             "events",
+            "--since",
+            &since,
             "--filter",
             "type=container",
             "--filter",
             "event=start",
             "--filter",
             "event=die",
+            "--filter",
+            "event=destroy",
             "--format",
             "{{json .}}",
         ])
@@ -194,8 +201,6 @@ fn events_stream_live_until_client_goes() {
             }
         }
     });
-    // Give the CLI time to connect before anything happens.
-    std::thread::sleep(Duration::from_millis(700));
     let id = d.ok(&["run", "-d", "--network", "none", IMG, "sh", "-c", "exit 7"]);
     let mut got = Vec::new();
     while got.len() < 2 {
@@ -211,9 +216,16 @@ fn events_stream_live_until_client_goes() {
     assert_eq!(got[1]["Type"], "container");
     assert_eq!(got[1]["scope"], "local");
     assert!(got[1]["timeNano"].as_i64().unwrap() >= got[0]["timeNano"].as_i64().unwrap());
-    // The stream stays open: nothing more arrives, and the process is still there.
+    // The stream stays open: nothing more arrives until something happens, live.
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
     assert!(s.0.try_wait().unwrap().is_none());
+    d.ok(&["rm", &id]);
+    let l = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("live destroy within 20 s");
+    let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+    assert_eq!(v["Action"], "destroy");
+    assert_eq!(v["id"], id.as_str());
     drop(s);
     // berthd lives on after its subscriber went away, and lets go of the subscription.
     d.ok(&["create", "--network", "none", IMG, "true"]);

@@ -96,7 +96,7 @@ fn healthcheck_turns_healthy_then_unhealthy_and_survives_a_berthd_restart() {
         "--health-interval",
         "200ms",
         "--health-timeout",
-        "2s",
+        "10s",
         "--health-retries",
         "2",
         IMG,
@@ -211,7 +211,13 @@ fn start_period_failures_do_not_count_and_none_disables() {
         "sleep",
         "1000",
     ]);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Probes run (every 100 ms in the start period) but their failures do not count.
+    assert!(d.eventually(20, || {
+        d.inspect("h2", "{{len .State.Health.Log}}")
+            .parse::<usize>()
+            .unwrap_or(0)
+            >= 2
+    }));
     assert_eq!(status(&d, "h2"), "starting");
     let failures: usize = d
         .inspect("h2", "{{len .State.Health.Log}}")
