@@ -216,7 +216,14 @@ impl Engine {
         let e = self.clone();
         let f = f.clone();
         tokio::task::spawn_blocking(move || {
-            let before = e.image_bytes();
+            // Reclaimed as dockerd counts it: the layers only the removed images had.
+            let unique: HashMap<Digest, u64> = e
+                .images
+                .disk_usage()?
+                .per_image
+                .into_iter()
+                .map(|u| (u.id, u.unique_size))
+                .collect();
             let mut actions = Vec::new();
             for img in e.images.list()? {
                 let id = Digest::parse(&img.id).map_err(|err| EngineError::internal("id", err))?;
@@ -233,20 +240,19 @@ impl Engine {
                     Err(err) => return Err(err),
                 }
             }
-            let freed = before.saturating_sub(e.image_bytes());
+            let freed = actions
+                .iter()
+                .filter_map(|a| match a {
+                    RemoveAction::Deleted(d) => unique.get(d).copied(),
+                    RemoveAction::Untagged(_) => None,
+                })
+                .sum::<u64>();
             e.emit_removal(&actions);
             e.emit("image", "prune", "", [("reclaimed", freed.to_string())]);
             Ok((actions, freed))
         })
         .await
         .map_err(|err| EngineError::internal("image prune", err))?
-    }
-
-    fn image_bytes(&self) -> u64 {
-        self.images
-            .disk_usage()
-            .map(|u| u.content_bytes + u.snapshots_bytes)
-            .unwrap_or(0)
     }
 
     /// `GET /images/json` with Docker's filters: `dangling`, `reference` (glob on the
