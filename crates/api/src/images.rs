@@ -111,7 +111,7 @@ pub async fn create(
     };
     let reference = Reference::parse(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let _ = tx.send(line(json!({"status": format!("Pulling from {}", reference.familiar_name()), "id": reference.tag().unwrap_or("latest")})));
+    let _ = tx.send(line(json!({"status": format!("Pulling from {}", reference.path()), "id": reference.tag().unwrap_or("latest")})));
     let tx2 = tx.clone();
     let sink: berth_image::pull::ProgressSink = Arc::new(move |p: Progress| {
         let _ = tx2.send(line(progress_line(&p)));
@@ -586,37 +586,40 @@ async fn push(
     tag: &str,
 ) -> ApiResult<Response> {
     let repo = Reference::parse(name).map_err(|err| ApiError::bad_request(err.to_string()))?;
-    let targets: Vec<Reference> = if tag.is_empty() {
-        let mut v: Vec<Reference> = e
-            .images
-            .list()
-            .map_err(EngineError::from)?
-            .iter()
-            .flat_map(|s| s.repo_tags.clone())
-            .filter_map(|t| Reference::parse(&t).ok())
-            .filter(|r| r.name() == repo.name())
-            .collect();
-        v.sort_by_key(|r| r.to_string());
-        v
+    let mut local: Vec<Reference> = e
+        .images
+        .list()
+        .map_err(EngineError::from)?
+        .iter()
+        .flat_map(|s| s.repo_tags.clone())
+        .filter_map(|t| Reference::parse(&t).ok())
+        .filter(|r| r.name() == repo.name())
+        .collect();
+    local.sort_by_key(|r| r.to_string());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tx.send(line(
+        json!({"status": format!("The push refers to repository [{}]", repo.name())}),
+    ));
+    // As dockerd: the errors come in the stream, after the first line.
+    let targets = if tag.is_empty() {
+        local.clone()
     } else {
         vec![
             repo.with_tag(tag)
                 .map_err(|err| ApiError::bad_request(err.to_string()))?,
         ]
     };
-    if targets.is_empty() || e.images.resolve(&targets[0].to_string()).is_err() {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!(
-                "An image does not exist locally with the tag: {}",
-                repo.familiar_name()
-            ),
-        ));
+    if local.is_empty() {
+        let _ = tx.send(err_line(&format!(
+            "An image does not exist locally with the tag: {}",
+            repo.name()
+        )));
+        return Ok(stream_response(rx));
     }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let _ = tx.send(line(
-        json!({"status": format!("The push refers to repository [{}]", repo.name())}),
-    ));
+    if let Some(t) = targets.iter().find(|t| !local.contains(t)) {
+        let _ = tx.send(err_line(&format!("tag does not exist: {}", t.familiar())));
+        return Ok(stream_response(rx));
+    }
     tokio::spawn(async move {
         for t in targets {
             let Ok(rec) = e.images.resolve(&t.to_string()) else {
@@ -628,9 +631,13 @@ async fn push(
                 }
             }
             let tx2 = tx.clone();
+            let config = rec.id.clone();
             let opts = PushOptions {
                 progress: Some(Arc::new(move |p: Progress| {
-                    let _ = tx2.send(line(push_line(&p)));
+                    // dockerd reports layers only, not the config blob.
+                    if p.layer != config {
+                        let _ = tx2.send(line(push_line(&p)));
+                    }
                 })),
                 ..Default::default()
             };

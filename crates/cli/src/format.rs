@@ -147,9 +147,8 @@ impl Format {
         Format { table, body }
     }
 
-    /// Renders rows (and a header from `headers`, a map of field name → column title)
-    /// to stdout.
-    pub fn render(&self, rows: &[Json], headers: &Json) -> Result<()> {
+    /// The rendered rows (and header line for a table).
+    pub fn render_bytes(&self, rows: &[Json], headers: &Json) -> Result<Vec<u8>> {
         // Templates that are only text and `{{.Field}}` (every default table) are filled
         // in directly; gotmpl parses the rest (and rows whose fields are not strings).
         let simple = simple_segments(&self.body);
@@ -182,16 +181,20 @@ impl Format {
             out.extend_from_slice(line.as_bytes());
             out.push(b'\n');
         }
-        let stdout = std::io::stdout();
-        let mut lock = stdout.lock();
         if self.table {
             let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(7).padding(3);
             tw.write_all(&out)?;
-            let laid = tw.into_inner().context("table layout")?;
-            lock.write_all(&laid)?;
-        } else {
-            lock.write_all(&out)?;
+            out = tw.into_inner().context("table layout")?;
         }
+        Ok(out)
+    }
+
+    /// Renders rows (and a header from `headers`, a map of field name → column title)
+    /// to stdout.
+    pub fn render(&self, rows: &[Json], headers: &Json) -> Result<()> {
+        let out = self.render_bytes(rows, headers)?;
+        let mut lock = std::io::stdout().lock();
+        lock.write_all(&out)?;
         lock.flush()?;
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! docker CLI computes them from the API's raw cgroup counters.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -156,18 +156,24 @@ pub fn stats(c: &Client, a: &StatsArgs) -> Result<()> {
             }
         });
     }
-    let term = std::io::stdout().is_terminal();
     loop {
         std::thread::sleep(Duration::from_millis(500));
         let rows: Vec<Value> = match latest.lock() {
             Ok(m) => names.iter().filter_map(|n| m.get(n).cloned()).collect(),
             Err(_) => Vec::new(),
         };
-        if term {
-            print!("\x1b[2J\x1b[H");
+        // As docker redraws: cursor home, each line cleared to its end, the rest below
+        // cleared (whether or not stdout is a terminal).
+        let table = String::from_utf8_lossy(&f.render_bytes(&rows, &headers())?).into_owned();
+        let mut frame = String::from("\x1b[H");
+        for l in table.lines() {
+            frame.push_str(l);
+            frame.push_str("\x1b[K\n");
         }
-        f.render(&rows, &headers())?;
-        std::io::stdout().flush()?;
+        frame.push_str("\x1b[J");
+        let mut o = std::io::stdout().lock();
+        o.write_all(frame.as_bytes())?;
+        o.flush()?;
     }
 }
 
