@@ -1,0 +1,123 @@
+//! `network` commands through berth and the stock docker CLI against one berthd.
+
+mod common;
+
+use common::{Daemon, IMG, stderr, stdout};
+
+macro_rules! prereqs {
+    () => {
+        if !common::have_prereqs() {
+            return;
+        }
+    };
+}
+
+/// Subnets of this test's own (test daemons run side by side on one host).
+fn net(i: u32) -> String {
+    let k = std::process::id() * 5 + i;
+    format!("10.{}.{}.0/24", 200 + k % 50, (k / 50) % 256)
+}
+
+#[test]
+fn network_commands_match_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let id = d.bok(&["network", "create", "--subnet", &net(0), "n1"]);
+    assert_eq!(id.len(), 64, "{id}");
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &net(1),
+        "--label",
+        "k=v",
+        "n2",
+    ]);
+    for args in [
+        vec!["network", "ls"],
+        vec!["network", "ls", "-q"],
+        vec!["network", "ls", "-q", "--no-trunc"],
+        vec![
+            "network",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Driver}} {{.Scope}} {{.Labels}}",
+        ],
+        vec!["network", "ls", "--filter", "name=n1"],
+        vec!["network", "inspect", "n1"],
+        vec![
+            "network",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.IPAM.Driver}}",
+            "n1",
+            "n2",
+        ],
+    ] {
+        assert_eq!(d.bok(&args), d.ok(&args), "{args:?}");
+    }
+    // {{json}} of a nested object: the same document (Go orders keys by its structs).
+    let args = ["network", "inspect", "-f", "{{json .IPAM.Config}}", "n1"];
+    let parse = |s: String| serde_json::from_str::<serde_json::Value>(&s).unwrap();
+    assert_eq!(parse(d.bok(&args)), parse(d.ok(&args)));
+    d.ok(&["create", "--name", "c1", IMG, "sleep", "1000"]);
+    assert_eq!(
+        d.bok(&["network", "connect", "--alias", "web", "n1", "c1"]),
+        ""
+    );
+    let f = "{{json .NetworkSettings.Networks.n1.Aliases}}";
+    assert!(d.inspect("c1", f).contains("web"), "{}", d.inspect("c1", f));
+    assert_eq!(d.bok(&["network", "disconnect", "n1", "c1"]), "");
+    assert!(
+        !d.inspect("c1", "{{json .NetworkSettings.Networks}}")
+            .contains("n1")
+    );
+    for args in [
+        vec!["network", "inspect", "nope"],
+        vec!["network", "rm", "nope"],
+        vec!["network", "connect", "nope", "c1"],
+    ] {
+        let (o, t) = (d.berth(&args), d.docker(&args));
+        assert_eq!(
+            (o.status.code(), stderr(&o)),
+            (t.status.code(), stderr(&t)),
+            "{args:?}"
+        );
+    }
+    assert_eq!(d.bok(&["network", "rm", "n1"]), "n1");
+    d.ok(&["rm", "c1"]);
+    let ours = d.bok(&["network", "prune", "-f"]);
+    assert_eq!(ours, "Deleted Networks:\nn2");
+    d.ok(&["network", "create", "--subnet", &net(2), "n2"]);
+    assert_eq!(ours, d.ok(&["network", "prune", "-f"]));
+}
+
+#[test]
+fn system_prune_matches_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let setup = |n: u32| {
+        d.ok(&["create", "--network", "none", IMG, "true"]);
+        d.ok(&["network", "create", "--subnet", &net(3 + n), "sp"]);
+        d.ok(&["commit", &d.ok(&["ps", "-aq"])]);
+    };
+    // A "no" removes nothing: the same question and exit code.
+    setup(0);
+    let (o, t) = (
+        d.berth_stdin(&["system", "prune"], Some(b"n\n")),
+        d.docker_stdin(&["system", "prune"], Some(b"n\n")),
+    );
+    assert_eq!(stdout(&o), stdout(&t));
+    assert_eq!(o.status.code(), t.status.code());
+    // (docker's own system prune stops at berthd's missing /build/prune; berth skips a
+    // build cache the daemon does not have.)
+    let ours = d.bok(&["system", "prune", "-f"]);
+    assert!(ours.contains("Deleted Networks:\nsp\n"), "{ours}");
+    assert!(ours.contains("Deleted Containers:\n"), "{ours}");
+    assert!(ours.contains("Deleted Images:\ndeleted: sha256:"), "{ours}");
+    assert!(ours.contains("\nTotal reclaimed space: "), "{ours}");
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    let args = ["network", "ls", "--format", "{{.Name}}"];
+    assert_eq!(d.bok(&args), d.ok(&args));
+    assert!(!d.bok(&args).contains("sp"));
+}
