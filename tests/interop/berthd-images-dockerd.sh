@@ -35,14 +35,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-dockerd \
-    --data-root "$WORK/data" --exec-root "$WORK/exec" --pidfile "$WORK/docker.pid" \
-    --host "unix://$WORK/docker.sock" \
-    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --storage-driver=overlay2 --exec-opt native.cgroupdriver=cgroupfs \
-    >"$WORK/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
-wait_for_socket "$WORK/docker.sock" 60 "$DOCKERD_PID" || die "dockerd did not come up"
+start_private_dockerd
 B() { DOCKER_CONFIG=$WORK/cfg "$DOCKER_CLI" -H "unix://$BSOCK" "$@"; }
 D() { DOCKER_CONFIG=$WORK/cfg "$DOCKER_CLI" -H "unix://$WORK/docker.sock" "$@"; }
 for _ in $(seq 100); do D version >/dev/null 2>&1 && break; sleep 0.2; done

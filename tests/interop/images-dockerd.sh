@@ -55,14 +55,7 @@ YML
 docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
 REG_PID=$!
 
-dockerd \
-    --data-root "$WORK/data" --exec-root "$WORK/exec" --pidfile "$WORK/docker.pid" \
-    --host "unix://$WORK/docker.sock" \
-    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --storage-driver=overlay2 --exec-opt native.cgroupdriver=cgroupfs \
-    >"$WORK/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
-wait_for_socket "$WORK/docker.sock" 60 "$DOCKERD_PID" || die "dockerd did not come up"
+start_private_dockerd
 docker() { "$DOCKER_CLI" -H "unix://$WORK/docker.sock" "$@"; }
 for _ in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
 for _ in $(seq 100); do

@@ -113,3 +113,16 @@ check_output() {
     if [ "$2" != "$3" ]; then die "$1: expected '$2', got '$3'"; fi
     log "ok: $1"
 }
+
+# start_private_dockerd: a dockerd on its own socket and roots under $WORK (no bridge, no
+# iptables); sets DOCKERD_PID and returns once $WORK/docker.sock exists.
+start_private_dockerd() {
+    dockerd \
+        --data-root "$WORK/data" --exec-root "$WORK/exec" --pidfile "$WORK/docker.pid" \
+        --host "unix://$WORK/docker.sock" \
+        --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+        --storage-driver=overlay2 --exec-opt native.cgroupdriver=cgroupfs \
+        >"$WORK/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    wait_for_socket "$WORK/docker.sock" 60 "$DOCKERD_PID" || die "dockerd did not come up"
+}
