@@ -362,6 +362,8 @@ pub struct RunArgs {
     /// Timeout (in seconds) to stop a container
     #[arg(long)]
     pub stop_timeout: Option<i64>,
+    #[command(flatten)]
+    pub more: crate::runflags::RunMore,
     /// Image to run
     pub image: String,
     /// Command and arguments

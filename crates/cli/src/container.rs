@@ -112,7 +112,7 @@ fn ps_row(c: &Value, trunc: bool) -> Value {
         "Ports": ports,
         "State": st(c, "State"),
         "Status": st(c, "Status"),
-        "Size": format::human_size(c.get("SizeRw").and_then(Value::as_f64).unwrap_or(0.0)),
+        "Size": size_text(c),
         "Names": names.join(","),
         "Labels": labels,
         "Mounts": mounts,
@@ -120,6 +120,15 @@ fn ps_row(c: &Value, trunc: bool) -> Value {
         "LocalVolumes": "0",
         "Platform": null,
     })
+}
+
+/// Docker's SIZE cell: the writable layer, and the whole root filesystem when known.
+fn size_text(c: &Value) -> String {
+    let rw = format::human_size(c.get("SizeRw").and_then(Value::as_f64).unwrap_or(0.0));
+    match c.get("SizeRootFs").and_then(Value::as_f64) {
+        Some(v) if v > 0.0 => format!("{rw} (virtual {})", format::human_size(v)),
+        _ => rw,
+    }
 }
 
 /// Docker's CreatedAt: `2006-01-02 15:04:05 -0700 MST`, in UTC here.
@@ -152,7 +161,9 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
     if limit > 0 {
         path.push_str(&format!("&limit={limit}"));
     }
-    if a.size {
+    // As docker: sizes are fetched when asked for, or when the template shows them.
+    let fmt = a.format.as_deref().unwrap_or("");
+    if a.size || fmt.contains(".Size") || fmt.contains("json .") || fmt == "json" {
         path.push_str("&size=1");
     }
     path.push_str(&filters_query(&a.filter)?);

@@ -18,6 +18,7 @@ mod imgops;
 mod network;
 mod ops;
 mod run;
+mod runflags;
 mod stats;
 mod stream;
 mod system;

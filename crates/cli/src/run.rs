@@ -189,7 +189,11 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     if let Some(p) = a.pids_limit {
         h.insert("PidsLimit".into(), json!(p));
     }
+    let net = crate::runflags::apply(&a.more, a.network.as_deref(), o, h)?;
     o.insert("HostConfig".into(), host);
+    if let Some(n) = net {
+        o.insert("NetworkingConfig".into(), n);
+    }
     Ok(cfg)
 }
 
@@ -202,6 +206,15 @@ fn is_no_such_image(e: &anyhow::Error) -> bool {
 /// the ID. Warnings go to stderr as docker prints them.
 pub fn create(c: &Client, a: &RunArgs) -> Result<String> {
     let body = create_body(a)?;
+    if let Some(f) = &a.more.cidfile
+        && std::path::Path::new(f).exists()
+    {
+        // Printed as it is with exit 1 by create (125 by run), as docker does.
+        return Err(crate::client::StreamError(format!(
+            "container ID file found, make sure the other container isn't running or delete {f}"
+        ))
+        .into());
+    }
     let path = match &a.name {
         Some(n) => format!("/containers/create?name={}", enc(n)),
         None => "/containers/create".to_owned(),
@@ -230,10 +243,16 @@ pub fn create(c: &Client, a: &RunArgs) -> Result<String> {
     {
         eprintln!("WARNING: {w}");
     }
-    resp.get("Id")
+    let id = resp
+        .get("Id")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| anyhow!("daemon returned no container ID"))
+        .ok_or_else(|| anyhow!("daemon returned no container ID"))?;
+    if let Some(f) = &a.more.cidfile {
+        std::fs::write(f, &id)
+            .map_err(|e| anyhow!("failed to write the container ID to the file: {e}"))?;
+    }
+    Ok(id)
 }
 
 pub fn create_cmd(c: &Client, a: &RunArgs) -> Result<()> {

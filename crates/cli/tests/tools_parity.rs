@@ -596,3 +596,118 @@ fn stats_update_and_port_match_docker() {
         );
     }
 }
+
+#[test]
+fn more_run_flags_reach_the_daemon_as_docker_sends_them() {
+    prereqs!();
+    let d = Daemon::start();
+    let labels = d.dir.path().join("labels");
+    std::fs::write(&labels, "# comment\nfrom=file\n").unwrap();
+    let lf = labels.to_str().unwrap();
+    let flags = [
+        "--network",
+        "none",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1m30s",
+        "--health-timeout",
+        "500ms",
+        "--health-retries",
+        "3",
+        "--health-start-period",
+        "2s",
+        "--expose",
+        "7000-7001/udp",
+        "--add-host",
+        "db:10.1.2.3",
+        "--add-host",
+        "web=10.1.2.4",
+        "--dns",
+        "10.0.0.53",
+        "--dns-search",
+        "example.test",
+        "--dns-option",
+        "ndots:2",
+        "--cpus",
+        "1.5",
+        "-c",
+        "512",
+        "--cpuset-cpus",
+        "0",
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "-1",
+        "--memory-reservation",
+        "32m",
+        "--shm-size",
+        "16m",
+        "--tmpfs",
+        "/run:size=1m",
+        "--mount",
+        "type=tmpfs,target=/scratch,tmpfs-size=2m",
+        "--mount",
+        "type=bind,source=/tmp,target=/host,readonly",
+        "--ulimit",
+        "nofile=1024:2048",
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        "--security-opt",
+        "no-new-privileges",
+        "--group-add",
+        "10",
+        "--log-driver",
+        "json-file",
+        "--log-opt",
+        "max-size=1m",
+        "--ipc",
+        "private",
+        "--label-file",
+        lf,
+        "--domainname",
+        "dom",
+        "--oom-score-adj",
+        "-5",
+    ];
+    let create = |cli: &str, name: &str| {
+        let mut args = vec!["create", "--name", name];
+        args.extend(flags);
+        args.extend([IMG, "true"]);
+        let out = if cli == "berth" {
+            d.berth(&args)
+        } else {
+            d.docker(&args)
+        };
+        assert!(out.status.success(), "{cli}: {}", stderr(&out));
+    };
+    create("berth", "fb");
+    create("docker", "fd");
+    // Both read back through docker, so only what each CLI sent can differ.
+    for f in [
+        "{{json .Config.Healthcheck}}",
+        "{{json .Config.ExposedPorts}}",
+        "{{json .Config.Labels}}",
+        "{{.Config.Domainname}}",
+        "{{json .HostConfig.ExtraHosts}} {{json .HostConfig.Dns}} {{json .HostConfig.DnsSearch}} {{json .HostConfig.DnsOptions}}",
+        "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} {{.HostConfig.ShmSize}}",
+        "{{json .HostConfig.Tmpfs}} {{json .HostConfig.Mounts}}",
+        "{{json .HostConfig.Ulimits}} {{json .HostConfig.Sysctls}} {{json .HostConfig.SecurityOpt}} {{json .HostConfig.GroupAdd}}",
+        "{{json .HostConfig.LogConfig}} {{.HostConfig.IpcMode}} {{.HostConfig.OomScoreAdj}}",
+    ] {
+        assert_eq!(d.inspect("fb", f), d.inspect("fd", f), "{f}");
+    }
+    // --cidfile: the ID lands in the file, and an existing file is refused.
+    let cid = d.dir.path().join("cid");
+    let c = cid.to_str().unwrap();
+    let id = d.bok(&["create", "--cidfile", c, "--network", "none", IMG, "true"]);
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
+    assert_eq!(
+        d.berth(&["create", "--cidfile", c, "--network", "none", IMG, "true"])
+            .status
+            .code(),
+        d.docker(&["create", "--cidfile", c, "--network", "none", IMG, "true"])
+            .status
+            .code()
+    );
+}

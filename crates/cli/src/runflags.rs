@@ -1,0 +1,572 @@
+//! The rest of `run`/`create`'s flags (healthchecks, resources, mounts, DNS, devices,
+//! logging, namespaces, network aliases): docker's names, mapped onto the create body.
+
+use anyhow::{Result, anyhow, bail};
+use clap::Args;
+use serde_json::{Map, Value, json};
+
+use crate::run::parse_bytes;
+
+#[derive(Args, Debug, Default)]
+pub struct RunMore {
+    /// Command to run to check health
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h)
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// Start period for the container to initialize before starting health-retries countdown
+    #[arg(long)]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period
+    #[arg(long)]
+    pub health_start_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long)]
+    pub health_retries: Option<i64>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    pub no_healthcheck: bool,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long)]
+    pub mac_address: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long)]
+    pub dns_option: Vec<String>,
+    /// Container NIS domain name
+    #[arg(long)]
+    pub domainname: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long)]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Disable OOM Killer
+    #[arg(long)]
+    pub oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long, allow_negative_numbers = true)]
+    pub oom_score_adj: Option<i64>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// Size of /dev/shm
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Mount a tmpfs directory
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
+    /// Ulimit options
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Sysctl options
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Security Options
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long)]
+    pub group_add: Vec<String>,
+    /// Add a host device to the container
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Logging driver for the container
+    #[arg(long)]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long)]
+    pub log_opt: Vec<String>,
+    /// IPC mode to use
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// PID namespace to use
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// UTS namespace to use
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// User namespace to use
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// Runtime to use for this container
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long)]
+    pub label_file: Vec<String>,
+    /// Write the container ID to the file
+    #[arg(long)]
+    pub cidfile: Option<String>,
+}
+
+/// A Go duration (`1m30s`, `500ms`, `2h`) in nanoseconds.
+pub fn duration_ns(s: &str) -> Result<i64> {
+    let bad = || anyhow!("invalid duration {s:?}");
+    if s == "0" {
+        return Ok(0);
+    }
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let unit = match (c, chars.peek()) {
+            ('n', Some('s')) => {
+                chars.next();
+                1.0
+            }
+            ('u' | 'µ', Some('s')) => {
+                chars.next();
+                1e3
+            }
+            ('m', Some('s')) => {
+                chars.next();
+                1e6
+            }
+            ('s', _) => 1e9,
+            ('m', _) => 60e9,
+            ('h', _) => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += num.parse::<f64>().map_err(|_| bad())? * unit;
+        num.clear();
+    }
+    if !num.is_empty() {
+        return Err(bad());
+    }
+    Ok(total as i64)
+}
+
+fn kv(list: &[String]) -> Map<String, Value> {
+    list.iter()
+        .map(|x| {
+            let (k, v) = x.split_once('=').unwrap_or((x, ""));
+            (k.to_owned(), json!(v))
+        })
+        .collect()
+}
+
+/// `--mount type=bind,source=/a,target=/b,readonly` → a Mount object.
+fn mount(spec: &str) -> Result<Value> {
+    let mut m = Map::new();
+    let mut ty = "volume".to_owned();
+    let mut bind = Map::new();
+    let mut vol = Map::new();
+    let mut tmpfs = Map::new();
+    let mut vol_opts = Map::new();
+    for field in spec.split(',') {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => (k.trim().to_lowercase(), Some(v.trim())),
+            None => (field.trim().to_lowercase(), None),
+        };
+        let flag = || !matches!(v, Some("false") | Some("0"));
+        match k.as_str() {
+            "type" => ty = v.unwrap_or("").to_owned(),
+            "source" | "src" => {
+                m.insert("Source".into(), json!(v.unwrap_or("")));
+            }
+            "target" | "dst" | "destination" => {
+                m.insert("Target".into(), json!(v.unwrap_or("")));
+            }
+            "readonly" | "ro" => {
+                m.insert("ReadOnly".into(), json!(flag()));
+            }
+            "consistency" => {
+                m.insert("Consistency".into(), json!(v.unwrap_or("")));
+            }
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), json!(v.unwrap_or("")));
+            }
+            "volume-nocopy" | "volume-no-copy" => {
+                vol.insert("NoCopy".into(), json!(flag()));
+            }
+            "volume-driver" => {
+                vol.insert("DriverConfig".into(), json!({"Name": v.unwrap_or("")}));
+            }
+            "volume-opt" => {
+                let (ok, ov) = v
+                    .unwrap_or("")
+                    .split_once('=')
+                    .unwrap_or((v.unwrap_or(""), ""));
+                vol_opts.insert(ok.to_owned(), json!(ov));
+            }
+            "volume-label" => {
+                let (lk, lv) = v
+                    .unwrap_or("")
+                    .split_once('=')
+                    .unwrap_or((v.unwrap_or(""), ""));
+                let labels = vol.entry("Labels").or_insert_with(|| json!({}));
+                labels[lk] = json!(lv);
+            }
+            "tmpfs-size" => {
+                tmpfs.insert("SizeBytes".into(), json!(parse_bytes(v.unwrap_or(""))?));
+            }
+            "tmpfs-mode" => {
+                let mode = i64::from_str_radix(v.unwrap_or(""), 8)
+                    .map_err(|_| anyhow!("invalid tmpfs-mode in {spec:?}"))?;
+                tmpfs.insert("Mode".into(), json!(mode));
+            }
+            _ => bail!("invalid field '{field}' must be a key=value pair"),
+        }
+    }
+    if !m.contains_key("Target") {
+        bail!("target is required");
+    }
+    if !vol_opts.is_empty() {
+        let dc = vol.entry("DriverConfig").or_insert_with(|| json!({}));
+        dc["Options"] = Value::Object(vol_opts);
+    }
+    m.insert("Type".into(), json!(ty));
+    for (k, o) in [
+        ("BindOptions", bind),
+        ("VolumeOptions", vol),
+        ("TmpfsOptions", tmpfs),
+    ] {
+        if !o.is_empty() {
+            m.insert(k.into(), Value::Object(o));
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+/// `nofile=1024:2048` → {Name, Soft, Hard}.
+fn ulimit(spec: &str) -> Result<Value> {
+    let (name, vals) = spec
+        .split_once('=')
+        .ok_or_else(|| anyhow!("invalid ulimit argument: {spec}"))?;
+    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+    let n = |x: &str| {
+        x.parse::<i64>()
+            .map_err(|_| anyhow!("invalid ulimit argument: {spec}"))
+    };
+    Ok(json!({"Name": name, "Soft": n(soft)?, "Hard": n(hard)?}))
+}
+
+/// `/dev/x[:/dev/y][:rwm]` → a device mapping.
+fn device(spec: &str) -> Value {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, cont, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if p.chars().all(|c| "rwm".contains(c)) => (*h, *h, *p),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p, ..] => (*h, *c, *p),
+        [] => (spec, spec, "rwm"),
+    };
+    json!({"PathOnHost": host, "PathInContainer": cont, "CgroupPermissions": perms})
+}
+
+/// Adds these flags to the create body's Config (`cfg`) and HostConfig (`host`); returns
+/// the NetworkingConfig for aliases and static addresses (if any).
+pub fn apply(
+    m: &RunMore,
+    network: Option<&str>,
+    cfg: &mut Map<String, Value>,
+    host: &mut Map<String, Value>,
+) -> Result<Option<Value>> {
+    // Healthcheck
+    if m.no_healthcheck {
+        cfg.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
+    } else {
+        let mut hc = Map::new();
+        if let Some(c) = &m.health_cmd {
+            hc.insert("Test".into(), json!(["CMD-SHELL", c]));
+        }
+        for (k, v) in [
+            ("Interval", &m.health_interval),
+            ("Timeout", &m.health_timeout),
+            ("StartPeriod", &m.health_start_period),
+            ("StartInterval", &m.health_start_interval),
+        ] {
+            if let Some(v) = v {
+                hc.insert(k.into(), json!(duration_ns(v)?));
+            }
+        }
+        if let Some(r) = m.health_retries {
+            hc.insert("Retries".into(), json!(r));
+        }
+        if !hc.is_empty() {
+            cfg.insert("Healthcheck".into(), Value::Object(hc));
+        }
+    }
+    if !m.expose.is_empty() {
+        let ports = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
+        for e in &m.expose {
+            let (p, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+            let (lo, hi) = p.split_once('-').unwrap_or((p, p));
+            let (lo, hi): (u16, u16) = (
+                lo.parse()
+                    .map_err(|_| anyhow!("invalid range format for --expose: {e}"))?,
+                hi.parse()
+                    .map_err(|_| anyhow!("invalid range format for --expose: {e}"))?,
+            );
+            for n in lo..=hi {
+                ports[format!("{n}/{proto}")] = json!({});
+            }
+        }
+    }
+    for (k, v) in [
+        ("MacAddress", &m.mac_address),
+        ("Domainname", &m.domainname),
+    ] {
+        if let Some(v) = v {
+            cfg.insert(k.into(), json!(v));
+        }
+    }
+    if !m.label_file.is_empty() {
+        let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
+        for f in &m.label_file {
+            let text = std::fs::read_to_string(f).map_err(|e| anyhow!("open {f}: {e}"))?;
+            for l in text.lines().map(str::trim) {
+                if l.is_empty() || l.starts_with('#') {
+                    continue;
+                }
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                // Flags given with -l win over the file.
+                if labels.get(k).is_none() {
+                    labels[k] = json!(v);
+                }
+            }
+        }
+    }
+    // HostConfig
+    let mut put = |k: &str, v: Value| {
+        host.insert(k.to_owned(), v);
+    };
+    if m.publish_all {
+        put("PublishAllPorts", json!(true));
+    }
+    if !m.add_host.is_empty() {
+        let hosts: Vec<String> = m
+            .add_host
+            .iter()
+            .map(|h| match h.split_once('=') {
+                Some((n, ip)) if !h.contains(':') || h.find('=') < h.find(':') => {
+                    format!("{n}:{ip}")
+                }
+                _ => h.clone(),
+            })
+            .collect();
+        put("ExtraHosts", json!(hosts));
+    }
+    for (k, v) in [
+        ("Dns", &m.dns),
+        ("DnsSearch", &m.dns_search),
+        ("DnsOptions", &m.dns_option),
+        ("SecurityOpt", &m.security_opt),
+        ("GroupAdd", &m.group_add),
+        ("VolumesFrom", &m.volumes_from),
+    ] {
+        if !v.is_empty() {
+            put(k, json!(v));
+        }
+    }
+    if let Some(c) = &m.cpus {
+        let f: f64 = c
+            .parse()
+            .map_err(|_| anyhow!("invalid argument {c:?} for \"--cpus\" flag"))?;
+        put("NanoCpus", json!((f * 1e9).round() as i64));
+    }
+    for (k, v) in [
+        ("CpuShares", m.cpu_shares),
+        ("CpuPeriod", m.cpu_period),
+        ("CpuQuota", m.cpu_quota),
+        ("MemorySwappiness", m.memory_swappiness),
+        ("OomScoreAdj", m.oom_score_adj),
+    ] {
+        if let Some(v) = v {
+            put(k, json!(v));
+        }
+    }
+    if let Some(w) = m.blkio_weight {
+        put("BlkioWeight", json!(w));
+    }
+    for (k, v) in [
+        ("CpusetCpus", &m.cpuset_cpus),
+        ("CpusetMems", &m.cpuset_mems),
+        ("IpcMode", &m.ipc),
+        ("PidMode", &m.pid),
+        ("UTSMode", &m.uts),
+        ("UsernsMode", &m.userns),
+        ("CgroupnsMode", &m.cgroupns),
+        ("Runtime", &m.runtime),
+    ] {
+        if let Some(v) = v {
+            put(k, json!(v));
+        }
+    }
+    if let Some(s) = &m.memory_swap {
+        put(
+            "MemorySwap",
+            json!(if s.trim() == "-1" {
+                -1
+            } else {
+                parse_bytes(s)?
+            }),
+        );
+    }
+    if let Some(s) = &m.memory_reservation {
+        put("MemoryReservation", json!(parse_bytes(s)?));
+    }
+    if let Some(s) = &m.shm_size {
+        put("ShmSize", json!(parse_bytes(s)?));
+    }
+    if m.oom_kill_disable {
+        put("OomKillDisable", json!(true));
+    }
+    if !m.tmpfs.is_empty() {
+        let t: Map<String, Value> = m
+            .tmpfs
+            .iter()
+            .map(|x| {
+                let (p, o) = x.split_once(':').unwrap_or((x, ""));
+                (p.to_owned(), json!(o))
+            })
+            .collect();
+        put("Tmpfs", Value::Object(t));
+    }
+    if !m.mount.is_empty() {
+        let mounts = m
+            .mount
+            .iter()
+            .map(|s| mount(s))
+            .collect::<Result<Vec<_>>>()?;
+        put("Mounts", json!(mounts));
+    }
+    if !m.ulimit.is_empty() {
+        let u = m
+            .ulimit
+            .iter()
+            .map(|s| ulimit(s))
+            .collect::<Result<Vec<_>>>()?;
+        put("Ulimits", json!(u));
+    }
+    if !m.sysctl.is_empty() {
+        put("Sysctls", Value::Object(kv(&m.sysctl)));
+    }
+    if !m.device.is_empty() {
+        put(
+            "Devices",
+            json!(m.device.iter().map(|d| device(d)).collect::<Vec<_>>()),
+        );
+    }
+    if m.log_driver.is_some() || !m.log_opt.is_empty() {
+        put(
+            "LogConfig",
+            json!({"Type": m.log_driver.clone().unwrap_or_default(), "Config": kv(&m.log_opt)}),
+        );
+    }
+    // NetworkingConfig: aliases and static addresses on the named network.
+    if m.network_alias.is_empty() && m.ip.is_none() && m.ip6.is_none() {
+        return Ok(None);
+    }
+    let net = network.unwrap_or("default");
+    let mut ep = Map::new();
+    if !m.network_alias.is_empty() {
+        ep.insert("Aliases".into(), json!(m.network_alias));
+    }
+    let mut ipam = Map::new();
+    if let Some(ip) = &m.ip {
+        ipam.insert("IPv4Address".into(), json!(ip));
+    }
+    if let Some(ip) = &m.ip6 {
+        ipam.insert("IPv6Address".into(), json!(ip));
+    }
+    if !ipam.is_empty() {
+        ep.insert("IPAMConfig".into(), Value::Object(ipam));
+    }
+    Ok(Some(json!({"EndpointsConfig": {net: ep}})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_become_nanoseconds() {
+        assert_eq!(duration_ns("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(duration_ns("500ms").unwrap(), 500_000_000);
+        assert_eq!(duration_ns("0").unwrap(), 0);
+        assert!(duration_ns("5").is_err());
+    }
+
+    #[test]
+    fn mounts_ulimits_and_devices_parse_like_docker() {
+        let m = mount("type=bind,source=/a,target=/b,readonly").unwrap();
+        assert_eq!(
+            m,
+            json!({"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": true})
+        );
+        let m = mount("type=tmpfs,dst=/t,tmpfs-size=1m").unwrap();
+        assert_eq!(m["TmpfsOptions"]["SizeBytes"], 1 << 20);
+        assert!(mount("type=bind,source=/a").is_err());
+        assert_eq!(
+            ulimit("nofile=1024:2048").unwrap(),
+            json!({"Name": "nofile", "Soft": 1024, "Hard": 2048})
+        );
+        assert_eq!(device("/dev/fuse")["PathInContainer"], "/dev/fuse");
+        assert_eq!(device("/dev/a:r")["CgroupPermissions"], "r");
+        assert_eq!(device("/dev/a:/dev/b")["PathInContainer"], "/dev/b");
+    }
+}
