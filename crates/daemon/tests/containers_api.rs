@@ -172,6 +172,37 @@ fn cp_both_ways_stays_inside_the_container() {
         d.ok(&["exec", "cp1", "cat", "/tmp/while-stopped"]),
         "hi from host"
     );
+
+    // A container that never ran: cp goes into its volume, as the container will see it.
+    d.ok(&[
+        "create",
+        "--name",
+        "cpv",
+        "-v",
+        "cpvol:/data2",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    d.ok(&["cp", &p(&host.join("hello.txt")), "cpv:/data2/"]);
+    let v = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "cpvol:/x",
+        IMG,
+        "cat",
+        "/x/hello.txt",
+    ];
+    assert_eq!(d.ok(&v), "hi from host");
+    let tar_out = d.docker(&["cp", "cpv:/data2/hello.txt", "-"]);
+    assert!(tar_out.status.success(), "{}", stderr(&tar_out));
+    assert!(String::from_utf8_lossy(&tar_out.stdout).contains("hi from host"));
+    // Nothing of it in the container's own layer.
+    assert!(!d.ok(&["diff", "cpv"]).contains("hello.txt"));
 }
 
 #[test]

@@ -382,6 +382,46 @@ impl<W: Write> TarOut<W> {
     }
 }
 
+/// Binds a stopped container's volumes and bind mounts over their destinations in a view
+/// of its root, as dockerd mounts them for `cp`: what is copied in lands in the volume,
+/// as the container will see it. Each destination is resolved in the root and mounted on
+/// through its fd (never by a path a symlink could redirect); one that does not exist in a
+/// read-only view is left out. Unmounting the view (detached) takes these along.
+fn bind_volumes(root: &Path, mounts: &[crate::types::MountPoint], read_only: bool) {
+    let Ok(rfd) = open_root(root) else {
+        return;
+    };
+    for m in mounts
+        .iter()
+        .filter(|m| matches!(m.kind.as_str(), "volume" | "bind"))
+    {
+        let src = Path::new(&m.source);
+        let is_dir = src.is_dir();
+        if !read_only && is_dir {
+            let _ = crate::rootfs::mkdir_all(root, &m.destination);
+        }
+        let Ok(fd) = open_in(rfd.as_fd(), &m.destination, OFlags::PATH) else {
+            continue;
+        };
+        let target = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        if let Err(e) = rustix::mount::mount_bind_recursive(src, target.as_str()) {
+            tracing::warn!(dest = %m.destination, error = %e, "cp: volume not mounted");
+            continue;
+        }
+        // The fd still names the covered directory: the new mount is reached anew.
+        if (read_only || !m.rw)
+            && let Ok(top) = open_in(rfd.as_fd(), &m.destination, OFlags::PATH)
+        {
+            let t = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&top));
+            let _ = rustix::mount::mount_remount(
+                t.as_str(),
+                rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY,
+                "",
+            );
+        }
+    }
+}
+
 /// What `PUT /containers/{id}/archive` was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct ExtractOptions {
@@ -628,15 +668,33 @@ impl Engine {
                 scratch: None,
             });
         }
-        let mut lowers = vec![self.container_dir(&c.id).join("upper")];
+        let upper = self.container_dir(&c.id).join("upper");
+        let mut lowers = vec![upper.clone()];
         lowers.extend(self.lower_dirs(c)?);
+        // Volume mountpoints a container that never ran does not have yet are made in its
+        // layer (as its start would), so the read-only view can mount the volumes there.
+        for m in c.lock().mounts.iter().filter(|m| {
+            matches!(m.kind.as_str(), "volume" | "bind") && Path::new(&m.source).is_dir()
+        }) {
+            let found = lowers.iter().any(|l| {
+                open_root(l)
+                    .and_then(|r| open_in(r.as_fd(), &m.destination, OFlags::PATH))
+                    .is_ok()
+            });
+            if !found {
+                let _ = crate::rootfs::mkdir_all(&upper, &m.destination);
+            }
+        }
         let scratch = self.scratch_dir()?;
         match berth_image::snapshot::mount_overlay(&lowers, None, &scratch) {
-            Ok(m) => Ok(RootView {
-                path: scratch.clone(),
-                mount: Some(m),
-                scratch: Some(scratch),
-            }),
+            Ok(m) => {
+                bind_volumes(&scratch, &c.lock().mounts, true);
+                Ok(RootView {
+                    path: scratch.clone(),
+                    mount: Some(m),
+                    scratch: Some(scratch),
+                })
+            }
             Err(e) => {
                 let _ = std::fs::remove_dir(&scratch);
                 Err(EngineError::internal("mount container filesystem", e))
@@ -701,8 +759,13 @@ impl Engine {
             ));
         }
         // A stopped container's layers are mounted read-write at its rootfs for the call;
-        // the operation lock keeps a start from mounting them at the same time.
-        let _op = c.op.lock().await;
+        // the operation lock keeps a start from mounting them at the same time. A running
+        // one is written through /proc/PID/root without holding up stop or restart.
+        let _op = if c.lock().state.running {
+            None
+        } else {
+            Some(c.op.lock().await)
+        };
         let (running, pid) = {
             let r = c.lock();
             (r.state.running, r.state.pid)
@@ -726,61 +789,71 @@ impl Engine {
                     .map_err(|e| EngineError::internal("mount rootfs", e))?
                     .leak();
                 mounted_here = true;
+                bind_volumes(&rootfs, &c.lock().mounts, false);
             }
             rootfs
         };
         let user = c.lock().config.user.clone();
         let (path_s, name_s, rp) = (path.to_owned(), name.to_owned(), root_path.clone());
         let res = tokio::task::spawn_blocking(move || -> Result<()> {
-            let root = open_root(&rp).map_err(|e| EngineError::internal("open root", e))?;
-            let owner = if opts.copy_uid_gid {
-                let spec = if user.is_empty() {
-                    "0:0"
-                } else {
-                    user.as_str()
-                };
-                let (u, g, _, _) =
-                    crate::rootfs::resolve_user(&rp, spec).map_err(EngineError::InvalidArgument)?;
-                Some((u, g))
-            } else {
-                None
-            };
-            let dest = resolve_path(root.as_fd(), &path_s)
-                .map_err(|e| io_err("resolve", &path_s, e, &name_s))?;
-            let d = open_in(root.as_fd(), &dest, OFlags::PATH)
-                .map_err(|e| io_err("open", &path_s, e, &name_s))?;
-            let st = rustix::fs::fstat(&d).map_err(|e| EngineError::internal("stat", e))?;
-            if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
-                return Err(EngineError::InvalidArgument(format!(
-                    "extraction point is not a directory: {path_s}"
-                )));
-            }
-            let x = Extractor {
-                root: root.as_fd(),
-                dest,
-                opts,
-                owner,
-            };
-            let mut ar = tar::Archive::new(input);
-            for e in ar
-                .entries()
-                .map_err(|e| EngineError::InvalidArgument(format!("read archive: {e}")))?
-            {
-                let mut e =
-                    e.map_err(|e| EngineError::InvalidArgument(format!("read archive: {e}")))?;
-                x.entry(&mut e).map_err(|err| {
-                    let p = e
-                        .path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
-                    if err.kind() == io::ErrorKind::InvalidInput {
-                        EngineError::InvalidArgument(err.to_string())
+            let mut input = input;
+            let res = (|| -> Result<()> {
+                let input = &mut input;
+                let root = open_root(&rp).map_err(|e| EngineError::internal("open root", e))?;
+                let owner = if opts.copy_uid_gid {
+                    let spec = if user.is_empty() {
+                        "0:0"
                     } else {
-                        EngineError::Internal(format!("extract {p}: {err}"))
-                    }
-                })?;
-            }
-            Ok(())
+                        user.as_str()
+                    };
+                    let (u, g, _, _) = crate::rootfs::resolve_user(&rp, spec)
+                        .map_err(EngineError::InvalidArgument)?;
+                    Some((u, g))
+                } else {
+                    None
+                };
+                let dest = resolve_path(root.as_fd(), &path_s)
+                    .map_err(|e| io_err("resolve", &path_s, e, &name_s))?;
+                let d = open_in(root.as_fd(), &dest, OFlags::PATH)
+                    .map_err(|e| io_err("open", &path_s, e, &name_s))?;
+                let st = rustix::fs::fstat(&d).map_err(|e| EngineError::internal("stat", e))?;
+                if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "extraction point is not a directory: {path_s}"
+                    )));
+                }
+                let x = Extractor {
+                    root: root.as_fd(),
+                    dest,
+                    opts,
+                    owner,
+                };
+                let mut ar = tar::Archive::new(input);
+                for e in ar
+                    .entries()
+                    .map_err(|e| EngineError::InvalidArgument(format!("read archive: {e}")))?
+                {
+                    let mut e =
+                        e.map_err(|e| EngineError::InvalidArgument(format!("read archive: {e}")))?;
+                    x.entry(&mut e).map_err(|err| {
+                        let p = e
+                            .path()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default();
+                        if err.kind() == io::ErrorKind::InvalidInput {
+                            EngineError::InvalidArgument(err.to_string())
+                        } else {
+                            EngineError::Internal(format!("extract {p}: {err}"))
+                        }
+                    })?;
+                }
+                Ok(())
+            })();
+            // Read what the client still sends (the end-of-archive blocks, or the rest
+            // after a refusal, up to a bound) so it gets this answer, not a reset.
+            let cap = if res.is_ok() { u64::MAX } else { 64 << 20 };
+            let _ = io::copy(&mut input.take(cap), &mut io::sink());
+            res
         })
         .await
         .map_err(|e| EngineError::internal("extract", e));
