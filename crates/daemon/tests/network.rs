@@ -340,6 +340,30 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
     d.ok(&["network", "rm", &net, &net2]);
     let ls = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!ls.contains(&net), "{ls}");
+    // The network's life in the event stream.
+    std::thread::sleep(Duration::from_millis(1100));
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=network",
+        "--filter",
+        &format!("network={net}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = ev.lines().collect();
+    for a in ["create", "connect", "disconnect", "destroy"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
 }
 
 #[test]

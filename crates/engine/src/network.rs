@@ -1021,6 +1021,7 @@ impl Engine {
                 .connect_one(net, &n, &rec.id, ns, i, cfg, default_route, p)
                 .await?;
             net.db.set_active(&rec.id, nid, Some(&a))?;
+            self.emit_network("connect", &n, Some(&rec.id));
             if let (Some(r), Some(addr)) = (net.records(nid), a.address) {
                 let _ = r.add(&rec.name, addr.addr());
                 for al in &cfg.aliases {
@@ -1259,6 +1260,9 @@ impl Engine {
                 }
             }
             let _ = net.db.set_active(id, nid, None);
+            if let Some(n) = net.by_id(nid) {
+                self.emit_network("disconnect", &n, Some(id));
+            }
         }
         let ns = NetNs::open(&path).ok();
         match ns {
@@ -1408,6 +1412,15 @@ impl Engine {
     }
 
     // ---- the /networks API ----
+
+    /// A `network` event (Docker's attributes: name, type, and the container if any).
+    fn emit_network(&self, action: &str, n: &NetworkRecord, container: Option<&str>) {
+        let mut attrs = vec![("name", n.name.clone()), ("type", n.driver.clone())];
+        if let Some(c) = container {
+            attrs.push(("container", c.to_owned()));
+        }
+        self.emit("network", action, &n.id, attrs);
+    }
 
     /// `GET /networks/{id}` shape of `n`.
     fn network_json(&self, net: &Networks, n: &NetworkRecord) -> Value {
@@ -1631,6 +1644,9 @@ impl Engine {
         net.db.put_network(&n, false)?;
         net.nets.write().unwrap_or_else(|p| p.into_inner()).push(n);
         tracing::info!(network = %name, id = %id, "network created");
+        if let Some(n) = net.by_id(&id) {
+            self.emit_network("create", &n, None);
+        }
         Ok(id)
     }
 
@@ -1686,6 +1702,7 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|x| x.id != n.id);
         tracing::info!(network = %n.name, "network removed");
+        self.emit_network("destroy", &n, None);
         Ok(())
     }
 
@@ -1781,6 +1798,7 @@ impl Engine {
             }
         };
         net.db.set_active(&rec.id, &n.id, Some(&a))?;
+        self.emit_network("connect", &n, Some(&rec.id));
         if let (Some(r), Some(addr)) = (net.records(&n.id), a.address) {
             let _ = r.add(&rec.name, addr.addr());
             for al in &ecfg.aliases {
@@ -1828,6 +1846,7 @@ impl Engine {
             }
         }
         net.db.remove_endpoints(&c.id, Some(&n.id))?;
+        self.emit_network("disconnect", &n, Some(&c.id));
         Ok(())
     }
 }
