@@ -46,6 +46,9 @@ pub struct CreateVolume {
     pub labels: Option<BTreeMap<String, String>>,
 }
 
+/// A volume mount's `nocopy`, labels and driver options (for a volume it creates).
+type MountOpts = (bool, BTreeMap<String, String>, BTreeMap<String, String>);
+
 /// (container, volume) pairs whose `mount` event was sent and `unmount` is due.
 static MOUNTED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
@@ -337,18 +340,55 @@ impl Engine {
         for m in host.mounts.iter().flatten() {
             given.insert(m.source.as_str());
         }
+        // `--mount` volume options (labels and driver options for a new volume, `nocopy`)
+        // and `-v name:/path:nocopy`, by destination.
+        let mut opts: HashMap<&str, MountOpts> = HashMap::new();
+        for m in host.mounts.iter().flatten().filter(|m| m.kind == "volume") {
+            let vo = m.extra.get("VolumeOptions");
+            let map = |v: Option<&Value>| -> BTreeMap<String, String> {
+                v.and_then(|v| serde_json::from_value(v.clone()).ok())
+                    .unwrap_or_default()
+            };
+            opts.insert(
+                m.target.as_str(),
+                (
+                    vo.and_then(|v| v.get("NoCopy")).and_then(Value::as_bool) == Some(true),
+                    map(vo.and_then(|v| v.get("Labels"))),
+                    map(vo
+                        .and_then(|v| v.get("DriverConfig"))
+                        .and_then(|d| d.get("Options"))),
+                ),
+            );
+        }
+        for b in host.binds.iter().flatten() {
+            let parts: Vec<&str> = b.split(':').collect();
+            if let [_, dst, mode] = parts.as_slice()
+                && mode.split(',').any(|o| o == "nocopy")
+            {
+                opts.entry(dst).or_default().0 = true;
+            }
+        }
         for m in mounts.iter().filter(|m| m.kind == "volume") {
-            let mut labels = BTreeMap::new();
+            let (nocopy, mut labels, options) = opts
+                .get(m.destination.as_str())
+                .cloned()
+                .unwrap_or_default();
             if !given.contains(m.name.as_str()) {
                 labels.insert(ANONYMOUS_LABEL.to_owned(), String::new());
             }
-            self.volume_insert(&Volume {
+            let (_, new) = self.volume_insert(&Volume {
                 name: m.name.clone(),
                 driver: "local".into(),
                 created: now_seconds(),
                 labels,
-                options: BTreeMap::new(),
+                options,
             })?;
+            if new && nocopy {
+                // The marker start looks for: this volume never takes the image's content.
+                let marker = self.volume_dir(&m.name).join(".initialized");
+                std::fs::write(&marker, b"")
+                    .map_err(|e| EngineError::internal(format!("write {}", marker.display()), e))?;
+            }
         }
         Ok(())
     }
