@@ -274,6 +274,27 @@ fn image_content_is_copied_into_new_volumes_and_volumes_from_shares_them() {
         ),
         "from-image"
     );
+    // Unless the mount says nocopy (either syntax).
+    assert_eq!(
+        run(
+            &d,
+            &[
+                "--rm",
+                "-v",
+                "nc1:/seed:nocopy",
+                "seeded:1",
+                "ls",
+                "-A",
+                "/seed"
+            ]
+        ),
+        ""
+    );
+    let m = "type=volume,src=nc2,dst=/seed,volume-nocopy";
+    assert_eq!(
+        run(&d, &["--rm", "--mount", m, "seeded:1", "ls", "-A", "/seed"]),
+        ""
+    );
     // Then it is the volume's content that counts.
     run(
         &d,
@@ -407,6 +428,31 @@ fn tmpfs_and_bind_backed_volumes_mount_while_used() {
     assert!(
         d.eventually(10, || !mounted(&data)),
         "tmpfs volume unmounted after use"
+    );
+    // The same through --mount, which creates the volume with its options and labels.
+    let m = "type=volume,src=mtmp,dst=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=k=v";
+    let out = run(
+        &d,
+        &[
+            "--rm",
+            "--mount",
+            m,
+            IMG,
+            "sh",
+            "-c",
+            "grep ' /t ' /proc/mounts | cut -d' ' -f3",
+        ],
+    );
+    assert_eq!(out, "tmpfs");
+    assert_eq!(
+        d.ok(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Options.type}} {{.Labels.k}}",
+            "mtmp"
+        ]),
+        "tmpfs v"
     );
 
     let host = d.dir.path().join("hostdir");
