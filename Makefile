@@ -1,5 +1,5 @@
 # berth — one-command entry points. Run as root on Debian 12 (or a container-capable host).
-#   make run    install what is needed, build, run a busybox container with berth-runtime
+#   make run    install what is needed, build, start berthd, run a busybox container with berth
 #   make test   install what the tests need, build once, run every test
 #   make bench  benchmarks (hyperfine, side by side with the peers)
 
@@ -18,7 +18,7 @@ PKGS_BENCH := hyperfine
 RUNTIME_STATIC := target/static/release/berth-runtime
 RUNTIME_STATIC_ENV := CARGO_TARGET_DIR=target/static LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu
 
-.PHONY: deps deps-test build runtime-static shim-static release-bins run test bench clean
+.PHONY: deps deps-test build runtime-static shim-static release-bins run run-runtime test bench clean
 
 deps:
 	@missing=""; for p in $(PKGS_BUILD) busybox-static; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -46,10 +46,24 @@ runtime-static: deps
 	$(RUNTIME_STATIC_ENV) $(CARGO) rustc --release -p berth-runtime --bin berth-runtime -- \
 		-C target-feature=+crt-static -C relocation-model=static
 
-# A busybox-static root filesystem and `berth-runtime spec` make the bundle; the container is
-# interactive when this terminal is.
-run: runtime-static
-	@set -e; b=$${BUNDLE:-/tmp/berth-demo}; rm -rf $$b; mkdir -p $$b/rootfs/bin $$b/rootfs/etc $$b/rootfs/root; \
+# A busybox-static root filesystem becomes an image (`berth import`); `berth` starts berthd
+# (default roots /var/lib/berth and /run/berth) when none answers, and runs the container:
+# an interactive shell when this terminal is one.
+run: build
+	@set -e; d=$${DEMO:-/tmp/berth-demo}; rm -rf $$d; mkdir -p $$d/rootfs/bin $$d/rootfs/etc $$d/rootfs/root; \
+	cp "$$(command -v busybox)" $$d/rootfs/bin/busybox; \
+	for a in $$($$d/rootfs/bin/busybox --list); do [ "$$a" = busybox ] || ln -s busybox $$d/rootfs/bin/$$a; done; \
+	echo 'root:x:0:0:root:/root:/bin/sh' > $$d/rootfs/etc/passwd; \
+	tar -C $$d/rootfs -cf $$d/busybox.tar .; \
+	berth=$(CURDIR)/target/release/berth; \
+	$$berth import $$d/busybox.tar berth-demo:busybox >/dev/null; \
+	echo "berth run --rm -it berth-demo:busybox sh"; \
+	if [ -t 0 ]; then $$berth run --rm -it berth-demo:busybox sh; \
+	else $$berth run --rm berth-demo:busybox sh -c 'echo hello from $$(hostname): $$(id); ip -4 addr show eth0 | grep inet'; fi
+
+# The runtime alone, as runc: `berth-runtime spec` + the busybox root filesystem.
+run-runtime: runtime-static
+	@set -e; b=$${BUNDLE:-/tmp/berth-demo-runtime}; rm -rf $$b; mkdir -p $$b/rootfs/bin $$b/rootfs/etc $$b/rootfs/root; \
 	cp "$$(command -v busybox)" $$b/rootfs/bin/busybox; \
 	for a in $$($$b/rootfs/bin/busybox --list); do [ "$$a" = busybox ] || ln -s busybox $$b/rootfs/bin/$$a; done; \
 	echo 'root:x:0:0:root:/root:/bin/sh' > $$b/rootfs/etc/passwd; \
