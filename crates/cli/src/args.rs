@@ -72,7 +72,7 @@ pub struct CommitArgs {
     #[arg(short, long)]
     pub message: Option<String>,
     /// Pause container during commit
-    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub pause: bool,
     pub container: String,
     pub repository: Option<String>,
@@ -218,7 +218,7 @@ pub struct LoadArgs {
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
     /// Print sizes and dates in human readable format (no -H: that is --host here)
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub human: bool,
     /// Don't truncate output
     #[arg(long)]

@@ -270,6 +270,9 @@ pub struct ImagesArgs {
 
 #[derive(Args, Debug)]
 pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short, long)]
+    pub all_tags: bool,
     /// Suppress verbose output
     #[arg(short, long)]
     pub quiet: bool,
@@ -362,6 +365,9 @@ pub struct RunArgs {
     /// Timeout (in seconds) to stop a container
     #[arg(long)]
     pub stop_timeout: Option<i64>,
+    /// Proxy received signals to the process (run only; default true)
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub sig_proxy: Option<bool>,
     #[command(flatten)]
     pub more: crate::runflags::RunMore,
     /// Image to run
@@ -459,6 +465,9 @@ pub struct ExecArgs {
     /// Set environment variables
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    pub env_file: Vec<String>,
     /// Working directory inside the container
     #[arg(short, long)]
     pub workdir: Option<String>,
@@ -482,7 +491,7 @@ pub struct AttachArgs {
     #[arg(long)]
     pub no_stdin: bool,
     /// Proxy all received signals to the process
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub sig_proxy: bool,
     /// Override the key sequence for detaching a container
     #[arg(long)]
@@ -558,6 +567,77 @@ pub fn fast_parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<
     })
 }
 
+/// For `run`/`create`: a `--` after the image, so that everything after it is the
+/// container's command even when it looks like one of our flags (`run IMG -c true`), as
+/// docker stops parsing flags at the image.
+pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let s = |i: usize| args.get(i).and_then(|a| a.to_str()).unwrap_or("");
+    // Past the global flags to the subcommand.
+    let mut i = 1;
+    while s(i).starts_with('-') {
+        if matches!(s(i), "-H" | "--host") {
+            i += 1;
+        }
+        i += 1;
+    }
+    let name = match s(i) {
+        "container" => {
+            i += 1;
+            s(i)
+        }
+        n => n,
+    };
+    if !matches!(name, "run" | "create") {
+        return args;
+    }
+    let root = Cli::command();
+    let Some(cmd) = root.find_subcommand(name) else {
+        return args;
+    };
+    // Does this flag consume the next argument?
+    let consumes = |a: &clap::Arg| {
+        a.get_action().takes_values() && a.get_num_args().is_none_or(|r| r.min_values() > 0)
+    };
+    i += 1;
+    while i < args.len() {
+        let t = s(i).to_owned();
+        if t == "--" {
+            return args;
+        }
+        if let Some(long) = t.strip_prefix("--") {
+            if !long.contains('=')
+                && (cmd
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(long) && consumes(a))
+                    || long == "host")
+            {
+                i += 1;
+            }
+        } else if t.len() > 1 && t.starts_with('-') {
+            for (k, ch) in t.char_indices().skip(1) {
+                if cmd
+                    .get_arguments()
+                    .any(|a| a.get_short() == Some(ch) && consumes(a))
+                    || ch == 'H'
+                {
+                    if k + ch.len_utf8() == t.len() {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        } else {
+            // The image: the rest is the command.
+            if i + 1 < args.len() {
+                args.insert(i + 1, "--".into());
+            }
+            return args;
+        }
+        i += 1;
+    }
+    args
+}
+
 pub fn completion(a: &CompletionArgs) -> anyhow::Result<()> {
     let mut cmd = Cli::command();
     clap_complete::generate(a.shell, &mut cmd, "berth", &mut std::io::stdout());
@@ -588,6 +668,43 @@ mod tests {
         assert!(fast_parse(["ps".into(), "-a".into()].into_iter()).is_none());
         assert!(fast_parse(["images".into()].into_iter()).is_none());
         assert!(fast_parse(std::iter::empty()).is_none());
+    }
+
+    #[test]
+    fn the_command_after_the_image_may_look_like_our_flags() {
+        let parse = |v: &[&str]| {
+            let args = end_run_flags_at_image(v.iter().map(Into::into).collect());
+            Cli::try_parse_from(args).unwrap()
+        };
+        let c = parse(&[
+            "berth", "run", "-e", "A=1", "--rm", "-c", "5", "img", "-c", "true",
+        ]);
+        let Cmd::Run(r) = c.cmd else { panic!() };
+        assert_eq!(
+            (r.image.as_str(), r.command.as_slice()),
+            ("img", &["-c".to_owned(), "true".to_owned()][..])
+        );
+        assert_eq!(r.more.cpu_shares, Some(5));
+        let c = parse(&[
+            "berth",
+            "-H",
+            "unix:///x",
+            "container",
+            "create",
+            "--name=x",
+            "-it",
+            "img",
+            "-l",
+        ]);
+        let Cmd::Container(ContainerCmd::Create(r)) = c.cmd else {
+            panic!()
+        };
+        assert_eq!(r.command, ["-l"]);
+        assert!(r.tty && r.interactive);
+        let c = parse(&["berth", "run", "--sig-proxy", "img", "x"]);
+        let Cmd::Run(r) = c.cmd else { panic!() };
+        assert_eq!(r.image, "img");
+        assert_eq!(r.sig_proxy, Some(true));
     }
 
     #[test]

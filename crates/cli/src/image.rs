@@ -273,7 +273,12 @@ pub fn pull_to(
     to_stdout: bool,
 ) -> Result<()> {
     let (name, tag, defaulted) = split_ref(&a.image);
-    if defaulted && !a.quiet && to_stdout {
+    if a.all_tags && !defaulted {
+        anyhow::bail!("tag can't be used with --all-tags/-a");
+    }
+    // -a: no tag, every tag of the repository.
+    let tag = if a.all_tags { String::new() } else { tag };
+    if defaulted && !a.all_tags && !a.quiet && to_stdout {
         writeln!(out, "Using default tag: latest")?;
     }
     let mut path = format!("/images/create?fromImage={}&tag={}", enc(&name), enc(&tag));
@@ -298,7 +303,11 @@ pub fn pull_to(
         format!("docker.io/library/{name}")
     };
     let sep = if tag.starts_with("sha256:") { '@' } else { ':' };
-    writeln!(out, "{full}{sep}{tag}")?;
+    if tag.is_empty() {
+        writeln!(out, "{full}")?;
+    } else {
+        writeln!(out, "{full}{sep}{tag}")?;
+    }
     Ok(())
 }
 

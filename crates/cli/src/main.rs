@@ -52,7 +52,7 @@ fn main() {
     }
     let parsed = match cli::fast_parse(std::env::args_os().skip(1)) {
         Some(c) => Ok(c),
-        None => Cli::try_parse(),
+        None => Cli::try_parse_from(cli::end_run_flags_at_image(std::env::args_os().collect())),
     };
     let cli = match parsed {
         Ok(c) => c,

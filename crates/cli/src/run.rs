@@ -215,21 +215,42 @@ pub fn create(c: &Client, a: &RunArgs) -> Result<String> {
         ))
         .into());
     }
-    let path = match &a.name {
-        Some(n) => format!("/containers/create?name={}", enc(n)),
-        None => "/containers/create".to_owned(),
+    let mut q = Vec::new();
+    if let Some(n) = &a.name {
+        q.push(format!("name={}", enc(n)));
+    }
+    if let Some(p) = &a.more.platform {
+        q.push(format!("platform={}", enc(p)));
+    }
+    let path = if q.is_empty() {
+        "/containers/create".to_owned()
+    } else {
+        format!("/containers/create?{}", q.join("&"))
     };
+    let pull = |c: &Client| -> Result<()> {
+        let pa = PullArgs {
+            all_tags: false,
+            quiet: a.more.quiet,
+            platform: a.more.platform.clone(),
+            image: a.image.clone(),
+        };
+        let term = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        crate::image::pull_to(c, &pa, &mut std::io::stderr(), term, false)
+    };
+    match a.more.pull.as_str() {
+        "missing" | "never" => {}
+        "always" => pull(c)?,
+        other => bail!(
+            "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+        ),
+    }
     let resp = match c.post_json(&path, Some(&body)) {
         Ok(v) => v,
-        Err(e) if is_no_such_image(&e) => {
-            eprintln!("Unable to find image '{}' locally", with_tag(&a.image));
-            let pa = PullArgs {
-                quiet: false,
-                platform: None,
-                image: a.image.clone(),
-            };
-            let term = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            crate::image::pull_to(c, &pa, &mut std::io::stderr(), term, false)?;
+        Err(e) if is_no_such_image(&e) && a.more.pull == "missing" => {
+            if !a.more.quiet {
+                eprintln!("Unable to find image '{}' locally", with_tag(&a.image));
+            }
+            pull(c)?;
             c.post_json(&path, Some(&body))?
         }
         Err(e) => return Err(e),
@@ -347,7 +368,8 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<()> {
         stdin,
         detach_keys: a.detach_keys.clone(),
         resize: a.tty.then(|| format!("/containers/{id}/resize")),
-        proxy_signals: (!a.tty).then(|| format!("/containers/{id}/kill")),
+        proxy_signals: (!a.tty && a.sig_proxy.unwrap_or(true))
+            .then(|| format!("/containers/{id}/kill")),
     };
     if session.pump(c)? {
         return Ok(());
@@ -504,7 +526,7 @@ pub fn exec(c: &Client, a: &ExecArgs) -> Result<()> {
         "AttachStdout": !a.detach,
         "AttachStderr": !a.detach,
         "Tty": a.tty,
-        "Env": env_list(&a.env, &[])?,
+        "Env": env_list(&a.env, &a.env_file)?,
         "Cmd": a.command,
         "Privileged": a.privileged,
     });

@@ -156,6 +156,48 @@ pub struct RunMore {
     /// Write the container ID to the file
     #[arg(long)]
     pub cidfile: Option<String>,
+    /// Optional parent cgroup for the container
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
+    /// Add a rule to the cgroup allowed devices list
+    #[arg(long)]
+    pub device_cgroup_rule: Vec<String>,
+    /// Add link to another container
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// Limit CPU real-time period in microseconds
+    #[arg(long)]
+    pub cpu_rt_period: Option<i64>,
+    /// Limit CPU real-time runtime in microseconds
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Kernel memory limit
+    #[arg(long)]
+    pub kernel_memory: Option<String>,
+    /// Storage driver options for the container
+    #[arg(long)]
+    pub storage_opt: Vec<String>,
+    /// Optional volume driver for the container
+    #[arg(long)]
+    pub volume_driver: Option<String>,
+    /// Container isolation technology
+    #[arg(long)]
+    pub isolation: Option<String>,
+    /// Add an annotation to the container (passed through to the OCI runtime)
+    #[arg(long)]
+    pub annotation: Vec<String>,
+    /// Skip image verification (berth verifies no signatures; accepted for docker's sake)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_content_trust: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Suppress the pull output
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// A Go duration (`1m30s`, `500ms`, `2h`) in nanoseconds.
@@ -474,6 +516,40 @@ pub fn apply(
     }
     if m.oom_kill_disable {
         put("OomKillDisable", json!(true));
+    }
+    for (k, v) in [
+        ("CgroupParent", &m.cgroup_parent),
+        ("VolumeDriver", &m.volume_driver),
+        ("Isolation", &m.isolation),
+    ] {
+        if let Some(v) = v {
+            put(k, json!(v));
+        }
+    }
+    for (k, v) in [
+        ("DeviceCgroupRules", &m.device_cgroup_rule),
+        ("Links", &m.link),
+    ] {
+        if !v.is_empty() {
+            put(k, json!(v));
+        }
+    }
+    for (k, v) in [
+        ("CpuRealtimePeriod", m.cpu_rt_period),
+        ("CpuRealtimeRuntime", m.cpu_rt_runtime),
+    ] {
+        if let Some(v) = v {
+            put(k, json!(v));
+        }
+    }
+    if let Some(s) = &m.kernel_memory {
+        put("KernelMemory", json!(parse_bytes(s)?));
+    }
+    if !m.storage_opt.is_empty() {
+        put("StorageOpt", Value::Object(kv(&m.storage_opt)));
+    }
+    if !m.annotation.is_empty() {
+        put("Annotations", Value::Object(kv(&m.annotation)));
     }
     if !m.tmpfs.is_empty() {
         let t: Map<String, Value> = m

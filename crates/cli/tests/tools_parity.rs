@@ -711,3 +711,78 @@ fn more_run_flags_reach_the_daemon_as_docker_sends_them() {
             .code()
     );
 }
+
+#[test]
+fn pull_policy_env_files_and_commands_that_look_like_flags() {
+    prereqs!();
+    let d = Daemon::start();
+    for args in [
+        vec![
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            "nope:1",
+            "true",
+        ],
+        vec!["create", "--pull", "bogus", IMG],
+        vec![
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            "none",
+            IMG,
+            "true",
+        ],
+    ] {
+        assert_eq!(
+            d.berth(&args).status.code(),
+            d.docker(&args).status.code(),
+            "{args:?}"
+        );
+    }
+    // After the image everything is the command, even what looks like our flags.
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        IMG,
+        "-c",
+        "echo $0",
+        "-l",
+    ];
+    assert_eq!(d.bok(&args), d.ok(&args));
+    assert_eq!(d.bok(&args), "-l");
+    // exec --env-file
+    let envf = d.dir.path().join("env");
+    std::fs::write(&envf, "FROM_FILE=yes\n").unwrap();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "e1",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    let args = [
+        "exec",
+        "--env-file",
+        envf.to_str().unwrap(),
+        "e1",
+        "sh",
+        "-c",
+        "echo $FROM_FILE",
+    ];
+    assert_eq!(d.bok(&args), "yes");
+    assert_eq!(d.bok(&args), d.ok(&args));
+}
