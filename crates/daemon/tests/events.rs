@@ -234,3 +234,46 @@ fn events_stream_live_until_client_goes() {
         "subscription kept after the client left"
     );
 }
+
+#[test]
+fn oom_kill_is_reported_before_die() {
+    prereqs!();
+    let d = Daemon::start();
+    let since = format!("{:.3}", now() - 1.0);
+    // The shell's variable doubles until the 16 MiB limit kills it.
+    let out = d.docker(&[
+        "run",
+        "--name",
+        "oom1",
+        "--network",
+        "none",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        IMG,
+        "sh",
+        "-c",
+        "x=0123456789abcdef; while :; do x=$x$x; done",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", common::stderr(&out));
+    assert_eq!(d.inspect("oom1", "{{.State.OOMKilled}}"), "true");
+    let until = format!("{:.3}", now() + 0.2);
+    std::thread::sleep(Duration::from_millis(300));
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=oom1",
+        "--filter",
+        "event=oom",
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(ev.lines().collect::<Vec<_>>(), ["oom", "die"], "{ev}");
+}
