@@ -294,7 +294,6 @@ fn summary_json(e: &Engine, s: &berth_image::images::ImageSummary, shared: Optio
     let users = berth_image::digest::Digest::parse(&s.id)
         .map(|d| e.image_users(&d).len())
         .unwrap_or(0);
-    v["ParentId"] = json!("");
     v["SharedSize"] = shared.map_or(json!(-1), |n| json!(n));
     v["VirtualSize"] = json!(s.size);
     v["Containers"] = json!(users);

@@ -99,7 +99,6 @@ pub async fn system_df(State(e): State<Arc<Engine>>) -> ApiResult<Json<Value>> {
                 let users = berth_image::digest::Digest::parse(&s.id)
                     .map(|d| e.image_users(&d).len())
                     .unwrap_or(0);
-                v["ParentId"] = json!("");
                 v["SharedSize"] = json!(shared.get(&s.id).copied().unwrap_or(0));
                 v["VirtualSize"] = json!(s.size);
                 v["Containers"] = json!(users);

@@ -319,6 +319,13 @@ fn commit_records_changes_author_and_message_and_runs() {
         "the container's config is kept"
     );
     assert_eq!(f("{{len .RootFS.Layers}}"), "2");
+    // Its parent is the container's image: inspect and history show it, as dockerd's do.
+    let base = d.ok(&["image", "inspect", "-f", "{{.Id}}", IMG]);
+    assert_eq!(f("{{.Parent}}"), base);
+    assert_eq!(
+        lines(&d.ok(&["history", "-q", "--no-trunc", "committed:1"])),
+        [id.clone(), base]
+    );
     assert_eq!(
         d.ok(&["run", "--network", "none", "--rm", "committed:1"]),
         "hello"

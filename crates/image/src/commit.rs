@@ -168,6 +168,7 @@ impl ImageStore {
         let mbytes = serde_json::to_vec(&m).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
         let md = self.content().put(&mbytes)?;
         let rec = self.record(&md, &cfg_d, opts.reference.as_ref(), None)?;
+        self.set_parent(&rec.id, &prec.id)?;
         tracing::info!(image = %cfg_d, parent = %prec.id, changes = changes.len(), "committed");
         Ok((rec, changes))
     }

@@ -72,6 +72,9 @@ pub struct ImageRecord {
     /// Unix seconds when last tagged (Docker's `Metadata.LastTagTime`).
     #[serde(default)]
     pub last_tag_time: i64,
+    /// The image this one was committed on (Docker's `Parent`; history shows its ID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 /// All image metadata: records by ID and tags.
@@ -137,6 +140,7 @@ impl ImageMetaStore for JsonImageMeta {
 #[serde(rename_all = "PascalCase")]
 pub struct ImageSummary {
     pub id: String,
+    pub parent_id: String,
     pub repo_tags: Vec<String>,
     pub repo_digests: Vec<String>,
     pub created: i64,
@@ -341,6 +345,7 @@ impl ImageStore {
                 repo_digests: BTreeSet::new(),
                 extra_blobs: BTreeSet::new(),
                 last_tag_time: now,
+                parent: None,
             });
         rec.manifest = manifest.clone();
         if let Some(rd) = repo_digest
@@ -504,6 +509,11 @@ impl ImageStore {
             let (_, cfg) = self.manifest_and_config(&rec)?;
             out.push(ImageSummary {
                 id: rec.id.to_string(),
+                parent_id: rec
+                    .parent
+                    .as_ref()
+                    .map(Digest::to_string)
+                    .unwrap_or_default(),
                 repo_tags: familiar_sorted(&tags),
                 repo_digests: familiar_digests(&rec),
                 created: cfg
@@ -540,7 +550,11 @@ impl ImageStore {
             id: rec.id.to_string(),
             repo_tags: familiar_sorted(&tags),
             repo_digests: familiar_digests(&rec),
-            parent: String::new(),
+            parent: rec
+                .parent
+                .as_ref()
+                .map(Digest::to_string)
+                .unwrap_or_default(),
             comment,
             created: cfg.created.clone().unwrap_or_default(),
             author: cfg.author.clone().unwrap_or_default(),
@@ -639,6 +653,19 @@ impl ImageStore {
         Ok(actions)
     }
 
+    /// Records `parent` as the image `id` was committed on.
+    pub fn set_parent(&self, id: &Digest, parent: &Digest) -> Result<(), ImageError> {
+        let mut m = self.lock();
+        match m.images.get_mut(id) {
+            Some(r) if r.parent.as_ref() != Some(parent) && id != parent => {
+                r.parent = Some(parent.clone());
+                self.save(&mut m)
+            }
+            Some(_) => Ok(()),
+            None => Err(ImageError::NotFound(id.to_string())),
+        }
+    }
+
     /// Removes one tag (`name[:tag]`, `latest` when none is given). Returns it in
     /// familiar form. The image stays, even if that was its last tag.
     pub fn untag(&self, name: &str) -> Result<String, ImageError> {
@@ -705,11 +732,9 @@ impl ImageStore {
 
     /// `docker history`: newest first, sizes from the unpacked layers.
     pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>, ImageError> {
-        let (rec, tags) = {
+        let rec = {
             let m = self.lock();
-            let rec = Self::resolve_in(&m, name)?;
-            let tags = Self::tags_of(&m, &rec.id);
-            (rec, tags)
+            Self::resolve_in(&m, name)?
         };
         let (_, cfg) = self.manifest_and_config(&rec)?;
         let sizes = self.layer_sizes(&cfg)?;
@@ -747,9 +772,14 @@ impl ImageStore {
             });
         }
         out.reverse();
-        if let Some(top) = out.first_mut() {
-            top.id = rec.id.to_string();
-            top.tags = familiar_sorted(&tags);
+        // As dockerd: the top row is the image, each next row its parent, while known.
+        let m = self.lock();
+        let mut cur = Some(rec);
+        for row in out.iter_mut() {
+            let Some(r) = cur.take() else { break };
+            row.id = r.id.to_string();
+            row.tags = familiar_sorted(&Self::tags_of(&m, &r.id));
+            cur = r.parent.as_ref().and_then(|p| m.images.get(p).cloned());
         }
         Ok(out)
     }
