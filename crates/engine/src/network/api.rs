@@ -1,0 +1,443 @@
+//! The `/networks` API of the engine: list, inspect, create, remove, prune, connect,
+//! disconnect, and network events.
+
+use super::*;
+
+impl Engine {
+    /// A `network` event (Docker's attributes: name, type, and the container if any).
+    pub(super) fn emit_network(&self, action: &str, n: &NetworkRecord, container: Option<&str>) {
+        let mut attrs = vec![("name", n.name.clone()), ("type", n.driver.clone())];
+        if let Some(c) = container {
+            attrs.push(("container", c.to_owned()));
+        }
+        self.emit("network", action, &n.id, attrs);
+    }
+
+    /// `GET /networks/{id}` shape of `n`.
+    fn network_json(&self, net: &Networks, n: &NetworkRecord) -> Value {
+        let mut containers = serde_json::Map::new();
+        for (cid, nid, _, a) in net.db.endpoints(None).unwrap_or_default() {
+            let Some(a) = a.filter(|_| nid == n.id) else {
+                continue;
+            };
+            let name = self.get(&cid).map(|c| c.name()).unwrap_or_default();
+            containers.insert(
+                cid,
+                json!({
+                    "Name": name,
+                    "EndpointID": a.endpoint_id,
+                    "MacAddress": a.mac,
+                    "IPv4Address": a.address.map(|x| x.to_string()).unwrap_or_default(),
+                    "IPv6Address": "",
+                }),
+            );
+        }
+        let mut cfg = serde_json::Map::new();
+        if let Some(s) = n.subnet {
+            cfg.insert("Subnet".into(), json!(s.to_string()));
+        }
+        if let Some(g) = n.gateway {
+            cfg.insert("Gateway".into(), json!(g.to_string()));
+        }
+        if let Some(r) = n.ip_range {
+            cfg.insert("IPRange".into(), json!(r.to_string()));
+        }
+        json!({
+            "Name": n.name,
+            "Id": n.id,
+            "Created": n.created,
+            "Scope": "local",
+            "Driver": n.driver,
+            "EnableIPv4": true,
+            "EnableIPv6": false,
+            "IPAM": {
+                "Driver": "default",
+                "Options": null,
+                "Config": if cfg.is_empty() { json!([]) } else { json!([cfg]) },
+            },
+            "Internal": n.internal,
+            "Attachable": false,
+            "Ingress": false,
+            "ConfigFrom": { "Network": "" },
+            "ConfigOnly": false,
+            "Containers": containers,
+            "Options": n.options,
+            "Labels": n.labels,
+        })
+    }
+
+    /// `GET /networks` with Docker's filters (name, id, driver, label, type).
+    pub fn network_list(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Value>> {
+        let net = self.networks()?;
+        let has = |k: &str| filters.get(k).filter(|v| !v.is_empty());
+        let mut out = Vec::new();
+        for n in net.all() {
+            if let Some(v) = has("name")
+                && !v.iter().any(|x| n.name.contains(x.as_str()))
+            {
+                continue;
+            }
+            if let Some(v) = has("id")
+                && !v.iter().any(|x| n.id.starts_with(x.as_str()))
+            {
+                continue;
+            }
+            if let Some(v) = has("driver")
+                && !v.contains(&n.driver)
+            {
+                continue;
+            }
+            if let Some(v) = has("type") {
+                let t = if n.default { "builtin" } else { "custom" };
+                if !v.iter().any(|x| x == t) {
+                    continue;
+                }
+            }
+            if let Some(v) = has("label") {
+                let ok = v.iter().all(|l| match l.split_once('=') {
+                    Some((k, val)) => n.labels.get(k).map(String::as_str) == Some(val),
+                    None => n.labels.contains_key(l.as_str()),
+                });
+                if !ok {
+                    continue;
+                }
+            }
+            out.push(self.network_json(net, &n));
+        }
+        Ok(out)
+    }
+
+    pub fn network_inspect(&self, key: &str) -> Result<Value> {
+        let net = self.networks()?;
+        Ok(self.network_json(net, &net.find(key)?))
+    }
+
+    /// `POST /networks/create`: returns the new ID.
+    pub async fn network_create(&self, body: &Value) -> Result<String> {
+        let net = self.networks()?.clone();
+        let _op = net.op.lock().await;
+        let name = body["Name"].as_str().unwrap_or("").to_owned();
+        if name.is_empty() || !crate::ids::valid_name(&name) {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid network name {name:?}"
+            )));
+        }
+        if matches!(name.as_str(), "bridge" | "host" | "none" | "default") {
+            return Err(EngineError::Conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        if net.all().iter().any(|n| n.name == name) {
+            return Err(EngineError::Conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        let driver = match body["Driver"].as_str().unwrap_or("") {
+            "" | "bridge" => "bridge",
+            "cni" => "cni",
+            d => {
+                return Err(EngineError::NotFound(format!(
+                    "plugin \"{d}\" not found (berth has the bridge and cni drivers)"
+                )));
+            }
+        };
+        let map = |v: &Value| -> BTreeMap<String, String> {
+            v.as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let options = map(&body["Options"]);
+        let labels = map(&body["Labels"]);
+        let ipam_cfg = body["IPAM"]["Config"]
+            .as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or(Value::Null);
+        let parse_net = |k: &str| -> Result<Option<IpNet>> {
+            ipam_cfg[k]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map_err(|_| bad(format!("invalid {k} {s}"))))
+                .transpose()
+        };
+        let subnet = parse_net("Subnet")?;
+        let ip_range = parse_net("IPRange")?;
+        let gateway: Option<IpAddr> = ipam_cfg["Gateway"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| bad(format!("invalid Gateway {s}"))))
+            .transpose()?;
+        let id = crate::ids::random_hex(32);
+        let internal = body["Internal"].as_bool().unwrap_or(false);
+        let mut n = NetworkRecord {
+            id: id.clone(),
+            name: name.clone(),
+            driver: driver.into(),
+            created: crate::now_rfc3339(),
+            bridge: String::new(),
+            subnet: None,
+            gateway: None,
+            ip_range,
+            internal,
+            labels,
+            options,
+            state: NetworkState::default(),
+            default: false,
+        };
+        if driver == "cni" {
+            let conf = n.cni_conf()?;
+            tracing::info!(network = %name, cni = %conf.name, plugins = conf.plugins.len(), "cni network");
+        } else {
+            let taken: Vec<IpNet> = net.all().iter().filter_map(|n| n.subnet).collect();
+            let subnet = match subnet {
+                Some(s) => {
+                    if taken
+                        .iter()
+                        .any(|t| t.contains(&s.network()) || s.contains(&t.network()))
+                    {
+                        return Err(EngineError::Conflict(format!(
+                            "Pool overlaps with other one on this address space: {s}"
+                        )));
+                    }
+                    s.trunc()
+                }
+                None => {
+                    let mut avoid = ipam::host_ipv4_routes();
+                    avoid.extend(taken);
+                    ipam::pick_subnet(&ipam::default_pools(), &avoid).ok_or_else(|| {
+                        EngineError::Internal("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into())
+                    })?
+                }
+            };
+            let pool = Pool::new(&id, subnet, gateway, ip_range).map_err(bad)?;
+            n.subnet = Some(pool.subnet);
+            n.gateway = Some(pool.gateway);
+            n.bridge = n
+                .options
+                .get("com.docker.network.bridge.name")
+                .cloned()
+                .unwrap_or_else(|| format!("br-{}", &id[..12]));
+        }
+        net.db.put_network(&n, true)?;
+        if let Err(e) = net.bring_up(&mut n).await {
+            let _ = net.db.delete_network(&id);
+            if n.driver == "bridge"
+                && let Ok(bn) = n.bridge_network()
+            {
+                let _ = net.driver.remove_network(&bn, &n.state).await;
+            }
+            return Err(e);
+        }
+        net.db.put_network(&n, false)?;
+        net.nets.write().unwrap_or_else(|p| p.into_inner()).push(n);
+        tracing::info!(network = %name, id = %id, "network created");
+        if let Some(n) = net.by_id(&id) {
+            self.emit_network("create", &n, None);
+        }
+        Ok(id)
+    }
+
+    /// `DELETE /networks/{id}`: 409 while containers use it.
+    pub async fn network_remove(&self, key: &str) -> Result<()> {
+        let net = self.networks()?.clone();
+        let _op = net.op.lock().await;
+        let n = net.find(key)?;
+        if n.default {
+            return Err(EngineError::InvalidArgument(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        let users: Vec<String> = net
+            .db
+            .endpoints(None)?
+            .into_iter()
+            .filter(|(_, nid, ..)| *nid == n.id)
+            .map(|(c, ..)| c)
+            .collect();
+        if !users.is_empty() {
+            let active = users
+                .iter()
+                .filter_map(|c| self.get(c).ok())
+                .filter(|c| c.lock().state.running)
+                .count();
+            if active > 0 {
+                return Err(EngineError::Conflict(format!(
+                    "error while removing network: network {} has active endpoints",
+                    n.name
+                )));
+            }
+        }
+        net.settle(None).await;
+        net.dns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&n.id);
+        if n.driver == "bridge" {
+            let bn = n.bridge_network()?;
+            net.driver
+                .remove_network(&bn, &n.state)
+                .await
+                .map_err(|e| EngineError::internal(format!("remove network {}", n.name), e))?;
+        }
+        for c in users {
+            let _ = net.db.remove_endpoints(&c, Some(&n.id));
+        }
+        net.db.delete_network(&n.id)?;
+        net.nets
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|x| x.id != n.id);
+        tracing::info!(network = %n.name, "network removed");
+        self.emit_network("destroy", &n, None);
+        Ok(())
+    }
+
+    /// `POST /networks/prune`: removes unused user-defined networks, returns their names.
+    pub async fn network_prune(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<String>> {
+        let net = self.networks()?.clone();
+        let used: HashSet<String> = net
+            .db
+            .endpoints(None)?
+            .into_iter()
+            .map(|(_, n, ..)| n)
+            .collect();
+        let label_ok = |n: &NetworkRecord| {
+            filters
+                .get("label")
+                .into_iter()
+                .flatten()
+                .all(|l| match l.split_once('=') {
+                    Some((k, v)) => n.labels.get(k).map(String::as_str) == Some(v),
+                    None => n.labels.contains_key(l.as_str()),
+                })
+        };
+        let mut out = Vec::new();
+        for n in net.all() {
+            if n.default || used.contains(&n.id) || !label_ok(&n) {
+                continue;
+            }
+            if self.network_remove(&n.id).await.is_ok() {
+                out.push(n.name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `POST /networks/{id}/connect`: recorded, and attached now if the container runs.
+    pub async fn network_connect(&self, key: &str, container: &str, cfg: &Value) -> Result<()> {
+        let net = self.networks()?.clone();
+        let n = net.find(key)?;
+        let c = self.get(container)?;
+        let ecfg = EndpointConfig::from_api(cfg)?;
+        let rec = c.rec();
+        let mode = rec.host_config.network_mode.as_str();
+        if matches!(mode, "none" | "host") || mode.starts_with("container:") {
+            return Err(EngineError::InvalidArgument(format!(
+                "container cannot be connected to network {} with network mode {mode}",
+                n.name
+            )));
+        }
+        let eps = net.db.endpoints(Some(&rec.id))?;
+        if eps.iter().any(|(_, nid, ..)| *nid == n.id) {
+            return Err(EngineError::Conflict(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, n.name
+            )));
+        }
+        if n.default && (!ecfg.aliases.is_empty() || ecfg.ip.is_some()) {
+            return Err(EngineError::InvalidArgument(
+                "network-scoped aliases and user specified IP addresses are only supported for user-defined networks".into(),
+            ));
+        }
+        let _op = c.op.lock().await;
+        net.db.add_endpoint(&rec.id, &n.id, &ecfg)?;
+        if !c.lock().state.running {
+            return Ok(());
+        }
+        let path = berth_net::netns::path_for(&self.cfg.exec_root, &rec.id);
+        let p2 = path.clone();
+        let ns = blocking(move || NetNs::open(p2))
+            .await?
+            .map_err(|e| EngineError::internal("network namespace", e))?;
+        let index = eps.len();
+        let default_route = !eps.iter().any(|e| e.3.is_some()) && !n.internal;
+        let r = self
+            .connect_one(
+                &net,
+                &n,
+                &rec.id,
+                &ns,
+                index,
+                &ecfg,
+                default_route,
+                Vec::new(),
+            )
+            .await;
+        let a = match r {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = net.db.remove_endpoints(&rec.id, Some(&n.id));
+                return Err(e);
+            }
+        };
+        net.db.set_active(&rec.id, &n.id, Some(&a))?;
+        self.emit_network("connect", &n, Some(&rec.id));
+        if let (Some(r), Some(addr)) = (net.records(&n.id), a.address) {
+            let _ = r.add(&rec.name, addr.addr());
+            for al in &ecfg.aliases {
+                let _ = r.add(al, addr.addr());
+            }
+        }
+        self.write_net_files(&rec, &self.container_dir(&rec.id))
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub async fn network_disconnect(&self, key: &str, container: &str) -> Result<()> {
+        let net = self.networks()?.clone();
+        let n = net.find(key)?;
+        let c = self.get(container)?;
+        let _op = c.op.lock().await;
+        let eps = net.db.endpoints(Some(&c.id))?;
+        let Some((_, _, _, active)) = eps.into_iter().find(|(_, nid, ..)| *nid == n.id) else {
+            return Err(EngineError::Conflict(format!(
+                "container {} is not connected to network {}",
+                c.id, n.name
+            )));
+        };
+        if let Some(a) = active {
+            if let (Some(r), Some(addr)) = (net.records(&n.id), a.address) {
+                r.remove_ip(addr.addr());
+            }
+            if let Some(st) = &a.bridge {
+                net.driver
+                    .disconnect(st)
+                    .await
+                    .map_err(|e| EngineError::internal("disconnect", e))?;
+            } else if let Ok(conf) = n.cni_conf() {
+                let att = Attachment {
+                    container_id: c.id.clone(),
+                    netns: berth_net::netns::path_for(&self.cfg.exec_root, &c.id),
+                    ifname: a.ifname.clone(),
+                    args: vec![("IgnoreUnknown".into(), "1".into())],
+                    port_mappings: Vec::new(),
+                    capability_args: Default::default(),
+                };
+                let drv = net.cni.clone();
+                blocking(move || drv.del(&conf, &att))
+                    .await?
+                    .map_err(|e| EngineError::internal("disconnect", e))?;
+            }
+        }
+        net.db.remove_endpoints(&c.id, Some(&n.id))?;
+        self.emit_network("disconnect", &n, Some(&c.id));
+        Ok(())
+    }
+}
