@@ -36,7 +36,7 @@ pub fn filters_query(flags: &[String]) -> Result<String> {
 }
 
 /// One `ps` row as docker's template context sees it (strings, already formatted).
-fn ps_row(c: &Value, trunc: bool) -> Value {
+pub fn ps_row(c: &Value, trunc: bool) -> Value {
     let id = st(c, "Id");
     let names: Vec<String> = c
         .get("Names")

@@ -240,12 +240,126 @@ pub fn df(c: &Client, a: &DfArgs) -> Result<()> {
     ];
     let headers = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
                          "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
-    let _ = a.verbose;
+    if a.verbose && a.format.is_none() {
+        return df_verbose(&v, &images, &containers, &vols, &cache);
+    }
     Format::new(
         a.format.as_deref(),
         "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
     )
     .render(&rows, &headers)
+}
+
+/// `system df -v`: a table per kind, as docker lays them out.
+fn df_verbose(
+    v: &Value,
+    images: &[Value],
+    containers: &[Value],
+    vols: &[Value],
+    cache: &[Value],
+) -> Result<()> {
+    let n = |x: &Value, p: &str| x.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let ago = |t: i64| format!("{} ago", format::human_duration(format::now() - t));
+    let mut img_rows = Vec::new();
+    for i in images {
+        let id: String = st(i, "Id")
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect();
+        let tags = crate::ops::str_list(i, "RepoTags");
+        let pairs: Vec<(String, String)> = if tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            tags.iter()
+                .map(|t| match t.rsplit_once(':') {
+                    Some((r, tag)) if !tag.contains('/') => (r.to_owned(), tag.to_owned()),
+                    _ => (t.clone(), "<none>".into()),
+                })
+                .collect()
+        };
+        let (size, shared) = (n(i, "/Size"), n(i, "/SharedSize"));
+        for (repo, tag) in pairs {
+            img_rows.push(json!({
+                "Repository": repo, "Tag": tag, "ID": id, "CreatedSince": ago(n(i, "/Created")),
+                "Size": format::human_size(size as f64),
+                "SharedSize": if shared < 0 { "N/A".into() } else { format::human_size(shared as f64) },
+                "UniqueSize": if shared < 0 { "N/A".into() } else { format::human_size((size - shared) as f64) },
+                "Containers": n(i, "/Containers").to_string(),
+            }));
+        }
+    }
+    let ctr_rows: Vec<Value> = containers
+        .iter()
+        .map(|c| {
+            let mut r = crate::container::ps_row(c, true);
+            let local = c.get("Mounts").and_then(Value::as_array).map_or(0, |m| {
+                m.iter().filter(|x| st(x, "Type") == "volume").count()
+            });
+            r["LocalVolumes"] = json!(local.to_string());
+            // (df shows the writable layer only, without docker ps's "(virtual …)")
+            r["Size"] = json!(format::human_size(n(c, "/SizeRw") as f64));
+            r
+        })
+        .collect();
+    let vol_rows: Vec<Value> = vols
+        .iter()
+        .map(|x| {
+            json!({"Name": st(x, "Name"), "Links": n(x, "/UsageData/RefCount").to_string(),
+                   "Size": format::human_size(n(x, "/UsageData/Size").max(0) as f64)})
+        })
+        .collect();
+    let cache_rows: Vec<Value> = cache
+        .iter()
+        .map(|x| {
+            json!({"ID": st(x, "ID"), "CacheType": st(x, "Type"),
+                   "Size": format::human_size(n(x, "/Size") as f64),
+                   "CreatedSince": st(x, "CreatedAt"), "LastUsedSince": st(x, "LastUsedAt"),
+                   "UsageCount": n(x, "/UsageCount").to_string(),
+                   "Shared": x.get("Shared").and_then(Value::as_bool).unwrap_or(false).to_string()})
+        })
+        .collect();
+    let _ = v;
+    let mut out = std::io::stdout().lock();
+    use std::io::Write;
+    let table = |t: &str, rows: &[Value], h: Value| Format::new(Some(t), "").render_bytes(rows, &h);
+    out.write_all(b"Images space usage:\n\n")?;
+    out.write_all(&table(
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
+        &img_rows,
+        json!({"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED",
+               "Size": "SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
+               "Containers": "CONTAINERS"}),
+    )?)?;
+    out.write_all(b"\nContainers space usage:\n\n")?;
+    out.write_all(&table(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+        &ctr_rows,
+        json!({"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+               "LocalVolumes": "LOCAL VOLUMES", "Size": "SIZE", "RunningFor": "CREATED",
+               "Status": "STATUS", "Names": "NAMES"}),
+    )?)?;
+    out.write_all(b"\nLocal Volumes space usage:\n\n")?;
+    out.write_all(&table(
+        "table {{.Name}}\t{{.Links}}\t{{.Size}}",
+        &vol_rows,
+        json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}),
+    )?)?;
+    let build: i64 = cache.iter().map(|x| n(x, "/Size")).sum();
+    writeln!(
+        out,
+        "\nBuild cache usage: {}\n",
+        format::human_size(build as f64)
+    )?;
+    out.write_all(&table(
+        "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
+        &cache_rows,
+        json!({"ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE",
+               "CreatedSince": "CREATED", "LastUsedSince": "LAST USED", "UsageCount": "USAGE",
+               "Shared": "SHARED"}),
+    )?)?;
+    out.flush()?;
+    Ok(())
 }
 
 pub fn system_prune(c: &Client, a: &SystemPruneArgs) -> Result<()> {

@@ -786,3 +786,43 @@ fn pull_policy_env_files_and_commands_that_look_like_flags() {
     assert_eq!(d.bok(&args), "yes");
     assert_eq!(d.bok(&args), d.ok(&args));
 }
+
+#[test]
+fn system_df_verbose_lays_out_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["volume", "create", "dv"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "dfc",
+        "--network",
+        "none",
+        "-v",
+        "dv:/data",
+        IMG,
+        "true",
+    ]);
+    let (ours, theirs) = (
+        d.bok(&["system", "df", "-v"]),
+        d.ok(&["system", "df", "-v"]),
+    );
+    // Cells like "Less than a second ago" may turn between the two calls (and widen a
+    // column): compare the lines that carry no time, words only, and the count of all.
+    let steady = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.contains(" ago"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(steady(&ours), steady(&theirs), "\n{ours}\n{theirs}");
+    assert_eq!(
+        ours.lines().count(),
+        theirs.lines().count(),
+        "\n{ours}\n{theirs}"
+    );
+    assert!(
+        ours.contains("\nLocal Volumes space usage:\n\nVOLUME NAME"),
+        "{ours}"
+    );
+}
