@@ -738,6 +738,7 @@ impl Engine {
         if matches!(mode, "none" | "host") || mode.starts_with("container:") {
             return Ok(());
         }
+        let t0 = std::time::Instant::now();
         let net = self.networks()?.clone();
         net.settle(Some(&rec.id)).await;
         let eps = net.db.endpoints(Some(&rec.id))?;
@@ -760,6 +761,7 @@ impl Engine {
         }
         ns_paths.insert("network", path);
         self.write_net_files(rec, dir)?;
+        tracing::debug!(container = %rec.id, networks = eps.len(), net_us = t0.elapsed().as_micros() as u64, "networks attached");
         Ok(())
     }
 
