@@ -765,3 +765,90 @@ fn compose_client_reaches_server_by_service_name_and_down_removes_everything() {
     );
     assert!(!d.ok(&["volume", "ls", "-q"]).contains(&proj));
 }
+
+#[test]
+fn dns_options_static_ip_mac_and_container_network_mode() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    // The default bridge: --dns/--dns-search/--add-host land in the container's files.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "example.test",
+        "--add-host",
+        "db:192.0.2.7",
+        "--add-host",
+        "gw:host-gateway",
+        IMG,
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf /etc/hosts",
+    ]);
+    assert!(out.contains("nameserver 192.0.2.53"), "{out}");
+    assert!(out.contains("search example.test"), "{out}");
+    assert!(out.contains("192.0.2.7\tdb"), "{out}");
+    let gw = d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        "bridge",
+    ]);
+    assert!(out.contains(&format!("{gw}\tgw")), "{out}");
+    // A user network: --ip and --mac-address are honoured, and the embedded DNS is used.
+    let net = net_name("ipn");
+    let _g = Nets(&d, vec![net.clone()]);
+    let sub = subnet(10);
+    let ip = format!("{}.77", &sub[..sub.len() - 5]);
+    d.ok(&["network", "create", "--subnet", &sub, &net]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fixed",
+        "--network",
+        &net,
+        "--ip",
+        &ip,
+        "--mac-address",
+        "02:42:de:ad:be:ef",
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let fmt = format!(
+        "{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}} {{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}"
+    );
+    assert_eq!(d.inspect("fixed", &fmt), format!("{ip} 02:42:de:ad:be:ef"));
+    let link = d.ok(&["exec", "fixed", "ip", "-o", "link", "show", "eth0"]);
+    assert!(link.contains("02:42:de:ad:be:ef"), "{link}");
+    let rc = d.ok(&["exec", "fixed", "cat", "/etc/resolv.conf"]);
+    assert!(
+        rc.starts_with(&format!("nameserver {}.1", &sub[..sub.len() - 5])),
+        "{rc}"
+    );
+    // The same address twice is refused.
+    let out = d.docker(&["run", "--rm", "--network", &net, "--ip", &ip, IMG, "true"]);
+    assert!(!out.status.success());
+    // container:ID shares the namespace, so the same address shows there.
+    let shared = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:fixed",
+        IMG,
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(shared.contains(&ip), "{shared}");
+    d.ok(&["rm", "-f", "fixed"]);
+}
