@@ -530,3 +530,49 @@ fn stats_and_update_of_a_running_container() {
     ]);
     assert_eq!(none.lines().count(), 2, "{none}");
 }
+
+/// `docker cp CONTAINER:DIR/. DEST` copies the directory's contents into DEST (the archive's
+/// entries are `./…`, which the docker CLI rebases onto DEST), with long names intact.
+#[test]
+fn cp_dir_contents_with_dot_lands_inside_the_destination() {
+    prereqs!();
+    let d = Daemon::start();
+    run_sleeper(&d, "cpdot");
+    let long = "n".repeat(120);
+    d.ok(&[
+        "exec",
+        "cpdot",
+        "sh",
+        "-c",
+        &format!("mkdir -p /src/sub && echo a > /src/a && echo b > /src/sub/b && echo l > /src/sub/{long} && ln /src/a /src/hard"),
+    ]);
+    let dest = d.dir.path().join("dest");
+    std::fs::create_dir_all(&dest).unwrap();
+    d.ok(&["cp", "cpdot:/src/.", dest.to_str().unwrap()]);
+    let read =
+        |p: &str| std::fs::read_to_string(dest.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("a"), "a\n");
+    assert_eq!(read("hard"), "a\n");
+    assert_eq!(read("sub/b"), "b\n");
+    assert_eq!(read(&format!("sub/{long}")), "l\n");
+    assert!(
+        !d.dir.path().join("a").exists(),
+        "nothing beside the destination"
+    );
+    d.ok(&["rm", "-f", "cpdot"]);
+}
+
+/// The stock `docker system prune -f` works (it also prunes the build cache, which berth
+/// does not have) and removes stopped containers.
+#[test]
+fn docker_system_prune_removes_stopped_containers() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["run", "--name", "gone", "--network", "none", IMG, "true"]);
+    run_sleeper(&d, "stays");
+    let out = d.docker(&["system", "prune", "-f"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Total reclaimed space"), "{}", stdout(&out));
+    assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]), "stays");
+    d.ok(&["rm", "-f", "stays"]);
+}

@@ -296,13 +296,60 @@ impl<W: Write> TarOut<W> {
         h
     }
 
+    /// Appends an entry named exactly `name` (and `link`): the tar crate's own path setters
+    /// drop a leading `./`, which the docker CLI needs to rebase the entries of a
+    /// `SRC/.` copy. Names longer than the header's 100 bytes go in GNU long-name records.
+    fn put(
+        &mut self,
+        h: &mut tar::Header,
+        name: &str,
+        link: Option<&[u8]>,
+        data: impl Read,
+    ) -> io::Result<()> {
+        fn long(
+            b: &mut tar::Builder<impl Write>,
+            kind: tar::EntryType,
+            v: &[u8],
+        ) -> io::Result<()> {
+            let mut lh = tar::Header::new_gnu();
+            lh.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+            lh.set_mode(0o644);
+            lh.set_uid(0);
+            lh.set_gid(0);
+            lh.set_mtime(0);
+            lh.set_size(v.len() as u64 + 1);
+            lh.set_entry_type(kind);
+            lh.set_cksum();
+            b.append(&lh, v.chain(&[0u8][..]))
+        }
+        let name = name.as_bytes();
+        if name.len() > 100 {
+            long(&mut self.b, tar::EntryType::GNULongName, name)?;
+        }
+        if let Some(l) = link
+            && l.len() > 100
+        {
+            long(&mut self.b, tar::EntryType::new(b'K'), l)?;
+        }
+        let old = h.as_old_mut();
+        old.name = [0; 100];
+        let n = name.len().min(100);
+        old.name[..n].copy_from_slice(&name[..n]);
+        if let Some(l) = link {
+            old.linkname = [0; 100];
+            let n = l.len().min(100);
+            old.linkname[..n].copy_from_slice(&l[..n]);
+        }
+        h.set_cksum();
+        self.b.append(h, data)
+    }
+
     /// Writes the entry `name` of directory `dir` (or `fd` itself for the top entry).
     fn entry(&mut self, fd: OwnedFd, st: &rustix::fs::Stat, path: &str) -> io::Result<()> {
         match FileType::from_raw_mode(st.st_mode) {
             FileType::Directory => {
                 let mut h = Self::header(st, tar::EntryType::Directory);
-                self.b
-                    .append_data(&mut h, format!("{path}/"), io::empty())?;
+                self.put(&mut h, &format!("{path}/"), None, io::empty())?;
                 let dir = rustix::fs::openat(
                     &fd,
                     ".",
@@ -335,7 +382,7 @@ impl<W: Write> TarOut<W> {
                     };
                     let cst = rustix::fs::fstat(&child)?;
                     let p = format!("{path}/{}", n.to_string_lossy());
-                    self.entry(child, &cst, p.trim_start_matches("./"))?;
+                    self.entry(child, &cst, &p)?;
                 }
                 Ok(())
             }
@@ -344,7 +391,8 @@ impl<W: Write> TarOut<W> {
                     let key = (st.st_dev, st.st_ino);
                     if let Some(first) = self.links.get(&key) {
                         let mut h = Self::header(st, tar::EntryType::Link);
-                        return self.b.append_link(&mut h, path, first.clone());
+                        let first = first.clone();
+                        return self.put(&mut h, path, Some(first.as_bytes()), io::empty());
                     }
                     self.links.insert(key, path.to_owned());
                 }
@@ -357,13 +405,12 @@ impl<W: Write> TarOut<W> {
                 )?);
                 let mut h = Self::header(st, tar::EntryType::Regular);
                 h.set_size(st.st_size as u64);
-                self.b.append_data(&mut h, path, f.take(st.st_size as u64))
+                self.put(&mut h, path, None, f.take(st.st_size as u64))
             }
             FileType::Symlink => {
                 let target = rustix::fs::readlinkat(&fd, "", Vec::new())?;
                 let mut h = Self::header(st, tar::EntryType::Symlink);
-                self.b
-                    .append_link(&mut h, path, OsStr::from_bytes(target.as_bytes()))
+                self.put(&mut h, path, Some(target.as_bytes()), io::empty())
             }
             k @ (FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo) => {
                 let kind = match k {
@@ -374,7 +421,7 @@ impl<W: Write> TarOut<W> {
                 let mut h = Self::header(st, kind);
                 h.set_device_major(rustix::fs::major(st.st_rdev))?;
                 h.set_device_minor(rustix::fs::minor(st.st_rdev))?;
-                self.b.append_data(&mut h, path, io::empty())
+                self.put(&mut h, path, None, io::empty())
             }
             // Sockets are not archived (as with Docker).
             _ => Ok(()),
