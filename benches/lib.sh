@@ -11,6 +11,7 @@
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BERTHD_PID=
 DOCKERD_PID=
+BERTHD_NET=
 BENCH_DIRS=()
 
 bench_berthd() {
@@ -21,7 +22,18 @@ bench_berthd() {
     # The shim starts once per container: the static build (make shim-static) when there is one.
     local shim=$BENCH_ROOT/target/static/release/berth-shim
     [ -x "$shim" ] || shim=$BENCH_ROOT/target/release/berth-shim
-    echo "shim-binary = \"$shim\"" >"$dir/daemon.toml"
+    # Its own bridge, subnet and iptables chains, and the host's ip_forward left alone: a
+    # bench daemon must not change the host's default network setup.
+    local n=$((RANDOM % 200 + 20))
+    BERTHD_NET="bbench$n -B$n"
+    cat >"$dir/daemon.toml" <<TOML
+shim-binary = "$shim"
+bridge = "bbench$n"
+bip = "10.$n.77.1/24"
+iptables-chain-suffix = "-B$n"
+ip-forward = false
+cgroup-favordynmods = false
+TOML
     "$BENCH_ROOT/target/release/berthd" --data-root "$dir/d" --exec-root "$dir/e" \
         -H "unix://$dir/s" --config-file "$dir/daemon.toml" --log-level warn 2>"$dir/berthd.log" &
     BERTHD_PID=$!
@@ -70,12 +82,32 @@ _bench_stop() {
     wait "$pid" 2>/dev/null || true
 }
 
+# Deletes the jumps to, and the chains, whose names end in $1 (iptables-save parsing).
+bench_drop_chains() {
+    local suffix=$1 t table line c
+    for t in iptables ip6tables; do
+        command -v "$t-save" >/dev/null || continue
+        for table in nat filter; do
+            "$t-save" -t "$table" 2>/dev/null | grep -E "^-A [A-Z]+ .*-j BERTH[A-Z-]*$suffix( |\$)" |
+                sed 's/^-A /-D /' | while read -r line; do $t -t "$table" $line 2>/dev/null || true; done
+            for c in $("$t-save" -t "$table" 2>/dev/null | grep -oE "^:BERTH[A-Z-]*$suffix " | tr -d ': '); do
+                $t -t "$table" -F "$c" 2>/dev/null || true
+                $t -t "$table" -X "$c" 2>/dev/null || true
+            done
+        done
+    done
+}
+
 bench_cleanup() {
     _bench_cg2_restore || echo "could not restore the cgroup2 mount options: $BENCH_CG2_RESTORE" >&2
     [ -z "${BERTHD_SOCK:-}" ] || bench_rm_all "$BERTHD_SOCK"
     [ -z "${DOCKERD_SOCK:-}" ] || bench_rm_all "$DOCKERD_SOCK"
     [ -z "$BERTHD_PID" ] || _bench_stop "$BERTHD_PID"
     [ -z "$DOCKERD_PID" ] || _bench_stop "$DOCKERD_PID"
+    if [ -n "${BERTHD_NET:-}" ]; then
+        ip link del "${BERTHD_NET% *}" 2>/dev/null || true
+        bench_drop_chains "${BERTHD_NET#* }"
+    fi
     local d
     for d in "${BENCH_DIRS[@]}"; do
         awk -v d="$d" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r \

@@ -22,23 +22,10 @@ cargo build --release -q -p berthd -p berth-shim
 nb=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/examples/netbench
 bin=$(dirname "$(dirname "$nb")")
 
+# shellcheck source=benches/lib.sh
+. "$(dirname "$0")/lib.sh"
 work=$(mktemp -d /tmp/bn.XXXXXX)
 berthd_pid= dockerd_pid=
-# Deletes the jumps to, and the chains, whose names end in $1 (iptables-save parsing).
-drop_chains() {
-    local suffix=$1 table line
-    for t in iptables ip6tables; do
-        command -v "$t-save" >/dev/null || continue
-        for table in nat filter; do
-            "$t-save" -t "$table" 2>/dev/null | grep -E "^-A [A-Z]+ .*-j BERTH[A-Z-]*$suffix( |\$)" |
-                sed 's/^-A /-D /' | while read -r line; do $t -t "$table" $line 2>/dev/null || true; done
-            for c in $("$t-save" -t "$table" 2>/dev/null | grep -oE "^:BERTH[A-Z-]*$suffix " | tr -d ': '); do
-                $t -t "$table" -F "$c" 2>/dev/null || true
-                $t -t "$table" -X "$c" 2>/dev/null || true
-            done
-        done
-    done
-}
 cleanup() {
     "$nb" teardown || true
     if [ -n "$berthd_pid" ]; then
@@ -53,7 +40,7 @@ cleanup() {
     fi
     ip link del btdock1 2>/dev/null || true
     ip link del btbench1 2>/dev/null || true
-    drop_chains -BENCHD
+    bench_drop_chains -BENCHD
     for m in $(awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
         umount -l "$m" 2>/dev/null || true
     done
