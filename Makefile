@@ -88,6 +88,7 @@ bench: build
 	benches/runtime.sh $(RUNTIME_STATIC)
 	SKIP_BUILD=1 benches/daemon.sh
 	SKIP_BUILD=1 benches/density.sh
+	SKIP_BUILD=1 benches/attach.sh
 
 clean:
 	$(CARGO) clean
