@@ -11,7 +11,8 @@ if [[ -z "${BERTH:-}" || -z "${BERTHD:-}" ]]; then
     BERTH=${BERTH:-$PWD/target/release/berth}
     BERTHD=${BERTHD:-$PWD/target/release/berthd}
 fi
-tmp=$(mktemp -d /tmp/berth-bench-cli.XXXXXX)
+BERTH=$(realpath "$BERTH") BERTHD=$(realpath "$BERTHD")
+tmp=$(mktemp -d /tmp/bc.XXXXXX)  # short: shim sockets live under the exec root
 # A bridge, subnet and iptables chains of this run's own (other berthds may be running).
 key=$(( $$ % 10000 ))
 bridge="bcli$key" suffix="-cli$key"
@@ -50,3 +51,40 @@ for cmd in ("version", "ps"):
         print(f"{cmd} ({stat}): berth {b[stat]*1000:.2f} ms, docker {d[stat]*1000:.2f} ms, "
               f"docker/berth = {d[stat]/b[stat]:.1f}x")
 PY
+
+# End to end: `berth run --rm --network none IMG true` (CLI → berthd → shim → runtime, the
+# container created, run, reaped and removed) vs crun alone running the same busybox root
+# filesystem from a prepared bundle (`runc spec`, /bin/true, no seccomp). Target: within 2 ×
+# of crun. One hyperfine run, in a mount namespace without /sys/fs/cgroup/unified (crun 1.8
+# refuses this hybrid host otherwise; berthd, outside it, is unaffected).
+if command -v crun >/dev/null && command -v busybox >/dev/null; then
+    b=$tmp/bundle
+    mkdir -p "$b/rootfs/bin"
+    cp "$(command -v busybox)" "$b/rootfs/bin/busybox"
+    for a in true sh; do ln -s busybox "$b/rootfs/bin/$a"; done
+    tar -C "$b/rootfs" -cf "$tmp/bb.tar" .
+    "$BERTH" import "$tmp/bb.tar" berth-bench:bb >/dev/null
+    (cd "$b" && crun spec)
+    python3 - "$b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/true"]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+    unshare -m bash -c "
+        umount /sys/fs/cgroup/unified 2>/dev/null || true
+        cd '$b' && hyperfine -N --warmup 5 --export-json '$tmp/run.json' \
+            '$BERTH run --rm --network none berth-bench:bb /bin/true' \
+            'crun --root $tmp/crun run c1'"
+    python3 - "$tmp/run.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+b, c = r[0], r[1]
+for stat in ("mean", "median"):
+    print(f"run --rm ({stat}): berth {b[stat]*1000:.2f} ms, crun {c[stat]*1000:.2f} ms, "
+          f"berth/crun = {b[stat]/c[stat]:.2f}x (target <= 2x)")
+PY
+else
+    echo "crun or busybox missing: end-to-end run skipped" >&2
+fi
