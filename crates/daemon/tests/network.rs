@@ -852,3 +852,68 @@ fn dns_options_static_ip_mac_and_container_network_mode() {
     assert!(shared.contains(&ip), "{shared}");
     d.ok(&["rm", "-f", "fixed"]);
 }
+
+/// The pre-defined networks are listed and inspected as dockerd's (`bridge`, `host`,
+/// `none` with the `null` driver), a `--network host` container shows in `host`'s
+/// members, and none of them can be removed.
+#[test]
+fn predefined_networks_are_listed_inspected_and_kept() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let ls = d.ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Scope}}",
+    ]);
+    let mut rows: Vec<&str> = ls.lines().collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        ["bridge bridge local", "host host local", "none null local"]
+    );
+    assert_eq!(
+        d.ok(&["network", "ls", "-q", "--filter", "type=custom"]),
+        "",
+        "the pre-defined networks are builtin"
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "onhost",
+        "--network",
+        "host",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "inspect",
+            "host",
+            "--format",
+            "{{range .Containers}}{{.Name}}{{end}}"
+        ]),
+        "onhost"
+    );
+    let id = d.ok(&["network", "inspect", "none", "--format", "{{.Id}}"]);
+    assert_eq!(id.len(), 64);
+    assert_eq!(
+        d.ok(&["network", "inspect", &id[..12], "--format", "{{.Name}}"]),
+        "none"
+    );
+    for n in ["bridge", "host", "none"] {
+        let out = d.docker(&["network", "rm", n]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("pre-defined network"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    d.ok(&["rm", "-f", "onhost"]);
+}

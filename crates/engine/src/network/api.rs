@@ -66,12 +66,70 @@ impl Engine {
         })
     }
 
+    /// The pre-defined `host` and `none` networks (drivers `host` and `null`), as dockerd
+    /// lists them: not stored, their IDs derived from the default bridge network's, and the
+    /// running containers in that mode as their members.
+    fn builtin_networks(&self, net: &Networks) -> Vec<NetworkRecord> {
+        use sha2::Digest;
+        let Some(bridge) = net.all().into_iter().find(|n| n.name == "bridge") else {
+            return Vec::new();
+        };
+        [("host", "host"), ("none", "null")]
+            .into_iter()
+            .map(|(name, driver)| {
+                let id = hex::encode(sha2::Sha256::digest(format!("{}/{name}", bridge.id)));
+                NetworkRecord {
+                    id,
+                    name: name.into(),
+                    driver: driver.into(),
+                    subnet: None,
+                    gateway: None,
+                    ip_range: None,
+                    internal: false,
+                    default: true,
+                    options: Default::default(),
+                    labels: Default::default(),
+                    bridge: String::new(),
+                    state: Default::default(),
+                    ..bridge.clone()
+                }
+            })
+            .collect()
+    }
+
+    fn builtin_json(&self, net: &Networks, n: &NetworkRecord) -> Value {
+        let mut v = self.network_json(net, n);
+        let mut members = serde_json::Map::new();
+        for c in self.all() {
+            let r = c.rec();
+            if r.state.running && r.host_config.network_mode == n.name {
+                members.insert(
+                    r.id.clone(),
+                    json!({"Name": c.name(), "EndpointID": "", "MacAddress": "",
+                           "IPv4Address": "", "IPv6Address": ""}),
+                );
+            }
+        }
+        v["Containers"] = Value::Object(members);
+        v["EnableIPv4"] = json!(n.name == "host");
+        v
+    }
+
+    /// A pre-defined `host`/`none` network by name, full ID or ID prefix.
+    fn find_builtin(&self, net: &Networks, key: &str) -> Option<NetworkRecord> {
+        self.builtin_networks(net)
+            .into_iter()
+            .find(|n| n.name == key || (key.len() >= 3 && n.id.starts_with(key)))
+    }
+
     /// `GET /networks` with Docker's filters (name, id, driver, label, type).
     pub fn network_list(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Value>> {
         let net = self.networks()?;
         let has = |k: &str| filters.get(k).filter(|v| !v.is_empty());
         let mut out = Vec::new();
-        for n in net.all() {
+        let builtins = self.builtin_networks(net);
+        let names: Vec<String> = builtins.iter().map(|n| n.name.clone()).collect();
+        for n in net.all().into_iter().chain(builtins) {
             if let Some(v) = has("name")
                 && !v.iter().any(|x| n.name.contains(x.as_str()))
             {
@@ -102,14 +160,24 @@ impl Engine {
                     continue;
                 }
             }
-            out.push(self.network_json(net, &n));
+            out.push(if names.contains(&n.name) && n.default {
+                self.builtin_json(net, &n)
+            } else {
+                self.network_json(net, &n)
+            });
         }
         Ok(out)
     }
 
     pub fn network_inspect(&self, key: &str) -> Result<Value> {
         let net = self.networks()?;
-        Ok(self.network_json(net, &net.find(key)?))
+        match net.find(key) {
+            Ok(n) => Ok(self.network_json(net, &n)),
+            Err(e) => match self.find_builtin(net, key) {
+                Some(n) => Ok(self.builtin_json(net, &n)),
+                None => Err(e),
+            },
+        }
     }
 
     /// `POST /networks/create`: returns the new ID.
@@ -245,6 +313,12 @@ impl Engine {
     pub async fn network_remove(&self, key: &str) -> Result<()> {
         let net = self.networks()?.clone();
         let _op = net.op.lock().await;
+        if let Some(b) = self.find_builtin(&net, key) {
+            return Err(EngineError::InvalidArgument(format!(
+                "{} is a pre-defined network and cannot be removed",
+                b.name
+            )));
+        }
         let n = net.find(key)?;
         if n.default {
             return Err(EngineError::InvalidArgument(format!(
