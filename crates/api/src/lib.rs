@@ -35,9 +35,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/images/json", get(images::list))
         .route(
             "/images/{*rest}",
-            get(images::get)
-                .post(images::post)
-                .delete(images::delete),
+            get(images::get).post(images::post).delete(images::delete),
         )
         .route("/commit", post(images::commit))
         .route("/auth", post(images::auth))

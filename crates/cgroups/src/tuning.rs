@@ -51,12 +51,13 @@ pub fn set_favordynmods(mount: &Path, super_opts: &str, on: bool) -> Result<(), 
         opts.push("favordynmods");
     }
     let data = opts.join(",");
-    rustix::mount::mount_remount(mount, rustix::mount::MountFlags::empty(), data.as_str())
-        .map_err(|e| Error::Write {
+    rustix::mount::mount_remount(mount, rustix::mount::MountFlags::empty(), data.as_str()).map_err(
+        |e| Error::Write {
             path: mount.to_owned(),
             value: format!("remount {data:?}"),
             source: e.into(),
-        })
+        },
+    )
 }
 
 /// Turns `favordynmods` on for the host's cgroup2 mount. Returns whether it changed

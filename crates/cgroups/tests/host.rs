@@ -674,10 +674,20 @@ fn favordynmods_toggles_and_keeps_the_other_mount_options() {
     tuning::set_favordynmods(&mp, &before, false).unwrap();
     assert!(!tuning::favordynmods().unwrap());
     let off = tuning::cgroup2_mount().unwrap().unwrap().1;
-    assert!(tuning::enable_favordynmods().unwrap(), "it was off: enabling changes it");
+    assert!(
+        tuning::enable_favordynmods().unwrap(),
+        "it was off: enabling changes it"
+    );
     assert!(tuning::favordynmods().unwrap());
-    assert!(!tuning::enable_favordynmods().unwrap(), "already on: nothing to do");
+    assert!(
+        !tuning::enable_favordynmods().unwrap(),
+        "already on: nothing to do"
+    );
     let on = tuning::cgroup2_mount().unwrap().unwrap().1;
-    assert_eq!(others(&on), others(&before), "other options kept: {before} → {on}");
+    assert_eq!(
+        others(&on),
+        others(&before),
+        "other options kept: {before} → {on}"
+    );
     assert_eq!(others(&off), others(&before));
 }

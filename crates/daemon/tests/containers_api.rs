@@ -572,7 +572,11 @@ fn docker_system_prune_removes_stopped_containers() {
     run_sleeper(&d, "stays");
     let out = d.docker(&["system", "prune", "-f"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Total reclaimed space"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Total reclaimed space"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]), "stays");
     d.ok(&["rm", "-f", "stays"]);
 }

@@ -208,7 +208,10 @@ impl Engine {
             &mut config,
             &mut host_config,
             networking_config.as_ref(),
-            image_cfg.config.as_ref().and_then(|c| c.exposed_ports.as_ref()),
+            image_cfg
+                .config
+                .as_ref()
+                .and_then(|c| c.exposed_ports.as_ref()),
         )?;
         let policy = host_config.restart_policy.name.as_str();
         if !matches!(
