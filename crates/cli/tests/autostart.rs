@@ -29,9 +29,24 @@ fn berth(args: &[&str], no_autostart: bool) -> std::process::Output {
     c.output().unwrap()
 }
 
-/// Kills the berthd we started and removes the default dirs it made, even on failure.
+/// Kills the berthd we started and removes the default dirs it made, and the default
+/// network's bridge and iptables chains when they did not exist before, even on failure.
 struct Cleanup {
     pid: Option<i32>,
+    net_was_there: bool,
+    /// The host's ip_forward before (the default daemon turns it on, as dockerd does).
+    ip_forward: Option<String>,
+}
+
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+/// Whether the default daemon's bridge or chains exist.
+fn default_network_exists() -> bool {
+    Path::new("/sys/class/net/berth0").exists()
+        || Command::new("iptables")
+            .args(["-n", "-L", "BERTH-FORWARD"])
+            .output()
+            .is_ok_and(|o| o.status.success())
 }
 
 impl Drop for Cleanup {
@@ -52,6 +67,18 @@ impl Drop for Cleanup {
         for d in ["/run/berth", "/var/lib/berth", "/var/log/berth"] {
             let _ = std::fs::remove_dir_all(d);
         }
+        if !self.net_was_there {
+            let cfg = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(
+                cfg.path(),
+                "bridge = \"berth0\"\niptables-chain-suffix = \"\"\n",
+            )
+            .unwrap();
+            common::netiso::cleanup(cfg.path());
+        }
+        if let Some(v) = &self.ip_forward {
+            let _ = std::fs::write(IP_FORWARD, v);
+        }
     }
 }
 
@@ -67,7 +94,11 @@ fn berth_starts_berthd_when_nothing_answers_at_the_default_socket() {
         eprintln!("skipping: the default berth roots are in use on this machine");
         return;
     }
-    let mut cleanup = Cleanup { pid: None };
+    let mut cleanup = Cleanup {
+        pid: None,
+        net_was_there: default_network_exists(),
+        ip_forward: std::fs::read_to_string(IP_FORWARD).ok(),
+    };
     let off = berth(&["version"], true);
     assert_eq!(off.status.code(), Some(1));
     assert!(

@@ -88,7 +88,7 @@ pub fn image_tool() -> PathBuf {
 #[path = "../../../../tests/support/busybox.rs"]
 mod busybox;
 #[path = "../../../../tests/support/netiso.rs"]
-mod netiso;
+pub mod netiso;
 pub use busybox::{busybox_tar, have_prereqs};
 
 pub struct Daemon {
