@@ -146,21 +146,22 @@ pub fn list_extra(
     limit: Option<usize>,
 ) -> ApiResult<Vec<Value>> {
     let f = filters(q)?;
-    let created_of = |name: &str| -> ApiResult<i64> {
-        let id = e.get(name)?.id.clone();
-        Ok(e.list(true, None, &HashMap::new())?
-            .iter()
-            .find(|c| c["Id"] == id.as_str())
-            .and_then(|c| c["Created"].as_i64())
-            .unwrap_or(0))
+    // Creation times to the nanosecond: containers made within one second keep their order
+    // (the list's `Created` is in whole seconds).
+    let created_ns = |key: &str| -> Option<i128> {
+        let c = e.get(key).ok()?;
+        berth_engine::logs::rfc3339_nanos(&c.rec().created)
     };
+    let entry_ns = |c: &Value| c["Id"].as_str().and_then(created_ns).unwrap_or(0);
     if let Some(b) = f.get("before").and_then(|v| v.first()) {
-        let t = created_of(b)?;
-        list.retain(|c| c["Created"].as_i64().unwrap_or(0) < t);
+        e.get(b)?;
+        let t = created_ns(b).unwrap_or(0);
+        list.retain(|c| entry_ns(c) < t);
     }
     if let Some(s) = f.get("since").and_then(|v| v.first()) {
-        let t = created_of(s)?;
-        list.retain(|c| c["Created"].as_i64().unwrap_or(0) > t);
+        e.get(s)?;
+        let t = created_ns(s).unwrap_or(0);
+        list.retain(|c| entry_ns(c) > t);
     }
     if let Some(h) = f.get("health").filter(|v| !v.is_empty()) {
         for v in h {
