@@ -67,6 +67,9 @@ pub fn busybox_tarball(dir: &Path) -> PathBuf {
 
 #[path = "../../../../tests/support/busybox.rs"]
 mod busybox;
+#[path = "../../../../tests/support/leftovers.rs"]
+pub mod leftovers;
+pub use leftovers::{CONTROLLERS, kill_cgroup, kill_pid};
 #[path = "../../../../tests/support/netiso.rs"]
 mod netiso;
 pub use busybox::{busybox_tar, have_prereqs};
@@ -296,36 +299,6 @@ pub fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-const CONTROLLERS: &[&str] = &[
-    "pids", "memory", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "systemd",
-    "unified", "",
-];
-
-/// SIGKILLs every process in a container's cgroups (thawing a frozen one first).
-pub fn kill_cgroup(id: &str) {
-    let _ = std::fs::write(
-        Path::new("/sys/fs/cgroup/freezer/berth")
-            .join(id)
-            .join("freezer.state"),
-        "THAWED",
-    );
-    for ctl in CONTROLLERS {
-        let cg = Path::new("/sys/fs/cgroup").join(ctl).join("berth").join(id);
-        if let Ok(procs) = std::fs::read_to_string(cg.join("cgroup.procs")) {
-            for p in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
-                kill_pid(p, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-fn kill_pid(pid: i32, sig: i32) {
-    // SAFETY: kill(2) with a pid read from our own state files; no memory involved.
-    unsafe {
-        libc::kill(pid, sig);
-    }
-}
-
 impl Drop for Daemon {
     fn drop(&mut self) {
         let ids = self.container_ids();
@@ -339,51 +312,6 @@ impl Drop for Daemon {
         }
         self.kill9();
         netiso::cleanup(&self.dir.path().join("daemon.toml"));
-        // Whatever is left: container processes (by cgroup), shims, mounts, cgroups.
-        for id in &ids {
-            for ctl in [
-                "pids", "memory", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio",
-                "systemd", "unified", "",
-            ] {
-                let cg = Path::new("/sys/fs/cgroup").join(ctl).join("berth").join(id);
-                if let Ok(procs) = std::fs::read_to_string(cg.join("cgroup.procs")) {
-                    for p in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
-                        kill_pid(p, libc::SIGKILL);
-                    }
-                }
-            }
-            if let Ok(p) =
-                std::fs::read_to_string(self.exec.join("containers").join(id).join("shim.pid"))
-                && let Ok(p) = p.trim().parse::<i32>()
-            {
-                kill_pid(p, libc::SIGKILL);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        for id in &ids {
-            let merged = self.data.join("containers").join(id).join("merged");
-            let _ = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH);
-            for ctl in [
-                "pids", "memory", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio",
-                "systemd", "unified", "",
-            ] {
-                let cg = Path::new("/sys/fs/cgroup").join(ctl).join("berth").join(id);
-                let _ = std::fs::remove_dir(&cg);
-            }
-        }
-        // Snapshot mounts of volumes etc. are not kept; anything still mounted under the
-        // temp dir is detached before removal.
-        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let root = self.dir.path().to_string_lossy().into_owned();
-            let mut mps: Vec<&str> = info
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4))
-                .filter(|m| m.starts_with(&root))
-                .collect();
-            mps.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            for m in mps {
-                let _ = rustix::mount::unmount(m, rustix::mount::UnmountFlags::DETACH);
-            }
-        }
+        leftovers::remove(&ids, &self.data, &self.exec, self.dir.path());
     }
 }
