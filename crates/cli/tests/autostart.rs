@@ -34,11 +34,7 @@ fn berth(args: &[&str], no_autostart: bool) -> std::process::Output {
 struct Cleanup {
     pid: Option<i32>,
     net_was_there: bool,
-    /// The host's ip_forward before (the default daemon turns it on, as dockerd does).
-    ip_forward: Option<String>,
 }
-
-const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 /// Whether the default daemon's bridge or chains exist.
 fn default_network_exists() -> bool {
@@ -76,9 +72,6 @@ impl Drop for Cleanup {
             .unwrap();
             common::netiso::cleanup(cfg.path());
         }
-        if let Some(v) = &self.ip_forward {
-            let _ = std::fs::write(IP_FORWARD, v);
-        }
     }
 }
 
@@ -97,7 +90,6 @@ fn berth_starts_berthd_when_nothing_answers_at_the_default_socket() {
     let mut cleanup = Cleanup {
         pid: None,
         net_was_there: default_network_exists(),
-        ip_forward: std::fs::read_to_string(IP_FORWARD).ok(),
     };
     let off = berth(&["version"], true);
     assert_eq!(off.status.code(), Some(1));
