@@ -313,14 +313,13 @@ pub fn shared_sizes(e: &Engine) -> HashMap<String, u64> {
         .unwrap_or_default()
 }
 
-/// `GET /images/json` (`filters`, `shared-size`; berth has no intermediate images, so
-/// `all` changes nothing).
+/// `GET /images/json` (`filters`, `shared-size`, `all` for intermediate images).
 pub async fn list(
     State(e): State<Arc<Engine>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let f = filters(&q)?;
-    let l = e.image_list(&f)?;
+    let l = e.image_list(&f, flag(&q, "all"))?;
     let shared = flag(&q, "shared-size").then(|| shared_sizes(&e));
     let out: Vec<Value> = l
         .iter()
@@ -454,14 +453,15 @@ pub async fn post(
     Err(not_found(&format!("/images/{rest}")))
 }
 
-/// `DELETE /images/{name}` (`force`; `noprune` has nothing to keep: berth records no
-/// parent images).
+/// `DELETE /images/{name}` (`force`, `noprune`: keep the untagged parents).
 pub async fn delete(
     State(e): State<Arc<Engine>>,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let actions = e.image_remove(&name, flag(&q, "force")).await?;
+    let actions = e
+        .image_remove(&name, flag(&q, "force"), flag(&q, "noprune"))
+        .await?;
     Ok(Json(actions_json(&actions)))
 }
 
@@ -471,7 +471,8 @@ fn actions_json(actions: &[RemoveAction]) -> Value {
             .iter()
             .map(|a| match a {
                 RemoveAction::Untagged(t) => json!({ "Untagged": t }),
-                RemoveAction::Deleted(d) => json!({ "Deleted": d.to_string() }),
+                RemoveAction::Deleted(d) | RemoveAction::DeletedLayer(d) =>
+                    json!({ "Deleted": d.to_string() }),
             })
             .collect::<Vec<_>>()
     )

@@ -51,7 +51,7 @@ impl Engine {
     pub fn emit_removal(&self, actions: &[RemoveAction]) {
         let id = actions.iter().find_map(|a| match a {
             RemoveAction::Deleted(d) => Some(d.to_string()),
-            RemoveAction::Untagged(_) => None,
+            _ => None,
         });
         for a in actions {
             match a {
@@ -62,6 +62,7 @@ impl Engine {
                 RemoveAction::Deleted(d) => {
                     self.emit_image("delete", &d.to_string(), &d.to_string())
                 }
+                RemoveAction::DeletedLayer(_) => {}
             }
         }
     }
@@ -79,22 +80,27 @@ impl Engine {
     /// `DELETE /images/{name}`, with dockerd's rules: a tag of an image that keeps other
     /// tags is only untagged; the last tag, or an ID, deletes the image. A container using
     /// the image is a conflict (409) unless `force`; a running one even then, when the
-    /// image itself would go (a forced removal of its tag only untags it).
+    /// image itself would go (a forced removal of its tag only untags it). An image other
+    /// images were committed on cannot be deleted at all (its tag can be removed). Unless
+    /// `noprune`, deleting an image also deletes its untagged parents that nothing else
+    /// needs.
     pub async fn image_remove(
         self: &Arc<Self>,
         name: &str,
         force: bool,
+        noprune: bool,
     ) -> Result<Vec<RemoveAction>> {
         let e = self.clone();
         let name = name.to_owned();
-        let actions = tokio::task::spawn_blocking(move || e.image_remove_sync(&name, force))
-            .await
-            .map_err(|err| EngineError::internal("image remove", err))??;
+        let actions =
+            tokio::task::spawn_blocking(move || e.image_remove_sync(&name, force, !noprune))
+                .await
+                .map_err(|err| EngineError::internal("image remove", err))??;
         self.emit_removal(&actions);
         Ok(actions)
     }
 
-    fn image_remove_sync(&self, name: &str, force: bool) -> Result<Vec<RemoveAction>> {
+    fn image_remove_sync(&self, name: &str, force: bool, prune: bool) -> Result<Vec<RemoveAction>> {
         let rec = self.images.resolve(name).map_err(|err| match err {
             berth_image::images::ImageError::NotFound(_) => {
                 EngineError::NotFound(format!("No such image: {}", familiar_or(name)))
@@ -102,14 +108,6 @@ impl Engine {
             other => other.into(),
         })?;
         let id = rec.id.clone();
-        let id12 = id.hex()[..12].to_owned();
-        let users: Vec<(String, bool)> = self
-            .all()
-            .iter()
-            .map(|c| c.rec())
-            .filter(|r| r.image == id.to_string())
-            .map(|r| (r.id[..12].to_owned(), r.state.running))
-            .collect();
         let (tags, digests) = self.images.references(&id);
         // One repository's references, with at most one tag (dockerd's isSingleReference).
         let single = tags.len() <= 1
@@ -126,10 +124,12 @@ impl Engine {
         let quiet = if !by_id {
             if !force
                 && single
-                && let Some((c, _)) = users.first()
+                && let Some(c) = self.image_users(&id).first()
             {
                 return Err(EngineError::Conflict(format!(
-                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {c} is using its referenced image {id12}"
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                    &c[..12],
+                    &id.hex()[..12]
                 )));
             }
             actions.push(RemoveAction::Untagged(self.images.untag(name)?));
@@ -139,19 +139,8 @@ impl Engine {
             true
         } else {
             if single {
-                if let Some((c, _)) = users.iter().find(|u| u.1) {
-                    return Err(delete_conflict(
-                        &id12,
-                        true,
-                        &format!("image is being used by running container {c}"),
-                    ));
-                }
-                if !force && let Some((c, _)) = users.first() {
-                    return Err(delete_conflict(
-                        &id12,
-                        false,
-                        &format!("image is being used by stopped container {c}"),
-                    ));
+                if let Some(c) = self.delete_conflict(&id, false, !force) {
+                    return Err(c.error(&id));
                 }
                 for t in &tags {
                     actions.push(RemoveAction::Untagged(self.images.untag(&t.to_string())?));
@@ -159,38 +148,83 @@ impl Engine {
             }
             false
         };
-        // dockerd's imageDeleteHelper: running users are hard conflicts; remaining tags
-        // and stopped users soft ones, which force overrides.
-        let has_tags = !self.images.references(&id).0.is_empty();
-        let conflict = if let Some((c, _)) = users.iter().find(|u| u.1) {
-            Some((
+        self.delete_with_parents(&id, force, prune, quiet, &mut actions)?;
+        Ok(actions)
+    }
+
+    /// dockerd's imageDeleteHelper: deletes `id` unless a conflict stands (soft ones only
+    /// without `force`), then with `prune` its parent, unforced and quietly, and so on up
+    /// the chain. `quiet` swallows a conflict while the image is still tagged, has
+    /// children or a container uses it (the caller only meant to untag it).
+    fn delete_with_parents(
+        &self,
+        id: &Digest,
+        force: bool,
+        prune: bool,
+        quiet: bool,
+        actions: &mut Vec<RemoveAction>,
+    ) -> Result<()> {
+        let (mut id, mut force, mut quiet) = (id.clone(), force, quiet);
+        loop {
+            if let Some(c) = self.delete_conflict(&id, !force, !force) {
+                let dangling = self.images.references(&id).0.is_empty()
+                    && self.images.children(&id).is_empty();
+                if quiet && (!dangling || c.used) {
+                    return Ok(());
+                }
+                return Err(c.error(&id));
+            }
+            let parent = self.images.resolve(&id.to_string())?.parent;
+            actions.extend(self.images.delete(&id, &self.container_chains())?);
+            match parent {
+                Some(p) if prune && self.images.resolve(&p.to_string()).is_ok() => {
+                    (id, force, quiet) = (p, false, true);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// dockerd's checkImageDeleteConflict: child images and running containers are hard
+    /// conflicts; remaining tags (`refs`) and stopped containers (`stopped`) soft ones,
+    /// checked only when asked.
+    fn delete_conflict(&self, id: &Digest, refs: bool, stopped: bool) -> Option<DeleteConflict> {
+        if !self.images.children(id).is_empty() {
+            return Some(DeleteConflict::new(
+                true,
+                false,
+                "image has dependent child images".into(),
+            ));
+        }
+        let users: Vec<(String, bool)> = self
+            .all()
+            .iter()
+            .map(|c| c.rec())
+            .filter(|r| r.image == id.to_string())
+            .map(|r| (r.id[..12].to_owned(), r.state.running))
+            .collect();
+        if let Some((c, _)) = users.iter().find(|u| u.1) {
+            return Some(DeleteConflict::new(
                 true,
                 true,
                 format!("image is being used by running container {c}"),
-            ))
-        } else if !force && has_tags {
-            Some((
+            ));
+        }
+        if refs && !self.images.references(id).0.is_empty() {
+            return Some(DeleteConflict::new(
                 false,
                 false,
-                "image is referenced in multiple repositories".to_owned(),
-            ))
-        } else if !force && let Some((c, _)) = users.first() {
-            Some((
+                "image is referenced in multiple repositories".into(),
+            ));
+        }
+        if stopped && let Some((c, _)) = users.first() {
+            return Some(DeleteConflict::new(
                 false,
                 true,
                 format!("image is being used by stopped container {c}"),
-            ))
-        } else {
-            None
-        };
-        if let Some((hard, used, reason)) = conflict {
-            if quiet && (has_tags || used) {
-                return Ok(actions);
-            }
-            return Err(delete_conflict(&id12, hard, &reason));
+            ));
         }
-        actions.extend(self.images.delete(&id, &self.container_chains())?);
-        Ok(actions)
+        None
     }
 
     /// Chain IDs containers sit on: their snapshots outlive a forced image removal.
@@ -203,8 +237,8 @@ impl Engine {
     }
 
     /// `POST /images/prune`: dangling images (or, with `dangling=false`, every image no
-    /// container uses), narrowed by `until` and `label`. Returns what was done and the
-    /// bytes freed.
+    /// container uses), narrowed by `until` and `label`, each with its untagged parents.
+    /// Returns what was done and the bytes freed.
     pub async fn image_prune(self: &Arc<Self>, f: &Filters) -> Result<(Vec<RemoveAction>, u64)> {
         let all = f
             .get("dangling")
@@ -216,38 +250,46 @@ impl Engine {
         let e = self.clone();
         let f = f.clone();
         tokio::task::spawn_blocking(move || {
-            // Reclaimed as dockerd counts it: the layers only the removed images had.
-            let unique: HashMap<Digest, u64> = e
+            // Reclaimed as dockerd counts it: the sizes of the layers that went.
+            let sizes: HashMap<Digest, u64> = e
                 .images
-                .disk_usage()?
-                .per_image
+                .snapshots()
+                .list()
+                .map_err(berth_image::images::ImageError::from)?
                 .into_iter()
-                .map(|u| (u.id, u.unique_size))
+                .map(|s| (s.chain_id, s.size))
                 .collect();
+            let images = e.images.list()?;
+            let parents: std::collections::HashSet<&str> =
+                images.iter().map(|i| i.parent_id.as_str()).collect();
             let mut actions = Vec::new();
-            for img in e.images.list()? {
+            // Newest first: children go before the parents they would otherwise pin.
+            for img in &images {
                 let id = Digest::parse(&img.id).map_err(|err| EngineError::internal("id", err))?;
-                if (!all && !img.repo_tags.is_empty())
+                if (!all && (!img.repo_tags.is_empty() || parents.contains(img.id.as_str())))
                     || !e.image_users(&id).is_empty()
                     || until.is_some_and(|t| img.created >= t)
                     || !labels_match(&img.labels, &f)
                 {
                     continue;
                 }
-                match e.image_remove_sync(&img.id, true) {
-                    Ok(a) => actions.extend(a),
-                    Err(EngineError::NotFound(_)) => {}
+                match e.image_remove_sync(&img.id, true, true) {
+                    Ok(a) => {
+                        e.emit_removal(&a);
+                        actions.extend(a);
+                    }
+                    // Gone with a child pruned before it, or still some image's parent.
+                    Err(EngineError::NotFound(_) | EngineError::Conflict(_)) => {}
                     Err(err) => return Err(err),
                 }
             }
             let freed = actions
                 .iter()
                 .filter_map(|a| match a {
-                    RemoveAction::Deleted(d) => unique.get(d).copied(),
-                    RemoveAction::Untagged(_) => None,
+                    RemoveAction::DeletedLayer(c) => sizes.get(c).copied(),
+                    _ => None,
                 })
                 .sum::<u64>();
-            e.emit_removal(&actions);
             e.emit("image", "prune", "", [("reclaimed", freed.to_string())]);
             Ok((actions, freed))
         })
@@ -256,8 +298,9 @@ impl Engine {
     }
 
     /// `GET /images/json` with Docker's filters: `dangling`, `reference` (glob on the
-    /// familiar name), `label`, `before`, `since`, `until`.
-    pub fn image_list(&self, f: &Filters) -> Result<Vec<ImageSummary>> {
+    /// familiar name), `label`, `before`, `since`, `until`. Untagged images that others
+    /// were committed on (intermediate images) only with `all`, and never as dangling.
+    pub fn image_list(&self, f: &Filters, all: bool) -> Result<Vec<ImageSummary>> {
         let anchor = |key: &str| -> Result<Option<i64>> {
             match f.get(key).and_then(|v| v.first()) {
                 Some(name) => {
@@ -277,10 +320,17 @@ impl Engine {
             .get("dangling")
             .and_then(|v| v.first())
             .map(|d| d == "true" || d == "1");
+        let images = self.images.list()?;
+        let parents: std::collections::HashSet<String> =
+            images.iter().map(|i| i.parent_id.clone()).collect();
         let mut out = Vec::new();
-        for mut img in self.images.list()? {
+        for mut img in images {
             if let Some(d) = dangling
                 && d != img.repo_tags.is_empty()
+            {
+                continue;
+            }
+            if img.repo_tags.is_empty() && parents.contains(&img.id) && (!all || dangling.is_some())
             {
                 continue;
             }
@@ -409,15 +459,32 @@ impl Engine {
     }
 }
 
-fn delete_conflict(id12: &str, hard: bool, reason: &str) -> EngineError {
-    let how = if hard {
-        "cannot be forced"
-    } else {
-        "must be forced"
-    };
-    EngineError::Conflict(format!(
-        "conflict: unable to delete {id12} ({how}) - {reason}"
-    ))
+/// Why an image cannot be deleted: `hard` ones not even by force; `used` when a container
+/// is the reason.
+struct DeleteConflict {
+    hard: bool,
+    used: bool,
+    reason: String,
+}
+
+impl DeleteConflict {
+    fn new(hard: bool, used: bool, reason: String) -> DeleteConflict {
+        DeleteConflict { hard, used, reason }
+    }
+
+    /// The 409 with dockerd's wording.
+    fn error(&self, id: &Digest) -> EngineError {
+        let how = if self.hard {
+            "cannot be forced"
+        } else {
+            "must be forced"
+        };
+        EngineError::Conflict(format!(
+            "conflict: unable to delete {} ({how}) - {}",
+            &id.hex()[..12],
+            self.reason
+        ))
+    }
 }
 
 /// `name` as dockerd names a missing image: with `:latest` when it has no tag or digest.

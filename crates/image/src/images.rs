@@ -200,7 +200,11 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoveAction {
     Untagged(String),
+    /// An image (its ID).
     Deleted(Digest),
+    /// A layer the deleted image was the last to use (its chain ID): dockerd lists these
+    /// as `Deleted` too, after the image.
+    DeletedLayer(Digest),
 }
 
 /// Effect of a garbage collection.
@@ -682,6 +686,17 @@ impl ImageStore {
         Ok(r.familiar())
     }
 
+    /// Images committed on `id` (Docker's child images): while one exists, `id` cannot be
+    /// deleted, and an untagged `id` is an intermediate image, not a dangling one.
+    pub fn children(&self, id: &Digest) -> Vec<Digest> {
+        self.lock()
+            .images
+            .values()
+            .filter(|r| r.parent.as_ref() == Some(id))
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
     /// The tags and repo digests an image has (canonical references).
     pub fn references(&self, id: &Digest) -> (Vec<Reference>, Vec<Reference>) {
         let m = self.lock();
@@ -701,13 +716,22 @@ impl ImageStore {
 
     /// Deletes an image outright: its remaining tags and repo digests (each reported
     /// untagged), its record, then whatever blobs and snapshots nothing else needs, keeping
-    /// `keep_chains` (what containers sit on). The caller has made the policy decisions.
+    /// `keep_chains` (what containers sit on); the layers that went are reported after the
+    /// image, top first, as dockerd's are. The caller has made the policy decisions.
     pub fn delete(
         &self,
         id: &Digest,
         keep_chains: &HashSet<Digest>,
     ) -> Result<Vec<RemoveAction>, ImageError> {
         let mut actions = Vec::new();
+        let rec = self.resolve(&id.to_string())?;
+        // An unreadable config only costs the layer lines, not the deletion.
+        let mut layers = self
+            .manifest_and_config(&rec)
+            .map(|(_, cfg)| chain_ids(&cfg.rootfs.diff_ids))
+            .unwrap_or_default();
+        layers.reverse();
+        layers.retain(|c| matches!(self.snapshots.get(c), Ok(Some(_))));
         {
             let mut m = self.lock();
             let Some(rec) = m.images.get(id).cloned() else {
@@ -727,6 +751,11 @@ impl ImageStore {
             self.save(&mut m)?;
         }
         self.gc(keep_chains)?;
+        for c in layers {
+            if self.snapshots.get(&c)?.is_none() {
+                actions.push(RemoveAction::DeletedLayer(c));
+            }
+        }
         Ok(actions)
     }
 

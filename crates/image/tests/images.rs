@@ -172,6 +172,33 @@ fn prune_removes_dangling_images_but_keeps_shared_layers() {
 }
 
 #[test]
+fn delete_names_the_layers_that_went_and_children_their_parent() {
+    let t = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(t.path()).unwrap();
+    let parent = add(&s, b"shared", "parent", None);
+    let child = add(&s, b"shared", "child", Some("child:1"));
+    s.set_parent(&child.config, &parent.config).unwrap();
+    assert_eq!(s.children(&parent.config), std::slice::from_ref(&child.config));
+    assert!(s.children(&child.config).is_empty());
+    // The child's layers are all its parent's too: only the image goes.
+    let a = s.delete(&child.config, &HashSet::new()).unwrap();
+    assert_eq!(a.first(), Some(&RemoveAction::Untagged("child:1".into())));
+    assert_eq!(a.last(), Some(&RemoveAction::Deleted(child.config.clone())));
+    assert!(s.children(&parent.config).is_empty());
+    // The parent was the last user of its layers: each is named, top first.
+    let a = s.delete(&parent.config, &HashSet::new()).unwrap();
+    let mut chains = chain_ids(&parent.diff_ids);
+    chains.reverse();
+    let layers: Vec<RemoveAction> = chains.into_iter().map(RemoveAction::DeletedLayer).collect();
+    assert_eq!(
+        a[a.len() - layers.len() - 1],
+        RemoveAction::Deleted(parent.config.clone())
+    );
+    assert_eq!(a[a.len() - layers.len()..], layers[..]);
+    assert!(s.snapshots().list().unwrap().is_empty());
+}
+
+#[test]
 fn gc_keeps_chains_of_running_containers_and_sweeps_debris() {
     let t = tempfile::tempdir().unwrap();
     let s = ImageStore::open(t.path()).unwrap();
