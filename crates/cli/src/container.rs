@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use serde_json::{Value, json};
 
 use crate::Exit;
@@ -72,23 +72,7 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
         .and_then(Value::as_object)
         .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
         .unwrap_or_default();
-    let ports = c
-        .get("Ports")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|p| {
-                    let priv_ = p.get("PrivatePort").and_then(Value::as_i64).unwrap_or(0);
-                    let ty = st(p, "Type");
-                    match p.get("PublicPort").and_then(Value::as_i64) {
-                        Some(pb) => format!("{}:{pb}->{priv_}/{ty}", st(p, "IP")),
-                        None => format!("{priv_}/{ty}"),
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
+    let ports = display_ports(c.get("Ports").and_then(Value::as_array).map_or(&[], |a| a));
     let mounts = c
         .get("Mounts")
         .and_then(Value::as_array)
@@ -96,12 +80,17 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
             a.iter()
                 .map(|m| {
                     let n = st(m, "Name");
-                    if n.is_empty() { st(m, "Source") } else { n }
+                    let n = if n.is_empty() { st(m, "Source") } else { n };
+                    if trunc { format::ellipsis(&n, 15) } else { n }
                 })
                 .collect::<Vec<_>>()
                 .join(",")
         })
         .unwrap_or_default();
+    // Docker counts the mounts of the local volume driver.
+    let local_volumes = c.get("Mounts").and_then(Value::as_array).map_or(0, |m| {
+        m.iter().filter(|x| st(x, "Driver") == "local").count()
+    });
     let image = st(c, "Image");
     json!({
         "ID": if trunc { id.chars().take(12).collect::<String>() } else { id },
@@ -117,9 +106,65 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
         "Labels": labels,
         "Mounts": mounts,
         "Networks": networks,
-        "LocalVolumes": "0",
+        "LocalVolumes": local_volumes.to_string(),
         "Platform": null,
     })
+}
+
+/// Docker's PORTS cell: ports sorted (private port, IP, public port, type); runs of
+/// consecutive private ports per IP and type grouped (`80-82/tcp`,
+/// `0.0.0.0:80-81->80-81/tcp`); ports published on another host port last.
+pub fn display_ports(ports: &[Value]) -> String {
+    let num = |p: &Value, k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let mut ps: Vec<(u64, String, u64, String)> = ports
+        .iter()
+        .map(|p| {
+            (
+                num(p, "PrivatePort"),
+                st(p, "IP"),
+                num(p, "PublicPort"),
+                st(p, "Type"),
+            )
+        })
+        .collect();
+    ps.sort();
+    let group = |key: &(String, String), first: u64, last: u64| {
+        let range = if first == last {
+            first.to_string()
+        } else {
+            format!("{first}-{last}")
+        };
+        match key.0.as_str() {
+            "" => format!("{range}/{}", key.1),
+            ip => format!("{ip}:{range}->{range}/{}", key.1),
+        }
+    };
+    let mut groups: Vec<((String, String), u64, u64)> = Vec::new();
+    let mut out = Vec::new();
+    let mut mapped = Vec::new();
+    for (private, ip, public, ty) in ps {
+        if !ip.is_empty() && public != private {
+            let host = if ip.contains(':') {
+                format!("[{ip}]:{public}")
+            } else {
+                format!("{ip}:{public}")
+            };
+            mapped.push(format!("{host}->{private}/{ty}"));
+            continue;
+        }
+        let key = (ip, ty);
+        match groups.iter_mut().find(|g| g.0 == key) {
+            None => groups.push((key, private, private)),
+            Some(g) if private == g.2 + 1 => g.2 = private,
+            Some(g) => {
+                out.push(group(&g.0, g.1, g.2));
+                (g.1, g.2) = (private, private);
+            }
+        }
+    }
+    out.extend(groups.iter().map(|g| group(&g.0, g.1, g.2)));
+    out.extend(mapped);
+    out.join(", ")
 }
 
 /// Docker's SIZE cell: the writable layer, and the whole root filesystem when known.
@@ -400,18 +445,15 @@ pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
         };
         let mut hit = None;
         for k in kinds {
-            let path = if *k == "container" {
-                format!(
-                    "/containers/{}/json{}",
-                    enc(n),
-                    if a.size { "?size=1" } else { "" }
-                )
+            let (path, root) = if *k == "container" {
+                let size = if a.size { "?size=1" } else { "" };
+                (format!("/containers/{}/json{size}", enc(n)), "Container")
             } else {
-                format!("/images/{}/json", enc(n))
+                (format!("/images/{}/json", enc(n)), "Image")
             };
-            match c.get_json(&path) {
-                Ok(v) => {
-                    hit = Some(v);
+            match c.get(&path).and_then(|r| r.bytes()) {
+                Ok(raw) => {
+                    hit = Some(Doc { raw, root });
                     break;
                 }
                 Err(e) => match e.downcast_ref::<DaemonError>() {
@@ -421,7 +463,7 @@ pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
             }
         }
         match hit {
-            Some(v) => found.push(v),
+            Some(d) => found.push(d),
             None => {
                 failed = true;
                 if kind.is_none() {
@@ -432,25 +474,38 @@ pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
             }
         }
     }
-    print_docs(found, a.format.as_deref())?;
+    print_docs(&found, a.format.as_deref())?;
     if failed { Err(Exit(1).into()) } else { Ok(()) }
 }
 
-/// Inspect output: each document through `-f`, else the JSON array as docker indents it.
-pub fn print_docs(found: Vec<Value>, f: Option<&str>) -> Result<()> {
+/// One inspected object: the daemon's JSON as sent, and the Go struct the docker CLI
+/// decodes it into (a [`crate::gotypes`] name).
+pub struct Doc {
+    pub raw: Vec<u8>,
+    pub root: &'static str,
+}
+
+/// Inspect output: each document through `-f` (shaped as docker's Go struct), else the
+/// daemon's documents as sent, in a JSON array indented as docker indents it.
+pub fn print_docs(found: &[Doc], f: Option<&str>) -> Result<()> {
     match f {
         Some(f) if !f.is_empty() && f != "json" => {
-            for v in &found {
-                println!("{}", format::render_one(f, v)?);
+            for d in found {
+                let v: Value =
+                    serde_json::from_slice(&d.raw).context("decoding the daemon's JSON")?;
+                println!("{}", format::render_typed(f, &v, Some(d.root))?);
             }
         }
         _ => {
-            // Docker prints the array indented by 4 spaces, even when empty.
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&Value::Array(found), &mut ser)?;
-            println!("{}", String::from_utf8_lossy(&buf));
+            let mut all = b"[".to_vec();
+            for (i, d) in found.iter().enumerate() {
+                if i > 0 {
+                    all.push(b',');
+                }
+                all.extend_from_slice(&d.raw);
+            }
+            all.push(b']');
+            println!("{}", String::from_utf8_lossy(&format::indent_json(&all)));
         }
     }
     Ok(())
@@ -461,13 +516,14 @@ pub fn inspect_each(
     c: &Client,
     names: &[String],
     f: Option<&str>,
+    root: &'static str,
     path: impl Fn(&str) -> String,
 ) -> Result<()> {
     let mut found = Vec::new();
     let mut failed = false;
     for n in names {
-        match c.get_json(&path(n)) {
-            Ok(v) => found.push(v),
+        match c.get(&path(n)).and_then(|r| r.bytes()) {
+            Ok(raw) => found.push(Doc { raw, root }),
             Err(e) if e.downcast_ref::<DaemonError>().is_some() => {
                 failed = true;
                 eprintln!("{e}");
@@ -475,7 +531,7 @@ pub fn inspect_each(
             Err(e) => return Err(e),
         }
     }
-    print_docs(found, f)?;
+    print_docs(&found, f)?;
     if failed { Err(Exit(1).into()) } else { Ok(()) }
 }
 
@@ -515,5 +571,29 @@ mod tests {
         assert_eq!(r["ID"], "0123456789ab");
         assert_eq!(r["Names"], "web");
         assert_eq!(r["Command"], "\"sleep 1000000000 &&…\"");
+    }
+
+    #[test]
+    fn ports_are_grouped_like_docker() {
+        let p = |private: u64, ip: &str, public: u64| {
+            if ip.is_empty() {
+                json!({"PrivatePort": private, "Type": "tcp"})
+            } else {
+                json!({"PrivatePort": private, "IP": ip, "PublicPort": public, "Type": "tcp"})
+            }
+        };
+        let ports = [
+            p(80, "0.0.0.0", 8080),
+            p(90, "", 0),
+            p(91, "", 0),
+            p(93, "", 0),
+            p(443, "0.0.0.0", 443),
+            p(444, "0.0.0.0", 444),
+            p(80, "::", 8080),
+        ];
+        assert_eq!(
+            display_ports(&ports),
+            "90-91/tcp, 93/tcp, 0.0.0.0:443-444->443-444/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
+        );
     }
 }

@@ -7,6 +7,8 @@ use anyhow::{Context, Result, anyhow};
 use gotmpl::{Template, TemplateError, Value};
 use serde_json::Value as Json;
 
+use crate::gotypes::{Shape, shape_of};
+
 fn s(v: &Value) -> String {
     match v {
         Value::Nil => String::new(),
@@ -24,32 +26,79 @@ pub fn to_value(j: &Json) -> Value {
     gotmpl::to_value(j).unwrap_or(Value::Nil)
 }
 
-fn value_to_json(v: &Value) -> Json {
+/// A template value as Go's `json` function writes it: struct maps (see
+/// [`crate::gotypes`]) in their fields' order, other maps by sorted key.
+fn value_json(v: &Value, out: &mut String) {
     match v {
-        Value::Nil => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Int(n) => Json::from(*n),
-        Value::Uint(n) => Json::from(*n),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Value::String(x) => Json::String(x.to_string()),
-        Value::List(l) => Json::Array(l.iter().map(value_to_json).collect()),
-        Value::Map(m) => Json::Object(
-            m.iter()
-                .map(|(k, v)| (k.to_string(), value_to_json(v)))
-                .collect(),
-        ),
-        Value::Function(_) => Json::Null,
+        Value::Nil | Value::Function(_) => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(n) => out.push_str(&n.to_string()),
+        Value::Uint(n) => out.push_str(&n.to_string()),
+        Value::Float(f) => out.push_str(&go_json(
+            &serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        )),
+        Value::String(x) => out.push_str(&go_str(x)),
+        Value::List(l) if matches!(shape_of(l), Some(Shape::Nil)) => out.push_str("null"),
+        Value::Map(m) if matches!(shape_of(m), Some(Shape::Nil)) => out.push_str("null"),
+        Value::List(l) => {
+            out.push('[');
+            for (i, x) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                value_json(x, out);
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            out.push('{');
+            let mut first = true;
+            let mut entry = |k: &str, x: &Value| {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push_str(&go_str(k));
+                out.push(':');
+                value_json(x, out);
+            };
+            match shape_of(m) {
+                Some(Shape::Struct(fields)) => {
+                    for spec in fields {
+                        let Some((k, x)) = m.get_key_value(spec.split(':').next().unwrap_or(""))
+                        else {
+                            continue;
+                        };
+                        if !crate::gotypes::field(spec, x).1 {
+                            entry(k, x);
+                        }
+                    }
+                }
+                _ => m.iter().for_each(|(k, x)| entry(k, x)),
+            }
+            out.push('}');
+        }
     }
 }
 
-/// JSON as Go's encoder writes it: `<`, `>` and `&` escaped (they only occur inside
+/// A JSON string literal as Go's encoder writes it.
+fn go_str(x: &str) -> String {
+    go_escape(serde_json::to_string(x).unwrap_or_default())
+}
+
+/// Go's encoder escapes `<`, `>`, `&`, U+2028 and U+2029 (they only occur inside
 /// strings, so a plain replacement is exact).
-pub fn go_json(j: &Json) -> String {
-    serde_json::to_string(j)
-        .unwrap_or_default()
-        .replace('<', "\\u003c")
+fn go_escape(s: String) -> String {
+    s.replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+/// JSON as Go's encoder writes it.
+pub fn go_json(j: &Json) -> String {
+    go_escape(serde_json::to_string(j).unwrap_or_default())
 }
 
 fn arg(args: &[Value], i: usize) -> Result<&Value, TemplateError> {
@@ -61,8 +110,9 @@ fn arg(args: &[Value], i: usize) -> Result<&Value, TemplateError> {
 pub fn parse(src: &str) -> Result<Template> {
     Template::new("")
         .func("json", |a| {
-            let j = value_to_json(arg(a, 0)?);
-            Ok(str_val(go_json(&j)))
+            let mut out = String::new();
+            value_json(arg(a, 0)?, &mut out);
+            Ok(str_val(out))
         })
         .func("join", |a| {
             let sep = s(arg(a, 1)?);
@@ -354,11 +404,75 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Renders one JSON document with a template (inspect -f).
+/// Go's `json.Indent` with a four-space indent: the tokens kept as they are (key order,
+/// escapes, number spelling), whitespace between them replaced, `[]` and `{}` left whole.
+pub fn indent_json(src: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(src.len() * 2);
+    let mut depth = 0usize;
+    let (mut in_str, mut esc, mut opened) = (false, false, false);
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', depth * 4));
+    };
+    for &c in src {
+        if in_str {
+            out.push(c);
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        if c.is_ascii_whitespace() {
+            continue;
+        }
+        if opened && c != b']' && c != b'}' {
+            newline(&mut out, depth);
+        }
+        match c {
+            b'"' => {
+                in_str = true;
+                out.push(c);
+            }
+            b'{' | b'[' => {
+                out.push(c);
+                depth += 1;
+                opened = true;
+                continue;
+            }
+            b',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if !opened {
+                    newline(&mut out, depth);
+                }
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+        opened = false;
+    }
+    out
+}
+
+/// Renders one JSON document with a template.
 pub fn render_one(src: &str, data: &Json) -> Result<String> {
+    render_typed(src, data, None)
+}
+
+/// Renders one JSON document with a template (inspect -f), the document shaped first as
+/// the docker CLI's Go struct `root` (a [`crate::gotypes`] name) when given.
+pub fn render_typed(src: &str, data: &Json, root: Option<&str>) -> Result<String> {
     let src = src.replace("\\t", "\t").replace("\\n", "\n");
     let tmpl = parse(&src)?;
-    tmpl.execute_to_string(&to_value(data))
+    crate::gotypes::with_typed(data, root, |v| tmpl.execute_to_string(v))
         .map_err(|e| anyhow!("template: executing \"\" at <{src}>: {e}"))
 }
 
@@ -392,6 +506,23 @@ mod tests {
         assert_eq!(
             render_one("{{range .Names}}[{{.}}]{{end}}", &d).unwrap(),
             "[a][b]"
+        );
+    }
+
+    #[test]
+    fn indent_matches_go() {
+        let raw = br#" {"b":[],"a":{"x":[1, "y\"]"]},"c":{}}
+"#;
+        let want = "{\n    \"b\": [],\n    \"a\": {\n        \"x\": [\n            1,\n            \"y\\\"]\"\n        ]\n    },\n    \"c\": {}\n}";
+        assert_eq!(String::from_utf8(indent_json(raw)).unwrap(), want);
+    }
+
+    #[test]
+    fn json_keeps_struct_field_order() {
+        let d = json!({"Config": {"Labels": {"b": "2", "a": "1"}, "Hostname": "h", "Tty": true}});
+        assert_eq!(
+            render_typed("{{json .Config}}", &d, Some("Container")).unwrap(),
+            r#"{"Hostname":"h","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":true,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":null,"Image":"","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{"a":"1","b":"2"}}"#
         );
     }
 

@@ -44,6 +44,13 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
         let id = short_id(i.get("Id").and_then(Value::as_str).unwrap_or(""), trunc);
         let created = i.get("Created").and_then(Value::as_i64).unwrap_or(0);
         let size = format::human_size(i.get("Size").and_then(Value::as_f64).unwrap_or(0.0));
+        // (docker writes this deprecated column with 4 digits)
+        let virtual_size = format::human_size4(
+            i.get("VirtualSize")
+                .or_else(|| i.get("Size"))
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0),
+        );
         let tags = crate::ops::str_list(i, "RepoTags");
         // -1 means "not computed" (docker prints N/A).
         let num = |k: &str| i.get(k).and_then(Value::as_i64).unwrap_or(-1);
@@ -82,7 +89,7 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
                 "CreatedSince": format!("{} ago", format::human_duration(format::now() - created)),
                 "CreatedAt": crate::container::created_at(created), "Size": size,
                 "Containers": containers, "SharedSize": shared, "UniqueSize": unique,
-                "VirtualSize": size,
+                "VirtualSize": virtual_size,
             }));
         }
     }
@@ -251,8 +258,9 @@ pub fn show_progress(
         ) || v.pointer("/progressDetail/current").is_some();
         let text = match id {
             Some(id) if !progress => format!("{id}: {status}"),
-            Some(_) => continue,
-            None => status.to_owned(),
+            // (`import URL`'s `Importing` counters have no ID)
+            _ if progress => continue,
+            _ => status.to_owned(),
         };
         if text != last_status {
             bars.println(out, &text)?;

@@ -13,6 +13,7 @@ mod container;
 mod cp;
 mod daemon;
 mod format;
+mod gotypes;
 mod image;
 mod imgops;
 mod network;

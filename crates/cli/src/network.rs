@@ -85,7 +85,7 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
                     .unwrap_or(false)
                     .to_string()
             };
-            let created = st(x, "Created");
+            let created = crate::gotypes::go_time_string(&st(x, "Created"));
             json!({
                 "ID": id(x), "Name": st(x, "Name"), "Driver": st(x, "Driver"),
                 "Scope": st(x, "Scope"), "IPv6": b("EnableIPv6"), "IPv4": b("EnableIPv4"),
@@ -109,7 +109,7 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
 
 pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {
     let verbose = if a.verbose { "?verbose=true" } else { "" };
-    inspect_each(c, &a.names, a.format.as_deref(), |n| {
+    inspect_each(c, &a.names, a.format.as_deref(), "Network", |n| {
         format!("/networks/{}{verbose}", enc(n))
     })
 }

@@ -106,7 +106,7 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
 }
 
 pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {
-    inspect_each(c, &a.names, a.format.as_deref(), |n| {
+    inspect_each(c, &a.names, a.format.as_deref(), "Volume", |n| {
         format!("/volumes/{}", enc(n))
     })
 }
@@ -293,10 +293,6 @@ fn df_verbose(
         .iter()
         .map(|c| {
             let mut r = crate::container::ps_row(c, true);
-            let local = c.get("Mounts").and_then(Value::as_array).map_or(0, |m| {
-                m.iter().filter(|x| st(x, "Type") == "volume").count()
-            });
-            r["LocalVolumes"] = json!(local.to_string());
             // (df shows the writable layer only, without docker ps's "(virtual …)")
             r["Size"] = json!(format::human_size(n(c, "/SizeRw") as f64));
             r

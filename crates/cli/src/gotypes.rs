@@ -1,0 +1,718 @@
+//! The docker CLI decodes inspect documents into the Engine API's Go structs before it
+//! runs a `--format` template on them, so `{{json .Config}}` prints the struct's fields
+//! in declaration order, with the zero value of every field the daemon left out, without
+//! `omitempty` fields that are empty and without fields the struct does not have (Go
+//! sorts only map keys). This module holds those structs' shapes and gives template
+//! values the same shape; [`shape_of`] tells the `json` function a struct's field order
+//! and which empty lists and maps are Go's nil.
+//!
+//! A field is `Name:type`, `?` at the end for `omitempty`. Types: `s` string, `n` number,
+//! `b` bool, `t` time.Time (RFC 3339, trailing zeros of the fraction dropped as Go writes
+//! it), `a` anything (kept as sent, zero null), `@T` the struct T below, `[T` a slice,
+//! `{T` a map with string keys, `*T` a pointer.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use gotmpl::Value;
+use serde_json::Value as Json;
+
+type Struct = (&'static str, &'static [&'static str]);
+
+const STRUCTS: &[Struct] = &[
+    // container.InspectResponse (ContainerJSONBase inlined).
+    (
+        "Container",
+        &[
+            "Id:s",
+            "Created:s",
+            "Path:s",
+            "Args:[s",
+            "State:*@State",
+            "Image:s",
+            "ResolvConfPath:s",
+            "HostnamePath:s",
+            "HostsPath:s",
+            "LogPath:s",
+            "Name:s",
+            "RestartCount:n",
+            "Driver:s",
+            "Platform:s",
+            "MountLabel:s",
+            "ProcessLabel:s",
+            "AppArmorProfile:s",
+            "ExecIDs:[s",
+            "HostConfig:*@HostConfig",
+            "GraphDriver:@DriverData",
+            "SizeRw:*n?",
+            "SizeRootFs:*n?",
+            "Mounts:[@MountPoint",
+            "Config:*@Config",
+            "NetworkSettings:*@NetworkSettings",
+            "ImageManifestDescriptor:*@Descriptor?",
+        ],
+    ),
+    (
+        "State",
+        &[
+            "Status:s",
+            "Running:b",
+            "Paused:b",
+            "Restarting:b",
+            "OOMKilled:b",
+            "Dead:b",
+            "Pid:n",
+            "ExitCode:n",
+            "Error:s",
+            "StartedAt:s",
+            "FinishedAt:s",
+            "Health:*@Health?",
+        ],
+    ),
+    (
+        "Health",
+        &["Status:s", "FailingStreak:n", "Log:[*@HealthcheckResult"],
+    ),
+    (
+        "HealthcheckResult",
+        &["Start:t", "End:t", "ExitCode:n", "Output:s"],
+    ),
+    // HostConfig with Resources inlined where Go embeds it.
+    (
+        "HostConfig",
+        &[
+            "Binds:[s",
+            "ContainerIDFile:s",
+            "LogConfig:@LogConfig",
+            "NetworkMode:s",
+            "PortBindings:{[@PortBinding",
+            "RestartPolicy:@RestartPolicy",
+            "AutoRemove:b",
+            "VolumeDriver:s",
+            "VolumesFrom:[s",
+            "ConsoleSize:a",
+            "Annotations:{s?",
+            "CapAdd:[s",
+            "CapDrop:[s",
+            "CgroupnsMode:s",
+            "Dns:[s",
+            "DnsOptions:[s",
+            "DnsSearch:[s",
+            "ExtraHosts:[s",
+            "GroupAdd:[s",
+            "IpcMode:s",
+            "Cgroup:s",
+            "Links:[s",
+            "OomScoreAdj:n",
+            "PidMode:s",
+            "Privileged:b",
+            "PublishAllPorts:b",
+            "ReadonlyRootfs:b",
+            "SecurityOpt:[s",
+            "StorageOpt:{s?",
+            "Tmpfs:{s?",
+            "UTSMode:s",
+            "UsernsMode:s",
+            "ShmSize:n",
+            "Sysctls:{s?",
+            "Runtime:s?",
+            "Isolation:s",
+            "CpuShares:n",
+            "Memory:n",
+            "NanoCpus:n",
+            "CgroupParent:s",
+            "BlkioWeight:n",
+            "BlkioWeightDevice:[*@WeightDevice",
+            "BlkioDeviceReadBps:[*@ThrottleDevice",
+            "BlkioDeviceWriteBps:[*@ThrottleDevice",
+            "BlkioDeviceReadIOps:[*@ThrottleDevice",
+            "BlkioDeviceWriteIOps:[*@ThrottleDevice",
+            "CpuPeriod:n",
+            "CpuQuota:n",
+            "CpuRealtimePeriod:n",
+            "CpuRealtimeRuntime:n",
+            "CpusetCpus:s",
+            "CpusetMems:s",
+            "Devices:[@DeviceMapping",
+            "DeviceCgroupRules:[s",
+            "DeviceRequests:[@DeviceRequest",
+            "KernelMemory:n?",
+            "KernelMemoryTCP:n?",
+            "MemoryReservation:n",
+            "MemorySwap:n",
+            "MemorySwappiness:*n",
+            "OomKillDisable:*b",
+            "PidsLimit:*n",
+            "Ulimits:[*@Ulimit",
+            "CpuCount:n",
+            "CpuPercent:n",
+            "IOMaximumIOps:n",
+            "IOMaximumBandwidth:n",
+            "Mounts:[@Mount?",
+            "MaskedPaths:[s",
+            "ReadonlyPaths:[s",
+            "Init:*b?",
+        ],
+    ),
+    ("LogConfig", &["Type:s", "Config:{s"]),
+    ("RestartPolicy", &["Name:s", "MaximumRetryCount:n"]),
+    ("PortBinding", &["HostIp:s", "HostPort:s"]),
+    ("WeightDevice", &["Path:s", "Weight:n"]),
+    ("ThrottleDevice", &["Path:s", "Rate:n"]),
+    (
+        "DeviceMapping",
+        &["PathOnHost:s", "PathInContainer:s", "CgroupPermissions:s"],
+    ),
+    (
+        "DeviceRequest",
+        &[
+            "Driver:s",
+            "Count:n",
+            "DeviceIDs:[s",
+            "Capabilities:[[s",
+            "Options:{s",
+        ],
+    ),
+    ("Ulimit", &["Name:s", "Hard:n", "Soft:n"]),
+    (
+        "Mount",
+        &[
+            "Type:s?",
+            "Source:s?",
+            "Target:s?",
+            "ReadOnly:b?",
+            "Consistency:s?",
+            "BindOptions:*@BindOptions?",
+            "VolumeOptions:*@VolumeOptions?",
+            "ImageOptions:*@ImageOptions?",
+            "TmpfsOptions:*@TmpfsOptions?",
+            "ClusterOptions:*a?",
+        ],
+    ),
+    (
+        "BindOptions",
+        &[
+            "Propagation:s?",
+            "NonRecursive:b?",
+            "CreateMountpoint:b?",
+            "ReadOnlyNonRecursive:b?",
+            "ReadOnlyForceRecursive:b?",
+        ],
+    ),
+    (
+        "VolumeOptions",
+        &[
+            "NoCopy:b?",
+            "Labels:{s?",
+            "Subpath:s?",
+            "DriverConfig:*@VolumeDriver?",
+        ],
+    ),
+    ("VolumeDriver", &["Name:s?", "Options:{s?"]),
+    ("ImageOptions", &["Subpath:s?"]),
+    ("TmpfsOptions", &["SizeBytes:n?", "Mode:n?", "Options:[[s?"]),
+    ("DriverData", &["Data:{s", "Name:s"]),
+    (
+        "MountPoint",
+        &[
+            "Type:s?",
+            "Name:s?",
+            "Source:s",
+            "Destination:s",
+            "Driver:s?",
+            "Mode:s",
+            "RW:b",
+            "Propagation:s",
+        ],
+    ),
+    (
+        "Config",
+        &[
+            "Hostname:s",
+            "Domainname:s",
+            "User:s",
+            "AttachStdin:b",
+            "AttachStdout:b",
+            "AttachStderr:b",
+            "ExposedPorts:{a?",
+            "Tty:b",
+            "OpenStdin:b",
+            "StdinOnce:b",
+            "Env:[s",
+            "Cmd:[s",
+            "Healthcheck:*@HealthConfig?",
+            "ArgsEscaped:b?",
+            "Image:s",
+            "Volumes:{a",
+            "WorkingDir:s",
+            "Entrypoint:[s",
+            "NetworkDisabled:b?",
+            "MacAddress:s?",
+            "OnBuild:[s",
+            "Labels:{s",
+            "StopSignal:s?",
+            "StopTimeout:*n?",
+            "Shell:[s?",
+        ],
+    ),
+    (
+        "HealthConfig",
+        &[
+            "Test:[s?",
+            "Interval:n?",
+            "Timeout:n?",
+            "StartPeriod:n?",
+            "StartInterval:n?",
+            "Retries:n?",
+        ],
+    ),
+    (
+        "NetworkSettings",
+        &[
+            "Bridge:s",
+            "SandboxID:s",
+            "SandboxKey:s",
+            "Ports:{[@PortBinding",
+            "HairpinMode:b",
+            "LinkLocalIPv6Address:s",
+            "LinkLocalIPv6PrefixLen:n",
+            "SecondaryIPAddresses:[@Address",
+            "SecondaryIPv6Addresses:[@Address",
+            "EndpointID:s",
+            "Gateway:s",
+            "GlobalIPv6Address:s",
+            "GlobalIPv6PrefixLen:n",
+            "IPAddress:s",
+            "IPPrefixLen:n",
+            "IPv6Gateway:s",
+            "MacAddress:s",
+            "Networks:{*@EndpointSettings",
+        ],
+    ),
+    ("Address", &["Addr:s", "PrefixLen:n"]),
+    (
+        "EndpointSettings",
+        &[
+            "IPAMConfig:*@EndpointIPAMConfig",
+            "Links:[s",
+            "Aliases:[s",
+            "MacAddress:s",
+            "DriverOpts:{s",
+            "GwPriority:n",
+            "NetworkID:s",
+            "EndpointID:s",
+            "Gateway:s",
+            "IPAddress:s",
+            "IPPrefixLen:n",
+            "IPv6Gateway:s",
+            "GlobalIPv6Address:s",
+            "GlobalIPv6PrefixLen:n",
+            "DNSNames:[s",
+        ],
+    ),
+    (
+        "EndpointIPAMConfig",
+        &["IPv4Address:s?", "IPv6Address:s?", "LinkLocalIPs:[s?"],
+    ),
+    // OCI descriptor and platform (lower-case JSON names).
+    (
+        "Descriptor",
+        &[
+            "mediaType:s",
+            "digest:s",
+            "size:n",
+            "urls:[s?",
+            "annotations:{s?",
+            "data:s?",
+            "platform:*@Platform?",
+            "artifactType:s?",
+        ],
+    ),
+    (
+        "Platform",
+        &[
+            "architecture:s",
+            "os:s",
+            "os.version:s?",
+            "os.features:[s?",
+            "variant:s?",
+        ],
+    ),
+    // image.InspectResponse.
+    (
+        "Image",
+        &[
+            "Id:s",
+            "RepoTags:[s",
+            "RepoDigests:[s",
+            "Parent:s",
+            "Comment:s",
+            "Created:s?",
+            "Container:s?",
+            "ContainerConfig:*@Config?",
+            "DockerVersion:s",
+            "Author:s",
+            "Config:*@ImageConfig",
+            "Architecture:s",
+            "Variant:s?",
+            "Os:s",
+            "OsVersion:s?",
+            "Size:n",
+            "VirtualSize:n?",
+            "GraphDriver:@DriverData",
+            "RootFS:@RootFS",
+            "Metadata:@ImageMetadata",
+            "Descriptor:*@Descriptor?",
+            "Manifests:[a?",
+        ],
+    ),
+    // dockerspec.DockerOCIImageConfig: every field omitempty.
+    (
+        "ImageConfig",
+        &[
+            "User:s?",
+            "ExposedPorts:{a?",
+            "Env:[s?",
+            "Entrypoint:[s?",
+            "Cmd:[s?",
+            "Volumes:{a?",
+            "WorkingDir:s?",
+            "Labels:{s?",
+            "StopSignal:s?",
+            "ArgsEscaped:b?",
+            "Healthcheck:*@HealthConfig?",
+            "OnBuild:[s?",
+            "Shell:[s?",
+        ],
+    ),
+    ("RootFS", &["Type:s", "Layers:[s?"]),
+    ("ImageMetadata", &["LastTagTime:t"]),
+    // volume.Volume (generated from the swagger file: fields in alphabetical order).
+    (
+        "Volume",
+        &[
+            "ClusterVolume:*a?",
+            "CreatedAt:s?",
+            "Driver:s",
+            "Labels:{s",
+            "Mountpoint:s",
+            "Name:s",
+            "Options:{s",
+            "Scope:s",
+            "Status:{a?",
+            "UsageData:*@UsageData?",
+        ],
+    ),
+    ("UsageData", &["RefCount:n", "Size:n"]),
+    // network.Inspect.
+    (
+        "Network",
+        &[
+            "Name:s",
+            "Id:s",
+            "Created:t",
+            "Scope:s",
+            "Driver:s",
+            "EnableIPv4:b",
+            "EnableIPv6:b",
+            "IPAM:@IPAM",
+            "Internal:b",
+            "Attachable:b",
+            "Ingress:b",
+            "ConfigFrom:@ConfigReference",
+            "ConfigOnly:b",
+            "Containers:{@EndpointResource",
+            "Options:{s",
+            "Labels:{s",
+            "Peers:[@PeerInfo?",
+            "Services:{a?",
+        ],
+    ),
+    ("IPAM", &["Driver:s", "Options:{s", "Config:[@IPAMConfig"]),
+    (
+        "IPAMConfig",
+        &[
+            "Subnet:s?",
+            "IPRange:s?",
+            "Gateway:s?",
+            "AuxiliaryAddresses:{s?",
+        ],
+    ),
+    ("ConfigReference", &["Network:s"]),
+    (
+        "EndpointResource",
+        &[
+            "Name:s",
+            "EndpointID:s",
+            "MacAddress:s",
+            "IPv4Address:s",
+            "IPv6Address:s",
+        ],
+    ),
+    ("PeerInfo", &["Name:s", "IP:s"]),
+];
+
+fn fields(name: &str) -> Option<&'static [&'static str]> {
+    STRUCTS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// What a list or map that [`typed`] made stands for in Go.
+#[derive(Clone, Copy)]
+pub enum Shape {
+    /// A struct with these fields, in order.
+    Struct(&'static [&'static str]),
+    /// A nil slice or map: empty to templates (`[]`), `null` to `json`.
+    Nil,
+}
+
+thread_local! {
+    /// The shapes of the lists and maps built by [`typed`], by address.
+    static SHAPES: RefCell<HashMap<usize, Shape>> = RefCell::new(HashMap::new());
+}
+
+fn addr<T: ?Sized>(a: &Arc<T>) -> usize {
+    Arc::as_ptr(a) as *const () as usize
+}
+
+fn remember<T: ?Sized>(a: &Arc<T>, s: Shape) {
+    SHAPES.with(|o| o.borrow_mut().insert(addr(a), s));
+}
+
+/// The Go shape of a list's or map's allocation, if [`typed`] made it.
+pub fn shape_of<T: ?Sized>(a: &Arc<T>) -> Option<Shape> {
+    SHAPES.with(|o| o.borrow().get(&addr(a)).copied())
+}
+
+/// A field spec's name, and whether `json` leaves the field out when it holds `v`.
+pub fn field(spec: &'static str, v: &Value) -> (&'static str, bool) {
+    let (name, ty, omitempty) = split(spec);
+    (name, omitempty && is_empty(v, ty))
+}
+
+fn nil_list() -> Value {
+    let l: Arc<[Value]> = Arc::from(Vec::new());
+    remember(&l, Shape::Nil);
+    Value::List(l)
+}
+
+fn nil_map() -> Value {
+    let m = Arc::new(BTreeMap::new());
+    remember(&m, Shape::Nil);
+    Value::Map(m)
+}
+
+/// Runs `f` on the template value of `data` shaped as the Go struct `root` (one of this
+/// module's names; anything else converts plainly). The struct maps' addresses stay
+/// registered while `f` runs, where the value is alive and no other map can take them.
+pub fn with_typed<R>(data: &Json, root: Option<&str>, f: impl FnOnce(&Value) -> R) -> R {
+    let v = match root {
+        Some(r) => typed(data, &format!("@{r}")),
+        None => crate::format::to_value(data),
+    };
+    let out = f(&v);
+    SHAPES.with(|o| o.borrow_mut().clear());
+    out
+}
+
+/// The field's name, type and whether it is omitempty.
+fn split(spec: &'static str) -> (&'static str, &'static str, bool) {
+    let (name, ty) = spec.split_once(':').unwrap_or((spec, "a"));
+    match ty.strip_suffix('?') {
+        Some(t) => (name, t, true),
+        None => (name, ty, false),
+    }
+}
+
+fn typed(j: &Json, ty: &str) -> Value {
+    match ty.as_bytes().first() {
+        Some(b'@') => {
+            let Some(fs) = fields(&ty[1..]) else {
+                return crate::format::to_value(j);
+            };
+            let empty = serde_json::Map::new();
+            let obj = j.as_object().unwrap_or(&empty);
+            let mut m = BTreeMap::new();
+            for spec in fs {
+                let (name, fty, _) = split(spec);
+                let v = match obj.get(name) {
+                    Some(x) => typed(x, fty),
+                    None => zero(fty),
+                };
+                m.insert(Arc::from(name), v);
+            }
+            let m = Arc::new(m);
+            remember(&m, Shape::Struct(fs));
+            Value::Map(m)
+        }
+        Some(b'*') => match j {
+            Json::Null => Value::Nil,
+            _ => typed(j, &ty[1..]),
+        },
+        Some(b'[') => match j {
+            Json::Array(items) => Value::List(items.iter().map(|x| typed(x, &ty[1..])).collect()),
+            _ => nil_list(),
+        },
+        Some(b'{') => match j {
+            Json::Object(o) => Value::Map(Arc::new(
+                o.iter()
+                    .map(|(k, x)| (Arc::from(k.as_str()), typed(x, &ty[1..])))
+                    .collect(),
+            )),
+            _ => nil_map(),
+        },
+        Some(b't') => match j.as_str() {
+            Some(s) => Value::String(go_time(s).into()),
+            None => zero(ty),
+        },
+        Some(b's') if j.is_null() => zero(ty),
+        Some(b'n') if j.is_null() => zero(ty),
+        Some(b'b') if j.is_null() => zero(ty),
+        _ => crate::format::to_value(j),
+    }
+}
+
+fn zero(ty: &str) -> Value {
+    match ty.as_bytes().first() {
+        Some(b's') => Value::String("".into()),
+        Some(b'n') => Value::Int(0),
+        Some(b'b') => Value::Bool(false),
+        Some(b't') => Value::String("0001-01-01T00:00:00Z".into()),
+        Some(b'@') => typed(&Json::Null, ty),
+        Some(b'[') => nil_list(),
+        Some(b'{') => nil_map(),
+        _ => Value::Nil,
+    }
+}
+
+/// Go's omitempty: false, 0, "", nil and empty slices and maps; a pointer only when nil,
+/// a struct never.
+fn is_empty(v: &Value, ty: &str) -> bool {
+    match ty.as_bytes().first() {
+        Some(b'@') | Some(b't') => false,
+        Some(b'*') => matches!(v, Value::Nil),
+        _ => match v {
+            Value::Nil => true,
+            Value::Bool(b) => !b,
+            Value::Int(n) => *n == 0,
+            Value::Uint(n) => *n == 0,
+            Value::Float(f) => *f == 0.0,
+            Value::String(s) => s.is_empty(),
+            Value::List(l) => l.is_empty(),
+            Value::Map(m) => m.is_empty(),
+            Value::Function(_) => false,
+        },
+    }
+}
+
+/// An RFC 3339 time as Go's `time.Time` marshals it again: the fraction without its
+/// trailing zeros, a zero offset as `Z`.
+fn go_time(s: &str) -> String {
+    let (body, zone) = match s.find(['Z', 'z']) {
+        Some(i) => (&s[..i], "Z"),
+        None => match s.rfind(['+', '-']).filter(|i| *i > 10) {
+            Some(i) if &s[i..] == "+00:00" || &s[i..] == "-00:00" => (&s[..i], "Z"),
+            Some(i) => (&s[..i], &s[i..]),
+            None => return s.to_owned(),
+        },
+    };
+    let body = match body.split_once('.') {
+        Some((whole, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                whole.to_owned()
+            } else {
+                format!("{whole}.{frac}")
+            }
+        }
+        None => body.to_owned(),
+    };
+    format!("{body}{zone}")
+}
+
+/// An RFC 3339 time as Go's `time.Time.String` prints it
+/// (`2026-12-04 00:19:27.27261641 +0000 UTC`).
+pub fn go_time_string(s: &str) -> String {
+    let t = go_time(s).replacen('T', " ", 1);
+    if let Some(body) = t.strip_suffix('Z') {
+        return format!("{body} +0000 UTC");
+    }
+    match t.rfind(['+', '-']).filter(|i| *i > 10) {
+        Some(i) => {
+            let off = t[i..].replace(':', "");
+            format!("{} {off} {off}", &t[..i])
+        }
+        None => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_struct_type_is_defined() {
+        for (_, fs) in STRUCTS {
+            for spec in *fs {
+                let (_, ty, _) = split(spec);
+                if let Some(i) = ty.find('@') {
+                    assert!(fields(&ty[i + 1..]).is_some(), "{spec}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn go_times_drop_trailing_zeros() {
+        assert_eq!(
+            go_time("2026-12-04T00:19:27.272616410Z"),
+            "2026-12-04T00:19:27.27261641Z"
+        );
+        assert_eq!(go_time("2026-12-04T00:19:27.000Z"), "2026-12-04T00:19:27Z");
+        assert_eq!(
+            go_time("2026-12-04T00:19:27.5+00:00"),
+            "2026-12-04T00:19:27.5Z"
+        );
+        assert_eq!(
+            go_time("2026-12-04T00:19:27.50+01:00"),
+            "2026-12-04T00:19:27.5+01:00"
+        );
+        assert_eq!(
+            go_time_string("2026-12-04T00:19:27.272616410Z"),
+            "2026-12-04 00:19:27.27261641 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2026-12-04T00:19:27+01:00"),
+            "2026-12-04 00:19:27 +0100 +0100"
+        );
+    }
+
+    #[test]
+    fn structs_get_zero_values_and_lose_empty_omitempty_fields() {
+        let j =
+            json!({"Type": "volume", "Source": "/s", "Destination": "/d", "RW": true, "Extra": 1});
+        with_typed(&j, Some("MountPoint"), |v| {
+            let Value::Map(m) = v else { panic!() };
+            let keys: Vec<&str> = m.keys().map(|k| &**k).collect();
+            assert_eq!(
+                keys,
+                [
+                    "Destination",
+                    "Driver",
+                    "Mode",
+                    "Name",
+                    "Propagation",
+                    "RW",
+                    "Source",
+                    "Type"
+                ]
+            );
+            let Some(Shape::Struct(fs)) = shape_of(m) else {
+                panic!()
+            };
+            assert_eq!(field(fs[1], &m["Name"]), ("Name", true));
+            assert_eq!(field(fs[0], &m["Type"]), ("Type", false));
+        });
+    }
+}
