@@ -569,7 +569,8 @@ pub fn fast_parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<
 
 /// For `run`/`create`: a `--` after the image, so that everything after it is the
 /// container's command even when it looks like one of our flags (`run IMG -c true`), as
-/// docker stops parsing flags at the image.
+/// docker stops parsing flags at the image. For `history`: its `-H` is `--human`, as in
+/// docker (where a command's own flag shadows the global `-H`).
 pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let s = |i: usize| args.get(i).and_then(|a| a.to_str()).unwrap_or("");
     // Past the global flags to the subcommand.
@@ -581,12 +582,23 @@ pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi
         i += 1;
     }
     let name = match s(i) {
-        "container" => {
+        "container" | "image" => {
             i += 1;
             s(i)
         }
         n => n,
     };
+    if name == "history" {
+        for a in args.iter_mut().skip(i + 1) {
+            match a.to_str() {
+                Some("--") => break,
+                Some("-H") => *a = "--human".into(),
+                Some(t) if t.starts_with("-H=") => *a = format!("--human={}", &t[3..]).into(),
+                _ => {}
+            }
+        }
+        return args;
+    }
     if !matches!(name, "run" | "create") {
         return args;
     }
@@ -705,6 +717,23 @@ mod tests {
         let Cmd::Run(r) = c.cmd else { panic!() };
         assert_eq!(r.image, "img");
         assert_eq!(r.sig_proxy, Some(true));
+    }
+
+    #[test]
+    fn history_h_is_human() {
+        let parse = |v: &[&str]| {
+            let args = end_run_flags_at_image(v.iter().map(Into::into).collect());
+            Cli::try_parse_from(args).unwrap()
+        };
+        let c = parse(&["berth", "-H", "unix:///x", "history", "-H=false", "img"]);
+        assert_eq!(c.host.as_deref(), Some("unix:///x"));
+        let Cmd::History(h) = c.cmd else { panic!() };
+        assert!(!h.human);
+        let c = parse(&["berth", "image", "history", "-H", "img"]);
+        let Cmd::Image(ImageCmd::History(h)) = c.cmd else {
+            panic!()
+        };
+        assert!(h.human && h.image == "img");
     }
 
     #[test]

@@ -176,26 +176,17 @@ fn size_text(c: &Value) -> String {
     }
 }
 
-/// Docker's CreatedAt: `2006-01-02 15:04:05 -0700 MST`, in UTC here.
+/// Docker's CreatedAt: `2006-01-02 15:04:05 -0700 MST` in the local time zone, as Go's
+/// `time.Time.String` prints it.
 pub fn created_at(t: i64) -> String {
-    let days = t.div_euclid(86400);
-    let secs = t.rem_euclid(86400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
+    let (off, name) = format::local_zone(t);
+    let a = off.abs();
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
+        "{} {}{:02}{:02} {name}",
+        format::civil(t + off),
+        if off < 0 { '-' } else { '+' },
+        a / 3600,
+        a / 60 % 60
     )
 }
 
@@ -560,8 +551,16 @@ mod tests {
 
     #[test]
     fn created_at_is_a_civil_date() {
-        assert_eq!(created_at(0), "1970-01-01 00:00:00 +0000 UTC");
-        assert_eq!(created_at(1_795_000_000), "2026-11-18 11:06:40 +0000 UTC");
+        assert_eq!(format::civil(0), "1970-01-01 00:00:00");
+        assert_eq!(format::civil(1_795_000_000), "2026-11-18 11:06:40");
+        assert_eq!(
+            format::rfc3339_local(1_795_000_000, 0),
+            "2026-11-18T11:06:40Z"
+        );
+        assert_eq!(
+            format::rfc3339_local(1_795_000_000, -5400),
+            "2026-11-18T09:36:40-01:30"
+        );
     }
 
     #[test]

@@ -462,6 +462,71 @@ pub fn indent_json(src: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `YYYY-MM-DD hh:mm:ss` of a unix time (UTC; add an offset for local time).
+pub fn civil(t: i64) -> String {
+    let days = t.div_euclid(86400);
+    let secs = t.rem_euclid(86400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The host's time zone at a unix time, as Go's `time.Local` has it (from `TZ`, else
+/// /etc/localtime): seconds east of UTC and the zone's abbreviation.
+pub fn local_zone(t: i64) -> (i64, String) {
+    // SAFETY: localtime_r writes only into the tm we pass; the time_t is a plain value;
+    // tm_zone, when set, points at a NUL-terminated name in libc's static zone data.
+    unsafe {
+        let t: libc::time_t = t as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return (0, "UTC".into());
+        }
+        let name = if tm.tm_zone.is_null() {
+            "UTC".to_owned()
+        } else {
+            std::ffi::CStr::from_ptr(tm.tm_zone)
+                .to_string_lossy()
+                .into_owned()
+        };
+        (tm.tm_gmtoff, name)
+    }
+}
+
+/// Go's `time.RFC3339` of a unix time at a zone offset (`Z` for offset 0).
+pub fn rfc3339_local(t: i64, off: i64) -> String {
+    let c = civil(t + off);
+    format!("{}T{}{}", &c[..10], &c[11..19], zone_suffix(off))
+}
+
+/// An RFC 3339 zone: `Z` or `±hh:mm`.
+pub fn zone_suffix(off: i64) -> String {
+    if off == 0 {
+        return "Z".into();
+    }
+    let a = off.abs();
+    format!(
+        "{}{:02}:{:02}",
+        if off < 0 { '-' } else { '+' },
+        a / 3600,
+        a / 60 % 60
+    )
+}
+
 /// Renders one JSON document with a template.
 pub fn render_one(src: &str, data: &Json) -> Result<String> {
     render_typed(src, data, None)

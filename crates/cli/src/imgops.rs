@@ -168,11 +168,9 @@ pub fn load(c: &Client, a: &LoadArgs) -> Result<()> {
     show_progress(r.body, &mut out, term && !quiet, false, true)
 }
 
-/// Go's `time.RFC3339` for a unix time, in UTC.
+/// Go's `time.RFC3339` for a unix time, in the local time zone.
 fn rfc3339(t: i64) -> String {
-    let s = crate::container::created_at(t);
-    // "YYYY-MM-DD hh:mm:ss +0000 UTC" → "YYYY-MM-DDThh:mm:ssZ"
-    format!("{}T{}Z", &s[..10], &s[11..19])
+    format::rfc3339_local(t, format::local_zone(t).0)
 }
 
 pub fn history(c: &Client, a: &HistoryArgs) -> Result<()> {
@@ -219,11 +217,13 @@ pub fn history(c: &Client, a: &HistoryArgs) -> Result<()> {
     } else {
         a.format.as_deref()
     };
-    Format::new(
-        fmt,
-        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
-    )
-    .render(&rows, &headers)
+    // Without --human docker's default table shows the creation time, not the age.
+    let default = if a.human {
+        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    } else {
+        "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    };
+    Format::new(fmt, default).render(&rows, &headers)
 }
 
 pub fn import(c: &Client, a: &ImportArgs) -> Result<()> {

@@ -11,7 +11,7 @@ use crate::args::{
     ObjInspectArgs, ObjRmArgs, PruneArgs,
 };
 use crate::client::{Client, DaemonError, enc};
-use crate::container::{created_at, filters_query, inspect_each, st};
+use crate::container::{filters_query, inspect_each, st};
 use crate::format::{self, Format};
 use crate::ops::{confirm, prune_report, str_list};
 use crate::volume::{kv_map, labels_text};
@@ -238,32 +238,18 @@ pub fn timestamp(v: &str) -> Result<String> {
     crate::container::api_time(v)
 }
 
-/// Go's RFC3339NanoFixed in local time (the host's zone offset from localtime_r).
+/// Go's RFC3339NanoFixed in local time.
 fn nano_fixed(nanos: i64) -> String {
     let secs = nanos.div_euclid(1_000_000_000);
     let ns = nanos.rem_euclid(1_000_000_000);
-    let mut off: i64 = 0;
-    // SAFETY: localtime_r writes only into the tm we pass; the time_t is a plain value.
-    unsafe {
-        let t: libc::time_t = secs as libc::time_t;
-        let mut tm: libc::tm = std::mem::zeroed();
-        if !libc::localtime_r(&t, &mut tm).is_null() {
-            off = tm.tm_gmtoff;
-        }
-    }
-    let civil = created_at(secs + off);
-    let zone = if off == 0 {
-        "Z".to_owned()
-    } else {
-        let a = off.abs();
-        format!(
-            "{}{:02}:{:02}",
-            if off < 0 { '-' } else { '+' },
-            a / 3600,
-            a / 60 % 60
-        )
-    };
-    format!("{}T{}.{ns:09}{zone}", &civil[..10], &civil[11..19])
+    let off = format::local_zone(secs).0;
+    let civil = format::civil(secs + off);
+    format!(
+        "{}T{}.{ns:09}{}",
+        &civil[..10],
+        &civil[11..19],
+        format::zone_suffix(off)
+    )
 }
 
 /// One event the way docker prints it without --format.

@@ -177,3 +177,57 @@ fn list_json_rows_match_docker() {
     assert_eq!(d.bok(&ports), d.ok(&ports));
     assert!(d.bok(&ports).starts_with("90-91/tcp, 93/tcp|"));
 }
+
+#[test]
+fn history_matches_docker_with_and_without_human_sizes() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "--name",
+        "fh1",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "echo a long command line that docker cuts at forty-five characters > /f",
+    ]);
+    d.ok(&["commit", "-m", "the comment", "fh1", "fhimg"]);
+    for args in [
+        &["history", "-H=false", "fhimg"][..],
+        &["history", "--human=false", "--no-trunc", "fhimg"],
+        &["image", "history", "-H=false", "--format", "json", "fhimg"],
+        &[
+            "history",
+            "-H=false",
+            "--format",
+            "{{.CreatedSince}}|{{.Size}}",
+            "fhimg",
+        ],
+        &["history", "-q", "fhimg"],
+        &["history", "-q", "--no-trunc", "fhimg"],
+        &[
+            "history",
+            "--format",
+            "{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}",
+            "fhimg",
+        ],
+        &[
+            "history",
+            "--no-trunc",
+            "--format",
+            "table {{.ID}}\\t{{.CreatedBy}}",
+            "fhimg",
+        ],
+    ] {
+        same(&d, args);
+    }
+    let ours = d.bok(&["history", "-H=false", "fhimg"]);
+    assert!(ours.starts_with("IMAGE "), "{ours}");
+    assert!(ours.contains(" CREATED AT "), "{ours}");
+    assert!(
+        ours.contains("sh -c echo a long command line that docker c…   4096"),
+        "{ours}"
+    );
+}
