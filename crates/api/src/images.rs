@@ -1,6 +1,7 @@
 //! Images: pull (`POST /images/create?fromImage=`) and push with Docker's JSON progress
-//! streams, import (`fromSrc=-` with `changes`), list (filters), inspect, history, tag,
-//! delete, prune, save (`/get`), load, commit, and `POST /auth` (registry login check).
+//! streams, import (`fromSrc=-` or a URL berthd downloads, with `changes`), list
+//! (filters), inspect, history, tag, delete, prune, save (`/get`), load, commit, and
+//! `POST /auth` (registry login check).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,19 +45,7 @@ fn progress_line(p: &Progress) -> Value {
             json!({"status": "Already exists", "progressDetail": {}, "id": id})
         }
         LayerStatus::Downloading { current, total } => {
-            let width = 50u64;
-            let filled = if *total > 0 {
-                (current * width / total).min(width)
-            } else {
-                0
-            };
-            let bar = format!(
-                "[{}>{}] {}/{}",
-                "=".repeat(filled as usize),
-                " ".repeat((width - filled) as usize),
-                current,
-                total
-            );
+            let bar = progress_bar(*current, Some(*total));
             json!({"status": "Downloading", "progressDetail": {"current": current, "total": total}, "progress": bar, "id": id})
         }
         LayerStatus::Retrying { attempt, error } => {
@@ -145,6 +134,56 @@ pub async fn create(
     Ok(stream_response(rx))
 }
 
+/// What an import records besides the layer: `repo`/`tag`, `changes` (Docker also splits
+/// one value on newlines), `message`, `platform`.
+struct ImportParams {
+    reference: Option<Reference>,
+    changes: Vec<String>,
+    message: Option<String>,
+    platform: Option<berth_image::manifest::Platform>,
+}
+
+impl ImportParams {
+    fn from_query(q: &HashMap<String, String>, changes: Vec<String>) -> ApiResult<ImportParams> {
+        let bad = |err: &dyn std::fmt::Display| ApiError::bad_request(err.to_string());
+        let repo = q.get("repo").cloned().unwrap_or_default();
+        let tag = q.get("tag").cloned().unwrap_or_default();
+        let reference = if repo.is_empty() {
+            None
+        } else {
+            let r = Reference::parse(&repo).map_err(|e| bad(&e))?;
+            Some(if tag.is_empty() {
+                r
+            } else {
+                r.with_tag(&tag).map_err(|e| bad(&e))?
+            })
+        };
+        let platform = match q.get("platform").filter(|p| !p.is_empty()) {
+            Some(p) => {
+                let p = berth_image::manifest::Platform::parse(p).map_err(|e| bad(&e))?;
+                if p.os != "linux" {
+                    return Err(ApiError::bad_request("operating system is not supported"));
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        Ok(ImportParams {
+            reference,
+            changes: changes
+                .iter()
+                .flat_map(|c| c.lines())
+                .filter(|c| !c.trim().is_empty())
+                .map(str::to_owned)
+                .collect(),
+            message: q.get("message").filter(|m| !m.is_empty()).cloned(),
+            platform,
+        })
+    }
+}
+
+/// `fromSrc=-` (the request body) or `fromSrc=URL` (downloaded by berthd, with Docker's
+/// `Downloading from` and `Importing` progress lines).
 async fn import(
     e: Arc<Engine>,
     q: &HashMap<String, String>,
@@ -152,50 +191,88 @@ async fn import(
     changes: Vec<String>,
     req: Request,
 ) -> ApiResult<Response> {
-    if src != "-" {
-        return Err(ApiError::bad_request(
-            "import from a URL is not supported; use fromSrc=-",
-        ));
+    let mut params = ImportParams::from_query(q, changes)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    if src == "-" {
+        let tmp = spool(&e, "import", req).await?;
+        import_file(&e, params, tmp, &tx).await;
+        drop(tx);
+        return Ok(stream_response(rx));
     }
-    let repo = q.get("repo").cloned().unwrap_or_default();
-    let tag = q.get("tag").cloned().unwrap_or_default();
-    let reference = if repo.is_empty() {
-        None
-    } else {
-        let r = Reference::parse(&repo).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        Some(if tag.is_empty() {
-            r
-        } else {
-            r.with_tag(&tag)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?
-        })
+    // As dockerd: a URL that cannot be fetched is an error status, not a stream.
+    let fetch_err = |err: berth_image::fetch::FetchError| {
+        let status =
+            StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError(status, err.to_string())
     };
-    // Docker also splits one `changes` value on newlines.
-    let changes: Vec<String> = changes
-        .iter()
-        .flat_map(|c| c.lines())
-        .filter(|c| !c.trim().is_empty())
-        .map(str::to_owned)
-        .collect();
-    let message = q.get("message").cloned();
-    let tmp = spool(&e, "import", req).await?;
-    let name = reference.as_ref().map(|r| r.familiar()).unwrap_or_default();
+    let url = berth_image::fetch::parse_url(src).map_err(fetch_err)?;
+    let dl = berth_image::fetch::open(&e.registry, &url)
+        .await
+        .map_err(fetch_err)?;
+    params
+        .message
+        .get_or_insert_with(|| format!("Imported from {}", dl.url()));
+    let tmp = tmp_path(&e, "import").await?;
+    let _ = tx.send(line(
+        json!({"status": format!("Downloading from {}", dl.url())}),
+    ));
+    tokio::spawn(async move {
+        let total = dl.total();
+        let url = dl.url().to_owned();
+        let mut sent = Throttle::default();
+        let mut progress = |n: u64| {
+            if sent.due(n, total) {
+                let _ = tx.send(line(import_progress(n, total)));
+            }
+            !tx.is_closed()
+        };
+        match dl.save_to(&tmp, &mut progress).await {
+            Ok(n) => {
+                tracing::info!(url, bytes = n, "downloaded for import");
+                if sent.bytes != n {
+                    let _ = tx.send(line(import_progress(n, total)));
+                }
+            }
+            Err(err) => {
+                tracing::warn!(url, error = %err, "import download failed");
+                let _ = tx.send(err_line(&err.to_string()));
+                return;
+            }
+        }
+        import_file(&e, params, tmp, &tx).await;
+    });
+    Ok(stream_response(rx))
+}
+
+/// Imports the tarball at `tmp` (removed afterwards) and sends the new image ID, or the
+/// error, to `tx`.
+async fn import_file(
+    e: &Arc<Engine>,
+    p: ImportParams,
+    tmp: std::path::PathBuf,
+    tx: &mpsc::UnboundedSender<Bytes>,
+) {
+    let name = p
+        .reference
+        .as_ref()
+        .map(|r| r.familiar())
+        .unwrap_or_default();
     let e2 = e.clone();
     let tmp2 = tmp.clone();
     let res = tokio::task::spawn_blocking(move || {
         let f = std::fs::File::open(&tmp2)?;
-        berth_image::archive::import(
+        berth_image::archive::import_for(
             &e2.images,
             f,
-            &changes,
-            reference.as_ref(),
-            message.as_deref(),
+            &p.changes,
+            p.reference.as_ref(),
+            p.message.as_deref(),
+            p.platform.as_ref(),
         )
         .map_err(|err| std::io::Error::other(err.to_string()))
     })
     .await;
-    let _ = std::fs::remove_file(&tmp);
-    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tokio::fs::remove_file(&tmp).await;
     match res {
         Ok(Ok(rec)) => {
             e.emit_image("import", &rec.id.to_string(), &name);
@@ -208,8 +285,74 @@ async fn import(
             let _ = tx.send(err_line(&err.to_string()));
         }
     }
-    drop(tx);
-    Ok(stream_response(rx))
+}
+
+/// When a byte count is worth a progress line, as dockerd's progress reader decides: the
+/// first, then every 512 KiB at most every 100 ms, and the last.
+#[derive(Default)]
+struct Throttle {
+    bytes: u64,
+    at: Option<std::time::Instant>,
+}
+
+impl Throttle {
+    fn due(&mut self, n: u64, total: Option<u64>) -> bool {
+        let now = std::time::Instant::now();
+        let due = match self.at {
+            None => true,
+            Some(_) if total == Some(n) => true,
+            Some(t) => {
+                n - self.bytes >= 512 * 1024
+                    && now.duration_since(t) >= std::time::Duration::from_millis(100)
+            }
+        };
+        if due {
+            (self.bytes, self.at) = (n, Some(now));
+        }
+        due
+    }
+}
+
+/// An `Importing` line: `total` -1 when the server did not say.
+fn import_progress(current: u64, total: Option<u64>) -> Value {
+    json!({
+        "status": "Importing",
+        "progressDetail": {"current": current, "total": total.map_or(-1, |t| t as i64)},
+        "progress": progress_bar(current, total),
+    })
+}
+
+/// Docker's JSONProgress string as dockerd renders it (a 50-wide bar, sizes in decimal
+/// units: `[==>   ]  32.77kB/1.997MB`; the size alone when the total is unknown).
+fn progress_bar(current: u64, total: Option<u64>) -> String {
+    let Some(total) = total.filter(|t| *t > 0) else {
+        return format!("{:>8}", human_size(current));
+    };
+    let filled = ((current as f64 / total as f64 * 100.0) as usize / 2).min(50);
+    let bar = format!("[{}>{}] ", "=".repeat(filled), " ".repeat(50 - filled));
+    if current > total {
+        return format!("{bar}{:>8}", human_size(current));
+    }
+    format!("{bar}{:>8}/{}", human_size(current), human_size(total))
+}
+
+/// go-units' HumanSize: decimal units, 4 significant digits, trailing zeros dropped.
+fn human_size(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let decimals = match v {
+        v if v >= 100.0 => 1,
+        v if v >= 10.0 => 2,
+        _ => 3,
+    };
+    let s = format!("{v:.decimals$}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}{}", UNITS[i])
 }
 
 /// Every value of `key` in a raw query string (`changes` and `names` repeat).
@@ -246,14 +389,19 @@ pub fn query_all(raw: Option<&str>, key: &str) -> Vec<String> {
         .collect()
 }
 
-/// Streams the request body into a temp file under the data root (the archive readers
-/// are synchronous). The caller removes it.
-async fn spool(e: &Engine, what: &str, req: Request) -> ApiResult<std::path::PathBuf> {
+/// A new temp file name under the data root (`what-<random>`).
+async fn tmp_path(e: &Engine, what: &str) -> ApiResult<std::path::PathBuf> {
     let tmpdir = e.cfg.data_root.join("tmp");
     tokio::fs::create_dir_all(&tmpdir)
         .await
         .map_err(|err| ApiError::from(EngineError::internal("tmp dir", err)))?;
-    let tmp = tmpdir.join(format!("{what}-{}", berth_engine::ids::random_hex(8)));
+    Ok(tmpdir.join(format!("{what}-{}", berth_engine::ids::random_hex(8))))
+}
+
+/// Streams the request body into a temp file under the data root (the archive readers
+/// are synchronous). The caller removes it.
+async fn spool(e: &Engine, what: &str, req: Request) -> ApiResult<std::path::PathBuf> {
+    let tmp = tmp_path(e, what).await?;
     let mut f = tokio::fs::File::create(&tmp)
         .await
         .map_err(|err| ApiError::from(EngineError::internal("spool upload", err)))?;

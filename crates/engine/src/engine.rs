@@ -82,6 +82,14 @@ impl Engine {
                 }
             });
         }
+        // Uploads and downloads (load, import) a crash left half spooled.
+        for e in std::fs::read_dir(cfg.data_root.join("tmp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
         let db = Db::open(&cfg.data_root.join("berth.db"))?;
         let images = Arc::new(ImageStore::open(&cfg.data_root)?);
         let registry = RegistryClient::new(cfg.registry.clone())

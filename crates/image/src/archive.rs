@@ -518,6 +518,18 @@ pub fn import<R: Read>(
     reference: Option<&Reference>,
     message: Option<&str>,
 ) -> Result<ImageRecord, ArchiveError> {
+    import_for(store, input, changes, reference, message, None)
+}
+
+/// [`import`] recording `platform` (`--platform`; the host's when None) as the image's.
+pub fn import_for<R: Read>(
+    store: &ImageStore,
+    input: R,
+    changes: &[String],
+    reference: Option<&Reference>,
+    message: Option<&str>,
+    platform: Option<&Platform>,
+) -> Result<ImageRecord, ArchiveError> {
     // Keep the tarball as the layer blob, exactly as given.
     let mut input = input;
     let mut w = store.content().writer(None, None)?;
@@ -532,7 +544,7 @@ pub fn import<R: Read>(
     let mut cc = ContainerConfig::default();
     apply_changes(&mut cc, changes)?;
     let now = timefmt::format_rfc3339(timefmt::now());
-    let host = Platform::host();
+    let host = platform.cloned().unwrap_or_else(Platform::host);
     let cfg = ImageConfig {
         created: Some(now.clone()),
         architecture: host.architecture,

@@ -19,8 +19,8 @@
 //! - [`manifest`], [`registry`], [`auth`], [`pull`], [`push`]: the distribution protocol;
 //!   pulls stream every layer straight from the socket into its snapshot, in parallel.
 //! - [`images`]: tags, inspect, remove, prune, GC, disk usage; [`archive`]: save/load,
-//!   import/export; [`commit`]: a container's root filesystem from an image, and its
-//!   changes back into a new image.
+//!   import/export ([`fetch`] downloads what `import URL` names); [`commit`]: a
+//!   container's root filesystem from an image, and its changes back into a new image.
 //!
 //! Blocking work (unpacking, hashing files) is synchronous; async callers run it with
 //! `spawn_blocking`, as [`pull`] does.
@@ -30,6 +30,7 @@ pub mod auth;
 pub mod commit;
 pub mod diff;
 pub mod digest;
+pub mod fetch;
 pub mod fsutil;
 pub mod images;
 pub mod manifest;

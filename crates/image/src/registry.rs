@@ -197,6 +197,11 @@ impl RegistryClient {
         &self.cfg
     }
 
+    /// The HTTP client, for downloads that are not registry requests ([`crate::fetch`]).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// A client that answers challenges from `host` with `cred` (a request's own
     /// credentials, as the Docker API's `X-Registry-Auth` carries them). It shares the
     /// connection pool but not the token cache: tokens belong to whoever obtained them.
