@@ -253,6 +253,61 @@ fn image_tag_history_rmi_save_load_commit_prune_like_docker() {
     assert_eq!(o.status.code(), t.status.code());
 }
 
+#[test]
+fn rmi_of_a_commit_chain_prints_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    // One chain per CLI: IMG <- NAME:base <- NAME:top, each layer its own.
+    let chain = |name: &str| {
+        for (from, tag) in [(IMG.to_owned(), "base"), (format!("{name}:base"), "top")] {
+            d.ok(&[
+                "run",
+                "--name",
+                "stage",
+                "--network",
+                "none",
+                &from,
+                "sh",
+                "-c",
+                &format!("echo {name} > /{tag}"),
+            ]);
+            d.ok(&["commit", "stage", &format!("{name}:{tag}")]);
+            d.ok(&["rm", "stage"]);
+        }
+        d.ok(&["image", "inspect", "-f", "{{.Id}}", &format!("{name}:base")])
+    };
+    let (ours, theirs) = (chain("pb"), chain("pd"));
+    // A parent's ID: the same refusal (its ID masked), exit 1.
+    let (o, t) = (d.berth(&["rmi", &ours]), d.docker(&["rmi", &theirs]));
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(t.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o).replace(&ours[7..19], "ID"),
+        stderr(&t).replace(&theirs[7..19], "ID")
+    );
+    assert!(
+        stderr(&t).contains("image has dependent child images"),
+        "{}",
+        stderr(&t)
+    );
+    // Its tag: untagged only; then the child takes the parent along (with the layers
+    // only they had), and with --no-prune it does not.
+    assert_eq!(d.bok(&["rmi", "pb:base"]), "Untagged: pb:base");
+    assert_eq!(d.ok(&["rmi", "pd:base"]), "Untagged: pd:base");
+    let ours = d.bok(&["rmi", "pb:top"]);
+    let theirs = d.ok(&["rmi", "pd:top"]);
+    assert_eq!(mask(&ours).replace("pb", "pd"), mask(&theirs));
+    assert_eq!(ours.lines().count(), 5, "{ours}");
+    let _ = chain("pb");
+    let _ = chain("pd");
+    d.ok(&["rmi", "pb:base", "pd:base"]);
+    let ours = d.bok(&["rmi", "--no-prune", "pb:top"]);
+    let theirs = d.ok(&["rmi", "--no-prune", "pd:top"]);
+    assert_eq!(mask(&ours).replace("pb", "pd"), mask(&theirs));
+    assert_eq!(ours.lines().count(), 3, "{ours}");
+    assert_eq!(d.bok(&["images", "-q"]), d.ok(&["images", "-q"]));
+}
+
 /// 64-hex names and IDs masked.
 fn mask_hex(s: &str) -> String {
     s.split_inclusive([' ', '\n', '"'])
