@@ -2,7 +2,6 @@
 //! second from one stats stream per container. The numbers are computed the way the
 //! docker CLI computes them from the API's raw cgroup counters.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -100,12 +99,9 @@ fn headers() -> Value {
     })
 }
 
-/// The containers to show: the named ones, else the running (or all) ones.
-fn targets(c: &Client, a: &StatsArgs) -> Result<Vec<String>> {
-    if !a.containers.is_empty() {
-        return Ok(a.containers.clone());
-    }
-    let list = c.get_json(&format!("/containers/json?all={}", a.all as u8))?;
+/// The running (or all) containers' IDs, newest first.
+fn listed(c: &Client, all: bool) -> Result<Vec<String>> {
+    let list = c.get_json(&format!("/containers/json?all={}", all as u8))?;
     Ok(list
         .as_array()
         .into_iter()
@@ -115,10 +111,14 @@ fn targets(c: &Client, a: &StatsArgs) -> Result<Vec<String>> {
 }
 
 pub fn stats(c: &Client, a: &StatsArgs) -> Result<()> {
-    let names = targets(c, a)?;
     let trunc = !a.no_trunc;
     let f = Format::new(a.format.as_deref(), TABLE);
     if a.no_stream {
+        let names = if a.containers.is_empty() {
+            listed(c, a.all)?
+        } else {
+            a.containers.clone()
+        };
         let mut rows = Vec::new();
         let mut failed = false;
         for n in &names {
@@ -135,45 +135,180 @@ pub fn stats(c: &Client, a: &StatsArgs) -> Result<()> {
         }
         return f.render(&rows, &headers());
     }
-    // A missing container is an error before anything is drawn, as with docker.
-    for n in &names {
-        c.get_json(&format!("/containers/{}/json", enc(n)))?;
-    }
-    let latest: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
-    for n in &names {
-        let (c, n, latest) = (c.clone(), n.clone(), latest.clone());
+    let board = Board::new(c.clone(), trunc);
+    if a.containers.is_empty() {
+        // As docker: follow container events (subscribed before listing, so that none
+        // is missed) to add containers that start (or, with --all, are created) and to
+        // drop those that are destroyed (or, without --all, die).
+        let events = c.get(&format!(
+            "/events?filters={}",
+            enc(r#"{"type":["container"]}"#)
+        ))?;
+        for id in listed(c, a.all)? {
+            board.track(&id);
+        }
+        let (board, all) = (board.clone(), a.all);
         std::thread::spawn(move || {
-            let Ok(r) = c.get(&format!("/containers/{}/stats?stream=true", enc(&n))) else {
-                return;
-            };
-            for line in BufReader::new(r.body).lines() {
+            for line in BufReader::new(events.body).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(s) = serde_json::from_str::<Value>(&line)
-                    && let Ok(mut m) = latest.lock()
-                {
-                    m.insert(n.clone(), row(&s, &n, trunc));
+                let Ok(e) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                let id = e.pointer("/Actor/ID").and_then(Value::as_str).unwrap_or("");
+                match e.get("Action").and_then(Value::as_str).unwrap_or("") {
+                    "start" => board.track(id),
+                    "create" if all => board.track(id),
+                    "die" if !all => board.untrack(id),
+                    "destroy" => board.untrack(id),
+                    _ => {}
                 }
             }
         });
+    } else {
+        // A missing container is an error before anything is drawn, as with docker.
+        for n in &a.containers {
+            c.get_json(&format!("/containers/{}/json", enc(n)))?;
+        }
+        for n in &a.containers {
+            board.track(n);
+        }
+    }
+    // Docker waits (up to two seconds) for the first sample of each container.
+    let t0 = std::time::Instant::now();
+    while !board.all_sampled() && t0.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(20));
     }
     loop {
-        std::thread::sleep(Duration::from_millis(500));
-        let rows: Vec<Value> = match latest.lock() {
-            Ok(m) => names.iter().filter_map(|n| m.get(n).cloned()).collect(),
-            Err(_) => Vec::new(),
-        };
-        // As docker redraws: cursor home, each line cleared to its end, the rest below
-        // cleared (whether or not stdout is a terminal).
+        let rows = board.rows();
         let table = String::from_utf8_lossy(&f.render_bytes(&rows, &headers())?).into_owned();
-        let mut frame = String::from("\x1b[H");
-        for l in table.lines() {
-            frame.push_str(l);
-            frame.push_str("\x1b[K\n");
-        }
-        frame.push_str("\x1b[J");
         let mut o = std::io::stdout().lock();
-        o.write_all(frame.as_bytes())?;
+        o.write_all(frame(&table).as_bytes())?;
         o.flush()?;
+        drop(o);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// One redraw, byte for byte as docker 28 writes it (terminal or not): its buffer holds
+/// cursor-home and the table, then the same text again line by line, each line with a
+/// space and erase-to-end-of-line, then erase-below. On a terminal the second copy
+/// overwrites the first.
+fn frame(table: &str) -> String {
+    let mut out = format!("\x1b[H{table}");
+    let first = out.clone();
+    for line in first.split('\n') {
+        out.push_str(line);
+        out.push_str(" \x1b[K\n");
+    }
+    out.push_str("\x1b[J");
+    out
+}
+
+/// The containers being watched, in the order they were added, each with its latest
+/// row; one thread per container reads its stats stream.
+#[derive(Clone)]
+struct Board {
+    c: Client,
+    trunc: bool,
+    inner: Arc<Mutex<(Vec<Watched>, u64)>>,
+}
+
+struct Watched {
+    key: String,
+    /// Which reader thread may update this entry (a re-added container gets a new one).
+    token: u64,
+    row: Option<Value>,
+    /// The stream ended or failed: docker shows `--` in every measured column.
+    invalid: bool,
+}
+
+impl Board {
+    fn new(c: Client, trunc: bool) -> Board {
+        Board {
+            c,
+            trunc,
+            inner: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Watched>, u64)> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts watching `key` (an ID or a name) unless it is watched already.
+    fn track(&self, key: &str) {
+        let token = {
+            let mut g = self.lock();
+            if key.is_empty() || g.0.iter().any(|w| w.key == key) {
+                return;
+            }
+            g.1 += 1;
+            let token = g.1;
+            g.0.push(Watched {
+                key: key.to_owned(),
+                token,
+                row: None,
+                invalid: false,
+            });
+            token
+        };
+        let (board, key) = (self.clone(), key.to_owned());
+        std::thread::spawn(move || {
+            let path = format!("/containers/{}/stats?stream=true", enc(&key));
+            if let Ok(r) = board.c.get(&path) {
+                for line in BufReader::new(r.body).lines() {
+                    let Ok(line) = line else { break };
+                    let Ok(s) = serde_json::from_str::<Value>(&line) else {
+                        continue;
+                    };
+                    let row = row(&s, &key, board.trunc);
+                    if !board.update(token, |w| w.row = Some(row)) {
+                        return;
+                    }
+                }
+            }
+            board.update(token, |w| w.invalid = true);
+        });
+    }
+
+    /// Applies `f` to the entry of `token`; false once that entry is gone.
+    fn update(&self, token: u64, f: impl FnOnce(&mut Watched)) -> bool {
+        let mut g = self.lock();
+        match g.0.iter_mut().find(|w| w.token == token) {
+            Some(w) => {
+                f(w);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn untrack(&self, id: &str) {
+        self.lock().0.retain(|w| w.key != id);
+    }
+
+    fn all_sampled(&self) -> bool {
+        self.lock().0.iter().all(|w| w.row.is_some() || w.invalid)
+    }
+
+    fn rows(&self) -> Vec<Value> {
+        self.lock()
+            .0
+            .iter()
+            .map(|w| {
+                let mut r = w
+                    .row
+                    .clone()
+                    .unwrap_or_else(|| row(&json!({}), &w.key, self.trunc));
+                if w.invalid {
+                    for k in ["CPUPerc", "MemPerc", "NetIO", "BlockIO", "PIDs"] {
+                        r[k] = json!("--");
+                    }
+                    r["MemUsage"] = json!("-- / --");
+                }
+                r
+            })
+            .collect()
     }
 }
 
@@ -201,5 +336,13 @@ mod tests {
         assert_eq!(r["BlockIO"], "0B / 0B");
         assert_eq!(r["PIDs"], "3");
         assert_eq!(format::bytes_size(1536.0), "1.5KiB");
+    }
+
+    #[test]
+    fn frames_repeat_the_table_as_docker_does() {
+        assert_eq!(
+            frame("A\nB\n"),
+            "\x1b[HA\nB\n\x1b[HA \x1b[K\nB \x1b[K\n \x1b[K\n\x1b[J"
+        );
     }
 }
