@@ -99,6 +99,24 @@ pub struct RunMore {
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable
     #[arg(long)]
     pub blkio_weight: Option<u16>,
+    /// Block IO weight (relative device weight)
+    #[arg(long)]
+    pub blkio_weight_device: Vec<String>,
+    /// Limit read rate (bytes per second) from a device
+    #[arg(long)]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate (bytes per second) to a device
+    #[arg(long)]
+    pub device_write_bps: Vec<String>,
+    /// Limit read rate (IO per second) from a device
+    #[arg(long)]
+    pub device_read_iops: Vec<String>,
+    /// Limit write rate (IO per second) to a device
+    #[arg(long)]
+    pub device_write_iops: Vec<String>,
+    /// GPU devices to add to the container ('all' to pass all GPUs)
+    #[arg(long)]
+    pub gpus: Option<String>,
     /// Size of /dev/shm
     #[arg(long)]
     pub shm_size: Option<String>,
@@ -484,6 +502,51 @@ pub fn apply(
     if let Some(w) = m.blkio_weight {
         put("BlkioWeight", json!(w));
     }
+    if !m.blkio_weight_device.is_empty() {
+        let v = m
+            .blkio_weight_device
+            .iter()
+            .map(|x| weight_device(x))
+            .collect::<Result<Vec<_>>>()?;
+        put("BlkioWeightDevice", json!(v));
+    }
+    for (k, flag, list, bytes) in [
+        (
+            "BlkioDeviceReadBps",
+            "device-read-bps",
+            &m.device_read_bps,
+            true,
+        ),
+        (
+            "BlkioDeviceWriteBps",
+            "device-write-bps",
+            &m.device_write_bps,
+            true,
+        ),
+        (
+            "BlkioDeviceReadIOps",
+            "device-read-iops",
+            &m.device_read_iops,
+            false,
+        ),
+        (
+            "BlkioDeviceWriteIOps",
+            "device-write-iops",
+            &m.device_write_iops,
+            false,
+        ),
+    ] {
+        if !list.is_empty() {
+            let v = list
+                .iter()
+                .map(|x| throttle_device(x, flag, bytes))
+                .collect::<Result<Vec<_>>>()?;
+            put(k, json!(v));
+        }
+    }
+    if let Some(g) = &m.gpus {
+        put("DeviceRequests", json!([gpu_request(g)?]));
+    }
     for (k, v) in [
         ("CpusetCpus", &m.cpuset_cpus),
         ("CpusetMems", &m.cpuset_mems),
@@ -613,6 +676,82 @@ pub fn apply(
         ep.insert("IPAMConfig".into(), Value::Object(ipam));
     }
     Ok(Some(json!({"EndpointsConfig": {net: ep}})))
+}
+
+/// `PATH:RATE` of `--device-{read,write}-{bps,iops}` (a size with an optional kb/mb/gb
+/// unit for bps, a plain count for iops), checked as docker checks it.
+fn throttle_device(x: &str, flag: &str, bytes: bool) -> Result<Value> {
+    let bad = |why: String| anyhow!("invalid argument {x:?} for \"--{flag}\" flag: {why}");
+    let (path, rate) = match x.split_once(':') {
+        Some((p, r)) if !p.is_empty() => (p, r),
+        _ => return Err(bad(format!("bad format: {x}"))),
+    };
+    if !path.starts_with("/dev/") {
+        return Err(bad(format!("bad format for device path: {x}")));
+    }
+    let rate = if bytes {
+        crate::run::parse_bytes(rate).map_err(|_| {
+            bad(format!(
+                "invalid rate for device: {x}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb"
+            ))
+        })? as u64
+    } else {
+        rate.parse::<u64>().map_err(|_| {
+            bad(format!(
+                "invalid rate for device: {x}. The correct format is <device-path>:<number>. Number must be a positive integer"
+            ))
+        })?
+    };
+    Ok(json!({ "Path": path, "Rate": rate }))
+}
+
+/// `PATH:WEIGHT` of `--blkio-weight-device` (10 to 1000, or 0).
+fn weight_device(x: &str) -> Result<Value> {
+    let bad =
+        |why: String| anyhow!("invalid argument {x:?} for \"--blkio-weight-device\" flag: {why}");
+    let (path, w) = match x.split_once(':') {
+        Some((p, w)) if !p.is_empty() => (p, w),
+        _ => return Err(bad(format!("bad format: {x}"))),
+    };
+    if !path.starts_with("/dev/") {
+        return Err(bad(format!("bad format for device path: {x}")));
+    }
+    match w.parse::<u16>() {
+        Ok(w) if w == 0 || (10..=1000).contains(&w) => Ok(json!({ "Path": path, "Weight": w })),
+        Ok(_) => Err(bad(format!(
+            "invalid weight for device: {x}. The correct format is <device-path>:<number>. Number must be between 10 and 1000 or 0"
+        ))),
+        Err(_) => Err(bad(format!("invalid weight for device: {x}"))),
+    }
+}
+
+/// `--gpus`: `all`, a count, or `key=value` fields (count, device, driver,
+/// capabilities), as a DeviceRequest asking for the `gpu` capability.
+fn gpu_request(g: &str) -> Result<Value> {
+    let mut req = json!({"Driver": "", "Count": 0, "DeviceIDs": null,
+        "Capabilities": [["gpu"]], "Options": {}});
+    let bad = || anyhow!("invalid argument {g:?} for \"--gpus\" flag: unexpected key in {g:?}");
+    let mut fields = g.split(',').peekable();
+    while let Some(f) = fields.next() {
+        match f.split_once('=') {
+            None if f == "all" => req["Count"] = json!(-1),
+            None => req["Count"] = json!(f.parse::<i64>().map_err(|_| bad())?),
+            Some(("count", "all")) => req["Count"] = json!(-1),
+            Some(("count", n)) => req["Count"] = json!(n.parse::<i64>().map_err(|_| bad())?),
+            Some(("driver", d)) => req["Driver"] = json!(d),
+            Some(("capabilities", c)) => req["Capabilities"] = json!([[c]]),
+            Some(("device", d)) => {
+                // device=0,1: the following fields without '=' are more IDs.
+                let mut ids = vec![d.trim_matches('"').to_owned()];
+                while let Some(next) = fields.next_if(|n| !n.contains('=')) {
+                    ids.push(next.trim_matches('"').to_owned());
+                }
+                req["DeviceIDs"] = json!(ids);
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(req)
 }
 
 #[cfg(test)]

@@ -140,6 +140,7 @@ impl Engine {
     async fn start_inner(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let t0 = Instant::now();
         let rec = c.rec();
+        crate::spec::check_device_requests(&rec.host_config)?;
         let id = rec.id.clone();
         let dir = self.container_dir(&id);
         let rootfs = self.rootfs(&id);

@@ -307,6 +307,105 @@ fn swap_accounting() -> bool {
         || Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
+/// `linux.resources.blockIO` from HostConfig's Blkio* fields (device paths resolved to
+/// their numbers); None when none is set.
+fn block_io(host: &HostConfig) -> Result<Option<Value>> {
+    let mut b = json!({});
+    if let Some(w) = host.extra.get("BlkioWeight").and_then(Value::as_u64)
+        && w > 0
+    {
+        b["weight"] = json!(w);
+    }
+    let lists = [
+        ("BlkioWeightDevice", "weightDevice", "Weight", "weight"),
+        (
+            "BlkioDeviceReadBps",
+            "throttleReadBpsDevice",
+            "Rate",
+            "rate",
+        ),
+        (
+            "BlkioDeviceWriteBps",
+            "throttleWriteBpsDevice",
+            "Rate",
+            "rate",
+        ),
+        (
+            "BlkioDeviceReadIOps",
+            "throttleReadIOPSDevice",
+            "Rate",
+            "rate",
+        ),
+        (
+            "BlkioDeviceWriteIOps",
+            "throttleWriteIOPSDevice",
+            "Rate",
+            "rate",
+        ),
+    ];
+    for (field, key, value, oci) in lists {
+        let mut out = Vec::new();
+        for d in host
+            .extra
+            .get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let path = d.get("Path").and_then(Value::as_str).unwrap_or("");
+            let st = rustix::fs::stat(path).map_err(|e| {
+                EngineError::InvalidArgument(format!("{field}: cannot stat {path}: {e}"))
+            })?;
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::BlockDevice
+            {
+                return Err(EngineError::InvalidArgument(format!(
+                    "{field}: {path} is not a block device"
+                )));
+            }
+            let (maj, min) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+            let n = d.get(value).and_then(Value::as_u64).unwrap_or(0);
+            out.push(json!({ "major": maj, "minor": min, oci: n }));
+        }
+        if !out.is_empty() {
+            b[key] = json!(out);
+        }
+    }
+    Ok(b.as_object().is_some_and(|o| !o.is_empty()).then_some(b))
+}
+
+/// berthd has no device drivers (GPUs): a container asking for devices through
+/// `DeviceRequests` (`--gpus`) cannot start, with dockerd's words for it.
+pub fn check_device_requests(host: &HostConfig) -> Result<()> {
+    let Some(first) = host
+        .extra
+        .get("DeviceRequests")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    else {
+        return Ok(());
+    };
+    let caps: Vec<String> = first
+        .get("Capabilities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|set| {
+            let words: Vec<&str> = set
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            format!("[{}]", words.join(" "))
+        })
+        .collect();
+    Err(EngineError::Internal(format!(
+        "could not select device driver {:?} with capabilities: [{}]",
+        first.get("Driver").and_then(Value::as_str).unwrap_or(""),
+        caps.join(" ")
+    )))
+}
+
 fn has_opt(host: &HostConfig, prefix: &str) -> Option<String> {
     host.security_opt.iter().flatten().find_map(|o| {
         let o = o.replace('=', ":");
@@ -596,6 +695,9 @@ pub fn build(i: SpecInput<'_>) -> Result<Value> {
         && p > 0
     {
         res["pids"] = json!({ "limit": p });
+    }
+    if let Some(b) = block_io(host)? {
+        res["blockIO"] = b;
     }
     linux["resources"] = res;
 
