@@ -209,23 +209,93 @@ impl Lines {
     }
 }
 
-/// Per ASCII byte: must it be escaped inside a JSON string (as Go's encoding/json with
-/// HTML escaping does, which Docker's json-file writer matches)?
-const fn escape_table() -> [bool; 128] {
-    let mut t = [false; 128];
+/// What each byte becomes inside a JSON string, as Go's encoding/json writes it with HTML
+/// escaping (Docker's json-file writer matches it): the bytes, padded to 8 so every store is
+/// one unaligned 8-byte write, and their count. Every byte ≥ 0x80 is U+FFFD here; a UTF-8
+/// lead byte also says how long its sequence is and which second bytes it accepts, and a
+/// well-formed sequence is copied instead.
+#[derive(Clone, Copy)]
+struct Rep {
+    bytes: [u8; 8],
+    len: u8,
+    /// Length of the sequence a lead byte starts (0: not a lead byte).
+    seq: u8,
+    /// The second byte's range, `lo..=lo + span` (no overlong forms, no surrogates,
+    /// nothing above U+10FFFF).
+    lo: u8,
+    span: u8,
+    /// The sequence's bytes (little-endian) masked with `cmask` must equal `cval`: the
+    /// third and fourth bytes are continuation bytes when the sequence has them. Never
+    /// equal for a byte that is not a lead.
+    cmask: u32,
+    cval: u32,
+}
+
+const FFFD: Rep = rep(b"\\ufffd");
+
+const fn rep(b: &[u8]) -> Rep {
+    let mut bytes = [0u8; 8];
     let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
+    while i < b.len() {
+        bytes[i] = b[i];
         i += 1;
     }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t[b'<' as usize] = true;
-    t[b'>' as usize] = true;
-    t[b'&' as usize] = true;
+    Rep {
+        bytes,
+        len: b.len() as u8,
+        seq: 0,
+        lo: 0,
+        span: 0xFF,
+        cmask: 0,
+        cval: 1,
+    }
+}
+
+const fn lead(seq: u8, lo: u8, hi: u8) -> Rep {
+    let (cmask, cval) = match seq {
+        2 => (0, 0),
+        3 => (0x00C0_0000, 0x0080_0000),
+        _ => (0xC0C0_0000, 0x8080_0000),
+    };
+    Rep {
+        seq,
+        lo,
+        span: hi - lo,
+        cmask,
+        cval,
+        ..FFFD
+    }
+}
+
+const fn rep_table() -> [Rep; 256] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [FFFD; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            b'"' => rep(b"\\\""),
+            b'\\' => rep(b"\\\\"),
+            b'\n' => rep(b"\\n"),
+            b'\r' => rep(b"\\r"),
+            b'\t' => rep(b"\\t"),
+            c @ (0..0x20 | b'<' | b'>' | b'&') => {
+                rep(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]])
+            }
+            c @ 0x20..0x80 => rep(&[c]),
+            0xC2..=0xDF => lead(2, 0x80, 0xBF),
+            0xE0 => lead(3, 0xA0, 0xBF),
+            0xED => lead(3, 0x80, 0x9F),
+            0xE1..=0xEF => lead(3, 0x80, 0xBF),
+            0xF0 => lead(4, 0x90, 0xBF),
+            0xF4 => lead(4, 0x80, 0x8F),
+            0xF1..=0xF3 => lead(4, 0x80, 0xBF),
+            _ => FFFD,
+        };
+        b += 1;
+    }
     t
 }
-static ESCAPE: [bool; 128] = escape_table();
+static REP: [Rep; 256] = rep_table();
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
@@ -242,108 +312,98 @@ fn word_needs_attention(x: u64) -> bool {
     (below_space | (x & HI) | eq(b'"') | eq(b'\\') | eq(b'<') | eq(b'>') | eq(b'&')) != 0
 }
 
-/// Length of the UTF-8 sequence a lead byte announces (0: not a lead byte).
-fn utf8_len(b: u8) -> usize {
-    match b {
-        0xC2..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        0xF0..=0xF4 => 4,
-        _ => 0,
-    }
+/// The escaper's state between bytes: how many continuation bytes of the last well-formed
+/// UTF-8 sequence are still to come, and whether they are copied (not after an escaped
+/// U+2028/U+2029, whose lead wrote the whole escape).
+///
+/// Each byte is decided from itself and the three after it: a well-formed sequence starts
+/// at a lead byte whatever came before (a lead is never a continuation byte, so sequences
+/// cannot overlap), which is what Go's rune-by-rune decoding finds. The input position
+/// thus advances by one byte every step, never by a data-dependent amount: binary output is
+/// random to a branch predictor, and a data-dependent advance would chain every step's
+/// table lookup to the previous one.
+#[derive(Default)]
+struct Utf8State {
+    owed: usize,
+    owed_len: usize,
 }
 
-/// Whether `s[i..i + n]` is one well-formed UTF-8 sequence (no overlong forms, no
-/// surrogates, nothing above U+10FFFF), `n` being what its lead byte announces.
-#[inline]
-fn valid_utf8_at(s: &[u8], i: usize, n: usize) -> bool {
-    if n == 0 || i + n > s.len() {
-        return false;
+impl Utf8State {
+    /// The bytes to store for `w[0]` and how many of them count.
+    #[inline(always)]
+    fn byte(&mut self, w: [u8; 4]) -> ([u8; 8], usize) {
+        let r = REP[w[0] as usize];
+        let plain = [w[0], 0, 0, 0, 0, 0, 0, 0];
+        if self.owed > 0 {
+            self.owed -= 1;
+            return (plain, self.owed_len);
+        }
+        // Two comparisons and no branch but the one on their result, which is rarely true
+        // for binary data and always true for text.
+        let second_ok = w[1].wrapping_sub(r.lo) <= r.span;
+        let rest_ok = u32::from_le_bytes(w) & r.cmask == r.cval;
+        if second_ok & rest_ok {
+            self.owed = r.seq as usize - 1;
+            if w[0] == 0xE2 && w[1] == 0x80 && w[2] | 1 == 0xA9 {
+                // U+2028 and U+2029 (line and paragraph separators) are escaped too.
+                self.owed_len = 0;
+                let mut e = *b"\\u2028\0\0";
+                e[5] = if w[2] == 0xA8 { b'8' } else { b'9' };
+                return (e, 6);
+            }
+            self.owed_len = 1;
+            return (plain, 1);
+        }
+        (r.bytes, r.len as usize)
     }
-    let cont = |k: usize| (0x80..=0xBF).contains(&s[i + k]);
-    let second = match (s[i], n) {
-        (0xE0, _) => (0xA0..=0xBF).contains(&s[i + 1]),
-        (0xED, _) => (0x80..=0x9F).contains(&s[i + 1]),
-        (0xF0, _) => (0x90..=0xBF).contains(&s[i + 1]),
-        (0xF4, _) => (0x80..=0x8F).contains(&s[i + 1]),
-        _ => cont(1),
-    };
-    second && (2..n).all(cont)
 }
 
 /// Appends `s` escaped for a JSON string. Invalid UTF-8 becomes U+FFFD per byte, as Go's
-/// decoder does. Plain text is skipped 8 bytes at a time: logging must keep up with
-/// `cat` of a large file.
+/// decoder does. Plain text is copied 8 bytes at a time and every other byte is one table
+/// lookup and one store: logging must keep up with `cat` of a large file, text or binary.
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut start = 0;
+    // No byte becomes more than 6 (`\u00XX`, `\ufffd`, the lead of an escaped U+2028),
+    // and each store may write 8.
+    out.reserve(s.len() * 6 + 8);
+    let base = out.len();
+    let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    let put = |at: usize, b: [u8; 8]| {
+        // SAFETY: before each store `at` ≤ 6 × (bytes of `s` consumed) ≤ 6 × (s.len() − 1),
+        // so `at + 8` is within the `6 × s.len() + 8` bytes reserved past `base`.
+        unsafe { dst.add(at).cast::<[u8; 8]>().write_unaligned(b) }
+    };
+    let mut st = Utf8State::default();
+    let mut o = 0;
     let mut i = 0;
-    while i < s.len() {
-        while i + 8 <= s.len() {
-            let w = u64::from_le_bytes([
-                s[i],
-                s[i + 1],
-                s[i + 2],
-                s[i + 3],
-                s[i + 4],
-                s[i + 5],
-                s[i + 6],
-                s[i + 7],
-            ]);
-            if word_needs_attention(w) {
-                break;
-            }
-            i += 8;
-        }
-        if i >= s.len() {
-            break;
-        }
-        let b = s[i];
-        let mut ctl = [b'\\', b'u', b'0', b'0', 0, 0];
-        let (rep, adv): (&[u8], usize) = if b >= 0x80 {
-            let n = utf8_len(b);
-            if !valid_utf8_at(s, i, n) {
-                // A run of invalid bytes (binary output): one U+FFFD each, in a tight loop.
-                out.extend_from_slice(&s[start..i]);
-                while i < s.len() && s[i] >= 0x80 && !valid_utf8_at(s, i, utf8_len(s[i])) {
-                    out.extend_from_slice(b"\\ufffd");
-                    i += 1;
-                }
-                start = i;
-                continue;
-            } else if n == 3 && b == 0xE2 && s[i + 1] == 0x80 && s[i + 2] == 0xA8 {
-                (b"\\u2028", 3)
-            } else if n == 3 && b == 0xE2 && s[i + 1] == 0x80 && s[i + 2] == 0xA9 {
-                (b"\\u2029", 3)
-            } else {
-                i += n;
-                continue;
-            }
-        } else if !ESCAPE[b as usize] {
-            i += 1;
-            continue;
+    // Windows of 16 so the 8 bytes of a word can each see 3 bytes past it.
+    while let Some(w) = s.get(i..i + 16) {
+        let w: [u8; 16] = w.try_into().unwrap_or_default();
+        let word: [u8; 8] = w[..8].try_into().unwrap_or_default();
+        if st.owed == 0 && !word_needs_attention(u64::from_le_bytes(word)) {
+            put(o, word);
+            o += 8;
         } else {
-            match b {
-                b'"' => (b"\\\"", 1),
-                b'\\' => (b"\\\\", 1),
-                b'\n' => (b"\\n", 1),
-                b'\r' => (b"\\r", 1),
-                b'\t' => (b"\\t", 1),
-                b'<' => (b"\\u003c", 1),
-                b'>' => (b"\\u003e", 1),
-                b'&' => (b"\\u0026", 1),
-                _ => {
-                    ctl[4] = HEX[(b >> 4) as usize];
-                    ctl[5] = HEX[(b & 15) as usize];
-                    (&ctl[..], 1)
-                }
+            for k in 0..8 {
+                let (b, len) = st.byte([w[k], w[k + 1], w[k + 2], w[k + 3]]);
+                put(o, b);
+                o += len;
             }
-        };
-        out.extend_from_slice(&s[start..i]);
-        out.extend_from_slice(rep);
-        i += adv;
-        start = i;
+        }
+        i += 8;
     }
-    out.extend_from_slice(&s[start..]);
+    // The last bytes, zero-padded: a sequence cut by the end reads zeros, not continuation
+    // bytes, and is invalid as it should be.
+    let tail = &s[i..];
+    let mut pad = [0u8; 24];
+    pad[..tail.len()].copy_from_slice(tail);
+    for k in 0..tail.len() {
+        let (b, len) = st.byte([pad[k], pad[k + 1], pad[k + 2], pad[k + 3]]);
+        put(o, b);
+        o += len;
+    }
+    // SAFETY: `put` initialised every byte of base..base + o (each store starts where the
+    // previous output ended), and the capacity was reserved above.
+    unsafe { out.set_len(base + o) };
 }
 
 #[cfg(test)]
@@ -442,6 +502,25 @@ mod tests {
                 .map(|k| (seed.rotate_left(k as u32 * 7) ^ k) as u8)
                 .collect();
             assert_eq!(esc(&s), reference(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn escaper_appends_long_inputs_after_what_is_there() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut data = Vec::new();
+        for k in 0..200_000u64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Stretches of text between stretches of binary.
+            data.push(if (k / 1000) % 2 == 0 { b'a' + (seed % 26) as u8 } else { seed as u8 });
+        }
+        for len in [0, 1, 7, 8, 9, 4095, data.len()] {
+            let mut out = b"prefix:".to_vec();
+            escape_into(&mut out, &data[..len]);
+            assert_eq!(&out[..7], b"prefix:");
+            assert_eq!(std::str::from_utf8(&out[7..]).unwrap(), reference(&data[..len]));
         }
     }
 

@@ -31,6 +31,8 @@ const CLIENT_HIGH_WATER: usize = 256 * 1024;
 const MAX_CLIENTS: usize = 1000;
 /// Finished execs remembered for `exec_wait`.
 const MAX_FINISHED_EXECS: usize = 64;
+/// One read of a process's output or a client's input (the size of a default pipe: bigger
+/// reads measured slower, their frames overrun the attach socket's buffer).
 const READ_BUF: usize = 64 * 1024;
 /// Bytes of traffic after which the shim gives its buffers back once it goes idle.
 const RELEASE_AFTER: usize = 256 * 1024;
@@ -506,9 +508,8 @@ impl Shim {
                     }
                 } else if stdin {
                     self.busy_bytes += n;
-                    let data = self.buf.get()[..n].to_vec();
-                    if let Some(io) = self.io_of(t) {
-                        io.write_stdin(&data);
+                    if let Some(io) = io_in(&mut self.io, &mut self.execs, t) {
+                        io.write_stdin(&self.buf.get()[..n]);
                     }
                 }
             }
