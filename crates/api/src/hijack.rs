@@ -263,6 +263,19 @@ pub async fn attach(
         return Ok(Body::from_stream(s).into_response());
     }
     let mut history = history.map(|(rx, _)| rx);
+    if wants_upgrade(&req) && !e.is_tty(&id)? {
+        // The client's connection itself becomes the stream, served by the shim.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        e.attach_handoff(&id, stdin, stdout, stderr, rx).await?;
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(u) => handoff(u, history, tx).await,
+                Err(err) => tracing::debug!(error = %err, "attach upgrade failed"),
+            }
+        });
+        return Ok(upgrade_response(false));
+    }
     let (handle, tty) = e.attach(&id, stdin, stdout, stderr).await?;
     let detach_keys = q.get("detachKeys").cloned();
     if !wants_upgrade(&req) {
@@ -325,6 +338,60 @@ pub async fn attach(
         bridge(io, shim, tty, stdin, detach_keys, None).await;
     });
     Ok(upgrade_response(tty))
+}
+
+/// Gives an upgraded attach connection to the shim (after the `logs=1` history, which
+/// berthd writes itself). berthd serves plain unix streams, so the connection is one; were
+/// it not, a socket pair stands in for it and berthd copies between the two.
+async fn handoff(
+    u: hyper::upgrade::Upgraded,
+    history: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+    tx: tokio::sync::oneshot::Sender<berth_engine::Handoff>,
+) {
+    async fn replay(
+        io: &mut (impl tokio::io::AsyncWrite + Unpin),
+        history: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+    ) -> std::io::Result<()> {
+        if let Some(mut h) = history {
+            while let Some(b) = h.recv().await {
+                io.write_all(&b).await?;
+            }
+        }
+        Ok(())
+    }
+    match u.downcast::<TokioIo<UnixStream>>() {
+        Ok(parts) => {
+            let mut io = parts.io.into_inner();
+            if replay(&mut io, history).await.is_err() {
+                return;
+            }
+            let Ok(std) = io.into_std() else { return };
+            let _ = tx.send(berth_engine::Handoff {
+                fd: std.into(),
+                early: parts.read_buf.to_vec(),
+            });
+        }
+        Err(u) => {
+            let Ok((ours, theirs)) = UnixStream::pair() else {
+                return;
+            };
+            let mut client = TokioIo::new(u);
+            if replay(&mut client, history).await.is_err() {
+                return;
+            }
+            let Ok(theirs) = theirs.into_std() else {
+                return;
+            };
+            let handed = berth_engine::Handoff {
+                fd: theirs.into(),
+                early: Vec::new(),
+            };
+            if tx.send(handed).is_ok() {
+                let mut ours = ours;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut ours).await;
+            }
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]

@@ -129,7 +129,12 @@ async fn exec_inspect(
     Ok(axum::Json(e.exec_inspect(&id)?))
 }
 
-/// Serves the API on a bound unix listener until `shutdown` resolves.
+/// Serves the API on a bound unix listener until `shutdown` resolves, then waits for the
+/// open requests to end.
+///
+/// HTTP/1 only (the Engine API is), served by hyper directly rather than through a protocol
+/// sniffer: an upgraded (hijacked) connection is then the plain unix stream, which an
+/// attach can hand to the container's shim.
 pub async fn serve(
     listener: tokio::net::UnixListener,
     engine: Arc<Engine>,
@@ -140,7 +145,47 @@ pub async fn serve(
     let app = Router::new()
         .fallback_service(router(engine))
         .layer(axum::middleware::from_fn(version::layer));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Dropped to ask the connections to finish; closed once the last one has.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // Out of descriptors or memory: let connections finish, then go on.
+                    tracing::warn!(error = %e, "accept");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = stop_rx.clone();
+        let done = done_rx.clone();
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .with_upgrades();
+            tokio::pin!(conn);
+            let r = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = r {
+                tracing::trace!(error = %e, "connection");
+            }
+            drop(done);
+        });
+    }
+    drop(listener);
+    drop(stop_tx);
+    drop(done_rx);
+    done_tx.closed().await;
+    Ok(())
 }

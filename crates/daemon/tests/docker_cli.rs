@@ -1203,3 +1203,83 @@ fn attach_with_logs_replays_what_was_logged_first() {
     );
     d.ok(&["rm", "-f", "al"]);
 }
+
+/// Reads one multiplexed frame: (stream, payload).
+fn read_frame(s: &mut std::os::unix::net::UnixStream) -> Option<(u8, String)> {
+    use std::io::Read;
+    let mut h = [0u8; 8];
+    s.read_exact(&mut h).ok()?;
+    let n = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
+    let mut b = vec![0u8; n];
+    s.read_exact(&mut b).ok()?;
+    Some((h[0], String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// A hijacked attach without a tty is served by the container's shim on the client's own
+/// connection: stdin sent with the request itself is delivered, and the stream goes on
+/// while berthd is killed and restarted; its end closes the stream with the exit recorded.
+#[test]
+fn attach_stream_outlives_a_berthd_restart() {
+    prereqs!();
+    let mut d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--network",
+        "none",
+        "--name",
+        "live",
+        IMG,
+        "sh",
+        "-c",
+        "while read l; do echo \"got $l\"; echo \"err $l\" >&2; done; exit 7",
+    ]);
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    // The first stdin bytes arrive in the same write as the request.
+    s.write_all(
+        b"POST /v1.45/containers/live/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+          Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nearly\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.contains("application/vnd.docker.multiplexed-stream"),
+        "{head}"
+    );
+    let expect = |s: &mut std::os::unix::net::UnixStream, word: &str| {
+        let mut got = vec![read_frame(s).expect("frame"), read_frame(s).expect("frame")];
+        got.sort();
+        assert_eq!(
+            got,
+            vec![(1, format!("got {word}\n")), (2, format!("err {word}\n"))]
+        );
+    };
+    expect(&mut s, "early");
+    d.kill9();
+    s.write_all(b"while-down\n").unwrap();
+    expect(&mut s, "while-down");
+    d.spawn();
+    s.write_all(b"after\n").unwrap();
+    expect(&mut s, "after");
+    // End of input: the container ends, the stream closes after its last output.
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(d.eventually(10, || d.inspect("live", "{{.State.ExitCode}}") == "7"));
+    let logs = d.docker(&["logs", "live"]);
+    assert_eq!(stdout(&logs), "got early\ngot while-down\ngot after\n");
+    assert_eq!(stderr(&logs), "err early\nerr while-down\nerr after\n");
+    d.ok(&["rm", "-f", "live"]);
+}

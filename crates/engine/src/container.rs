@@ -82,7 +82,23 @@ pub struct PendingAttach {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
-    pub tx: oneshot::Sender<Result<BufReader<UnixStream>>>,
+    pub to: AttachTo,
+}
+
+/// Where a pending attach's stream goes.
+pub enum AttachTo {
+    /// Back to berthd, which relays it to the client.
+    Relay(oneshot::Sender<Result<BufReader<UnixStream>>>),
+    /// To the client's own connection, handed to the shim (it arrives once the client's
+    /// `101 Switching Protocols` is written).
+    Handoff(oneshot::Receiver<Handoff>),
+}
+
+/// A client connection given to the shim for an attach stream, with the bytes berthd had
+/// already read from it (they are the stream's first stdin bytes).
+pub struct Handoff {
+    pub fd: std::os::fd::OwnedFd,
+    pub early: Vec<u8>,
 }
 
 pub struct Container {
@@ -95,6 +111,14 @@ pub struct Container {
 }
 
 impl Container {
+    /// Registers an attach to be served when the container starts.
+    pub fn add_pending(&self, p: PendingAttach) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p);
+    }
+
     pub fn new(rec: ContainerRecord) -> Container {
         let life = Lifecycle {
             running: rec.state.running,

@@ -28,6 +28,7 @@ pub mod types;
 pub mod update;
 pub mod volumes;
 
+pub use container::Handoff;
 pub use engine::{Engine, EngineConfig};
 pub use error::{EngineError, Result};
 pub use lifecycle::{AttachHandle, WaitCondition};

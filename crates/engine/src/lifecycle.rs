@@ -13,7 +13,7 @@ use tokio::io::BufReader;
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
-use crate::container::{Container, PendingAttach};
+use crate::container::{AttachTo, Container, Handoff, PendingAttach};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::shim::{self, Exit};
@@ -133,7 +133,10 @@ impl Engine {
         let pend: Vec<PendingAttach> =
             std::mem::take(&mut *c.pending.lock().unwrap_or_else(|p| p.into_inner()));
         for p in pend {
-            let _ = p.tx.send(Err(EngineError::Internal(e.to_string())));
+            if let AttachTo::Relay(tx) = p.to {
+                let _ = tx.send(Err(EngineError::Internal(e.to_string())));
+            }
+            // A handed-off client's connection closes as its receiver is dropped.
         }
     }
 
@@ -308,8 +311,23 @@ impl Engine {
         let pend: Vec<PendingAttach> =
             std::mem::take(&mut *c.pending.lock().unwrap_or_else(|p| p.into_inner()));
         for p in pend {
-            let r = shim::attach(&state_dir, p.stdin, p.stdout, p.stderr, None).await;
-            let _ = p.tx.send(r);
+            match p.to {
+                AttachTo::Relay(tx) => {
+                    let r = shim::attach(&state_dir, p.stdin, p.stdout, p.stderr, None).await;
+                    let _ = tx.send(r);
+                }
+                AttachTo::Handoff(rx) => {
+                    // Written right after the 101 answer, which the client waits for before
+                    // it asks for this start: at once in practice.
+                    let Ok(Ok(h)) = tokio::time::timeout(Duration::from_secs(5), rx).await else {
+                        continue;
+                    };
+                    let r = shim::attach_handoff(&state_dir, p.stdin, p.stdout, p.stderr, h);
+                    if let Err(e) = r.await {
+                        tracing::warn!(container = %c.id, error = %e, "attach handoff");
+                    }
+                }
+            }
         }
         shim::request(&state_dir, json!({"op": "start"})).await?;
         {
@@ -813,16 +831,53 @@ impl Engine {
             return Ok((AttachHandle::Ready(s), tty));
         }
         let (tx, rx) = oneshot::channel();
-        c.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(PendingAttach {
-                stdin,
-                stdout,
-                stderr,
-                tx,
-            });
+        c.add_pending(PendingAttach {
+            stdin,
+            stdout,
+            stderr,
+            to: AttachTo::Relay(tx),
+        });
         Ok((AttachHandle::Pending(rx), tty))
+    }
+
+    /// Whether a container has a terminal (its attach stream is then raw, not multiplexed).
+    pub fn is_tty(&self, name: &str) -> Result<bool> {
+        Ok(self.get(name)?.lock().config.tty)
+    }
+
+    /// `attach` where the client's own connection becomes the stream: once `conn` yields
+    /// it, the shim writes the multiplexed frames to it and reads stdin from it, and
+    /// berthd is out of the data path (and a restart of berthd does not end the attach).
+    /// For containers without a terminal (the shim frames the output as the API does).
+    pub async fn attach_handoff(
+        &self,
+        name: &str,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        conn: oneshot::Receiver<Handoff>,
+    ) -> Result<()> {
+        let c = self.get(name)?;
+        let running = c.lock().state.running;
+        self.emit_container(&c, "attach", &[]);
+        if running {
+            let dir = self.state_dir(&c.id);
+            tokio::spawn(async move {
+                if let Ok(h) = conn.await
+                    && let Err(e) = shim::attach_handoff(&dir, stdin, stdout, stderr, h).await
+                {
+                    tracing::debug!(error = %e, "attach handoff");
+                }
+            });
+            return Ok(());
+        }
+        c.add_pending(PendingAttach {
+            stdin,
+            stdout,
+            stderr,
+            to: AttachTo::Handoff(conn),
+        });
+        Ok(())
     }
 
     /// `POST /containers/{id}/resize`.

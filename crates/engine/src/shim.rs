@@ -127,6 +127,12 @@ async fn exchange(mut s: UnixStream, req: Value) -> Result<(Value, BufReader<Uni
         .await
         .map_err(|e| EngineError::internal("write to shim", e))?;
     let mut r = BufReader::new(s);
+    let v = answer(&mut r).await?;
+    Ok((v, r))
+}
+
+/// Reads a shim's one-line answer; a shim `error` becomes `Internal`.
+async fn answer(r: &mut BufReader<UnixStream>) -> Result<Value> {
     let mut answer = String::new();
     r.read_line(&mut answer)
         .await
@@ -139,7 +145,7 @@ async fn exchange(mut s: UnixStream, req: Value) -> Result<(Value, BufReader<Uni
     if let Some(e) = v.get("error").and_then(Value::as_str) {
         return Err(EngineError::Internal(e.to_owned()));
     }
-    Ok((v, r))
+    Ok(v)
 }
 
 /// Opens an attach stream (container or exec). The returned reader may hold bytes
@@ -158,6 +164,53 @@ pub async fn attach(
     }
     let (_, r) = exchange(s, req).await?;
     Ok(r)
+}
+
+/// Hands a client's connection to the shim as an attach stream (the `handoff` attach of
+/// PROTOCOL.md): the descriptor goes with the request line, then the bytes already read
+/// from the client.
+pub async fn attach_handoff(
+    state_dir: &Path,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    h: crate::container::Handoff,
+) -> Result<()> {
+    let s = connect(state_dir).await?;
+    let req = json!({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr,
+        "handoff": true});
+    let mut msg = serde_json::to_vec(&req).map_err(|e| EngineError::internal("encode", e))?;
+    msg.push(b'\n');
+    msg.extend_from_slice(&h.early);
+    let sent = loop {
+        s.writable()
+            .await
+            .map_err(|e| EngineError::internal("write to shim", e))?;
+        let r = s.try_io(tokio::io::Interest::WRITABLE, || {
+            let fds = [std::os::fd::AsFd::as_fd(&h.fd)];
+            let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut anc = rustix::net::SendAncillaryBuffer::new(&mut space);
+            anc.push(rustix::net::SendAncillaryMessage::ScmRights(&fds));
+            rustix::net::sendmsg(
+                &s,
+                &[std::io::IoSlice::new(&msg)],
+                &mut anc,
+                rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT,
+            )
+            .map_err(std::io::Error::from)
+        });
+        match r {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(EngineError::internal("pass the client to the shim", e)),
+        }
+    };
+    drop(h.fd);
+    let mut s = s;
+    s.write_all(&msg[sent..])
+        .await
+        .map_err(|e| EngineError::internal("write to shim", e))?;
+    answer(&mut BufReader::new(s)).await.map(drop)
 }
 
 /// The exit record a shim writes (`exit` file, `wait` answer).

@@ -178,7 +178,10 @@ fn delete_names_the_layers_that_went_and_children_their_parent() {
     let parent = add(&s, b"shared", "parent", None);
     let child = add(&s, b"shared", "child", Some("child:1"));
     s.set_parent(&child.config, &parent.config).unwrap();
-    assert_eq!(s.children(&parent.config), std::slice::from_ref(&child.config));
+    assert_eq!(
+        s.children(&parent.config),
+        std::slice::from_ref(&child.config)
+    );
     assert!(s.children(&child.config).is_empty());
     // The child's layers are all its parent's too: only the image goes.
     let a = s.delete(&child.config, &HashSet::new()).unwrap();

@@ -45,6 +45,13 @@ pub struct Client {
     /// Drop the connection once `out` is sent, or at this time at the latest.
     pub closing: Option<Instant>,
     pub dead: bool,
+    /// A descriptor that came with the request (an attach handoff).
+    pub passed: Option<OwnedFd>,
+    /// A client's own connection handed over by berthd: at the end its write half is shut
+    /// down and the shim waits for the client to close (closing a socket with unread
+    /// input would reset it).
+    pub direct: bool,
+    shut: bool,
 }
 
 /// How long a closing connection may take to accept its last bytes.
@@ -61,6 +68,9 @@ impl Client {
             read_eof: false,
             closing: None,
             dead: false,
+            passed: None,
+            direct: false,
+            shut: false,
         }
     }
 
@@ -110,6 +120,15 @@ impl Client {
             self.out.drain(..self.out_pos);
             self.out_pos = 0;
         }
+        self.half_close();
+    }
+
+    /// A direct client that is closing and has everything: end of stream for it.
+    fn half_close(&mut self) {
+        if self.direct && !self.shut && self.closing.is_some() && self.pending() == 0 {
+            let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Write);
+            self.shut = true;
+        }
     }
 
     /// Answers and closes (after the answer is sent).
@@ -123,14 +142,15 @@ impl Client {
         if self.closing.is_none() {
             self.closing = Some(Instant::now() + CLOSE_GRACE);
         }
+        self.half_close();
     }
 
     /// Done: dead, or closing with nothing left to send (or out of time).
     pub fn finished(&self, now: Instant) -> bool {
         self.dead
-            || self
-                .closing
-                .is_some_and(|t| self.pending() == 0 || now >= t)
+            || self.closing.is_some_and(|t| {
+                now >= t || (self.pending() == 0 && (!self.direct || self.read_eof))
+            })
     }
 
     pub fn attached_to(&self, t: Target) -> Option<&Attach> {

@@ -278,9 +278,14 @@ const fn rep_table() -> [Rep; 256] {
             b'\n' => rep(b"\\n"),
             b'\r' => rep(b"\\r"),
             b'\t' => rep(b"\\t"),
-            c @ (0..0x20 | b'<' | b'>' | b'&') => {
-                rep(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]])
-            }
+            c @ (0..0x20 | b'<' | b'>' | b'&') => rep(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 15) as usize],
+            ]),
             c @ 0x20..0x80 => rep(&[c]),
             0xC2..=0xDF => lead(2, 0x80, 0xBF),
             0xE0 => lead(3, 0xA0, 0xBF),
@@ -514,13 +519,20 @@ mod tests {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             // Stretches of text between stretches of binary.
-            data.push(if (k / 1000) % 2 == 0 { b'a' + (seed % 26) as u8 } else { seed as u8 });
+            data.push(if (k / 1000) % 2 == 0 {
+                b'a' + (seed % 26) as u8
+            } else {
+                seed as u8
+            });
         }
         for len in [0, 1, 7, 8, 9, 4095, data.len()] {
             let mut out = b"prefix:".to_vec();
             escape_into(&mut out, &data[..len]);
             assert_eq!(&out[..7], b"prefix:");
-            assert_eq!(std::str::from_utf8(&out[7..]).unwrap(), reference(&data[..len]));
+            assert_eq!(
+                std::str::from_utf8(&out[7..]).unwrap(),
+                reference(&data[..len])
+            );
         }
     }
 

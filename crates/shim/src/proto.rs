@@ -33,6 +33,10 @@ pub enum Request {
         stderr: bool,
         #[serde(default)]
         exec_id: Option<String>,
+        /// The stream goes to the descriptor passed with this request (SCM_RIGHTS), not
+        /// back on this connection: berthd hands over its client's own connection.
+        #[serde(default)]
+        handoff: bool,
     },
     Exec {
         exec_id: String,
@@ -117,7 +121,8 @@ mod tests {
                 stdin: false,
                 stdout: true,
                 stderr: false,
-                exec_id: Some(_)
+                exec_id: Some(_),
+                handoff: false,
             })
         ));
         let r = parse(

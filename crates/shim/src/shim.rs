@@ -465,7 +465,19 @@ impl Shim {
     }
 
     fn client_read(&mut self, i: usize) {
-        let r = sys::read(self.clients[i].fd.as_fd(), self.buf.get_mut());
+        let c = &mut self.clients[i];
+        let r = if matches!(c.role, Role::Request) {
+            sys::recv_with_fd(c.fd.as_fd(), self.buf.get_mut()).map(|r| {
+                r.map(|(n, fd)| {
+                    if fd.is_some() {
+                        c.passed = fd;
+                    }
+                    n
+                })
+            })
+        } else {
+            sys::read(c.fd.as_fd(), self.buf.get_mut())
+        };
         let n = match r {
             Ok(None) => return,
             Ok(Some(n)) => n,

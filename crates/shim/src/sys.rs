@@ -149,6 +149,41 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<Option<usize>
     }
 }
 
+/// `read` for a request connection, also taking one descriptor passed with the bytes
+/// (SCM_RIGHTS; any more are closed).
+pub fn recv_with_fd(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> std::io::Result<Option<(usize, Option<OwnedFd>)>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    loop {
+        let mut anc = RecvAncillaryBuffer::new(&mut space);
+        let r = rustix::net::recvmsg(
+            fd,
+            &mut [std::io::IoSliceMut::new(&mut *buf)],
+            &mut anc,
+            RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC,
+        );
+        match r {
+            Ok(r) => {
+                let mut passed = None;
+                for m in anc.drain() {
+                    if let RecvAncillaryMessage::ScmRights(fds) = m {
+                        for f in fds {
+                            passed.get_or_insert(f);
+                        }
+                    }
+                }
+                return Ok(Some((r.bytes, passed)));
+            }
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Writes what it can without blocking: Ok(n) bytes taken (0 when full).
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> std::io::Result<usize> {
     loop {

@@ -6,9 +6,12 @@ use berth_runtime::container;
 use berth_runtime::state::Status;
 
 use super::{MAX_FINISHED_EXECS, Phase, Shim, set_winsize};
-use crate::conn::{Attach, Role, Target};
+use std::os::fd::AsFd;
+
+use crate::conn::{Attach, Client, Role, Target};
 use crate::exec::Exec;
 use crate::proto::{self, Request};
+use crate::sys;
 
 impl Shim {
     pub(super) fn request(&mut self, i: usize, line: &[u8], rest: &[u8]) {
@@ -118,6 +121,7 @@ impl Shim {
                 stdout,
                 stderr,
                 exec_id,
+                handoff,
             } => {
                 let (target, done, tty) = match exec_id {
                     None => (Target::Main, self.exited().is_some(), self.args.tty),
@@ -126,14 +130,36 @@ impl Shim {
                         (Target::Exec(e.key), e.finished(), e.tty)
                     }
                 };
-                let c = &mut self.clients[i];
-                c.role = Role::Attached(Attach {
+                let attach = Attach {
                     target,
                     stdin,
                     // With a terminal everything is stream 1.
                     streams: [stdout || (tty && stderr), stderr && !tty],
-                });
-                c.send(proto::OK, &[]);
+                };
+                let handed = if handoff {
+                    let fd = self.clients[i]
+                        .passed
+                        .take()
+                        .ok_or("attach handoff without a descriptor")?;
+                    sys::set_nonblock(fd.as_fd()).map_err(|e| e.to_string())?;
+                    Some(fd)
+                } else {
+                    None
+                };
+                let c = match handed {
+                    Some(fd) => {
+                        // The stream is the client's connection; this one is answered.
+                        let mut c = Client::new(fd);
+                        c.direct = true;
+                        self.clients.push(c);
+                        self.clients.last_mut().expect("just pushed")
+                    }
+                    None => &mut self.clients[i],
+                };
+                c.role = Role::Attached(attach);
+                if !handoff {
+                    c.send(proto::OK, &[]);
+                }
                 if done {
                     c.close_after_flush();
                 } else if stdin
@@ -142,7 +168,7 @@ impl Shim {
                 {
                     io.write_stdin(rest);
                 }
-                Ok(None)
+                if handoff { ok() } else { Ok(None) }
             }
             Request::Exec {
                 exec_id,
