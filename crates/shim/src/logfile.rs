@@ -380,31 +380,46 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     let mut st = Utf8State::default();
     let mut o = 0;
     let mut i = 0;
-    // Windows of 16 so the 8 bytes of a word can each see 3 bytes past it.
-    while let Some(w) = s.get(i..i + 16) {
-        let w: [u8; 16] = w.try_into().unwrap_or_default();
-        let word: [u8; 8] = w[..8].try_into().unwrap_or_default();
-        if st.owed == 0 && !word_needs_attention(u64::from_le_bytes(word)) {
-            put(o, word);
-            o += 8;
-        } else {
-            for k in 0..8 {
-                let (b, len) = st.byte([w[k], w[k + 1], w[k + 2], w[k + 3]]);
-                put(o, b);
-                o += len;
+    let clean = |w: [u8; 8]| !word_needs_attention(u64::from_le_bytes(w));
+    loop {
+        // Plain text: 8 bytes at a time.
+        if let Some(w) = s.get(i..i + 8) {
+            let w: [u8; 8] = w.try_into().unwrap_or_default();
+            if st.owed == 0 && clean(w) {
+                put(o, w);
+                o += 8;
+                i += 8;
+                continue;
             }
+        }
+        // Otherwise 8 single bytes, each seeing the 3 after it.
+        let Some(w) = s.get(i..i + 16) else { break };
+        let w: [u8; 16] = w.try_into().unwrap_or_default();
+        for k in 0..8 {
+            let (b, len) = st.byte([w[k], w[k + 1], w[k + 2], w[k + 3]]);
+            put(o, b);
+            o += len;
         }
         i += 8;
     }
     // The last bytes, zero-padded: a sequence cut by the end reads zeros, not continuation
     // bytes, and is invalid as it should be.
     let tail = &s[i..];
-    let mut pad = [0u8; 24];
+    let mut pad = [0u8; 32];
     pad[..tail.len()].copy_from_slice(tail);
-    for k in 0..tail.len() {
+    let mut k = 0;
+    while k < tail.len() {
+        let w: [u8; 8] = pad[k..k + 8].try_into().unwrap_or_default();
+        if st.owed == 0 && k + 8 <= tail.len() && clean(w) {
+            put(o, w);
+            o += 8;
+            k += 8;
+            continue;
+        }
         let (b, len) = st.byte([pad[k], pad[k + 1], pad[k + 2], pad[k + 3]]);
         put(o, b);
         o += len;
+        k += 1;
     }
     // SAFETY: `put` initialised every byte of base..base + o (each store starts where the
     // previous output ended), and the capacity was reserved above.
