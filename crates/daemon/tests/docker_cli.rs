@@ -94,6 +94,39 @@ fn exit_codes_follow_docker() {
         d.eventually(10, || d.ok(&["ps", "-aq"]).is_empty()),
         "--rm containers left behind"
     );
+    // A container whose process cannot start stays `Created`, with the exit code and
+    // error recorded (dockerd 20.10 here shows the same), and a later start fails again.
+    assert_eq!(
+        code(&[
+            "run",
+            "--name",
+            "nostart",
+            "--network",
+            "none",
+            IMG,
+            "/nonexistent"
+        ]),
+        Some(127)
+    );
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "name=nostart",
+            "--format",
+            "{{.Status}}"
+        ]),
+        "Created"
+    );
+    let st = d.inspect(
+        "nostart",
+        "{{.State.Status}} {{.State.ExitCode}} {{.State.FinishedAt}}",
+    );
+    assert_eq!(st, "created 127 0001-01-01T00:00:00Z");
+    assert!(!d.inspect("nostart", "{{.State.Error}}").is_empty());
+    assert_eq!(code(&["start", "nostart"]), Some(1));
+    d.ok(&["rm", "nostart"]);
 }
 
 #[test]

@@ -110,7 +110,10 @@ impl Engine {
                 r.state.error = e.to_string();
                 r.state.exit_code = code;
                 r.state.restarting = false;
-                r.state.finished_at = berth_runtime::state::now_rfc3339();
+                // A container whose first start failed stays `created`, as with Docker.
+                if r.has_been_started {
+                    r.state.finished_at = berth_runtime::state::now_rfc3339();
+                }
             }
             let _ = self.persist(c);
             self.fail_pending(c, e);
