@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::ErrorKind;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
@@ -82,12 +83,23 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
     // take seconds on a loaded machine.
     udp.set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
-    // It echoes everything until the socket times out, and reports the sources seen.
+    // It echoes everything until "done" or the socket times out, and reports the sources
+    // seen; an error on one datagram (an ICMP error noted on the socket) does not end it.
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let received2 = received.clone();
     let echo = std::thread::spawn(move || {
         let mut buf = [0u8; 64];
         let mut seen = Vec::new();
-        while let Ok((n, peer)) = udp.recv_from(&mut buf) {
-            udp.send_to(&buf[..n], peer).unwrap();
+        loop {
+            let (n, peer) = match udp.recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    break;
+                }
+                Err(_) => continue,
+            };
+            received2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = udp.send_to(&buf[..n], peer);
             seen.push(peer.ip());
             if &buf[..n] == b"done" {
                 break;
@@ -171,7 +183,22 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
         }
         ok
     });
-    assert!(echoed, "no UDP echo through 127.0.0.1:{udp_port}");
+    if !echoed {
+        let diag = |args: &[&str]| {
+            let o = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .output();
+            o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        panic!(
+            "no UDP echo through 127.0.0.1:{udp_port}; the echo server received {} datagrams\n\
+             nat rules:\n{}\nneighbours:\n{}",
+            received.load(std::sync::atomic::Ordering::SeqCst),
+            diag(&["iptables", "-w", "-t", "nat", "-S", "-v"]),
+            diag(&["ip", "neigh", "show", "dev", &br]),
+        );
+    }
     let c = UdpSocket::bind("127.0.0.1:0").unwrap();
     c.send_to(b"done", ("127.0.0.1", udp_port)).unwrap();
     let seen = echo.join().unwrap();
