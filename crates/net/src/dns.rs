@@ -50,6 +50,9 @@ pub struct Records {
     /// Address → the first name added for it (the container name, by the daemon's
     /// convention of adding it before aliases), for PTR queries.
     reverse: Arc<RwLock<HashMap<IpAddr, String>>>,
+    /// Names only one container resolves (legacy `--link NAME:ALIAS` on a user-defined
+    /// network): its address → alias → the linked container's name.
+    links: Arc<RwLock<HashMap<IpAddr, HashMap<String, String>>>>,
 }
 
 impl Records {
@@ -85,8 +88,38 @@ impl Records {
         }
     }
 
-    /// Removes every name pointing at `ip` (a container leaving the network).
+    /// Makes `alias` resolve to the addresses of `target` for queries from `source` only
+    /// (Docker's links on user-defined networks: the linking container's own alias).
+    pub fn add_link(&self, source: IpAddr, alias: &str, target: &str) -> Result<(), DnsError> {
+        Name::from_ascii(alias).map_err(|_| DnsError::BadName(alias.to_string()))?;
+        self.links
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(source)
+            .or_default()
+            .insert(key(alias), key(target));
+        Ok(())
+    }
+
+    /// The addresses of `name` as `source` sees them: its link aliases first.
+    pub fn lookup_from(&self, source: Option<IpAddr>, name: &str) -> Option<Vec<IpAddr>> {
+        let target = source.and_then(|s| {
+            let l = self.links.read().unwrap_or_else(|p| p.into_inner());
+            l.get(&s)?.get(&key(name)).cloned()
+        });
+        match target {
+            Some(t) => self.lookup(&t).or_else(|| self.lookup(name)),
+            None => self.lookup(name),
+        }
+    }
+
+    /// Removes every name pointing at `ip` (a container leaving the network), and the
+    /// link aliases it had.
     pub fn remove_ip(&self, ip: IpAddr) {
+        self.links
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ip);
         self.reverse
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -161,7 +194,9 @@ impl DnsServer {
                     let (records, upstreams, udp) =
                         (records.clone(), upstreams.clone(), udp.clone());
                     tokio::spawn(async move {
-                        if let Some(resp) = answer(&records, &upstreams, &query, false).await {
+                        let from = Some(peer.ip());
+                        if let Some(resp) = answer(&records, &upstreams, &query, false, from).await
+                        {
                             let _ = udp.send_to(&resp, peer).await;
                         }
                     });
@@ -172,7 +207,7 @@ impl DnsServer {
             let (records, upstreams) = (records.clone(), upstreams.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
-                    let Ok((mut s, _)) = tcp.accept().await else {
+                    let Ok((mut s, peer)) = tcp.accept().await else {
                         continue;
                     };
                     let (records, upstreams) = (records.clone(), upstreams.clone());
@@ -183,7 +218,9 @@ impl DnsServer {
                             if s.read_exact(&mut q).await.is_err() {
                                 return;
                             }
-                            let Some(resp) = answer(&records, &upstreams, &q, true).await else {
+                            let from = Some(peer.ip());
+                            let Some(resp) = answer(&records, &upstreams, &q, true, from).await
+                            else {
                                 return;
                             };
                             let Ok(len) = u16::try_from(resp.len()) else {
@@ -219,12 +256,14 @@ impl DnsServer {
 
 /// The reply to one query message, or `None` if it is not worth an answer (unparsable).
 /// Forwarded queries keep their transport: a client that retries over TCP after a
-/// truncated UDP answer gets the full answer over TCP from the upstream.
+/// truncated UDP answer gets the full answer over TCP from the upstream. `from` is the
+/// client's address, for its link aliases.
 async fn answer(
     records: &Records,
     upstreams: &[SocketAddr],
     query: &[u8],
     tcp: bool,
+    from: Option<IpAddr>,
 ) -> Option<Vec<u8>> {
     let msg = Message::from_vec(query).ok()?;
     if msg.message_type() != MessageType::Query {
@@ -256,7 +295,7 @@ async fn answer(
         ));
         return resp.to_vec().ok();
     }
-    if let Some(ips) = records.lookup(&name) {
+    if let Some(ips) = records.lookup_from(from, &name) {
         let mut resp = response_to(&msg, &q);
         for ip in ips {
             let rdata = match (q.query_type(), ip) {
@@ -578,5 +617,27 @@ mod tests {
         r.remove_ip(ip);
         assert_eq!(r.lookup("web"), None);
         assert_eq!(r.lookup("web-alias"), None);
+    }
+
+    #[test]
+    fn link_aliases_resolve_only_for_their_container() {
+        let r = Records::default();
+        let (db, me, other): (IpAddr, IpAddr, IpAddr) = (
+            "10.0.0.2".parse().unwrap(),
+            "10.0.0.3".parse().unwrap(),
+            "10.0.0.4".parse().unwrap(),
+        );
+        r.add("db", db).unwrap();
+        r.add("db", "fd00::2".parse().unwrap()).unwrap();
+        r.add_link(me, "Store", "db").unwrap();
+        assert_eq!(
+            r.lookup_from(Some(me), "store."),
+            Some(vec![db, "fd00::2".parse().unwrap()])
+        );
+        assert_eq!(r.lookup_from(Some(other), "store"), None);
+        assert_eq!(r.lookup_from(None, "store"), None);
+        assert_eq!(r.lookup_from(Some(me), "db"), r.lookup("db"));
+        r.remove_ip(me);
+        assert_eq!(r.lookup_from(Some(me), "store"), None);
     }
 }

@@ -35,7 +35,8 @@
 //! and `-s 127.0.0.0/8 -o BRIDGE -j MASQUERADE` rewrites the source to the gateway so the
 //! container answers somewhere it can route to. No proxy process per port: nothing to
 //! supervise, no extra copy, and UDP works the same as TCP. IPv6 has no `route_localnet`,
-//! so `[::1]` publishing is refused with an error instead (Docker needs its proxy there).
+//! so `[::1]` is left to the userland proxy of [`crate::proxy`] (as Docker's proxy does),
+//! and the IPv6 DNAT rules of ports without a host address exclude `::1`.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -498,8 +499,10 @@ impl Firewall {
     /// DNAT, hairpin masquerade and forward-accept rules publishing `ports` of the
     /// container at `container_ip` (and `container_ip6` on dual-stack networks) on network
     /// `net`; one `iptables-restore` run per family. As with Docker, a port without a host
-    /// address is published on both families; `[::1]` is refused, because Linux cannot
-    /// route IPv6 loopback traffic to another interface (Docker uses a proxy there).
+    /// address is published on both families. No rule is made for what
+    /// [`crate::proxy::plan`] serves: `[::1]` (Linux cannot route IPv6 loopback traffic to
+    /// another interface, and there is no `route_localnet` for IPv6) and IPv6 host
+    /// addresses of a container without an IPv6 address.
     pub fn publish(
         &self,
         net: &NetworkRules,
@@ -524,28 +527,23 @@ impl Firewall {
                     p.proto.as_str()
                 )));
             }
+            // [::1] is never DNAT'd (the proxy listens there, see crate::proxy).
+            let not_lo6 = "! -d ::1/128 ".to_string();
             let targets: Vec<(bool, IpAddr, String)> = match p.host_ip {
                 None => std::iter::once((false, container_ip, String::new()))
-                    .chain(ip6.map(|i| (true, i, String::new())))
+                    .chain(ip6.map(|i| (true, i, not_lo6.clone())))
                     .collect(),
-                Some(IpAddr::V6(h)) if h.is_loopback() => {
-                    return Err(FirewallError::Invalid(format!(
-                        "cannot publish on [{h}]:{}: IPv6 loopback cannot be forwarded",
-                        p.host_port
-                    )));
-                }
+                // Served by the proxy: IPv6 loopback cannot be forwarded, and a container
+                // without an IPv6 address has nothing to DNAT to.
+                Some(IpAddr::V6(h)) if h.is_loopback() => vec![],
+                Some(IpAddr::V6(_)) if ip6.is_none() => vec![],
                 Some(h @ IpAddr::V6(_)) => {
-                    let Some(i) = ip6 else {
-                        return Err(FirewallError::Invalid(format!(
-                            "cannot publish on [{h}]: the container has no IPv6 address on {br}"
-                        )));
-                    };
                     let dst = if h.is_unspecified() {
-                        String::new()
+                        not_lo6.clone()
                     } else {
                         format!("-d {h}/128 ")
                     };
-                    vec![(true, i, dst)]
+                    ip6.map(|i| (true, i, dst)).into_iter().collect()
                 }
                 Some(h) => {
                     let dst = if h.is_unspecified() {
@@ -692,7 +690,7 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_loopback_and_missing_addresses_are_refused_before_any_rule() {
+    fn ipv6_loopback_and_v4_only_containers_get_no_ipv6_rules() {
         let fw = Firewall::new(Chains::with_suffix("-unit"));
         let net = NetworkRules {
             bridge: "b".into(),
@@ -702,17 +700,19 @@ mod tests {
         };
         let v4: IpAddr = "10.0.0.2".parse().unwrap();
         let v6: IpAddr = "fd00::2".parse().unwrap();
-        let e = fw
+        // Nothing to add, so nothing runs (no iptables needed for these).
+        let rs = fw
             .publish(&net, v4, Some(v6), &parse_publish("[::1]:80:80").unwrap())
-            .unwrap_err();
-        assert!(e.to_string().contains("loopback"), "{e}");
-        let e = fw
+            .unwrap();
+        assert!(rs.rules.is_empty(), "{rs:?}");
+        let rs = fw
             .publish(&net, v4, None, &parse_publish("[fd00::1]:80:80").unwrap())
-            .unwrap_err();
-        assert!(e.to_string().contains("no IPv6 address"), "{e}");
+            .unwrap();
+        assert!(rs.rules.is_empty(), "{rs:?}");
         assert!(
             fw.publish(&net, v4, None, &parse_publish("80").unwrap())
-                .is_err()
+                .is_err(),
+            "no host port chosen"
         );
     }
 

@@ -18,6 +18,7 @@
 //! | [`veth`] | one container interface: a veth pair born with its peer in the netns |
 //! | [`ipam`] | pools, leases, the lease store trait, default pools and subnet picking |
 //! | [`firewall`] | berth's iptables chains: masquerade, published ports, `--internal` |
+//! | [`proxy`] | the userland proxy for `[::1]` (and IPv6 host addresses of IPv4-only containers) |
 //! | [`network`] | [`BridgeDriver`]: the above composed into create/connect/disconnect/remove |
 //! | [`cni`] | the `cni` driver: conflists run ADD/CHECK/DEL with cached results |
 //! | [`dns`] | the per-network DNS responder and the per-container resolver files |
@@ -53,6 +54,7 @@ pub mod ipam;
 pub mod netlink;
 pub mod netns;
 pub mod network;
+pub mod proxy;
 pub mod veth;
 
 pub use netlink::{Netlink, NetlinkError};

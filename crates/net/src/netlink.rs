@@ -69,16 +69,24 @@ impl Netlink {
 
     /// A connection whose socket lives in `ns`. Must be called within a tokio runtime.
     pub fn in_netns(ns: &NetNs) -> Result<Self, NetlinkError> {
+        Self::in_netns_with(ns, || ()).map(|(nl, ())| nl)
+    }
+
+    /// Like [`Self::in_netns`], also running `f` in the namespace on the same thread (one
+    /// thread and one `setns` for both), e.g. to write the namespace's sysctls.
+    pub fn in_netns_with<T: Send>(
+        ns: &NetNs,
+        f: impl FnOnce() -> T + Send,
+    ) -> Result<(Self, T), NetlinkError> {
         let rt = tokio::runtime::Handle::current();
-        let (conn, handle, _) = ns
-            .run(move || {
-                // The socket registers with the runtime's reactor at creation.
-                let _guard = rt.enter();
-                rtnetlink::new_connection()
-            })?
-            .map_err(NetlinkError::Connect)?;
+        let (conn, out) = ns.run(move || {
+            // The socket registers with the runtime's reactor at creation.
+            let _guard = rt.enter();
+            (rtnetlink::new_connection(), f())
+        })?;
+        let (conn, handle, _) = conn.map_err(NetlinkError::Connect)?;
         tokio::spawn(conn);
-        Ok(Self { handle })
+        Ok((Self { handle }, out))
     }
 
     /// The link called `name`, if it exists.

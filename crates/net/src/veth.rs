@@ -156,7 +156,21 @@ pub async fn attach(
 }
 
 async fn configure_container_end(ns: &NetNs, cfg: &VethConfig) -> Result<(), NetlinkError> {
-    let inner = Netlink::in_netns(ns)?;
+    // A container interface without an IPv6 address gets no IPv6 at all (no link-local
+    // address, no multicast groups, no router advertisements), as Docker does; written
+    // on the thread that makes the namespace's netlink socket, so it costs no extra thread.
+    let v4_only = cfg.address6.is_none().then(|| cfg.container_ifname.clone());
+    let (inner, sysctl) = Netlink::in_netns_with(ns, move || match v4_only {
+        Some(ifname) => disable_ipv6(&ifname),
+        None => Ok(()),
+    })?;
+    sysctl.map_err(|e| {
+        NetlinkError::Invalid(format!(
+            "disabling IPv6 on {} in {}: {e}",
+            cfg.container_ifname,
+            ns.path().display()
+        ))
+    })?;
     let lo = inner.index_of("lo").await?;
     inner.set_up(lo, "lo").await?;
     let index = inner.index_of(&cfg.container_ifname).await?;
@@ -194,6 +208,24 @@ async fn configure_container_end(ns: &NetNs, cfg: &VethConfig) -> Result<(), Net
         }
     }
     Ok(())
+}
+
+/// Sets `net.ipv6.conf.IFNAME.disable_ipv6` in the calling thread's namespace; a kernel
+/// without IPv6 has nothing to disable.
+fn disable_ipv6(ifname: &str) -> std::io::Result<()> {
+    match std::fs::write(
+        format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
+        "1",
+    ) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+                Err(e)
+            } else {
+                Ok(())
+            }
+        }
+        r => r,
+    }
 }
 
 /// Removes a container's interface: deleting the host end takes the peer with it. A
