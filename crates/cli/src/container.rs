@@ -199,7 +199,8 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
     }
     // As docker: sizes are fetched when asked for, or when the template shows them.
     let fmt = a.format.as_deref().unwrap_or("");
-    if a.size || fmt.contains(".Size") || fmt.contains("json .") || fmt == "json" {
+    // (`--format json` is not a template: docker leaves sizes out of it.)
+    if a.size || fmt.contains(".Size") || fmt.contains("json .") {
         path.push_str("&size=1");
     }
     path.push_str(&filters_query(&a.filter)?);
@@ -224,7 +225,7 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
     } else {
         PS_TABLE.to_owned()
     };
-    let f = Format::new(a.format.as_deref(), &default);
+    let f = Format::new(a.format.as_deref(), &default).go_type("*formatter.ContainerContext");
     // `.Label "k"` lookups need the labels as a map (kept out of `{{json .}}` otherwise).
     let label_map = f.body.contains(".LabelMap");
     let rows: Vec<Value> = items
@@ -424,16 +425,16 @@ pub fn logs(c: &Client, a: &LogsArgs) -> Result<()> {
 /// `inspect`: containers first, then images (docker's order), unless `--type` says.
 pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
     let kind = kind.or(a.kind.as_deref());
+    let kinds: &[&str] = match kind {
+        Some("container") => &["container"],
+        Some("image") => &["image"],
+        Some(other) => return Err(anyhow!("\"{other}\" is not a valid value for --type")),
+        None => &["container", "image"],
+    };
+    check_format(a.format.as_deref())?;
     let mut found = Vec::new();
-    let mut failed = false;
     for n in &a.names {
         let mut last_err = None;
-        let kinds: &[&str] = match kind {
-            Some("container") => &["container"],
-            Some("image") => &["image"],
-            Some(other) => return Err(anyhow!("\"{other}\" is not a valid value for --type")),
-            None => &["container", "image"],
-        };
         let mut hit = None;
         for k in kinds {
             let (path, root) = if *k == "container" {
@@ -453,20 +454,13 @@ pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
                 },
             }
         }
-        match hit {
-            Some(d) => found.push(d),
-            None => {
-                failed = true;
-                if kind.is_none() {
-                    eprintln!("Error: No such object: {n}");
-                } else if let Some(e) = last_err {
-                    eprintln!("{e}");
-                }
-            }
-        }
+        found.push(match hit {
+            Some(d) => Ok(d),
+            None if kind.is_none() => Err(format!("Error: No such object: {n}")),
+            None => Err(last_err.map(|e| e.to_string()).unwrap_or_default()),
+        });
     }
-    print_docs(&found, a.format.as_deref())?;
-    if failed { Err(Exit(1).into()) } else { Ok(()) }
+    print_docs(&found, a.format.as_deref())
 }
 
 /// One inspected object: the daemon's JSON as sent, and the Go struct the docker CLI
@@ -476,30 +470,86 @@ pub struct Doc {
     pub root: &'static str,
 }
 
-/// Inspect output: each document through `-f` (shaped as docker's Go struct), else the
-/// daemon's documents as sent, in a JSON array indented as docker indents it.
-pub fn print_docs(found: &[Doc], f: Option<&str>) -> Result<()> {
+/// An inspect template that does not parse ends the command before anything is asked of
+/// the daemon, with docker's usage-error status.
+fn check_format(f: Option<&str>) -> Result<()> {
+    if let Some(f) = f.filter(|f| !f.is_empty() && *f != "json")
+        && let Err(e) = crate::tmpl::parse(&f.replace("\\t", "\t").replace("\\n", "\n"), None)
+    {
+        eprintln!("template parsing error: {e}");
+        return Err(Exit(64).into());
+    }
+    Ok(())
+}
+
+/// Inspect output as docker writes it: each document through `-f` (shaped as docker's
+/// Go struct), else the daemon's documents as sent in a JSON array indented as docker
+/// indents it; then the errors (objects not found, templates that failed on a
+/// document), in the order of the names, and exit 1 if there were any.
+pub fn print_docs(items: &[Result<Doc, String>], f: Option<&str>) -> Result<()> {
+    let mut errors: Vec<String> = Vec::new();
+    let mut out = String::new();
     match f {
         Some(f) if !f.is_empty() && f != "json" => {
-            for d in found {
+            for item in items {
+                let d = match item {
+                    Ok(d) => d,
+                    Err(e) => {
+                        errors.push(e.clone());
+                        continue;
+                    }
+                };
                 let v: Value =
                     serde_json::from_slice(&d.raw).context("decoding the daemon's JSON")?;
-                println!("{}", format::render_typed(f, &v, Some(d.root))?);
+                // docker falls back to the plain JSON for what it inspects by reference
+                // with the raw body kept: containers, images and networks.
+                let raw = d.root != "Volume";
+                match format::render_typed(f, &v, d.root, raw) {
+                    Ok(s) => {
+                        out.push_str(&s);
+                        out.push('\n');
+                    }
+                    Err(e) => errors.push(format!("template parsing error: {e}")),
+                }
+            }
+            if out.is_empty() {
+                out.push('\n');
             }
         }
         _ => {
             let mut all = b"[".to_vec();
-            for (i, d) in found.iter().enumerate() {
-                if i > 0 {
-                    all.push(b',');
+            let mut first = true;
+            for item in items {
+                match item {
+                    Ok(d) => {
+                        if !first {
+                            all.push(b',');
+                        }
+                        first = false;
+                        all.extend_from_slice(&d.raw);
+                    }
+                    Err(e) => errors.push(e.clone()),
                 }
-                all.extend_from_slice(&d.raw);
             }
             all.push(b']');
-            println!("{}", String::from_utf8_lossy(&format::indent_json(&all)));
+            out = String::from_utf8_lossy(&format::indent_json(&all)).into_owned();
+            out.push('\n');
         }
     }
-    Ok(())
+    {
+        use std::io::Write;
+        let mut so = std::io::stdout().lock();
+        so.write_all(out.as_bytes())?;
+        so.flush()?;
+    }
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Exit(1).into())
+    }
 }
 
 /// Inspects each name at `path(name)`; docker's errors for the missing ones (exit 1).
@@ -510,20 +560,16 @@ pub fn inspect_each(
     root: &'static str,
     path: impl Fn(&str) -> String,
 ) -> Result<()> {
+    check_format(f)?;
     let mut found = Vec::new();
-    let mut failed = false;
     for n in names {
         match c.get(&path(n)).and_then(|r| r.bytes()) {
-            Ok(raw) => found.push(Doc { raw, root }),
-            Err(e) if e.downcast_ref::<DaemonError>().is_some() => {
-                failed = true;
-                eprintln!("{e}");
-            }
+            Ok(raw) => found.push(Ok(Doc { raw, root })),
+            Err(e) if e.downcast_ref::<DaemonError>().is_some() => found.push(Err(e.to_string())),
             Err(e) => return Err(e),
         }
     }
-    print_docs(&found, f)?;
-    if failed { Err(Exit(1).into()) } else { Ok(()) }
+    print_docs(&found, f)
 }
 
 #[cfg(test)]

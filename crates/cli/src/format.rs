@@ -7,7 +7,9 @@ use anyhow::{Context, Result, anyhow};
 use gotmpl::{Template, TemplateError, Value};
 use serde_json::Value as Json;
 
+use crate::Exit;
 use crate::gotypes::{Shape, shape_of};
+use crate::tmpl::{self, Tmpl};
 
 fn s(v: &Value) -> String {
     match v {
@@ -38,8 +40,10 @@ fn value_json(v: &Value, out: &mut String) {
             &serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
         )),
         Value::String(x) => out.push_str(&go_str(x)),
-        Value::List(l) if matches!(shape_of(l), Some(Shape::Nil)) => out.push_str("null"),
-        Value::Map(m) if matches!(shape_of(m), Some(Shape::Nil)) => out.push_str("null"),
+        Value::List(l) if matches!(shape_of(l), Some(Shape::Nil | Shape::NilPtr)) => {
+            out.push_str("null")
+        }
+        Value::Map(m) if matches!(shape_of(m), Some(Shape::Map(_, true))) => out.push_str("null"),
         Value::List(l) => {
             out.push('[');
             for (i, x) in l.iter().enumerate() {
@@ -106,50 +110,47 @@ fn arg(args: &[Value], i: usize) -> Result<&Value, TemplateError> {
         .ok_or_else(|| TemplateError::Exec(format!("missing argument {}", i + 1)))
 }
 
-/// Parses a template with docker's function set.
-pub fn parse(src: &str) -> Result<Template> {
-    Template::new("")
-        .func("json", |a| {
-            let mut out = String::new();
-            value_json(arg(a, 0)?, &mut out);
-            Ok(str_val(out))
-        })
-        .func("join", |a| {
-            let sep = s(arg(a, 1)?);
-            let items: Vec<String> = match arg(a, 0)? {
-                Value::List(l) => l.iter().map(s).collect(),
-                other => vec![s(other)],
-            };
-            Ok(str_val(items.join(&sep)))
-        })
-        .func("split", |a| {
-            let (x, sep) = (s(arg(a, 0)?), s(arg(a, 1)?));
-            let parts: Vec<Value> = x.split(sep.as_str()).map(|p| str_val(p.into())).collect();
-            Ok(Value::List(parts.into()))
-        })
-        .func("lower", |a| Ok(str_val(s(arg(a, 0)?).to_lowercase())))
-        .func("upper", |a| Ok(str_val(s(arg(a, 0)?).to_uppercase())))
-        .func("title", |a| {
-            let x = s(arg(a, 0)?);
-            let mut c = x.chars();
-            Ok(str_val(match c.next() {
-                Some(f) => f.to_uppercase().chain(c).collect(),
-                None => String::new(),
-            }))
-        })
-        .func("pad", |a| {
-            let x = s(arg(a, 0)?);
-            let l = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
-            let r = arg(a, 2)?.as_int().unwrap_or(0).max(0) as usize;
-            Ok(str_val(format!("{}{x}{}", " ".repeat(l), " ".repeat(r))))
-        })
-        .func("truncate", |a| {
-            let x = s(arg(a, 0)?);
-            let n = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
-            Ok(str_val(x.chars().take(n).collect()))
-        })
-        .parse(src)
-        .map_err(|e| anyhow!("template parsing error: {e}"))
+/// `t` with docker's template functions added (Go's builtins are gotmpl's).
+pub fn with_funcs(t: Template) -> Template {
+    t.func("json", |a| {
+        let mut out = String::new();
+        value_json(arg(a, 0)?, &mut out);
+        Ok(str_val(out))
+    })
+    .func("join", |a| {
+        let sep = s(arg(a, 1)?);
+        let items: Vec<String> = match arg(a, 0)? {
+            Value::List(l) => l.iter().map(s).collect(),
+            other => vec![s(other)],
+        };
+        Ok(str_val(items.join(&sep)))
+    })
+    .func("split", |a| {
+        let (x, sep) = (s(arg(a, 0)?), s(arg(a, 1)?));
+        let parts: Vec<Value> = x.split(sep.as_str()).map(|p| str_val(p.into())).collect();
+        Ok(Value::List(parts.into()))
+    })
+    .func("lower", |a| Ok(str_val(s(arg(a, 0)?).to_lowercase())))
+    .func("upper", |a| Ok(str_val(s(arg(a, 0)?).to_uppercase())))
+    .func("title", |a| {
+        let x = s(arg(a, 0)?);
+        let mut c = x.chars();
+        Ok(str_val(match c.next() {
+            Some(f) => f.to_uppercase().chain(c).collect(),
+            None => String::new(),
+        }))
+    })
+    .func("pad", |a| {
+        let x = s(arg(a, 0)?);
+        let l = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
+        let r = arg(a, 2)?.as_int().unwrap_or(0).max(0) as usize;
+        Ok(str_val(format!("{}{x}{}", " ".repeat(l), " ".repeat(r))))
+    })
+    .func("truncate", |a| {
+        let x = s(arg(a, 0)?);
+        let n = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
+        Ok(str_val(x.chars().take(n).collect()))
+    })
 }
 
 /// Docker's row method `.Label "key"` as a map lookup (gotmpl has no methods with
@@ -165,7 +166,7 @@ fn methods(src: &str) -> String {
             || before.ends_with("{{-");
         out.push_str(before);
         out.push_str(if starts_command {
-            "index .LabelMap "
+            "berthLabel .LabelMap "
         } else {
             ".Label "
         });
@@ -179,6 +180,13 @@ fn methods(src: &str) -> String {
 pub struct Format {
     pub table: bool,
     pub body: String,
+    /// The docker CLI's Go type of a row (for errors): `*formatter.ContainerContext`.
+    go_type: &'static str,
+    /// `ps` words its template errors differently from the other list commands, and
+    /// checks the template as the user wrote it before it lists anything.
+    ps: bool,
+    /// The template as given (`table` prefix and `\t` escapes kept).
+    raw: String,
 }
 
 impl Format {
@@ -194,15 +202,60 @@ impl Format {
             None => (false, raw.as_str()),
         };
         let body = methods(&rest.trim().replace("\\t", "\t").replace("\\n", "\n"));
-        Format { table, body }
+        Format {
+            table,
+            body,
+            go_type: "",
+            ps: false,
+            raw: methods(&raw),
+        }
+    }
+
+    /// Names the docker CLI's Go type of a row, for errors.
+    pub fn go_type(mut self, t: &'static str) -> Format {
+        self.ps = t == "*formatter.ContainerContext";
+        self.go_type = t;
+        self
+    }
+
+    /// Prints a template error as this docker command does and ends with exit 1.
+    fn fail(&self, parse: bool, msg: &str) -> anyhow::Error {
+        let prefix = match (self.ps, parse) {
+            (true, true) => "failed to parse template: ",
+            (true, false) => "failed to execute template: ",
+            _ => "template parsing error: ",
+        };
+        eprintln!("{prefix}{msg}");
+        Exit(1).into()
     }
 
     /// The rendered rows (and header line for a table).
     pub fn render_bytes(&self, rows: &[Json], headers: &Json) -> Result<Vec<u8>> {
         // Templates that are only text and `{{.Field}}` (every default table) are filled
         // in directly; gotmpl parses the rest (and rows whose fields are not strings).
+        if self.ps {
+            // docker ps runs the template once on an empty row first (to see whether it
+            // uses .Size): its errors come before anything is listed, with positions in
+            // the format as given.
+            let t = tmpl::parse(&self.raw, Some(tmpl::ROW)).map_err(|e| self.fail(true, &e.0))?;
+            let mut keys: Vec<&str> = headers
+                .as_object()
+                .map(|o| o.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            keys.extend(["Platform", "LabelMap"]);
+            if let Some(e) = t.unknown_field(Some(&keys), self.go_type) {
+                return Err(self.fail(false, &e));
+            }
+            let empty: serde_json::Map<String, Json> = keys
+                .iter()
+                .map(|k| (k.to_string(), Json::String(String::new())))
+                .collect();
+            if let Err(e) = crate::gotypes::with_row(&Json::Object(empty), |v| t.exec(v, false)) {
+                return Err(self.fail(false, &e));
+            }
+        }
         let simple = simple_segments(&self.body);
-        let mut tmpl = None;
+        let mut tmpl: Option<Tmpl> = None;
         let mut exec = |data: &Json, strict: bool| -> Result<String> {
             if let Some(segs) = &simple
                 && let Some(s) = fill(segs, data)
@@ -210,13 +263,24 @@ impl Format {
                 return Ok(s);
             }
             if tmpl.is_none() {
-                tmpl = Some(parse(&self.body)?);
+                let t =
+                    tmpl::parse(&self.body, Some(tmpl::ROW)).map_err(|e| self.fail(true, &e.0))?;
+                tmpl = Some(t);
             }
             let t = tmpl.as_ref().ok_or_else(|| anyhow!("template"))?;
-            match t.execute_to_string(&to_value(data)) {
+            if strict && !self.go_type.is_empty() && !self.ps {
+                let keys: Vec<&str> = data
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                if let Some(e) = t.unknown_field(Some(&keys), self.go_type) {
+                    return Err(self.fail(false, &e));
+                }
+            }
+            match crate::gotypes::with_row(data, |v| t.exec(v, false)) {
                 Ok(s) => Ok(s),
                 Err(_) if !strict => Ok(String::new()),
-                Err(e) => Err(anyhow!("template: {e}")),
+                Err(e) => Err(self.fail(false, &e)),
             }
         };
         let mut out = Vec::new();
@@ -527,24 +591,37 @@ pub fn zone_suffix(off: i64) -> String {
     )
 }
 
-/// Renders one JSON document with a template.
-pub fn render_one(src: &str, data: &Json) -> Result<String> {
-    render_typed(src, data, None)
-}
-
-/// Renders one JSON document with a template (inspect -f), the document shaped first as
-/// the docker CLI's Go struct `root` (a [`crate::gotypes`] name) when given.
-pub fn render_typed(src: &str, data: &Json, root: Option<&str>) -> Result<String> {
+/// Renders an inspect document (inspect -f) as docker does: shaped first as the docker
+/// CLI's Go struct `root` (a [`crate::gotypes`] name); where that run fails and
+/// `raw_fallback`, again on the document as plain JSON with `missingkey=error`. The
+/// error is Go's message.
+pub fn render_typed(
+    src: &str,
+    data: &Json,
+    root: &'static str,
+    raw_fallback: bool,
+) -> Result<String, String> {
     let src = src.replace("\\t", "\t").replace("\\n", "\n");
-    let tmpl = parse(&src)?;
-    crate::gotypes::with_typed(data, root, |v| tmpl.execute_to_string(v))
-        .map_err(|e| anyhow!("template: executing \"\" at <{src}>: {e}"))
+    let t = tmpl::parse(&src, crate::gotypes::type_name(root)).map_err(|e| e.0)?;
+    let typed = match t.unknown_field(None, crate::gotypes::go_name(root)) {
+        Some(e) => Err(e),
+        None => crate::gotypes::with_typed(data, Some(root), |v| t.exec(v, false)),
+    };
+    match typed {
+        Err(_) if raw_fallback => crate::gotypes::with_typed(data, None, |v| t.exec(v, true)),
+        other => other,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn render_one(src: &str, d: &Json) -> Result<String, String> {
+        let t = tmpl::parse(src, None).map_err(|e| e.0)?;
+        crate::gotypes::with_row(d, |v| t.exec(v, false))
+    }
 
     #[test]
     fn docker_functions_render() {
@@ -586,7 +663,7 @@ mod tests {
     fn json_keeps_struct_field_order() {
         let d = json!({"Config": {"Labels": {"b": "2", "a": "1"}, "Hostname": "h", "Tty": true}});
         assert_eq!(
-            render_typed("{{json .Config}}", &d, Some("Container")).unwrap(),
+            render_typed("{{json .Config}}", &d, "Container", true).unwrap(),
             r#"{"Hostname":"h","Domainname":"","User":"","AttachStdin":false,"AttachStdout":false,"AttachStderr":false,"Tty":true,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":null,"Image":"","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{"a":"1","b":"2"}}"#
         );
     }
@@ -605,7 +682,7 @@ mod tests {
     #[test]
     fn label_method_becomes_a_lookup() {
         let f = Format::new(Some("{{.Names}} {{.Label \"tier\"}}"), "");
-        assert_eq!(f.body, "{{.Names}} {{index .LabelMap \"tier\"}}");
+        assert_eq!(f.body, "{{.Names}} {{berthLabel .LabelMap \"tier\"}}");
     }
 
     #[test]

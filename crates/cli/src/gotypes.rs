@@ -8,8 +8,9 @@
 //!
 //! A field is `Name:type`, `?` at the end for `omitempty`. Types: `s` string, `n` number,
 //! `b` bool, `t` time.Time (RFC 3339, trailing zeros of the fraction dropped as Go writes
-//! it), `a` anything (kept as sent, zero null), `@T` the struct T below, `[T` a slice,
-//! `{T` a map with string keys, `*T` a pointer.
+//! it), `d` time.Duration (nanoseconds), `a` anything (kept as sent, zero null), `@T` the struct T below, `[T` a slice,
+//! `{T` a map with string keys, `*T` a pointer. `(` and `)` around fields mark an embedded
+//! struct (flat in JSON, a struct of its own when fmt prints the outer one).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -118,6 +119,7 @@ const STRUCTS: &[Struct] = &[
             "Sysctls:{s?",
             "Runtime:s?",
             "Isolation:s",
+            "(",
             "CpuShares:n",
             "Memory:n",
             "NanoCpus:n",
@@ -149,6 +151,7 @@ const STRUCTS: &[Struct] = &[
             "CpuPercent:n",
             "IOMaximumIOps:n",
             "IOMaximumBandwidth:n",
+            ")",
             "Mounts:[@Mount?",
             "MaskedPaths:[s",
             "ReadonlyPaths:[s",
@@ -260,16 +263,17 @@ const STRUCTS: &[Struct] = &[
         "HealthConfig",
         &[
             "Test:[s?",
-            "Interval:n?",
-            "Timeout:n?",
-            "StartPeriod:n?",
-            "StartInterval:n?",
+            "Interval:d?",
+            "Timeout:d?",
+            "StartPeriod:d?",
+            "StartInterval:d?",
             "Retries:n?",
         ],
     ),
     (
         "NetworkSettings",
         &[
+            "(",
             "Bridge:s",
             "SandboxID:s",
             "SandboxKey:s",
@@ -279,6 +283,8 @@ const STRUCTS: &[Struct] = &[
             "LinkLocalIPv6PrefixLen:n",
             "SecondaryIPAddresses:[@Address",
             "SecondaryIPv6Addresses:[@Address",
+            ")",
+            "(",
             "EndpointID:s",
             "Gateway:s",
             "GlobalIPv6Address:s",
@@ -287,6 +293,7 @@ const STRUCTS: &[Struct] = &[
             "IPPrefixLen:n",
             "IPv6Gateway:s",
             "MacAddress:s",
+            ")",
             "Networks:{*@EndpointSettings",
         ],
     ),
@@ -371,6 +378,7 @@ const STRUCTS: &[Struct] = &[
     (
         "ImageConfig",
         &[
+            "(",
             "User:s?",
             "ExposedPorts:{a?",
             "Env:[s?",
@@ -381,9 +389,12 @@ const STRUCTS: &[Struct] = &[
             "Labels:{s?",
             "StopSignal:s?",
             "ArgsEscaped:b?",
+            ")",
+            "(",
             "Healthcheck:*@HealthConfig?",
             "OnBuild:[s?",
             "Shell:[s?",
+            ")",
         ],
     ),
     ("RootFS", &["Type:s", "Layers:[s?"]),
@@ -451,7 +462,42 @@ const STRUCTS: &[Struct] = &[
         ],
     ),
     ("PeerInfo", &["Name:s", "IP:s"]),
+    // events.Message as the CLI's events context has it (fields by their Go names).
+    (
+        "Event",
+        &[
+            "Status:s",
+            "ID:s",
+            "From:s",
+            "Type:s",
+            "Action:s",
+            "Actor:@EventActor",
+            "Scope:s",
+            "Time:n",
+            "TimeNano:n",
+        ],
+    ),
+    ("EventActor", &["ID:s", "Attributes:{s"]),
 ];
+
+/// The inspected structs: name, its type here, the docker CLI's Go type (for errors).
+const ROOTS: &[(&str, &str, &str)] = &[
+    ("Container", "@Container", "*container.InspectResponse"),
+    ("Image", "@Image", "*image.InspectResponse"),
+    ("Network", "@Network", "network.Inspect"),
+    ("Volume", "@Volume", "volume.Volume"),
+    ("Event", "@Event", "*events.Message"),
+];
+
+/// The type (`@Name`) of the struct `name`.
+pub fn type_name(name: &str) -> Option<&'static str> {
+    ROOTS.iter().find(|r| r.0 == name).map(|r| r.1)
+}
+
+/// The docker CLI's Go type of the struct `name`.
+pub fn go_name(name: &str) -> &'static str {
+    ROOTS.iter().find(|r| r.0 == name).map_or("", |r| r.2)
+}
 
 fn fields(name: &str) -> Option<&'static [&'static str]> {
     STRUCTS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
@@ -462,8 +508,13 @@ fn fields(name: &str) -> Option<&'static [&'static str]> {
 pub enum Shape {
     /// A struct with these fields, in order.
     Struct(&'static [&'static str]),
-    /// A nil slice or map: empty to templates (`[]`), `null` to `json`.
+    /// A nil slice: empty to templates (`[]`), `null` to `json`.
     Nil,
+    /// A nil pointer: an empty list to gotmpl (false, nothing to range over), `<nil>`
+    /// when printed, `null` to `json`.
+    NilPtr,
+    /// A map with string keys and values of this type; nil (`null` to `json`) or not.
+    Map(&'static str, bool),
 }
 
 thread_local! {
@@ -496,10 +547,25 @@ fn nil_list() -> Value {
     Value::List(l)
 }
 
-fn nil_map() -> Value {
-    let m = Arc::new(BTreeMap::new());
-    remember(&m, Shape::Nil);
-    Value::Map(m)
+fn nil_ptr() -> Value {
+    let l: Arc<[Value]> = Arc::from(Vec::new());
+    remember(&l, Shape::NilPtr);
+    Value::List(l)
+}
+
+/// The type of field `name` of the struct `st`, None if the struct has no such field.
+pub fn field_type(st: &str, name: &str) -> Option<&'static str> {
+    fields(st)?
+        .iter()
+        .map(|s| name_type(s))
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| t)
+}
+
+/// A field spec's name and type (without the omitempty mark).
+pub fn name_type(spec: &'static str) -> (&'static str, &'static str) {
+    let (n, t, _) = split(spec);
+    (n, t)
 }
 
 /// Runs `f` on the template value of `data` shaped as the Go struct `root` (one of this
@@ -507,8 +573,30 @@ fn nil_map() -> Value {
 /// registered while `f` runs, where the value is alive and no other map can take them.
 pub fn with_typed<R>(data: &Json, root: Option<&str>, f: impl FnOnce(&Value) -> R) -> R {
     let v = match root {
-        Some(r) => typed(data, &format!("@{r}")),
+        Some(r) => struct_value(data, r),
         None => crate::format::to_value(data),
+    };
+    let out = f(&v);
+    SHAPES.with(|o| o.borrow_mut().clear());
+    out
+}
+
+/// Runs `f` on a list row or other document that the docker CLI gives templates as an
+/// object with methods: a `null` field stands for a nil pointer (`<nil>` when printed).
+pub fn with_row<R>(data: &Json, f: impl FnOnce(&Value) -> R) -> R {
+    let v = match data {
+        Json::Object(o) => Value::Map(Arc::new(
+            o.iter()
+                .map(|(k, x)| {
+                    let v = match x {
+                        Json::Null => nil_ptr(),
+                        x => crate::format::to_value(x),
+                    };
+                    (Arc::from(k.as_str()), v)
+                })
+                .collect(),
+        )),
+        other => crate::format::to_value(other),
     };
     let out = f(&v);
     SHAPES.with(|o| o.borrow_mut().clear());
@@ -524,63 +612,74 @@ fn split(spec: &'static str) -> (&'static str, &'static str, bool) {
     }
 }
 
-fn typed(j: &Json, ty: &str) -> Value {
+/// `j` as the struct `name` (plainly converted when there is no such struct).
+fn struct_value(j: &Json, name: &str) -> Value {
+    let Some(fs) = fields(name) else {
+        return crate::format::to_value(j);
+    };
+    let empty = serde_json::Map::new();
+    let obj = j.as_object().unwrap_or(&empty);
+    let mut m = BTreeMap::new();
+    for spec in fs.iter().filter(|s| !matches!(**s, "(" | ")")) {
+        let (name, fty, _) = split(spec);
+        let v = match obj.get(name) {
+            Some(x) => typed(x, fty),
+            None => zero(fty),
+        };
+        m.insert(Arc::from(name), v);
+    }
+    let m = Arc::new(m);
+    remember(&m, Shape::Struct(fs));
+    Value::Map(m)
+}
+
+fn typed(j: &Json, ty: &'static str) -> Value {
     match ty.as_bytes().first() {
-        Some(b'@') => {
-            let Some(fs) = fields(&ty[1..]) else {
-                return crate::format::to_value(j);
-            };
-            let empty = serde_json::Map::new();
-            let obj = j.as_object().unwrap_or(&empty);
-            let mut m = BTreeMap::new();
-            for spec in fs {
-                let (name, fty, _) = split(spec);
-                let v = match obj.get(name) {
-                    Some(x) => typed(x, fty),
-                    None => zero(fty),
-                };
-                m.insert(Arc::from(name), v);
-            }
-            let m = Arc::new(m);
-            remember(&m, Shape::Struct(fs));
-            Value::Map(m)
-        }
+        Some(b'@') => struct_value(j, &ty[1..]),
         Some(b'*') => match j {
-            Json::Null => Value::Nil,
+            Json::Null => nil_ptr(),
             _ => typed(j, &ty[1..]),
         },
         Some(b'[') => match j {
             Json::Array(items) => Value::List(items.iter().map(|x| typed(x, &ty[1..])).collect()),
             _ => nil_list(),
         },
-        Some(b'{') => match j {
-            Json::Object(o) => Value::Map(Arc::new(
-                o.iter()
-                    .map(|(k, x)| (Arc::from(k.as_str()), typed(x, &ty[1..])))
-                    .collect(),
-            )),
-            _ => nil_map(),
-        },
+        Some(b'{') => {
+            let (items, nil) = match j {
+                Json::Object(o) => (
+                    o.iter()
+                        .map(|(k, x)| (Arc::from(k.as_str()), typed(x, &ty[1..])))
+                        .collect(),
+                    false,
+                ),
+                _ => (BTreeMap::new(), true),
+            };
+            let m = Arc::new(items);
+            remember(&m, Shape::Map(&ty[1..], nil));
+            Value::Map(m)
+        }
         Some(b't') => match j.as_str() {
             Some(s) => Value::String(go_time(s).into()),
             None => zero(ty),
         },
         Some(b's') if j.is_null() => zero(ty),
-        Some(b'n') if j.is_null() => zero(ty),
+        Some(b'n') | Some(b'd') if j.is_null() => zero(ty),
         Some(b'b') if j.is_null() => zero(ty),
         _ => crate::format::to_value(j),
     }
 }
 
-fn zero(ty: &str) -> Value {
+/// The zero value of a type (a nil pointer, slice or map; an empty struct).
+pub fn zero(ty: &'static str) -> Value {
     match ty.as_bytes().first() {
         Some(b's') => Value::String("".into()),
         Some(b'n') => Value::Int(0),
         Some(b'b') => Value::Bool(false),
+        Some(b'd') => Value::Int(0),
         Some(b't') => Value::String("0001-01-01T00:00:00Z".into()),
-        Some(b'@') => typed(&Json::Null, ty),
+        Some(b'@') | Some(b'{') => typed(&Json::Null, ty),
         Some(b'[') => nil_list(),
-        Some(b'{') => nil_map(),
+        Some(b'*') => nil_ptr(),
         _ => Value::Nil,
     }
 }
@@ -590,7 +689,10 @@ fn zero(ty: &str) -> Value {
 fn is_empty(v: &Value, ty: &str) -> bool {
     match ty.as_bytes().first() {
         Some(b'@') | Some(b't') => false,
-        Some(b'*') => matches!(v, Value::Nil),
+        Some(b'*') => match v {
+            Value::List(l) => matches!(shape_of(l), Some(Shape::NilPtr)),
+            other => matches!(other, Value::Nil),
+        },
         _ => match v {
             Value::Nil => true,
             Value::Bool(b) => !b,

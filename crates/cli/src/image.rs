@@ -104,7 +104,9 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
         "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
         "VirtualSize": "SIZE",
     });
-    Format::new(a.format.as_deref(), default).render(&rows, &headers)
+    Format::new(a.format.as_deref(), default)
+        .go_type("*formatter.imageContext")
+        .render(&rows, &headers)
 }
 
 /// `name[:tag|@digest]` → (fromImage, tag), docker's defaulting to `latest`.

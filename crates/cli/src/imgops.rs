@@ -223,7 +223,9 @@ pub fn history(c: &Client, a: &HistoryArgs) -> Result<()> {
     } else {
         "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
     };
-    Format::new(fmt, default).render(&rows, &headers)
+    Format::new(fmt, default)
+        .go_type("*image.historyContext")
+        .render(&rows, &headers)
 }
 
 pub fn import(c: &Client, a: &ImportArgs) -> Result<()> {

@@ -23,6 +23,7 @@ mod runflags;
 mod stats;
 mod stream;
 mod system;
+mod tmpl;
 mod tty;
 mod volume;
 

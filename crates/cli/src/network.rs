@@ -104,7 +104,9 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
     } else {
         a.format.as_deref()
     };
-    Format::new(fmt, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}").render(&rows, &headers)
+    Format::new(fmt, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")
+        .go_type("*network.networkContext")
+        .render(&rows, &headers)
 }
 
 pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {
@@ -357,7 +359,18 @@ pub fn events(c: &Client, a: &EventsArgs) -> Result<()> {
     let raw_json = matches!(a.format.as_deref(), Some("json") | Some("{{json .}}"));
     let tmpl = match a.format.as_deref() {
         Some(f) if !raw_json && !f.is_empty() => {
-            Some(format::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))?)
+            // docker checks the template on an empty events.Message first.
+            let bad = |e: String| -> anyhow::Error {
+                eprintln!("Error parsing format: {e}");
+                crate::Exit(64).into()
+            };
+            let src = f.replace("\\t", "\t").replace("\\n", "\n");
+            let t = crate::tmpl::parse(&src, crate::gotypes::type_name("Event"))
+                .map_err(|e| bad(e.0))?;
+            if let Some(e) = t.unknown_field(None, crate::gotypes::go_name("Event")) {
+                return Err(bad(e));
+            }
+            Some(t)
         }
         _ => None,
     };
@@ -373,8 +386,8 @@ pub fn events(c: &Client, a: &EventsArgs) -> Result<()> {
         let text = if raw_json {
             event_json(&v)
         } else if let Some(t) = &tmpl {
-            t.execute_to_string(&format::to_value(&event_ctx(&v)))
-                .map_err(|e| anyhow!("template: {e}"))?
+            crate::gotypes::with_typed(&event_ctx(&v), Some("Event"), |x| t.exec(x, false))
+                .map_err(|e| anyhow!("{e}"))?
         } else {
             event_line(&v)
         };

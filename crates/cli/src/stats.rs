@@ -112,7 +112,7 @@ fn listed(c: &Client, all: bool) -> Result<Vec<String>> {
 
 pub fn stats(c: &Client, a: &StatsArgs) -> Result<()> {
     let trunc = !a.no_trunc;
-    let f = Format::new(a.format.as_deref(), TABLE);
+    let f = Format::new(a.format.as_deref(), TABLE).go_type("*container.statsContext");
     if a.no_stream {
         let names = if a.containers.is_empty() {
             listed(c, a.all)?

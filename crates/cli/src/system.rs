@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use crate::cli::VersionArgs;
 use crate::client::{CLIENT_API_VERSION, Client};
-use crate::format;
 
 fn st<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
@@ -18,6 +17,46 @@ fn go_arch() -> &'static str {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         a => a,
+    }
+}
+
+/// `version`/`info` `--format`: a template that does not parse is a usage error (64);
+/// one that fails prints what it has and a newline, then Go's error (exit 1). Errors
+/// name the template `name` as docker's do.
+fn print_template(f: &str, data: &Value, name: &str, go_type: &str) -> Result<()> {
+    let named = |e: String| {
+        e.replacen("template: :", &format!("template: {name}:"), 1)
+            .replacen("executing \"\"", &format!("executing \"{name}\""), 1)
+    };
+    let src = f.replace("\\t", "\t").replace("\\n", "\n");
+    let t = match crate::tmpl::parse(&src, Some(crate::tmpl::ROW)) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("template parsing error: {}", named(e.0));
+            return Err(crate::Exit(64).into());
+        }
+    };
+    let mut keys: Vec<&str> = data
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    if name.is_empty() {
+        keys.extend(["ServerErrors", "UserName", "ClientInfo", "ClientErrors"]);
+    }
+    let out = match t.unknown_field(Some(&keys), go_type) {
+        Some(e) => Err(e),
+        None => crate::gotypes::with_row(data, |v| t.exec(v, false)),
+    };
+    match out {
+        Ok(s) => {
+            println!("{s}");
+            Ok(())
+        }
+        Err(e) => {
+            println!();
+            eprintln!("{}", named(e));
+            Err(crate::Exit(1).into())
+        }
     }
 }
 
@@ -43,8 +82,7 @@ pub fn version(c: &Client, a: &VersionArgs) -> Result<()> {
     });
     if let Some(f) = &a.format {
         let data = json!({"Client": client, "Server": server});
-        println!("{}", format::render_one(f, &data)?);
-        return Ok(());
+        return print_template(f, &data, "version", "system.versionInfo");
     }
     let mut o = String::new();
     let _ = writeln!(o, "Client:");
@@ -93,8 +131,7 @@ pub fn version(c: &Client, a: &VersionArgs) -> Result<()> {
 pub fn info(c: &Client, a: &VersionArgs) -> Result<()> {
     let i = c.get_json("/info")?;
     if let Some(f) = &a.format {
-        println!("{}", format::render_one(f, &i)?);
-        return Ok(());
+        return print_template(f, &i, "", "system.dockerInfo");
     }
     let n = |k: &str| i.get(k).and_then(Value::as_i64).unwrap_or(0);
     let mut o = String::new();

@@ -102,7 +102,9 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
     } else {
         a.format.as_deref()
     };
-    Format::new(fmt, "table {{.Driver}}\t{{.Name}}").render(&rows, &headers)
+    Format::new(fmt, "table {{.Driver}}\t{{.Name}}")
+        .go_type("*formatter.volumeContext")
+        .render(&rows, &headers)
 }
 
 pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {
@@ -247,6 +249,7 @@ pub fn df(c: &Client, a: &DfArgs) -> Result<()> {
         a.format.as_deref(),
         "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
     )
+    .go_type("*formatter.diskUsageImagesContext")
     .render(&rows, &headers)
 }
 

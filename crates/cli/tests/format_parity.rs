@@ -231,3 +231,146 @@ fn history_matches_docker_with_and_without_human_sizes() {
         "{ours}"
     );
 }
+
+/// Pointer values differ from run to run in Go's output: `0xc000123456` → `0xADDR`.
+fn no_addresses(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("0xc") {
+        out.push_str(&rest[..i]);
+        out.push_str("0xADDR");
+        rest = rest[i + 3..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Asserts both CLIs print the same stdout and stderr (pointer values aside) and exit
+/// the same way.
+fn same_all(d: &Daemon, args: &[&str]) {
+    let (ours, theirs) = (d.berth(args), d.docker(args));
+    assert_eq!(
+        no_addresses(&common::stdout(&ours)),
+        no_addresses(&common::stdout(&theirs)),
+        "stdout of {args:?}"
+    );
+    assert_eq!(
+        common::stderr(&ours),
+        common::stderr(&theirs),
+        "stderr of {args:?}"
+    );
+    assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+}
+
+#[test]
+fn templates_print_go_values_and_fail_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["volume", "create", "--label", "x=y", "gv1"]);
+    d.ok(&["network", "create", "gn1"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gc1",
+        "--network",
+        "gn1",
+        "-l",
+        "x=y",
+        "--restart",
+        "on-failure:3",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    d.ok(&[
+        "create",
+        "--name",
+        "gc2",
+        "--network",
+        "none",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "90s",
+        IMG,
+        "true",
+    ]);
+    // Structs print as Go's fmt does, nil pointers as <nil>, missing values as
+    // <no value>, a missing label through index as "".
+    for f in [
+        "{{.State}}",
+        "{{.HostConfig.RestartPolicy}}",
+        "{{.HostConfig.LogConfig}} {{.GraphDriver.Name}}",
+        "{{.State.Health}}|{{.Config.Healthcheck}}|{{.SizeRw}}|{{.HostConfig.Init}}",
+        "{{.Config.Healthcheck.Interval}}",
+        "{{.Config}}",
+        "{{.HostConfig}}",
+        "{{.NetworkSettings}}",
+        "{{.NetworkSettings.Networks}}",
+        "{{index .Config.Labels \"nope\"}}|{{index .Config.Labels \"x\"}}|{{.Config.Labels.nope}}",
+        "{{with .State.Health}}h{{else}}none{{end}} {{json .State.Health}}",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.Aliases}}{{end}}",
+        "{{println .State.Health}}{{print .State.Running .State.Pid}}",
+        // Fields the Go types do not have: the typed run fails, the raw JSON run
+        // (missingkey=error) gives the message; nothing of the failed object is printed.
+        "{{.Nope}}",
+        "{{.Id}} {{.Config.Nope}}",
+        "{{.State.Health.Status}}",
+        "{{with .State}}{{.Nope}}{{end}}",
+        "{{nope .Id}}",
+        "{{.Id",
+    ] {
+        same_all(&d, &["inspect", "-f", f, "gc1", "gc2"]);
+    }
+    same_all(&d, &["inspect", "-f", "{{.Name}}", "gc1", "missing", "gc2"]);
+    same_all(&d, &["inspect", "-f", "{{.Name}}", "missing"]);
+    same_all(&d, &["inspect", "missing"]);
+    for f in [
+        "{{.}}",
+        "{{.Config}}",
+        "{{.RootFS}} {{.Metadata}}",
+        "{{.Nope}}",
+    ] {
+        same_all(&d, &["image", "inspect", "-f", f, IMG]);
+    }
+    for f in ["{{.}}", "{{.IPAM}} {{.Created}}", "{{.Nope}}"] {
+        same_all(&d, &["network", "inspect", "-f", f, "gn1"]);
+    }
+    for f in ["{{.}}", "{{.Labels}} {{.UsageData}}", "{{.Nope}}"] {
+        same_all(&d, &["volume", "inspect", "-f", f, "gv1"]);
+    }
+    // List rows: unknown fields and bad templates fail with each command's wording;
+    // `.Label` of a missing label and a nil Platform as docker prints them.
+    for f in [
+        "{{.Nope}}",
+        "table {{.ID}}\\t{{.Nope}}",
+        "{{.Names",
+        "{{.Names}}{{nope}}",
+        "{{.Names}}:{{.Label \"x\"}}:{{.Label \"nope\"}}:{{.Platform}}",
+        "json",
+    ] {
+        same_all(&d, &["ps", "-a", "--format", f]);
+    }
+    for cmd in [
+        &["images"][..],
+        &["network", "ls"],
+        &["volume", "ls"],
+        &["history", IMG],
+        &["system", "df"],
+        &["version"],
+        &["info"],
+    ] {
+        for f in ["{{.Nope}}", "{{.Nope"] {
+            let mut args = cmd.to_vec();
+            args.extend(["--format", f]);
+            same_all(&d, &args);
+        }
+    }
+    for f in ["{{.Nope}}", "{{.Actor.Nope}}", "{{.Actor}} {{json .Actor}}"] {
+        same_all(
+            &d,
+            &["events", "--since", "1h", "--until", "1s", "--format", f],
+        );
+    }
+}
