@@ -7,160 +7,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::net::*;
 use common::*;
-
-/// This daemon's default bridge and chain suffix (from its daemon.toml).
-fn identity(d: &Daemon) -> (String, String) {
-    let cfg = std::fs::read_to_string(d.dir.path().join("daemon.toml")).unwrap();
-    let get = |k: &str| {
-        cfg.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k} = \""))?.strip_suffix('"'))
-            .unwrap()
-            .to_owned()
-    };
-    (get("bridge"), get("iptables-chain-suffix"))
-}
-
-/// A subnet of this test's own: 10.<60..99>.<n>.0/24 from the pid and `n`.
-fn subnet(n: u32) -> String {
-    let pid = std::process::id();
-    format!("10.{}.{}.0/24", 60 + (pid >> 8) % 40, (pid * 7 + n) % 256)
-}
-
-fn sh(cmd: &str, args: &[&str]) -> String {
-    let o = Command::new(cmd).args(args).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Host veths enslaved to `bridge`.
-fn ports_of(bridge: &str) -> Vec<String> {
-    sh("ip", &["-o", "link", "show", "master", bridge])
-        .lines()
-        .filter_map(|l| {
-            l.split(": ")
-                .nth(1)
-                .map(|n| n.split('@').next().unwrap().to_owned())
-        })
-        .collect()
-}
-
-/// The rules in this daemon's chains (iptables-save lines mentioning the suffix, minus
-/// the chain declarations and the jumps from built-in chains).
-fn rules(suffix: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in ["nat", "filter"] {
-        for l in sh("iptables-save", &["-t", t]).lines() {
-            if l.starts_with("-A BERTH") && l.split_whitespace().nth(1).unwrap().ends_with(suffix) {
-                out.push(l.to_owned());
-            }
-        }
-    }
-    out
-}
-
-/// Rows of the IPAM lease table in the daemon's berth.db.
-fn leases(d: &Daemon) -> Vec<String> {
-    let o = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro', uri=True); [print(*r) for r in c.execute('select network,address,owner from leases')]",
-        ])
-        .arg(d.data.join("berth.db"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn netns_files(d: &Daemon) -> Vec<String> {
-    std::fs::read_dir(d.exec.join("netns"))
-        .map(|r| {
-            r.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// What the leak checks compare: veths on the default bridge, rules, leases, netns files.
-fn snapshot(d: &Daemon) -> Snapshot {
-    let (br, suffix) = identity(d);
-    (ports_of(&br), rules(&suffix), leases(d), netns_files(d))
-}
-
-type Snapshot = (Vec<String>, Vec<String>, Vec<String>, Vec<String>);
-
-/// Waits up to `secs` for the leak snapshot to be `before` again.
-fn assert_back_to(d: &Daemon, before: &Snapshot, secs: u64) {
-    assert!(
-        d.eventually(secs, || snapshot(d) == *before),
-        "leaked: before {before:?} after {:?}",
-        snapshot(d)
-    );
-}
-
-/// `/hostname` of `host` fetched by a `--rm` container on `net` (retried while the server
-/// starts); returns the body.
-fn fetch_on(d: &Daemon, net: &str, host: &str) -> String {
-    d.ok(&[
-        "run", "--rm", "--network", net, IMG, "sh", "-c",
-        &format!("for i in 1 2 3 4 5 6 7 8 9 10; do timeout 3 wget -q -O- http://{host}/hostname && exit 0; sleep 0.3; done; exit 1"),
-    ])
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
-}
-
-/// Raw HTTP on the daemon socket; returns the status code.
-fn api_status(d: &Daemon, method: &str, path: &str) -> u16 {
-    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// Removes networks by name even when the test fails.
-struct Nets<'a>(&'a Daemon, Vec<String>);
-
-impl Drop for Nets<'_> {
-    fn drop(&mut self) {
-        for n in &self.1 {
-            let _ = self.0.docker(&["network", "rm", n]);
-        }
-    }
-}
-
-fn net_name(tag: &str) -> String {
-    format!("{tag}{}", std::process::id())
-}
 
 #[test]
 fn published_tcp_and_udp_ports_on_localhost_answer_and_nothing_leaks() {
@@ -437,13 +290,17 @@ fn publish_all_picks_free_ports_shown_by_docker_port() {
     ]);
     let out = d.ok(&["port", "pub"]);
     let mut hostports = Vec::new();
-    for line in out.lines() {
+    // Each port is on 0.0.0.0 and on [::] (the same host port), as dockerd lists it.
+    for line in out.lines().filter(|l| l.contains("0.0.0.0:")) {
         // 80/tcp -> 0.0.0.0:NNNNN
         let hp: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
         assert!(hp > 1024, "{line}");
         hostports.push((line.split('/').next().unwrap().trim().to_owned(), hp));
     }
     assert_eq!(hostports.len(), 2, "{out}");
+    for (c, hp) in &hostports {
+        assert!(out.contains(&format!("{c}/tcp -> [::]:{hp}")), "{out}");
+    }
     assert_ne!(hostports[0].1, hostports[1].1);
     let p80 = hostports.iter().find(|(c, _)| c == "80").unwrap().1;
     assert!(

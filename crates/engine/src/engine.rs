@@ -427,6 +427,7 @@ impl Engine {
         if host_config["ConsoleSize"].is_null() {
             host_config["ConsoleSize"] = json!([0, 0]);
         }
+        host_config["Links"] = self.inspect_links(&rec);
         Ok(json!({
             "Id": rec.id,
             "Created": rec.created,

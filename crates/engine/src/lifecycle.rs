@@ -195,7 +195,7 @@ impl Engine {
             }
         }
         let host = &rec.host_config;
-        let merged = crate::spec::Merged {
+        let mut merged = crate::spec::Merged {
             args: std::iter::once(rec.path.clone())
                 .chain(rec.args.clone())
                 .collect(),
@@ -245,7 +245,8 @@ impl Engine {
             &host.network_mode,
             host.extra_hosts.as_deref().unwrap_or(&[]),
         )?;
-        self.net_start(&rec, &dir, &mut ns_paths).await?;
+        let link_env = self.net_start(&rec, &dir, &mut ns_paths).await?;
+        crate::network::add_link_env(link_env, &mut merged.env);
         mounts.extend(crate::mounts::oci_mounts(&rec.mounts));
         let mut host_eff = host.clone();
         if host_eff.ulimits.as_ref().is_none_or(|u| u.is_empty())

@@ -657,6 +657,14 @@ pub fn enable_ip_forward() -> Result<(), FirewallError> {
     std::fs::write(&path, "1").map_err(|source| FirewallError::Sysctl { path, source })
 }
 
+/// Turns on IPv6 forwarding host-wide, as Docker does once a network has IPv6 (outbound
+/// NAT and published ports reached from other hosts need it). Note that a host with
+/// forwarding on ignores router advertisements on interfaces with `accept_ra=1`.
+pub fn enable_ipv6_forward() -> Result<(), FirewallError> {
+    let path = "/proc/sys/net/ipv6/conf/all/forwarding".to_string();
+    std::fs::write(&path, "1").map_err(|source| FirewallError::Sysctl { path, source })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

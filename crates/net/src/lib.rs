@@ -32,6 +32,7 @@
 //! run:        NetNs::create(netns::path_for(exec_root, id)) → put its path in the OCI spec
 //!             (--network none stops here; host/container:ID use no file of their own)
 //!             BridgeDriver::connect per network → EndpointState (store it);
+//!             PortProxy::start(proxy::plan(..)) for [::1] ports (keep it while running);
 //!             Records::add(name/aliases, ip) on the network's DnsServer;
 //!             write dns::hosts_file / hostname_file / resolv_conf into the container dir
 //! cni:        CniDriver::add(ConfList::load(..), Attachment { netns path, .. }) → CniResult

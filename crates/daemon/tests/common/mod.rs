@@ -69,6 +69,7 @@ pub fn busybox_tarball(dir: &Path) -> PathBuf {
 mod busybox;
 #[path = "../../../../tests/support/leftovers.rs"]
 pub mod leftovers;
+pub mod net;
 pub use leftovers::{CONTROLLERS, kill_cgroup, kill_pid};
 #[path = "../../../../tests/support/netiso.rs"]
 mod netiso;

@@ -28,19 +28,26 @@ impl Engine {
                     "EndpointID": a.endpoint_id,
                     "MacAddress": a.mac,
                     "IPv4Address": a.address.map(|x| x.to_string()).unwrap_or_default(),
-                    "IPv6Address": "",
+                    "IPv6Address": a.address6.map(|x| x.to_string()).unwrap_or_default(),
                 }),
             );
         }
-        let mut cfg = serde_json::Map::new();
-        if let Some(s) = n.subnet {
-            cfg.insert("Subnet".into(), json!(s.to_string()));
-        }
-        if let Some(g) = n.gateway {
-            cfg.insert("Gateway".into(), json!(g.to_string()));
-        }
-        if let Some(r) = n.ip_range {
-            cfg.insert("IPRange".into(), json!(r.to_string()));
+        let mut configs = Vec::new();
+        let v6 = (n.subnet6, n.gateway6, n.ip_range6);
+        for (subnet, gateway, range) in [(n.subnet, n.gateway, n.ip_range), v6] {
+            let mut cfg = serde_json::Map::new();
+            if let Some(s) = subnet {
+                cfg.insert("Subnet".into(), json!(s.to_string()));
+            }
+            if let Some(g) = gateway {
+                cfg.insert("Gateway".into(), json!(g.to_string()));
+            }
+            if let Some(r) = range {
+                cfg.insert("IPRange".into(), json!(r.to_string()));
+            }
+            if !cfg.is_empty() {
+                configs.push(Value::Object(cfg));
+            }
         }
         json!({
             "Name": n.name,
@@ -49,11 +56,11 @@ impl Engine {
             "Scope": "local",
             "Driver": n.driver,
             "EnableIPv4": true,
-            "EnableIPv6": false,
+            "EnableIPv6": n.enable_ipv6,
             "IPAM": {
                 "Driver": "default",
                 "Options": null,
-                "Config": if cfg.is_empty() { json!([]) } else { json!([cfg]) },
+                "Config": configs,
             },
             "Internal": n.internal,
             "Attachable": false,
@@ -91,6 +98,10 @@ impl Engine {
                     labels: Default::default(),
                     bridge: String::new(),
                     state: Default::default(),
+                    enable_ipv6: false,
+                    subnet6: None,
+                    gateway6: None,
+                    ip_range6: None,
                     ..bridge.clone()
                 }
             })
@@ -220,25 +231,47 @@ impl Engine {
         };
         let options = map(&body["Options"]);
         let labels = map(&body["Labels"]);
-        let ipam_cfg = body["IPAM"]["Config"]
-            .as_array()
-            .and_then(|a| a.first())
-            .cloned()
-            .unwrap_or(Value::Null);
-        let parse_net = |k: &str| -> Result<Option<IpNet>> {
-            ipam_cfg[k]
+        // One IPAM config per family; an entry's family is its subnet's (or gateway's).
+        let enable_ipv6 = body["EnableIPv6"].as_bool().unwrap_or(false);
+        let (mut cfg4, mut cfg6) = (Value::Null, Value::Null);
+        for c in body["IPAM"]["Config"].as_array().into_iter().flatten() {
+            let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            let is_v6 = text("Subnet").contains(':')
+                || (text("Subnet").is_empty() && text("Gateway").contains(':'));
+            let slot = if is_v6 { &mut cfg6 } else { &mut cfg4 };
+            if !slot.is_null() {
+                return Err(bad(format!(
+                    "more than one IPv{} subnet is not supported (berth's bridge networks have one per family)",
+                    if is_v6 { 6 } else { 4 }
+                )));
+            }
+            *slot = c.clone();
+        }
+        if !cfg6.is_null() && !enable_ipv6 {
+            return Err(bad(
+                "an IPv6 subnet needs an IPv6 network: use network create --ipv6",
+            ));
+        }
+        let parse_net = |cfg: &Value, k: &str| -> Result<Option<IpNet>> {
+            cfg[k]
                 .as_str()
                 .filter(|s| !s.is_empty())
                 .map(|s| s.parse().map_err(|_| bad(format!("invalid {k} {s}"))))
                 .transpose()
         };
-        let subnet = parse_net("Subnet")?;
-        let ip_range = parse_net("IPRange")?;
-        let gateway: Option<IpAddr> = ipam_cfg["Gateway"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map_err(|_| bad(format!("invalid Gateway {s}"))))
-            .transpose()?;
+        let parse_ip = |cfg: &Value, k: &str| -> Result<Option<IpAddr>> {
+            cfg[k]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map_err(|_| bad(format!("invalid {k} {s}"))))
+                .transpose()
+        };
+        let subnet = parse_net(&cfg4, "Subnet")?;
+        let ip_range = parse_net(&cfg4, "IPRange")?;
+        let gateway = parse_ip(&cfg4, "Gateway")?;
+        let subnet6 = parse_net(&cfg6, "Subnet")?;
+        let ip_range6 = parse_net(&cfg6, "IPRange")?;
+        let gateway6 = parse_ip(&cfg6, "Gateway")?;
         let id = crate::ids::random_hex(32);
         let internal = body["Internal"].as_bool().unwrap_or(false);
         let mut n = NetworkRecord {
@@ -255,8 +288,17 @@ impl Engine {
             options,
             state: NetworkState::default(),
             default: false,
+            enable_ipv6,
+            subnet6: None,
+            gateway6: None,
+            ip_range6: None,
         };
         if driver == "cni" {
+            if enable_ipv6 {
+                return Err(bad(
+                    "--ipv6 is for bridge networks (a cni network's addresses come from its plugins)",
+                ));
+            }
             let conf = n.cni_conf()?;
             tracing::info!(network = %name, cni = %conf.name, plugins = conf.plugins.len(), "cni network");
         } else {
@@ -284,6 +326,27 @@ impl Engine {
             let pool = Pool::new(&id, subnet, gateway, ip_range).map_err(bad)?;
             n.subnet = Some(pool.subnet);
             n.gateway = Some(pool.gateway);
+            if enable_ipv6 {
+                let taken6: Vec<IpNet> = net.all().iter().filter_map(|n| n.subnet6).collect();
+                let overlaps = |s: &IpNet| {
+                    taken6
+                        .iter()
+                        .any(|t| t.contains(&s.network()) || s.contains(&t.network()))
+                };
+                let subnet6 = match subnet6 {
+                    Some(s) if overlaps(&s) => {
+                        return Err(EngineError::Conflict(format!(
+                            "Pool overlaps with other one on this address space: {s}"
+                        )));
+                    }
+                    Some(s) => s.trunc(),
+                    None => ula_subnet(&id, overlaps)?,
+                };
+                let pool6 = Pool::new(&id, subnet6, gateway6, ip_range6).map_err(bad)?;
+                n.subnet6 = Some(pool6.subnet);
+                n.gateway6 = Some(pool6.gateway);
+                n.ip_range6 = pool6.range;
+            }
             n.bridge = n
                 .options
                 .get("com.docker.network.bridge.name")
@@ -464,12 +527,7 @@ impl Engine {
         };
         net.db.set_active(&rec.id, &n.id, Some(&a))?;
         self.emit_network("connect", &n, Some(&rec.id));
-        if let (Some(r), Some(addr)) = (net.records(&n.id), a.address) {
-            let _ = r.add(&rec.name, addr.addr());
-            for al in &ecfg.aliases {
-                let _ = r.add(al, addr.addr());
-            }
-        }
+        net.dns_add(&n.id, &rec.name, &ecfg, &a, &self.link_targets(&ecfg.links));
         self.write_net_files(&rec, &self.container_dir(&rec.id))
     }
 
@@ -487,9 +545,8 @@ impl Engine {
             )));
         };
         if let Some(a) = active {
-            if let (Some(r), Some(addr)) = (net.records(&n.id), a.address) {
-                r.remove_ip(addr.addr());
-            }
+            net.dns_remove(&n.id, &a);
+            net.stop_proxies(&c.id, Some(&n.id));
             if let Some(st) = &a.bridge {
                 net.driver
                     .disconnect(st)
@@ -514,4 +571,26 @@ impl Engine {
         self.emit_network("disconnect", &n, Some(&c.id));
         Ok(())
     }
+}
+
+/// A unique-local IPv6 /64 for `network create --ipv6` without an IPv6 subnet: `fd` and a
+/// 40-bit global ID taken from the network's random ID (RFC 4193's random global ID), the
+/// next 40 bits tried when one overlaps a network in use.
+fn ula_subnet(id: &str, overlaps: impl Fn(&IpNet) -> bool) -> Result<IpNet> {
+    let hex = id.as_bytes();
+    for chunk in hex.chunks(10).filter(|c| c.len() == 10) {
+        let Ok(gid) = u64::from_str_radix(std::str::from_utf8(chunk).unwrap_or("x"), 16) else {
+            continue;
+        };
+        let addr = (0xfd_u128 << 120) | (u128::from(gid) << 80);
+        let s = IpNet::V6(
+            ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(addr), 64).expect("a /64 is valid"),
+        );
+        if !overlaps(&s) {
+            return Ok(s);
+        }
+    }
+    Err(EngineError::Internal(
+        "could not find an available, non-overlapping IPv6 address pool for the network".into(),
+    ))
 }

@@ -4,7 +4,8 @@
 //! `/etc/resolv.conf`). berth-net does the work; this module decides what to ask of it and
 //! remembers what it made, so a restarted berthd can undo it.
 //!
-//! Tables (migration v3): `networks` (record JSON per network), `leases` (the IPAM
+//! Tables (migration v3): `networks` (record JSON per network, with the IPv6 pool of a
+//! dual-stack network), `leases` (the IPAM
 //! [`berth_net::ipam::LeaseStore`], `UNIQUE(network, address)`), `endpoints` (per container and network:
 //! the wanted settings, and the live [`Active`] state while the container runs).
 //!
@@ -25,6 +26,7 @@ use berth_net::cni::{Attachment, CniDriver, CniPortMapping, CniResult, ConfList}
 use berth_net::dns::{self, DnsServer, Records, ResolvConf};
 use berth_net::firewall::{Chains, Firewall, PortMapping, Proto};
 use berth_net::ipam::{self, Ipam, IpamError, Pool};
+use berth_net::proxy::{self, PortProxy};
 use berth_net::{BridgeDriver, BridgeNetwork, EndpointRequest, EndpointState, NetNs, NetworkState};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -84,6 +86,15 @@ pub struct NetworkRecord {
     /// The default `bridge` network (no embedded DNS, cannot be removed).
     #[serde(default)]
     pub default: bool,
+    /// `--ipv6`: a dual-stack network with the IPv6 pool below.
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    #[serde(default)]
+    pub subnet6: Option<IpNet>,
+    #[serde(default)]
+    pub gateway6: Option<IpAddr>,
+    #[serde(default)]
+    pub ip_range6: Option<IpNet>,
 }
 
 impl NetworkRecord {
@@ -92,6 +103,10 @@ impl NetworkRecord {
             .subnet
             .ok_or_else(|| EngineError::Internal(format!("network {} has no subnet", self.name)))?;
         let pool = Pool::new(&self.id, subnet, self.gateway, self.ip_range).map_err(bad)?;
+        let pool6 = match self.subnet6.filter(|_| self.enable_ipv6) {
+            Some(s6) => Some(Pool::new(&self.id, s6, self.gateway6, self.ip_range6).map_err(bad)?),
+            None => None,
+        };
         let mtu = self
             .options
             .get("com.docker.network.driver.mtu")
@@ -100,7 +115,7 @@ impl NetworkRecord {
             id: self.id.clone(),
             bridge: self.bridge.clone(),
             pool,
-            pool6: None,
+            pool6,
             mtu,
             internal: self.internal,
         })
@@ -127,29 +142,29 @@ pub struct EndpointConfig {
     pub ip: Option<IpAddr>,
     #[serde(default)]
     pub mac: Option<String>,
+    /// `--ip6`, on dual-stack networks.
+    #[serde(default)]
+    pub ip6: Option<IpAddr>,
+    /// `--link NAME[:ALIAS]` on a user-defined network: aliases only this container
+    /// resolves (by the embedded DNS).
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 impl EndpointConfig {
     /// From the API's `EndpointSettings` JSON.
     pub fn from_api(v: &Value) -> Result<Self> {
-        let aliases = v["Aliases"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let ip =
-            match v["IPAMConfig"]["IPv4Address"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-            {
-                Some(s) => Some(s.parse().map_err(|_| {
+        let aliases = strings(v.get("Aliases"));
+        let links = strings(v.get("Links"));
+        let ip_of = |k: &str| -> Result<Option<IpAddr>> {
+            match v["IPAMConfig"][k].as_str().filter(|s| !s.is_empty()) {
+                Some(s) => Ok(Some(s.parse().map_err(|_| {
                     EngineError::InvalidArgument(format!("invalid IP address: {s}"))
-                })?),
-                None => None,
-            };
+                })?)),
+                None => Ok(None),
+            }
+        };
+        let (ip, ip6) = (ip_of("IPv4Address")?, ip_of("IPv6Address")?);
         let mac = v["MacAddress"]
             .as_str()
             .filter(|s| !s.is_empty())
@@ -157,7 +172,13 @@ impl EndpointConfig {
         if let Some(m) = &mac {
             parse_mac(m)?;
         }
-        Ok(Self { aliases, ip, mac })
+        Ok(Self {
+            aliases,
+            ip,
+            mac,
+            ip6,
+            links,
+        })
     }
 }
 
@@ -168,6 +189,11 @@ pub struct Active {
     pub ifname: String,
     pub address: Option<IpNet>,
     pub gateway: Option<IpAddr>,
+    /// The IPv6 address and gateway on a dual-stack network.
+    #[serde(default)]
+    pub address6: Option<IpNet>,
+    #[serde(default)]
+    pub gateway6: Option<IpAddr>,
     pub mac: String,
     pub ports: Vec<PortMapping>,
     /// What the bridge driver made; `None` on a cni network.
@@ -190,7 +216,11 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
 }
 
 mod api;
+mod links;
 mod store;
+
+pub(crate) use links::add_link_env;
+use links::parse_link;
 
 use store::{DbLeases, NetDb};
 
@@ -207,6 +237,12 @@ pub struct Networks {
     /// Background teardowns by container: a restart (same veth names, same lease owner)
     /// and `network rm` wait for them.
     pending: Mutex<HashMap<String, Vec<Teardown>>>,
+    /// The userland proxies of published ports on IPv6 loopback, by (container, network).
+    proxies: Mutex<HashMap<(String, String), PortProxy>>,
+    /// Whether the host has IPv6 (ports without a host address are published on `::` too).
+    host_ipv6: bool,
+    /// `ip_forward` of the daemon's config: also IPv6 forwarding once a network has IPv6.
+    ip_forward: bool,
 }
 
 impl Networks {
@@ -280,8 +316,75 @@ impl Networks {
             .create_network(&bn)
             .await
             .map_err(|e| EngineError::internal(format!("network {}", n.name), e))?;
+        if bn.pool6.is_some()
+            && self.ip_forward
+            && let Err(e) = berth_net::firewall::enable_ipv6_forward()
+        {
+            tracing::warn!(error = %e, "IPv6 forwarding not enabled");
+        }
         self.start_dns(n).await;
         Ok(())
+    }
+
+    /// Starts the userland proxies an endpoint's published ports need (see
+    /// [`berth_net::proxy::plan`]); a port taken on the host is a 409 as with Docker.
+    fn start_proxy(&self, cid: &str, st: &EndpointState) -> Result<()> {
+        let specs = proxy::plan(
+            &st.ports,
+            st.address.addr(),
+            st.address6.map(|a| a.addr()),
+            self.host_ipv6,
+        );
+        if specs.is_empty() {
+            return Ok(());
+        }
+        let p = PortProxy::start(&specs).map_err(|e| match e {
+            e @ proxy::ProxyError::InUse { .. } => EngineError::Conflict(e.to_string()),
+            e => EngineError::internal("published ports", e),
+        })?;
+        self.proxies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((cid.to_owned(), st.network_id.clone()), p);
+        Ok(())
+    }
+
+    /// Stops the proxies of `cid` (on network `nid`, or all of them).
+    fn stop_proxies(&self, cid: &str, nid: Option<&str>) {
+        self.proxies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(c, n), _| c != cid || nid.is_some_and(|x| x != n));
+    }
+
+    /// Registers a container's name, aliases and link aliases (user-defined networks) with
+    /// the network's DNS responder, for both of its addresses.
+    fn dns_add(
+        &self,
+        nid: &str,
+        name: &str,
+        cfg: &EndpointConfig,
+        a: &Active,
+        links: &[(String, String)],
+    ) {
+        let Some(r) = self.records(nid) else { return };
+        for addr in a.address.iter().chain(a.address6.iter()).map(IpNet::addr) {
+            for n in std::iter::once(name).chain(cfg.aliases.iter().map(String::as_str)) {
+                let _ = r.add(n, addr);
+            }
+            for (target, alias) in links {
+                let _ = r.add_link(addr, alias, target);
+            }
+        }
+    }
+
+    /// Removes what [`Self::dns_add`] registered.
+    fn dns_remove(&self, nid: &str, a: &Active) {
+        if let Some(r) = self.records(nid) {
+            for addr in a.address.iter().chain(a.address6.iter()) {
+                r.remove_ip(addr.addr());
+            }
+        }
     }
 }
 
@@ -433,6 +536,9 @@ impl Engine {
             dns: Mutex::new(HashMap::new()),
             op: tokio::sync::Mutex::new(()),
             pending: Mutex::new(HashMap::new()),
+            proxies: Mutex::new(HashMap::new()),
+            host_ipv6: proxy::host_has_ipv6(),
+            ip_forward: cfg.ip_forward,
         });
         // The default network: made on first start, its subnet follows --bip.
         let bip: Option<IpNet> = match &cfg.bip {
@@ -483,6 +589,10 @@ impl Engine {
                     )]),
                     state: NetworkState::default(),
                     default: true,
+                    enable_ipv6: false,
+                    subnet6: None,
+                    gateway6: None,
+                    ip_range6: None,
                 };
                 db.put_network(&n, true)?;
                 n
@@ -523,14 +633,12 @@ impl Engine {
                 if let Err(e) = blocking(move || fw.apply(&rules, "restore")).await? {
                     tracing::warn!(container = %cid, error = %e, "port rules not restored");
                 }
-            }
-            if let (Some(rec), Some(addr)) = (net.records(&nid), a.address)
-                && let Ok(c) = self.get(&cid)
-            {
-                let _ = rec.add(&c.name(), addr.addr());
-                for al in &cfg.aliases {
-                    let _ = rec.add(al, addr.addr());
+                if let Err(e) = net.start_proxy(&cid, b) {
+                    tracing::warn!(container = %cid, error = %e, "port proxy not restored");
                 }
+            }
+            if let Ok(c) = self.get(&cid) {
+                net.dns_add(&nid, &c.name(), &cfg, &a, &self.link_targets(&cfg.links));
             }
         }
         let _ = self.net.set(net);
@@ -625,6 +733,12 @@ impl Engine {
         let ports = wanted_ports(config, host)?;
         let mode = host.network_mode.clone();
         let dns_opts = ["Dns", "DnsSearch", "DnsOptions"];
+        let links = strings(host.extra.get("Links"));
+        if !links.is_empty() && mode == "host" {
+            return Err(EngineError::InvalidArgument(
+                "conflicting options: host type networking can't be used with links. This would result in undefined behavior".into(),
+            ));
+        }
         match mode.as_str() {
             "none" | "host" => {
                 if !ports.is_empty() && mode == "none" {
@@ -690,6 +804,15 @@ impl Engine {
         if primary.internal && !ports.is_empty() {
             tracing::debug!(network = %primary.name, "ports are not published on an internal network");
         }
+        if primary.default {
+            // Legacy links on the default bridge name existing containers (dockerd checks at
+            // create; on user-defined networks a link is only a DNS alias, never checked).
+            for l in &links {
+                self.link_target(&parse_link(l).0)?;
+            }
+        } else if pc.links.is_empty() {
+            pc.links = links;
+        }
         out.push((primary.id.clone(), pc));
         for (k, _) in eps.into_iter().flatten() {
             let n = find(k)?;
@@ -728,18 +851,21 @@ impl Engine {
     /// Container start: makes the netns file and joins every network, publishes the ports,
     /// registers the DNS names and rewrites `/etc/hosts` and `/etc/resolv.conf` in `dir`.
     /// Puts the netns path in `ns_paths`. Does nothing for none/host/container: modes.
+    /// Returns the environment of the container's legacy links (default bridge), for
+    /// [`add_link_env`].
     pub(crate) async fn net_start(
         &self,
         rec: &ContainerRecord,
         dir: &Path,
         ns_paths: &mut BTreeMap<&'static str, PathBuf>,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let mode = rec.host_config.network_mode.as_str();
         if matches!(mode, "none" | "host") || mode.starts_with("container:") {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let t0 = std::time::Instant::now();
         let net = self.networks()?.clone();
+        let link_env = self.legacy_links(rec)?.0;
         net.settle(Some(&rec.id)).await;
         let eps = net.db.endpoints(Some(&rec.id))?;
         if eps.iter().any(|e| e.3.is_some()) {
@@ -762,7 +888,7 @@ impl Engine {
         ns_paths.insert("network", path);
         self.write_net_files(rec, dir)?;
         tracing::debug!(container = %rec.id, networks = eps.len(), net_us = t0.elapsed().as_micros() as u64, "networks attached");
-        Ok(())
+        Ok(link_env)
     }
 
     async fn net_connect_all(
@@ -793,12 +919,7 @@ impl Engine {
                 .await?;
             net.db.set_active(&rec.id, nid, Some(&a))?;
             self.emit_network("connect", &n, Some(&rec.id));
-            if let (Some(r), Some(addr)) = (net.records(nid), a.address) {
-                let _ = r.add(&rec.name, addr.addr());
-                for al in &cfg.aliases {
-                    let _ = r.add(al, addr.addr());
-                }
-            }
+            net.dns_add(nid, &rec.name, cfg, &a, &self.link_targets(&cfg.links));
         }
         Ok(())
     }
@@ -889,18 +1010,28 @@ impl Engine {
                 ifname,
                 address: ip.as_ref().map(|i| i.address),
                 gateway: ip.and_then(|i| i.gateway),
+                address6: None,
+                gateway6: None,
                 mac,
                 ports,
                 bridge: None,
             });
         }
         let bn = n.bridge_network()?;
+        if let Some(ip6) = cfg.ip6
+            && bn.pool6.is_none()
+        {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid IPv6 address {ip6}: network {} has no IPv6 subnet (network create --ipv6)",
+                n.name
+            )));
+        }
         let req = EndpointRequest {
             container_id: cid.to_owned(),
             ifname: ifname.clone(),
             host_veth: berth_net::veth::host_veth_name(cid, index),
             ip: cfg.ip,
-            ip6: None,
+            ip6: cfg.ip6,
             mac: cfg.mac.as_deref().map(parse_mac).transpose()?,
             default_route,
             ports,
@@ -916,11 +1047,17 @@ impl Engine {
                 berth_net::NetError::Ipam(e) => EngineError::InvalidArgument(e.to_string()),
                 e => EngineError::internal(format!("network {}", n.name), e),
             })?;
+        if let Err(e) = net.start_proxy(cid, &st) {
+            let _ = net.driver.disconnect(&st).await;
+            return Err(e);
+        }
         Ok(Active {
             endpoint_id,
             ifname,
             address: Some(st.address),
             gateway: Some(bn.pool.gateway),
+            address6: st.address6,
+            gateway6: bn.pool6.as_ref().map(|p| p.gateway),
             mac: st.mac.clone(),
             ports: st.ports.clone(),
             bridge: Some(st),
@@ -937,9 +1074,7 @@ impl Engine {
         let mut embedded = None;
         for (_, nid, _, a) in &eps {
             let Some(a) = a else { continue };
-            if let Some(addr) = a.address {
-                addresses.push(addr.addr());
-            }
+            addresses.extend(a.address.iter().chain(a.address6.iter()).map(IpNet::addr));
             gateway = gateway.or(a.gateway);
             if embedded.is_none()
                 && let Some(n) = net.by_id(nid)
@@ -949,12 +1084,14 @@ impl Engine {
             }
         }
         let host = &rec.host_config;
-        let extra = host
+        let mut extra = host
             .extra_hosts
             .iter()
             .flatten()
             .map(|h| dns::parse_add_host(h, gateway).map_err(bad))
             .collect::<Result<Vec<_>>>()?;
+        // Then the legacy links' names, as dockerd orders them.
+        extra.extend(self.legacy_links(rec).map(|l| l.1).unwrap_or_default());
         let hosts = dns::hosts_file(&dns::HostsConfig {
             hostname: rec.hostname.clone(),
             domainname: Some(rec.config.domainname.clone()).filter(|d| !d.is_empty()),
@@ -1004,11 +1141,10 @@ impl Engine {
         let path = berth_net::netns::path_for(&self.cfg.exec_root, id);
         let eps = net.db.endpoints(Some(id)).unwrap_or_default();
         let mut bridge_eps = Vec::new();
+        net.stop_proxies(id, None);
         for (_, nid, _, a) in &eps {
             let Some(a) = a else { continue };
-            if let (Some(r), Some(addr)) = (net.records(nid), a.address) {
-                r.remove_ip(addr.addr());
-            }
+            net.dns_remove(nid, a);
             match &a.bridge {
                 Some(st) => bridge_eps.push(st.clone()),
                 None => {
@@ -1074,13 +1210,22 @@ impl Engine {
             let eps = net.db.endpoints(Some(&rec.id)).unwrap_or_default();
             for (_, nid, cfg, a) in eps {
                 let Some(n) = net.by_id(&nid) else { continue };
+                let text = |x: Option<IpAddr>| x.map(|i| i.to_string()).unwrap_or_default();
                 let (ip, prefix, gw, mac, eid) = match &a {
                     Some(a) => (
-                        a.address.map(|x| x.addr().to_string()).unwrap_or_default(),
+                        text(a.address.map(|x| x.addr())),
                         a.address.map(|x| x.prefix_len()).unwrap_or(0),
-                        a.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                        text(a.gateway),
                         a.mac.clone(),
                         a.endpoint_id.clone(),
+                    ),
+                    None => Default::default(),
+                };
+                let (ip6, prefix6, gw6) = match &a {
+                    Some(a) => (
+                        text(a.address6.map(|x| x.addr())),
+                        a.address6.map(|x| x.prefix_len()).unwrap_or(0),
+                        text(a.gateway6),
                     ),
                     None => Default::default(),
                 };
@@ -1096,10 +1241,17 @@ impl Engine {
                             *e = json!([]);
                         }
                         if let Some(arr) = e.as_array_mut() {
-                            arr.push(json!({
-                                "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
-                                "HostPort": p.host_port.to_string(),
-                            }));
+                            // No host address: both families, as dockerd lists them.
+                            let ips = match p.host_ip {
+                                Some(i) => vec![i.to_string()],
+                                None if net.host_ipv6 => vec!["0.0.0.0".into(), "::".into()],
+                                None => vec!["0.0.0.0".into()],
+                            };
+                            for ip in ips {
+                                arr.push(
+                                    json!({"HostIp": ip, "HostPort": p.host_port.to_string()}),
+                                );
+                            }
                         }
                     }
                 }
@@ -1107,9 +1259,22 @@ impl Engine {
                 if !n.default && a.is_some() {
                     aliases.push(rec.id[..12].to_owned());
                 }
+                let ipam_cfg = match (cfg.ip, cfg.ip6) {
+                    (None, None) => Value::Null,
+                    (v4, v6) => {
+                        let mut m = serde_json::Map::new();
+                        if let Some(ip) = v4 {
+                            m.insert("IPv4Address".into(), json!(ip.to_string()));
+                        }
+                        if let Some(ip) = v6 {
+                            m.insert("IPv6Address".into(), json!(ip.to_string()));
+                        }
+                        Value::Object(m)
+                    }
+                };
                 let v = json!({
-                    "IPAMConfig": cfg.ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
-                    "Links": null,
+                    "IPAMConfig": ipam_cfg,
+                    "Links": if cfg.links.is_empty() { Value::Null } else { json!(cfg.links) },
                     "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
                     "MacAddress": mac,
                     "DriverOpts": null,
@@ -1118,9 +1283,9 @@ impl Engine {
                     "Gateway": gw,
                     "IPAddress": ip,
                     "IPPrefixLen": prefix,
-                    "IPv6Gateway": "",
-                    "GlobalIPv6Address": "",
-                    "GlobalIPv6PrefixLen": 0,
+                    "IPv6Gateway": gw6,
+                    "GlobalIPv6Address": ip6,
+                    "GlobalIPv6PrefixLen": prefix6,
                     "DNSNames": if n.default || a.is_none() { Value::Null } else {
                         let mut d = vec![rec.name.clone()];
                         d.extend(cfg.aliases.iter().cloned());
@@ -1147,11 +1312,11 @@ impl Engine {
             "SecondaryIPv6Addresses": null,
             "EndpointID": s("EndpointID"),
             "Gateway": s("Gateway"),
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
+            "GlobalIPv6Address": s("GlobalIPv6Address"),
+            "GlobalIPv6PrefixLen": f.get("GlobalIPv6PrefixLen").cloned().unwrap_or(json!(0)),
             "IPAddress": s("IPAddress"),
             "IPPrefixLen": f.get("IPPrefixLen").cloned().unwrap_or(json!(0)),
-            "IPv6Gateway": "",
+            "IPv6Gateway": s("IPv6Gateway"),
             "MacAddress": s("MacAddress"),
             "Networks": networks,
         })
