@@ -399,20 +399,36 @@ impl NetworkMode {
     }
 }
 
-/// A currently free host port for `proto` on `host_ip` (all addresses when `None`), from
-/// the kernel's ephemeral range, for `-P` and `-p containerPort`.
+/// A currently free host port for `proto` on `host_ip` (all addresses when `None`: free on
+/// `::` too where the host has IPv6, since [`crate::proxy`] may listen there), from the
+/// kernel's ephemeral range, for `-P` and `-p containerPort`.
 pub fn free_host_port(proto: Proto, host_ip: Option<IpAddr>) -> Result<u16, FirewallError> {
     let ip = host_ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let err = |e: std::io::Error| {
         FirewallError::Invalid(format!("no free {} port on {ip}: {e}", proto.as_str()))
     };
-    let port = match proto {
-        Proto::Tcp => std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()),
-        Proto::Udp => std::net::UdpSocket::bind((ip, 0)).and_then(|s| s.local_addr()),
+    let bind = |ip: IpAddr, port: u16| match proto {
+        Proto::Tcp => std::net::TcpListener::bind((ip, port))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port()),
+        Proto::Udp => std::net::UdpSocket::bind((ip, port))
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port()),
+    };
+    let mut last = None;
+    for _ in 0..20 {
+        let port = bind(ip, 0).map_err(err)?;
+        let any6 = IpAddr::from(Ipv6Addr::UNSPECIFIED);
+        // With the IPv4 socket closed, `::` (dual-stack) binding the port shows it free on
+        // both families; a host without IPv6 fails with another error than "in use".
+        match (host_ip, bind(any6, port)) {
+            (None, Err(e)) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            _ => return Ok(port),
+        }
     }
-    .map_err(err)?
-    .port();
-    Ok(port)
+    Err(err(
+        last.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into())
+    ))
 }
 
 #[cfg(test)]
