@@ -264,6 +264,9 @@ pub struct ImagesArgs {
     /// Format output using a custom template
     #[arg(long)]
     pub format: Option<String>,
+    /// List multi-platform images as a tree (docker 28: experimental, API 1.47)
+    #[arg(long, hide = true)]
+    pub tree: bool,
     /// Repository to list, optionally with a tag
     pub repository: Option<String>,
 }

@@ -317,9 +317,20 @@ pub fn rm(c: &Client, a: &RmArgs) -> Result<()> {
         "?force={}&v={}&link={}",
         a.force as u8, a.volumes as u8, a.link as u8
     );
-    each(&a.containers, |n| {
-        c.delete(&format!("/containers/{}{q}", enc(n)))
-    })
+    // docker rm -f reports containers that do not exist but does not fail for them.
+    let mut failed = false;
+    for n in &a.containers {
+        match c.delete(&format!("/containers/{}{q}", enc(n))) {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                failed |= !(a.force
+                    && e.downcast_ref::<DaemonError>()
+                        .is_some_and(|d| d.status == 404));
+                eprintln!("{e}");
+            }
+        }
+    }
+    if failed { Err(Exit(1).into()) } else { Ok(()) }
 }
 
 pub fn pause(c: &Client, a: &NamesArgs, pause: bool) -> Result<()> {
@@ -428,8 +439,14 @@ pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
     let kinds: &[&str] = match kind {
         Some("container") => &["container"],
         Some("image") => &["image"],
-        Some(other) => return Err(anyhow!("\"{other}\" is not a valid value for --type")),
-        None => &["container", "image"],
+        Some("network") => &["network"],
+        Some("volume") => &["volume"],
+        Some(other) => {
+            return Err(anyhow!(
+                "unknown type: \"{other}\": must be one of \"config\", \"container\", \"image\", \"network\", \"node\", \"plugin\", \"secret\", \"service\", \"task\", \"volume\""
+            ));
+        }
+        None => &["container", "image", "network", "volume"],
     };
     check_format(a.format.as_deref())?;
     let mut found = Vec::new();
@@ -437,11 +454,14 @@ pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
         let mut last_err = None;
         let mut hit = None;
         for k in kinds {
-            let (path, root) = if *k == "container" {
-                let size = if a.size { "?size=1" } else { "" };
-                (format!("/containers/{}/json{size}", enc(n)), "Container")
-            } else {
-                (format!("/images/{}/json", enc(n)), "Image")
+            let (path, root) = match *k {
+                "container" => {
+                    let size = if a.size { "?size=1" } else { "" };
+                    (format!("/containers/{}/json{size}", enc(n)), "Container")
+                }
+                "image" => (format!("/images/{}/json", enc(n)), "Image"),
+                "network" => (format!("/networks/{}", enc(n)), "Network"),
+                _ => (format!("/volumes/{}", enc(n)), "Volume"),
             };
             match c.get(&path).and_then(|r| r.bytes()) {
                 Ok(raw) => {

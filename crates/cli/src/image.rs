@@ -20,6 +20,14 @@ fn short_id(id: &str, trunc: bool) -> String {
 }
 
 pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
+    if a.tree {
+        // berthd serves API 1.45; docker 28 refuses --tree below 1.47 in these words.
+        eprintln!(
+            "\"--tree\" requires API version 1.47, but the Docker daemon API version is {}",
+            c.api_version()
+        );
+        return Err(crate::Exit(1).into());
+    }
     let mut path = format!("/images/json?all={}", a.all as u8);
     let mut filters = a.filter.clone();
     if let Some(r) = &a.repository {
@@ -122,6 +130,7 @@ fn split_ref(r: &str) -> (String, String, bool) {
 }
 
 pub fn pull(c: &Client, a: &PullArgs) -> Result<()> {
+    crate::ops::check_reference(&a.image).map_err(|e| anyhow::anyhow!("{e}"))?;
     let term = std::io::stdout().is_terminal();
     pull_to(c, a, &mut std::io::stdout(), term, true)
 }

@@ -93,6 +93,13 @@ pub fn rmi(c: &Client, a: &RmiArgs) -> Result<()> {
 }
 
 pub fn tag(c: &Client, a: &TagArgs) -> Result<()> {
+    if let Err(e) = crate::ops::check_reference(&a.target) {
+        eprintln!(
+            "Error parsing reference: \"{}\" is not a valid repository/tag: {e}",
+            a.target
+        );
+        return Err(crate::Exit(1).into());
+    }
     let (repo, tag) = repo_tag(&a.target);
     let tag = if tag.is_empty() { "latest".into() } else { tag };
     c.post(

@@ -25,6 +25,7 @@ mod stream;
 mod system;
 mod tmpl;
 mod tty;
+mod usage;
 mod volume;
 
 use clap::Parser;
@@ -59,6 +60,13 @@ fn main() {
     let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
+            let args: Vec<String> = std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            if let Some((msg, code)) = usage::docker_usage_error(&e, &args) {
+                eprintln!("{msg}");
+                std::process::exit(code);
+            }
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp
                 | clap::error::ErrorKind::DisplayVersion
@@ -81,24 +89,18 @@ fn main() {
         Err(e) => {
             if let Some(Exit(c)) = e.downcast_ref::<Exit>() {
                 *c
-            } else if engine_cmd == Some("create")
-                && e.downcast_ref::<client::StreamError>().is_some()
+            } else if let Some(cmd) = engine_cmd
+                && (cmd == "run"
+                    || (e.downcast_ref::<client::DaemonError>().is_none()
+                        && e.downcast_ref::<client::StreamError>().is_none()))
             {
-                // docker create reports a failed implicit pull as it is, with exit 1.
-                eprintln!("{e}");
-                1
-            } else if let Some(cmd) = engine_cmd {
+                // run's errors, and create's own checks of its options: status 125.
                 let _ = run::run_failure(cmd, &e, 125);
                 125
             } else {
-                if e.downcast_ref::<client::DaemonError>().is_some()
-                    || e.downcast_ref::<client::ConnectError>().is_some()
-                    || e.downcast_ref::<client::StreamError>().is_some()
-                {
-                    eprintln!("{e}");
-                } else {
-                    eprintln!("Error: {e:#}");
-                }
+                // The docker CLI prints other errors as they are (the daemon's refusal
+                // of a create too), exit 1.
+                eprintln!("{e:#}");
                 1
             }
         }

@@ -136,15 +136,19 @@ pub fn rename(c: &Client, a: &RenameArgs) -> Result<()> {
     if a.new_name.trim().is_empty() {
         bail!("Neither old nor new names may be empty");
     }
-    c.post(
+    let r = c.post(
         &format!(
             "/containers/{}/rename?name={}",
             enc(&a.container),
             enc(&a.new_name)
         ),
         None,
-    )?
-    .bytes()?;
+    );
+    if let Err(e) = r.and_then(|r| r.bytes()) {
+        eprintln!("{e}");
+        eprintln!("Error: failed to rename container named {}", a.container);
+        return Err(crate::Exit(1).into());
+    }
     Ok(())
 }
 
@@ -274,7 +278,7 @@ pub fn port(c: &Client, a: &PortArgs) -> Result<()> {
         let key = format!("{num}/{proto}");
         let b = bindings(&key);
         if b.is_empty() {
-            bail!("No public port '{p}' published for {}", a.container);
+            bail!("Error: No public port '{p}' published for {}", a.container);
         }
         for x in &b {
             println!("{}", host_port(x));
@@ -416,5 +420,143 @@ mod tests {
         assert_eq!(b["NanoCpus"], 1_500_000_000i64);
         assert_eq!(b["Memory"], 64 << 20);
         assert_eq!(b["RestartPolicy"]["MaximumRetryCount"], 3);
+    }
+}
+
+/// Checks an image reference as the docker CLI does before it asks the daemon
+/// (distribution/reference's ParseNormalizedNamed): Go's error text when it is not one.
+pub fn check_reference(r: &str) -> Result<(), String> {
+    const BAD: &str = "invalid reference format";
+    let (name, digest) = match r.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (r, None),
+    };
+    if let Some(d) = digest {
+        let ok = d.split_once(':').is_some_and(|(alg, hex)| {
+            !alg.is_empty()
+                && alg.split(['+', '.', '_', '-']).all(|p| {
+                    !p.is_empty()
+                        && p.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                })
+                && !hex.is_empty()
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
+        });
+        if !ok {
+            return Err(BAD.into());
+        }
+    }
+    let (name, tag) = match name.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t)),
+        _ => (name, None),
+    };
+    if let Some(t) = tag {
+        let b = t.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 128
+            && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c));
+        if !ok {
+            return Err(BAD.into());
+        }
+    }
+    // A first component with a dot or port, or localhost, is a registry host.
+    let (domain, path) = match name.split_once('/') {
+        Some((d, p)) if d.contains(['.', ':']) || d == "localhost" || d != d.to_lowercase() => {
+            (Some(d), p)
+        }
+        _ => (None, name),
+    };
+    if let Some(d) = domain {
+        let host = d.rsplit_once(':').map_or(d, |(h, port)| {
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                "!"
+            } else {
+                h
+            }
+        });
+        let ok = !host.is_empty()
+            && host.split('.').all(|l| {
+                !l.is_empty()
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if !ok {
+            return Err(BAD.into());
+        }
+    }
+    let component = |c: &str| {
+        let b = c.as_bytes();
+        if b.is_empty() || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric()
+        {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if b[i].is_ascii_alphanumeric() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && !b[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            let sep = &c[start..i];
+            if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+                return false;
+            }
+        }
+        true
+    };
+    if path.is_empty() || !path.split('/').all(|p| component(&p.to_lowercase())) {
+        return Err(BAD.into());
+    }
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
+        let remote = match domain {
+            None | Some("docker.io") if !path.contains('/') => format!("library/{path}"),
+            _ => path.to_owned(),
+        };
+        return Err(format!(
+            "{BAD}: repository name ({remote}) must be lowercase"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::check_reference;
+
+    #[test]
+    fn references_are_checked_as_docker_checks_them() {
+        for ok in [
+            "busybox",
+            "bbtest:latest",
+            "localhost:5000/a/b:1.0",
+            "a_b.c-d__e",
+            "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "My.Registry/x",
+        ] {
+            assert_eq!(check_reference(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            check_reference("BAD").unwrap_err(),
+            "invalid reference format: repository name (library/BAD) must be lowercase"
+        );
+        assert_eq!(
+            check_reference("Bad:Name").unwrap_err(),
+            "invalid reference format: repository name (library/Bad) must be lowercase"
+        );
+        for bad in ["bad@@", "a:b:c", "-a", "a//b", "a:", "x:-t"] {
+            assert_eq!(
+                check_reference(bad).unwrap_err(),
+                "invalid reference format",
+                "{bad}"
+            );
+        }
     }
 }

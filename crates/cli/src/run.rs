@@ -277,6 +277,10 @@ pub fn create(c: &Client, a: &RunArgs) -> Result<String> {
 }
 
 pub fn create_cmd(c: &Client, a: &RunArgs) -> Result<()> {
+    if let Err(e) = crate::ops::check_reference(&a.image) {
+        eprintln!("{e}");
+        return Err(Exit(1).into());
+    }
     let id = create(c, a)?;
     println!("{id}");
     Ok(())
@@ -294,7 +298,12 @@ fn with_tag(r: &str) -> String {
 
 /// A run/create failure as docker reports it; the process exits with `code`.
 pub fn run_failure(cmd: &str, e: &anyhow::Error, code: i32) -> anyhow::Error {
-    eprintln!("berth: {e:#}\n\nRun 'berth {cmd} --help' for more information");
+    // The program's name as invoked (docker's messages name `docker`).
+    let bin = std::env::args()
+        .next()
+        .map(|a| a.rsplit('/').next().unwrap_or(&a).to_owned())
+        .unwrap_or_else(|| "berth".into());
+    eprintln!("{bin}: {e:#}\n\nRun '{bin} {cmd} --help' for more information");
     Exit(code).into()
 }
 
@@ -320,6 +329,7 @@ fn start_error_code(e: &anyhow::Error) -> i32 {
 }
 
 pub fn run(c: &Client, a: &RunArgs) -> Result<()> {
+    crate::ops::check_reference(&a.image).map_err(|e| anyhow::anyhow!("{e}"))?;
     if a.tty && a.interactive && !a.detach && !tty::stdin_is_tty() {
         return Err(not_a_tty());
     }
@@ -384,7 +394,7 @@ pub fn run(c: &Client, a: &RunArgs) -> Result<()> {
 
 pub fn start(c: &Client, a: &StartArgs) -> Result<()> {
     if !a.attach && !a.interactive {
-        let mut failed = false;
+        let mut failed = Vec::new();
         for n in &a.containers {
             match c.post(&format!("/containers/{}/start", enc(n)), None) {
                 Ok(r) => {
@@ -392,12 +402,16 @@ pub fn start(c: &Client, a: &StartArgs) -> Result<()> {
                     println!("{n}");
                 }
                 Err(e) => {
-                    failed = true;
+                    failed.push(n.as_str());
                     eprintln!("{e}");
                 }
             }
         }
-        return if failed { Err(Exit(1).into()) } else { Ok(()) };
+        if failed.is_empty() {
+            return Ok(());
+        }
+        eprintln!("Error: failed to start containers: {}", failed.join(", "));
+        return Err(Exit(1).into());
     }
     if a.containers.len() > 1 {
         bail!("you cannot start and attach multiple containers at once");

@@ -374,3 +374,76 @@ fn templates_print_go_values_and_fail_like_docker() {
         );
     }
 }
+
+/// As [`same_all`], with the program's own name in berth's messages read as docker's
+/// (`berth: 'berth ps' accepts no arguments`).
+fn same_named(d: &Daemon, args: &[&str]) {
+    let (ours, theirs) = (d.berth(args), d.docker(args));
+    assert_eq!(
+        common::stdout(&ours),
+        common::stdout(&theirs),
+        "stdout of {args:?}"
+    );
+    let exe = std::path::Path::new(common::BERTH)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        common::stderr(&ours).replace(&exe, "docker"),
+        common::stderr(&theirs),
+        "stderr of {args:?}"
+    );
+    assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+}
+
+#[test]
+fn usage_and_error_messages_match_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["create", "--name", "ue1", "--network", "none", IMG, "true"]);
+    for args in [
+        // Argument counts (exit 1) and flags (exit 125), in cobra's words.
+        &["ps", "x"][..],
+        &["ps", "--bogus"],
+        &["ps", "-z"],
+        &["rm"],
+        &["logs"],
+        &["logs", "a", "b"],
+        &["rename", "a"],
+        &["images", "a", "b"],
+        &["volume", "create", "a", "b"],
+        &["network", "connect", "a"],
+        &["port"],
+        &["exec", "ue1"],
+        &["container", "list", "--bogus"],
+        &["image", "rm"],
+        &["container", "inspect"],
+        &["kill", "-s"],
+        &["logs", "--tail"],
+        &["run", "--rm", "--bogus", IMG, "true"],
+        // Errors docker prints as they are, or with its own summary line.
+        &["rm", "-f", "nonexistent"],
+        &["start", "nonexistent", "ue2"],
+        &["rename", "nonexistent", "x"],
+        &["update", "ue1"],
+        &["tag", IMG, "Bad:Name"],
+        &["tag", IMG, "bad@@"],
+        &["pull", "BAD"],
+        &["create", "BAD"],
+        &["run", "--rm", "BAD"],
+        &["create", "--name", "ue1", IMG, "true"],
+        &["load", "-i", "/nonexistent"],
+        &["inspect", "--type", "bogus", "ue1"],
+        &["images", "--tree"],
+    ] {
+        same_named(&d, args);
+    }
+    d.ok(&["volume", "create", "uev1"]);
+    d.ok(&["network", "create", "uen1"]);
+    same_named(
+        &d,
+        &["inspect", "--format", "{{.Name}}", "uev1", "uen1", "ue1"],
+    );
+    same_named(&d, &["inspect", "--type", "volume", "uev1"]);
+}

@@ -1,0 +1,250 @@
+//! Command-line errors in the docker CLI's words: cobra's argument-count messages with
+//! docker's usage line for each command (exit 1), and pflag's unknown or incomplete flag
+//! messages (exit 125), in place of clap's.
+
+/// How many arguments a docker command takes (cobra's PositionalArgs checks).
+enum Arity {
+    None,
+    Exact(usize),
+    Min(usize),
+    Max(usize),
+    Range(usize, usize),
+}
+
+/// Docker's usage line (cobra `Use`) and argument count of each command, by its path
+/// without the binary (`rm`, `volume create`); container and image commands are listed
+/// by their own names and serve their management forms too.
+const USAGE: &[(&str, &str, Arity)] = {
+    use Arity::*;
+    &[
+        ("attach", "[OPTIONS] CONTAINER", Exact(1)),
+        (
+            "commit",
+            "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+            Range(1, 2),
+        ),
+        (
+            "cp",
+            "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tdocker cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+            Exact(2),
+        ),
+        ("create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", Min(1)),
+        ("diff", "CONTAINER", Exact(1)),
+        ("events", "[OPTIONS]", None),
+        ("exec", "[OPTIONS] CONTAINER COMMAND [ARG...]", Min(2)),
+        ("export", "[OPTIONS] CONTAINER", Exact(1)),
+        ("history", "[OPTIONS] IMAGE", Exact(1)),
+        ("images", "[OPTIONS] [REPOSITORY[:TAG]]", Max(1)),
+        ("import", "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]", Min(1)),
+        ("info", "[OPTIONS]", None),
+        ("inspect", "[OPTIONS] NAME|ID [NAME|ID...]", Min(1)),
+        ("kill", "[OPTIONS] CONTAINER [CONTAINER...]", Min(1)),
+        ("load", "[OPTIONS]", None),
+        ("logs", "[OPTIONS] CONTAINER", Exact(1)),
+        ("ls", "[OPTIONS]", None),
+        ("pause", "CONTAINER [CONTAINER...]", Min(1)),
+        ("port", "CONTAINER [PRIVATE_PORT[/PROTO]]", Range(1, 2)),
+        ("ps", "[OPTIONS]", None),
+        ("pull", "[OPTIONS] NAME[:TAG|@DIGEST]", Exact(1)),
+        ("push", "[OPTIONS] NAME[:TAG]", Exact(1)),
+        ("rename", "CONTAINER NEW_NAME", Exact(2)),
+        ("restart", "[OPTIONS] CONTAINER [CONTAINER...]", Min(1)),
+        ("rm", "[OPTIONS] CONTAINER [CONTAINER...]", Min(1)),
+        ("rmi", "[OPTIONS] IMAGE [IMAGE...]", Min(1)),
+        ("run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", Min(1)),
+        ("save", "[OPTIONS] IMAGE [IMAGE...]", Min(1)),
+        ("start", "[OPTIONS] CONTAINER [CONTAINER...]", Min(1)),
+        ("stats", "[OPTIONS] [CONTAINER...]", Min(0)),
+        ("stop", "[OPTIONS] CONTAINER [CONTAINER...]", Min(1)),
+        ("tag", "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", Exact(2)),
+        ("top", "CONTAINER [ps OPTIONS]", Min(1)),
+        ("unpause", "CONTAINER [CONTAINER...]", Min(1)),
+        ("update", "[OPTIONS] CONTAINER [CONTAINER...]", Min(1)),
+        ("version", "[OPTIONS]", None),
+        ("wait", "CONTAINER [CONTAINER...]", Min(1)),
+        ("login", "[OPTIONS] [SERVER]", Max(1)),
+        ("logout", "[SERVER]", Max(1)),
+        ("prune", "[OPTIONS]", None),
+        (
+            "container inspect",
+            "[OPTIONS] CONTAINER [CONTAINER...]",
+            Min(1),
+        ),
+        ("image inspect", "[OPTIONS] IMAGE [IMAGE...]", Min(1)),
+        ("volume create", "[OPTIONS] [VOLUME]", Max(1)),
+        ("volume inspect", "[OPTIONS] VOLUME [VOLUME...]", Min(1)),
+        ("volume ls", "[OPTIONS]", None),
+        ("volume prune", "[OPTIONS]", None),
+        ("volume rm", "[OPTIONS] VOLUME [VOLUME...]", Min(1)),
+        ("network connect", "[OPTIONS] NETWORK CONTAINER", Exact(2)),
+        ("network create", "[OPTIONS] NETWORK", Exact(1)),
+        (
+            "network disconnect",
+            "[OPTIONS] NETWORK CONTAINER",
+            Exact(2),
+        ),
+        ("network inspect", "[OPTIONS] NETWORK [NETWORK...]", Min(1)),
+        ("network ls", "[OPTIONS]", None),
+        ("network prune", "[OPTIONS]", None),
+        ("network rm", "NETWORK [NETWORK...]", Min(1)),
+        ("system df", "[OPTIONS]", None),
+        ("system events", "[OPTIONS]", None),
+        ("system info", "[OPTIONS]", None),
+        ("system prune", "[OPTIONS]", None),
+    ]
+};
+
+/// Global options that take a value (skipped when finding the command's path).
+const GLOBAL_VALUED: &[&str] = &[
+    "-H",
+    "--host",
+    "-l",
+    "--log-level",
+    "--config",
+    "-c",
+    "--context",
+    "--tlscacert",
+    "--tlscert",
+    "--tlskey",
+];
+
+/// The docker command path of `args` (binary first): what docker prints (`container
+/// ls`) and the key of its [`USAGE`] entry.
+fn command_path(args: &[String]) -> Option<(String, &'static str, &'static Arity)> {
+    let mut words = Vec::new();
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a.starts_with('-') {
+            if words.is_empty() && GLOBAL_VALUED.contains(&a.as_str()) {
+                it.next();
+            }
+            continue;
+        }
+        words.push(a.as_str());
+        let group = matches!(
+            words[0],
+            "container" | "image" | "volume" | "network" | "system"
+        );
+        if !group || words.len() == 2 {
+            break;
+        }
+    }
+    fn alias(w: &str) -> &str {
+        match w {
+            "list" => "ls",
+            "remove" => "rm",
+            other => other,
+        }
+    }
+    let (shown, key) = match words.as_slice() {
+        ["container", sub] => {
+            let sub = match alias(sub) {
+                "ps" => "ls",
+                s => s,
+            };
+            (
+                format!("container {sub}"),
+                if sub == "ls" { "ps" } else { sub }.to_owned(),
+            )
+        }
+        ["image", sub] => {
+            let sub = alias(sub);
+            let key = match sub {
+                "ls" => "images",
+                "rm" => "rmi",
+                s => s,
+            };
+            (format!("image {sub}"), key.to_owned())
+        }
+        [g @ ("volume" | "network" | "system"), sub] => {
+            let s = format!("{g} {}", alias(sub));
+            (s.clone(), s)
+        }
+        [cmd]
+            if !matches!(
+                *cmd,
+                "container" | "image" | "volume" | "network" | "system"
+            ) =>
+        {
+            (cmd.to_string(), cmd.to_string())
+        }
+        _ => return None,
+    };
+    let (_, usage, arity) = USAGE
+        .iter()
+        .find(|(k, _, _)| *k == shown)
+        .or_else(|| USAGE.iter().find(|(k, _, _)| *k == key))?;
+    Some((shown, usage, arity))
+}
+
+/// A command-line error as the docker CLI reports it, with its exit status: a wrong
+/// number of arguments (1) or an unknown or incomplete flag (125). None for what docker
+/// words differently (clap's own message is printed then).
+pub fn docker_usage_error(e: &clap::Error, args: &[String]) -> Option<(String, i32)> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let bin = args
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
+        .unwrap_or_else(|| "berth".into());
+    let (shown, usage, arity) = command_path(args)?;
+    let path = format!("{bin} {shown}");
+    let usage_line = format!("{path} {usage}");
+    let invalid = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.first().cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let flag_error = |msg: String| {
+        Some((
+            format!("{msg}\n\nUsage:  {usage_line}\n\nRun '{path} --help' for more information"),
+            125,
+        ))
+    };
+    match e.kind() {
+        ErrorKind::UnknownArgument if invalid.starts_with("--") => flag_error(format!(
+            "unknown flag: {}",
+            invalid.split('=').next().unwrap_or("")
+        )),
+        ErrorKind::UnknownArgument if invalid.starts_with('-') && invalid.len() > 1 => {
+            let c = invalid.chars().nth(1).unwrap_or('-');
+            flag_error(format!("unknown shorthand flag: '{c}' in {invalid}"))
+        }
+        ErrorKind::InvalidValue | ErrorKind::NoEquals
+            if args.last().is_some_and(|l| l.starts_with('-')) =>
+        {
+            let last = args.last().map(String::as_str).unwrap_or("");
+            let msg = match last.strip_prefix("--") {
+                Some(_) => format!("flag needs an argument: {last}"),
+                None => format!(
+                    "flag needs an argument: '{}' in {last}",
+                    last.chars().last().unwrap_or('-')
+                ),
+            };
+            flag_error(msg)
+        }
+        ErrorKind::MissingRequiredArgument
+        | ErrorKind::UnknownArgument
+        | ErrorKind::TooManyValues
+        | ErrorKind::WrongNumberOfValues => {
+            let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+            let (what, see) = match arity {
+                Arity::None => ("accepts no arguments".to_owned(), "Run"),
+                Arity::Exact(n) => (format!("requires {n} {}", plural(*n)), "Run"),
+                Arity::Min(n) => (format!("requires at least {n} {}", plural(*n)), "See"),
+                // (sic: docker 28 prints "SRun" here)
+                Arity::Max(n) => (format!("requires at most {n} {}", plural(*n)), "SRun"),
+                Arity::Range(a, b) => (
+                    format!("requires at least {a} and at most {b} {}", plural(*b)),
+                    "Run",
+                ),
+            };
+            Some((
+                format!(
+                    "{bin}: '{path}' {what}\n\nUsage:  {usage_line}\n\n{see} '{path} --help' for more information"
+                ),
+                1,
+            ))
+        }
+        _ => None,
+    }
+}
