@@ -35,7 +35,7 @@ ip-forward = false
 cgroup-favordynmods = false
 TOML
     "$BENCH_ROOT/target/release/berthd" --data-root "$dir/d" --exec-root "$dir/e" \
-        -H "unix://$dir/s" --config-file "$dir/daemon.toml" --log-level warn 2>"$dir/berthd.log" &
+        -H "unix://$dir/s" --config-file "$dir/daemon.toml" --log-level ${BERTHD_LOG_LEVEL:-warn} 2>"$dir/berthd.log" &
     BERTHD_PID=$!
     BERTHD_SOCK=$dir/s
     for _ in $(seq 200); do [ -S "$BERTHD_SOCK" ] && break; sleep 0.05; done
