@@ -294,17 +294,7 @@ pub async fn attach(
                     }
                 }
             }
-            let mut shim = shim;
-            while let Some((stream, data)) = read_frame(&mut shim).await {
-                let b = if tty {
-                    Bytes::from(data)
-                } else {
-                    berth_engine::logs::frame(stream, &data)
-                };
-                if tx.send(b).await.is_err() {
-                    break;
-                }
-            }
+            forward_frames(shim, tty, &tx).await;
         });
         let mut rx = rx;
         let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
@@ -423,51 +413,72 @@ pub async fn exec_start(
     let exec = e.exec_get(&id)?;
     let tty = exec.config.tty || opts.tty;
     let stdin = exec.config.attach_stdin;
+    if upgrade && !opts.detach {
+        // As dockerd: the connection is taken over first, and a process that cannot be
+        // started (no such command) is reported on the stream, its exit code (126/127) left
+        // for the client to read from inspect.
+        let detach_keys = exec.config.detach_keys.clone();
+        tokio::spawn(async move {
+            let started = e.exec_start(&id, true).await;
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let mut client = TokioIo::new(upgraded);
+            let shim = match started {
+                Ok(Some(shim)) => shim,
+                Ok(None) => return,
+                Err(err) => {
+                    let msg = format!("{err}\r\n");
+                    let out = if tty {
+                        Bytes::from(msg)
+                    } else {
+                        berth_engine::logs::frame(1, msg.as_bytes())
+                    };
+                    let _ = client.write_all(&out).await;
+                    let _ = client.shutdown().await;
+                    return;
+                }
+            };
+            // The client reads ExitCode right after the stream ends: record it first.
+            let before_close: Closing = Box::pin(async move {
+                e.exec_wait(&id, Duration::from_secs(5)).await;
+            });
+            bridge(client, shim, tty, stdin, detach_keys, Some(before_close)).await;
+        });
+        return Ok(upgrade_response(tty));
+    }
     let stream = e.exec_start(&id, !opts.detach).await?;
     let Some(shim) = stream else {
         return Ok(StatusCode::OK.into_response());
     };
-    if !upgrade {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let e2 = e.clone();
-        tokio::spawn(async move {
-            let mut shim = shim;
-            while let Some((stream, data)) = read_frame(&mut shim).await {
-                let b = if tty {
-                    Bytes::from(data)
-                } else {
-                    berth_engine::logs::frame(stream, &data)
-                };
-                if tx.send(b).await.is_err() {
-                    break;
-                }
-            }
-            e2.exec_wait(&id, Duration::from_secs(5)).await;
-        });
-        let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        let s = futures_util::StreamExt::map(s, Ok::<_, std::io::Error>);
-        return Ok(Body::from_stream(s).into_response());
-    }
-    let detach_keys = exec.config.detach_keys.clone();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let e2 = e.clone();
     tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else {
-            return;
-        };
-        // The client reads ExitCode right after the stream ends: record it first.
-        let before_close: Closing = Box::pin(async move {
-            e.exec_wait(&id, Duration::from_secs(5)).await;
-        });
-        bridge(
-            TokioIo::new(upgraded),
-            shim,
-            tty,
-            stdin,
-            detach_keys,
-            Some(before_close),
-        )
-        .await;
+        forward_frames(shim, tty, &tx).await;
+        e2.exec_wait(&id, Duration::from_secs(5)).await;
     });
-    Ok(upgrade_response(tty))
+    let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let s = futures_util::StreamExt::map(s, Ok::<_, std::io::Error>);
+    Ok(Body::from_stream(s).into_response())
+}
+
+/// Copies the shim's frames to a streamed (non-upgraded) response: raw with a tty,
+/// multiplexed without; stops when either side ends.
+async fn forward_frames(
+    mut shim: BufReader<UnixStream>,
+    tty: bool,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+) {
+    while let Some((stream, data)) = read_frame(&mut shim).await {
+        let b = if tty {
+            Bytes::from(data)
+        } else {
+            berth_engine::logs::frame(stream, &data)
+        };
+        if tx.send(b).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// `POST /exec/{id}/resize`.

@@ -152,10 +152,11 @@ impl Engine {
             s.running = true;
         }
         let res = self.exec_start_inner(&e, attach).await;
-        if res.is_err() {
+        if let Err(err) = &res {
+            let code = crate::lifecycle::start_error_code(&err.to_string()).unwrap_or(126);
             let mut s = e.state.lock().unwrap_or_else(|p| p.into_inner());
             s.running = false;
-            s.exit_code = Some(126);
+            s.exit_code = Some(code);
             drop(s);
             e.done.send_replace(true);
         }

@@ -100,11 +100,7 @@ impl Engine {
         drop(_g);
         let res = self.start_inner(c).await;
         if let Err(e) = &res {
-            let code = match e.to_string() {
-                m if m.contains("executable file not found") || m.contains("no such file") => 127,
-                m if m.contains("permission denied") => 126,
-                _ => 128,
-            };
+            let code = start_error_code(&e.to_string()).unwrap_or(128);
             {
                 let mut r = c.lock();
                 r.state.error = e.to_string();
@@ -967,6 +963,18 @@ impl Engine {
             containers = self.all().len(),
             "engine shutting down; containers keep running"
         );
+    }
+}
+
+/// The exit code Docker gives a process that could not be started: 127 when the command
+/// is not there, 126 when it may not be run; None for other failures.
+pub(crate) fn start_error_code(msg: &str) -> Option<i64> {
+    if msg.contains("executable file not found") || msg.contains("no such file") {
+        Some(127)
+    } else if msg.contains("permission denied") {
+        Some(126)
+    } else {
+        None
     }
 }
 
