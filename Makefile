@@ -40,7 +40,7 @@ shim-static: deps
 
 # What the daemon benches run: release berthd and the static shim.
 release-bins: shim-static
-	$(CARGO) build --release -p berthd -p berth-shim
+	$(CARGO) build --release -p berthd -p berth-shim -p berth
 
 runtime-static: deps
 	$(RUNTIME_STATIC_ENV) $(CARGO) rustc --release -p berth-runtime --bin berth-runtime -- \

@@ -5,7 +5,10 @@
 # running: memory per container = PSS of the per-container monitors (berth-shim,
 # containerd-shim-runc-v2, conmon) plus the daemons' PSS growth, divided by N; and the
 # mean start time of the first and the last 20 containers (the 200th must cost what the 1st
-# did). Usage: benches/density.sh   (N=200 by default; needs root, hyperfine, busybox)
+# did). berthd is also driven by the berth CLI ("berthd (berth CLI)"): the docker CLI alone
+# takes 15-20 ms per `docker run -d` here, more than the 20 ms target leaves for both, so
+# that row shows what berthd costs per container with a client that is not the bottleneck.
+# Usage: benches/density.sh   (N=200 by default; needs root, hyperfine, busybox)
 set -euo pipefail
 N=${N:-200}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,6 +65,8 @@ dockerd_pss0=$( [ -z "$dockerd_pids" ] && echo 0 || daemon_pss "$dockerd_pids")
 run="docker run -d --network none --name"
 cmds=(-n "berthd" --prepare "bench_rm_all $BERTHD_SOCK"
       "DOCKER_HOST=unix://$BERTHD_SOCK $work/start.sh berth berth-bench:bb $run")
+cmds+=(-n "berthd (berth CLI)" --prepare "bench_rm_all $BERTHD_SOCK"
+      "BERTH_HOST=unix://$BERTHD_SOCK $work/start.sh berthcli berth-bench:bb $BENCH_ROOT/target/release/berth run -d --network none --name")
 if [ -n "$DOCKERD_SOCK" ]; then
     cmds+=(-n "dockerd" --prepare "bench_rm_all $DOCKERD_SOCK"
            "DOCKER_HOST=unix://$DOCKERD_SOCK $work/start.sh docker berth-bench:bb $run")
@@ -82,7 +87,7 @@ first_last() {
 shims=$(pids "berth-shim.*$work/b/")
 b_shim=$(bench_pss_kib $shims)
 b_growth=$(( $(daemon_pss "$BERTHD_PID") - berthd_pss0 ))
-echo "berthd: $(echo $shims | wc -w) shims, shim PSS $(per "$b_shim")/container, berthd growth $(per "$b_growth")/container, total $(per $((b_shim + b_growth)))/container; $(first_last "$work/berth.times"); berthd RSS $(awk '/VmRSS/ {print $2 " " $3}' /proc/$BERTHD_PID/status)"
+echo "berthd: $(echo $shims | wc -w) shims, shim PSS $(per "$b_shim")/container, berthd growth $(per "$b_growth")/container, total $(per $((b_shim + b_growth)))/container; docker CLI $(first_last "$work/berth.times"); berth CLI $(first_last "$work/berthcli.times"); berthd RSS $(awk '/VmRSS/ {print $2 " " $3}' /proc/$BERTHD_PID/status)"
 if [ -n "$DOCKERD_SOCK" ]; then
     shims=$(pids "containerd-shim.*$work/k/")
     d_shim=$(bench_pss_kib $shims)

@@ -247,3 +247,92 @@ fn sigterm_stops_berthd_promptly_and_containers_keep_running() {
     assert_eq!(d.inspect("keeps", "{{.State.Status}}"), "running");
     d.ok(&["rm", "-f", "keeps"]);
 }
+
+/// The parent pid and command line of a process.
+fn proc_info(pid: u32) -> Option<(u32, Vec<String>, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split(' ');
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    Some((ppid, args, state))
+}
+
+/// Nothing in a container can write the shim binary through /proc/PID/exe
+/// (CVE-2019-5736): the file a shim runs from is on a read-only mount.
+fn assert_exe_read_only(pid: u32) {
+    let exe = format!("/proc/{pid}/exe");
+    let st = rustix::fs::statvfs(exe.as_str()).unwrap();
+    assert!(
+        st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY),
+        "{exe} is not on a read-only mount"
+    );
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&exe)
+        .expect_err("the shim binary opened for writing");
+    assert!(
+        matches!(err.raw_os_error(), Some(libc::EROFS) | Some(libc::ETXTBSY)),
+        "{err}"
+    );
+}
+
+/// berthd keeps one shim started ahead of the next container start (`--standby`): every
+/// start after the first uses it. It runs from berthd's read-only view of the binary like the
+/// others, and ends when berthd does.
+#[test]
+fn shims_run_read_only_and_the_standby_one_ends_with_berthd() {
+    prereqs!();
+    let mut d = Daemon::start();
+    let detached = ["run", "-d", "--network", "none", "--name"];
+    for n in ["sb1", "sb2", "sb3"] {
+        d.ok(&[&detached[..], &[n, IMG, "sleep", "300"]].concat());
+        let pid: u32 = d.inspect(n, "{{.State.Pid}}").parse().unwrap();
+        let (shim, _, _) = proc_info(pid).unwrap();
+        let (_, args, _) = proc_info(shim).unwrap();
+        assert_eq!(
+            args.first().map(String::as_str),
+            Some("berth-shim"),
+            "{args:?}"
+        );
+        assert!(args.iter().any(|a| a == "--id"), "{args:?}");
+        assert_exe_read_only(shim);
+    }
+    // The exits and output of containers started through the standby shim are theirs.
+    let rm = ["run", "--rm", "--network", "none", IMG];
+    assert_eq!(d.ok(&[&rm[..], &["echo", "hi"]].concat()), "hi");
+    let o = d.docker(&[&rm[..], &["sh", "-c", "exit 3"]].concat());
+    assert_eq!(o.status.code(), Some(3));
+    let berthd = d.pid.unwrap();
+    let find = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&p| {
+                proc_info(p).is_some_and(|(pp, args, _)| {
+                    pp == berthd && args.iter().any(|a| a == "--standby")
+                })
+            })
+            .collect()
+    };
+    // Made in the background after each start.
+    d.eventually(10, || find().len() == 1);
+    let standby = find();
+    assert_eq!(standby.len(), 1, "one standby shim, a child of berthd");
+    assert_exe_read_only(standby[0]);
+    d.kill9();
+    let gone = d.eventually(10, || {
+        proc_info(standby[0]).is_none_or(|(_, _, st)| st == 'Z')
+    });
+    assert!(gone, "the standby shim outlived berthd");
+    // The containers did not end with berthd.
+    d.spawn();
+    assert_eq!(d.inspect("sb2", "{{.State.Running}}"), "true");
+}

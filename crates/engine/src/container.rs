@@ -108,6 +108,9 @@ pub struct Container {
     rec: Mutex<ContainerRecord>,
     pub life: watch::Sender<Lifecycle>,
     pub pending: Mutex<Vec<PendingAttach>>,
+    /// An `--rm` container whose exit left its cleanup to the removal: a start that wins
+    /// the race with that removal does the cleanup first.
+    pub(crate) cleanup_pending: std::sync::atomic::AtomicBool,
 }
 
 impl Container {
@@ -131,6 +134,7 @@ impl Container {
             rec: Mutex::new(rec),
             life: watch::Sender::new(life),
             pending: Mutex::new(Vec::new()),
+            cleanup_pending: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

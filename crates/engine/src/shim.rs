@@ -1,7 +1,9 @@
 //! berthd's side of the berth-shim contract (crates/shim/PROTOCOL.md): spawning a shim and
 //! speaking its one-request-per-connection JSON protocol on `shim.sock`.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -28,57 +30,210 @@ pub struct SpawnOpts {
     pub seccomp_cache: Option<PathBuf>,
 }
 
-/// Starts the shim; returns the container's init pid once it is created (held before exec).
-pub async fn spawn(o: &SpawnOpts) -> Result<i64> {
-    let mut cmd = tokio::process::Command::new(&o.binary);
-    cmd.arg("--id")
-        .arg(&o.id)
-        .arg("--bundle")
-        .arg(&o.bundle)
-        .arg("--runtime-root")
-        .arg(&o.runtime_root)
-        .arg("--state-dir")
-        .arg(&o.state_dir);
+/// berthd's read-only clone of the shim binary (`exe_guard::readonly_clone`), opened once:
+/// a shim executed from it starts protected against CVE-2019-5736 and skips the re-exec it
+/// would otherwise do on every container start. Opened again when the file at the path
+/// changes (an upgrade replaces it).
+struct ShimExe {
+    path: PathBuf,
+    stamp: FileStamp,
+    fd: Arc<OwnedFd>,
+}
+
+type FileStamp = (u64, u64, i64, i64, i64);
+
+fn stamp(st: &rustix::fs::Stat) -> FileStamp {
+    (
+        st.st_dev,
+        st.st_ino,
+        st.st_mtime,
+        st.st_mtime_nsec as i64,
+        st.st_ctime,
+    )
+}
+
+static SHIM_EXE: Mutex<Option<ShimExe>> = Mutex::new(None);
+
+/// The clone of `binary` to execute, or None (a bare name, or cloning refused: the shim then
+/// protects itself).
+fn shim_exe(binary: &Path) -> Option<Arc<OwnedFd>> {
+    if !binary.is_absolute() {
+        return None;
+    }
+    let now = stamp(&rustix::fs::stat(binary).ok()?);
+    let mut cached = SHIM_EXE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = cached.as_ref()
+        && c.path == binary
+        && c.stamp == now
+    {
+        return Some(c.fd.clone());
+    }
+    let fd = match berth_runtime::exe_guard::readonly_clone(binary) {
+        Ok(fd) => Arc::new(fd),
+        Err(e) => {
+            tracing::debug!(binary = %binary.display(), error = %e, "no read-only clone of the shim");
+            return None;
+        }
+    };
+    // The clone is of what the path named when it was opened: stamp that file, not the path.
+    let stamp = stamp(&rustix::fs::fstat(&*fd).ok()?);
+    *cached = Some(ShimExe {
+        path: binary.to_owned(),
+        stamp,
+        fd: fd.clone(),
+    });
+    Some(fd)
+}
+
+/// The shim's arguments for one container (crates/shim/src/args.rs).
+fn shim_args(o: &SpawnOpts) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = Vec::with_capacity(24);
+    let mut push = |k: &str, v: &std::ffi::OsStr| {
+        a.push(k.into());
+        a.push(v.to_owned());
+    };
+    push("--id", o.id.as_ref());
+    push("--bundle", o.bundle.as_os_str());
+    push("--runtime-root", o.runtime_root.as_os_str());
+    push("--state-dir", o.state_dir.as_os_str());
     match &o.log_path {
         Some(p) => {
-            cmd.arg("--log-path")
-                .arg(p)
-                .arg("--log-max-size")
-                .arg(o.log_max_size.to_string())
-                .arg("--log-max-file")
-                .arg(o.log_max_file.to_string())
-                .arg("--log-driver")
-                .arg("json-file");
+            push("--log-path", p.as_os_str());
+            push("--log-max-size", o.log_max_size.to_string().as_ref());
+            push("--log-max-file", o.log_max_file.to_string().as_ref());
+            push("--log-driver", "json-file".as_ref());
         }
-        None => {
-            cmd.arg("--log-driver").arg("none");
-        }
-    }
-    if o.tty {
-        cmd.arg("--tty");
-    }
-    if o.open_stdin {
-        cmd.arg("--open-stdin");
-    }
-    if o.stdin_once {
-        cmd.arg("--stdin-once");
+        None => push("--log-driver", "none".as_ref()),
     }
     if let Some((w, h)) = o.console {
-        cmd.arg("--console-width")
-            .arg(w.to_string())
-            .arg("--console-height")
-            .arg(h.to_string());
+        push("--console-width", w.to_string().as_ref());
+        push("--console-height", h.to_string().as_ref());
     }
     if let Some(dir) = &o.seccomp_cache {
-        cmd.arg("--seccomp-cache").arg(dir);
+        push("--seccomp-cache", dir.as_os_str());
     }
-    cmd.stdin(std::process::Stdio::null())
+    for (on, flag) in [
+        (o.tty, "--tty"),
+        (o.open_stdin, "--open-stdin"),
+        (o.stdin_once, "--stdin-once"),
+    ] {
+        if on {
+            a.push(flag.into());
+        }
+    }
+    a
+}
+
+/// A shim process started before it is needed (`berth-shim --standby`), waiting for its
+/// arguments on stdin: a container start then skips the process creation (~1 ms of a
+/// `run --rm`). One is kept, made after each start; a berthd that never starts a container
+/// has none, and one whose berthd is gone sees end of file and exits.
+struct Standby {
+    binary: PathBuf,
+    /// The binary clone it was executed from (None: the plain path).
+    exe: Option<Arc<OwnedFd>>,
+    child: tokio::process::Child,
+}
+
+static STANDBY: Mutex<Option<Standby>> = Mutex::new(None);
+
+/// Starts `binary` with `args`, from berthd's read-only clone when there is one.
+fn launch(
+    binary: &Path,
+    args: &[std::ffi::OsString],
+    stdin: std::process::Stdio,
+) -> Result<(tokio::process::Child, Option<Arc<OwnedFd>>)> {
+    // Held until spawn() returns, which is after the exec: the descriptor stays open that long.
+    let exe = shim_exe(binary);
+    let mut cmd = match &exe {
+        Some(fd) => {
+            let mut c = tokio::process::Command::new(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            c.arg0("berth-shim");
+            c
+        }
+        None => tokio::process::Command::new(binary),
+    };
+    cmd.args(args)
+        .stdin(stdin)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(false);
-    let mut child = cmd
+    let child = cmd
         .spawn()
-        .map_err(|e| EngineError::internal(format!("spawn {}", o.binary.display()), e))?;
+        .map_err(|e| EngineError::internal(format!("spawn {}", binary.display()), e))?;
+    Ok((child, exe))
+}
+
+/// Reaps a child in the background.
+fn reap(mut child: tokio::process::Child) {
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+}
+
+/// Makes the next start's standby shim, unless there is one.
+fn refill_standby(binary: PathBuf) {
+    tokio::spawn(async move {
+        if STANDBY.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return;
+        }
+        // The blank argument is room for the real arguments in `ps` (sys::set_cmdline).
+        let room = " ".repeat(400);
+        match launch(
+            &binary,
+            &["--standby".into(), room.into()],
+            std::process::Stdio::piped(),
+        ) {
+            Ok((child, exe)) => {
+                let old = STANDBY
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .replace(Standby { binary, exe, child });
+                // Closing its stdin ends a second one made by a concurrent refill.
+                if let Some(s) = old {
+                    reap(s.child);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "no standby shim"),
+        }
+    });
+}
+
+/// Takes the standby shim and gives it `args`; None when there is none that is current
+/// (made from another binary, or from a file since replaced) or it is gone.
+async fn use_standby(binary: &Path, args: &[std::ffi::OsString]) -> Option<tokio::process::Child> {
+    let s = STANDBY.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+    let current = s.binary == binary
+        && match (&s.exe, shim_exe(binary)) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, &b),
+            (None, None) => true,
+            _ => false,
+        };
+    let mut child = s.child;
+    let Some(mut stdin) = child.stdin.take().filter(|_| current) else {
+        reap(child);
+        return None;
+    };
+    let mut buf = Vec::new();
+    for a in args {
+        buf.extend_from_slice(a.as_encoded_bytes());
+        buf.push(0);
+    }
+    if stdin.write_all(&buf).await.is_err() {
+        reap(child);
+        return None;
+    }
+    drop(stdin);
+    Some(child)
+}
+
+/// Starts the shim; returns the container's init pid once it is created (held before exec).
+pub async fn spawn(o: &SpawnOpts) -> Result<i64> {
+    let args = shim_args(o);
+    let mut child = match use_standby(&o.binary, &args).await {
+        Some(c) => c,
+        None => launch(&o.binary, &args, std::process::Stdio::null())?.0,
+    };
     // One line, not end-of-file: a descendant may hold the pipe a little longer.
     let mut out = String::new();
     if let Some(stdout) = child.stdout.take() {
@@ -87,9 +242,8 @@ pub async fn spawn(o: &SpawnOpts) -> Result<i64> {
             .await
             .map_err(|e| EngineError::internal("read shim start-up line", e))?;
     }
-    tokio::spawn(async move {
-        let _ = child.wait().await;
-    });
+    reap(child);
+    refill_standby(o.binary.clone());
     let line = out.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     let v: Value = serde_json::from_str(line).map_err(|_| {
         EngineError::Internal(format!("shim for {} failed to start: {line:?}", o.id))

@@ -35,6 +35,29 @@ pub fn is_protected() -> bool {
     false
 }
 
+/// A read-only, never attached clone of the file at `path`: a binary executed from it (by
+/// `execveat` or `/proc/self/fd/N`) is protected as [`ensure`] wants, so a parent that spawns
+/// many such processes (berthd its shims) can open it once and spare each child its re-exec.
+pub fn readonly_clone(path: impl rustix::path::Arg) -> Result<std::os::fd::OwnedFd> {
+    let tree = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        path,
+        rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE
+            | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("open_tree of the binary", e))?;
+    crate::mounts::setattr(
+        tree.as_fd(),
+        false,
+        crate::mounts::MOUNT_ATTR_RDONLY
+            | crate::mounts::MOUNT_ATTR_NOSUID
+            | crate::mounts::MOUNT_ATTR_NODEV,
+        0,
+        0,
+    )?;
+    Ok(tree)
+}
+
 /// Re-executes the current process from a read-only view of its binary unless it is
 /// protected already. Returns only when no re-exec was needed (or possible).
 pub fn ensure() -> Result<()> {
@@ -46,22 +69,7 @@ pub fn ensure() -> Result<()> {
             "re-executed from a read-only binary but /proc/self/exe is still writable".into(),
         ));
     }
-    let tree = rustix::mount::open_tree(
-        rustix::fs::CWD,
-        "/proc/self/exe",
-        rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE
-            | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC,
-    )
-    .map_err(|e| Error::sys("open_tree /proc/self/exe", e))?;
-    crate::mounts::setattr(
-        tree.as_fd(),
-        false,
-        crate::mounts::MOUNT_ATTR_RDONLY
-            | crate::mounts::MOUNT_ATTR_NOSUID
-            | crate::mounts::MOUNT_ATTR_NODEV,
-        0,
-        0,
-    )?;
+    let tree = readonly_clone("/proc/self/exe")?;
     let args: Vec<CString> = std::env::args_os()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();

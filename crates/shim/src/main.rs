@@ -40,7 +40,24 @@ fn main() {
     // Descriptors berthd (or a test harness) leaked to us would otherwise be held for the
     // container's whole life, and passed on to every process the runtime forks.
     sys::close_inherited();
-    let args = match args::Args::parse(std::env::args().skip(1)) {
+    // `--standby`: berthd starts a shim before it is needed and sends the arguments on
+    // stdin when a container starts (NUL-separated, then end of file), which takes the
+    // process creation and everything above off the start's path.
+    let argv: Vec<String> = if std::env::args().nth(1).as_deref() == Some("--standby") {
+        match standby_args() {
+            Some(a) => {
+                let mut shown = vec!["berth-shim"];
+                shown.extend(a.iter().map(String::as_str));
+                sys::set_cmdline(&shown);
+                a
+            }
+            // berthd went away (or discarded us) without using us.
+            None => std::process::exit(0),
+        }
+    } else {
+        std::env::args().skip(1).collect()
+    };
+    let args = match args::Args::parse(argv) {
         Ok(a) => a,
         Err(e) => report_and_exit(&proto::error_line(&e.to_string()), 1),
     };
@@ -79,6 +96,23 @@ fn parent(r: OwnedFd) -> ! {
         line = proto::error_line("berth-shim exited during start-up");
     }
     report_and_exit(&line, if ok { 0 } else { 1 })
+}
+
+/// The arguments berthd writes on stdin to a standby shim; None at an empty end of file.
+fn standby_args() -> Option<Vec<String>> {
+    let mut buf = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf).ok()?;
+    if buf.is_empty() {
+        return None;
+    }
+    let s = String::from_utf8(buf).ok()?;
+    Some(
+        s.strip_suffix('\0')
+            .unwrap_or(&s)
+            .split('\0')
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 fn report_and_exit(line: &[u8], code: i32) -> ! {

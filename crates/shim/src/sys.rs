@@ -335,3 +335,37 @@ fn stack_low() -> Option<usize> {
     let start = line.split('-').next()?;
     usize::from_str_radix(start, 16).ok()
 }
+
+/// Rewrites the command line that `ps` shows (the memory /proc/self/cmdline is read from)
+/// within its original length, cut at a whole argument. A standby shim gets its arguments
+/// on stdin; this shows them as if they had been on its command line.
+pub fn set_cmdline(args: &[&str]) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return;
+    };
+    // `rest` starts at field 3; arg_start and arg_end are fields 48 and 49.
+    let f: Vec<&str> = rest.split(' ').collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.trim().parse::<usize>().ok());
+    let (Some(start), Some(end)) = (num(45), num(46)) else {
+        return;
+    };
+    if end <= start || end - start > 1 << 16 {
+        return;
+    }
+    let len = end - start;
+    let mut text = Vec::with_capacity(len);
+    for a in args {
+        if text.len() + a.len() + 1 > len {
+            break;
+        }
+        text.extend_from_slice(a.as_bytes());
+        text.push(0);
+    }
+    text.resize(len, 0);
+    // SAFETY: [start, end) is this process's own argument area (initial stack), mapped
+    // writable; nothing holds a reference to it (the arguments were copied out before).
+    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), start as *mut u8, len) };
+}

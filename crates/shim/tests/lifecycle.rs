@@ -303,7 +303,9 @@ fn shutdown_after_exit_ends_the_shim_and_leaves_no_cgroup() {
     let shim = Fixture::sh("exit 0").spawn();
     shim.start();
     assert_eq!(shim.wait()["exit_code"], 0);
-    // The runtime state and the cgroup are gone once the exit is recorded.
+    // The waits are answered first; the runtime state and the cgroup are gone by the time
+    // `shutdown` is answered.
+    shim.ok(json!({"op": "shutdown"}));
     assert!(!shim.fx.runtime_root().join(&shim.fx.id).exists());
     let h = berth_cgroups::Hierarchy::detect().unwrap();
     let cg = berth_cgroups::Cgroup::new(&h, &format!("/{}", shim.fx.id)).unwrap();
@@ -312,7 +314,6 @@ fn shutdown_after_exit_ends_the_shim_and_leaves_no_cgroup() {
             assert!(!d.exists(), "{} left behind", d.display());
         }
     }
-    shim.ok(json!({"op": "shutdown"}));
     assert!(
         wait_gone(shim.shim_pid, Duration::from_secs(5)),
         "shim still running"

@@ -82,7 +82,7 @@ impl Shim {
     }
 
     /// The init has exited and its output is drained: log the last partial lines, check
-    /// for an OOM kill, record the exit, delete the container, answer the waiters.
+    /// for an OOM kill, record the exit, answer the waiters, delete the container.
     pub(super) fn finish_main(&mut self) {
         let Phase::Exiting {
             code, finished_at, ..
@@ -111,12 +111,16 @@ impl Shim {
             oom_killed,
         };
         let _ = sys::write_atomic(&self.exit_path, &proto::line(&info.json()));
-        let _ = container::delete(&self.store, &self.args.id, true);
         self.io.close();
         self.phase = Phase::Exited(info);
+        // The waiters learn the exit before the runtime state and cgroup are deleted (a
+        // millisecond on the path of every `run --rm`). berthd depends on no more than this:
+        // requests are served by this same loop, so berthd's `shutdown` (which it awaits
+        // before it reuses or removes the container) is answered after the delete.
+        self.finish_waiters(Target::Main);
+        let _ = container::delete(&self.store, &self.args.id, true);
         // delete() killed whatever was left in the cgroup (exec processes included).
         self.reap();
-        self.finish_waiters(Target::Main);
         self.trim_pending = true;
     }
 
