@@ -64,9 +64,74 @@ pub struct Hierarchy {
     own: BTreeMap<String, String>,
 }
 
+/// See [`Hierarchy::layout_for_child`].
+pub const LAYOUT_ENV: &str = "_BERTH_CGROUP_LAYOUT";
+
+/// [`Hierarchy::detect`]'s answer for the process whose pid it holds (0: this process and
+/// its forks, see [`Hierarchy::adopt_layout_from_env`]).
+static LAYOUT_CACHE: std::sync::Mutex<Option<(u32, Hierarchy)>> = std::sync::Mutex::new(None);
+
 impl Hierarchy {
-    /// Reads the live host layout.
+    /// Reads the live host layout, once per process: `/proc/self/mountinfo` grows with every
+    /// mount on the host (each running container's overlay, whose options the kernel formats
+    /// for every read), and a container start asked for it three times. A forked child reads
+    /// it again (it may have moved to another cgroup).
     pub fn detect() -> Result<Hierarchy, Error> {
+        let pid = std::process::id();
+        let mut cache = LAYOUT_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((p, h)) = cache.as_ref()
+            && (*p == pid || *p == 0)
+        {
+            return Ok(h.clone());
+        }
+        let h = Self::detect_uncached()?;
+        *cache = Some((pid, h.clone()));
+        Ok(h)
+    }
+
+    /// The layout a process hands to a child it starts in its own cgroup (berthd to its
+    /// shims) through [`LAYOUT_ENV`]: the cgroup lines of its mountinfo, then a `---` line,
+    /// then its `/proc/self/cgroup`. The child then reads neither file.
+    pub fn layout_for_child() -> Result<String, Error> {
+        let mi = fsutil::read(Path::new("/proc/self/mountinfo"))?;
+        let sc = fsutil::read(Path::new("/proc/self/cgroup"))?;
+        let mut out = String::new();
+        for line in mi.lines().filter(|l| {
+            l.split_once(" - ")
+                .and_then(|(_, post)| post.split_whitespace().next())
+                .is_some_and(|t| t == "cgroup" || t == "cgroup2")
+        }) {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str("---\n");
+        out.push_str(&sc);
+        Ok(out)
+    }
+
+    /// Makes the layout in [`LAYOUT_ENV`] (if any) this process's [`Hierarchy::detect`]
+    /// answer, and removes the variable so it goes no further. Call it while the process is
+    /// single-threaded.
+    pub fn adopt_layout_from_env() {
+        let Some(text) = std::env::var_os(LAYOUT_ENV) else {
+            return;
+        };
+        // SAFETY: the caller is single-threaded (see above).
+        unsafe { std::env::remove_var(LAYOUT_ENV) };
+        let text = text.to_string_lossy();
+        let Some((mi, sc)) = text.split_once("---\n") else {
+            return;
+        };
+        let Ok(mut h) = Hierarchy::from_mountinfo(mi, sc) else {
+            return;
+        };
+        h.load_v2_controllers();
+        // Pid 0: good for the forks of this process too (the shim creates containers from
+        // a fork), which stay in its cgroup.
+        *LAYOUT_CACHE.lock().unwrap_or_else(|p| p.into_inner()) = Some((0, h));
+    }
+
+    fn detect_uncached() -> Result<Hierarchy, Error> {
         let mi = fsutil::read(Path::new("/proc/self/mountinfo"))?;
         let sc = fsutil::read(Path::new("/proc/self/cgroup"))?;
         let mut h = Hierarchy::from_mountinfo(&mi, &sc)?;
@@ -172,7 +237,7 @@ impl Hierarchy {
             .map(String::as_str)
     }
 
-    fn load_v2_controllers(&mut self) {
+    pub(crate) fn load_v2_controllers(&mut self) {
         for m in self.mounts.iter_mut().filter(|m| m.v2) {
             let p = m.mount_point.join("cgroup.controllers");
             match std::fs::read_to_string(&p) {

@@ -33,7 +33,7 @@ mod v1;
 pub mod v2;
 
 pub use cgroup::Cgroup;
-pub use detect::{CgroupMount, Hierarchy, Mode};
+pub use detect::{CgroupMount, Hierarchy, LAYOUT_ENV, Mode};
 pub use error::Error;
 pub use stats::{BlkioEntry, BlkioStats, CpuStats, MemoryStats, PidsStats, Stats};
 

@@ -153,6 +153,10 @@ fn launch(
         }
         None => tokio::process::Command::new(binary),
     };
+    static LAYOUT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if let Some(l) = LAYOUT.get_or_init(|| berth_cgroups::Hierarchy::layout_for_child().ok()) {
+        cmd.env(berth_cgroups::LAYOUT_ENV, l);
+    }
     cmd.args(args)
         .stdin(stdin)
         .stdout(std::process::Stdio::piped())

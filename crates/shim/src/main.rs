@@ -36,6 +36,9 @@ fn main() {
         );
     }
     berth_runtime::exe_guard::clear_marker();
+    // berthd's cgroup layout, so that creating a container does not read /proc/self/mountinfo
+    // (it grows with every running container's mounts).
+    berth_cgroups::Hierarchy::adopt_layout_from_env();
     sys::default_signals();
     // Descriptors berthd (or a test harness) leaked to us would otherwise be held for the
     // container's whole life, and passed on to every process the runtime forks.

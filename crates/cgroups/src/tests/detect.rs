@@ -205,3 +205,18 @@ fn root_override_rebases_mounts_and_reads_v2_controllers() {
             .all(|m| m.mount_point.starts_with(tmp.path()))
     );
 }
+
+#[test]
+fn the_layout_handed_to_a_child_parses_to_the_live_hierarchy() {
+    let live = Hierarchy::detect().unwrap();
+    let text = Hierarchy::layout_for_child().unwrap();
+    let (mi, sc) = text.split_once("---\n").unwrap();
+    assert!(!mi.is_empty(), "no cgroup mounts in {text:?}");
+    assert!(
+        mi.lines().all(|l| l.contains(" - cgroup")),
+        "only cgroup mounts go to the child: {mi:?}"
+    );
+    let mut h = Hierarchy::from_mountinfo(mi, sc).unwrap();
+    h.load_v2_controllers();
+    assert_eq!(format!("{h:?}"), format!("{live:?}"));
+}
