@@ -84,6 +84,29 @@ fn main() {
         Cmd::Create(_) | Cmd::Container(ContainerCmd::Create(_)) => Some("create"),
         _ => None,
     };
+    // Option values are checked before the daemon is asked (or started): a bad one is the
+    // user's error, reported as docker reports it.
+    if let Some(cmd) = engine_cmd
+        && let Cmd::Run(a)
+        | Cmd::Container(ContainerCmd::Run(a))
+        | Cmd::Create(a)
+        | Cmd::Container(ContainerCmd::Create(a)) = &cli.cmd
+        && let Err(e) = run::create_body(a)
+    {
+        let args: Vec<String> = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        match e
+            .downcast_ref::<run::FlagValueError>()
+            .and_then(|f| usage::flag_error_text(&f.0, &args))
+        {
+            Some(text) => eprintln!("{text}"),
+            None => {
+                let _ = run::run_failure(cmd, &e, 125);
+            }
+        }
+        std::process::exit(125);
+    }
     let code = match dispatch(cli) {
         Ok(()) => 0,
         Err(e) => {

@@ -16,23 +16,71 @@ use crate::client::{Client, DaemonError, enc};
 use crate::stream::{self, DetachKeys, Prefixed};
 use crate::tty;
 
-/// Docker's `RAMInBytes`: `64m`, `1g`, `512k`, `100`, binary units, optional `b`.
+/// Docker's `RAMInBytes` (go-units): a number, an optional space, then an optional binary
+/// unit `k`, `m`, `g`, `t` or `p` with an optional `b` or `ib` (any case), or `b` alone;
+/// its error messages too.
 pub fn parse_bytes(s: &str) -> Result<i64> {
-    let t = s.trim().to_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        Some('p') => (&t[..t.len() - 1], 1 << 50),
-        _ => (t, 1),
+    let Some(sep) = s.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ') else {
+        bail!("invalid size: '{s}'");
     };
-    let n: f64 = num.parse().map_err(|_| anyhow!("invalid size: '{s}'"))?;
-    if n < 0.0 {
+    let (num, sfx) = if s.as_bytes()[sep] == b' ' {
+        (&s[..sep], &s[sep + 1..])
+    } else {
+        (&s[..=sep], &s[sep + 1..])
+    };
+    let size: f64 = num
+        .parse()
+        .map_err(|_| anyhow!("strconv.ParseFloat: parsing {num:?}: invalid syntax"))?;
+    if size < 0.0 {
         bail!("invalid size: '{s}'");
     }
-    Ok((n * mult as f64) as i64)
+    if sfx.is_empty() {
+        return Ok(size as i64);
+    }
+    if sfx.len() > 3 {
+        bail!("invalid suffix: '{sfx}'");
+    }
+    let l = sfx.to_lowercase();
+    let bad = || anyhow!("invalid suffix: '{l}'");
+    let mult: i64 = match l.as_bytes()[0] {
+        b'b' if l.len() == 1 => return Ok(size as i64),
+        b'k' => 1 << 10,
+        b'm' => 1 << 20,
+        b'g' => 1 << 30,
+        b't' => 1 << 40,
+        b'p' => 1 << 50,
+        _ => return Err(bad()),
+    };
+    if (l.len() == 2 && &l[1..] != "b") || (l.len() == 3 && &l[1..] != "ib") {
+        return Err(bad());
+    }
+    Ok((size * mult as f64) as i64)
+}
+
+/// A flag whose value does not parse: docker (pflag) reports these before it contacts the
+/// daemon, as `invalid argument "V" for "FLAG" flag: WHY` with the usage line, status 125.
+#[derive(Debug)]
+pub struct FlagValueError(pub String);
+
+impl std::fmt::Display for FlagValueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FlagValueError {}
+
+/// A [`FlagValueError`] for `value` of `flag` (docker's spelling, e.g. `-m, --memory`).
+pub fn flag_value_error(flag: &str, value: &str, why: impl std::fmt::Display) -> anyhow::Error {
+    FlagValueError(format!(
+        "invalid argument {value:?} for \"{flag}\" flag: {why}"
+    ))
+    .into()
+}
+
+/// A size flag's value (`--memory`, `--shm-size`, ...).
+pub fn flag_bytes(flag: &str, value: &str) -> Result<i64> {
+    parse_bytes(value).map_err(|e| flag_value_error(flag, value, e))
 }
 
 fn restart_policy(s: &str) -> Result<Value> {
@@ -184,7 +232,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
         h.insert("Init".into(), json!(true));
     }
     if let Some(m) = &a.memory {
-        h.insert("Memory".into(), json!(parse_bytes(m)?));
+        h.insert("Memory".into(), json!(flag_bytes("-m, --memory", m)?));
     }
     if let Some(p) = a.pids_limit {
         h.insert("PidsLimit".into(), json!(p));
@@ -708,6 +756,22 @@ mod tests {
         assert_eq!(parse_bytes("512kb").unwrap(), 512 << 10);
         assert_eq!(parse_bytes("100").unwrap(), 100);
         assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_bytes("2 GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_bytes("1.5k").unwrap(), 1536);
+        assert_eq!(parse_bytes("7b").unwrap(), 7);
+        for (bad, msg) in [
+            ("bogus", "invalid size: 'bogus'"),
+            ("1q", "invalid suffix: 'q'"),
+            ("1mbb", "invalid suffix: 'mbb'"),
+            ("1kx", "invalid suffix: 'kx'"),
+            ("-1", "invalid size: '-1'"),
+            (
+                "1.2.3m",
+                "strconv.ParseFloat: parsing \"1.2.3\": invalid syntax",
+            ),
+        ] {
+            assert_eq!(parse_bytes(bad).unwrap_err().to_string(), msg, "{bad}");
+        }
     }
 
     #[test]

@@ -483,9 +483,13 @@ pub fn apply(
         }
     }
     if let Some(c) = &m.cpus {
-        let f: f64 = c
-            .parse()
-            .map_err(|_| anyhow!("invalid argument {c:?} for \"--cpus\" flag"))?;
+        let f: f64 = c.parse().map_err(|_| {
+            crate::run::flag_value_error(
+                "--cpus",
+                c,
+                format!("failed to parse {c} as a rational number"),
+            )
+        })?;
         put("NanoCpus", json!((f * 1e9).round() as i64));
     }
     for (k, v) in [
@@ -567,15 +571,18 @@ pub fn apply(
             json!(if s.trim() == "-1" {
                 -1
             } else {
-                parse_bytes(s)?
+                crate::run::flag_bytes("--memory-swap", s)?
             }),
         );
     }
     if let Some(s) = &m.memory_reservation {
-        put("MemoryReservation", json!(parse_bytes(s)?));
+        put(
+            "MemoryReservation",
+            json!(crate::run::flag_bytes("--memory-reservation", s)?),
+        );
     }
     if let Some(s) = &m.shm_size {
-        put("ShmSize", json!(parse_bytes(s)?));
+        put("ShmSize", json!(crate::run::flag_bytes("--shm-size", s)?));
     }
     if m.oom_kill_disable {
         put("OomKillDisable", json!(true));
@@ -606,7 +613,10 @@ pub fn apply(
         }
     }
     if let Some(s) = &m.kernel_memory {
-        put("KernelMemory", json!(parse_bytes(s)?));
+        put(
+            "KernelMemory",
+            json!(crate::run::flag_bytes("--kernel-memory", s)?),
+        );
     }
     if !m.storage_opt.is_empty() {
         put("StorageOpt", Value::Object(kv(&m.storage_opt)));
@@ -681,7 +691,7 @@ pub fn apply(
 /// `PATH:RATE` of `--device-{read,write}-{bps,iops}` (a size with an optional kb/mb/gb
 /// unit for bps, a plain count for iops), checked as docker checks it.
 fn throttle_device(x: &str, flag: &str, bytes: bool) -> Result<Value> {
-    let bad = |why: String| anyhow!("invalid argument {x:?} for \"--{flag}\" flag: {why}");
+    let bad = |why: String| crate::run::flag_value_error(&format!("--{flag}"), x, why);
     let (path, rate) = match x.split_once(':') {
         Some((p, r)) if !p.is_empty() => (p, r),
         _ => return Err(bad(format!("bad format: {x}"))),
@@ -707,8 +717,7 @@ fn throttle_device(x: &str, flag: &str, bytes: bool) -> Result<Value> {
 
 /// `PATH:WEIGHT` of `--blkio-weight-device` (10 to 1000, or 0).
 fn weight_device(x: &str) -> Result<Value> {
-    let bad =
-        |why: String| anyhow!("invalid argument {x:?} for \"--blkio-weight-device\" flag: {why}");
+    let bad = |why: String| crate::run::flag_value_error("--blkio-weight-device", x, why);
     let (path, w) = match x.split_once(':') {
         Some((p, w)) if !p.is_empty() => (p, w),
         _ => return Err(bad(format!("bad format: {x}"))),
@@ -730,7 +739,7 @@ fn weight_device(x: &str) -> Result<Value> {
 fn gpu_request(g: &str) -> Result<Value> {
     let mut req = json!({"Driver": "", "Count": 0, "DeviceIDs": null,
         "Capabilities": [["gpu"]], "Options": {}});
-    let bad = || anyhow!("invalid argument {g:?} for \"--gpus\" flag: unexpected key in {g:?}");
+    let bad = || crate::run::flag_value_error("--gpus", g, format!("unexpected key in {g:?}"));
     let mut fields = g.split(',').peekable();
     while let Some(f) = fields.next() {
         match f.split_once('=') {

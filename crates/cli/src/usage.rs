@@ -180,6 +180,35 @@ fn command_path(args: &[String]) -> Option<(String, &'static str, &'static Arity
 /// A command-line error as the docker CLI reports it, with its exit status: a wrong
 /// number of arguments (1) or an unknown or incomplete flag (125). None for what docker
 /// words differently (clap's own message is printed then).
+/// pflag's name of a flag: `-c, --cpu-shares` when it has a shorthand, else `--name`.
+fn flag_names(long: &str) -> String {
+    fn find(c: &clap::Command, long: &str) -> Option<char> {
+        c.get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_short())
+            .or_else(|| c.get_subcommands().find_map(|s| find(s, long)))
+    }
+    let name = long.trim_start_matches('-');
+    match find(&<crate::cli::Cli as clap::CommandFactory>::command(), name) {
+        Some(short) => format!("-{short}, --{name}"),
+        None => format!("--{name}"),
+    }
+}
+
+/// A flag error as docker prints it: the message, the command's usage line, the pointer
+/// to `--help` (status 125).
+pub fn flag_error_text(msg: &str, args: &[String]) -> Option<String> {
+    let bin = args
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
+        .unwrap_or_else(|| "berth".into());
+    let (shown, usage, _) = command_path(args)?;
+    let path = format!("{bin} {shown}");
+    Some(format!(
+        "{msg}\n\nUsage:  {path} {usage}\n\nRun '{path} --help' for more information"
+    ))
+}
+
 pub fn docker_usage_error(e: &clap::Error, args: &[String]) -> Option<(String, i32)> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let bin = args
@@ -194,12 +223,7 @@ pub fn docker_usage_error(e: &clap::Error, args: &[String]) -> Option<(String, i
         Some(ContextValue::Strings(v)) => v.first().cloned().unwrap_or_default(),
         _ => String::new(),
     };
-    let flag_error = |msg: String| {
-        Some((
-            format!("{msg}\n\nUsage:  {usage_line}\n\nRun '{path} --help' for more information"),
-            125,
-        ))
-    };
+    let flag_error = |msg: String| Some((flag_error_text(&msg, args)?, 125));
     match e.kind() {
         ErrorKind::UnknownArgument if invalid.starts_with("--") => flag_error(format!(
             "unknown flag: {}",
@@ -208,6 +232,28 @@ pub fn docker_usage_error(e: &clap::Error, args: &[String]) -> Option<(String, i
         ErrorKind::UnknownArgument if invalid.starts_with('-') && invalid.len() > 1 => {
             let c = invalid.chars().nth(1).unwrap_or('-');
             flag_error(format!("unknown shorthand flag: '{c}' in {invalid}"))
+        }
+        ErrorKind::ValueValidation => {
+            let value = match e.get(ContextKind::InvalidValue) {
+                Some(ContextValue::String(s)) => s.clone(),
+                _ => return None,
+            };
+            let long = invalid.split(' ').next().unwrap_or("");
+            let why = std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            // The integer options are the ones clap parses; Go's words for their errors.
+            let why = if why.contains("too large") || why.contains("too small") {
+                format!("strconv.ParseInt: parsing {value:?}: value out of range")
+            } else if why.contains("digit") || why.contains("empty string") {
+                format!("strconv.ParseInt: parsing {value:?}: invalid syntax")
+            } else {
+                why
+            };
+            flag_error(format!(
+                "invalid argument {value:?} for \"{}\" flag: {why}",
+                flag_names(long)
+            ))
         }
         ErrorKind::InvalidValue | ErrorKind::NoEquals
             if args.last().is_some_and(|l| l.starts_with('-')) =>

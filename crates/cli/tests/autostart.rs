@@ -101,6 +101,15 @@ fn berth_starts_berthd_when_nothing_answers_at_the_default_socket() {
         "BERTH_NO_AUTOSTART started a daemon"
     );
 
+    // A bad option value is the user's error: reported without starting a daemon.
+    let bad = berth(&["run", "-m", "bogus", "img", "true"], false);
+    assert_eq!(bad.status.code(), Some(125), "{}", stderr(&bad));
+    assert!(stderr(&bad).starts_with("invalid argument \"bogus\" for \"-m, --memory\" flag"));
+    assert!(
+        !Path::new("/run/berth").exists(),
+        "a bad flag value started a daemon"
+    );
+
     let on = berth(&["ps", "-a"], false);
     let msg = stderr(&on);
     cleanup.pid = msg

@@ -422,6 +422,16 @@ fn usage_and_error_messages_match_docker() {
         &["kill", "-s"],
         &["logs", "--tail"],
         &["run", "--rm", "--bogus", IMG, "true"],
+        // Option values that do not parse (exit 125, pflag's words, the daemon not asked).
+        &["run", "-m", "bogus", IMG, "true"],
+        &["run", "--memory", "1q", IMG, "true"],
+        &["create", "--memory-swap", "1.2.3m", IMG],
+        &["run", "--shm-size", "1mbb", IMG, "true"],
+        &["create", "--cpus", "abc", IMG],
+        &["run", "--rm", "--restart", "always", IMG, "true"],
+        &["run", "--pids-limit", "abc", IMG, "true"],
+        &["run", "-c", "abc", IMG, "true"],
+        &["stop", "-t", "99999999999999999999", "ue1"],
         // Errors docker prints as they are, or with its own summary line.
         &["rm", "-f", "nonexistent"],
         &["start", "nonexistent", "ue2"],
