@@ -195,15 +195,21 @@ fn flag_names(long: &str) -> String {
     }
 }
 
-/// A flag error as docker prints it: the message, the command's usage line, the pointer
-/// to `--help` (status 125).
-pub fn flag_error_text(msg: &str, args: &[String]) -> Option<String> {
+/// The command as invoked (`berth run`, the program named as it was called), its usage
+/// and its arity.
+fn invoked(args: &[String]) -> Option<(String, &'static str, &'static Arity)> {
     let bin = args
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
         .unwrap_or_else(|| "berth".into());
-    let (shown, usage, _) = command_path(args)?;
-    let path = format!("{bin} {shown}");
+    let (shown, usage, arity) = command_path(args)?;
+    Some((format!("{bin} {shown}"), usage, arity))
+}
+
+/// A flag error as docker prints it: the message, the command's usage line, the pointer
+/// to `--help` (status 125).
+pub fn flag_error_text(msg: &str, args: &[String]) -> Option<String> {
+    let (path, usage, _) = invoked(args)?;
     Some(format!(
         "{msg}\n\nUsage:  {path} {usage}\n\nRun '{path} --help' for more information"
     ))
@@ -211,12 +217,8 @@ pub fn flag_error_text(msg: &str, args: &[String]) -> Option<String> {
 
 pub fn docker_usage_error(e: &clap::Error, args: &[String]) -> Option<(String, i32)> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let bin = args
-        .first()
-        .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
-        .unwrap_or_else(|| "berth".into());
-    let (shown, usage, arity) = command_path(args)?;
-    let path = format!("{bin} {shown}");
+    let (path, usage, arity) = invoked(args)?;
+    let bin = path.split(' ').next().unwrap_or("berth").to_owned();
     let usage_line = format!("{path} {usage}");
     let invalid = match e.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(s)) => s.clone(),
