@@ -403,7 +403,9 @@ pub fn api_time(v: &str) -> Result<String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    Ok(format!("{:.9}", now - secs))
+    // Whole seconds, as docker's GetTimestamp formats `reference.Add(-d).Unix()`: a
+    // fraction would move the bound by up to a second against docker's.
+    Ok(((now - secs).floor() as i64).to_string())
 }
 
 pub fn logs(c: &Client, a: &LogsArgs) -> Result<()> {
@@ -611,6 +613,8 @@ mod tests {
         let now = format::now() as f64;
         let t: f64 = api_time("1h30m").unwrap().parse().unwrap();
         assert!((now - 5400.0 - t).abs() < 5.0);
+        // Whole seconds, as docker sends them for durations.
+        assert!(!api_time("1s").unwrap().contains('.'));
         assert_eq!(api_time("1700000000").unwrap(), "1700000000");
         assert!(api_time("3x5m").is_err());
     }
