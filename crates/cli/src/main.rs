@@ -84,30 +84,34 @@ fn main() {
         Cmd::Create(_) | Cmd::Container(ContainerCmd::Create(_)) => Some("create"),
         _ => None,
     };
-    // Option values are checked before the daemon is asked (or started): a bad one is the
-    // user's error, reported as docker reports it.
-    if let Some(cmd) = engine_cmd
-        && let Cmd::Run(a)
+    // run/create's request is built, and its option values checked, before the daemon is
+    // asked (or started): a bad value is the user's error, reported as docker reports it.
+    // The request built here is the one sent.
+    let body = match &cli.cmd {
+        Cmd::Run(a)
         | Cmd::Container(ContainerCmd::Run(a))
         | Cmd::Create(a)
-        | Cmd::Container(ContainerCmd::Create(a)) = &cli.cmd
-        && let Err(e) = run::create_body(a)
-    {
-        let args: Vec<String> = std::env::args_os()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        match e
-            .downcast_ref::<run::FlagValueError>()
-            .and_then(|f| usage::flag_error_text(&f.0, &args))
-        {
-            Some(text) => eprintln!("{text}"),
-            None => {
-                let _ = run::run_failure(cmd, &e, 125);
+        | Cmd::Container(ContainerCmd::Create(a)) => match run::create_body(a) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                let args: Vec<String> = std::env::args_os()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                match e
+                    .downcast_ref::<run::FlagValueError>()
+                    .and_then(|f| usage::flag_error_text(&f.0, &args))
+                {
+                    Some(text) => eprintln!("{text}"),
+                    None => {
+                        let _ = run::run_failure(engine_cmd.unwrap_or("run"), &e, 125);
+                    }
+                }
+                std::process::exit(125);
             }
-        }
-        std::process::exit(125);
-    }
-    let code = match dispatch(cli) {
+        },
+        _ => None,
+    };
+    let code = match dispatch(cli, body) {
         Ok(()) => 0,
         Err(e) => {
             if let Some(Exit(c)) = e.downcast_ref::<Exit>() {
@@ -137,7 +141,9 @@ fn client(cli: &Cli) -> anyhow::Result<Client> {
     daemon::connect(cli)
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<()> {
+/// `body`: the create request of run/create, built (and checked) before the daemon is asked.
+fn dispatch(cli: Cli, body: Option<serde_json::Value>) -> anyhow::Result<()> {
+    let body = || body.ok_or_else(|| anyhow::anyhow!("no create request built"));
     match &cli.cmd {
         Cmd::Daemon(a) => return daemon::exec_foreground(&a.args),
         Cmd::Completion(a) => return cli::completion(a),
@@ -152,8 +158,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Ps(a) => container::ps(&c, &a),
         Cmd::Images(a) => image::list(&c, &a),
         Cmd::Pull(a) => image::pull(&c, &a),
-        Cmd::Run(a) => run::run(&c, &a),
-        Cmd::Create(a) => run::create_cmd(&c, &a),
+        Cmd::Run(a) => run::run(&c, &a, body()?),
+        Cmd::Create(a) => run::create_cmd(&c, &a, body()?),
         Cmd::Start(a) => run::start(&c, &a),
         Cmd::Stop(a) => container::stop(&c, &a),
         Cmd::Restart(a) => container::restart(&c, &a),
@@ -208,8 +214,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         },
         Cmd::Container(sub) => match sub {
             ContainerCmd::Ls(a) => container::ps(&c, &a),
-            ContainerCmd::Run(a) => run::run(&c, &a),
-            ContainerCmd::Create(a) => run::create_cmd(&c, &a),
+            ContainerCmd::Run(a) => run::run(&c, &a, body()?),
+            ContainerCmd::Create(a) => run::create_cmd(&c, &a, body()?),
             ContainerCmd::Start(a) => run::start(&c, &a),
             ContainerCmd::Stop(a) => container::stop(&c, &a),
             ContainerCmd::Restart(a) => container::restart(&c, &a),

@@ -252,8 +252,8 @@ fn is_no_such_image(e: &anyhow::Error) -> bool {
 
 /// Creates the container (pulling the image first when the daemon lacks it); returns
 /// the ID. Warnings go to stderr as docker prints them.
-pub fn create(c: &Client, a: &RunArgs) -> Result<String> {
-    let body = create_body(a)?;
+/// `body`: [`create_body`]'s request for `a`.
+pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
     if let Some(f) = &a.more.cidfile
         && std::path::Path::new(f).exists()
     {
@@ -324,12 +324,12 @@ pub fn create(c: &Client, a: &RunArgs) -> Result<String> {
     Ok(id)
 }
 
-pub fn create_cmd(c: &Client, a: &RunArgs) -> Result<()> {
+pub fn create_cmd(c: &Client, a: &RunArgs, body: Value) -> Result<()> {
     if let Err(e) = crate::ops::check_reference(&a.image) {
         eprintln!("{e}");
         return Err(Exit(1).into());
     }
-    let id = create(c, a)?;
+    let id = create(c, a, body)?;
     println!("{id}");
     Ok(())
 }
@@ -376,12 +376,12 @@ fn start_error_code(e: &anyhow::Error) -> i32 {
     }
 }
 
-pub fn run(c: &Client, a: &RunArgs) -> Result<()> {
+pub fn run(c: &Client, a: &RunArgs, body: Value) -> Result<()> {
     crate::ops::check_reference(&a.image).map_err(|e| anyhow::anyhow!("{e}"))?;
     if a.tty && a.interactive && !a.detach && !tty::stdin_is_tty() {
         return Err(not_a_tty());
     }
-    let id = create(c, a)?;
+    let id = create(c, a, body)?;
     if a.detach {
         if let Err(e) = c.post(&format!("/containers/{id}/start"), None) {
             let code = start_error_code(&e);
