@@ -372,12 +372,12 @@ impl Engine {
     }
 
     async fn delete_runtime_state(&self, id: &str) {
-        let store = berth_runtime::state::Store::new(self.runtime.root().to_owned());
         // Usually there is none (a first start, or the shim deleted it): a stat, not a
         // trip through the blocking pool.
-        if !store.dir(id).exists() {
+        if !self.runtime.dir(id).exists() {
             return;
         }
+        let store = berth_runtime::state::Store::new(self.runtime.root().to_owned());
         let id = id.to_owned();
         let _ = tokio::task::spawn_blocking(move || {
             let _ = berth_runtime::container::delete(&store, &id, true);
