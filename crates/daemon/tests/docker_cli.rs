@@ -837,6 +837,38 @@ fn stdin_eof_reaches_the_container() {
         Some(&big),
     );
     assert_eq!(stdout(&out).trim(), "200000");
+    // Binary input to a process that does not read at first: the stdin pipe fills, the
+    // input waits, and every byte comes back in order.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let bin: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let out = d.docker_stdin(
+        &[
+            "run",
+            "-i",
+            "--rm",
+            "--network",
+            "none",
+            IMG,
+            "sh",
+            "-c",
+            "sleep 1; cat",
+        ],
+        Some(&bin),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stdout == bin,
+        "{} bytes back of {}",
+        out.stdout.len(),
+        bin.len()
+    );
 }
 
 #[test]

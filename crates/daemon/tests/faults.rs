@@ -264,6 +264,14 @@ fn proc_info(pid: u32) -> Option<(u32, Vec<String>, char)> {
     Some((ppid, args, state))
 }
 
+/// The name `ps` and `pgrep` show for a process.
+fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
+}
+
 /// Nothing in a container can write the shim binary through /proc/PID/exe
 /// (CVE-2019-5736): the file a shim runs from is on a read-only mount.
 fn assert_exe_read_only(pid: u32) {
@@ -302,6 +310,7 @@ fn shims_run_read_only_and_the_standby_one_ends_with_berthd() {
             "{args:?}"
         );
         assert!(args.iter().any(|a| a == "--id"), "{args:?}");
+        assert_eq!(comm(shim), "berth-shim");
         assert_exe_read_only(shim);
     }
     // The exits and output of containers started through the standby shim are theirs.
@@ -326,6 +335,7 @@ fn shims_run_read_only_and_the_standby_one_ends_with_berthd() {
     d.eventually(10, || find().len() == 1);
     let standby = find();
     assert_eq!(standby.len(), 1, "one standby shim, a child of berthd");
+    assert_eq!(comm(standby[0]), "berth-shim");
     assert_exe_read_only(standby[0]);
     d.kill9();
     let gone = d.eventually(10, || {

@@ -62,6 +62,7 @@ pub fn readonly_clone(path: impl rustix::path::Arg) -> Result<std::os::fd::Owned
 /// protected already. Returns only when no re-exec was needed (or possible).
 pub fn ensure() -> Result<()> {
     if is_protected() {
+        name_from_argv0();
         return Ok(());
     }
     if std::env::var_os(GUARD_ENV).is_some() {
@@ -102,6 +103,26 @@ pub fn ensure() -> Result<()> {
         "re-exec from read-only binary",
         std::io::Error::last_os_error(),
     ))
+}
+
+/// A binary executed through a descriptor (`execveat` on the read-only view, or
+/// /proc/self/fd/N) is named after the descriptor's number in `ps`, `top` and `pgrep`:
+/// take the name from `argv[0]` again.
+fn name_from_argv0() {
+    let Some(a0) = std::env::args_os().next() else {
+        return;
+    };
+    let base = a0
+        .as_bytes()
+        .rsplit(|&b| b == b'/')
+        .next()
+        .unwrap_or_default();
+    // The kernel keeps 15 bytes of a task's name.
+    if let Ok(name) = CString::new(&base[..base.len().min(15)])
+        && !name.is_empty()
+    {
+        let _ = rustix::thread::set_name(&name);
+    }
 }
 
 /// Drops the guard marker so it does not leak into containers' environments.

@@ -1,7 +1,7 @@
 //! A process's stdio as the shim holds it: the read ends of its stdout and stderr pipes (or
 //! the pty master), and the write end of its stdin pipe.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::OFlags;
 
@@ -17,8 +17,25 @@ pub struct Io {
     pub stdin_pending: Vec<u8>,
     /// Close stdin once `stdin_pending` is written.
     pub stdin_close: bool,
+    /// The stdin pipe took no more spliced bytes: wait until it is writable.
+    pub stdin_full: bool,
+    /// splice(2) refused these descriptors: copy instead.
+    no_splice: bool,
     /// The pty master, for resizes.
     pub master: Option<OwnedFd>,
+}
+
+/// What [`Io::splice_stdin`] did.
+pub enum Spliced {
+    /// This many bytes went into the pipe (0: the pipe is full, wait for it).
+    Moved(usize),
+    /// The client ended its input.
+    End,
+    /// Not possible here (no stdin, bytes queued before, or splice refused): read the input
+    /// and hand it to [`Io::write_stdin`].
+    Copy,
+    /// The client's connection failed.
+    Failed,
 }
 
 /// The container's ends, installed as its 0, 1, 2 (the shim closes its copies after the
@@ -79,8 +96,44 @@ impl Io {
         }
     }
 
+    /// Whether stdin input must wait for the pipe to take what it already has.
+    pub fn stdin_busy(&self) -> bool {
+        self.stdin.is_some() && (self.stdin_full || !self.stdin_pending.is_empty())
+    }
+
+    /// Moves a client's input straight from its socket into the stdin pipe, with no copy
+    /// through the shim.
+    pub fn splice_stdin(&mut self, from: BorrowedFd<'_>, len: usize) -> Spliced {
+        let Some(fd) = &self.stdin else {
+            return Spliced::Copy;
+        };
+        if self.no_splice || !self.stdin_pending.is_empty() {
+            return Spliced::Copy;
+        }
+        match sys::splice_into_pipe(from, fd.as_fd(), len) {
+            Ok(Some(0)) => Spliced::End,
+            Ok(Some(n)) => Spliced::Moved(n),
+            Ok(None) => {
+                // The socket had input (poll said so): the pipe is full.
+                self.stdin_full = true;
+                Spliced::Moved(0)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                self.no_splice = true;
+                Spliced::Copy
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+                // Nobody reads the container's stdin any more: the input is discarded.
+                self.drop_stdin();
+                Spliced::Copy
+            }
+            Err(_) => Spliced::Failed,
+        }
+    }
+
     /// The stdin pipe became writable.
     pub fn flush_stdin(&mut self) {
+        self.stdin_full = false;
         if let Some(fd) = &self.stdin
             && !self.stdin_pending.is_empty()
         {

@@ -14,7 +14,7 @@ use crate::args::Args;
 use crate::conn::{Client, Role, Target};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, ExecState};
-use crate::io::Io;
+use crate::io::{Io, Spliced};
 use crate::logfile::{Lines, LogFile, Stream};
 use crate::proto;
 use crate::sys;
@@ -340,7 +340,7 @@ impl Shim {
                 }
             }
             if let Some(fd) = &io.stdin
-                && !io.stdin_pending.is_empty()
+                && io.stdin_busy()
             {
                 add(fd, libc::POLLOUT, Slot::Stdin(t));
                 stdin_busy.push(t);
@@ -466,6 +466,24 @@ impl Shim {
 
     fn client_read(&mut self, i: usize) {
         let c = &mut self.clients[i];
+        if let Role::Attached(a) = &c.role
+            && a.stdin
+            && let Some(io) = io_in(&mut self.io, &mut self.execs, a.target)
+        {
+            let t = a.target;
+            match io.splice_stdin(c.fd.as_fd(), READ_BUF) {
+                Spliced::Moved(n) => {
+                    self.busy_bytes += n;
+                    return;
+                }
+                Spliced::End => {
+                    c.read_eof = true;
+                    return self.stdin_eof(t);
+                }
+                Spliced::Failed => return self.client_gone(i),
+                Spliced::Copy => {}
+            }
+        }
         let r = if matches!(c.role, Role::Request) {
             sys::recv_with_fd(c.fd.as_fd(), self.buf.get_mut()).map(|r| {
                 r.map(|(n, fd)| {

@@ -196,6 +196,31 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> std::io::Result<usize> {
     }
 }
 
+/// Moves up to `len` bytes from `from` into the pipe `to` without copying them through
+/// this process, never blocking: Ok(None) when either side would block.
+pub fn splice_into_pipe(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    len: usize,
+) -> std::io::Result<Option<usize>> {
+    use rustix::pipe::SpliceFlags;
+    loop {
+        match rustix::pipe::splice(
+            from,
+            None,
+            to,
+            None,
+            len,
+            SpliceFlags::NONBLOCK | SpliceFlags::MOVE,
+        ) {
+            Ok(n) => return Ok(Some(n)),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Sends `a` then `b` on a socket in one call, without blocking and without SIGPIPE:
 /// Ok(bytes taken), 0 when the socket buffer is full.
 pub fn send(fd: BorrowedFd<'_>, a: &[u8], b: &[u8]) -> std::io::Result<usize> {

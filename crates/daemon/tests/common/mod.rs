@@ -239,12 +239,17 @@ impl Daemon {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("run docker");
-        if let Some(data) = input {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(data).unwrap();
-        }
-        child.wait_with_output().unwrap()
+        std::thread::scope(|s| {
+            if let Some(data) = input {
+                // From a thread: output the container echoes must be read while it is fed.
+                let mut stdin = child.stdin.take().unwrap();
+                s.spawn(move || {
+                    use std::io::Write;
+                    let _ = stdin.write_all(data);
+                });
+            }
+            child.wait_with_output().unwrap()
+        })
     }
 
     /// Runs docker and returns trimmed stdout, asserting success.
