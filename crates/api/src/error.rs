@@ -21,6 +21,7 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(_) => StatusCode::NOT_FOUND,
             EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::NotModified(_) => StatusCode::NOT_MODIFIED,
             EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -474,6 +474,23 @@ fn network_rm_in_use_is_a_conflict_and_prune_removes_unused() {
     assert_eq!(api_status(&d, "GET", "/networks/nonexistent-net"), 404);
     let out = d.docker(&["network", "create", &a]);
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    // Two subnets of one family: refused as dockerd's bridge driver refuses them (403).
+    let c = net_name("pc");
+    let out = d.docker(&[
+        "network",
+        "create",
+        "--subnet",
+        &subnet(8),
+        "--subnet",
+        &subnet(9),
+        &c,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "Error response from daemon: bridge driver doesn't support multiple subnets"
+    );
+    assert!(!d.docker(&["network", "inspect", &c]).status.success());
     let pruned = d.ok(&["network", "prune", "-f"]);
     assert!(pruned.contains(&b) && !pruned.contains(&a), "{pruned}");
     d.ok(&["rm", "-f", "user1"]);

@@ -13,6 +13,9 @@ pub enum EngineError {
     /// 400: the request is invalid.
     #[error("{0}")]
     InvalidArgument(String),
+    /// 403: valid, but not something this driver does (dockerd's ForbiddenErrorf).
+    #[error("{0}")]
+    Forbidden(String),
     /// 304: nothing to do (start of a running container, stop of a stopped one).
     #[error("{0}")]
     NotModified(String),

@@ -231,7 +231,8 @@ impl Engine {
         };
         let options = map(&body["Options"]);
         let labels = map(&body["Labels"]);
-        // One IPAM config per family; an entry's family is its subnet's (or gateway's).
+        // One IPAM config per family, as dockerd's bridge driver; an entry's family is its
+        // subnet's (or gateway's).
         let enable_ipv6 = body["EnableIPv6"].as_bool().unwrap_or(false);
         let (mut cfg4, mut cfg6) = (Value::Null, Value::Null);
         for c in body["IPAM"]["Config"].as_array().into_iter().flatten() {
@@ -240,10 +241,9 @@ impl Engine {
                 || (text("Subnet").is_empty() && text("Gateway").contains(':'));
             let slot = if is_v6 { &mut cfg6 } else { &mut cfg4 };
             if !slot.is_null() {
-                return Err(bad(format!(
-                    "more than one IPv{} subnet is not supported (berth's bridge networks have one per family)",
-                    if is_v6 { 6 } else { 4 }
-                )));
+                return Err(EngineError::Forbidden(
+                    "bridge driver doesn't support multiple subnets".into(),
+                ));
             }
             *slot = c.clone();
         }
