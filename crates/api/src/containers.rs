@@ -159,7 +159,11 @@ pub async fn remove(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
-    e.remove(&id, flag(&q, "force"), flag(&q, "v")).await?;
+    if flag(&q, "link") {
+        e.remove_link(&id).await?;
+    } else {
+        e.remove(&id, flag(&q, "force"), flag(&q, "v")).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

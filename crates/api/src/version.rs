@@ -56,8 +56,47 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
         }
         req.extensions_mut().insert(RequestVersion(min));
     }
+    if let Some(pq) = slashed_container_name(req.method(), req.uri())
+        && let Ok(uri) = pq.parse::<Uri>()
+    {
+        *req.uri_mut() = uri;
+    }
     tracing::debug!(method = %req.method(), path = %req.uri().path(), "request");
     with_headers(next.run(req).await)
+}
+
+/// What follows a container's name in the container routes.
+const CONTAINER_ACTIONS: &[&str] = &[
+    "json", "top", "stats", "update", "changes", "export", "rename", "start", "stop", "restart",
+    "kill", "pause", "unpause", "wait", "resize", "logs", "attach", "exec", "archive",
+];
+
+/// dockerd's container routes take names with slashes (`/containers/{name:.*}/json`): a
+/// link's name (`web/db`) is a container's name there. The slashes inside such a name are
+/// escaped here so that the router sees one path segment (its handlers decode it).
+fn slashed_container_name(method: &axum::http::Method, uri: &Uri) -> Option<String> {
+    let rest = uri.path().strip_prefix("/containers/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let name_len = if method == axum::http::Method::DELETE {
+        parts.len()
+    } else if parts.len() >= 3 && CONTAINER_ACTIONS.contains(&parts[parts.len() - 1]) {
+        parts.len() - 1
+    } else {
+        return None;
+    };
+    if name_len < 2 || parts[..name_len].iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    let mut pq = format!("/containers/{}", parts[..name_len].join("%2F"));
+    for p in &parts[name_len..] {
+        pq.push('/');
+        pq.push_str(p);
+    }
+    if let Some(q) = uri.query() {
+        pq.push('?');
+        pq.push_str(q);
+    }
+    Some(pq)
 }
 
 fn with_headers(mut resp: Response) -> Response {
@@ -74,6 +113,30 @@ fn with_headers(mut resp: Response) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn link_names_in_container_routes_become_one_segment() {
+        use axum::http::Method;
+        let f = |m: Method, p: &str| super::slashed_container_name(&m, &p.parse().unwrap());
+        assert_eq!(
+            f(Method::GET, "/containers/web/db/json").as_deref(),
+            Some("/containers/web%2Fdb/json")
+        );
+        assert_eq!(
+            f(Method::DELETE, "/containers/web/db?link=1").as_deref(),
+            Some("/containers/web%2Fdb?link=1")
+        );
+        assert_eq!(
+            f(Method::POST, "/containers/a/b/c/start").as_deref(),
+            Some("/containers/a%2Fb%2Fc/start")
+        );
+        // Plain routes are left alone.
+        assert_eq!(f(Method::GET, "/containers/web/json"), None);
+        assert_eq!(f(Method::DELETE, "/containers/web"), None);
+        assert_eq!(f(Method::POST, "/containers/create"), None);
+        assert_eq!(f(Method::GET, "/containers/web/db/nonsense"), None);
+        assert_eq!(f(Method::GET, "/images/a/b/json"), None);
+    }
+
     use super::*;
 
     #[test]

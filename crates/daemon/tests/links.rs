@@ -13,7 +13,7 @@ fn links_on_the_default_bridge_give_hosts_entries_and_docker_env() {
     if !have_prereqs() {
         return;
     }
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     d.ok(&[
         "run", "-d", "--name", "other", "-e", "FOO=bar", "--expose", "80", "--expose", "53/udp",
         IMG, "httpd", "-f", "-p", "80", "-h", "/etc",
@@ -81,6 +81,33 @@ fn links_on_the_default_bridge_give_hosts_entries_and_docker_env() {
         "{}",
         stderr(&out)
     );
+    // A link's name is a name of its target, in every container route (dockerd's
+    // `{name:.*}`): `me2/al` is `other`.
+    assert_eq!(d.inspect("me2/al", "{{.Name}}"), "/other");
+    assert_eq!(d.inspect("/me2/al", "{{.Name}}"), "/other");
+    let out = d.docker(&["inspect", "me2/nope"]);
+    assert!(!out.status.success());
+    // `rm --link` drops the link from its parent and keeps both containers, also across a
+    // berthd restart; a plain name has no parent to drop it from.
+    let out = d.docker(&["rm", "--link", "other"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "Error response from daemon: Conflict, cannot remove the default link name of the container"
+    );
+    assert_eq!(d.ok(&["rm", "--link", "me2/al"]), "me2/al");
+    assert_eq!(d.inspect("me2", "{{json .HostConfig.Links}}"), "null");
+    assert!(!d.docker(&["inspect", "me2/al"]).status.success());
+    let out = d.docker(&["rm", "--link", "me2/al"]);
+    assert!(
+        stderr(&out).contains("No such container: me2/al"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(d.terminate());
+    d.spawn();
+    assert_eq!(d.inspect("me2", "{{json .HostConfig.Links}}"), "null");
+    assert_eq!(d.inspect("other", "{{.Name}}"), "/other");
     d.ok(&["rm", "-f", "other", "me2"]);
 }
 

@@ -157,27 +157,35 @@ impl Engine {
     }
 
     /// Finds a container by full ID, name (with or without `/`), or unique ID prefix.
+    /// A default-bridge link's name (`/parent/alias`) finds the container it links to, as
+    /// dockerd registers each link as a name of its target.
     pub fn get(&self, name: &str) -> Result<Arc<Container>> {
-        let map = self.containers.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = map.get(name) {
-            return Ok(c.clone());
-        }
         let n = name.strip_prefix('/').unwrap_or(name);
-        if let Some(c) = map.values().find(|c| c.name() == n) {
-            return Ok(c.clone());
+        {
+            let map = self.containers.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = map.get(name) {
+                return Ok(c.clone());
+            }
+            if let Some(c) = map.values().find(|c| c.name() == n) {
+                return Ok(c.clone());
+            }
+            let hits: Vec<_> = if n.is_empty() || n.contains('/') {
+                Vec::new()
+            } else {
+                map.values().filter(|c| c.id.starts_with(n)).collect()
+            };
+            match hits.len() {
+                1 => return Ok(hits[0].clone()),
+                0 => {}
+                _ => {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "multiple IDs found with provided prefix: {name}"
+                    )));
+                }
+            }
         }
-        let hits: Vec<_> = if n.is_empty() {
-            Vec::new()
-        } else {
-            map.values().filter(|c| c.id.starts_with(n)).collect()
-        };
-        match hits.len() {
-            1 => Ok(hits[0].clone()),
-            0 => Err(EngineError::NotFound(format!("No such container: {name}"))),
-            _ => Err(EngineError::InvalidArgument(format!(
-                "multiple IDs found with provided prefix: {name}"
-            ))),
-        }
+        self.link_named(n)
+            .ok_or_else(|| EngineError::NotFound(format!("No such container: {name}")))
     }
 
     pub(crate) fn persist(&self, c: &Container) -> Result<()> {

@@ -203,6 +203,60 @@ impl Engine {
         Ok((env, hosts))
     }
 
+    /// The target of the default-bridge link named `parent/alias` (the parent may itself be
+    /// such a name, as in dockerd's name index).
+    pub(crate) fn link_named(&self, name: &str) -> Option<Arc<Container>> {
+        let (parent, alias) = name.rsplit_once('/')?;
+        if parent.is_empty() {
+            return None;
+        }
+        let rec = self.get(parent).ok()?.rec();
+        if !on_default_bridge(&rec) {
+            return None;
+        }
+        strings(rec.host_config.extra.get("Links"))
+            .iter()
+            .map(|l| parse_link(l))
+            .find(|(_, a)| a == alias)
+            .and_then(|(target, _)| self.get(&target).ok())
+    }
+
+    /// `DELETE /containers/{parent/alias}?link=1` (`docker rm --link`): the parent loses the
+    /// link (kept so across restarts); both containers stay, and a running parent keeps the
+    /// `/etc/hosts` lines and environment it started with. Errors are dockerd's.
+    pub async fn remove_link(self: &Arc<Self>, name: &str) -> Result<()> {
+        let target = self.get(name)?;
+        let full = format!("/{}", name.trim_start_matches('/'));
+        let (parent, alias) = full.rsplit_once('/').unwrap_or_default();
+        if parent.is_empty() {
+            return Err(EngineError::Internal(
+                "Conflict, cannot remove the default link name of the container".into(),
+            ));
+        }
+        let p = self.get(parent).map_err(|_| {
+            EngineError::Internal(format!("Cannot get parent {parent} for link name {full}"))
+        })?;
+        let _op = p.op.lock().await;
+        // Decided before the record is locked: finding a target locks other records.
+        let links = strings(p.rec().host_config.extra.get("Links"));
+        let kept: Vec<String> = links
+            .into_iter()
+            .filter(|l| {
+                let (t, a) = parse_link(l);
+                a != alias || !self.get(&t).is_ok_and(|c| c.id == target.id)
+            })
+            .collect();
+        {
+            let mut rec = p.lock();
+            if kept.is_empty() {
+                rec.host_config.extra.remove("Links");
+            } else {
+                rec.host_config.extra.insert("Links".into(), json!(kept));
+            }
+        }
+        self.persist(&p)
+    }
+
     /// `HostConfig.Links` of inspect: `/other:/me/alias` for the default bridge's links
     /// whose target exists, null otherwise (dockerd shows its link graph, not the request).
     pub(crate) fn inspect_links(&self, rec: &ContainerRecord) -> Value {
