@@ -206,7 +206,13 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
     path.push_str(&filters_query(&a.filter)?);
     let list = c.get_json(&path)?;
     let items: Vec<Value> = list.as_array().cloned().unwrap_or_default();
-    if a.quiet && a.format.is_none() {
+    if a.quiet {
+        // docker ps: -q wins over any format, with a warning.
+        if a.format.as_deref().is_some_and(|f| !f.is_empty()) {
+            eprintln!(
+                "WARNING: Ignoring custom format, because both --format and --quiet are set."
+            );
+        }
         for x in &items {
             let id = st(x, "Id");
             println!(

@@ -176,6 +176,13 @@ fn methods(src: &str) -> String {
     out
 }
 
+/// Whether `-q` lists only IDs (or names) given this `--format`: as in docker's images,
+/// history, network and volume lists, only with no format or the bare default `table`; a
+/// template of the user's own wins over `-q`.
+pub fn quiet_wins(quiet: bool, format: Option<&str>) -> bool {
+    quiet && matches!(format, None | Some("") | Some("table"))
+}
+
 /// A user's `--format` after docker's preprocessing.
 pub struct Format {
     pub table: bool,

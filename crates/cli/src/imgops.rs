@@ -219,7 +219,7 @@ pub fn history(c: &Client, a: &HistoryArgs) -> Result<()> {
         "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
         "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT",
     });
-    let fmt = if a.quiet && a.format.is_none() {
+    let fmt = if crate::format::quiet_wins(a.quiet, a.format.as_deref()) {
         Some("{{.ID}}")
     } else {
         a.format.as_deref()

@@ -70,7 +70,7 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
             id.chars().take(12).collect()
         }
     };
-    if a.quiet && a.format.is_none() {
+    if format::quiet_wins(a.quiet, a.format.as_deref()) {
         for x in &nets {
             println!("{}", id(x));
         }
@@ -99,14 +99,12 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
         "IPv6": "IPV6", "IPv4": "IPV4", "Internal": "INTERNAL", "Labels": "LABELS",
         "CreatedAt": "CREATED",
     });
-    let fmt = if a.quiet {
-        Some("{{.ID}}")
-    } else {
-        a.format.as_deref()
-    };
-    Format::new(fmt, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")
-        .go_type("*network.networkContext")
-        .render(&rows, &headers)
+    Format::new(
+        a.format.as_deref(),
+        "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+    )
+    .go_type("*network.networkContext")
+    .render(&rows, &headers)
 }
 
 pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {

@@ -446,8 +446,25 @@ fn usage_and_error_messages_match_docker() {
         &["load", "-i", "/nonexistent"],
         &["inspect", "--type", "bogus", "ue1"],
         &["images", "--tree"],
+        // Unknown commands: docker's words, exit 1.
+        &["bogus"],
+        &["bogus", "ps"],
+        &["container", "bogus"],
+        &["image", "bogus"],
+        &["volume", "bogus"],
+        &["network", "bogus"],
+        &["system", "bogus"],
+        // Negative numbers are values, not flags.
+        &["ps", "-a", "-n", "-1", "--format", "{{.Names}}"],
+        &["logs", "--tail", "-1", "ue1"],
+        &["logs", "-n", "-1", "ue1"],
+        &["stop", "-t", "-1", "nonexistent"],
     ] {
         same_named(&d, args);
+    }
+    // A group without its subcommand shows its help (on stderr) and succeeds.
+    for args in [&[][..], &["container"], &["volume"]] {
+        assert_eq!(d.berth(args).status.code(), d.docker(args).status.code());
     }
     d.ok(&["volume", "create", "uev1"]);
     d.ok(&["network", "create", "uen1"]);
@@ -456,4 +473,31 @@ fn usage_and_error_messages_match_docker() {
         &["inspect", "--format", "{{.Name}}", "uev1", "uen1", "ue1"],
     );
     same_named(&d, &["inspect", "--type", "volume", "uev1"]);
+}
+
+#[test]
+fn quiet_with_format_matches_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    // Two tags of one image: `images -q` prints its ID once per row, as docker does.
+    d.ok(&["tag", IMG, "qf:two"]);
+    d.ok(&["create", "--name", "qf1", "--network", "none", IMG, "true"]);
+    d.ok(&["volume", "create", "qfv"]);
+    same_all(&d, &["images", "-q"]);
+    same_all(&d, &["image", "ls", "-q", "--no-trunc"]);
+    for f in ["{{.ID}}", "table {{.ID}}", "table", "json", ""] {
+        // ps: -q wins, with docker's warning; the other lists: a template wins.
+        same_all(&d, &["ps", "-a", "-q", "--format", f]);
+        // (`json` of an image shows its age, which may tick between the two runs)
+        if f != "json" {
+            same_all(&d, &["images", "-q", "--format", f]);
+            same_all(&d, &["history", "-q", "--format", f, IMG]);
+        }
+        same_all(&d, &["network", "ls", "-q", "--format", f]);
+        same_all(&d, &["volume", "ls", "-q", "--format", f]);
+    }
+    same_all(
+        &d,
+        &["volume", "ls", "-q", "--format", "{{.Name}}:{{.Driver}}"],
+    );
 }
