@@ -562,7 +562,17 @@ fn run_flags_reach_the_daemon_as_docker_sends_them() {
              {{.Config.ExposedPorts}} {{.Config.Volumes}} {{.Config.StopSignal}} {{.Config.Hostname}} \
              {{.Config.OpenStdin}} {{.Config.Tty}} {{.Config.AttachStdin}} {{.Config.AttachStdout}}";
     assert_eq!(d.inspect("fb", t), d.inspect("fd", t));
-    d.bok(&["rm", "fb", "fd"]);
+    // The whole documents, docker's zero values and nil lists included (the daemon keeps
+    // what it is sent): with these flags and with none (`RestartPolicy.Name` "no",
+    // `MemorySwappiness` -1, `Binds` null, `Dns` []).
+    d.bok(&["create", "--name", "nb", "--hostname", "h", IMG, "true"]);
+    d.ok(&["create", "--name", "nd", "--hostname", "h", IMG, "true"]);
+    for t in ["{{json .HostConfig}}", "{{json .Config}}"] {
+        assert_eq!(d.inspect("fb", t), d.inspect("fd", t), "{t}");
+        assert_eq!(d.inspect("nb", t), d.inspect("nd", t), "{t}");
+    }
+    assert_eq!(d.inspect("nb", "{{.HostConfig.RestartPolicy.Name}}"), "no");
+    d.bok(&["rm", "fb", "fd", "nb", "nd"]);
 }
 
 #[test]
