@@ -501,3 +501,49 @@ fn quiet_with_format_matches_docker() {
         &["volume", "ls", "-q", "--format", "{{.Name}}:{{.Driver}}"],
     );
 }
+
+#[test]
+fn json_escapes_html_only_in_list_rows_and_title_capitalizes_words() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "create",
+        "--name",
+        "jh1",
+        "--network",
+        "none",
+        "-l",
+        "x=<a&b>",
+        IMG,
+        "sh",
+        "-c",
+        "echo \"<&>\" >&2",
+    ]);
+    // docker's `json` leaves `<`, `>`, `&` as they are; a list row's own JSON escapes them.
+    for f in [
+        "{{json .Args}}",
+        "{{json .Config.Labels}}",
+        "{{json .Config}}",
+    ] {
+        same(&d, &["inspect", "-f", f, "jh1"]);
+    }
+    same(
+        &d,
+        &["ps", "-a", "--format", "{{json .Labels}} {{json .Command}}"],
+    );
+    let clock = ["RunningFor", "Status", "CreatedAt"];
+    let row = |out: String| -> Vec<String> { out.lines().map(|l| without(l, &clock)).collect() };
+    for f in ["json", "{{json .}}"] {
+        let args = ["ps", "-a", "--format", f];
+        assert_eq!(row(d.bok(&args)), row(d.ok(&args)), "{f}");
+    }
+    same(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{title \"hello-world foo_bar x.y 3a it's ÉCOLE école\"}}",
+            "jh1",
+        ],
+    );
+}
