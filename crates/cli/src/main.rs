@@ -24,6 +24,7 @@ mod runflags;
 mod stats;
 mod stream;
 mod system;
+mod timestamp;
 mod tmpl;
 mod tty;
 mod usage;

@@ -664,7 +664,7 @@ fn daemon_runs_berthd_in_the_foreground() {
 }
 
 #[test]
-fn logs_since_and_until_take_relative_times() {
+fn logs_since_and_until_take_relative_times_and_dates() {
     prereqs!();
     let d = Daemon::start();
     d.bok(&[
@@ -684,6 +684,32 @@ fn logs_since_and_until_take_relative_times() {
     assert_eq!(d.bok(&["logs", "--since", "4s", "lg"]), "late");
     assert_eq!(d.bok(&["logs", "--until", "4s", "lg"]), "early");
     assert_eq!(d.ok(&["logs", "--since", "4s", "lg"]), "late");
+    // Dates and RFC 3339 times (docker's GetTimestamp), and its errors.
+    for v in [
+        "2999-01-01",
+        "2000-01-01",
+        "2999-01-01T10:00",
+        "2000-01-01T10:00:00Z",
+        "2999-01-01T10:00:00.5+01:00",
+        "2000-01-01Z",
+        "bogus",
+        "2020-13-01",
+        "2020-01-0x",
+        "2020-01-01Tab",
+        "-5",
+        "5m3",
+        "2020-01-01T10:00:00+0100",
+    ] {
+        for flag in ["--since", "--until"] {
+            let args = ["logs", flag, v, "lg"];
+            let (ours, theirs) = (d.berth(&args), d.docker(&args));
+            assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}");
+            assert_eq!(stderr(&ours), stderr(&theirs), "{args:?}");
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+        }
+    }
+    let args = ["events", "--since", "bogus", "--until", "1s"];
+    assert_eq!(stderr(&d.berth(&args)), stderr(&d.docker(&args)));
     d.bok(&["rm", "-f", "lg"]);
 }
 
