@@ -84,7 +84,11 @@ pub fn rmi(c: &Client, a: &RmiArgs) -> Result<()> {
                 }
             }
             Err(e) => {
-                failed = true;
+                // With -f a missing image is reported but is no failure, as in docker.
+                let missing = e
+                    .downcast_ref::<crate::client::DaemonError>()
+                    .is_some_and(|d| d.status == 404);
+                failed |= !(a.force && missing);
                 eprintln!("{e}");
             }
         }

@@ -572,7 +572,15 @@ fn run_flags_reach_the_daemon_as_docker_sends_them() {
         assert_eq!(d.inspect("nb", t), d.inspect("nd", t), "{t}");
     }
     assert_eq!(d.inspect("nb", "{{.HostConfig.RestartPolicy.Name}}"), "no");
-    d.bok(&["rm", "fb", "fd", "nb", "nd"]);
+    // A label file's lines without `=` are no labels.
+    let lf = d.dir.path().join("labels");
+    std::fs::write(&lf, "l1=a\nl2\n# c\n\n l3=b c\n").unwrap();
+    let lf = lf.to_str().unwrap();
+    d.bok(&["create", "--name", "lb", "--label-file", lf, IMG, "true"]);
+    d.ok(&["create", "--name", "ld", "--label-file", lf, IMG, "true"]);
+    let t = "{{json .Config.Labels}}";
+    assert_eq!(d.inspect("lb", t), d.inspect("ld", t));
+    d.bok(&["rm", "fb", "fd", "nb", "nd", "lb", "ld"]);
 }
 
 #[test]

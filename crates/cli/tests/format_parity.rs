@@ -459,6 +459,17 @@ fn usage_and_error_messages_match_docker() {
         &["logs", "--tail", "-1", "ue1"],
         &["logs", "-n", "-1", "ue1"],
         &["stop", "-t", "-1", "nonexistent"],
+        // -f makes a missing image no failure (still reported); empty names after trim.
+        &["rmi", "-f", "nonexistent"],
+        &["rename", "ue1", " "],
+        &["rename", "", "x"],
+        // cp's own checks of local paths.
+        &["cp", "/nonexistent", "ue1:/tmp"],
+        &["cp", "/nonexistent/x", "ue1:/tmp"],
+        &["cp", "-L", "/nonexistent/x", "ue1:/tmp"],
+        &["cp", "nonexistent-relative", "ue1:/tmp"],
+        &["cp", "ue1:/etc/passwd", "/nonexistent/dir/x"],
+        &["cp", "ue1:/etc", "/etc/hostname"],
     ] {
         same_named(&d, args);
     }
