@@ -570,6 +570,24 @@ pub fn fast_parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<
     })
 }
 
+/// Parses the command line as docker does: an option's value may be a negative number
+/// (`ps -n -1`, `logs --tail -1`, `stop -t -1`, `--memory-swap -1`), which pflag takes as
+/// the value where clap would read a flag.
+pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    fn negative_values(c: clap::Command) -> clap::Command {
+        c.mut_args(|a| {
+            if a.get_action().takes_values() && !a.is_positional() {
+                a.allow_negative_numbers(true)
+            } else {
+                a
+            }
+        })
+        .mut_subcommands(negative_values)
+    }
+    let mut m = negative_values(Cli::command()).try_get_matches_from(args)?;
+    <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m)
+}
+
 /// For `run`/`create`: a `--` after the image, so that everything after it is the
 /// container's command even when it looks like one of our flags (`run IMG -c true`), as
 /// docker stops parsing flags at the image. For `history`: its `-H` is `--human`, as in

@@ -206,7 +206,13 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
     path.push_str(&filters_query(&a.filter)?);
     let list = c.get_json(&path)?;
     let items: Vec<Value> = list.as_array().cloned().unwrap_or_default();
-    if a.quiet && a.format.is_none() {
+    if a.quiet {
+        // docker ps: -q wins over any format, with a warning.
+        if a.format.as_deref().is_some_and(|f| !f.is_empty()) {
+            eprintln!(
+                "WARNING: Ignoring custom format, because both --format and --quiet are set."
+            );
+        }
         for x in &items {
             let id = st(x, "Id");
             println!(
@@ -370,42 +376,9 @@ pub fn wait(c: &Client, a: &NamesArgs) -> Result<()> {
     if failed { Err(Exit(1).into()) } else { Ok(()) }
 }
 
-/// `--since/--until` as the API wants them (unix seconds): a Go duration (`10m`, `1h30m`,
-/// `2.5s`) counts back from now, as docker's client computes it; a number or anything
-/// else is sent as it is.
-pub fn api_time(v: &str) -> Result<String> {
-    if v.parse::<f64>().is_ok() || !v.ends_with(['s', 'm', 'h']) {
-        return Ok(v.to_owned());
-    }
-    let mut secs = 0f64;
-    let mut num = String::new();
-    let mut chars = v.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if ch.is_ascii_digit() || ch == '.' {
-            num.push(ch);
-            continue;
-        }
-        let unit = match (ch, chars.peek()) {
-            ('m', Some('s')) => {
-                chars.next();
-                0.001
-            }
-            ('h', _) => 3600.0,
-            ('m', _) => 60.0,
-            ('s', _) => 1.0,
-            _ => return Err(anyhow!("invalid duration: {v}")),
-        };
-        let n: f64 = num.parse().map_err(|_| anyhow!("invalid duration: {v}"))?;
-        secs += n * unit;
-        num.clear();
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    // Whole seconds, as docker's GetTimestamp formats `reference.Add(-d).Unix()`: a
-    // fraction would move the bound by up to a second against docker's.
-    Ok(((now - secs).floor() as i64).to_string())
+/// A logs `--since`/`--until` value for the API, its error worded as docker's.
+fn flag_time(flag: &str, v: &str) -> Result<String> {
+    crate::timestamp::get_timestamp(v).map_err(|e| anyhow!("invalid value for {flag:?}: {e}"))
 }
 
 pub fn logs(c: &Client, a: &LogsArgs) -> Result<()> {
@@ -422,10 +395,10 @@ pub fn logs(c: &Client, a: &LogsArgs) -> Result<()> {
         enc(&a.tail)
     );
     if let Some(s) = &a.since {
-        path.push_str(&format!("&since={}", enc(&api_time(s)?)));
+        path.push_str(&format!("&since={}", enc(&flag_time("since", s)?)));
     }
     if let Some(u) = &a.until {
-        path.push_str(&format!("&until={}", enc(&api_time(u)?)));
+        path.push_str(&format!("&until={}", enc(&flag_time("until", u)?)));
     }
     let r = c.get(&path)?;
     let raw = tty
@@ -606,17 +579,6 @@ mod tests {
             format!("&filters={}", enc(r#"{"name":["a"],"status":["exited"]}"#))
         );
         assert!(filters_query(&["nonsense".into()]).is_err());
-    }
-
-    #[test]
-    fn relative_times_count_back_from_now() {
-        let now = format::now() as f64;
-        let t: f64 = api_time("1h30m").unwrap().parse().unwrap();
-        assert!((now - 5400.0 - t).abs() < 5.0);
-        // Whole seconds, as docker sends them for durations.
-        assert!(!api_time("1s").unwrap().contains('.'));
-        assert_eq!(api_time("1700000000").unwrap(), "1700000000");
-        assert!(api_time("3x5m").is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -163,7 +163,7 @@ fn from_container(c: &Client, a: &CpArgs, id: &str, src: &str, dest: &str) -> Re
                 (dest_path.to_path_buf(), false)
             }
         }
-        Some(_) if src_dir => bail!("cannot copy a directory to a file: {dest}"),
+        Some(_) if src_dir => bail!("cannot copy directory"),
         Some(_) => (dest_path.to_path_buf(), true),
         None => {
             if dest.ends_with('/') {
@@ -175,7 +175,10 @@ fn from_container(c: &Client, a: &CpArgs, id: &str, src: &str, dest: &str) -> Re
             if let Some(p) = p
                 && !p.is_dir()
             {
-                bail!("no such directory: {}", p.display());
+                bail!(
+                    "invalid output path: directory {:?} does not exist",
+                    p.display().to_string()
+                );
             }
             (dest_path.to_path_buf(), true)
         }
@@ -288,9 +291,10 @@ fn to_container(c: &Client, a: &CpArgs, src: &str, id: &str, dest: &str) -> Resu
         (buf, dest.to_owned())
     } else {
         let sp = Path::new(src);
-        let meta = std::fs::metadata(sp)
-            .map_err(|e| anyhow!("lstat {}: {}", src, io_text(&e)))
-            .with_context(|| format!("copying {src}"))?;
+        let meta = std::fs::metadata(sp).map_err(|e| {
+            let shown = missing_source(src, a.follow_link);
+            anyhow!("lstat {shown}: {}", io_text(&e))
+        })?;
         let contents_only = meta.is_dir() && (src.ends_with("/.") || src == ".");
         if dest_is_dir {
             let name = base_name(&std::fs::canonicalize(sp)?.to_string_lossy());
@@ -300,7 +304,7 @@ fn to_container(c: &Client, a: &CpArgs, src: &str, id: &str, dest: &str) -> Resu
             )
         } else {
             if dest_stat.is_some() && meta.is_dir() {
-                bail!("cannot copy a directory to a file: {id}:{dest}");
+                bail!("cannot copy directory");
             }
             if dest_stat.is_none() && dest.ends_with('/') {
                 bail!("destination \"{id}:{dest}\" must exist");
@@ -331,6 +335,35 @@ fn to_container(c: &Client, a: &CpArgs, src: &str, id: &str, dest: &str) -> Resu
     .bytes()?;
     done(a, n, &format!("{id}:{dest}"));
     Ok(())
+}
+
+/// The path docker names when a local source is missing: it makes the path absolute,
+/// resolves it (with -L) or its directory (without) component by component and reports
+/// the first that is missing, or the resolved directory joined to the base name by a `/`
+/// (so `/nonexistent` is reported as `//nonexistent`).
+fn missing_source(src: &str, follow: bool) -> String {
+    let abs = std::path::absolute(src).unwrap_or_else(|_| Path::new(src).to_path_buf());
+    let dir = if follow {
+        abs.as_path()
+    } else {
+        abs.parent().unwrap_or(Path::new("/"))
+    };
+    let mut acc = std::path::PathBuf::new();
+    for comp in dir.components() {
+        acc.push(comp);
+        if std::fs::symlink_metadata(&acc).is_err() {
+            return acc.display().to_string();
+        }
+    }
+    if follow {
+        return abs.display().to_string();
+    }
+    let base = abs
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let resolved = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    format!("{}/{base}", resolved.display())
 }
 
 #[cfg(test)]

@@ -28,9 +28,11 @@ pub fn to_value(j: &Json) -> Value {
     gotmpl::to_value(j).unwrap_or(Value::Nil)
 }
 
-/// A template value as Go's `json` function writes it: struct maps (see
-/// [`crate::gotypes`]) in their fields' order, other maps by sorted key.
-fn value_json(v: &Value, out: &mut String) {
+/// A template value as docker's `json` function writes it: struct maps (see
+/// [`crate::gotypes`]) in their fields' order, other maps by sorted key. Its encoder does
+/// not escape HTML; a list row's own MarshalJSON does (`escape`, set for what is in one).
+fn value_json(v: &Value, out: &mut String, escape: bool) {
+    let escape = escape || matches!(v, Value::Map(m) if matches!(shape_of(m), Some(Shape::Row)));
     match v {
         Value::Nil | Value::Function(_) => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -39,7 +41,7 @@ fn value_json(v: &Value, out: &mut String) {
         Value::Float(f) => out.push_str(&go_json(
             &serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
         )),
-        Value::String(x) => out.push_str(&go_str(x)),
+        Value::String(x) => out.push_str(&go_str(x, escape)),
         Value::List(l) if matches!(shape_of(l), Some(Shape::Nil | Shape::NilPtr)) => {
             out.push_str("null")
         }
@@ -50,7 +52,7 @@ fn value_json(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                value_json(x, out);
+                value_json(x, out, escape);
             }
             out.push(']');
         }
@@ -62,9 +64,9 @@ fn value_json(v: &Value, out: &mut String) {
                     out.push(',');
                 }
                 first = false;
-                out.push_str(&go_str(k));
+                out.push_str(&go_str(k, escape));
                 out.push(':');
-                value_json(x, out);
+                value_json(x, out, escape);
             };
             match shape_of(m) {
                 Some(Shape::Struct(fields)) => {
@@ -85,9 +87,16 @@ fn value_json(v: &Value, out: &mut String) {
     }
 }
 
-/// A JSON string literal as Go's encoder writes it.
-fn go_str(x: &str) -> String {
-    go_escape(serde_json::to_string(x).unwrap_or_default())
+/// A JSON string literal as Go's encoder writes it, HTML-escaped or not.
+fn go_str(x: &str, escape: bool) -> String {
+    let s = serde_json::to_string(x).unwrap_or_default();
+    if escape {
+        go_escape(s)
+    } else {
+        // (Go escapes these two whatever the HTML setting)
+        s.replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029")
+    }
 }
 
 /// Go's encoder escapes `<`, `>`, `&`, U+2028 and U+2029 (they only occur inside
@@ -114,7 +123,7 @@ fn arg(args: &[Value], i: usize) -> Result<&Value, TemplateError> {
 pub fn with_funcs(t: Template) -> Template {
     t.func("json", |a| {
         let mut out = String::new();
-        value_json(arg(a, 0)?, &mut out);
+        value_json(arg(a, 0)?, &mut out, false);
         Ok(str_val(out))
     })
     .func("join", |a| {
@@ -132,14 +141,7 @@ pub fn with_funcs(t: Template) -> Template {
     })
     .func("lower", |a| Ok(str_val(s(arg(a, 0)?).to_lowercase())))
     .func("upper", |a| Ok(str_val(s(arg(a, 0)?).to_uppercase())))
-    .func("title", |a| {
-        let x = s(arg(a, 0)?);
-        let mut c = x.chars();
-        Ok(str_val(match c.next() {
-            Some(f) => f.to_uppercase().chain(c).collect(),
-            None => String::new(),
-        }))
-    })
+    .func("title", |a| Ok(str_val(title(&s(arg(a, 0)?)))))
     .func("pad", |a| {
         let x = s(arg(a, 0)?);
         let l = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
@@ -151,6 +153,32 @@ pub fn with_funcs(t: Template) -> Template {
         let n = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
         Ok(str_val(x.chars().take(n).collect()))
     })
+}
+
+/// Go's strings.Title (docker's `title`): each letter that follows a separator in upper
+/// case, the rest as it is. Separators: ASCII other than letters, digits and `_`;
+/// Unicode spaces.
+fn title(x: &str) -> String {
+    let sep = |c: char| {
+        if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || c == '_')
+        } else if c.is_alphanumeric() {
+            false
+        } else {
+            c.is_whitespace()
+        }
+    };
+    let mut prev = ' ';
+    let mut out = String::with_capacity(x.len());
+    for c in x.chars() {
+        if sep(prev) {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        prev = c;
+    }
+    out
 }
 
 /// Docker's row method `.Label "key"` as a map lookup (gotmpl has no methods with
@@ -174,6 +202,13 @@ fn methods(src: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Whether `-q` lists only IDs (or names) given this `--format`: as in docker's images,
+/// history, network and volume lists, only with no format or the bare default `table`; a
+/// template of the user's own wins over `-q`.
+pub fn quiet_wins(quiet: bool, format: Option<&str>) -> bool {
+    quiet && matches!(format, None | Some("") | Some("table"))
 }
 
 /// A user's `--format` after docker's preprocessing.

@@ -515,6 +515,9 @@ pub enum Shape {
     NilPtr,
     /// A map with string keys and values of this type; nil (`null` to `json`) or not.
     Map(&'static str, bool),
+    /// A list command's row: one of the docker CLI's formatter contexts, whose
+    /// MarshalJSON goes through json.Marshal and so escapes `<`, `>` and `&`.
+    Row,
 }
 
 thread_local! {
@@ -585,17 +588,21 @@ pub fn with_typed<R>(data: &Json, root: Option<&str>, f: impl FnOnce(&Value) -> 
 /// object with methods: a `null` field stands for a nil pointer (`<nil>` when printed).
 pub fn with_row<R>(data: &Json, f: impl FnOnce(&Value) -> R) -> R {
     let v = match data {
-        Json::Object(o) => Value::Map(Arc::new(
-            o.iter()
-                .map(|(k, x)| {
-                    let v = match x {
-                        Json::Null => nil_ptr(),
-                        x => crate::format::to_value(x),
-                    };
-                    (Arc::from(k.as_str()), v)
-                })
-                .collect(),
-        )),
+        Json::Object(o) => {
+            let m = Arc::new(
+                o.iter()
+                    .map(|(k, x)| {
+                        let v = match x {
+                            Json::Null => nil_ptr(),
+                            x => crate::format::to_value(x),
+                        };
+                        (Arc::from(k.as_str()), v)
+                    })
+                    .collect(),
+            );
+            remember(&m, Shape::Row);
+            Value::Map(m)
+        }
         other => crate::format::to_value(other),
     };
     let out = f(&v);

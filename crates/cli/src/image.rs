@@ -37,16 +37,6 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
     let list = c.get_json(&path)?;
     let items = list.as_array().cloned().unwrap_or_default();
     let trunc = !a.no_trunc;
-    if a.quiet && a.format.is_none() {
-        let mut seen = std::collections::HashSet::new();
-        for i in &items {
-            let id = short_id(i.get("Id").and_then(Value::as_str).unwrap_or(""), trunc);
-            if seen.insert(id.clone()) {
-                println!("{id}");
-            }
-        }
-        return Ok(());
-    }
     let mut rows = Vec::new();
     for i in &items {
         let id = short_id(i.get("Id").and_then(Value::as_str).unwrap_or(""), trunc);
@@ -100,6 +90,13 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
                 "VirtualSize": virtual_size,
             }));
         }
+    }
+    if format::quiet_wins(a.quiet, a.format.as_deref()) {
+        // One ID per row (per repository:tag), repeated as docker repeats it.
+        for r in &rows {
+            println!("{}", r["ID"].as_str().unwrap_or(""));
+        }
+        return Ok(());
     }
     let default = if a.digests {
         "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"

@@ -84,7 +84,11 @@ pub fn rmi(c: &Client, a: &RmiArgs) -> Result<()> {
                 }
             }
             Err(e) => {
-                failed = true;
+                // With -f a missing image is reported but is no failure, as in docker.
+                let missing = e
+                    .downcast_ref::<crate::client::DaemonError>()
+                    .is_some_and(|d| d.status == 404);
+                failed |= !(a.force && missing);
                 eprintln!("{e}");
             }
         }
@@ -219,7 +223,7 @@ pub fn history(c: &Client, a: &HistoryArgs) -> Result<()> {
         "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
         "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT",
     });
-    let fmt = if a.quiet && a.format.is_none() {
+    let fmt = if crate::format::quiet_wins(a.quiet, a.format.as_deref()) {
         Some("{{.ID}}")
     } else {
         a.format.as_deref()

@@ -18,17 +18,17 @@ mod image;
 mod imgops;
 mod network;
 mod ops;
+mod request;
 mod run;
 mod runflags;
 mod stats;
 mod stream;
 mod system;
+mod timestamp;
 mod tmpl;
 mod tty;
 mod usage;
 mod volume;
-
-use clap::Parser;
 
 use crate::args::{NetworkCmd, SystemCmd, VolumeCmd};
 use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd};
@@ -55,7 +55,7 @@ fn main() {
     }
     let parsed = match cli::fast_parse(std::env::args_os().skip(1)) {
         Some(c) => Ok(c),
-        None => Cli::try_parse_from(cli::end_run_flags_at_image(std::env::args_os().collect())),
+        None => cli::parse(cli::end_run_flags_at_image(std::env::args_os().collect())),
     };
     let cli = match parsed {
         Ok(c) => c,

@@ -70,7 +70,7 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
             id.chars().take(12).collect()
         }
     };
-    if a.quiet && a.format.is_none() {
+    if format::quiet_wins(a.quiet, a.format.as_deref()) {
         for x in &nets {
             println!("{}", id(x));
         }
@@ -99,14 +99,12 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
         "IPv6": "IPV6", "IPv4": "IPV4", "Internal": "INTERNAL", "Labels": "LABELS",
         "CreatedAt": "CREATED",
     });
-    let fmt = if a.quiet {
-        Some("{{.ID}}")
-    } else {
-        a.format.as_deref()
-    };
-    Format::new(fmt, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")
-        .go_type("*network.networkContext")
-        .render(&rows, &headers)
+    Format::new(
+        a.format.as_deref(),
+        "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+    )
+    .go_type("*network.networkContext")
+    .render(&rows, &headers)
 }
 
 pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {
@@ -190,54 +188,6 @@ pub fn prune(c: &Client, a: &PruneArgs) -> Result<()> {
     }
     print!("{}", prune_networks(c, &a.filter)?);
     Ok(())
-}
-
-/// Days since the epoch for a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// docker's GetTimestamp: a Go duration counts back from now, an RFC 3339 date (or a bare
-/// date) becomes unix seconds, anything else (unix seconds) goes as it is.
-pub fn timestamp(v: &str) -> Result<String> {
-    let b = v.as_bytes();
-    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' {
-        let num = |r: std::ops::Range<usize>| -> Result<i64> {
-            v.get(r)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| anyhow!("invalid timestamp: {v}"))
-        };
-        let days = days_from_civil(num(0..4)?, num(5..7)?, num(8..10)?);
-        let mut secs = days * 86400;
-        let mut frac = String::new();
-        if b.len() >= 19 && (b[10] == b'T' || b[10] == b' ') {
-            secs += num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
-            let mut rest = &v[19..];
-            if let Some(r) = rest.strip_prefix('.') {
-                let end = r.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(r.len());
-                frac = r[..end].to_owned();
-                rest = &r[end..];
-            }
-            if let Some(off) = rest.strip_prefix(['+', '-']) {
-                let sign = if rest.starts_with('-') { -1 } else { 1 };
-                let (h, m) = off.split_once(':').unwrap_or((off, "0"));
-                let o = h.parse::<i64>().unwrap_or(0) * 3600 + m.parse::<i64>().unwrap_or(0) * 60;
-                secs -= sign * o;
-            }
-        }
-        return Ok(if frac.is_empty() {
-            secs.to_string()
-        } else {
-            format!("{secs}.{frac}")
-        });
-    }
-    crate::container::api_time(v)
 }
 
 /// Go's RFC3339NanoFixed in local time.
@@ -341,10 +291,16 @@ fn event_ctx(v: &Value) -> Value {
 pub fn events(c: &Client, a: &EventsArgs) -> Result<()> {
     let mut q = Vec::new();
     if let Some(s) = &a.since {
-        q.push(format!("since={}", enc(&timestamp(s)?)));
+        q.push(format!(
+            "since={}",
+            enc(&crate::timestamp::get_timestamp(s)?)
+        ));
     }
     if let Some(u) = &a.until {
-        q.push(format!("until={}", enc(&timestamp(u)?)));
+        q.push(format!(
+            "until={}",
+            enc(&crate::timestamp::get_timestamp(u)?)
+        ));
     }
     let f = filters_query(&a.filter)?;
     if !f.is_empty() {
@@ -401,17 +357,6 @@ pub fn events(c: &Client, a: &EventsArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_become_unix_seconds() {
-        assert_eq!(timestamp("1970-01-02").unwrap(), "86400");
-        assert_eq!(timestamp("2026-11-18T11:06:40Z").unwrap(), "1795000000");
-        assert_eq!(
-            timestamp("2026-11-18T12:06:40.5+01:00").unwrap(),
-            "1795000000.5"
-        );
-        assert_eq!(timestamp("1700000000").unwrap(), "1700000000");
-    }
 
     #[test]
     fn events_print_like_docker() {

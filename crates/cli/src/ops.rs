@@ -133,15 +133,13 @@ pub fn commit(c: &Client, a: &CommitArgs) -> Result<()> {
 }
 
 pub fn rename(c: &Client, a: &RenameArgs) -> Result<()> {
-    if a.new_name.trim().is_empty() {
-        bail!("Neither old nor new names may be empty");
+    // As docker: both names trimmed, and neither may be empty.
+    let (old, new) = (a.container.trim(), a.new_name.trim());
+    if old.is_empty() || new.is_empty() {
+        bail!("Error: Neither old nor new names may be empty");
     }
     let r = c.post(
-        &format!(
-            "/containers/{}/rename?name={}",
-            enc(&a.container),
-            enc(&a.new_name)
-        ),
+        &format!("/containers/{}/rename?name={}", enc(old), enc(new)),
         None,
     );
     if let Err(e) = r.and_then(|r| r.bytes()) {

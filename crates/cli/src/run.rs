@@ -93,7 +93,7 @@ fn restart_policy(s: &str) -> Result<Value> {
         None => (s, 0),
     };
     // The daemon judges the policy (its message is the one docker users see).
-    Ok(json!({"Name": if name == "no" { "" } else { name }, "MaximumRetryCount": count}))
+    Ok(json!({"Name": name, "MaximumRetryCount": count}))
 }
 
 fn env_list(flags: &[String], files: &[String]) -> Result<Vec<String>> {
@@ -242,7 +242,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     if let Some(n) = net {
         o.insert("NetworkingConfig".into(), n);
     }
-    Ok(cfg)
+    Ok(crate::request::docker_shape(cfg))
 }
 
 fn is_no_such_image(e: &anyhow::Error) -> bool {
@@ -780,7 +780,8 @@ mod tests {
             restart_policy("on-failure:3").unwrap()["MaximumRetryCount"],
             3
         );
-        assert_eq!(restart_policy("no").unwrap()["Name"], "");
+        // Sent as docker sends it (the daemon keeps it, inspect shows it).
+        assert_eq!(restart_policy("no").unwrap()["Name"], "no");
         assert!(restart_policy("on-failure:x").is_err());
     }
 

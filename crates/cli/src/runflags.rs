@@ -442,7 +442,11 @@ pub fn apply(
                 if l.is_empty() || l.starts_with('#') {
                     continue;
                 }
-                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                // A line without `=` is no label (docker looks such lines up only for
+                // --env-file).
+                let Some((k, v)) = l.split_once('=') else {
+                    continue;
+                };
                 // Flags given with -l win over the file.
                 if labels.get(k).is_none() {
                     labels[k] = json!(v);

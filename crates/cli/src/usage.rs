@@ -111,24 +111,7 @@ const GLOBAL_VALUED: &[&str] = &[
 /// The docker command path of `args` (binary first): what docker prints (`container
 /// ls`) and the key of its [`USAGE`] entry.
 fn command_path(args: &[String]) -> Option<(String, &'static str, &'static Arity)> {
-    let mut words = Vec::new();
-    let mut it = args.iter().skip(1);
-    while let Some(a) = it.next() {
-        if a.starts_with('-') {
-            if words.is_empty() && GLOBAL_VALUED.contains(&a.as_str()) {
-                it.next();
-            }
-            continue;
-        }
-        words.push(a.as_str());
-        let group = matches!(
-            words[0],
-            "container" | "image" | "volume" | "network" | "system"
-        );
-        if !group || words.len() == 2 {
-            break;
-        }
-    }
+    let words = command_words(args);
     fn alias(w: &str) -> &str {
         match w {
             "list" => "ls",
@@ -215,8 +198,81 @@ pub fn flag_error_text(msg: &str, args: &[String]) -> Option<String> {
     ))
 }
 
+/// The words of the command line that name commands (global flags and their values
+/// skipped), up to the first word that is not a known command group.
+fn command_words(args: &[String]) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a.starts_with('-') {
+            if words.is_empty() && GLOBAL_VALUED.contains(&a.as_str()) {
+                it.next();
+            }
+            continue;
+        }
+        words.push(a.as_str());
+        if !matches!(
+            words[0],
+            "container" | "image" | "volume" | "network" | "system"
+        ) || words.len() == 2
+        {
+            break;
+        }
+    }
+    words
+}
+
+/// An unknown command as docker reports it (exit 1): `docker: unknown command: docker
+/// foo`, with the group's usage line when it was a group's subcommand; a missing
+/// subcommand shows the help on stderr and exits 0, as `docker` and `docker volume` do.
+fn command_error(e: &clap::Error, args: &[String]) -> Option<(String, i32)> {
+    use clap::error::ErrorKind;
+    let bin = args
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
+        .unwrap_or_else(|| "berth".into());
+    let words = command_words(args);
+    match e.kind() {
+        ErrorKind::InvalidSubcommand => {
+            let path = format!("{bin} {}", words.join(" "));
+            let usage = match words.as_slice() {
+                [_] => String::new(),
+                ["volume", _] => format!("\n\nUsage:  {bin} volume COMMAND"),
+                [group, _] => format!("\n\nUsage:  {bin} {group}"),
+                _ => return None,
+            };
+            let help = match words.as_slice() {
+                [group, _] => format!("{bin} {group}"),
+                _ => bin.clone(),
+            };
+            Some((
+                format!(
+                    "{bin}: unknown command: {path}{usage}\n\nRun '{help} --help' for more information"
+                ),
+                1,
+            ))
+        }
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command().bin_name(&bin);
+            cmd.build();
+            let mut sub = cmd;
+            for w in &words {
+                let Some(next) = sub.find_subcommand(w).cloned() else {
+                    break;
+                };
+                sub = next;
+            }
+            Some((sub.render_help().to_string(), 0))
+        }
+        _ => None,
+    }
+}
+
 pub fn docker_usage_error(e: &clap::Error, args: &[String]) -> Option<(String, i32)> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if let Some(r) = command_error(e, args) {
+        return Some(r);
+    }
     let (path, usage, arity) = invoked(args)?;
     let bin = path.split(' ').next().unwrap_or("berth").to_owned();
     let usage_line = format!("{path} {usage}");

@@ -63,7 +63,7 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
         .cloned()
         .unwrap_or_default();
     vols.sort_by_key(|x| st(x, "Name"));
-    if a.quiet && a.format.is_none() {
+    if format::quiet_wins(a.quiet, a.format.as_deref()) {
         for x in &vols {
             println!("{}", st(x, "Name"));
         }
@@ -97,12 +97,7 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
         "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
         "Availability": "AVAILABILITY", "Status": "STATUS",
     });
-    let fmt = if a.quiet {
-        Some("{{.Name}}")
-    } else {
-        a.format.as_deref()
-    };
-    Format::new(fmt, "table {{.Driver}}\t{{.Name}}")
+    Format::new(a.format.as_deref(), "table {{.Driver}}\t{{.Name}}")
         .go_type("*formatter.volumeContext")
         .render(&rows, &headers)
 }

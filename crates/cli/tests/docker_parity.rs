@@ -562,7 +562,25 @@ fn run_flags_reach_the_daemon_as_docker_sends_them() {
              {{.Config.ExposedPorts}} {{.Config.Volumes}} {{.Config.StopSignal}} {{.Config.Hostname}} \
              {{.Config.OpenStdin}} {{.Config.Tty}} {{.Config.AttachStdin}} {{.Config.AttachStdout}}";
     assert_eq!(d.inspect("fb", t), d.inspect("fd", t));
-    d.bok(&["rm", "fb", "fd"]);
+    // The whole documents, docker's zero values and nil lists included (the daemon keeps
+    // what it is sent): with these flags and with none (`RestartPolicy.Name` "no",
+    // `MemorySwappiness` -1, `Binds` null, `Dns` []).
+    d.bok(&["create", "--name", "nb", "--hostname", "h", IMG, "true"]);
+    d.ok(&["create", "--name", "nd", "--hostname", "h", IMG, "true"]);
+    for t in ["{{json .HostConfig}}", "{{json .Config}}"] {
+        assert_eq!(d.inspect("fb", t), d.inspect("fd", t), "{t}");
+        assert_eq!(d.inspect("nb", t), d.inspect("nd", t), "{t}");
+    }
+    assert_eq!(d.inspect("nb", "{{.HostConfig.RestartPolicy.Name}}"), "no");
+    // A label file's lines without `=` are no labels.
+    let lf = d.dir.path().join("labels");
+    std::fs::write(&lf, "l1=a\nl2\n# c\n\n l3=b c\n").unwrap();
+    let lf = lf.to_str().unwrap();
+    d.bok(&["create", "--name", "lb", "--label-file", lf, IMG, "true"]);
+    d.ok(&["create", "--name", "ld", "--label-file", lf, IMG, "true"]);
+    let t = "{{json .Config.Labels}}";
+    assert_eq!(d.inspect("lb", t), d.inspect("ld", t));
+    d.bok(&["rm", "fb", "fd", "nb", "nd", "lb", "ld"]);
 }
 
 #[test]
@@ -654,7 +672,7 @@ fn daemon_runs_berthd_in_the_foreground() {
 }
 
 #[test]
-fn logs_since_and_until_take_relative_times() {
+fn logs_since_and_until_take_relative_times_and_dates() {
     prereqs!();
     let d = Daemon::start();
     d.bok(&[
@@ -674,6 +692,32 @@ fn logs_since_and_until_take_relative_times() {
     assert_eq!(d.bok(&["logs", "--since", "4s", "lg"]), "late");
     assert_eq!(d.bok(&["logs", "--until", "4s", "lg"]), "early");
     assert_eq!(d.ok(&["logs", "--since", "4s", "lg"]), "late");
+    // Dates and RFC 3339 times (docker's GetTimestamp), and its errors.
+    for v in [
+        "2999-01-01",
+        "2000-01-01",
+        "2999-01-01T10:00",
+        "2000-01-01T10:00:00Z",
+        "2999-01-01T10:00:00.5+01:00",
+        "2000-01-01Z",
+        "bogus",
+        "2020-13-01",
+        "2020-01-0x",
+        "2020-01-01Tab",
+        "-5",
+        "5m3",
+        "2020-01-01T10:00:00+0100",
+    ] {
+        for flag in ["--since", "--until"] {
+            let args = ["logs", flag, v, "lg"];
+            let (ours, theirs) = (d.berth(&args), d.docker(&args));
+            assert_eq!(stdout(&ours), stdout(&theirs), "{args:?}");
+            assert_eq!(stderr(&ours), stderr(&theirs), "{args:?}");
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+        }
+    }
+    let args = ["events", "--since", "bogus", "--until", "1s"];
+    assert_eq!(stderr(&d.berth(&args)), stderr(&d.docker(&args)));
     d.bok(&["rm", "-f", "lg"]);
 }
 

@@ -446,8 +446,36 @@ fn usage_and_error_messages_match_docker() {
         &["load", "-i", "/nonexistent"],
         &["inspect", "--type", "bogus", "ue1"],
         &["images", "--tree"],
+        // Unknown commands: docker's words, exit 1.
+        &["bogus"],
+        &["bogus", "ps"],
+        &["container", "bogus"],
+        &["image", "bogus"],
+        &["volume", "bogus"],
+        &["network", "bogus"],
+        &["system", "bogus"],
+        // Negative numbers are values, not flags.
+        &["ps", "-a", "-n", "-1", "--format", "{{.Names}}"],
+        &["logs", "--tail", "-1", "ue1"],
+        &["logs", "-n", "-1", "ue1"],
+        &["stop", "-t", "-1", "nonexistent"],
+        // -f makes a missing image no failure (still reported); empty names after trim.
+        &["rmi", "-f", "nonexistent"],
+        &["rename", "ue1", " "],
+        &["rename", "", "x"],
+        // cp's own checks of local paths.
+        &["cp", "/nonexistent", "ue1:/tmp"],
+        &["cp", "/nonexistent/x", "ue1:/tmp"],
+        &["cp", "-L", "/nonexistent/x", "ue1:/tmp"],
+        &["cp", "nonexistent-relative", "ue1:/tmp"],
+        &["cp", "ue1:/etc/passwd", "/nonexistent/dir/x"],
+        &["cp", "ue1:/etc", "/etc/hostname"],
     ] {
         same_named(&d, args);
+    }
+    // A group without its subcommand shows its help (on stderr) and succeeds.
+    for args in [&[][..], &["container"], &["volume"]] {
+        assert_eq!(d.berth(args).status.code(), d.docker(args).status.code());
     }
     d.ok(&["volume", "create", "uev1"]);
     d.ok(&["network", "create", "uen1"]);
@@ -456,4 +484,77 @@ fn usage_and_error_messages_match_docker() {
         &["inspect", "--format", "{{.Name}}", "uev1", "uen1", "ue1"],
     );
     same_named(&d, &["inspect", "--type", "volume", "uev1"]);
+}
+
+#[test]
+fn quiet_with_format_matches_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    // Two tags of one image: `images -q` prints its ID once per row, as docker does.
+    d.ok(&["tag", IMG, "qf:two"]);
+    d.ok(&["create", "--name", "qf1", "--network", "none", IMG, "true"]);
+    d.ok(&["volume", "create", "qfv"]);
+    same_all(&d, &["images", "-q"]);
+    same_all(&d, &["image", "ls", "-q", "--no-trunc"]);
+    for f in ["{{.ID}}", "table {{.ID}}", "table", "json", ""] {
+        // ps: -q wins, with docker's warning; the other lists: a template wins.
+        same_all(&d, &["ps", "-a", "-q", "--format", f]);
+        // (`json` of an image shows its age, which may tick between the two runs)
+        if f != "json" {
+            same_all(&d, &["images", "-q", "--format", f]);
+            same_all(&d, &["history", "-q", "--format", f, IMG]);
+        }
+        same_all(&d, &["network", "ls", "-q", "--format", f]);
+        same_all(&d, &["volume", "ls", "-q", "--format", f]);
+    }
+    same_all(
+        &d,
+        &["volume", "ls", "-q", "--format", "{{.Name}}:{{.Driver}}"],
+    );
+}
+
+#[test]
+fn json_escapes_html_only_in_list_rows_and_title_capitalizes_words() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "create",
+        "--name",
+        "jh1",
+        "--network",
+        "none",
+        "-l",
+        "x=<a&b>",
+        IMG,
+        "sh",
+        "-c",
+        "echo \"<&>\" >&2",
+    ]);
+    // docker's `json` leaves `<`, `>`, `&` as they are; a list row's own JSON escapes them.
+    for f in [
+        "{{json .Args}}",
+        "{{json .Config.Labels}}",
+        "{{json .Config}}",
+    ] {
+        same(&d, &["inspect", "-f", f, "jh1"]);
+    }
+    same(
+        &d,
+        &["ps", "-a", "--format", "{{json .Labels}} {{json .Command}}"],
+    );
+    let clock = ["RunningFor", "Status", "CreatedAt"];
+    let row = |out: String| -> Vec<String> { out.lines().map(|l| without(l, &clock)).collect() };
+    for f in ["json", "{{json .}}"] {
+        let args = ["ps", "-a", "--format", f];
+        assert_eq!(row(d.bok(&args)), row(d.ok(&args)), "{f}");
+    }
+    same(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{title \"hello-world foo_bar x.y 3a it's ÉCOLE école\"}}",
+            "jh1",
+        ],
+    );
 }
