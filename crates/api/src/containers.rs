@@ -33,6 +33,47 @@ fn int(q: &HashMap<String, String>, k: &str) -> ApiResult<Option<i64>> {
     }
 }
 
+/// The filters each listing and prune takes, as dockerd accepts them: any other is a 400
+/// (`invalid filter 'k'`).
+pub mod accepted {
+    pub const CONTAINERS: &[&str] = &[
+        "ancestor",
+        "before",
+        "exited",
+        "id",
+        "isolation",
+        "label",
+        "name",
+        "status",
+        "health",
+        "since",
+        "volume",
+        "network",
+        "is-task",
+        "publish",
+        "expose",
+    ];
+    pub const CONTAINER_PRUNE: &[&str] = &["label", "label!", "until"];
+    pub const IMAGES: &[&str] = &["dangling", "label", "before", "since", "reference", "until"];
+    pub const IMAGE_PRUNE: &[&str] = &["dangling", "label", "label!", "until"];
+    pub const VOLUMES: &[&str] = &["dangling", "name", "driver", "label"];
+    pub const VOLUME_PRUNE: &[&str] = &["label", "label!", "all"];
+    pub const NETWORKS: &[&str] = &["dangling", "driver", "id", "label", "name", "scope", "type"];
+    pub const NETWORK_PRUNE: &[&str] = &["label", "label!", "until"];
+}
+
+/// [`filters`], refusing keys not in `accepted` as dockerd does.
+pub fn filters_of(
+    q: &HashMap<String, String>,
+    accepted: &[&str],
+) -> ApiResult<HashMap<String, Vec<String>>> {
+    let f = filters(q)?;
+    if let Some(k) = f.keys().find(|k| !accepted.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+    }
+    Ok(f)
+}
+
 /// Parses `filters` JSON: `{"k":["v"]}` or the older `{"k":{"v":true}}`.
 pub fn filters(q: &HashMap<String, String>) -> ApiResult<HashMap<String, Vec<String>>> {
     let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else {
@@ -73,7 +114,7 @@ pub async fn create(State(e): State<Arc<Engine>>, Query(q): Q, body: Bytes) -> A
 pub async fn list(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<Value>> {
     let all = flag(&q, "all");
     let limit = int(&q, "limit")?.filter(|n| *n > 0).map(|n| n as usize);
-    let f = filters(&q)?;
+    let f = filters_of(&q, accepted::CONTAINERS)?;
     let list = e.list(all || limit.is_some(), None, &f)?;
     Ok(Json(json!(crate::containers_more::list_extra(
         &e, &q, list, limit

@@ -14,7 +14,7 @@ use berth_engine::Engine;
 use berth_engine::archive::{ChanWriter, ExtractOptions};
 use serde_json::{Value, json};
 
-use crate::containers::{Q, filters, flag};
+use crate::containers::{Q, accepted, filters, filters_of, flag};
 use crate::error::{ApiError, ApiResult};
 
 fn body_of(rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>) -> Body {
@@ -129,7 +129,7 @@ pub async fn rename(
 
 /// `POST /containers/prune`.
 pub async fn prune(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<Value>> {
-    let f = filters(&q)?;
+    let f = filters_of(&q, accepted::CONTAINER_PRUNE)?;
     let (ids, reclaimed) = e.prune_containers(&f).await?;
     Ok(Json(json!({
         "ContainersDeleted": if ids.is_empty() { Value::Null } else { json!(ids) },

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use crate::containers::{filters, flag};
+use crate::containers::{accepted, filters_of, flag};
 use crate::error::{ApiError, ApiResult};
 
 fn line(v: Value) -> Bytes {
@@ -466,7 +466,7 @@ pub async fn list(
     State(e): State<Arc<Engine>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let f = filters(&q)?;
+    let f = filters_of(&q, accepted::IMAGES)?;
     let l = e.image_list(&f, flag(&q, "all"))?;
     let shared = flag(&q, "shared-size").then(|| shared_sizes(&e));
     let out: Vec<Value> = l
@@ -627,7 +627,7 @@ fn actions_json(actions: &[RemoveAction]) -> Value {
 }
 
 async fn prune(e: Arc<Engine>, q: &HashMap<String, String>) -> ApiResult<Response> {
-    let f = filters(q)?;
+    let f = filters_of(q, accepted::IMAGE_PRUNE)?;
     let (actions, freed) = e.image_prune(&f).await?;
     Ok(
         Json(json!({ "ImagesDeleted": actions_json(&actions), "SpaceReclaimed": freed }))

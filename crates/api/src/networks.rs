@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use berth_engine::Engine;
 use serde_json::{Value, json};
 
-use crate::containers::{Q, filters};
+use crate::containers::{Q, accepted, filters_of};
 use crate::error::{ApiError, ApiResult};
 
 fn body_json(body: &Bytes) -> ApiResult<Value> {
@@ -21,7 +21,9 @@ fn body_json(body: &Bytes) -> ApiResult<Value> {
 }
 
 pub async fn list(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(e.network_list(&filters(&q)?)?)))
+    Ok(Json(json!(
+        e.network_list(&filters_of(&q, accepted::NETWORKS)?)?
+    )))
 }
 
 pub async fn inspect(
@@ -76,6 +78,8 @@ pub async fn disconnect(
 }
 
 pub async fn prune(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<Value>> {
-    let names = e.network_prune(&filters(&q)?).await?;
+    let names = e
+        .network_prune(&filters_of(&q, accepted::NETWORK_PRUNE)?)
+        .await?;
     Ok(Json(json!({ "NetworksDeleted": names })))
 }

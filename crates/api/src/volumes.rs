@@ -12,7 +12,7 @@ use berth_engine::Engine;
 use berth_engine::volumes::CreateVolume;
 use serde_json::{Value, json};
 
-use crate::containers::{filters, flag};
+use crate::containers::{accepted, filters_of, flag};
 use crate::error::{ApiError, ApiResult};
 
 type Q = Query<HashMap<String, String>>;
@@ -33,7 +33,7 @@ pub async fn create(
 
 /// `GET /volumes`.
 pub async fn list(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<Value>> {
-    let f = filters(&q)?;
+    let f = filters_of(&q, accepted::VOLUMES)?;
     Ok(Json(
         json!({ "Volumes": e.volume_list(&f)?, "Warnings": [] }),
     ))
@@ -64,7 +64,7 @@ pub async fn prune(
     version: Option<axum::Extension<crate::version::RequestVersion>>,
     Query(q): Q,
 ) -> ApiResult<Json<Value>> {
-    let mut f = filters(&q)?;
+    let mut f = filters_of(&q, accepted::VOLUME_PRUNE)?;
     if version.is_some_and(|v| v.0.0 < 42) {
         f.insert("all".into(), vec!["true".into()]);
     }

@@ -1359,3 +1359,77 @@ fn attach_stream_outlives_a_berthd_restart() {
     assert_eq!(stderr(&logs), "err early\nerr while-down\nerr after\n");
     d.ok(&["rm", "-f", "live"]);
 }
+
+/// Requests dockerd refuses before doing anything are refused the same way: an unknown
+/// filter key (400 `invalid filter`), a relative working directory (400 at create).
+#[test]
+fn unknown_filters_and_relative_workdirs_are_refused_as_dockerd_does() {
+    prereqs!();
+    let d = Daemon::start();
+    for args in [
+        &["ps", "--filter", "bogus=1"][..],
+        &["images", "--filter", "bogus=1"],
+        &["volume", "ls", "--filter", "bogus=1"],
+        &["network", "ls", "--filter", "bogus=1"],
+        &["container", "prune", "-f", "--filter", "bogus=1"],
+        &["image", "prune", "-f", "--filter", "bogus=1"],
+        &["network", "prune", "-f", "--filter", "bogus=1"],
+    ] {
+        let out = d.docker(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&out).trim(),
+            "Error response from daemon: invalid filter 'bogus'",
+            "{args:?}"
+        );
+    }
+    // The filters each one does take still work.
+    for args in [
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            "label=x",
+            "--filter",
+            "status=exited",
+        ][..],
+        &[
+            "images",
+            "--filter",
+            "dangling=true",
+            "--filter",
+            "reference=x",
+        ],
+        &[
+            "volume",
+            "ls",
+            "--filter",
+            "dangling=true",
+            "--filter",
+            "driver=local",
+        ],
+        &[
+            "network",
+            "ls",
+            "--filter",
+            "driver=bridge",
+            "--filter",
+            "scope=local",
+        ],
+        &["container", "prune", "-f", "--filter", "until=1h"],
+        &["volume", "prune", "-f", "--filter", "label=x"],
+    ] {
+        let out = d.docker(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let out = d.docker(&["run", "--rm", "-w", "rel", "--network", "none", IMG, "pwd"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(
+            "Error response from daemon: the working directory 'rel' is invalid, it needs to be an absolute path"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "nothing was created");
+}

@@ -213,6 +213,12 @@ impl Engine {
                 )));
             }
         }
+        if !config.working_dir.is_empty() && !config.working_dir.starts_with('/') {
+            return Err(EngineError::InvalidArgument(format!(
+                "the working directory '{}' is invalid, it needs to be an absolute path",
+                config.working_dir
+            )));
+        }
         if config.image.is_empty() {
             return Err(EngineError::InvalidArgument("no image specified".into()));
         }
