@@ -25,6 +25,11 @@ pub struct FileConfig {
     pub bridge: Option<String>,
     /// Default bridge gateway/prefix (dockerd's `--bip`), e.g. `172.17.0.1/16`.
     pub bip: Option<String>,
+    /// IPv6 on the default bridge network (dockerd's `--ipv6`), default false.
+    pub ipv6: Option<bool>,
+    /// The default bridge network's IPv6 subnet (dockerd's `--fixed-cidr-v6`), e.g.
+    /// `fd00:1::/64`.
+    pub fixed_cidr_v6: Option<String>,
     /// Enable net.ipv4.ip_forward at start (dockerd's `--ip-forward`), default true.
     pub ip_forward: Option<bool>,
     /// Suffix of berth's iptables chain names, for several daemons on one host.
@@ -68,5 +73,9 @@ mod tests {
         assert_eq!(c.data_root.as_deref(), Some(Path::new("/x")));
         assert_eq!(c.log_opts.unwrap().max_file, Some(3));
         assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+        let c: FileConfig =
+            toml::from_str("ipv6 = true\nfixed-cidr-v6 = \"fd00:1::/64\"\n").unwrap();
+        assert_eq!(c.ipv6, Some(true));
+        assert_eq!(c.fixed_cidr_v6.as_deref(), Some("fd00:1::/64"));
     }
 }

@@ -44,6 +44,12 @@ struct Args {
     /// Bridge interface of the default network (default berth0).
     #[arg(short = 'b', long)]
     bridge: Option<String>,
+    /// IPv6 on the default bridge network (`--ipv6=false` overrides the config file).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    ipv6: Option<bool>,
+    /// IPv6 subnet of the default bridge network (e.g. fd00:1::/64; with --ipv6).
+    #[arg(long)]
+    fixed_cidr_v6: Option<String>,
 }
 
 /// berth-init, statically linked by build.rs.
@@ -162,6 +168,19 @@ fn main() -> Result<()> {
         None => bail!("no host to listen on"),
     };
 
+    let mut netcfg = berth_engine::network::NetConfig::default();
+    if let Some(b) = args.bridge.clone().or(file.bridge.clone()) {
+        netcfg.bridge = b;
+    }
+    netcfg.bip = args.bip.clone().or(file.bip.clone());
+    netcfg.ipv6 = args.ipv6.or(file.ipv6).unwrap_or(false);
+    netcfg.fixed_cidr_v6 = args.fixed_cidr_v6.clone().or(file.fixed_cidr_v6.clone());
+    netcfg.ip_forward = file.ip_forward.unwrap_or(true);
+    netcfg.chain_suffix = file.iptables_chain_suffix.clone().unwrap_or_default();
+    // Before anything is written: a bad --bip/--fixed-cidr-v6 stops berthd here, as
+    // dockerd's configuration check stops dockerd.
+    netcfg.validate()?;
+
     let mut cfg = EngineConfig::new(data_root.clone(), exec_root.clone());
     cfg.shim_binary = file
         .shim_binary
@@ -187,13 +206,6 @@ fn main() -> Result<()> {
         }
     }
     let group = args.group.clone().or(file.group.clone());
-    let mut netcfg = berth_engine::network::NetConfig::default();
-    if let Some(b) = args.bridge.clone().or(file.bridge.clone()) {
-        netcfg.bridge = b;
-    }
-    netcfg.bip = args.bip.clone().or(file.bip.clone());
-    netcfg.ip_forward = file.ip_forward.unwrap_or(true);
-    netcfg.chain_suffix = file.iptables_chain_suffix.clone().unwrap_or_default();
 
     if file.cgroup_favordynmods == Some(true) {
         match berth_cgroups::tuning::enable_favordynmods() {

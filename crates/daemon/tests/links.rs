@@ -60,12 +60,9 @@ fn links_on_the_default_bridge_give_hosts_entries_and_docker_env() {
         r#"["/other:/me2/al"]"#
     );
     // A missing target is refused at create (400, dockerd's words), a stopped one at start.
-    let out = d.docker(&["create", "--link", "nope:x", IMG, "true"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("could not get container for nope: No such container: nope"),
-        "{}",
-        stderr(&out)
+    d.fails(
+        &["create", "--link", "nope:x", IMG, "true"],
+        "could not get container for nope: No such container: nope",
     );
     let status = api_post_status(
         &d,
@@ -74,12 +71,9 @@ fn links_on_the_default_bridge_give_hosts_entries_and_docker_env() {
     );
     assert_eq!(status, 400);
     d.ok(&["stop", "-t", "0", "other"]);
-    let out = d.docker(&["start", "me2"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("Cannot link to a non running container: /other AS /me2/al"),
-        "{}",
-        stderr(&out)
+    d.fails(
+        &["start", "me2"],
+        "Cannot link to a non running container: /other AS /me2/al",
     );
     // A link's name is a name of its target, in every container route (dockerd's
     // `{name:.*}`): `me2/al` is `other`.

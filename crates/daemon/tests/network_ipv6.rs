@@ -53,25 +53,19 @@ fn ipv6_network_gives_containers_addresses_routes_names_and_rules() {
     assert!(br_addrs.contains(&format!("{gw6}/64")), "{br_addrs}");
 
     let port = free_port();
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "srv6",
-        "--hostname",
-        "srv6host",
-        "--network",
-        &net,
-        "-p",
-        &format!("{port}:80"),
-        IMG,
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    run_web(
+        &d,
+        &[
+            "--name",
+            "srv6",
+            "--hostname",
+            "srv6host",
+            "--network",
+            &net,
+            "-p",
+            &format!("{port}:80"),
+        ],
+    );
     let ip6 = net_field(&d, "srv6", &net, "GlobalIPv6Address");
     assert_eq!(ip6, format!("{prefix6}2"));
     assert_eq!(net_field(&d, "srv6", &net, "GlobalIPv6PrefixLen"), "64");
@@ -131,17 +125,7 @@ fn ipv6_network_gives_containers_addresses_routes_names_and_rules() {
         );
     }
     // The daemon's ip6tables chains: masquerade of the subnet, the port's DNAT.
-    let r6 = rules6(&suffix);
-    assert!(
-        r6.iter()
-            .any(|r| r.contains(&format!("-s {sub6}")) && r.contains("MASQUERADE")),
-        "{r6:?}"
-    );
-    assert!(
-        r6.iter()
-            .any(|r| r.contains(&format!("--to-destination [{ip6}]:80"))),
-        "{r6:?}"
-    );
+    assert_nat6(&suffix, &sub6, &ip6);
     // A container on an IPv4-only network has no IPv6 on eth0.
     let v4net = net_name("v4n");
     let _g4 = Nets(&d, vec![v4net.clone()]);
@@ -158,18 +142,19 @@ fn ipv6_network_gives_containers_addresses_routes_names_and_rules() {
     ]);
     assert_eq!(out, "1\n0");
     // --ip6 on a network without IPv6 is refused.
-    let out = d.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        &v4net,
-        "--ip6",
-        &static6,
-        IMG,
-        "true",
-    ]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("no IPv6 subnet"), "{}", stderr(&out));
+    d.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &v4net,
+            "--ip6",
+            &static6,
+            IMG,
+            "true",
+        ],
+        "no IPv6 subnet",
+    );
 
     d.ok(&["rm", "-f", "srv6"]);
     d.ok(&["network", "rm", &net, &v4net]);
@@ -189,25 +174,19 @@ fn ports_published_on_ipv6_loopback_answer_for_ipv4_only_containers() {
     }
     let mut d = Daemon::start();
     let (lo_port, any_port) = (free_port(), free_port());
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "web",
-        "--hostname",
-        "webhost",
-        "-p",
-        &format!("[::1]:{lo_port}:80"),
-        "-p",
-        &format!("{any_port}:80"),
-        IMG,
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    run_web(
+        &d,
+        &[
+            "--name",
+            "web",
+            "--hostname",
+            "webhost",
+            "-p",
+            &format!("[::1]:{lo_port}:80"),
+            "-p",
+            &format!("{any_port}:80"),
+        ],
+    );
     assert_eq!(
         d.inspect("web", "{{.NetworkSettings.GlobalIPv6Address}}"),
         ""
@@ -248,19 +227,16 @@ fn ports_published_on_ipv6_loopback_answer_for_ipv4_only_containers() {
         assert!(ps.contains(&p), "{p} in {ps}");
     }
     // The same [::1] port twice is refused.
-    let out = d.docker(&[
-        "run",
-        "--rm",
-        "-p",
-        &format!("[::1]:{lo_port}:80"),
-        IMG,
-        "true",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("already allocated"),
-        "{}",
-        stderr(&out)
+    d.fails(
+        &[
+            "run",
+            "--rm",
+            "-p",
+            &format!("[::1]:{lo_port}:80"),
+            IMG,
+            "true",
+        ],
+        "already allocated",
     );
     // The proxy comes back with a restarted berthd.
     d.kill9();

@@ -47,7 +47,15 @@ pub async fn ensure_bridge(nl: &Netlink, cfg: &BridgeConfig) -> Result<u32, Netl
             nl.index_of(&cfg.name).await?
         }
     };
-    for gw in cfg.gateway.iter().chain(cfg.gateway6.iter()) {
+    let wanted: Vec<IpNet> = cfg
+        .gateway
+        .iter()
+        .chain(cfg.gateway6.iter())
+        .copied()
+        .collect();
+    nl.remove_addresses_except(index, &cfg.name, &wanted)
+        .await?;
+    for gw in &wanted {
         nl.add_address(index, &cfg.name, *gw).await?;
     }
     nl.set_up(index, &cfg.name).await?;

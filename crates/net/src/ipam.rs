@@ -42,6 +42,8 @@ pub enum IpamError {
         address: IpAddr,
         owner: String,
     },
+    #[error("ipam: {subnet} cannot be an IPv6 subnet: {reason}")]
+    BadSubnet6 { subnet: IpNet, reason: &'static str },
     #[error("ipam: network {network}: no free address left in {pool}")]
     Exhausted { network: String, pool: IpNet },
     #[error("ipam: lease store {path}: {source}")]
@@ -403,8 +405,30 @@ pub fn default_pools() -> Vec<IpNet> {
     v
 }
 
-fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+/// Whether two subnets share an address.
+pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// Checks that `subnet` can be a bridge network's IPv6 subnet, as dockerd checks
+/// `--fixed-cidr-v6` and `network create --ipv6 --subnet`: IPv6 (not an IPv4-mapped
+/// address), not multicast, clear of the link-local prefix `fe80::/64` that every
+/// interface already uses. (dockerd also takes exactly `fe80::/64` for a default bridge
+/// with link-local addresses only; berth does not.)
+pub fn check_ipv6_subnet(subnet: &IpNet) -> Result<(), IpamError> {
+    let reason = match subnet {
+        IpNet::V4(_) => "it is not an IPv6 subnet",
+        IpNet::V6(n) if n.addr().to_ipv4_mapped().is_some() => "it is an IPv4-mapped prefix",
+        IpNet::V6(n) if n.addr().is_multicast() => "multicast subnets are not allowed",
+        IpNet::V6(_) if overlaps(subnet, &"fe80::/64".parse().expect("a valid prefix")) => {
+            "it clashes with the link-local prefix fe80::/64"
+        }
+        IpNet::V6(_) => return Ok(()),
+    };
+    Err(IpamError::BadSubnet6 {
+        subnet: *subnet,
+        reason,
+    })
 }
 
 /// The first of `candidates` that overlaps none of `taken` (other networks' subnets and
@@ -466,6 +490,24 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_subnets_are_checked_as_dockerd_checks_fixed_cidr_v6() {
+        let check = |s: &str| check_ipv6_subnet(&s.parse().unwrap()).map_err(|e| e.to_string());
+        assert!(check("fd00:1::/64").is_ok());
+        assert!(check("2001:db8::/80").is_ok());
+        assert!(check("fe80:0:0:1::/64").is_ok());
+        for (bad, why) in [
+            ("10.0.0.0/24", "not an IPv6 subnet"),
+            ("::ffff:10.0.0.0/120", "IPv4-mapped"),
+            ("ff02::/64", "multicast"),
+            ("fe80::/64", "link-local"),
+            ("fe80::/10", "link-local"),
+        ] {
+            let e = check(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -177,6 +177,54 @@ impl Netlink {
         }
     }
 
+    /// Removes the global-scope addresses of link `index` (called `name` in errors) that are
+    /// not in `keep`; link-local addresses (the kernel's `fe80::`) stay. A bridge whose
+    /// network changed its subnet (`--bip`, `--fixed-cidr-v6`) or lost IPv6 so carries only
+    /// what its network now has, and the host stops routing the old subnet to it.
+    pub async fn remove_addresses_except(
+        &self,
+        index: u32,
+        name: &str,
+        keep: &[ipnet::IpNet],
+    ) -> Result<(), NetlinkError> {
+        use netlink_packet_route::address::{AddressAttribute, AddressScope};
+        let mut stale = Vec::new();
+        let mut addrs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        while let Some(m) = addrs
+            .try_next()
+            .await
+            .map_err(req_err("list addresses", name))?
+        {
+            if m.header.scope != AddressScope::Universe {
+                continue;
+            }
+            let addr = m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(ip) => Some(*ip),
+                _ => None,
+            });
+            let Some(net) = addr.and_then(|a| ipnet::IpNet::new(a, m.header.prefix_len).ok())
+            else {
+                continue;
+            };
+            if !keep.contains(&net) {
+                stale.push((net, m));
+            }
+        }
+        for (net, m) in stale {
+            match self.handle.address().del(m).execute().await {
+                Ok(()) => tracing::info!(link = name, address = %net, "stale address removed"),
+                Err(rtnetlink::Error::NetlinkError(e)) if -e.raw_code() == libc::EADDRNOTAVAIL => {}
+                Err(e) => return Err(req_err("delete address", format!("{net} on {name}"))(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Brings link `index` up.
     pub async fn set_up(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
         self.handle

@@ -193,3 +193,46 @@ fn host_veth_names_fit_ifnamsiz() {
         "02:42:0a:00:00:ff"
     );
 }
+
+/// The global addresses on `dev`, as `ip -o addr` shows them.
+fn global_addrs(dev: &str) -> Vec<String> {
+    let o = std::process::Command::new("ip")
+        .args(["-o", "addr", "show", "dev", dev, "scope", "global"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_bridge_keeps_only_the_addresses_of_its_network() {
+    let br = unique("bt");
+    let _bg = LinkGuard(br.clone());
+    let nl = Netlink::host().unwrap();
+    let mut bcfg = BridgeConfig {
+        name: br.clone(),
+        mtu: None,
+        gateway: Some("10.213.20.1/24".parse().unwrap()),
+        gateway6: Some("fd00:213:20::1/64".parse().unwrap()),
+    };
+    ensure_bridge(&nl, &bcfg).await.unwrap();
+    assert_eq!(
+        global_addrs(&br),
+        vec!["10.213.20.1/24", "fd00:213:20::1/64"]
+    );
+    // A restart with another IPv4 subnet and another IPv6 one: only the new ones.
+    bcfg.gateway = Some("10.213.21.1/24".parse().unwrap());
+    bcfg.gateway6 = Some("fd00:213:21::1/64".parse().unwrap());
+    ensure_bridge(&nl, &bcfg).await.unwrap();
+    assert_eq!(
+        global_addrs(&br),
+        vec!["10.213.21.1/24", "fd00:213:21::1/64"]
+    );
+    // IPv6 off: no global IPv6 address left (the kernel's link-local one may stay).
+    bcfg.gateway6 = None;
+    ensure_bridge(&nl, &bcfg).await.unwrap();
+    assert_eq!(global_addrs(&br), vec!["10.213.21.1/24"]);
+    delete_bridge(&nl, &br).await.unwrap();
+}

@@ -81,24 +81,20 @@ pub struct Daemon {
     pub exec: PathBuf,
     pub sock: PathBuf,
     pub pid: Option<u32>,
+    /// Extra berthd flags, used by every (re)start.
+    pub args: Vec<String>,
     child: Option<std::process::Child>,
 }
 
 impl Daemon {
     /// Starts berthd and imports the busybox image as [`IMG`].
     pub fn start() -> Daemon {
-        let dir = tempfile::Builder::new()
-            .prefix("b")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let mut d = Daemon {
-            data: dir.path().join("data"),
-            exec: dir.path().join("e"),
-            sock: dir.path().join("s.sock"),
-            dir,
-            pid: None,
-            child: None,
-        };
+        Self::start_with(&[])
+    }
+
+    /// [`Self::start`] with extra berthd flags (kept in [`Self::args`] for restarts).
+    pub fn start_with(args: &[&str]) -> Daemon {
+        let mut d = Self::prepared(args);
         d.spawn();
         let tar = busybox_tar(d.dir.path());
         let out = d.docker(&["import", tar.to_str().unwrap(), IMG]);
@@ -106,8 +102,33 @@ impl Daemon {
         d
     }
 
+    /// Temporary roots for a berthd with extra flags `args`, not started yet (see
+    /// [`Self::try_spawn`]); no image.
+    pub fn prepared(args: &[&str]) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("b")
+            .tempdir_in("/tmp")
+            .unwrap();
+        Daemon {
+            data: dir.path().join("data"),
+            exec: dir.path().join("e"),
+            sock: dir.path().join("s.sock"),
+            dir,
+            pid: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            child: None,
+        }
+    }
+
     /// (Re)starts the berthd process on the same roots.
     pub fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("{log}");
+        }
+    }
+
+    /// Like [`Self::spawn`]; when berthd exits instead of listening, its log.
+    pub fn try_spawn(&mut self) -> Result<(), String> {
         let cfg = self.dir.path().join("daemon.toml");
         if !cfg.exists() {
             std::fs::write(
@@ -136,6 +157,7 @@ impl Daemon {
             .arg(self.dir.path().join("daemon.toml"))
             .arg("--log-level")
             .arg("debug")
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -146,14 +168,33 @@ impl Daemon {
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(20) {
             if std::os::unix::net::UnixStream::connect(&self.sock).is_ok() {
-                return;
+                return Ok(());
             }
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("berthd exited ({st}): {}", self.log());
+                self.child = None;
+                self.pid = None;
+                return Err(format!("berthd exited ({st}): {}", self.log()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("berthd did not listen: {}", self.log());
+    }
+
+    /// Sets (or, with `None`, removes) a top-level key of this daemon's `daemon.toml`;
+    /// the next (re)start reads it. `value` is TOML (`true`, `"text"`).
+    pub fn set_config(&self, key: &str, value: Option<&str>) {
+        let path = self.dir.path().join("daemon.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} =")))
+            .map(str::to_owned)
+            .collect();
+        if let Some(v) = value {
+            // Before any [table], so the key stays top-level.
+            lines.insert(0, format!("{key} = {v}"));
+        }
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     }
 
     /// SIGTERMs berthd and waits (10 s) for it to exit; false if it did not.
@@ -263,6 +304,18 @@ impl Daemon {
             tail(&self.log(), 40)
         );
         stdout(&out).trim().to_owned()
+    }
+
+    /// Runs docker, asserting that it fails with `needle` in its stderr; returns stderr.
+    pub fn fails(&self, args: &[&str], needle: &str) -> String {
+        let out = self.docker(args);
+        let err = stderr(&out);
+        assert!(
+            !out.status.success() && err.contains(needle),
+            "docker {args:?}: want a failure with {needle:?}, got {:?}: {err}",
+            out.status.code()
+        );
+        err
     }
 
     pub fn inspect(&self, name: &str, fmt: &str) -> String {

@@ -119,6 +119,31 @@ pub fn fetch_on(d: &Daemon, net: &str, host: &str) -> String {
     ])
 }
 
+/// `docker run -d OPTS IMG httpd` serving `/etc` on port 80 (so `/hostname` names the
+/// container); returns the container ID.
+pub fn run_web(d: &Daemon, opts: &[&str]) -> String {
+    let mut args = vec!["run", "-d"];
+    args.extend_from_slice(opts);
+    args.extend_from_slice(&[IMG, "httpd", "-f", "-p", "80", "-h", "/etc"]);
+    d.ok(&args)
+}
+
+/// The IPv6 rules in the daemon's chains (suffix `suffix`) masquerade `sub6` and DNAT a
+/// published port to `[ip6]:80`.
+pub fn assert_nat6(suffix: &str, sub6: &str, ip6: &str) {
+    let r6 = rules6(suffix);
+    assert!(
+        r6.iter()
+            .any(|r| r.contains(&format!("-s {sub6}")) && r.contains("MASQUERADE")),
+        "{r6:?}"
+    );
+    assert!(
+        r6.iter()
+            .any(|r| r.contains(&format!("--to-destination [{ip6}]:80"))),
+        "{r6:?}"
+    );
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -305,10 +305,7 @@ impl Engine {
             let taken: Vec<IpNet> = net.all().iter().filter_map(|n| n.subnet).collect();
             let subnet = match subnet {
                 Some(s) => {
-                    if taken
-                        .iter()
-                        .any(|t| t.contains(&s.network()) || s.contains(&t.network()))
-                    {
+                    if taken.iter().any(|t| ipam::overlaps(t, &s)) {
                         return Err(EngineError::Conflict(format!(
                             "Pool overlaps with other one on this address space: {s}"
                         )));
@@ -328,24 +325,20 @@ impl Engine {
             n.gateway = Some(pool.gateway);
             if enable_ipv6 {
                 let taken6: Vec<IpNet> = net.all().iter().filter_map(|n| n.subnet6).collect();
-                let overlaps = |s: &IpNet| {
-                    taken6
-                        .iter()
-                        .any(|t| t.contains(&s.network()) || s.contains(&t.network()))
-                };
+                let overlaps = |s: &IpNet| taken6.iter().any(|t| ipam::overlaps(t, s));
                 let subnet6 = match subnet6 {
                     Some(s) if overlaps(&s) => {
                         return Err(EngineError::Conflict(format!(
                             "Pool overlaps with other one on this address space: {s}"
                         )));
                     }
-                    Some(s) => s.trunc(),
+                    Some(s) => {
+                        ipam::check_ipv6_subnet(&s).map_err(bad)?;
+                        s.trunc()
+                    }
                     None => ula_subnet(&id, overlaps)?,
                 };
-                let pool6 = Pool::new(&id, subnet6, gateway6, ip_range6).map_err(bad)?;
-                n.subnet6 = Some(pool6.subnet);
-                n.gateway6 = Some(pool6.gateway);
-                n.ip_range6 = pool6.range;
+                n.set_pool6(subnet6, gateway6, ip_range6)?;
             }
             n.bridge = n
                 .options
@@ -489,11 +482,7 @@ impl Engine {
                 rec.name, n.name
             )));
         }
-        if n.default && (!ecfg.aliases.is_empty() || ecfg.ip.is_some()) {
-            return Err(EngineError::InvalidArgument(
-                "network-scoped aliases and user specified IP addresses are only supported for user-defined networks".into(),
-            ));
-        }
+        check_default_endpoint(&n, &ecfg)?;
         let _op = c.op.lock().await;
         net.db.add_endpoint(&rec.id, &n.id, &ecfg)?;
         if !c.lock().state.running {
@@ -576,7 +565,7 @@ impl Engine {
 /// A unique-local IPv6 /64 for `network create --ipv6` without an IPv6 subnet: `fd` and a
 /// 40-bit global ID taken from the network's random ID (RFC 4193's random global ID), the
 /// next 40 bits tried when one overlaps a network in use.
-fn ula_subnet(id: &str, overlaps: impl Fn(&IpNet) -> bool) -> Result<IpNet> {
+pub(super) fn ula_subnet(id: &str, overlaps: impl Fn(&IpNet) -> bool) -> Result<IpNet> {
     let hex = id.as_bytes();
     for chunk in hex.chunks(10).filter(|c| c.len() == 10) {
         let Ok(gid) = u64::from_str_radix(std::str::from_utf8(chunk).unwrap_or("x"), 16) else {

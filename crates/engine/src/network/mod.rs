@@ -10,7 +10,8 @@
 //! the wanted settings, and the live [`Active`] state while the container runs).
 //!
 //! Submodules: `store` (the tables and the lease store), `api` (the engine side of the
-//! `/networks` routes, and network events).
+//! `/networks` routes, and network events), `default_bridge` (the default network as the
+//! daemon's flags make it, at every start).
 //!
 //! Lifecycle hooks called from `engine.rs`/`lifecycle.rs`: [`Engine::net_prepare`]
 //! (create), [`Engine::net_start`] (start), [`Engine::net_release`] (exit, failed start,
@@ -49,6 +50,12 @@ pub struct NetConfig {
     pub chain_suffix: String,
     /// Turn on `net.ipv4.ip_forward` at start, as dockerd does (`--ip-forward`).
     pub ip_forward: bool,
+    /// `--ipv6`: the default network is dual-stack, with the IPv6 subnet below or, without
+    /// one, a unique-local /64 derived from its ID (dockerd 28 takes one from its ULA pool).
+    pub ipv6: bool,
+    /// `--fixed-cidr-v6`: the default network's IPv6 subnet (and allocation range); its
+    /// first address is the gateway. Checked even without `ipv6`, as dockerd does.
+    pub fixed_cidr_v6: Option<String>,
 }
 
 impl Default for NetConfig {
@@ -58,7 +65,44 @@ impl Default for NetConfig {
             bip: None,
             chain_suffix: String::new(),
             ip_forward: true,
+            ipv6: false,
+            fixed_cidr_v6: None,
         }
+    }
+}
+
+impl NetConfig {
+    /// Checks `bip` and `fixed_cidr_v6`. berthd calls it before it opens anything, so a bad
+    /// value stops it with a clear error and nothing touched, as dockerd's config check does.
+    pub fn validate(&self) -> Result<()> {
+        self.default_addrs().map(|_| ())
+    }
+
+    /// `bip` and `fixed_cidr_v6`, parsed.
+    fn default_addrs(&self) -> Result<(Option<IpNet>, Option<IpNet>)> {
+        let bip = match &self.bip {
+            Some(b) => Some(b.parse().map_err(|_| {
+                EngineError::InvalidArgument(format!(
+                    "invalid bip {b}: expected e.g. 172.17.0.1/16"
+                ))
+            })?),
+            None => None,
+        };
+        let fixed6 = match &self.fixed_cidr_v6 {
+            Some(f) => {
+                let net: IpNet = f.parse().map_err(|_| {
+                    EngineError::InvalidArgument(format!(
+                        "invalid fixed-cidr-v6 {f}: expected an IPv6 subnet, e.g. fd00:1::/64"
+                    ))
+                })?;
+                ipam::check_ipv6_subnet(&net).map_err(|e| {
+                    EngineError::InvalidArgument(format!("invalid fixed-cidr-v6 {f}: {e}"))
+                })?;
+                Some(net.trunc())
+            }
+            None => None,
+        };
+        Ok((bip, fixed6))
     }
 }
 
@@ -119,6 +163,35 @@ impl NetworkRecord {
             mtu,
             internal: self.internal,
         })
+    }
+
+    /// Makes the network dual-stack with this IPv6 subnet (gateway: its first address
+    /// unless given; `range`: where dynamic allocation draws from).
+    fn set_pool6(
+        &mut self,
+        subnet: IpNet,
+        gateway: Option<IpAddr>,
+        range: Option<IpNet>,
+    ) -> Result<()> {
+        let pool6 = Pool::new(&self.id, subnet, gateway, range).map_err(bad)?;
+        self.enable_ipv6 = true;
+        self.subnet6 = Some(pool6.subnet);
+        self.gateway6 = Some(pool6.gateway);
+        self.ip_range6 = pool6.range;
+        Ok(())
+    }
+
+    /// The addresses of the network (what `--bip`/`--fixed-cidr-v6` change).
+    fn addresses(&self) -> impl PartialEq + std::fmt::Debug {
+        (
+            (self.subnet, self.gateway, self.ip_range),
+            (
+                self.enable_ipv6,
+                self.subnet6,
+                self.gateway6,
+                self.ip_range6,
+            ),
+        )
     }
 
     fn embedded_dns(&self) -> bool {
@@ -200,6 +273,16 @@ pub struct Active {
     pub bridge: Option<EndpointState>,
 }
 
+/// As dockerd: no aliases or static addresses (`--ip`, `--ip6`) on the default network.
+fn check_default_endpoint(n: &NetworkRecord, cfg: &EndpointConfig) -> Result<()> {
+    if n.default && (!cfg.aliases.is_empty() || cfg.ip.is_some() || cfg.ip6.is_some()) {
+        return Err(EngineError::InvalidArgument(
+            "network-scoped aliases and user specified IP addresses are only supported for user-defined networks".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn bad(e: impl std::fmt::Display) -> EngineError {
     EngineError::InvalidArgument(e.to_string())
 }
@@ -216,6 +299,7 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
 }
 
 mod api;
+mod default_bridge;
 mod links;
 mod store;
 
@@ -512,21 +596,13 @@ impl Engine {
     /// every stored network's bridge, rules and DNS responder; running containers' DNS
     /// names and port rules come back from their stored endpoints.
     pub async fn start_networks(self: &Arc<Self>, cfg: NetConfig) -> Result<()> {
+        cfg.validate()?;
         let db = Arc::new(NetDb::open(&self.cfg.data_root.join("berth.db"))?);
         let ipam = Arc::new(Ipam::new(DbLeases(db.clone())));
         let fw = Firewall::new(Chains::with_suffix(&cfg.chain_suffix));
         let driver = BridgeDriver::new(ipam, fw.clone())
             .await
             .map_err(|e| EngineError::internal("networking", e))?;
-        let f2 = fw.clone();
-        blocking(move || f2.flush())
-            .await?
-            .map_err(|e| EngineError::internal("networking", e))?;
-        if cfg.ip_forward
-            && let Err(e) = berth_net::firewall::enable_ip_forward()
-        {
-            tracing::warn!(error = %e, "ip_forward not enabled");
-        }
         let net = Arc::new(Networks {
             db: db.clone(),
             driver: Arc::new(driver),
@@ -540,66 +616,17 @@ impl Engine {
             host_ipv6: proxy::host_has_ipv6(),
             ip_forward: cfg.ip_forward,
         });
-        // The default network: made on first start, its subnet follows --bip.
-        let bip: Option<IpNet> = match &cfg.bip {
-            Some(b) => Some(b.parse().map_err(|_| {
-                EngineError::InvalidArgument(format!(
-                    "invalid bip {b}: expected e.g. 172.17.0.1/16"
-                ))
-            })?),
-            None => None,
-        };
-        let existing = net.all().into_iter().find(|n| n.default);
-        let mut dflt = match existing {
-            Some(mut n) => {
-                if let Some(b) = bip {
-                    n.subnet = Some(b.trunc());
-                    n.gateway = Some(b.addr());
-                }
-                n.bridge = cfg.bridge.clone();
-                db.put_network(&n, false)?;
-                n
-            }
-            None => {
-                // A bridge left by an earlier daemon keeps its subnet (as docker0 does), so
-                // fresh data roots do not pile addresses onto it.
-                let subnet = match bip
-                    .or_else(|| ipam::ipv4_routes_on(&cfg.bridge).first().copied())
-                {
-                    Some(b) => b.trunc(),
-                    None => ipam::pick_subnet(&ipam::default_pools(), &ipam::host_ipv4_routes())
-                        .ok_or_else(|| {
-                            EngineError::Internal("no free subnet for the default bridge".into())
-                        })?,
-                };
-                let n = NetworkRecord {
-                    id: crate::ids::random_hex(32),
-                    name: "bridge".into(),
-                    driver: "bridge".into(),
-                    created: crate::now_rfc3339(),
-                    bridge: cfg.bridge.clone(),
-                    subnet: Some(subnet),
-                    gateway: bip.map(|b| b.addr()),
-                    ip_range: None,
-                    internal: false,
-                    labels: BTreeMap::new(),
-                    options: BTreeMap::from([(
-                        "com.docker.network.bridge.name".into(),
-                        cfg.bridge.clone(),
-                    )]),
-                    state: NetworkState::default(),
-                    default: true,
-                    enable_ipv6: false,
-                    subnet6: None,
-                    gateway6: None,
-                    ip_range6: None,
-                };
-                db.put_network(&n, true)?;
-                n
-            }
-        };
-        if dflt.gateway.is_none() {
-            dflt.gateway = dflt.bridge_network().ok().map(|b| b.pool.gateway);
+        // Before the chains are emptied: a default network that cannot be made (its IPv6
+        // subnet overlaps another network's) stops the start with the rules still in place.
+        let dflt = self.default_network(&net, &cfg)?;
+        let f2 = net.fw.clone();
+        blocking(move || f2.flush())
+            .await?
+            .map_err(|e| EngineError::internal("networking", e))?;
+        if cfg.ip_forward
+            && let Err(e) = berth_net::firewall::enable_ip_forward()
+        {
+            tracing::warn!(error = %e, "ip_forward not enabled");
         }
         {
             let mut nets = net.nets.write().unwrap_or_else(|p| p.into_inner());
@@ -783,6 +810,8 @@ impl Engine {
                 m.get(key)
                     .or_else(|| m.get(&n.name))
                     .or_else(|| m.get(&n.id))
+                    // The docker CLI keys the default network's settings `default`.
+                    .or_else(|| m.get("default").filter(|_| n.default))
             });
             v.map(EndpointConfig::from_api)
                 .transpose()
@@ -796,11 +825,7 @@ impl Engine {
             parse_mac(mac)?;
             pc.mac = Some(mac.to_owned());
         }
-        if primary.default && (!pc.aliases.is_empty() || pc.ip.is_some()) {
-            return Err(EngineError::InvalidArgument(
-                "network-scoped aliases and user specified IP addresses are only supported for user-defined networks".into(),
-            ));
-        }
+        check_default_endpoint(&primary, &pc)?;
         if primary.internal && !ports.is_empty() {
             tracing::debug!(network = %primary.name, "ports are not published on an internal network");
         }
