@@ -204,9 +204,14 @@ fn racing_start_stop_and_remove_leave_a_consistent_state() {
         let _ = d.docker(&["rm", "-f", &name]);
         assert!(d.ok(&["ps", "-aq"]).is_empty());
     }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    // Detached in the background once a removal has answered.
+    let data = d.data.to_str().unwrap().to_owned();
     assert!(
-        !mounts.contains(d.data.to_str().unwrap()),
+        d.eventually(10, || {
+            !std::fs::read_to_string("/proc/self/mountinfo")
+                .unwrap()
+                .contains(&data)
+        }),
         "rootfs mounts left behind"
     );
     assert!(stdout(&d.docker(&["version"])).contains("1.45"));

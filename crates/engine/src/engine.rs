@@ -60,6 +60,13 @@ pub struct Engine {
     pub events: crate::events::EventBus,
 }
 
+/// Deletes a container's data dir, unmounting its root filesystem first (the deletion
+/// must not walk into the overlay).
+fn purge(dir: &Path) -> std::io::Result<()> {
+    crate::mounts::unmount(&dir.join("merged"));
+    std::fs::remove_dir_all(dir)
+}
+
 impl Engine {
     /// Opens the stores under the data root and exec root. Call [`Engine::restore`] next.
     pub fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
@@ -78,7 +85,7 @@ impl Engine {
         if std::fs::read_dir(&trash).is_ok_and(|mut d| d.next().is_some()) {
             std::thread::spawn(move || {
                 for e in std::fs::read_dir(&trash).into_iter().flatten().flatten() {
-                    let _ = std::fs::remove_dir_all(e.path());
+                    let _ = purge(&e.path());
                 }
             });
         }
@@ -113,21 +120,22 @@ impl Engine {
     }
 
     /// Removes a container's data dir off the caller's path: it is renamed into
-    /// `<data-root>/trash` (instant) and deleted there in the background; what a crash
-    /// leaves in the trash is deleted at the next start.
+    /// `<data-root>/trash` (instant; a root filesystem still mounted in it moves along) and
+    /// unmounted and deleted there in the background; what a crash leaves in the trash is
+    /// deleted at the next start.
     pub(crate) fn discard_dir(&self, dir: &Path, id: &str) {
         let trash = self.cfg.data_root.join("trash").join(id);
         match std::fs::rename(dir, &trash) {
             Ok(()) => {
                 std::thread::spawn(move || {
-                    if let Err(e) = std::fs::remove_dir_all(&trash) {
+                    if let Err(e) = purge(&trash) {
                         tracing::warn!(path = %trash.display(), error = %e, "trash not fully removed");
                     }
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(_) => {
-                if let Err(e) = std::fs::remove_dir_all(dir) {
+                if let Err(e) = purge(dir) {
                     tracing::warn!(container = %id, error = %e, "container dir not fully removed");
                 }
             }

@@ -1200,12 +1200,15 @@ impl Engine {
         match ns {
             Some(ns) if !bridge_eps.is_empty() => Some(net.driver.teardown(bridge_eps, ns)),
             _ => {
-                let _ = berth_net::netns::remove(&path);
-                let driver = net.driver.clone();
-                if bridge_eps.is_empty() {
+                if bridge_eps.is_empty() && std::fs::symlink_metadata(&path).is_err() {
                     return None;
                 }
+                // The unmount of the netns file waits for the kernel (an RCU grace period):
+                // in the background too; a start of the same container settles it first.
+                let driver = net.driver.clone();
                 Some(tokio::spawn(async move {
+                    let _ =
+                        tokio::task::spawn_blocking(move || berth_net::netns::remove(&path)).await;
                     for ep in &bridge_eps {
                         let _ = driver.disconnect(ep).await;
                     }
