@@ -144,6 +144,10 @@ pub fn with_funcs(t: Template) -> Template {
     .func("title", |a| Ok(str_val(title(&s(arg(a, 0)?)))))
     .func("pad", |a| {
         let x = s(arg(a, 0)?);
+        if x.is_empty() {
+            // (docker pads only what is there: `ports: {{- pad .Ports 1 0}}`)
+            return Ok(str_val(x));
+        }
         let l = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
         let r = arg(a, 2)?.as_int().unwrap_or(0).max(0) as usize;
         Ok(str_val(format!("{}{x}{}", " ".repeat(l), " ".repeat(r))))
@@ -211,6 +215,21 @@ pub fn quiet_wins(quiet: bool, format: Option<&str>) -> bool {
     quiet && matches!(format, None | Some("") | Some("table"))
 }
 
+/// docker's `raw` format of a list command: its `key: value` template (`quiet` with
+/// `-q`), each row followed by the blank line that the row's own newline makes.
+pub fn raw<'a>(
+    user: Option<&'a str>,
+    quiet: bool,
+    full: &'a str,
+    quiet_tmpl: &'a str,
+) -> Option<&'a str> {
+    match user {
+        Some("raw") if quiet => Some(quiet_tmpl),
+        Some("raw") => Some(full),
+        other => other,
+    }
+}
+
 /// A user's `--format` after docker's preprocessing.
 pub struct Format {
     pub table: bool,
@@ -236,7 +255,13 @@ impl Format {
             Some(rest) => (true, rest),
             None => (false, raw.as_str()),
         };
-        let body = methods(&rest.trim().replace("\\t", "\t").replace("\\n", "\n"));
+        // (docker trims spaces only: a template's own newlines stay)
+        let body = methods(
+            &rest
+                .trim_matches(' ')
+                .replace("\\t", "\t")
+                .replace("\\n", "\n"),
+        );
         Format {
             table,
             body,

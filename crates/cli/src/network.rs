@@ -99,12 +99,15 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
         "IPv6": "IPV6", "IPv4": "IPV4", "Internal": "INTERNAL", "Labels": "LABELS",
         "CreatedAt": "CREATED",
     });
-    Format::new(
+    let user = format::raw(
         a.format.as_deref(),
-        "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
-    )
-    .go_type("*network.networkContext")
-    .render(&rows, &headers)
+        a.quiet,
+        "network_id: {{.ID}}\\nname: {{.Name}}\\ndriver: {{.Driver}}\\nscope: {{.Scope}}\\n",
+        "network_id: {{.ID}}",
+    );
+    Format::new(user, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")
+        .go_type("*network.networkContext")
+        .render(&rows, &headers)
 }
 
 pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {

@@ -97,7 +97,13 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
         "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
         "Availability": "AVAILABILITY", "Status": "STATUS",
     });
-    Format::new(a.format.as_deref(), "table {{.Driver}}\t{{.Name}}")
+    let user = format::raw(
+        a.format.as_deref(),
+        a.quiet,
+        "name: {{.Name}}\\ndriver: {{.Driver}}\\n",
+        "name: {{.Name}}",
+    );
+    Format::new(user, "table {{.Driver}}\t{{.Name}}")
         .go_type("*formatter.volumeContext")
         .render(&rows, &headers)
 }

@@ -558,3 +558,39 @@ fn json_escapes_html_only_in_list_rows_and_title_capitalizes_words() {
         ],
     );
 }
+
+#[test]
+fn raw_format_prints_key_value_blocks_as_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["tag", IMG, "rawf:two"]);
+    d.ok(&["volume", "create", "rawv"]);
+    d.ok(&["network", "create", "rawn"]);
+    d.ok(&["create", "--name", "raw1", "--network", "none", IMG, "true"]);
+    d.ok(&[
+        "create", "--name", "raw2", "-l", "a=1", "-l", "b=2", "-p", "8080:80", "-p", "53/udp", IMG,
+        "sleep", "9",
+    ]);
+    for args in [
+        &["ps", "-a"][..],
+        &["ps", "-a", "-s"],
+        &["ps", "-a", "--no-trunc"],
+        &["ps", "-a", "-q"],
+        &["images"],
+        &["images", "--digests"],
+        &["images", "-q"],
+        &["images", "--no-trunc"],
+        &["volume", "ls"],
+        &["volume", "ls", "-q"],
+        &["network", "ls"],
+        &["network", "ls", "-q"],
+        &["network", "ls", "--no-trunc"],
+    ] {
+        let mut a = args.to_vec();
+        a.extend(["--format", "raw"]);
+        same_all(&d, &a);
+    }
+    // docker trims only spaces around a template: its own newlines stay.
+    same_all(&d, &["volume", "ls", "--format", " {{.Name}}\\n"]);
+    same_all(&d, &["ps", "-a", "--format", "[{{pad .Ports 1 0}}]"]);
+}
