@@ -18,6 +18,7 @@ mod image;
 mod imgops;
 mod network;
 mod ops;
+mod outfile;
 mod request;
 mod run;
 mod runflags;
