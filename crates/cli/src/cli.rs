@@ -577,7 +577,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     fn negative_values(c: clap::Command) -> clap::Command {
         c.mut_args(|a| {
             if a.get_action().takes_values() && !a.is_positional() {
-                a.allow_negative_numbers(true)
+                a.allow_hyphen_values(true)
             } else {
                 a
             }

@@ -19,6 +19,7 @@ mod imgops;
 mod network;
 mod ops;
 mod outfile;
+mod ports;
 mod request;
 mod run;
 mod runflags;

@@ -906,3 +906,69 @@ fn export_and_save_write_0600_files_and_refuse_paths_as_docker() {
         }
     }
 }
+
+/// berth's and docker's (stdout, stderr with the program named `docker`, exit code).
+fn named(d: &Daemon, args: &[&str]) -> [(String, String, Option<i32>); 2] {
+    let exe = std::path::Path::new(common::BERTH)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let (ours, theirs) = (d.berth(args), d.docker(args));
+    [
+        (
+            stdout(&ours),
+            stderr(&ours).replace(&exe, "docker"),
+            ours.status.code(),
+        ),
+        (stdout(&theirs), stderr(&theirs), theirs.status.code()),
+    ]
+}
+
+#[test]
+fn publish_specs_are_checked_and_sent_as_docker_does() {
+    prereqs!();
+    let d = Daemon::start();
+    for p in [
+        "99999:80",
+        "80:99999",
+        "abc:80",
+        "-1:80",
+        "8000-7000:80",
+        "80:90-80",
+        "80-82:90-91",
+        "80:1-2-3",
+        "80:80/xyz",
+        "80/XYZ",
+        "80:",
+        "/udp",
+        "a:b:c:d",
+        "[zz]:80:80",
+        "1.2.3.4:80",
+        "target=80,x",
+        "published=80",
+    ] {
+        for cmd in ["run", "create"] {
+            let [ours, theirs] = named(&d, &[cmd, "-p", p, IMG, "true"]);
+            assert_eq!(ours, theirs, "{cmd} -p {p}");
+        }
+    }
+    // What passes is sent as docker sends it.
+    let f = "{{json .HostConfig.PortBindings}} {{json .Config.ExposedPorts}}";
+    for p in [
+        "8000-8002:80-82/udp",
+        "127.0.0.1:9000-9005:90",
+        "[::1]:7070:70",
+        "1-2-3:80",
+        "80:80/TCP",
+        "80/udp/",
+        "target=80,published=8080,protocol=udp",
+    ] {
+        let ours = d.bok(&["create", "-p", p, IMG, "true"]);
+        let theirs = d.ok(&["create", "-p", p, IMG, "true"]);
+        assert_eq!(d.inspect(&ours, f), d.inspect(&theirs, f), "-p {p}");
+    }
+    // A value that starts with '-' is the option's, as pflag takes it.
+    let [ours, theirs] = named(&d, &["ps", "-n", "-1x"]);
+    assert_eq!(ours, theirs);
+}
