@@ -363,6 +363,18 @@ impl Format {
         Ok(out)
     }
 
+    /// Runs once on a struct whose fields are lists of rows (docker's verbose `system
+    /// df` context), with no newline after it.
+    pub fn render_struct(
+        &self,
+        fields: &'static [&'static str],
+        lists: &[Vec<Json>],
+    ) -> Result<String> {
+        let t = tmpl::parse(&self.body, None).map_err(|e| self.fail(true, &e.0))?;
+        crate::gotypes::with_row_lists(fields, lists, |v| t.exec(v, false))
+            .map_err(|e| self.fail(false, &e))
+    }
+
     /// Renders rows (and a header from `headers`, a map of field name → column title)
     /// to stdout.
     pub fn render(&self, rows: &[Json], headers: &Json) -> Result<()> {

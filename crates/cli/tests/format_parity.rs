@@ -594,3 +594,49 @@ fn raw_format_prints_key_value_blocks_as_docker() {
     same_all(&d, &["volume", "ls", "--format", " {{.Name}}\\n"]);
     same_all(&d, &["ps", "-a", "--format", "[{{pad .Ports 1 0}}]"]);
 }
+
+/// Like [`same_all`], but output that shows ages may tick between the two runs: tried
+/// again a few times before it counts as a difference.
+fn same_all_aging(d: &Daemon, args: &[&str]) {
+    for _ in 0..3 {
+        let (ours, theirs) = (d.berth(args), d.docker(args));
+        if ours.stdout == theirs.stdout && ours.stderr == theirs.stderr {
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    same_all(d, args);
+}
+
+#[test]
+fn system_df_verbose_shows_first_tags_and_one_template_run() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["tag", IMG, "dfv:two"]);
+    d.ok(&["tag", IMG, "dfv:three"]);
+    d.ok(&["volume", "create", "--label", "k=<v>", "dfvol"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "dfc",
+        "--network",
+        "none",
+        "-v",
+        "dfvol:/v",
+        IMG,
+        "true",
+    ]);
+    for f in [
+        None,
+        Some("table"),
+        Some("{{json .}}"),
+        Some("json"),
+        Some("{{range .Images}}{{.Repository}}:{{.Tag}} {{.ID}}\n{{end}}"),
+        Some("{{len .Volumes}} {{(index .Containers 0).Names}}"),
+    ] {
+        let mut args = vec!["system", "df", "-v"];
+        args.extend(f.iter().flat_map(|f| ["--format", f]));
+        same_all_aging(&d, &args);
+    }
+}
