@@ -249,20 +249,9 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
     let raw = if a.size { PS_RAW_SIZE } else { PS_RAW };
     let user = format::raw(a.format.as_deref(), false, raw, "");
     let f = Format::new(user, &default).go_type("*formatter.ContainerContext");
-    // `.Label "k"` lookups need the labels as a map (kept out of `{{json .}}` otherwise).
-    let label_map = f.body.contains(".LabelMap");
     let rows: Vec<Value> = items
         .iter()
-        .map(|x| {
-            let mut r = ps_row(x, !a.no_trunc);
-            if label_map && let Some(o) = r.as_object_mut() {
-                o.insert(
-                    "LabelMap".into(),
-                    x.get("Labels").cloned().unwrap_or(Value::Null),
-                );
-            }
-            r
-        })
+        .map(|x| format::with_label_map(ps_row(x, !a.no_trunc), x.get("Labels")))
         .collect();
     let headers = json!({
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",

@@ -80,6 +80,11 @@ fn value_json(v: &Value, out: &mut String, escape: bool) {
                         }
                     }
                 }
+                // (a row's labels map serves `.Label "k"`; docker's rows have no such field)
+                Some(Shape::Row) => m
+                    .iter()
+                    .filter(|(k, _)| k.as_ref() != LABEL_MAP)
+                    .for_each(|(k, x)| entry(k, x)),
                 _ => m.iter().for_each(|(k, x)| entry(k, x)),
             }
             out.push('}');
@@ -185,27 +190,20 @@ fn title(x: &str) -> String {
     out
 }
 
-/// Docker's row method `.Label "key"` as a map lookup (gotmpl has no methods with
-/// arguments): `{{.Label "k"}}` → `{{index .LabelMap "k"}}`.
-fn methods(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    let mut rest = src;
-    while let Some(i) = rest.find(".Label ") {
-        let before = &rest[..i];
-        let starts_command = before.ends_with("{{")
-            || before.ends_with(' ')
-            || before.ends_with('(')
-            || before.ends_with("{{-");
-        out.push_str(before);
-        out.push_str(if starts_command {
-            "berthLabel .LabelMap "
-        } else {
-            ".Label "
-        });
-        rest = &rest[i + ".Label ".len()..];
+/// The row key holding a row's labels as a map, for docker's `.Label "k"` method (see
+/// [`crate::tmpl`]); `json` leaves it out.
+pub const LABEL_MAP: &str = "LabelMap";
+
+/// Adds a list row's labels (the object's `Labels` map) for `.Label "k"`.
+pub fn with_label_map(mut row: Json, labels: Option<&Json>) -> Json {
+    if let Some(o) = row.as_object_mut() {
+        let m = labels.filter(|l| l.is_object()).cloned();
+        o.insert(
+            LABEL_MAP.into(),
+            m.unwrap_or_else(|| Json::Object(Default::default())),
+        );
     }
-    out.push_str(rest);
-    out
+    row
 }
 
 /// Whether `-q` lists only IDs (or names) given this `--format`: as in docker's images,
@@ -256,18 +254,16 @@ impl Format {
             None => (false, raw.as_str()),
         };
         // (docker trims spaces only: a template's own newlines stay)
-        let body = methods(
-            &rest
-                .trim_matches(' ')
-                .replace("\\t", "\t")
-                .replace("\\n", "\n"),
-        );
+        let body = rest
+            .trim_matches(' ')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n");
         Format {
             table,
             body,
             go_type: "",
             ps: false,
-            raw: methods(&raw),
+            raw,
         }
     }
 
@@ -302,7 +298,7 @@ impl Format {
                 .as_object()
                 .map(|o| o.keys().map(String::as_str).collect())
                 .unwrap_or_default();
-            keys.extend(["Platform", "LabelMap"]);
+            keys.extend(["Platform", LABEL_MAP]);
             if let Some(e) = t.unknown_field(Some(&keys), self.go_type) {
                 return Err(self.fail(false, &e));
             }
@@ -346,7 +342,11 @@ impl Format {
         let mut out = Vec::new();
         if self.table {
             // Docker executes the same template on the header context.
-            let h = exec(headers, false)?;
+            let mut headers = headers.clone();
+            if let Some(o) = headers.as_object_mut() {
+                o.insert(LABEL_MAP.into(), Json::String(tmpl::LABEL_HEADER.into()));
+            }
+            let h = exec(&headers, false)?;
             out.extend_from_slice(h.as_bytes());
             out.push(b'\n');
         }
@@ -749,12 +749,6 @@ mod tests {
         assert!(simple_segments("{{json .}}").is_none());
         assert!(simple_segments("{{.State.Running}}").is_none());
         assert!(simple_segments("{{- .ID}}").is_none());
-    }
-
-    #[test]
-    fn label_method_becomes_a_lookup() {
-        let f = Format::new(Some("{{.Names}} {{.Label \"tier\"}}"), "");
-        assert_eq!(f.body, "{{.Names}} {{berthLabel .LabelMap \"tier\"}}");
     }
 
     #[test]

@@ -86,12 +86,13 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
                     .to_string()
             };
             let created = crate::gotypes::go_time_string(&st(x, "Created"));
-            json!({
+            let row = json!({
                 "ID": id(x), "Name": st(x, "Name"), "Driver": st(x, "Driver"),
                 "Scope": st(x, "Scope"), "IPv6": b("EnableIPv6"), "IPv4": b("EnableIPv4"),
                 "Internal": b("Internal"), "Labels": labels_text(x.get("Labels")),
                 "CreatedAt": created,
-            })
+            });
+            format::with_label_map(row, x.get("Labels"))
         })
         .collect();
     let headers = json!({

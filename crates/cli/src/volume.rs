@@ -69,7 +69,10 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let rows: Vec<Value> = vols.iter().map(volume_row).collect();
+    let rows: Vec<Value> = vols
+        .iter()
+        .map(|x| format::with_label_map(volume_row(x), x.get("Labels")))
+        .collect();
     let headers = json!({
         "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
         "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",

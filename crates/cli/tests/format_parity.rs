@@ -563,7 +563,9 @@ fn json_escapes_html_only_in_list_rows_and_title_capitalizes_words() {
 fn raw_format_prints_key_value_blocks_as_docker() {
     prereqs!();
     let d = Daemon::start();
-    d.ok(&["tag", IMG, "rawf:two"]);
+    // (one repository: docker groups an image's tags by repository in a Go map, so
+    // the order of two repositories' rows varies from run to run)
+    d.ok(&["tag", IMG, "bbtest:two"]);
     d.ok(&["volume", "create", "rawv"]);
     d.ok(&["network", "create", "rawn"]);
     d.ok(&["create", "--name", "raw1", "--network", "none", IMG, "true"]);
@@ -639,4 +641,53 @@ fn system_df_verbose_shows_first_tags_and_one_template_run() {
         args.extend(f.iter().flat_map(|f| ["--format", f]));
         same_all_aging(&d, &args);
     }
+}
+
+#[test]
+fn label_method_works_on_list_rows_as_in_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["volume", "create", "--label", "a=1", "lv1"]);
+    d.ok(&["volume", "create", "lv2"]);
+    d.ok(&["network", "create", "--label", "a=<x>", "ln1"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "lc1",
+        "--network",
+        "none",
+        "-l",
+        "a=1",
+        "-l",
+        "b=2",
+        IMG,
+        "true",
+    ]);
+    d.ok(&["create", "--name", "lc2", "--network", "none", IMG, "true"]);
+    for list in [
+        &["ps", "-a"][..],
+        &["images"],
+        &["volume", "ls"],
+        &["network", "ls"],
+    ] {
+        for f in [
+            "{{.Label \"a\"}}",
+            "{{ .Label  \"zz\" }}|{{.Labels}}",
+            "{{.Label \"a\"}}|{{.Label}}",
+            "{{.Label \"a\" \"b\"}}",
+            "{{\"a\" | .Label}}",
+            "{{printf \"%s\" .Label}}",
+            "{{.LabelMap}}",
+            "{{with .Label \"a\"}}[{{.}}]{{end}}",
+            "table {{.Label \"a\"}}",
+            "table {{.Label \"com.x-y_z\"}}\t{{.Label \"a.b\"}}|",
+        ] {
+            let mut args = list.to_vec();
+            args.extend(["--format", f]);
+            same_all(&d, &args);
+        }
+    }
+    // The labels map behind `.Label` is no field of docker's rows: `json` leaves it out.
+    same_all(&d, &["volume", "ls", "--format", "{{json .}}"]);
+    same_all(&d, &["network", "ls", "--format", "{{json .}}"]);
 }
