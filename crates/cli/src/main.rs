@@ -29,6 +29,7 @@ mod system;
 mod timestamp;
 mod tmpl;
 mod tty;
+mod typename;
 mod usage;
 mod volume;
 

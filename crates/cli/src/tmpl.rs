@@ -44,6 +44,7 @@ const FUNCS: &[&str] = &[
     "pad",
     "truncate",
     "berthLabel",
+    "berthType",
 ];
 
 /// A field chain in the source: where it is, as Go prints it, and what its base is.
@@ -115,6 +116,7 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
                 Ok(Value::String(format!("{}\n", parts.join(" ")).into()))
             })
             .func("index", index)
+            .func("berthType", crate::typename::func)
             // Docker's `.Label "k"` method (see Walk::label_call): "" when not set.
             .func("berthLabel", |a| match a {
                 [_, Value::Map(m), Value::String(k)] => Ok(m
@@ -331,6 +333,23 @@ impl Walk<'_> {
     }
 
     fn pipe(&mut self, p: &mut PipeNode, dot: Option<&'static str>) {
+        let mut i = 0;
+        while i < p.commands.len() {
+            let piped_t =
+                crate::typename::rewrite_printf(&mut p.commands[i], |e| self.static_name(e, dot));
+            if piped_t && i > 0 {
+                // `X | printf "%T"`: `X | berthType "TYPE OF X" | printf "%s"`.
+                let ty = match p.commands[i - 1].args.as_slice() {
+                    [e] => self.static_name(e, dot),
+                    _ => String::new(),
+                };
+                let pos = p.commands[i].pos;
+                p.commands
+                    .insert(i, crate::typename::type_of(pos, ty, None));
+                i += 1;
+            }
+            i += 1;
+        }
         for c in &mut p.commands {
             if let Some(Expr::Field(pos, f)) = c.args.first()
                 && dot == Some(ROW)
@@ -355,6 +374,42 @@ impl Walk<'_> {
                 }
                 self.expr(e, dot);
             }
+        }
+    }
+
+    /// The Go name of an expression's static type, for `%T` (empty when unknown).
+    fn static_name(&self, e: &Expr, dot: Option<&'static str>) -> String {
+        let at = |base: Option<&'static str>, f: &[SmolStr]| match base {
+            Some(b) => match resolve(b, f) {
+                Ok(Some(t)) => crate::typename::go_name(t, f.last().map_or("", |x| x.as_str())),
+                _ => String::new(),
+            },
+            None => String::new(),
+        };
+        match e {
+            // (the document itself, not a pointer to it)
+            Expr::Dot(_) if dot.is_some() && dot == self.root => {
+                gotypes::go_name(dot.unwrap_or("").trim_start_matches('@'))
+                    .trim_start_matches('*')
+                    .to_owned()
+            }
+            Expr::Variable(_, n, f) if n == "$" && f.is_empty() => self
+                .root
+                .map(|r| gotypes::go_name(r.trim_start_matches('@')).trim_start_matches('*'))
+                .unwrap_or("")
+                .to_owned(),
+            Expr::Dot(_) => dot.map_or(String::new(), |t| crate::typename::go_name(t, "")),
+            Expr::Field(_, f) => at(dot, f),
+            Expr::Variable(_, n, f) if n == "$" && !f.is_empty() => at(self.root, f),
+            Expr::String(..) => "string".into(),
+            Expr::Bool(..) => "bool".into(),
+            Expr::Nil(_) => "<nil>".into(),
+            Expr::Number(_, n) => match n {
+                gotmpl::parse::Number::Int(_) => "int".into(),
+                gotmpl::parse::Number::Uint(_) => "uint64".into(),
+                _ => "float64".into(),
+            },
+            _ => String::new(),
         }
     }
 

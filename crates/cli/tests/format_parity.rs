@@ -691,3 +691,50 @@ fn label_method_works_on_list_rows_as_in_docker() {
     same_all(&d, &["volume", "ls", "--format", "{{json .}}"]);
     same_all(&d, &["network", "ls", "--format", "{{json .}}"]);
 }
+
+#[test]
+fn printf_t_names_go_types_as_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["volume", "create", "--label", "a=1", "tv1"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "tc1",
+        "--network",
+        "none",
+        "-l",
+        "a=1",
+        "-v",
+        "tv1:/v",
+        IMG,
+        "true",
+    ]);
+    for f in [
+        "{{printf \"%T\" .State.Pid}}",
+        "{{printf \"%T|%T|%T|%T\" .State.Running .Name .Config.Labels .Config.Cmd}}",
+        "{{printf \"%T %T %T %T\" .SizeRw .State.Health .HostConfig.Memory .HostConfig.OomKillDisable}}",
+        "{{printf \"%T %T %T\" .State .Mounts .Config.Env}}",
+        "{{printf \"%T %T\" .NetworkSettings.Ports .Config.Volumes}}",
+        "{{printf \"%T %T %T %T\" nil 1 1.5 \"x\"}}",
+        "{{printf \"%10T|%-6T|%d%%\" 1 true 3}}",
+        "{{printf \"%T\" .}} {{printf \"%T\" $}}",
+        "{{range .Mounts}}{{printf \"%T\" .}}{{end}}",
+        "{{with .State}}{{printf \"%T\" .Pid}}{{end}}",
+        "{{.State.Pid | printf \"%d %T\" 3}}",
+        "{{printf \"%T\" (index .Config.Labels \"a\")}}",
+    ] {
+        same_all(&d, &["inspect", "-f", f, "tc1"]);
+    }
+    same_all(
+        &d,
+        &[
+            "volume",
+            "inspect",
+            "-f",
+            "{{printf \"%T %T\" .Labels .Scope}}",
+            "tv1",
+        ],
+    );
+    same_all(&d, &["ps", "-a", "--format", "{{printf \"%T\" .Names}}"]);
+}
