@@ -14,6 +14,7 @@ mod cp;
 mod daemon;
 mod format;
 mod gotypes;
+mod help;
 mod image;
 mod imgops;
 mod network;
@@ -66,6 +67,12 @@ fn main() {
             let args: Vec<String> = std::env::args_os()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
+            if e.kind() == clap::error::ErrorKind::DisplayHelp
+                && let Some(text) = help::render(&args)
+            {
+                print!("{text}");
+                std::process::exit(0);
+            }
             if let Some((msg, code)) = usage::docker_usage_error(&e, &args) {
                 eprintln!("{msg}");
                 std::process::exit(code);

@@ -738,3 +738,62 @@ fn printf_t_names_go_types_as_docker() {
     );
     same_all(&d, &["ps", "-a", "--format", "{{printf \"%T\" .Names}}"]);
 }
+
+#[test]
+fn help_follows_docker_layout_for_common_commands() {
+    prereqs!();
+    let d = Daemon::start();
+    let exe = std::path::Path::new(common::BERTH)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    for cmd in [
+        &["ps"][..],
+        &["container", "ls"],
+        &["images"],
+        &["image", "ls"],
+        &["rm"],
+        &["rmi"],
+        &["start"],
+        &["stop"],
+        &["restart"],
+        &["kill"],
+        &["pause"],
+        &["logs"],
+        &["tag"],
+        &["inspect"],
+        &["container", "inspect"],
+        &["image", "inspect"],
+        &["exec"],
+        &["stats"],
+        &["events"],
+        &["top"],
+        &["port"],
+        &["wait"],
+        &["export"],
+        &["commit"],
+        &["volume", "ls"],
+        &["volume", "rm"],
+        &["volume", "inspect"],
+        &["volume", "prune"],
+        &["network", "ls"],
+        &["network", "rm"],
+        &["network", "prune"],
+        &["system", "df"],
+        &["system", "prune"],
+        &["logout"],
+    ] {
+        for h in ["--help", "-h"] {
+            let mut args = cmd.to_vec();
+            args.push(h);
+            let (ours, theirs) = (d.berth(&args), d.docker(&args));
+            assert_eq!(
+                common::stdout(&ours).replace(&exe, "docker"),
+                common::stdout(&theirs),
+                "{args:?}"
+            );
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+        }
+    }
+}
