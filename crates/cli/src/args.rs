@@ -329,14 +329,25 @@ pub enum VolumeCmd {
     /// Create a volume
     Create(VolumeCreateArgs),
     /// List volumes
-    #[command(visible_alias = "list")]
+    #[command(
+        visible_alias = "list",
+        mut_arg("quiet", |a| a.help("Only display volume names")),
+        mut_arg("filter", |a| a.help("Provide filter values (e.g. \"dangling=true\")")),
+        mut_arg("no_trunc", |a| a.hide(true))
+    )]
     Ls(LsArgs),
     /// Display detailed information on one or more volumes
+    #[command(mut_arg("verbose", |a| a.hide(true)))]
     Inspect(ObjInspectArgs),
     /// Remove one or more volumes
-    #[command(visible_alias = "remove")]
+    #[command(
+        long_about = "Remove one or more volumes. You cannot remove a volume that is in use by a container.",
+        visible_alias = "remove",
+        mut_arg("force", |a| a.help("Force the removal of one or more volumes"))
+    )]
     Rm(ObjRmArgs),
     /// Remove unused local volumes
+    #[command(mut_arg("filter", |a| a.help("Provide filter values (e.g. \"label=<label>\")")))]
     Prune(VolumePruneArgs),
 }
 
@@ -371,12 +382,19 @@ pub enum NetworkCmd {
     /// Create a network
     Create(NetworkCreateArgs),
     /// List networks
-    #[command(visible_alias = "list")]
+    #[command(
+        visible_alias = "list",
+        mut_arg("quiet", |a| a.help("Only display network IDs")),
+        mut_arg("filter", |a| a.help("Provide filter values (e.g. \"driver=bridge\")"))
+    )]
     Ls(LsArgs),
     /// Display detailed information on one or more networks
     Inspect(ObjInspectArgs),
     /// Remove one or more networks
-    #[command(visible_alias = "remove")]
+    #[command(
+        visible_alias = "remove",
+        mut_arg("force", |a| a.help("Do not error if the network does not exist"))
+    )]
     Rm(ObjRmArgs),
     /// Connect a container to a network
     Connect(NetworkConnectArgs),
@@ -450,6 +468,7 @@ pub enum SystemCmd {
     /// Show docker disk usage
     Df(DfArgs),
     /// Remove unused data
+    #[command(mut_arg("filter", |a| a.help("Provide filter values (e.g. \"label=<key>=<value>\")")))]
     Prune(SystemPruneArgs),
     /// Display system-wide information
     Info(VersionArgs),

@@ -55,7 +55,7 @@ pub enum Cmd {
     Exec(ExecArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
-    /// Return low-level information on containers or images
+    /// Return low-level information on Docker objects
     Inspect(InspectArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(NamesArgs),
@@ -98,6 +98,9 @@ pub enum Cmd {
     /// Authenticate to a registry
     Login(LoginArgs),
     /// Log out from a registry
+    #[command(
+        long_about = "Log out from a registry.\nIf no server is specified, the default is defined by the daemon."
+    )]
     Logout(LogoutArgs),
     /// Get real time events from the server
     Events(EventsArgs),
@@ -152,6 +155,10 @@ pub enum ContainerCmd {
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
     /// Display detailed information on one or more containers
+    #[command(
+        mut_arg("size", |a| a.help("Display total file sizes")),
+        mut_arg("kind", |a| a.hide(true))
+    )]
     Inspect(InspectArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(NamesArgs),
@@ -189,6 +196,7 @@ pub enum ImageCmd {
     /// Download an image from a registry
     Pull(PullArgs),
     /// Display detailed information on one or more images
+    #[command(mut_arg("size", |a| a.hide(true)), mut_arg("kind", |a| a.hide(true)))]
     Inspect(InspectArgs),
     /// Show the history of an image
     History(HistoryArgs),
@@ -442,10 +450,10 @@ pub struct LogsArgs {
     /// Show timestamps
     #[arg(short, long)]
     pub timestamps: bool,
-    /// Show logs since timestamp or relative
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
     #[arg(long)]
     pub since: Option<String>,
-    /// Show logs before a timestamp or relative
+    /// Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
     #[arg(long)]
     pub until: Option<String>,
     /// Show extra details provided to logs
@@ -474,7 +482,7 @@ pub struct ExecArgs {
     /// Working directory inside the container
     #[arg(short, long)]
     pub workdir: Option<String>,
-    /// Username or UID (format: <name|uid>[:<group|gid>])
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
     #[arg(short, long)]
     pub user: Option<String>,
     /// Give extended privileges to the command
@@ -507,7 +515,7 @@ pub struct InspectArgs {
     /// Format output using a custom template
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Return JSON for specified type
+    /// Only inspect objects of the given type
     #[arg(long = "type")]
     pub kind: Option<String>,
     /// Display total file sizes if the type is container
@@ -577,7 +585,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     fn negative_values(c: clap::Command) -> clap::Command {
         c.mut_args(|a| {
             if a.get_action().takes_values() && !a.is_positional() {
-                a.allow_negative_numbers(true)
+                a.allow_hyphen_values(true)
             } else {
                 a
             }

@@ -190,6 +190,16 @@ pub fn created_at(t: i64) -> String {
     )
 }
 
+/// docker ps's `raw` format (a row per block; empty state, status, labels and ports
+/// leave no space after their key).
+macro_rules! ps_raw {
+    () => {
+        "container_id: {{.ID}}\nimage: {{.Image}}\ncommand: {{.Command}}\ncreated_at: {{.CreatedAt}}\nstate: {{- pad .State 1 0}}\nstatus: {{- pad .Status 1 0}}\nnames: {{.Names}}\nlabels: {{- pad .Labels 1 0}}\nports: {{- pad .Ports 1 0}}\n"
+    };
+}
+const PS_RAW: &str = ps_raw!();
+const PS_RAW_SIZE: &str = concat!(ps_raw!(), "size: {{.Size}}\n");
+
 pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
     // -n/-l are the daemon's `limit` (it orders newest first), as docker sends them.
     let limit = if a.latest { 1 } else { a.last };
@@ -213,10 +223,15 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
                 "WARNING: Ignoring custom format, because both --format and --quiet are set."
             );
         }
+        let key = if a.format.as_deref() == Some("raw") {
+            "container_id: "
+        } else {
+            ""
+        };
         for x in &items {
             let id = st(x, "Id");
             println!(
-                "{}",
+                "{key}{}",
                 if a.no_trunc {
                     &id[..]
                 } else {
@@ -231,21 +246,12 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
     } else {
         PS_TABLE.to_owned()
     };
-    let f = Format::new(a.format.as_deref(), &default).go_type("*formatter.ContainerContext");
-    // `.Label "k"` lookups need the labels as a map (kept out of `{{json .}}` otherwise).
-    let label_map = f.body.contains(".LabelMap");
+    let raw = if a.size { PS_RAW_SIZE } else { PS_RAW };
+    let user = format::raw(a.format.as_deref(), false, raw, "");
+    let f = Format::new(user, &default).go_type("*formatter.ContainerContext");
     let rows: Vec<Value> = items
         .iter()
-        .map(|x| {
-            let mut r = ps_row(x, !a.no_trunc);
-            if label_map && let Some(o) = r.as_object_mut() {
-                o.insert(
-                    "LabelMap".into(),
-                    x.get("Labels").cloned().unwrap_or(Value::Null),
-                );
-            }
-            r
-        })
+        .map(|x| format::with_label_map(ps_row(x, !a.no_trunc), x.get("Labels")))
         .collect();
     let headers = json!({
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",

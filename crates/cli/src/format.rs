@@ -80,6 +80,11 @@ fn value_json(v: &Value, out: &mut String, escape: bool) {
                         }
                     }
                 }
+                // (a row's labels map serves `.Label "k"`; docker's rows have no such field)
+                Some(Shape::Row) => m
+                    .iter()
+                    .filter(|(k, _)| k.as_ref() != LABEL_MAP)
+                    .for_each(|(k, x)| entry(k, x)),
                 _ => m.iter().for_each(|(k, x)| entry(k, x)),
             }
             out.push('}');
@@ -144,6 +149,10 @@ pub fn with_funcs(t: Template) -> Template {
     .func("title", |a| Ok(str_val(title(&s(arg(a, 0)?)))))
     .func("pad", |a| {
         let x = s(arg(a, 0)?);
+        if x.is_empty() {
+            // (docker pads only what is there: `ports: {{- pad .Ports 1 0}}`)
+            return Ok(str_val(x));
+        }
         let l = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
         let r = arg(a, 2)?.as_int().unwrap_or(0).max(0) as usize;
         Ok(str_val(format!("{}{x}{}", " ".repeat(l), " ".repeat(r))))
@@ -181,27 +190,20 @@ fn title(x: &str) -> String {
     out
 }
 
-/// Docker's row method `.Label "key"` as a map lookup (gotmpl has no methods with
-/// arguments): `{{.Label "k"}}` → `{{index .LabelMap "k"}}`.
-fn methods(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    let mut rest = src;
-    while let Some(i) = rest.find(".Label ") {
-        let before = &rest[..i];
-        let starts_command = before.ends_with("{{")
-            || before.ends_with(' ')
-            || before.ends_with('(')
-            || before.ends_with("{{-");
-        out.push_str(before);
-        out.push_str(if starts_command {
-            "berthLabel .LabelMap "
-        } else {
-            ".Label "
-        });
-        rest = &rest[i + ".Label ".len()..];
+/// The row key holding a row's labels as a map, for docker's `.Label "k"` method (see
+/// [`crate::tmpl`]); `json` leaves it out.
+pub const LABEL_MAP: &str = "LabelMap";
+
+/// Adds a list row's labels (the object's `Labels` map) for `.Label "k"`.
+pub fn with_label_map(mut row: Json, labels: Option<&Json>) -> Json {
+    if let Some(o) = row.as_object_mut() {
+        let m = labels.filter(|l| l.is_object()).cloned();
+        o.insert(
+            LABEL_MAP.into(),
+            m.unwrap_or_else(|| Json::Object(Default::default())),
+        );
     }
-    out.push_str(rest);
-    out
+    row
 }
 
 /// Whether `-q` lists only IDs (or names) given this `--format`: as in docker's images,
@@ -209,6 +211,21 @@ fn methods(src: &str) -> String {
 /// template of the user's own wins over `-q`.
 pub fn quiet_wins(quiet: bool, format: Option<&str>) -> bool {
     quiet && matches!(format, None | Some("") | Some("table"))
+}
+
+/// docker's `raw` format of a list command: its `key: value` template (`quiet` with
+/// `-q`), each row followed by the blank line that the row's own newline makes.
+pub fn raw<'a>(
+    user: Option<&'a str>,
+    quiet: bool,
+    full: &'a str,
+    quiet_tmpl: &'a str,
+) -> Option<&'a str> {
+    match user {
+        Some("raw") if quiet => Some(quiet_tmpl),
+        Some("raw") => Some(full),
+        other => other,
+    }
 }
 
 /// A user's `--format` after docker's preprocessing.
@@ -236,13 +253,17 @@ impl Format {
             Some(rest) => (true, rest),
             None => (false, raw.as_str()),
         };
-        let body = methods(&rest.trim().replace("\\t", "\t").replace("\\n", "\n"));
+        // (docker trims spaces only: a template's own newlines stay)
+        let body = rest
+            .trim_matches(' ')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n");
         Format {
             table,
             body,
             go_type: "",
             ps: false,
-            raw: methods(&raw),
+            raw,
         }
     }
 
@@ -277,7 +298,7 @@ impl Format {
                 .as_object()
                 .map(|o| o.keys().map(String::as_str).collect())
                 .unwrap_or_default();
-            keys.extend(["Platform", "LabelMap"]);
+            keys.extend(["Platform", LABEL_MAP]);
             if let Some(e) = t.unknown_field(Some(&keys), self.go_type) {
                 return Err(self.fail(false, &e));
             }
@@ -321,7 +342,11 @@ impl Format {
         let mut out = Vec::new();
         if self.table {
             // Docker executes the same template on the header context.
-            let h = exec(headers, false)?;
+            let mut headers = headers.clone();
+            if let Some(o) = headers.as_object_mut() {
+                o.insert(LABEL_MAP.into(), Json::String(tmpl::LABEL_HEADER.into()));
+            }
+            let h = exec(&headers, false)?;
             out.extend_from_slice(h.as_bytes());
             out.push(b'\n');
         }
@@ -336,6 +361,18 @@ impl Format {
             out = tw.into_inner().context("table layout")?;
         }
         Ok(out)
+    }
+
+    /// Runs once on a struct whose fields are lists of rows (docker's verbose `system
+    /// df` context), with no newline after it.
+    pub fn render_struct(
+        &self,
+        fields: &'static [&'static str],
+        lists: &[Vec<Json>],
+    ) -> Result<String> {
+        let t = tmpl::parse(&self.body, None).map_err(|e| self.fail(true, &e.0))?;
+        crate::gotypes::with_row_lists(fields, lists, |v| t.exec(v, false))
+            .map_err(|e| self.fail(false, &e))
     }
 
     /// Renders rows (and a header from `headers`, a map of field name → column title)
@@ -712,12 +749,6 @@ mod tests {
         assert!(simple_segments("{{json .}}").is_none());
         assert!(simple_segments("{{.State.Running}}").is_none());
         assert!(simple_segments("{{- .ID}}").is_none());
-    }
-
-    #[test]
-    fn label_method_becomes_a_lookup() {
-        let f = Format::new(Some("{{.Names}} {{.Label \"tier\"}}"), "");
-        assert_eq!(f.body, "{{.Names}} {{berthLabel .LabelMap \"tier\"}}");
     }
 
     #[test]

@@ -587,7 +587,37 @@ pub fn with_typed<R>(data: &Json, root: Option<&str>, f: impl FnOnce(&Value) -> 
 /// Runs `f` on a list row or other document that the docker CLI gives templates as an
 /// object with methods: a `null` field stands for a nil pointer (`<nil>` when printed).
 pub fn with_row<R>(data: &Json, f: impl FnOnce(&Value) -> R) -> R {
-    let v = match data {
+    let v = row_value(data);
+    let out = f(&v);
+    SHAPES.with(|o| o.borrow_mut().clear());
+    out
+}
+
+/// Runs `f` on a struct whose fields (`fields`, in order) are lists of rows, such as
+/// docker's `system df -v` context `{Images, Containers, Volumes, BuildCache}`.
+pub fn with_row_lists<R>(
+    fields: &'static [&'static str],
+    lists: &[Vec<Json>],
+    f: impl FnOnce(&Value) -> R,
+) -> R {
+    let m = Arc::new(
+        fields
+            .iter()
+            .zip(lists)
+            .map(|(name, rows)| {
+                let l: Arc<[Value]> = rows.iter().map(row_value).collect();
+                (Arc::from(name_type(name).0), Value::List(l))
+            })
+            .collect(),
+    );
+    remember(&m, Shape::Struct(fields));
+    let out = f(&Value::Map(m));
+    SHAPES.with(|o| o.borrow_mut().clear());
+    out
+}
+
+fn row_value(data: &Json) -> Value {
+    match data {
         Json::Object(o) => {
             let m = Arc::new(
                 o.iter()
@@ -604,10 +634,7 @@ pub fn with_row<R>(data: &Json, f: impl FnOnce(&Value) -> R) -> R {
             Value::Map(m)
         }
         other => crate::format::to_value(other),
-    };
-    let out = f(&v);
-    SHAPES.with(|o| o.borrow_mut().clear());
-    out
+    }
 }
 
 /// The field's name, type and whether it is omitempty.

@@ -109,7 +109,13 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
         "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
         "VirtualSize": "SIZE",
     });
-    Format::new(a.format.as_deref(), default)
+    let raw = if a.digests {
+        "repository: {{ .Repository }}\ntag: {{.Tag}}\ndigest: {{.Digest}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n"
+    } else {
+        "repository: {{ .Repository }}\ntag: {{.Tag}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n"
+    };
+    let user = format::raw(a.format.as_deref(), a.quiet, raw, "image_id: {{.ID}}");
+    Format::new(user, default)
         .go_type("*formatter.imageContext")
         .render(&rows, &headers)
 }

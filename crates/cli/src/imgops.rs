@@ -14,7 +14,7 @@ use crate::client::{Client, enc};
 use crate::container::{filters_query, st};
 use crate::format::{self, Format};
 use crate::image::show_progress;
-use crate::ops::{add_query, prune_report, reclaimed, repo_tag, run_prune, tar_sink};
+use crate::ops::{TarSink, add_query, prune_report, reclaimed, repo_tag, run_prune};
 
 /// Docker's full reference for messages: `docker.io/library/x:tag`.
 fn full_name(name: &str) -> String {
@@ -120,7 +120,7 @@ pub fn tag(c: &Client, a: &TagArgs) -> Result<()> {
 }
 
 pub fn save(c: &Client, a: &SaveArgs) -> Result<()> {
-    let mut out = tar_sink(a.output.as_deref())?;
+    let out = TarSink::open(a.output.as_deref(), "failed to save image")?;
     let mut q: Vec<String> = a
         .images
         .iter()
@@ -130,9 +130,7 @@ pub fn save(c: &Client, a: &SaveArgs) -> Result<()> {
         q.push(format!("platform={}", enc(p)));
     }
     let mut r = c.get(&format!("/images/get?{}", q.join("&")))?;
-    std::io::copy(&mut r.body, &mut out)?;
-    out.flush()?;
-    Ok(())
+    out.copy_from(&mut r.body)
 }
 
 /// A file's bytes, or stdin's for `-`/none (refusing an interactive terminal).

@@ -14,10 +14,13 @@ mod cp;
 mod daemon;
 mod format;
 mod gotypes;
+mod help;
 mod image;
 mod imgops;
 mod network;
 mod ops;
+mod outfile;
+mod ports;
 mod request;
 mod run;
 mod runflags;
@@ -27,6 +30,7 @@ mod system;
 mod timestamp;
 mod tmpl;
 mod tty;
+mod typename;
 mod usage;
 mod volume;
 
@@ -63,6 +67,12 @@ fn main() {
             let args: Vec<String> = std::env::args_os()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
+            if e.kind() == clap::error::ErrorKind::DisplayHelp
+                && let Some(text) = help::render(&args)
+            {
+                print!("{text}");
+                std::process::exit(0);
+            }
             if let Some((msg, code)) = usage::docker_usage_error(&e, &args) {
                 eprintln!("{msg}");
                 std::process::exit(code);

@@ -86,12 +86,13 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
                     .to_string()
             };
             let created = crate::gotypes::go_time_string(&st(x, "Created"));
-            json!({
+            let row = json!({
                 "ID": id(x), "Name": st(x, "Name"), "Driver": st(x, "Driver"),
                 "Scope": st(x, "Scope"), "IPv6": b("EnableIPv6"), "IPv4": b("EnableIPv4"),
                 "Internal": b("Internal"), "Labels": labels_text(x.get("Labels")),
                 "CreatedAt": created,
-            })
+            });
+            format::with_label_map(row, x.get("Labels"))
         })
         .collect();
     let headers = json!({
@@ -99,12 +100,15 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
         "IPv6": "IPV6", "IPv4": "IPV4", "Internal": "INTERNAL", "Labels": "LABELS",
         "CreatedAt": "CREATED",
     });
-    Format::new(
+    let user = format::raw(
         a.format.as_deref(),
-        "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
-    )
-    .go_type("*network.networkContext")
-    .render(&rows, &headers)
+        a.quiet,
+        "network_id: {{.ID}}\\nname: {{.Name}}\\ndriver: {{.Driver}}\\nscope: {{.Scope}}\\n",
+        "network_id: {{.ID}}",
+    );
+    Format::new(user, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")
+        .go_type("*network.networkContext")
+        .render(&rows, &headers)
 }
 
 pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {

@@ -72,29 +72,47 @@ pub fn diff(c: &Client, a: &ContainerArg) -> Result<()> {
     Ok(())
 }
 
-/// Where a tar stream goes: `-o FILE`, else stdout unless that is a terminal (docker
-/// refuses those).
-pub fn tar_sink(output: Option<&str>) -> Result<Box<dyn Write>> {
-    match output {
-        Some(p) if p != "-" => {
-            let f = std::fs::File::create(p).map_err(|e| anyhow!("failed to save: {e}"))?;
-            Ok(Box::new(f))
-        }
-        _ => {
-            if std::io::stdout().is_terminal() {
-                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+/// Where a tar stream goes: `-o FILE` (docker's checks and atomic replace, its errors
+/// after `what`), else stdout unless that is a terminal (docker refuses those).
+pub enum TarSink {
+    Stdout,
+    File(crate::outfile::OutFile),
+}
+
+impl TarSink {
+    pub fn open(output: Option<&str>, what: &str) -> Result<TarSink> {
+        match output {
+            Some(p) if !p.is_empty() => crate::outfile::OutFile::create(p)
+                .map(TarSink::File)
+                .map_err(|e| anyhow!("{what}: {e}")),
+            _ if std::io::stdout().is_terminal() => {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect")
             }
-            Ok(Box::new(std::io::stdout().lock()))
+            _ => Ok(TarSink::Stdout),
         }
+    }
+
+    /// Copies the whole archive, then makes it the destination file.
+    pub fn copy_from(self, r: &mut impl std::io::Read) -> Result<()> {
+        match self {
+            TarSink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                std::io::copy(r, &mut out)?;
+                out.flush()?;
+            }
+            TarSink::File(mut f) => {
+                std::io::copy(r, &mut f)?;
+                f.commit()?;
+            }
+        }
+        Ok(())
     }
 }
 
 pub fn export(c: &Client, a: &ExportArgs) -> Result<()> {
-    let mut out = tar_sink(a.output.as_deref())?;
+    let out = TarSink::open(a.output.as_deref(), "failed to export container")?;
     let mut r = c.get(&format!("/containers/{}/export", enc(&a.container)))?;
-    std::io::copy(&mut r.body, &mut out)?;
-    out.flush()?;
-    Ok(())
+    out.copy_from(&mut r.body)
 }
 
 /// `repo[:tag]` → (repo, tag) the way the API takes them (tag empty when absent).

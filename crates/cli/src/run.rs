@@ -120,32 +120,6 @@ fn env_list(flags: &[String], files: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// `-p [ip:][hostPort:]containerPort[/proto]` → (ExposedPorts, PortBindings).
-fn ports(specs: &[String]) -> Result<(Map<String, Value>, Map<String, Value>)> {
-    let mut exposed = Map::new();
-    let mut bindings = Map::new();
-    for s in specs {
-        let (rest, proto) = s.rsplit_once('/').unwrap_or((s, "tcp"));
-        let parts: Vec<&str> = rest.rsplitn(3, ':').collect();
-        let (cport, hport, ip) = match parts.as_slice() {
-            [c] => (*c, "", ""),
-            [c, h] => (*c, *h, ""),
-            [c, h, ip] => (*c, *h, *ip),
-            _ => bail!("invalid port format: {s}"),
-        };
-        if cport.is_empty() || cport.parse::<u16>().is_err() {
-            bail!("invalid containerPort: {cport}");
-        }
-        let key = format!("{cport}/{proto}");
-        exposed.insert(key.clone(), json!({}));
-        let e = bindings.entry(key).or_insert_with(|| json!([]));
-        if let Some(a) = e.as_array_mut() {
-            a.push(json!({"HostIp": ip.trim_matches(['[', ']']), "HostPort": hport}));
-        }
-    }
-    Ok((exposed, bindings))
-}
-
 /// Docker's capability spelling: upper case with the `CAP_` prefix (`ALL` stays).
 fn caps(list: &[String]) -> Vec<String> {
     list.iter()
@@ -182,7 +156,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
             volumes.insert(v.clone(), json!({}));
         }
     }
-    let (exposed, port_bindings) = ports(&a.publish)?;
+    let (exposed, port_bindings) = crate::ports::publish(&a.publish)?;
     let mut cfg = json!({
         "Image": a.image,
         "Env": env_list(&a.env, &a.env_file)?,
@@ -783,13 +757,5 @@ mod tests {
         // Sent as docker sends it (the daemon keeps it, inspect shows it).
         assert_eq!(restart_policy("no").unwrap()["Name"], "no");
         assert!(restart_policy("on-failure:x").is_err());
-    }
-
-    #[test]
-    fn ports_become_bindings() {
-        let (e, b) = ports(&["127.0.0.1:8080:80".into(), "53/udp".into()]).unwrap();
-        assert!(e.contains_key("80/tcp") && e.contains_key("53/udp"));
-        assert_eq!(b["80/tcp"][0]["HostPort"], "8080");
-        assert_eq!(b["80/tcp"][0]["HostIp"], "127.0.0.1");
     }
 }

@@ -44,6 +44,7 @@ const FUNCS: &[&str] = &[
     "pad",
     "truncate",
     "berthLabel",
+    "berthType",
 ];
 
 /// A field chain in the source: where it is, as Go prints it, and what its base is.
@@ -115,15 +116,25 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
                 Ok(Value::String(format!("{}\n", parts.join(" ")).into()))
             })
             .func("index", index)
-            // Docker's `.Label "k"` method (see format::methods): "" when not set.
-            .func("berthLabel", |a| {
-                Ok(match (a.first(), a.get(1)) {
-                    (Some(Value::Map(m)), Some(Value::String(k))) => m
-                        .get(k.as_ref())
-                        .cloned()
-                        .unwrap_or_else(|| Value::String("".into())),
-                    _ => Value::String("".into()),
-                })
+            .func("berthType", crate::typename::func)
+            // Docker's `.Label "k"` method (see Walk::label_call): "" when not set.
+            .func("berthLabel", |a| match a {
+                [_, Value::Map(m), Value::String(k)] => Ok(m
+                    .get(k.as_ref())
+                    .cloned()
+                    .unwrap_or_else(|| Value::String("".into()))),
+                // On the header row: the key's last dotted part, `-` and `_` as spaces.
+                [_, Value::String(h), Value::String(k)] if h.as_ref() == LABEL_HEADER => {
+                    let last = k.rsplit('.').next().unwrap_or("");
+                    Ok(Value::String(last.replace(['-', '_'], " ").into()))
+                }
+                [_, _, Value::String(_)] => Ok(Value::String("".into())),
+                [chain, _, args @ ..] => Err(TemplateError::Exec(format!(
+                    "{LABEL_ARITY}{}:{}",
+                    chain.as_int().unwrap_or(0),
+                    args.len()
+                ))),
+                _ => Err(TemplateError::Exec("berthLabel".into())),
             })
             .parse("{{template \"main\" .}}")
             .map_err(|e| ParseError(e.to_string()))?
@@ -159,10 +170,16 @@ impl Tmpl {
             let Some(base) = c.base else { continue };
             let bad = match keys {
                 // A row context: its methods are the row's keys.
+                // (`.Label` is a method of the rows that carry their labels as LabelMap,
+                // which no template can name)
                 Some(k) if base == ROW => c
                     .fields
                     .first()
-                    .filter(|f| !k.contains(&f.as_str()))
+                    .filter(|f| match f.as_str() {
+                        "Label" => !k.contains(&"LabelMap"),
+                        "LabelMap" => true,
+                        f => !k.contains(&f),
+                    })
                     .map(|f| (f.to_string(), go_type.to_owned())),
                 Some(_) => None,
                 None => resolve(base, &c.fields).err().map(|(f, ty)| {
@@ -199,6 +216,20 @@ impl Tmpl {
             TemplateError::MissingKey { key } => {
                 (key.clone(), format!("map has no entry for key \"{key}\""))
             }
+            TemplateError::Exec(m) if m.contains(LABEL_ARITY) => {
+                // (a method of Go takes exactly its arguments)
+                let rest = &m[m.find(LABEL_ARITY).unwrap_or(0) + LABEL_ARITY.len()..];
+                let (chain, got) = rest.split_once(':').unwrap_or(("0", "0"));
+                let c = chain.parse::<usize>().ok().and_then(|i| self.chains.get(i));
+                let msg = format!("wrong number of args for Label: want 1 got {got}");
+                return match c {
+                    Some(c) => format!(
+                        "template: :{}:{}: executing \"\" at <{}>: {msg}",
+                        c.line, c.col, c.text
+                    ),
+                    None => format!("template: :1:0: executing \"\" {msg}"),
+                };
+            }
             TemplateError::Exec(m) => {
                 let m = m.strip_prefix("execution error: ").unwrap_or(m);
                 let key = m
@@ -224,6 +255,12 @@ impl Tmpl {
     }
 }
 
+/// The LabelMap of a table's header row: `.Label "k"` names its column there.
+pub const LABEL_HEADER: &str = "\u{1}header";
+
+/// Marks berthLabel's arity error (chain index and argument count follow).
+const LABEL_ARITY: &str = "\u{1}label-arity:";
+
 /// The base type of a row context (its fields are checked against the row's keys).
 pub const ROW: &str = "row";
 
@@ -245,7 +282,7 @@ impl Walk<'_> {
         match n {
             Node::List(l) => self.list(l, dot),
             Node::Action(a) => {
-                self.pipe(&a.pipe, dot);
+                self.pipe(&mut a.pipe, dot);
                 if a.pipe.decl.is_empty() {
                     let ty = self.pipe_type(&a.pipe, dot).unwrap_or("");
                     let pos = a.pipe.pos;
@@ -259,7 +296,7 @@ impl Walk<'_> {
                 }
             }
             Node::If(b) => {
-                self.pipe(&b.pipe, dot);
+                self.pipe(&mut b.pipe, dot);
                 self.list(&mut b.body, dot);
                 if let Some(e) = &mut b.else_body {
                     self.list(e, dot);
@@ -270,7 +307,7 @@ impl Walk<'_> {
                 let (Node::Range(b) | Node::With(b)) = n else {
                     return;
                 };
-                self.pipe(&b.pipe, dot);
+                self.pipe(&mut b.pipe, dot);
                 let t = self.pipe_type(&b.pipe, dot);
                 let inner = if is_range {
                     t.and_then(|t| {
@@ -286,7 +323,7 @@ impl Walk<'_> {
                 }
             }
             Node::Template(t) => {
-                if let Some(p) = &t.pipe {
+                if let Some(p) = &mut t.pipe {
                     self.pipe(p, dot);
                 }
             }
@@ -295,9 +332,39 @@ impl Walk<'_> {
         }
     }
 
-    fn pipe(&mut self, p: &PipeNode, dot: Option<&'static str>) {
-        for c in &p.commands {
-            for (i, e) in c.args.iter().enumerate() {
+    fn pipe(&mut self, p: &mut PipeNode, dot: Option<&'static str>) {
+        let mut i = 0;
+        while i < p.commands.len() {
+            let piped_t =
+                crate::typename::rewrite_printf(&mut p.commands[i], |e| self.static_name(e, dot));
+            if piped_t && i > 0 {
+                // `X | printf "%T"`: `X | berthType "TYPE OF X" | printf "%s"`.
+                let ty = match p.commands[i - 1].args.as_slice() {
+                    [e] => self.static_name(e, dot),
+                    _ => String::new(),
+                };
+                let pos = p.commands[i].pos;
+                p.commands
+                    .insert(i, crate::typename::type_of(pos, ty, None));
+                i += 1;
+            }
+            i += 1;
+        }
+        for c in &mut p.commands {
+            if let Some(Expr::Field(pos, f)) = c.args.first()
+                && dot == Some(ROW)
+                && f.len() == 1
+                && f[0] == "Label"
+            {
+                // Called with the command's arguments (and the piped value after a `|`).
+                let call = self.label_call(*pos);
+                c.args.splice(0..1, call);
+                for e in c.args.iter_mut().skip(3) {
+                    self.expr(e, dot);
+                }
+                continue;
+            }
+            for (i, e) in c.args.iter_mut().enumerate() {
                 if i == 0
                     && let Expr::Identifier(pos, name) = e
                     && !FUNCS.contains(&name.as_str())
@@ -310,7 +377,78 @@ impl Walk<'_> {
         }
     }
 
-    fn expr(&mut self, e: &Expr, dot: Option<&'static str>) {
+    /// The Go name of an expression's static type, for `%T` (empty when unknown).
+    fn static_name(&self, e: &Expr, dot: Option<&'static str>) -> String {
+        let at = |base: Option<&'static str>, f: &[SmolStr]| match base {
+            Some(b) => match resolve(b, f) {
+                Ok(Some(t)) => crate::typename::go_name(t, f.last().map_or("", |x| x.as_str())),
+                _ => String::new(),
+            },
+            None => String::new(),
+        };
+        match e {
+            // (the document itself, not a pointer to it)
+            Expr::Dot(_) if dot.is_some() && dot == self.root => {
+                gotypes::go_name(dot.unwrap_or("").trim_start_matches('@'))
+                    .trim_start_matches('*')
+                    .to_owned()
+            }
+            Expr::Variable(_, n, f) if n == "$" && f.is_empty() => self
+                .root
+                .map(|r| gotypes::go_name(r.trim_start_matches('@')).trim_start_matches('*'))
+                .unwrap_or("")
+                .to_owned(),
+            Expr::Dot(_) => dot.map_or(String::new(), |t| crate::typename::go_name(t, "")),
+            Expr::Field(_, f) => at(dot, f),
+            Expr::Variable(_, n, f) if n == "$" && !f.is_empty() => at(self.root, f),
+            Expr::String(..) => "string".into(),
+            Expr::Bool(..) => "bool".into(),
+            Expr::Nil(_) => "<nil>".into(),
+            Expr::Number(_, n) => match n {
+                gotmpl::parse::Number::Int(_) => "int".into(),
+                gotmpl::parse::Number::Uint(_) => "uint64".into(),
+                _ => "float64".into(),
+            },
+            _ => String::new(),
+        }
+    }
+
+    /// Docker's row method `.Label "key"` (gotmpl has no methods with arguments) as
+    /// `berthLabel CHAIN .LabelMap ARGS...`: the row's labels as a map, and which chain to
+    /// name if the method gets other than one argument.
+    fn label_call(&mut self, pos: gotmpl::parse::Pos) -> [Expr; 3] {
+        self.chain(pos.offset, ".Label".into(), &["Label".into()], Some(ROW));
+        let idx = (self.chains.len() - 1) as i64;
+        [
+            Expr::Identifier(pos, "berthLabel".into()),
+            Expr::Number(pos, gotmpl::parse::Number::Int(idx)),
+            Expr::Field(pos, vec!["LabelMap".into()]),
+        ]
+    }
+
+    fn expr(&mut self, e: &mut Expr, dot: Option<&'static str>) {
+        if let Expr::Field(pos, f) = e
+            && dot == Some(ROW)
+            && f.len() == 1
+            && f[0] == "Label"
+        {
+            // As an argument the method gets none.
+            let pos = *pos;
+            let call = self.label_call(pos);
+            *e = Expr::Pipe(
+                pos,
+                PipeNode {
+                    pos,
+                    decl: Vec::new(),
+                    commands: vec![CommandNode {
+                        pos,
+                        args: call.into(),
+                    }],
+                    is_assign: false,
+                },
+            );
+            return;
+        }
         match e {
             Expr::Field(pos, fields) => {
                 let first = fields.first().map_or(0, |f| f.len() + 1);

@@ -110,7 +110,7 @@ const GLOBAL_VALUED: &[&str] = &[
 
 /// The docker command path of `args` (binary first): what docker prints (`container
 /// ls`) and the key of its [`USAGE`] entry.
-fn command_path(args: &[String]) -> Option<(String, &'static str, &'static Arity)> {
+fn command_path(args: &[String]) -> Option<(String, String, &'static str, &'static Arity)> {
     let words = command_words(args);
     fn alias(w: &str) -> &str {
         match w {
@@ -157,7 +157,7 @@ fn command_path(args: &[String]) -> Option<(String, &'static str, &'static Arity
         .iter()
         .find(|(k, _, _)| *k == shown)
         .or_else(|| USAGE.iter().find(|(k, _, _)| *k == key))?;
-    Some((shown, usage, arity))
+    Some((shown, key, usage, arity))
 }
 
 /// A command-line error as the docker CLI reports it, with its exit status: a wrong
@@ -185,8 +185,16 @@ fn invoked(args: &[String]) -> Option<(String, &'static str, &'static Arity)> {
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
         .unwrap_or_else(|| "berth".into());
-    let (shown, usage, arity) = command_path(args)?;
+    let (shown, _, usage, arity) = command_path(args)?;
     Some((format!("{bin} {shown}"), usage, arity))
+}
+
+/// For `--help`: the command as invoked (`berth container ls`), docker's usage of it,
+/// and the name it is listed under (`ps`).
+pub fn help_head(args: &[String]) -> Option<(String, &'static str, String)> {
+    let (path, usage, _) = invoked(args)?;
+    let (_, key, _, _) = command_path(args)?;
+    Some((path, usage, key))
 }
 
 /// A flag error as docker prints it: the message, the command's usage line, the pointer

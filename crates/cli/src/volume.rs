@@ -71,35 +71,44 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
     }
     let rows: Vec<Value> = vols
         .iter()
-        .map(|x| {
-            let size = x
-                .pointer("/UsageData/Size")
-                .and_then(Value::as_i64)
-                .filter(|s| *s >= 0)
-                .map(|s| format::human_size(s as f64))
-                .unwrap_or_else(|| "N/A".into());
-            let links = x
-                .pointer("/UsageData/RefCount")
-                .and_then(Value::as_i64)
-                .filter(|s| *s >= 0)
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "N/A".into());
-            json!({
-                "Name": st(x, "Name"), "Driver": st(x, "Driver"), "Scope": st(x, "Scope"),
-                "Mountpoint": st(x, "Mountpoint"), "Labels": labels_text(x.get("Labels")),
-                "Links": links, "Size": size, "Group": "N/A", "Availability": "N/A",
-                "Status": "N/A",
-            })
-        })
+        .map(|x| format::with_label_map(volume_row(x), x.get("Labels")))
         .collect();
     let headers = json!({
         "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
         "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
         "Availability": "AVAILABILITY", "Status": "STATUS",
     });
-    Format::new(a.format.as_deref(), "table {{.Driver}}\t{{.Name}}")
+    let user = format::raw(
+        a.format.as_deref(),
+        a.quiet,
+        "name: {{.Name}}\\ndriver: {{.Driver}}\\n",
+        "name: {{.Name}}",
+    );
+    Format::new(user, "table {{.Driver}}\t{{.Name}}")
         .go_type("*formatter.volumeContext")
         .render(&rows, &headers)
+}
+
+/// A volume as docker's list row shows it (ls and system df -v).
+fn volume_row(x: &Value) -> Value {
+    let size = x
+        .pointer("/UsageData/Size")
+        .and_then(Value::as_i64)
+        .filter(|s| *s >= 0)
+        .map(|s| format::human_size(s as f64))
+        .unwrap_or_else(|| "N/A".into());
+    let links = x
+        .pointer("/UsageData/RefCount")
+        .and_then(Value::as_i64)
+        .filter(|s| *s >= 0)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "N/A".into());
+    json!({
+        "Name": st(x, "Name"), "Driver": st(x, "Driver"), "Scope": st(x, "Scope"),
+        "Mountpoint": st(x, "Mountpoint"), "Labels": labels_text(x.get("Labels")),
+        "Links": links, "Size": size, "Group": "N/A", "Availability": "N/A",
+        "Status": "N/A",
+    })
 }
 
 pub fn inspect(c: &Client, a: &ObjInspectArgs) -> Result<()> {
@@ -237,8 +246,8 @@ pub fn df(c: &Client, a: &DfArgs) -> Result<()> {
     ];
     let headers = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
                          "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
-    if a.verbose && a.format.is_none() {
-        return df_verbose(&v, &images, &containers, &vols, &cache);
+    if a.verbose {
+        return df_verbose(a.format.as_deref(), &images, &containers, &vols, &cache);
     }
     Format::new(
         a.format.as_deref(),
@@ -248,9 +257,14 @@ pub fn df(c: &Client, a: &DfArgs) -> Result<()> {
     .render(&rows, &headers)
 }
 
-/// `system df -v`: a table per kind, as docker lays them out.
+/// docker's `system df -v` template context.
+const DF_VERBOSE: &[&str] = &["Images:a", "Containers:a", "Volumes:a", "BuildCache:a"];
+
+/// `system df -v`: a table per kind, as docker lays them out; a template of the user's
+/// runs once, on docker's `{Images, Containers, Volumes, BuildCache}` (IDs whole unless
+/// it is a table).
 fn df_verbose(
-    v: &Value,
+    format: Option<&str>,
     images: &[Value],
     containers: &[Value],
     vols: &[Value],
@@ -258,39 +272,40 @@ fn df_verbose(
 ) -> Result<()> {
     let n = |x: &Value, p: &str| x.pointer(p).and_then(Value::as_i64).unwrap_or(0);
     let ago = |t: i64| format!("{} ago", format::human_duration(format::now() - t));
+    let table_only = matches!(format, None | Some("table"));
+    let trunc = format.is_none_or(|f| f.starts_with("table"));
     let mut img_rows = Vec::new();
     for i in images {
-        let id: String = st(i, "Id")
-            .trim_start_matches("sha256:")
-            .chars()
-            .take(12)
-            .collect();
-        let tags = crate::ops::str_list(i, "RepoTags");
-        let pairs: Vec<(String, String)> = if tags.is_empty() {
-            vec![("<none>".into(), "<none>".into())]
+        let id = st(i, "Id");
+        let id: String = if trunc {
+            id.trim_start_matches("sha256:").chars().take(12).collect()
         } else {
-            tags.iter()
-                .map(|t| match t.rsplit_once(':') {
-                    Some((r, tag)) if !tag.contains('/') => (r.to_owned(), tag.to_owned()),
-                    _ => (t.clone(), "<none>".into()),
-                })
-                .collect()
+            id
+        };
+        // Only an image's first tag is shown.
+        let tags = crate::ops::str_list(i, "RepoTags");
+        let (repo, tag) = match tags.first().map(|t| (t, t.rsplit_once(':'))) {
+            None => ("<none>".to_owned(), "<none>".to_owned()),
+            Some((_, Some((r, tag)))) if !tag.contains('/') => (r.to_owned(), tag.to_owned()),
+            Some((t, _)) => (t.clone(), "<none>".into()),
         };
         let (size, shared) = (n(i, "/Size"), n(i, "/SharedSize"));
-        for (repo, tag) in pairs {
-            img_rows.push(json!({
-                "Repository": repo, "Tag": tag, "ID": id, "CreatedSince": ago(n(i, "/Created")),
-                "Size": format::human_size(size as f64),
-                "SharedSize": if shared < 0 { "N/A".into() } else { format::human_size(shared as f64) },
-                "UniqueSize": if shared < 0 { "N/A".into() } else { format::human_size((size - shared) as f64) },
-                "Containers": n(i, "/Containers").to_string(),
-            }));
-        }
+        let human4 = |x: i64| format::human_size4(x as f64);
+        let created = n(i, "/Created");
+        img_rows.push(json!({
+            "Repository": repo, "Tag": tag, "ID": id, "CreatedSince": ago(created),
+            "CreatedAt": crate::container::created_at(created), "Digest": "",
+            "Size": format::human_size(size as f64),
+            "SharedSize": if shared < 0 { "N/A".into() } else { human4(shared) },
+            "UniqueSize": if shared < 0 { "N/A".into() } else { human4(size - shared) },
+            "VirtualSize": human4(i.get("VirtualSize").and_then(Value::as_i64).unwrap_or(size)),
+            "Containers": n(i, "/Containers").to_string(),
+        }));
     }
     let ctr_rows: Vec<Value> = containers
         .iter()
         .map(|c| {
-            let mut r = crate::container::ps_row(c, true);
+            let mut r = crate::container::ps_row(c, trunc);
             // (df shows the writable layer only, without docker ps's "(virtual …)")
             r["Size"] = json!(format::human_size(n(c, "/SizeRw") as f64));
             r
@@ -313,9 +328,16 @@ fn df_verbose(
                    "Shared": x.get("Shared").and_then(Value::as_bool).unwrap_or(false).to_string()})
         })
         .collect();
-    let _ = v;
     let mut out = std::io::stdout().lock();
     use std::io::Write;
+    if !table_only {
+        let f = Format::new(format, "");
+        let vols: Vec<Value> = vols.iter().map(volume_row).collect();
+        let lists = [img_rows, ctr_rows, vols, cache_rows];
+        out.write_all(f.render_struct(DF_VERBOSE, &lists)?.as_bytes())?;
+        out.flush()?;
+        return Ok(());
+    }
     let table = |t: &str, rows: &[Value], h: Value| Format::new(Some(t), "").render_bytes(rows, &h);
     out.write_all(b"Images space usage:\n\n")?;
     out.write_all(&table(

@@ -835,3 +835,140 @@ fn docker_api_version_pins_the_version() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).starts_with("Error response from daemon: client version 1.99 is too new"));
 }
+
+/// What a directory holds: each entry's name, type and mode bits, and size.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            let size = if m.is_file() { m.len() } else { 0 };
+            format!(
+                "{} {:o} {size}",
+                e.file_name().to_string_lossy(),
+                m.permissions().mode()
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn export_and_save_write_0600_files_and_refuse_paths_as_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["create", "--name", "ex1", "--network", "none", IMG, "true"]);
+    let (ours, theirs) = (d.dir.path().join("ours"), d.dir.path().join("theirs"));
+    for dir in [&ours, &theirs] {
+        std::fs::create_dir(dir).unwrap();
+        std::fs::write(dir.join("old.tar"), "x").unwrap();
+        std::fs::write(dir.join("plain"), "x").unwrap();
+        std::os::unix::fs::symlink("real", dir.join("link.tar")).unwrap();
+    }
+    let run = |dir: &std::path::Path, berth: bool, args: &[&str]| {
+        let mut full = vec!["-c", "cd \"$0\" && exec \"$@\"", dir.to_str().unwrap()];
+        full.push(if berth { common::BERTH } else { "docker" });
+        full.extend(args);
+        let out = std::process::Command::new("sh")
+            .args(&full)
+            .env("DOCKER_HOST", d.host())
+            .env("BERTH_HOST", d.host())
+            .env("BERTH_NO_AUTOSTART", "1")
+            .output()
+            .unwrap();
+        (stderr(&out), out.status.code())
+    };
+    for o in [
+        "new.tar",
+        "old.tar",
+        "link.tar",
+        ".",
+        "nodir/a.tar",
+        "plain/a.tar",
+        "/dev/null",
+        "sub/../n2.tar",
+        "-",
+    ] {
+        for args in [
+            &["export", "-o", o, "ex1"][..],
+            &["save", "-o", o, IMG],
+            &["export", "-o", o, "nosuch"],
+        ] {
+            assert_eq!(
+                run(&ours, true, args),
+                run(&theirs, false, args),
+                "{args:?}"
+            );
+            assert_eq!(listing(&ours), listing(&theirs), "{args:?}");
+        }
+    }
+}
+
+/// berth's and docker's (stdout, stderr with the program named `docker`, exit code).
+fn named(d: &Daemon, args: &[&str]) -> [(String, String, Option<i32>); 2] {
+    let exe = std::path::Path::new(common::BERTH)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let (ours, theirs) = (d.berth(args), d.docker(args));
+    [
+        (
+            stdout(&ours),
+            stderr(&ours).replace(&exe, "docker"),
+            ours.status.code(),
+        ),
+        (stdout(&theirs), stderr(&theirs), theirs.status.code()),
+    ]
+}
+
+#[test]
+fn publish_specs_are_checked_and_sent_as_docker_does() {
+    prereqs!();
+    let d = Daemon::start();
+    for p in [
+        "99999:80",
+        "80:99999",
+        "abc:80",
+        "-1:80",
+        "8000-7000:80",
+        "80:90-80",
+        "80-82:90-91",
+        "80:1-2-3",
+        "80:80/xyz",
+        "80/XYZ",
+        "80:",
+        "/udp",
+        "a:b:c:d",
+        "[zz]:80:80",
+        "1.2.3.4:80",
+        "target=80,x",
+        "published=80",
+    ] {
+        for cmd in ["run", "create"] {
+            let [ours, theirs] = named(&d, &[cmd, "-p", p, IMG, "true"]);
+            assert_eq!(ours, theirs, "{cmd} -p {p}");
+        }
+    }
+    // What passes is sent as docker sends it.
+    let f = "{{json .HostConfig.PortBindings}} {{json .Config.ExposedPorts}}";
+    for p in [
+        "8000-8002:80-82/udp",
+        "127.0.0.1:9000-9005:90",
+        "[::1]:7070:70",
+        "1-2-3:80",
+        "80:80/TCP",
+        "80/udp/",
+        "target=80,published=8080,protocol=udp",
+    ] {
+        let ours = d.bok(&["create", "-p", p, IMG, "true"]);
+        let theirs = d.ok(&["create", "-p", p, IMG, "true"]);
+        assert_eq!(d.inspect(&ours, f), d.inspect(&theirs, f), "-p {p}");
+    }
+    // A value that starts with '-' is the option's, as pflag takes it.
+    let [ours, theirs] = named(&d, &["ps", "-n", "-1x"]);
+    assert_eq!(ours, theirs);
+}

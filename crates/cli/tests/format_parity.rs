@@ -558,3 +558,242 @@ fn json_escapes_html_only_in_list_rows_and_title_capitalizes_words() {
         ],
     );
 }
+
+#[test]
+fn raw_format_prints_key_value_blocks_as_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    // (one repository: docker groups an image's tags by repository in a Go map, so
+    // the order of two repositories' rows varies from run to run)
+    d.ok(&["tag", IMG, "bbtest:two"]);
+    d.ok(&["volume", "create", "rawv"]);
+    d.ok(&["network", "create", "rawn"]);
+    d.ok(&["create", "--name", "raw1", "--network", "none", IMG, "true"]);
+    d.ok(&[
+        "create", "--name", "raw2", "-l", "a=1", "-l", "b=2", "-p", "8080:80", "-p", "53/udp", IMG,
+        "sleep", "9",
+    ]);
+    for args in [
+        &["ps", "-a"][..],
+        &["ps", "-a", "-s"],
+        &["ps", "-a", "--no-trunc"],
+        &["ps", "-a", "-q"],
+        &["images"],
+        &["images", "--digests"],
+        &["images", "-q"],
+        &["images", "--no-trunc"],
+        &["volume", "ls"],
+        &["volume", "ls", "-q"],
+        &["network", "ls"],
+        &["network", "ls", "-q"],
+        &["network", "ls", "--no-trunc"],
+    ] {
+        let mut a = args.to_vec();
+        a.extend(["--format", "raw"]);
+        same_all(&d, &a);
+    }
+    // docker trims only spaces around a template: its own newlines stay.
+    same_all(&d, &["volume", "ls", "--format", " {{.Name}}\\n"]);
+    same_all(&d, &["ps", "-a", "--format", "[{{pad .Ports 1 0}}]"]);
+}
+
+/// Like [`same_all`], but output that shows ages may tick between the two runs: tried
+/// again a few times before it counts as a difference.
+fn same_all_aging(d: &Daemon, args: &[&str]) {
+    for _ in 0..3 {
+        let (ours, theirs) = (d.berth(args), d.docker(args));
+        if ours.stdout == theirs.stdout && ours.stderr == theirs.stderr {
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    same_all(d, args);
+}
+
+#[test]
+fn system_df_verbose_shows_first_tags_and_one_template_run() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["tag", IMG, "dfv:two"]);
+    d.ok(&["tag", IMG, "dfv:three"]);
+    d.ok(&["volume", "create", "--label", "k=<v>", "dfvol"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "dfc",
+        "--network",
+        "none",
+        "-v",
+        "dfvol:/v",
+        IMG,
+        "true",
+    ]);
+    for f in [
+        None,
+        Some("table"),
+        Some("{{json .}}"),
+        Some("json"),
+        Some("{{range .Images}}{{.Repository}}:{{.Tag}} {{.ID}}\n{{end}}"),
+        Some("{{len .Volumes}} {{(index .Containers 0).Names}}"),
+    ] {
+        let mut args = vec!["system", "df", "-v"];
+        args.extend(f.iter().flat_map(|f| ["--format", f]));
+        same_all_aging(&d, &args);
+    }
+}
+
+#[test]
+fn label_method_works_on_list_rows_as_in_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["volume", "create", "--label", "a=1", "lv1"]);
+    d.ok(&["volume", "create", "lv2"]);
+    d.ok(&["network", "create", "--label", "a=<x>", "ln1"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "lc1",
+        "--network",
+        "none",
+        "-l",
+        "a=1",
+        "-l",
+        "b=2",
+        IMG,
+        "true",
+    ]);
+    d.ok(&["create", "--name", "lc2", "--network", "none", IMG, "true"]);
+    for list in [
+        &["ps", "-a"][..],
+        &["images"],
+        &["volume", "ls"],
+        &["network", "ls"],
+    ] {
+        for f in [
+            "{{.Label \"a\"}}",
+            "{{ .Label  \"zz\" }}|{{.Labels}}",
+            "{{.Label \"a\"}}|{{.Label}}",
+            "{{.Label \"a\" \"b\"}}",
+            "{{\"a\" | .Label}}",
+            "{{printf \"%s\" .Label}}",
+            "{{.LabelMap}}",
+            "{{with .Label \"a\"}}[{{.}}]{{end}}",
+            "table {{.Label \"a\"}}",
+            "table {{.Label \"com.x-y_z\"}}\t{{.Label \"a.b\"}}|",
+        ] {
+            let mut args = list.to_vec();
+            args.extend(["--format", f]);
+            same_all(&d, &args);
+        }
+    }
+    // The labels map behind `.Label` is no field of docker's rows: `json` leaves it out.
+    same_all(&d, &["volume", "ls", "--format", "{{json .}}"]);
+    same_all(&d, &["network", "ls", "--format", "{{json .}}"]);
+}
+
+#[test]
+fn printf_t_names_go_types_as_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["volume", "create", "--label", "a=1", "tv1"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "tc1",
+        "--network",
+        "none",
+        "-l",
+        "a=1",
+        "-v",
+        "tv1:/v",
+        IMG,
+        "true",
+    ]);
+    for f in [
+        "{{printf \"%T\" .State.Pid}}",
+        "{{printf \"%T|%T|%T|%T\" .State.Running .Name .Config.Labels .Config.Cmd}}",
+        "{{printf \"%T %T %T %T\" .SizeRw .State.Health .HostConfig.Memory .HostConfig.OomKillDisable}}",
+        "{{printf \"%T %T %T\" .State .Mounts .Config.Env}}",
+        "{{printf \"%T %T\" .NetworkSettings.Ports .Config.Volumes}}",
+        "{{printf \"%T %T %T %T\" nil 1 1.5 \"x\"}}",
+        "{{printf \"%10T|%-6T|%d%%\" 1 true 3}}",
+        "{{printf \"%T\" .}} {{printf \"%T\" $}}",
+        "{{range .Mounts}}{{printf \"%T\" .}}{{end}}",
+        "{{with .State}}{{printf \"%T\" .Pid}}{{end}}",
+        "{{.State.Pid | printf \"%d %T\" 3}}",
+        "{{printf \"%T\" (index .Config.Labels \"a\")}}",
+    ] {
+        same_all(&d, &["inspect", "-f", f, "tc1"]);
+    }
+    same_all(
+        &d,
+        &[
+            "volume",
+            "inspect",
+            "-f",
+            "{{printf \"%T %T\" .Labels .Scope}}",
+            "tv1",
+        ],
+    );
+    same_all(&d, &["ps", "-a", "--format", "{{printf \"%T\" .Names}}"]);
+}
+
+#[test]
+fn help_follows_docker_layout_for_common_commands() {
+    prereqs!();
+    let d = Daemon::start();
+    let exe = std::path::Path::new(common::BERTH)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    for cmd in [
+        &["ps"][..],
+        &["container", "ls"],
+        &["images"],
+        &["image", "ls"],
+        &["rm"],
+        &["rmi"],
+        &["start"],
+        &["stop"],
+        &["restart"],
+        &["kill"],
+        &["pause"],
+        &["logs"],
+        &["tag"],
+        &["inspect"],
+        &["container", "inspect"],
+        &["image", "inspect"],
+        &["exec"],
+        &["stats"],
+        &["events"],
+        &["top"],
+        &["port"],
+        &["wait"],
+        &["export"],
+        &["commit"],
+        &["volume", "ls"],
+        &["volume", "rm"],
+        &["volume", "inspect"],
+        &["volume", "prune"],
+        &["network", "ls"],
+        &["network", "rm"],
+        &["network", "prune"],
+        &["system", "df"],
+        &["system", "prune"],
+        &["logout"],
+    ] {
+        for h in ["--help", "-h"] {
+            let mut args = cmd.to_vec();
+            args.push(h);
+            let (ours, theirs) = (d.berth(&args), d.docker(&args));
+            assert_eq!(
+                common::stdout(&ours).replace(&exe, "docker"),
+                common::stdout(&theirs),
+                "{args:?}"
+            );
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+        }
+    }
+}
