@@ -264,6 +264,16 @@ fn proc_info(pid: u32) -> Option<(u32, Vec<String>, char)> {
     Some((ppid, args, state))
 }
 
+/// The live (not zombie) processes whose parent pid and command line satisfy `keep`.
+fn processes(keep: impl Fn(u32, &[String]) -> bool) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| proc_info(p).is_some_and(|(pp, args, st)| st != 'Z' && keep(pp, &args)))
+        .collect()
+}
+
 /// Nothing in a container can write the shim binary through /proc/PID/exe
 /// (CVE-2019-5736): the file a shim runs from is on a read-only mount.
 fn assert_exe_read_only(pid: u32) {
@@ -310,18 +320,7 @@ fn shims_run_read_only_and_the_standby_one_ends_with_berthd() {
     let o = d.docker(&[&rm[..], &["sh", "-c", "exit 3"]].concat());
     assert_eq!(o.status.code(), Some(3));
     let berthd = d.pid.unwrap();
-    let find = || -> Vec<u32> {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|&p| {
-                proc_info(p).is_some_and(|(pp, args, _)| {
-                    pp == berthd && args.iter().any(|a| a == "--standby")
-                })
-            })
-            .collect()
-    };
+    let find = || processes(|pp, args| pp == berthd && args.iter().any(|a| a == "--standby"));
     // Made in the background after each start.
     d.eventually(10, || find().len() == 1);
     let standby = find();
@@ -335,4 +334,108 @@ fn shims_run_read_only_and_the_standby_one_ends_with_berthd() {
     // The containers did not end with berthd.
     d.spawn();
     assert_eq!(d.inspect("sb2", "{{.State.Running}}"), "true");
+}
+
+/// `docker ARGS` against `d` in a thread (its outcome is not looked at: berthd is killed
+/// under it).
+fn in_background(d: &Daemon, args: &[&str]) -> std::thread::JoinHandle<()> {
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["-k", "2", "60", "docker"])
+        .args(args)
+        .env("DOCKER_HOST", d.host())
+        .env_remove("DOCKER_API_VERSION")
+        .env("DOCKER_CONFIG", d.dir.path().join("dockercfg"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    std::thread::spawn(move || {
+        let _ = cmd.status();
+    })
+}
+
+/// Runs `args` and SIGKILLs berthd `after` it began, then starts berthd again.
+fn kill_during(d: &mut Daemon, args: &[&str], after: std::time::Duration) {
+    let op = in_background(d, args);
+    std::thread::sleep(after);
+    d.kill9();
+    op.join().unwrap();
+    d.spawn();
+}
+
+/// The processes whose command line names container `id` (its shim, and a container init
+/// that the shim forked and that has not exec'd yet).
+fn shims_of(id: &str) -> Vec<u32> {
+    processes(|_, args| args.windows(2).any(|w| w[0] == "--id" && w[1] == id))
+}
+
+fn rootfs_mounted(d: &Daemon, id: &str) -> bool {
+    let merged = d.data.join("containers").join(id).join("merged");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(merged.to_str().unwrap()))
+}
+
+/// berthd SIGKILLed at every moment of `docker run -d`: afterwards each container is either
+/// running (with its one shim, reachable) or not started, with no shim, no container process
+/// and no rootfs mount left; a later start works and `rm -f` removes it. (A shim left
+/// holding a created container used to outlive the next start and then delete that start's
+/// socket: the container ran on, unreachable, and could not be stopped or removed.)
+#[test]
+fn a_start_cut_short_by_a_sigkilled_berthd_is_done_or_cleanly_undone() {
+    prereqs!();
+    let mut d = Daemon::start();
+    let names: Vec<String> = (0..24).map(|i| format!("cut{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let args = [
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            name,
+            IMG,
+            "sleep",
+            "300",
+        ];
+        kill_during(
+            &mut d,
+            &args,
+            std::time::Duration::from_millis(5 + 7 * i as u64),
+        );
+    }
+    let mut ids = Vec::new();
+    for name in &names {
+        let out = d.docker(&["inspect", "-f", "{{.Id}} {{.State.Status}}", name]);
+        if !out.status.success() {
+            continue; // killed before the create was recorded
+        }
+        let out = stdout(&out);
+        let (id, status) = out.trim().split_once(' ').unwrap();
+        let shims = shims_of(id);
+        if status == "running" {
+            assert_eq!(shims.len(), 1, "{name}: {shims:?}");
+            assert_eq!(d.ok(&["exec", name, "echo", "ok"]), "ok");
+        } else {
+            assert!(
+                shims.is_empty(),
+                "{name} is {status}, yet its shim lives on: {shims:?}"
+            );
+            assert!(!rootfs_mounted(&d, id), "{name} is {status}, yet mounted");
+            d.ok(&["start", name]);
+            assert_eq!(d.ok(&["exec", name, "echo", "ok"]), "ok");
+        }
+        ids.push(id.to_owned());
+    }
+    assert!(!ids.is_empty());
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(ids.iter().map(String::as_str));
+    d.ok(&rm);
+    for id in &ids {
+        assert!(
+            d.eventually(10, || shims_of(id).is_empty()),
+            "{id}: shim left after rm -f"
+        );
+        assert!(!rootfs_mounted(&d, id));
+    }
 }

@@ -92,6 +92,10 @@ pub struct Shim {
     idle_since: Option<Instant>,
     sock_path: PathBuf,
     pid_path: PathBuf,
+    /// The files at `sock_path` and `pid_path` as this shim made them: it removes only
+    /// those (see [`sys::remove_if_same`]).
+    sock_id: Option<(u64, u64)>,
+    pid_id: Option<(u64, u64)>,
     exit_path: PathBuf,
 }
 
@@ -113,6 +117,7 @@ impl Shim {
         std::fs::create_dir_all(dir).map_err(|e| Error::path("create state dir", dir, e))?;
         let sock_path = dir.join("shim.sock");
         let listener = listen(&sock_path)?;
+        let sock_id = sys::file_id(&sock_path);
         let log = match &args.log_path {
             Some(p) => Some(LogFile::open(p, args.log_max_size, args.log_max_file)?),
             None => None,
@@ -162,6 +167,7 @@ impl Shim {
         let sigfd = sys::block_signals().map_err(cleanup)?;
         let pid_path = dir.join("shim.pid");
         sys::write_atomic(&pid_path, std::process::id().to_string().as_bytes()).map_err(cleanup)?;
+        let pid_id = sys::file_id(&pid_path);
         let buf = sys::PageBuf::new(READ_BUF).map_err(cleanup)?;
         let exit_path = dir.join("exit");
         let _ = std::fs::remove_file(&exit_path);
@@ -186,6 +192,8 @@ impl Shim {
             idle_since: None,
             sock_path,
             pid_path,
+            sock_id,
+            pid_id,
             exit_path,
             args,
         };
@@ -248,8 +256,8 @@ impl Shim {
         if let Some(l) = &mut self.log {
             l.flush();
         }
-        let _ = std::fs::remove_file(&self.sock_path);
-        let _ = std::fs::remove_file(&self.pid_path);
+        sys::remove_if_same(&self.sock_path, self.sock_id);
+        sys::remove_if_same(&self.pid_path, self.pid_id);
     }
 
     /// Hands idle buffers back to the kernel (the shim sleeps for most of a container's life).
