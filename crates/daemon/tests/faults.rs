@@ -439,3 +439,111 @@ fn a_start_cut_short_by_a_sigkilled_berthd_is_done_or_cleanly_undone() {
         assert!(!rootfs_mounted(&d, id));
     }
 }
+
+/// The numbers of the `line N` entries of a json-file log and its rotated files, oldest
+/// first; panics on an entry that is not valid JSON.
+fn logged_numbers(log: &std::path::Path) -> Vec<u32> {
+    let mut files: Vec<std::path::PathBuf> = (1..10)
+        .rev()
+        .map(|i| std::path::PathBuf::from(format!("{}.{i}", log.display())))
+        .filter(|p| p.exists())
+        .collect();
+    files.push(log.to_owned());
+    let mut nums = Vec::new();
+    for f in files {
+        for l in std::fs::read_to_string(&f).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: invalid entry {l:?}: {e}", f.display()));
+            let text = v["log"].as_str().unwrap();
+            if let Some(n) = text.strip_prefix("line ") {
+                nums.push(n.trim_end().parse().unwrap());
+            }
+        }
+    }
+    nums
+}
+
+fn assert_consecutive(nums: &[u32], from: u32, to: u32) {
+    let gap = nums
+        .windows(2)
+        .find(|w| w[1] != w[0] + 1)
+        .map(|w| (w[0], w[1]));
+    assert_eq!(gap, None, "{} lines, first gap", nums.len());
+    assert_eq!(
+        (nums.first().copied(), nums.last().copied()),
+        (Some(from), Some(to))
+    );
+}
+
+/// A full file system under the log holds the container (its output is not read while the
+/// log cannot be written) until space returns: no line lost, no half-written entry. (The
+/// shim used to drop what the file system refused, and a short write left a torn entry.)
+#[test]
+fn a_full_disk_holds_the_container_until_space_returns_and_loses_no_line() {
+    prereqs!();
+    let d = Daemon::start();
+    let script = "i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); \
+                  if [ $((i % 100)) = 0 ]; then sleep 0.01; fi; done";
+    let id = d.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "full",
+        IMG,
+        "sh",
+        "-c",
+        script,
+    ]);
+    // The container's directory, where its log is, on a 3 MiB file system of its own.
+    let dir = d.data.join("containers").join(&id);
+    let keep = d.dir.path().join("keep");
+    let run = |cmd: &str, args: &[&std::ffi::OsStr]| {
+        let st = std::process::Command::new(cmd).args(args).status().unwrap();
+        assert!(st.success(), "{cmd} {args:?}");
+    };
+    let os = |s: &str| std::ffi::OsStr::new(s).to_owned();
+    run("cp", &[&os("-a"), dir.as_os_str(), keep.as_os_str()]);
+    run(
+        "mount",
+        &[
+            &os("-t"),
+            &os("tmpfs"),
+            &os("-o"),
+            &os("size=3m"),
+            &os("tmpfs"),
+            dir.as_os_str(),
+        ],
+    );
+    run(
+        "cp",
+        &[&os("-a"), &keep.join(".").into_os_string(), dir.as_os_str()],
+    );
+    let log = dir.join(format!("{id}-json.log"));
+    d.ok(&["start", "full"]);
+    assert!(d.eventually(20, || {
+        std::fs::metadata(&log).is_ok_and(|m| m.len() > 20_000)
+    }));
+    // Fill the file system.
+    let filler = dir.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let size = std::fs::metadata(&log).unwrap().len();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        size,
+        "the log grew on a full disk"
+    );
+    assert_eq!(d.inspect("full", "{{.State.Status}}"), "running");
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(d.ok(&["wait", "full"]), "0");
+    assert_consecutive(&logged_numbers(&log), 0, 19999);
+    d.ok(&["rm", "-f", "full"]);
+    let _ = rustix::mount::unmount(&dir, rustix::mount::UnmountFlags::DETACH);
+}

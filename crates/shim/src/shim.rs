@@ -36,6 +36,8 @@ const MAX_FINISHED_EXECS: usize = 64;
 const READ_BUF: usize = 64 * 1024;
 /// Bytes of traffic after which the shim gives its buffers back once it goes idle.
 const RELEASE_AFTER: usize = 256 * 1024;
+/// How often a log stalled on a full file system tries again.
+const LOG_RETRY: Duration = Duration::from_millis(500);
 
 /// How the container's init ended.
 #[derive(Debug, Clone)]
@@ -305,6 +307,9 @@ impl Shim {
         if let Some(t) = self.shutdown {
             at(t);
         }
+        if self.log_stalled() {
+            at(now + LOG_RETRY);
+        }
         for c in &self.clients {
             if let Some(t) = c.closing {
                 at(t);
@@ -320,11 +325,18 @@ impl Shim {
         io_in(&mut self.io, &mut self.execs, t)
     }
 
-    /// Whether an attached client is too far behind to read more output for `t`.
+    /// Whether an attached client is too far behind to read more output for `t`, or (for
+    /// the container's own output) the log waits for disk space.
     fn backlogged(&self, t: Target) -> bool {
-        self.clients
-            .iter()
-            .any(|c| c.attached_to(t).is_some() && c.pending() > CLIENT_HIGH_WATER)
+        (t == Target::Main && self.log_stalled())
+            || self
+                .clients
+                .iter()
+                .any(|c| c.attached_to(t).is_some() && c.pending() > CLIENT_HIGH_WATER)
+    }
+
+    fn log_stalled(&self) -> bool {
+        self.log.as_ref().is_some_and(LogFile::stalled)
     }
 
     fn poll_set(&self, fds: &mut Vec<libc::pollfd>, slots: &mut Vec<Slot>) {
