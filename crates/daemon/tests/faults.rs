@@ -547,3 +547,37 @@ fn a_full_disk_holds_the_container_until_space_returns_and_loses_no_line() {
     d.ok(&["rm", "-f", "full"]);
     let _ = rustix::mount::unmount(&dir, rustix::mount::UnmountFlags::DETACH);
 }
+
+/// `docker logs -f` follows the log through its rotations: every line once, in order. (It
+/// used to go to the new file at once, skipping what was left unread of the rotated one.)
+#[test]
+fn logs_follow_loses_no_line_across_rotations() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "rot",
+        "--log-opt",
+        "max-size=100k",
+        "--log-opt",
+        "max-file=5",
+        IMG,
+        "sh",
+        "-c",
+        "sleep 1; i=0; while [ $i -lt 30000 ]; do echo line $i; i=$((i+1)); \
+         if [ $((i % 500)) = 0 ]; then sleep 0.05; fi; done",
+    ]);
+    d.ok(&["start", "rot"]);
+    let followed = numbers(&d.ok(&["logs", "-f", "rot"]));
+    assert_consecutive(&followed, 0, 29999);
+    // On disk: the newest lines, valid entries, in order, each once.
+    let log = d.inspect("rot", "{{.LogPath}}");
+    let kept = logged_numbers(std::path::Path::new(&log));
+    assert!(kept.len() > 5_000, "{} lines kept", kept.len());
+    assert_consecutive(&kept, kept[0], 29999);
+    assert!(std::path::Path::new(&format!("{log}.4")).exists());
+    d.ok(&["rm", "-f", "rot"]);
+}
