@@ -581,3 +581,52 @@ fn logs_follow_loses_no_line_across_rotations() {
     assert!(std::path::Path::new(&format!("{log}.4")).exists());
     d.ok(&["rm", "-f", "rot"]);
 }
+
+/// `docker network disconnect` (and `connect`) cut short by a SIGKILLed berthd: after the
+/// restart, what inspect says and the interfaces the container has agree, and the other
+/// operation works.
+#[test]
+fn a_network_change_cut_short_by_a_sigkilled_berthd_is_settled_on_restart() {
+    prereqs!();
+    let mut d = Daemon::start();
+    let net = common::net::net_name("cut");
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &common::net::subnet(40),
+        &net,
+    ]);
+    d.ok(&["run", "-d", "--name", "nc", IMG, "sleep", "300"]);
+    let agree = |d: &Daemon| {
+        let nets = d.inspect("nc", "{{len .NetworkSettings.Networks}}");
+        let ifaces = d.ok(&["exec", "nc", "sh", "-c", "echo /sys/class/net/eth*"]);
+        let n = ifaces.split_whitespace().count().to_string();
+        assert_eq!(nets, n, "inspect: {nets} networks; interfaces: {ifaces}");
+        nets == "2"
+    };
+    for i in 0..10u64 {
+        let after = std::time::Duration::from_millis(3 + 9 * i);
+        if agree(&d) {
+            kill_during(&mut d, &["network", "disconnect", &net, "nc"], after);
+        } else {
+            kill_during(&mut d, &["network", "connect", &net, "nc"], after);
+        }
+        agree(&d);
+    }
+    if agree(&d) {
+        d.ok(&["network", "disconnect", &net, "nc"]);
+    }
+    d.ok(&["network", "connect", &net, "nc"]);
+    assert!(agree(&d));
+    let id = d.inspect("nc", "{{.Id}}");
+    d.ok(&["rm", "-f", "nc"]);
+    d.ok(&["network", "rm", &net]);
+    assert!(
+        d.eventually(10, || !common::net::leases(&d)
+            .iter()
+            .any(|l| l.ends_with(&id))),
+        "leases left: {:?}",
+        common::net::leases(&d)
+    );
+}
