@@ -277,6 +277,16 @@ fn comm(pid: u32) -> String {
         .to_string()
 }
 
+/// The live (not zombie) processes whose parent pid and command line satisfy `keep`.
+fn processes(keep: impl Fn(u32, &[String]) -> bool) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| proc_info(p).is_some_and(|(pp, args, st)| st != 'Z' && keep(pp, &args)))
+        .collect()
+}
+
 /// Nothing in a container can write the shim binary through /proc/PID/exe
 /// (CVE-2019-5736): the file a shim runs from is on a read-only mount.
 fn assert_exe_read_only(pid: u32) {
@@ -324,18 +334,7 @@ fn shims_run_read_only_and_the_standby_one_ends_with_berthd() {
     let o = d.docker(&[&rm[..], &["sh", "-c", "exit 3"]].concat());
     assert_eq!(o.status.code(), Some(3));
     let berthd = d.pid.unwrap();
-    let find = || -> Vec<u32> {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|&p| {
-                proc_info(p).is_some_and(|(pp, args, _)| {
-                    pp == berthd && args.iter().any(|a| a == "--standby")
-                })
-            })
-            .collect()
-    };
+    let find = || processes(|pp, args| pp == berthd && args.iter().any(|a| a == "--standby"));
     // Made in the background after each start.
     d.eventually(10, || find().len() == 1);
     let standby = find();
@@ -350,4 +349,299 @@ fn shims_run_read_only_and_the_standby_one_ends_with_berthd() {
     // The containers did not end with berthd.
     d.spawn();
     assert_eq!(d.inspect("sb2", "{{.State.Running}}"), "true");
+}
+
+/// `docker ARGS` against `d` in a thread (its outcome is not looked at: berthd is killed
+/// under it).
+fn in_background(d: &Daemon, args: &[&str]) -> std::thread::JoinHandle<()> {
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["-k", "2", "60", "docker"])
+        .args(args)
+        .env("DOCKER_HOST", d.host())
+        .env_remove("DOCKER_API_VERSION")
+        .env("DOCKER_CONFIG", d.dir.path().join("dockercfg"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    std::thread::spawn(move || {
+        let _ = cmd.status();
+    })
+}
+
+/// Runs `args` and SIGKILLs berthd `after` it began, then starts berthd again.
+fn kill_during(d: &mut Daemon, args: &[&str], after: std::time::Duration) {
+    let op = in_background(d, args);
+    std::thread::sleep(after);
+    d.kill9();
+    op.join().unwrap();
+    d.spawn();
+}
+
+/// The processes whose command line names container `id` (its shim, and a container init
+/// that the shim forked and that has not exec'd yet).
+fn shims_of(id: &str) -> Vec<u32> {
+    processes(|_, args| args.windows(2).any(|w| w[0] == "--id" && w[1] == id))
+}
+
+fn rootfs_mounted(d: &Daemon, id: &str) -> bool {
+    let merged = d.data.join("containers").join(id).join("merged");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(merged.to_str().unwrap()))
+}
+
+/// berthd SIGKILLed at every moment of `docker run -d`: afterwards each container is either
+/// running (with its one shim, reachable) or not started, with no shim, no container process
+/// and no rootfs mount left; a later start works and `rm -f` removes it. (A shim left
+/// holding a created container used to outlive the next start and then delete that start's
+/// socket: the container ran on, unreachable, and could not be stopped or removed.)
+#[test]
+fn a_start_cut_short_by_a_sigkilled_berthd_is_done_or_cleanly_undone() {
+    prereqs!();
+    let mut d = Daemon::start();
+    let names: Vec<String> = (0..24).map(|i| format!("cut{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let args = [
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            name,
+            IMG,
+            "sleep",
+            "300",
+        ];
+        kill_during(
+            &mut d,
+            &args,
+            std::time::Duration::from_millis(5 + 7 * i as u64),
+        );
+    }
+    let mut ids = Vec::new();
+    for name in &names {
+        let out = d.docker(&["inspect", "-f", "{{.Id}} {{.State.Status}}", name]);
+        if !out.status.success() {
+            continue; // killed before the create was recorded
+        }
+        let out = stdout(&out);
+        let (id, status) = out.trim().split_once(' ').unwrap();
+        let shims = shims_of(id);
+        if status == "running" {
+            assert_eq!(shims.len(), 1, "{name}: {shims:?}");
+            assert_eq!(d.ok(&["exec", name, "echo", "ok"]), "ok");
+        } else {
+            assert!(
+                shims.is_empty(),
+                "{name} is {status}, yet its shim lives on: {shims:?}"
+            );
+            assert!(!rootfs_mounted(&d, id), "{name} is {status}, yet mounted");
+            d.ok(&["start", name]);
+            assert_eq!(d.ok(&["exec", name, "echo", "ok"]), "ok");
+        }
+        ids.push(id.to_owned());
+    }
+    assert!(!ids.is_empty());
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(ids.iter().map(String::as_str));
+    d.ok(&rm);
+    for id in &ids {
+        assert!(
+            d.eventually(10, || shims_of(id).is_empty()),
+            "{id}: shim left after rm -f"
+        );
+        assert!(!rootfs_mounted(&d, id));
+    }
+}
+
+/// The numbers of the `line N` entries of a json-file log and its rotated files, oldest
+/// first; panics on an entry that is not valid JSON.
+fn logged_numbers(log: &std::path::Path) -> Vec<u32> {
+    let mut files: Vec<std::path::PathBuf> = (1..10)
+        .rev()
+        .map(|i| std::path::PathBuf::from(format!("{}.{i}", log.display())))
+        .filter(|p| p.exists())
+        .collect();
+    files.push(log.to_owned());
+    let mut nums = Vec::new();
+    for f in files {
+        for l in std::fs::read_to_string(&f).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: invalid entry {l:?}: {e}", f.display()));
+            let text = v["log"].as_str().unwrap();
+            if let Some(n) = text.strip_prefix("line ") {
+                nums.push(n.trim_end().parse().unwrap());
+            }
+        }
+    }
+    nums
+}
+
+fn assert_consecutive(nums: &[u32], from: u32, to: u32) {
+    let gap = nums
+        .windows(2)
+        .find(|w| w[1] != w[0] + 1)
+        .map(|w| (w[0], w[1]));
+    assert_eq!(gap, None, "{} lines, first gap", nums.len());
+    assert_eq!(
+        (nums.first().copied(), nums.last().copied()),
+        (Some(from), Some(to))
+    );
+}
+
+/// A full file system under the log holds the container (its output is not read while the
+/// log cannot be written) until space returns: no line lost, no half-written entry. (The
+/// shim used to drop what the file system refused, and a short write left a torn entry.)
+#[test]
+fn a_full_disk_holds_the_container_until_space_returns_and_loses_no_line() {
+    prereqs!();
+    let d = Daemon::start();
+    let script = "i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); \
+                  if [ $((i % 100)) = 0 ]; then sleep 0.01; fi; done";
+    let id = d.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "full",
+        IMG,
+        "sh",
+        "-c",
+        script,
+    ]);
+    // The container's directory, where its log is, on a 3 MiB file system of its own.
+    let dir = d.data.join("containers").join(&id);
+    let keep = d.dir.path().join("keep");
+    let run = |cmd: &str, args: &[&std::ffi::OsStr]| {
+        let st = std::process::Command::new(cmd).args(args).status().unwrap();
+        assert!(st.success(), "{cmd} {args:?}");
+    };
+    let os = |s: &str| std::ffi::OsStr::new(s).to_owned();
+    run("cp", &[&os("-a"), dir.as_os_str(), keep.as_os_str()]);
+    run(
+        "mount",
+        &[
+            &os("-t"),
+            &os("tmpfs"),
+            &os("-o"),
+            &os("size=3m"),
+            &os("tmpfs"),
+            dir.as_os_str(),
+        ],
+    );
+    run(
+        "cp",
+        &[&os("-a"), &keep.join(".").into_os_string(), dir.as_os_str()],
+    );
+    let log = dir.join(format!("{id}-json.log"));
+    d.ok(&["start", "full"]);
+    assert!(d.eventually(20, || {
+        std::fs::metadata(&log).is_ok_and(|m| m.len() > 20_000)
+    }));
+    // Fill the file system.
+    let filler = dir.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let size = std::fs::metadata(&log).unwrap().len();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        size,
+        "the log grew on a full disk"
+    );
+    assert_eq!(d.inspect("full", "{{.State.Status}}"), "running");
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(d.ok(&["wait", "full"]), "0");
+    assert_consecutive(&logged_numbers(&log), 0, 19999);
+    d.ok(&["rm", "-f", "full"]);
+    let _ = rustix::mount::unmount(&dir, rustix::mount::UnmountFlags::DETACH);
+}
+
+/// `docker logs -f` follows the log through its rotations: every line once, in order. (It
+/// used to go to the new file at once, skipping what was left unread of the rotated one.)
+#[test]
+fn logs_follow_loses_no_line_across_rotations() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "rot",
+        "--log-opt",
+        "max-size=100k",
+        "--log-opt",
+        "max-file=5",
+        IMG,
+        "sh",
+        "-c",
+        "sleep 1; i=0; while [ $i -lt 30000 ]; do echo line $i; i=$((i+1)); \
+         if [ $((i % 500)) = 0 ]; then sleep 0.05; fi; done",
+    ]);
+    d.ok(&["start", "rot"]);
+    let followed = numbers(&d.ok(&["logs", "-f", "rot"]));
+    assert_consecutive(&followed, 0, 29999);
+    // On disk: the newest lines, valid entries, in order, each once.
+    let log = d.inspect("rot", "{{.LogPath}}");
+    let kept = logged_numbers(std::path::Path::new(&log));
+    assert!(kept.len() > 5_000, "{} lines kept", kept.len());
+    assert_consecutive(&kept, kept[0], 29999);
+    assert!(std::path::Path::new(&format!("{log}.4")).exists());
+    d.ok(&["rm", "-f", "rot"]);
+}
+
+/// `docker network disconnect` (and `connect`) cut short by a SIGKILLed berthd: after the
+/// restart, what inspect says and the interfaces the container has agree, and the other
+/// operation works.
+#[test]
+fn a_network_change_cut_short_by_a_sigkilled_berthd_is_settled_on_restart() {
+    prereqs!();
+    let mut d = Daemon::start();
+    let net = common::net::net_name("cut");
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &common::net::subnet(40),
+        &net,
+    ]);
+    d.ok(&["run", "-d", "--name", "nc", IMG, "sleep", "300"]);
+    let agree = |d: &Daemon| {
+        let nets = d.inspect("nc", "{{len .NetworkSettings.Networks}}");
+        let ifaces = d.ok(&["exec", "nc", "sh", "-c", "echo /sys/class/net/eth*"]);
+        let n = ifaces.split_whitespace().count().to_string();
+        assert_eq!(nets, n, "inspect: {nets} networks; interfaces: {ifaces}");
+        nets == "2"
+    };
+    for i in 0..10u64 {
+        let after = std::time::Duration::from_millis(3 + 9 * i);
+        if agree(&d) {
+            kill_during(&mut d, &["network", "disconnect", &net, "nc"], after);
+        } else {
+            kill_during(&mut d, &["network", "connect", &net, "nc"], after);
+        }
+        agree(&d);
+    }
+    if agree(&d) {
+        d.ok(&["network", "disconnect", &net, "nc"]);
+    }
+    d.ok(&["network", "connect", &net, "nc"]);
+    assert!(agree(&d));
+    let id = d.inspect("nc", "{{.Id}}");
+    d.ok(&["rm", "-f", "nc"]);
+    d.ok(&["network", "rm", &net]);
+    assert!(
+        d.eventually(10, || !common::net::leases(&d)
+            .iter()
+            .any(|l| l.ends_with(&id))),
+        "leases left: {:?}",
+        common::net::leases(&d)
+    );
 }

@@ -279,9 +279,14 @@ impl Engine {
             .and_then(|_| std::fs::rename(&tmp, &cfg_path))
             .map_err(|e| EngineError::internal(format!("write {}", cfg_path.display()), e))?;
 
-        // A previous run's runtime state and shim files must not linger.
-        self.delete_runtime_state(&id).await;
+        // A previous run's shim, runtime state and shim files must not linger. A shim that
+        // still answers here is one whose start was never recorded (berthd ended meanwhile):
+        // left alive it would delete this start's socket and runtime state when it exits.
         let state_dir = self.state_dir(&id);
+        if shim::socket(&state_dir).exists() {
+            self.end_shim(&id).await;
+        }
+        self.delete_runtime_state(&id).await;
         let _ = std::fs::remove_dir_all(&state_dir);
         std::fs::create_dir_all(&state_dir)
             .map_err(|e| EngineError::internal(format!("create {}", state_dir.display()), e))?;
@@ -952,7 +957,12 @@ impl Engine {
                 )
             };
             let state_dir = self.state_dir(&c.id);
-            if was_running {
+            let adopt = if was_running {
+                true
+            } else {
+                self.settle_unrecorded_start(&c).await
+            };
+            if adopt {
                 match shim::request(&state_dir, json!({"op": "state"})).await {
                     Ok(v) => {
                         let status = v.get("status").and_then(|s| s.as_str()).unwrap_or("");
@@ -964,6 +974,9 @@ impl Engine {
                             c.lock().state.pid = pid;
                         }
                         c.lock().state.running = true;
+                        if !was_running {
+                            let _ = self.persist(&c);
+                        }
                         c.life.send_modify(|l| l.running = true);
                         self.spawn_monitor(c.clone());
                         self.health_start(&c, true);
@@ -990,6 +1003,47 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// A container recorded as not running may still have a shim: berthd ended between
+    /// starting the shim and recording the start. A process that has run is adopted (the
+    /// start happened; returns true); one still held before exec is ended with its shim (the
+    /// start did not happen), so that it cannot outlive a later start and remove that start's
+    /// socket. What such a start left (runtime state, the rootfs mount) is released.
+    async fn settle_unrecorded_start(&self, c: &Container) -> bool {
+        let state_dir = self.state_dir(&c.id);
+        if shim::socket(&state_dir).exists() {
+            match shim::request(&state_dir, json!({"op": "state"})).await {
+                Ok(v) if v.get("status").and_then(|s| s.as_str()) != Some("created") => {
+                    tracing::info!(container = %c.id, "adopting a start berthd had not recorded");
+                    let mut r = c.lock();
+                    r.has_been_started = true;
+                    r.state.status = "running".into();
+                    r.state.started_at = berth_runtime::state::now_rfc3339();
+                    return true;
+                }
+                Ok(_) => {
+                    tracing::info!(container = %c.id, "ending a start berthd did not finish");
+                    self.end_shim(&c.id).await;
+                }
+                Err(_) => {}
+            }
+        }
+        self.delete_runtime_state(&c.id).await;
+        crate::mounts::unmount(&self.rootfs(&c.id));
+        false
+    }
+
+    /// Ends a shim whatever its container is doing: SIGKILL to all its processes, then
+    /// `shutdown`, awaited (see [`Self::shim_teardown`]).
+    async fn end_shim(&self, id: &str) {
+        let state_dir = self.state_dir(id);
+        let _ = shim::request(
+            &state_dir,
+            json!({"op": "kill", "signal": libc::SIGKILL, "all": true}),
+        )
+        .await;
+        self.shim_teardown(id).await;
     }
 
     /// Shim state of containers that no longer exist: a removal tears it down after it

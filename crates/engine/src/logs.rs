@@ -1,6 +1,7 @@
 //! Reading a container's json-file log (as the shim writes it, rotated files included)
 //! for `docker logs`: since/until/tail/timestamps filters and `--follow`.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,16 +78,104 @@ pub fn frame(stream: u8, data: &[u8]) -> Bytes {
     Bytes::from(v)
 }
 
-fn files(log: &Path) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    for i in (1..100).rev() {
-        let p = PathBuf::from(format!("{}.{i}", log.display()));
-        if p.exists() {
-            v.push(p);
+/// A file's identity (device, inode).
+fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
+fn path_id(p: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(p).ok().map(|m| file_id(&m))
+}
+
+/// One log file, open: it stays readable through renames and removal, so a reader that has
+/// opened it loses nothing that rotation moves on or drops.
+struct Open {
+    r: BufReader<File>,
+    id: (u64, u64),
+    /// Bytes read so far.
+    pos: u64,
+}
+
+/// The log's files (`F.<n>` … `F.1`, `F`), oldest first, all opened at one moment: after
+/// opening, every name still names the file opened under it (a rotation meanwhile is seen
+/// and the set opened again). The last is the current file when it exists.
+fn open_set(log: &Path) -> Vec<Open> {
+    let mut set = Vec::new();
+    for _ in 0..20 {
+        set.clear();
+        let mut names = Vec::new();
+        for i in (1..100).rev() {
+            let p = PathBuf::from(format!("{}.{i}", log.display()));
+            if let Ok(f) = File::open(&p)
+                && let Ok(m) = f.metadata()
+            {
+                set.push(Open {
+                    r: BufReader::new(f),
+                    id: file_id(&m),
+                    pos: 0,
+                });
+                names.push(p);
+            }
+        }
+        if let Ok(f) = File::open(log)
+            && let Ok(m) = f.metadata()
+        {
+            set.push(Open {
+                r: BufReader::new(f),
+                id: file_id(&m),
+                pos: 0,
+            });
+            names.push(log.to_owned());
+        }
+        let stable = names
+            .iter()
+            .zip(&set)
+            .all(|(p, o)| path_id(p) == Some(o.id))
+            && (names.last().map(PathBuf::as_path) == Some(log) || !log.exists());
+        if stable {
+            break;
         }
     }
-    v.push(log.to_owned());
-    v
+    set
+}
+
+/// Reads one whole line (an entry) from `o`; None at end of file. A line still being written
+/// waits in `partial` for its end.
+fn next_line(o: &mut Open, partial: &mut String) -> Option<String> {
+    loop {
+        let mut buf = String::new();
+        match o.r.read_line(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => {
+                o.pos += n as u64;
+                partial.push_str(&buf);
+                if partial.ends_with('\n') {
+                    return Some(std::mem::take(partial));
+                }
+            }
+        }
+    }
+}
+
+/// Sends the entries of `o` up to its end; None once the receiver is gone, else whether
+/// there were any.
+fn send_rest(
+    o: &mut Open,
+    partial: &mut String,
+    fmt: &Formatter,
+    tx: &mpsc::Sender<Bytes>,
+) -> Option<bool> {
+    let mut any = false;
+    while let Some(l) = next_line(o, partial) {
+        any = true;
+        if let Some(b) = fmt.render(l.trim_end())
+            && tx.blocking_send(b).is_err()
+        {
+            return None;
+        }
+    }
+    Some(any)
 }
 
 struct Formatter {
@@ -156,33 +245,17 @@ impl Engine {
         let log = PathBuf::from(log_path);
         tokio::task::spawn_blocking(move || {
             // History first: all files oldest first, then only the last `tail` entries.
+            let mut files = open_set(&log);
             let mut lines: Vec<String> = Vec::new();
-            let mut pos = 0u64;
-            let mut ino = 0u64;
-            for f in files(&log) {
-                let Ok(file) = std::fs::File::open(&f) else {
-                    continue;
-                };
-                let is_current = f == log;
-                let mut r = BufReader::new(file);
-                let mut buf = String::new();
-                loop {
-                    buf.clear();
-                    match r.read_line(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) if !buf.ends_with('\n') => break,
-                        Ok(n) => {
-                            if is_current {
-                                pos += n as u64;
-                            }
-                            lines.push(buf.trim_end().to_owned());
-                        }
-                    }
+            let mut partial = String::new();
+            let last = files.len().saturating_sub(1);
+            for (i, o) in files.iter_mut().enumerate() {
+                while let Some(l) = next_line(o, &mut partial) {
+                    lines.push(l);
                 }
-                if is_current {
-                    ino = std::fs::metadata(&f)
-                        .map(|m| std::os::linux::fs::MetadataExt::st_ino(&m))
-                        .unwrap_or(0);
+                // A rotated file is complete; the current one's unfinished line is followed.
+                if i != last {
+                    partial.clear();
                 }
             }
             let skip = match fmt.opts.tail {
@@ -190,54 +263,65 @@ impl Engine {
                 None => 0,
             };
             for l in &lines[skip..] {
-                if let Some(b) = fmt.render(l)
+                if let Some(b) = fmt.render(l.trim_end())
                     && tx.blocking_send(b).is_err()
                 {
                     return;
                 }
             }
+            drop(lines);
             if !fmt.opts.follow {
                 return;
             }
-            // Follow: poll the current file; a rotation shows as a new inode.
-            let mut partial = String::new();
+            // Follow the current file through its descriptor. When the name no longer names
+            // it (rotated), its rest is read, then every newer file still on disk, in order.
+            let mut cur = files.pop();
+            drop(files);
             loop {
                 let running = life.borrow().running;
                 let mut progressed = false;
-                if let Ok(mut f) = std::fs::File::open(&log) {
-                    let meta = f.metadata().ok();
-                    let cur_ino = meta
-                        .as_ref()
-                        .map(std::os::linux::fs::MetadataExt::st_ino)
-                        .unwrap_or(0);
-                    let len = meta.map(|m| m.len()).unwrap_or(0);
-                    if cur_ino != ino || len < pos {
-                        ino = cur_ino;
-                        pos = 0;
-                        partial.clear();
-                    }
-                    if len > pos && f.seek(SeekFrom::Start(pos)).is_ok() {
-                        let mut r = BufReader::new(f);
-                        let mut buf = String::new();
-                        loop {
-                            buf.clear();
-                            match r.read_line(&mut buf) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    pos += n as u64;
-                                    progressed = true;
-                                    partial.push_str(&buf);
-                                    if partial.ends_with('\n') {
-                                        let line = std::mem::take(&mut partial);
-                                        if let Some(b) = fmt.render(line.trim_end())
-                                            && tx.blocking_send(b).is_err()
-                                        {
-                                            return;
-                                        }
-                                    }
-                                }
-                            }
+                if let Some(o) = cur.as_mut() {
+                    let Some(sent) = send_rest(o, &mut partial, &fmt, &tx) else {
+                        return;
+                    };
+                    progressed = sent;
+                }
+                let now = path_id(&log);
+                match cur.as_mut() {
+                    Some(o) if now == Some(o.id) => {
+                        // Truncated in place (max-file 1): start again at its beginning.
+                        let len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+                        if len < o.pos && o.r.seek(SeekFrom::Start(0)).is_ok() {
+                            o.pos = 0;
+                            partial.clear();
+                            progressed = true;
                         }
+                    }
+                    _ if now.is_none() => {}
+                    _ => {
+                        // Rotated: what was written to our file before the rename is read
+                        // above (a rename comes after the writer's last write to it); read
+                        // once more for bytes that landed between that read and the check.
+                        if let Some(o) = cur.as_mut()
+                            && send_rest(o, &mut partial, &fmt, &tx).is_none()
+                        {
+                            return;
+                        }
+                        partial.clear();
+                        let mut set = open_set(&log);
+                        let from = cur
+                            .as_ref()
+                            .and_then(|o| set.iter().position(|n| n.id == o.id))
+                            .map_or(0, |i| i + 1);
+                        let mut newer = set.split_off(from.min(set.len()));
+                        cur = newer.pop();
+                        for mut o in newer {
+                            if send_rest(&mut o, &mut partial, &fmt, &tx).is_none() {
+                                return;
+                            }
+                            partial.clear();
+                        }
+                        progressed = true;
                     }
                 }
                 if tx.is_closed() {

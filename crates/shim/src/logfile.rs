@@ -5,7 +5,10 @@
 //! Writes are buffered and flushed at the end of each turn of the shim's event loop, so a
 //! flood costs one `write(2)` per pipe read, while a quiet container's lines reach the file
 //! (and `logs -f`) at once. The writer never drops a line on purpose; the shim's back-pressure
-//! (it stops reading the container's pipes while it writes) is the flow control.
+//! (it stops reading the container's pipes while it writes) is the flow control. A full file
+//! system (ENOSPC, EDQUOT) is back-pressure too: what could not be written stays buffered,
+//! the shim stops reading the container's output ([`LogFile::stalled`]) and retries, so the
+//! container waits for space instead of losing lines or leaving half an entry in the file.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -43,7 +46,9 @@ pub struct LogFile {
     max_size: u64,
     max_file: u32,
     buf: Vec<u8>,
-    /// Bytes the file system refused (ENOSPC, EIO): counted, not retried forever.
+    /// The file system is full: the buffered bytes wait for space.
+    stalled: bool,
+    /// Bytes the file system refused for good (EIO and the like): counted, not retried.
     pub lost: u64,
 }
 
@@ -73,6 +78,7 @@ impl LogFile {
             max_size,
             max_file: max_file.max(1),
             buf: Vec::new(),
+            stalled: false,
             lost: 0,
         })
     }
@@ -93,8 +99,13 @@ impl LogFile {
         self.buf.extend_from_slice(time);
         self.buf.extend_from_slice(b"\"}\n");
         let n = (self.buf.len() - start) as u64;
-        if self.max_size > 0 && self.size > 0 && self.size + n > self.max_size {
-            self.write_out(start);
+        // While the disk is full the file grows past max-size by what waits in the buffer:
+        // it rotates at the first entry after those bytes are written.
+        if self.max_size > 0
+            && self.size > 0
+            && self.size + n > self.max_size
+            && self.write_out(start)
+        {
             self.rotate();
         }
         self.size += n;
@@ -105,7 +116,9 @@ impl LogFile {
 
     /// Writes everything buffered.
     pub fn flush(&mut self) {
-        self.write_out(self.buf.len());
+        if !self.write_out(self.buf.len()) {
+            return;
+        }
         if self.buf.capacity() > 4 * (FLUSH_AT + MAX_ENTRY) {
             // A burst of control characters (6 bytes each once escaped) grew the buffer.
             self.buf.shrink_to(FLUSH_AT + MAX_ENTRY);
@@ -115,13 +128,23 @@ impl LogFile {
     /// Writes what is buffered and frees the buffer (the shim is going idle).
     pub fn release(&mut self) {
         self.flush();
-        self.buf = Vec::new();
+        if !self.stalled {
+            self.buf = Vec::new();
+        }
     }
 
-    /// Writes `buf[..upto]` and keeps the rest buffered.
-    fn write_out(&mut self, upto: usize) {
+    /// Whether the file system is full and bytes wait to be written: the container's output
+    /// must not be read until a [`LogFile::flush`] gets them out.
+    pub fn stalled(&self) -> bool {
+        self.stalled
+    }
+
+    /// Writes `buf[..upto]` and keeps the rest buffered. False when the file system is full:
+    /// what was written is gone from the buffer, the rest (from the exact byte the file
+    /// ends with) waits.
+    fn write_out(&mut self, upto: usize) -> bool {
         if upto == 0 {
-            return;
+            return true;
         }
         let mut done = 0;
         while done < upto {
@@ -129,14 +152,21 @@ impl LogFile {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::NOSPC | rustix::io::Errno::DQUOT) => {
+                    self.buf.drain(..done);
+                    self.stalled = true;
+                    return false;
+                }
                 Err(_) => break,
             }
         }
+        self.stalled = false;
         if done < upto {
             self.lost += (upto - done) as u64;
             self.size = self.size.saturating_sub((upto - done) as u64);
         }
         self.buf.drain(..upto);
+        true
     }
 
     /// `F` → `F.1` → … → `F.<max_file-1>` (renaming onto the oldest drops it); with one file
@@ -606,5 +636,35 @@ mod tests {
         assert!(lines > 100 / 4, "{lines}");
         let newest = std::fs::read_to_string(&path).unwrap();
         assert!(newest.contains("line 99\\n"));
+    }
+
+    /// A file system that refuses the bytes (ENOSPC: /dev/full) stalls the log and keeps
+    /// them; once writes succeed again they all land, whole, in order.
+    #[test]
+    fn a_full_file_system_stalls_the_log_and_loses_nothing() {
+        let mut f = LogFile::open(Path::new("/dev/full"), 0, 1).unwrap();
+        for i in 0..2000 {
+            f.entry(Stream::Stdout, b"", format!("line {i}\n").as_bytes(), b"T");
+        }
+        f.flush();
+        assert!(f.stalled());
+        f.release();
+        assert_eq!(f.lost, 0);
+        // Space returns (the same writer, now on a file system with room).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        f.fd = open_log(&path).unwrap();
+        f.entry(Stream::Stdout, b"", b"line 2000\n", b"T");
+        f.flush();
+        assert!(!f.stalled());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let nums: Vec<u32> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["log"].as_str().unwrap()[5..].trim_end().parse().unwrap()
+            })
+            .collect();
+        assert_eq!(nums, (0..=2000).collect::<Vec<u32>>());
     }
 }

@@ -36,6 +36,8 @@ const MAX_FINISHED_EXECS: usize = 64;
 const READ_BUF: usize = 64 * 1024;
 /// Bytes of traffic after which the shim gives its buffers back once it goes idle.
 const RELEASE_AFTER: usize = 256 * 1024;
+/// How often a log stalled on a full file system tries again.
+const LOG_RETRY: Duration = Duration::from_millis(500);
 
 /// How the container's init ended.
 #[derive(Debug, Clone)]
@@ -92,6 +94,10 @@ pub struct Shim {
     idle_since: Option<Instant>,
     sock_path: PathBuf,
     pid_path: PathBuf,
+    /// The files at `sock_path` and `pid_path` as this shim made them: it removes only
+    /// those (see [`sys::remove_if_same`]).
+    sock_id: Option<(u64, u64)>,
+    pid_id: Option<(u64, u64)>,
     exit_path: PathBuf,
 }
 
@@ -113,6 +119,7 @@ impl Shim {
         std::fs::create_dir_all(dir).map_err(|e| Error::path("create state dir", dir, e))?;
         let sock_path = dir.join("shim.sock");
         let listener = listen(&sock_path)?;
+        let sock_id = sys::file_id(&sock_path);
         let log = match &args.log_path {
             Some(p) => Some(LogFile::open(p, args.log_max_size, args.log_max_file)?),
             None => None,
@@ -162,6 +169,7 @@ impl Shim {
         let sigfd = sys::block_signals().map_err(cleanup)?;
         let pid_path = dir.join("shim.pid");
         sys::write_atomic(&pid_path, std::process::id().to_string().as_bytes()).map_err(cleanup)?;
+        let pid_id = sys::file_id(&pid_path);
         let buf = sys::PageBuf::new(READ_BUF).map_err(cleanup)?;
         let exit_path = dir.join("exit");
         let _ = std::fs::remove_file(&exit_path);
@@ -186,6 +194,8 @@ impl Shim {
             idle_since: None,
             sock_path,
             pid_path,
+            sock_id,
+            pid_id,
             exit_path,
             args,
         };
@@ -248,8 +258,8 @@ impl Shim {
         if let Some(l) = &mut self.log {
             l.flush();
         }
-        let _ = std::fs::remove_file(&self.sock_path);
-        let _ = std::fs::remove_file(&self.pid_path);
+        sys::remove_if_same(&self.sock_path, self.sock_id);
+        sys::remove_if_same(&self.pid_path, self.pid_id);
     }
 
     /// Hands idle buffers back to the kernel (the shim sleeps for most of a container's life).
@@ -297,6 +307,9 @@ impl Shim {
         if let Some(t) = self.shutdown {
             at(t);
         }
+        if self.log_stalled() {
+            at(now + LOG_RETRY);
+        }
         for c in &self.clients {
             if let Some(t) = c.closing {
                 at(t);
@@ -312,11 +325,18 @@ impl Shim {
         io_in(&mut self.io, &mut self.execs, t)
     }
 
-    /// Whether an attached client is too far behind to read more output for `t`.
+    /// Whether an attached client is too far behind to read more output for `t`, or (for
+    /// the container's own output) the log waits for disk space.
     fn backlogged(&self, t: Target) -> bool {
-        self.clients
-            .iter()
-            .any(|c| c.attached_to(t).is_some() && c.pending() > CLIENT_HIGH_WATER)
+        (t == Target::Main && self.log_stalled())
+            || self
+                .clients
+                .iter()
+                .any(|c| c.attached_to(t).is_some() && c.pending() > CLIENT_HIGH_WATER)
+    }
+
+    fn log_stalled(&self) -> bool {
+        self.log.as_ref().is_some_and(LogFile::stalled)
     }
 
     fn poll_set(&self, fds: &mut Vec<libc::pollfd>, slots: &mut Vec<Slot>) {

@@ -279,6 +279,22 @@ pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::path("rename", path, e))
 }
 
+/// A file's identity (device, inode), to remove it later only if it is still the same file.
+pub fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Removes `path` if it is still the file `id` names: a file put there since (by a shim
+/// started for the same container after this one was given up) is left alone.
+pub fn remove_if_same(path: &std::path::Path, id: Option<(u64, u64)>) {
+    if id.is_some() && file_id(path) == id {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// A buffer whose pages exist only once written (an anonymous mapping), and can be handed
 /// back to the kernel when the shim goes idle: a shim lives as long as its container, and
 /// a 64 KiB buffer kept dirty after one burst of output would be a fifth of its memory.

@@ -696,6 +696,7 @@ impl Engine {
         for (c, ..) in eps.iter().filter(|(c, ..)| !known.contains(c)) {
             let _ = net.db.remove_endpoints(c, None);
         }
+        self.settle_cut_short(net, &running, &eps).await;
         let active: HashSet<(String, String)> = net
             .db
             .endpoints(None)
@@ -728,6 +729,55 @@ impl Engine {
                 let name = berth_net::veth::host_veth_name(id, i);
                 if links.contains(&name) {
                     tracing::info!(link = %name, "stale veth removed");
+                    let _ = berth_net::veth::detach(&nl, &name).await;
+                }
+            }
+        }
+    }
+
+    /// `network connect`/`disconnect` of running containers that berthd did not finish (it
+    /// ended in between): a disconnect that removed the interface but not the record is
+    /// finished; a connect that is not recorded as active is undone (its interface removed
+    /// here, its lease by the stale-lease sweep), so inspect and the container agree.
+    async fn settle_cut_short(
+        &self,
+        net: &Networks,
+        running: &HashSet<String>,
+        eps: &[(String, String, EndpointConfig, Option<Active>)],
+    ) {
+        let Ok(nl) = berth_net::Netlink::host() else {
+            return;
+        };
+        let Ok(links) = nl.links_with_prefix("veth").await else {
+            return;
+        };
+        let mut kept = HashSet::new();
+        for (c, nid, _, a) in eps.iter().filter(|(c, ..)| running.contains(c)) {
+            match a {
+                Some(a) => match &a.bridge {
+                    Some(st) if !links.contains(&st.host_veth) => {
+                        tracing::info!(container = %c, network = %nid, "finishing a disconnect berthd did not finish");
+                        net.dns_remove(nid, a);
+                        net.stop_proxies(c, Some(nid));
+                        let _ = net.driver.disconnect(st).await;
+                        let _ = net.db.remove_endpoints(c, Some(nid));
+                    }
+                    Some(st) => {
+                        kept.insert(st.host_veth.clone());
+                    }
+                    None => {}
+                },
+                None => {
+                    tracing::info!(container = %c, network = %nid, "undoing a connect berthd did not finish");
+                    let _ = net.db.remove_endpoints(c, Some(nid));
+                }
+            }
+        }
+        for id in running {
+            for i in 0..16 {
+                let name = berth_net::veth::host_veth_name(id, i);
+                if links.contains(&name) && !kept.contains(&name) {
+                    tracing::info!(link = %name, "removing the interface of an unrecorded connect");
                     let _ = berth_net::veth::detach(&nl, &name).await;
                 }
             }
