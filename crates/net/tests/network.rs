@@ -231,8 +231,8 @@ async fn concurrent_connects_get_unique_addresses_and_clean_up() {
             } else {
                 let path = ns.path().to_path_buf();
                 let bg = drv.teardown(vec![ep.clone()], ns);
-                assert!(!path.exists(), "the netns file goes at once");
                 bg.await.unwrap().unwrap();
+                assert!(!path.exists(), "the netns file is gone with the teardown");
             }
             ep.host_veth
         }));
