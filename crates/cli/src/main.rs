@@ -107,6 +107,10 @@ fn main() {
                 let args: Vec<String> = std::env::args_os()
                     .map(|a| a.to_string_lossy().into_owned())
                     .collect();
+                if let Some(Exit(c)) = e.downcast_ref::<Exit>() {
+                    // Reported already, in docker's words and with its status.
+                    std::process::exit(*c);
+                }
                 match e
                     .downcast_ref::<run::FlagValueError>()
                     .and_then(|f| usage::flag_error_text(&f.0, &args))

@@ -45,6 +45,9 @@ pub struct RunMore {
     /// IPv6 address (e.g., 2001:db8::33)
     #[arg(long)]
     pub ip6: Option<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long)]
+    pub link_local_ip: Vec<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long)]
     pub mac_address: Option<String>,
@@ -69,6 +72,18 @@ pub struct RunMore {
     /// CPU shares (relative weight)
     #[arg(short = 'c', long)]
     pub cpu_shares: Option<i64>,
+    /// CPU count (Windows only)
+    #[arg(long)]
+    pub cpu_count: Option<i64>,
+    /// CPU percent (Windows only)
+    #[arg(long)]
+    pub cpu_percent: Option<i64>,
+    /// Maximum IO bandwidth limit for the system drive (Windows only)
+    #[arg(long)]
+    pub io_maxbandwidth: Option<String>,
+    /// Maximum IOps limit for the system drive (Windows only)
+    #[arg(long)]
+    pub io_maxiops: Option<u64>,
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long)]
     pub cpuset_cpus: Option<String>,
@@ -377,6 +392,31 @@ fn device(spec: &str) -> Value {
     json!({"PathOnHost": host, "PathInContainer": cont, "CgroupPermissions": perms})
 }
 
+/// The docker CLI refuses its Windows-only options against a Linux daemon (after their
+/// values parse), one line per option in name order, exit 1; berthd is always Linux.
+fn windows_only(m: &RunMore) -> Result<()> {
+    if let Some(b) = &m.io_maxbandwidth {
+        crate::run::flag_bytes("--io-maxbandwidth", b)?;
+    }
+    let set = [
+        ("cpu-count", m.cpu_count.is_some()),
+        ("cpu-percent", m.cpu_percent.is_some()),
+        ("io-maxbandwidth", m.io_maxbandwidth.is_some()),
+        ("io-maxiops", m.io_maxiops.is_some()),
+    ];
+    let mut refused = false;
+    for (flag, _) in set.iter().filter(|(_, on)| *on) {
+        eprintln!(
+            "\"--{flag}\" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux"
+        );
+        refused = true;
+    }
+    if refused {
+        return Err(crate::Exit(1).into());
+    }
+    Ok(())
+}
+
 /// Adds these flags to the create body's Config (`cfg`) and HostConfig (`host`); returns
 /// the NetworkingConfig for aliases and static addresses (if any).
 pub fn apply(
@@ -385,6 +425,7 @@ pub fn apply(
     cfg: &mut Map<String, Value>,
     host: &mut Map<String, Value>,
 ) -> Result<Option<Value>> {
+    windows_only(m)?;
     // Healthcheck
     if m.no_healthcheck {
         cfg.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
@@ -671,7 +712,8 @@ pub fn apply(
         );
     }
     // NetworkingConfig: aliases and static addresses on the named network.
-    if m.network_alias.is_empty() && m.ip.is_none() && m.ip6.is_none() {
+    if m.network_alias.is_empty() && m.ip.is_none() && m.ip6.is_none() && m.link_local_ip.is_empty()
+    {
         return Ok(None);
     }
     let net = network.unwrap_or("default");
@@ -685,6 +727,9 @@ pub fn apply(
     }
     if let Some(ip) = &m.ip6 {
         ipam.insert("IPv6Address".into(), json!(ip));
+    }
+    if !m.link_local_ip.is_empty() {
+        ipam.insert("LinkLocalIPs".into(), json!(m.link_local_ip));
     }
     if !ipam.is_empty() {
         ep.insert("IPAMConfig".into(), Value::Object(ipam));

@@ -572,6 +572,34 @@ fn run_flags_reach_the_daemon_as_docker_sends_them() {
         assert_eq!(d.inspect("nb", t), d.inspect("nd", t), "{t}");
     }
     assert_eq!(d.inspect("nb", "{{.HostConfig.RestartPolicy.Name}}"), "no");
+    // Windows-only options are refused before anything is created, in docker's words.
+    let win = [
+        "create",
+        "--cpu-count",
+        "2",
+        "--io-maxiops",
+        "100",
+        "--cpu-percent",
+        "50",
+        "--io-maxbandwidth",
+        "10m",
+        IMG,
+        "true",
+    ];
+    let (ours, theirs) = (d.berth(&win), d.docker(&win));
+    assert_eq!(stderr(&ours), stderr(&theirs));
+    assert_eq!(ours.status.code(), theirs.status.code());
+    // Link-local addresses reach the daemon as docker sends them: refused on the default
+    // network as dockerd refuses them (and by berthd on any network, for now).
+    let ll = ["create", "--link-local-ip", "169.254.10.10", IMG, "true"];
+    let (ours, theirs) = (d.berth(&ll), d.docker(&ll));
+    assert!(
+        stderr(&ours).contains("only supported for user-defined networks"),
+        "{}",
+        stderr(&ours)
+    );
+    assert_eq!(stderr(&ours), stderr(&theirs));
+    assert_eq!(ours.status.code(), theirs.status.code());
     // A label file's lines without `=` are no labels.
     let lf = d.dir.path().join("labels");
     std::fs::write(&lf, "l1=a\nl2\n# c\n\n l3=b c\n").unwrap();

@@ -222,6 +222,9 @@ pub struct EndpointConfig {
     /// resolves (by the embedded DNS).
     #[serde(default)]
     pub links: Vec<String>,
+    /// `--link-local-ip`: refused (see [`check_default_endpoint`]); kept for that check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<String>,
 }
 
 impl EndpointConfig {
@@ -251,6 +254,7 @@ impl EndpointConfig {
             mac,
             ip6,
             links,
+            link_local_ips: strings(v["IPAMConfig"].get("LinkLocalIPs")),
         })
     }
 }
@@ -273,11 +277,19 @@ pub struct Active {
     pub bridge: Option<EndpointState>,
 }
 
-/// As dockerd: no aliases or static addresses (`--ip`, `--ip6`) on the default network.
+/// As dockerd: no aliases or static addresses (`--ip`, `--ip6`, `--link-local-ip`) on the
+/// default network. Extra link-local addresses are not made on any network yet: refused
+/// rather than dropped.
 fn check_default_endpoint(n: &NetworkRecord, cfg: &EndpointConfig) -> Result<()> {
-    if n.default && (!cfg.aliases.is_empty() || cfg.ip.is_some() || cfg.ip6.is_some()) {
+    let static_ip = cfg.ip.is_some() || cfg.ip6.is_some() || !cfg.link_local_ips.is_empty();
+    if n.default && (!cfg.aliases.is_empty() || static_ip) {
         return Err(EngineError::InvalidArgument(
             "network-scoped aliases and user specified IP addresses are only supported for user-defined networks".into(),
+        ));
+    }
+    if !cfg.link_local_ips.is_empty() {
+        return Err(EngineError::InvalidArgument(
+            "link-local addresses (--link-local-ip) are not supported by berth yet".into(),
         ));
     }
     Ok(())
