@@ -180,6 +180,7 @@ const MAX_DOC: u64 = 16 << 20;
 
 /// `docker load`: reads a docker-archive or OCI layout tar (optionally compressed).
 pub fn load<R: Read>(store: &ImageStore, input: R) -> Result<Vec<Loaded>, ArchiveError> {
+    let _writing = store.writing();
     let mut input = io::BufReader::new(input);
     let magic = io::BufRead::fill_buf(&mut input).map_err(io_err("read archive"))?;
     let reader: Box<dyn Read> = match Compression::detect(magic) {
@@ -530,6 +531,7 @@ pub fn import_for<R: Read>(
     message: Option<&str>,
     platform: Option<&Platform>,
 ) -> Result<ImageRecord, ArchiveError> {
+    let _writing = store.writing();
     // Keep the tarball as the layer blob, exactly as given.
     let mut input = input;
     let mut w = store.content().writer(None, None)?;

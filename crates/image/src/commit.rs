@@ -80,6 +80,7 @@ impl ImageStore {
         container: &ContainerFs,
         opts: &CommitOptions,
     ) -> Result<(ImageRecord, Vec<Change>), ArchiveError> {
+        let _writing = self.writing();
         let prec = self.resolve(parent)?;
         let (pman, pcfg) = self.manifest_and_config(&prec)?;
         let lowers = match &container.chain_id {

@@ -213,6 +213,19 @@ pub struct GcReport {
     pub blobs_removed: usize,
     pub snapshots_removed: usize,
     pub bytes_freed: u64,
+    /// A pull, load, import or commit was writing: nothing was swept (its blobs are not
+    /// referenced by an image yet); the next collection takes what this one left.
+    pub deferred: bool,
+}
+
+/// Held by a pull, load, import or commit from its first blob until its image is recorded
+/// ([`ImageStore::writing`]): no garbage collection sweeps meanwhile.
+pub struct WriteGuard<'a>(&'a ImageStore);
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.writers.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+    }
 }
 
 /// `docker system df` figures for images.
@@ -252,6 +265,8 @@ pub struct ImageStore {
     snapshots: Arc<Snapshotter>,
     meta_store: Box<dyn ImageMetaStore>,
     meta: Mutex<Meta>,
+    /// Writers in progress; [`ImageStore::gc`] holds this lock while it sweeps.
+    writers: Mutex<usize>,
 }
 
 impl ImageStore {
@@ -278,6 +293,7 @@ impl ImageStore {
             snapshots,
             meta_store,
             meta: Mutex::new(meta),
+            writers: Mutex::new(0),
         };
         store.recover()?;
         Ok(store)
@@ -376,6 +392,13 @@ impl ImageStore {
         Ok(rec)
     }
 
+    /// Marks a write in progress until the guard drops (see [`WriteGuard`]). Waits while a
+    /// collection sweeps. Take it before the metadata lock, never under it.
+    pub fn writing(&self) -> WriteGuard<'_> {
+        *self.writers.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        WriteGuard(self)
+    }
+
     /// Pulls and records an image, as `docker pull` does.
     pub async fn pull(
         &self,
@@ -383,6 +406,7 @@ impl ImageStore {
         reference: &Reference,
         opts: &PullOptions,
     ) -> Result<(ImageRecord, PullResult), ImageError> {
+        let _writing = self.writing();
         let res =
             crate::pull::pull(client, &self.content, &self.snapshots, reference, opts).await?;
         let rd = reference.with_digest(res.digest.clone());
@@ -839,7 +863,17 @@ impl ImageStore {
 
     /// Removes blobs no image references and snapshots no image (nor `keep_chains`, the
     /// chains running containers sit on) needs, plus any debris of interrupted writes.
+    /// Skipped (`deferred`) while a pull, load, import or commit is writing: their blobs
+    /// and snapshots are not referenced by an image yet.
     pub fn gc(&self, keep_chains: &HashSet<Digest>) -> Result<GcReport, ImageError> {
+        let writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        if *writers > 0 {
+            tracing::debug!(writers = *writers, "image gc deferred");
+            return Ok(GcReport {
+                deferred: true,
+                ..GcReport::default()
+            });
+        }
         let recs: Vec<ImageRecord> = self.lock().images.values().cloned().collect();
         let mut live_blobs = HashSet::new();
         let mut live_chains = keep_chains.clone();

@@ -234,6 +234,31 @@ fn gc_keeps_chains_of_running_containers_and_sweeps_debris() {
     assert!(!s.snapshots().fs_path(&info).exists());
 }
 
+/// A pull, load, import or commit in progress has blobs no image references yet: a
+/// collection meanwhile (an `rmi` of another image, a prune) must leave them.
+#[test]
+fn gc_waits_for_writers_to_record_their_image() {
+    let t = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(t.path()).unwrap();
+    add(&s, b"x", "a", Some("a:1"));
+    let writing = s.writing();
+    let fresh = s.content().put(b"a layer being pulled").unwrap();
+    // Another thread's rmi collects while the write is in progress.
+    let r = std::thread::scope(|sc| sc.spawn(|| s.gc(&HashSet::new())).join().unwrap()).unwrap();
+    assert!(r.deferred);
+    assert_eq!(r.blobs_removed, 0);
+    assert!(s.content().contains(&fresh));
+    // Removing an image defers its sweep too; the image itself is gone.
+    s.remove("a:1", false, &never).unwrap();
+    assert!(s.resolve("a:1").is_err());
+    drop(writing);
+    // The next collection takes what the deferred ones left.
+    let r = s.gc(&HashSet::new()).unwrap();
+    assert!(!r.deferred);
+    assert!(!s.content().contains(&fresh));
+    assert!(s.snapshots().list().unwrap().is_empty());
+}
+
 /// A metadata store that can be told to fail, to check memory never runs ahead of disk.
 struct Flaky {
     inner: berth_image::images::JsonImageMeta,
