@@ -437,3 +437,28 @@ fn login_push_and_pull_back_through_a_password_protected_registry() {
         stderr(&out)
     );
 }
+
+/// What a crash leaves in the image store (a blob no image references, from a load or a
+/// pull cut short) is collected when berthd starts; images and containers keep theirs.
+#[test]
+fn unreferenced_blobs_left_by_a_crash_go_at_start() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let mut d = Daemon::start();
+    d.ok(&["create", "--name", "keep", "--network", "none", IMG, "true"]);
+    let dir = d.data.join("content/blobs/sha256");
+    let count = |dir: &std::path::Path| std::fs::read_dir(dir).unwrap().count();
+    let before = count(&dir);
+    d.kill9();
+    let stray = dir.join("ab".repeat(32));
+    std::fs::write(&stray, b"left by a load cut short").unwrap();
+    d.spawn();
+    assert!(
+        d.eventually(10, || !stray.exists()),
+        "the stray blob stayed"
+    );
+    assert_eq!(count(&dir), before, "only the stray blob went");
+    d.ok(&["start", "-a", "keep"]);
+    d.ok(&["run", "--rm", "--network", "none", IMG, "true"]);
+}

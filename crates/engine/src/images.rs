@@ -228,7 +228,7 @@ impl Engine {
     }
 
     /// Chain IDs containers sit on: their snapshots outlive a forced image removal.
-    fn container_chains(&self) -> std::collections::HashSet<Digest> {
+    pub(crate) fn container_chains(&self) -> std::collections::HashSet<Digest> {
         self.all()
             .iter()
             .filter_map(|c| c.rec().chain_id)

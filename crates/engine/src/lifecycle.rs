@@ -947,6 +947,19 @@ impl Engine {
     /// `unless-stopped` containers after a reboot.
     pub async fn restore(self: &Arc<Self>) {
         self.sweep_orphans().await;
+        // Blobs and snapshots a crash left unreferenced (a load or pull cut short): a
+        // collection now, keeping what containers sit on (a write that starts meanwhile
+        // makes it wait, see `ImageStore::writing`).
+        let (images, keep) = (self.images.clone(), self.container_chains());
+        match tokio::task::spawn_blocking(move || images.gc(&keep)).await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "image gc at start"),
+            Ok(Ok(r)) if r.blobs_removed + r.snapshots_removed > 0 => tracing::info!(
+                blobs = r.blobs_removed,
+                snapshots = r.snapshots_removed,
+                "removed unreferenced image data"
+            ),
+            _ => {}
+        }
         for c in self.all() {
             let (was_running, policy, manual) = {
                 let r = c.lock();
