@@ -76,8 +76,14 @@ const CONTAINER_ACTIONS: &[&str] = &[
 /// escaped here so that the router sees one path segment (its handlers decode it).
 fn slashed_container_name(method: &axum::http::Method, uri: &Uri) -> Option<String> {
     let rest = uri.path().strip_prefix("/containers/")?;
+    let is_delete = method == axum::http::Method::DELETE;
+    // Every container request passes here: the plain ones (`ID/json`, `DELETE ID`) leave
+    // before anything is allocated.
+    if rest.matches('/').count() < if is_delete { 1 } else { 2 } {
+        return None;
+    }
     let parts: Vec<&str> = rest.split('/').collect();
-    let name_len = if method == axum::http::Method::DELETE {
+    let name_len = if is_delete {
         parts.len()
     } else if parts.len() >= 3 && CONTAINER_ACTIONS.contains(&parts[parts.len() - 1]) {
         parts.len() - 1
