@@ -645,3 +645,70 @@ fn a_network_change_cut_short_by_a_sigkilled_berthd_is_settled_on_restart() {
         common::net::leases(&d)
     );
 }
+
+/// A data root filled by a container still lets the user free space through berth: `rm -f`
+/// of that container, `rmi` of a tag and `volume rm` succeed (berthd releases its space
+/// reserve for them), while creating a container fails with a clear error; once space is
+/// back, the reserve is taken again and containers run. (`rm -f` used to fail with
+/// "database or disk is full", leaving no way out but deleting files by hand.)
+#[test]
+fn a_full_data_root_still_lets_containers_images_and_volumes_be_removed() {
+    prereqs!();
+    let mut d = Daemon::prepared(&[]);
+    std::fs::create_dir_all(&d.data).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
+        .arg(&d.data)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    d.spawn();
+    let tar = common::busybox_tarball(d.dir.path());
+    d.ok(&["import", tar.to_str().unwrap(), IMG]);
+    let reserve = d.data.join("berth.reserve");
+    assert!(reserve.exists(), "no space reserve at start");
+    d.ok(&["tag", IMG, "berth-test/extra:1"]);
+    d.ok(&["volume", "create", "full-vol"]);
+    d.ok(&["create", "--network", "none", "--name", "idle", IMG, "true"]);
+    // The container writes into its root filesystem until the disk is full.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "filler",
+        IMG,
+        "sh",
+        "-c",
+        "cat /dev/zero > /big; sleep 1000",
+    ]);
+    let avail = |d: &Daemon| {
+        rustix::fs::statvfs(&d.data)
+            .map(|s| s.f_bavail)
+            .unwrap_or(0)
+    };
+    assert!(d.eventually(30, || avail(&d) == 0), "the disk did not fill");
+    d.fails(
+        &["create", "--network", "none", IMG, "true"],
+        "disk is full",
+    );
+    d.ok(&["rmi", "berth-test/extra:1"]);
+    d.ok(&["volume", "rm", "full-vol"]);
+    d.ok(&["rm", "-f", "filler"]);
+    d.ok(&["rm", "idle"]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    assert!(
+        !d.ok(&["images", "--format", "{{.Repository}}"])
+            .contains("extra"),
+        "the tag survived"
+    );
+    assert!(
+        d.eventually(10, || reserve.exists()),
+        "the reserve was not taken again"
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", IMG, "echo", "ok"]),
+        "ok"
+    );
+}

@@ -7,12 +7,13 @@
 //! `PRAGMA user_version`; each migration runs in its own transaction with the bump.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::container::ContainerRecord;
 use crate::error::{EngineError, Result};
+use crate::reserve::Reserve;
 
 /// Schema migrations, in order; index + 1 is the `user_version` after applying.
 const MIGRATIONS: &[&str] = &[
@@ -53,6 +54,8 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct Db {
     conn: Mutex<Connection>,
+    /// Room kept on the data root so that a write (a removal first) works on a full disk.
+    pub(crate) reserve: Arc<Reserve>,
 }
 
 impl Db {
@@ -65,7 +68,17 @@ impl Db {
         migrate(&mut conn)?;
         Ok(Db {
             conn: Mutex::new(conn),
+            reserve: Arc::new(Reserve::new(path.with_extension("reserve"))),
         })
+    }
+
+    /// Runs one write statement; see [`execute_reserved`].
+    pub(crate) fn execute(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params + Clone,
+    ) -> rusqlite::Result<usize> {
+        execute_reserved(&self.lock(), &self.reserve, sql, p)
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -77,8 +90,8 @@ impl Db {
     /// Inserts a new container; a taken name is a conflict, as in Docker.
     pub fn insert(&self, rec: &ContainerRecord) -> Result<()> {
         let json = serde_json::to_string(rec).map_err(|e| EngineError::internal("encode", e))?;
-        let conn = self.lock();
-        match conn.execute(
+        // Not behind the reserve: that is kept for what frees space (see crate::reserve).
+        match self.lock().execute(
             "INSERT INTO containers (id, name, record) VALUES (?1, ?2, ?3)",
             params![rec.id, rec.name, json],
         ) {
@@ -98,7 +111,7 @@ impl Db {
     /// Replaces a container's record (one transaction).
     pub fn update(&self, rec: &ContainerRecord) -> Result<()> {
         let json = serde_json::to_string(rec).map_err(|e| EngineError::internal("encode", e))?;
-        self.lock().execute(
+        self.execute(
             "UPDATE containers SET name = ?2, record = ?3 WHERE id = ?1",
             params![rec.id, rec.name, json],
         )?;
@@ -106,8 +119,7 @@ impl Db {
     }
 
     pub fn delete(&self, id: &str) -> Result<()> {
-        self.lock()
-            .execute("DELETE FROM containers WHERE id = ?1", params![id])?;
+        self.execute("DELETE FROM containers WHERE id = ?1", params![id])?;
         Ok(())
     }
 
@@ -148,9 +160,26 @@ impl Db {
     }
 
     pub fn delete_volume(&self, name: &str) -> Result<()> {
-        self.lock()
-            .execute("DELETE FROM volumes WHERE name = ?1", params![name])?;
+        self.execute("DELETE FROM volumes WHERE name = ?1", params![name])?;
         Ok(())
+    }
+}
+
+/// Runs one write statement on `conn`. When the disk is full, the space reserve is
+/// released and the statement tried once more: SQLite rolls a failed statement back whole.
+pub(crate) fn execute_reserved(
+    conn: &Connection,
+    reserve: &Reserve,
+    sql: &str,
+    p: impl rusqlite::Params + Clone,
+) -> rusqlite::Result<usize> {
+    match conn.execute(sql, p.clone()) {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DiskFull && reserve.release() =>
+        {
+            conn.execute(sql, p)
+        }
+        r => r,
     }
 }
 

@@ -98,7 +98,13 @@ impl Engine {
             let _ = std::fs::remove_file(e.path());
         }
         let db = Db::open(&cfg.data_root.join("berth.db"))?;
-        let images = Arc::new(ImageStore::open(&cfg.data_root)?);
+        let images = Arc::new(ImageStore::with_meta(
+            &cfg.data_root,
+            Box::new(crate::reserve::ReservedMeta {
+                inner: berth_image::images::JsonImageMeta::new(&cfg.data_root.join("images.json")),
+                reserve: db.reserve.clone(),
+            }),
+        )?);
         let registry = RegistryClient::new(cfg.registry.clone())
             .map_err(|e| EngineError::internal("registry client", e))?;
         let runtime = berth_runtime::state::Store::new(cfg.exec_root.join("runtime"));
@@ -127,10 +133,13 @@ impl Engine {
         let trash = self.cfg.data_root.join("trash").join(id);
         match std::fs::rename(dir, &trash) {
             Ok(()) => {
+                let reserve = self.db.reserve.clone();
                 std::thread::spawn(move || {
                     if let Err(e) = purge(&trash) {
                         tracing::warn!(path = %trash.display(), error = %e, "trash not fully removed");
                     }
+                    // The space that removal freed may let the reserve be taken again.
+                    reserve.refill();
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

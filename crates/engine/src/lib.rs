@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mounts;
 pub mod network;
+pub mod reserve;
 pub mod rootfs;
 pub mod seccomp;
 pub mod shim;

@@ -609,7 +609,10 @@ impl Engine {
     /// names and port rules come back from their stored endpoints.
     pub async fn start_networks(self: &Arc<Self>, cfg: NetConfig) -> Result<()> {
         cfg.validate()?;
-        let db = Arc::new(NetDb::open(&self.cfg.data_root.join("berth.db"))?);
+        let db = Arc::new(NetDb::open(
+            &self.cfg.data_root.join("berth.db"),
+            self.db.reserve.clone(),
+        )?);
         let ipam = Arc::new(Ipam::new(DbLeases(db.clone())));
         let fw = Firewall::new(Chains::with_suffix(&cfg.chain_suffix));
         let driver = BridgeDriver::new(ipam, fw.clone())

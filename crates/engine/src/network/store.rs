@@ -8,22 +8,31 @@ use berth_net::ipam::{IpamError, Lease, LeaseStore};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Active, EndpointConfig, NetworkRecord};
+use crate::db::execute_reserved;
 use crate::error::{EngineError, Result};
+use crate::reserve::Reserve;
 
 /// berth.db tables of this module, on a connection of their own (WAL lets it share the
 /// file with the engine's): leases are written from blocking threads of the bridge driver.
 pub struct NetDb {
     conn: Mutex<Connection>,
+    reserve: Arc<Reserve>,
 }
 
 impl NetDb {
-    pub(super) fn open(path: &Path) -> Result<Self> {
+    pub(super) fn open(path: &Path, reserve: Arc<Reserve>) -> Result<Self> {
         let conn = Connection::open(path).map_err(internal("open berth.db"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(internal("open berth.db"))?;
         Ok(Self {
             conn: Mutex::new(conn),
+            reserve,
         })
+    }
+
+    /// One write statement, with the space reserve behind it (see `crate::reserve`).
+    fn execute(&self, sql: &str, p: impl rusqlite::Params + Clone) -> rusqlite::Result<usize> {
+        execute_reserved(&self.lock(), &self.reserve, sql, p)
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -46,13 +55,19 @@ impl NetDb {
 
     pub(super) fn put_network(&self, n: &NetworkRecord, insert: bool) -> Result<()> {
         let j = serde_json::to_string(n).map_err(|e| EngineError::internal("encode", e))?;
-        let c = self.lock();
         let sql = if insert {
             "INSERT INTO networks (id, name, record) VALUES (?1, ?2, ?3)"
         } else {
             "UPDATE networks SET name = ?2, record = ?3 WHERE id = ?1"
         };
-        match c.execute(sql, params![n.id, n.name, j]) {
+        let p = params![n.id, n.name, j];
+        // A new network is not made with the reserve (kept for what frees space).
+        let r = if insert {
+            self.lock().execute(sql, p)
+        } else {
+            self.execute(sql, p)
+        };
+        match r {
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -67,8 +82,7 @@ impl NetDb {
     }
 
     pub(super) fn delete_network(&self, id: &str) -> Result<()> {
-        self.lock()
-            .execute("DELETE FROM networks WHERE id = ?1", params![id])
+        self.execute("DELETE FROM networks WHERE id = ?1", params![id])
             .map_err(internal("delete network"))?;
         Ok(())
     }
@@ -135,22 +149,20 @@ impl NetDb {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| EngineError::internal("encode", e))?;
-        self.lock()
-            .execute(
-                "UPDATE endpoints SET active = ?3 WHERE container = ?1 AND network = ?2",
-                params![container, network, j],
-            )
-            .map_err(internal("store endpoint"))?;
+        self.execute(
+            "UPDATE endpoints SET active = ?3 WHERE container = ?1 AND network = ?2",
+            params![container, network, j],
+        )
+        .map_err(internal("store endpoint"))?;
         Ok(())
     }
 
     pub(super) fn remove_endpoints(&self, container: &str, network: Option<&str>) -> Result<()> {
-        self.lock()
-            .execute(
-                "DELETE FROM endpoints WHERE container = ?1 AND (?2 IS NULL OR network = ?2)",
-                params![container, network],
-            )
-            .map_err(internal("remove endpoint"))?;
+        self.execute(
+            "DELETE FROM endpoints WHERE container = ?1 AND (?2 IS NULL OR network = ?2)",
+            params![container, network],
+        )
+        .map_err(internal("remove endpoint"))?;
         Ok(())
     }
 
@@ -240,7 +252,6 @@ impl LeaseStore for DbLeases {
             .map(|l| l.address)
             .collect();
         self.0
-            .lock()
             .execute(
                 "DELETE FROM leases WHERE network = ?1 AND owner = ?2",
                 params![network, owner],
@@ -251,7 +262,6 @@ impl LeaseStore for DbLeases {
 
     fn remove_network(&self, network: &str) -> std::result::Result<(), IpamError> {
         self.0
-            .lock()
             .execute("DELETE FROM leases WHERE network = ?1", params![network])
             .map_err(backend)?;
         Ok(())
