@@ -589,17 +589,37 @@ fn run_flags_reach_the_daemon_as_docker_sends_them() {
     let (ours, theirs) = (d.berth(&win), d.docker(&win));
     assert_eq!(stderr(&ours), stderr(&theirs));
     assert_eq!(ours.status.code(), theirs.status.code());
-    // Link-local addresses reach the daemon as docker sends them: refused on the default
-    // network as dockerd refuses them (and by berthd on any network, for now).
-    let ll = ["create", "--link-local-ip", "169.254.10.10", IMG, "true"];
+    // Link-local addresses reach the daemon as docker sends them: an unspecified one is
+    // refused by berthd as by dockerd, whichever client sent it.
+    let ll = ["create", "--link-local-ip", "0.0.0.0", IMG, "true"];
     let (ours, theirs) = (d.berth(&ll), d.docker(&ll));
     assert!(
-        stderr(&ours).contains("only supported for user-defined networks"),
+        stderr(&ours).contains("invalid link-local IP address: 0.0.0.0"),
         "{}",
         stderr(&ours)
     );
     assert_eq!(stderr(&ours), stderr(&theirs));
     assert_eq!(ours.status.code(), theirs.status.code());
+    d.bok(&[
+        "create",
+        "--name",
+        "llb",
+        "--link-local-ip",
+        "169.254.10.10",
+        IMG,
+        "true",
+    ]);
+    d.ok(&[
+        "create",
+        "--name",
+        "lld",
+        "--link-local-ip",
+        "169.254.10.10",
+        IMG,
+        "true",
+    ]);
+    let t = "{{json .NetworkSettings.Networks.bridge.IPAMConfig}}";
+    assert_eq!(d.inspect("llb", t), d.inspect("lld", t));
     // A label file's lines without `=` are no labels.
     let lf = d.dir.path().join("labels");
     std::fs::write(&lf, "l1=a\nl2\n# c\n\n l3=b c\n").unwrap();

@@ -727,6 +727,80 @@ fn dns_options_static_ip_mac_and_container_network_mode() {
     d.ok(&["rm", "-f", "fixed"]);
 }
 
+/// `--link-local-ip` adds its addresses to the container's interface, IPv4 with a /16 and
+/// IPv6 with a /64 as dockerd does, on a user network and on the default one (where only
+/// `--ip` and aliases are refused); inspect shows them under `IPAMConfig.LinkLocalIPs`;
+/// `network connect --link-local-ip` does the same; an unspecified address is refused.
+#[test]
+fn link_local_addresses_are_added_to_the_interface() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let net = net_name("lln");
+    let _g = Nets(&d, vec![net.clone()]);
+    d.ok(&["network", "create", "--subnet", &subnet(11), &net]);
+    let addrs =
+        |name: &str, ifname: &str| d.ok(&["exec", name, "ip", "-o", "addr", "show", ifname]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ll",
+        "--network",
+        &net,
+        "--link-local-ip",
+        "169.254.10.10",
+        "--link-local-ip",
+        "fe80::10",
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let a = addrs("ll", "eth0");
+    assert!(a.contains("inet 169.254.10.10/16"), "{a}");
+    assert!(a.contains("inet6 fe80::10/64"), "{a}");
+    let fmt = format!("{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig}}}}");
+    assert_eq!(
+        d.inspect("ll", &fmt),
+        r#"{"LinkLocalIPs":["169.254.10.10","fe80::10"]}"#
+    );
+    // On the default network, and through `network connect`.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lld",
+        "--link-local-ip",
+        "169.254.20.20",
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let a = addrs("lld", "eth0");
+    assert!(a.contains("inet 169.254.20.20/16"), "{a}");
+    assert!(!a.contains("inet6"), "no IPv6 was asked for: {a}");
+    d.ok(&[
+        "network",
+        "connect",
+        "--link-local-ip",
+        "169.254.30.30",
+        &net,
+        "lld",
+    ]);
+    let a = addrs("lld", "eth1");
+    assert!(a.contains("inet 169.254.30.30/16"), "{a}");
+    d.fails(
+        &["run", "--rm", "--link-local-ip", "0.0.0.0", IMG, "true"],
+        "invalid link-local IP address: 0.0.0.0",
+    );
+    d.fails(
+        &["run", "--rm", "--ip", "172.17.0.9", IMG, "true"],
+        "user specified IP address is supported on user defined networks only",
+    );
+    d.ok(&["rm", "-f", "ll", "lld"]);
+}
+
 /// The pre-defined networks are listed and inspected as dockerd's (`bridge`, `host`,
 /// `none` with the `null` driver), a `--network host` container shows in `host`'s
 /// members, and none of them can be removed.

@@ -95,6 +95,7 @@ async fn cycle(drv: &Arc<BridgeDriver<MemStore>>, n: u32, background: bool, t: &
             &ns,
             &EndpointRequest {
                 container_id: format!("c{n}"),
+                link_local: vec![],
                 ifname: "eth0".into(),
                 host_veth: format!("vb{}{n}", std::process::id() % 100_000),
                 ip: None,

@@ -80,6 +80,8 @@ pub struct EndpointRequest {
     pub default_route: bool,
     /// Published ports; a `host_port` of 0 gets a free port (as with `-P`).
     pub ports: Vec<PortMapping>,
+    /// `--link-local-ip` addresses, with their prefix (see [`VethConfig::link_local`]).
+    pub link_local: Vec<ipnet::IpNet>,
 }
 
 /// What [`BridgeDriver::connect`] made: for NetworkSettings, and to disconnect.
@@ -233,6 +235,7 @@ impl<S: LeaseStore + 'static> BridgeDriver<S> {
                 mac: req.mac,
                 mtu: net.mtu,
                 hairpin: !net.internal,
+                link_local: req.link_local.clone(),
             },
         )
         .await

@@ -43,6 +43,8 @@ pub struct VethConfig {
     /// the bridge, and the frame must leave by the port it came in). Docker does the same
     /// when it runs without its userland proxy.
     pub hairpin: bool,
+    /// Extra link-local addresses (`--link-local-ip`), 169.254.0.0/16 or fe80::/64 ones.
+    pub link_local: Vec<IpNet>,
 }
 
 /// What [`attach`] made, for NetworkSettings and for [`detach`].
@@ -159,7 +161,8 @@ async fn configure_container_end(ns: &NetNs, cfg: &VethConfig) -> Result<(), Net
     // A container interface without an IPv6 address gets no IPv6 at all (no link-local
     // address, no multicast groups, no router advertisements), as Docker does; written
     // on the thread that makes the namespace's netlink socket, so it costs no extra thread.
-    let v4_only = cfg.address6.is_none().then(|| cfg.container_ifname.clone());
+    let v4_only = (cfg.address6.is_none() && cfg.link_local.iter().all(|a| a.addr().is_ipv4()))
+        .then(|| cfg.container_ifname.clone());
     let (inner, sysctl) = Netlink::in_netns_with(ns, move || match v4_only {
         Some(ifname) => disable_ipv6(&ifname),
         None => Ok(()),
@@ -174,7 +177,10 @@ async fn configure_container_end(ns: &NetNs, cfg: &VethConfig) -> Result<(), Net
     let lo = inner.index_of("lo").await?;
     inner.set_up(lo, "lo").await?;
     let index = inner.index_of(&cfg.container_ifname).await?;
-    for addr in std::iter::once(cfg.address).chain(cfg.address6) {
+    let addrs = std::iter::once(cfg.address)
+        .chain(cfg.address6)
+        .chain(cfg.link_local.iter().copied());
+    for addr in addrs {
         inner
             .add_address(index, &cfg.container_ifname, addr)
             .await?;

@@ -24,6 +24,7 @@ fn cfg(host: &str, bridge: &str, addr: &str, gw: &str) -> VethConfig {
         mac: None,
         mtu: Some(1400),
         hairpin: false,
+        link_local: vec![],
     }
 }
 

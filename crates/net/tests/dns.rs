@@ -225,6 +225,7 @@ async fn containers_query_the_responder_on_the_gateway_port_53() {
             mac: None,
             mtu: None,
             hairpin: false,
+            link_local: vec![],
         },
     )
     .await

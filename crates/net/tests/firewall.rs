@@ -58,6 +58,7 @@ async fn ports_published_on_localhost_answer_tcp_and_udp_and_go_away_on_remove()
             mac: None,
             mtu: None,
             hairpin: true,
+            link_local: vec![],
         },
     )
     .await
@@ -281,6 +282,7 @@ async fn internal_networks_have_no_way_out() {
                 mac: None,
                 mtu: None,
                 hairpin: true,
+                link_local: vec![],
             },
         )
         .await
@@ -372,6 +374,7 @@ async fn containers_reach_published_ports_through_the_gateway_hairpin() {
                 mac: None,
                 mtu: None,
                 hairpin: true,
+                link_local: vec![],
             },
         )
         .await

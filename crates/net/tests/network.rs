@@ -72,6 +72,7 @@ async fn connect_publish_disconnect_remove_leaves_nothing() {
                 &ns,
                 &EndpointRequest {
                     container_id: format!("ctr{i}"),
+                    link_local: vec![],
                     ifname: "eth0".into(),
                     host_veth,
                     ip: ip.map(|s| s.parse().unwrap()),
@@ -183,6 +184,7 @@ async fn concurrent_connects_get_unique_addresses_and_clean_up() {
                     &ns,
                     &EndpointRequest {
                         container_id: format!("ctr{i}"),
+                        link_local: vec![],
                         ifname: "eth0".into(),
                         host_veth,
                         ip: None,
@@ -291,6 +293,7 @@ async fn dual_stack_networks_give_both_addresses_and_default_routes() {
                 &ns,
                 &EndpointRequest {
                     container_id: format!("ctr{i}"),
+                    link_local: vec![],
                     ifname: "eth0".into(),
                     host_veth,
                     ip: None,
@@ -433,6 +436,7 @@ async fn a_container_on_two_networks_gets_eth0_and_eth1_with_one_default_route()
                 &ns,
                 &EndpointRequest {
                     container_id: "multi".into(),
+                    link_local: vec![],
                     ifname: format!("eth{i}"),
                     host_veth,
                     ip: None,

@@ -96,6 +96,7 @@ async fn ipv6_loopback_reaches_v4_only_and_dual_stack_containers() {
                 &ns,
                 &EndpointRequest {
                     container_id: format!("px{i}"),
+                    link_local: vec![],
                     ifname: "eth0".into(),
                     host_veth,
                     ip: None,

@@ -222,7 +222,8 @@ pub struct EndpointConfig {
     /// resolves (by the embedded DNS).
     #[serde(default)]
     pub links: Vec<String>,
-    /// `--link-local-ip`: refused (see [`check_default_endpoint`]); kept for that check.
+    /// `--link-local-ip`: extra addresses on the bridge interface, as given (dockerd adds
+    /// each with a /16 for IPv4, a /64 for IPv6, whatever the address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub link_local_ips: Vec<String>,
 }
@@ -248,14 +249,32 @@ impl EndpointConfig {
         if let Some(m) = &mac {
             parse_mac(m)?;
         }
+        let link_local_ips = strings(v["IPAMConfig"].get("LinkLocalIPs"));
+        for s in &link_local_ips {
+            link_local_net(s)?;
+        }
         Ok(Self {
             aliases,
             ip,
             mac,
             ip6,
             links,
-            link_local_ips: strings(v["IPAMConfig"].get("LinkLocalIPs")),
+            link_local_ips,
         })
+    }
+}
+
+/// A `--link-local-ip` address with the prefix dockerd gives it: /16 for IPv4, /64 for IPv6.
+fn link_local_net(s: &str) -> Result<IpNet> {
+    match s.parse::<IpAddr>() {
+        Ok(ip) if !ip.is_unspecified() => {
+            let prefix = if ip.is_ipv4() { 16 } else { 64 };
+            // Cannot fail: the prefix fits the family.
+            Ok(IpNet::new(ip, prefix).expect("valid prefix"))
+        }
+        _ => Err(EngineError::InvalidArgument(format!(
+            "invalid link-local IP address: {s}"
+        ))),
     }
 }
 
@@ -277,20 +296,27 @@ pub struct Active {
     pub bridge: Option<EndpointState>,
 }
 
-/// As dockerd: no aliases or static addresses (`--ip`, `--ip6`, `--link-local-ip`) on the
-/// default network. Extra link-local addresses are not made on any network yet: refused
-/// rather than dropped.
+/// As dockerd: no aliases or static addresses (`--ip`, `--ip6`) on the default network
+/// (link-local ones are allowed there). berth's cni networks take no link-local addresses:
+/// refused rather than dropped.
 fn check_default_endpoint(n: &NetworkRecord, cfg: &EndpointConfig) -> Result<()> {
-    let static_ip = cfg.ip.is_some() || cfg.ip6.is_some() || !cfg.link_local_ips.is_empty();
-    if n.default && (!cfg.aliases.is_empty() || static_ip) {
-        return Err(EngineError::InvalidArgument(
-            "network-scoped aliases and user specified IP addresses are only supported for user-defined networks".into(),
-        ));
+    if n.default {
+        let mut errs = Vec::new();
+        if cfg.ip.is_some() || cfg.ip6.is_some() {
+            errs.push("user specified IP address is supported on user defined networks only");
+        }
+        if !cfg.aliases.is_empty() {
+            errs.push("network-scoped aliases are only supported for user-defined networks");
+        }
+        if !errs.is_empty() {
+            return Err(EngineError::InvalidArgument(errs.join("\n")));
+        }
     }
-    if !cfg.link_local_ips.is_empty() {
-        return Err(EngineError::InvalidArgument(
-            "link-local addresses (--link-local-ip) are not supported by berth yet".into(),
-        ));
+    if n.driver == "cni" && !cfg.link_local_ips.is_empty() {
+        return Err(EngineError::InvalidArgument(format!(
+            "network {}: link-local addresses (--link-local-ip) are not supported on cni networks",
+            n.name
+        )));
     }
     Ok(())
 }
@@ -1125,6 +1151,11 @@ impl Engine {
             mac: cfg.mac.as_deref().map(parse_mac).transpose()?,
             default_route,
             ports,
+            link_local: cfg
+                .link_local_ips
+                .iter()
+                .map(|s| link_local_net(s))
+                .collect::<Result<_>>()?,
         };
         let st = net
             .driver
@@ -1352,15 +1383,18 @@ impl Engine {
                 if !n.default && a.is_some() {
                     aliases.push(rec.id[..12].to_owned());
                 }
-                let ipam_cfg = match (cfg.ip, cfg.ip6) {
-                    (None, None) => Value::Null,
-                    (v4, v6) => {
+                let ipam_cfg = match (cfg.ip, cfg.ip6, cfg.link_local_ips.is_empty()) {
+                    (None, None, true) => Value::Null,
+                    (v4, v6, _) => {
                         let mut m = serde_json::Map::new();
                         if let Some(ip) = v4 {
                             m.insert("IPv4Address".into(), json!(ip.to_string()));
                         }
                         if let Some(ip) = v6 {
                             m.insert("IPv6Address".into(), json!(ip.to_string()));
+                        }
+                        if !cfg.link_local_ips.is_empty() {
+                            m.insert("LinkLocalIPs".into(), json!(cfg.link_local_ips));
                         }
                         Value::Object(m)
                     }
