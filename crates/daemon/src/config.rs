@@ -27,9 +27,18 @@ pub struct FileConfig {
     pub bip: Option<String>,
     /// IPv6 on the default bridge network (dockerd's `--ipv6`), default false.
     pub ipv6: Option<bool>,
-    /// The default bridge network's IPv6 subnet (dockerd's `--fixed-cidr-v6`), e.g.
-    /// `fd00:1::/64`.
+    /// The default bridge network's IPv6 allocation range (dockerd's `--fixed-cidr-v6`),
+    /// e.g. `fd00:1::/64`; also its subnet without `bip6`.
     pub fixed_cidr_v6: Option<String>,
+    /// The default bridge's IPv6 address and prefix (dockerd's `--bip6`), with `ipv6`.
+    pub bip6: Option<String>,
+    /// The default bridge network's IPv4 allocation range inside `bip`'s subnet
+    /// (dockerd's `--fixed-cidr`).
+    pub fixed_cidr: Option<String>,
+    /// The containers' default route on the default bridge network when it is not the
+    /// bridge's address (dockerd's `--default-gateway`, `--default-gateway-v6`).
+    pub default_gateway: Option<String>,
+    pub default_gateway_v6: Option<String>,
     /// Enable net.ipv4.ip_forward at start (dockerd's `--ip-forward`), default true.
     pub ip_forward: Option<bool>,
     /// Suffix of berth's iptables chain names, for several daemons on one host.

@@ -47,9 +47,22 @@ struct Args {
     /// IPv6 on the default bridge network (`--ipv6=false` overrides the config file).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     ipv6: Option<bool>,
-    /// IPv6 subnet of the default bridge network (e.g. fd00:1::/64; with --ipv6).
+    /// IPv6 allocation range of the default bridge network, and its subnet without
+    /// --bip6 (e.g. fd00:1::/64; with --ipv6).
     #[arg(long)]
     fixed_cidr_v6: Option<String>,
+    /// Default bridge's IPv6 address and prefix (e.g. fd00:1::1/64; with --ipv6).
+    #[arg(long)]
+    bip6: Option<String>,
+    /// IPv4 allocation range of the default bridge network, inside --bip's subnet.
+    #[arg(long)]
+    fixed_cidr: Option<String>,
+    /// Containers' default IPv4 gateway on the default bridge network.
+    #[arg(long)]
+    default_gateway: Option<String>,
+    /// Containers' default IPv6 gateway on the default bridge network.
+    #[arg(long)]
+    default_gateway_v6: Option<String>,
 }
 
 /// berth-init, statically linked by build.rs.
@@ -175,9 +188,19 @@ fn main() -> Result<()> {
     netcfg.bip = args.bip.clone().or(file.bip.clone());
     netcfg.ipv6 = args.ipv6.or(file.ipv6).unwrap_or(false);
     netcfg.fixed_cidr_v6 = args.fixed_cidr_v6.clone().or(file.fixed_cidr_v6.clone());
+    netcfg.bip6 = args.bip6.clone().or(file.bip6.clone());
+    netcfg.fixed_cidr = args.fixed_cidr.clone().or(file.fixed_cidr.clone());
+    netcfg.default_gateway = args
+        .default_gateway
+        .clone()
+        .or(file.default_gateway.clone());
+    netcfg.default_gateway_v6 = args
+        .default_gateway_v6
+        .clone()
+        .or(file.default_gateway_v6.clone());
     netcfg.ip_forward = file.ip_forward.unwrap_or(true);
     netcfg.chain_suffix = file.iptables_chain_suffix.clone().unwrap_or_default();
-    // Before anything is written: a bad --bip/--fixed-cidr-v6 stops berthd here, as
+    // Before anything is written: a bad address flag stops berthd here, as
     // dockerd's configuration check stops dockerd.
     netcfg.validate()?;
 

@@ -731,6 +731,7 @@ fn dns_options_static_ip_mac_and_container_network_mode() {
 /// IPv6 with a /64 as dockerd does, on a user network and on the default one (where only
 /// `--ip` and aliases are refused); inspect shows them under `IPAMConfig.LinkLocalIPs`;
 /// `network connect --link-local-ip` does the same; an unspecified address is refused.
+/// (And `--aux-address` keeps its address from containers.)
 #[test]
 fn link_local_addresses_are_added_to_the_interface() {
     if !have_prereqs() {
@@ -739,7 +740,27 @@ fn link_local_addresses_are_added_to_the_interface() {
     let d = Daemon::start();
     let net = net_name("lln");
     let _g = Nets(&d, vec![net.clone()]);
-    d.ok(&["network", "create", "--subnet", &subnet(11), &net]);
+    let sub = subnet(11);
+    let aux = format!("{}.2", &sub[..sub.len() - 5]);
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &sub,
+        "--aux-address",
+        &format!("router={aux}"),
+        &net,
+    ]);
+    // An auxiliary address is shown and never given to a container.
+    let fmt = "{{range .IPAM.Config}}{{json .AuxiliaryAddresses}}{{end}}";
+    assert_eq!(
+        d.ok(&["network", "inspect", "-f", fmt, &net]),
+        format!("{{\"router\":\"{aux}\"}}")
+    );
+    d.fails(
+        &["run", "--rm", "--network", &net, "--ip", &aux, IMG, "true"],
+        "auxiliary address",
+    );
     let addrs =
         |name: &str, ifname: &str| d.ok(&["exec", name, "ip", "-o", "addr", "show", ifname]);
     d.ok(&[

@@ -158,7 +158,7 @@ fn default_bridge_with_fixed_cidr_v6_gives_containers_ipv6() {
     // As dockerd: no static address on the default network, IPv6 included.
     d.fails(
         &["run", "--rm", "--ip6", &format!("{p6}99"), IMG, "true"],
-        "only supported for user-defined networks",
+        "user specified IP address is supported on user defined networks only",
     );
 
     d.ok(&["rm", "-f", "web6", "cli6"]);
@@ -326,4 +326,103 @@ fn bad_fixed_cidr_v6_stops_berthd_with_a_clear_error() {
         err.contains("invalid fixed-cidr-v6 ff02::/64") && err.contains("multicast"),
         "{err}"
     );
+}
+
+/// dockerd's other default-bridge flags: `--fixed-cidr` and `--fixed-cidr-v6` narrow where
+/// container addresses come from, `--bip6` puts its address on the bridge, and
+/// `--default-gateway(-v6)` become the containers' default routes, shown by `network
+/// inspect` as dockerd shows them (`IPRange`, `AuxiliaryAddresses`) and in the
+/// container's `Gateway`/`IPv6Gateway`. A default gateway outside the subnet stops berthd.
+#[test]
+fn fixed_cidr_bip6_and_default_gateways_shape_the_default_bridge() {
+    if !have_prereqs() {
+        return;
+    }
+    let mut d = Daemon::prepared(&[]);
+    // The per-test bip of the generated daemon.toml (10.A.B.1/24), made by the first spawn.
+    let _ = d.try_spawn();
+    let cfg = std::fs::read_to_string(d.dir.path().join("daemon.toml")).unwrap();
+    let bip = cfg
+        .lines()
+        .find_map(|l| l.strip_prefix("bip = \"")?.strip_suffix('"'))
+        .unwrap()
+        .to_owned();
+    let p4 = bip.trim_end_matches("1/24").to_owned();
+    let sub6 = subnet6(5);
+    let p6 = prefix(&sub6).to_owned();
+    let (fixed, gw) = (format!("{p4}128/25"), format!("{p4}254"));
+    // fd00:…:5:8::/80, the range; fd00:…:5::1/64 on the bridge.
+    let q6 = p6.trim_end_matches("::").to_owned();
+    let (bip6, fixed6, gw6) = (
+        format!("{p6}1/64"),
+        format!("{q6}:8::/80"),
+        format!("{p6}fe"),
+    );
+    d.terminate();
+    d.args = [
+        "--fixed-cidr",
+        &fixed,
+        "--default-gateway",
+        &gw,
+        "--ipv6",
+        "--bip6",
+        &bip6,
+        "--fixed-cidr-v6",
+        &fixed6,
+        "--default-gateway-v6",
+        &gw6,
+    ]
+    .map(String::from)
+    .to_vec();
+    d.spawn();
+    let tar = busybox_tarball(d.dir.path());
+    d.ok(&["import", tar.to_str().unwrap(), IMG]);
+    let (bridge, _) = identity(&d);
+    let v = d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}} {{.IPRange}} {{.Gateway}} {{json .AuxiliaryAddresses}};{{end}}",
+        "bridge",
+    ]);
+    assert_eq!(
+        v,
+        format!(
+            "{p4}0/24 {fixed} {p4}1 {{\"DefaultGatewayIPv4\":\"{gw}\"}};{sub6} {fixed6} {p6}1 {{\"DefaultGatewayIPv6\":\"{gw6}\"}};"
+        )
+    );
+    assert_eq!(global6(&bridge), vec![bip6.clone()]);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        IMG,
+        "sh",
+        "-c",
+        "ip -o addr show eth0 scope global; ip route; ip -6 route",
+    ]);
+    assert!(out.contains(&format!("inet {p4}128/24")), "{out}");
+    assert!(out.contains(&format!("inet6 {q6}:8::")), "{out}");
+    assert!(out.contains(&format!("default via {gw} dev eth0")), "{out}");
+    assert!(
+        out.contains(&format!("default via {gw6} dev eth0")),
+        "{out}"
+    );
+    d.ok(&["run", "-d", "--name", "gw", IMG, "sleep", "60"]);
+    assert_eq!(
+        d.inspect(
+            "gw",
+            "{{.NetworkSettings.Gateway}} {{.NetworkSettings.IPv6Gateway}}"
+        ),
+        format!("{gw} {gw6}")
+    );
+    d.ok(&["rm", "-f", "gw"]);
+    // A default gateway outside the subnet stops the start.
+    d.terminate();
+    d.args = ["--default-gateway", "192.0.2.1"]
+        .map(String::from)
+        .to_vec();
+    let err = d
+        .try_spawn()
+        .expect_err("a gateway outside the subnet stops berthd");
+    assert!(err.contains("192.0.2.1"), "{err}");
 }

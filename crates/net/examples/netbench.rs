@@ -70,6 +70,8 @@ fn network() -> BridgeNetwork {
         pool6: None,
         mtu: None,
         internal: false,
+        default_gateway: None,
+        default_gateway6: None,
     }
 }
 

@@ -84,6 +84,9 @@ pub struct Pool {
     /// `--ip-range`: dynamic allocation only draws from here; static `--ip` requests may use
     /// any usable address of the subnet, as with Docker.
     pub range: Option<IpNet>,
+    /// Auxiliary addresses (`--aux-address`, the default gateway of `--default-gateway`):
+    /// never given to a container.
+    pub reserved: Vec<IpAddr>,
 }
 
 impl Pool {
@@ -116,7 +119,28 @@ impl Pool {
             subnet,
             gateway,
             range: range.map(|r| r.trunc()),
+            reserved: Vec::new(),
         })
+    }
+
+    /// The pool with these auxiliary addresses kept out of allocation; each must be a
+    /// usable address of the subnet.
+    pub fn with_reserved(
+        mut self,
+        network: &str,
+        reserved: impl IntoIterator<Item = IpAddr>,
+    ) -> Result<Self, IpamError> {
+        for a in reserved {
+            if !usable(&self.subnet, a) {
+                return Err(IpamError::AddressOutsideSubnet {
+                    network: network.into(),
+                    address: a,
+                    subnet: self.subnet,
+                });
+            }
+            self.reserved.push(a);
+        }
+        Ok(self)
     }
 
     /// The gateway with the subnet's prefix, as put on the bridge.
@@ -204,11 +228,16 @@ impl<S: LeaseStore> Ipam<S> {
                         subnet: pool.subnet,
                     });
                 }
-                if a == pool.gateway {
+                if a == pool.gateway || pool.reserved.contains(&a) {
                     return Err(IpamError::InUse {
                         network: network.into(),
                         address: a,
-                        owner: "the gateway".into(),
+                        owner: if a == pool.gateway {
+                            "the gateway"
+                        } else {
+                            "an auxiliary address"
+                        }
+                        .into(),
                     });
                 }
                 if let Some(l) = taken(a) {
@@ -222,15 +251,18 @@ impl<S: LeaseStore> Ipam<S> {
             }
             None => {
                 let from = pool.range.unwrap_or(pool.subnet);
-                let used: std::collections::HashSet<u128> =
-                    leases.iter().map(|l| as_u128(l.address)).collect();
+                let used: std::collections::HashSet<u128> = leases
+                    .iter()
+                    .map(|l| as_u128(l.address))
+                    .chain(pool.reserved.iter().map(|a| as_u128(*a)))
+                    .collect();
                 let start = as_u128(from.network());
                 let end = as_u128(from.broadcast());
                 let mut found = None;
                 let mut n = start;
                 // The first free address is among the first used+3 candidates (network,
-                // gateway and broadcast are the only other skips), so huge IPv6 ranges
-                // are never walked.
+                // gateway and broadcast are the only other skips; `used` has the
+                // reserved ones), so huge IPv6 ranges are never walked.
                 let limit = end.min(start.saturating_add(used.len() as u128 + 3));
                 while n <= limit {
                     let a = nth(from.network(), n - start);

@@ -43,6 +43,10 @@ pub struct BridgeNetwork {
     pub pool6: Option<Pool>,
     pub mtu: Option<u32>,
     pub internal: bool,
+    /// The containers' default route when it is not the bridge's address
+    /// (`--default-gateway`, `--default-gateway-v6`).
+    pub default_gateway: Option<IpAddr>,
+    pub default_gateway6: Option<Ipv6Addr>,
 }
 
 impl BridgeNetwork {
@@ -193,7 +197,9 @@ impl<S: LeaseStore + 'static> BridgeDriver<S> {
         };
         // Cannot fail: the prefix comes from the pool's subnet of the same family.
         let address = ipnet::IpNet::new(ip, net.pool.subnet.prefix_len()).expect("valid prefix");
-        let gateway = req.default_route.then_some(net.pool.gateway);
+        let gateway = req
+            .default_route
+            .then_some(net.default_gateway.unwrap_or(net.pool.gateway));
         let (address6, gateway6) = match &net.pool6 {
             Some(p6) => {
                 let (ipam, id, pool, owner, want) = (
@@ -211,8 +217,9 @@ impl<S: LeaseStore + 'static> BridgeDriver<S> {
                         return Err(e);
                     }
                 };
-                let gw6 = match p6.gateway {
-                    IpAddr::V6(g) if req.default_route => Some(g),
+                let gw6 = match (net.default_gateway6, p6.gateway) {
+                    _ if !req.default_route => None,
+                    (Some(g), _) | (None, IpAddr::V6(g)) => Some(g),
                     _ => None,
                 };
                 // Cannot fail: same family and prefix as the pool's subnet.

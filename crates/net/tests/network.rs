@@ -41,6 +41,8 @@ async fn connect_publish_disconnect_remove_leaves_nothing() {
         pool6: None,
         mtu: None,
         internal: false,
+        default_gateway: None,
+        default_gateway6: None,
     };
     let nstate = drv.create_network(&net).await.unwrap();
 
@@ -167,6 +169,8 @@ async fn concurrent_connects_get_unique_addresses_and_clean_up() {
         pool6: None,
         mtu: None,
         internal: false,
+        default_gateway: None,
+        default_gateway6: None,
     };
     let nstate = drv.create_network(&net).await.unwrap();
     let mut guards = Vec::new();
@@ -276,6 +280,8 @@ async fn dual_stack_networks_give_both_addresses_and_default_routes() {
         pool6: Some(Pool::new("ds", "fd00:213:13::/64".parse().unwrap(), None, None).unwrap()),
         mtu: None,
         internal: false,
+        default_gateway: None,
+        default_gateway6: None,
     };
     let nstate = drv.create_network(&net).await.unwrap();
     let (p6, pboth) = (free_port(false), free_port(false));
@@ -419,6 +425,8 @@ async fn a_container_on_two_networks_gets_eth0_and_eth1_with_one_default_route()
             pool6: None,
             mtu: None,
             internal: id == "back",
+            default_gateway: None,
+            default_gateway6: None,
         };
         let st = drv.create_network(&net).await.unwrap();
         nets.push((net, st));

@@ -59,6 +59,8 @@ async fn ipv6_loopback_reaches_v4_only_and_dual_stack_containers() {
         pool6: None,
         mtu: None,
         internal: false,
+        default_gateway: None,
+        default_gateway6: None,
     };
     let dsnet = BridgeNetwork {
         id: "px6".into(),
@@ -67,6 +69,8 @@ async fn ipv6_loopback_reaches_v4_only_and_dual_stack_containers() {
         pool6: Some(Pool::new("px6", "fd00:213:18::/64".parse().unwrap(), None, None).unwrap()),
         mtu: None,
         internal: false,
+        default_gateway: None,
+        default_gateway6: None,
     };
     let s4 = drv.create_network(&v4net).await.unwrap();
     let s6 = drv.create_network(&dsnet).await.unwrap();

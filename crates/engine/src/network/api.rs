@@ -34,7 +34,9 @@ impl Engine {
         }
         let mut configs = Vec::new();
         let v6 = (n.subnet6, n.gateway6, n.ip_range6);
-        for (subnet, gateway, range) in [(n.subnet, n.gateway, n.ip_range), v6] {
+        for (v6, (subnet, gateway, range)) in
+            [(false, (n.subnet, n.gateway, n.ip_range)), (true, v6)]
+        {
             let mut cfg = serde_json::Map::new();
             if let Some(s) = subnet {
                 cfg.insert("Subnet".into(), json!(s.to_string()));
@@ -44,6 +46,15 @@ impl Engine {
             }
             if let Some(r) = range {
                 cfg.insert("IPRange".into(), json!(r.to_string()));
+            }
+            let aux: BTreeMap<_, _> = n
+                .aux
+                .iter()
+                .filter(|(_, a)| a.is_ipv6() == v6)
+                .map(|(k, a)| (k.clone(), a.to_string()))
+                .collect();
+            if !aux.is_empty() && !cfg.is_empty() {
+                cfg.insert("AuxiliaryAddresses".into(), json!(aux));
             }
             if !cfg.is_empty() {
                 configs.push(Value::Object(cfg));
@@ -102,6 +113,7 @@ impl Engine {
                     subnet6: None,
                     gateway6: None,
                     ip_range6: None,
+                    aux: BTreeMap::new(),
                     ..bridge.clone()
                 }
             })
@@ -292,8 +304,14 @@ impl Engine {
             subnet6: None,
             gateway6: None,
             ip_range6: None,
+            aux: BTreeMap::new(),
         };
         if driver == "cni" {
+            if !aux_addresses(&cfg4, &cfg6)?.is_empty() {
+                return Err(bad(
+                    "auxiliary addresses are for bridge networks (a cni network's addresses come from its plugins)",
+                ));
+            }
             if enable_ipv6 {
                 return Err(bad(
                     "--ipv6 is for bridge networks (a cni network's addresses come from its plugins)",
@@ -340,6 +358,9 @@ impl Engine {
                 };
                 n.set_pool6(subnet6, gateway6, ip_range6)?;
             }
+            n.aux = aux_addresses(&cfg4, &cfg6)?;
+            // Each in its family's subnet, and usable there.
+            n.bridge_network()?;
             n.bridge = n
                 .options
                 .get("com.docker.network.bridge.name")
@@ -582,4 +603,20 @@ pub(super) fn ula_subnet(id: &str, overlaps: impl Fn(&IpNet) -> bool) -> Result<
     Err(EngineError::Internal(
         "could not find an available, non-overlapping IPv6 address pool for the network".into(),
     ))
+}
+
+/// `AuxiliaryAddresses` of the IPv4 and IPv6 `IPAM.Config`, each of its config's family.
+fn aux_addresses(cfg4: &Value, cfg6: &Value) -> Result<BTreeMap<String, IpAddr>> {
+    let mut aux = BTreeMap::new();
+    for (cfg, v6) in [(cfg4, false), (cfg6, true)] {
+        for (k, v) in cfg["AuxiliaryAddresses"].as_object().into_iter().flatten() {
+            let a: IpAddr = v
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .filter(|a: &IpAddr| a.is_ipv6() == v6)
+                .ok_or_else(|| bad(format!("invalid auxiliary address {k}={v}")))?;
+            aux.insert(k.clone(), a);
+        }
+    }
+    Ok(aux)
 }

@@ -1,5 +1,6 @@
-//! The default `bridge` network as berthd's flags make it (`--bridge`, `--bip`, `--ipv6`,
-//! `--fixed-cidr-v6`): made on the first start of a data root, and brought in line with the
+//! The default `bridge` network as berthd's flags make it (`--bridge`, `--bip`,
+//! `--fixed-cidr`, `--default-gateway`, `--ipv6`, `--bip6`, `--fixed-cidr-v6`,
+//! `--default-gateway-v6`): made on the first start of a data root, and brought in line with the
 //! flags at every later start, as dockerd recreates its default network at every start.
 //! While containers recorded as running are attached to it, its addresses stay as they
 //! were (dockerd: "there are running containers, updated network configuration will not
@@ -11,7 +12,8 @@ use super::*;
 impl Engine {
     /// The default network record for this start, stored.
     pub(super) fn default_network(&self, net: &Networks, cfg: &NetConfig) -> Result<NetworkRecord> {
-        let (bip, fixed6) = cfg.default_addrs()?;
+        let a = cfg.default_addrs()?;
+        let bip = a.bip;
         let existing = net.all().into_iter().find(|n| n.default).map(with_gateway);
         let mut n = match &existing {
             Some(old) => {
@@ -25,8 +27,19 @@ impl Engine {
             None => new_default(cfg, bip)?,
         };
         n.bridge = cfg.bridge.clone();
-        set_ipv6(&mut n, cfg.ipv6, fixed6, &net.all())?;
+        n.ip_range = a.fixed;
+        set_ipv6(&mut n, cfg.ipv6, &a, &net.all())?;
+        n.aux = [
+            (DEFAULT_GW4, a.gateway),
+            (DEFAULT_GW6, a.gateway6.filter(|_| cfg.ipv6)),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+        .collect();
         let mut n = with_gateway(n);
+        // --fixed-cidr and the default gateways inside the subnets.
+        n.bridge_network()
+            .map_err(|e| EngineError::InvalidArgument(format!("default bridge network: {e}")))?;
         if let Some(old) = &existing
             && old.addresses() != n.addresses()
         {
@@ -55,6 +68,7 @@ impl Engine {
             subnet6: old.subnet6,
             gateway6: old.gateway6,
             ip_range6: old.ip_range6,
+            aux: old.aux.clone(),
             ..new
         }
     }
@@ -99,6 +113,7 @@ fn new_default(cfg: &NetConfig, bip: Option<IpNet>) -> Result<NetworkRecord> {
         subnet6: None,
         gateway6: None,
         ip_range6: None,
+        aux: BTreeMap::new(),
     })
 }
 
@@ -110,16 +125,17 @@ fn with_gateway(mut n: NetworkRecord) -> NetworkRecord {
     n
 }
 
-/// `--ipv6` and `--fixed-cidr-v6` on the default network. `fixed-cidr-v6` is its subnet and
-/// allocation range (`IPAM.Config`'s `Subnet` and `IPRange`, as dockerd 28 shows them), the
-/// gateway its first address; `--ipv6` alone keeps the IPv6 subnet the network had (as
+/// `--ipv6`, `--bip6` and `--fixed-cidr-v6` on the default network. `bip6` is the bridge's
+/// address and the subnet, `fixed-cidr-v6` the allocation range in it. Without `bip6`,
+/// `fixed-cidr-v6` is the subnet and the range (`IPAM.Config`'s `Subnet` and `IPRange`, as
+/// dockerd 28 shows them), the gateway its first address; `--ipv6` alone keeps the IPv6 subnet the network had (as
 /// dockerd keeps the bridge's address) or derives a unique-local /64 from its ID (dockerd
 /// 28 takes one from its host-ID-derived ULA pool; dockerd before 28 refused to start).
 /// A subnet that overlaps another network's stops the start.
 fn set_ipv6(
     n: &mut NetworkRecord,
     ipv6: bool,
-    fixed6: Option<IpNet>,
+    a: &DefaultAddrs,
     nets: &[NetworkRecord],
 ) -> Result<()> {
     if !ipv6 {
@@ -135,8 +151,18 @@ fn set_ipv6(
             .filter(|o| o.id != id)
             .find_map(|o| o.subnet6.filter(|t| ipam::overlaps(t, s)).map(|t| (o, t)))
     };
-    match fixed6 {
-        Some(f) => {
+    match (a.bip6, a.fixed6) {
+        (Some(b), range) => {
+            let s = b.trunc();
+            if let Some((o, t)) = clash(&s) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "bip6 {b} overlaps the IPv6 subnet {t} of network {}",
+                    o.name
+                )));
+            }
+            n.set_pool6(s, Some(b.addr()), range)
+        }
+        (None, Some(f)) => {
             if let Some((o, t)) = clash(&f) {
                 return Err(EngineError::InvalidArgument(format!(
                     "fixed-cidr-v6 {f} overlaps the IPv6 subnet {t} of network {}",
@@ -145,7 +171,7 @@ fn set_ipv6(
             }
             n.set_pool6(f, None, Some(f))
         }
-        None => {
+        (None, None) => {
             let s = match n.subnet6.filter(|s| n.enable_ipv6 && clash(s).is_none()) {
                 Some(s) => s,
                 None => api::ula_subnet(&id, |s| clash(s).is_some())?,

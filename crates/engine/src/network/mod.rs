@@ -53,9 +53,18 @@ pub struct NetConfig {
     /// `--ipv6`: the default network is dual-stack, with the IPv6 subnet below or, without
     /// one, a unique-local /64 derived from its ID (dockerd 28 takes one from its ULA pool).
     pub ipv6: bool,
-    /// `--fixed-cidr-v6`: the default network's IPv6 subnet (and allocation range); its
-    /// first address is the gateway. Checked even without `ipv6`, as dockerd does.
+    /// `--fixed-cidr-v6`: the default network's IPv6 allocation range, and its subnet when
+    /// there is no `bip6` (the gateway then is its first address). Checked even without
+    /// `ipv6`, as dockerd does.
     pub fixed_cidr_v6: Option<String>,
+    /// `--fixed-cidr`: the default network's IPv4 allocation range, inside `bip`'s subnet.
+    pub fixed_cidr: Option<String>,
+    /// `--bip6`: the default bridge's IPv6 address and prefix (with `ipv6`).
+    pub bip6: Option<String>,
+    /// `--default-gateway`, `--default-gateway-v6`: the containers' default route on the
+    /// default network, when it is not the bridge's address.
+    pub default_gateway: Option<String>,
+    pub default_gateway_v6: Option<String>,
 }
 
 impl Default for NetConfig {
@@ -67,43 +76,96 @@ impl Default for NetConfig {
             ip_forward: true,
             ipv6: false,
             fixed_cidr_v6: None,
+            fixed_cidr: None,
+            bip6: None,
+            default_gateway: None,
+            default_gateway_v6: None,
         }
     }
 }
 
 impl NetConfig {
-    /// Checks `bip` and `fixed_cidr_v6`. berthd calls it before it opens anything, so a bad
-    /// value stops it with a clear error and nothing touched, as dockerd's config check does.
+    /// Checks the default network's addresses. berthd calls it before it opens anything,
+    /// so a bad value stops it with a clear error and nothing touched, as dockerd's config
+    /// check does.
     pub fn validate(&self) -> Result<()> {
         self.default_addrs().map(|_| ())
     }
 
-    /// `bip` and `fixed_cidr_v6`, parsed.
-    fn default_addrs(&self) -> Result<(Option<IpNet>, Option<IpNet>)> {
-        let bip = match &self.bip {
-            Some(b) => Some(b.parse().map_err(|_| {
-                EngineError::InvalidArgument(format!(
-                    "invalid bip {b}: expected e.g. 172.17.0.1/16"
-                ))
-            })?),
-            None => None,
-        };
-        let fixed6 = match &self.fixed_cidr_v6 {
-            Some(f) => {
-                let net: IpNet = f.parse().map_err(|_| {
-                    EngineError::InvalidArgument(format!(
-                        "invalid fixed-cidr-v6 {f}: expected an IPv6 subnet, e.g. fd00:1::/64"
-                    ))
-                })?;
-                ipam::check_ipv6_subnet(&net).map_err(|e| {
-                    EngineError::InvalidArgument(format!("invalid fixed-cidr-v6 {f}: {e}"))
-                })?;
-                Some(net.trunc())
+    /// `bip`, `fixed_cidr`, `default_gateway` and their IPv6 forms, parsed, each of its
+    /// family.
+    fn default_addrs(&self) -> Result<DefaultAddrs> {
+        fn parse<T: std::str::FromStr>(
+            flag: &str,
+            v: &Option<String>,
+            v6: bool,
+            family: impl Fn(&T) -> bool,
+            example: &str,
+        ) -> Result<Option<T>> {
+            let Some(s) = v else { return Ok(None) };
+            match s.parse::<T>() {
+                Ok(x) if family(&x) == v6 => Ok(Some(x)),
+                _ => Err(EngineError::InvalidArgument(format!(
+                    "invalid {flag} {s}: expected {}, e.g. {example}",
+                    match (v6, example.contains('/')) {
+                        (false, true) => "an IPv4 address with its prefix",
+                        (true, true) => "an IPv6 address with its prefix",
+                        (false, false) => "an IPv4 address",
+                        (true, false) => "an IPv6 address",
+                    }
+                ))),
             }
-            None => None,
-        };
-        Ok((bip, fixed6))
+        }
+        let net6 = |n: &IpNet| n.addr().is_ipv6();
+        let ip6 = |a: &IpAddr| a.is_ipv6();
+        let fixed6 = parse(
+            "fixed-cidr-v6",
+            &self.fixed_cidr_v6,
+            true,
+            net6,
+            "fd00:1::/64",
+        )?;
+        if let Some(f) = &fixed6 {
+            ipam::check_ipv6_subnet(f).map_err(|e| {
+                EngineError::InvalidArgument(format!("invalid fixed-cidr-v6 {f}: {e}"))
+            })?;
+        }
+        Ok(DefaultAddrs {
+            bip: parse("bip", &self.bip, false, net6, "172.17.0.1/16")?,
+            fixed: parse("fixed-cidr", &self.fixed_cidr, false, net6, "172.17.1.0/24")?
+                .map(|n| n.trunc()),
+            gateway: parse(
+                "default-gateway",
+                &self.default_gateway,
+                false,
+                ip6,
+                "172.17.0.254",
+            )?,
+            bip6: parse("bip6", &self.bip6, true, net6, "fd00:1::1/64")?,
+            fixed6: fixed6.map(|n| n.trunc()),
+            gateway6: parse(
+                "default-gateway-v6",
+                &self.default_gateway_v6,
+                true,
+                ip6,
+                "fd00:1::fe",
+            )?,
+        })
     }
+}
+
+/// The default network's addresses from berthd's flags.
+#[derive(Debug, Default)]
+struct DefaultAddrs {
+    /// `--bip`: the bridge's address and the subnet.
+    bip: Option<IpNet>,
+    /// `--fixed-cidr`: where containers' addresses are drawn from.
+    fixed: Option<IpNet>,
+    /// `--default-gateway`: the containers' default route.
+    gateway: Option<IpAddr>,
+    bip6: Option<IpNet>,
+    fixed6: Option<IpNet>,
+    gateway6: Option<IpAddr>,
 }
 
 /// A network as stored.
@@ -139,16 +201,37 @@ pub struct NetworkRecord {
     pub gateway6: Option<IpAddr>,
     #[serde(default)]
     pub ip_range6: Option<IpNet>,
+    /// `IPAM.Config[].AuxiliaryAddresses` of both families (`network create
+    /// --aux-address`): kept from containers. [`DEFAULT_GW4`]/[`DEFAULT_GW6`] also set the
+    /// containers' default route (dockerd's `--default-gateway`, `--default-gateway-v6`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux: BTreeMap<String, IpAddr>,
 }
+
+/// The auxiliary address names that set the containers' default route (dockerd's).
+pub(crate) const DEFAULT_GW4: &str = "DefaultGatewayIPv4";
+pub(crate) const DEFAULT_GW6: &str = "DefaultGatewayIPv6";
 
 impl NetworkRecord {
     fn bridge_network(&self) -> Result<BridgeNetwork> {
         let subnet = self
             .subnet
             .ok_or_else(|| EngineError::Internal(format!("network {} has no subnet", self.name)))?;
-        let pool = Pool::new(&self.id, subnet, self.gateway, self.ip_range).map_err(bad)?;
+        let aux = |v6: bool| {
+            self.aux
+                .values()
+                .copied()
+                .filter(move |a| a.is_ipv6() == v6)
+        };
+        let pool = Pool::new(&self.id, subnet, self.gateway, self.ip_range)
+            .and_then(|p| p.with_reserved(&self.id, aux(false)))
+            .map_err(bad)?;
         let pool6 = match self.subnet6.filter(|_| self.enable_ipv6) {
-            Some(s6) => Some(Pool::new(&self.id, s6, self.gateway6, self.ip_range6).map_err(bad)?),
+            Some(s6) => Some(
+                Pool::new(&self.id, s6, self.gateway6, self.ip_range6)
+                    .and_then(|p| p.with_reserved(&self.id, aux(true)))
+                    .map_err(bad)?,
+            ),
             None => None,
         };
         let mtu = self
@@ -162,6 +245,11 @@ impl NetworkRecord {
             pool6,
             mtu,
             internal: self.internal,
+            default_gateway: self.aux.get(DEFAULT_GW4).copied(),
+            default_gateway6: match self.aux.get(DEFAULT_GW6) {
+                Some(IpAddr::V6(g)) => Some(*g),
+                _ => None,
+            },
         })
     }
 
@@ -181,7 +269,8 @@ impl NetworkRecord {
         Ok(())
     }
 
-    /// The addresses of the network (what `--bip`/`--fixed-cidr-v6` change).
+    /// The addresses of the network (what `--bip`, `--fixed-cidr`, `--default-gateway`
+    /// and their IPv6 forms change).
     fn addresses(&self) -> impl PartialEq + std::fmt::Debug {
         (
             (self.subnet, self.gateway, self.ip_range),
@@ -191,6 +280,7 @@ impl NetworkRecord {
                 self.gateway6,
                 self.ip_range6,
             ),
+            self.aux.clone(),
         )
     }
 
@@ -1176,9 +1266,13 @@ impl Engine {
             endpoint_id,
             ifname,
             address: Some(st.address),
-            gateway: Some(bn.pool.gateway),
+            // The containers' gateway (dockerd's endpoint Gateway), on every network.
+            gateway: Some(bn.default_gateway.unwrap_or(bn.pool.gateway)),
             address6: st.address6,
-            gateway6: bn.pool6.as_ref().map(|p| p.gateway),
+            gateway6: bn
+                .pool6
+                .as_ref()
+                .map(|p| bn.default_gateway6.map(IpAddr::V6).unwrap_or(p.gateway)),
             mac: st.mac.clone(),
             ports: st.ports.clone(),
             bridge: Some(st),
