@@ -95,10 +95,10 @@ pub struct UpdateArgs {
     /// Limit CPU CFS (Completely Fair Scheduler) quota
     #[arg(long)]
     pub cpu_quota: Option<i64>,
-    /// Limit CPU real-time period in microseconds
+    /// Limit the CPU real-time period in microseconds
     #[arg(long)]
     pub cpu_rt_period: Option<i64>,
-    /// Limit CPU real-time runtime in microseconds
+    /// Limit the CPU real-time runtime in microseconds
     #[arg(long)]
     pub cpu_rt_runtime: Option<i64>,
     /// CPU shares (relative weight)
@@ -465,7 +465,7 @@ pub struct NetworkDisconnectArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum SystemCmd {
-    /// Show docker disk usage
+    /// Show berth disk usage
     Df(DfArgs),
     /// Remove unused data
     #[command(mut_arg("filter", |a| a.help("Provide filter values (e.g. \"label=<key>=<value>\")")))]

@@ -57,6 +57,22 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    {
+        let args: Vec<String> = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        match help::help_command(&args) {
+            Some(Ok(text)) => {
+                print!("{text}");
+                std::process::exit(0);
+            }
+            Some(Err((msg, code))) => {
+                eprintln!("{msg}");
+                std::process::exit(code);
+            }
+            None => {}
+        }
+    }
     let parsed = match cli::fast_parse(std::env::args_os().skip(1)) {
         Some(c) => Ok(c),
         None => cli::parse(cli::end_run_flags_at_image(std::env::args_os().collect())),
