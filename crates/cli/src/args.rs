@@ -40,7 +40,7 @@ pub struct CpArgs {
     /// Always follow symbol link in SRC_PATH
     #[arg(short = 'L', long)]
     pub follow_link: bool,
-    /// Suppress progress output during copy
+    /// Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached
     #[arg(short, long)]
     pub quiet: bool,
     pub src: String,
@@ -166,9 +166,17 @@ pub struct PushArgs {
     /// Suppress verbose output
     #[arg(short, long)]
     pub quiet: bool,
-    /// Push a platform-specific manifest as a single-platform image
-    #[arg(long)]
+    /// Push a platform-specific manifest as a single-platform image to the registry.
+    #[arg(
+        long,
+        help = "Push a platform-specific manifest as a single-platform image to the registry.\nImage index won't be pushed, meaning that other manifests, including attestations won't be preserved.\n'os[/arch[/variant]]': Explicit platform (eg. linux/amd64)"
+    )]
     pub platform: Option<String>,
+    /// Skip image signing
+    ///
+    /// berth signs nothing: the flag is accepted for docker's sake.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_content_trust: bool,
     pub image: String,
 }
 
@@ -195,7 +203,7 @@ pub struct SaveArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short, long)]
     pub output: Option<String>,
-    /// Save only the given platform variant
+    /// Save only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
     #[arg(long)]
     pub platform: Option<String>,
     #[arg(required = true)]
@@ -210,14 +218,17 @@ pub struct LoadArgs {
     /// Suppress the load output
     #[arg(short, long)]
     pub quiet: bool,
-    /// Load only the given platform variant
+    /// Load only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
     #[arg(long)]
     pub platform: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
-    /// Print sizes and dates in human readable format (no -H: that is --host here)
+    /// Print sizes and dates in human readable format
+    ///
+    /// -H means --human after `history`, as in docker (berth rewrites it before parsing,
+    /// as -H is also the global --host).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub human: bool,
     /// Don't truncate output
@@ -229,7 +240,7 @@ pub struct HistoryArgs {
     /// Format output using a custom template
     #[arg(long)]
     pub format: Option<String>,
-    /// Show history for the given platform
+    /// Show history for the given platform. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
     #[arg(long)]
     pub platform: Option<String>,
     pub image: String,
@@ -256,10 +267,10 @@ pub struct LoginArgs {
     /// Username
     #[arg(short, long)]
     pub username: Option<String>,
-    /// Password
+    /// Password or Personal Access Token (PAT)
     #[arg(short, long)]
     pub password: Option<String>,
-    /// Take the password from stdin
+    /// Take the Password or Personal Access Token (PAT) from stdin
     #[arg(long)]
     pub password_stdin: bool,
     pub server: Option<String>,
@@ -363,7 +374,7 @@ pub struct VolumeCreateArgs {
     #[arg(short, long = "opt")]
     pub opt: Vec<String>,
     /// Specify volume name
-    #[arg(long = "name")]
+    #[arg(long = "name", hide = true)]
     pub name_flag: Option<String>,
     pub name: Option<String>,
 }

@@ -80,6 +80,7 @@ pub enum Cmd {
     /// Display a live stream of container(s) resource usage statistics
     Stats(StatsArgs),
     /// Copy files/folders between a container and the local filesystem
+    #[command(long_about = CP_LONG)]
     Cp(CpArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(ContainerArg),
@@ -108,6 +109,9 @@ pub enum Cmd {
     /// Show the history of an image
     History(HistoryArgs),
     /// Authenticate to a registry
+    #[command(
+        long_about = "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified."
+    )]
     Login(LoginArgs),
     /// Log out from a registry
     #[command(
@@ -139,6 +143,14 @@ pub enum Cmd {
     /// Print the berth(1) man page (roff) to stdout
     Man,
 }
+
+/// `cp`'s description, docker's words.
+const CP_LONG: &str = "Copy files/folders between a container and the local filesystem
+
+Use '-' as the source to read a tar archive from stdin
+and extract it to a directory destination in a container.
+Use '-' as the destination to stream a tar archive of a
+container source to stdout.";
 
 #[derive(Subcommand, Debug)]
 pub enum ContainerCmd {
@@ -191,6 +203,7 @@ pub enum ContainerCmd {
     /// Display a live stream of container(s) resource usage statistics
     Stats(StatsArgs),
     /// Copy files/folders between a container and the local filesystem
+    #[command(long_about = CP_LONG)]
     Cp(CpArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(ContainerArg),
@@ -310,6 +323,11 @@ pub struct PullArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
+    /// Skip image verification
+    ///
+    /// berth verifies no signatures: the flag is accepted for docker's sake.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_content_trust: bool,
     pub image: String,
 }
 

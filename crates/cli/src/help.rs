@@ -97,7 +97,14 @@ const TYPES: &[(&str, &str, &str)] = &[
     ("health-start-period", "duration", "0s"),
     ("health-start-interval", "duration", "0s"),
     ("sig-proxy", "", "true"),
+    ("opt", "map", "map[]"),
+    ("aux-address", "map", "map[]"),
+    ("ipam-opt", "map", "map[]"),
 ];
+
+/// Shorthands docker shows that clap cannot hold (`history -H`: berth's -H is the
+/// global --host, rewritten to --human after `history` before parsing), by command.
+const SHORTS: &[(&str, &str, char)] = &[("history", "human", 'H')];
 
 /// The commands whose `--format` defaults to a table.
 const TABLES: &[&str] = &[
@@ -339,7 +346,12 @@ fn type_word(a: &clap::Arg) -> String {
         return (*t).into();
     }
     if matches!(a.get_action(), clap::ArgAction::Append) {
-        return "list".into();
+        // (pflag's string slices split their values at commas; docker's lists do not)
+        return if a.get_value_delimiter() == Some(',') {
+            "strings".into()
+        } else {
+            "list".into()
+        };
     }
     let id = a.get_value_parser().type_id();
     if id == TypeId::of::<bool>() {
@@ -366,7 +378,13 @@ fn options(cmd: &clap::Command, table: bool, cols: usize) -> String {
     let mut lines = Vec::new();
     for a in args {
         let long = a.get_long().unwrap_or("");
-        let mut head = match a.get_short() {
+        let short = a.get_short().or_else(|| {
+            SHORTS
+                .iter()
+                .find(|(c, l, _)| *c == cmd.get_name() && *l == long)
+                .map(|(_, _, s)| *s)
+        });
+        let mut head = match short {
             Some(s) => format!("  -{s}, --{long}"),
             None => format!("      --{long}"),
         };

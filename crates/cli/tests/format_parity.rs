@@ -788,18 +788,51 @@ fn help_follows_docker_layout_for_common_commands() {
         &["container", "run"],
         &["container", "create"],
         &["update"],
+        &["pull"],
+        &["image", "pull"],
+        &["cp"],
+        &["login"],
+        &["volume", "create"],
+        &["version"],
     ] {
         for h in ["--help", "-h"] {
             let mut args = cmd.to_vec();
             args.push(h);
             let (ours, theirs) = (d.berth(&args), d.docker(&args));
             assert_eq!(
-                common::stdout(&ours).replace(&exe, "docker"),
+                common::stdout(&ours)
+                    .replace(&exe, "docker")
+                    .replace("Berth", "Docker"),
                 common::stdout(&theirs),
                 "{args:?}"
             );
             assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
         }
+    }
+    // Options docker shows only to daemons of a newer API than berthd's (1.45), which
+    // berth has: compared with docker's help where it has no daemon to ask.
+    for cmd in [
+        &["history"][..],
+        &["image", "history"],
+        &["push"],
+        &["image", "push"],
+        &["save"],
+        &["load"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let theirs = std::process::Command::new("docker")
+            .args(&args)
+            .env("DOCKER_HOST", "unix:///nonexistent")
+            .env("DOCKER_CONFIG", d.dir.path().join("dockercfg"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            common::stdout(&d.berth(&args)).replace(&exe, "docker"),
+            common::stdout(&theirs),
+            "{args:?}"
+        );
     }
 }
 
