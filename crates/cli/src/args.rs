@@ -427,14 +427,17 @@ pub struct NetworkCreateArgs {
     #[arg(long)]
     pub label: Vec<String>,
     /// Subnet in CIDR format that represents a network segment
-    #[arg(long)]
+    #[arg(long, value_delimiter = ',')]
     pub subnet: Vec<String>,
     /// IPv4 or IPv6 Gateway for the master subnet
-    #[arg(long)]
+    #[arg(long, value_delimiter = ',')]
     pub gateway: Vec<String>,
     /// Allocate container ip from a sub-range
-    #[arg(long)]
+    #[arg(long, value_delimiter = ',')]
     pub ip_range: Vec<String>,
+    /// Set IPAM driver specific options
+    #[arg(long)]
+    pub ipam_opt: Vec<String>,
     /// IP Address Management Driver
     #[arg(long, default_value = "default")]
     pub ipam_driver: String,
@@ -444,7 +447,10 @@ pub struct NetworkCreateArgs {
     /// Enable manual container attachment
     #[arg(long)]
     pub attachable: bool,
-    /// Enable or disable IPv6 networking
+    /// Enable or disable IPv4 address assignment
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub ipv4: Option<bool>,
+    /// Enable or disable IPv6 address assignment
     #[arg(long)]
     pub ipv6: bool,
     pub name: String,
@@ -453,8 +459,23 @@ pub struct NetworkCreateArgs {
 #[derive(Args, Debug)]
 pub struct NetworkConnectArgs {
     /// Add network-scoped alias for the container
-    #[arg(long)]
+    #[arg(long, value_delimiter = ',')]
     pub alias: Vec<String>,
+    /// driver options for the network
+    #[arg(long, value_delimiter = ',')]
+    pub driver_opt: Vec<String>,
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        help = "Highest gw-priority provides the default gateway. Accepts positive and negative values."
+    )]
+    pub gw_priority: Option<i64>,
+    /// Add link to another container
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// Add a link-local address for the container
+    #[arg(long, value_delimiter = ',')]
+    pub link_local_ip: Vec<String>,
     /// IPv4 address (e.g., "172.30.100.104")
     #[arg(long)]
     pub ip: Option<String>,

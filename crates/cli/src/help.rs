@@ -97,6 +97,7 @@ const TYPES: &[(&str, &str, &str)] = &[
     ("health-start-period", "duration", "0s"),
     ("health-start-interval", "duration", "0s"),
     ("sig-proxy", "", "true"),
+    ("ipv4", "", "true"),
     ("opt", "map", "map[]"),
     ("aux-address", "map", "map[]"),
     ("ipam-opt", "map", "map[]"),

@@ -793,6 +793,7 @@ fn help_follows_docker_layout_for_common_commands() {
         &["cp"],
         &["login"],
         &["volume", "create"],
+        &["network", "connect"],
         &["version"],
     ] {
         for h in ["--help", "-h"] {
@@ -963,7 +964,7 @@ fn program_and_group_help_follow_docker_layout() {
     for args in [
         &["help", "run"][..],
         &["help", "container", "ls"],
-        &["help", "network", "ls"],
+        &["help", "network", "connect"],
         &["help", "help"],
         &["help", "--help"],
         &["help", "-h"],
