@@ -795,6 +795,18 @@ fn help_follows_docker_layout_for_common_commands() {
         &["volume", "create"],
         &["network", "connect"],
         &["version"],
+        &["attach"],
+        &["diff"],
+        &["import"],
+        &["rename"],
+        &["unpause"],
+        &["info"],
+        &["image", "prune"],
+        &["container", "prune"],
+        &["network", "disconnect"],
+        &["network", "inspect"],
+        &["system", "info"],
+        &["system", "events"],
     ] {
         for h in ["--help", "-h"] {
             let mut args = cmd.to_vec();
