@@ -40,7 +40,7 @@ pub struct CpArgs {
     /// Always follow symbol link in SRC_PATH
     #[arg(short = 'L', long)]
     pub follow_link: bool,
-    /// Suppress progress output during copy
+    /// Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached
     #[arg(short, long)]
     pub quiet: bool,
     pub src: String,
@@ -95,10 +95,10 @@ pub struct UpdateArgs {
     /// Limit CPU CFS (Completely Fair Scheduler) quota
     #[arg(long)]
     pub cpu_quota: Option<i64>,
-    /// Limit CPU real-time period in microseconds
+    /// Limit the CPU real-time period in microseconds
     #[arg(long)]
     pub cpu_rt_period: Option<i64>,
-    /// Limit CPU real-time runtime in microseconds
+    /// Limit the CPU real-time runtime in microseconds
     #[arg(long)]
     pub cpu_rt_runtime: Option<i64>,
     /// CPU shares (relative weight)
@@ -166,9 +166,17 @@ pub struct PushArgs {
     /// Suppress verbose output
     #[arg(short, long)]
     pub quiet: bool,
-    /// Push a platform-specific manifest as a single-platform image
-    #[arg(long)]
+    /// Push a platform-specific manifest as a single-platform image to the registry.
+    #[arg(
+        long,
+        help = "Push a platform-specific manifest as a single-platform image to the registry.\nImage index won't be pushed, meaning that other manifests, including attestations won't be preserved.\n'os[/arch[/variant]]': Explicit platform (eg. linux/amd64)"
+    )]
     pub platform: Option<String>,
+    /// Skip image signing
+    ///
+    /// berth signs nothing: the flag is accepted for docker's sake.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_content_trust: bool,
     pub image: String,
 }
 
@@ -195,7 +203,7 @@ pub struct SaveArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short, long)]
     pub output: Option<String>,
-    /// Save only the given platform variant
+    /// Save only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
     #[arg(long)]
     pub platform: Option<String>,
     #[arg(required = true)]
@@ -210,14 +218,17 @@ pub struct LoadArgs {
     /// Suppress the load output
     #[arg(short, long)]
     pub quiet: bool,
-    /// Load only the given platform variant
+    /// Load only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
     #[arg(long)]
     pub platform: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
-    /// Print sizes and dates in human readable format (no -H: that is --host here)
+    /// Print sizes and dates in human readable format
+    ///
+    /// -H means --human after `history`, as in docker (berth rewrites it before parsing,
+    /// as -H is also the global --host).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub human: bool,
     /// Don't truncate output
@@ -229,7 +240,7 @@ pub struct HistoryArgs {
     /// Format output using a custom template
     #[arg(long)]
     pub format: Option<String>,
-    /// Show history for the given platform
+    /// Show history for the given platform. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
     #[arg(long)]
     pub platform: Option<String>,
     pub image: String,
@@ -256,10 +267,10 @@ pub struct LoginArgs {
     /// Username
     #[arg(short, long)]
     pub username: Option<String>,
-    /// Password
+    /// Password or Personal Access Token (PAT)
     #[arg(short, long)]
     pub password: Option<String>,
-    /// Take the password from stdin
+    /// Take the Password or Personal Access Token (PAT) from stdin
     #[arg(long)]
     pub password_stdin: bool,
     pub server: Option<String>,
@@ -363,7 +374,7 @@ pub struct VolumeCreateArgs {
     #[arg(short, long = "opt")]
     pub opt: Vec<String>,
     /// Specify volume name
-    #[arg(long = "name")]
+    #[arg(long = "name", hide = true)]
     pub name_flag: Option<String>,
     pub name: Option<String>,
 }
@@ -416,14 +427,17 @@ pub struct NetworkCreateArgs {
     #[arg(long)]
     pub label: Vec<String>,
     /// Subnet in CIDR format that represents a network segment
-    #[arg(long)]
+    #[arg(long, value_delimiter = ',')]
     pub subnet: Vec<String>,
     /// IPv4 or IPv6 Gateway for the master subnet
-    #[arg(long)]
+    #[arg(long, value_delimiter = ',')]
     pub gateway: Vec<String>,
     /// Allocate container ip from a sub-range
-    #[arg(long)]
+    #[arg(long, value_delimiter = ',')]
     pub ip_range: Vec<String>,
+    /// Set IPAM driver specific options
+    #[arg(long)]
+    pub ipam_opt: Vec<String>,
     /// IP Address Management Driver
     #[arg(long, default_value = "default")]
     pub ipam_driver: String,
@@ -433,7 +447,10 @@ pub struct NetworkCreateArgs {
     /// Enable manual container attachment
     #[arg(long)]
     pub attachable: bool,
-    /// Enable or disable IPv6 networking
+    /// Enable or disable IPv4 address assignment
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub ipv4: Option<bool>,
+    /// Enable or disable IPv6 address assignment
     #[arg(long)]
     pub ipv6: bool,
     pub name: String,
@@ -442,8 +459,23 @@ pub struct NetworkCreateArgs {
 #[derive(Args, Debug)]
 pub struct NetworkConnectArgs {
     /// Add network-scoped alias for the container
-    #[arg(long)]
+    #[arg(long, value_delimiter = ',')]
     pub alias: Vec<String>,
+    /// driver options for the network
+    #[arg(long, value_delimiter = ',')]
+    pub driver_opt: Vec<String>,
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        help = "Highest gw-priority provides the default gateway. Accepts positive and negative values."
+    )]
+    pub gw_priority: Option<i64>,
+    /// Add link to another container
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// Add a link-local address for the container
+    #[arg(long, value_delimiter = ',')]
+    pub link_local_ip: Vec<String>,
     /// IPv4 address (e.g., "172.30.100.104")
     #[arg(long)]
     pub ip: Option<String>,
@@ -465,7 +497,7 @@ pub struct NetworkDisconnectArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum SystemCmd {
-    /// Show docker disk usage
+    /// Show berth disk usage
     Df(DfArgs),
     /// Remove unused data
     #[command(mut_arg("filter", |a| a.help("Provide filter values (e.g. \"label=<key>=<value>\")")))]

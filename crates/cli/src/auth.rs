@@ -248,9 +248,113 @@ pub fn logout(a: &LogoutArgs) -> Result<()> {
     Ok(())
 }
 
+/// The config.json `run/create --use-api-socket` copies into the container: the
+/// registry credentials this client holds (those of `DOCKER_AUTH_CONFIG` when it names
+/// any, else config.json's), written as docker writes them there — `auths` alone, each
+/// entry's `auth` re-encoded from its user and password, `email`, `identitytoken` and
+/// `registrytoken` kept, keys sorted, tab-indented. None when there are none.
+/// (Credential helpers are not consulted: berth reads none.)
+pub fn api_socket_config() -> Result<Option<String>> {
+    let from_env = match std::env::var("DOCKER_AUTH_CONFIG") {
+        Ok(v) if !v.is_empty() => {
+            let cfg: Value = serde_json::from_str(&v)
+                .map_err(|e| anyhow::anyhow!("parsing DOCKER_AUTH_CONFIG: {e}"))?;
+            auth_entries(&cfg)
+        }
+        _ => Vec::new(),
+    };
+    let entries = if from_env.is_empty() {
+        auth_entries(&Value::Object(load_config()?))
+    } else {
+        from_env
+    };
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(auths_json(&entries)))
+}
+
+/// `{"auths": ...}` of `entries` as Go's json.MarshalIndent with a tab prints it.
+fn auths_json(entries: &[(String, Vec<(&'static str, String)>)]) -> String {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut out = String::from("{\n\t\"auths\": {");
+    for (i, (server, fields)) in entries.iter().enumerate() {
+        out.push_str(if i == 0 { "\n" } else { ",\n" });
+        out.push_str(&format!("\t\t{}: {{", q(server)));
+        for (j, (k, v)) in fields.iter().enumerate() {
+            out.push_str(if j == 0 { "\n" } else { ",\n" });
+            out.push_str(&format!("\t\t\t{}: {}", q(k), q(v)));
+        }
+        out.push_str(if fields.is_empty() { "}" } else { "\n\t\t}" });
+    }
+    out.push_str("\n\t}\n}");
+    out
+}
+
+/// A config's `auths`, sorted by server, each with its non-empty fields in docker's
+/// order (`auth` from the decoded user and password).
+fn auth_entries(cfg: &Value) -> Vec<(String, Vec<(&'static str, String)>)> {
+    let Some(auths) = cfg.get("auths").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Vec<(&'static str, String)>)> = auths
+        .iter()
+        .map(|(server, e)| {
+            let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let auth = base64::engine::general_purpose::STANDARD
+                .decode(field("auth"))
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                .filter(|t| t.contains(':') && t != ":")
+                .map(|t| base64::engine::general_purpose::STANDARD.encode(t))
+                .unwrap_or_default();
+            let fields = [
+                ("auth", auth),
+                ("email", field("email")),
+                ("identitytoken", field("identitytoken")),
+                ("registrytoken", field("registrytoken")),
+            ]
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+            (server.clone(), fields)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_socket_config_is_written_as_docker_writes_it() {
+        let cfg = json!({"auths": {
+            "reg.example:5000": {"auth": "dTpw"},
+            "a.io": {},
+            "b.io": {"auth": "YTpi", "email": "e@x", "identitytoken": "tok"},
+        }, "detachKeys": "ctrl-x"});
+        let entries = auth_entries(&cfg);
+        assert_eq!(
+            entries.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+            ["a.io", "b.io", "reg.example:5000"]
+        );
+        assert_eq!(
+            entries[1].1,
+            [
+                ("auth", "YTpi".to_owned()),
+                ("email", "e@x".to_owned()),
+                ("identitytoken", "tok".to_owned())
+            ]
+        );
+        assert!(entries[0].1.is_empty());
+        // (the bytes docker 28 copies into the container for these credentials)
+        assert_eq!(
+            auths_json(&entries),
+            "{\n\t\"auths\": {\n\t\t\"a.io\": {},\n\t\t\"b.io\": {\n\t\t\t\"auth\": \"YTpi\",\n\t\t\t\"email\": \"e@x\",\n\t\t\t\"identitytoken\": \"tok\"\n\t\t},\n\t\t\"reg.example:5000\": {\n\t\t\t\"auth\": \"dTpw\"\n\t\t}\n\t}\n}"
+        );
+    }
 
     #[test]
     fn registries_are_keyed_like_docker() {

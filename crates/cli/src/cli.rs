@@ -10,9 +10,13 @@ use crate::args::*;
     name = "berth",
     version,
     about = "A self-sufficient runtime for containers",
-    disable_help_subcommand = true
+    disable_help_subcommand = true,
+    disable_version_flag = true
 )]
 pub struct Cli {
+    /// Print version information and quit
+    #[arg(short = 'v', short_alias = 'V', long, action = clap::ArgAction::Version)]
+    pub version: Option<bool>,
     /// Daemon socket to connect to (unix://PATH)
     #[arg(short = 'H', long = "host", global = true)]
     pub host: Option<String>,
@@ -25,7 +29,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Show the berth version information
+    /// Show the Berth version information
     Version(VersionArgs),
     /// Display system-wide information
     Info(VersionArgs),
@@ -36,8 +40,16 @@ pub enum Cmd {
     /// Download an image from a registry
     Pull(PullArgs),
     /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
     Run(RunArgs),
     /// Create a new container
+    #[command(
+        disable_help_flag = true,
+        mut_arg("detach", |a| a.hide(true)),
+        mut_arg("detach_keys", |a| a.hide(true)),
+        mut_arg("sig_proxy", |a| a.hide(true)),
+        mut_arg("pull", |a| a.help("Pull image before creating (\"always\", \"|missing\", \"never\")"))
+    )]
     Create(RunArgs),
     /// Start one or more stopped containers
     Start(StartArgs),
@@ -68,6 +80,7 @@ pub enum Cmd {
     /// Display a live stream of container(s) resource usage statistics
     Stats(StatsArgs),
     /// Copy files/folders between a container and the local filesystem
+    #[command(long_about = CP_LONG)]
     Cp(CpArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(ContainerArg),
@@ -96,6 +109,9 @@ pub enum Cmd {
     /// Show the history of an image
     History(HistoryArgs),
     /// Authenticate to a registry
+    #[command(
+        long_about = "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified."
+    )]
     Login(LoginArgs),
     /// Log out from a registry
     #[command(
@@ -110,7 +126,7 @@ pub enum Cmd {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCmd),
-    /// Manage berth
+    /// Manage Berth
     #[command(subcommand)]
     System(SystemCmd),
     /// Manage containers
@@ -128,14 +144,30 @@ pub enum Cmd {
     Man,
 }
 
+/// `cp`'s description, docker's words.
+const CP_LONG: &str = "Copy files/folders between a container and the local filesystem
+
+Use '-' as the source to read a tar archive from stdin
+and extract it to a directory destination in a container.
+Use '-' as the destination to stream a tar archive of a
+container source to stdout.";
+
 #[derive(Subcommand, Debug)]
 pub enum ContainerCmd {
     /// List containers
     #[command(visible_alias = "ps", visible_alias = "list")]
     Ls(PsArgs),
     /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
     Run(RunArgs),
     /// Create a new container
+    #[command(
+        disable_help_flag = true,
+        mut_arg("detach", |a| a.hide(true)),
+        mut_arg("detach_keys", |a| a.hide(true)),
+        mut_arg("sig_proxy", |a| a.hide(true)),
+        mut_arg("pull", |a| a.help("Pull image before creating (\"always\", \"|missing\", \"never\")"))
+    )]
     Create(RunArgs),
     /// Start one or more stopped containers
     Start(StartArgs),
@@ -171,6 +203,7 @@ pub enum ContainerCmd {
     /// Display a live stream of container(s) resource usage statistics
     Stats(StatsArgs),
     /// Copy files/folders between a container and the local filesystem
+    #[command(long_about = CP_LONG)]
     Cp(CpArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(ContainerArg),
@@ -290,6 +323,11 @@ pub struct PullArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
+    /// Skip image verification
+    ///
+    /// berth verifies no signatures: the flag is accepted for docker's sake.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_content_trust: bool,
     pub image: String,
 }
 
@@ -326,7 +364,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Container host name
-    #[arg(long)]
+    #[arg(short = 'h', long)]
     pub hostname: Option<String>,
     /// Bind mount a volume
     #[arg(short, long = "volume")]
@@ -376,9 +414,21 @@ pub struct RunArgs {
     /// Timeout (in seconds) to stop a container
     #[arg(long)]
     pub stop_timeout: Option<i64>,
-    /// Proxy received signals to the process (run only; default true)
+    /// Proxy received signals to the process
+    ///
+    /// On by default for `run` (when no terminal is allocated); `create` ignores it.
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub sig_proxy: Option<bool>,
+    /// Bind mount Docker API socket and required auth
+    ///
+    /// Mounts the socket of the daemon this command talks to at /var/run/docker.sock in
+    /// the container and, when the client configuration holds registry credentials,
+    /// copies them to /run/secrets/docker/config.json with DOCKER_CONFIG pointing there.
+    #[arg(long)]
+    pub use_api_socket: bool,
+    /// Print usage
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     #[command(flatten)]
     pub more: crate::runflags::RunMore,
     /// Image to run
@@ -572,6 +622,7 @@ pub fn fast_parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<
         )
     });
     Some(Cli {
+        version: None,
         host: None,
         no_autostart,
         cmd,
@@ -746,6 +797,25 @@ mod tests {
         let Cmd::Run(r) = c.cmd else { panic!() };
         assert_eq!(r.image, "img");
         assert_eq!(r.sig_proxy, Some(true));
+    }
+
+    #[test]
+    fn run_h_is_hostname_as_in_docker() {
+        let parse = |v: &[&str]| {
+            let args = end_run_flags_at_image(v.iter().map(Into::into).collect());
+            Cli::try_parse_from(args)
+        };
+        let c = parse(&["berth", "run", "-h", "box", "--rm", "img", "-h"]).unwrap();
+        let Cmd::Run(r) = c.cmd else { panic!() };
+        assert_eq!(r.hostname.as_deref(), Some("box"));
+        assert_eq!(r.command, ["-h"]);
+        let c = parse(&["berth", "container", "create", "-th", "box", "img"]).unwrap();
+        let Cmd::Container(ContainerCmd::Create(r)) = c.cmd else {
+            panic!()
+        };
+        assert!(r.tty && r.hostname.as_deref() == Some("box"));
+        let e = parse(&["berth", "run", "--help"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
     }
 
     #[test]

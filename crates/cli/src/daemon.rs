@@ -26,7 +26,7 @@ fn socket_path(host: &str) -> Result<PathBuf> {
 }
 
 /// The chosen host and whether it is the default one (only that one is auto-started).
-fn chosen_host(cli: &Cli) -> (String, bool) {
+pub fn chosen_host(cli: &Cli) -> (String, bool) {
     if let Some(h) = &cli.host {
         return (h.clone(), false);
     }

@@ -63,19 +63,49 @@ const ALIASES: &[(&str, &str)] = &[
     ("system info", "docker system info, docker info"),
 ];
 
-/// pflag's type words of docker's options whose type the Rust one does not tell.
-const TYPES: &[(&str, &str)] = &[
-    ("filter", "filter"),
-    ("memory", "bytes"),
-    ("memory-swap", "bytes"),
-    ("memory-reservation", "bytes"),
-    ("shm-size", "bytes"),
-    ("cpus", "decimal"),
-    ("blkio-weight", "uint16"),
-    ("time", "int"),
-    ("timeout", "int"),
-    ("stop-timeout", "int"),
+/// pflag's type word of docker's options whose Rust type does not tell it, and the
+/// default pflag shows for them ("" for none): docker's option types print `[]`,
+/// `map[]`, `0` or `0s` as their zero value where pflag's own types print nothing.
+const TYPES: &[(&str, &str, &str)] = &[
+    ("filter", "filter", ""),
+    ("memory", "bytes", ""),
+    ("memory-swap", "bytes", ""),
+    ("memory-reservation", "bytes", ""),
+    ("shm-size", "bytes", ""),
+    ("kernel-memory", "bytes", ""),
+    ("io-maxbandwidth", "bytes", ""),
+    ("io-maxiops", "uint", ""),
+    ("cpus", "decimal", ""),
+    ("blkio-weight", "uint16", "0"),
+    ("time", "int", ""),
+    ("timeout", "int", ""),
+    ("stop-timeout", "int", ""),
+    ("memory-swappiness", "int", "-1"),
+    ("annotation", "map", "map[]"),
+    ("sysctl", "map", "map[]"),
+    ("ulimit", "ulimit", "[]"),
+    ("mount", "mount", ""),
+    ("network", "network", ""),
+    ("gpus", "gpu-request", ""),
+    ("blkio-weight-device", "list", "[]"),
+    ("device-read-bps", "list", "[]"),
+    ("device-read-iops", "list", "[]"),
+    ("device-write-bps", "list", "[]"),
+    ("device-write-iops", "list", "[]"),
+    ("health-interval", "duration", "0s"),
+    ("health-timeout", "duration", "0s"),
+    ("health-start-period", "duration", "0s"),
+    ("health-start-interval", "duration", "0s"),
+    ("sig-proxy", "", "true"),
+    ("ipv4", "", "true"),
+    ("opt", "map", "map[]"),
+    ("aux-address", "map", "map[]"),
+    ("ipam-opt", "map", "map[]"),
 ];
+
+/// Shorthands docker shows that clap cannot hold (`history -H`: berth's -H is the
+/// global --host, rewritten to --human after `history` before parsing), by command.
+const SHORTS: &[(&str, &str, char)] = &[("history", "human", 'H')];
 
 /// The commands whose `--format` defaults to a table.
 const TABLES: &[&str] = &[
@@ -98,8 +128,23 @@ fn format_help(table: bool) -> String {
     t
 }
 
+/// The commands docker lists first, under "Common Commands:", in its order.
+const COMMON: &[&str] = &[
+    "run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version",
+    "info",
+];
+
+/// The command groups (docker's management commands berth has).
+pub const GROUPS: &[&str] = &["container", "image", "network", "system", "volume"];
+
 /// docker's help for the command line `args` (None for what it does not describe).
 pub fn render(args: &[String]) -> Option<String> {
+    let words = crate::usage::command_words(args);
+    match words.as_slice() {
+        [] => return Some(group(args, &[])),
+        [g] if GROUPS.contains(g) => return Some(group(args, &words)),
+        _ => {}
+    }
     let (path, usage, key) = crate::usage::help_head(args)?;
     let bin = path.split(' ').next().unwrap_or("berth");
     let root = crate::cli::Cli::command();
@@ -108,7 +153,7 @@ pub fn render(args: &[String]) -> Option<String> {
         cmd = cmd.find_subcommand(w)?;
     }
     let mut out = String::new();
-    if args.iter().skip(1).any(|a| a == "-h") {
+    if !cmd.is_disable_help_flag_set() && args.iter().skip(1).any(|a| a == "-h") {
         // (pflag's notice: docker keeps -h working but deprecates it)
         out.push_str("Flag shorthand -h has been deprecated, use --help\n");
     }
@@ -132,6 +177,152 @@ pub fn render(args: &[String]) -> Option<String> {
     Some(out)
 }
 
+/// The program's name as invoked.
+fn program(args: &[String]) -> String {
+    args.first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
+        .unwrap_or_else(|| "berth".into())
+}
+
+/// The help of the program (`words` empty) or of a command group, in cobra's layout as
+/// docker sets it: usage, description, the commands (the program's under docker's
+/// headings), the global options, the pointer to each command's help.
+pub fn group(args: &[String], words: &[&str]) -> String {
+    let bin = program(args);
+    let root = crate::cli::Cli::command();
+    let mut cmd = &root;
+    for w in words {
+        match cmd.find_subcommand(w) {
+            Some(c) => cmd = c,
+            None => break,
+        }
+    }
+    let mut out = String::new();
+    if args.iter().skip(1).any(|a| a == "-h") {
+        if words.is_empty() {
+            // (the program's own notice goes to stderr, a command's with its help)
+            eprintln!("Flag shorthand -h has been deprecated, use --help");
+        } else {
+            out.push_str("Flag shorthand -h has been deprecated, use --help\n");
+        }
+    }
+    let path = std::iter::once(bin.as_str())
+        .chain(words.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let opts = if words.is_empty() { " [OPTIONS]" } else { "" };
+    out.push_str(&format!("Usage:  {path}{opts} COMMAND\n"));
+    if let Some(about) = cmd.get_long_about().or(cmd.get_about()) {
+        out.push_str(&format!("\n{about}\n"));
+    }
+    let subs: Vec<&clap::Command> = cmd.get_subcommands().filter(|c| !c.is_hide_set()).collect();
+    // (cobra's name column: the longest name, at least 11, and a space)
+    let pad = subs
+        .iter()
+        .map(|c| c.get_name().len())
+        .max()
+        .unwrap_or(0)
+        .max(11)
+        + 1;
+    let line = |c: &clap::Command| {
+        let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+        format!("  {:<pad$}{about}\n", c.get_name())
+    };
+    let mut sections: Vec<(&str, Vec<&clap::Command>)> = Vec::new();
+    let mut rest: Vec<&clap::Command> = subs.clone();
+    rest.sort_by_key(|c| c.get_name());
+    if words.is_empty() {
+        let common: Vec<&clap::Command> = COMMON
+            .iter()
+            .filter_map(|n| subs.iter().find(|c| c.get_name() == *n).copied())
+            .collect();
+        let management: Vec<&clap::Command> = rest
+            .iter()
+            .filter(|c| c.has_subcommands())
+            .copied()
+            .collect();
+        rest.retain(|c| !COMMON.contains(&c.get_name()) && !c.has_subcommands());
+        sections.push(("Common Commands", common));
+        sections.push(("Management Commands", management));
+    }
+    sections.push(("Commands", rest));
+    for (title, cmds) in sections {
+        if cmds.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n{title}:\n"));
+        for c in cmds {
+            out.push_str(&line(c));
+        }
+    }
+    if words.is_empty() {
+        let flags = options(cmd, false, width());
+        if !flags.is_empty() {
+            out.push_str(&format!("\nGlobal Options:\n{}\n", flags.trim_end()));
+        }
+    }
+    out.push_str(&format!(
+        "\nRun '{path} COMMAND --help' for more information on a command.\n"
+    ));
+    out
+}
+
+/// `berth help [COMMAND...]` (the global options before `help` skipped): the
+/// program's help, or the named command's, on stdout; `unknown help topic: X` on
+/// stderr, status 1 (an unknown flag: 125). None when the command line is not a `help` command.
+pub fn help_command(args: &[String]) -> Option<Result<String, (String, i32)>> {
+    let mut it = args.iter().enumerate().skip(1);
+    let at = loop {
+        let (i, a) = it.next()?;
+        if matches!(a.as_str(), "-H" | "--host") {
+            it.next();
+        } else if !a.starts_with('-') {
+            break i;
+        }
+    };
+    if args[at] != "help" {
+        return None;
+    }
+    let bin = program(args);
+    let topic = &args[at + 1..];
+    let own = format!("Usage:  {bin} help [command]\n\nHelp about the command\n");
+    if let Some(flag) = topic.iter().find(|t| t.starts_with('-')) {
+        return Some(match flag.as_str() {
+            "--help" => Ok(own),
+            "-h" => Ok(format!(
+                "Flag shorthand -h has been deprecated, use --help\n{own}"
+            )),
+            f => Err((
+                format!(
+                    "unknown flag: {f}\n\nUsage:  {bin} help [command]\n\nRun '{bin} help --help' for more information"
+                ),
+                125,
+            )),
+        });
+    }
+    if topic.first().is_some_and(|t| t == "help") {
+        return Some(Ok(own));
+    }
+    let root = crate::cli::Cli::command();
+    let mut cmd = &root;
+    for t in topic {
+        match cmd.find_subcommand(t) {
+            Some(c) => cmd = c,
+            None => return Some(Err((format!("unknown help topic: {t}"), 1))),
+        }
+    }
+    let mut line = vec![args[0].clone()];
+    line.extend(topic.iter().cloned());
+    line.push("--help".into());
+    Some(Ok(render(&line).unwrap_or_else(|| {
+        let name = std::iter::once(bin.as_str())
+            .chain(topic.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        cmd.clone().bin_name(name).render_help().to_string()
+    })))
+}
+
 /// docker's wrap width: the terminal's on stdin, less one; 79 without one.
 fn width() -> usize {
     // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass and nothing else.
@@ -152,11 +343,16 @@ fn type_word(a: &clap::Arg) -> String {
     if !a.get_action().takes_values() {
         return String::new();
     }
-    if let Some((_, t)) = TYPES.iter().find(|(l, _)| *l == long) {
+    if let Some((_, t, _)) = TYPES.iter().find(|(l, _, _)| *l == long) {
         return (*t).into();
     }
     if matches!(a.get_action(), clap::ArgAction::Append) {
-        return "list".into();
+        // (pflag's string slices split their values at commas; docker's lists do not)
+        return if a.get_value_delimiter() == Some(',') {
+            "strings".into()
+        } else {
+            "list".into()
+        };
     }
     let id = a.get_value_parser().type_id();
     if id == TypeId::of::<bool>() {
@@ -175,13 +371,21 @@ fn options(cmd: &clap::Command, table: bool, cols: usize) -> String {
     let mut args: Vec<&clap::Arg> = cmd
         .get_arguments()
         .filter(|a| !a.is_positional() && !a.is_hide_set() && a.get_long().is_some())
-        .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+        // (clap's own --help is not listed; a --help of the command's own, where -h
+        // means something else, is, as docker lists it)
+        .filter(|a| a.get_id() != "help" || cmd.is_disable_help_flag_set())
         .collect();
     args.sort_by_key(|a| a.get_long().unwrap_or(""));
     let mut lines = Vec::new();
     for a in args {
         let long = a.get_long().unwrap_or("");
-        let mut head = match a.get_short() {
+        let short = a.get_short().or_else(|| {
+            SHORTS
+                .iter()
+                .find(|(c, l, _)| *c == cmd.get_name() && *l == long)
+                .map(|(_, _, s)| *s)
+        });
+        let mut head = match short {
             Some(s) => format!("  -{s}, --{long}"),
             None => format!("      --{long}"),
         };
@@ -199,15 +403,23 @@ fn options(cmd: &clap::Command, table: bool, cols: usize) -> String {
             .iter()
             .map(|v| v.to_string_lossy().into_owned())
             .collect();
-        if let [d] = default.as_slice()
-            && !matches!(d.as_str(), "" | "0" | "false")
-            && a.get_action().takes_values()
-        {
-            if ty == "string" {
-                text.push_str(&format!(" (default {d:?})"));
-            } else {
-                text.push_str(&format!(" (default {d})"));
-            }
+        let shown = match TYPES.iter().find(|(l, _, _)| *l == long) {
+            Some((_, _, d)) if !d.is_empty() => Some((*d).to_owned()),
+            _ => match default.as_slice() {
+                [d] if !matches!(d.as_str(), "" | "0" | "false")
+                    && a.get_action().takes_values() =>
+                {
+                    Some(if ty == "string" {
+                        format!("{d:?}")
+                    } else {
+                        d.clone()
+                    })
+                }
+                _ => None,
+            },
+        };
+        if let Some(d) = shown {
+            text.push_str(&format!(" (default {d})"));
         }
         lines.push((head, text));
     }

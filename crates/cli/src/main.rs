@@ -57,6 +57,22 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    {
+        let args: Vec<String> = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        match help::help_command(&args) {
+            Some(Ok(text)) => {
+                print!("{text}");
+                std::process::exit(0);
+            }
+            Some(Err((msg, code))) => {
+                eprintln!("{msg}");
+                std::process::exit(code);
+            }
+            None => {}
+        }
+    }
     let parsed = match cli::fast_parse(std::env::args_os().skip(1)) {
         Some(c) => Ok(c),
         None => cli::parse(cli::end_run_flags_at_image(std::env::args_os().collect())),
@@ -125,6 +141,22 @@ fn main() {
         },
         _ => None,
     };
+    // --use-api-socket needs a unix socket to mount: refused, in docker's words, before
+    // the daemon is asked (run: status 125, create: the message as it is, status 1).
+    if let Cmd::Run(a)
+    | Cmd::Container(ContainerCmd::Run(a))
+    | Cmd::Create(a)
+    | Cmd::Container(ContainerCmd::Create(a)) = &cli.cmd
+        && a.use_api_socket
+        && let Err(e) = run::check_api_socket_host(&daemon::chosen_host(&cli).0)
+    {
+        if engine_cmd == Some("run") {
+            let _ = run::run_failure("run", &e, 125);
+            std::process::exit(125);
+        }
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     let code = match dispatch(cli, body) {
         Ok(()) => 0,
         Err(e) => {

@@ -39,13 +39,17 @@ pub fn create(c: &Client, a: &NetworkCreateArgs) -> Result<()> {
         "Driver": a.driver,
         "Options": kv_map(&a.opt),
         "Labels": kv_map(&a.label),
-        "IPAM": {"Driver": a.ipam_driver, "Config": configs, "Options": {}},
+        "IPAM": {"Driver": a.ipam_driver, "Config": configs, "Options": kv_map(&a.ipam_opt)},
         "Internal": a.internal,
         "Attachable": a.attachable,
         "CheckDuplicate": true,
     });
     if a.ipv6 {
         body["EnableIPv6"] = json!(true);
+    }
+    // (sent only when given, as docker sends it)
+    if let Some(v) = a.ipv4 {
+        body["EnableIPv4"] = json!(v);
     }
     let v = c.post_json("/networks/create", Some(&body))?;
     if let Some(w) = v.get("Warning").and_then(Value::as_str)
@@ -149,9 +153,28 @@ pub fn connect(c: &Client, a: &NetworkConnectArgs) -> Result<()> {
     if let Some(ip) = &a.ip6 {
         ipam.insert("IPv6Address".into(), json!(ip));
     }
+    if !a.link_local_ip.is_empty() {
+        ipam.insert("LinkLocalIPs".into(), json!(a.link_local_ip));
+    }
     let mut ep = json!({"Aliases": a.alias});
     if !ipam.is_empty() {
         ep["IPAMConfig"] = Value::Object(ipam);
+    }
+    if !a.link.is_empty() {
+        ep["Links"] = json!(a.link);
+    }
+    if !a.driver_opt.is_empty() {
+        let mut opts = Map::new();
+        for o in &a.driver_opt {
+            let Some((k, v)) = o.split_once('=') else {
+                return Err(anyhow!("invalid key value pair format in driver options"));
+            };
+            opts.insert(k.trim().to_owned(), json!(v.trim()));
+        }
+        ep["DriverOpts"] = Value::Object(opts);
+    }
+    if let Some(p) = a.gw_priority {
+        ep["GwPriority"] = json!(p);
     }
     let body = json!({"Container": a.container, "EndpointConfig": ep});
     c.post(

@@ -237,6 +237,12 @@ pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
         ))
         .into());
     }
+    let mut body = body;
+    let api_config = if a.use_api_socket {
+        api_socket(c, &mut body)?
+    } else {
+        None
+    };
     let mut q = Vec::new();
     if let Some(n) = &a.name {
         q.push(format!("name={}", enc(n)));
@@ -254,6 +260,7 @@ pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
             all_tags: false,
             quiet: a.more.quiet,
             platform: a.more.platform.clone(),
+            disable_content_trust: true,
             image: a.image.clone(),
         };
         let term = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -295,7 +302,110 @@ pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
         std::fs::write(f, &id)
             .map_err(|e| anyhow!("failed to write the container ID to the file: {e}"))?;
     }
+    if let Some(cfg) = api_config {
+        copy_api_config(c, &id, &cfg).map_err(|e| {
+            crate::client::StreamError(format!(
+                "injecting docker config.json into container failed: {e:#}"
+            ))
+        })?;
+    }
     Ok(id)
+}
+
+/// Where `--use-api-socket` puts the socket and the credentials in the container.
+const API_SOCKET_TARGET: &str = "/var/run/docker.sock";
+const API_CONFIG_DIR: &str = "/run/secrets/docker";
+
+/// `--use-api-socket`'s refusal of a daemon address that is not a unix socket (docker's
+/// words), before anything is asked of the daemon.
+pub fn check_api_socket_host(host: &str) -> Result<()> {
+    if host.starts_with("unix://") || host.starts_with('/') {
+        return Ok(());
+    }
+    bail!(
+        "flag --use-api-socket can only be used with unix sockets: docker endpoint {host} incompatible"
+    )
+}
+
+/// `--use-api-socket`, as docker 28 does it: the socket this client talks to bind-mounted
+/// at /var/run/docker.sock, and, unless the command sets DOCKER_CONFIG itself and when
+/// the client holds registry credentials, DOCKER_CONFIG pointing at
+/// /run/secrets/docker; returns the config.json to copy there once the container exists.
+fn api_socket(c: &Client, body: &mut Value) -> Result<Option<String>> {
+    let host = body
+        .as_object_mut()
+        .and_then(|o| o.get_mut("HostConfig"))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| anyhow!("create request without a HostConfig"))?;
+    let mount = json!({
+        "Type": "bind",
+        "Source": c.sock.to_string_lossy(),
+        "Target": API_SOCKET_TARGET,
+        "BindOptions": {},
+    });
+    match host.get_mut("Mounts").and_then(Value::as_array_mut) {
+        Some(m) => m.push(mount),
+        None => {
+            host.insert("Mounts".into(), json!([mount]));
+        }
+    }
+    let env_sets_config = body
+        .get("Env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|e| e.starts_with("DOCKER_CONFIG="));
+    if env_sets_config {
+        return Ok(None);
+    }
+    let cfg = crate::auth::api_socket_config()
+        .map_err(|e| anyhow!("resolving credentials failed: {e:#}"))?;
+    if cfg.is_some() {
+        let env = format!("DOCKER_CONFIG={API_CONFIG_DIR}");
+        match body.get_mut("Env").and_then(Value::as_array_mut) {
+            Some(list) => list.push(json!(env)),
+            None => {
+                if let Some(o) = body.as_object_mut() {
+                    o.insert("Env".into(), json!([env]));
+                }
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+/// Copies `cfg` into the new container as /run/secrets/docker/config.json (mode 0600,
+/// owned by root), through the archive endpoint `cp` uses.
+fn copy_api_config(c: &Client, id: &str, cfg: &str) -> Result<()> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_path(format!(
+        "{}/config.json",
+        API_CONFIG_DIR.trim_start_matches('/')
+    ))?;
+    h.set_size(cfg.len() as u64);
+    h.set_mode(0o600);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    tar.append(&h, cfg.as_bytes())?;
+    let body = tar.into_inner()?;
+    c.raw(
+        "PUT",
+        &format!(
+            "/containers/{}/archive?noOverwriteDirNonDir=true&path=%2F",
+            enc(id)
+        ),
+        Some(&body),
+        &[("Content-Type", "application/x-tar")],
+    )?
+    .check()
+    .map_err(|e| anyhow!("copying config.json into container failed: {e:#}"))?
+    .bytes()?;
+    Ok(())
 }
 
 pub fn create_cmd(c: &Client, a: &RunArgs, body: Value) -> Result<()> {

@@ -18,10 +18,10 @@ pub struct RunMore {
     /// Maximum time to allow one check to run (ms|s|m|h)
     #[arg(long)]
     pub health_timeout: Option<String>,
-    /// Start period for the container to initialize before starting health-retries countdown
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)
     #[arg(long)]
     pub health_start_period: Option<String>,
-    /// Time between running the check during the start period
+    /// Time between running the check during the start period (ms|s|m|h)
     #[arg(long)]
     pub health_start_interval: Option<String>,
     /// Consecutive failures needed to report unhealthy
@@ -73,16 +73,19 @@ pub struct RunMore {
     #[arg(short = 'c', long)]
     pub cpu_shares: Option<i64>,
     /// CPU count (Windows only)
-    #[arg(long)]
+    ///
+    /// Accepted as docker accepts it; like docker's help for a Linux daemon, berth's leaves
+    /// this and the other Windows-only options out.
+    #[arg(long, hide = true)]
     pub cpu_count: Option<i64>,
     /// CPU percent (Windows only)
-    #[arg(long)]
+    #[arg(long, hide = true)]
     pub cpu_percent: Option<i64>,
     /// Maximum IO bandwidth limit for the system drive (Windows only)
-    #[arg(long)]
+    #[arg(long, hide = true)]
     pub io_maxbandwidth: Option<String>,
     /// Maximum IOps limit for the system drive (Windows only)
-    #[arg(long)]
+    #[arg(long, hide = true)]
     pub io_maxiops: Option<u64>,
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long)]
@@ -178,7 +181,10 @@ pub struct RunMore {
     #[arg(long)]
     pub userns: Option<String>,
     /// Cgroup namespace to use (host|private)
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "Cgroup namespace to use (host|private)\n'host':    Run the container in the Docker host's cgroup namespace\n'private': Run the container in its own private cgroup namespace\n'':        Use the cgroup namespace as configured by the\n           default-cgroupns-mode option on the daemon (default)"
+    )]
     pub cgroupns: Option<String>,
     /// Runtime to use for this container
     #[arg(long)]
@@ -219,7 +225,9 @@ pub struct RunMore {
     /// Add an annotation to the container (passed through to the OCI runtime)
     #[arg(long)]
     pub annotation: Vec<String>,
-    /// Skip image verification (berth verifies no signatures; accepted for docker's sake)
+    /// Skip image verification
+    ///
+    /// berth verifies no signatures: the flag is accepted for docker's sake.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub disable_content_trust: bool,
     /// Set platform if server is multi-platform capable

@@ -208,7 +208,7 @@ pub fn flag_error_text(msg: &str, args: &[String]) -> Option<String> {
 
 /// The words of the command line that name commands (global flags and their values
 /// skipped), up to the first word that is not a known command group.
-fn command_words(args: &[String]) -> Vec<&str> {
+pub fn command_words(args: &[String]) -> Vec<&str> {
     let mut words = Vec::new();
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
@@ -261,16 +261,14 @@ fn command_error(e: &clap::Error, args: &[String]) -> Option<(String, i32)> {
             ))
         }
         ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command().bin_name(&bin);
-            cmd.build();
-            let mut sub = cmd;
-            for w in &words {
-                let Some(next) = sub.find_subcommand(w).cloned() else {
-                    break;
-                };
-                sub = next;
-            }
-            Some((sub.render_help().to_string(), 0))
+            let group: Vec<&str> = words
+                .iter()
+                .copied()
+                .take_while(|w| crate::help::GROUPS.contains(w))
+                .take(1)
+                .collect();
+            let text = crate::help::group(args, &group);
+            Some((text.trim_end_matches('\n').to_owned(), 0))
         }
         _ => None,
     }

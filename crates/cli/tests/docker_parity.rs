@@ -1020,3 +1020,109 @@ fn publish_specs_are_checked_and_sent_as_docker_does() {
     let [ours, theirs] = named(&d, &["ps", "-n", "-1x"]);
     assert_eq!(ours, theirs);
 }
+
+/// `args` through berth, then through docker, with the client configuration in `cfg`
+/// (DOCKER_CONFIG): (stdout, stderr, status) of each.
+fn both_with_config(
+    d: &Daemon,
+    cfg: &std::path::Path,
+    args: &[&str],
+) -> [(String, String, Option<i32>); 2] {
+    let run = |cli: &str, host_var: &str| {
+        let o = std::process::Command::new("timeout")
+            .args(["-k", "2", "60", cli])
+            .args(args)
+            .env(host_var, d.host())
+            .env("BERTH_NO_AUTOSTART", "1")
+            .env("DOCKER_CONFIG", cfg)
+            .env_remove("DOCKER_AUTH_CONFIG")
+            .env_remove("DOCKER_API_VERSION")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (stdout(&o), stderr(&o), o.status.code())
+    };
+    [
+        run(common::BERTH, "BERTH_HOST"),
+        run("docker", "DOCKER_HOST"),
+    ]
+}
+
+#[test]
+fn run_use_api_socket_mounts_the_socket_and_copies_credentials() {
+    prereqs!();
+    let d = Daemon::start();
+    let creds = d.dir.path().join("apicfg");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(
+        creds.join("config.json"),
+        r#"{"auths":{"reg.example:5000":{"auth":"dTpw"},"b.io":{"auth":"YTpi","email":"e@x"}},"detachKeys":"ctrl-x"}"#,
+    )
+    .unwrap();
+    let script = "test -S /var/run/docker.sock && echo socket; echo \"DOCKER_CONFIG=$DOCKER_CONFIG\"; \
+                  stat -c '%a %u:%g' /run/secrets/docker/config.json 2>&1; \
+                  cat /run/secrets/docker/config.json 2>&1";
+    let run = ["run", "--rm", "--use-api-socket", IMG, "sh", "-c", script];
+    let [ours, theirs] = both_with_config(&d, &creds, &run);
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.2, Some(0), "{ours:?}");
+    assert!(ours.0.starts_with("socket\nDOCKER_CONFIG=/run/secrets/docker\n600 0:0\n{\n\t\"auths\": {\n\t\t\"b.io\": {\n\t\t\t\"auth\": \"YTpi\",\n\t\t\t\"email\": \"e@x\"\n"), "{}", ours.0);
+    assert!(!ours.0.contains("detachKeys"), "{}", ours.0);
+
+    // The socket alone without credentials, and no credentials where the command sets
+    // DOCKER_CONFIG itself.
+    let empty = d.dir.path().join("apicfg-empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let [ours, theirs] = both_with_config(&d, &empty, &run);
+    assert_eq!(ours, theirs);
+    assert!(ours.0.starts_with("socket\nDOCKER_CONFIG=\n"), "{}", ours.0);
+    let mut own = run.to_vec();
+    own.splice(3..3, ["-e", "DOCKER_CONFIG=/elsewhere"]);
+    let [ours, theirs] = both_with_config(&d, &creds, &own);
+    assert_eq!(ours, theirs);
+    assert!(
+        ours.0.starts_with("socket\nDOCKER_CONFIG=/elsewhere\n"),
+        "{}",
+        ours.0
+    );
+
+    // create: the same mount of the socket the client talks to, the same environment.
+    let create = ["create", "--use-api-socket", "-e", "X=1", IMG, "true"];
+    let [ours, theirs] = both_with_config(&d, &creds, &create);
+    let fmt = "{{json .HostConfig.Mounts}} {{json .Config.Env}}";
+    let (a, b) = (
+        d.inspect(ours.0.trim(), fmt),
+        d.inspect(theirs.0.trim(), fmt),
+    );
+    assert_eq!(a, b);
+    assert!(
+        a.contains(&format!(
+            r#""Source":"{}","Target":"/var/run/docker.sock""#,
+            d.sock.display()
+        )),
+        "{a}"
+    );
+
+    // Not a unix socket: refused in docker's words, before anything is created.
+    for cmd in ["run", "create"] {
+        let args = [
+            "-H",
+            "tcp://127.0.0.1:9",
+            cmd,
+            "--use-api-socket",
+            IMG,
+            "true",
+        ];
+        let [ours, theirs] = both_with_config(&d, &creds, &args);
+        assert_eq!(
+            (
+                ours.1
+                    .replace(common::BERTH, "docker")
+                    .replace("berth", "docker"),
+                ours.2
+            ),
+            (theirs.1, theirs.2),
+            "{cmd}"
+        );
+    }
+}

@@ -783,17 +783,207 @@ fn help_follows_docker_layout_for_common_commands() {
         &["system", "df"],
         &["system", "prune"],
         &["logout"],
+        &["run"],
+        &["create"],
+        &["container", "run"],
+        &["container", "create"],
+        &["update"],
+        &["pull"],
+        &["image", "pull"],
+        &["cp"],
+        &["login"],
+        &["volume", "create"],
+        &["network", "connect"],
+        &["version"],
+        &["attach"],
+        &["diff"],
+        &["import"],
+        &["rename"],
+        &["unpause"],
+        &["info"],
+        &["image", "prune"],
+        &["container", "prune"],
+        &["network", "disconnect"],
+        &["network", "inspect"],
+        &["system", "info"],
+        &["system", "events"],
     ] {
         for h in ["--help", "-h"] {
             let mut args = cmd.to_vec();
             args.push(h);
             let (ours, theirs) = (d.berth(&args), d.docker(&args));
             assert_eq!(
-                common::stdout(&ours).replace(&exe, "docker"),
+                common::stdout(&ours)
+                    .replace(&exe, "docker")
+                    .replace("Berth", "Docker"),
                 common::stdout(&theirs),
                 "{args:?}"
             );
             assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
         }
+    }
+    // Options docker shows only to daemons of a newer API than berthd's (1.45), which
+    // berth has: compared with docker's help where it has no daemon to ask.
+    for cmd in [
+        &["history"][..],
+        &["image", "history"],
+        &["push"],
+        &["image", "push"],
+        &["save"],
+        &["load"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let theirs = std::process::Command::new("docker")
+            .args(&args)
+            .env("DOCKER_HOST", "unix:///nonexistent")
+            .env("DOCKER_CONFIG", d.dir.path().join("dockercfg"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            common::stdout(&d.berth(&args)).replace(&exe, "docker"),
+            common::stdout(&theirs),
+            "{args:?}"
+        );
+    }
+}
+
+/// `text` without the lines listing the commands `names` (`  name  Description`), and
+/// without a section whose commands were all left out.
+fn without_commands(text: &str, names: &[&str]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let name = line
+            .strip_prefix("  ")
+            .filter(|l| !l.starts_with(' ') && !l.starts_with('-'))
+            .and_then(|l| l.split(' ').next());
+        if name.is_some_and(|n| names.contains(&n)) {
+            continue;
+        }
+        // (an emptied section: its heading, then the blank line that closed it)
+        if line.is_empty() && out.last().is_some_and(|l| l.ends_with("Commands:")) {
+            out.pop();
+            continue;
+        }
+        out.push(line);
+    }
+    out.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// `text` without the section headed `heading` (up to the next blank line) and with
+/// nothing past the line starting with `end`.
+fn without_section(text: &str, heading: &str, end: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line == heading {
+            skipping = true;
+        }
+        if skipping {
+            skipping = !line.is_empty();
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if line.starts_with(end) {
+            break;
+        }
+    }
+    out
+}
+
+#[test]
+fn program_and_group_help_follow_docker_layout() {
+    prereqs!();
+    let d = Daemon::start();
+    let exe = std::path::Path::new(common::BERTH)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let ours = |args: &[&str]| {
+        let o = d.berth(args);
+        (
+            common::stdout(&o)
+                .replace(&exe, "docker")
+                .replace("Berth", "Docker"),
+            common::stderr(&o)
+                .replace(&exe, "docker")
+                .replace("Berth", "Docker"),
+            o.status.code(),
+        )
+    };
+    let theirs = |args: &[&str]| {
+        let o = d.docker(args);
+        (common::stdout(&o), common::stderr(&o), o.status.code())
+    };
+    // docker's commands berth does not have, and berth's own.
+    let missing = [
+        "build",
+        "search",
+        "builder",
+        "checkpoint",
+        "context",
+        "manifest",
+        "plugin",
+        "trust",
+        "config",
+        "node",
+        "secret",
+        "service",
+        "stack",
+        "swarm",
+    ];
+    let own = ["completion", "daemon", "man"];
+    let end = "Run 'docker COMMAND --help'";
+    for args in [&["--help"][..], &["-h"], &["help"], &[]] {
+        let (o, t) = (ours(args), theirs(args));
+        // (`docker` alone prints its help on stderr)
+        let (o_text, t_text) = if args.is_empty() {
+            (&o.1, &t.1)
+        } else {
+            (&o.0, &t.0)
+        };
+        assert_eq!(
+            without_section(&without_commands(o_text, &own), "Global Options:", end),
+            without_section(&without_commands(t_text, &missing), "Global Options:", end),
+            "{args:?}"
+        );
+        assert!(
+            o_text.contains("Global Options:\n  -H, --host string "),
+            "{args:?}: {o_text}"
+        );
+        assert_eq!(o.2, t.2, "{args:?}");
+    }
+    // docker's notice for -h goes to stderr for the program, with the help for a command.
+    assert_eq!(ours(&["-h"]).1, theirs(&["-h"]).1);
+    for group in ["container", "image", "network", "volume", "system"] {
+        for args in [
+            vec![group, "--help"],
+            vec![group, "-h"],
+            vec!["help", group],
+            vec![group],
+        ] {
+            // (docker's `image build` and `volume update`: berth has neither)
+            let missing = ["build", if group == "volume" { "update" } else { "build" }];
+            let (o, t) = (ours(&args), theirs(&args));
+            assert_eq!(o.0, without_commands(&t.0, &missing), "{args:?}");
+            assert_eq!(o.1, without_commands(&t.1, &missing), "{args:?}");
+            assert_eq!(o.2, t.2, "{args:?}");
+        }
+    }
+    for args in [
+        &["help", "run"][..],
+        &["help", "container", "ls"],
+        &["help", "network", "connect"],
+        &["help", "help"],
+        &["help", "--help"],
+        &["help", "-h"],
+        &["help", "nosuch"],
+        &["help", "container", "nosuch"],
+        &["help", "--nosuch"],
+    ] {
+        assert_eq!(ours(args), theirs(args), "{args:?}");
     }
 }

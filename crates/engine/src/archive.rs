@@ -536,13 +536,37 @@ struct Extractor<'a> {
 }
 
 impl Extractor<'_> {
+    /// The directory an entry goes into, created (0755, root's) where it is missing, as
+    /// dockerd's extraction does: an archive need not list its directories (the docker
+    /// CLI's `--use-api-socket` sends `run/secrets/docker/config.json` alone).
     fn parent(&self, comps: &[OsString]) -> io::Result<OwnedFd> {
         let mut p = self.dest.clone();
+        let mut dir = open_in(self.root, &p, OFlags::PATH | OFlags::DIRECTORY)?;
         for c in comps {
             p.push('/');
             p.push_str(&c.to_string_lossy());
+            dir = match open_in(self.root, &p, OFlags::PATH | OFlags::DIRECTORY) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // (made fd-relative in its parent, itself opened inside the root)
+                    rustix::fs::mkdirat(&dir, c.as_os_str(), Mode::from_raw_mode(0o700))?;
+                    let d = rustix::fs::openat(
+                        &dir,
+                        c.as_os_str(),
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    rustix::fs::fchown(
+                        &d,
+                        Some(rustix::fs::Uid::from_raw(0)),
+                        Some(rustix::fs::Gid::from_raw(0)),
+                    )?;
+                    rustix::fs::fchmod(&d, Mode::from_raw_mode(0o755))?;
+                    open_in(self.root, &p, OFlags::PATH | OFlags::DIRECTORY)?
+                }
+                other => other?,
+            };
         }
-        open_in(self.root, &p, OFlags::PATH | OFlags::DIRECTORY)
+        Ok(dir)
     }
 
     fn entry<R: Read>(&self, e: &mut tar::Entry<'_, R>) -> io::Result<()> {
@@ -948,6 +972,45 @@ mod tests {
         );
         // Opening through the symlinks stays inside too.
         assert!(open_in(root.as_fd(), "/x/up/passwd", OFlags::RDONLY).is_err());
+    }
+
+    #[test]
+    fn missing_parents_of_an_entry_are_created_as_dockerd_creates_them() {
+        use std::os::unix::fs::PermissionsExt;
+        if !rustix::process::geteuid().is_root() {
+            return; // (the directories are made root's)
+        }
+        let d = tempfile::tempdir().unwrap();
+        let root = open_root(d.path()).unwrap();
+        let x = Extractor {
+            root: root.as_fd(),
+            dest: "/".into(),
+            opts: ExtractOptions {
+                no_overwrite_dir_non_dir: true,
+                copy_uid_gid: false,
+            },
+            owner: None,
+        };
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_path("run/secrets/docker/config.json").unwrap();
+        h.set_size(2);
+        h.set_mode(0o600);
+        h.set_uid(rustix::process::getuid().as_raw().into());
+        h.set_gid(rustix::process::getgid().as_raw().into());
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append(&h, &b"{}"[..]).unwrap();
+        let data = b.into_inner().unwrap();
+        let mut ar = tar::Archive::new(&data[..]);
+        for e in ar.entries().unwrap() {
+            x.entry(&mut e.unwrap()).unwrap();
+        }
+        let f = d.path().join("run/secrets/docker/config.json");
+        assert_eq!(std::fs::read(&f).unwrap(), b"{}");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&f), 0o600);
+        assert_eq!(mode(&d.path().join("run/secrets")), 0o755);
     }
 
     #[test]
