@@ -438,6 +438,9 @@ pub struct NetworkCreateArgs {
     /// Set IPAM driver specific options
     #[arg(long)]
     pub ipam_opt: Vec<String>,
+    /// Auxiliary IPv4 or IPv6 addresses used by Network driver
+    #[arg(long)]
+    pub aux_address: Vec<String>,
     /// IP Address Management Driver
     #[arg(long, default_value = "default")]
     pub ipam_driver: String,

@@ -17,23 +17,7 @@ use crate::ops::{confirm, prune_report, str_list};
 use crate::volume::{kv_map, labels_text};
 
 pub fn create(c: &Client, a: &NetworkCreateArgs) -> Result<()> {
-    let mut configs = Vec::new();
-    for (i, s) in a.subnet.iter().enumerate() {
-        let mut m = Map::new();
-        m.insert("Subnet".into(), json!(s));
-        if let Some(g) = a.gateway.get(i) {
-            m.insert("Gateway".into(), json!(g));
-        }
-        if let Some(r) = a.ip_range.get(i) {
-            m.insert("IPRange".into(), json!(r));
-        }
-        configs.push(Value::Object(m));
-    }
-    if a.subnet.is_empty() && !a.gateway.is_empty() {
-        return Err(anyhow!(
-            "every ip-range or gateway must have a corresponding subnet"
-        ));
-    }
+    let configs = ipam_configs(a)?;
     let mut body = json!({
         "Name": a.name,
         "Driver": a.driver,
@@ -59,6 +43,90 @@ pub fn create(c: &Client, a: &NetworkCreateArgs) -> Result<()> {
     }
     println!("{}", st(&v, "Id"));
     Ok(())
+}
+
+/// `IPAM.Config` from `--subnet`, `--ip-range`, `--gateway` and `--aux-address` as the
+/// docker CLI builds it: one entry per subnet, each range, gateway and auxiliary address
+/// going to the subnet that contains it, with docker's errors.
+fn ipam_configs(a: &NetworkCreateArgs) -> Result<Vec<Value>> {
+    if a.subnet.len() < a.ip_range.len() || a.subnet.len() < a.gateway.len() {
+        return Err(anyhow!(
+            "every ip-range or gateway must have a corresponding subnet"
+        ));
+    }
+    let mut subnets: Vec<(ipnet::IpNet, &str, Map<String, Value>)> = Vec::new();
+    for s in &a.subnet {
+        let net: ipnet::IpNet = s
+            .parse()
+            .map_err(|_| anyhow!("invalid subnet: invalid CIDR address: {s}"))?;
+        if subnets
+            .iter()
+            .any(|(o, ..)| o.contains(&net.network()) || net.contains(&o.network()))
+        {
+            return Err(anyhow!(
+                "multiple overlapping subnet configuration is not supported"
+            ));
+        }
+        let mut m = Map::new();
+        m.insert("Subnet".into(), json!(s));
+        subnets.push((net, s, m));
+    }
+    // (what docker's subnetMatches reads: an address, or the address of a CIDR)
+    let addr = |v: &str| -> Option<std::net::IpAddr> {
+        match v.split_once('/') {
+            Some(_) => v.parse::<ipnet::IpNet>().ok().map(|n| n.addr()),
+            None => v.parse().ok(),
+        }
+    };
+    let mut place = |what: &str, key: &str, v: &str, aux: Option<&str>| -> Result<()> {
+        if key == "IPRange" && v.parse::<ipnet::IpNet>().is_err() {
+            return Err(anyhow!("invalid CIDR address: {v}"));
+        }
+        let mut matched = false;
+        for (net, given, m) in &mut subnets {
+            if !addr(v).is_some_and(|ip| net.contains(&ip)) {
+                continue;
+            }
+            matched = true;
+            match aux {
+                Some(k) => {
+                    let e = m.entry("AuxiliaryAddresses").or_insert_with(|| json!({}));
+                    e[k] = json!(v);
+                }
+                None => {
+                    if let Some(old) = m.get(key).and_then(Value::as_str) {
+                        let (many, of) = if key == "IPRange" {
+                            ("ranges", "on")
+                        } else {
+                            ("gateways", "for")
+                        };
+                        return Err(anyhow!(
+                            "cannot configure multiple {many} ({v}, {old}) {of} the same subnet ({given})"
+                        ));
+                    }
+                    m.insert(key.into(), json!(v));
+                }
+            }
+        }
+        if !matched {
+            return Err(anyhow!("no matching subnet for {what} {v}"));
+        }
+        Ok(())
+    };
+    for r in &a.ip_range {
+        place("range", "IPRange", r, None)?;
+    }
+    for g in &a.gateway {
+        place("gateway", "Gateway", g, None)?;
+    }
+    for kv in &a.aux_address {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        place("aux-address", "", v, Some(k))?;
+    }
+    Ok(subnets
+        .into_iter()
+        .map(|(.., m)| Value::Object(m))
+        .collect())
 }
 
 pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {

@@ -84,6 +84,93 @@ fn network_commands_match_docker() {
             "{args:?}"
         );
     }
+    // --ip-range, --gateway and --aux-address go to the subnet holding them, as docker
+    // sends them; its errors for what fits no subnet, or twice in one.
+    let p6 = format!("fd00:bee7:{:x}::", std::process::id() % 0xffff);
+    let (s3, s4) = (net(3), format!("{p6}/64"));
+    let at = |s: &str, last: &str| format!("{}.{last}", &s[..s.len() - 5]);
+    let aux = format!("r={}", at(&s3, "9"));
+    let range = format!("{}/28", at(&s3, "16"));
+    let (gw3, gw4) = (at(&s3, "254"), format!("{p6}fe"));
+    let mk = |name: &'static str| -> Vec<String> {
+        [
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            &s3,
+            "--subnet",
+            &s4,
+            "--gateway",
+            &gw4,
+            "--gateway",
+            &gw3,
+            "--ip-range",
+            &range,
+            "--aux-address",
+            &aux,
+            name,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let cfg = "{{json .IPAM.Config}}";
+    let args = mk("na");
+    d.bok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let ours = d.ok(&["network", "inspect", "-f", cfg, "na"]);
+    assert!(ours.contains(&aux[2..]), "no auxiliary address: {ours}");
+    d.ok(&["network", "rm", "na"]);
+    let args = mk("nb");
+    d.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        parse(ours),
+        parse(d.ok(&["network", "inspect", "-f", cfg, "nb"]))
+    );
+    let outside = format!("x={}", at(&net(5), "1"));
+    let twice = format!("{}/29", at(&s3, "32"));
+    for args in [
+        vec![
+            "network",
+            "create",
+            "--subnet",
+            &s3,
+            "--aux-address",
+            &outside,
+            "nx",
+        ],
+        vec![
+            "network",
+            "create",
+            "--subnet",
+            &s3,
+            "--gateway",
+            "10.1.2.3",
+            "nx",
+        ],
+        vec![
+            "network",
+            "create",
+            "--subnet",
+            &s3,
+            "--ip-range",
+            &range,
+            "--ip-range",
+            &twice,
+            "--subnet",
+            &s4,
+            "nx",
+        ],
+        vec!["network", "create", "--subnet", &s3, "--subnet", &s3, "nx"],
+        vec!["network", "create", "--gateway", &gw3, "nx"],
+    ] {
+        let (o, t) = (d.berth(&args), d.docker(&args));
+        assert_eq!(
+            (o.status.code(), stderr(&o)),
+            (t.status.code(), stderr(&t)),
+            "{args:?}"
+        );
+    }
+    d.ok(&["network", "rm", "nb"]);
     assert_eq!(d.bok(&["network", "rm", "n1"]), "n1");
     d.ok(&["rm", "c1"]);
     let ours = d.bok(&["network", "prune", "-f"]);
