@@ -712,3 +712,56 @@ fn a_full_data_root_still_lets_containers_images_and_volumes_be_removed() {
         "ok"
     );
 }
+
+/// A `restart` cut short by a SIGKILLed berthd (the container stopped while berthd was
+/// down, the start not yet made) is finished by the next berthd: the container runs again,
+/// whatever its restart policy. (It used to stay stopped, marked as stopped by the user.)
+#[test]
+fn a_restart_cut_short_by_a_killed_berthd_is_finished_at_its_next_start() {
+    prereqs!();
+    let mut d = Daemon::start();
+    // It takes 2 s to stop after SIGTERM: berthd is killed while it waits.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "rs",
+        IMG,
+        "sh",
+        "-c",
+        "trap 'sleep 2; exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let started = d.inspect("rs", "{{.State.StartedAt}}");
+    let mut restart = std::process::Command::new("docker")
+        .args(["restart", "rs"])
+        .env("DOCKER_HOST", d.host())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    d.kill9();
+    let _ = restart.wait();
+    // The container ends while berthd is down.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    d.spawn();
+    assert!(
+        d.eventually(20, || d.inspect("rs", "{{.State.Running}}") == "true"),
+        "the restart was not finished: {} {}\n{}",
+        d.inspect(
+            "rs",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}"
+        ),
+        d.ok(&["logs", "rs"]),
+        d.log()
+    );
+    assert_ne!(d.inspect("rs", "{{.State.StartedAt}}"), started);
+    // Later stops are the user's as usual.
+    d.ok(&["stop", "-t", "0", "rs"]);
+    d.kill9();
+    d.spawn();
+    assert_eq!(d.inspect("rs", "{{.State.Running}}"), "false");
+    d.ok(&["rm", "-f", "rs"]);
+}

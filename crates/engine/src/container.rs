@@ -34,6 +34,10 @@ pub struct ContainerRecord {
     /// Set by stop/kill from a user; `unless-stopped` and `always` honour it.
     pub manually_stopped: bool,
     pub has_been_started: bool,
+    /// A `restart` between its stop and its start: a berthd killed there finishes it at
+    /// its next start (the container is not left stopped).
+    #[serde(default)]
+    pub restart_requested: bool,
 }
 
 impl ContainerRecord {

@@ -99,6 +99,14 @@ impl Engine {
         let span = tracing::info_span!("start", container = %c.id);
         let _g = span.enter();
         drop(_g);
+        // An exit being handled (recorded, its cleanup not done yet, e.g. one seen as a
+        // restarted berthd adopts the container): the start waits for that cleanup, which
+        // would otherwise unmount what the start mounts.
+        if !c.lock().state.running && c.life.borrow().running {
+            let mut rx = c.life.subscribe();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|l| !l.running)).await;
+        }
         if c.cleanup_pending.swap(false, Ordering::AcqRel) {
             self.cleanup_after_exit(c).await;
         }
@@ -677,13 +685,26 @@ impl Engine {
     ) -> Result<()> {
         let c = self.get(name)?;
         let _op = c.op.lock().await;
-        match self.stop_locked(&c, signal, timeout).await {
+        // Persisted by the stop: what a berthd killed before the start finishes.
+        c.lock().restart_requested = true;
+        let stopped = self.stop_locked(&c, signal, timeout).await;
+        {
+            let mut r = c.lock();
+            r.manually_stopped = false;
+            r.restart_requested = false;
+        }
+        match stopped {
             Ok(()) => self.emit_container(&c, "stop", &[]),
             Err(EngineError::NotModified(_)) => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                let _ = self.persist(&c);
+                return Err(e);
+            }
         }
-        c.lock().manually_stopped = false;
-        self.start_locked(&c).await?;
+        if let Err(e) = self.start_locked(&c).await {
+            let _ = self.persist(&c);
+            return Err(e);
+        }
         self.emit_container(&c, "restart", &[]);
         Ok(())
     }
@@ -1015,6 +1036,30 @@ impl Engine {
                     tracing::warn!(container = %c.id, error = %e, "restart on daemon start failed");
                 }
             }
+        }
+        self.finish_restarts();
+    }
+
+    /// Finishes the `restart`s a killed berthd left between their stop and their start
+    /// (the user's last word was that these containers run): each is restarted again, in
+    /// the background, whether it ended meanwhile or is still stopping. A `--rm` one is
+    /// left to its removal, as when it stops.
+    fn finish_restarts(self: &Arc<Self>) {
+        for c in self.all() {
+            let pending = {
+                let r = c.lock();
+                r.restart_requested && !r.host_config.auto_remove
+            };
+            if !pending {
+                continue;
+            }
+            tracing::info!(container = %c.id, "finishing a restart cut short by berthd's end");
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.restart(&c.id, None, None).await {
+                    tracing::warn!(container = %c.id, error = %e, "finishing a restart failed");
+                }
+            });
         }
     }
 
