@@ -450,6 +450,18 @@ pub struct NetworkCreateArgs {
     /// Enable manual container attachment
     #[arg(long)]
     pub attachable: bool,
+    /// The network from which to copy the configuration
+    #[arg(long)]
+    pub config_from: Option<String>,
+    /// Create a configuration only network
+    #[arg(long)]
+    pub config_only: bool,
+    /// Create swarm routing-mesh network
+    #[arg(long)]
+    pub ingress: bool,
+    /// Control the network's scope
+    #[arg(long)]
+    pub scope: Option<String>,
     /// Enable or disable IPv4 address assignment
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub ipv4: Option<bool>,

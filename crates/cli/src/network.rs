@@ -26,8 +26,16 @@ pub fn create(c: &Client, a: &NetworkCreateArgs) -> Result<()> {
         "IPAM": {"Driver": a.ipam_driver, "Config": configs, "Options": kv_map(&a.ipam_opt)},
         "Internal": a.internal,
         "Attachable": a.attachable,
+        "Ingress": a.ingress,
+        "ConfigOnly": a.config_only,
         "CheckDuplicate": true,
     });
+    if let Some(s) = &a.scope {
+        body["Scope"] = json!(s);
+    }
+    if let Some(n) = &a.config_from {
+        body["ConfigFrom"] = json!({ "Network": n });
+    }
     if a.ipv6 {
         body["EnableIPv6"] = json!(true);
     }

@@ -794,6 +794,7 @@ fn help_follows_docker_layout_for_common_commands() {
         &["login"],
         &["volume", "create"],
         &["network", "connect"],
+        &["network", "create"],
         &["version"],
         &["attach"],
         &["diff"],

@@ -162,8 +162,15 @@ fn network_commands_match_docker() {
         ],
         vec!["network", "create", "--subnet", &s3, "--subnet", &s3, "nx"],
         vec!["network", "create", "--gateway", &gw3, "nx"],
+        // What berth has no use for is refused by berthd, not dropped.
+        vec!["network", "create", "--ingress", "nx"],
+        vec!["network", "create", "--scope", "swarm", "nx"],
+        vec!["network", "create", "--config-only", "nx"],
+        vec!["network", "create", "--config-from", "n1", "nx"],
+        vec!["network", "create", "--ipv4=false", "--ipv6", "nx"],
     ] {
         let (o, t) = (d.berth(&args), d.docker(&args));
+        assert!(!o.status.success(), "{args:?}");
         assert_eq!(
             (o.status.code(), stderr(&o)),
             (t.status.code(), stderr(&t)),

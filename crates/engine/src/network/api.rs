@@ -232,6 +232,28 @@ impl Engine {
                 )));
             }
         };
+        // What only swarm or other drivers give meaning to: refused, not dropped.
+        let unsupported = if body["Ingress"].as_bool() == Some(true) {
+            Some("ingress networks (--ingress) are swarm's routing mesh: berth has no swarm")
+        } else if !matches!(body["Scope"].as_str().unwrap_or(""), "" | "local") {
+            Some("berth networks are local: --scope swarm and global are not supported")
+        } else if body["ConfigOnly"].as_bool() == Some(true)
+            || !body["ConfigFrom"]["Network"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty()
+        {
+            Some(
+                "configuration-only networks (--config-only, --config-from) are not supported by berth",
+            )
+        } else if body["EnableIPv4"].as_bool() == Some(false) {
+            Some("IPv6-only networks (--ipv4=false) are not supported by berth")
+        } else {
+            None
+        };
+        if let Some(m) = unsupported {
+            return Err(EngineError::InvalidArgument(m.into()));
+        }
         let map = |v: &Value| -> BTreeMap<String, String> {
             v.as_object()
                 .map(|m| {
