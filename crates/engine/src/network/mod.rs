@@ -95,24 +95,19 @@ impl NetConfig {
     /// `bip`, `fixed_cidr`, `default_gateway` and their IPv6 forms, parsed, each of its
     /// family.
     fn default_addrs(&self) -> Result<DefaultAddrs> {
+        /// `v` parsed, of the family `v6`; `expected` words the error.
         fn parse<T: std::str::FromStr>(
             flag: &str,
             v: &Option<String>,
             v6: bool,
             family: impl Fn(&T) -> bool,
-            example: &str,
+            expected: &str,
         ) -> Result<Option<T>> {
             let Some(s) = v else { return Ok(None) };
             match s.parse::<T>() {
                 Ok(x) if family(&x) == v6 => Ok(Some(x)),
                 _ => Err(EngineError::InvalidArgument(format!(
-                    "invalid {flag} {s}: expected {}, e.g. {example}",
-                    match (v6, example.contains('/')) {
-                        (false, true) => "an IPv4 address with its prefix",
-                        (true, true) => "an IPv6 address with its prefix",
-                        (false, false) => "an IPv4 address",
-                        (true, false) => "an IPv6 address",
-                    }
+                    "invalid {flag} {s}: expected {expected}"
                 ))),
             }
         }
@@ -123,7 +118,7 @@ impl NetConfig {
             &self.fixed_cidr_v6,
             true,
             net6,
-            "fd00:1::/64",
+            "an IPv6 subnet, e.g. fd00:1::/64",
         )?;
         if let Some(f) = &fixed6 {
             ipam::check_ipv6_subnet(f).map_err(|e| {
@@ -131,24 +126,42 @@ impl NetConfig {
             })?;
         }
         Ok(DefaultAddrs {
-            bip: parse("bip", &self.bip, false, net6, "172.17.0.1/16")?,
-            fixed: parse("fixed-cidr", &self.fixed_cidr, false, net6, "172.17.1.0/24")?
-                .map(|n| n.trunc()),
+            bip: parse(
+                "bip",
+                &self.bip,
+                false,
+                net6,
+                "an IPv4 address and prefix, e.g. 172.17.0.1/16",
+            )?,
+            fixed: parse(
+                "fixed-cidr",
+                &self.fixed_cidr,
+                false,
+                net6,
+                "an IPv4 subnet, e.g. 172.17.1.0/24",
+            )?
+            .map(|n| n.trunc()),
             gateway: parse(
                 "default-gateway",
                 &self.default_gateway,
                 false,
                 ip6,
-                "172.17.0.254",
+                "an IPv4 address, e.g. 172.17.0.254",
             )?,
-            bip6: parse("bip6", &self.bip6, true, net6, "fd00:1::1/64")?,
+            bip6: parse(
+                "bip6",
+                &self.bip6,
+                true,
+                net6,
+                "an IPv6 address and prefix, e.g. fd00:1::1/64",
+            )?,
             fixed6: fixed6.map(|n| n.trunc()),
             gateway6: parse(
                 "default-gateway-v6",
                 &self.default_gateway_v6,
                 true,
                 ip6,
-                "fd00:1::fe",
+                "an IPv6 address, e.g. fd00:1::fe",
             )?,
         })
     }
