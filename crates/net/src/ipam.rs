@@ -571,6 +571,39 @@ mod tests {
     }
 
     #[test]
+    fn auxiliary_addresses_are_never_leased() {
+        let dir = tempfile::tempdir().unwrap();
+        let ipam = Ipam::new(JsonFileStore::new(dir.path().join("leases.json")));
+        let p = pool("172.31.0.0/29", None, None)
+            .with_reserved("n", [ip("172.31.0.2"), ip("172.31.0.4")])
+            .unwrap();
+        let got: Vec<IpAddr> = ["a", "b", "c"]
+            .iter()
+            .map(|o| ipam.allocate("n", &p, o, None).unwrap())
+            .collect();
+        assert_eq!(got, [ip("172.31.0.3"), ip("172.31.0.5"), ip("172.31.0.6")]);
+        assert!(matches!(
+            ipam.allocate("n", &p, "d", None),
+            Err(IpamError::Exhausted { .. })
+        ));
+        let e = ipam
+            .allocate("n", &p, "e", Some(ip("172.31.0.4")))
+            .unwrap_err();
+        assert!(e.to_string().contains("auxiliary address"), "{e}");
+        // An auxiliary address must be a usable one of the subnet.
+        assert!(
+            pool("172.31.0.0/29", None, None)
+                .with_reserved("n", [ip("172.31.0.7")])
+                .is_err()
+        );
+        assert!(
+            pool("172.31.0.0/29", None, None)
+                .with_reserved("n", [ip("10.0.0.1")])
+                .is_err()
+        );
+    }
+
+    #[test]
     fn static_requests_and_their_errors() {
         let dir = tempfile::tempdir().unwrap();
         let ipam = Ipam::new(JsonFileStore::new(dir.path().join("l.json")));
