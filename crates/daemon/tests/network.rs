@@ -822,6 +822,50 @@ fn link_local_addresses_are_added_to_the_interface() {
     d.ok(&["rm", "-f", "ll", "lld"]);
 }
 
+/// `--gw-priority`: the network with the highest priority gives the container its default
+/// route (the first attached one when none is set); endpoint driver options, which berth's
+/// drivers do not make, are refused rather than dropped.
+#[test]
+fn gw_priority_picks_the_network_of_the_default_route() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let (a, b) = (net_name("gwa"), net_name("gwb"));
+    let _g = Nets(&d, vec![a.clone(), b.clone()]);
+    let (sa, sb) = (subnet(12), subnet(13));
+    d.ok(&["network", "create", "--subnet", &sa, &a]);
+    d.ok(&["network", "create", "--subnet", &sb, &b]);
+    let gw = |s: &str| format!("default via {}.1 ", &s[..s.len() - 5]);
+    let route = |extra: &str| {
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &format!("name={a}"),
+            "--network",
+            &format!("name={b}{extra}"),
+            IMG,
+            "ip",
+            "route",
+            "show",
+            "default",
+        ])
+    };
+    let r = route("");
+    assert!(r.starts_with(&gw(&sa)), "{r}");
+    let r = route(",gw-priority=5");
+    assert!(r.starts_with(&gw(&sb)), "{r}");
+    d.fails(
+        &[
+            "run", "--rm", "--network",
+            &format!("name={a},driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.forwarding=1"),
+            IMG, "true",
+        ],
+        "endpoint driver options (--driver-opt) are not supported by berth",
+    );
+}
+
 /// The pre-defined networks are listed and inspected as dockerd's (`bridge`, `host`,
 /// `none` with the `null` driver), a `--network host` container shows in `host`'s
 /// members, and none of them can be removed.

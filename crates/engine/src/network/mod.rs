@@ -329,6 +329,14 @@ pub struct EndpointConfig {
     /// each with a /16 for IPv4, a /64 for IPv6, whatever the address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub link_local_ips: Vec<String>,
+    /// `--gw-priority`: of the networks a container starts on, the one with the highest
+    /// gives its default route (the first of them on a tie).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gw_priority: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl EndpointConfig {
@@ -352,6 +360,13 @@ impl EndpointConfig {
         if let Some(m) = &mac {
             parse_mac(m)?;
         }
+        // Endpoint driver options (interface sysctls, names) are not made by berth's
+        // drivers: refused rather than dropped.
+        if let Some(k) = v["DriverOpts"].as_object().and_then(|m| m.keys().next()) {
+            return Err(EngineError::InvalidArgument(format!(
+                "endpoint driver options (--driver-opt) are not supported by berth: {k}"
+            )));
+        }
         let link_local_ips = strings(v["IPAMConfig"].get("LinkLocalIPs"));
         for s in &link_local_ips {
             link_local_net(s)?;
@@ -363,6 +378,7 @@ impl EndpointConfig {
             ip6,
             links,
             link_local_ips,
+            gw_priority: v["GwPriority"].as_i64().unwrap_or(0),
         })
     }
 }
@@ -1118,14 +1134,22 @@ impl Engine {
         eps: &[(String, String, EndpointConfig, Option<Active>)],
         ports: &[PortMapping],
     ) -> Result<()> {
-        let mut default_route_taken = false;
+        let nets = eps
+            .iter()
+            .map(|(_, nid, ..)| {
+                net.by_id(nid)
+                    .ok_or_else(|| EngineError::NotFound(format!("network {nid} not found")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // The default route: the highest --gw-priority of the networks that can give one,
+        // the first of them on a tie.
+        let gateway = (0..eps.len())
+            .filter(|&i| !nets[i].internal)
+            .rev()
+            .max_by_key(|&i| eps[i].2.gw_priority);
         let mut ports_left = Some(ports.to_vec());
-        for (i, (_, nid, cfg, _)) in eps.iter().enumerate() {
-            let n = net
-                .by_id(nid)
-                .ok_or_else(|| EngineError::NotFound(format!("network {nid} not found")))?;
-            let default_route = !default_route_taken && !n.internal;
-            default_route_taken |= default_route;
+        for (i, ((_, nid, cfg, _), n)) in eps.iter().zip(nets).enumerate() {
+            let default_route = gateway == Some(i);
             // Ports are published on the first network that can publish them.
             let p = if n.internal {
                 Vec::new()
