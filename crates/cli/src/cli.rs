@@ -371,7 +371,7 @@ pub struct RunArgs {
     pub volume: Vec<String>,
     /// Connect a container to a network
     #[arg(long, alias = "net")]
-    pub network: Option<String>,
+    pub network: Vec<String>,
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,

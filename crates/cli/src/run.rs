@@ -139,6 +139,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     if a.rm && a.restart != "no" && !a.restart.is_empty() {
         bail!("conflicting options: cannot specify both --restart and --rm");
     }
+    let networks = crate::runflags::parse_networks(&a.network)?;
     let attach_all = !a.detach && a.attach.is_empty();
     let attached = |s: &str| a.attach.iter().any(|x| x.eq_ignore_ascii_case(s));
     let stdin = !a.detach && a.interactive && (a.attach.is_empty() || attached("stdin"));
@@ -192,7 +193,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     }
     let mut host = json!({
         "Binds": binds,
-        "NetworkMode": a.network.as_deref().unwrap_or("default"),
+        "NetworkMode": networks.first().map_or("default", |n| n.target.as_str()),
         "AutoRemove": a.rm,
         "RestartPolicy": restart_policy(&a.restart)?,
         "CapAdd": caps(&a.cap_add),
@@ -211,7 +212,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     if let Some(p) = a.pids_limit {
         h.insert("PidsLimit".into(), json!(p));
     }
-    let net = crate::runflags::apply(&a.more, a.network.as_deref(), o, h)?;
+    let net = crate::runflags::apply(&a.more, &networks, o, h)?;
     o.insert("HostConfig".into(), host);
     if let Some(n) = net {
         o.insert("NetworkingConfig".into(), n);

@@ -429,7 +429,7 @@ fn windows_only(m: &RunMore) -> Result<()> {
 /// the NetworkingConfig for aliases and static addresses (if any).
 pub fn apply(
     m: &RunMore,
-    network: Option<&str>,
+    networks: &[NetAttach],
     cfg: &mut Map<String, Value>,
     host: &mut Map<String, Value>,
 ) -> Result<Option<Value>> {
@@ -475,13 +475,8 @@ pub fn apply(
             }
         }
     }
-    for (k, v) in [
-        ("MacAddress", &m.mac_address),
-        ("Domainname", &m.domainname),
-    ] {
-        if let Some(v) = v {
-            cfg.insert(k.into(), json!(v));
-        }
+    if let Some(v) = &m.domainname {
+        cfg.insert("Domainname".into(), json!(v));
     }
     if !m.label_file.is_empty() {
         let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
@@ -719,30 +714,223 @@ pub fn apply(
             json!({"Type": m.log_driver.clone().unwrap_or_default(), "Config": kv(&m.log_opt)}),
         );
     }
-    // NetworkingConfig: aliases and static addresses on the named network.
-    if m.network_alias.is_empty() && m.ip.is_none() && m.ip6.is_none() && m.link_local_ip.is_empty()
-    {
-        return Ok(None);
+    endpoints(m, networks)
+}
+
+/// One `--network` value: a network's name, or docker's advanced form
+/// `name=NET[,alias=A][,ip=IP][,ip6=IP][,mac-address=MAC][,link-local-ip=IP]
+/// [,driver-opt=K=V][,gw-priority=N]` (fields may repeat where they are lists).
+#[derive(Debug, Default, Clone)]
+pub struct NetAttach {
+    pub target: String,
+    aliases: Vec<String>,
+    ip: Option<String>,
+    ip6: Option<String>,
+    mac: Option<String>,
+    link_local: Vec<String>,
+    links: Vec<String>,
+    driver_opts: Map<String, Value>,
+    gw_priority: i64,
+}
+
+/// The `--network` values, parsed as docker parses them.
+pub fn parse_networks(values: &[String]) -> Result<Vec<NetAttach>> {
+    values.iter().map(|v| parse_network(v)).collect()
+}
+
+fn parse_network(v: &str) -> Result<NetAttach> {
+    if !v.contains('=') {
+        return Ok(NetAttach {
+            target: v.to_owned(),
+            ..Default::default()
+        });
     }
-    let net = network.unwrap_or("default");
-    let mut ep = Map::new();
+    let bad = |why: String| crate::run::flag_value_error("--network", v, why);
+    let mut n = NetAttach::default();
+    for field in v.split(',') {
+        let (k, val) = field
+            .split_once('=')
+            .ok_or_else(|| bad(format!("invalid field {field}")))?;
+        match k.trim().to_lowercase().as_str() {
+            "name" => n.target = val.to_owned(),
+            "alias" => n.aliases.push(val.to_owned()),
+            "ip" => n.ip = Some(val.to_owned()),
+            "ip6" => n.ip6 = Some(val.to_owned()),
+            // (docker lower-cases this one, not `--mac-address`)
+            "mac-address" => n.mac = Some(val.to_lowercase()),
+            "link-local-ip" => n.link_local.push(val.to_owned()),
+            "driver-opt" => {
+                let (dk, dv) = val
+                    .split_once('=')
+                    .ok_or_else(|| bad("invalid key value pair format in driver options".into()))?;
+                n.driver_opts.insert(dk.to_owned(), json!(dv));
+            }
+            "gw-priority" => {
+                n.gw_priority = val
+                    .parse()
+                    .map_err(|_| bad(format!("invalid gw-priority ({val}): invalid syntax")))?;
+            }
+            other => return Err(bad(format!("invalid field key {other}"))),
+        }
+    }
+    Ok(n)
+}
+
+/// Docker's user-defined networks: not `default`, `bridge`, `host`, `none` or
+/// `container:ID`.
+fn user_defined(target: &str) -> bool {
+    !matches!(target, "default" | "bridge" | "host" | "none") && !target.starts_with("container:")
+}
+
+/// The endpoint of each network as the docker CLI sends it: the plain flags
+/// (`--network-alias`, `--ip`, `--ip6`, `--mac-address`, `--link-local-ip`, and `--link`
+/// on a user-defined network) apply to the first one, with docker's errors where they
+/// clash with its advanced fields; a lone network with nothing to say has no endpoint.
+fn endpoints(m: &RunMore, networks: &[NetAttach]) -> Result<Option<Value>> {
+    let implicit = [NetAttach {
+        target: "default".into(),
+        ..Default::default()
+    }];
+    let list = if networks.is_empty() {
+        &implicit[..]
+    } else {
+        networks
+    };
+    let mut out = Map::new();
+    for (i, n) in list.iter().enumerate() {
+        let mut n = n.clone();
+        if i == 0 {
+            apply_plain_flags(m, &mut n)?;
+        }
+        if let Some(mac) = &n.mac
+            && parse_mac(mac).is_none()
+        {
+            bail!("{mac} is not a valid mac address");
+        }
+        if !n.aliases.is_empty() && !user_defined(&n.target) {
+            bail!("network-scoped aliases are only supported for user-defined networks");
+        }
+        if out.contains_key(&n.target) {
+            bail!("network {:?} is specified multiple times", n.target);
+        }
+        let (ep, sets_something) = endpoint_json(&n);
+        // (the implicit `default` one is always sent, an explicit lone one only if it says
+        // something, as docker does)
+        if i == 0 && networks.len() == 1 && !sets_something {
+            continue;
+        }
+        out.insert(n.target.clone(), ep);
+    }
+    let user = networks.iter().filter(|n| user_defined(&n.target)).count();
+    if user > 0 && user < networks.len() {
+        bail!(
+            "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
+        );
+    }
+    Ok(Some(json!({ "EndpointsConfig": out })))
+}
+
+fn apply_plain_flags(m: &RunMore, n: &mut NetAttach) -> Result<()> {
+    let clash = |per: bool, plain: bool, flag: &str, what: &str| {
+        if per && plain {
+            bail!("conflicting options: cannot specify both {flag} and per-network {what}");
+        }
+        Ok(())
+    };
+    clash(
+        !n.aliases.is_empty(),
+        !m.network_alias.is_empty(),
+        "--network-alias",
+        "alias",
+    )?;
+    clash(!n.links.is_empty(), !m.link.is_empty(), "--link", "links")?;
+    clash(n.ip.is_some(), m.ip.is_some(), "--ip", "IPv4 address")?;
+    clash(n.ip6.is_some(), m.ip6.is_some(), "--ip6", "IPv6 address")?;
+    clash(
+        n.mac.is_some(),
+        m.mac_address.is_some(),
+        "--mac-address",
+        "MAC address",
+    )?;
+    clash(
+        !n.link_local.is_empty(),
+        !m.link_local_ip.is_empty(),
+        "--link-local-ip",
+        "link-local IP addresses",
+    )?;
     if !m.network_alias.is_empty() {
-        ep.insert("Aliases".into(), json!(m.network_alias));
+        n.aliases = m.network_alias.clone();
+    }
+    // On a user-defined network `--link` is an alias of the endpoint; on the default
+    // bridge a legacy link only (HostConfig.Links).
+    if user_defined(&n.target) && !m.link.is_empty() {
+        n.links = m.link.clone();
+    }
+    n.ip = n.ip.take().or_else(|| m.ip.clone());
+    n.ip6 = n.ip6.take().or_else(|| m.ip6.clone());
+    n.mac = n.mac.take().or_else(|| m.mac_address.clone());
+    if !m.link_local_ip.is_empty() {
+        n.link_local = m.link_local_ip.clone();
+    }
+    Ok(())
+}
+
+/// A network's EndpointSettings with every field, as the docker CLI sends it, and whether
+/// it sets anything.
+fn endpoint_json(n: &NetAttach) -> (Value, bool) {
+    let mut ep = Map::new();
+    if !n.aliases.is_empty() {
+        ep.insert("Aliases".into(), json!(n.aliases));
+    }
+    if !n.links.is_empty() {
+        ep.insert("Links".into(), json!(n.links));
+    }
+    if let Some(mac) = &n.mac {
+        ep.insert("MacAddress".into(), json!(mac));
+    }
+    if !n.driver_opts.is_empty() {
+        ep.insert("DriverOpts".into(), Value::Object(n.driver_opts.clone()));
+    }
+    if n.gw_priority != 0 {
+        ep.insert("GwPriority".into(), json!(n.gw_priority));
     }
     let mut ipam = Map::new();
-    if let Some(ip) = &m.ip {
+    if let Some(ip) = &n.ip {
         ipam.insert("IPv4Address".into(), json!(ip));
     }
-    if let Some(ip) = &m.ip6 {
+    if let Some(ip) = &n.ip6 {
         ipam.insert("IPv6Address".into(), json!(ip));
     }
-    if !m.link_local_ip.is_empty() {
-        ipam.insert("LinkLocalIPs".into(), json!(m.link_local_ip));
+    if !n.link_local.is_empty() {
+        ipam.insert("LinkLocalIPs".into(), json!(n.link_local));
     }
     if !ipam.is_empty() {
         ep.insert("IPAMConfig".into(), Value::Object(ipam));
     }
-    Ok(Some(json!({"EndpointsConfig": {net: ep}})))
+    let sets_something = !ep.is_empty();
+    let mut full = json!({
+        "Aliases": null, "DNSNames": null, "DriverOpts": null, "EndpointID": "",
+        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "GwPriority": 0,
+        "IPAMConfig": null, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+        "Links": null, "MacAddress": "", "NetworkID": "",
+    });
+    for (k, v) in ep {
+        full[k] = v;
+    }
+    (full, sets_something)
+}
+
+/// A MAC address as Go's net.ParseMAC takes the common 6-byte forms.
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6 || parts.iter().any(|p| p.len() != 2) {
+        return None;
+    }
+    let mut out = [0u8; 6];
+    for (o, p) in out.iter_mut().zip(parts) {
+        *o = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// `PATH:RATE` of `--device-{read,write}-{bps,iops}` (a size with an optional kb/mb/gb

@@ -178,6 +178,80 @@ fn network_commands_match_docker() {
         );
     }
     d.ok(&["network", "rm", "nb"]);
+    // Several networks on `run`, docker's advanced `--network` syntax with its errors: the
+    // same container as the docker CLI makes, the default route on the network of the
+    // highest --gw-priority.
+    d.ok(&["network", "create", "--subnet", &net(6), "n6"]);
+    let run = |gw: &str| -> Vec<String> {
+        [
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            "--network",
+            &format!("name=n6,alias=six{gw}"),
+            IMG,
+            "sh",
+            "-c",
+            "ip -o -4 addr show | grep -c eth; ip route show default",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    for gw in ["", ",gw-priority=3"] {
+        let args = run(gw);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let ours = d.bok(&args);
+        assert_eq!(ours, d.ok(&args), "{args:?}");
+        let via = if gw.is_empty() { net(0) } else { net(6) };
+        assert!(
+            ours.starts_with("2\n") && ours.contains(&format!("via {}.1 ", &via[..via.len() - 5])),
+            "{gw}: {ours}"
+        );
+    }
+    for args in [
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            "--network",
+            "n1",
+            IMG,
+            "true",
+        ],
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            "--network",
+            "host",
+            IMG,
+            "true",
+        ],
+        vec!["run", "--rm", "--network", "name=n1,bogus=1", IMG, "true"],
+        vec![
+            "run",
+            "--rm",
+            "--network",
+            "name=n1,alias=a",
+            "--network-alias",
+            "b",
+            IMG,
+            "true",
+        ],
+        vec!["run", "--rm", "--network-alias", "b", IMG, "true"],
+    ] {
+        let (o, t) = (d.berth(&args), d.docker(&args));
+        assert!(!o.status.success(), "{args:?}");
+        assert_eq!(
+            (o.status.code(), stderr(&o).replace("berth", "docker")),
+            (t.status.code(), stderr(&t)),
+            "{args:?}"
+        );
+    }
+    d.ok(&["network", "rm", "n6"]);
     assert_eq!(d.bok(&["network", "rm", "n1"]), "n1");
     d.ok(&["rm", "c1"]);
     let ours = d.bok(&["network", "prune", "-f"]);
