@@ -823,10 +823,10 @@ fn link_local_addresses_are_added_to_the_interface() {
 }
 
 /// `--gw-priority`: the network with the highest priority gives the container its default
-/// route (the first attached one when none is set); endpoint driver options, which berth's
-/// drivers do not make, are refused rather than dropped.
+/// route (the first attached one when none is set). Endpoint driver options: the
+/// interface's name and sysctls are made, others refused rather than dropped.
 #[test]
-fn gw_priority_picks_the_network_of_the_default_route() {
+fn gw_priority_and_endpoint_driver_options() {
     if !have_prereqs() {
         return;
     }
@@ -856,13 +856,60 @@ fn gw_priority_picks_the_network_of_the_default_route() {
     assert!(r.starts_with(&gw(&sa)), "{r}");
     let r = route(",gw-priority=5");
     assert!(r.starts_with(&gw(&sb)), "{r}");
+    // Endpoint driver options: the interface's name and its sysctls.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &format!(
+            "name={a},driver-opt=com.docker.network.endpoint.ifname=front0,driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.log_martians=1"
+        ),
+        IMG,
+        "sh",
+        "-c",
+        "ip -o link show front0 | wc -l; cat /proc/sys/net/ipv4/conf/front0/log_martians",
+    ]);
+    assert_eq!(out, "1\n1");
+    d.ok(&[
+        "create",
+        "--name",
+        "dopt",
+        "--network",
+        &format!("name={a},driver-opt=com.docker.network.endpoint.ifname=front1"),
+        IMG,
+        "true",
+    ]);
+    assert_eq!(
+        d.inspect(
+            "dopt",
+            &format!("{{{{json (index .NetworkSettings.Networks \"{a}\").DriverOpts}}}}")
+        ),
+        r#"{"com.docker.network.endpoint.ifname":"front1"}"#
+    );
+    d.ok(&["rm", "dopt"]);
     d.fails(
         &[
-            "run", "--rm", "--network",
-            &format!("name={a},driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.forwarding=1"),
-            IMG, "true",
+            "run",
+            "--rm",
+            "--network",
+            &format!(
+                "name={a},driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.ip_forward=1"
+            ),
+            IMG,
+            "true",
         ],
-        "endpoint driver options (--driver-opt) are not supported by berth",
+        "unrecognised network interface sysctl",
+    );
+    d.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &format!("name={a},driver-opt=x=y"),
+            IMG,
+            "true",
+        ],
+        "endpoint driver options (--driver-opt) are not supported by berth: x",
     );
 }
 

@@ -333,6 +333,83 @@ pub struct EndpointConfig {
     /// gives its default route (the first of them on a tie).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub gw_priority: i64,
+    /// `--driver-opt`: the endpoint options berth's bridge driver makes, [`OPT_IFNAME`]
+    /// (the interface's name in the container) and [`OPT_SYSCTLS`] (its sysctls).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+}
+
+/// dockerd's endpoint options for the interface name and its sysctls
+/// (`net.ipv4.conf.IFNAME.forwarding=1,...`, IFNAME standing for the interface).
+const OPT_IFNAME: &str = "com.docker.network.endpoint.ifname";
+const OPT_SYSCTLS: &str = "com.docker.network.endpoint.sysctls";
+
+impl EndpointConfig {
+    /// The interface name asked for with [`OPT_IFNAME`].
+    fn ifname(&self) -> Option<&str> {
+        self.driver_opts.get(OPT_IFNAME).map(String::as_str)
+    }
+
+    /// The [`OPT_SYSCTLS`] as (path under /proc/sys, value) for interface `ifname`.
+    fn sysctls(&self, ifname: &str) -> Vec<(String, String)> {
+        self.driver_opts
+            .get(OPT_SYSCTLS)
+            .into_iter()
+            .flat_map(|s| s.split(','))
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| {
+                let mut parts: Vec<&str> = k.trim().splitn(5, '.').collect();
+                if parts.len() == 5 {
+                    parts[3] = ifname;
+                }
+                (parts.join("/"), v.trim().to_owned())
+            })
+            .collect()
+    }
+}
+
+/// Checks endpoint driver options as dockerd does: known keys, a usable interface name,
+/// interface sysctls written with IFNAME.
+fn check_driver_opts(opts: &BTreeMap<String, String>) -> Result<()> {
+    for (k, v) in opts {
+        match k.as_str() {
+            OPT_IFNAME => {
+                if v.is_empty()
+                    || v.len() > 15
+                    || v.contains(['/', ':', ' '])
+                    || v == "."
+                    || v == ".."
+                {
+                    return Err(bad(format!("invalid interface name {v:?} ({OPT_IFNAME})")));
+                }
+            }
+            OPT_SYSCTLS => {
+                for kv in v.split(',') {
+                    let name = kv.split_once('=').map(|(n, _)| n.trim()).ok_or_else(|| {
+                        bad(format!("invalid sysctl {kv:?}: expected NAME=VALUE"))
+                    })?;
+                    let p: Vec<&str> = name.splitn(5, '.').collect();
+                    if p.len() != 5
+                        || p[0] != "net"
+                        || !matches!(p[1], "ipv4" | "ipv6" | "mpls")
+                        || p[2] != "conf"
+                        || !matches!(p[3], "IFNAME" | "ifname")
+                        || p[4].contains(['/', '.'])
+                    {
+                        return Err(bad(format!(
+                            "unrecognised network interface sysctl {name:?}: write it as net.(ipv4|ipv6|mpls).conf.IFNAME.NAME, for example net.ipv4.conf.IFNAME.forwarding"
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "endpoint driver options (--driver-opt) are not supported by berth: {k}"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -360,13 +437,13 @@ impl EndpointConfig {
         if let Some(m) = &mac {
             parse_mac(m)?;
         }
-        // Endpoint driver options (interface sysctls, names) are not made by berth's
-        // drivers: refused rather than dropped.
-        if let Some(k) = v["DriverOpts"].as_object().and_then(|m| m.keys().next()) {
-            return Err(EngineError::InvalidArgument(format!(
-                "endpoint driver options (--driver-opt) are not supported by berth: {k}"
-            )));
-        }
+        let driver_opts: BTreeMap<String, String> = v["DriverOpts"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        check_driver_opts(&driver_opts)?;
         let link_local_ips = strings(v["IPAMConfig"].get("LinkLocalIPs"));
         for s in &link_local_ips {
             link_local_net(s)?;
@@ -379,6 +456,7 @@ impl EndpointConfig {
             links,
             link_local_ips,
             gw_priority: v["GwPriority"].as_i64().unwrap_or(0),
+            driver_opts,
         })
     }
 }
@@ -1208,9 +1286,17 @@ impl Engine {
         default_route: bool,
         ports: Vec<PortMapping>,
     ) -> Result<Active> {
-        let ifname = format!("eth{index}");
+        let ifname = cfg
+            .ifname()
+            .map_or_else(|| format!("eth{index}"), str::to_owned);
         let endpoint_id = crate::ids::random_hex(32);
         if n.driver == "cni" {
+            if !cfg.driver_opts.is_empty() {
+                return Err(bad(format!(
+                    "network {}: endpoint driver options are not supported on cni networks",
+                    n.name
+                )));
+            }
             let conf = n.cni_conf()?;
             let mut caps = serde_json::Map::new();
             if let Some(ip) = cfg.ip {
@@ -1295,6 +1381,24 @@ impl Engine {
                 berth_net::NetError::Ipam(e) => EngineError::InvalidArgument(e.to_string()),
                 e => EngineError::internal(format!("network {}", n.name), e),
             })?;
+        let sysctls = cfg.sysctls(&ifname);
+        if !sysctls.is_empty() {
+            let written = ns.run(|| {
+                sysctls.iter().try_for_each(|(path, v)| {
+                    std::fs::write(Path::new("/proc/sys").join(path), v)
+                        .map_err(|e| format!("{}={v}: {e}", path.replace('/', ".")))
+                })
+            });
+            let err = match written {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(e) = err {
+                let _ = net.driver.disconnect(&st).await;
+                return Err(bad(format!("network {}: interface sysctl {e}", n.name)));
+            }
+        }
         if let Err(e) = net.start_proxy(cid, &st) {
             let _ = net.driver.disconnect(&st).await;
             return Err(e);
@@ -1535,7 +1639,7 @@ impl Engine {
                     "Links": if cfg.links.is_empty() { Value::Null } else { json!(cfg.links) },
                     "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
                     "MacAddress": mac,
-                    "DriverOpts": null,
+                    "DriverOpts": if cfg.driver_opts.is_empty() { Value::Null } else { json!(cfg.driver_opts) },
                     "NetworkID": n.id,
                     "EndpointID": eid,
                     "Gateway": gw,
