@@ -299,7 +299,8 @@ fn mount(spec: &str) -> Result<Value> {
     let mut vol = Map::new();
     let mut tmpfs = Map::new();
     let mut vol_opts = Map::new();
-    for field in spec.split(',') {
+    for field in csv_fields(spec).map_err(|e| crate::run::flag_value_error("--mount", spec, e))? {
+        let field = field.as_str();
         let (k, v) = match field.split_once('=') {
             Some((k, v)) => (k.trim().to_lowercase(), Some(v.trim())),
             None => (field.trim().to_lowercase(), None),
@@ -747,17 +748,19 @@ fn parse_network(v: &str) -> Result<NetAttach> {
     }
     let bad = |why: String| crate::run::flag_value_error("--network", v, why);
     let mut n = NetAttach::default();
-    for field in v.split(',') {
+    // (the docker CLI lower-cases the whole advanced form: names, aliases, options)
+    let lower = v.to_lowercase();
+    for field in csv_fields(&lower).map_err(&bad)? {
+        let field = field.as_str();
         let (k, val) = field
             .split_once('=')
             .ok_or_else(|| bad(format!("invalid field {field}")))?;
-        match k.trim().to_lowercase().as_str() {
+        match k.trim() {
             "name" => n.target = val.to_owned(),
             "alias" => n.aliases.push(val.to_owned()),
             "ip" => n.ip = Some(val.to_owned()),
             "ip6" => n.ip6 = Some(val.to_owned()),
-            // (docker lower-cases this one, not `--mac-address`)
-            "mac-address" => n.mac = Some(val.to_lowercase()),
+            "mac-address" => n.mac = Some(val.to_owned()),
             "link-local-ip" => n.link_local.push(val.to_owned()),
             "driver-opt" => {
                 let (dk, dv) = val
@@ -774,6 +777,59 @@ fn parse_network(v: &str) -> Result<NetAttach> {
         }
     }
     Ok(n)
+}
+
+/// The comma-separated fields of a flag value as Go's encoding/csv reads one line (what
+/// docker uses for `--mount` and `--network`): a field may be double-quoted to hold commas,
+/// `""` inside quotes being one quote.
+pub fn csv_fields(s: &str) -> std::result::Result<Vec<String>, String> {
+    // Errors as Go words them, with the 1-based column where they were found.
+    let err = |col: usize, what: &str| format!("parse error on line 1, column {col}: {what}");
+    let (quoted_err, bare_err) = (
+        "extraneous or missing \" in quoted-field",
+        "bare \" in non-quoted-field",
+    );
+    let mut out = Vec::new();
+    let mut chars = s.chars().enumerate().peekable();
+    loop {
+        let mut f = String::new();
+        if chars.peek().is_some_and(|&(_, c)| c == '"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some((_, '"')) if chars.peek().is_some_and(|&(_, c)| c == '"') => {
+                        chars.next();
+                        f.push('"');
+                    }
+                    Some((_, '"')) => break,
+                    Some((_, c)) => f.push(c),
+                    None => return Err(err(s.chars().count() + 1, quoted_err)),
+                }
+            }
+            match chars.next() {
+                None => {
+                    out.push(f);
+                    return Ok(out);
+                }
+                Some((_, ',')) => {}
+                // (Go points at the closing quote)
+                Some((i, _)) => return Err(err(i, quoted_err)),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        out.push(f);
+                        return Ok(out);
+                    }
+                    Some((_, ',')) => break,
+                    Some((i, '"')) => return Err(err(i + 1, bare_err)),
+                    Some((_, c)) => f.push(c),
+                }
+            }
+        }
+        out.push(f);
+    }
 }
 
 /// Docker's user-defined networks: not `default`, `bridge`, `host`, `none` or
@@ -1037,5 +1093,57 @@ mod tests {
         assert_eq!(device("/dev/fuse")["PathInContainer"], "/dev/fuse");
         assert_eq!(device("/dev/a:r")["CgroupPermissions"], "r");
         assert_eq!(device("/dev/a:/dev/b")["PathInContainer"], "/dev/b");
+    }
+
+    #[test]
+    fn csv_fields_read_as_go_reads_them() {
+        assert_eq!(csv_fields("a=1,b=2").unwrap(), ["a=1", "b=2"]);
+        assert_eq!(
+            csv_fields(r#"a,"b=1,2","c""d""#).unwrap(),
+            ["a", "b=1,2", r#"c"d"#]
+        );
+        assert_eq!(csv_fields("").unwrap(), [""]);
+        assert_eq!(
+            csv_fields(r#"a,b"c"#).unwrap_err(),
+            r#"parse error on line 1, column 4: bare " in non-quoted-field"#
+        );
+        assert_eq!(
+            csv_fields(r#"a,"b"#).unwrap_err(),
+            r#"parse error on line 1, column 5: extraneous or missing " in quoted-field"#
+        );
+        assert_eq!(
+            csv_fields(r#""b"x"#).unwrap_err(),
+            r#"parse error on line 1, column 3: extraneous or missing " in quoted-field"#
+        );
+    }
+
+    #[test]
+    fn network_values_parse_as_docker_parses_them() {
+        let n = parse_network("Front").unwrap();
+        assert_eq!(n.target, "Front");
+        let n = parse_network(
+            r#"name=Front,alias=A,alias=b,"driver-opt=k=1,2",gw-priority=-3,mac-address=02:42:AC:11:00:02"#,
+        )
+        .unwrap();
+        assert_eq!(n.target, "front");
+        assert_eq!(n.aliases, ["a", "b"]);
+        assert_eq!(n.driver_opts["k"], "1,2");
+        assert_eq!(n.gw_priority, -3);
+        assert_eq!(n.mac.as_deref(), Some("02:42:ac:11:00:02"));
+        for (bad, why) in [
+            ("name=a,bogus=1", "invalid field key bogus"),
+            ("name=a,ip", "invalid field ip"),
+            (
+                "name=a,gw-priority=x",
+                "invalid gw-priority (x): invalid syntax",
+            ),
+            (
+                "name=a,driver-opt=x",
+                "invalid key value pair format in driver options",
+            ),
+        ] {
+            let e = parse_network(bad).unwrap_err().to_string();
+            assert!(e.ends_with(why), "{bad}: {e}");
+        }
     }
 }
