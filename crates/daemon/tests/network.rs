@@ -856,6 +856,34 @@ fn gw_priority_and_endpoint_driver_options() {
     assert!(r.starts_with(&gw(&sa)), "{r}");
     let r = route(",gw-priority=5");
     assert!(r.starts_with(&gw(&sb)), "{r}");
+    // A running container: a connect with a higher priority takes the default route, a
+    // disconnect of the network that has it hands it to the next one.
+    let c = net_name("gwc");
+    let _g2 = Nets(&d, vec![c.clone()]);
+    let sc = subnet(14);
+    d.ok(&["network", "create", "--subnet", &sc, &c]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gwr",
+        "--network",
+        &a,
+        "--network",
+        &b,
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let now = || d.ok(&["exec", "gwr", "ip", "route", "show", "default"]);
+    assert!(now().starts_with(&gw(&sa)), "{}", now());
+    d.ok(&["network", "connect", "--gw-priority", "10", &c, "gwr"]);
+    assert!(now().starts_with(&gw(&sc)), "{}", now());
+    d.ok(&["network", "disconnect", &c, "gwr"]);
+    assert!(now().starts_with(&gw(&sa)), "{}", now());
+    d.ok(&["network", "disconnect", &a, "gwr"]);
+    assert!(now().starts_with(&gw(&sb)), "{}", now());
+    d.ok(&["rm", "-f", "gwr"]);
     // Endpoint driver options: the interface's name and its sysctls.
     let out = d.ok(&[
         "run",

@@ -216,6 +216,39 @@ async fn configure_container_end(ns: &NetNs, cfg: &VethConfig) -> Result<(), Net
     Ok(())
 }
 
+/// Points the default route of `gw`'s family in `ns` at `gw` through `ifname`, replacing
+/// the one there (another network's): what moves a running container's default gateway
+/// to the network of the highest `--gw-priority`.
+pub async fn replace_default_route(
+    ns: &NetNs,
+    ifname: &str,
+    gw: IpAddr,
+) -> Result<(), NetlinkError> {
+    let inner = Netlink::in_netns(ns)?;
+    let index = inner.index_of(ifname).await?;
+    let route = match gw {
+        IpAddr::V4(v4) => RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(v4)
+            .output_interface(index)
+            .build(),
+        IpAddr::V6(v6) => RouteMessageBuilder::<Ipv6Addr>::new()
+            .gateway(v6)
+            .output_interface(index)
+            .build(),
+    };
+    inner
+        .handle
+        .route()
+        .add(route)
+        .replace()
+        .execute()
+        .await
+        .map_err(req_err(
+            "replace default route",
+            format!("via {gw} dev {ifname} in {}", ns.path().display()),
+        ))
+}
+
 /// Sets `net.ipv6.conf.IFNAME.disable_ipv6` in the calling thread's namespace; a kernel
 /// without IPv6 has nothing to disable.
 fn disable_ipv6(ifname: &str) -> std::io::Result<()> {

@@ -560,6 +560,7 @@ impl Engine {
         net.db.set_active(&rec.id, &n.id, Some(&a))?;
         self.emit_network("connect", &n, Some(&rec.id));
         net.dns_add(&n.id, &rec.name, &ecfg, &a, &self.link_targets(&ecfg.links));
+        self.reselect_gateways(&net, &rec.id, &ns).await?;
         self.write_net_files(&rec, &self.container_dir(&rec.id))
     }
 
@@ -601,6 +602,50 @@ impl Engine {
         }
         net.db.remove_endpoints(&c.id, Some(&n.id))?;
         self.emit_network("disconnect", &n, Some(&c.id));
+        if c.lock().state.running {
+            // The default route may have gone with the interface: another network's.
+            let path = berth_net::netns::path_for(&self.cfg.exec_root, &c.id);
+            if let Ok(Ok(ns)) = blocking(move || NetNs::open(path)).await {
+                self.reselect_gateways(&net, &c.id, &ns).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Each family's default route goes to the network of the highest `--gw-priority`
+    /// that has a gateway of that family (the first attached on a tie), as dockerd 28
+    /// chooses it: after a start on several networks, a connect and a disconnect. cni
+    /// attachments and internal networks make their own routes or none.
+    pub(super) async fn reselect_gateways(
+        &self,
+        net: &Networks,
+        cid: &str,
+        ns: &NetNs,
+    ) -> Result<()> {
+        let eps = net.db.endpoints(Some(cid))?;
+        for v6 in [false, true] {
+            let best = eps
+                .iter()
+                .filter_map(|(_, nid, cfg, a)| {
+                    let a = a.as_ref().filter(|a| a.bridge.is_some())?;
+                    if net.by_id(nid)?.internal {
+                        return None;
+                    }
+                    let gw = if v6 {
+                        a.gateway6.filter(|_| a.address6.is_some())
+                    } else {
+                        a.gateway
+                    };
+                    Some((cfg.gw_priority, &a.ifname, gw?))
+                })
+                .rev()
+                .max_by_key(|(p, ..)| *p);
+            if let Some((_, ifname, gw)) = best {
+                berth_net::veth::replace_default_route(ns, ifname, gw)
+                    .await
+                    .map_err(|e| EngineError::internal("default route", e))?;
+            }
+        }
         Ok(())
     }
 }

@@ -1242,6 +1242,10 @@ impl Engine {
             self.emit_network("connect", &n, Some(&rec.id));
             net.dns_add(nid, &rec.name, cfg, &a, &self.link_targets(&cfg.links));
         }
+        // (one network gives its own routes; several may give each family's from another)
+        if eps.len() > 1 {
+            self.reselect_gateways(net, &rec.id, ns).await?;
+        }
         Ok(())
     }
 
