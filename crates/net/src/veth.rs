@@ -188,17 +188,13 @@ async fn configure_container_end(ns: &NetNs, cfg: &VethConfig) -> Result<(), Net
     inner.set_up(index, &cfg.container_ifname).await?;
     let gateways = cfg.gateway.into_iter().chain(cfg.gateway6.map(IpAddr::V6));
     for gw in gateways {
-        let route = match gw {
-            IpAddr::V4(v4) => RouteMessageBuilder::<Ipv4Addr>::new()
-                .gateway(v4)
-                .output_interface(index)
-                .build(),
-            IpAddr::V6(v6) => RouteMessageBuilder::<Ipv6Addr>::new()
-                .gateway(v6)
-                .output_interface(index)
-                .build(),
-        };
-        match inner.handle.route().add(route).execute().await {
+        match inner
+            .handle
+            .route()
+            .add(default_route(gw, index))
+            .execute()
+            .await
+        {
             Ok(()) => {}
             Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc::EEXIST => {}
             Err(e) => {
@@ -216,6 +212,20 @@ async fn configure_container_end(ns: &NetNs, cfg: &VethConfig) -> Result<(), Net
     Ok(())
 }
 
+/// The default route of `gw`'s family via `gw` through interface `index`.
+fn default_route(gw: IpAddr, index: u32) -> rtnetlink::packet_route::route::RouteMessage {
+    match gw {
+        IpAddr::V4(v4) => RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(v4)
+            .output_interface(index)
+            .build(),
+        IpAddr::V6(v6) => RouteMessageBuilder::<Ipv6Addr>::new()
+            .gateway(v6)
+            .output_interface(index)
+            .build(),
+    }
+}
+
 /// Points the default route of `gw`'s family in `ns` at `gw` through `ifname`, replacing
 /// the one there (another network's): what moves a running container's default gateway
 /// to the network of the highest `--gw-priority`.
@@ -226,20 +236,10 @@ pub async fn replace_default_route(
 ) -> Result<(), NetlinkError> {
     let inner = Netlink::in_netns(ns)?;
     let index = inner.index_of(ifname).await?;
-    let route = match gw {
-        IpAddr::V4(v4) => RouteMessageBuilder::<Ipv4Addr>::new()
-            .gateway(v4)
-            .output_interface(index)
-            .build(),
-        IpAddr::V6(v6) => RouteMessageBuilder::<Ipv6Addr>::new()
-            .gateway(v6)
-            .output_interface(index)
-            .build(),
-    };
     inner
         .handle
         .route()
-        .add(route)
+        .add(default_route(gw, index))
         .replace()
         .execute()
         .await
