@@ -765,3 +765,66 @@ fn a_restart_cut_short_by_a_killed_berthd_is_finished_at_its_next_start() {
     assert_eq!(d.inspect("rs", "{{.State.Running}}"), "false");
     d.ok(&["rm", "-f", "rs"]);
 }
+
+/// Exec sessions survive a SIGKILLed berthd: `ExecIDs` and `GET /exec/ID/json` show them
+/// again, a finished one with its code, a running one running and then with the code it
+/// ended with while the new berthd waited. (They were in memory only.)
+#[test]
+fn exec_sessions_are_shown_again_after_berthd_restarts() {
+    prereqs!();
+    let mut d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "ex",
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let out = d.docker(&["exec", "ex", "sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5));
+    d.ok(&["exec", "-d", "ex", "sh", "-c", "sleep 4; exit 7"]);
+    let ids = |d: &Daemon| -> Vec<String> {
+        serde_json::from_str(&d.inspect("ex", "{{json .ExecIDs}}")).unwrap_or_default()
+    };
+    let before = ids(&d);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let exec = |d: &Daemon, id: &str| -> serde_json::Value {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+        write!(s, "GET /exec/{id}/json HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let state = |v: &serde_json::Value| (v["Running"].as_bool(), v["ExitCode"].as_i64());
+    let codes = |d: &Daemon| -> Vec<(Option<bool>, Option<i64>)> {
+        let mut v: Vec<_> = before.iter().map(|id| state(&exec(d, id))).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        codes(&d),
+        [(Some(false), Some(5)), (Some(true), None)],
+        "before the restart"
+    );
+    d.kill9();
+    d.spawn();
+    let mut after = ids(&d);
+    after.sort();
+    let mut want = before.clone();
+    want.sort();
+    assert_eq!(after, want);
+    assert_eq!(codes(&d), [(Some(false), Some(5)), (Some(true), None)]);
+    assert!(
+        d.eventually(15, || codes(&d)
+            == [(Some(false), Some(5)), (Some(false), Some(7))]),
+        "{:?}",
+        codes(&d)
+    );
+    d.ok(&["rm", "-f", "ex"]);
+}

@@ -50,6 +50,13 @@ const MIGRATIONS: &[&str] = &[
         active TEXT,
         PRIMARY KEY (container, network)
      );",
+    // v4: exec sessions (see exec.rs), so that inspect finds them after a berthd restart.
+    "CREATE TABLE execs (
+        id TEXT PRIMARY KEY,
+        container TEXT NOT NULL,
+        record TEXT NOT NULL
+     );
+     CREATE INDEX execs_container ON execs (container);",
 ];
 
 pub struct Db {
@@ -157,6 +164,32 @@ impl Db {
             )
             .optional()?
             .is_some())
+    }
+
+    /// Stores an exec session's record (new or changed).
+    pub(crate) fn put_exec(&self, id: &str, container: &str, record: &str) -> Result<()> {
+        self.execute(
+            "INSERT OR REPLACE INTO execs (id, container, record) VALUES (?1, ?2, ?3)",
+            params![id, container, record],
+        )?;
+        Ok(())
+    }
+
+    /// Removes exec sessions: one, or all of a container's.
+    pub(crate) fn delete_execs(&self, id: Option<&str>, container: Option<&str>) -> Result<()> {
+        self.execute(
+            "DELETE FROM execs WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR container = ?2)",
+            params![id, container],
+        )?;
+        Ok(())
+    }
+
+    /// Every stored exec session as (id, container, record), oldest first.
+    pub(crate) fn execs(&self) -> Result<Vec<(String, String, String)>> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT id, container, record FROM execs ORDER BY rowid")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     pub fn delete_volume(&self, name: &str) -> Result<()> {

@@ -1,5 +1,9 @@
 //! `docker exec`: sessions registered with the container's shim, which spawns and reaps
-//! them, so their exit codes survive berthd. Session metadata lives in memory only.
+//! them, so their exit codes survive berthd. A user's sessions are also recorded in
+//! berth.db (the `execs` table: created, started with its pid, ended with its code): a
+//! restarted berthd shows them again and waits again for the ones still running. Health
+//! probes are not recorded. The last [`KEEP_FINISHED`] finished sessions of a container
+//! are kept (as many as its shim remembers), in memory and in the table.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,11 +31,52 @@ pub struct Exec {
     pub config: ExecConfig,
     pub state: Mutex<ExecState>,
     pub done: watch::Sender<bool>,
+    /// A user's session, recorded in berth.db (a health probe's is not).
+    recorded: bool,
+    /// Creation order, to drop a container's oldest finished sessions first.
+    seq: u64,
+}
+
+/// Finished sessions kept per container.
+const KEEP_FINISHED: usize = 64;
+
+static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// What berth.db keeps of a session.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ExecRecord {
+    config: ExecConfig,
+    started: bool,
+    pid: i64,
+    exit_code: Option<i64>,
+}
+
+impl Exec {
+    fn new(id: String, container: String, config: ExecConfig, recorded: bool) -> Exec {
+        Exec {
+            id,
+            container,
+            config,
+            state: Mutex::new(ExecState::default()),
+            done: watch::Sender::new(false),
+            recorded,
+            seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
 }
 
 impl Engine {
     /// `POST /containers/{id}/exec`.
     pub fn exec_create(&self, name: &str, cfg: ExecConfig) -> Result<String> {
+        self.exec_new(name, cfg, true)
+    }
+
+    /// A health probe's exec: like a user's, not recorded.
+    pub(crate) fn exec_create_probe(&self, name: &str, cfg: ExecConfig) -> Result<String> {
+        self.exec_new(name, cfg, false)
+    }
+
+    fn exec_new(&self, name: &str, cfg: ExecConfig, recorded: bool) -> Result<String> {
         let c = self.get(name)?;
         {
             let r = c.lock();
@@ -54,13 +99,11 @@ impl Engine {
             ));
         }
         let id = crate::ids::random_hex(32);
-        let e = Arc::new(Exec {
-            id: id.clone(),
-            container: c.id.clone(),
-            config: cfg,
-            state: Mutex::new(ExecState::default()),
-            done: watch::Sender::new(false),
-        });
+        let e = Arc::new(Exec::new(id.clone(), c.id.clone(), cfg, recorded));
+        // (a session not recorded still runs; only a berthd restart would forget it)
+        if let Err(err) = self.record_exec(&e) {
+            tracing::warn!(exec = %id, error = %err, "exec session not recorded");
+        }
         self.execs
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -158,9 +201,131 @@ impl Engine {
             s.running = false;
             s.exit_code = Some(code);
             drop(s);
-            e.done.send_replace(true);
+            self.exec_ended(&e);
         }
         res
+    }
+
+    /// Writes a user's session to berth.db (not a probe's).
+    fn record_exec(&self, e: &Exec) -> Result<()> {
+        if !e.recorded {
+            return Ok(());
+        }
+        let s = e.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let rec = ExecRecord {
+            config: e.config.clone(),
+            started: s.running || s.exit_code.is_some(),
+            pid: s.pid,
+            exit_code: s.exit_code,
+        };
+        let json =
+            serde_json::to_string(&rec).map_err(|err| EngineError::internal("encode", err))?;
+        self.db.put_exec(&e.id, &e.container, &json)
+    }
+
+    /// An exec's end: recorded, its waiters woken, the container's oldest finished
+    /// sessions beyond [`KEEP_FINISHED`] dropped.
+    fn exec_ended(&self, e: &Exec) {
+        if let Err(err) = self.record_exec(e) {
+            tracing::warn!(exec = %e.id, error = %err, "exec end not recorded");
+        }
+        e.done.send_replace(true);
+        let mut finished: Vec<(u64, String, bool)> = self
+            .execs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|x| x.container == e.container)
+            .filter(|x| {
+                x.state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .exit_code
+                    .is_some()
+            })
+            .map(|x| (x.seq, x.id.clone(), x.recorded))
+            .collect();
+        if finished.len() <= KEEP_FINISHED {
+            return;
+        }
+        finished.sort_unstable();
+        let old = &finished[..finished.len() - KEEP_FINISHED];
+        let mut map = self.execs.write().unwrap_or_else(|p| p.into_inner());
+        for (_, id, recorded) in old {
+            map.remove(id);
+            if *recorded {
+                let _ = self.db.delete_execs(Some(id), None);
+            }
+        }
+    }
+
+    /// At start: the sessions berth.db recorded. One still running in a running container
+    /// is waited for again through its shim; one whose container stopped meanwhile ended
+    /// with it (code 137 unless it had been recorded).
+    pub(crate) fn restore_execs(self: &Arc<Self>) {
+        let rows = match self.db.execs() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "exec sessions not restored");
+                return;
+            }
+        };
+        for (id, container, json) in rows {
+            let Ok(rec) = serde_json::from_str::<ExecRecord>(&json) else {
+                tracing::warn!(exec = %id, "unreadable exec record dropped");
+                let _ = self.db.delete_execs(Some(&id), None);
+                continue;
+            };
+            let Ok(c) = self.get(&container) else {
+                let _ = self.db.delete_execs(None, Some(&container));
+                continue;
+            };
+            let e = Arc::new(Exec::new(id.clone(), container, rec.config, true));
+            let running = rec.started && rec.exit_code.is_none();
+            let alive = running && c.lock().state.running;
+            {
+                let mut s = e.state.lock().unwrap_or_else(|p| p.into_inner());
+                s.pid = rec.pid;
+                s.exit_code = rec.exit_code.or((running && !alive).then_some(137));
+                s.running = alive;
+            }
+            if !alive {
+                e.done.send_replace(rec.started || rec.exit_code.is_some());
+            }
+            self.execs
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, e.clone());
+            if alive {
+                self.spawn_exec_waiter(e);
+            } else if running {
+                let _ = self.record_exec(&e);
+            }
+        }
+    }
+
+    /// Waits in the background for an exec's exit code from the shim, then records it.
+    fn spawn_exec_waiter(self: &Arc<Self>, e: Arc<Exec>) {
+        let state_dir = self.state_dir(&e.container);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let code = match shim::request(&state_dir, json!({"op": "exec_wait", "exec_id": e.id}))
+                .await
+            {
+                Ok(v) => v.get("exit_code").and_then(Value::as_i64).unwrap_or(255),
+                Err(err) => {
+                    tracing::warn!(exec = %e.id, error = %err, "exec wait failed");
+                    255
+                }
+            };
+            {
+                let mut s = e.state.lock().unwrap_or_else(|p| p.into_inner());
+                s.running = false;
+                s.exit_code = Some(code);
+            }
+            engine.emit_exec(&e, "exec_die", Some(code));
+            engine.exec_ended(&e);
+        });
     }
 
     async fn exec_start_inner(
@@ -200,27 +365,11 @@ impl Engine {
         let v = shim::request(&state_dir, json!({"op": "exec_start", "exec_id": e.id})).await?;
         e.state.lock().unwrap_or_else(|p| p.into_inner()).pid =
             v.get("pid").and_then(Value::as_i64).unwrap_or(0);
+        if let Err(err) = self.record_exec(e) {
+            tracing::warn!(exec = %e.id, error = %err, "exec start not recorded");
+        }
         self.emit_exec(e, "exec_start", None);
-        let e2 = e.clone();
-        let engine = self.clone();
-        tokio::spawn(async move {
-            let code = match shim::request(&state_dir, json!({"op": "exec_wait", "exec_id": e2.id}))
-                .await
-            {
-                Ok(v) => v.get("exit_code").and_then(Value::as_i64).unwrap_or(255),
-                Err(err) => {
-                    tracing::warn!(exec = %e2.id, error = %err, "exec wait failed");
-                    255
-                }
-            };
-            {
-                let mut s = e2.state.lock().unwrap_or_else(|p| p.into_inner());
-                s.running = false;
-                s.exit_code = Some(code);
-            }
-            engine.emit_exec(&e2, "exec_die", Some(code));
-            e2.done.send_replace(true);
-        });
+        self.spawn_exec_waiter(e.clone());
         Ok(stream)
     }
 

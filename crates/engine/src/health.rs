@@ -240,7 +240,7 @@ impl Engine {
             cmd,
             ..Default::default()
         };
-        let id = match self.exec_create(&c.id, exec_cfg) {
+        let id = match self.exec_create_probe(&c.id, exec_cfg) {
             Ok(id) => id,
             Err(e) => return fail(-1, e.to_string()),
         };

@@ -824,6 +824,9 @@ impl Engine {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, e| e.container != id);
+        if let Err(e) = self.db.delete_execs(None, Some(&id)) {
+            tracing::warn!(container = %id, error = %e, "exec sessions not deleted");
+        }
         self.discard_dir(&self.container_dir(&id), &id);
         if volumes {
             // Anonymous volumes go with their container (see volumes.rs).
@@ -1038,6 +1041,7 @@ impl Engine {
             }
         }
         self.finish_restarts();
+        self.restore_execs();
     }
 
     /// Finishes the `restart`s a killed berthd left between their stop and their start
