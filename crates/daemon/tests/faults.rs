@@ -826,5 +826,10 @@ fn exec_sessions_are_shown_again_after_berthd_restarts() {
         "{:?}",
         codes(&d)
     );
+    // A container keeps its last 64 finished sessions, not every one.
+    for _ in 0..64 {
+        d.ok(&["exec", "ex", "true"]);
+    }
+    assert_eq!(ids(&d).len(), 64);
     d.ok(&["rm", "-f", "ex"]);
 }
