@@ -232,26 +232,31 @@ pub fn connect(c: &Client, a: &NetworkConnectArgs) -> Result<()> {
     if !a.link_local_ip.is_empty() {
         ipam.insert("LinkLocalIPs".into(), json!(a.link_local_ip));
     }
-    let mut ep = json!({"Aliases": a.alias});
-    if !ipam.is_empty() {
-        ep["IPAMConfig"] = Value::Object(ipam);
+    let mut opts = Map::new();
+    for o in &a.driver_opt {
+        let Some((k, v)) = o.split_once('=') else {
+            return Err(anyhow!("invalid key/value pair format in driver options"));
+        };
+        opts.insert(k.trim().to_owned(), json!(v.trim()));
     }
-    if !a.link.is_empty() {
-        ep["Links"] = json!(a.link);
-    }
-    if !a.driver_opt.is_empty() {
-        let mut opts = Map::new();
-        for o in &a.driver_opt {
-            let Some((k, v)) = o.split_once('=') else {
-                return Err(anyhow!("invalid key value pair format in driver options"));
-            };
-            opts.insert(k.trim().to_owned(), json!(v.trim()));
-        }
-        ep["DriverOpts"] = Value::Object(opts);
-    }
-    if let Some(p) = a.gw_priority {
-        ep["GwPriority"] = json!(p);
-    }
+    // Every EndpointSettings field, as the docker CLI sends them.
+    let ep = json!({
+        "Aliases": a.alias,
+        "DNSNames": null,
+        "DriverOpts": opts,
+        "EndpointID": "",
+        "Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "GwPriority": a.gw_priority.unwrap_or(0),
+        "IPAMConfig": ipam,
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "Links": if a.link.is_empty() { Value::Null } else { json!(a.link) },
+        "MacAddress": "",
+        "NetworkID": "",
+    });
     let body = json!({"Container": a.container, "EndpointConfig": ep});
     c.post(
         &format!("/networks/{}/connect", enc(&a.network)),
