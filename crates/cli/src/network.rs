@@ -28,14 +28,9 @@ pub fn create(c: &Client, a: &NetworkCreateArgs) -> Result<()> {
         "Attachable": a.attachable,
         "Ingress": a.ingress,
         "ConfigOnly": a.config_only,
-        "CheckDuplicate": true,
+        "ConfigFrom": a.config_from.as_ref().map(|n| json!({ "Network": n })),
+        "Scope": a.scope.as_deref().unwrap_or(""),
     });
-    if let Some(s) = &a.scope {
-        body["Scope"] = json!(s);
-    }
-    if let Some(n) = &a.config_from {
-        body["ConfigFrom"] = json!({ "Network": n });
-    }
     if a.ipv6 {
         body["EnableIPv6"] = json!(true);
     }
