@@ -4,8 +4,6 @@
 //! the same JSON bodies to the same paths, and print the same errors with the same exit
 //! code. No daemon or container is involved.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -225,7 +223,7 @@ fn requests_match_the_docker_clis() {
     let mut bodies = 0;
     for args in cases {
         let theirs = run("docker", &sock, &log, args);
-        let ours = run(common::BERTH, &sock, &log, args);
+        let ours = run(env!("CARGO_BIN_EXE_berth"), &sock, &log, args);
         bodies += theirs.2.iter().filter(|(_, b)| b.is_object()).count();
         assert_eq!(ours, theirs, "{args:?}");
     }
