@@ -98,11 +98,12 @@ fn restart_policy(s: &str) -> Result<Value> {
 
 fn env_list(flags: &[String], files: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    let mut push = |e: &str| {
+    // `NAME` alone takes the client's value; None when it has none.
+    let resolve = |e: &str| -> Option<String> {
         if e.contains('=') {
-            out.push(e.to_owned());
-        } else if let Ok(v) = std::env::var(e) {
-            out.push(format!("{e}={v}"));
+            Some(e.to_owned())
+        } else {
+            std::env::var(e).ok().map(|v| format!("{e}={v}"))
         }
     };
     for f in files {
@@ -110,12 +111,21 @@ fn env_list(flags: &[String], files: &[String]) -> Result<Vec<String>> {
         for l in text.lines() {
             let l = l.trim_start();
             if !l.is_empty() && !l.starts_with('#') {
-                push(l);
+                out.extend(resolve(l));
             }
         }
     }
+    // A `-e NAME` that the client's environment does not set is sent as it is (docker's
+    // ValidateEnv); a file's line is dropped then.
     for e in flags {
-        push(e);
+        if e.starts_with('=') {
+            return Err(flag_value_error(
+                "-e, --env",
+                e,
+                format!("invalid environment variable: {e}"),
+            ));
+        }
+        out.push(resolve(e).unwrap_or_else(|| e.clone()));
     }
     Ok(out)
 }
