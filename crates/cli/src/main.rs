@@ -197,7 +197,19 @@ fn dispatch(cli: Cli, body: Option<serde_json::Value>) -> anyhow::Result<()> {
         Cmd::Logout(a) => return auth::logout(a),
         _ => {}
     }
-    let c = client(&cli)?;
+    let info = match &cli.cmd {
+        Cmd::Info(a) | Cmd::System(SystemCmd::Info(a)) => Some(a.format.is_none()),
+        _ => None,
+    };
+    if info == Some(true) {
+        system::info_client_section();
+    }
+    let c = client(&cli).inspect_err(|_| {
+        // (`info --format` prints its empty result even so, as docker does)
+        if info == Some(false) {
+            println!();
+        }
+    })?;
     match cli.cmd {
         Cmd::Version(a) => system::version(&c, &a),
         Cmd::Info(a) => system::info(&c, &a),

@@ -274,10 +274,13 @@ pub fn disconnect(c: &Client, a: &NetworkDisconnectArgs) -> Result<()> {
 /// `POST /networks/prune`: the report (docker prints no reclaimed space for networks).
 pub fn prune_networks(c: &Client, filters: &[String]) -> Result<String> {
     let q = filters_query(filters)?;
-    let v = c.post_json(
-        &format!("/networks/prune?{}", q.trim_start_matches('&')),
-        None,
-    )?;
+    let q = q.trim_start_matches('&');
+    let path = if q.is_empty() {
+        "/networks/prune".to_owned()
+    } else {
+        format!("/networks/prune?{q}")
+    };
+    let v = c.post_json(&path, None)?;
     Ok(prune_report("Networks", &str_list(&v, "NetworksDeleted")))
 }
 

@@ -128,19 +128,46 @@ pub fn version(c: &Client, a: &VersionArgs) -> Result<()> {
     Ok(())
 }
 
+/// The client half of `info`, which docker prints before it asks the daemon anything
+/// (so it shows even when the daemon cannot be reached).
+pub fn info_client_section() {
+    print!(
+        "Client:\n Version:    {}\n Context:    default\n Debug Mode: false\n\nServer:\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
+/// `info`; without `--format`, [`info_client_section`] has been printed already.
 pub fn info(c: &Client, a: &VersionArgs) -> Result<()> {
-    let i = c.get_json("/info")?;
+    let i = match c.get_json("/info") {
+        Ok(i) => i,
+        // docker's words when the daemon answers with an error
+        Err(e)
+            if a.format.is_none() && e.downcast_ref::<crate::client::DaemonError>().is_some() =>
+        {
+            return Err(crate::client::StreamError(format!(
+                "ERROR: {e:#}\nerrors pretty printing info"
+            ))
+            .into());
+        }
+        // docker renders the template without the server's part and, when the daemon
+        // answered with an error, prints it and succeeds.
+        Err(e) if e.downcast_ref::<crate::client::DaemonError>().is_some() => {
+            println!();
+            eprintln!("{e:#}");
+            return Ok(());
+        }
+        Err(e) => {
+            println!();
+            return Err(e);
+        }
+    };
     if let Some(f) = &a.format {
         return print_template(f, &i, "", "system.dockerInfo");
     }
     let n = |k: &str| i.get(k).and_then(Value::as_i64).unwrap_or(0);
     let mut o = String::new();
-    let _ = writeln!(o, "Client:");
-    let _ = writeln!(o, " Version:    {}", env!("CARGO_PKG_VERSION"));
-    let _ = writeln!(o, " Context:    default");
-    let _ = writeln!(o, " Debug Mode: false");
-    let _ = writeln!(o);
-    let _ = writeln!(o, "Server:");
     let _ = writeln!(o, " Containers: {}", n("Containers"));
     let _ = writeln!(o, "  Running: {}", n("ContainersRunning"));
     let _ = writeln!(o, "  Paused: {}", n("ContainersPaused"));
