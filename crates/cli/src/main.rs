@@ -170,6 +170,16 @@ fn main() {
                 // run's errors, and create's own checks of its options: status 125.
                 let _ = run::run_failure(cmd, &e, 125);
                 125
+            } else if let Some(text) = e.downcast_ref::<run::FlagValueError>().and_then(|f| {
+                let args: Vec<String> = std::env::args_os()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                usage::flag_error_text(&f.0, &args)
+            }) {
+                // A bad flag value of another command (update's sizes, --cpus): docker's
+                // flag error, its usage line, status 125.
+                eprintln!("{text}");
+                125
             } else {
                 // The docker CLI prints other errors as they are (the daemon's refusal
                 // of a create too), exit 1.
