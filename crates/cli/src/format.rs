@@ -71,12 +71,12 @@ fn value_json(v: &Value, out: &mut String, escape: bool) {
             match shape_of(m) {
                 Some(Shape::Struct(fields)) => {
                     for spec in fields {
-                        let Some((k, x)) = m.get_key_value(spec.split(':').next().unwrap_or(""))
-                        else {
+                        let Some(x) = m.get(crate::gotypes::name_type(spec).0) else {
                             continue;
                         };
-                        if !crate::gotypes::field(spec, x).1 {
-                            entry(k, x);
+                        let key = crate::gotypes::json_name(spec);
+                        if key != "-" && !crate::gotypes::field(spec, x).1 {
+                            entry(key, x);
                         }
                     }
                 }

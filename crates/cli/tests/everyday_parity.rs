@@ -75,3 +75,76 @@ fn update_port_and_commit_check_their_arguments_like_docker() {
         same_all(&d, &args);
     }
 }
+
+/// The line with the values of `keys` (JSON strings that differ between the two clients
+/// or move with the clock) blanked.
+fn without(line: &str, keys: &[&str]) -> String {
+    let mut s = line.to_owned();
+    for k in keys {
+        let pat = format!("\"{k}\":\"");
+        let mut from = 0;
+        while let Some(i) = s[from..].find(&pat) {
+            let start = from + i + pat.len();
+            let end = start + s[start..].find('"').unwrap_or(0);
+            s.replace_range(start..end, "");
+            from = start;
+        }
+    }
+    s
+}
+
+#[test]
+fn info_and_version_templates_see_dockers_structs() {
+    prereqs!();
+    let d = Daemon::start();
+    // Fields in Go's order, zero values and nil lists as docker has them, the client's
+    // part (its own version aside), Go's field names.
+    let client = [
+        "Version",
+        "DefaultAPIVersion",
+        "GitCommit",
+        "GoVersion",
+        "BuildTime",
+        "SystemTime",
+    ];
+    for (cmd, f) in [
+        ("info", "{{json .}}"),
+        ("version", "{{json .}}"),
+        ("version", "{{json .Server}}"),
+    ] {
+        let args = [cmd, "--format", f];
+        let (ours, theirs) = (d.bok(&args), d.ok(&args));
+        // (BuildTime is omitempty: berth has none)
+        let blank = |s: &str| without(s, &client).replace(",\"BuildTime\":\"\"", "");
+        assert_eq!(blank(&ours), blank(&theirs), "{args:?}");
+    }
+    for (cmd, f) in [
+        ("info", "{{json .Plugins}}"),
+        (
+            "info",
+            "{{.Plugins}} {{.Swarm}} {{.RuncCommit}} {{.DefaultAddressPools}}",
+        ),
+        (
+            "info",
+            "{{.CPUCfsPeriod}} {{.HTTPProxy}} [{{.UserName}}] {{.ClientInfo.Debug}}",
+        ),
+        (
+            "info",
+            "{{json .Swarm}} {{json .ClientInfo.Plugins}} {{.FirewallBackend}}",
+        ),
+        ("info", "{{.Plugins.Nope}}"),
+        ("info", "{{.Nope}}"),
+        ("info", "{{printf \"%T\" .Swarm}}"),
+        ("version", "{{.Client.APIVersion}} {{.Server.APIVersion}}"),
+        ("version", "{{.Client.ApiVersion}}"),
+        ("version", "{{json .Server.Components}}"),
+        (
+            "version",
+            "{{.Server.Components}} {{.Server.MinAPIVersion}}",
+        ),
+        ("version", "{{.Server.Nope}}"),
+        ("version", "{{printf \"%T\" .Server}}"),
+    ] {
+        same_all(&d, &[cmd, "--format", f]);
+    }
+}
