@@ -254,6 +254,11 @@ pub fn import(c: &Client, a: &ImportArgs) -> Result<()> {
     } else {
         read_input(Some(&a.file), "")?
     };
+    // As docker's client: the name is checked (once the source is open) before the
+    // daemon is asked.
+    if let Some(r) = a.repository.as_deref().filter(|r| !r.is_empty()) {
+        crate::ops::check_reference(r).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let r = c
         .raw(
             "POST",

@@ -51,6 +51,7 @@ fn update_port_and_commit_check_their_arguments_like_docker() {
         "1000",
     ]);
     d.ok(&["create", "--name", "e2", IMG, "true"]);
+    let tar = common::busybox_tar(d.dir.path()).display().to_string();
     let h = "0123456789abcdef0123456789abcdef";
     let (short, unknown) = (format!("x@sha256:{h}"), format!("x@foo:{h}"));
     let upper = format!("x@sha256:{}", h.repeat(2).to_uppercase());
@@ -76,6 +77,10 @@ fn update_port_and_commit_check_their_arguments_like_docker() {
         vec!["commit", "e2", &upper],
         vec!["tag", IMG, "x@sha256:abc"],
         vec!["pull", &short],
+        // import: the source is opened first, then the name checked.
+        vec!["import", &tar, "Bad:x"],
+        vec!["import", &tar, "x@sha256:abc"],
+        vec!["import", "/nonexistent.tar", "Bad"],
     ] {
         same_all(&d, &args);
     }
