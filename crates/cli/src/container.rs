@@ -533,7 +533,13 @@ pub fn print_docs(items: &[Result<Doc, String>], f: Option<&str>) -> Result<()> 
                 }
             }
             all.push(b']');
-            out = String::from_utf8_lossy(&format::indent_json(&all)).into_owned();
+            // `--format json`: docker's JSON inspector, the same documents compacted.
+            let shaped = if f == Some("json") {
+                format::compact_json(&all)
+            } else {
+                format::indent_json(&all)
+            };
+            out = String::from_utf8_lossy(&shaped).into_owned();
             out.push('\n');
         }
     }

@@ -540,6 +540,29 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// JSON without the whitespace between tokens (Go's json.Compact).
+pub fn compact_json(src: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(src.len());
+    let (mut in_str, mut esc) = (false, false);
+    for &c in src {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+        } else if c == b'"' {
+            in_str = true;
+        } else if c.is_ascii_whitespace() {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Go's `json.Indent` with a four-space indent: the tokens kept as they are (key order,
 /// escapes, number spelling), whitespace between them replaced, `[]` and `{}` left whole.
 pub fn indent_json(src: &[u8]) -> Vec<u8> {

@@ -233,3 +233,50 @@ fn cp_asserted_directories_and_followed_links_work_like_docker() {
         assert_eq!(tree(&ours), tree(&theirs), "cp -L {src} {dest}");
     }
 }
+
+#[test]
+fn inspect_format_json_is_compact_like_dockers_json_inspector() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["create", "--name", "j1", IMG, "true"]);
+    d.ok(&["volume", "create", "jv1"]);
+    d.ok(&["network", "create", "jn1"]);
+    for args in [
+        vec!["inspect", "--format", "json", "j1"],
+        vec!["inspect", "-f", "json", IMG, "jv1", "j1", "jn1"],
+        vec!["inspect", "-s", "-f", "json", "j1"],
+        vec!["container", "inspect", "-f", "json", "j1", "nope"],
+        vec!["image", "inspect", "-f", "json", IMG],
+        vec!["volume", "inspect", "-f", "json", "jv1"],
+        vec!["network", "inspect", "-f", "json", "jn1"],
+        vec!["inspect", "-f", "json", "nope"],
+    ] {
+        same_all(&d, &args);
+    }
+}
+
+#[test]
+fn network_prune_keeps_networks_newer_than_until_and_refuses_a_bad_until() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["network", "create", "--label", "keep=1", "pn1"]);
+    d.ok(&["network", "create", "pn2"]);
+    for args in [
+        vec!["network", "prune", "-f", "--filter", "until=bad"],
+        vec!["network", "prune", "-f", "--filter", "until=1h"],
+    ] {
+        same_all(&d, &args);
+    }
+    // label!: pn2 goes (made again for docker's turn), pn1 stays.
+    let args = ["network", "prune", "-f", "--filter", "label!=keep"];
+    let ours = d.bok(&args);
+    d.ok(&["network", "create", "pn2"]);
+    assert_eq!(ours, d.ok(&args));
+    assert_eq!(ours, "Deleted Networks:\npn2");
+    assert_eq!(
+        d.ok(&["network", "ls", "-q", "-f", "name=pn"])
+            .lines()
+            .count(),
+        1
+    );
+}
