@@ -17,9 +17,18 @@ pub struct Cli {
     /// Print version information and quit
     #[arg(short = 'v', short_alias = 'V', long, action = clap::ArgAction::Version)]
     pub version: Option<bool>,
+    /// Location of client config files (default "~/.docker")
+    #[arg(long, value_name = "string")]
+    pub config: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    pub debug: bool,
     /// Daemon socket to connect to (unix://PATH)
     #[arg(short = 'H', long = "host", global = true)]
     pub host: Option<String>,
+    /// Set the logging level ("debug", "info", "warn", "error", "fatal") (default "info")
+    #[arg(short = 'l', long = "log-level", value_name = "string")]
+    pub log_level: Option<String>,
     /// Do not start berthd when nothing answers at the default socket
     #[arg(long, global = true, env = "BERTH_NO_AUTOSTART", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_autostart: bool,
@@ -623,7 +632,10 @@ pub fn fast_parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<
     });
     Some(Cli {
         version: None,
+        config: None,
+        debug: false,
         host: None,
+        log_level: None,
         no_autostart,
         cmd,
     })

@@ -110,6 +110,21 @@ fn main() {
         Cmd::Create(_) | Cmd::Container(ContainerCmd::Create(_)) => Some("create"),
         _ => None,
     };
+    // The docker CLI's global options: a log level logrus knows (berth logs nothing
+    // more at any level), debug mode (nothing more either) and the config directory.
+    if let Some(l) = &cli.log_level
+        && !matches!(
+            l.to_lowercase().as_str(),
+            "panic" | "fatal" | "error" | "warn" | "warning" | "info" | "debug" | "trace"
+        )
+    {
+        eprintln!("Unable to parse logging level: {l}");
+        std::process::exit(1);
+    }
+    if let Some(dir) = &cli.config {
+        // SAFETY: no other thread runs yet.
+        unsafe { std::env::set_var("DOCKER_CONFIG", dir) };
+    }
     // run/create's request is built, and its option values checked, before the daemon is
     // asked (or started): a bad value is the user's error, reported as docker reports it.
     // The request built here is the one sent.

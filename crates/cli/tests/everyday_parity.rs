@@ -280,3 +280,40 @@ fn network_prune_keeps_networks_newer_than_until_and_refuses_a_bad_until() {
         1
     );
 }
+
+#[test]
+fn global_debug_log_level_and_config_options_are_taken_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let cfg = d.dir.path().join("cfg");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let cfg = cfg.display().to_string();
+    for args in [
+        vec!["-D", "ps", "-q"],
+        vec!["--debug", "version", "--format", "{{.Server.Version}}"],
+        vec!["-l", "debug", "ps", "-q"],
+        vec!["--log-level", "WARN", "images", "-q"],
+        vec!["--log-level", "bogus", "ps"],
+        vec!["--config", &cfg, "ps", "-q"],
+        // (global options only go before the command)
+        vec!["ps", "-D"],
+        vec!["ps", "-l", "debug"],
+    ] {
+        same_all(&d, &args);
+    }
+    // `help` after global options with values.
+    let args = ["-l", "error", "--config", &cfg, "help", "ps"];
+    assert_eq!(
+        common::stdout(&d.berth(&args)).replace("berth", "docker"),
+        common::stdout(&d.docker(&args))
+    );
+    // --config is where logout finds the credentials.
+    std::fs::write(
+        format!("{cfg}/config.json"),
+        r#"{"auths":{"localhost:5999":{"auth":"dTpw"}}}"#,
+    )
+    .unwrap();
+    d.bok(&["--config", &cfg, "logout", "localhost:5999"]);
+    let left = std::fs::read_to_string(format!("{cfg}/config.json")).unwrap();
+    assert!(!left.contains("localhost:5999"), "{left}");
+}
