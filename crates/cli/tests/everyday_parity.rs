@@ -81,6 +81,16 @@ fn update_port_and_commit_check_their_arguments_like_docker() {
         vec!["import", &tar, "Bad:x"],
         vec!["import", &tar, "x@sha256:abc"],
         vec!["import", "/nonexistent.tar", "Bad"],
+        // images --digests: a table without the digest gets its column.
+        vec![
+            "images",
+            "--digests",
+            "--format",
+            "table {{.Repository}}\t{{.Tag}}",
+        ],
+        vec!["images", "--digests", "--format", "table"],
+        vec!["images", "--digests", "--format", "table {{.Digest}}"],
+        vec!["images", "--digests", "--format", "{{.Repository}}"],
     ] {
         same_all(&d, &args);
     }
