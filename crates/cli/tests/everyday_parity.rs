@@ -36,7 +36,7 @@ fn same_all(d: &Daemon, args: &[&str]) {
 }
 
 #[test]
-fn update_port_and_commit_check_their_arguments_like_docker() {
+fn update_port_commit_import_and_images_digests_answer_like_docker() {
     prereqs!();
     let d = Daemon::start();
     d.ok(&[
