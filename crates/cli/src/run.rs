@@ -97,35 +97,82 @@ fn restart_policy(s: &str) -> Result<Value> {
 }
 
 fn env_list(flags: &[String], files: &[String]) -> Result<Vec<String>> {
+    // -e values are checked as the flag is parsed (opts.ValidateEnv), before any file.
+    if let Some(e) = flags.iter().find(|e| e.split('=').next() == Some("")) {
+        return Err(flag_value_error(
+            "-e, --env",
+            e,
+            format!("invalid environment variable: {e}"),
+        ));
+    }
     let mut out = Vec::new();
-    // `NAME` alone takes the client's value; None when it has none.
-    let resolve = |e: &str| -> Option<String> {
-        if e.contains('=') {
-            Some(e.to_owned())
-        } else {
-            std::env::var(e).ok().map(|v| format!("{e}={v}"))
-        }
-    };
+    // A file's `NAME` alone takes the client's value, and is dropped when it has none.
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| anyhow!("open {f}: {e}"))?;
-        for l in text.lines() {
-            let l = l.trim_start();
-            if !l.is_empty() && !l.starts_with('#') {
-                out.extend(resolve(l));
-            }
-        }
+        out.extend(env_file(f)?);
     }
     // A `-e NAME` that the client's environment does not set is sent as it is (docker's
-    // ValidateEnv); a file's line is dropped then.
+    // ValidateEnv).
     for e in flags {
-        if e.starts_with('=') {
-            return Err(flag_value_error(
-                "-e, --env",
-                e,
-                format!("invalid environment variable: {e}"),
-            ));
+        if e.contains('=') {
+            out.push(e.clone());
+        } else {
+            out.push(std::env::var(e).map_or_else(|_| e.clone(), |v| format!("{e}={v}")));
         }
-        out.push(resolve(e).unwrap_or_else(|| e.clone()));
+    }
+    Ok(out)
+}
+
+/// An env file's variables as docker's opts.ParseEnvFile reads them (a name alone
+/// passes the client's value through; its errors in its words).
+fn env_file(f: &str) -> Result<Vec<String>> {
+    let mut file =
+        std::fs::File::open(f).map_err(|e| anyhow!("open {f}: {}", crate::cp::io_text(&e)))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| {
+        anyhow!(
+            "invalid env file ({f}): read {f}: {}",
+            crate::cp::io_text(&e)
+        )
+    })?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let mut out = Vec::new();
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    for (n, raw) in lines.into_iter().enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let Ok(raw) = std::str::from_utf8(raw) else {
+            let shown: Vec<String> = raw.iter().map(u8::to_string).collect();
+            bail!(
+                "invalid env file ({f}): invalid utf8 bytes at line {}: [{}]",
+                n + 1,
+                shown.join(" ")
+            );
+        };
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (var, value) = match line.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (line, None),
+        };
+        let var = var.trim_start_matches([' ', '\t']);
+        if var.contains([' ', '\t']) {
+            bail!("invalid env file ({f}): variable '{var}' contains whitespaces");
+        }
+        if var.is_empty() {
+            bail!("invalid env file ({f}): no variable name on line '{line}'");
+        }
+        match value {
+            Some(v) => out.push(format!("{var}={v}")),
+            None => {
+                if let Ok(v) = std::env::var(var) {
+                    out.push(format!("{var}={v}"));
+                }
+            }
+        }
     }
     Ok(out)
 }

@@ -327,3 +327,58 @@ fn global_debug_log_level_and_config_options_are_taken_like_docker() {
     let left = std::fs::read_to_string(format!("{cfg}/config.json")).unwrap();
     assert!(!left.contains("localhost:5999"), "{left}");
 }
+
+#[test]
+fn env_files_and_env_flags_are_checked_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["run", "-d", "--name", "v1", IMG, "sleep", "1000"]);
+    let dir = d.dir.path().join("envs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, body: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.display().to_string()
+    };
+    let files = [
+        "/nonexistent.env".to_owned(),
+        dir.display().to_string(),
+        file("space", b"A B=1\n"),
+        file("noname", b"=1\n"),
+        file("trailing", b"C =x\n"),
+        file("utf8", b"A=\xff\n"),
+        file("good", b"\xef\xbb\xbfA=1\r\n  B= x \n\tPATH\n  #c\n"),
+    ];
+    for f in &files {
+        same_all(
+            &d,
+            &[
+                "exec",
+                "--env-file",
+                f,
+                "v1",
+                "sh",
+                "-c",
+                "echo \"[$A][$B]\"",
+            ],
+        );
+        same_all(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--env-file",
+                f,
+                IMG,
+                "sh",
+                "-c",
+                "echo \"[$A]\"",
+            ],
+        );
+    }
+    for e in ["=x", ""] {
+        same_all(&d, &["exec", "-e", e, "v1", "true"]);
+        same_all(&d, &["run", "--rm", "-e", e, IMG, "true"]);
+        same_all(&d, &["create", "-e", e, IMG]);
+    }
+}
