@@ -108,7 +108,7 @@ fn env_list(flags: &[String], files: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     // A file's `NAME` alone takes the client's value, and is dropped when it has none.
     for f in files {
-        out.extend(env_file(f)?);
+        out.extend(kv_file(f, true)?);
     }
     // A `-e NAME` that the client's environment does not set is sent as it is (docker's
     // ValidateEnv).
@@ -122,9 +122,22 @@ fn env_list(flags: &[String], files: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// An env file's variables as docker's opts.ParseEnvFile reads them (a name alone
-/// passes the client's value through; its errors in its words).
-fn env_file(f: &str) -> Result<Vec<String>> {
+/// Label flags as docker's opts.ValidateLabel checks them: each needs a name.
+pub fn check_labels(flag: &str, labels: &[String]) -> Result<()> {
+    match labels.iter().find(|l| l.split('=').next() == Some("")) {
+        Some(l) => Err(flag_value_error(
+            flag,
+            l,
+            format!("invalid label '{l}': empty name"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A file of `key=value` lines as docker's opts package reads env and label files (a
+/// name alone passes the client's value through for env files, and is dropped from
+/// label files; its errors in its words).
+pub fn kv_file(f: &str, pass_through: bool) -> Result<Vec<String>> {
     let mut file =
         std::fs::File::open(f).map_err(|e| anyhow!("open {f}: {}", crate::cp::io_text(&e)))?;
     let mut bytes = Vec::new();
@@ -168,7 +181,7 @@ fn env_file(f: &str) -> Result<Vec<String>> {
         match value {
             Some(v) => out.push(format!("{var}={v}")),
             None => {
-                if let Ok(v) = std::env::var(var) {
+                if let Some(v) = std::env::var(var).ok().filter(|_| pass_through) {
                     out.push(format!("{var}={v}"));
                 }
             }
@@ -193,6 +206,7 @@ fn caps(list: &[String]) -> Vec<String> {
 
 /// The `POST /containers/create` body for run/create flags.
 pub fn create_body(a: &RunArgs) -> Result<Value> {
+    check_labels("-l, --label", &a.label)?;
     if a.rm && a.restart != "no" && !a.restart.is_empty() {
         bail!("conflicting options: cannot specify both --restart and --rm");
     }

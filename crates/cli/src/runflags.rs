@@ -481,21 +481,17 @@ pub fn apply(
     }
     if !m.label_file.is_empty() {
         let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
+        // A later file wins over an earlier one, and flags given with -l over files.
+        let mut from_files = Map::new();
         for f in &m.label_file {
-            let text = std::fs::read_to_string(f).map_err(|e| anyhow!("open {f}: {e}"))?;
-            for l in text.lines().map(str::trim) {
-                if l.is_empty() || l.starts_with('#') {
-                    continue;
-                }
-                // A line without `=` is no label (docker looks such lines up only for
-                // --env-file).
-                let Some((k, v)) = l.split_once('=') else {
-                    continue;
-                };
-                // Flags given with -l win over the file.
-                if labels.get(k).is_none() {
-                    labels[k] = json!(v);
-                }
+            for l in crate::run::kv_file(f, false)? {
+                let (k, v) = l.split_once('=').unwrap_or((&l, ""));
+                from_files.insert(k.to_owned(), json!(v));
+            }
+        }
+        for (k, v) in from_files {
+            if labels.get(&k).is_none() {
+                labels[&k] = v;
             }
         }
     }

@@ -329,7 +329,7 @@ fn global_debug_log_level_and_config_options_are_taken_like_docker() {
 }
 
 #[test]
-fn env_files_and_env_flags_are_checked_like_docker() {
+fn env_and_label_files_and_flags_are_checked_like_docker() {
     prereqs!();
     let d = Daemon::start();
     d.ok(&["run", "-d", "--name", "v1", IMG, "sleep", "1000"]);
@@ -375,6 +375,36 @@ fn env_files_and_env_flags_are_checked_like_docker() {
                 "echo \"[$A]\"",
             ],
         );
+    }
+    // Label files are read the same way; a name alone is no label there.
+    for f in &files[..6] {
+        same_all(&d, &["create", "--label-file", f, IMG, "true"]);
+    }
+    let labels = file("labels", b"a=1 \n  b\nc=3\n");
+    let later = file("later", b"c=4\n");
+    for name in ["l1", "l2"] {
+        let args = ["create", "--name", name, "--label-file", &labels];
+        let args = [
+            &args[..],
+            &["--label-file", &later, "-l", "x=9", IMG, "true"],
+        ]
+        .concat();
+        if name == "l1" {
+            d.bok(&args);
+        } else {
+            d.ok(&args);
+        }
+    }
+    assert_eq!(
+        d.inspect("l1", "{{json .Config.Labels}}"),
+        d.inspect("l2", "{{json .Config.Labels}}")
+    );
+    for args in [
+        vec!["create", "-l", "=x", IMG],
+        vec!["volume", "create", "--label", "=x", "lv"],
+        vec!["network", "create", "--label", "=x", "ln"],
+    ] {
+        same_all(&d, &args);
     }
     for e in ["=x", ""] {
         same_all(&d, &["exec", "-e", e, "v1", "true"]);
