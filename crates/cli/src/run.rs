@@ -300,6 +300,18 @@ fn is_no_such_image(e: &anyhow::Error) -> bool {
 /// the ID. Warnings go to stderr as docker prints them.
 /// `body`: [`create_body`]'s request for `a`.
 pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
+    // docker's warnOnLocalhostDNS: the first loopback server named, as the daemon will
+    // have it (Go's canonical form).
+    if let Some(ip) = a
+        .more
+        .dns
+        .iter()
+        .filter_map(|d| d.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string())
+        .find(|ip| ip.starts_with("127.") || ip == "::1")
+    {
+        eprintln!("WARNING: Localhost DNS ({ip}) may fail in containers.");
+    }
     if let Some(f) = &a.more.cidfile
         && std::path::Path::new(f).exists()
     {

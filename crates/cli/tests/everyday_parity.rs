@@ -412,3 +412,57 @@ fn env_and_label_files_and_flags_are_checked_like_docker() {
         same_all(&d, &["create", "-e", e, IMG]);
     }
 }
+
+#[test]
+fn run_and_create_option_values_are_checked_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let cases: &[&[&str]] = &[
+        // flag errors: usage, 125
+        &["--add-host", "bad"],
+        &["--add-host", "a:b"],
+        &["--add-host", "=1.2.3.4"],
+        &["--dns", "bad"],
+        &["--sysctl", "bad"],
+        &["--sysctl", "kernel.foo=1"],
+        &["--ulimit", "bad"],
+        &["--ulimit", "nofile=x"],
+        &["--ulimit", "foo=1"],
+        &["--ulimit", "nofile=1:2:3"],
+        &["--ulimit", "nofile=5:2"],
+        &["--mount", "bad"],
+        &["--mount", "type=bind"],
+        &["--link", "a:b:c"],
+        &["--health-interval", "x"],
+        &["--health-timeout", "1q"],
+        &["--health-start-period", "1"],
+        &["--health-interval", "1.5.5s"],
+        // the options' own checks: docker: ..., 125
+        &["--health-interval", "-1s"],
+        &["--health-retries", "-1"],
+        &["--storage-opt", "bad"],
+        &["--mac-address", "bad"],
+        &["--pid", "bad"],
+        &["--pid", "container:"],
+        &["--uts", "bad"],
+        &["--userns", "bad"],
+        &["--cgroupns", "bad"],
+        &["--memory-swappiness", "200"],
+        &["--security-opt", "bad"],
+    ];
+    for extra in cases {
+        for verb in ["create", "run"] {
+            let args = [&[verb][..], extra, &["--rm", IMG, "true"]].concat();
+            let args = if verb == "create" {
+                args.into_iter().filter(|a| *a != "--rm").collect()
+            } else {
+                args
+            };
+            same_all(&d, &args);
+        }
+    }
+    // A loopback name server is warned about, as the daemon will write it.
+    for dns in ["127.0.0.1", "::1", "fe80::1", "1.1.1.1"] {
+        same_all(&d, &["run", "--rm", "--dns", dns, IMG, "true"]);
+    }
+}
