@@ -321,6 +321,27 @@ pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
         ))
         .into());
     }
+    // As docker's newCIDFile: the file is made before the container, and removed
+    // again if no container comes of it.
+    if let Some(f) = &a.more.cidfile
+        && let Err(e) = std::fs::File::create(f)
+    {
+        return Err(crate::client::StreamError(format!(
+            "failed to create the container ID file: open {f}: {}",
+            crate::cp::io_text(&e)
+        ))
+        .into());
+    }
+    let made = create_inner(c, a, body);
+    if made.is_err()
+        && let Some(f) = &a.more.cidfile
+    {
+        let _ = std::fs::remove_file(f);
+    }
+    made
+}
+
+fn create_inner(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
     let mut body = body;
     let api_config = if a.use_api_socket {
         api_socket(c, &mut body)?
@@ -549,7 +570,21 @@ pub fn run(c: &Client, a: &RunArgs, body: Value) -> Result<()> {
     if a.tty && a.interactive && !a.detach && !tty::stdin_is_tty() {
         return Err(not_a_tty());
     }
-    let id = create(c, a, body)?;
+    let id = create(c, a, body).map_err(|e| {
+        // docker's toStatusError for the ID file it could not make.
+        let m = e.to_string();
+        if !m.starts_with("failed to create the container ID file") {
+            return e;
+        }
+        let code = if m.contains("no such file or directory") {
+            127
+        } else if m.contains("permission denied") || m.contains("is a directory") {
+            126
+        } else {
+            125
+        };
+        run_failure("run", &e, code)
+    })?;
     if a.detach {
         if let Err(e) = c.post(&format!("/containers/{id}/start"), None) {
             let code = start_error_code(&e);

@@ -669,14 +669,40 @@ pub fn apply(
     if !m.expose.is_empty() {
         let ports = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
         for e in &m.expose {
-            let (p, proto) = e.split_once('/').unwrap_or((e, "tcp"));
-            let (lo, hi) = p.split_once('-').unwrap_or((p, p));
-            let (lo, hi): (u16, u16) = (
-                lo.parse()
-                    .map_err(|_| anyhow!("invalid range format for --expose: {e}"))?,
-                hi.parse()
-                    .map_err(|_| anyhow!("invalid range format for --expose: {e}"))?,
-            );
+            if e.contains(':') {
+                bail!("invalid port format for --expose: {e}");
+            }
+            // nat.SplitProtoPort and nat.ParsePortRange, in their words.
+            let parts: Vec<&str> = e.split('/').collect();
+            let (p, proto) = match parts.as_slice() {
+                [p] => (*p, "tcp"),
+                [p, ""] | [p, "", ..] => (*p, "tcp"),
+                [p, proto, ..] => (*p, *proto),
+                [] => ("", ""),
+            };
+            let uint = |x: &str| -> Result<u16, String> {
+                if x.is_empty() || !x.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("strconv.ParseUint: parsing {x:?}: invalid syntax"));
+                }
+                x.parse::<u16>()
+                    .map_err(|_| format!("strconv.ParseUint: parsing {x:?}: value out of range"))
+            };
+            let range = || -> Result<(u16, u16), String> {
+                if p.is_empty() {
+                    return Err("empty string specified for ports".into());
+                }
+                let Some((a, rest)) = p.split_once('-') else {
+                    let n = uint(p)?;
+                    return Ok((n, n));
+                };
+                let (lo, hi) = (uint(a)?, uint(rest.split('-').next().unwrap_or(""))?);
+                if hi < lo {
+                    return Err(format!("invalid range specified for port: {p}"));
+                }
+                Ok((lo, hi))
+            };
+            let (lo, hi) = range()
+                .map_err(|err| anyhow!("invalid range format for --expose: {e}, error: {err}"))?;
             for n in lo..=hi {
                 ports[format!("{n}/{proto}")] = json!({});
             }

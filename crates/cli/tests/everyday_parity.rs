@@ -449,6 +449,13 @@ fn run_and_create_option_values_are_checked_like_docker() {
         &["--cgroupns", "bad"],
         &["--memory-swappiness", "200"],
         &["--security-opt", "bad"],
+        &["--expose", "x"],
+        &["--expose", "99999"],
+        &["--expose", "5-3"],
+        &["--expose", "1:2"],
+        &["--expose", "1-x"],
+        // the ID file is made first: no container without it
+        &["--cidfile", "/nonexistent-dir/cid"],
     ];
     for extra in cases {
         for verb in ["create", "run"] {
@@ -461,6 +468,7 @@ fn run_and_create_option_values_are_checked_like_docker() {
             same_all(&d, &args);
         }
     }
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
     // A loopback name server is warned about, as the daemon will write it.
     for dns in ["127.0.0.1", "::1", "fe80::1", "1.1.1.1"] {
         same_all(&d, &["run", "--rm", "--dns", dns, IMG, "true"]);
