@@ -489,6 +489,47 @@ fn is_mac(s: &str) -> bool {
         || (s.contains('.') && groups('.', 4))
 }
 
+/// A `--device` as docker's validateLinuxPath checks it (CDI names, `vendor/class=name`,
+/// pass as they are).
+fn check_device(d: &str) -> Result<()> {
+    let cdi = d.split_once('=').is_some_and(|(vc, name)| {
+        !name.is_empty()
+            && !vc.starts_with('/')
+            && vc
+                .split_once('/')
+                .is_some_and(|(v, c)| !v.is_empty() && !c.is_empty())
+    });
+    if cdi {
+        return Ok(());
+    }
+    let mode_ok = |m: &str| {
+        !m.is_empty()
+            && m.len() <= 3
+            && m.chars().all(|c| "rwm".contains(c))
+            && m.chars().collect::<std::collections::HashSet<_>>().len() == m.len()
+    };
+    let split: Vec<&str> = d.splitn(3, ':').collect();
+    if d.matches(':').count() > 2 || split[0].is_empty() {
+        bail!("bad format for path: {d}");
+    }
+    let container_path = match split.as_slice() {
+        [p] => *p,
+        [p, m] if mode_ok(m) => *p,
+        [_, c] => *c,
+        [_, c, m] => {
+            if !mode_ok(m) {
+                bail!("bad mode specified: {m}");
+            }
+            *c
+        }
+        _ => d,
+    };
+    if !container_path.starts_with('/') {
+        bail!("{container_path} is not an absolute path");
+    }
+    Ok(())
+}
+
 /// The values docker's flag parsing checks (each refused as a flag error: usage, 125),
 /// then those its parse of the options checks (`docker: ...`, 125), in docker's words.
 fn check(m: &RunMore) -> Result<()> {
@@ -624,6 +665,9 @@ fn check(m: &RunMore) -> Result<()> {
         {
             bail!("Invalid --security-opt: {o:?}");
         }
+    }
+    for d in &m.device {
+        check_device(d)?;
     }
     if m.storage_opt.iter().any(|o| !o.contains('=')) {
         bail!("invalid storage option");
