@@ -668,7 +668,7 @@ pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi
     // Past the global flags to the subcommand.
     let mut i = 1;
     while s(i).starts_with('-') {
-        if matches!(s(i), "-H" | "--host") {
+        if matches!(s(i), "-H" | "--host" | "-l" | "--log-level" | "--config") {
             i += 1;
         }
         i += 1;
@@ -740,6 +740,93 @@ pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi
         i += 1;
     }
     args
+}
+
+/// pflag's boolean flags take a value after `=` (`--rm=false`, `-a=true`), as Go's
+/// strconv.ParseBool reads it: the flag is given (true) or left out (false); any other
+/// value is docker's flag error (the message returned). Words after `--` are the
+/// container's.
+pub fn bool_values(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    let root = Cli::command();
+    let s = |args: &[std::ffi::OsString], i: usize| {
+        args.get(i)
+            .and_then(|a| a.to_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut i = 1;
+    let mut cmd = &root;
+    let mut global = true;
+    let is_bool = |a: &&clap::Arg| matches!(a.get_action(), clap::ArgAction::SetTrue);
+    while i < args.len() {
+        let t = s(&args, i);
+        if t == "--" {
+            break;
+        }
+        if global && !t.starts_with('-') {
+            // The command (and a group's subcommand): its own flags from here on.
+            let Some(c) = root.find_subcommand(&t) else {
+                return Ok(args);
+            };
+            cmd = c;
+            if let Some(sub) = cmd.find_subcommand(s(&args, i + 1)) {
+                cmd = sub;
+                i += 1;
+            }
+            global = false;
+            i += 1;
+            continue;
+        }
+        if global
+            && matches!(
+                t.as_str(),
+                "-H" | "--host" | "-l" | "--log-level" | "--config"
+            )
+        {
+            i += 2;
+            continue;
+        }
+        let found = if let Some(rest) = t.strip_prefix("--") {
+            rest.split_once('=').and_then(|(name, v)| {
+                cmd.get_arguments()
+                    .filter(is_bool)
+                    .find(|a| a.get_long() == Some(name))
+                    .map(|a| (a, v.to_owned()))
+            })
+        } else if t.len() > 2 && t.starts_with('-') && t[1..].chars().nth(1) == Some('=') {
+            let ch = t[1..].chars().next().unwrap_or('-');
+            let v = t[1 + ch.len_utf8() + 1..].to_owned();
+            cmd.get_arguments()
+                .filter(is_bool)
+                .find(|a| a.get_short() == Some(ch))
+                .map(|a| (a, v))
+        } else {
+            None
+        };
+        if let Some((a, v)) = found {
+            let long = a.get_long().unwrap_or("");
+            let names = match a.get_short() {
+                Some(c) => format!("-{c}, --{long}"),
+                None => format!("--{long}"),
+            };
+            match v.as_str() {
+                "1" | "t" | "T" | "TRUE" | "true" | "True" => {
+                    args[i] = format!("--{long}").into();
+                }
+                "0" | "f" | "F" | "FALSE" | "false" | "False" => {
+                    args.remove(i);
+                    continue;
+                }
+                _ => {
+                    return Err(format!(
+                        "invalid argument {v:?} for \"{names}\" flag: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                    ));
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(args)
 }
 
 pub fn completion(a: &CompletionArgs) -> anyhow::Result<()> {

@@ -75,7 +75,22 @@ fn main() {
     }
     let parsed = match cli::fast_parse(std::env::args_os().skip(1)) {
         Some(c) => Ok(c),
-        None => cli::parse(cli::end_run_flags_at_image(std::env::args_os().collect())),
+        None => {
+            let args = cli::end_run_flags_at_image(std::env::args_os().collect());
+            match cli::bool_values(args) {
+                Ok(args) => cli::parse(args),
+                Err(msg) => {
+                    let args: Vec<String> = std::env::args_os()
+                        .map(|a| a.to_string_lossy().into_owned())
+                        .collect();
+                    eprintln!(
+                        "{}",
+                        usage::flag_error_text(&msg, &args).unwrap_or(msg.clone())
+                    );
+                    std::process::exit(125);
+                }
+            }
+        }
     };
     let cli = match parsed {
         Ok(c) => c,

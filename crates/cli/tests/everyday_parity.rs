@@ -480,3 +480,51 @@ fn run_and_create_option_values_are_checked_like_docker() {
         same_all(&d, &["run", "--rm", "--dns", dns, IMG, "true"]);
     }
 }
+
+#[test]
+fn boolean_flags_take_go_bool_values_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["create", "--name", "b1", IMG, "true"]);
+    for args in [
+        vec!["ps", "-a=false", "-q", "-f", "name=b1"],
+        vec!["ps", "--all=true", "-q", "-f", "name=b1"],
+        vec![
+            "container",
+            "ls",
+            "-a=T",
+            "--no-trunc=0",
+            "-f",
+            "name=b1",
+            "--format",
+            "{{.Names}}",
+        ],
+        vec!["ps", "-a=x"],
+        vec!["run", "--rm=x", IMG, "true"],
+        vec!["run", "--init=maybe", IMG, "true"],
+        vec![
+            "run",
+            "--rm=true",
+            "--privileged=false",
+            IMG,
+            "echo",
+            "-a=x",
+        ],
+        vec!["run", "--rm", "-d=false", "-t=0", IMG, "ls", "-a=x", "/"],
+        vec!["rm", "-f=x", "nope"],
+        vec!["logs", "-f=false", "-t=x", "b1"],
+        vec!["--debug=true", "ps", "-q", "-f", "name=b1"],
+        vec![
+            "-l",
+            "info",
+            "--debug=false",
+            "images",
+            "-a=1",
+            "-q",
+            "-f",
+            "reference=nope",
+        ],
+    ] {
+        same_all(&d, &args);
+    }
+}
