@@ -204,6 +204,77 @@ fn caps(list: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// A `-v` spec's source as the docker CLI's compose loader (ParseVolume) reads it: None
+/// for an anonymous volume (the spec goes to Config.Volumes), else the source of a bind
+/// or named volume (the spec goes to Binds). Its errors in its words.
+fn volume_source(spec: &str) -> Result<Option<String>> {
+    let chars: Vec<char> = spec.chars().collect();
+    match chars.len() {
+        0 => bail!("invalid empty volume spec"),
+        1 | 2 => return Ok(None),
+        _ => {}
+    }
+    let (mut source, mut target) = (None::<String>, None::<String>);
+    let mut buf = String::new();
+    let end = chars.len();
+    for i in 0..=end {
+        let c = chars.get(i).copied();
+        // A drive letter (`c:`) stays in its section, as on Windows.
+        let drive =
+            c == Some(':') && buf.chars().count() == 1 && buf.chars().all(char::is_alphabetic);
+        if drive {
+            buf.push(':');
+            continue;
+        }
+        if c == Some(':') || c.is_none() {
+            if buf.is_empty() {
+                bail!("invalid spec: {spec}: empty section between colons");
+            }
+            if source.is_none() && c.is_none() {
+                target = Some(std::mem::take(&mut buf));
+            } else if source.is_none() {
+                source = Some(std::mem::take(&mut buf));
+            } else if target.is_none() {
+                target = Some(std::mem::take(&mut buf));
+            } else if c == Some(':') {
+                bail!("invalid spec: {spec}: too many colons");
+            } else {
+                buf.clear();
+            }
+            continue;
+        }
+        buf.extend(c);
+    }
+    let _ = target;
+    Ok(source)
+}
+
+/// docker's run: a bind whose host path starts with `.` is made absolute (Go's
+/// filepath.Abs: joined to the working directory and cleaned).
+fn bind_with_abs_host(spec: &str, source: &str) -> String {
+    let Some((host, rest)) = spec.split_once(':') else {
+        return spec.to_owned();
+    };
+    let is_bind = source.starts_with(['.', '/', '~']);
+    if !is_bind || host.starts_with('/') || !host.starts_with('.') {
+        return spec.to_owned();
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        return spec.to_owned();
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for comp in cwd.join(host).components() {
+        match comp {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    format!("/{}:{rest}", parts.join("/"))
+}
+
 /// The `POST /containers/create` body for run/create flags.
 pub fn create_body(a: &RunArgs) -> Result<Value> {
     check_labels("-l, --label", &a.label)?;
@@ -222,10 +293,11 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     let mut binds = Vec::new();
     let mut volumes = Map::new();
     for v in &a.volume {
-        if v.contains(':') {
-            binds.push(json!(v));
-        } else {
-            volumes.insert(v.clone(), json!({}));
+        match volume_source(v)? {
+            None => {
+                volumes.insert(v.clone(), json!({}));
+            }
+            Some(src) => binds.push(json!(bind_with_abs_host(v, &src))),
         }
     }
     let (exposed, port_bindings) = crate::ports::publish(&a.publish)?;

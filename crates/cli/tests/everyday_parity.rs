@@ -475,6 +475,29 @@ fn run_and_create_option_values_are_checked_like_docker() {
         }
     }
     assert_eq!(d.ok(&["ps", "-aq"]), "");
+    // -v as the compose loader reads it: relative host paths made absolute, anonymous
+    // volumes (drive letters and all), its errors.
+    for v in ["/a:/b:/c:/d", ":/x", "/x:", ""] {
+        same_all(&d, &["create", "-v", v, IMG, "true"]);
+    }
+    for (i, v) in [
+        ".:/y",
+        "./src:/y:ro",
+        "../cli/src:/y",
+        "a:b",
+        "::",
+        "vol:/data",
+        "/data",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (ours, theirs) = (format!("vb{i}"), format!("vd{i}"));
+        d.bok(&["create", "--name", &ours, "-v", v, IMG, "true"]);
+        d.ok(&["create", "--name", &theirs, "-v", v, IMG, "true"]);
+        let f = "{{json .HostConfig.Binds}} {{json .Config.Volumes}}";
+        assert_eq!(d.inspect(&ours, f), d.inspect(&theirs, f), "-v {v}");
+    }
     // A loopback name server is warned about, as the daemon will write it.
     for dns in ["127.0.0.1", "::1", "fe80::1", "1.1.1.1"] {
         same_all(&d, &["run", "--rm", "--dns", dns, IMG, "true"]);
