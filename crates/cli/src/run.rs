@@ -259,11 +259,16 @@ fn bind_with_abs_host(spec: &str, source: &str) -> String {
     if !is_bind || host.starts_with('/') || !host.starts_with('.') {
         return spec.to_owned();
     }
+    format!("{}:{rest}", go_abs(host))
+}
+
+/// Go's filepath.Abs: `p` joined to the working directory and cleaned.
+pub fn go_abs(p: &str) -> String {
     let Ok(cwd) = std::env::current_dir() else {
-        return spec.to_owned();
+        return p.to_owned();
     };
     let mut parts: Vec<String> = Vec::new();
-    for comp in cwd.join(host).components() {
+    for comp in cwd.join(p).components() {
         match comp {
             std::path::Component::ParentDir => {
                 parts.pop();
@@ -272,7 +277,7 @@ fn bind_with_abs_host(spec: &str, source: &str) -> String {
             _ => {}
         }
     }
-    format!("/{}:{rest}", parts.join("/"))
+    format!("/{}", parts.join("/"))
 }
 
 /// The `POST /containers/create` body for run/create flags.

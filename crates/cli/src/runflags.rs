@@ -369,6 +369,13 @@ fn mount(spec: &str) -> Result<Value> {
         let dc = vol.entry("DriverConfig").or_insert_with(|| json!({}));
         dc["Options"] = Value::Object(vol_opts);
     }
+    // As docker's MountOpt: a source starting with `.` is made absolute.
+    if let Some(src) = m.get("Source").and_then(Value::as_str)
+        && src.starts_with('.')
+    {
+        let abs = crate::run::go_abs(src);
+        m.insert("Source".into(), json!(abs));
+    }
     m.insert("Type".into(), json!(ty));
     for (k, o) in [
         ("BindOptions", bind),

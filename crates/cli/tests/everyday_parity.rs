@@ -498,6 +498,21 @@ fn run_and_create_option_values_are_checked_like_docker() {
         let f = "{{json .HostConfig.Binds}} {{json .Config.Volumes}}";
         assert_eq!(d.inspect(&ours, f), d.inspect(&theirs, f), "-v {v}");
     }
+    for (i, m) in [
+        "type=bind,src=./src,dst=/x",
+        "type=bind,source=..,dst=/x,readonly",
+        "src=./v,dst=/x",
+        "type=volume,src=v,dst=/x",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (ours, theirs) = (format!("mb{i}"), format!("md{i}"));
+        d.bok(&["create", "--name", &ours, "--mount", m, IMG, "true"]);
+        d.ok(&["create", "--name", &theirs, "--mount", m, IMG, "true"]);
+        let f = "{{json .HostConfig.Mounts}}";
+        assert_eq!(d.inspect(&ours, f), d.inspect(&theirs, f), "--mount {m}");
+    }
     // A loopback name server is warned about, as the daemon will write it.
     for dns in ["127.0.0.1", "::1", "fe80::1", "1.1.1.1"] {
         same_all(&d, &["run", "--rm", "--dns", dns, IMG, "true"]);
