@@ -468,8 +468,11 @@ pub struct StopArgs {
     #[arg(short, long)]
     pub signal: Option<String>,
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "timeout", visible_alias = "time")]
+    #[arg(short = 't', long = "timeout")]
     pub timeout: Option<i64>,
+    /// Deprecated spelling of --timeout
+    #[arg(long = "time", hide = true)]
+    pub time: Option<i64>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

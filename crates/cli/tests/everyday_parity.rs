@@ -566,3 +566,27 @@ fn boolean_flags_take_go_bool_values_like_docker() {
         same_all(&d, &args);
     }
 }
+
+#[test]
+fn rm_trims_slashes_and_stop_takes_the_deprecated_time_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    for args in [
+        vec!["rm", "/"],
+        vec!["rm", "//nope//"],
+        vec!["rm", "-f", "/", "nope"],
+        vec!["rm", "/", "nope", "nope2"],
+        vec!["stop", "--time", "1", "nope"],
+        vec!["restart", "--time", "1", "nope"],
+        vec!["stop", "-t", "1", "--time", "2", "nope"],
+    ] {
+        same_all(&d, &args);
+    }
+    for name in ["s1", "s2"] {
+        d.ok(&["create", "--name", name, IMG, "true"]);
+    }
+    let (ours, theirs) = (d.berth(&["rm", "/s1/"]), d.docker(&["rm", "/s2/"]));
+    assert_eq!(common::stdout(&ours), "/s1/\n");
+    assert_eq!(common::stdout(&theirs), "/s2/\n");
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+}
