@@ -513,6 +513,8 @@ fn run_and_create_option_values_are_checked_like_docker() {
         let f = "{{json .HostConfig.Mounts}}";
         assert_eq!(d.inspect(&ours, f), d.inspect(&theirs, f), "--mount {m}");
     }
+    // The daemon's message trimmed, as docker's client trims it.
+    same_all(&d, &["run", "--rm", "--group-add", "", IMG, "true"]);
     // A loopback name server is warned about, as the daemon will write it.
     for dns in ["127.0.0.1", "::1", "fe80::1", "1.1.1.1"] {
         same_all(&d, &["run", "--rm", "--dns", dns, IMG, "true"]);
