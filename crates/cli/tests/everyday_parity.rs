@@ -76,6 +76,10 @@ fn update_port_commit_import_and_images_digests_answer_like_docker() {
         vec!["commit", "e2", &unknown],
         vec!["commit", "e2", &upper],
         vec!["tag", IMG, "x@sha256:abc"],
+        vec!["tag", "", "x"],
+        vec!["tag", "Bad", "x"],
+        vec!["push", "Bad"],
+        vec!["push", "a@@b"],
         vec!["pull", &short],
         // import: the source is opened first, then the name checked.
         vec!["import", &tar, "Bad:x"],
