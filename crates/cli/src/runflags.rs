@@ -605,7 +605,13 @@ fn check(m: &RunMore) -> Result<()> {
         ulimit(u).map_err(|e| bad("--ulimit", u, e))?;
     }
     for v in &m.mount {
-        mount(v).map_err(|e| bad("--mount", v, e))?;
+        mount(v).map_err(|e| {
+            if e.is::<crate::run::FlagValueError>() {
+                e
+            } else {
+                bad("--mount", v, e)
+            }
+        })?;
     }
     for (flag, v) in [
         ("--health-interval", &m.health_interval),
