@@ -17,9 +17,18 @@ pub struct Cli {
     /// Print version information and quit
     #[arg(short = 'v', short_alias = 'V', long, action = clap::ArgAction::Version)]
     pub version: Option<bool>,
+    /// Location of client config files (default "~/.docker")
+    #[arg(long, value_name = "string")]
+    pub config: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    pub debug: bool,
     /// Daemon socket to connect to (unix://PATH)
     #[arg(short = 'H', long = "host", global = true)]
     pub host: Option<String>,
+    /// Set the logging level ("debug", "info", "warn", "error", "fatal") (default "info")
+    #[arg(short = 'l', long = "log-level", value_name = "string")]
+    pub log_level: Option<String>,
     /// Do not start berthd when nothing answers at the default socket
     #[arg(long, global = true, env = "BERTH_NO_AUTOSTART", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_autostart: bool,
@@ -459,8 +468,11 @@ pub struct StopArgs {
     #[arg(short, long)]
     pub signal: Option<String>,
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "timeout", visible_alias = "time")]
+    #[arg(short = 't', long = "timeout")]
     pub timeout: Option<i64>,
+    /// Deprecated spelling of --timeout
+    #[arg(long = "time", hide = true)]
+    pub time: Option<i64>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -623,7 +635,10 @@ pub fn fast_parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<
     });
     Some(Cli {
         version: None,
+        config: None,
+        debug: false,
         host: None,
+        log_level: None,
         no_autostart,
         cmd,
     })
@@ -656,7 +671,7 @@ pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi
     // Past the global flags to the subcommand.
     let mut i = 1;
     while s(i).starts_with('-') {
-        if matches!(s(i), "-H" | "--host") {
+        if matches!(s(i), "-H" | "--host" | "-l" | "--log-level" | "--config") {
             i += 1;
         }
         i += 1;
@@ -728,6 +743,93 @@ pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi
         i += 1;
     }
     args
+}
+
+/// pflag's boolean flags take a value after `=` (`--rm=false`, `-a=true`), as Go's
+/// strconv.ParseBool reads it: the flag is given (true) or left out (false); any other
+/// value is docker's flag error (the message returned). Words after `--` are the
+/// container's.
+pub fn bool_values(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    let root = Cli::command();
+    let s = |args: &[std::ffi::OsString], i: usize| {
+        args.get(i)
+            .and_then(|a| a.to_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut i = 1;
+    let mut cmd = &root;
+    let mut global = true;
+    let is_bool = |a: &&clap::Arg| matches!(a.get_action(), clap::ArgAction::SetTrue);
+    while i < args.len() {
+        let t = s(&args, i);
+        if t == "--" {
+            break;
+        }
+        if global && !t.starts_with('-') {
+            // The command (and a group's subcommand): its own flags from here on.
+            let Some(c) = root.find_subcommand(&t) else {
+                return Ok(args);
+            };
+            cmd = c;
+            if let Some(sub) = cmd.find_subcommand(s(&args, i + 1)) {
+                cmd = sub;
+                i += 1;
+            }
+            global = false;
+            i += 1;
+            continue;
+        }
+        if global
+            && matches!(
+                t.as_str(),
+                "-H" | "--host" | "-l" | "--log-level" | "--config"
+            )
+        {
+            i += 2;
+            continue;
+        }
+        let found = if let Some(rest) = t.strip_prefix("--") {
+            rest.split_once('=').and_then(|(name, v)| {
+                cmd.get_arguments()
+                    .filter(is_bool)
+                    .find(|a| a.get_long() == Some(name))
+                    .map(|a| (a, v.to_owned()))
+            })
+        } else if t.len() > 2 && t.starts_with('-') && t[1..].chars().nth(1) == Some('=') {
+            let ch = t[1..].chars().next().unwrap_or('-');
+            let v = t[1 + ch.len_utf8() + 1..].to_owned();
+            cmd.get_arguments()
+                .filter(is_bool)
+                .find(|a| a.get_short() == Some(ch))
+                .map(|a| (a, v))
+        } else {
+            None
+        };
+        if let Some((a, v)) = found {
+            let long = a.get_long().unwrap_or("");
+            let names = match a.get_short() {
+                Some(c) => format!("-{c}, --{long}"),
+                None => format!("--{long}"),
+            };
+            match v.as_str() {
+                "1" | "t" | "T" | "TRUE" | "true" | "True" => {
+                    args[i] = format!("--{long}").into();
+                }
+                "0" | "f" | "F" | "FALSE" | "false" | "False" => {
+                    args.remove(i);
+                    continue;
+                }
+                _ => {
+                    return Err(format!(
+                        "invalid argument {v:?} for \"{names}\" flag: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                    ));
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(args)
 }
 
 pub fn completion(a: &CompletionArgs) -> anyhow::Result<()> {

@@ -128,7 +128,12 @@ impl Response {
         let b = self.bytes().unwrap_or_default();
         let message = serde_json::from_slice::<Value>(&b)
             .ok()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+            // (trimmed, as docker's client trims it)
+            .and_then(|v| {
+                v.get("message")
+                    .and_then(Value::as_str)
+                    .map(|m| m.trim().to_owned())
+            })
             .unwrap_or_else(|| String::from_utf8_lossy(&b).trim().to_owned());
         Err(DaemonError { status, message }.into())
     }

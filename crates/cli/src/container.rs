@@ -278,23 +278,31 @@ pub fn each(names: &[String], mut op: impl FnMut(&str) -> Result<()>) -> Result<
     if failed { Err(Exit(1).into()) } else { Ok(()) }
 }
 
-fn stop_query(a: &StopArgs) -> String {
+fn stop_query(a: &StopArgs) -> Result<String> {
+    // docker's deprecated --time: a notice (on stdout, as cobra prints it), and not
+    // with --timeout.
+    if a.time.is_some() {
+        println!("Flag --time has been deprecated, use --timeout instead");
+        if a.timeout.is_some() {
+            anyhow::bail!("conflicting options: cannot specify both --timeout and --time");
+        }
+    }
     let mut q = Vec::new();
-    if let Some(t) = a.timeout {
+    if let Some(t) = a.timeout.or(a.time) {
         q.push(format!("t={t}"));
     }
     if let Some(s) = &a.signal {
         q.push(format!("signal={}", enc(s)));
     }
-    if q.is_empty() {
+    Ok(if q.is_empty() {
         String::new()
     } else {
         format!("?{}", q.join("&"))
-    }
+    })
 }
 
 pub fn stop(c: &Client, a: &StopArgs) -> Result<()> {
-    let q = stop_query(a);
+    let q = stop_query(a)?;
     each(&a.containers, |n| {
         c.post(&format!("/containers/{}/stop{q}", enc(n)), None)?
             .bytes()?;
@@ -303,7 +311,7 @@ pub fn stop(c: &Client, a: &StopArgs) -> Result<()> {
 }
 
 pub fn restart(c: &Client, a: &StopArgs) -> Result<()> {
-    let q = stop_query(a);
+    let q = stop_query(a)?;
     each(&a.containers, |n| {
         c.post(&format!("/containers/{}/restart{q}", enc(n)), None)?
             .bytes()?;
@@ -329,20 +337,39 @@ pub fn rm(c: &Client, a: &RmArgs) -> Result<()> {
         "?force={}&v={}&link={}",
         a.force as u8, a.volumes as u8, a.link as u8
     );
-    // docker rm -f reports containers that do not exist but does not fail for them.
-    let mut failed = false;
+    // docker rm -f reports containers that do not exist as it meets them, but does not
+    // fail for them; other errors come together at the end.
+    let mut errs = Vec::new();
     for n in &a.containers {
-        match c.delete(&format!("/containers/{}{q}", enc(n))) {
+        // As docker: the name without leading or trailing slashes (`/name` as inspect
+        // shows it), and not empty.
+        let name = n.trim_matches('/');
+        if name.is_empty() {
+            errs.push("container name cannot be empty".to_owned());
+            continue;
+        }
+        match c.delete(&format!("/containers/{}{q}", enc(name))) {
             Ok(()) => println!("{n}"),
             Err(e) => {
-                failed |= !(a.force
+                if a.force
                     && e.downcast_ref::<DaemonError>()
-                        .is_some_and(|d| d.status == 404));
-                eprintln!("{e}");
+                        .is_some_and(|d| d.status == 404)
+                {
+                    eprintln!("{e}");
+                } else {
+                    errs.push(e.to_string());
+                }
             }
         }
     }
-    if failed { Err(Exit(1).into()) } else { Ok(()) }
+    for e in &errs {
+        eprintln!("{e}");
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Exit(1).into())
+    }
 }
 
 pub fn pause(c: &Client, a: &NamesArgs, pause: bool) -> Result<()> {
@@ -533,7 +560,13 @@ pub fn print_docs(items: &[Result<Doc, String>], f: Option<&str>) -> Result<()> 
                 }
             }
             all.push(b']');
-            out = String::from_utf8_lossy(&format::indent_json(&all)).into_owned();
+            // `--format json`: docker's JSON inspector, the same documents compacted.
+            let shaped = if f == Some("json") {
+                format::compact_json(&all)
+            } else {
+                format::indent_json(&all)
+            };
+            out = String::from_utf8_lossy(&shaped).into_owned();
             out.push('\n');
         }
     }

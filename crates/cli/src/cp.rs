@@ -105,6 +105,12 @@ fn parent(p: &str) -> String {
     }
 }
 
+/// A path that names a directory by its form: a trailing `/` or `/.` (docker's
+/// archive.assertsDirectory).
+fn asserts_dir(p: &str) -> bool {
+    p.ends_with('/') || p.ends_with("/.")
+}
+
 pub fn cp(c: &Client, a: &CpArgs) -> Result<()> {
     match (split(&a.src), split(&a.dest)) {
         (Loc::Container(id, p), Loc::Local(d)) => from_container(c, a, &id, &p, &d),
@@ -127,16 +133,23 @@ fn done(a: &CpArgs, bytes: u64, to: &str) {
 
 fn from_container(c: &Client, a: &CpArgs, id: &str, src: &str, dest: &str) -> Result<()> {
     let mut src = src.to_owned();
+    // With -L, a link's target is fetched under the link's name (archive.GetRebaseName).
+    let mut rebase: Option<(String, String)> = None;
     if a.follow_link
         && let Some(s) = container_stat(c, id, &src)?
         && s.mode & MODE_SYMLINK != 0
         && !s.link_target.is_empty()
     {
-        src = if s.link_target.starts_with('/') {
+        let target = if s.link_target.starts_with('/') {
             s.link_target
         } else {
             format!("{}/{}", parent(&src), s.link_target)
         };
+        let (from, to) = (base_name(&target), base_name(&src));
+        if from != to && !from.is_empty() && !to.is_empty() && to != "." {
+            rebase = Some((from, to));
+        }
+        src = target;
     }
     let r = c.get(&format!(
         "/containers/{}/archive?path={}",
@@ -166,8 +179,16 @@ fn from_container(c: &Client, a: &CpArgs, id: &str, src: &str, dest: &str) -> Re
         Some(_) if src_dir => bail!("cannot copy directory"),
         Some(_) => (dest_path.to_path_buf(), true),
         None => {
-            if dest.ends_with('/') {
-                bail!("destination directory \"{dest}\" must exist");
+            // As docker's archive.CopyTo: `DIR/.` needs DIR (os.Stat's error), and only a
+            // directory may be copied to a missing path that asserts a directory.
+            if let Some(d) = dest.strip_suffix("/.") {
+                let d = if d.is_empty() { "/" } else { d };
+                if let Err(e) = std::fs::metadata(d) {
+                    bail!("stat {d}: {}", io_text(&e));
+                }
+            }
+            if !src_dir && asserts_dir(dest) {
+                bail!("no such directory");
             }
             let p = Path::new(dest)
                 .parent()
@@ -206,6 +227,13 @@ fn from_container(c: &Client, a: &CpArgs, id: &str, src: &str, dest: &str) -> Re
             .any(|c| matches!(c, Component::ParentDir | Component::RootDir))
         {
             bail!("invalid path in archive: {}", p.display());
+        }
+        if let Some((from, to)) = &rebase
+            && comps
+                .first()
+                .is_some_and(|c| c.as_os_str() == from.as_str())
+        {
+            comps[0] = Component::Normal(std::ffi::OsStr::new(to.as_str()));
         }
         let top =
             top.get_or_insert_with(|| (comps.len() == 1).then(|| comps[0].as_os_str().to_owned()));
@@ -291,6 +319,13 @@ fn to_container(c: &Client, a: &CpArgs, src: &str, id: &str, dest: &str) -> Resu
         (buf, dest.to_owned())
     } else {
         let sp = Path::new(src);
+        // docker's CopyInfoSourcePath: a source that asserts a directory must be one.
+        if asserts_dir(src)
+            && std::fs::metadata(src.strip_suffix("/.").unwrap_or(src).trim_end_matches('/'))
+                .is_ok_and(|m| !m.is_dir())
+        {
+            bail!("not a directory");
+        }
         let meta = std::fs::metadata(sp).map_err(|e| {
             let shown = missing_source(src, a.follow_link);
             anyhow!("lstat {shown}: {}", io_text(&e))
@@ -306,8 +341,9 @@ fn to_container(c: &Client, a: &CpArgs, src: &str, id: &str, dest: &str) -> Resu
             if dest_stat.is_some() && meta.is_dir() {
                 bail!("cannot copy directory");
             }
-            if dest_stat.is_none() && dest.ends_with('/') {
-                bail!("destination \"{id}:{dest}\" must exist");
+            // (archive.PrepareArchiveCopy: only a directory makes a missing one)
+            if dest_stat.is_none() && !meta.is_dir() && asserts_dir(dest) {
+                bail!("no such directory");
             }
             // The entry gets the destination's name and goes into its parent.
             let name = base_name(dest);
@@ -348,6 +384,14 @@ fn missing_source(src: &str, follow: bool) -> String {
     } else {
         abs.parent().unwrap_or(Path::new("/"))
     };
+    if follow {
+        // filepath.EvalSymlinks: links followed as they are met, the first missing
+        // path reported.
+        return match eval_symlinks(&abs, 0) {
+            Err(p) => p.display().to_string(),
+            Ok(_) => abs.display().to_string(),
+        };
+    }
     let mut acc = std::path::PathBuf::new();
     for comp in dir.components() {
         acc.push(comp);
@@ -355,15 +399,36 @@ fn missing_source(src: &str, follow: bool) -> String {
             return acc.display().to_string();
         }
     }
-    if follow {
-        return abs.display().to_string();
-    }
     let base = abs
         .file_name()
         .map(|b| b.to_string_lossy().into_owned())
         .unwrap_or_default();
     let resolved = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     format!("{}/{base}", resolved.display())
+}
+
+/// `p` with its symbolic links resolved, or the first path that does not exist.
+fn eval_symlinks(p: &Path, depth: u32) -> Result<PathBuf, PathBuf> {
+    let mut acc = PathBuf::new();
+    for comp in p.components() {
+        match comp {
+            Component::Normal(n) => {
+                acc.push(n);
+                let m = std::fs::symlink_metadata(&acc).map_err(|_| acc.clone())?;
+                if m.file_type().is_symlink() && depth < 40 {
+                    let t = std::fs::read_link(&acc).map_err(|_| acc.clone())?;
+                    let base = acc.parent().unwrap_or(Path::new("/")).to_path_buf();
+                    acc = eval_symlinks(&base.join(t), depth + 1)?;
+                }
+            }
+            Component::ParentDir => {
+                acc.pop();
+            }
+            Component::CurDir => {}
+            other => acc.push(other),
+        }
+    }
+    Ok(acc)
 }
 
 #[cfg(test)]

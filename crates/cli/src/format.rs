@@ -71,12 +71,12 @@ fn value_json(v: &Value, out: &mut String, escape: bool) {
             match shape_of(m) {
                 Some(Shape::Struct(fields)) => {
                     for spec in fields {
-                        let Some((k, x)) = m.get_key_value(spec.split(':').next().unwrap_or(""))
-                        else {
+                        let Some(x) = m.get(crate::gotypes::name_type(spec).0) else {
                             continue;
                         };
-                        if !crate::gotypes::field(spec, x).1 {
-                            entry(k, x);
+                        let key = crate::gotypes::json_name(spec);
+                        if key != "-" && !crate::gotypes::field(spec, x).1 {
+                            entry(key, x);
                         }
                     }
                 }
@@ -538,6 +538,29 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// JSON without the whitespace between tokens (Go's json.Compact).
+pub fn compact_json(src: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(src.len());
+    let (mut in_str, mut esc) = (false, false);
+    for &c in src {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+        } else if c == b'"' {
+            in_str = true;
+        } else if c.is_ascii_whitespace() {
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Go's `json.Indent` with a four-space indent: the tokens kept as they are (key order,

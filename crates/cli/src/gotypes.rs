@@ -478,6 +478,178 @@ const STRUCTS: &[Struct] = &[
         ],
     ),
     ("EventActor", &["ID:s", "Attributes:{s"]),
+    // The docker CLI's info context (system.dockerInfo): system.Info embedded, then the
+    // client's part. RegistryConfig marshals itself as a map (kept as sent).
+    (
+        "Info",
+        &[
+            "(",
+            "ID:s",
+            "Containers:n",
+            "ContainersRunning:n",
+            "ContainersPaused:n",
+            "ContainersStopped:n",
+            "Images:n",
+            "Driver:s",
+            "DriverStatus:[[s",
+            "SystemStatus:[[s?",
+            "Plugins:@PluginsInfo",
+            "MemoryLimit:b",
+            "SwapLimit:b",
+            "KernelMemory:b?",
+            "KernelMemoryTCP:b?",
+            "CPUCfsPeriod=CpuCfsPeriod:b",
+            "CPUCfsQuota=CpuCfsQuota:b",
+            "CPUShares:b",
+            "CPUSet:b",
+            "PidsLimit:b",
+            "IPv4Forwarding:b",
+            "Debug:b",
+            "NFd:n",
+            "OomKillDisable:b",
+            "NGoroutines:n",
+            "SystemTime:s",
+            "LoggingDriver:s",
+            "CgroupDriver:s",
+            "CgroupVersion:s?",
+            "NEventsListener:n",
+            "KernelVersion:s",
+            "OperatingSystem:s",
+            "OSVersion:s",
+            "OSType:s",
+            "Architecture:s",
+            "IndexServerAddress:s",
+            "RegistryConfig:*a",
+            "NCPU:n",
+            "MemTotal:n",
+            "GenericResources:[a",
+            "DockerRootDir:s",
+            "HTTPProxy=HttpProxy:s",
+            "HTTPSProxy=HttpsProxy:s",
+            "NoProxy:s",
+            "Name:s",
+            "Labels:[s",
+            "ExperimentalBuild:b",
+            "ServerVersion:s",
+            "Runtimes:{@RuntimeWithStatus",
+            "DefaultRuntime:s",
+            "Swarm:@SwarmInfo",
+            "LiveRestoreEnabled:b",
+            "Isolation:s",
+            "InitBinary:s",
+            "ContainerdCommit:@Commit",
+            "RuncCommit:@Commit",
+            "InitCommit:@Commit",
+            "SecurityOptions:[s",
+            "ProductLicense:s?",
+            "DefaultAddressPools:[@NetworkAddressPool?",
+            "FirewallBackend:*@FirewallInfo?",
+            "CDISpecDirs:[s",
+            "DiscoveredDevices:[a?",
+            "Containerd:*a?",
+            "Warnings:[s",
+            ")",
+            "ClientInfo:*@ClientInfo?",
+            "ClientErrors:[s?",
+            "ServerErrors:[s?",
+            "UserName=-:s",
+        ],
+    ),
+    (
+        "PluginsInfo",
+        &["Volume:[s", "Network:[s", "Authorization:[s", "Log:[s"],
+    ),
+    (
+        "RuntimeWithStatus",
+        &[
+            "(",
+            "Path=path:s?",
+            "Args=runtimeArgs:[s?",
+            "Type=runtimeType:s?",
+            "Options=options:{a?",
+            ")",
+            "Status=status:{s?",
+        ],
+    ),
+    (
+        "SwarmInfo",
+        &[
+            "NodeID:s",
+            "NodeAddr:s",
+            "LocalNodeState:s",
+            "ControlAvailable:b",
+            "Error:s",
+            "RemoteManagers:[@Peer",
+            "Nodes:n?",
+            "Managers:n?",
+            "Cluster:*a?",
+            "Warnings:[s?",
+        ],
+    ),
+    ("Peer", &["NodeID:s", "Addr:s"]),
+    ("Commit", &["ID:s", "Expected:s?"]),
+    ("NetworkAddressPool", &["Base:s", "Size:n"]),
+    ("FirewallInfo", &["Driver:s", "Info:[[s?"]),
+    (
+        "ClientInfo",
+        &[
+            "Debug:b",
+            "(",
+            "Platform:*@PlatformInfo?",
+            "Version:s",
+            "APIVersion=ApiVersion:s?",
+            "DefaultAPIVersion:s?",
+            "GitCommit:s",
+            "GoVersion:s",
+            "Os:s",
+            "Arch:s",
+            "BuildTime:s?",
+            "Context:s",
+            ")",
+            "Plugins:[a",
+            "Warnings:[s",
+        ],
+    ),
+    ("PlatformInfo", &["Name:s"]),
+    // The docker CLI's version context (system.versionInfo): its clientVersion and the
+    // daemon's types.Version.
+    (
+        "VersionInfo",
+        &["Client:@ClientVersion", "Server:*@ServerVersion"],
+    ),
+    (
+        "ClientVersion",
+        &[
+            "Platform:*@PlatformInfo?",
+            "Version:s",
+            "APIVersion=ApiVersion:s?",
+            "DefaultAPIVersion:s?",
+            "GitCommit:s",
+            "GoVersion:s",
+            "Os:s",
+            "Arch:s",
+            "BuildTime:s?",
+            "Context:s",
+        ],
+    ),
+    (
+        "ServerVersion",
+        &[
+            "Platform:@PlatformInfo",
+            "Components:[@ComponentVersion?",
+            "Version:s",
+            "APIVersion=ApiVersion:s",
+            "MinAPIVersion:s?",
+            "GitCommit:s",
+            "GoVersion:s",
+            "Os:s",
+            "Arch:s",
+            "KernelVersion:s?",
+            "Experimental:b?",
+            "BuildTime:s?",
+        ],
+    ),
+    ("ComponentVersion", &["Name:s", "Version:s", "Details:{s?"]),
 ];
 
 /// The inspected structs: name, its type here, the docker CLI's Go type (for errors).
@@ -487,6 +659,8 @@ const ROOTS: &[(&str, &str, &str)] = &[
     ("Network", "@Network", "network.Inspect"),
     ("Volume", "@Volume", "volume.Volume"),
     ("Event", "@Event", "*events.Message"),
+    ("Info", "@Info", "system.dockerInfo"),
+    ("VersionInfo", "@VersionInfo", "system.versionInfo"),
 ];
 
 /// The type (`@Name`) of the struct `name`.
@@ -637,9 +811,17 @@ fn row_value(data: &Json) -> Value {
     }
 }
 
+/// A field's key in JSON: `Go=json:type` names a field whose JSON key differs from its
+/// Go name (templates use the Go name); `-` is a field JSON leaves out.
+pub fn json_name(spec: &'static str) -> &'static str {
+    let name = spec.split_once(':').map_or(spec, |(n, _)| n);
+    name.split_once('=').map_or(name, |(_, j)| j)
+}
+
 /// The field's name, type and whether it is omitempty.
 fn split(spec: &'static str) -> (&'static str, &'static str, bool) {
     let (name, ty) = spec.split_once(':').unwrap_or((spec, "a"));
+    let name = name.split_once('=').map_or(name, |(go, _)| go);
     match ty.strip_suffix('?') {
         Some(t) => (name, t, true),
         None => (name, ty, false),
@@ -656,7 +838,7 @@ fn struct_value(j: &Json, name: &str) -> Value {
     let mut m = BTreeMap::new();
     for spec in fs.iter().filter(|s| !matches!(**s, "(" | ")")) {
         let (name, fty, _) = split(spec);
-        let v = match obj.get(name) {
+        let v = match obj.get(json_name(spec)) {
             Some(x) => typed(x, fty),
             None => zero(fty),
         };

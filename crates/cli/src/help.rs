@@ -274,7 +274,10 @@ pub fn help_command(args: &[String]) -> Option<Result<String, (String, i32)>> {
     let mut it = args.iter().enumerate().skip(1);
     let at = loop {
         let (i, a) = it.next()?;
-        if matches!(a.as_str(), "-H" | "--host") {
+        if matches!(
+            a.as_str(),
+            "-H" | "--host" | "-l" | "--log-level" | "--config"
+        ) {
             it.next();
         } else if !a.starts_with('-') {
             break i;

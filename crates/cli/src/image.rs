@@ -115,6 +115,20 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
         "repository: {{ .Repository }}\ntag: {{.Tag}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n"
     };
     let user = format::raw(a.format.as_deref(), a.quiet, raw, "image_id: {{.ID}}");
+    // As docker's NewImageFormat: --digests adds a DIGEST column to a table that lacks one.
+    let with_digest;
+    let user = match user {
+        Some(f)
+            if a.digests
+                && f != "table"
+                && f.starts_with("table")
+                && !f.contains("{{.Digest}}") =>
+        {
+            with_digest = format!("{f}\\t{{{{.Digest}}}}");
+            Some(with_digest.as_str())
+        }
+        other => other,
+    };
     Format::new(user, default)
         .go_type("*formatter.imageContext")
         .render(&rows, &headers)

@@ -28,6 +28,8 @@ fn full_name(name: &str) -> String {
 }
 
 pub fn push(c: &Client, a: &PushArgs) -> Result<()> {
+    // As docker: the name is checked before anything is printed or asked.
+    crate::ops::check_reference(&a.image).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (name, mut tag) = repo_tag(&a.image);
     let stdout = std::io::stdout();
     let term = stdout.is_terminal();
@@ -97,6 +99,15 @@ pub fn rmi(c: &Client, a: &RmiArgs) -> Result<()> {
 }
 
 pub fn tag(c: &Client, a: &TagArgs) -> Result<()> {
+    // docker's client checks the source (ParseAnyReference), then the target.
+    let source_ok = a.source.len() == 64 && a.source.bytes().all(|b| b.is_ascii_hexdigit());
+    if !source_ok && let Err(e) = crate::ops::check_reference(&a.source) {
+        eprintln!(
+            "Error parsing reference: \"{}\" is not a valid repository/tag: {e}",
+            a.source
+        );
+        return Err(crate::Exit(1).into());
+    }
     if let Err(e) = crate::ops::check_reference(&a.target) {
         eprintln!(
             "Error parsing reference: \"{}\" is not a valid repository/tag: {e}",
@@ -254,6 +265,11 @@ pub fn import(c: &Client, a: &ImportArgs) -> Result<()> {
     } else {
         read_input(Some(&a.file), "")?
     };
+    // As docker's client: the name is checked (once the source is open) before the
+    // daemon is asked.
+    if let Some(r) = a.repository.as_deref().filter(|r| !r.is_empty()) {
+        crate::ops::check_reference(r).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let r = c
         .raw(
             "POST",

@@ -75,7 +75,22 @@ fn main() {
     }
     let parsed = match cli::fast_parse(std::env::args_os().skip(1)) {
         Some(c) => Ok(c),
-        None => cli::parse(cli::end_run_flags_at_image(std::env::args_os().collect())),
+        None => {
+            let args = cli::end_run_flags_at_image(std::env::args_os().collect());
+            match cli::bool_values(args) {
+                Ok(args) => cli::parse(args),
+                Err(msg) => {
+                    let args: Vec<String> = std::env::args_os()
+                        .map(|a| a.to_string_lossy().into_owned())
+                        .collect();
+                    eprintln!(
+                        "{}",
+                        usage::flag_error_text(&msg, &args).unwrap_or(msg.clone())
+                    );
+                    std::process::exit(125);
+                }
+            }
+        }
     };
     let cli = match parsed {
         Ok(c) => c,
@@ -110,6 +125,21 @@ fn main() {
         Cmd::Create(_) | Cmd::Container(ContainerCmd::Create(_)) => Some("create"),
         _ => None,
     };
+    // The docker CLI's global options: a log level logrus knows (berth logs nothing
+    // more at any level), debug mode (nothing more either) and the config directory.
+    if let Some(l) = &cli.log_level
+        && !matches!(
+            l.to_lowercase().as_str(),
+            "panic" | "fatal" | "error" | "warn" | "warning" | "info" | "debug" | "trace"
+        )
+    {
+        eprintln!("Unable to parse logging level: {l}");
+        std::process::exit(1);
+    }
+    if let Some(dir) = &cli.config {
+        // SAFETY: no other thread runs yet.
+        unsafe { std::env::set_var("DOCKER_CONFIG", dir) };
+    }
     // run/create's request is built, and its option values checked, before the daemon is
     // asked (or started): a bad value is the user's error, reported as docker reports it.
     // The request built here is the one sent.
@@ -169,6 +199,16 @@ fn main() {
             {
                 // run's errors, and create's own checks of its options: status 125.
                 let _ = run::run_failure(cmd, &e, 125);
+                125
+            } else if let Some(text) = e.downcast_ref::<run::FlagValueError>().and_then(|f| {
+                let args: Vec<String> = std::env::args_os()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                usage::flag_error_text(&f.0, &args)
+            }) {
+                // A bad flag value of another command (update's sizes, --cpus): docker's
+                // flag error, its usage line, status 125.
+                eprintln!("{text}");
                 125
             } else {
                 // The docker CLI prints other errors as they are (the daemon's refusal

@@ -17,6 +17,7 @@ use crate::ops::{confirm, prune_report, str_list};
 use crate::volume::{kv_map, labels_text};
 
 pub fn create(c: &Client, a: &NetworkCreateArgs) -> Result<()> {
+    crate::run::check_labels("--label", &a.label)?;
     let configs = ipam_configs(a)?;
     let mut body = json!({
         "Name": a.name,

@@ -138,6 +138,11 @@ pub fn add_query(q: &mut String, repo: Option<&str>, pairs: &[(&str, Option<&str
 }
 
 pub fn commit(c: &Client, a: &CommitArgs) -> Result<()> {
+    // As docker: the new name is checked before the daemon is asked, in
+    // reference.ParseNormalizedNamed's words.
+    if let Some(r) = &a.repository {
+        check_reference(r).map_err(|e| anyhow!("{e}"))?;
+    }
     let mut q = format!("/commit?container={}&pause={}", enc(&a.container), a.pause);
     let mut pairs = vec![
         ("comment", a.message.as_deref()),
@@ -170,9 +175,13 @@ pub fn rename(c: &Client, a: &RenameArgs) -> Result<()> {
 
 /// `--cpus 1.5` → NanoCpus.
 fn nano_cpus(s: &str) -> Result<i64> {
-    let f: f64 = s
-        .parse()
-        .map_err(|_| anyhow!("invalid argument \"{s}\" for \"--cpus\" flag"))?;
+    let f: f64 = s.parse().map_err(|_| {
+        crate::run::flag_value_error(
+            "--cpus",
+            s,
+            format!("failed to parse {s} as a rational number"),
+        )
+    })?;
     Ok((f * 1e9).round() as i64)
 }
 
@@ -181,7 +190,7 @@ fn swap(s: &str) -> Result<i64> {
     if s.trim() == "-1" {
         Ok(-1)
     } else {
-        crate::run::parse_bytes(s)
+        crate::run::flag_bytes("--memory-swap", s)
     }
 }
 
@@ -218,10 +227,13 @@ pub fn update_body(a: &UpdateArgs) -> Result<Value> {
         put("CpusetMems", json!(x));
     }
     if let Some(x) = &a.memory {
-        put("Memory", json!(crate::run::parse_bytes(x)?));
+        put("Memory", json!(crate::run::flag_bytes("-m, --memory", x)?));
     }
     if let Some(x) = &a.memory_reservation {
-        put("MemoryReservation", json!(crate::run::parse_bytes(x)?));
+        put(
+            "MemoryReservation",
+            json!(crate::run::flag_bytes("--memory-reservation", x)?),
+        );
     }
     if let Some(x) = &a.memory_swap {
         put("MemorySwap", json!(swap(x)?));
@@ -231,7 +243,17 @@ pub fn update_body(a: &UpdateArgs) -> Result<Value> {
     }
     if let Some(r) = &a.restart {
         let (name, count) = match r.split_once(':') {
-            Some((n, c)) => (n, c.parse::<i64>().unwrap_or(0)),
+            // docker's opts.ParseRestartPolicy, before the daemon is asked.
+            Some(("", _)) => {
+                bail!("invalid restart policy format: no policy provided before colon")
+            }
+            Some((n, "")) => (n, 0),
+            Some((n, c)) => (
+                n,
+                c.parse::<i64>().map_err(|_| {
+                    anyhow!("invalid restart policy format: maximum retry count must be an integer")
+                })?,
+            ),
             None => (r.as_str(), 0),
         };
         put(
@@ -287,9 +309,19 @@ pub fn port(c: &Client, a: &PortArgs) -> Result<()> {
             .unwrap_or_default()
     };
     if let Some(p) = &a.port {
-        let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+        // As docker: `80/` is `80/tcp`, and the number is checked as Go's
+        // strconv.ParseUint(port, 10, 16) checks it, in its words.
+        let (num, proto) = p.split_once('/').unwrap_or((p, ""));
+        let proto = if proto.is_empty() { "tcp" } else { proto };
+        if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+            bail!(
+                "Error: invalid port ({num}): strconv.ParseUint: parsing {num:?}: invalid syntax"
+            );
+        }
         if num.parse::<u16>().is_err() {
-            bail!("invalid port ({num}): strconv.ParseUint: parsing {num:?}: invalid syntax");
+            bail!(
+                "Error: invalid port ({num}): strconv.ParseUint: parsing {num:?}: value out of range"
+            );
         }
         let key = format!("{num}/{proto}");
         let b = bindings(&key);
@@ -448,17 +480,14 @@ pub fn check_reference(r: &str) -> Result<(), String> {
         None => (r, None),
     };
     if let Some(d) = digest {
+        // The reference grammar's digest: `[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*`,
+        // a colon, at least 32 hex digits.
         let ok = d.split_once(':').is_some_and(|(alg, hex)| {
-            !alg.is_empty()
-                && alg.split(['+', '.', '_', '-']).all(|p| {
-                    !p.is_empty()
-                        && p.bytes()
-                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                })
-                && !hex.is_empty()
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
+            alg.split(['+', '.', '_', '-']).all(|p| {
+                p.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+                    && p.bytes().all(|b| b.is_ascii_alphanumeric())
+            }) && hex.len() >= 32
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
         });
         if !ok {
             return Err(BAD.into());
@@ -540,6 +569,29 @@ pub fn check_reference(r: &str) -> Result<(), String> {
             "{BAD}: repository name ({remote}) must be lowercase"
         ));
     }
+    digest.map_or(Ok(()), check_digest)
+}
+
+/// go-digest's Digest.Validate, as reference.Parse applies it to a well-formed digest.
+fn check_digest(d: &str) -> Result<(), String> {
+    let (alg, hex) = d.split_once(':').unwrap_or((d, ""));
+    let size = match alg {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        // (An algorithm go-digest would call malformed is refused earlier: the reference
+        // grammar or the lowercase check.)
+        _ => return Err("unsupported digest algorithm".into()),
+    };
+    if hex.len() != size {
+        return Err("invalid checksum digest length".into());
+    }
+    if !hex
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err("invalid checksum digest format".into());
+    }
     Ok(())
 }
 
@@ -567,7 +619,18 @@ mod reference_tests {
             check_reference("Bad:Name").unwrap_err(),
             "invalid reference format: repository name (library/Bad) must be lowercase"
         );
-        for bad in ["bad@@", "a:b:c", "-a", "a//b", "a:", "x:-t"] {
+        let h = "0123456789abcdef0123456789abcdef";
+        for (bad, why) in [
+            (format!("x@sha256:{h}"), "invalid checksum digest length"),
+            (format!("x@foo:{h}"), "unsupported digest algorithm"),
+            (
+                format!("x@sha256:{}", h.repeat(2).to_uppercase()),
+                "invalid checksum digest format",
+            ),
+        ] {
+            assert_eq!(check_reference(&bad).unwrap_err(), why, "{bad}");
+        }
+        for bad in ["bad@@", "a:b:c", "-a", "a//b", "a:", "x:-t", "x@sha256:abc"] {
             assert_eq!(
                 check_reference(bad).unwrap_err(),
                 "invalid reference format",

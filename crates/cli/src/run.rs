@@ -97,35 +97,95 @@ fn restart_policy(s: &str) -> Result<Value> {
 }
 
 fn env_list(flags: &[String], files: &[String]) -> Result<Vec<String>> {
+    // -e values are checked as the flag is parsed (opts.ValidateEnv), before any file.
+    if let Some(e) = flags.iter().find(|e| e.split('=').next() == Some("")) {
+        return Err(flag_value_error(
+            "-e, --env",
+            e,
+            format!("invalid environment variable: {e}"),
+        ));
+    }
     let mut out = Vec::new();
-    // `NAME` alone takes the client's value; None when it has none.
-    let resolve = |e: &str| -> Option<String> {
-        if e.contains('=') {
-            Some(e.to_owned())
-        } else {
-            std::env::var(e).ok().map(|v| format!("{e}={v}"))
-        }
-    };
+    // A file's `NAME` alone takes the client's value, and is dropped when it has none.
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| anyhow!("open {f}: {e}"))?;
-        for l in text.lines() {
-            let l = l.trim_start();
-            if !l.is_empty() && !l.starts_with('#') {
-                out.extend(resolve(l));
-            }
-        }
+        out.extend(kv_file(f, true)?);
     }
     // A `-e NAME` that the client's environment does not set is sent as it is (docker's
-    // ValidateEnv); a file's line is dropped then.
+    // ValidateEnv).
     for e in flags {
-        if e.starts_with('=') {
-            return Err(flag_value_error(
-                "-e, --env",
-                e,
-                format!("invalid environment variable: {e}"),
-            ));
+        if e.contains('=') {
+            out.push(e.clone());
+        } else {
+            out.push(std::env::var(e).map_or_else(|_| e.clone(), |v| format!("{e}={v}")));
         }
-        out.push(resolve(e).unwrap_or_else(|| e.clone()));
+    }
+    Ok(out)
+}
+
+/// Label flags as docker's opts.ValidateLabel checks them: each needs a name.
+pub fn check_labels(flag: &str, labels: &[String]) -> Result<()> {
+    match labels.iter().find(|l| l.split('=').next() == Some("")) {
+        Some(l) => Err(flag_value_error(
+            flag,
+            l,
+            format!("invalid label '{l}': empty name"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A file of `key=value` lines as docker's opts package reads env and label files (a
+/// name alone passes the client's value through for env files, and is dropped from
+/// label files; its errors in its words).
+pub fn kv_file(f: &str, pass_through: bool) -> Result<Vec<String>> {
+    let mut file =
+        std::fs::File::open(f).map_err(|e| anyhow!("open {f}: {}", crate::cp::io_text(&e)))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| {
+        anyhow!(
+            "invalid env file ({f}): read {f}: {}",
+            crate::cp::io_text(&e)
+        )
+    })?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let mut out = Vec::new();
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    for (n, raw) in lines.into_iter().enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let Ok(raw) = std::str::from_utf8(raw) else {
+            let shown: Vec<String> = raw.iter().map(u8::to_string).collect();
+            bail!(
+                "invalid env file ({f}): invalid utf8 bytes at line {}: [{}]",
+                n + 1,
+                shown.join(" ")
+            );
+        };
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (var, value) = match line.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (line, None),
+        };
+        let var = var.trim_start_matches([' ', '\t']);
+        if var.contains([' ', '\t']) {
+            bail!("invalid env file ({f}): variable '{var}' contains whitespaces");
+        }
+        if var.is_empty() {
+            bail!("invalid env file ({f}): no variable name on line '{line}'");
+        }
+        match value {
+            Some(v) => out.push(format!("{var}={v}")),
+            None => {
+                if let Some(v) = std::env::var(var).ok().filter(|_| pass_through) {
+                    out.push(format!("{var}={v}"));
+                }
+            }
+        }
     }
     Ok(out)
 }
@@ -144,8 +204,85 @@ fn caps(list: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// A `-v` spec's source as the docker CLI's compose loader (ParseVolume) reads it: None
+/// for an anonymous volume (the spec goes to Config.Volumes), else the source of a bind
+/// or named volume (the spec goes to Binds). Its errors in its words.
+fn volume_source(spec: &str) -> Result<Option<String>> {
+    let chars: Vec<char> = spec.chars().collect();
+    match chars.len() {
+        0 => bail!("invalid empty volume spec"),
+        1 | 2 => return Ok(None),
+        _ => {}
+    }
+    let (mut source, mut target) = (None::<String>, None::<String>);
+    let mut buf = String::new();
+    let end = chars.len();
+    for i in 0..=end {
+        let c = chars.get(i).copied();
+        // A drive letter (`c:`) stays in its section, as on Windows.
+        let drive =
+            c == Some(':') && buf.chars().count() == 1 && buf.chars().all(char::is_alphabetic);
+        if drive {
+            buf.push(':');
+            continue;
+        }
+        if c == Some(':') || c.is_none() {
+            if buf.is_empty() {
+                bail!("invalid spec: {spec}: empty section between colons");
+            }
+            if source.is_none() && c.is_none() {
+                target = Some(std::mem::take(&mut buf));
+            } else if source.is_none() {
+                source = Some(std::mem::take(&mut buf));
+            } else if target.is_none() {
+                target = Some(std::mem::take(&mut buf));
+            } else if c == Some(':') {
+                bail!("invalid spec: {spec}: too many colons");
+            } else {
+                buf.clear();
+            }
+            continue;
+        }
+        buf.extend(c);
+    }
+    let _ = target;
+    Ok(source)
+}
+
+/// docker's run: a bind whose host path starts with `.` is made absolute (Go's
+/// filepath.Abs: joined to the working directory and cleaned).
+fn bind_with_abs_host(spec: &str, source: &str) -> String {
+    let Some((host, rest)) = spec.split_once(':') else {
+        return spec.to_owned();
+    };
+    let is_bind = source.starts_with(['.', '/', '~']);
+    if !is_bind || host.starts_with('/') || !host.starts_with('.') {
+        return spec.to_owned();
+    }
+    format!("{}:{rest}", go_abs(host))
+}
+
+/// Go's filepath.Abs: `p` joined to the working directory and cleaned.
+pub fn go_abs(p: &str) -> String {
+    let Ok(cwd) = std::env::current_dir() else {
+        return p.to_owned();
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for comp in cwd.join(p).components() {
+        match comp {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 /// The `POST /containers/create` body for run/create flags.
 pub fn create_body(a: &RunArgs) -> Result<Value> {
+    check_labels("-l, --label", &a.label)?;
     if a.rm && a.restart != "no" && !a.restart.is_empty() {
         bail!("conflicting options: cannot specify both --restart and --rm");
     }
@@ -161,10 +298,11 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     let mut binds = Vec::new();
     let mut volumes = Map::new();
     for v in &a.volume {
-        if v.contains(':') {
-            binds.push(json!(v));
-        } else {
-            volumes.insert(v.clone(), json!({}));
+        match volume_source(v)? {
+            None => {
+                volumes.insert(v.clone(), json!({}));
+            }
+            Some(src) => binds.push(json!(bind_with_abs_host(v, &src))),
         }
     }
     let (exposed, port_bindings) = crate::ports::publish(&a.publish)?;
@@ -239,6 +377,18 @@ fn is_no_such_image(e: &anyhow::Error) -> bool {
 /// the ID. Warnings go to stderr as docker prints them.
 /// `body`: [`create_body`]'s request for `a`.
 pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
+    // docker's warnOnLocalhostDNS: the first loopback server named, as the daemon will
+    // have it (Go's canonical form).
+    if let Some(ip) = a
+        .more
+        .dns
+        .iter()
+        .filter_map(|d| d.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string())
+        .find(|ip| ip.starts_with("127.") || ip == "::1")
+    {
+        eprintln!("WARNING: Localhost DNS ({ip}) may fail in containers.");
+    }
     if let Some(f) = &a.more.cidfile
         && std::path::Path::new(f).exists()
     {
@@ -248,6 +398,27 @@ pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
         ))
         .into());
     }
+    // As docker's newCIDFile: the file is made before the container, and removed
+    // again if no container comes of it.
+    if let Some(f) = &a.more.cidfile
+        && let Err(e) = std::fs::File::create(f)
+    {
+        return Err(crate::client::StreamError(format!(
+            "failed to create the container ID file: open {f}: {}",
+            crate::cp::io_text(&e)
+        ))
+        .into());
+    }
+    let made = create_inner(c, a, body);
+    if made.is_err()
+        && let Some(f) = &a.more.cidfile
+    {
+        let _ = std::fs::remove_file(f);
+    }
+    made
+}
+
+fn create_inner(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
     let mut body = body;
     let api_config = if a.use_api_socket {
         api_socket(c, &mut body)?
@@ -476,7 +647,21 @@ pub fn run(c: &Client, a: &RunArgs, body: Value) -> Result<()> {
     if a.tty && a.interactive && !a.detach && !tty::stdin_is_tty() {
         return Err(not_a_tty());
     }
-    let id = create(c, a, body)?;
+    let id = create(c, a, body).map_err(|e| {
+        // docker's toStatusError for the ID file it could not make.
+        let m = e.to_string();
+        if !m.starts_with("failed to create the container ID file") {
+            return e;
+        }
+        let code = if m.contains("no such file or directory") {
+            127
+        } else if m.contains("permission denied") || m.contains("is a directory") {
+            126
+        } else {
+            125
+        };
+        run_failure("run", &e, code)
+    })?;
     if a.detach {
         if let Err(e) = c.post(&format!("/containers/{id}/start"), None) {
             let code = start_error_code(&e);

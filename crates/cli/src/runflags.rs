@@ -243,43 +243,50 @@ pub struct RunMore {
 
 /// A Go duration (`1m30s`, `500ms`, `2h`) in nanoseconds.
 pub fn duration_ns(s: &str) -> Result<i64> {
+    // Go's time.ParseDuration, in its words (less the `time: ` its callers add).
     let bad = || anyhow!("invalid duration {s:?}");
-    if s == "0" {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if body == "0" {
         return Ok(0);
     }
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let unit = match (c, chars.peek()) {
-            ('n', Some('s')) => {
-                chars.next();
-                1.0
-            }
-            ('u' | 'µ', Some('s')) => {
-                chars.next();
-                1e3
-            }
-            ('m', Some('s')) => {
-                chars.next();
-                1e6
-            }
-            ('s', _) => 1e9,
-            ('m', _) => 60e9,
-            ('h', _) => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += num.parse::<f64>().map_err(|_| bad())? * unit;
-        num.clear();
-    }
-    if !num.is_empty() {
+    if body.is_empty() {
         return Err(bad());
     }
-    Ok(total as i64)
+    let mut total = 0f64;
+    let mut rest = body;
+    while !rest.is_empty() {
+        // digits, and a fraction after one dot
+        let digits = |r: &str| r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+        let mut n = digits(rest);
+        if rest[n..].starts_with('.') {
+            n += 1 + digits(&rest[n + 1..]);
+        }
+        let num = &rest[..n];
+        if num.is_empty() || num == "." {
+            return Err(bad());
+        }
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = &rest[..u];
+        rest = &rest[u..];
+        let scale = match unit {
+            "" => bail!("missing unit in duration {s:?}"),
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => bail!("unknown unit {unit:?} in duration {s:?}"),
+        };
+        total += num.parse::<f64>().map_err(|_| bad())? * scale;
+    }
+    Ok(if neg { -total } else { total } as i64)
 }
 
 fn kv(list: &[String]) -> Map<String, Value> {
@@ -362,6 +369,13 @@ fn mount(spec: &str) -> Result<Value> {
         let dc = vol.entry("DriverConfig").or_insert_with(|| json!({}));
         dc["Options"] = Value::Object(vol_opts);
     }
+    // As docker's MountOpt: a source starting with `.` is made absolute.
+    if let Some(src) = m.get("Source").and_then(Value::as_str)
+        && src.starts_with('.')
+    {
+        let abs = crate::run::go_abs(src);
+        m.insert("Source".into(), json!(abs));
+    }
     m.insert("Type".into(), json!(ty));
     for (k, o) in [
         ("BindOptions", bind),
@@ -375,17 +389,59 @@ fn mount(spec: &str) -> Result<Value> {
     Ok(Value::Object(m))
 }
 
-/// `nofile=1024:2048` → {Name, Soft, Hard}.
+/// `nofile=1024:2048` → {Name, Soft, Hard}, as go-units' ParseUlimit reads it.
 fn ulimit(spec: &str) -> Result<Value> {
+    const NAMES: &[&str] = &[
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ];
     let (name, vals) = spec
         .split_once('=')
         .ok_or_else(|| anyhow!("invalid ulimit argument: {spec}"))?;
-    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
-    let n = |x: &str| {
-        x.parse::<i64>()
-            .map_err(|_| anyhow!("invalid ulimit argument: {spec}"))
+    if !NAMES.contains(&name) {
+        bail!("invalid ulimit type: {name}");
+    }
+    let parts: Vec<&str> = vals.splitn(3, ':').collect();
+    if parts.len() > 2 {
+        bail!("too many limit value arguments - {vals}, can only have up to two, `soft[:hard]`");
+    }
+    let n = |x: &str| -> Result<i64> {
+        if !x.is_empty()
+            && x.trim_start_matches(['-', '+'])
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        {
+            if let Ok(v) = x.parse::<i64>() {
+                return Ok(v);
+            }
+            if x.len() > 1 {
+                bail!("strconv.ParseInt: parsing {x:?}: value out of range");
+            }
+        }
+        bail!("strconv.ParseInt: parsing {x:?}: invalid syntax")
     };
-    Ok(json!({"Name": name, "Soft": n(soft)?, "Hard": n(hard)?}))
+    let soft = n(parts[0])?;
+    let hard = match parts.get(1) {
+        Some(h) => n(h)?,
+        None => soft,
+    };
+    if soft > hard {
+        bail!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
+    }
+    Ok(json!({"Name": name, "Soft": soft, "Hard": hard}))
 }
 
 /// `/dev/x[:/dev/y][:rwm]` → a device mapping.
@@ -426,6 +482,212 @@ fn windows_only(m: &RunMore) -> Result<()> {
     Ok(())
 }
 
+/// Go's net.ParseMAC: 6, 8 or 20 two-digit hex groups split by `:` or `-`, or
+/// 4-digit groups split by `.`.
+fn is_mac(s: &str) -> bool {
+    let hex = |g: &str, n: usize| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit());
+    let groups = |sep: char, n: usize| {
+        let g: Vec<&str> = s.split(sep).collect();
+        let bytes = g.len() * n / 2;
+        matches!(bytes, 6 | 8 | 20) && g.iter().all(|x| hex(x, n))
+    };
+    (s.contains(':') && groups(':', 2))
+        || (s.contains('-') && groups('-', 2))
+        || (s.contains('.') && groups('.', 4))
+}
+
+/// A `--device` as docker's validateLinuxPath checks it (CDI names, `vendor/class=name`,
+/// pass as they are).
+fn check_device(d: &str) -> Result<()> {
+    let cdi = d.split_once('=').is_some_and(|(vc, name)| {
+        !name.is_empty()
+            && !vc.starts_with('/')
+            && vc
+                .split_once('/')
+                .is_some_and(|(v, c)| !v.is_empty() && !c.is_empty())
+    });
+    if cdi {
+        return Ok(());
+    }
+    let mode_ok = |m: &str| {
+        !m.is_empty()
+            && m.len() <= 3
+            && m.chars().all(|c| "rwm".contains(c))
+            && m.chars().collect::<std::collections::HashSet<_>>().len() == m.len()
+    };
+    let split: Vec<&str> = d.splitn(3, ':').collect();
+    if d.matches(':').count() > 2 || split[0].is_empty() {
+        bail!("bad format for path: {d}");
+    }
+    let container_path = match split.as_slice() {
+        [p] => *p,
+        [p, m] if mode_ok(m) => *p,
+        [_, c] => *c,
+        [_, c, m] => {
+            if !mode_ok(m) {
+                bail!("bad mode specified: {m}");
+            }
+            *c
+        }
+        _ => d,
+    };
+    if !container_path.starts_with('/') {
+        bail!("{container_path} is not an absolute path");
+    }
+    Ok(())
+}
+
+/// The values docker's flag parsing checks (each refused as a flag error: usage, 125),
+/// then those its parse of the options checks (`docker: ...`, 125), in docker's words.
+fn check(m: &RunMore) -> Result<()> {
+    use crate::run::flag_value_error as bad;
+    for h in &m.add_host {
+        let (k, v) = h
+            .split_once('=')
+            .or_else(|| h.split_once(':'))
+            .unwrap_or(("", ""));
+        if k.is_empty() {
+            return Err(bad(
+                "--add-host",
+                h,
+                format!("bad format for add-host: {h:?}"),
+            ));
+        }
+        let ip = v
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .filter(|_| v.len() > 2)
+            .unwrap_or(v);
+        if v != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad(
+                "--add-host",
+                h,
+                format!("invalid IP address in add-host: {ip:?}"),
+            ));
+        }
+    }
+    for d in &m.dns {
+        if d.trim().parse::<std::net::IpAddr>().is_err() {
+            return Err(bad(
+                "--dns",
+                d,
+                format!("IP address is not correctly formatted: {d}"),
+            ));
+        }
+    }
+    for l in &m.link {
+        if l.is_empty() {
+            return Err(bad("--link", l, "empty string specified for links"));
+        }
+        if l.splitn(3, ':').count() > 2 {
+            return Err(bad("--link", l, format!("bad format for links: {l}")));
+        }
+    }
+    for x in &m.sysctl {
+        const NAMES: &[&str] = &[
+            "kernel.msgmax",
+            "kernel.msgmnb",
+            "kernel.msgmni",
+            "kernel.sem",
+            "kernel.shmall",
+            "kernel.shmmax",
+            "kernel.shmmni",
+            "kernel.shm_rmid_forced",
+        ];
+        let key = x.split('=').next().unwrap_or("");
+        let ok = x.contains('=')
+            && (NAMES.contains(&key) || key.starts_with("net.") || key.starts_with("fs.mqueue."));
+        if !ok {
+            return Err(bad("--sysctl", x, format!("sysctl '{x}' is not allowed")));
+        }
+    }
+    for u in &m.ulimit {
+        ulimit(u).map_err(|e| bad("--ulimit", u, e))?;
+    }
+    for v in &m.mount {
+        mount(v).map_err(|e| {
+            if e.is::<crate::run::FlagValueError>() {
+                e
+            } else {
+                bad("--mount", v, e)
+            }
+        })?;
+    }
+    for (flag, v) in [
+        ("--health-interval", &m.health_interval),
+        ("--health-timeout", &m.health_timeout),
+        ("--health-start-period", &m.health_start_period),
+        ("--health-start-interval", &m.health_start_interval),
+    ] {
+        if let Some(v) = v {
+            duration_ns(v).map_err(|e| bad(flag, v, format!("time: {e}")))?;
+        }
+    }
+    // (from here on docker's parse of the options, after the flags)
+    for (flag, v) in [
+        ("--health-interval", &m.health_interval),
+        ("--health-timeout", &m.health_timeout),
+        ("--health-start-period", &m.health_start_period),
+        ("--health-start-interval", &m.health_start_interval),
+    ] {
+        if v.as_deref()
+            .is_some_and(|v| duration_ns(v).unwrap_or(0) < 0)
+        {
+            bail!("{flag} cannot be negative");
+        }
+    }
+    if m.health_retries.is_some_and(|r| r < 0) {
+        bail!("--health-retries cannot be negative");
+    }
+    if let Some(mac) = &m.mac_address
+        && !is_mac(mac)
+    {
+        bail!("{mac} is not a valid mac address");
+    }
+    if let Some(s) = m.memory_swappiness
+        && s != -1
+        && !(0..=100).contains(&s)
+    {
+        bail!("invalid value: {s}. Valid memory swappiness range is 0-100");
+    }
+    for (flag, v, ok) in [
+        ("pid", &m.pid, "PID"),
+        ("uts", &m.uts, "UTS"),
+        ("userns", &m.userns, "USER"),
+        ("cgroupns", &m.cgroupns, "CGROUP"),
+    ] {
+        let Some(v) = v else { continue };
+        let valid = match flag {
+            "pid" => {
+                v.is_empty()
+                    || v == "host"
+                    || v.strip_prefix("container:").is_some_and(|c| !c.is_empty())
+            }
+            "cgroupns" => matches!(v.as_str(), "" | "host" | "private"),
+            _ => matches!(v.as_str(), "" | "host"),
+        };
+        if !valid {
+            bail!("--{flag}: invalid {ok} mode");
+        }
+    }
+    for o in &m.security_opt {
+        if o != "no-new-privileges"
+            && o != "systempaths=unconfined"
+            && !o.contains('=')
+            && !o.contains(':')
+        {
+            bail!("Invalid --security-opt: {o:?}");
+        }
+    }
+    for d in &m.device {
+        check_device(d)?;
+    }
+    if m.storage_opt.iter().any(|o| !o.contains('=')) {
+        bail!("invalid storage option");
+    }
+    Ok(())
+}
+
 /// Adds these flags to the create body's Config (`cfg`) and HostConfig (`host`); returns
 /// the NetworkingConfig for aliases and static addresses (if any).
 pub fn apply(
@@ -434,6 +696,7 @@ pub fn apply(
     cfg: &mut Map<String, Value>,
     host: &mut Map<String, Value>,
 ) -> Result<Option<Value>> {
+    check(m)?;
     windows_only(m)?;
     // Healthcheck
     if m.no_healthcheck {
@@ -463,14 +726,40 @@ pub fn apply(
     if !m.expose.is_empty() {
         let ports = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
         for e in &m.expose {
-            let (p, proto) = e.split_once('/').unwrap_or((e, "tcp"));
-            let (lo, hi) = p.split_once('-').unwrap_or((p, p));
-            let (lo, hi): (u16, u16) = (
-                lo.parse()
-                    .map_err(|_| anyhow!("invalid range format for --expose: {e}"))?,
-                hi.parse()
-                    .map_err(|_| anyhow!("invalid range format for --expose: {e}"))?,
-            );
+            if e.contains(':') {
+                bail!("invalid port format for --expose: {e}");
+            }
+            // nat.SplitProtoPort and nat.ParsePortRange, in their words.
+            let parts: Vec<&str> = e.split('/').collect();
+            let (p, proto) = match parts.as_slice() {
+                [p] => (*p, "tcp"),
+                [p, ""] | [p, "", ..] => (*p, "tcp"),
+                [p, proto, ..] => (*p, *proto),
+                [] => ("", ""),
+            };
+            let uint = |x: &str| -> Result<u16, String> {
+                if x.is_empty() || !x.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("strconv.ParseUint: parsing {x:?}: invalid syntax"));
+                }
+                x.parse::<u16>()
+                    .map_err(|_| format!("strconv.ParseUint: parsing {x:?}: value out of range"))
+            };
+            let range = || -> Result<(u16, u16), String> {
+                if p.is_empty() {
+                    return Err("empty string specified for ports".into());
+                }
+                let Some((a, rest)) = p.split_once('-') else {
+                    let n = uint(p)?;
+                    return Ok((n, n));
+                };
+                let (lo, hi) = (uint(a)?, uint(rest.split('-').next().unwrap_or(""))?);
+                if hi < lo {
+                    return Err(format!("invalid range specified for port: {p}"));
+                }
+                Ok((lo, hi))
+            };
+            let (lo, hi) = range()
+                .map_err(|err| anyhow!("invalid range format for --expose: {e}, error: {err}"))?;
             for n in lo..=hi {
                 ports[format!("{n}/{proto}")] = json!({});
             }
@@ -481,21 +770,17 @@ pub fn apply(
     }
     if !m.label_file.is_empty() {
         let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
+        // A later file wins over an earlier one, and flags given with -l over files.
+        let mut from_files = Map::new();
         for f in &m.label_file {
-            let text = std::fs::read_to_string(f).map_err(|e| anyhow!("open {f}: {e}"))?;
-            for l in text.lines().map(str::trim) {
-                if l.is_empty() || l.starts_with('#') {
-                    continue;
-                }
-                // A line without `=` is no label (docker looks such lines up only for
-                // --env-file).
-                let Some((k, v)) = l.split_once('=') else {
-                    continue;
-                };
-                // Flags given with -l win over the file.
-                if labels.get(k).is_none() {
-                    labels[k] = json!(v);
-                }
+            for l in crate::run::kv_file(f, false)? {
+                let (k, v) = l.split_once('=').unwrap_or((&l, ""));
+                from_files.insert(k.to_owned(), json!(v));
+            }
+        }
+        for (k, v) in from_files {
+            if labels.get(&k).is_none() {
+                labels[&k] = v;
             }
         }
     }
@@ -1074,6 +1359,19 @@ mod tests {
         assert_eq!(duration_ns("500ms").unwrap(), 500_000_000);
         assert_eq!(duration_ns("0").unwrap(), 0);
         assert!(duration_ns("5").is_err());
+        assert_eq!(duration_ns("-1.5s").unwrap(), -1_500_000_000);
+        assert_eq!(
+            duration_ns("1q").unwrap_err().to_string(),
+            "unknown unit \"q\" in duration \"1q\""
+        );
+        assert_eq!(
+            duration_ns("1").unwrap_err().to_string(),
+            "missing unit in duration \"1\""
+        );
+        assert_eq!(
+            duration_ns("x").unwrap_err().to_string(),
+            "invalid duration \"x\""
+        );
     }
 
     #[test]

@@ -23,29 +23,24 @@ fn go_arch() -> &'static str {
 /// `version`/`info` `--format`: a template that does not parse is a usage error (64);
 /// one that fails prints what it has and a newline, then Go's error (exit 1). Errors
 /// name the template `name` as docker's do.
-fn print_template(f: &str, data: &Value, name: &str, go_type: &str) -> Result<()> {
+fn print_template(f: &str, data: &Value, name: &str, root: &'static str) -> Result<()> {
     let named = |e: String| {
         e.replacen("template: :", &format!("template: {name}:"), 1)
             .replacen("executing \"\"", &format!("executing \"{name}\""), 1)
     };
     let src = f.replace("\\t", "\t").replace("\\n", "\n");
-    let t = match crate::tmpl::parse(&src, Some(crate::tmpl::ROW)) {
+    let t = match crate::tmpl::parse(&src, crate::gotypes::type_name(root)) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("template parsing error: {}", named(e.0));
             return Err(crate::Exit(64).into());
         }
     };
-    let mut keys: Vec<&str> = data
-        .as_object()
-        .map(|o| o.keys().map(String::as_str).collect())
-        .unwrap_or_default();
-    if name.is_empty() {
-        keys.extend(["ServerErrors", "UserName", "ClientInfo", "ClientErrors"]);
-    }
-    let out = match t.unknown_field(Some(&keys), go_type) {
+    // The data is the docker CLI's Go struct `root` (a [`crate::gotypes`] name): its
+    // fields in order, zero values for what the daemon left out, Go's field names.
+    let out = match t.unknown_field(None, crate::gotypes::go_name(root)) {
         Some(e) => Err(e),
-        None => crate::gotypes::with_row(data, |v| t.exec(v, false)),
+        None => crate::gotypes::with_typed(data, Some(root), |v| t.exec(v, false)),
     };
     match out {
         Ok(s) => {
@@ -69,9 +64,8 @@ pub fn version(c: &Client, a: &VersionArgs) -> Result<()> {
         c.api_version()
     };
     let client = json!({
-        "Platform": {"Name": ""},
         "Version": env!("CARGO_PKG_VERSION"),
-        "ApiVersion": api,
+        "ApiVersion": c.api_version(),
         "DefaultAPIVersion": CLIENT_API_VERSION,
         "GitCommit": "",
         "GoVersion": "n/a (rust)",
@@ -82,7 +76,7 @@ pub fn version(c: &Client, a: &VersionArgs) -> Result<()> {
     });
     if let Some(f) = &a.format {
         let data = json!({"Client": client, "Server": server});
-        return print_template(f, &data, "version", "system.versionInfo");
+        return print_template(f, &data, "version", "VersionInfo");
     }
     let mut o = String::new();
     let _ = writeln!(o, "Client:");
@@ -164,7 +158,22 @@ pub fn info(c: &Client, a: &VersionArgs) -> Result<()> {
         }
     };
     if let Some(f) = &a.format {
-        return print_template(f, &i, "", "system.dockerInfo");
+        // The client's part, as docker's info context has it (no API version there).
+        let mut data = i.clone();
+        data["ClientInfo"] = json!({
+            "Debug": false,
+            "Version": env!("CARGO_PKG_VERSION"),
+            "DefaultAPIVersion": CLIENT_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": "n/a (rust)",
+            "Os": "linux",
+            "Arch": go_arch(),
+            "BuildTime": "",
+            "Context": "default",
+            "Plugins": [],
+            "Warnings": null,
+        });
+        return print_template(f, &data, "", "Info");
     }
     let n = |k: &str| i.get(k).and_then(Value::as_i64).unwrap_or(0);
     let mut o = String::new();

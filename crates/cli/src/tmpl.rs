@@ -508,6 +508,16 @@ impl Walk<'_> {
 const GO_NAMES: &[(&str, &str)] = &[
     ("EventActor", "events.Actor"),
     ("UsageData", "volume.UsageData"),
+    ("PluginsInfo", "system.PluginsInfo"),
+    ("SwarmInfo", "swarm.Info"),
+    ("Peer", "swarm.Peer"),
+    ("Commit", "system.Commit"),
+    ("RuntimeWithStatus", "system.RuntimeWithStatus"),
+    ("ClientInfo", "system.clientInfo"),
+    ("PlatformInfo", "system.platformInfo"),
+    ("ClientVersion", "system.clientVersion"),
+    ("ServerVersion", "types.Version"),
+    ("ComponentVersion", "types.ComponentVersion"),
 ];
 
 /// The type reached from `ty` through `fields` (None once it is unknown), or the first

@@ -46,6 +46,18 @@ const STRUCTS: &[(&str, &str)] = &[
     ("ThrottleDevice", "blkiodev.ThrottleDevice"),
     ("Event", "events.Message"),
     ("EventActor", "events.Actor"),
+    ("Info", "system.dockerInfo"),
+    ("PluginsInfo", "system.PluginsInfo"),
+    ("SwarmInfo", "swarm.Info"),
+    ("Peer", "swarm.Peer"),
+    ("Commit", "system.Commit"),
+    ("RuntimeWithStatus", "system.RuntimeWithStatus"),
+    ("ClientInfo", "system.clientInfo"),
+    ("PlatformInfo", "system.platformInfo"),
+    ("VersionInfo", "system.versionInfo"),
+    ("ClientVersion", "system.clientVersion"),
+    ("ServerVersion", "types.Version"),
+    ("ComponentVersion", "types.ComponentVersion"),
 ];
 
 /// Number fields that are Go `int` (the others the API declares `int64`).

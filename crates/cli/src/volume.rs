@@ -38,6 +38,7 @@ pub fn labels_text(v: Option<&Value>) -> String {
 }
 
 pub fn create(c: &Client, a: &VolumeCreateArgs) -> Result<()> {
+    crate::run::check_labels("--label", &a.label)?;
     let name = a
         .name
         .clone()

@@ -75,7 +75,7 @@ fn version_images_and_info_answer_like_docker() {
     assert!(v.starts_with("Client:\n Version:"), "{v}");
     assert!(v.contains("\nServer: berth\n Engine:\n  Version:"), "{v}");
     assert_eq!(
-        d.bok(&["version", "--format", "{{.Server.ApiVersion}}"]),
+        d.bok(&["version", "--format", "{{.Server.APIVersion}}"]),
         d.ok(&["version", "--format", "{{.Server.APIVersion}}"])
     );
     // images: same table, byte for byte (one image, created "now" for both).
@@ -868,7 +868,7 @@ fn docker_api_version_pins_the_version() {
     prereqs!();
     let d = Daemon::start();
     let out = std::process::Command::new(common::BERTH)
-        .args(["version", "--format", "{{.Client.ApiVersion}}"])
+        .args(["version", "--format", "{{.Client.APIVersion}}"])
         .env("BERTH_HOST", d.host())
         .env("DOCKER_API_VERSION", "1.41")
         .output()

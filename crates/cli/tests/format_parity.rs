@@ -952,7 +952,9 @@ fn program_and_group_help_follow_docker_layout() {
             "{args:?}"
         );
         assert!(
-            o_text.contains("Global Options:\n  -H, --host string "),
+            o_text.contains("Global Options:\n      --config string ")
+                && o_text.contains("\n  -D, --debug ")
+                && o_text.contains("\n  -H, --host string "),
             "{args:?}: {o_text}"
         );
         assert_eq!(o.2, t.2, "{args:?}");

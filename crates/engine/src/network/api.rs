@@ -482,14 +482,20 @@ impl Engine {
             .into_iter()
             .map(|(_, n, ..)| n)
             .collect();
+        // `until` (created before) and `label`/`label!`, as container prune takes them.
+        let until = match filters.get("until").and_then(|v| v.first()) {
+            Some(u) => Some(crate::events::parse_until(u).ok_or_else(|| {
+                EngineError::InvalidArgument(format!("invalid filter 'until={u}'"))
+            })?),
+            None => None,
+        };
         let label_ok = |n: &NetworkRecord| {
-            filters
-                .get("label")
-                .into_iter()
-                .flatten()
-                .all(|l| match l.split_once('=') {
-                    Some((k, v)) => n.labels.get(k).map(String::as_str) == Some(v),
-                    None => n.labels.contains_key(l.as_str()),
+            crate::events::labels_match(filters, &n.labels)
+                && until.is_none_or(|u| {
+                    berth_image::timefmt::parse_rfc3339(&n.created)
+                        .unwrap_or(0)
+                        .saturating_mul(1_000_000_000)
+                        < u
                 })
         };
         let mut out = Vec::new();
