@@ -808,7 +808,7 @@ pub fn apply(
         ("Dns", &m.dns),
         ("DnsSearch", &m.dns_search),
         ("DnsOptions", &m.dns_option),
-        ("SecurityOpt", &m.security_opt),
+        ("SecurityOpt", &security_opts(&m.security_opt)?),
         ("GroupAdd", &m.group_add),
         ("VolumesFrom", &m.volumes_from),
     ] {
@@ -1062,6 +1062,54 @@ fn parse_network(v: &str) -> Result<NetAttach> {
         }
     }
     Ok(n)
+}
+
+/// `--security-opt` as the docker CLI sends it: a `seccomp=FILE` profile goes as the
+/// file's JSON, compacted (the daemon may not see the client's files).
+fn security_opts(opts: &[String]) -> Result<Vec<String>> {
+    opts.iter()
+        .map(|o| match o.split_once(['=', ':']) {
+            Some(("seccomp", v)) if !matches!(v, "builtin" | "unconfined") => {
+                let data = std::fs::read(v).map_err(|e| {
+                    anyhow!(
+                        "opening seccomp profile ({v}) failed: open {v}: {}",
+                        crate::cp::io_text(&e)
+                    )
+                })?;
+                let json = json_compact(&data).ok_or_else(|| {
+                    anyhow!("compacting json for seccomp profile ({v}) failed: invalid JSON")
+                })?;
+                Ok(format!("seccomp={json}"))
+            }
+            _ => Ok(o.clone()),
+        })
+        .collect()
+}
+
+/// JSON with the whitespace between tokens removed and nothing else changed (Go's
+/// json.Compact: key order and number spelling kept); None when it is not valid JSON.
+fn json_compact(data: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(data).ok()?;
+    let text = std::str::from_utf8(data).ok()?;
+    let mut out = String::with_capacity(text.len());
+    let (mut in_str, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_str {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    Some(out)
 }
 
 /// The comma-separated fields of a flag value as Go's encoding/csv reads one line (what

@@ -172,6 +172,28 @@ fn requests_match_the_docker_clis() {
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+    // A seccomp profile file goes as its compacted JSON (key order kept); a missing one
+    // is the client's error.
+    let profile = dir.path().join("profile.json");
+    std::fs::write(
+        &profile,
+        "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"comment\": \"a = b, \\\" x \",\n  \"syscalls\": [ ]\n}\n",
+    )
+    .unwrap();
+    for opt in [
+        format!("seccomp={}", profile.display()),
+        format!("seccomp:{}", profile.display()),
+        "seccomp=/nonexistent/profile.json".into(),
+        "seccomp=unconfined".into(),
+    ] {
+        let args = ["create", "--security-opt", opt.as_str(), "img"];
+        let theirs = run("docker", &sock, &log, &args);
+        let ours = run(env!("CARGO_BIN_EXE_berth"), &sock, &log, &args);
+        if ours != theirs {
+            differ.push(format!("{opt}\n  berth:  {ours:?}\n  docker: {theirs:?}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
     // (the recorder saw the bodies it compared)
     assert!(bodies >= 12, "only {bodies} request bodies recorded");
 }

@@ -1019,6 +1019,22 @@ fn more_host_config_options_apply() {
         "0"
     );
     assert_eq!(status(&["--privileged"], "Seccomp"), "0");
+    // A profile file: the docker CLI sends its JSON inline (one with '=' in a string too).
+    let profile = d.dir.path().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"comment": "a=b", "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    assert_eq!(
+        run(
+            &["--security-opt", &opt],
+            "mkdir /made 2>/dev/null && echo made || echo denied"
+        ),
+        "denied"
+    );
     assert_eq!(status(&[], "NoNewPrivs"), "0");
     assert_eq!(
         status(&["--security-opt", "no-new-privileges"], "NoNewPrivs"),

@@ -406,11 +406,12 @@ pub fn check_device_requests(host: &HostConfig) -> Result<()> {
     )))
 }
 
-fn has_opt(host: &HostConfig, prefix: &str) -> Option<String> {
+/// The value of security option `key` (`key=v` or `key:v`; "" for a bare `key`). Only the
+/// first separator splits: a seccomp profile sent inline is JSON with its own.
+fn has_opt(host: &HostConfig, key: &str) -> Option<String> {
     host.security_opt.iter().flatten().find_map(|o| {
-        let o = o.replace('=', ":");
-        o.strip_prefix(prefix)
-            .map(|v| v.trim_start_matches(':').to_owned())
+        let (k, v) = o.split_once(['=', ':']).unwrap_or((o, ""));
+        (k == key).then(|| v.to_owned())
     })
 }
 
