@@ -193,6 +193,39 @@ fn requests_match_the_docker_clis() {
             differ.push(format!("{opt}\n  berth:  {ours:?}\n  docker: {theirs:?}"));
         }
     }
+    // `info` prints its client half first, even with no daemon to ask.
+    for args in [&["info"][..], &["info", "--format", "{{.ID}}"]] {
+        for host in [
+            format!("unix://{}", sock.display()),
+            "unix:///nonexistent.sock".into(),
+        ] {
+            let out = |prog: &str| {
+                let o = Command::new(prog)
+                    .args(args)
+                    .env("DOCKER_HOST", &host)
+                    .env("BERTH_HOST", &host)
+                    .env("BERTH_NO_AUTOSTART", "1")
+                    .output()
+                    .unwrap();
+                let text = |b: &[u8]| {
+                    String::from_utf8_lossy(b)
+                        .lines()
+                        .filter(|l| !l.contains("Unsolicited") && !l.starts_with(" Version:"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        .replace("berth", "docker")
+                        .replace("Docker", "docker")
+                };
+                (o.status.code(), text(&o.stdout), text(&o.stderr))
+            };
+            let (ours, theirs) = (out(env!("CARGO_BIN_EXE_berth")), out("docker"));
+            if ours != theirs {
+                differ.push(format!(
+                    "{args:?} at {host}\n  berth:  {ours:?}\n  docker: {theirs:?}"
+                ));
+            }
+        }
+    }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
     // (the recorder saw the bodies it compared)
     assert!(bodies >= 12, "only {bodies} request bodies recorded");
