@@ -185,8 +185,12 @@ impl Tmpl {
                 None => resolve(base, &c.fields).err().map(|(f, ty)| {
                     // The root is named by the caller; nested structs by their Go names.
                     let name = ty.trim_start_matches(['*', '@']);
-                    match GO_NAMES.iter().find(|(n, _)| *n == name) {
-                        Some((_, go)) if ty != base => {
+                    let go = GO_NAMED
+                        .contains(&name)
+                        .then(|| crate::typename::struct_go_name(name))
+                        .flatten();
+                    match go {
+                        Some(go) if ty != base => {
                             let ptr = if ty.starts_with('*') { "*" } else { "" };
                             (f, format!("{ptr}{go}"))
                         }
@@ -503,21 +507,22 @@ impl Walk<'_> {
     }
 }
 
-/// Go names of the nested structs that can appear in "can't evaluate field" errors
-/// (those of inspected objects without docker's raw fallback, and of events).
-const GO_NAMES: &[(&str, &str)] = &[
-    ("EventActor", "events.Actor"),
-    ("UsageData", "volume.UsageData"),
-    ("PluginsInfo", "system.PluginsInfo"),
-    ("SwarmInfo", "swarm.Info"),
-    ("Peer", "swarm.Peer"),
-    ("Commit", "system.Commit"),
-    ("RuntimeWithStatus", "system.RuntimeWithStatus"),
-    ("ClientInfo", "system.clientInfo"),
-    ("PlatformInfo", "system.platformInfo"),
-    ("ClientVersion", "system.clientVersion"),
-    ("ServerVersion", "types.Version"),
-    ("ComponentVersion", "types.ComponentVersion"),
+/// The nested structs whose Go names (see [`crate::typename::struct_go_name`]) appear in
+/// "can't evaluate field" errors (those of inspected objects without docker's raw
+/// fallback, and of events).
+const GO_NAMED: &[&str] = &[
+    "EventActor",
+    "UsageData",
+    "PluginsInfo",
+    "SwarmInfo",
+    "Peer",
+    "Commit",
+    "RuntimeWithStatus",
+    "ClientInfo",
+    "PlatformInfo",
+    "ClientVersion",
+    "ServerVersion",
+    "ComponentVersion",
 ];
 
 /// The type reached from `ty` through `fields` (None once it is unknown), or the first

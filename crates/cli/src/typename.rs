@@ -83,6 +83,11 @@ const NAMED: &[(&str, &str)] = &[
     ("Volumes", "map[string]struct {}"),
 ];
 
+/// The package-qualified Go name of a [`crate::gotypes`] struct (`swarm.Peer`).
+pub fn struct_go_name(name: &str) -> Option<&'static str> {
+    STRUCTS.iter().find(|(n, _)| *n == name).map(|(_, go)| *go)
+}
+
 /// The Go name of a [`crate::gotypes`] type reached through the field `field`; empty
 /// when unknown.
 pub fn go_name(ty: &str, field: &str) -> String {
