@@ -1,0 +1,1 @@
+//! Docker's word processing for Dockerfile arguments (to be written).
