@@ -140,9 +140,6 @@ impl ImageStore {
             history,
             ..pcfg.clone()
         };
-        let cfg_bytes =
-            serde_json::to_vec(&cfg).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
-        let cfg_d = self.content().put(&cfg_bytes)?;
         let mut layers = pman.layers.clone();
         layers.push(manifest::Descriptor {
             media_type: manifest::OCI_LAYER_GZIP.into(),
@@ -152,6 +149,73 @@ impl ImageStore {
             urls: Vec::new(),
             annotations: Default::default(),
         });
+        let rec = self.write_image(&cfg, layers, opts.reference.as_ref(), Some(&prec.id))?;
+        tracing::info!(image = %rec.id, parent = %prec.id, changes = changes.len(), "committed");
+        Ok((rec, changes))
+    }
+
+    /// A new image with `parent`'s layers (none when `parent` is None: `FROM scratch`) and
+    /// `config` as its runtime config: a build step that changes only metadata (`ENV`,
+    /// `CMD`, ...) or gives a scratch build its first image. History records the step as an
+    /// empty layer, as Docker's builder does.
+    pub fn derive(
+        &self,
+        parent: Option<&str>,
+        config: manifest::ContainerConfig,
+        created_by: &str,
+    ) -> Result<ImageRecord, ArchiveError> {
+        let _writing = self.writing();
+        let (prec, layers, pcfg) = match parent {
+            Some(p) => {
+                let prec = self.resolve(p)?;
+                let (pman, pcfg) = self.manifest_and_config(&prec)?;
+                (Some(prec), pman.layers, pcfg)
+            }
+            None => {
+                let host = manifest::Platform::host();
+                let cfg = ImageConfig {
+                    architecture: host.architecture,
+                    os: host.os,
+                    variant: host.variant,
+                    rootfs: RootFs {
+                        kind: "layers".into(),
+                        diff_ids: Vec::new(),
+                    },
+                    ..Default::default()
+                };
+                (None, Vec::new(), cfg)
+            }
+        };
+        let now = timefmt::format_rfc3339(timefmt::now());
+        let mut history = pcfg.history.clone();
+        history.push(History {
+            created: Some(now.clone()),
+            created_by: Some(created_by.to_owned()),
+            empty_layer: true,
+            ..Default::default()
+        });
+        let cfg = ImageConfig {
+            created: Some(now),
+            config: Some(config),
+            history,
+            ..pcfg
+        };
+        let parent_id = prec.as_ref().map(|p| p.id.clone());
+        self.write_image(&cfg, layers, None, parent_id.as_ref())
+    }
+
+    /// Stores `cfg` and a manifest of `layers` (already in the store), records the image
+    /// (tagged `reference` if given) and its parent.
+    fn write_image(
+        &self,
+        cfg: &ImageConfig,
+        layers: Vec<manifest::Descriptor>,
+        reference: Option<&Reference>,
+        parent: Option<&Digest>,
+    ) -> Result<ImageRecord, ArchiveError> {
+        let cfg_bytes =
+            serde_json::to_vec(cfg).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+        let cfg_d = self.content().put(&cfg_bytes)?;
         let m = manifest::Manifest {
             schema_version: 2,
             media_type: Some(manifest::OCI_MANIFEST.into()),
@@ -168,10 +232,13 @@ impl ImageStore {
         };
         let mbytes = serde_json::to_vec(&m).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
         let md = self.content().put(&mbytes)?;
-        let rec = self.record(&md, &cfg_d, opts.reference.as_ref(), None)?;
-        self.set_parent(&rec.id, &prec.id)?;
-        tracing::info!(image = %cfg_d, parent = %prec.id, changes = changes.len(), "committed");
-        Ok((rec, changes))
+        let rec = self.record(&md, &cfg_d, reference, None)?;
+        if let Some(p) = parent
+            && *p != rec.id
+        {
+            self.set_parent(&rec.id, p)?;
+        }
+        Ok(rec)
     }
 }
 

@@ -1,0 +1,918 @@
+//! Runs a Dockerfile as Docker's classic builder does: each step turns the image of the
+//! step before into a new image (a commit of a container for `RUN`, `COPY` and `ADD`, a
+//! config-only image for the rest), every step is cached by its parent and what it does,
+//! and the output is the classic `Step 1/3 : ...` / ` ---> id` stream.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::BuildError;
+use crate::config::Config;
+use crate::copy;
+use crate::dockerfile::{self, CmdForm, Dockerfile, Instr, Step};
+use crate::words::{Expander, name_or_name_values, name_values};
+
+/// What the client asked for (`POST /build` parameters).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The unpacked build context.
+    pub context: PathBuf,
+    /// The Dockerfile's path in the context (for messages).
+    pub dockerfile_name: String,
+    pub tags: Vec<String>,
+    /// `--build-arg`: a value, or None for a name the client had no value for.
+    pub build_args: BTreeMap<String, Option<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    /// Remove intermediate containers after a successful step (default true).
+    pub rm: bool,
+    /// Remove them even when the step failed.
+    pub force_rm: bool,
+    /// Print nothing but errors (the client prints the ID).
+    pub quiet: bool,
+}
+
+/// A base image: its ID and runtime config.
+#[derive(Debug, Clone)]
+pub struct Base {
+    pub id: String,
+    pub config: Config,
+}
+
+/// How to run one container of the build.
+#[derive(Debug, Clone, Default)]
+pub struct RunSpec {
+    /// The whole command (the image's entrypoint is not used).
+    pub cmd: Vec<String>,
+    /// `KEY=value` added to the image's environment (the build arguments in scope).
+    pub env: Vec<String>,
+    /// Overrides the image's user (`COPY --chown` owns the files by it).
+    pub user: Option<String>,
+}
+
+/// What the engine does for the builder. Calls block; the builder runs on its own thread.
+pub trait Backend {
+    /// Sends text to the client (`{"stream": text}`).
+    fn say(&mut self, text: &str);
+    /// `FROM name`: the image, pulled when missing or when `pull`.
+    fn base(&mut self, name: &str, pull: bool) -> Result<Base, BuildError>;
+    /// Creates (does not start) a container from `image`.
+    fn create(&mut self, image: &str, spec: &RunSpec) -> Result<String, BuildError>;
+    /// Starts it, streams its output to the client (unless quiet), and returns its exit code.
+    fn run(&mut self, container: &str, quiet: bool) -> Result<i64, BuildError>;
+    /// Whether `path` is a directory in the container (None: it does not exist).
+    fn is_dir(&mut self, container: &str, path: &str) -> Result<Option<bool>, BuildError>;
+    /// Extracts the tar at `tar` into the container's `/`, owned by its user (root when unset).
+    fn put(&mut self, container: &str, tar: &Path) -> Result<(), BuildError>;
+    /// Copies `path` of the container into the directory `into` (for `COPY --from`).
+    fn fetch(&mut self, container: &str, path: &str, into: &Path) -> Result<(), BuildError>;
+    /// The container's changes on top of `parent`, as a new image with `config`.
+    fn commit(
+        &mut self,
+        container: &str,
+        parent: &str,
+        config: &Config,
+        created_by: &str,
+    ) -> Result<String, BuildError>;
+    /// A new image with `parent`'s layers (none for scratch) and `config`; `created_by`
+    /// None adds no history entry.
+    fn derive(
+        &mut self,
+        parent: Option<&str>,
+        config: &Config,
+        created_by: Option<&str>,
+    ) -> Result<String, BuildError>;
+    fn remove(&mut self, container: &str);
+    /// Tags the image; returns the name as the client shows it (`x:latest`).
+    fn tag(&mut self, image: &str, tag: &str) -> Result<String, BuildError>;
+    /// The image a step with this key made before, if it still exists.
+    fn cache_get(&mut self, key: &str) -> Option<String>;
+    fn cache_put(&mut self, key: &str, image: &str);
+    /// The final image (`{"aux": {"ID": ...}}`).
+    fn built(&mut self, id: &str);
+    /// A scratch directory for the step's files, removed by the caller.
+    fn scratch_dir(&mut self) -> Result<PathBuf, BuildError>;
+}
+
+/// Build arguments every Dockerfile may use without declaring them (Docker's list).
+const PREDEFINED_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Where a stage's steps stand.
+struct State {
+    /// None until a scratch stage has its first image.
+    image: Option<String>,
+    config: Config,
+    /// `ARG`s declared in this stage, with their values.
+    args: Vec<(String, Option<String>)>,
+    /// `CMD` given in this stage (an `ENTRYPOINT` then keeps it).
+    cmd_set: bool,
+}
+
+impl State {
+    /// The environment variables are expanded with: ARG values, then ENV (ENV wins).
+    fn expand_env(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .args
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect();
+        v.extend(self.config.env.clone().unwrap_or_default());
+        v
+    }
+
+    /// `KEY=value` of the ARGs with a value (what `RUN` sees besides ENV).
+    fn arg_env(&self) -> Vec<String> {
+        let env_keys: BTreeSet<&str> = self
+            .config
+            .env
+            .iter()
+            .flatten()
+            .map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k))
+            .collect();
+        self.args
+            .iter()
+            .filter(|(k, _)| !env_keys.contains(k.as_str()))
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect()
+    }
+}
+
+pub struct Builder<'b, B: Backend> {
+    be: &'b mut B,
+    opts: Options,
+    df: Dockerfile,
+    /// Global ARG values (before the first FROM).
+    global: Vec<(String, Option<String>)>,
+    /// Build arguments some ARG used.
+    used: BTreeSet<String>,
+    /// Finished stages: by name and by index.
+    stages: Vec<(Option<String>, String, Config)>,
+    step: usize,
+    total: usize,
+    /// Containers this build made and has not removed (kept on failure unless force_rm).
+    containers: Vec<String>,
+}
+
+/// Builds the Dockerfile `text` and returns the image ID.
+pub fn build<B: Backend>(be: &mut B, text: &str, opts: Options) -> Result<String, BuildError> {
+    let df = dockerfile::parse(text)?;
+    let mut b = Builder {
+        be,
+        opts,
+        df,
+        global: Vec::new(),
+        used: BTreeSet::new(),
+        stages: Vec::new(),
+        step: 0,
+        total: 0,
+        containers: Vec::new(),
+    };
+    let res = b.run_all();
+    // Failed steps keep their container for inspection unless --force-rm.
+    if res.is_ok() || b.opts.force_rm {
+        for c in std::mem::take(&mut b.containers) {
+            b.be.remove(&c);
+        }
+    }
+    res
+}
+
+fn short(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+impl<B: Backend> Builder<'_, B> {
+    fn say(&mut self, text: &str) {
+        if !self.opts.quiet {
+            self.be.say(text);
+        }
+    }
+
+    fn run_all(&mut self) -> Result<String, BuildError> {
+        let last = match &self.opts.target {
+            Some(t) => {
+                let t = t.to_ascii_lowercase();
+                self.df
+                    .stages
+                    .iter()
+                    .position(|s| matches!(&s.from.instr, Instr::From { name: Some(n), .. } if *n == t))
+                    .ok_or_else(|| {
+                        BuildError::Invalid(format!("failed to reach build target {t} in Dockerfile"))
+                    })?
+            }
+            None => self.df.stages.len() - 1,
+        };
+        self.total = self.df.global_args.len()
+            + self.df.stages[..=last]
+                .iter()
+                .map(|s| 1 + s.steps.len())
+                .sum::<usize>()
+            + usize::from(!self.opts.labels.is_empty());
+        let escape = self.df.escape;
+        for g in self.df.global_args.clone() {
+            self.step += 1;
+            self.say(&format!("Step {}/{} : {}\n", self.step, self.total, g.text));
+            let Instr::Arg(text) = &g.instr else { continue };
+            for (k, default) in name_or_name_values(text, escape)? {
+                let env = self.global_env();
+                let default = match default {
+                    Some(d) => Some(Expander::new(escape, &env).word(&d)?),
+                    None => None,
+                };
+                let v = self.arg_value(&k, default);
+                self.global.push((k, v));
+            }
+        }
+        let mut final_id = String::new();
+        for i in 0..=last {
+            let stage = self.df.stages[i].clone();
+            let (name, mut st) = self.from(&stage.from)?;
+            for s in &stage.steps {
+                self.step += 1;
+                self.say(&format!("Step {}/{} : {}\n", self.step, self.total, s.text));
+                self.dispatch(&mut st, s)?;
+            }
+            if i == last && !self.opts.labels.is_empty() {
+                let line = self
+                    .opts
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k:?}='{v}'"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.step += 1;
+                self.say(&format!("Step {}/{} : LABEL {line}\n", self.step, self.total));
+                let labels = self.opts.labels.clone();
+                st.config.labels.get_or_insert_with(BTreeMap::new).extend(labels);
+                self.meta(&mut st, &format!("LABEL {line}"))?;
+            }
+            let id = match &st.image {
+                Some(id) => id.clone(),
+                None => {
+                    let id = self.be.derive(None, &st.config, None)?;
+                    st.image = Some(id.clone());
+                    id
+                }
+            };
+            self.stages.push((name, id.clone(), st.config));
+            final_id = id;
+        }
+        let unused: Vec<&String> = self
+            .opts
+            .build_args
+            .keys()
+            .filter(|k| !self.used.contains(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
+            .collect();
+        if !unused.is_empty() {
+            let list = unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+            self.say(&format!(
+                "[Warning] One or more build-args [{list}] were not consumed\n"
+            ));
+        }
+        self.be.built(&final_id);
+        self.say(&format!("Successfully built {}\n", short(&final_id)));
+        for t in self.opts.tags.clone() {
+            let shown = self.be.tag(&final_id, &t)?;
+            self.say(&format!("Successfully tagged {shown}\n"));
+        }
+        Ok(final_id)
+    }
+
+    fn global_env(&self) -> Vec<String> {
+        self.global
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect()
+    }
+
+    /// An ARG's value: the build argument when given, else its default.
+    fn arg_value(&mut self, name: &str, default: Option<String>) -> Option<String> {
+        match self.opts.build_args.get(name) {
+            Some(v) => {
+                self.used.insert(name.to_owned());
+                v.clone().or(default)
+            }
+            None => default,
+        }
+    }
+
+    fn from(&mut self, from: &Step) -> Result<(Option<String>, State), BuildError> {
+        self.step += 1;
+        self.say(&format!("Step {}/{} : {}\n", self.step, self.total, from.text));
+        let Instr::From { image, name, .. } = &from.instr else {
+            unreachable!("a stage starts with FROM")
+        };
+        let env = self.global_env();
+        let image = Expander::new(self.df.escape, &env).word(image)?;
+        if image.is_empty() {
+            return Err(BuildError::Invalid("base name (${}) should not be blank".into()));
+        }
+        let earlier = self
+            .stages
+            .iter()
+            .enumerate()
+            .find(|(i, (n, _, _))| n.as_deref() == Some(image.as_str()) || i.to_string() == image)
+            .map(|(_, (_, id, cfg))| (id.clone(), cfg.clone()));
+        let (id, config) = if image == "scratch" {
+            (None, Config::default())
+        } else if let Some((id, cfg)) = earlier {
+            (Some(id), cfg)
+        } else {
+            let base = self.be.base(&image, self.opts.pull)?;
+            (Some(base.id), base.config)
+        };
+        match &id {
+            Some(id) => self.say(&format!(" ---> {}\n", short(id))),
+            None => self.say(" ---> \n"),
+        }
+        let mut st = State {
+            image: id,
+            config,
+            args: Vec::new(),
+            cmd_set: false,
+        };
+        let triggers = st.config.on_build.take().unwrap_or_default();
+        if !triggers.is_empty() {
+            let n = triggers.len();
+            self.say(&format!(
+                "# Executing {n} build trigger{}\n",
+                if n == 1 { "" } else { "s" }
+            ));
+            for t in triggers {
+                let df = dockerfile::parse(&format!("FROM scratch\n{t}\n"))?;
+                for s in &df.stages[0].steps {
+                    if matches!(s.instr, Instr::Onbuild(_) | Instr::From { .. }) {
+                        return Err(BuildError::Invalid(format!(
+                            "{} isn't allowed as an ONBUILD trigger",
+                            s.text.split_whitespace().next().unwrap_or("")
+                        )));
+                    }
+                    self.dispatch(&mut st, s)?;
+                }
+            }
+        }
+        Ok((name.clone(), st))
+    }
+
+    fn dispatch(&mut self, st: &mut State, s: &Step) -> Result<(), BuildError> {
+        let esc = self.df.escape;
+        let env = st.expand_env();
+        let x = Expander::new(esc, &env);
+        let text = s.text.clone();
+        match &s.instr {
+            Instr::From { .. } => unreachable!("FROM starts a stage"),
+            Instr::Env(raw) => {
+                for (k, v) in name_values(raw, esc, "ENV")? {
+                    let env = st.expand_env();
+                    let x = Expander::new(esc, &env);
+                    let (k, v) = (x.word(&k)?, x.word(&v)?);
+                    if k.is_empty() {
+                        return Err(BuildError::Invalid("ENV names can not be blank".into()));
+                    }
+                    st.config.set_env(&k, &v);
+                }
+                self.meta(st, &text)
+            }
+            Instr::Label(raw) => {
+                for (k, v) in name_values(raw, esc, "LABEL")? {
+                    let (k, v) = (x.word(&k)?, x.word(&v)?);
+                    st.config.labels.get_or_insert_with(BTreeMap::new).insert(k, v);
+                }
+                self.meta(st, &text)
+            }
+            Instr::Arg(raw) => {
+                for (k, default) in name_or_name_values(raw, esc)? {
+                    let default = match default {
+                        Some(d) => Some(Expander::new(esc, &st.expand_env()).word(&d)?),
+                        // A global ARG redeclared without a value takes the global value.
+                        None => self
+                            .global
+                            .iter()
+                            .find(|(g, _)| *g == k)
+                            .and_then(|(_, v)| v.clone()),
+                    };
+                    let v = self.arg_value(&k, default);
+                    st.args.retain(|(a, _)| *a != k);
+                    st.args.push((k, v));
+                }
+                self.meta(st, &text)
+            }
+            Instr::Cmd(c) => {
+                st.config.cmd = Some(self.command(st, c));
+                st.cmd_set = true;
+                self.meta(st, &text)
+            }
+            Instr::Entrypoint(c) => {
+                st.config.entrypoint = Some(self.command(st, c));
+                if !st.cmd_set {
+                    st.config.cmd = None;
+                }
+                self.meta(st, &text)
+            }
+            Instr::Expose(ports) => {
+                let mut set = st.config.exposed_ports.take().unwrap_or_default();
+                for p in ports {
+                    for w in x.words(p)? {
+                        for port in expand_ports(&w)? {
+                            set.insert(port, json!({}));
+                        }
+                    }
+                }
+                st.config.exposed_ports = Some(set);
+                self.meta(st, &text)
+            }
+            Instr::Workdir(w) => {
+                let w = x.word(w)?;
+                let base = st.config.working_dir.clone().unwrap_or_else(|| "/".into());
+                st.config.working_dir = Some(clean_abs(&if w.starts_with('/') {
+                    w
+                } else {
+                    format!("{base}/{w}")
+                }));
+                self.meta(st, &text)
+            }
+            Instr::User(u) => {
+                st.config.user = Some(x.word(u)?);
+                self.meta(st, &text)
+            }
+            Instr::Volume(vols) => {
+                let mut set = st.config.volumes.take().unwrap_or_default();
+                for v in vols {
+                    let v = x.word(v)?;
+                    if v.trim().is_empty() {
+                        return Err(BuildError::Invalid(
+                            "VOLUME specified can not be an empty string".into(),
+                        ));
+                    }
+                    set.insert(v, json!({}));
+                }
+                st.config.volumes = Some(set);
+                self.meta(st, &text)
+            }
+            Instr::Stopsignal(sig) => {
+                st.config.stop_signal = Some(x.word(sig)?);
+                self.meta(st, &text)
+            }
+            Instr::Shell(sh) => {
+                st.config.shell = Some(sh.clone());
+                self.meta(st, &text)
+            }
+            Instr::Maintainer(_) => self.meta(st, &text),
+            Instr::Onbuild(trigger) => {
+                let t = trigger.trim();
+                let kw = t.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                if kw == "ONBUILD" || kw == "FROM" || kw == "MAINTAINER" {
+                    return Err(BuildError::Invalid(format!(
+                        "{kw} isn't allowed as an ONBUILD trigger"
+                    )));
+                }
+                st.config
+                    .on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(t.to_owned());
+                self.meta(st, &text)
+            }
+            Instr::Healthcheck { flags, cmd } => {
+                st.config.healthcheck = Some(healthcheck(flags, cmd.as_ref(), st)?);
+                self.meta(st, &text)
+            }
+            Instr::Run {
+                cmd,
+                flags,
+                heredocs,
+            } => self.run(st, cmd, flags, heredocs),
+            Instr::Copy {
+                add,
+                flags,
+                src,
+                dest,
+            } => self.copy(st, *add, flags, src, dest),
+        }
+    }
+
+    /// CMD/ENTRYPOINT arguments: exec form as is, shell form through the shell.
+    fn command(&self, st: &State, c: &CmdForm) -> Vec<String> {
+        match c {
+            CmdForm::Exec(v) => v.clone(),
+            CmdForm::Shell(s) => {
+                let mut v = st.config.shell_or_default();
+                v.push(s.clone());
+                v
+            }
+        }
+    }
+
+    /// A step that only changes the config: a new image with the same layers.
+    fn meta(&mut self, st: &mut State, text: &str) -> Result<(), BuildError> {
+        let created_by = format!("/bin/sh -c #(nop)  {text}");
+        let key = cache_key(st.image.as_deref(), &created_by, &st.config, &[]);
+        if let Some(id) = self.cached(&key) {
+            st.image = Some(id);
+            return Ok(());
+        }
+        let id = self
+            .be
+            .derive(st.image.as_deref(), &st.config, Some(&created_by))?;
+        self.be.cache_put(&key, &id);
+        self.say(&format!(" ---> {}\n", short(&id)));
+        st.image = Some(id);
+        Ok(())
+    }
+
+    fn cached(&mut self, key: &str) -> Option<String> {
+        if self.opts.no_cache {
+            return None;
+        }
+        let id = self.be.cache_get(key)?;
+        self.say(&format!(" ---> Using cache\n ---> {}\n", short(&id)));
+        Some(id)
+    }
+
+    /// The image a container step starts from (a scratch stage gets an empty one).
+    fn image_for_container(&mut self, st: &mut State) -> Result<String, BuildError> {
+        if let Some(id) = &st.image {
+            return Ok(id.clone());
+        }
+        let id = self.be.derive(None, &st.config, None)?;
+        st.image = Some(id.clone());
+        Ok(id)
+    }
+
+    fn run(
+        &mut self,
+        st: &mut State,
+        cmd: &CmdForm,
+        flags: &[(String, Option<String>)],
+        heredocs: &[String],
+    ) -> Result<(), BuildError> {
+        if let Some((f, _)) = flags.first() {
+            return Err(BuildError::Invalid(format!(
+                "the --{f} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+            )));
+        }
+        let argv = match cmd {
+            CmdForm::Shell(s) if s.trim_start().starts_with("<<") && !heredocs.is_empty() => {
+                let mut v = st.config.shell_or_default();
+                v.push(heredocs.concat());
+                v
+            }
+            other => self.command(st, other),
+        };
+        let args = st.arg_env();
+        let shown = argv.join(" ");
+        let created_by = if args.is_empty() {
+            shown.clone()
+        } else {
+            format!("|{} {} {shown}", args.len(), args.join(" "))
+        };
+        let parent = self.image_for_container(st)?;
+        let key = cache_key(Some(&parent), &created_by, &st.config, &[]);
+        if let Some(id) = self.cached(&key) {
+            st.image = Some(id);
+            return Ok(());
+        }
+        let spec = RunSpec {
+            cmd: argv,
+            env: args,
+            user: None,
+        };
+        let c = self.be.create(&parent, &spec)?;
+        self.containers.push(c.clone());
+        self.say(&format!(" ---> Running in {}\n", short(&c)));
+        let code = self.be.run(&c, self.opts.quiet)?;
+        if code != 0 {
+            return Err(BuildError::Run { cmd: shown, code });
+        }
+        let id = self.be.commit(&c, &parent, &st.config, &created_by)?;
+        self.be.cache_put(&key, &id);
+        if self.opts.rm {
+            self.be.remove(&c);
+            self.containers.retain(|x| *x != c);
+            self.say(&format!("Removing intermediate container {}\n", short(&c)));
+        }
+        self.say(&format!(" ---> {}\n", short(&id)));
+        st.image = Some(id);
+        Ok(())
+    }
+
+    fn copy(
+        &mut self,
+        st: &mut State,
+        add: bool,
+        flags: &[(String, Option<String>)],
+        src: &[String],
+        dest: &str,
+    ) -> Result<(), BuildError> {
+        let what = if add { "ADD" } else { "COPY" };
+        let env = st.expand_env();
+        let x = Expander::new(self.df.escape, &env);
+        let mut chown = None;
+        let mut from = None;
+        for (k, v) in flags {
+            match (k.as_str(), v) {
+                ("chown", Some(v)) => chown = Some(x.word(v)?),
+                ("from", Some(v)) if !add => from = Some(x.word(v)?),
+                ("chmod" | "link" | "parents" | "exclude" | "checksum" | "keep-git-dir", _) => {
+                    return Err(BuildError::Invalid(format!(
+                        "the --{k} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+                    )));
+                }
+                _ => {
+                    return Err(BuildError::Invalid(format!(
+                        "Dockerfile parse error: unknown flag: {k}"
+                    )));
+                }
+            }
+        }
+        let srcs: Vec<String> = src.iter().map(|s| x.word(s)).collect::<Result<_, _>>()?;
+        let dest_raw = x.word(dest)?;
+        let workdir = st.config.working_dir.clone().unwrap_or_else(|| "/".into());
+        let dest_abs = if dest_raw.starts_with('/') {
+            dest_raw.clone()
+        } else {
+            format!("{workdir}/{dest_raw}")
+        };
+        let trailing = dest_raw.ends_with('/') || dest_raw == "." || dest_raw.ends_with("/.");
+        let dest_clean = clean_abs(&dest_abs);
+
+        let scratch = self.be.scratch_dir()?;
+        let res = (|| {
+            let root = match &from {
+                Some(f) => self.fetch_from(f, &srcs, &scratch)?,
+                None => self.opts.context.clone(),
+            };
+            let names: Vec<String> = match &from {
+                // Fetched sources sit in the scratch dir under their base names.
+                Some(_) => srcs.iter().map(|s| base_name(s)).collect(),
+                None => srcs.clone(),
+            };
+            let sources = copy::resolve_sources(&root, &names, what)?;
+            if sources.len() > 1 && !trailing {
+                return Err(BuildError::Invalid(format!(
+                    "When using {what} with more than one source file, the destination must be a directory and end with a /"
+                )));
+            }
+            let parent = self.image_for_container(st)?;
+            let spec = RunSpec {
+                user: Some(chown.clone().unwrap_or_default()),
+                ..RunSpec::default()
+            };
+            let c = self.be.create(&parent, &spec)?;
+            self.containers.push(c.clone());
+            let single_file = sources.len() == 1
+                && std::fs::symlink_metadata(&sources[0].host).is_ok_and(|m| !m.is_dir());
+            let dest_dir = trailing
+                || sources.len() > 1
+                || (single_file && self.be.is_dir(&c, &dest_clean)? == Some(true));
+            let tar = scratch.join("copy.tar");
+            let packed = copy::pack(&sources, &dest_clean, dest_dir, add, &tar)?;
+            let shown_dest = if trailing && dest_clean != "/" {
+                format!("{dest_clean}/")
+            } else {
+                dest_clean.clone()
+            };
+            let created_by = format!(
+                "/bin/sh -c #(nop) {what} {}:{} in {shown_dest} ",
+                packed.kind, packed.digest
+            );
+            let key = cache_key(Some(&parent), &created_by, &st.config, &[chown.clone().unwrap_or_default()]);
+            let id = match self.cached(&key) {
+                Some(id) => id,
+                None => {
+                    self.be.put(&c, &tar)?;
+                    let id = self.be.commit(&c, &parent, &st.config, &created_by)?;
+                    self.be.cache_put(&key, &id);
+                    self.say(&format!(" ---> {}\n", short(&id)));
+                    id
+                }
+            };
+            self.be.remove(&c);
+            self.containers.retain(|x| *x != c);
+            st.image = Some(id);
+            Ok(())
+        })();
+        let _ = std::fs::remove_dir_all(&scratch);
+        res
+    }
+
+    /// `COPY --from`: the sources copied out of a stage or an image into `into`.
+    fn fetch_from(
+        &mut self,
+        from: &str,
+        srcs: &[String],
+        into: &Path,
+    ) -> Result<PathBuf, BuildError> {
+        let from_l = from.to_ascii_lowercase();
+        let image = match self
+            .stages
+            .iter()
+            .enumerate()
+            .find(|(i, (n, _, _))| n.as_deref() == Some(from_l.as_str()) || i.to_string() == from)
+        {
+            Some((_, (_, id, _))) => id.clone(),
+            None => self.be.base(from, false)?.id,
+        };
+        let c = self.be.create(&image, &RunSpec::default())?;
+        let dir = into.join("from");
+        std::fs::create_dir_all(&dir).map_err(BuildError::io("scratch dir"))?;
+        let res = srcs.iter().try_for_each(|s| {
+            if copy::has_wildcards(s) {
+                return Err(BuildError::Invalid(format!(
+                    "COPY --from: wildcards ({s}) are not supported by berth yet"
+                )));
+            }
+            self.be.fetch(&c, &clean_abs(s), &dir)
+        });
+        self.be.remove(&c);
+        res.map(|_| dir)
+    }
+}
+
+fn base_name(s: &str) -> String {
+    let t = s.trim_end_matches('/');
+    let b = t.rsplit('/').next().unwrap_or(t);
+    if b.is_empty() || b == "." { ".".into() } else { b.to_owned() }
+}
+
+/// A cleaned absolute path (`/a/./b/../c` → `/a/c`).
+pub fn clean_abs(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The cache key of a step: its parent, what it did, and the config it runs with.
+fn cache_key(parent: Option<&str>, created_by: &str, cfg: &Config, extra: &[String]) -> String {
+    use sha2::Digest as _;
+    let v = json!({
+        "parent": parent,
+        "created_by": created_by,
+        "config": cfg,
+        "extra": extra,
+    });
+    hex::encode(sha2::Sha256::digest(v.to_string().as_bytes()))
+}
+
+/// `EXPOSE 80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, ... (ranges expanded, as Docker does).
+fn expand_ports(w: &str) -> Result<Vec<String>, BuildError> {
+    let (ports, proto) = match w.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (w, "tcp".to_owned()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(BuildError::Invalid(format!("invalid proto: {proto}")));
+    }
+    let bad = || BuildError::Invalid(format!("invalid containerPort: {ports}"));
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
+        None => {
+            let p = ports.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if hi < lo {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// Go's `time.ParseDuration` for the HEALTHCHECK flags (`30s`, `1m30s`, `500ms`).
+fn parse_duration(s: &str) -> Option<i64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += num * mult;
+        rest = &rest[u..];
+    }
+    Some(total as i64)
+}
+
+/// The `Healthcheck` object of `HEALTHCHECK [flags] CMD ...` / `HEALTHCHECK NONE`.
+fn healthcheck(
+    flags: &[(String, Option<String>)],
+    cmd: Option<&CmdForm>,
+    st: &State,
+) -> Result<Value, BuildError> {
+    let Some(cmd) = cmd else {
+        if !flags.is_empty() {
+            return Err(BuildError::Invalid(
+                "HEALTHCHECK NONE takes no arguments".into(),
+            ));
+        }
+        return Ok(json!({"Test": ["NONE"]}));
+    };
+    let test = match cmd {
+        CmdForm::Exec(v) => {
+            let mut t = vec!["CMD".to_owned()];
+            t.extend(v.iter().cloned());
+            t
+        }
+        CmdForm::Shell(s) => vec!["CMD-SHELL".to_owned(), s.clone()],
+    };
+    let _ = st;
+    let mut hc = serde_json::Map::new();
+    hc.insert("Test".into(), json!(test));
+    let known: HashMap<&str, &str> = [
+        ("interval", "Interval"),
+        ("timeout", "Timeout"),
+        ("start-period", "StartPeriod"),
+        ("start-interval", "StartInterval"),
+    ]
+    .into_iter()
+    .collect();
+    for (k, v) in flags {
+        let v = v.clone().unwrap_or_default();
+        if k == "retries" {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| BuildError::Invalid(format!("invalid value for --retries: {v}")))?;
+            if n < 0 {
+                return Err(BuildError::Invalid(
+                    "--retries cannot be negative (-1)".replace("-1", &n.to_string()),
+                ));
+            }
+            hc.insert("Retries".into(), json!(n));
+        } else if let Some(field) = known.get(k.as_str()) {
+            let d = parse_duration(&v).ok_or_else(|| {
+                BuildError::Invalid(format!("time: invalid duration \"{v}\""))
+            })?;
+            hc.insert((*field).into(), json!(d));
+        } else {
+            return Err(BuildError::Invalid(format!(
+                "Unknown flag: {k}"
+            )));
+        }
+    }
+    Ok(Value::Object(hc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_paths_durations() {
+        assert_eq!(expand_ports("80").unwrap(), ["80/tcp"]);
+        assert_eq!(expand_ports("53/UDP").unwrap(), ["53/udp"]);
+        assert_eq!(
+            expand_ports("8000-8002").unwrap(),
+            ["8000/tcp", "8001/tcp", "8002/tcp"]
+        );
+        assert!(expand_ports("x").is_err());
+        assert_eq!(clean_abs("/a/./b/../c/"), "/a/c");
+        assert_eq!(clean_abs("rel"), "/rel");
+        assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration("5x"), None);
+    }
+}
