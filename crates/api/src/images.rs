@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use crate::containers::{accepted, filters_of, flag};
 use crate::error::{ApiError, ApiResult};
 
-fn line(v: Value) -> Bytes {
+pub(crate) fn line(v: Value) -> Bytes {
     let mut b = serde_json::to_vec(&v).unwrap_or_default();
     b.push(b'\n');
     Bytes::from(b)
@@ -37,7 +37,7 @@ fn short(d: &berth_image::digest::Digest) -> String {
     d.hex().chars().take(12).collect()
 }
 
-fn progress_line(p: &Progress) -> Value {
+pub(crate) fn progress_line(p: &Progress) -> Value {
     let id = short(&p.layer);
     match &p.status {
         LayerStatus::Waiting => json!({"status": "Waiting", "progressDetail": {}, "id": id}),
@@ -63,7 +63,7 @@ fn err_line(m: &str) -> Bytes {
     line(json!({"errorDetail": {"message": m}, "error": m}))
 }
 
-fn stream_response(rx: mpsc::UnboundedReceiver<Bytes>) -> Response {
+pub(crate) fn stream_response(rx: mpsc::UnboundedReceiver<Bytes>) -> Response {
     let s = tokio_stream_from(rx).map(Ok::<_, std::io::Error>);
     ([("Content-Type", "application/json")], Body::from_stream(s)).into_response()
 }
@@ -400,7 +400,7 @@ async fn tmp_path(e: &Engine, what: &str) -> ApiResult<std::path::PathBuf> {
 
 /// Streams the request body into a temp file under the data root (the archive readers
 /// are synchronous). The caller removes it.
-async fn spool(e: &Engine, what: &str, req: Request) -> ApiResult<std::path::PathBuf> {
+pub(crate) async fn spool(e: &Engine, what: &str, req: Request) -> ApiResult<std::path::PathBuf> {
     let tmp = tmp_path(e, what).await?;
     let mut f = tokio::fs::File::create(&tmp)
         .await

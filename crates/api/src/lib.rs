@@ -6,6 +6,7 @@
 //! optional `/v1.NN` prefix is gone before routing) and stamps the headers clients use to
 //! negotiate. Attach and exec start hijack the connection (see `hijack.rs`).
 
+pub mod build;
 pub mod containers;
 pub mod containers_more;
 pub mod error;
@@ -47,6 +48,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
             get(volumes::inspect).delete(volumes::remove),
         )
         .route("/system/df", get(volumes::system_df))
+        .route("/build", post(build::build))
         .route("/build/prune", post(build_prune))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))

@@ -89,13 +89,19 @@ impl Engine {
                 }
             });
         }
-        // Uploads and downloads (load, import) a crash left half spooled.
+        // Uploads and downloads (load, import) a crash left half spooled, and the
+        // scratch directories of builds it cut short.
         for e in std::fs::read_dir(cfg.data_root.join("tmp"))
             .into_iter()
             .flatten()
             .flatten()
         {
-            let _ = std::fs::remove_file(e.path());
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = std::fs::remove_dir_all(&p);
+            } else {
+                let _ = std::fs::remove_file(&p);
+            }
         }
         let db = Db::open(&cfg.data_root.join("berth.db"))?;
         let images = Arc::new(ImageStore::with_meta(

@@ -5,6 +5,7 @@
 //! live restore. It knows nothing about HTTP: berth-api maps the Docker API onto it.
 
 pub mod archive;
+pub mod build;
 pub mod container;
 pub mod container_ops;
 pub mod db;

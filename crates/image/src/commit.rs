@@ -157,12 +157,12 @@ impl ImageStore {
     /// A new image with `parent`'s layers (none when `parent` is None: `FROM scratch`) and
     /// `config` as its runtime config: a build step that changes only metadata (`ENV`,
     /// `CMD`, ...) or gives a scratch build its first image. History records the step as an
-    /// empty layer, as Docker's builder does.
+    /// empty layer, as Docker's builder does (no entry when `created_by` is None).
     pub fn derive(
         &self,
         parent: Option<&str>,
         config: manifest::ContainerConfig,
-        created_by: &str,
+        created_by: Option<&str>,
     ) -> Result<ImageRecord, ArchiveError> {
         let _writing = self.writing();
         let (prec, layers, pcfg) = match parent {
@@ -188,12 +188,14 @@ impl ImageStore {
         };
         let now = timefmt::format_rfc3339(timefmt::now());
         let mut history = pcfg.history.clone();
-        history.push(History {
-            created: Some(now.clone()),
-            created_by: Some(created_by.to_owned()),
-            empty_layer: true,
-            ..Default::default()
-        });
+        if let Some(by) = created_by {
+            history.push(History {
+                created: Some(now.clone()),
+                created_by: Some(by.to_owned()),
+                empty_layer: true,
+                ..Default::default()
+            });
+        }
         let cfg = ImageConfig {
             created: Some(now),
             config: Some(config),

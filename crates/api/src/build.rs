@@ -1,0 +1,181 @@
+//! `POST /build`: the classic builder's API (what the docker CLI uses without BuildKit).
+//! The body is the build context as a tar; the answer is a stream of JSON messages
+//! (`stream` text, pull `status` lines, `aux` with the image ID, `errorDetail` on failure).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::extract::{Query, RawQuery, Request, State};
+use axum::response::Response;
+use base64::Engine as _;
+use berth_build::builder::Options;
+use berth_engine::Engine;
+use berth_engine::build::{BuildRequest, Sink};
+use berth_engine::types::HostConfig;
+use berth_image::auth::RegistryAuth;
+use berth_image::pull::Progress;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ApiResult};
+use crate::images::{line, progress_line, query_all, spool, stream_response};
+
+fn flag(q: &HashMap<String, String>, k: &str, default: bool) -> bool {
+    match q.get(k).map(String::as_str) {
+        None | Some("") => default,
+        Some(v) => matches!(v, "1" | "true" | "True" | "TRUE"),
+    }
+}
+
+fn num(q: &HashMap<String, String>, k: &str) -> ApiResult<i64> {
+    match q.get(k).filter(|v| !v.is_empty()) {
+        None => Ok(0),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid value for {k}: {v}"))),
+    }
+}
+
+/// A JSON object parameter (`buildargs`, `labels`).
+fn json_map<T: serde::de::DeserializeOwned + Default>(
+    q: &HashMap<String, String>,
+    k: &str,
+) -> ApiResult<T> {
+    match q.get(k).filter(|v| !v.is_empty()) {
+        None => Ok(T::default()),
+        Some(v) => serde_json::from_str(v)
+            .map_err(|err| ApiError::bad_request(format!("invalid {k} value: {err}"))),
+    }
+}
+
+/// The registry client with every credential of `X-Registry-Config` (the CLI sends all
+/// it has, keyed by registry).
+fn client_for_build(e: &Engine, headers: &axum::http::HeaderMap) -> berth_image::registry::RegistryClient {
+    let mut client = e.registry.clone();
+    let decoded = headers
+        .get("X-Registry-Config")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            base64::engine::general_purpose::URL_SAFE
+                .decode(v.trim())
+                .or_else(|_| base64::engine::general_purpose::STANDARD.decode(v.trim()))
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<HashMap<String, RegistryAuth>>(&b).ok())
+        .unwrap_or_default();
+    for (host, mut auth) in decoded {
+        if auth.serveraddress.is_empty() {
+            auth.serveraddress = host;
+        }
+        if let Some(c) = auth.credential() {
+            client = client.with_credential(&auth.registry_host(), c);
+        }
+    }
+    client
+}
+
+pub async fn build(
+    State(e): State<Arc<Engine>>,
+    Query(q): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> ApiResult<Response> {
+    if q.get("version").is_some_and(|v| v == "2") {
+        return Err(ApiError::bad_request(
+            "BuildKit is not supported by berthd; use the classic builder (version=1)",
+        ));
+    }
+    if let Some(r) = q.get("remote").filter(|r| !r.is_empty()) {
+        return Err(ApiError::bad_request(format!(
+            "remote build contexts ({r}) are not supported by berthd yet: send the context as the request body"
+        )));
+    }
+    if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
+        let p = berth_image::manifest::Platform::parse(p)
+            .map_err(|err| ApiError::bad_request(err.to_string()))?;
+        if p.os != "linux" {
+            return Err(ApiError::bad_request("operating system is not supported"));
+        }
+    }
+    let mut tags = Vec::new();
+    for t in query_all(raw.as_deref(), "t") {
+        berth_image::reference::Reference::parse(&t)
+            .map_err(|err| ApiError::bad_request(format!("invalid reference format: {err}")))?;
+        tags.push(t);
+    }
+    let build_args: BTreeMap<String, Option<String>> = json_map(&q, "buildargs")?;
+    let labels: BTreeMap<String, String> = json_map(&q, "labels")?;
+    let mut host_config = HostConfig {
+        memory: num(&q, "memory")?,
+        memory_swap: num(&q, "memswap")?,
+        cpu_shares: num(&q, "cpushares")?,
+        cpu_period: num(&q, "cpuperiod")?,
+        cpu_quota: num(&q, "cpuquota")?,
+        shm_size: num(&q, "shmsize")?,
+        cpuset_cpus: q.get("cpusetcpus").cloned().unwrap_or_default(),
+        cpuset_mems: q.get("cpusetmems").cloned().unwrap_or_default(),
+        ..Default::default()
+    };
+    let hosts: Vec<String> = query_all(raw.as_deref(), "extrahosts")
+        .iter()
+        .flat_map(|h| h.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if !hosts.is_empty() {
+        host_config.extra_hosts = Some(hosts);
+    }
+    if let Some(u) = q.get("ulimits").filter(|u| !u.is_empty()) {
+        host_config.ulimits = Some(
+            serde_json::from_str(u)
+                .map_err(|err| ApiError::bad_request(format!("invalid ulimits: {err}")))?,
+        );
+    }
+    // RUN output is read back from the container's log.
+    host_config.log_config.kind = "json-file".into();
+    let network_mode = match q.get("networkmode").map(String::as_str) {
+        None | Some("") | Some("default") => "bridge".to_owned(),
+        Some(m) => m.to_owned(),
+    };
+    let client = client_for_build(&e, req.headers());
+    let context_tar = spool(&e, "build", req).await?;
+    let options = Options {
+        tags,
+        build_args,
+        labels,
+        target: q.get("target").filter(|t| !t.is_empty()).cloned(),
+        no_cache: flag(&q, "nocache", false),
+        pull: flag(&q, "pull", false),
+        rm: flag(&q, "rm", true),
+        force_rm: flag(&q, "forcerm", false),
+        quiet: flag(&q, "q", false),
+        ..Default::default()
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let tx2 = tx.clone();
+    let out: Sink = Arc::new(move |v: Value| {
+        let _ = tx2.send(line(v));
+    });
+    let tx3 = tx.clone();
+    let progress: berth_image::pull::ProgressSink = Arc::new(move |p: Progress| {
+        let _ = tx3.send(line(progress_line(&p)));
+    });
+    let breq = BuildRequest {
+        context_tar,
+        dockerfile: q.get("dockerfile").cloned().unwrap_or_default(),
+        options,
+        network_mode,
+        host_config,
+        client,
+        progress: Some(progress),
+    };
+    tokio::spawn(async move {
+        if let Err(f) = e.build(breq, out).await {
+            let mut detail = json!({ "message": f.message });
+            if f.code != 0 {
+                detail["code"] = json!(f.code);
+            }
+            let _ = tx.send(line(json!({ "errorDetail": detail, "error": f.message })));
+        }
+    });
+    Ok(stream_response(rx))
+}
