@@ -243,7 +243,9 @@ pub fn name_or_name_values(
 /// Expands variables and removes quotes as Docker does for one word or a list of words.
 #[derive(Debug, Clone, Copy)]
 pub struct Expander<'a> {
+    /// The escape character (`\` or the one of the `# escape=` directive).
     escape: char,
+    /// `KEY=VALUE` entries.
     env: &'a [String],
 }
 
@@ -272,6 +274,7 @@ impl<'a> Expander<'a> {
         self.process(s).map(|(_, words)| words)
     }
 
+    /// The expanded text of `s` and its fields.
     fn process(&self, s: &str) -> Result<(String, Vec<String>), WordsError> {
         let mut lexer = Lexer {
             chars: s.chars().collect(),
@@ -302,8 +305,11 @@ impl<'a> Expander<'a> {
 /// Collects the fields of [`Expander::words`] while the text is expanded.
 #[derive(Default)]
 struct Fields {
+    /// The fields ended so far.
     done: Vec<String>,
+    /// The field being read.
     current: String,
+    /// Whether a field is being read (it may still be empty after `""`).
     open: bool,
 }
 
@@ -324,15 +330,18 @@ impl Fields {
         self.open = true;
     }
 
+    /// A variable's value: its whitespace splits.
     fn push_str(&mut self, s: &str) {
         s.chars().for_each(|c| self.push(c));
     }
 
+    /// A quoted string: part of the field whatever it holds, even empty.
     fn push_literal_str(&mut self, s: &str) {
         self.current.push_str(s);
         self.open = true;
     }
 
+    /// The fields, the last one included unless it is empty.
     fn finish(mut self) -> Vec<String> {
         if !self.current.is_empty() {
             self.done.push(self.current);
@@ -357,16 +366,21 @@ const PAST_END: char = '\u{FFFD}';
 
 /// One expansion over the characters of a word.
 struct Lexer<'x, 'a> {
+    /// The word.
     chars: Vec<char>,
+    /// Where the next character is.
     pos: usize,
+    /// The escape character and the environment.
     exp: &'x Expander<'a>,
 }
 
 impl Lexer<'_, '_> {
+    /// The next character, left unread.
     fn peek(&self) -> Option<char> {
         self.chars.get(self.pos).copied()
     }
 
+    /// The next character, read.
     fn next(&mut self) -> Option<char> {
         let c = self.peek();
         if c.is_some() {
@@ -606,7 +620,13 @@ impl Lexer<'_, '_> {
             out.extend(&value[copied..start]);
             // Go's rule: no second replacement for an empty match right after a match.
             if end > copied || start == 0 {
-                out.push_str(&replacement);
+                if all {
+                    // Docker replaces all matches with Go's ReplaceAllString, which reads
+                    // `$0`, `${name}` and `$$` in the replacement; one match is replaced as is.
+                    expand_template(&mut out, &replacement, &value[start..end]);
+                } else {
+                    out.push_str(&replacement);
+                }
             }
             copied = end;
             if !all {
@@ -617,6 +637,46 @@ impl Lexer<'_, '_> {
         out.extend(&value[copied..]);
         Ok(out)
     }
+}
+
+/// Go's regexp template expansion for a pattern without groups: `$$` is `$`, `$0` and
+/// `${0}` the match, any other `$name`/`${name}` nothing, and a `$` not followed by a
+/// name stays as it is.
+fn expand_template(out: &mut String, template: &str, matched: &[char]) {
+    let mut rest = template;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        let (braced, body) = match rest.strip_prefix('{') {
+            Some(body) => (true, body),
+            None => (false, rest),
+        };
+        let len = body
+            .find(|c: char| !(c.is_alphabetic() || is_digit(c) || c == '_'))
+            .unwrap_or(body.len());
+        let name = &body[..len];
+        let after = &body[len..];
+        let after = match (braced, after.strip_prefix('}')) {
+            _ if name.is_empty() => None,
+            (false, _) => Some(after),
+            (true, closed) => closed,
+        };
+        let Some(after) = after else {
+            out.push('$');
+            continue;
+        };
+        // Only group 0 exists (Go refuses leading zeros: `$00` is a missing name).
+        if name == "0" {
+            out.extend(matched);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
 }
 
 /// One element of a shell pattern.
@@ -634,7 +694,9 @@ enum Piece {
 /// regular expression matches it: the first match a backtracking matcher would find, stars
 /// taking as much (`greedy`) or as little as they can.
 struct Glob {
+    /// The pattern read.
     pieces: Vec<Piece>,
+    /// Whether stars take as much as they can.
     greedy: bool,
     /// The end of the match of `pieces[i..]` at a position, once known.
     memo: HashMap<(usize, usize), Option<usize>>,
@@ -994,6 +1056,7 @@ mod tests {
             "URL=http://google.de",
             "HTTP=http://",
             "HTTPS=https://",
+            "DOLLARS=[$0]:$$:$00:$1:$a$.:${0:${}:${a:[${0}]",
         ]);
         check_words(
             &env,
@@ -1028,6 +1091,18 @@ mod tests {
                 ("${UNSET///}", Some("")),
                 ("${UNSET/x/y}", Some("")),
                 ("${FOO:/x/y}", None),
+                // All matches: Go's template expansion of the replacement (after the
+                // lexer's own: `$$` is the shell's `$` parameter there).
+                ("${FOO//x/<$$0>}", Some("<0><0>yy")),
+                (r"${FOO//x/<\$0>}", Some(r"<\x><\x>yy")),
+                (
+                    "${FOO//x/$DOLLARS}",
+                    Some("[x]:$:::$.:${0:${}:${a:[x][x]:$:::$.:${0:${}:${a:[x]yy"),
+                ),
+                (
+                    "${FOO/x/$DOLLARS}",
+                    Some("[$0]:$$:$00:$1:$a$.:${0:${}:${a:[${0}]xyy"),
+                ),
             ],
         );
     }
@@ -1389,6 +1464,19 @@ mod tests {
                 ("d", r"C:\path"),
                 ("e", "`q$` f")
             ])
+        );
+        assert_eq!(
+            expand(r#"a=${b:-"x y"}z c=\$ d="\a\`""#, '\\'),
+            pairs(&[("a", "x yz"), ("c", "$"), ("d", r"\a\`")])
+        );
+        let ports = env_of(&["P=81 82", "Q="]);
+        assert_eq!(
+            Expander::new('\\', &ports).words("$P 83$Q").unwrap(),
+            ["81", "82", "83"]
+        );
+        assert_eq!(
+            Expander::new('\\', &ports).words(r#""$P""#).unwrap(),
+            ["81 82"]
         );
         // A quote opened in the key and closed in the value: docker's error on the key.
         let (key, _) = name_values(r#""a=b""#, '\\', "ENV").unwrap().remove(0);
