@@ -286,6 +286,10 @@ impl<B: Backend> Builder<'_, B> {
             ));
         }
         self.be.built(&final_id);
+        if self.opts.quiet {
+            // Quiet: the ID is all the client prints.
+            self.be.say(&format!("{final_id}\n"));
+        }
         self.say(&format!("Successfully built {}\n", short(&final_id)));
         for t in self.opts.tags.clone() {
             let shown = self.be.tag(&final_id, &t)?;
