@@ -50,7 +50,10 @@ fn json_map<T: serde::de::DeserializeOwned + Default>(
 
 /// The registry client with every credential of `X-Registry-Config` (the CLI sends all
 /// it has, keyed by registry).
-fn client_for_build(e: &Engine, headers: &axum::http::HeaderMap) -> berth_image::registry::RegistryClient {
+fn client_for_build(
+    e: &Engine,
+    headers: &axum::http::HeaderMap,
+) -> berth_image::registry::RegistryClient {
     let mut client = e.registry.clone();
     let decoded = headers
         .get("X-Registry-Config")

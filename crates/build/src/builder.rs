@@ -211,9 +211,13 @@ impl<B: Backend> Builder<'_, B> {
                 self.df
                     .stages
                     .iter()
-                    .position(|s| matches!(&s.from.instr, Instr::From { name: Some(n), .. } if *n == t))
+                    .position(
+                        |s| matches!(&s.from.instr, Instr::From { name: Some(n), .. } if *n == t),
+                    )
                     .ok_or_else(|| {
-                        BuildError::Invalid(format!("failed to reach build target {t} in Dockerfile"))
+                        BuildError::Invalid(format!(
+                            "failed to reach build target {t} in Dockerfile"
+                        ))
                     })?
             }
             None => self.df.stages.len() - 1,
@@ -257,9 +261,15 @@ impl<B: Backend> Builder<'_, B> {
                     .collect::<Vec<_>>()
                     .join(" ");
                 self.step += 1;
-                self.say(&format!("Step {}/{} : LABEL {line}\n", self.step, self.total));
+                self.say(&format!(
+                    "Step {}/{} : LABEL {line}\n",
+                    self.step, self.total
+                ));
                 let labels = self.opts.labels.clone();
-                st.config.labels.get_or_insert_with(BTreeMap::new).extend(labels);
+                st.config
+                    .labels
+                    .get_or_insert_with(BTreeMap::new)
+                    .extend(labels);
                 self.meta(&mut st, &format!("LABEL {line}"))?;
             }
             let id = match &st.image {
@@ -280,7 +290,11 @@ impl<B: Backend> Builder<'_, B> {
             .filter(|k| !self.used.contains(*k) && !PREDEFINED_ARGS.contains(&k.as_str()))
             .collect();
         if !unused.is_empty() {
-            let list = unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+            let list = unused
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
             self.say(&format!(
                 "[Warning] One or more build-args [{list}] were not consumed\n"
             ));
@@ -318,14 +332,19 @@ impl<B: Backend> Builder<'_, B> {
 
     fn from(&mut self, from: &Step) -> Result<(Option<String>, State), BuildError> {
         self.step += 1;
-        self.say(&format!("Step {}/{} : {}\n", self.step, self.total, from.text));
+        self.say(&format!(
+            "Step {}/{} : {}\n",
+            self.step, self.total, from.text
+        ));
         let Instr::From { image, name, .. } = &from.instr else {
             unreachable!("a stage starts with FROM")
         };
         let env = self.global_env();
         let image = Expander::new(self.df.escape, &env).word(image)?;
         if image.is_empty() {
-            return Err(BuildError::Invalid("base name (${}) should not be blank".into()));
+            return Err(BuildError::Invalid(
+                "base name (${}) should not be blank".into(),
+            ));
         }
         let earlier = self
             .stages
@@ -396,7 +415,10 @@ impl<B: Backend> Builder<'_, B> {
             Instr::Label(raw) => {
                 for (k, v) in name_values(raw, esc, "LABEL")? {
                     let (k, v) = (x.word(&k)?, x.word(&v)?);
-                    st.config.labels.get_or_insert_with(BTreeMap::new).insert(k, v);
+                    st.config
+                        .labels
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(k, v);
                 }
                 self.meta(st, &text)
             }
@@ -480,7 +502,11 @@ impl<B: Backend> Builder<'_, B> {
             Instr::Maintainer(_) => self.meta(st, &text),
             Instr::Onbuild(trigger) => {
                 let t = trigger.trim();
-                let kw = t.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                let kw = t
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
                 if kw == "ONBUILD" || kw == "FROM" || kw == "MAINTAINER" {
                     return Err(BuildError::Invalid(format!(
                         "{kw} isn't allowed as an ONBUILD trigger"
@@ -695,7 +721,12 @@ impl<B: Backend> Builder<'_, B> {
                 "/bin/sh -c #(nop) {what} {}:{} in {shown_dest} ",
                 packed.kind, packed.digest
             );
-            let key = cache_key(Some(&parent), &created_by, &st.config, &[chown.clone().unwrap_or_default()]);
+            let key = cache_key(
+                Some(&parent),
+                &created_by,
+                &st.config,
+                &[chown.clone().unwrap_or_default()],
+            );
             let id = match self.cached(&key) {
                 Some(id) => id,
                 None => {
@@ -723,15 +754,13 @@ impl<B: Backend> Builder<'_, B> {
         into: &Path,
     ) -> Result<PathBuf, BuildError> {
         let from_l = from.to_ascii_lowercase();
-        let image = match self
-            .stages
-            .iter()
-            .enumerate()
-            .find(|(i, (n, _, _))| n.as_deref() == Some(from_l.as_str()) || i.to_string() == from)
-        {
-            Some((_, (_, id, _))) => id.clone(),
-            None => self.be.base(from, false)?.id,
-        };
+        let image =
+            match self.stages.iter().enumerate().find(|(i, (n, _, _))| {
+                n.as_deref() == Some(from_l.as_str()) || i.to_string() == from
+            }) {
+                Some((_, (_, id, _))) => id.clone(),
+                None => self.be.base(from, false)?.id,
+            };
         let c = self.be.create(&image, &RunSpec::default())?;
         let dir = into.join("from");
         std::fs::create_dir_all(&dir).map_err(BuildError::io("scratch dir"))?;
@@ -751,7 +780,11 @@ impl<B: Backend> Builder<'_, B> {
 fn base_name(s: &str) -> String {
     let t = s.trim_end_matches('/');
     let b = t.rsplit('/').next().unwrap_or(t);
-    if b.is_empty() || b == "." { ".".into() } else { b.to_owned() }
+    if b.is_empty() || b == "." {
+        ".".into()
+    } else {
+        b.to_owned()
+    }
 }
 
 /// A cleaned absolute path (`/a/./b/../c` → `/a/c`).
@@ -887,14 +920,11 @@ fn healthcheck(
             }
             hc.insert("Retries".into(), json!(n));
         } else if let Some(field) = known.get(k.as_str()) {
-            let d = parse_duration(&v).ok_or_else(|| {
-                BuildError::Invalid(format!("time: invalid duration \"{v}\""))
-            })?;
+            let d = parse_duration(&v)
+                .ok_or_else(|| BuildError::Invalid(format!("time: invalid duration \"{v}\"")))?;
             hc.insert((*field).into(), json!(d));
         } else {
-            return Err(BuildError::Invalid(format!(
-                "Unknown flag: {k}"
-            )));
+            return Err(BuildError::Invalid(format!("Unknown flag: {k}")));
         }
     }
     Ok(Value::Object(hc))

@@ -208,7 +208,10 @@ pub fn pack(
         hash: Sha256::new(),
     });
     b.follow_symlinks(false);
-    let dest_rel = dest.trim_start_matches('/').trim_end_matches('/').to_owned();
+    let dest_rel = dest
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_owned();
     let join = |a: &str, n: &str| {
         if a.is_empty() {
             n.to_owned()

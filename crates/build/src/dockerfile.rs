@@ -84,8 +84,7 @@ pub struct Dockerfile {
 
 /// Reads a Dockerfile. Errors are worded as Docker's parser words them where it can.
 pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
-    let df = parse_dockerfile::parse(text)
-        .map_err(|e| BuildError::Parse(format!("dockerfile parse error: {e}")))?;
+    let df = parse_dockerfile::parse(text).map_err(|e| parse_error(&e.to_string()))?;
     let escape = df
         .parser_directives
         .escape
@@ -124,6 +123,19 @@ pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
         escape,
         global_args,
         stages,
+    })
+}
+
+/// `unknown instruction 'X' at line 2 column 1` → Docker's `dockerfile parse error line 2:
+/// unknown instruction 'X'`.
+fn parse_error(msg: &str) -> BuildError {
+    let located = msg.rsplit_once(" at line ").and_then(|(what, at)| {
+        let (line, _) = at.split_once(" column ")?;
+        line.parse::<u32>().ok().map(|l| (what, l))
+    });
+    BuildError::Parse(match located {
+        Some((what, line)) => format!("dockerfile parse error line {line}: {what}"),
+        None => format!("dockerfile parse error: {msg}"),
     })
 }
 
@@ -260,9 +272,7 @@ fn convert(i: &Instruction<'_>, text: &str) -> Result<Instr, BuildError> {
         Instruction::Add(x) => copy_instr(true, &x.options, &x.src, &x.dest.value)?,
         Instruction::Onbuild(x) => {
             let start = keyword_start(&x.instruction);
-            let end = text[start..]
-                .find('\n')
-                .map_or(text.len(), |n| start + n);
+            let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
             Instr::Onbuild(text[start..end].trim().to_owned())
         }
         other => {
@@ -344,7 +354,10 @@ mod tests {
         assert!(matches!(parse(""), Err(BuildError::Parse(_))));
         assert!(matches!(parse("RUN x\n"), Err(BuildError::Parse(_))));
         let e = parse("FROM a\nFOO bar\n").unwrap_err().to_string();
-        assert!(e.contains("unknown instruction"), "{e}");
+        assert_eq!(
+            e,
+            "dockerfile parse error line 2: unknown instruction 'FOO'"
+        );
     }
 
     #[test]
@@ -352,6 +365,9 @@ mod tests {
         let d = parse("# escape=`\nFROM a\nRUN echo `\n  x\nONBUILD RUN echo hi\n").unwrap();
         assert_eq!(d.escape, '`');
         assert_eq!(d.stages[0].steps[0].text, "RUN echo   x");
-        assert_eq!(d.stages[0].steps[1].instr, Instr::Onbuild("RUN echo hi".into()));
+        assert_eq!(
+            d.stages[0].steps[1].instr,
+            Instr::Onbuild("RUN echo hi".into())
+        );
     }
 }

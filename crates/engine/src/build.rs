@@ -22,12 +22,12 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::Engine;
 use crate::archive::{ChanWriter, ExtractOptions};
 use crate::error::EngineError;
 use crate::lifecycle::WaitCondition;
 use crate::logs::LogOptions;
 use crate::types::{Config, CreateRequest, HostConfig};
-use crate::Engine;
 
 /// Where build messages go: each is one JSON message of the response stream.
 pub type Sink = Arc<dyn Fn(Value) + Send + Sync>;
@@ -76,10 +76,11 @@ impl Engine {
         let e = self.clone();
         let rt = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            let scratch = e.cfg.data_root.join("tmp").join(format!(
-                "build-{}",
-                crate::ids::random_hex(8)
-            ));
+            let scratch = e
+                .cfg
+                .data_root
+                .join("tmp")
+                .join(format!("build-{}", crate::ids::random_hex(8)));
             let res = e.build_blocking(rt, &req, &scratch, out);
             let _ = std::fs::remove_file(&req.context_tar);
             let _ = std::fs::remove_dir_all(&scratch);
@@ -140,7 +141,10 @@ impl Engine {
 /// The Dockerfile, looked up inside the context only (`..` and symlinks cannot leave it).
 fn read_in(ctx: &Path, name: &str) -> Option<String> {
     let root = ctx.canonicalize().ok()?;
-    let p = root.join(name.trim_start_matches('/')).canonicalize().ok()?;
+    let p = root
+        .join(name.trim_start_matches('/'))
+        .canonicalize()
+        .ok()?;
     if !p.starts_with(&root) {
         return None;
     }
@@ -205,9 +209,9 @@ impl Backend for EngineBackend<'_> {
                     progress: self.req.progress.clone(),
                     ..Default::default()
                 };
-                let pulled = self
-                    .rt
-                    .block_on(self.e.images.pull(&self.req.client, &reference, &opts));
+                let pulled =
+                    self.rt
+                        .block_on(self.e.images.pull(&self.req.client, &reference, &opts));
                 match pulled {
                     Ok((rec, _)) => {
                         self.e.emit_image(
@@ -217,7 +221,9 @@ impl Backend for EngineBackend<'_> {
                         );
                         rec
                     }
-                    Err(err) => return Err(BuildError::Backend(EngineError::from(err).to_string())),
+                    Err(err) => {
+                        return Err(BuildError::Backend(EngineError::from(err).to_string()));
+                    }
                 }
             }
         };
@@ -248,10 +254,7 @@ impl Backend for EngineBackend<'_> {
             host_config,
             networking_config: None,
         };
-        let (id, _) = self
-            .rt
-            .block_on(self.e.create(None, req))
-            .map_err(be_err)?;
+        let (id, _) = self.rt.block_on(self.e.create(None, req)).map_err(be_err)?;
         Ok(id)
     }
 
@@ -300,7 +303,10 @@ impl Backend for EngineBackend<'_> {
             copy_uid_gid: true,
         };
         self.rt
-            .block_on(self.e.archive_put(container, "/", opts, std::io::BufReader::new(f)))
+            .block_on(
+                self.e
+                    .archive_put(container, "/", opts, std::io::BufReader::new(f)),
+            )
             .map_err(be_err)
     }
 
@@ -309,9 +315,9 @@ impl Backend for EngineBackend<'_> {
         self.rt
             .block_on(self.e.archive_get(container, path, w))
             .map_err(|err| match err {
-                EngineError::NotFound(_) => BuildError::Invalid(format!(
-                    "COPY failed: stat {path}: file does not exist"
-                )),
+                EngineError::NotFound(_) => {
+                    BuildError::Invalid(format!("COPY failed: stat {path}: file does not exist"))
+                }
                 other => be_err(other),
             })?;
         let r = ChanReader {
@@ -394,9 +400,9 @@ impl Backend for EngineBackend<'_> {
         m.insert(key.to_owned(), image.to_owned());
         let path = self.cache_path();
         let tmp = path.with_extension("json.tmp");
-        let ok = serde_json::to_vec(&m)
-            .ok()
-            .is_some_and(|b| std::fs::write(&tmp, b).is_ok() && std::fs::rename(&tmp, &path).is_ok());
+        let ok = serde_json::to_vec(&m).ok().is_some_and(|b| {
+            std::fs::write(&tmp, b).is_ok() && std::fs::rename(&tmp, &path).is_ok()
+        });
         if !ok {
             tracing::warn!("build cache not saved");
         }

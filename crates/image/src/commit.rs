@@ -112,7 +112,7 @@ impl ImageStore {
             &opts_unpack,
         )?;
 
-        let now = timefmt::format_rfc3339(timefmt::now());
+        let now = timefmt::now_rfc3339_nanos();
         let mut cc = opts
             .config
             .clone()
@@ -186,7 +186,7 @@ impl ImageStore {
                 (None, Vec::new(), cfg)
             }
         };
-        let now = timefmt::format_rfc3339(timefmt::now());
+        let now = timefmt::now_rfc3339_nanos();
         let mut history = pcfg.history.clone();
         if let Some(by) = created_by {
             history.push(History {

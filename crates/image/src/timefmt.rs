@@ -46,6 +46,16 @@ pub fn format_rfc3339(t: i64) -> String {
     )
 }
 
+/// Now as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, as Docker records an image's `created`
+/// (two commits in one second then still get different configs, hence IDs).
+pub fn now_rfc3339_nanos() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let s = format_rfc3339(d.as_secs() as i64);
+    format!("{}.{:09}Z", s.trim_end_matches('Z'), d.subsec_nanos())
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,0 +1,356 @@
+//! `docker build` (the stock CLI's classic builder path: `POST /build` with the context as
+//! a tar) against berthd: every Dockerfile instruction, what the image then holds and how
+//! it runs, the build cache, scratch and multi-stage builds, and failures worded and coded
+//! as dockerd's.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Daemon, IMG, stderr, stdout};
+
+fn write(dir: &Path, name: &str, body: &str) {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+/// Step headers and the other lines builds print that do not carry IDs.
+fn steps(out: &str) -> Vec<&str> {
+    out.lines().filter(|l| l.starts_with("Step ")).collect()
+}
+
+#[test]
+fn a_dockerfile_with_every_common_instruction_builds_and_runs() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = d.dir.path().join("ctx");
+    write(&ctx, "a.txt", "alpha\n");
+    write(&ctx, "sub/b.txt", "beta\n");
+    write(&ctx, "sub/deep/c.txt", "gamma\n");
+    write(&ctx, "x1.conf", "1\n");
+    write(&ctx, "x2.conf", "2\n");
+    write(&ctx, "secret.key", "do not send\n");
+    write(&ctx, ".dockerignore", "*.key\n");
+    // A tarball ADD unpacks.
+    let st = std::process::Command::new("tar")
+        .args(["-C", ctx.to_str().unwrap(), "-czf"])
+        .arg(ctx.join("bundle.tgz"))
+        .args(["a.txt", "sub"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            r#"# a comment
+FROM {IMG}
+ARG GREETING=hello
+ENV APP=/srv/app \
+    MODE="two words"
+WORKDIR $APP
+COPY a.txt .
+COPY sub ./sub/
+COPY x*.conf /etc/conf.d/
+ADD bundle.tgz /opt/unpacked/
+RUN echo app:x:4321:4321::/home/app:/bin/sh >> /etc/passwd && echo app:x:4321: >> /etc/group
+COPY --chown=app:app a.txt /home/app/owned
+RUN echo "$GREETING from RUN in $(pwd) as $MODE" && cat a.txt sub/b.txt > joined
+USER app
+LABEL org.example.name="demo image" tier=test
+EXPOSE 8080 53/udp
+VOLUME /data
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s --retries=2 CMD true
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat joined; id -u; ls /secret.key 2>&1 || true"]
+"#
+        ),
+    );
+    let out = d.docker(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "demo:1",
+        ctx.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    let s = steps(&text);
+    assert_eq!(s.len(), 19, "{text}");
+    assert_eq!(s[0], format!("Step 1/19 : FROM {IMG}"));
+    assert_eq!(s[2], "Step 3/19 : ENV APP=/srv/app     MODE=\"two words\"");
+    assert!(
+        text.contains("hello from RUN in /srv/app as two words\n"),
+        "{text}"
+    );
+    assert!(text.contains("Successfully tagged demo:1\n"), "{text}");
+    assert!(text.contains(" ---> Running in "), "{text}");
+    assert!(text.contains("Removing intermediate container "), "{text}");
+
+    // The image runs as configured: entrypoint + cmd, user, files copied.
+    let run = d.ok(&["run", "--rm", "--network", "none", "demo:1"]);
+    assert_eq!(
+        run,
+        "alpha\nbeta\n4321\nls: /secret.key: No such file or directory"
+    );
+    let sh = |script: &str| {
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-u",
+            "0",
+            "demo:1",
+            script,
+        ])
+    };
+    assert_eq!(sh("cat /etc/conf.d/x1.conf /etc/conf.d/x2.conf"), "1\n2");
+    assert_eq!(
+        sh("cat /opt/unpacked/a.txt /opt/unpacked/sub/deep/c.txt"),
+        "alpha\ngamma"
+    );
+    assert_eq!(
+        sh("stat -c '%u:%g' /home/app/owned /srv/app/a.txt"),
+        "4321:4321\n0:0"
+    );
+    assert_eq!(sh("cat /srv/app/sub/deep/c.txt"), "gamma");
+    assert_eq!(sh("ls /srv/app | grep -c key || true"), "0");
+
+    let cfg = d.inspect(
+        "demo:1",
+        "{{.Config.User}}|{{.Config.WorkingDir}}|{{json .Config.Env}}|{{json .Config.Labels}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}|{{.Config.StopSignal}}|{{json .Config.Entrypoint}}|{{json .Config.Healthcheck}}",
+    );
+    assert_eq!(
+        cfg,
+        r#"app|/srv/app|["APP=/srv/app","MODE=two words"]|{"org.example.name":"demo image","tier":"test"}|{"53/udp":{},"8080/tcp":{}}|{"/data":{}}|SIGUSR1|["/bin/sh","-c"]|{"Test":["CMD-SHELL","true"],"Interval":5000000000,"Retries":2}"#
+    );
+    // History: one entry per step, RUN with its build arguments as dockerd records them.
+    let hist = d.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "demo:1",
+    ]);
+    assert!(
+        hist.lines()
+            .any(|l| l.starts_with("|1 GREETING=hello /bin/sh -c echo \"$GREETING")),
+        "{hist}"
+    );
+    assert!(hist.contains("/bin/sh -c #(nop)  USER app"), "{hist}");
+    assert!(hist.contains("/bin/sh -c #(nop) COPY dir:"), "{hist}");
+    // Intermediate containers are gone; intermediate images are not listed.
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    let images = d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(images.lines().count(), 2, "{images}");
+
+    // -q prints the ID only; --iidfile writes it.
+    let iid = d.dir.path().join("iid");
+    let q = d.ok(&[
+        "build",
+        "-q",
+        "--network",
+        "none",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+    ]);
+    let id = d.inspect("demo:1", "{{.Id}}");
+    assert_eq!(q, id);
+    // As with dockerd, a quiet build's ID file holds the line the daemon sent.
+    assert_eq!(std::fs::read_to_string(&iid).unwrap().trim_end(), id);
+}
+
+#[test]
+fn steps_are_cached_and_failures_are_reported_as_dockerd_does() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = d.dir.path().join("ctx");
+    write(&ctx, "f", "one\n");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM {IMG}\nCOPY f /f\nRUN cat /f > /g\nCMD [\"cat\", \"/g\"]\n"),
+    );
+    let c = ctx.to_str().unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "--network", "none", "-t", "cached:1"];
+        args.extend_from_slice(extra);
+        args.push(c);
+        let out = d.docker(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        (stdout(&out), d.inspect("cached:1", "{{.Id}}"))
+    };
+    let (first, id1) = build(&[]);
+    assert!(!first.contains("Using cache"), "{first}");
+    let (second, id2) = build(&[]);
+    assert_eq!(second.matches(" ---> Using cache").count(), 3, "{second}");
+    assert!(!second.contains("Running in"), "{second}");
+    assert_eq!(id1, id2);
+    // A changed source invalidates its step and every one after it.
+    write(&ctx, "f", "two\n");
+    let (third, id3) = build(&[]);
+    assert_eq!(third.matches(" ---> Using cache").count(), 0, "{third}");
+    assert_ne!(id3, id1);
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", "cached:1"]),
+        "two"
+    );
+    let (fourth, id4) = build(&["--no-cache"]);
+    assert!(!fourth.contains("Using cache"), "{fourth}");
+    assert_ne!(id4, id3);
+
+    // A failing RUN: dockerd's message, the command's exit code, the container kept.
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM {IMG}\nRUN echo partial; exit 3\n"),
+    );
+    let out = d.docker(&["build", "--network", "none", c]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).contains("partial\n"));
+    assert!(
+        stderr(&out)
+            .contains("The command '/bin/sh -c echo partial; exit 3' returned a non-zero code: 3"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.ok(&["ps", "-aq"]).lines().count(), 1);
+    assert!(
+        d.ok(&["ps", "-a", "--format", "{{.Status}}"])
+            .starts_with("Exited (3)")
+    );
+    d.ok(&["container", "prune", "-f"]);
+    let out = d.docker(&["build", "--force-rm", "--network", "none", c]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+
+    // Bad Dockerfiles and missing sources: a clear error, exit 1, nothing left behind.
+    for (df, needle) in [
+        (
+            format!("FROM {IMG}\nBOGUS x\n"),
+            "dockerfile parse error line 2: unknown instruction 'BOGUS'",
+        ),
+        (
+            format!("FROM {IMG}\nCOPY nope /x\n"),
+            "nope: file does not exist",
+        ),
+        (
+            format!("FROM {IMG}\nCOPY f Dockerfile /dst\n"),
+            "the destination must be a directory and end with a /",
+        ),
+        (
+            "RUN true\n".to_owned(),
+            "dockerfile parse error line 1: expected FROM",
+        ),
+        (
+            format!("FROM {IMG}\nRUN --mount=type=cache,target=/x true\n"),
+            "requires BuildKit",
+        ),
+    ] {
+        write(&ctx, "Dockerfile", &df);
+        let out = d.docker(&["build", "--network", "none", c]);
+        assert_eq!(out.status.code(), Some(1), "{df}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{df}: {}", stderr(&out));
+    }
+    let out = d.docker(&["build", "-f", "Nope.dockerfile", c]);
+    assert!(!out.status.success());
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    // Nothing of the builds is left in the scratch area.
+    let tmp = d.data.join("tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn scratch_and_multi_stage_builds_with_build_args_target_and_labels() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
+    write(
+        &ctx,
+        "Dockerfile",
+        r#"ARG BASE=scratch
+FROM ${BASE} AS tools
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+ARG WHO
+RUN mkdir /out && echo "built by ${WHO:-nobody}" > /out/note
+
+FROM scratch AS final
+COPY --from=tools /bin/busybox /bin/busybox
+COPY --from=tools /out/note /note
+CMD ["/bin/busybox", "cat", "/note"]
+
+FROM final AS extra
+CMD ["/bin/busybox", "echo", "extra"]
+"#,
+    );
+    let c = ctx.to_str().unwrap();
+    let out = d.docker(&[
+        "build",
+        "--network",
+        "none",
+        "--build-arg",
+        "WHO=berth",
+        "--build-arg",
+        "UNUSED=1",
+        "--label",
+        "stage=final",
+        "--target",
+        "final",
+        "-t",
+        "multi:1",
+        c,
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    // The stages after the target are not built; the label is the last step.
+    assert!(!text.contains("extra"), "{text}");
+    assert!(
+        text.contains("Step 11/11 : LABEL \"stage\"='final'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[Warning] One or more build-args [UNUSED] were not consumed"),
+        "{text}"
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", "multi:1"]),
+        "built by berth"
+    );
+    // Only what the final stage copied: two files, no shell links.
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "multi:1",
+            "/bin/busybox",
+            "ls",
+            "/",
+            "/bin"
+        ]),
+        "/:\nbin\ndev\netc\nnote\nproc\nsys\n\n/bin:\nbusybox"
+    );
+    assert_eq!(
+        d.inspect("multi:1", "{{json .Config.Labels}}"),
+        r#"{"stage":"final"}"#
+    );
+    assert_eq!(d.inspect("multi:1", "{{len .RootFS.Layers}}"), "2");
+}
