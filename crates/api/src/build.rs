@@ -182,3 +182,11 @@ pub async fn build(
     });
     Ok(stream_response(rx))
 }
+
+/// `POST /build/prune` (`docker builder prune`, and `system prune`): forgets the build
+/// cache's step records. The images the steps made stay until they are removed (they are
+/// the parents of the images built on them, as with dockerd's classic builder).
+pub async fn prune(State(e): State<Arc<Engine>>) -> axum::Json<Value> {
+    let keys = e.build_cache_clear();
+    axum::Json(json!({ "CachesDeleted": keys, "SpaceReclaimed": 0 }))
+}

@@ -49,7 +49,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route("/system/df", get(volumes::system_df))
         .route("/build", post(build::build))
-        .route("/build/prune", post(build_prune))
+        .route("/build/prune", post(build::prune))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/{id}/json", get(containers::inspect))
@@ -95,12 +95,6 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/exec/{id}/json", get(exec_inspect))
         .fallback(not_found)
         .with_state(engine)
-}
-
-/// `POST /build/prune`: berth has no builder yet, so no build cache to prune (the docker
-/// CLI's `system prune` calls it).
-async fn build_prune() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "CachesDeleted": [], "SpaceReclaimed": 0 }))
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {

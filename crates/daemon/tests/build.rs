@@ -195,6 +195,11 @@ fn steps_are_cached_and_failures_are_reported_as_dockerd_does() {
     assert_eq!(second.matches(" ---> Using cache").count(), 3, "{second}");
     assert!(!second.contains("Running in"), "{second}");
     assert_eq!(id1, id2);
+    // `builder prune` forgets the cache: every step runs again.
+    d.ok(&["builder", "prune", "-f"]);
+    let (pruned, _) = build(&[]);
+    assert!(!pruned.contains("Using cache"), "{pruned}");
+    assert!(pruned.contains("Running in"), "{pruned}");
     // A changed source invalidates its step and every one after it.
     write(&ctx, "f", "two\n");
     let (third, id3) = build(&[]);

@@ -138,6 +138,26 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Forgets every build cache record; returns their keys.
+    pub fn build_cache_clear(&self) -> Vec<String> {
+        let _l = CACHE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let path = self.cfg.data_root.join(CACHE_FILE);
+        let keys = read_cache(&path).into_keys().collect();
+        let _ = std::fs::remove_file(&path);
+        keys
+    }
+}
+
+const CACHE_FILE: &str = "build-cache.json";
+
+fn read_cache(path: &Path) -> HashMap<String, String> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
 /// The Dockerfile, looked up inside the context only (`..` and symlinks cannot leave it).
 fn read_in(ctx: &Path, name: &str) -> Option<String> {
     let root = ctx.canonicalize().ok()?;
@@ -182,14 +202,11 @@ fn from_image(c: Option<ContainerConfig>) -> BuildConfig {
 
 impl EngineBackend<'_> {
     fn cache_path(&self) -> PathBuf {
-        self.e.cfg.data_root.join("build-cache.json")
+        self.e.cfg.data_root.join(CACHE_FILE)
     }
 
     fn cache(&self) -> HashMap<String, String> {
-        std::fs::read(self.cache_path())
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        read_cache(&self.cache_path())
     }
 }
 
