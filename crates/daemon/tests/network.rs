@@ -585,7 +585,7 @@ fn cni_network_runs_the_debian_plugins() {
 }
 
 #[test]
-fn compose_client_reaches_server_by_service_name_and_down_removes_everything() {
+fn compose_builds_the_client_which_reaches_the_server_by_name_and_down_removes_everything() {
     if !have_prereqs() {
         return;
     }
@@ -614,7 +614,7 @@ fn compose_client_reaches_server_by_service_name_and_down_removes_everything() {
     struct Down<F: Fn(&[&str]) -> std::process::Output>(F);
     impl<F: Fn(&[&str]) -> std::process::Output> Drop for Down<F> {
         fn drop(&mut self) {
-            let _ = (self.0)(&["down", "-v"]);
+            let _ = (self.0)(&["down", "-v", "--rmi", "local"]);
         }
     }
     let _down = Down(&compose);
@@ -630,7 +630,9 @@ fn compose_client_reaches_server_by_service_name_and_down_removes_everything() {
     assert_eq!(d.ok(&["logs", &client]), "hello-from-server");
     let vol = format!("{proj}_data");
     assert!(d.ok(&["volume", "ls", "-q"]).lines().any(|v| v == vol));
-    let down = compose(&["down", "-v"]);
+    let built = format!("{proj}_client:latest");
+    assert_eq!(d.inspect(&built, "{{json .Config.Cmd}}"), r#"["fetch"]"#);
+    let down = compose(&["down", "-v", "--rmi", "local"]);
     assert!(down.status.success(), "{}", stderr(&down));
     assert_eq!(d.ok(&["ps", "-aq"]), "");
     assert!(
@@ -638,6 +640,7 @@ fn compose_client_reaches_server_by_service_name_and_down_removes_everything() {
             .contains(&proj)
     );
     assert!(!d.ok(&["volume", "ls", "-q"]).contains(&proj));
+    assert!(!d.ok(&["images", "--format", "{{.Repository}}"]).contains(&proj));
 }
 
 #[test]
