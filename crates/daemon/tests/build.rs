@@ -359,3 +359,79 @@ CMD ["/bin/busybox", "echo", "extra"]
     );
     assert_eq!(d.inspect("multi:1", "{{len .RootFS.Layers}}"), "2");
 }
+
+/// `POST /build` with `body` over the daemon's socket; returns the raw response.
+fn post_build(d: &Daemon, query: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    write!(
+        s,
+        "POST /v1.45/build{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// A tar of `(name, content)` entries, names written as given (even `../x`).
+fn raw_tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn malformed_and_malicious_build_requests_get_clear_errors() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let garbage = post_build(&d, "?t=x", b"this is not a tar archive at all");
+    assert!(
+        garbage.contains("failed to read the build context"),
+        "{garbage}"
+    );
+    let empty = post_build(&d, "", &raw_tar(&[]));
+    assert!(
+        empty.contains("Cannot locate specified Dockerfile: Dockerfile"),
+        "{empty}"
+    );
+    // A context entry that climbs out of the context is refused before anything runs.
+    let df = format!("FROM {IMG}\nCOPY . /x/\n");
+    let evil = post_build(
+        &d,
+        "",
+        &raw_tar(&[("Dockerfile", df.as_bytes()), ("../../escaped", b"x")]),
+    );
+    assert!(evil.contains("refused"), "{evil}");
+    assert!(!d.dir.path().join("escaped").exists());
+    // A Dockerfile path that leaves the context is not found there.
+    let out = post_build(
+        &d,
+        "?dockerfile=../../../etc/passwd",
+        &raw_tar(&[("Dockerfile", df.as_bytes())]),
+    );
+    assert!(out.contains("Cannot locate specified Dockerfile"), "{out}");
+    // Bad parameters: 400 with a message, before the body is read.
+    let bad = post_build(&d, "?buildargs=notjson", &raw_tar(&[]));
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    assert!(bad.contains("invalid buildargs value"), "{bad}");
+    let bad = post_build(&d, "?version=2", &raw_tar(&[]));
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    // Nothing was made.
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    assert_eq!(d.ok(&["images", "-aq"]).lines().count(), 1);
+}

@@ -640,7 +640,10 @@ fn compose_builds_the_client_which_reaches_the_server_by_name_and_down_removes_e
             .contains(&proj)
     );
     assert!(!d.ok(&["volume", "ls", "-q"]).contains(&proj));
-    assert!(!d.ok(&["images", "--format", "{{.Repository}}"]).contains(&proj));
+    assert!(
+        !d.ok(&["images", "--format", "{{.Repository}}"])
+            .contains(&proj)
+    );
 }
 
 #[test]
