@@ -96,6 +96,8 @@ pub trait Backend {
     fn built(&mut self, id: &str);
     /// A scratch directory for the step's files, removed by the caller.
     fn scratch_dir(&mut self) -> Result<PathBuf, BuildError>;
+    /// `ADD URL`: downloads `url` into the file `to`.
+    fn download(&mut self, url: &str, to: &Path) -> Result<(), BuildError>;
 }
 
 /// Build arguments every Dockerfile may use without declaring them (Docker's list).
@@ -687,12 +689,24 @@ impl<B: Backend> Builder<'_, B> {
                 Some(f) => self.fetch_from(f, &srcs, &scratch)?,
                 None => self.opts.context.clone(),
             };
+            let (urls, local): (Vec<&String>, Vec<&String>) =
+                srcs.iter().partition(|s| copy::is_url(s));
+            if !add && !urls.is_empty() {
+                return Err(BuildError::Invalid("source can't be a URL for COPY".into()));
+            }
             let names: Vec<String> = match &from {
                 // Fetched sources sit in the scratch dir under their base names.
-                Some(_) => srcs.iter().map(|s| base_name(s)).collect(),
-                None => srcs.clone(),
+                Some(_) => local.iter().map(|s| base_name(s)).collect(),
+                None => local.iter().map(|s| s.to_string()).collect(),
             };
-            let sources = copy::resolve_sources(&root, &names, what)?;
+            let mut sources = if names.is_empty() {
+                Vec::new()
+            } else {
+                copy::resolve_sources(&root, &names, what)?
+            };
+            for (i, url) in urls.iter().enumerate() {
+                sources.push(self.download(url, &scratch.join(format!("url-{i}")), trailing)?);
+            }
             if sources.len() > 1 && !trailing {
                 return Err(BuildError::Invalid(format!(
                     "When using {what} with more than one source file, the destination must be a directory and end with a /"
@@ -744,6 +758,40 @@ impl<B: Backend> Builder<'_, B> {
         })();
         let _ = std::fs::remove_dir_all(&scratch);
         res
+    }
+
+    /// `ADD URL`: the file downloaded into `dir`, named after the URL's last path segment
+    /// (which a destination directory needs), owner-only readable as with Docker.
+    fn download(
+        &mut self,
+        url: &str,
+        dir: &Path,
+        dest_dir: bool,
+    ) -> Result<copy::Source, BuildError> {
+        let path = url.split(['?', '#']).next().unwrap_or(url);
+        let after_host = path.splitn(4, '/').nth(3).unwrap_or("");
+        let name = after_host.rsplit('/').next().unwrap_or("").to_owned();
+        if name.is_empty() && dest_dir {
+            return Err(BuildError::Invalid(format!(
+                "cannot determine filename from url: {url}"
+            )));
+        }
+        let name = if name.is_empty() {
+            "download".to_owned()
+        } else {
+            name
+        };
+        std::fs::create_dir_all(dir).map_err(BuildError::io("scratch dir"))?;
+        let file = dir.join(&name);
+        self.be.download(url, &file)?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            .map_err(BuildError::io("downloaded file"))?;
+        Ok(copy::Source {
+            host: file,
+            name,
+            downloaded: true,
+        })
     }
 
     /// `COPY --from`: the sources copied out of a stage or an image into `into`.

@@ -25,6 +25,13 @@ pub struct Packed {
 pub struct Source {
     pub host: PathBuf,
     pub name: String,
+    /// Downloaded by `ADD URL`: copied as a file even when it is an archive.
+    pub downloaded: bool,
+}
+
+/// Whether an `ADD` source is a URL (downloaded, not looked up in the context).
+pub fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
 }
 
 /// Go's `path.Clean` of a context-relative path, leading `/` and `..` above the root
@@ -59,11 +66,6 @@ pub fn resolve_sources(
         .map_err(BuildError::io("build context"))?;
     let mut out = Vec::new();
     for s in srcs {
-        if s.starts_with("http://") || s.starts_with("https://") {
-            return Err(BuildError::Invalid(format!(
-                "{what} failed: sources from URLs ({s}) are not supported by berth yet"
-            )));
-        }
         let rel = clean_rel(s);
         let names: Vec<PathBuf> = if has_wildcards(s) {
             let mut found = Vec::new();
@@ -96,6 +98,7 @@ pub fn resolve_sources(
             out.push(Source {
                 host: real,
                 name: rel.display().to_string(),
+                downloaded: false,
             });
         }
     }
@@ -227,7 +230,7 @@ pub fn pack(
                 kind = "dir";
             }
             add_children(&mut b, &s.host, &dest_rel)?;
-        } else if add && md.is_file() && is_archive(&s.host) {
+        } else if add && !s.downloaded && md.is_file() && is_archive(&s.host) {
             extract_into(&mut b, &s.host, &dest_rel)?;
         } else {
             let base = Path::new(&s.name)

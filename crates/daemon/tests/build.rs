@@ -435,3 +435,114 @@ fn malformed_and_malicious_build_requests_get_clear_errors() {
     assert_eq!(d.ok(&["ps", "-aq"]), "");
     assert_eq!(d.ok(&["images", "-aq"]).lines().count(), 1);
 }
+
+/// A busybox httpd serving `dir` on 127.0.0.1; killed (by its PID) on drop.
+struct Httpd(std::process::Child, u16);
+
+impl Httpd {
+    fn serve(dir: &Path) -> Httpd {
+        for _ in 0..20 {
+            let port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().port()
+            };
+            let child = std::process::Command::new("/bin/busybox")
+                .args(["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h"])
+                .arg(dir)
+                .spawn()
+                .unwrap();
+            let mut h = Httpd(child, port);
+            for _ in 0..50 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return h;
+                }
+                if let Ok(Some(_)) = h.0.try_wait() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = h.0.kill();
+        }
+        panic!("httpd did not start");
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn add_downloads_a_url_as_a_file_and_copy_refuses_urls() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let www = d.dir.path().join("www");
+    write(&www, "tool.sh", "echo downloaded tool\n");
+    // An archive fetched by URL stays an archive (only local ones are unpacked).
+    let st = std::process::Command::new("tar")
+        .args(["-C", www.to_str().unwrap(), "-czf"])
+        .arg(www.join("pack.tgz"))
+        .arg("tool.sh")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let h = Httpd::serve(&www);
+    let base = format!("http://127.0.0.1:{}", h.1);
+    let ctx = d.dir.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM {IMG}\nADD {base}/tool.sh {base}/pack.tgz /opt/\nADD {base}/tool.sh /usr/bin/renamed\n"
+        ),
+    );
+    d.ok(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "url:1",
+        ctx.to_str().unwrap(),
+    ]);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "url:1",
+        "sh",
+        "-c",
+        "sh /opt/tool.sh; stat -c '%a %n' /opt/tool.sh /opt/pack.tgz /usr/bin/renamed",
+    ]);
+    assert_eq!(
+        out,
+        "downloaded tool\n600 /opt/tool.sh\n600 /opt/pack.tgz\n600 /usr/bin/renamed"
+    );
+    // A missing file: the server's answer, exit 1.
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM {IMG}\nADD {base}/missing /x\n"),
+    );
+    let out = d.docker(&["build", "--network", "none", ctx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("failed to download"),
+        "{}",
+        stderr(&out)
+    );
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM {IMG}\nCOPY {base}/tool.sh /x\n"),
+    );
+    d.fails(
+        &["build", "--network", "none", ctx.to_str().unwrap()],
+        "source can't be a URL for COPY",
+    );
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+}

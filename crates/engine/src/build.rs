@@ -429,6 +429,22 @@ impl Backend for EngineBackend<'_> {
         (self.out)(json!({ "aux": { "ID": id } }));
     }
 
+    fn download(&mut self, url: &str, to: &Path) -> Result<(), BuildError> {
+        let bad = |err: berth_image::fetch::FetchError| {
+            BuildError::Invalid(format!("failed to download {url}: {err}"))
+        };
+        let u = berth_image::fetch::parse_url(url).map_err(bad)?;
+        let e = self.e.clone();
+        let to = to.to_owned();
+        self.rt.block_on(async move {
+            let dl = berth_image::fetch::open(&e.registry, &u)
+                .await
+                .map_err(bad)?;
+            dl.save_to(&to, &mut |_| true).await.map_err(bad)?;
+            Ok(())
+        })
+    }
+
     fn scratch_dir(&mut self) -> Result<PathBuf, BuildError> {
         self.n += 1;
         let d = self.scratch.join(format!("step-{}", self.n));
