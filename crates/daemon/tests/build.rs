@@ -546,3 +546,76 @@ fn add_downloads_a_url_as_a_file_and_copy_refuses_urls() {
     );
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
+
+#[path = "common/registry.rs"]
+mod registry;
+
+#[test]
+fn from_pulls_a_missing_base_with_the_clients_registry_credentials() {
+    if !common::have_prereqs() || !registry::available(true) {
+        return;
+    }
+    let reg = registry::start(Some(("bob", "pw123")));
+    let d = Daemon::start();
+    let name = format!("{}/base/bb:1", reg.addr);
+    d.ok(&["tag", IMG, &name]);
+    let out = d.docker_stdin(
+        &["login", "-u", "bob", "--password-stdin", &reg.addr],
+        Some(b"pw123\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    d.ok(&["push", &name]);
+    d.ok(&["rmi", &name]);
+    d.ok(&["rmi", IMG]);
+    assert_eq!(d.ok(&["images", "-q"]), "");
+
+    let ctx = d.dir.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM {name}\nRUN echo on-pulled-base\n"),
+    );
+    // The CLI sends its stored credentials (X-Registry-Config); berthd pulls with them.
+    let out = d.docker(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "child:1",
+        ctx.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}\n{}\n{}",
+        stderr(&out),
+        common::tail(&d.log(), 30)
+    );
+    assert!(text.contains("Pull complete"), "{text}");
+    assert!(text.contains("on-pulled-base"), "{text}");
+    assert!(
+        d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .contains(&name)
+    );
+    // --pull asks the registry again even though the base is here now.
+    let out = d.docker(&[
+        "build",
+        "--pull",
+        "--network",
+        "none",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Already exists"), "{}", stdout(&out));
+
+    // Without credentials the registry refuses, and the build says so.
+    d.ok(&["logout", &reg.addr]);
+    d.ok(&["rmi", "child:1", &name]);
+    let out = d.docker(&["build", "--network", "none", ctx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no credentials are configured"),
+        "{}",
+        stderr(&out)
+    );
+}
