@@ -48,6 +48,8 @@ pub enum Cmd {
     Images(ImagesArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
     Run(RunArgs),
@@ -237,6 +239,8 @@ pub enum ImageCmd {
     Ls(ImagesArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Display detailed information on one or more images
     #[command(mut_arg("size", |a| a.hide(true)), mut_arg("kind", |a| a.hide(true)))]
     Inspect(InspectArgs),

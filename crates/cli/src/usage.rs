@@ -18,6 +18,7 @@ const USAGE: &[(&str, &str, Arity)] = {
     use Arity::*;
     &[
         ("attach", "[OPTIONS] CONTAINER", Exact(1)),
+        ("build", "[OPTIONS] PATH | URL | -", Exact(1)),
         (
             "commit",
             "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
