@@ -355,9 +355,15 @@ impl Client {
         extra: &[(&str, &str)],
     ) -> Result<Response> {
         if self.optimistic.replace(false) {
+            // (the connection kept for the first request is closed: the ping has its own)
+            drop(self.idle.borrow_mut().take());
             self.ping_negotiate()?;
         }
-        let s = self.connect()?;
+        let idle = self.idle.borrow_mut().take();
+        let s = match idle {
+            Some(r) if r.buffer().is_empty() => r.into_inner(),
+            _ => self.connect()?,
+        };
         let mut req = self.head("POST", path, extra);
         req.push_str("Transfer-Encoding: chunked\r\n\r\n");
         // (send(2) with MSG_NOSIGNAL: a daemon that hangs up must not kill us with SIGPIPE)

@@ -190,7 +190,17 @@ pub fn prepare(a: &BuildArgs, host: &str) -> Result<Build> {
         q.push(("target", t));
     }
     if !ulimits.is_empty() {
-        q.push(("ulimits", json!(ulimits).to_string()));
+        // (Go's field order: Name, Hard, Soft)
+        let list: Vec<String> = ulimits
+            .iter()
+            .map(|u| {
+                format!(
+                    "{{\"Name\":{},\"Hard\":{},\"Soft\":{}}}",
+                    u["Name"], u["Hard"], u["Soft"]
+                )
+            })
+            .collect();
+        q.push(("ulimits", format!("[{}]", list.join(","))));
     }
     q.push(("version", "1".into()));
     q.sort_by_key(|(k, _)| *k);
