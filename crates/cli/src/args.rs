@@ -635,7 +635,7 @@ pub struct BuildArgs {
     #[arg(short, long)]
     pub tag: Vec<String>,
     /// Set the target build stage to build.
-    #[arg(long)]
+    #[arg(long, help = "Set the target build stage to build.")]
     pub target: Option<String>,
     /// Ulimit options
     #[arg(long)]
