@@ -404,7 +404,7 @@ fn class(s: &[char]) -> (Tok, usize) {
         *i += 1;
         c
     };
-    while i < s.len() && !(s[i] == ']' && !ranges.is_empty()) {
+    while i < s.len() && (s[i] != ']' || ranges.is_empty()) {
         let lo = esc(&mut i);
         let mut hi = lo;
         if s.get(i) == Some(&'-') && s.get(i + 1).is_some_and(|c| *c != ']') {

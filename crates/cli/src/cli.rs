@@ -49,7 +49,7 @@ pub enum Cmd {
     /// Download an image from a registry
     Pull(PullArgs),
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
     Run(RunArgs),
@@ -240,7 +240,7 @@ pub enum ImageCmd {
     /// Download an image from a registry
     Pull(PullArgs),
     /// Build an image from a Dockerfile
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Display detailed information on one or more images
     #[command(mut_arg("size", |a| a.hide(true)), mut_arg("kind", |a| a.hide(true)))]
     Inspect(InspectArgs),

@@ -141,12 +141,22 @@ impl Response {
 
 /// Percent-encodes a query value.
 pub fn enc(s: &str) -> String {
+    escape(s, false)
+}
+
+/// Go's url.QueryEscape (what docker's client sends): [`enc`], but a space is `+`.
+pub fn query_escape(s: &str) -> String {
+    escape(s, true)
+}
+
+fn escape(s: &str, space_plus: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 out.push(b as char)
             }
+            b' ' if space_plus => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::Exit;
 use crate::args::BuildArgs;
 use crate::buildctx::{self, Prepared, Source};
-use crate::client::Client;
+use crate::client::{Client, query_escape};
 use crate::run::{flag_bytes, flag_value_error};
 
 /// The checked flags and the prepared context: everything known before the daemon is
@@ -220,22 +220,6 @@ fn check_tag(t: &str) -> Result<(), String> {
         ));
     }
     crate::ops::check_reference(t)
-}
-
-/// Go's url.QueryEscape: unreserved characters as they are, space as `+`, the rest
-/// `%XX`.
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// docker's progress reader around the context: counts what is sent and prints
