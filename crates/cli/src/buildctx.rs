@@ -22,7 +22,7 @@ pub enum Source {
     /// Bytes to send as they are (a tar, maybe compressed, from stdin; or the tar made
     /// around a Dockerfile read from stdin).
     Bytes(Vec<u8>),
-    /// A URL the daemon fetches (`remote=`).
+    /// An http(s) URL the daemon fetches (`remote=`).
     Remote(String),
 }
 
@@ -32,6 +32,16 @@ pub struct DirContext {
     /// A Dockerfile from stdin or from outside the context: its generated name in the
     /// tar and its bytes.
     pub extra: Option<(String, Vec<u8>)>,
+    /// A checkout of a git context, removed once the context is sent.
+    pub temp: Option<PathBuf>,
+}
+
+impl Drop for DirContext {
+    fn drop(&mut self) {
+        if let Some(t) = &self.temp {
+            let _ = std::fs::remove_dir_all(t);
+        }
+    }
 }
 
 /// The context and the Dockerfile's path in it (`dockerfile=`; empty for none).
@@ -68,7 +78,10 @@ pub fn prepare(context: &str, dockerfile: Option<&str>) -> Result<Prepared> {
     if std::fs::metadata(context).is_ok() {
         return local_dir(context, dockerfile, from_stdin);
     }
-    if is_git_url(context) || is_url(context) {
+    if is_git_url(context) {
+        return git_context(context, dockerfile);
+    }
+    if is_url(context) {
         return Ok(Prepared {
             source: Source::Remote(context.to_owned()),
             dockerfile: dockerfile.to_owned(),
@@ -207,8 +220,21 @@ fn rel(base: &Path, path: &Path) -> String {
 /// A local directory (docker's GetContextFromLocalDir, ReadDockerignore,
 /// ValidateContextDirectory and TrimBuildFilesFromExcludes).
 fn local_dir(context: &str, dockerfile: &str, from_stdin: bool) -> Result<Prepared> {
-    let ctx_err = |e: String| anyhow!("unable to prepare context: {e}");
     let root = abs(context)?;
+    local_dir_at(root, dockerfile, dockerfile, from_stdin, None)
+}
+
+/// [`local_dir`] for a context at `root` (absolute); `named` is `-f` as the user gave
+/// it; `temp` is removed with the context, or at once if preparing it fails.
+fn local_dir_at(
+    root: PathBuf,
+    dockerfile: &str,
+    named: &str,
+    from_stdin: bool,
+    temp: Option<PathBuf>,
+) -> Result<Prepared> {
+    let guard = TempDir(temp);
+    let ctx_err = |e: String| anyhow!("unable to prepare context: {e}");
     let root = eval_symlinks(&root)
         .map_err(|e| ctx_err(format!("unable to evaluate symlinks in context path: {e}")))?;
     let meta = std::fs::symlink_metadata(&root).map_err(|e| {
@@ -248,6 +274,11 @@ fn local_dir(context: &str, dockerfile: &str, from_stdin: bool) -> Result<Prepar
         rel(&root, &path)
     };
     let outside = rel_dockerfile.starts_with("../");
+    if outside && guard.0.is_some() {
+        return Err(ctx_err(format!(
+            "the Dockerfile ({named}) must be within the build context"
+        )));
+    }
     let text = match std::fs::read(root.join(".dockerignore")) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
@@ -289,9 +320,139 @@ fn local_dir(context: &str, dockerfile: &str, from_stdin: bool) -> Result<Prepar
             root,
             ignore,
             extra,
+            temp: guard.take(),
         }),
         dockerfile,
     })
+}
+
+/// A directory removed when dropped, unless taken.
+struct TempDir(Option<PathBuf>);
+
+impl TempDir {
+    fn take(mut self) -> Option<PathBuf> {
+        self.0.take()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            let _ = std::fs::remove_dir_all(t);
+        }
+    }
+}
+
+/// A git URL (`URL#ref:subdir`), fetched into a temporary directory with the git
+/// command as docker does (init, fetch of the one ref, shallow where the server allows,
+/// checkout, submodules), then packed as a local directory; `-f` is relative to it.
+fn git_context(url: &str, dockerfile: &str) -> Result<Prepared> {
+    let ctx_err = |e: String| anyhow!("unable to prepare context: {e}");
+    let clone_err = |e: String| {
+        ctx_err(format!(
+            "unable to 'git clone' to temporary context directory: {e}"
+        ))
+    };
+    if !std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|d| d.join("git").is_file())
+    {
+        return Err(ctx_err(
+            "unable to find 'git': exec: \"git\": executable file not found in $PATH".into(),
+        ));
+    }
+    let is_transport = url.starts_with("git@")
+        || ["git://", "http://", "https://", "ssh://"]
+            .iter()
+            .any(|p| url.starts_with(p));
+    let full = if is_transport {
+        url.to_owned()
+    } else {
+        format!("https://{url}")
+    };
+    let (remote, fragment) = full.split_once('#').unwrap_or((&full, ""));
+    let (git_ref, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+    let git_ref = if git_ref.is_empty() {
+        "master"
+    } else {
+        git_ref
+    };
+    if git_ref.starts_with('-') {
+        return Err(clone_err(format!("invalid refspec: {git_ref}")));
+    }
+    // (named as Go's MkdirTemp names it: the prefix and a random number)
+    let n = u32::from_str_radix(&random_hex(8), 16).unwrap_or(0);
+    let root = std::env::temp_dir().join(format!("docker-build-git{n}"));
+    std::fs::create_dir(&root)?;
+    let guard = TempDir(Some(root.clone()));
+    let git = |args: &[&str]| -> Result<(), String> {
+        let out = std::process::Command::new("git")
+            .args(["-c", "protocol.file.allow=never"])
+            .args(args)
+            .current_dir(&root)
+            .env("GIT_PROTOCOL_FROM_USER", "0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| io_text(&e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        Err(format!(
+            "{text}: exit status {}",
+            out.status.code().unwrap_or(-1)
+        ))
+    };
+    git(&["init"])
+        .map_err(|e| clone_err(format!("failed to init repo at {}: {e}", root.display())))?;
+    git(&["remote", "add", "origin", remote])
+        .map_err(|e| clone_err(format!("failed add origin repo at {remote}: {e}")))?;
+    // (docker asks an http server whether it is a smart one first; berth tries the
+    // shallow fetch and falls back to a full one)
+    git(&["fetch", "--depth", "1", "origin", "--", git_ref])
+        .or_else(|e| {
+            if remote.starts_with("http://") || remote.starts_with("https://") {
+                git(&["fetch", "origin", "--", git_ref])
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| clone_err(format!("error fetching: {e}")))?;
+    if let Err(e) = git(&["checkout", git_ref]) {
+        git(&["checkout", "FETCH_HEAD"])
+            .map_err(|_| clone_err(format!("error checking out {git_ref}: {e}")))?;
+    }
+    let mut dir = root.clone();
+    if !subdir.is_empty() {
+        let sub = std::fs::canonicalize(root.join(subdir)).map_err(|e| {
+            clone_err(format!(
+                "stat {}: {}",
+                root.join(subdir).display(),
+                io_text(&e)
+            ))
+        })?;
+        if !sub.starts_with(std::fs::canonicalize(&root)?) {
+            return Err(clone_err(format!(
+                "error setting git context, {subdir:?} not within git root"
+            )));
+        }
+        if !sub.is_dir() {
+            return Err(clone_err(format!(
+                "error setting git context, not a directory: {}",
+                sub.display()
+            )));
+        }
+        dir = sub;
+    }
+    git(&["submodule", "update", "--init", "--recursive", "--depth=1"])
+        .map_err(|e| clone_err(format!("error initializing submodules: {e}")))?;
+    // (-f names a file of the checkout)
+    let path = if dockerfile.is_empty() || dockerfile.starts_with('/') {
+        dockerfile.to_owned()
+    } else {
+        dir.join(dockerfile).display().to_string()
+    };
+    local_dir_at(dir, &path, dockerfile, false, guard.take())
 }
 
 /// docker's ValidateContextDirectory: every file that will be sent must be readable

@@ -327,3 +327,113 @@ fn build_contexts_match_dockers() {
         ]
     );
 }
+
+/// A `git daemon` serving `base` on a loopback port, stopped when dropped.
+struct GitDaemon(Child, u16);
+
+impl GitDaemon {
+    fn start(base: &Path) -> Option<GitDaemon> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = Command::new("git")
+            .args([
+                "daemon",
+                "--export-all",
+                "--reuseaddr",
+                "--listen=127.0.0.1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let d = GitDaemon(child, port);
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if t0.elapsed() > Duration::from_secs(10) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(d)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The docker CLI leaves its git checkouts (`$TMPDIR/docker-build-git*`) behind when
+/// a build fails after cloning: those that appear while this lives are removed.
+struct GitLeftovers(Vec<PathBuf>);
+
+impl GitLeftovers {
+    fn now() -> Vec<PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("docker-build-git"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for GitLeftovers {
+    fn drop(&mut self) {
+        for p in GitLeftovers::now() {
+            if !self.0.contains(&p) {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+    }
+}
+
+#[test]
+fn build_from_a_git_url_matches_docker() {
+    let _leftovers = GitLeftovers(GitLeftovers::now());
+    let Some(d) = Dockerd::start() else { return };
+    let base = d.dir.path().join("git");
+    let repo = base.join("repo");
+    std::fs::create_dir_all(repo.join("sub")).unwrap();
+    std::fs::write(repo.join("Dockerfile"), "FROM bb:1\nCOPY sub /s\n").unwrap();
+    std::fs::write(repo.join("sub/Dockerfile"), "FROM bb:1\nCOPY f /g/\n").unwrap();
+    std::fs::write(repo.join("sub/f"), "f").unwrap();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.email=t@t", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !(git(&["init", "-q", "-b", "main"]) && git(&["add", "-A"]) && git(&["commit", "-qm", "c"]))
+    {
+        return;
+    }
+    let Some(g) = GitDaemon::start(&base) else {
+        return;
+    };
+    let url = format!("git://127.0.0.1:{}/repo", g.1);
+    for frag in ["#main", "#main:sub", "#nobranch", "#-x"] {
+        let u = format!("{url}{frag}");
+        assert_same(&d, &["build", "-q", &u], d.dir.path(), b"");
+    }
+    assert_same(
+        &d,
+        &["build", "-f", "../x", &format!("{url}#main")],
+        d.dir.path(),
+        b"",
+    );
+}
