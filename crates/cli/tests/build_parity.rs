@@ -6,6 +6,7 @@
 //! removes what it made (mounts included) even when it fails.
 
 mod common;
+mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -436,4 +437,35 @@ fn build_from_a_git_url_matches_docker() {
         d.dir.path(),
         b"",
     );
+}
+
+#[test]
+fn build_pulling_its_base_image_matches_docker() {
+    if !Path::new("/usr/bin/docker-registry").exists() {
+        return;
+    }
+    let Some(d) = Dockerd::start() else { return };
+    let reg = registry::registry(None);
+    let base = format!("{}/bb:1", reg.addr);
+    for args in [
+        &["tag", "bb:1", &base][..],
+        &["push", &base],
+        &["rmi", &base],
+    ] {
+        let o = d.docker(args);
+        assert!(o.status.success(), "{args:?}: {o:?}");
+    }
+    let ctx = d.dir.path().join("pull");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {base}\nRUN true\n")).unwrap();
+    // Each build pulls the base image (removed in between) with its progress lines.
+    let mut outs = Vec::new();
+    for prog in ["docker", BERTH] {
+        let o = d.run(prog, &["build", "--no-cache", "."], Some(&ctx), b"");
+        outs.push((o.status.code(), norm(&o.stdout), norm(&o.stderr)));
+        let o = d.docker(&["rmi", &base]);
+        assert!(o.status.success(), "{o:?}");
+    }
+    assert!(outs[0].1.contains("Pulling from bb"), "{outs:?}");
+    assert_eq!(outs[1], outs[0]);
 }
