@@ -72,7 +72,7 @@ pub struct CommitArgs {
     #[arg(short, long)]
     pub message: Option<String>,
     /// Pause container during commit
-    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub pause: bool,
     pub container: String,
     pub repository: Option<String>,
@@ -175,7 +175,7 @@ pub struct PushArgs {
     /// Skip image signing
     ///
     /// berth signs nothing: the flag is accepted for docker's sake.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub disable_content_trust: bool,
     pub image: String,
 }
@@ -229,7 +229,7 @@ pub struct HistoryArgs {
     ///
     /// -H means --human after `history`, as in docker (berth rewrites it before parsing,
     /// as -H is also the global --host).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub human: bool,
     /// Don't truncate output
     #[arg(long)]
@@ -463,7 +463,7 @@ pub struct NetworkCreateArgs {
     #[arg(long)]
     pub scope: Option<String>,
     /// Enable or disable IPv4 address assignment
-    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub ipv4: Option<bool>,
     /// Enable or disable IPv6 address assignment
     #[arg(long)]
@@ -581,7 +581,7 @@ pub struct BuildArgs {
     /// Skip image verification
     ///
     /// berth verifies no signatures: the flag is accepted for docker's sake.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub disable_content_trust: bool,
     /// Name of the Dockerfile (Default is "PATH/Dockerfile")
     #[arg(short, long)]
@@ -620,7 +620,7 @@ pub struct BuildArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Remove intermediate containers after a successful build
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub rm: bool,
     /// Security options
     #[arg(long, value_delimiter = ',')]
@@ -632,7 +632,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub squash: bool,
     /// Name and optionally a tag in the "name:tag" format
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = crate::imgbuild::tag_value)]
     pub tag: Vec<String>,
     /// Set the target build stage to build.
     #[arg(long, help = "Set the target build stage to build.")]

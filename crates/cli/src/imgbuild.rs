@@ -27,9 +27,6 @@ pub struct Build {
 /// Checks the flags as docker's flag parsing does (each a flag error, status 125), then
 /// prepares the context (docker's errors, status 1).
 pub fn prepare(a: &BuildArgs, host: &str) -> Result<Build> {
-    for t in &a.tag {
-        check_tag(t).map_err(|e| flag_value_error("-t, --tag", t, e))?;
-    }
     let mut build_args: Vec<(String, Option<String>)> = Vec::new();
     for b in &a.build_arg {
         let (k, v) = match b.split_once('=') {
@@ -210,6 +207,12 @@ pub fn prepare(a: &BuildArgs, host: &str) -> Result<Build> {
         .collect::<Vec<_>>()
         .join("&");
     Ok(Build { query, context })
+}
+
+/// `-t`'s values, checked as the flag is parsed (before the argument count, as pflag
+/// does).
+pub fn tag_value(t: &str) -> Result<String, String> {
+    check_tag(t).map(|_| t.to_owned())
 }
 
 /// A tag as docker's validateTag checks it (reference.ParseNormalizedNamed).

@@ -228,7 +228,7 @@ pub struct RunMore {
     /// Skip image verification
     ///
     /// berth verifies no signatures: the flag is accepted for docker's sake.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub disable_content_trust: bool,
     /// Set platform if server is multi-platform capable
     #[arg(long)]

@@ -428,6 +428,9 @@ fn build_requests_match_the_docker_clis() {
         (format!("build --add-host nohost {c}"), None),
         (format!("build -m 1q {c}"), None),
         ("build".to_owned(), None),
+        ("build -t Bad:x".to_owned(), None),
+        (format!("build --rm=maybe {c}"), None),
+        (format!("build --rm=False --disable-content-trust=1 {c}"), None),
         (format!("build {c} {c}"), None),
     ];
     let mut differ = Vec::new();
