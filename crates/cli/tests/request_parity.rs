@@ -366,6 +366,60 @@ fn build_context(dir: &Path) -> std::path::PathBuf {
     ctx
 }
 
+/// Contexts whose `.dockerignore` patterns exercise the matcher's corners, all with the
+/// same files.
+fn ignore_contexts(dir: &Path) -> Vec<std::path::PathBuf> {
+    let files = [
+        "Dockerfile",
+        "a.go",
+        "x/b.go",
+        "x/y/c.go",
+        "x/temp",
+        "x/temporary",
+        "x/y/temp1",
+        "temp1",
+        "temp12",
+        "tempx/inner",
+        "dir/keep1",
+        "dir/drop",
+        "dir/sub/keep2",
+        "dir/sub/drop",
+        "ab",
+        "a/b",
+        "a/x/b",
+        "axb",
+        "ax",
+        "dx",
+        "*lit",
+        "y",
+        "spaced",
+        "#hash",
+        "deep/er/still/file.md",
+        "deep/er/other.md",
+        "README.md",
+    ];
+    let patterns = [
+        "**/*.go\n*/temp*\ntemp?\n",
+        "dir\n!dir/keep1\n!dir/sub/keep2\ndir/sub/drop\n",
+        "dir/**\n!dir/**/keep*\na**b\n[a-c]x\n\\*lit\n",
+        "./x/../y\n/ab\n  spaced  \n #hash\n# comment\n\n*.md\n!deep/**/*.md\ndeep/er/other.md\n",
+        "*\n!dir\n!x/y\n",
+        "**\n!Dockerfile\n",
+    ];
+    let mut out = Vec::new();
+    for (i, p) in patterns.iter().enumerate() {
+        let ctx = dir.join(format!("ig{i}"));
+        for f in files {
+            let path = ctx.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, f).unwrap();
+        }
+        std::fs::write(ctx.join(".dockerignore"), p).unwrap();
+        out.push(ctx);
+    }
+    out
+}
+
 #[test]
 fn build_requests_match_the_docker_clis() {
     if Command::new("docker").arg("--version").output().is_err() {
@@ -430,9 +484,16 @@ fn build_requests_match_the_docker_clis() {
         ("build".to_owned(), None),
         ("build -t Bad:x".to_owned(), None),
         (format!("build --rm=maybe {c}"), None),
-        (format!("build --rm=False --disable-content-trust=1 {c}"), None),
+        (
+            format!("build --rm=False --disable-content-trust=1 {c}"),
+            None,
+        ),
         (format!("build {c} {c}"), None),
     ];
+    let mut cases = cases;
+    for ctx in ignore_contexts(dir.path()) {
+        cases.push((format!("build {}", ctx.display()), None));
+    }
     let mut differ = Vec::new();
     let mut bodies = 0;
     for (case, input) in &cases {
