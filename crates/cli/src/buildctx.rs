@@ -19,9 +19,9 @@ use crate::cp::io_text;
 pub enum Source {
     /// A local directory, packed on the fly.
     Dir(DirContext),
-    /// Bytes to send as they are (a tar, maybe compressed, from stdin; or the tar made
-    /// around a Dockerfile read from stdin).
-    Bytes(Vec<u8>),
+    /// Bytes to send as they are: these, then (`stdin`) the rest of stdin (a tar, maybe
+    /// compressed, streamed from stdin; or the tar made around a Dockerfile read from it).
+    Bytes { head: Vec<u8>, stdin: bool },
     /// An http(s) URL the daemon fetches (`remote=`).
     Remote(String),
 }
@@ -93,15 +93,21 @@ pub fn prepare(context: &str, dockerfile: Option<&str>) -> Result<Prepared> {
 /// A tar (or compressed tar) from `r`, sent as it is, or a Dockerfile, sent in a tar of
 /// its own (docker's GetContextFromReader).
 fn from_reader(r: &mut dyn Read, dockerfile: &str) -> Result<Prepared> {
+    let peek_err =
+        |e: io::Error| anyhow!("failed to peek context header from STDIN: {}", io_text(&e));
+    // (the first 1024 bytes tell; an archive's rest is streamed as it is read)
     let mut data = Vec::new();
-    r.read_to_end(&mut data)
-        .map_err(|e| anyhow!("failed to peek context header from STDIN: {}", io_text(&e)))?;
-    if is_archive(&data[..data.len().min(1024)]) {
+    r.take(1024).read_to_end(&mut data).map_err(peek_err)?;
+    if is_archive(&data) {
         return Ok(Prepared {
-            source: Source::Bytes(data),
+            source: Source::Bytes {
+                head: data,
+                stdin: true,
+            },
             dockerfile: dockerfile.to_owned(),
         });
     }
+    r.read_to_end(&mut data).map_err(peek_err)?;
     if dockerfile == "-" {
         bail!("build context is not an archive");
     }
@@ -128,7 +134,10 @@ fn from_reader(r: &mut dyn Read, dockerfile: &str) -> Result<Prepared> {
     h.set_gid(gid.into());
     b.append_data(&mut h, "Dockerfile", &data[..])?;
     Ok(Prepared {
-        source: Source::Bytes(b.into_inner()?),
+        source: Source::Bytes {
+            head: b.into_inner()?,
+            stdin: false,
+        },
         dockerfile: "Dockerfile".into(),
     })
 }

@@ -126,7 +126,7 @@ pub fn prepare(a: &BuildArgs, host: &str) -> Result<Build> {
     if a.force_rm {
         q.push(("forcerm", "1".into()));
     }
-    if let Some(i) = text(&a.isolation).filter(|i| i != "default") {
+    if let Some(i) = text(&a.isolation).filter(|i| !i.eq_ignore_ascii_case("default")) {
         q.push(("isolation", i));
     }
     if !a.label.is_empty() {
@@ -300,9 +300,23 @@ pub fn build(c: &Client, a: &BuildArgs, b: Build) -> Result<()> {
     };
     let sent = match b.context.source {
         Source::Remote(_) => c.raw("POST", &path, None, &headers),
-        Source::Bytes(data) => {
+        Source::Bytes { head, stdin } => {
+            let rest: Box<dyn Read> = if stdin {
+                Box::new(io::stdin().lock())
+            } else {
+                Box::new(io::empty())
+            };
+            let data = io::Cursor::new(head).chain(rest);
+            let inner: Box<dyn Read> = if a.compress {
+                Box::new(flate2::read::GzEncoder::new(
+                    data,
+                    flate2::Compression::default(),
+                ))
+            } else {
+                Box::new(data)
+            };
             let mut body = Counted {
-                inner: maybe_gzip(&data[..], a.compress)?,
+                inner,
                 out: prog_out,
                 term,
                 sent: 0,
@@ -402,16 +416,6 @@ pub fn build(c: &Client, a: &BuildArgs, b: Build) -> Result<()> {
             .map_err(|e| anyhow!("open {f}: {}", crate::cp::io_text(&e)))?;
     }
     Ok(())
-}
-
-/// The bytes to send, gzipped for `--compress`.
-fn maybe_gzip<'a>(data: &'a [u8], compress: bool) -> Result<Box<dyn Read + 'a>> {
-    if !compress {
-        return Ok(Box::new(data));
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(data)?;
-    Ok(Box::new(io::Cursor::new(gz.finish()?)))
 }
 
 #[cfg(test)]
