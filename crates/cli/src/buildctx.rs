@@ -696,6 +696,86 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_is_packed_as_docker_packs_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in ["b/sub", "skip/keep", "skip/drop"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for f in [
+            "Dockerfile",
+            "b/sub/f",
+            "skip/keep/k",
+            "skip/drop/d",
+            "a.tmp",
+            "z",
+        ] {
+            std::fs::write(root.join(f), f).unwrap();
+        }
+        std::fs::set_permissions(root.join("z"), std::fs::Permissions::from_mode(0o751)).unwrap();
+        std::fs::hard_link(root.join("z"), root.join("y")).unwrap();
+        std::os::unix::fs::symlink("z", root.join("l")).unwrap();
+        std::fs::write(root.join(".dockerignore"), "*.tmp\nskip\n!skip/keep\n").unwrap();
+        // (modes as a 022 umask makes them, whatever the umask here)
+        let mode = |p: &str, m: u32| {
+            std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        for d in ["b", "b/sub", "skip/keep"] {
+            mode(d, 0o755);
+        }
+        for f in [".dockerignore", "Dockerfile", "b/sub/f", "skip/keep/k"] {
+            mode(f, 0o644);
+        }
+        let ignore = Ignore::parse("*.tmp\nskip\n!skip/keep\n").unwrap();
+        let ctx = DirContext {
+            root: root.to_owned(),
+            ignore,
+            extra: Some((".dockerfile.0123".into(), b"FROM x\n".to_vec())),
+            temp: None,
+        };
+        let mut tar = Vec::new();
+        write_tar(&ctx, &mut tar).unwrap();
+        let mut seen = Vec::new();
+        let mut ar = tar::Archive::new(&tar[..]);
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let h = e.header().clone();
+            let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            let mut text = String::new();
+            if name == ".dockerignore" {
+                e.read_to_string(&mut text).unwrap();
+                assert_eq!(text, "*.tmp\nskip\n!skip/keep\n\n.dockerfile.0123\n");
+            }
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+            assert_eq!(h.username().unwrap(), Some(""));
+            seen.push(format!(
+                "{name} {:o} {:?}",
+                h.mode().unwrap(),
+                h.entry_type()
+            ));
+        }
+        // Byte order; the excluded `skip` not sent, but the exception inside it is; the
+        // second name of a hard link as a link; the added Dockerfile last.
+        assert_eq!(
+            seen,
+            [
+                ".dockerignore 644 Regular",
+                "Dockerfile 644 Regular",
+                "b/ 755 Directory",
+                "b/sub/ 755 Directory",
+                "b/sub/f 644 Regular",
+                "l 777 Symlink",
+                "skip/keep/ 755 Directory",
+                "skip/keep/k 644 Regular",
+                "y 751 Regular",
+                "z 751 Link",
+                ".dockerfile.0123 600 Regular",
+            ]
+        );
+    }
+
+    #[test]
     fn relative_paths_are_gos() {
         assert_eq!(
             rel(Path::new("/a/b"), Path::new("/a/b/Dockerfile")),
