@@ -72,7 +72,7 @@ pub struct CommitArgs {
     #[arg(short, long)]
     pub message: Option<String>,
     /// Pause container during commit
-    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub pause: bool,
     pub container: String,
     pub repository: Option<String>,
@@ -175,7 +175,7 @@ pub struct PushArgs {
     /// Skip image signing
     ///
     /// berth signs nothing: the flag is accepted for docker's sake.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub disable_content_trust: bool,
     pub image: String,
 }
@@ -229,7 +229,7 @@ pub struct HistoryArgs {
     ///
     /// -H means --human after `history`, as in docker (berth rewrites it before parsing,
     /// as -H is also the global --host).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub human: bool,
     /// Don't truncate output
     #[arg(long)]
@@ -463,7 +463,7 @@ pub struct NetworkCreateArgs {
     #[arg(long)]
     pub scope: Option<String>,
     /// Enable or disable IPv4 address assignment
-    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub ipv4: Option<bool>,
     /// Enable or disable IPv6 address assignment
     #[arg(long)]
@@ -543,4 +543,103 @@ pub struct SystemPruneArgs {
     pub volumes: bool,
     #[command(flatten)]
     pub p: PruneArgs,
+}
+
+/// `build`'s flags: docker's legacy builder client, its names, defaults and help texts.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Add a custom host-to-IP mapping ("host:ip")
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Set build-time variables
+    #[arg(long)]
+    pub build_arg: Vec<String>,
+    /// Images to consider as cache sources
+    #[arg(long, value_delimiter = ',')]
+    pub cache_from: Vec<String>,
+    /// Set the parent cgroup for the "RUN" instructions during build
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
+    /// Compress the build context using gzip
+    #[arg(long)]
+    pub compress: bool,
+    /// Limit the CPU CFS (Completely Fair Scheduler) period
+    #[arg(long)]
+    pub cpu_period: Option<i64>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short, long)]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Skip image verification
+    ///
+    /// berth verifies no signatures: the flag is accepted for docker's sake.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
+    pub disable_content_trust: bool,
+    /// Name of the Dockerfile (Default is "PATH/Dockerfile")
+    #[arg(short, long)]
+    pub file: Option<String>,
+    /// Always remove intermediate containers
+    #[arg(long)]
+    pub force_rm: bool,
+    /// Write the image ID to the file
+    #[arg(long)]
+    pub iidfile: Option<String>,
+    /// Container isolation technology
+    #[arg(long)]
+    pub isolation: Option<String>,
+    /// Set metadata for an image
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Remove intermediate containers after a successful build
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
+    pub rm: bool,
+    /// Security options
+    #[arg(long, value_delimiter = ',')]
+    pub security_opt: Vec<String>,
+    /// Size of "/dev/shm"
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Squash newly built layers into a single new layer
+    #[arg(long)]
+    pub squash: bool,
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short, long, value_parser = crate::imgbuild::tag_value)]
+    pub tag: Vec<String>,
+    /// Set the target build stage to build.
+    #[arg(long, help = "Set the target build stage to build.")]
+    pub target: Option<String>,
+    /// Ulimit options
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// The build context: a directory, a URL, or - for a tar (or a Dockerfile) on stdin
+    pub context: String,
 }

@@ -115,6 +115,66 @@ pub fn header_for(image: &str) -> Option<String> {
     Some(base64::engine::general_purpose::URL_SAFE.encode(j.to_string()))
 }
 
+/// The `X-Registry-Config` value docker's `build` sends: every credential config.json
+/// holds, by server, as Go's AuthConfig marshals (user and password decoded from
+/// `auth`, the server's key as `serveraddress`), base64 (URL alphabet) of the JSON;
+/// `e30=` (`{}`) when there are none.
+pub fn registry_config() -> String {
+    let cfg = load_config().unwrap_or_default();
+    let mut out = Map::new();
+    for (server, e) in cfg
+        .get("auths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let (user, password) = credentials(server).unwrap_or_default();
+        let mut entry = Map::new();
+        for (k, v) in [
+            ("username", user),
+            ("password", password),
+            ("email", field("email")),
+            ("serveraddress", server.clone()),
+            ("identitytoken", field("identitytoken")),
+            ("registrytoken", field("registrytoken")),
+        ] {
+            if !v.is_empty() {
+                entry.insert(k.to_owned(), Value::String(v));
+            }
+        }
+        out.insert(server.clone(), Value::Object(entry));
+    }
+    base64::engine::general_purpose::URL_SAFE.encode(Value::Object(out).to_string())
+}
+
+/// The build arguments config.json's `proxies` add (docker's ParseProxyConfig): the
+/// entry for `host`, else `default`; each proxy set under its upper- and lower-case name
+/// unless the user set that name.
+pub fn proxy_build_args(host: &str) -> Vec<(String, String)> {
+    let cfg = load_config().unwrap_or_default();
+    let Some(proxies) = cfg.get("proxies").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let Some(p) = proxies.get(host).or_else(|| proxies.get("default")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, name) in [
+        ("httpProxy", "HTTP_PROXY"),
+        ("httpsProxy", "HTTPS_PROXY"),
+        ("noProxy", "NO_PROXY"),
+        ("ftpProxy", "FTP_PROXY"),
+        ("allProxy", "ALL_PROXY"),
+    ] {
+        if let Some(v) = p.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()) {
+            out.push((name.to_owned(), v.to_owned()));
+            out.push((name.to_lowercase(), v.to_owned()));
+        }
+    }
+    out
+}
+
 fn prompt(text: &str) -> Result<String> {
     eprint!("{text}");
     std::io::stderr().flush()?;

@@ -48,6 +48,8 @@ pub enum Cmd {
     Images(ImagesArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
     Run(RunArgs),
@@ -237,6 +239,8 @@ pub enum ImageCmd {
     Ls(ImagesArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
     /// Display detailed information on one or more images
     #[command(mut_arg("size", |a| a.hide(true)), mut_arg("kind", |a| a.hide(true)))]
     Inspect(InspectArgs),
@@ -335,7 +339,7 @@ pub struct PullArgs {
     /// Skip image verification
     ///
     /// berth verifies no signatures: the flag is accepted for docker's sake.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub disable_content_trust: bool,
     pub image: String,
 }
@@ -426,7 +430,7 @@ pub struct RunArgs {
     /// Proxy received signals to the process
     ///
     /// On by default for `run` (when no terminal is allocated); `create` ignores it.
-    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub sig_proxy: Option<bool>,
     /// Bind mount Docker API socket and required auth
     ///
@@ -564,7 +568,7 @@ pub struct AttachArgs {
     #[arg(long)]
     pub no_stdin: bool,
     /// Proxy all received signals to the process
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub sig_proxy: bool,
     /// Override the key sequence for detaching a container
     #[arg(long)]
@@ -830,6 +834,16 @@ pub fn bool_values(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::Os
         i += 1;
     }
     Ok(args)
+}
+
+/// A boolean flag's value (`--rm=false`) as Go's strconv.ParseBool reads it, failing in
+/// its words.
+pub fn go_bool(v: &str) -> Result<bool, String> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("strconv.ParseBool: parsing {v:?}: invalid syntax")),
+    }
 }
 
 pub fn completion(a: &CompletionArgs) -> anyhow::Result<()> {

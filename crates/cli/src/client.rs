@@ -141,12 +141,22 @@ impl Response {
 
 /// Percent-encodes a query value.
 pub fn enc(s: &str) -> String {
+    escape(s, false)
+}
+
+/// Go's url.QueryEscape (what docker's client sends): [`enc`], but a space is `+`.
+pub fn query_escape(s: &str) -> String {
+    escape(s, true)
+}
+
+fn escape(s: &str, space_plus: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 out.push(b as char)
             }
+            b' ' if space_plus => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -240,14 +250,9 @@ impl Client {
         Ok(())
     }
 
-    fn write_request(
-        &self,
-        s: &mut UnixStream,
-        method: &str,
-        path: &str,
-        body: Option<&[u8]>,
-        extra: &[(&str, &str)],
-    ) -> Result<()> {
+    /// A request's head up to its body's headers: request line, host, agent, `extra`,
+    /// and `Connection: close` unless `extra` says otherwise.
+    fn head(&self, method: &str, path: &str, extra: &[(&str, &str)]) -> String {
         let mut req = format!(
             "{method} {}{path} HTTP/1.1\r\nHost: api\r\nUser-Agent: berth/{}\r\n",
             self.prefix.borrow(),
@@ -262,6 +267,18 @@ impl Client {
         {
             req.push_str("Connection: close\r\n");
         }
+        req
+    }
+
+    fn write_request(
+        &self,
+        s: &mut UnixStream,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        extra: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut req = self.head(method, path, extra);
         match body {
             Some(b) => {
                 if !extra
@@ -334,28 +351,63 @@ impl Client {
                 body: Box::new(io::Cursor::new(b)),
             });
         }
-        let chunked = headers.iter().any(|(k, v)| {
-            k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-        });
-        let len = header_len(&headers);
-        let body: Box<dyn Read + Send> = if method == "HEAD" || status == 204 || status == 304 {
-            Box::new(io::empty())
-        } else if chunked {
-            Box::new(Chunked {
-                r,
-                left: 0,
-                done: false,
-            })
-        } else if let Some(n) = len {
-            Box::new(r.take(n))
-        } else {
-            Box::new(r)
+        Ok(response(r, method, status, headers))
+    }
+
+    /// A POST whose body is streamed (`Transfer-Encoding: chunked`, as docker sends a
+    /// build context) as `body` yields it. The API version is settled first: a stream
+    /// cannot be sent twice. A daemon that answers before reading it all (a refusal)
+    /// is heard: its answer is returned.
+    pub fn post_stream(
+        &self,
+        path: &str,
+        body: &mut dyn Read,
+        extra: &[(&str, &str)],
+    ) -> Result<Response> {
+        if self.optimistic.replace(false) {
+            // (the connection kept for the first request is closed: the ping has its own)
+            drop(self.idle.borrow_mut().take());
+            self.ping_negotiate()?;
+        }
+        let idle = self.idle.borrow_mut().take();
+        let s = match idle {
+            Some(r) if r.buffer().is_empty() => r.into_inner(),
+            _ => self.connect()?,
         };
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        let mut req = self.head("POST", path, extra);
+        req.push_str("Transfer-Encoding: chunked\r\n\r\n");
+        // (send(2) with MSG_NOSIGNAL: a daemon that hangs up must not kill us with SIGPIPE)
+        let send = |mut b: &[u8]| -> io::Result<()> {
+            while !b.is_empty() {
+                let n = rustix::net::send(&s, b, rustix::net::SendFlags::NOSIGNAL)?;
+                b = &b[n..];
+            }
+            Ok(())
+        };
+        let mut sent = send(req.as_bytes());
+        let mut buf = vec![0u8; 64 * 1024];
+        while sent.is_ok() {
+            let n = match body.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).context("reading the request body"),
+            };
+            let mut chunk = format!("{n:x}\r\n").into_bytes();
+            chunk.extend_from_slice(&buf[..n]);
+            chunk.extend_from_slice(b"\r\n");
+            if n == 0 {
+                chunk.extend_from_slice(b"\r\n");
+            }
+            sent = send(&chunk);
+            if n == 0 {
+                break;
+            }
+        }
+        let mut r = BufReader::new(s);
+        match read_head(&mut r) {
+            Ok((status, headers)) => Ok(response(r, "POST", status, headers)),
+            Err(e) => Err(sent.err().map(anyhow::Error::from).unwrap_or(e)),
+        }
     }
 
     pub fn get(&self, path: &str) -> Result<Response> {
@@ -413,6 +465,37 @@ impl Client {
         }
         let pending = r.buffer().to_vec();
         Ok((s, pending))
+    }
+}
+
+/// The answer whose head was read from `r`, its body framed as the head says.
+fn response(
+    r: BufReader<UnixStream>,
+    method: &str,
+    status: u16,
+    headers: Vec<(String, String)>,
+) -> Response {
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let len = header_len(&headers);
+    let body: Box<dyn Read + Send> = if method == "HEAD" || status == 204 || status == 304 {
+        Box::new(io::empty())
+    } else if chunked {
+        Box::new(Chunked {
+            r,
+            left: 0,
+            done: false,
+        })
+    } else if let Some(n) = len {
+        Box::new(r.take(n))
+    } else {
+        Box::new(r)
+    };
+    Response {
+        status,
+        headers,
+        body,
     }
 }
 

@@ -13,6 +13,7 @@ use clap::CommandFactory;
 /// program as invoked.
 const ALIASES: &[(&str, &str)] = &[
     ("attach", "docker container attach, docker attach"),
+    ("build", "docker image build, docker build"),
     ("commit", "docker container commit, docker commit"),
     ("cp", "docker container cp, docker cp"),
     ("create", "docker container create, docker create"),
@@ -102,6 +103,10 @@ const TYPES: &[(&str, &str, &str)] = &[
     ("aux-address", "map", "map[]"),
     ("ipam-opt", "map", "map[]"),
 ];
+
+/// Type words of one command's option where it differs from the same option of others
+/// (by command name, option): `build --network` is a plain string.
+const COMMAND_TYPES: &[(&str, &str, &str)] = &[("build", "network", "string")];
 
 /// Shorthands docker shows that clap cannot hold (`history -H`: berth's -H is the
 /// global --host, rewritten to --human after `history` before parsing), by command.
@@ -392,7 +397,10 @@ fn options(cmd: &clap::Command, table: bool, cols: usize) -> String {
             Some(s) => format!("  -{s}, --{long}"),
             None => format!("      --{long}"),
         };
-        let ty = type_word(a);
+        let ty = COMMAND_TYPES
+            .iter()
+            .find(|(c, l, _)| *c == cmd.get_name() && *l == long)
+            .map_or_else(|| type_word(a), |(_, _, t)| (*t).to_owned());
         if !ty.is_empty() {
             head.push(' ');
             head.push_str(&ty);

@@ -248,6 +248,19 @@ pub fn show_progress(
     quiet: bool,
     to_stdout: bool,
 ) -> Result<()> {
+    show_messages(body, out, term, quiet, to_stdout, &mut |_| {})
+}
+
+/// [`show_progress`], handing each message to `on_message` first (build reads its
+/// `aux` image ID and its error's code there).
+pub fn show_messages(
+    body: impl std::io::Read,
+    out: &mut dyn Write,
+    term: bool,
+    quiet: bool,
+    to_stdout: bool,
+    on_message: &mut dyn FnMut(&Value),
+) -> Result<()> {
     let mut bars = Bars::new(term, to_stdout);
     let mut last_status = String::new();
     for line in BufReader::new(body).lines() {
@@ -255,6 +268,7 @@ pub fn show_progress(
         let Ok(v) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
+        on_message(&v);
         if let Some(e) = v.get("error").and_then(Value::as_str) {
             bars.finish();
             return Err(StreamError(e.to_owned()).into());

@@ -7,6 +7,7 @@
 
 mod args;
 mod auth;
+mod buildctx;
 mod cli;
 mod client;
 mod container;
@@ -16,6 +17,7 @@ mod format;
 mod gotypes;
 mod help;
 mod image;
+mod imgbuild;
 mod imgops;
 mod network;
 mod ops;
@@ -235,6 +237,12 @@ fn dispatch(cli: Cli, body: Option<serde_json::Value>) -> anyhow::Result<()> {
         Cmd::Completion(a) => return cli::completion(a),
         Cmd::Man => return cli::man(),
         Cmd::Logout(a) => return auth::logout(a),
+        Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) => {
+            // The flags and the context are checked before the daemon is asked (or
+            // started), as docker does.
+            let b = imgbuild::prepare(a, &daemon::chosen_host(&cli).0)?;
+            return imgbuild::build(&client(&cli)?, a, b);
+        }
         _ => {}
     }
     let info = match &cli.cmd {
@@ -256,6 +264,7 @@ fn dispatch(cli: Cli, body: Option<serde_json::Value>) -> anyhow::Result<()> {
         Cmd::Ps(a) => container::ps(&c, &a),
         Cmd::Images(a) => image::list(&c, &a),
         Cmd::Pull(a) => image::pull(&c, &a),
+        Cmd::Build(_) => Ok(()),
         Cmd::Run(a) => run::run(&c, &a, body()?),
         Cmd::Create(a) => run::create_cmd(&c, &a, body()?),
         Cmd::Start(a) => run::start(&c, &a),
@@ -340,6 +349,7 @@ fn dispatch(cli: Cli, body: Option<serde_json::Value>) -> anyhow::Result<()> {
         Cmd::Image(sub) => match sub {
             ImageCmd::Ls(a) => image::list(&c, &a),
             ImageCmd::Pull(a) => image::pull(&c, &a),
+            ImageCmd::Build(_) => Ok(()),
             ImageCmd::Inspect(a) => container::inspect(&c, &a, Some("image")),
             ImageCmd::History(a) => imgops::history(&c, &a),
             ImageCmd::Import(a) => imgops::import(&c, &a),

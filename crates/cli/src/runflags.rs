@@ -228,7 +228,7 @@ pub struct RunMore {
     /// Skip image verification
     ///
     /// berth verifies no signatures: the flag is accepted for docker's sake.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
     pub disable_content_trust: bool,
     /// Set platform if server is multi-platform capable
     #[arg(long)]
@@ -390,7 +390,7 @@ fn mount(spec: &str) -> Result<Value> {
 }
 
 /// `nofile=1024:2048` → {Name, Soft, Hard}, as go-units' ParseUlimit reads it.
-fn ulimit(spec: &str) -> Result<Value> {
+pub fn ulimit(spec: &str) -> Result<Value> {
     const NAMES: &[&str] = &[
         "core",
         "cpu",
@@ -537,34 +537,49 @@ fn check_device(d: &str) -> Result<()> {
     Ok(())
 }
 
+/// An `--add-host` value as docker's opts.ValidateExtraHost checks it (a flag error).
+pub fn check_add_host(h: &str) -> Result<()> {
+    use crate::run::flag_value_error as bad;
+    let (k, v) = h
+        .split_once('=')
+        .or_else(|| h.split_once(':'))
+        .unwrap_or(("", ""));
+    if k.is_empty() {
+        return Err(bad(
+            "--add-host",
+            h,
+            format!("bad format for add-host: {h:?}"),
+        ));
+    }
+    let ip = v
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .filter(|_| v.len() > 2)
+        .unwrap_or(v);
+    if v != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(bad(
+            "--add-host",
+            h,
+            format!("invalid IP address in add-host: {ip:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An `--add-host` value as sent: `host=ip` spelled `host:ip`.
+pub fn extra_host(h: &str) -> String {
+    match h.split_once('=') {
+        Some((n, ip)) if !h.contains(':') || h.find('=') < h.find(':') => format!("{n}:{ip}"),
+        _ => h.to_owned(),
+    }
+}
+
 /// The values docker's flag parsing checks (each refused as a flag error: usage, 125),
 /// then those its parse of the options checks (`docker: ...`, 125), in docker's words.
 fn check(m: &RunMore) -> Result<()> {
     use crate::run::flag_value_error as bad;
     for h in &m.add_host {
-        let (k, v) = h
-            .split_once('=')
-            .or_else(|| h.split_once(':'))
-            .unwrap_or(("", ""));
-        if k.is_empty() {
-            return Err(bad(
-                "--add-host",
-                h,
-                format!("bad format for add-host: {h:?}"),
-            ));
-        }
-        let ip = v
-            .strip_prefix('[')
-            .and_then(|x| x.strip_suffix(']'))
-            .filter(|_| v.len() > 2)
-            .unwrap_or(v);
-        if v != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err() {
-            return Err(bad(
-                "--add-host",
-                h,
-                format!("invalid IP address in add-host: {ip:?}"),
-            ));
-        }
+        check_add_host(h)?;
     }
     for d in &m.dns {
         if d.trim().parse::<std::net::IpAddr>().is_err() {
@@ -792,16 +807,7 @@ pub fn apply(
         put("PublishAllPorts", json!(true));
     }
     if !m.add_host.is_empty() {
-        let hosts: Vec<String> = m
-            .add_host
-            .iter()
-            .map(|h| match h.split_once('=') {
-                Some((n, ip)) if !h.contains(':') || h.find('=') < h.find(':') => {
-                    format!("{n}:{ip}")
-                }
-                _ => h.clone(),
-            })
-            .collect();
+        let hosts: Vec<String> = m.add_host.iter().map(|h| extra_host(h)).collect();
         put("ExtraHosts", json!(hosts));
     }
     for (k, v) in [

@@ -18,6 +18,7 @@ const USAGE: &[(&str, &str, Arity)] = {
     use Arity::*;
     &[
         ("attach", "[OPTIONS] CONTAINER", Exact(1)),
+        ("build", "[OPTIONS] PATH | URL | -", Exact(1)),
         (
             "commit",
             "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
@@ -302,7 +303,7 @@ pub fn docker_usage_error(e: &clap::Error, args: &[String]) -> Option<(String, i
                 Some(ContextValue::String(s)) => s.clone(),
                 _ => return None,
             };
-            let long = invalid.split(' ').next().unwrap_or("");
+            let long = invalid.split([' ', '[']).next().unwrap_or("");
             let why = std::error::Error::source(e)
                 .map(|s| s.to_string())
                 .unwrap_or_default();
