@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::error::{ApiError, ApiResult};
-use crate::images::{line, progress_line, query_all, spool, stream_response};
+use crate::images::{line, progress_line, query_all, spool, stream_response, tmp_path};
 
 fn flag(q: &HashMap<String, String>, k: &str, default: bool) -> bool {
     match q.get(k).map(String::as_str) {
@@ -77,6 +77,73 @@ fn client_for_build(
     client
 }
 
+/// `remote=URL`: the context downloaded by berthd. A tarball (plain, gzip or zstd) is the
+/// context; anything else is the Dockerfile of an empty context, as with dockerd.
+async fn remote_context(
+    e: &Arc<Engine>,
+    url: &str,
+    dockerfile: &str,
+) -> ApiResult<std::path::PathBuf> {
+    let fail = |err: &dyn std::fmt::Display| {
+        ApiError::bad_request(format!("failed to download the build context {url}: {err}"))
+    };
+    let u = berth_image::fetch::parse_url(url).map_err(|e| fail(&e))?;
+    let dl = berth_image::fetch::open(&e.registry, &u)
+        .await
+        .map_err(|e| fail(&e))?;
+    let path = tmp_path(e, "build").await?;
+    dl.save_to(&path, &mut |_| true)
+        .await
+        .map_err(|e| fail(&e))?;
+    let p2 = path.clone();
+    let name = if dockerfile.is_empty() {
+        "Dockerfile".to_owned()
+    } else {
+        dockerfile.to_owned()
+    };
+    let res = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Read;
+        let mut head = [0u8; 512];
+        let mut f = std::fs::File::open(&p2)?;
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        let archive = head[..n].starts_with(&[0x1f, 0x8b])
+            || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            || (n >= 262 && &head[257..262] == b"ustar");
+        if archive {
+            return Ok(());
+        }
+        // A Dockerfile: wrapped as the only file of a context.
+        let text = std::fs::read(&p2)?;
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        b.append_data(&mut h, name.trim_start_matches('/'), &text[..])?;
+        std::fs::write(&p2, b.into_inner()?)
+    })
+    .await;
+    match res {
+        Ok(Ok(())) => Ok(path),
+        Ok(Err(err)) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            Err(fail(&err))
+        }
+        Err(err) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            Err(fail(&err))
+        }
+    }
+}
+
 pub async fn build(
     State(e): State<Arc<Engine>>,
     Query(q): Query<HashMap<String, String>>,
@@ -88,9 +155,12 @@ pub async fn build(
             "BuildKit is not supported by berthd; use the classic builder (version=1)",
         ));
     }
-    if let Some(r) = q.get("remote").filter(|r| !r.is_empty()) {
+    let remote = q.get("remote").filter(|r| !r.is_empty()).cloned();
+    if let Some(r) = &remote
+        && !(r.starts_with("http://") || r.starts_with("https://"))
+    {
         return Err(ApiError::bad_request(format!(
-            "remote build contexts ({r}) are not supported by berthd yet: send the context as the request body"
+            "remote build context {r:?}: berthd downloads http(s) URLs only (clone a git repository on the client)"
         )));
     }
     if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
@@ -140,7 +210,11 @@ pub async fn build(
         Some(m) => m.to_owned(),
     };
     let client = client_for_build(&e, req.headers());
-    let context_tar = spool(&e, "build", req).await?;
+    let dockerfile = q.get("dockerfile").cloned().unwrap_or_default();
+    let context_tar = match &remote {
+        Some(url) => remote_context(&e, url, &dockerfile).await?,
+        None => spool(&e, "build", req).await?,
+    };
     let options = Options {
         tags,
         build_args,
@@ -164,7 +238,7 @@ pub async fn build(
     });
     let breq = BuildRequest {
         context_tar,
-        dockerfile: q.get("dockerfile").cloned().unwrap_or_default(),
+        dockerfile,
         options,
         network_mode,
         host_config,

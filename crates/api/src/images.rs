@@ -390,7 +390,7 @@ pub fn query_all(raw: Option<&str>, key: &str) -> Vec<String> {
 }
 
 /// A new temp file name under the data root (`what-<random>`).
-async fn tmp_path(e: &Engine, what: &str) -> ApiResult<std::path::PathBuf> {
+pub(crate) async fn tmp_path(e: &Engine, what: &str) -> ApiResult<std::path::PathBuf> {
     let tmpdir = e.cfg.data_root.join("tmp");
     tokio::fs::create_dir_all(&tmpdir)
         .await

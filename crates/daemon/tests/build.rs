@@ -545,6 +545,46 @@ fn add_downloads_a_url_as_a_file_and_copy_refuses_urls() {
         "source can't be a URL for COPY",
     );
     assert_eq!(d.ok(&["ps", "-aq"]), "");
+
+    // remote=URL (what `berth build URL` sends): a tarball is the context, anything else
+    // the Dockerfile of an empty context.
+    write(
+        &www,
+        "rctx/Dockerfile",
+        &format!("FROM {IMG}\nCOPY tool.sh /t\nCMD [\"sh\", \"/t\"]\n"),
+    );
+    write(&www, "rctx/tool.sh", "echo remote context\n");
+    let st = std::process::Command::new("tar")
+        .args(["-C", www.join("rctx").to_str().unwrap(), "-czf"])
+        .arg(www.join("ctx.tgz"))
+        .args(["Dockerfile", "tool.sh"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    write(
+        &www,
+        "only.Dockerfile",
+        &format!("FROM {IMG}\nCMD [\"echo\", \"bare\"]\n"),
+    );
+    for (file, tag, want) in [
+        ("ctx.tgz", "remote:1", "remote context"),
+        ("only.Dockerfile", "remote:2", "bare"),
+    ] {
+        let out = post_build(
+            &d,
+            &format!("?t={tag}&networkmode=none&remote={base}/{file}"),
+            b"",
+        );
+        assert!(out.contains(&format!("Successfully tagged {tag}")), "{out}");
+        assert_eq!(d.ok(&["run", "--rm", "--network", "none", tag]), want);
+    }
+    let out = post_build(&d, "?remote=git://example.invalid/repo.git", b"");
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    let out = post_build(&d, &format!("?remote={base}/missing.tgz"), b"");
+    assert!(
+        out.contains("failed to download the build context"),
+        "{out}"
+    );
 }
 
 #[path = "common/registry.rs"]
