@@ -545,6 +545,22 @@ pub struct SystemPruneArgs {
     pub p: PruneArgs,
 }
 
+#[derive(Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Provide filter values (e.g. "until=24h")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Amount of disk space to keep for cache
+    #[arg(long, value_name = "bytes")]
+    pub keep_storage: Option<String>,
+}
+
 /// `build`'s flags: docker's legacy builder client, its names, defaults and help texts.
 #[derive(Args, Debug)]
 pub struct BuildArgs {

@@ -140,6 +140,9 @@ pub enum Cmd {
     /// Manage Berth
     #[command(subcommand)]
     System(SystemCmd),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCmd),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
@@ -230,6 +233,14 @@ pub enum ContainerCmd {
     Port(PortArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCmd {
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -13,7 +13,10 @@ use clap::CommandFactory;
 /// program as invoked.
 const ALIASES: &[(&str, &str)] = &[
     ("attach", "docker container attach, docker attach"),
-    ("build", "docker image build, docker build"),
+    (
+        "build",
+        "docker image build, docker build, docker builder build",
+    ),
     ("commit", "docker container commit, docker commit"),
     ("cp", "docker container cp, docker cp"),
     ("create", "docker container create, docker create"),
@@ -106,7 +109,10 @@ const TYPES: &[(&str, &str, &str)] = &[
 
 /// Type words of one command's option where it differs from the same option of others
 /// (by command name, option): `build --network` is a plain string.
-const COMMAND_TYPES: &[(&str, &str, &str)] = &[("build", "network", "string")];
+const COMMAND_TYPES: &[(&str, &str, &str)] = &[
+    ("build", "network", "string"),
+    ("prune", "keep-storage", "bytes"),
+];
 
 /// Shorthands docker shows that clap cannot hold (`history -H`: berth's -H is the
 /// global --host, rewritten to --human after `history` before parsing), by command.
@@ -140,7 +146,14 @@ const COMMON: &[&str] = &[
 ];
 
 /// The command groups (docker's management commands berth has).
-pub const GROUPS: &[&str] = &["container", "image", "network", "system", "volume"];
+pub const GROUPS: &[&str] = &[
+    "builder",
+    "container",
+    "image",
+    "network",
+    "system",
+    "volume",
+];
 
 /// docker's help for the command line `args` (None for what it does not describe).
 pub fn render(args: &[String]) -> Option<String> {
@@ -163,7 +176,10 @@ pub fn render(args: &[String]) -> Option<String> {
         out.push_str("Flag shorthand -h has been deprecated, use --help\n");
     }
     let usage = usage.replace("docker ", &format!("{bin} "));
-    out.push_str(&format!("Usage:  {path} {usage}\n"));
+    out.push_str(&format!(
+        "Usage:  {}\n",
+        format!("{path} {usage}").trim_end()
+    ));
     // (the long description where there is one, as cobra shows Long before Short)
     if let Some(about) = cmd.get_long_about().or(cmd.get_about()) {
         out.push_str(&format!("\n{about}\n"));

@@ -37,7 +37,7 @@ mod usage;
 mod volume;
 
 use crate::args::{NetworkCmd, SystemCmd, VolumeCmd};
-use crate::cli::{Cli, Cmd, ContainerCmd, ImageCmd};
+use crate::cli::{BuilderCmd, Cli, Cmd, ContainerCmd, ImageCmd};
 use crate::client::Client;
 
 /// Ends the process with a code and no message (the container's exit status).
@@ -237,7 +237,7 @@ fn dispatch(cli: Cli, body: Option<serde_json::Value>) -> anyhow::Result<()> {
         Cmd::Completion(a) => return cli::completion(a),
         Cmd::Man => return cli::man(),
         Cmd::Logout(a) => return auth::logout(a),
-        Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) => {
+        Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) | Cmd::Builder(BuilderCmd::Build(a)) => {
             // The flags and the context are checked before the daemon is asked (or
             // started), as docker does.
             let b = imgbuild::prepare(a, &daemon::chosen_host(&cli).0)?;
@@ -265,6 +265,10 @@ fn dispatch(cli: Cli, body: Option<serde_json::Value>) -> anyhow::Result<()> {
         Cmd::Images(a) => image::list(&c, &a),
         Cmd::Pull(a) => image::pull(&c, &a),
         Cmd::Build(_) => Ok(()),
+        Cmd::Builder(sub) => match sub {
+            BuilderCmd::Build(_) => Ok(()),
+            BuilderCmd::Prune(a) => volume::builder_prune(&c, &a),
+        },
         Cmd::Run(a) => run::run(&c, &a, body()?),
         Cmd::Create(a) => run::create_cmd(&c, &a, body()?),
         Cmd::Start(a) => run::start(&c, &a),

@@ -92,6 +92,7 @@ const USAGE: &[(&str, &str, Arity)] = {
         ("system events", "[OPTIONS]", None),
         ("system info", "[OPTIONS]", None),
         ("system prune", "[OPTIONS]", None),
+        ("builder prune", "", None),
     ]
 };
 
@@ -140,14 +141,15 @@ fn command_path(args: &[String]) -> Option<(String, String, &'static str, &'stat
             };
             (format!("image {sub}"), key.to_owned())
         }
-        [g @ ("volume" | "network" | "system"), sub] => {
+        ["builder", "build"] => ("builder build".to_owned(), "build".to_owned()),
+        [g @ ("builder" | "volume" | "network" | "system"), sub] => {
             let s = format!("{g} {}", alias(sub));
             (s.clone(), s)
         }
         [cmd]
             if !matches!(
                 *cmd,
-                "container" | "image" | "volume" | "network" | "system"
+                "builder" | "container" | "image" | "volume" | "network" | "system"
             ) =>
         {
             (cmd.to_string(), cmd.to_string())
@@ -203,7 +205,8 @@ pub fn help_head(args: &[String]) -> Option<(String, &'static str, String)> {
 pub fn flag_error_text(msg: &str, args: &[String]) -> Option<String> {
     let (path, usage, _) = invoked(args)?;
     Some(format!(
-        "{msg}\n\nUsage:  {path} {usage}\n\nRun '{path} --help' for more information"
+        "{msg}\n\nUsage:  {}\n\nRun '{path} --help' for more information",
+        format!("{path} {usage}").trim_end()
     ))
 }
 
@@ -222,7 +225,7 @@ pub fn command_words(args: &[String]) -> Vec<&str> {
         words.push(a.as_str());
         if !matches!(
             words[0],
-            "container" | "image" | "volume" | "network" | "system"
+            "builder" | "container" | "image" | "volume" | "network" | "system"
         ) || words.len() == 2
         {
             break;
@@ -282,7 +285,7 @@ pub fn docker_usage_error(e: &clap::Error, args: &[String]) -> Option<(String, i
     }
     let (path, usage, arity) = invoked(args)?;
     let bin = path.split(' ').next().unwrap_or("berth").to_owned();
-    let usage_line = format!("{path} {usage}");
+    let usage_line = format!("{path} {usage}").trim_end().to_owned();
     let invalid = match e.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(s)) => s.clone(),
         Some(ContextValue::Strings(v)) => v.first().cloned().unwrap_or_default(),

@@ -6,7 +6,8 @@ use serde_json::{Map, Value, json};
 
 use crate::Exit;
 use crate::args::{
-    DfArgs, LsArgs, ObjInspectArgs, ObjRmArgs, SystemPruneArgs, VolumeCreateArgs, VolumePruneArgs,
+    BuilderPruneArgs, DfArgs, LsArgs, ObjInspectArgs, ObjRmArgs, SystemPruneArgs, VolumeCreateArgs,
+    VolumePruneArgs,
 };
 use crate::client::{Client, DaemonError, enc};
 use crate::container::{each, filters_query, inspect_each, st};
@@ -376,6 +377,41 @@ fn df_verbose(
                "Shared": "SHARED"}),
     )?)?;
     out.flush()?;
+    Ok(())
+}
+
+/// `builder prune`: berthd's build cache records (`POST /build/prune`).
+pub fn builder_prune(c: &Client, a: &BuilderPruneArgs) -> Result<()> {
+    // The values are checked before the question, as pflag checks them.
+    let mut q = format!("/build/prune?all={}", a.all as u8);
+    if let Some(k) = &a.keep_storage {
+        let n = crate::run::flag_bytes("--keep-storage", k)?;
+        q.push_str(&format!("&keep-storage={n}"));
+    }
+    q.push_str(&filters_query(&a.filter)?);
+    if !a.force {
+        use std::io::{BufRead, Write};
+        // docker asks on one line here (its other prunes list what goes first).
+        print!(
+            "WARNING! This will remove all {}build cache. Are you sure you want to continue? [y/N] ",
+            if a.all { "" } else { "dangling " }
+        );
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if !matches!(line.trim().to_lowercase().as_str(), "y" | "yes") {
+            return Err(Exit(0).into());
+        }
+    }
+    let v = c.post_json(&q, None)?;
+    print!(
+        "{}",
+        prune_report("build cache objects", &str_list(&v, "CachesDeleted"))
+    );
+    println!(
+        "Total reclaimed space: {}",
+        format::human_size(reclaimed(&v))
+    );
     Ok(())
 }
 

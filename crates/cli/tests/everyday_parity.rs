@@ -596,3 +596,66 @@ fn rm_trims_slashes_and_stop_takes_the_deprecated_time_like_docker() {
     assert_eq!(common::stdout(&theirs), "/s2/\n");
     assert_eq!(d.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn builder_prune_forgets_the_build_cache_like_docker_builder_prune() {
+    prereqs!();
+    let d = Daemon::start();
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMG}\nRUN echo x > /x\nCMD [\"cat\", \"/x\"]\n"),
+    )
+    .unwrap();
+    let c = ctx.to_str().unwrap();
+    let build = || {
+        let o = d.berth(&["build", "--network", "none", "-t", "pr:1", c]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        common::stdout(&o)
+    };
+    build();
+    assert!(build().contains("Using cache"));
+    // Both CLIs: the cache records listed, then the total; the next build runs every step.
+    for cli in ["berth", "docker"] {
+        let o = if cli == "berth" {
+            d.berth(&["builder", "prune", "-f"])
+        } else {
+            d.docker(&["builder", "prune", "-f"])
+        };
+        let out = common::stdout(&o);
+        assert!(o.status.success(), "{cli}: {}", common::stderr(&o));
+        assert!(
+            out.starts_with("Deleted build cache objects:\n"),
+            "{cli}: {out}"
+        );
+        assert_eq!(out.lines().count(), 2 + 2 + 1, "{cli}: {out}");
+        assert!(
+            out.ends_with("\nTotal reclaimed space: 0B\n"),
+            "{cli}: {out}"
+        );
+        assert!(!build().contains("Using cache"), "{cli}");
+    }
+    // Nothing left to forget: the same short answer; and the same usage errors.
+    assert!(d.docker(&["builder", "prune", "-f"]).status.success());
+    for args in [
+        &["builder", "prune", "-f", "-a"][..],
+        &["builder", "prune", "extra"],
+        &["builder", "prune", "--keep-storage", "lots", "-f"],
+    ] {
+        let (ours, theirs) = (d.berth(args), d.docker(args));
+        assert_eq!(common::stdout(&ours), common::stdout(&theirs), "{args:?}");
+        // (docker prints its legacy-builder deprecation notice first; berth has no other)
+        let notice_end = "https://docs.docker.com/go/buildx/\n\n";
+        let t = common::stderr(&theirs);
+        let t = t
+            .split_once(notice_end)
+            .map_or(t.as_str(), |(_, rest)| rest);
+        assert_eq!(
+            common::stderr(&ours).replace("berth", "docker"),
+            t,
+            "{args:?}"
+        );
+        assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+    }
+}
