@@ -22,6 +22,7 @@ mod imgops;
 mod network;
 mod ops;
 mod outfile;
+mod platform;
 mod ports;
 mod request;
 mod run;

@@ -430,7 +430,11 @@ fn create_inner(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
         q.push(format!("name={}", enc(n)));
     }
     if let Some(p) = &a.more.platform {
-        q.push(format!("platform={}", enc(p)));
+        // (create prints this as it is, with status 1; run as its other failures)
+        let p = crate::platform::parse(p).map_err(|e| {
+            crate::client::StreamError(format!("error parsing specified platform: {e}"))
+        })?;
+        q.push(format!("platform={}", enc(&p)));
     }
     let path = if q.is_empty() {
         "/containers/create".to_owned()

@@ -442,6 +442,9 @@ fn run_and_create_option_values_are_checked_like_docker() {
         &["--health-start-period", "1"],
         &["--health-interval", "1.5.5s"],
         // the options' own checks: docker: ..., 125
+        &["--platform", "bad"],
+        &["--platform", "linux/a%b"],
+        &["--platform", "a/b/c/d"],
         &["--health-interval", "-1s"],
         &["--health-retries", "-1"],
         &["--storage-opt", "bad"],

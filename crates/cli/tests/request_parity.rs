@@ -224,6 +224,10 @@ fn requests_match_the_docker_clis() {
         r#"create --network name=a,al"ias=x img"#,
         "create --network name=a,mac-address=zz img",
         r#"create --mount type=bind,src=/a,"dst=/b"x img"#,
+        // --platform as containerd's parser reads it: completed and normalised.
+        "create --platform x86_64 img",
+        "create --platform Linux/AArch64/v8 img",
+        "create --platform bad img",
         // A wide sample of the other run/create flags.
         "create -e A=1 --env B -w /w -u 1:2 --name n1 -h h1 --domainname d.x -l k=v --read-only --init --restart on-failure:3 -m 64m --memory-swap 128m --memory-reservation 32m --cpus 1.5 --cpu-shares 512 --cpuset-cpus 0 --pids-limit 50 --ulimit nofile=100:200 --cap-add NET_ADMIN --cap-drop ALL --security-opt no-new-privileges --sysctl net.ipv4.ip_forward=1 --shm-size 1m --tmpfs /t:size=1m -v /a:/b:ro -v vol:/c -p 127.0.0.1:80:8080 -p 9000-9001:9000-9001/udp --expose 7000 --dns 1.1.1.1 --dns-search x.y --dns-option ndots:2 --add-host a:1.2.3.4 --stop-signal SIGINT --stop-timeout 5 --oom-score-adj 10 --group-add 10 --device /dev/null:/dev/n:rw --log-driver json-file --log-opt max-size=1m --entrypoint sh -t -i --health-cmd true --health-interval 5s --ipc private --pid host --uts host --userns host --cgroupns private --privileged --label-file /dev/null --annotation a=b --platform linux/amd64 --pull never img echo hi",
         // Other commands: their paths, queries and bodies.
