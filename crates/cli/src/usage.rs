@@ -278,10 +278,68 @@ fn command_error(e: &clap::Error, args: &[String]) -> Option<(String, i32)> {
     }
 }
 
+/// A bad global flag before any command (`berth -H`, `berth --bogus`): pflag's message
+/// with the program's usage line, status 125.
+fn global_flag_error(e: &clap::Error, args: &[String]) -> Option<(String, i32)> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let bin = args
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
+        .unwrap_or_else(|| "berth".into());
+    let invalid = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let last = args.last().map(String::as_str).unwrap_or("");
+    let msg = match e.kind() {
+        ErrorKind::UnknownArgument if invalid.starts_with("--") => {
+            format!("unknown flag: {}", invalid.split('=').next().unwrap_or(""))
+        }
+        ErrorKind::UnknownArgument if invalid.starts_with('-') && invalid.len() > 1 => format!(
+            "unknown shorthand flag: '{}' in {invalid}",
+            invalid.chars().nth(1).unwrap_or('-')
+        ),
+        ErrorKind::InvalidValue | ErrorKind::NoEquals if last.starts_with("--") => {
+            format!("flag needs an argument: {last}")
+        }
+        ErrorKind::InvalidValue | ErrorKind::NoEquals if last.starts_with('-') => format!(
+            "flag needs an argument: '{}' in {last}",
+            last.chars().last().unwrap_or('-')
+        ),
+        _ => return None,
+    };
+    Some((
+        format!(
+            "{msg}\n\nUsage:  {bin} [OPTIONS] COMMAND [ARG...]\n\nRun '{bin} --help' for more information"
+        ),
+        125,
+    ))
+}
+
 pub fn docker_usage_error(e: &clap::Error, args: &[String]) -> Option<(String, i32)> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if let Some(r) = command_error(e, args) {
         return Some(r);
+    }
+    // A flag before the command word is the program's (pflag parses it there).
+    let first_word = command_words(args).first().and_then(|w| {
+        args.iter()
+            .skip(1)
+            .position(|a| std::ptr::eq(a.as_str(), *w))
+    });
+    let flag_at = match e.get(clap::error::ContextKind::InvalidArg) {
+        Some(clap::error::ContextValue::String(s)) => {
+            let name = s.split([' ', '=']).next().unwrap_or("");
+            args.iter()
+                .skip(1)
+                .position(|a| a.split('=').next() == Some(name))
+        }
+        _ => None,
+    };
+    match (first_word, flag_at) {
+        (None, _) => return global_flag_error(e, args),
+        (Some(w), Some(f)) if f < w => return global_flag_error(e, args),
+        _ => {}
     }
     let (path, usage, arity) = invoked(args)?;
     let bin = path.split(' ').next().unwrap_or("berth").to_owned();

@@ -312,6 +312,15 @@ fn global_debug_log_level_and_config_options_are_taken_like_docker() {
         // (global options only go before the command)
         vec!["ps", "-D"],
         vec!["ps", "-l", "debug"],
+        // bad global flags: pflag's messages with the program's usage line
+        vec!["-H"],
+        vec!["--config"],
+        vec!["--log-level"],
+        vec!["--bogus"],
+        vec!["-Z"],
+        vec!["--bogus=1", "ps"],
+        vec!["-Z", "ps"],
+        vec!["-D", "ps", "--bogus"],
     ] {
         same_all(&d, &args);
     }
