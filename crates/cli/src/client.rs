@@ -140,6 +140,34 @@ impl Response {
 }
 
 /// Percent-encodes a query value.
+/// The docker client's own check of a container, network or volume name in a request
+/// path: an empty (or blank) one is refused before anything is sent, in its words.
+fn check_object_id(path: &str) -> Result<()> {
+    // (an image's inspect with no name: docker's client answers "not found" itself)
+    if path == "/images//json" || path.starts_with("/images//json?") {
+        return Err(StreamError("Error: No such image: ".into()).into());
+    }
+    for (prefix, kind) in [
+        ("/containers/", "container"),
+        ("/networks/", "network"),
+        ("/volumes/", "volume"),
+    ] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let id = rest.split(['/', '?']).next().unwrap_or("");
+            check_name(kind, &id.replace("%20", " ").replace("%09", "\t"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A `kind` (container, network, volume) name the docker client refuses: empty or blank.
+pub fn check_name(kind: &str, name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(StreamError(format!("invalid {kind} name or ID: value is empty")).into());
+    }
+    Ok(())
+}
+
 pub fn enc(s: &str) -> String {
     escape(s, false)
 }
@@ -337,6 +365,7 @@ impl Client {
         body: Option<&[u8]>,
         extra: &[(&str, &str)],
     ) -> Result<Response> {
+        check_object_id(path)?;
         let (mut r, status, headers) = self.exchange(method, path, body, extra)?;
         if self.optimistic.replace(false) && status == 400 {
             let mut b = vec![0u8; header_len(&headers).unwrap_or(0) as usize];
@@ -435,6 +464,7 @@ impl Client {
     /// Hijacks a connection (`Upgrade: tcp`): on success the socket is a raw byte pipe,
     /// plus whatever bytes the reader had already buffered past the header.
     pub fn hijack(&self, path: &str, body: Option<&Value>) -> Result<(UnixStream, Vec<u8>)> {
+        check_object_id(path)?;
         let mut s = self.connect()?;
         let b = body.map(|v| serde_json::to_vec(v).unwrap_or_default());
         self.write_request(

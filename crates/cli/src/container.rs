@@ -461,6 +461,7 @@ pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
     for n in &a.names {
         let mut last_err = None;
         let mut hit = None;
+        let mut refused = None;
         for k in kinds {
             let (path, root) = match *k {
                 "container" => {
@@ -478,12 +479,18 @@ pub fn inspect(c: &Client, a: &InspectArgs, kind: Option<&str>) -> Result<()> {
                 }
                 Err(e) => match e.downcast_ref::<DaemonError>() {
                     Some(d) if d.status == 404 => last_err = Some(e),
+                    // (an empty name: the client's refusal ends the search, as docker's)
+                    _ if e.downcast_ref::<crate::client::StreamError>().is_some() => {
+                        refused = Some(e.to_string());
+                        break;
+                    }
                     _ => return Err(e),
                 },
             }
         }
         found.push(match hit {
             Some(d) => Ok(d),
+            None if refused.is_some() => Err(refused.unwrap_or_default()),
             None if kind.is_none() => Err(format!("Error: No such object: {n}")),
             None => Err(last_err.map(|e| e.to_string()).unwrap_or_default()),
         });
@@ -599,7 +606,13 @@ pub fn inspect_each(
     for n in names {
         match c.get(&path(n)).and_then(|r| r.bytes()) {
             Ok(raw) => found.push(Ok(Doc { raw, root })),
-            Err(e) if e.downcast_ref::<DaemonError>().is_some() => found.push(Err(e.to_string())),
+            // (the daemon's refusal, or the client's of an empty name: one object's error)
+            Err(e)
+                if e.downcast_ref::<DaemonError>().is_some()
+                    || e.downcast_ref::<crate::client::StreamError>().is_some() =>
+            {
+                found.push(Err(e.to_string()))
+            }
             Err(e) => return Err(e),
         }
     }

@@ -253,6 +253,7 @@ pub fn connect(c: &Client, a: &NetworkConnectArgs) -> Result<()> {
         "MacAddress": "",
         "NetworkID": "",
     });
+    crate::client::check_name("container", &a.container)?;
     let body = json!({"Container": a.container, "EndpointConfig": ep});
     c.post(
         &format!("/networks/{}/connect", enc(&a.network)),
@@ -263,6 +264,7 @@ pub fn connect(c: &Client, a: &NetworkConnectArgs) -> Result<()> {
 }
 
 pub fn disconnect(c: &Client, a: &NetworkDisconnectArgs) -> Result<()> {
+    crate::client::check_name("container", &a.container)?;
     let body = json!({"Container": a.container, "Force": a.force});
     c.post(
         &format!("/networks/{}/disconnect", enc(&a.network)),

@@ -57,6 +57,9 @@ pub fn top(c: &Client, a: &TopArgs) -> Result<()> {
 }
 
 pub fn diff(c: &Client, a: &ContainerArg) -> Result<()> {
+    if a.container.is_empty() {
+        return Err(crate::client::StreamError("Container name cannot be empty".into()).into());
+    }
     let v = c.get_json(&format!("/containers/{}/changes", enc(&a.container)))?;
     let mut o = String::new();
     for ch in v.as_array().into_iter().flatten() {
@@ -143,6 +146,7 @@ pub fn commit(c: &Client, a: &CommitArgs) -> Result<()> {
     if let Some(r) = &a.repository {
         check_reference(r).map_err(|e| anyhow!("{e}"))?;
     }
+    crate::client::check_name("container", &a.container)?;
     let mut q = format!("/commit?container={}&pause={}", enc(&a.container), a.pause);
     let mut pairs = vec![
         ("comment", a.message.as_deref()),

@@ -671,3 +671,34 @@ fn builder_prune_forgets_the_build_cache_like_docker_builder_prune() {
         assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
     }
 }
+
+#[test]
+fn empty_names_are_refused_by_the_client_like_dockers() {
+    prereqs!();
+    let d = Daemon::start();
+    for args in [
+        &["inspect", ""][..],
+        &["inspect", IMG, "", "-f", "{{.Os}}"],
+        &["container", "inspect", ""],
+        &["image", "inspect", ""],
+        &["volume", "inspect", ""],
+        &["network", "inspect", ""],
+        &["logs", ""],
+        &["start", ""],
+        &["stop", " "],
+        &["exec", "", "ls"],
+        &["kill", ""],
+        &["wait", ""],
+        &["top", ""],
+        &["diff", ""],
+        &["export", ""],
+        &["commit", ""],
+        &["update", "--cpus", "1", ""],
+        &["volume", "rm", ""],
+        &["network", "rm", ""],
+        &["network", "connect", "bridge", ""],
+        &["network", "disconnect", "bridge", " "],
+    ] {
+        same_all(&d, args);
+    }
+}
