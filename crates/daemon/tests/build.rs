@@ -268,6 +268,18 @@ fn steps_are_cached_and_failures_are_reported_as_dockerd_does() {
     }
     let out = d.docker(&["build", "-f", "Nope.dockerfile", c]);
     assert!(!out.status.success());
+    // A Dockerfile from stdin (`-f -`): the CLI sends the context tar without its end
+    // blocks, which dockerd takes; so does berthd.
+    let df = format!("FROM {IMG}\nCOPY f /from-stdin\nCMD [\"cat\", \"/from-stdin\"]\n");
+    let out = d.docker_stdin(
+        &["build", "--network", "none", "-t", "stdin:1", "-f", "-", c],
+        Some(df.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", "stdin:1"]),
+        "two"
+    );
     assert_eq!(d.ok(&["ps", "-aq"]), "");
     // Nothing of the builds is left in the scratch area.
     let tmp = d.data.join("tmp");

@@ -101,8 +101,26 @@ impl Engine {
         std::fs::create_dir_all(&ctx).map_err(|err| EngineError::internal("build dir", err))?;
         let f = std::fs::File::open(&req.context_tar)
             .map_err(|err| EngineError::internal("build context", err))?;
+        let mut r = std::io::BufReader::new(f);
+        let compressed = {
+            use std::io::BufRead as _;
+            let head = r.fill_buf().unwrap_or_default();
+            head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        };
+        // The docker CLI sends a context with a Dockerfile from stdin (`-f -`) without its
+        // last padding and end blocks, and dockerd's reader takes that: a plain tar is
+        // completed with zeros here, as if it had them.
+        let input: Box<dyn Read> = if compressed {
+            Box::new(r)
+        } else {
+            Box::new(PadTar {
+                inner: r,
+                n: 0,
+                tail: None,
+            })
+        };
         berth_image::unpack::apply_layer(
-            std::io::BufReader::new(f),
+            input,
             &ctx,
             &berth_image::unpack::UnpackOptions::default(),
         )
@@ -467,6 +485,34 @@ fn unframe(chunk: &[u8], tty: bool) -> String {
         rest = &rest[end..];
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A tar stream that ends early (no padding of its last entry, no end blocks) read as if
+/// it had them: after the input's end, zeros to the next 512-byte block and two more.
+struct PadTar<R> {
+    inner: R,
+    /// Bytes read from `inner`.
+    n: u64,
+    /// Zeros still to give once `inner` has ended.
+    tail: Option<u64>,
+}
+
+impl<R: Read> Read for PadTar<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.tail.is_none() {
+            let k = self.inner.read(out)?;
+            if k > 0 || out.is_empty() {
+                self.n += k as u64;
+                return Ok(k);
+            }
+            self.tail = Some((512 - self.n % 512) % 512 + 1024);
+        }
+        let left = self.tail.unwrap_or(0);
+        let k = (left as usize).min(out.len());
+        out[..k].fill(0);
+        self.tail = Some(left - k as u64);
+        Ok(k)
+    }
 }
 
 /// A blocking `Read` over the chunks an archive stream sends.
