@@ -50,13 +50,15 @@ runtime-static: deps
 # (default roots /var/lib/berth and /run/berth) when none answers, and runs the container:
 # an interactive shell when this terminal is one.
 run: build
-	@set -e; d=$${DEMO:-/tmp/berth-demo}; rm -rf $$d; mkdir -p $$d/rootfs/bin $$d/rootfs/etc $$d/rootfs/root; \
-	cp "$$(command -v busybox)" $$d/rootfs/bin/busybox; \
-	for a in $$($$d/rootfs/bin/busybox --list); do [ "$$a" = busybox ] || ln -s busybox $$d/rootfs/bin/$$a; done; \
-	echo 'root:x:0:0:root:/root:/bin/sh' > $$d/rootfs/etc/passwd; \
-	tar -C $$d/rootfs -cf $$d/busybox.tar .; \
+	@set -e; d=$${DEMO:-/tmp/berth-demo}; rm -rf $$d; mkdir -p $$d; \
+	cp "$$(command -v busybox)" $$d/busybox; \
+	printf '%s\n' 'FROM scratch' 'COPY busybox /bin/busybox' \
+		'RUN ["/bin/busybox", "--install", "-s", "/bin"]' \
+		"RUN mkdir -p /etc /root && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd" \
+		'CMD ["sh"]' > $$d/Dockerfile; \
 	berth=$(CURDIR)/target/release/berth; \
-	$$berth import $$d/busybox.tar berth-demo:busybox >/dev/null; \
+	echo "berth build -t berth-demo:busybox $$d"; \
+	$$berth build --network none -t berth-demo:busybox $$d; \
 	echo "berth run --rm -it berth-demo:busybox sh"; \
 	if [ -t 0 ]; then $$berth run --rm -it berth-demo:busybox sh; \
 	else $$berth run --rm berth-demo:busybox sh -c 'echo hello from $$(hostname): $$(id); ip -4 addr show eth0 | grep inet'; fi
