@@ -9,7 +9,7 @@ CARGO ?= cargo
 # tests, the peers for interop tests and benchmarks.
 PKGS_BUILD := build-essential pkg-config libseccomp-dev
 PKGS_TEST := busybox-static iproute2 iptables containernetworking-plugins docker-registry \
-	runc crun docker.io docker-compose containerd podman skopeo apache2-utils openssl tmux time procps util-linux python3 python3-docker
+	runc crun docker.io docker-compose containerd podman skopeo apache2-utils openssl tmux time procps util-linux python3 python3-docker git
 PKGS_BENCH := hyperfine
 
 # berth-runtime starts once per container, so it is also built fully static (non-PIE, glibc and
