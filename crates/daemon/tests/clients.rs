@@ -1,7 +1,7 @@
 //! Docker API clients other than the docker CLI, against berthd: docker-py (Debian's
 //! python3-docker) and bollard (Rust, pinned to API 1.45, the version berthd advertises) each
 //! run the scenario people script with them: pull from a registry, run detached, logs, exec,
-//! stop, remove.
+//! stop, remove (docker-py then builds an image on the pulled one).
 
 mod common;
 

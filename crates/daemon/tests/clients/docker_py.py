@@ -1,5 +1,7 @@
 """docker-py (the Debian python3-docker package, PyPI's `docker`) against berthd:
-pull, run detached, logs, exec, stop, remove. Usage: docker_py.py SOCKET IMAGE"""
+pull, run detached, logs, exec, stop, remove, and build an image on the pulled one.
+Usage: docker_py.py SOCKET IMAGE"""
+import io
 import sys
 import time
 
@@ -30,4 +32,11 @@ assert c.status == "exited", c.status
 assert c.wait()["StatusCode"] == 137, c.attrs["State"]
 c.remove()
 assert [x.name for x in client.containers.list(all=True)] == []
+# A build (docker-py packs the Dockerfile into a context itself).
+df = io.BytesIO(("FROM %s\nRUN echo built > /b\nCMD [\"cat\", \"/b\"]\n" % image).encode())
+built, logs = client.images.build(fileobj=df, tag="pybuilt:1", network_mode="none", rm=True)
+assert "pybuilt:1" in built.tags, built.tags
+assert any("Successfully built" in l.get("stream", "") for l in logs)
+out = client.containers.run("pybuilt:1", remove=True, network_mode="none")
+assert out == b"built\n", out
 print("docker-py scenario ok")
