@@ -547,8 +547,8 @@ impl Extractor<'_> {
             };
             let parent = self.parent(parents)?;
             let times = rustix::fs::Timestamps {
-                last_access: mtime.clone(),
-                last_modification: mtime.clone(),
+                last_access: *mtime,
+                last_modification: *mtime,
             };
             rustix::fs::utimensat(&parent, name.as_os_str(), &times, AtFlags::SYMLINK_NOFOLLOW)?;
         }
@@ -654,9 +654,7 @@ impl Extractor<'_> {
                 )?;
                 chown(d.as_fd())?;
                 rustix::fs::fchmod(&d, Mode::from_raw_mode(mode))?;
-                self.dir_times
-                    .borrow_mut()
-                    .push((comps.clone(), mtime.clone()));
+                self.dir_times.borrow_mut().push((comps.clone(), mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let f = rustix::fs::openat(
