@@ -1294,4 +1294,37 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(500_000_000));
         assert_eq!(parse_duration("5x"), None);
     }
+
+    #[test]
+    fn run_sees_build_args_as_dockerd_records_them() {
+        let st = |args: &[(&str, Option<&str>)], env: &[&str]| State {
+            image: None,
+            config: Config {
+                env: Some(env.iter().map(|s| s.to_string()).collect()),
+                ..Config::default()
+            },
+            args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
+                .collect(),
+            cmd_set: false,
+        };
+        let given: BTreeMap<String, Option<String>> = [
+            ("HTTP_PROXY".to_owned(), Some("p".to_owned())),
+            ("B".to_owned(), Some("9".to_owned())),
+        ]
+        .into_iter()
+        .collect();
+        // Sorted; an undeclared proxy argument is in the environment, not the history.
+        let (env, prefix) = st(&[("B", Some("9")), ("A", Some("1"))], &[]).arg_env(&given);
+        assert_eq!(env, ["A=1", "B=9", "HTTP_PROXY=p"]);
+        assert_eq!(prefix.as_deref(), Some("|2 A=1 B=9"));
+        // ENV hides an ARG of the same name; the proxy alone still makes a `|0`.
+        let (env, prefix) = st(&[("A", Some("1"))], &["A=2"]).arg_env(&given);
+        assert_eq!(env, ["HTTP_PROXY=p"]);
+        assert_eq!(prefix.as_deref(), Some("|0"));
+        // Nothing at all: no prefix.
+        let (env, prefix) = st(&[("N", None)], &[]).arg_env(&BTreeMap::new());
+        assert!(env.is_empty() && prefix.is_none());
+    }
 }
