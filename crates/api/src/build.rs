@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{Query, RawQuery, Request, State};
 use axum::response::Response;
@@ -15,7 +16,7 @@ use berth_engine::types::HostConfig;
 use berth_image::auth::RegistryAuth;
 use berth_image::pull::Progress;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ApiError, ApiResult};
 use crate::images::{line, progress_line, query_all, spool, stream_response, tmp_path};
@@ -227,13 +228,21 @@ pub async fn build(
         quiet: flag(&q, "q", false),
         ..Default::default()
     };
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // dockerd answers with an HTTP error when a build fails before it wrote anything (a
+    // bad Dockerfile, a missing target): the CLI then prints `Error response from daemon:`.
+    let sent = Arc::new(AtomicBool::new(false));
+    let (etx, erx) = oneshot::channel::<String>();
     let tx2 = tx.clone();
+    let sent2 = sent.clone();
     let out: Sink = Arc::new(move |v: Value| {
+        sent2.store(true, Ordering::SeqCst);
         let _ = tx2.send(line(v));
     });
     let tx3 = tx.clone();
+    let sent3 = sent.clone();
     let progress: berth_image::pull::ProgressSink = Arc::new(move |p: Progress| {
+        sent3.store(true, Ordering::SeqCst);
         let _ = tx3.send(line(progress_line(&p)));
     });
     let breq = BuildRequest {
@@ -247,6 +256,10 @@ pub async fn build(
     };
     tokio::spawn(async move {
         if let Err(f) = e.build(breq, out).await {
+            if !sent.load(Ordering::SeqCst) && f.code <= 1 {
+                let _ = etx.send(f.message);
+                return;
+            }
             let mut detail = json!({ "message": f.message });
             if f.code != 0 {
                 detail["code"] = json!(f.code);
@@ -254,7 +267,36 @@ pub async fn build(
             let _ = tx.send(line(json!({ "errorDetail": detail, "error": f.message })));
         }
     });
-    Ok(stream_response(rx))
+    let mut erx = Some(erx);
+    let first = loop {
+        tokio::select! {
+            biased;
+            r = async { erx.as_mut().expect("guarded").await }, if erx.is_some() => match r {
+                Ok(msg) => return Err(ApiError::bad_request(msg)),
+                Err(_) => erx = None,
+            },
+            l = rx.recv() => match (l, erx.take()) {
+                // The stream ended with nothing in it: the error, if any, came the other way.
+                (None, Some(erx)) => match erx.await {
+                    Ok(msg) => return Err(ApiError::bad_request(msg)),
+                    Err(_) => break None,
+                },
+                (l, _) => break l,
+            },
+        }
+    };
+    let (ftx, frx) = mpsc::unbounded_channel();
+    if let Some(l) = first {
+        let _ = ftx.send(l);
+        tokio::spawn(async move {
+            while let Some(l) = rx.recv().await {
+                if ftx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(stream_response(frx))
 }
 
 /// `POST /build/prune` (`docker builder prune`, and `system prune`): forgets the build

@@ -12,6 +12,7 @@ use crate::BuildError;
 use crate::config::Config;
 use crate::copy;
 use crate::dockerfile::{self, CmdForm, Dockerfile, Instr, Step};
+use crate::gofmt;
 use crate::words::{Expander, name_or_name_values, name_values};
 
 /// What the client asked for (`POST /build` parameters).
@@ -62,12 +63,14 @@ pub trait Backend {
     fn base(&mut self, name: &str, pull: bool) -> Result<Base, BuildError>;
     /// Creates (does not start) a container from `image`.
     fn create(&mut self, image: &str, spec: &RunSpec) -> Result<String, BuildError>;
-    /// Starts it, streams its output to the client (unless quiet), and returns its exit code.
-    fn run(&mut self, container: &str, quiet: bool) -> Result<i64, BuildError>;
+    /// Starts it, streams its output to the client (or into `held`: quiet builds show it
+    /// only when they fail), and returns its exit code.
+    fn run(&mut self, container: &str, held: Option<&mut String>) -> Result<i64, BuildError>;
     /// Whether `path` is a directory in the container (None: it does not exist).
     fn is_dir(&mut self, container: &str, path: &str) -> Result<Option<bool>, BuildError>;
-    /// Extracts the tar at `tar` into the container's `/`, owned by its user (root when unset).
-    fn put(&mut self, container: &str, tar: &Path) -> Result<(), BuildError>;
+    /// Extracts the tar at `tar` into the container's `/`: owned by the container's user
+    /// (root when unset) when `own`, else by the tar's owners.
+    fn put(&mut self, container: &str, tar: &Path, own: bool) -> Result<(), BuildError>;
     /// Copies `path` of the container into the directory `into` (for `COPY --from`).
     fn fetch(&mut self, container: &str, path: &str, into: &Path) -> Result<(), BuildError>;
     /// The container's changes on top of `parent`, as a new image with `config`.
@@ -99,6 +102,9 @@ pub trait Backend {
     /// `ADD URL`: downloads `url` into the file `to`.
     fn download(&mut self, url: &str, to: &Path) -> Result<(), BuildError>;
 }
+
+/// The PATH a stage gets when its base image sets none (dockerd's `DefaultPathEnv`).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Build arguments every Dockerfile may use without declaring them (Docker's list).
 const PREDEFINED_ARGS: &[&str] = &[
@@ -137,8 +143,14 @@ impl State {
         v
     }
 
-    /// `KEY=value` of the ARGs with a value (what `RUN` sees besides ENV).
-    fn arg_env(&self) -> Vec<String> {
+    /// What `RUN` sees besides ENV, as dockerd 20.10 makes it: `KEY=value` of the ARGs
+    /// with a value and of the predefined proxy arguments given with `--build-arg` (even
+    /// undeclared), less those ENV sets; and the history's `|N k=v...` prefix (None when
+    /// there is nothing), sorted, which leaves out undeclared proxy arguments.
+    fn arg_env(
+        &self,
+        build_args: &BTreeMap<String, Option<String>>,
+    ) -> (Vec<String>, Option<String>) {
         let env_keys: BTreeSet<&str> = self
             .config
             .env
@@ -146,11 +158,42 @@ impl State {
             .flatten()
             .map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k))
             .collect();
-        self.args
+        let mut all: BTreeMap<&str, (&str, bool)> = BTreeMap::new();
+        for (k, v) in build_args {
+            if let Some(v) = v
+                && PREDEFINED_ARGS.contains(&k.as_str())
+            {
+                all.insert(k, (v, false));
+            }
+        }
+        for (k, v) in &self.args {
+            match v {
+                Some(v) => {
+                    all.insert(k, (v, true));
+                }
+                None => {
+                    if let Some((_, declared)) = all.get_mut(k.as_str()) {
+                        *declared = true;
+                    }
+                }
+            }
+        }
+        all.retain(|k, _| !env_keys.contains(k));
+        if all.is_empty() {
+            return (Vec::new(), None);
+        }
+        let env: Vec<String> = all.iter().map(|(k, (v, _))| format!("{k}={v}")).collect();
+        let shown: Vec<String> = all
             .iter()
-            .filter(|(k, _)| !env_keys.contains(k.as_str()))
-            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-            .collect()
+            .filter(|(k, (_, declared))| *declared || !PREDEFINED_ARGS.contains(k))
+            .map(|(k, (v, _))| format!("{k}={v}"))
+            .collect();
+        let mut prefix = format!("|{}", shown.len());
+        for s in &shown {
+            prefix.push(' ');
+            prefix.push_str(s);
+        }
+        (env, Some(prefix))
     }
 }
 
@@ -168,6 +211,10 @@ pub struct Builder<'b, B: Backend> {
     total: usize,
     /// Containers this build made and has not removed (kept on failure unless force_rm).
     containers: Vec<String>,
+    /// Quiet builds: the output, sent only when the build fails.
+    held: String,
+    /// Running a base image's ONBUILD triggers.
+    in_triggers: bool,
 }
 
 /// Builds the Dockerfile `text` and returns the image ID.
@@ -183,8 +230,14 @@ pub fn build<B: Backend>(be: &mut B, text: &str, opts: Options) -> Result<String
         step: 0,
         total: 0,
         containers: Vec::new(),
+        held: String::new(),
+        in_triggers: false,
     };
     let res = b.run_all();
+    if res.is_err() && !b.held.is_empty() {
+        let held = std::mem::take(&mut b.held);
+        b.be.say(&held);
+    }
     // Failed steps keep their container for inspection unless --force-rm.
     if res.is_ok() || b.opts.force_rm {
         for c in std::mem::take(&mut b.containers) {
@@ -201,7 +254,10 @@ fn short(id: &str) -> &str {
 
 impl<B: Backend> Builder<'_, B> {
     fn say(&mut self, text: &str) {
-        if !self.opts.quiet {
+        if self.opts.quiet {
+            // Kept to be shown if the build fails, as dockerd does.
+            self.held.push_str(text);
+        } else {
             self.be.say(text);
         }
     }
@@ -229,7 +285,7 @@ impl<B: Backend> Builder<'_, B> {
                 .iter()
                 .map(|s| 1 + s.steps.len())
                 .sum::<usize>()
-            + usize::from(!self.opts.labels.is_empty());
+            + self.opts.labels.len();
         let escape = self.df.escape;
         for g in self.df.global_args.clone() {
             self.step += 1;
@@ -254,28 +310,28 @@ impl<B: Backend> Builder<'_, B> {
                 self.say(&format!("Step {}/{} : {}\n", self.step, self.total, s.text));
                 self.dispatch(&mut st, s)?;
             }
-            if i == last && !self.opts.labels.is_empty() {
-                let line = self
-                    .opts
-                    .labels
-                    .iter()
-                    .map(|(k, v)| format!("{k:?}='{v}'"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                self.step += 1;
-                self.say(&format!(
-                    "Step {}/{} : LABEL {line}\n",
-                    self.step, self.total
-                ));
-                let labels = self.opts.labels.clone();
-                st.config
-                    .labels
-                    .get_or_insert_with(BTreeMap::new)
-                    .extend(labels);
-                self.meta(&mut st, &format!("LABEL {line}"))?;
+            if i == last {
+                // `--label`: one step each, sorted, as dockerd 20.10 adds them.
+                for (k, v) in self.opts.labels.clone() {
+                    self.step += 1;
+                    self.say(&format!(
+                        "Step {}/{} : LABEL {k}={v}\n",
+                        self.step, self.total
+                    ));
+                    st.config
+                        .labels
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(k.clone(), v.clone());
+                    self.meta(&mut st, &format!("LABEL {k}={v}"))?;
+                }
             }
             let id = match &st.image {
                 Some(id) => id.clone(),
+                None if i == last => {
+                    return Err(BuildError::Invalid(
+                        "No image was generated. Is your Dockerfile empty?".into(),
+                    ));
+                }
                 None => {
                     let id = self.be.derive(None, &st.config, None)?;
                     st.image = Some(id.clone());
@@ -352,7 +408,8 @@ impl<B: Backend> Builder<'_, B> {
             .stages
             .iter()
             .enumerate()
-            .find(|(i, (n, _, _))| n.as_deref() == Some(image.as_str()) || i.to_string() == image)
+            // By name only (case-insensitively): `FROM 0` is an image named 0, as with dockerd.
+            .find(|(_, (n, _, _))| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&image)))
             .map(|(_, (_, id, cfg))| (id.clone(), cfg.clone()));
         let (id, config) = if image == "scratch" {
             (None, Config::default())
@@ -362,7 +419,10 @@ impl<B: Backend> Builder<'_, B> {
             let base = self.be.base(&image, self.opts.pull)?;
             (Some(base.id), base.config)
         };
+        let has_triggers = config.on_build.as_ref().is_some_and(|t| !t.is_empty());
         match &id {
+            // With triggers, the ID shown is the image they end with.
+            _ if has_triggers => {}
             Some(id) => self.say(&format!(" ---> {}\n", short(id))),
             None => self.say(" ---> \n"),
         }
@@ -372,6 +432,19 @@ impl<B: Backend> Builder<'_, B> {
             args: Vec::new(),
             cmd_set: false,
         };
+        // dockerd gives every stage a PATH when its base has none (scratch too).
+        if !st
+            .config
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == "PATH")
+        {
+            st.config
+                .env
+                .get_or_insert_with(Vec::new)
+                .push(format!("PATH={DEFAULT_PATH}"));
+        }
         let triggers = st.config.on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
             let n = triggers.len();
@@ -388,9 +461,14 @@ impl<B: Backend> Builder<'_, B> {
                             s.text.split_whitespace().next().unwrap_or("")
                         )));
                     }
-                    self.dispatch(&mut st, s)?;
+                    self.in_triggers = true;
+                    let res = self.dispatch(&mut st, s);
+                    self.in_triggers = false;
+                    res?;
                 }
             }
+            let shown = st.image.as_deref().map(short).unwrap_or("").to_owned();
+            self.say(&format!(" ---> {shown}\n"));
         }
         Ok((name.clone(), st))
     }
@@ -399,10 +477,10 @@ impl<B: Backend> Builder<'_, B> {
         let esc = self.df.escape;
         let env = st.expand_env();
         let x = Expander::new(esc, &env);
-        let text = s.text.clone();
         match &s.instr {
             Instr::From { .. } => unreachable!("FROM starts a stage"),
             Instr::Env(raw) => {
+                let mut comment = String::from("ENV");
                 for (k, v) in name_values(raw, esc, "ENV")? {
                     let env = st.expand_env();
                     let x = Expander::new(esc, &env);
@@ -411,23 +489,35 @@ impl<B: Backend> Builder<'_, B> {
                         return Err(BuildError::Invalid("ENV names can not be blank".into()));
                     }
                     st.config.set_env(&k, &v);
+                    comment.push_str(&format!(" {k}={v}"));
                 }
-                self.meta(st, &text)
+                self.meta(st, &comment)
             }
             Instr::Label(raw) => {
+                let mut comment = String::from("LABEL");
                 for (k, v) in name_values(raw, esc, "LABEL")? {
                     let (k, v) = (x.word(&k)?, x.word(&v)?);
+                    comment.push_str(&format!(" {k}={v}"));
                     st.config
                         .labels
                         .get_or_insert_with(BTreeMap::new)
                         .insert(k, v);
                 }
-                self.meta(st, &text)
+                self.meta(st, &comment)
             }
             Instr::Arg(raw) => {
+                let mut shown = Vec::new();
                 for (k, default) in name_or_name_values(raw, esc)? {
-                    let default = match default {
+                    let declared = match default {
                         Some(d) => Some(Expander::new(esc, &st.expand_env()).word(&d)?),
+                        None => None,
+                    };
+                    shown.push(match &declared {
+                        Some(d) => format!("{k}={d}"),
+                        None => k.clone(),
+                    });
+                    let default = match declared {
+                        Some(d) => Some(d),
                         // A global ARG redeclared without a value takes the global value.
                         None => self
                             .global
@@ -439,48 +529,61 @@ impl<B: Backend> Builder<'_, B> {
                     st.args.retain(|(a, _)| *a != k);
                     st.args.push((k, v));
                 }
-                self.meta(st, &text)
+                self.meta(st, &format!("ARG {}", shown.join(" ")))
             }
             Instr::Cmd(c) => {
-                st.config.cmd = Some(self.command(st, c));
+                let cmd = self.command(st, c);
+                let comment = format!("CMD {}", gofmt::quote_list(&cmd));
+                st.config.cmd = Some(cmd);
                 st.cmd_set = true;
-                self.meta(st, &text)
+                self.meta(st, &comment)
             }
             Instr::Entrypoint(c) => {
-                st.config.entrypoint = Some(self.command(st, c));
+                let ep = self.command(st, c);
+                let comment = format!("ENTRYPOINT {}", gofmt::quote_list(&ep));
+                st.config.entrypoint = Some(ep);
                 if !st.cmd_set {
                     st.config.cmd = None;
                 }
-                self.meta(st, &text)
+                self.meta(st, &comment)
             }
             Instr::Expose(ports) => {
                 let mut set = st.config.exposed_ports.take().unwrap_or_default();
-                for p in ports {
+                // dockerd sorts the words as written, then expands them.
+                let mut sorted = ports.clone();
+                sorted.sort();
+                let mut shown = Vec::new();
+                for p in &sorted {
                     for w in x.words(p)? {
                         for port in expand_ports(&w)? {
                             set.insert(port, json!({}));
                         }
+                        shown.push(w);
                     }
                 }
                 st.config.exposed_ports = Some(set);
-                self.meta(st, &text)
+                self.meta(st, &format!("EXPOSE {}", shown.join(" ")))
             }
             Instr::Workdir(w) => {
                 let w = x.word(w)?;
                 let base = st.config.working_dir.clone().unwrap_or_else(|| "/".into());
-                st.config.working_dir = Some(clean_abs(&if w.starts_with('/') {
+                let wd = clean_abs(&if w.starts_with('/') {
                     w
                 } else {
                     format!("{base}/{w}")
-                }));
-                self.meta(st, &text)
+                });
+                st.config.working_dir = Some(wd.clone());
+                // dockerd's WORKDIR history has one space after `#(nop)`, the others two.
+                self.meta_in(st, &format!("\u{0}WORKDIR {wd}"), Some(&wd))
             }
             Instr::User(u) => {
-                st.config.user = Some(x.word(u)?);
-                self.meta(st, &text)
+                let u = x.word(u)?;
+                st.config.user = Some(u.clone());
+                self.meta(st, &format!("USER {u}"))
             }
             Instr::Volume(vols) => {
                 let mut set = st.config.volumes.take().unwrap_or_default();
+                let mut shown = Vec::new();
                 for v in vols {
                     let v = x.word(v)?;
                     if v.trim().is_empty() {
@@ -488,20 +591,22 @@ impl<B: Backend> Builder<'_, B> {
                             "VOLUME specified can not be an empty string".into(),
                         ));
                     }
+                    shown.push(v.clone());
                     set.insert(v, json!({}));
                 }
                 st.config.volumes = Some(set);
-                self.meta(st, &text)
+                self.meta(st, &format!("VOLUME {}", gofmt::list(&shown)))
             }
             Instr::Stopsignal(sig) => {
-                st.config.stop_signal = Some(x.word(sig)?);
-                self.meta(st, &text)
+                let sig = x.word(sig)?;
+                st.config.stop_signal = Some(sig.clone());
+                self.meta(st, &format!("STOPSIGNAL {sig}"))
             }
             Instr::Shell(sh) => {
                 st.config.shell = Some(sh.clone());
-                self.meta(st, &text)
+                self.meta(st, &format!("SHELL {}", gofmt::list(sh)))
             }
-            Instr::Maintainer(_) => self.meta(st, &text),
+            Instr::Maintainer(m) => self.meta(st, &format!("MAINTAINER {m}")),
             Instr::Onbuild(trigger) => {
                 let t = trigger.trim();
                 let kw = t
@@ -518,11 +623,32 @@ impl<B: Backend> Builder<'_, B> {
                     .on_build
                     .get_or_insert_with(Vec::new)
                     .push(t.to_owned());
-                self.meta(st, &text)
+                self.meta(st, &format!("ONBUILD {t}"))
             }
             Instr::Healthcheck { flags, cmd } => {
-                st.config.healthcheck = Some(healthcheck(flags, cmd.as_ref(), st)?);
-                self.meta(st, &text)
+                let hc = healthcheck(flags, cmd.as_ref(), st)?;
+                if let Some(old) = st
+                    .config
+                    .healthcheck
+                    .as_ref()
+                    .and_then(|h| h["Test"].as_array())
+                    && old
+                        .first()
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| t != "NONE")
+                {
+                    let old: Vec<String> = old
+                        .iter()
+                        .map(|v| v.as_str().unwrap_or("").to_owned())
+                        .collect();
+                    self.say(&format!(
+                        "Note: overriding previous HEALTHCHECK: {}\n",
+                        gofmt::list(&old)
+                    ));
+                }
+                let comment = format!("HEALTHCHECK {}", healthcheck_text(&hc));
+                st.config.healthcheck = Some(hc);
+                self.meta(st, &comment)
             }
             Instr::Run {
                 cmd,
@@ -550,21 +676,105 @@ impl<B: Backend> Builder<'_, B> {
         }
     }
 
-    /// A step that only changes the config: a new image with the same layers.
-    fn meta(&mut self, st: &mut State, text: &str) -> Result<(), BuildError> {
-        let created_by = format!("/bin/sh -c #(nop)  {text}");
+    /// A step that only changes the config: a new image with the same layers. `comment`
+    /// is the history's text after `#(nop)` (a leading NUL: one space instead of two).
+    fn meta(&mut self, st: &mut State, comment: &str) -> Result<(), BuildError> {
+        self.meta_in(st, comment, None)
+    }
+
+    /// [`Self::meta`]; `workdir`: also make that directory in the image.
+    fn meta_in(
+        &mut self,
+        st: &mut State,
+        comment: &str,
+        workdir: Option<&str>,
+    ) -> Result<(), BuildError> {
+        let shell = st.config.shell_or_default().join(" ");
+        let created_by = match comment.strip_prefix('\0') {
+            Some(c) => format!("{shell} #(nop) {c}"),
+            None => format!("{shell} #(nop)  {comment}"),
+        };
         let key = cache_key(st.image.as_deref(), &created_by, &st.config, &[]);
         if let Some(id) = self.cached(&key) {
             st.image = Some(id);
             return Ok(());
         }
-        let id = self
-            .be
-            .derive(st.image.as_deref(), &st.config, Some(&created_by))?;
+        // dockerd runs every step in a container of its own, which the output shows.
+        let parent = self.image_for_container(st)?;
+        let spec = RunSpec {
+            cmd: created_by.split(' ').map(str::to_owned).collect(),
+            env: Vec::new(),
+            user: Some(String::new()),
+        };
+        let c = self.be.create(&parent, &spec)?;
+        self.containers.push(c.clone());
+        self.say(&format!(" ---> Running in {}\n", short(&c)));
+        let id = match workdir {
+            Some(wd) => self.make_workdir(&c, &parent, st, wd, &created_by)?,
+            None => None,
+        };
+        let id = match id {
+            Some(id) => id,
+            None => self
+                .be
+                .derive(Some(&parent), &st.config, Some(&created_by))?,
+        };
         self.be.cache_put(&key, &id);
-        self.say(&format!(" ---> {}\n", short(&id)));
+        if self.opts.rm {
+            self.be.remove(&c);
+            self.containers.retain(|x| *x != c);
+            self.say(&format!("Removing intermediate container {}\n", short(&c)));
+        }
+        self.done(&id);
         st.image = Some(id);
         Ok(())
+    }
+
+    /// The directories on the way to `path` (absolute) the container does not have.
+    fn missing_dirs(&mut self, c: &str, path: &str) -> Result<Vec<String>, BuildError> {
+        let mut missing = Vec::new();
+        let mut at = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            at.push('/');
+            at.push_str(part);
+            if !missing.is_empty() || self.be.is_dir(c, &at)?.is_none() {
+                missing.push(at.clone());
+            }
+        }
+        Ok(missing)
+    }
+
+    /// `WORKDIR`: the directories missing on the way to `wd` made in the container (0755,
+    /// root's, as dockerd does), and committed; None when they all exist.
+    fn make_workdir(
+        &mut self,
+        c: &str,
+        parent: &str,
+        st: &State,
+        wd: &str,
+        created_by: &str,
+    ) -> Result<Option<String>, BuildError> {
+        let missing = self.missing_dirs(c, wd)?;
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let scratch = self.be.scratch_dir()?;
+        let tar = scratch.join("workdir.tar");
+        let res = (|| {
+            copy::pack_dirs(&missing, &tar)?;
+            self.be.put(c, &tar, false)?;
+            self.be.commit(c, parent, &st.config, created_by)
+        })();
+        let _ = std::fs::remove_dir_all(&scratch);
+        res.map(Some)
+    }
+
+    /// ` ---> id` after a step (an ONBUILD trigger's is left out: dockerd shows one for
+    /// the whole FROM).
+    fn done(&mut self, id: &str) {
+        if !self.in_triggers {
+            self.say(&format!(" ---> {}\n", short(id)));
+        }
     }
 
     fn cached(&mut self, key: &str) -> Option<String> {
@@ -572,7 +782,8 @@ impl<B: Backend> Builder<'_, B> {
             return None;
         }
         let id = self.be.cache_get(key)?;
-        self.say(&format!(" ---> Using cache\n ---> {}\n", short(&id)));
+        self.say(" ---> Using cache\n");
+        self.done(&id);
         Some(id)
     }
 
@@ -606,12 +817,11 @@ impl<B: Backend> Builder<'_, B> {
             }
             other => self.command(st, other),
         };
-        let args = st.arg_env();
+        let (args, prefix) = st.arg_env(&self.opts.build_args);
         let shown = argv.join(" ");
-        let created_by = if args.is_empty() {
-            shown.clone()
-        } else {
-            format!("|{} {} {shown}", args.len(), args.join(" "))
+        let created_by = match prefix {
+            Some(p) => format!("{p} {shown}"),
+            None => shown.clone(),
         };
         let parent = self.image_for_container(st)?;
         let key = cache_key(Some(&parent), &created_by, &st.config, &[]);
@@ -627,7 +837,8 @@ impl<B: Backend> Builder<'_, B> {
         let c = self.be.create(&parent, &spec)?;
         self.containers.push(c.clone());
         self.say(&format!(" ---> Running in {}\n", short(&c)));
-        let code = self.be.run(&c, self.opts.quiet)?;
+        let held = self.opts.quiet.then_some(&mut self.held);
+        let code = self.be.run(&c, held)?;
         if code != 0 {
             return Err(BuildError::Run { cmd: shown, code });
         }
@@ -638,7 +849,7 @@ impl<B: Backend> Builder<'_, B> {
             self.containers.retain(|x| *x != c);
             self.say(&format!("Removing intermediate container {}\n", short(&c)));
         }
-        self.say(&format!(" ---> {}\n", short(&id)));
+        self.done(&id);
         st.image = Some(id);
         Ok(())
     }
@@ -655,10 +866,20 @@ impl<B: Backend> Builder<'_, B> {
         let env = st.expand_env();
         let x = Expander::new(self.df.escape, &env);
         let mut chown = None;
+        let mut chown_shown = String::new();
         let mut from = None;
         for (k, v) in flags {
             match (k.as_str(), v) {
-                ("chown", Some(v)) => chown = Some(x.word(v)?),
+                ("chown", Some(v)) => {
+                    // A user alone is also the group, looked up by that name (dockerd).
+                    let v = x.word(v)?;
+                    chown_shown = format!("--chown={v}");
+                    chown = Some(if v.contains(':') {
+                        v
+                    } else {
+                        format!("{v}:{v}")
+                    });
+                }
                 ("from", Some(v)) if !add => from = Some(x.word(v)?),
                 ("chmod" | "link" | "parents" | "exclude" | "checksum" | "keep-git-dir", _) => {
                     return Err(BuildError::Invalid(format!(
@@ -692,7 +913,9 @@ impl<B: Backend> Builder<'_, B> {
             let (urls, local): (Vec<&String>, Vec<&String>) =
                 srcs.iter().partition(|s| copy::is_url(s));
             if !add && !urls.is_empty() {
-                return Err(BuildError::Invalid("source can't be a URL for COPY".into()));
+                return Err(BuildError::Invalid(
+                    "COPY failed: source can't be a URL for COPY".into(),
+                ));
             }
             let names: Vec<String> = match &from {
                 // Fetched sources sit in the scratch dir under their base names.
@@ -717,7 +940,7 @@ impl<B: Backend> Builder<'_, B> {
                 user: Some(chown.clone().unwrap_or_default()),
                 ..RunSpec::default()
             };
-            let c = self.be.create(&parent, &spec)?;
+            let c = self.be.create(&parent, &spec).map_err(chown_error)?;
             self.containers.push(c.clone());
             let single_file = sources.len() == 1
                 && std::fs::symlink_metadata(&sources[0].host).is_ok_and(|m| !m.is_dir());
@@ -726,14 +949,13 @@ impl<B: Backend> Builder<'_, B> {
                 || (single_file && self.be.is_dir(&c, &dest_clean)? == Some(true));
             let tar = scratch.join("copy.tar");
             let packed = copy::pack(&sources, &dest_clean, dest_dir, add, &tar)?;
-            let shown_dest = if trailing && dest_clean != "/" {
-                format!("{dest_clean}/")
-            } else {
-                dest_clean.clone()
-            };
+            // dockerd shows the destination as written (variables expanded), after the
+            // shell of the moment.
             let created_by = format!(
-                "/bin/sh -c #(nop) {what} {}:{} in {shown_dest} ",
-                packed.kind, packed.digest
+                "{} #(nop) {what} {chown_shown}{}:{} in {dest_raw} ",
+                st.config.shell_or_default().join(" "),
+                packed.kind,
+                packed.digest
             );
             let key = cache_key(
                 Some(&parent),
@@ -744,10 +966,28 @@ impl<B: Backend> Builder<'_, B> {
             let id = match self.cached(&key) {
                 Some(id) => id,
                 None => {
-                    self.be.put(&c, &tar)?;
+                    // Without --chown: the context's files are root's (as the client sends
+                    // them), an ADDed archive's and a COPY --from's keep their owners.
+                    if chown.is_some() {
+                        // The directories the copy creates are the --chown user's too.
+                        let into = if dest_dir || !single_file {
+                            dest_clean.clone()
+                        } else {
+                            parent_of(&dest_clean)
+                        };
+                        let missing = self.missing_dirs(&c, &into)?;
+                        if !missing.is_empty() {
+                            let dirs = scratch.join("dirs.tar");
+                            copy::pack_dirs(&missing, &dirs)?;
+                            self.be.put(&c, &dirs, true).map_err(chown_error)?;
+                        }
+                    }
+                    self.be
+                        .put(&c, &tar, chown.is_some())
+                        .map_err(chown_error)?;
                     let id = self.be.commit(&c, &parent, &st.config, &created_by)?;
                     self.be.cache_put(&key, &id);
-                    self.say(&format!(" ---> {}\n", short(&id)));
+                    self.done(&id);
                     id
                 }
             };
@@ -825,6 +1065,39 @@ impl<B: Backend> Builder<'_, B> {
     }
 }
 
+/// `COPY --chown` of a name the image does not know, worded as dockerd words it.
+fn chown_error(e: BuildError) -> BuildError {
+    let BuildError::Backend(msg) = &e else {
+        return e;
+    };
+    let conv = "unable to convert uid/gid chown string to host mapping";
+    if let Some(u) = msg
+        .strip_prefix("unable to find user ")
+        .and_then(|r| r.strip_suffix(": no matching entries in passwd file"))
+    {
+        return BuildError::Invalid(format!(
+            "{conv}: can't find uid for user {u}: no such user: {u}"
+        ));
+    }
+    if let Some(g) = msg
+        .strip_prefix("unable to find group ")
+        .and_then(|r| r.strip_suffix(": no matching entries in group file"))
+    {
+        return BuildError::Invalid(format!(
+            "{conv}: can't find gid for group {g}: no such group: {g}"
+        ));
+    }
+    e
+}
+
+/// `/a/b` → `/a`; `/a` → `/`.
+fn parent_of(p: &str) -> String {
+    match p.rsplit_once('/') {
+        Some(("", _)) | None => "/".into(),
+        Some((a, _)) => a.to_owned(),
+    }
+}
+
 fn base_name(s: &str) -> String {
     let t = s.trim_end_matches('/');
     let b = t.rsplit('/').next().unwrap_or(t);
@@ -869,9 +1142,11 @@ fn expand_ports(w: &str) -> Result<Vec<String>, BuildError> {
         None => (w, "tcp".to_owned()),
     };
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(BuildError::Invalid(format!("invalid proto: {proto}")));
+        return Err(BuildError::Invalid(format!("Invalid proto: {proto}")));
     }
-    let bad = || BuildError::Invalid(format!("invalid containerPort: {ports}"));
+    // `ip:hostPort:containerPort` and `hostPort:containerPort` expose the container port.
+    let ports = ports.rsplit(':').next().unwrap_or(ports);
+    let bad = || BuildError::Invalid(format!("Invalid containerPort: {ports}"));
     let (lo, hi) = match ports.split_once('-') {
         Some((a, b)) => (
             a.parse::<u16>().map_err(|_| bad())?,
@@ -920,6 +1195,28 @@ fn parse_duration(s: &str) -> Option<i64> {
         rest = &rest[u..];
     }
     Some(total as i64)
+}
+
+/// `%q` of dockerd 20.10's `*HealthConfig` (`HEALTHCHECK` history):
+/// `&{["CMD-SHELL" "true"] "5s" "0s" "0s" '\x02'}`.
+fn healthcheck_text(hc: &Value) -> String {
+    let test: Vec<String> = hc["Test"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let d = |k: &str| gofmt::quote(&gofmt::duration(hc[k].as_i64().unwrap_or(0)));
+    format!(
+        "&{{{} {} {} {} {}}}",
+        gofmt::quote_list(&test),
+        d("Interval"),
+        d("Timeout"),
+        d("StartPeriod"),
+        gofmt::quote_rune(hc["Retries"].as_i64().unwrap_or(0))
+    )
 }
 
 /// The `Healthcheck` object of `HEALTHCHECK [flags] CMD ...` / `HEALTHCHECK NONE`.
@@ -996,5 +1293,38 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
         assert_eq!(parse_duration("500ms"), Some(500_000_000));
         assert_eq!(parse_duration("5x"), None);
+    }
+
+    #[test]
+    fn run_sees_build_args_as_dockerd_records_them() {
+        let st = |args: &[(&str, Option<&str>)], env: &[&str]| State {
+            image: None,
+            config: Config {
+                env: Some(env.iter().map(|s| s.to_string()).collect()),
+                ..Config::default()
+            },
+            args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
+                .collect(),
+            cmd_set: false,
+        };
+        let given: BTreeMap<String, Option<String>> = [
+            ("HTTP_PROXY".to_owned(), Some("p".to_owned())),
+            ("B".to_owned(), Some("9".to_owned())),
+        ]
+        .into_iter()
+        .collect();
+        // Sorted; an undeclared proxy argument is in the environment, not the history.
+        let (env, prefix) = st(&[("B", Some("9")), ("A", Some("1"))], &[]).arg_env(&given);
+        assert_eq!(env, ["A=1", "B=9", "HTTP_PROXY=p"]);
+        assert_eq!(prefix.as_deref(), Some("|2 A=1 B=9"));
+        // ENV hides an ARG of the same name; the proxy alone still makes a `|0`.
+        let (env, prefix) = st(&[("A", Some("1"))], &["A=2"]).arg_env(&given);
+        assert_eq!(env, ["HTTP_PROXY=p"]);
+        assert_eq!(prefix.as_deref(), Some("|0"));
+        // Nothing at all: no prefix.
+        let (env, prefix) = st(&[("N", None)], &[]).arg_env(&BTreeMap::new());
+        assert!(env.is_empty() && prefix.is_none());
     }
 }

@@ -259,6 +259,33 @@ pub fn pack(
     })
 }
 
+/// A tar of empty directories (absolute paths, parents first): 0755, root's, modified now.
+pub fn pack_dirs(dirs: &[String], out: &Path) -> Result<(), BuildError> {
+    let f = File::create(out).map_err(BuildError::io("workdir archive"))?;
+    let mut b = tar::Builder::new(BufWriter::new(f));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for d in dirs {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(now);
+        h.set_size(0);
+        b.append_data(
+            &mut h,
+            format!("{}/", d.trim_start_matches('/')),
+            io::empty(),
+        )
+        .map_err(BuildError::io("workdir archive"))?;
+    }
+    b.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(BuildError::io("workdir archive"))
+}
+
 /// A directory's contents (not the directory itself), sorted, under `dest`.
 fn add_children<W: Write>(
     b: &mut tar::Builder<W>,

@@ -84,6 +84,15 @@ pub struct Dockerfile {
 
 /// Reads a Dockerfile. Errors are worded as Docker's parser words them where it can.
 pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
+    let instructions = text.lines().any(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    });
+    if !instructions {
+        return Err(BuildError::Parse(
+            "failed to parse Dockerfile: file with no instructions".into(),
+        ));
+    }
     let df = parse_dockerfile::parse(text).map_err(|e| parse_error(&e.to_string()))?;
     let escape = df
         .parser_directives
@@ -134,7 +143,18 @@ fn parse_error(msg: &str) -> BuildError {
         line.parse::<u32>().ok().map(|l| (what, l))
     });
     BuildError::Parse(match located {
-        Some((what, line)) => format!("dockerfile parse error line {line}: {what}"),
+        Some((what, line)) => {
+            // dockerd 20.10's wording of missing arguments.
+            let what = what.replacen(" instruction requires", " requires", 1);
+            let what = if what.ends_with("requires at least two arguments")
+                && (what.starts_with("COPY") || what.starts_with("ADD"))
+            {
+                format!("{what}, but only one was provided. Destination could not be determined")
+            } else {
+                what
+            };
+            format!("dockerfile parse error line {line}: {what}")
+        }
         None => format!("dockerfile parse error: {msg}"),
     })
 }

@@ -10,6 +10,7 @@ pub mod builder;
 pub mod config;
 pub mod copy;
 pub mod dockerfile;
+pub mod gofmt;
 pub mod ignore;
 pub mod words;
 

@@ -533,9 +533,28 @@ struct Extractor<'a> {
     dest: String,
     opts: ExtractOptions,
     owner: Option<(u32, u32)>,
+    /// Directories extracted and their modification times, set once everything is in
+    /// (what goes into a directory changes its times), as dockerd does.
+    dir_times: std::cell::RefCell<Vec<(Vec<OsString>, rustix::fs::Timespec)>>,
 }
 
 impl Extractor<'_> {
+    /// Gives the extracted directories their archive times back (deepest first).
+    fn finish(&self) -> io::Result<()> {
+        for (comps, mtime) in self.dir_times.borrow().iter().rev() {
+            let Some((name, parents)) = comps.split_last() else {
+                continue;
+            };
+            let parent = self.parent(parents)?;
+            let times = rustix::fs::Timestamps {
+                last_access: *mtime,
+                last_modification: *mtime,
+            };
+            rustix::fs::utimensat(&parent, name.as_os_str(), &times, AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+        Ok(())
+    }
+
     /// The directory an entry goes into, created (0755, root's) where it is missing, as
     /// dockerd's extraction does: an archive need not list its directories (the docker
     /// CLI's `--use-api-socket` sends `run/secrets/docker/config.json` alone).
@@ -635,6 +654,7 @@ impl Extractor<'_> {
                 )?;
                 chown(d.as_fd())?;
                 rustix::fs::fchmod(&d, Mode::from_raw_mode(mode))?;
+                self.dir_times.borrow_mut().push((comps.clone(), mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let f = rustix::fs::openat(
@@ -898,6 +918,7 @@ impl Engine {
                     dest,
                     opts,
                     owner,
+                    dir_times: Default::default(),
                 };
                 let mut ar = tar::Archive::new(input);
                 for e in ar
@@ -918,7 +939,8 @@ impl Engine {
                         }
                     })?;
                 }
-                Ok(())
+                x.finish()
+                    .map_err(|e| EngineError::Internal(format!("extract: directory times: {e}")))
             })();
             // Read what the client still sends (the end-of-archive blocks, or the rest
             // after a refusal, up to a bound) so it gets this answer, not a reset.
@@ -990,6 +1012,7 @@ mod tests {
                 copy_uid_gid: false,
             },
             owner: None,
+            dir_times: Default::default(),
         };
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_ustar();

@@ -135,6 +135,12 @@ impl Engine {
         let text = read_in(&ctx, name).ok_or_else(|| {
             EngineError::InvalidArgument(format!("Cannot locate specified Dockerfile: {name}"))
         })?;
+        if text.is_empty() {
+            return Err(EngineError::InvalidArgument(format!(
+                "the Dockerfile ({name}) cannot be empty"
+            ))
+            .into());
+        }
         let mut opts = req.options.clone();
         opts.context = ctx;
         opts.dockerfile_name = name.to_owned();
@@ -293,14 +299,14 @@ impl Backend for EngineBackend<'_> {
         Ok(id)
     }
 
-    fn run(&mut self, container: &str, quiet: bool) -> Result<i64, BuildError> {
+    fn run(&mut self, container: &str, mut held: Option<&mut String>) -> Result<i64, BuildError> {
         let e = self.e.clone();
         let out = self.out.clone();
         let c = container.to_owned();
         self.rt.block_on(async move {
             let wait = e.wait(&c, WaitCondition::NextExit).map_err(be_err)?;
             e.start(&c).await.map_err(be_err)?;
-            if !quiet {
+            {
                 let opts = LogOptions {
                     follow: true,
                     stdout: true,
@@ -310,8 +316,10 @@ impl Backend for EngineBackend<'_> {
                 if let Ok((mut rx, tty)) = e.logs(&c, opts) {
                     while let Some(chunk) = rx.recv().await {
                         let text = unframe(&chunk, tty);
-                        if !text.is_empty() {
-                            out(json!({ "stream": text }));
+                        match held.as_deref_mut() {
+                            Some(h) => h.push_str(&text),
+                            None if !text.is_empty() => out(json!({ "stream": text })),
+                            None => {}
                         }
                     }
                 }
@@ -331,11 +339,11 @@ impl Backend for EngineBackend<'_> {
         }
     }
 
-    fn put(&mut self, container: &str, tar: &Path) -> Result<(), BuildError> {
+    fn put(&mut self, container: &str, tar: &Path, own: bool) -> Result<(), BuildError> {
         let f = std::fs::File::open(tar).map_err(BuildError::io("copy archive"))?;
         let opts = ExtractOptions {
             no_overwrite_dir_non_dir: false,
-            copy_uid_gid: true,
+            copy_uid_gid: own,
         };
         self.rt
             .block_on(
@@ -481,7 +489,15 @@ fn unframe(chunk: &[u8], tty: bool) -> String {
     while rest.len() >= 8 {
         let n = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
         let end = (8 + n).min(rest.len());
+        // dockerd shows a RUN's stderr in bright red.
+        let stderr = rest[0] == 2;
+        if stderr {
+            out.extend_from_slice(b"\x1b[91m");
+        }
         out.extend_from_slice(&rest[8..end]);
+        if stderr {
+            out.extend_from_slice(b"\x1b[0m");
+        }
         rest = &rest[end..];
     }
     String::from_utf8_lossy(&out).into_owned()

@@ -1,0 +1,138 @@
+//! Go's `fmt` verbs as dockerd's classic builder uses them in image history
+//! (`CMD %q`, `VOLUME %v`, `HEALTHCHECK %q`): the `CreatedBy` text users see in
+//! `docker history` is made with them.
+
+/// Go's `strconv.Quote`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => escape_char(c, &mut out),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `strconv.QuoteRune` of an integer (`%q` of an `int`).
+pub fn quote_rune(n: i64) -> String {
+    let c = u32::try_from(n)
+        .ok()
+        .and_then(char::from_u32)
+        .unwrap_or('\u{fffd}');
+    let mut out = String::from("'");
+    match c {
+        '\'' => out.push_str("\\'"),
+        '\\' => out.push_str("\\\\"),
+        c => escape_char(c, &mut out),
+    }
+    out.push('\'');
+    out
+}
+
+fn escape_char(c: char, out: &mut String) {
+    match c {
+        '\x07' => out.push_str("\\a"),
+        '\x08' => out.push_str("\\b"),
+        '\x0c' => out.push_str("\\f"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\x0b' => out.push_str("\\v"),
+        c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if c.is_control() => {
+            let n = c as u32;
+            if n < 0x10000 {
+                out.push_str(&format!("\\u{n:04x}"));
+            } else {
+                out.push_str(&format!("\\U{n:08x}"));
+            }
+        }
+        c => out.push(c),
+    }
+}
+
+/// `%q` of a `[]string`: `["a" "b"]`.
+pub fn quote_list(v: &[String]) -> String {
+    let items: Vec<String> = v.iter().map(|s| quote(s)).collect();
+    format!("[{}]", items.join(" "))
+}
+
+/// `%v` of a `[]string`: `[a b]`.
+pub fn list(v: &[String]) -> String {
+    format!("[{}]", v.join(" "))
+}
+
+/// Go's `time.Duration.String` (`1m30s`, `500ms`, `0s`).
+pub fn duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    let neg = ns < 0;
+    let u = ns.unsigned_abs();
+    let sign = if neg { "-" } else { "" };
+    if u < 1_000_000_000 {
+        // Below a second: ns, µs or ms with a fraction.
+        let (unit, div) = if u < 1_000 {
+            ("ns", 1)
+        } else if u < 1_000_000 {
+            ("µs", 1_000)
+        } else {
+            ("ms", 1_000_000)
+        };
+        return format!("{sign}{}{unit}", frac(u, div));
+    }
+    let secs = u / 1_000_000_000;
+    let sub = u % 1_000_000_000;
+    let h = secs / 3600;
+    let m = (secs % 3600) / 60;
+    let s = secs % 60;
+    let s_text = frac(s * 1_000_000_000 + sub, 1_000_000_000);
+    if h > 0 {
+        format!("{sign}{h}h{m}m{s_text}s")
+    } else if m > 0 {
+        format!("{sign}{m}m{s_text}s")
+    } else {
+        format!("{sign}{s_text}s")
+    }
+}
+
+/// `v / div` with the fraction's trailing zeros dropped (`1500, 1000` → `1.5`).
+fn frac(v: u64, div: u64) -> String {
+    let whole = v / div;
+    let rest = v % div;
+    if rest == 0 {
+        return whole.to_string();
+    }
+    let width = div.to_string().len() - 1;
+    let f = format!("{rest:0width$}");
+    format!("{whole}.{}", f.trim_end_matches('0'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_go_prints_them() {
+        assert_eq!(
+            quote_list(&["/bin/sh".into(), "-c".into(), "echo \"a\"\tb".into()]),
+            r#"["/bin/sh" "-c" "echo \"a\"\tb"]"#
+        );
+        assert_eq!(quote("é\x01"), "\"é\\x01\"");
+        assert_eq!(quote_rune(2), r"'\x02'");
+        assert_eq!(quote_rune(0), r"'\x00'");
+        assert_eq!(quote_rune(10), r"'\n'");
+        assert_eq!(quote_rune(65), "'A'");
+        assert_eq!(list(&["/data".into(), "/v".into()]), "[/data /v]");
+        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(5_000_000_000), "5s");
+        assert_eq!(duration(90_000_000_000), "1m30s");
+        assert_eq!(duration(3_600_000_000_000), "1h0m0s");
+        assert_eq!(duration(500_000_000), "500ms");
+        assert_eq!(duration(1_500_000_000), "1.5s");
+        assert_eq!(duration(1_500), "1.5µs");
+    }
+}
