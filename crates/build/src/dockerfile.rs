@@ -136,16 +136,26 @@ pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
 }
 
 /// `unknown instruction 'X' at line 2 column 1` → Docker's `dockerfile parse error line 2:
-/// unknown instruction 'X'`.
+/// unknown instruction: X`.
 fn parse_error(msg: &str) -> BuildError {
     let located = msg.rsplit_once(" at line ").and_then(|(what, at)| {
         let (line, _) = at.split_once(" column ")?;
         line.parse::<u32>().ok().map(|l| (what, l))
     });
+    if msg.starts_with("expected FROM") {
+        return BuildError::Parse("no build stage in current context".into());
+    }
     BuildError::Parse(match located {
         Some((what, line)) => {
-            // dockerd 20.10's wording of missing arguments.
+            // dockerd 20.10's wording of missing arguments and unknown instructions.
             let what = what.replacen(" instruction requires", " requires", 1);
+            let what = match what
+                .strip_prefix("unknown instruction '")
+                .and_then(|w| w.strip_suffix('\''))
+            {
+                Some(name) => format!("unknown instruction: {name}"),
+                None => what,
+            };
             let what = if what.ends_with("requires at least two arguments")
                 && (what.starts_with("COPY") || what.starts_with("ADD"))
             {
@@ -374,10 +384,7 @@ mod tests {
         assert!(matches!(parse(""), Err(BuildError::Parse(_))));
         assert!(matches!(parse("RUN x\n"), Err(BuildError::Parse(_))));
         let e = parse("FROM a\nFOO bar\n").unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "dockerfile parse error line 2: unknown instruction 'FOO'"
-        );
+        assert_eq!(e, "dockerfile parse error line 2: unknown instruction: FOO");
     }
 
     #[test]

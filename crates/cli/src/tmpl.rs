@@ -683,42 +683,8 @@ fn is_nil_ptr(v: &Value) -> bool {
 
 /// Go's `time.Duration.String` of nanoseconds.
 pub fn go_duration(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".into();
-    }
-    let neg = ns < 0;
-    let u = ns.unsigned_abs();
-    let sign = if neg { "-" } else { "" };
-    let frac = |v: u64, digits: u32| {
-        let p = 10u64.pow(digits);
-        let (w, f) = (v / p, v % p);
-        if f == 0 {
-            w.to_string()
-        } else {
-            let s = format!("{f:0width$}", width = digits as usize);
-            format!("{w}.{}", s.trim_end_matches('0'))
-        }
-    };
-    if u < 1_000 {
-        return format!("{sign}{u}ns");
-    }
-    if u < 1_000_000 {
-        return format!("{sign}{}µs", frac(u, 3));
-    }
-    if u < 1_000_000_000 {
-        return format!("{sign}{}ms", frac(u, 6));
-    }
-    let secs = u / 1_000_000_000;
-    let sub = u % 1_000_000_000;
-    let s = frac((secs % 60) * 1_000_000_000 + sub, 9);
-    let (m, h) = (secs / 60 % 60, secs / 3600);
-    if h > 0 {
-        format!("{sign}{h}h{m}m{s}s")
-    } else if m > 0 {
-        format!("{sign}{m}m{s}s")
-    } else {
-        format!("{sign}{s}s")
-    }
+    // (the build crate's, which formats HEALTHCHECK history text the same way)
+    berth_build::gofmt::duration(ns)
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ CMD ["cat joined; id -u; ls /secret.key 2>&1 || true"]
     );
     assert_eq!(
         cfg,
-        r#"app|/srv/app|["APP=/srv/app","MODE=two words"]|{"org.example.name":"demo image","tier":"test"}|{"53/udp":{},"8080/tcp":{}}|{"/data":{}}|SIGUSR1|["/bin/sh","-c"]|{"Test":["CMD-SHELL","true"],"Interval":5000000000,"Retries":2}"#
+        r#"app|/srv/app|["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","APP=/srv/app","MODE=two words"]|{"org.example.name":"demo image","tier":"test"}|{"53/udp":{},"8080/tcp":{}}|{"/data":{}}|SIGUSR1|["/bin/sh","-c"]|{"Test":["CMD-SHELL","true"],"Interval":5000000000,"Retries":2}"#
     );
     // History: one entry per step, RUN with its build arguments as dockerd records them.
     let hist = d.ok(&[
@@ -242,7 +242,7 @@ fn steps_are_cached_and_failures_are_reported_as_dockerd_does() {
     for (df, needle) in [
         (
             format!("FROM {IMG}\nBOGUS x\n"),
-            "dockerfile parse error line 2: unknown instruction 'BOGUS'",
+            "dockerfile parse error line 2: unknown instruction: BOGUS",
         ),
         (
             format!("FROM {IMG}\nCOPY nope /x\n"),
@@ -254,7 +254,7 @@ fn steps_are_cached_and_failures_are_reported_as_dockerd_does() {
         ),
         (
             "RUN true\n".to_owned(),
-            "dockerfile parse error line 1: expected FROM",
+            "Error response from daemon: no build stage in current context",
         ),
         (
             format!("FROM {IMG}\nRUN --mount=type=cache,target=/x true\n"),
@@ -338,10 +338,7 @@ CMD ["/bin/busybox", "echo", "extra"]
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
     // The stages after the target are not built; the label is the last step.
     assert!(!text.contains("extra"), "{text}");
-    assert!(
-        text.contains("Step 11/11 : LABEL \"stage\"='final'"),
-        "{text}"
-    );
+    assert!(text.contains("Step 11/11 : LABEL stage=final\n"), "{text}");
     assert!(
         text.contains("[Warning] One or more build-args [UNUSED] were not consumed"),
         "{text}"
@@ -382,9 +379,10 @@ fn post_build(d: &Daemon, query: &str, body: &[u8]) -> String {
         body.len()
     )
     .unwrap();
-    s.write_all(body).unwrap();
+    // (berthd may answer a refusal before it has read the whole body)
+    let _ = s.write_all(body);
     let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    let _ = s.read_to_string(&mut out);
     out
 }
 
