@@ -699,7 +699,18 @@ impl<B: Backend> Builder<'_, B> {
             st.image = Some(id);
             return Ok(());
         }
-        // dockerd runs every step in a container of its own, which the output shows.
+        // A step that only changes the config needs no container (dockerd makes one for
+        // each, shown as `Running in`; berth skips that cost). WORKDIR does: it makes its
+        // directory in the image.
+        let Some(wd) = workdir else {
+            let id = self
+                .be
+                .derive(st.image.as_deref(), &st.config, Some(&created_by))?;
+            self.be.cache_put(&key, &id);
+            self.done(&id);
+            st.image = Some(id);
+            return Ok(());
+        };
         let parent = self.image_for_container(st)?;
         let spec = RunSpec {
             cmd: created_by.split(' ').map(str::to_owned).collect(),
@@ -709,11 +720,7 @@ impl<B: Backend> Builder<'_, B> {
         let c = self.be.create(&parent, &spec)?;
         self.containers.push(c.clone());
         self.say(&format!(" ---> Running in {}\n", short(&c)));
-        let id = match workdir {
-            Some(wd) => self.make_workdir(&c, &parent, st, wd, &created_by)?,
-            None => None,
-        };
-        let id = match id {
+        let id = match self.make_workdir(&c, &parent, st, wd, &created_by)? {
             Some(id) => id,
             None => self
                 .be
