@@ -237,12 +237,13 @@ impl Engine {
             ));
         }
         let (tx, rx) = mpsc::channel(64);
-        let life = c.life.subscribe();
+        let mut life = c.life.subscribe();
         let fmt = Formatter {
             opts: opts.clone(),
             tty,
         };
         let log = PathBuf::from(log_path);
+        let rt = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             // History first: all files oldest first, then only the last `tail` entries.
             let mut files = open_set(&log);
@@ -278,7 +279,7 @@ impl Engine {
             let mut cur = files.pop();
             drop(files);
             loop {
-                let running = life.borrow().running;
+                let running = life.borrow_and_update().running;
                 let mut progressed = false;
                 if let Some(o) = cur.as_mut() {
                     let Some(sent) = send_rest(o, &mut partial, &fmt, &tx) else {
@@ -334,7 +335,15 @@ impl Engine {
                     }
                 }
                 if !progressed {
-                    std::thread::sleep(Duration::from_millis(100));
+                    // Nothing new: look again in 100 ms, or as soon as the container's
+                    // state changes (its exit ends the follow without that wait).
+                    let changed = rt.block_on(async {
+                        tokio::time::timeout(Duration::from_millis(100), life.changed()).await
+                    });
+                    if let Ok(Err(_)) = changed {
+                        // (the container is gone: no change will come)
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
                 }
             }
         });
