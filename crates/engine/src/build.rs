@@ -317,7 +317,17 @@ impl Backend for EngineBackend<'_> {
                     while let Some(chunk) = rx.recv().await {
                         let text = unframe(&chunk, tty);
                         match held.as_deref_mut() {
-                            Some(h) => h.push_str(&text),
+                            Some(h) => {
+                                // (a quiet build shows a failed RUN's output: its last MiB)
+                                h.push_str(&text);
+                                if h.len() > HELD_MAX {
+                                    let mut cut = h.len() - HELD_MAX;
+                                    while !h.is_char_boundary(cut) {
+                                        cut += 1;
+                                    }
+                                    h.drain(..cut);
+                                }
+                            }
                             None if !text.is_empty() => out(json!({ "stream": text })),
                             None => {}
                         }
@@ -502,6 +512,9 @@ fn unframe(chunk: &[u8], tty: bool) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// What a quiet build keeps of a RUN's output, to show if it fails.
+const HELD_MAX: usize = 1 << 20;
 
 /// A tar stream that ends early (no padding of its last entry, no end blocks) read as if
 /// it had them: after the input's end, zeros to the next 512-byte block and two more.
