@@ -54,7 +54,7 @@ run: build
 	cp "$$(command -v busybox)" $$d/busybox; \
 	printf '%s\n' 'FROM scratch' 'COPY busybox /bin/busybox' \
 		'RUN ["/bin/busybox", "--install", "-s", "/bin"]' \
-		"RUN mkdir -p /etc /root && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd" \
+		"RUN mkdir -p /etc /root && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'root:x:0:' > /etc/group" \
 		'CMD ["sh"]' > $$d/Dockerfile; \
 	berth=$(CURDIR)/target/release/berth; \
 	echo "berth build -t berth-demo:busybox $$d"; \
