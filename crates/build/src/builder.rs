@@ -913,10 +913,6 @@ impl<B: Backend> Builder<'_, B> {
 
         let scratch = self.be.scratch_dir()?;
         let res = (|| {
-            let root = match &from {
-                Some(f) => self.fetch_from(f, &srcs, &scratch)?,
-                None => self.opts.context.clone(),
-            };
             let (urls, local): (Vec<&String>, Vec<&String>) =
                 srcs.iter().partition(|s| copy::is_url(s));
             if !add && !urls.is_empty() {
@@ -924,10 +920,13 @@ impl<B: Backend> Builder<'_, B> {
                     "COPY failed: source can't be a URL for COPY".into(),
                 ));
             }
-            let names: Vec<String> = match &from {
-                // Fetched sources sit in the scratch dir under their base names.
-                Some(_) => local.iter().map(|s| base_name(s)).collect(),
-                None => local.iter().map(|s| s.to_string()).collect(),
+            let (root, names) = match &from {
+                // Fetched sources sit in the scratch dir, named as they are found there.
+                Some(f) => self.fetch_from(f, &srcs, &scratch)?,
+                None => (
+                    self.opts.context.clone(),
+                    local.iter().map(|s| s.to_string()).collect(),
+                ),
             };
             let mut sources = if names.is_empty() {
                 Vec::new()
@@ -1047,7 +1046,7 @@ impl<B: Backend> Builder<'_, B> {
         from: &str,
         srcs: &[String],
         into: &Path,
-    ) -> Result<PathBuf, BuildError> {
+    ) -> Result<(PathBuf, Vec<String>), BuildError> {
         let from_l = from.to_ascii_lowercase();
         let image =
             match self.stages.iter().enumerate().find(|(i, (n, _, _))| {
@@ -1058,17 +1057,32 @@ impl<B: Backend> Builder<'_, B> {
             };
         let c = self.be.create(&image, &RunSpec::default())?;
         let dir = into.join("from");
-        std::fs::create_dir_all(&dir).map_err(BuildError::io("scratch dir"))?;
-        let res = srcs.iter().try_for_each(|s| {
-            if copy::has_wildcards(s) {
+        let mut names = Vec::new();
+        let res = srcs.iter().enumerate().try_for_each(|(i, s)| {
+            // Each source in a directory of its own; a wildcard's fixed leading part is
+            // fetched and the pattern matched in it.
+            let sub = dir.join(i.to_string());
+            std::fs::create_dir_all(&sub).map_err(BuildError::io("scratch dir"))?;
+            let path = clean_abs(s);
+            let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+            let fixed = comps
+                .iter()
+                .position(|c| copy::has_wildcards(c))
+                .unwrap_or(comps.len());
+            if fixed == 0 && !comps.is_empty() {
                 return Err(BuildError::Invalid(format!(
-                    "COPY --from: wildcards ({s}) are not supported by berth yet"
+                    "COPY --from: a wildcard at the top of the image ({s}) is not supported by berth; name a directory first"
                 )));
             }
-            self.be.fetch(&c, &clean_abs(s), &dir)
+            let top = format!("/{}", comps[..fixed].join("/"));
+            self.be.fetch(&c, &top, &sub)?;
+            let mut name = vec![i.to_string(), base_name(&top)];
+            name.extend(comps[fixed..].iter().map(|c| c.to_string()));
+            names.push(name.join("/"));
+            Ok(())
         });
         self.be.remove(&c);
-        res.map(|_| dir)
+        res.map(|_| (dir, names))
     }
 }
 

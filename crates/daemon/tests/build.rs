@@ -306,11 +306,12 @@ FROM ${BASE} AS tools
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 ARG WHO
-RUN mkdir /out && echo "built by ${WHO:-nobody}" > /out/note
+RUN mkdir /out && echo "built by ${WHO:-nobody}" > /out/note && echo a > /out/a.txt && echo b > /out/b.txt
 
 FROM scratch AS final
 COPY --from=tools /bin/busybox /bin/busybox
 COPY --from=tools /out/note /note
+COPY --from=tools /out/*.txt /txt/
 CMD ["/bin/busybox", "cat", "/note"]
 
 FROM final AS extra
@@ -338,7 +339,7 @@ CMD ["/bin/busybox", "echo", "extra"]
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
     // The stages after the target are not built; the label is the last step.
     assert!(!text.contains("extra"), "{text}");
-    assert!(text.contains("Step 11/11 : LABEL stage=final\n"), "{text}");
+    assert!(text.contains("Step 12/12 : LABEL stage=final\n"), "{text}");
     assert!(
         text.contains("[Warning] One or more build-args [UNUSED] were not consumed"),
         "{text}"
@@ -347,7 +348,7 @@ CMD ["/bin/busybox", "echo", "extra"]
         d.ok(&["run", "--rm", "--network", "none", "multi:1"]),
         "built by berth"
     );
-    // Only what the final stage copied: two files, no shell links.
+    // Only what the final stage copied: the files named and matched, no shell links.
     assert_eq!(
         d.ok(&[
             "run",
@@ -358,15 +359,16 @@ CMD ["/bin/busybox", "echo", "extra"]
             "/bin/busybox",
             "ls",
             "/",
-            "/bin"
+            "/bin",
+            "/txt"
         ]),
-        "/:\nbin\ndev\netc\nnote\nproc\nsys\n\n/bin:\nbusybox"
+        "/:\nbin\ndev\netc\nnote\nproc\nsys\ntxt\n\n/bin:\nbusybox\n\n/txt:\na.txt\nb.txt"
     );
     assert_eq!(
         d.inspect("multi:1", "{{json .Config.Labels}}"),
         r#"{"stage":"final"}"#
     );
-    assert_eq!(d.inspect("multi:1", "{{len .RootFS.Layers}}"), "2");
+    assert_eq!(d.inspect("multi:1", "{{len .RootFS.Layers}}"), "3");
 }
 
 /// `POST /build` with `body` over the daemon's socket; returns the raw response.
