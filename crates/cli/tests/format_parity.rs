@@ -348,10 +348,36 @@ fn templates_print_go_values_and_fail_like_docker() {
         "{{.Names",
         "{{.Names}}{{nope}}",
         "{{.Names}}:{{.Label \"x\"}}:{{.Label \"nope\"}}:{{.Platform}}",
-        "json",
     ] {
         same_all(&d, &["ps", "-a", "--format", f]);
     }
+    // (json rows carry the clock: `RunningFor` and `Status` may cross a second between
+    // the two commands)
+    let args = ["ps", "-a", "--format", "json"];
+    let rows = |o: &std::process::Output| -> Vec<serde_json::Value> {
+        common::stdout(o)
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["RunningFor"] = "T".into();
+                v["Status"] = "T".into();
+                v
+            })
+            .collect()
+    };
+    let (ours, theirs) = (d.berth(&args), d.docker(&args));
+    assert_eq!(rows(&ours), rows(&theirs));
+    assert_eq!(
+        common::stdout(&ours)
+            .lines()
+            .next()
+            .map(|l| l.find("\"RunningFor\"")),
+        common::stdout(&theirs)
+            .lines()
+            .next()
+            .map(|l| l.find("\"RunningFor\""))
+    );
+    assert_eq!(ours.status.code(), theirs.status.code());
     for cmd in [
         &["images"][..],
         &["network", "ls"],
