@@ -1184,40 +1184,6 @@ fn expand_ports(w: &str) -> Result<Vec<String>, BuildError> {
     Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
 }
 
-/// Go's `time.ParseDuration` for the HEALTHCHECK flags (`30s`, `1m30s`, `500ms`).
-fn parse_duration(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += num * mult;
-        rest = &rest[u..];
-    }
-    Some(total as i64)
-}
-
 /// `%q` of dockerd 20.10's `*HealthConfig` (`HEALTHCHECK` history):
 /// `&{["CMD-SHELL" "true"] "5s" "0s" "0s" '\x02'}`.
 fn healthcheck_text(hc: &Value) -> String {
@@ -1286,7 +1252,7 @@ fn healthcheck(
             }
             hc.insert("Retries".into(), json!(n));
         } else if let Some(field) = known.get(k.as_str()) {
-            let d = parse_duration(&v)
+            let d = crate::gofmt::parse_duration(&v)
                 .ok_or_else(|| BuildError::Invalid(format!("time: invalid duration \"{v}\"")))?;
             hc.insert((*field).into(), json!(d));
         } else {
@@ -1311,9 +1277,9 @@ mod tests {
         assert!(expand_ports("x").is_err());
         assert_eq!(clean_abs("/a/./b/../c/"), "/a/c");
         assert_eq!(clean_abs("rel"), "/rel");
-        assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
-        assert_eq!(parse_duration("500ms"), Some(500_000_000));
-        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(crate::gofmt::parse_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(crate::gofmt::parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(crate::gofmt::parse_duration("5x"), None);
     }
 
     #[test]

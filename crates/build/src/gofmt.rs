@@ -99,6 +99,42 @@ pub fn duration(ns: i64) -> String {
     }
 }
 
+/// Go's `time.ParseDuration` (`30s`, `1m30s`, `1.5h`, `500ms`, `0`) in nanoseconds; None
+/// for anything else (a bare number other than 0, a unit without a number).
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
+    if s.is_empty() || !s.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|n| *n > 0)?;
+        let v: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += v * unit;
+        rest = &rest[u..];
+    }
+    Some(total as i64)
+}
+
 /// `v / div` with the fraction's trailing zeros dropped (`1500, 1000` → `1.5`).
 fn frac(v: u64, div: u64) -> String {
     let whole = v / div;

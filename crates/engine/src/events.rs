@@ -153,40 +153,9 @@ fn parse_unix_fraction(s: &str) -> Option<i64> {
 /// A filter time as Docker's `GetTimestamp` takes it: a Go duration (`24h`, `1h30m`,
 /// `90s`) back from now, or an absolute time as [`parse_event_time`]. Nanoseconds.
 pub fn parse_until(s: &str) -> Option<i64> {
-    go_duration(s)
+    berth_build::gofmt::parse_duration(s)
         .map(|d| now_nanos() - d)
         .or_else(|| parse_event_time(s))
-}
-
-fn go_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if s.is_empty() || !s.ends_with(|c: char| c.is_ascii_alphabetic()) {
-        return None;
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|n| *n > 0)?;
-        let v: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += v * unit;
-        rest = &rest[u..];
-    }
-    Some(total as i64)
 }
 
 /// Docker's `label` (each `k` or `k=v` must hold) and `label!` (none may) filters
@@ -419,9 +388,15 @@ mod tests {
         );
         assert_eq!(parse_event_time("7"), Some(7_000_000_000));
         assert_eq!(parse_event_time("x"), None);
-        assert_eq!(go_duration("1h30m"), Some(5_400_000_000_000));
-        assert_eq!(go_duration("1.5s"), Some(1_500_000_000));
-        assert_eq!(go_duration("10"), None);
+        assert_eq!(
+            berth_build::gofmt::parse_duration("1h30m"),
+            Some(5_400_000_000_000)
+        );
+        assert_eq!(
+            berth_build::gofmt::parse_duration("1.5s"),
+            Some(1_500_000_000)
+        );
+        assert_eq!(berth_build::gofmt::parse_duration("10"), None);
         assert!(parse_until("10m").unwrap() < now_nanos() - 590_000_000_000);
         assert_eq!(
             parse_event_time("2024-01-01T00:00:00Z"),
