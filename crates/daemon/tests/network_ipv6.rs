@@ -118,10 +118,26 @@ fn ipv6_network_gives_containers_addresses_routes_names_and_rules() {
     // The host reaches the published port on the gateway's IPv6 address (ip6tables DNAT)
     // and on [::1] (berthd's proxy).
     for addr in [format!("[{gw6}]:{port}"), format!("[::1]:{port}")] {
+        let mut last = String::new();
+        let ok = d.eventually(10, || match http_get_at(&addr, "/hostname") {
+            Ok(r) if r.contains("srv6host") => true,
+            Ok(r) => {
+                last = format!("answer: {r:?}");
+                false
+            }
+            Err(e) => {
+                last = format!("error: {e}");
+                false
+            }
+        });
+        // What a failure needs to be understood: the nat rules, the routes and the
+        // listeners at that moment.
         assert!(
-            d.eventually(5, || http_get_at(&addr, "/hostname")
-                .is_ok_and(|r| r.contains("srv6host"))),
-            "{addr}"
+            ok,
+            "{addr}: {last}\n{}\n{}\n{}",
+            sh("ip6tables", &["-w", "-t", "nat", "-S"]),
+            sh("ip", &["-6", "route", "get", &gw6]),
+            sh("ss", &["-Htanp", &format!("( sport = :{port} or dport = :{port} )")]),
         );
     }
     // The daemon's ip6tables chains: masquerade of the subnet, the port's DNAT.
