@@ -137,7 +137,10 @@ fn ipv6_network_gives_containers_addresses_routes_names_and_rules() {
             "{addr}: {last}\n{}\n{}\n{}",
             sh("ip6tables", &["-w", "-t", "nat", "-S"]),
             sh("ip", &["-6", "route", "get", &gw6]),
-            sh("ss", &["-Htanp", &format!("( sport = :{port} or dport = :{port} )")]),
+            sh(
+                "ss",
+                &["-Htanp", &format!("( sport = :{port} or dport = :{port} )")]
+            ),
         );
     }
     // The daemon's ip6tables chains: masquerade of the subnet, the port's DNAT.

@@ -620,10 +620,14 @@ impl Extractor<'_> {
             }
             (None, _) => {}
         }
-        let mode = h.mode()? & 0o7777;
+        let n = berth_image::unpack::tar_numbers(e).map_err(invalid)?;
+        let mode = n.mode & 0o7777;
         let (uid, gid) = match self.owner {
             Some(o) => o,
-            None => (h.uid()? as u32, h.gid()? as u32),
+            None => (
+                u32::try_from(n.uid).map_err(|_| invalid(format!("uid {} out of range", n.uid)))?,
+                u32::try_from(n.gid).map_err(|_| invalid(format!("gid {} out of range", n.gid)))?,
+            ),
         };
         let chown = |fd: BorrowedFd<'_>| {
             rustix::fs::fchown(
@@ -633,7 +637,7 @@ impl Extractor<'_> {
             )
         };
         let mtime = rustix::fs::Timespec {
-            tv_sec: h.mtime().unwrap_or(0) as i64,
+            tv_sec: i64::try_from(n.mtime).unwrap_or(i64::MAX),
             tv_nsec: 0,
         };
         let times = rustix::fs::Timestamps {
@@ -996,6 +1000,26 @@ mod tests {
         assert!(open_in(root.as_fd(), "/x/up/passwd", OFlags::RDONLY).is_err());
     }
 
+    /// An extractor into `root` at "/", as `docker cp` into a container uses it.
+    fn extractor_at(root: BorrowedFd<'_>) -> Extractor<'_> {
+        Extractor {
+            root,
+            dest: "/".into(),
+            opts: ExtractOptions {
+                no_overwrite_dir_non_dir: true,
+                copy_uid_gid: false,
+            },
+            owner: None,
+            dir_times: Default::default(),
+        }
+    }
+
+    fn extract_all(x: &Extractor<'_>, tar: &[u8]) {
+        for e in tar::Archive::new(tar).entries().unwrap() {
+            x.entry(&mut e.unwrap()).unwrap();
+        }
+    }
+
     #[test]
     fn missing_parents_of_an_entry_are_created_as_dockerd_creates_them() {
         use std::os::unix::fs::PermissionsExt;
@@ -1004,16 +1028,7 @@ mod tests {
         }
         let d = tempfile::tempdir().unwrap();
         let root = open_root(d.path()).unwrap();
-        let x = Extractor {
-            root: root.as_fd(),
-            dest: "/".into(),
-            opts: ExtractOptions {
-                no_overwrite_dir_non_dir: true,
-                copy_uid_gid: false,
-            },
-            owner: None,
-            dir_times: Default::default(),
-        };
+        let x = extractor_at(root.as_fd());
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_ustar();
         h.set_path("run/secrets/docker/config.json").unwrap();
@@ -1024,16 +1039,49 @@ mod tests {
         h.set_mtime(0);
         h.set_cksum();
         b.append(&h, &b"{}"[..]).unwrap();
-        let data = b.into_inner().unwrap();
-        let mut ar = tar::Archive::new(&data[..]);
-        for e in ar.entries().unwrap() {
-            x.entry(&mut e.unwrap()).unwrap();
-        }
+        extract_all(&x, &b.into_inner().unwrap());
         let f = d.path().join("run/secrets/docker/config.json");
         assert_eq!(std::fs::read(&f).unwrap(), b"{}");
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode(&f), 0o600);
         assert_eq!(mode(&d.path().join("run/secrets")), 0o755);
+    }
+
+    #[test]
+    fn blank_owner_fields_and_pax_owners_are_read_as_go_reads_them() {
+        use std::os::unix::fs::MetadataExt;
+        if !rustix::process::geteuid().is_root() {
+            return; // (chown)
+        }
+        let d = tempfile::tempdir().unwrap();
+        let root = open_root(d.path()).unwrap();
+        let x = extractor_at(root.as_fd());
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_path("blank").unwrap();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_mtime(5);
+        h.as_old_mut().uid = [0; 8];
+        h.as_old_mut().gid = *b"        ";
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        b.append_pax_extensions([("uid", &b"70000"[..]), ("mtime", &b"9.5"[..])])
+            .unwrap();
+        h.set_path("big").unwrap();
+        h.set_cksum();
+        b.append(&h, &b"y"[..]).unwrap();
+        extract_all(&x, &b.into_inner().unwrap());
+        x.finish().unwrap();
+        let m = |n: &str| std::fs::symlink_metadata(d.path().join(n)).unwrap();
+        assert_eq!(
+            (m("blank").uid(), m("blank").gid(), m("blank").mtime()),
+            (0, 0, 5)
+        );
+        assert_eq!(
+            (m("big").uid(), m("big").gid(), m("big").mtime()),
+            (70000, 0, 9)
+        );
     }
 
     #[test]

@@ -524,11 +524,13 @@ impl Applier<'_> {
                 header: header_size,
             });
         }
+        let TarNumbers {
+            mode,
+            uid,
+            gid,
+            mtime,
+        } = tar_numbers(entry).map_err(bad)?;
         let h = entry.header();
-        let mode = h.mode().map_err(|e| bad(format!("bad mode: {e}")))? & 0o7777;
-        let uid = h.uid().map_err(|e| bad(format!("bad uid: {e}")))?;
-        let gid = h.gid().map_err(|e| bad(format!("bad gid: {e}")))?;
-        let mtime = h.mtime().map_err(|e| bad(format!("bad mtime: {e}")))?;
         if uid > u64::from(u32::MAX - 1) || gid > u64::from(u32::MAX - 1) {
             return Err(bad(format!("uid/gid {uid}/{gid} out of range")));
         }
@@ -536,7 +538,7 @@ impl Applier<'_> {
             path,
             display: shown,
             kind: h.entry_type().as_byte(),
-            mode,
+            mode: mode & 0o7777,
             uid,
             gid,
             mtime: i64::try_from(mtime).unwrap_or(i64::MAX),
@@ -825,4 +827,61 @@ fn timestamps(mtime: i64) -> Timestamps {
 
 fn set_times_fd(fd: BorrowedFd<'_>, mtime: i64) -> io::Result<()> {
     Ok(rustix::fs::futimens(fd, &timestamps(mtime))?)
+}
+
+/// The numeric fields of a tar entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TarNumbers {
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    /// Seconds since the epoch (a negative time reads as 0).
+    pub mtime: u64,
+}
+
+/// An entry's mode, owner and time as Go's archive/tar (and so dockerd) reads them: PAX
+/// `uid`, `gid` and `mtime` records override the header (ids beyond the octal fields'
+/// range, times with fractions); a header field left empty (NULs or spaces, as some
+/// writers leave uid/gid) reads as 0. Other garbage is an error, in words for a message.
+pub fn tar_numbers<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<TarNumbers, String> {
+    let (mut uid, mut gid, mut mtime) = (None, None, None);
+    if let Ok(Some(exts)) = entry.pax_extensions() {
+        for ext in exts.flatten() {
+            let Ok(key) = ext.key() else { continue };
+            let slot = match key {
+                "uid" => &mut uid,
+                "gid" => &mut gid,
+                "mtime" => &mut mtime,
+                _ => continue,
+            };
+            let v = ext.value().ok().and_then(|v| pax_number(v, key == "mtime"));
+            *slot = Some(v.ok_or_else(|| format!("PAX {key} is not a number"))?);
+        }
+    }
+    let h = entry.header();
+    let old = h.as_old();
+    let num = |r: io::Result<u64>, raw: &[u8], what: &str| match r {
+        Err(_) if raw.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        r => r.map_err(|e| format!("bad {what}: {e}")),
+    };
+    Ok(TarNumbers {
+        mode: num(h.mode().map(u64::from), &old.mode, "mode")? as u32,
+        uid: uid.map_or_else(|| num(h.uid(), &old.uid, "uid"), Ok)?,
+        gid: gid.map_or_else(|| num(h.gid(), &old.gid, "gid"), Ok)?,
+        mtime: mtime.map_or_else(|| num(h.mtime(), &old.mtime, "mtime"), Ok)?,
+    })
+}
+
+/// A PAX numeric record: a decimal integer, or for times seconds with an optional
+/// fraction (dropped; a negative time reads as 0, the epoch).
+fn pax_number(v: &str, time: bool) -> Option<u64> {
+    let int = if time {
+        v.split_once('.').map_or(v, |(i, _)| i)
+    } else {
+        v
+    };
+    match int.strip_prefix('-') {
+        Some(neg) if time => neg.parse::<u64>().ok().map(|_| 0),
+        _ => int.parse().ok(),
+    }
 }

@@ -336,6 +336,51 @@ fn malformed_headers_are_errors_not_skipped() {
 }
 
 #[test]
+fn empty_id_fields_read_as_root_and_pax_ids_and_times_override_the_header() {
+    // Some writers leave uid/gid (even mode) as NULs or spaces; Go's reader, and so
+    // dockerd, take them as 0. Garbage is still refused.
+    let sb = Sandbox::new();
+    let mut tar = RawTar::new().file("blank", b"x").finish();
+    tar[108..116].fill(0);
+    tar[116..124].copy_from_slice(b"        ");
+    let mut h = tar::Header::from_byte_slice(&tar[..512]).clone();
+    h.set_cksum();
+    tar[..512].copy_from_slice(h.as_bytes());
+    apply(&sb, &tar).unwrap();
+    let m = std::fs::symlink_metadata(sb.layer().join("blank")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+    tar[108..116].copy_from_slice(b"12x\0\0\0\0\0");
+    h = tar::Header::from_byte_slice(&tar[..512]).clone();
+    h.set_cksum();
+    tar[..512].copy_from_slice(h.as_bytes());
+    let err = apply(&Sandbox::new(), &tar).unwrap_err();
+    assert!(err.to_string().contains("bad uid"), "{err}");
+    // PAX records beyond the octal fields' range, and a time with a fraction.
+    let sb = Sandbox::new();
+    let tar = RawTar::new()
+        .pax(&[
+            ("uid", b"3000000"),
+            ("gid", b"3000001"),
+            ("mtime", b"1700000000.25"),
+        ])
+        .file("big", b"x")
+        .finish();
+    apply(&sb, &tar).unwrap();
+    let m = std::fs::symlink_metadata(sb.layer().join("big")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid(), m.mtime()),
+        (3_000_000, 3_000_001, 1_700_000_000)
+    );
+    let tar = RawTar::new()
+        .pax(&[("uid", b"-1")])
+        .file("neg", b"x")
+        .finish();
+    let err = apply(&Sandbox::new(), &tar).unwrap_err();
+    assert!(matches!(err, UnpackError::Malformed { .. }), "{err}");
+    sb.assert_outside_untouched();
+}
+
+#[test]
 fn overlay_xattrs_in_a_layer_are_dropped() {
     let sb = Sandbox::new();
     let tar = RawTar::new()
