@@ -18,6 +18,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -597,6 +598,13 @@ fn fs_context_messages(fd: &OwnedFd) -> Option<String> {
     (!msgs.is_empty()).then(|| msgs.join("; "))
 }
 
+/// Whether this kernel's overlayfs takes `lowerdir+` (6.8 and later): not known yet, yes
+/// (`fsconfig` mounts), or no (option-string mounts, [`mount_overlay_legacy`]).
+static LOWERDIR_PLUS: AtomicU8 = AtomicU8::new(KERNEL_UNKNOWN);
+const KERNEL_UNKNOWN: u8 = 0;
+const KERNEL_NEW: u8 = 1;
+const KERNEL_LEGACY: u8 = 2;
+
 /// Mounts overlayfs at `target`: `lowers` top-most first, each passed as its own
 /// `lowerdir+` so the total length is unbounded. Without `upper` the mount is read-only
 /// (which needs at least one lower).
@@ -636,6 +644,9 @@ pub fn mount_overlay_opts(
         // overlayfs wants two lower dirs when it has no upper; one is a read-only bind.
         return bind_readonly(&lowers[0], target);
     }
+    if LOWERDIR_PLUS.load(Ordering::Relaxed) == KERNEL_LEGACY {
+        return mount_overlay_legacy_opts(lowers, upper, target, volatile);
+    }
     let fsfd = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(err("fsopen", None))?;
     // An image with no layers (FROM scratch, nothing added) still needs a lower dir.
     let empty_lower;
@@ -655,9 +666,10 @@ pub fn mount_overlay_opts(
     for (i, l) in lowers.iter().enumerate() {
         match fsconfig_set_string(&fsfd, "lowerdir+", *l) {
             Ok(()) => {}
-            // Kernels before 6.8 do not know `lowerdir+`.
+            // Kernels 6.5 to 6.7 refuse `lowerdir+` here.
             Err(rustix::io::Errno::INVAL) if i == 0 => {
                 drop(fsfd);
+                LOWERDIR_PLUS.store(KERNEL_LEGACY, Ordering::Relaxed);
                 let lowers: Vec<PathBuf> = lowers.iter().map(|p| p.to_path_buf()).collect();
                 return mount_overlay_legacy_opts(&lowers, upper, target, volatile);
             }
@@ -678,7 +690,36 @@ pub fn mount_overlay_opts(
     // always diffs into a plain layer tar.
     fsconfig_set_string(&fsfd, "redirect_dir", "off")
         .map_err(|e| err("fsconfig redirect_dir", Some(&fsfd))(e))?;
-    fsconfig_create(&fsfd).map_err(|e| err("fsconfig create", Some(&fsfd))(e))?;
+    match fsconfig_create(&fsfd) {
+        Ok(()) => LOWERDIR_PLUS.store(KERNEL_NEW, Ordering::Relaxed),
+        // Before 6.5 overlayfs has no mount-API parser of its own: the kernel gathers the
+        // keys into a legacy option string and the unknown `lowerdir+` fails only here
+        // (Debian 12's 6.1, for one). Once per process, the legacy mount decides.
+        Err(rustix::io::Errno::INVAL)
+            if LOWERDIR_PLUS.load(Ordering::Relaxed) == KERNEL_UNKNOWN =>
+        {
+            let first = err("fsconfig create", Some(&fsfd))(rustix::io::Errno::INVAL);
+            drop(fsfd);
+            let lowers: Vec<PathBuf> = lowers.iter().map(|p| p.to_path_buf()).collect();
+            return match mount_overlay_legacy_opts(&lowers, upper, target, volatile) {
+                Ok(m) => {
+                    LOWERDIR_PLUS.store(KERNEL_LEGACY, Ordering::Relaxed);
+                    tracing::debug!("overlayfs without lowerdir+: legacy mounts from now on");
+                    Ok(m)
+                }
+                // A kernel that explained its refusal has its own parser (6.5+): the
+                // refusal was not about `lowerdir+`, and its words are the better error.
+                Err(legacy) => Err(match &first {
+                    SnapshotError::Mount {
+                        kernel_msg: Some(_),
+                        ..
+                    } => first,
+                    _ => legacy,
+                }),
+            };
+        }
+        Err(e) => return Err(err("fsconfig create", Some(&fsfd))(e)),
+    }
     let attrs = if upper.is_some() {
         MountAttrFlags::empty()
     } else {
