@@ -1,13 +1,14 @@
 #!/bin/sh
-# Runs the tests that depend on the cgroup layout again on a pure cgroup v2 host: a throw-away
-# VM booted by ../shared/tools/cgroup2-vm with this host's userland (see its README). The
-# test binaries are built here and run there; they detect the layout themselves, so in the VM
-# they exercise the v2 paths (subtree_control, cgroup.freeze/kill, the eBPF device filter,
-# clone3 with CLONE_INTO_CGROUP).
+# Runs the tests that depend on the cgroup layout, and on the kernel's age, again on a pure
+# cgroup v2 host: a throw-away VM booted by ../shared/tools/cgroup2-vm with this host's
+# userland (see its README) and Debian 12's own kernel (6.1). The test binaries are built here
+# and run there; they detect the layout themselves, so in the VM they exercise the v2 paths
+# (subtree_control, cgroup.freeze/kill, the eBPF device filter, clone3 with
+# CLONE_INTO_CGROUP), and the older kernel's paths (overlay mounts without `lowerdir+`).
 #
-#   tests/v2-vm.sh            # cgroups host tests + runtime lifecycle tests
+#   tests/v2-vm.sh   # cgroups host tests, runtime lifecycle tests, overlay snapshot tests,
+#                    # and berthd driven by the docker CLI (limits, pause, exec, volumes)
 #
-# CGROUP2_VM overrides the tool's path; CGROUP2_VM_TIMEOUT the timeout per VM (default 900 s).
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 vm=${CGROUP2_VM:-}
@@ -26,10 +27,19 @@ testbin() {
 }
 cg=$(testbin berth-cgroups host)
 rt=$(testbin berth-runtime lifecycle)
-[ -x "$cg" ] && [ -x "$rt" ] || { echo "v2-vm.sh: test binaries not found" >&2; exit 125; }
-# berth-runtime itself must be built for the lifecycle tests (CARGO_BIN_EXE_ points at it).
-cargo build -p berth-runtime >/dev/null 2>&1
+sn=$(testbin berth-image snapshot)
+dc=$(testbin berthd docker_cli)
+for b in "$cg" "$rt" "$sn" "$dc"; do
+    [ -x "$b" ] || { echo "v2-vm.sh: test binaries not found" >&2; exit 125; }
+done
+# The binaries the tests start (CARGO_BIN_EXE_ and the daemon tests' harness point at them).
+cargo build -p berth-runtime -p berthd -p berth-shim >/dev/null 2>&1
 
-echo "v2-vm.sh: running $cg and $rt in a pure cgroup v2 VM" >&2
+# berthd's tests: a container's limits in its cgroup, pause/unpause (cgroup.freeze), exec,
+# kill/restart/wait, binds and volumes on overlay.
+dtests="memory_pids_and_cpu kill_restart_pause run_rm_echo exec_runs_in bind_mounts_and_named"
+echo "v2-vm.sh: running the cgroups, runtime, snapshot and berthd tests in a pure cgroup v2 VM" >&2
 exec "$vm" --timeout "${CGROUP2_VM_TIMEOUT:-900}" --env RUST_BACKTRACE=1 -- \
-    sh -c "\"$cg\" --test-threads=1 && \"$rt\" --test-threads=2"
+    sh -c "\"$cg\" --test-threads=1 && \"$rt\" --test-threads=2 \
+        && (cd crates/image && \"$sn\" --test-threads=2) \
+        && (cd crates/daemon && \"$dc\" --test-threads=2 $dtests)"

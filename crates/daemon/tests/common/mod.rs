@@ -166,7 +166,8 @@ impl Daemon {
         self.pid = Some(child.id());
         self.child = Some(child);
         let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(20) {
+        // (generous: under tests/v2-vm.sh's emulated VM a start takes seconds)
+        while t0.elapsed() < Duration::from_secs(60) {
             if std::os::unix::net::UnixStream::connect(&self.sock).is_ok() {
                 return Ok(());
             }
