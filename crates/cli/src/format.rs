@@ -133,9 +133,21 @@ pub fn with_funcs(t: Template) -> Template {
     })
     .func("join", |a| {
         let sep = s(arg(a, 1)?);
+        // docker's join is strings.Join: a list of strings (nil: none), nothing else.
         let items: Vec<String> = match arg(a, 0)? {
             Value::List(l) => l.iter().map(s).collect(),
-            other => vec![s(other)],
+            Value::Nil => Vec::new(),
+            other => {
+                let got = match other {
+                    Value::String(_) => "string",
+                    Value::Bool(_) => "bool",
+                    Value::Map(_) => "map[string]interface {}",
+                    _ => "float64",
+                };
+                return Err(TemplateError::Exec(format!(
+                    "wrong type for value; expected []string; got {got}"
+                )));
+            }
         };
         Ok(str_val(items.join(&sep)))
     })

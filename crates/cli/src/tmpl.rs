@@ -554,7 +554,8 @@ fn resolve(
 
 /// Go's `index`, with the zero value of a typed map's element for a missing key.
 fn index(a: &[Value]) -> gotmpl::Result<Value> {
-    if a.len() < 2 {
+    // (`index x` alone is x, as in Go)
+    if a.is_empty() {
         return Err(TemplateError::Exec(
             "wrong number of args for index: want at least 1 got 0".into(),
         ));

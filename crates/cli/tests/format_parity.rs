@@ -323,6 +323,21 @@ fn templates_print_go_values_and_fail_like_docker() {
     ] {
         same_all(&d, &["inspect", "-f", f, "gc1", "gc2"]);
     }
+    // `index x` alone is x; join takes a list of strings (or nil) and fails on a string
+    // (the stderr's position differs: only what is printed and the status are compared).
+    same_all(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels}}|{{join .Config.Cmd \" \"}}|{{join .Args \",\"}}",
+            "gc1",
+            "gc2",
+        ],
+    );
+    same(&d, &["inspect", "-f", "{{join .Name \",\"}}", "gc1"]);
+    same(&d, &["ps", "-a", "--format", "{{join .Names \",\"}}"]);
+    same_all(&d, &["ps", "-a", "--format", "{{index .Labels}}"]);
     same_all(&d, &["inspect", "-f", "{{.Name}}", "gc1", "missing", "gc2"]);
     same_all(&d, &["inspect", "-f", "{{.Name}}", "missing"]);
     same_all(&d, &["inspect", "missing"]);
