@@ -12,6 +12,7 @@
 //! kernels before 6.8 (no `lowerdir+`) [`mount_overlay_legacy`] passes each layer as a short
 //! `/proc/self/fd/N` path instead, which fits about 200 layers in the one-page limit.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -598,6 +599,27 @@ fn fs_context_messages(fd: &OwnedFd) -> Option<String> {
     (!msgs.is_empty()).then(|| msgs.join("; "))
 }
 
+/// The lower dirs of a mount: `lowers`, or for an image with no layers (FROM scratch,
+/// nothing added) one empty dir beside the upper dir, since overlayfs needs a lower dir.
+fn lower_dirs<'a, P: AsRef<Path>>(
+    lowers: &'a [P],
+    upper: Option<(&Path, &Path)>,
+    target: &Path,
+) -> Result<Vec<Cow<'a, Path>>, SnapshotError> {
+    if !lowers.is_empty() {
+        return Ok(lowers.iter().map(|l| Cow::Borrowed(l.as_ref())).collect());
+    }
+    let (up, _) = upper.ok_or_else(|| SnapshotError::Mount {
+        target: target.to_owned(),
+        op: "no layers and no upper dir",
+        source: io::Error::from(io::ErrorKind::InvalidInput),
+        kernel_msg: None,
+    })?;
+    let empty = up.with_extension("empty-lower");
+    fs::create_dir_all(&empty).map_err(io_err("create", &empty))?;
+    Ok(vec![Cow::Owned(empty)])
+}
+
 /// Whether this kernel's overlayfs takes `lowerdir+` (6.8 and later): not known yet, yes
 /// (`fsconfig` mounts), or no (option-string mounts, [`mount_overlay_legacy`]).
 static LOWERDIR_PLUS: AtomicU8 = AtomicU8::new(KERNEL_UNKNOWN);
@@ -644,33 +666,18 @@ pub fn mount_overlay_opts(
         // overlayfs wants two lower dirs when it has no upper; one is a read-only bind.
         return bind_readonly(&lowers[0], target);
     }
+    let lowers = lower_dirs(lowers, upper, target)?;
     if LOWERDIR_PLUS.load(Ordering::Relaxed) == KERNEL_LEGACY {
-        return mount_overlay_legacy_opts(lowers, upper, target, volatile);
+        return mount_overlay_legacy_opts(&lowers, upper, target, volatile);
     }
     let fsfd = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(err("fsopen", None))?;
-    // An image with no layers (FROM scratch, nothing added) still needs a lower dir.
-    let empty_lower;
-    let lowers: Vec<&Path> = if lowers.is_empty() {
-        let (up, _) = upper.ok_or_else(|| SnapshotError::Mount {
-            target: target.to_owned(),
-            op: "no layers and no upper dir",
-            source: io::Error::from(io::ErrorKind::InvalidInput),
-            kernel_msg: None,
-        })?;
-        empty_lower = up.with_extension("empty-lower");
-        fs::create_dir_all(&empty_lower).map_err(io_err("create", &empty_lower))?;
-        vec![empty_lower.as_path()]
-    } else {
-        lowers.iter().map(PathBuf::as_path).collect()
-    };
     for (i, l) in lowers.iter().enumerate() {
-        match fsconfig_set_string(&fsfd, "lowerdir+", *l) {
+        match fsconfig_set_string(&fsfd, "lowerdir+", l.as_ref()) {
             Ok(()) => {}
             // Kernels 6.5 to 6.7 refuse `lowerdir+` here.
             Err(rustix::io::Errno::INVAL) if i == 0 => {
                 drop(fsfd);
                 LOWERDIR_PLUS.store(KERNEL_LEGACY, Ordering::Relaxed);
-                let lowers: Vec<PathBuf> = lowers.iter().map(|p| p.to_path_buf()).collect();
                 return mount_overlay_legacy_opts(&lowers, upper, target, volatile);
             }
             Err(e) => return Err(err("fsconfig lowerdir+", Some(&fsfd))(e)),
@@ -700,7 +707,6 @@ pub fn mount_overlay_opts(
         {
             let first = err("fsconfig create", Some(&fsfd))(rustix::io::Errno::INVAL);
             drop(fsfd);
-            let lowers: Vec<PathBuf> = lowers.iter().map(|p| p.to_path_buf()).collect();
             return match mount_overlay_legacy_opts(&lowers, upper, target, volatile) {
                 Ok(m) => {
                     LOWERDIR_PLUS.store(KERNEL_LEGACY, Ordering::Relaxed);
@@ -755,7 +761,7 @@ pub fn mount_overlay_legacy(
 }
 
 fn mount_overlay_legacy_opts(
-    lowers: &[PathBuf],
+    lowers: &[impl AsRef<Path>],
     upper: Option<(&Path, &Path)>,
     target: &Path,
     volatile: bool,
@@ -784,8 +790,8 @@ fn mount_overlay_legacy_opts(
     };
     let mut fds = Vec::new();
     let mut lowerdir = String::new();
-    for l in lowers {
-        let fd = open(l)?;
+    for l in lower_dirs(lowers, upper, target)? {
+        let fd = open(l.as_ref())?;
         if !lowerdir.is_empty() {
             lowerdir.push(':');
         }

@@ -265,6 +265,36 @@ fn image_with_120_layers_mounts() {
 }
 
 #[test]
+fn a_container_of_an_image_without_layers_mounts_and_writes() {
+    // FROM scratch with nothing added (a build's COPY into it, first of all): no lower dir,
+    // so one empty dir stands in, with the `lowerdir+` mount and with the option string of
+    // older kernels alike (tests/v2-vm.sh runs this on 6.1).
+    let t = tempfile::tempdir().unwrap();
+    for (i, mount) in [
+        (|l: &[std::path::PathBuf], up, m: &Path| mount_overlay(l, Some(up), m))
+            as fn(&[std::path::PathBuf], (&Path, &Path), &Path) -> _,
+        |l, up, m| berth_image::snapshot::mount_overlay_legacy(l, Some(up), m),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (up, work, merged) = (
+            t.path().join(format!("u{i}")),
+            t.path().join(format!("w{i}")),
+            t.path().join(format!("m{i}")),
+        );
+        for d in [&up, &work, &merged] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let m = mount(&[], (&up, &work), &merged).unwrap();
+        std::fs::write(merged.join("new"), "x").unwrap();
+        assert_eq!(std::fs::read_to_string(up.join("new")).unwrap(), "x");
+        drop(m);
+        assert!(!is_mounted(&merged));
+    }
+}
+
+#[test]
 fn gc_removes_debris_and_unreferenced_snapshots() {
     let t = tempfile::tempdir().unwrap();
     let s = Snapshotter::open(t.path()).unwrap();
