@@ -167,8 +167,10 @@ pub struct PushArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Push a platform-specific manifest as a single-platform image to the registry.
+    // (hidden, and refused, as docker 28 does below API 1.46: berthd serves 1.45)
     #[arg(
         long,
+        hide = true,
         help = "Push a platform-specific manifest as a single-platform image to the registry.\nImage index won't be pushed, meaning that other manifests, including attestations won't be preserved.\n'os[/arch[/variant]]': Explicit platform (eg. linux/amd64)"
     )]
     pub platform: Option<String>,
@@ -204,7 +206,8 @@ pub struct SaveArgs {
     #[arg(short, long)]
     pub output: Option<String>,
     /// Save only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
-    #[arg(long)]
+    // (hidden, and refused, as docker 28 does below API 1.48: berthd serves 1.45)
+    #[arg(long, hide = true)]
     pub platform: Option<String>,
     #[arg(required = true)]
     pub images: Vec<String>,
@@ -219,7 +222,8 @@ pub struct LoadArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Load only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
-    #[arg(long)]
+    // (hidden, and refused, as docker 28 does below API 1.48: berthd serves 1.45)
+    #[arg(long, hide = true)]
     pub platform: Option<String>,
 }
 
@@ -241,7 +245,8 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub format: Option<String>,
     /// Show history for the given platform. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
-    #[arg(long)]
+    // (hidden, and refused, as docker 28 does below API 1.48: berthd serves 1.45)
+    #[arg(long, hide = true)]
     pub platform: Option<String>,
     pub image: String,
 }
@@ -645,7 +650,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub shm_size: Option<String>,
     /// Squash newly built layers into a single new layer
-    #[arg(long)]
+    // (an experimental daemon's: docker's help leaves it out, as berthd is not one)
+    #[arg(long, hide = true)]
     pub squash: bool,
     /// Name and optionally a tag in the "name:tag" format
     #[arg(short, long, value_parser = crate::imgbuild::tag_value)]

@@ -11,7 +11,8 @@ use crate::args::*;
     version,
     about = "A self-sufficient runtime for containers",
     disable_help_subcommand = true,
-    disable_version_flag = true
+    disable_version_flag = true,
+    args_override_self = true
 )]
 pub struct Cli {
     /// Print version information and quit

@@ -702,3 +702,141 @@ fn empty_names_are_refused_by_the_client_like_dockers() {
         same_all(&d, args);
     }
 }
+
+#[test]
+fn run_option_checks_and_conflicts_answer_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let tmp = d.dir.path().display().to_string();
+    let bind = |rest: &str| format!("type=bind,src={tmp},dst=/x{rest}");
+    let (bogus, ro, rrec) = (
+        bind(",bogus=1"),
+        bind(",readonly=maybe"),
+        bind(",bind-recursive=readonly,ro"),
+    );
+    for args in [
+        // --mount: docker's MountOpt words
+        vec!["run", "--rm", "--mount", &bogus, IMG, "true"],
+        vec!["run", "--rm", "--mount", &ro, IMG, "true"],
+        vec!["run", "--rm", "--mount", &rrec, IMG, "true"],
+        vec!["run", "--mount", "type=tmpfs,dst=/x,tmpfs-size=abc", IMG],
+        vec!["run", "--mount", "type=tmpfs,dst=/x,tmpfs-mode=9", IMG],
+        vec!["run", "--mount", "type=tmpfs,dst=/x,volume-nocopy", IMG],
+        vec!["run", "--mount", "type=volume,dst=/x,volume-nocopy=x", IMG],
+        vec!["run", "--mount", "type=,dst=/x", IMG],
+        vec!["run", "--mount", "", IMG],
+        vec!["run", "--mount", "type=bind,bind-create-src", IMG],
+        vec!["run", "--rm", "--mount", "TYPE=tmpfs,dst=/x", IMG, "true"],
+        // --gpus
+        vec!["run", "--gpus", "bad", IMG],
+        vec!["run", "--gpus", "count=2,count=3", IMG],
+        vec!["run", "--gpus", "x=1", IMG],
+        vec!["run", "--gpus", "", IMG],
+        vec!["run", "--gpus", "99999999999999999999", IMG],
+        // -a and -d, health and logging conflicts
+        vec!["run", "-a", "bogus", IMG, "true"],
+        vec!["run", "-d", "-a", "stdout", IMG, "true"],
+        vec!["run", "--attach", "stdin", "--detach", IMG, "true"],
+        vec!["run", "--health-cmd", "true", "--no-healthcheck", IMG],
+        vec!["run", "--health-interval", "1s", "--no-healthcheck", IMG],
+        vec![
+            "run",
+            "--log-driver",
+            "none",
+            "--log-opt",
+            "max-size=1m",
+            IMG,
+        ],
+        // an empty --cidfile is none; a flag given twice takes its last value
+        vec!["run", "--rm", "--cidfile", "", IMG, "echo", "ok"],
+        vec!["run", "--rm", "--init", "--init", IMG, "true"],
+        vec!["run", "--rm", "-w", "/a", "-w", "/tmp", IMG, "pwd"],
+        // a start failure in the kernel's words ("No such file") is 125, not 127
+        vec!["run", "--rm", "--device", "/nonexistent", IMG, "true"],
+        vec!["run", "--rm", IMG, "/nonexistent"],
+        vec!["run", "--rm", IMG, "/etc"],
+    ] {
+        same_all(&d, &args);
+    }
+}
+
+#[test]
+fn filters_subnets_cp_into_a_file_and_newer_api_flags_answer_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "k1",
+        IMG,
+        "sh",
+        "-c",
+        "echo a > /a; sleep 1000",
+    ]);
+    let src = d.dir.path().join("f.txt");
+    std::fs::write(&src, "x\n").unwrap();
+    let src = src.display().to_string();
+    let out = d.dir.path().join("out.tar").display().to_string();
+    for args in [
+        // a filter without `=` is a bad flag value (`--filter` for the prunes)
+        vec!["ps", "--filter", "noequals"],
+        vec!["images", "-f", "noequals"],
+        vec!["volume", "ls", "-f", "x"],
+        vec!["network", "ls", "--filter", "x"],
+        vec!["container", "prune", "-f", "--filter", "x"],
+        vec!["system", "prune", "-f", "--filter", "x"],
+        vec!["ps", "-a", "--filter", "", "--filter", " name = k1 ", "-q"],
+        // a lone subnet is the daemon's to judge; compared ones are parsed
+        vec!["network", "create", "--subnet", "bad", "n1"],
+        vec!["network", "create", "--subnet", "10.1.0.0/33", "n1"],
+        vec![
+            "network",
+            "create",
+            "--subnet",
+            "10.1.0.0/16",
+            "--subnet",
+            "bad",
+            "n1",
+        ],
+        vec![
+            "network",
+            "create",
+            "--subnet",
+            "bad",
+            "--gateway",
+            "10.0.0.1",
+            "n1",
+        ],
+        // cp to `FILE/`: the destination cannot be looked at, so it is missing
+        vec!["cp", &src, "k1:/a/"],
+        vec!["cp", &src, "k1:/a/x/"],
+        // flags of a newer API than berthd's: refused (and left out of help)
+        vec!["history", "--platform", "linux/amd64", IMG],
+        vec!["save", "--platform", "linux/amd64", "-o", &out, IMG],
+        vec!["load", "--platform", "linux/amd64", "-i", &out],
+        vec!["push", "--platform", "linux/amd64", "localhost:1/x"],
+    ] {
+        same_all(&d, &args);
+    }
+    // (docker's build also warns on stderr that its legacy builder is deprecated)
+    for cmd in ["save", "load", "history", "push", "build"] {
+        assert_eq!(
+            common::stdout(&d.berth(&[cmd, "--help"])).replace("berth", "docker"),
+            common::stdout(&d.docker(&[cmd, "--help"])),
+            "{cmd} --help"
+        );
+    }
+    assert!(!std::path::Path::new(&out).exists());
+    // `--format json` is `{{json .}}` for version and info too.
+    for cmd in ["version", "info"] {
+        let json = common::stdout(&d.berth(&[cmd, "--format", "json"]));
+        let full = common::stdout(&d.berth(&[cmd, "--format", "{{json .}}"]));
+        let keys = |s: &str| -> Vec<String> {
+            let v: serde_json::Value = serde_json::from_str(s).expect(s);
+            v.as_object().expect(s).keys().cloned().collect()
+        };
+        assert_eq!(keys(&json), keys(&full), "{cmd}");
+        assert!(keys(&json).len() > 1, "{json}");
+    }
+}
