@@ -167,10 +167,8 @@ pub struct PushArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Push a platform-specific manifest as a single-platform image to the registry.
-    // (hidden, and refused, as docker 28 does below API 1.46: berthd serves 1.45)
     #[arg(
         long,
-        hide = true,
         help = "Push a platform-specific manifest as a single-platform image to the registry.\nImage index won't be pushed, meaning that other manifests, including attestations won't be preserved.\n'os[/arch[/variant]]': Explicit platform (eg. linux/amd64)"
     )]
     pub platform: Option<String>,
@@ -206,8 +204,7 @@ pub struct SaveArgs {
     #[arg(short, long)]
     pub output: Option<String>,
     /// Save only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
-    // (hidden, and refused, as docker 28 does below API 1.48: berthd serves 1.45)
-    #[arg(long, hide = true)]
+    #[arg(long)]
     pub platform: Option<String>,
     #[arg(required = true)]
     pub images: Vec<String>,
@@ -222,8 +219,7 @@ pub struct LoadArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Load only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
-    // (hidden, and refused, as docker 28 does below API 1.48: berthd serves 1.45)
-    #[arg(long, hide = true)]
+    #[arg(long)]
     pub platform: Option<String>,
 }
 
@@ -245,8 +241,7 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub format: Option<String>,
     /// Show history for the given platform. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
-    // (hidden, and refused, as docker 28 does below API 1.48: berthd serves 1.45)
-    #[arg(long, hide = true)]
+    #[arg(long)]
     pub platform: Option<String>,
     pub image: String,
 }

@@ -28,9 +28,6 @@ fn full_name(name: &str) -> String {
 }
 
 pub fn push(c: &Client, a: &PushArgs) -> Result<()> {
-    if a.platform.is_some() {
-        c.require_api("--platform", "1.46")?;
-    }
     // As docker: the name is checked before anything is printed or asked.
     crate::ops::check_reference(&a.image).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (name, mut tag) = repo_tag(&a.image);
@@ -134,9 +131,6 @@ pub fn tag(c: &Client, a: &TagArgs) -> Result<()> {
 }
 
 pub fn save(c: &Client, a: &SaveArgs) -> Result<()> {
-    if a.platform.is_some() {
-        c.require_api("--platform", "1.48")?;
-    }
     let out = TarSink::open(a.output.as_deref(), "failed to save image")?;
     let mut q: Vec<String> = a
         .images
@@ -170,9 +164,6 @@ fn read_input(path: Option<&str>, what: &str) -> Result<Vec<u8>> {
 }
 
 pub fn load(c: &Client, a: &LoadArgs) -> Result<()> {
-    if a.platform.is_some() {
-        c.require_api("--platform", "1.48")?;
-    }
     let body = read_input(
         a.input.as_deref(),
         "requested load from stdin, but stdin is empty",
@@ -203,9 +194,6 @@ fn rfc3339(t: i64) -> String {
 }
 
 pub fn history(c: &Client, a: &HistoryArgs) -> Result<()> {
-    if a.platform.is_some() {
-        c.require_api("--platform", "1.48")?;
-    }
     let mut path = format!("/images/{}/history", enc(&a.image));
     if let Some(p) = &a.platform {
         path.push_str(&format!("?platform={}", enc(p)));

@@ -652,17 +652,16 @@ fn not_a_tty() -> anyhow::Error {
     Exit(1).into()
 }
 
-/// Docker's mapping of start failures to exit codes (its words matched as they are:
-/// "No such file or directory" from the kernel's strerror is no 127).
+/// Docker's mapping of start failures to exit codes.
 fn start_error_code(e: &anyhow::Error) -> i32 {
-    let m = e.to_string();
-    if m.contains("executable file not found")
+    let m = e.to_string().to_lowercase();
+    if m.contains("permission denied") || m.contains("cannot execute") {
+        126
+    } else if m.contains("executable file not found")
         || m.contains("no such file or directory")
-        || m.contains("system cannot find the file specified")
+        || m.contains("not found")
     {
         127
-    } else if m.contains("permission denied") || m.contains("is a directory") {
-        126
     } else {
         125
     }

@@ -347,7 +347,8 @@ fn mount(spec: &str) -> Result<Value> {
         match k.as_str() {
             "type" => ty = v.to_lowercase(),
             "source" | "src" => {
-                let src = if v == "." || v.starts_with("./") {
+                // (docker 28 makes `.`, `..` and what starts with them absolute)
+                let src = if v.starts_with('.') {
                     crate::run::go_abs(v)
                 } else {
                     v.to_owned()
