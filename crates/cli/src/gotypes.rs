@@ -238,7 +238,7 @@ const STRUCTS: &[Struct] = &[
             "AttachStdin:b",
             "AttachStdout:b",
             "AttachStderr:b",
-            "ExposedPorts:{a?",
+            "ExposedPorts:{@Empty?",
             "Tty:b",
             "OpenStdin:b",
             "StdinOnce:b",
@@ -247,7 +247,7 @@ const STRUCTS: &[Struct] = &[
             "Healthcheck:*@HealthConfig?",
             "ArgsEscaped:b?",
             "Image:s",
-            "Volumes:{a",
+            "Volumes:{@Empty",
             "WorkingDir:s",
             "Entrypoint:[s",
             "NetworkDisabled:b?",
@@ -380,11 +380,11 @@ const STRUCTS: &[Struct] = &[
         &[
             "(",
             "User:s?",
-            "ExposedPorts:{a?",
+            "ExposedPorts:{@Empty?",
             "Env:[s?",
             "Entrypoint:[s?",
             "Cmd:[s?",
-            "Volumes:{a?",
+            "Volumes:{@Empty?",
             "WorkingDir:s?",
             "Labels:{s?",
             "StopSignal:s?",
@@ -416,6 +416,8 @@ const STRUCTS: &[Struct] = &[
         ],
     ),
     ("UsageData", &["RefCount:n", "Size:n"]),
+    // struct{}: the values of nat.PortSet and of a Volumes set.
+    ("Empty", &[]),
     // network.Inspect.
     (
         "Network",

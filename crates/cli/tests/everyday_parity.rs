@@ -772,6 +772,9 @@ fn filters_subnets_cp_into_a_file_and_json_formats_answer_like_docker() {
         "-c",
         "echo a > /a; sleep 1000",
     ]);
+    d.ok(&[
+        "create", "--name", "k2", "--expose", "80", "-v", "/v", IMG, "true",
+    ]);
     let src = d.dir.path().join("f.txt");
     std::fs::write(&src, "x\n").unwrap();
     let src = src.display().to_string();
@@ -813,6 +816,13 @@ fn filters_subnets_cp_into_a_file_and_json_formats_answer_like_docker() {
             "k1",
         ],
         vec!["network", "inspect", "-f", "{{len .ID}}", "bridge"],
+        // sets (nat.PortSet, Volumes) hold struct{} values
+        vec![
+            "inspect",
+            "-f",
+            "{{.Config.ExposedPorts}} {{.Config.Volumes}} {{json .Config.Volumes}}",
+            "k2",
+        ],
         vec!["image", "inspect", "-f", "{{.ID}}", IMG],
         vec![
             "network",
