@@ -591,6 +591,22 @@ fn windows_only(m: &RunMore) -> Result<()> {
     Ok(())
 }
 
+/// docker's ValidateDeviceCgroupRule: `TYPE MAJOR:MINOR ACCESS`, type one of `a`, `b`,
+/// `c`, numbers or `*`, access one to three of `r`, `w`, `m`.
+fn is_device_cgroup_rule(r: &str) -> bool {
+    let num = |x: &str| x == "*" || (!x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()));
+    let mut parts = r.split(' ');
+    let (Some(ty), Some(dev), Some(access), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    matches!(ty, "a" | "b" | "c")
+        && dev.split_once(':').is_some_and(|(a, b)| num(a) && num(b))
+        && (1..=3).contains(&access.len())
+        && access.bytes().all(|b| b"rwm".contains(&b))
+}
+
 /// Go's net.ParseMAC: 6, 8 or 20 two-digit hex groups split by `:` or `-`, or
 /// 4-digit groups split by `.`.
 fn is_mac(s: &str) -> bool {
@@ -727,6 +743,15 @@ fn check(m: &RunMore) -> Result<()> {
     }
     for u in &m.ulimit {
         ulimit(u).map_err(|e| bad("--ulimit", u, e))?;
+    }
+    for r in &m.device_cgroup_rule {
+        if !is_device_cgroup_rule(r) {
+            return Err(bad(
+                "--device-cgroup-rule",
+                r,
+                format!("invalid device cgroup format '{r}'"),
+            ));
+        }
     }
     for v in &m.mount {
         mount(v).map_err(|e| {

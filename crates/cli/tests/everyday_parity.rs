@@ -733,6 +733,8 @@ fn run_option_checks_and_conflicts_answer_like_docker() {
         vec!["run", "--gpus", "x=1", IMG],
         vec!["run", "--gpus", "", IMG],
         vec!["run", "--gpus", "99999999999999999999", IMG],
+        vec!["run", "--device-cgroup-rule", "bad", IMG],
+        vec!["run", "--device-cgroup-rule", "c 1:3 rwmm", IMG],
         // -a and -d, health and logging conflicts
         vec!["run", "-a", "bogus", IMG, "true"],
         vec!["run", "-d", "-a", "stdout", IMG, "true"],
