@@ -122,6 +122,10 @@ pub struct UpdateArgs {
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
     #[arg(long, allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
+    /// Kernel memory limit (deprecated)
+    // (hidden and ignored by daemons since API 1.42, as in docker)
+    #[arg(long, hide = true)]
+    pub kernel_memory: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,

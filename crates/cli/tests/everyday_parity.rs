@@ -779,6 +779,7 @@ fn filters_subnets_cp_into_a_file_and_json_formats_answer_like_docker() {
     ]);
     let src = d.dir.path().join("f.txt");
     std::fs::write(&src, "x\n").unwrap();
+    let by_id = "{{.Container}} {{.Name}}";
     let src = src.display().to_string();
     for args in [
         // a filter without `=` is a bad flag value (`--filter` for the prunes)
@@ -833,6 +834,11 @@ fn filters_subnets_cp_into_a_file_and_json_formats_answer_like_docker() {
             "{{range .IPAM.Config}}{{.AuxAddress}}{{end}}",
             "bridge",
         ],
+        // stats of the running containers names them by their short IDs
+        vec!["stats", "--no-stream", "--format", by_id],
+        // update's deprecated --kernel-memory is taken (and its size checked)
+        vec!["update", "--kernel-memory", "10m", "k1"],
+        vec!["update", "--kernel-memory", "x", "k1"],
         // cp to `FILE/`: the destination cannot be looked at, so it is missing
         vec!["cp", &src, "k1:/a/"],
         vec!["cp", &src, "k1:/a/x/"],
