@@ -678,7 +678,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m)
 }
 
-/// For `run`/`create`: a `--` after the image, so that everything after it is the
+/// For `run`/`create` (`exec`): a `--` after the image (container), so that everything after it is the
 /// container's command even when it looks like one of our flags (`run IMG -c true`), as
 /// docker stops parsing flags at the image. For `history`: its `-H` is `--human`, as in
 /// docker (where a command's own flag shadows the global `-H`).
@@ -710,7 +710,7 @@ pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi
         }
         return args;
     }
-    if !matches!(name, "run" | "create") {
+    if !matches!(name, "run" | "create" | "exec") {
         return args;
     }
     let root = Cli::command();

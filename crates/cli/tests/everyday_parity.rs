@@ -836,6 +836,10 @@ fn filters_subnets_cp_into_a_file_and_json_formats_answer_like_docker() {
         ],
         // stats of the running containers names them by their short IDs
         vec!["stats", "--no-stream", "--format", by_id],
+        // exec's flags end at the container: a `--` after it is the command
+        vec!["exec", "k1", "--", "echo", "x"],
+        vec!["exec", "k1", "echo", "--", "x"],
+        vec!["exec", "k1", "-e", "A=1", "true"],
         // update's deprecated --kernel-memory is taken (and its size checked)
         vec!["update", "--kernel-memory", "10m", "k1"],
         vec!["update", "--kernel-memory", "x", "k1"],
