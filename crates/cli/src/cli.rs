@@ -21,6 +21,9 @@ pub struct Cli {
     /// Location of client config files (default "~/.docker")
     #[arg(long, value_name = "string")]
     pub config: Option<String>,
+    /// Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "docker context use")
+    #[arg(short = 'c', long = "context", value_name = "string")]
+    pub context: Option<String>,
     /// Enable debug mode
     #[arg(short = 'D', long)]
     pub debug: bool,
@@ -652,6 +655,7 @@ pub fn fast_parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<
     Some(Cli {
         version: None,
         config: None,
+        context: None,
         debug: false,
         host: None,
         log_level: None,

@@ -55,7 +55,7 @@ impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Cannot connect to the berth daemon at {}. Is the berth daemon running?",
+            "Cannot connect to the Berth daemon at {}. Is the berth daemon running?",
             self.host
         )
     }

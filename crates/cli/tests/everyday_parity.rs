@@ -867,3 +867,25 @@ fn filters_subnets_cp_into_a_file_and_json_formats_answer_like_docker() {
         assert!(keys(&json).len() > 1, "{json}");
     }
 }
+
+#[test]
+fn context_flags_and_the_version_flag_answer_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let cfg = d.dir.path().join("cfg");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let (cfg, host) = (cfg.display().to_string(), d.host());
+    for args in [
+        vec!["-c", "default", "ps", "-q"],
+        vec!["--context", "default", "images", "-q"],
+        vec!["--config", &cfg, "--context", "nope", "ps"],
+        vec!["--config", &cfg, "-c", "nope", "version"],
+        vec!["-H", &host, "-c", "default", "ps"],
+    ] {
+        same_all(&d, &args);
+    }
+    // `Docker version X, build Y`, berth's name and version in it
+    let v = common::stdout(&d.berth(&["--version"]));
+    assert!(v.starts_with("Berth version "), "{v}");
+    assert_eq!(v, common::stdout(&d.berth(&["-v"])));
+}
