@@ -299,9 +299,7 @@ fn network_prune_keeps_networks_newer_than_until_and_refuses_a_bad_until() {
 fn global_debug_log_level_and_config_options_are_taken_like_docker() {
     prereqs!();
     let d = Daemon::start();
-    let cfg = d.dir.path().join("cfg");
-    std::fs::create_dir_all(&cfg).unwrap();
-    let cfg = cfg.display().to_string();
+    let cfg = d.subdir("cfg");
     for args in [
         vec!["-D", "ps", "-q"],
         vec!["--debug", "version", "--format", "{{.Server.Version}}"],
@@ -872,9 +870,7 @@ fn filters_subnets_cp_into_a_file_and_json_formats_answer_like_docker() {
 fn context_flags_and_the_version_flag_answer_like_docker() {
     prereqs!();
     let d = Daemon::start();
-    let cfg = d.dir.path().join("cfg");
-    std::fs::create_dir_all(&cfg).unwrap();
-    let (cfg, host) = (cfg.display().to_string(), d.host());
+    let (cfg, host) = (d.subdir("cfg"), d.host());
     for args in [
         vec!["-c", "default", "ps", "-q"],
         vec!["--context", "default", "images", "-q"],
