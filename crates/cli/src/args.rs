@@ -122,6 +122,10 @@ pub struct UpdateArgs {
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
     #[arg(long, allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
+    /// Kernel memory limit (deprecated)
+    // (hidden and ignored by daemons since API 1.42, as in docker)
+    #[arg(long, hide = true)]
+    pub kernel_memory: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
@@ -645,7 +649,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub shm_size: Option<String>,
     /// Squash newly built layers into a single new layer
-    #[arg(long)]
+    // (an experimental daemon's: docker's help leaves it out, as berthd is not one)
+    #[arg(long, hide = true)]
     pub squash: bool,
     /// Name and optionally a tag in the "name:tag" format
     #[arg(short, long, value_parser = crate::imgbuild::tag_value)]

@@ -11,7 +11,8 @@ use crate::args::*;
     version,
     about = "A self-sufficient runtime for containers",
     disable_help_subcommand = true,
-    disable_version_flag = true
+    disable_version_flag = true,
+    args_override_self = true
 )]
 pub struct Cli {
     /// Print version information and quit
@@ -20,6 +21,9 @@ pub struct Cli {
     /// Location of client config files (default "~/.docker")
     #[arg(long, value_name = "string")]
     pub config: Option<String>,
+    /// Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "docker context use")
+    #[arg(short = 'c', long = "context", value_name = "string")]
+    pub context: Option<String>,
     /// Enable debug mode
     #[arg(short = 'D', long)]
     pub debug: bool,
@@ -651,6 +655,7 @@ pub fn fast_parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<
     Some(Cli {
         version: None,
         config: None,
+        context: None,
         debug: false,
         host: None,
         log_level: None,
@@ -677,7 +682,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m)
 }
 
-/// For `run`/`create`: a `--` after the image, so that everything after it is the
+/// For `run`/`create` (`exec`): a `--` after the image (container), so that everything after it is the
 /// container's command even when it looks like one of our flags (`run IMG -c true`), as
 /// docker stops parsing flags at the image. For `history`: its `-H` is `--human`, as in
 /// docker (where a command's own flag shadows the global `-H`).
@@ -709,7 +714,7 @@ pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi
         }
         return args;
     }
-    if !matches!(name, "run" | "create") {
+    if !matches!(name, "run" | "create" | "exec") {
         return args;
     }
     let root = Cli::command();

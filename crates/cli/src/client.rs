@@ -55,7 +55,7 @@ impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Cannot connect to the berth daemon at {}. Is the berth daemon running?",
+            "Cannot connect to the Berth daemon at {}. Is the berth daemon running?",
             self.host
         )
     }
@@ -216,6 +216,19 @@ impl Client {
         self.api_version.borrow().clone()
     }
 
+    /// Refuses a flag that needs a newer API than the daemon's, in docker's words and
+    /// with its status 1 (docker 28 hides such flags from help, too).
+    pub fn require_api(&self, flag: &str, min: &str) -> Result<()> {
+        let v = self.api_version();
+        if version_lt(&v, min) {
+            eprintln!(
+                "\"{flag}\" requires API version {min}, but the Docker daemon API version is {v}"
+            );
+            return Err(crate::Exit(1).into());
+        }
+        Ok(())
+    }
+
     /// Connects (so a missing daemon shows now) and keeps the connection for the first
     /// request, which goes out with our API version (or DOCKER_API_VERSION's); a daemon
     /// that refuses it makes [`Client::raw`] negotiate with `/_ping` and retry.
@@ -367,7 +380,8 @@ impl Client {
     ) -> Result<Response> {
         check_object_id(path)?;
         let (mut r, status, headers) = self.exchange(method, path, body, extra)?;
-        if self.optimistic.replace(false) && status == 400 {
+        // (a HEAD answer has no body to read, whatever its Content-Length says)
+        if self.optimistic.replace(false) && status == 400 && method != "HEAD" {
             let mut b = vec![0u8; header_len(&headers).unwrap_or(0) as usize];
             r.read_exact(&mut b)?;
             if String::from_utf8_lossy(&b).contains("is too new") {

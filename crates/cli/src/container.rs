@@ -18,16 +18,29 @@ pub fn st(v: &Value, k: &str) -> String {
     v.get(k).and_then(Value::as_str).unwrap_or("").to_owned()
 }
 
-/// `--filter k=v` flags → the API's `filters` JSON.
+/// `--filter k=v` flags → the API's `filters` JSON, read as docker's FilterOpt reads
+/// them: an empty one ignored, name and value trimmed, the name lowercased; one without
+/// `=` is a bad flag value (the prune commands spell the flag `--filter`, the others
+/// `-f, --filter`).
 pub fn filters_query(flags: &[String]) -> Result<String> {
     let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in flags {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow!("bad format of filter (expected name=value)"))?;
+    for f in flags.iter().filter(|f| !f.is_empty()) {
+        let Some((k, v)) = f.split_once('=') else {
+            let args: Vec<String> = std::env::args().collect();
+            let flag = if crate::usage::command_words(&args).last() == Some(&"prune") {
+                "--filter"
+            } else {
+                "-f, --filter"
+            };
+            return Err(crate::run::flag_value_error(
+                flag,
+                f,
+                "bad format of filter (expected name=value)",
+            ));
+        };
         m.entry(k.trim().to_lowercase())
             .or_default()
-            .push(v.to_owned());
+            .push(v.trim().to_owned());
     }
     if m.is_empty() {
         return Ok(String::new());

@@ -308,7 +308,18 @@ fn local_tar(src: &Path, name: &str, contents_only: bool, follow: bool) -> Resul
 }
 
 fn to_container(c: &Client, a: &CpArgs, src: &str, id: &str, dest: &str) -> Result<()> {
-    let dest_stat = container_stat(c, id, dest)?;
+    // As docker: a destination that cannot be looked at (`FILE/`) is taken as missing,
+    // and the copy goes on (a missing container is still an error).
+    let dest_stat = match container_stat(c, id, dest) {
+        Ok(s) => s,
+        Err(e)
+            if e.downcast_ref::<DaemonError>()
+                .is_some_and(|d| d.status != 404) =>
+        {
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let dest_is_dir = dest_stat.as_ref().is_some_and(|s| s.mode & MODE_DIR != 0);
     let (body, into) = if src == "-" {
         if !dest_is_dir {

@@ -21,12 +21,7 @@ fn short_id(id: &str, trunc: bool) -> String {
 
 pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
     if a.tree {
-        // berthd serves API 1.45; docker 28 refuses --tree below 1.47 in these words.
-        eprintln!(
-            "\"--tree\" requires API version 1.47, but the Docker daemon API version is {}",
-            c.api_version()
-        );
-        return Err(crate::Exit(1).into());
+        c.require_api("--tree", "1.47")?;
     }
     let mut path = format!("/images/json?all={}", a.all as u8);
     let mut filters = a.filter.clone();

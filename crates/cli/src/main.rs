@@ -111,6 +111,15 @@ fn main() {
                 eprintln!("{msg}");
                 std::process::exit(code);
             }
+            if e.kind() == clap::error::ErrorKind::DisplayVersion {
+                // docker's `Docker version X, build Y`
+                println!(
+                    "Berth version {}, build {}",
+                    env!("CARGO_PKG_VERSION"),
+                    option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown")
+                );
+                std::process::exit(0);
+            }
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp
                 | clap::error::ErrorKind::DisplayVersion
@@ -142,6 +151,39 @@ fn main() {
     if let Some(dir) = &cli.config {
         // SAFETY: no other thread runs yet.
         unsafe { std::env::set_var("DOCKER_CONFIG", dir) };
+    }
+    // Contexts: berth has docker's `default` one (the host from -H, BERTH_HOST or
+    // DOCKER_HOST) only; another name is not found, in docker's words.
+    // (DOCKER_CONTEXT counts only without a host given by flag or environment)
+    if cli.context.as_deref().is_some_and(|c| !c.is_empty()) && cli.host.is_some() {
+        eprintln!("conflicting options: cannot specify both --host and --context");
+        std::process::exit(1);
+    }
+    let host_env = ["BERTH_HOST", "DOCKER_HOST"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+    let context = cli
+        .context
+        .clone()
+        .or_else(|| {
+            if cli.host.is_some() || host_env {
+                None
+            } else {
+                std::env::var("DOCKER_CONTEXT").ok()
+            }
+        })
+        .filter(|c| !c.is_empty() && c != "default");
+    if let Some(name) = context {
+        let meta = auth::config_path()
+            .with_file_name("contexts")
+            .join("meta")
+            .join(sha256_hex(&name))
+            .join("meta.json");
+        eprintln!(
+            "Failed to initialize: unable to resolve docker endpoint: context {name:?}: context not found: open {}: no such file or directory",
+            meta.display()
+        );
+        std::process::exit(1);
     }
     // run/create's request is built, and its option values checked, before the daemon is
     // asked (or started): a bad value is the user's error, reported as docker reports it.
@@ -222,6 +264,15 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// A context's directory name under contexts/meta: its name's SHA-256, in hex.
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The API client for this invocation: host from -H, BERTH_HOST, DOCKER_HOST or the

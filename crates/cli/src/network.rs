@@ -58,37 +58,44 @@ fn ipam_configs(a: &NetworkCreateArgs) -> Result<Vec<Value>> {
             "every ip-range or gateway must have a corresponding subnet"
         ));
     }
-    let mut subnets: Vec<(ipnet::IpNet, &str, Map<String, Value>)> = Vec::new();
+    // A subnet is parsed only when something is compared with it (docker's
+    // subnetMatches): a lone bad one goes to the daemon as it is.
+    let parsed = |s: &str| -> Result<ipnet::IpNet> {
+        s.parse()
+            .map_err(|_| anyhow!("invalid subnet: invalid CIDR address: {s}"))
+    };
+    let mut subnets: Vec<(&str, Map<String, Value>)> = Vec::new();
     for s in &a.subnet {
-        let net: ipnet::IpNet = s
-            .parse()
-            .map_err(|_| anyhow!("invalid subnet: invalid CIDR address: {s}"))?;
-        if subnets
-            .iter()
-            .any(|(o, ..)| o.contains(&net.network()) || net.contains(&o.network()))
-        {
-            return Err(anyhow!(
-                "multiple overlapping subnet configuration is not supported"
-            ));
+        for (o, _) in &subnets {
+            let (net, other) = (parsed(s)?, parsed(o)?);
+            if net.contains(&other.network()) || other.contains(&net.network()) {
+                return Err(anyhow!(
+                    "multiple overlapping subnet configuration is not supported"
+                ));
+            }
         }
         let mut m = Map::new();
         m.insert("Subnet".into(), json!(s));
-        subnets.push((net, s, m));
+        subnets.push((s, m));
     }
     // (what docker's subnetMatches reads: an address, or the address of a CIDR)
-    let addr = |v: &str| -> Option<std::net::IpAddr> {
+    let addr = |v: &str| -> Result<Option<std::net::IpAddr>> {
         match v.split_once('/') {
-            Some(_) => v.parse::<ipnet::IpNet>().ok().map(|n| n.addr()),
-            None => v.parse().ok(),
+            Some(_) => v
+                .parse::<ipnet::IpNet>()
+                .map(|n| Some(n.addr()))
+                .map_err(|_| anyhow!("invalid CIDR address: {v}")),
+            None => Ok(v.parse().ok()),
         }
     };
     let mut place = |what: &str, key: &str, v: &str, aux: Option<&str>| -> Result<()> {
-        if key == "IPRange" && v.parse::<ipnet::IpNet>().is_err() {
-            return Err(anyhow!("invalid CIDR address: {v}"));
-        }
         let mut matched = false;
-        for (net, given, m) in &mut subnets {
-            if !addr(v).is_some_and(|ip| net.contains(&ip)) {
+        for (given, m) in &mut subnets {
+            if key == "IPRange" && v.parse::<ipnet::IpNet>().is_err() {
+                return Err(anyhow!("invalid CIDR address: {v}"));
+            }
+            let net = parsed(given)?;
+            if !addr(v)?.is_some_and(|ip| net.contains(&ip)) {
                 continue;
             }
             matched = true;
@@ -127,10 +134,7 @@ fn ipam_configs(a: &NetworkCreateArgs) -> Result<Vec<Value>> {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         place("aux-address", "", v, Some(k))?;
     }
-    Ok(subnets
-        .into_iter()
-        .map(|(.., m)| Value::Object(m))
-        .collect())
+    Ok(subnets.into_iter().map(|(_, m)| Value::Object(m)).collect())
 }
 
 pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {

@@ -242,6 +242,12 @@ pub fn update_body(a: &UpdateArgs) -> Result<Value> {
     if let Some(x) = &a.memory_swap {
         put("MemorySwap", json!(swap(x)?));
     }
+    if let Some(x) = &a.kernel_memory {
+        put(
+            "KernelMemory",
+            json!(crate::run::flag_bytes("--kernel-memory", x)?),
+        );
+    }
     if let Some(x) = a.pids_limit {
         put("PidsLimit", json!(x));
     }

@@ -282,6 +282,17 @@ pub fn go_abs(p: &str) -> String {
 
 /// The `POST /containers/create` body for run/create flags.
 pub fn create_body(a: &RunArgs) -> Result<Value> {
+    if let Some(bad) = a
+        .attach
+        .iter()
+        .find(|s| !matches!(s.to_lowercase().as_str(), "stdin" | "stdout" | "stderr"))
+    {
+        return Err(flag_value_error(
+            "-a, --attach",
+            bad,
+            "valid streams are STDIN, STDOUT and STDERR",
+        ));
+    }
     check_labels("-l, --label", &a.label)?;
     if a.rm && a.restart != "no" && !a.restart.is_empty() {
         bail!("conflicting options: cannot specify both --restart and --rm");
@@ -365,7 +376,17 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     if let Some(n) = net {
         o.insert("NetworkingConfig".into(), n);
     }
+    if a.detach && !a.attach.is_empty() {
+        // (docker's runContainer, after the options parsed: printed as it is, status 1)
+        eprintln!("conflicting options: cannot specify both --attach and --detach");
+        return Err(Exit(1).into());
+    }
     Ok(crate::request::docker_shape(cfg))
+}
+
+/// `--cidfile`'s path: an empty one is none, as in docker.
+fn cidfile(a: &RunArgs) -> Option<&str> {
+    a.more.cidfile.as_deref().filter(|f| !f.is_empty())
 }
 
 fn is_no_such_image(e: &anyhow::Error) -> bool {
@@ -389,7 +410,7 @@ pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
     {
         eprintln!("WARNING: Localhost DNS ({ip}) may fail in containers.");
     }
-    if let Some(f) = &a.more.cidfile
+    if let Some(f) = cidfile(a)
         && std::path::Path::new(f).exists()
     {
         // Printed as it is with exit 1 by create (125 by run), as docker does.
@@ -400,7 +421,7 @@ pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
     }
     // As docker's newCIDFile: the file is made before the container, and removed
     // again if no container comes of it.
-    if let Some(f) = &a.more.cidfile
+    if let Some(f) = cidfile(a)
         && let Err(e) = std::fs::File::create(f)
     {
         return Err(crate::client::StreamError(format!(
@@ -411,7 +432,7 @@ pub fn create(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
     }
     let made = create_inner(c, a, body);
     if made.is_err()
-        && let Some(f) = &a.more.cidfile
+        && let Some(f) = cidfile(a)
     {
         let _ = std::fs::remove_file(f);
     }
@@ -484,7 +505,7 @@ fn create_inner(c: &Client, a: &RunArgs, body: Value) -> Result<String> {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("daemon returned no container ID"))?;
-    if let Some(f) = &a.more.cidfile {
+    if let Some(f) = cidfile(a) {
         std::fs::write(f, &id)
             .map_err(|e| anyhow!("failed to write the container ID to the file: {e}"))?;
     }

@@ -298,83 +298,192 @@ fn kv(list: &[String]) -> Map<String, Value> {
         .collect()
 }
 
-/// `--mount type=bind,source=/a,target=/b,readonly` → a Mount object.
+/// `--mount type=bind,source=/a,target=/b,readonly` → a Mount object, read as docker's
+/// MountOpt reads it: keys in any case, untrimmed; a bare `readonly`, `volume-nocopy` or
+/// `bind-nonrecursive`; boolean and size values checked; options of another mount type
+/// refused.
 fn mount(spec: &str) -> Result<Value> {
     let mut m = Map::new();
     let mut ty = "volume".to_owned();
     let mut bind = Map::new();
     let mut vol = Map::new();
     let mut tmpfs = Map::new();
+    let (mut any_bind, mut any_vol, mut any_tmpfs) = (false, false, false);
     let mut vol_opts = Map::new();
+    let mut labels = Map::new();
+    let mut read_only = false;
+    if spec.is_empty() {
+        bail!("EOF");
+    }
     for field in csv_fields(spec).map_err(|e| crate::run::flag_value_error("--mount", spec, e))? {
-        let field = field.as_str();
         let (k, v) = match field.split_once('=') {
-            Some((k, v)) => (k.trim().to_lowercase(), Some(v.trim())),
-            None => (field.trim().to_lowercase(), None),
+            Some((k, v)) => (k.to_lowercase(), v),
+            None => {
+                match field.to_lowercase().as_str() {
+                    "readonly" | "ro" => read_only = true,
+                    "volume-nocopy" => {
+                        any_vol = true;
+                        vol.insert("NoCopy".into(), json!(true));
+                    }
+                    "bind-nonrecursive" => {
+                        any_bind = true;
+                        bind.insert("NonRecursive".into(), json!(true));
+                    }
+                    _ => bail!("invalid field '{field}' must be a key=value pair"),
+                }
+                continue;
+            }
         };
-        let flag = || !matches!(v, Some("false") | Some("0"));
+        let boolean = |what: &str| {
+            crate::cli::go_bool(v).map_err(|_| anyhow!("invalid value for {what}: {v}"))
+        };
+        // `key=value` into a map (volume labels and driver options), an empty key skipped.
+        let set_on = |map: &mut Map<String, Value>| {
+            let (mk, mv) = v.split_once('=').unwrap_or((v, ""));
+            if !mk.is_empty() {
+                map.insert(mk.to_owned(), json!(mv));
+            }
+        };
         match k.as_str() {
-            "type" => ty = v.unwrap_or("").to_owned(),
+            "type" => ty = v.to_lowercase(),
             "source" | "src" => {
-                m.insert("Source".into(), json!(v.unwrap_or("")));
+                // (docker 28 makes `.`, `..` and what starts with them absolute)
+                let src = if v.starts_with('.') {
+                    crate::run::go_abs(v)
+                } else {
+                    v.to_owned()
+                };
+                m.insert("Source".into(), json!(src));
             }
             "target" | "dst" | "destination" => {
-                m.insert("Target".into(), json!(v.unwrap_or("")));
+                m.insert("Target".into(), json!(v));
             }
-            "readonly" | "ro" => {
-                m.insert("ReadOnly".into(), json!(flag()));
-            }
+            "readonly" | "ro" => read_only = boolean(&k)?,
             "consistency" => {
-                m.insert("Consistency".into(), json!(v.unwrap_or("")));
+                m.insert("Consistency".into(), json!(v.to_lowercase()));
             }
             "bind-propagation" => {
-                bind.insert("Propagation".into(), json!(v.unwrap_or("")));
+                any_bind = true;
+                bind.insert("Propagation".into(), json!(v.to_lowercase()));
             }
-            "volume-nocopy" | "volume-no-copy" => {
-                vol.insert("NoCopy".into(), json!(flag()));
+            "bind-nonrecursive" => {
+                any_bind = true;
+                if boolean(&k)? {
+                    bind.insert("NonRecursive".into(), json!(true));
+                }
+            }
+            "bind-recursive" => {
+                any_bind = true;
+                let key = match v {
+                    "enabled" => None,
+                    "disabled" => Some("NonRecursive"),
+                    "writable" => Some("ReadOnlyNonRecursive"),
+                    "readonly" => Some("ReadOnlyForceRecursive"),
+                    _ => bail!(
+                        "invalid value for {k}: {v} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"
+                    ),
+                };
+                if let Some(key) = key {
+                    bind.insert(key.into(), json!(true));
+                }
+            }
+            "volume-subpath" => {
+                any_vol = true;
+                if !v.is_empty() {
+                    vol.insert("Subpath".into(), json!(v));
+                }
+            }
+            "volume-nocopy" => {
+                any_vol = true;
+                let b = crate::cli::go_bool(v)
+                    .map_err(|_| anyhow!("invalid value for volume-nocopy: {v}"))?;
+                if b {
+                    vol.insert("NoCopy".into(), json!(true));
+                } else {
+                    vol.remove("NoCopy");
+                }
             }
             "volume-driver" => {
-                vol.insert("DriverConfig".into(), json!({"Name": v.unwrap_or("")}));
+                any_vol = true;
+                vol.insert("DriverName".into(), json!(v));
             }
             "volume-opt" => {
-                let (ok, ov) = v
-                    .unwrap_or("")
-                    .split_once('=')
-                    .unwrap_or((v.unwrap_or(""), ""));
-                vol_opts.insert(ok.to_owned(), json!(ov));
+                any_vol = true;
+                set_on(&mut vol_opts);
             }
             "volume-label" => {
-                let (lk, lv) = v
-                    .unwrap_or("")
-                    .split_once('=')
-                    .unwrap_or((v.unwrap_or(""), ""));
-                let labels = vol.entry("Labels").or_insert_with(|| json!({}));
-                labels[lk] = json!(lv);
+                any_vol = true;
+                set_on(&mut labels);
             }
             "tmpfs-size" => {
-                tmpfs.insert("SizeBytes".into(), json!(parse_bytes(v.unwrap_or(""))?));
+                any_tmpfs = true;
+                let size = parse_bytes(v).map_err(|_| anyhow!("invalid value for {k}: {v}"))?;
+                tmpfs.insert("SizeBytes".into(), json!(size));
             }
             "tmpfs-mode" => {
-                let mode = i64::from_str_radix(v.unwrap_or(""), 8)
-                    .map_err(|_| anyhow!("invalid tmpfs-mode in {spec:?}"))?;
+                any_tmpfs = true;
+                let mode = u32::from_str_radix(v, 8)
+                    .ok()
+                    .filter(|_| !v.starts_with(['+', '-']))
+                    .ok_or_else(|| anyhow!("invalid value for {k}: {v}"))?;
                 tmpfs.insert("Mode".into(), json!(mode));
             }
-            _ => bail!("invalid field '{field}' must be a key=value pair"),
+            _ => bail!("unexpected key '{k}' in '{field}'"),
         }
     }
-    if !m.contains_key("Target") {
+    if ty.is_empty() {
+        bail!("type is required");
+    }
+    if m.get("Target")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
         bail!("target is required");
     }
-    if !vol_opts.is_empty() {
-        let dc = vol.entry("DriverConfig").or_insert_with(|| json!({}));
-        dc["Options"] = Value::Object(vol_opts);
+    for (used, kind, wanted) in [
+        (any_vol, "volume", "volume"),
+        (any_bind, "bind", "bind"),
+        (any_tmpfs, "tmpfs", "tmpfs"),
+    ] {
+        if used && ty != wanted {
+            bail!("cannot mix '{kind}-*' options with mount type '{ty}'");
+        }
     }
-    // As docker's MountOpt: a source starting with `.` is made absolute.
-    if let Some(src) = m.get("Source").and_then(Value::as_str)
-        && src.starts_with('.')
-    {
-        let abs = crate::run::go_abs(src);
-        m.insert("Source".into(), json!(abs));
+    if bind.contains_key("ReadOnlyNonRecursive") && !read_only {
+        bail!(
+            "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction"
+        );
+    }
+    if bind.contains_key("ReadOnlyForceRecursive") {
+        if !read_only {
+            bail!(
+                "option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction"
+            );
+        }
+        if bind.get("Propagation").and_then(Value::as_str) != Some("rprivate") {
+            bail!(
+                "option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction"
+            );
+        }
+    }
+    if read_only {
+        m.insert("ReadOnly".into(), json!(true));
+    }
+    if !labels.is_empty() {
+        vol.insert("Labels".into(), Value::Object(labels));
+    }
+    // The driver's name and options, as one DriverConfig.
+    let name = vol.remove("DriverName");
+    if name.is_some() || !vol_opts.is_empty() {
+        let mut dc = Map::new();
+        if let Some(n) = name.filter(|n| n != "") {
+            dc.insert("Name".into(), n);
+        }
+        if !vol_opts.is_empty() {
+            dc.insert("Options".into(), Value::Object(vol_opts));
+        }
+        vol.insert("DriverConfig".into(), Value::Object(dc));
     }
     m.insert("Type".into(), json!(ty));
     for (k, o) in [
@@ -480,6 +589,22 @@ fn windows_only(m: &RunMore) -> Result<()> {
         return Err(crate::Exit(1).into());
     }
     Ok(())
+}
+
+/// docker's ValidateDeviceCgroupRule: `TYPE MAJOR:MINOR ACCESS`, type one of `a`, `b`,
+/// `c`, numbers or `*`, access one to three of `r`, `w`, `m`.
+fn is_device_cgroup_rule(r: &str) -> bool {
+    let num = |x: &str| x == "*" || (!x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()));
+    let mut parts = r.split(' ');
+    let (Some(ty), Some(dev), Some(access), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    matches!(ty, "a" | "b" | "c")
+        && dev.split_once(':').is_some_and(|(a, b)| num(a) && num(b))
+        && (1..=3).contains(&access.len())
+        && access.bytes().all(|b| b"rwm".contains(&b))
 }
 
 /// Go's net.ParseMAC: 6, 8 or 20 two-digit hex groups split by `:` or `-`, or
@@ -619,6 +744,15 @@ fn check(m: &RunMore) -> Result<()> {
     for u in &m.ulimit {
         ulimit(u).map_err(|e| bad("--ulimit", u, e))?;
     }
+    for r in &m.device_cgroup_rule {
+        if !is_device_cgroup_rule(r) {
+            return Err(bad(
+                "--device-cgroup-rule",
+                r,
+                format!("invalid device cgroup format '{r}'"),
+            ));
+        }
+    }
     for v in &m.mount {
         mount(v).map_err(|e| {
             if e.is::<crate::run::FlagValueError>() {
@@ -639,6 +773,20 @@ fn check(m: &RunMore) -> Result<()> {
         }
     }
     // (from here on docker's parse of the options, after the flags)
+    let nonzero = |v: &Option<String>| {
+        v.as_deref()
+            .is_some_and(|v| duration_ns(v).unwrap_or(1) != 0)
+    };
+    if m.no_healthcheck
+        && (m.health_cmd.as_deref().is_some_and(|c| !c.is_empty())
+            || nonzero(&m.health_interval)
+            || nonzero(&m.health_timeout)
+            || nonzero(&m.health_start_period)
+            || nonzero(&m.health_start_interval)
+            || m.health_retries.is_some_and(|r| r != 0))
+    {
+        bail!("--no-healthcheck conflicts with --health-* options");
+    }
     for (flag, v) in [
         ("--health-interval", &m.health_interval),
         ("--health-timeout", &m.health_timeout),
@@ -653,6 +801,9 @@ fn check(m: &RunMore) -> Result<()> {
     }
     if m.health_retries.is_some_and(|r| r < 0) {
         bail!("--health-retries cannot be negative");
+    }
+    if m.log_driver.as_deref() == Some("none") && !m.log_opt.is_empty() {
+        bail!("invalid logging opts for driver none");
     }
     if let Some(mac) = &m.mac_address
         && !is_mac(mac)
@@ -1377,28 +1528,71 @@ fn weight_device(x: &str) -> Result<Value> {
 /// `--gpus`: `all`, a count, or `key=value` fields (count, device, driver,
 /// capabilities), as a DeviceRequest asking for the `gpu` capability.
 fn gpu_request(g: &str) -> Result<Value> {
+    let bad = |why: String| crate::run::flag_value_error("--gpus", g, why);
+    let count = |v: &str| -> Result<i64> {
+        if v == "all" {
+            return Ok(-1);
+        }
+        v.parse::<i64>().map_err(|e| {
+            let why = if matches!(
+                e.kind(),
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow
+            ) {
+                "value out of range"
+            } else {
+                "invalid syntax"
+            };
+            bad(format!(
+                "invalid count ({v}): value must be either \"all\" or an integer: {why}"
+            ))
+        })
+    };
+    if g.is_empty() {
+        return Err(bad("EOF".into()));
+    }
+    let fields = csv_fields(g).map_err(bad)?;
     let mut req = json!({"Driver": "", "Count": 0, "DeviceIDs": null,
         "Capabilities": [["gpu"]], "Options": {}});
-    let bad = || crate::run::flag_value_error("--gpus", g, format!("unexpected key in {g:?}"));
-    let mut fields = g.split(',').peekable();
-    while let Some(f) = fields.next() {
-        match f.split_once('=') {
-            None if f == "all" => req["Count"] = json!(-1),
-            None => req["Count"] = json!(f.parse::<i64>().map_err(|_| bad())?),
-            Some(("count", "all")) => req["Count"] = json!(-1),
-            Some(("count", n)) => req["Count"] = json!(n.parse::<i64>().map_err(|_| bad())?),
-            Some(("driver", d)) => req["Driver"] = json!(d),
-            Some(("capabilities", c)) => req["Capabilities"] = json!([[c]]),
-            Some(("device", d)) => {
-                // device=0,1: the following fields without '=' are more IDs.
-                let mut ids = vec![d.trim_matches('"').to_owned()];
-                while let Some(next) = fields.next_if(|n| !n.contains('=')) {
-                    ids.push(next.trim_matches('"').to_owned());
-                }
-                req["DeviceIDs"] = json!(ids);
-            }
-            _ => return Err(bad()),
+    let mut seen = std::collections::HashSet::new();
+    let mut counted = false;
+    for f in &fields {
+        let (k, v) = match f.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (f.as_str(), None),
+        };
+        if !seen.insert(k.to_owned()) {
+            return Err(bad(format!(
+                "gpu request key '{k}' can be specified only once"
+            )));
         }
+        let Some(v) = v else {
+            seen.insert("count".to_owned());
+            counted = true;
+            req["Count"] = json!(count(k)?);
+            continue;
+        };
+        match k {
+            "driver" => req["Driver"] = json!(v),
+            "count" => {
+                counted = true;
+                req["Count"] = json!(count(v)?);
+            }
+            "device" => req["DeviceIDs"] = json!(v.split(',').collect::<Vec<_>>()),
+            "capabilities" => {
+                let mut caps: Vec<&str> = v.split(',').collect();
+                caps.push("gpu");
+                req["Capabilities"] = json!([caps]);
+            }
+            "options" => {
+                let opts =
+                    csv_fields(v).map_err(|e| bad(format!("failed to read gpu options: {e}")))?;
+                req["Options"] = Value::Object(kv(&opts));
+            }
+            _ => return Err(bad(format!("unexpected key '{k}' in '{f}'"))),
+        }
+    }
+    if !counted && req["DeviceIDs"].is_null() {
+        req["Count"] = json!(1);
     }
     Ok(req)
 }

@@ -99,15 +99,21 @@ fn headers() -> Value {
     })
 }
 
-/// The running (or all) containers' IDs, newest first.
+/// The running (or all) containers' short IDs, newest first: docker 28 watches the
+/// containers it finds itself by the first 12 characters of their IDs (its
+/// `.Container`).
 fn listed(c: &Client, all: bool) -> Result<Vec<String>> {
     let list = c.get_json(&format!("/containers/json?all={}", all as u8))?;
     Ok(list
         .as_array()
         .into_iter()
         .flatten()
-        .map(|x| st(x, "Id"))
+        .map(|x| short(&st(x, "Id")).to_owned())
         .collect())
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 pub fn stats(c: &Client, a: &StatsArgs) -> Result<()> {
@@ -154,7 +160,7 @@ pub fn stats(c: &Client, a: &StatsArgs) -> Result<()> {
                 let Ok(e) = serde_json::from_str::<Value>(&line) else {
                     continue;
                 };
-                let id = e.pointer("/Actor/ID").and_then(Value::as_str).unwrap_or("");
+                let id = short(e.pointer("/Actor/ID").and_then(Value::as_str).unwrap_or(""));
                 match e.get("Action").and_then(Value::as_str).unwrap_or("") {
                     "start" => board.track(id),
                     "create" if all => board.track(id),

@@ -28,6 +28,8 @@ fn print_template(f: &str, data: &Value, name: &str, root: &'static str) -> Resu
         e.replacen("template: :", &format!("template: {name}:"), 1)
             .replacen("executing \"\"", &format!("executing \"{name}\""), 1)
     };
+    // (`json` is docker's name for `{{json .}}`)
+    let f = if f == "json" { "{{json .}}" } else { f };
     let src = f.replace("\\t", "\t").replace("\\n", "\n");
     let t = match crate::tmpl::parse(&src, crate::gotypes::type_name(root)) {
         Ok(t) => t,

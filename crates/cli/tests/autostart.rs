@@ -94,7 +94,7 @@ fn berth_starts_berthd_when_nothing_answers_at_the_default_socket() {
     let off = berth(&["version"], true);
     assert_eq!(off.status.code(), Some(1));
     assert!(
-        stderr(&off).contains("Cannot connect to the berth daemon at unix:///run/berth/berth.sock")
+        stderr(&off).contains("Cannot connect to the Berth daemon at unix:///run/berth/berth.sock")
     );
     assert!(
         !Path::new("/run/berth/berth.sock").exists(),

@@ -52,7 +52,7 @@ fn cannot_connect_is_an_error_with_exit_1() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("Cannot connect to the berth daemon"),
+        stderr(&out).contains("Cannot connect to the Berth daemon"),
         "{}",
         stderr(&out)
     );

@@ -299,9 +299,7 @@ fn network_prune_keeps_networks_newer_than_until_and_refuses_a_bad_until() {
 fn global_debug_log_level_and_config_options_are_taken_like_docker() {
     prereqs!();
     let d = Daemon::start();
-    let cfg = d.dir.path().join("cfg");
-    std::fs::create_dir_all(&cfg).unwrap();
-    let cfg = cfg.display().to_string();
+    let cfg = d.subdir("cfg");
     for args in [
         vec!["-D", "ps", "-q"],
         vec!["--debug", "version", "--format", "{{.Server.Version}}"],
@@ -701,4 +699,189 @@ fn empty_names_are_refused_by_the_client_like_dockers() {
     ] {
         same_all(&d, args);
     }
+}
+
+#[test]
+fn run_option_checks_and_conflicts_answer_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let tmp = d.dir.path().display().to_string();
+    let bind = |rest: &str| format!("type=bind,src={tmp},dst=/x{rest}");
+    let (bogus, ro, rrec) = (
+        bind(",bogus=1"),
+        bind(",readonly=maybe"),
+        bind(",bind-recursive=readonly,ro"),
+    );
+    for args in [
+        // --mount: docker's MountOpt words
+        vec!["run", "--rm", "--mount", &bogus, IMG, "true"],
+        vec!["run", "--rm", "--mount", &ro, IMG, "true"],
+        vec!["run", "--rm", "--mount", &rrec, IMG, "true"],
+        vec!["run", "--mount", "type=tmpfs,dst=/x,tmpfs-size=abc", IMG],
+        vec!["run", "--mount", "type=tmpfs,dst=/x,tmpfs-mode=9", IMG],
+        vec!["run", "--mount", "type=tmpfs,dst=/x,volume-nocopy", IMG],
+        vec!["run", "--mount", "type=volume,dst=/x,volume-nocopy=x", IMG],
+        vec!["run", "--mount", "type=,dst=/x", IMG],
+        vec!["run", "--mount", "", IMG],
+        vec!["run", "--mount", "type=bind,bind-create-src", IMG],
+        vec!["run", "--rm", "--mount", "TYPE=tmpfs,dst=/x", IMG, "true"],
+        // --gpus
+        vec!["run", "--gpus", "bad", IMG],
+        vec!["run", "--gpus", "count=2,count=3", IMG],
+        vec!["run", "--gpus", "x=1", IMG],
+        vec!["run", "--gpus", "", IMG],
+        vec!["run", "--gpus", "99999999999999999999", IMG],
+        vec!["run", "--device-cgroup-rule", "bad", IMG],
+        vec!["run", "--device-cgroup-rule", "c 1:3 rwmm", IMG],
+        // -a and -d, health and logging conflicts
+        vec!["run", "-a", "bogus", IMG, "true"],
+        vec!["run", "-d", "-a", "stdout", IMG, "true"],
+        vec!["run", "--attach", "stdin", "--detach", IMG, "true"],
+        vec!["run", "--health-cmd", "true", "--no-healthcheck", IMG],
+        vec!["run", "--health-interval", "1s", "--no-healthcheck", IMG],
+        vec![
+            "run",
+            "--log-driver",
+            "none",
+            "--log-opt",
+            "max-size=1m",
+            IMG,
+        ],
+        // an empty --cidfile is none; a flag given twice takes its last value
+        vec!["run", "--rm", "--cidfile", "", IMG, "echo", "ok"],
+        vec!["run", "--rm", "--init", "--init", IMG, "true"],
+        vec!["run", "--rm", "-w", "/a", "-w", "/tmp", IMG, "pwd"],
+        vec!["run", "--rm", IMG, "/nonexistent"],
+        vec!["run", "--rm", IMG, "/etc"],
+    ] {
+        same_all(&d, &args);
+    }
+}
+
+#[test]
+fn filters_subnets_cp_into_a_file_and_json_formats_answer_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "k1",
+        IMG,
+        "sh",
+        "-c",
+        "echo a > /a; sleep 1000",
+    ]);
+    d.ok(&[
+        "create", "--name", "k2", "--expose", "80", "-v", "/v", IMG, "true",
+    ]);
+    let src = d.dir.path().join("f.txt");
+    std::fs::write(&src, "x\n").unwrap();
+    let by_id = "{{.Container}} {{.Name}}";
+    let src = src.display().to_string();
+    for args in [
+        // a filter without `=` is a bad flag value (`--filter` for the prunes)
+        vec!["ps", "--filter", "noequals"],
+        vec!["images", "-f", "noequals"],
+        vec!["volume", "ls", "-f", "x"],
+        vec!["network", "ls", "--filter", "x"],
+        vec!["container", "prune", "-f", "--filter", "x"],
+        vec!["system", "prune", "-f", "--filter", "x"],
+        vec!["ps", "-a", "--filter", "", "--filter", " name = k1 ", "-q"],
+        // a lone subnet is the daemon's to judge; compared ones are parsed
+        vec!["network", "create", "--subnet", "bad", "n1"],
+        vec!["network", "create", "--subnet", "10.1.0.0/33", "n1"],
+        vec![
+            "network",
+            "create",
+            "--subnet",
+            "10.1.0.0/16",
+            "--subnet",
+            "bad",
+            "n1",
+        ],
+        vec![
+            "network",
+            "create",
+            "--subnet",
+            "bad",
+            "--gateway",
+            "10.0.0.1",
+            "n1",
+        ],
+        // templates see the Go structs' field names (the JSON keys through the fallback)
+        vec![
+            "inspect",
+            "-f",
+            "{{len .ID}} {{len .Id}} {{.HostConfig.CPUShares}} {{.HostConfig.CpuShares}} {{.HostConfig.DNS}} {{.HostConfig.NanoCPUs}}",
+            "k1",
+        ],
+        vec!["network", "inspect", "-f", "{{len .ID}}", "bridge"],
+        // sets (nat.PortSet, Volumes) hold struct{} values
+        vec![
+            "inspect",
+            "-f",
+            "{{.Config.ExposedPorts}} {{.Config.Volumes}} {{json .Config.Volumes}}",
+            "k2",
+        ],
+        vec!["image", "inspect", "-f", "{{.ID}}", IMG],
+        vec![
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.AuxAddress}}{{end}}",
+            "bridge",
+        ],
+        // stats of the running containers names them by their short IDs
+        vec!["stats", "--no-stream", "--format", by_id],
+        // exec's flags end at the container: a `--` after it is the command
+        vec!["exec", "k1", "--", "echo", "x"],
+        vec!["exec", "k1", "echo", "--", "x"],
+        vec!["exec", "k1", "-e", "A=1", "true"],
+        // update's deprecated --kernel-memory is taken (and its size checked)
+        vec!["update", "--kernel-memory", "10m", "k1"],
+        vec!["update", "--kernel-memory", "x", "k1"],
+        // cp to `FILE/`: the destination cannot be looked at, so it is missing
+        vec!["cp", &src, "k1:/a/"],
+        vec!["cp", &src, "k1:/a/x/"],
+    ] {
+        same_all(&d, &args);
+    }
+    // --squash needs an experimental daemon: docker's help leaves it out (and its build
+    // also warns on stderr that its legacy builder is deprecated).
+    assert_eq!(
+        common::stdout(&d.berth(&["build", "--help"])).replace("berth", "docker"),
+        common::stdout(&d.docker(&["build", "--help"])),
+    );
+    // `--format json` is `{{json .}}` for version and info too.
+    for cmd in ["version", "info"] {
+        let json = common::stdout(&d.berth(&[cmd, "--format", "json"]));
+        let full = common::stdout(&d.berth(&[cmd, "--format", "{{json .}}"]));
+        let keys = |s: &str| -> Vec<String> {
+            let v: serde_json::Value = serde_json::from_str(s).expect(s);
+            v.as_object().expect(s).keys().cloned().collect()
+        };
+        assert_eq!(keys(&json), keys(&full), "{cmd}");
+        assert!(keys(&json).len() > 1, "{json}");
+    }
+}
+
+#[test]
+fn context_flags_and_the_version_flag_answer_like_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    let (cfg, host) = (d.subdir("cfg"), d.host());
+    for args in [
+        vec!["-c", "default", "ps", "-q"],
+        vec!["--context", "default", "images", "-q"],
+        vec!["--config", &cfg, "--context", "nope", "ps"],
+        vec!["--config", &cfg, "-c", "nope", "version"],
+        vec!["-H", &host, "-c", "default", "ps"],
+    ] {
+        same_all(&d, &args);
+    }
+    // `Docker version X, build Y`, berth's name and version in it
+    let v = common::stdout(&d.berth(&["--version"]));
+    assert!(v.starts_with("Berth version "), "{v}");
+    assert_eq!(v, common::stdout(&d.berth(&["-v"])));
 }

@@ -318,6 +318,7 @@ fn requests_match_the_docker_clis() {
                         .collect::<Vec<_>>()
                         .join("\n")
                         .replace("berth", "docker")
+                        .replace("Berth", "docker")
                         .replace("Docker", "docker")
                 };
                 (o.status.code(), text(&o.stdout), text(&o.stderr))

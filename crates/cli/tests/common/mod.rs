@@ -186,6 +186,13 @@ impl Daemon {
         std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
     }
 
+    /// A new directory under the test's own, as a string for command lines.
+    pub fn subdir(&self, name: &str) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p.display().to_string()
+    }
+
     pub fn host(&self) -> String {
         format!("unix://{}", self.sock.display())
     }
