@@ -246,6 +246,17 @@ impl Client {
         Ok(())
     }
 
+    /// Settles the API version now (a `/_ping` if it is still our optimistic guess), so
+    /// clones made for parallel requests share it.
+    pub fn settle_version(&self) -> Result<()> {
+        if self.optimistic.replace(false) {
+            // (the connection kept for the first request is closed: the ping has its own)
+            drop(self.idle.borrow_mut().take());
+            self.ping_negotiate()?;
+        }
+        Ok(())
+    }
+
     /// `GET /_ping`: the daemon's `API-Version` caps ours (docker's negotiation).
     fn ping_negotiate(&self) -> Result<()> {
         *self.prefix.borrow_mut() = String::new();
@@ -407,11 +418,7 @@ impl Client {
         body: &mut dyn Read,
         extra: &[(&str, &str)],
     ) -> Result<Response> {
-        if self.optimistic.replace(false) {
-            // (the connection kept for the first request is closed: the ping has its own)
-            drop(self.idle.borrow_mut().take());
-            self.ping_negotiate()?;
-        }
+        self.settle_version()?;
         let idle = self.idle.borrow_mut().take();
         let s = match idle {
             Some(r) if r.buffer().is_empty() => r.into_inner(),

@@ -278,9 +278,14 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
 /// Runs `op` for each name; prints the name on success and docker's error otherwise;
 /// exit 1 if any failed.
 pub fn each(names: &[String], mut op: impl FnMut(&str) -> Result<()>) -> Result<()> {
+    report(names, names.iter().map(|n| op(n)))
+}
+
+/// Prints each name whose result is a success, in order, and the errors; exit 1 if any.
+fn report(names: &[String], results: impl Iterator<Item = Result<()>>) -> Result<()> {
     let mut failed = false;
-    for n in names {
-        match op(n) {
+    for (n, r) in names.iter().zip(results) {
+        match r {
             Ok(()) => println!("{n}"),
             Err(e) => {
                 failed = true;
@@ -289,6 +294,51 @@ pub fn each(names: &[String], mut op: impl FnMut(&str) -> Result<()>) -> Result<
         }
     }
     if failed { Err(Exit(1).into()) } else { Ok(()) }
+}
+
+/// As [`each`], with the requests made at once, at most 50 in flight (docker's
+/// `parallelOperation` for stop, kill, pause, unpause and rm): `stop a b c` waits one
+/// timeout, not three. Results are reported in the order of the names.
+pub fn each_parallel(
+    c: &Client,
+    names: &[String],
+    op: impl Fn(&Client, &str) -> Result<()> + Sync,
+) -> Result<()> {
+    report(names, in_parallel(c, names, op).into_iter())
+}
+
+/// `op` for every name, each on a clone of `c` in a thread of its own (50 at a time);
+/// the results in the order of `names`. One name runs here, on `c`.
+fn in_parallel(
+    c: &Client,
+    names: &[String],
+    op: impl Fn(&Client, &str) -> Result<()> + Sync,
+) -> Vec<Result<()>> {
+    if names.len() < 2 {
+        return names.iter().map(|n| op(c, n)).collect();
+    }
+    if let Err(e) = c.settle_version() {
+        let e = e.to_string();
+        return names.iter().map(|_| Err(anyhow!("{e}"))).collect();
+    }
+    let op = &op;
+    let mut out = Vec::with_capacity(names.len());
+    for batch in names.chunks(50) {
+        std::thread::scope(|s| {
+            let running: Vec<_> = batch
+                .iter()
+                .map(|n| {
+                    let c = c.clone();
+                    s.spawn(move || op(&c, n))
+                })
+                .collect();
+            out.extend(running.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("request thread panicked")))
+            }));
+        });
+    }
+    out
 }
 
 fn stop_query(a: &StopArgs) -> Result<String> {
@@ -316,7 +366,7 @@ fn stop_query(a: &StopArgs) -> Result<String> {
 
 pub fn stop(c: &Client, a: &StopArgs) -> Result<()> {
     let q = stop_query(a)?;
-    each(&a.containers, |n| {
+    each_parallel(c, &a.containers, |c, n| {
         c.post(&format!("/containers/{}/stop{q}", enc(n)), None)?
             .bytes()?;
         Ok(())
@@ -338,7 +388,7 @@ pub fn kill(c: &Client, a: &KillArgs) -> Result<()> {
         .as_ref()
         .map(|s| format!("?signal={}", enc(s)))
         .unwrap_or_default();
-    each(&a.containers, |n| {
+    each_parallel(c, &a.containers, |c, n| {
         c.post(&format!("/containers/{}/kill{q}", enc(n)), None)?
             .bytes()?;
         Ok(())
@@ -353,15 +403,17 @@ pub fn rm(c: &Client, a: &RmArgs) -> Result<()> {
     // docker rm -f reports containers that do not exist as it meets them, but does not
     // fail for them; other errors come together at the end.
     let mut errs = Vec::new();
-    for n in &a.containers {
+    let results = in_parallel(c, &a.containers, |c, n| {
         // As docker: the name without leading or trailing slashes (`/name` as inspect
         // shows it), and not empty.
         let name = n.trim_matches('/');
         if name.is_empty() {
-            errs.push("container name cannot be empty".to_owned());
-            continue;
+            anyhow::bail!("container name cannot be empty");
         }
-        match c.delete(&format!("/containers/{}{q}", enc(name))) {
+        c.delete(&format!("/containers/{}{q}", enc(name)))
+    });
+    for (n, r) in a.containers.iter().zip(results) {
+        match r {
             Ok(()) => println!("{n}"),
             Err(e) => {
                 if a.force
@@ -387,7 +439,7 @@ pub fn rm(c: &Client, a: &RmArgs) -> Result<()> {
 
 pub fn pause(c: &Client, a: &NamesArgs, pause: bool) -> Result<()> {
     let verb = if pause { "pause" } else { "unpause" };
-    each(&a.containers, |n| {
+    each_parallel(c, &a.containers, |c, n| {
         c.post(&format!("/containers/{}/{verb}", enc(n)), None)?
             .bytes()?;
         Ok(())

@@ -885,3 +885,98 @@ fn context_flags_and_the_version_flag_answer_like_docker() {
     assert!(v.starts_with("Berth version "), "{v}");
     assert_eq!(v, common::stdout(&d.berth(&["-v"])));
 }
+
+#[test]
+fn stop_kill_pause_and_rm_of_several_containers_go_out_at_once_as_dockers_do() {
+    prereqs!();
+    let d = Daemon::start();
+    let names = ["par1", "par2", "par3"];
+    for n in names {
+        // (`sleep` as PID 1 ignores SIGTERM: each stop waits its whole timeout)
+        d.ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            n,
+            IMG,
+            "sleep",
+            "1000",
+        ]);
+    }
+    let since = d.ok(&["version", "-f", "{{.Server.Os}}"]); // (a round trip first)
+    assert_eq!(since, "linux");
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let mut args = vec!["stop", "-t", "2"];
+    args.extend(names);
+    // Printed in the order given, whatever order the stops end in.
+    assert_eq!(d.bok(&args), names.join("\n"));
+    // All three SIGTERMs went out before any container died: one timeout, not three.
+    let ev = d.ok(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        "0s",
+        "--filter",
+        "event=kill",
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.signal}} {{.Actor.Attributes.name}}",
+    ]);
+    let lines: Vec<&str> = ev.lines().collect();
+    let mut first: Vec<&str> = lines.iter().take(3).copied().collect();
+    first.sort_unstable();
+    assert_eq!(
+        first,
+        ["kill 15 par1", "kill 15 par2", "kill 15 par3"],
+        "{ev}"
+    );
+    // Errors come with the names that worked, each in its place; the exit is 1.
+    for n in names {
+        d.ok(&["start", n]);
+    }
+    // (each CLI on the same containers: set up before each, undone after)
+    let both = ["par1", "par3"];
+    for (verb, before, after) in [
+        ("pause", None, Some("unpause")),
+        ("unpause", Some("pause"), None),
+        ("kill", None, Some("start")),
+    ] {
+        let args = [verb, "par1", "nope", "par3"];
+        let mut outs = Vec::new();
+        for ours in [true, false] {
+            if let Some(b) = before {
+                d.ok(&[&[b][..], &both].concat());
+            }
+            outs.push(if ours {
+                d.berth(&args)
+            } else {
+                d.docker(&args)
+            });
+            if let Some(a) = after {
+                d.ok(&[&[a][..], &both].concat());
+            }
+        }
+        let (ours, theirs) = (&outs[0], &outs[1]);
+        assert_eq!(common::stdout(ours), "par1\npar3\n", "{verb}");
+        assert_eq!(common::stdout(ours), common::stdout(theirs), "{verb}");
+        assert_eq!(common::stderr(ours), common::stderr(theirs), "{verb}");
+        assert_eq!(ours.status.code(), Some(1));
+        assert_eq!(theirs.status.code(), Some(1));
+    }
+    let out = d.berth(&["rm", "-f", "par1", "nope", "par2", "par3"]);
+    assert_eq!(common::stdout(&out), "par1\npar2\npar3\n");
+    assert_eq!(
+        common::stderr(&out),
+        "Error response from daemon: No such container: nope\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+}
