@@ -160,13 +160,18 @@ impl Engine {
 
     /// `POST /containers/{id}/rename`.
     pub fn rename(&self, name: &str, new: &str) -> Result<()> {
-        let new = new.strip_prefix('/').unwrap_or(new);
-        if new.is_empty() || !crate::ids::valid_name(new) {
-            return Err(EngineError::InvalidArgument(format!(
-                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )));
+        if new.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "Neither old nor new names may be empty".into(),
+            ));
         }
         let c = self.get(name)?;
+        let new = new.strip_prefix('/').unwrap_or(new);
+        if !crate::ids::valid_name(new) {
+            return Err(EngineError::InvalidArgument(format!(
+                "Error when allocating new name: Invalid container name (/{new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
         let old = c.name();
         if old == new {
             return Err(EngineError::InvalidArgument(

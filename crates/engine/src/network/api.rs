@@ -87,7 +87,7 @@ impl Engine {
     /// The pre-defined `host` and `none` networks (drivers `host` and `null`), as dockerd
     /// lists them: not stored, their IDs derived from the default bridge network's, and the
     /// running containers in that mode as their members.
-    fn builtin_networks(&self, net: &Networks) -> Vec<NetworkRecord> {
+    pub(super) fn builtin_networks(&self, net: &Networks) -> Vec<NetworkRecord> {
         use sha2::Digest;
         let Some(bridge) = net.all().into_iter().find(|n| n.name == "bridge") else {
             return Vec::new();
@@ -214,8 +214,8 @@ impl Engine {
             )));
         }
         if matches!(name.as_str(), "bridge" | "host" | "none" | "default") {
-            return Err(EngineError::Conflict(format!(
-                "network with name {name} already exists"
+            return Err(EngineError::Forbidden(format!(
+                "operation is not permitted on predefined {name} network"
             )));
         }
         if net.all().iter().any(|n| n.name == name) {
@@ -227,9 +227,7 @@ impl Engine {
             "" | "bridge" => "bridge",
             "cni" => "cni",
             d => {
-                return Err(EngineError::NotFound(format!(
-                    "plugin \"{d}\" not found (berth has the bridge and cni drivers)"
-                )));
+                return Err(EngineError::NotFound(format!("plugin \"{d}\" not found")));
             }
         };
         // What only swarm or other drivers give meaning to: refused, not dropped.
@@ -290,7 +288,16 @@ impl Engine {
             cfg[k]
                 .as_str()
                 .filter(|s| !s.is_empty())
-                .map(|s| s.parse().map_err(|_| bad(format!("invalid {k} {s}"))))
+                .map(|s| {
+                    // dockerd's (libnetwork's) words.
+                    s.parse().map_err(|_| {
+                        bad(if k == "Subnet" {
+                            format!("Invalid subnet {s} : invalid CIDR address: {s}")
+                        } else {
+                            format!("invalid CIDR address: {s}")
+                        })
+                    })
+                })
                 .transpose()
         };
         let parse_ip = |cfg: &Value, k: &str| -> Result<Option<IpAddr>> {
@@ -440,8 +447,8 @@ impl Engine {
                 .count();
             if active > 0 {
                 return Err(EngineError::Conflict(format!(
-                    "error while removing network: network {} has active endpoints",
-                    n.name
+                    "error while removing network: network {} id {} has active endpoints",
+                    n.name, n.id
                 )));
             }
         }
@@ -513,16 +520,34 @@ impl Engine {
     /// `POST /networks/{id}/connect`: recorded, and attached now if the container runs.
     pub async fn network_connect(&self, key: &str, container: &str, cfg: &Value) -> Result<()> {
         let net = self.networks()?.clone();
-        let n = net.find(key)?;
+        let builtin = self
+            .builtin_networks(&net)
+            .into_iter()
+            .find(|n| n.name == key || n.id == key);
+        let n = match &builtin {
+            Some(b) => b.clone(),
+            None => net.find(key)?,
+        };
         let c = self.get(container)?;
         let ecfg = EndpointConfig::from_api(cfg)?;
         let rec = c.rec();
         let mode = rec.host_config.network_mode.as_str();
-        if matches!(mode, "none" | "host") || mode.starts_with("container:") {
-            return Err(EngineError::InvalidArgument(format!(
-                "container cannot be connected to network {} with network mode {mode}",
-                n.name
-            )));
+        // dockerd's updateNetworkSettings checks, in its order and words.
+        let conflict = if n.driver == "host" && mode != "host" {
+            Some("container cannot be disconnected from host network or connected to host network")
+        } else if mode == "host" || mode.starts_with("container:") {
+            Some(
+                "container sharing network namespace with another container or host cannot be connected to any other network",
+            )
+        } else if mode == "none" || n.driver == "null" {
+            Some(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode",
+            )
+        } else {
+            None
+        };
+        if let Some(m) = conflict {
+            return Err(EngineError::InvalidArgument(m.into()));
         }
         let eps = net.db.endpoints(Some(&rec.id))?;
         if eps.iter().any(|(_, nid, ..)| *nid == n.id) {

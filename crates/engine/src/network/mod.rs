@@ -1062,19 +1062,29 @@ impl Engine {
                 return Ok(Vec::new());
             }
             m if m.starts_with("container:") => {
-                if !ports.is_empty() {
-                    return Err(EngineError::InvalidArgument(
-                        "conflicting options: port publishing and the container type network mode"
-                            .into(),
-                    ));
-                }
-                if dns_opts
+                // dockerd's validateNetContainerMode, in its order.
+                let conflict = if !config.hostname.is_empty() {
+                    Some("hostname and the network mode")
+                } else if !links.is_empty() {
+                    Some(
+                        "container type network can't be used with links. This would result in undefined behavior",
+                    )
+                } else if dns_opts
                     .iter()
                     .any(|k| !strings(host.extra.get(*k)).is_empty())
                 {
-                    return Err(EngineError::InvalidArgument(
-                        "conflicting options: dns and the network mode".into(),
-                    ));
+                    Some("dns and the network mode")
+                } else if host.extra_hosts.as_ref().is_some_and(|h| !h.is_empty()) {
+                    Some("custom host-to-IP mapping and the network mode")
+                } else if !ports.is_empty() {
+                    Some("port publishing and the container type network mode")
+                } else {
+                    None
+                };
+                if let Some(c) = conflict {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "conflicting options: {c}"
+                    )));
                 }
                 return Ok(Vec::new());
             }
@@ -1663,6 +1673,37 @@ impl Engine {
                 }
                 networks.insert(n.name.clone(), v);
             }
+        }
+        // A container in host or none mode is in that pre-defined network, as dockerd
+        // shows it: an entry without addresses.
+        let mode = rec.host_config.network_mode.as_str();
+        if networks.is_empty()
+            && matches!(mode, "host" | "none")
+            && let Ok(net) = self.networks()
+            && let Some(n) = self
+                .builtin_networks(net)
+                .into_iter()
+                .find(|n| n.name == mode)
+        {
+            networks.insert(
+                n.name.clone(),
+                json!({
+                    "IPAMConfig": null,
+                    "Links": null,
+                    "Aliases": null,
+                    "MacAddress": "",
+                    "DriverOpts": null,
+                    "NetworkID": n.id,
+                    "EndpointID": "",
+                    "Gateway": "",
+                    "IPAddress": "",
+                    "IPPrefixLen": 0,
+                    "IPv6Gateway": "",
+                    "GlobalIPv6Address": "",
+                    "GlobalIPv6PrefixLen": 0,
+                    "DNSNames": null,
+                }),
+            );
         }
         let f = first.unwrap_or_else(|| json!({}));
         let s = |k: &str| f.get(k).cloned().unwrap_or(json!(""));
