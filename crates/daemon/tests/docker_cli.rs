@@ -1879,3 +1879,76 @@ fn ps_and_inspect_show_what_dockerd_shows() {
         );
     }
 }
+
+/// dockerd 20.10's words for bad network and volume requests and for list filters with
+/// values it does not take.
+#[test]
+fn network_volume_and_filter_errors_use_dockerd_words() {
+    prereqs!();
+    let d = Daemon::start();
+    let err1 = |args: &[&str]| first_error_line(&d, args);
+    for (args, msg) in [
+        (
+            &["network", "create", "bridge"][..],
+            "operation is not permitted on predefined bridge network",
+        ),
+        (
+            &["network", "create", "-d", "bogus", "nb1"],
+            "plugin \"bogus\" not found",
+        ),
+        (
+            &["network", "create", "--subnet", "bogus", "nb1"],
+            "Invalid subnet bogus : invalid CIDR address: bogus",
+        ),
+        (
+            &["volume", "create", "-d", "bogus", "vb1"],
+            "create vb1: error looking up volume plugin bogus: plugin \"bogus\" not found",
+        ),
+        (
+            &["volume", "create", "-o", "bogus=1", "vo1"],
+            "create vo1: invalid option: \"bogus\"",
+        ),
+        (
+            &["ps", "--filter", "status=bogus"],
+            "invalid filter 'status=bogus'",
+        ),
+        (
+            &["ps", "-a", "--filter", "exited=abc"],
+            "strconv.Atoi: parsing \"abc\": invalid syntax",
+        ),
+        (
+            &["ps", "--filter", "before=nosuch"],
+            "no such container nosuch",
+        ),
+        (
+            &["images", "--filter", "dangling=maybe"],
+            "invalid filter 'dangling=[maybe]'",
+        ),
+    ] {
+        assert_eq!(
+            err1(args),
+            format!("Error response from daemon: {msg}"),
+            "{args:?}"
+        );
+    }
+    let nid = d.ok(&["network", "create", "nr1"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nr1c",
+        "--network",
+        "nr1",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        err1(&["network", "rm", "nr1"]),
+        format!(
+            "Error response from daemon: error while removing network: network nr1 id {nid} has active endpoints"
+        )
+    );
+    d.ok(&["rm", "-f", "nr1c"]);
+    d.ok(&["network", "rm", "nr1"]);
+}

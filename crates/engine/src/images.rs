@@ -316,10 +316,20 @@ impl Engine {
             Some(u) => Some(parse_time_filter(u)?),
             None => None,
         };
-        let dangling = f
-            .get("dangling")
-            .and_then(|v| v.first())
-            .map(|d| d == "true" || d == "1");
+        // dockerd takes the words of Go's ParseBool (and refuses the rest, as a list).
+        let dangling = match f.get("dangling").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => match v[0].as_str() {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+                "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+                _ => {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "invalid filter 'dangling=[{}]'",
+                        v.join(" ")
+                    )));
+                }
+            },
+        };
         let images = self.images.list()?;
         let parents: std::collections::HashSet<String> =
             images.iter().map(|i| i.parent_id.clone()).collect();

@@ -146,14 +146,14 @@ impl Engine {
             .unwrap_or_else(|| "local".into());
         if driver != "local" {
             return Err(EngineError::NotFound(format!(
-                "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+                "create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
             )));
         }
         let options = req.driver_opts.unwrap_or_default();
         for k in options.keys() {
             if !matches!(k.as_str(), "type" | "o" | "device") {
                 return Err(EngineError::InvalidArgument(format!(
-                    "create {name}: invalid option key: \"{k}\""
+                    "create {name}: invalid option: \"{k}\""
                 )));
             }
         }
