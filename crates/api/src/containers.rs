@@ -281,6 +281,7 @@ pub async fn logs(
             .get("until")
             .and_then(|s| berth_engine::logs::parse_unix_time(s)),
         timestamps: flag(&q, "timestamps"),
+        details: flag(&q, "details"),
         tail: q.get("tail").and_then(|t| t.parse().ok()),
     };
     if !opts.stdout && !opts.stderr {

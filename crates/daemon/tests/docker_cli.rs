@@ -1952,3 +1952,53 @@ fn network_volume_and_filter_errors_use_dockerd_words() {
     d.ok(&["rm", "-f", "nr1c"]);
     d.ok(&["network", "rm", "nr1"]);
 }
+
+/// Shapes and words a script reads: inspect's unset limits (null), omitted empty fields
+/// and default masked paths, `logs --details`, `diff` without the init files' dirs, and
+/// the errors of prune `until`, commit `--change` and a relative `--tmpfs`.
+#[test]
+fn inspect_logs_diff_and_commit_as_dockerd_shows() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["create", "--name", "ic1", "--network", "none", IMG, "true"]);
+    assert_eq!(
+        d.inspect(
+            "ic1",
+            "{{json .HostConfig.PidsLimit}} {{json .HostConfig.MemorySwappiness}} {{json .Config.Volumes}} {{.HostConfig.Init}} {{index .HostConfig.ReadonlyPaths 0}}"
+        ),
+        "null null null <nil> /proc/bus"
+    );
+    d.ok(&[
+        "run",
+        "--name",
+        "lg1",
+        "--network",
+        "none",
+        IMG,
+        "echo",
+        "a",
+    ]);
+    let out = d.docker(&["logs", "--details", "lg1"]);
+    assert_eq!(stdout(&out), " a\n");
+    assert_eq!(d.ok(&["diff", "lg1"]), "");
+    for (args, msg) in [
+        (
+            &["container", "prune", "-f", "--filter", "until=bogus"][..],
+            "failed to parse value as time or duration: \"bogus\"",
+        ),
+        (
+            &["commit", "--change", "BOGUS x", "lg1", "cm1:1"],
+            "bogus is not a valid change command",
+        ),
+        (
+            &["create", "--network", "none", "--tmpfs", "rel", IMG, "true"],
+            "invalid mount path: 'rel' mount path must be absolute",
+        ),
+    ] {
+        assert_eq!(
+            first_error_line(&d, args),
+            format!("Error response from daemon: {msg}"),
+            "{args:?}"
+        );
+    }
+}

@@ -139,9 +139,10 @@ fn lifecycle_events_replay_with_since_until_and_filters() {
     assert!(lines[1].starts_with("kill <no value> 15 blue"), "{detail}");
     assert!(lines[2].starts_with("kill <no value> 9 blue"), "{detail}");
     assert!(lines[3].starts_with("die 137 <no value> blue"), "{detail}");
-    // Exec actions carry the command; the bare name filters them.
+    // Exec actions carry the command (program, space, arguments: dockerd's trailing space
+    // for a command without arguments); the bare name filters them.
     let execs = events(&["event=exec_start"]);
-    assert_eq!(execs, ["container exec_start: true ev1"], "{execs:?}");
+    assert_eq!(execs, ["container exec_start: true  ev1"], "{execs:?}");
 
     // Two containers; filter by the other one's name and by label.
     let ev2 = events(&["container=ev2", "event=die"]);

@@ -475,6 +475,11 @@ impl Engine {
             host_config["ConsoleSize"] = json!([0, 0]);
         }
         host_config["Links"] = self.inspect_links(&rec);
+        inspect_host_config_shape(&mut host_config, &rec.host_config);
+        let mut config = serde_json::to_value(&rec.config).unwrap_or_default();
+        if config["Volumes"].as_object().is_some_and(|v| v.is_empty()) {
+            config["Volumes"] = Value::Null;
+        }
         Ok(json!({
             "Id": rec.id,
             "Created": rec.created,
@@ -504,7 +509,7 @@ impl Engine {
                 }
             },
             "Mounts": rec.mounts,
-            "Config": rec.config,
+            "Config": config,
             "NetworkSettings": self.network_settings(&rec),
         }))
     }
@@ -614,6 +619,46 @@ impl Engine {
             "NetworkSettings": net_settings,
             "Mounts": r.mounts,
         })
+    }
+}
+
+/// The HostConfig of an inspect in dockerd's shape: the fields Go leaves out when empty
+/// (`omitempty`) left out, "unset" limits null, the masked and read-only paths a
+/// container gets listed, the runtime named.
+fn inspect_host_config_shape(v: &mut Value, host: &crate::types::HostConfig) {
+    let Some(m) = v.as_object_mut() else { return };
+    for k in ["Init", "Mounts", "Sysctls", "Tmpfs"] {
+        if m.get(k).is_some_and(|x| {
+            x.is_null()
+                || x.as_array().is_some_and(|a| a.is_empty())
+                || x.as_object().is_some_and(|o| o.is_empty())
+        }) {
+            m.remove(k);
+        }
+    }
+    if m.get("MemorySwappiness").and_then(Value::as_i64) == Some(-1) {
+        m.insert("MemorySwappiness".into(), Value::Null);
+    }
+    if m.get("PidsLimit")
+        .and_then(Value::as_i64)
+        .is_some_and(|n| n <= 0)
+    {
+        m.insert("PidsLimit".into(), Value::Null);
+    }
+    if !host.privileged {
+        let list = |l: &[&str]| json!(l);
+        if host.masked_paths.is_none() {
+            m.insert("MaskedPaths".into(), list(crate::spec::MASKED_PATHS));
+        }
+        if host.readonly_paths.is_none() {
+            m.insert("ReadonlyPaths".into(), list(crate::spec::READONLY_PATHS));
+        }
+    }
+    if m.get("Runtime")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        m.insert("Runtime".into(), json!("berth"));
     }
 }
 

@@ -437,7 +437,8 @@ impl Engine {
         let (img, _) = res
             .map_err(|err| EngineError::internal("commit", err))?
             .map_err(|err| match err {
-                berth_image::archive::ArchiveError::Change { .. } => {
+                berth_image::archive::ArchiveError::Change { .. }
+                | berth_image::archive::ArchiveError::UnknownChange(_) => {
                     EngineError::InvalidArgument(err.to_string())
                 }
                 berth_image::archive::ArchiveError::Image(i) => i.into(),
@@ -587,9 +588,7 @@ pub fn parse_time_filter(v: &str) -> Result<i64> {
 }
 
 fn bad_time(v: &str) -> EngineError {
-    EngineError::InvalidArgument(format!(
-        "invalid filter 'until={v}': not a timestamp or duration"
-    ))
+    EngineError::InvalidArgument(format!("failed to parse value as time or duration: {v:?}"))
 }
 
 #[cfg(test)]

@@ -160,6 +160,11 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
         }
     }
     for (dst, opts) in host.tmpfs.iter().flatten() {
+        if !dst.starts_with('/') {
+            return Err(bad(format!(
+                "invalid mount path: '{dst}' mount path must be absolute"
+            )));
+        }
         out.push(MountPoint {
             kind: "tmpfs".into(),
             destination: dst.clone(),

@@ -44,6 +44,9 @@ pub enum ArchiveError {
     Invalid(String),
     #[error("invalid change {change:?}: {reason}")]
     Change { change: String, reason: String },
+    /// An instruction `--change` does not take, in dockerd's words.
+    #[error("{0} is not a valid change command")]
+    UnknownChange(String),
     #[error(transparent)]
     Diff(#[from] crate::diff::DiffError),
 }
@@ -501,11 +504,7 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
                     vols.insert(p, serde_json::json!({}));
                 }
             }
-            _ => {
-                return Err(bad(
-                    "unsupported instruction (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)",
-                ));
-            }
+            _ => return Err(ArchiveError::UnknownChange(instr.to_ascii_lowercase())),
         }
     }
     Ok(())

@@ -492,7 +492,9 @@ impl Engine {
         // `until` (created before) and `label`/`label!`, as container prune takes them.
         let until = match filters.get("until").and_then(|v| v.first()) {
             Some(u) => Some(crate::events::parse_until(u).ok_or_else(|| {
-                EngineError::InvalidArgument(format!("invalid filter 'until={u}'"))
+                EngineError::InvalidArgument(format!(
+                    "failed to parse value as time or duration: {u:?}"
+                ))
             })?),
             None => None,
         };
