@@ -47,18 +47,12 @@ impl Engine {
         self.emit("image", action, actor, attrs);
     }
 
-    /// Events for the steps of a removal (`untag`, `delete`).
-    pub fn emit_removal(&self, actions: &[RemoveAction]) {
-        let id = actions.iter().find_map(|a| match a {
-            RemoveAction::Deleted(d) => Some(d.to_string()),
-            _ => None,
-        });
+    /// Events for the steps of a removal (`untag`, `delete`) of image `id`: dockerd names
+    /// the image by its ID in both, not by the tag removed.
+    pub fn emit_removal(&self, id: &str, actions: &[RemoveAction]) {
         for a in actions {
             match a {
-                RemoveAction::Untagged(t) => {
-                    let actor = id.clone().unwrap_or_else(|| t.clone());
-                    self.emit_image("untag", &actor, t);
-                }
+                RemoveAction::Untagged(_) => self.emit_image("untag", id, id),
                 RemoveAction::Deleted(d) => {
                     self.emit_image("delete", &d.to_string(), &d.to_string())
                 }
@@ -91,12 +85,17 @@ impl Engine {
         noprune: bool,
     ) -> Result<Vec<RemoveAction>> {
         let e = self.clone();
+        let id = self
+            .images
+            .resolve(name)
+            .map(|r| r.id.to_string())
+            .unwrap_or_default();
         let name = name.to_owned();
         let actions =
             tokio::task::spawn_blocking(move || e.image_remove_sync(&name, force, !noprune))
                 .await
                 .map_err(|err| EngineError::internal("image remove", err))??;
-        self.emit_removal(&actions);
+        self.emit_removal(&id, &actions);
         Ok(actions)
     }
 
@@ -275,7 +274,7 @@ impl Engine {
                 }
                 match e.image_remove_sync(&img.id, true, true) {
                     Ok(a) => {
-                        e.emit_removal(&a);
+                        e.emit_removal(&img.id.to_string(), &a);
                         actions.extend(a);
                     }
                     // Gone with a child pruned before it, or still some image's parent.

@@ -578,6 +578,10 @@ impl Engine {
     async fn release_after_exit(&self, c: &Container) {
         crate::mounts::unmount(&self.rootfs(&c.id));
         self.release_volumes(c);
+        let mode = c.lock().host_config.network_mode.clone();
+        if matches!(mode.as_str(), "none" | "host") {
+            self.emit_builtin_network(&mode, &c.id, "disconnect");
+        }
         self.net_release(&c.id).await;
     }
 

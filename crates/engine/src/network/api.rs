@@ -516,6 +516,8 @@ impl Engine {
                 out.push(n.name);
             }
         }
+        // As dockerd: one `prune` event per prune, networks free no space.
+        self.emit("network", "prune", "", [("reclaimed", "0".to_owned())]);
         Ok(out)
     }
 

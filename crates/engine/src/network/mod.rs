@@ -1183,7 +1183,11 @@ impl Engine {
         ns_paths: &mut BTreeMap<&'static str, PathBuf>,
     ) -> Result<Vec<String>> {
         let mode = rec.host_config.network_mode.as_str();
-        if matches!(mode, "none" | "host") || mode.starts_with("container:") {
+        if matches!(mode, "none" | "host") {
+            self.emit_builtin_network(mode, &rec.id, "connect");
+            return Ok(Vec::new());
+        }
+        if mode.starts_with("container:") {
             return Ok(Vec::new());
         }
         let t0 = std::time::Instant::now();
@@ -1488,6 +1492,19 @@ impl Engine {
     /// Container exit / failed start / remove: names, rules, veths, leases and the netns
     /// file go. The netns file is removed now; interfaces, rules and leases in a background
     /// task (they mostly wait for RCU grace periods in the kernel), leases last.
+    /// A `connect` or `disconnect` event of the pre-defined network (`none`, `host`) a
+    /// container in that mode is in, as dockerd sends at its start and exit.
+    pub(crate) fn emit_builtin_network(&self, mode: &str, id: &str, action: &str) {
+        if let Ok(net) = self.networks()
+            && let Some(n) = self
+                .builtin_networks(net)
+                .into_iter()
+                .find(|n| n.name == mode)
+        {
+            self.emit_network(action, &n, Some(id));
+        }
+    }
+
     pub(crate) async fn net_release(&self, id: &str) {
         if let Some(h) = self.net_release_inner(id).await
             && let Ok(net) = self.networks()
