@@ -2001,4 +2001,38 @@ fn inspect_logs_diff_and_commit_as_dockerd_shows() {
             "{args:?}"
         );
     }
+    // The image's layers under the container, as overlay2's LowerDir lists them.
+    let lower = d.inspect("ic1", "{{.GraphDriver.Data.LowerDir}}");
+    assert!(!lower.is_empty());
+    for l in lower.split(':') {
+        assert!(std::path::Path::new(l).join("bin/busybox").exists(), "{l}");
+    }
+    // A signal number Linux does not have: parsed, then refused for the container.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ks1",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        first_error_line(&d, &["kill", "--signal", "99", "ks1"]),
+        "Error response from daemon: Cannot kill container: ks1: The linux daemon does not support signal 99"
+    );
+    d.ok(&["rm", "-f", "ks1"]);
+    // The default bridge's options, as dockerd lists them.
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{index .Options \"com.docker.network.bridge.default_bridge\"}} {{index .Options \"com.docker.network.driver.mtu\"}} {{json .IPAM.Options}}",
+            "bridge"
+        ]),
+        "true 1500 null"
+    );
 }

@@ -503,6 +503,14 @@ impl Engine {
             "GraphDriver": {
                 "Name": "overlay2",
                 "Data": {
+                    // The image's layers, top first, as overlayfs stacks them.
+                    "LowerDir": self
+                        .lower_dirs(&c)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(":"),
                     "MergedDir": dir.join("merged"),
                     "UpperDir": dir.join("upper"),
                     "WorkDir": dir.join("work"),

@@ -674,13 +674,28 @@ impl Engine {
 
     /// `POST /containers/{id}/kill`.
     pub async fn kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
-        let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        let signal = signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL");
+        // A number Linux has no signal for: dockerd parses it, finds the container, then
+        // refuses the number.
+        let unsupported = signal
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n == 32 || *n == 33 || *n > 64);
+        let sig = match unsupported {
+            Some(_) => 0,
+            None => parse_signal(signal)?,
+        };
         let c = self.get(name).map_err(|e| match e {
             EngineError::NotFound(m) => {
                 EngineError::NotFound(format!("Cannot kill container: {name}: {m}"))
             }
             e => e,
         })?;
+        if let Some(n) = unsupported {
+            return Err(EngineError::InvalidArgument(format!(
+                "Cannot kill container: {name}: The linux daemon does not support signal {n}"
+            )));
+        }
         if !c.lock().state.running {
             return Err(EngineError::Conflict(format!(
                 "Cannot kill container: {name}: Container {} is not running",

@@ -60,6 +60,22 @@ impl Engine {
                 configs.push(Value::Object(cfg));
             }
         }
+        let mut options = json!(n.options);
+        if n.default && n.driver == "bridge" {
+            // The default bridge's options as dockerd lists them (berth's defaults: ICC and
+            // masquerading on, published ports on every address, the standard MTU).
+            for (k, v) in [
+                ("com.docker.network.bridge.default_bridge", "true"),
+                ("com.docker.network.bridge.enable_icc", "true"),
+                ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                ("com.docker.network.driver.mtu", "1500"),
+            ] {
+                if options.get(k).is_none() {
+                    options[k] = json!(v);
+                }
+            }
+        }
         json!({
             "Name": n.name,
             "Id": n.id,
@@ -70,7 +86,8 @@ impl Engine {
             "EnableIPv6": n.enable_ipv6,
             "IPAM": {
                 "Driver": "default",
-                "Options": null,
+                // What the docker CLI sends for a network it creates; none for the default.
+                "Options": if n.default { Value::Null } else { json!({}) },
                 "Config": configs,
             },
             "Internal": n.internal,
@@ -79,7 +96,7 @@ impl Engine {
             "ConfigFrom": { "Network": "" },
             "ConfigOnly": false,
             "Containers": containers,
-            "Options": n.options,
+            "Options": options,
             "Labels": n.labels,
         })
     }
