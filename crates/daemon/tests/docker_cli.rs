@@ -1523,6 +1523,10 @@ fn bad_run_options_are_refused_in_dockerd_words() {
             "maximum retry count cannot be negative",
         ),
         (&["--ipc", "bogus"], "Invalid IPC mode: bogus"),
+        (
+            &["--link", "missing:m"],
+            "could not get container for missing: No such container: missing",
+        ),
         (&["--stop-signal", "BOGUS"], "Invalid signal: BOGUS"),
         (&["--runtime", "bogus"], "Unknown runtime specified bogus"),
         (

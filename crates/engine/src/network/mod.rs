@@ -1059,6 +1059,11 @@ impl Engine {
                 if !ports.is_empty() && mode == "none" {
                     tracing::debug!("published ports ignored with --network none");
                 }
+                // dockerd resolves the links of every mode but user-defined networks: a
+                // missing target is refused with --network none too.
+                for l in &links {
+                    self.link_target(&parse_link(l).0)?;
+                }
                 return Ok(Vec::new());
             }
             m if m.starts_with("container:") => {
