@@ -1995,6 +1995,14 @@ fn inspect_logs_diff_and_commit_as_dockerd_shows() {
             "bogus is not a valid change command",
         ),
         (
+            &["commit", "--change", "EXPOSE bogus", "lg1", "cm1:1"],
+            "Invalid containerPort: bogus",
+        ),
+        (
+            &["commit", "--change", "EXPOSE 80/bogus", "lg1", "cm1:1"],
+            "Invalid proto: bogus",
+        ),
+        (
             &["create", "--network", "none", "--tmpfs", "rel", IMG, "true"],
             "invalid mount path: 'rel' mount path must be absolute",
         ),

@@ -437,7 +437,9 @@ impl Engine {
             .map_err(|err| EngineError::internal("commit", err))?
             .map_err(|err| match err {
                 berth_image::archive::ArchiveError::Change { .. }
-                | berth_image::archive::ArchiveError::UnknownChange(_) => {
+                | berth_image::archive::ArchiveError::UnknownChange(_)
+                | berth_image::archive::ArchiveError::InvalidPort(_)
+                | berth_image::archive::ArchiveError::InvalidProto(_) => {
                     EngineError::InvalidArgument(err.to_string())
                 }
                 berth_image::archive::ArchiveError::Image(i) => i.into(),
