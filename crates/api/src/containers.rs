@@ -126,6 +126,15 @@ pub async fn list(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<V
             )));
         }
     }
+    if let Some(v) = f
+        .get("is-task")
+        .filter(|v| !v.is_empty() && !v.iter().all(|x| matches!(x.as_str(), "true" | "false")))
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid filter 'is-task=[{}]'",
+            v.join(" ")
+        )));
+    }
     for s in f.get("exited").into_iter().flatten() {
         if s.parse::<i32>().is_err() {
             return Err(ApiError::bad_request(format!(

@@ -1928,6 +1928,22 @@ fn network_volume_and_filter_errors_use_dockerd_words() {
             &["images", "--filter", "dangling=maybe"],
             "invalid filter 'dangling=[maybe]'",
         ),
+        (
+            &["volume", "ls", "--filter", "dangling=maybe"],
+            "invalid filter 'dangling=[maybe]'",
+        ),
+        (
+            &["ps", "-a", "--filter", "is-task=maybe"],
+            "invalid filter 'is-task=[maybe]'",
+        ),
+        (
+            &["network", "ls", "--filter", "type=bogus"],
+            "invalid filter: 'type'='bogus'",
+        ),
+        (
+            &["network", "ls", "--filter", "dangling=maybe"],
+            "invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")",
+        ),
     ] {
         assert_eq!(
             err1(args),

@@ -223,10 +223,19 @@ impl Engine {
             .filter(|m| m.kind == "volume")
             .map(|m| m.name)
             .collect();
-        let dangling = f
-            .get("dangling")
-            .and_then(|v| v.first())
-            .map(|d| d == "true" || d == "1");
+        let dangling = match f.get("dangling").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => match v[0].as_str() {
+                "true" | "1" => Some(true),
+                "false" | "0" => Some(false),
+                _ => {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "invalid filter 'dangling=[{}]'",
+                        v.join(" ")
+                    )));
+                }
+            },
+        };
         let mut out = Vec::new();
         for v in self.volumes_all()? {
             if f.get("name")

@@ -166,6 +166,25 @@ impl Engine {
     pub fn network_list(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Value>> {
         let net = self.networks()?;
         let has = |k: &str| filters.get(k).filter(|v| !v.is_empty());
+        // The values dockerd checks, in its words.
+        if let Some(t) = has("type")
+            .into_iter()
+            .flatten()
+            .find(|t| !matches!(t.as_str(), "builtin" | "custom"))
+        {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid filter: 'type'='{t}'"
+            )));
+        }
+        if has("dangling")
+            .into_iter()
+            .flatten()
+            .any(|d| !matches!(d.as_str(), "true" | "1" | "false" | "0"))
+        {
+            return Err(EngineError::InvalidArgument(
+                "invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")".into(),
+            ));
+        }
         let mut out = Vec::new();
         let builtins = self.builtin_networks(net);
         let names: Vec<String> = builtins.iter().map(|n| n.name.clone()).collect();
