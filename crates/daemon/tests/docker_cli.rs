@@ -2052,6 +2052,15 @@ fn inspect_logs_diff_and_commit_as_dockerd_shows() {
         "Error response from daemon: Cannot kill container: ks1: The linux daemon does not support signal 99"
     );
     d.ok(&["rm", "-f", "ks1"]);
+    // `docker info`: no warnings, Docker Hub's index config, as dockerd reports them.
+    assert_eq!(
+        d.ok(&[
+            "info",
+            "--format",
+            "{{json .Warnings}} {{json .RegistryConfig.IndexConfigs}}"
+        ]),
+        r#"null {"docker.io":{"Name":"docker.io","Mirrors":[],"Secure":true,"Official":true}}"#
+    );
     // The default bridge's options, as dockerd lists them.
     assert_eq!(
         d.ok(&[
