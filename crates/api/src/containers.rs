@@ -115,6 +115,33 @@ pub async fn list(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<V
     let all = flag(&q, "all");
     let limit = int(&q, "limit")?.filter(|n| *n > 0).map(|n| n as usize);
     let f = filters_of(&q, accepted::CONTAINERS)?;
+    // The values dockerd checks before listing, in its words.
+    for s in f.get("status").into_iter().flatten() {
+        if !matches!(
+            s.as_str(),
+            "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
+        ) {
+            return Err(ApiError::bad_request(format!(
+                "invalid filter 'status={s}'"
+            )));
+        }
+    }
+    if let Some(v) = f
+        .get("is-task")
+        .filter(|v| !v.is_empty() && !v.iter().all(|x| matches!(x.as_str(), "true" | "false")))
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid filter 'is-task=[{}]'",
+            v.join(" ")
+        )));
+    }
+    for s in f.get("exited").into_iter().flatten() {
+        if s.parse::<i32>().is_err() {
+            return Err(ApiError::bad_request(format!(
+                "strconv.Atoi: parsing {s:?}: invalid syntax"
+            )));
+        }
+    }
     let list = e.list(all || limit.is_some(), None, &f)?;
     Ok(Json(json!(crate::containers_more::list_extra(
         &e, &q, list, limit
@@ -263,6 +290,7 @@ pub async fn logs(
             .get("until")
             .and_then(|s| berth_engine::logs::parse_unix_time(s)),
         timestamps: flag(&q, "timestamps"),
+        details: flag(&q, "details"),
         tail: q.get("tail").and_then(|t| t.parse().ok()),
     };
     if !opts.stdout && !opts.stderr {

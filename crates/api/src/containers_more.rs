@@ -154,12 +154,14 @@ pub fn list_extra(
     };
     let entry_ns = |c: &Value| c["Id"].as_str().and_then(created_ns).unwrap_or(0);
     if let Some(b) = f.get("before").and_then(|v| v.first()) {
-        e.get(b)?;
+        e.get(b)
+            .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("no such container {b}")))?;
         let t = created_ns(b).unwrap_or(0);
         list.retain(|c| entry_ns(c) < t);
     }
     if let Some(s) = f.get("since").and_then(|v| v.first()) {
-        e.get(s)?;
+        e.get(s)
+            .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("no such container {s}")))?;
         let t = created_ns(s).unwrap_or(0);
         list.retain(|c| entry_ns(c) > t);
     }

@@ -228,6 +228,7 @@ pub async fn attach(
             since: None,
             until: None,
             timestamps: false,
+            details: false,
             tail: None,
         };
         match e.logs(&id, opts) {

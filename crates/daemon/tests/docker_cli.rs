@@ -1449,3 +1449,627 @@ fn unknown_filters_and_relative_workdirs_are_refused_as_dockerd_does() {
     );
     assert_eq!(d.ok(&["ps", "-aq"]), "", "nothing was created");
 }
+
+/// The first stderr line of a docker command that must fail.
+fn first_error_line(d: &Daemon, args: &[&str]) -> String {
+    let out = d.docker(args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    stderr(&out).lines().next().unwrap_or("").to_owned()
+}
+
+/// The first line of a refused `docker run`: exit 125 and dockerd's words.
+fn run_refused(d: &Daemon, args: &[&str], msg: &str) {
+    let mut full = vec!["run", "--network", "none"];
+    full.extend_from_slice(args);
+    let out = d.docker(&full);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+    assert_eq!(
+        err.lines().next().unwrap_or(""),
+        format!("docker: Error response from daemon: {msg}"),
+        "{args:?}"
+    );
+}
+
+/// Requests dockerd 20.10 refuses before it creates anything (resource limits, restart
+/// policy, modes, logging, runtime, mounts): the same words, exit 125, no container.
+#[test]
+fn bad_run_options_are_refused_in_dockerd_words() {
+    prereqs!();
+    let d = Daemon::start();
+    for (args, msg) in [
+        (
+            &["--memory", "1k"][..],
+            "Minimum memory limit allowed is 6MB",
+        ),
+        (
+            &["--memory", "8m", "--memory-swap", "7m"],
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ),
+        (
+            &["--memory-swap", "20m"],
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        ),
+        (
+            &["--memory-reservation", "100m", "--memory", "50m"],
+            "Minimum memory limit can not be less than memory reservation limit, see usage",
+        ),
+        (
+            &["--cpus", "0.5", "--cpu-period", "100000"],
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ),
+        (
+            &["--cpu-period", "500"],
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ),
+        (
+            &["--cpu-quota", "500"],
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ),
+        (
+            &["--cpuset-cpus", "abc"],
+            "Invalid value abc for cpuset cpus: invalid format: abc",
+        ),
+        (
+            &["--oom-score-adj", "2000"],
+            "Invalid value 2000, range for oom score adj is [-1000, 1000]",
+        ),
+        (
+            &["--restart", "no:1"],
+            "maximum retry count cannot be used with restart policy 'no'",
+        ),
+        (
+            &["--restart", "on-failure:-1"],
+            "maximum retry count cannot be negative",
+        ),
+        (&["--ipc", "bogus"], "Invalid IPC mode: bogus"),
+        (
+            &["--link", "missing:m"],
+            "could not get container for missing: No such container: missing",
+        ),
+        (&["--stop-signal", "BOGUS"], "Invalid signal: BOGUS"),
+        (&["--runtime", "bogus"], "Unknown runtime specified bogus"),
+        (
+            &["--isolation", "hyperv"],
+            "Invalid isolation: \"hyperv\" - linux only supports 'default'",
+        ),
+        (
+            &["--storage-opt", "size=1G"],
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+        ),
+        (
+            &["--log-driver", "bogus"],
+            "error looking up logging plugin bogus: plugin \"bogus\" not found",
+        ),
+        (
+            &["--log-opt", "bogus=1"],
+            "unknown log opt 'bogus' for json-file log driver",
+        ),
+        (
+            &["--cap-add", "BOGUS"],
+            "invalid CapAdd: unknown capability: \"CAP_BOGUS\"",
+        ),
+        (&["-v", "/tmp:/x:bogus"], "invalid mode: bogus"),
+        (&["-v", "/tmp:/x:ro,rw"], "invalid mode: ro,rw"),
+        (
+            &["-v", "/tmp:/"],
+            "invalid volume specification: '/tmp:/': invalid mount config for type \"bind\": invalid specification: destination can't be '/'",
+        ),
+        (
+            &["-v", "rel/path:/x"],
+            "create rel/path: \"rel/path\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path",
+        ),
+        (
+            &["--mount", "type=bogus,target=/x"],
+            "invalid mount config for type \"bogus\": mount type unknown",
+        ),
+        (
+            &["--mount", "type=bind,target=/x"],
+            "invalid mount config for type \"bind\": field Source must not be empty",
+        ),
+        (
+            &["--mount", "type=bind,source=rel,target=/x"],
+            "invalid mount config for type \"bind\": invalid mount path: 'rel' mount path must be absolute",
+        ),
+        (
+            &["--mount", "type=volume,source=v1,target=rel"],
+            "invalid mount config for type \"volume\": invalid mount path: 'rel' mount path must be absolute",
+        ),
+        (
+            &["--mount", "type=tmpfs,source=x,target=/x"],
+            "invalid mount config for type \"tmpfs\": field Source must not be specified",
+        ),
+        (
+            &[
+                "--mount",
+                "type=bind,source=/tmp,target=/x",
+                "--mount",
+                "type=bind,source=/tmp,target=/x",
+            ],
+            "Duplicate mount point: /x",
+        ),
+    ] {
+        let mut full = args.to_vec();
+        full.extend([IMG, "true"]);
+        run_refused(&d, &full, msg);
+    }
+    // The CPU count is the host's: its range is in the words.
+    let out = d.docker(&["run", "--network", "none", "--cpus", "4096", IMG, "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let ncpu = std::thread::available_parallelism().unwrap().get();
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "docker: Error response from daemon: Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--cpuset-cpus",
+        "4095",
+        IMG,
+        "true",
+    ]);
+    assert!(
+        stderr(&out).starts_with(
+            "docker: Error response from daemon: Requested CPUs are not available - requested 4095, available: "
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A missing --volumes-from container is a 400: the docker CLI must not take it for a
+    // missing image and go pulling it.
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--volumes-from",
+        "missing",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        stderr(&out).lines().next(),
+        Some("docker: Error response from daemon: No such container: missing"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(d.ok(&["ps", "-aq"]), "", "nothing was created");
+    // update checks the same limits, and a memory limit above the recorded swap limit.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "up1",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    d.fails(
+        &["update", "--memory", "10m", "up1"],
+        "Error response from daemon: Cannot update container ",
+    );
+    let err = d.fails(&["update", "--restart", "bogus", "up1"], "");
+    assert_eq!(
+        err.trim(),
+        "Error response from daemon: invalid restart policy 'bogus'"
+    );
+    let err = d.fails(&["update", "--cpu-quota", "500", "up1"], "");
+    assert_eq!(
+        err.trim(),
+        "Error response from daemon: CPU cfs quota can not be less than 1ms (i.e. 1000)"
+    );
+}
+
+/// What dockerd 20.10 says to requests the state of a container forbids: a taken name,
+/// exec/start/kill/rm against stopped, paused or running containers, a rename, joining the
+/// namespaces of a stopped container, network connects a network mode rules out.
+#[test]
+fn state_errors_use_dockerd_words() {
+    prereqs!();
+    let d = Daemon::start();
+    let err1 = |args: &[&str]| first_error_line(&d, args);
+    let id = d.ok(&[
+        "create",
+        "--name",
+        "st1",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        err1(&["create", "--name", "st1", "--network", "none", IMG, "true"]),
+        format!(
+            "Error response from daemon: Conflict. The container name \"/st1\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+        )
+    );
+    assert_eq!(
+        err1(&["exec", "st1", "true"]),
+        format!("Error response from daemon: Container {id} is not running")
+    );
+    assert_eq!(
+        err1(&["kill", "st1"]),
+        format!(
+            "Error response from daemon: Cannot kill container: st1: Container {id} is not running"
+        )
+    );
+    assert_eq!(
+        err1(&["kill", "nosuch"]),
+        "Error response from daemon: Cannot kill container: nosuch: No such container: nosuch"
+    );
+    assert_eq!(
+        err1(&["rename", "st1", "bad name"]),
+        "Error response from daemon: Error when allocating new name: Invalid container name (/bad name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+    );
+    assert_eq!(
+        err1(&["rename", "nosuch", "zz"]),
+        "Error response from daemon: No such container: nosuch"
+    );
+    // Joining the namespaces of a container that does not run.
+    for (mode, msg) in [
+        (
+            &["--pid", "container:st1"][..],
+            format!("container {id} is not running"),
+        ),
+        (
+            &["--ipc", "container:st1"],
+            format!("can't join IPC of container {id}: container {id} is not running"),
+        ),
+    ] {
+        let mut args = mode.to_vec();
+        args.extend([IMG, "true"]);
+        run_refused(&d, &args, &msg);
+    }
+    let out = d.docker(&["run", "--rm", "--network", "container:st1", IMG, "true"]);
+    assert_eq!(
+        stderr(&out).lines().next(),
+        Some(
+            format!(
+                "docker: Error response from daemon: cannot join network of a non running container: {id}"
+            )
+            .as_str()
+        )
+    );
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "container:st1",
+        "--hostname",
+        "h",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(
+        stderr(&out).lines().next(),
+        Some(
+            "docker: Error response from daemon: conflicting options: hostname and the network mode"
+        )
+    );
+    // Running, then paused.
+    d.ok(&["start", "st1"]);
+    assert_eq!(
+        err1(&["rm", "st1"]),
+        format!(
+            "Error response from daemon: You cannot remove a running container {id}. Stop the container before attempting removal or force remove"
+        )
+    );
+    d.ok(&["pause", "st1"]);
+    assert_eq!(
+        err1(&["exec", "st1", "true"]),
+        "Error response from daemon: Container st1 is paused, unpause the container before exec"
+    );
+    assert_eq!(
+        err1(&["start", "st1"]),
+        "Error response from daemon: cannot start a paused container, try unpause instead"
+    );
+    assert_eq!(
+        err1(&["rm", "st1"]),
+        format!(
+            "Error response from daemon: You cannot remove a paused container {id}. Unpause and then stop the container before attempting removal or force remove"
+        )
+    );
+    d.ok(&["unpause", "st1"]);
+    // Network connects a network mode rules out.
+    d.ok(&["create", "--name", "nn1", "--network", "none", IMG, "true"]);
+    d.ok(&["create", "--name", "nh1", "--network", "host", IMG, "true"]);
+    d.ok(&["create", "--name", "nb1", IMG, "true"]);
+    for (args, msg) in [
+        (
+            ["network", "connect", "bridge", "nn1"],
+            "container cannot be connected to multiple networks with one of the networks in private (none) mode",
+        ),
+        (
+            ["network", "connect", "bridge", "nh1"],
+            "container sharing network namespace with another container or host cannot be connected to any other network",
+        ),
+        (
+            ["network", "connect", "host", "nb1"],
+            "container cannot be disconnected from host network or connected to host network",
+        ),
+        (
+            ["network", "connect", "none", "nb1"],
+            "container cannot be connected to multiple networks with one of the networks in private (none) mode",
+        ),
+    ] {
+        assert_eq!(
+            err1(&args),
+            format!("Error response from daemon: {msg}"),
+            "{args:?}"
+        );
+    }
+    // A missing device: the start fails with Go's words, which the CLI maps to 127.
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--device",
+        "/nonexistent",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(
+            "docker: Error response from daemon: error gathering device information while adding custom device \"/nonexistent\": no such file or directory"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    d.ok(&["rm", "-f", "st1"]);
+}
+
+/// `docker ps` as dockerd lists: a restarting container counts as running, arguments
+/// with spaces are quoted in COMMAND, and a container of the none or host network has
+/// that network in its inspect.
+#[test]
+fn ps_and_inspect_show_what_dockerd_shows() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rs1",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        IMG,
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    assert!(
+        d.eventually(20, || d
+            .ok(&["ps", "--format", "{{.Names}} {{.Status}}"])
+            .starts_with("rs1 Restarting (1)")),
+        "{}",
+        d.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+    );
+    assert_eq!(
+        d.ok(&["ps", "--no-trunc", "--format", "{{.Command}}"]),
+        "\"sh -c 'exit 1'\""
+    );
+    d.ok(&["rm", "-f", "rs1"]);
+    d.ok(&["create", "--name", "in1", "--network", "none", IMG, "true"]);
+    d.ok(&["create", "--name", "ih1", "--network", "host", IMG, "true"]);
+    for (c, net) in [("in1", "none"), ("ih1", "host")] {
+        let id = d.ok(&["network", "inspect", "-f", "{{.Id}}", net]);
+        assert_eq!(
+            d.inspect(
+                c,
+                "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.NetworkID}} [{{$v.IPAddress}}]{{end}}"
+            ),
+            format!("{net} {id} []")
+        );
+        assert_eq!(
+            d.ok(&[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("name={c}"),
+                "--format",
+                "{{.Networks}}"
+            ]),
+            net
+        );
+    }
+}
+
+/// dockerd 20.10's words for bad network and volume requests and for list filters with
+/// values it does not take.
+#[test]
+fn network_volume_and_filter_errors_use_dockerd_words() {
+    prereqs!();
+    let d = Daemon::start();
+    let err1 = |args: &[&str]| first_error_line(&d, args);
+    for (args, msg) in [
+        (
+            &["network", "create", "bridge"][..],
+            "operation is not permitted on predefined bridge network",
+        ),
+        (
+            &["network", "create", "-d", "bogus", "nb1"],
+            "plugin \"bogus\" not found",
+        ),
+        (
+            &["network", "create", "--subnet", "bogus", "nb1"],
+            "Invalid subnet bogus : invalid CIDR address: bogus",
+        ),
+        (
+            &["volume", "create", "-d", "bogus", "vb1"],
+            "create vb1: error looking up volume plugin bogus: plugin \"bogus\" not found",
+        ),
+        (
+            &["volume", "create", "-o", "bogus=1", "vo1"],
+            "create vo1: invalid option: \"bogus\"",
+        ),
+        (
+            &["ps", "--filter", "status=bogus"],
+            "invalid filter 'status=bogus'",
+        ),
+        (
+            &["ps", "-a", "--filter", "exited=abc"],
+            "strconv.Atoi: parsing \"abc\": invalid syntax",
+        ),
+        (
+            &["ps", "--filter", "before=nosuch"],
+            "no such container nosuch",
+        ),
+        (
+            &["images", "--filter", "dangling=maybe"],
+            "invalid filter 'dangling=[maybe]'",
+        ),
+        (
+            &["volume", "ls", "--filter", "dangling=maybe"],
+            "invalid filter 'dangling=[maybe]'",
+        ),
+        (
+            &["ps", "-a", "--filter", "is-task=maybe"],
+            "invalid filter 'is-task=[maybe]'",
+        ),
+        (
+            &["network", "ls", "--filter", "type=bogus"],
+            "invalid filter: 'type'='bogus'",
+        ),
+        (
+            &["network", "ls", "--filter", "dangling=maybe"],
+            "invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")",
+        ),
+    ] {
+        assert_eq!(
+            err1(args),
+            format!("Error response from daemon: {msg}"),
+            "{args:?}"
+        );
+    }
+    let nid = d.ok(&["network", "create", "nr1"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nr1c",
+        "--network",
+        "nr1",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        err1(&["network", "rm", "nr1"]),
+        format!(
+            "Error response from daemon: error while removing network: network nr1 id {nid} has active endpoints"
+        )
+    );
+    d.ok(&["rm", "-f", "nr1c"]);
+    d.ok(&["network", "rm", "nr1"]);
+}
+
+/// Shapes and words a script reads: inspect's unset limits (null), omitted empty fields
+/// and default masked paths, `logs --details`, `diff` without the init files' dirs, and
+/// the errors of prune `until`, commit `--change` and a relative `--tmpfs`.
+#[test]
+fn inspect_logs_diff_and_commit_as_dockerd_shows() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["create", "--name", "ic1", "--network", "none", IMG, "true"]);
+    assert_eq!(
+        d.inspect(
+            "ic1",
+            "{{json .HostConfig.PidsLimit}} {{json .HostConfig.MemorySwappiness}} {{json .Config.Volumes}} {{.HostConfig.Init}} {{index .HostConfig.ReadonlyPaths 0}}"
+        ),
+        "null null null <nil> /proc/bus"
+    );
+    d.ok(&[
+        "run",
+        "--name",
+        "lg1",
+        "--network",
+        "none",
+        IMG,
+        "echo",
+        "a",
+    ]);
+    let out = d.docker(&["logs", "--details", "lg1"]);
+    assert_eq!(stdout(&out), " a\n");
+    assert_eq!(d.ok(&["diff", "lg1"]), "");
+    for (args, msg) in [
+        (
+            &["container", "prune", "-f", "--filter", "until=bogus"][..],
+            "failed to parse value as time or duration: \"bogus\"",
+        ),
+        (
+            &["commit", "--change", "BOGUS x", "lg1", "cm1:1"],
+            "bogus is not a valid change command",
+        ),
+        (
+            &["commit", "--change", "EXPOSE bogus", "lg1", "cm1:1"],
+            "Invalid containerPort: bogus",
+        ),
+        (
+            &["commit", "--change", "EXPOSE 80/bogus", "lg1", "cm1:1"],
+            "Invalid proto: bogus",
+        ),
+        (
+            &["create", "--network", "none", "--tmpfs", "rel", IMG, "true"],
+            "invalid mount path: 'rel' mount path must be absolute",
+        ),
+    ] {
+        assert_eq!(
+            first_error_line(&d, args),
+            format!("Error response from daemon: {msg}"),
+            "{args:?}"
+        );
+    }
+    // The image's layers under the container, as overlay2's LowerDir lists them.
+    let lower = d.inspect("ic1", "{{.GraphDriver.Data.LowerDir}}");
+    assert!(!lower.is_empty());
+    for l in lower.split(':') {
+        assert!(std::path::Path::new(l).join("bin/busybox").exists(), "{l}");
+    }
+    // A signal number Linux does not have: parsed, then refused for the container.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ks1",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        first_error_line(&d, &["kill", "--signal", "99", "ks1"]),
+        "Error response from daemon: Cannot kill container: ks1: The linux daemon does not support signal 99"
+    );
+    d.ok(&["rm", "-f", "ks1"]);
+    // `docker info`: no warnings, Docker Hub's index config, as dockerd reports them.
+    assert_eq!(
+        d.ok(&[
+            "info",
+            "--format",
+            "{{json .Warnings}} {{json .RegistryConfig.IndexConfigs}}"
+        ]),
+        r#"null {"docker.io":{"Name":"docker.io","Mirrors":[],"Secure":true,"Official":true}}"#
+    );
+    // The default bridge's options, as dockerd lists them.
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{index .Options \"com.docker.network.bridge.default_bridge\"}} {{index .Options \"com.docker.network.driver.mtu\"}} {{json .IPAM.Options}}",
+            "bridge"
+        ]),
+        "true 1500 null"
+    );
+}

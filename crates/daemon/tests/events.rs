@@ -139,9 +139,10 @@ fn lifecycle_events_replay_with_since_until_and_filters() {
     assert!(lines[1].starts_with("kill <no value> 15 blue"), "{detail}");
     assert!(lines[2].starts_with("kill <no value> 9 blue"), "{detail}");
     assert!(lines[3].starts_with("die 137 <no value> blue"), "{detail}");
-    // Exec actions carry the command; the bare name filters them.
+    // Exec actions carry the command (program, space, arguments: dockerd's trailing space
+    // for a command without arguments); the bare name filters them.
     let execs = events(&["event=exec_start"]);
-    assert_eq!(execs, ["container exec_start: true ev1"], "{execs:?}");
+    assert_eq!(execs, ["container exec_start: true  ev1"], "{execs:?}");
 
     // Two containers; filter by the other one's name and by label.
     let ev2 = events(&["container=ev2", "event=die"]);
@@ -276,4 +277,59 @@ fn oom_kill_is_reported_before_die() {
         "{{.Action}}",
     ]);
     assert_eq!(ev.lines().collect::<Vec<_>>(), ["oom", "die"], "{ev}");
+}
+
+/// The network events dockerd sends for a container of the none (or host) network: a
+/// `connect` at its start and a `disconnect` at its exit, between `die` and `stop`; and
+/// one `prune` per network prune.
+#[test]
+fn none_network_containers_connect_and_disconnect_as_dockerd_reports() {
+    prereqs!();
+    let d = Daemon::start();
+    let since = format!("{:.3}", now() - 1.0);
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nv1",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    d.ok(&["stop", "-t", "0", "nv1"]);
+    d.ok(&["network", "prune", "-f"]);
+    let until = format!("{:.3}", now() + 1.0);
+    let out = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "event=start",
+        "--filter",
+        "event=die",
+        "--filter",
+        "event=stop",
+        "--filter",
+        "event=connect",
+        "--filter",
+        "event=disconnect",
+        "--filter",
+        "event=prune",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}} {{.Actor.Attributes.container}}",
+    ]);
+    let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+    let want = [
+        format!("network connect none null {id}"),
+        "container start nv1 <no value> <no value>".to_owned(),
+        "container die nv1 <no value> <no value>".to_owned(),
+        format!("network disconnect none null {id}"),
+        "container stop nv1 <no value> <no value>".to_owned(),
+        "network prune <no value> <no value> <no value>".to_owned(),
+    ];
+    assert_eq!(lines, want, "{out}");
 }

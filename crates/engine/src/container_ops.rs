@@ -160,13 +160,18 @@ impl Engine {
 
     /// `POST /containers/{id}/rename`.
     pub fn rename(&self, name: &str, new: &str) -> Result<()> {
-        let new = new.strip_prefix('/').unwrap_or(new);
-        if new.is_empty() || !crate::ids::valid_name(new) {
-            return Err(EngineError::InvalidArgument(format!(
-                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )));
+        if new.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "Neither old nor new names may be empty".into(),
+            ));
         }
         let c = self.get(name)?;
+        let new = new.strip_prefix('/').unwrap_or(new);
+        if !crate::ids::valid_name(new) {
+            return Err(EngineError::InvalidArgument(format!(
+                "Error when allocating new name: Invalid container name (/{new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
         let old = c.name();
         if old == new {
             return Err(EngineError::InvalidArgument(
@@ -225,9 +230,23 @@ impl Engine {
             .await
             .map_err(|e| EngineError::internal("changes", e))?
             .map_err(|e| EngineError::internal("changes", e))?;
-        let out: Vec<Value> = list
+        let (init, kept): (Vec<_>, Vec<_>) = list
             .iter()
-            .filter(|ch| !INIT_PATHS.contains(&ch.path.as_str()))
+            .partition(|ch| INIT_PATHS.contains(&ch.path.as_str()));
+        // The directories holding those files (`/etc`, `/dev`) changed only for them: in
+        // dockerd they are the init layer's, not the container's.
+        let under = |dir: &str, p: &str| {
+            p.strip_prefix(dir)
+                .is_some_and(|r| r.len() > 1 && r.starts_with('/'))
+        };
+        let out: Vec<Value> = kept
+            .iter()
+            .filter(|ch| {
+                let d = ch.path.as_str();
+                !(ch.kind as u8 != 2
+                    && init.iter().any(|i| under(d, &i.path))
+                    && !kept.iter().any(|o| under(d, &o.path)))
+            })
             .map(|ch| json!({ "Path": ch.path, "Kind": ch.kind as u8 }))
             .collect();
         Ok(if out.is_empty() {
@@ -292,7 +311,9 @@ impl Engine {
     ) -> Result<(Vec<String>, u64)> {
         let until = match filters.get("until").and_then(|v| v.first()) {
             Some(u) => Some(crate::events::parse_until(u).ok_or_else(|| {
-                EngineError::InvalidArgument(format!("invalid filter 'until={u}'"))
+                EngineError::InvalidArgument(format!(
+                    "failed to parse value as time or duration: {u:?}"
+                ))
             })?),
             None => None,
         };

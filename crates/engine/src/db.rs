@@ -98,16 +98,25 @@ impl Db {
     pub fn insert(&self, rec: &ContainerRecord) -> Result<()> {
         let json = serde_json::to_string(rec).map_err(|e| EngineError::internal("encode", e))?;
         // Not behind the reserve: that is kept for what frees space (see crate::reserve).
-        match self.lock().execute(
+        let inserted = self.lock().execute(
             "INSERT INTO containers (id, name, record) VALUES (?1, ?2, ?3)",
             params![rec.id, rec.name, json],
-        ) {
+        );
+        match inserted {
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
+                let holder: String = self
+                    .lock()
+                    .query_row(
+                        "SELECT id FROM containers WHERE name = ?1",
+                        params![rec.name],
+                        |r| r.get(0),
+                    )
+                    .unwrap_or_default();
                 Err(EngineError::Conflict(format!(
-                    "Conflict. The container name \"/{}\" is already in use. You have to remove (or rename) that container to be able to reuse that name.",
+                    "Conflict. The container name \"/{}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name.",
                     rec.name
                 )))
             }

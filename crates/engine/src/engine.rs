@@ -13,7 +13,7 @@ use crate::container::{Container, ContainerRecord};
 use crate::db::Db;
 use crate::error::{EngineError, Result};
 use crate::exec::Exec;
-use crate::types::{CreateRequest, State};
+use crate::types::{Config, CreateRequest, HostConfig, State};
 
 /// Daemon settings the engine needs.
 #[derive(Debug, Clone)]
@@ -223,11 +223,10 @@ impl Engine {
         req: CreateRequest,
     ) -> Result<(String, Vec<String>)> {
         let CreateRequest {
-            mut config,
-            mut host_config,
+            config,
+            host_config,
             networking_config,
         } = req;
-        let warnings = Vec::new();
         if let Some(n) = name.filter(|n| !n.is_empty()) {
             let n = n.strip_prefix('/').unwrap_or(n);
             if !crate::ids::valid_name(n) {
@@ -242,10 +241,37 @@ impl Engine {
                 config.working_dir
             )));
         }
+        crate::verify::config(
+            &serde_json::to_value(&config).map_err(|e| EngineError::internal("config", e))?,
+        )?;
+        crate::verify::host_config(
+            &serde_json::to_value(&host_config)
+                .map_err(|e| EngineError::internal("host config", e))?,
+        )?;
         if config.image.is_empty() {
             return Err(EngineError::InvalidArgument("no image specified".into()));
         }
         let image = self.images.resolve(&config.image)?;
+        // Past the image, nothing missing is a 404: the docker CLI answers a 404 to a
+        // create by pulling the image (a `--volumes-from` or `--link` to a missing container
+        // would send it to the registry). dockerd reports those as 400s.
+        self.create_from(name, config, host_config, networking_config, image)
+            .await
+            .map_err(|e| match e {
+                EngineError::NotFound(m) => EngineError::InvalidArgument(m),
+                e => e,
+            })
+    }
+
+    async fn create_from(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        mut config: Config,
+        mut host_config: HostConfig,
+        networking_config: Option<Value>,
+        image: berth_image::images::ImageRecord,
+    ) -> Result<(String, Vec<String>)> {
+        let warnings = Vec::new();
         let (_, image_cfg) = self.images.manifest_and_config(&image)?;
         let chain_id = self.images.chain_id(&image)?;
         let merged = crate::spec::merge(&config, image_cfg.config.as_ref())?;
@@ -259,14 +285,6 @@ impl Engine {
                 .and_then(|c| c.exposed_ports.as_ref()),
         )?;
         let policy = host_config.restart_policy.name.as_str();
-        if !matches!(
-            policy,
-            "" | "no" | "always" | "unless-stopped" | "on-failure"
-        ) {
-            return Err(EngineError::InvalidArgument(format!(
-                "invalid restart policy: unknown policy '{policy}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
-            )));
-        }
         if host_config.auto_remove && !matches!(policy, "" | "no") {
             return Err(EngineError::InvalidArgument(
                 "can't create 'AutoRemove' container with restart policy".into(),
@@ -281,15 +299,7 @@ impl Engine {
         if host_config.log_config.kind.is_empty() {
             host_config.log_config.kind = "json-file".into();
         }
-        if !matches!(
-            host_config.log_config.kind.as_str(),
-            "json-file" | "none" | "local"
-        ) {
-            return Err(EngineError::InvalidArgument(format!(
-                "logging driver {:?} is not supported (json-file, none)",
-                host_config.log_config.kind
-            )));
-        }
+        crate::verify::log_config(&host_config.log_config)?;
         let volumes_root = self.cfg.data_root.join("volumes");
         let mut mounts = crate::mounts::mount_points(&host_config, &volumes_root)?;
         self.volumes_from(&host_config, &mut mounts)?;
@@ -465,6 +475,11 @@ impl Engine {
             host_config["ConsoleSize"] = json!([0, 0]);
         }
         host_config["Links"] = self.inspect_links(&rec);
+        inspect_host_config_shape(&mut host_config, &rec.host_config);
+        let mut config = serde_json::to_value(&rec.config).unwrap_or_default();
+        if config["Volumes"].as_object().is_some_and(|v| v.is_empty()) {
+            config["Volumes"] = Value::Null;
+        }
         Ok(json!({
             "Id": rec.id,
             "Created": rec.created,
@@ -488,13 +503,21 @@ impl Engine {
             "GraphDriver": {
                 "Name": "overlay2",
                 "Data": {
+                    // The image's layers, top first, as overlayfs stacks them.
+                    "LowerDir": self
+                        .lower_dirs(&c)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(":"),
                     "MergedDir": dir.join("merged"),
                     "UpperDir": dir.join("upper"),
                     "WorkDir": dir.join("work"),
                 }
             },
             "Mounts": rec.mounts,
-            "Config": rec.config,
+            "Config": config,
             "NetworkSettings": self.network_settings(&rec),
         }))
     }
@@ -512,7 +535,13 @@ impl Engine {
         let mut out = Vec::new();
         for r in recs {
             let status = r.status();
-            if !all && !r.state.running && has("status").is_none() && has("exited").is_none() {
+            // dockerd counts a restarting container as running (its State.Running stays set).
+            if !all
+                && !r.state.running
+                && !r.state.restarting
+                && has("status").is_none()
+                && has("exited").is_none()
+            {
                 continue;
             }
             if let Some(v) = has("status")
@@ -571,8 +600,15 @@ impl Engine {
 
     fn summary(&self, r: &ContainerRecord) -> Value {
         let created = berth_image::timefmt::parse_rfc3339(&r.created).unwrap_or(0);
-        let command = std::iter::once(r.path.as_str())
-            .chain(r.args.iter().map(String::as_str))
+        // dockerd quotes the arguments with a space in them (not the path).
+        let command = std::iter::once(r.path.clone())
+            .chain(r.args.iter().map(|a| {
+                if a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    a.clone()
+                }
+            }))
             .collect::<Vec<_>>()
             .join(" ");
         let (net_ports, net_settings) = self.network_summary(r);
@@ -591,6 +627,46 @@ impl Engine {
             "NetworkSettings": net_settings,
             "Mounts": r.mounts,
         })
+    }
+}
+
+/// The HostConfig of an inspect in dockerd's shape: the fields Go leaves out when empty
+/// (`omitempty`) left out, "unset" limits null, the masked and read-only paths a
+/// container gets listed, the runtime named.
+fn inspect_host_config_shape(v: &mut Value, host: &crate::types::HostConfig) {
+    let Some(m) = v.as_object_mut() else { return };
+    for k in ["Init", "Mounts", "Sysctls", "Tmpfs"] {
+        if m.get(k).is_some_and(|x| {
+            x.is_null()
+                || x.as_array().is_some_and(|a| a.is_empty())
+                || x.as_object().is_some_and(|o| o.is_empty())
+        }) {
+            m.remove(k);
+        }
+    }
+    if m.get("MemorySwappiness").and_then(Value::as_i64) == Some(-1) {
+        m.insert("MemorySwappiness".into(), Value::Null);
+    }
+    if m.get("PidsLimit")
+        .and_then(Value::as_i64)
+        .is_some_and(|n| n <= 0)
+    {
+        m.insert("PidsLimit".into(), Value::Null);
+    }
+    if !host.privileged {
+        let list = |l: &[&str]| json!(l);
+        if host.masked_paths.is_none() {
+            m.insert("MaskedPaths".into(), list(crate::spec::MASKED_PATHS));
+        }
+        if host.readonly_paths.is_none() {
+            m.insert("ReadonlyPaths".into(), list(crate::spec::READONLY_PATHS));
+        }
+    }
+    if m.get("Runtime")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        m.insert("Runtime".into(), json!("berth"));
     }
 }
 

@@ -335,7 +335,9 @@ impl Engine {
     }
 
     /// The exec events: Docker names them `exec_create: CMD ARGS` and
-    /// `exec_start: CMD ARGS`, with the exec's ID as `execID`.
+    /// `exec_start: CMD ARGS` (the program, a space, the arguments: `exec_start: true `
+    /// for a command without arguments, as dockerd writes it), with the exec's ID as
+    /// `execID`.
     pub(crate) fn emit_exec(&self, e: &crate::exec::Exec, action: &str, exit_code: Option<i64>) {
         let Ok(c) = self.get(&e.container) else {
             return;
@@ -343,7 +345,11 @@ impl Engine {
         let action = if action == "exec_die" {
             action.to_owned()
         } else {
-            format!("{action}: {}", e.config.cmd.join(" "))
+            let (prog, args) = match e.config.cmd.split_first() {
+                Some((p, a)) => (p.as_str(), a.join(" ")),
+                None => ("", String::new()),
+            };
+            format!("{action}: {prog} {args}")
         };
         let code = exit_code.map(|n| n.to_string());
         let mut extra = vec![("execID", e.id.as_str())];

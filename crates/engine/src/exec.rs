@@ -82,14 +82,13 @@ impl Engine {
             let r = c.lock();
             if !r.state.running {
                 return Err(EngineError::Conflict(format!(
-                    "container {} is not running",
+                    "Container {} is not running",
                     c.id
                 )));
             }
             if r.state.paused {
                 return Err(EngineError::Conflict(format!(
-                    "container {} is paused, unpause the container before exec",
-                    c.id
+                    "Container {name} is paused, unpause the container before exec"
                 )));
             }
         }
@@ -336,7 +335,7 @@ impl Engine {
         let c = self.get(&e.container)?;
         if !c.lock().state.running {
             return Err(EngineError::Conflict(format!(
-                "container {} is not running",
+                "Container {} is not running",
                 c.id
             )));
         }

@@ -47,18 +47,12 @@ impl Engine {
         self.emit("image", action, actor, attrs);
     }
 
-    /// Events for the steps of a removal (`untag`, `delete`).
-    pub fn emit_removal(&self, actions: &[RemoveAction]) {
-        let id = actions.iter().find_map(|a| match a {
-            RemoveAction::Deleted(d) => Some(d.to_string()),
-            _ => None,
-        });
+    /// Events for the steps of a removal (`untag`, `delete`) of image `id`: dockerd names
+    /// the image by its ID in both, not by the tag removed.
+    pub fn emit_removal(&self, id: &str, actions: &[RemoveAction]) {
         for a in actions {
             match a {
-                RemoveAction::Untagged(t) => {
-                    let actor = id.clone().unwrap_or_else(|| t.clone());
-                    self.emit_image("untag", &actor, t);
-                }
+                RemoveAction::Untagged(_) => self.emit_image("untag", id, id),
                 RemoveAction::Deleted(d) => {
                     self.emit_image("delete", &d.to_string(), &d.to_string())
                 }
@@ -91,12 +85,17 @@ impl Engine {
         noprune: bool,
     ) -> Result<Vec<RemoveAction>> {
         let e = self.clone();
+        let id = self
+            .images
+            .resolve(name)
+            .map(|r| r.id.to_string())
+            .unwrap_or_default();
         let name = name.to_owned();
         let actions =
             tokio::task::spawn_blocking(move || e.image_remove_sync(&name, force, !noprune))
                 .await
                 .map_err(|err| EngineError::internal("image remove", err))??;
-        self.emit_removal(&actions);
+        self.emit_removal(&id, &actions);
         Ok(actions)
     }
 
@@ -275,7 +274,7 @@ impl Engine {
                 }
                 match e.image_remove_sync(&img.id, true, true) {
                     Ok(a) => {
-                        e.emit_removal(&a);
+                        e.emit_removal(&img.id.to_string(), &a);
                         actions.extend(a);
                     }
                     // Gone with a child pruned before it, or still some image's parent.
@@ -316,10 +315,20 @@ impl Engine {
             Some(u) => Some(parse_time_filter(u)?),
             None => None,
         };
-        let dangling = f
-            .get("dangling")
-            .and_then(|v| v.first())
-            .map(|d| d == "true" || d == "1");
+        // dockerd takes the words of Go's ParseBool (and refuses the rest, as a list).
+        let dangling = match f.get("dangling").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => match v[0].as_str() {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+                "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+                _ => {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "invalid filter 'dangling=[{}]'",
+                        v.join(" ")
+                    )));
+                }
+            },
+        };
         let images = self.images.list()?;
         let parents: std::collections::HashSet<String> =
             images.iter().map(|i| i.parent_id.clone()).collect();
@@ -427,7 +436,10 @@ impl Engine {
         let (img, _) = res
             .map_err(|err| EngineError::internal("commit", err))?
             .map_err(|err| match err {
-                berth_image::archive::ArchiveError::Change { .. } => {
+                berth_image::archive::ArchiveError::Change { .. }
+                | berth_image::archive::ArchiveError::UnknownChange(_)
+                | berth_image::archive::ArchiveError::InvalidPort(_)
+                | berth_image::archive::ArchiveError::InvalidProto(_) => {
                     EngineError::InvalidArgument(err.to_string())
                 }
                 berth_image::archive::ArchiveError::Image(i) => i.into(),
@@ -577,9 +589,7 @@ pub fn parse_time_filter(v: &str) -> Result<i64> {
 }
 
 fn bad_time(v: &str) -> EngineError {
-    EngineError::InvalidArgument(format!(
-        "invalid filter 'until={v}': not a timestamp or duration"
-    ))
+    EngineError::InvalidArgument(format!("failed to parse value as time or duration: {v:?}"))
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod spec;
 pub mod stats;
 pub mod types;
 pub mod update;
+pub mod verify;
 pub mod volumes;
 
 pub use container::Handoff;

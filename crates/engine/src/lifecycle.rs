@@ -84,8 +84,16 @@ impl Engine {
     pub async fn start(self: &Arc<Self>, name: &str) -> Result<()> {
         let c = self.get(name)?;
         let _op = c.op.lock().await;
-        if c.lock().state.running {
-            return Err(EngineError::NotModified("container already started".into()));
+        {
+            let r = c.lock();
+            if r.state.paused {
+                return Err(EngineError::Conflict(
+                    "cannot start a paused container, try unpause instead".into(),
+                ));
+            }
+            if r.state.running {
+                return Err(EngineError::NotModified("container already started".into()));
+            }
         }
         {
             let mut r = c.lock();
@@ -239,9 +247,17 @@ impl Engine {
                     (r.state.running, r.state.pid)
                 };
                 if !running {
-                    return Err(EngineError::Conflict(format!(
-                        "cannot join namespace of a non running container: {other}"
-                    )));
+                    // dockerd's words, per namespace.
+                    let id = &o.id;
+                    return Err(EngineError::Conflict(match ns {
+                        "network" => {
+                            format!("cannot join network of a non running container: {id}")
+                        }
+                        "ipc" => format!(
+                            "can't join IPC of container {id}: container {id} is not running"
+                        ),
+                        _ => format!("container {id} is not running"),
+                    }));
                 }
                 let nsname = if ns == "network" { "net" } else { ns };
                 ns_paths.insert(ns, PathBuf::from(format!("/proc/{pid}/ns/{nsname}")));
@@ -562,6 +578,10 @@ impl Engine {
     async fn release_after_exit(&self, c: &Container) {
         crate::mounts::unmount(&self.rootfs(&c.id));
         self.release_volumes(c);
+        let mode = c.lock().host_config.network_mode.clone();
+        if matches!(mode.as_str(), "none" | "host") {
+            self.emit_builtin_network(&mode, &c.id, "disconnect");
+        }
         self.net_release(&c.id).await;
     }
 
@@ -654,11 +674,31 @@ impl Engine {
 
     /// `POST /containers/{id}/kill`.
     pub async fn kill(&self, name: &str, signal: Option<&str>) -> Result<()> {
-        let c = self.get(name)?;
-        let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        let signal = signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL");
+        // A number Linux has no signal for: dockerd parses it, finds the container, then
+        // refuses the number.
+        let unsupported = signal
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n == 32 || *n == 33 || *n > 64);
+        let sig = match unsupported {
+            Some(_) => 0,
+            None => parse_signal(signal)?,
+        };
+        let c = self.get(name).map_err(|e| match e {
+            EngineError::NotFound(m) => {
+                EngineError::NotFound(format!("Cannot kill container: {name}: {m}"))
+            }
+            e => e,
+        })?;
+        if let Some(n) = unsupported {
+            return Err(EngineError::InvalidArgument(format!(
+                "Cannot kill container: {name}: The linux daemon does not support signal {n}"
+            )));
+        }
         if !c.lock().state.running {
             return Err(EngineError::Conflict(format!(
-                "Cannot kill container: {name}: container {} is not running",
+                "Cannot kill container: {name}: Container {} is not running",
                 c.id
             )));
         }
@@ -789,13 +829,23 @@ impl Engine {
         if self.get(&c.id).is_err() {
             return Ok(());
         }
-        let running = c.lock().state.running;
+        let (running, paused) = {
+            let r = c.lock();
+            (r.state.running, r.state.paused)
+        };
         if running {
             if !force {
-                return Err(EngineError::Conflict(format!(
-                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                    c.name()
-                )));
+                return Err(EngineError::Conflict(if paused {
+                    format!(
+                        "You cannot remove a paused container {}. Unpause and then stop the container before attempting removal or force remove",
+                        c.id
+                    )
+                } else {
+                    format!(
+                        "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                        c.id
+                    )
+                }));
             }
             self.stop_locked(c, Some("SIGKILL"), Some(0))
                 .await

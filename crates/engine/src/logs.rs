@@ -23,6 +23,8 @@ pub struct LogOptions {
     pub since: Option<i128>,
     pub until: Option<i128>,
     pub timestamps: bool,
+    /// `--details`: each line after its entry's attributes (`k=v,...`) and a space.
+    pub details: bool,
     /// Only the last N entries (None: all).
     pub tail: Option<usize>,
 }
@@ -32,6 +34,21 @@ struct Entry {
     log: String,
     stream: String,
     time: String,
+    #[serde(default)]
+    attrs: std::collections::BTreeMap<String, String>,
+}
+
+/// Go's `url.QueryEscape`.
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Parses Docker's `since`/`until` query values: unix seconds with an optional fraction.
@@ -202,11 +219,19 @@ impl Formatter {
         {
             return None;
         }
-        let text = if self.opts.timestamps {
-            format!("{} {}", e.time, e.log)
-        } else {
-            e.log
-        };
+        let mut text = e.log;
+        if self.opts.details {
+            // dockerd's attrsByteSlice: `k=v` pairs, query-escaped, comma-separated.
+            let attrs: Vec<String> = e
+                .attrs
+                .iter()
+                .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
+                .collect();
+            text = format!("{} {text}", attrs.join(","));
+        }
+        if self.opts.timestamps {
+            text = format!("{} {text}", e.time);
+        }
         Some(if self.tty {
             Bytes::from(text.into_bytes())
         } else {

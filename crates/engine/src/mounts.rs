@@ -14,6 +14,39 @@ fn valid_volume_name(n: &str) -> bool {
         && it.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
+/// moby's `linuxValidMountMode`: known options, at most one of each kind.
+fn valid_mode(mode: &str) -> bool {
+    if mode.is_empty() {
+        return true;
+    }
+    let mut counts = [0u8; 5];
+    for o in mode.split(',') {
+        let kind = match o {
+            "rw" | "ro" => 0,
+            "z" | "Z" => 1,
+            "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => 2,
+            "nocopy" => 3,
+            "consistent" | "cached" | "delegated" => 4,
+            _ => return false,
+        };
+        counts[kind] += 1;
+    }
+    counts.iter().all(|n| *n <= 1)
+}
+
+/// moby's checks of a mount's target: `(what is wrong)`, to be put in context.
+fn target_error(target: &str) -> Option<String> {
+    if target == "/" {
+        Some("invalid specification: destination can't be '/'".into())
+    } else if !target.starts_with('/') {
+        Some(format!(
+            "invalid mount path: '{target}' mount path must be absolute"
+        ))
+    } else {
+        None
+    }
+}
+
 /// Parses binds and `--mount`s into mount points (volumes named but not created yet).
 pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountPoint>> {
     let mut out = Vec::new();
@@ -25,9 +58,17 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
             [s, d, o] => (*s, *d, *o),
             _ => return Err(bad(format!("invalid volume specification: '{b}'"))),
         };
-        if !dst.starts_with('/') {
+        if !valid_mode(opts) {
+            return Err(bad(format!("invalid mode: {opts}")));
+        }
+        if let Some(e) = target_error(dst) {
+            let kind = if src.starts_with('/') {
+                "bind"
+            } else {
+                "volume"
+            };
             return Err(bad(format!(
-                "invalid volume specification: '{b}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
+                "invalid volume specification: '{b}': invalid mount config for type \"{kind}\": {e}"
             )));
         }
         let rw = !opts.split(',').any(|o| o == "ro");
@@ -48,21 +89,35 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
         } else {
             if !valid_volume_name(src) {
                 return Err(bad(format!(
-                    "create {src}: \"{src}\" includes invalid characters for a local volume name"
+                    "create {src}: \"{src}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
                 )));
             }
             out.push(volume_point(src, dst, rw, opts, volumes_root));
         }
     }
     for m in host.mounts.iter().flatten() {
-        if !m.target.starts_with('/') {
-            return Err(bad(format!(
-                "invalid mount target {:?}: must be absolute",
-                m.target
-            )));
+        let config_err =
+            |e: &str| bad(format!("invalid mount config for type \"{}\": {e}", m.kind));
+        if m.target.is_empty() {
+            return Err(config_err("field Target must not be empty"));
+        }
+        if let Some(e) = target_error(&m.target) {
+            return Err(config_err(&e));
+        }
+        if out.iter().any(|p: &MountPoint| p.destination == m.target) {
+            return Err(bad(format!("Duplicate mount point: {}", m.target)));
         }
         match m.kind.as_str() {
             "bind" => {
+                if m.source.is_empty() {
+                    return Err(config_err("field Source must not be empty"));
+                }
+                if !m.source.starts_with('/') {
+                    return Err(config_err(&format!(
+                        "invalid mount path: '{}' mount path must be absolute",
+                        m.source
+                    )));
+                }
                 if !Path::new(&m.source).exists() {
                     return Err(bad(format!(
                         "invalid mount config for type \"bind\": bind source path does not exist: {}",
@@ -92,16 +147,24 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                     volumes_root,
                 ));
             }
+            "tmpfs" if !m.source.is_empty() => {
+                return Err(config_err("field Source must not be specified"));
+            }
             "tmpfs" => out.push(MountPoint {
                 kind: "tmpfs".into(),
                 destination: m.target.clone(),
                 rw: !m.read_only,
                 ..Default::default()
             }),
-            other => return Err(bad(format!("mount type {other:?} is not supported"))),
+            _ => return Err(config_err("mount type unknown")),
         }
     }
     for (dst, opts) in host.tmpfs.iter().flatten() {
+        if !dst.starts_with('/') {
+            return Err(bad(format!(
+                "invalid mount path: '{dst}' mount path must be absolute"
+            )));
+        }
         out.push(MountPoint {
             kind: "tmpfs".into(),
             destination: dst.clone(),

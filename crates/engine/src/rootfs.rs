@@ -174,7 +174,7 @@ pub fn resolve_group(root: &Path, g: &str) -> Result<u32, String> {
         .map(|l| l.split(':').collect::<Vec<_>>())
         .find(|f| f.len() >= 3 && f[0] == g)
         .and_then(|f| f[2].parse().ok())
-        .ok_or_else(|| format!("Unable to find group {g}"))
+        .ok_or_else(|| format!("Unable to find group {g}: no matching entries in group file"))
 }
 
 /// Docker's volume copy-up: a new, empty volume mounted over a directory the image has

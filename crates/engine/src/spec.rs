@@ -75,7 +75,7 @@ pub const ALL_CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-const MASKED_PATHS: &[&str] = &[
+pub(crate) const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
     "/proc/interrupts",
@@ -90,7 +90,7 @@ const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY_PATHS: &[&str] = &[
+pub(crate) const READONLY_PATHS: &[&str] = &[
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -143,10 +143,13 @@ pub fn capabilities(host: &HostConfig) -> Result<Vec<String>> {
         .flatten()
         .map(|c| norm_cap(c))
         .collect();
-    for c in adds.iter().chain(&drops) {
-        if c != "ALL" && !ALL_CAPS.contains(&c.as_str()) {
+    for (list, caps) in [("CapAdd", &adds), ("CapDrop", &drops)] {
+        if let Some(c) = caps
+            .iter()
+            .find(|c| *c != "ALL" && !ALL_CAPS.contains(&c.as_str()))
+        {
             return Err(EngineError::InvalidArgument(format!(
-                "invalid capability: {c}"
+                "invalid {list}: unknown capability: {c:?}"
             )));
         }
     }
@@ -208,7 +211,7 @@ pub fn merge(
     };
     let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
     if args.is_empty() {
-        return Err(EngineError::InvalidArgument("no command specified".into()));
+        return Err(EngineError::InvalidArgument("No command specified".into()));
     }
     let mut env: Vec<String> = img.env.clone().unwrap_or_default();
     for e in user.env.iter().flatten() {
@@ -613,8 +616,11 @@ pub fn build(i: SpecInput<'_>) -> Result<Value> {
     let mut devices = Vec::new();
     for d in host.devices.iter().flatten() {
         let st = rustix::fs::stat(d.path_on_host.as_str()).map_err(|e| {
+            // Go's words for the errno (the docker CLI picks exit code 127 from them).
+            let io = std::io::Error::from(e).to_string();
+            let text = io.split(" (os error").next().unwrap_or(&io).to_lowercase();
             EngineError::InvalidArgument(format!(
-                "error gathering device information while adding custom device \"{}\": {e}",
+                "error gathering device information while adding custom device \"{}\": {text}",
                 d.path_on_host
             ))
         })?;

@@ -16,6 +16,8 @@ fn num(v: &Value, k: &str) -> Option<i64> {
 impl Engine {
     /// `POST /containers/{id}/update`: returns Docker's warnings.
     pub async fn update(self: &Arc<Self>, name: &str, body: &Value) -> Result<Vec<String>> {
+        crate::verify::restart_policy(body)?;
+        crate::verify::resources(body, true)?;
         let c = self.get(name)?;
         let _op = c.op.lock().await;
         let mut host = c.lock().host_config.clone();
@@ -27,19 +29,18 @@ impl Engine {
         let memory = num(body, "Memory");
         let swap = num(body, "MemorySwap");
         if let Some(m) = memory {
-            if m < 6 * 1024 * 1024 {
-                return Err(EngineError::InvalidArgument(
-                    "Minimum memory limit allowed is 6MB".into(),
-                ));
+            // dockerd's container.UpdateContainer: a new memory limit above the recorded
+            // memory+swap limit (0 without one) needs a new swap limit with it.
+            if swap.is_none() && m > host.memory_swap {
+                return Err(EngineError::Conflict(format!(
+                    "Cannot update container {}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time",
+                    c.id
+                )));
             }
             host.memory = m;
         }
         if let Some(s) = swap {
             host.memory_swap = s;
-        } else if memory.is_some() && host.memory_swap > 0 && host.memory_swap < host.memory {
-            return Err(EngineError::InvalidArgument(
-                "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into(),
-            ));
         }
         if host.memory_swap > 0 && host.memory > 0 && host.memory_swap < host.memory {
             return Err(EngineError::InvalidArgument(
@@ -82,11 +83,6 @@ impl Engine {
                 .and_then(Value::as_str)
                 .filter(|n| !n.is_empty())
         {
-            if !matches!(n, "no" | "always" | "unless-stopped" | "on-failure") {
-                return Err(EngineError::InvalidArgument(format!(
-                    "invalid restart policy: unknown policy '{n}'"
-                )));
-            }
             if host.auto_remove && n != "no" {
                 return Err(EngineError::InvalidArgument(
                     "Cannot update restart policy for an AutoRemove container".into(),

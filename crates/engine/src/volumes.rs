@@ -146,14 +146,14 @@ impl Engine {
             .unwrap_or_else(|| "local".into());
         if driver != "local" {
             return Err(EngineError::NotFound(format!(
-                "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+                "create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
             )));
         }
         let options = req.driver_opts.unwrap_or_default();
         for k in options.keys() {
             if !matches!(k.as_str(), "type" | "o" | "device") {
                 return Err(EngineError::InvalidArgument(format!(
-                    "create {name}: invalid option key: \"{k}\""
+                    "create {name}: invalid option: \"{k}\""
                 )));
             }
         }
@@ -223,10 +223,19 @@ impl Engine {
             .filter(|m| m.kind == "volume")
             .map(|m| m.name)
             .collect();
-        let dangling = f
-            .get("dangling")
-            .and_then(|v| v.first())
-            .map(|d| d == "true" || d == "1");
+        let dangling = match f.get("dangling").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => match v[0].as_str() {
+                "true" | "1" => Some(true),
+                "false" | "0" => Some(false),
+                _ => {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "invalid filter 'dangling=[{}]'",
+                        v.join(" ")
+                    )));
+                }
+            },
+        };
         let mut out = Vec::new();
         for v in self.volumes_all()? {
             if f.get("name")

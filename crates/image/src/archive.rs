@@ -44,6 +44,14 @@ pub enum ArchiveError {
     Invalid(String),
     #[error("invalid change {change:?}: {reason}")]
     Change { change: String, reason: String },
+    /// An instruction `--change` does not take, in dockerd's words.
+    #[error("{0} is not a valid change command")]
+    UnknownChange(String),
+    /// An `EXPOSE` change whose port is not a number or range, in dockerd's words.
+    #[error("Invalid containerPort: {0}")]
+    InvalidPort(String),
+    #[error("Invalid proto: {0}")]
+    InvalidProto(String),
     #[error(transparent)]
     Diff(#[from] crate::diff::DiffError),
 }
@@ -482,6 +490,14 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
             "EXPOSE" => {
                 let ports = cfg.exposed_ports.get_or_insert_with(BTreeMap::new);
                 for p in rest.split_whitespace() {
+                    let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                    if !matches!(proto, "tcp" | "udp" | "sctp") {
+                        return Err(ArchiveError::InvalidProto(proto.to_owned()));
+                    }
+                    let (lo, hi) = port.split_once('-').unwrap_or((port, port));
+                    if lo.parse::<u16>().is_err() || hi.parse::<u16>().is_err() {
+                        return Err(ArchiveError::InvalidPort(port.to_owned()));
+                    }
                     let p = if p.contains('/') {
                         p.to_owned()
                     } else {
@@ -501,11 +517,7 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
                     vols.insert(p, serde_json::json!({}));
                 }
             }
-            _ => {
-                return Err(bad(
-                    "unsupported instruction (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)",
-                ));
-            }
+            _ => return Err(ArchiveError::UnknownChange(instr.to_ascii_lowercase())),
         }
     }
     Ok(())

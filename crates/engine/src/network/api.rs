@@ -60,6 +60,22 @@ impl Engine {
                 configs.push(Value::Object(cfg));
             }
         }
+        let mut options = json!(n.options);
+        if n.default && n.driver == "bridge" {
+            // The default bridge's options as dockerd lists them (berth's defaults: ICC and
+            // masquerading on, published ports on every address, the standard MTU).
+            for (k, v) in [
+                ("com.docker.network.bridge.default_bridge", "true"),
+                ("com.docker.network.bridge.enable_icc", "true"),
+                ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                ("com.docker.network.driver.mtu", "1500"),
+            ] {
+                if options.get(k).is_none() {
+                    options[k] = json!(v);
+                }
+            }
+        }
         json!({
             "Name": n.name,
             "Id": n.id,
@@ -70,7 +86,8 @@ impl Engine {
             "EnableIPv6": n.enable_ipv6,
             "IPAM": {
                 "Driver": "default",
-                "Options": null,
+                // What the docker CLI sends for a network it creates; none for the default.
+                "Options": if n.default { Value::Null } else { json!({}) },
                 "Config": configs,
             },
             "Internal": n.internal,
@@ -79,7 +96,7 @@ impl Engine {
             "ConfigFrom": { "Network": "" },
             "ConfigOnly": false,
             "Containers": containers,
-            "Options": n.options,
+            "Options": options,
             "Labels": n.labels,
         })
     }
@@ -87,7 +104,7 @@ impl Engine {
     /// The pre-defined `host` and `none` networks (drivers `host` and `null`), as dockerd
     /// lists them: not stored, their IDs derived from the default bridge network's, and the
     /// running containers in that mode as their members.
-    fn builtin_networks(&self, net: &Networks) -> Vec<NetworkRecord> {
+    pub(super) fn builtin_networks(&self, net: &Networks) -> Vec<NetworkRecord> {
         use sha2::Digest;
         let Some(bridge) = net.all().into_iter().find(|n| n.name == "bridge") else {
             return Vec::new();
@@ -149,6 +166,25 @@ impl Engine {
     pub fn network_list(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Value>> {
         let net = self.networks()?;
         let has = |k: &str| filters.get(k).filter(|v| !v.is_empty());
+        // The values dockerd checks, in its words.
+        if let Some(t) = has("type")
+            .into_iter()
+            .flatten()
+            .find(|t| !matches!(t.as_str(), "builtin" | "custom"))
+        {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid filter: 'type'='{t}'"
+            )));
+        }
+        if has("dangling")
+            .into_iter()
+            .flatten()
+            .any(|d| !matches!(d.as_str(), "true" | "1" | "false" | "0"))
+        {
+            return Err(EngineError::InvalidArgument(
+                "invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")".into(),
+            ));
+        }
         let mut out = Vec::new();
         let builtins = self.builtin_networks(net);
         let names: Vec<String> = builtins.iter().map(|n| n.name.clone()).collect();
@@ -214,8 +250,8 @@ impl Engine {
             )));
         }
         if matches!(name.as_str(), "bridge" | "host" | "none" | "default") {
-            return Err(EngineError::Conflict(format!(
-                "network with name {name} already exists"
+            return Err(EngineError::Forbidden(format!(
+                "operation is not permitted on predefined {name} network"
             )));
         }
         if net.all().iter().any(|n| n.name == name) {
@@ -227,9 +263,7 @@ impl Engine {
             "" | "bridge" => "bridge",
             "cni" => "cni",
             d => {
-                return Err(EngineError::NotFound(format!(
-                    "plugin \"{d}\" not found (berth has the bridge and cni drivers)"
-                )));
+                return Err(EngineError::NotFound(format!("plugin \"{d}\" not found")));
             }
         };
         // What only swarm or other drivers give meaning to: refused, not dropped.
@@ -290,7 +324,16 @@ impl Engine {
             cfg[k]
                 .as_str()
                 .filter(|s| !s.is_empty())
-                .map(|s| s.parse().map_err(|_| bad(format!("invalid {k} {s}"))))
+                .map(|s| {
+                    // dockerd's (libnetwork's) words.
+                    s.parse().map_err(|_| {
+                        bad(if k == "Subnet" {
+                            format!("Invalid subnet {s} : invalid CIDR address: {s}")
+                        } else {
+                            format!("invalid CIDR address: {s}")
+                        })
+                    })
+                })
                 .transpose()
         };
         let parse_ip = |cfg: &Value, k: &str| -> Result<Option<IpAddr>> {
@@ -440,8 +483,8 @@ impl Engine {
                 .count();
             if active > 0 {
                 return Err(EngineError::Conflict(format!(
-                    "error while removing network: network {} has active endpoints",
-                    n.name
+                    "error while removing network: network {} id {} has active endpoints",
+                    n.name, n.id
                 )));
             }
         }
@@ -485,7 +528,9 @@ impl Engine {
         // `until` (created before) and `label`/`label!`, as container prune takes them.
         let until = match filters.get("until").and_then(|v| v.first()) {
             Some(u) => Some(crate::events::parse_until(u).ok_or_else(|| {
-                EngineError::InvalidArgument(format!("invalid filter 'until={u}'"))
+                EngineError::InvalidArgument(format!(
+                    "failed to parse value as time or duration: {u:?}"
+                ))
             })?),
             None => None,
         };
@@ -507,22 +552,42 @@ impl Engine {
                 out.push(n.name);
             }
         }
+        // As dockerd: one `prune` event per prune, networks free no space.
+        self.emit("network", "prune", "", [("reclaimed", "0".to_owned())]);
         Ok(out)
     }
 
     /// `POST /networks/{id}/connect`: recorded, and attached now if the container runs.
     pub async fn network_connect(&self, key: &str, container: &str, cfg: &Value) -> Result<()> {
         let net = self.networks()?.clone();
-        let n = net.find(key)?;
+        let builtin = self
+            .builtin_networks(&net)
+            .into_iter()
+            .find(|n| n.name == key || n.id == key);
+        let n = match &builtin {
+            Some(b) => b.clone(),
+            None => net.find(key)?,
+        };
         let c = self.get(container)?;
         let ecfg = EndpointConfig::from_api(cfg)?;
         let rec = c.rec();
         let mode = rec.host_config.network_mode.as_str();
-        if matches!(mode, "none" | "host") || mode.starts_with("container:") {
-            return Err(EngineError::InvalidArgument(format!(
-                "container cannot be connected to network {} with network mode {mode}",
-                n.name
-            )));
+        // dockerd's updateNetworkSettings checks, in its order and words.
+        let conflict = if n.driver == "host" && mode != "host" {
+            Some("container cannot be disconnected from host network or connected to host network")
+        } else if mode == "host" || mode.starts_with("container:") {
+            Some(
+                "container sharing network namespace with another container or host cannot be connected to any other network",
+            )
+        } else if mode == "none" || n.driver == "null" {
+            Some(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode",
+            )
+        } else {
+            None
+        };
+        if let Some(m) = conflict {
+            return Err(EngineError::InvalidArgument(m.into()));
         }
         let eps = net.db.endpoints(Some(&rec.id))?;
         if eps.iter().any(|(_, nid, ..)| *nid == n.id) {

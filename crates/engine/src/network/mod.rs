@@ -1059,22 +1059,37 @@ impl Engine {
                 if !ports.is_empty() && mode == "none" {
                     tracing::debug!("published ports ignored with --network none");
                 }
+                // dockerd resolves the links of every mode but user-defined networks: a
+                // missing target is refused with --network none too.
+                for l in &links {
+                    self.link_target(&parse_link(l).0)?;
+                }
                 return Ok(Vec::new());
             }
             m if m.starts_with("container:") => {
-                if !ports.is_empty() {
-                    return Err(EngineError::InvalidArgument(
-                        "conflicting options: port publishing and the container type network mode"
-                            .into(),
-                    ));
-                }
-                if dns_opts
+                // dockerd's validateNetContainerMode, in its order.
+                let conflict = if !config.hostname.is_empty() {
+                    Some("hostname and the network mode")
+                } else if !links.is_empty() {
+                    Some(
+                        "container type network can't be used with links. This would result in undefined behavior",
+                    )
+                } else if dns_opts
                     .iter()
                     .any(|k| !strings(host.extra.get(*k)).is_empty())
                 {
-                    return Err(EngineError::InvalidArgument(
-                        "conflicting options: dns and the network mode".into(),
-                    ));
+                    Some("dns and the network mode")
+                } else if host.extra_hosts.as_ref().is_some_and(|h| !h.is_empty()) {
+                    Some("custom host-to-IP mapping and the network mode")
+                } else if !ports.is_empty() {
+                    Some("port publishing and the container type network mode")
+                } else {
+                    None
+                };
+                if let Some(c) = conflict {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "conflicting options: {c}"
+                    )));
                 }
                 return Ok(Vec::new());
             }
@@ -1173,7 +1188,11 @@ impl Engine {
         ns_paths: &mut BTreeMap<&'static str, PathBuf>,
     ) -> Result<Vec<String>> {
         let mode = rec.host_config.network_mode.as_str();
-        if matches!(mode, "none" | "host") || mode.starts_with("container:") {
+        if matches!(mode, "none" | "host") {
+            self.emit_builtin_network(mode, &rec.id, "connect");
+            return Ok(Vec::new());
+        }
+        if mode.starts_with("container:") {
             return Ok(Vec::new());
         }
         let t0 = std::time::Instant::now();
@@ -1478,6 +1497,19 @@ impl Engine {
     /// Container exit / failed start / remove: names, rules, veths, leases and the netns
     /// file go. The netns file is removed now; interfaces, rules and leases in a background
     /// task (they mostly wait for RCU grace periods in the kernel), leases last.
+    /// A `connect` or `disconnect` event of the pre-defined network (`none`, `host`) a
+    /// container in that mode is in, as dockerd sends at its start and exit.
+    pub(crate) fn emit_builtin_network(&self, mode: &str, id: &str, action: &str) {
+        if let Ok(net) = self.networks()
+            && let Some(n) = self
+                .builtin_networks(net)
+                .into_iter()
+                .find(|n| n.name == mode)
+        {
+            self.emit_network(action, &n, Some(id));
+        }
+    }
+
     pub(crate) async fn net_release(&self, id: &str) {
         if let Some(h) = self.net_release_inner(id).await
             && let Ok(net) = self.networks()
@@ -1663,6 +1695,37 @@ impl Engine {
                 }
                 networks.insert(n.name.clone(), v);
             }
+        }
+        // A container in host or none mode is in that pre-defined network, as dockerd
+        // shows it: an entry without addresses.
+        let mode = rec.host_config.network_mode.as_str();
+        if networks.is_empty()
+            && matches!(mode, "host" | "none")
+            && let Ok(net) = self.networks()
+            && let Some(n) = self
+                .builtin_networks(net)
+                .into_iter()
+                .find(|n| n.name == mode)
+        {
+            networks.insert(
+                n.name.clone(),
+                json!({
+                    "IPAMConfig": null,
+                    "Links": null,
+                    "Aliases": null,
+                    "MacAddress": "",
+                    "DriverOpts": null,
+                    "NetworkID": n.id,
+                    "EndpointID": "",
+                    "Gateway": "",
+                    "IPAddress": "",
+                    "IPPrefixLen": 0,
+                    "IPv6Gateway": "",
+                    "GlobalIPv6Address": "",
+                    "GlobalIPv6PrefixLen": 0,
+                    "DNSNames": null,
+                }),
+            );
         }
         let f = first.unwrap_or_else(|| json!({}));
         let s = |k: &str| f.get(k).cloned().unwrap_or(json!(""));
