@@ -152,3 +152,24 @@ fn compose_waits_for_a_healthy_service_exec_keeps_its_ulimits_and_force_recreate
             .contains(&p.name)
     );
 }
+
+#[test]
+fn compose_refuses_a_hostname_on_a_service_in_another_services_network_namespace() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let Some(p) = Project::new(&d, "conflict.yml", &[]) else {
+        return;
+    };
+    let up = p.run(&["up", "-d"]);
+    assert!(!up.status.success());
+    assert!(
+        stderr(&up).contains(
+            "Cannot create container for service b: conflicting options: hostname and the network mode"
+        ),
+        "{}",
+        stderr(&up)
+    );
+    assert_eq!(d.inspect(&p.container("a"), "{{.State.Status}}"), "running");
+}

@@ -1062,6 +1062,12 @@ impl Engine {
                 return Ok(Vec::new());
             }
             m if m.starts_with("container:") => {
+                // (dockerd's order: the hostname is checked first)
+                if !config.hostname.is_empty() {
+                    return Err(EngineError::InvalidArgument(
+                        "conflicting options: hostname and the network mode".into(),
+                    ));
+                }
                 if !ports.is_empty() {
                     return Err(EngineError::InvalidArgument(
                         "conflicting options: port publishing and the container type network mode"
