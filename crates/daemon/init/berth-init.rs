@@ -62,10 +62,11 @@ fn main() {
             std::process::exit(1);
         }
         if pid == 0 {
-            sigprocmask(SIG_SETMASK, &old, std::ptr::null_mut());
             setpgid(0, 0);
-            // Give the terminal (if any) to the command's process group.
+            // Give the terminal (if any) to the command's process group: with SIGTTOU
+            // still blocked, or this (now background) group would be stopped by it.
             tcsetpgrp(0, getpid());
+            sigprocmask(SIG_SETMASK, &old, std::ptr::null_mut());
             let mut ptrs: Vec<*const c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
             ptrs.push(std::ptr::null());
             execvp(ptrs[0], ptrs.as_ptr());

@@ -133,3 +133,29 @@ fn interactive_tty_resize_detach_and_attach() {
     assert!(t3.screen().contains("/dev/pts/"));
     d.ok(&["rm", "-f", "tty1"]);
 }
+
+/// `--init` with a terminal: berth-init hands the terminal to the command's process group
+/// (a background group until then, which SIGTTOU would stop); the command runs on the
+/// terminal and its exit code comes back. `script` gives the docker CLI its terminal.
+#[test]
+fn run_t_with_init_gives_the_command_the_terminal_and_its_exit_code() {
+    if !common::have_prereqs() || Command::new("script").arg("-V").output().is_err() {
+        return;
+    }
+    let d = Daemon::start();
+    for flags in ["-t", "-it"] {
+        let out = Command::new("timeout")
+            .args(["-k", "2", "30", "script", "-qec"])
+            .arg(format!(
+                "docker run --rm {flags} --init {IMG} sh -c 'tty; exit 4'"
+            ))
+            .arg("/dev/null")
+            .env("DOCKER_HOST", d.host())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(4), "{flags}: {text}");
+        assert!(text.contains("/dev/pts/0"), "{flags}: {text}");
+    }
+}

@@ -557,3 +557,42 @@ fn system_df_reports_images_containers_and_volumes() {
     assert!(verbose.contains("writer"), "{verbose}");
     assert!(verbose.contains("bbtest"), "{verbose}");
 }
+
+/// `rm -v` removes the anonymous volumes a container made, not one it was given by name,
+/// even a volume first made anonymous by another container (docker-compose recreates a
+/// service so, handing the new container the old one's anonymous volumes by name).
+#[test]
+fn rm_v_keeps_an_anonymous_volume_given_by_name() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let made = "echo kept > /anon/f";
+    run(
+        &d,
+        &["--name", "first", "-v", "/anon", IMG, "sh", "-c", made],
+    );
+    let _ = d.ok(&["rm", "first"]);
+    let first = volumes(&d, &[]);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let vol = first[0].clone();
+    let given = format!("{vol}:/x");
+    run(
+        &d,
+        &["--name", "second", "-v", &given, "-v", "/own", IMG, "true"],
+    );
+    d.ok(&["rm", "-v", "second"]);
+    assert_eq!(
+        volumes(&d, &[]),
+        std::slice::from_ref(&vol),
+        "only the second's own went"
+    );
+    assert_eq!(
+        run(
+            &d,
+            &["--rm", "-v", &format!("{vol}:/x"), IMG, "cat", "/x/f"]
+        ),
+        "kept"
+    );
+    assert_eq!(volumes(&d, &[]), [vol]);
+}

@@ -169,8 +169,8 @@ impl Engine {
         {
             p["consoleSize"] = json!({ "height": cs[0], "width": cs[1] });
         }
+        // The container's rlimits stay, as Docker's exec keeps them (`--ulimit`).
         if let Some(o) = p.as_object_mut() {
-            o.remove("rlimits");
             o.remove("oomScoreAdj");
         }
         Ok(p)

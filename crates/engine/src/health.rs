@@ -62,9 +62,13 @@ fn is_zero(n: &i64) -> bool {
 }
 
 impl HealthConfig {
+    /// A field sent as null (docker-py sends every field it was not given) is a zero.
     fn from_value(v: Option<&Value>) -> Option<HealthConfig> {
-        v.filter(|v| !v.is_null())
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+        let mut v = v.filter(|v| !v.is_null())?.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.retain(|_, f| !f.is_null());
+        }
+        serde_json::from_value(v).ok()
     }
 
     /// The command to run, or None when the check is disabled (`NONE`) or absent.
@@ -354,6 +358,15 @@ mod tests {
         assert_eq!(m.test, ["CMD", "true"]);
         assert_eq!(m.interval, 1_000_000_000);
         assert_eq!(m.retries, 2);
+    }
+
+    #[test]
+    fn null_fields_are_defaults() {
+        let v = serde_json::json!({"Test": ["CMD", "true"], "Interval": 1_000_000_000i64,
+            "Timeout": null, "Retries": null, "StartPeriod": null});
+        let h = HealthConfig::from_value(Some(&v)).unwrap();
+        assert_eq!(h.command().unwrap(), ["true"]);
+        assert_eq!((h.interval, h.timeout, h.retries), (1_000_000_000, 0, 0));
     }
 
     #[test]

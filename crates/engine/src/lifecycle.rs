@@ -880,8 +880,8 @@ impl Engine {
         self.discard_dir(&self.container_dir(&id), &id);
         if volumes {
             // Anonymous volumes go with their container (see volumes.rs).
-            let mounts = c.rec().mounts;
-            self.remove_anonymous_volumes(&mounts);
+            let rec = c.rec();
+            self.remove_anonymous_volumes(&rec.mounts, &rec.host_config);
         }
         c.life.send_modify(|l| l.removed = true);
         self.emit_container(c, "destroy", &[]);

@@ -342,13 +342,7 @@ impl Engine {
         mounts: &[MountPoint],
         host: &HostConfig,
     ) -> Result<()> {
-        let mut given: HashSet<&str> = HashSet::new();
-        for b in host.binds.iter().flatten() {
-            given.insert(b.split(':').next().unwrap_or(""));
-        }
-        for m in host.mounts.iter().flatten() {
-            given.insert(m.source.as_str());
-        }
+        let given = given_sources(host);
         // `--mount` volume options (labels and driver options for a new volume, `nocopy`)
         // and `-v name:/path:nocopy`, by destination.
         let mut opts: HashMap<&str, MountOpts> = HashMap::new();
@@ -516,9 +510,14 @@ impl Engine {
     }
 
     /// `rm -v` and `--rm`: the anonymous volumes among `mounts` that no other container
-    /// uses are removed.
-    pub(crate) fn remove_anonymous_volumes(&self, mounts: &[MountPoint]) {
-        for m in mounts.iter().filter(|m| m.kind == "volume") {
+    /// uses are removed, but not one the container named in `-v`/`--mount` (dockerd keeps
+    /// those: docker-compose recreates a service with its old anonymous volumes so).
+    pub(crate) fn remove_anonymous_volumes(&self, mounts: &[MountPoint], host: &HostConfig) {
+        let given = given_sources(host);
+        for m in mounts
+            .iter()
+            .filter(|m| m.kind == "volume" && !given.contains(m.name.as_str()))
+        {
             let Ok(Some(v)) = self.volume_get(&m.name) else {
                 continue;
             };
@@ -530,6 +529,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// The sources the user gave in `-v` (`Binds`) and `--mount`: volume names among them.
+fn given_sources(host: &HostConfig) -> HashSet<&str> {
+    let binds = host.binds.iter().flatten();
+    binds
+        .map(|b| b.split(':').next().unwrap_or(""))
+        .chain(host.mounts.iter().flatten().map(|m| m.source.as_str()))
+        .collect()
 }
 
 fn now_seconds() -> String {

@@ -1200,6 +1200,13 @@ impl Engine {
         let link_env = self.legacy_links(rec)?.0;
         net.settle(Some(&rec.id)).await;
         let eps = net.db.endpoints(Some(&rec.id))?;
+        // A fixed address may still be held by a container that just stopped (its
+        // teardown runs in the background; dockerd's is done when stop returns): docker-compose
+        // recreates a service with `ipv4_address` by stopping the old container and starting
+        // the new one at once.
+        if eps.iter().any(|e| e.2.ip.is_some() || e.2.ip6.is_some()) {
+            net.settle(None).await;
+        }
         if eps.iter().any(|e| e.3.is_some()) {
             // A previous run's endpoints that were not released (a crash): release first.
             self.net_release_wait(&rec.id).await;
