@@ -631,7 +631,26 @@ fn stats_update_and_port_match_docker() {
     assert_eq!(d.bok(&args), "s1");
     let f = "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}";
     assert_eq!(d.inspect("s1", f), "67108864 500000000");
-    assert_eq!(d.ok(&["update", "-m", "32m", "s1"]), "s1");
+    // As dockerd: a memory limit above the recorded memory+swap limit (-1 here: every
+    // limit is above it) needs a swap limit in the same update.
+    let (ours, theirs) = (
+        d.berth(&["update", "-m", "32m", "s1"]),
+        d.docker(&["update", "-m", "32m", "s1"]),
+    );
+    assert_eq!(stderr(&ours), stderr(&theirs));
+    assert!(
+        stderr(&ours).contains("update the memoryswap at the same time"),
+        "{}",
+        stderr(&ours)
+    );
+    assert_eq!(
+        (ours.status.code(), theirs.status.code()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        d.ok(&["update", "-m", "32m", "--memory-swap", "64m", "s1"]),
+        "s1"
+    );
     assert_eq!(
         d.bok(&["container", "update", "--restart", "on-failure:3", "s1"]),
         "s1"
