@@ -186,11 +186,14 @@ pub fn resources(r: &Value, update: bool) -> Result<()> {
             "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
         ));
     }
-    let ncpu = num_cpu();
-    if nano < 0 || nano > ncpu as i64 * 1_000_000_000 {
-        return Err(bad(format!(
-            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
-        )));
+    // (the host is read only for what the request sets: this runs at every create)
+    if nano != 0 {
+        let ncpu = num_cpu();
+        if nano < 0 || nano > ncpu as i64 * 1_000_000_000 {
+            return Err(bad(format!(
+                "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+            )));
+        }
     }
     if period != 0 && !(1000..=1_000_000).contains(&period) {
         return Err(bad(
@@ -204,8 +207,11 @@ pub fn resources(r: &Value, update: bool) -> Result<()> {
         ("CpusetCpus", "cpus", "CPUs"),
         ("CpusetMems", "mems", "memory nodes"),
     ] {
-        let avail = available(what);
         let want = text(r, key);
+        if want.is_empty() {
+            continue;
+        }
+        let avail = available(what);
         let requested = parse_list(want)
             .map_err(|e| bad(format!("Invalid value {want} for cpuset {what}: {e}")))?;
         let have = parse_list(&avail).unwrap_or_default();
