@@ -23,15 +23,19 @@ pub fn st(v: &Value, k: &str) -> String {
 /// `=` is a bad flag value (the prune commands spell the flag `--filter`, the others
 /// `-f, --filter`).
 pub fn filters_query(flags: &[String]) -> Result<String> {
+    filters_query_of(flags, "-f, --filter")
+}
+
+/// The same for the prune commands, whose filter flag has no short form (`--filter` in their
+/// errors; `-f` is `--force` there).
+pub fn prune_filters_query(flags: &[String]) -> Result<String> {
+    filters_query_of(flags, "--filter")
+}
+
+fn filters_query_of(flags: &[String], flag: &str) -> Result<String> {
     let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in flags.iter().filter(|f| !f.is_empty()) {
         let Some((k, v)) = f.split_once('=') else {
-            let args: Vec<String> = std::env::args().collect();
-            let flag = if crate::usage::command_words(&args).last() == Some(&"prune") {
-                "--filter"
-            } else {
-                "-f, --filter"
-            };
             return Err(crate::run::flag_value_error(
                 flag,
                 f,
@@ -695,7 +699,12 @@ mod tests {
             q,
             format!("&filters={}", enc(r#"{"name":["a"],"status":["exited"]}"#))
         );
-        assert!(filters_query(&["nonsense".into()]).is_err());
+        let e = filters_query(&["nonsense".into()]).unwrap_err().to_string();
+        assert!(e.contains(r#"for "-f, --filter" flag"#), "{e}");
+        let e = prune_filters_query(&["nonsense".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(r#"for "--filter" flag: bad format"#), "{e}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::args::{
     HistoryArgs, ImagePruneArgs, ImportArgs, LoadArgs, PushArgs, RmiArgs, SaveArgs, TagArgs,
 };
 use crate::client::{Client, enc};
-use crate::container::{filters_query, st};
+use crate::container::{prune_filters_query, st};
 use crate::format::{self, Format};
 use crate::image::show_progress;
 use crate::ops::{TarSink, add_query, prune_report, reclaimed, repo_tag, run_prune};
@@ -287,7 +287,7 @@ pub fn import(c: &Client, a: &ImportArgs) -> Result<()> {
 pub fn prune_images(c: &Client, all: bool, filters: &[String]) -> Result<(String, f64)> {
     let mut f = filters.to_vec();
     f.push(format!("dangling={}", !all));
-    let q = filters_query(&f)?;
+    let q = prune_filters_query(&f)?;
     let v = c.post_json(
         &format!("/images/prune?{}", q.trim_start_matches('&')),
         None,

@@ -11,7 +11,7 @@ use crate::args::{
     ObjInspectArgs, ObjRmArgs, PruneArgs,
 };
 use crate::client::{Client, DaemonError, enc};
-use crate::container::{filters_query, inspect_each, st};
+use crate::container::{filters_query, inspect_each, prune_filters_query, st};
 use crate::format::{self, Format};
 use crate::ops::{confirm, prune_report, str_list};
 use crate::volume::{kv_map, labels_text};
@@ -280,7 +280,7 @@ pub fn disconnect(c: &Client, a: &NetworkDisconnectArgs) -> Result<()> {
 
 /// `POST /networks/prune`: the report (docker prints no reclaimed space for networks).
 pub fn prune_networks(c: &Client, filters: &[String]) -> Result<String> {
-    let q = filters_query(filters)?;
+    let q = prune_filters_query(filters)?;
     let q = q.trim_start_matches('&');
     let path = if q.is_empty() {
         "/networks/prune".to_owned()

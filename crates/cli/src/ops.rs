@@ -11,7 +11,7 @@ use crate::args::{
     CommitArgs, ContainerArg, ExportArgs, PortArgs, PruneArgs, RenameArgs, TopArgs, UpdateArgs,
 };
 use crate::client::{Client, enc};
-use crate::container::{each, filters_query, st};
+use crate::container::{each, prune_filters_query, st};
 use crate::format;
 
 /// Go's tabwriter settings docker uses for its fixed tables (minwidth, padding).
@@ -408,7 +408,7 @@ pub fn reclaimed(v: &Value) -> f64 {
 
 /// `POST /containers/prune`: (report text, bytes reclaimed).
 pub fn prune_containers(c: &Client, filters: &[String]) -> Result<(String, f64)> {
-    let q = filters_query(filters)?;
+    let q = prune_filters_query(filters)?;
     let v = c.post_json(
         &format!("/containers/prune?{}", q.trim_start_matches('&')),
         None,

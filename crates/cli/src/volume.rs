@@ -10,7 +10,7 @@ use crate::args::{
     VolumePruneArgs,
 };
 use crate::client::{Client, DaemonError, enc};
-use crate::container::{each, filters_query, inspect_each, st};
+use crate::container::{each, filters_query, inspect_each, prune_filters_query, st};
 use crate::format::{self, Format};
 use crate::ops::{confirm, prune_report, reclaimed, str_list};
 
@@ -130,7 +130,7 @@ fn prune_volumes(c: &Client, all: bool, filters: &[String]) -> Result<(String, f
     if all {
         f.push("all=true".into());
     }
-    let q = filters_query(&f)?;
+    let q = prune_filters_query(&f)?;
     let v = c.post_json(
         &format!("/volumes/prune?{}", q.trim_start_matches('&')),
         None,
@@ -388,7 +388,7 @@ pub fn builder_prune(c: &Client, a: &BuilderPruneArgs) -> Result<()> {
         let n = crate::run::flag_bytes("--keep-storage", k)?;
         q.push_str(&format!("&keep-storage={n}"));
     }
-    q.push_str(&filters_query(&a.filter)?);
+    q.push_str(&prune_filters_query(&a.filter)?);
     if !a.force {
         use std::io::{BufRead, Write};
         // docker asks on one line here (its other prunes list what goes first).
