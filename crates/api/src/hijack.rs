@@ -332,57 +332,71 @@ pub async fn attach(
 }
 
 /// Gives an upgraded attach connection to the shim (after the `logs=1` history, which
-/// berthd writes itself). berthd serves plain unix streams, so the connection is one; were
-/// it not, a socket pair stands in for it and berthd copies between the two.
+/// berthd writes itself). berthd serves plain unix and TCP streams, so the connection is
+/// one; were it not, a socket pair stands in for it and berthd copies between the two.
 async fn handoff(
     u: hyper::upgrade::Upgraded,
     history: Option<tokio::sync::mpsc::Receiver<Bytes>>,
     tx: tokio::sync::oneshot::Sender<berth_engine::Handoff>,
 ) {
-    async fn replay(
-        io: &mut (impl tokio::io::AsyncWrite + Unpin),
-        history: Option<tokio::sync::mpsc::Receiver<Bytes>>,
-    ) -> std::io::Result<()> {
-        if let Some(mut h) = history {
-            while let Some(b) = h.recv().await {
-                io.write_all(&b).await?;
-            }
-        }
-        Ok(())
+    let u = match u.downcast::<TokioIo<UnixStream>>() {
+        Ok(parts) => return hand_socket(parts, history, tx, |s| Ok(s.into_std()?.into())).await,
+        Err(u) => u,
+    };
+    // A client of a TCP listener (`-H tcp://`).
+    let u = match u.downcast::<TokioIo<tokio::net::TcpStream>>() {
+        Ok(parts) => return hand_socket(parts, history, tx, |s| Ok(s.into_std()?.into())).await,
+        Err(u) => u,
+    };
+    let Ok((ours, theirs)) = UnixStream::pair() else {
+        return;
+    };
+    let mut client = TokioIo::new(u);
+    if replay(&mut client, history).await.is_err() {
+        return;
     }
-    match u.downcast::<TokioIo<UnixStream>>() {
-        Ok(parts) => {
-            let mut io = parts.io.into_inner();
-            if replay(&mut io, history).await.is_err() {
-                return;
-            }
-            let Ok(std) = io.into_std() else { return };
-            let _ = tx.send(berth_engine::Handoff {
-                fd: std.into(),
-                early: parts.read_buf.to_vec(),
-            });
-        }
-        Err(u) => {
-            let Ok((ours, theirs)) = UnixStream::pair() else {
-                return;
-            };
-            let mut client = TokioIo::new(u);
-            if replay(&mut client, history).await.is_err() {
-                return;
-            }
-            let Ok(theirs) = theirs.into_std() else {
-                return;
-            };
-            let handed = berth_engine::Handoff {
-                fd: theirs.into(),
-                early: Vec::new(),
-            };
-            if tx.send(handed).is_ok() {
-                let mut ours = ours;
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut ours).await;
-            }
+    let Ok(theirs) = theirs.into_std() else {
+        return;
+    };
+    let handed = berth_engine::Handoff {
+        fd: theirs.into(),
+        early: Vec::new(),
+    };
+    if tx.send(handed).is_ok() {
+        let mut ours = ours;
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut ours).await;
+    }
+}
+
+/// Writes the history on the client's own socket, then sends the socket itself (and what
+/// hyper had already read from it) to the shim.
+async fn hand_socket<S: tokio::io::AsyncWrite + Unpin>(
+    parts: hyper::upgrade::Parts<TokioIo<S>>,
+    history: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+    tx: tokio::sync::oneshot::Sender<berth_engine::Handoff>,
+    into_fd: impl FnOnce(S) -> std::io::Result<std::os::fd::OwnedFd>,
+) {
+    let mut io = parts.io.into_inner();
+    if replay(&mut io, history).await.is_err() {
+        return;
+    }
+    let Ok(fd) = into_fd(io) else { return };
+    let _ = tx.send(berth_engine::Handoff {
+        fd,
+        early: parts.read_buf.to_vec(),
+    });
+}
+
+async fn replay(
+    io: &mut (impl tokio::io::AsyncWrite + Unpin),
+    history: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+) -> std::io::Result<()> {
+    if let Some(mut h) = history {
+        while let Some(b) = h.recv().await {
+            io.write_all(&b).await?;
         }
     }
+    Ok(())
 }
 
 #[derive(Deserialize, Default)]

@@ -125,14 +125,38 @@ async fn exec_inspect(
     Ok(axum::Json(e.exec_inspect(&id)?))
 }
 
-/// Serves the API on a bound unix listener until `shutdown` resolves, then waits for the
+/// A bound listener the API is served on: berthd's unix socket, or a TCP address
+/// (`-H tcp://…`, plain HTTP).
+pub trait Listener: Send + 'static {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    fn accept(&self) -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Listener for tokio::net::UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept(&self) -> std::io::Result<Self::Stream> {
+        Ok(tokio::net::UnixListener::accept(self).await?.0)
+    }
+}
+
+impl Listener for tokio::net::TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept(&self) -> std::io::Result<Self::Stream> {
+        let (s, _) = tokio::net::TcpListener::accept(self).await?;
+        // Small requests and answers, each awaited by the client: no Nagle delay.
+        s.set_nodelay(true)?;
+        Ok(s)
+    }
+}
+
+/// Serves the API on a bound listener until `shutdown` resolves, then waits for the
 /// open requests to end.
 ///
 /// HTTP/1 only (the Engine API is), served by hyper directly rather than through a protocol
-/// sniffer: an upgraded (hijacked) connection is then the plain unix stream, which an
+/// sniffer: an upgraded (hijacked) connection is then the plain socket, which an
 /// attach can hand to the container's shim.
-pub async fn serve(
-    listener: tokio::net::UnixListener,
+pub async fn serve<L: Listener>(
+    listener: L,
     engine: Arc<Engine>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -148,7 +172,7 @@ pub async fn serve(
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
-                Ok((s, _)) => s,
+                Ok(s) => s,
                 Err(e) => {
                     // Out of descriptors or memory: let connections finish, then go on.
                     tracing::warn!(error = %e, "accept");

@@ -1,5 +1,5 @@
-//! The transport: HTTP/1.1 over berthd's unix socket, written by hand on a blocking
-//! `std::os::unix::net::UnixStream`.
+//! The transport: HTTP/1.1 over berthd's unix socket (or a `tcp://` address, plain HTTP),
+//! written by hand on a blocking `std::os::unix::net::UnixStream` / `std::net::TcpStream`.
 //!
 //! Why not hyper: the CLI makes one or two requests per run, and a tokio runtime plus
 //! hyper's connection machinery cost more to start than the round trips themselves (the
@@ -9,6 +9,7 @@
 //! hijack for attach and exec.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
@@ -64,7 +65,7 @@ impl std::fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {}
 
 pub struct Client {
-    pub sock: PathBuf,
+    pub endpoint: Endpoint,
     pub host: String,
     /// `/v1.NN` once negotiated.
     prefix: std::cell::RefCell<String>,
@@ -74,19 +75,96 @@ pub struct Client {
     optimistic: std::cell::Cell<bool>,
     /// The ping's connection, kept open for the command's first request: one connect
     /// and one server-side accept fewer per invocation.
-    idle: std::cell::RefCell<Option<BufReader<UnixStream>>>,
+    idle: std::cell::RefCell<Option<BufReader<Conn>>>,
 }
 
 impl Clone for Client {
     fn clone(&self) -> Client {
         Client {
-            sock: self.sock.clone(),
+            endpoint: self.endpoint.clone(),
             host: self.host.clone(),
             prefix: self.prefix.clone(),
             api_version: self.api_version.clone(),
             optimistic: std::cell::Cell::new(false),
             idle: std::cell::RefCell::new(None),
         }
+    }
+}
+
+/// Where berthd answers: a unix socket, or a TCP address (`HOST:PORT`, plain HTTP).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Endpoint {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+/// One connection to berthd.
+#[derive(Debug)]
+pub enum Conn {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Conn {
+    pub fn try_clone(&self) -> io::Result<Conn> {
+        Ok(match self {
+            Conn::Unix(s) => Conn::Unix(s.try_clone()?),
+            Conn::Tcp(s) => Conn::Tcp(s.try_clone()?),
+        })
+    }
+
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Conn::Unix(s) => s.shutdown(how),
+            Conn::Tcp(s) => s.shutdown(how),
+        }
+    }
+}
+
+impl std::os::fd::AsFd for Conn {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Conn::Unix(s) => s.as_fd(),
+            Conn::Tcp(s) => s.as_fd(),
+        }
+    }
+}
+
+impl Read for &Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Unix(s) => (&*s).read(buf),
+            Conn::Tcp(s) => (&*s).read(buf),
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for &Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Unix(s) => (&*s).write(buf),
+            Conn::Tcp(s) => (&*s).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -192,9 +270,9 @@ fn escape(s: &str, space_plus: bool) -> String {
 }
 
 impl Client {
-    pub fn new(sock: PathBuf, host: String) -> Client {
+    pub fn new(endpoint: Endpoint, host: String) -> Client {
         Client {
-            sock,
+            endpoint,
             host,
             prefix: std::cell::RefCell::new(String::new()),
             api_version: std::cell::RefCell::new(CLIENT_API_VERSION.to_owned()),
@@ -203,8 +281,16 @@ impl Client {
         }
     }
 
-    pub fn connect(&self) -> Result<UnixStream> {
-        UnixStream::connect(&self.sock).map_err(|_| {
+    pub fn connect(&self) -> Result<Conn> {
+        let c = match &self.endpoint {
+            Endpoint::Unix(p) => UnixStream::connect(p).map(Conn::Unix),
+            Endpoint::Tcp(a) => TcpStream::connect(a.as_str()).map(|s| {
+                // Requests are small and each one is awaited: no Nagle delay.
+                let _ = s.set_nodelay(true);
+                Conn::Tcp(s)
+            }),
+        };
+        c.map_err(|_| {
             ConnectError {
                 host: self.host.clone(),
             }
@@ -324,7 +410,7 @@ impl Client {
 
     fn write_request(
         &self,
-        s: &mut UnixStream,
+        s: &mut Conn,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
@@ -365,7 +451,7 @@ impl Client {
         path: &str,
         body: Option<&[u8]>,
         extra: &[(&str, &str)],
-    ) -> Result<(BufReader<UnixStream>, u16, Vec<(String, String)>)> {
+    ) -> Result<(BufReader<Conn>, u16, Vec<(String, String)>)> {
         if let Some(mut r) = self.idle.borrow_mut().take()
             && self
                 .write_request(r.get_mut(), method, path, body, extra)
@@ -484,7 +570,7 @@ impl Client {
 
     /// Hijacks a connection (`Upgrade: tcp`): on success the socket is a raw byte pipe,
     /// plus whatever bytes the reader had already buffered past the header.
-    pub fn hijack(&self, path: &str, body: Option<&Value>) -> Result<(UnixStream, Vec<u8>)> {
+    pub fn hijack(&self, path: &str, body: Option<&Value>) -> Result<(Conn, Vec<u8>)> {
         check_object_id(path)?;
         let mut s = self.connect()?;
         let b = body.map(|v| serde_json::to_vec(v).unwrap_or_default());
@@ -521,7 +607,7 @@ impl Client {
 
 /// The answer whose head was read from `r`, its body framed as the head says.
 fn response(
-    r: BufReader<UnixStream>,
+    r: BufReader<Conn>,
     method: &str,
     status: u16,
     headers: Vec<(String, String)>,

@@ -10,19 +10,50 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::cli::Cli;
-use crate::client::{Client, ConnectError};
+use crate::client::{Client, ConnectError, Endpoint};
 
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
 /// How long `berth` waits for an auto-started berthd to answer `/_ping`.
 const AUTOSTART_WAIT: Duration = Duration::from_secs(20);
 
-fn socket_path(host: &str) -> Result<PathBuf> {
-    match host.strip_prefix("unix://") {
-        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-        _ if host.starts_with('/') => Ok(PathBuf::from(host)),
-        _ => bail!("unsupported host {host:?}: berth speaks to berthd over unix://PATH only"),
+/// The daemon's address from a `-H`/`DOCKER_HOST` value: `unix://PATH` (or a bare path)
+/// and `tcp://HOST[:PORT]` (plain HTTP; port 2375 when left out, as docker's default
+/// without TLS).
+fn endpoint(host: &str) -> Result<Endpoint> {
+    if let Some(p) = host.strip_prefix("unix://") {
+        if p.is_empty() {
+            bail!("unsupported host {host:?}: no socket path");
+        }
+        return Ok(Endpoint::Unix(PathBuf::from(p)));
     }
+    if host.starts_with('/') {
+        return Ok(Endpoint::Unix(PathBuf::from(host)));
+    }
+    let Some(rest) = host.strip_prefix("tcp://") else {
+        bail!(
+            "unsupported host {host:?}: berth speaks to berthd over unix://PATH or tcp://HOST:PORT"
+        );
+    };
+    if std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty()) {
+        bail!(
+            "DOCKER_TLS_VERIFY is set, but berth has no TLS: unset it to speak plain HTTP to {host}"
+        );
+    }
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() {
+        bail!("unsupported host {host:?}: no address");
+    }
+    let addr = match rest.rsplit_once(':') {
+        Some((_, port)) if !rest.ends_with(']') => {
+            if port.parse::<u16>().is_err() {
+                bail!("unsupported host {host:?}: invalid port {port:?}");
+            }
+            rest.to_owned()
+        }
+        _ => format!("{rest}:2375"),
+    };
+    Ok(Endpoint::Tcp(addr))
 }
 
 /// The chosen host and whether it is the default one (only that one is auto-started).
@@ -42,11 +73,14 @@ pub fn chosen_host(cli: &Cli) -> (String, bool) {
 
 pub fn connect(cli: &Cli) -> Result<Client> {
     let (host, default) = chosen_host(cli);
-    let mut c = Client::new(socket_path(&host)?, host);
+    let mut c = Client::new(endpoint(&host)?, host);
     match c.negotiate() {
         Ok(()) => Ok(c),
         Err(e) if e.downcast_ref::<ConnectError>().is_some() && default && !cli.no_autostart => {
-            autostart(&c.sock)?;
+            let Endpoint::Unix(sock) = &c.endpoint else {
+                return Err(e);
+            };
+            autostart(sock)?;
             c.negotiate()?;
             Ok(c)
         }
@@ -130,11 +164,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts_are_unix_paths() {
+    fn hosts_are_unix_paths_or_tcp_addresses() {
         assert_eq!(
-            socket_path("unix:///a/b.sock").unwrap(),
-            PathBuf::from("/a/b.sock")
+            endpoint("unix:///a/b.sock").unwrap(),
+            Endpoint::Unix(PathBuf::from("/a/b.sock"))
         );
-        assert!(socket_path("tcp://1.2.3.4:2375").is_err());
+        assert_eq!(
+            endpoint("/a/b.sock").unwrap(),
+            Endpoint::Unix(PathBuf::from("/a/b.sock"))
+        );
+        assert_eq!(
+            endpoint("tcp://127.0.0.1:2390").unwrap(),
+            Endpoint::Tcp("127.0.0.1:2390".into())
+        );
+        assert_eq!(
+            endpoint("tcp://localhost/").unwrap(),
+            Endpoint::Tcp("localhost:2375".into())
+        );
+        assert_eq!(
+            endpoint("tcp://[::1]").unwrap(),
+            Endpoint::Tcp("[::1]:2375".into())
+        );
+        assert!(endpoint("tcp://h:port").is_err());
+        assert!(endpoint("tcp://").is_err());
+        assert!(endpoint("ssh://me@h").is_err());
+        assert!(endpoint("unix://").is_err());
     }
 }

@@ -3,7 +3,6 @@
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -544,9 +543,15 @@ fn api_socket(c: &Client, body: &mut Value) -> Result<Option<String>> {
         .and_then(|o| o.get_mut("HostConfig"))
         .and_then(Value::as_object_mut)
         .ok_or_else(|| anyhow!("create request without a HostConfig"))?;
+    let crate::client::Endpoint::Unix(sock) = &c.endpoint else {
+        bail!(
+            "flag --use-api-socket can only be used with unix sockets: docker endpoint {} incompatible",
+            c.host
+        );
+    };
     let mount = json!({
         "Type": "bind",
-        "Source": c.sock.to_string_lossy(),
+        "Source": sock.to_string_lossy(),
         "Target": API_SOCKET_TARGET,
         "BindOptions": {},
     });
@@ -952,7 +957,7 @@ pub fn exec(c: &Client, a: &ExecArgs) -> Result<()> {
 /// One attached stream: stdin → socket on a thread, socket → stdout/stderr here, raw
 /// mode and resizes for a tty, signals passed on for a non-tty.
 struct Session {
-    sock: UnixStream,
+    sock: crate::client::Conn,
     pending: Vec<u8>,
     tty: bool,
     stdin: bool,

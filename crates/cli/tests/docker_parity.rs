@@ -1126,3 +1126,87 @@ fn run_use_api_socket_mounts_the_socket_and_copies_credentials() {
         );
     }
 }
+
+/// A client on `-H tcp://HOST:PORT` (as `DOCKER_HOST=tcp://…`): both CLIs run, attach
+/// (stdin and stdout over the TCP connection the shim is handed), exec and list through
+/// berthd's TCP listener beside its unix socket.
+#[test]
+fn tcp_host_serves_docker_and_berth() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let d = Daemon::start_with(&["-H", &tcp]);
+    let over_tcp = |prog: &str, args: &[&str], input: &[u8]| {
+        let mut cmd = std::process::Command::new("timeout");
+        cmd.args(["-k", "2", "60", prog])
+            .args(args)
+            .env("DOCKER_HOST", &tcp)
+            .env("BERTH_NO_AUTOSTART", "1")
+            .env_remove("BERTH_HOST")
+            .env_remove("DOCKER_API_VERSION")
+            .env("DOCKER_CONFIG", d.dir.path().join("dockercfg"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = input.to_vec();
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        assert!(
+            out.status.success(),
+            "{prog} {args:?} over {tcp}: {}",
+            stderr(&out)
+        );
+        stdout(&out)
+    };
+    let input: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let expect = String::from_utf8(input.clone()).unwrap();
+    for prog in ["docker", common::BERTH] {
+        assert_eq!(
+            over_tcp(
+                prog,
+                &["version", "--format", "{{.Server.APIVersion}}"],
+                b""
+            )
+            .trim(),
+            d.ok(&["version", "--format", "{{.Server.APIVersion}}"]),
+        );
+        assert_eq!(
+            over_tcp(prog, &["run", "--rm", IMG, "echo", "hi"], b""),
+            "hi\n"
+        );
+        let out = over_tcp(prog, &["run", "--rm", "-i", IMG, "cat"], &input);
+        assert!(
+            out == expect,
+            "{prog}: {} bytes back of {}",
+            out.len(),
+            expect.len()
+        );
+    }
+    over_tcp(
+        "docker",
+        &["run", "-d", "--name", "tt", IMG, "sleep", "30"],
+        b"",
+    );
+    assert_eq!(
+        over_tcp(common::BERTH, &["exec", "tt", "echo", "x"], b""),
+        "x\n"
+    );
+    assert_eq!(
+        over_tcp(common::BERTH, &["ps", "--format", "{{.Names}}"], b""),
+        "tt\n"
+    );
+    over_tcp(common::BERTH, &["rm", "-f", "tt"], b"");
+    // The unix socket still answers beside it.
+    assert_eq!(d.bok(&["ps", "-aq"]), "");
+}

@@ -26,9 +26,14 @@ struct Args {
     /// Root of runtime state (shim sockets, runtime state); wiped by a reboot.
     #[arg(long)]
     exec_root: Option<PathBuf>,
-    /// Socket to listen on (unix:///path).
+    /// Address to listen on: unix:///path, or tcp://HOST:PORT (plain HTTP, no TLS);
+    /// repeatable.
     #[arg(short = 'H', long = "host")]
     host: Vec<String>,
+    /// `--tls=false` allows a tcp:// host on an address other than loopback (berthd has no
+    /// TLS: anyone who reaches that address controls this machine).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    tls: Option<bool>,
     /// Configuration file (TOML; every key optional).
     #[arg(long, default_value = "/etc/berth/daemon.toml")]
     config_file: PathBuf,
@@ -115,6 +120,76 @@ fn group_gid(name: &str) -> Option<u32> {
         .and_then(|f| f[2].parse().ok())
 }
 
+/// One `-H` address.
+enum Host {
+    Unix(PathBuf),
+    /// `HOST:PORT`, as `TcpListener::bind` takes it.
+    Tcp(String),
+}
+
+impl Host {
+    /// `unix:///path` (or a bare path) and `tcp://HOST[:PORT]` (port 2375 when left out,
+    /// dockerd's plain-HTTP port). berthd has no TLS, so a TCP address other than
+    /// loopback needs `--tls=false`, as an explicit statement that this is meant.
+    fn parse(h: &str, tls: Option<bool>) -> Result<Host> {
+        if let Some(p) = h.strip_prefix("unix://") {
+            if p.is_empty() {
+                bail!("invalid host {h:?}: no socket path");
+            }
+            return Ok(Host::Unix(PathBuf::from(p)));
+        }
+        if h.starts_with('/') {
+            return Ok(Host::Unix(PathBuf::from(h)));
+        }
+        let Some(rest) = h.strip_prefix("tcp://") else {
+            bail!("invalid host {h:?}: berthd listens on unix:///PATH or tcp://HOST:PORT");
+        };
+        let rest = rest.trim_end_matches('/');
+        let addr = match rest.rsplit_once(':') {
+            Some((_, port)) if !rest.ends_with(']') => {
+                port.parse::<u16>()
+                    .map_err(|_| anyhow::anyhow!("invalid host {h:?}: bad port {port:?}"))?;
+                rest.to_owned()
+            }
+            _ => format!("{rest}:2375"),
+        };
+        // `tcp://:2375`: every address, as dockerd reads it.
+        let addr = match addr.strip_prefix(':') {
+            Some(port) => format!("0.0.0.0:{port}"),
+            None => addr,
+        };
+        let host_part = addr.rsplit_once(':').map_or("", |(a, _)| a);
+        let ip = host_part.trim_start_matches('[').trim_end_matches(']');
+        let loopback = ip == "localhost"
+            || ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_loopback());
+        if !loopback && tls != Some(false) {
+            bail!(
+                "refusing to listen on {h}: berthd has no TLS, and its API gives root on this \
+                 machine to anyone who reaches that address; pass --tls=false to do it anyway, \
+                 or listen on 127.0.0.1"
+            );
+        }
+        if !loopback {
+            tracing::warn!(
+                host = h,
+                "listening on TCP without TLS: anyone who can reach this address controls this machine"
+            );
+        }
+        Ok(Host::Tcp(addr))
+    }
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Host::Unix(p) => write!(f, "unix://{}", p.display()),
+            Host::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
+}
+
 fn bind_socket(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -174,12 +249,16 @@ fn main() -> Result<()> {
             .clone()
             .unwrap_or_else(|| vec![format!("unix://{}", exec_root.join("berth.sock").display())])
     };
-    let socket = match hosts.first().map(String::as_str) {
-        Some(h) if h.starts_with("unix://") => PathBuf::from(&h["unix://".len()..]),
-        Some(h) if h.starts_with('/') => PathBuf::from(h),
-        Some(h) => bail!("only unix:// hosts are supported, got {h}"),
-        None => bail!("no host to listen on"),
-    };
+    if hosts.is_empty() {
+        bail!("no host to listen on");
+    }
+    let hosts = hosts
+        .iter()
+        .map(|h| Host::parse(h, args.tls))
+        .collect::<Result<Vec<_>>>()?;
+    if args.tls == Some(true) {
+        bail!("--tls: berthd has no TLS support; use a unix socket, or tcp:// on loopback");
+    }
 
     let mut netcfg = berth_engine::network::NetConfig::default();
     if let Some(b) = args.bridge.clone().or(file.bridge.clone()) {
@@ -243,18 +322,33 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        tracing::info!(data_root = %data_root.display(), exec_root = %exec_root.display(), socket = %socket.display(), shim = %cfg.shim_binary.display(), "berthd starting");
+        tracing::info!(data_root = %data_root.display(), exec_root = %exec_root.display(), shim = %cfg.shim_binary.display(), "berthd starting");
         let engine = Engine::open(cfg).context("open engine")?;
         engine.start_networks(netcfg).await.context("start networking")?;
         engine.restore().await;
         engine.reconcile_networks().await;
-        let listener = bind_socket(&socket, group.as_deref())?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+        let mut servers = tokio::task::JoinSet::new();
+        for h in &hosts {
+            let mut stop = stop_rx.clone();
+            let shutdown = async move {
+                let _ = stop.changed().await;
+            };
+            match h {
+                Host::Unix(path) => {
+                    let l = bind_socket(path, group.as_deref())?;
+                    servers.spawn(berth_api::serve(l, engine.clone(), shutdown));
+                }
+                Host::Tcp(addr) => {
+                    let l = tokio::net::TcpListener::bind(addr.as_str())
+                        .await
+                        .with_context(|| format!("listen on tcp://{addr}"))?;
+                    servers.spawn(berth_api::serve(l, engine.clone(), shutdown));
+                }
+            }
+            tracing::info!(host = %h, api = berth_api::version::API_VERSION, "API listening");
+        }
         std::fs::write(exec_root.join("berthd.pid"), std::process::id().to_string()).ok();
-        tracing::info!(socket = %socket.display(), api = berth_api::version::API_VERSION, "API listening");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(berth_api::serve(listener, engine.clone(), async {
-            let _ = stop_rx.await;
-        }));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("install SIGTERM handler")?;
         tokio::select! {
@@ -265,11 +359,67 @@ fn main() -> Result<()> {
         let _ = stop_tx.send(());
         // Streaming requests (logs -f, wait, events) would hold a graceful shutdown open
         // forever; containers do not depend on berthd, so a short grace period is enough.
-        if tokio::time::timeout(std::time::Duration::from_secs(2), server).await.is_err() {
+        let all = async { while servers.join_next().await.is_some() {} };
+        if tokio::time::timeout(std::time::Duration::from_secs(2), all).await.is_err() {
             tracing::info!("open API streams closed at shutdown");
         }
         engine.shutdown();
-        let _ = std::fs::remove_file(&socket);
+        for h in &hosts {
+            if let Host::Unix(path) = h {
+                let _ = std::fs::remove_file(path);
+            }
+        }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Host;
+
+    fn parse(h: &str, tls: Option<bool>) -> Result<String, String> {
+        Host::parse(h, tls)
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn hosts_parse_as_dockerd_reads_them() {
+        assert_eq!(parse("unix:///a/b.sock", None).unwrap(), "unix:///a/b.sock");
+        assert_eq!(parse("/a/b.sock", None).unwrap(), "unix:///a/b.sock");
+        assert_eq!(
+            parse("tcp://127.0.0.1:2390", None).unwrap(),
+            "tcp://127.0.0.1:2390"
+        );
+        assert_eq!(
+            parse("tcp://localhost", None).unwrap(),
+            "tcp://localhost:2375"
+        );
+        assert_eq!(parse("tcp://[::1]:9", None).unwrap(), "tcp://[::1]:9");
+        assert_eq!(parse("tcp://[::1]", None).unwrap(), "tcp://[::1]:2375");
+        assert!(parse("unix://", None).is_err());
+        assert!(
+            parse("tcp://127.0.0.1:http", None)
+                .unwrap_err()
+                .contains("bad port")
+        );
+        assert!(parse("ssh://me@host", None).is_err());
+        assert!(parse("fd://", None).is_err());
+    }
+
+    #[test]
+    fn tcp_beyond_loopback_needs_tls_false() {
+        let e = parse("tcp://0.0.0.0:2375", None).unwrap_err();
+        assert!(e.contains("--tls=false"), "{e}");
+        assert!(
+            parse("tcp://:2375", None)
+                .unwrap_err()
+                .contains("--tls=false")
+        );
+        assert_eq!(
+            parse("tcp://:2375", Some(false)).unwrap(),
+            "tcp://0.0.0.0:2375"
+        );
+        assert!(parse("tcp://10.1.2.3:2375", Some(true)).is_err());
+    }
 }

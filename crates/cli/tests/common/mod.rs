@@ -99,12 +99,19 @@ pub struct Daemon {
     pub exec: PathBuf,
     pub sock: PathBuf,
     pub pid: Option<u32>,
+    /// Extra berthd flags, used by every (re)start.
+    pub args: Vec<String>,
     child: Option<std::process::Child>,
 }
 
 impl Daemon {
     /// Starts berthd and imports the busybox image as [`IMG`].
     pub fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    /// [`Self::start`] with extra berthd flags.
+    pub fn start_with(args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("b")
             .tempdir_in("/tmp")
@@ -115,6 +122,7 @@ impl Daemon {
             sock: dir.path().join("s.sock"),
             dir,
             pid: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
         };
         d.spawn();
@@ -153,6 +161,7 @@ impl Daemon {
             .arg(self.dir.path().join("daemon.toml"))
             .arg("--log-level")
             .arg("debug")
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
