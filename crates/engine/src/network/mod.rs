@@ -1501,9 +1501,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Container exit / failed start / remove: names, rules, veths, leases and the netns
-    /// file go. The netns file is removed now; interfaces, rules and leases in a background
-    /// task (they mostly wait for RCU grace periods in the kernel), leases last.
     /// A `connect` or `disconnect` event of the pre-defined network (`none`, `host`) a
     /// container in that mode is in, as dockerd sends at its start and exit.
     pub(crate) fn emit_builtin_network(&self, mode: &str, id: &str, action: &str) {
@@ -1517,6 +1514,9 @@ impl Engine {
         }
     }
 
+    /// Container exit / failed start / remove: names, rules, veths, leases and the netns
+    /// file go. The netns file is removed now; interfaces, rules and leases in a background
+    /// task (they mostly wait for RCU grace periods in the kernel), leases last.
     pub(crate) async fn net_release(&self, id: &str) {
         if let Some(h) = self.net_release_inner(id).await
             && let Ok(net) = self.networks()
