@@ -317,6 +317,8 @@ impl Engine {
             .chain(image_volumes.keys().cloned())
             .collect();
         for dest in wanted {
+            // `-v /bar/` mounts at `/bar`, as dockerd cleans the path.
+            let dest = crate::mounts::clean_path(&dest);
             if !dest.starts_with('/') || mounts.iter().any(|m| m.destination == dest) {
                 continue;
             }

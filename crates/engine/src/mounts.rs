@@ -15,7 +15,7 @@ fn valid_volume_name(n: &str) -> bool {
 }
 
 /// moby's `linuxValidMountMode`: known options, at most one of each kind.
-fn valid_mode(mode: &str) -> bool {
+pub(crate) fn valid_mode(mode: &str) -> bool {
     if mode.is_empty() {
         return true;
     }
@@ -47,6 +47,32 @@ fn target_error(target: &str) -> Option<String> {
     }
 }
 
+/// A mount destination as Go's `filepath.Clean` makes it: no `.` or empty components, no
+/// trailing slash, `..` resolved lexically.
+pub fn clean_path(p: &str) -> String {
+    let abs = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !abs {
+                    parts.push("..");
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    let joined = parts.join("/");
+    match (abs, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
 /// Parses binds and `--mount`s into mount points (volumes named but not created yet).
 pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountPoint>> {
     let mut out = Vec::new();
@@ -70,6 +96,10 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
             return Err(bad(format!(
                 "invalid volume specification: '{b}': invalid mount config for type \"{kind}\": {e}"
             )));
+        }
+        let dst = &clean_path(dst);
+        if out.iter().any(|p: &MountPoint| p.destination == *dst) {
+            return Err(bad(format!("Duplicate mount point: {dst}")));
         }
         let rw = !opts.split(',').any(|o| o == "ro");
         let propagation = opts

@@ -407,21 +407,18 @@ impl Engine {
             return Ok(());
         };
         for spec in list.iter().filter_map(Value::as_str) {
-            let (name, mode) = match spec.rsplit_once(':') {
-                Some((n, m @ ("ro" | "rw" | "z" | "Z"))) => (n, m),
-                _ => (spec, ""),
-            };
+            let (name, mode) = spec.split_once(':').unwrap_or((spec, ""));
+            if !crate::mounts::valid_mode(mode) {
+                return Err(EngineError::InvalidArgument(format!("invalid mode: {mode}")));
+            }
             let other = self.get(name)?;
             for m in other.rec().mounts {
                 if m.kind == "tmpfs" || mounts.iter().any(|x| x.destination == m.destination) {
                     continue;
                 }
                 let mut m = m.clone();
-                match mode {
-                    "ro" => m.rw = false,
-                    "rw" => m.rw = true,
-                    _ => {}
-                }
+                // A read-only volume stays read-only whatever the mode says (dockerd).
+                m.rw = m.rw && !mode.split(',').any(|o| o == "ro");
                 mounts.push(m);
             }
         }

@@ -1189,6 +1189,14 @@ impl Engine {
     ) -> Result<Vec<String>> {
         let mode = rec.host_config.network_mode.as_str();
         if matches!(mode, "none" | "host") {
+            // No network of berth's, but `--dns`, `--dns-search` and `--dns-option` still
+            // shape the container's resolv.conf (the host's otherwise), as in dockerd.
+            let opts = dns_options(rec)?;
+            if !(opts.servers.is_empty() && opts.search.is_empty() && opts.options.is_empty()) {
+                let p = dir.join("resolv.conf");
+                std::fs::write(&p, dns::resolv_conf(&opts, &ResolvConf::host(), None))
+                    .map_err(|e| EngineError::internal(format!("write {}", p.display()), e))?;
+            }
             self.emit_builtin_network(mode, &rec.id, "connect");
             return Ok(Vec::new());
         }
@@ -1484,14 +1492,7 @@ impl Engine {
             addresses,
             extra,
         });
-        let opts = dns::DnsOptions {
-            servers: strings(host.extra.get("Dns"))
-                .iter()
-                .map(|s| s.parse().map_err(|_| bad(format!("invalid --dns {s}"))))
-                .collect::<Result<_>>()?,
-            search: strings(host.extra.get("DnsSearch")),
-            options: strings(host.extra.get("DnsOptions")),
-        };
+        let opts = dns_options(rec)?;
         let resolv = dns::resolv_conf(&opts, &ResolvConf::host(), embedded);
         for (f, text) in [("hosts", hosts), ("resolv.conf", resolv)] {
             let p = dir.join(f);
@@ -1782,4 +1783,17 @@ impl Engine {
         }
         (json!(ports), json!({ "Networks": ns["Networks"] }))
     }
+}
+
+/// The container's `--dns`, `--dns-search` and `--dns-option`.
+fn dns_options(rec: &ContainerRecord) -> Result<dns::DnsOptions> {
+    let host = &rec.host_config;
+    Ok(dns::DnsOptions {
+        servers: strings(host.extra.get("Dns"))
+            .iter()
+            .map(|s| s.parse().map_err(|_| bad(format!("invalid --dns {s}"))))
+            .collect::<Result<_>>()?,
+        search: strings(host.extra.get("DnsSearch")),
+        options: strings(host.extra.get("DnsOptions")),
+    })
 }
