@@ -439,12 +439,34 @@ impl Engine {
         }
         tracing::info!(container = %id, name = %rec.name, image = %rec.image, "created");
         let c = Arc::new(Container::new(rec));
+        self.create_workdir(&c, &dir);
         self.containers
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), c.clone());
         self.emit_container(&c, "create", &[]);
         Ok((id, warnings))
+    }
+
+    /// dockerd makes the working directory at create (`docker cp` of a created container
+    /// finds it): made in the container's layer when no image layer has it. Something
+    /// else than a directory there is left for the start to refuse.
+    fn create_workdir(&self, c: &Container, dir: &Path) {
+        let wd = c.lock().config.working_dir.clone();
+        if wd.is_empty() || wd == "/" {
+            return;
+        }
+        let Ok(lowers) = self.lower_dirs(c) else {
+            return;
+        };
+        let found = lowers.iter().any(|l| {
+            crate::rootfs::open_root(l)
+                .and_then(|r| crate::rootfs::open_in(&r, &wd, rustix::fs::OFlags::PATH))
+                .is_ok()
+        });
+        if !found {
+            let _ = crate::rootfs::mkdir_all(&dir.join("upper"), &wd);
+        }
     }
 
     /// Creates a named volume's directory and row if new.

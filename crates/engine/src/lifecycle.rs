@@ -254,7 +254,9 @@ impl Engine {
             if let Some(other) = mode.strip_prefix("container:") {
                 let o = self.get(other)?;
                 if o.id == id && ns == "network" {
-                    return Err(EngineError::InvalidArgument("cannot join own network".into()));
+                    return Err(EngineError::InvalidArgument(
+                        "cannot join own network".into(),
+                    ));
                 }
                 let (running, pid) = {
                     let r = o.lock();
@@ -291,7 +293,10 @@ impl Engine {
         crate::network::add_link_env(link_env, &mut merged.env);
         if let Some((_, odir)) = &net_owner {
             for m in &mut etc {
-                let name = m["destination"].as_str().unwrap_or("").trim_start_matches("/etc/");
+                let name = m["destination"]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches("/etc/");
                 m["source"] = json!(odir.join(name));
             }
         }
@@ -300,7 +305,11 @@ impl Engine {
         let mut mounts = crate::mounts::oci_mounts(&rec.mounts);
         for mut m in etc {
             let dst = m["destination"].as_str().unwrap_or("").to_owned();
-            if rec.mounts.iter().any(|p| p.destination.trim_end_matches('/') == dst) {
+            if rec
+                .mounts
+                .iter()
+                .any(|p| p.destination.trim_end_matches('/') == dst)
+            {
                 continue;
             }
             if host.readonly_rootfs {

@@ -409,7 +409,9 @@ impl Engine {
         for spec in list.iter().filter_map(Value::as_str) {
             let (name, mode) = spec.split_once(':').unwrap_or((spec, ""));
             if !crate::mounts::valid_mode(mode) {
-                return Err(EngineError::InvalidArgument(format!("invalid mode: {mode}")));
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid mode: {mode}"
+                )));
             }
             let other = self.get(name)?;
             for m in other.rec().mounts {
