@@ -134,8 +134,20 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
         if let Some(e) = target_error(&m.target) {
             return Err(config_err(&e));
         }
-        if out.iter().any(|p: &MountPoint| p.destination == m.target) {
-            return Err(bad(format!("Duplicate mount point: {}", m.target)));
+        let target = clean_path(&m.target);
+        if out.iter().any(|p: &MountPoint| p.destination == target) {
+            return Err(bad(format!("Duplicate mount point: {target}")));
+        }
+        // Options that belong to another mount type are refused, as dockerd refuses them.
+        let foreign = match m.kind.as_str() {
+            "bind" => "VolumeOptions",
+            "volume" | "tmpfs" => "BindOptions",
+            _ => "",
+        };
+        if m.extra.get(foreign).is_some_and(|v| !v.is_null()) {
+            return Err(config_err(&format!(
+                "field {foreign} must not be specified"
+            )));
         }
         match m.kind.as_str() {
             "bind" => {
@@ -157,7 +169,7 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                 out.push(MountPoint {
                     kind: "bind".into(),
                     source: m.source.clone(),
-                    destination: m.target.clone(),
+                    destination: target,
                     rw: !m.read_only,
                     propagation: "rprivate".into(),
                     ..Default::default()
@@ -169,23 +181,44 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                 } else {
                     m.source.clone()
                 };
+                // dockerd shows the mode of an API volume mount as "z".
                 out.push(volume_point(
                     &name,
-                    &m.target,
+                    &target,
                     !m.read_only,
-                    "",
+                    "z",
                     volumes_root,
                 ));
             }
             "tmpfs" if !m.source.is_empty() => {
                 return Err(config_err("field Source must not be specified"));
             }
-            "tmpfs" => out.push(MountPoint {
-                kind: "tmpfs".into(),
-                destination: m.target.clone(),
-                rw: !m.read_only,
-                ..Default::default()
-            }),
+            "tmpfs" => {
+                // TmpfsOptions: SizeBytes and Mode (octal) become the mount's options.
+                let t = m.tmpfs_options.as_ref();
+                let mut opts = Vec::new();
+                if let Some(n) = t
+                    .and_then(|t| t.get("SizeBytes"))
+                    .and_then(Value::as_i64)
+                    .filter(|n| *n > 0)
+                {
+                    opts.push(format!("size={n}"));
+                }
+                if let Some(n) = t
+                    .and_then(|t| t.get("Mode"))
+                    .and_then(Value::as_u64)
+                    .filter(|n| *n > 0)
+                {
+                    opts.push(format!("mode={:o}", n & 0o7777));
+                }
+                out.push(MountPoint {
+                    kind: "tmpfs".into(),
+                    destination: target,
+                    mode: opts.join(","),
+                    rw: !m.read_only,
+                    ..Default::default()
+                })
+            }
             _ => return Err(config_err("mount type unknown")),
         }
     }

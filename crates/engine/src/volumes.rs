@@ -345,7 +345,7 @@ impl Engine {
         let given = given_sources(host);
         // `--mount` volume options (labels and driver options for a new volume, `nocopy`)
         // and `-v name:/path:nocopy`, by destination.
-        let mut opts: HashMap<&str, MountOpts> = HashMap::new();
+        let mut opts: HashMap<String, MountOpts> = HashMap::new();
         for m in host.mounts.iter().flatten().filter(|m| m.kind == "volume") {
             let vo = m.extra.get("VolumeOptions");
             let map = |v: Option<&Value>| -> BTreeMap<String, String> {
@@ -353,7 +353,7 @@ impl Engine {
                     .unwrap_or_default()
             };
             opts.insert(
-                m.target.as_str(),
+                crate::mounts::clean_path(&m.target),
                 (
                     vo.and_then(|v| v.get("NoCopy")).and_then(Value::as_bool) == Some(true),
                     map(vo.and_then(|v| v.get("Labels"))),
@@ -368,14 +368,12 @@ impl Engine {
             if let [_, dst, mode] = parts.as_slice()
                 && mode.split(',').any(|o| o == "nocopy")
             {
-                opts.entry(dst).or_default().0 = true;
+                opts.entry(crate::mounts::clean_path(dst)).or_default().0 = true;
             }
         }
         for m in mounts.iter().filter(|m| m.kind == "volume") {
-            let (nocopy, mut labels, options) = opts
-                .get(m.destination.as_str())
-                .cloned()
-                .unwrap_or_default();
+            let (nocopy, mut labels, options) =
+                opts.get(&m.destination).cloned().unwrap_or_default();
             if !given.contains(m.name.as_str()) {
                 labels.insert(ANONYMOUS_LABEL.to_owned(), String::new());
             }

@@ -1046,6 +1046,10 @@ impl Engine {
             host.network_mode = "bridge".into();
         }
         let ports = wanted_ports(config, host)?;
+        if network_disabled(config) {
+            // `NetworkDisabled`: no network at all, whatever the mode says.
+            return Ok(Vec::new());
+        }
         let mode = host.network_mode.clone();
         let dns_opts = ["Dns", "DnsSearch", "DnsOptions"];
         let links = strings(host.extra.get("Links"));
@@ -1187,7 +1191,11 @@ impl Engine {
         dir: &Path,
         ns_paths: &mut BTreeMap<&'static str, PathBuf>,
     ) -> Result<Vec<String>> {
-        let mode = rec.host_config.network_mode.as_str();
+        let mode = if network_disabled(&rec.config) {
+            "none"
+        } else {
+            rec.host_config.network_mode.as_str()
+        };
         if matches!(mode, "none" | "host") {
             // No network of berth's, but `--dns`, `--dns-search` and `--dns-option` still
             // shape the container's resolv.conf (the host's otherwise), as in dockerd.
@@ -1796,4 +1804,9 @@ fn dns_options(rec: &ContainerRecord) -> Result<dns::DnsOptions> {
         search: strings(host.extra.get("DnsSearch")),
         options: strings(host.extra.get("DnsOptions")),
     })
+}
+
+/// `Config.NetworkDisabled`: the container gets a network namespace with only `lo`.
+fn network_disabled(config: &Config) -> bool {
+    config.extra.get("NetworkDisabled").and_then(Value::as_bool) == Some(true)
 }
