@@ -240,6 +240,35 @@ fn create_checks_mounts_and_takes_old_api_forms_as_dockerd() {
     let dest = tmp.join("cp");
     d.ok(&["cp", "wd:/home/foo/bar", dest.to_str().unwrap()]);
     assert!(dest.is_dir());
+    // TestRunWithBlkioWeight: where the blkio cgroup has no weight file, the weight is
+    // dropped with dockerd's warning instead of failing the start.
+    let cg = std::path::Path::new("/sys/fs/cgroup");
+    let weight = match std::fs::read_to_string(cg.join("cgroup.controllers")) {
+        Ok(c) => c.split_whitespace().any(|x| x == "io"),
+        Err(_) => ["blkio.weight", "blkio.bfq.weight"]
+            .iter()
+            .any(|f| cg.join("blkio").join(f).exists()),
+    };
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "bw",
+        "--blkio-weight",
+        "300",
+        IMG,
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).contains("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."),
+        !weight,
+        "{}",
+        stderr(&out)
+    );
+    let want = if weight { "300" } else { "0" };
+    assert_eq!(d.inspect("bw", "{{.HostConfig.BlkioWeight}}"), want);
     // TestCreate64ByteHexID.
     let id = d.inspect(IMG, "{{.Id}}");
     d.ok(&["create", id.trim_start_matches("sha256:"), "true"]);

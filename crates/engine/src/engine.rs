@@ -224,9 +224,10 @@ impl Engine {
     ) -> Result<(String, Vec<String>)> {
         let CreateRequest {
             config,
-            host_config,
+            mut host_config,
             networking_config,
         } = req;
+        let mut warnings = crate::verify::discard_unsupported_blkio(&mut host_config);
         if let Some(n) = name.filter(|n| !n.is_empty()) {
             let n = n.strip_prefix('/').unwrap_or(n);
             if !crate::ids::valid_name(n) {
@@ -257,6 +258,10 @@ impl Engine {
         // would send it to the registry). dockerd reports those as 400s.
         self.create_from(name, config, host_config, networking_config, image)
             .await
+            .map(|(id, w)| {
+                warnings.extend(w);
+                (id, warnings)
+            })
             .map_err(|e| match e {
                 EngineError::NotFound(m) => EngineError::InvalidArgument(m),
                 e => e,
