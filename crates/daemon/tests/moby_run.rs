@@ -269,6 +269,24 @@ fn create_checks_mounts_and_takes_old_api_forms_as_dockerd() {
     );
     let want = if weight { "300" } else { "0" };
     assert_eq!(d.inspect("bw", "{{.HostConfig.BlkioWeight}}"), want);
+    // TestRunTmpfsMounts, TestRunWithDefaultShmSize.
+    d.fails(
+        &["create", "--tmpfs", "/run:foobar", IMG, "true"],
+        "invalid tmpfs option [\"foobar\"]",
+    );
+    d.fails(
+        &[
+            "create",
+            "--tmpfs",
+            "/run",
+            "-v",
+            &format!("{a}:/run"),
+            IMG,
+            "true",
+        ],
+        "Duplicate mount point: /run",
+    );
+    assert_eq!(d.inspect("bw", "{{.HostConfig.ShmSize}}"), "67108864");
     // TestCreate64ByteHexID.
     let id = d.inspect(IMG, "{{.Id}}");
     d.ok(&["create", id.trim_start_matches("sha256:"), "true"]);

@@ -228,6 +228,10 @@ impl Engine {
             networking_config,
         } = req;
         let mut warnings = crate::verify::discard_unsupported_blkio(&mut host_config);
+        if host_config.shm_size == 0 {
+            // dockerd records its default /dev/shm size (64 MiB) in the container.
+            host_config.shm_size = 64 << 20;
+        }
         if let Some(n) = name.filter(|n| !n.is_empty()) {
             let n = n.strip_prefix('/').unwrap_or(n);
             if !crate::ids::valid_name(n) {

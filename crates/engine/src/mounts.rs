@@ -228,15 +228,79 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                 "invalid mount path: '{dst}' mount path must be absolute"
             )));
         }
+        let dst = clean_path(dst);
+        if out.iter().any(|p| p.destination == dst) {
+            return Err(bad(format!("Duplicate mount point: {dst}")));
+        }
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            if !valid_tmpfs_option(o) {
+                // dockerd quotes the option split at its `=`, as a Go list.
+                let parts: Vec<String> = o.splitn(2, '=').map(|p| format!("{p:?}")).collect();
+                return Err(bad(format!("invalid tmpfs option [{}]", parts.join(" "))));
+            }
+        }
         out.push(MountPoint {
             kind: "tmpfs".into(),
-            destination: dst.clone(),
+            destination: dst,
             mode: opts.clone(),
             rw: !opts.split(',').any(|o| o == "ro"),
             ..Default::default()
         });
     }
     Ok(out)
+}
+
+/// A `--tmpfs` option tmpfs takes: a mount flag, or one of tmpfs's `key=value` options.
+fn valid_tmpfs_option(o: &str) -> bool {
+    const FLAGS: &[&str] = &[
+        "defaults",
+        "ro",
+        "rw",
+        "suid",
+        "nosuid",
+        "dev",
+        "nodev",
+        "exec",
+        "noexec",
+        "sync",
+        "async",
+        "dirsync",
+        "remount",
+        "mand",
+        "nomand",
+        "atime",
+        "noatime",
+        "diratime",
+        "nodiratime",
+        "bind",
+        "rbind",
+        "unbindable",
+        "runbindable",
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "relatime",
+        "norelatime",
+        "strictatime",
+        "nostrictatime",
+    ];
+    const KEYS: &[&str] = &[
+        "size",
+        "mode",
+        "uid",
+        "gid",
+        "nr_inodes",
+        "nr_blocks",
+        "mpol",
+        "huge",
+    ];
+    match o.split_once('=') {
+        Some((k, _)) => KEYS.contains(&k),
+        None => FLAGS.contains(&o),
+    }
 }
 
 fn volume_point(name: &str, dst: &str, rw: bool, mode: &str, root: &Path) -> MountPoint {
