@@ -162,6 +162,17 @@ fn run_sees_the_files_users_and_namespaces_dockerd_gives() {
     // TestRunEnvironment: an empty HOME is replaced by the user's home.
     let env = run(&["-e", "HOME=", IMG, "env"]);
     assert!(env.lines().any(|l| l == "HOME=/root"), "{env}");
+    // TestRunInvalidCPUShares, on cgroup v1 (the kernel clamps; runc refuses the result).
+    if std::path::Path::new("/sys/fs/cgroup/cpu/cpu.shares").exists() {
+        run_fails(
+            &["--cpu-shares", "1", IMG, "true"],
+            "the minimum allowed cpu-shares is 2",
+        );
+        run_fails(
+            &["--cpu-shares", "99999999", IMG, "true"],
+            "the maximum allowed cpu-shares is",
+        );
+    }
     // TestRunWorkdirExistsAndIsFile, TestRunWithBadDevice.
     run_fails(
         &["-w", "/bin/cat", IMG, "true"],
