@@ -139,6 +139,22 @@ fn run_sees_the_files_users_and_namespaces_dockerd_gives() {
         "cat /etc/hostname; hostname",
     ]);
     assert_eq!(h, "foo\nfoo");
+    // TestRunContainerNetModeWithExposePort.
+    d.fails(
+        &[
+            "run",
+            "--expose",
+            "80",
+            "--network=container:parent",
+            IMG,
+            "true",
+        ],
+        "conflicting options: port exposing and the container type network mode",
+    );
+    d.fails(
+        &["run", "-P", "--network=container:parent", IMG, "true"],
+        "conflicting options: port publishing and the container type network mode",
+    );
     // TestContainerNetworkModeToSelf.
     d.fails(
         &["run", "--name=me", "--network=container:me", IMG, "true"],

@@ -1031,6 +1031,13 @@ impl Engine {
         networking: Option<&Value>,
         image_exposed: Option<&BTreeMap<String, Value>>,
     ) -> Result<Vec<(String, EndpointConfig)>> {
+        // The request's own exposed ports, before the image's join them (dockerd checks
+        // these against a container: network mode).
+        let exposes = config
+            .extra
+            .get("ExposedPorts")
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty());
         if let Some(ports) = image_exposed.filter(|p| !p.is_empty()) {
             let e = config
                 .extra
@@ -1085,8 +1092,12 @@ impl Engine {
                     Some("dns and the network mode")
                 } else if host.extra_hosts.as_ref().is_some_and(|h| !h.is_empty()) {
                     Some("custom host-to-IP mapping and the network mode")
-                } else if !ports.is_empty() {
+                } else if !ports.is_empty()
+                    || host.extra.get("PublishAllPorts").and_then(Value::as_bool) == Some(true)
+                {
                     Some("port publishing and the container type network mode")
+                } else if exposes {
+                    Some("port exposing and the container type network mode")
                 } else {
                     None
                 };
