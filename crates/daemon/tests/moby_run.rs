@@ -189,6 +189,15 @@ fn run_sees_the_files_users_and_namespaces_dockerd_gives() {
             "the maximum allowed cpu-shares is",
         );
     }
+    // TestRunModeUTSHost's conflict, TestRunModeIpcNone: no /dev/shm.
+    run_fails(
+        &["--uts", "host", "-h", "foo", IMG, "true"],
+        "conflicting options: hostname and the UTS mode",
+    );
+    run_fails(
+        &["--ipc", "none", IMG, "ls", "/dev/shm"],
+        "No such file or directory",
+    );
     // TestRunWorkdirExistsAndIsFile, TestRunWithBadDevice.
     run_fails(
         &["-w", "/bin/cat", IMG, "true"],

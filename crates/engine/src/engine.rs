@@ -256,6 +256,11 @@ impl Engine {
         if config.image.is_empty() {
             return Err(EngineError::InvalidArgument("no image specified".into()));
         }
+        if host_config.uts_mode == "host" && !config.hostname.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "conflicting options: hostname and the UTS mode".into(),
+            ));
+        }
         let image = self.images.resolve(&config.image)?;
         // Past the image, nothing missing is a 404: the docker CLI answers a 404 to a
         // create by pulling the image (a `--volumes-from` or `--link` to a missing container

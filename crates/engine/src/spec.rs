@@ -522,6 +522,10 @@ pub fn build(i: SpecInput<'_>) -> Result<Value> {
             _ => {}
         }
     }
+    if host.ipc_mode == "none" {
+        // `--ipc none`: no /dev/shm at all, as with dockerd.
+        mounts.retain(|m| m["destination"] != "/dev/shm");
+    }
     let user_dests: Vec<String> = i
         .mounts
         .iter()
