@@ -289,41 +289,6 @@ fn num_cpu() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn lists_parse_and_cover_as_moby_does() {
-        assert_eq!(parse_list("0-2,5").unwrap(), vec![(0, 2), (5, 5)]);
-        assert_eq!(parse_list("abc").unwrap_err(), "invalid format: abc");
-        assert_eq!(parse_list("3-1").unwrap_err(), "invalid format: 3-1");
-        assert!(covered(&parse_list("0-1").unwrap(), &[(0, 1)]));
-        assert!(!covered(&parse_list("0-99").unwrap(), &[(0, 1)]));
-        assert!(!covered(&parse_list("2").unwrap(), &[(0, 1), (3, 3)]));
-        assert!(covered(&[], &[]));
-    }
-
-    #[test]
-    fn restart_policies_as_dockerd_words_them() {
-        let p = |n: &str, c: i64| {
-            restart_policy(&json!({"RestartPolicy": {"Name": n, "MaximumRetryCount": c}}))
-                .map_err(|e| e.to_string())
-        };
-        assert!(p("on-failure", 3).is_ok());
-        assert_eq!(
-            p("no", 1).unwrap_err(),
-            "maximum retry count cannot be used with restart policy 'no'"
-        );
-        assert_eq!(
-            p("on-failure", -1).unwrap_err(),
-            "maximum retry count cannot be negative"
-        );
-        assert_eq!(p("bogus", 0).unwrap_err(), "invalid restart policy 'bogus'");
-    }
-}
-
 /// Which of the blkio weight files the host's cgroups have: (weight, weight_device).
 fn blkio_weight_support() -> (bool, bool) {
     static S: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
@@ -361,4 +326,39 @@ pub fn discard_unsupported_blkio(host: &mut crate::types::HostConfig) -> Vec<Str
         warnings.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.".into());
     }
     warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lists_parse_and_cover_as_moby_does() {
+        assert_eq!(parse_list("0-2,5").unwrap(), vec![(0, 2), (5, 5)]);
+        assert_eq!(parse_list("abc").unwrap_err(), "invalid format: abc");
+        assert_eq!(parse_list("3-1").unwrap_err(), "invalid format: 3-1");
+        assert!(covered(&parse_list("0-1").unwrap(), &[(0, 1)]));
+        assert!(!covered(&parse_list("0-99").unwrap(), &[(0, 1)]));
+        assert!(!covered(&parse_list("2").unwrap(), &[(0, 1), (3, 3)]));
+        assert!(covered(&[], &[]));
+    }
+
+    #[test]
+    fn restart_policies_as_dockerd_words_them() {
+        let p = |n: &str, c: i64| {
+            restart_policy(&json!({"RestartPolicy": {"Name": n, "MaximumRetryCount": c}}))
+                .map_err(|e| e.to_string())
+        };
+        assert!(p("on-failure", 3).is_ok());
+        assert_eq!(
+            p("no", 1).unwrap_err(),
+            "maximum retry count cannot be used with restart policy 'no'"
+        );
+        assert_eq!(
+            p("on-failure", -1).unwrap_err(),
+            "maximum retry count cannot be negative"
+        );
+        assert_eq!(p("bogus", 0).unwrap_err(), "invalid restart policy 'bogus'");
+    }
 }
