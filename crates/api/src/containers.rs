@@ -101,7 +101,10 @@ pub fn filters(q: &HashMap<String, String>) -> ApiResult<HashMap<String, Vec<Str
 }
 
 pub async fn create(State(e): State<Arc<Engine>>, Query(q): Q, body: Bytes) -> ApiResult<Response> {
-    let req: CreateRequest = serde_json::from_slice(&body)
+    let mut v: Value = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?;
+    lift_host_config(&mut v);
+    let req: CreateRequest = serde_json::from_value(v)
         .map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?;
     let (id, warnings) = e.create(q.get("name").map(String::as_str), req).await?;
     Ok((
@@ -109,6 +112,111 @@ pub async fn create(State(e): State<Arc<Engine>>, Query(q): Q, body: Bytes) -> A
         Json(json!({"Id": id, "Warnings": warnings})),
     )
         .into_response())
+}
+
+/// HostConfig's fields, which old clients (and moby's tests) send at the top level of a
+/// create body.
+const HOST_CONFIG_KEYS: &[&str] = &[
+    "Binds",
+    "ContainerIDFile",
+    "LogConfig",
+    "NetworkMode",
+    "PortBindings",
+    "RestartPolicy",
+    "AutoRemove",
+    "VolumeDriver",
+    "VolumesFrom",
+    "CapAdd",
+    "CapDrop",
+    "CgroupnsMode",
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "GroupAdd",
+    "IpcMode",
+    "Cgroup",
+    "Links",
+    "OomScoreAdj",
+    "PidMode",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "StorageOpt",
+    "Tmpfs",
+    "UTSMode",
+    "UsernsMode",
+    "ShmSize",
+    "Sysctls",
+    "Runtime",
+    "Isolation",
+    "CpuShares",
+    "Memory",
+    "NanoCpus",
+    "CgroupParent",
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpusetCpus",
+    "CpusetMems",
+    "Devices",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "MemoryReservation",
+    "MemorySwap",
+    "MemorySwappiness",
+    "OomKillDisable",
+    "PidsLimit",
+    "Ulimits",
+    "Mounts",
+    "Init",
+    "MaskedPaths",
+    "ReadonlyPaths",
+];
+
+/// dockerd's create wrapper: without a `HostConfig` object, HostConfig fields at the top
+/// level are the host config; with one, only the top-level Memory, MemorySwap, CpuShares
+/// and CpusetCpus fill its unset fields. The top-level copies never reach `Config`.
+fn lift_host_config(v: &mut Value) {
+    let Some(obj) = v.as_object_mut() else {
+        return;
+    };
+    let mut top = serde_json::Map::new();
+    for k in HOST_CONFIG_KEYS {
+        if let Some(x) = obj.remove(*k) {
+            top.insert((*k).to_owned(), x);
+        }
+    }
+    if top.is_empty() {
+        return;
+    }
+    match obj.get_mut("HostConfig") {
+        Some(Value::Object(hc)) => {
+            let unset = |x: Option<&Value>| {
+                x.is_none_or(|x| x.is_null() || x == &json!(0) || x == &json!(""))
+            };
+            for k in ["Memory", "MemorySwap", "CpuShares", "CpusetCpus"] {
+                if let Some(x) = top.remove(k)
+                    && unset(hc.get(k))
+                {
+                    hc.insert(k.to_owned(), x);
+                }
+            }
+        }
+        _ => {
+            obj.insert("HostConfig".into(), Value::Object(top));
+        }
+    }
 }
 
 pub async fn list(State(e): State<Arc<Engine>>, Query(q): Q) -> ApiResult<Json<Value>> {

@@ -210,7 +210,26 @@ fn cpu(cg: &Cgroup, c: &LinuxCpu) -> Result<(), Error> {
             .map(|n| n.dir.clone())
             .ok_or_else(|| missing("cpu", "cpu"))?;
         if let Some(s) = c.shares().filter(|s| *s != 0) {
-            fsutil::write(&d.join("cpu.shares"), &s.to_string())?;
+            let f = d.join("cpu.shares");
+            fsutil::write(&f, &s.to_string())?;
+            // The kernel clamps the value silently; as runc, refuse what it changed.
+            if let Ok(got) = fsutil::read(&f).map(|t| t.trim().parse::<u64>()) {
+                match got {
+                    Ok(g) if g < s => {
+                        return Err(Error::invalid(
+                            "cpu.shares",
+                            format!("the maximum allowed cpu-shares is {g}"),
+                        ));
+                    }
+                    Ok(g) if g > s => {
+                        return Err(Error::invalid(
+                            "cpu.shares",
+                            format!("the minimum allowed cpu-shares is {g}"),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
         }
         if let Some(p) = c.period().filter(|p| *p != 0) {
             fsutil::write(&d.join("cpu.cfs_period_us"), &p.to_string())?;

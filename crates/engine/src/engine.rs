@@ -224,9 +224,14 @@ impl Engine {
     ) -> Result<(String, Vec<String>)> {
         let CreateRequest {
             config,
-            host_config,
+            mut host_config,
             networking_config,
         } = req;
+        let mut warnings = crate::verify::discard_unsupported_blkio(&mut host_config);
+        if host_config.shm_size == 0 {
+            // dockerd records its default /dev/shm size (64 MiB) in the container.
+            host_config.shm_size = 64 << 20;
+        }
         if let Some(n) = name.filter(|n| !n.is_empty()) {
             let n = n.strip_prefix('/').unwrap_or(n);
             if !crate::ids::valid_name(n) {
@@ -251,12 +256,21 @@ impl Engine {
         if config.image.is_empty() {
             return Err(EngineError::InvalidArgument("no image specified".into()));
         }
+        if host_config.uts_mode == "host" && !config.hostname.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "conflicting options: hostname and the UTS mode".into(),
+            ));
+        }
         let image = self.images.resolve(&config.image)?;
         // Past the image, nothing missing is a 404: the docker CLI answers a 404 to a
         // create by pulling the image (a `--volumes-from` or `--link` to a missing container
         // would send it to the registry). dockerd reports those as 400s.
         self.create_from(name, config, host_config, networking_config, image)
             .await
+            .map(|(id, w)| {
+                warnings.extend(w);
+                (id, warnings)
+            })
             .map_err(|e| match e {
                 EngineError::NotFound(m) => EngineError::InvalidArgument(m),
                 e => e,
@@ -317,6 +331,8 @@ impl Engine {
             .chain(image_volumes.keys().cloned())
             .collect();
         for dest in wanted {
+            // `-v /bar/` mounts at `/bar`, as dockerd cleans the path.
+            let dest = crate::mounts::clean_path(&dest);
             if !dest.starts_with('/') || mounts.iter().any(|m| m.destination == dest) {
                 continue;
             }
@@ -437,12 +453,34 @@ impl Engine {
         }
         tracing::info!(container = %id, name = %rec.name, image = %rec.image, "created");
         let c = Arc::new(Container::new(rec));
+        self.create_workdir(&c, &dir);
         self.containers
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), c.clone());
         self.emit_container(&c, "create", &[]);
         Ok((id, warnings))
+    }
+
+    /// dockerd makes the working directory at create (`docker cp` of a created container
+    /// finds it): made in the container's layer when no image layer has it. Something
+    /// else than a directory there is left for the start to refuse.
+    fn create_workdir(&self, c: &Container, dir: &Path) {
+        let wd = c.lock().config.working_dir.clone();
+        if wd.is_empty() || wd == "/" {
+            return;
+        }
+        let Ok(lowers) = self.lower_dirs(c) else {
+            return;
+        };
+        let found = lowers.iter().any(|l| {
+            crate::rootfs::open_root(l)
+                .and_then(|r| crate::rootfs::open_in(&r, &wd, rustix::fs::OFlags::PATH))
+                .is_ok()
+        });
+        if !found {
+            let _ = crate::rootfs::mkdir_all(&dir.join("upper"), &wd);
+        }
     }
 
     /// Creates a named volume's directory and row if new.

@@ -225,7 +225,15 @@ impl Engine {
         };
         if merged.cwd != "/" {
             crate::rootfs::mkdir_all(&rootfs, &merged.cwd).map_err(|e| {
-                EngineError::internal(format!("create working dir {}", merged.cwd), e)
+                if e.raw_os_error() == Some(libc::ENOTDIR) {
+                    // dockerd's words.
+                    EngineError::InvalidArgument(format!(
+                        "Cannot mkdir: {} is not a directory",
+                        merged.cwd
+                    ))
+                } else {
+                    EngineError::internal(format!("create working dir {}", merged.cwd), e)
+                }
             })?;
         }
         crate::rootfs::check_executable(&rootfs, &merged.args[0], &merged.env).map_err(|m| {
@@ -234,6 +242,9 @@ impl Engine {
             ))
         })?;
         let mut ns_paths = BTreeMap::new();
+        // `--network container:X`: the container uses X's hostname and X's hosts,
+        // hostname and resolv.conf files, as dockerd's do.
+        let mut net_owner: Option<(String, PathBuf)> = None;
         for (ns, mode) in [
             ("pid", &host.pid_mode),
             ("network", &host.network_mode),
@@ -242,6 +253,11 @@ impl Engine {
         ] {
             if let Some(other) = mode.strip_prefix("container:") {
                 let o = self.get(other)?;
+                if o.id == id && ns == "network" {
+                    return Err(EngineError::InvalidArgument(
+                        "cannot join own network".into(),
+                    ));
+                }
                 let (running, pid) = {
                     let r = o.lock();
                     (r.state.running, r.state.pid)
@@ -259,11 +275,15 @@ impl Engine {
                         _ => format!("container {id} is not running"),
                     }));
                 }
+                if ns == "network" {
+                    let hostname = o.lock().hostname.clone();
+                    net_owner = Some((hostname, self.container_dir(&o.id)));
+                }
                 let nsname = if ns == "network" { "net" } else { ns };
                 ns_paths.insert(ns, PathBuf::from(format!("/proc/{pid}/ns/{nsname}")));
             }
         }
-        let mut mounts = crate::mounts::etc_files(
+        let mut etc = crate::mounts::etc_files(
             &dir,
             &rec.hostname,
             &host.network_mode,
@@ -271,7 +291,32 @@ impl Engine {
         )?;
         let link_env = self.net_start(&rec, &dir, &mut ns_paths).await?;
         crate::network::add_link_env(link_env, &mut merged.env);
-        mounts.extend(crate::mounts::oci_mounts(&rec.mounts));
+        if let Some((_, odir)) = &net_owner {
+            for m in &mut etc {
+                let name = m["destination"]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches("/etc/");
+                m["source"] = json!(odir.join(name));
+            }
+        }
+        // The files go over the container's volumes and binds (a volume at /etc keeps
+        // them), except where the user mounts one of them; read-only with --read-only.
+        let mut mounts = crate::mounts::oci_mounts(&rec.mounts);
+        for mut m in etc {
+            let dst = m["destination"].as_str().unwrap_or("").to_owned();
+            if rec
+                .mounts
+                .iter()
+                .any(|p| p.destination.trim_end_matches('/') == dst)
+            {
+                continue;
+            }
+            if host.readonly_rootfs {
+                m["options"] = json!(["rbind", "rprivate", "ro"]);
+            }
+            mounts.push(m);
+        }
         let mut host_eff = host.clone();
         if host_eff.ulimits.as_ref().is_none_or(|u| u.is_empty())
             && !self.cfg.default_ulimits.is_empty()
@@ -286,7 +331,10 @@ impl Engine {
             rootfs: &rootfs,
             mounts,
             ns_paths,
-            hostname: rec.hostname.clone(),
+            hostname: net_owner
+                .as_ref()
+                .map(|o| o.0.clone())
+                .unwrap_or_else(|| rec.hostname.clone()),
             cgroups_path: format!("/berth/{id}"),
             init: if host.init == Some(true) {
                 self.cfg.init_binary.clone()

@@ -15,7 +15,7 @@ fn valid_volume_name(n: &str) -> bool {
 }
 
 /// moby's `linuxValidMountMode`: known options, at most one of each kind.
-fn valid_mode(mode: &str) -> bool {
+pub(crate) fn valid_mode(mode: &str) -> bool {
     if mode.is_empty() {
         return true;
     }
@@ -47,6 +47,32 @@ fn target_error(target: &str) -> Option<String> {
     }
 }
 
+/// A mount destination as Go's `filepath.Clean` makes it: no `.` or empty components, no
+/// trailing slash, `..` resolved lexically.
+pub fn clean_path(p: &str) -> String {
+    let abs = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
+                    parts.pop();
+                } else if !abs {
+                    parts.push("..");
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    let joined = parts.join("/");
+    match (abs, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
 /// Parses binds and `--mount`s into mount points (volumes named but not created yet).
 pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountPoint>> {
     let mut out = Vec::new();
@@ -70,6 +96,10 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
             return Err(bad(format!(
                 "invalid volume specification: '{b}': invalid mount config for type \"{kind}\": {e}"
             )));
+        }
+        let dst = &clean_path(dst);
+        if out.iter().any(|p: &MountPoint| p.destination == *dst) {
+            return Err(bad(format!("Duplicate mount point: {dst}")));
         }
         let rw = !opts.split(',').any(|o| o == "ro");
         let propagation = opts
@@ -104,8 +134,20 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
         if let Some(e) = target_error(&m.target) {
             return Err(config_err(&e));
         }
-        if out.iter().any(|p: &MountPoint| p.destination == m.target) {
-            return Err(bad(format!("Duplicate mount point: {}", m.target)));
+        let target = clean_path(&m.target);
+        if out.iter().any(|p: &MountPoint| p.destination == target) {
+            return Err(bad(format!("Duplicate mount point: {target}")));
+        }
+        // Options that belong to another mount type are refused, as dockerd refuses them.
+        let foreign = match m.kind.as_str() {
+            "bind" => "VolumeOptions",
+            "volume" | "tmpfs" => "BindOptions",
+            _ => "",
+        };
+        if m.extra.get(foreign).is_some_and(|v| !v.is_null()) {
+            return Err(config_err(&format!(
+                "field {foreign} must not be specified"
+            )));
         }
         match m.kind.as_str() {
             "bind" => {
@@ -127,7 +169,7 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                 out.push(MountPoint {
                     kind: "bind".into(),
                     source: m.source.clone(),
-                    destination: m.target.clone(),
+                    destination: target,
                     rw: !m.read_only,
                     propagation: "rprivate".into(),
                     ..Default::default()
@@ -139,23 +181,44 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                 } else {
                     m.source.clone()
                 };
+                // dockerd shows the mode of an API volume mount as "z".
                 out.push(volume_point(
                     &name,
-                    &m.target,
+                    &target,
                     !m.read_only,
-                    "",
+                    "z",
                     volumes_root,
                 ));
             }
             "tmpfs" if !m.source.is_empty() => {
                 return Err(config_err("field Source must not be specified"));
             }
-            "tmpfs" => out.push(MountPoint {
-                kind: "tmpfs".into(),
-                destination: m.target.clone(),
-                rw: !m.read_only,
-                ..Default::default()
-            }),
+            "tmpfs" => {
+                // TmpfsOptions: SizeBytes and Mode (octal) become the mount's options.
+                let t = m.tmpfs_options.as_ref();
+                let mut opts = Vec::new();
+                if let Some(n) = t
+                    .and_then(|t| t.get("SizeBytes"))
+                    .and_then(Value::as_i64)
+                    .filter(|n| *n > 0)
+                {
+                    opts.push(format!("size={n}"));
+                }
+                if let Some(n) = t
+                    .and_then(|t| t.get("Mode"))
+                    .and_then(Value::as_u64)
+                    .filter(|n| *n > 0)
+                {
+                    opts.push(format!("mode={:o}", n & 0o7777));
+                }
+                out.push(MountPoint {
+                    kind: "tmpfs".into(),
+                    destination: target,
+                    mode: opts.join(","),
+                    rw: !m.read_only,
+                    ..Default::default()
+                })
+            }
             _ => return Err(config_err("mount type unknown")),
         }
     }
@@ -165,15 +228,79 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                 "invalid mount path: '{dst}' mount path must be absolute"
             )));
         }
+        let dst = clean_path(dst);
+        if out.iter().any(|p| p.destination == dst) {
+            return Err(bad(format!("Duplicate mount point: {dst}")));
+        }
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            if !valid_tmpfs_option(o) {
+                // dockerd quotes the option split at its `=`, as a Go list.
+                let parts: Vec<String> = o.splitn(2, '=').map(|p| format!("{p:?}")).collect();
+                return Err(bad(format!("invalid tmpfs option [{}]", parts.join(" "))));
+            }
+        }
         out.push(MountPoint {
             kind: "tmpfs".into(),
-            destination: dst.clone(),
+            destination: dst,
             mode: opts.clone(),
             rw: !opts.split(',').any(|o| o == "ro"),
             ..Default::default()
         });
     }
     Ok(out)
+}
+
+/// A `--tmpfs` option tmpfs takes: a mount flag, or one of tmpfs's `key=value` options.
+fn valid_tmpfs_option(o: &str) -> bool {
+    const FLAGS: &[&str] = &[
+        "defaults",
+        "ro",
+        "rw",
+        "suid",
+        "nosuid",
+        "dev",
+        "nodev",
+        "exec",
+        "noexec",
+        "sync",
+        "async",
+        "dirsync",
+        "remount",
+        "mand",
+        "nomand",
+        "atime",
+        "noatime",
+        "diratime",
+        "nodiratime",
+        "bind",
+        "rbind",
+        "unbindable",
+        "runbindable",
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "relatime",
+        "norelatime",
+        "strictatime",
+        "nostrictatime",
+    ];
+    const KEYS: &[&str] = &[
+        "size",
+        "mode",
+        "uid",
+        "gid",
+        "nr_inodes",
+        "nr_blocks",
+        "mpol",
+        "huge",
+    ];
+    match o.split_once('=') {
+        Some((k, _)) => KEYS.contains(&k),
+        None => FLAGS.contains(&o),
+    }
 }
 
 fn volume_point(name: &str, dst: &str, rw: bool, mode: &str, root: &Path) -> MountPoint {

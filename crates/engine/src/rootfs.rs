@@ -104,8 +104,13 @@ pub fn mkdir_all(root: &Path, path: &str) -> std::io::Result<()> {
         cur.push('/');
         cur.push_str(comp);
     }
+    // ENOTDIR when the path exists as something else.
+    open_in(&r, &cur, OFlags::DIRECTORY | OFlags::PATH)?;
     Ok(())
 }
+
+/// runc's words for a numeric uid or gid out of range.
+const ID_RANGE: &str = "uids and gids must be in range 0-2147483647";
 
 /// Resolves `user[:group]` against the container's passwd/group files:
 /// (uid, gid, supplementary gids, home).
@@ -128,16 +133,18 @@ pub fn resolve_user(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>, Stri
             f[0].to_owned(),
             f.get(5).copied().unwrap_or("/").to_owned(),
         ),
-        (None, Ok(n)) => (n, 0, String::new(), "/".to_owned()),
-        (None, Err(_)) => {
+        (None, Ok(n)) if n <= i32::MAX as u32 => (n, 0, String::new(), "/".to_owned()),
+        (None, _) if u.parse::<i64>().is_ok() => return Err(ID_RANGE.into()),
+        (None, _) => {
             return Err(format!(
                 "unable to find user {u}: no matching entries in passwd file"
             ));
         }
     };
     if let Some(g) = g {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
+        gid = match g.parse::<i64>() {
+            Ok(n) if (0..=i32::MAX as i64).contains(&n) => n as u32,
+            Ok(_) => return Err(ID_RANGE.into()),
             Err(_) => group
                 .lines()
                 .map(|l| l.split(':').collect::<Vec<_>>())
@@ -148,7 +155,8 @@ pub fn resolve_user(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>, Stri
                 })?,
         };
     }
-    let mut extra = Vec::new();
+    // As dockerd: the primary group first, then the groups that list the user.
+    let mut extra = vec![gid];
     if !name.is_empty() {
         for f in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
             if f.len() >= 4

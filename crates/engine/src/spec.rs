@@ -440,6 +440,8 @@ pub fn build(i: SpecInput<'_>) -> Result<Value> {
     if i.config.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
+    // An empty HOME counts as none (runc sets the user's home then).
+    env.retain(|e| e != "HOME=");
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }
@@ -519,6 +521,10 @@ pub fn build(i: SpecInput<'_>) -> Result<Value> {
             }
             _ => {}
         }
+    }
+    if host.ipc_mode == "none" {
+        // `--ipc none`: no /dev/shm at all, as with dockerd.
+        mounts.retain(|m| m["destination"] != "/dev/shm");
     }
     let user_dests: Vec<String> = i
         .mounts
@@ -630,7 +636,7 @@ pub fn build(i: SpecInput<'_>) -> Result<Value> {
             rustix::fs::FileType::BlockDevice => "b",
             _ => {
                 return Err(EngineError::InvalidArgument(format!(
-                    "{} is not a device",
+                    "error gathering device information while adding custom device \"{}\": not a device node",
                     d.path_on_host
                 )));
             }

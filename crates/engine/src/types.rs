@@ -16,7 +16,7 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// `Cmd`/`Entrypoint`: Docker accepts a string (shell form) or an array.
+/// `Cmd`, `Entrypoint`, `CapAdd`, `CapDrop`: Docker accepts a string or an array.
 fn str_or_vec<'de, D>(d: D) -> Result<Option<Vec<String>>, D::Error>
 where
     D: Deserializer<'de>,
@@ -29,7 +29,8 @@ where
     }
     Ok(match Option::<SV>::deserialize(d)? {
         None => None,
-        Some(SV::S(s)) => Some(vec!["/bin/sh".into(), "-c".into(), s]),
+        // Docker's strslice: a string is a list of one (no shell).
+        Some(SV::S(s)) => Some(vec![s]),
         Some(SV::V(v)) => Some(v),
     })
 }
@@ -152,9 +153,9 @@ pub struct HostConfig {
     pub auto_remove: bool,
     #[serde(default)]
     pub mounts: Option<Vec<MountSpec>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "str_or_vec")]
     pub cap_add: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "str_or_vec")]
     pub cap_drop: Option<Vec<String>>,
     #[serde(default)]
     pub extra_hosts: Option<Vec<String>>,

@@ -289,6 +289,45 @@ fn num_cpu() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Which of the blkio weight files the host's cgroups have: (weight, weight_device).
+fn blkio_weight_support() -> (bool, bool) {
+    static S: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
+    *S.get_or_init(|| {
+        let root = std::path::Path::new("/sys/fs/cgroup");
+        if let Ok(c) = std::fs::read_to_string(root.join("cgroup.controllers")) {
+            // cgroup v2: io.weight (and io.bfq.weight) come with the io controller.
+            let io = c.split_whitespace().any(|x| x == "io");
+            return (io, io);
+        }
+        let b = root.join("blkio");
+        let has =
+            |f: &str| b.join(f).exists() || b.join(f.replace("blkio.", "blkio.bfq.")).exists();
+        (has("blkio.weight"), has("blkio.weight_device"))
+    })
+}
+
+/// dockerd's create on a host whose blkio cgroup has no weight files: the weights are
+/// dropped with a warning (and not range-checked), not refused at start.
+pub fn discard_unsupported_blkio(host: &mut crate::types::HostConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let (weight, weight_device) = blkio_weight_support();
+    let set = |v: Option<&Value>| match v {
+        Some(Value::Number(n)) => n.as_i64().is_some_and(|n| n != 0),
+        Some(Value::Array(a)) => !a.is_empty(),
+        _ => false,
+    };
+    if !weight && set(host.extra.get("BlkioWeight")) {
+        host.extra.insert("BlkioWeight".into(), Value::from(0));
+        warnings.push("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".into());
+    }
+    if !weight_device && set(host.extra.get("BlkioWeightDevice")) {
+        host.extra
+            .insert("BlkioWeightDevice".into(), Value::Array(Vec::new()));
+        warnings.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.".into());
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

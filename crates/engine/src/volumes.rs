@@ -345,7 +345,7 @@ impl Engine {
         let given = given_sources(host);
         // `--mount` volume options (labels and driver options for a new volume, `nocopy`)
         // and `-v name:/path:nocopy`, by destination.
-        let mut opts: HashMap<&str, MountOpts> = HashMap::new();
+        let mut opts: HashMap<String, MountOpts> = HashMap::new();
         for m in host.mounts.iter().flatten().filter(|m| m.kind == "volume") {
             let vo = m.extra.get("VolumeOptions");
             let map = |v: Option<&Value>| -> BTreeMap<String, String> {
@@ -353,7 +353,7 @@ impl Engine {
                     .unwrap_or_default()
             };
             opts.insert(
-                m.target.as_str(),
+                crate::mounts::clean_path(&m.target),
                 (
                     vo.and_then(|v| v.get("NoCopy")).and_then(Value::as_bool) == Some(true),
                     map(vo.and_then(|v| v.get("Labels"))),
@@ -368,14 +368,12 @@ impl Engine {
             if let [_, dst, mode] = parts.as_slice()
                 && mode.split(',').any(|o| o == "nocopy")
             {
-                opts.entry(dst).or_default().0 = true;
+                opts.entry(crate::mounts::clean_path(dst)).or_default().0 = true;
             }
         }
         for m in mounts.iter().filter(|m| m.kind == "volume") {
-            let (nocopy, mut labels, options) = opts
-                .get(m.destination.as_str())
-                .cloned()
-                .unwrap_or_default();
+            let (nocopy, mut labels, options) =
+                opts.get(&m.destination).cloned().unwrap_or_default();
             if !given.contains(m.name.as_str()) {
                 labels.insert(ANONYMOUS_LABEL.to_owned(), String::new());
             }
@@ -407,21 +405,20 @@ impl Engine {
             return Ok(());
         };
         for spec in list.iter().filter_map(Value::as_str) {
-            let (name, mode) = match spec.rsplit_once(':') {
-                Some((n, m @ ("ro" | "rw" | "z" | "Z"))) => (n, m),
-                _ => (spec, ""),
-            };
+            let (name, mode) = spec.split_once(':').unwrap_or((spec, ""));
+            if !crate::mounts::valid_mode(mode) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid mode: {mode}"
+                )));
+            }
             let other = self.get(name)?;
             for m in other.rec().mounts {
                 if m.kind == "tmpfs" || mounts.iter().any(|x| x.destination == m.destination) {
                     continue;
                 }
                 let mut m = m.clone();
-                match mode {
-                    "ro" => m.rw = false,
-                    "rw" => m.rw = true,
-                    _ => {}
-                }
+                // A read-only volume stays read-only whatever the mode says (dockerd).
+                m.rw = m.rw && !mode.split(',').any(|o| o == "ro");
                 mounts.push(m);
             }
         }

@@ -462,9 +462,10 @@ impl ImageStore {
                 return m.images.get(id).cloned().ok_or_else(not_found);
             }
         }
-        // A short ID: a hex prefix (Docker accepts any unique prefix).
+        // A short or full ID without its algorithm: a hex prefix (Docker accepts any unique
+        // prefix, and the 64 digits alone).
         let hex = name.strip_prefix("sha256:").unwrap_or(name);
-        if !hex.is_empty() && hex.len() < 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             let hits: Vec<_> = m
                 .images
                 .values()

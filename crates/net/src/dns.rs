@@ -474,6 +474,9 @@ pub fn resolv_conf(opts: &DnsOptions, host: &ResolvConf, embedded: Option<IpAddr
         nameservers,
         search: if opts.search.is_empty() {
             host.search.clone()
+        } else if opts.search == ["."] {
+            // `--dns-search .`: no search domains at all (not even the host's).
+            Vec::new()
         } else {
             opts.search.clone()
         },

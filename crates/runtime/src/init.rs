@@ -124,6 +124,11 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
         rustix::thread::set_thread_res_uid(root, root, root)
             .ctx(|| "setresuid 0 in user namespace".into())?;
     }
+    // A network namespace made here (not joined by path) has only `lo`, down: as runc does,
+    // bring it up so the container can use 127.0.0.1 (`docker run --network none`).
+    if plan.creates(LinuxNamespaceType::Network) {
+        loopback_up().ctx(|| "bring up the loopback interface".into())?;
+    }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !plan.creates(LinuxNamespaceType::Uts) && !plan.joins(LinuxNamespaceType::Uts) {
             return Err(Error::Config(
@@ -393,4 +398,30 @@ pub fn close_range_cloexec(first: u32) {
             }
         }
     }
+}
+
+/// Sets IFF_UP on `lo` in the calling thread's network namespace.
+fn loopback_up() -> std::io::Result<()> {
+    let sock = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )?;
+    // SAFETY: ifreq is a plain C struct for which all-zero bytes are a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name from and writes the flags into
+    // `ifr`, which lives for the whole call; the socket fd is open.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFFLAGS filled the ifru_flags member of the union.
+    unsafe { ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: as above; SIOCSIFFLAGS only reads `ifr`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -766,6 +766,14 @@ fn network_namespace_has_only_loopback() {
 }
 
 #[test]
+fn new_network_namespace_has_loopback_up() {
+    // As runc: a network namespace the runtime makes gets `lo` up (IFF_UP | IFF_LOOPBACK).
+    let mut b = Bundle::new();
+    b.sh("cat /sys/class/net/lo/flags");
+    assert_eq!(b.run_ok(), "0x9\n");
+}
+
+#[test]
 fn ipc_namespace_hides_host_message_queues() {
     // A SysV shared memory segment made on the host is not visible in the container.
     // SAFETY: shmget/shmctl with IPC_PRIVATE create and remove our own segment.

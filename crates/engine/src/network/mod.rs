@@ -1031,6 +1031,13 @@ impl Engine {
         networking: Option<&Value>,
         image_exposed: Option<&BTreeMap<String, Value>>,
     ) -> Result<Vec<(String, EndpointConfig)>> {
+        // The request's own exposed ports, before the image's join them (dockerd checks
+        // these against a container: network mode).
+        let exposes = config
+            .extra
+            .get("ExposedPorts")
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty());
         if let Some(ports) = image_exposed.filter(|p| !p.is_empty()) {
             let e = config
                 .extra
@@ -1046,6 +1053,10 @@ impl Engine {
             host.network_mode = "bridge".into();
         }
         let ports = wanted_ports(config, host)?;
+        if network_disabled(config) {
+            // `NetworkDisabled`: no network at all, whatever the mode says.
+            return Ok(Vec::new());
+        }
         let mode = host.network_mode.clone();
         let dns_opts = ["Dns", "DnsSearch", "DnsOptions"];
         let links = strings(host.extra.get("Links"));
@@ -1081,8 +1092,12 @@ impl Engine {
                     Some("dns and the network mode")
                 } else if host.extra_hosts.as_ref().is_some_and(|h| !h.is_empty()) {
                     Some("custom host-to-IP mapping and the network mode")
-                } else if !ports.is_empty() {
+                } else if !ports.is_empty()
+                    || host.extra.get("PublishAllPorts").and_then(Value::as_bool) == Some(true)
+                {
                     Some("port publishing and the container type network mode")
+                } else if exposes {
+                    Some("port exposing and the container type network mode")
                 } else {
                     None
                 };
@@ -1187,8 +1202,20 @@ impl Engine {
         dir: &Path,
         ns_paths: &mut BTreeMap<&'static str, PathBuf>,
     ) -> Result<Vec<String>> {
-        let mode = rec.host_config.network_mode.as_str();
+        let mode = if network_disabled(&rec.config) {
+            "none"
+        } else {
+            rec.host_config.network_mode.as_str()
+        };
         if matches!(mode, "none" | "host") {
+            // No network of berth's, but `--dns`, `--dns-search` and `--dns-option` still
+            // shape the container's resolv.conf (the host's otherwise), as in dockerd.
+            let opts = dns_options(rec)?;
+            if !(opts.servers.is_empty() && opts.search.is_empty() && opts.options.is_empty()) {
+                let p = dir.join("resolv.conf");
+                std::fs::write(&p, dns::resolv_conf(&opts, &ResolvConf::host(), None))
+                    .map_err(|e| EngineError::internal(format!("write {}", p.display()), e))?;
+            }
             self.emit_builtin_network(mode, &rec.id, "connect");
             return Ok(Vec::new());
         }
@@ -1484,14 +1511,7 @@ impl Engine {
             addresses,
             extra,
         });
-        let opts = dns::DnsOptions {
-            servers: strings(host.extra.get("Dns"))
-                .iter()
-                .map(|s| s.parse().map_err(|_| bad(format!("invalid --dns {s}"))))
-                .collect::<Result<_>>()?,
-            search: strings(host.extra.get("DnsSearch")),
-            options: strings(host.extra.get("DnsOptions")),
-        };
+        let opts = dns_options(rec)?;
         let resolv = dns::resolv_conf(&opts, &ResolvConf::host(), embedded);
         for (f, text) in [("hosts", hosts), ("resolv.conf", resolv)] {
             let p = dir.join(f);
@@ -1782,4 +1802,22 @@ impl Engine {
         }
         (json!(ports), json!({ "Networks": ns["Networks"] }))
     }
+}
+
+/// The container's `--dns`, `--dns-search` and `--dns-option`.
+fn dns_options(rec: &ContainerRecord) -> Result<dns::DnsOptions> {
+    let host = &rec.host_config;
+    Ok(dns::DnsOptions {
+        servers: strings(host.extra.get("Dns"))
+            .iter()
+            .map(|s| s.parse().map_err(|_| bad(format!("invalid --dns {s}"))))
+            .collect::<Result<_>>()?,
+        search: strings(host.extra.get("DnsSearch")),
+        options: strings(host.extra.get("DnsOptions")),
+    })
+}
+
+/// `Config.NetworkDisabled`: the container gets a network namespace with only `lo`.
+fn network_disabled(config: &Config) -> bool {
+    config.extra.get("NetworkDisabled").and_then(Value::as_bool) == Some(true)
 }

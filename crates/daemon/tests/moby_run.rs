@@ -1,0 +1,411 @@
+//! Scenarios of moby's integration-cli run/create tests (`docker_cli_run_test.go`,
+//! `docker_cli_create_test.go`, `docker_api_containers_test.go`) with the stock docker CLI
+//! and raw API calls against berthd, asserting what those tests assert of dockerd: the
+//! files berthd writes into a container, users and groups, `--network none` and
+//! `container:` modes, mounts, `--volumes-from` modes and the create body's old forms.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::*;
+
+/// A JSON request on berthd's socket (HTTP/1.0: no chunking): status and body.
+fn api(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "{method} /v1.45{path} HTTP/1.0\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map(|x| x.1).unwrap_or_default();
+    (status, body.to_owned())
+}
+
+/// The `Id` of a create answer, asserting a 201.
+fn created(d: &Daemon, body: &str) -> String {
+    let (status, out) = api(d, "POST", "/containers/create", body);
+    assert_eq!(status, 201, "create {body}: {out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["Id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn run_sees_the_files_users_and_namespaces_dockerd_gives() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let run = |args: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(args);
+        d.ok(&a)
+    };
+    let run_fails = |args: &[&str], needle: &str| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(args);
+        d.fails(&a, needle)
+    };
+
+    // TestRunLoopbackWhenNetworkDisabled, TestRunLoopbackOnlyExistsWhenNetworkingDisabled:
+    // --network none has a working, up loopback.
+    run(&[IMG, "ping", "-c", "1", "127.0.0.1"]);
+    let up = run(&[IMG, "ip", "-o", "-4", "a", "show", "up"]);
+    assert!(up.starts_with("1: lo") && up.lines().count() == 1, "{up}");
+
+    // TestRunDnsOptions: --dns and --dns-search shape resolv.conf in every mode; `.` means
+    // no search domain.
+    let rc = run(&[
+        "--dns=127.0.0.1",
+        "--dns-search=mydomain",
+        IMG,
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(
+        rc.contains("nameserver 127.0.0.1") && rc.contains("search mydomain"),
+        "{rc}"
+    );
+    let rc = run(&[
+        "--dns=127.0.0.1",
+        "--dns-search=.",
+        IMG,
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(
+        rc.contains("nameserver 127.0.0.1") && !rc.contains("search"),
+        "{rc}"
+    );
+
+    // TestRunContainerWithReadonlyRootfs and its --dns/--add-host variants: the files are
+    // read-only too, and still carry the options.
+    for f in ["/etc/hosts", "/etc/resolv.conf", "/etc/hostname"] {
+        run_fails(&["--read-only", IMG, "touch", f], "Read-only file system");
+    }
+    let rc = run(&[
+        "--read-only",
+        "--dns",
+        "1.1.1.1",
+        IMG,
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(rc.contains("nameserver 1.1.1.1"), "{rc}");
+
+    // TestRunCreateVolumeEtc: a volume at /etc does not hide the files.
+    let h = run(&["-h", "test123", "-v", "/etc", IMG, "cat", "/etc/hostname"]);
+    assert_eq!(h, "test123");
+    let hosts = run(&[
+        "--add-host=test:192.168.0.1",
+        "-v",
+        "/etc",
+        IMG,
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(
+        hosts.contains("192.168.0.1\ttest") && hosts.contains("127.0.0.1\tlocalhost"),
+        "{hosts}"
+    );
+
+    // TestRunModeNetContainerHostname: a container on another's network has its hostname.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "-h",
+        "foo",
+        "--name",
+        "parent",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    let h = d.ok(&[
+        "run",
+        "--rm",
+        "--network=container:parent",
+        IMG,
+        "sh",
+        "-c",
+        "cat /etc/hostname; hostname",
+    ]);
+    assert_eq!(h, "foo\nfoo");
+    // TestRunContainerNetModeWithExposePort.
+    d.fails(
+        &[
+            "run",
+            "--expose",
+            "80",
+            "--network=container:parent",
+            IMG,
+            "true",
+        ],
+        "conflicting options: port exposing and the container type network mode",
+    );
+    d.fails(
+        &["run", "-P", "--network=container:parent", IMG, "true"],
+        "conflicting options: port publishing and the container type network mode",
+    );
+    // TestContainerNetworkModeToSelf.
+    d.fails(
+        &["run", "--name=me", "--network=container:me", IMG, "true"],
+        "cannot join own network",
+    );
+
+    // TestRunUserDefaultsToRoot, TestRunUserByIDZero: the primary group is a supplementary
+    // group too (dockerd's additional gids), then the groups listing the user.
+    assert_eq!(run(&[IMG, "id"]), "uid=0(root) gid=0(root) groups=0(root)");
+    assert_eq!(
+        run(&["-u", "user1", IMG, "id"]),
+        "uid=1000(user1) gid=1000(user1) groups=1000(user1),2000(extra)"
+    );
+    // TestRunUserByIDBig, TestRunUserByIDNegative.
+    for u in ["2147483648", "-1"] {
+        run_fails(
+            &["-u", u, IMG, "id"],
+            "uids and gids must be in range 0-2147483647",
+        );
+    }
+    // TestRunEnvironment: an empty HOME is replaced by the user's home.
+    let env = run(&["-e", "HOME=", IMG, "env"]);
+    assert!(env.lines().any(|l| l == "HOME=/root"), "{env}");
+    // TestRunInvalidCPUShares, on cgroup v1 (the kernel clamps; runc refuses the result).
+    if std::path::Path::new("/sys/fs/cgroup/cpu/cpu.shares").exists() {
+        run_fails(
+            &["--cpu-shares", "1", IMG, "true"],
+            "the minimum allowed cpu-shares is 2",
+        );
+        run_fails(
+            &["--cpu-shares", "99999999", IMG, "true"],
+            "the maximum allowed cpu-shares is",
+        );
+    }
+    // TestRunModeUTSHost's conflict, TestRunModeIpcNone: no /dev/shm.
+    run_fails(
+        &["--uts", "host", "-h", "foo", IMG, "true"],
+        "conflicting options: hostname and the UTS mode",
+    );
+    run_fails(
+        &["--ipc", "none", IMG, "ls", "/dev/shm"],
+        "No such file or directory",
+    );
+    // TestRunWorkdirExistsAndIsFile, TestRunWithBadDevice.
+    run_fails(
+        &["-w", "/bin/cat", IMG, "true"],
+        "Cannot mkdir: /bin/cat is not a directory",
+    );
+    run_fails(
+        &["--device", "/etc", IMG, "true"],
+        "\"/etc\": not a device node",
+    );
+}
+
+#[test]
+fn create_checks_mounts_and_takes_old_api_forms_as_dockerd() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let tmp = d.dir.path().join("binds");
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+
+    // TestRunNoDupVolumes.
+    d.fails(
+        &[
+            "create",
+            "-v",
+            &format!("{a}:/someplace"),
+            "-v",
+            &format!("{b}:/someplace/"),
+            IMG,
+            "true",
+        ],
+        "Duplicate mount point: /someplace",
+    );
+    // TestRunVolumesFromInReadWriteMode, TestVolumesFromGetsProperMode.
+    d.ok(&["create", "--name", "parent", "-v", "/test", IMG, "true"]);
+    d.fails(
+        &["create", "--volumes-from", "parent:bar", IMG, "true"],
+        "invalid mode: bar",
+    );
+    d.ok(&[
+        "create",
+        "--name",
+        "roparent",
+        "-v",
+        &format!("{a}:/test:ro"),
+        IMG,
+        "true",
+    ]);
+    d.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--volumes-from",
+            "roparent:rw",
+            IMG,
+            "touch",
+            "/test/file",
+        ],
+        "Read-only file system",
+    );
+    // TestRunVolumesCleanPaths.
+    d.ok(&[
+        "create", "--name", "clean", "-v", "/foo", "-v", "/bar/", IMG, "true",
+    ]);
+    assert_eq!(
+        d.inspect("clean", "{{range .Mounts}}{{.Destination}} {{end}}"),
+        "/bar /foo"
+    );
+    // TestCreateWithWorkdir: the working directory exists once created.
+    d.ok(&["create", "--name", "wd", "-w", "/home/foo/bar", IMG, "true"]);
+    let dest = tmp.join("cp");
+    d.ok(&["cp", "wd:/home/foo/bar", dest.to_str().unwrap()]);
+    assert!(dest.is_dir());
+    // TestRunWithBlkioWeight: where the blkio cgroup has no weight file, the weight is
+    // dropped with dockerd's warning instead of failing the start.
+    let cg = std::path::Path::new("/sys/fs/cgroup");
+    let weight = match std::fs::read_to_string(cg.join("cgroup.controllers")) {
+        Ok(c) => c.split_whitespace().any(|x| x == "io"),
+        Err(_) => ["blkio.weight", "blkio.bfq.weight"]
+            .iter()
+            .any(|f| cg.join("blkio").join(f).exists()),
+    };
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "bw",
+        "--blkio-weight",
+        "300",
+        IMG,
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).contains("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."),
+        !weight,
+        "{}",
+        stderr(&out)
+    );
+    let want = if weight { "300" } else { "0" };
+    assert_eq!(d.inspect("bw", "{{.HostConfig.BlkioWeight}}"), want);
+    // TestRunTmpfsMounts, TestRunWithDefaultShmSize.
+    d.fails(
+        &["create", "--tmpfs", "/run:foobar", IMG, "true"],
+        "invalid tmpfs option [\"foobar\"]",
+    );
+    d.fails(
+        &[
+            "create",
+            "--tmpfs",
+            "/run",
+            "-v",
+            &format!("{a}:/run"),
+            IMG,
+            "true",
+        ],
+        "Duplicate mount point: /run",
+    );
+    assert_eq!(d.inspect("bw", "{{.HostConfig.ShmSize}}"), "67108864");
+    // TestCreate64ByteHexID.
+    let id = d.inspect(IMG, "{{.Id}}");
+    d.ok(&["create", id.trim_start_matches("sha256:"), "true"]);
+
+    // TestContainerAPICreateWithCpuSharesCpuset, TestCreateWithTooLowMemoryLimit: HostConfig
+    // fields at the top level of the body.
+    let id = created(
+        &d,
+        &format!(r#"{{"Image":"{IMG}","Cmd":["true"],"CpuShares":512,"CpusetCpus":"0"}}"#),
+    );
+    assert_eq!(
+        d.inspect(&id, "{{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}}"),
+        "512 0"
+    );
+    let (status, out) = api(
+        &d,
+        "POST",
+        "/containers/create",
+        &format!(r#"{{"Image":"{IMG}","Cmd":["true"],"Memory":524287}}"#),
+    );
+    assert!(
+        status == 400 && out.contains("Minimum memory limit allowed is 6MB"),
+        "{status} {out}"
+    );
+    // TestPostContainerAPICreateWithStringOrSliceEntrypoint, ...StringOrSliceCapAddDrop: a
+    // string is a list of one, not a shell command.
+    let id = created(
+        &d,
+        &format!(
+            r#"{{"Image":"{IMG}","Entrypoint":"echo","Cmd":"hello world","HostConfig":{{"NetworkMode":"none","CapAdd":"NET_ADMIN","CapDrop":"SYS_ADMIN"}}}}"#
+        ),
+    );
+    assert_eq!(d.ok(&["start", "-a", &id]), "hello world");
+    assert_eq!(
+        d.inspect(&id, "{{json .Config.Cmd}} {{json .HostConfig.CapAdd}}"),
+        r#"["hello world"] ["NET_ADMIN"]"#
+    );
+    // TestContainerAPIStatsWithNetworkDisabled: no interface but lo.
+    let id = created(
+        &d,
+        &format!(r#"{{"Image":"{IMG}","Cmd":["ip","-o","-4","a"],"NetworkDisabled":true}}"#),
+    );
+    let out = d.ok(&["start", "-a", &id]);
+    assert!(
+        out.starts_with("1: lo") && out.lines().count() == 1,
+        "{out}"
+    );
+
+    // TestContainersAPICreateMountsCreate, ...MountsTmpfs, ...MountsValidation.
+    let id = created(
+        &d,
+        &format!(
+            r#"{{"Image":"{IMG}","Cmd":["true"],"HostConfig":{{"NetworkMode":"none","Mounts":[{{"Type":"volume","Target":"/foo/"}}]}}}}"#
+        ),
+    );
+    assert_eq!(
+        d.inspect(
+            &id,
+            "{{range .Mounts}}{{.Destination}} {{.Mode}} {{.RW}}{{end}}"
+        ),
+        "/foo z true"
+    );
+    let id = created(
+        &d,
+        &format!(
+            r#"{{"Image":"{IMG}","Cmd":["sh","-c","mount | grep 'tmpfs on /foo'"],"HostConfig":{{"NetworkMode":"none","Mounts":[{{"Type":"tmpfs","Target":"/foo","TmpfsOptions":{{"SizeBytes":4194304,"Mode":448}}}}]}}}}"#
+        ),
+    );
+    let out = d.ok(&["start", "-a", &id]);
+    assert!(
+        out.contains("size=4096k") && out.contains("mode=700"),
+        "{out}"
+    );
+    let (status, out) = api(
+        &d,
+        "POST",
+        "/containers/create",
+        &format!(
+            r#"{{"Image":"{IMG}","Cmd":["true"],"HostConfig":{{"Mounts":[{{"Type":"bind","Source":"{a}","Target":"/foo","VolumeOptions":{{}}}}]}}}}"#
+        ),
+    );
+    assert!(
+        status == 400 && out.contains("field VolumeOptions must not be specified"),
+        "{status} {out}"
+    );
+}
