@@ -1598,11 +1598,14 @@ impl Engine {
         let mut ports = serde_json::Map::new();
         let mut sandbox_key = String::new();
         let mut first: Option<Value> = None;
+        // Ports exist while the container runs: dockerd has none for one created or
+        // stopped (`ps -a` shows no ports for it, inspect `{}`).
         if let Some(k) = rec
             .config
             .extra
             .get("ExposedPorts")
             .and_then(Value::as_object)
+            .filter(|_| rec.state.running)
         {
             for p in k.keys() {
                 ports.insert(p.clone(), Value::Null);
