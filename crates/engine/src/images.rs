@@ -439,7 +439,8 @@ impl Engine {
                 berth_image::archive::ArchiveError::Change { .. }
                 | berth_image::archive::ArchiveError::UnknownChange(_)
                 | berth_image::archive::ArchiveError::InvalidPort(_)
-                | berth_image::archive::ArchiveError::InvalidProto(_) => {
+                | berth_image::archive::ArchiveError::InvalidProto(_)
+                | berth_image::archive::ArchiveError::ChangeArgs(_) => {
                     EngineError::InvalidArgument(err.to_string())
                 }
                 berth_image::archive::ArchiveError::Image(i) => i.into(),

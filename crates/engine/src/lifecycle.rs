@@ -713,6 +713,20 @@ impl Engine {
         )
         .await?;
         self.emit_container(&c, "kill", &[("signal", &sig.to_string())]);
+        // A paused container is thawed so the signal is delivered, as dockerd does.
+        if c.lock().state.paused {
+            match self.unpause_inner(&c).await {
+                Ok(()) => self.emit_container(&c, "unpause", &[]),
+                Err(e) => {
+                    tracing::warn!(container = %c.id, error = %e, "unpause after kill failed")
+                }
+            }
+        }
+        // dockerd's kill with SIGKILL returns once the container is gone.
+        if sig == libc::SIGKILL {
+            let exited = self.wait(&c.id, WaitCondition::NotRunning)?;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), exited).await;
+        }
         Ok(())
     }
 

@@ -84,9 +84,10 @@ impl Engine {
                 .filter(|n| !n.is_empty())
         {
             if host.auto_remove && n != "no" {
-                return Err(EngineError::InvalidArgument(
-                    "Cannot update restart policy for an AutoRemove container".into(),
-                ));
+                return Err(EngineError::InvalidArgument(format!(
+                    "Cannot update container {}: Restart policy cannot be updated because AutoRemove is enabled for the container",
+                    c.id
+                )));
             }
             host.restart_policy.name = n.to_owned();
             host.restart_policy.maximum_retry_count = rp
