@@ -194,6 +194,7 @@ impl Engine {
                 e => e,
             });
         }
+        self.renamed(&c.id, &old, new);
         self.emit_container(&c, "rename", &[("oldName", &format!("/{old}"))]);
         Ok(())
     }

@@ -608,10 +608,12 @@ impl Engine {
                 continue;
             }
             let mut v = self.summary(&r);
+            // All its names, sorted as dockerd's name index lists them.
             if let Some(extra) = link_names.get(&r.id) {
-                if let Some(names) = v["Names"].as_array_mut() {
-                    names.extend(extra.iter().map(|n| json!(n)));
-                }
+                let mut names: Vec<String> = extra.clone();
+                names.push(format!("/{}", r.name));
+                names.sort();
+                v["Names"] = json!(names);
             }
             out.push(v);
         }
