@@ -174,6 +174,12 @@ fn ps_kill_and_exec_sessions_as_dockerd() {
     d.ok(&["kill", "pk"]);
     assert_eq!(d.inspect("pk", "{{.State.Status}}"), "exited");
 
+    // TestPostContainersAttachContainerNotFound: the refusal as raw text.
+    assert_eq!(
+        api(&d, "POST", "/containers/doesnotexist/attach", None),
+        (404, "No such container: doesnotexist\r\n".to_owned())
+    );
+
     // docker_api_exec_test.go.
     d.ok(&["run", "-d", "--name", "ex", IMG, "sleep", "300"]);
     let (code, body) = exec_create(&d, "ex", r#"{"Cmd":null}"#);
