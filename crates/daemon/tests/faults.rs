@@ -827,7 +827,7 @@ fn exec_sessions_are_shown_again_after_berthd_restarts() {
     };
     let running = ids(&d);
     assert_eq!(running.len(), 1, "{running:?}");
-    let before = vec![finished.clone(), running[0].clone()];
+    let before = [finished.clone(), running[0].clone()];
     let exec = |d: &Daemon, id: &str| -> serde_json::Value {
         use std::io::{Read, Write};
         let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
