@@ -341,6 +341,35 @@ fn cp_commit_and_errors_as_dockerd() {
         "Restart policy cannot be updated because AutoRemove is enabled for the container",
     );
 
+    // TestUpdateWithNanoCPUs: NanoCpus and the quota/period do not replace each other.
+    d.ok(&[
+        "run", "-d", "--name", "nano", "--cpus", "0.5", IMG, "sleep", "300",
+    ]);
+    d.fails(
+        &["update", "--cpu-quota", "70000", "nano"],
+        "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set",
+    );
+    d.ok(&["update", "--cpus", "0.8", "nano"]);
+    assert_eq!(
+        d.inspect("nano", "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuQuota}}"),
+        "800000000 0"
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "quota",
+        "--cpu-quota",
+        "50000",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    d.fails(
+        &["update", "--cpus", "0.8", "quota"],
+        "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set",
+    );
+
     // top: ps's complaint, not its usage.
     let err = d.fails(
         &["top", "auto", "-o", "nosuchfield"],
