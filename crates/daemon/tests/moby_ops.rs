@@ -191,6 +191,17 @@ fn ps_kill_and_exec_sessions_as_dockerd() {
     assert_eq!(exec_start(&d, &id), 409);
     d.ok(&["unpause", "ex"]);
     assert_eq!(exec_start(&d, &id), 200);
+    // exec -w a directory that is not there: runc's words (on the stream) and code 126.
+    let out = d.docker(&["exec", "-w", "/nonexist", "ex", "pwd"]);
+    assert_eq!(out.status.code(), Some(126));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains(
+            r#"unable to start container process: chdir to cwd ("/nonexist") set in config.json failed: no such file or directory"#
+        ),
+        "{all}"
+    );
+    assert_eq!(d.ok(&["exec", "-w", "/tmp", "ex", "pwd"]), "/tmp");
     // ...and one made before a stop is gone with that run.
     let id = exec_id(&d, "ex");
     d.ok(&["stop", "-t", "0", "ex"]);

@@ -192,6 +192,17 @@ impl Engine {
         if e.config.tty && !env.iter().any(|x| x.starts_with("TERM=")) {
             env.push("TERM=xterm".into());
         }
+        if !e.config.working_dir.is_empty() {
+            crate::rootfs::check_workdir(&rootfs, &e.config.working_dir).map_err(|m| {
+                // (dockerd's hint after a runtime error that says "not a directory")
+                let hint = if m.ends_with("not a directory") {
+                    ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type"
+                } else {
+                    ""
+                };
+                EngineError::InvalidArgument(format!("OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown{hint}"))
+            })?;
+        }
         crate::rootfs::check_executable(&rootfs, &e.config.cmd[0], &env).map_err(|m| {
             EngineError::InvalidArgument(format!("OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"))
         })?;

@@ -1204,7 +1204,10 @@ impl Engine {
 /// The exit code Docker gives a process that could not be started: 127 when the command
 /// is not there, 126 when it may not be run; None for other failures.
 pub(crate) fn start_error_code(msg: &str) -> Option<i64> {
-    if msg.contains("executable file not found") || msg.contains("no such file") {
+    // A working directory that is not there is the runtime's failure, not the command's.
+    if msg.contains("chdir to cwd") {
+        Some(126)
+    } else if msg.contains("executable file not found") || msg.contains("no such file") {
         Some(127)
     } else if msg.contains("permission denied") {
         Some(126)
