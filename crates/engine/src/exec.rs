@@ -3,7 +3,8 @@
 //! berth.db (the `execs` table: created, started with its pid, ended with its code): a
 //! restarted berthd shows them again and waits again for the ones still running. Health
 //! probes are not recorded. The last [`KEEP_FINISHED`] finished sessions of a container
-//! are kept (as many as its shim remembers), in memory and in the table.
+//! are kept (as many as its shim remembers), in memory and in the table, for `exec
+//! inspect`; `ExecIDs` lists only the unfinished ones, as dockerd does.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
