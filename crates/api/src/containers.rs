@@ -387,6 +387,17 @@ pub async fn logs(
     Path(id): Path<String>,
     Query(q): Q,
 ) -> ApiResult<Response> {
+    // dockerd refuses a since/until that is not `SECONDS[.NANOS]` in Go's words.
+    for k in ["since", "until"] {
+        if let Some(v) = q.get(k).filter(|v| !v.is_empty()) {
+            let sec = v.split_once('.').map_or(v.as_str(), |(s, _)| s);
+            if sec.parse::<i64>().is_err() {
+                return Err(ApiError::bad_request(format!(
+                    "strconv.ParseInt: parsing {sec:?}: invalid syntax"
+                )));
+            }
+        }
+    }
     let opts = LogOptions {
         follow: flag(&q, "follow"),
         stdout: flag(&q, "stdout"),

@@ -211,12 +211,32 @@ async fn bridge<C>(
 }
 
 /// `POST /containers/{id}/attach`.
+/// `POST /containers/{id}/attach`: a refusal is written as dockerd writes it on the
+/// connection it took over, the message as raw text with a CRLF, not as JSON.
 pub async fn attach(
+    state: State<Arc<Engine>>,
+    id: Path<String>,
+    q: Query<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    match attach_inner(state, id, q, req).await {
+        Ok(r) => r,
+        Err(ApiError(code, msg)) => (
+            code,
+            [("Content-Type", "application/vnd.docker.raw-stream")],
+            format!("{msg}\r\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn attach_inner(
     State(e): State<Arc<Engine>>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     mut req: Request,
 ) -> ApiResult<Response> {
+    e.get(&id)?;
     let stream = flag(&q, "stream");
     let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
     // `logs=1`: what the container already logged goes first (json-file only).

@@ -170,9 +170,13 @@ pub async fn events(
     if let (Some(s), Some(u)) = (since, until)
         && u < s
     {
-        return Err(ApiError::bad_request(
-            "`since` time cannot be after `until` time",
-        ));
+        // dockerd names both values as they were sent.
+        let raw = |k: &str| q.get(k).map(|s| s.trim().to_owned()).unwrap_or_default();
+        return Err(ApiError::bad_request(format!(
+            "`since` time ({}) cannot be after `until` time ({})",
+            raw("since"),
+            raw("until")
+        )));
     }
     let filter = EventFilter::new(crate::containers::filters(&q)?);
     let (past, rx) = e.events.subscribe(since, until);

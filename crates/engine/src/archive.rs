@@ -848,11 +848,17 @@ impl Engine {
         input: impl Read + Send + 'static,
     ) -> Result<()> {
         let c = self.get(name)?;
-        if c.lock().host_config.readonly_rootfs {
-            return Err(EngineError::Conflict(
-                "container rootfs is marked read-only".into(),
-            ));
-        }
+        // Where the files may go is decided once the destination is resolved: on a
+        // read-only rootfs only into a read-write mount (dockerd's checks).
+        let (readonly_rootfs, mounts) = {
+            let r = c.lock();
+            let m: Vec<(String, bool)> = r
+                .mounts
+                .iter()
+                .map(|m| (m.destination.clone(), m.rw))
+                .collect();
+            (r.host_config.readonly_rootfs, m)
+        };
         // A stopped container's layers are mounted read-write at its rootfs for the call;
         // the operation lock keeps a start from mounting them at the same time. A running
         // one is written through /proc/PID/root without holding up stop or restart.
@@ -909,6 +915,7 @@ impl Engine {
                 };
                 let dest = resolve_path(root.as_fd(), &path_s)
                     .map_err(|e| io_err("resolve", &path_s, e, &name_s))?;
+                writable_at(&dest, readonly_rootfs, &mounts)?;
                 let d = open_in(root.as_fd(), &dest, OFlags::PATH)
                     .map_err(|e| io_err("open", &path_s, e, &name_s))?;
                 let st = rustix::fs::fstat(&d).map_err(|e| EngineError::internal("stat", e))?;
@@ -963,9 +970,45 @@ impl Engine {
     }
 }
 
+/// dockerd's refusals of a copy into `dest`: into a read-only mount (the innermost one
+/// holding `dest`), or outside every mount of a container with a read-only rootfs.
+fn writable_at(dest: &str, readonly_rootfs: bool, mounts: &[(String, bool)]) -> Result<()> {
+    let under = |m: &str| {
+        let m = m.trim_end_matches('/');
+        m.is_empty()
+            || dest == m
+            || dest
+                .strip_prefix(m)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    match mounts
+        .iter()
+        .filter(|(m, _)| under(m))
+        .max_by_key(|(m, _)| m.trim_end_matches('/').len())
+    {
+        Some((_, false)) => Err(EngineError::Conflict(
+            "mounted volume is marked read-only".into(),
+        )),
+        Some((_, true)) => Ok(()),
+        None if readonly_rootfs => Err(EngineError::Conflict(
+            "container rootfs is marked read-only".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_into_read_only_places_are_refused() {
+        let m = vec![("/data".to_string(), true), ("/data/ro".to_string(), false)];
+        assert!(writable_at("/data/x", true, &m).is_ok());
+        assert!(writable_at("/data/ro/x", false, &m).is_err());
+        assert!(writable_at("/database", true, &m).is_err());
+        assert!(writable_at("/tmp", false, &m).is_ok());
+    }
 
     #[test]
     fn paths_split_like_docker() {

@@ -148,10 +148,10 @@ impl Engine {
             .await
             .map_err(|e| EngineError::internal("run ps", e))?;
         if !out.status.success() {
-            return Err(EngineError::Internal(format!(
-                "ps: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            // ps's first line, without the usage it prints after (dockerd shows that).
+            let err = String::from_utf8_lossy(&out.stderr);
+            let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            return Err(EngineError::Internal(format!("ps: {}", first.trim())));
         }
         let v = parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)?;
         self.emit_container(&c, "top", &[]);
@@ -194,6 +194,7 @@ impl Engine {
                 e => e,
             });
         }
+        self.renamed(&c.id, &old, new);
         self.emit_container(&c, "rename", &[("oldName", &format!("/{old}"))]);
         Ok(())
     }

@@ -500,14 +500,7 @@ impl Engine {
         let dir = self.container_dir(&rec.id);
         let mut state = serde_json::to_value(&rec.state).unwrap_or_default();
         state["Status"] = json!(rec.status());
-        let exec_ids: Vec<String> = self
-            .execs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .filter(|e| e.container == rec.id)
-            .map(|e| e.id.clone())
-            .collect();
+        let exec_ids = self.exec_ids_of(&rec.id);
         let mut host_config = serde_json::to_value(&rec.host_config).unwrap_or_default();
         if host_config["ConsoleSize"].is_null() {
             host_config["ConsoleSize"] = json!([0, 0]);
@@ -570,6 +563,9 @@ impl Engine {
         let mut recs: Vec<ContainerRecord> = self.all().iter().map(|c| c.rec()).collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
         let has = |k: &str| filters.get(k).filter(|v| !v.is_empty());
+        let publish = port_filter("publish", has("publish"))?;
+        let expose = port_filter("expose", has("expose"))?;
+        let link_names = self.link_names();
         let mut out = Vec::new();
         for r in recs {
             let status = r.status();
@@ -628,7 +624,36 @@ impl Engine {
                     continue;
                 }
             }
-            out.push(self.summary(&r));
+            let keys = |v: Option<&Value>| -> Vec<String> {
+                v.and_then(Value::as_object)
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default()
+            };
+            // dockerd matches `publish` on the container ports of PortBindings and
+            // `expose` on those of ExposedPorts, `80` meaning `80/tcp`.
+            if let Some(want) = &publish
+                && !keys(r.host_config.extra.get("PortBindings"))
+                    .iter()
+                    .any(|p| want.contains(p))
+            {
+                continue;
+            }
+            if let Some(want) = &expose
+                && !keys(r.config.extra.get("ExposedPorts"))
+                    .iter()
+                    .any(|p| want.contains(p))
+            {
+                continue;
+            }
+            let mut v = self.summary(&r);
+            // All its names, sorted as dockerd's name index lists them.
+            if let Some(extra) = link_names.get(&r.id) {
+                let mut names: Vec<String> = extra.clone();
+                names.push(format!("/{}", r.name));
+                names.sort();
+                v["Names"] = json!(names);
+            }
+            out.push(v);
         }
         if let Some(n) = limit.filter(|n| *n > 0) {
             out.truncate(n);
@@ -650,10 +675,22 @@ impl Engine {
             .collect::<Vec<_>>()
             .join(" ");
         let (net_ports, net_settings) = self.network_summary(r);
+        // The name it was made from while that still names its image, else the image's
+        // ID (dockerd's list after the tag moved to another image or went away).
+        let image = if r.config.image == r.image
+            || self
+                .images
+                .resolve(&r.config.image)
+                .is_ok_and(|i| i.id.to_string() == r.image)
+        {
+            r.config.image.clone()
+        } else {
+            r.image.clone()
+        };
         json!({
             "Id": r.id,
             "Names": [format!("/{}", r.name)],
-            "Image": r.config.image,
+            "Image": image,
             "ImageID": r.image,
             "Command": command,
             "Created": created,
@@ -666,6 +703,42 @@ impl Engine {
             "Mounts": r.mounts,
         })
     }
+}
+
+/// A `publish`/`expose` filter's values as the container ports they cover (`80`,
+/// `80/udp`, `8000-8080/tcp`), or dockerd's error for a bad one.
+fn port_filter(key: &str, values: Option<&Vec<String>>) -> Result<Option<Vec<String>>> {
+    let Some(values) = values else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for v in values {
+        if v.contains(':') {
+            return Err(crate::error::EngineError::InvalidArgument(format!(
+                "filter for '{key}' should not contain ':': {v}"
+            )));
+        }
+        let (port, proto) = v.split_once('/').unwrap_or((v, "tcp"));
+        let proto = if proto.is_empty() { "tcp" } else { proto };
+        let bad = |why: String| {
+            crate::error::EngineError::InvalidArgument(format!(
+                "error while looking up for {key} {v}: {why}"
+            ))
+        };
+        let num = |x: &str| {
+            x.parse::<u16>()
+                .map_err(|_| bad(format!("strconv.ParseUint: parsing {x:?}: invalid syntax")))
+        };
+        let (a, b) = match port.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(port)?, num(port)?),
+        };
+        if b < a {
+            return Err(bad(format!("Invalid range specified for the Port: {port}")));
+        }
+        out.extend((a..=b).map(|p| format!("{p}/{}", proto.to_ascii_lowercase())));
+    }
+    Ok(Some(out))
 }
 
 /// The HostConfig of an inspect in dockerd's shape: the fields Go leaves out when empty

@@ -3,7 +3,8 @@
 //! berth.db (the `execs` table: created, started with its pid, ended with its code): a
 //! restarted berthd shows them again and waits again for the ones still running. Health
 //! probes are not recorded. The last [`KEEP_FINISHED`] finished sessions of a container
-//! are kept (as many as its shim remembers), in memory and in the table.
+//! are kept (as many as its shim remembers), in memory and in the table, for `exec
+//! inspect`; `ExecIDs` lists only the unfinished ones, as dockerd does.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +36,9 @@ pub struct Exec {
     recorded: bool,
     /// Creation order, to drop a container's oldest finished sessions first.
     seq: u64,
+    /// The container's `StartedAt` when the session was made: a session never started
+    /// goes with the run it was made in (dockerd drops those when the container stops).
+    run: String,
 }
 
 /// Finished sessions kept per container.
@@ -52,8 +56,9 @@ struct ExecRecord {
 }
 
 impl Exec {
-    fn new(id: String, container: String, config: ExecConfig, recorded: bool) -> Exec {
+    fn new(id: String, container: String, config: ExecConfig, recorded: bool, run: String) -> Exec {
         Exec {
+            run,
             id,
             container,
             config,
@@ -78,7 +83,7 @@ impl Engine {
 
     fn exec_new(&self, name: &str, cfg: ExecConfig, recorded: bool) -> Result<String> {
         let c = self.get(name)?;
-        {
+        let run = {
             let r = c.lock();
             if !r.state.running {
                 return Err(EngineError::Conflict(format!(
@@ -91,14 +96,15 @@ impl Engine {
                     "Container {name} is paused, unpause the container before exec"
                 )));
             }
-        }
+            r.state.started_at.clone()
+        };
         if cfg.cmd.is_empty() {
             return Err(EngineError::InvalidArgument(
                 "No exec command specified".into(),
             ));
         }
         let id = crate::ids::random_hex(32);
-        let e = Arc::new(Exec::new(id.clone(), c.id.clone(), cfg, recorded));
+        let e = Arc::new(Exec::new(id.clone(), c.id.clone(), cfg, recorded, run));
         // (a session not recorded still runs; only a berthd restart would forget it)
         if let Err(err) = self.record_exec(&e) {
             tracing::warn!(exec = %id, error = %err, "exec session not recorded");
@@ -117,7 +123,49 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             .cloned()
+            .filter(|e| !self.exec_outlived(e))
             .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
+    }
+
+    /// A session made but never started in a run of its container that has ended: gone,
+    /// as dockerd forgets such sessions when the container stops.
+    fn exec_outlived(&self, e: &Exec) -> bool {
+        {
+            let s = e.state.lock().unwrap_or_else(|p| p.into_inner());
+            if s.running || s.exit_code.is_some() {
+                return false;
+            }
+        }
+        self.get(&e.container).is_ok_and(|c| {
+            let r = c.lock();
+            !r.state.running || r.state.started_at != e.run
+        })
+    }
+
+    /// The container's sessions `ExecIDs` lists: those not finished, as dockerd lists
+    /// them (a finished one can still be inspected by its ID).
+    pub(crate) fn exec_ids_of(&self, container: &str) -> Vec<String> {
+        let execs: Vec<Arc<Exec>> = self
+            .execs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|e| e.container == container)
+            .cloned()
+            .collect();
+        let mut live: Vec<&Arc<Exec>> = execs
+            .iter()
+            .filter(|e| {
+                e.state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .exit_code
+                    .is_none()
+                    && !self.exec_outlived(e)
+            })
+            .collect();
+        live.sort_by_key(|e| e.seq);
+        live.iter().map(|e| e.id.clone()).collect()
     }
 
     /// The OCI process for an exec: the container's, with the exec's overrides.
@@ -144,6 +192,17 @@ impl Engine {
         }
         if e.config.tty && !env.iter().any(|x| x.starts_with("TERM=")) {
             env.push("TERM=xterm".into());
+        }
+        if !e.config.working_dir.is_empty() {
+            crate::rootfs::check_workdir(&rootfs, &e.config.working_dir).map_err(|m| {
+                // (dockerd's hint after a runtime error that says "not a directory")
+                let hint = if m.ends_with("not a directory") {
+                    ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type"
+                } else {
+                    ""
+                };
+                EngineError::InvalidArgument(format!("OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown{hint}"))
+            })?;
         }
         crate::rootfs::check_executable(&rootfs, &e.config.cmd[0], &env).map_err(|m| {
             EngineError::InvalidArgument(format!("OCI runtime exec failed: exec failed: unable to start container process: {m}: unknown"))
@@ -184,6 +243,16 @@ impl Engine {
         attach: bool,
     ) -> Result<Option<BufReader<UnixStream>>> {
         let e = self.exec_get(id)?;
+        // dockerd's checks that leave the session startable later (a paused container).
+        if let Ok(c) = self.get(&e.container) {
+            let r = c.lock();
+            if r.state.running && r.state.paused {
+                return Err(EngineError::Conflict(format!(
+                    "Container {} is paused, unpause the container before exec",
+                    c.id
+                )));
+            }
+        }
         {
             let mut s = e.state.lock().unwrap_or_else(|p| p.into_inner());
             if s.running || s.exit_code.is_some() {
@@ -279,9 +348,12 @@ impl Engine {
                 let _ = self.db.delete_execs(None, Some(&container));
                 continue;
             };
-            let e = Arc::new(Exec::new(id.clone(), container, rec.config, true));
             let running = rec.started && rec.exit_code.is_none();
-            let alive = running && c.lock().state.running;
+            let (alive, run) = {
+                let r = c.lock();
+                (running && r.state.running, r.state.started_at.clone())
+            };
+            let e = Arc::new(Exec::new(id.clone(), container, rec.config, true, run));
             {
                 let mut s = e.state.lock().unwrap_or_else(|p| p.into_inner());
                 s.pid = rec.pid;

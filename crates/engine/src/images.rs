@@ -412,6 +412,7 @@ impl Engine {
             .chain(rec.args.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(" ");
+        let tag_name = reference.as_ref().map(|r| r.familiar());
         let opts = CommitOptions {
             changes: req.changes.clone(),
             comment: req.comment.clone().filter(|s| !s.is_empty()),
@@ -430,22 +431,38 @@ impl Engine {
         let images = self.images.clone();
         let parent = rec.image.clone();
         let res = tokio::task::spawn_blocking(move || images.commit(&parent, &fs, &opts)).await;
-        if paused && let Err(err) = self.unpause(&rec.id).await {
-            tracing::warn!(container = %rec.id, error = %err, "unpause after commit failed");
-        }
-        let (img, _) = res
-            .map_err(|err| EngineError::internal("commit", err))?
-            .map_err(|err| match err {
-                berth_image::archive::ArchiveError::Change { .. }
-                | berth_image::archive::ArchiveError::UnknownChange(_)
-                | berth_image::archive::ArchiveError::InvalidPort(_)
-                | berth_image::archive::ArchiveError::InvalidProto(_) => {
-                    EngineError::InvalidArgument(err.to_string())
-                }
-                berth_image::archive::ArchiveError::Image(i) => i.into(),
-                other => EngineError::internal("commit", other),
-            })?;
+        // dockerd's order: pause, the image's tag, commit, unpause.
+        let unpause = async {
+            if paused && let Err(err) = self.unpause(&rec.id).await {
+                tracing::warn!(container = %rec.id, error = %err, "unpause after commit failed");
+            }
+        };
+        let res = res
+            .map_err(|err| EngineError::internal("commit", err))
+            .and_then(|r| {
+                r.map_err(|err| match err {
+                    berth_image::archive::ArchiveError::Change { .. }
+                    | berth_image::archive::ArchiveError::UnknownChange(_)
+                    | berth_image::archive::ArchiveError::InvalidPort(_)
+                    | berth_image::archive::ArchiveError::InvalidProto(_)
+                    | berth_image::archive::ArchiveError::ChangeArgs(_) => {
+                        EngineError::InvalidArgument(err.to_string())
+                    }
+                    berth_image::archive::ArchiveError::Image(i) => i.into(),
+                    other => EngineError::internal("commit", other),
+                })
+            });
+        let (img, _) = match res {
+            Ok(v) => v,
+            Err(e) => {
+                unpause.await;
+                return Err(e);
+            }
+        };
         tracing::info!(container = %rec.id, image = %img.id, "committed");
+        if let Some(t) = &tag_name {
+            self.emit_image("tag", &img.id.to_string(), t);
+        }
         self.emit_container(
             &c,
             "commit",
@@ -455,6 +472,7 @@ impl Engine {
                 ("imageRef", req.reference.as_deref().unwrap_or("")),
             ],
         );
+        unpause.await;
         Ok(img.id.to_string())
     }
 

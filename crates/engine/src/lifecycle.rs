@@ -761,6 +761,20 @@ impl Engine {
         )
         .await?;
         self.emit_container(&c, "kill", &[("signal", &sig.to_string())]);
+        // A paused container is thawed so the signal is delivered, as dockerd does.
+        if c.lock().state.paused {
+            match self.unpause_inner(&c).await {
+                Ok(()) => self.emit_container(&c, "unpause", &[]),
+                Err(e) => {
+                    tracing::warn!(container = %c.id, error = %e, "unpause after kill failed")
+                }
+            }
+        }
+        // dockerd's kill with SIGKILL returns once the container is gone.
+        if sig == libc::SIGKILL {
+            let exited = self.wait(&c.id, WaitCondition::NotRunning)?;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), exited).await;
+        }
         Ok(())
     }
 
@@ -1238,7 +1252,10 @@ impl Engine {
 /// The exit code Docker gives a process that could not be started: 127 when the command
 /// is not there, 126 when it may not be run; None for other failures.
 pub(crate) fn start_error_code(msg: &str) -> Option<i64> {
-    if msg.contains("executable file not found") || msg.contains("no such file") {
+    // A working directory that is not there is the runtime's failure, not the command's.
+    if msg.contains("chdir to cwd") {
+        Some(126)
+    } else if msg.contains("executable file not found") || msg.contains("no such file") {
         Some(127)
     } else if msg.contains("permission denied") {
         Some(126)

@@ -198,6 +198,46 @@ fn send_rest(
 struct Formatter {
     opts: LogOptions,
     tty: bool,
+    /// The attributes of the container's `labels`/`env` log options, for entries
+    /// written without their own (dockerd records them in each entry).
+    attrs: std::collections::BTreeMap<String, String>,
+}
+
+/// The `--details` attributes dockerd's log drivers attach: the container's labels named
+/// by the `labels` log option and its environment variables named by `env`.
+fn extra_attrs(
+    rec: &crate::container::ContainerRecord,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let opts = &rec.host_config.log_config.config;
+    let keys = |k: &str| -> Vec<String> {
+        opts.get(k)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let labels = rec.config.labels.clone().unwrap_or_default();
+    for k in keys("labels") {
+        if let Some(v) = labels.get(&k) {
+            out.insert(k, v.clone());
+        }
+    }
+    let env: Vec<String> = rec.config.env.clone().unwrap_or_default();
+    for k in keys("env") {
+        if let Some(v) = env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix(&format!("{k}=")))
+        {
+            out.insert(k, v.to_owned());
+        }
+    }
+    out
 }
 
 impl Formatter {
@@ -222,8 +262,12 @@ impl Formatter {
         let mut text = e.log;
         if self.opts.details {
             // dockerd's attrsByteSlice: `k=v` pairs, query-escaped, comma-separated.
-            let attrs: Vec<String> = e
-                .attrs
+            let own = if e.attrs.is_empty() {
+                &self.attrs
+            } else {
+                &e.attrs
+            };
+            let attrs: Vec<String> = own
                 .iter()
                 .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
                 .collect();
@@ -248,12 +292,17 @@ impl Engine {
         opts: LogOptions,
     ) -> Result<(mpsc::Receiver<Bytes>, bool)> {
         let c = self.get(name)?;
-        let (log_path, tty, kind) = {
+        let (log_path, tty, kind, attrs) = {
             let r = c.lock();
             (
                 r.log_path.clone(),
                 r.config.tty,
                 r.host_config.log_config.kind.clone(),
+                if opts.details {
+                    extra_attrs(&r)
+                } else {
+                    Default::default()
+                },
             )
         };
         if kind == "none" || log_path.is_empty() {
@@ -266,6 +315,7 @@ impl Engine {
         let fmt = Formatter {
             opts: opts.clone(),
             tty,
+            attrs,
         };
         let log = PathBuf::from(log_path);
         let rt = tokio::runtime::Handle::current();

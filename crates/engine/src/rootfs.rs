@@ -46,6 +46,23 @@ pub fn read_file(root: &Path, path: &str) -> Option<String> {
 /// Why a command cannot be started, worded as runc words it: the docker CLI maps
 /// "executable file not found" / "no such file or directory" to exit 127 and
 /// "permission denied" to 126.
+/// runc's refusal of a working directory that is not one in the container's root
+/// (`exec -w`), in its words.
+pub fn check_workdir(root: &Path, dir: &str) -> Result<(), String> {
+    let r = open_root(root).map_err(|e| format!("rootfs {}: {e}", root.display()))?;
+    let why = match open_in(&r, dir, OFlags::PATH | OFlags::DIRECTORY) {
+        Ok(_) => return Ok(()),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::ENOENT) => "no such file or directory".to_owned(),
+            Some(libc::ENOTDIR) => "not a directory".to_owned(),
+            _ => e.to_string(),
+        },
+    };
+    Err(format!(
+        "chdir to cwd (\"{dir}\") set in config.json failed: {why}"
+    ))
+}
+
 pub fn check_executable(root: &Path, cmd: &str, env: &[String]) -> Result<(), String> {
     let r = open_root(root).map_err(|e| format!("rootfs {}: {e}", root.display()))?;
     let is_exec = |p: &str| -> Result<(), std::io::Error> {

@@ -283,7 +283,7 @@ pub struct ExecConfig {
     pub console_size: Option<Vec<u16>>,
     #[serde(default)]
     pub env: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub cmd: Vec<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub privileged: bool,

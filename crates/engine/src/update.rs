@@ -53,6 +53,33 @@ impl Engine {
         if let Some(n) = num(body, "CpuShares") {
             host.cpu_shares = n;
         }
+        // NanoCpus stands for a period and quota: once one side is set the other cannot be
+        // updated (dockerd's container.UpdateContainer, in its words).
+        let new_nano = num(body, "NanoCpus").unwrap_or(0);
+        let checks = [
+            (new_nano, "Nano CPUs", host.cpu_period, "CPU Period"),
+            (new_nano, "Nano CPUs", host.cpu_quota, "CPU Quota"),
+            (
+                num(body, "CpuPeriod").unwrap_or(0),
+                "CPU Period",
+                host.nano_cpus,
+                "NanoCPUs",
+            ),
+            (
+                num(body, "CpuQuota").unwrap_or(0),
+                "CPU Quota",
+                host.nano_cpus,
+                "NanoCPUs",
+            ),
+        ];
+        for (asked, what, set, had) in checks {
+            if asked > 0 && set > 0 {
+                return Err(EngineError::Conflict(format!(
+                    "Cannot update container {}: Conflicting options: {what} cannot be updated as {had} has already been set",
+                    c.id
+                )));
+            }
+        }
         if let Some(n) = num(body, "NanoCpus") {
             host.nano_cpus = n;
         }
@@ -84,9 +111,10 @@ impl Engine {
                 .filter(|n| !n.is_empty())
         {
             if host.auto_remove && n != "no" {
-                return Err(EngineError::InvalidArgument(
-                    "Cannot update restart policy for an AutoRemove container".into(),
-                ));
+                return Err(EngineError::InvalidArgument(format!(
+                    "Cannot update container {}: Restart policy cannot be updated because AutoRemove is enabled for the container",
+                    c.id
+                )));
             }
             host.restart_policy.name = n.to_owned();
             host.restart_policy.maximum_retry_count = rp

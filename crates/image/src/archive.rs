@@ -42,6 +42,9 @@ pub enum ArchiveError {
     },
     #[error("archive is invalid: {0}")]
     Invalid(String),
+    /// A change refused in dockerd's own words.
+    #[error("{0}")]
+    ChangeArgs(String),
     #[error("invalid change {change:?}: {reason}")]
     Change { change: String, reason: String },
     /// An instruction `--change` does not take, in dockerd's words.
@@ -442,10 +445,19 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
             change: ch.clone(),
             reason: reason.to_owned(),
         };
-        let (instr, rest) = ch
-            .trim()
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| bad("missing arguments"))?;
+        let Some((instr, rest)) = ch.trim().split_once(char::is_whitespace) else {
+            let instr = ch.trim().to_ascii_uppercase();
+            return Err(match instr.as_str() {
+                "ENV" | "LABEL" | "EXPOSE" | "VOLUME" | "ONBUILD" | "HEALTHCHECK" => {
+                    ArchiveError::ChangeArgs(format!("{instr} requires at least one argument"))
+                }
+                "CMD" | "ENTRYPOINT" => bad("missing arguments"),
+                "WORKDIR" | "USER" | "STOPSIGNAL" => {
+                    ArchiveError::ChangeArgs(format!("{instr} requires exactly one argument"))
+                }
+                _ => ArchiveError::UnknownChange(instr.to_ascii_lowercase()),
+            });
+        };
         let rest = rest.trim();
         let list = || -> Result<Vec<String>, ArchiveError> {
             if rest.starts_with('[') {
@@ -471,7 +483,22 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
         match instr.to_ascii_uppercase().as_str() {
             "CMD" => cfg.cmd = Some(list()?),
             "ENTRYPOINT" => cfg.entrypoint = Some(list()?),
-            "WORKDIR" => cfg.working_dir = Some(rest.to_owned()),
+            // dockerd makes a relative WORKDIR absolute (against the one before, or `/`).
+            "WORKDIR" => {
+                let base = cfg.working_dir.clone().unwrap_or_default();
+                let joined = if rest.starts_with('/') {
+                    rest.to_owned()
+                } else {
+                    format!("{}/{rest}", base.trim_end_matches('/'))
+                };
+                cfg.working_dir = Some(clean_abs(&joined));
+            }
+            // The trigger is kept as given, as dockerd's commit keeps it.
+            "ONBUILD" => cfg
+                .on_build
+                .get_or_insert_with(Vec::new)
+                .push(rest.to_owned()),
+            "HEALTHCHECK" => cfg.healthcheck = Some(healthcheck_change(rest).map_err(|r| bad(&r))?),
             "USER" => cfg.user = Some(rest.to_owned()),
             "STOPSIGNAL" => cfg.stop_signal = Some(rest.to_owned()),
             "ENV" => {
@@ -521,6 +548,92 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
         }
     }
     Ok(())
+}
+
+/// `/a/./b/../c/` → `/a/c`.
+fn clean_abs(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// A `HEALTHCHECK` change (`NONE`, or `[--interval=D --timeout=D --start-period=D
+/// --retries=N] CMD ...`) as the image config's `Healthcheck`.
+fn healthcheck_change(rest: &str) -> Result<serde_json::Value, String> {
+    let mut m = serde_json::Map::new();
+    let mut rest = rest.trim();
+    while let Some(flag) = rest.strip_prefix("--") {
+        let (f, r) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
+        rest = r.trim_start();
+        let (k, v) = f
+            .split_once('=')
+            .ok_or(format!("missing value for --{f}"))?;
+        let field = match k {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "start-interval" => "StartInterval",
+            "retries" => {
+                let n: i64 = v
+                    .parse()
+                    .map_err(|_| format!("invalid value for --retries: {v}"))?;
+                m.insert("Retries".into(), serde_json::json!(n));
+                continue;
+            }
+            _ => return Err(format!("Unknown flag: {k}")),
+        };
+        let d = duration_ns(v).ok_or(format!("time: invalid duration \"{v}\""))?;
+        m.insert(field.into(), serde_json::json!(d));
+    }
+    let (kind, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let test: Vec<String> = match kind.to_ascii_uppercase().as_str() {
+        "NONE" => vec!["NONE".into()],
+        "CMD" if args.trim_start().starts_with('[') => {
+            let v: Vec<String> =
+                serde_json::from_str(args.trim()).map_err(|e| format!("bad JSON array: {e}"))?;
+            std::iter::once("CMD".to_owned()).chain(v).collect()
+        }
+        "CMD" => vec!["CMD-SHELL".into(), args.trim().to_owned()],
+        other => return Err(format!("Unknown type \"{other}\" in HEALTHCHECK (try CMD)")),
+    };
+    m.insert("Test".into(), serde_json::json!(test));
+    Ok(serde_json::Value::Object(m))
+}
+
+/// Go's duration text (`30s`, `1m30s`, `500ms`, `0`) in nanoseconds.
+fn duration_ns(s: &str) -> Option<i64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let v: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        total += v * match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[u..];
+    }
+    Some(total as i64)
 }
 
 /// `docker import`: a rootfs tarball (plain, gzip or zstd) becomes a one-layer image.

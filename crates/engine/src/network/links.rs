@@ -257,6 +257,30 @@ impl Engine {
         self.persist(&p)
     }
 
+    /// The link names (`/parent/alias`) each container is known by besides its own, by
+    /// container ID, as dockerd lists them in `Names`.
+    pub(crate) fn link_names(&self) -> HashMap<String, Vec<String>> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for p in self.all() {
+            let rec = p.rec();
+            if !on_default_bridge(&rec) {
+                continue;
+            }
+            for l in strings(rec.host_config.extra.get("Links")) {
+                let (name, alias) = parse_link(&l);
+                if let Ok(t) = self.get(&name) {
+                    out.entry(t.id.clone())
+                        .or_default()
+                        .push(format!("/{}/{alias}", rec.name));
+                }
+            }
+        }
+        for v in out.values_mut() {
+            v.sort();
+        }
+        out
+    }
+
     /// `HostConfig.Links` of inspect: `/other:/me/alias` for the default bridge's links
     /// whose target exists, null otherwise (dockerd shows its link graph, not the request).
     pub(crate) fn inspect_links(&self, rec: &ContainerRecord) -> Value {

@@ -820,6 +820,50 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 impl Engine {
+    /// After a rename: the embedded DNS answers for the new name, not the old one, and
+    /// the legacy links that named the container by its old name follow it (dockerd's
+    /// link graph is by container, so `HostConfig.Links` shows the new name).
+    pub(crate) fn renamed(&self, id: &str, old: &str, new: &str) {
+        if let Ok(net) = self.networks() {
+            for (cid, nid, cfg, active) in net.db.endpoints(Some(id)).unwrap_or_default() {
+                let Some(a) = active else { continue };
+                if cid != id {
+                    continue;
+                }
+                net.dns_remove(&nid, &a);
+                net.dns_add(&nid, new, &cfg, &a, &self.link_targets(&cfg.links));
+            }
+        }
+        for p in self.all() {
+            let links = strings(p.lock().host_config.extra.get("Links"));
+            if links.is_empty() {
+                continue;
+            }
+            let mut changed = false;
+            let moved: Vec<String> = links
+                .into_iter()
+                .map(|l| {
+                    let (name, alias) = l.split_once(':').unwrap_or((&l, &l));
+                    if name.trim_start_matches('/') == old {
+                        changed = true;
+                        format!("{new}:{alias}")
+                    } else {
+                        l.clone()
+                    }
+                })
+                .collect();
+            if changed {
+                p.lock()
+                    .host_config
+                    .extra
+                    .insert("Links".into(), json!(moved));
+                if let Err(e) = self.persist(&p) {
+                    tracing::warn!(container = %p.id, error = %e, "links not updated after rename");
+                }
+            }
+        }
+    }
+
     pub(crate) fn networks(&self) -> Result<&Arc<Networks>> {
         self.net
             .get()
@@ -1618,11 +1662,14 @@ impl Engine {
         let mut ports = serde_json::Map::new();
         let mut sandbox_key = String::new();
         let mut first: Option<Value> = None;
+        // Ports exist while the container runs: dockerd has none for one created or
+        // stopped (`ps -a` shows no ports for it, inspect `{}`).
         if let Some(k) = rec
             .config
             .extra
             .get("ExposedPorts")
             .and_then(Value::as_object)
+            .filter(|_| rec.state.running)
         {
             for p in k.keys() {
                 ports.insert(p.clone(), Value::Null);
