@@ -658,6 +658,24 @@ impl Engine {
     pub async fn network_disconnect(&self, key: &str, container: &str) -> Result<()> {
         let net = self.networks()?.clone();
         let c = self.get(container)?;
+        if let Some(b) = self
+            .builtin_networks(&net)
+            .into_iter()
+            .find(|n| n.driver == "host" && (n.name == key || n.id == key))
+        {
+            let rec = c.rec();
+            return Err(if rec.host_config.network_mode == "host" {
+                EngineError::InvalidArgument(
+                    "container cannot be disconnected from host network or connected to host network"
+                        .into(),
+                )
+            } else {
+                EngineError::Conflict(format!(
+                    "container {} is not connected to network {}",
+                    c.id, b.name
+                ))
+            });
+        }
         let n = net.find(key)?;
         let _op = c.op.lock().await;
         let eps = net.db.endpoints(Some(&c.id))?;

@@ -1031,6 +1031,32 @@ impl Engine {
         networking: Option<&Value>,
         image_exposed: Option<&BTreeMap<String, Value>>,
     ) -> Result<Vec<(String, EndpointConfig)>> {
+        // What the request itself exposes, before the image's ports join in.
+        let exposes = config
+            .extra
+            .get("ExposedPorts")
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty());
+        let mac = config
+            .extra
+            .get("MacAddress")
+            .and_then(Value::as_str)
+            .is_some_and(|m| !m.is_empty())
+            || networking
+                .and_then(|v| v.get("EndpointsConfig"))
+                .and_then(Value::as_object)
+                .is_some_and(|m| {
+                    m.values()
+                        .any(|e| e["MacAddress"].as_str().is_some_and(|m| !m.is_empty()))
+                });
+        {
+            let mode = host.network_mode.as_str();
+            if mode == "container" || mode == "container:" {
+                return Err(EngineError::InvalidArgument(
+                    "Invalid network mode: invalid container format container:<name|id>".into(),
+                ));
+            }
+        }
         if let Some(ports) = image_exposed.filter(|p| !p.is_empty()) {
             let e = config
                 .extra
@@ -1052,6 +1078,11 @@ impl Engine {
         if !links.is_empty() && mode == "host" {
             return Err(EngineError::InvalidArgument(
                 "conflicting options: host type networking can't be used with links. This would result in undefined behavior".into(),
+            ));
+        }
+        if mode == "host" && mac {
+            return Err(EngineError::InvalidArgument(
+                "conflicting options: mac-address and the network mode".into(),
             ));
         }
         match mode.as_str() {
@@ -1081,8 +1112,14 @@ impl Engine {
                     Some("dns and the network mode")
                 } else if host.extra_hosts.as_ref().is_some_and(|h| !h.is_empty()) {
                     Some("custom host-to-IP mapping and the network mode")
-                } else if !ports.is_empty() {
+                } else if mac {
+                    Some("mac-address and the network mode")
+                } else if !ports.is_empty()
+                    || host.extra.get("PublishAllPorts").and_then(Value::as_bool) == Some(true)
+                {
                     Some("port publishing and the container type network mode")
+                } else if exposes {
+                    Some("port exposing and the container type network mode")
                 } else {
                     None
                 };
