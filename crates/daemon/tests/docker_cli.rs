@@ -232,7 +232,7 @@ fn env_workdir_user_and_name_apply() {
         vec![
             "bar",
             "/work/dir",
-            "uid=1000(user1) gid=1000(user1) groups=2000(extra)",
+            "uid=1000(user1) gid=1000(user1) groups=1000(user1),2000(extra)",
             "boxy"
         ]
     );

@@ -108,7 +108,8 @@ pub fn mkdir_all(root: &Path, path: &str) -> std::io::Result<()> {
 }
 
 /// Resolves `user[:group]` against the container's passwd/group files:
-/// (uid, gid, supplementary gids, home).
+/// (uid, gid, supplementary gids, home). The supplementary gids start with the primary
+/// one, as dockerd sets them (`id` then lists it under groups too).
 pub fn resolve_user(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>, String), String> {
     let passwd = read_file(root, "/etc/passwd").unwrap_or_default();
     let group = read_file(root, "/etc/group").unwrap_or_default();
@@ -148,7 +149,7 @@ pub fn resolve_user(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>, Stri
                 })?,
         };
     }
-    let mut extra = Vec::new();
+    let mut extra = vec![gid];
     if !name.is_empty() {
         for f in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
             if f.len() >= 4
