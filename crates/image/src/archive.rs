@@ -111,25 +111,29 @@ pub fn save<W: Write>(store: &ImageStore, names: &[&str], out: W) -> Result<W, A
     // dockerd: `save x x:latest` or three IDs of one image write one entry).
     let mut images: Vec<(ImageRecord, Vec<Reference>)> = Vec::new();
     for name in names {
-        let rec = store.resolve(name)?;
-        // A tag given by name is kept; an ID saves the image untagged, as Docker does; a
-        // repository name without tag saves every tag that repository has.
-        let named = Reference::parse(name)
-            .ok()
-            .filter(|r| r.digest().is_none() && !rec.id.hex().starts_with(name));
-        let name_only = named.is_some() && {
-            let last = name.rsplit('/').next().unwrap_or(name);
-            !last.contains(':')
+        // A repository name without tag saves every tag that repository has (`latest`
+        // need not be one of them), as dockerd does.
+        let last = name.rsplit('/').next().unwrap_or(name);
+        let repo_tags = match Reference::parse(name) {
+            Ok(r) if r.digest().is_none() && !last.contains(':') => store.tags_named(&r.name()),
+            _ => Vec::new(),
         };
         let mut picked: Vec<(ImageRecord, Reference)> = Vec::new();
-        if let Some(r) = &named {
-            if name_only {
-                for (t, id) in store.tags_named(&r.name()) {
-                    picked.push((store.resolve(&id.to_string())?, t));
-                }
-            } else if store.resolve(&r.to_string()).is_ok_and(|t| t.id == rec.id) {
-                picked.push((rec.clone(), r.clone()));
-            }
+        for (t, id) in repo_tags {
+            picked.push((store.resolve(&id.to_string())?, t));
+        }
+        let rec = match picked.first() {
+            Some((rec, _)) => rec.clone(),
+            None => store.resolve(name)?,
+        };
+        // A tag given by name is kept; an ID saves the image untagged, as Docker does.
+        if picked.is_empty()
+            && let Ok(r) = Reference::parse(name)
+            && r.digest().is_none()
+            && !rec.id.hex().starts_with(name)
+            && store.resolve(&r.to_string()).is_ok_and(|t| t.id == rec.id)
+        {
+            picked.push((rec.clone(), r));
         }
         if picked.is_empty() {
             if !images.iter().any(|(i, _)| i.id == rec.id) {
