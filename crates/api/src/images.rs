@@ -607,6 +607,10 @@ pub async fn delete(
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
+    // dockerd's words for `docker rmi " "`.
+    if name.trim().is_empty() {
+        return Err(EngineError::InvalidArgument("image name cannot be blank".into()).into());
+    }
     let actions = e
         .image_remove(&name, flag(&q, "force"), flag(&q, "noprune"))
         .await?;

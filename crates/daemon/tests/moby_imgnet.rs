@@ -65,6 +65,9 @@ fn save_tags_image_filters_and_build_steps_behave_as_dockerd() {
     d.ok(&["load", "-i", tar.to_str().unwrap()]);
     assert_eq!(d.ok(&["inspect", "savetest:one"]), before);
 
+    // docker_cli_rmi_test.go TestRmiBlank.
+    d.fails(&["rmi", " "], "image name cannot be blank");
+
     // A repository named sha256 would read as an ID.
     d.fails(
         &["tag", IMG, "sha256:sometag"],
