@@ -607,6 +607,10 @@ pub async fn delete(
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
+    // dockerd's words for `docker rmi " "`.
+    if name.trim().is_empty() {
+        return Err(EngineError::InvalidArgument("image name cannot be blank".into()).into());
+    }
     let actions = e
         .image_remove(&name, flag(&q, "force"), flag(&q, "noprune"))
         .await?;
@@ -657,8 +661,19 @@ async fn save(e: Arc<Engine>, names: Vec<String>) -> ApiResult<Response> {
         return Err(ApiError::bad_request("no images named"));
     }
     for n in &names {
-        let rec = e.images.resolve(n).map_err(EngineError::from)?;
-        e.emit_image("save", &rec.id.to_string(), n);
+        // A bare repository name stands for all its tags, `latest` or not.
+        let last = n.rsplit('/').next().unwrap_or(n);
+        let repo_tags = match berth_image::reference::Reference::parse(n) {
+            Ok(r) if r.digest().is_none() && !last.contains(':') => e.images.tags_named(&r.name()),
+            _ => Vec::new(),
+        };
+        if repo_tags.is_empty() {
+            let rec = e.images.resolve(n).map_err(EngineError::from)?;
+            e.emit_image("save", &rec.id.to_string(), n);
+        }
+        for (t, id) in repo_tags {
+            e.emit_image("save", &id.to_string(), &t.familiar());
+        }
     }
     let (tx, mut rx) = mpsc::channel::<Bytes>(16);
     tokio::task::spawn_blocking(move || {

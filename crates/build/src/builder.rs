@@ -90,6 +90,9 @@ pub trait Backend {
         created_by: Option<&str>,
     ) -> Result<String, BuildError>;
     fn remove(&mut self, container: &str);
+    /// The `Author` of the images the stage makes from now on (`MAINTAINER`; None at a
+    /// stage's start: the base image's stays).
+    fn set_author(&mut self, _author: Option<&str>) {}
     /// Tags the image; returns the name as the client shows it (`x:latest`).
     fn tag(&mut self, image: &str, tag: &str) -> Result<String, BuildError>;
     /// The image a step with this key made before, if it still exists.
@@ -432,6 +435,7 @@ impl<B: Backend> Builder<'_, B> {
             args: Vec::new(),
             cmd_set: false,
         };
+        self.be.set_author(None);
         // dockerd gives every stage a PATH when its base has none (scratch too).
         if !st
             .config
@@ -481,9 +485,11 @@ impl<B: Backend> Builder<'_, B> {
             Instr::From { .. } => unreachable!("FROM starts a stage"),
             Instr::Env(raw) => {
                 let mut comment = String::from("ENV");
+                // Every pair sees the environment from before the instruction, as dockerd
+                // expands the whole line first: `ENV a=1 b=$a` leaves b what $a was.
+                let env = st.expand_env();
+                let x = Expander::new(esc, &env);
                 for (k, v) in name_values(raw, esc, "ENV")? {
-                    let env = st.expand_env();
-                    let x = Expander::new(esc, &env);
                     let (k, v) = (x.word(&k)?, x.word(&v)?);
                     if k.is_empty() {
                         return Err(BuildError::Invalid("ENV names can not be blank".into()));
@@ -606,7 +612,10 @@ impl<B: Backend> Builder<'_, B> {
                 st.config.shell = Some(sh.clone());
                 self.meta(st, &format!("SHELL {}", gofmt::list(sh)))
             }
-            Instr::Maintainer(m) => self.meta(st, &format!("MAINTAINER {m}")),
+            Instr::Maintainer(m) => {
+                self.be.set_author(Some(m));
+                self.meta(st, &format!("MAINTAINER {m}"))
+            }
             Instr::Onbuild(trigger) => {
                 let t = trigger.trim();
                 let kw = t

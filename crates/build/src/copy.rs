@@ -50,6 +50,20 @@ fn clean_rel(p: &str) -> PathBuf {
     out
 }
 
+/// Whether the relative path `p`, cleaned lexically, leaves its starting directory.
+fn escapes(p: &str) -> bool {
+    let mut depth = 0usize;
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::ParentDir if depth == 0 => return true,
+            Component::ParentDir => depth -= 1,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Whether `s` has wildcard characters (`*`, `?`, `[`).
 pub fn has_wildcards(s: &str) -> bool {
     s.contains(['*', '?', '['])
@@ -66,6 +80,13 @@ pub fn resolve_sources(
         .map_err(BuildError::io("build context"))?;
     let mut out = Vec::new();
     for s in srcs {
+        // A relative source that climbs above the context is refused, as dockerd joins it
+        // to the context directory (an absolute one is rooted there, so `/../x` is `x`).
+        if !s.starts_with('/') && escapes(s) {
+            return Err(BuildError::Invalid(format!(
+                "{what} failed: forbidden path outside the build context: {s} ()"
+            )));
+        }
         let rel = clean_rel(s);
         let names: Vec<PathBuf> = if has_wildcards(s) {
             let mut found = Vec::new();
@@ -439,6 +460,8 @@ mod tests {
         let e = resolve_sources(&ctx, &["out".into()], "COPY").unwrap_err();
         assert!(e.to_string().contains("outside the build context"), "{e}");
         let e = resolve_sources(&ctx, &["../secret".into()], "COPY").unwrap_err();
+        assert!(e.to_string().contains("outside the build context"), "{e}");
+        let e = resolve_sources(&ctx, &["/../secret".into()], "COPY").unwrap_err();
         assert!(e.to_string().contains("file not found"), "{e}");
         let e = resolve_sources(&ctx, &["*.none".into()], "COPY").unwrap_err();
         assert!(e.to_string().contains("no source files"), "{e}");

@@ -141,6 +141,7 @@ impl Engine {
             ))
             .into());
         }
+        remove_ignored_build_files(&ctx, name);
         let mut opts = req.options.clone();
         opts.context = ctx;
         opts.dockerfile_name = name.to_owned();
@@ -151,6 +152,7 @@ impl Engine {
             req,
             scratch: scratch.to_owned(),
             n: 0,
+            author: None,
         };
         builder::build(&mut be, &text, opts).map_err(|err| BuildFailed {
             code: match &err {
@@ -183,6 +185,35 @@ fn read_cache(path: &Path) -> HashMap<String, String> {
 }
 
 /// The Dockerfile, looked up inside the context only (`..` and symlinks cannot leave it).
+/// dockerd's step once the Dockerfile is read: the `.dockerignore` and the Dockerfile
+/// leave the context when the `.dockerignore` excludes them, so no COPY takes them (the
+/// docker CLI lists a `-f -` Dockerfile's made-up name there for this).
+fn remove_ignored_build_files(ctx: &Path, dockerfile: &str) {
+    let Some(text) = read_in(ctx, ".dockerignore") else {
+        return;
+    };
+    let Ok(ig) = berth_build::ignore::Ignore::parse(&text) else {
+        return;
+    };
+    let Ok(root) = ctx.canonicalize() else {
+        return;
+    };
+    for f in [".dockerignore", dockerfile.trim_start_matches('/')] {
+        if !ig.matches(f) {
+            continue;
+        }
+        let p = root.join(f);
+        // Only a file inside the context, never one a symlinked directory leads out to.
+        let inside = p
+            .parent()
+            .and_then(|d| d.canonicalize().ok())
+            .is_some_and(|d| d.starts_with(&root));
+        if inside && p.symlink_metadata().is_ok_and(|m| m.is_file()) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 fn read_in(ctx: &Path, name: &str) -> Option<String> {
     let root = ctx.canonicalize().ok()?;
     let p = root
@@ -206,6 +237,8 @@ struct EngineBackend<'r> {
     scratch: PathBuf,
     /// Scratch dirs handed out so far.
     n: usize,
+    /// `MAINTAINER` of the current stage.
+    author: Option<String>,
 }
 
 fn be_err(err: impl std::fmt::Display) -> BuildError {
@@ -400,6 +433,7 @@ impl Backend for EngineBackend<'_> {
         let opts = CommitOptions {
             created_by: Some(created_by.to_owned()),
             config: Some(to_image(config)?),
+            author: self.author.clone(),
             ..Default::default()
         };
         let (img, _) = self.e.images.commit(parent, &fs, &opts).map_err(be_err)?;
@@ -415,9 +449,18 @@ impl Backend for EngineBackend<'_> {
         let img = self
             .e
             .images
-            .derive(parent, to_image(config)?, created_by)
+            .derive(
+                parent,
+                to_image(config)?,
+                created_by,
+                self.author.as_deref(),
+            )
             .map_err(be_err)?;
         Ok(img.id.to_string())
+    }
+
+    fn set_author(&mut self, author: Option<&str>) {
+        self.author = author.map(str::to_owned);
     }
 
     fn remove(&mut self, container: &str) {

@@ -42,6 +42,7 @@ impl From<berth_image::images::ImageError> for EngineError {
         match e {
             I::NotFound(n) => EngineError::NotFound(format!("No such image: {n}")),
             I::Reference(r) => EngineError::InvalidArgument(r.to_string()),
+            I::DigestAlgorithmName => EngineError::InvalidArgument(e.to_string()),
             I::Ambiguous { .. } | I::InUse { .. } | I::MultipleTags { .. } => {
                 EngineError::Conflict(e.to_string())
             }

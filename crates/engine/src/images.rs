@@ -300,11 +300,16 @@ impl Engine {
     /// familiar name), `label`, `before`, `since`, `until`. Untagged images that others
     /// were committed on (intermediate images) only with `all`, and never as dangling.
     pub fn image_list(&self, f: &Filters, all: bool) -> Result<Vec<ImageSummary>> {
-        let anchor = |key: &str| -> Result<Option<i64>> {
+        let anchor = |key: &str| -> Result<Option<i128>> {
             match f.get(key).and_then(|v| v.first()) {
                 Some(name) => {
-                    let i = self.images.inspect(name)?;
-                    Ok(berth_image::timefmt::parse_rfc3339(&i.created))
+                    let i = self.images.inspect(name).map_err(|e| match e {
+                        berth_image::images::ImageError::NotFound(_) => {
+                            EngineError::NotFound(format!("No such image: {}", familiar_or(name)))
+                        }
+                        other => other.into(),
+                    })?;
+                    Ok(berth_image::timefmt::parse_rfc3339_nanos(&i.created))
                 }
                 None => Ok(None),
             }
@@ -343,8 +348,8 @@ impl Engine {
             {
                 continue;
             }
-            if before.is_some_and(|t| img.created >= t)
-                || since.is_some_and(|t| img.created <= t)
+            if before.is_some_and(|t| img.created_nanos >= t)
+                || since.is_some_and(|t| img.created_nanos <= t)
                 || until.is_some_and(|t| img.created >= t)
                 || !labels_match(&img.labels, f)
             {

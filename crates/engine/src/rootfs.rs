@@ -130,7 +130,8 @@ pub fn mkdir_all(root: &Path, path: &str) -> std::io::Result<()> {
 const ID_RANGE: &str = "uids and gids must be in range 0-2147483647";
 
 /// Resolves `user[:group]` against the container's passwd/group files:
-/// (uid, gid, supplementary gids, home).
+/// (uid, gid, supplementary gids, home). The supplementary gids start with the primary
+/// one, as dockerd sets them (`id` then lists it under groups too).
 pub fn resolve_user(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>, String), String> {
     let passwd = read_file(root, "/etc/passwd").unwrap_or_default();
     let group = read_file(root, "/etc/group").unwrap_or_default();
@@ -172,7 +173,6 @@ pub fn resolve_user(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>, Stri
                 })?,
         };
     }
-    // As dockerd: the primary group first, then the groups that list the user.
     let mut extra = vec![gid];
     if !name.is_empty() {
         for f in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {

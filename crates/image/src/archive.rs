@@ -110,14 +110,53 @@ pub fn save<W: Write>(store: &ImageStore, names: &[&str], out: W) -> Result<W, A
     let mut entries = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut index = Vec::new();
+    // Each image once, in the order first named, with every tag any name asked for (as
+    // dockerd: `save x x:latest` or three IDs of one image write one entry).
+    let mut images: Vec<(ImageRecord, Vec<Reference>)> = Vec::new();
     for name in names {
-        let rec = store.resolve(name)?;
-        let (m, _) = store.manifest_and_config(&rec)?;
+        // A repository name without tag saves every tag that repository has (`latest`
+        // need not be one of them), as dockerd does.
+        let last = name.rsplit('/').next().unwrap_or(name);
+        let repo_tags = match Reference::parse(name) {
+            Ok(r) if r.digest().is_none() && !last.contains(':') => store.tags_named(&r.name()),
+            _ => Vec::new(),
+        };
+        let mut picked: Vec<(ImageRecord, Reference)> = Vec::new();
+        for (t, id) in repo_tags {
+            picked.push((store.resolve(&id.to_string())?, t));
+        }
+        let rec = match picked.first() {
+            Some((rec, _)) => rec.clone(),
+            None => store.resolve(name)?,
+        };
         // A tag given by name is kept; an ID saves the image untagged, as Docker does.
-        let tag = Reference::parse(name)
-            .ok()
-            .filter(|r| r.digest().is_none() && !rec.id.hex().starts_with(name))
-            .filter(|r| store.resolve(&r.to_string()).is_ok_and(|t| t.id == rec.id));
+        if picked.is_empty()
+            && let Ok(r) = Reference::parse(name)
+            && r.digest().is_none()
+            && !rec.id.hex().starts_with(name)
+            && store.resolve(&r.to_string()).is_ok_and(|t| t.id == rec.id)
+        {
+            picked.push((rec.clone(), r));
+        }
+        if picked.is_empty() {
+            if !images.iter().any(|(i, _)| i.id == rec.id) {
+                images.push((rec, Vec::new()));
+            }
+            continue;
+        }
+        for (rec, t) in picked {
+            match images.iter_mut().find(|(i, _)| i.id == rec.id) {
+                Some((_, tags)) => {
+                    if !tags.contains(&t) {
+                        tags.push(t)
+                    }
+                }
+                None => images.push((rec, vec![t])),
+            }
+        }
+    }
+    for (rec, tags) in &images {
+        let (m, _) = store.manifest_and_config(rec)?;
         let mut blobs = vec![rec.manifest.clone(), rec.id.clone()];
         blobs.extend(m.layers.iter().map(|l| l.digest.clone()));
         for d in &blobs {
@@ -132,32 +171,40 @@ pub fn save<W: Write>(store: &ImageStore, names: &[&str], out: W) -> Result<W, A
             .iter()
             .map(|l| format!("blobs/sha256/{}", l.digest.hex()))
             .collect();
-        let mut annotations = BTreeMap::new();
-        if let Some(t) = &tag {
-            repositories.entry(t.familiar_name()).or_default().insert(
-                t.tag().unwrap_or("latest").to_owned(),
-                m.layers
-                    .last()
-                    .map(|l| l.digest.hex().to_owned())
-                    .unwrap_or_default(),
-            );
+        let top = m
+            .layers
+            .last()
+            .map(|l| l.digest.hex().to_owned())
+            .unwrap_or_default();
+        let desc = |annotations: BTreeMap<String, String>| -> Result<_, ArchiveError> {
+            Ok(serde_json::json!({
+                "mediaType": m.media_type.clone().unwrap_or_else(|| manifest::OCI_MANIFEST.to_owned()),
+                "digest": rec.manifest,
+                "size": store.content().size(&rec.manifest)?,
+                "annotations": annotations,
+            }))
+        };
+        for t in tags {
+            repositories
+                .entry(t.familiar_name())
+                .or_default()
+                .insert(t.tag().unwrap_or("latest").to_owned(), top.clone());
+            let mut annotations = BTreeMap::new();
             annotations.insert("io.containerd.image.name".to_owned(), t.to_string());
             annotations.insert(
                 "org.opencontainers.image.ref.name".to_owned(),
                 t.tag().unwrap_or("latest").to_owned(),
             );
+            index.push(desc(annotations)?);
+        }
+        if tags.is_empty() {
+            index.push(desc(BTreeMap::new())?);
         }
         entries.push(ManifestEntry {
             config: format!("blobs/sha256/{}", rec.id.hex()),
-            repo_tags: tag.as_ref().map(|t| vec![t.familiar()]),
+            repo_tags: (!tags.is_empty()).then(|| tags.iter().map(|t| t.familiar()).collect()),
             layers,
         });
-        index.push(serde_json::json!({
-            "mediaType": m.media_type.clone().unwrap_or_else(|| manifest::OCI_MANIFEST.to_owned()),
-            "digest": rec.manifest,
-            "size": store.content().size(&rec.manifest)?,
-            "annotations": annotations,
-        }));
     }
     let docs = [
         (
@@ -418,18 +465,12 @@ fn finish_load(
         parent = Some(info.chain_id);
     }
     let mut out_tags = Vec::new();
-    let mut first = true;
     for t in tags {
         let r = Reference::parse(t).map_err(ImageError::from)?;
-        if first {
-            store.record(manifest, config, Some(&r), None)?;
-            first = false;
-        } else {
-            store.tag(&config.to_string(), t)?;
-        }
+        store.record(manifest, config, Some(&r), None)?;
         out_tags.push(r.familiar());
     }
-    if first {
+    if tags.is_empty() {
         store.record(manifest, config, None, None)?;
     }
     Ok(Loaded {

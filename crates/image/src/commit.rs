@@ -158,11 +158,13 @@ impl ImageStore {
     /// `config` as its runtime config: a build step that changes only metadata (`ENV`,
     /// `CMD`, ...) or gives a scratch build its first image. History records the step as an
     /// empty layer, as Docker's builder does (no entry when `created_by` is None).
+    /// `author` (a `MAINTAINER`) replaces the parent's `Author` when given.
     pub fn derive(
         &self,
         parent: Option<&str>,
         config: manifest::ContainerConfig,
         created_by: Option<&str>,
+        author: Option<&str>,
     ) -> Result<ImageRecord, ArchiveError> {
         let _writing = self.writing();
         let (prec, layers, pcfg) = match parent {
@@ -200,6 +202,7 @@ impl ImageStore {
             created: Some(now),
             config: Some(config),
             history,
+            author: author.map(str::to_owned).or(pcfg.author.clone()),
             ..pcfg
         };
         let parent_id = prec.as_ref().map(|p| p.id.clone());

@@ -37,6 +37,9 @@ pub enum ImageError {
     MultipleTags { id: String },
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    /// A tag named `sha256` would read as an image ID (`sha256:<tag>`).
+    #[error("refusing to create an ambiguous tag using digest algorithm as name")]
+    DigestAlgorithmName,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -144,6 +147,10 @@ pub struct ImageSummary {
     pub repo_tags: Vec<String>,
     pub repo_digests: Vec<String>,
     pub created: i64,
+    /// `created` to the nanosecond: the `before`/`since` filters compare these, as
+    /// dockerd does, so images made within one second still order.
+    #[serde(skip)]
+    pub created_nanos: i128,
     pub size: u64,
     pub labels: BTreeMap<String, String>,
 }
@@ -376,18 +383,20 @@ impl ImageStore {
                 rec.extra_blobs.insert(d.clone());
             }
         }
-        if tag.is_some() {
-            rec.last_tag_time = now;
-        }
         let rec = rec.clone();
         if let Some(t) = tag
             && t.tag().is_some()
         {
-            m.tags.insert(
-                t.with_tag(t.tag().unwrap_or("latest"))?.to_string(),
-                config.clone(),
-            );
+            let key = t.with_tag(t.tag().unwrap_or("latest"))?.to_string();
+            // Re-recording a tag the image already has (a `load` of an archive saved
+            // here) leaves LastTagTime alone, so save|load round-trips inspect unchanged.
+            if m.tags.insert(key, config.clone()).as_ref() != Some(config)
+                && let Some(r) = m.images.get_mut(config)
+            {
+                r.last_tag_time = now;
+            }
         }
+        let rec = m.images.get(config).cloned().unwrap_or(rec);
         self.save(&mut m)?;
         Ok(rec)
     }
@@ -550,6 +559,11 @@ impl ImageStore {
                     .as_deref()
                     .and_then(timefmt::parse_rfc3339)
                     .unwrap_or(0),
+                created_nanos: cfg
+                    .created
+                    .as_deref()
+                    .and_then(timefmt::parse_rfc3339_nanos)
+                    .unwrap_or(0),
                 size: self.layer_sizes(&cfg)?.iter().sum(),
                 labels: cfg
                     .config
@@ -558,7 +572,7 @@ impl ImageStore {
                     .unwrap_or_default(),
             });
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        out.sort_by(|a, b| b.created_nanos.cmp(&a.created_nanos).then(a.id.cmp(&b.id)));
         Ok(out)
     }
 
@@ -610,6 +624,9 @@ impl ImageStore {
             Some(tag) => t.with_tag(tag)?,
             None => t.with_tag("latest")?,
         };
+        if t.familiar_name() == "sha256" {
+            return Err(ImageError::DigestAlgorithmName);
+        }
         let mut m = self.lock();
         let rec = Self::resolve_in(&m, source)?;
         m.tags.insert(t.to_string(), rec.id.clone());
@@ -719,6 +736,16 @@ impl ImageStore {
             .values()
             .filter(|r| r.parent.as_ref() == Some(id))
             .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// Every tag of the repository `name` (canonical `domain/path`) and its image.
+    pub fn tags_named(&self, name: &str) -> Vec<(Reference, Digest)> {
+        self.lock()
+            .tags
+            .iter()
+            .filter_map(|(k, id)| Reference::parse(k).ok().map(|r| (r, id.clone())))
+            .filter(|(r, _)| r.name() == name)
             .collect()
     }
 

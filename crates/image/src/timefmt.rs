@@ -33,6 +33,21 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset)
 }
 
+/// Like [`parse_rfc3339`], in nanoseconds, keeping the fraction.
+pub fn parse_rfc3339_nanos(s: &str) -> Option<i128> {
+    let secs = parse_rfc3339(s)?;
+    let frac: String = s
+        .get(19..)
+        .and_then(|r| r.strip_prefix('.'))
+        .map(|r| r.chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_default();
+    let mut nanos: i128 = 0;
+    for c in frac.chars().chain(std::iter::repeat('0')).take(9) {
+        nanos = nanos * 10 + i128::from(c.to_digit(10).unwrap_or(0));
+    }
+    Some(i128::from(secs) * 1_000_000_000 + nanos)
+}
+
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_rfc3339(t: i64) -> String {
     let days = t.div_euclid(86400);

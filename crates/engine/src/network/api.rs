@@ -244,7 +244,10 @@ impl Engine {
         let net = self.networks()?.clone();
         let _op = net.op.lock().await;
         let name = body["Name"].as_str().unwrap_or("").to_owned();
-        if name.is_empty() || !crate::ids::valid_name(&name) {
+        // A one-letter name is fine for a network (dockerd takes it; containers need two).
+        let valid = name.len() == 1 && name.bytes().all(|b| b.is_ascii_alphanumeric())
+            || crate::ids::valid_name(&name);
+        if !valid {
             return Err(EngineError::InvalidArgument(format!(
                 "invalid network name {name:?}"
             )));
@@ -262,6 +265,11 @@ impl Engine {
         let driver = match body["Driver"].as_str().unwrap_or("") {
             "" | "bridge" => "bridge",
             "cni" => "cni",
+            d @ ("host" | "null") => {
+                return Err(EngineError::Forbidden(format!(
+                    "only one instance of \"{d}\" network is allowed"
+                )));
+            }
             d => {
                 return Err(EngineError::NotFound(format!("plugin \"{d}\" not found")));
             }
@@ -297,6 +305,11 @@ impl Engine {
                 })
                 .unwrap_or_default()
         };
+        // The built-in IPAM driver only (there are no IPAM plugins), by either name.
+        match body["IPAM"]["Driver"].as_str().unwrap_or("") {
+            "" | "default" => {}
+            d => return Err(EngineError::NotFound(format!("plugin \"{d}\" not found"))),
+        }
         let options = map(&body["Options"]);
         let labels = map(&body["Labels"]);
         // One IPAM config per family, as dockerd's bridge driver; an entry's family is its
@@ -455,6 +468,10 @@ impl Engine {
     pub async fn network_remove(&self, key: &str) -> Result<()> {
         let net = self.networks()?.clone();
         let _op = net.op.lock().await;
+        // `default` names the bridge network only in a container's network mode.
+        if key == "default" {
+            return Err(EngineError::NotFound(format!("network {key} not found")));
+        }
         if let Some(b) = self.find_builtin(&net, key) {
             return Err(EngineError::InvalidArgument(format!(
                 "{} is a pre-defined network and cannot be removed",
@@ -560,6 +577,8 @@ impl Engine {
     /// `POST /networks/{id}/connect`: recorded, and attached now if the container runs.
     pub async fn network_connect(&self, key: &str, container: &str, cfg: &Value) -> Result<()> {
         let net = self.networks()?.clone();
+        // The container first, as dockerd looks it up before the network.
+        self.get(container)?;
         let builtin = self
             .builtin_networks(&net)
             .into_iter()
@@ -638,8 +657,26 @@ impl Engine {
     /// `POST /networks/{id}/disconnect`.
     pub async fn network_disconnect(&self, key: &str, container: &str) -> Result<()> {
         let net = self.networks()?.clone();
-        let n = net.find(key)?;
         let c = self.get(container)?;
+        if let Some(b) = self
+            .builtin_networks(&net)
+            .into_iter()
+            .find(|n| n.driver == "host" && (n.name == key || n.id == key))
+        {
+            let rec = c.rec();
+            return Err(if rec.host_config.network_mode == "host" {
+                EngineError::InvalidArgument(
+                    "container cannot be disconnected from host network or connected to host network"
+                        .into(),
+                )
+            } else {
+                EngineError::Conflict(format!(
+                    "container {} is not connected to network {}",
+                    c.id, b.name
+                ))
+            });
+        }
+        let n = net.find(key)?;
         let _op = c.op.lock().await;
         let eps = net.db.endpoints(Some(&c.id))?;
         let Some((_, _, _, active)) = eps.into_iter().find(|(_, nid, ..)| *nid == n.id) else {

@@ -1082,6 +1082,26 @@ impl Engine {
             .get("ExposedPorts")
             .and_then(Value::as_object)
             .is_some_and(|m| !m.is_empty());
+        let mac = config
+            .extra
+            .get("MacAddress")
+            .and_then(Value::as_str)
+            .is_some_and(|m| !m.is_empty())
+            || networking
+                .and_then(|v| v.get("EndpointsConfig"))
+                .and_then(Value::as_object)
+                .is_some_and(|m| {
+                    m.values()
+                        .any(|e| e["MacAddress"].as_str().is_some_and(|m| !m.is_empty()))
+                });
+        {
+            let mode = host.network_mode.as_str();
+            if mode == "container" || mode == "container:" {
+                return Err(EngineError::InvalidArgument(
+                    "Invalid network mode: invalid container format container:<name|id>".into(),
+                ));
+            }
+        }
         if let Some(ports) = image_exposed.filter(|p| !p.is_empty()) {
             let e = config
                 .extra
@@ -1107,6 +1127,11 @@ impl Engine {
         if !links.is_empty() && mode == "host" {
             return Err(EngineError::InvalidArgument(
                 "conflicting options: host type networking can't be used with links. This would result in undefined behavior".into(),
+            ));
+        }
+        if mode == "host" && mac {
+            return Err(EngineError::InvalidArgument(
+                "conflicting options: mac-address and the network mode".into(),
             ));
         }
         match mode.as_str() {
@@ -1136,6 +1161,8 @@ impl Engine {
                     Some("dns and the network mode")
                 } else if host.extra_hosts.as_ref().is_some_and(|h| !h.is_empty()) {
                     Some("custom host-to-IP mapping and the network mode")
+                } else if mac {
+                    Some("mac-address and the network mode")
                 } else if !ports.is_empty()
                     || host.extra.get("PublishAllPorts").and_then(Value::as_bool) == Some(true)
                 {
