@@ -60,9 +60,9 @@ pub enum Cmd {
     /// Create a new container
     #[command(
         disable_help_flag = true,
-        mut_arg("detach", |a| a.hide(true)),
-        mut_arg("detach_keys", |a| a.hide(true)),
-        mut_arg("sig_proxy", |a| a.hide(true)),
+        mut_arg("detach", |a| a.hide(true).short(None).long("\u{0}detach")),
+        mut_arg("detach_keys", |a| a.hide(true).long("\u{0}detach-keys")),
+        mut_arg("sig_proxy", |a| a.hide(true).long("\u{0}sig-proxy")),
         mut_arg("pull", |a| a.help("Pull image before creating (\"always\", \"|missing\", \"never\")"))
     )]
     Create(RunArgs),
@@ -181,9 +181,9 @@ pub enum ContainerCmd {
     /// Create a new container
     #[command(
         disable_help_flag = true,
-        mut_arg("detach", |a| a.hide(true)),
-        mut_arg("detach_keys", |a| a.hide(true)),
-        mut_arg("sig_proxy", |a| a.hide(true)),
+        mut_arg("detach", |a| a.hide(true).short(None).long("\u{0}detach")),
+        mut_arg("detach_keys", |a| a.hide(true).long("\u{0}detach-keys")),
+        mut_arg("sig_proxy", |a| a.hide(true).long("\u{0}sig-proxy")),
         mut_arg("pull", |a| a.help("Pull image before creating (\"always\", \"|missing\", \"never\")"))
     )]
     Create(RunArgs),

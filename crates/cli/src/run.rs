@@ -864,6 +864,16 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Result<()> {
     if let Some(k) = &a.detach_keys {
         q.push_str(&format!("&detachKeys={}", enc(k)));
     }
+    // The wait is asked before the stream (as docker does): a `--rm` container is gone
+    // by the time its stream ends, and its exit code with it.
+    let wait = c
+        .raw(
+            "POST",
+            &format!("/containers/{id}/wait?condition=not-running"),
+            None,
+            &[],
+        )?
+        .check()?;
     let (sock, pending) = c.hijack(&q, None)?;
     let session = Session {
         sock,
@@ -877,7 +887,13 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Result<()> {
     if session.pump(c)? {
         return Ok(());
     }
-    let code = crate::container::wait_one(c, &id, "not-running")?;
+    let v: Value = serde_json::from_slice(&wait.bytes()?).unwrap_or(Value::Null);
+    if let Some(msg) = v.pointer("/Error/Message").and_then(Value::as_str)
+        && !msg.is_empty()
+    {
+        bail!("{msg}");
+    }
+    let code = v.get("StatusCode").and_then(Value::as_i64).unwrap_or(-1);
     if code != 0 {
         return Err(Exit(code as i32).into());
     }

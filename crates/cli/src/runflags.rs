@@ -473,9 +473,10 @@ fn mount(spec: &str) -> Result<Value> {
     if !labels.is_empty() {
         vol.insert("Labels".into(), Value::Object(labels));
     }
-    // The driver's name and options, as one DriverConfig.
+    // The driver's name and options, as one DriverConfig (docker's CLI makes it, empty
+    // if need be, with any `volume-*` option).
     let name = vol.remove("DriverName");
-    if name.is_some() || !vol_opts.is_empty() {
+    if any_vol {
         let mut dc = Map::new();
         if let Some(n) = name.filter(|n| n != "") {
             dc.insert("Name".into(), n);
