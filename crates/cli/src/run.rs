@@ -84,11 +84,15 @@ pub fn flag_bytes(flag: &str, value: &str) -> Result<i64> {
 }
 
 fn restart_policy(s: &str) -> Result<Value> {
+    // docker's opts.ParseRestartPolicy, in its words.
     let (name, count) = match s.split_once(':') {
+        Some(("", _)) => bail!("invalid restart policy format: no policy provided before colon"),
+        Some((n, "")) => (n, 0),
         Some((n, c)) => (
             n,
-            c.parse::<i64>()
-                .map_err(|_| anyhow!("maximum retry count must be an integer"))?,
+            c.parse::<i64>().map_err(|_| {
+                anyhow!("invalid restart policy format: maximum retry count must be an integer")
+            })?,
         ),
         None => (s, 0),
     };

@@ -543,11 +543,10 @@ pub fn ulimit(spec: &str) -> Result<Value> {
         }
         bail!("strconv.ParseInt: parsing {x:?}: invalid syntax")
     };
+    // (go-units reads the hard limit first: its error is the one shown when both are bad)
+    let hard = parts.get(1).map(|h| n(h)).transpose()?;
     let soft = n(parts[0])?;
-    let hard = match parts.get(1) {
-        Some(h) => n(h)?,
-        None => soft,
-    };
+    let hard = hard.unwrap_or(soft);
     if soft > hard {
         bail!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
     }
@@ -622,17 +621,21 @@ fn is_mac(s: &str) -> bool {
         || (s.contains('.') && groups('.', 4))
 }
 
-/// A `--device` as docker's validateLinuxPath checks it (CDI names, `vendor/class=name`,
-/// pass as they are).
-fn check_device(d: &str) -> Result<()> {
-    let cdi = d.split_once('=').is_some_and(|(vc, name)| {
+/// A CDI device name (`vendor.com/class=name`): docker asks for it as a device request.
+fn is_cdi(d: &str) -> bool {
+    d.split_once('=').is_some_and(|(vc, name)| {
         !name.is_empty()
             && !vc.starts_with('/')
             && vc
                 .split_once('/')
                 .is_some_and(|(v, c)| !v.is_empty() && !c.is_empty())
-    });
-    if cdi {
+    })
+}
+
+/// A `--device` as docker's validateLinuxPath checks it (CDI names, `vendor/class=name`,
+/// pass as they are).
+fn check_device(d: &str) -> Result<()> {
+    if is_cdi(d) {
         return Ok(());
     }
     let mode_ok = |m: &str| {
@@ -1040,8 +1043,18 @@ pub fn apply(
             put(k, json!(v));
         }
     }
+    // --gpus's request, then one "cdi" request with every CDI name given to --device.
+    let mut requests = Vec::new();
     if let Some(g) = &m.gpus {
-        put("DeviceRequests", json!([gpu_request(g)?]));
+        requests.push(gpu_request(g)?);
+    }
+    let cdi: Vec<&String> = m.device.iter().filter(|d| is_cdi(d)).collect();
+    if !cdi.is_empty() {
+        requests.push(json!({"Driver": "cdi", "Count": 0, "DeviceIDs": cdi,
+            "Capabilities": null, "Options": null}));
+    }
+    if !requests.is_empty() {
+        put("DeviceRequests", json!(requests));
     }
     for (k, v) in [
         ("CpusetCpus", &m.cpuset_cpus),
@@ -1149,7 +1162,13 @@ pub fn apply(
     if !m.device.is_empty() {
         put(
             "Devices",
-            json!(m.device.iter().map(|d| device(d)).collect::<Vec<_>>()),
+            json!(
+                m.device
+                    .iter()
+                    .filter(|d| !is_cdi(d))
+                    .map(|d| device(d))
+                    .collect::<Vec<_>>()
+            ),
         );
     }
     if m.log_driver.is_some() || !m.log_opt.is_empty() {
