@@ -367,8 +367,6 @@ pub fn port(c: &Client, a: &PortArgs) -> Result<()> {
 /// Docker's `[y/N]` prompt (on stdout); a non-terminal stdin counts as what it reads.
 /// Interrupted (SIGINT/SIGTERM) while it waits, it ends the line and exits 0, as docker's.
 pub fn confirm(warning: &str) -> Result<bool> {
-    print!("{warning}\nAre you sure you want to continue? [y/N] ");
-    std::io::stdout().flush()?;
     extern "C" fn interrupted(_: libc::c_int) {
         // Only async-signal-safe calls here.
         unsafe {
@@ -390,6 +388,12 @@ pub fn confirm(warning: &str) -> Result<bool> {
             unsafe { libc::signal(*sig, *h) };
         }
     };
+    // (the handler is in place before the question is seen)
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    if let Err(e) = std::io::stdout().flush() {
+        restore();
+        return Err(e.into());
+    }
     let mut line = String::new();
     let read = std::io::stdin().lock().read_line(&mut line);
     restore();
