@@ -657,15 +657,17 @@ fn not_a_tty() -> anyhow::Error {
 }
 
 /// Docker's mapping of start failures to exit codes.
+/// docker's runStartContainerErr: 127 for a command not found, 126 for one that cannot
+/// be run, 125 for anything else (a network or mount failure that says "not found" too).
 fn start_error_code(e: &anyhow::Error) -> i32 {
-    let m = e.to_string().to_lowercase();
-    if m.contains("permission denied") || m.contains("cannot execute") {
-        126
-    } else if m.contains("executable file not found")
+    let m = e.to_string();
+    if m.contains("executable file not found")
         || m.contains("no such file or directory")
-        || m.contains("not found")
+        || m.contains("system cannot find the file specified")
     {
         127
+    } else if m.contains("permission denied") || m.contains("is a directory") {
+        126
     } else {
         125
     }
@@ -905,6 +907,8 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Result<()> {
 }
 
 pub fn exec(c: &Client, a: &ExecArgs) -> Result<()> {
+    // As docker: the container is looked up before the terminal is checked.
+    c.get_json(&format!("/containers/{}/json", enc(&a.container)))?;
     if a.tty && a.interactive && !a.detach && !tty::stdin_is_tty() {
         return Err(not_a_tty());
     }
