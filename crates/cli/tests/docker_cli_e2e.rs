@@ -152,6 +152,31 @@ fn e2e_expectations_hold_for_berth() {
     ]);
     same_all(&d, &["logs", "--details", "lg"]);
 
+    // A table's header row keeps its column titles through docker's header functions
+    // (cli/templates HeaderFunctions); `pad` still pads them.
+    for args in [
+        &[
+            "ps",
+            "-a",
+            "--format",
+            "table {{truncate .ID 5}}\t{{upper .Names}}",
+        ][..],
+        &[
+            "ps",
+            "-a",
+            "--format",
+            "table {{json .Names}}\t{{split .Names \"l\"}}",
+        ],
+        &[
+            "images",
+            "--format",
+            "table {{lower .Repository}}\t{{title .Tag}}|",
+        ],
+        &["volume", "ls", "--format", "table {{pad .Driver 2 1}}|"],
+    ] {
+        same_all(&d, args);
+    }
+
     // info: docker's server section line for line.
     let server = |s: String| s[s.find("\nServer:").expect("Server:")..].to_owned();
     assert_eq!(
