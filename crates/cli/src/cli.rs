@@ -404,8 +404,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub entrypoint: Option<String>,
     /// Run an init inside the container that forwards signals and reaps processes
-    #[arg(long)]
-    pub init: bool,
+    ///
+    /// Sent when given (`--init=false` too), as docker's flags.Changed("init").
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
+    pub init: Option<bool>,
     /// Restart policy to apply when a container exits
     #[arg(long, default_value = "no")]
     pub restart: String,

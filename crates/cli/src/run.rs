@@ -366,8 +366,8 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
         "PortBindings": port_bindings,
     });
     let h = host.as_object_mut().ok_or_else(|| anyhow!("host config"))?;
-    if a.init {
-        h.insert("Init".into(), json!(true));
+    if let Some(init) = a.init {
+        h.insert("Init".into(), json!(init));
     }
     if let Some(m) = &a.memory {
         h.insert("Memory".into(), json!(flag_bytes("-m, --memory", m)?));

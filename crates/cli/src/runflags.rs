@@ -705,6 +705,28 @@ pub fn extra_host(h: &str) -> String {
 
 /// The values docker's flag parsing checks (each refused as a flag error: usage, 125),
 /// then those its parse of the options checks (`docker: ...`, 125), in docker's words.
+/// docker's ValidateDNSSearch: `.`, or a domain with a letter somewhere, of labels of
+/// letters, digits and inner `-`, shorter than 255 bytes; what is sent is the domain
+/// without its spaces around and a final dot.
+fn dns_search(v: &str) -> Option<String> {
+    let v = v.trim_matches(' ');
+    if v == "." {
+        return Some(v.to_owned());
+    }
+    if !v.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let body = v.trim_end_matches(|c: char| c.is_ascii_whitespace());
+    let body = body.strip_suffix('.').unwrap_or(body);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    (body.len() < 255 && body.split('.').all(label_ok)).then(|| body.to_owned())
+}
+
 fn check(m: &RunMore) -> Result<()> {
     use crate::run::flag_value_error as bad;
     for h in &m.add_host {
@@ -716,6 +738,15 @@ fn check(m: &RunMore) -> Result<()> {
                 "--dns",
                 d,
                 format!("IP address is not correctly formatted: {d}"),
+            ));
+        }
+    }
+    for x in &m.dns_search {
+        if dns_search(x).is_none() {
+            return Err(bad(
+                "--dns-search",
+                x,
+                format!("{} is not a valid domain", x.trim_matches(' ')),
             ));
         }
     }
@@ -872,8 +903,10 @@ pub fn apply(
     if m.no_healthcheck {
         cfg.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
     } else {
+        // As docker: only settings that are not zero make a healthcheck (an empty
+        // --health-cmd or a 0s interval alone make none; its fields are omitempty).
         let mut hc = Map::new();
-        if let Some(c) = &m.health_cmd {
+        if let Some(c) = m.health_cmd.as_ref().filter(|c| !c.is_empty()) {
             hc.insert("Test".into(), json!(["CMD-SHELL", c]));
         }
         for (k, v) in [
@@ -883,10 +916,13 @@ pub fn apply(
             ("StartInterval", &m.health_start_interval),
         ] {
             if let Some(v) = v {
-                hc.insert(k.into(), json!(duration_ns(v)?));
+                let ns = duration_ns(v)?;
+                if ns != 0 {
+                    hc.insert(k.into(), json!(ns));
+                }
             }
         }
-        if let Some(r) = m.health_retries {
+        if let Some(r) = m.health_retries.filter(|r| *r != 0) {
             hc.insert("Retries".into(), json!(r));
         }
         if !hc.is_empty() {
@@ -967,7 +1003,10 @@ pub fn apply(
     }
     for (k, v) in [
         ("Dns", &m.dns),
-        ("DnsSearch", &m.dns_search),
+        (
+            "DnsSearch",
+            &m.dns_search.iter().filter_map(|x| dns_search(x)).collect(),
+        ),
         ("DnsOptions", &m.dns_option),
         ("SecurityOpt", &security_opts(&m.security_opt)?),
         ("GroupAdd", &m.group_add),
@@ -1118,10 +1157,9 @@ pub fn apply(
         }
     }
     if let Some(s) = &m.kernel_memory {
-        put(
-            "KernelMemory",
-            json!(crate::run::flag_bytes("--kernel-memory", s)?),
-        );
+        // Checked as a size, but not sent: docker's client drops KernelMemory from API
+        // 1.42 on (berth speaks 1.45).
+        crate::run::flag_bytes("--kernel-memory", s)?;
     }
     if !m.storage_opt.is_empty() {
         put("StorageOpt", Value::Object(kv(&m.storage_opt)));
@@ -1538,10 +1576,7 @@ fn weight_device(x: &str) -> Result<Value> {
     }
     match w.parse::<u16>() {
         Ok(w) if w == 0 || (10..=1000).contains(&w) => Ok(json!({ "Path": path, "Weight": w })),
-        Ok(_) => Err(bad(format!(
-            "invalid weight for device: {x}. The correct format is <device-path>:<number>. Number must be between 10 and 1000 or 0"
-        ))),
-        Err(_) => Err(bad(format!("invalid weight for device: {x}"))),
+        _ => Err(bad(format!("invalid weight for device: {x}"))),
     }
 }
 
