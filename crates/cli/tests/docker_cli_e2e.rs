@@ -117,6 +117,9 @@ fn e2e_expectations_hold_for_berth() {
         &["create", "--ulimit", "nofile=a:b", IMG, "true"],
         &["create", "--ulimit", "nofile=a:5", IMG, "true"],
         &["push", "-a", "localhost:1/x:tag"],
+        &["create", "--dns-search", "-bad", IMG, "true"],
+        &["create", "--dns-search", "a..b", IMG, "true"],
+        &["create", "--blkio-weight-device", "/dev/sda:5", IMG, "true"],
     ] {
         same_all(&d, args);
     }
@@ -129,6 +132,19 @@ fn e2e_expectations_hold_for_berth() {
         &["--mount", "type=volume,dst=/v,volume-label=a=b"],
     ] {
         let (ours, theirs) = created_by_both(&d, args, "{{json .HostConfig.Mounts}}");
+        assert_eq!(ours, theirs, "{args:?}");
+    }
+    for (args, fmt) in [
+        (
+            &["--dns-search", " a. ", "--dns-search", "1a.b"][..],
+            "{{json .HostConfig.DnsSearch}}",
+        ),
+        (&["--init=false"], "{{json .HostConfig.Init}}"),
+        (&["--health-cmd", ""], "{{json .Config.Healthcheck}}"),
+        (&["--health-timeout", "0s"], "{{json .Config.Healthcheck}}"),
+        (&["--kernel-memory", "1m"], "{{.HostConfig.KernelMemory}}"),
+    ] {
+        let (ours, theirs) = created_by_both(&d, args, fmt);
         assert_eq!(ours, theirs, "{args:?}");
     }
     let (ours, theirs) = created_by_both(
