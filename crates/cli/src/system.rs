@@ -24,6 +24,18 @@ fn go_arch() -> &'static str {
 /// one that fails prints what it has and a newline, then Go's error (exit 1). Errors
 /// name the template `name` as docker's do.
 fn print_template(f: &str, data: &Value, name: &str, root: &'static str) -> Result<()> {
+    render_template(f, data, name, root, true)
+}
+
+/// Prints the template's output; an execution error is reported only when `report`
+/// (docker's version drops it when the daemon did not answer). A parse error always is.
+fn render_template(
+    f: &str,
+    data: &Value,
+    name: &str,
+    root: &'static str,
+    report: bool,
+) -> Result<()> {
     let named = |e: String| {
         e.replacen("template: :", &format!("template: {name}:"), 1)
             .replacen("executing \"\"", &format!("executing \"{name}\""), 1)
@@ -49,6 +61,7 @@ fn print_template(f: &str, data: &Value, name: &str, root: &'static str) -> Resu
             println!("{s}");
             Ok(())
         }
+        Err(_) if !report => Err(crate::Exit(1).into()),
         Err(e) => {
             println!();
             eprintln!("{}", named(e));
@@ -58,16 +71,31 @@ fn print_template(f: &str, data: &Value, name: &str, root: &'static str) -> Resu
 }
 
 pub fn version(c: &Client, a: &VersionArgs) -> Result<()> {
-    let server = c.get_json("/version")?;
+    let answer = c.get_json("/version");
+    report_version(a, &c.api_version(), answer)
+}
+
+/// `version` when no daemon answers: the client's part, then the error (as docker).
+pub fn version_unreachable(a: &VersionArgs, e: anyhow::Error) -> Result<()> {
+    report_version(a, CLIENT_API_VERSION, Err(e))
+}
+
+fn report_version(a: &VersionArgs, api_version: &str, answer: Result<Value>) -> Result<()> {
+    // As docker: without an answer from the daemon, the client's part is printed all
+    // the same, then the error.
+    let (server, server_err) = match answer {
+        Ok(v) => (v, None),
+        Err(e) => (Value::Null, Some(e)),
+    };
     let pinned = std::env::var("DOCKER_API_VERSION").is_ok_and(|v| !v.is_empty());
-    let api = if c.api_version() != CLIENT_API_VERSION && !pinned {
-        format!("{} (downgraded from {CLIENT_API_VERSION})", c.api_version())
+    let api = if api_version != CLIENT_API_VERSION && !pinned {
+        format!("{api_version} (downgraded from {CLIENT_API_VERSION})")
     } else {
-        c.api_version()
+        api_version.to_owned()
     };
     let client = json!({
         "Version": env!("CARGO_PKG_VERSION"),
-        "ApiVersion": c.api_version(),
+        "ApiVersion": api_version,
         "DefaultAPIVersion": CLIENT_API_VERSION,
         "GitCommit": "",
         "GoVersion": "n/a (rust)",
@@ -78,7 +106,19 @@ pub fn version(c: &Client, a: &VersionArgs) -> Result<()> {
     });
     if let Some(f) = &a.format {
         let data = json!({"Client": client, "Server": server});
-        return print_template(f, &data, "version", "VersionInfo");
+        let printed = render_template(f, &data, "version", "VersionInfo", server_err.is_none());
+        return match server_err {
+            // (a template that does not parse is docker's first error: status 64)
+            Some(_)
+                if printed
+                    .as_ref()
+                    .is_err_and(|e| e.downcast_ref::<crate::Exit>().is_some_and(|x| x.0 == 64)) =>
+            {
+                printed
+            }
+            Some(e) => Err(e),
+            None => printed,
+        };
     }
     let mut o = String::new();
     let _ = writeln!(o, "Client:");
@@ -89,6 +129,10 @@ pub fn version(c: &Client, a: &VersionArgs) -> Result<()> {
     let _ = writeln!(o, " Built:             ");
     let _ = writeln!(o, " OS/Arch:           linux/{}", go_arch());
     let _ = writeln!(o, " Context:           default");
+    if let Some(e) = server_err {
+        print!("{o}");
+        return Err(e);
+    }
     let _ = writeln!(o);
     let platform = server
         .pointer("/Platform/Name")
