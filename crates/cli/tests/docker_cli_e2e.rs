@@ -193,6 +193,29 @@ fn e2e_expectations_hold_for_berth() {
         same_all(&d, args);
     }
 
+    // version without a daemon: the client's part, then the error (exit 1); a template
+    // sees the client and no server.
+    let gone = format!("unix://{}", d.dir.path().join("none.sock").display());
+    let unanswered = |args: &[&str]| {
+        Command::new(common::BERTH)
+            .args(args)
+            .env("BERTH_HOST", &gone)
+            .env("BERTH_NO_AUTOSTART", "1")
+            .output()
+            .unwrap()
+    };
+    let out = unanswered(&["version"]);
+    let text = common::stdout(&out);
+    assert!(
+        text.starts_with("Client:\n") && text.ends_with(" Context:           default\n"),
+        "{text:?}"
+    );
+    assert!(common::stderr(&out).contains("Cannot connect"));
+    assert_eq!(out.status.code(), Some(1));
+    let out = unanswered(&["version", "--format", "{{.Client.Os}}"]);
+    assert_eq!(common::stdout(&out), "linux\n");
+    assert_eq!(out.status.code(), Some(1));
+
     // info: docker's server section line for line.
     let server = |s: String| s[s.find("\nServer:").expect("Server:")..].to_owned();
     assert_eq!(
