@@ -60,9 +60,9 @@ pub enum Cmd {
     /// Create a new container
     #[command(
         disable_help_flag = true,
-        mut_arg("detach", |a| a.hide(true)),
-        mut_arg("detach_keys", |a| a.hide(true)),
-        mut_arg("sig_proxy", |a| a.hide(true)),
+        mut_arg("detach", |a| a.hide(true).short(None).long("\u{0}detach")),
+        mut_arg("detach_keys", |a| a.hide(true).long("\u{0}detach-keys")),
+        mut_arg("sig_proxy", |a| a.hide(true).long("\u{0}sig-proxy")),
         mut_arg("pull", |a| a.help("Pull image before creating (\"always\", \"|missing\", \"never\")"))
     )]
     Create(RunArgs),
@@ -181,9 +181,9 @@ pub enum ContainerCmd {
     /// Create a new container
     #[command(
         disable_help_flag = true,
-        mut_arg("detach", |a| a.hide(true)),
-        mut_arg("detach_keys", |a| a.hide(true)),
-        mut_arg("sig_proxy", |a| a.hide(true)),
+        mut_arg("detach", |a| a.hide(true).short(None).long("\u{0}detach")),
+        mut_arg("detach_keys", |a| a.hide(true).long("\u{0}detach-keys")),
+        mut_arg("sig_proxy", |a| a.hide(true).long("\u{0}sig-proxy")),
         mut_arg("pull", |a| a.help("Pull image before creating (\"always\", \"|missing\", \"never\")"))
     )]
     Create(RunArgs),
@@ -404,8 +404,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub entrypoint: Option<String>,
     /// Run an init inside the container that forwards signals and reaps processes
-    #[arg(long)]
-    pub init: bool,
+    ///
+    /// Sent when given (`--init=false` too), as docker's flags.Changed("init").
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = crate::cli::go_bool)]
+    pub init: Option<bool>,
     /// Restart policy to apply when a container exits
     #[arg(long, default_value = "no")]
     pub restart: String,

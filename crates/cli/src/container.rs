@@ -502,6 +502,9 @@ pub fn logs(c: &Client, a: &LogsArgs) -> Result<()> {
     if let Some(u) = &a.until {
         path.push_str(&format!("&until={}", enc(&flag_time("until", u)?)));
     }
+    if a.details {
+        path.push_str("&details=1");
+    }
     let r = c.get(&path)?;
     let raw = tty
         || r.header("Content-Type")

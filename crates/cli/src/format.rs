@@ -124,14 +124,43 @@ fn arg(args: &[Value], i: usize) -> Result<&Value, TemplateError> {
         .ok_or_else(|| TemplateError::Exec(format!("missing argument {}", i + 1)))
 }
 
+thread_local! {
+    /// Set while a table's header row is rendered: docker runs the same template there
+    /// with its HeaderFunctions, which leave the column titles as they are (`json`,
+    /// `split`, `join`, `title`, `lower`, `upper`, `truncate`; `pad` still pads).
+    static HEADER_ROW: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the header functions in force.
+fn as_header<T>(f: impl FnOnce() -> T) -> T {
+    HEADER_ROW.with(|h| h.set(true));
+    let r = f();
+    HEADER_ROW.with(|h| h.set(false));
+    r
+}
+
+/// In a header row, the function's first argument as it is.
+fn header_identity(a: &[Value]) -> Option<Result<Value, TemplateError>> {
+    if !HEADER_ROW.with(|h| h.get()) {
+        return None;
+    }
+    Some(arg(a, 0).map(|v| str_val(s(v))))
+}
+
 /// `t` with docker's template functions added (Go's builtins are gotmpl's).
 pub fn with_funcs(t: Template) -> Template {
     t.func("json", |a| {
+        if let Some(r) = header_identity(a) {
+            return r;
+        }
         let mut out = String::new();
         value_json(arg(a, 0)?, &mut out, false);
         Ok(str_val(out))
     })
     .func("join", |a| {
+        if let Some(r) = header_identity(a) {
+            return r;
+        }
         let sep = s(arg(a, 1)?);
         // docker's join is strings.Join: a list of strings (nil: none), nothing else.
         let items: Vec<String> = match arg(a, 0)? {
@@ -152,13 +181,31 @@ pub fn with_funcs(t: Template) -> Template {
         Ok(str_val(items.join(&sep)))
     })
     .func("split", |a| {
+        if let Some(r) = header_identity(a) {
+            return r;
+        }
         let (x, sep) = (s(arg(a, 0)?), s(arg(a, 1)?));
         let parts: Vec<Value> = x.split(sep.as_str()).map(|p| str_val(p.into())).collect();
         Ok(Value::List(parts.into()))
     })
-    .func("lower", |a| Ok(str_val(s(arg(a, 0)?).to_lowercase())))
-    .func("upper", |a| Ok(str_val(s(arg(a, 0)?).to_uppercase())))
-    .func("title", |a| Ok(str_val(title(&s(arg(a, 0)?)))))
+    .func("lower", |a| {
+        if let Some(r) = header_identity(a) {
+            return r;
+        }
+        Ok(str_val(s(arg(a, 0)?).to_lowercase()))
+    })
+    .func("upper", |a| {
+        if let Some(r) = header_identity(a) {
+            return r;
+        }
+        Ok(str_val(s(arg(a, 0)?).to_uppercase()))
+    })
+    .func("title", |a| {
+        if let Some(r) = header_identity(a) {
+            return r;
+        }
+        Ok(str_val(title(&s(arg(a, 0)?))))
+    })
     .func("pad", |a| {
         let x = s(arg(a, 0)?);
         if x.is_empty() {
@@ -170,6 +217,9 @@ pub fn with_funcs(t: Template) -> Template {
         Ok(str_val(format!("{}{x}{}", " ".repeat(l), " ".repeat(r))))
     })
     .func("truncate", |a| {
+        if let Some(r) = header_identity(a) {
+            return r;
+        }
         let x = s(arg(a, 0)?);
         let n = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
         Ok(str_val(x.chars().take(n).collect()))
@@ -358,7 +408,7 @@ impl Format {
             if let Some(o) = headers.as_object_mut() {
                 o.insert(LABEL_MAP.into(), Json::String(tmpl::LABEL_HEADER.into()));
             }
-            let h = exec(&headers, false)?;
+            let h = as_header(|| exec(&headers, false))?;
             out.extend_from_slice(h.as_bytes());
             out.push(b'\n');
         }

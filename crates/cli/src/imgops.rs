@@ -31,6 +31,9 @@ pub fn push(c: &Client, a: &PushArgs) -> Result<()> {
     // As docker: the name is checked before anything is printed or asked.
     crate::ops::check_reference(&a.image).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (name, mut tag) = repo_tag(&a.image);
+    if a.all_tags && (!tag.is_empty() || a.image.contains('@')) {
+        anyhow::bail!("tag can't be used with --all-tags/-a");
+    }
     let stdout = std::io::stdout();
     let term = stdout.is_terminal();
     let mut out = stdout.lock();

@@ -304,7 +304,11 @@ fn dispatch(cli: Cli, body: Option<serde_json::Value>) -> anyhow::Result<()> {
     if info == Some(true) {
         system::info_client_section();
     }
-    let c = client(&cli).inspect_err(|_| {
+    let c = match (client(&cli), &cli.cmd) {
+        (Err(e), Cmd::Version(a)) => return system::version_unreachable(a, e),
+        (c, _) => c,
+    };
+    let c = c.inspect_err(|_| {
         // (`info --format` prints its empty result even so, as docker does)
         if info == Some(false) {
             println!();

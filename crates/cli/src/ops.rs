@@ -365,11 +365,39 @@ pub fn port(c: &Client, a: &PortArgs) -> Result<()> {
 }
 
 /// Docker's `[y/N]` prompt (on stdout); a non-terminal stdin counts as what it reads.
+/// Interrupted (SIGINT/SIGTERM) while it waits, it ends the line and exits 0, as docker's.
 pub fn confirm(warning: &str) -> Result<bool> {
+    extern "C" fn interrupted(_: libc::c_int) {
+        // Only async-signal-safe calls here.
+        unsafe {
+            libc::write(1, b"\n".as_ptr().cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    let handler: extern "C" fn(libc::c_int) = interrupted;
+    let old: Vec<_> = [libc::SIGINT, libc::SIGTERM]
+        .into_iter()
+        .map(|sig| {
+            (sig, unsafe {
+                libc::signal(sig, handler as libc::sighandler_t)
+            })
+        })
+        .collect();
+    let restore = || {
+        for (sig, h) in &old {
+            unsafe { libc::signal(*sig, *h) };
+        }
+    };
+    // (the handler is in place before the question is seen)
     print!("{warning}\nAre you sure you want to continue? [y/N] ");
-    std::io::stdout().flush()?;
+    if let Err(e) = std::io::stdout().flush() {
+        restore();
+        return Err(e.into());
+    }
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
+    let read = std::io::stdin().lock().read_line(&mut line);
+    restore();
+    read?;
     let ans = line.trim().to_lowercase();
     Ok(ans == "y" || ans == "yes")
 }

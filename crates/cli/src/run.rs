@@ -83,11 +83,15 @@ pub fn flag_bytes(flag: &str, value: &str) -> Result<i64> {
 }
 
 fn restart_policy(s: &str) -> Result<Value> {
+    // docker's opts.ParseRestartPolicy, in its words.
     let (name, count) = match s.split_once(':') {
+        Some(("", _)) => bail!("invalid restart policy format: no policy provided before colon"),
+        Some((n, "")) => (n, 0),
         Some((n, c)) => (
             n,
-            c.parse::<i64>()
-                .map_err(|_| anyhow!("maximum retry count must be an integer"))?,
+            c.parse::<i64>().map_err(|_| {
+                anyhow!("invalid restart policy format: maximum retry count must be an integer")
+            })?,
         ),
         None => (s, 0),
     };
@@ -361,8 +365,8 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
         "PortBindings": port_bindings,
     });
     let h = host.as_object_mut().ok_or_else(|| anyhow!("host config"))?;
-    if a.init {
-        h.insert("Init".into(), json!(true));
+    if let Some(init) = a.init {
+        h.insert("Init".into(), json!(init));
     }
     if let Some(m) = &a.memory {
         h.insert("Memory".into(), json!(flag_bytes("-m, --memory", m)?));
@@ -658,15 +662,17 @@ fn not_a_tty() -> anyhow::Error {
 }
 
 /// Docker's mapping of start failures to exit codes.
+/// docker's runStartContainerErr: 127 for a command not found, 126 for one that cannot
+/// be run, 125 for anything else (a network or mount failure that says "not found" too).
 fn start_error_code(e: &anyhow::Error) -> i32 {
-    let m = e.to_string().to_lowercase();
-    if m.contains("permission denied") || m.contains("cannot execute") {
-        126
-    } else if m.contains("executable file not found")
+    let m = e.to_string();
+    if m.contains("executable file not found")
         || m.contains("no such file or directory")
-        || m.contains("not found")
+        || m.contains("system cannot find the file specified")
     {
         127
+    } else if m.contains("permission denied") || m.contains("is a directory") {
+        126
     } else {
         125
     }
@@ -869,6 +875,16 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Result<()> {
     if let Some(k) = &a.detach_keys {
         q.push_str(&format!("&detachKeys={}", enc(k)));
     }
+    // The wait is asked before the stream (as docker does): a `--rm` container is gone
+    // by the time its stream ends, and its exit code with it.
+    let wait = c
+        .raw(
+            "POST",
+            &format!("/containers/{id}/wait?condition=not-running"),
+            None,
+            &[],
+        )?
+        .check()?;
     let (sock, pending) = c.hijack(&q, None)?;
     let session = Session {
         sock,
@@ -882,7 +898,13 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Result<()> {
     if session.pump(c)? {
         return Ok(());
     }
-    let code = crate::container::wait_one(c, &id, "not-running")?;
+    let v: Value = serde_json::from_slice(&wait.bytes()?).unwrap_or(Value::Null);
+    if let Some(msg) = v.pointer("/Error/Message").and_then(Value::as_str)
+        && !msg.is_empty()
+    {
+        bail!("{msg}");
+    }
+    let code = v.get("StatusCode").and_then(Value::as_i64).unwrap_or(-1);
     if code != 0 {
         return Err(Exit(code as i32).into());
     }
@@ -890,6 +912,8 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Result<()> {
 }
 
 pub fn exec(c: &Client, a: &ExecArgs) -> Result<()> {
+    // As docker: the container is looked up before the terminal is checked.
+    c.get_json(&format!("/containers/{}/json", enc(&a.container)))?;
     if a.tty && a.interactive && !a.detach && !tty::stdin_is_tty() {
         return Err(not_a_tty());
     }

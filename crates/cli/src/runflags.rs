@@ -473,9 +473,10 @@ fn mount(spec: &str) -> Result<Value> {
     if !labels.is_empty() {
         vol.insert("Labels".into(), Value::Object(labels));
     }
-    // The driver's name and options, as one DriverConfig.
+    // The driver's name and options, as one DriverConfig (docker's CLI makes it, empty
+    // if need be, with any `volume-*` option).
     let name = vol.remove("DriverName");
-    if name.is_some() || !vol_opts.is_empty() {
+    if any_vol {
         let mut dc = Map::new();
         if let Some(n) = name.filter(|n| n != "") {
             dc.insert("Name".into(), n);
@@ -542,11 +543,10 @@ pub fn ulimit(spec: &str) -> Result<Value> {
         }
         bail!("strconv.ParseInt: parsing {x:?}: invalid syntax")
     };
+    // (go-units reads the hard limit first: its error is the one shown when both are bad)
+    let hard = parts.get(1).map(|h| n(h)).transpose()?;
     let soft = n(parts[0])?;
-    let hard = match parts.get(1) {
-        Some(h) => n(h)?,
-        None => soft,
-    };
+    let hard = hard.unwrap_or(soft);
     if soft > hard {
         bail!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
     }
@@ -621,17 +621,21 @@ fn is_mac(s: &str) -> bool {
         || (s.contains('.') && groups('.', 4))
 }
 
-/// A `--device` as docker's validateLinuxPath checks it (CDI names, `vendor/class=name`,
-/// pass as they are).
-fn check_device(d: &str) -> Result<()> {
-    let cdi = d.split_once('=').is_some_and(|(vc, name)| {
+/// A CDI device name (`vendor.com/class=name`): docker asks for it as a device request.
+fn is_cdi(d: &str) -> bool {
+    d.split_once('=').is_some_and(|(vc, name)| {
         !name.is_empty()
             && !vc.starts_with('/')
             && vc
                 .split_once('/')
                 .is_some_and(|(v, c)| !v.is_empty() && !c.is_empty())
-    });
-    if cdi {
+    })
+}
+
+/// A `--device` as docker's validateLinuxPath checks it (CDI names, `vendor/class=name`,
+/// pass as they are).
+fn check_device(d: &str) -> Result<()> {
+    if is_cdi(d) {
         return Ok(());
     }
     let mode_ok = |m: &str| {
@@ -701,6 +705,28 @@ pub fn extra_host(h: &str) -> String {
 
 /// The values docker's flag parsing checks (each refused as a flag error: usage, 125),
 /// then those its parse of the options checks (`docker: ...`, 125), in docker's words.
+/// docker's ValidateDNSSearch: `.`, or a domain with a letter somewhere, of labels of
+/// letters, digits and inner `-`, shorter than 255 bytes; what is sent is the domain
+/// without its spaces around and a final dot.
+fn dns_search(v: &str) -> Option<String> {
+    let v = v.trim_matches(' ');
+    if v == "." {
+        return Some(v.to_owned());
+    }
+    if !v.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let body = v.trim_end_matches(|c: char| c.is_ascii_whitespace());
+    let body = body.strip_suffix('.').unwrap_or(body);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    (body.len() < 255 && body.split('.').all(label_ok)).then(|| body.to_owned())
+}
+
 fn check(m: &RunMore) -> Result<()> {
     use crate::run::flag_value_error as bad;
     for h in &m.add_host {
@@ -712,6 +738,15 @@ fn check(m: &RunMore) -> Result<()> {
                 "--dns",
                 d,
                 format!("IP address is not correctly formatted: {d}"),
+            ));
+        }
+    }
+    for x in &m.dns_search {
+        if dns_search(x).is_none() {
+            return Err(bad(
+                "--dns-search",
+                x,
+                format!("{} is not a valid domain", x.trim_matches(' ')),
             ));
         }
     }
@@ -868,8 +903,10 @@ pub fn apply(
     if m.no_healthcheck {
         cfg.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
     } else {
+        // As docker: only settings that are not zero make a healthcheck (an empty
+        // --health-cmd or a 0s interval alone make none; its fields are omitempty).
         let mut hc = Map::new();
-        if let Some(c) = &m.health_cmd {
+        if let Some(c) = m.health_cmd.as_ref().filter(|c| !c.is_empty()) {
             hc.insert("Test".into(), json!(["CMD-SHELL", c]));
         }
         for (k, v) in [
@@ -879,10 +916,13 @@ pub fn apply(
             ("StartInterval", &m.health_start_interval),
         ] {
             if let Some(v) = v {
-                hc.insert(k.into(), json!(duration_ns(v)?));
+                let ns = duration_ns(v)?;
+                if ns != 0 {
+                    hc.insert(k.into(), json!(ns));
+                }
             }
         }
-        if let Some(r) = m.health_retries {
+        if let Some(r) = m.health_retries.filter(|r| *r != 0) {
             hc.insert("Retries".into(), json!(r));
         }
         if !hc.is_empty() {
@@ -963,7 +1003,10 @@ pub fn apply(
     }
     for (k, v) in [
         ("Dns", &m.dns),
-        ("DnsSearch", &m.dns_search),
+        (
+            "DnsSearch",
+            &m.dns_search.iter().filter_map(|x| dns_search(x)).collect(),
+        ),
         ("DnsOptions", &m.dns_option),
         ("SecurityOpt", &security_opts(&m.security_opt)?),
         ("GroupAdd", &m.group_add),
@@ -1039,8 +1082,18 @@ pub fn apply(
             put(k, json!(v));
         }
     }
+    // --gpus's request, then one "cdi" request with every CDI name given to --device.
+    let mut requests = Vec::new();
     if let Some(g) = &m.gpus {
-        put("DeviceRequests", json!([gpu_request(g)?]));
+        requests.push(gpu_request(g)?);
+    }
+    let cdi: Vec<&String> = m.device.iter().filter(|d| is_cdi(d)).collect();
+    if !cdi.is_empty() {
+        requests.push(json!({"Driver": "cdi", "Count": 0, "DeviceIDs": cdi,
+            "Capabilities": null, "Options": null}));
+    }
+    if !requests.is_empty() {
+        put("DeviceRequests", json!(requests));
     }
     for (k, v) in [
         ("CpusetCpus", &m.cpuset_cpus),
@@ -1104,10 +1157,9 @@ pub fn apply(
         }
     }
     if let Some(s) = &m.kernel_memory {
-        put(
-            "KernelMemory",
-            json!(crate::run::flag_bytes("--kernel-memory", s)?),
-        );
+        // Checked as a size, but not sent: docker's client drops KernelMemory from API
+        // 1.42 on (berth speaks 1.45).
+        crate::run::flag_bytes("--kernel-memory", s)?;
     }
     if !m.storage_opt.is_empty() {
         put("StorageOpt", Value::Object(kv(&m.storage_opt)));
@@ -1148,7 +1200,13 @@ pub fn apply(
     if !m.device.is_empty() {
         put(
             "Devices",
-            json!(m.device.iter().map(|d| device(d)).collect::<Vec<_>>()),
+            json!(
+                m.device
+                    .iter()
+                    .filter(|d| !is_cdi(d))
+                    .map(|d| device(d))
+                    .collect::<Vec<_>>()
+            ),
         );
     }
     if m.log_driver.is_some() || !m.log_opt.is_empty() {
@@ -1518,10 +1576,7 @@ fn weight_device(x: &str) -> Result<Value> {
     }
     match w.parse::<u16>() {
         Ok(w) if w == 0 || (10..=1000).contains(&w) => Ok(json!({ "Path": path, "Weight": w })),
-        Ok(_) => Err(bad(format!(
-            "invalid weight for device: {x}. The correct format is <device-path>:<number>. Number must be between 10 and 1000 or 0"
-        ))),
-        Err(_) => Err(bad(format!("invalid weight for device: {x}"))),
+        _ => Err(bad(format!("invalid weight for device: {x}"))),
     }
 }
 
