@@ -223,15 +223,11 @@ pub fn info(c: &Client, a: &VersionArgs) -> Result<()> {
     }
     let n = |k: &str| i.get(k).and_then(Value::as_i64).unwrap_or(0);
     let b = |k: &str| i.get(k).and_then(Value::as_bool).unwrap_or(false);
+    // A list of strings at a JSON pointer (`/Plugins/Volume`).
     let words = |p: &str| -> Vec<String> {
-        i.pointer(p)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
+        let (parent, key) = p.rsplit_once('/').unwrap_or(("", p));
+        i.pointer(parent)
+            .map(|v| crate::ops::str_list(v, key))
             .unwrap_or_default()
     };
     // docker's prettyPrintServerInfo: the same lines, in its order; a label whose

@@ -8,7 +8,7 @@ mod common;
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use common::{Daemon, IMG};
+use common::{Daemon, IMG, same_all};
 
 macro_rules! prereqs {
     () => {
@@ -16,22 +16,6 @@ macro_rules! prereqs {
             return;
         }
     };
-}
-
-/// The same stdout, stderr (berth's name read as docker's) and exit code.
-fn same_all(d: &Daemon, args: &[&str]) {
-    let (ours, theirs) = (d.berth(args), d.docker(args));
-    assert_eq!(
-        common::stdout(&ours),
-        common::stdout(&theirs),
-        "stdout of {args:?}"
-    );
-    assert_eq!(
-        common::stderr(&ours).replace("berth", "docker"),
-        common::stderr(&theirs),
-        "stderr of {args:?}"
-    );
-    assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
 }
 
 /// Creates a container with `args` through berth and through docker and returns what

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Daemon, IMG};
+use common::{Daemon, IMG, same_all};
 
 macro_rules! prereqs {
     () => {
@@ -12,27 +12,6 @@ macro_rules! prereqs {
             return;
         }
     };
-}
-
-/// The same stdout, stderr (berth's name read as docker's) and exit code.
-fn same_all(d: &Daemon, args: &[&str]) {
-    let (ours, theirs) = (d.berth(args), d.docker(args));
-    assert_eq!(
-        common::stdout(&ours),
-        common::stdout(&theirs),
-        "stdout of {args:?}"
-    );
-    assert_eq!(
-        common::stderr(&ours).replace("berth", "docker"),
-        // (docker's cp also logs, at random, that its tar writer found the pipe closed)
-        common::stderr(&theirs)
-            .lines()
-            .filter(|l| !l.contains(" level=error msg=\"Can't "))
-            .map(|l| format!("{l}\n"))
-            .collect::<String>(),
-        "stderr of {args:?}"
-    );
-    assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
 }
 
 #[test]

@@ -532,7 +532,7 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
                 } else {
                     format!("{}/{rest}", base.trim_end_matches('/'))
                 };
-                cfg.working_dir = Some(clean_abs(&joined));
+                cfg.working_dir = Some(berth_build::builder::clean_abs(&joined));
             }
             // The trigger is kept as given, as dockerd's commit keeps it.
             "ONBUILD" => cfg
@@ -591,21 +591,6 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
     Ok(())
 }
 
-/// `/a/./b/../c/` → `/a/c`.
-fn clean_abs(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
 /// A `HEALTHCHECK` change (`NONE`, or `[--interval=D --timeout=D --start-period=D
 /// --retries=N] CMD ...`) as the image config's `Healthcheck`.
 fn healthcheck_change(rest: &str) -> Result<serde_json::Value, String> {
@@ -631,7 +616,8 @@ fn healthcheck_change(rest: &str) -> Result<serde_json::Value, String> {
             }
             _ => return Err(format!("Unknown flag: {k}")),
         };
-        let d = duration_ns(v).ok_or(format!("time: invalid duration \"{v}\""))?;
+        let d = berth_build::gofmt::parse_duration(v)
+            .ok_or(format!("time: invalid duration \"{v}\""))?;
         m.insert(field.into(), serde_json::json!(d));
     }
     let (kind, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
@@ -647,34 +633,6 @@ fn healthcheck_change(rest: &str) -> Result<serde_json::Value, String> {
     };
     m.insert("Test".into(), serde_json::json!(test));
     Ok(serde_json::Value::Object(m))
-}
-
-/// Go's duration text (`30s`, `1m30s`, `500ms`, `0`) in nanoseconds.
-fn duration_ns(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let v: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        total += v * match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[u..];
-    }
-    Some(total as i64)
 }
 
 /// `docker import`: a rootfs tarball (plain, gzip or zstd) becomes a one-layer image.

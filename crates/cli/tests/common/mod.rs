@@ -345,3 +345,20 @@ impl Drop for Daemon {
         leftovers::remove(&ids, &self.data, &self.exec, self.dir.path());
     }
 }
+
+/// The same stdout, stderr (berth's name read as docker's) and exit code.
+pub fn same_all(d: &Daemon, args: &[&str]) {
+    let (ours, theirs) = (d.berth(args), d.docker(args));
+    assert_eq!(stdout(&ours), stdout(&theirs), "stdout of {args:?}");
+    assert_eq!(
+        stderr(&ours).replace("berth", "docker"),
+        // (docker's cp also logs, at random, that its tar writer found the pipe closed)
+        stderr(&theirs)
+            .lines()
+            .filter(|l| !l.contains(" level=error msg=\"Can't "))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+        "stderr of {args:?}"
+    );
+    assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+}
