@@ -210,7 +210,6 @@ async fn bridge<C>(
     input.abort();
 }
 
-/// `POST /containers/{id}/attach`.
 /// `POST /containers/{id}/attach`: a refusal is written as dockerd writes it on the
 /// connection it took over, the message as raw text with a CRLF, not as JSON.
 pub async fn attach(

@@ -276,6 +276,26 @@ fn create_checks_mounts_and_takes_old_api_forms_as_dockerd() {
     let dest = tmp.join("cp");
     d.ok(&["cp", "wd:/home/foo/bar", dest.to_str().unwrap()]);
     assert!(dest.is_dir());
+    // A working directory through a symlink of the image stays under it (made at the start
+    // in the merged view, not as a directory in the container's layer hiding the link).
+    let df = format!("FROM {IMG}\nRUN mkdir -p /srv/app && ln -s /srv/app /app\n");
+    let out = d.docker_stdin(&["build", "-q", "-t", "lnk", "-"], Some(df.as_bytes()));
+    assert!(out.status.success(), "build: {}", common::stderr(&out));
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-w",
+            "/app/sub",
+            "lnk",
+            "sh",
+            "-c",
+            "readlink /app; pwd -P"
+        ]),
+        "/srv/app\n/srv/app/sub"
+    );
     // TestRunWithBlkioWeight: where the blkio cgroup has no weight file, the weight is
     // dropped with dockerd's warning instead of failing the start.
     let cg = std::path::Path::new("/sys/fs/cgroup");

@@ -184,7 +184,6 @@ fn read_cache(path: &Path) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The Dockerfile, looked up inside the context only (`..` and symlinks cannot leave it).
 /// dockerd's step once the Dockerfile is read: the `.dockerignore` and the Dockerfile
 /// leave the context when the `.dockerignore` excludes them, so no COPY takes them (the
 /// docker CLI lists a `-f -` Dockerfile's made-up name there for this).
@@ -214,6 +213,7 @@ fn remove_ignored_build_files(ctx: &Path, dockerfile: &str) {
     }
 }
 
+/// The Dockerfile, looked up inside the context only (`..` and symlinks cannot leave it).
 fn read_in(ctx: &Path, name: &str) -> Option<String> {
     let root = ctx.canonicalize().ok()?;
     let p = root

@@ -463,9 +463,12 @@ impl Engine {
     }
 
     /// dockerd makes the working directory at create (`docker cp` of a created container
-    /// finds it): made in the container's layer when no image layer has it. Something
-    /// else than a directory there is left for the start to refuse.
+    /// finds it): made in the container's layer when every part of the path that an image
+    /// layer has is a plain directory there. A symlink on the way (`/var/run` → `/run`,
+    /// perhaps into another layer) or anything else than a directory is left for the start,
+    /// which makes the directory in the merged view (a directory made here would hide it).
     fn create_workdir(&self, c: &Container, dir: &Path) {
+        use std::path::Component;
         let wd = c.lock().config.working_dir.clone();
         if wd.is_empty() || wd == "/" {
             return;
@@ -473,11 +476,26 @@ impl Engine {
         let Ok(lowers) = self.lower_dirs(c) else {
             return;
         };
-        let found = lowers.iter().any(|l| {
-            crate::rootfs::open_root(l)
-                .and_then(|r| crate::rootfs::open_in(&r, &wd, rustix::fs::OFlags::PATH))
-                .is_ok()
-        });
+        let mut prefix = PathBuf::new();
+        let mut found = false;
+        for comp in Path::new(&wd).components() {
+            match comp {
+                Component::RootDir => continue,
+                Component::Normal(n) => prefix.push(n),
+                _ => return,
+            }
+            // Every shorter prefix is a directory (or absent) in every layer, so this
+            // lookup stays inside the layer; its last part is not followed.
+            let mut here = false;
+            for l in &lowers {
+                match std::fs::symlink_metadata(l.join(&prefix)) {
+                    Ok(m) if m.is_dir() => here = true,
+                    Ok(_) => return,
+                    Err(_) => {}
+                }
+            }
+            found = here;
+        }
         if !found {
             let _ = crate::rootfs::mkdir_all(&dir.join("upper"), &wd);
         }

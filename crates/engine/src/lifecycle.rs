@@ -626,7 +626,15 @@ impl Engine {
     async fn release_after_exit(&self, c: &Container) {
         crate::mounts::unmount(&self.rootfs(&c.id));
         self.release_volumes(c);
-        let mode = c.lock().host_config.network_mode.clone();
+        let mode = {
+            let g = c.lock();
+            // (`NetworkDisabled` ran as `none`, as its start chose)
+            if crate::network::network_disabled(&g.config) {
+                "none".to_owned()
+            } else {
+                g.host_config.network_mode.clone()
+            }
+        };
         if matches!(mode.as_str(), "none" | "host") {
             self.emit_builtin_network(&mode, &c.id, "disconnect");
         }
@@ -772,8 +780,10 @@ impl Engine {
         }
         // dockerd's kill with SIGKILL returns once the container is gone.
         if sig == libc::SIGKILL {
-            let exited = self.wait(&c.id, WaitCondition::NotRunning)?;
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), exited).await;
+            // (a --rm container may already be gone: the kill still worked)
+            if let Ok(exited) = self.wait(&c.id, WaitCondition::NotRunning) {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(30), exited).await;
+            }
         }
         Ok(())
     }

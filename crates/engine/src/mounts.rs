@@ -36,7 +36,8 @@ pub(crate) fn valid_mode(mode: &str) -> bool {
 
 /// moby's checks of a mount's target: `(what is wrong)`, to be put in context.
 fn target_error(target: &str) -> Option<String> {
-    if target == "/" {
+    // (cleaned, as dockerd checks it: `/x/..` and `//` are the root too)
+    if target.starts_with('/') && clean_path(target) == "/" {
         Some("invalid specification: destination can't be '/'".into())
     } else if !target.starts_with('/') {
         Some(format!(
@@ -227,6 +228,9 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
             return Err(bad(format!(
                 "invalid mount path: '{dst}' mount path must be absolute"
             )));
+        }
+        if let Some(e) = target_error(dst) {
+            return Err(bad(format!("invalid mount config for type \"tmpfs\": {e}")));
         }
         let dst = clean_path(dst);
         if out.iter().any(|p| p.destination == dst) {
@@ -456,5 +460,29 @@ mod tests {
             ..Default::default()
         };
         assert!(mount_points(&bad, Path::new("/vols")).is_err());
+    }
+
+    #[test]
+    fn a_destination_that_cleans_to_the_root_is_refused() {
+        for b in ["/src:/", "/src:/x/..", "/src://", "v:/./"] {
+            let h = HostConfig {
+                binds: Some(vec![b.into()]),
+                ..Default::default()
+            };
+            let e = mount_points(&h, Path::new("/vols"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("destination can't be '/'"), "{b}: {e}");
+        }
+        for t in ["/", "/run/.."] {
+            let h = HostConfig {
+                tmpfs: Some([(t.to_string(), String::new())].into()),
+                ..Default::default()
+            };
+            let e = mount_points(&h, Path::new("/vols"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("destination can't be '/'"), "{t}: {e}");
+        }
     }
 }

@@ -43,9 +43,6 @@ pub fn read_file(root: &Path, path: &str) -> Option<String> {
     Some(s)
 }
 
-/// Why a command cannot be started, worded as runc words it: the docker CLI maps
-/// "executable file not found" / "no such file or directory" to exit 127 and
-/// "permission denied" to 126.
 /// runc's refusal of a working directory that is not one in the container's root
 /// (`exec -w`), in its words.
 pub fn check_workdir(root: &Path, dir: &str) -> Result<(), String> {
@@ -63,6 +60,9 @@ pub fn check_workdir(root: &Path, dir: &str) -> Result<(), String> {
     ))
 }
 
+/// Why a command cannot be started, worded as runc words it: the docker CLI maps
+/// "executable file not found" / "no such file or directory" to exit 127 and
+/// "permission denied" to 126.
 pub fn check_executable(root: &Path, cmd: &str, env: &[String]) -> Result<(), String> {
     let r = open_root(root).map_err(|e| format!("rootfs {}: {e}", root.display()))?;
     let is_exec = |p: &str| -> Result<(), std::io::Error> {

@@ -1892,6 +1892,6 @@ fn dns_options(rec: &ContainerRecord) -> Result<dns::DnsOptions> {
 }
 
 /// `Config.NetworkDisabled`: the container gets a network namespace with only `lo`.
-fn network_disabled(config: &Config) -> bool {
+pub(crate) fn network_disabled(config: &Config) -> bool {
     config.extra.get("NetworkDisabled").and_then(Value::as_bool) == Some(true)
 }
