@@ -252,13 +252,13 @@ fn main() -> Result<()> {
     if hosts.is_empty() {
         bail!("no host to listen on");
     }
+    if args.tls == Some(true) {
+        bail!("--tls: berthd has no TLS support; use a unix socket, or tcp:// on loopback");
+    }
     let hosts = hosts
         .iter()
         .map(|h| Host::parse(h, args.tls))
         .collect::<Result<Vec<_>>>()?;
-    if args.tls == Some(true) {
-        bail!("--tls: berthd has no TLS support; use a unix socket, or tcp:// on loopback");
-    }
 
     let mut netcfg = berth_engine::network::NetConfig::default();
     if let Some(b) = args.bridge.clone().or(file.bridge.clone()) {
