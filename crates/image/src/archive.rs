@@ -669,7 +669,8 @@ pub fn import_for<R: Read>(
     )?;
     let mut cc = ContainerConfig::default();
     apply_changes(&mut cc, changes)?;
-    let now = timefmt::format_rfc3339(timefmt::now());
+    // To the nanosecond as dockerd: two imports of one tarball are two images.
+    let now = timefmt::now_rfc3339_nanos();
     let host = platform.cloned().unwrap_or_else(Platform::host);
     let cfg = ImageConfig {
         created: Some(now.clone()),
