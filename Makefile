@@ -9,8 +9,12 @@ CARGO ?= cargo
 # tests, the peers for interop tests and benchmarks.
 PKGS_BUILD := build-essential pkg-config libseccomp-dev
 PKGS_TEST := busybox-static iproute2 iptables containernetworking-plugins docker-registry \
-	runc crun docker.io docker-compose containerd podman skopeo apache2-utils openssl tmux time procps util-linux python3 python3-docker git
+	runc crun docker.io docker-compose containerd podman skopeo apache2-utils openssl tmux time procps util-linux python3 python3-docker python3-venv git
 PKGS_BENCH := hyperfine
+# testcontainers-python (not packaged by Debian) for the client-compatibility test, pinned, in
+# a virtualenv of the tests' own under target/.
+TC_VENV := $(CURDIR)/target/py-testcontainers
+TC_PIP := testcontainers==4.15.0
 
 # berth-runtime starts once per container, so it is also built fully static (non-PIE, glibc and
 # libseccomp linked in): no dynamic loader, no relocations at start, ~0.8 MiB less peak RSS.
@@ -27,6 +31,8 @@ deps:
 deps-test:
 	@missing=""; for p in $(PKGS_BUILD) $(PKGS_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	@$(TC_VENV)/bin/python -c 'import testcontainers' 2>/dev/null || \
+		{ /usr/bin/python3 -m venv $(TC_VENV) && $(TC_VENV)/bin/pip install -q $(TC_PIP); }
 
 build: deps runtime-static shim-static
 	$(CARGO) build --release

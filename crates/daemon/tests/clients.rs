@@ -1,7 +1,8 @@
 //! Docker API clients other than the docker CLI, against berthd: docker-py (Debian's
 //! python3-docker) and bollard (Rust, pinned to API 1.45, the version berthd advertises) each
 //! run the scenario people script with them: pull from a registry, run detached, logs, exec,
-//! stop, remove (docker-py then builds an image on the pulled one).
+//! stop, remove (docker-py then builds an image on the pulled one). testcontainers-python
+//! (PyPI, in the virtualenv `make deps-test` makes) runs a service as a test suite would.
 
 mod common;
 
@@ -45,6 +46,58 @@ fn docker_py_pull_run_logs_exec_stop_remove() {
         common::tail(&d.log(), 30)
     );
     assert!(stdout(&out).contains("docker-py scenario ok"));
+}
+
+/// The virtualenv `make deps-test` puts testcontainers-python in.
+fn testcontainers_python() -> std::path::PathBuf {
+    std::env::var_os("BERTH_TEST_TC_PYTHON")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/py-testcontainers/bin/python")
+        })
+}
+
+#[test]
+fn testcontainers_python_runs_a_networked_service_and_cleans_up() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let python = testcontainers_python();
+    assert!(
+        python.exists(),
+        "{} is missing (make deps-test installs testcontainers-python there)",
+        python.display()
+    );
+    let d = Daemon::start();
+    let work = d.dir.path().join("tc");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/testcontainers_py.py"
+    );
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(&python)
+        .arg(script)
+        .arg(IMG)
+        .arg(&work)
+        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+        // The reaper's image is on Docker Hub; the `with` blocks remove what they made.
+        .env("TESTCONTAINERS_RYUK_DISABLED", "true")
+        // Reach published ports on loopback only.
+        .env("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "testcontainers scenario failed:\n{}\n{}\nberthd log:\n{}",
+        stdout(&out),
+        stderr(&out),
+        common::tail(&d.log(), 30)
+    );
+    assert!(stdout(&out).contains("testcontainers scenario ok"));
+    // The network the scenario made is gone from berthd too.
+    assert_eq!(d.ok(&["network", "ls", "-q", "-f", "type=custom"]), "");
 }
 
 /// A registry holding the test image as `<registry>/clients/bb:1`, pushed from `d`, which
