@@ -48,7 +48,7 @@ fn upgrade_response(tty: bool) -> Response {
 }
 
 /// Reads one frame: (stream, payload); None at a clean end.
-async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Option<(u8, Vec<u8>)> {
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Option<(u8, Vec<u8>)> {
     let mut h = [0u8; 8];
     r.read_exact(&mut h).await.ok()?;
     let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
@@ -59,20 +59,20 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Option<(u8, Vec<u8>)> {
 
 /// Ctrl-P Ctrl-Q (or `--detach-keys`) seen in a tty's input ends the attach, not the
 /// container. Returns the bytes to forward and whether the sequence completed.
-struct DetachScanner {
+pub(crate) struct DetachScanner {
     keys: Vec<u8>,
     matched: usize,
 }
 
 impl DetachScanner {
-    fn new(spec: Option<&str>) -> DetachScanner {
+    pub(crate) fn new(spec: Option<&str>) -> DetachScanner {
         let keys = spec
             .and_then(parse_detach_keys)
             .unwrap_or_else(|| vec![0x10, 0x11]);
         DetachScanner { keys, matched: 0 }
     }
 
-    fn feed(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
+    pub(crate) fn feed(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
         let mut out = Vec::with_capacity(data.len());
         for &b in data {
             if b == self.keys[self.matched] {
@@ -124,6 +124,46 @@ fn parse_detach_keys(s: &str) -> Option<Vec<u8>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// Feeds the client's input chunks to the shim's stdin until the client ends them (then,
+/// without a terminal, stdin is closed) or types the detach keys in a terminal (then
+/// `detached` fires). With `stdin` off the input is read and dropped.
+pub(crate) async fn pump_stdin<S, B>(
+    mut chunks: S,
+    mut sw: tokio::net::unix::OwnedWriteHalf,
+    tty: bool,
+    stdin: bool,
+    detach_keys: Option<String>,
+    detached: tokio::sync::oneshot::Sender<()>,
+) where
+    S: futures_util::Stream<Item = B> + Unpin,
+    B: AsRef<[u8]>,
+{
+    let mut scanner = tty.then(|| DetachScanner::new(detach_keys.as_deref()));
+    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+        if !stdin {
+            continue;
+        }
+        let (data, done) = match scanner.as_mut() {
+            Some(s) => s.feed(chunk.as_ref()),
+            None => (chunk.as_ref().to_vec(), false),
+        };
+        if !data.is_empty() && sw.write_all(&data).await.is_err() {
+            break;
+        }
+        if done {
+            let _ = detached.send(());
+            return;
+        }
+    }
+    if stdin && !tty {
+        let _ = sw.shutdown().await;
+    }
+    // With a tty, keep the write half (the terminal's input) open: dropping it would
+    // look like EOF to the shim.
+    std::future::pending::<()>().await;
+    drop(sw);
+}
+
 /// Pumps bytes both ways until the shim ends the output (or the client detaches).
 type Closing = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -138,42 +178,16 @@ async fn bridge<C>(
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
     let buffered = shim.buffer().to_vec();
-    let (sr, mut sw) = shim.into_inner().into_split();
+    let (sr, sw) = shim.into_inner().into_split();
     let mut sr = std::io::Cursor::new(buffered).chain(sr);
-    let (mut cr, mut cw) = tokio::io::split(client);
+    let (cr, mut cw) = tokio::io::split(client);
     let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
-    let input = tokio::spawn(async move {
-        let mut scanner = tty.then(|| DetachScanner::new(detach_keys.as_deref()));
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            match cr.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if !stdin {
-                        continue;
-                    }
-                    let (data, detached) = match scanner.as_mut() {
-                        Some(s) => s.feed(&buf[..n]),
-                        None => (buf[..n].to_vec(), false),
-                    };
-                    if !data.is_empty() && sw.write_all(&data).await.is_err() {
-                        break;
-                    }
-                    if detached {
-                        let _ = detach_tx.send(());
-                        return;
-                    }
-                }
-            }
-        }
-        if stdin && !tty {
-            let _ = sw.shutdown().await;
-        }
-        // With a tty, keep the write half (the terminal's input) open: dropping it
-        // would look like EOF to the shim.
-        std::future::pending::<()>().await;
-        drop(sw);
-    });
+    let chunks = futures_util::StreamExt::take_while(
+        tokio_util::io::ReaderStream::with_capacity(cr, 32 * 1024),
+        |r| std::future::ready(r.is_ok()),
+    );
+    let chunks = futures_util::StreamExt::map(chunks, Result::unwrap_or_default);
+    let input = tokio::spawn(pump_stdin(chunks, sw, tty, stdin, detach_keys, detach_tx));
     if tty {
         // A tty's output is one stream: unwrap the shim's frames.
         loop {

@@ -16,6 +16,7 @@ pub mod networks;
 pub mod system;
 pub mod version;
 pub mod volumes;
+pub mod wsattach;
 
 pub use berth_engine::types;
 
@@ -76,6 +77,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/attach", post(hijack::attach))
+        .route("/containers/{id}/attach/ws", get(wsattach::attach_ws))
         .route("/containers/{id}/exec", post(exec_create))
         .route(
             "/containers/{id}",

@@ -580,3 +580,122 @@ fn docker_system_prune_removes_stopped_containers() {
     assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]), "stays");
     d.ok(&["rm", "-f", "stays"]);
 }
+
+/// `GET /containers/{id}/attach/ws` over berthd's socket: `path` is the request target.
+async fn ws_connect(
+    d: &Daemon,
+    path: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio::net::UnixStream>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let s = tokio::net::UnixStream::connect(&d.sock).await.unwrap();
+    tokio_tungstenite::client_async(format!("ws://localhost{path}"), s)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// The next message, within 10 s.
+async fn ws_next(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::UnixStream>,
+) -> tokio_tungstenite::tungstenite::Message {
+    use futures_util::StreamExt;
+    match tokio::time::timeout(std::time::Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(m))) => m,
+        other => panic!("no message: {other:?}"),
+    }
+}
+
+#[test]
+fn attach_over_a_websocket_sends_raw_output_and_takes_stdin() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Error, Message};
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "wsc",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "echo ready; while read l; do echo \"out $l\"; echo \"err $l\" >&2; done; echo bye",
+    ]);
+    for _ in 0..100 {
+        if d.ok(&["logs", "wsc"]) == "ready" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // Unknown container: the 404 comes before any upgrade.
+        match ws_connect(&d, "/containers/nosuch/attach/ws?stream=1").await {
+            Err(Error::Http(r)) => assert_eq!(r.status(), 404),
+            other => panic!("expected a 404, got {:?}", other.map(|_| ())),
+        }
+
+        // History first (logs=1), unwrapped; then the live stream: each line the
+        // container writes is a binary message of raw bytes, stdout and stderr alike.
+        let mut ws = ws_connect(
+            &d,
+            "/v1.45/containers/wsc/attach/ws?logs=1&stream=1&stdin=1&stdout=1&stderr=1",
+        )
+        .await
+        .unwrap();
+        assert_eq!(ws_next(&mut ws).await, Message::Binary("ready\n".into()));
+        ws.send(Message::Binary("hello\n".into())).await.unwrap();
+        let mut got = vec![ws_next(&mut ws).await, ws_next(&mut ws).await];
+        got.sort_by_key(|m| m.to_string());
+        assert_eq!(
+            got,
+            vec![
+                Message::Binary("err hello\n".into()),
+                Message::Binary("out hello\n".into())
+            ]
+        );
+        // Closing the socket ends stdin: the loop ends and the container says bye (in
+        // its log: the socket is closed).
+        ws.close(None).await.unwrap();
+        let mut rest = Vec::new();
+        while let Ok(Some(Ok(m))) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), ws.next()).await
+        {
+            rest.push(m);
+        }
+        // The client closed: nothing but the close handshake comes back.
+        assert!(
+            rest.iter().all(|m| matches!(m, Message::Close(_))),
+            "{rest:?}"
+        );
+    });
+    assert_eq!(d.ok(&["wait", "wsc"]), "0");
+    assert_eq!(d.ok(&["logs", "wsc"]).lines().last(), Some("bye"));
+
+    // Before API 1.42 the messages are text; `stream=0` sends the history and closes.
+    rt.block_on(async {
+        let mut ws = ws_connect(&d, "/v1.41/containers/wsc/attach/ws?logs=1&stdout=1")
+            .await
+            .unwrap();
+        let mut msgs = Vec::new();
+        while let Ok(Some(Ok(m))) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), ws.next()).await
+        {
+            msgs.push(m);
+        }
+        assert_eq!(msgs.first(), Some(&Message::Text("ready\n".into())));
+        assert!(
+            msgs.contains(&Message::Text("out hello\n".into())),
+            "{msgs:?}"
+        );
+        assert!(
+            !msgs.contains(&Message::Text("err hello\n".into())),
+            "{msgs:?}"
+        );
+        assert!(matches!(msgs.last(), Some(Message::Close(_))), "{msgs:?}");
+    });
+}
