@@ -164,6 +164,20 @@ pub(crate) async fn pump_stdin<S, B>(
     drop(sw);
 }
 
+/// What an attach with `logs=1` replays: everything logged so far on the streams asked for.
+pub(crate) fn history_options(stdout: bool, stderr: bool) -> berth_engine::logs::LogOptions {
+    berth_engine::logs::LogOptions {
+        follow: false,
+        stdout,
+        stderr,
+        since: None,
+        until: None,
+        timestamps: false,
+        details: false,
+        tail: None,
+    }
+}
+
 /// Pumps bytes both ways until the shim ends the output (or the client detaches).
 type Closing = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -254,17 +268,7 @@ async fn attach_inner(
     let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
     // `logs=1`: what the container already logged goes first (json-file only).
     let history = if flag(&q, "logs") {
-        let opts = berth_engine::logs::LogOptions {
-            follow: false,
-            stdout,
-            stderr,
-            since: None,
-            until: None,
-            timestamps: false,
-            details: false,
-            tail: None,
-        };
-        match e.logs(&id, opts) {
+        match e.logs(&id, history_options(stdout, stderr)) {
             Ok(h) => Some(h),
             Err(err @ berth_engine::EngineError::NotFound(_)) => return Err(err.into()),
             Err(_) => None,

@@ -20,7 +20,7 @@ use tokio::sync::mpsc::Receiver;
 
 use crate::containers::flag;
 use crate::error::ApiResult;
-use crate::hijack::{pump_stdin, read_frame};
+use crate::hijack::{history_options, pump_stdin, read_frame};
 use crate::version::RequestVersion;
 
 pub async fn attach_ws(
@@ -33,18 +33,7 @@ pub async fn attach_ws(
     e.get(&id)?;
     let (stdin, stdout, stderr) = (flag(&q, "stdin"), flag(&q, "stdout"), flag(&q, "stderr"));
     let history = if flag(&q, "logs") {
-        let opts = berth_engine::logs::LogOptions {
-            follow: false,
-            stdout,
-            stderr,
-            since: None,
-            until: None,
-            timestamps: false,
-            details: false,
-            tail: None,
-        };
-        // A log driver that cannot be read back (none) gives no history, as for attach.
-        e.logs(&id, opts).ok()
+        e.logs(&id, history_options(stdout, stderr)).ok()
     } else {
         None
     };
