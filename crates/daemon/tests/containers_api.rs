@@ -295,6 +295,14 @@ fn top_diff_rename_export_import_prune_and_sizes() {
     // export | import round trip keeps the container's changes.
     let tar = d.dir.path().join("t2.tar");
     d.ok(&["export", "-o", tar.to_str().unwrap(), "t2"]);
+    // Directories are named with a trailing slash, as in dockerd's archives.
+    let names: Vec<String> = tar::Archive::new(std::fs::File::open(&tar).unwrap())
+        .entries()
+        .unwrap()
+        .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+        .collect();
+    assert!(names.contains(&"bin/".to_owned()), "{names:?}");
+    assert!(names.contains(&"bin/busybox".to_owned()), "{names:?}");
     d.ok(&["import", tar.to_str().unwrap(), "exported:1"]);
     assert_eq!(
         d.ok(&[

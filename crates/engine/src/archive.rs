@@ -306,42 +306,7 @@ impl<W: Write> TarOut<W> {
         link: Option<&[u8]>,
         data: impl Read,
     ) -> io::Result<()> {
-        fn long(
-            b: &mut tar::Builder<impl Write>,
-            kind: tar::EntryType,
-            v: &[u8],
-        ) -> io::Result<()> {
-            let mut lh = tar::Header::new_gnu();
-            lh.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
-            lh.set_mode(0o644);
-            lh.set_uid(0);
-            lh.set_gid(0);
-            lh.set_mtime(0);
-            lh.set_size(v.len() as u64 + 1);
-            lh.set_entry_type(kind);
-            lh.set_cksum();
-            b.append(&lh, v.chain(&[0u8][..]))
-        }
-        let name = name.as_bytes();
-        if name.len() > 100 {
-            long(&mut self.b, tar::EntryType::GNULongName, name)?;
-        }
-        if let Some(l) = link
-            && l.len() > 100
-        {
-            long(&mut self.b, tar::EntryType::new(b'K'), l)?;
-        }
-        let old = h.as_old_mut();
-        old.name = [0; 100];
-        let n = name.len().min(100);
-        old.name[..n].copy_from_slice(&name[..n]);
-        if let Some(l) = link {
-            old.linkname = [0; 100];
-            let n = l.len().min(100);
-            old.linkname[..n].copy_from_slice(&l[..n]);
-        }
-        h.set_cksum();
-        self.b.append(h, data)
+        berth_image::diff::append_named(&mut self.b, h, name.as_bytes(), link, data)
     }
 
     /// Writes the entry `name` of directory `dir` (or `fd` itself for the top entry).

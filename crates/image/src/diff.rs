@@ -125,6 +125,53 @@ fn show_path(comps: &[OsString]) -> String {
     s
 }
 
+/// Appends an entry named by the raw bytes `name` (and `link`), as written, so a directory
+/// keeps the trailing `/` Docker's archives give it (the tar crate drops it). Names longer
+/// than the header's 100 bytes go in GNU long-name records first.
+pub fn append_named<W: io::Write>(
+    b: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &[u8],
+    link: Option<&[u8]>,
+    data: impl io::Read,
+) -> io::Result<()> {
+    fn long<W: io::Write>(
+        b: &mut tar::Builder<W>,
+        kind: tar::EntryType,
+        v: &[u8],
+    ) -> io::Result<()> {
+        let mut lh = tar::Header::new_gnu();
+        lh.as_gnu_mut().expect("a GNU header").name[..13].copy_from_slice(b"././@LongLink");
+        lh.set_mode(0o644);
+        lh.set_uid(0);
+        lh.set_gid(0);
+        lh.set_mtime(0);
+        lh.set_size(v.len() as u64 + 1);
+        lh.set_entry_type(kind);
+        lh.set_cksum();
+        b.append(&lh, io::Read::chain(v, &[0u8][..]))
+    }
+    if name.len() > 100 {
+        long(b, tar::EntryType::GNULongName, name)?;
+    }
+    if let Some(l) = link
+        && l.len() > 100
+    {
+        long(b, tar::EntryType::new(b'K'), l)?;
+    }
+    let old = h.as_old_mut();
+    old.name = [0; 100];
+    let n = name.len().min(100);
+    old.name[..n].copy_from_slice(&name[..n]);
+    if let Some(l) = link {
+        old.linkname = [0; 100];
+        let n = l.len().min(100);
+        old.linkname[..n].copy_from_slice(&l[..n]);
+    }
+    h.set_cksum();
+    b.append(h, data)
+}
+
 fn tar_path(comps: &[OsString]) -> PathBuf {
     comps.iter().collect()
 }
@@ -251,7 +298,16 @@ impl<W: Write> Walker<'_, W> {
                     let x = xattrs(Some(fd.as_fd()), Path::new(""));
                     self.pax(comps, &x)?;
                     let mut h = header(&st, tar::EntryType::Directory);
-                    self.append(comps, &mut h, &tpath, &[][..])?;
+                    let mut name = tpath.as_os_str().as_bytes().to_vec();
+                    name.push(b'/');
+                    let tar = self.tar.as_mut().expect("only when writing");
+                    append_named(tar, &mut h, &name, None, io::empty()).map_err(|e| {
+                        DiffError::Io {
+                            path: show_path(comps),
+                            op: "write tar",
+                            source: e,
+                        }
+                    })?;
                     if opaque {
                         let mut h = header(&st, tar::EntryType::Regular);
                         h.set_mode(0o644);
