@@ -384,20 +384,20 @@ impl EndpointConfig {
     }
 }
 
-/// Checks endpoint driver options as dockerd does: known keys, a usable interface name,
-/// interface sysctls written with IFNAME.
+/// Checks berth's endpoint driver options as dockerd does: a usable interface name,
+/// interface sysctls written with IFNAME. Other keys are checked with the network (see
+/// `check_endpoint_opts`).
 fn check_driver_opts(opts: &BTreeMap<String, String>) -> Result<()> {
     for (k, v) in opts {
         match k.as_str() {
-            OPT_IFNAME => {
+            OPT_IFNAME
                 if v.is_empty()
                     || v.len() > 15
                     || v.contains(['/', ':', ' '])
                     || v == "."
-                    || v == ".."
-                {
-                    return Err(bad(format!("invalid interface name {v:?} ({OPT_IFNAME})")));
-                }
+                    || v == ".." =>
+            {
+                return Err(bad(format!("invalid interface name {v:?} ({OPT_IFNAME})")));
             }
             OPT_SYSCTLS => {
                 for kv in v.split(',') {
@@ -418,7 +418,6 @@ fn check_driver_opts(opts: &BTreeMap<String, String>) -> Result<()> {
                     }
                 }
             }
-            // Checked with the network (see `check_endpoint_opts`).
             _ => {}
         }
     }
