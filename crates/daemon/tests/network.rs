@@ -497,56 +497,106 @@ fn network_rm_in_use_is_a_conflict_and_prune_removes_unused() {
     d.ok(&["network", "rm", &a]);
 }
 
+/// A conflist of the Debian `bridge` plugin on a bridge of its own with `host-local` IPAM
+/// on `subnet(n)`, keeping its leases under the test's directory (never /var/lib/cni);
+/// the bridge the plugin makes is deleted on drop, also when the test fails.
+struct CniConf {
+    conf: std::path::PathBuf,
+    /// host-local's lease directory of this conflist.
+    leases: std::path::PathBuf,
+    bridge: String,
+    sub: String,
+}
+
+impl CniConf {
+    /// `None` (and a note) when the plugins are not installed. `ips`: the bridge plugin
+    /// declares the `ips` capability (what `--ip` needs).
+    fn new(d: &Daemon, n: u32, tag: &str, ips: bool) -> Option<Self> {
+        if !["bridge", "host-local"]
+            .iter()
+            .all(|p| Path::new("/usr/lib/cni").join(p).is_file())
+        {
+            eprintln!("skipped: containernetworking-plugins not installed");
+            return None;
+        }
+        let key = std::process::id() % 100_000;
+        let bridge = format!("cni{tag}{key}");
+        let sub = subnet(n);
+        let data = d.dir.path().join(format!("cni-ipam{tag}"));
+        let name = format!("cnitest{tag}{key}");
+        let conf = d.dir.path().join(format!("test{tag}.conflist"));
+        std::fs::write(
+            &conf,
+            serde_json::json!({
+                "cniVersion": "1.0.0",
+                "name": name,
+                "plugins": [{
+                    "type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
+                    "capabilities": {"ips": ips},
+                    "ipam": {"type": "host-local", "dataDir": data, "ranges": [[{"subnet": sub}]],
+                             "routes": [{"dst": "0.0.0.0/0"}]}
+                }]
+            })
+            .to_string(),
+        )
+        .unwrap();
+        Some(Self {
+            conf,
+            leases: data.join(name),
+            bridge,
+            sub,
+        })
+    }
+
+    /// `docker network create --driver cni` of this conflist, with `extra` flags.
+    fn create(&self, d: &Daemon, net: &str, extra: &[&str]) {
+        let opt = format!("config={}", self.conf.display());
+        let mut args = vec!["network", "create", "--driver", "cni", "--opt", &opt];
+        args.extend_from_slice(extra);
+        args.push(net);
+        d.ok(&args);
+    }
+
+    /// Address `host` of the subnet (`10.x.y.{host}`).
+    fn ip(&self, host: u8) -> String {
+        format!("{}.{host}", &self.sub[..self.sub.len() - 5])
+    }
+
+    /// The addresses host-local holds a lease file for.
+    fn leased(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.leases)
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|f| f.starts_with("10."))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for CniConf {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+    }
+}
+
 #[test]
 fn cni_network_runs_the_debian_plugins() {
     if !have_prereqs() {
         return;
     }
-    if !["bridge", "host-local"]
-        .iter()
-        .all(|p| Path::new("/usr/lib/cni").join(p).is_file())
-    {
-        eprintln!("skipped: containernetworking-plugins not installed");
-        return;
-    }
     let d = Daemon::start();
-    let key = std::process::id() % 100_000;
-    let bridge = format!("cni{key}");
-    let sub = subnet(8);
-    let data = d.dir.path().join("cni-ipam");
-    let conf = d.dir.path().join("test.conflist");
-    std::fs::write(
-        &conf,
-        serde_json::json!({
-            "cniVersion": "1.0.0",
-            "name": format!("cnitest{key}"),
-            "plugins": [{
-                "type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
-                "ipam": {"type": "host-local", "dataDir": data, "ranges": [[{"subnet": sub}]],
-                         "routes": [{"dst": "0.0.0.0/0"}]}
-            }]
-        })
-        .to_string(),
-    )
-    .unwrap();
-    struct BridgeGone(String);
-    impl Drop for BridgeGone {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["link", "del", &self.0]).output();
-        }
-    }
-    let _bg = BridgeGone(bridge.clone());
+    let Some(c) = CniConf::new(&d, 8, "", false) else {
+        return;
+    };
     let net = net_name("cni");
     let _g = Nets(&d, vec![net.clone()]);
-    d.ok(&[
-        "network",
-        "create",
-        "--driver",
-        "cni",
-        "--opt",
-        &format!("config={}", conf.display()),
-        &net,
-    ]);
+    c.create(&d, &net, &[]);
     d.ok(&[
         "run",
         "-d",
@@ -566,22 +616,294 @@ fn cni_network_runs_the_debian_plugins() {
         "c1",
         &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
     );
-    assert!(ip.starts_with(&sub[..sub.len() - 4]), "{ip} in {sub}");
+    assert!(
+        ip.starts_with(&c.ip(0)[..c.ip(0).len() - 1]),
+        "{ip} in {}",
+        c.sub
+    );
     let inside = d.ok(&["exec", "c1", "ip", "-o", "-4", "addr", "show", "eth0"]);
     assert!(inside.contains(&ip), "{inside}");
     let got = fetch_on(&d, &net, &ip);
     assert!(!got.is_empty());
     d.ok(&["rm", "-f", "c1"]);
     // host-local keeps one file per leased address: none left.
-    let left: Vec<String> = std::fs::read_dir(data.join(format!("cnitest{key}")))
-        .map(|r| {
-            r.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(left.iter().all(|f| !f.starts_with("10.")), "{left:?}");
+    assert_eq!(c.leased(), Vec::<String>::new());
     d.ok(&["network", "rm", &net]);
+}
+
+/// `--link-local-ip` on a cni network: the addresses (IPv4 /16, IPv6 /64) go on the
+/// interface the CNI chain made, inspect shows them as on a bridge network, at `run` and
+/// at `network connect`; they go with the interface at disconnect.
+#[test]
+fn cni_network_takes_link_local_ips() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let Some(c) = CniConf::new(&d, 50, "l", false) else {
+        return;
+    };
+    let net = net_name("cnil");
+    let _g = Nets(&d, vec![net.clone()]);
+    c.create(&d, &net, &[]);
+    let addrs =
+        |name: &str, ifname: &str| d.ok(&["exec", name, "ip", "-o", "addr", "show", ifname]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ll",
+        "--network",
+        &net,
+        "--link-local-ip",
+        "169.254.10.10",
+        "--link-local-ip",
+        "fe80::10",
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let a = addrs("ll", "eth0");
+    assert!(a.contains("inet 169.254.10.10/16"), "{a}");
+    assert!(a.contains("inet6 fe80::10/64"), "{a}");
+    assert!(a.contains(&format!("inet {}/24", c.ip(2))), "{a}");
+    let fmt = format!("{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig}}}}");
+    assert_eq!(
+        d.inspect("ll", &fmt),
+        r#"{"LinkLocalIPs":["169.254.10.10","fe80::10"]}"#
+    );
+    // Through `network connect` to a container on the default network.
+    d.ok(&["run", "-d", "--name", "llc", IMG, "sleep", "600"]);
+    d.ok(&[
+        "network",
+        "connect",
+        "--link-local-ip",
+        "169.254.30.30",
+        &net,
+        "llc",
+    ]);
+    let a = addrs("llc", "eth1");
+    assert!(a.contains("inet 169.254.30.30/16"), "{a}");
+    assert_eq!(
+        d.inspect("llc", &fmt),
+        r#"{"LinkLocalIPs":["169.254.30.30"]}"#
+    );
+    d.ok(&["network", "disconnect", &net, "llc"]);
+    let all = d.ok(&["exec", "llc", "ip", "-o", "addr"]);
+    assert!(!all.contains("169.254.30.30"), "{all}");
+    d.ok(&["rm", "-f", "ll", "llc"]);
+    assert_eq!(c.leased(), Vec::<String>::new());
+}
+
+/// `network create --driver cni --aux-address`: host-local never hands the addresses out
+/// (a lease file each, made at create, gone at `network rm`); `network inspect` shows them
+/// in IPAM.Config with the conflist's subnet and gateway. What cannot be honoured is
+/// refused: an address outside the subnets, the default-gateway names, an IPAM other than
+/// host-local.
+#[test]
+fn cni_network_keeps_aux_addresses_from_containers() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let Some(c) = CniConf::new(&d, 51, "a", true) else {
+        return;
+    };
+    let net = net_name("cnia");
+    let _g = Nets(&d, vec![net.clone()]);
+    let (r2, r3) = (c.ip(2), c.ip(3));
+    c.create(
+        &d,
+        &net,
+        &[
+            "--subnet",
+            &c.sub,
+            "--aux-address",
+            &format!("router={r2}"),
+            "--aux-address",
+            &format!("nas={r3}"),
+        ],
+    );
+    assert_eq!(
+        d.ok(&["network", "inspect", "-f", "{{json .IPAM.Config}}", &net]),
+        format!(
+            r#"[{{"Subnet":"{}","Gateway":"{}","AuxiliaryAddresses":{{"nas":"{r3}","router":"{r2}"}}}}]"#,
+            c.sub,
+            c.ip(1)
+        )
+    );
+    assert_eq!(c.leased(), vec![r2.clone(), r3.clone()]);
+    // host-local hands out addresses in order from .2: the first container gets .4.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a1",
+        "--network",
+        &net,
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let fmt = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+    assert_eq!(d.inspect("a1", &fmt), c.ip(4));
+    d.fails(
+        &["run", "--rm", "--network", &net, "--ip", &r2, IMG, "true"],
+        &format!("requested IP address {r2} is not available"),
+    );
+    d.ok(&["rm", "-f", "a1"]);
+    assert_eq!(c.leased(), vec![r2.clone(), r3.clone()]);
+    d.ok(&["network", "rm", &net]);
+    assert_eq!(c.leased(), Vec::<String>::new());
+    // Refused.
+    let opt = format!("config={}", c.conf.display());
+    let refused = |subnet: &str, aux: &str, needle: &str| {
+        d.fails(
+            &[
+                "network",
+                "create",
+                "--driver",
+                "cni",
+                "--opt",
+                &opt,
+                "--subnet",
+                subnet,
+                "--aux-address",
+                aux,
+                &net,
+            ],
+            needle,
+        );
+    };
+    refused(
+        "192.0.2.0/24",
+        "x=192.0.2.9",
+        &format!(
+            "--subnet 192.0.2.0/24 is not a subnet of the cni network's host-local IPAM ({})",
+            c.sub
+        ),
+    );
+    refused(
+        &c.sub,
+        &format!("DefaultGatewayIPv4={r2}"),
+        "auxiliary address DefaultGatewayIPv4 is not supported on cni networks",
+    );
+    let stat = d.dir.path().join("static.conflist");
+    std::fs::write(
+        &stat,
+        serde_json::json!({
+            "cniVersion": "1.0.0", "name": "cnistatic",
+            "plugins": [{"type": "bridge", "bridge": c.bridge,
+                         "ipam": {"type": "static", "addresses": [{"address": format!("{r2}/24")}]}}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    d.fails(
+        &[
+            "network",
+            "create",
+            "--driver",
+            "cni",
+            "--opt",
+            &format!("config={}", stat.display()),
+            "--subnet",
+            &c.sub,
+            "--aux-address",
+            &format!("x={r3}"),
+            &net,
+        ],
+        "a cni network's addresses come from its plugins, and its CNI config has no host-local IPAM",
+    );
+    assert!(!d.docker(&["network", "inspect", &net]).status.success());
+    assert_eq!(c.leased(), Vec::<String>::new());
+}
+
+/// Endpoint driver options on a cni network: the interface name becomes the chain's
+/// `CNI_IFNAME` and the interface sysctls are written as on a bridge network; the other
+/// options reach the plugins as `CNI_ARGS` (host-local's `IP` picks the address), at
+/// `run --network name=...,driver-opt=` and at `network connect --driver-opt`. An option
+/// that cannot be written as `CNI_ARGS` is refused.
+#[test]
+fn cni_network_takes_endpoint_driver_options() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let Some(c) = CniConf::new(&d, 52, "o", false) else {
+        return;
+    };
+    let net = net_name("cnio");
+    let _g = Nets(&d, vec![net.clone()]);
+    c.create(&d, &net, &[]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "o1",
+        "--network",
+        &format!(
+            "name={net},driver-opt=com.docker.network.endpoint.ifname=front0,driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.log_martians=1"
+        ),
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let out = d.ok(&[
+        "exec",
+        "o1",
+        "sh",
+        "-c",
+        "ip -o -4 addr show front0; cat /proc/sys/net/ipv4/conf/front0/log_martians",
+    ]);
+    assert!(out.contains(&format!("inet {}/24", c.ip(2))), "{out}");
+    assert!(out.ends_with("\n1"), "{out}");
+    let fmt = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+    assert_eq!(d.inspect("o1", &fmt), c.ip(2));
+    d.ok(&["run", "-d", "--name", "o2", IMG, "sleep", "600"]);
+    let want = c.ip(77);
+    d.ok(&[
+        "network",
+        "connect",
+        "--driver-opt",
+        &format!("IP={want}"),
+        &net,
+        "o2",
+    ]);
+    assert_eq!(d.inspect("o2", &fmt), want);
+    let a = d.ok(&["exec", "o2", "ip", "-o", "-4", "addr", "show", "eth1"]);
+    assert!(a.contains(&format!("inet {want}/24")), "{a}");
+    assert_eq!(
+        d.inspect(
+            "o2",
+            &format!("{{{{json (index .NetworkSettings.Networks \"{net}\").DriverOpts}}}}")
+        ),
+        format!(r#"{{"IP":"{want}"}}"#)
+    );
+    d.ok(&["network", "disconnect", &net, "o2"]);
+    assert_eq!(c.leased(), vec![c.ip(2)]);
+    // `--ip` goes to plugins under the `ips` capability, which this conflist does not give.
+    d.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "--ip",
+            &c.ip(9),
+            IMG,
+            "true",
+        ],
+        &format!(
+            "network {net}: --ip needs a plugin with the \"ips\" capability in the CNI config"
+        ),
+    );
+    d.fails(
+        &["network", "connect", "--driver-opt", "A;B=1", &net, "o2"],
+        "driver option A;B=1 cannot be passed to the CNI plugins as CNI_ARGS",
+    );
+    d.ok(&["rm", "-f", "o1", "o2"]);
+    assert_eq!(c.leased(), Vec::<String>::new());
 }
 
 #[test]

@@ -52,6 +52,12 @@ pub enum CniError {
         command: &'static str,
         why: String,
     },
+    #[error("cni: host-local lease {path}: {source}")]
+    Lease {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cni: result cache {path}: {source}")]
     Cache {
         path: PathBuf,
@@ -119,6 +125,16 @@ impl ConfList {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             plugins,
+        })
+    }
+
+    /// Whether a plugin of the list declares capability `cap` (takes it as runtime config).
+    pub fn has_capability(&self, cap: &str) -> bool {
+        self.plugins.iter().any(|p| {
+            p.get("capabilities")
+                .and_then(|c| c.get(cap))
+                .and_then(Value::as_bool)
+                == Some(true)
         })
     }
 
@@ -269,6 +285,9 @@ struct CacheEntry {
     port_mappings: Vec<CniPortMapping>,
     #[serde(rename = "capabilityArgs", default)]
     capability_args: Map<String, Value>,
+    /// The `CNI_ARGS` pairs of the ADD, which DEL gets again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    args: Vec<(String, String)>,
 }
 
 #[derive(Clone, Copy)]
@@ -464,6 +483,7 @@ impl CniDriver {
             result: raw,
             port_mappings: att.port_mappings.clone(),
             capability_args: att.capability_args.clone(),
+            args: att.args.clone(),
         };
         self.write_cache(&self.cache_path(&conf.name, att), &entry)?;
         Ok(result)
@@ -502,6 +522,9 @@ impl CniDriver {
                 }
                 if a.capability_args.is_empty() {
                     a.capability_args = c.capability_args;
+                }
+                if !c.args.is_empty() {
+                    a.args = c.args;
                 }
                 att_used = a;
             }
@@ -583,6 +606,138 @@ impl CniDriver {
     }
 }
 
+/// The `host-local` IPAM of a conflist: where it keeps its leases and the subnets it
+/// hands addresses from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostLocal {
+    /// `dataDir` (default `/var/lib/cni/networks`) joined with the conflist's name: the
+    /// plugin's lease store, one file per leased address named by the address.
+    pub lease_dir: PathBuf,
+    /// Each range's subnet with its gateway (the subnet's first address when not given,
+    /// as the plugin defaults it).
+    pub ranges: Vec<(ipnet::IpNet, std::net::IpAddr)>,
+}
+
+impl ConfList {
+    /// The `host-local` IPAM of the first plugin that has an `ipam` section, if it is
+    /// `host-local`; `Err` with the IPAM type found (or `none`) otherwise.
+    pub fn host_local(&self) -> Result<HostLocal, String> {
+        let Some(ipam) = self
+            .plugins
+            .iter()
+            .find_map(|p| p.get("ipam").and_then(Value::as_object))
+        else {
+            return Err("none".into());
+        };
+        let ty = ipam.get("type").and_then(Value::as_str).unwrap_or_default();
+        if ty != "host-local" {
+            return Err(format!("{ty:?}"));
+        }
+        let data_dir = ipam
+            .get("dataDir")
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+            .unwrap_or("/var/lib/cni/networks");
+        let range_of = |r: &Map<String, Value>| -> Option<(ipnet::IpNet, std::net::IpAddr)> {
+            let subnet: ipnet::IpNet = r.get("subnet")?.as_str()?.parse().ok()?;
+            let subnet = subnet.trunc();
+            let gw = r
+                .get("gateway")
+                .and_then(Value::as_str)
+                .and_then(|g| g.parse().ok())
+                .unwrap_or_else(|| first_host(subnet));
+            Some((subnet, gw))
+        };
+        let mut ranges: Vec<_> = ipam
+            .get("ranges")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(Value::as_object)
+            .filter_map(range_of)
+            .collect();
+        // The older form: one range at the top of the ipam section.
+        ranges.extend(range_of(ipam));
+        Ok(HostLocal {
+            lease_dir: Path::new(data_dir).join(&self.name),
+            ranges,
+        })
+    }
+}
+
+/// The address after a subnet's network address.
+fn first_host(subnet: ipnet::IpNet) -> std::net::IpAddr {
+    match subnet {
+        ipnet::IpNet::V4(n) => {
+            std::net::Ipv4Addr::from(u32::from(n.network()).wrapping_add(1)).into()
+        }
+        ipnet::IpNet::V6(n) => {
+            std::net::Ipv6Addr::from(u128::from(n.network()).wrapping_add(1)).into()
+        }
+    }
+}
+
+impl HostLocal {
+    /// Keeps `ip` from containers the way host-local itself does: a lease file for it,
+    /// made while holding the plugin's lock, owned by `owner` (an ID no container has, so
+    /// no container's DEL releases it). Fails if the address is leased already.
+    pub fn reserve(&self, ip: std::net::IpAddr, owner: &str) -> Result<PathBuf, CniError> {
+        let path = self.lease_dir.join(ip.to_string());
+        let err = |source| CniError::Lease {
+            path: path.clone(),
+            source,
+        };
+        let _lock = self.lock().map_err(err)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(err)?;
+        // host-local's record: the owner's ID, a CRLF, the interface name.
+        f.write_all(format!("{owner}\r\naux").as_bytes())
+            .map_err(err)?;
+        Ok(path)
+    }
+
+    /// Removes a lease file [`Self::reserve`] made for `owner`; a file gone or leased to
+    /// someone else since is left.
+    pub fn release(&self, path: &Path, owner: &str) -> Result<(), CniError> {
+        let err = |source| CniError::Lease {
+            path: path.to_path_buf(),
+            source,
+        };
+        let _lock = self.lock().map_err(err)?;
+        match std::fs::read_to_string(path) {
+            Ok(s) if s.lines().next().map(str::trim) == Some(owner) => {
+                std::fs::remove_file(path).map_err(err)
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    /// host-local's exclusive lock (`flock` of the file `lock` in its lease directory),
+    /// held until the file returned is dropped.
+    fn lock(&self) -> std::io::Result<std::fs::File> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(&self.lease_dir)?;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.lease_dir.join("lock"))?;
+        // SAFETY: flock(2) on a descriptor this function owns.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(f)
+    }
+}
+
 fn conf_to_value(conf: &ConfList) -> Value {
     let mut m = BTreeMap::new();
     m.insert("name", Value::String(conf.name.clone()));
@@ -613,6 +768,71 @@ mod tests {
         assert_eq!(c.cni_version, "1.0.0");
         assert!(ConfList::parse(br#"{"name":"n"}"#, p).is_err());
         assert!(ConfList::parse(br#"{"name":"n","plugins":[{"type":"../x"}]}"#, p).is_err());
+    }
+
+    #[test]
+    fn host_local_ipam_is_found_with_its_lease_dir_and_ranges() {
+        let c = ConfList::parse(
+            br#"{"name":"n","plugins":[{"type":"bridge","ipam":{"type":"host-local","dataDir":"/d",
+                "ranges":[[{"subnet":"10.1.2.0/24"}],[{"subnet":"fd00::/64","gateway":"fd00::fe"}]]}},
+                {"type":"portmap","capabilities":{"portMappings":true}}]}"#,
+            Path::new("x"),
+        )
+        .unwrap();
+        let hl = c.host_local().unwrap();
+        assert_eq!(hl.lease_dir, Path::new("/d/n"));
+        assert_eq!(
+            hl.ranges,
+            vec![
+                ("10.1.2.0/24".parse().unwrap(), "10.1.2.1".parse().unwrap()),
+                ("fd00::/64".parse().unwrap(), "fd00::fe".parse().unwrap()),
+            ]
+        );
+        assert!(c.has_capability("portMappings") && !c.has_capability("ips"));
+        // The older single-range form, and the default data directory.
+        let c = ConfList::parse(
+            br#"{"name":"m","type":"bridge","ipam":{"type":"host-local","subnet":"10.9.0.0/16","gateway":"10.9.0.9"}}"#,
+            Path::new("x"),
+        )
+        .unwrap();
+        let hl = c.host_local().unwrap();
+        assert_eq!(hl.lease_dir, Path::new("/var/lib/cni/networks/m"));
+        assert_eq!(
+            hl.ranges,
+            vec![("10.9.0.0/16".parse().unwrap(), "10.9.0.9".parse().unwrap())]
+        );
+        let c = ConfList::parse(
+            br#"{"name":"s","type":"macvlan","ipam":{"type":"static"}}"#,
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.host_local(), Err("\"static\"".to_owned()));
+        let c = ConfList::parse(br#"{"name":"s","type":"macvlan"}"#, Path::new("x")).unwrap();
+        assert_eq!(c.host_local(), Err("none".to_owned()));
+    }
+
+    #[test]
+    fn aux_leases_are_host_local_files_released_only_by_their_owner() {
+        let dir = std::env::temp_dir().join(format!("berth-cni-lease-{}", std::process::id()));
+        let hl = HostLocal {
+            lease_dir: dir.join("net"),
+            ranges: Vec::new(),
+        };
+        let ip: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        let p = hl.reserve(ip, "owner-a").unwrap();
+        assert_eq!(p, dir.join("net/10.1.2.3"));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "owner-a\r\naux");
+        // Taken: as host-local's own reservation, the second fails.
+        assert!(matches!(
+            hl.reserve(ip, "owner-b"),
+            Err(CniError::Lease { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists
+        ));
+        hl.release(&p, "owner-b").unwrap();
+        assert!(p.exists());
+        hl.release(&p, "owner-a").unwrap();
+        assert!(!p.exists());
+        hl.release(&p, "owner-a").unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

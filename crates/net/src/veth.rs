@@ -236,17 +236,22 @@ pub async fn replace_default_route(
 ) -> Result<(), NetlinkError> {
     let inner = Netlink::in_netns(ns)?;
     let index = inner.index_of(ifname).await?;
-    inner
+    match inner
         .handle
         .route()
         .add(default_route(gw, index))
         .replace()
         .execute()
         .await
-        .map_err(req_err(
+    {
+        // The kernel's answer when this very route exists behind another default route of
+        // the same metric, one a CNI chain added: both stay.
+        Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc::EEXIST => Ok(()),
+        r => r.map_err(req_err(
             "replace default route",
             format!("via {gw} dev {ifname} in {}", ns.path().display()),
-        ))
+        )),
+    }
 }
 
 /// Sets `net.ipv6.conf.IFNAME.disable_ipv6` in the calling thread's namespace; a kernel

@@ -383,13 +383,9 @@ impl Engine {
             gateway6: None,
             ip_range6: None,
             aux: BTreeMap::new(),
+            cni_aux_leases: Vec::new(),
         };
         if driver == "cni" {
-            if !aux_addresses(&cfg4, &cfg6)?.is_empty() {
-                return Err(bad(
-                    "auxiliary addresses are for bridge networks (a cni network's addresses come from its plugins)",
-                ));
-            }
             if enable_ipv6 {
                 return Err(bad(
                     "--ipv6 is for bridge networks (a cni network's addresses come from its plugins)",
@@ -397,6 +393,99 @@ impl Engine {
             }
             let conf = n.cni_conf()?;
             tracing::info!(network = %name, cni = %conf.name, plugins = conf.plugins.len(), "cni network");
+            let host_local = conf.host_local();
+            // `--subnet` and `--gateway` (which the docker CLI needs for `--aux-address`)
+            // may name what the conflist has, not change it.
+            if n.ip_range.is_some() {
+                return Err(bad(
+                    "--ip-range is not supported on cni networks: set rangeStart and rangeEnd in the CNI config",
+                ));
+            }
+            if let Some(s) = subnet {
+                let hl = host_local.as_ref().map_err(|_| {
+                    bad(format!(
+                        "--subnet {s}: a cni network's addresses come from its plugins, and its CNI config has no host-local IPAM"
+                    ))
+                })?;
+                let Some((_, g)) = hl.ranges.iter().find(|(r, _)| *r == s.trunc()) else {
+                    return Err(bad(format!(
+                        "--subnet {s} is not a subnet of the cni network's host-local IPAM ({})",
+                        hl.ranges
+                            .iter()
+                            .map(|(r, _)| r.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                };
+                if let Some(gw) = gateway.filter(|gw| gw != g) {
+                    return Err(bad(format!(
+                        "--gateway {gw} is not the gateway of {s} in the cni network's host-local IPAM ({g})"
+                    )));
+                }
+            } else if gateway.is_some() {
+                return Err(bad("--gateway on a cni network needs --subnet"));
+            }
+            // The subnets and gateways host-local hands out, for inspect's IPAM.Config.
+            if let Ok(hl) = &host_local {
+                for (v6, subnet, gateway) in [
+                    (false, &mut n.subnet, &mut n.gateway),
+                    (true, &mut n.subnet6, &mut n.gateway6),
+                ] {
+                    if let Some((s, g)) = hl.ranges.iter().find(|(s, _)| s.addr().is_ipv6() == v6) {
+                        *subnet = Some(*s);
+                        *gateway = Some(*g);
+                    }
+                }
+            }
+            let aux = aux_addresses(&cfg4, &cfg6)?;
+            if !aux.is_empty() {
+                if let Some(k) = [DEFAULT_GW4, DEFAULT_GW6]
+                    .into_iter()
+                    .find(|k| aux.contains_key(*k))
+                {
+                    return Err(bad(format!(
+                        "auxiliary address {k} is not supported on cni networks: their routes come from the CNI plugins"
+                    )));
+                }
+                let hl = host_local.map_err(|ty| {
+                    bad(format!(
+                        "auxiliary addresses on a cni network need host-local IPAM in its CNI config, which has IPAM {ty}"
+                    ))
+                })?;
+                for (k, a) in &aux {
+                    if !hl.ranges.iter().any(|(s, _)| s.contains(a)) {
+                        return Err(bad(format!("no matching subnet for aux-address {a} ({k})")));
+                    }
+                }
+                let addrs: Vec<IpAddr> = aux.values().copied().collect();
+                n.aux = aux;
+                let owner = n.cni_aux_owner();
+                let made = blocking(move || {
+                    let mut made = Vec::new();
+                    for a in addrs {
+                        match hl.reserve(a, &owner) {
+                            Ok(p) => made.push(p),
+                            Err(e) => {
+                                for p in &made {
+                                    let _ = hl.release(p, &owner);
+                                }
+                                return Err(e);
+                            }
+                        }
+                    }
+                    Ok(made)
+                })
+                .await?
+                .map_err(|e| match &e {
+                    berth_net::cni::CniError::Lease { source, .. }
+                        if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                    {
+                        EngineError::Conflict(format!("auxiliary address: {e}: already leased"))
+                    }
+                    _ => EngineError::internal("auxiliary address", e),
+                })?;
+                n.cni_aux_leases = made;
+            }
         } else {
             let taken: Vec<IpNet> = net.all().iter().filter_map(|n| n.subnet).collect();
             let subnet = match subnet {
@@ -445,7 +534,10 @@ impl Engine {
                 .cloned()
                 .unwrap_or_else(|| format!("br-{}", &id[..12]));
         }
-        net.db.put_network(&n, true)?;
+        if let Err(e) = net.db.put_network(&n, true) {
+            net.release_cni_aux(&n).await;
+            return Err(e);
+        }
         if let Err(e) = net.bring_up(&mut n).await {
             let _ = net.db.delete_network(&id);
             if n.driver == "bridge"
@@ -521,6 +613,7 @@ impl Engine {
             let _ = net.db.remove_endpoints(&c, Some(&n.id));
         }
         net.db.delete_network(&n.id)?;
+        net.release_cni_aux(&n).await;
         net.nets
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -114,6 +114,7 @@ fn new_default(cfg: &NetConfig, bip: Option<IpNet>) -> Result<NetworkRecord> {
         gateway6: None,
         ip_range6: None,
         aux: BTreeMap::new(),
+        cni_aux_leases: Vec::new(),
     })
 }
 

@@ -219,6 +219,10 @@ pub struct NetworkRecord {
     /// containers' default route (dockerd's `--default-gateway`, `--default-gateway-v6`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aux: BTreeMap<String, IpAddr>,
+    /// The host-local lease files that keep a cni network's auxiliary addresses from
+    /// containers (made at create, removed at `network rm`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cni_aux_leases: Vec<PathBuf>,
 }
 
 /// The auxiliary address names that set the containers' default route (dockerd's).
@@ -301,6 +305,11 @@ impl NetworkRecord {
         self.driver == "bridge" && !self.default
     }
 
+    /// The ID written in the host-local lease files of the network's auxiliary addresses.
+    fn cni_aux_owner(&self) -> String {
+        format!("berth-aux-{}", self.id)
+    }
+
     fn cni_conf(&self) -> Result<ConfList> {
         let path = self.options.get("config").ok_or_else(|| {
             EngineError::InvalidArgument("cni network needs --opt config=FILE".into())
@@ -345,6 +354,13 @@ const OPT_IFNAME: &str = "com.docker.network.endpoint.ifname";
 const OPT_SYSCTLS: &str = "com.docker.network.endpoint.sysctls";
 
 impl EndpointConfig {
+    /// The driver options that are not berth's own endpoint options, as `CNI_ARGS` pairs.
+    fn cni_args(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.driver_opts
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), OPT_IFNAME | OPT_SYSCTLS))
+    }
+
     /// The interface name asked for with [`OPT_IFNAME`].
     fn ifname(&self) -> Option<&str> {
         self.driver_opts.get(OPT_IFNAME).map(String::as_str)
@@ -368,20 +384,20 @@ impl EndpointConfig {
     }
 }
 
-/// Checks endpoint driver options as dockerd does: known keys, a usable interface name,
-/// interface sysctls written with IFNAME.
+/// Checks berth's endpoint driver options as dockerd does: a usable interface name,
+/// interface sysctls written with IFNAME. Other keys are checked with the network (see
+/// `check_endpoint_opts`).
 fn check_driver_opts(opts: &BTreeMap<String, String>) -> Result<()> {
     for (k, v) in opts {
         match k.as_str() {
-            OPT_IFNAME => {
+            OPT_IFNAME
                 if v.is_empty()
                     || v.len() > 15
                     || v.contains(['/', ':', ' '])
                     || v == "."
-                    || v == ".."
-                {
-                    return Err(bad(format!("invalid interface name {v:?} ({OPT_IFNAME})")));
-                }
+                    || v == ".." =>
+            {
+                return Err(bad(format!("invalid interface name {v:?} ({OPT_IFNAME})")));
             }
             OPT_SYSCTLS => {
                 for kv in v.split(',') {
@@ -402,11 +418,27 @@ fn check_driver_opts(opts: &BTreeMap<String, String>) -> Result<()> {
                     }
                 }
             }
-            _ => {
-                return Err(EngineError::InvalidArgument(format!(
-                    "endpoint driver options (--driver-opt) are not supported by berth: {k}"
-                )));
-            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Endpoint driver options other than [`OPT_IFNAME`] and [`OPT_SYSCTLS`]: a cni network
+/// passes them to its plugins as `CNI_ARGS` (`NAME=VALUE;...`), so they must fit that
+/// form; the bridge driver has none.
+fn check_endpoint_opts(n: &NetworkRecord, cfg: &EndpointConfig) -> Result<()> {
+    for (k, v) in cfg.cni_args() {
+        if n.driver != "cni" {
+            return Err(EngineError::InvalidArgument(format!(
+                "endpoint driver options (--driver-opt) are not supported by berth: {k}"
+            )));
+        }
+        if k.is_empty() || k.contains(['=', ';']) || v.contains(';') {
+            return Err(bad(format!(
+                "network {}: driver option {k}={v} cannot be passed to the CNI plugins as CNI_ARGS (NAME=VALUE, no ';' in either, no '=' in the name)",
+                n.name
+            )));
         }
     }
     Ok(())
@@ -494,9 +526,10 @@ pub struct Active {
 }
 
 /// As dockerd: no aliases or static addresses (`--ip`, `--ip6`) on the default network
-/// (link-local ones are allowed there). berth's cni networks take no link-local addresses:
-/// refused rather than dropped.
+/// (link-local ones are allowed there); and the endpoint driver options the network's
+/// driver can honour.
 fn check_default_endpoint(n: &NetworkRecord, cfg: &EndpointConfig) -> Result<()> {
+    check_endpoint_opts(n, cfg)?;
     if n.default {
         let mut errs = Vec::new();
         if cfg.ip.is_some() || cfg.ip6.is_some() {
@@ -509,13 +542,25 @@ fn check_default_endpoint(n: &NetworkRecord, cfg: &EndpointConfig) -> Result<()>
             return Err(EngineError::InvalidArgument(errs.join("\n")));
         }
     }
-    if n.driver == "cni" && !cfg.link_local_ips.is_empty() {
-        return Err(EngineError::InvalidArgument(format!(
-            "network {}: link-local addresses (--link-local-ip) are not supported on cni networks",
-            n.name
-        )));
-    }
     Ok(())
+}
+
+/// Writes interface sysctls (paths under /proc/sys) in `ns`; the error names the first
+/// that failed.
+fn write_sysctls(ns: &NetNs, sysctls: &[(String, String)]) -> std::result::Result<(), String> {
+    if sysctls.is_empty() {
+        return Ok(());
+    }
+    let written = ns.run(|| {
+        sysctls.iter().try_for_each(|(path, v)| {
+            std::fs::write(Path::new("/proc/sys").join(path), v)
+                .map_err(|e| format!("interface sysctl {}={v}: {e}", path.replace('/', ".")))
+        })
+    });
+    match written {
+        Ok(r) => r,
+        Err(e) => Err(format!("interface sysctl: {e}")),
+    }
 }
 
 fn bad(e: impl std::fmt::Display) -> EngineError {
@@ -622,6 +667,27 @@ impl Networks {
             }
             Err(e) => tracing::warn!(network = %n.name, error = %e, "embedded DNS not started"),
         }
+    }
+
+    /// Removes the host-local lease files that kept a cni network's auxiliary addresses.
+    async fn release_cni_aux(&self, n: &NetworkRecord) {
+        if n.cni_aux_leases.is_empty() {
+            return;
+        }
+        let (paths, owner) = (n.cni_aux_leases.clone(), n.cni_aux_owner());
+        let _ = blocking(move || {
+            for p in &paths {
+                // The lease directory as it was at create, whatever the config says now.
+                let hl = berth_net::cni::HostLocal {
+                    lease_dir: p.parent().map(Path::to_path_buf).unwrap_or_default(),
+                    ranges: Vec::new(),
+                };
+                if let Err(e) = hl.release(p, &owner) {
+                    tracing::warn!(error = %e, "auxiliary address lease left");
+                }
+            }
+        })
+        .await;
     }
 
     /// Creates the bridge and rules of `n` and stores the rules made.
@@ -1202,9 +1268,12 @@ impl Engine {
                     // The docker CLI keys the default network's settings `default`.
                     .or_else(|| m.get("default").filter(|_| n.default))
             });
-            v.map(EndpointConfig::from_api)
-                .transpose()
-                .map(Option::unwrap_or_default)
+            let cfg = v
+                .map(EndpointConfig::from_api)
+                .transpose()?
+                .unwrap_or_default();
+            check_endpoint_opts(n, &cfg)?;
+            Ok(cfg)
         };
         let mut pc = cfg_for(&mode, &primary)?;
         if let Some(mac) = config.extra.get("MacAddress").and_then(Value::as_str)
@@ -1419,12 +1488,6 @@ impl Engine {
             .map_or_else(|| format!("eth{index}"), str::to_owned);
         let endpoint_id = crate::ids::random_hex(32);
         if n.driver == "cni" {
-            if !cfg.driver_opts.is_empty() {
-                return Err(bad(format!(
-                    "network {}: endpoint driver options are not supported on cni networks",
-                    n.name
-                )));
-            }
             let conf = n.cni_conf()?;
             let mut caps = serde_json::Map::new();
             if let Some(ip) = cfg.ip {
@@ -1433,11 +1496,23 @@ impl Engine {
             if let Some(m) = &cfg.mac {
                 caps.insert("mac".into(), json!(m));
             }
+            // A value no plugin declares the capability for would never reach one: refused
+            // rather than dropped.
+            for (cap, flag) in [("ips", "--ip"), ("mac", "--mac-address")] {
+                if caps.contains_key(cap) && !conf.has_capability(cap) {
+                    return Err(bad(format!(
+                        "network {}: {flag} needs a plugin with the {cap:?} capability in the CNI config (\"capabilities\": {{\"{cap}\": true}})",
+                        n.name
+                    )));
+                }
+            }
             let att = Attachment {
                 container_id: cid.to_owned(),
                 netns: ns.path().to_owned(),
                 ifname: ifname.clone(),
-                args: vec![("IgnoreUnknown".into(), "1".into())],
+                args: std::iter::once(("IgnoreUnknown".to_owned(), "1".to_owned()))
+                    .chain(cfg.cni_args().map(|(k, v)| (k.clone(), v.clone())))
+                    .collect(),
                 port_mappings: ports
                     .iter()
                     .map(|p| CniPortMapping {
@@ -1450,9 +1525,19 @@ impl Engine {
                 capability_args: caps,
             };
             let drv = net.cni.clone();
-            let res: CniResult = blocking(move || drv.add(&conf, &att))
+            let (conf2, att2) = (conf.clone(), att.clone());
+            let res: CniResult = blocking(move || drv.add(&conf2, &att2))
                 .await?
                 .map_err(|e| EngineError::internal(format!("network {}", n.name), e))?;
+            // What the bridge driver does on its own interface, on the one the chain made:
+            // `--link-local-ip` addresses and the interface's sysctls.
+            if let Err(e) = self.cni_extras(ns, &ifname, cfg).await {
+                let drv = net.cni.clone();
+                if let Ok(Err(e)) = blocking(move || drv.del(&conf, &att)).await {
+                    tracing::warn!(container = %cid, error = %e, "cni DEL failed");
+                }
+                return Err(bad(format!("network {}: {e}", n.name)));
+            }
             let iface = res.container_interface(&ifname).map(|(i, _)| i);
             let ip = res
                 .ips
@@ -1509,23 +1594,9 @@ impl Engine {
                 berth_net::NetError::Ipam(e) => EngineError::InvalidArgument(e.to_string()),
                 e => EngineError::internal(format!("network {}", n.name), e),
             })?;
-        let sysctls = cfg.sysctls(&ifname);
-        if !sysctls.is_empty() {
-            let written = ns.run(|| {
-                sysctls.iter().try_for_each(|(path, v)| {
-                    std::fs::write(Path::new("/proc/sys").join(path), v)
-                        .map_err(|e| format!("{}={v}: {e}", path.replace('/', ".")))
-                })
-            });
-            let err = match written {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(e) => Some(e.to_string()),
-            };
-            if let Some(e) = err {
-                let _ = net.driver.disconnect(&st).await;
-                return Err(bad(format!("network {}: interface sysctl {e}", n.name)));
-            }
+        if let Err(e) = write_sysctls(ns, &cfg.sysctls(&ifname)) {
+            let _ = net.driver.disconnect(&st).await;
+            return Err(bad(format!("network {}: {e}", n.name)));
         }
         if let Err(e) = net.start_proxy(cid, &st) {
             let _ = net.driver.disconnect(&st).await;
@@ -1546,6 +1617,36 @@ impl Engine {
             ports: st.ports.clone(),
             bridge: Some(st),
         })
+    }
+
+    /// The `--link-local-ip` addresses (with their /16 or /64) and the interface sysctls of
+    /// `cfg` on interface `ifname` in `ns`, which a CNI chain made.
+    async fn cni_extras(
+        &self,
+        ns: &NetNs,
+        ifname: &str,
+        cfg: &EndpointConfig,
+    ) -> std::result::Result<(), String> {
+        let addrs = cfg
+            .link_local_ips
+            .iter()
+            .map(|s| link_local_net(s))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| e.to_string())?;
+        if !addrs.is_empty() {
+            let nl = berth_net::Netlink::in_netns(ns).map_err(|e| e.to_string())?;
+            let index = nl.index_of(ifname).await.map_err(|e| {
+                format!(
+                    "the CNI plugins made no interface {ifname} for the link-local addresses: {e}"
+                )
+            })?;
+            for a in addrs {
+                nl.add_address(index, ifname, a)
+                    .await
+                    .map_err(|e| format!("link-local address {a}: {e}"))?;
+            }
+        }
+        write_sysctls(ns, &cfg.sysctls(ifname))
     }
 
     /// `/etc/hosts` with the container's addresses and `--add-host`s, `/etc/resolv.conf`
