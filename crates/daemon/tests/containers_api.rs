@@ -598,10 +598,16 @@ fn initlayer_files_are_given_exported_and_kept_out_of_diff_and_commit() {
         d.ok(&a)
     };
     assert_eq!(run(&["--name", "il1"]), want);
-    // Nothing changed: nothing to show, and a commit adds an empty layer.
+    // Nothing changed: nothing to show, and (as dockerd) a commit adds no layer, only a
+    // history entry of size 0.
     assert_eq!(d.ok(&["diff", "il1"]), "");
     d.ok(&["commit", "il1", "il:1"]);
-    assert_eq!(d.top_layer_entries("il:1"), Vec::<String>::new());
+    assert_eq!(
+        d.inspect("il:1", "{{json .RootFS.Layers}}"),
+        d.inspect(IMG, "{{json .RootFS.Layers}}")
+    );
+    let sizes = d.ok(&["history", "--format", "{{.Size}}", "il:1"]);
+    assert_eq!(sizes.lines().next(), Some("0B"), "{sizes}");
     // The committed image runs and gets its own init layer.
     assert_eq!(
         d.ok(&["run", "--rm", "--network", "none", "il:1", "sh", "-c", show]),
