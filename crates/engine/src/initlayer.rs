@@ -59,6 +59,22 @@ fn image_entry(lowers: &[PathBuf], rel: &str) -> Option<bool> {
     None
 }
 
+/// The process's umask, read once from /proc (setting it to read it back would race with
+/// the other threads' file creations). 022 when unreadable.
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
+    })
+}
+
 /// Makes the init layer at `dir` (which must not exist) for an image whose layer dirs are
 /// `lowers`, top-most first. As in dockerd the entries shadow the image's own paths
 /// (an image's `/.dockerenv` or `/etc/mtab` file is replaced), with one exception: when
@@ -69,7 +85,16 @@ pub(crate) fn make(dir: &Path, lowers: &[PathBuf]) -> io::Result<()> {
     let mut mkdir = std::fs::DirBuilder::new();
     mkdir.mode(0o755);
     mkdir.create(dir)?;
-    let chmod = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
+    // Modes are 0755 whatever berthd's umask; a chmod each only when the umask takes
+    // some of those bits away (not with the usual 022).
+    let masked = umask() & 0o755 != 0;
+    let chmod = |p: &Path| {
+        if masked {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))
+        } else {
+            Ok(())
+        }
+    };
     chmod(dir)?;
     for (rel, kind) in ENTRIES {
         if let Some((parent, _)) = rel.split_once('/') {
