@@ -671,3 +671,60 @@ fn from_pulls_a_missing_base_with_the_clients_registry_credentials() {
         stderr(&out)
     );
 }
+
+/// RUN steps see the init layer's files (`/.dockerenv`, `/etc/mtab`, the mount points) as
+/// any container does, but their commits hold only what the step changed: the images do not
+/// gain them, not even on a `FROM scratch` base that has no /etc, /proc or /dev.
+#[test]
+fn initlayer_run_steps_commit_only_their_changes() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::copy("/bin/busybox", ctx.join("busybox")).unwrap();
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM {IMG}\nRUN test -f /.dockerenv && test -L /etc/mtab && touch /built\n"),
+    );
+    d.ok(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "ilb:1",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(d.top_layer_entries("ilb:1"), ["built"]);
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"touch\", \"/made\"]\n",
+    );
+    d.ok(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "ilb:2",
+        ctx.to_str().unwrap(),
+    ]);
+    assert_eq!(d.top_layer_entries("ilb:2"), ["made"]);
+    // Their containers get the files from their own init layer.
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "ilb:2",
+            "/bin/busybox",
+            "ls",
+            "-a",
+            "/"
+        ]),
+        ".\n..\n.dockerenv\nbin\ndev\netc\nmade\nproc\nsys"
+    );
+}

@@ -707,3 +707,145 @@ fn attach_over_a_websocket_sends_raw_output_and_takes_stdin() {
         assert!(matches!(msgs.last(), Some(Message::Close(_))), "{msgs:?}");
     });
 }
+
+/// What each container is given (Docker's init layer: an empty `/.dockerenv`, `/etc/mtab`
+/// as a link to `/proc/mounts`, the mount points) is there from the first start, survives
+/// a reboot, is in `export`, and is never the container's change: `diff` and `commit`
+/// leave it out, as dockerd's do.
+#[test]
+fn initlayer_files_are_given_exported_and_kept_out_of_diff_and_commit() {
+    prereqs!();
+    let mut d = Daemon::start();
+    let show = "stat -c '%a %s %F' /.dockerenv && readlink /etc/mtab";
+    let want = "755 0 regular empty file\n/proc/mounts";
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", "--network", "none"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&[IMG, "sh", "-c", show]);
+        d.ok(&a)
+    };
+    assert_eq!(run(&["--name", "il1"]), want);
+    // Nothing changed: nothing to show, and (as dockerd) a commit adds no layer, only a
+    // history entry of size 0.
+    assert_eq!(d.ok(&["diff", "il1"]), "");
+    d.ok(&["commit", "il1", "il:1"]);
+    assert_eq!(
+        d.inspect("il:1", "{{json .RootFS.Layers}}"),
+        d.inspect(IMG, "{{json .RootFS.Layers}}")
+    );
+    let sizes = d.ok(&["history", "--format", "{{.Size}}", "il:1"]);
+    assert_eq!(sizes.lines().next(), Some("0B"), "{sizes}");
+    // The committed image runs and gets its own init layer.
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", "il:1", "sh", "-c", show]),
+        want
+    );
+    // --rm (volatile overlay) and --read-only containers have them too.
+    assert_eq!(run(&["--rm"]), want);
+    assert_eq!(run(&["--rm", "--read-only"]), want);
+    // A volume over /etc is seeded with them, and the container still starts.
+    let etc = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "iletc:/etc",
+        IMG,
+        "ls",
+        "/etc",
+    ]);
+    for f in ["hostname", "hosts", "mtab", "passwd", "resolv.conf"] {
+        assert!(etc.lines().any(|l| l == f), "{f} not in {etc}");
+    }
+
+    // Only the container's own changes are listed.
+    d.ok(&[
+        "run",
+        "--name",
+        "il2",
+        "--network",
+        "none",
+        IMG,
+        "touch",
+        "/x",
+    ]);
+    assert_eq!(d.ok(&["diff", "il2"]), "A /x");
+    d.ok(&[
+        "run",
+        "--name",
+        "il3",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "echo hi > /.dockerenv && rm /etc/mtab",
+    ]);
+    let diff = d.ok(&["diff", "il3"]);
+    let mut lines: Vec<&str> = diff.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["C /.dockerenv", "C /etc", "D /etc/mtab"], "{diff}");
+    // An image holding its own /.dockerenv gets the empty one in its containers, as
+    // dockerd's init layer is above the image.
+    d.ok(&["commit", "il3", "il:3"]);
+    let mut top = d.top_layer_entries("il:3");
+    top.sort_unstable();
+    assert_eq!(top, [".dockerenv", "etc", "etc/.wh.mtab"]);
+    assert_eq!(
+        d.ok(&["run", "--rm", "--network", "none", "il:3", "sh", "-c", show]),
+        want
+    );
+
+    // docker cp into a created container writes its layer only.
+    d.ok(&["create", "--name", "il4", "--network", "none", IMG, "true"]);
+    let f = d.dir.path().join("f.txt");
+    std::fs::write(&f, "f\n").unwrap();
+    d.ok(&["cp", f.to_str().unwrap(), "il4:/etc/f"]);
+    d.ok(&["start", "-a", "il4"]);
+    assert_eq!(d.ok(&["diff", "il4"]), "C /etc\nA /etc/f");
+
+    // export has them, as dockerd's export does.
+    let tar = d.dir.path().join("il1.tar");
+    d.ok(&["export", "-o", tar.to_str().unwrap(), "il1"]);
+    let mut a = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    let mut seen = Vec::new();
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let p = e.path().unwrap().display().to_string();
+        let p = p.trim_start_matches("./").trim_end_matches('/').to_owned();
+        match p.as_str() {
+            ".dockerenv" => {
+                assert!(e.header().entry_type().is_file());
+                assert_eq!(e.header().size().unwrap(), 0);
+                assert_eq!(e.header().mode().unwrap() & 0o7777, 0o755);
+            }
+            "etc/mtab" => assert_eq!(
+                e.link_name().unwrap().unwrap().display().to_string(),
+                "/proc/mounts"
+            ),
+            _ => {}
+        }
+        seen.push(p);
+    }
+    for want in [
+        ".dockerenv",
+        "etc/mtab",
+        "etc/hosts",
+        "proc",
+        "sys",
+        "dev/pts",
+    ] {
+        assert!(seen.iter().any(|p| p == want), "{want} not in {seen:?}");
+    }
+
+    // Made once at create, kept across a reboot, gone with the container.
+    let id = d.inspect("il1", "{{.Id}}");
+    d.simulate_reboot();
+    d.spawn();
+    assert_eq!(d.ok(&["start", "-a", "il1"]), want);
+    assert_eq!(d.ok(&["diff", "il1"]), "");
+    assert!(d.data.join("containers").join(&id).join("init").is_dir());
+    d.ok(&["rm", "il1"]);
+    assert!(!d.data.join("containers").join(&id).exists());
+}

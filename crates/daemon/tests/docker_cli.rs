@@ -2030,12 +2030,18 @@ fn inspect_logs_diff_and_commit_as_dockerd_shows() {
             "{args:?}"
         );
     }
-    // The image's layers under the container, as overlay2's LowerDir lists them.
+    // The container's init layer, then the image's layers under the container, as
+    // overlay2's LowerDir lists them.
     let lower = d.inspect("ic1", "{{.GraphDriver.Data.LowerDir}}");
-    assert!(!lower.is_empty());
-    for l in lower.split(':') {
+    let mut lower = lower.split(':');
+    let init = std::path::Path::new(lower.next().unwrap()).to_owned();
+    assert!(init.join(".dockerenv").is_file(), "{}", init.display());
+    let mut image_layers = 0;
+    for l in lower {
         assert!(std::path::Path::new(l).join("bin/busybox").exists(), "{l}");
+        image_layers += 1;
     }
+    assert_eq!(image_layers, 1);
     // A signal number Linux does not have: parsed, then refused for the container.
     d.ok(&[
         "run",

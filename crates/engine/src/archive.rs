@@ -842,18 +842,7 @@ impl Engine {
         } else {
             let rootfs = self.rootfs(&c.id);
             if !crate::mounts::is_mounted(&rootfs) {
-                let dir = self.container_dir(&c.id);
-                let chain = self.chain_of(&c)?;
-                self.images
-                    .snapshots()
-                    .mount(
-                        chain.as_ref(),
-                        &dir.join("upper"),
-                        &dir.join("work"),
-                        &rootfs,
-                    )
-                    .map_err(|e| EngineError::internal("mount rootfs", e))?
-                    .leak();
+                self.mount_rootfs(&c, false)?;
                 mounted_here = true;
                 bind_volumes(&rootfs, &c.lock().mounts, false);
             }

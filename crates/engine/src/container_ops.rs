@@ -13,8 +13,10 @@ use crate::container::Container;
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 
-/// Paths berth mounts over or creates for every container (Docker's "init layer"): they are
-/// not the user's changes, so `docker diff` leaves them out.
+/// Paths berth mounts over or creates for every container. The init layer has them, but a
+/// container made before berth had init layers (or one whose image has `/etc` as a symlink)
+/// gets them in its upper dir at start: they are not the user's additions, so `docker diff`
+/// leaves them out.
 const INIT_PATHS: &[&str] = &[
     "/dev",
     "/dev/console",
@@ -210,19 +212,43 @@ impl Engine {
             .transpose()
     }
 
-    /// The image's layer directories, top-most first.
+    /// The container's read-only layer directories, top-most first: its init layer
+    /// (when it has one: containers made before berth had them do not) and the image's.
     pub(crate) fn lower_dirs(&self, c: &Container) -> Result<Vec<PathBuf>> {
-        match self.chain_of(c)? {
-            Some(d) => self
-                .images
-                .snapshots()
-                .lower_dirs(&d)
-                .map_err(|e| EngineError::internal("image layers", e)),
-            None => Ok(Vec::new()),
+        let mut out = Vec::new();
+        let init = crate::initlayer::path(&self.container_dir(&c.id));
+        if init.is_dir() {
+            out.push(init);
         }
+        if let Some(d) = self.chain_of(c)? {
+            out.extend(
+                self.images
+                    .snapshots()
+                    .lower_dirs(&d)
+                    .map_err(|e| EngineError::internal("image layers", e))?,
+            );
+        }
+        Ok(out)
     }
 
-    /// `GET /containers/{id}/changes`: the upper dir against the image's layers.
+    /// Mounts the container's layers read-write at its rootfs (`merged`), its upper dir on
+    /// top; `volatile` for `--rm` containers (see `Snapshotter::mount_with`).
+    pub(crate) fn mount_rootfs(&self, c: &Container, volatile: bool) -> Result<()> {
+        let dir = self.container_dir(&c.id);
+        let lowers = self.lower_dirs(c)?;
+        berth_image::snapshot::mount_rw(
+            &lowers,
+            &dir.join("upper"),
+            &dir.join("work"),
+            &self.rootfs(&c.id),
+            volatile,
+        )
+        .map_err(|e| EngineError::internal("mount rootfs", e))?
+        .leak();
+        Ok(())
+    }
+
+    /// `GET /containers/{id}/changes`: the upper dir against the init and image layers.
     pub async fn changes(&self, name: &str) -> Result<Value> {
         let c = self.get(name)?;
         let lowers = self.lower_dirs(&c)?;
@@ -231,9 +257,12 @@ impl Engine {
             .await
             .map_err(|e| EngineError::internal("changes", e))?
             .map_err(|e| EngineError::internal("changes", e))?;
-        let (init, kept): (Vec<_>, Vec<_>) = list
-            .iter()
-            .partition(|ch| INIT_PATHS.contains(&ch.path.as_str()));
+        // Mount points the runtime had to make in the upper dir (a container without an
+        // init layer, or an image whose `/etc` is a symlink) are not the user's additions.
+        let (init, kept): (Vec<_>, Vec<_>) = list.iter().partition(|ch| {
+            ch.kind == berth_image::diff::ChangeKind::Added
+                && INIT_PATHS.contains(&ch.path.as_str())
+        });
         // The directories holding those files (`/etc`, `/dev`) changed only for them: in
         // dockerd they are the init layer's, not the container's.
         let under = |dir: &str, p: &str| {
@@ -262,15 +291,14 @@ impl Engine {
     /// mounted read-only on a private scratch dir; nothing of the container is executed.
     pub async fn export(&self, name: &str, out: impl Write + Send + 'static) -> Result<()> {
         let c = self.get(name)?;
-        let chain = self.chain_of(&c)?;
-        let upper = self.container_dir(&c.id).join("upper");
+        // The upper dir over the init layer over the image's layers.
+        let mut layers = vec![self.container_dir(&c.id).join("upper")];
+        layers.extend(self.lower_dirs(&c)?);
         let scratch = self.scratch_dir()?;
-        let images = self.images.clone();
         self.emit_container(&c, "export", &[]);
         let s2 = scratch.clone();
         let r = tokio::task::spawn_blocking(move || {
-            berth_image::archive::export(&images, chain.as_ref(), Some(&upper), &s2, out)
-                .map(|_| ())
+            berth_image::archive::export_dirs(&layers, &s2, out).map(|_| ())
         })
         .await;
         let _ = std::fs::remove_dir(&scratch);

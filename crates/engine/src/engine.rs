@@ -399,6 +399,22 @@ impl Engine {
             std::fs::create_dir_all(dir.join(d))
                 .map_err(|e| EngineError::internal(format!("create {}", dir.display()), e))?;
         }
+        // The init layer (`/.dockerenv`, `/etc/mtab`, the mount points), made once here so
+        // the start only stacks it.
+        let image_lowers = match &chain_id {
+            Some(c) => self.images.snapshots().lower_dirs(c),
+            None => Ok(Vec::new()),
+        };
+        if let Err(e) = image_lowers
+            .map_err(|e| EngineError::internal("image layers", e))
+            .and_then(|l| {
+                crate::initlayer::make(&crate::initlayer::path(&dir), &l)
+                    .map_err(|e| EngineError::internal("create init layer", e))
+            })
+        {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
         let log_path = if host_config.log_config.kind == "none" {
             String::new()
         } else {
@@ -552,7 +568,8 @@ impl Engine {
             "GraphDriver": {
                 "Name": "overlay2",
                 "Data": {
-                    // The image's layers, top first, as overlayfs stacks them.
+                    // The init layer and the image's layers, top first, as overlayfs
+                    // stacks them.
                     "LowerDir": self
                         .lower_dirs(&c)
                         .unwrap_or_default()

@@ -16,6 +16,7 @@ pub mod exec;
 pub mod health;
 pub mod ids;
 pub mod images;
+pub(crate) mod initlayer;
 pub mod lifecycle;
 pub mod logs;
 pub mod mounts;

@@ -166,29 +166,11 @@ impl Engine {
         let id = rec.id.clone();
         let dir = self.container_dir(&id);
         let rootfs = self.rootfs(&id);
-        // Root filesystem: the image's chain under the container's own upper dir.
+        // Root filesystem: the init layer and the image's chain under the container's
+        // own upper dir. `--rm`: changes die with the container, so the overlay never
+        // syncs (its unmount would otherwise sync the whole data-root filesystem).
         if !crate::mounts::is_mounted(&rootfs) {
-            let chain = match &rec.chain_id {
-                Some(s) => Some(
-                    berth_image::digest::Digest::parse(s)
-                        .map_err(|e| EngineError::internal("chain id", e))?,
-                ),
-                None => None,
-            };
-            let m = self
-                .images
-                .snapshots()
-                .mount_with(
-                    chain.as_ref(),
-                    &dir.join("upper"),
-                    &dir.join("work"),
-                    &rootfs,
-                    // `--rm`: changes die with the container, so the overlay never syncs
-                    // (its unmount would otherwise sync the whole data-root filesystem).
-                    rec.host_config.auto_remove,
-                )
-                .map_err(|e| EngineError::internal("mount rootfs", e))?;
-            m.leak();
+            self.mount_rootfs(c, rec.host_config.auto_remove)?;
         }
         for m in &rec.mounts {
             if m.kind == "volume" {

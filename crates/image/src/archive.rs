@@ -714,10 +714,20 @@ pub fn export<W: Write>(
     if let Some(c) = chain {
         lowers.extend(store.snapshots().lower_dirs(c)?);
     }
-    if lowers.is_empty() {
+    export_dirs(&lowers, scratch, out)
+}
+
+/// Exports the overlay of `layers` (directories, top-most first) as one flat tar.
+/// `scratch` is an empty directory used as the temporary read-only mount point.
+pub fn export_dirs<W: Write>(
+    layers: &[std::path::PathBuf],
+    scratch: &Path,
+    out: W,
+) -> Result<W, ArchiveError> {
+    if layers.is_empty() {
         return Err(ArchiveError::Invalid("nothing to export".into()));
     }
-    let m = mount_overlay(&lowers, None, scratch)?;
+    let m = mount_overlay(layers, None, scratch)?;
     let (_, out) = crate::diff::write_diff(&[], scratch, out)?;
     m.unmount()?;
     Ok(out)

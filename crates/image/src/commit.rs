@@ -95,22 +95,30 @@ impl ImageStore {
         };
         let (changes, hashing) = write_diff(&lowers, &container.upper, hashing)?;
         let diff_id = hashing.hasher.finish();
-        let blob = hashing.inner.finish().map_err(|source| ArchiveError::Io {
-            what: "compress layer".into(),
-            source,
-        })?;
-        let layer = blob.commit()?;
-        let f = self.content().open_blob(&layer)?;
-        let opts_unpack = crate::unpack::UnpackOptions {
-            expected_diff_id: Some(diff_id.clone()),
-            ..Default::default()
+        // As dockerd: a commit that changed nothing (its diff is the empty tar) adds no
+        // layer, only a history entry marked as an empty layer.
+        let empty_layer = diff_id == Digest::of(&[0u8; 1024]);
+        let layer = if empty_layer {
+            None
+        } else {
+            let blob = hashing.inner.finish().map_err(|source| ArchiveError::Io {
+                what: "compress layer".into(),
+                source,
+            })?;
+            let layer = blob.commit()?;
+            let f = self.content().open_blob(&layer)?;
+            let opts_unpack = crate::unpack::UnpackOptions {
+                expected_diff_id: Some(diff_id.clone()),
+                ..Default::default()
+            };
+            self.snapshots().apply(
+                container.chain_id.as_ref(),
+                &diff_id,
+                std::io::BufReader::new(f),
+                &opts_unpack,
+            )?;
+            Some(layer)
         };
-        self.snapshots().apply(
-            container.chain_id.as_ref(),
-            &diff_id,
-            std::io::BufReader::new(f),
-            &opts_unpack,
-        )?;
 
         let now = timefmt::now_rfc3339_nanos();
         let mut cc = opts
@@ -120,14 +128,16 @@ impl ImageStore {
             .unwrap_or_default();
         apply_changes(&mut cc, &opts.changes)?;
         let mut diff_ids = pcfg.rootfs.diff_ids.clone();
-        diff_ids.push(diff_id);
+        if layer.is_some() {
+            diff_ids.push(diff_id);
+        }
         let mut history = pcfg.history.clone();
         history.push(History {
             created: Some(now.clone()),
             created_by: opts.created_by.clone(),
             author: opts.author.clone(),
             comment: opts.comment.clone(),
-            empty_layer: false,
+            empty_layer,
         });
         let cfg = ImageConfig {
             created: Some(now),
@@ -141,14 +151,16 @@ impl ImageStore {
             ..pcfg.clone()
         };
         let mut layers = pman.layers.clone();
-        layers.push(manifest::Descriptor {
-            media_type: manifest::OCI_LAYER_GZIP.into(),
-            digest: layer.clone(),
-            size: self.content().size(&layer)?,
-            platform: None,
-            urls: Vec::new(),
-            annotations: Default::default(),
-        });
+        if let Some(layer) = layer {
+            layers.push(manifest::Descriptor {
+                media_type: manifest::OCI_LAYER_GZIP.into(),
+                size: self.content().size(&layer)?,
+                digest: layer,
+                platform: None,
+                urls: Vec::new(),
+                annotations: Default::default(),
+            });
+        }
         let rec = self.write_image(&cfg, layers, opts.reference.as_ref(), Some(&prec.id))?;
         tracing::info!(image = %rec.id, parent = %prec.id, changes = changes.len(), "committed");
         Ok((rec, changes))

@@ -439,17 +439,7 @@ impl Snapshotter {
             Some(c) => self.lower_dirs(c)?,
             None => Vec::new(),
         };
-        // A volatile overlay leaves this marker; the kernel refuses to mount that upper
-        // dir again while it is there. Mounting again after a clean unmount (a restart)
-        // is fine once the upper dir's filesystem is synced.
-        let marker = work.join("work/incompat/volatile");
-        if marker.exists() {
-            if let Ok(f) = fs::File::open(upper) {
-                let _ = rustix::fs::syncfs(&f);
-            }
-            fs::remove_dir_all(&marker).map_err(io_err("remove", &marker))?;
-        }
-        mount_overlay_opts(&lowers, Some((upper, work)), target, volatile)
+        mount_rw(&lowers, upper, work, target, volatile)
     }
 
     /// Removes a snapshot; refused while another snapshot names it as parent.
@@ -597,6 +587,29 @@ fn fs_context_messages(fd: &OwnedFd) -> Option<String> {
         msgs.push(String::from_utf8_lossy(&buf[..n]).trim().to_owned());
     }
     (!msgs.is_empty()).then(|| msgs.join("; "))
+}
+
+/// Mounts `lowers` (directories, top-most first; none for an image without layers)
+/// read-write at `target`, with `upper` and `work` holding the changes, optionally
+/// `volatile` as [`Snapshotter::mount_with`] describes.
+pub fn mount_rw(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    volatile: bool,
+) -> Result<OverlayMount, SnapshotError> {
+    // A volatile overlay leaves this marker; the kernel refuses to mount that upper
+    // dir again while it is there. Mounting again after a clean unmount (a restart)
+    // is fine once the upper dir's filesystem is synced.
+    let marker = work.join("work/incompat/volatile");
+    if marker.exists() {
+        if let Ok(f) = fs::File::open(upper) {
+            let _ = rustix::fs::syncfs(&f);
+        }
+        fs::remove_dir_all(&marker).map_err(io_err("remove", &marker))?;
+    }
+    mount_overlay_opts(lowers, Some((upper, work)), target, volatile)
 }
 
 /// The lower dirs of a mount: `lowers`, or for an image with no layers (FROM scratch,

@@ -65,3 +65,34 @@ fn committed_container_changes_become_a_new_layer() {
     assert_eq!(std::fs::read(fs2.merged.join("data")).unwrap(), b"base");
     drop(m2);
 }
+
+#[test]
+fn a_commit_that_changed_nothing_adds_no_layer() {
+    let t = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(&t.path().join("root")).unwrap();
+    add_local(&s, b"base", "base", Some("base:1"));
+    let (fs, m) = s
+        .mount_container("base:1", &t.path().join("containers/c1"))
+        .unwrap();
+    m.unmount().unwrap();
+    let opts = CommitOptions {
+        created_by: Some("true".into()),
+        reference: Some(Reference::parse("same:1").unwrap()),
+        ..Default::default()
+    };
+    let (_, changes) = s.commit("base:1", &fs, &opts).unwrap();
+    assert!(changes.is_empty());
+    let base = s.inspect("base:1").unwrap();
+    let same = s.inspect("same:1").unwrap();
+    assert_eq!(same.root_fs.layers, base.root_fs.layers);
+    assert_ne!(same.id, base.id);
+    let h = s.history("same:1").unwrap();
+    assert_eq!(h[0].created_by, "true");
+    assert_eq!(h[0].size, 0);
+    // Its containers stand on the parent's layers.
+    let (fs2, m2) = s
+        .mount_container("same:1", &t.path().join("containers/c2"))
+        .unwrap();
+    assert_eq!(std::fs::read(fs2.merged.join("data")).unwrap(), b"base");
+    drop(m2);
+}

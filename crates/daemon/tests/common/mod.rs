@@ -375,3 +375,38 @@ impl Drop for Daemon {
         leftovers::remove(&ids, &self.data, &self.exec, self.dir.path());
     }
 }
+
+impl Daemon {
+    /// The paths in the top layer of `image` (from `docker save`, as `tar -t` lists them,
+    /// `./` prefixes and the root entry left out).
+    pub fn top_layer_entries(&self, image: &str) -> Vec<String> {
+        let dir = tempfile::tempdir_in(self.dir.path()).unwrap();
+        let file = dir.path().join("saved.tar");
+        self.ok(&["save", "-o", file.to_str().unwrap(), image]);
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(dir.path())
+            .arg("-xf")
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap())
+                .unwrap();
+        let layers = manifest[0]["Layers"].as_array().unwrap();
+        let top = layers.last().unwrap().as_str().unwrap();
+        // tar reads the layer compressed or not.
+        let out = Command::new("tar")
+            .arg("-tf")
+            .arg(dir.path().join(top))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_owned())
+            .filter(|l| !l.is_empty() && l != ".")
+            .collect()
+    }
+}
