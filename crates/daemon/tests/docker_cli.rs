@@ -904,6 +904,23 @@ fn init_reaps_and_forwards_signals() {
         "sleep",
         "300",
     ]);
+    // Stop once the init has started sleep, so it holds SIGTERM (it blocks the signals
+    // before it forks): a signal that reaches a namespace's PID 1 while it neither blocks
+    // nor handles it is dropped by the kernel (so with tini under dockerd too), and on a
+    // loaded machine that window, the init's exec, can outlast `run -d`.
+    let pid = d.inspect("i1", "{{.State.Pid}}");
+    let children =
+        || std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for _ in 0..400 {
+        if !children().trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(
+        !children().trim().is_empty(),
+        "berth-init (pid {pid}) started no child"
+    );
     d.ok(&["stop", "-t", "10", "i1"]);
     assert_eq!(
         d.inspect("i1", "{{.State.ExitCode}}"),
