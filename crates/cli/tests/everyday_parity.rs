@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Daemon, IMG, same_all};
+use common::{Daemon, IMG, same_all, same_all_clocked};
 
 macro_rules! prereqs {
     () => {
@@ -71,12 +71,13 @@ fn update_port_commit_import_and_images_digests_answer_like_docker() {
             "--format",
             "table {{.Repository}}\t{{.Tag}}",
         ],
-        vec!["images", "--digests", "--format", "table"],
         vec!["images", "--digests", "--format", "table {{.Digest}}"],
         vec!["images", "--digests", "--format", "{{.Repository}}"],
     ] {
         same_all(&d, &args);
     }
+    // The default columns include CREATED ("N seconds ago").
+    same_all_clocked(&d, &["images", "--digests", "--format", "table"]);
 }
 
 /// The line with the values of `keys` (JSON strings that differ between the two clients
