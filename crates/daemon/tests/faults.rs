@@ -688,7 +688,16 @@ fn a_full_data_root_still_lets_containers_images_and_volumes_be_removed() {
             .map(|s| s.f_bavail)
             .unwrap_or(0)
     };
-    assert!(d.eventually(30, || avail(&d) == 0), "the disk did not fill");
+    assert!(
+        d.eventually(60, || avail(&d) == 0),
+        "the disk did not fill: {} blocks free, filler {}, log:\n{}",
+        avail(&d),
+        d.inspect(
+            "filler",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}"
+        ),
+        common::tail(&d.log(), 20)
+    );
     d.fails(
         &["create", "--network", "none", IMG, "true"],
         "disk is full",
