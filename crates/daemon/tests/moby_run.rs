@@ -168,6 +168,50 @@ fn run_sees_the_files_users_and_namespaces_dockerd_gives() {
         run(&["-u", "user1", IMG, "id"]),
         "uid=1000(user1) gid=1000(user1) groups=1000(user1),2000(extra)"
     );
+    // An explicit group (name or number) drops the groups of /etc/group that list the user
+    // (runc's GetExecUser), --group-add still adds its own; a numeric user is looked up in
+    // passwd and gets them as a name would. What dockerd 20.10 and 28 show.
+    for (u, want) in [
+        (
+            "1000",
+            "uid=1000(user1) gid=1000(user1) groups=1000(user1),2000(extra)",
+        ),
+        (
+            "user1:user1",
+            "uid=1000(user1) gid=1000(user1) groups=1000(user1)",
+        ),
+        (
+            "1000:1000",
+            "uid=1000(user1) gid=1000(user1) groups=1000(user1)",
+        ),
+        ("user1:0", "uid=1000(user1) gid=0(root) groups=0(root)"),
+        (
+            "user1:extra",
+            "uid=1000(user1) gid=2000(extra) groups=2000(extra)",
+        ),
+    ] {
+        assert_eq!(run(&["-u", u, IMG, "id"]), want, "-u {u}");
+    }
+    assert_eq!(
+        run(&["-u", "user1:user1", "--group-add", "3000", IMG, "id"]),
+        "uid=1000(user1) gid=1000(user1) groups=1000(user1),3000"
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ug",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        d.ok(&["exec", "-u", "user1:0", "ug", "id"]),
+        "uid=1000(user1) gid=0(root) groups=0(root)"
+    );
+    d.ok(&["rm", "-f", "ug"]);
     // TestRunUserByIDBig, TestRunUserByIDNegative.
     for u in ["2147483648", "-1"] {
         run_fails(
