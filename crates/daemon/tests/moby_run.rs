@@ -473,3 +473,173 @@ fn create_checks_mounts_and_takes_old_api_forms_as_dockerd() {
         "{status} {out}"
     );
 }
+
+/// A tmpfs mounted at `dir` with the propagation `how` (`--make-shared`, ...); the daemon's
+/// drop detaches it with everything else under its directory.
+fn propagating_tmpfs(dir: &std::path::Path, how: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mount = |args: &[&str]| {
+        let st = std::process::Command::new("mount")
+            .args(args)
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount {args:?} {}", dir.display());
+    };
+    mount(&["-t", "tmpfs", "-o", "size=1m", "tmpfs"]);
+    mount(&[how]);
+}
+
+/// `--mount type=bind,bind-propagation=...` takes effect as `-v src:dst:rslave` does (shown
+/// in inspect, mounts propagate), dockerd's checks of the source's propagation at start,
+/// and the options dockerd refuses on mounts of another type and on `--volumes-from`.
+#[test]
+fn bind_propagation_and_mount_options_are_checked_as_dockerd() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let shared = d.dir.path().join("prop-shared");
+    let private = d.dir.path().join("prop-private");
+    propagating_tmpfs(&shared, "--make-shared");
+    propagating_tmpfs(&private, "--make-private");
+    std::fs::create_dir(shared.join("sub")).unwrap();
+    let (s, p) = (shared.to_str().unwrap(), private.to_str().unwrap());
+    let bind =
+        |src: &str, prop: &str| format!("type=bind,src={src},dst=/x,bind-propagation={prop}");
+
+    // A mount made on the host under a slave bind shows up in the container.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sl",
+        "--network",
+        "none",
+        "--mount",
+        &bind(s, "rslave"),
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(
+        d.inspect("sl", "{{range .Mounts}}{{.Propagation}}{{end}}"),
+        "rslave"
+    );
+    propagating_tmpfs(&shared.join("sub"), "--make-shared");
+    std::fs::write(shared.join("sub/hello"), "").unwrap();
+    assert_eq!(d.ok(&["exec", "sl", "ls", "/x/sub"]), "hello");
+    d.ok(&["rm", "-f", "sl"]);
+    // Any mode is kept; those that need it are refused where the source is private.
+    d.ok(&[
+        "create",
+        "--name",
+        "pv",
+        "--mount",
+        &bind(p, "private"),
+        IMG,
+        "true",
+    ]);
+    assert_eq!(
+        d.inspect("pv", "{{range .Mounts}}{{.Propagation}} {{.RW}}{{end}}"),
+        "private true"
+    );
+    d.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--mount",
+            &bind(p, "rshared"),
+            IMG,
+            "true",
+        ],
+        &format!("path {p} is mounted on {p} but it is not a shared mount"),
+    );
+    d.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &format!("{p}:/x:rslave"),
+            IMG,
+            "true",
+        ],
+        &format!("path {p} is mounted on {p} but it is not a shared or slave mount"),
+    );
+    // `-v` options of the other mount type.
+    d.fails(
+        &["create", "-v", &format!("{p}:/x:nocopy"), IMG, "true"],
+        &format!("invalid volume specification: '{p}:/x:nocopy': invalid mount config for type \"bind\": field VolumeOptions must not be specified"),
+    );
+    d.fails(
+        &["create", "-v", "vol1:/x:rshared", IMG, "true"],
+        "invalid volume specification: 'vol1:/x:rshared': invalid mount config for type \"volume\": field BindOptions must not be specified",
+    );
+    // `--volumes-from` takes ro/rw, z/Z and a consistency, not a propagation or nocopy.
+    d.ok(&[
+        "create",
+        "--name",
+        "data",
+        "-v",
+        &format!("{p}:/data"),
+        IMG,
+        "true",
+    ]);
+    for m in ["ro", "z", "ro,Z", "cached"] {
+        d.ok(&[
+            "create",
+            "--volumes-from",
+            &format!("data:{m}"),
+            IMG,
+            "true",
+        ]);
+    }
+    for m in ["rshared", "ro,rslave", "nocopy", "rw,nocopy"] {
+        d.fails(
+            &[
+                "create",
+                "--volumes-from",
+                &format!("data:{m}"),
+                IMG,
+                "true",
+            ],
+            &format!("invalid mode: {m}"),
+        );
+    }
+    // API mounts with the options of another type (the docker CLI does not send these).
+    for (mount, want) in [
+        (
+            r#"{"Type":"tmpfs","Target":"/foo","VolumeOptions":{}}"#.to_owned(),
+            r#"invalid mount config for type \"tmpfs\": field VolumeOptions must not be specified"#,
+        ),
+        (
+            format!(r#"{{"Type":"bind","Source":"{p}","Target":"/foo","TmpfsOptions":{{}}}}"#),
+            r#"invalid mount config for type \"bind\": field TmpfsOptions must not be specified"#,
+        ),
+        (
+            r#"{"Type":"volume","Target":"/foo","TmpfsOptions":{"SizeBytes":1024}}"#.to_owned(),
+            r#"invalid mount config for type \"volume\": field TmpfsOptions must not be specified"#,
+        ),
+        (
+            format!(
+                r#"{{"Type":"bind","Source":"{p}","Target":"/foo","BindOptions":{{"Propagation":"bogus"}}}}"#
+            ),
+            r#"invalid mount config for type \"bind\": invalid propagation mode: bogus"#,
+        ),
+    ] {
+        let (status, out) = api(
+            &d,
+            "POST",
+            "/containers/create",
+            &format!(r#"{{"Image":"{IMG}","Cmd":["true"],"HostConfig":{{"Mounts":[{mount}]}}}}"#),
+        );
+        assert!(
+            status == 400 && out.contains(want),
+            "{mount}: {status} {out}"
+        );
+    }
+}
