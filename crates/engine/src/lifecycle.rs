@@ -631,6 +631,7 @@ impl Engine {
     async fn release_after_exit(&self, c: &Container) {
         crate::mounts::unmount(&self.rootfs(&c.id));
         self.release_volumes(c);
+        self.drop_unstarted_execs(&c.id);
         let mode = {
             let g = c.lock();
             // (`NetworkDisabled` ran as `none`, as its start chose)
