@@ -109,6 +109,15 @@ pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
             text: step_text(raw, escape),
             instr: convert(ins, text)?,
         };
+        // dockerd checks a HEALTHCHECK's flags and values when it reads the file.
+        if let Instr::Healthcheck { flags, cmd } = &step.instr
+            && let Err(e) = crate::healthcheck::of_instruction(flags, cmd.as_ref())
+        {
+            let line = text[..starts[k]].matches('\n').count() + 1;
+            return Err(BuildError::Parse(format!(
+                "dockerfile parse error line {line}: {e}"
+            )));
+        }
         match (&step.instr, stages.last_mut()) {
             (Instr::From { .. }, _) => stages.push(Stage {
                 from: step,
@@ -149,6 +158,10 @@ fn parse_error(msg: &str) -> BuildError {
         Some((what, line)) => {
             // dockerd 20.10's wording of missing arguments and unknown instructions.
             let what = what.replacen(" instruction requires", " requires", 1);
+            let what = what.replace(
+                "HEALTHCHECK NONE does not accept arguments",
+                "HEALTHCHECK NONE takes no arguments",
+            );
             let what = match what
                 .strip_prefix("unknown instruction '")
                 .and_then(|w| w.strip_suffix('\''))

@@ -623,7 +623,7 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
 
 /// A `HEALTHCHECK` change (`NONE`, or `[--interval=D --timeout=D --start-period=D
 /// --start-interval=D --retries=N] CMD ...`) as the image config's `Healthcheck`, checked
-/// in dockerd's order and refused in its words (the flags, then the test, then the values).
+/// as dockerd's Dockerfile parser checks it (`berth_build::healthcheck`).
 fn healthcheck_change(rest: &str) -> Result<serde_json::Value, String> {
     let mut flags = Vec::new();
     let mut rest = rest.trim();
@@ -637,103 +637,23 @@ fn healthcheck_change(rest: &str) -> Result<serde_json::Value, String> {
     }
     let (kind, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     let args = args.trim();
-    let kind = kind.to_ascii_uppercase();
-    if kind == "NONE" {
-        // (dockerd reads no flags for NONE)
-        if !args.is_empty() {
-            return Err("HEALTHCHECK NONE takes no arguments".into());
-        }
-        return Ok(serde_json::json!({ "Test": ["NONE"] }));
-    }
-    const FIELDS: [(&str, &str); 4] = [
-        ("interval", "Interval"),
-        ("timeout", "Timeout"),
-        ("start-period", "StartPeriod"),
-        ("start-interval", "StartInterval"),
-    ];
-    if let Some((k, _)) = flags
-        .iter()
-        .find(|(k, _)| *k != "retries" && !FIELDS.iter().any(|(n, _)| n == k))
-    {
-        return Err(format!("Unknown flag: {k}"));
-    }
-    let test: Vec<String> = match kind.as_str() {
+    let test = match kind.to_ascii_uppercase().as_str() {
+        "NONE" if !args.is_empty() => return Err("HEALTHCHECK NONE takes no arguments".into()),
+        "NONE" => None,
         "CMD" if args.starts_with('[') => {
             let v: Vec<String> =
                 serde_json::from_str(args).map_err(|e| format!("bad JSON array: {e}"))?;
-            std::iter::once("CMD".to_owned()).chain(v).collect()
+            Some(std::iter::once("CMD".to_owned()).chain(v).collect())
         }
-        "CMD" if !args.is_empty() => vec!["CMD-SHELL".into(), args.to_owned()],
-        "CMD" => vec![],
-        other => return Err(format!("Unknown type \"{other}\" in HEALTHCHECK (try CMD)")),
+        "CMD" if args.is_empty() => Some(vec!["CMD".to_owned()]),
+        "CMD" => Some(vec!["CMD-SHELL".into(), args.to_owned()]),
+        other => {
+            // (dockerd reads the flags before the type)
+            berth_build::healthcheck::check_flags(&flags)?;
+            return Err(format!("Unknown type \"{other}\" in HEALTHCHECK (try CMD)"));
+        }
     };
-    if test.len() < 2 {
-        return Err("Missing command after HEALTHCHECK CMD".into());
-    }
-    let mut m = serde_json::Map::new();
-    m.insert("Test".into(), serde_json::json!(test));
-    // The last of a repeated flag counts.
-    let value = |name: &str| {
-        flags
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| *v)
-    };
-    for (name, field) in FIELDS {
-        let Some(v) = value(name).filter(|v| !v.is_empty()) else {
-            continue;
-        };
-        let d = go_duration(v)?;
-        if d != 0 && d < 1_000_000 {
-            return Err(format!("Interval \"{name}\" cannot be less than 1ms"));
-        }
-        if d != 0 {
-            m.insert(field.into(), serde_json::json!(d));
-        }
-    }
-    if let Some(v) = value("retries").filter(|v| !v.is_empty()) {
-        let n: i32 = v
-            .parse()
-            .map_err(|_| format!("strconv.ParseInt: parsing \"{v}\": invalid syntax"))?;
-        if n < 0 {
-            return Err(format!("--retries cannot be negative ({n})"));
-        }
-        if n != 0 {
-            m.insert("Retries".into(), serde_json::json!(n));
-        }
-    }
-    Ok(serde_json::Value::Object(m))
-}
-
-/// Go's `time.ParseDuration`, signed, failing with its words.
-fn go_duration(v: &str) -> Result<i64, String> {
-    let (neg, body) = match v.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, v.strip_prefix('+').unwrap_or(v)),
-    };
-    if let Some(d) = berth_build::gofmt::parse_duration(body).filter(|_| !body.is_empty()) {
-        return Ok(if neg { -d } else { d });
-    }
-    let number = |c: char| c.is_ascii_digit() || c == '.';
-    let unit: String = body
-        .trim_start_matches(number)
-        .chars()
-        .take_while(|c| !number(*c))
-        .collect();
-    Err(
-        if body.starts_with(number) && body.chars().any(|c| c.is_ascii_digit()) {
-            if unit.is_empty() {
-                format!("time: missing unit in duration \"{v}\"")
-            } else if !["ns", "us", "µs", "μs", "ms", "s", "m", "h"].contains(&unit.as_str()) {
-                format!("time: unknown unit \"{unit}\" in duration \"{v}\"")
-            } else {
-                format!("time: invalid duration \"{v}\"")
-            }
-        } else {
-            format!("time: invalid duration \"{v}\"")
-        },
-    )
+    berth_build::healthcheck::config(&flags, test)
 }
 
 /// `docker import`: a rootfs tarball (plain, gzip or zstd) becomes a one-layer image.
