@@ -93,7 +93,9 @@ pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
             "failed to parse Dockerfile: file with no instructions".into(),
         ));
     }
-    let df = parse_dockerfile::parse(text).map_err(|e| parse_error(&e.to_string()))?;
+    let df = parse_dockerfile::parse(text).map_err(|e| {
+        healthcheck_type_error(&e.to_string(), text).unwrap_or_else(|| parse_error(&e.to_string()))
+    })?;
     let escape = df
         .parser_directives
         .escape
@@ -142,6 +144,39 @@ pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
         global_args,
         stages,
     })
+}
+
+/// The parser's `expected CMD or NONE at line N ...` of a `HEALTHCHECK TYPE ...` as dockerd
+/// words it: an unknown flag first, else `Unknown type "TYPE" in HEALTHCHECK (try CMD)`.
+fn healthcheck_type_error(msg: &str, text: &str) -> Option<BuildError> {
+    let at = msg.strip_prefix("expected CMD or NONE at line ")?;
+    let line: usize = at.split_once(' ').map_or(at, |(l, _)| l).parse().ok()?;
+    let src = text.lines().nth(line.checked_sub(1)?)?;
+    let mut words = src.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("HEALTHCHECK") {
+        return None;
+    }
+    let mut flags = Vec::new();
+    let mut kind = "";
+    for w in words {
+        match w.strip_prefix("--") {
+            Some(f) => flags.push(f.split_once('=').unwrap_or((f, ""))),
+            None => {
+                kind = w;
+                break;
+            }
+        }
+    }
+    let what = match crate::healthcheck::check_flags(&flags) {
+        Err(e) => e,
+        Ok(()) => format!(
+            "Unknown type \"{}\" in HEALTHCHECK (try CMD)",
+            kind.to_ascii_uppercase()
+        ),
+    };
+    Some(BuildError::Parse(format!(
+        "dockerfile parse error line {line}: {what}"
+    )))
 }
 
 /// `unknown instruction 'X' at line 2 column 1` → Docker's `dockerfile parse error line 2:

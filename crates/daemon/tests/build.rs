@@ -277,6 +277,14 @@ fn steps_are_cached_and_failures_are_reported_as_dockerd_does() {
             format!("FROM {IMG}\nHEALTHCHECK NONE x\n"),
             "dockerfile parse error line 2: HEALTHCHECK NONE takes no arguments",
         ),
+        (
+            format!("FROM {IMG}\nHEALTHCHECK foo true\n"),
+            "dockerfile parse error line 2: Unknown type \"FOO\" in HEALTHCHECK (try CMD)",
+        ),
+        (
+            format!("FROM {IMG}\nHEALTHCHECK --bogus=1 foo true\n"),
+            "dockerfile parse error line 2: Unknown flag: bogus",
+        ),
     ] {
         write(&ctx, "Dockerfile", &df);
         let out = d.docker(&["build", "--network", "none", c]);
