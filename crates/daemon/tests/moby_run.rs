@@ -189,6 +189,12 @@ fn run_sees_the_files_users_and_namespaces_dockerd_gives() {
             "user1:extra",
             "uid=1000(user1) gid=2000(extra) groups=2000(extra)",
         ),
+        // An empty group is none; an empty user is root.
+        (
+            "user1:",
+            "uid=1000(user1) gid=1000(user1) groups=1000(user1),2000(extra)",
+        ),
+        (":extra", "uid=0(root) gid=2000(extra) groups=2000(extra)"),
     ] {
         assert_eq!(run(&["-u", u, IMG, "id"]), want, "-u {u}");
     }

@@ -136,8 +136,9 @@ const ID_RANGE: &str = "uids and gids must be in range 0-2147483647";
 pub fn resolve_user(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>, String), String> {
     let passwd = read_file(root, "/etc/passwd").unwrap_or_default();
     let group = read_file(root, "/etc/group").unwrap_or_default();
+    // (`user:` names no group, as runc reads it)
     let (u, g) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
+        Some((u, g)) => (u, Some(g).filter(|g| !g.is_empty())),
         None => (spec, None),
     };
     let u = if u.is_empty() { "0" } else { u };
