@@ -3,7 +3,7 @@
 //! config-only image for the rest), every step is cached by its parent and what it does,
 //! and the output is the classic `Step 1/3 : ...` / ` ---> id` stream.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -635,7 +635,8 @@ impl<B: Backend> Builder<'_, B> {
                 self.meta(st, &format!("ONBUILD {t}"))
             }
             Instr::Healthcheck { flags, cmd } => {
-                let hc = healthcheck(flags, cmd.as_ref(), st)?;
+                let hc = crate::healthcheck::of_instruction(flags, cmd.as_ref())
+                    .map_err(BuildError::Invalid)?;
                 if let Some(old) = st
                     .config
                     .healthcheck
@@ -1213,62 +1214,6 @@ fn healthcheck_text(hc: &Value) -> String {
         d("StartPeriod"),
         gofmt::quote_rune(hc["Retries"].as_i64().unwrap_or(0))
     )
-}
-
-/// The `Healthcheck` object of `HEALTHCHECK [flags] CMD ...` / `HEALTHCHECK NONE`.
-fn healthcheck(
-    flags: &[(String, Option<String>)],
-    cmd: Option<&CmdForm>,
-    st: &State,
-) -> Result<Value, BuildError> {
-    let Some(cmd) = cmd else {
-        if !flags.is_empty() {
-            return Err(BuildError::Invalid(
-                "HEALTHCHECK NONE takes no arguments".into(),
-            ));
-        }
-        return Ok(json!({"Test": ["NONE"]}));
-    };
-    let test = match cmd {
-        CmdForm::Exec(v) => {
-            let mut t = vec!["CMD".to_owned()];
-            t.extend(v.iter().cloned());
-            t
-        }
-        CmdForm::Shell(s) => vec!["CMD-SHELL".to_owned(), s.clone()],
-    };
-    let _ = st;
-    let mut hc = serde_json::Map::new();
-    hc.insert("Test".into(), json!(test));
-    let known: HashMap<&str, &str> = [
-        ("interval", "Interval"),
-        ("timeout", "Timeout"),
-        ("start-period", "StartPeriod"),
-        ("start-interval", "StartInterval"),
-    ]
-    .into_iter()
-    .collect();
-    for (k, v) in flags {
-        let v = v.clone().unwrap_or_default();
-        if k == "retries" {
-            let n: i64 = v
-                .parse()
-                .map_err(|_| BuildError::Invalid(format!("invalid value for --retries: {v}")))?;
-            if n < 0 {
-                return Err(BuildError::Invalid(
-                    "--retries cannot be negative (-1)".replace("-1", &n.to_string()),
-                ));
-            }
-            hc.insert("Retries".into(), json!(n));
-        } else if let Some(field) = known.get(k.as_str()) {
-            let d = crate::gofmt::parse_duration(&v)
-                .ok_or_else(|| BuildError::Invalid(format!("time: invalid duration \"{v}\"")))?;
-            hc.insert((*field).into(), json!(d));
-        } else {
-            return Err(BuildError::Invalid(format!("Unknown flag: {k}")));
-        }
-    }
-    Ok(Value::Object(hc))
 }
 
 #[cfg(test)]

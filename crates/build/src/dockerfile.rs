@@ -93,7 +93,9 @@ pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
             "failed to parse Dockerfile: file with no instructions".into(),
         ));
     }
-    let df = parse_dockerfile::parse(text).map_err(|e| parse_error(&e.to_string()))?;
+    let df = parse_dockerfile::parse(text).map_err(|e| {
+        healthcheck_type_error(&e.to_string(), text).unwrap_or_else(|| parse_error(&e.to_string()))
+    })?;
     let escape = df
         .parser_directives
         .escape
@@ -109,6 +111,15 @@ pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
             text: step_text(raw, escape),
             instr: convert(ins, text)?,
         };
+        // dockerd checks a HEALTHCHECK's flags and values when it reads the file.
+        if let Instr::Healthcheck { flags, cmd } = &step.instr
+            && let Err(e) = crate::healthcheck::of_instruction(flags, cmd.as_ref())
+        {
+            let line = text[..starts[k]].matches('\n').count() + 1;
+            return Err(BuildError::Parse(format!(
+                "dockerfile parse error line {line}: {e}"
+            )));
+        }
         match (&step.instr, stages.last_mut()) {
             (Instr::From { .. }, _) => stages.push(Stage {
                 from: step,
@@ -135,6 +146,39 @@ pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
     })
 }
 
+/// The parser's `expected CMD or NONE at line N ...` of a `HEALTHCHECK TYPE ...` as dockerd
+/// words it: an unknown flag first, else `Unknown type "TYPE" in HEALTHCHECK (try CMD)`.
+fn healthcheck_type_error(msg: &str, text: &str) -> Option<BuildError> {
+    let at = msg.strip_prefix("expected CMD or NONE at line ")?;
+    let line: usize = at.split_once(' ').map_or(at, |(l, _)| l).parse().ok()?;
+    let src = text.lines().nth(line.checked_sub(1)?)?;
+    let mut words = src.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("HEALTHCHECK") {
+        return None;
+    }
+    let mut flags = Vec::new();
+    let mut kind = "";
+    for w in words {
+        match w.strip_prefix("--") {
+            Some(f) => flags.push(f.split_once('=').unwrap_or((f, ""))),
+            None => {
+                kind = w;
+                break;
+            }
+        }
+    }
+    let what = match crate::healthcheck::check_flags(&flags) {
+        Err(e) => e,
+        Ok(()) => format!(
+            "Unknown type \"{}\" in HEALTHCHECK (try CMD)",
+            kind.to_ascii_uppercase()
+        ),
+    };
+    Some(BuildError::Parse(format!(
+        "dockerfile parse error line {line}: {what}"
+    )))
+}
+
 /// `unknown instruction 'X' at line 2 column 1` → Docker's `dockerfile parse error line 2:
 /// unknown instruction: X`.
 fn parse_error(msg: &str) -> BuildError {
@@ -149,6 +193,10 @@ fn parse_error(msg: &str) -> BuildError {
         Some((what, line)) => {
             // dockerd 20.10's wording of missing arguments and unknown instructions.
             let what = what.replacen(" instruction requires", " requires", 1);
+            let what = what.replace(
+                "HEALTHCHECK NONE does not accept arguments",
+                "HEALTHCHECK NONE takes no arguments",
+            );
             let what = match what
                 .strip_prefix("unknown instruction '")
                 .and_then(|w| w.strip_suffix('\''))

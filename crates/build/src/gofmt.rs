@@ -122,7 +122,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
             .unwrap_or(rest.len());
         let unit = match &rest[..u] {
             "ns" => 1.0,
-            "us" | "µs" => 1e3,
+            "us" | "µs" | "μs" => 1e3,
             "ms" => 1e6,
             "s" => 1e9,
             "m" => 60e9,
@@ -133,6 +133,43 @@ pub fn parse_duration(s: &str) -> Option<i64> {
         rest = &rest[u..];
     }
     Some(total as i64)
+}
+
+/// Go's `time.ParseDuration` with a sign (`-1s`), failing with its words (`time: missing
+/// unit in duration "1"`, `time: unknown unit "q" in duration "1q"`, `time: invalid
+/// duration "x"`).
+pub fn parse_duration_go(v: &str) -> Result<i64, String> {
+    let (neg, body) = match v.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    if let Some(d) = parse_duration(body).filter(|_| !body.is_empty()) {
+        return Ok(if neg { -d } else { d });
+    }
+    let number = |c: char| c.is_ascii_digit() || c == '.';
+    let unit: String = body
+        .trim_start_matches(number)
+        .chars()
+        .take_while(|c| !number(*c))
+        .collect();
+    let known = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"];
+    Err(
+        if body.starts_with(number) && body.chars().any(|c| c.is_ascii_digit()) {
+            if unit.is_empty() {
+                format!("time: missing unit in duration {}", quote(v))
+            } else if !known.contains(&unit.as_str()) {
+                format!(
+                    "time: unknown unit {} in duration {}",
+                    quote(&unit),
+                    quote(v)
+                )
+            } else {
+                format!("time: invalid duration {}", quote(v))
+            }
+        } else {
+            format!("time: invalid duration {}", quote(v))
+        },
+    )
 }
 
 /// `v / div` with the fraction's trailing zeros dropped (`1500, 1000` → `1.5`).

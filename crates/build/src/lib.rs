@@ -11,6 +11,7 @@ pub mod config;
 pub mod copy;
 pub mod dockerfile;
 pub mod gofmt;
+pub mod healthcheck;
 pub mod ignore;
 pub mod words;
 

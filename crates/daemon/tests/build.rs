@@ -260,12 +260,48 @@ fn steps_are_cached_and_failures_are_reported_as_dockerd_does() {
             format!("FROM {IMG}\nRUN --mount=type=cache,target=/x true\n"),
             "requires BuildKit",
         ),
+        // HEALTHCHECK is checked when the file is read, in dockerd's words.
+        (
+            format!("FROM {IMG}\nRUN true\nHEALTHCHECK CMD\n"),
+            "dockerfile parse error line 3: Missing command after HEALTHCHECK CMD",
+        ),
+        (
+            format!("FROM {IMG}\nRUN true\nHEALTHCHECK --interval=1 CMD true\n"),
+            "dockerfile parse error line 3: time: missing unit in duration \"1\"",
+        ),
+        (
+            format!("FROM {IMG}\nHEALTHCHECK --timeout=10us CMD true\n"),
+            "dockerfile parse error line 2: Interval \"timeout\" cannot be less than 1ms",
+        ),
+        (
+            format!("FROM {IMG}\nHEALTHCHECK NONE x\n"),
+            "dockerfile parse error line 2: HEALTHCHECK NONE takes no arguments",
+        ),
+        (
+            format!("FROM {IMG}\nHEALTHCHECK foo true\n"),
+            "dockerfile parse error line 2: Unknown type \"FOO\" in HEALTHCHECK (try CMD)",
+        ),
+        (
+            format!("FROM {IMG}\nHEALTHCHECK --bogus=1 foo true\n"),
+            "dockerfile parse error line 2: Unknown flag: bogus",
+        ),
     ] {
         write(&ctx, "Dockerfile", &df);
         let out = d.docker(&["build", "--network", "none", c]);
         assert_eq!(out.status.code(), Some(1), "{df}: {}", stderr(&out));
         assert!(stderr(&out).contains(needle), "{df}: {}", stderr(&out));
     }
+    // Flags before NONE are not read (dockerd's parser reads them only for CMD).
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM {IMG}\nHEALTHCHECK --interval=5s NONE\n"),
+    );
+    d.ok(&["build", "-q", "--network", "none", "-t", "hc-none:1", c]);
+    assert_eq!(
+        d.inspect("hc-none:1", "{{json .Config.Healthcheck}}"),
+        r#"{"Test":["NONE"]}"#
+    );
     let out = d.docker(&["build", "-f", "Nope.dockerfile", c]);
     assert!(!out.status.success());
     // A Dockerfile from stdin (`-f -`): the CLI sends the context tar without its end

@@ -893,3 +893,74 @@ fn exec_sessions_are_shown_again_after_berthd_restarts() {
     );
     d.ok(&["rm", "-f", "ex"]);
 }
+
+/// A session created and never started goes with the run of its container it was made in,
+/// as dockerd forgets it when the container stops: not listed in `ExecIDs`, 404 on
+/// inspect, and still so after berthd restarts (it used to come back from berth.db as a
+/// session of the container's current run).
+#[test]
+fn exec_sessions_never_started_go_with_their_run_across_berthd_restarts() {
+    prereqs!();
+    let mut d = Daemon::start();
+    let http = |d: &Daemon, method: &str, path: &str, body: &str| -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let code = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (
+            code,
+            out.split_once("\r\n\r\n")
+                .map(|x| x.1.to_owned())
+                .unwrap_or_default(),
+        )
+    };
+    let create = |d: &Daemon| -> String {
+        let (code, body) = http(d, "POST", "/containers/ux/exec", r#"{"Cmd":["true"]}"#);
+        assert_eq!(code, 201, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["Id"].as_str().unwrap().to_owned()
+    };
+    let inspect = |d: &Daemon, id: &str| http(d, "GET", &format!("/exec/{id}/json"), "").0;
+    let ids = |d: &Daemon| d.inspect("ux", "{{json .ExecIDs}}");
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "ux",
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let old = create(&d);
+    d.ok(&["restart", "-t", "0", "ux"]);
+    let new = create(&d);
+    assert_eq!(inspect(&d, &old), 404);
+    assert_eq!(ids(&d), format!(r#"["{new}"]"#));
+    d.kill9();
+    d.spawn();
+    assert_eq!(inspect(&d, &old), 404, "the old run's session came back");
+    assert_eq!(inspect(&d, &new), 200);
+    assert_eq!(ids(&d), format!(r#"["{new}"]"#));
+    // Stopped: the current run's goes too, and stays gone.
+    d.ok(&["stop", "-t", "0", "ux"]);
+    assert_eq!(inspect(&d, &new), 404);
+    d.kill9();
+    d.spawn();
+    d.ok(&["start", "ux"]);
+    assert_eq!(inspect(&d, &new), 404, "a stopped run's session came back");
+    assert_eq!(ids(&d), "null");
+    d.ok(&["rm", "-f", "ux"]);
+}

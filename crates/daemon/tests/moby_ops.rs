@@ -304,7 +304,6 @@ fn cp_commit_and_errors_as_dockerd() {
         &["commit", "-c", "ENV", "cm", "x"],
         "ENV requires at least one argument",
     );
-
     // Commit of a running container: pause, the image's tag, commit, unpause.
     d.ok(&["run", "-d", "--name", "cr", IMG, "sleep", "300"]);
     d.ok(&["commit", "cr", "moby-ops:running"]);
@@ -343,6 +342,64 @@ fn cp_commit_and_errors_as_dockerd() {
             "container commit cr",
             "container unpause cr",
         ]
+    );
+
+    // HEALTHCHECK changes dockerd refuses, in its words (the Dockerfile parser's).
+    for (change, want) in [
+        ("HEALTHCHECK CMD", "Missing command after HEALTHCHECK CMD"),
+        (
+            "HEALTHCHECK CMD []",
+            "Missing command after HEALTHCHECK CMD",
+        ),
+        ("HEALTHCHECK NONE x", "HEALTHCHECK NONE takes no arguments"),
+        (
+            "HEALTHCHECK --interval=x CMD true",
+            "time: invalid duration \"x\"",
+        ),
+        (
+            "HEALTHCHECK --interval=1 CMD true",
+            "time: missing unit in duration \"1\"",
+        ),
+        (
+            "HEALTHCHECK --timeout=1q CMD true",
+            "time: unknown unit \"q\" in duration \"1q\"",
+        ),
+        (
+            "HEALTHCHECK --interval=1us CMD true",
+            "Interval \"interval\" cannot be less than 1ms",
+        ),
+        (
+            "HEALTHCHECK --retries=x CMD true",
+            "strconv.ParseInt: parsing \"x\": invalid syntax",
+        ),
+        (
+            "HEALTHCHECK --retries=-1 CMD true",
+            "--retries cannot be negative (-1)",
+        ),
+        ("HEALTHCHECK --bogus=1 CMD", "Unknown flag: bogus"),
+    ] {
+        let out = d.fails(&["commit", "-c", change, "cm", "x"], want);
+        assert!(!out.contains("invalid change"), "{change}: {out}");
+    }
+    // Bare and empty CMD and ENTRYPOINT as dockerd commits them; an ENTRYPOINT drops the
+    // container's command unless a CMD change comes first.
+    let committed = |changes: &[&str]| {
+        let mut a = vec!["commit"];
+        for c in changes {
+            a.extend(["-c", c]);
+        }
+        a.push("cm");
+        let id = d.ok(&a);
+        d.inspect(&id, "{{json .Config.Cmd}} {{json .Config.Entrypoint}}")
+    };
+    assert_eq!(committed(&["CMD"]), r#"["/bin/sh","-c"] null"#);
+    assert_eq!(committed(&["CMD []"]), r#"["true"] null"#);
+    assert_eq!(committed(&["ENTRYPOINT"]), r#"["true"] null"#);
+    assert_eq!(committed(&["ENTRYPOINT []"]), r#"["true"] null"#);
+    assert_eq!(committed(&[r#"ENTRYPOINT ["echo"]"#]), r#"null ["echo"]"#);
+    assert_eq!(
+        committed(&[r#"CMD ["hi"]"#, r#"ENTRYPOINT ["echo"]"#]),
+        r#"["hi"] ["echo"]"#
     );
 
     // TestUpdateRestartWithAutoRemoveFlag.

@@ -168,6 +168,56 @@ fn run_sees_the_files_users_and_namespaces_dockerd_gives() {
         run(&["-u", "user1", IMG, "id"]),
         "uid=1000(user1) gid=1000(user1) groups=1000(user1),2000(extra)"
     );
+    // An explicit group (name or number) drops the groups of /etc/group that list the user
+    // (runc's GetExecUser), --group-add still adds its own; a numeric user is looked up in
+    // passwd and gets them as a name would. What dockerd 20.10 and 28 show.
+    for (u, want) in [
+        (
+            "1000",
+            "uid=1000(user1) gid=1000(user1) groups=1000(user1),2000(extra)",
+        ),
+        (
+            "user1:user1",
+            "uid=1000(user1) gid=1000(user1) groups=1000(user1)",
+        ),
+        (
+            "1000:1000",
+            "uid=1000(user1) gid=1000(user1) groups=1000(user1)",
+        ),
+        ("user1:0", "uid=1000(user1) gid=0(root) groups=0(root)"),
+        (
+            "user1:extra",
+            "uid=1000(user1) gid=2000(extra) groups=2000(extra)",
+        ),
+        // An empty group is none; an empty user is root.
+        (
+            "user1:",
+            "uid=1000(user1) gid=1000(user1) groups=1000(user1),2000(extra)",
+        ),
+        (":extra", "uid=0(root) gid=2000(extra) groups=2000(extra)"),
+    ] {
+        assert_eq!(run(&["-u", u, IMG, "id"]), want, "-u {u}");
+    }
+    assert_eq!(
+        run(&["-u", "user1:user1", "--group-add", "3000", IMG, "id"]),
+        "uid=1000(user1) gid=1000(user1) groups=1000(user1),3000"
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ug",
+        "--network",
+        "none",
+        IMG,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        d.ok(&["exec", "-u", "user1:0", "ug", "id"]),
+        "uid=1000(user1) gid=0(root) groups=0(root)"
+    );
+    d.ok(&["rm", "-f", "ug"]);
     // TestRunUserByIDBig, TestRunUserByIDNegative.
     for u in ["2147483648", "-1"] {
         run_fails(
@@ -428,4 +478,174 @@ fn create_checks_mounts_and_takes_old_api_forms_as_dockerd() {
         status == 400 && out.contains("field VolumeOptions must not be specified"),
         "{status} {out}"
     );
+}
+
+/// A tmpfs mounted at `dir` with the propagation `how` (`--make-shared`, ...); the daemon's
+/// drop detaches it with everything else under its directory.
+fn propagating_tmpfs(dir: &std::path::Path, how: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mount = |args: &[&str]| {
+        let st = std::process::Command::new("mount")
+            .args(args)
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount {args:?} {}", dir.display());
+    };
+    mount(&["-t", "tmpfs", "-o", "size=1m", "tmpfs"]);
+    mount(&[how]);
+}
+
+/// `--mount type=bind,bind-propagation=...` takes effect as `-v src:dst:rslave` does (shown
+/// in inspect, mounts propagate), dockerd's checks of the source's propagation at start,
+/// and the options dockerd refuses on mounts of another type and on `--volumes-from`.
+#[test]
+fn bind_propagation_and_mount_options_are_checked_as_dockerd() {
+    if !have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    let shared = d.dir.path().join("prop-shared");
+    let private = d.dir.path().join("prop-private");
+    propagating_tmpfs(&shared, "--make-shared");
+    propagating_tmpfs(&private, "--make-private");
+    std::fs::create_dir(shared.join("sub")).unwrap();
+    let (s, p) = (shared.to_str().unwrap(), private.to_str().unwrap());
+    let bind =
+        |src: &str, prop: &str| format!("type=bind,src={src},dst=/x,bind-propagation={prop}");
+
+    // A mount made on the host under a slave bind shows up in the container.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sl",
+        "--network",
+        "none",
+        "--mount",
+        &bind(s, "rslave"),
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(
+        d.inspect("sl", "{{range .Mounts}}{{.Propagation}}{{end}}"),
+        "rslave"
+    );
+    propagating_tmpfs(&shared.join("sub"), "--make-shared");
+    std::fs::write(shared.join("sub/hello"), "").unwrap();
+    assert_eq!(d.ok(&["exec", "sl", "ls", "/x/sub"]), "hello");
+    d.ok(&["rm", "-f", "sl"]);
+    // Any mode is kept; those that need it are refused where the source is private.
+    d.ok(&[
+        "create",
+        "--name",
+        "pv",
+        "--mount",
+        &bind(p, "private"),
+        IMG,
+        "true",
+    ]);
+    assert_eq!(
+        d.inspect("pv", "{{range .Mounts}}{{.Propagation}} {{.RW}}{{end}}"),
+        "private true"
+    );
+    d.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--mount",
+            &bind(p, "rshared"),
+            IMG,
+            "true",
+        ],
+        &format!("path {p} is mounted on {p} but it is not a shared mount"),
+    );
+    d.fails(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &format!("{p}:/x:rslave"),
+            IMG,
+            "true",
+        ],
+        &format!("path {p} is mounted on {p} but it is not a shared or slave mount"),
+    );
+    // `-v` options of the other mount type.
+    d.fails(
+        &["create", "-v", &format!("{p}:/x:nocopy"), IMG, "true"],
+        &format!("invalid volume specification: '{p}:/x:nocopy': invalid mount config for type \"bind\": field VolumeOptions must not be specified"),
+    );
+    d.fails(
+        &["create", "-v", "vol1:/x:rshared", IMG, "true"],
+        "invalid volume specification: 'vol1:/x:rshared': invalid mount config for type \"volume\": field BindOptions must not be specified",
+    );
+    // `--volumes-from` takes ro/rw, z/Z and a consistency, not a propagation or nocopy.
+    d.ok(&[
+        "create",
+        "--name",
+        "data",
+        "-v",
+        &format!("{p}:/data"),
+        IMG,
+        "true",
+    ]);
+    for m in ["ro", "z", "ro,Z", "cached"] {
+        d.ok(&[
+            "create",
+            "--volumes-from",
+            &format!("data:{m}"),
+            IMG,
+            "true",
+        ]);
+    }
+    for m in ["rshared", "ro,rslave", "nocopy", "rw,nocopy"] {
+        d.fails(
+            &[
+                "create",
+                "--volumes-from",
+                &format!("data:{m}"),
+                IMG,
+                "true",
+            ],
+            &format!("invalid mode: {m}"),
+        );
+    }
+    // API mounts with the options of another type (the docker CLI does not send these).
+    for (mount, want) in [
+        (
+            r#"{"Type":"tmpfs","Target":"/foo","VolumeOptions":{}}"#.to_owned(),
+            r#"invalid mount config for type \"tmpfs\": field VolumeOptions must not be specified"#,
+        ),
+        (
+            format!(r#"{{"Type":"bind","Source":"{p}","Target":"/foo","TmpfsOptions":{{}}}}"#),
+            r#"invalid mount config for type \"bind\": field TmpfsOptions must not be specified"#,
+        ),
+        (
+            r#"{"Type":"volume","Target":"/foo","TmpfsOptions":{"SizeBytes":1024}}"#.to_owned(),
+            r#"invalid mount config for type \"volume\": field TmpfsOptions must not be specified"#,
+        ),
+        (
+            format!(
+                r#"{{"Type":"bind","Source":"{p}","Target":"/foo","BindOptions":{{"Propagation":"bogus"}}}}"#
+            ),
+            r#"invalid mount config for type \"bind\": invalid propagation mode: bogus"#,
+        ),
+    ] {
+        let (status, out) = api(
+            &d,
+            "POST",
+            "/containers/create",
+            &format!(r#"{{"Image":"{IMG}","Cmd":["true"],"HostConfig":{{"Mounts":[{mount}]}}}}"#),
+        );
+        assert!(
+            status == 400 && out.contains(want),
+            "{mount}: {status} {out}"
+        );
+    }
 }

@@ -4,7 +4,9 @@
 //! restarted berthd shows them again and waits again for the ones still running. Health
 //! probes are not recorded. The last [`KEEP_FINISHED`] finished sessions of a container
 //! are kept (as many as its shim remembers), in memory and in the table, for `exec
-//! inspect`; `ExecIDs` lists only the unfinished ones, as dockerd does.
+//! inspect`; `ExecIDs` lists only the unfinished ones, as dockerd does. A session never
+//! started goes, from memory and the table, when the run of its container it was made in
+//! ends (dockerd forgets such sessions when the container stops).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +55,9 @@ struct ExecRecord {
     started: bool,
     pid: i64,
     exit_code: Option<i64>,
+    /// The run of its container the session was made in (its `StartedAt`).
+    #[serde(default)]
+    run: String,
 }
 
 impl Exec {
@@ -285,6 +290,7 @@ impl Engine {
             started: s.running || s.exit_code.is_some(),
             pid: s.pid,
             exit_code: s.exit_code,
+            run: e.run.clone(),
         };
         let json =
             serde_json::to_string(&rec).map_err(|err| EngineError::internal("encode", err))?;
@@ -349,10 +355,21 @@ impl Engine {
                 continue;
             };
             let running = rec.started && rec.exit_code.is_none();
-            let (alive, run) = {
+            let (alive, run, current) = {
                 let r = c.lock();
-                (running && r.state.running, r.state.started_at.clone())
+                let current =
+                    r.state.running && (rec.run.is_empty() || rec.run == r.state.started_at);
+                (
+                    running && r.state.running,
+                    r.state.started_at.clone(),
+                    current,
+                )
             };
+            // One never started in a run that has ended went with that run.
+            if !rec.started && !current {
+                let _ = self.db.delete_execs(Some(&id), None);
+                continue;
+            }
             let e = Arc::new(Exec::new(id.clone(), container, rec.config, true, run));
             {
                 let mut s = e.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -371,6 +388,29 @@ impl Engine {
                 self.spawn_exec_waiter(e);
             } else if running {
                 let _ = self.record_exec(&e);
+            }
+        }
+    }
+
+    /// When a run of a container ends: the sessions made and never started go, from memory
+    /// and berth.db, as dockerd forgets them when the container stops.
+    pub(crate) fn drop_unstarted_execs(&self, container: &str) {
+        let gone: Vec<Arc<Exec>> = {
+            let mut map = self.execs.write().unwrap_or_else(|p| p.into_inner());
+            let ids: Vec<String> = map
+                .values()
+                .filter(|e| e.container == container)
+                .filter(|e| {
+                    let s = e.state.lock().unwrap_or_else(|p| p.into_inner());
+                    !s.running && s.exit_code.is_none()
+                })
+                .map(|e| e.id.clone())
+                .collect();
+            ids.iter().filter_map(|id| map.remove(id)).collect()
+        };
+        for e in gone.iter().filter(|e| e.recorded) {
+            if let Err(err) = self.db.delete_execs(Some(&e.id), None) {
+                tracing::warn!(exec = %e.id, error = %err, "exec session not deleted");
             }
         }
     }

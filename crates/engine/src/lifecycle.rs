@@ -223,6 +223,7 @@ impl Engine {
                 "failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process: {m}: unknown"
             ))
         })?;
+        let root_propagation = crate::mounts::check_propagation(&rec.mounts)?;
         let mut ns_paths = BTreeMap::new();
         // `--network container:X`: the container uses X's hostname and X's hosts,
         // hostname and resolv.conf files, as dockerd's do.
@@ -305,7 +306,7 @@ impl Engine {
         {
             host_eff.ulimits = Some(self.cfg.default_ulimits.clone());
         }
-        let spec = crate::spec::build(crate::spec::SpecInput {
+        let mut spec = crate::spec::build(crate::spec::SpecInput {
             id: &id,
             config: &rec.config,
             host: &host_eff,
@@ -324,6 +325,10 @@ impl Engine {
                 None
             },
         })?;
+        // A shared bind mount needs a shared root to propagate out of the container.
+        if let Some(p) = root_propagation {
+            spec["linux"]["rootfsPropagation"] = json!(p);
+        }
         let t_spec = t0.elapsed();
         let bytes =
             serde_json::to_vec(&spec).map_err(|e| EngineError::internal("encode spec", e))?;
@@ -608,6 +613,7 @@ impl Engine {
     async fn release_after_exit(&self, c: &Container) {
         crate::mounts::unmount(&self.rootfs(&c.id));
         self.release_volumes(c);
+        self.drop_unstarted_execs(&c.id);
         let mode = {
             let g = c.lock();
             // (`NetworkDisabled` ran as `none`, as its start chose)

@@ -14,6 +14,11 @@ fn valid_volume_name(n: &str) -> bool {
         && it.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
+/// The propagation modes of a bind mount.
+pub(crate) const PROPAGATIONS: [&str; 6] = [
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
+
 /// moby's `linuxValidMountMode`: known options, at most one of each kind.
 pub(crate) fn valid_mode(mode: &str) -> bool {
     if mode.is_empty() {
@@ -98,6 +103,19 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                 "invalid volume specification: '{b}': invalid mount config for type \"{kind}\": {e}"
             )));
         }
+        // dockerd turns `nocopy` into volume options and a propagation into bind options,
+        // then refuses those that do not fit the mount's type.
+        let has = |kinds: &[&str]| opts.split(',').any(|o| kinds.contains(&o));
+        let foreign = if src.starts_with('/') {
+            has(&["nocopy"]).then_some(("bind", "VolumeOptions"))
+        } else {
+            has(&PROPAGATIONS).then_some(("volume", "BindOptions"))
+        };
+        if let Some((kind, field)) = foreign {
+            return Err(bad(format!(
+                "invalid volume specification: '{b}': invalid mount config for type \"{kind}\": field {field} must not be specified"
+            )));
+        }
         let dst = &clean_path(dst);
         if out.iter().any(|p: &MountPoint| p.destination == *dst) {
             return Err(bad(format!("Duplicate mount point: {dst}")));
@@ -105,7 +123,7 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
         let rw = !opts.split(',').any(|o| o == "ro");
         let propagation = opts
             .split(',')
-            .find(|o| o.contains("private") || o.contains("shared") || o.contains("slave"))
+            .find(|o| PROPAGATIONS.contains(o))
             .unwrap_or("rprivate");
         if src.starts_with('/') {
             out.push(MountPoint {
@@ -139,22 +157,36 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
         if out.iter().any(|p: &MountPoint| p.destination == target) {
             return Err(bad(format!("Duplicate mount point: {target}")));
         }
-        // Options that belong to another mount type are refused, as dockerd refuses them.
-        let foreign = match m.kind.as_str() {
-            "bind" => "VolumeOptions",
-            "volume" | "tmpfs" => "BindOptions",
-            _ => "",
+        // Options that belong to another mount type are refused, as dockerd refuses them
+        // (in its order, after the checks of the source that come first).
+        let given = |field: &str| match field {
+            "TmpfsOptions" => m.tmpfs_options.is_some(),
+            f => m.extra.get(f).is_some_and(|v| !v.is_null()),
         };
-        if m.extra.get(foreign).is_some_and(|v| !v.is_null()) {
-            return Err(config_err(&format!(
-                "field {foreign} must not be specified"
-            )));
-        }
+        let foreign = |fields: &[&str]| -> Result<()> {
+            match fields.iter().find(|f| given(f)) {
+                Some(f) => Err(config_err(&format!("field {f} must not be specified"))),
+                None => Ok(()),
+            }
+        };
         match m.kind.as_str() {
             "bind" => {
                 if m.source.is_empty() {
                     return Err(config_err("field Source must not be empty"));
                 }
+                // BindOptions.Propagation, as `-v src:dst:rshared` gives it.
+                let propagation = m
+                    .extra
+                    .get("BindOptions")
+                    .and_then(|o| o.get("Propagation"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if !propagation.is_empty() && !PROPAGATIONS.contains(&propagation) {
+                    return Err(config_err(&format!(
+                        "invalid propagation mode: {propagation}"
+                    )));
+                }
+                foreign(&["VolumeOptions", "TmpfsOptions"])?;
                 if !m.source.starts_with('/') {
                     return Err(config_err(&format!(
                         "invalid mount path: '{}' mount path must be absolute",
@@ -172,11 +204,17 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                     source: m.source.clone(),
                     destination: target,
                     rw: !m.read_only,
-                    propagation: "rprivate".into(),
+                    propagation: if propagation.is_empty() {
+                        "rprivate"
+                    } else {
+                        propagation
+                    }
+                    .into(),
                     ..Default::default()
                 });
             }
             "volume" => {
+                foreign(&["BindOptions", "TmpfsOptions"])?;
                 let name = if m.source.is_empty() {
                     crate::ids::random_hex(32)
                 } else {
@@ -191,10 +229,11 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                     volumes_root,
                 ));
             }
-            "tmpfs" if !m.source.is_empty() => {
-                return Err(config_err("field Source must not be specified"));
-            }
             "tmpfs" => {
+                foreign(&["BindOptions", "VolumeOptions"])?;
+                if !m.source.is_empty() {
+                    return Err(config_err("field Source must not be specified"));
+                }
                 // TmpfsOptions: SizeBytes and Mode (octal) become the mount's options.
                 let t = m.tmpfs_options.as_ref();
                 let mut opts = Vec::new();
@@ -340,6 +379,95 @@ pub fn oci_mounts(points: &[MountPoint]) -> Vec<Value> {
             }
         })
         .collect()
+}
+
+/// dockerd's checks, at start, of the bind mounts with a shared or slave propagation: the
+/// source of a shared one must be on a shared mount, that of a slave one on a shared or
+/// slave mount (else nothing could propagate). Returns the propagation the container's
+/// root then needs for them to work (`shared`, or `rslave`), if any.
+pub fn check_propagation(points: &[MountPoint]) -> Result<Option<&'static str>> {
+    let mut root = None;
+    for m in points.iter().filter(|m| m.kind == "bind") {
+        let shared_wanted = match m.propagation.as_str() {
+            "shared" | "rshared" => true,
+            "slave" | "rslave" => false,
+            _ => continue,
+        };
+        let (on, optional) = source_mount(&m.source)
+            .map_err(|e| EngineError::InvalidArgument(format!("lstat {}: {e}", m.source)))?;
+        let tagged = |t: &str| optional.iter().any(|o| o.starts_with(t));
+        if shared_wanted {
+            if !tagged("shared:") {
+                return Err(EngineError::InvalidArgument(format!(
+                    "path {} is mounted on {on} but it is not a shared mount",
+                    m.source
+                )));
+            }
+            root = Some("shared");
+        } else {
+            if !tagged("shared:") && !tagged("master:") {
+                return Err(EngineError::InvalidArgument(format!(
+                    "path {} is mounted on {on} but it is not a shared or slave mount",
+                    m.source
+                )));
+            }
+            root.get_or_insert("rslave");
+        }
+    }
+    Ok(root)
+}
+
+/// The mount `path` (symlinks resolved) lies on, as dockerd finds it: the longest mount
+/// point above it in this mount namespace, and that mount's optional fields.
+fn source_mount(path: &str) -> std::io::Result<(String, Vec<String>)> {
+    let real = std::fs::canonicalize(path)?;
+    let real = real.to_string_lossy();
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mut best: Option<(String, Vec<String>)> = None;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(mp) = fields.get(4).map(|m| unescape_mountinfo(m)) else {
+            continue;
+        };
+        let above = mp == "/"
+            || *real == *mp
+            || real
+                .strip_prefix(mp.as_str())
+                .is_some_and(|r| r.starts_with('/'));
+        if above && best.as_ref().is_none_or(|(b, _)| mp.len() > b.len()) {
+            let optional = fields
+                .iter()
+                .skip(6)
+                .take_while(|f| **f != "-")
+                .map(|f| f.to_string())
+                .collect();
+            best = Some((mp, optional));
+        }
+    }
+    best.ok_or_else(|| std::io::Error::other(format!("no mount found for {real}")))
+}
+
+/// A path of /proc/self/mountinfo, its octal escapes (`\040` for a space) decoded.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(d) if b[i] == b'\\' => {
+                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Writes hostname, hosts and resolv.conf into the container dir and returns their

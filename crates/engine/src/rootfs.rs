@@ -131,12 +131,14 @@ const ID_RANGE: &str = "uids and gids must be in range 0-2147483647";
 
 /// Resolves `user[:group]` against the container's passwd/group files:
 /// (uid, gid, supplementary gids, home). The supplementary gids start with the primary
-/// one, as dockerd sets them (`id` then lists it under groups too).
+/// one, as dockerd sets them (`id` then lists it under groups too); those of
+/// `/etc/group` that name the user follow only when `spec` gives no group.
 pub fn resolve_user(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>, String), String> {
     let passwd = read_file(root, "/etc/passwd").unwrap_or_default();
     let group = read_file(root, "/etc/group").unwrap_or_default();
+    // (`user:` names no group, as runc reads it)
     let (u, g) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
+        Some((u, g)) => (u, Some(g).filter(|g| !g.is_empty())),
         None => (spec, None),
     };
     let u = if u.is_empty() { "0" } else { u };
@@ -174,7 +176,9 @@ pub fn resolve_user(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>, Stri
         };
     }
     let mut extra = vec![gid];
-    if !name.is_empty() {
+    // The groups that list the user are added only when no group was given (runc's
+    // GetExecUser): `user:group` runs with that group alone, plus `--group-add`.
+    if !name.is_empty() && g.is_none() {
         for f in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
             if f.len() >= 4
                 && f[3].split(',').any(|m| m == name)

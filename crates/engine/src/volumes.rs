@@ -394,8 +394,9 @@ impl Engine {
         Ok(())
     }
 
-    /// `HostConfig.VolumesFrom` (`container[:ro|:rw]`): that container's volumes and binds,
-    /// at the same destinations, unless this container mounts something there already.
+    /// `HostConfig.VolumesFrom` (`container[:ro|:rw]`, with `z`, `Z` or a consistency mode
+    /// allowed too): that container's volumes and binds, at the same destinations, unless
+    /// this container mounts something there already.
     pub(crate) fn volumes_from(
         &self,
         host: &HostConfig,
@@ -406,7 +407,12 @@ impl Engine {
         };
         for spec in list.iter().filter_map(Value::as_str) {
             let (name, mode) = spec.split_once(':').unwrap_or((spec, ""));
-            if !crate::mounts::valid_mode(mode) {
+            // A known mode that does not fit here (a propagation, `nocopy`) is refused too:
+            // the mounts keep the other container's.
+            let misfit = mode
+                .split(',')
+                .any(|o| o == "nocopy" || crate::mounts::PROPAGATIONS.contains(&o));
+            if !crate::mounts::valid_mode(mode) || misfit {
                 return Err(EngineError::InvalidArgument(format!(
                     "invalid mode: {mode}"
                 )));

@@ -481,6 +481,8 @@ fn finish_load(
 
 /// Applies Dockerfile-style `--change` instructions to a config.
 pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<(), ArchiveError> {
+    // Whether a CMD came before: an ENTRYPOINT drops the command otherwise (dockerd).
+    let mut cmd_set = false;
     for ch in changes {
         let bad = |reason: &str| ArchiveError::Change {
             change: ch.clone(),
@@ -492,7 +494,14 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
                 "ENV" | "LABEL" | "EXPOSE" | "VOLUME" | "ONBUILD" | "HEALTHCHECK" => {
                     ArchiveError::ChangeArgs(format!("{instr} requires at least one argument"))
                 }
-                "CMD" | "ENTRYPOINT" => bad("missing arguments"),
+                // dockerd: a bare CMD is the shell alone; a bare ENTRYPOINT is none, and
+                // commit then keeps the container's entrypoint and command.
+                "CMD" => {
+                    cfg.cmd = Some(vec!["/bin/sh".into(), "-c".into()]);
+                    cmd_set = true;
+                    continue;
+                }
+                "ENTRYPOINT" => continue,
                 "WORKDIR" | "USER" | "STOPSIGNAL" => {
                     ArchiveError::ChangeArgs(format!("{instr} requires exactly one argument"))
                 }
@@ -522,8 +531,27 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
                 .collect()
         };
         match instr.to_ascii_uppercase().as_str() {
-            "CMD" => cfg.cmd = Some(list()?),
-            "ENTRYPOINT" => cfg.entrypoint = Some(list()?),
+            // An empty exec form leaves the container's command (commit merges it back).
+            "CMD" => {
+                let cmd = list()?;
+                if !cmd.is_empty() {
+                    cfg.cmd = Some(cmd);
+                }
+                cmd_set = true;
+            }
+            // An empty exec form clears the entrypoint; one that is not drops the command
+            // unless a CMD change came before it.
+            "ENTRYPOINT" => {
+                let ep = list()?;
+                if ep.is_empty() {
+                    cfg.entrypoint = None;
+                } else {
+                    cfg.entrypoint = Some(ep);
+                    if !cmd_set {
+                        cfg.cmd = None;
+                    }
+                }
+            }
             // dockerd makes a relative WORKDIR absolute (against the one before, or `/`).
             "WORKDIR" => {
                 let base = cfg.working_dir.clone().unwrap_or_default();
@@ -539,7 +567,9 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
                 .on_build
                 .get_or_insert_with(Vec::new)
                 .push(rest.to_owned()),
-            "HEALTHCHECK" => cfg.healthcheck = Some(healthcheck_change(rest).map_err(|r| bad(&r))?),
+            "HEALTHCHECK" => {
+                cfg.healthcheck = Some(healthcheck_change(rest).map_err(ArchiveError::ChangeArgs)?)
+            }
             "USER" => cfg.user = Some(rest.to_owned()),
             "STOPSIGNAL" => cfg.stop_signal = Some(rest.to_owned()),
             "ENV" => {
@@ -592,9 +622,10 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
 }
 
 /// A `HEALTHCHECK` change (`NONE`, or `[--interval=D --timeout=D --start-period=D
-/// --retries=N] CMD ...`) as the image config's `Healthcheck`.
+/// --start-interval=D --retries=N] CMD ...`) as the image config's `Healthcheck`, checked
+/// as dockerd's Dockerfile parser checks it (`berth_build::healthcheck`).
 fn healthcheck_change(rest: &str) -> Result<serde_json::Value, String> {
-    let mut m = serde_json::Map::new();
+    let mut flags = Vec::new();
     let mut rest = rest.trim();
     while let Some(flag) = rest.strip_prefix("--") {
         let (f, r) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
@@ -602,37 +633,27 @@ fn healthcheck_change(rest: &str) -> Result<serde_json::Value, String> {
         let (k, v) = f
             .split_once('=')
             .ok_or(format!("missing value for --{f}"))?;
-        let field = match k {
-            "interval" => "Interval",
-            "timeout" => "Timeout",
-            "start-period" => "StartPeriod",
-            "start-interval" => "StartInterval",
-            "retries" => {
-                let n: i64 = v
-                    .parse()
-                    .map_err(|_| format!("invalid value for --retries: {v}"))?;
-                m.insert("Retries".into(), serde_json::json!(n));
-                continue;
-            }
-            _ => return Err(format!("Unknown flag: {k}")),
-        };
-        let d = berth_build::gofmt::parse_duration(v)
-            .ok_or(format!("time: invalid duration \"{v}\""))?;
-        m.insert(field.into(), serde_json::json!(d));
+        flags.push((k, v));
     }
     let (kind, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    let test: Vec<String> = match kind.to_ascii_uppercase().as_str() {
-        "NONE" => vec!["NONE".into()],
-        "CMD" if args.trim_start().starts_with('[') => {
+    let args = args.trim();
+    let test = match kind.to_ascii_uppercase().as_str() {
+        "NONE" if !args.is_empty() => return Err("HEALTHCHECK NONE takes no arguments".into()),
+        "NONE" => None,
+        "CMD" if args.starts_with('[') => {
             let v: Vec<String> =
-                serde_json::from_str(args.trim()).map_err(|e| format!("bad JSON array: {e}"))?;
-            std::iter::once("CMD".to_owned()).chain(v).collect()
+                serde_json::from_str(args).map_err(|e| format!("bad JSON array: {e}"))?;
+            Some(std::iter::once("CMD".to_owned()).chain(v).collect())
         }
-        "CMD" => vec!["CMD-SHELL".into(), args.trim().to_owned()],
-        other => return Err(format!("Unknown type \"{other}\" in HEALTHCHECK (try CMD)")),
+        "CMD" if args.is_empty() => Some(vec!["CMD".to_owned()]),
+        "CMD" => Some(vec!["CMD-SHELL".into(), args.to_owned()]),
+        other => {
+            // (dockerd reads the flags before the type)
+            berth_build::healthcheck::check_flags(&flags)?;
+            return Err(format!("Unknown type \"{other}\" in HEALTHCHECK (try CMD)"));
+        }
     };
-    m.insert("Test".into(), serde_json::json!(test));
-    Ok(serde_json::Value::Object(m))
+    berth_build::healthcheck::config(&flags, test)
 }
 
 /// `docker import`: a rootfs tarball (plain, gzip or zstd) becomes a one-layer image.
