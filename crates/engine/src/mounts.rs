@@ -729,4 +729,74 @@ mod tests {
             assert!(e.contains("destination can't be '/'"), "{t}: {e}");
         }
     }
+
+    #[test]
+    fn read_only_binds_ask_for_rro_unless_told_otherwise() {
+        let point = |dst: &str, rw: bool| MountPoint {
+            kind: "bind".into(),
+            source: "/src".into(),
+            destination: dst.into(),
+            rw,
+            propagation: "rprivate".into(),
+            ..Default::default()
+        };
+        let spec = |dst: &str, ro: bool, opts: Value| MountSpec {
+            kind: "bind".into(),
+            source: "/src".into(),
+            target: dst.into(),
+            read_only: ro,
+            extra: [("BindOptions".to_string(), opts)].into_iter().collect(),
+            ..Default::default()
+        };
+        let points = [
+            point("/a", false),
+            point("/b", false),
+            point("/c", false),
+            point("/d", true),
+        ];
+        let specs = [
+            spec("/b", true, json!({"ReadOnlyNonRecursive": true})),
+            spec(
+                "/c",
+                true,
+                json!({"NonRecursive": true, "ReadOnlyForceRecursive": true}),
+            ),
+            spec("/d/", false, json!({"NonRecursive": true})),
+        ];
+        let opts = |r: std::result::Result<(), String>| {
+            oci_mounts(&points, &specs, r).map(|v| {
+                v.iter()
+                    .map(|m| {
+                        m["options"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|o| o.as_str().unwrap().to_owned())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            opts(Ok(())).unwrap(),
+            [
+                "rbind,rro,rprivate",
+                "rbind,ro,rprivate",
+                "bind,rro,rprivate",
+                "bind,rw,rprivate"
+            ]
+        );
+        // Without kernel support: plain `ro`, except where rro is forced.
+        let e = opts(Err("rro is not supported: old kernel".into())).unwrap_err();
+        assert_eq!(e.to_string(), "rro is not supported: old kernel");
+        let no_force = &specs[..2];
+        let v = oci_mounts(&points[..2], no_force, Err("x".into())).unwrap();
+        assert_eq!(v[0]["options"], json!(["rbind", "ro", "rprivate"]));
+        assert_eq!(v[1]["options"], json!(["rbind", "ro", "rprivate"]));
+        assert!(
+            kernel_rro_support().is_ok(),
+            "this kernel has mount_setattr"
+        );
+    }
 }
