@@ -414,9 +414,7 @@ pub fn kernel_rro_support() -> std::result::Result<(), String> {
             };
             let e = std::io::Error::last_os_error();
             if r < 0 && e.raw_os_error() == Some(libc::ENOSYS) {
-                Err(format!(
-                    "rro is not supported: failed to call mount_setattr: function not implemented (kernel is older than 5.12?)"
-                ))
+                Err("rro is not supported: failed to call mount_setattr: function not implemented (kernel is older than 5.12?)".to_string())
             } else {
                 Ok(())
             }
