@@ -463,3 +463,73 @@ fn unreferenced_blobs_left_by_a_crash_go_at_start() {
     d.ok(&["start", "-a", "keep"]);
     d.ok(&["run", "--rm", "--network", "none", IMG, "true"]);
 }
+
+/// A layer's size is its content's, as dockerd's graphdrivers count it (the files' sizes,
+/// symlinks by their target's length, directories not counted), not its tar's: a commit of
+/// one 62-byte file shows 62B in `history` (dockerd 20.10 shows the same), and the image
+/// sizes of `image inspect` and `system df` add up from those.
+#[test]
+fn history_and_image_sizes_count_layer_content_as_dockerd() {
+    if !common::have_prereqs() {
+        return;
+    }
+    let d = Daemon::start();
+    // The imported busybox layer, counted from the tarball berthd was given.
+    let tarball = common::busybox_tarball(d.dir.path());
+    let mut base = 0u64;
+    let mut ar = tar::Archive::new(std::fs::File::open(&tarball).unwrap());
+    for e in ar.entries().unwrap() {
+        let e = e.unwrap();
+        let h = e.header();
+        base += match h.entry_type() {
+            tar::EntryType::Regular => h.size().unwrap(),
+            tar::EntryType::Symlink => e.link_name_bytes().unwrap().len() as u64,
+            _ => 0,
+        };
+    }
+    assert_eq!(
+        d.ok(&["image", "inspect", "-f", "{{.Size}}", IMG]),
+        base.to_string()
+    );
+    let line = "0123456789012345678901234567890123456789012345678901234567890";
+    d.ok(&[
+        "run",
+        "--name",
+        "one-file",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        &format!("echo {line} > /f"),
+    ]);
+    d.ok(&["commit", "one-file", "onefile:1"]);
+    let sizes = d.ok(&["history", "--format", "{{.Size}}", "onefile:1"]);
+    assert_eq!(sizes.lines().next(), Some("62B"), "{sizes}");
+    assert_eq!(
+        d.ok(&["image", "inspect", "-f", "{{.Size}}", "onefile:1"]),
+        (base + 62).to_string()
+    );
+    let df = d.ok(&["system", "df", "--format", "{{.Type}}|{{.Size}}"]);
+    // The docker CLI's `units.HumanSize`: decimal units, four significant digits.
+    let human = |n: u64| {
+        let (mut v, mut unit) = (n as f64, 0);
+        while v >= 1000.0 && unit < 4 {
+            v /= 1000.0;
+            unit += 1;
+        }
+        let decimals = 4usize.saturating_sub((v.trunc() as u64).to_string().len());
+        let mut s = format!("{v:.decimals$}");
+        if s.contains('.') {
+            s = s.trim_end_matches('0').trim_end_matches('.').to_owned();
+        }
+        format!("{s}{}", ["B", "kB", "MB", "GB", "TB"][unit])
+    };
+    assert!(
+        df.lines()
+            .any(|l| l == format!("Images|{}", human(base + 62))),
+        "{df} (want {})",
+        human(base + 62)
+    );
+    assert!(df.lines().any(|l| l == "Containers|62B"), "{df}");
+}

@@ -285,7 +285,11 @@ impl Engine {
         }
         // The files go over the container's volumes and binds (a volume at /etc keeps
         // them), except where the user mounts one of them; read-only with --read-only.
-        let mut mounts = crate::mounts::oci_mounts(&rec.mounts);
+        let mut mounts = crate::mounts::oci_mounts(
+            &rec.mounts,
+            host.mounts.as_deref().unwrap_or(&[]),
+            crate::mounts::kernel_rro_support(),
+        )?;
         for mut m in etc {
             let dst = m["destination"].as_str().unwrap_or("").to_owned();
             if rec

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::error::{EngineError, Result};
-use crate::types::{HostConfig, MountPoint};
+use crate::types::{HostConfig, MountPoint, MountSpec};
 
 fn valid_volume_name(n: &str) -> bool {
     let mut it = n.chars();
@@ -193,7 +193,14 @@ pub fn mount_points(host: &HostConfig, volumes_root: &Path) -> Result<Vec<MountP
                         m.source
                     )));
                 }
-                if !Path::new(&m.source).exists() {
+                // With BindOptions.CreateMountpoint a missing source is made (as for `-v`).
+                let create = m
+                    .extra
+                    .get("BindOptions")
+                    .and_then(|o| o.get("CreateMountpoint"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                if !create && !Path::new(&m.source).exists() {
                     return Err(bad(format!(
                         "invalid mount config for type \"bind\": bind source path does not exist: {}",
                         m.source
@@ -359,26 +366,133 @@ fn volume_point(name: &str, dst: &str, rw: bool, mode: &str, root: &Path) -> Mou
     }
 }
 
-/// The mount points in OCI form, sorted so parents come before children.
-pub fn oci_mounts(points: &[MountPoint]) -> Vec<Value> {
-    let mut v: Vec<&MountPoint> = points.iter().collect();
-    v.sort_by_key(|m| m.destination.matches('/').count());
-    v.into_iter()
-        .map(|m| match m.kind.as_str() {
-            "tmpfs" => {
-                let mut opts = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
-                opts.extend(m.mode.split(',').filter(|o| !o.is_empty()).map(str::to_owned));
-                json!({ "destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": opts })
-            }
-            _ => {
-                let mut opts = vec!["rbind".to_string()];
-                opts.push(if m.rw { "rw".into() } else { "ro".into() });
-                let prop = if m.propagation.is_empty() { "rprivate" } else { &m.propagation };
-                opts.push(prop.to_owned());
-                json!({ "destination": m.destination, "type": "bind", "source": m.source, "options": opts })
+/// How a `--mount` bind's `BindOptions` ask for it to be mounted (`bind-recursive=...`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BindRecursion {
+    /// `NonRecursive` (`bind-recursive=disabled`): the mounts under the source are left out.
+    pub non_recursive: bool,
+    /// `ReadOnlyNonRecursive` (`writable`): read-only, the mounts under it stay writable.
+    pub ro_non_recursive: bool,
+    /// `ReadOnlyForceRecursive` (`readonly`): recursively read-only, or an error.
+    pub ro_force_recursive: bool,
+}
+
+impl BindRecursion {
+    fn of(spec: &MountSpec) -> BindRecursion {
+        let o = spec.extra.get("BindOptions");
+        let flag = |k: &str| {
+            o.and_then(|o| o.get(k))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        BindRecursion {
+            non_recursive: flag("NonRecursive"),
+            ro_non_recursive: flag("ReadOnlyNonRecursive"),
+            ro_force_recursive: flag("ReadOnlyForceRecursive"),
+        }
+    }
+}
+
+/// Whether the kernel makes a mount tree read-only at once (mount_setattr(2) with
+/// AT_RECURSIVE, Linux 5.12): `Err` with dockerd's words when it does not. Probed once, with
+/// a call that fails on its bad descriptor where the system call exists.
+pub fn kernel_rro_support() -> std::result::Result<(), String> {
+    static PROBE: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            // SAFETY: the path is a valid C string; the kernel rejects the descriptor -1
+            // (or the null attribute) before it reads anything else.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_mount_setattr,
+                    -1,
+                    c"".as_ptr(),
+                    libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+                    std::ptr::null::<u8>(),
+                    0usize,
+                )
+            };
+            let e = std::io::Error::last_os_error();
+            if r < 0 && e.raw_os_error() == Some(libc::ENOSYS) {
+                Err("rro is not supported: failed to call mount_setattr: function not implemented (kernel is older than 5.12?)".to_string())
+            } else {
+                Ok(())
             }
         })
-        .collect()
+        .clone()
+}
+
+/// The mount points in OCI form, sorted so parents come before children. Read-only binds and
+/// volumes are recursively read-only (`rro`) where the kernel can make them so, as with
+/// dockerd 25+; `specs` (HostConfig.Mounts) give the `--mount` binds' `BindOptions`.
+/// `rro` is [`kernel_rro_support`], given by the caller.
+pub fn oci_mounts(
+    points: &[MountPoint],
+    specs: &[MountSpec],
+    rro: std::result::Result<(), String>,
+) -> Result<Vec<Value>> {
+    let mut v: Vec<&MountPoint> = points.iter().collect();
+    v.sort_by_key(|m| m.destination.matches('/').count());
+    let mut out = Vec::with_capacity(v.len());
+    for m in v {
+        if m.kind == "tmpfs" {
+            let mut opts = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
+            opts.extend(
+                m.mode
+                    .split(',')
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_owned),
+            );
+            out.push(json!({ "destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": opts }));
+            continue;
+        }
+        let b = if m.kind == "bind" {
+            specs
+                .iter()
+                .find(|s| s.kind == "bind" && clean_path(&s.target) == m.destination)
+                .map(BindRecursion::of)
+                .unwrap_or_default()
+        } else {
+            BindRecursion::default()
+        };
+        // dockerd's checks at start (its CLI refuses these before they are sent).
+        let conflict = |what: &str| {
+            Err(EngineError::Internal(format!(
+                "mount options conflict: {what}"
+            )))
+        };
+        if m.rw && b.ro_non_recursive {
+            return conflict("!ReadOnly && BindOptions.ReadOnlyNonRecursive");
+        }
+        if m.rw && b.ro_force_recursive {
+            return conflict("!ReadOnly && BindOptions.ReadOnlyForceRecursive");
+        }
+        if b.ro_non_recursive && b.ro_force_recursive {
+            return conflict("ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive");
+        }
+        let mut opts = vec![if b.non_recursive { "bind" } else { "rbind" }.to_string()];
+        if m.rw {
+            opts.push("rw".into());
+        } else if b.ro_non_recursive {
+            opts.push("ro".into());
+        } else {
+            match &rro {
+                Ok(()) => opts.push("rro".into()),
+                Err(e) if b.ro_force_recursive => {
+                    return Err(EngineError::Internal(e.clone()));
+                }
+                Err(_) => opts.push("ro".into()),
+            }
+        }
+        let prop = if m.propagation.is_empty() {
+            "rprivate"
+        } else {
+            &m.propagation
+        };
+        opts.push(prop.to_owned());
+        out.push(json!({ "destination": m.destination, "type": "bind", "source": m.source, "options": opts }));
+    }
+    Ok(out)
 }
 
 /// dockerd's checks, at start, of the bind mounts with a shared or slave propagation: the
@@ -574,7 +688,7 @@ mod tests {
         assert_eq!(m[1].kind, "volume");
         assert_eq!(m[1].source, "/vols/data/_data");
         assert_eq!(m[2].kind, "tmpfs");
-        let oci = oci_mounts(&m);
+        let oci = oci_mounts(&m, &[], Ok(())).unwrap();
         assert!(oci.iter().any(|v| {
             v["type"] == "tmpfs"
                 && v["options"]
@@ -612,5 +726,75 @@ mod tests {
                 .to_string();
             assert!(e.contains("destination can't be '/'"), "{t}: {e}");
         }
+    }
+
+    #[test]
+    fn read_only_binds_ask_for_rro_unless_told_otherwise() {
+        let point = |dst: &str, rw: bool| MountPoint {
+            kind: "bind".into(),
+            source: "/src".into(),
+            destination: dst.into(),
+            rw,
+            propagation: "rprivate".into(),
+            ..Default::default()
+        };
+        let spec = |dst: &str, ro: bool, opts: Value| MountSpec {
+            kind: "bind".into(),
+            source: "/src".into(),
+            target: dst.into(),
+            read_only: ro,
+            extra: [("BindOptions".to_string(), opts)].into_iter().collect(),
+            ..Default::default()
+        };
+        let points = [
+            point("/a", false),
+            point("/b", false),
+            point("/c", false),
+            point("/d", true),
+        ];
+        let specs = [
+            spec("/b", true, json!({"ReadOnlyNonRecursive": true})),
+            spec(
+                "/c",
+                true,
+                json!({"NonRecursive": true, "ReadOnlyForceRecursive": true}),
+            ),
+            spec("/d/", false, json!({"NonRecursive": true})),
+        ];
+        let opts = |r: std::result::Result<(), String>| {
+            oci_mounts(&points, &specs, r).map(|v| {
+                v.iter()
+                    .map(|m| {
+                        m["options"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|o| o.as_str().unwrap().to_owned())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            opts(Ok(())).unwrap(),
+            [
+                "rbind,rro,rprivate",
+                "rbind,ro,rprivate",
+                "bind,rro,rprivate",
+                "bind,rw,rprivate"
+            ]
+        );
+        // Without kernel support: plain `ro`, except where rro is forced.
+        let e = opts(Err("rro is not supported: old kernel".into())).unwrap_err();
+        assert_eq!(e.to_string(), "rro is not supported: old kernel");
+        let no_force = &specs[..2];
+        let v = oci_mounts(&points[..2], no_force, Err("x".into())).unwrap();
+        assert_eq!(v[0]["options"], json!(["rbind", "ro", "rprivate"]));
+        assert_eq!(v[1]["options"], json!(["rbind", "ro", "rprivate"]));
+        assert!(
+            kernel_rro_support().is_ok(),
+            "this kernel has mount_setattr"
+        );
     }
 }

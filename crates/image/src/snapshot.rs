@@ -35,8 +35,17 @@ pub struct SnapshotInfo {
     pub diff_id: Digest,
     /// Chain ID of the layer below, if any.
     pub parent: Option<Digest>,
-    /// Uncompressed size of the layer tar.
+    /// The layer's content size, as dockerd's graphdrivers count it (`docker history`,
+    /// `images`, `system df`): the sizes of its files, directories not counted, a file with
+    /// several links once. (Snapshots made before this was so hold the layer tar's size.)
     pub size: u64,
+}
+
+/// What dockerd's graphdrivers report as a layer's size (`DiffSize`): the apparent size of
+/// the unpacked layer, not that of its tar (whose headers and padding make a one-file
+/// layer 2 KiB or more).
+fn content_size(fs_dir: &Path) -> Result<u64, SnapshotError> {
+    crate::fsutil::apparent_size(fs_dir).map_err(io_err("measure", fs_dir))
 }
 
 /// Snapshot failures, naming the snapshot or path.
@@ -340,13 +349,13 @@ impl Snapshotter {
             chain_id,
             diff_id: diff_id.clone(),
             parent: parent.cloned(),
-            size: stats.size,
+            size: content_size(&fs_dir)?,
         };
         let stored = self.index.insert(info.clone())?;
         if stored.id == id {
             guard.0 = None;
         }
-        tracing::info!(chain_id = %stored.chain_id, id = stored.id, size = stats.size, "snapshot committed");
+        tracing::info!(chain_id = %stored.chain_id, id = stored.id, size = stored.size, "snapshot committed");
         Ok((stored, Some(stats)))
     }
 
@@ -379,7 +388,7 @@ impl Snapshotter {
             chain_id,
             diff_id: stats.diff_id.clone(),
             parent: parent.cloned(),
-            size: stats.size,
+            size: content_size(&fs_dir)?,
         })?;
         if stored.id == id {
             guard.0 = None;
