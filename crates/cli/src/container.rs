@@ -581,7 +581,7 @@ pub struct Doc {
 /// the daemon, with docker's usage-error status.
 fn check_format(f: Option<&str>) -> Result<()> {
     if let Some(f) = f.filter(|f| !f.is_empty() && *f != "json")
-        && let Err(e) = crate::tmpl::parse(&f.replace("\\t", "\t").replace("\\n", "\n"), None)
+        && let Err(e) = crate::tmpl::parse(f, None)
     {
         eprintln!("template parsing error: {e}");
         return Err(Exit(64).into());

@@ -14,6 +14,7 @@ mod container;
 mod cp;
 mod daemon;
 mod format;
+mod gofuncs;
 mod gotypes;
 mod help;
 mod image;

@@ -433,9 +433,9 @@ pub fn events(c: &Client, a: &EventsArgs) -> Result<()> {
                 eprintln!("Error parsing format: {e}");
                 crate::Exit(64).into()
             };
-            let src = f.replace("\\t", "\t").replace("\\n", "\n");
-            let t = crate::tmpl::parse(&src, crate::gotypes::type_name("Event"))
-                .map_err(|e| bad(e.0))?;
+            // (no escapes: docker gives events templates as typed)
+            let t =
+                crate::tmpl::parse(f, crate::gotypes::type_name("Event")).map_err(|e| bad(e.0))?;
             if let Some(e) = t.unknown_field(None, crate::gotypes::go_name("Event")) {
                 return Err(bad(e));
             }

@@ -42,8 +42,8 @@ fn render_template(
     };
     // (`json` is docker's name for `{{json .}}`)
     let f = if f == "json" { "{{json .}}" } else { f };
-    let src = f.replace("\\t", "\t").replace("\\n", "\n");
-    let t = match crate::tmpl::parse(&src, crate::gotypes::type_name(root)) {
+    // (no escapes: docker gives info and version templates as typed)
+    let t = match crate::tmpl::parse(f, crate::gotypes::type_name(root)) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("template parsing error: {}", named(e.0));

@@ -9,6 +9,8 @@
 //! TYPE being the static [`crate::gotypes`] type of a plain field pipeline (or empty), and
 //! the rewritten tree runs as the named template `main`.
 
+use std::sync::Arc;
+
 use gotmpl::parse::{CommandNode, Expr, ListNode, Node, Parser, PipeNode, SmolStr};
 use gotmpl::{MissingKey, Template, TemplateError, Value};
 
@@ -82,11 +84,15 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
     let (mut tree, defines) = Parser::new(src, "{{", "}}")
         .and_then(|p| p.parse())
         .map_err(|e| ParseError(go_parse_error(&e)))?;
+    if let Some(e) = newline_in_quote(src) {
+        return Err(ParseError(e));
+    }
     let mut w = Walk {
         src,
         root,
         chains: Vec::new(),
         unknown: None,
+        calls: Vec::new(),
     };
     w.list(&mut tree, root);
     let mut defs = Vec::new();
@@ -99,8 +105,18 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
             "template: :{line}: function \"{name}\" not defined"
         )));
     }
+    let calls: Arc<[CallSite]> = w.calls.into();
     let build = |mk: MissingKey| -> Result<Template, ParseError> {
+        let (c1, c2) = (calls.clone(), calls.clone());
         let mut t = crate::format::with_funcs(Template::new("").missing_key(mk))
+            .func("berthFail", |a| {
+                Err(TemplateError::Exec(format!(
+                    "{FULL}{}",
+                    a.first().map(|v| v.to_string()).unwrap_or_default()
+                )))
+            })
+            .func("berthArg", move |a| check_arg(&c1, a))
+            .func("berthCall", move |a| call(&c2, a))
             .func("gofmt", |a| {
                 let ty = match a.first() {
                     Some(Value::String(s)) => s.to_string(),
@@ -115,7 +131,9 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
                 let parts: Vec<String> = a.iter().map(|v| operand(v, "")).collect();
                 Ok(Value::String(format!("{}\n", parts.join(" ")).into()))
             })
-            .func("index", index)
+            .func("index", |a| {
+                crate::gofuncs::index(a, &[]).map_err(TemplateError::Exec)
+            })
             .func("berthType", crate::typename::func)
             // Docker's `.Label "k"` method (see Walk::label_call): "" when not set.
             .func("berthLabel", |a| match a {
@@ -212,13 +230,19 @@ impl Tmpl {
     /// error is Go's message.
     pub fn exec(&self, v: &Value, strict: bool) -> Result<String, String> {
         let t = if strict { &self.strict } else { &self.run };
-        t.execute_to_string(v).map_err(|e| self.go_exec_error(&e))
+        RAW.with(|r| r.set(strict));
+        let out = t.execute_to_string(v).map_err(|e| self.go_exec_error(&e));
+        RAW.with(|r| r.set(false));
+        out
     }
 
     fn go_exec_error(&self, e: &TemplateError) -> String {
         let (key, msg) = match e {
             TemplateError::MissingKey { key } => {
                 (key.clone(), format!("map has no entry for key \"{key}\""))
+            }
+            TemplateError::Exec(m) if m.contains(FULL) => {
+                return m[m.find(FULL).unwrap_or(0) + FULL.len()..].to_owned();
             }
             TemplateError::Exec(m) if m.contains(LABEL_ARITY) => {
                 // (a method of Go takes exactly its arguments)
@@ -273,6 +297,7 @@ struct Walk<'a> {
     root: Option<&'static str>,
     chains: Vec<Chain>,
     unknown: Option<(usize, String)>,
+    calls: Vec<CallSite>,
 }
 
 impl Walk<'_> {
@@ -337,6 +362,20 @@ impl Walk<'_> {
     }
 
     fn pipe(&mut self, p: &mut PipeNode, dot: Option<&'static str>) {
+        // (the calls as written, before anything below rewrites them)
+        let sites: Vec<Option<Site>> = (0..p.commands.len())
+            .map(|i| self.site(&p.commands[i], i.checked_sub(1).map(|j| &p.commands[j])))
+            .collect();
+        self.pipe_inner(p, dot);
+        // Back to front: a check of a piped value goes in before its command.
+        for (i, site) in sites.into_iter().enumerate().rev() {
+            if let Some(site) = site {
+                self.apply(p, i, site);
+            }
+        }
+    }
+
+    fn pipe_inner(&mut self, p: &mut PipeNode, dot: Option<&'static str>) {
         let mut i = 0;
         while i < p.commands.len() {
             let piped_t =
@@ -552,29 +591,6 @@ fn resolve(
     Ok(Some(ty))
 }
 
-/// Go's `index`, with the zero value of a typed map's element for a missing key.
-fn index(a: &[Value]) -> gotmpl::Result<Value> {
-    // (`index x` alone is x, as in Go)
-    if a.is_empty() {
-        return Err(TemplateError::Exec(
-            "wrong number of args for index: want at least 1 got 0".into(),
-        ));
-    }
-    let mut v = a[0].clone();
-    for k in &a[1..] {
-        v = match (&v, k) {
-            (Value::Map(m), Value::String(key)) if !m.contains_key(key.as_ref()) => {
-                match gotypes::shape_of(m) {
-                    Some(Shape::Map(elem, _)) => gotypes::zero(elem),
-                    _ => Value::Nil,
-                }
-            }
-            _ => v.index(k)?,
-        };
-    }
-    Ok(v)
-}
-
 /// What an action prints for `v` whose static type is `ty` ("" when unknown): Go's
 /// template printer indirects a pointer once and prints `<no value>` for nothing.
 fn top(v: &Value, ty: &str) -> String {
@@ -686,6 +702,585 @@ fn is_nil_ptr(v: &Value) -> bool {
 pub fn go_duration(ns: i64) -> String {
     // (the build crate's, which formats HEALTHCHECK history text the same way)
     berth_build::gofmt::duration(ns)
+}
+
+/// Marks an error message that is complete (location and all).
+const FULL: &str = "\u{1}full:";
+
+thread_local! {
+    /// Set while the template runs on a document as plain JSON (docker's raw fallback),
+    /// where numbers are json.Number and objects map[string]interface {}.
+    static RAW: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the template runs on plain JSON now (see [`RAW`]).
+pub fn raw() -> bool {
+    RAW.with(|r| r.get())
+}
+
+/// A place in the source as Go's errors name it: `LINE:COL` and the node's text.
+#[derive(Clone)]
+struct Loc {
+    line: usize,
+    col: usize,
+    text: String,
+}
+
+impl Loc {
+    fn error(&self, msg: &str) -> String {
+        format!(
+            "template: :{}:{}: executing \"\" at <{}>: {msg}",
+            self.line, self.col, self.text
+        )
+    }
+}
+
+/// The Go type of a docker template function's parameter.
+#[derive(Clone, Copy, PartialEq)]
+enum Param {
+    Any,
+    Str,
+    Int,
+    Strs,
+    /// Any value, but a string in a table's header row (docker's header `json`).
+    Json,
+}
+
+impl Param {
+    fn go(self) -> &'static str {
+        match self {
+            Param::Any => "interface {}",
+            Param::Str | Param::Json => "string",
+            Param::Int => "int",
+            Param::Strs => "[]string",
+        }
+    }
+}
+
+/// The functions whose arguments Go checks: fixed parameters, the variadic one, and
+/// whether berth runs them itself (to word their errors as Go's `error calling`).
+fn signature(name: &str) -> Option<(&'static [Param], Option<Param>, bool)> {
+    use Param::*;
+    Some(match name {
+        "json" => (&[Json], None, false),
+        "join" => (&[Strs, Str], None, false),
+        "split" => (&[Str, Str], None, false),
+        "lower" | "upper" | "title" => (&[Str], None, false),
+        "pad" => (&[Str, Int, Int], None, true),
+        "truncate" => (&[Str, Int], None, true),
+        "index" | "slice" => (&[Any], Some(Any), true),
+        "len" => (&[Any], None, true),
+        "printf" => (&[Str], Some(Any), false),
+        _ => return None,
+    })
+}
+
+/// A checked call at run time: the command (for `error calling`) and the checks of
+/// its arguments (explicit ones by position, then the piped value).
+struct CallSite {
+    name: &'static str,
+    cmd: Loc,
+    checks: Vec<(Param, Loc, bool)>,
+    /// The piped value's check, made when the function is called.
+    piped: Option<(Param, Loc)>,
+    /// Per argument (the piped one last): whether its value comes from the data, where
+    /// the raw fallback's numbers are json.Number (a template's own are int).
+    data: Vec<bool>,
+}
+
+/// What a checked call becomes, worked out on the command as written.
+struct Site {
+    name: &'static str,
+    data: Vec<bool>,
+    /// Go's error for a wrong number of arguments.
+    arity: Option<String>,
+    /// Per explicit argument: Err(Go's error) for a constant of the wrong kind.
+    args: Vec<Result<(Param, Loc), String>>,
+    piped: Option<(Param, Loc)>,
+    cmd: Loc,
+    own: bool,
+}
+
+fn pipe_of(pos: gotmpl::parse::Pos, args: Vec<Expr>) -> Expr {
+    Expr::Pipe(
+        pos,
+        PipeNode {
+            pos,
+            decl: Vec::new(),
+            commands: vec![CommandNode { pos, args }],
+            is_assign: false,
+        },
+    )
+}
+
+fn fail_expr(pos: gotmpl::parse::Pos, msg: String) -> Vec<Expr> {
+    vec![
+        Expr::Identifier(pos, "berthFail".into()),
+        Expr::String(pos, msg.into()),
+    ]
+}
+
+impl Walk<'_> {
+    fn loc(&self, off: usize, text: String) -> Loc {
+        let before = &self.src[..off.min(self.src.len())];
+        match before.rfind('\n') {
+            Some(i) => Loc {
+                line: before.matches('\n').count() + 1,
+                col: off - i - 1,
+                text,
+            },
+            None => Loc {
+                line: 1,
+                col: off,
+                text,
+            },
+        }
+    }
+
+    /// A constant's text as written (Go prints constants as they were typed).
+    fn literal(&self, off: usize) -> String {
+        let rest = &self.src[off.min(self.src.len())..];
+        let mut chars = rest.char_indices();
+        let end = match chars.next() {
+            Some((_, q @ ('"' | '\'' | '`'))) => {
+                let mut esc = false;
+                let mut end = rest.len();
+                for (i, c) in chars {
+                    if esc {
+                        esc = false;
+                    } else if c == '\\' && q != '`' {
+                        esc = true;
+                    } else if c == q {
+                        end = i + c.len_utf8();
+                        break;
+                    }
+                }
+                end
+            }
+            _ => rest
+                .find(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '+' | '-' | '_')))
+                .unwrap_or(rest.len()),
+        };
+        rest[..end].to_owned()
+    }
+
+    /// Go's String of a node.
+    fn text(&self, e: &Expr) -> String {
+        match e {
+            Expr::Dot(_) => ".".into(),
+            Expr::Field(_, f) => format!(".{}", f.join(".")),
+            Expr::Variable(_, n, f) if f.is_empty() => n.to_string(),
+            Expr::Variable(_, n, f) => format!("{n}.{}", f.join(".")),
+            Expr::Identifier(_, n) => n.to_string(),
+            Expr::Bool(_, b) => b.to_string(),
+            Expr::Nil(_) => "nil".into(),
+            Expr::String(p, _) | Expr::Number(p, _) => self.literal(p.offset),
+            Expr::Pipe(_, p) => format!("({})", self.pipe_text(p)),
+            Expr::Chain(_, inner, f) => format!("{}.{}", self.text(inner), f.join(".")),
+        }
+    }
+
+    fn pipe_text(&self, p: &PipeNode) -> String {
+        let mut out = String::new();
+        if !p.decl.is_empty() {
+            out.push_str(&p.decl.join(", "));
+            out.push_str(if p.is_assign { " = " } else { " := " });
+        }
+        let cmds: Vec<String> = p.commands.iter().map(|c| self.cmd_text(c)).collect();
+        out.push_str(&cmds.join(" | "));
+        out
+    }
+
+    fn cmd_text(&self, c: &CommandNode) -> String {
+        let a: Vec<String> = c.args.iter().map(|e| self.text(e)).collect();
+        a.join(" ")
+    }
+
+    /// Where Go's position is for a node: a field chain at its second field.
+    fn node_loc(&self, e: &Expr) -> Loc {
+        let off = match e {
+            Expr::Field(p, f) if f.len() > 1 => p.offset + f[0].len() + 1,
+            Expr::Variable(p, n, f) if !f.is_empty() => p.offset + n.len(),
+            other => other.pos().offset,
+        };
+        self.loc(off, self.text(e))
+    }
+
+    /// The node Go visited last while evaluating `e` (its errors about the value name it).
+    fn last_loc(&self, e: &Expr) -> Loc {
+        match e {
+            Expr::Pipe(_, p) => match p.commands.last() {
+                Some(c) => self.last_in_cmd(c),
+                None => self.node_loc(e),
+            },
+            Expr::Chain(_, inner, _) => self.last_loc(inner),
+            other => self.node_loc(other),
+        }
+    }
+
+    fn last_in_cmd(&self, c: &CommandNode) -> Loc {
+        match c.args.as_slice() {
+            [Expr::Identifier(..), .., last] => self.last_loc(last),
+            [first, ..] => self.last_loc(first),
+            [] => self.loc(c.pos.offset, String::new()),
+        }
+    }
+
+    /// The checks Go makes on a call of a docker or builtin function.
+    fn site(&self, c: &CommandNode, prev: Option<&CommandNode>) -> Option<Site> {
+        let piped = prev.is_some();
+        let Some(Expr::Identifier(ipos, name)) = c.args.first() else {
+            return None;
+        };
+        let (fixed, variadic, own) = signature(name)?;
+        let name: &'static str = FUNCS.iter().find(|f| **f == name.as_str())?;
+        let id = self.loc(ipos.offset, name.to_owned());
+        let explicit = &c.args[1..];
+        let n_in = explicit.len() + usize::from(piped);
+        let arity = match variadic {
+            Some(_) if n_in < fixed.len() => Some(format!(
+                "wrong number of args for {name}: want at least {} got {}",
+                fixed.len(),
+                explicit.len()
+            )),
+            None if n_in != fixed.len() => Some(format!(
+                "wrong number of args for {name}: want {} got {n_in}",
+                fixed.len()
+            )),
+            _ => None,
+        }
+        .map(|m| id.error(&m));
+        let param = |i: usize| fixed.get(i).copied().or(variadic).unwrap_or(Param::Any);
+        let args = explicit
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let p = param(i);
+                let here = || self.node_loc(e);
+                let bad = |what: &str| Err(here().error(what));
+                use gotmpl::parse::Number;
+                match (p, e) {
+                    (Param::Any, _) => Ok((p, here())),
+                    (Param::Json, Expr::String(..) | Expr::Number(..) | Expr::Bool(..)) => {
+                        Ok((p, here()))
+                    }
+                    (Param::Str | Param::Int, Expr::Nil(_)) => {
+                        bad(&format!("cannot assign nil to {}", p.go()))
+                    }
+                    (Param::Str, Expr::String(..)) => Ok((p, here())),
+                    (Param::Str, Expr::Number(..) | Expr::Bool(..)) => {
+                        bad(&format!("expected string; found {}", self.text(e)))
+                    }
+                    (Param::Int, Expr::Number(_, Number::Int(_))) => Ok((p, here())),
+                    (Param::Int, Expr::Number(_, Number::Float(f))) if f.fract() == 0.0 => {
+                        Ok((p, here()))
+                    }
+                    (Param::Int, Expr::Number(..) | Expr::String(..) | Expr::Bool(..)) => {
+                        bad(&format!("expected integer; found {}", self.text(e)))
+                    }
+                    (Param::Strs, Expr::Nil(_)) => Ok((Param::Any, here())),
+                    (Param::Strs, Expr::Number(..) | Expr::String(..) | Expr::Bool(..)) => bad(
+                        &format!("can't handle {} for arg of type []string", self.text(e)),
+                    ),
+                    _ => Ok((p, self.last_loc(e))),
+                }
+            })
+            .collect();
+        let piped = piped.then(|| {
+            let at = match explicit.last() {
+                Some(e) => self.last_loc(e),
+                None => id.clone(),
+            };
+            let p = if fixed.len() >= n_in {
+                fixed[n_in - 1]
+            } else {
+                variadic.unwrap_or(Param::Any)
+            };
+            (p, at)
+        });
+        let mut data: Vec<bool> = explicit.iter().map(from_data).collect();
+        if piped.is_some() {
+            data.push(prev.is_some_and(|c| match c.args.as_slice() {
+                [Expr::Identifier(..), ..] => false,
+                [first, ..] => from_data(first),
+                [] => false,
+            }));
+        }
+        Some(Site {
+            name,
+            data,
+            arity,
+            args,
+            piped,
+            cmd: self.loc(c.pos.offset, self.cmd_text(c)),
+            own,
+        })
+    }
+
+    /// Rewrites command `i` of `p` to make Go's checks of `site`.
+    fn apply(&mut self, p: &mut PipeNode, i: usize, site: Site) {
+        let c = &mut p.commands[i];
+        let pos = c.pos;
+        if let Some(msg) = site.arity {
+            c.args = fail_expr(pos, msg);
+            return;
+        }
+        if !matches!(c.args.first(), Some(Expr::Identifier(_, n)) if n == site.name) {
+            return;
+        }
+        let idx = self.calls.len() as i64;
+        let mut checks = Vec::new();
+        for (j, a) in site.args.into_iter().enumerate() {
+            let Some(e) = c.args.get_mut(j + 1) else {
+                break;
+            };
+            match a {
+                Err(msg) => *e = pipe_of(e.pos(), fail_expr(e.pos(), msg)),
+                Ok((Param::Any, _)) => {}
+                // (a constant of the right kind: an integral float is an int to Go)
+                Ok((p, _))
+                    if p != Param::Json
+                        && is_const(e)
+                        && !matches!(e, Expr::Number(_, gotmpl::parse::Number::Float(_))) => {}
+                Ok((p, _)) if p != Param::Json && is_const(e) => {
+                    if let Expr::Number(p, gotmpl::parse::Number::Float(f)) = e {
+                        *e = Expr::Number(*p, gotmpl::parse::Number::Int(*f as i64));
+                    }
+                }
+                Ok((param, at)) => {
+                    let k = checks.len() as i64;
+                    checks.push((param, at, site.data.get(j).copied().unwrap_or(true)));
+                    let epos = e.pos();
+                    let inner = std::mem::replace(e, Expr::Nil(epos));
+                    *e = pipe_of(
+                        epos,
+                        vec![
+                            Expr::Identifier(epos, "berthArg".into()),
+                            Expr::Number(epos, gotmpl::parse::Number::Int(idx)),
+                            Expr::Number(epos, gotmpl::parse::Number::Int(k)),
+                            inner,
+                        ],
+                    );
+                }
+            }
+        }
+        // A piped value is checked after the explicit arguments are evaluated: in the
+        // call (berth runs the function), unless there are none to wait for.
+        let piped = site.piped.filter(|(p, _)| *p != Param::Any);
+        let late = piped.is_some() && c.args.len() > 1 && site.name != "printf";
+        if (site.own || late)
+            && let Some(Expr::Identifier(ipos, _)) = c.args.first()
+        {
+            let ipos = *ipos;
+            c.args.splice(
+                0..1,
+                [
+                    Expr::Identifier(ipos, "berthCall".into()),
+                    Expr::Number(ipos, gotmpl::parse::Number::Int(idx)),
+                ],
+            );
+        }
+        if let Some((param, at)) = piped.clone()
+            && !late
+        {
+            let k = checks.len() as i64;
+            checks.push((param, at, site.data.last().copied().unwrap_or(true)));
+            p.commands.insert(
+                i,
+                CommandNode {
+                    pos,
+                    args: vec![
+                        Expr::Identifier(pos, "berthArg".into()),
+                        Expr::Number(pos, gotmpl::parse::Number::Int(idx)),
+                        Expr::Number(pos, gotmpl::parse::Number::Int(k)),
+                    ],
+                },
+            );
+        }
+        self.calls.push(CallSite {
+            name: site.name,
+            cmd: site.cmd,
+            checks,
+            piped: piped.filter(|_| late),
+            data: site.data,
+        });
+    }
+}
+
+fn is_const(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::String(..) | Expr::Number(..) | Expr::Bool(..) | Expr::Nil(_)
+    )
+}
+
+/// Whether an argument's value is taken from the data (not a constant or a function's).
+fn from_data(e: &Expr) -> bool {
+    match e {
+        Expr::Dot(_) | Expr::Field(..) | Expr::Variable(..) | Expr::Chain(..) => true,
+        Expr::Pipe(_, p) => p.commands.last().is_some_and(|c| match c.args.as_slice() {
+            [Expr::Identifier(_, n), ..] => matches!(n.as_str(), "index" | "slice"),
+            [first, ..] => from_data(first),
+            [] => false,
+        }),
+        _ => false,
+    }
+}
+
+/// Go's `unterminated quoted string`: a newline inside a quoted string or character
+/// constant of an action (gotmpl lets it pass).
+fn newline_in_quote(src: &str) -> Option<String> {
+    let b = src.as_bytes();
+    let mut i = 0;
+    while let Some(start) = src[i..].find("{{") {
+        i += start + 2;
+        // (a comment right after the delimiter)
+        let rest = src[i..].trim_start_matches(['-', ' ']);
+        if rest.starts_with("/*") {
+            let from = src.len() - rest.len();
+            i = src[from..].find("*/").map_or(src.len(), |e| from + e + 2);
+            continue;
+        }
+        while i < b.len() {
+            if src[i..].starts_with("}}") {
+                i += 2;
+                break;
+            }
+            match b[i] {
+                q @ (b'"' | b'\'') => {
+                    let line = src[..i].matches('\n').count() + 1;
+                    i += 1;
+                    loop {
+                        match b.get(i) {
+                            None | Some(b'\n') => {
+                                let what = if q == b'"' {
+                                    "unterminated quoted string"
+                                } else {
+                                    "unterminated character constant"
+                                };
+                                return Some(format!("template: :{line}: {what}"));
+                            }
+                            Some(b'\\') if b.get(i + 1).is_some_and(|c| *c != b'\n') => i += 2,
+                            Some(c) if *c == q => {
+                                i += 1;
+                                break;
+                            }
+                            _ => i += 1,
+                        }
+                    }
+                }
+                b'`' => {
+                    i += 1;
+                    i = src[i..].find('`').map_or(src.len(), |e| i + e + 1);
+                }
+                _ => i += 1,
+            }
+        }
+    }
+    None
+}
+
+/// The Go type a value shows in `wrong type for value` errors.
+pub fn value_type(v: &Value, data: bool) -> String {
+    let raw = data && RAW.with(|r| r.get());
+    match v {
+        Value::Int(_) | Value::Uint(_) | Value::Float(_) if raw => "json.Number".into(),
+        Value::List(_) | Value::Map(_) | Value::Nil if raw => match v {
+            Value::List(_) => "[]interface {}".into(),
+            Value::Map(_) => "map[string]interface {}".into(),
+            _ => "interface {}".into(),
+        },
+        Value::List(l) if matches!(gotypes::shape_of(l), Some(Shape::NilPtr)) => "*struct".into(),
+        Value::List(l) if l.iter().all(|x| matches!(x, Value::String(_))) => "[]string".into(),
+        Value::Map(m) if matches!(gotypes::shape_of(m), Some(Shape::Struct(_))) => "struct".into(),
+        Value::Map(m) if m.values().all(|x| matches!(x, Value::String(_))) => {
+            "map[string]string".into()
+        }
+        other => crate::typename::dynamic(other).into(),
+    }
+}
+
+/// `berthArg CALL K VALUE`: Go's check of an argument's value against its parameter.
+fn check_arg(calls: &[CallSite], a: &[Value]) -> gotmpl::Result<Value> {
+    let (Some(c), Some(k), Some(v)) = (
+        a.first().and_then(|x| x.as_int()),
+        a.get(1).and_then(|x| x.as_int()),
+        a.get(2),
+    ) else {
+        return Err(TemplateError::Exec("berthArg".into()));
+    };
+    let Some((param, at, data)) = calls.get(c as usize).and_then(|s| s.checks.get(k as usize))
+    else {
+        return Ok(v.clone());
+    };
+    check(*param, at, v, *data)?;
+    Ok(v.clone())
+}
+
+/// Go's validateType: Err(its error) when `v` cannot be passed as `param`.
+fn check(param: Param, at: &Loc, v: &Value, data: bool) -> gotmpl::Result<()> {
+    let raw = data && RAW.with(|r| r.get());
+    // (a table's header row runs docker's header functions, which take strings)
+    let param = match param {
+        Param::Strs | Param::Json if crate::format::in_header() => Param::Str,
+        Param::Json => Param::Any,
+        p => p,
+    };
+    let ok = match (param, v) {
+        (Param::Any, _) => true,
+        (Param::Str, Value::String(_)) => true,
+        (Param::Int, Value::Int(_) | Value::Uint(_)) => !raw,
+        (Param::Strs, Value::Nil) => true,
+        (Param::Strs, Value::List(l)) => {
+            !raw && (matches!(gotypes::shape_of(l), Some(Shape::NilPtr))
+                || l.iter().all(|x| matches!(x, Value::String(_))))
+        }
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let msg = match v {
+        Value::Nil if !raw => format!("invalid value; expected {}", param.go()),
+        _ => format!(
+            "wrong type for value; expected {}; got {}",
+            param.go(),
+            value_type(v, data)
+        ),
+    };
+    Err(TemplateError::Exec(format!("{FULL}{}", at.error(&msg))))
+}
+
+/// `berthCall CALL ARGS...`: a function berth runs as Go does, its errors as Go's
+/// `error calling NAME: ...` at the command.
+fn call(calls: &[CallSite], a: &[Value]) -> gotmpl::Result<Value> {
+    let Some(site) = a
+        .first()
+        .and_then(|x| x.as_int())
+        .and_then(|c| calls.get(c as usize))
+    else {
+        return Err(TemplateError::Exec("berthCall".into()));
+    };
+    let args = &a[1..];
+    if let (Some((param, at)), Some(v)) = (&site.piped, args.last()) {
+        check(*param, at, v, site.data.last().copied().unwrap_or(true))?;
+    }
+    let data = &site.data;
+    let out = match site.name {
+        "index" => crate::gofuncs::index(args, data),
+        "slice" => crate::gofuncs::slice(args, data),
+        "len" => crate::gofuncs::len(args, data),
+        "pad" => crate::gofuncs::pad(args),
+        "truncate" => crate::gofuncs::truncate(args),
+        // (called here only to check the piped value after the others, as Go does)
+        name => return crate::format::docker_func(name, args),
+    };
+    out.map_err(|m| {
+        TemplateError::Exec(format!(
+            "{FULL}{}",
+            site.cmd.error(&format!("error calling {}: {m}", site.name))
+        ))
+    })
 }
 
 #[cfg(test)]
