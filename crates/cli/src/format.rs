@@ -354,14 +354,16 @@ impl Format {
                 .map(|o| o.keys().map(String::as_str).collect())
                 .unwrap_or_default();
             keys.extend(["Platform", LABEL_MAP]);
-            if let Some(e) = t.unknown_field(Some(&keys), self.go_type) {
-                return Err(self.fail_at(true, false, &e));
-            }
             let empty: serde_json::Map<String, Json> = keys
                 .iter()
                 .map(|k| (k.to_string(), Json::String(String::new())))
                 .collect();
-            if let Err(e) = crate::gotypes::with_row(&Json::Object(empty), |v| t.exec(v, false)) {
+            let run = || crate::gotypes::with_row(&Json::Object(empty), |v| t.exec(v, false));
+            let failed = match t.unknown_field(Some(&keys), self.go_type) {
+                Some(e) => Err(tmpl::first_failure(e, run())),
+                None => run(),
+            };
+            if let Err(e) = failed {
                 return Err(self.fail_at(true, false, &e));
             }
         }
@@ -385,6 +387,10 @@ impl Format {
                     .map(|o| o.keys().map(String::as_str).collect())
                     .unwrap_or_default();
                 if let Some(e) = t.unknown_field(Some(&keys), self.go_type) {
+                    let e = tmpl::first_failure(
+                        e,
+                        crate::gotypes::with_row(data, |v| t.exec(v, false)),
+                    );
                     return Err(self.fail(false, &e));
                 }
             }

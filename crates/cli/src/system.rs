@@ -52,9 +52,10 @@ fn render_template(
     };
     // The data is the docker CLI's Go struct `root` (a [`crate::gotypes`] name): its
     // fields in order, zero values for what the daemon left out, Go's field names.
+    let run = || crate::gotypes::with_typed(data, Some(root), |v| t.exec(v, false));
     let out = match t.unknown_field(None, crate::gotypes::go_name(root)) {
-        Some(e) => Err(e),
-        None => crate::gotypes::with_typed(data, Some(root), |v| t.exec(v, false)),
+        Some(e) => Err(crate::tmpl::first_failure(e, run())),
+        None => run(),
     };
     match out {
         Ok(s) => {

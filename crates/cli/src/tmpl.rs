@@ -283,6 +283,23 @@ impl Tmpl {
     }
 }
 
+/// Of a field the Go type lacks (`unknown`, found before running) and what running the
+/// template gave, the error Go meets first: the one earlier in the source.
+pub fn first_failure(unknown: String, run: Result<String, String>) -> String {
+    let at = |e: &str| -> Option<(usize, usize)> {
+        let rest = e.strip_prefix("template: ")?;
+        let rest = &rest[rest.find(':')? + 1..];
+        let mut it = rest.splitn(3, ':');
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match run {
+        // (a call fails after its arguments are evaluated, wherever it starts)
+        Err(e) if e.contains(": error calling ") => unknown,
+        Err(e) if at(&e).zip(at(&unknown)).is_some_and(|(a, b)| a < b) => e,
+        _ => unknown,
+    }
+}
+
 /// The LabelMap of a table's header row: `.Label "k"` names its column there.
 pub const LABEL_HEADER: &str = "\u{1}header";
 
