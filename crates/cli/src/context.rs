@@ -249,6 +249,15 @@ fn ls(cli: &Cli, a: &ContextLsArgs) -> Result<()> {
         let err = load(&cur).err().unwrap_or_default();
         rows.push(row(&cur, String::new(), String::new(), err));
     }
+    // (a row's `{{.}}` is its context's Error method in docker)
+    let rows: Vec<Json> = rows
+        .into_iter()
+        .map(|r| {
+            let raw = r.clone();
+            format::with_go(r, "context", &raw)
+        })
+        .collect();
+    let mut rows = rows;
     rows.sort_by(|x, y| {
         natural_cmp(
             x["Name"].as_str().unwrap_or(""),

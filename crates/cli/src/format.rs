@@ -83,7 +83,7 @@ fn value_json(v: &Value, out: &mut String, escape: bool) {
                 // (a row's labels map serves `.Label "k"`; docker's rows have no such field)
                 Some(Shape::Row) => m
                     .iter()
-                    .filter(|(k, _)| k.as_ref() != LABEL_MAP)
+                    .filter(|(k, _)| k.as_ref() != LABEL_MAP && k.as_ref() != GO_ROW)
                     .for_each(|(k, x)| entry(k, x)),
                 _ => m.iter().for_each(|(k, x)| entry(k, x)),
             }
@@ -242,6 +242,19 @@ fn title(x: &str) -> String {
 /// The row key holding a row's labels as a map, for docker's `.Label "k"` method (see
 /// [`crate::tmpl`]); `json` leaves it out.
 pub const LABEL_MAP: &str = "LabelMap";
+
+/// The row key holding the API object a list row shows (`KIND\nJSON`): docker's `{{.}}`
+/// of a row prints its formatter context, which holds that object.
+pub const GO_ROW: &str = "\u{1}go";
+
+/// Adds the API object `raw` a list row of `kind` (`ps`, `images`, `network`, `volume`)
+/// shows, for `{{.}}`.
+pub fn with_go(mut row: Json, kind: &str, raw: &Json) -> Json {
+    if let Some(o) = row.as_object_mut() {
+        o.insert(GO_ROW.into(), Json::String(format!("{kind}\n{raw}")));
+    }
+    row
+}
 
 /// Adds a list row's labels (the object's `Labels` map) for `.Label "k"`.
 pub fn with_label_map(mut row: Json, labels: Option<&Json>) -> Json {

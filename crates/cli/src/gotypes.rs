@@ -416,6 +416,51 @@ const STRUCTS: &[Struct] = &[
         ],
     ),
     ("UsageData", &["RefCount:n", "Size:n"]),
+    // container.Summary: what a `ps` row holds (its `{{.}}` prints it).
+    (
+        "ContainerSummary",
+        &[
+            "ID=Id:s",
+            "Names:[s",
+            "Image:s",
+            "ImageID:s",
+            "ImageManifestDescriptor:*a?",
+            "Command:s",
+            "Created:n",
+            "Ports:[@Port",
+            "SizeRw:n?",
+            "SizeRootFs:n?",
+            "Labels:{s",
+            "State:s",
+            "Status:s",
+            "HostConfig:@SummaryHostConfig",
+            "NetworkSettings:*a",
+            "Mounts:[@MountPoint",
+        ],
+    ),
+    (
+        "Port",
+        &["IP:s?", "PrivatePort:n", "PublicPort:n?", "Type:s"],
+    ),
+    ("SummaryHostConfig", &["NetworkMode:s?", "Annotations:{s?"]),
+    // image.Summary: what an `images` row holds.
+    (
+        "ImageSummary",
+        &[
+            "Containers:n",
+            "Created:n",
+            "ID=Id:s",
+            "Labels:{s",
+            "ParentID=ParentId:s",
+            "Descriptor:*a?",
+            "Manifests:[a?",
+            "RepoDigests:[s",
+            "RepoTags:[s",
+            "SharedSize:n",
+            "Size:n",
+            "VirtualSize:n?",
+        ],
+    ),
     // struct{}: the values of nat.PortSet and of a Volumes set.
     ("Empty", &[]),
     // network.Inspect.
@@ -828,6 +873,12 @@ fn split(spec: &'static str) -> (&'static str, &'static str, bool) {
         Some(t) => (name, t, true),
         None => (name, ty, false),
     }
+}
+
+/// `j` as the struct `name`, inside a run of [`with_row`] or [`with_typed`] (which keep
+/// its shapes until they end).
+pub fn typed_value(j: &Json, name: &str) -> Value {
+    struct_value(j, name)
 }
 
 /// `j` as the struct `name` (plainly converted when there is no such struct).

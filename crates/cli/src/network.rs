@@ -172,13 +172,13 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
                 "Internal": b("Internal"), "Labels": labels_text(x.get("Labels")),
                 "CreatedAt": created,
             });
-            format::with_label_map(row, x.get("Labels"))
+            format::with_go(format::with_label_map(row, x.get("Labels")), "network", x)
         })
         .collect();
     let headers = json!({
         "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
         "IPv6": "IPV6", "IPv4": "IPV4", "Internal": "INTERNAL", "Labels": "LABELS",
-        "CreatedAt": "CREATED",
+        "CreatedAt": "CREATED AT",
     });
     let user = format::raw(
         a.format.as_deref(),

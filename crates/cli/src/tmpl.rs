@@ -611,11 +611,115 @@ fn resolve(
 /// What an action prints for `v` whose static type is `ty` ("" when unknown): Go's
 /// template printer indirects a pointer once and prints `<no value>` for nothing.
 fn top(v: &Value, ty: &str) -> String {
+    if let Value::Map(m) = v
+        && matches!(gotypes::shape_of(m), Some(Shape::Row))
+    {
+        if let Some(Value::String(g)) = m.get(crate::format::GO_ROW) {
+            return go_row(m, g);
+        }
+        if matches!(m.get(crate::format::LABEL_MAP), Some(Value::String(h)) if h.as_ref() == LABEL_HEADER)
+        {
+            // A header row is docker's map of column titles.
+            let items: Vec<String> = m
+                .iter()
+                .filter(|(k, _)| k.as_ref() != crate::format::LABEL_MAP)
+                .map(|(k, x)| format!("{k}:{}", fmt(x, "")))
+                .collect();
+            return format!("map[{}]", items.join(" "));
+        }
+    }
     match v {
         Value::Nil => "<no value>".into(),
         Value::String(s) if ty.is_empty() || ty == "s" || ty == "a" => s.to_string(),
         _ => fmt(v, ty.trim_start_matches('*')),
     }
+}
+
+thread_local! {
+    /// Set while a value reached through an unexported field prints: Go's fmt calls no
+    /// String method there (a time.Time shows its fields).
+    static NO_METHODS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `{{.}}` of a list row: docker's formatter context, the API object inside it (`g` is
+/// `KIND\nJSON`, see [`crate::format::with_go`]).
+fn go_row(row: &std::collections::BTreeMap<Arc<str>, Value>, g: &str) -> String {
+    let (kind, raw) = g.split_once('\n').unwrap_or(("", "null"));
+    let raw: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
+    let field = |k: &str| match row.get(k) {
+        Some(Value::String(s)) => s.to_string(),
+        _ => String::new(),
+    };
+    // (the IDs are cut to 12 unless --no-trunc)
+    let trunc = field("ID").len() <= 12;
+    let object = |name: &'static str| {
+        NO_METHODS.with(|n| n.set(true));
+        let out = fmt(&gotypes::typed_value(&raw, name), &format!("@{name}"));
+        NO_METHODS.with(|n| n.set(false));
+        out
+    };
+    match kind {
+        "ps" => format!("{{{{<nil>}} {trunc} {} map[]}}", object("ContainerSummary")),
+        "images" => format!(
+            "{{{{<nil>}} {trunc} {} {} {} {}}}",
+            object("ImageSummary"),
+            field("Repository"),
+            field("Tag"),
+            field("Digest")
+        ),
+        "network" => format!("{{{{<nil>}} {trunc} {}}}", object("Network")),
+        "volume" => format!("{{{{<nil>}} {}}}", object("Volume")),
+        // (docker's context row is an error value: fmt prints its Error method)
+        "context" => field("Error"),
+        _ => String::new(),
+    }
+}
+
+/// A time.Time's fields as fmt prints them without its String method: `{wall ext loc}`
+/// (no monotonic reading: wall holds the nanoseconds, ext the seconds since year 1; a
+/// UTC time has no location).
+fn time_fields(s: &str) -> String {
+    let b = s.as_bytes();
+    let num =
+        |r: std::ops::Range<usize>| -> i64 { s.get(r).and_then(|x| x.parse().ok()).unwrap_or(0) };
+    if b.len() < 19 {
+        return "{0 0 <nil>}".into();
+    }
+    let (y, mo, d) = (num(0..4), num(5..7), num(8..10));
+    let (h, mi, se) = (num(11..13), num(14..16), num(17..19));
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let digits = &s[start..i.min(start + 9)];
+        nanos = format!("{digits:0<9}").parse().unwrap_or(0);
+    }
+    let rest = &s[i..];
+    let (off, utc) = match rest.as_bytes().first() {
+        Some(sign @ (b'+' | b'-')) if rest.len() >= 6 => {
+            let o = num(i + 1..i + 3) * 3600 + num(i + 4..i + 6) * 60;
+            (if *sign == b'-' { -o } else { o }, false)
+        }
+        _ => (0, true),
+    };
+    // Days since 1970-01-01 of the civil date (Howard Hinnant's algorithm).
+    let (yy, mm) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let unix = days * 86_400 + h * 3600 + mi * 60 + se - off;
+    let loc = if utc { "<nil>" } else { ADDRESS };
+    format!("{{{nanos} {} {loc}}}", unix + 62_135_596_800)
 }
 
 /// `fmt.Sprint`: operands separated by a space when neither side is a string.
@@ -654,10 +758,12 @@ fn fmt(v: &Value, ty: &str) -> String {
             ADDRESS.into()
         };
     }
+    let methods = !NO_METHODS.with(|n| n.get());
     match (v, ty.as_bytes().first()) {
+        (Value::String(s), Some(b't')) if !methods => time_fields(s),
         (Value::String(s), Some(b't')) => gotypes::go_time_string(s),
-        (Value::Int(n), Some(b'd')) => go_duration(*n),
-        (Value::Uint(n), Some(b'd')) => go_duration(*n as i64),
+        (Value::Int(n), Some(b'd')) if methods => go_duration(*n),
+        (Value::Uint(n), Some(b'd')) if methods => go_duration(*n as i64),
         (Value::Nil, _) => "<nil>".into(),
         (Value::List(l), _) => {
             if is_nil_ptr(v) {

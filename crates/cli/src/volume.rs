@@ -73,10 +73,17 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
     }
     let rows: Vec<Value> = vols
         .iter()
-        .map(|x| format::with_label_map(volume_row(x), x.get("Labels")))
+        .map(|x| {
+            format::with_go(
+                format::with_label_map(volume_row(x), x.get("Labels")),
+                "volume",
+                x,
+            )
+        })
         .collect();
     let headers = json!({
         "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+        "ID": "ID",
         "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
         "Availability": "AVAILABILITY", "Status": "STATUS",
     });

@@ -964,7 +964,6 @@ fn program_and_group_help_follow_docker_layout() {
     let missing = [
         "search",
         "checkpoint",
-        "context",
         "manifest",
         "plugin",
         "trust",
@@ -1286,6 +1285,7 @@ fn context_session(d: &Daemon, bin: &str, cfg: &std::path::Path) -> String {
         ],
         &["context", "ls", "--format", "json"],
         &["context", "ls", "--format", "table {{.Name}}\\t{{.Error}}"],
+        &["context", "ls", "--format", "table {{.}}|{{.Name}}"],
         &["context", "use", "c1"],
         &["context", "ls"],
         &["context", "show"],
@@ -1375,4 +1375,56 @@ fn contexts_match_docker() {
     assert!(theirs.contains("ctxc1\n"), "{theirs}");
     assert!(theirs.contains("\"currentContext\": \"c1\""), "{theirs}");
     assert_eq!(ours, theirs);
+}
+
+/// `{{.}}` of a list row prints docker's formatter context as Go's fmt does: the API
+/// object inside it (times by their fields, pointers as addresses), `trunc`, and for
+/// images the repository, tag and digest of the row; a table's header row is the map of
+/// column titles.
+#[test]
+fn list_row_dot_prints_dockers_formatter_context() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["volume", "create", "--label", "a=b", "rdv1"]);
+    d.ok(&["network", "create", "--label", "n=1", "rdn1"]);
+    // (one tag only: docker lists an image's repositories in map order)
+    d.ok(&[
+        "create",
+        "--name",
+        "rdc1",
+        "--network",
+        "rdn1",
+        "-l",
+        "b=2",
+        "-l",
+        "a=1",
+        "-v",
+        "rdv1:/v",
+        "-v",
+        "/tmp:/h:ro",
+        "-p",
+        "127.0.0.1:18080:80",
+        IMG,
+        "sleep",
+        "1",
+    ]);
+    d.ok(&["create", "--name", "rdc2", "--network", "none", IMG, "true"]);
+    for cmd in [
+        &["ps", "-a"][..],
+        &["ps", "-a", "--no-trunc"],
+        &["ps", "-a", "-s"],
+        &["images"],
+        &["images", "--digests", "--no-trunc"],
+        &["network", "ls"],
+        &["network", "ls", "--no-trunc"],
+        &["volume", "ls"],
+    ] {
+        for f in ["{{.}}", "table {{.}}", "{{.ID}} {{.}}"] {
+            let mut args = cmd.to_vec();
+            args.extend(["--format", f]);
+            same_all(&d, &args);
+        }
+    }
+    same_all(&d, &["ps", "-a", "--format", "table {{.Platform}}"]);
+    same_all(&d, &["network", "ls", "--format", "table {{.CreatedAt}}"]);
 }
