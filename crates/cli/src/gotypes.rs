@@ -10,7 +10,8 @@
 //! `b` bool, `t` time.Time (RFC 3339, trailing zeros of the fraction dropped as Go writes
 //! it), `d` time.Duration (nanoseconds), `a` anything (kept as sent, zero null), `@T` the struct T below, `[T` a slice,
 //! `{T` a map with string keys, `*T` a pointer. `(` and `)` around fields mark an embedded
-//! struct (flat in JSON, a struct of its own when fmt prints the outer one).
+//! struct (flat in JSON, a struct of its own when fmt prints the outer one; `(*` an
+//! embedded pointer, which fmt prints as an address).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -530,7 +531,8 @@ const STRUCTS: &[Struct] = &[
     (
         "Info",
         &[
-            "(",
+            // (*system.Info, embedded: fmt prints its address)
+            "(*",
             "ID:s",
             "Containers:n",
             "ContainersRunning:n",
@@ -596,10 +598,10 @@ const STRUCTS: &[Struct] = &[
             "Containerd:*a?",
             "Warnings:[s",
             ")",
-            "ClientInfo:*@ClientInfo?",
-            "ClientErrors:[s?",
             "ServerErrors:[s?",
             "UserName=-:s",
+            "ClientInfo:*@ClientInfo?",
+            "ClientErrors:[s?",
         ],
     ),
     (
@@ -889,7 +891,7 @@ fn struct_value(j: &Json, name: &str) -> Value {
     let empty = serde_json::Map::new();
     let obj = j.as_object().unwrap_or(&empty);
     let mut m = BTreeMap::new();
-    for spec in fs.iter().filter(|s| !matches!(**s, "(" | ")")) {
+    for spec in fs.iter().filter(|s| !matches!(**s, "(" | "(*" | ")")) {
         let (name, fty, _) = split(spec);
         let v = match obj.get(json_name(spec)) {
             Some(x) => typed(x, fty),

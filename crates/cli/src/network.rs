@@ -436,9 +436,13 @@ pub fn events(c: &Client, a: &EventsArgs) -> Result<()> {
             // (no escapes: docker gives events templates as typed)
             let t =
                 crate::tmpl::parse(f, crate::gotypes::type_name("Event")).map_err(|e| bad(e.0))?;
-            if let Some(e) = t.unknown_field(None, crate::gotypes::go_name("Event")) {
-                return Err(bad(e));
-            }
+            // (run on an empty message: what fails there fails before any event)
+            let empty = serde_json::json!({});
+            let run = || crate::gotypes::with_typed(&empty, Some("Event"), |v| t.exec(v, false));
+            match t.unknown_field(None, crate::gotypes::go_name("Event")) {
+                Some(e) => return Err(bad(crate::tmpl::first_failure(e, run()))),
+                None => run().map_err(bad)?,
+            };
             Some(t)
         }
         _ => None,

@@ -381,7 +381,10 @@ impl Walk<'_> {
     fn pipe(&mut self, p: &mut PipeNode, dot: Option<&'static str>) {
         // (the calls as written, before anything below rewrites them)
         let sites: Vec<Option<Site>> = (0..p.commands.len())
-            .map(|i| self.site(&p.commands[i], i.checked_sub(1).map(|j| &p.commands[j])))
+            .map(|i| {
+                let prev = i.checked_sub(1).map(|j| &p.commands[j]);
+                self.site(&p.commands[i], prev, dot)
+            })
             .collect();
         self.pipe_inner(p, dot);
         // Back to front: a check of a piped value goes in before its command.
@@ -778,8 +781,19 @@ fn fmt(v: &Value, ty: &str) -> String {
                 // Embedded structs (between `(` and `)`) print as structs of their own.
                 let mut out = String::from("{");
                 let mut sep = false;
+                let mut skip = false;
                 for spec in fields {
                     match *spec {
+                        ")" if skip => skip = false,
+                        _ if skip => {}
+                        "(*" => {
+                            if sep {
+                                out.push(' ');
+                            }
+                            out.push_str(ADDRESS);
+                            sep = true;
+                            skip = true;
+                        }
                         "(" => {
                             if sep {
                                 out.push(' ');
@@ -847,6 +861,8 @@ struct Loc {
     line: usize,
     col: usize,
     text: String,
+    /// The Go type of the value there when it is known statically ("" if not).
+    go: String,
 }
 
 impl Loc {
@@ -951,11 +967,13 @@ impl Walk<'_> {
                 line: before.matches('\n').count() + 1,
                 col: off - i - 1,
                 text,
+                go: String::new(),
             },
             None => Loc {
                 line: 1,
                 col: off,
                 text,
+                go: String::new(),
             },
         }
     }
@@ -1050,7 +1068,12 @@ impl Walk<'_> {
     }
 
     /// The checks Go makes on a call of a docker or builtin function.
-    fn site(&self, c: &CommandNode, prev: Option<&CommandNode>) -> Option<Site> {
+    fn site(
+        &self,
+        c: &CommandNode,
+        prev: Option<&CommandNode>,
+        dot: Option<&'static str>,
+    ) -> Option<Site> {
         let piped = prev.is_some();
         let Some(Expr::Identifier(ipos, name)) = c.args.first() else {
             return None;
@@ -1105,7 +1128,11 @@ impl Walk<'_> {
                     (Param::Strs, Expr::Number(..) | Expr::String(..) | Expr::Bool(..)) => bad(
                         &format!("can't handle {} for arg of type []string", self.text(e)),
                     ),
-                    _ => Ok((p, self.last_loc(e))),
+                    _ => {
+                        let mut at = self.last_loc(e);
+                        at.go = self.static_name(e, dot);
+                        Ok((p, at))
+                    }
                 }
             })
             .collect();
@@ -1119,6 +1146,12 @@ impl Walk<'_> {
             } else {
                 variadic.unwrap_or(Param::Any)
             };
+            let mut at = at;
+            if let Some([e]) = prev.map(|c| c.args.as_slice())
+                && !matches!(e, Expr::Identifier(..))
+            {
+                at.go = self.static_name(e, dot);
+            }
             (p, at)
         });
         let mut data: Vec<bool> = explicit.iter().map(from_data).collect();
@@ -1349,10 +1382,12 @@ fn check(param: Param, at: &Loc, v: &Value, data: bool) -> gotmpl::Result<()> {
         Param::Json => Param::Any,
         p => p,
     };
+    // (a value whose Go type is known statically passes only as that type)
+    let go_ok = |want: &str| raw || at.go.is_empty() || at.go == want;
     let ok = match (param, v) {
         (Param::Any, _) => true,
-        (Param::Str, Value::String(_)) => true,
-        (Param::Int, Value::Int(_) | Value::Uint(_)) => !raw,
+        (Param::Str, Value::String(_)) => go_ok("string"),
+        (Param::Int, Value::Int(_) | Value::Uint(_)) => !raw && go_ok("int"),
         (Param::Strs, Value::Nil) => true,
         (Param::Strs, Value::List(l)) => {
             !raw && (matches!(gotypes::shape_of(l), Some(Shape::NilPtr))
@@ -1368,7 +1403,11 @@ fn check(param: Param, at: &Loc, v: &Value, data: bool) -> gotmpl::Result<()> {
         _ => format!(
             "wrong type for value; expected {}; got {}",
             param.go(),
-            value_type(v, data)
+            if !raw && !at.go.is_empty() {
+                at.go.clone()
+            } else {
+                value_type(v, data)
+            }
         ),
     };
     Err(TemplateError::Exec(format!("{FULL}{}", at.error(&msg))))

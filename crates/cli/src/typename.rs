@@ -70,6 +70,16 @@ const INTS: &[&str] = &[
     "OomScoreAdj",
     "Retries",
     "PrefixLen",
+    // system.Info's counts
+    "Containers",
+    "ContainersRunning",
+    "ContainersPaused",
+    "ContainersStopped",
+    "Images",
+    "NFd",
+    "NGoroutines",
+    "NEventsListener",
+    "NCPU",
 ];
 
 /// Fields whose Go type is a named slice or map.
