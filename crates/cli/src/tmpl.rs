@@ -387,10 +387,18 @@ impl Walk<'_> {
             })
             .collect();
         self.pipe_inner(p, dot);
+        // (`X | printf "%T"` got a `berthType` command before the printf: where each
+        // command as written is now)
+        let at: Vec<usize> = (0..p.commands.len())
+            .filter(|&j| {
+                !matches!(p.commands[j].args.as_slice(),
+                    [Expr::Identifier(_, n), Expr::String(..)] if n == "berthType")
+            })
+            .collect();
         // Back to front: a check of a piped value goes in before its command.
         for (i, site) in sites.into_iter().enumerate().rev() {
-            if let Some(site) = site {
-                self.apply(p, i, site);
+            if let (Some(site), Some(&j)) = (site, at.get(i)) {
+                self.apply(p, j, site);
             }
         }
     }
@@ -1177,11 +1185,11 @@ impl Walk<'_> {
     fn apply(&mut self, p: &mut PipeNode, i: usize, site: Site) {
         let c = &mut p.commands[i];
         let pos = c.pos;
-        if let Some(msg) = site.arity {
-            c.args = fail_expr(pos, msg);
+        if !matches!(c.args.first(), Some(Expr::Identifier(_, n)) if n == site.name) {
             return;
         }
-        if !matches!(c.args.first(), Some(Expr::Identifier(_, n)) if n == site.name) {
+        if let Some(msg) = site.arity {
+            c.args = fail_expr(pos, msg);
             return;
         }
         let idx = self.calls.len() as i64;

@@ -1428,3 +1428,32 @@ fn list_row_dot_prints_dockers_formatter_context() {
     same_all(&d, &["ps", "-a", "--format", "table {{.Platform}}"]);
     same_all(&d, &["network", "ls", "--format", "table {{.CreatedAt}}"]);
 }
+
+/// A value passed to a function is checked against its Go type (an int64 is not an int,
+/// info's counts are ints), errors name that type; `info`'s `{{.}}` shows its embedded
+/// pointer as an address; `events` runs its template on an empty message first.
+#[test]
+fn typed_values_fail_as_their_go_types() {
+    prereqs!();
+    let d = Daemon::start();
+    for f in [
+        "{{.}}",
+        "{{upper .Containers}}",
+        "{{.Containers | upper}}",
+        "{{truncate .Name .MemTotal}}",
+        "{{truncate .Name .NCPU}}|{{printf \"%T\" .Containers}}",
+        "{{upper .Plugins}}",
+    ] {
+        same_all(&d, &["info", "--format", f]);
+    }
+    for f in [
+        "{{upper .Time}}",
+        "{{upper .Actor}}",
+        "{{json .Time .Time}}",
+    ] {
+        same_all(
+            &d,
+            &["events", "--since", "0", "--until", "1s", "--format", f],
+        );
+    }
+}
