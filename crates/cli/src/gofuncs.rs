@@ -201,3 +201,118 @@ pub fn truncate(a: &[Value]) -> R {
     }
     Ok(str_val(&x.as_bytes()[..n as usize]))
 }
+
+/// Go's basic kinds for comparisons (`None`: not a basic kind).
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Bool,
+    Int,
+    Uint,
+    Float,
+    Str,
+}
+
+fn kind(v: &Value, data: bool) -> Option<Kind> {
+    if raw_text(v, data).is_some() {
+        return Some(Kind::Str);
+    }
+    match v {
+        Value::Bool(_) => Some(Kind::Bool),
+        Value::Int(_) => Some(Kind::Int),
+        Value::Uint(_) => Some(Kind::Uint),
+        Value::Float(_) => Some(Kind::Float),
+        Value::String(_) => Some(Kind::Str),
+        _ => None,
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn int_of(v: &Value) -> i128 {
+    match v {
+        Value::Int(n) => i128::from(*n),
+        Value::Uint(n) => i128::from(*n),
+        _ => 0,
+    }
+}
+
+const BAD: &str = "incompatible types for comparison";
+const BAD_TYPE: &str = "invalid type for comparison";
+
+/// Go's `eq ARG1 ARG2...`: ARG1 equal to any of the others.
+fn eq(a: &[Value], data: &[bool]) -> Result<bool, String> {
+    let d = |i: usize| data.get(i).copied().unwrap_or(true);
+    let Some(x) = a.first() else {
+        return Err("missing argument for comparison".into());
+    };
+    if a.len() < 2 {
+        return Err("missing argument for comparison".into());
+    }
+    let k1 = kind(x, d(0));
+    for (i, y) in a.iter().enumerate().skip(1) {
+        let k2 = kind(y, d(i));
+        let truth = match (k1, k2) {
+            (Some(Kind::Int | Kind::Uint), Some(Kind::Int | Kind::Uint)) => int_of(x) == int_of(y),
+            (Some(p), Some(q)) if p != q => return Err(BAD.into()),
+            (Some(Kind::Bool), _) => matches!((x, y), (Value::Bool(p), Value::Bool(q)) if p == q),
+            (Some(Kind::Float), _) => {
+                matches!((x, y), (Value::Float(p), Value::Float(q)) if p == q)
+            }
+            (Some(Kind::Str), _) => text_of(x) == text_of(y),
+            (None, None) => {
+                let nil = |v: &Value| matches!(v, Value::Nil) || is_nil_ptr(v);
+                match (nil(x), nil(y)) {
+                    (true, true) => true,
+                    (true, false) | (false, true) => false,
+                    _ => return Err(BAD_TYPE.into()),
+                }
+            }
+            // (an invalid value against a valid one is just unequal)
+            _ if matches!(x, Value::Nil) || matches!(y, Value::Nil) => false,
+            _ => return Err(BAD.into()),
+        };
+        if truth {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Go's `lt ARG1 ARG2`.
+fn lt(a: &[Value], data: &[bool]) -> Result<bool, String> {
+    let d = |i: usize| data.get(i).copied().unwrap_or(true);
+    let (Some(x), Some(y)) = (a.first(), a.get(1)) else {
+        return Err(BAD_TYPE.into());
+    };
+    let (Some(k1), Some(k2)) = (kind(x, d(0)), kind(y, d(1))) else {
+        return Err(BAD_TYPE.into());
+    };
+    Ok(match (k1, k2) {
+        (Kind::Int | Kind::Uint, Kind::Int | Kind::Uint) => int_of(x) < int_of(y),
+        _ if k1 != k2 => return Err(BAD.into()),
+        (Kind::Bool, _) => return Err(BAD_TYPE.into()),
+        (Kind::Float, _) => match (x, y) {
+            (Value::Float(p), Value::Float(q)) => p < q,
+            _ => false,
+        },
+        _ => text_of(x) < text_of(y),
+    })
+}
+
+/// Go's comparison functions `eq`, `ne`, `lt`, `le`, `gt`, `ge`.
+pub fn compare(name: &str, a: &[Value], data: &[bool]) -> R {
+    let truth = match name {
+        "eq" => eq(a, data)?,
+        "ne" => !eq(a, data)?,
+        "lt" => lt(a, data)?,
+        "le" => lt(a, data)? || eq(a, data)?,
+        "gt" => !(lt(a, data)? || eq(a, data)?),
+        _ => !lt(a, data)?,
+    };
+    Ok(Value::Bool(truth))
+}

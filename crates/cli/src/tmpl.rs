@@ -64,6 +64,7 @@ pub struct Tmpl {
     run: Template,
     strict: Template,
     chains: Vec<Chain>,
+    src: String,
 }
 
 /// The template failed to parse: Go's message (`template: :1: unclosed action`).
@@ -166,6 +167,7 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
         run: build(MissingKey::Invalid)?,
         strict: build(MissingKey::Error)?,
         chains: w.chains,
+        src: src.to_owned(),
     })
 }
 
@@ -265,7 +267,44 @@ impl Tmpl {
                     .and_then(|r| r.split(' ').next())
                     .unwrap_or("")
                     .to_owned();
-                (key, m.to_owned())
+                // (on the plain JSON every value a field is asked of is an interface {})
+                let m = match m.find(" in type ") {
+                    Some(i) if raw() && !key.is_empty() => {
+                        format!("{} in type interface {{}}", &m[..i])
+                    }
+                    _ => m.to_owned(),
+                };
+                (key, m)
+            }
+            TemplateError::UndefinedTemplate(name) => {
+                // (Go names the {{template}} action, at its name)
+                let quoted = format!("{name:?}");
+                let src = &self.src;
+                let at = src.match_indices("template").find_map(|(i, _)| {
+                    let rest = src[i + 8..].trim_start();
+                    rest.starts_with(&quoted).then(|| src.len() - rest.len())
+                });
+                let msg = format!("template {quoted} not defined");
+                return match at {
+                    Some(off) => {
+                        let before = &src[..off];
+                        let line = before.matches('\n').count() + 1;
+                        let col = off - before.rfind('\n').map_or(0, |i| i + 1);
+                        let after = &src[off + quoted.len()..];
+                        let pipe = after[..after.find("}}").unwrap_or(after.len())]
+                            .trim_end_matches([' ', '-'])
+                            .trim();
+                        let pipe = if pipe.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" {pipe}")
+                        };
+                        format!(
+                            "template: :{line}:{col}: executing \"\" at <{{{{template {quoted}{pipe}}}}}>: {msg}"
+                        )
+                    }
+                    None => format!("template: :1:0: executing \"\" {msg}"),
+                };
             }
             other => (String::new(), other.to_string()),
         };
@@ -918,6 +957,10 @@ fn signature(name: &str) -> Option<(&'static [Param], Option<Param>, bool)> {
         "index" | "slice" => (&[Any], Some(Any), true),
         "len" => (&[Any], None, true),
         "printf" => (&[Str], Some(Any), false),
+        "eq" => (&[Any], Some(Any), true),
+        "ne" | "lt" | "le" | "gt" | "ge" => (&[Any, Any], None, true),
+        "not" => (&[Any], None, false),
+        "and" | "or" | "call" => (&[Any], Some(Any), false),
         _ => return None,
     })
 }
@@ -933,12 +976,15 @@ struct CallSite {
     /// Per argument (the piped one last): whether its value comes from the data, where
     /// the raw fallback's numbers are json.Number (a template's own are int).
     data: Vec<bool>,
+    /// The static Go type of the first argument ("" when unknown).
+    item_go: String,
 }
 
 /// What a checked call becomes, worked out on the command as written.
 struct Site {
     name: &'static str,
     data: Vec<bool>,
+    item_go: String,
     /// Go's error for a wrong number of arguments.
     arity: Option<String>,
     /// Per explicit argument: Err(Go's error) for a constant of the wrong kind.
@@ -1173,6 +1219,10 @@ impl Walk<'_> {
         Some(Site {
             name,
             data,
+            item_go: explicit
+                .first()
+                .map(|e| self.static_name(e, dot))
+                .unwrap_or_default(),
             arity,
             args,
             piped,
@@ -1267,6 +1317,7 @@ impl Walk<'_> {
             checks,
             piped: piped.filter(|_| late),
             data: site.data,
+            item_go: site.item_go,
         });
     }
 }
@@ -1436,10 +1487,17 @@ fn call(calls: &[CallSite], a: &[Value]) -> gotmpl::Result<Value> {
         check(*param, at, v, site.data.last().copied().unwrap_or(true))?;
     }
     let data = &site.data;
+    // (nat.PortMap and nat.PortSet have nat.Port keys: a string is not one to Go)
+    let port_key = site.name == "index"
+        && !raw()
+        && matches!(site.item_go.as_str(), "nat.PortMap" | "nat.PortSet")
+        && matches!(args.get(1), Some(Value::String(_)));
     let out = match site.name {
+        _ if port_key => Err("value has type string; should be nat.Port".into()),
         "index" => crate::gofuncs::index(args, data),
         "slice" => crate::gofuncs::slice(args, data),
         "len" => crate::gofuncs::len(args, data),
+        "eq" | "ne" | "lt" | "le" | "gt" | "ge" => crate::gofuncs::compare(site.name, args, data),
         "pad" => crate::gofuncs::pad(args),
         "truncate" => crate::gofuncs::truncate(args),
         // (called here only to check the piped value after the others, as Go does)

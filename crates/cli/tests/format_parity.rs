@@ -1457,3 +1457,58 @@ fn typed_values_fail_as_their_go_types() {
         );
     }
 }
+
+/// Go's comparison functions (`eq` to any of several, ints of either sign, nil), their
+/// argument counts and errors; a missing `{{template}}`; a field asked of a plain JSON
+/// value; `index` of a port map with a string (docker falls back to the plain JSON).
+#[test]
+fn comparisons_and_lookups_fail_as_go() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "create",
+        "--name",
+        "cmp1",
+        "--network",
+        "none",
+        "-l",
+        "a=1",
+        "-p",
+        "127.0.0.1:18081:80",
+        IMG,
+        "true",
+    ]);
+    for f in [
+        "{{eq .Name \"/cmp1\"}}|{{eq .RestartCount 1 0}}|{{eq .State.Running false}}",
+        "{{eq .Name 1}}",
+        "{{eq .Name}}",
+        "{{eq}}",
+        "{{ne .Name}}",
+        "{{ne .Name \"x\"}}|{{lt .RestartCount 5}}|{{gt .RestartCount 5}}|{{le .Name \"/c\"}}",
+        "{{lt .Name 5}}",
+        "{{lt .State.Running true}}",
+        "{{or}}",
+        "{{not}}",
+        "{{not 1 2}}",
+        "{{eq .State.Health nil}}|{{ne .State.Health nil}}",
+        "{{if eq .State.Status \"running\" \"created\"}}yes{{end}}",
+        "{{template \"x\"}}",
+        "a{{template \"x\" .}}",
+        "{{.Name.Foo}}",
+        "{{.State.Pid.X}}",
+        "{{index .NetworkSettings.Ports \"80/tcp\"}}",
+        "{{index .HostConfig.PortBindings \"80/tcp\"}}",
+        "{{(index (index .HostConfig.PortBindings \"80/tcp\") 0).HostPort}}",
+        "{{index .Config.ExposedPorts \"80/tcp\"}}",
+    ] {
+        same_all(&d, &["inspect", "-f", f, "cmp1"]);
+    }
+    for f in [
+        "{{eq .Names \"cmp1\"}}",
+        "{{if eq .State \"created\"}}{{.Names}}{{end}}",
+        "{{lt .Names 1}}",
+        "{{template \"x\"}}",
+    ] {
+        same_all(&d, &["ps", "-a", "--format", f]);
+    }
+}
