@@ -82,12 +82,12 @@ impl std::error::Error for ParseError {}
 /// Parses `src` (escapes already replaced) with `root` the static type of dot (a
 /// [`crate::gotypes`] type such as `@Container`), None when it is not a Go struct.
 pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> {
+    if let Some(e) = newline_in_quote(src).or_else(|| missing_value(src)) {
+        return Err(ParseError(e));
+    }
     let (mut tree, defines) = Parser::new(src, "{{", "}}")
         .and_then(|p| p.parse())
         .map_err(|e| ParseError(go_parse_error(&e)))?;
-    if let Some(e) = newline_in_quote(src) {
-        return Err(ParseError(e));
-    }
     let mut w = Walk {
         src,
         root,
@@ -117,6 +117,18 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
                 )))
             })
             .func("berthArg", move |a| check_arg(&c1, a))
+            .func("berthNoRange", |a| match a {
+                // (a typed struct, or a nil pointer to one; the plain JSON's maps range)
+                [Value::String(msg), v]
+                    if is_nil_ptr(v)
+                        || matches!(v, Value::Map(m)
+                            if matches!(gotypes::shape_of(m), Some(Shape::Struct(_)))) =>
+                {
+                    Err(TemplateError::Exec(format!("{FULL}{msg}{}", fmt(v, ""))))
+                }
+                [_, v] => Ok(v.clone()),
+                _ => Ok(Value::Nil),
+            })
             .func("berthCall", move |a| call(&c2, a))
             .func("gofmt", |a| {
                 let ty = match a.first() {
@@ -394,6 +406,22 @@ impl Walk<'_> {
                 };
                 self.pipe(&mut b.pipe, dot);
                 let t = self.pipe_type(&b.pipe, dot);
+                if is_range
+                    && t.is_some_and(|t| t.trim_start_matches('*').starts_with('@'))
+                    && let Some(last) = b.pipe.commands.last()
+                    && let Some(first) = last.args.first()
+                {
+                    // Go cannot range over a struct.
+                    let at = self.last_loc(first);
+                    let pos = b.pipe.pos;
+                    b.pipe.commands.push(CommandNode {
+                        pos,
+                        args: vec![
+                            Expr::Identifier(pos, "berthNoRange".into()),
+                            Expr::String(pos, at.error("range can't iterate over ").into()),
+                        ],
+                    });
+                }
                 let inner = if is_range {
                     t.and_then(|t| {
                         let t = t.trim_start_matches('*');
@@ -1327,6 +1355,27 @@ fn is_const(e: &Expr) -> bool {
         e,
         Expr::String(..) | Expr::Number(..) | Expr::Bool(..) | Expr::Nil(_)
     )
+}
+
+/// Go's `missing value for if` (and with, range): a control action without a pipeline
+/// (gotmpl calls it an empty command).
+fn missing_value(src: &str) -> Option<String> {
+    let mut from = 0;
+    while let Some(i) = src[from..].find("{{") {
+        let start = from + i + 2;
+        let end = src[start..].find("}}").map_or(src.len(), |e| start + e);
+        let inner = src[start..end]
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
+        let word = inner.strip_prefix("else ").map_or(inner, str::trim);
+        if matches!(word, "if" | "with" | "range") {
+            let line = src[..start].matches('\n').count() + 1;
+            return Some(format!("template: :{line}: missing value for {word}"));
+        }
+        from = end;
+    }
+    None
 }
 
 /// Whether an argument's value is taken from the data (not a constant or a function's).

@@ -1500,8 +1500,21 @@ fn comparisons_and_lookups_fail_as_go() {
         "{{index .HostConfig.PortBindings \"80/tcp\"}}",
         "{{(index (index .HostConfig.PortBindings \"80/tcp\") 0).HostPort}}",
         "{{index .Config.ExposedPorts \"80/tcp\"}}",
+        // Go ranges over no struct (docker's plain JSON fallback does, over a map).
+        "{{range .State}}x{{end}}",
+        "{{range .State.Health}}x{{end}}",
+        "{{range $k, $v := .HostConfig.RestartPolicy}}{{$k}}{{end}}",
+        "{{with}}x{{end}}",
+        "{{if 1}}{{else if}}{{end}}",
     ] {
         same_all(&d, &["inspect", "-f", f, "cmp1"]);
+    }
+    for f in [
+        "{{range .Swarm}}x{{end}}",
+        "{{range .NCPU}}{{.}}{{end}}|{{range .Plugins.Volume}}{{.}}{{end}}",
+        "{{ range }}{{end}}",
+    ] {
+        same_all(&d, &["info", "--format", f]);
     }
     for f in [
         "{{eq .Names \"cmp1\"}}",
