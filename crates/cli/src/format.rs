@@ -367,10 +367,12 @@ impl Format {
                 .map(|o| o.keys().map(String::as_str).collect())
                 .unwrap_or_default();
             keys.extend(["Platform", LABEL_MAP]);
-            let empty: serde_json::Map<String, Json> = keys
+            let mut empty: serde_json::Map<String, Json> = keys
                 .iter()
                 .map(|k| (k.to_string(), Json::String(String::new())))
                 .collect();
+            // (an empty ContainerContext: its container is empty too)
+            empty.insert(GO_ROW.into(), Json::String("ps\n{}".into()));
             let run = || crate::gotypes::with_row(&Json::Object(empty), |v| t.exec(v, false));
             let failed = match t.unknown_field(Some(&keys), self.go_type) {
                 Some(e) => Err(tmpl::first_failure(e, run())),

@@ -81,6 +81,9 @@ pub fn index(a: &[Value], data: &[bool]) -> R {
                     .map(|b| Value::Uint(u64::from(*b)))
                     .ok_or("reflect: string index out of range")?
             }
+            Value::Map(m) if let Some(t) = gotypes::row_type(m) => {
+                return Err(format!("can't index item of type {t}"));
+            }
             Value::Map(m) if !matches!(gotypes::shape_of(m), Some(Shape::Struct(_))) => match k {
                 Value::String(key) => match m.get(key.as_ref()) {
                     Some(v) => v.clone(),
@@ -156,6 +159,9 @@ pub fn len(a: &[Value], data: &[bool]) -> R {
         _ if is_nil_ptr(v) => return Err("len of nil pointer".into()),
         Value::String(s) => s.len(),
         Value::List(l) => l.len(),
+        Value::Map(m) if let Some(t) = gotypes::row_type(m) => {
+            return Err(format!("len of type {t}"));
+        }
         Value::Map(m) if !matches!(gotypes::shape_of(m), Some(Shape::Struct(_))) => m.len(),
         Value::Nil => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
         other => return Err(format!("len of type {}", type_of(other, d))),

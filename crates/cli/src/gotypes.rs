@@ -746,6 +746,8 @@ pub enum Shape {
 thread_local! {
     /// The shapes of the lists and maps built by [`typed`], by address.
     static SHAPES: RefCell<HashMap<usize, Shape>> = RefCell::new(HashMap::new());
+    /// The API objects of list rows (see [`row_go`]), by the row map's address.
+    static ROW_GO: RefCell<HashMap<usize, String>> = RefCell::new(HashMap::new());
 }
 
 fn addr<T: ?Sized>(a: &Arc<T>) -> usize {
@@ -804,6 +806,7 @@ pub fn with_typed<R>(data: &Json, root: Option<&str>, f: impl FnOnce(&Value) -> 
     };
     let out = f(&v);
     SHAPES.with(|o| o.borrow_mut().clear());
+    ROW_GO.with(|o| o.borrow_mut().clear());
     out
 }
 
@@ -813,6 +816,7 @@ pub fn with_row<R>(data: &Json, f: impl FnOnce(&Value) -> R) -> R {
     let v = row_value(data);
     let out = f(&v);
     SHAPES.with(|o| o.borrow_mut().clear());
+    ROW_GO.with(|o| o.borrow_mut().clear());
     out
 }
 
@@ -836,6 +840,7 @@ pub fn with_row_lists<R>(
     remember(&m, Shape::Struct(fields));
     let out = f(&Value::Map(m));
     SHAPES.with(|o| o.borrow_mut().clear());
+    ROW_GO.with(|o| o.borrow_mut().clear());
     out
 }
 
@@ -844,6 +849,7 @@ fn row_value(data: &Json) -> Value {
         Json::Object(o) => {
             let m = Arc::new(
                 o.iter()
+                    .filter(|(k, _)| k.as_str() != crate::format::GO_ROW)
                     .map(|(k, x)| {
                         let v = match x {
                             Json::Null => nil_ptr(),
@@ -854,10 +860,31 @@ fn row_value(data: &Json) -> Value {
                     .collect(),
             );
             remember(&m, Shape::Row);
+            if let Some(Json::String(g)) = o.get(crate::format::GO_ROW) {
+                ROW_GO.with(|r| r.borrow_mut().insert(addr(&m), g.clone()));
+            }
             Value::Map(m)
         }
         other => crate::format::to_value(other),
     }
+}
+
+/// The API object a list row shows (`KIND\nJSON`, see [`crate::format::with_go`]).
+pub fn row_go<T: ?Sized>(a: &Arc<T>) -> Option<String> {
+    ROW_GO.with(|r| r.borrow().get(&addr(a)).cloned())
+}
+
+/// The docker CLI's Go type of a list row (its formatter context), when known.
+pub fn row_type<T: ?Sized>(a: &Arc<T>) -> Option<&'static str> {
+    let g = row_go(a)?;
+    Some(match g.split('\n').next()? {
+        "ps" => "formatter.ContainerContext",
+        "images" => "formatter.imageContext",
+        "network" => "network.networkContext",
+        "volume" => "formatter.volumeContext",
+        "context" => "formatter.clientContextContext",
+        _ => return None,
+    })
 }
 
 /// A field's key in JSON: `Go=json:type` names a field whose JSON key differs from its

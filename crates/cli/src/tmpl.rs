@@ -692,8 +692,8 @@ fn top(v: &Value, ty: &str) -> String {
     if let Value::Map(m) = v
         && matches!(gotypes::shape_of(m), Some(Shape::Row))
     {
-        if let Some(Value::String(g)) = m.get(crate::format::GO_ROW) {
-            return go_row(m, g);
+        if let Some(g) = gotypes::row_go(m) {
+            return go_row(m, &g);
         }
         if matches!(m.get(crate::format::LABEL_MAP), Some(Value::String(h)) if h.as_ref() == LABEL_HEADER)
         {

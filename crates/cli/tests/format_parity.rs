@@ -1419,7 +1419,13 @@ fn list_row_dot_prints_dockers_formatter_context() {
         &["network", "ls", "--no-trunc"],
         &["volume", "ls"],
     ] {
-        for f in ["{{.}}", "table {{.}}", "{{.ID}} {{.}}"] {
+        for f in [
+            "{{.}}",
+            "table {{.}}",
+            "{{.ID}} {{.}}",
+            "{{len .}}",
+            "{{index . \"Names\"}}",
+        ] {
             let mut args = cmd.to_vec();
             args.extend(["--format", f]);
             same_all(&d, &args);
