@@ -444,6 +444,18 @@ const STRUCTS: &[Struct] = &[
         &["IP:s?", "PrivatePort:n", "PublicPort:n?", "Type:s"],
     ),
     ("SummaryHostConfig", &["NetworkMode:s?", "Annotations:{s?"]),
+    // image.HistoryResponseItem: what a `history` row holds.
+    (
+        "HistoryItem",
+        &[
+            "Comment:s",
+            "Created:n",
+            "CreatedBy:s",
+            "ID=Id:s",
+            "Size:n",
+            "Tags:[s",
+        ],
+    ),
     // image.Summary: what an `images` row holds.
     (
         "ImageSummary",
@@ -877,7 +889,13 @@ pub fn row_go<T: ?Sized>(a: &Arc<T>) -> Option<String> {
 /// The docker CLI's Go type of a list row (its formatter context), when known.
 pub fn row_type<T: ?Sized>(a: &Arc<T>) -> Option<&'static str> {
     let g = row_go(a)?;
-    Some(match g.split('\n').next()? {
+    let kind = g.split('\n').next()?;
+    Some(match kind.split(':').next()? {
+        "history" => "image.historyContext",
+        "df-images" => "formatter.diskUsageImagesContext",
+        "df-containers" => "formatter.diskUsageContainersContext",
+        "df-volumes" => "formatter.diskUsageVolumesContext",
+        "df-build" => "formatter.diskUsageBuilderContext",
         "ps" => "formatter.ContainerContext",
         "images" => "formatter.imageContext",
         "network" => "network.networkContext",

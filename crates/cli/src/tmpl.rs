@@ -736,7 +736,26 @@ fn go_row(row: &std::collections::BTreeMap<Arc<str>, Value>, g: &str) -> String 
         NO_METHODS.with(|n| n.set(false));
         out
     };
+    let mut parts = kind.split(':');
+    let kind = parts.next().unwrap_or("");
+    let args: Vec<&str> = parts.collect();
+    let arg = |i: usize| args.get(i).copied().unwrap_or("");
+    // (system df's contexts hold pointers to the objects they count)
+    let addresses = |n: &str| {
+        let n: usize = n.parse().unwrap_or(0);
+        format!("[{}]", vec![ADDRESS; n].join(" "))
+    };
     match kind {
+        "history" => format!(
+            "{{{{<nil>}} {} {} {}}}",
+            arg(0),
+            arg(1),
+            object("HistoryItem")
+        ),
+        "df-images" | "df-build" => {
+            format!("{{{{<nil>}} {} {}}}", arg(0), addresses(arg(1)))
+        }
+        "df-containers" | "df-volumes" => format!("{{{{<nil>}} {}}}", addresses(arg(0))),
         "ps" => format!("{{{{<nil>}} {trunc} {} map[]}}", object("ContainerSummary")),
         "images" => format!(
             "{{{{<nil>}} {trunc} {} {} {} {}}}",

@@ -1431,6 +1431,14 @@ fn list_row_dot_prints_dockers_formatter_context() {
             same_all(&d, &args);
         }
     }
+    for f in ["{{.}}", "table {{.}}", "{{len .}}"] {
+        same_all(&d, &["system", "df", "--format", f]);
+        same_all(&d, &["history", IMG, "--format", f]);
+        same_all(
+            &d,
+            &["history", "--no-trunc", "--human=false", IMG, "--format", f],
+        );
+    }
     same_all(&d, &["ps", "-a", "--format", "table {{.Platform}}"]);
     same_all(&d, &["network", "ls", "--format", "table {{.CreatedAt}}"]);
 }
