@@ -243,7 +243,7 @@ fn title(x: &str) -> String {
 /// [`crate::tmpl`]); `json` leaves it out.
 pub const LABEL_MAP: &str = "LabelMap";
 
-/// The row key holding the API object a list row shows (`KIND\nJSON`): docker's `{{.}}`
+/// The row key holding the API object a list row shows (`[KIND, OBJECT]`): docker's `{{.}}`
 /// of a row prints its formatter context, which holds that object.
 pub const GO_ROW: &str = "\u{1}go";
 
@@ -251,7 +251,7 @@ pub const GO_ROW: &str = "\u{1}go";
 /// shows, for `{{.}}`.
 pub fn with_go(mut row: Json, kind: &str, raw: &Json) -> Json {
     if let Some(o) = row.as_object_mut() {
-        o.insert(GO_ROW.into(), Json::String(format!("{kind}\n{raw}")));
+        o.insert(GO_ROW.into(), Json::Array(vec![kind.into(), raw.clone()]));
     }
     row
 }
@@ -372,7 +372,7 @@ impl Format {
                 .map(|k| (k.to_string(), Json::String(String::new())))
                 .collect();
             // (an empty ContainerContext: its container is empty too)
-            empty.insert(GO_ROW.into(), Json::String("ps\n{}".into()));
+            empty.insert(GO_ROW.into(), serde_json::json!(["ps", {}]));
             let run = || crate::gotypes::with_row(&Json::Object(empty), |v| t.exec(v, false));
             let failed = match t.unknown_field(Some(&keys), self.go_type) {
                 Some(e) => Err(tmpl::first_failure(e, run())),

@@ -444,6 +444,25 @@ const STRUCTS: &[Struct] = &[
         &["IP:s?", "PrivatePort:n", "PublicPort:n?", "Type:s"],
     ),
     ("SummaryHostConfig", &["NetworkMode:s?", "Annotations:{s?"]),
+    // container.StatsEntry: what a `stats` row holds.
+    (
+        "StatsEntry",
+        &[
+            "Container:s",
+            "Name:s",
+            "ID:s",
+            "CPUPercentage:a",
+            "Memory:a",
+            "MemoryLimit:a",
+            "MemoryPercentage:a",
+            "NetworkRx:a",
+            "NetworkTx:a",
+            "BlockRead:a",
+            "BlockWrite:a",
+            "PidsCurrent:n",
+            "IsInvalid:b",
+        ],
+    ),
     // image.HistoryResponseItem: what a `history` row holds.
     (
         "HistoryItem",
@@ -759,7 +778,7 @@ thread_local! {
     /// The shapes of the lists and maps built by [`typed`], by address.
     static SHAPES: RefCell<HashMap<usize, Shape>> = RefCell::new(HashMap::new());
     /// The API objects of list rows (see [`row_go`]), by the row map's address.
-    static ROW_GO: RefCell<HashMap<usize, String>> = RefCell::new(HashMap::new());
+    static ROW_GO: RefCell<HashMap<usize, (String, Json)>> = RefCell::new(HashMap::new());
 }
 
 fn addr<T: ?Sized>(a: &Arc<T>) -> usize {
@@ -872,8 +891,10 @@ fn row_value(data: &Json) -> Value {
                     .collect(),
             );
             remember(&m, Shape::Row);
-            if let Some(Json::String(g)) = o.get(crate::format::GO_ROW) {
-                ROW_GO.with(|r| r.borrow_mut().insert(addr(&m), g.clone()));
+            if let Some(Json::Array(g)) = o.get(crate::format::GO_ROW)
+                && let [Json::String(kind), raw] = g.as_slice()
+            {
+                ROW_GO.with(|r| r.borrow_mut().insert(addr(&m), (kind.clone(), raw.clone())));
             }
             Value::Map(m)
         }
@@ -881,17 +902,17 @@ fn row_value(data: &Json) -> Value {
     }
 }
 
-/// The API object a list row shows (`KIND\nJSON`, see [`crate::format::with_go`]).
-pub fn row_go<T: ?Sized>(a: &Arc<T>) -> Option<String> {
+/// The kind of a list row and the API object it shows (see [`crate::format::with_go`]).
+pub fn row_go<T: ?Sized>(a: &Arc<T>) -> Option<(String, Json)> {
     ROW_GO.with(|r| r.borrow().get(&addr(a)).cloned())
 }
 
 /// The docker CLI's Go type of a list row (its formatter context), when known.
 pub fn row_type<T: ?Sized>(a: &Arc<T>) -> Option<&'static str> {
-    let g = row_go(a)?;
-    let kind = g.split('\n').next()?;
+    let (kind, _) = row_go(a)?;
     Some(match kind.split(':').next()? {
         "history" => "image.historyContext",
+        "stats" => "container.statsContext",
         "df-images" => "formatter.diskUsageImagesContext",
         "df-containers" => "formatter.diskUsageContainersContext",
         "df-volumes" => "formatter.diskUsageVolumesContext",

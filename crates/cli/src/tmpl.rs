@@ -692,8 +692,8 @@ fn top(v: &Value, ty: &str) -> String {
     if let Value::Map(m) = v
         && matches!(gotypes::shape_of(m), Some(Shape::Row))
     {
-        if let Some(g) = gotypes::row_go(m) {
-            return go_row(m, &g);
+        if let Some((kind, raw)) = gotypes::row_go(m) {
+            return go_row(m, &kind, &raw);
         }
         if matches!(m.get(crate::format::LABEL_MAP), Some(Value::String(h)) if h.as_ref() == LABEL_HEADER)
         {
@@ -719,11 +719,13 @@ thread_local! {
     static NO_METHODS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// `{{.}}` of a list row: docker's formatter context, the API object inside it (`g` is
-/// `KIND\nJSON`, see [`crate::format::with_go`]).
-fn go_row(row: &std::collections::BTreeMap<Arc<str>, Value>, g: &str) -> String {
-    let (kind, raw) = g.split_once('\n').unwrap_or(("", "null"));
-    let raw: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
+/// `{{.}}` of a list row: docker's formatter context, the API object `raw` inside it (see
+/// [`crate::format::with_go`]).
+fn go_row(
+    row: &std::collections::BTreeMap<Arc<str>, Value>,
+    kind: &str,
+    raw: &serde_json::Value,
+) -> String {
     let field = |k: &str| match row.get(k) {
         Some(Value::String(s)) => s.to_string(),
         _ => String::new(),
@@ -732,7 +734,7 @@ fn go_row(row: &std::collections::BTreeMap<Arc<str>, Value>, g: &str) -> String 
     let trunc = field("ID").len() <= 12;
     let object = |name: &'static str| {
         NO_METHODS.with(|n| n.set(true));
-        let out = fmt(&gotypes::typed_value(&raw, name), &format!("@{name}"));
+        let out = fmt(&gotypes::typed_value(raw, name), &format!("@{name}"));
         NO_METHODS.with(|n| n.set(false));
         out
     };
@@ -756,6 +758,7 @@ fn go_row(row: &std::collections::BTreeMap<Arc<str>, Value>, g: &str) -> String 
             format!("{{{{<nil>}} {} {}}}", arg(0), addresses(arg(1)))
         }
         "df-containers" | "df-volumes" => format!("{{{{<nil>}} {}}}", addresses(arg(0))),
+        "stats" => format!("{{{{<nil>}} {} linux {}}}", object("StatsEntry"), arg(0)),
         "ps" => format!("{{{{<nil>}} {trunc} {} map[]}}", object("ContainerSummary")),
         "images" => format!(
             "{{{{<nil>}} {trunc} {} {} {} {}}}",
@@ -921,8 +924,28 @@ fn fmt(v: &Value, ty: &str) -> String {
                 format!("map[{}]", items.join(" "))
             }
         },
+        (Value::Float(f), _) => go_float(*f),
         (other, _) => other.to_string(),
     }
+}
+
+/// A float64 as Go's `%v` prints it: the shortest digits that read back the same, with
+/// an exponent (`e+06`, `e-05`) when it is below -4 or at least 6.
+pub fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let e = format!("{f:e}");
+    let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        return format!("{f}");
+    }
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 fn is_nil_ptr(v: &Value) -> bool {

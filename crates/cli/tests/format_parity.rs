@@ -1439,6 +1439,16 @@ fn list_row_dot_prints_dockers_formatter_context() {
             &["history", "--no-trunc", "--human=false", IMG, "--format", f],
         );
     }
+    // (a container that does not run: its numbers stay still)
+    for f in ["{{.}}", "table {{.}}", "{{len .}}"] {
+        same_all(&d, &["stats", "--no-stream", "rdc2", "--format", f]);
+    }
+    for f in [
+        "{{2.5324961792e10}} {{1234567.0}} {{1e-5}} {{0.5}} {{229376.0}}",
+        "{{print 1.5e7 2.0}}",
+    ] {
+        same_all(&d, &["inspect", "-f", f, "rdc2"]);
+    }
     same_all(&d, &["ps", "-a", "--format", "table {{.Platform}}"]);
     same_all(&d, &["network", "ls", "--format", "table {{.CreatedAt}}"]);
 }
