@@ -23,10 +23,11 @@ use serde_json::Value as Json;
 type Struct = (&'static str, &'static [&'static str]);
 
 const STRUCTS: &[Struct] = &[
-    // container.InspectResponse (ContainerJSONBase inlined).
+    // container.InspectResponse (its embedded *ContainerJSONBase inlined).
     (
         "Container",
         &[
+            "(*",
             "ID=Id:s",
             "Created:s",
             "Path:s",
@@ -49,6 +50,7 @@ const STRUCTS: &[Struct] = &[
             "GraphDriver:@DriverData",
             "SizeRw:*n?",
             "SizeRootFs:*n?",
+            ")",
             "Mounts:[@MountPoint",
             "Config:*@Config",
             "NetworkSettings:*@NetworkSettings",

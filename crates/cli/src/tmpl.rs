@@ -117,6 +117,21 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
                 )))
             })
             .func("berthArg", move |a| check_arg(&c1, a))
+            // `printf "%v"` of a typed struct, list or map: Go's fmt of it (a pointer to a
+            // struct with `&`), the rest as it is.
+            .func("berthV", |a| match a {
+                [Value::String(spec), v @ (Value::Map(_) | Value::List(_))] => {
+                    let text = match spec.strip_prefix('*') {
+                        Some(inner) if inner.starts_with('@') && !is_nil_ptr(v) => {
+                            format!("&{}", fmt(v, inner))
+                        }
+                        _ => fmt(v, spec),
+                    };
+                    Ok(Value::String(text.into()))
+                }
+                [_, v] => Ok(v.clone()),
+                _ => Ok(Value::Nil),
+            })
             .func("berthNoRange", |a| match a {
                 // (a typed struct, or a nil pointer to one; the plain JSON's maps range)
                 [Value::String(msg), v]
@@ -465,7 +480,7 @@ impl Walk<'_> {
         // Back to front: a check of a piped value goes in before its command.
         for (i, site) in sites.into_iter().enumerate().rev() {
             if let (Some(site), Some(&j)) = (site, at.get(i)) {
-                self.apply(p, j, site);
+                self.apply(p, j, site, dot);
             }
         }
     }
@@ -625,6 +640,16 @@ impl Walk<'_> {
             fields: fields.to_vec(),
             base,
         });
+    }
+
+    /// The static [`crate::gotypes`] type of an expression that is a field chain (or dot).
+    fn static_spec(&self, e: &Expr, dot: Option<&'static str>) -> Option<&'static str> {
+        match e {
+            Expr::Dot(_) => dot,
+            Expr::Field(_, f) => resolve(dot?, f).ok().flatten(),
+            Expr::Variable(_, n, f) if n == "$" => resolve(self.root?, f).ok().flatten(),
+            _ => None,
+        }
     }
 
     /// The static type of a pipeline that is one field chain (or dot).
@@ -1302,11 +1327,37 @@ impl Walk<'_> {
     }
 
     /// Rewrites command `i` of `p` to make Go's checks of `site`.
-    fn apply(&mut self, p: &mut PipeNode, i: usize, site: Site) {
+    fn apply(&mut self, p: &mut PipeNode, i: usize, site: Site, dot: Option<&'static str>) {
         let c = &mut p.commands[i];
         let pos = c.pos;
         if !matches!(c.args.first(), Some(Expr::Identifier(_, n)) if n == site.name) {
             return;
+        }
+        if site.name == "printf"
+            && site.arity.is_none()
+            && let Some(Expr::String(_, f)) = c.args.get(1)
+            && let Some(verbs) = crate::typename::arg_verbs(f)
+        {
+            // `%v` of a struct, list or map prints as Go's fmt prints the value's type.
+            for (j, verb) in verbs.iter().enumerate() {
+                let Some(e) = c.args.get_mut(j + 2) else {
+                    break;
+                };
+                if !matches!(verb.as_str(), "v" | "s") || is_const(e) {
+                    continue;
+                }
+                let spec = self.static_spec(e, dot).unwrap_or("");
+                let epos = e.pos();
+                let inner = std::mem::replace(e, Expr::Nil(epos));
+                *e = pipe_of(
+                    epos,
+                    vec![
+                        Expr::Identifier(epos, "berthV".into()),
+                        Expr::String(epos, spec.into()),
+                        inner,
+                    ],
+                );
+            }
         }
         if let Some(msg) = site.arity {
             c.args = fail_expr(pos, msg);

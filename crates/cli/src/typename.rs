@@ -154,6 +154,34 @@ pub fn func(a: &[Value]) -> gotmpl::Result<Value> {
     Ok(Value::String(name.into()))
 }
 
+/// The verb (with a `+` flag kept, as `+v`) that prints each argument after the format;
+/// None when the format uses explicit indexes.
+pub fn arg_verbs(f: &str) -> Option<Vec<String>> {
+    let mut verbs = Vec::new();
+    let mut chars = f.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        let mut plus = false;
+        while let Some(&n) = chars.peek() {
+            match n {
+                '[' => return None,
+                '*' => verbs.push("*".to_owned()),
+                '+' => plus = true,
+                '-' | '#' | ' ' | '0'..='9' | '.' => {}
+                _ => break,
+            }
+            chars.next();
+        }
+        match chars.next() {
+            Some('%') | None => {}
+            Some(v) => verbs.push(if plus { format!("+{v}") } else { v.to_string() }),
+        }
+    }
+    Some(verbs)
+}
+
 /// The argument indexes (after the format) that the format's `%T` verbs print, and the
 /// format with those verbs as `%s`; None when the format uses explicit indexes.
 fn t_verbs(f: &str) -> Option<(Vec<usize>, String)> {

@@ -1530,6 +1530,13 @@ fn comparisons_and_lookups_fail_as_go() {
         "{{range $k, $v := .HostConfig.RestartPolicy}}{{$k}}{{end}}",
         "{{with}}x{{end}}",
         "{{if 1}}{{else if}}{{end}}",
+        // printf's %v/%s of typed values print as Go's fmt (a pointer to a struct with &)
+        "{{.}}",
+        "{{printf \"%v\" .}}",
+        "{{printf \"%s|%v\" .Config.Cmd .Config.Labels}}",
+        "{{printf \"%v\" .State}}|{{printf \"%v\" .State.Health}}|{{printf \"%v\" .SizeRw}}",
+        "{{printf \"%v %v\" .HostConfig.RestartPolicy .Mounts}}",
+        "{{printf \"%d %v\" 1 .HostConfig.LogConfig}}",
     ] {
         same_all(&d, &["inspect", "-f", f, "cmp1"]);
     }
