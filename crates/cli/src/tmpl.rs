@@ -120,7 +120,12 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
             // `printf "%v"` of a typed struct, list or map: Go's fmt of it (a pointer to a
             // struct with `&`), the rest as it is.
             .func("berthV", |a| match a {
-                [Value::String(spec), v @ (Value::Map(_) | Value::List(_))] => {
+                // (%s of anything but strings prints Go's %!s(...) forms: left to printf)
+                [
+                    Value::String(verb),
+                    Value::String(spec),
+                    v @ (Value::Map(_) | Value::List(_)),
+                ] if verb.as_ref() == "v" || all_strings(v) => {
                     let text = match spec.strip_prefix('*') {
                         Some(inner) if inner.starts_with('@') && !is_nil_ptr(v) => {
                             format!("&{}", fmt(v, inner))
@@ -129,7 +134,7 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
                     };
                     Ok(Value::String(text.into()))
                 }
-                [_, v] => Ok(v.clone()),
+                [_, _, v] => Ok(v.clone()),
                 _ => Ok(Value::Nil),
             })
             .func("berthNoRange", |a| match a {
@@ -800,6 +805,18 @@ fn go_row(
     }
 }
 
+/// Whether a list's or map's values are all strings (and it is no struct).
+fn all_strings(v: &Value) -> bool {
+    match v {
+        Value::List(l) => !is_nil_ptr(v) && l.iter().all(|x| matches!(x, Value::String(_))),
+        Value::Map(m) => {
+            !matches!(gotypes::shape_of(m), Some(Shape::Struct(_)))
+                && m.values().all(|x| matches!(x, Value::String(_)))
+        }
+        _ => false,
+    }
+}
+
 /// A time.Time's fields as fmt prints them without its String method: `{wall ext loc}`
 /// (no monotonic reading: wall holds the nanoseconds, ext the seconds since year 1; a
 /// UTC time has no location).
@@ -1353,6 +1370,7 @@ impl Walk<'_> {
                     epos,
                     vec![
                         Expr::Identifier(epos, "berthV".into()),
+                        Expr::String(epos, verb.as_str().into()),
                         Expr::String(epos, spec.into()),
                         inner,
                     ],
