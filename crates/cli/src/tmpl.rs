@@ -126,8 +126,12 @@ pub fn parse(src: &str, root: Option<&'static str>) -> Result<Tmpl, ParseError> 
                     Value::String(spec),
                     v @ (Value::Map(_) | Value::List(_)),
                 ] if verb.as_ref() == "v" || all_strings(v) => {
-                    let text = match spec.strip_prefix('*') {
-                        Some(inner) if inner.starts_with('@') && !is_nil_ptr(v) => {
+                    let text = match (v, spec.strip_prefix('*')) {
+                        // (a list row is a pointer to docker's formatter context)
+                        (Value::Map(m), _) if let Some((kind, raw)) = gotypes::row_go(m) => {
+                            format!("&{}", go_row(m, &kind, &raw))
+                        }
+                        (_, Some(inner)) if inner.starts_with('@') && !is_nil_ptr(v) => {
                             format!("&{}", fmt(v, inner))
                         }
                         _ => fmt(v, spec),
@@ -810,8 +814,10 @@ fn all_strings(v: &Value) -> bool {
     match v {
         Value::List(l) => !is_nil_ptr(v) && l.iter().all(|x| matches!(x, Value::String(_))),
         Value::Map(m) => {
-            !matches!(gotypes::shape_of(m), Some(Shape::Struct(_)))
-                && m.values().all(|x| matches!(x, Value::String(_)))
+            !matches!(
+                gotypes::shape_of(m),
+                Some(Shape::Struct(_)) | Some(Shape::Row)
+            ) && m.values().all(|x| matches!(x, Value::String(_)))
         }
         _ => false,
     }

@@ -1425,6 +1425,7 @@ fn list_row_dot_prints_dockers_formatter_context() {
             "{{.ID}} {{.}}",
             "{{len .}}",
             "{{index . \"Names\"}}",
+            "{{printf \"%v\" .}}",
         ] {
             let mut args = cmd.to_vec();
             args.extend(["--format", f]);
