@@ -52,9 +52,24 @@ fn render_template(
     };
     // The data is the docker CLI's Go struct `root` (a [`crate::gotypes`] name): its
     // fields in order, zero values for what the daemon left out, Go's field names.
-    let run = || crate::gotypes::with_typed(data, Some(root), |v| t.exec(v, false));
+    let run = || crate::gotypes::with_typed(data, Some(root), |v| t.exec_partial(v, false));
+    // (what the template wrote before it failed is printed, as Go's writes as it goes)
     let out = match t.unknown_field(None, crate::gotypes::go_name(root)) {
-        Some(e) => Err(crate::tmpl::first_failure(e, run())),
+        Some(e) => match run() {
+            Err((part, x)) if crate::tmpl::first_failure(e.clone(), Err(x.clone())) == x => {
+                Err((part, x))
+            }
+            _ => {
+                // (Go stops at the field: what came before it was written)
+                let part = crate::tmpl::source_before(f, &e)
+                    .and_then(|b| crate::tmpl::parse(b, crate::gotypes::type_name(root)).ok())
+                    .and_then(|p| {
+                        crate::gotypes::with_typed(data, Some(root), |v| p.exec(v, false)).ok()
+                    })
+                    .unwrap_or_default();
+                Err((part, e))
+            }
+        },
         None => run(),
     };
     match out {
@@ -63,8 +78,8 @@ fn render_template(
             Ok(())
         }
         Err(_) if !report => Err(crate::Exit(1).into()),
-        Err(e) => {
-            println!();
+        Err((part, e)) => {
+            println!("{part}");
             eprintln!("{}", named(e));
             Err(crate::Exit(1).into())
         }

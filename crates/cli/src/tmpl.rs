@@ -267,11 +267,21 @@ impl Tmpl {
     /// Runs on `v`; `strict` is docker's raw-JSON fallback (`missingkey=error`). The
     /// error is Go's message.
     pub fn exec(&self, v: &Value, strict: bool) -> Result<String, String> {
+        self.exec_partial(v, strict).map_err(|(_, e)| e)
+    }
+
+    /// As [`Self::exec`], with what was written before an error (Go's template writes
+    /// as it goes: `info` and `version` show that part).
+    pub fn exec_partial(&self, v: &Value, strict: bool) -> Result<String, (String, String)> {
         let t = if strict { &self.strict } else { &self.run };
         RAW.with(|r| r.set(strict));
-        let out = t.execute_to_string(v).map_err(|e| self.go_exec_error(&e));
+        let mut out = String::new();
+        let r = t.execute_fmt(&mut out, v);
         RAW.with(|r| r.set(false));
-        out
+        match r {
+            Ok(()) => Ok(out),
+            Err(e) => Err((out, self.go_exec_error(&e))),
+        }
     }
 
     fn go_exec_error(&self, e: &TemplateError) -> String {
@@ -358,15 +368,32 @@ impl Tmpl {
     }
 }
 
+/// Where an execution error of Go's is (`template: NAME:LINE:COL: ...`): line and column.
+pub fn error_at(e: &str) -> Option<(usize, usize)> {
+    let rest = e.strip_prefix("template: ")?;
+    let rest = &rest[rest.find(':')? + 1..];
+    let mut it = rest.splitn(3, ':');
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// The source before the action holding the place of error `e` (what Go had written by
+/// then is that part's output); None when `e` has no place.
+pub fn source_before<'a>(src: &'a str, e: &str) -> Option<&'a str> {
+    let (line, col) = error_at(e)?;
+    let start = if line <= 1 {
+        0
+    } else {
+        src.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let off = (start + col).min(src.len());
+    let open = src.get(..off)?.rfind("{{")?;
+    src.get(..open)
+}
+
 /// Of a field the Go type lacks (`unknown`, found before running) and what running the
 /// template gave, the error Go meets first: the one earlier in the source.
 pub fn first_failure(unknown: String, run: Result<String, String>) -> String {
-    let at = |e: &str| -> Option<(usize, usize)> {
-        let rest = e.strip_prefix("template: ")?;
-        let rest = &rest[rest.find(':')? + 1..];
-        let mut it = rest.splitn(3, ':');
-        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
-    };
+    let at = error_at;
     match run {
         // (a call fails after its arguments are evaluated, wherever it starts)
         Err(e) if e.contains(": error calling ") => unknown,

@@ -1468,8 +1468,15 @@ fn typed_values_fail_as_their_go_types() {
         "{{truncate .Name .MemTotal}}",
         "{{truncate .Name .NCPU}}|{{printf \"%T\" .Containers}}",
         "{{upper .Plugins}}",
+        // (what was written before the failure shows, as Go writes as it goes)
+        "ab{{upper 1}}cd",
+        "a\nb{{.ID}}c{{.Nope}}",
+        "x{{range .Swarm}}{{end}}",
     ] {
         same_all(&d, &["info", "--format", f]);
+    }
+    for f in ["ab{{.Nope}}", "ab{{upper 1}}cd"] {
+        same_all(&d, &["version", "--format", f]);
     }
     for f in [
         "{{upper .Time}}",
