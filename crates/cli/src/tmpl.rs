@@ -570,7 +570,18 @@ impl Walk<'_> {
     fn static_name(&self, e: &Expr, dot: Option<&'static str>) -> String {
         let at = |base: Option<&'static str>, f: &[SmolStr]| match base {
             Some(b) => match resolve(b, f) {
-                Ok(Some(t)) => crate::typename::go_name(t, f.last().map_or("", |x| x.as_str())),
+                Ok(Some(t)) => {
+                    let last = f.last().map_or("", |x| x.as_str());
+                    // (a field of a named string type in its struct)
+                    let parent = match resolve(b, &f[..f.len().saturating_sub(1)]) {
+                        Ok(Some(p)) => p.trim_start_matches(['*', '@']),
+                        _ => "",
+                    };
+                    match crate::typename::named_field(parent, last) {
+                        Some(n) => n.to_owned(),
+                        None => crate::typename::go_name(t, last),
+                    }
+                }
                 _ => String::new(),
             },
             None => String::new(),

@@ -93,6 +93,34 @@ const NAMED: &[(&str, &str)] = &[
     ("Volumes", "map[string]struct {}"),
 ];
 
+/// Fields of a named string type, by struct and field: their Go type's name.
+const NAMED_FIELDS: &[(&str, &str, &str)] = &[
+    ("HostConfig", "NetworkMode", "container.NetworkMode"),
+    ("HostConfig", "IpcMode", "container.IpcMode"),
+    ("HostConfig", "PidMode", "container.PidMode"),
+    ("HostConfig", "UTSMode", "container.UTSMode"),
+    ("HostConfig", "UsernsMode", "container.UsernsMode"),
+    ("HostConfig", "CgroupnsMode", "container.CgroupnsMode"),
+    ("HostConfig", "Cgroup", "container.CgroupSpec"),
+    ("HostConfig", "Isolation", "container.Isolation"),
+    ("RestartPolicy", "Name", "container.RestartPolicyMode"),
+    ("MountPoint", "Type", "mount.Type"),
+    ("MountPoint", "Propagation", "mount.Propagation"),
+    ("Mount", "Type", "mount.Type"),
+    ("Mount", "Consistency", "mount.Consistency"),
+    ("Event", "Type", "events.Type"),
+    ("Event", "Action", "events.Action"),
+];
+
+/// The Go type of the field `field` of the [`crate::gotypes`] struct `parent` when it is
+/// a named string type.
+pub fn named_field(parent: &str, field: &str) -> Option<&'static str> {
+    NAMED_FIELDS
+        .iter()
+        .find(|(p, f, _)| *p == parent && *f == field)
+        .map(|(_, _, n)| *n)
+}
+
 /// The package-qualified Go name of a [`crate::gotypes`] struct (`swarm.Peer`).
 pub fn struct_go_name(name: &str) -> Option<&'static str> {
     STRUCTS.iter().find(|(n, _)| *n == name).map(|(_, go)| *go)

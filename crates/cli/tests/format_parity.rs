@@ -1482,11 +1482,22 @@ fn typed_values_fail_as_their_go_types() {
         "{{upper .Time}}",
         "{{upper .Actor}}",
         "{{json .Time .Time}}",
+        "{{upper .Type}}",
+        "{{truncate .Action -1}}",
     ] {
         same_all(
             &d,
             &["events", "--since", "0", "--until", "1s", "--format", f],
         );
+    }
+    // Fields of named string types (container.NetworkMode, mount.Type, ...).
+    d.ok(&["create", "--name", "tv1", "-v", "/tmp:/h", IMG, "true"]);
+    for f in [
+        "{{printf \"%T %T %T\" .HostConfig.NetworkMode .HostConfig.RestartPolicy.Name .HostConfig.IpcMode}}",
+        "{{range .Mounts}}{{printf \"%T %T\" .Type .Propagation}}{{end}}",
+        "{{upper .HostConfig.NetworkMode}}|{{printf \"%T\" .State.Status}}",
+    ] {
+        same_all(&d, &["inspect", "-f", f, "tv1"]);
     }
 }
 
