@@ -276,11 +276,14 @@ impl Tmpl {
         let t = if strict { &self.strict } else { &self.run };
         RAW.with(|r| r.set(strict));
         let mut out = String::new();
-        let r = t.execute_fmt(&mut out, v);
+        // (the error is worded while RAW still tells which run it was)
+        let r = t
+            .execute_fmt(&mut out, v)
+            .map_err(|e| self.go_exec_error(&e));
         RAW.with(|r| r.set(false));
         match r {
             Ok(()) => Ok(out),
-            Err(e) => Err((out, self.go_exec_error(&e))),
+            Err(e) => Err((out, e)),
         }
     }
 
