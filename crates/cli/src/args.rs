@@ -664,3 +664,76 @@ pub struct BuildArgs {
     /// The build context: a directory, a URL, or - for a tar (or a Dockerfile) on stdin
     pub context: String,
 }
+
+#[derive(Subcommand, Debug)]
+pub enum ContextCmd {
+    /// Create a context
+    #[command(long_about = "Create a context")]
+    Create(ContextCreateArgs),
+    /// Display detailed information on one or more contexts
+    Inspect(ContextInspectArgs),
+    /// List contexts
+    #[command(visible_alias = "list")]
+    Ls(ContextLsArgs),
+    /// Remove one or more contexts
+    #[command(visible_alias = "remove")]
+    Rm(ContextRmArgs),
+    /// Print the name of the current context
+    Show,
+    /// Set the current docker context
+    Use(ContextUseArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ContextCreateArgs {
+    /// Description of the context
+    #[arg(long, value_name = "string")]
+    pub description: Option<String>,
+    /// set the docker endpoint
+    #[arg(long, value_name = "stringToString")]
+    pub docker: Option<String>,
+    /// create context from a named context
+    #[arg(long, value_name = "string")]
+    pub from: Option<String>,
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextInspectArgs {
+    /// Format output using a custom template:
+    /// 'json':             Print in JSON format
+    /// 'TEMPLATE':         Print output using the given Go template.
+    /// Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates
+    #[arg(short, long, value_name = "string")]
+    pub format: Option<String>,
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextLsArgs {
+    /// Format output using a custom template:
+    /// 'table':            Print output in table format with column headers (default)
+    /// 'table TEMPLATE':   Print output in table format using the given Go template
+    /// 'json':             Print in JSON format
+    /// 'TEMPLATE':         Print output using the given Go template.
+    /// Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+    /// Only show context names
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextRmArgs {
+    /// Force the removal of a context in use
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextUseArgs {
+    pub name: String,
+}

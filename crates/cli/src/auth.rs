@@ -27,7 +27,7 @@ pub fn config_path() -> PathBuf {
     dir.join("config.json")
 }
 
-fn load_config() -> Result<Map<String, Value>> {
+pub fn load_config() -> Result<Map<String, Value>> {
     let p = config_path();
     match std::fs::read(&p) {
         Ok(b) if !b.is_empty() => match serde_json::from_slice(&b) {
@@ -39,7 +39,7 @@ fn load_config() -> Result<Map<String, Value>> {
 }
 
 /// Written like docker writes it (tab indent), through a temp file and a rename.
-fn save_config(m: &Map<String, Value>) -> Result<()> {
+pub fn save_config(m: &Map<String, Value>) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let p = config_path();
     if let Some(dir) = p.parent() {

@@ -138,6 +138,9 @@ pub enum Cmd {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCmd),
+    /// Manage contexts
+    #[command(subcommand)]
+    Context(ContextCmd),
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCmd),

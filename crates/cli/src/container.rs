@@ -268,13 +268,16 @@ pub fn ps(c: &Client, a: &PsArgs) -> Result<()> {
     let f = Format::new(user, &default).go_type("*formatter.ContainerContext");
     let rows: Vec<Value> = items
         .iter()
-        .map(|x| format::with_label_map(ps_row(x, !a.no_trunc), x.get("Labels")))
+        .map(|x| {
+            let row = format::with_label_map(ps_row(x, !a.no_trunc), x.get("Labels"));
+            format::with_go(row, "ps", x)
+        })
         .collect();
     let headers = json!({
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
         "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
         "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
-        "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES",
+        "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES", "Platform": "PLATFORM",
     });
     f.render(&rows, &headers)
 }
@@ -581,7 +584,7 @@ pub struct Doc {
 /// the daemon, with docker's usage-error status.
 fn check_format(f: Option<&str>) -> Result<()> {
     if let Some(f) = f.filter(|f| !f.is_empty() && *f != "json")
-        && let Err(e) = crate::tmpl::parse(&f.replace("\\t", "\t").replace("\\n", "\n"), None)
+        && let Err(e) = crate::tmpl::parse(f, None)
     {
         eprintln!("template parsing error: {e}");
         return Err(Exit(64).into());

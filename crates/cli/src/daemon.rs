@@ -61,6 +61,10 @@ pub fn chosen_host(cli: &Cli) -> (String, bool) {
     if let Some(h) = &cli.host {
         return (h.clone(), false);
     }
+    // (a stored context in force: chosen over the environment only when named so)
+    if let Some(h) = crate::context::selected_host() {
+        return (h, false);
+    }
     for var in ["BERTH_HOST", "DOCKER_HOST"] {
         if let Ok(h) = std::env::var(var)
             && !h.is_empty()

@@ -83,7 +83,7 @@ fn value_json(v: &Value, out: &mut String, escape: bool) {
                 // (a row's labels map serves `.Label "k"`; docker's rows have no such field)
                 Some(Shape::Row) => m
                     .iter()
-                    .filter(|(k, _)| k.as_ref() != LABEL_MAP)
+                    .filter(|(k, _)| k.as_ref() != LABEL_MAP && k.as_ref() != GO_ROW)
                     .for_each(|(k, x)| entry(k, x)),
                 _ => m.iter().for_each(|(k, x)| entry(k, x)),
             }
@@ -139,6 +139,11 @@ fn as_header<T>(f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// Whether a table's header row is rendered now.
+pub fn in_header() -> bool {
+    HEADER_ROW.with(|h| h.get())
+}
+
 /// In a header row, the function's first argument as it is.
 fn header_identity(a: &[Value]) -> Option<Result<Value, TemplateError>> {
     if !HEADER_ROW.with(|h| h.get()) {
@@ -147,83 +152,65 @@ fn header_identity(a: &[Value]) -> Option<Result<Value, TemplateError>> {
     Some(arg(a, 0).map(|v| str_val(s(v))))
 }
 
-/// `t` with docker's template functions added (Go's builtins are gotmpl's).
+/// docker's template functions (Go's builtins are gotmpl's).
+pub const DOCKER_FUNCS: &[&str] = &[
+    "json", "join", "split", "lower", "upper", "title", "pad", "truncate",
+];
+
+/// `t` with docker's template functions added.
 pub fn with_funcs(t: Template) -> Template {
-    t.func("json", |a| {
-        if let Some(r) = header_identity(a) {
-            return r;
+    DOCKER_FUNCS
+        .iter()
+        .fold(t, |t, name| t.func(name, move |a| docker_func(name, a)))
+}
+
+/// Calls docker's template function `name`.
+pub fn docker_func(name: &str, a: &[Value]) -> Result<Value, TemplateError> {
+    if name != "pad"
+        && let Some(r) = header_identity(a)
+    {
+        return r;
+    }
+    match name {
+        "json" => {
+            let mut out = String::new();
+            value_json(arg(a, 0)?, &mut out, false);
+            Ok(str_val(out))
         }
-        let mut out = String::new();
-        value_json(arg(a, 0)?, &mut out, false);
-        Ok(str_val(out))
-    })
-    .func("join", |a| {
-        if let Some(r) = header_identity(a) {
-            return r;
+        "join" => {
+            let sep = s(arg(a, 1)?);
+            // docker's join is strings.Join: a list of strings (nil: none), nothing else.
+            let items: Vec<String> = match arg(a, 0)? {
+                Value::List(l) => l.iter().map(s).collect(),
+                Value::Nil => Vec::new(),
+                other => {
+                    let got = match other {
+                        Value::String(_) => "string",
+                        Value::Bool(_) => "bool",
+                        Value::Map(_) => "map[string]interface {}",
+                        _ => "float64",
+                    };
+                    return Err(TemplateError::Exec(format!(
+                        "wrong type for value; expected []string; got {got}"
+                    )));
+                }
+            };
+            Ok(str_val(items.join(&sep)))
         }
-        let sep = s(arg(a, 1)?);
-        // docker's join is strings.Join: a list of strings (nil: none), nothing else.
-        let items: Vec<String> = match arg(a, 0)? {
-            Value::List(l) => l.iter().map(s).collect(),
-            Value::Nil => Vec::new(),
-            other => {
-                let got = match other {
-                    Value::String(_) => "string",
-                    Value::Bool(_) => "bool",
-                    Value::Map(_) => "map[string]interface {}",
-                    _ => "float64",
-                };
-                return Err(TemplateError::Exec(format!(
-                    "wrong type for value; expected []string; got {got}"
-                )));
-            }
-        };
-        Ok(str_val(items.join(&sep)))
-    })
-    .func("split", |a| {
-        if let Some(r) = header_identity(a) {
-            return r;
+        "split" => {
+            let (x, sep) = (s(arg(a, 0)?), s(arg(a, 1)?));
+            let parts: Vec<Value> = x.split(sep.as_str()).map(|p| str_val(p.into())).collect();
+            Ok(Value::List(parts.into()))
         }
-        let (x, sep) = (s(arg(a, 0)?), s(arg(a, 1)?));
-        let parts: Vec<Value> = x.split(sep.as_str()).map(|p| str_val(p.into())).collect();
-        Ok(Value::List(parts.into()))
-    })
-    .func("lower", |a| {
-        if let Some(r) = header_identity(a) {
-            return r;
-        }
-        Ok(str_val(s(arg(a, 0)?).to_lowercase()))
-    })
-    .func("upper", |a| {
-        if let Some(r) = header_identity(a) {
-            return r;
-        }
-        Ok(str_val(s(arg(a, 0)?).to_uppercase()))
-    })
-    .func("title", |a| {
-        if let Some(r) = header_identity(a) {
-            return r;
-        }
-        Ok(str_val(title(&s(arg(a, 0)?))))
-    })
-    .func("pad", |a| {
-        let x = s(arg(a, 0)?);
-        if x.is_empty() {
-            // (docker pads only what is there: `ports: {{- pad .Ports 1 0}}`)
-            return Ok(str_val(x));
-        }
-        let l = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
-        let r = arg(a, 2)?.as_int().unwrap_or(0).max(0) as usize;
-        Ok(str_val(format!("{}{x}{}", " ".repeat(l), " ".repeat(r))))
-    })
-    .func("truncate", |a| {
-        if let Some(r) = header_identity(a) {
-            return r;
-        }
-        let x = s(arg(a, 0)?);
-        let n = arg(a, 1)?.as_int().unwrap_or(0).max(0) as usize;
-        Ok(str_val(x.chars().take(n).collect()))
-    })
+        "lower" => Ok(str_val(s(arg(a, 0)?).to_lowercase())),
+        "upper" => Ok(str_val(s(arg(a, 0)?).to_uppercase())),
+        "title" => Ok(str_val(title(&s(arg(a, 0)?)))),
+        "pad" => crate::gofuncs::pad(a).map_err(TemplateError::Exec),
+        "truncate" => crate::gofuncs::truncate(a).map_err(TemplateError::Exec),
+        _ => Err(TemplateError::Exec(format!(
+            "function {name:?} not defined"
+        ))),
+    }
 }
 
 /// Go's strings.Title (docker's `title`): each letter that follows a separator in upper
@@ -255,6 +242,19 @@ fn title(x: &str) -> String {
 /// The row key holding a row's labels as a map, for docker's `.Label "k"` method (see
 /// [`crate::tmpl`]); `json` leaves it out.
 pub const LABEL_MAP: &str = "LabelMap";
+
+/// The row key holding the API object a list row shows (`[KIND, OBJECT]`): docker's `{{.}}`
+/// of a row prints its formatter context, which holds that object.
+pub const GO_ROW: &str = "\u{1}go";
+
+/// Adds the API object `raw` a list row of `kind` (`ps`, `images`, `network`, `volume`)
+/// shows, for `{{.}}`.
+pub fn with_go(mut row: Json, kind: &str, raw: &Json) -> Json {
+    if let Some(o) = row.as_object_mut() {
+        o.insert(GO_ROW.into(), Json::Array(vec![kind.into(), raw.clone()]));
+    }
+    row
+}
 
 /// Adds a list row's labels (the object's `Labels` map) for `.Label "k"`.
 pub fn with_label_map(mut row: Json, labels: Option<&Json>) -> Json {
@@ -337,8 +337,13 @@ impl Format {
     }
 
     /// Prints a template error as this docker command does and ends with exit 1.
+    /// (`ps` checks the template first, on an empty row: its own words for that check)
     fn fail(&self, parse: bool, msg: &str) -> anyhow::Error {
-        let prefix = match (self.ps, parse) {
+        self.fail_at(false, parse, msg)
+    }
+
+    fn fail_at(&self, precheck: bool, parse: bool, msg: &str) -> anyhow::Error {
+        let prefix = match (self.ps && precheck, parse) {
             (true, true) => "failed to parse template: ",
             (true, false) => "failed to execute template: ",
             _ => "template parsing error: ",
@@ -355,21 +360,26 @@ impl Format {
             // docker ps runs the template once on an empty row first (to see whether it
             // uses .Size): its errors come before anything is listed, with positions in
             // the format as given.
-            let t = tmpl::parse(&self.raw, Some(tmpl::ROW)).map_err(|e| self.fail(true, &e.0))?;
+            let t = tmpl::parse(&self.raw, Some(tmpl::ROW))
+                .map_err(|e| self.fail_at(true, true, &e.0))?;
             let mut keys: Vec<&str> = headers
                 .as_object()
                 .map(|o| o.keys().map(String::as_str).collect())
                 .unwrap_or_default();
             keys.extend(["Platform", LABEL_MAP]);
-            if let Some(e) = t.unknown_field(Some(&keys), self.go_type) {
-                return Err(self.fail(false, &e));
-            }
-            let empty: serde_json::Map<String, Json> = keys
+            let mut empty: serde_json::Map<String, Json> = keys
                 .iter()
                 .map(|k| (k.to_string(), Json::String(String::new())))
                 .collect();
-            if let Err(e) = crate::gotypes::with_row(&Json::Object(empty), |v| t.exec(v, false)) {
-                return Err(self.fail(false, &e));
+            // (an empty ContainerContext: its container is empty too)
+            empty.insert(GO_ROW.into(), serde_json::json!(["ps", {}]));
+            let run = || crate::gotypes::with_row(&Json::Object(empty), |v| t.exec(v, false));
+            let failed = match t.unknown_field(Some(&keys), self.go_type) {
+                Some(e) => Err(tmpl::first_failure(e, run())),
+                None => run(),
+            };
+            if let Err(e) = failed {
+                return Err(self.fail_at(true, false, &e));
             }
         }
         let simple = simple_segments(&self.body);
@@ -392,6 +402,10 @@ impl Format {
                     .map(|o| o.keys().map(String::as_str).collect())
                     .unwrap_or_default();
                 if let Some(e) = t.unknown_field(Some(&keys), self.go_type) {
+                    let e = tmpl::first_failure(
+                        e,
+                        crate::gotypes::with_row(data, |v| t.exec(v, false)),
+                    );
                     return Err(self.fail(false, &e));
                 }
             }
@@ -758,8 +772,8 @@ pub fn render_typed(
     root: &'static str,
     raw_fallback: bool,
 ) -> Result<String, String> {
-    let src = src.replace("\\t", "\t").replace("\\n", "\n");
-    let t = tmpl::parse(&src, crate::gotypes::type_name(root)).map_err(|e| e.0)?;
+    // (inspect templates are given as typed: no escapes)
+    let t = tmpl::parse(src, crate::gotypes::type_name(root)).map_err(|e| e.0)?;
     let typed = match t.unknown_field(None, crate::gotypes::go_name(root)) {
         Some(e) => Err(e),
         None => crate::gotypes::with_typed(data, Some(root), |v| t.exec(v, false)),

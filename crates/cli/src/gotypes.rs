@@ -10,7 +10,8 @@
 //! `b` bool, `t` time.Time (RFC 3339, trailing zeros of the fraction dropped as Go writes
 //! it), `d` time.Duration (nanoseconds), `a` anything (kept as sent, zero null), `@T` the struct T below, `[T` a slice,
 //! `{T` a map with string keys, `*T` a pointer. `(` and `)` around fields mark an embedded
-//! struct (flat in JSON, a struct of its own when fmt prints the outer one).
+//! struct (flat in JSON, a struct of its own when fmt prints the outer one; `(*` an
+//! embedded pointer, which fmt prints as an address).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -22,10 +23,11 @@ use serde_json::Value as Json;
 type Struct = (&'static str, &'static [&'static str]);
 
 const STRUCTS: &[Struct] = &[
-    // container.InspectResponse (ContainerJSONBase inlined).
+    // container.InspectResponse (its embedded *ContainerJSONBase inlined).
     (
         "Container",
         &[
+            "(*",
             "ID=Id:s",
             "Created:s",
             "Path:s",
@@ -48,6 +50,7 @@ const STRUCTS: &[Struct] = &[
             "GraphDriver:@DriverData",
             "SizeRw:*n?",
             "SizeRootFs:*n?",
+            ")",
             "Mounts:[@MountPoint",
             "Config:*@Config",
             "NetworkSettings:*@NetworkSettings",
@@ -416,6 +419,82 @@ const STRUCTS: &[Struct] = &[
         ],
     ),
     ("UsageData", &["RefCount:n", "Size:n"]),
+    // container.Summary: what a `ps` row holds (its `{{.}}` prints it).
+    (
+        "ContainerSummary",
+        &[
+            "ID=Id:s",
+            "Names:[s",
+            "Image:s",
+            "ImageID:s",
+            "ImageManifestDescriptor:*a?",
+            "Command:s",
+            "Created:n",
+            "Ports:[@Port",
+            "SizeRw:n?",
+            "SizeRootFs:n?",
+            "Labels:{s",
+            "State:s",
+            "Status:s",
+            "HostConfig:@SummaryHostConfig",
+            "NetworkSettings:*a",
+            "Mounts:[@MountPoint",
+        ],
+    ),
+    (
+        "Port",
+        &["IP:s?", "PrivatePort:n", "PublicPort:n?", "Type:s"],
+    ),
+    ("SummaryHostConfig", &["NetworkMode:s?", "Annotations:{s?"]),
+    // container.StatsEntry: what a `stats` row holds.
+    (
+        "StatsEntry",
+        &[
+            "Container:s",
+            "Name:s",
+            "ID:s",
+            "CPUPercentage:a",
+            "Memory:a",
+            "MemoryLimit:a",
+            "MemoryPercentage:a",
+            "NetworkRx:a",
+            "NetworkTx:a",
+            "BlockRead:a",
+            "BlockWrite:a",
+            "PidsCurrent:n",
+            "IsInvalid:b",
+        ],
+    ),
+    // image.HistoryResponseItem: what a `history` row holds.
+    (
+        "HistoryItem",
+        &[
+            "Comment:s",
+            "Created:n",
+            "CreatedBy:s",
+            "ID=Id:s",
+            "Size:n",
+            "Tags:[s",
+        ],
+    ),
+    // image.Summary: what an `images` row holds.
+    (
+        "ImageSummary",
+        &[
+            "Containers:n",
+            "Created:n",
+            "ID=Id:s",
+            "Labels:{s",
+            "ParentID=ParentId:s",
+            "Descriptor:*a?",
+            "Manifests:[a?",
+            "RepoDigests:[s",
+            "RepoTags:[s",
+            "SharedSize:n",
+            "Size:n",
+            "VirtualSize:n?",
+        ],
+    ),
     // struct{}: the values of nat.PortSet and of a Volumes set.
     ("Empty", &[]),
     // network.Inspect.
@@ -485,7 +564,8 @@ const STRUCTS: &[Struct] = &[
     (
         "Info",
         &[
-            "(",
+            // (*system.Info, embedded: fmt prints its address)
+            "(*",
             "ID:s",
             "Containers:n",
             "ContainersRunning:n",
@@ -551,10 +631,10 @@ const STRUCTS: &[Struct] = &[
             "Containerd:*a?",
             "Warnings:[s",
             ")",
-            "ClientInfo:*@ClientInfo?",
-            "ClientErrors:[s?",
             "ServerErrors:[s?",
             "UserName=-:s",
+            "ClientInfo:*@ClientInfo?",
+            "ClientErrors:[s?",
         ],
     ),
     (
@@ -699,6 +779,8 @@ pub enum Shape {
 thread_local! {
     /// The shapes of the lists and maps built by [`typed`], by address.
     static SHAPES: RefCell<HashMap<usize, Shape>> = RefCell::new(HashMap::new());
+    /// The API objects of list rows (see [`row_go`]), by the row map's address.
+    static ROW_GO: RefCell<HashMap<usize, (String, Json)>> = RefCell::new(HashMap::new());
 }
 
 fn addr<T: ?Sized>(a: &Arc<T>) -> usize {
@@ -757,6 +839,7 @@ pub fn with_typed<R>(data: &Json, root: Option<&str>, f: impl FnOnce(&Value) -> 
     };
     let out = f(&v);
     SHAPES.with(|o| o.borrow_mut().clear());
+    ROW_GO.with(|o| o.borrow_mut().clear());
     out
 }
 
@@ -766,6 +849,7 @@ pub fn with_row<R>(data: &Json, f: impl FnOnce(&Value) -> R) -> R {
     let v = row_value(data);
     let out = f(&v);
     SHAPES.with(|o| o.borrow_mut().clear());
+    ROW_GO.with(|o| o.borrow_mut().clear());
     out
 }
 
@@ -789,6 +873,7 @@ pub fn with_row_lists<R>(
     remember(&m, Shape::Struct(fields));
     let out = f(&Value::Map(m));
     SHAPES.with(|o| o.borrow_mut().clear());
+    ROW_GO.with(|o| o.borrow_mut().clear());
     out
 }
 
@@ -797,6 +882,7 @@ fn row_value(data: &Json) -> Value {
         Json::Object(o) => {
             let m = Arc::new(
                 o.iter()
+                    .filter(|(k, _)| k.as_str() != crate::format::GO_ROW)
                     .map(|(k, x)| {
                         let v = match x {
                             Json::Null => nil_ptr(),
@@ -807,10 +893,39 @@ fn row_value(data: &Json) -> Value {
                     .collect(),
             );
             remember(&m, Shape::Row);
+            if let Some(Json::Array(g)) = o.get(crate::format::GO_ROW)
+                && let [Json::String(kind), raw] = g.as_slice()
+            {
+                ROW_GO.with(|r| r.borrow_mut().insert(addr(&m), (kind.clone(), raw.clone())));
+            }
             Value::Map(m)
         }
         other => crate::format::to_value(other),
     }
+}
+
+/// The kind of a list row and the API object it shows (see [`crate::format::with_go`]).
+pub fn row_go<T: ?Sized>(a: &Arc<T>) -> Option<(String, Json)> {
+    ROW_GO.with(|r| r.borrow().get(&addr(a)).cloned())
+}
+
+/// The docker CLI's Go type of a list row (its formatter context), when known.
+pub fn row_type<T: ?Sized>(a: &Arc<T>) -> Option<&'static str> {
+    let (kind, _) = row_go(a)?;
+    Some(match kind.split(':').next()? {
+        "history" => "image.historyContext",
+        "stats" => "container.statsContext",
+        "df-images" => "formatter.diskUsageImagesContext",
+        "df-containers" => "formatter.diskUsageContainersContext",
+        "df-volumes" => "formatter.diskUsageVolumesContext",
+        "df-build" => "formatter.diskUsageBuilderContext",
+        "ps" => "formatter.ContainerContext",
+        "images" => "formatter.imageContext",
+        "network" => "network.networkContext",
+        "volume" => "formatter.volumeContext",
+        "context" => "formatter.clientContextContext",
+        _ => return None,
+    })
 }
 
 /// A field's key in JSON: `Go=json:type` names a field whose JSON key differs from its
@@ -830,6 +945,12 @@ fn split(spec: &'static str) -> (&'static str, &'static str, bool) {
     }
 }
 
+/// `j` as the struct `name`, inside a run of [`with_row`] or [`with_typed`] (which keep
+/// its shapes until they end).
+pub fn typed_value(j: &Json, name: &str) -> Value {
+    struct_value(j, name)
+}
+
 /// `j` as the struct `name` (plainly converted when there is no such struct).
 fn struct_value(j: &Json, name: &str) -> Value {
     let Some(fs) = fields(name) else {
@@ -838,7 +959,7 @@ fn struct_value(j: &Json, name: &str) -> Value {
     let empty = serde_json::Map::new();
     let obj = j.as_object().unwrap_or(&empty);
     let mut m = BTreeMap::new();
-    for spec in fs.iter().filter(|s| !matches!(**s, "(" | ")")) {
+    for spec in fs.iter().filter(|s| !matches!(**s, "(" | "(*" | ")")) {
         let (name, fty, _) = split(spec);
         let v = match obj.get(json_name(spec)) {
             Some(x) => typed(x, fty),

@@ -59,6 +59,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("unpause", "docker container unpause, docker unpause"),
     ("update", "docker container update, docker update"),
     ("wait", "docker container wait, docker wait"),
+    ("context ls", "docker context ls, docker context list"),
+    ("context rm", "docker context rm, docker context remove"),
     ("volume ls", "docker volume ls, docker volume list"),
     ("volume rm", "docker volume rm, docker volume remove"),
     ("network ls", "docker network ls, docker network list"),
@@ -127,6 +129,7 @@ const TABLES: &[&str] = &[
     "volume ls",
     "network ls",
     "system df",
+    "context ls",
 ];
 
 /// docker's description of `--format` (wrapped by pflag at its newlines and spaces).
@@ -149,6 +152,7 @@ const COMMON: &[&str] = &[
 pub const GROUPS: &[&str] = &[
     "builder",
     "container",
+    "context",
     "image",
     "network",
     "system",

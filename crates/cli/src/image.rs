@@ -77,13 +77,13 @@ pub fn list(c: &Client, a: &ImagesArgs) -> Result<()> {
                 .collect()
         };
         for (repo, tag) in pairs {
-            rows.push(json!({
+            rows.push(format::with_go(json!({
                 "Repository": repo, "Tag": tag, "ID": id, "Digest": digest,
                 "CreatedSince": format!("{} ago", format::human_duration(format::now() - created)),
                 "CreatedAt": crate::container::created_at(created), "Size": size,
                 "Containers": containers, "SharedSize": shared, "UniqueSize": unique,
                 "VirtualSize": virtual_size,
-            }));
+            }), "images", i));
         }
     }
     if format::quiet_wins(a.quiet, a.format.as_deref()) {

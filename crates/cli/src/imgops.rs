@@ -217,7 +217,7 @@ pub fn history(c: &Client, a: &HistoryArgs) -> Result<()> {
             let created = h.get("Created").and_then(Value::as_i64).unwrap_or(0);
             let by = st(h, "CreatedBy").replace('\t', " ");
             let size = h.get("Size").and_then(Value::as_i64).unwrap_or(0);
-            json!({
+            let row = json!({
                 "ID": id,
                 "CreatedSince": if a.human {
                     format!("{} ago", format::human_duration(format::now() - created))
@@ -228,7 +228,8 @@ pub fn history(c: &Client, a: &HistoryArgs) -> Result<()> {
                 "CreatedBy": if trunc { format::ellipsis(&by, 45) } else { by },
                 "Size": if a.human { format::human_size(size as f64) } else { size.to_string() },
                 "Comment": st(h, "Comment"),
-            })
+            });
+            crate::format::with_go(row, &format!("history:{trunc}:{}", a.human), h)
         })
         .collect();
     let headers = json!({

@@ -11,9 +11,11 @@ mod buildctx;
 mod cli;
 mod client;
 mod container;
+mod context;
 mod cp;
 mod daemon;
 mod format;
+mod gofuncs;
 mod gotypes;
 mod help;
 mod image;
@@ -152,38 +154,14 @@ fn main() {
         // SAFETY: no other thread runs yet.
         unsafe { std::env::set_var("DOCKER_CONFIG", dir) };
     }
-    // Contexts: berth has docker's `default` one (the host from -H, BERTH_HOST or
-    // DOCKER_HOST) only; another name is not found, in docker's words.
-    // (DOCKER_CONTEXT counts only without a host given by flag or environment)
+    // Contexts, as docker's: the one in force gives the daemon's host (see context.rs);
+    // one that is not there ends any command but `context`'s own.
     if cli.context.as_deref().is_some_and(|c| !c.is_empty()) && cli.host.is_some() {
         eprintln!("conflicting options: cannot specify both --host and --context");
         std::process::exit(1);
     }
-    let host_env = ["BERTH_HOST", "DOCKER_HOST"]
-        .iter()
-        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
-    let context = cli
-        .context
-        .clone()
-        .or_else(|| {
-            if cli.host.is_some() || host_env {
-                None
-            } else {
-                std::env::var("DOCKER_CONTEXT").ok()
-            }
-        })
-        .filter(|c| !c.is_empty() && c != "default");
-    if let Some(name) = context {
-        let meta = auth::config_path()
-            .with_file_name("contexts")
-            .join("meta")
-            .join(sha256_hex(&name))
-            .join("meta.json");
-        eprintln!(
-            "Failed to initialize: unable to resolve docker endpoint: context {name:?}: context not found: open {}: no such file or directory",
-            meta.display()
-        );
-        std::process::exit(1);
+    if !matches!(cli.cmd, Cmd::Context(_)) {
+        context::init(&cli);
     }
     // run/create's request is built, and its option values checked, before the daemon is
     // asked (or started): a bad value is the user's error, reported as docker reports it.
@@ -266,15 +244,6 @@ fn main() {
     std::process::exit(code);
 }
 
-/// A context's directory name under contexts/meta: its name's SHA-256, in hex.
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The API client for this invocation: host from -H, BERTH_HOST, DOCKER_HOST or the
 /// default socket (auto-starting berthd there when allowed).
 fn client(cli: &Cli) -> anyhow::Result<Client> {
@@ -289,6 +258,7 @@ fn dispatch(cli: Cli, body: Option<serde_json::Value>) -> anyhow::Result<()> {
         Cmd::Completion(a) => return cli::completion(a),
         Cmd::Man => return cli::man(),
         Cmd::Logout(a) => return auth::logout(a),
+        Cmd::Context(sub) => return context::run(&cli, sub),
         Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) | Cmd::Builder(BuilderCmd::Build(a)) => {
             // The flags and the context are checked before the daemon is asked (or
             // started), as docker does.
@@ -320,7 +290,7 @@ fn dispatch(cli: Cli, body: Option<serde_json::Value>) -> anyhow::Result<()> {
         Cmd::Ps(a) => container::ps(&c, &a),
         Cmd::Images(a) => image::list(&c, &a),
         Cmd::Pull(a) => image::pull(&c, &a),
-        Cmd::Build(_) => Ok(()),
+        Cmd::Build(_) | Cmd::Context(_) => Ok(()),
         Cmd::Builder(sub) => match sub {
             BuilderCmd::Build(_) => Ok(()),
             BuilderCmd::Prune(a) => volume::builder_prune(&c, &a),

@@ -172,13 +172,13 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
                 "Internal": b("Internal"), "Labels": labels_text(x.get("Labels")),
                 "CreatedAt": created,
             });
-            format::with_label_map(row, x.get("Labels"))
+            format::with_go(format::with_label_map(row, x.get("Labels")), "network", x)
         })
         .collect();
     let headers = json!({
         "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
         "IPv6": "IPV6", "IPv4": "IPV4", "Internal": "INTERNAL", "Labels": "LABELS",
-        "CreatedAt": "CREATED",
+        "CreatedAt": "CREATED AT",
     });
     let user = format::raw(
         a.format.as_deref(),
@@ -433,12 +433,16 @@ pub fn events(c: &Client, a: &EventsArgs) -> Result<()> {
                 eprintln!("Error parsing format: {e}");
                 crate::Exit(64).into()
             };
-            let src = f.replace("\\t", "\t").replace("\\n", "\n");
-            let t = crate::tmpl::parse(&src, crate::gotypes::type_name("Event"))
-                .map_err(|e| bad(e.0))?;
-            if let Some(e) = t.unknown_field(None, crate::gotypes::go_name("Event")) {
-                return Err(bad(e));
-            }
+            // (no escapes: docker gives events templates as typed)
+            let t =
+                crate::tmpl::parse(f, crate::gotypes::type_name("Event")).map_err(|e| bad(e.0))?;
+            // (run on an empty message: what fails there fails before any event)
+            let empty = serde_json::json!({});
+            let run = || crate::gotypes::with_typed(&empty, Some("Event"), |v| t.exec(v, false));
+            match t.unknown_field(None, crate::gotypes::go_name("Event")) {
+                Some(e) => return Err(bad(crate::tmpl::first_failure(e, run()))),
+                None => run().map_err(bad)?,
+            };
             Some(t)
         }
         _ => None,

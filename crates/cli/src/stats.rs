@@ -77,8 +77,15 @@ pub fn row(s: &Value, given: &str, trunc: bool) -> Value {
             _ => {}
         }
     }
+    // (docker's StatsEntry, which `{{.}}` prints)
+    let entry = json!({
+        "Container": given, "Name": st(s, "name"), "ID": id, "CPUPercentage": cpu,
+        "Memory": mem, "MemoryLimit": limit, "MemoryPercentage": mem_pct, "NetworkRx": rx,
+        "NetworkTx": tx, "BlockRead": rd, "BlockWrite": wr,
+        "PidsCurrent": u(s, "/pids_stats/current") as u64, "IsInvalid": false,
+    });
     let name = st(s, "name").trim_start_matches('/').to_owned();
-    json!({
+    let row = json!({
         "Container": given,
         "ID": if trunc { id.chars().take(12).collect::<String>() } else { id },
         "Name": name,
@@ -88,7 +95,8 @@ pub fn row(s: &Value, given: &str, trunc: bool) -> Value {
         "NetIO": format!("{} / {}", format::human_size(rx), format::human_size(tx)),
         "BlockIO": format!("{} / {}", format::human_size(rd), format::human_size(wr)),
         "PIDs": format!("{}", u(s, "/pids_stats/current") as i64),
-    })
+    });
+    format::with_go(row, &format!("stats:{trunc}"), &entry)
 }
 
 fn headers() -> Value {

@@ -42,8 +42,8 @@ fn render_template(
     };
     // (`json` is docker's name for `{{json .}}`)
     let f = if f == "json" { "{{json .}}" } else { f };
-    let src = f.replace("\\t", "\t").replace("\\n", "\n");
-    let t = match crate::tmpl::parse(&src, crate::gotypes::type_name(root)) {
+    // (no escapes: docker gives info and version templates as typed)
+    let t = match crate::tmpl::parse(f, crate::gotypes::type_name(root)) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("template parsing error: {}", named(e.0));
@@ -52,9 +52,25 @@ fn render_template(
     };
     // The data is the docker CLI's Go struct `root` (a [`crate::gotypes`] name): its
     // fields in order, zero values for what the daemon left out, Go's field names.
+    let run = || crate::gotypes::with_typed(data, Some(root), |v| t.exec_partial(v, false));
+    // (what the template wrote before it failed is printed, as Go's writes as it goes)
     let out = match t.unknown_field(None, crate::gotypes::go_name(root)) {
-        Some(e) => Err(e),
-        None => crate::gotypes::with_typed(data, Some(root), |v| t.exec(v, false)),
+        Some(e) => match run() {
+            Err((part, x)) if crate::tmpl::first_failure(e.clone(), Err(x.clone())) == x => {
+                Err((part, x))
+            }
+            _ => {
+                // (Go stops at the field: what came before it was written)
+                let part = crate::tmpl::source_before(f, &e)
+                    .and_then(|b| crate::tmpl::parse(b, crate::gotypes::type_name(root)).ok())
+                    .and_then(|p| {
+                        crate::gotypes::with_typed(data, Some(root), |v| p.exec(v, false)).ok()
+                    })
+                    .unwrap_or_default();
+                Err((part, e))
+            }
+        },
+        None => run(),
     };
     match out {
         Ok(s) => {
@@ -62,8 +78,8 @@ fn render_template(
             Ok(())
         }
         Err(_) if !report => Err(crate::Exit(1).into()),
-        Err(e) => {
-            println!();
+        Err((part, e)) => {
+            println!("{part}");
             eprintln!("{}", named(e));
             Err(crate::Exit(1).into())
         }

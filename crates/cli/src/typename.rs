@@ -70,6 +70,16 @@ const INTS: &[&str] = &[
     "OomScoreAdj",
     "Retries",
     "PrefixLen",
+    // system.Info's counts
+    "Containers",
+    "ContainersRunning",
+    "ContainersPaused",
+    "ContainersStopped",
+    "Images",
+    "NFd",
+    "NGoroutines",
+    "NEventsListener",
+    "NCPU",
 ];
 
 /// Fields whose Go type is a named slice or map.
@@ -82,6 +92,34 @@ const NAMED: &[(&str, &str)] = &[
     ("ExposedPorts", "nat.PortSet"),
     ("Volumes", "map[string]struct {}"),
 ];
+
+/// Fields of a named string type, by struct and field: their Go type's name.
+const NAMED_FIELDS: &[(&str, &str, &str)] = &[
+    ("HostConfig", "NetworkMode", "container.NetworkMode"),
+    ("HostConfig", "IpcMode", "container.IpcMode"),
+    ("HostConfig", "PidMode", "container.PidMode"),
+    ("HostConfig", "UTSMode", "container.UTSMode"),
+    ("HostConfig", "UsernsMode", "container.UsernsMode"),
+    ("HostConfig", "CgroupnsMode", "container.CgroupnsMode"),
+    ("HostConfig", "Cgroup", "container.CgroupSpec"),
+    ("HostConfig", "Isolation", "container.Isolation"),
+    ("RestartPolicy", "Name", "container.RestartPolicyMode"),
+    ("MountPoint", "Type", "mount.Type"),
+    ("MountPoint", "Propagation", "mount.Propagation"),
+    ("Mount", "Type", "mount.Type"),
+    ("Mount", "Consistency", "mount.Consistency"),
+    ("Event", "Type", "events.Type"),
+    ("Event", "Action", "events.Action"),
+];
+
+/// The Go type of the field `field` of the [`crate::gotypes`] struct `parent` when it is
+/// a named string type.
+pub fn named_field(parent: &str, field: &str) -> Option<&'static str> {
+    NAMED_FIELDS
+        .iter()
+        .find(|(p, f, _)| *p == parent && *f == field)
+        .map(|(_, _, n)| *n)
+}
 
 /// The package-qualified Go name of a [`crate::gotypes`] struct (`swarm.Peer`).
 pub fn struct_go_name(name: &str) -> Option<&'static str> {
@@ -142,6 +180,34 @@ pub fn func(a: &[Value]) -> gotmpl::Result<Value> {
         _ => "<nil>".to_owned(),
     };
     Ok(Value::String(name.into()))
+}
+
+/// The verb (with a `+` flag kept, as `+v`) that prints each argument after the format;
+/// None when the format uses explicit indexes.
+pub fn arg_verbs(f: &str) -> Option<Vec<String>> {
+    let mut verbs = Vec::new();
+    let mut chars = f.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        let mut plus = false;
+        while let Some(&n) = chars.peek() {
+            match n {
+                '[' => return None,
+                '*' => verbs.push("*".to_owned()),
+                '+' => plus = true,
+                '-' | '#' | ' ' | '0'..='9' | '.' => {}
+                _ => break,
+            }
+            chars.next();
+        }
+        match chars.next() {
+            Some('%') | None => {}
+            Some(v) => verbs.push(if plus { format!("+{v}") } else { v.to_string() }),
+        }
+    }
+    Some(verbs)
 }
 
 /// The argument indexes (after the format) that the format's `%T` verbs print, and the

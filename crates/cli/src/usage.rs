@@ -72,6 +72,12 @@ const USAGE: &[(&str, &str, Arity)] = {
             Min(1),
         ),
         ("image inspect", "[OPTIONS] IMAGE [IMAGE...]", Min(1)),
+        ("context create", "[OPTIONS] CONTEXT", Exact(1)),
+        ("context inspect", "[OPTIONS] [CONTEXT] [CONTEXT...]", None),
+        ("context ls", "[OPTIONS]", None),
+        ("context rm", "CONTEXT [CONTEXT...]", Min(1)),
+        ("context show", "", None),
+        ("context use", "CONTEXT", Exact(1)),
         ("volume create", "[OPTIONS] [VOLUME]", Max(1)),
         ("volume inspect", "[OPTIONS] VOLUME [VOLUME...]", Min(1)),
         ("volume ls", "[OPTIONS]", None),
@@ -142,14 +148,17 @@ fn command_path(args: &[String]) -> Option<(String, String, &'static str, &'stat
             (format!("image {sub}"), key.to_owned())
         }
         ["builder", "build"] => ("builder build".to_owned(), "build".to_owned()),
-        [g @ ("builder" | "volume" | "network" | "system"), sub] => {
+        [
+            g @ ("builder" | "context" | "volume" | "network" | "system"),
+            sub,
+        ] => {
             let s = format!("{g} {}", alias(sub));
             (s.clone(), s)
         }
         [cmd]
             if !matches!(
                 *cmd,
-                "builder" | "container" | "image" | "volume" | "network" | "system"
+                "builder" | "container" | "context" | "image" | "volume" | "network" | "system"
             ) =>
         {
             (cmd.to_string(), cmd.to_string())
@@ -225,7 +234,7 @@ pub fn command_words(args: &[String]) -> Vec<&str> {
         words.push(a.as_str());
         if !matches!(
             words[0],
-            "builder" | "container" | "image" | "volume" | "network" | "system"
+            "builder" | "container" | "context" | "image" | "volume" | "network" | "system"
         ) || words.len() == 2
         {
             break;

@@ -73,10 +73,17 @@ pub fn ls(c: &Client, a: &LsArgs) -> Result<()> {
     }
     let rows: Vec<Value> = vols
         .iter()
-        .map(|x| format::with_label_map(volume_row(x), x.get("Labels")))
+        .map(|x| {
+            format::with_go(
+                format::with_label_map(volume_row(x), x.get("Labels")),
+                "volume",
+                x,
+            )
+        })
         .collect();
     let headers = json!({
         "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+        "ID": "ID",
         "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
         "Availability": "AVAILABILITY", "Status": "STATUS",
     });
@@ -211,6 +218,13 @@ pub fn df(c: &Client, a: &DfArgs) -> Result<()> {
         json!({"Type": t, "TotalCount": total.to_string(), "Active": act.to_string(),
                "Size": format::human_size4(size as f64), "Reclaimable": recl})
     };
+    // (`{{.}}` of a row: docker's context for the kind, see tmpl.rs)
+    let kinds = [
+        format!("df-images:{layers}:{}", images.len()),
+        format!("df-containers:{}", containers.len()),
+        format!("df-volumes:{}", vols.len()),
+        format!("df-build:{bsize}:{}", cache.len()),
+    ];
     let rows = vec![
         row(
             "Images",
@@ -246,6 +260,11 @@ pub fn df(c: &Client, a: &DfArgs) -> Result<()> {
             format::human_size4(breclaim as f64),
         ),
     ];
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .zip(&kinds)
+        .map(|(r, k)| format::with_go(r, k, &Value::Null))
+        .collect();
     let headers = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
                          "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
     if a.verbose {

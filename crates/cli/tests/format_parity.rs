@@ -966,7 +966,6 @@ fn program_and_group_help_follow_docker_layout() {
     let missing = [
         "search",
         "checkpoint",
-        "context",
         "manifest",
         "plugin",
         "trust",
@@ -1039,5 +1038,542 @@ fn program_and_group_help_follow_docker_layout() {
         &["help", "--nosuch"],
     ] {
         assert_eq!(ours(args), theirs(args), "{args:?}");
+    }
+}
+
+/// Template functions called with the wrong number or kind of arguments, or failing on
+/// their values, end the command with Go's message at docker's place (the function, the
+/// argument or the whole call) and status, on list rows, inspected documents (where
+/// docker retries on the plain JSON, with json.Number numbers) and table headers.
+#[test]
+fn template_function_errors_match_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["volume", "create", "--label", "a=b", "tfv1"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tfc1",
+        "--network",
+        "none",
+        "-l",
+        "a=1",
+        "-v",
+        "tfv1:/v",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    d.ok(&["create", "--name", "tfc2", "--network", "none", IMG, "true"]);
+    let rows = [
+        "{{index .Names 5}}",
+        "{{index .Names}}",
+        "{{index .Names \"a\"}}",
+        "{{index .ID 1}}",
+        "{{slice .ID 1 3}}|{{slice .ID 3 1}}",
+        "{{slice .ID \"a\"}}",
+        "{{json}}",
+        "{{json .ID .ID}}",
+        "{{truncate .ID}}",
+        "{{truncate .ID \"a\"}}",
+        "{{truncate .ID -1}}",
+        "{{truncate .ID 2.0}}|{{truncate .ID 100}}",
+        "{{pad .ID -1 -2}}",
+        "{{pad .ID 1}}",
+        "{{pad .ID \"a\" 1}}",
+        "{{split .ID}}",
+        "{{split .ID 1}}",
+        "{{join .ID}}",
+        "{{join .Names 1}}",
+        "{{title}}|{{title 1}}",
+        "{{upper 1}}",
+        "{{lower .ID .ID}}",
+        "{{upper nil}}",
+        "{{printf}}",
+        "{{printf 1}}",
+        "{{printf .ID}}",
+        "{{len .ID}}|{{len 3}}",
+        "{{.ID | truncate 3}}",
+        "{{.ID | pad 1 1}}",
+        "{{3 | truncate .ID}}|{{.ID | truncate 3 | upper}}",
+        "{{1 | upper}}",
+        "{{upper (1)}}",
+        "{{.Names}} {{upper .ID 1}}",
+        "table {{truncate .ID -1}}",
+        "table {{pad .ID -1 1}}",
+        "table {{json .Names}}|{{truncate .ID 3}}|{{join .Names \",\"}}",
+        "table {{json 1}}|{{.Names}}",
+    ];
+    for f in rows {
+        same_all(&d, &["ps", "-a", "--format", f]);
+        for cmd in [&["images"][..], &["volume", "ls"], &["network", "ls"]] {
+            let mut args = cmd.to_vec();
+            args.extend(["--format", f]);
+            same_all(&d, &args);
+        }
+    }
+    for f in [
+        "{{json .Name .Name}}",
+        "{{upper .State.Pid}}",
+        "{{.State.Pid | upper}}",
+        "{{1 | upper}}",
+        "{{index .Config.Labels 1}}",
+        "{{index .Config.Cmd 5}}",
+        "{{index .Config.Cmd 2}}",
+        "{{index .Config.Cmd 1}}|{{index .Name 1}}",
+        "{{index .Name 30}}",
+        "{{index .Config.Labels \"a\" 1}}",
+        "{{len .State.Pid}}|{{len .Config.Labels}}|{{len .Mounts}}",
+        "{{len .State.Health}}",
+        "{{len .State}}",
+        "{{slice .Config.Cmd 1 0}}",
+        "{{slice .Config.Cmd 1}}|{{slice .Id 0 12}}|{{printf \"%s\" (slice .Name 1)}}",
+        "{{slice .Name 1 2 3}}",
+        "{{truncate .Name -1}}",
+        "{{truncate .Name 2.0}}|{{truncate .Name .State.Pid}}",
+        "{{truncate .Name .State.Running}}",
+        "{{pad .Name 1.5 1}}",
+        "{{pad .Name true 1}}",
+        "{{upper .Config.Labels}}",
+        "{{upper .State}}",
+        "{{upper .Config.Cmd}}",
+        "{{upper .HostConfig.Memory}}",
+        "{{upper $}}",
+        "{{join .Config.Cmd \",\"}}|{{.Config.Cmd | join \",\"}}|{{\",\" | join .Config.Cmd}}",
+        "{{join .Config.Labels \",\"}}",
+        "{{index .Config.Cmd (len \"a\")}}|{{index .State.Pid 0}}",
+        "{{split .Name \"c\" | join \"-\"}}",
+    ] {
+        same_all(&d, &["inspect", "-f", f, "tfc1"]);
+    }
+}
+
+/// docker reads `\t` and `\n` typed in a list command's format as tab and newline (so a
+/// quoted string with `\n` in it is unterminated there), while inspect, info, version
+/// and events templates get them as typed: Go's escapes inside quotes only.
+#[test]
+fn typed_escapes_match_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["volume", "create", "tev1"]);
+    d.ok(&["create", "--name", "tec1", "--network", "none", IMG, "true"]);
+    for f in [
+        "{{\"a\\nb\"}}",
+        "a\\nb\\tc",
+        "{{\"a\\\\nb\"}}",
+        "{{`a\\nb`}}",
+        "{{printf \"%s\\n\" .Name}}",
+        "{{\"a\nb\"}}",
+        "{{'\n'}}",
+    ] {
+        same_all(&d, &["volume", "ls", "--format", f]);
+        same_all(&d, &["ps", "-a", "--format", f]);
+        same_all(&d, &["inspect", "-f", f, "tec1"]);
+        same_all(&d, &["volume", "inspect", "-f", f, "tev1"]);
+        same_all(&d, &["version", "-f", f]);
+        same_all(
+            &d,
+            &["events", "--since", "0", "--until", "1s", "--format", f],
+        );
+    }
+    same_all(&d, &["info", "-f", "x\\ty{{\"a\\nb\"}}"]);
+}
+
+/// Runs `bin` with only `env` (and the config directory `cfg`) to find the daemon.
+fn ctx_run(bin: &str, cfg: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = std::process::Command::new("timeout")
+        .args(["-k", "2", "30", bin])
+        .args(args)
+        .env_remove("DOCKER_HOST")
+        .env_remove("BERTH_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_API_VERSION")
+        .env("DOCKER_CONFIG", cfg)
+        .env("BERTH_NO_AUTOSTART", "1")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let mut text = format!(
+        "$ {}\n{}{}[exit {:?}]\n",
+        args.join(" "),
+        common::stdout(&out),
+        common::stderr(&out),
+        out.status.code()
+    );
+    // (the default endpoints differ by design: berth's own socket, docker's; and so
+    // do the daemons' names and the width of the columns they are in)
+    for (from, to) in [
+        (berth_default(), "DEFAULT"),
+        ("unix:///var/run/docker.sock", "DEFAULT"),
+        ("Cannot connect to the Berth daemon", "Cannot connect"),
+        ("Cannot connect to the Docker daemon", "Cannot connect"),
+        ("Is the berth daemon running?", "running?"),
+        ("Is the docker daemon running?", "running?"),
+    ] {
+        text = text.replace(from, to);
+    }
+    while text.contains("  ") {
+        text = text.replace("  ", " ");
+    }
+    text
+}
+
+fn berth_default() -> &'static str {
+    "unix:///run/berth/berth.sock"
+}
+
+/// One context session: the same commands through `bin` from an empty config directory,
+/// with what they print, the config file and the stored contexts.
+fn context_session(d: &Daemon, bin: &str, cfg: &std::path::Path) -> String {
+    let _ = std::fs::remove_dir_all(cfg);
+    let host = d.host();
+    let h = format!("host={host}");
+    let run = |env: &[(&str, &str)], args: &[&str]| ctx_run(bin, cfg, env, args);
+    let mut out = String::new();
+    for args in [
+        &["context", "ls"][..],
+        &["context", "show"],
+        &["context", "inspect"],
+        &["context", "inspect", "default", "nope"],
+        &["context", "use", "nope"],
+        &["context", "rm", "nope", "default"],
+        &["context", "create", "default"],
+        &[
+            "context",
+            "create",
+            "c1",
+            "--docker",
+            &h,
+            "--description",
+            "my <ctx>",
+        ],
+        &[
+            "context",
+            "create",
+            "c1",
+            "--docker",
+            "host=unix:///tmp/x.sock",
+        ],
+        &[
+            "context",
+            "create",
+            "c10",
+            "--docker",
+            "host=tcp://127.0.0.1:1",
+        ],
+        &[
+            "context",
+            "create",
+            "c9",
+            "--docker",
+            "host=tcp://127.0.0.1:1",
+        ],
+        &[
+            "context",
+            "create",
+            "bad name",
+            "--docker",
+            "host=unix:///x",
+        ],
+        &["context", "ls"],
+        &["context", "ls", "-q"],
+        &[
+            "context",
+            "list",
+            "--format",
+            "{{.Name}}|{{.Current}}|{{.DockerEndpoint}}",
+        ],
+        &["context", "ls", "--format", "json"],
+        &["context", "ls", "--format", "table {{.Name}}\\t{{.Error}}"],
+        &["context", "ls", "--format", "table {{.}}|{{.Name}}"],
+        &["context", "use", "c1"],
+        &["context", "ls"],
+        &["context", "show"],
+        &["context", "inspect"],
+        &[
+            "context",
+            "inspect",
+            "c1",
+            "default",
+            "--format",
+            "{{.Name}} {{.Endpoints.docker.Host}}",
+        ],
+        // The context in force is c1: the daemon is reached through it.
+        &["ps", "-a", "--format", "{{.Names}}"],
+        &["--context", "default", "context", "show"],
+        &["--context", "c9", "ps"],
+        &["-H", &host, "--context", "c1", "ps"],
+    ] {
+        out.push_str(&run(&[], args));
+        if args == ["context", "use", "c1"] {
+            out.push_str(&std::fs::read_to_string(cfg.join("config.json")).unwrap_or_default());
+        }
+    }
+    out.push_str(&run(&[("DOCKER_CONTEXT", "c9")], &["ps"]));
+    out.push_str(&run(&[("DOCKER_CONTEXT", "nope")], &["ps"]));
+    out.push_str(&run(&[("DOCKER_HOST", &host)], &["context", "ls"]));
+    out.push_str(&run(
+        &[("DOCKER_HOST", &host)],
+        &["ps", "-a", "--format", "{{.Names}}"],
+    ));
+    for args in [
+        &["context", "rm", "c1"][..],
+        &["context", "rm", "-f", "c1", "c9"],
+        &["context", "ls"],
+        &["context", "use", "default"],
+        &["context", "create", "c2"],
+        &["context", "inspect", "c2"],
+    ] {
+        out.push_str(&run(&[], args));
+    }
+    out.push_str(&std::fs::read_to_string(cfg.join("config.json")).unwrap_or_default());
+    let mut files: Vec<_> = walk(cfg);
+    files.sort();
+    for f in files {
+        out.push_str(&format!(
+            "{}\n{}\n",
+            f.display(),
+            std::fs::read_to_string(&f).unwrap()
+        ));
+    }
+    out.replace(berth_default(), "DEFAULT")
+        .replace("unix:///var/run/docker.sock", "DEFAULT")
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// `context` as docker's: contexts stored in the config directory as docker stores them
+/// (the same files from either CLI), the one in use marked and connected to, docker's
+/// columns, formats and errors.
+#[test]
+fn contexts_match_docker() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "create",
+        "--name",
+        "ctxc1",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    let cfg = d.dir.path().join("ctxcfg");
+    let theirs = context_session(&d, "docker", &cfg);
+    let ours = context_session(&d, common::BERTH, &cfg);
+    assert!(theirs.contains("ctxc1\n"), "{theirs}");
+    assert!(theirs.contains("\"currentContext\": \"c1\""), "{theirs}");
+    assert_eq!(ours, theirs);
+}
+
+/// `{{.}}` of a list row prints docker's formatter context as Go's fmt does: the API
+/// object inside it (times by their fields, pointers as addresses), `trunc`, and for
+/// images the repository, tag and digest of the row; a table's header row is the map of
+/// column titles.
+#[test]
+fn list_row_dot_prints_dockers_formatter_context() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&["volume", "create", "--label", "a=b", "rdv1"]);
+    d.ok(&["network", "create", "--label", "n=1", "rdn1"]);
+    // (one tag only: docker lists an image's repositories in map order)
+    d.ok(&[
+        "create",
+        "--name",
+        "rdc1",
+        "--network",
+        "rdn1",
+        "-l",
+        "b=2",
+        "-l",
+        "a=1",
+        "-v",
+        "rdv1:/v",
+        "-v",
+        "/tmp:/h:ro",
+        "-p",
+        "127.0.0.1:18080:80",
+        IMG,
+        "sleep",
+        "1",
+    ]);
+    d.ok(&["create", "--name", "rdc2", "--network", "none", IMG, "true"]);
+    for cmd in [
+        &["ps", "-a"][..],
+        &["ps", "-a", "--no-trunc"],
+        &["ps", "-a", "-s"],
+        &["images"],
+        &["images", "--digests", "--no-trunc"],
+        &["network", "ls"],
+        &["network", "ls", "--no-trunc"],
+        &["volume", "ls"],
+    ] {
+        for f in [
+            "{{.}}",
+            "table {{.}}",
+            "{{.ID}} {{.}}",
+            "{{len .}}",
+            "{{index . \"Names\"}}",
+            "{{printf \"%v\" .}}",
+        ] {
+            let mut args = cmd.to_vec();
+            args.extend(["--format", f]);
+            same_all(&d, &args);
+        }
+    }
+    for f in ["{{.}}", "table {{.}}", "{{len .}}"] {
+        same_all(&d, &["system", "df", "--format", f]);
+        same_all(&d, &["history", IMG, "--format", f]);
+        same_all(
+            &d,
+            &["history", "--no-trunc", "--human=false", IMG, "--format", f],
+        );
+    }
+    // (a container that does not run: its numbers stay still)
+    for f in ["{{.}}", "table {{.}}", "{{len .}}"] {
+        same_all(&d, &["stats", "--no-stream", "rdc2", "--format", f]);
+    }
+    for f in [
+        "{{2.5324961792e10}} {{1234567.0}} {{1e-5}} {{0.5}} {{229376.0}}",
+        "{{print 1.5e7 2.0}}",
+    ] {
+        same_all(&d, &["inspect", "-f", f, "rdc2"]);
+    }
+    same_all(&d, &["ps", "-a", "--format", "table {{.Platform}}"]);
+    same_all(&d, &["network", "ls", "--format", "table {{.CreatedAt}}"]);
+}
+
+/// A value passed to a function is checked against its Go type (an int64 is not an int,
+/// info's counts are ints), errors name that type; `info`'s `{{.}}` shows its embedded
+/// pointer as an address; `events` runs its template on an empty message first.
+#[test]
+fn typed_values_fail_as_their_go_types() {
+    prereqs!();
+    let d = Daemon::start();
+    for f in [
+        "{{.}}",
+        "{{upper .Containers}}",
+        "{{.Containers | upper}}",
+        "{{truncate .Name .MemTotal}}",
+        "{{truncate .Name .NCPU}}|{{printf \"%T\" .Containers}}",
+        "{{upper .Plugins}}",
+        // (what was written before the failure shows, as Go writes as it goes)
+        "ab{{upper 1}}cd",
+        "a\nb{{.ID}}c{{.Nope}}",
+        "x{{range .Swarm}}{{end}}",
+    ] {
+        same_all(&d, &["info", "--format", f]);
+    }
+    for f in ["ab{{.Nope}}", "ab{{upper 1}}cd"] {
+        same_all(&d, &["version", "--format", f]);
+    }
+    for f in [
+        "{{upper .Time}}",
+        "{{upper .Actor}}",
+        "{{json .Time .Time}}",
+        "{{upper .Type}}",
+        "{{truncate .Action -1}}",
+    ] {
+        same_all(
+            &d,
+            &["events", "--since", "0", "--until", "1s", "--format", f],
+        );
+    }
+    // Fields of named string types (container.NetworkMode, mount.Type, ...).
+    d.ok(&["create", "--name", "tv1", "-v", "/tmp:/h", IMG, "true"]);
+    for f in [
+        "{{printf \"%T %T %T\" .HostConfig.NetworkMode .HostConfig.RestartPolicy.Name .HostConfig.IpcMode}}",
+        "{{range .Mounts}}{{printf \"%T %T\" .Type .Propagation}}{{end}}",
+        "{{upper .HostConfig.NetworkMode}}|{{printf \"%T\" .State.Status}}",
+    ] {
+        same_all(&d, &["inspect", "-f", f, "tv1"]);
+    }
+}
+
+/// Go's comparison functions (`eq` to any of several, ints of either sign, nil), their
+/// argument counts and errors; a missing `{{template}}`; a field asked of a plain JSON
+/// value; `index` of a port map with a string (docker falls back to the plain JSON).
+#[test]
+fn comparisons_and_lookups_fail_as_go() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "create",
+        "--name",
+        "cmp1",
+        "--network",
+        "none",
+        "-l",
+        "a=1",
+        "-p",
+        "127.0.0.1:18081:80",
+        IMG,
+        "true",
+    ]);
+    for f in [
+        "{{eq .Name \"/cmp1\"}}|{{eq .RestartCount 1 0}}|{{eq .State.Running false}}",
+        "{{eq .Name 1}}",
+        "{{eq .Name}}",
+        "{{eq}}",
+        "{{ne .Name}}",
+        "{{ne .Name \"x\"}}|{{lt .RestartCount 5}}|{{gt .RestartCount 5}}|{{le .Name \"/c\"}}",
+        "{{lt .Name 5}}",
+        "{{lt .State.Running true}}",
+        "{{or}}",
+        "{{not}}",
+        "{{not 1 2}}",
+        "{{eq .State.Health nil}}|{{ne .State.Health nil}}",
+        "{{if eq .State.Status \"running\" \"created\"}}yes{{end}}",
+        "{{template \"x\"}}",
+        "a{{template \"x\" .}}",
+        "{{.Name.Foo}}",
+        "{{.State.Pid.X}}",
+        "{{index .NetworkSettings.Ports \"80/tcp\"}}",
+        "{{index .HostConfig.PortBindings \"80/tcp\"}}",
+        "{{(index (index .HostConfig.PortBindings \"80/tcp\") 0).HostPort}}",
+        "{{index .Config.ExposedPorts \"80/tcp\"}}",
+        // Go ranges over no struct (docker's plain JSON fallback does, over a map).
+        "{{range .State}}x{{end}}",
+        "{{range .State.Health}}x{{end}}",
+        "{{range $k, $v := .HostConfig.RestartPolicy}}{{$k}}{{end}}",
+        "{{with}}x{{end}}",
+        "{{if 1}}{{else if}}{{end}}",
+        // printf's %v/%s of typed values print as Go's fmt (a pointer to a struct with &)
+        "{{.}}",
+        "{{printf \"%v\" .}}",
+        "{{printf \"%s|%v\" .Config.Cmd .Config.Labels}}",
+        "{{printf \"%v\" .State}}|{{printf \"%v\" .State.Health}}|{{printf \"%v\" .SizeRw}}",
+        "{{printf \"%v %v\" .HostConfig.RestartPolicy .Mounts}}",
+        "{{printf \"%d %v\" 1 .HostConfig.LogConfig}}",
+    ] {
+        same_all(&d, &["inspect", "-f", f, "cmp1"]);
+    }
+    for f in [
+        "{{range .Swarm}}x{{end}}",
+        "{{range .NCPU}}{{.}}{{end}}|{{range .Plugins.Volume}}{{.}}{{end}}",
+        "{{ range }}{{end}}",
+    ] {
+        same_all(&d, &["info", "--format", f]);
+    }
+    for f in [
+        "{{eq .Names \"cmp1\"}}",
+        "{{if eq .State \"created\"}}{{.Names}}{{end}}",
+        "{{lt .Names 1}}",
+        "{{template \"x\"}}",
+    ] {
+        same_all(&d, &["ps", "-a", "--format", f]);
     }
 }
