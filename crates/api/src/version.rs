@@ -39,6 +39,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if let Some((maj, min, tail)) = split_version(&path) {
         if maj != 1 || min > MAX_MINOR {
+            tracing::debug!(method = %req.method(), %path, "request refused: API version {maj}.{min} too new");
             return with_headers(
                 ApiError::bad_request(format!(
                     "client version {maj}.{min} is too new. Maximum supported API version is {API_VERSION}"
@@ -47,6 +48,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
             );
         }
         if min < MIN_MINOR {
+            tracing::debug!(method = %req.method(), %path, "request refused: API version {maj}.{min} too old");
             return with_headers(
                 ApiError::bad_request(format!(
                     "client version {maj}.{min} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"

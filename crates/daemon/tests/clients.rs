@@ -670,6 +670,20 @@ fn testcontainers_java_requests_replayed_with_curl() {
     // berthd's request log: the API version and client of each request, and the failures.
     let (code, _) = tc_java(&d, "GET", "/containers/nope/json", None);
     assert_eq!(code, 404);
+    let o = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--unix-socket",
+        ])
+        .arg(&d.sock)
+        .arg("http://localhost/v1.99/version")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "400");
     // (without the terminal colours berthd's log may carry)
     let mut log = String::new();
     let mut esc = false;
@@ -688,6 +702,11 @@ fn testcontainers_java_requests_replayed_with_curl() {
     );
     assert!(
         log.contains("request failed method=GET path=/containers/nope/json api=1.44 status=404"),
+        "{}",
+        common::tail(&log, 20)
+    );
+    assert!(
+        log.contains("request refused: API version 1.99 too new method=GET path=/v1.99/version"),
         "{}",
         common::tail(&log, 20)
     );
