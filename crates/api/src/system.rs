@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::version::{API_VERSION, MIN_API_VERSION};
+use crate::version::{API_VERSION, ENGINE_VERSION, MIN_API_VERSION};
 
 pub async fn ping(method: Method) -> Response {
     let mut h = HeaderMap::new();
@@ -64,7 +64,7 @@ pub async fn version() -> Json<serde_json::Value> {
                 "Experimental": "false",
             }
         }],
-        "Version": v,
+        "Version": ENGINE_VERSION,
         "ApiVersion": API_VERSION,
         "MinAPIVersion": MIN_API_VERSION,
         "GitCommit": "",
@@ -136,7 +136,7 @@ pub async fn info(State(e): State<Arc<Engine>>) -> Json<serde_json::Value> {
         "Name": hostname,
         "Labels": [],
         "ExperimentalBuild": false,
-        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "ServerVersion": ENGINE_VERSION,
         "Runtimes": { "berth": { "path": "berth-runtime" } },
         "DefaultRuntime": "berth",
         "Swarm": { "LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null },

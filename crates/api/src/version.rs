@@ -11,6 +11,13 @@ use crate::error::ApiError;
 
 pub const API_VERSION: &str = "1.45";
 pub const MIN_API_VERSION: &str = "1.24";
+/// The engine version berthd reports as the server's `Version` (`GET /version`) and
+/// `ServerVersion` (`GET /info`): the Docker Engine release that introduced
+/// [`API_VERSION`], with berth's own version as build metadata. Clients compare it with
+/// docker releases (testcontainers-java refuses a daemon older than 1.6.0, so berth's own
+/// `0.1.0` there stopped it before its first container); the `Engine` component of
+/// `GET /version` keeps berth's own version, which `docker version` shows.
+pub const ENGINE_VERSION: &str = concat!("26.1.0+berth.", env!("CARGO_PKG_VERSION"));
 const MAX_MINOR: u32 = 51;
 const MIN_MINOR: u32 = 24;
 
@@ -32,6 +39,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if let Some((maj, min, tail)) = split_version(&path) {
         if maj != 1 || min > MAX_MINOR {
+            tracing::debug!(method = %req.method(), %path, "request refused: API version {maj}.{min} too new");
             return with_headers(
                 ApiError::bad_request(format!(
                     "client version {maj}.{min} is too new. Maximum supported API version is {API_VERSION}"
@@ -40,6 +48,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
             );
         }
         if min < MIN_MINOR {
+            tracing::debug!(method = %req.method(), %path, "request refused: API version {maj}.{min} too old");
             return with_headers(
                 ApiError::bad_request(format!(
                     "client version {maj}.{min} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
@@ -61,8 +70,29 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     {
         *req.uri_mut() = uri;
     }
-    tracing::debug!(method = %req.method(), path = %req.uri().path(), "request");
-    with_headers(next.run(req).await)
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return with_headers(next.run(req).await);
+    }
+    // The version the client asked for ("-": none, the current one) and who it is, so a
+    // client's requests and the ones that failed can be told apart in berthd's log.
+    let api = req
+        .extensions()
+        .get::<RequestVersion>()
+        .map_or_else(|| "-".to_owned(), |v| format!("1.{}", v.0));
+    let agent = req
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    tracing::debug!(%method, %path, %api, %agent, "request");
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if status.is_client_error() || status.is_server_error() {
+        tracing::debug!(%method, %path, %api, status = status.as_u16(), "request failed");
+    }
+    with_headers(resp)
 }
 
 /// What follows a container's name in the container routes.
