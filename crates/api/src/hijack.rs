@@ -36,14 +36,27 @@ fn upgrade_response(tty: bool) -> Response {
     let h = r.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(if tty {
-            "application/vnd.docker.raw-stream"
-        } else {
-            "application/vnd.docker.multiplexed-stream"
-        }),
-    );
+    h.insert(header::CONTENT_TYPE, stream_type(tty));
+    r
+}
+
+/// The stream's media type, as dockerd names it: raw bytes with a terminal, Docker's
+/// multiplexed frames without.
+fn stream_type(tty: bool) -> HeaderValue {
+    HeaderValue::from_static(if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    })
+}
+
+/// A 200 whose body is the stream (for a client that did not ask for the upgrade).
+fn stream_response(mut rx: tokio::sync::mpsc::Receiver<Bytes>, tty: bool) -> Response {
+    let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let s = futures_util::StreamExt::map(s, Ok::<_, std::io::Error>);
+    let mut r = Body::from_stream(s).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, stream_type(tty));
     r
 }
 
@@ -296,9 +309,7 @@ async fn attach_inner(
             });
             return Ok(upgrade_response(tty));
         }
-        let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        let s = futures_util::StreamExt::map(s, Ok::<_, std::io::Error>);
-        return Ok(Body::from_stream(s).into_response());
+        return Ok(stream_response(rx, tty));
     }
     let mut history = history.map(|(rx, _)| rx);
     if wants_upgrade(&req) && !e.is_tty(&id)? {
@@ -334,10 +345,7 @@ async fn attach_inner(
             }
             forward_frames(shim, tty, &tx).await;
         });
-        let mut rx = rx;
-        let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        let s = futures_util::StreamExt::map(s, Ok::<_, std::io::Error>);
-        return Ok(Body::from_stream(s).into_response());
+        return Ok(stream_response(rx, tty));
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -503,15 +511,13 @@ pub async fn exec_start(
     let Some(shim) = stream else {
         return Ok(StatusCode::OK.into_response());
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let e2 = e.clone();
     tokio::spawn(async move {
         forward_frames(shim, tty, &tx).await;
         e2.exec_wait(&id, Duration::from_secs(5)).await;
     });
-    let s = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let s = futures_util::StreamExt::map(s, Ok::<_, std::io::Error>);
-    Ok(Body::from_stream(s).into_response())
+    Ok(stream_response(rx, tty))
 }
 
 /// Copies the shim's frames to a streamed (non-upgraded) response: raw with a tty,

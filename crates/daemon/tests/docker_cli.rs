@@ -980,6 +980,7 @@ fn api_version_prefix_and_ping_headers() {
         .args(["-s", "-X", "POST", "--max-time", "20", "--unix-socket"])
         .arg(&d.sock)
         .arg("http://x/v1.45/containers/plain/attach?stream=1&stdout=1&stderr=1")
+        .args(["-D", "/dev/stderr"])
         .output()
         .unwrap();
     assert_eq!(
@@ -988,6 +989,60 @@ fn api_version_prefix_and_ping_headers() {
         "{:?}",
         String::from_utf8_lossy(&o.stdout)
     );
+    // Named by its media type, as dockerd names it (clients pick their demultiplexer by it).
+    let media = |headers: &str| {
+        headers
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type: ")
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        media(&stderr(&o)),
+        "application/vnd.docker.multiplexed-stream"
+    );
+    // The same for an exec started without the upgrade, with and without a terminal.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "ex",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    for (tty, want) in [
+        (false, "application/vnd.docker.multiplexed-stream"),
+        (true, "application/vnd.docker.raw-stream"),
+    ] {
+        let post = |path: &str, body: String| {
+            std::process::Command::new("curl")
+                .args(["-s", "-X", "POST", "--max-time", "20", "-D", "/dev/stderr"])
+                .args(["-H", "Content-Type: application/json", "--data", &body])
+                .arg("--unix-socket")
+                .arg(&d.sock)
+                .arg(format!("http://x/v1.45{path}"))
+                .output()
+                .unwrap()
+        };
+        let created = post(
+            "/containers/ex/exec",
+            format!(r#"{{"Cmd":["echo","hi"],"AttachStdout":true,"Tty":{tty}}}"#),
+        );
+        let id = stdout(&created)
+            .split('"')
+            .nth(3)
+            .unwrap_or_default()
+            .to_owned();
+        let started = post(&format!("/exec/{id}/start"), format!(r#"{{"Tty":{tty}}}"#));
+        assert_eq!(media(&stderr(&started)), want, "{}", stderr(&started));
+        assert!(stdout(&started).contains("hi"), "{}", stdout(&started));
+    }
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&d.sock).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o660, "socket mode {mode:o}");
