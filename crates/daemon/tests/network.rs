@@ -631,6 +631,59 @@ fn cni_network_runs_the_debian_plugins() {
     d.ok(&["network", "rm", &net]);
 }
 
+/// A container's addresses on one interface (`ip -o addr show`).
+fn addrs(d: &Daemon, name: &str, ifname: &str) -> String {
+    d.ok(&["exec", name, "ip", "-o", "addr", "show", ifname])
+}
+
+/// The template of a container's `IPAMConfig` on `net`.
+fn ipam_config(net: &str) -> String {
+    format!("{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig}}}}")
+}
+
+/// `run --link-local-ip 169.254.10.10 --link-local-ip fe80::10` on `net` as `ll`: both
+/// addresses on its eth0 (/16 and /64, as dockerd) and in its IPAMConfig. Returns eth0's
+/// addresses.
+fn run_link_local(d: &Daemon, net: &str) -> String {
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ll",
+        "--network",
+        net,
+        "--link-local-ip",
+        "169.254.10.10",
+        "--link-local-ip",
+        "fe80::10",
+        IMG,
+        "sleep",
+        "600",
+    ]);
+    let a = addrs(d, "ll", "eth0");
+    assert!(a.contains("inet 169.254.10.10/16"), "{a}");
+    assert!(a.contains("inet6 fe80::10/64"), "{a}");
+    assert_eq!(
+        d.inspect("ll", &ipam_config(net)),
+        r#"{"LinkLocalIPs":["169.254.10.10","fe80::10"]}"#
+    );
+    a
+}
+
+/// `network connect --link-local-ip 169.254.30.30 net name`: the address on its eth1.
+fn connect_link_local(d: &Daemon, net: &str, name: &str) {
+    d.ok(&[
+        "network",
+        "connect",
+        "--link-local-ip",
+        "169.254.30.30",
+        net,
+        name,
+    ]);
+    let a = addrs(d, name, "eth1");
+    assert!(a.contains("inet 169.254.30.30/16"), "{a}");
+}
+
 /// `--link-local-ip` on a cni network: the addresses (IPv4 /16, IPv6 /64) go on the
 /// interface the CNI chain made, inspect shows them as on a bridge network, at `run` and
 /// at `network connect`; they go with the interface at disconnect.
@@ -646,44 +699,12 @@ fn cni_network_takes_link_local_ips() {
     let net = net_name("cnil");
     let _g = Nets(&d, vec![net.clone()]);
     c.create(&d, &net, &[]);
-    let addrs =
-        |name: &str, ifname: &str| d.ok(&["exec", name, "ip", "-o", "addr", "show", ifname]);
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "ll",
-        "--network",
-        &net,
-        "--link-local-ip",
-        "169.254.10.10",
-        "--link-local-ip",
-        "fe80::10",
-        IMG,
-        "sleep",
-        "600",
-    ]);
-    let a = addrs("ll", "eth0");
-    assert!(a.contains("inet 169.254.10.10/16"), "{a}");
-    assert!(a.contains("inet6 fe80::10/64"), "{a}");
+    let a = run_link_local(&d, &net);
     assert!(a.contains(&format!("inet {}/24", c.ip(2))), "{a}");
-    let fmt = format!("{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig}}}}");
-    assert_eq!(
-        d.inspect("ll", &fmt),
-        r#"{"LinkLocalIPs":["169.254.10.10","fe80::10"]}"#
-    );
+    let fmt = ipam_config(&net);
     // Through `network connect` to a container on the default network.
     d.ok(&["run", "-d", "--name", "llc", IMG, "sleep", "600"]);
-    d.ok(&[
-        "network",
-        "connect",
-        "--link-local-ip",
-        "169.254.30.30",
-        &net,
-        "llc",
-    ]);
-    let a = addrs("llc", "eth1");
-    assert!(a.contains("inet 169.254.30.30/16"), "{a}");
+    connect_link_local(&d, &net, "llc");
     assert_eq!(
         d.inspect("llc", &fmt),
         r#"{"LinkLocalIPs":["169.254.30.30"]}"#
@@ -1089,31 +1110,7 @@ fn link_local_addresses_are_added_to_the_interface() {
         &["run", "--rm", "--network", &net, "--ip", &aux, IMG, "true"],
         "auxiliary address",
     );
-    let addrs =
-        |name: &str, ifname: &str| d.ok(&["exec", name, "ip", "-o", "addr", "show", ifname]);
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "ll",
-        "--network",
-        &net,
-        "--link-local-ip",
-        "169.254.10.10",
-        "--link-local-ip",
-        "fe80::10",
-        IMG,
-        "sleep",
-        "600",
-    ]);
-    let a = addrs("ll", "eth0");
-    assert!(a.contains("inet 169.254.10.10/16"), "{a}");
-    assert!(a.contains("inet6 fe80::10/64"), "{a}");
-    let fmt = format!("{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig}}}}");
-    assert_eq!(
-        d.inspect("ll", &fmt),
-        r#"{"LinkLocalIPs":["169.254.10.10","fe80::10"]}"#
-    );
+    run_link_local(&d, &net);
     // On the default network, and through `network connect`.
     d.ok(&[
         "run",
@@ -1126,19 +1123,10 @@ fn link_local_addresses_are_added_to_the_interface() {
         "sleep",
         "600",
     ]);
-    let a = addrs("lld", "eth0");
+    let a = addrs(&d, "lld", "eth0");
     assert!(a.contains("inet 169.254.20.20/16"), "{a}");
     assert!(!a.contains("inet6"), "no IPv6 was asked for: {a}");
-    d.ok(&[
-        "network",
-        "connect",
-        "--link-local-ip",
-        "169.254.30.30",
-        &net,
-        "lld",
-    ]);
-    let a = addrs("lld", "eth1");
-    assert!(a.contains("inet 169.254.30.30/16"), "{a}");
+    connect_link_local(&d, &net, "lld");
     d.fails(
         &["run", "--rm", "--link-local-ip", "0.0.0.0", IMG, "true"],
         "invalid link-local IP address: 0.0.0.0",
