@@ -294,6 +294,29 @@ fn read_only_rootfs_refuses_writes_but_tmpfs_works() {
     ]);
     // Without --read-only the container writes to its own layer.
     d.ok(&["run", "--rm", "--network", "none", IMG, "touch", "/x"]);
+    // As dockerd, a `--tmpfs` is mounted but not listed in Mounts; a `--mount
+    // type=tmpfs` is.
+    d.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "tm",
+        "--tmpfs",
+        "/scratch",
+        "--mount",
+        "type=tmpfs,dst=/t2",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(
+        d.inspect("tm", "{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}"),
+        "tmpfs:/t2"
+    );
+    assert_eq!(
+        d.inspect("tm", "{{json .HostConfig.Tmpfs}}"),
+        r#"{"/scratch":""}"#
+    );
 }
 
 #[test]

@@ -41,6 +41,22 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
+    /// The mount points inspect and the list show: all but the `--tmpfs` ones
+    /// (HostConfig.Tmpfs), which dockerd mounts without listing them (a `--mount
+    /// type=tmpfs` is listed).
+    pub fn shown_mounts(&self) -> Vec<&crate::types::MountPoint> {
+        let flag_tmpfs = |dst: &str| {
+            self.host_config
+                .tmpfs
+                .as_ref()
+                .is_some_and(|t| t.keys().any(|k| crate::mounts::clean_path(k) == dst))
+        };
+        self.mounts
+            .iter()
+            .filter(|m| !(m.kind == "tmpfs" && flag_tmpfs(&m.destination)))
+            .collect()
+    }
+
     /// Docker's status word for the list and the `status` filter.
     pub fn status(&self) -> &'static str {
         let s = &self.state;

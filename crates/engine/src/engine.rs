@@ -582,7 +582,7 @@ impl Engine {
                     "WorkDir": dir.join("work"),
                 }
             },
-            "Mounts": rec.mounts,
+            "Mounts": rec.shown_mounts(),
             "Config": config,
             "NetworkSettings": self.network_settings(&rec),
         }))
@@ -735,7 +735,7 @@ impl Engine {
             "Status": status_text(r),
             "HostConfig": { "NetworkMode": r.host_config.network_mode },
             "NetworkSettings": net_settings,
-            "Mounts": r.mounts,
+            "Mounts": r.shown_mounts(),
         })
     }
 }
