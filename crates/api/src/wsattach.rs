@@ -42,8 +42,9 @@ pub async fn attach_ws(
     } else {
         None
     };
-    let out = Out {
+    let mut out = Out {
         binary: version.is_none_or(|v| v.0.0 >= 42),
+        carry: Vec::new(),
     };
     let detach_keys = q.get("detachKeys").cloned();
     Ok(ws.on_upgrade(move |socket| async move {
@@ -64,19 +65,33 @@ type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
 struct Out {
     binary: bool,
+    /// Text frames: the start of a UTF-8 character cut at the end of the last chunk.
+    carry: Vec<u8>,
 }
 
 impl Out {
-    fn msg(&self, data: Vec<u8>) -> Message {
+    fn msg(&mut self, data: Vec<u8>) -> Message {
         if self.binary {
-            Message::Binary(data.into())
-        } else {
-            Message::Text(String::from_utf8_lossy(&data).into_owned().into())
+            return Message::Binary(data.into());
         }
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.extend_from_slice(&data);
+        // A character split between two reads goes whole into the next message.
+        if let Err(e) = std::str::from_utf8(&bytes)
+            && e.error_len().is_none()
+        {
+            self.carry = bytes.split_off(e.valid_up_to());
+        }
+        Message::Text(String::from_utf8_lossy(&bytes).into_owned().into())
     }
 
     /// What the container logged so far, unwrapped from the log reader's frames.
-    async fn history(&self, tx: &mut Sink, mut h: Receiver<Bytes>, tty: bool) -> Result<(), ()> {
+    async fn history(
+        &mut self,
+        tx: &mut Sink,
+        mut h: Receiver<Bytes>,
+        tty: bool,
+    ) -> Result<(), ()> {
         let mut pending = Vec::new();
         while let Some(b) = h.recv().await {
             if tty {
@@ -96,7 +111,7 @@ impl Out {
     /// The live stream: the shim's output to the socket, the socket's messages to stdin,
     /// until the container's output ends or (with a terminal) the detach keys are typed.
     async fn live(
-        &self,
+        &mut self,
         tx: &mut Sink,
         rx: futures_util::stream::SplitStream<WebSocket>,
         handle: AttachHandle,
@@ -115,7 +130,10 @@ impl Out {
         let (sr, sw) = shim.into_inner().into_split();
         let mut sr = std::io::Cursor::new(buffered).chain(sr);
         let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
-        // The client's messages up to its close, as bytes.
+        // The client's messages up to its close, as bytes; then word that it is gone, which
+        // ends the session (its tasks and the shim connection) whether or not the
+        // container's output goes on.
+        let (gone_tx, mut gone_rx) = tokio::sync::oneshot::channel::<()>();
         let chunks = rx
             .take_while(|m| {
                 std::future::ready(matches!(m, Ok(m) if !matches!(m, Message::Close(_))))
@@ -124,7 +142,11 @@ impl Out {
                 Ok(Message::Binary(b)) => b,
                 Ok(Message::Text(t)) => Bytes::copy_from_slice(t.as_bytes()),
                 _ => Bytes::new(),
-            });
+            })
+            .chain(futures_util::stream::once(async move {
+                let _ = gone_tx.send(());
+                Bytes::new()
+            }));
         let input = tokio::spawn(pump_stdin(
             Box::pin(chunks),
             sw,
@@ -142,8 +164,11 @@ impl Out {
                     }
                 }
                 _ = &mut detach_rx => break,
+                _ = &mut gone_rx => break,
             }
         }
+        // Dropping the shim connection's write half (with the task) is the client's end
+        // of input, which the shim passes on as its attach rules say.
         input.abort();
     }
 }
@@ -158,7 +183,22 @@ fn split_frame(buf: &[u8]) -> Option<(&[u8], usize)> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_frame;
+    use super::{Out, split_frame};
+    use axum::extract::ws::Message;
+
+    #[test]
+    fn text_frames_keep_characters_cut_between_reads_whole() {
+        let mut out = Out {
+            binary: false,
+            carry: Vec::new(),
+        };
+        let e = "é".as_bytes();
+        assert_eq!(out.msg(vec![b'a', e[0]]), Message::Text("a".into()));
+        assert_eq!(out.msg(vec![e[1], b'b']), Message::Text("éb".into()));
+        // Bytes that are not UTF-8 at all are replaced, not held back.
+        assert_eq!(out.msg(vec![0xff, b'c']), Message::Text("\u{fffd}c".into()));
+        assert!(out.carry.is_empty());
+    }
 
     #[test]
     fn frames_split_only_when_whole() {

@@ -74,7 +74,23 @@ pub fn init(cli: &Cli) {
     }
     match load(&name) {
         Ok(meta) => {
-            let _ = HOST.set(endpoint_of(&meta));
+            // berth has no TLS: a context made for a TLS endpoint is refused rather than
+            // spoken to in plain HTTP.
+            let skip_verify = meta
+                .pointer("/Endpoints/docker/SkipTLSVerify")
+                .and_then(Json::as_bool)
+                .unwrap_or(false);
+            if skip_verify || tls_dir(&name).exists() {
+                eprintln!(
+                    "context {name:?} is set up for TLS, but berth has no TLS: use a context without TLS material"
+                );
+                std::process::exit(1);
+            }
+            // A context without a docker host uses the default one, as docker does.
+            let host = endpoint_of(&meta);
+            if !host.is_empty() {
+                let _ = HOST.set(host);
+            }
         }
         Err(e) => {
             eprintln!("Failed to initialize: unable to resolve docker endpoint: {e}");

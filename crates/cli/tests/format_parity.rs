@@ -1377,6 +1377,42 @@ fn contexts_match_docker() {
     assert!(theirs.contains("ctxc1\n"), "{theirs}");
     assert!(theirs.contains("\"currentContext\": \"c1\""), "{theirs}");
     assert_eq!(ours, theirs);
+
+    // berth has no TLS: a context set up for it is refused, not spoken to in plain HTTP.
+    let cfg = d.dir.path().join("ctxtls");
+    let host = format!("host={}", d.host());
+    ctx_run(
+        common::BERTH,
+        &cfg,
+        &[],
+        &["context", "create", "t1", "--docker", &host],
+    );
+    let meta = std::fs::read_dir(cfg.join("contexts/meta"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("meta.json"))
+        .find(|p| std::fs::read_to_string(p).is_ok_and(|m| m.contains("\"t1\"")))
+        .expect("t1's meta.json");
+    let ok = ctx_run(
+        common::BERTH,
+        &cfg,
+        &[],
+        &["--context", "t1", "ps", "-q", "-a"],
+    );
+    assert!(ok.contains("[exit Some(0)]"), "{ok}");
+    let m = std::fs::read_to_string(&meta).unwrap();
+    assert!(m.contains("\"SkipTLSVerify\":false"), "{m}");
+    std::fs::write(
+        &meta,
+        m.replace("\"SkipTLSVerify\":false", "\"SkipTLSVerify\":true"),
+    )
+    .unwrap();
+    let refused = ctx_run(common::BERTH, &cfg, &[], &["--context", "t1", "ps"]);
+    assert!(
+        refused.contains("is set up for TLS, but berth has no TLS")
+            && refused.contains("[exit Some(1)]"),
+        "{refused}"
+    );
 }
 
 /// `{{.}}` of a list row prints docker's formatter context as Go's fmt does: the API

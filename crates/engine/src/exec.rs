@@ -118,6 +118,19 @@ impl Engine {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), e.clone());
+        // The run may have ended since the check above, its never-started sessions dropped
+        // before this one was in the map: drop it too rather than keep it until a restart.
+        let ended = {
+            let r = c.lock();
+            !r.state.running || r.state.started_at != e.run
+        };
+        if ended {
+            self.drop_unstarted_execs(&c.id);
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
         self.emit_exec(&e, "exec_create", None);
         Ok(id)
     }

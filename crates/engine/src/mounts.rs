@@ -413,10 +413,14 @@ pub fn kernel_rro_support() -> std::result::Result<(), String> {
                 )
             };
             let e = std::io::Error::last_os_error();
-            if r < 0 && e.raw_os_error() == Some(libc::ENOSYS) {
-                Err("rro is not supported: failed to call mount_setattr: function not implemented (kernel is older than 5.12?)".to_string())
-            } else {
-                Ok(())
+            match (r < 0).then(|| e.raw_os_error()).flatten() {
+                Some(libc::ENOSYS) => Err("rro is not supported: failed to call mount_setattr: function not implemented (kernel is older than 5.12?)".to_string()),
+                // A seccomp or LSM filter that denies the call would fail every start with
+                // a read-only bind: then plain `ro` is used, as where the kernel lacks it.
+                Some(libc::EPERM) | Some(libc::EACCES) => Err(format!(
+                    "rro is not supported: failed to call mount_setattr: {e}"
+                )),
+                _ => Ok(()),
             }
         })
         .clone()
@@ -548,7 +552,8 @@ fn source_mount(path: &str) -> std::io::Result<(String, Vec<String>)> {
             || real
                 .strip_prefix(mp.as_str())
                 .is_some_and(|r| r.starts_with('/'));
-        if above && best.as_ref().is_none_or(|(b, _)| mp.len() > b.len()) {
+        // `>=`: of mounts stacked on one point, the last listed is the one in effect.
+        if above && best.as_ref().is_none_or(|(b, _)| mp.len() >= b.len()) {
             let optional = fields
                 .iter()
                 .skip(6)

@@ -538,16 +538,21 @@ impl Engine {
             net.release_cni_aux(&n).await;
             return Err(e);
         }
-        if let Err(e) = net.bring_up(&mut n).await {
+        // Brought up and recorded as done, or undone whole (record, bridge, aux leases).
+        let done = match net.bring_up(&mut n).await {
+            Ok(()) => net.db.put_network(&n, false),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
             let _ = net.db.delete_network(&id);
             if n.driver == "bridge"
                 && let Ok(bn) = n.bridge_network()
             {
                 let _ = net.driver.remove_network(&bn, &n.state).await;
             }
+            net.release_cni_aux(&n).await;
             return Err(e);
         }
-        net.db.put_network(&n, false)?;
         net.nets.write().unwrap_or_else(|p| p.into_inner()).push(n);
         tracing::info!(network = %name, id = %id, "network created");
         if let Some(n) = net.by_id(&id) {
