@@ -41,13 +41,6 @@ pub struct SnapshotInfo {
     pub size: u64,
 }
 
-/// What dockerd's graphdrivers report as a layer's size (`DiffSize`): the apparent size of
-/// the unpacked layer, not that of its tar (whose headers and padding make a one-file
-/// layer 2 KiB or more).
-fn content_size(fs_dir: &Path) -> Result<u64, SnapshotError> {
-    crate::fsutil::apparent_size(fs_dir).map_err(io_err("measure", fs_dir))
-}
-
 /// Snapshot failures, naming the snapshot or path.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -349,7 +342,7 @@ impl Snapshotter {
             chain_id,
             diff_id: diff_id.clone(),
             parent: parent.cloned(),
-            size: content_size(&fs_dir)?,
+            size: stats.content_size,
         };
         let stored = self.index.insert(info.clone())?;
         if stored.id == id {
@@ -388,7 +381,7 @@ impl Snapshotter {
             chain_id,
             diff_id: stats.diff_id.clone(),
             parent: parent.cloned(),
-            size: content_size(&fs_dir)?,
+            size: stats.content_size,
         })?;
         if stored.id == id {
             guard.0 = None;

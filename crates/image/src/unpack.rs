@@ -65,6 +65,11 @@ pub struct LayerStats {
     pub digest: Digest,
     pub compressed_size: u64,
     pub size: u64,
+    /// The unpacked content's size as dockerd's graphdrivers count a layer (`docker
+    /// history`, `images`): regular files' bytes plus symlinks' target lengths; directories,
+    /// hard links (the inode once), devices and whiteouts count nothing. Counted from the
+    /// entries as they are applied, so no walk of the result is needed.
+    pub content_size: u64,
     pub entries: u64,
     pub compression: Compression,
 }
@@ -233,6 +238,7 @@ pub fn apply_layer<R: Read>(
         buf: vec![0u8; 128 * 1024],
         parent_cache: None,
         tree_changed: std::cell::Cell::new(false),
+        content_size: 0,
     };
     let mut entries = 0u64;
     for entry in archive.entries().map_err(classify)? {
@@ -246,6 +252,7 @@ pub fn apply_layer<R: Read>(
         applier.apply(entry, &classify)?;
     }
     applier.finish_dirs()?;
+    let content_size = applier.content_size;
     // Read the rest (end-of-archive blocks, padding) so the digests cover the whole stream.
     let mut tap = archive.into_inner();
     io::copy(&mut tap, &mut io::sink()).map_err(classify)?;
@@ -280,6 +287,7 @@ pub fn apply_layer<R: Read>(
         digest,
         compressed_size,
         size,
+        content_size,
         entries,
         compression,
     })
@@ -305,6 +313,8 @@ struct Applier<'a> {
     parent_cache: Option<(Vec<OsString>, OwnedFd)>,
     /// Set when an entry removed a directory, which invalidates `parent_cache`.
     tree_changed: std::cell::Cell<bool>,
+    /// See [`LayerStats::content_size`].
+    content_size: u64,
 }
 
 /// The parts of a header the applier uses, after strict validation.
@@ -412,13 +422,17 @@ impl Applier<'_> {
         }
 
         match meta.kind {
-            b'0' | b'\0' | b'7' => self.file(meta, parent, name, entry, classify),
+            b'0' | b'\0' | b'7' => {
+                self.content_size += meta.size;
+                self.file(meta, parent, name, entry, classify)
+            }
             b'5' => self.dir(meta, parent, name),
             b'2' => {
                 let target = entry
                     .link_name_bytes()
                     .ok_or_else(|| self.malformed(meta, "symlink without a target"))?
                     .into_owned();
+                self.content_size += target.len() as u64;
                 self.create(meta, parent, name, "symlink", || {
                     rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, name)
                 })?;
