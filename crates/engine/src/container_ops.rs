@@ -76,48 +76,6 @@ pub(crate) fn cgroup(id: &str) -> Result<berth_cgroups::Cgroup> {
         .map_err(|e| EngineError::internal("cgroup", e))
 }
 
-/// The sum of the sizes of the non-directory entries below `root`, each inode once,
-/// walked fd-relative without following symlinks.
-pub fn apparent_size(root: &std::path::Path) -> std::io::Result<u64> {
-    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-    fn walk(
-        dir: &std::os::fd::OwnedFd,
-        seen: &mut std::collections::HashSet<(u64, u64)>,
-    ) -> std::io::Result<u64> {
-        let mut total = 0;
-        let mut subdirs = Vec::new();
-        for e in rustix::fs::Dir::read_from(dir)? {
-            let e = e?;
-            let n = e.file_name();
-            if matches!(n.to_bytes(), b"." | b"..") {
-                continue;
-            }
-            let st = rustix::fs::statat(dir, n, AtFlags::SYMLINK_NOFOLLOW)?;
-            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-                subdirs.push(n.to_owned());
-            } else if st.st_size > 0 && seen.insert((st.st_dev, st.st_ino)) {
-                total += st.st_size as u64;
-            }
-        }
-        for n in subdirs {
-            let d = rustix::fs::openat(
-                dir,
-                n.as_c_str(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            total += walk(&d, seen)?;
-        }
-        Ok(total)
-    }
-    let d = rustix::fs::open(
-        root,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    walk(&d, &mut Default::default())
-}
-
 impl Engine {
     pub(crate) fn running(&self, name: &str) -> Result<(Arc<Container>, i64)> {
         let c = self.get(name)?;
@@ -321,7 +279,7 @@ impl Engine {
     /// `SizeRw` (the container's upper dir) and `SizeRootFs` (that plus its image layers),
     /// counted as Docker counts them: file sizes, directories not counted, hard links once.
     pub fn sizes(&self, c: &Container) -> (u64, u64) {
-        let du = |p: &std::path::Path| apparent_size(p).unwrap_or(0);
+        let du = |p: &std::path::Path| berth_image::fsutil::apparent_size(p).unwrap_or(0);
         let rw = du(&self.container_dir(&c.id).join("upper"));
         let lower: u64 = self
             .lower_dirs(c)
