@@ -672,7 +672,14 @@ pub fn fast_parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<
 /// Parses the command line as docker does: an option's value may be a negative number
 /// (`ps -n -1`, `logs --tail -1`, `stop -t -1`, `--memory-swap -1`), which pflag takes as
 /// the value where clap would read a flag.
-pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+pub fn parse(root: &mut clap::Command, args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    let mut m = root.try_get_matches_from_mut(args)?;
+    <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m)
+}
+
+/// The command tree, built once per invocation (it is the slowest part of a `berth run`'s
+/// own work) and shared by the argument passes below and by `parse`.
+pub fn command() -> clap::Command {
     fn negative_values(c: clap::Command) -> clap::Command {
         c.mut_args(|a| {
             if a.get_action().takes_values() && !a.is_positional() {
@@ -683,15 +690,17 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
         })
         .mut_subcommands(negative_values)
     }
-    let mut m = negative_values(Cli::command()).try_get_matches_from(args)?;
-    <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m)
+    negative_values(Cli::command())
 }
 
 /// For `run`/`create` (`exec`): a `--` after the image (container), so that everything after it is the
 /// container's command even when it looks like one of our flags (`run IMG -c true`), as
 /// docker stops parsing flags at the image. For `history`: its `-H` is `--human`, as in
 /// docker (where a command's own flag shadows the global `-H`).
-pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+pub fn end_run_flags_at_image(
+    root: &clap::Command,
+    mut args: Vec<std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
     let s = |i: usize| args.get(i).and_then(|a| a.to_str()).unwrap_or("");
     // Past the global flags to the subcommand.
     let mut i = 1;
@@ -722,7 +731,6 @@ pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi
     if !matches!(name, "run" | "create" | "exec") {
         return args;
     }
-    let root = Cli::command();
     let Some(cmd) = root.find_subcommand(name) else {
         return args;
     };
@@ -774,8 +782,10 @@ pub fn end_run_flags_at_image(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi
 /// strconv.ParseBool reads it: the flag is given (true) or left out (false); any other
 /// value is docker's flag error (the message returned). Words after `--` are the
 /// container's.
-pub fn bool_values(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
-    let root = Cli::command();
+pub fn bool_values(
+    root: &clap::Command,
+    mut args: Vec<std::ffi::OsString>,
+) -> Result<Vec<std::ffi::OsString>, String> {
     let s = |args: &[std::ffi::OsString], i: usize| {
         args.get(i)
             .and_then(|a| a.to_str())
@@ -783,7 +793,7 @@ pub fn bool_values(mut args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::Os
             .to_owned()
     };
     let mut i = 1;
-    let mut cmd = &root;
+    let mut cmd = root;
     let mut global = true;
     let is_bool = |a: &&clap::Arg| matches!(a.get_action(), clap::ArgAction::SetTrue);
     while i < args.len() {
@@ -902,7 +912,7 @@ mod tests {
     #[test]
     fn the_command_after_the_image_may_look_like_our_flags() {
         let parse = |v: &[&str]| {
-            let args = end_run_flags_at_image(v.iter().map(Into::into).collect());
+            let args = end_run_flags_at_image(&Cli::command(), v.iter().map(Into::into).collect());
             Cli::try_parse_from(args).unwrap()
         };
         let c = parse(&[
@@ -939,7 +949,7 @@ mod tests {
     #[test]
     fn run_h_is_hostname_as_in_docker() {
         let parse = |v: &[&str]| {
-            let args = end_run_flags_at_image(v.iter().map(Into::into).collect());
+            let args = end_run_flags_at_image(&Cli::command(), v.iter().map(Into::into).collect());
             Cli::try_parse_from(args)
         };
         let c = parse(&["berth", "run", "-h", "box", "--rm", "img", "-h"]).unwrap();
@@ -958,7 +968,7 @@ mod tests {
     #[test]
     fn history_h_is_human() {
         let parse = |v: &[&str]| {
-            let args = end_run_flags_at_image(v.iter().map(Into::into).collect());
+            let args = end_run_flags_at_image(&Cli::command(), v.iter().map(Into::into).collect());
             Cli::try_parse_from(args).unwrap()
         };
         let c = parse(&["berth", "-H", "unix:///x", "history", "-H=false", "img"]);

@@ -81,9 +81,10 @@ fn main() {
     let parsed = match cli::fast_parse(std::env::args_os().skip(1)) {
         Some(c) => Ok(c),
         None => {
-            let args = cli::end_run_flags_at_image(std::env::args_os().collect());
-            match cli::bool_values(args) {
-                Ok(args) => cli::parse(args),
+            let mut root = cli::command();
+            let args = cli::end_run_flags_at_image(&root, std::env::args_os().collect());
+            match cli::bool_values(&root, args) {
+                Ok(args) => cli::parse(&mut root, args),
                 Err(msg) => {
                     let args: Vec<String> = std::env::args_os()
                         .map(|a| a.to_string_lossy().into_owned())
