@@ -25,6 +25,10 @@ mod ops;
 /// After the init (or an exec process) is reaped, how long its output pipes may stay open
 /// (held by a process outside its pid namespace) before the exit is recorded anyway.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How long after answering an exit's waiters the runtime state and cgroup are deleted
+/// (unless a `shutdown` comes first): long enough for berthd and its client to finish
+/// the exit without sharing a CPU with that work.
+const DELETE_DELAY: Duration = Duration::from_millis(10);
 /// An attach client with this much unsent output stops the reading of the process's
 /// output (back-pressure, as Docker's attach) until it catches up.
 const CLIENT_HIGH_WATER: usize = 256 * 1024;
@@ -90,6 +94,9 @@ pub struct Shim {
     busy_bytes: usize,
     /// A heavy request ran (start, exec): give memory back before sleeping.
     trim_pending: bool,
+    /// When the exited container's runtime state and cgroup are to be deleted (see
+    /// [`Shim::delete_container`]).
+    delete_at: Option<Instant>,
     shutdown: Option<Instant>,
     idle_since: Option<Instant>,
     sock_path: PathBuf,
@@ -190,6 +197,7 @@ impl Shim {
             buf,
             busy_bytes: 0,
             trim_pending: false,
+            delete_at: None,
             shutdown: None,
             idle_since: None,
             sock_path,
@@ -213,6 +221,9 @@ impl Shim {
         sys::release_unused_stack();
         loop {
             let now = Instant::now();
+            if self.delete_at.is_some_and(|t| now >= t) {
+                self.delete_container();
+            }
             self.clients.retain(|c| !c.finished(now));
             self.progress(now);
             self.clients.retain(|c| !c.finished(now));
@@ -258,6 +269,7 @@ impl Shim {
         if let Some(l) = &mut self.log {
             l.flush();
         }
+        self.delete_container();
         sys::remove_if_same(&self.sock_path, self.sock_id);
         sys::remove_if_same(&self.pid_path, self.pid_id);
     }
@@ -305,6 +317,9 @@ impl Shim {
             at(t + self.args.idle_exit);
         }
         if let Some(t) = self.shutdown {
+            at(t);
+        }
+        if let Some(t) = self.delete_at {
             at(t);
         }
         if self.log_stalled() {

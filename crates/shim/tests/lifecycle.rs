@@ -323,6 +323,32 @@ fn shutdown_after_exit_ends_the_shim_and_leaves_no_cgroup() {
 }
 
 #[test]
+fn an_exit_is_answered_first_and_its_runtime_state_goes_soon_after_without_a_shutdown() {
+    let shim = Fixture::sh("exit 3").spawn();
+    shim.start();
+    assert_eq!(shim.wait()["exit_code"], 3);
+    // The delete follows the answer by a few milliseconds (off the exit's path), with no
+    // request needed; the shim keeps serving meanwhile.
+    let state = shim.fx.runtime_root().join(&shim.fx.id);
+    let gone = (0..500).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        !state.exists()
+    });
+    assert!(gone, "{} left behind", state.display());
+    let h = berth_cgroups::Hierarchy::detect().unwrap();
+    let cg = berth_cgroups::Cgroup::new(&h, &format!("/{}", shim.fx.id)).unwrap();
+    for c in ["pids", "memory", "cpu", "freezer", "devices", ""] {
+        if let Some(d) = cg.dir(c) {
+            assert!(!d.exists(), "{} left behind", d.display());
+        }
+    }
+    assert!(alive(shim.shim_pid));
+    assert_eq!(shim.wait()["exit_code"], 3);
+    shim.ok(json!({"op": "shutdown"}));
+    assert!(wait_gone(shim.shim_pid, Duration::from_secs(5)));
+}
+
+#[test]
 fn shutdown_while_running_waits_for_the_container() {
     let shim = Fixture::new(&["sleep", "100"]).spawn();
     shim.start();

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use berth_runtime::container;
 
-use super::{DRAIN_GRACE, ExitInfo, Phase, Shim};
+use super::{DELETE_DELAY, DRAIN_GRACE, ExitInfo, Phase, Shim};
 use crate::conn::{Role, Target};
 use crate::exec::{Exec, ExecState};
 use crate::logfile::Stream;
@@ -113,11 +113,20 @@ impl Shim {
         let _ = sys::write_atomic(&self.exit_path, &proto::line(&info.json()));
         self.io.close();
         self.phase = Phase::Exited(info);
-        // The waiters learn the exit before the runtime state and cgroup are deleted (a
-        // millisecond on the path of every `run --rm`). berthd depends on no more than this:
-        // requests are served by this same loop, so berthd's `shutdown` (which it awaits
-        // before it reuses or removes the container) is answered after the delete.
+        // The waiters learn the exit first, and the runtime state and cgroup are deleted
+        // a little later (a v1 cgroup's directories alone take ~0.3 ms): done at once, that
+        // work held the CPU that the woken berthd thread had been queued on, and every `run
+        // --rm` waited for it. berthd's `shutdown` (which it awaits before it reuses or
+        // removes the container) is answered only after the delete.
         self.finish_waiters(Target::Main);
+        self.delete_at = Some(Instant::now() + DELETE_DELAY);
+    }
+
+    /// Deletes the exited container's runtime state and cgroup, once.
+    pub(super) fn delete_container(&mut self) {
+        if self.delete_at.take().is_none() {
+            return;
+        }
         let _ = container::delete(&self.store, &self.args.id, true);
         // delete() killed whatever was left in the cgroup (exec processes included).
         self.reap();

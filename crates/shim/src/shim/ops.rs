@@ -221,6 +221,7 @@ impl Shim {
                 Ok(None)
             }
             Request::Shutdown => {
+                self.delete_container();
                 self.shutdown = Some(Instant::now() + Duration::from_secs(5));
                 ok()
             }
