@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
 use rustix::fs::{Mode, OFlags};
 
 use crate::error::{Context, Error, Result};
@@ -315,7 +315,7 @@ impl Drop for Cleanup<'_> {
             let _ = cg.delete();
         }
         if let Some((hooks, st)) = &self.poststop {
-            crate::hooks::run_all_warn(Some(hooks), st, "poststop");
+            crate::hooks::run_all_warn(hooks, st, "poststop");
         }
         let _ = self.store.remove(&self.id);
     }
@@ -657,6 +657,16 @@ fn open_cgroup(s: &Saved) -> Option<berth_cgroups::Cgroup> {
 
 /// `start`: releases the init held at the exec fifo, then runs poststart hooks.
 pub fn start(store: &Store, id: &str) -> Result<()> {
+    start_with(store, id, None)
+}
+
+/// `start` for a caller that kept the container's poststart hooks from `create` (the
+/// shim): config.json is not parsed a second time on the start path.
+pub fn start_with_hooks(store: &Store, id: &str, poststart: &[Hook]) -> Result<()> {
+    start_with(store, id, Some(poststart))
+}
+
+fn start_with(store: &Store, id: &str, poststart: Option<&[Hook]>) -> Result<()> {
     let mut s = store.load(id)?;
     let st = status(store, &s);
     if st != Status::Created {
@@ -666,12 +676,12 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             wanted: "cannot start a container that is not created",
         });
     }
-    release(store, &mut s, None)
+    release(store, &mut s, poststart)
 }
 
 /// Opens the exec fifo of a created container (which lets its init exec), records it as
-/// running and runs the poststart hooks.
-fn release(store: &Store, s: &mut Saved, spec: Option<&Spec>) -> Result<()> {
+/// running and runs the poststart hooks (None: those of the bundle's config.json).
+fn release(store: &Store, s: &mut Saved, poststart: Option<&[Hook]>) -> Result<()> {
     let fifo_path = store.dir(&s.id).join(state::EXEC_FIFO);
     // Non-blocking open and poll: a blocking open (or read) would wait forever if the init
     // died after `create` (it is then never going to open its end).
@@ -711,21 +721,28 @@ fn release(store: &Store, s: &mut Saved, spec: Option<&Spec>) -> Result<()> {
     s.status = Status::Running;
     store.save(s)?;
     let loaded;
-    let spec = match spec {
-        Some(sp) => Some(sp),
+    let hooks = match poststart {
+        Some(h) => h,
         None => {
-            loaded = load_spec(&s.bundle).ok();
-            loaded.as_ref()
+            loaded = load_spec(&s.bundle)
+                .ok()
+                .map(|sp| poststart_hooks(&sp).to_vec());
+            loaded.as_deref().unwrap_or_default()
         }
     };
-    let st = serde_json::to_vec(&s.oci(Status::Running)).unwrap_or_default();
-    crate::hooks::run_all_warn(
-        spec.and_then(|sp| sp.hooks().as_ref())
-            .and_then(|h| h.poststart().as_ref()),
-        &st,
-        "poststart",
-    );
+    if !hooks.is_empty() {
+        let st = serde_json::to_vec(&s.oci(Status::Running)).unwrap_or_default();
+        crate::hooks::run_all_warn(hooks, &st, "poststart");
+    }
     Ok(())
+}
+
+/// The poststart hooks of a spec (none: empty).
+pub fn poststart_hooks(spec: &Spec) -> &[Hook] {
+    spec.hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().as_deref())
+        .unwrap_or_default()
 }
 
 /// `state`: the OCI state JSON.
@@ -865,7 +882,10 @@ fn remove_stopped(
     if let Some(spec) = spec {
         let stj = serde_json::to_vec(&s.oci(Status::Stopped)).unwrap_or_default();
         crate::hooks::run_all_warn(
-            spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()),
+            spec.hooks()
+                .as_ref()
+                .and_then(|h| h.poststop().as_deref())
+                .unwrap_or_default(),
             &stj,
             "poststop",
         );
@@ -939,7 +959,11 @@ pub fn run(store: &Store, o: &CreateOpts, detach: bool, keep: bool) -> Result<i3
     if let Some(m) = &created.master {
         crate::console::inherit_winsize(m.as_fd());
     }
-    if let Err(e) = release(store, &mut created.saved, Some(&created.spec)) {
+    if let Err(e) = release(
+        store,
+        &mut created.saved,
+        Some(poststart_hooks(&created.spec)),
+    ) {
         let _ = delete(store, &o.id, true);
         return Err(e);
     }

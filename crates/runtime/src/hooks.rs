@@ -20,8 +20,8 @@ pub fn run_all(hooks: Option<&Vec<Hook>>, state_json: &[u8]) -> Result<()> {
 }
 
 /// Runs hooks in order, logging failures but going on (poststart, poststop).
-pub fn run_all_warn(hooks: Option<&Vec<Hook>>, state_json: &[u8], kind: &str) {
-    for h in hooks.into_iter().flatten() {
+pub fn run_all_warn(hooks: &[Hook], state_json: &[u8], kind: &str) {
+    for h in hooks {
         if let Err(e) = run(h, state_json) {
             tracing::warn!(kind, error = %e, "hook failed");
         }

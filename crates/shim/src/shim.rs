@@ -106,6 +106,8 @@ pub struct Shim {
     sock_id: Option<(u64, u64)>,
     pid_id: Option<(u64, u64)>,
     exit_path: PathBuf,
+    /// The container's poststart hooks, kept from `create` for `start`.
+    poststart: Vec<oci_spec::runtime::Hook>,
 }
 
 /// What a pollfd entry stands for.
@@ -181,6 +183,7 @@ impl Shim {
         let exit_path = dir.join("exit");
         let _ = std::fs::remove_file(&exit_path);
         let mut shim = Shim {
+            poststart: container::poststart_hooks(&created.spec).to_vec(),
             init_pid: created.pid,
             store,
             phase: Phase::Created,

@@ -349,6 +349,24 @@ fn an_exit_is_answered_first_and_its_runtime_state_goes_soon_after_without_a_shu
 }
 
 #[test]
+fn poststart_hooks_kept_from_create_run_at_start_with_the_running_state() {
+    let mut fx = Fixture::new(&["sleep", "100"]);
+    let out = fx.bundle().join("poststart.json");
+    fx.config["hooks"] = json!({"poststart": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat > {}", out.display())],
+    }]});
+    let shim = fx.spawn();
+    assert!(!out.exists(), "poststart ran before start");
+    shim.start();
+    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(st["status"], "running");
+    assert_eq!(st["pid"], shim.pid);
+    shim.ok(json!({"op": "kill", "signal": 9}));
+    assert_eq!(shim.wait()["exit_code"], 137);
+}
+
+#[test]
 fn shutdown_while_running_waits_for_the_container() {
     let shim = Fixture::new(&["sleep", "100"]).spawn();
     shim.start();

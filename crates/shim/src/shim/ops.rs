@@ -46,7 +46,8 @@ impl Shim {
                     Phase::Running => return Err("container is already running".into()),
                     _ => return Err("container has exited".into()),
                 }
-                container::start(&self.store, &id).map_err(|e| e.to_string())?;
+                container::start_with_hooks(&self.store, &id, &self.poststart)
+                    .map_err(|e| e.to_string())?;
                 self.phase = Phase::Running;
                 ok()
             }
