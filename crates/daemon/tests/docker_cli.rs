@@ -454,6 +454,64 @@ fn network_none_has_only_loopback_and_host_shares_the_host() {
     assert_eq!(ns.trim(), host_ns.to_str().unwrap());
 }
 
+/// berthd makes `--network none` namespaces ahead of time: each container must still get a
+/// namespace of its own, never the host's or another container's, with lo up, and berthd
+/// must not keep the ones it handed out.
+#[test]
+fn network_none_containers_each_get_a_fresh_namespace_with_lo_up() {
+    prereqs!();
+    let d = Daemon::start();
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let names = ["nn1", "nn2", "nn3", "nn4"];
+    for n in names {
+        d.ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            n,
+            IMG,
+            "sleep",
+            "100",
+        ]);
+        let ns = d.ok(&["exec", n, "readlink", "/proc/1/ns/net"]);
+        assert_ne!(
+            ns.trim(),
+            host_ns.to_str().unwrap(),
+            "{n} has the host's namespace"
+        );
+        assert!(
+            seen.insert(ns.trim().to_owned()),
+            "{n} shares a namespace: {ns}"
+        );
+        // IFF_UP | IFF_LOOPBACK
+        let flags = d.ok(&["exec", n, "cat", "/sys/class/net/lo/flags"]);
+        assert_eq!(flags.trim(), "0x9", "{n}: lo flags");
+        let ifs = d.ok(&["exec", n, "ls", "/sys/class/net"]);
+        assert_eq!(ifs.split_whitespace().collect::<Vec<_>>(), vec!["lo"]);
+    }
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names);
+    d.ok(&rm);
+    // berthd holds at most the next spare namespace, none of the containers'.
+    let pid = d.pid.unwrap();
+    let held = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|l| l.to_string_lossy().starts_with("net:["))
+            .filter(|l| seen.contains(&*l.to_string_lossy()))
+            .count()
+    };
+    assert!(
+        d.eventually(10, || held() == 0),
+        "berthd still holds {} container namespaces",
+        held()
+    );
+}
+
 #[test]
 fn restart_policy_on_failure_retries_then_gives_up() {
     prereqs!();

@@ -272,7 +272,11 @@ impl Engine {
             &host.network_mode,
             host.extra_hosts.as_deref().unwrap_or(&[]),
         )?;
-        let link_env = self.net_start(&rec, &dir, &mut ns_paths).await?;
+        // A `--network none` container's spare namespace, held until the runtime joined it.
+        let mut netns_hold = None;
+        let link_env = self
+            .net_start(&rec, &dir, &mut ns_paths, &mut netns_hold)
+            .await?;
         crate::network::add_link_env(link_env, &mut merged.env);
         if let Some((_, odir)) = &net_owner {
             for m in &mut etc {
@@ -378,6 +382,7 @@ impl Engine {
         };
         let t_spawn = t0.elapsed();
         let pid = shim::spawn(&opts).await?;
+        drop(netns_hold);
         let t_created = t0.elapsed();
         // Attaches that arrived before the start get their streams before the process runs.
         let pend: Vec<PendingAttach> =

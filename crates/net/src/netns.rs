@@ -8,7 +8,7 @@
 //! exits; deleting it is an unmount plus an unlink.
 
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::mount::UnmountFlags;
@@ -60,23 +60,17 @@ impl NetNs {
             .create_new(true)
             .open(&path)
             .map_err(io_err(&path, "create mount point"))?;
-        let target = path.clone();
-        let res = std::thread::spawn(move || -> Result<(), NetnsError> {
-            // Only this thread moves to the new namespace; it exits right after.
-            // SAFETY: only CLONE_NEWNET is unshared, which changes no memory, file table or
-            // filesystem state that other code in this process relies on; this thread runs
-            // nothing but the bind mount before it exits.
-            unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
-                .map_err(|e| io_err(&target, "unshare(CLONE_NEWNET)")(e.into()))?;
-            // A fresh namespace has lo down; containers (and `--network none`) expect it
-            // up, and the runtime joining this file by path will not touch it.
-            loopback_up().map_err(io_err(&target, "bring lo up"))?;
-            rustix::mount::mount_bind("/proc/thread-self/ns/net", &target)
-                .map_err(|e| io_err(&target, "bind mount")(e.into()))
-        })
-        .join()
-        .map_err(|_| NetnsError::ThreadPanicked { path: path.clone() })
-        .and_then(|r| r);
+        // A spare made ahead of time when there is one (see [`take_spare`]), else a new one.
+        let res = match take_spare() {
+            Some(fd) => {
+                rustix::mount::mount_bind(format!("/proc/self/fd/{}", fd.as_raw_fd()), &path)
+                    .map_err(|e| io_err(&path, "bind mount")(e.into()))
+            }
+            None => new_unpinned(&path).and_then(|fd| {
+                rustix::mount::mount_bind(format!("/proc/self/fd/{}", fd.as_raw_fd()), &path)
+                    .map_err(|e| io_err(&path, "bind mount")(e.into()))
+            }),
+        };
         if let Err(e) = res {
             let _ = std::fs::remove_file(&path);
             return Err(e);
@@ -133,6 +127,60 @@ impl NetNs {
         drop(fd);
         remove(&path)
     }
+}
+
+/// A new network namespace with `lo` up, held only by the returned descriptor. It is made on
+/// a short-lived thread, so no thread of the caller leaves the host namespace. (`what`
+/// names the file it is for, in errors.)
+fn new_unpinned(what: &Path) -> Result<OwnedFd, NetnsError> {
+    let target = what.to_path_buf();
+    std::thread::spawn(move || -> Result<OwnedFd, NetnsError> {
+        // Only this thread moves to the new namespace; it exits right after.
+        // SAFETY: only CLONE_NEWNET is unshared, which changes no memory, file table or
+        // filesystem state that other code in this process relies on; this thread runs
+        // nothing but the lines below before it exits.
+        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
+            .map_err(|e| io_err(&target, "unshare(CLONE_NEWNET)")(e.into()))?;
+        // A fresh namespace has lo down; containers (and `--network none`) expect it up,
+        // and a runtime that joins a namespace by path does not touch it.
+        loopback_up().map_err(io_err(&target, "bring lo up"))?;
+        File::open("/proc/thread-self/ns/net")
+            .map(OwnedFd::from)
+            .map_err(io_err(&target, "open /proc/thread-self/ns/net"))
+    })
+    .join()
+    .map_err(|_| NetnsError::ThreadPanicked {
+        path: what.to_path_buf(),
+    })?
+}
+
+/// The network namespace made ahead of time for the next container start (see
+/// [`take_spare`]).
+static SPARE: std::sync::Mutex<Option<OwnedFd>> = std::sync::Mutex::new(None);
+
+/// Takes the spare network namespace (a new one with `lo` up, never handed out before) and
+/// starts making the next one on a thread of its own: a namespace costs ~0.2 ms of
+/// kernel work, which is then off the container start's path. None when there is no spare
+/// yet (the first start, or two starts in a row faster than a namespace is made); the
+/// caller makes its own then.
+pub fn take_spare() -> Option<OwnedFd> {
+    let fd = SPARE.lock().unwrap_or_else(|p| p.into_inner()).take();
+    std::thread::spawn(|| {
+        if SPARE.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return;
+        }
+        match new_unpinned(Path::new("(spare)")) {
+            Ok(fd) => {
+                // A concurrent refill may have put one there first: keep either, drop the other.
+                let _ = SPARE
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(fd);
+            }
+            Err(e) => tracing::debug!(error = %e, "no spare network namespace"),
+        }
+    });
+    fd
 }
 
 /// Sets IFF_UP on `lo` in the calling thread's network namespace.

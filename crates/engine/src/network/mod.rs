@@ -1333,14 +1333,16 @@ impl Engine {
 
     /// Container start: makes the netns file and joins every network, publishes the ports,
     /// registers the DNS names and rewrites `/etc/hosts` and `/etc/resolv.conf` in `dir`.
-    /// Puts the netns path in `ns_paths`. Does nothing for none/host/container: modes.
-    /// Returns the environment of the container's legacy links (default bridge), for
-    /// [`add_link_env`].
+    /// Puts the netns path in `ns_paths`. `none`: a spare empty namespace when there is one
+    /// (its descriptor in `hold`, to keep until the runtime has joined it), else nothing (the
+    /// runtime makes one). Does nothing for host/container: modes. Returns the environment
+    /// of the container's legacy links (default bridge), for [`add_link_env`].
     pub(crate) async fn net_start(
         &self,
         rec: &ContainerRecord,
         dir: &Path,
         ns_paths: &mut BTreeMap<&'static str, PathBuf>,
+        hold: &mut Option<std::os::fd::OwnedFd>,
     ) -> Result<Vec<String>> {
         let mode = if network_disabled(&rec.config) {
             "none"
@@ -1355,6 +1357,15 @@ impl Engine {
                 let p = dir.join("resolv.conf");
                 std::fs::write(&p, dns::resolv_conf(&opts, &ResolvConf::host(), None))
                     .map_err(|e| EngineError::internal(format!("write {}", p.display()), e))?;
+            }
+            if mode == "none"
+                && let Some(fd) = berth_net::netns::take_spare()
+            {
+                use std::os::fd::AsRawFd;
+                // The runtime (in the shim, another process) opens it through berthd's fd.
+                let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd());
+                ns_paths.insert("network", PathBuf::from(path));
+                *hold = Some(fd);
             }
             self.emit_builtin_network(mode, &rec.id, "connect");
             return Ok(Vec::new());
