@@ -3,8 +3,9 @@
 //! The file is what the OCI runtime joins through `linux.namespaces[type=network].path`,
 //! and what CNI plugins receive as `CNI_NETNS`. A namespace is created on a short-lived
 //! thread that unshares `CLONE_NEWNET` and bind-mounts `/proc/thread-self/ns/net` onto the
-//! file: namespaces are per thread, so the caller's threads (tokio workers included) never
-//! leave the host namespace. The bind mount keeps the namespace alive after that thread
+//! file (through a descriptor: one is made ahead of time, see [`take_spare`]): namespaces
+//! are per thread, so the caller's threads (tokio workers included) never leave the host
+//! namespace. The bind mount keeps the namespace alive after that thread
 //! exits; deleting it is an unmount plus an unlink.
 
 use std::fs::File;
@@ -62,15 +63,13 @@ impl NetNs {
             .map_err(io_err(&path, "create mount point"))?;
         // A spare made ahead of time when there is one (see [`take_spare`]), else a new one.
         let res = match take_spare() {
-            Some(fd) => {
-                rustix::mount::mount_bind(format!("/proc/self/fd/{}", fd.as_raw_fd()), &path)
-                    .map_err(|e| io_err(&path, "bind mount")(e.into()))
-            }
-            None => new_unpinned(&path).and_then(|fd| {
-                rustix::mount::mount_bind(format!("/proc/self/fd/{}", fd.as_raw_fd()), &path)
-                    .map_err(|e| io_err(&path, "bind mount")(e.into()))
-            }),
-        };
+            Some(fd) => Ok(fd),
+            None => new_unpinned(&path),
+        }
+        .and_then(|fd| {
+            rustix::mount::mount_bind(format!("/proc/self/fd/{}", fd.as_raw_fd()), &path)
+                .map_err(|e| io_err(&path, "bind mount")(e.into()))
+        });
         if let Err(e) = res {
             let _ = std::fs::remove_file(&path);
             return Err(e);
@@ -129,29 +128,32 @@ impl NetNs {
     }
 }
 
-/// A new network namespace with `lo` up, held only by the returned descriptor. It is made on
-/// a short-lived thread, so no thread of the caller leaves the host namespace. (`what`
+/// A new network namespace with `lo` up, held only by the returned descriptor, made on a
+/// short-lived thread so that no thread of the caller leaves the host namespace. (`what`
 /// names the file it is for, in errors.)
 fn new_unpinned(what: &Path) -> Result<OwnedFd, NetnsError> {
     let target = what.to_path_buf();
-    std::thread::spawn(move || -> Result<OwnedFd, NetnsError> {
-        // Only this thread moves to the new namespace; it exits right after.
-        // SAFETY: only CLONE_NEWNET is unshared, which changes no memory, file table or
-        // filesystem state that other code in this process relies on; this thread runs
-        // nothing but the lines below before it exits.
-        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
-            .map_err(|e| io_err(&target, "unshare(CLONE_NEWNET)")(e.into()))?;
-        // A fresh namespace has lo down; containers (and `--network none`) expect it up,
-        // and a runtime that joins a namespace by path does not touch it.
-        loopback_up().map_err(io_err(&target, "bring lo up"))?;
-        File::open("/proc/thread-self/ns/net")
-            .map(OwnedFd::from)
-            .map_err(io_err(&target, "open /proc/thread-self/ns/net"))
-    })
-    .join()
-    .map_err(|_| NetnsError::ThreadPanicked {
-        path: what.to_path_buf(),
-    })?
+    std::thread::spawn(move || in_new_netns(&target))
+        .join()
+        .map_err(|_| NetnsError::ThreadPanicked {
+            path: what.to_path_buf(),
+        })?
+}
+
+/// Moves the calling thread into a new network namespace, brings `lo` up and returns a
+/// descriptor of the namespace. Only for a thread that exits right after.
+fn in_new_netns(what: &Path) -> Result<OwnedFd, NetnsError> {
+    // SAFETY: only CLONE_NEWNET is unshared, which changes no memory, file table or
+    // filesystem state that other code in this process relies on; the caller's thread runs
+    // nothing else before it exits.
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
+        .map_err(|e| io_err(what, "unshare(CLONE_NEWNET)")(e.into()))?;
+    // A fresh namespace has lo down; containers (and `--network none`) expect it up, and a
+    // runtime that joins a namespace by path does not touch it.
+    loopback_up().map_err(io_err(what, "bring lo up"))?;
+    File::open("/proc/thread-self/ns/net")
+        .map(OwnedFd::from)
+        .map_err(io_err(what, "open /proc/thread-self/ns/net"))
 }
 
 /// The network namespace made ahead of time for the next container start (see
@@ -169,7 +171,8 @@ pub fn take_spare() -> Option<OwnedFd> {
         if SPARE.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
             return;
         }
-        match new_unpinned(Path::new("(spare)")) {
+        // (this thread is a short-lived one of its own)
+        match in_new_netns(Path::new("(spare)")) {
             Ok(fd) => {
                 // A concurrent refill may have put one there first: keep either, drop the other.
                 let _ = SPARE
@@ -185,7 +188,6 @@ pub fn take_spare() -> Option<OwnedFd> {
 
 /// Sets IFF_UP on `lo` in the calling thread's network namespace.
 fn loopback_up() -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
     let sock = rustix::net::socket(
         rustix::net::AddressFamily::INET,
         rustix::net::SocketType::DGRAM,
