@@ -18,9 +18,6 @@ key=$(( $$ % 10000 ))
 bridge="bcli$key" suffix="-cli$key"
 printf 'bridge = "%s"\nbip = "10.%d.%d.1/24"\nip-forward = false\niptables-chain-suffix = "%s"\n' \
     "$bridge" $(( 200 + key % 50 )) $(( key / 50 % 256 )) "$suffix" >"$tmp/daemon.toml"
-"$BERTHD" --data-root "$tmp/data" --exec-root "$tmp/exec" -H "unix://$tmp/s.sock" \
-    --config-file "$tmp/daemon.toml" >"$tmp/berthd.log" 2>&1 &
-pid=$!
 # Removes this run's bridge and chains (the jumps into them first).
 unchain() {
     ip link del "$bridge" 2>/dev/null || true
@@ -36,8 +33,23 @@ unchain() {
             while read -r t c; do "$bin" -t "$t" -F "$c" 2>/dev/null || true; "$bin" -t "$t" -X "$c" 2>/dev/null || true; done
     done
 }
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; unchain; rm -rf "$tmp"; }
+pid=
+cleanup() {
+    [ -z "$pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+    unchain
+    umount "$tmp/exec" 2>/dev/null || true
+    rm -rf "$tmp"
+}
 trap cleanup EXIT
+# The exec root (berthd's and crun's state) on a tmpfs, as /run is on a standard host.
+mkdir -p "$tmp/exec"
+mount -t tmpfs -o mode=0711 tmpfs "$tmp/exec"
+# The static shim (make shim-static) when there is one, as the daemon benches use.
+shim=$(dirname "$BERTHD")/../static/release/berth-shim
+[ -x "$shim" ] && printf 'shim-binary = "%s"\n' "$(realpath "$shim")" >>"$tmp/daemon.toml"
+"$BERTHD" --data-root "$tmp/data" --exec-root "$tmp/exec" -H "unix://$tmp/s.sock" \
+    --config-file "$tmp/daemon.toml" >"$tmp/berthd.log" 2>&1 &
+pid=$!
 for _ in $(seq 200); do [[ -S $tmp/s.sock ]] && break; sleep 0.05; done
 export DOCKER_HOST="unix://$tmp/s.sock" BERTH_HOST="unix://$tmp/s.sock" DOCKER_CONFIG="$tmp/dockercfg"
 hyperfine -N --warmup 5 --export-json "$tmp/h.json" \
@@ -76,7 +88,7 @@ PY
         umount /sys/fs/cgroup/unified 2>/dev/null || true
         cd '$b' && hyperfine -N --warmup 5 --export-json '$tmp/run.json' \
             '$BERTH run --rm --network none berth-bench:bb /bin/true' \
-            'crun --root $tmp/crun run c1'"
+            'crun --root $tmp/exec/crun run c1'"
     python3 - "$tmp/run.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
