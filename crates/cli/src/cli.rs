@@ -669,16 +669,17 @@ pub fn fast_parse(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<
     })
 }
 
-/// Parses the command line as docker does: an option's value may be a negative number
-/// (`ps -n -1`, `logs --tail -1`, `stop -t -1`, `--memory-swap -1`), which pflag takes as
-/// the value where clap would read a flag.
+/// Parses the command line with the tree [`command`] built.
 pub fn parse(root: &mut clap::Command, args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     let mut m = root.try_get_matches_from_mut(args)?;
     <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m)
 }
 
 /// The command tree, built once per invocation (it is the slowest part of a `berth run`'s
-/// own work) and shared by the argument passes below and by `parse`.
+/// own work) and shared by the argument passes below and by [`parse`]. It reads the command
+/// line as docker does: an option's value may be a negative number (`ps -n -1`, `logs
+/// --tail -1`, `stop -t -1`, `--memory-swap -1`), which pflag takes as the value where clap
+/// would read a flag.
 pub fn command() -> clap::Command {
     fn negative_values(c: clap::Command) -> clap::Command {
         c.mut_args(|a| {

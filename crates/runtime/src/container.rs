@@ -655,18 +655,10 @@ fn open_cgroup(s: &Saved) -> Option<berth_cgroups::Cgroup> {
     berth_cgroups::Cgroup::new(&h, &s.cgroup_path).ok()
 }
 
-/// `start`: releases the init held at the exec fifo, then runs poststart hooks.
-pub fn start(store: &Store, id: &str) -> Result<()> {
-    start_with(store, id, None)
-}
-
-/// `start` for a caller that kept the container's poststart hooks from `create` (the
-/// shim): config.json is not parsed a second time on the start path.
-pub fn start_with_hooks(store: &Store, id: &str, poststart: &[Hook]) -> Result<()> {
-    start_with(store, id, Some(poststart))
-}
-
-fn start_with(store: &Store, id: &str, poststart: Option<&[Hook]>) -> Result<()> {
+/// `start`: releases the init held at the exec fifo, then runs poststart hooks: `poststart`
+/// when the caller kept them from `create` (the shim: config.json is then not parsed again
+/// on the start path), else those of the bundle's config.json.
+pub fn start(store: &Store, id: &str, poststart: Option<&[Hook]>) -> Result<()> {
     let mut s = store.load(id)?;
     let st = status(store, &s);
     if st != Status::Created {

@@ -477,7 +477,7 @@ fn real_main(cli: Cli) -> Result<i32> {
         Cmd::Create(a) => {
             container::create(&store, &create_opts(&a, &cli.root))?;
         }
-        Cmd::Start { id } => container::start(&store, &id)?,
+        Cmd::Start { id } => container::start(&store, &id, None)?,
         Cmd::State { id } => {
             let st = container::state(&store, &id)?;
             out(&format!("{}\n", serde_json::to_string_pretty(&st)?));

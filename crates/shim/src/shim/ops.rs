@@ -46,7 +46,7 @@ impl Shim {
                     Phase::Running => return Err("container is already running".into()),
                     _ => return Err("container has exited".into()),
                 }
-                container::start_with_hooks(&self.store, &id, &self.poststart)
+                container::start(&self.store, &id, Some(&self.poststart))
                     .map_err(|e| e.to_string())?;
                 self.phase = Phase::Running;
                 ok()
