@@ -335,67 +335,56 @@ static REP: [Rep; 256] = rep_table();
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any of the 8 bytes in `x` may need attention: a control character, a byte
-/// ≥ 0x80 (UTF-8 to check), or one of `"` `\` `<` `>` `&`. False positives are fine (the
-/// bytes are then looked at one by one); false negatives are not, and there are none: each
-/// test is the exact "some byte is zero" / "some byte is below n" bit trick.
+/// Sets the high bit of each byte of `x` whose low 7 bits are at least `c` (≤ 0x80),
+/// byte by byte exactly (no carry crosses bytes).
 #[inline]
-fn word_needs_attention(x: u64) -> bool {
+fn ge(x: u64, c: u8) -> u64 {
+    ((x & !HI) + LO * (0x80 - c as u64)) & HI
+}
+
+/// The high bit is set in each byte of `x` that may need attention: a control character, a
+/// byte ≥ 0x80 (UTF-8 to check), or one of `"` `\` `<` `>` `&`. False positives are fine
+/// (the bytes are then looked at one by one), and come only after a true one: each test is
+/// the "some byte is zero" / "some byte is below n" bit trick, whose borrows run upwards
+/// from a true hit only, so the lowest set bit marks the first byte that needs attention.
+#[inline]
+fn attention(x: u64) -> u64 {
     let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
     let eq = |c: u8| zero(x ^ (LO * c as u64));
     let below_space = x.wrapping_sub(LO * 0x20) & !x & HI;
-    (below_space | (x & HI) | eq(b'"') | eq(b'\\') | eq(b'<') | eq(b'>') | eq(b'&')) != 0
+    below_space | (x & HI) | eq(b'"') | eq(b'\\') | eq(b'<') | eq(b'>') | eq(b'&')
 }
 
-/// The escaper's state between bytes: how many continuation bytes of the last well-formed
-/// UTF-8 sequence are still to come, and whether they are copied (not after an escaped
-/// U+2028/U+2029, whose lead wrote the whole escape).
-///
-/// Each byte is decided from itself and the three after it: a well-formed sequence starts
-/// at a lead byte whatever came before (a lead is never a continuation byte, so sequences
-/// cannot overlap), which is what Go's rune-by-rune decoding finds. The input position
-/// thus advances by one byte every step, never by a data-dependent amount: binary output is
-/// random to a branch predictor, and a data-dependent advance would chain every step's
-/// table lookup to the previous one.
-#[derive(Default)]
-struct Utf8State {
-    owed: usize,
-    owed_len: usize,
-}
-
-impl Utf8State {
-    /// The bytes to store for `w[0]` and how many of them count.
-    #[inline(always)]
-    fn byte(&mut self, w: [u8; 4]) -> ([u8; 8], usize) {
-        let r = REP[w[0] as usize];
-        let plain = [w[0], 0, 0, 0, 0, 0, 0, 0];
-        if self.owed > 0 {
-            self.owed -= 1;
-            return (plain, self.owed_len);
-        }
-        // Two comparisons and no branch but the one on their result, which is rarely true
-        // for binary data and always true for text.
-        let second_ok = w[1].wrapping_sub(r.lo) <= r.span;
-        let rest_ok = u32::from_le_bytes(w) & r.cmask == r.cval;
-        if second_ok & rest_ok {
-            self.owed = r.seq as usize - 1;
-            if w[0] == 0xE2 && w[1] == 0x80 && w[2] | 1 == 0xA9 {
-                // U+2028 and U+2029 (line and paragraph separators) are escaped too.
-                self.owed_len = 0;
-                let mut e = *b"\\u2028\0\0";
-                e[5] = if w[2] == 0xA8 { b'8' } else { b'9' };
-                return (e, 6);
-            }
-            self.owed_len = 1;
-            return (plain, 1);
-        }
-        (r.bytes, r.len as usize)
+/// Where a multi-byte sequence may start at `s[i]` (a lead byte followed by a continuation
+/// byte): writes the well-formed sequence (or the escape of U+2028/U+2029) or, when it is
+/// not well-formed, the U+FFFD escape of its first byte. Returns (bytes consumed, written).
+#[inline(never)]
+fn sequence(s: &[u8], i: usize, put: impl Fn(usize, [u8; 8]), o: usize) -> (usize, usize) {
+    let at = |k: usize| s.get(i + k).copied().unwrap_or(0);
+    let w = [at(0), at(1), at(2), at(3)];
+    let r = REP[w[0] as usize];
+    let second_ok = w[1].wrapping_sub(r.lo) <= r.span;
+    let rest_ok = u32::from_le_bytes(w) & r.cmask == r.cval;
+    if !(second_ok & rest_ok) {
+        put(o, FFFD.bytes);
+        return (1, FFFD.len as usize);
     }
+    if w[0] == 0xE2 && w[1] == 0x80 && w[2] | 1 == 0xA9 {
+        // U+2028 and U+2029 (line and paragraph separators) are escaped too.
+        let mut e = *b"\\u2028\0\0";
+        e[5] = if w[2] == 0xA8 { b'8' } else { b'9' };
+        put(o, e);
+        return (3, 6);
+    }
+    put(o, [w[0], w[1], w[2], w[3], 0, 0, 0, 0]);
+    (r.seq as usize, r.seq as usize)
 }
 
 /// Appends `s` escaped for a JSON string. Invalid UTF-8 becomes U+FFFD per byte, as Go's
-/// decoder does. Plain text is copied 8 bytes at a time and every other byte is one table
-/// lookup and one store: logging must keep up with `cat` of a large file, text or binary.
+/// decoder does. Plain text is copied 8 bytes at a time; every other byte is one table
+/// lookup and one store, except where a lead byte is followed by a continuation byte (a
+/// multi-byte sequence may start there: [`sequence`] decides). Logging must keep up with
+/// `cat` of a large file, text or binary.
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     // No byte becomes more than 6 (`\u00XX`, `\ufffd`, the lead of an escaped U+2028),
     // and each store may write 8.
@@ -403,53 +392,55 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     let base = out.len();
     let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
     let put = |at: usize, b: [u8; 8]| {
-        // SAFETY: before each store `at` ≤ 6 × (bytes of `s` consumed) ≤ 6 × (s.len() − 1),
-        // so `at + 8` is within the `6 × s.len() + 8` bytes reserved past `base`.
+        // SAFETY: before each store `at` ≤ 6 × (bytes of `s` consumed), and a store
+        // happens only while at least one byte (8 for a word) is left, so `at + 8` is
+        // within the `6 × s.len() + 8` bytes reserved past `base`.
         unsafe { dst.add(at).cast::<[u8; 8]>().write_unaligned(b) }
     };
-    let mut st = Utf8State::default();
     let mut o = 0;
     let mut i = 0;
-    let clean = |w: [u8; 8]| !word_needs_attention(u64::from_le_bytes(w));
-    loop {
-        // Plain text: 8 bytes at a time.
-        if let Some(w) = s.get(i..i + 8) {
-            let w: [u8; 8] = w.try_into().unwrap_or_default();
-            if st.owed == 0 && clean(w) {
-                put(o, w);
-                o += 8;
-                i += 8;
-                continue;
+    while i < s.len() {
+        // The next 8 bytes; the last word is padded with zeros, which are not its bytes.
+        let len = (s.len() - i).min(8);
+        let w: [u8; 8] = match s.get(i..i + 8) {
+            Some(w) => w.try_into().unwrap_or_default(),
+            None => {
+                let mut w = [0u8; 8];
+                w[..len].copy_from_slice(&s[i..]);
+                w
             }
-        }
-        // Otherwise 8 single bytes, each seeing the 3 after it.
-        let Some(w) = s.get(i..i + 16) else { break };
-        let w: [u8; 16] = w.try_into().unwrap_or_default();
-        for k in 0..8 {
-            let (b, len) = st.byte([w[k], w[k + 1], w[k + 2], w[k + 3]]);
-            put(o, b);
-            o += len;
-        }
-        i += 8;
-    }
-    // The last bytes, zero-padded: a sequence cut by the end reads zeros, not continuation
-    // bytes, and is invalid as it should be.
-    let tail = &s[i..];
-    let mut pad = [0u8; 32];
-    pad[..tail.len()].copy_from_slice(tail);
-    let mut k = 0;
-    while k < tail.len() {
-        let w: [u8; 8] = pad[k..k + 8].try_into().unwrap_or_default();
-        if st.owed == 0 && k + 8 <= tail.len() && clean(w) {
-            put(o, w);
+        };
+        let x = u64::from_le_bytes(w);
+        let m = attention(x);
+        put(o, w);
+        if m == 0 {
+            // (Never for the padded last word: its zeros need attention.)
+            i += 8;
             o += 8;
-            k += 8;
             continue;
         }
-        let (b, len) = st.byte([pad[k], pad[k + 1], pad[k + 2], pad[k + 3]]);
-        put(o, b);
-        o += len;
-        k += 1;
+        // The bytes before the first one that needs attention are in place already.
+        let mut k = (m.trailing_zeros() / 8) as usize;
+        o += k;
+        // Where a lead byte is followed by a continuation byte (the next word's first
+        // byte counts for the last one): only there may a multi-byte sequence start.
+        let next = s.get(i + 8).copied().unwrap_or(0) as u64;
+        let y = (x >> 8) | (next << 56);
+        let starts = x & HI & ge(x, 0x42) & !ge(x, 0x75) & y & HI & !ge(y, 0x40);
+        while k < len {
+            if starts >> (8 * k) & 0x80 != 0 {
+                let (used, wrote) = sequence(s, i + k, put, o);
+                k += used;
+                o += wrote;
+                continue;
+            }
+            let r = &REP[w[k] as usize];
+            put(o, r.bytes);
+            o += r.len as usize;
+            k += 1;
+        }
+        // A sequence may have run past the word.
+        i += k;
     }
     // SAFETY: `put` initialised every byte of base..base + o (each store starts where the
     // previous output ended), and the capacity was reserved above.
@@ -530,6 +521,15 @@ mod tests {
             b"\xed\xa0\x80",
             b"\xf0\x9f",
         ];
+        // Every fragment at every offset of a word, at the end and before more text.
+        for frag in alphabet {
+            for pad in 0..17 {
+                for tail in [&b""[..], b"x", b"tail text"] {
+                    let s = [&b"abcdefghijklmnopq"[..pad], frag, tail].concat();
+                    assert_eq!(esc(&s), reference(&s), "{s:?}");
+                }
+            }
+        }
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..5000 {
             let mut s = Vec::new();
