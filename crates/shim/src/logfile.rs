@@ -392,9 +392,9 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     let base = out.len();
     let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
     let put = |at: usize, b: [u8; 8]| {
-        // SAFETY: before each store `at` ≤ 6 × (bytes of `s` consumed), and a store
-        // happens only while at least one byte (8 for a word) is left, so `at + 8` is
-        // within the `6 × s.len() + 8` bytes reserved past `base`.
+        // SAFETY: before each store `at` ≤ 6 × (bytes of `s` consumed) and at least one
+        // byte of `s` is left, so `at + 8` ≤ 6 × (s.len() − 1) + 8: within the
+        // `6 × s.len() + 8` bytes reserved past `base`.
         unsafe { dst.add(at).cast::<[u8; 8]>().write_unaligned(b) }
     };
     let mut o = 0;
