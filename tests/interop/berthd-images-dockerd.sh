@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # docker save/load between berthd and dockerd (Debian docker.io), both ways, through the
 # Engine API of each (the stock docker CLI against both daemons): the image ID must be the
-# same on both sides, and an image dockerd made runs under berthd.
+# same on both sides, and an image dockerd made runs under berthd. Then the json-file log
+# each daemon writes of the same output (every byte value, UTF-8 and broken UTF-8, a line
+# longer than 16 KiB, an unfinished last line) must hold the same entries byte for byte.
 # A private dockerd on its own socket/roots, no bridge, no iptables.
 #
 #   tests/interop/berthd-images-dockerd.sh BERTHD_SOCKET BUSYBOX_ROOTFS_TAR
@@ -58,4 +60,44 @@ check_output "dockerd save -> berthd load keeps the image ID" "$want" \
     "$(B image inspect -f '{{.Id}}' berth-interop/from-dockerd:1)"
 check_output "dockerd's image runs under berthd" "made-by-dockerd" \
     "$(B run --rm --network none berth-interop/from-dockerd:1)"
+# 3. The json-file log: the same output logged by both daemons gives the same entries, byte
+#    for byte in their "log" and "stream" (the times differ; the two streams are compared
+#    each on its own, as each daemon copies them independently).
+every_byte=""
+for i in $(seq 0 255); do every_byte+="\\$(printf %03o "$i")"; done
+# shellcheck disable=SC2016
+payload='printf "plain text\n"
+printf "quote \" back \\\\ tab \t cr \r lt < gt > amp & del \177\n"
+printf "utf-8: \303\251 \342\234\223 \360\237\230\200, separators \342\200\250 \342\200\251\n"
+printf "broken: \377 \342\200 \300\200 \355\240\200 \364\220\200\200 \360\237\n"
+printf "$1"; echo
+printf "to stderr \033[1m bold\n" >&2
+head -c 40000 /dev/zero | tr "\000" y; echo
+printf "no newline at the end"'
+raw_entries() {
+    python3 - "$1" <<'PY'
+import sys
+for line in open(sys.argv[1], "rb"):
+    i = line.index(b'","stream":"')
+    j = line.index(b'"', i + 12)
+    sys.stdout.write(line[i + 12:j].decode() + "\t" + line[8:i].decode() + "\n")
+PY
+}
+for d in B D; do
+    $d run --name berth-interop-logs --network none berth-interop/from-dockerd:1 \
+        sh -c "$payload" sh "$every_byte" >/dev/null 2>&1 || die "$d: the log container failed"
+    raw_entries "$($d inspect -f '{{.LogPath}}' berth-interop-logs)" >"$WORK/entries.$d" ||
+        die "$d: cannot read the json-file log"
+    $d rm berth-interop-logs >/dev/null
+done
+n=$(wc -l <"$WORK/entries.D")
+[ "$n" -ge 10 ] || die "dockerd logged only $n entries"
+for s in stdout stderr; do
+    if ! diff <(grep "^$s	" "$WORK/entries.B") <(grep "^$s	" "$WORK/entries.D") >"$WORK/diff"; then
+        head -c 3000 "$WORK/diff" >&2
+        die "berthd's json-file $s entries differ from dockerd's"
+    fi
+done
+log "json-file log: berthd wrote dockerd's $n entries byte for byte"
+
 log "all berthd image interop checks passed"

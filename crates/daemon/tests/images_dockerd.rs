@@ -1,5 +1,6 @@
 //! `docker save`/`docker load` between berthd and a private dockerd (Debian docker.io),
-//! both ways, keeping image IDs (`tests/interop/berthd-images-dockerd.sh`). In the serial
+//! both ways, keeping image IDs, and the json-file log both daemons write of the same
+//! output, compared byte for byte (`tests/interop/berthd-images-dockerd.sh`). In the serial
 //! `interop` test group: the private dockerd shares fixed host paths with the other interop
 //! tests. Without dockerd the test says so and passes, except in CI (`CI` set).
 
@@ -43,7 +44,8 @@ fn save_and_load_interoperate_with_dockerd_both_ways() {
         common::tail(&d.log(), 30)
     );
     assert!(
-        stderr.contains("all berthd image interop checks passed"),
+        stderr.contains("all berthd image interop checks passed")
+            && stderr.contains("json-file log: berthd wrote dockerd's"),
         "{stderr}"
     );
 }

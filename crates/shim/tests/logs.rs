@@ -30,7 +30,7 @@ fn log_lines_are_docker_json_file_entries() {
         "{first}"
     );
     assert!(
-        raw.contains(r#"{"log":"x\u003cy\u003e\u0026\"z\t\n","stream":"stdout""#),
+        raw.contains(r#"{"log":"x\u003cy\u003e\u0026\"z\u0009\n","stream":"stdout""#),
         "{raw}"
     );
     let entries = shim.log_lines();
