@@ -74,17 +74,22 @@ printf "$1"; echo
 printf "to stderr \033[1m bold\n" >&2
 head -c 40000 /dev/zero | tr "\000" y; echo
 printf "no newline at the end"'
+# Each entry as "STREAM<tab>LINE", the line with its time left out.
 raw_entries() {
     python3 - "$1" <<'PY'
-import sys
+import re, sys
 for line in open(sys.argv[1], "rb"):
     i = line.index(b'","stream":"')
     j = line.index(b'"', i + 12)
-    sys.stdout.write(line[i + 12:j].decode() + "\t" + line[8:i].decode() + "\n")
+    rest = re.sub(rb'"time":"[^"]*"', b'"time":""', line)
+    sys.stdout.write(line[i + 12:j].decode() + "\t" + rest.decode())
 PY
 }
 for d in B D; do
-    $d run --name berth-interop-logs --network none berth-interop/from-dockerd:1 \
+    # With the attributes a log option adds to every entry (a label and a variable).
+    $d run --name berth-interop-logs --network none --label team=core\<\"tab\"\> \
+        --label other=x -e APP=v1 --log-opt labels=team,other --log-opt env=APP,NOPE \
+        berth-interop/from-dockerd:1 \
         sh -c "$payload" sh "$every_byte" >/dev/null 2>&1 || die "$d: the log container failed"
     raw_entries "$($d inspect -f '{{.LogPath}}' berth-interop-logs)" >"$WORK/entries.$d" ||
         die "$d: cannot read the json-file log"
@@ -94,7 +99,7 @@ n=$(wc -l <"$WORK/entries.D")
 [ "$n" -ge 10 ] || die "dockerd logged only $n entries"
 for s in stdout stderr; do
     if ! diff <(grep "^$s	" "$WORK/entries.B") <(grep "^$s	" "$WORK/entries.D") >"$WORK/diff"; then
-        head -c 3000 "$WORK/diff" >&2
+        grep '^[<>]' "$WORK/diff" | cut -c1-300 | head -n 12 >&2
         die "berthd's json-file $s entries differ from dockerd's"
     fi
 done

@@ -373,6 +373,7 @@ impl Engine {
             log_path: (!rec.log_path.is_empty()).then(|| PathBuf::from(&rec.log_path)),
             log_max_size: max_size,
             log_max_file: max_file,
+            log_attrs: crate::logs::json_file_attrs(&rec),
             tty: rec.config.tty,
             open_stdin: rec.config.open_stdin,
             // With a tty, an attach ending (detach) must not close the terminal's input.

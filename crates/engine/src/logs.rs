@@ -203,6 +203,25 @@ struct Formatter {
     attrs: std::collections::BTreeMap<String, String>,
 }
 
+/// The `attrs` object dockerd's json-file writer puts in every entry when the `labels` or
+/// `env` log options name something the container has: the shim writes it as given, so it is
+/// encoded here as Go's encoding/json does (sorted keys, `<`, `>`, `&`, U+2028 and U+2029
+/// escaped). None when there are no attributes.
+pub fn json_file_attrs(rec: &crate::container::ContainerRecord) -> Option<String> {
+    let attrs = extra_attrs(rec);
+    if attrs.is_empty() {
+        return None;
+    }
+    let json = serde_json::to_string(&attrs).ok()?;
+    Some(
+        json.replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029"),
+    )
+}
+
 /// The `--details` attributes dockerd's log drivers attach: the container's labels named
 /// by the `labels` log option and its environment variables named by `env`.
 fn extra_attrs(

@@ -22,6 +22,8 @@ pub struct SpawnOpts {
     pub log_path: Option<PathBuf>,
     pub log_max_size: u64,
     pub log_max_file: u32,
+    /// The `attrs` object of every log entry (`logs::json_file_attrs`).
+    pub log_attrs: Option<String>,
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
@@ -101,6 +103,9 @@ fn shim_args(o: &SpawnOpts) -> Vec<std::ffi::OsString> {
             push("--log-path", p.as_os_str());
             push("--log-max-size", o.log_max_size.to_string().as_ref());
             push("--log-max-file", o.log_max_file.to_string().as_ref());
+            if let Some(a) = &o.log_attrs {
+                push("--log-attrs", a.as_ref());
+            }
             push("--log-driver", "json-file".as_ref());
         }
         None => push("--log-driver", "none".as_ref()),

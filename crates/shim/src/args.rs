@@ -26,6 +26,8 @@ pub struct Args {
     /// 0: never rotate.
     pub log_max_size: u64,
     pub log_max_file: u32,
+    /// The `attrs` JSON object written into every log entry, as given (one line).
+    pub log_attrs: Option<String>,
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
@@ -52,6 +54,7 @@ impl Args {
         let mut log_max_size = DEFAULT_LOG_MAX_SIZE;
         let mut log_max_file = DEFAULT_LOG_MAX_FILE;
         let mut log_driver = LogDriver::JsonFile;
+        let mut log_attrs = None;
         let (mut tty, mut open_stdin, mut stdin_once) = (false, false, false);
         let (mut width, mut height) = (None, None);
         let mut seccomp_cache = None;
@@ -87,6 +90,17 @@ impl Args {
                                 .ok()
                                 .filter(|n| *n >= 1)
                                 .ok_or_else(|| usage(format!("bad --log-max-file {value:?}")))?
+                        }
+                        "--log-attrs" => {
+                            let one_object = !value.contains('\n')
+                                && serde_json::from_str::<serde_json::Value>(&value)
+                                    .is_ok_and(|v| v.is_object());
+                            if !one_object {
+                                return Err(usage(format!(
+                                    "bad --log-attrs {value:?}: not a one-line JSON object"
+                                )));
+                            }
+                            log_attrs = Some(value)
                         }
                         "--log-driver" => {
                             log_driver = match value.as_str() {
@@ -126,6 +140,7 @@ impl Args {
             log_path,
             log_max_size,
             log_max_file,
+            log_attrs,
             tty,
             open_stdin,
             stdin_once,

@@ -45,6 +45,8 @@ pub struct LogFile {
     size: u64,
     max_size: u64,
     max_file: u32,
+    /// `,"attrs":{…}` after each entry's stream, or nothing.
+    attrs: Vec<u8>,
     buf: Vec<u8>,
     /// The file system is full: the buffered bytes wait for space.
     stalled: bool,
@@ -63,7 +65,9 @@ fn open_log(path: &Path) -> Result<OwnedFd> {
 
 impl LogFile {
     /// Opens (appending: a restarted container keeps its earlier lines) or creates the log.
-    pub fn open(path: &Path, max_size: u64, max_file: u32) -> Result<LogFile> {
+    /// `attrs` is the JSON object every entry carries, if any (dockerd's `labels` and `env`
+    /// log options).
+    pub fn open(path: &Path, max_size: u64, max_file: u32, attrs: Option<&str>) -> Result<LogFile> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::path("create log dir", dir, e))?;
         }
@@ -77,6 +81,7 @@ impl LogFile {
             size,
             max_size,
             max_file: max_file.max(1),
+            attrs: attrs.map_or_else(Vec::new, |a| format!(",\"attrs\":{a}").into_bytes()),
             buf: Vec::new(),
             stalled: false,
             lost: 0,
@@ -95,7 +100,9 @@ impl LogFile {
         escape_into(&mut self.buf, b);
         self.buf.extend_from_slice(b"\",\"stream\":\"");
         self.buf.extend_from_slice(stream.name());
-        self.buf.extend_from_slice(b"\",\"time\":\"");
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(&self.attrs);
+        self.buf.extend_from_slice(b",\"time\":\"");
         self.buf.extend_from_slice(time);
         self.buf.extend_from_slice(b"\"}\n");
         let n = (self.buf.len() - start) as u64;
@@ -616,7 +623,7 @@ mod tests {
     fn rotation_keeps_every_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c-json.log");
-        let mut f = LogFile::open(&path, 1000, 3).unwrap();
+        let mut f = LogFile::open(&path, 1000, 3, None).unwrap();
         for i in 0..100 {
             f.entry(Stream::Stdout, b"", format!("line {i}\n").as_bytes(), b"T");
         }
@@ -642,7 +649,7 @@ mod tests {
     /// them; once writes succeed again they all land, whole, in order.
     #[test]
     fn a_full_file_system_stalls_the_log_and_loses_nothing() {
-        let mut f = LogFile::open(Path::new("/dev/full"), 0, 1).unwrap();
+        let mut f = LogFile::open(Path::new("/dev/full"), 0, 1, None).unwrap();
         for i in 0..2000 {
             f.entry(Stream::Stdout, b"", format!("line {i}\n").as_bytes(), b"T");
         }

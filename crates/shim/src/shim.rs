@@ -130,7 +130,12 @@ impl Shim {
         let listener = listen(&sock_path)?;
         let sock_id = sys::file_id(&sock_path);
         let log = match &args.log_path {
-            Some(p) => Some(LogFile::open(p, args.log_max_size, args.log_max_file)?),
+            Some(p) => Some(LogFile::open(
+                p,
+                args.log_max_size,
+                args.log_max_file,
+                args.log_attrs.as_deref(),
+            )?),
             None => None,
         };
         let store = Store::new(&args.runtime_root);

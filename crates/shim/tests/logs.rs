@@ -47,6 +47,40 @@ fn log_lines_are_docker_json_file_entries() {
 }
 
 #[test]
+fn every_entry_carries_the_attrs_it_was_given() {
+    let mut fx = Fixture::sh("echo out; echo err >&2");
+    fx.flag(r#"--log-attrs {"APP":"v1","team":"core\u003c"}"#);
+    let shim = fx.spawn();
+    shim.start();
+    assert_eq!(shim.wait()["exit_code"], 0);
+    let raw = std::fs::read_to_string(shim.fx.log_path()).unwrap();
+    assert_eq!(raw.lines().count(), 2, "{raw}");
+    for (line, stream) in [("out", "stdout"), ("err", "stderr")] {
+        let want = format!(
+            r#"{{"log":"{line}\n","stream":"{stream}","attrs":{{"APP":"v1","team":"core\u003c"}},"time":"#
+        );
+        assert!(raw.lines().any(|l| l.starts_with(&want)), "{want}\n{raw}");
+    }
+    for e in shim.log_lines() {
+        assert_eq!(e["attrs"]["team"], "core<");
+    }
+}
+
+#[test]
+fn attrs_that_are_not_a_json_object_are_refused() {
+    for bad in ["[1]", "{\"a\":", "{\"a\":\n\"b\"}"] {
+        let mut fx = Fixture::new(&["true"]);
+        fx.flags.push("--log-attrs".into());
+        fx.flags.push(bad.into());
+        let err = fx.spawn_err();
+        assert!(
+            err.to_string().contains("not a one-line JSON object"),
+            "{bad:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn lines_longer_than_16k_are_split_into_entries() {
     let shim = Fixture::sh("head -c 40000 /dev/zero | tr '\\0' x; echo; echo next").spawn();
     shim.start();
