@@ -3,7 +3,8 @@
 # Engine API of each (the stock docker CLI against both daemons): the image ID must be the
 # same on both sides, and an image dockerd made runs under berthd. Then the json-file log
 # each daemon writes of the same output (every byte value, UTF-8 and broken UTF-8, a line
-# longer than 16 KiB, an unfinished last line) must hold the same entries byte for byte.
+# longer than 16 KiB, an unfinished last line, the attrs of the labels/env log options) must
+# hold the same entries byte for byte, and rotate into the same files.
 # A private dockerd on its own socket/roots, no bridge, no iptables.
 #
 #   tests/interop/berthd-images-dockerd.sh BERTHD_SOCKET BUSYBOX_ROOTFS_TAR
@@ -104,5 +105,34 @@ for s in stdout stderr; do
     fi
 done
 log "json-file log: berthd wrote dockerd's $n entries byte for byte"
+
+# 4. Rotation: the same files, each with the same entries. The entries are 90 bytes but for
+#    their time, whose trailing zeros are dropped: 22 of them stay below max-size (2k, which
+#    is 2000 bytes for dockerd) and the 23rd takes a file 70 bytes past it, so a few shorter
+#    times cannot move a rotation.
+for d in B D; do
+    $d run --name berth-interop-rot --network none --log-opt max-size=2k --log-opt max-file=3 \
+        berth-interop/from-dockerd:1 \
+        sh -c 'i=0; while [ $i -lt 300 ]; do printf "line %04d xxxxxxxxx\n" $i; i=$((i+1)); done' \
+        >/dev/null || die "$d: the rotation container failed"
+    lp=$($d inspect -f '{{.LogPath}}' berth-interop-rot)
+    : >"$WORK/rot.$d"
+    for f in "$lp.2" "$lp.1" "$lp"; do
+        echo "== ${f##*.}" >>"$WORK/rot.$d"
+        [ -f "$f" ] && raw_entries "$f" >>"$WORK/rot.$d"
+    done
+    $d rm berth-interop-rot >/dev/null
+done
+if ! diff "$WORK/rot.B" "$WORK/rot.D" >/dev/null; then
+    # Which lines each file holds, on each side.
+    for d in B D; do
+        awk -v d="$d" '/^== /{if (f != "") print d, f, n, first "-" last; f=$2; n=0; first=""}
+            /"line [0-9]+/{n++; match($0, /line [0-9]+/); v=substr($0, RSTART+5, RLENGTH-5);
+            if (first == "") first=v; last=v}
+            END{print d, f, n, first "-" last}' "$WORK/rot.$d" >&2
+    done
+    die "berthd's rotated json-file logs differ from dockerd's"
+fi
+log "json-file rotation: the same files and entries as dockerd's"
 
 log "all berthd image interop checks passed"

@@ -300,8 +300,11 @@ fn main() -> Result<()> {
         cfg.default_ulimits = parse_ulimits(u)?;
     }
     if let Some(lo) = &file.log_opts {
-        if let Some(s) = lo.max_size.as_deref().and_then(berth_engine::spec::size) {
-            cfg.log_max_size = s.max(0) as u64;
+        if let Some(v) = lo.max_size.as_deref() {
+            cfg.log_max_size = berth_engine::spec::human_size(v)
+                .filter(|n| *n > 0)
+                .ok_or_else(|| anyhow::anyhow!("log-opts.max-size {v:?}: not a positive size"))?
+                as u64;
         }
         if let Some(n) = lo.max_file {
             cfg.log_max_file = n.max(1);

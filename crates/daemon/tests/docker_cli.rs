@@ -1304,7 +1304,12 @@ fn more_host_config_options_apply() {
     let log = d.inspect("rot", "{{.LogPath}}");
     assert!(std::path::Path::new(&format!("{log}.1")).exists());
     assert!(!std::path::Path::new(&format!("{log}.2")).exists());
-    assert!(std::fs::metadata(&log).unwrap().len() <= 10 * 1024);
+    // As dockerd: `10k` is 10 000 bytes, and a file is rotated once it has reached that,
+    // ending with the entry that took it there.
+    let size = |p: &str| std::fs::metadata(p).unwrap().len();
+    assert!(size(&log) < 10_100, "{}", size(&log));
+    let older = size(&format!("{log}.1"));
+    assert!((10_000..10_100).contains(&older), "{older}");
     assert!(d.ok(&["logs", "--tail", "1", "rot"]).ends_with("line-1999"));
     d.ok(&["rm", "-f", "nsowner", "sig", "rot"]);
 }
@@ -1698,6 +1703,15 @@ fn bad_run_options_are_refused_in_dockerd_words() {
         (
             &["--log-opt", "bogus=1"],
             "unknown log opt 'bogus' for json-file log driver",
+        ),
+        (&["--log-opt", "max-size=10q"], "invalid size: '10q'"),
+        (
+            &["--log-opt", "max-size=0"],
+            "max-size must be a positive number",
+        ),
+        (
+            &["--log-opt", "max-file=0"],
+            "max-file cannot be less than 1",
         ),
         (
             &["--cap-add", "BOGUS"],

@@ -38,7 +38,7 @@ impl EngineConfig {
             exec_root,
             shim_binary: PathBuf::from("berth-shim"),
             init_binary: None,
-            log_max_size: 20 << 20,
+            log_max_size: 20_000_000,
             log_max_file: 5,
             registry: RegistryConfig::default(),
             default_ulimits: Vec::new(),

@@ -435,7 +435,7 @@ impl Engine {
     fn log_limits(&self, opts: &std::collections::BTreeMap<String, String>) -> (u64, u32) {
         let size = opts
             .get("max-size")
-            .and_then(|s| crate::spec::size(s))
+            .and_then(|s| crate::spec::human_size(s))
             .map(|n| n.max(0) as u64)
             .unwrap_or(self.cfg.log_max_size);
         let files = opts

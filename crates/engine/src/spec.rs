@@ -260,20 +260,31 @@ pub struct SpecInput<'a> {
     pub init: Option<PathBuf>,
 }
 
-fn parse_size(s: &str) -> Option<i64> {
-    let s = s.trim().to_ascii_lowercase();
-    let (num, mul) = match s.trim_end_matches('b').chars().last()? {
-        'k' => (&s[..s.trim_end_matches('b').len() - 1], 1i64 << 10),
-        'm' => (&s[..s.trim_end_matches('b').len() - 1], 1 << 20),
-        'g' => (&s[..s.trim_end_matches('b').len() - 1], 1 << 30),
-        _ => (s.trim_end_matches('b'), 1),
+/// A size as Docker's `units.FromHumanSize` reads it, which is what dockerd's json-file
+/// `max-size` takes: decimal units (`2k` is 2000 bytes, `20m` 20 000 000), `k`/`m`/`g`/`t`/`p`
+/// in either case with an optional `i` and `b`, one optional space, a fractional number.
+pub fn human_size(s: &str) -> Option<i64> {
+    let unit_at = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(unit_at);
+    if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
+        return None;
+    }
+    let n: f64 = num.parse().ok()?;
+    let unit = unit.strip_prefix(' ').unwrap_or(unit).to_ascii_lowercase();
+    let unit = unit.strip_suffix('b').unwrap_or(&unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let mul = match unit {
+        "" => 1e0,
+        "k" => 1e3,
+        "m" => 1e6,
+        "g" => 1e9,
+        "t" => 1e12,
+        "p" => 1e15,
+        _ => return None,
     };
-    num.parse::<f64>().ok().map(|n| (n * mul as f64) as i64)
-}
-
-/// Parses Docker's human sizes (`64m`, `1g`, `1024`).
-pub fn size(s: &str) -> Option<i64> {
-    parse_size(s)
+    Some((n * mul) as i64)
 }
 
 fn rlimit_host_hard(resource: &str) -> Option<u64> {
@@ -783,10 +794,15 @@ mod tests {
     }
 
     #[test]
-    fn sizes_parse_like_docker() {
-        assert_eq!(size("64m"), Some(64 << 20));
-        assert_eq!(size("1g"), Some(1 << 30));
-        assert_eq!(size("512"), Some(512));
-        assert_eq!(size("10k"), Some(10 << 10));
+    fn log_sizes_parse_like_dockers_from_human_size() {
+        assert_eq!(human_size("64m"), Some(64_000_000));
+        assert_eq!(human_size("2k"), Some(2000));
+        assert_eq!(human_size("2KB"), Some(2000));
+        assert_eq!(human_size("2 kib"), Some(2000));
+        assert_eq!(human_size("1.5g"), Some(1_500_000_000));
+        assert_eq!(human_size("512"), Some(512));
+        for bad in ["", "m", "1x", "-1k", "1..5m", " 1k", "1k ", "1  k", ".5k"] {
+            assert_eq!(human_size(bad), None, "{bad:?}");
+        }
     }
 }

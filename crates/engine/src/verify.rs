@@ -129,10 +129,27 @@ pub fn log_config(lc: &crate::types::LogConfig) -> Result<()> {
     let unknown = lc.config.keys().find(|k| {
         !known.contains(&k.as_str()) && !matches!(k.as_str(), "mode" | "max-buffer-size")
     });
-    match unknown {
-        Some(k) => Err(bad(format!("unknown log opt '{k}' for {name} log driver"))),
-        None => Ok(()),
+    if let Some(k) = unknown {
+        return Err(bad(format!("unknown log opt '{k}' for {name} log driver")));
     }
+    // The values, checked here rather than at start (where dockerd finds them), in its words.
+    if let Some(v) = lc.config.get("max-size") {
+        match crate::spec::human_size(v) {
+            None => return Err(bad(format!("invalid size: '{v}'"))),
+            Some(n) if n <= 0 => return Err(bad("max-size must be a positive number")),
+            Some(_) => {}
+        }
+    }
+    if let Some(v) = lc.config.get("max-file") {
+        match v.parse::<i64>() {
+            Err(_) => {
+                return Err(bad(format!("strconv.Atoi: parsing {v:?}: invalid syntax")));
+            }
+            Ok(n) if n < 1 => return Err(bad("max-file cannot be less than 1")),
+            Ok(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The resource limits (`update`: an update, where a swap limit may come alone).

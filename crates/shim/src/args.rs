@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use crate::error::Error;
 
-/// Docker's json-file defaults are "no rotation"; berth rotates by default (20 MiB × 5).
-pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 * 1024 * 1024;
+/// Docker's json-file defaults are "no rotation"; berth rotates by default (`20m` × 5; sizes
+/// are decimal, as dockerd's `max-size`: 20 000 000 bytes).
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 20_000_000;
 pub const DEFAULT_LOG_MAX_FILE: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,15 +160,16 @@ fn parse_u16(name: &str, v: &str) -> Result<u16, Error> {
         .map_err(|_| usage(format!("bad {name} {v:?}: want 0..65535")))
 }
 
-/// Bytes, with Docker's optional k/m/g suffix (`20m`); 0 or negative means unlimited.
+/// Bytes, with Docker's optional k/m/g suffix (decimal, as dockerd's `max-size`: `20m` is
+/// 20 000 000); 0 or negative means unlimited.
 pub fn parse_size(v: &str) -> Result<u64, Error> {
     let bad = || usage(format!("bad --log-max-size {v:?}"));
     let t = v.trim().to_ascii_lowercase();
     let t = t.strip_suffix('b').unwrap_or(&t);
     let (num, mul) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('k') => (&t[..t.len() - 1], 1_000u64),
+        Some('m') => (&t[..t.len() - 1], 1_000_000),
+        Some('g') => (&t[..t.len() - 1], 1_000_000_000),
         _ => (t, 1),
     };
     let n: i64 = num.trim().parse().map_err(|_| bad())?;
@@ -201,7 +203,7 @@ mod tests {
              --log-max-file=2 --tty --open-stdin --stdin-once --console-width 80 --console-height 24",
         ))
         .unwrap();
-        assert_eq!(a.log_max_size, 10240);
+        assert_eq!(a.log_max_size, 10_000);
         assert_eq!(a.log_max_file, 2);
         assert!(a.tty && a.open_stdin && a.stdin_once);
         assert_eq!(a.console_size, Some((80, 24)));
@@ -232,8 +234,8 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(parse_size("20m").unwrap(), 20 << 20);
-        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("20m").unwrap(), 20_000_000);
+        assert_eq!(parse_size("1g").unwrap(), 1_000_000_000);
         assert_eq!(parse_size("-1").unwrap(), 0);
         assert_eq!(parse_size("4096").unwrap(), 4096);
     }

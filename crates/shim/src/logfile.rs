@@ -1,6 +1,8 @@
 //! The json-file log driver, byte-compatible with Docker's: one JSON object per line,
 //! `{"log":"…","stream":"stdout","time":"RFC3339Nano"}`, lines longer than 16 KiB split into
-//! several entries (only the last ends with "\n"), rotation `F` → `F.1` → … → `F.<n-1>`.
+//! several entries (only the last ends with "\n"), rotation `F` → `F.1` → … → `F.<n-1>` before
+//! the first entry after the file reached max-size (as dockerd: a file ends with the entry
+//! that took it there).
 //!
 //! Writes are buffered and flushed at the end of each turn of the shim's event loop, so a
 //! flood costs one `write(2)` per pipe read, while a quiet container's lines reach the file
@@ -106,13 +108,10 @@ impl LogFile {
         self.buf.extend_from_slice(time);
         self.buf.extend_from_slice(b"\"}\n");
         let n = (self.buf.len() - start) as u64;
-        // While the disk is full the file grows past max-size by what waits in the buffer:
-        // it rotates at the first entry after those bytes are written.
-        if self.max_size > 0
-            && self.size > 0
-            && self.size + n > self.max_size
-            && self.write_out(start)
-        {
+        // As dockerd: the file rotates before the first entry after it reached max-size (so
+        // it ends with the entry that took it there). While the disk is full it grows by
+        // what waits in the buffer, and rotates at the first entry after that is written.
+        if self.max_size > 0 && self.size >= self.max_size && self.write_out(start) {
             self.rotate();
         }
         self.size += n;
@@ -631,7 +630,14 @@ mod tests {
         let mut lines = 0;
         for name in ["c-json.log", "c-json.log.1", "c-json.log.2"] {
             let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
-            assert!(text.len() <= 1000, "{name} is {} bytes", text.len());
+            // As dockerd's: a file is rotated once it has reached max-size, so it ends with
+            // the entry that took it there (these are under 60 bytes).
+            let rotated = name != "c-json.log";
+            assert!(
+                text.len() < 1000 + 60 && (!rotated || text.len() >= 1000),
+                "{name} is {} bytes",
+                text.len()
+            );
             for l in text.lines() {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
                 assert_eq!(v["stream"], "stdout");
