@@ -87,9 +87,12 @@ for line in open(sys.argv[1], "rb"):
 PY
 }
 for d in B D; do
-    # With the attributes a log option adds to every entry (a label and a variable).
+    # With the attributes the log options add to every entry (labels and variables by name
+    # and by regex, and the tag).
     $d run --name berth-interop-logs --network none --label team=core\<\"tab\"\> \
-        --label other=x -e APP=v1 --log-opt labels=team,other --log-opt env=APP,NOPE \
+        --label other=x --label more=y -e APP=v1 -e APX=v2 -e BPX=v3 --log-opt labels=team \
+        --log-opt labels-regex='^oth' --log-opt env=APP,NOPE --log-opt env-regex='^APX' \
+        --log-opt tag='{{.Name}}/{{ .ImageName }}' \
         berth-interop/from-dockerd:1 \
         sh -c "$payload" sh "$every_byte" >/dev/null 2>&1 || die "$d: the log container failed"
     raw_entries "$($d inspect -f '{{.LogPath}}' berth-interop-logs)" >"$WORK/entries.$d" ||

@@ -1714,6 +1714,14 @@ fn bad_run_options_are_refused_in_dockerd_words() {
             "max-file cannot be less than 1",
         ),
         (
+            &["--log-opt", "env-regex=("],
+            "error parsing regexp in env-regex \"(\": unclosed group",
+        ),
+        (
+            &["--log-opt", "tag={{.Nope}}"],
+            "template: log-tag: {{.Nope}} is not supported (the fields of dockerd's logger info are: .ID .FullID .Name .ImageID .ImageFullID .ImageName .Command .DaemonName .Hostname)",
+        ),
+        (
             &["--cap-add", "BOGUS"],
             "invalid CapAdd: unknown capability: \"CAP_BOGUS\"",
         ),

@@ -223,7 +223,9 @@ pub fn json_file_attrs(rec: &crate::container::ContainerRecord) -> Option<String
 }
 
 /// The `--details` attributes dockerd's log drivers attach: the container's labels named
-/// by the `labels` log option and its environment variables named by `env`.
+/// by the `labels` log option or matching `labels-regex`, its environment variables named
+/// by `env` or matching `env-regex`, and the `tag` template's result (json-file writes them
+/// into every entry). Options that do not parse were refused at create ([`check_opts`]).
 fn extra_attrs(
     rec: &crate::container::ContainerRecord,
 ) -> std::collections::BTreeMap<String, String> {
@@ -240,23 +242,110 @@ fn extra_attrs(
             })
             .unwrap_or_default()
     };
+    let regex = |k: &str| opts.get(k).and_then(|r| regex::Regex::new(r).ok());
     let labels = rec.config.labels.clone().unwrap_or_default();
     for k in keys("labels") {
         if let Some(v) = labels.get(&k) {
             out.insert(k, v.clone());
         }
     }
-    let env: Vec<String> = rec.config.env.clone().unwrap_or_default();
+    // The environment as a map: a later definition wins, as in the process's environment.
+    let env: std::collections::BTreeMap<&str, &str> = rec
+        .config
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| e.split_once('='))
+        .collect();
     for k in keys("env") {
-        if let Some(v) = env
-            .iter()
-            .rev()
-            .find_map(|e| e.strip_prefix(&format!("{k}=")))
-        {
-            out.insert(k, v.to_owned());
+        if let Some(v) = env.get(k.as_str()) {
+            out.insert(k, (*v).to_owned());
         }
     }
+    if let Some(re) = regex("labels-regex") {
+        for (k, v) in labels.iter().filter(|(k, _)| re.is_match(k)) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(re) = regex("env-regex") {
+        for (k, v) in env.iter().filter(|(k, _)| re.is_match(k)) {
+            out.insert((*k).to_owned(), (*v).to_owned());
+        }
+    }
+    if let Some(t) = opts.get("tag").filter(|t| !t.is_empty())
+        && let Ok(tag) = render_tag(t, rec)
+    {
+        out.insert("tag".into(), tag);
+    }
     out
+}
+
+/// The `tag` log option: a Go template over dockerd's logger info, of which the fields are
+/// supported (`{{.Name}}`, `{{.ID}}`, …), not pipelines or functions.
+fn render_tag(
+    tpl: &str,
+    rec: &crate::container::ContainerRecord,
+) -> std::result::Result<String, String> {
+    let image = rec.image.strip_prefix("sha256:").unwrap_or(&rec.image);
+    let mut out = String::new();
+    let mut rest = tpl;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let close = after
+            .find("}}")
+            .ok_or_else(|| format!("template: log-tag: unclosed action in {tpl:?}"))?;
+        let field = after[..close].trim();
+        let value = match field {
+            ".ID" => rec.id.chars().take(12).collect(),
+            ".FullID" => rec.id.clone(),
+            ".Name" => rec.name.trim_start_matches('/').to_owned(),
+            ".ImageID" => image.chars().take(12).collect(),
+            ".ImageFullID" => rec.image.clone(),
+            ".ImageName" => rec.config.image.clone(),
+            ".Command" => std::iter::once(rec.path.as_str())
+                .chain(rec.args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+            ".DaemonName" => "docker".into(),
+            ".Hostname" => rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+            _ => {
+                return Err(format!(
+                    "template: log-tag: {{{{{field}}}}} is not supported (the fields of \
+                     dockerd's logger info are: .ID .FullID .Name .ImageID .ImageFullID \
+                     .ImageName .Command .DaemonName .Hostname)"
+                ));
+            }
+        };
+        out.push_str(&value);
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The log options' values that dockerd's json-file driver would refuse when it starts:
+/// the regexes and the tag template.
+pub fn check_opts(
+    opts: &std::collections::BTreeMap<String, String>,
+) -> std::result::Result<(), String> {
+    for k in ["labels-regex", "env-regex"] {
+        if let Some(r) = opts.get(k) {
+            regex::Regex::new(r).map_err(|e| {
+                // The regex crate explains over several lines; its last says what is wrong.
+                let e = e.to_string();
+                let why = e.lines().last().unwrap_or("").trim_start_matches("error: ");
+                format!("error parsing regexp in {k} {r:?}: {why}")
+            })?;
+        }
+    }
+    if let Some(t) = opts.get("tag") {
+        render_tag(t, &crate::container::ContainerRecord::default())?;
+    }
+    Ok(())
 }
 
 impl Formatter {
@@ -448,6 +537,85 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(opts: &[(&str, &str)]) -> crate::container::ContainerRecord {
+        let mut r = crate::container::ContainerRecord {
+            id: "0123456789abcdef0123".into(),
+            name: "/web".into(),
+            image: "sha256:fedcba9876543210aa".into(),
+            path: "sh".into(),
+            args: vec!["-c".into(), "true".into()],
+            ..Default::default()
+        };
+        r.config.image = "busybox:1".into();
+        r.config.labels = Some(
+            [("team", "core"), ("other", "x"), ("more", "y")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        );
+        r.config.env = Some(vec!["APP=v0".into(), "APX=v2".into(), "APP=v1".into()]);
+        r.host_config.log_config.config = opts
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        r
+    }
+
+    #[test]
+    fn attrs_come_from_the_label_env_regex_and_tag_options() {
+        let r = record(&[
+            ("labels", "team,nope"),
+            ("labels-regex", "^oth"),
+            ("env", "APP"),
+            ("env-regex", "X$"),
+            (
+                "tag",
+                "{{.Name}}/{{ .ID }}/{{.ImageName}}/{{.ImageID}}/{{.Command}}/{{.DaemonName}}",
+            ),
+        ]);
+        let attrs = extra_attrs(&r);
+        let got: Vec<(&str, &str)> = attrs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("APP", "v1"),
+                ("APX", "v2"),
+                ("other", "x"),
+                (
+                    "tag",
+                    "web/0123456789ab/busybox:1/fedcba987654/sh -c true/docker"
+                ),
+                ("team", "core"),
+            ]
+        );
+        assert_eq!(
+            json_file_attrs(&record(&[("labels", "team")])).as_deref(),
+            Some(r#"{"team":"core"}"#)
+        );
+        assert_eq!(json_file_attrs(&record(&[])), None);
+    }
+
+    #[test]
+    fn bad_regexes_and_tags_are_refused() {
+        let check = |k: &str, v: &str| check_opts(&[(k.to_owned(), v.to_owned())].into());
+        assert!(
+            check("env-regex", "(")
+                .unwrap_err()
+                .contains("error parsing regexp")
+        );
+        assert!(check("labels-regex", "[a-").is_err());
+        assert!(
+            check("tag", "{{.Nope}}")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(check("tag", "{{.Name").unwrap_err().contains("unclosed"));
+        assert!(check("tag", "app-{{.Name}}").is_ok());
+    }
 
     #[test]
     fn times_parse_to_nanoseconds() {

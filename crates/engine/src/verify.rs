@@ -133,6 +133,7 @@ pub fn log_config(lc: &crate::types::LogConfig) -> Result<()> {
         return Err(bad(format!("unknown log opt '{k}' for {name} log driver")));
     }
     // The values, checked here rather than at start (where dockerd finds them), in its words.
+    crate::logs::check_opts(&lc.config).map_err(bad)?;
     if let Some(v) = lc.config.get("max-size") {
         match crate::spec::human_size(v) {
             None => return Err(bad(format!("invalid size: '{v}'"))),
