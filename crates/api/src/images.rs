@@ -499,17 +499,44 @@ fn full_config(v: &Value) -> Value {
 /// `GET /images/{name}/json` with the fields dockerd 20.10 also shows.
 fn inspect_json(e: &Engine, i: berth_image::images::ImageInspect) -> Value {
     let size = i.size;
+    let dirs = layer_dirs(e, &i.root_fs.layers);
     let mut v = serde_json::to_value(i).unwrap_or_default();
     v["Config"] = full_config(&v["Config"]);
     v["ContainerConfig"] = full_config(&json!({}));
     v["Container"] = json!("");
     v["DockerVersion"] = json!("");
     v["VirtualSize"] = json!(size);
-    v["GraphDriver"] = json!({
-        "Name": "overlay2",
-        "Data": { "Root": e.cfg.data_root.join("snapshots") },
-    });
+    v["GraphDriver"] = json!({ "Name": "overlay2", "Data": dirs });
     v
+}
+
+/// Where the image's layers are on disk, as dockerd's overlay2 shows them: the top layer's
+/// contents as `UpperDir`, the ones below it (top first) as `LowerDir`, and the merged and
+/// work paths beside the top layer (which an image never mounts). Null for an image
+/// without layers, as dockerd's.
+fn layer_dirs(e: &Engine, diff_ids: &[String]) -> Value {
+    let digests: Option<Vec<berth_image::digest::Digest>> = diff_ids
+        .iter()
+        .map(|d| berth_image::digest::Digest::parse(d).ok())
+        .collect();
+    let dirs = digests
+        .and_then(|d| berth_image::snapshot::chain_ids(&d).pop())
+        .and_then(|top| e.images.snapshots().lower_dirs(&top).ok())
+        .unwrap_or_default();
+    let Some((upper, lower)) = dirs.split_first() else {
+        return Value::Null;
+    };
+    let beside = |name: &str| upper.parent().unwrap_or(upper).join(name);
+    let mut data = json!({
+        "MergedDir": beside("merged"),
+        "UpperDir": upper,
+        "WorkDir": beside("work"),
+    });
+    if !lower.is_empty() {
+        let joined: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+        data["LowerDir"] = json!(joined.join(":"));
+    }
+    data
 }
 
 /// A missing image named as dockerd names it (`No such image: name:latest`).

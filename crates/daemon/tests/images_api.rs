@@ -33,6 +33,55 @@ fn history_tag_and_rmi_untag_delete_and_refuse_in_use_images() {
         "{{.Config.Entrypoint}}{{.Config.Hostname}}{{.Container}}{{.ContainerConfig.Cmd}}{{.VirtualSize}}{{.GraphDriver.Name}}",
         IMG,
     ]);
+    // Where its layer is on disk, as dockerd's overlay2 says (scripts read files there).
+    let upper = d.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.GraphDriver.Data.UpperDir}}",
+        IMG,
+    ]);
+    assert!(
+        std::path::Path::new(&upper).join("bin/busybox").is_file(),
+        "{upper}"
+    );
+    assert_eq!(
+        d.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.GraphDriver.Data.LowerDir}}",
+            IMG
+        ]),
+        "<no value>"
+    );
+    // A second layer: it is the UpperDir, the first one the LowerDir.
+    d.ok(&[
+        "run",
+        "--name",
+        "mk2",
+        "--network",
+        "none",
+        IMG,
+        "touch",
+        "/second",
+    ]);
+    d.ok(&["commit", "mk2", "two:1"]);
+    let dirs = d.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.GraphDriver.Data.UpperDir}} {{.GraphDriver.Data.LowerDir}}",
+        "two:1",
+    ]);
+    let (upper2, lower2) = dirs.split_once(' ').unwrap();
+    assert!(
+        std::path::Path::new(upper2).join("second").is_file(),
+        "{dirs}"
+    );
+    assert_eq!(lower2, upper, "{dirs}");
+    d.ok(&["rm", "mk2"]);
+    d.ok(&["rmi", "two:1"]);
 
     d.ok(&["tag", IMG, "other:1"]);
     d.ok(&["tag", IMG, "localhost:5000/ns/other"]);

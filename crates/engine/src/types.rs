@@ -247,7 +247,8 @@ pub struct MountPoint {
     pub name: String,
     pub source: String,
     pub destination: String,
-    #[serde(default)]
+    /// A volume's driver; none for a bind (dockerd omits it then).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
     pub mode: String,
     #[serde(rename = "RW")]
