@@ -1124,6 +1124,37 @@ fn api_version_prefix_and_ping_headers() {
         assert_eq!(media(&stderr(&started)), want, "{}", stderr(&started));
         assert!(stdout(&started).contains("hi"), "{}", stdout(&started));
     }
+    // Exec inspect leaves an empty user out, as dockerd; a set one is there.
+    for (user, want) in [("", "null"), ("1:2", "\"1:2\"")] {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "--data",
+            ])
+            .arg(format!(r#"{{"Cmd":["true"],"User":"{user}"}}"#))
+            .arg("--unix-socket")
+            .arg(&d.sock)
+            .arg("http://x/v1.45/containers/ex/exec")
+            .output()
+            .unwrap();
+        let id = stdout(&out)
+            .split('"')
+            .nth(3)
+            .unwrap_or_default()
+            .to_owned();
+        let inspect = std::process::Command::new("curl")
+            .args(["-s", "--unix-socket"])
+            .arg(&d.sock)
+            .arg(format!("http://x/v1.45/exec/{id}/json"))
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        assert_eq!(v["ProcessConfig"]["user"].to_string(), want, "{v}");
+    }
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&d.sock).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o660, "socket mode {mode:o}");

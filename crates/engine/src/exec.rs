@@ -521,7 +521,7 @@ impl Engine {
     pub fn exec_inspect(&self, id: &str) -> Result<Value> {
         let e = self.exec_get(id)?;
         let s = e.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        Ok(json!({
+        let mut v = json!({
             "ID": e.id,
             "Running": s.running,
             "ExitCode": s.exit_code,
@@ -530,7 +530,6 @@ impl Engine {
                 "entrypoint": e.config.cmd.first(),
                 "arguments": e.config.cmd.get(1..).unwrap_or(&[]),
                 "privileged": e.config.privileged,
-                "user": e.config.user,
             },
             "OpenStdin": e.config.attach_stdin,
             "OpenStderr": e.config.attach_stderr,
@@ -539,6 +538,11 @@ impl Engine {
             "ContainerID": e.container,
             "DetachKeys": "",
             "Pid": s.pid,
-        }))
+        });
+        // dockerd leaves an empty user out.
+        if !e.config.user.is_empty() {
+            v["ProcessConfig"]["user"] = json!(e.config.user);
+        }
+        Ok(v)
     }
 }
