@@ -154,6 +154,11 @@ fn detached_container_ps_logs_follow_stop_rm() {
     let tail = stdout(&out);
     assert_eq!(tail.lines().count() + stderr(&out).lines().count(), 2);
     assert!(tail.starts_with("20") && tail.contains(" line "), "{tail}");
+    // As dockerd prints them: nine fraction digits, whatever the file keeps.
+    for l in tail.lines().chain(stderr(&out).lines()) {
+        let ts = l.split(' ').next().unwrap();
+        assert_eq!(ts.len(), "2026-12-05T12:00:00.123456789Z".len(), "{l}");
+    }
     // logs -f follows new lines and ends when the container stops.
     let host = d.host();
     let follower = std::thread::spawn(move || {

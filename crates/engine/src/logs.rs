@@ -348,6 +348,19 @@ pub fn check_opts(
     Ok(())
 }
 
+/// A log entry's time as `docker logs --timestamps` prints it: always nine fraction digits
+/// (Go's RFC3339NanoFixed), where the file has RFC3339Nano's trimmed ones.
+fn fixed_nanos(t: &str) -> std::borrow::Cow<'_, str> {
+    let Some(body) = t.strip_suffix('Z') else {
+        return t.into();
+    };
+    let (secs, frac) = body.split_once('.').unwrap_or((body, ""));
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return t.into();
+    }
+    format!("{secs}.{frac:0<9}Z").into()
+}
+
 impl Formatter {
     fn render(&self, line: &str) -> Option<Bytes> {
         let e: Entry = serde_json::from_str(line).ok()?;
@@ -382,7 +395,7 @@ impl Formatter {
             text = format!("{} {text}", attrs.join(","));
         }
         if self.opts.timestamps {
-            text = format!("{} {text}", e.time);
+            text = format!("{} {text}", fixed_nanos(&e.time));
         }
         Some(if self.tty {
             Bytes::from(text.into_bytes())
@@ -615,6 +628,26 @@ mod tests {
         );
         assert!(check("tag", "{{.Name").unwrap_err().contains("unclosed"));
         assert!(check("tag", "app-{{.Name}}").is_ok());
+    }
+
+    #[test]
+    fn timestamps_print_with_nine_fraction_digits() {
+        assert_eq!(
+            fixed_nanos("2026-12-05T12:00:00.12Z"),
+            "2026-12-05T12:00:00.120000000Z"
+        );
+        assert_eq!(
+            fixed_nanos("2026-12-05T12:00:00Z"),
+            "2026-12-05T12:00:00.000000000Z"
+        );
+        assert_eq!(
+            fixed_nanos("2026-12-05T12:00:00.123456789Z"),
+            "2026-12-05T12:00:00.123456789Z"
+        );
+        assert_eq!(
+            fixed_nanos("2026-12-05T12:00:00+01:00"),
+            "2026-12-05T12:00:00+01:00"
+        );
     }
 
     #[test]
