@@ -109,33 +109,42 @@ for s in stdout stderr; do
 done
 log "json-file log: berthd wrote dockerd's $n entries byte for byte"
 
-# 4. Rotation: the same files, each with the same entries. The entries are 90 bytes but for
-#    their time, whose trailing zeros are dropped: 22 of them stay below max-size (2k, which
-#    is 2000 bytes for dockerd) and the 23rd takes a file 70 bytes past it, so a few shorter
-#    times cannot move a rotation.
-for d in B D; do
-    $d run --name berth-interop-rot --network none --log-opt max-size=2k --log-opt max-file=3 \
-        berth-interop/from-dockerd:1 \
-        sh -c 'i=0; while [ $i -lt 300 ]; do printf "line %04d xxxxxxxxx\n" $i; i=$((i+1)); done' \
-        >/dev/null || die "$d: the rotation container failed"
-    lp=$($d inspect -f '{{.LogPath}}' berth-interop-rot)
-    : >"$WORK/rot.$d"
-    for f in "$lp.2" "$lp.1" "$lp"; do
-        echo "== ${f##*.}" >>"$WORK/rot.$d"
-        [ -f "$f" ] && raw_entries "$f" >>"$WORK/rot.$d"
-    done
-    $d rm berth-interop-rot >/dev/null
-done
-if ! diff "$WORK/rot.B" "$WORK/rot.D" >/dev/null; then
-    # Which lines each file holds, on each side.
+# 4. Rotation: the same files, each with the same entries, and with `compress` the same
+#    gzipped ones. The entries are 90 bytes but for their time, whose trailing zeros are
+#    dropped: 22 of them stay below max-size (2k, which is 2000 bytes for dockerd) and the
+#    23rd takes a file 70 bytes past it, so a few shorter times cannot move a rotation.
+gunzip_entries() { python3 -c 'import gzip, sys; sys.stdout.write(gzip.open(sys.argv[1], "rt").read())' "$1"; }
+for compress in false true; do
     for d in B D; do
-        awk -v d="$d" '/^== /{if (f != "") print d, f, n, first "-" last; f=$2; n=0; first=""}
-            /"line [0-9]+/{n++; match($0, /line [0-9]+/); v=substr($0, RSTART+5, RLENGTH-5);
-            if (first == "") first=v; last=v}
-            END{print d, f, n, first "-" last}' "$WORK/rot.$d" >&2
+        $d run --name berth-interop-rot --network none --log-opt max-size=2k --log-opt max-file=3 \
+            --log-opt compress=$compress berth-interop/from-dockerd:1 \
+            sh -c 'i=0; while [ $i -lt 300 ]; do printf "line %04d xxxxxxxxx\n" $i; i=$((i+1)); done' \
+            >/dev/null || die "$d: the rotation container failed"
+        lp=$($d inspect -f '{{.LogPath}}' berth-interop-rot)
+        # Both compress the newest rotated file in the background.
+        for _ in $(seq 50); do [ "$compress" = true ] && [ -e "$lp.1" ] || break; sleep 0.1; done
+        : >"$WORK/rot.$d"
+        for f in "$lp.2" "$lp.2.gz" "$lp.1" "$lp.1.gz" "$lp"; do
+            [ -f "$f" ] || continue
+            echo "== ${f#"$lp"}" >>"$WORK/rot.$d"
+            case $f in
+            *.gz) gunzip_entries "$f" >"$WORK/plain" && raw_entries "$WORK/plain" >>"$WORK/rot.$d" ;;
+            *) raw_entries "$f" >>"$WORK/rot.$d" ;;
+            esac
+        done
+        $d rm berth-interop-rot >/dev/null
     done
-    die "berthd's rotated json-file logs differ from dockerd's"
-fi
-log "json-file rotation: the same files and entries as dockerd's"
+    if ! diff "$WORK/rot.B" "$WORK/rot.D" >/dev/null; then
+        # Which lines each file holds, on each side.
+        for d in B D; do
+            awk -v d="$d" '/^== /{if (f != "") print d, f, n, first "-" last; f=$2; n=0; first=""}
+                /"line [0-9]+/{n++; match($0, /line [0-9]+/); v=substr($0, RSTART+5, RLENGTH-5);
+                if (first == "") first=v; last=v}
+                END{print d, f, n, first "-" last}' "$WORK/rot.$d" >&2
+        done
+        die "berthd's rotated json-file logs (compress=$compress) differ from dockerd's"
+    fi
+done
+log "json-file rotation: the same files and entries as dockerd's, compressed or not"
 
 log "all berthd image interop checks passed"

@@ -1750,6 +1750,14 @@ fn bad_run_options_are_refused_in_dockerd_words() {
             "max-file cannot be less than 1",
         ),
         (
+            &["--log-opt", "compress=maybe"],
+            "strconv.ParseBool: parsing \"maybe\": invalid syntax",
+        ),
+        (
+            &["--log-opt", "compress=true", "--log-opt", "max-file=1"],
+            "compress cannot be true when max-file is less than 2",
+        ),
+        (
             &["--log-opt", "env-regex=("],
             "error parsing regexp in env-regex \"(\": unclosed group",
         ),

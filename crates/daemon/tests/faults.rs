@@ -569,7 +569,40 @@ fn a_full_disk_holds_the_container_until_space_returns_and_loses_no_line() {
 fn logs_follow_loses_no_line_across_rotations() {
     prereqs!();
     let d = Daemon::start();
-    d.ok(&[
+    let log = follow_a_rotating_log(&d, &[]);
+    // On disk: the newest lines, valid entries, in order, each once.
+    let kept = logged_numbers(std::path::Path::new(&log));
+    assert!(kept.len() > 5_000, "{} lines kept", kept.len());
+    assert_consecutive(&kept, kept[0], 29999);
+    assert!(std::path::Path::new(&format!("{log}.4")).exists());
+    d.ok(&["rm", "-f", "rot"]);
+}
+
+/// The same with `compress=true`: each rotated file becomes `F.N.gz` in the background
+/// while the follower may still be reading it; `logs -f` and `logs` read the gzipped files.
+#[test]
+fn logs_follow_loses_no_line_across_compressed_rotations() {
+    prereqs!();
+    let d = Daemon::start();
+    let log = follow_a_rotating_log(&d, &["--log-opt", "compress=true"]);
+    let name = |s: &str| std::path::PathBuf::from(format!("{log}{s}"));
+    assert!(d.eventually(10, || name(".1.gz").exists() && !name(".1").exists()));
+    for i in 2..=4 {
+        assert!(name(&format!(".{i}.gz")).exists() && !name(&format!(".{i}")).exists());
+    }
+    assert!(!name(".5.gz").exists());
+    // Everything kept, oldest first, from the gzipped files and the current one.
+    let kept = numbers(&d.ok(&["logs", "rot"]));
+    assert!(kept.len() > 5_000, "{} lines kept", kept.len());
+    assert_consecutive(&kept, kept[0], 29999);
+    d.ok(&["rm", "-f", "rot"]);
+}
+
+/// Runs `rot`, which writes 30 000 lines through many 100k rotations (max-file 5) with
+/// `extra` log options, follows it to its end and checks every line came once, in order.
+/// Returns the log's path.
+fn follow_a_rotating_log(d: &Daemon, extra: &[&str]) -> String {
+    let mut args = vec![
         "create",
         "--network",
         "none",
@@ -579,22 +612,20 @@ fn logs_follow_loses_no_line_across_rotations() {
         "max-size=100k",
         "--log-opt",
         "max-file=5",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
         IMG,
         "sh",
         "-c",
         "sleep 1; i=0; while [ $i -lt 30000 ]; do echo line $i; i=$((i+1)); \
          if [ $((i % 500)) = 0 ]; then sleep 0.05; fi; done",
     ]);
+    d.ok(&args);
     d.ok(&["start", "rot"]);
     let followed = numbers(&d.ok(&["logs", "-f", "rot"]));
     assert_consecutive(&followed, 0, 29999);
-    // On disk: the newest lines, valid entries, in order, each once.
-    let log = d.inspect("rot", "{{.LogPath}}");
-    let kept = logged_numbers(std::path::Path::new(&log));
-    assert!(kept.len() > 5_000, "{} lines kept", kept.len());
-    assert_consecutive(&kept, kept[0], 29999);
-    assert!(std::path::Path::new(&format!("{log}.4")).exists());
-    d.ok(&["rm", "-f", "rot"]);
+    d.inspect("rot", "{{.LogPath}}")
 }
 
 /// `docker network disconnect` (and `connect`) cut short by a SIGKILLed berthd: after the

@@ -1,6 +1,6 @@
 //! `docker save`/`docker load` between berthd and a private dockerd (Debian docker.io),
 //! both ways, keeping image IDs, and the json-file logs both daemons write of the same
-//! output, compared byte for byte, rotated files included
+//! output, compared byte for byte, rotated and compressed files included
 //! (`tests/interop/berthd-images-dockerd.sh`). In the serial
 //! `interop` test group: the private dockerd shares fixed host paths with the other interop
 //! tests. Without dockerd the test says so and passes, except in CI (`CI` set).
@@ -47,7 +47,9 @@ fn save_and_load_interoperate_with_dockerd_both_ways() {
     assert!(
         stderr.contains("all berthd image interop checks passed")
             && stderr.contains("json-file log: berthd wrote dockerd's")
-            && stderr.contains("json-file rotation: the same files and entries"),
+            && stderr.contains(
+                "json-file rotation: the same files and entries as dockerd's, compressed"
+            ),
         "{stderr}"
     );
 }

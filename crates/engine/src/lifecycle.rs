@@ -374,6 +374,13 @@ impl Engine {
             log_max_size: max_size,
             log_max_file: max_file,
             log_attrs: crate::logs::json_file_attrs(&rec),
+            log_compress: rec
+                .host_config
+                .log_config
+                .config
+                .get("compress")
+                .and_then(|v| crate::logs::parse_bool(v))
+                .unwrap_or(false),
             tty: rec.config.tty,
             open_stdin: rec.config.open_stdin,
             // With a tty, an attach ending (detach) must not close the terminal's input.

@@ -108,10 +108,41 @@ fn path_id(p: &Path) -> Option<(u64, u64)> {
 /// One log file, open: it stays readable through renames and removal, so a reader that has
 /// opened it loses nothing that rotation moves on or drops.
 struct Open {
-    r: BufReader<File>,
+    r: Src,
+    /// The file's identity: for a gzipped one (the `compress` option), that of the file it
+    /// was compressed from, which berth-shim writes as its gzip name (`DEV:INO`), so a
+    /// follower still finds its file after rotation and compression.
     id: (u64, u64),
+    /// What its name names now, for [`open_set`]'s check.
+    file: (u64, u64),
     /// Bytes read so far.
     pos: u64,
+}
+
+/// A log file's reader: the current or a rotated file, or a gzipped rotated one.
+enum Src {
+    Plain(BufReader<File>),
+    Gz(Box<BufReader<flate2::read::GzDecoder<File>>>),
+}
+
+/// A rotated file `name` as `name.gz` when the `compress` option made one of it.
+fn open_gz(name: &str) -> Option<Open> {
+    let f = File::open(format!("{name}.gz")).ok()?;
+    let file = file_id(&f.metadata().ok()?);
+    let dec = flate2::read::GzDecoder::new(f);
+    let id = dec
+        .header()
+        .and_then(|h| h.filename())
+        .and_then(|n| std::str::from_utf8(n).ok())
+        .and_then(|n| n.split_once(':'))
+        .and_then(|(d, i)| Some((d.parse().ok()?, i.parse().ok()?)))
+        .unwrap_or(file);
+    Some(Open {
+        r: Src::Gz(Box::new(BufReader::new(dec))),
+        id,
+        file,
+        pos: 0,
+    })
 }
 
 /// The log's files (`F.<n>` … `F.1`, `F`), oldest first, all opened at one moment: after
@@ -122,33 +153,35 @@ fn open_set(log: &Path) -> Vec<Open> {
     for _ in 0..20 {
         set.clear();
         let mut names = Vec::new();
+        let plain = |p: &Path| {
+            let f = File::open(p).ok()?;
+            let id = file_id(&f.metadata().ok()?);
+            Some(Open {
+                r: Src::Plain(BufReader::new(f)),
+                id,
+                file: id,
+                pos: 0,
+            })
+        };
         for i in (1..100).rev() {
-            let p = PathBuf::from(format!("{}.{i}", log.display()));
-            if let Ok(f) = File::open(&p)
-                && let Ok(m) = f.metadata()
-            {
-                set.push(Open {
-                    r: BufReader::new(f),
-                    id: file_id(&m),
-                    pos: 0,
-                });
-                names.push(p);
+            let name = format!("{}.{i}", log.display());
+            // Compressed, or not (yet, or the option is off).
+            if let Some(o) = open_gz(&name) {
+                set.push(o);
+                names.push(PathBuf::from(format!("{name}.gz")));
+            } else if let Some(o) = plain(Path::new(&name)) {
+                set.push(o);
+                names.push(PathBuf::from(name));
             }
         }
-        if let Ok(f) = File::open(log)
-            && let Ok(m) = f.metadata()
-        {
-            set.push(Open {
-                r: BufReader::new(f),
-                id: file_id(&m),
-                pos: 0,
-            });
+        if let Some(o) = plain(log) {
+            set.push(o);
             names.push(log.to_owned());
         }
         let stable = names
             .iter()
             .zip(&set)
-            .all(|(p, o)| path_id(p) == Some(o.id))
+            .all(|(p, o)| path_id(p) == Some(o.file))
             && (names.last().map(PathBuf::as_path) == Some(log) || !log.exists());
         if stable {
             break;
@@ -162,7 +195,11 @@ fn open_set(log: &Path) -> Vec<Open> {
 fn next_line(o: &mut Open, partial: &mut String) -> Option<String> {
     loop {
         let mut buf = String::new();
-        match o.r.read_line(&mut buf) {
+        let read = match &mut o.r {
+            Src::Plain(r) => r.read_line(&mut buf),
+            Src::Gz(r) => r.read_line(&mut buf),
+        };
+        match read {
             Ok(0) | Err(_) => return None,
             Ok(n) => {
                 o.pos += n as u64;
@@ -327,8 +364,17 @@ fn render_tag(
     Ok(out)
 }
 
+/// Go's `strconv.ParseBool`, as dockerd reads the `compress` log option.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// The log options' values that dockerd's json-file driver would refuse when it starts:
-/// the regexes and the tag template.
+/// the regexes, the tag template and `compress`.
 pub fn check_opts(
     opts: &std::collections::BTreeMap<String, String>,
 ) -> std::result::Result<(), String> {
@@ -344,6 +390,13 @@ pub fn check_opts(
     }
     if let Some(t) = opts.get("tag") {
         render_tag(t, &crate::container::ContainerRecord::default())?;
+    }
+    if let Some(v) = opts.get("compress") {
+        let on = parse_bool(v)
+            .ok_or_else(|| format!("strconv.ParseBool: parsing {v:?}: invalid syntax"))?;
+        if on && opts.get("max-file").is_some_and(|n| n.trim() == "1") {
+            return Err("compress cannot be true when max-file is less than 2".into());
+        }
     }
     Ok(())
 }
@@ -488,7 +541,10 @@ impl Engine {
                     Some(o) if now == Some(o.id) => {
                         // Truncated in place (max-file 1): start again at its beginning.
                         let len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-                        if len < o.pos && o.r.seek(SeekFrom::Start(0)).is_ok() {
+                        if let Src::Plain(r) = &mut o.r
+                            && len < o.pos
+                            && r.seek(SeekFrom::Start(0)).is_ok()
+                        {
                             o.pos = 0;
                             partial.clear();
                             progressed = true;
@@ -506,9 +562,12 @@ impl Engine {
                         }
                         partial.clear();
                         let mut set = open_set(&log);
+                        // The newest file with our identity: ours is held open, so its
+                        // inode is not reused while we read it, but an older gzipped file
+                        // may name one it had before (its source is long deleted).
                         let from = cur
                             .as_ref()
-                            .and_then(|o| set.iter().position(|n| n.id == o.id))
+                            .and_then(|o| set.iter().rposition(|n| n.id == o.id))
                             .map_or(0, |i| i + 1);
                         let mut newer = set.split_off(from.min(set.len()));
                         cur = newer.pop();

@@ -24,6 +24,8 @@ pub struct SpawnOpts {
     pub log_max_file: u32,
     /// The `attrs` object of every log entry (`logs::json_file_attrs`).
     pub log_attrs: Option<String>,
+    /// Rotated log files are gzipped (the `compress` log option).
+    pub log_compress: bool,
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
@@ -106,6 +108,7 @@ fn shim_args(o: &SpawnOpts) -> Vec<std::ffi::OsString> {
             if let Some(a) = &o.log_attrs {
                 push("--log-attrs", a.as_ref());
             }
+
             push("--log-driver", "json-file".as_ref());
         }
         None => push("--log-driver", "none".as_ref()),
@@ -121,6 +124,7 @@ fn shim_args(o: &SpawnOpts) -> Vec<std::ffi::OsString> {
         (o.tty, "--tty"),
         (o.open_stdin, "--open-stdin"),
         (o.stdin_once, "--stdin-once"),
+        (o.log_compress && o.log_path.is_some(), "--log-compress"),
     ] {
         if on {
             a.push(flag.into());

@@ -29,6 +29,8 @@ pub struct Args {
     pub log_max_file: u32,
     /// The `attrs` JSON object written into every log entry, as given (one line).
     pub log_attrs: Option<String>,
+    /// Rotated log files are gzipped (`--log-compress`).
+    pub log_compress: bool,
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
@@ -57,6 +59,7 @@ impl Args {
         let mut log_driver = LogDriver::JsonFile;
         let mut log_attrs = None;
         let (mut tty, mut open_stdin, mut stdin_once) = (false, false, false);
+        let mut log_compress = false;
         let (mut width, mut height) = (None, None);
         let mut seccomp_cache = None;
         let mut idle_exit = std::time::Duration::from_secs(60);
@@ -71,6 +74,7 @@ impl Args {
                 "--tty" => tty = true,
                 "--open-stdin" => open_stdin = true,
                 "--stdin-once" => stdin_once = true,
+                "--log-compress" => log_compress = true,
                 _ => {
                     let value = match inline {
                         Some(v) => v,
@@ -142,6 +146,7 @@ impl Args {
             log_max_size,
             log_max_file,
             log_attrs,
+            log_compress,
             tty,
             open_stdin,
             stdin_once,

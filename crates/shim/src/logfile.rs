@@ -49,6 +49,9 @@ pub struct LogFile {
     max_file: u32,
     /// `,"attrs":{…}` after each entry's stream, or nothing.
     attrs: Vec<u8>,
+    /// Rotated files are gzipped (`F.1.gz` …), the newest in a child process.
+    compress: bool,
+    compressing: Option<crate::compress::Pending>,
     buf: Vec<u8>,
     /// The file system is full: the buffered bytes wait for space.
     stalled: bool,
@@ -69,7 +72,13 @@ impl LogFile {
     /// Opens (appending: a restarted container keeps its earlier lines) or creates the log.
     /// `attrs` is the JSON object every entry carries, if any (dockerd's `labels` and `env`
     /// log options).
-    pub fn open(path: &Path, max_size: u64, max_file: u32, attrs: Option<&str>) -> Result<LogFile> {
+    pub fn open(
+        path: &Path,
+        max_size: u64,
+        max_file: u32,
+        attrs: Option<&str>,
+        compress: bool,
+    ) -> Result<LogFile> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::path("create log dir", dir, e))?;
         }
@@ -84,6 +93,8 @@ impl LogFile {
             max_size,
             max_file: max_file.max(1),
             attrs: attrs.map_or_else(Vec::new, |a| format!(",\"attrs\":{a}").into_bytes()),
+            compress,
+            compressing: None,
             buf: Vec::new(),
             stalled: false,
             lost: 0,
@@ -188,16 +199,38 @@ impl LogFile {
             p.push(format!(".{i}"));
             PathBuf::from(p)
         };
-        for i in (1..self.max_file - 1).rev() {
-            let _ = std::fs::rename(name(i), name(i + 1));
+        let rename = |from: &Path, to: &Path| {
+            let _ = std::fs::rename(from, to);
+        };
+        if self.compress {
+            // `F.1` must be `F.1.gz` before the names move: wait for the last compression,
+            // and compress here one that a crash left undone.
+            if let Some(p) = self.compressing.take() {
+                p.wait();
+            }
+            if name(1).exists() {
+                let _ = crate::compress::compress(&name(1));
+            }
+            for i in (1..self.max_file - 1).rev() {
+                let gz = |i| crate::compress::gz_name(&name(i));
+                rename(&gz(i), &gz(i + 1));
+            }
+        } else {
+            for i in (1..self.max_file - 1).rev() {
+                rename(&name(i), &name(i + 1));
+            }
         }
-        let _ = std::fs::rename(&self.path, name(1));
+        rename(&self.path, &name(1));
         match open_log(&self.path) {
             Ok(fd) => self.fd = fd,
             Err(_) => {
                 // Keep writing to the renamed file rather than losing lines.
-                let _ = std::fs::rename(name(1), &self.path);
+                rename(&name(1), &self.path);
+                return;
             }
+        }
+        if self.compress {
+            self.compressing = crate::compress::start(&name(1));
         }
     }
 }
@@ -622,7 +655,7 @@ mod tests {
     fn rotation_keeps_every_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c-json.log");
-        let mut f = LogFile::open(&path, 1000, 3, None).unwrap();
+        let mut f = LogFile::open(&path, 1000, 3, None, false).unwrap();
         for i in 0..100 {
             f.entry(Stream::Stdout, b"", format!("line {i}\n").as_bytes(), b"T");
         }
@@ -655,7 +688,7 @@ mod tests {
     /// them; once writes succeed again they all land, whole, in order.
     #[test]
     fn a_full_file_system_stalls_the_log_and_loses_nothing() {
-        let mut f = LogFile::open(Path::new("/dev/full"), 0, 1, None).unwrap();
+        let mut f = LogFile::open(Path::new("/dev/full"), 0, 1, None, false).unwrap();
         for i in 0..2000 {
             f.entry(Stream::Stdout, b"", format!("line {i}\n").as_bytes(), b"T");
         }

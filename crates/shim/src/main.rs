@@ -13,6 +13,7 @@
 
 mod args;
 mod clock;
+mod compress;
 mod conn;
 mod error;
 mod exec;

@@ -135,6 +135,7 @@ impl Shim {
                 args.log_max_size,
                 args.log_max_file,
                 args.log_attrs.as_deref(),
+                args.log_compress,
             )?),
             None => None,
         };
