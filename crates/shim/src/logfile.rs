@@ -71,7 +71,7 @@ fn open_log(path: &Path) -> Result<OwnedFd> {
 impl LogFile {
     /// Opens (appending: a restarted container keeps its earlier lines) or creates the log.
     /// `attrs` is the JSON object every entry carries, if any (dockerd's `labels` and `env`
-    /// log options).
+    /// log options); with `compress` rotated files are gzipped (see [`crate::compress`]).
     pub fn open(
         path: &Path,
         max_size: u64,
