@@ -268,6 +268,11 @@ fn extra_attrs(
 ) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
     let opts = &rec.host_config.log_config.config;
+    // Every container start asks: most set none of these options.
+    const ATTR_OPTS: [&str; 5] = ["labels", "env", "labels-regex", "env-regex", "tag"];
+    if !ATTR_OPTS.iter().any(|k| opts.contains_key(*k)) {
+        return out;
+    }
     let keys = |k: &str| -> Vec<String> {
         opts.get(k)
             .map(|v| {
@@ -280,7 +285,8 @@ fn extra_attrs(
             .unwrap_or_default()
     };
     let regex = |k: &str| opts.get(k).and_then(|r| regex::Regex::new(r).ok());
-    let labels = rec.config.labels.clone().unwrap_or_default();
+    let no_labels = std::collections::BTreeMap::new();
+    let labels = rec.config.labels.as_ref().unwrap_or(&no_labels);
     for k in keys("labels") {
         if let Some(v) = labels.get(&k) {
             out.insert(k, v.clone());
