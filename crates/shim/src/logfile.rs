@@ -186,8 +186,11 @@ impl LogFile {
         true
     }
 
-    /// `F` → `F.1` → … → `F.<max_file-1>` (renaming onto the oldest drops it); with one file
-    /// the log is truncated instead, as Docker does.
+    /// `F` → `F.1` → … → `F.<max_file-1>`, the oldest removed first; with one file the log
+    /// is truncated instead, as Docker does. No rename lands on an existing name (dockerd's
+    /// order too): ext4 (`auto_da_alloc`, on by default) starts writing the renamed file
+    /// back at once when a rename replaces another (0.8 vs 0.5 ms for 20 MB here, and disk
+    /// writes of a log that may be removed before writeback would have written it).
     fn rotate(&mut self) {
         self.size = 0;
         if self.max_file <= 1 {
@@ -211,11 +214,13 @@ impl LogFile {
             if name(1).exists() {
                 let _ = crate::compress::compress(&name(1));
             }
+            let gz = |i| crate::compress::gz_name(&name(i));
+            let _ = std::fs::remove_file(gz(self.max_file - 1));
             for i in (1..self.max_file - 1).rev() {
-                let gz = |i| crate::compress::gz_name(&name(i));
                 rename(&gz(i), &gz(i + 1));
             }
         } else {
+            let _ = std::fs::remove_file(name(self.max_file - 1));
             for i in (1..self.max_file - 1).rev() {
                 rename(&name(i), &name(i + 1));
             }
