@@ -630,15 +630,15 @@ fn exec_runs_in_the_container_with_its_exit_code() {
     }));
     // The exec's process runs in the container's pid namespace.
     assert!(d.ok(&["exec", "box", "ps"]).contains("sleep 300"));
-    // A command that is not there: the stream carries the error, the exit code is 127
-    // (126 for a file that cannot be executed), as with dockerd.
+    // A command that is not there: the stream carries the error, the exit code is 126
+    // (dockerd's for any exec that could not start; `run` gives 127 for a missing command).
     let out = d.docker(&["exec", "box", "nosuchcmd"]);
-    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(all.contains("nosuchcmd"), "{all}");
     assert!(all.contains("executable file not found"), "{all}");
     let out = d.docker(&["exec", "-t", "box", "nosuchcmd"]);
-    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
     let out = d.docker(&["exec", "box", "/etc/passwd"]);
     assert_eq!(out.status.code(), Some(126), "{out:?}");
     d.ok(&["rm", "-f", "box"]);

@@ -281,11 +281,12 @@ impl Engine {
             s.running = true;
         }
         let res = self.exec_start_inner(&e, attach).await;
-        if let Err(err) = &res {
-            let code = crate::lifecycle::start_error_code(&err.to_string()).unwrap_or(126);
+        if res.is_err() {
+            // dockerd records 126 for an exec that could not start, whatever the cause (a
+            // container's main process gets 127 for a missing command; an exec does not).
             let mut s = e.state.lock().unwrap_or_else(|p| p.into_inner());
             s.running = false;
-            s.exit_code = Some(code);
+            s.exit_code = Some(126);
             drop(s);
             self.exec_ended(&e);
         }

@@ -64,7 +64,7 @@ impl Exec {
     }
 
     /// Starts the process; returns its pid once it has called execve. A failed start is
-    /// recorded as exited with 126 (cannot invoke) or 127 (not found), as Docker reports it.
+    /// recorded as exited with 126, whatever the cause, as dockerd records a failed exec.
     pub fn spawn(
         &mut self,
         store: &Store,
@@ -118,11 +118,7 @@ impl Exec {
                 Ok(pid)
             }
             Err(e) => {
-                let lower = e.to_ascii_lowercase();
-                let not_found = lower.contains("not found") || lower.contains("no such file");
-                self.state = ExecState::Exited {
-                    code: if not_found { 127 } else { 126 },
-                };
+                self.state = ExecState::Exited { code: 126 };
                 Err(e)
             }
         }

@@ -285,7 +285,7 @@ fn exec_with_stdin_and_tty() {
 }
 
 #[test]
-fn exec_of_a_missing_program_fails_with_127() {
+fn exec_of_a_missing_program_fails_with_126() {
     let shim = Fixture::new(&["sleep", "100"]).spawn();
     shim.start();
     let p = json!({"args": ["nonexistent"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]});
@@ -294,7 +294,7 @@ fn exec_of_a_missing_program_fails_with_127() {
     assert!(r["error"].is_string(), "{r}");
     assert_eq!(
         shim.req(json!({"op": "exec_wait", "exec_id": "x"}))["exit_code"],
-        127
+        126
     );
 }
 
