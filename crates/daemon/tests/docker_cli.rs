@@ -1261,6 +1261,29 @@ fn more_host_config_options_apply() {
         run(&["--ulimit", "nofile=512:1024"], "ulimit -n; ulimit -Hn"),
         "512\n1024"
     );
+    // Lower than the runtime's own descriptors (runc fails these), for `run` and `exec`.
+    assert_eq!(
+        run(
+            &["--ulimit", "nofile=10:10", "-u", "1000"],
+            "ulimit -n; ulimit -Hn"
+        ),
+        "10\n10"
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "fewfds",
+        "--ulimit",
+        "nofile=8:8",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(d.ok(&["exec", "fewfds", "sh", "-c", "ulimit -n"]).trim(), "8");
+    d.ok(&["rm", "-f", "fewfds"]);
     assert_eq!(
         run(
             &["--device", "/dev/null:/dev/mynull"],

@@ -497,6 +497,7 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
             preserve_fds: o.preserve_fds,
             two_stage,
             stdio: o.stdio,
+            created: false,
         });
     }
     drop(child_chan);
@@ -599,8 +600,12 @@ pub fn create(store: &Store, o: &CreateOpts) -> Result<Created> {
                 let st = serde_json::to_vec(&saved.oci(Status::Creating)).unwrap_or_default();
                 let hooks = spec.hooks().as_ref();
                 #[allow(deprecated)]
-                crate::hooks::run_all(hooks.and_then(|h| h.prestart().as_ref()), &st)?;
-                crate::hooks::run_all(hooks.and_then(|h| h.create_runtime().as_ref()), &st)?;
+                crate::hooks::run_all(hooks.and_then(|h| h.prestart().as_ref()), &st, "prestart")?;
+                crate::hooks::run_all(
+                    hooks.and_then(|h| h.create_runtime().as_ref()),
+                    &st,
+                    "createRuntime",
+                )?;
                 send_to_init(&parent_chan, &Msg::HooksDone)?;
             }
             Msg::Ready => {

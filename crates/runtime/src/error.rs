@@ -36,8 +36,12 @@ pub enum Error {
     Cgroups(#[from] berth_cgroups::Error),
     #[error("seccomp: {0}")]
     Seccomp(String),
-    #[error("hook {path:?}: {msg}")]
-    Hook { path: PathBuf, msg: String },
+    #[error("{kind} hook {path:?}: {msg}")]
+    Hook {
+        kind: &'static str,
+        path: PathBuf,
+        msg: String,
+    },
     #[error("container init: {0}")]
     Init(String),
     #[error("{0}")]

@@ -371,6 +371,7 @@ fn child(
     crate::process::set_identity(process, caps, !user_ns || may_setgroups)?;
     crate::process::set_no_new_privs(process)?;
     crate::init::close_range_cloexec(3 + preserve_fds);
+    crate::process::set_late_rlimits(process)?;
     if nnp && let Some(f) = seccomp {
         f.load().map_err(|e| Error::Seccomp(e.to_string()))?;
     }

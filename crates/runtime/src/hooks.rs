@@ -12,25 +12,26 @@ use rustix::event::{PollFd, PollFlags};
 use crate::error::{Error, Result};
 
 /// Runs hooks in order; the first failure stops the rest.
-pub fn run_all(hooks: Option<&Vec<Hook>>, state_json: &[u8]) -> Result<()> {
+pub fn run_all(hooks: Option<&Vec<Hook>>, state_json: &[u8], kind: &'static str) -> Result<()> {
     for h in hooks.into_iter().flatten() {
-        run(h, state_json)?;
+        run(h, state_json, kind)?;
     }
     Ok(())
 }
 
 /// Runs hooks in order, logging failures but going on (poststart, poststop).
-pub fn run_all_warn(hooks: &[Hook], state_json: &[u8], kind: &str) {
+pub fn run_all_warn(hooks: &[Hook], state_json: &[u8], kind: &'static str) {
     for h in hooks {
-        if let Err(e) = run(h, state_json) {
+        if let Err(e) = run(h, state_json, kind) {
             tracing::warn!(kind, error = %e, "hook failed");
         }
     }
 }
 
-pub fn run(h: &Hook, state_json: &[u8]) -> Result<()> {
+pub fn run(h: &Hook, state_json: &[u8], kind: &'static str) -> Result<()> {
     let path = h.path();
     let herr = |msg: String| Error::Hook {
+        kind,
         path: path.clone(),
         msg,
     };
@@ -118,7 +119,7 @@ mod tests {
         let h = hook(
             serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}; echo \"$X\" >> {}", out.display(), out.display())], "env": ["X=hello"]}),
         );
-        run(&h, b"{\"id\":\"c1\"}").unwrap();
+        run(&h, b"{\"id\":\"c1\"}", "prestart").unwrap();
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             "{\"id\":\"c1\"}hello\n"
@@ -130,13 +131,14 @@ mod tests {
         let h = hook(
             serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo bad >&2; exit 3"]}),
         );
-        let e = run(&h, b"{}").unwrap_err().to_string();
+        let e = run(&h, b"{}", "createRuntime").unwrap_err().to_string();
         assert!(e.contains("bad"), "{e}");
+        assert!(e.starts_with("createRuntime hook \"/bin/sh\""), "{e}");
         let h =
             hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}));
         let t = Instant::now();
         assert!(
-            run(&h, b"{}")
+            run(&h, b"{}", "prestart")
                 .unwrap_err()
                 .to_string()
                 .contains("timed out")

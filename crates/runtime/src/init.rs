@@ -49,6 +49,8 @@ pub struct Init<'a> {
     pub two_stage: bool,
     /// Descriptors to install as 0, 1, 2 before anything else.
     pub stdio: Option<[i32; 3]>,
+    /// `Ready` was sent: `create` has returned and nobody reads the channel any more.
+    pub created: bool,
 }
 
 /// Entry point in the child. Never returns.
@@ -59,7 +61,14 @@ pub fn main(mut a: Init<'_>) -> ! {
         Ok(never) => match never {},
         Err(e) => e.to_string(),
     };
-    let _ = a.chan.send(&Msg::Error(msg));
+    if a.created {
+        // Between `create` and the execve (the exec fifo, startContainer hooks, the last
+        // limits): the container's own stderr is where its user can see why it ended.
+        let line = format!("berth-runtime: {msg}\n");
+        let _ = rustix::io::write(rustix::stdio::stderr(), line.as_bytes());
+    } else {
+        let _ = a.chan.send(&Msg::Error(msg));
+    }
     // SAFETY: _exit is always safe; we skip destructors and atexit handlers of the parent's copy.
     unsafe { libc::_exit(1) }
 }
@@ -285,6 +294,7 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
     }
 
     a.chan.send(&Msg::Ready)?;
+    a.created = true;
     // Block until `start` opens the other end of the fifo.
     let fifo = rootfs::open_proc(
         proc.as_fd(),
@@ -308,7 +318,9 @@ fn run(a: &mut Init<'_>) -> Result<std::convert::Infallible> {
             .as_ref()
             .and_then(|h| h.start_container().as_ref()),
         &state,
+        "startContainer",
     )?;
+    process::set_late_rlimits(process)?;
     if !early && let Some(f) = &a.seccomp {
         f.load().map_err(|e| Error::Seccomp(e.to_string()))?;
     }
@@ -356,6 +368,7 @@ fn hooks_stage(a: &Init<'_>, late_cgroupns: &dyn Fn() -> Result<()>) -> Result<(
             .as_ref()
             .and_then(|h| h.create_container().as_ref()),
         &state,
+        "createContainer",
     )
 }
 

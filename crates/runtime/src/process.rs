@@ -39,25 +39,53 @@ fn limit(v: u64) -> Option<u64> {
     (v != u64::MAX).then_some(v)
 }
 
-/// Applies `process.rlimits`. A hard limit above the caller's own needs CAP_SYS_RESOURCE; the
-/// error then names the limit, so a too-generous default is easy to spot.
+/// An RLIMIT_NOFILE below this is applied last ([`set_late_rlimits`]): the runtime still
+/// opens descriptors after the other limits are set (the exec fifo, /proc files), and a
+/// container given `--ulimit nofile=10` must start all the same (runc fails it).
+const NOFILE_LATE_BELOW: u64 = 64;
+
+fn nofile_is_late(r: &oci_spec::runtime::PosixRlimit) -> bool {
+    r.typ() == PosixRlimitType::RlimitNofile && r.soft() < NOFILE_LATE_BELOW
+}
+
+fn apply_rlimit(r: &oci_spec::runtime::PosixRlimit, soft: u64) -> Result<()> {
+    let lim = Rlimit {
+        current: limit(soft),
+        maximum: limit(r.hard()),
+    };
+    rustix::process::setrlimit(resource(r.typ()), lim).map_err(|e| {
+        Error::sys(
+            format!(
+                "setrlimit {:?} soft={} hard={}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            ),
+            e,
+        )
+    })
+}
+
+/// Applies `process.rlimits`, but a low RLIMIT_NOFILE only as far as 64 (its hard limit is
+/// set, unless that is below 64 too): [`set_late_rlimits`] finishes it. A hard limit above
+/// the caller's own needs CAP_SYS_RESOURCE; the error then names the limit, so a
+/// too-generous default is easy to spot.
 pub fn set_rlimits(p: &Process) -> Result<()> {
     for r in p.rlimits().iter().flatten() {
-        let lim = Rlimit {
-            current: limit(r.soft()),
-            maximum: limit(r.hard()),
-        };
-        rustix::process::setrlimit(resource(r.typ()), lim).map_err(|e| {
-            Error::sys(
-                format!(
-                    "setrlimit {:?} soft={} hard={}",
-                    r.typ(),
-                    r.soft(),
-                    r.hard()
-                ),
-                e,
-            )
-        })?;
+        if !nofile_is_late(r) {
+            apply_rlimit(r, r.soft())?;
+        } else if r.hard() >= NOFILE_LATE_BELOW {
+            apply_rlimit(r, NOFILE_LATE_BELOW)?;
+        }
+    }
+    Ok(())
+}
+
+/// The low RLIMIT_NOFILE that [`set_rlimits`] left, just before execve: lowering a limit
+/// needs no privilege, so it works after the identity has changed.
+pub fn set_late_rlimits(p: &Process) -> Result<()> {
+    for r in p.rlimits().iter().flatten().filter(|r| nofile_is_late(r)) {
+        apply_rlimit(r, r.soft())?;
     }
     Ok(())
 }

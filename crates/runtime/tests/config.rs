@@ -622,6 +622,27 @@ fn rlimits_apply() {
 }
 
 #[test]
+fn a_nofile_limit_below_what_the_runtime_needs_still_starts_the_container() {
+    // runc fails these: it sets the limit before opening the exec fifo and the seccomp pipe.
+    // Root and a user, seccomp loaded early and last (no_new_privileges).
+    for (user, nnp) in [(0, false), (1000, false), (1000, true)] {
+        for (soft, hard) in [(10, 10), (8, 100), (5, 5000)] {
+            let mut b = Bundle::new();
+            b.config["process"]["rlimits"] =
+                json!([{"type": "RLIMIT_NOFILE", "soft": soft, "hard": hard}]);
+            b.config["process"]["user"] = json!({"uid": user, "gid": user});
+            b.config["process"]["noNewPrivileges"] = json!(nnp);
+            b.sh("ulimit -n; ulimit -Hn");
+            assert_eq!(
+                b.run_ok(),
+                format!("{soft}\n{hard}\n"),
+                "uid {user}, no_new_privileges {nnp}"
+            );
+        }
+    }
+}
+
+#[test]
 fn no_new_privileges_sets_the_flag() {
     for (nnp, want) in [(true, "1"), (false, "0")] {
         let mut b = Bundle::new();

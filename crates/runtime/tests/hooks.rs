@@ -172,6 +172,24 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
 }
 
 #[test]
+fn a_failing_start_container_hook_ends_the_container_with_the_reason_on_its_stderr() {
+    // After `create` has returned nobody reads the sync channel: the container's stderr is
+    // where its user (the log, an attached client) can see why it never ran.
+    let mut b = Bundle::new();
+    b.config["hooks"] = json!({
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}],
+    });
+    b.args(&["echo", "main-ran"]);
+    let (code, out, err) = b.run_out();
+    assert_ne!(code, 0);
+    assert!(!out.contains("main-ran"), "{out}");
+    assert!(
+        err.contains("berth-runtime:") && err.contains("startContainer"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_hook_that_outlives_its_timeout_fails_create() {
     let mut b = Bundle::new();
     b.config["hooks"] = json!({
