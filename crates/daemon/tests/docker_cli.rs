@@ -1282,7 +1282,10 @@ fn more_host_config_options_apply() {
         "sleep",
         "300",
     ]);
-    assert_eq!(d.ok(&["exec", "fewfds", "sh", "-c", "ulimit -n"]).trim(), "8");
+    assert_eq!(
+        d.ok(&["exec", "fewfds", "sh", "-c", "ulimit -n"]).trim(),
+        "8"
+    );
     d.ok(&["rm", "-f", "fewfds"]);
     assert_eq!(
         run(

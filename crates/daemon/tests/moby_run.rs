@@ -59,6 +59,19 @@ fn run_sees_the_files_users_and_namespaces_dockerd_gives() {
     let up = run(&[IMG, "ip", "-o", "-4", "a", "show", "up"]);
     assert!(up.starts_with("1: lo") && up.lines().count() == 1, "{up}");
 
+    // The kernel file systems carry Docker's default spec's options (runc's template has
+    // none for /proc).
+    let mounts = run(&[IMG, "cat", "/proc/self/mounts"]);
+    for want in [
+        "proc /proc proc rw,nosuid,nodev,noexec,",
+        "sysfs /sys sysfs ro,nosuid,nodev,noexec,",
+        "shm /dev/shm tmpfs rw,nosuid,nodev,noexec,",
+        "mqueue /dev/mqueue mqueue rw,nosuid,nodev,noexec,",
+        "tmpfs /dev tmpfs rw,nosuid,",
+    ] {
+        assert!(mounts.contains(want), "{want:?} not in\n{mounts}");
+    }
+
     // TestRunDnsOptions: --dns and --dns-search shape resolv.conf in every mode; `.` means
     // no search domain.
     let rc = run(&[

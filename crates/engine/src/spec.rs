@@ -515,6 +515,8 @@ pub fn build(i: SpecInput<'_>) -> Result<Value> {
     let mut mounts: Vec<Value> = spec["mounts"].as_array().cloned().unwrap_or_default();
     for m in &mut mounts {
         match m["destination"].as_str() {
+            // Docker's default spec (runc's template has no options for it).
+            Some("/proc") => m["options"] = json!(["nosuid", "noexec", "nodev"]),
             Some("/dev/shm") => {
                 m["options"] = json!([
                     "nosuid",
