@@ -332,4 +332,44 @@ fn none_network_containers_connect_and_disconnect_as_dockerd_reports() {
         "network prune <no value> <no value> <no value>".to_owned(),
     ];
     assert_eq!(lines, want, "{out}");
+
+    // `run --rm`: the removal releases the network, and says so before `destroy`.
+    // (nv1's events all came before: `stop` and `prune` answered after them)
+    let since = format!("{:.3}", now());
+    d.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "nv2",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    let until = format!("{:.3}", now() + 1.0);
+    let out = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "event=die",
+        "--filter",
+        "event=disconnect",
+        "--filter",
+        "event=destroy",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+    assert_eq!(
+        lines,
+        [
+            "container die nv2",
+            "network disconnect none",
+            "container destroy nv2"
+        ],
+        "{out}"
+    );
 }

@@ -631,6 +631,13 @@ impl Engine {
         crate::mounts::unmount(&self.rootfs(&c.id));
         self.release_volumes(c);
         self.drop_unstarted_execs(&c.id);
+        self.builtin_network_disconnect(c);
+        self.net_release(&c.id).await;
+    }
+
+    /// The `network disconnect` event of a container in `none` or `host` mode (a bridge
+    /// network's comes with its endpoint's release).
+    fn builtin_network_disconnect(&self, c: &Container) {
         let mode = {
             let g = c.lock();
             // (`NetworkDisabled` ran as `none`, as its start chose)
@@ -643,7 +650,6 @@ impl Engine {
         if matches!(mode.as_str(), "none" | "host") {
             self.emit_builtin_network(&mode, &c.id, "disconnect");
         }
-        self.net_release(&c.id).await;
     }
 
     /// Waits until the exit counter passes `seen`; false on timeout.
@@ -940,6 +946,10 @@ impl Engine {
         // unmount (a kernel RCU grace period, 0.3-4 ms here): the mount goes to the trash
         // with the directory and is detached there (`discard_dir`).
         self.release_volumes(c);
+        if c.cleanup_pending.load(Ordering::Acquire) {
+            // An auto-removed container's exit left its release to this removal.
+            self.builtin_network_disconnect(c);
+        }
         self.net_release(&c.id).await;
         self.db.delete(&id)?;
         self.net_forget(&id);
