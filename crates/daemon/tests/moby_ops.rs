@@ -274,7 +274,24 @@ fn cp_commit_and_errors_as_dockerd() {
     );
 
     // TestCommitChange's ONBUILD, with HEALTHCHECK and a relative WORKDIR.
-    d.ok(&["run", "--name", "cm", IMG, "true"]);
+    d.ok(&["run", "--name", "cm", "-h", "cmhost", IMG, "true"]);
+    // A stopped container's /etc/hostname, /etc/hosts and /etc/resolv.conf are the files it
+    // had (dockerd binds them for `cp`), not the image's empty placeholders.
+    let cp_text = |path: &str| {
+        let o = d.docker(&["cp", &format!("cm:{path}"), "-"]);
+        assert!(o.status.success(), "{o:?}");
+        let mut ar = tar::Archive::new(&o.stdout[..]);
+        let mut e = ar.entries().unwrap().next().unwrap().unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+        text
+    };
+    assert_eq!(cp_text("/etc/hostname"), "cmhost\n");
+    assert!(cp_text("/etc/hosts").contains("127.0.0.1\tlocalhost"));
+    assert_eq!(
+        cp_text("/etc/resolv.conf").trim_end(),
+        d.ok(&["run", "--rm", IMG, "cat", "/etc/resolv.conf"])
+    );
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

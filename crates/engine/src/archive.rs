@@ -399,30 +399,40 @@ impl<W: Write> TarOut<W> {
 /// as the container will see it. Each destination is resolved in the root and mounted on
 /// through its fd (never by a path a symlink could redirect); one that does not exist in a
 /// read-only view is left out. Unmounting the view (detached) takes these along.
-fn bind_volumes(root: &Path, mounts: &[crate::types::MountPoint], read_only: bool) {
+/// The container's own `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` (files in its
+/// directory, bound there while it runs) are bound the same way, unless a mount of the user's
+/// covers them: a stopped container's copy shows the files it had, not the init layer's
+/// empty placeholders.
+fn bind_volumes(root: &Path, dir: &Path, mounts: &[crate::types::MountPoint], read_only: bool) {
     let Ok(rfd) = open_root(root) else {
         return;
     };
-    for m in mounts
+    let etc = ["hostname", "hosts", "resolv.conf"].map(|f| (format!("/etc/{f}"), dir.join(f)));
+    let binds = mounts
         .iter()
         .filter(|m| matches!(m.kind.as_str(), "volume" | "bind"))
-    {
-        let src = Path::new(&m.source);
+        .map(|m| (m.destination.as_str(), Path::new(&m.source), m.rw))
+        .chain(
+            etc.iter()
+                .filter(|(d, src)| src.is_file() && !mounts.iter().any(|m| m.destination == *d))
+                .map(|(d, src)| (d.as_str(), src.as_path(), true)),
+        );
+    for (dest, src, rw) in binds {
         let is_dir = src.is_dir();
         if !read_only && is_dir {
-            let _ = crate::rootfs::mkdir_all(root, &m.destination);
+            let _ = crate::rootfs::mkdir_all(root, dest);
         }
-        let Ok(fd) = open_in(rfd.as_fd(), &m.destination, OFlags::PATH) else {
+        let Ok(fd) = open_in(rfd.as_fd(), dest, OFlags::PATH) else {
             continue;
         };
         let target = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
         if let Err(e) = rustix::mount::mount_bind_recursive(src, target.as_str()) {
-            tracing::warn!(dest = %m.destination, error = %e, "cp: volume not mounted");
+            tracing::warn!(dest, error = %e, "cp: volume not mounted");
             continue;
         }
         // The fd still names the covered directory: the new mount is reached anew.
-        if (read_only || !m.rw)
-            && let Ok(top) = open_in(rfd.as_fd(), &m.destination, OFlags::PATH)
+        if (read_only || !rw)
+            && let Ok(top) = open_in(rfd.as_fd(), dest, OFlags::PATH)
         {
             let t = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&top));
             let _ = rustix::mount::mount_remount(
@@ -748,7 +758,7 @@ impl Engine {
         let scratch = self.scratch_dir()?;
         match berth_image::snapshot::mount_overlay(&lowers, None, &scratch) {
             Ok(m) => {
-                bind_volumes(&scratch, &c.lock().mounts, true);
+                bind_volumes(&scratch, &self.container_dir(&c.id), &c.lock().mounts, true);
                 Ok(RootView {
                     path: scratch.clone(),
                     mount: Some(m),
@@ -844,7 +854,7 @@ impl Engine {
             if !crate::mounts::is_mounted(&rootfs) {
                 self.mount_rootfs(&c, false)?;
                 mounted_here = true;
-                bind_volumes(&rootfs, &c.lock().mounts, false);
+                bind_volumes(&rootfs, &self.container_dir(&c.id), &c.lock().mounts, false);
             }
             rootfs
         };
