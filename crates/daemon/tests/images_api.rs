@@ -23,7 +23,7 @@ fn history_tag_and_rmi_untag_delete_and_refuse_in_use_images() {
         "{{.CreatedBy}}|{{.Comment}}",
         IMG,
     ]);
-    assert_eq!(hist, "berth import|Imported from -");
+    assert_eq!(hist, "|Imported from -");
     let id = d.ok(&["image", "inspect", "-f", "{{.Id}}", IMG]);
     // Every key of dockerd's image inspect is there, set or not.
     d.ok(&[

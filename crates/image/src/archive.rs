@@ -705,7 +705,7 @@ pub fn import_for<R: Read>(
         },
         history: vec![History {
             created: Some(now),
-            created_by: Some("berth import".into()),
+            // No command made it (dockerd leaves it out too).
             comment: Some(message.unwrap_or("Imported from -").to_owned()),
             ..Default::default()
         }],
