@@ -37,7 +37,7 @@ cargo build -p berth-runtime -p berthd -p berth-shim >/dev/null 2>&1
 
 # berthd's tests: a container's limits in its cgroup, pause/unpause (cgroup.freeze), exec,
 # kill/restart/wait, binds and volumes on overlay.
-dtests="memory_pids_and_cpu kill_restart_pause run_rm_echo exec_runs_in bind_mounts_and_named"
+dtests="memory_pids_and_cpu kill_restart_pause run_rm_echo exec_runs_in bind_mounts_and_named cgroupns_private"
 echo "v2-vm.sh: running the cgroups, runtime, snapshot and berthd tests in a pure cgroup v2 VM" >&2
 exec "$vm" --timeout "${CGROUP2_VM_TIMEOUT:-900}" --env RUST_BACKTRACE=1 -- \
     sh -c "\"$cg\" --test-threads=1 && \"$rt\" --test-threads=2 \

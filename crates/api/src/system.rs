@@ -84,7 +84,7 @@ pub async fn info(State(e): State<Arc<Engine>>) -> Json<serde_json::Value> {
         .count();
     let paused = recs.iter().filter(|r| r.state.paused).count();
     let images = e.images.list().map(|l| l.len()).unwrap_or(0);
-    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let v2 = berth_engine::spec::cgroup_v2_host();
     let hostname = rustix::system::uname()
         .nodename()
         .to_string_lossy()

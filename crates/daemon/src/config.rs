@@ -47,6 +47,9 @@ pub struct FileConfig {
     /// berth_cgroups::tuning): container starts no longer wait for an RCU grace period
     /// when joining their cgroup. Off by default.
     pub cgroup_favordynmods: Option<bool>,
+    /// `host` or `private`: the cgroup namespace of containers that do not choose
+    /// (dockerd's `default-cgroupns-mode`; private on a cgroup v2 host, else host).
+    pub default_cgroupns_mode: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

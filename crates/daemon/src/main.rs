@@ -299,6 +299,12 @@ fn main() -> Result<()> {
     if let Some(u) = &file.default_ulimits {
         cfg.default_ulimits = parse_ulimits(u)?;
     }
+    if let Some(m) = &file.default_cgroupns_mode {
+        if m != "host" && m != "private" {
+            anyhow::bail!("default-cgroupns-mode {m:?}: must be \"host\" or \"private\"");
+        }
+        cfg.default_cgroupns_mode = Some(m.clone());
+    }
     if let Some(lo) = &file.log_opts {
         if let Some(v) = lo.max_size.as_deref() {
             cfg.log_max_size = berth_engine::spec::human_size(v)

@@ -325,6 +325,93 @@ fn read_only_rootfs_refuses_writes_but_tmpfs_works() {
 }
 
 #[test]
+fn cgroupns_private_and_host_as_dockerd() {
+    prereqs!();
+    let d = Daemon::start();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let cg = |mode: &str| {
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--cgroupns",
+            mode,
+            IMG,
+            "cat",
+            "/proc/self/cgroup",
+        ])
+    };
+    // Private: the container's cgroup is the root of what it sees, on v1 and v2 alike.
+    let private = cg("private");
+    assert!(
+        !private.is_empty() && private.lines().all(|l| l.ends_with(":/")),
+        "{private}"
+    );
+    // Its own limits are where a program looks for them.
+    let mem = d.ok(&[
+        "run", "--rm", "--network", "none", "--cgroupns", "private", "--memory", "64m", IMG,
+        "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+    ]);
+    assert_eq!(mem, (64 << 20).to_string());
+    // Host: it sees where it is in the host's tree.
+    let host = cg("host");
+    assert!(host.lines().any(|l| !l.ends_with(":/")), "{host}");
+    // The default is dockerd's: private on a cgroup v2 host, host on v1; inspect says which.
+    d.ok(&[
+        "create",
+        "--name",
+        "cgdef",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    let want = if v2 { "private" } else { "host" };
+    assert_eq!(d.inspect("cgdef", "{{.HostConfig.CgroupnsMode}}"), want);
+    d.ok(&["start", "-a", "cgdef"]);
+    d.ok(&["rm", "cgdef"]);
+    d.ok(&[
+        "create",
+        "--name",
+        "cgpriv",
+        "--cgroupns",
+        "private",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(
+        d.inspect("cgpriv", "{{.HostConfig.CgroupnsMode}}"),
+        "private"
+    );
+    d.ok(&["rm", "cgpriv"]);
+    // daemon.toml's default-cgroupns-mode (dockerd's); a bad one stops berthd.
+    let mut d = d;
+    let other = if v2 { "host" } else { "private" };
+    assert!(d.terminate());
+    d.set_config("default-cgroupns-mode", Some(&format!("{other:?}")));
+    d.spawn();
+    d.ok(&[
+        "create",
+        "--name",
+        "cgdef2",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(d.inspect("cgdef2", "{{.HostConfig.CgroupnsMode}}"), other);
+    d.ok(&["rm", "cgdef2"]);
+    assert!(d.terminate());
+    d.set_config("default-cgroupns-mode", Some("\"both\""));
+    let err = d.try_spawn().unwrap_err();
+    assert!(err.contains("default-cgroupns-mode"), "{err}");
+}
+
+#[test]
 fn memory_pids_and_cpu_limits_are_visible_in_the_container_cgroup() {
     prereqs!();
     let d = Daemon::start();

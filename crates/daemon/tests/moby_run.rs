@@ -284,6 +284,18 @@ fn create_checks_mounts_and_takes_old_api_forms_as_dockerd() {
     std::fs::create_dir_all(&b).unwrap();
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
 
+    // A cgroup namespace mode dockerd does not know.
+    let (status, body) = api(
+        &d,
+        "POST",
+        "/containers/create",
+        &format!(r#"{{"Image":"{IMG}","Cmd":["true"],"HostConfig":{{"CgroupnsMode":"weird"}}}}"#),
+    );
+    assert_eq!(
+        (status, body.trim()),
+        (400, r#"{"message":"invalid cgroup namespace mode: weird"}"#)
+    );
+
     // TestRunNoDupVolumes.
     d.fails(
         &[

@@ -29,6 +29,9 @@ pub struct EngineConfig {
     pub registry: RegistryConfig,
     /// Default ulimits (`name` → (soft, hard)) applied when a container sets none.
     pub default_ulimits: Vec<crate::types::Ulimit>,
+    /// `host` or `private` for containers that do not say (dockerd's
+    /// `default-cgroupns-mode`); None: private on a cgroup v2 host, host on v1, as dockerd.
+    pub default_cgroupns_mode: Option<String>,
 }
 
 impl EngineConfig {
@@ -42,6 +45,16 @@ impl EngineConfig {
             log_max_file: 5,
             registry: RegistryConfig::default(),
             default_ulimits: Vec::new(),
+            default_cgroupns_mode: None,
+        }
+    }
+
+    /// The cgroup namespace mode of a container created without one.
+    pub fn cgroupns_mode(&self) -> &str {
+        match &self.default_cgroupns_mode {
+            Some(m) => m,
+            None if crate::spec::cgroup_v2_host() => "private",
+            None => "host",
         }
     }
 }
@@ -255,6 +268,15 @@ impl Engine {
         )?;
         if config.image.is_empty() {
             return Err(EngineError::InvalidArgument("no image specified".into()));
+        }
+        match host_config.cgroupns_mode.as_str() {
+            "" => host_config.cgroupns_mode = self.cfg.cgroupns_mode().to_owned(),
+            "host" | "private" => {}
+            m => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid cgroup namespace mode: {m}"
+                )));
+            }
         }
         if host_config.uts_mode == "host" && !config.hostname.is_empty() {
             return Err(EngineError::InvalidArgument(

@@ -317,8 +317,7 @@ fn rlimit_host_hard(resource: &str) -> Option<u64> {
 }
 
 fn swap_accounting() -> bool {
-    Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
-        || Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+    Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() || cgroup_v2_host()
 }
 
 /// `linux.resources.blockIO` from HostConfig's Blkio* fields (device paths resolved to
@@ -427,6 +426,11 @@ fn has_opt(host: &HostConfig, key: &str) -> Option<String> {
         let (k, v) = o.split_once(['=', ':']).unwrap_or((o, ""));
         (k == key).then(|| v.to_owned())
     })
+}
+
+/// Whether the host's cgroups are v2 only (a unified hierarchy at /sys/fs/cgroup).
+pub fn cgroup_v2_host() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 /// Builds the OCI config for a container.
@@ -576,7 +580,8 @@ pub fn build(i: SpecInput<'_>) -> Result<Value> {
         }
     }
     namespaces.push(json!({ "type": "mount" }));
-    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+    // (Empty for a container made before berth recorded the mode: the default then.)
+    if host.cgroupns_mode == "private" || (host.cgroupns_mode.is_empty() && cgroup_v2_host()) {
         namespaces.push(json!({ "type": "cgroup" }));
     }
     let linux = &mut spec["linux"];

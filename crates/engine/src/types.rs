@@ -177,6 +177,9 @@ pub struct HostConfig {
     pub tmpfs: Option<BTreeMap<String, String>>,
     #[serde(default, rename = "UTSMode", deserialize_with = "null_default")]
     pub uts_mode: String,
+    /// `host` or `private`; set at create (the daemon's default when empty).
+    #[serde(default, deserialize_with = "null_default")]
+    pub cgroupns_mode: String,
     #[serde(default, deserialize_with = "null_default")]
     pub shm_size: i64,
     #[serde(default)]
