@@ -76,6 +76,56 @@ pub async fn version() -> Json<serde_json::Value> {
     }))
 }
 
+/// A field of the host's /etc/os-release (dockerd's "Operating System").
+fn os_release(key: &str) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release")
+        .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
+        .ok()?;
+    text.lines().find_map(|l| {
+        let v = l.strip_prefix(key)?.strip_prefix('=')?;
+        Some(v.trim_matches('"').to_owned())
+    })
+}
+
+/// `RegistryConfig` as dockerd shows it: mirrors as `https://host/` URLs (also Docker
+/// Hub's), insecure registries named by address range or by host.
+fn registry_config(r: &berth_image::registry::RegistryConfig) -> serde_json::Value {
+    let mirrors: Vec<String> = r
+        .mirrors
+        .iter()
+        .map(|m| {
+            let mut u = if m.contains("://") {
+                m.clone()
+            } else {
+                format!("https://{m}")
+            };
+            if !u.ends_with('/') {
+                u.push('/');
+            }
+            u
+        })
+        .collect();
+    let mut cidrs = vec!["::1/128".to_owned(), "127.0.0.0/8".to_owned()];
+    let mut index = serde_json::Map::new();
+    index.insert(
+        "docker.io".into(),
+        json!({ "Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true }),
+    );
+    for i in &r.insecure {
+        if berth_image::registry::parse_cidr(i).is_some() {
+            if !cidrs.contains(i) {
+                cidrs.push(i.clone());
+            }
+        } else {
+            index.insert(
+                i.clone(),
+                json!({ "Name": i, "Mirrors": [], "Secure": false, "Official": false }),
+            );
+        }
+    }
+    json!({ "IndexConfigs": index, "InsecureRegistryCIDRs": cidrs, "Mirrors": mirrors })
+}
+
 pub async fn info(State(e): State<Arc<Engine>>) -> Json<serde_json::Value> {
     let recs: Vec<_> = e.all().iter().map(|c| c.rec()).collect();
     let running = recs
@@ -93,7 +143,7 @@ pub async fn info(State(e): State<Arc<Engine>>) -> Json<serde_json::Value> {
         .map(|n| n.get())
         .unwrap_or(1);
     Json(json!({
-        "ID": "berth",
+        "ID": e.engine_id,
         "Containers": recs.len(),
         "ContainersRunning": running,
         "ContainersPaused": paused,
@@ -101,7 +151,7 @@ pub async fn info(State(e): State<Arc<Engine>>) -> Json<serde_json::Value> {
         "Images": images,
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "overlay"]],
-        "Plugins": { "Volume": ["local"], "Network": ["host", "none"], "Log": ["json-file", "none"] },
+        "Plugins": { "Volume": ["local"], "Network": ["bridge", "host", "null"], "Log": ["json-file", "none"] },
         "MemoryLimit": true,
         "SwapLimit": std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() || v2,
         "CpuCfsPeriod": true,
@@ -109,27 +159,21 @@ pub async fn info(State(e): State<Arc<Engine>>) -> Json<serde_json::Value> {
         "CPUShares": true,
         "CPUSet": true,
         "PidsLimit": true,
-        "IPv4Forwarding": false,
+        "IPv4Forwarding": std::fs::read("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.starts_with(b"1")),
         "Debug": false,
-        "NFd": 0,
+        "NFd": std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0),
         "NGoroutines": 0,
         "SystemTime": berth_engine::now_rfc3339(),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": if v2 { "2" } else { "1" },
         "KernelVersion": kernel(),
-        "OperatingSystem": "berth",
-        "OSVersion": "",
+        "OperatingSystem": os_release("PRETTY_NAME").unwrap_or_else(|| "Linux".into()),
+        "OSVersion": os_release("VERSION_ID").unwrap_or_default(),
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "IndexConfigs": {
-                "docker.io": { "Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true },
-            },
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-            "Mirrors": [],
-        },
+        "RegistryConfig": registry_config(&e.cfg.registry),
         "NCPU": ncpu,
         "MemTotal": berth_engine::stats::host_memory(),
         "DockerRootDir": e.cfg.data_root,

@@ -2412,3 +2412,59 @@ fn inspect_logs_diff_and_commit_as_dockerd_shows() {
         "true 1500 null"
     );
 }
+
+#[test]
+fn info_names_this_daemon_its_host_and_its_registries() {
+    prereqs!();
+    let mut d = Daemon::start();
+    let id = d.ok(&["info", "--format", "{{.ID}}"]);
+    let shape: Vec<usize> = id.split('-').map(str::len).collect();
+    assert_eq!(shape, [8, 4, 4, 4, 12], "{id}");
+    assert!(
+        id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let pretty = std::fs::read_to_string("/etc/os-release")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("PRETTY_NAME=")
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+        .unwrap();
+    let fwd = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    assert_eq!(
+        d.ok(&[
+            "info",
+            "--format",
+            "{{.OperatingSystem}}|{{.IPv4Forwarding}}"
+        ]),
+        format!("{pretty}|{}", fwd.trim() == "1")
+    );
+    // Mirrors and insecure registries of daemon.toml, shown as dockerd shows its own; the
+    // ID stays across restarts.
+    assert!(d.terminate());
+    d.set_config("registry-mirrors", Some(r#"["mirror.lan:5000"]"#));
+    d.set_config(
+        "insecure-registries",
+        Some(r#"["10.1.0.0/16", "reg.lan:5000"]"#),
+    );
+    d.spawn();
+    assert_eq!(d.ok(&["info", "--format", "{{.ID}}"]), id);
+    assert_eq!(
+        d.ok(&["info", "--format", "{{json .RegistryConfig}}"]),
+        concat!(
+            r#"{"IndexConfigs":{"docker.io":{"Mirrors":["https://mirror.lan:5000/"],"Name":"docker.io","Official":true,"Secure":true},"#,
+            r#""reg.lan:5000":{"Mirrors":[],"Name":"reg.lan:5000","Official":false,"Secure":false}},"#,
+            r#""InsecureRegistryCIDRs":["::1/128","127.0.0.0/8","10.1.0.0/16"],"#,
+            r#""Mirrors":["https://mirror.lan:5000/"]}"#
+        )
+    );
+    let text = d.ok(&["info"]);
+    for want in [
+        "Insecure Registries:\n  reg.lan:5000\n  ::1/128\n  127.0.0.0/8\n  10.1.0.0/16\n",
+        "Registry Mirrors:\n  https://mirror.lan:5000/\n",
+    ] {
+        assert!(text.contains(want), "{want:?} not in\n{text}");
+    }
+}

@@ -71,6 +71,37 @@ pub struct Engine {
     pub(crate) net: std::sync::OnceLock<Arc<crate::network::Networks>>,
     /// The event stream (`GET /events`); publish with [`Engine::emit`].
     pub events: crate::events::EventBus,
+    /// This daemon's identity (`info`'s `ID`): a UUID made once and kept in
+    /// `<data-root>/engine-id`, as dockerd does.
+    pub engine_id: String,
+}
+
+/// Reads `<data-root>/engine-id`, making it (a random UUID) the first time.
+fn engine_id(data_root: &Path) -> Result<String> {
+    let path = data_root.join("engine-id");
+    if let Ok(s) = std::fs::read_to_string(&path)
+        && !s.trim().is_empty()
+    {
+        return Ok(s.trim().to_owned());
+    }
+    let mut h = crate::ids::random_hex(16).into_bytes();
+    // Version 4, variant 10xx.
+    h[12] = b'4';
+    h[16] = b"89ab"[(h[16] as usize) % 4];
+    let h = String::from_utf8_lossy(&h).into_owned();
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    );
+    let tmp = data_root.join("engine-id.tmp");
+    std::fs::write(&tmp, format!("{id}\n"))
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| EngineError::internal(format!("write {}", path.display()), e))?;
+    Ok(id)
 }
 
 /// Deletes a container's data dir, unmounting its root filesystem first (the deletion
@@ -116,6 +147,7 @@ impl Engine {
                 let _ = std::fs::remove_file(&p);
             }
         }
+        let engine_id = engine_id(&cfg.data_root)?;
         let db = Db::open(&cfg.data_root.join("berth.db"))?;
         let images = Arc::new(ImageStore::with_meta(
             &cfg.data_root,
@@ -141,6 +173,7 @@ impl Engine {
             runtime,
             net: std::sync::OnceLock::new(),
             events: crate::events::EventBus::new(),
+            engine_id,
         }))
     }
 

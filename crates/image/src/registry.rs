@@ -159,11 +159,46 @@ pub struct BlobResponse {
 }
 
 fn is_local(host: &str) -> bool {
-    let h = host
-        .rsplit_once(':')
-        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(host, |(h, _)| h);
+    let h = host_part(host);
     h == "localhost" || h.starts_with("127.") || h == "[::1]" || h == "::1"
+}
+
+/// `host` without its `:port`.
+fn host_part(host: &str) -> &str {
+    host.rsplit_once(':')
+        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h)
+}
+
+/// `a.b.c.d/n` or `x::/n` as (address, prefix length); None for anything else (a host).
+pub fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u32)> {
+    let (a, n) = s.split_once('/')?;
+    let ip: std::net::IpAddr = a.parse().ok()?;
+    let n: u32 = n.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (n <= max).then_some((ip, n))
+}
+
+/// Whether the registry at `host` (`addr[:port]`, IPv6 in brackets) is in the range.
+fn in_cidr(host: &str, cidr: &str) -> bool {
+    let Some((net, n)) = parse_cidr(cidr) else {
+        return false;
+    };
+    let h = host_part(host);
+    let h = h
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(h);
+    // Both kinds as the top bits of a u128, so a prefix is the same mask for either.
+    let bits = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(a) => u128::from(u32::from(a)) << 96,
+        std::net::IpAddr::V6(a) => u128::from(a),
+    };
+    let mask = u128::MAX.checked_shl(128 - n).unwrap_or(0);
+    match h.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_ipv4() == net.is_ipv4() => bits(ip) & mask == bits(net) & mask,
+        _ => false,
+    }
 }
 
 impl RegistryClient {
@@ -246,7 +281,12 @@ impl RegistryClient {
     }
 
     fn insecure(&self, host: &str) -> bool {
-        is_local(host) || self.cfg.insecure.iter().any(|h| h == host)
+        is_local(host)
+            || self
+                .cfg
+                .insecure
+                .iter()
+                .any(|h| h == host || in_cidr(host, h))
     }
 
     fn scheme(&self, host: &str) -> &'static str {
@@ -893,6 +933,32 @@ async fn read_limited(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insecure_registries_may_be_address_ranges_as_dockerds() {
+        let c = RegistryClient::new(RegistryConfig {
+            insecure: vec!["10.1.0.0/16".into(), "fd00:1::/32".into(), "reg.lan".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        for (host, want) in [
+            ("10.1.2.3:5000", true),
+            ("10.1.255.255", true),
+            ("10.2.0.1:5000", false),
+            ("[fd00:1:2::5]:5000", true),
+            ("[fd00:2::5]:5000", false),
+            ("reg.lan", true),
+            ("reg.lan:5000", false),
+            ("10.1.0.0.evil.example", false),
+            ("example.com", false),
+        ] {
+            assert_eq!(c.insecure(host), want, "{host}");
+        }
+        assert!(in_cidr("1.2.3.4", "0.0.0.0/0"));
+        assert!(!in_cidr("1.2.3.4", "1.2.3.5/32"));
+        assert!(in_cidr("1.2.3.5", "1.2.3.5/32"));
+        assert!(parse_cidr("10.0.0.0/33").is_none() && parse_cidr("reg:5000").is_none());
+    }
 
     #[test]
     fn local_registries_use_plain_http_and_hub_uses_mirrors_first() {
