@@ -575,7 +575,22 @@ fn logs_follow_loses_no_line_across_rotations() {
     assert!(kept.len() > 5_000, "{} lines kept", kept.len());
     assert_consecutive(&kept, kept[0], 29999);
     assert!(std::path::Path::new(&format!("{log}.4")).exists());
+    assert_eq!(numbers(&d.ok(&["logs", "rot"])), kept);
+    tails_are_the_last_lines(&d, &kept);
     d.ok(&["rm", "-f", "rot"]);
+}
+
+/// `logs --tail N` is the last N of all `kept` lines, within the current file, across
+/// rotated ones (plain or gzipped), and beyond them all.
+fn tails_are_the_last_lines(d: &Daemon, kept: &[u32]) {
+    let n = kept.len();
+    for tail in [0, 1, 7, 250, 2_500, n - 1, n, n + 10] {
+        let got = numbers(&d.ok(&["logs", "--tail", &tail.to_string(), "rot"]));
+        assert_eq!(got, kept[n.saturating_sub(tail)..], "--tail {tail}");
+    }
+    // With the streams split as the docker CLI asks for them (stdout only).
+    let got = d.docker(&["logs", "--tail", "3", "rot"]);
+    assert_eq!(numbers(&stdout(&got)), kept[n - 3..]);
 }
 
 /// The same with `compress=true`: each rotated file becomes `F.N.gz` in the background
@@ -595,6 +610,7 @@ fn logs_follow_loses_no_line_across_compressed_rotations() {
     let kept = numbers(&d.ok(&["logs", "rot"]));
     assert!(kept.len() > 5_000, "{} lines kept", kept.len());
     assert_consecutive(&kept, kept[0], 29999);
+    tails_are_the_last_lines(&d, &kept);
     d.ok(&["rm", "-f", "rot"]);
 }
 

@@ -29,11 +29,15 @@ pub struct LogOptions {
     pub tail: Option<usize>,
 }
 
+/// One json-file entry; the strings are borrowed from the line where they need no unescaping.
 #[derive(Deserialize)]
-struct Entry {
-    log: String,
-    stream: String,
-    time: String,
+struct Entry<'a> {
+    #[serde(borrow)]
+    log: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    stream: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    time: std::borrow::Cow<'a, str>,
     #[serde(default)]
     attrs: std::collections::BTreeMap<String, String>,
 }
@@ -190,46 +194,142 @@ fn open_set(log: &Path) -> Vec<Open> {
     set
 }
 
-/// Reads one whole line (an entry) from `o`; None at end of file. A line still being written
-/// waits in `partial` for its end.
-fn next_line(o: &mut Open, partial: &mut String) -> Option<String> {
+/// Reads the next whole line (an entry) of `o` into `line`: true when `line` holds one
+/// (with its newline). At the end of the file, false, and an unfinished line stays in `line`
+/// for the rest of it; a whole line left there from the last call is dropped first.
+fn next_line(o: &mut Open, line: &mut Vec<u8>) -> bool {
+    if line.ends_with(b"\n") {
+        line.clear();
+    }
     loop {
-        let mut buf = String::new();
         let read = match &mut o.r {
-            Src::Plain(r) => r.read_line(&mut buf),
-            Src::Gz(r) => r.read_line(&mut buf),
+            Src::Plain(r) => r.read_until(b'\n', line),
+            Src::Gz(r) => r.read_until(b'\n', line),
         };
         match read {
-            Ok(0) | Err(_) => return None,
+            Ok(0) | Err(_) => return false,
             Ok(n) => {
                 o.pos += n as u64;
-                partial.push_str(&buf);
-                if partial.ends_with('\n') {
-                    return Some(std::mem::take(partial));
+                if line.ends_with(b"\n") {
+                    return true;
                 }
             }
         }
     }
 }
 
+/// Rendered entries, sent in chunks of about [`Batch::SIZE`] rather than one message (and
+/// one write to the client) per line.
+struct Batch<'a> {
+    buf: Vec<u8>,
+    tx: &'a mpsc::Sender<Bytes>,
+}
+
+impl<'a> Batch<'a> {
+    const SIZE: usize = 64 * 1024;
+
+    fn new(tx: &'a mpsc::Sender<Bytes>) -> Batch<'a> {
+        Batch {
+            buf: Vec::new(),
+            tx,
+        }
+    }
+
+    /// Adds an entry; false once the receiver is gone.
+    fn push(&mut self, fmt: &Formatter, line: &[u8]) -> bool {
+        fmt.render_into(line, &mut self.buf);
+        self.buf.len() < Self::SIZE || self.flush()
+    }
+
+    /// Sends what is gathered; false once the receiver is gone.
+    fn flush(&mut self) -> bool {
+        if self.buf.is_empty() {
+            return !self.tx.is_closed();
+        }
+        let b = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(Self::SIZE + 4096),
+        ));
+        self.tx.blocking_send(b).is_ok()
+    }
+}
+
 /// Sends the entries of `o` up to its end; None once the receiver is gone, else whether
 /// there were any.
-fn send_rest(
-    o: &mut Open,
-    partial: &mut String,
-    fmt: &Formatter,
-    tx: &mpsc::Sender<Bytes>,
-) -> Option<bool> {
+fn send_rest(o: &mut Open, line: &mut Vec<u8>, fmt: &Formatter, out: &mut Batch) -> Option<bool> {
     let mut any = false;
-    while let Some(l) = next_line(o, partial) {
+    while next_line(o, line) {
         any = true;
-        if let Some(b) = fmt.render(l.trim_end())
-            && tx.blocking_send(b).is_err()
-        {
+        if !out.push(fmt, line) {
             return None;
         }
     }
-    Some(any)
+    out.flush().then_some(any)
+}
+
+/// Reads a file at given offsets without moving its position.
+struct At<'a>(&'a File, u64);
+
+impl std::io::Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(self.0, buf, self.1)?;
+        self.1 += n as u64;
+        Ok(n)
+    }
+}
+
+/// Where the last `want` whole lines of a plain file begin, scanning back from its end (an
+/// unfinished last line does not count): (offset, lines found), fewer lines than wanted
+/// when the file has fewer (the offset is then 0).
+fn scan_back(f: &File, want: u64) -> (u64, u64) {
+    let mut end = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buf = vec![0u8; 64 * 1024];
+    // Newlines seen; the (want + 1)-th from the end closes the line before the first wanted.
+    let mut seen = 0u64;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        if std::os::unix::fs::FileExt::read_exact_at(f, chunk, start).is_err() {
+            break;
+        }
+        for i in memchr::memrchr_iter(b'\n', chunk) {
+            seen += 1;
+            if seen == want + 1 {
+                return (start + i as u64 + 1, want);
+            }
+        }
+        end = start;
+    }
+    (0, seen)
+}
+
+/// Where `docker logs --tail N` starts in the set (oldest first): the file, and the bytes
+/// (plain file) or lines (gzipped one) of it to skip.
+fn tail_start(files: &[Open], n: u64) -> (usize, u64) {
+    let mut want = n;
+    for (i, o) in files.iter().enumerate().rev() {
+        match &o.r {
+            Src::Plain(r) => {
+                let (off, found) = scan_back(r.get_ref(), want);
+                if found >= want {
+                    return (i, off);
+                }
+                want -= found;
+            }
+            Src::Gz(r) => {
+                // Counted from a decoder of its own: `r` has not been read yet.
+                let count =
+                    BufReader::new(flate2::read::GzDecoder::new(At(r.get_ref().get_ref(), 0)))
+                        .split(b'\n')
+                        .count() as u64;
+                if count >= want {
+                    return (i, count - want);
+                }
+                want -= count;
+            }
+        }
+    }
+    (0, 0)
 }
 
 struct Formatter {
@@ -421,25 +521,39 @@ fn fixed_nanos(t: &str) -> std::borrow::Cow<'_, str> {
 }
 
 impl Formatter {
-    fn render(&self, line: &str) -> Option<Bytes> {
-        let e: Entry = serde_json::from_str(line).ok()?;
-        let stream = match e.stream.as_str() {
+    /// Appends the entry `line` as the client gets it: a frame, or the bare text with a
+    /// terminal; nothing when it is filtered out (or not an entry).
+    fn render_into(&self, line: &[u8], out: &mut Vec<u8>) {
+        let Ok(e) = serde_json::from_slice::<Entry>(line.trim_ascii_end()) else {
+            return;
+        };
+        let stream = match &*e.stream {
             "stdout" if self.opts.stdout => 1,
             "stderr" if self.opts.stderr => 2,
-            _ => return None,
+            _ => return,
         };
-        let t = rfc3339_nanos(&e.time);
-        if let (Some(s), Some(t)) = (self.opts.since, t)
-            && t < s
-        {
-            return None;
+        if self.opts.since.is_some() || self.opts.until.is_some() {
+            let t = rfc3339_nanos(&e.time);
+            if let (Some(s), Some(t)) = (self.opts.since, t)
+                && t < s
+            {
+                return;
+            }
+            if let (Some(u), Some(t)) = (self.opts.until, t)
+                && t > u
+            {
+                return;
+            }
         }
-        if let (Some(u), Some(t)) = (self.opts.until, t)
-            && t > u
-        {
-            return None;
+        let head = out.len();
+        if !self.tty {
+            out.extend_from_slice(&[stream, 0, 0, 0, 0, 0, 0, 0]);
         }
-        let mut text = e.log;
+        let body = out.len();
+        if self.opts.timestamps {
+            out.extend_from_slice(fixed_nanos(&e.time).as_bytes());
+            out.push(b' ');
+        }
         if self.opts.details {
             // dockerd's attrsByteSlice: `k=v` pairs, query-escaped, comma-separated.
             let own = if e.attrs.is_empty() {
@@ -451,16 +565,14 @@ impl Formatter {
                 .iter()
                 .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
                 .collect();
-            text = format!("{} {text}", attrs.join(","));
+            out.extend_from_slice(attrs.join(",").as_bytes());
+            out.push(b' ');
         }
-        if self.opts.timestamps {
-            text = format!("{} {text}", fixed_nanos(&e.time));
+        out.extend_from_slice(e.log.as_bytes());
+        if !self.tty {
+            let n = (out.len() - body) as u32;
+            out[head + 4..head + 8].copy_from_slice(&n.to_be_bytes());
         }
-        Some(if self.tty {
-            Bytes::from(text.into_bytes())
-        } else {
-            frame(stream, text.as_bytes())
-        })
     }
 }
 
@@ -500,32 +612,44 @@ impl Engine {
         let log = PathBuf::from(log_path);
         let rt = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            // History first: all files oldest first, then only the last `tail` entries.
+            // History first, streamed file by file (oldest first) from where the last
+            // `tail` entries begin.
             let mut files = open_set(&log);
-            let mut lines: Vec<String> = Vec::new();
-            let mut partial = String::new();
+            let mut line = Vec::new();
+            let mut out = Batch::new(&tx);
             let last = files.len().saturating_sub(1);
-            for (i, o) in files.iter_mut().enumerate() {
-                while let Some(l) = next_line(o, &mut partial) {
-                    lines.push(l);
+            let (first, mut skip) = match fmt.opts.tail {
+                Some(n) => tail_start(&files, n as u64),
+                None => (0, 0),
+            };
+            for (i, o) in files.iter_mut().enumerate().skip(first) {
+                if i == first && skip > 0 {
+                    match &mut o.r {
+                        Src::Plain(r) => {
+                            if r.seek(SeekFrom::Start(skip)).is_ok() {
+                                o.pos = skip;
+                            }
+                        }
+                        Src::Gz(_) => {
+                            while skip > 0 && next_line(o, &mut line) {
+                                skip -= 1;
+                            }
+                        }
+                    }
+                }
+                while next_line(o, &mut line) {
+                    if !out.push(&fmt, &line) {
+                        return;
+                    }
                 }
                 // A rotated file is complete; the current one's unfinished line is followed.
                 if i != last {
-                    partial.clear();
+                    line.clear();
                 }
             }
-            let skip = match fmt.opts.tail {
-                Some(n) => lines.len().saturating_sub(n),
-                None => 0,
-            };
-            for l in &lines[skip..] {
-                if let Some(b) = fmt.render(l.trim_end())
-                    && tx.blocking_send(b).is_err()
-                {
-                    return;
-                }
+            if !out.flush() {
+                return;
             }
-            drop(lines);
             if !fmt.opts.follow {
                 return;
             }
@@ -537,7 +661,7 @@ impl Engine {
                 let running = life.borrow_and_update().running;
                 let mut progressed = false;
                 if let Some(o) = cur.as_mut() {
-                    let Some(sent) = send_rest(o, &mut partial, &fmt, &tx) else {
+                    let Some(sent) = send_rest(o, &mut line, &fmt, &mut out) else {
                         return;
                     };
                     progressed = sent;
@@ -552,7 +676,7 @@ impl Engine {
                             && r.seek(SeekFrom::Start(0)).is_ok()
                         {
                             o.pos = 0;
-                            partial.clear();
+                            line.clear();
                             progressed = true;
                         }
                     }
@@ -562,11 +686,11 @@ impl Engine {
                         // above (a rename comes after the writer's last write to it); read
                         // once more for bytes that landed between that read and the check.
                         if let Some(o) = cur.as_mut()
-                            && send_rest(o, &mut partial, &fmt, &tx).is_none()
+                            && send_rest(o, &mut line, &fmt, &mut out).is_none()
                         {
                             return;
                         }
-                        partial.clear();
+                        line.clear();
                         let mut set = open_set(&log);
                         // The newest file with our identity: ours is held open, so its
                         // inode is not reused while we read it, but an older gzipped file
@@ -578,10 +702,10 @@ impl Engine {
                         let mut newer = set.split_off(from.min(set.len()));
                         cur = newer.pop();
                         for mut o in newer {
-                            if send_rest(&mut o, &mut partial, &fmt, &tx).is_none() {
+                            if send_rest(&mut o, &mut line, &fmt, &mut out).is_none() {
                                 return;
                             }
-                            partial.clear();
+                            line.clear();
                         }
                         progressed = true;
                     }
