@@ -267,6 +267,44 @@ fn send_rest(o: &mut Open, line: &mut Vec<u8>, fmt: &Formatter, out: &mut Batch)
     out.flush().then_some(any)
 }
 
+/// Writes to a log's files, seen through inotify on their directory.
+struct LogWatch(tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>);
+
+impl LogWatch {
+    /// Needs a tokio runtime (the descriptor is registered with its reactor).
+    fn new(log: &Path) -> Option<LogWatch> {
+        use rustix::fs::inotify;
+        let fd =
+            inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).ok()?;
+        let dir = log.parent()?;
+        let what = inotify::WatchFlags::MODIFY
+            | inotify::WatchFlags::CREATE
+            | inotify::WatchFlags::MOVED_TO
+            | inotify::WatchFlags::CLOSE_WRITE;
+        inotify::add_watch(&fd, dir, what).ok()?;
+        // SAFETY: an OwnedFd keeps its descriptor open and the same until it is dropped,
+        // which the AsyncFd owning it does last.
+        let afd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+        };
+        afd.ok().map(LogWatch)
+    }
+
+    /// Returns once something was written (at once if events are waiting), having read
+    /// the events; never without a watch.
+    async fn wait(w: Option<&LogWatch>) {
+        let Some(w) = w else {
+            return std::future::pending().await;
+        };
+        let Ok(mut ready) = w.0.readable().await else {
+            return std::future::pending().await;
+        };
+        let mut buf = [0u8; 4096];
+        while rustix::io::read(w.0.get_ref(), &mut buf).is_ok_and(|n| n > 0) {}
+        ready.clear_ready();
+    }
+}
+
 /// Reads a file at given offsets without moving its position.
 struct At<'a>(&'a File, u64);
 
@@ -655,6 +693,10 @@ impl Engine {
             }
             // Follow the current file through its descriptor. When the name no longer names
             // it (rotated), its rest is read, then every newer file still on disk, in order.
+            // Woken by the log's writes (inotify on its directory, whose entries are the
+            // log's files and the container's few others), with a poll every 100 ms when
+            // inotify cannot be had (its per-user instance limit).
+            let watch = rt.block_on(async { LogWatch::new(&log) });
             let mut cur = files.pop();
             drop(files);
             loop {
@@ -720,12 +762,17 @@ impl Engine {
                     }
                 }
                 if !progressed {
-                    // Nothing new: look again in 100 ms, or as soon as the container's
-                    // state changes (its exit ends the follow without that wait).
-                    let changed = rt.block_on(async {
-                        tokio::time::timeout(Duration::from_millis(100), life.changed()).await
+                    // Nothing new: look again when the log is written to, or as soon as the
+                    // container's state changes (its exit ends the follow at once).
+                    let gone = rt.block_on(async {
+                        let every = Duration::from_millis(if watch.is_some() { 1000 } else { 100 });
+                        tokio::select! {
+                            r = life.changed() => r.is_err(),
+                            _ = LogWatch::wait(watch.as_ref()) => false,
+                            _ = tokio::time::sleep(every) => false,
+                        }
                     });
-                    if let Ok(Err(_)) = changed {
+                    if gone {
                         // (the container is gone: no change will come)
                         std::thread::sleep(Duration::from_millis(100));
                     }
