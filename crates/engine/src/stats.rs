@@ -91,7 +91,8 @@ fn blkio(entries: &[berth_cgroups::BlkioEntry], v2: bool, ops: [&str; 2]) -> Val
         };
         out.push(json!({ "major": e.major, "minor": e.minor, "op": op, "value": e.value }));
     }
-    if out.is_empty() {
+    // dockerd's: on cgroup v1 a list even when empty, on v2 null then.
+    if out.is_empty() && v2 {
         Value::Null
     } else {
         json!(out)
@@ -164,7 +165,10 @@ impl Engine {
         });
         if !v2 {
             memory["max_usage"] = json!(s.memory.max_usage);
-            memory["failcnt"] = json!(s.memory.failcnt);
+            // (omitempty in dockerd's types)
+            if s.memory.failcnt > 0 {
+                memory["failcnt"] = json!(s.memory.failcnt);
+            }
         }
         let mut pids = json!({ "current": s.pids.current });
         if let Some(l) = s.pids.limit {
@@ -178,13 +182,19 @@ impl Engine {
         v["blkio_stats"] = json!({
             "io_service_bytes_recursive": blkio(&s.blkio.entries, v2, ["rbytes", "wbytes"]),
             "io_serviced_recursive": blkio(&s.blkio.entries, v2, ["rios", "wios"]),
-            "io_queue_recursive": null,
-            "io_service_time_recursive": null,
-            "io_wait_time_recursive": null,
-            "io_merged_recursive": null,
-            "io_time_recursive": null,
-            "sectors_recursive": null,
         });
+        // The CFQ-era v1 figures: dockerd copies them as lists (empty with today's
+        // schedulers); v2 has none.
+        for k in [
+            "io_queue_recursive",
+            "io_service_time_recursive",
+            "io_wait_time_recursive",
+            "io_merged_recursive",
+            "io_time_recursive",
+            "sectors_recursive",
+        ] {
+            v["blkio_stats"][k] = if v2 { Value::Null } else { json!([]) };
+        }
         if let Ok(dev) = std::fs::read_to_string(format!("/proc/{}/net/dev", rec.state.pid)) {
             let nets = parse_net_dev(&dev);
             if !nets.is_empty() {
