@@ -159,6 +159,34 @@ fn detached_container_ps_logs_follow_stop_rm() {
         let ts = l.split(' ').next().unwrap();
         assert_eq!(ts.len(), "2026-12-05T12:00:00.123456789Z".len(), "{l}");
     }
+    // `logs -f --until` ends at its time while the container runs on: at once for a time
+    // past (`--until 1s` is a second ago), after it for one to come; no line after it.
+    let follow_until = |until: &str| {
+        let o = std::process::Command::new("timeout")
+            .args([
+                "20", "docker", "logs", "-f", "-t", "--until", until, "ticker",
+            ])
+            .env("DOCKER_HOST", d.host())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "--until {until} did not end the follow"
+        );
+        stdout(&o)
+    };
+    follow_until("1s");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let until = format!("{:.3}", now + 1.5);
+    let out = follow_until(&until);
+    let last = out.lines().last().unwrap_or_default().to_owned();
+    let before = d.ok(&["logs", "-t", "--until", &until, "ticker"]);
+    assert_eq!(before.lines().last(), Some(last.as_str()), "{out}");
     // logs -f follows new lines and ends when the container stops.
     let host = d.host();
     let follower = std::thread::spawn(move || {

@@ -90,6 +90,14 @@ pub fn rfc3339_nanos(t: &str) -> Option<i128> {
     Some(secs * 1_000_000_000 + f.parse::<i128>().unwrap_or(0))
 }
 
+/// Now as unix nanoseconds.
+fn now_nanos() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
 /// Docker's stream framing: `[stream, 0, 0, 0, len BE]` then the bytes.
 pub fn frame(stream: u8, data: &[u8]) -> Bytes {
     let mut v = Vec::with_capacity(8 + data.len());
@@ -700,6 +708,7 @@ impl Engine {
             let mut cur = files.pop();
             drop(files);
             loop {
+                let until_passed = fmt.opts.until.is_some_and(|u| now_nanos() > u);
                 let running = life.borrow_and_update().running;
                 let mut progressed = false;
                 if let Some(o) = cur.as_mut() {
@@ -755,6 +764,12 @@ impl Engine {
                 if tx.is_closed() {
                     return;
                 }
+                // `--until` ends a follow once its time has come (at once when it is past,
+                // as `--until 10m` is), after one more read of what was written before it.
+                if until_passed {
+                    return;
+                }
+                let left = fmt.opts.until.map(|u| u - now_nanos());
                 if !running && !progressed {
                     // Drained after the container stopped: one last look, then done.
                     if !life.borrow().running {
@@ -765,7 +780,11 @@ impl Engine {
                     // Nothing new: look again when the log is written to, or as soon as the
                     // container's state changes (its exit ends the follow at once).
                     let gone = rt.block_on(async {
-                        let every = Duration::from_millis(if watch.is_some() { 1000 } else { 100 });
+                        let mut every =
+                            Duration::from_millis(if watch.is_some() { 1000 } else { 100 });
+                        if let Some(l) = left {
+                            every = every.min(Duration::from_nanos(l.max(0) as u64 + 1));
+                        }
                         tokio::select! {
                             r = life.changed() => r.is_err(),
                             _ = LogWatch::wait(watch.as_ref()) => false,
