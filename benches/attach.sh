@@ -11,12 +11,7 @@ runs=${RUNS:-5}
 # shellcheck source=benches/lib.sh
 . "$here/lib.sh"
 [ -n "${SKIP_BUILD:-}" ] || make -C "$here/.." -s release-bins
-work=$(mktemp -d /tmp/ba.XXXXXX)
-cleanup() {
-    bench_cleanup
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir ba
 bench_busybox_tar "$work/bb.tar"
 head -c 76M /dev/urandom | base64 -w 76 >"$work/text"
 truncate -s 100M "$work/text"

@@ -12,12 +12,7 @@ runs=${RUNS:-10}
 # shellcheck source=benches/lib.sh
 . "$here/lib.sh"
 [ -n "${SKIP_BUILD:-}" ] || make -C "$here/.." -s release-bins
-work=$(mktemp -d /tmp/bbu.XXXXXX)
-cleanup() {
-    bench_cleanup
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir bbu
 bench_busybox_tar "$work/bb.tar"
 mkdir -p "$work/ctx/src/lib"
 for i in $(seq 20); do head -c 4096 /dev/urandom | base64 >"$work/ctx/src/lib/f$i.txt"; done

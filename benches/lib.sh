@@ -98,6 +98,13 @@ bench_drop_chains() {
     done
 }
 
+# Makes $work, a temporary directory /tmp/PREFIX.XXXXXX (short: shim sockets live under the
+# exec roots in it), and an EXIT trap that stops the engines and removes it.
+bench_workdir() {
+    work=$(mktemp -d "/tmp/$1.XXXXXX")
+    trap 'bench_cleanup; rm -rf "$work"' EXIT
+}
+
 bench_cleanup() {
     _bench_cg2_restore || echo "could not restore the cgroup2 mount options: $BENCH_CG2_RESTORE" >&2
     [ -z "${BERTHD_SOCK:-}" ] || bench_rm_all "$BERTHD_SOCK"

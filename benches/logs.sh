@@ -9,12 +9,7 @@ runs=${RUNS:-5}
 # shellcheck source=benches/lib.sh
 . "$here/lib.sh"
 [ -n "${SKIP_BUILD:-}" ] || make -C "$here/.." -s release-bins
-work=$(mktemp -d /tmp/bl.XXXXXX)
-cleanup() {
-    bench_cleanup
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir bl
 bench_busybox_tar "$work/bb.tar"
 bench_berthd "$work/b"
 bench_dockerd "$work/k" --bridge=none

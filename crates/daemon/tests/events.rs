@@ -279,6 +279,18 @@ fn oom_kill_is_reported_before_die() {
     assert_eq!(ev.lines().collect::<Vec<_>>(), ["oom", "die"], "{ev}");
 }
 
+/// `docker events` from `since` to a second from now, of these kinds, in `format`.
+fn events_until_now(d: &Daemon, since: &str, kinds: &[&str], format: &str) -> String {
+    let until = format!("{:.3}", now() + 1.0);
+    let mut args = vec!["events", "--since", since, "--until", &until];
+    let filters: Vec<String> = kinds.iter().map(|k| format!("event={k}")).collect();
+    for f in &filters {
+        args.extend_from_slice(&["--filter", f]);
+    }
+    args.extend_from_slice(&["--format", format]);
+    d.ok(&args)
+}
+
 /// The network events dockerd sends for a container of the none (or host) network: a
 /// `connect` at its start and a `disconnect` at its exit, between `die` and `stop`; and
 /// one `prune` per network prune.
@@ -300,28 +312,12 @@ fn none_network_containers_connect_and_disconnect_as_dockerd_reports() {
     ]);
     d.ok(&["stop", "-t", "0", "nv1"]);
     d.ok(&["network", "prune", "-f"]);
-    let until = format!("{:.3}", now() + 1.0);
-    let out = d.ok(&[
-        "events",
-        "--since",
+    let out = events_until_now(
+        &d,
         &since,
-        "--until",
-        &until,
-        "--filter",
-        "event=start",
-        "--filter",
-        "event=die",
-        "--filter",
-        "event=stop",
-        "--filter",
-        "event=connect",
-        "--filter",
-        "event=disconnect",
-        "--filter",
-        "event=prune",
-        "--format",
+        &["start", "die", "stop", "connect", "disconnect", "prune"],
         "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}} {{.Actor.Attributes.container}}",
-    ]);
+    );
     let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
     let want = [
         format!("network connect none null {id}"),
@@ -346,22 +342,12 @@ fn none_network_containers_connect_and_disconnect_as_dockerd_reports() {
         IMG,
         "true",
     ]);
-    let until = format!("{:.3}", now() + 1.0);
-    let out = d.ok(&[
-        "events",
-        "--since",
+    let out = events_until_now(
+        &d,
         &since,
-        "--until",
-        &until,
-        "--filter",
-        "event=die",
-        "--filter",
-        "event=disconnect",
-        "--filter",
-        "event=destroy",
-        "--format",
+        &["die", "disconnect", "destroy"],
         "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
-    ]);
+    );
     let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
     assert_eq!(
         lines,
