@@ -82,7 +82,9 @@ pub fn set_rlimits(p: &Process) -> Result<()> {
 }
 
 /// The low RLIMIT_NOFILE that [`set_rlimits`] left, just before execve: lowering a limit
-/// needs no privilege, so it works after the identity has changed.
+/// needs no privilege, so it works after the identity has changed. (A seccomp profile may
+/// be in force by then; Docker's allows `prlimit64`, and one that does not fails the start
+/// with this error.)
 pub fn set_late_rlimits(p: &Process) -> Result<()> {
     for r in p.rlimits().iter().flatten().filter(|r| nofile_is_late(r)) {
         apply_rlimit(r, r.soft())?;
