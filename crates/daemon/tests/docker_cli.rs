@@ -2496,3 +2496,54 @@ fn info_names_this_daemon_its_host_and_its_registries() {
         assert!(text.contains(want), "{want:?} not in\n{text}");
     }
 }
+
+#[test]
+fn followers_share_one_inotify_instance_and_see_every_line() {
+    prereqs!();
+    let d = Daemon::start();
+    for n in ["fa", "fb"] {
+        d.ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            n,
+            IMG,
+            "sh",
+            "-c",
+            "sleep 2; i=0; while [ $i -lt 50 ]; do echo line $i; i=$((i+1)); sleep 0.02; done",
+        ]);
+    }
+    // Six followers: inotify instances are few per user (128 by default) and the host's
+    // other programs need theirs; berthd holds one, whatever the number of followers.
+    let followers: Vec<_> = ["fa", "fb", "fa", "fb", "fa", "fb"]
+        .iter()
+        .map(|n| {
+            let host = d.host();
+            let n = n.to_string();
+            std::thread::spawn(move || {
+                let o = std::process::Command::new("timeout")
+                    .args(["30", "docker", "logs", "-f", &n])
+                    .env("DOCKER_HOST", host)
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&o.stdout).into_owned()
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let pid = d.pid.unwrap();
+    let inotify = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .filter(|l| l.to_string_lossy().contains("inotify"))
+        .count();
+    assert!((1..=2).contains(&inotify), "{inotify} inotify descriptors");
+    for f in followers {
+        let out = f.join().unwrap();
+        let want: String = (0..50).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(out, want);
+    }
+    d.ok(&["rm", "-f", "fa", "fb"]);
+}

@@ -74,6 +74,8 @@ pub struct Engine {
     /// This daemon's identity (`info`'s `ID`): a UUID made once and kept in
     /// `<data-root>/engine-id`, as dockerd does.
     pub engine_id: String,
+    /// The one inotify instance that wakes `logs -f` followers.
+    pub(crate) log_watch: crate::logs::LogWatcher,
 }
 
 /// Reads `<data-root>/engine-id`, making it (a random UUID) the first time.
@@ -174,6 +176,7 @@ impl Engine {
             net: std::sync::OnceLock::new(),
             events: crate::events::EventBus::new(),
             engine_id,
+            log_watch: Default::default(),
         }))
     }
 

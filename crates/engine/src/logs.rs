@@ -275,41 +275,135 @@ fn send_rest(o: &mut Open, line: &mut Vec<u8>, fmt: &Formatter, out: &mut Batch)
     out.flush().then_some(any)
 }
 
-/// Writes to a log's files, seen through inotify on their directory.
-struct LogWatch(tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>);
+/// Writes to logs, seen through one inotify instance for the whole daemon (instances are
+/// few per user, 128 by default, and shared with the host's other programs): a watch per
+/// followed container directory, counted, and a counter per watch that the followers of that
+/// directory wait on.
+#[derive(Default)]
+pub struct LogWatcher {
+    inner: std::sync::OnceLock<Option<Arc<WatchInner>>>,
+}
 
-impl LogWatch {
-    /// Needs a tokio runtime (the descriptor is registered with its reactor).
-    fn new(log: &Path) -> Option<LogWatch> {
+struct WatchInner {
+    fd: std::os::fd::OwnedFd,
+    /// Watch descriptor → (followers, bumped on every event).
+    dirs:
+        std::sync::Mutex<std::collections::HashMap<i32, (usize, tokio::sync::watch::Sender<u64>)>>,
+}
+
+/// One follower's watch of its log's directory; dropping it drops the watch with the last
+/// follower.
+struct LogSub {
+    rx: tokio::sync::watch::Receiver<u64>,
+    wd: i32,
+    inner: Arc<WatchInner>,
+}
+
+impl LogWatcher {
+    /// The instance and its reader task, made at the first follow (in a tokio runtime).
+    fn inner(&self) -> Option<Arc<WatchInner>> {
+        self.inner
+            .get_or_init(|| {
+                use rustix::fs::inotify;
+                let fd =
+                    inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
+                        .map_err(|e| tracing::warn!(error = %e, "no inotify for logs -f: polling"))
+                        .ok()?;
+                // The reader task owns a duplicate registered with the reactor; the watches
+                // are added and removed through `fd`.
+                let dup = rustix::io::fcntl_dupfd_cloexec(&fd, 3).ok()?;
+                // SAFETY: an OwnedFd keeps its descriptor open and the same until it is
+                // dropped, which the AsyncFd owning it does last.
+                let afd = unsafe {
+                    tokio::io::unix::AsyncFd::register_with_interest(
+                        dup,
+                        tokio::io::Interest::READABLE,
+                    )
+                }
+                .ok()?;
+                let inner = Arc::new(WatchInner {
+                    fd,
+                    dirs: Default::default(),
+                });
+                let weak = Arc::downgrade(&inner);
+                tokio::spawn(async move {
+                    let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 16 * 1024];
+                    loop {
+                        let Ok(mut ready) = afd.readable().await else {
+                            return;
+                        };
+                        let Some(inner) = weak.upgrade() else { return };
+                        let mut r = inotify::Reader::new(afd.get_ref(), &mut buf);
+                        let mut bumped = Vec::new();
+                        while let Ok(ev) = r.next() {
+                            if !bumped.contains(&ev.wd()) {
+                                bumped.push(ev.wd());
+                            }
+                        }
+                        ready.clear_ready();
+                        let dirs = inner.dirs.lock().unwrap_or_else(|p| p.into_inner());
+                        for (wd, (_, tx)) in dirs.iter() {
+                            // (-1: the queue overflowed, events were lost: wake everyone)
+                            if bumped.contains(wd) || bumped.contains(&-1) {
+                                tx.send_modify(|n| *n += 1);
+                            }
+                        }
+                    }
+                });
+                Some(inner)
+            })
+            .clone()
+    }
+
+    /// Watches the directory of `log` for its follower; None when inotify is not to be had.
+    fn subscribe(&self, log: &Path) -> Option<LogSub> {
         use rustix::fs::inotify;
-        let fd =
-            inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).ok()?;
-        let dir = log.parent()?;
+        let inner = self.inner()?;
         let what = inotify::WatchFlags::MODIFY
             | inotify::WatchFlags::CREATE
             | inotify::WatchFlags::MOVED_TO
             | inotify::WatchFlags::CLOSE_WRITE;
-        inotify::add_watch(&fd, dir, what).ok()?;
-        // SAFETY: an OwnedFd keeps its descriptor open and the same until it is dropped,
-        // which the AsyncFd owning it does last.
-        let afd = unsafe {
-            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
-        };
-        afd.ok().map(LogWatch)
+        let mut dirs = inner.dirs.lock().unwrap_or_else(|p| p.into_inner());
+        // The same directory gives the same descriptor: one watch, counted.
+        let wd = inotify::add_watch(&inner.fd, log.parent()?, what).ok()?;
+        let e = dirs
+            .entry(wd)
+            .or_insert_with(|| (0, tokio::sync::watch::channel(0).0));
+        e.0 += 1;
+        let rx = e.1.subscribe();
+        drop(dirs);
+        Some(LogSub { rx, wd, inner })
+    }
+}
+
+impl LogSub {
+    /// Marks what was seen so far: a later [`LogSub::changed`] returns at the next write.
+    fn seen(&mut self) {
+        self.rx.borrow_and_update();
     }
 
-    /// Returns once something was written (at once if events are waiting), having read
-    /// the events; never without a watch.
-    async fn wait(w: Option<&LogWatch>) {
-        let Some(w) = w else {
+    /// Returns once the directory had an event since [`LogSub::seen`] (never without a
+    /// watch).
+    async fn changed(s: Option<&mut LogSub>) {
+        let Some(s) = s else {
             return std::future::pending().await;
         };
-        let Ok(mut ready) = w.0.readable().await else {
-            return std::future::pending().await;
-        };
-        let mut buf = [0u8; 4096];
-        while rustix::io::read(w.0.get_ref(), &mut buf).is_ok_and(|n| n > 0) {}
-        ready.clear_ready();
+        if s.rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drop for LogSub {
+    fn drop(&mut self) {
+        let mut dirs = self.inner.dirs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = dirs.get_mut(&self.wd) {
+            e.0 -= 1;
+            if e.0 == 0 {
+                dirs.remove(&self.wd);
+                let _ = rustix::fs::inotify::remove_watch(&self.inner.fd, self.wd);
+            }
+        }
     }
 }
 
@@ -657,6 +751,7 @@ impl Engine {
         };
         let log = PathBuf::from(log_path);
         let rt = tokio::runtime::Handle::current();
+        let engine = self.clone();
         tokio::task::spawn_blocking(move || {
             // History first, streamed file by file (oldest first) from where the last
             // `tail` entries begin.
@@ -703,11 +798,14 @@ impl Engine {
             // it (rotated), its rest is read, then every newer file still on disk, in order.
             // Woken by the log's writes (inotify on its directory, whose entries are the
             // log's files and the container's few others), with a poll every 100 ms when
-            // inotify cannot be had (its per-user instance limit).
-            let watch = rt.block_on(async { LogWatch::new(&log) });
+            // inotify cannot be had.
+            let mut watch = rt.block_on(async { engine.log_watch.subscribe(&log) });
             let mut cur = files.pop();
             drop(files);
             loop {
+                if let Some(w) = watch.as_mut() {
+                    w.seen();
+                }
                 let until_passed = fmt.opts.until.is_some_and(|u| now_nanos() > u);
                 let running = life.borrow_and_update().running;
                 let mut progressed = false;
@@ -787,7 +885,7 @@ impl Engine {
                         }
                         tokio::select! {
                             r = life.changed() => r.is_err(),
-                            _ = LogWatch::wait(watch.as_ref()) => false,
+                            _ = LogSub::changed(watch.as_mut()) => false,
                             _ = tokio::time::sleep(every) => false,
                         }
                     });
