@@ -429,6 +429,31 @@ fn tmpfs_and_bind_backed_volumes_mount_while_used() {
         d.eventually(10, || !mounted(&data)),
         "tmpfs volume unmounted after use"
     );
+    // Options the kernel refuses fail the start in dockerd's words.
+    d.ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=bogus",
+        "badv",
+    ]);
+    let err = d.fails(
+        &["run", "--rm", "-v", "badv:/t", IMG, "true"],
+        "failed to mount",
+    );
+    let badv = d.data.join("volumes/badv/_data");
+    assert!(
+        err.contains(&format!(
+            "error while mounting volume '{0}': failed to mount local volume: mount tmpfs:{0}, data: bogus: invalid argument",
+            badv.display()
+        )),
+        "{err}"
+    );
+    d.ok(&["volume", "rm", "badv"]);
     // The same through --mount, which creates the volume with its options and labels.
     let m = "type=volume,src=mtmp,dst=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=k=v";
     let out = run(

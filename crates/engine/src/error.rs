@@ -30,6 +30,16 @@ impl EngineError {
     }
 }
 
+/// An errno in Go's words, as dockerd's messages have it (`invalid argument`, not
+/// `Invalid argument (os error 22)`).
+pub fn go_errno(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    text.split(" (os error")
+        .next()
+        .unwrap_or(&text)
+        .to_lowercase()
+}
+
 impl From<rusqlite::Error> for EngineError {
     fn from(e: rusqlite::Error) -> Self {
         EngineError::Internal(format!("metadata store: {e}"))

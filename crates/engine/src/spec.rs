@@ -641,8 +641,7 @@ pub fn build(i: SpecInput<'_>) -> Result<Value> {
     for d in host.devices.iter().flatten() {
         let st = rustix::fs::stat(d.path_on_host.as_str()).map_err(|e| {
             // Go's words for the errno (the docker CLI picks exit code 127 from them).
-            let io = std::io::Error::from(e).to_string();
-            let text = io.split(" (os error").next().unwrap_or(&io).to_lowercase();
+            let text = crate::error::go_errno(&e.into());
             EngineError::InvalidArgument(format!(
                 "error gathering device information while adding custom device \"{}\": {text}",
                 d.path_on_host

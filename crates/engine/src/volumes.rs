@@ -451,7 +451,15 @@ impl Engine {
             .map_err(|e| EngineError::internal(format!("create {}", data.display()), e))?;
         if needs_mount(&v) && !crate::mounts::is_mounted(&data) {
             mount_options(&v, &data).map_err(|e| {
-                EngineError::internal(format!("mount volume {} ({:?})", v.name, v.options), e)
+                // dockerd's words.
+                let opt = |k: &str| v.options.get(k).map(String::as_str).unwrap_or("");
+                EngineError::Internal(format!(
+                    "error while mounting volume '{d}': failed to mount local volume: mount {}:{d}, data: {}: {}",
+                    opt("device"),
+                    opt("o"),
+                    crate::error::go_errno(&e),
+                    d = data.display()
+                ))
             })?;
         }
         let mut mounted = MOUNTED.lock().unwrap_or_else(|p| p.into_inner());
