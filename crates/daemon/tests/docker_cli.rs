@@ -1460,6 +1460,29 @@ fn more_host_config_options_apply() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     d.ok(&["stop", "-t", "10", "sig"]);
     assert_eq!(d.inspect("sig", "{{.State.ExitCode}}"), "9");
+    // Real-time signals by dockerd's names (RTMIN is 34), for kill and as the stop signal.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "rtsig",
+        "--stop-signal",
+        "RTMAX-1",
+        IMG,
+        "sh",
+        "-c",
+        "trap 'exit 5' 35; trap 'exit 6' 63; while :; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.ok(&["kill", "-s", "RTMIN+1", "rtsig"]);
+    assert_eq!(d.ok(&["wait", "rtsig"]), "5");
+    d.ok(&["start", "rtsig"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.ok(&["stop", "-t", "10", "rtsig"]);
+    assert_eq!(d.inspect("rtsig", "{{.State.ExitCode}}"), "6");
+    d.ok(&["rm", "rtsig"]);
     // Logs rotate at max-size, keeping max-file files.
     d.ok(&[
         "run",

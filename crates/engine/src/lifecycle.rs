@@ -74,7 +74,22 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         "IO" | "POLL" => libc::SIGIO,
         "PWR" => libc::SIGPWR,
         "SYS" => libc::SIGSYS,
-        _ => return Err(EngineError::InvalidArgument(format!("Invalid signal: {s}"))),
+        // The real-time signals by Go's (and dockerd's) numbering: RTMIN is 34, RTMAX 64.
+        "RTMIN" => 34,
+        "RTMAX" => 64,
+        _ => {
+            let rt = |p: &str, max: i32| {
+                name.strip_prefix(p)?
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|k| (1..=max).contains(k))
+            };
+            match (rt("RTMIN+", 15), rt("RTMAX-", 14)) {
+                (Some(k), _) => 34 + k,
+                (_, Some(k)) => 64 - k,
+                _ => return Err(EngineError::InvalidArgument(format!("Invalid signal: {s}"))),
+            }
+        }
     };
     Ok(n)
 }
@@ -1299,6 +1314,15 @@ mod tests {
         assert_eq!(parse_signal("kill").unwrap(), libc::SIGKILL);
         assert_eq!(parse_signal("10").unwrap(), 10);
         assert!(parse_signal("SIGNOPE").is_err());
+        // dockerd's real-time names.
+        assert_eq!(parse_signal("RTMIN").unwrap(), 34);
+        assert_eq!(parse_signal("SIGRTMIN+1").unwrap(), 35);
+        assert_eq!(parse_signal("rtmin+15").unwrap(), 49);
+        assert_eq!(parse_signal("RTMAX-14").unwrap(), 50);
+        assert_eq!(parse_signal("RTMAX").unwrap(), 64);
+        for bad in ["RTMIN+16", "RTMAX-15", "RTMIN+0", "RTMIN+", "RTMAX+1"] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
         assert!(parse_signal("0").is_err());
     }
 }
