@@ -2372,6 +2372,14 @@ fn inspect_logs_diff_and_commit_as_dockerd_shows() {
         ),
         "null null null <nil> /proc/bus"
     );
+    // "Unlimited" pids: null when created so (0 or -1), 0 after an update to it (dockerd's).
+    d.ok(&["create", "--name", "ic2", "--pids-limit", "-1", IMG, "true"]);
+    assert_eq!(d.inspect("ic2", "{{json .HostConfig.PidsLimit}}"), "null");
+    d.ok(&["update", "--pids-limit", "20", "ic2"]);
+    assert_eq!(d.inspect("ic2", "{{json .HostConfig.PidsLimit}}"), "20");
+    d.ok(&["update", "--pids-limit", "-1", "ic2"]);
+    assert_eq!(d.inspect("ic2", "{{json .HostConfig.PidsLimit}}"), "0");
+    d.ok(&["rm", "ic2"]);
     d.ok(&[
         "run",
         "--name",

@@ -305,6 +305,10 @@ impl Engine {
         if config.image.is_empty() {
             return Err(EngineError::InvalidArgument("no image specified".into()));
         }
+        // dockerd's: 0 and negative limits mean none (null); an update records 0 instead.
+        if host_config.pids_limit.is_some_and(|n| n <= 0) {
+            host_config.pids_limit = None;
+        }
         match host_config.cgroupns_mode.as_str() {
             "" => host_config.cgroupns_mode = self.cfg.cgroupns_mode().to_owned(),
             "host" | "private" => {}
@@ -851,9 +855,10 @@ fn inspect_host_config_shape(v: &mut Value, host: &crate::types::HostConfig) {
     if m.get("MemorySwappiness").and_then(Value::as_i64) == Some(-1) {
         m.insert("MemorySwappiness".into(), Value::Null);
     }
+    // (records from before create normalized it; 0 is what an update to "unlimited" leaves)
     if m.get("PidsLimit")
         .and_then(Value::as_i64)
-        .is_some_and(|n| n <= 0)
+        .is_some_and(|n| n < 0)
     {
         m.insert("PidsLimit".into(), Value::Null);
     }

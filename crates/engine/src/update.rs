@@ -102,7 +102,8 @@ impl Engine {
             }
         }
         if let Some(p) = num(body, "PidsLimit") {
-            host.pids_limit = Some(p);
+            // dockerd's: 0 or any negative value is "unlimited", recorded as 0.
+            host.pids_limit = Some(p.max(0));
         }
         if let Some(rp) = body.get("RestartPolicy").filter(|v| !v.is_null())
             && let Some(n) = rp
