@@ -224,6 +224,36 @@ fn top_diff_rename_export_import_prune_and_sizes() {
     let top = d.ok(&["top", "t1", "-o", "pid,comm"]);
     assert!(top.starts_with("PID"), "{top}");
     assert!(top.contains("sleep"), "{top}");
+    // Options that alone select only ps's own user's processes still show the container's
+    // (dockerd passes its pids with -q), and ones that cannot go with -q work too.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "t2",
+        "-u",
+        "1:1",
+        IMG,
+        "sleep",
+        "1000",
+    ]);
+    let top = d.ok(&["top", "t2", "-o", "pid,user,args"]);
+    assert!(
+        top.lines()
+            .nth(1)
+            .is_some_and(|l| l.ends_with("sleep 1000")),
+        "{top}"
+    );
+    let top = d.ok(&["top", "t2", "axf"]);
+    assert!(
+        top.lines()
+            .nth(1)
+            .is_some_and(|l| l.ends_with("sleep 1000")),
+        "{top}"
+    );
+    d.ok(&["rm", "-f", "t2"]);
     assert!(!d.docker(&["top", "nope"]).status.success());
 
     d.ok(&[

@@ -101,12 +101,25 @@ impl Engine {
             .map_err(|e| EngineError::internal("cgroup processes", e))?;
         let args: Vec<&str> = ps_args.split_whitespace().collect();
         let args = if args.is_empty() { vec!["-ef"] } else { args };
-        let out = tokio::process::Command::new("ps")
-            .args(&args)
-            .env("LC_ALL", "C")
-            .output()
+        let ps = |extra: Option<String>| {
+            tokio::process::Command::new("ps")
+                .args(&args)
+                .args(extra)
+                .env("LC_ALL", "C")
+                .output()
+        };
+        // Only the container's processes (`-q`), as dockerd asks: whatever the other
+        // options select (`-o pid,args` alone would list this session's). Some options
+        // cannot go with -q (`f`): then everything, filtered below.
+        let only: Vec<String> = pids.iter().map(i32::to_string).collect();
+        let mut out = ps(Some(format!("-q{}", only.join(","))))
             .await
             .map_err(|e| EngineError::internal("run ps", e))?;
+        if !out.status.success() || pids.is_empty() {
+            out = ps(None)
+                .await
+                .map_err(|e| EngineError::internal("run ps", e))?;
+        }
         if !out.status.success() {
             // ps's first line, without the usage it prints after (dockerd shows that).
             let err = String::from_utf8_lossy(&out.stderr);
