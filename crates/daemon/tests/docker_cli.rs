@@ -756,6 +756,14 @@ fn exec_runs_in_the_container_with_its_exit_code() {
     assert_eq!(out.status.code(), Some(126), "{out:?}");
     let out = d.docker(&["exec", "box", "/etc/passwd"]);
     assert_eq!(out.status.code(), Some(126), "{out:?}");
+    // The user is looked up before the command, as dockerd does.
+    let out = d.docker(&["exec", "-u", "nosuchuser", "box", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("unable to find user nosuchuser: no matching entries in passwd file"),
+        "{out:?}"
+    );
     d.ok(&["rm", "-f", "box"]);
     assert_ne!(d.docker(&["exec", "box", "true"]).status.code(), Some(0));
 }

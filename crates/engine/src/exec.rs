@@ -211,6 +211,13 @@ impl Engine {
         if e.config.tty && !env.iter().any(|x| x.starts_with("TERM=")) {
             env.push("TERM=xterm".into());
         }
+        // The user first, then the working directory and the command, in dockerd's order
+        // (its user lookup comes before the runtime's checks).
+        if !e.config.user.is_empty() {
+            let (uid, gid, extra, _) = crate::rootfs::resolve_user(&rootfs, &e.config.user)
+                .map_err(EngineError::InvalidArgument)?;
+            p["user"] = json!({ "uid": uid, "gid": gid, "additionalGids": extra });
+        }
         if !e.config.working_dir.is_empty() {
             crate::rootfs::check_workdir(&rootfs, &e.config.working_dir).map_err(|m| {
                 // (dockerd's hint after a runtime error that says "not a directory")
@@ -230,11 +237,6 @@ impl Engine {
         p["terminal"] = json!(e.config.tty);
         if !e.config.working_dir.is_empty() {
             p["cwd"] = json!(e.config.working_dir);
-        }
-        if !e.config.user.is_empty() {
-            let (uid, gid, extra, _) = crate::rootfs::resolve_user(&rootfs, &e.config.user)
-                .map_err(EngineError::InvalidArgument)?;
-            p["user"] = json!({ "uid": uid, "gid": gid, "additionalGids": extra });
         }
         if e.config.privileged {
             let all = crate::spec::grantable_caps();
