@@ -1252,8 +1252,26 @@ fn api_version_prefix_and_ping_headers() {
         assert_eq!(media(&stderr(&started)), want, "{}", stderr(&started));
         assert!(stdout(&started).contains("hi"), "{}", stdout(&started));
     }
-    // Exec inspect leaves an empty user out, as dockerd; a set one is there.
-    for (user, want) in [("", "null"), ("1:2", "\"1:2\"")] {
+    // Exec inspect leaves an empty user out, as dockerd; a set one is there, and an exec
+    // without one shows the container's (`exu` runs as 7:7), which it runs as.
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "exu",
+        "-u",
+        "7:7",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    for (ctr, user, want) in [
+        ("ex", "", "null"),
+        ("ex", "1:2", "\"1:2\""),
+        ("exu", "", "\"7:7\""),
+    ] {
         let out = std::process::Command::new("curl")
             .args([
                 "-s",
@@ -1266,7 +1284,7 @@ fn api_version_prefix_and_ping_headers() {
             .arg(format!(r#"{{"Cmd":["true"],"User":"{user}"}}"#))
             .arg("--unix-socket")
             .arg(&d.sock)
-            .arg("http://x/v1.45/containers/ex/exec")
+            .arg(format!("http://x/v1.45/containers/{ctr}/exec"))
             .output()
             .unwrap();
         let id = stdout(&out)
@@ -1283,6 +1301,7 @@ fn api_version_prefix_and_ping_headers() {
         let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
         assert_eq!(v["ProcessConfig"]["user"].to_string(), want, "{v}");
     }
+    d.ok(&["rm", "-f", "exu"]);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&d.sock).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o660, "socket mode {mode:o}");

@@ -542,9 +542,17 @@ impl Engine {
             "DetachKeys": "",
             "Pid": s.pid,
         });
-        // dockerd leaves an empty user out.
-        if !e.config.user.is_empty() {
-            v["ProcessConfig"]["user"] = json!(e.config.user);
+        // An exec without its own user runs as the container's, which dockerd shows; it
+        // leaves an empty one out.
+        let user = if e.config.user.is_empty() {
+            self.get(&e.container)
+                .map(|c| c.lock().config.user.clone())
+                .unwrap_or_default()
+        } else {
+            e.config.user.clone()
+        };
+        if !user.is_empty() {
+            v["ProcessConfig"]["user"] = json!(user);
         }
         Ok(v)
     }
