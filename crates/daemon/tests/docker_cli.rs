@@ -1931,30 +1931,33 @@ fn bad_run_options_are_refused_in_dockerd_words() {
             &["--log-opt", "bogus=1"],
             "unknown log opt 'bogus' for json-file log driver",
         ),
-        (&["--log-opt", "max-size=10q"], "invalid size: '10q'"),
+        (
+            &["--log-opt", "max-size=10q"],
+            "failed to initialize logging driver: invalid size: '10q'",
+        ),
         (
             &["--log-opt", "max-size=0"],
-            "max-size must be a positive number",
+            "failed to initialize logging driver: max-size must be a positive number",
         ),
         (
             &["--log-opt", "max-file=0"],
-            "max-file cannot be less than 1",
+            "failed to initialize logging driver: max-file cannot be less than 1",
         ),
         (
             &["--log-opt", "compress=maybe"],
-            "strconv.ParseBool: parsing \"maybe\": invalid syntax",
+            "failed to initialize logging driver: strconv.ParseBool: parsing \"maybe\": invalid syntax",
         ),
         (
             &["--log-opt", "compress=true", "--log-opt", "max-file=1"],
-            "compress cannot be true when max-file is less than 2",
+            "failed to initialize logging driver: compress cannot be true when max-file is less than 2",
         ),
         (
             &["--log-opt", "env-regex=("],
-            "error parsing regexp in env-regex \"(\": unclosed group",
+            "failed to initialize logging driver: error parsing regexp in env-regex \"(\": unclosed group",
         ),
         (
             &["--log-opt", "tag={{.Nope}}"],
-            "template: log-tag: {{.Nope}} is not supported (the fields of dockerd's logger info are: .ID .FullID .Name .ImageID .ImageFullID .ImageName .Command .DaemonName .Hostname)",
+            "failed to initialize logging driver: template: log-tag: {{.Nope}} is not supported (the fields of dockerd's logger info are: .ID .FullID .Name .ImageID .ImageFullID .ImageName .Command .DaemonName .Hostname)",
         ),
         (
             &["--cap-add", "BOGUS"],

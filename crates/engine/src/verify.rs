@@ -132,21 +132,23 @@ pub fn log_config(lc: &crate::types::LogConfig) -> Result<()> {
     if let Some(k) = unknown {
         return Err(bad(format!("unknown log opt '{k}' for {name} log driver")));
     }
-    // The values, checked here rather than at start (where dockerd finds them), in its words.
-    crate::logs::check_opts(&lc.config).map_err(bad)?;
+    // The values, checked here rather than at start (where dockerd finds them, after it
+    // has made the container), in its words.
+    let init = |m: String| bad(format!("failed to initialize logging driver: {m}"));
+    crate::logs::check_opts(&lc.config).map_err(init)?;
     if let Some(v) = lc.config.get("max-size") {
         match crate::spec::human_size(v) {
-            None => return Err(bad(format!("invalid size: '{v}'"))),
-            Some(n) if n <= 0 => return Err(bad("max-size must be a positive number")),
+            None => return Err(init(format!("invalid size: '{v}'"))),
+            Some(n) if n <= 0 => return Err(init("max-size must be a positive number".into())),
             Some(_) => {}
         }
     }
     if let Some(v) = lc.config.get("max-file") {
         match v.parse::<i64>() {
             Err(_) => {
-                return Err(bad(format!("strconv.Atoi: parsing {v:?}: invalid syntax")));
+                return Err(init(format!("strconv.Atoi: parsing {v:?}: invalid syntax")));
             }
-            Ok(n) if n < 1 => return Err(bad("max-file cannot be less than 1")),
+            Ok(n) if n < 1 => return Err(init("max-file cannot be less than 1".into())),
             Ok(_) => {}
         }
     }
