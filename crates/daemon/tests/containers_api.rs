@@ -226,19 +226,7 @@ fn top_diff_rename_export_import_prune_and_sizes() {
     assert!(top.contains("sleep"), "{top}");
     // Options that alone select only ps's own user's processes still show the container's
     // (dockerd passes its pids with -q), and ones that cannot go with -q work too.
-    d.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "t2",
-        "-u",
-        "1:1",
-        IMG,
-        "sleep",
-        "1000",
-    ]);
+    d.run_detached("t2", &["-u", "1:1"], &["sleep", "1000"]);
     let top = d.ok(&["top", "t2", "-o", "pid,user,args"]);
     assert!(
         top.lines()

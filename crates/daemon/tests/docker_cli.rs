@@ -1254,19 +1254,7 @@ fn api_version_prefix_and_ping_headers() {
     }
     // Exec inspect leaves an empty user out, as dockerd; a set one is there, and an exec
     // without one shows the container's (`exu` runs as 7:7), which it runs as.
-    d.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "exu",
-        "-u",
-        "7:7",
-        IMG,
-        "sleep",
-        "300",
-    ]);
+    d.run_detached("exu", &["-u", "7:7"], &["sleep", "300"]);
     for (ctr, user, want) in [
         ("ex", "", "null"),
         ("ex", "1:2", "\"1:2\""),
@@ -1411,19 +1399,7 @@ fn more_host_config_options_apply() {
         ),
         "10\n10"
     );
-    d.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
-        "fewfds",
-        "--ulimit",
-        "nofile=8:8",
-        IMG,
-        "sleep",
-        "300",
-    ]);
+    d.run_detached("fewfds", &["--ulimit", "nofile=8:8"], &["sleep", "300"]);
     assert_eq!(
         d.ok(&["exec", "fewfds", "sh", "-c", "ulimit -n"]).trim(),
         "8"
@@ -1488,20 +1464,15 @@ fn more_host_config_options_apply() {
     d.ok(&["stop", "-t", "10", "sig"]);
     assert_eq!(d.inspect("sig", "{{.State.ExitCode}}"), "9");
     // Real-time signals by dockerd's names (RTMIN is 34), for kill and as the stop signal.
-    d.ok(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
+    d.run_detached(
         "rtsig",
-        "--stop-signal",
-        "RTMAX-1",
-        IMG,
-        "sh",
-        "-c",
-        "trap 'exit 5' 35; trap 'exit 6' 63; while :; do sleep 0.1; done",
-    ]);
+        &["--stop-signal", "RTMAX-1"],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 5' 35; trap 'exit 6' 63; while :; do sleep 0.1; done",
+        ],
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
     d.ok(&["kill", "-s", "RTMIN+1", "rtsig"]);
     assert_eq!(d.ok(&["wait", "rtsig"]), "5");
@@ -2563,18 +2534,15 @@ fn followers_share_one_inotify_instance_and_see_every_line() {
     prereqs!();
     let d = Daemon::start();
     for n in ["fa", "fb"] {
-        d.ok(&[
-            "run",
-            "-d",
-            "--network",
-            "none",
-            "--name",
+        d.run_detached(
             n,
-            IMG,
-            "sh",
-            "-c",
-            "sleep 2; i=0; while [ $i -lt 50 ]; do echo line $i; i=$((i+1)); sleep 0.02; done",
-        ]);
+            &[],
+            &[
+                "sh",
+                "-c",
+                "sleep 2; i=0; while [ $i -lt 50 ]; do echo line $i; i=$((i+1)); sleep 0.02; done",
+            ],
+        );
     }
     // Six followers: inotify instances are few per user (128 by default) and the host's
     // other programs need theirs; berthd holds one, whatever the number of followers.

@@ -307,6 +307,15 @@ impl Daemon {
         stdout(&out).trim().to_owned()
     }
 
+    /// `docker run -d --network none --name NAME OPTS... IMG CMD...`: the container's id.
+    pub fn run_detached(&self, name: &str, opts: &[&str], cmd: &[&str]) -> String {
+        let mut args = vec!["run", "-d", "--network", "none", "--name", name];
+        args.extend_from_slice(opts);
+        args.push(IMG);
+        args.extend_from_slice(cmd);
+        self.ok(&args)
+    }
+
     /// Runs docker, asserting that it fails with `needle` in its stderr; returns stderr.
     pub fn fails(&self, args: &[&str], needle: &str) -> String {
         let out = self.docker(args);
