@@ -33,6 +33,22 @@ fn exit_codes_follow_docker() {
     prereqs!();
     let d = Daemon::start();
     let code = |args: &[&str]| d.docker(args).status.code();
+    // A command that a volume hides is found missing by the runtime (berthd's own check
+    // sees the image): the same words and code as a command the image lacks.
+    run_refused_with(
+        &d,
+        127,
+        &[
+            "--rm",
+            "--mount",
+            "type=volume,src=emptybin,dst=/bin,volume-nocopy",
+            IMG,
+            "/bin/sh",
+            "-c",
+            "true",
+        ],
+        "failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process: exec: \"/bin/sh\": stat /bin/sh: no such file or directory: unknown",
+    );
     assert_eq!(
         code(&[
             "run",
@@ -1816,11 +1832,16 @@ fn first_error_line(d: &Daemon, args: &[&str]) -> String {
 
 /// The first line of a refused `docker run`: exit 125 and dockerd's words.
 fn run_refused(d: &Daemon, args: &[&str], msg: &str) {
+    run_refused_with(d, 125, args, msg);
+}
+
+/// The first line of a failed `docker run`: its exit code and dockerd's words.
+fn run_refused_with(d: &Daemon, code: i32, args: &[&str], msg: &str) {
     let mut full = vec!["run", "--network", "none"];
     full.extend_from_slice(args);
     let out = d.docker(&full);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
     assert_eq!(
         err.lines().next().unwrap_or(""),
         format!("docker: Error response from daemon: {msg}"),

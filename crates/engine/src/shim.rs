@@ -262,6 +262,16 @@ pub async fn spawn(o: &SpawnOpts) -> Result<i64> {
         EngineError::Internal(format!("shim for {} failed to start: {line:?}", o.id))
     })?;
     if let Some(e) = v.get("error").and_then(Value::as_str) {
+        // The container's process could not be started: dockerd's words around the
+        // runtime's (berthd's own check before the start says the same).
+        if let Some(m) = e
+            .strip_prefix("container init: ")
+            .filter(|m| m.starts_with("exec: "))
+        {
+            return Err(EngineError::InvalidArgument(format!(
+                "failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process: {m}: unknown"
+            )));
+        }
         return Err(EngineError::Internal(e.to_owned()));
     }
     v.get("pid")

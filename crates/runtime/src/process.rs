@@ -238,8 +238,10 @@ pub fn lookup(arg0: &str, env: &[String], root: &Path, cwd: &Path) -> Result<Pat
             cwd.join(arg0)
         };
         if !under(&p).exists() {
+            // runc's words (the docker CLI picks exit code 127 from them).
             return Err(Error::Init(format!(
-                "exec: {arg0:?}: no such file or directory"
+                "exec: {arg0:?}: stat {}: no such file or directory",
+                p.display()
             )));
         }
         return Ok(p);
