@@ -30,6 +30,14 @@ impl EngineError {
     }
 }
 
+/// A container process that could not be started, in dockerd's words around the runtime's
+/// (`m`: `exec: "x": executable file not found in $PATH` and the like).
+pub fn process_start_failed(m: &str) -> EngineError {
+    EngineError::InvalidArgument(format!(
+        "failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process: {m}: unknown"
+    ))
+}
+
 /// An errno in Go's words, as dockerd's messages have it (`invalid argument`, not
 /// `Invalid argument (os error 22)`).
 pub fn go_errno(e: &std::io::Error) -> String {

@@ -35,63 +35,22 @@ pub enum AttachHandle {
 
 /// Parses `SIGTERM`, `TERM`, `15`.
 pub fn parse_signal(s: &str) -> Result<i32> {
-    if let Ok(n) = s.parse::<i32>()
-        && (1..=64).contains(&n)
-    {
-        return Ok(n);
-    }
+    let invalid = || EngineError::InvalidArgument(format!("Invalid signal: {s}"));
+    // dockerd names the real-time signals RTMIN, RTMIN+1..15, RTMAX-14..1 and RTMAX only;
+    // the names and numbers themselves are the runtime's (RTMIN is 34 with glibc, as Go's).
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
-    let n = match name {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "ILL" => libc::SIGILL,
-        "TRAP" => libc::SIGTRAP,
-        "ABRT" | "IOT" => libc::SIGABRT,
-        "BUS" => libc::SIGBUS,
-        "FPE" => libc::SIGFPE,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "SEGV" => libc::SIGSEGV,
-        "USR2" => libc::SIGUSR2,
-        "PIPE" => libc::SIGPIPE,
-        "ALRM" => libc::SIGALRM,
-        "TERM" => libc::SIGTERM,
-        "STKFLT" => libc::SIGSTKFLT,
-        "CHLD" => libc::SIGCHLD,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        "TSTP" => libc::SIGTSTP,
-        "TTIN" => libc::SIGTTIN,
-        "TTOU" => libc::SIGTTOU,
-        "URG" => libc::SIGURG,
-        "XCPU" => libc::SIGXCPU,
-        "XFSZ" => libc::SIGXFSZ,
-        "VTALRM" => libc::SIGVTALRM,
-        "PROF" => libc::SIGPROF,
-        "WINCH" => libc::SIGWINCH,
-        "IO" | "POLL" => libc::SIGIO,
-        "PWR" => libc::SIGPWR,
-        "SYS" => libc::SIGSYS,
-        // The real-time signals by Go's (and dockerd's) numbering: RTMIN is 34, RTMAX 64.
-        "RTMIN" => 34,
-        "RTMAX" => 64,
-        _ => {
-            let rt = |p: &str, max: i32| {
-                name.strip_prefix(p)?
-                    .parse::<i32>()
-                    .ok()
-                    .filter(|k| (1..=max).contains(k))
-            };
-            match (rt("RTMIN+", 15), rt("RTMAX-", 14)) {
-                (Some(k), _) => 34 + k,
-                (_, Some(k)) => 64 - k,
-                _ => return Err(EngineError::InvalidArgument(format!("Invalid signal: {s}"))),
-            }
-        }
+    let rt_ok = |p: &str, sign: char, max: i32| match name.strip_prefix(p) {
+        None | Some("") => true,
+        Some(k) => k
+            .strip_prefix(sign)
+            .and_then(|k| k.parse::<i32>().ok())
+            .is_some_and(|k| (1..=max).contains(&k)),
     };
-    Ok(n)
+    if !rt_ok("RTMIN", '+', 15) || !rt_ok("RTMAX", '-', 14) {
+        return Err(invalid());
+    }
+    berth_runtime::signals::parse(s).map_err(|_| invalid())
 }
 
 impl Engine {
@@ -233,11 +192,8 @@ impl Engine {
                 }
             })?;
         }
-        crate::rootfs::check_executable(&rootfs, &merged.args[0], &merged.env).map_err(|m| {
-            EngineError::InvalidArgument(format!(
-                "failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process: {m}: unknown"
-            ))
-        })?;
+        crate::rootfs::check_executable(&rootfs, &merged.args[0], &merged.env)
+            .map_err(|m| crate::error::process_start_failed(&m))?;
         let root_propagation = crate::mounts::check_propagation(&rec.mounts)?;
         let mut ns_paths = BTreeMap::new();
         // `--network container:X`: the container uses X's hostname and X's hosts,

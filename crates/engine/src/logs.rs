@@ -90,14 +90,6 @@ pub fn rfc3339_nanos(t: &str) -> Option<i128> {
     Some(secs * 1_000_000_000 + f.parse::<i128>().unwrap_or(0))
 }
 
-/// Now as unix nanoseconds.
-fn now_nanos() -> i128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(0)
-}
-
 /// Docker's stream framing: `[stream, 0, 0, 0, len BE]` then the bytes.
 pub fn frame(stream: u8, data: &[u8]) -> Bytes {
     let mut v = Vec::with_capacity(8 + data.len());
@@ -806,7 +798,10 @@ impl Engine {
                 if let Some(w) = watch.as_mut() {
                     w.seen();
                 }
-                let until_passed = fmt.opts.until.is_some_and(|u| now_nanos() > u);
+                let until_passed = fmt
+                    .opts
+                    .until
+                    .is_some_and(|u| i128::from(crate::events::now_nanos()) > u);
                 let running = life.borrow_and_update().running;
                 let mut progressed = false;
                 if let Some(o) = cur.as_mut() {
@@ -867,7 +862,10 @@ impl Engine {
                 if until_passed {
                     return;
                 }
-                let left = fmt.opts.until.map(|u| u - now_nanos());
+                let left = fmt
+                    .opts
+                    .until
+                    .map(|u| u - i128::from(crate::events::now_nanos()));
                 if !running && !progressed {
                     // Drained after the container stopped: one last look, then done.
                     if !life.borrow().running {

@@ -268,9 +268,7 @@ pub async fn spawn(o: &SpawnOpts) -> Result<i64> {
             .strip_prefix("container init: ")
             .filter(|m| m.starts_with("exec: "))
         {
-            return Err(EngineError::InvalidArgument(format!(
-                "failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process: {m}: unknown"
-            )));
+            return Err(crate::error::process_start_failed(m));
         }
         return Err(EngineError::Internal(e.to_owned()));
     }
