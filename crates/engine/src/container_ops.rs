@@ -112,14 +112,21 @@ impl Engine {
         // options select (`-o pid,args` alone would list this session's). Some options
         // cannot go with -q (`f`): then everything, filtered below.
         let only: Vec<String> = pids.iter().map(i32::to_string).collect();
-        let mut out = ps(Some(format!("-q{}", only.join(","))))
-            .await
-            .map_err(|e| EngineError::internal("run ps", e))?;
-        if !out.status.success() || pids.is_empty() {
-            out = ps(None)
-                .await
-                .map_err(|e| EngineError::internal("run ps", e))?;
+        let mut out = None;
+        if !only.is_empty() {
+            out = Some(
+                ps(Some(format!("-q{}", only.join(","))))
+                    .await
+                    .map_err(|e| EngineError::internal("run ps", e))?,
+            )
+            .filter(|o| o.status.success());
         }
+        let out = match out {
+            Some(o) => o,
+            None => ps(None)
+                .await
+                .map_err(|e| EngineError::internal("run ps", e))?,
+        };
         if !out.status.success() {
             // ps's first line, without the usage it prints after (dockerd shows that).
             let err = String::from_utf8_lossy(&out.stderr);
