@@ -580,6 +580,38 @@ fn logs_follow_loses_no_line_across_rotations() {
     d.ok(&["rm", "-f", "rot"]);
 }
 
+/// With `max-file=1` the log is truncated in place instead of rotated: a follower starts
+/// again at its beginning each time, and never sends a line twice or out of order.
+#[test]
+fn logs_follow_a_log_truncated_in_place() {
+    prereqs!();
+    let d = Daemon::start();
+    d.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "trunc",
+        "--log-opt",
+        "max-size=20k",
+        "--log-opt",
+        "max-file=1",
+        IMG,
+        "sh",
+        "-c",
+        "sleep 1; i=0; while [ $i -lt 6000 ]; do echo line $i; i=$((i+1)); \
+         if [ $((i % 100)) = 0 ]; then sleep 0.02; fi; done",
+    ]);
+    d.ok(&["start", "trunc"]);
+    let followed = numbers(&d.ok(&["logs", "-f", "trunc"]));
+    assert!(
+        followed.windows(2).all(|w| w[0] < w[1]),
+        "a line twice or out of order"
+    );
+    assert_eq!(followed.last(), Some(&5999));
+    d.ok(&["rm", "-f", "trunc"]);
+}
+
 /// `logs --tail N` is the last N of all `kept` lines, within the current file, across
 /// rotated ones (plain or gzipped), and beyond them all.
 fn tails_are_the_last_lines(d: &Daemon, kept: &[u32]) {

@@ -814,9 +814,11 @@ impl Engine {
                 match cur.as_mut() {
                     Some(o) if now == Some(o.id) => {
                         // Truncated in place (max-file 1): start again at its beginning.
-                        let len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+                        // The length is our descriptor's: by the log's name it could be that
+                        // of a file a rotation made since the check above, and a whole file
+                        // would be sent again.
                         if let Src::Plain(r) = &mut o.r
-                            && len < o.pos
+                            && r.get_ref().metadata().is_ok_and(|m| m.len() < o.pos)
                             && r.seek(SeekFrom::Start(0)).is_ok()
                         {
                             o.pos = 0;
